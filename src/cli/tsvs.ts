@@ -1,0 +1,46 @@
+/**
+ * `tsvs <subcommand> ...`: a thin dispatcher. Each subcommand lives in ./commands/<name>.ts and
+ * exports `run(argv: string[]): Promise<number>` (the exit code) and `summary: string`.
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const commandsDir = join(here, 'commands');
+
+interface SubcommandModule {
+  run(argv: string[]): Promise<number>;
+  summary?: string;
+}
+
+function available(): string[] {
+  return readdirSync(commandsDir)
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => f.slice(0, -3))
+    .sort();
+}
+
+async function usage(out: (s: string) => void): Promise<void> {
+  out('usage: tsvs <command> [options]\n\ncommands:\n');
+  for (const name of available()) {
+    const mod = (await import(join(commandsDir, `${name}.ts`))) as SubcommandModule;
+    out(`  ${name.padEnd(14)}${mod.summary ?? ''}\n`);
+  }
+  out('\nRun `tsvs <command> --help` for the options of one command. The ipvsadm-compatible admin tool is `tsvsadm`.\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
+    await usage((s) => process.stdout.write(s));
+    return name === undefined ? 2 : 0;
+  }
+  if (!/^[a-z][a-z0-9-]*$/.test(name) || !existsSync(join(commandsDir, `${name}.ts`))) {
+    process.stderr.write(`tsvs: unknown command '${name}'\n`);
+    await usage((s) => process.stderr.write(s));
+    return 2;
+  }
+  const mod = (await import(join(commandsDir, `${name}.ts`))) as SubcommandModule;
+  return mod.run(rest);
+}
