@@ -6,7 +6,7 @@
  * v3: checksum over the IPv4/IPv6 pseudo-header + message; max advert interval in centiseconds
  *     (12 bits); no authentication.
  */
-import { checksumAdd, checksumFinish } from './checksum.ts';
+import { checksum, sum16 } from '../packet/checksum.ts';
 
 export const VRRP_PROTO = 112;
 export const VRRP_MCAST_V4 = '224.0.0.18';
@@ -65,15 +65,14 @@ export function encodeAdvert(a: VrrpAdvert, src: Uint8Array, dst: Uint8Array): U
     b.set(pw, off);
   }
   const sum = a.version === 3 ? pseudoHeaderSum(src, dst, len) : 0;
-  const c = checksumFinish(checksumAdd(sum, b, 0, len));
+  const c = checksum(b, 0, len, sum);
   b[6] = c >> 8;
   b[7] = c & 0xff;
   return b;
 }
 
 function pseudoHeaderSum(src: Uint8Array, dst: Uint8Array, len: number): number {
-  let s = checksumAdd(0, src, 0, src.length);
-  s = checksumAdd(s, dst, 0, dst.length);
+  const s = sum16(dst, 0, dst.length, sum16(src, 0, src.length));
   if (src.length === 4) return s + VRRP_PROTO + len;
   return s + (len >>> 16) + (len & 0xffff) + VRRP_PROTO;
 }
@@ -101,7 +100,7 @@ export function decodeAdvert(
   if (version === 2 && af === 6) return { error: 'bad-version' };
   if (msg.length < need) return { error: 'truncated' };
   const sum = version === 3 ? pseudoHeaderSum(src, dst, msg.length) : 0;
-  if (checksumFinish(checksumAdd(sum, msg, 0, msg.length)) !== 0) return { error: 'bad-checksum' };
+  if (checksum(msg, 0, msg.length, sum) !== 0) return { error: 'bad-checksum' };
   const addrs: Uint8Array[] = [];
   for (let i = 0; i < count; i++) addrs.push(msg.slice(8 + i * alen, 8 + (i + 1) * alen));
   let authType = 0;
