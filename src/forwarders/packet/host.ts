@@ -1,0 +1,122 @@
+/**
+ * Main-thread side of the packet forwarder: starts N worker threads (one PacketForwarder each, all
+ * in the same PACKET_FANOUT groups), feeds them next hops resolved from the kernel's tables, and
+ * answers their decide batches (channel mode) from one decide function, where the engine lives.
+ */
+import { Worker } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+import { availableParallelism } from 'node:os';
+import type { Action, ForwarderStats, NextHop, PacketMeta } from './forwarder.ts';
+import { emptyStats } from './forwarder.ts';
+import { createChannel, serveChannel } from './channel.ts';
+import type { WorkerInit, WorkerMsgIn, WorkerMsgOut } from './worker.ts';
+import { resolveNextHop } from './neigh.ts';
+import { ipv4ToString } from './frame.ts';
+
+export interface WorkersOptions {
+  readonly ifaces: readonly string[];
+  /** Worker threads (default: CPU count). */
+  readonly workers?: number;
+  readonly inAddrs: readonly number[];
+  readonly outAddrs: readonly number[];
+  /** Real servers to resolve up front (DR/TUN next hops). */
+  readonly rips?: readonly number[];
+  /** Decide in the main thread (the engine) ... */
+  readonly decide?: (m: PacketMeta) => Action;
+  /** ... or in each worker, from a module exporting createDecider(config) (tests, static lab). */
+  readonly deciderModule?: { readonly path: string; readonly config: unknown };
+  readonly log?: (msg: string) => void;
+}
+
+export interface WorkersHandle {
+  /** Sum of the workers' latest counters. */
+  stats(): ForwarderStats;
+  setAddrs(inAddrs: readonly number[], outAddrs: readonly number[], rips?: readonly number[]): void;
+  stop(): Promise<void>;
+}
+
+const shim = fileURLToPath(new URL('./worker-shim.mjs', import.meta.url));
+
+export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle> {
+  const n = Math.max(1, opts.workers ?? availableParallelism());
+  const log = opts.log ?? (() => {});
+  const hops = new Map<number, NextHop>();
+  const resolving = new Set<number>();
+  const perWorker: ForwarderStats[] = [];
+  const workers: Worker[] = [];
+  const servers: { stop(): void }[] = [];
+  const fanoutGroup = ((process.pid * 7) & 0x7fff) + 1;
+
+  const broadcast = (m: WorkerMsgIn) => { for (const w of workers) w.postMessage(m); };
+  const resolve = async (rip: number): Promise<void> => {
+    if (resolving.has(rip)) return;
+    resolving.add(rip);
+    try {
+      const h = await resolveNextHop(ipv4ToString(rip));
+      if (h) {
+        hops.set(rip, h);
+        broadcast({ type: 'hop', rip, hop: h });
+      } else log(`no next hop for ${ipv4ToString(rip)} yet`);
+    } finally {
+      resolving.delete(rip);
+    }
+  };
+  await Promise.all((opts.rips ?? []).map(resolve));
+
+  const ready: Promise<void>[] = [];
+  for (let id = 0; id < n; id++) {
+    let decider: WorkerInit['decider'];
+    if (opts.deciderModule) decider = { kind: 'module', path: opts.deciderModule.path, config: opts.deciderModule.config };
+    else if (opts.decide) {
+      const sab = createChannel();
+      servers.push(serveChannel(sab, opts.decide));
+      decider = { kind: 'channel', sab };
+    } else throw new Error('startWorkers: decide or deciderModule is required');
+    const init: WorkerInit = {
+      id, ifaces: opts.ifaces, fanoutGroup, inAddrs: [...opts.inAddrs], outAddrs: [...opts.outAddrs],
+      nextHops: [...hops.entries()], decider,
+    };
+    const w = new Worker(shim, { workerData: init });
+    perWorker.push(emptyStats());
+    workers.push(w);
+    ready.push(new Promise<void>((res, rej) => {
+      w.on('message', (m: WorkerMsgOut) => {
+        if (m.type === 'ready') res();
+        else if (m.type === 'error') { log(`worker ${m.id}: ${m.message}`); rej(new Error(m.message)); }
+        else if (m.type === 'stats') perWorker[m.id] = m.stats;
+        else if (m.type === 'missing') void resolve(m.rip);
+      });
+      w.on('error', (e) => { log(`worker ${id} crashed: ${e.message}`); rej(e); });
+    }));
+  }
+  try {
+    await Promise.all(ready);
+  } catch (e) {
+    for (const s of servers) s.stop();
+    await Promise.all(workers.map((w) => w.terminate()));
+    throw e;
+  }
+  const refresh = setInterval(() => { for (const rip of hops.keys()) void resolve(rip); }, 10_000);
+  refresh.unref();
+  return {
+    stats() {
+      const t = emptyStats();
+      for (const s of perWorker) for (const k of Object.keys(t) as (keyof ForwarderStats)[]) t[k] += s[k];
+      return t;
+    },
+    setAddrs(inAddrs, outAddrs, rips) {
+      broadcast({ type: 'addrs', inAddrs: [...inAddrs], outAddrs: [...outAddrs] });
+      for (const r of rips ?? []) if (!hops.has(r)) void resolve(r);
+    },
+    async stop() {
+      clearInterval(refresh);
+      const exits = workers.map((w) => new Promise<void>((res) => {
+        const t = setTimeout(() => { void w.terminate().then(() => res()); }, 2000);
+        w.once('exit', () => { clearTimeout(t); res(); });
+      }));
+      broadcast({ type: 'stop' });
+      await Promise.all(exits);
+      for (const s of servers) s.stop();
+    },
+  };
+}

@@ -1,0 +1,250 @@
+/**
+ * AF_PACKET sockets: a TPACKET_V3 RX ring (mmap'd, read from JS through koffi.view), PACKET_FANOUT
+ * (hash: a flow always lands on the same socket, so on the same worker), and batched transmit with
+ * sendmmsg whose iovecs may point straight into the RX ring (zero copy) or into a malloc'd arena.
+ *
+ * Ring layout (linux/if_packet.h): block descriptor: block_status +8, num_pkts +12,
+ * offset_to_first_pkt +16. tpacket3_hdr: next_offset +0, snaplen +12, len +16, mac +24, net +26.
+ */
+import { sys, C, check, htons, setIntOpt, view, MAP_FAILED, sockaddrLl, ifIndex, errno } from './sys.ts';
+
+export interface PacketSocketOptions {
+  /** Interface to bind to (required: the forwarder never listens on every interface). */
+  readonly ifname: string;
+  /** Ethertype to capture (default ETH_P_IP: own sent frames are not looped back). */
+  readonly protocol?: number;
+  /** Join this fanout group (hash mode, defragmenting) so sockets of several workers share the load. */
+  readonly fanoutGroup?: number;
+  readonly blockSize?: number;
+  readonly blockCount?: number;
+  /** Block retire timeout in ms: at low rates packets wait for it (keep it small). */
+  readonly blockTimeoutMs?: number;
+  /** Send with PACKET_QDISC_BYPASS (default true). */
+  readonly qdiscBypass?: boolean;
+}
+
+/** One received frame: `data` is a view into the ring valid until the block is released. */
+export interface RxFrame {
+  /** The ring memory (whole ring) and the frame's offset/length in it. */
+  readonly buf: Uint8Array;
+  /** Offset of the Ethernet header in `buf`. */
+  mac: number;
+  /** Length captured. */
+  len: number;
+  /** Wire length (may exceed len if truncated). */
+  wireLen: number;
+  /** Free bytes available in the ring before `mac` (for prepending headers in place). */
+  headroom: number;
+}
+
+export class PacketSocket {
+  readonly fd: number;
+  readonly ifindex: number;
+  readonly ifname: string;
+  private readonly ringPtr: bigint;
+  private readonly ringLen: number;
+  private readonly blockSize: number;
+  private readonly blockCount: number;
+  private readonly ring: Uint8Array;
+  private readonly dv: DataView;
+  private block = 0;
+  private readonly pfd = Buffer.alloc(8);
+  private closed = false;
+  /** Counters. */
+  rxPackets = 0;
+  rxBlocks = 0;
+
+  constructor(opts: PacketSocketOptions) {
+    const proto = opts.protocol ?? C.ETH_P_IP;
+    this.ifname = opts.ifname;
+    this.ifindex = ifIndex(opts.ifname);
+    this.blockSize = opts.blockSize ?? 1 << 18;
+    this.blockCount = opts.blockCount ?? 16;
+    this.fd = check('socket(AF_PACKET)', sys.socket(C.AF_PACKET, C.SOCK_RAW | C.SOCK_CLOEXEC, htons(proto)));
+    try {
+      setIntOpt(this.fd, C.SOL_PACKET, C.PACKET_VERSION, C.TPACKET_V3, 'PACKET_VERSION');
+      const req = Buffer.alloc(28);
+      req.writeUInt32LE(this.blockSize, 0); // tp_block_size
+      req.writeUInt32LE(this.blockCount, 4); // tp_block_nr
+      req.writeUInt32LE(2048, 8); // tp_frame_size
+      req.writeUInt32LE((this.blockSize / 2048) * this.blockCount, 12); // tp_frame_nr
+      req.writeUInt32LE(opts.blockTimeoutMs ?? 1, 16); // tp_retire_blk_tov (ms)
+      req.writeUInt32LE(0, 20); // tp_sizeof_priv
+      req.writeUInt32LE(0, 24); // tp_feature_req_word
+      check('setsockopt(PACKET_RX_RING)', sys.setsockopt(this.fd, C.SOL_PACKET, C.PACKET_RX_RING, req, 28));
+      this.ringLen = this.blockSize * this.blockCount;
+      const p = sys.mmap(null, this.ringLen, C.PROT_READ | C.PROT_WRITE, C.MAP_SHARED, this.fd, 0) as bigint;
+      if (p === MAP_FAILED || p === 0n) throw new Error(`mmap(ring): errno ${errno()}`);
+      this.ringPtr = p;
+      this.ring = new Uint8Array(view(p, this.ringLen));
+      this.dv = new DataView(this.ring.buffer);
+      const sll = sockaddrLl(this.ifindex, proto);
+      check('bind(AF_PACKET)', sys.bind(this.fd, sll, 20));
+      if (opts.qdiscBypass ?? true) setIntOpt(this.fd, C.SOL_PACKET, C.PACKET_QDISC_BYPASS, 1, 'PACKET_QDISC_BYPASS');
+      if (opts.fanoutGroup !== undefined) {
+        const v = (opts.fanoutGroup & 0xffff) | ((C.PACKET_FANOUT_HASH | C.PACKET_FANOUT_FLAG_DEFRAG) << 16);
+        setIntOpt(this.fd, C.SOL_PACKET, C.PACKET_FANOUT, v, 'PACKET_FANOUT');
+      }
+      this.pfd.writeInt32LE(this.fd, 0);
+      this.pfd.writeInt16LE(C.POLLIN, 4);
+    } catch (e) {
+      sys.close(this.fd);
+      throw e;
+    }
+  }
+
+  /** Base address of the ring (for iovecs pointing into it). */
+  get ringAddress(): bigint {
+    return this.ringPtr;
+  }
+
+  get ringBytes(): Uint8Array {
+    return this.ring;
+  }
+
+  private blockReady(): boolean {
+    return (this.dv.getUint32(this.block * this.blockSize + 8, true) & C.TP_STATUS_USER) !== 0;
+  }
+
+  /** Waits up to timeoutMs for a ready block. */
+  wait(timeoutMs: number): boolean {
+    if (this.blockReady()) return true;
+    this.pfd.writeInt16LE(0, 6);
+    const r = sys.poll(this.pfd, 1, timeoutMs) as number;
+    if (r < 0 && errno() !== C.EINTR) check('poll', r);
+    return this.blockReady();
+  }
+
+  /**
+   * Hands every frame of the current block (if ready) to `fn`, then calls `done` (flush sends
+   * whose iovecs point into the block) and releases the block. Returns the number of frames.
+   */
+  readBlock(fn: (f: RxFrame) => void, done?: () => void): number {
+    if (!this.blockReady()) return 0;
+    const base = this.block * this.blockSize;
+    const n = this.dv.getUint32(base + 12, true);
+    let off = base + this.dv.getUint32(base + 16, true);
+    const frame: RxFrame = { buf: this.ring, mac: 0, len: 0, wireLen: 0, headroom: 0 };
+    for (let i = 0; i < n; i++) {
+      const next = this.dv.getUint32(off, true);
+      frame.len = this.dv.getUint32(off + 12, true);
+      frame.wireLen = this.dv.getUint32(off + 16, true);
+      const macOff = this.dv.getUint16(off + 24, true);
+      frame.mac = off + macOff;
+      // tpacket3_hdr (48 bytes) must stay intact until we move on; sockaddr_ll after it may be clobbered.
+      frame.headroom = macOff - 48;
+      fn(frame);
+      if (next === 0) break;
+      off += next;
+    }
+    if (done) done();
+    this.dv.setUint32(base + 8, C.TP_STATUS_KERNEL, true);
+    this.block = (this.block + 1) % this.blockCount;
+    this.rxPackets += n;
+    this.rxBlocks++;
+    return n;
+  }
+
+  /** Sends one frame (copy) out of `ifindex` (default: the bound interface). */
+  sendFrame(frame: Uint8Array, ifindex = this.ifindex): void {
+    const sll = sockaddrLl(ifindex, C.ETH_P_IP);
+    check('sendto(AF_PACKET)', sys.sendto(this.fd, frame, frame.length, 0, sll, 20));
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    sys.munmap(this.ringPtr, this.ringLen);
+    sys.close(this.fd);
+  }
+}
+
+/**
+ * A batch of datagrams for sendmmsg, in calloc'd memory: mmsghdr[cap] (64 B), iovec[cap] (16 B),
+ * names[cap] (32 B each: sockaddr_ll or sockaddr_in) and a copy arena of cap x 2048 B for frames
+ * that are not sent from the ring.
+ */
+export class TxBatch {
+  readonly cap: number;
+  private readonly ptr: bigint;
+  private readonly mem: Uint8Array;
+  private readonly dv: DataView;
+  private readonly iovOff: number;
+  private readonly nameOff: number;
+  private readonly arenaOff: number;
+  count = 0;
+  sent = 0;
+  errors = 0;
+  lastErrno = 0;
+
+  constructor(private readonly fd: number, cap = 256) {
+    this.cap = cap;
+    this.iovOff = cap * 64;
+    this.nameOff = this.iovOff + cap * 16;
+    this.arenaOff = this.nameOff + cap * 32;
+    const size = this.arenaOff + cap * 2048;
+    this.ptr = sys.calloc(1, size) as bigint;
+    if (this.ptr === 0n) throw new Error('calloc failed');
+    this.mem = new Uint8Array(view(this.ptr, size));
+    this.dv = new DataView(this.mem.buffer);
+  }
+
+  private slot(base: bigint, len: number, name: Uint8Array): void {
+    if (this.count === this.cap) this.flush();
+    const i = this.count++;
+    const m = i * 64;
+    const iov = this.iovOff + i * 16;
+    const nm = this.nameOff + i * 32;
+    this.mem.set(name, nm);
+    this.dv.setBigUint64(m, this.ptr + BigInt(nm), true); // msg_name
+    this.dv.setUint32(m + 8, name.length, true); // msg_namelen
+    this.dv.setBigUint64(m + 16, this.ptr + BigInt(iov), true); // msg_iov
+    this.dv.setBigUint64(m + 24, 1n, true); // msg_iovlen
+    this.dv.setBigUint64(iov, base, true); // iov_base
+    this.dv.setBigUint64(iov + 8, BigInt(len), true); // iov_len
+  }
+
+  /** Queues `len` bytes living at foreign address `addr` (e.g. inside the RX ring). */
+  addRef(addr: bigint, len: number, name: Uint8Array): void {
+    this.slot(addr, len, name);
+  }
+
+  /** Queues a copy of `data` (at most 2048 bytes). */
+  addCopy(data: Uint8Array, name: Uint8Array): void {
+    if (this.count === this.cap) this.flush();
+    const off = this.arenaOff + this.count * 2048;
+    this.mem.set(data.subarray(0, 2048), off);
+    this.slot(this.ptr + BigInt(off), Math.min(2048, data.length), name);
+  }
+
+  /** Sends everything queued; returns how many went out. Failed datagrams are counted and skipped. */
+  flush(): number {
+    let done = 0;
+    while (done < this.count) {
+      const r = sys.sendmmsg(this.fd, this.ptr + BigInt(done * 64), this.count - done, 0) as number;
+      if (r < 0) {
+        const e = errno();
+        if (e === C.EINTR) continue;
+        this.lastErrno = e;
+        this.errors++;
+        done++; // skip the failing datagram
+        continue;
+      }
+      done += r;
+      this.sent += r;
+    }
+    this.count = 0;
+    return done;
+  }
+
+  close(): void {
+    sys.free(this.ptr);
+  }
+}
+
+/** AF_INET SOCK_RAW IPPROTO_RAW (IP_HDRINCL): the kernel routes and ARPs what we hand it. */
+export function openRawIpSocket(): number {
+  const fd = check('socket(AF_INET, SOCK_RAW, IPPROTO_RAW)', sys.socket(C.AF_INET, C.SOCK_RAW | C.SOCK_CLOEXEC, C.IPPROTO_RAW));
+  setIntOpt(fd, C.SOL_SOCKET, C.SO_SNDBUF, 4 << 20, 'SO_SNDBUF');
+  return fd;
+}

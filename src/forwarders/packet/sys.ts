@@ -1,0 +1,156 @@
+/**
+ * Thin koffi bindings to the libc calls the packet forwarder needs, plus the Linux constants
+ * (x86_64 / generic values). Pointers are BigInt (koffi 3). A Node Buffer passed as `void *` is
+ * valid only during that call: anything the kernel keeps (rings, msghdr chains) lives in mmap or
+ * malloc memory and is reached from JS through `koffi.view()`.
+ */
+import koffi from 'koffi';
+
+const libc = koffi.load('libc.so.6');
+
+export const sys = {
+  socket: libc.func('int socket(int domain, int type, int protocol)'),
+  bind: libc.func('int bind(int fd, void *addr, uint32_t len)'),
+  setsockopt: libc.func('int setsockopt(int fd, int level, int name, void *val, uint32_t len)'),
+  getsockopt: libc.func('int getsockopt(int fd, int level, int name, void *val, _Inout_ uint32_t *len)'),
+  mmap: libc.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, long off)'),
+  munmap: libc.func('int munmap(void *addr, size_t len)'),
+  poll: libc.func('int poll(void *fds, unsigned long nfds, int timeout)'),
+  recvfrom: libc.func('long recvfrom(int fd, void *buf, size_t len, int flags, void *addr, void *alen)'),
+  sendto: libc.func('long sendto(int fd, void *buf, size_t len, int flags, void *addr, uint32_t alen)'),
+  send: libc.func('long send(int fd, void *buf, size_t len, int flags)'),
+  sendmmsg: libc.func('int sendmmsg(int fd, void *msgvec, unsigned int vlen, int flags)'),
+  ioctl: libc.func('int ioctl(int fd, unsigned long req, ...)'),
+  fcntl: libc.func('int fcntl(int fd, int cmd, ...)'),
+  open: libc.func('int open(const char *path, int flags, ...)'),
+  read: libc.func('long read(int fd, void *buf, size_t len)'),
+  write: libc.func('long write(int fd, void *buf, size_t len)'),
+  close: libc.func('int close(int fd)'),
+  if_nametoindex: libc.func('unsigned int if_nametoindex(const char *name)'),
+  calloc: libc.func('void *calloc(size_t n, size_t size)'),
+  free: libc.func('void free(void *p)'),
+  strerror: libc.func('const char *strerror(int errnum)'),
+};
+
+export const C = {
+  AF_INET: 2,
+  AF_INET6: 10,
+  AF_PACKET: 17,
+  SOCK_DGRAM: 2,
+  SOCK_RAW: 3,
+  SOCK_NONBLOCK: 0x800,
+  SOCK_CLOEXEC: 0x80000,
+  SOL_SOCKET: 1,
+  SO_SNDBUF: 7,
+  SO_RCVBUF: 8,
+  SO_RCVTIMEO: 20,
+  SO_BINDTODEVICE: 25,
+  SOL_IP: 0,
+  IP_HDRINCL: 3,
+  IPPROTO_IPIP: 4,
+  IPPROTO_TCP: 6,
+  IPPROTO_UDP: 17,
+  IPPROTO_RAW: 255,
+  ETH_P_ALL: 0x0003,
+  ETH_P_IP: 0x0800,
+  ETH_P_ARP: 0x0806,
+  ETH_P_IPV6: 0x86dd,
+  SOL_PACKET: 263,
+  PACKET_ADD_MEMBERSHIP: 1,
+  PACKET_RX_RING: 5,
+  PACKET_VERSION: 10,
+  PACKET_TX_RING: 13,
+  PACKET_VNET_HDR: 15,
+  PACKET_FANOUT: 18,
+  PACKET_QDISC_BYPASS: 20,
+  PACKET_IGNORE_OUTGOING: 23,
+  PACKET_FANOUT_HASH: 0,
+  PACKET_FANOUT_FLAG_DEFRAG: 0x8000,
+  TPACKET_V2: 1,
+  TPACKET_V3: 2,
+  TP_STATUS_KERNEL: 0,
+  TP_STATUS_USER: 1,
+  TP_STATUS_SEND_REQUEST: 1,
+  PROT_READ: 1,
+  PROT_WRITE: 2,
+  MAP_SHARED: 1,
+  POLLIN: 1,
+  POLLOUT: 4,
+  MSG_DONTWAIT: 0x40,
+  F_GETFL: 3,
+  F_SETFL: 4,
+  O_RDWR: 2,
+  O_NONBLOCK: 0x800,
+  O_CLOEXEC: 0x80000,
+  TUNSETIFF: 0x400454ca,
+  IFF_TUN: 0x0001,
+  IFF_NO_PI: 0x1000,
+  EAGAIN: 11,
+  EINTR: 4,
+} as const;
+
+export const MAP_FAILED = 0xffffffffffffffffn;
+
+export function errno(): number {
+  return koffi.errno();
+}
+
+export class SysError extends Error {
+  readonly code: string;
+  readonly errno: number;
+  constructor(call: string, e: number) {
+    super(`${call}: ${String(sys.strerror(e))} (errno ${e})`);
+    this.errno = e;
+    this.code = 'E_SYS';
+  }
+}
+
+/** Throws a SysError carrying errno when `r` is negative. */
+export function check(call: string, r: number | bigint): number {
+  const n = Number(r);
+  if (n < 0) throw new SysError(call, koffi.errno());
+  return n;
+}
+
+export function htons(v: number): number {
+  return ((v & 0xff) << 8) | ((v >> 8) & 0xff);
+}
+
+export function setIntOpt(fd: number, level: number, name: number, value: number, what: string): void {
+  const b = Buffer.alloc(4);
+  b.writeInt32LE(value);
+  check(`setsockopt(${what})`, sys.setsockopt(fd, level, name, b, 4));
+}
+
+/** An ArrayBuffer over foreign memory at `ptr` (no copy). */
+export function view(ptr: bigint, len: number): ArrayBuffer {
+  return koffi.view(ptr, len);
+}
+
+export function ifIndex(name: string): number {
+  const i = sys.if_nametoindex(name) as number;
+  if (i === 0) throw new SysError(`if_nametoindex(${name})`, koffi.errno());
+  return i;
+}
+
+/** struct sockaddr_ll (20 bytes). */
+export function sockaddrLl(ifindex: number, protocol: number, mac?: Uint8Array): Buffer {
+  const b = Buffer.alloc(20);
+  b.writeUInt16LE(C.AF_PACKET, 0);
+  b.writeUInt16BE(protocol, 2);
+  b.writeInt32LE(ifindex, 4);
+  if (mac) {
+    b.writeUInt8(6, 11);
+    b.set(mac.subarray(0, 6), 12);
+  }
+  return b;
+}
+
+/** struct sockaddr_in (16 bytes); addr is a host-order u32. */
+export function sockaddrIn(addr: number, port = 0): Buffer {
+  const b = Buffer.alloc(16);
+  b.writeUInt16LE(C.AF_INET, 0);
+  b.writeUInt16BE(port, 2);
+  b.writeUInt32BE(addr >>> 0, 4);
+  return b;
+}
