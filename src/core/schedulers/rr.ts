@@ -1,33 +1,57 @@
-/** rr — Round Robin (spec §2.1, net/netfilter/ipvs/ip_vs_rr.c). */
-import { DEST_F, type RtDest, type RtServiceView, type Scheduler, type SchedulerFactory } from '../scheduler.ts';
+/**
+ * rr — Round Robin (spec §2.1, ip_vs_rr.c). The cursor is a dest (or the list head); a decision
+ * walks forward from the element after the cursor, wraps, and examines the cursor element last.
+ * Eligible = not OVERLOAD and weight > 0. An index of eligible slots makes it O(log n) even when
+ * most dests are quiesced or overloaded.
+ */
+import { DEST_F, type RtDest, type RtServiceView, type SchedulerFactory } from '../scheduler.ts';
+import { ArgTree, SlotScheduler } from './slots.ts';
 
-function eligible(d: RtDest): boolean {
-  return (d.flags & DEST_F.OVERLOAD) === 0 && d.weight > 0;
-}
-
-export class RrScheduler implements Scheduler {
+export class RrScheduler extends SlotScheduler {
   readonly name = 'rr';
   /** null = list head. */
   private cursor: RtDest | null = null;
-
-  schedule(svc: RtServiceView): RtDest | null {
-    const list = svc.dests;
-    const n = list.length;
-    const c = this.cursor === null ? -1 : list.indexOf(this.cursor);
-    if (c < 0) {
-      for (let i = 0; i < n; i++) if (eligible(list[i]!)) return (this.cursor = list[i]!);
-      return null;
-    }
-    for (let k = 1; k <= n; k++) {
-      const d = list[(c + k) % n]!;
-      if (eligible(d)) return (this.cursor = d);
-    }
-    return null;
+  private tree = new ArgTree(1, () => false);
+  constructor(svc: RtServiceView) {
+    super();
+    this.resync(svc);
   }
-
-  delDest(svc: RtServiceView, dest: RtDest, formerIndex: number): void {
-    if (this.cursor === dest) this.cursor = formerIndex > 0 ? svc.dests[formerIndex - 1]! : null;
+  protected rebuildIndex(): void {
+    this.tree = new ArgTree(this.slots.cap, () => false);
+    for (let s = this.slots.lo; s < this.slots.cap; s++) this.leaf(s, this.slots.at[s]!);
+    this.tree.build();
+  }
+  private leaf(s: number, d: RtDest | null): void {
+    this.tree.setLeaf(s, d !== null && (d.flags & DEST_F.OVERLOAD) === 0 && d.weight > 0);
+  }
+  protected load(s: number, d: RtDest | null): void {
+    this.leaf(s, d);
+    this.tree.update(s);
+  }
+  schedule(svc: RtServiceView): RtDest | null {
+    this.ensure(svc);
+    const c = this.cursor === null ? -1 : this.slots.slotOf(this.cursor);
+    let s: number;
+    if (c < 0) {
+      s = this.tree.root();
+    } else {
+      s = this.tree.firstFrom(c + 1);
+      if (s < 0) {
+        s = this.tree.root();
+        if (s > c) s = -1;
+      }
+    }
+    if (s < 0) return null;
+    return (this.cursor = this.slots.at[s]!);
+  }
+  override delDest(svc: RtServiceView, dest: RtDest, formerIndex: number): void {
+    // The kernel moves a deleted cursor to its predecessor (or the head).
+    if (this.cursor === dest) this.cursor = formerIndex > 0 ? svc.dests[formerIndex - 1] ?? null : null;
+    super.delDest(svc, dest, formerIndex);
+  }
+  done(): void {
+    this.cursor = null;
   }
 }
 
-export const rrFactory: SchedulerFactory = () => new RrScheduler();
+export const rrFactory: SchedulerFactory = (svc) => new RrScheduler(svc);
