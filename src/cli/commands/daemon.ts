@@ -1,0 +1,88 @@
+import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
+import { defaultSocketPath, defaultStatePath } from '../../daemon/paths.ts';
+import { LOG_LEVELS, type LogLevel } from '../../daemon/log.ts';
+
+export const summary = 'run the load balancer in the foreground (control socket for tsvsadm)';
+
+const HELP = `usage: tsvs daemon [options]
+
+Runs in the foreground until SIGTERM/SIGINT; SIGHUP reloads --rules.
+
+  --rules FILE            ipvsadm -S format rules loaded when there is no saved state,
+                          and on SIGHUP / reload (a bad file is refused whole)
+  --socket PATH           control socket (default: $TSVS_SOCKET, /run/tsvs/tsvs.sock as root,
+                          else $XDG_RUNTIME_DIR/tsvs/tsvs.sock, else ./.tsvs/tsvs.sock)
+  --state FILE            where the running rules are saved after every change and restored
+                          from on start (default: /var/lib/tsvs/rules as root, else beside the
+                          socket); --no-state to keep nothing
+  --forwarder proxy|none  proxy (default): TCP/UDP sockets, no root needed; none: control only
+  --workers N             relay worker processes (default: number of CPUs, 0 = in-process)
+  --proxy-protocol v1|v2  send a PROXY protocol header to real servers (client address)
+  --connect-timeout MS    give up connecting to a real server after MS (default 5000)
+  --log-level LEVEL       ${LOG_LEVELS.join('|')} (default info); logs are JSON lines on stderr
+`;
+
+export async function run(argv: string[]): Promise<number> {
+  let a;
+  try {
+    a = parseArgs({
+      args: argv,
+      options: {
+        rules: { type: 'string' },
+        socket: { type: 'string' },
+        state: { type: 'string' },
+        'no-state': { type: 'boolean' },
+        forwarder: { type: 'string', default: 'proxy' },
+        workers: { type: 'string' },
+        'proxy-protocol': { type: 'string' },
+        'connect-timeout': { type: 'string', default: '5000' },
+        'log-level': { type: 'string', default: 'info' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (e) {
+    process.stderr.write(`tsvs daemon: ${(e as Error).message}\n${HELP}`);
+    return 2;
+  }
+  if (a.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const bad = (m: string): number => {
+    process.stderr.write(`tsvs daemon: ${m}\n`);
+    return 2;
+  };
+  if (a.forwarder !== 'proxy' && a.forwarder !== 'none') {
+    return bad(a.forwarder === 'packet' ? 'the packet forwarder is not available in this build of the daemon (use --forwarder proxy)' : `unknown forwarder '${a.forwarder}' (proxy|none)`);
+  }
+  if (!LOG_LEVELS.includes(a['log-level'] as LogLevel)) return bad(`unknown log level '${a['log-level']}'`);
+  const pp = a['proxy-protocol'];
+  if (pp !== undefined && pp !== 'v1' && pp !== 'v2') return bad(`--proxy-protocol must be v1 or v2, not '${pp}'`);
+  const { availableParallelism } = await import('node:os');
+  const workers = a.workers === undefined ? availableParallelism() : Number(a.workers);
+  if (!Number.isInteger(workers) || workers < 0 || workers > 64) return bad(`--workers must be an integer 0..64`);
+  const cto = Number(a['connect-timeout']);
+  if (!Number.isInteger(cto) || cto < 1) return bad('--connect-timeout must be a positive integer (ms)');
+  const socketPath = a.socket ? resolve(a.socket) : defaultSocketPath();
+  const stateFile = a['no-state'] ? null : a.state ? resolve(a.state) : defaultStatePath(socketPath);
+  process.env['TSVS_LOG_LEVEL'] = a['log-level'];
+  const { runDaemon } = await import('../../daemon/daemon.ts');
+  const { loadDeps } = await import('../../daemon/deps.ts');
+  return runDaemon(
+    {
+      socketPath,
+      rulesFile: a.rules ? resolve(a.rules) : null,
+      stateFile,
+      forwarder: a.forwarder,
+      logLevel: a['log-level'] as LogLevel,
+      proxyProtocol: (pp as 'v1' | 'v2' | undefined) ?? null,
+      workers: a.forwarder === 'proxy' ? workers : 0,
+      tickMs: 200,
+      connectTimeoutMs: cto,
+    },
+    await loadDeps(),
+  );
+}

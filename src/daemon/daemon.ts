@@ -1,0 +1,305 @@
+/**
+ * `tsvs daemon`: the engine, the control API, rules persistence, signals and the proxy forwarder.
+ *
+ * Start-up order: state file (if it exists) else --rules (if given) else empty; then listeners;
+ * then the control socket. Every successful change is saved atomically to the state file in
+ * ipvsadm -S format. SIGHUP (or the `reload` op) re-reads --rules and makes the running rules
+ * equal to it (a diff: unchanged services keep their connections); a bad file is refused whole.
+ * SIGTERM/SIGINT stop cleanly.
+ */
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import type { IpvsBackend, IpvsCommand, ServiceKey } from '../core/types.ts';
+import { ControlServer, HandlerError } from './control-server.ts';
+import type { Request, IpvsadmResult } from './protocol.ts';
+import { atomicWrite, readIfExists } from './state.ts';
+import { diffRules } from './diff.ts';
+import { createLogger, type Logger, type LogLevel } from './log.ts';
+import { EnginePort, type DataPath } from './engine-port.ts';
+import { ProxyForwarder } from '../forwarders/proxy/forwarder.ts';
+import type { ProxyProtocolVersion } from '../forwarders/proxy/proxy-protocol.ts';
+import { ClusterForwarder } from '../forwarders/proxy/cluster.ts';
+
+export interface EngineLike extends IpvsBackend, DataPath {}
+
+export interface DaemonDeps {
+  createEngine(): EngineLike;
+  runIpvsadm(argv: string[], backend: IpvsBackend, io: { stdin?: string }): Promise<IpvsadmResult>;
+}
+
+export interface DaemonOptions {
+  readonly socketPath: string;
+  readonly rulesFile: string | null;
+  /** null = do not persist. */
+  readonly stateFile: string | null;
+  readonly forwarder: 'proxy' | 'none';
+  readonly logLevel: LogLevel;
+  readonly proxyProtocol: ProxyProtocolVersion | null;
+  /** Relay worker processes (0 = relay in the daemon process). */
+  readonly workers: number;
+  readonly tickMs: number;
+  readonly connectTimeoutMs: number;
+}
+
+interface Forwarder {
+  refusal(cmd: IpvsCommand): string | null;
+  sync(services: readonly ServiceKey[]): Promise<{ protocol: string; addr: string; port: number; error?: string }[]>;
+  status(): unknown;
+  close(): Promise<void>;
+}
+
+const MUTATING = new Set(['add-service', 'edit-service', 'delete-service', 'flush', 'add-dest', 'edit-dest', 'delete-dest', 'set-timeouts', 'start-daemon', 'stop-daemon']);
+
+export class Daemon {
+  readonly log: Logger;
+  readonly engine: EngineLike;
+  private readonly startedAt = Date.now();
+  private control: ControlServer | null = null;
+  private forwarder: Forwarder | null = null;
+  private tick: NodeJS.Timeout | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+  private stopping = false;
+  private lastReload: { at: string; ok: boolean; error?: string } | null = null;
+  readonly now = (): number => performance.now() / 1000;
+
+  constructor(readonly opts: DaemonOptions, private readonly deps: DaemonDeps) {
+    this.log = createLogger(opts.logLevel);
+    this.engine = deps.createEngine();
+    this.engine.setTime(this.now());
+  }
+
+  /** Runs fn alone: control requests, reloads and saves never interleave. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.queue.then(fn, fn);
+    this.queue = p.catch(() => {});
+    return p;
+  }
+
+  /** A backend for one ipvsadm run: the engine, guarded by the forwarder's limits. */
+  private guarded(target: EngineLike, refusals: string[], changed: { v: boolean }): IpvsBackend {
+    const fwd = this.forwarder;
+    return {
+      info: () => target.info(),
+      services: () => target.services(),
+      service: (k) => target.service(k),
+      connections: () => { target.setTime(this.now()); return target.connections(); },
+      timeouts: () => target.timeouts(),
+      daemons: () => target.daemons(),
+      apply: (cmd) => {
+        const why = fwd?.refusal(cmd) ?? null;
+        if (why) {
+          refusals.push(why);
+          return 'EINVAL';
+        }
+        target.setTime(this.now());
+        const r = target.apply(cmd);
+        if (r === null && MUTATING.has(cmd.kind)) changed.v = true;
+        return r;
+      },
+    };
+  }
+
+  async runIpvsadm(argv: string[], stdin?: string): Promise<IpvsadmResult> {
+    return this.serial(async () => {
+      const refusals: string[] = [];
+      const changed = { v: false };
+      const res = await this.deps.runIpvsadm(argv, this.guarded(this.engine, refusals, changed), stdin !== undefined ? { stdin } : {});
+      let stderr = res.stderr;
+      for (const r of refusals) {
+        stderr += `tsvs: ${r}\n`;
+        this.log.warn({ argv, reason: r }, 'command refused by the forwarder');
+      }
+      if (changed.v) {
+        this.log.info({ argv, code: res.code }, 'rules changed');
+        this.save();
+        const failed = await this.syncForwarder();
+        for (const f of failed) stderr += `tsvs: warning: cannot listen on ${f.protocol.toUpperCase()} ${f.addr}:${f.port}: ${f.error}\n`;
+      }
+      return { stdout: res.stdout, stderr, code: res.code };
+    });
+  }
+
+  private async syncForwarder(): Promise<{ protocol: string; addr: string; port: number; error?: string }[]> {
+    if (!this.forwarder) return [];
+    return this.forwarder.sync(this.engine.services());
+  }
+
+  private save(): void {
+    if (!this.opts.stateFile) return;
+    // -S output is produced by the same ipvsadm code; it never fails on a healthy engine.
+    void this.deps.runIpvsadm(['-S', '-n'], this.engine, {}).then((r) => {
+      if (r.code !== 0) {
+        this.log.error({ stderr: r.stderr }, 'cannot render rules for the state file');
+        return;
+      }
+      try {
+        atomicWrite(this.opts.stateFile!, r.stdout);
+      } catch (e) {
+        this.log.error({ err: (e as Error).message, file: this.opts.stateFile }, 'cannot save state file');
+      }
+    });
+  }
+
+  /**
+   * Makes the running rules equal to `text` (ipvsadm -S/-R format). Validated on a scratch
+   * engine first (syntax, kernel checks, forwarder limits); on any error nothing changes.
+   */
+  private async replaceRules(text: string, source: string): Promise<{ ok: true; commands: number } | { ok: false; error: string }> {
+    const scratch = this.deps.createEngine();
+    scratch.setTime(this.now());
+    const refusals: string[] = [];
+    const res = await this.deps.runIpvsadm(['-R'], this.guarded(scratch, refusals, { v: false }), { stdin: text });
+    if (res.code !== 0 || refusals.length > 0) {
+      const error = [res.stderr.trim(), ...refusals].filter((x) => x).join('; ') || `exit code ${res.code}`;
+      return { ok: false, error: `${source}: ${error}` };
+    }
+    const cmds = diffRules(this.engine.services(), scratch.services());
+    this.engine.setTime(this.now());
+    for (const c of cmds) {
+      const r = this.engine.apply(c);
+      if (r !== null) this.log.error({ cmd: c, errno: r }, 'reload: engine refused a diff command (state may be partial)');
+    }
+    return { ok: true, commands: cmds.length };
+  }
+
+  reload(): Promise<{ ok: boolean; commands?: number; error?: string }> {
+    return this.serial(async () => {
+      const at = new Date().toISOString();
+      if (!this.opts.rulesFile) {
+        this.lastReload = { at, ok: false, error: 'no --rules file to reload' };
+        this.log.warn({}, 'reload requested but the daemon has no --rules file');
+        return { ok: false, error: 'the daemon was started without --rules: nothing to reload' };
+      }
+      let text: string;
+      try {
+        text = readFileSync(this.opts.rulesFile, 'utf8');
+      } catch (e) {
+        this.lastReload = { at, ok: false, error: (e as Error).message };
+        this.log.error({ file: this.opts.rulesFile, err: (e as Error).message }, 'reload refused: cannot read rules file');
+        return { ok: false, error: (e as Error).message };
+      }
+      const r = await this.replaceRules(text, this.opts.rulesFile);
+      if (!r.ok) {
+        this.lastReload = { at, ok: false, error: r.error };
+        this.log.error({ file: this.opts.rulesFile, err: r.error }, 'reload refused: rules file is invalid; running rules unchanged');
+        return { ok: false, error: r.error };
+      }
+      this.lastReload = { at, ok: true };
+      this.log.info({ file: this.opts.rulesFile, commands: r.commands }, 'rules reloaded');
+      if (r.commands > 0) {
+        this.save();
+        await this.syncForwarder();
+      }
+      return { ok: true, commands: r.commands };
+    });
+  }
+
+  status(): Record<string, unknown> {
+    const services = this.engine.services();
+    return {
+      pid: process.pid,
+      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      socket: this.opts.socketPath,
+      rulesFile: this.opts.rulesFile,
+      stateFile: this.opts.stateFile,
+      forwarder: this.opts.forwarder,
+      workers: this.opts.workers,
+      proxyProtocol: this.opts.proxyProtocol,
+      services: services.length,
+      destinations: services.reduce((n, s) => n + s.dests.length, 0),
+      connections: this.engine.connections().length,
+      listeners: this.forwarder?.status() ?? [],
+      lastReload: this.lastReload,
+    };
+  }
+
+  private async handle(req: Request): Promise<Record<string, unknown>> {
+    switch (req.op) {
+      case 'ping':
+        return { pong: true, pid: process.pid };
+      case 'status':
+        return this.status();
+      case 'reload': {
+        const r = await this.reload();
+        if (!r.ok) throw new HandlerError('ERELOAD', r.error ?? 'reload failed');
+        return { commands: r.commands ?? 0 };
+      }
+      case 'ipvsadm': {
+        const r = await this.runIpvsadm(req.argv, req.stdin);
+        return { stdout: r.stdout, stderr: r.stderr, code: r.code };
+      }
+    }
+  }
+
+  /** Loads rules, starts the forwarder and the control socket. Throws with a clear message on failure. */
+  async start(): Promise<void> {
+    const o = this.opts;
+    if (o.forwarder === 'proxy') {
+      if (o.workers > 0) {
+        this.forwarder = new ClusterForwarder(this.engine, this.now, { workers: o.workers, proxyProtocol: o.proxyProtocol, connectTimeoutMs: o.connectTimeoutMs, log: this.log });
+      } else {
+        const port = new EnginePort(this.engine, this.now);
+        this.forwarder = new ProxyForwarder(port, { proxyProtocol: o.proxyProtocol, connectTimeoutMs: o.connectTimeoutMs, timeouts: () => this.engine.timeouts(), log: this.log });
+      }
+    }
+    // Restore: the state file (saved after every change) wins; --rules seeds a fresh start.
+    const saved = o.stateFile ? readIfExists(o.stateFile) : null;
+    if (saved !== null) {
+      const r = await this.replaceRules(saved, o.stateFile!);
+      if (!r.ok) throw new Error(`cannot restore the saved rules: ${r.error} (move the file away to start from --rules)`);
+      this.log.info({ file: o.stateFile, commands: r.commands }, 'rules restored from state file');
+    } else if (o.rulesFile) {
+      let text: string;
+      try {
+        text = readFileSync(o.rulesFile, 'utf8');
+      } catch (e) {
+        throw new Error(`cannot read --rules ${o.rulesFile}: ${(e as Error).message}`);
+      }
+      const r = await this.replaceRules(text, o.rulesFile);
+      if (!r.ok) throw new Error(`refusing to start: ${r.error}`);
+      this.log.info({ file: o.rulesFile, commands: r.commands }, 'rules loaded');
+      this.save();
+    }
+    const failed = await this.syncForwarder();
+    for (const f of failed) this.log.warn(f, 'virtual service without listener');
+    this.tick = setInterval(() => this.engine.setTime(this.now()), o.tickMs);
+    this.control = new ControlServer(o.socketPath, (req) => this.handle(req), (e) => this.log.error({ err: e.message }, 'control socket error'));
+    await this.control.listen();
+    this.log.info({ socket: o.socketPath, pid: process.pid, forwarder: o.forwarder, workers: o.workers, state: o.stateFile, rules: o.rulesFile }, 'tsvs daemon ready');
+  }
+
+  async stop(signal: string): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.log.info({ signal }, 'stopping');
+    if (this.tick) clearInterval(this.tick);
+    await this.control?.close();
+    await this.queue;
+    await this.forwarder?.close();
+    this.log.info({}, 'stopped');
+  }
+}
+
+/** Runs the daemon until SIGTERM/SIGINT. Returns the exit code. */
+export async function runDaemon(opts: DaemonOptions, deps: DaemonDeps): Promise<number> {
+  const d = new Daemon(opts, deps);
+  try {
+    await d.start();
+  } catch (e) {
+    d.log.fatal({ err: (e as Error).message }, 'cannot start');
+    process.stderr.write(`tsvs daemon: ${(e as Error).message}\n`);
+    await d.stop('start-failure').catch(() => {});
+    return 1;
+  }
+  return new Promise((resolve) => {
+    const stop = (sig: string): void => {
+      void d.stop(sig).then(() => resolve(0));
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.on('SIGHUP', () => {
+      d.log.info({ signal: 'SIGHUP' }, 'reload requested');
+      void d.reload();
+    });
+  });
+}

@@ -1,0 +1,197 @@
+/**
+ * The proxy forwarder: for every TCP and UDP virtual service, a socket listening on VIP:port;
+ * each new client connection (or UDP flow) asks the engine for a real server and is relayed.
+ * Listeners follow the rules (sync() after every change). Unprivileged: only sockets.
+ *
+ * What it cannot do (packet mode is needed): direct routing (-g) and tunnel (-i) destinations,
+ * firewall-mark services (-f), SCTP. refusal() names the reason for such a command.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import type { IpvsCommand, ServiceKey } from '../../core/types.ts';
+import { canonicalIp } from '../../core/addr.ts';
+import { flowKey, type FlowPort } from './flow.ts';
+import { TcpRelay } from './tcp-relay.ts';
+import { UdpService } from './udp-relay.ts';
+import { unmapV4, type ProxyProtocolVersion } from './proxy-protocol.ts';
+
+export interface ForwarderLog {
+  info(o: object, msg: string): void;
+  warn(o: object, msg: string): void;
+  debug(o: object, msg: string): void;
+}
+
+export interface ProxyForwarderOptions {
+  readonly proxyProtocol: ProxyProtocolVersion | null;
+  readonly connectTimeoutMs: number;
+  /** Current engine timeouts in seconds (tcp = ESTABLISHED idle, udp = flow idle). */
+  readonly timeouts: () => { tcp: number; tcpfin: number; udp: number };
+  readonly log: ForwarderLog;
+}
+
+export const PACKET_MODE_HINT = 'packet mode is needed (tsvs daemon --forwarder packet, as root)';
+
+/** Why the proxy forwarder cannot carry out a command, or null. */
+export function proxyRefusal(cmd: IpvsCommand): string | null {
+  switch (cmd.kind) {
+    case 'add-service':
+    case 'edit-service':
+      if (cmd.svc.fwmark > 0) return `firewall-mark services (-f ${cmd.svc.fwmark}) are not supported by the proxy forwarder: ${PACKET_MODE_HINT}`;
+      if (cmd.svc.protocol === 'sctp') return `SCTP services are not supported by the proxy forwarder: ${PACKET_MODE_HINT}`;
+      return null;
+    case 'add-dest':
+    case 'edit-dest':
+      if (cmd.dest.fwd === 'route') return `direct routing (-g, the default forwarding method) is not supported by the proxy forwarder; use masquerading (-m) or ${PACKET_MODE_HINT}`;
+      if (cmd.dest.fwd === 'tunnel') return `tunnel forwarding (-i) is not supported by the proxy forwarder; use masquerading (-m) or ${PACKET_MODE_HINT}`;
+      return null;
+    default:
+      return null;
+  }
+}
+
+export interface ListenerStatus {
+  protocol: 'tcp' | 'udp';
+  addr: string;
+  port: number;
+  state: 'listening' | 'failed' | 'starting';
+  error?: string;
+}
+
+interface Listener {
+  key: ServiceKey;
+  status: ListenerStatus;
+  tcp?: Server;
+  udp?: UdpService;
+  closing?: boolean;
+}
+
+function lkey(k: ServiceKey): string {
+  return `${k.protocol} ${k.addr} ${k.port}`;
+}
+
+export class ProxyForwarder {
+  private readonly listeners = new Map<string, Listener>();
+  private readonly relays = new Set<TcpRelay>();
+  private readonly byFlow = new Map<string, TcpRelay>();
+  constructor(private readonly port: FlowPort, private readonly opts: ProxyForwarderOptions) {}
+
+  refusal(cmd: IpvsCommand): string | null {
+    return proxyRefusal(cmd);
+  }
+
+  get activeRelays(): number {
+    return this.relays.size;
+  }
+
+  status(): ListenerStatus[] {
+    return [...this.listeners.values()].map((l) => ({ ...l.status }));
+  }
+
+  /** Makes the listeners match the services; resolves with the ones that failed to listen. */
+  async sync(services: readonly ServiceKey[]): Promise<ListenerStatus[]> {
+    const want = new Map<string, ServiceKey>();
+    for (const s of services) {
+      if (s.fwmark > 0 || (s.protocol !== 'tcp' && s.protocol !== 'udp')) continue;
+      want.set(lkey(s), s);
+    }
+    for (const [k, l] of this.listeners) {
+      if (!want.has(k)) {
+        this.listeners.delete(k);
+        this.stop(l);
+      }
+    }
+    const starts: Promise<void>[] = [];
+    for (const [k, s] of want) {
+      const have = this.listeners.get(k);
+      if (have && have.status.state !== 'failed') continue;
+      if (have) this.listeners.delete(k);
+      const l: Listener = { key: s, status: { protocol: s.protocol as 'tcp' | 'udp', addr: s.addr, port: s.port, state: 'starting' } };
+      this.listeners.set(k, l);
+      starts.push(this.start(l));
+    }
+    await Promise.all(starts);
+    return [...this.listeners.values()].filter((l) => l.status.state === 'failed').map((l) => ({ ...l.status }));
+  }
+
+  private async start(l: Listener): Promise<void> {
+    const k = l.key;
+    try {
+      if (k.protocol === 'udp') {
+        const u = new UdpService(this.port, {
+          af: k.af, vaddr: k.addr, vport: k.port,
+          idleMs: () => this.opts.timeouts().udp * 1000,
+          onError: (e) => this.opts.log.debug({ err: e.message, service: lkey(k) }, 'udp relay error'),
+        });
+        await u.listen();
+        l.udp = u;
+      } else {
+        const srv = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (c) => this.accept(k, c));
+        await new Promise<void>((resolve, reject) => {
+          srv.once('error', reject);
+          srv.listen({ host: k.addr, port: k.port, ipv6Only: k.af === 6, backlog: 4096 }, () => {
+            srv.off('error', reject);
+            resolve();
+          });
+        });
+        srv.on('error', (e) => this.opts.log.warn({ err: e.message, service: lkey(k) }, 'listener error'));
+        l.tcp = srv;
+      }
+      if (l.closing) {
+        this.stop(l);
+        return;
+      }
+      l.status.state = 'listening';
+      this.opts.log.info({ protocol: k.protocol, addr: k.addr, port: k.port }, 'listening');
+    } catch (e) {
+      l.status.state = 'failed';
+      l.status.error = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+      this.opts.log.warn({ protocol: k.protocol, addr: k.addr, port: k.port, err: (e as Error).message }, 'cannot listen for virtual service');
+    }
+  }
+
+  private stop(l: Listener): void {
+    l.closing = true;
+    // Existing connections continue (as in the kernel, where connections outlive their service).
+    l.tcp?.close();
+    l.udp?.close(true);
+    if (l.tcp || l.udp) this.opts.log.info({ protocol: l.key.protocol, addr: l.key.addr, port: l.key.port }, 'stopped listening');
+  }
+
+  private accept(k: ServiceKey, c: Socket): void {
+    const raddr = c.remoteAddress, rport = c.remotePort;
+    if (!raddr || !rport) {
+      c.destroy();
+      return;
+    }
+    const caddr = canonicalIp(unmapV4(raddr)) ?? raddr;
+    const tcpTimeout = this.opts.timeouts().tcp;
+    const r = new TcpRelay(
+      { af: k.af, protocol: 'tcp', caddr, cport: rport, vaddr: k.addr, vport: k.port },
+      c,
+      this.port,
+      { proxyProtocol: this.opts.proxyProtocol, connectTimeoutMs: this.opts.connectTimeoutMs, idleTimeoutMs: tcpTimeout * 1000, localAddr: unmapV4(c.localAddress ?? k.addr), localPort: c.localPort ?? k.port },
+      {
+        onClose: (x) => {
+          this.relays.delete(x);
+          this.byFlow.delete(flowKey(x.flow));
+          this.port.closed?.(x.flow);
+        },
+        onError: (x, where, e) => this.opts.log.debug({ where, err: e?.message ?? 'no destination', client: `${caddr}:${rport}`, service: lkey(k), dest: x.target ? `${x.target.addr}:${x.target.port}` : undefined }, 'relay error'),
+      },
+    );
+    this.relays.add(r);
+    this.byFlow.set(flowKey(r.flow), r);
+    r.start();
+  }
+
+  /** Resets the relay of one flow (the engine refused it). */
+  abortFlow(key: string): void {
+    this.byFlow.get(key)?.abort();
+  }
+
+  async close(): Promise<void> {
+    for (const l of this.listeners.values()) this.stop(l);
+    this.listeners.clear();
+    for (const r of this.relays) r.abort();
+    this.relays.clear();
+  }
+}
