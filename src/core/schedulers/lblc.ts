@@ -76,8 +76,12 @@ export abstract class LocalityScheduler<E extends CacheEntry> extends SlotSchedu
     this.setUnder(s, d);
   }
 
+  /** The weighted-least pick over the whole list (__ip_vs_lblc(r)_schedule()). */
+  protected pickNew(_svc: RtServiceView): RtDest | null {
+    return this.idx.pick(this.slots);
+  }
   /** is_overloaded(): activeconns > weight and some dest of the list has activeconns*2 < weight. */
-  protected isOverloaded(d: RtDest): boolean {
+  protected isOverloaded(d: RtDest, _svc: RtServiceView): boolean {
     return d.activeConns > d.weight && this.underCount > 0;
   }
   /** The kernel's AVAILABLE flag: the dest is in the service's list. */
@@ -185,9 +189,9 @@ export class LblcScheduler extends LocalityScheduler<LblcEntry> {
     if (en !== undefined) {
       en.lastuse = now;
       const d = en.dest;
-      if (this.available(d) && d.weight > 0 && !this.isOverloaded(d)) return d;
+      if (this.available(d) && d.weight > 0 && !this.isOverloaded(d, svc)) return d;
     }
-    const dest = this.idx.pick(this.slots);
+    const dest = this.pickNew(svc);
     if (dest === null) return null;
     // ip_vs_lblc_new(): replace a different dest (the old entry is unlinked without decrementing).
     const old = this.find(b, pkt.daddr);

@@ -71,13 +71,13 @@ export class LblcrScheduler extends LocalityScheduler<LblcrEntry> {
           en.lastmod = now;
         }
       }
-      if (dest !== null && !this.isOverloaded(dest)) return dest;
-      dest = this.idx.pick(this.slots);
+      if (dest !== null && !this.isOverloaded(dest, svc)) return dest;
+      dest = this.pickNew(svc);
       if (dest === null) return null;
       if (!en.set.includes(dest)) { en.set.unshift(dest); en.lastmod = now; }
       return dest;
     }
-    const dest = this.idx.pick(this.slots);
+    const dest = this.pickNew(svc);
     if (dest === null) return null;
     this.hashIn(b, { af: pkt.daddr.af, words: pkt.daddr.words.slice(), lastuse: now, set: [dest], lastmod: now });
     return dest;
