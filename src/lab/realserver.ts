@@ -1,0 +1,126 @@
+/**
+ * Real-server setup, what the seeds do by hand: VIP on lo as /32, a host route, ARP sysctls
+ * (arp_ignore=1, arp_announce=2 on all and lo), and for TUN rp_filter=0 plus the user-space IPIP
+ * decapsulation agent (no ipip device on this kernel). `down` restores the previous sysctl values
+ * and removes what `up` added. Every command can run inside a namespace (`ns`), which is how tests
+ * and the lab use it; state lives in /run/tsvs keyed by the network namespace's inode.
+ */
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { nsArgv, nsSh, shTry, spawnInNs, spawnDetached, killPid, alive, waitFor, sh } from './netns.ts';
+
+export type RsMode = 'dr' | 'tun';
+
+export interface RealserverState {
+  readonly vip: string;
+  readonly mode: RsMode;
+  readonly sysctls: Record<string, string>;
+  readonly addedAddr: boolean;
+  readonly addedRoute: boolean;
+  readonly agentPid?: number;
+  readonly tunDev?: string;
+}
+
+const STATE_DIR = '/run/tsvs';
+
+export function sysctlKeys(mode: RsMode): Record<string, string> {
+  const k: Record<string, string> = {
+    'net.ipv4.conf.all.arp_ignore': '1',
+    'net.ipv4.conf.all.arp_announce': '2',
+    'net.ipv4.conf.lo.arp_ignore': '1',
+    'net.ipv4.conf.lo.arp_announce': '2',
+  };
+  if (mode === 'tun') {
+    k['net.ipv4.conf.all.rp_filter'] = '0';
+    k['net.ipv4.conf.lo.rp_filter'] = '0';
+  }
+  return k;
+}
+
+export function getSysctl(ns: string | undefined, key: string): string {
+  return nsSh(ns, ['sysctl', '-n', key]).trim();
+}
+export function setSysctl(ns: string | undefined, key: string, value: string): void {
+  nsSh(ns, ['sysctl', '-q', '-w', `${key}=${value}`]);
+}
+
+function netnsId(ns: string | undefined): string {
+  return nsSh(ns, ['stat', '-L', '-c', '%i', '/proc/self/ns/net']).trim();
+}
+
+function statePath(ns: string | undefined, vip: string): string {
+  return `${STATE_DIR}/realserver-${netnsId(ns)}-${vip}.json`;
+}
+
+export function readState(ns: string | undefined, vip: string): RealserverState | null {
+  const p = statePath(ns, vip);
+  return existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as RealserverState) : null;
+}
+
+function hasAddr(ns: string | undefined, vip: string): boolean {
+  const j = JSON.parse(nsSh(ns, ['ip', '-j', 'addr', 'show', 'dev', 'lo'])) as { addr_info?: { local: string }[] }[];
+  return (j[0]?.addr_info ?? []).some((a) => a.local === vip);
+}
+
+export interface UpResult {
+  readonly state: RealserverState;
+  readonly actions: string[];
+}
+
+export async function realserverUp(vip: string, mode: RsMode, ns?: string): Promise<UpResult> {
+  const actions: string[] = [];
+  const prev = readState(ns, vip);
+  if (prev) return { state: prev, actions: ['already up'] };
+  const sysctls: Record<string, string> = {};
+  for (const [k, v] of Object.entries(sysctlKeys(mode))) {
+    sysctls[k] = getSysctl(ns, k);
+    if (sysctls[k] !== v) { setSysctl(ns, k, v); actions.push(`sysctl ${k}=${v} (was ${sysctls[k]})`); }
+  }
+  let addedAddr = false;
+  if (!hasAddr(ns, vip)) {
+    nsSh(ns, ['ip', 'addr', 'add', `${vip}/32`, 'dev', 'lo']);
+    addedAddr = true;
+    actions.push(`ip addr add ${vip}/32 dev lo`);
+  }
+  nsSh(ns, ['ip', 'link', 'set', 'lo', 'up']);
+  const addedRoute = shTry(nsArgv(ns, ['ip', 'route', 'add', `${vip}/32`, 'dev', 'lo', 'scope', 'host'])).status === 0;
+  if (addedRoute) actions.push(`ip route add ${vip}/32 dev lo scope host`);
+  let agentPid: number | undefined;
+  let tunDev: string | undefined;
+  if (mode === 'tun') {
+    tunDev = 'tsvstun0';
+    const agent = fileURLToPath(new URL('../forwarders/packet/ipip-agent.ts', import.meta.url));
+    const log = `${STATE_DIR}/ipip-agent-${netnsId(ns)}.log`;
+    mkdirSync(STATE_DIR, { recursive: true });
+    const argv = [process.execPath, '--import', 'tsx', agent, '--dev', tunDev, '--vip', vip];
+    agentPid = ns ? spawnInNs(ns, argv, log) : spawnDetached(argv, log);
+    const up = await waitFor(() => shTry(nsArgv(ns, ['ip', 'link', 'show', tunDev!])).status === 0, 15000, 100);
+    if (!up) throw new Error(`IPIP agent did not bring ${tunDev} up (see ${log})`);
+    actions.push(`started IPIP decapsulation agent (pid ${agentPid}) on ${tunDev}`);
+  }
+  const state: RealserverState = { vip, mode, sysctls, addedAddr, addedRoute, agentPid, tunDev };
+  mkdirSync(STATE_DIR, { recursive: true });
+  writeFileSync(statePath(ns, vip), JSON.stringify(state, null, 2));
+  return { state, actions };
+}
+
+/** Name of the current netns when running through `ip netns exec` (null: the host's). */
+function currentNsName(): string | null {
+  const r = shTry(['ip', 'netns', 'identify', String(process.pid)]);
+  const n = r.out.trim();
+  return n === '' ? null : n;
+}
+
+export async function realserverDown(vip: string, ns?: string): Promise<string[]> {
+  const st = readState(ns, vip);
+  const actions: string[] = [];
+  if (!st) return ['not up (no state): nothing to undo'];
+  if (st.agentPid && alive(st.agentPid)) { await killPid(st.agentPid); actions.push(`stopped agent ${st.agentPid}`); }
+  if (st.addedRoute) shTry(nsArgv(ns, ['ip', 'route', 'del', `${vip}/32`, 'dev', 'lo', 'scope', 'host']));
+  if (st.addedAddr) { shTry(nsArgv(ns, ['ip', 'addr', 'del', `${vip}/32`, 'dev', 'lo'])); actions.push(`ip addr del ${vip}/32 dev lo`); }
+  for (const [k, v] of Object.entries(st.sysctls)) { setSysctl(ns, k, v); actions.push(`sysctl ${k}=${v} (restored)`); }
+  rmSync(statePath(ns, vip), { force: true });
+  return actions;
+}
+
+export { sh };
