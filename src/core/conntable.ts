@@ -1,0 +1,405 @@
+/**
+ * The connection table in compact memory (structure of arrays, one slot per entry).
+ *
+ * Layout per slot (bytes): caddr0 4, vaddr 4 (index into an address pool), cport/vport/dport 6,
+ * proto 1, state 1, flags 2, dest 4, control 4, nControl 4, timeout 4, expires 8, hnext 4,
+ * wnext/wprev 8, gen 2 = 60 bytes, plus 4 bytes per hash bucket (buckets = capacity rounded up
+ * to a power of two) and 12 more bytes per slot for the upper IPv6 client-address words, which
+ * are only allocated once the first IPv6 entry appears.
+ *
+ * - Hash: one chained table keyed by (protocol, client address, client port), like the kernel's
+ *   ip_vs_conn_tab; client->director lookups compare (vaddr, vport), reply lookups compare the
+ *   real server address and port. Chains are index-linked through `hnext`; -1 ends a chain.
+ * - Free slots are linked through `hnext` as well.
+ * - Expiry: a hashed timer wheel of 65,536 slots of 1/64 s (horizon 1,024 s); entries with a
+ *   later expiry stay in their slot and are skipped until their round comes. Each entry is in
+ *   the wheel at most once (doubly linked: O(1) re-arm on every packet).
+ * - Capacity grows by doubling up to `max`; when `max` entries exist, alloc() answers -1.
+ */
+import type { Ip } from './addr.ts';
+
+export const CF = {
+  USED: 0x1,
+  TEMPLATE: 0x2,
+  INACTIVE: 0x4,
+  NOOUTPUT: 0x8,
+  AF6: 0x10,
+  INWHEEL: 0x20,
+  /** Template state ASSURED (templates only). */
+  ASSURED: 0x40,
+  /** Expired "now" (expire_now: timeout 0) - lets the template drop rule of ip_vs_conn_expire apply. */
+  EXPIRE_NOW: 0x80,
+  // bits 8-9: forwarding method code
+  /** One-packet-scheduling entry: never hashed, freed right after its packet. */
+  ONEPACKET: 0x400,
+} as const;
+
+export const WHEEL_BITS = 16;
+export const WHEEL_SIZE = 1 << WHEEL_BITS;
+export const TICKS_PER_SECOND = 64;
+
+/** Interned addresses (VIPs, fwmark template addresses): small, refcounted. */
+export class AddrPool {
+  readonly ips: (Ip | undefined)[] = [];
+  private refs: number[] = [];
+  private byKey = new Map<string | number, number>();
+  private freeIdx: number[] = [];
+
+  private static key(ip: Ip): string | number {
+    return ip.af === 4 ? ip.words[0]! : ip.words.join(',');
+  }
+
+  acquire(ip: Ip): number {
+    const k = AddrPool.key(ip);
+    let i = this.byKey.get(k);
+    if (i === undefined) {
+      i = this.freeIdx.pop() ?? this.ips.length;
+      this.ips[i] = { af: ip.af, words: ip.words.slice() };
+      this.refs[i] = 0;
+      this.byKey.set(k, i);
+    }
+    this.refs[i]!++;
+    return i;
+  }
+
+  release(i: number): void {
+    if (--this.refs[i]! === 0) {
+      this.byKey.delete(AddrPool.key(this.ips[i]!));
+      this.ips[i] = undefined;
+      this.freeIdx.push(i);
+    }
+  }
+
+  get size(): number {
+    return this.byKey.size;
+  }
+}
+
+function pow2AtLeast(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
+}
+
+export class ConnTable {
+  cap: number;
+  readonly max: number;
+  count = 0;
+  private hwm = 0;
+  private freeHead = -1;
+  private seed: number;
+
+  caddr0!: Uint32Array;
+  caddrX: Uint32Array | null = null;
+  vaddr!: Uint32Array;
+  cport!: Uint16Array;
+  vport!: Uint16Array;
+  dport!: Uint16Array;
+  proto!: Uint8Array;
+  state!: Uint8Array;
+  flags!: Uint16Array;
+  dest!: Uint32Array;
+  control!: Int32Array;
+  nControl!: Uint32Array;
+  timeout!: Uint32Array;
+  expires!: Float64Array;
+  hnext!: Int32Array;
+  wnext!: Int32Array;
+  wprev!: Int32Array;
+  gen!: Uint16Array;
+  buckets!: Int32Array;
+  private mask = 0;
+
+  readonly wheel = new Int32Array(WHEEL_SIZE).fill(-1);
+  /** Absolute tick already fully processed (all entries due at or before its end handled). */
+  wheelTick = -1;
+  inWheel = 0;
+
+  readonly pool = new AddrPool();
+
+  constructor(max: number, initial = 1024, seed = 0) {
+    this.max = Math.max(1, Math.floor(max));
+    this.cap = Math.min(this.max, Math.max(16, initial));
+    this.seed = seed >>> 0;
+    this.allocArrays(this.cap, null);
+  }
+
+  private allocArrays(cap: number, old: ConnTable | null): void {
+    const mk = <T extends Uint8Array | Uint16Array | Uint32Array | Int32Array | Float64Array>(
+      C: new (n: number) => T, prev: T | undefined,
+    ): T => {
+      const a = new C(cap);
+      if (prev) a.set(prev as never);
+      return a;
+    };
+    this.caddr0 = mk(Uint32Array, old ? this.caddr0 : undefined);
+    if (this.caddrX) {
+      const x = new Uint32Array(cap * 3);
+      x.set(this.caddrX);
+      this.caddrX = x;
+    }
+    this.vaddr = mk(Uint32Array, old ? this.vaddr : undefined);
+    this.cport = mk(Uint16Array, old ? this.cport : undefined);
+    this.vport = mk(Uint16Array, old ? this.vport : undefined);
+    this.dport = mk(Uint16Array, old ? this.dport : undefined);
+    this.proto = mk(Uint8Array, old ? this.proto : undefined);
+    this.state = mk(Uint8Array, old ? this.state : undefined);
+    this.flags = mk(Uint16Array, old ? this.flags : undefined);
+    this.dest = mk(Uint32Array, old ? this.dest : undefined);
+    this.control = mk(Int32Array, old ? this.control : undefined);
+    this.nControl = mk(Uint32Array, old ? this.nControl : undefined);
+    this.timeout = mk(Uint32Array, old ? this.timeout : undefined);
+    this.expires = mk(Float64Array, old ? this.expires : undefined);
+    this.hnext = mk(Int32Array, old ? this.hnext : undefined);
+    this.wnext = mk(Int32Array, old ? this.wnext : undefined);
+    this.wprev = mk(Int32Array, old ? this.wprev : undefined);
+    this.gen = mk(Uint16Array, old ? this.gen : undefined);
+    const nb = pow2AtLeast(cap);
+    if (!this.buckets || this.buckets.length !== nb) {
+      this.buckets = new Int32Array(nb).fill(-1);
+      this.mask = nb - 1;
+      if (old) this.rehashAll();
+    }
+  }
+
+  private rehashAll(): void {
+    this.buckets.fill(-1);
+    for (let i = 0; i < this.hwm; i++) {
+      if (this.flags[i]! & CF.USED) {
+        const b = this.bucketOf(i);
+        this.hnext[i] = this.buckets[b]!;
+        this.buckets[b] = i;
+      }
+    }
+  }
+
+  /** Bytes held by the typed arrays (table + wheel), for the benchmark and docs. */
+  bytes(): number {
+    let n = 0;
+    for (const a of [this.caddr0, this.caddrX, this.vaddr, this.cport, this.vport, this.dport, this.proto, this.state,
+      this.flags, this.dest, this.control, this.nControl, this.timeout, this.expires, this.hnext, this.wnext,
+      this.wprev, this.gen, this.buckets, this.wheel]) if (a) n += a.byteLength;
+    return n;
+  }
+
+  ensureV6(): void {
+    if (!this.caddrX) this.caddrX = new Uint32Array(this.cap * 3);
+  }
+
+  /** A free slot, or -1 when `max` entries exist. */
+  alloc(): number {
+    let s: number;
+    if (this.freeHead >= 0) {
+      s = this.freeHead;
+      this.freeHead = this.hnext[s]!;
+    } else {
+      if (this.hwm >= this.cap) {
+        if (this.cap >= this.max) return -1;
+        const ncap = Math.min(this.max, this.cap * 2);
+        this.cap = ncap;
+        this.allocArrays(ncap, this);
+      }
+      s = this.hwm++;
+    }
+    this.flags[s] = CF.USED;
+    this.gen[s] = (this.gen[s]! + 1) & 0xffff;
+    this.control[s] = -1;
+    this.nControl[s] = 0;
+    this.hnext[s] = -1;
+    this.count++;
+    return s;
+  }
+
+  release(s: number): void {
+    if (this.flags[s]! & CF.INWHEEL) this.disarm(s);
+    this.flags[s] = 0;
+    this.hnext[s] = this.freeHead;
+    this.freeHead = s;
+    this.count--;
+  }
+
+  handleOf(s: number): number {
+    return this.gen[s]! * 0x1000000 + s;
+  }
+
+  /** Slot of a handle if it still names the same live entry, else -1. */
+  slotOf(handle: number): number {
+    if (!(handle >= 0)) return -1;
+    const s = handle % 0x1000000;
+    if (s >= this.hwm || !(this.flags[s]! & CF.USED)) return -1;
+    return Math.floor(handle / 0x1000000) === this.gen[s] ? s : -1;
+  }
+
+  private hash(proto: number, c0: number, cfold: number, cport: number): number {
+    let h = (c0 ^ cfold ^ this.seed) >>> 0;
+    h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+    h ^= (cport << 8) | proto;
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+    h ^= h >>> 16;
+    return h & this.mask;
+  }
+
+  private bucketOf(s: number): number {
+    let fold = 0;
+    if (this.flags[s]! & CF.AF6) {
+      const x = this.caddrX!;
+      fold = x[s * 3]! ^ x[s * 3 + 1]! ^ x[s * 3 + 2]!;
+    }
+    return this.hash(this.proto[s]!, this.caddr0[s]!, fold, this.cport[s]!);
+  }
+
+  setClient(s: number, ip: Ip): void {
+    this.caddr0[s] = ip.words[0]!;
+    if (ip.af === 6) {
+      this.ensureV6();
+      const x = this.caddrX!;
+      x[s * 3] = ip.words[1]!;
+      x[s * 3 + 1] = ip.words[2]!;
+      x[s * 3 + 2] = ip.words[3]!;
+      this.flags[s]! |= CF.AF6;
+    }
+  }
+
+  clientIp(s: number): Ip {
+    if (this.flags[s]! & CF.AF6) {
+      const x = this.caddrX!;
+      return { af: 6, words: [this.caddr0[s]!, x[s * 3]!, x[s * 3 + 1]!, x[s * 3 + 2]!] };
+    }
+    return { af: 4, words: [this.caddr0[s]!] };
+  }
+
+  link(s: number): void {
+    const b = this.bucketOf(s);
+    this.hnext[s] = this.buckets[b]!;
+    this.buckets[b] = s;
+  }
+
+  unlink(s: number): void {
+    const b = this.bucketOf(s);
+    let p = this.buckets[b]!;
+    if (p === s) {
+      this.buckets[b] = this.hnext[s]!;
+      return;
+    }
+    while (p >= 0) {
+      const n = this.hnext[p]!;
+      if (n === s) {
+        this.hnext[p] = this.hnext[s]!;
+        return;
+      }
+      p = n;
+    }
+  }
+
+  private clientEq(s: number, ip: Ip): boolean {
+    if (this.caddr0[s] !== ip.words[0]) return false;
+    const six = (this.flags[s]! & CF.AF6) !== 0;
+    if (ip.af === 4) return !six;
+    if (!six) return false;
+    const x = this.caddrX!;
+    const w = ip.words;
+    return x[s * 3] === w[1] && x[s * 3 + 1] === w[2] && x[s * 3 + 2] === w[3];
+  }
+
+  /** Client->director lookup (ip_vs_conn_in_get / ip_vs_ct_in_get when template). */
+  lookupIn(proto: number, caddr: Ip, cport: number, vaddr: Ip, vport: number, template: boolean): number {
+    const w = caddr.words;
+    const fold = caddr.af === 6 ? (w[1]! ^ w[2]! ^ w[3]!) : 0;
+    const want = template ? CF.TEMPLATE : 0;
+    const ips = this.pool.ips;
+    for (let s = this.buckets[this.hash(proto, w[0]!, fold, cport)]!; s >= 0; s = this.hnext[s]!) {
+      if (this.cport[s] !== cport || this.vport[s] !== vport || this.proto[s] !== proto) continue;
+      if ((this.flags[s]! & CF.TEMPLATE) !== want) continue;
+      if (!this.clientEq(s, caddr)) continue;
+      const v = ips[this.vaddr[s]!]!;
+      if (v.af !== vaddr.af || v.words[0] !== vaddr.words[0]) continue;
+      if (v.af === 6 && (v.words[1] !== vaddr.words[1] || v.words[2] !== vaddr.words[2] || v.words[3] !== vaddr.words[3])) continue;
+      return s;
+    }
+    return -1;
+  }
+
+  /**
+   * Reply lookup (ip_vs_conn_out_get): packet (saddr=real server, sport=dport, daddr=client,
+   * dport=cport). destIps maps a dest id to its address.
+   */
+  lookupOut(proto: number, client: Ip, cport: number, server: Ip, sport: number, destIps: readonly (Ip | undefined)[]): number {
+    const w = client.words;
+    const fold = client.af === 6 ? (w[1]! ^ w[2]! ^ w[3]!) : 0;
+    for (let s = this.buckets[this.hash(proto, w[0]!, fold, cport)]!; s >= 0; s = this.hnext[s]!) {
+      if (this.cport[s] !== cport || this.dport[s] !== sport || this.proto[s] !== proto) continue;
+      if (this.flags[s]! & CF.TEMPLATE) continue;
+      if (!this.clientEq(s, client)) continue;
+      const d = destIps[this.dest[s]!];
+      if (!d || d.af !== server.af || d.words[0] !== server.words[0]) continue;
+      if (d.af === 6 && (d.words[1] !== server.words[1] || d.words[2] !== server.words[2] || d.words[3] !== server.words[3])) continue;
+      return s;
+    }
+    return -1;
+  }
+
+  // ---- timer wheel --------------------------------------------------------------------------
+
+  static tickOf(t: number): number {
+    return Math.floor(t * TICKS_PER_SECOND);
+  }
+
+  /** (Re)arms the expiry timer of slot s at absolute time `at` (seconds). */
+  arm(s: number, at: number): void {
+    const f = this.flags[s]!;
+    const ws = ConnTable.tickOf(at) & (WHEEL_SIZE - 1);
+    if (f & CF.INWHEEL) {
+      const old = ConnTable.tickOf(this.expires[s]!) & (WHEEL_SIZE - 1);
+      this.expires[s] = at;
+      if (old === ws) return;
+      this.unwheel(s, old);
+    } else {
+      this.expires[s] = at;
+      this.flags[s] = f | CF.INWHEEL;
+      this.inWheel++;
+    }
+    const h = this.wheel[ws]!;
+    this.wnext[s] = h;
+    this.wprev[s] = -1;
+    if (h >= 0) this.wprev[h] = s;
+    this.wheel[ws] = s;
+  }
+
+  private unwheel(s: number, ws: number): void {
+    const p = this.wprev[s]!, n = this.wnext[s]!;
+    if (p >= 0) this.wnext[p] = n;
+    else this.wheel[ws] = n;
+    if (n >= 0) this.wprev[n] = p;
+  }
+
+  disarm(s: number): void {
+    if (!(this.flags[s]! & CF.INWHEEL)) return;
+    this.unwheel(s, ConnTable.tickOf(this.expires[s]!) & (WHEEL_SIZE - 1));
+    this.flags[s]! &= ~CF.INWHEEL;
+    this.inWheel--;
+  }
+
+  /**
+   * Collects the entries due in wheel slot `tick` with expires <= now into `out` (disarmed).
+   * Entries of later rounds stay.
+   */
+  collectDue(tick: number, now: number, out: number[]): void {
+    const ws = tick & (WHEEL_SIZE - 1);
+    let s = this.wheel[ws]!;
+    while (s >= 0) {
+      const n = this.wnext[s]!;
+      if (this.expires[s]! <= now) {
+        this.unwheel(s, ws);
+        this.flags[s]! &= ~CF.INWHEEL;
+        this.inWheel--;
+        out.push(s);
+      }
+      s = n;
+    }
+  }
+
+  /** Calls fn for every live slot (slot order). */
+  forEach(fn: (s: number) => void): void {
+    for (let i = 0; i < this.hwm; i++) if (this.flags[i]! & CF.USED) fn(i);
+  }
+}

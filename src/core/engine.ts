@@ -1,0 +1,1195 @@
+/**
+ * The virtual-server engine: Linux IPVS semantics in a pure core (spec §1, §3, §4, §5.4).
+ *
+ * No I/O and no clock of its own: time is whatever `setTime(now)` (seconds, non-decreasing)
+ * last said. Control operations go through `apply(IpvsCommand)` (the IpvsBackend contract that
+ * ipvsadm drives); the data path is `processPacket(PacketIn)` which answers a Verdict telling
+ * the forwarder what to do. See docs/ENGINE.md.
+ */
+import { formatIp, maskIp, parseIp, type Ip } from './addr.ts';
+import { AddrPool, CF, ConnTable, TICKS_PER_SECOND } from './conntable.ts';
+import {
+  CONTROL_REARM, NEW_CONN_TIMEOUT, PROTO, PROTO_NAMES, TCP_ACTIVE, TCP_DEFAULT_TIMEOUTS, TCP_DIR, TCP_FLAG, TCP_S,
+  TCP_STATE_NAMES, UDP_DEFAULT_TIMEOUT, tcpNextState,
+} from './proto.ts';
+import { DEST_F, type RtDest, type RtServiceView, type SchedEnv, type Scheduler } from './scheduler.ts';
+import { getSchedulerFactory } from './schedulers/index.ts';
+import { Stats } from './stats.ts';
+import {
+  SVC_F, type Af, type ConnSnapshot, type DestSnapshot, type DestSpec, type Errno, type FwdMethod, type IpvsBackend,
+  type IpvsCommand, type IpvsInfo, type Protocol, type ServiceKey, type ServiceSnapshot, type ServiceSpec,
+  type StatsSnapshot, type RateSnapshot, type SyncDaemonSpec, type Timeouts, type TunCsum, type TunType,
+} from './types.ts';
+
+// ---------------------------------------------------------------------------------------------
+// Public types
+
+/** A packet as the forwarders see it (or synthesize it from socket events). */
+export interface PacketIn {
+  /** 'in' = client -> director; 'out' = real server reply passing back through the director (NAT). */
+  readonly dir: 'in' | 'out';
+  readonly af: Af;
+  readonly protocol: Protocol;
+  readonly saddr: Ip;
+  readonly sport: number;
+  readonly daddr: Ip;
+  readonly dport: number;
+  /** TCP flag bits: FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10 (0 for UDP). */
+  readonly tcpFlags: number;
+  /** Full IP packet length (stats). */
+  readonly bytes: number;
+  /** Firewall mark (0 = none). */
+  readonly mark: number;
+}
+
+/**
+ * - forward: send to `dest` (for 'in': to dest address, port `dport`, with method `fwd`; for
+ *   'out': rewrite the source back to `vaddr:vport`).
+ * - drop: discard silently (dest gone with expire_nodest_conn=0, table full, conn reuse with...).
+ * - pass: not ours (no service / no connection for a non-SYN / FTP pass rule / cache bypass):
+ *   let the packet through untouched.
+ * - reject: a service matched but no destination is available: ICMP port unreachable + drop.
+ */
+export type VerdictAction = 'forward' | 'drop' | 'pass' | 'reject';
+
+/** Why a packet was not forwarded (empty when forwarded). */
+export type VerdictReason =
+  | ''
+  | 'no-service' // pass: no virtual service matches
+  | 'no-conn' // pass: no connection and the packet may not create one (TCP non-SYN, reply)
+  | 'no-dest' // reject: the scheduler found no destination
+  | 'ftp-pass' // pass: FTP service rule (§2 leave path) or FTPDATA source port
+  | 'cache-bypass' // pass: fwmark service, cache_bypass=1, no destination
+  | 'dest-unavailable' // drop: connection's destination deleted and expire_nodest_conn=0
+  | 'table-full' // drop: the connection table holds connMax entries
+  | 'port-mismatch'; // reject: non-persistent service, packet port != service port
+
+export interface Verdict {
+  action: VerdictAction;
+  reason: VerdictReason;
+  /** Connection handle (see connInfo), -1 if none (also for one-packet-scheduling entries, freed at once). */
+  conn: number;
+  /** The destination the packet goes to (null unless forwarded). */
+  dest: RtDest | null;
+  /** Forwarding method bound to the connection when it was created. */
+  fwd: FwdMethod | null;
+  /** 'in': destination port to send to (dest.port, or the packet's port when dest.port is 0). */
+  dport: number;
+  /** 'out': the virtual address/port to restore as the reply's source. */
+  vaddr: Ip | null;
+  vport: number;
+  /** The packet created the connection. */
+  isNew: boolean;
+  /** Protocol state after the packet ('SYN_RECV', 'ESTABLISHED', 'UDP', ...); '' without a connection. */
+  state: string;
+  /** Template handle when persistence chose the destination (new connection under a template), else -1. */
+  template: number;
+}
+
+export interface Sysctls {
+  expire_nodest_conn: number;
+  expire_quiescent_template: number;
+  conn_reuse_mode: number;
+  sloppy_tcp: number;
+  sloppy_sctp: number;
+  lblc_expiration: number;
+  lblcr_expiration: number;
+  run_estimation: number;
+  cache_bypass: number;
+}
+
+export const DEFAULT_SYSCTLS: Readonly<Sysctls> = {
+  expire_nodest_conn: 0,
+  expire_quiescent_template: 0,
+  conn_reuse_mode: 1,
+  sloppy_tcp: 0,
+  sloppy_sctp: 0,
+  lblc_expiration: 86400,
+  lblcr_expiration: 86400,
+  run_estimation: 1,
+  cache_bypass: 0,
+};
+
+export interface EngineOptions {
+  /** Initial time, seconds (default 0). */
+  now?: number;
+  /** Maximum number of entries (connections + templates) in the table. Default 1,048,576. */
+  connMax?: number;
+  /** Uniform [0,1) source (twos; hash seed). Default Math.random. */
+  random?: () => number;
+  sysctl?: Partial<Sysctls>;
+}
+
+export interface EngineCounters {
+  /** New connections/templates refused because the table was full. */
+  tableFull: number;
+  /** Entries currently in the table (connections + templates). */
+  entries: number;
+  /** Bytes held by the connection table's arrays. */
+  tableBytes: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Internal model
+
+interface Dest extends RtDest {
+  fwd: FwdMethod;
+  tunType: TunType;
+  tunPort: number;
+  tunCsum: TunCsum;
+  svc: Svc | null;
+  stats: Stats;
+  /** Connections/templates bound to it. */
+  refs: number;
+  inTrash: boolean;
+  /** Trash idle start (0 = not yet seen idle). */
+  idleStart: number;
+  /** Service key string it belonged to (trash re-use matching). */
+  svcKey: string;
+}
+
+interface Svc extends RtServiceView {
+  readonly af: Af;
+  readonly fwmark: number;
+  readonly protocol: Protocol;
+  readonly addr: string;
+  readonly ip: Ip;
+  readonly port: number;
+  readonly key: string;
+  schedName: string;
+  sched: Scheduler | null;
+  flags: number;
+  timeout: number;
+  netmask: number;
+  pe: string;
+  dests: Dest[];
+  stats: Stats;
+}
+
+const FWD_CODE: Record<FwdMethod, number> = { masq: 0, local: 1, tunnel: 2, route: 3 };
+const FWD_NAMES: readonly FwdMethod[] = ['masq', 'local', 'tunnel', 'route'];
+const PROTO_CODE: Record<Protocol, number> = { tcp: PROTO.TCP, udp: PROTO.UDP, sctp: PROTO.SCTP };
+const FTPPORT = 21;
+const FTPDATA = 20;
+const TRASH_PERIOD = 120;
+const INT_MAX_SECONDS = Math.floor(2147483647 / 1000);
+/** Simplified SCTP model: one state, shown as ESTABLISHED, counted active. */
+const SCTP_STATE = 1;
+
+function svcKeyOf(k: { af: Af; fwmark: number; protocol: Protocol; addr: string; port: number }): string {
+  return k.fwmark > 0 ? `f${k.af}/${k.fwmark >>> 0}` : `${k.af}/${k.protocol}/${k.addr}/${k.port}`;
+}
+
+function zeroRates(): RateSnapshot {
+  return { cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 };
+}
+void zeroRates;
+
+function isUnicast(ip: Ip): boolean {
+  if (ip.af === 4) {
+    const v = ip.words[0]!;
+    if (v === 0 || v === 0xffffffff) return false;
+    if (v >>> 28 === 0xe) return false; // multicast
+    return true;
+  }
+  const w = ip.words;
+  if (w[0] === 0 && w[1] === 0 && w[2] === 0 && w[3] === 0) return false;
+  if (w[0]! >>> 24 === 0xff) return false;
+  return true;
+}
+
+export function newVerdict(): Verdict {
+  return {
+    action: 'pass', reason: '', conn: -1, dest: null, fwd: null, dport: 0, vaddr: null, vport: 0, isNew: false,
+    state: '', template: -1,
+  };
+}
+
+function resetVerdict(v: Verdict): Verdict {
+  v.action = 'pass';
+  v.reason = '';
+  v.conn = -1;
+  v.dest = null;
+  v.fwd = null;
+  v.dport = 0;
+  v.vaddr = null;
+  v.vport = 0;
+  v.isNew = false;
+  v.state = '';
+  v.template = -1;
+  return v;
+}
+
+// Scheduling outcomes (negative = no connection; kernel *ignored semantics)
+const S_LEAVE = -2; // ignored = 0: leave path (reject / pass rules)
+const S_DROP = -3; // ignored = -1: NF_DROP (table full)
+const S_ACCEPT = -4; // ignored = 1: accept untouched
+const S_PORT0 = -5; // non-persistent port mismatch: leave path
+
+// ---------------------------------------------------------------------------------------------
+
+export class Engine implements IpvsBackend {
+  private now: number;
+  private readonly random: () => number;
+  private readonly sys: Sysctls;
+  private readonly table: ConnTable;
+  private readonly pool: AddrPool;
+
+  private services_: Svc[] = [];
+  private svcByKey = new Map<string, Svc>();
+  private svcFwm = new Map<number, Svc>();
+  private ftpCount = 0;
+  private nullCount = 0;
+
+  private destById: (Dest | undefined)[] = [];
+  private destIps: (Ip | undefined)[] = [];
+  private nextDestId = 1;
+  private trash: Dest[] = [];
+  private nextTrashSweep = Infinity;
+
+  private readonly total = new Stats();
+  private tcpTimeouts = TCP_DEFAULT_TIMEOUTS.slice();
+  private udpTimeout = UDP_DEFAULT_TIMEOUT;
+  private daemons_: SyncDaemonSpec[] = [];
+
+  private nextEst = Infinity;
+  private nextSchedTick = Infinity;
+  private tableFull = 0;
+  private readonly env: { now: number; random: () => number };
+  private readonly due: number[] = [];
+
+  constructor(opts: EngineOptions = {}) {
+    this.now = opts.now ?? 0;
+    this.random = opts.random ?? Math.random;
+    this.sys = { ...DEFAULT_SYSCTLS, ...(opts.sysctl ?? {}) };
+    const seed = Math.floor(this.random() * 0x100000000);
+    this.table = new ConnTable(opts.connMax ?? 1 << 20, 1024, seed);
+    this.pool = this.table.pool;
+    this.table.wheelTick = ConnTable.tickOf(this.now);
+    this.env = { now: this.now, random: this.random };
+  }
+
+  // ---- IpvsBackend ----------------------------------------------------------------------------
+
+  info(): IpvsInfo {
+    return { version: '1.2.1', connTableSize: 4096 };
+  }
+
+  timeouts(): Timeouts {
+    return { tcp: this.tcpTimeouts[TCP_S.ESTABLISHED]!, tcpfin: this.tcpTimeouts[TCP_S.FIN_WAIT]!, udp: this.udpTimeout };
+  }
+
+  daemons(): readonly SyncDaemonSpec[] {
+    return this.daemons_.slice();
+  }
+
+  services(): readonly ServiceSnapshot[] {
+    return this.services_.map((s) => this.svcSnapshot(s));
+  }
+
+  service(key: ServiceKey): ServiceSnapshot | null {
+    const s = this.findSvcByKey(key);
+    return s ? this.svcSnapshot(s) : null;
+  }
+
+  connections(): readonly ConnSnapshot[] {
+    const out: ConnSnapshot[] = [];
+    this.table.forEach((s) => {
+      const c = this.connSnapshot(s);
+      if (c) out.push(c);
+    });
+    return out;
+  }
+
+  apply(cmd: IpvsCommand): Errno | null {
+    switch (cmd.kind) {
+      case 'add-service': return this.addService(cmd.svc);
+      case 'edit-service': return this.editService(cmd.svc);
+      case 'delete-service': {
+        const s = this.findSvcByKey(cmd.key);
+        if (!s) return 'ESRCH';
+        this.delService(s);
+        return null;
+      }
+      case 'flush':
+        for (const s of this.services_.slice()) this.delService(s);
+        return null;
+      case 'add-dest': return this.addDest(cmd.key, cmd.dest);
+      case 'edit-dest': return this.editDest(cmd.key, cmd.dest);
+      case 'delete-dest': return this.delDest(cmd.key, cmd.af, cmd.addr, cmd.port);
+      case 'zero': {
+        if (cmd.key) {
+          const s = this.findSvcByKey(cmd.key);
+          if (!s) return 'ESRCH';
+          this.zeroSvc(s);
+        } else {
+          for (const s of this.services_) this.zeroSvc(s);
+          this.total.zero();
+        }
+        return null;
+      }
+      case 'set-timeouts': {
+        for (const v of [cmd.tcp, cmd.tcpfin, cmd.udp]) {
+          if (!Number.isInteger(v) || v < 0 || v > INT_MAX_SECONDS) return 'EINVAL';
+        }
+        if (cmd.tcp) this.tcpTimeouts[TCP_S.ESTABLISHED] = cmd.tcp;
+        if (cmd.tcpfin) this.tcpTimeouts[TCP_S.FIN_WAIT] = cmd.tcpfin;
+        if (cmd.udp) this.udpTimeout = cmd.udp;
+        return null;
+      }
+      case 'start-daemon': {
+        const d = cmd.daemon;
+        if (this.daemons_.some((x) => x.state === d.state)) return 'EEXIST';
+        if (d.syncid < 0 || d.syncid > 255) return 'EINVAL';
+        const group = d.group || '224.0.0.81';
+        const g = parseIp(group);
+        if (!g) return 'EINVAL';
+        const maxlen = d.maxlen || (g.af === 6 ? 1500 - 40 - 8 : 1500 - 20 - 8);
+        this.daemons_.push({ ...d, group, maxlen, port: d.port || 8848, ttl: d.ttl || 1 });
+        this.daemons_.sort((a, b) => (a.state === b.state ? 0 : a.state === 'master' ? -1 : 1));
+        return null;
+      }
+      case 'stop-daemon': {
+        const i = this.daemons_.findIndex((x) => x.state === cmd.state);
+        if (i < 0) return 'ESRCH';
+        this.daemons_.splice(i, 1);
+        return null;
+      }
+      default:
+        return 'EINVAL';
+    }
+  }
+
+  // ---- time, sysctls, counters ---------------------------------------------------------------
+
+  getTime(): number {
+    return this.now;
+  }
+
+  /**
+   * Moves the clock forward (seconds; a smaller value is ignored). Expires every entry whose
+   * timer is due at or before `now` (templates that still control connections are re-armed for
+   * 60 s), runs the 2-second estimator, the schedulers' tick (once per whole second crossed) and
+   * the 60-second destination-trash sweep.
+   */
+  setTime(now: number): void {
+    if (!(now > this.now)) return;
+    const prev = this.now;
+    this.runTimers(now);
+    this.now = now;
+    this.env.now = now;
+    // estimator
+    if (this.nextEst <= now) {
+      let n = Math.floor((now - this.nextEst) / 2) + 1;
+      const run = this.sys.run_estimation !== 0;
+      // after ~200 idle periods every average has decayed to 0: no need to iterate further
+      const iters = Math.min(n, 256);
+      if (run) for (let i = 0; i < iters; i++) this.estimateAll();
+      this.nextEst += 2 * n;
+      n = 0;
+    }
+    // scheduler ticks: once per whole second crossed (capped at 7 days of seconds per call)
+    if (this.nextSchedTick <= now) {
+      const ticking = this.services_.filter((s) => s.sched?.tick);
+      let t = this.nextSchedTick;
+      if (now - t > 604800) t = Math.ceil(now - 604800);
+      for (; t <= now; t++) for (const s of ticking) s.sched!.tick!(s, t);
+      this.nextSchedTick = Math.floor(now) + 1;
+    }
+    if (this.nextTrashSweep <= now) this.trashSweep(now);
+    void prev;
+  }
+
+  sysctls(): Readonly<Sysctls> {
+    return { ...this.sys };
+  }
+
+  setSysctl(name: string, value: number): Errno | null {
+    if (!Object.prototype.hasOwnProperty.call(DEFAULT_SYSCTLS, name)) return 'ENOENT';
+    if (!Number.isInteger(value) || value < 0) return 'EINVAL';
+    (this.sys as unknown as Record<string, number>)[name] = value;
+    return null;
+  }
+
+  counters(): EngineCounters {
+    return { tableFull: this.tableFull, entries: this.table.count, tableBytes: this.table.bytes() };
+  }
+
+  totalStats(): StatsSnapshot {
+    return this.total.snapshot();
+  }
+
+  totalRates(): RateSnapshot {
+    return this.total.rates();
+  }
+
+  // ---- data path ----------------------------------------------------------------------------
+
+  /**
+   * Runs one packet through the virtual server. Pass `out` to reuse a Verdict object (no
+   * allocation on the hot path); otherwise a new one is returned.
+   */
+  processPacket(p: PacketIn, out?: Verdict): Verdict {
+    const v = out ? resetVerdict(out) : newVerdict();
+    return p.dir === 'in' ? this.inPacket(p, v) : this.outPacket(p, v);
+  }
+
+  /** The connection (or template) behind a handle, or null once it is gone. */
+  connInfo(handle: number): ConnSnapshot | null {
+    const s = this.table.slotOf(handle);
+    return s < 0 ? null : this.connSnapshot(s);
+  }
+
+  /** One-line description of an entry: "TCP 172.16.5.0:0 10.0.0.1:80 -> 192.168.10.1:80 NONE". */
+  describeConn(handle: number): string {
+    const c = this.connInfo(handle);
+    if (!c) return '';
+    const hp = (a: string, p: number, af: Af): string => (af === 6 ? `[${a}]:${p}` : `${a}:${p}`);
+    return `${c.protocol} ${hp(c.caddr, c.cport, c.af)} ${hp(c.vaddr, c.vport, c.af)} -> ${hp(c.daddr, c.dport, c.af)} ${c.state}`;
+  }
+
+  private inPacket(p: PacketIn, v: Verdict): Verdict {
+    const t = this.table;
+    const pc = PROTO_CODE[p.protocol];
+    const flags = p.tcpFlags;
+    let s = t.lookupIn(pc, p.saddr, p.sport, p.daddr, p.dport, false);
+    const isNewPkt = pc !== PROTO.UDP && (flags & TCP_FLAG.SYN) !== 0;
+    if (s >= 0 && isNewPkt) {
+      const dest = this.destById[t.dest[s]!]!;
+      let resched = false;
+      if (this.sys.expire_nodest_conn && dest.weight === 0) resched = true;
+      else if (this.sys.conn_reuse_mode && this.newConnExpected(s)) resched = true;
+      if (resched) {
+        if (t.nControl[s] === 0) this.expireNow(s);
+        s = -1;
+      }
+    }
+    if (s >= 0) {
+      const dest = this.destById[t.dest[s]!]!;
+      if (!(dest.flags & DEST_F.AVAILABLE)) {
+        if (this.sys.expire_nodest_conn) {
+          this.expireNow(s);
+          s = -1;
+        } else {
+          v.action = 'drop';
+          v.reason = 'dest-unavailable';
+          v.conn = t.handleOf(s);
+          return v;
+        }
+      }
+    }
+    if (s < 0) {
+      // may this packet create a connection?
+      if (pc === PROTO.TCP) {
+        if (!((flags & TCP_FLAG.SYN) || this.sys.sloppy_tcp) || (flags & TCP_FLAG.RST)) {
+          v.reason = 'no-conn';
+          return v;
+        }
+      } else if (pc === PROTO.SCTP) {
+        if (!((flags & TCP_FLAG.SYN) || this.sys.sloppy_sctp) || (flags & TCP_FLAG.RST)) {
+          v.reason = 'no-conn';
+          return v;
+        }
+      }
+      const svc = this.findService(p.af, p.protocol, p.daddr, p.dport, p.mark);
+      if (!svc) {
+        v.reason = 'no-service';
+        return v;
+      }
+      s = this.schedule(svc, p, v);
+      if (s < 0) {
+        if (s === S_DROP) {
+          v.action = 'drop';
+          v.reason = 'table-full';
+        } else if (s === S_ACCEPT) {
+          v.reason = 'ftp-pass';
+        } else this.leave(svc, p, v, s === S_PORT0);
+        return v;
+      }
+      v.isNew = true;
+    }
+    // stats, state transition, timer
+    const dest = this.destById[t.dest[s]!]!;
+    if (dest.flags & DEST_F.AVAILABLE) {
+      dest.stats.inpkts++;
+      dest.stats.inbytes += p.bytes;
+      if (dest.svc) {
+        dest.svc.stats.inpkts++;
+        dest.svc.stats.inbytes += p.bytes;
+      }
+      this.total.inpkts++;
+      this.total.inbytes += p.bytes;
+    }
+    this.transition(s, false, flags, dest);
+    v.action = 'forward';
+    v.dest = dest;
+    v.fwd = FWD_NAMES[(t.flags[s]! >> 8) & 3]!;
+    v.dport = t.dport[s]!;
+    v.state = this.stateName(s);
+    if (t.flags[s]! & CF.ONEPACKET) {
+      v.conn = -1;
+      this.freeEntry(s);
+    } else {
+      v.conn = t.handleOf(s);
+      this.rearm(s);
+    }
+    return v;
+  }
+
+  private outPacket(p: PacketIn, v: Verdict): Verdict {
+    const t = this.table;
+    const pc = PROTO_CODE[p.protocol];
+    const s = t.lookupOut(pc, p.daddr, p.dport, p.saddr, p.sport, this.destIps);
+    if (s < 0) {
+      v.reason = 'no-conn';
+      return v;
+    }
+    const dest = this.destById[t.dest[s]!]!;
+    if (dest.flags & DEST_F.AVAILABLE) {
+      dest.stats.outpkts++;
+      dest.stats.outbytes += p.bytes;
+      if (dest.svc) {
+        dest.svc.stats.outpkts++;
+        dest.svc.stats.outbytes += p.bytes;
+      }
+      this.total.outpkts++;
+      this.total.outbytes += p.bytes;
+    }
+    this.transition(s, true, p.tcpFlags, dest);
+    v.action = 'forward';
+    v.conn = t.handleOf(s);
+    v.dest = dest;
+    v.fwd = FWD_NAMES[(t.flags[s]! >> 8) & 3]!;
+    v.vaddr = this.pool.ips[t.vaddr[s]!]!;
+    v.vport = t.vport[s]!;
+    v.state = this.stateName(s);
+    this.rearm(s);
+    return v;
+  }
+
+  private newConnExpected(s: number): boolean {
+    const t = this.table;
+    if (t.control[s]! >= 0) return false;
+    if (t.proto[s] !== PROTO.TCP) return false;
+    const st = t.state[s]!;
+    return st === TCP_S.TIME_WAIT || st === TCP_S.CLOSE ||
+      ((this.sys.conn_reuse_mode & 2) !== 0 && st === TCP_S.FIN_WAIT && (t.flags[s]! & CF.NOOUTPUT) !== 0);
+  }
+
+  /** Protocol state transition for one packet (set_tcp_state / udp_state_transition). */
+  private transition(s: number, output: boolean, flags: number, dest: Dest): void {
+    const t = this.table;
+    const pc = t.proto[s]!;
+    if (pc === PROTO.TCP) {
+      let off: number = output ? TCP_DIR.OUTPUT : TCP_DIR.INPUT;
+      const f = t.flags[s]!;
+      if (f & CF.NOOUTPUT) {
+        if (output) t.flags[s] = f & ~CF.NOOUTPUT;
+        else off = TCP_DIR.INPUT_ONLY;
+      }
+      const old = t.state[s]!;
+      const ns = tcpNextState(off, flags, old);
+      if (ns !== old) {
+        const inactive = (t.flags[s]! & CF.INACTIVE) !== 0;
+        if (!inactive && !TCP_ACTIVE[ns]) {
+          dest.activeConns--;
+          dest.inactConns++;
+          t.flags[s]! |= CF.INACTIVE;
+          this.countsChanged(dest);
+        } else if (inactive && TCP_ACTIVE[ns]) {
+          dest.activeConns++;
+          dest.inactConns--;
+          t.flags[s]! &= ~CF.INACTIVE;
+          this.countsChanged(dest);
+        }
+        if (ns === TCP_S.ESTABLISHED) this.assure(s);
+      }
+      t.state[s] = ns;
+      t.timeout[s] = this.tcpTimeouts[ns]!;
+    } else if (pc === PROTO.UDP) {
+      t.timeout[s] = this.udpTimeout;
+      if (output) this.assure(s);
+    } else {
+      // SCTP (simplified): one established state
+      if (t.state[s] !== SCTP_STATE) {
+        t.state[s] = SCTP_STATE;
+        if (t.flags[s]! & CF.INACTIVE) {
+          dest.activeConns++;
+          dest.inactConns--;
+          t.flags[s]! &= ~CF.INACTIVE;
+          this.countsChanged(dest);
+        }
+        this.assure(s);
+      }
+      t.timeout[s] = this.tcpTimeouts[TCP_S.ESTABLISHED]!;
+    }
+  }
+
+  private assure(s: number): void {
+    const ct = this.table.control[s]!;
+    if (ct >= 0 && this.table.flags[ct]! & CF.TEMPLATE) this.table.flags[ct]! |= CF.ASSURED;
+  }
+
+  private stateName(s: number): string {
+    const t = this.table;
+    const f = t.flags[s]!;
+    if (f & CF.TEMPLATE) return f & CF.ASSURED ? 'ASSURED' : 'NONE';
+    const pc = t.proto[s]!;
+    if (pc === PROTO.TCP) return TCP_STATE_NAMES[t.state[s]!]!;
+    if (pc === PROTO.UDP) return 'UDP';
+    return t.state[s] === SCTP_STATE ? 'ESTABLISHED' : 'NONE';
+  }
+
+  private rearm(s: number): void {
+    this.table.arm(s, this.now + this.table.timeout[s]!);
+  }
+
+  // ---- service lookup & scheduling ----------------------------------------------------------
+
+  private findService(af: Af, protocol: Protocol, daddr: Ip, dport: number, mark: number): Svc | null {
+    if (mark) {
+      const s = this.svcFwm.get(mark * 2 + (af === 6 ? 1 : 0));
+      if (s) return s;
+    }
+    const addr = formatIp(daddr);
+    let s = this.svcByKey.get(`${af}/${protocol}/${addr}/${dport}`);
+    if (!s && protocol === 'tcp' && this.ftpCount > 0 && (dport === FTPDATA || dport >= 1024)) {
+      s = this.svcByKey.get(`${af}/${protocol}/${addr}/${FTPPORT}`);
+    }
+    if (!s && this.nullCount > 0) s = this.svcByKey.get(`${af}/${protocol}/${addr}/0`);
+    return s ?? null;
+  }
+
+  private runScheduler(svc: Svc, p: PacketIn): Dest | null {
+    if (!svc.sched) return null;
+    this.env.now = this.now;
+    return svc.sched.schedule(svc, p, this.env as SchedEnv) as Dest | null;
+  }
+
+  /** ip_vs_schedule: creates the connection (slot) or answers a negative outcome. */
+  private schedule(svc: Svc, p: PacketIn, v: Verdict): number {
+    const cport = p.sport, vport = p.dport;
+    if (cport === FTPDATA) return S_ACCEPT;
+    if (svc.flags & SVC_F.PERSISTENT) return this.schedPersist(svc, p, v);
+    if (!svc.fwmark && vport !== svc.port) return S_PORT0;
+    const dest = this.runScheduler(svc, p);
+    if (!dest) return S_LEAVE;
+    const ops = (svc.flags & SVC_F.ONEPACKET) !== 0 && p.protocol === 'udp';
+    const s = this.newConn(PROTO_CODE[p.protocol], p.saddr, cport, p.daddr, vport, dest, dest.port || vport, false, ops);
+    if (s < 0) return S_DROP;
+    this.connStats(dest, svc);
+    return s;
+  }
+
+  private schedPersist(svc: Svc, p: PacketIn, v: Verdict): number {
+    const t = this.table;
+    const snet = maskIp(p.saddr, svc.netmask);
+    let proto: number = PROTO_CODE[p.protocol];
+    let vaddr: Ip = p.daddr;
+    let tvport = 0;
+    if (p.dport === svc.port) {
+      if (svc.port !== FTPPORT) tvport = p.dport;
+    } else if (svc.fwmark) {
+      proto = PROTO.IP;
+      vaddr = svc.af === 6 ? { af: 6, words: [svc.fwmark >>> 0, 0, 0, 0] } : { af: 4, words: [svc.fwmark >>> 0] };
+    }
+    let ct = t.lookupIn(proto, snet, 0, vaddr, tvport, true);
+    if (ct >= 0 && !this.checkTemplate(ct)) ct = -1;
+    let dest: Dest;
+    if (ct < 0) {
+      const d = this.runScheduler(svc, p);
+      if (!d) return S_LEAVE;
+      dest = d;
+      const dport = p.dport === svc.port && svc.port !== FTPPORT ? d.port : 0;
+      ct = this.newConn(proto, snet, 0, vaddr, tvport, d, dport, true, false);
+      if (ct < 0) return S_DROP;
+      t.timeout[ct] = svc.timeout;
+    } else {
+      dest = this.destById[t.dest[ct]!]!;
+    }
+    let dport = p.dport;
+    if (dport === svc.port && dest.port) dport = dest.port;
+    const ops = (svc.flags & SVC_F.ONEPACKET) !== 0 && p.protocol === 'udp';
+    const s = this.newConn(PROTO_CODE[p.protocol], p.saddr, p.sport, p.daddr, p.dport, dest, dport, false, ops);
+    if (s < 0) {
+      this.rearm(ct);
+      return S_DROP;
+    }
+    t.control[s] = ct;
+    t.nControl[ct]!++;
+    this.rearm(ct);
+    v.template = t.handleOf(ct);
+    this.connStats(dest, svc);
+    return s;
+  }
+
+  /** ip_vs_check_template: false (and the template neutralised) if its dest is unusable. */
+  private checkTemplate(ct: number): boolean {
+    const t = this.table;
+    const dest = this.destById[t.dest[ct]!];
+    if (!dest || !(dest.flags & DEST_F.AVAILABLE) || (this.sys.expire_quiescent_template && dest.weight === 0)) {
+      if (t.vport[ct] !== 0xffff) {
+        t.unlink(ct);
+        t.dport[ct] = 0xffff;
+        t.vport[ct] = 0xffff;
+        t.cport[ct] = 0;
+        t.link(ct);
+      }
+      return false;
+    }
+    return true;
+  }
+
+  private connStats(dest: Dest, svc: Svc): void {
+    dest.stats.conns++;
+    svc.stats.conns++;
+    this.total.conns++;
+  }
+
+  private leave(svc: Svc, p: PacketIn, v: Verdict, portMismatch: boolean): void {
+    if (this.sys.cache_bypass && svc.fwmark && isUnicast(p.daddr)) {
+      v.action = 'pass';
+      v.reason = 'cache-bypass';
+      return;
+    }
+    if (svc.port === FTPPORT && p.dport !== FTPPORT) {
+      v.action = 'pass';
+      v.reason = 'ftp-pass';
+      return;
+    }
+    v.action = 'reject';
+    v.reason = portMismatch ? 'port-mismatch' : 'no-dest';
+  }
+
+  /** ip_vs_conn_new + bind_dest. Returns the slot, or -1 when the table is full. */
+  private newConn(proto: number, caddr: Ip, cport: number, vaddr: Ip, vport: number, dest: Dest, dport: number,
+    template: boolean, ops: boolean): number {
+    const t = this.table;
+    const s = t.alloc();
+    if (s < 0) {
+      this.tableFull++;
+      return -1;
+    }
+    t.setClient(s, caddr);
+    t.cport[s] = cport;
+    t.vaddr[s] = this.pool.acquire(vaddr);
+    t.vport[s] = vport;
+    t.dport[s] = dport;
+    t.proto[s] = proto;
+    t.state[s] = 0;
+    t.timeout[s] = NEW_CONN_TIMEOUT;
+    t.dest[s] = dest.id;
+    let f = t.flags[s]! | CF.INACTIVE | (FWD_CODE[dest.fwd] << 8);
+    if (template) f |= CF.TEMPLATE;
+    if (dest.fwd !== 'masq') f |= CF.NOOUTPUT;
+    if (ops) f |= CF.ONEPACKET;
+    t.flags[s] = f;
+    // bind dest
+    dest.refs++;
+    if (template) dest.persistConns++;
+    else dest.inactConns++;
+    if (dest.uThreshold !== 0 && dest.activeConns + dest.inactConns >= dest.uThreshold) dest.flags |= DEST_F.OVERLOAD;
+    if (!template) this.countsChanged(dest);
+    else if (dest.flags & DEST_F.OVERLOAD) this.countsChanged(dest);
+    if (!ops) {
+      t.link(s);
+      t.arm(s, this.now + NEW_CONN_TIMEOUT);
+    }
+    return s;
+  }
+
+  private countsChanged(dest: Dest): void {
+    const svc = dest.svc;
+    if (svc && !dest.inTrash && svc.sched?.countsChanged) svc.sched.countsChanged(svc, dest);
+  }
+
+  // ---- expiry --------------------------------------------------------------------------------
+
+  private runTimers(now: number): void {
+    const t = this.table;
+    const endTick = ConnTable.tickOf(now);
+    let k = t.wheelTick;
+    const due = this.due;
+    // process fully elapsed ticks (time order), then the partial current one
+    while (k < endTick) {
+      if (t.inWheel === 0) {
+        k = endTick;
+        break;
+      }
+      k++;
+      const tickEnd = Math.min(now, (k + 1) / TICKS_PER_SECOND);
+      due.length = 0;
+      t.collectDue(k, tickEnd, due);
+      for (let i = 0; i < due.length; i++) this.expire(due[i]!, t.expires[due[i]!]!);
+    }
+    // entries due within the current (partial) tick
+    due.length = 0;
+    t.collectDue(endTick, now, due);
+    for (let i = 0; i < due.length; i++) this.expire(due[i]!, t.expires[due[i]!]!);
+    t.wheelTick = endTick - 1;
+  }
+
+  /** ip_vs_conn_expire at time `at`. */
+  private expire(s: number, at: number): void {
+    const t = this.table;
+    if (t.nControl[s]! > 0) {
+      t.timeout[s] = CONTROL_REARM;
+      t.arm(s, at + CONTROL_REARM);
+      return;
+    }
+    const ct = t.control[s]!;
+    const wasNow = (t.flags[s]! & CF.EXPIRE_NOW) !== 0;
+    t.unlink(s);
+    if (ct >= 0) {
+      t.control[s] = -1;
+      t.nControl[ct]!--;
+      if (wasNow && t.nControl[ct] === 0 && (!(t.flags[ct]! & CF.TEMPLATE) || !(t.flags[ct]! & CF.ASSURED))) {
+        this.expireNow(ct);
+      }
+    }
+    this.freeEntry(s, true);
+  }
+
+  /** ip_vs_conn_expire_now: expire (or re-arm if it controls others) at the current time. */
+  private expireNow(s: number): void {
+    const t = this.table;
+    t.disarm(s);
+    t.flags[s]! |= CF.EXPIRE_NOW;
+    t.timeout[s] = 0;
+    this.expire(s, this.now);
+  }
+
+  /** Unbinds the dest and frees the slot (the entry must already be unlinked when `unlinked`). */
+  private freeEntry(s: number, unlinked = false): void {
+    const t = this.table;
+    void unlinked;
+    const ct = t.control[s]!;
+    if (ct >= 0 && (t.flags[s]! & CF.ONEPACKET)) {
+      t.nControl[ct]!--;
+      t.control[s] = -1;
+    }
+    const dest = this.destById[t.dest[s]!]!;
+    const f = t.flags[s]!;
+    if (f & CF.TEMPLATE) dest.persistConns--;
+    else if (f & CF.INACTIVE) dest.inactConns--;
+    else dest.activeConns--;
+    const before = dest.flags;
+    if (dest.lThreshold !== 0) {
+      if (dest.activeConns + dest.inactConns < dest.lThreshold) dest.flags &= ~DEST_F.OVERLOAD;
+    } else if (dest.uThreshold !== 0) {
+      if ((dest.activeConns + dest.inactConns) * 4 < dest.uThreshold * 3) dest.flags &= ~DEST_F.OVERLOAD;
+    } else dest.flags &= ~DEST_F.OVERLOAD;
+    dest.refs--;
+    if (!(f & CF.TEMPLATE) || before !== dest.flags) this.countsChanged(dest);
+    this.pool.release(t.vaddr[s]!);
+    t.release(s);
+  }
+
+  // ---- estimator & trash ---------------------------------------------------------------------
+
+  private estimateAll(): void {
+    this.total.estimate();
+    for (const s of this.services_) {
+      s.stats.estimate();
+      for (const d of s.dests) d.stats.estimate();
+    }
+  }
+
+  private trashSweep(now: number): void {
+    // the kernel's timer runs every 60 s while the trash is non-empty
+    while (this.nextTrashSweep <= now) {
+      const at = this.nextTrashSweep;
+      this.trash = this.trash.filter((d) => {
+        if (d.refs > 0) return true;
+        if (d.idleStart) {
+          if (at < d.idleStart + TRASH_PERIOD) return true;
+        } else {
+          d.idleStart = Math.max(at, 1e-9);
+          return true;
+        }
+        this.destById[d.id] = undefined;
+        this.destIps[d.id] = undefined;
+        return false;
+      });
+      this.nextTrashSweep = this.trash.length ? at + TRASH_PERIOD / 2 : Infinity;
+    }
+  }
+
+  // ---- control plane -------------------------------------------------------------------------
+
+  private findSvcByKey(k: ServiceKey): Svc | null {
+    if (k.fwmark > 0) return this.svcByKey.get(svcKeyOf(k)) ?? null;
+    const ip = parseIp(k.addr);
+    if (!ip) return null;
+    return this.svcByKey.get(svcKeyOf({ ...k, addr: formatIp(ip) })) ?? null;
+  }
+
+  private bindScheduler(svc: Svc, name: string): Errno | null {
+    if (name === 'none') {
+      svc.sched = null;
+      svc.schedName = 'none';
+      return null;
+    }
+    const f = getSchedulerFactory(name, {
+      lblcExpiration: () => this.sys.lblc_expiration,
+      lblcrExpiration: () => this.sys.lblcr_expiration,
+    });
+    if (!f) return 'ENOENT';
+    const sc = f(svc);
+    if (sc === 'EINVAL') return 'EINVAL';
+    svc.sched = sc;
+    svc.schedName = name;
+    if (sc.tick && this.nextSchedTick === Infinity) this.nextSchedTick = Math.floor(this.now) + 1;
+    return null;
+  }
+
+  private checkSvcSpec(spec: ServiceSpec): Errno | null {
+    if (spec.af !== 4 && spec.af !== 6) return 'EAFNOSUPPORT';
+    if (spec.protocol !== 'tcp' && spec.protocol !== 'udp' && spec.protocol !== 'sctp') return 'EINVAL';
+    if (spec.scheduler !== 'none' && !getSchedulerFactory(spec.scheduler)) return 'ENOENT';
+    if (spec.pe && spec.pe !== 'sip') return 'ENOENT';
+    if (spec.af === 6 && (spec.netmask < 1 || spec.netmask > 128)) return 'EINVAL';
+    if (spec.fwmark === 0) {
+      const ip = parseIp(spec.addr);
+      if (!ip || ip.af !== spec.af) return 'EINVAL';
+      if (!Number.isInteger(spec.port) || spec.port < 0 || spec.port > 65535) return 'EINVAL';
+    }
+    return null;
+  }
+
+  private addService(spec: ServiceSpec): Errno | null {
+    const bad = this.checkSvcSpec(spec);
+    if (bad) return bad;
+    const fw = spec.fwmark > 0;
+    const ip: Ip = fw ? (spec.af === 6 ? { af: 6, words: [0, 0, 0, 0] } : { af: 4, words: [0] }) : parseIp(spec.addr)!;
+    const addr = formatIp(ip);
+    const key = svcKeyOf({ af: spec.af, fwmark: spec.fwmark, protocol: fw ? 'tcp' : spec.protocol, addr, port: fw ? 0 : spec.port });
+    if (this.svcByKey.has(key)) return 'EEXIST';
+    const svc: Svc = {
+      af: spec.af, fwmark: spec.fwmark >>> 0, protocol: fw ? 'tcp' : spec.protocol, addr, ip, port: fw ? 0 : spec.port, key,
+      schedName: spec.scheduler, sched: null, flags: (spec.flags & ~SVC_F.HASHED) | SVC_F.HASHED,
+      timeout: spec.timeout, netmask: spec.netmask, pe: spec.pe, dests: [], stats: new Stats(),
+    };
+    const e = this.bindScheduler(svc, spec.scheduler);
+    if (e) return e;
+    this.services_.push(svc);
+    this.svcByKey.set(key, svc);
+    if (fw) this.svcFwm.set(svc.fwmark * 2 + (svc.af === 6 ? 1 : 0), svc);
+    else if (svc.port === FTPPORT) this.ftpCount++;
+    else if (svc.port === 0) this.nullCount++;
+    if (this.nextEst === Infinity) this.nextEst = this.now + 2;
+    return null;
+  }
+
+  private editService(spec: ServiceSpec): Errno | null {
+    const svc = this.findSvcByKey(spec);
+    if (!svc) return 'ESRCH';
+    if (spec.scheduler !== 'none' && !getSchedulerFactory(spec.scheduler)) return 'ENOENT';
+    if (spec.pe && spec.pe !== 'sip') return 'ENOENT';
+    if (svc.af === 6 && (spec.netmask < 1 || spec.netmask > 128)) return 'EINVAL';
+    if (spec.scheduler !== svc.schedName) {
+      svc.sched?.done?.(svc);
+      svc.sched = null;
+      svc.schedName = 'none';
+      const e = this.bindScheduler(svc, spec.scheduler);
+      if (e) return e;
+    }
+    svc.flags = (spec.flags & ~SVC_F.HASHED) | SVC_F.HASHED;
+    svc.timeout = spec.timeout;
+    svc.netmask = spec.netmask;
+    svc.pe = spec.pe;
+    return null;
+  }
+
+  private delService(svc: Svc): void {
+    svc.sched?.done?.(svc);
+    svc.sched = null;
+    for (const d of svc.dests.slice()) this.moveToTrash(svc, d, false);
+    svc.dests = [];
+    this.services_.splice(this.services_.indexOf(svc), 1);
+    this.svcByKey.delete(svc.key);
+    if (svc.fwmark) this.svcFwm.delete(svc.fwmark * 2 + (svc.af === 6 ? 1 : 0));
+    else if (svc.port === FTPPORT) this.ftpCount--;
+    else if (svc.port === 0) this.nullCount--;
+  }
+
+  private checkDestSpec(svc: Svc, d: DestSpec): Errno | null {
+    if (!Number.isInteger(d.weight) || d.weight < 0) return 'ERANGE';
+    if (d.lThreshold > d.uThreshold) return 'ERANGE';
+    if (d.fwd === 'tunnel' && d.tunType === 'gue' && !d.tunPort) return 'EINVAL';
+    if (d.af !== 4 && d.af !== 6) return 'EAFNOSUPPORT';
+    if (d.af !== svc.af && d.fwd !== 'tunnel') return 'EINVAL';
+    return null;
+  }
+
+  private addDest(key: ServiceKey, d: DestSpec): Errno | null {
+    const svc = this.findSvcByKey(key);
+    if (!svc) return 'ESRCH';
+    const bad = this.checkDestSpec(svc, d);
+    if (bad) return bad;
+    const ip = parseIp(d.addr);
+    if (!ip || ip.af !== d.af || !isUnicast(ip)) return 'EINVAL';
+    const addr = formatIp(ip);
+    if (svc.dests.some((x) => x.af === d.af && x.addr === addr && x.port === d.port)) return 'EEXIST';
+    const ti = this.trash.findIndex((x) => x.svcKey === svc.key && x.af === d.af && x.addr === addr && x.port === d.port);
+    let dest: Dest;
+    if (ti >= 0) {
+      dest = this.trash[ti]!;
+      this.trash.splice(ti, 1);
+      dest.inTrash = false;
+      dest.idleStart = 0;
+      if (dest.svc !== svc) dest.stats.zero();
+    } else {
+      const id = this.nextDestId++;
+      dest = {
+        af: d.af, ip, addr, port: d.port, fwd: d.fwd, weight: 0, lastWeight: 0, uThreshold: 0, lThreshold: 0,
+        activeConns: 0, inactConns: 0, persistConns: 0, flags: 0, id, tunType: d.tunType, tunPort: d.tunPort,
+        tunCsum: d.tunCsum, svc, stats: new Stats(), refs: 0, inTrash: false, idleStart: 0, svcKey: svc.key,
+      };
+      this.destById[id] = dest;
+      this.destIps[id] = ip;
+    }
+    this.updateDest(svc, dest, d, true);
+    return null;
+  }
+
+  /** __ip_vs_update_dest */
+  private updateDest(svc: Svc, dest: Dest, d: DestSpec, add: boolean): void {
+    if (add || d.weight !== 0) dest.lastWeight = d.weight;
+    dest.weight = d.weight;
+    dest.fwd = d.fwd;
+    dest.tunType = d.tunType;
+    dest.tunPort = d.tunPort;
+    dest.tunCsum = d.tunCsum;
+    dest.svc = svc;
+    dest.svcKey = svc.key;
+    dest.flags |= DEST_F.AVAILABLE;
+    if (!d.uThreshold || d.uThreshold > dest.uThreshold) dest.flags &= ~DEST_F.OVERLOAD;
+    dest.uThreshold = d.uThreshold;
+    dest.lThreshold = d.lThreshold;
+    if (add) {
+      svc.dests.unshift(dest);
+      svc.sched?.addDest?.(svc, dest);
+    } else {
+      svc.sched?.updDest?.(svc, dest);
+    }
+  }
+
+  private editDest(key: ServiceKey, d: DestSpec): Errno | null {
+    const svc = this.findSvcByKey(key);
+    if (!svc) return 'ESRCH';
+    const bad = this.checkDestSpec(svc, d);
+    if (bad) return bad;
+    const ip = parseIp(d.addr);
+    if (!ip) return 'EINVAL';
+    const addr = formatIp(ip);
+    const dest = svc.dests.find((x) => x.af === d.af && x.addr === addr && x.port === d.port);
+    if (!dest) return 'ENOENT';
+    this.updateDest(svc, dest, d, false);
+    return null;
+  }
+
+  private delDest(key: ServiceKey, af: Af, a: string, port: number): Errno | null {
+    const svc = this.findSvcByKey(key);
+    if (!svc) return 'ESRCH';
+    const ip = parseIp(a);
+    if (!ip) return 'EINVAL';
+    const addr = formatIp(ip);
+    const dest = svc.dests.find((x) => x.af === af && x.addr === addr && x.port === port);
+    if (!dest) return 'ENOENT';
+    this.moveToTrash(svc, dest, true);
+    return null;
+  }
+
+  private moveToTrash(svc: Svc, dest: Dest, notify: boolean): void {
+    const idx = svc.dests.indexOf(dest);
+    dest.flags &= ~DEST_F.AVAILABLE;
+    svc.dests.splice(idx, 1);
+    if (notify) svc.sched?.delDest?.(svc, dest, idx);
+    dest.inTrash = true;
+    dest.idleStart = 0;
+    this.trash.push(dest);
+    if (this.nextTrashSweep === Infinity) this.nextTrashSweep = this.now + TRASH_PERIOD / 2;
+    if (this.sys.expire_nodest_conn) this.expireNodestFlush();
+  }
+
+  /** ip_vs_expire_nodest_conn_flush: drop every entry whose dest is gone (not controllers). */
+  private expireNodestFlush(): void {
+    const t = this.table;
+    const victims: number[] = [];
+    t.forEach((s) => {
+      const d = this.destById[t.dest[s]!]!;
+      if (d.flags & DEST_F.AVAILABLE) return;
+      if (t.nControl[s]! > 0) return;
+      victims.push(s);
+    });
+    for (const s of victims) {
+      if (!(t.flags[s]! & CF.USED)) continue;
+      const ct = t.control[s]!;
+      t.disarm(s);
+      t.unlink(s);
+      if (ct >= 0) {
+        t.nControl[ct]!--;
+        t.control[s] = -1;
+      }
+      this.freeEntry(s, true);
+      if (ct >= 0 && t.nControl[ct] === 0 && (t.flags[ct]! & CF.USED)) {
+        t.disarm(ct);
+        t.unlink(ct);
+        const cc = t.control[ct]!;
+        if (cc >= 0) {
+          t.nControl[cc]!--;
+          t.control[ct] = -1;
+        }
+        this.freeEntry(ct, true);
+      }
+    }
+  }
+
+  private zeroSvc(s: Svc): void {
+    s.stats.zero();
+    for (const d of s.dests) d.stats.zero();
+  }
+
+  // ---- snapshots -----------------------------------------------------------------------------
+
+  private svcSnapshot(s: Svc): ServiceSnapshot {
+    return {
+      af: s.af, fwmark: s.fwmark, protocol: s.protocol, addr: s.addr, port: s.port, scheduler: s.schedName,
+      flags: s.flags & ~SVC_F.HASHED, timeout: s.timeout, netmask: s.netmask, pe: s.pe,
+      stats: s.stats.snapshot(), rates: s.stats.rates(),
+      dests: s.dests.map((d) => this.destSnapshot(d)),
+    };
+  }
+
+  private destSnapshot(d: Dest): DestSnapshot {
+    return {
+      af: d.af, addr: d.addr, port: d.port, fwd: d.fwd, weight: d.weight, uThreshold: d.uThreshold,
+      lThreshold: d.lThreshold, tunType: d.tunType, tunPort: d.tunPort, tunCsum: d.tunCsum,
+      activeConns: d.activeConns, inactConns: d.inactConns, persistConns: d.persistConns,
+      overloaded: (d.flags & DEST_F.OVERLOAD) !== 0, stats: d.stats.snapshot(), rates: d.stats.rates(),
+    };
+  }
+
+  private connSnapshot(s: number): ConnSnapshot | null {
+    const t = this.table;
+    const f = t.flags[s]!;
+    if (f & CF.ONEPACKET) return null;
+    const dest = this.destById[t.dest[s]!]!;
+    const c = t.clientIp(s);
+    const v = this.pool.ips[t.vaddr[s]!]!;
+    return {
+      af: c.af,
+      protocol: PROTO_NAMES[t.proto[s]!]!,
+      expiresIn: Math.max(0, t.expires[s]! - this.now),
+      state: this.stateName(s),
+      caddr: formatIp(c),
+      cport: t.cport[s]!,
+      vaddr: formatIp(v),
+      vport: t.vport[s]!,
+      daddr: dest.addr,
+      dport: t.dport[s]!,
+      template: (f & CF.TEMPLATE) !== 0,
+    };
+  }
+}
