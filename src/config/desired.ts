@@ -1,0 +1,298 @@
+/**
+ * The desired state a config file describes: virtual services with their real servers and
+ * health checks, service-level health options, global settings and the VRRP blocks (parsed and
+ * validated here, run by the HA layer). Plain JSON-able data, deep-frozen once built.
+ *
+ * Both readers (./keepalived.ts, ./ldirectord.ts) produce this one shape; the differ (./diff.ts)
+ * and the health manager consume it. Checker definitions are the health layer's `CheckerDef`
+ * (src/health/types.ts), so a parsed config can be handed to the health manager as is
+ * (see `toHealthServices`). Times are seconds, as the files write them.
+ */
+import type { DestSpec, FwdMethod, ServiceKey, ServiceSpec } from '../core/types.ts';
+import type { CheckerDef, HealthRealServer, HealthService } from '../health/types.ts';
+
+/** Where something was written: 1-based line and column. */
+export interface SourcePos {
+  readonly file: string;
+  readonly line: number;
+  readonly col: number;
+}
+
+export type Severity = 'error' | 'warning';
+
+export interface Diagnostic {
+  readonly severity: Severity;
+  readonly file: string;
+  readonly line: number;
+  /** 1-based; 0 when only the line is known. */
+  readonly col: number;
+  readonly message: string;
+}
+
+export function formatDiagnostic(d: Diagnostic): string {
+  const where = d.col > 0 ? `${d.file}:${d.line}:${d.col}` : `${d.file}:${d.line}`;
+  return `${where}: ${d.severity}: ${d.message}`;
+}
+
+/** Every default the readers apply, in one place. */
+export const DEFAULTS = {
+  /** keepalived delay_loop (seconds). */
+  delay_loop: 60,
+  /** ldirectord checkinterval (seconds). */
+  checkinterval: 10,
+  /** ldirectord checktimeout / connecttimeout (seconds). */
+  checktimeout: 5,
+  /** ldirectord negotiatetimeout (seconds). */
+  negotiatetimeout: 30,
+  failurecount: 1,
+  quorum: 1,
+  hysteresis: 0,
+  weight: 1,
+  /** keepalived lb_algo and ldirectord scheduler when omitted. */
+  keepalivedScheduler: 'wlc',
+  ldirectordScheduler: 'wrr',
+  /** keepalived lb_kind when omitted (NAT); ldirectord has no default method (gate when omitted). */
+  keepalivedFwd: 'masq' as FwdMethod,
+  ldirectordFwd: 'route' as FwdMethod,
+  /** `persistence_timeout` with no value, `persistent` with no value (seconds). */
+  persistence_timeout: 360,
+  netmask4: 0xffffffff,
+  netmask6: 128,
+  /** ldirectord: quiescent=yes unless the file says no. */
+  ldirectordQuiescent: true,
+  ldirectordChecktype: 'negotiate',
+} as const;
+
+export interface SorryServerConfig {
+  readonly addr: string;
+  readonly port: number;
+  readonly fwd: FwdMethod;
+  readonly weight: number;
+}
+
+export interface RealServerConfig {
+  /** "addr:port" ("[v6]:port" for IPv6): the real server's identity inside its service. */
+  readonly key: string;
+  /** The configured destination (configured weight; the health manager decides the live one). */
+  readonly dest: DestSpec;
+  readonly inhibit_on_failure: boolean;
+  readonly notify_up?: string;
+  readonly notify_down?: string;
+  /** keepalived per-real-server delay_loop. */
+  readonly delay_loop?: number;
+  readonly alpha?: boolean;
+  /** No checkers = always alive (keepalived); ldirectord checktype=on/off are explicit checkers. */
+  readonly checkers: readonly CheckerDef[];
+  readonly at: SourcePos;
+}
+
+export interface VirtualServiceConfig {
+  /** serviceKeyString(spec): "tcp 10.0.0.1:80", "fwmark 5", "fwmark 5 v6". */
+  readonly key: string;
+  readonly spec: ServiceSpec;
+  /** virtual_server_group this service was expanded from. */
+  readonly group?: string;
+  /** Default forwarding method of its real servers (lb_kind / per-real gate|masq|ipip). */
+  readonly lb_kind: FwdMethod;
+  /** Seconds between checks (keepalived delay_loop, ldirectord checkinterval). */
+  readonly delay_loop: number;
+  readonly alpha: boolean;
+  readonly omega: boolean;
+  readonly quorum: number;
+  readonly hysteresis: number;
+  readonly quorum_up?: string;
+  readonly quorum_down?: string;
+  readonly inhibit_on_failure: boolean;
+  readonly ha_suspend: boolean;
+  readonly virtualhost?: string;
+  /** keepalived sorry_server / ldirectord fallback. */
+  readonly sorry_server?: SorryServerConfig;
+  readonly sorry_server_inhibit: boolean;
+  /** ldirectord fallbackcommand, emailalert... kept as written. */
+  readonly extra: Readonly<Record<string, string>>;
+  readonly reals: readonly RealServerConfig[];
+  readonly at: SourcePos;
+}
+
+export interface VrrpAddress {
+  /** Canonical address. */
+  readonly addr: string;
+  readonly prefix: number;
+  readonly dev?: string;
+  readonly brd?: string;
+  readonly scope?: string;
+  readonly label?: string;
+  /** Remaining words as written (e.g. "no_track"). */
+  readonly extra: readonly string[];
+}
+
+export interface VrrpTrack {
+  readonly name: string;
+  readonly weight?: number;
+  readonly reverse?: boolean;
+}
+
+export interface VrrpInstanceConfig {
+  readonly name: string;
+  readonly state: 'MASTER' | 'BACKUP';
+  readonly interface?: string;
+  readonly virtual_router_id: number;
+  readonly priority: number;
+  readonly advert_int: number;
+  readonly version: 2 | 3;
+  readonly nopreempt: boolean;
+  readonly preempt_delay: number;
+  readonly authentication?: { readonly auth_type: 'PASS' | 'AH'; readonly auth_pass: string };
+  readonly virtual_ipaddress: readonly VrrpAddress[];
+  readonly virtual_ipaddress_excluded: readonly VrrpAddress[];
+  readonly virtual_routes: readonly string[];
+  readonly unicast_src_ip?: string;
+  readonly unicast_peer: readonly string[];
+  readonly mcast_src_ip?: string;
+  readonly track_interface: readonly VrrpTrack[];
+  readonly track_script: readonly VrrpTrack[];
+  readonly notify: Readonly<Partial<Record<'notify' | 'notify_master' | 'notify_backup' | 'notify_fault' | 'notify_stop', string>>>;
+  readonly garp_master_delay?: number;
+  readonly smtp_alert: boolean;
+  readonly use_vmac: boolean;
+  readonly accept?: boolean;
+  readonly lvs_sync_daemon_interface?: string;
+  readonly at: SourcePos;
+}
+
+export interface VrrpScriptConfig {
+  readonly name: string;
+  readonly script: string;
+  readonly interval: number;
+  readonly timeout?: number;
+  readonly weight: number;
+  readonly reverse: boolean;
+  readonly rise: number;
+  readonly fall: number;
+  readonly user?: string;
+  readonly init_fail: boolean;
+  readonly at: SourcePos;
+}
+
+export interface VrrpSyncGroupConfig {
+  readonly name: string;
+  readonly group: readonly string[];
+  readonly notify: Readonly<Partial<Record<'notify' | 'notify_master' | 'notify_backup' | 'notify_fault' | 'notify_stop', string>>>;
+  readonly smtp_alert: boolean;
+  readonly track_script: readonly VrrpTrack[];
+  readonly at: SourcePos;
+}
+
+export interface VrrpConfig {
+  readonly instances: readonly VrrpInstanceConfig[];
+  readonly syncGroups: readonly VrrpSyncGroupConfig[];
+  readonly scripts: readonly VrrpScriptConfig[];
+  readonly trackFiles: readonly { readonly name: string; readonly file: string; readonly weight: number; readonly at: SourcePos }[];
+  readonly static_ipaddress: readonly VrrpAddress[];
+  /** static_routes / static_rules lines as written. */
+  readonly static_routes: readonly string[];
+  readonly static_rules: readonly string[];
+}
+
+export interface GlobalConfig {
+  readonly router_id?: string;
+  readonly notification_email: readonly string[];
+  readonly notification_email_from?: string;
+  readonly smtp_server?: string;
+  readonly smtp_connect_timeout?: number;
+  /** keepalived lvs_timeouts (0 = unchanged), as ipvsadm --set. */
+  readonly lvs_timeouts?: { readonly tcp: number; readonly tcpfin: number; readonly udp: number };
+  readonly lvs_sync_daemon?: { readonly interface: string; readonly instance: string; readonly syncid: number };
+  readonly lvs_flush: boolean;
+  /** ldirectord global options and other global_defs keywords, as written. */
+  readonly options: Readonly<Record<string, string>>;
+}
+
+export type ConfigFormat = 'keepalived' | 'ldirectord';
+
+export interface DesiredState {
+  readonly format: ConfigFormat;
+  /** Every file read (main file first, then includes in read order). */
+  readonly files: readonly string[];
+  readonly global: GlobalConfig;
+  readonly services: readonly VirtualServiceConfig[];
+  readonly vrrp: VrrpConfig;
+}
+
+/** What a reader returns. `state` is null when there are errors: a config with errors is refused whole. */
+export interface LoadResult {
+  readonly state: DesiredState | null;
+  readonly diagnostics: readonly Diagnostic[];
+}
+
+export function emptyVrrp(): VrrpConfig {
+  return { instances: [], syncGroups: [], scripts: [], trackFiles: [], static_ipaddress: [], static_routes: [], static_rules: [] };
+}
+
+export function hostPort(addr: string, port: number): string {
+  return addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`;
+}
+
+/** A stable text key for a virtual service. */
+export function serviceKeyString(k: ServiceKey): string {
+  if (k.fwmark > 0) return k.af === 6 ? `fwmark ${k.fwmark} v6` : `fwmark ${k.fwmark}`;
+  return `${k.protocol} ${hostPort(k.addr, k.port)}`;
+}
+
+export function keyOf(spec: ServiceSpec): ServiceKey {
+  return { af: spec.af, fwmark: spec.fwmark, protocol: spec.protocol, addr: spec.addr, port: spec.port };
+}
+
+export function deepFreeze<T>(o: T): T {
+  if (o !== null && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o as object)) deepFreeze(v);
+  }
+  return o;
+}
+
+/** Counts for summaries. */
+export function summarize(s: DesiredState): { services: number; reals: number; checkers: number; vrrpInstances: number; vrrpScripts: number; syncGroups: number } {
+  let reals = 0, checkers = 0;
+  for (const v of s.services) {
+    reals += v.reals.length;
+    for (const r of v.reals) checkers += r.checkers.length;
+  }
+  return { services: s.services.length, reals, checkers, vrrpInstances: s.vrrp.instances.length, vrrpScripts: s.vrrp.scripts.length, syncGroups: s.vrrp.syncGroups.length };
+}
+
+/** The desired state as the health manager's input (src/health/types.ts). */
+export function toHealthServices(s: DesiredState): HealthService[] {
+  return s.services.map((v): HealthService => ({
+    name: v.key,
+    key: keyOf(v.spec),
+    delay_loop: v.delay_loop,
+    lb_kind: v.lb_kind,
+    alpha: v.alpha,
+    omega: v.omega,
+    quorum: v.quorum,
+    hysteresis: v.hysteresis,
+    ...(v.quorum_up !== undefined ? { quorum_up: v.quorum_up } : {}),
+    ...(v.quorum_down !== undefined ? { quorum_down: v.quorum_down } : {}),
+    ...(v.sorry_server ? { sorry_server: { ...v.sorry_server } } : {}),
+    sorry_server_inhibit: v.sorry_server_inhibit,
+    inhibit_on_failure: v.inhibit_on_failure,
+    real_servers: v.reals.map((r): HealthRealServer => ({
+      addr: r.dest.addr,
+      port: r.dest.port,
+      weight: r.dest.weight,
+      fwd: r.dest.fwd,
+      uthreshold: r.dest.uThreshold,
+      lthreshold: r.dest.lThreshold,
+      tun_type: r.dest.tunType,
+      tun_port: r.dest.tunPort,
+      tun_csum: r.dest.tunCsum,
+      inhibit_on_failure: r.inhibit_on_failure,
+      ...(r.notify_up !== undefined ? { notify_up: r.notify_up } : {}),
+      ...(r.notify_down !== undefined ? { notify_down: r.notify_down } : {}),
+      ...(r.delay_loop !== undefined ? { delay_loop: r.delay_loop } : {}),
+      ...(r.alpha !== undefined ? { alpha: r.alpha } : {}),
+      checkers: r.checkers,
+    })),
+  }));
+}

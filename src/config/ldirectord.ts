@@ -1,0 +1,412 @@
+/**
+ * ldirectord.cf reader into the desired state.
+ *
+ * Layout: `key = value` lines; `virtual = ADDR:PORT` (or a firewall mark, or `virtual6 =
+ * [v6]:port`) opens a section whose options are indented. `real = HOST[->HOST2][:PORT]
+ * gate|masq|ipip [WEIGHT] ["request", "receive"]`. `#` starts a comment (at the start of a line
+ * or after a blank).
+ *
+ * Tolerance (documented in docs/CONFIG.md): a virtual-section option written without
+ * indentation right after a virtual section (as tutorials often print them) is taken as part of
+ * that section with a warning; trailing words after a real server's weight are ignored with a
+ * warning. Hostnames are not resolved (pure reader): they are errors.
+ */
+import { canonicalIp, parseIp } from '../core/addr.ts';
+import { SVC_F, type Af, type DestSpec, type FwdMethod, type Protocol, type ServiceSpec } from '../core/types.ts';
+import type { CheckerDef } from '../health/types.ts';
+import {
+  DEFAULTS, deepFreeze, emptyVrrp, hostPort, serviceKeyString,
+  type Diagnostic, type LoadResult, type RealServerConfig, type SorryServerConfig, type SourcePos, type VirtualServiceConfig,
+} from './desired.ts';
+import type { ConfigSource } from './source.ts';
+
+const METHODS: Record<string, FwdMethod> = { gate: 'route', masq: 'masq', ipip: 'tunnel' };
+
+/** Port -> ldirectord service name when `service` is not given. */
+const SERVICE_BY_PORT: Record<number, string> = {
+  21: 'ftp', 22: 'none', 25: 'smtp', 53: 'dns', 80: 'http', 110: 'pop', 119: 'nntp', 143: 'imap', 389: 'ldap',
+  443: 'https', 465: 'smtp', 993: 'imaps', 995: 'pops', 1812: 'radius', 3306: 'mysql', 5060: 'sip', 5432: 'pgsql',
+};
+const PORT_BY_NAME: Record<string, number> = {
+  ftp: 21, ssh: 22, smtp: 25, domain: 53, http: 80, www: 80, pop3: 110, nntp: 119, imap: 143, ldap: 389, https: 443,
+  smtps: 465, imaps: 993, pop3s: 995, mysql: 3306, sip: 5060, postgresql: 5432, radius: 1812,
+};
+const SERVICES = new Set(['dns', 'ftp', 'http', 'https', 'http_proxy', 'imap', 'imaps', 'ldap', 'mysql', 'nntp', 'none', 'oracle', 'pgsql', 'pop', 'pops', 'radius', 'simpletcp', 'sip', 'smtp', 'submission']);
+
+/** Keys valid at the top level. */
+const GLOBAL_KEYS = new Set([
+  'checktimeout', 'negotiatetimeout', 'connecttimeout', 'checkinterval', 'failurecount', 'autoreload', 'callback', 'fallback',
+  'fallback6', 'fallbackcommand', 'fork', 'logfile', 'emailalert', 'emailalertfreq', 'emailalertstatus', 'emailalertfrom', 'execute',
+  'quiescent', 'readdquiescent', 'maintenancedir', 'cleanstop', 'supervised', 'smtp', 'checkcount',
+]);
+/** Keys valid inside a virtual section. */
+const VIRTUAL_KEYS = new Set([
+  'real', 'real6', 'checktype', 'checkcommand', 'checktimeout', 'connecttimeout', 'negotiatetimeout', 'checkinterval', 'failurecount',
+  'checkport', 'request', 'receive', 'httpmethod', 'virtualhost', 'login', 'passwd', 'database', 'secret', 'scheduler', 'persistent',
+  'netmask', 'protocol', 'service', 'fallback', 'fallback6', 'fallbackcommand', 'quiescent', 'emailalert', 'emailalertfreq',
+  'emailalertstatus', 'monitorfile', 'cleanstop', 'checkcount',
+]);
+/** Keys that only make sense in a virtual section (used for the unindented-tutorial tolerance). */
+const VIRTUAL_ONLY = new Set([...VIRTUAL_KEYS].filter((k) => !GLOBAL_KEYS.has(k)));
+
+interface Line { key: string; value: string; file: string; line: number; col: number; valueCol: number; indented: boolean }
+
+interface Section { head: Line; virtual6: boolean; opts: Line[] }
+
+function stripComment(raw: string): string {
+  let inQ = false;
+  for (let i = 0; i < raw.length; i++) {
+    const ch = raw[i]!;
+    if (ch === '"') inQ = !inQ;
+    else if (ch === '#' && !inQ && (i === 0 || /\s/.test(raw[i - 1]!))) return raw.slice(0, i);
+  }
+  return raw;
+}
+
+function unquote(v: string): string {
+  const t = v.trim();
+  if (t.length >= 2 && ((t[0] === '"' && t[t.length - 1] === '"') || (t[0] === "'" && t[t.length - 1] === "'"))) return t.slice(1, -1);
+  return t;
+}
+
+export function parseLdirectord(path: string, src: ConfigSource): LoadResult {
+  const diags: Diagnostic[] = [];
+  const err = (p: { file: string; line: number; col: number }, message: string) => { if (diags.length < 500) diags.push({ severity: 'error', file: p.file, line: p.line, col: p.col, message }); };
+  const warn = (p: { file: string; line: number; col: number }, message: string) => { if (diags.length < 500) diags.push({ severity: 'warning', file: p.file, line: p.line, col: p.col, message }); };
+
+  const text = src.read(path);
+  if (text === null) {
+    return { state: null, diagnostics: [{ severity: 'error', file: path, line: 0, col: 0, message: 'cannot read the configuration file' }] };
+  }
+
+  // ---- lines ----
+  const globals: Line[] = [];
+  const sections: Section[] = [];
+  let cur: Section | null = null;
+  let lastWasVirtualOpt = false;
+  const rawLines = text.split('\n');
+  for (let i = 0; i < rawLines.length; i++) {
+    const raw = stripComment(rawLines[i]!.replace(/\r$/, ''));
+    if (!raw.trim()) continue;
+    const indented = /^\s/.test(raw);
+    const m = /^(\s*)([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(raw);
+    const lineNo = i + 1;
+    if (!m) {
+      const col = raw.length - raw.trimStart().length + 1;
+      err({ file: path, line: lineNo, col }, `expected 'keyword = value', got '${raw.trim().slice(0, 40)}'`);
+      continue;
+    }
+    const key = m[2]!.toLowerCase();
+    if (key !== m[2]) warn({ file: path, line: lineNo, col: m[1]!.length + 1 }, `keyword '${m[2]}' accepted as '${key}'`);
+    const ln: Line = { key, value: m[3]!, file: path, line: lineNo, col: m[1]!.length + 1, valueCol: raw.indexOf(m[3]!, m[1]!.length + m[2]!.length) + 1, indented };
+    if (key === 'virtual' || key === 'virtual6') {
+      if (indented) warn(ln, `'${key}' is indented; it starts a new virtual section`);
+      cur = { head: ln, virtual6: key === 'virtual6', opts: [] };
+      sections.push(cur);
+      lastWasVirtualOpt = true;
+      continue;
+    }
+    if (indented) {
+      if (!cur) { err(ln, `indented '${key}' outside a virtual section: expected 'virtual = ADDR:PORT' before it`); continue; }
+      cur.opts.push(ln);
+      continue;
+    }
+    if (cur && lastWasVirtualOpt && VIRTUAL_ONLY.has(key)) {
+      warn(ln, `'${key}' is not indented; taken as part of the virtual section at line ${cur.head.line} (ldirectord itself needs the indentation)`);
+      cur.opts.push(ln);
+      continue;
+    }
+    lastWasVirtualOpt = false;
+    cur = null;
+    globals.push(ln);
+  }
+
+  // ---- globals ----
+  const g = {
+    checktimeout: DEFAULTS.checktimeout as number, negotiatetimeout: DEFAULTS.negotiatetimeout as number, connecttimeout: undefined as number | undefined,
+    checkinterval: DEFAULTS.checkinterval as number, failurecount: DEFAULTS.failurecount as number, quiescent: DEFAULTS.ldirectordQuiescent as boolean,
+    fallback: undefined as Line | undefined,
+  };
+  const options: Record<string, string> = {};
+  const num = (l: Line, min: number, max: number, integer = true): number | null => {
+    const v = unquote(l.value);
+    const ok = integer ? /^\d+$/.test(v) : /^(\d+\.?\d*|\.\d+)$/.test(v);
+    if (!ok || Number(v) < min || Number(v) > max) { err({ file: l.file, line: l.line, col: l.valueCol }, `expected ${integer ? 'an integer' : 'a number'} ${min}..${max} for '${l.key}', got '${l.value}'`); return null; }
+    return Number(v);
+  };
+  const yesno = (l: Line): boolean | null => {
+    const v = unquote(l.value).toLowerCase();
+    if (v === 'yes' || v === 'on' || v === 'true' || v === '1') return true;
+    if (v === 'no' || v === 'off' || v === 'false' || v === '0') return false;
+    err({ file: l.file, line: l.line, col: l.valueCol }, `expected yes|no for '${l.key}', got '${l.value}'`);
+    return null;
+  };
+  for (const l of globals) {
+    if (!GLOBAL_KEYS.has(l.key)) {
+      if (VIRTUAL_KEYS.has(l.key)) err(l, `'${l.key}' belongs in a virtual section: indent it under a 'virtual =' line`);
+      else warn(l, `unknown global keyword '${l.key}'; ignored`);
+      continue;
+    }
+    options[l.key] = unquote(l.value);
+    switch (l.key) {
+      case 'checktimeout': { const v = num(l, 1, 86400, false); if (v !== null) g.checktimeout = v; break; }
+      case 'negotiatetimeout': { const v = num(l, 1, 86400, false); if (v !== null) g.negotiatetimeout = v; break; }
+      case 'connecttimeout': { const v = num(l, 1, 86400, false); if (v !== null) g.connecttimeout = v; break; }
+      case 'checkinterval': { const v = num(l, 1, 86400, false); if (v !== null) g.checkinterval = v; break; }
+      case 'failurecount': { const v = num(l, 1, 1_000_000); if (v !== null) g.failurecount = v; break; }
+      case 'quiescent': { const v = yesno(l); if (v !== null) g.quiescent = v; break; }
+      case 'autoreload': case 'fork': case 'cleanstop': case 'supervised': case 'readdquiescent': { const v = yesno(l); if (v !== null) options[l.key] = v ? 'yes' : 'no'; break; }
+      case 'fallback': case 'fallback6': g.fallback = l; break;
+      case 'checkcount': warn(l, "'checkcount' is deprecated; use failurecount"); options[l.key] = unquote(l.value); break;
+      default: options[l.key] = unquote(l.value);
+    }
+  }
+
+  // ---- addresses ----
+  const parseHostPort = (l: Line, text: string, col: number, wantV6: boolean, defPort: number | null, what: string): { addr: string; af: Af; port: number } | null => {
+    const t = text.trim();
+    let host: string, portTxt: string | undefined;
+    const br = /^\[([^\]]+)\](?::(\S+))?$/.exec(t);
+    if (br) { host = br[1]!; portTxt = br[2]; }
+    else if ((t.match(/:/g) ?? []).length > 1) { host = t; portTxt = undefined; }
+    else { const k = t.lastIndexOf(':'); host = k >= 0 ? t.slice(0, k) : t; portTxt = k >= 0 ? t.slice(k + 1) : undefined; }
+    const ip = parseIp(host);
+    const at = { file: l.file, line: l.line, col };
+    if (!ip) {
+      if (/^[A-Za-z0-9.-]+$/.test(host)) err(at, `${what}: host name '${host}' is not resolved by tsvs; expected an IP address`);
+      else err(at, `${what}: expected ${wantV6 ? '[IPv6]:port' : 'IP:port'}, got '${t}'`);
+      return null;
+    }
+    if (wantV6 && ip.af !== 6) warn(at, `${what}: '${host}' is IPv4 in a ${l.key} line`);
+    let port: number;
+    if (portTxt === undefined || portTxt === '') {
+      if (defPort === null) { err({ file: l.file, line: l.line, col: col + t.length }, `${what}: expected ':PORT' after '${host}'`); return null; }
+      port = defPort;
+    } else if (/^\d+$/.test(portTxt) && Number(portTxt) <= 65535) port = Number(portTxt);
+    else if (PORT_BY_NAME[portTxt.toLowerCase()] !== undefined) port = PORT_BY_NAME[portTxt.toLowerCase()]!;
+    else { err(at, `${what}: expected a port number or service name, got '${portTxt}'`); return null; }
+    return { addr: canonicalIp(host)!, af: ip.af, port };
+  };
+
+  // ---- sections ----
+  const services: VirtualServiceConfig[] = [];
+  const seenSvc = new Map<string, number>();
+  for (const sec of sections) {
+    const h = sec.head;
+    const headVal = unquote(h.value);
+    let fwmark = 0;
+    let vaddr: { addr: string; af: Af; port: number } | null = null;
+    if (/^\d+$/.test(headVal)) {
+      fwmark = Number(headVal);
+      if (fwmark < 1 || fwmark > 0xffffffff) { err({ file: h.file, line: h.line, col: h.valueCol }, `expected a firewall mark 1..4294967295, got '${headVal}'`); continue; }
+    } else {
+      vaddr = parseHostPort(h, headVal, h.valueCol, sec.virtual6, null, h.key);
+      if (!vaddr) continue;
+    }
+    const o = {
+      checktype: DEFAULTS.ldirectordChecktype as string, checktypeLine: undefined as Line | undefined, checkcommand: undefined as string | undefined,
+      checktimeout: g.checktimeout, negotiatetimeout: g.negotiatetimeout, connecttimeout: g.connecttimeout, checkinterval: g.checkinterval,
+      failurecount: g.failurecount, checkport: undefined as number | undefined, request: undefined as string | undefined,
+      receive: undefined as string | undefined, httpmethod: undefined as 'GET' | 'HEAD' | undefined, virtualhost: undefined as string | undefined,
+      service: undefined as string | undefined, scheduler: DEFAULTS.ldirectordScheduler as string, persistent: 0, netmask: undefined as Line | undefined,
+      protocol: (fwmark > 0 ? 'fwm' : 'tcp') as string, quiescent: g.quiescent, fallback: g.fallback,
+      login: undefined as string | undefined, passwd: undefined as string | undefined, database: undefined as string | undefined, secret: undefined as string | undefined,
+    };
+    const extra: Record<string, string> = {};
+    for (const k of ['fallbackcommand', 'emailalert', 'emailalertfreq', 'emailalertstatus'] as const) if (options[k] !== undefined) extra[k] = options[k]!;
+    const realLines: Line[] = [];
+    for (const l of sec.opts) {
+      if (!VIRTUAL_KEYS.has(l.key)) {
+        if (GLOBAL_KEYS.has(l.key)) warn(l, `'${l.key}' is a global option; inside a virtual section it is ignored`);
+        else warn(l, `unknown keyword '${l.key}' in virtual section; ignored`);
+        continue;
+      }
+      const v = unquote(l.value);
+      const vat = { file: l.file, line: l.line, col: l.valueCol };
+      switch (l.key) {
+        case 'real': case 'real6': realLines.push(l); break;
+        case 'checktype': {
+          const t = v.toLowerCase();
+          if (['connect', 'negotiate', 'ping', 'external', 'external-perl', 'off', 'on'].includes(t) || /^\d+$/.test(t)) { o.checktype = t; o.checktypeLine = l; }
+          else err(vat, `expected connect|negotiate|ping|external|external-perl|on|off|N for checktype, got '${v}'`);
+          break;
+        }
+        case 'checkcommand': o.checkcommand = v; break;
+        case 'checktimeout': { const n = num(l, 1, 86400, false); if (n !== null) o.checktimeout = n; break; }
+        case 'negotiatetimeout': { const n = num(l, 1, 86400, false); if (n !== null) o.negotiatetimeout = n; break; }
+        case 'connecttimeout': { const n = num(l, 1, 86400, false); if (n !== null) o.connecttimeout = n; break; }
+        case 'checkinterval': { const n = num(l, 1, 86400, false); if (n !== null) o.checkinterval = n; break; }
+        case 'failurecount': { const n = num(l, 1, 1_000_000); if (n !== null) o.failurecount = n; break; }
+        case 'checkport': { const n = num(l, 1, 65535); if (n !== null) o.checkport = n; break; }
+        case 'request': o.request = v; break;
+        case 'receive': o.receive = v; try { new RegExp(v); } catch (e) { err(vat, `receive is not a valid regular expression: ${(e as Error).message}`); } break;
+        case 'httpmethod': if (v.toUpperCase() === 'GET' || v.toUpperCase() === 'HEAD') o.httpmethod = v.toUpperCase() as 'GET' | 'HEAD'; else err(vat, `expected GET|HEAD for httpmethod, got '${v}'`); break;
+        case 'virtualhost': o.virtualhost = v; break;
+        case 'service': if (SERVICES.has(v.toLowerCase())) o.service = v.toLowerCase(); else err(vat, `expected a service (${[...SERVICES].join('|')}), got '${v}'`); break;
+        case 'scheduler': if (/^[a-z][a-z0-9]{0,14}$/.test(v)) o.scheduler = v; else err(vat, `expected a scheduler name, got '${v}'`); break;
+        case 'persistent': { const n = num(l, 1, 0x7fffffff); if (n !== null) o.persistent = n; break; }
+        case 'netmask': o.netmask = l; break;
+        case 'protocol': {
+          const t = v.toLowerCase();
+          if (t === 'tcp' || t === 'udp' || t === 'fwm' || t === 'sctp') o.protocol = t;
+          else err(vat, `expected tcp|udp|fwm for protocol, got '${v}'`);
+          break;
+        }
+        case 'quiescent': { const b = yesno(l); if (b !== null) o.quiescent = b; break; }
+        case 'fallback': case 'fallback6': o.fallback = l; break;
+        case 'login': o.login = v; break;
+        case 'passwd': o.passwd = v; break;
+        case 'database': o.database = v; break;
+        case 'secret': o.secret = v; break;
+        case 'checkcount': warn(l, "'checkcount' is deprecated; use failurecount"); break;
+        default: extra[l.key] = v;
+      }
+    }
+    if (fwmark > 0 && o.protocol !== 'fwm') { err(h, `virtual = ${fwmark} is a firewall mark: protocol must be fwm, not ${o.protocol}`); continue; }
+    if (fwmark === 0 && o.protocol === 'fwm') { err(h, `protocol = fwm needs a firewall mark number in 'virtual =', got '${headVal}'`); continue; }
+    const af: Af = vaddr ? vaddr.af : sec.virtual6 ? 6 : 4;
+    let netmask: number = af === 4 ? DEFAULTS.netmask4 : DEFAULTS.netmask6;
+    if (o.netmask) {
+      const v = unquote(o.netmask.value);
+      const nat = { file: o.netmask.file, line: o.netmask.line, col: o.netmask.valueCol };
+      if (af === 4) { const ip = parseIp(v); if (!ip || ip.af !== 4) err(nat, `expected a dotted IPv4 netmask, got '${v}'`); else netmask = ip.words[0]!; }
+      else { if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 128) err(nat, `expected an IPv6 prefix length 1..128, got '${v}'`); else netmask = Number(v); }
+    }
+    const protocol: Protocol = fwmark > 0 ? 'tcp' : (o.protocol as Protocol);
+    const spec: ServiceSpec = {
+      af, fwmark, protocol, addr: fwmark > 0 ? (af === 6 ? '::' : '0.0.0.0') : vaddr!.addr, port: fwmark > 0 ? 0 : vaddr!.port,
+      scheduler: o.scheduler, flags: o.persistent > 0 ? SVC_F.PERSISTENT : 0, timeout: o.persistent, netmask, pe: '',
+    };
+    const key = serviceKeyString(spec);
+    if (seenSvc.has(key)) { err(h, `virtual service ${key} is defined twice (first at line ${seenSvc.get(key)})`); continue; }
+    seenSvc.set(key, h.line);
+
+    // The checker every real server of this section gets (per-real request/receive override negotiate).
+    const service = o.service ?? (fwmark > 0 ? 'none' : SERVICE_BY_PORT[spec.port] ?? 'none');
+    const common = { failurecount: o.failurecount, ...(o.checkport !== undefined ? { connect_port: o.checkport } : {}) };
+    const makeChecker = (req?: string, rcv?: string): CheckerDef | null => {
+      let t = o.checktype;
+      if (/^\d+$/.test(t)) { if (o.checktypeLine) warn(o.checktypeLine, `checktype = ${t} (negotiate every ${t}th check, connect otherwise) is checked with negotiate every time`); t = 'negotiate'; }
+      switch (t) {
+        case 'connect': return { type: 'connect', checktimeout: o.connecttimeout ?? o.checktimeout, ...common };
+        case 'ping': return { type: 'ping', checktimeout: o.checktimeout, ...common };
+        case 'on': case 'off': return { type: t, ...common };
+        case 'external': case 'external-perl':
+          if (t === 'external-perl' && o.checktypeLine) warn(o.checktypeLine, 'checktype = external-perl runs checkcommand as an external program');
+          if (!o.checkcommand) { err(o.checktypeLine ?? h, `checktype = ${t} needs 'checkcommand'`); return null; }
+          return { type: 'external', checkcommand: o.checkcommand, checktimeout: o.checktimeout, ...common };
+        default: {
+          const request = req ?? o.request;
+          const receive = rcv ?? o.receive;
+          if (service === 'none' && request === undefined && receive === undefined) return { type: 'connect', checktimeout: o.connecttimeout ?? o.checktimeout, ...common };
+          return {
+            type: 'negotiate', service, request: request ?? (service === 'http' || service === 'https' ? '/' : ''), receive: receive ?? '',
+            negotiatetimeout: o.negotiatetimeout, ...(o.virtualhost !== undefined ? { virtualhost: o.virtualhost } : {}),
+            ...(o.httpmethod !== undefined ? { httpmethod: o.httpmethod } : {}), ...common,
+          };
+        }
+      }
+    };
+
+    const reals: RealServerConfig[] = [];
+    const seenReal = new Set<string>();
+    let defaultFwd: FwdMethod | null = null;
+    for (const l of realLines) {
+      const v = l.value.trim();
+      const m = /^(\S+)(?:\s+(\S+))?(?:\s+(\S+))?(.*)$/.exec(v);
+      if (!m) { err(l, `expected 'real = IP:PORT gate|masq|ipip [WEIGHT]'`); continue; }
+      const hostPart = m[1]!;
+      let methodTok: string | undefined = m[2];
+      let weightTok: string | undefined = m[3];
+      let rest = m[4]!.trim();
+      // Allow the weight to be omitted: "real=1.2.3.4:80 gate "req", "rcv"".
+      if (methodTok !== undefined && methodTok.startsWith('"')) { rest = [methodTok, weightTok ?? '', rest].join(' ').trim(); methodTok = undefined; weightTok = undefined; }
+      if (weightTok !== undefined && weightTok.startsWith('"')) { rest = `${weightTok} ${rest}`.trim(); weightTok = undefined; }
+      let fwd: FwdMethod = DEFAULTS.ldirectordFwd;
+      const vcol = l.valueCol;
+      if (methodTok === undefined) warn(l, `real server without gate|masq|ipip; gate (DR) is used`);
+      else if (METHODS[methodTok.toLowerCase()]) fwd = METHODS[methodTok.toLowerCase()]!;
+      else { err({ file: l.file, line: l.line, col: vcol + v.indexOf(methodTok, hostPart.length) }, `expected gate|masq|ipip after the real server address, got '${methodTok}'`); continue; }
+      let weight: number = DEFAULTS.weight;
+      if (weightTok !== undefined) {
+        if (/^\d+$/.test(weightTok) && Number(weightTok) <= 65535) weight = Number(weightTok);
+        else {
+          const wm = /^(\d+)(.+)$/.exec(weightTok);
+          if (wm && Number(wm[1]) <= 65535) { weight = Number(wm[1]); warn(l, `trailing text '${wm[2]}' after the weight ignored`); }
+          else { err({ file: l.file, line: l.line, col: vcol + v.indexOf(weightTok, hostPart.length) }, `expected a weight 0..65535, got '${weightTok}'`); continue; }
+        }
+      }
+      let req: string | undefined, rcv: string | undefined;
+      if (rest) {
+        const rr = /^"((?:[^"\\]|\\.)*)"\s*,\s*"((?:[^"\\]|\\.)*)"\s*(.*)$/.exec(rest);
+        if (rr) {
+          req = rr[1]; rcv = rr[2];
+          if (rr[3]) warn(l, `trailing text '${rr[3]}' after request/receive ignored`);
+        } else warn(l, `trailing text '${rest}' after the real server ignored`);
+      }
+      // Ranges: a.b.c.d->a.b.c.e[:port]
+      const rm = /^([^-]+)->([^:\]]+|\[[^\]]+\])(:\S+)?$/.exec(hostPart);
+      const hosts: string[] = [];
+      if (rm) {
+        const a = parseIp(rm[1]!), b = parseIp(rm[2]!.replace(/^\[|\]$/g, ''));
+        if (!a || !b || a.af !== 4 || b.af !== 4 || b.words[0]! < a.words[0]! || b.words[0]! - a.words[0]! > 4096) { err({ file: l.file, line: l.line, col: vcol }, `expected an IPv4 range like 10.0.0.1->10.0.0.9, got '${hostPart}'`); continue; }
+        for (let x = a.words[0]!; x <= b.words[0]!; x++) hosts.push(`${canonicalIp(`${x >>> 24}.${(x >>> 16) & 255}.${(x >>> 8) & 255}.${x & 255}`)}${rm[3] ?? ''}`);
+      } else hosts.push(hostPart);
+      for (const hp of hosts) {
+        const r = parseHostPort(l, hp, vcol, l.key === 'real6', fwmark > 0 ? 0 : spec.port, l.key);
+        if (!r) continue;
+        if (r.af !== af) { err({ file: l.file, line: l.line, col: vcol }, `real server ${r.addr} is IPv${r.af} but the virtual service is IPv${af}`); continue; }
+        let port = r.port;
+        if (fwmark === 0 && (fwd === 'route' || fwd === 'tunnel') && port !== spec.port) {
+          warn(l, `real server port ${port} differs from the service port ${spec.port}: ${fwd === 'route' ? 'gate' : 'ipip'} cannot change ports; ${spec.port} is used`);
+          port = spec.port;
+        }
+        const k = hostPort(r.addr, port);
+        if (seenReal.has(k)) { err(l, `real server ${k} is listed twice`); continue; }
+        seenReal.add(k);
+        const checker = makeChecker(req, rcv);
+        if (!checker) continue;
+        const dest: DestSpec = { af: r.af, addr: r.addr, port, fwd, weight, uThreshold: 0, lThreshold: 0, tunType: 'ipip', tunPort: 0, tunCsum: 'nocsum' };
+        defaultFwd ??= fwd;
+        reals.push({ key: k, dest, inhibit_on_failure: o.quiescent, checkers: [checker], at: { file: l.file, line: l.line, col: l.col } });
+      }
+    }
+    if (o.checktype === 'external' && o.checkcommand === undefined && realLines.length === 0) err(o.checktypeLine ?? h, "checktype = external needs 'checkcommand'");
+    let sorry: SorryServerConfig | undefined;
+    if (o.fallback) {
+      const fl = o.fallback;
+      const parts = unquote(fl.value).split(/\s+/);
+      const r = parseHostPort(fl, parts[0] ?? '', fl.valueCol, fl.key === 'fallback6', fwmark > 0 ? 0 : spec.port, 'fallback');
+      const mtok = parts[1];
+      let fwd: FwdMethod = defaultFwd ?? DEFAULTS.ldirectordFwd;
+      if (mtok !== undefined) {
+        if (METHODS[mtok.toLowerCase()]) fwd = METHODS[mtok.toLowerCase()]!;
+        else err(fl, `expected gate|masq|ipip after the fallback address, got '${mtok}'`);
+      }
+      if (r && r.af === af) {
+        const port = fwmark === 0 && (fwd === 'route' || fwd === 'tunnel') ? spec.port : r.port;
+        sorry = { addr: r.addr, port, fwd, weight: 1 };
+      } else if (r) warn(fl, `fallback ${r.addr} is IPv${r.af}; not used for the IPv${af} service ${key}`);
+    }
+    if (!reals.length && !sorry) warn(h, `virtual service ${key} has no real servers`);
+    const pos: SourcePos = { file: h.file, line: h.line, col: h.col };
+    services.push({
+      key, spec, lb_kind: defaultFwd ?? DEFAULTS.ldirectordFwd, delay_loop: o.checkinterval,
+      alpha: false, omega: false, quorum: DEFAULTS.quorum, hysteresis: DEFAULTS.hysteresis,
+      inhibit_on_failure: o.quiescent, ha_suspend: false,
+      ...(o.virtualhost !== undefined ? { virtualhost: o.virtualhost } : {}),
+      ...(sorry ? { sorry_server: sorry } : {}),
+      sorry_server_inhibit: false, extra, reals, at: pos,
+    });
+  }
+  if (!sections.length) diags.push({ severity: 'warning', file: path, line: 1, col: 0, message: "no 'virtual =' section: nothing to balance" });
+  const hasErrors = diags.some((d) => d.severity === 'error');
+  return {
+    state: hasErrors ? null : deepFreeze({
+      format: 'ldirectord' as const, files: [path],
+      global: { notification_email: options['emailalert'] ? [options['emailalert']] : [], lvs_flush: false, options },
+      services, vrrp: emptyVrrp(),
+    }),
+    diagnostics: diags,
+  };
+}

@@ -1,0 +1,71 @@
+/**
+ * The I/O edge of the config readers: a ConfigSource over node:fs, format detection, and
+ * `loadConfig(path)`. Everything else in src/config is pure.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { posix, resolve } from 'node:path';
+import type { ConfigFormat, LoadResult } from './desired.ts';
+import { parseKeepalived } from './keepalived.ts';
+import { parseLdirectord } from './ldirectord.ts';
+import { hasGlob, segmentMatcher, type ConfigSource } from './source.ts';
+
+const MAX_FILE_BYTES = 16 * 1024 * 1024;
+
+export const fsSource: ConfigSource = {
+  read(path) {
+    try {
+      const st = statSync(path);
+      if (!st.isFile() || st.size > MAX_FILE_BYTES) return null;
+      return readFileSync(path, 'utf8');
+    } catch {
+      return null;
+    }
+  },
+  glob(pattern) {
+    const segs = posix.normalize(pattern).split('/');
+    let bases = [segs[0] === '' ? '/' : '.'];
+    for (let i = segs[0] === '' ? 1 : 0; i < segs.length; i++) {
+      const seg = segs[i]!;
+      if (seg === '') continue;
+      const next: string[] = [];
+      for (const b of bases) {
+        if (!hasGlob(seg)) { next.push(posix.join(b, seg)); continue; }
+        const re = segmentMatcher(seg);
+        let names: string[] = [];
+        try { names = readdirSync(b); } catch { names = []; }
+        for (const n of names) if (re.test(n) && !(n.startsWith('.') && !seg.startsWith('.'))) next.push(posix.join(b, n));
+      }
+      bases = next;
+    }
+    return bases.filter((p) => { try { return statSync(p).isFile(); } catch { return false; } }).sort();
+  },
+};
+
+/** keepalived.conf has braces and `virtual_server`/`vrrp_instance`/`global_defs`; ldirectord.cf has `key = value`. */
+export function detectFormat(text: string, path = ''): ConfigFormat {
+  if (/ldirectord/i.test(path)) return 'ldirectord';
+  if (/keepalived/i.test(path)) return 'keepalived';
+  const noComments = text.replace(/^\s*[#!].*$/gm, '');
+  const ka = (noComments.match(/\b(virtual_server|vrrp_instance|global_defs|real_server|vrrp_script)\b|[{}]/g) ?? []).length;
+  const ld = (noComments.match(/^\s*(virtual6?|real6?|checktype|checkinterval|checktimeout|quiescent|scheduler)\s*=/gm) ?? []).length;
+  return ld > ka ? 'ldirectord' : 'keepalived';
+}
+
+export interface LoadOptions {
+  readonly format?: ConfigFormat | 'auto';
+  /** keepalived `@ID` conditionals; default the host name (as keepalived). */
+  readonly configId?: string;
+  readonly source?: ConfigSource;
+}
+
+export function loadConfig(path: string, opts: LoadOptions = {}): LoadResult & { readonly format: ConfigFormat } {
+  const src = opts.source ?? fsSource;
+  const abs = resolve(path);
+  let format = opts.format ?? 'auto';
+  if (format === 'auto') format = detectFormat(src.read(abs) ?? '', abs);
+  const r = format === 'keepalived'
+    ? parseKeepalived(abs, src, { configId: opts.configId ?? hostname().split('.')[0]! })
+    : parseLdirectord(abs, src);
+  return { ...r, format };
+}
