@@ -1,0 +1,199 @@
+/**
+ * One running vrrp_instance: the pure VrrpMachine wired to a transport and to the side effects
+ * (addresses, gratuitous ARP, notify scripts). Time is a monotonic clock in seconds.
+ */
+import type { VrrpInstanceConfig } from '../config/desired.ts';
+import { parseIpv4 } from '../core/addr.ts';
+import { decodeAdvert, encodeAdvert } from './vrrp-codec.ts';
+import { VrrpMachine, type VrrpAction, type VrrpState } from './vrrp-machine.ts';
+import type { ReceivedPacket, VrrpTransport } from './vrrp-transport.ts';
+import type { AddressManager, GarpSender, NotifyRunner } from './vrrp-net.ts';
+
+export interface VrrpLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+export interface VrrpInstanceDeps {
+  /** Opens the transport; `onPacket` must be called for every received VRRP packet. */
+  openTransport(onPacket: (p: ReceivedPacket) => void): VrrpTransport;
+  readonly addresses: AddressManager;
+  readonly garp: GarpSender;
+  readonly notify: NotifyRunner;
+  readonly log: VrrpLog;
+  /** Monotonic seconds. */
+  now(): number;
+  /** Called after every state change (sync groups, the daemon's status, sync daemon role). */
+  onState?(name: string, from: VrrpState, to: VrrpState): void;
+}
+
+export const GARP_MASTER_REPEAT = 5;
+export const GARP_MASTER_DELAY = 5;
+
+export class VrrpInstance {
+  readonly machine: VrrpMachine;
+  private transport: VrrpTransport | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private queue: Promise<void> = Promise.resolve();
+  readonly counters = { rx: 0, tx: 0, dropped: 0 };
+  private readonly dev: string;
+  private readonly primary: Uint8Array;
+
+  constructor(readonly cfg: VrrpInstanceConfig, private readonly deps: VrrpInstanceDeps, primaryIp: string) {
+    this.dev = cfg.interface ?? 'eth0';
+    const p = parseIpv4(primaryIp);
+    if (p === null) throw new Error(`vrrp_instance ${cfg.name}: no IPv4 source address`);
+    this.primary = new Uint8Array([p >>> 24, (p >>> 16) & 255, (p >>> 8) & 255, p & 255]);
+    this.machine = new VrrpMachine({
+      vrid: cfg.virtual_router_id,
+      priority: cfg.priority,
+      version: cfg.version,
+      advertInterval: cfg.advert_int,
+      initialState: cfg.state,
+      preempt: !cfg.nopreempt,
+      preemptDelay: cfg.preempt_delay,
+      primaryIp: this.primary,
+      garpRepeat: GARP_MASTER_REPEAT,
+      garpDelay: cfg.garp_master_delay ?? GARP_MASTER_DELAY,
+    });
+  }
+
+  get state(): VrrpState {
+    return this.machine.state;
+  }
+
+  start(): void {
+    this.transport = this.deps.openTransport((p) => this.onPacket(p));
+    this.apply(this.machine.start(this.deps.now()));
+    this.schedule();
+  }
+
+  /** Resigns (priority 0 advert when master), removes addresses, closes the socket. */
+  async stop(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.apply(this.machine.stop(this.deps.now()));
+    await this.queue;
+    this.transport?.close();
+    this.transport = null;
+  }
+
+  /** Waits until queued side effects (address changes) are done. */
+  settled(): Promise<void> {
+    return this.queue;
+  }
+
+  private schedule(): void {
+    if (this.timer) clearTimeout(this.timer);
+    const next = this.machine.nextDeadline();
+    if (!Number.isFinite(next)) return;
+    const ms = Math.max(1, (next - this.deps.now()) * 1000);
+    this.timer = setTimeout(() => {
+      this.apply(this.machine.tick(this.deps.now()));
+      this.schedule();
+    }, ms);
+  }
+
+  private onPacket(p: ReceivedPacket): void {
+    const d = decodeAdvert(p.msg, 4, p.src, p.dst, p.ttl);
+    if ('error' in d) {
+      this.counters.dropped++;
+      this.deps.log.warn({ instance: this.cfg.name, reason: d.error }, 'VRRP packet dropped');
+      return;
+    }
+    if (d.vrid !== this.cfg.virtual_router_id) return;
+    this.counters.rx++;
+    const why = this.rejectReason(d.version, d.interval, d.authType, d.password);
+    if (why) {
+      this.counters.dropped++;
+      this.deps.log.warn({ instance: this.cfg.name, reason: why }, 'VRRP advert dropped');
+      return;
+    }
+    const interval = d.version === 3 ? d.interval / 100 : d.interval;
+    this.apply(this.machine.receive(this.deps.now(), { priority: d.priority, interval, srcIp: p.src }));
+    this.schedule();
+  }
+
+  /** keepalived's receive checks: version, PASS authentication, v2 interval. */
+  private rejectReason(version: number, interval: number, authType: number, password: string): string | null {
+    if (version !== this.cfg.version) return `version ${version}, expected ${this.cfg.version}`;
+    if (version === 2) {
+      const wantPass = this.cfg.authentication?.auth_type === 'PASS';
+      if (wantPass !== (authType === 1)) return `auth type ${authType}`;
+      if (wantPass && password !== this.cfg.authentication!.auth_pass.slice(0, 8)) return 'password mismatch';
+      if (interval !== Math.round(this.cfg.advert_int)) return `advert interval ${interval}s, expected ${this.cfg.advert_int}s`;
+    }
+    return null;
+  }
+
+  private apply(actions: VrrpAction[]): void {
+    for (const a of actions) {
+      switch (a.kind) {
+        case 'send-advert':
+          this.sendAdvert(a.priority);
+          break;
+        case 'add-vips':
+          this.enqueue(async () => {
+            for (const v of this.cfg.virtual_ipaddress) await this.deps.addresses.add(v, this.dev);
+          });
+          break;
+        case 'del-vips':
+          this.enqueue(async () => {
+            for (const v of this.cfg.virtual_ipaddress) await this.deps.addresses.del(v, this.dev);
+          });
+          break;
+        case 'garp':
+          this.enqueue(async () => {
+            for (const v of this.cfg.virtual_ipaddress) this.deps.garp.send(v.dev ?? this.dev, v.addr, a.count);
+          });
+          break;
+        case 'state':
+          this.deps.log.info({ instance: this.cfg.name, from: a.from, to: a.to, reason: a.reason }, `VRRP_Instance(${this.cfg.name}) Entering ${a.to} STATE`);
+          this.runNotify(a.to);
+          this.deps.onState?.(this.cfg.name, a.from, a.to);
+          break;
+      }
+    }
+  }
+
+  private sendAdvert(priority: number): void {
+    const t = this.transport;
+    if (!t) return;
+    const v2 = this.cfg.version === 2;
+    const addrs = this.cfg.virtual_ipaddress
+      .map((v) => parseIpv4(v.addr))
+      .filter((v): v is number => v !== null)
+      .map((v) => new Uint8Array([v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255]));
+    t.dstIps.forEach((dst, i) => {
+      const msg = encodeAdvert(
+        {
+          version: this.cfg.version,
+          vrid: this.cfg.virtual_router_id,
+          priority,
+          interval: v2 ? Math.round(this.cfg.advert_int) : Math.round(this.cfg.advert_int * 100),
+          af: 4,
+          addrs,
+          authType: v2 && this.cfg.authentication?.auth_type === 'PASS' ? 1 : 0,
+          password: this.cfg.authentication?.auth_pass ?? '',
+        },
+        t.srcIp,
+        dst,
+      );
+      t.send(msg, i);
+      this.counters.tx++;
+    });
+  }
+
+  private runNotify(to: VrrpState): void {
+    const n = this.cfg.notify;
+    const specific = to === 'MASTER' ? n.notify_master : to === 'BACKUP' ? n.notify_backup : to === 'FAULT' ? n.notify_fault : to === 'STOP' ? n.notify_stop : undefined;
+    if (specific) this.deps.notify.run(specific, []);
+    if (n.notify && to !== 'INIT') this.deps.notify.run(n.notify, ['INSTANCE', this.cfg.name, to, String(this.machine.priority)]);
+  }
+
+  private enqueue(f: () => Promise<void>): void {
+    this.queue = this.queue.then(f).catch((e: unknown) => {
+      this.deps.log.warn({ instance: this.cfg.name, err: String(e) }, 'VRRP action failed');
+    });
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * The side effects of a VRRP transition, behind narrow interfaces: virtual addresses on
+ * interfaces, gratuitous ARP, notify scripts. Real implementations use iproute2 and an AF_PACKET
+ * socket; tests can pass fakes that record calls.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { sys, C, check, sockaddrLl, ifIndex } from '../forwarders/packet/sys.ts';
+import { buildGratuitousArp, parseMac, ETHERTYPE } from '../packet/ethernet.ts';
+import { parseIpv4 } from '../core/addr.ts';
+import type { VrrpAddress } from '../config/desired.ts';
+
+const run = promisify(execFile);
+
+export interface AddressManager {
+  add(a: VrrpAddress, defaultDev: string): Promise<void>;
+  del(a: VrrpAddress, defaultDev: string): Promise<void>;
+}
+
+export interface GarpSender {
+  send(dev: string, ip: string, count: number): void;
+}
+
+export interface NotifyRunner {
+  run(script: string, args: readonly string[]): void;
+}
+
+function ipArgs(a: VrrpAddress, defaultDev: string): string[] {
+  const args = [`${a.addr}/${a.prefix}`];
+  if (a.brd) args.push('brd', a.brd);
+  args.push('dev', a.dev ?? defaultDev);
+  if (a.scope) args.push('scope', a.scope);
+  if (a.label) args.push('label', a.label);
+  return args;
+}
+
+/** Adds/removes addresses with iproute2 (`ip addr add|del`); "exists"/"not found" are not errors. */
+export const iprouteAddresses: AddressManager = {
+  async add(a, dev) {
+    try {
+      await run('ip', ['addr', 'add', ...ipArgs(a, dev)]);
+    } catch (e) {
+      if (!/File exists/.test(String((e as { stderr?: string }).stderr))) throw e;
+    }
+  },
+  async del(a, dev) {
+    try {
+      await run('ip', ['addr', 'del', `${a.addr}/${a.prefix}`, 'dev', a.dev ?? dev]);
+    } catch (e) {
+      if (!/Cannot assign|not found|No such/.test(String((e as { stderr?: string }).stderr))) throw e;
+    }
+  },
+};
+
+export function interfaceMac(dev: string): Uint8Array {
+  const mac = parseMac(readFileSync(`/sys/class/net/${dev}/address`, 'utf8').trim());
+  if (!mac) throw new Error(`no MAC address for ${dev}`);
+  return mac;
+}
+
+/** Gratuitous ARP on an AF_PACKET socket (42-byte broadcast frames). IPv6 addresses are skipped. */
+export const packetGarp: GarpSender = {
+  send(dev, ip, count) {
+    const v4 = parseIpv4(ip);
+    if (v4 === null) return;
+    const fd = check('socket(AF_PACKET)', sys.socket(C.AF_PACKET, C.SOCK_RAW | C.SOCK_CLOEXEC, 0));
+    try {
+      const frame = Buffer.alloc(42);
+      buildGratuitousArp(frame, 0, interfaceMac(dev), v4);
+      const sa = sockaddrLl(ifIndex(dev), ETHERTYPE.ARP);
+      for (let i = 0; i < count; i++) sys.sendto(fd, frame, frame.length, 0, sa, sa.length);
+    } finally {
+      sys.close(fd);
+    }
+  },
+};
+
+/** Runs keepalived-style notify scripts detached (`/bin/sh -c "script args"`), never waiting. */
+export const shellNotify: NotifyRunner = {
+  run(script, args) {
+    const quoted = args.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+    const child = spawn('/bin/sh', ['-c', `${script} ${quoted}`], { stdio: 'ignore', detached: true });
+    child.on('error', () => {});
+    child.unref();
+  },
+};

@@ -1,0 +1,121 @@
+/**
+ * VRRP transport over a raw IPv4 socket (protocol 112), through koffi: multicast 224.0.0.18 or
+ * unicast peers, TTL 255, bound to one interface. Receives by polling a non-blocking socket on a
+ * short timer (VRRP traffic is a few packets a second; no thread needed).
+ */
+import { sys, C, check, setIntOpt, errno, sockaddrIn, ifIndex } from '../forwarders/packet/sys.ts';
+import { parseIpv4, formatIpv4 } from '../core/addr.ts';
+import { VRRP_PROTO, VRRP_MCAST_V4 } from './vrrp-codec.ts';
+
+const IP_TTL = 2;
+const IP_MULTICAST_IF = 32;
+const IP_MULTICAST_TTL = 33;
+const IP_MULTICAST_LOOP = 34;
+const IP_ADD_MEMBERSHIP = 35;
+
+export interface ReceivedPacket {
+  readonly msg: Uint8Array;
+  readonly src: Uint8Array;
+  readonly dst: Uint8Array;
+  readonly ttl: number;
+}
+
+export interface VrrpTransport {
+  /** Sends one VRRP message to dstIps[i] (the group, or one unicast peer). */
+  send(msg: Uint8Array, i: number): void;
+  /** The source address adverts carry (needed for the v3 pseudo-header). */
+  readonly srcIp: Uint8Array;
+  readonly dstIps: readonly Uint8Array[];
+  close(): void;
+}
+
+export interface RawTransportOptions {
+  readonly ifname: string;
+  /** Our address on the interface (keepalived: unicast_src_ip / mcast_src_ip / primary address). */
+  readonly srcIp: string;
+  /** Unicast peers; empty = multicast 224.0.0.18. */
+  readonly unicastPeers: readonly string[];
+  readonly onPacket: (p: ReceivedPacket) => void;
+  /** Poll period in ms (default 5). */
+  readonly pollMs?: number;
+}
+
+function ipBytes(s: string): Uint8Array {
+  const v = parseIpv4(s);
+  if (v === null) throw new Error(`not an IPv4 address: ${s}`);
+  return new Uint8Array([v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255]);
+}
+
+function mreqn(group: number, local: number, ifindex: number): Buffer {
+  const b = Buffer.alloc(12);
+  b.writeUInt32BE(group >>> 0, 0);
+  b.writeUInt32BE(local >>> 0, 4);
+  b.writeInt32LE(ifindex, 8);
+  return b;
+}
+
+export function openRawVrrpTransport(o: RawTransportOptions): VrrpTransport {
+  const fd = check('socket(AF_INET, SOCK_RAW, 112)', sys.socket(C.AF_INET, C.SOCK_RAW | C.SOCK_NONBLOCK | C.SOCK_CLOEXEC, VRRP_PROTO));
+  const ifindex = ifIndex(o.ifname);
+  const src = parseIpv4(o.srcIp)!;
+  const group = parseIpv4(VRRP_MCAST_V4)!;
+  try {
+    const dev = Buffer.from(`${o.ifname}\0`);
+    check('setsockopt(SO_BINDTODEVICE)', sys.setsockopt(fd, C.SOL_SOCKET, C.SO_BINDTODEVICE, dev, dev.length));
+    setIntOpt(fd, C.SOL_IP, IP_TTL, 255, 'IP_TTL');
+    setIntOpt(fd, C.SOL_IP, IP_MULTICAST_TTL, 255, 'IP_MULTICAST_TTL');
+    setIntOpt(fd, C.SOL_IP, IP_MULTICAST_LOOP, 0, 'IP_MULTICAST_LOOP');
+    const m = mreqn(group, src, ifindex);
+    check('setsockopt(IP_MULTICAST_IF)', sys.setsockopt(fd, C.SOL_IP, IP_MULTICAST_IF, m, m.length));
+    if (o.unicastPeers.length === 0) check('setsockopt(IP_ADD_MEMBERSHIP)', sys.setsockopt(fd, C.SOL_IP, IP_ADD_MEMBERSHIP, m, m.length));
+    // Binding a raw socket to an address also filters received packets by destination, so only
+    // unicast mode binds (peers address us); multicast takes its source from IP_MULTICAST_IF.
+    if (o.unicastPeers.length > 0) {
+      const sa = sockaddrIn(src);
+      check('bind', sys.bind(fd, sa, sa.length));
+    }
+  } catch (e) {
+    sys.close(fd);
+    throw e;
+  }
+  const dsts = o.unicastPeers.length > 0 ? o.unicastPeers.map(ipBytes) : [ipBytes(VRRP_MCAST_V4)];
+  const dstAddrs = dsts.map((d) => sockaddrIn(((d[0]! << 24) | (d[1]! << 16) | (d[2]! << 8) | d[3]!) >>> 0));
+  const buf = Buffer.alloc(2048);
+  let closed = false;
+  const timer = setInterval(() => {
+    for (let i = 0; i < 64 && !closed; i++) {
+      const n = Number(sys.recvfrom(fd, buf, buf.length, C.MSG_DONTWAIT, null, null));
+      if (n < 0) {
+        const e = errno();
+        if (e !== C.EAGAIN && e !== C.EINTR) break;
+        break;
+      }
+      if (n < 20) continue;
+      const ihl = (buf[0]! & 0x0f) * 4;
+      if (buf[9] !== VRRP_PROTO || n < ihl) continue;
+      o.onPacket({
+        msg: new Uint8Array(buf.subarray(ihl, n)),
+        src: new Uint8Array(buf.subarray(12, 16)),
+        dst: new Uint8Array(buf.subarray(16, 20)),
+        ttl: buf[8]!,
+      });
+    }
+  }, o.pollMs ?? 5);
+  timer.unref?.();
+  return {
+    srcIp: ipBytes(formatIpv4(src)),
+    dstIps: dsts,
+    send(msg: Uint8Array, i: number) {
+      if (closed) return;
+      const b = Buffer.from(msg);
+      const sa = dstAddrs[i]!;
+      sys.sendto(fd, b, b.length, 0, sa, sa.length);
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      clearInterval(timer);
+      sys.close(fd);
+    },
+  };
+}

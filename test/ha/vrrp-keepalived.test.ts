@@ -1,0 +1,112 @@
+/**
+ * Interoperation with Debian's keepalived in network namespaces: a tsvs VRRP instance and a
+ * keepalived instance on the same VRID elect one master and fail over both ways.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Lab, isRoot, hasAddr, waitFor, sleep } from '../helpers/netns.ts';
+import { existsSync } from 'node:fs';
+
+const haveKeepalived = existsSync('/usr/sbin/keepalived');
+const skip = !isRoot ? 'needs root (network namespaces, raw sockets)' : !haveKeepalived ? 'keepalived not installed (run scripts/setup.sh)' : false;
+if (skip) console.log(`# skipping keepalived interop tests: ${skip}`);
+
+const VIP = '10.99.0.100';
+
+interface Variant { version: 2 | 3; advert: number; pass?: string }
+
+function keepalivedConf(dev: string, prio: number, v: Variant, state: 'MASTER' | 'BACKUP'): string {
+  return `global_defs {\n  vrrp_version ${v.version}\n}\nvrrp_instance VI_1 {\n  state ${state}\n  interface ${dev}\n  virtual_router_id 51\n  priority ${prio}\n  advert_int ${v.advert}\n${
+    v.pass ? `  authentication {\n    auth_type PASS\n    auth_pass ${v.pass}\n  }\n` : ''
+  }  virtual_ipaddress {\n    ${VIP}/24\n  }\n}\n`;
+}
+
+function tsvsInstance(dev: string, prio: number, v: Variant): string {
+  return JSON.stringify({
+    name: 'VI_1', state: 'BACKUP', interface: dev, virtual_router_id: 51, priority: prio, advert_int: v.advert, version: v.version,
+    nopreempt: false, preempt_delay: 0, ...(v.pass ? { authentication: { auth_type: 'PASS', auth_pass: v.pass } } : {}),
+    virtual_ipaddress: [{ addr: VIP, prefix: 24, extra: [] }], virtual_ipaddress_excluded: [], virtual_routes: [], unicast_peer: [],
+    track_interface: [], track_script: [], notify: {}, smtp_alert: false, use_vmac: false,
+  });
+}
+
+async function pair(v: Variant, tsvsPrio: number, kaPrio: number) {
+  const lab = new Lab('vrrp');
+  const a = lab.ns('ka');
+  const b = lab.ns('tv');
+  const [da, db] = lab.link(a, '10.99.0.1/24', b, '10.99.0.2/24');
+  const dir = mkdtempSync(join(tmpdir(), 'tsvs-ka-'));
+  writeFileSync(join(dir, 'ka.conf'), keepalivedConf(da, kaPrio, v, 'BACKUP'));
+  const startKeepalived = () =>
+    lab.spawnIn(a, 'keepalived', ['-n', '-l', '-P', '-f', join(dir, 'ka.conf'), '-p', join(dir, 'ka.pid'), '-r', join(dir, 'vrrp.pid')]);
+  const startTsvs = () =>
+    lab.spawnIn(b, process.execPath, ['--import', 'tsx', 'test/ha/fixtures/vrrp-one.ts', tsvsInstance(db, tsvsPrio, v), '10.99.0.2']);
+  /** A crash: SIGKILL keepalived's VRRP child first (the parent would make it resign), then the parent. */
+  const crashKeepalived = (parent: { kill(s: string): boolean }) => {
+    const child = Number(readFileSync(join(dir, 'vrrp.pid'), 'utf8').trim());
+    if (child > 0) process.kill(child, 'SIGKILL');
+    parent.kill('SIGKILL');
+  };
+  return { lab, a, b, da, db, startKeepalived, startTsvs, crashKeepalived };
+}
+
+for (const v of [
+  { version: 2, advert: 1, pass: '1111' },
+  { version: 2, advert: 1 },
+  { version: 3, advert: 1 },
+] satisfies Variant[]) {
+  const label = `VRRPv${v.version}${v.pass ? ' with PASS authentication' : ''}`;
+  test(`${label}: tsvs (priority 150) becomes master over keepalived (100), hands over on stop, preempts on return`, { skip, timeout: 60_000 }, async () => {
+    const p = await pair(v, 150, 100);
+    try {
+      p.startKeepalived();
+      await sleep(300);
+      let tv = p.startTsvs();
+      assert.ok((await waitFor(() => hasAddr(p.b, p.db, VIP), 10_000)) >= 0, 'tsvs took the VIP');
+      assert.ok((await waitFor(() => !hasAddr(p.a, p.da, VIP), 5_000)) >= 0, 'keepalived is not holding the VIP');
+      await sleep(1500);
+      assert.ok(!hasAddr(p.a, p.da, VIP), 'keepalived stays backup while tsvs advertises');
+      tv.kill('SIGTERM');
+      const handover = await waitFor(() => hasAddr(p.a, p.da, VIP), 5_000);
+      assert.ok(handover >= 0, 'keepalived took over after tsvs resigned');
+      assert.ok(!hasAddr(p.b, p.db, VIP), 'tsvs removed the VIP when stopping');
+      tv = p.startTsvs();
+      assert.ok((await waitFor(() => hasAddr(p.b, p.db, VIP) && !hasAddr(p.a, p.da, VIP), 10_000)) >= 0, 'tsvs preempted on return');
+    } finally {
+      await p.lab.cleanup();
+    }
+  });
+}
+
+test('VRRPv3 at 0.1 s adverts: kill -9 of either master moves the VIP to the other in under 0.5 s', { skip, timeout: 60_000 }, async () => {
+  const v: Variant = { version: 3, advert: 0.1 };
+  const p = await pair(v, 150, 100);
+  try {
+    p.startKeepalived();
+    const tv = p.startTsvs();
+    assert.ok((await waitFor(() => hasAddr(p.b, p.db, VIP) && !hasAddr(p.a, p.da, VIP), 10_000)) >= 0);
+    await sleep(500);
+    tv.kill('SIGKILL');
+    const toKeepalived = await waitFor(() => hasAddr(p.a, p.da, VIP), 3_000, 5);
+    assert.ok(toKeepalived >= 0 && toKeepalived < 500, `keepalived took over in ${toKeepalived.toFixed(0)} ms`);
+  } finally {
+    await p.lab.cleanup();
+  }
+  const q = await pair(v, 100, 150);
+  try {
+    const ka = q.startKeepalived();
+    q.startTsvs();
+    assert.ok((await waitFor(() => hasAddr(q.a, q.da, VIP), 10_000)) >= 0, 'keepalived (150) is master');
+    await sleep(1000);
+    assert.ok(!hasAddr(q.b, q.db, VIP), 'tsvs (100) stays backup');
+    q.crashKeepalived(ka);
+    const toTsvs = await waitFor(() => hasAddr(q.b, q.db, VIP), 3_000, 5);
+    assert.ok(toTsvs >= 0 && toTsvs < 500, `tsvs took over in ${toTsvs.toFixed(0)} ms`);
+    console.log(`# failover at 0.1 s adverts: keepalived->tsvs ${toTsvs.toFixed(0)} ms`);
+  } finally {
+    await q.lab.cleanup();
+  }
+});
