@@ -34,6 +34,12 @@ export function formatDiagnostic(d: Diagnostic): string {
   return `${where}: ${d.severity}: ${d.message}`;
 }
 
+/** Orders diagnostics by file (read order), line, column; stable otherwise. */
+export function sortDiagnostics(ds: readonly Diagnostic[], files: readonly string[]): Diagnostic[] {
+  const fi = (f: string) => { const i = files.indexOf(f); return i < 0 ? files.length : i; };
+  return ds.map((d, i) => ({ d, i })).sort((a, b) => fi(a.d.file) - fi(b.d.file) || a.d.line - b.d.line || a.d.col - b.d.col || a.i - b.i).map((x) => x.d);
+}
+
 /** Every default the readers apply, in one place. */
 export const DEFAULTS = {
   /** keepalived delay_loop (seconds). */

@@ -98,7 +98,7 @@ export function lexKeepalived(path: string, src: ConfigSource, diags: Diagnostic
 
   const substitute = (text: string, file: string, line: number): string => {
     if (!text.includes('$') || defines.size === 0) return text;
-    return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (m, a: string | undefined, b: string | undefined, off: number) => {
+    return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([^\s{}"$]+)/g, (m, a: string | undefined, b: string | undefined, off: number) => {
       const name = (a ?? b)!;
       const v = defines.get(name);
       if (v === undefined) {

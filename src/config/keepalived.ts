@@ -19,6 +19,7 @@ import {
 } from './desired.ts';
 import { buildTree, endCol, lexKeepalived, type LexOptions, type Stmt, type Tok } from './kalex.ts';
 import type { ConfigSource } from './source.ts';
+import { sortDiagnostics } from './desired.ts';
 
 export interface KeepalivedOptions extends LexOptions {}
 
@@ -213,7 +214,11 @@ export function parseKeepalived(path: string, src: ConfigSource, opts: Keepalive
     bind_port: { block: false, run: (s) => { const v = c.num(s, 0, 'a port', 0, 65535); if (v !== null) o['bind_port'] = v; c.extra(s, 1); } },
     connect_timeout: { block: false, run: (s) => { const v = c.num(s, 0, 'seconds', 0, 86400, false); if (v !== null) o['connect_timeout'] = v; c.extra(s, 1); } },
     retry: { block: false, run: (s) => { const v = c.num(s, 0, 'a retry count', 0, 1_000_000); if (v !== null) o['retry'] = v; c.extra(s, 1); } },
-    nb_get_retry: { block: false, run: (s) => { const v = c.num(s, 0, 'a retry count', 0, 1_000_000); if (v !== null) o['retry'] = v; c.extra(s, 1); } },
+    nb_get_retry: { block: false, run: (s) => {
+      const v = c.num(s, 0, 'a retry count', 0, 1_000_000);
+      if (v !== null) { o['retry'] = v; c.warn(s.name, "'nb_get_retry' is deprecated: use 'retry' (applied as retry; keepalived 2.2 ignores it outside HTTP_GET/SSL_GET)"); }
+      c.extra(s, 1);
+    } },
     delay_before_retry: { block: false, run: (s) => { const v = c.num(s, 0, 'seconds', 0, 86400, false); if (v !== null) o['delay_before_retry'] = v; c.extra(s, 1); } },
     warmup: { block: false, run: (s) => { const v = c.num(s, 0, 'seconds', 0, 86400, false); if (v !== null) o['warmup'] = v; c.extra(s, 1); } },
     delay_loop: { block: false, run: (s) => { const v = c.num(s, 0, 'seconds', 0.001, 86400 * 365, false); if (v !== null) o['delay_loop'] = v; c.extra(s, 1); } },
@@ -488,7 +493,9 @@ export function parseKeepalived(path: string, src: ConfigSource, opts: Keepalive
     let scheduler: string = DEFAULTS.keepalivedScheduler;
     let lbKind: { fwd: FwdMethod; tunType: TunType; tunPort: number; tunCsum: TunCsum } = { fwd: DEFAULTS.keepalivedFwd, tunType: 'ipip', tunPort: 0, tunCsum: 'nocsum' };
     let protocol: Protocol = 'tcp';
+    let protocolTok: Tok | null = null;
     let persistence = 0;
+    let vsWeight: number = DEFAULTS.weight;
     let granularity: { text: string; tok: Tok } | null = null;
     let pe = '';
     let flags = 0;
@@ -528,10 +535,11 @@ export function parseKeepalived(path: string, src: ConfigSource, opts: Keepalive
         if (!t) return;
         const p = PROTOCOLS[t.text.toUpperCase()];
         if (!p) c.err(t, `expected TCP|UDP|SCTP, got '${t.text}'`);
-        else protocol = p;
+        else { protocol = p; protocolTok = t; }
         c.extra(x, 1);
       } },
       ha_suspend: { block: false, run: () => { opt.ha_suspend = true; } },
+      weight: { block: false, run: (x) => { const v = c.num(x, 0, 'a default weight', 0, 65535); if (v !== null) vsWeight = v; c.extra(x, 1); } },
       virtualhost: { block: false, run: (x) => { const t = c.arg(x, 0, 'a host name'); if (t) virtualhost = t.text; c.extra(x, 1); } },
       alpha: { block: false, run: (x) => { opt.alpha = c.bool(x, 0); } },
       omega: { block: false, run: (x) => { opt.omega = c.bool(x, 0); } },
@@ -584,8 +592,21 @@ export function parseKeepalived(path: string, src: ConfigSource, opts: Keepalive
       // ipvsadm semantics: sh-*/mh-* flags only with their scheduler.
       if (!['sh', 'mh'].includes(scheduler)) c.warn(s.name, `scheduler flags set on a '${scheduler}' service have no effect`);
     }
+    // keepalived's validate_check_config() corrections, with the same outcome and a warning each.
+    const byAddr = members.some((m) => m.fwmark === 0);
+    const byMark = members.some((m) => m.fwmark > 0);
+    if (byAddr && protocolTok === null) {
+      c.warn(s.name, `virtual server ${head.text}${s.args[1] ? ' ' + s.args[1].text : ''}: no 'protocol' set; UDP is used (as keepalived 2.x does: the kernel default)`);
+      protocol = 'udp';
+    }
+    if (!byAddr && byMark && protocolTok !== null) c.warn(protocolTok, 'protocol specified for a fwmark service; ignored');
+    if (byMark && opt.ha_suspend) { c.warn(s.name, 'ha_suspend cannot be used with fwmark services; cleared'); opt.ha_suspend = false; }
+    if (byAddr && (flags & SVC_F.ONEPACKET) && (protocol as Protocol) !== 'udp') { c.warn(s.name, "'ops' (one-packet scheduling) requires UDP; cleared"); flags &= ~SVC_F.ONEPACKET; }
+    if (byAddr && persistence === 0 && members.some((m) => m.fwmark === 0 && m.port === 0)) {
+      c.warn(s.name, `port 0 is only valid for persistent services; persistence_timeout ${DEFAULTS.persistence_timeout} is set`);
+      persistence = DEFAULTS.persistence_timeout;
+    }
     if (persistence > 0) flags |= SVC_F.PERSISTENT;
-    if ((flags & SVC_F.ONEPACKET) && (protocol as Protocol) !== 'udp') c.warn(s.name, "'ops' (one-packet scheduling) only affects UDP services");
 
     const svcs: { spec: ServiceSpec; at: SourcePos }[] = [];
     for (const m of members) {
@@ -621,7 +642,6 @@ export function parseKeepalived(path: string, src: ConfigSource, opts: Keepalive
         continue;
       }
       svcSeen.set(key, pos(head));
-      if (fwmark === 0 && m.port === 0 && !(persistence > 0)) c.warn(head, `port 0 on ${m.addr} is only meaningful for persistent services`);
       svcs.push({ spec, at: pos(s.name) });
     }
 
@@ -635,7 +655,7 @@ export function parseKeepalived(path: string, src: ConfigSource, opts: Keepalive
       let port: number | null = null;
       if (r.args[1]) { port = c.num(r, 1, 'a port', 0, 65535); if (port === null) continue; }
       c.extra(r, 2);
-      const d: RealDraft = { addr: a.addr, af: a.af, port, weight: DEFAULTS.weight, method: null, u: 0, l: 0, checkers: [], at: r.args[0]! };
+      const d: RealDraft = { addr: a.addr, af: a.af, port, weight: vsWeight, method: null, u: 0, l: 0, checkers: [], at: r.args[0]! };
       const rInh: Inherit = { ...inh };
       c.dispatch(r.block, {
         weight: { block: false, run: (x) => { const v = c.num(x, 0, 'a weight', 0, 65535); if (v !== null) d.weight = v; c.extra(x, 1); } },
@@ -671,15 +691,20 @@ export function parseKeepalived(path: string, src: ConfigSource, opts: Keepalive
           continue;
         }
         const method = d.method ?? lbKind;
-        let port = d.port ?? (spec.fwmark > 0 ? 0 : spec.port);
-        // ipvsadm/kernel: DR and TUN dests of a non-fwmark service use the service port.
-        if (spec.fwmark === 0 && (method.fwd === 'route' || method.fwd === 'tunnel') && port !== spec.port) {
-          if (d.port !== null) c.warn(d.at, `real server port ${d.port} differs from the service port ${spec.port}: ${method.fwd === 'route' ? 'DR' : 'TUN'} cannot change ports; ${spec.port} is used`);
+        let port = d.port ?? 0;
+        if (method.fwd === 'masq') {
+          if (spec.fwmark === 0 && port === 0) port = spec.port;
+        } else if (spec.fwmark > 0) {
+          if (port !== 0 && !groupName) c.warn(d.at, `fwmark service: real server ${d.addr} port ${port} is ignored for ${method.fwd === 'route' ? 'DR' : 'TUN'}; 0 is used`);
+          port = 0;
+        } else if (port === 0) port = spec.port;
+        else if (port !== spec.port) {
+          // keepalived resets it; ipvsadm/the kernel force it: DR and TUN cannot change ports.
+          c.warn(d.at, `real server port ${port} differs from the service port ${spec.port}: ${method.fwd === 'route' ? 'DR' : 'TUN'} cannot change ports; ${spec.port} is used`);
           port = spec.port;
         }
-        if (method.fwd === 'masq' && port === 0 && spec.fwmark === 0) c.err(d.at, `real server ${d.addr} needs a port for NAT`);
         const key = hostPort(d.addr, port);
-        if (seen.has(key)) { c.err(d.at, `real server ${key} is listed twice in ${serviceKeyString(spec)}`); continue; }
+        if (seen.has(key)) { c.warn(d.at, `real server ${key} is duplicated in ${serviceKeyString(spec)}; the second one is removed`); continue; }
         seen.add(key);
         const dest: DestSpec = {
           af: d.af, addr: d.addr, port, fwd: method.fwd, weight: d.weight, uThreshold: d.u, lThreshold: d.l,
@@ -700,16 +725,26 @@ export function parseKeepalived(path: string, src: ConfigSource, opts: Keepalive
         const so = sorry as { addr: string; af: Af; port: number; tok: Tok };
         if (so.af !== spec.af) c.err(so.tok, `sorry server ${so.addr} is IPv${so.af} but the service is IPv${spec.af}`);
         const fwd = sorryMethod ?? lbKind.fwd;
-        const port = spec.fwmark === 0 && (fwd === 'route' || fwd === 'tunnel') ? spec.port : so.port || (spec.fwmark > 0 ? 0 : spec.port);
+        let port = so.port;
+        if (fwd !== 'masq') port = spec.fwmark > 0 ? 0 : spec.port;
+        else if (port === 0 && spec.fwmark === 0) port = spec.port;
+        if (fwd !== 'masq' && so.port !== 0 && so.port !== port) c.warn(so.tok, `sorry server port ${so.port} cannot be used with ${fwd === 'route' ? 'DR' : 'TUN'}; ${port} is used`);
         sorryCfg = { addr: so.addr, port, fwd, weight: 1 };
-        if (reals.some((r) => r.key === hostPort(so.addr, port))) c.err(so.tok, `sorry server ${hostPort(so.addr, port)} is also a real server of ${serviceKeyString(spec)}`);
       }
-      if (reals.length === 0 && !sorryCfg) c.warn(at, `virtual service ${serviceKeyString(spec)} has no real servers`);
+      if (reals.length === 0) { c.warn(at, `virtual server ${serviceKeyString(spec)} has no real servers; ignored (as keepalived)`); continue; }
+      let quorum = opt.quorum, hysteresis = opt.hysteresis;
+      const weightSum = reals.reduce((a, r) => a + r.dest.weight, 0);
+      if (quorum > weightSum) { c.warn(at, `quorum ${quorum} of ${serviceKeyString(spec)} exceeds the total weight of its real servers ${weightSum}; reduced to ${weightSum}`); quorum = weightSum; }
+      if (hysteresis >= quorum && (hysteresis > 0 || quorum > 0)) {
+        const h = Math.max(0, quorum - 1);
+        if (hysteresis !== h) c.warn(at, `hysteresis ${hysteresis} >= quorum ${quorum} for ${serviceKeyString(spec)}; set to ${h}`);
+        hysteresis = h;
+      }
       services.push({
         key: serviceKeyString(spec), spec,
         ...(groupName !== undefined ? { group: groupName } : {}),
         lb_kind: lbKind.fwd, delay_loop: delayLoop,
-        alpha: opt.alpha, omega: opt.omega, quorum: opt.quorum, hysteresis: opt.hysteresis,
+        alpha: opt.alpha, omega: opt.omega, quorum, hysteresis,
         ...(quorumUp !== undefined ? { quorum_up: quorumUp } : {}),
         ...(quorumDown !== undefined ? { quorum_down: quorumDown } : {}),
         inhibit_on_failure: opt.inhibit_on_failure, ha_suspend: opt.ha_suspend,
@@ -925,7 +960,7 @@ export function parseKeepalived(path: string, src: ConfigSource, opts: Keepalive
   const g: GlobalConfig = global;
   return {
     state: hasErrors ? null : deepFreeze({ format: 'keepalived' as const, files: lex.files, global: g, services, vrrp: vrrp as VrrpConfig }),
-    diagnostics: c.diags,
+    diagnostics: sortDiagnostics(c.diags, lex.files),
   };
 }
 

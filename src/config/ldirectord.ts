@@ -19,6 +19,7 @@ import {
   type Diagnostic, type LoadResult, type RealServerConfig, type SorryServerConfig, type SourcePos, type VirtualServiceConfig,
 } from './desired.ts';
 import type { ConfigSource } from './source.ts';
+import { sortDiagnostics } from './desired.ts';
 
 const METHODS: Record<string, FwdMethod> = { gate: 'route', masq: 'masq', ipip: 'tunnel' };
 
@@ -407,6 +408,6 @@ export function parseLdirectord(path: string, src: ConfigSource): LoadResult {
       global: { notification_email: options['emailalert'] ? [options['emailalert']] : [], lvs_flush: false, options },
       services, vrrp: emptyVrrp(),
     }),
-    diagnostics: diags,
+    diagnostics: sortDiagnostics(diags, [path]),
   };
 }
