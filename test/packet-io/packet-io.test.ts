@@ -1,0 +1,56 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, existsSync, rmSync } from 'node:fs';
+import { sh, nsSh, shTry, spawnInNs, killPid, waitFor, alive } from '../../src/lab/netns.ts';
+import { labUp, labDown, curlFromClient, labNs, LAB } from '../../src/lab/topology.ts';
+import { nftTablePresent } from '../../src/forwarders/packet/nft.ts';
+
+const root = process.getuid?.() === 0;
+const skip = root ? false : 'needs root (network namespaces, AF_PACKET)';
+
+test('AF_PACKET: frames sent with sendto and sendmmsg come back intact through the TPACKET_V3 RX ring', { skip, timeout: 30_000 }, () => {
+  const ns = `tsvs-ring${process.pid}`;
+  sh(['ip', 'netns', 'add', ns]);
+  try {
+    nsSh(ns, ['ip', 'link', 'add', 'va', 'type', 'veth', 'peer', 'name', 'vb']);
+    nsSh(ns, ['ip', 'link', 'set', 'va', 'up']);
+    nsSh(ns, ['ip', 'link', 'set', 'vb', 'up']);
+    const r = shTry(['ip', 'netns', 'exec', ns, process.execPath, '--import', 'tsx', 'test/packet-io/fixtures/ring-probe.ts', '2000']);
+    assert.equal(r.status, 0, r.err);
+    const res = JSON.parse(r.out) as { got: number; intact: number; sent: number; batchSent: number; batchErrors: number };
+    assert.equal(res.batchErrors, 0);
+    assert.equal(res.batchSent, 1000);
+    assert.equal(res.got, 2000);
+    assert.equal(res.intact, 2000);
+  } finally {
+    shTry(['ip', 'netns', 'del', ns]);
+  }
+});
+
+for (const mode of ['dr', 'nat', 'tun'] as const) {
+  test(`startPacketForwarder (${mode}): two fanout workers, decisions from the main-thread engine, nft table installed then removed`, { skip, timeout: 90_000 }, async () => {
+    const prefix = `tsvs-e${process.pid}${mode}`;
+    const log = `/run/tsvs/${prefix}-engine.log`;
+    rmSync(log, { force: true });
+    let pid = 0;
+    try {
+      await labUp(mode, { prefix, director: 'none' });
+      pid = spawnInNs(labNs(prefix).dir, [process.execPath, '--import', 'tsx', 'test/packet-io/fixtures/engine-director.ts', mode, LAB.vip, ...LAB.rs], log);
+      assert.ok(await waitFor(() => existsSync(log) && readFileSync(log, 'utf8').includes('ready'), 20_000, 100), existsSync(log) ? readFileSync(log, 'utf8') : 'no log');
+      assert.ok(nftTablePresent(labNs(prefix).dir));
+      const bodies = curlFromClient(prefix, 6);
+      assert.deepEqual([...bodies].sort(), ['test1', 'test1', 'test1', 'test2', 'test2', 'test2'], bodies.join(','));
+      await killPid(pid, 5000);
+      const counters = JSON.parse(readFileSync(log, 'utf8').trim().split('\n').pop()!) as Record<string, number>;
+      const fwd = mode === 'dr' ? counters.route! : mode === 'tun' ? counters.tunnel! : counters.masqIn!;
+      assert.ok(fwd >= 6 * 5, `forwarded ${fwd} packets for 6 requests`);
+      assert.equal(counters.decided, counters.considered);
+      if (mode === 'nat') assert.ok(counters.masqOut! >= 6 * 4);
+      assert.equal(nftTablePresent(labNs(prefix).dir), false, 'table removed on exit');
+    } finally {
+      if (pid && alive(pid)) await killPid(pid);
+      await labDown(prefix);
+      rmSync(log, { force: true });
+    }
+  });
+}
