@@ -159,11 +159,11 @@ export async function labDown(prefix = 'tsvs-lab'): Promise<{ pids: number[]; na
   const removed: string[] = [];
   for (const n of ours) {
     const id = shTry(['ip', 'netns', 'exec', n, 'stat', '-L', '-c', '%i', '/proc/self/ns/net']).out.trim();
-    if (id) for (const f of readdirSync('/run/tsvs')) if (f.startsWith(`realserver-${id}-`)) rmSync(`/run/tsvs/${f}`, { force: true });
+    if (id) for (const f of readdirSync('/run/tsvs')) if (f.startsWith(`realserver-${id}-`) || f === `ipip-agent-${id}.log`) rmSync(`/run/tsvs/${f}`, { force: true });
     if (shTry(['ip', 'netns', 'del', n]).status === 0) removed.push(n);
   }
   rmSync(stateFile(prefix), { force: true });
-  for (const f of [`/run/tsvs/lab-${prefix}-director.json`]) rmSync(f, { force: true });
+  for (const f of [`/run/tsvs/lab-${prefix}-director.json`, `/run/tsvs/lab-${prefix}-director.log`]) rmSync(f, { force: true });
   // Real-server state files of deleted namespaces are stale: drop them.
   return { pids, namespaces: removed };
 }
