@@ -2,15 +2,16 @@
  * The connection table in compact memory (structure of arrays, one slot per entry).
  *
  * Layout per slot (bytes): caddr0 4, vaddr 4 (index into an address pool), cport/vport/dport 6,
- * proto 1, state 1, flags 2, dest 4, control 4, nControl 4, timeout 4, expires 8, hnext 4,
- * wnext/wprev 8, gen 2 = 60 bytes, plus 4 bytes per hash bucket (buckets = capacity rounded up
+ * proto 1, state 1, flags 2, dest 4, control 4, nControl 4, timeout 4, expires 8, wnext/wprev 8,
+ * gen 2, and a 16-byte hot lookup record (client address word, ports, protocol/flags, chain
+ * link: one cache line per chain step) = 72 bytes, plus 4 bytes per hash bucket (buckets = capacity rounded up
  * to a power of two) and 12 more bytes per slot for the upper IPv6 client-address words, which
  * are only allocated once the first IPv6 entry appears.
  *
  * - Hash: one chained table keyed by (protocol, client address, client port), like the kernel's
  *   ip_vs_conn_tab; client->director lookups compare (vaddr, vport), reply lookups compare the
- *   real server address and port. Chains are index-linked through `hnext`; -1 ends a chain.
- * - Free slots are linked through `hnext` as well.
+ *   real server address and port. Chains are index-linked through the record's 4th word; -1 ends a chain.
+ * - Free slots are linked through the same word.
  * - Expiry: a hashed timer wheel of 65,536 slots of 1/64 s (horizon 1,024 s); entries with a
  *   later expiry stay in their slot and are skipped until their round comes. Each entry is in
  *   the wheel at most once (doubly linked: O(1) re-arm on every packet).
@@ -103,7 +104,8 @@ export class ConnTable {
   nControl!: Uint32Array;
   timeout!: Uint32Array;
   expires!: Float64Array;
-  hnext!: Int32Array;
+  /** Hot lookup record, 4 words per slot: [caddr0, cport<<16|vport, proto|TEMPLATE<<8|AF6<<9, next]. */
+  rec!: Uint32Array;
   wnext!: Int32Array;
   wprev!: Int32Array;
   gen!: Uint16Array;
@@ -150,7 +152,11 @@ export class ConnTable {
     this.nControl = mk(Uint32Array, old ? this.nControl : undefined);
     this.timeout = mk(Uint32Array, old ? this.timeout : undefined);
     this.expires = mk(Float64Array, old ? this.expires : undefined);
-    this.hnext = mk(Int32Array, old ? this.hnext : undefined);
+    {
+      const r = new Uint32Array(cap * 4);
+      if (old) r.set(this.rec);
+      this.rec = r;
+    }
     this.wnext = mk(Int32Array, old ? this.wnext : undefined);
     this.wprev = mk(Int32Array, old ? this.wprev : undefined);
     this.gen = mk(Uint16Array, old ? this.gen : undefined);
@@ -167,7 +173,7 @@ export class ConnTable {
     for (let i = 0; i < this.hwm; i++) {
       if (this.flags[i]! & CF.USED) {
         const b = this.bucketOf(i);
-        this.hnext[i] = this.buckets[b]!;
+        this.rec[i * 4 + 3] = this.buckets[b]! >>> 0;
         this.buckets[b] = i;
       }
     }
@@ -177,7 +183,7 @@ export class ConnTable {
   bytes(): number {
     let n = 0;
     for (const a of [this.caddr0, this.caddrX, this.vaddr, this.cport, this.vport, this.dport, this.proto, this.state,
-      this.flags, this.dest, this.control, this.nControl, this.timeout, this.expires, this.hnext, this.wnext,
+      this.flags, this.dest, this.control, this.nControl, this.timeout, this.expires, this.rec, this.wnext,
       this.wprev, this.gen, this.buckets, this.wheel]) if (a) n += a.byteLength;
     return n;
   }
@@ -191,7 +197,7 @@ export class ConnTable {
     let s: number;
     if (this.freeHead >= 0) {
       s = this.freeHead;
-      this.freeHead = this.hnext[s]!;
+      this.freeHead = this.rec[s * 4 + 3]! | 0;
     } else {
       if (this.hwm >= this.cap) {
         if (this.cap >= this.max) return -1;
@@ -205,7 +211,7 @@ export class ConnTable {
     this.gen[s] = (this.gen[s]! + 1) & 0xffff;
     this.control[s] = -1;
     this.nControl[s] = 0;
-    this.hnext[s] = -1;
+    this.rec[s * 4 + 3] = 0xffffffff;
     this.count++;
     return s;
   }
@@ -213,7 +219,7 @@ export class ConnTable {
   release(s: number): void {
     if (this.flags[s]! & CF.INWHEEL) this.disarm(s);
     this.flags[s] = 0;
-    this.hnext[s] = this.freeHead;
+    this.rec[s * 4 + 3] = this.freeHead >>> 0;
     this.freeHead = s;
     this.count--;
   }
@@ -268,23 +274,29 @@ export class ConnTable {
     return { af: 4, words: [this.caddr0[s]!] };
   }
 
+  /** Hashes slot s in (after its key fields are set); writes its hot lookup record. */
   link(s: number): void {
     const b = this.bucketOf(s);
-    this.hnext[s] = this.buckets[b]!;
+    const r = this.rec, o = s * 4, f = this.flags[s]!;
+    r[o] = this.caddr0[s]!;
+    r[o + 1] = ((this.cport[s]! << 16) | this.vport[s]!) >>> 0;
+    r[o + 2] = this.proto[s]! | ((f & CF.TEMPLATE) << 7) | ((f & CF.AF6) << 5);
+    r[o + 3] = this.buckets[b]! >>> 0;
     this.buckets[b] = s;
   }
 
   unlink(s: number): void {
     const b = this.bucketOf(s);
+    const r = this.rec;
     let p = this.buckets[b]!;
     if (p === s) {
-      this.buckets[b] = this.hnext[s]!;
+      this.buckets[b] = r[s * 4 + 3]! | 0;
       return;
     }
     while (p >= 0) {
-      const n = this.hnext[p]!;
+      const n = r[p * 4 + 3]! | 0;
       if (n === s) {
-        this.hnext[p] = this.hnext[s]!;
+        r[p * 4 + 3] = r[s * 4 + 3]!;
         return;
       }
       p = n;
@@ -304,13 +316,20 @@ export class ConnTable {
   /** Client->director lookup (ip_vs_conn_in_get / ip_vs_ct_in_get when template). */
   lookupIn(proto: number, caddr: Ip, cport: number, vaddr: Ip, vport: number, template: boolean): number {
     const w = caddr.words;
-    const fold = caddr.af === 6 ? (w[1]! ^ w[2]! ^ w[3]!) : 0;
-    const want = template ? CF.TEMPLATE : 0;
+    const c0 = w[0]! >>> 0;
+    const six = caddr.af === 6;
+    const fold = six ? (w[1]! ^ w[2]! ^ w[3]!) : 0;
+    const k1 = ((cport << 16) | vport) >>> 0;
+    const k2 = proto | (template ? 0x100 : 0) | (six ? 0x200 : 0);
     const ips = this.pool.ips;
-    for (let s = this.buckets[this.hash(proto, w[0]!, fold, cport)]!; s >= 0; s = this.hnext[s]!) {
-      if (this.cport[s] !== cport || this.vport[s] !== vport || this.proto[s] !== proto) continue;
-      if ((this.flags[s]! & CF.TEMPLATE) !== want) continue;
-      if (!this.clientEq(s, caddr)) continue;
+    const r = this.rec;
+    for (let s = this.buckets[this.hash(proto, c0, fold, cport)]!; s >= 0; s = r[s * 4 + 3]! | 0) {
+      const o = s * 4;
+      if (r[o] !== c0 || r[o + 1] !== k1 || r[o + 2] !== k2) continue;
+      if (six) {
+        const x = this.caddrX!;
+        if (x[s * 3] !== w[1] || x[s * 3 + 1] !== w[2] || x[s * 3 + 2] !== w[3]) continue;
+      }
       const v = ips[this.vaddr[s]!]!;
       if (v.af !== vaddr.af || v.words[0] !== vaddr.words[0]) continue;
       if (v.af === 6 && (v.words[1] !== vaddr.words[1] || v.words[2] !== vaddr.words[2] || v.words[3] !== vaddr.words[3])) continue;
@@ -326,8 +345,10 @@ export class ConnTable {
   lookupOut(proto: number, client: Ip, cport: number, server: Ip, sport: number, destIps: readonly (Ip | undefined)[]): number {
     const w = client.words;
     const fold = client.af === 6 ? (w[1]! ^ w[2]! ^ w[3]!) : 0;
-    for (let s = this.buckets[this.hash(proto, w[0]!, fold, cport)]!; s >= 0; s = this.hnext[s]!) {
-      if (this.cport[s] !== cport || this.dport[s] !== sport || this.proto[s] !== proto) continue;
+    const r = this.rec;
+    for (let s = this.buckets[this.hash(proto, w[0]!, fold, cport)]!; s >= 0; s = r[s * 4 + 3]! | 0) {
+      if (r[s * 4] !== w[0]! >>> 0 || r[s * 4 + 1]! >>> 16 !== cport) continue;
+      if (this.dport[s] !== sport || this.proto[s] !== proto) continue;
       if (this.flags[s]! & CF.TEMPLATE) continue;
       if (!this.clientEq(s, client)) continue;
       const d = destIps[this.dest[s]!];
