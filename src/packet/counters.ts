@@ -3,7 +3,9 @@
  * A worker can hand `array.buffer` over (or allocate it on a SharedArrayBuffer) for the daemon
  * to read without messages.
  */
-import { DROP_REASON_COUNT, DROP_REASON_NAMES } from './frame.ts';
+import * as __frame from './frame.ts';
+// Local bindings: tsx turns cross-module references into getter calls on the hot path.
+const { DROP_REASON_COUNT, DROP_REASON_NAMES } = __frame;
 
 export class DropCounters {
   readonly counts: Float64Array;

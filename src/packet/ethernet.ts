@@ -3,7 +3,9 @@
  * Pure; parsers fill caller-owned objects, builders write into caller-owned buffers.
  * MAC addresses are 6-byte Uint8Arrays.
  */
-import { rd16, rd32, wr16, wr32 } from './checksum.ts';
+import * as __checksum from './checksum.ts';
+// Local bindings: tsx turns cross-module references into getter calls on the hot path.
+const { rd16, rd32, wr16, wr32 } = __checksum;
 
 export const ETH_HLEN = 14;
 export const VLAN_HLEN = 4;

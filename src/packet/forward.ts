@@ -56,13 +56,26 @@
  */
 import type { Ip } from '../core/addr.ts';
 import type { FwdMethod } from '../core/types.ts';
-import { checksum, csumReplace16, csumReplace32, pseudoSum6, rd16, rd32, wr16, wr32 } from './checksum.ts';
+import * as __checksum from './checksum.ts';
+// Local bindings: tsx turns cross-module references into getter calls on the hot path.
+const { checksum, csumReplace16, csumReplace32, pseudoSum6, rd16, rd32, wr16, wr32 } = __checksum;
 import type { DropCounters } from './counters.ts';
-import { ETHERTYPE, copyMac, writeEthernet } from './ethernet.ts';
-import { DropReason, FrameKind, type FrameMeta } from './frame.ts';
-import { buildIcmpErrorFrame, IcmpErrorKind } from './icmp.ts';
-import { IPPROTO, IPV4_HLEN, IPV6_HLEN, ipv4SetChecksum } from './ip.ts';
-import { writeIpipOuter } from './ipip.ts';
+import * as __ethernet from './ethernet.ts';
+// Local bindings: tsx turns cross-module references into getter calls on the hot path.
+const { ETHERTYPE, copyMac, writeEthernet } = __ethernet;
+import type { FrameMeta } from './frame.ts';
+import * as __frame from './frame.ts';
+// Local bindings: tsx turns cross-module references into getter calls on the hot path.
+const { DropReason, FrameKind } = __frame;
+import * as __icmp from './icmp.ts';
+// Local bindings: tsx turns cross-module references into getter calls on the hot path.
+const { buildIcmpErrorFrame, IcmpErrorKind } = __icmp;
+import * as __ip from './ip.ts';
+// Local bindings: tsx turns cross-module references into getter calls on the hot path.
+const { IPPROTO, IPV4_HLEN, IPV6_HLEN, ipv4SetChecksum } = __ip;
+import * as __ipip from './ipip.ts';
+// Local bindings: tsx turns cross-module references into getter calls on the hot path.
+const { writeIpipOuter } = __ipip;
 
 export interface ForwardDecision {
   method: FwdMethod;

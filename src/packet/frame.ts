@@ -18,12 +18,16 @@
  * (forbidden by RFC 8200) is refused; ICMP/ICMPv6 errors have their quoted inner IP header and
  * ports parsed for "related connection" lookups.
  */
-import { ETHERTYPE, ETH_HLEN, VLAN_HLEN } from './ethernet.ts';
-import { checksum, rd16, rd32 } from './checksum.ts';
-import {
-  ICMP_HLEN, IPPROTO, IPV4_HLEN, IPV6_HLEN, IP_MF, IP_OFFMASK, IP_DF, TCP_HLEN, UDP_HLEN,
-  isIcmp4Error, isIcmp6Error, walkIpv6, type Ipv6Walk,
-} from './ip.ts';
+import * as __ethernet from './ethernet.ts';
+// Local bindings: tsx turns cross-module references into getter calls on the hot path.
+const { ETHERTYPE, ETH_HLEN, VLAN_HLEN } = __ethernet;
+import * as __checksum from './checksum.ts';
+// Local bindings: tsx turns cross-module references into getter calls on the hot path.
+const { checksum, rd16, rd32 } = __checksum;
+import type { Ipv6Walk } from './ip.ts';
+import * as __ip from './ip.ts';
+// Local bindings: tsx turns cross-module references into getter calls on the hot path.
+const { ICMP_HLEN, IPPROTO, IPV4_HLEN, IPV6_HLEN, IP_MF, IP_OFFMASK, IP_DF, TCP_HLEN, UDP_HLEN, isIcmp4Error, isIcmp6Error, walkIpv6 } = __ip;
 
 /** Why a frame was not forwarded. 0 = no reason (well formed / forwarded). */
 export const DropReason = {
@@ -156,7 +160,7 @@ function fail(m: FrameMeta, r: number): FrameMeta {
 export function parseFrame(buf: Uint8Array, offset: number, len: number, meta: FrameMeta = defaultMeta): FrameMeta {
   const m = meta;
   reset(m, offset, len);
-  if (!(offset >= 0) || !(len >= 0) || !Number.isInteger(offset) || !Number.isInteger(len) || offset + len > buf.length) {
+  if ((offset >>> 0) !== offset || (len >>> 0) !== len || offset + len > buf.length) {
     return fail(m, DropReason.BAD_OFFSET);
   }
   if (len < ETH_HLEN) return fail(m, DropReason.TRUNCATED_ETH);

@@ -9,10 +9,16 @@
  * Parsing of errors (the quoted inner packet, for "related connection" lookups) is part of
  * `parseFrame` in ./frame.ts.
  */
-import { checksum, pseudoSum6, wr16, wr32 } from './checksum.ts';
-import { ETHERTYPE, writeEthernet } from './ethernet.ts';
+import * as __checksum from './checksum.ts';
+// Local bindings: tsx turns cross-module references into getter calls on the hot path.
+const { checksum, pseudoSum6, wr16, wr32 } = __checksum;
+import * as __ethernet from './ethernet.ts';
+// Local bindings: tsx turns cross-module references into getter calls on the hot path.
+const { ETHERTYPE, writeEthernet } = __ethernet;
 import type { FrameMeta } from './frame.ts';
-import { ICMP_HLEN, ICMP4, ICMP6, IPPROTO, IPV4_HLEN, IPV6_HLEN, writeIpv4Header, writeIpv6Header } from './ip.ts';
+import * as __ip from './ip.ts';
+// Local bindings: tsx turns cross-module references into getter calls on the hot path.
+const { ICMP_HLEN, ICMP4, ICMP6, IPPROTO, IPV4_HLEN, IPV6_HLEN, writeIpv4Header, writeIpv6Header } = __ip;
 
 export const ICMP4_MAX_REPLY = 576;
 export const ICMP6_MAX_REPLY = 1280;

@@ -2,7 +2,9 @@
  * IPv4 / IPv6 / TCP / UDP / ICMP constants and small header helpers (read, write, walk).
  * Pure, allocation-free; offsets are absolute positions in the buffer.
  */
-import { checksum, rd16, rd32, wr16, wr32 } from './checksum.ts';
+import * as __checksum from './checksum.ts';
+// Local bindings: tsx turns cross-module references into getter calls on the hot path.
+const { checksum, rd16, rd32, wr16, wr32 } = __checksum;
 
 export const IPPROTO = {
   HOPOPTS: 0, ICMP: 1, IPIP: 4, TCP: 6, UDP: 17, IPV6: 41, ROUTING: 43, FRAGMENT: 44,

@@ -7,10 +7,16 @@
  * IPv4 packet (IPv6 inner: DF set, as IPv6 must not be fragmented on the way), IPv4 ID copied
  * from the inner IPv4 packet (0 for IPv6 inner) so outputs are reproducible.
  */
-import { rd16 } from './checksum.ts';
-import { IPPROTO, IPV4_HLEN, IPV6_HLEN, IP_DF, IP_MF, IP_OFFMASK, walkIpv6, writeIpv4Header, writeIpv6Header, type Ipv6Walk } from './ip.ts';
-import { checksum } from './checksum.ts';
-import { DropReason } from './frame.ts';
+import * as __checksum from './checksum.ts';
+// Local bindings: tsx turns cross-module references into getter calls on the hot path.
+const { rd16, checksum } = __checksum;
+import type { Ipv6Walk } from './ip.ts';
+import * as __ip from './ip.ts';
+// Local bindings: tsx turns cross-module references into getter calls on the hot path.
+const { IPPROTO, IPV4_HLEN, IPV6_HLEN, IP_DF, IP_MF, IP_OFFMASK, walkIpv6, writeIpv4Header, writeIpv6Header } = __ip;
+import * as __frame from './frame.ts';
+// Local bindings: tsx turns cross-module references into getter calls on the hot path.
+const { DropReason } = __frame;
 
 export const IPIP_OVERHEAD4 = IPV4_HLEN;
 export const IPIP_OVERHEAD6 = IPV6_HLEN;
