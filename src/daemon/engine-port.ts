@@ -28,7 +28,8 @@ export interface DataPathVerdict {
 
 export interface DataPath {
   setTime(now: number): void;
-  processPacket(p: DataPathPacket): DataPathVerdict;
+  /** `out` is a verdict object the engine may reuse (src/core/engine.ts). */
+  processPacket(p: DataPathPacket, out?: never): DataPathVerdict;
 }
 
 /** Maps a verdict to the real server to connect to: the destination's port, else the virtual port. */

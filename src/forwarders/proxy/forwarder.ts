@@ -29,6 +29,7 @@ export interface ProxyForwarderOptions {
 }
 
 export const PACKET_MODE_HINT = 'packet mode is needed (tsvs daemon --forwarder packet, as root)';
+const MASQ_HINT = 'the proxy forwarder carries masquerading (-m) destinations only';
 
 /** Why the proxy forwarder cannot carry out a command, or null. */
 export function proxyRefusal(cmd: IpvsCommand): string | null {
@@ -40,8 +41,8 @@ export function proxyRefusal(cmd: IpvsCommand): string | null {
       return null;
     case 'add-dest':
     case 'edit-dest':
-      if (cmd.dest.fwd === 'route') return `direct routing (-g, the default forwarding method) is not supported by the proxy forwarder; use masquerading (-m) or ${PACKET_MODE_HINT}`;
-      if (cmd.dest.fwd === 'tunnel') return `tunnel forwarding (-i) is not supported by the proxy forwarder; use masquerading (-m) or ${PACKET_MODE_HINT}`;
+      if (cmd.dest.fwd === 'route') return `direct routing (-g, the default forwarding method): ${PACKET_MODE_HINT}; ${MASQ_HINT}`;
+      if (cmd.dest.fwd === 'tunnel') return `tunnel forwarding (-i): ${PACKET_MODE_HINT}; ${MASQ_HINT}`;
       return null;
     default:
       return null;
