@@ -805,7 +805,9 @@ export function parseKeepalived(path: string, src: ConfigSource, opts: Keepalive
       unicast_peer: string[]; mcast_src_ip?: string; track_interface: VrrpTrack[]; track_script: VrrpTrack[]; notify: Notify;
       garp_master_delay?: number; smtp_alert: boolean; use_vmac: boolean; accept?: boolean; lvs_sync_daemon_interface?: string; at: SourcePos;
     } = {
-      name: name.text, state: 'BACKUP', virtual_router_id: 0, priority: 100, advert_int: 1, version: 2, nopreempt: false, preempt_delay: 0,
+      name: name.text, state: 'BACKUP', virtual_router_id: 0, priority: 100, advert_int: 1,
+      // global_defs vrrp_version is every instance's default (keepalived); `version` in the instance overrides it.
+      version: global.options['vrrp_version'] === '3' ? 3 : 2, nopreempt: false, preempt_delay: 0,
       virtual_ipaddress: [], virtual_ipaddress_excluded: [], virtual_routes: [], unicast_peer: [], track_interface: [], track_script: [],
       notify: {}, smtp_alert: false, use_vmac: false, at: pos(name),
     };

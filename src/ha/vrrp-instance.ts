@@ -78,6 +78,12 @@ export class VrrpInstance {
     this.transport = null;
   }
 
+  /** vrrp_sync_group: another member left MASTER, so this one steps down too. */
+  forceBackup(reason: string): void {
+    this.apply(this.machine.forceBackup(this.deps.now(), reason));
+    this.schedule();
+  }
+
   /** Waits until queued side effects (address changes) are done. */
   settled(): Promise<void> {
     return this.queue;

@@ -145,6 +145,11 @@ export class VrrpMachine {
     return [];
   }
 
+  /** A sync-group peer stepped down: a master follows it to BACKUP. */
+  forceBackup(now: number, reason: string): VrrpAction[] {
+    return this.state === 'MASTER' ? this.becomeBackup(now, reason) : [];
+  }
+
   /** track_script weights: the sum of the deltas of the scripts currently applying. */
   setPriorityDelta(delta: number): void {
     this.priorityDelta = delta;

@@ -24,15 +24,6 @@ function keepalivedConf(dev: string, prio: number, v: Variant, state: 'MASTER' |
   }  virtual_ipaddress {\n    ${VIP}/24\n  }\n}\n`;
 }
 
-function tsvsInstance(dev: string, prio: number, v: Variant): string {
-  return JSON.stringify({
-    name: 'VI_1', state: 'BACKUP', interface: dev, virtual_router_id: 51, priority: prio, advert_int: v.advert, version: v.version,
-    nopreempt: false, preempt_delay: 0, ...(v.pass ? { authentication: { auth_type: 'PASS', auth_pass: v.pass } } : {}),
-    virtual_ipaddress: [{ addr: VIP, prefix: 24, extra: [] }], virtual_ipaddress_excluded: [], virtual_routes: [], unicast_peer: [],
-    track_interface: [], track_script: [], notify: {}, smtp_alert: false, use_vmac: false,
-  });
-}
-
 async function pair(v: Variant, tsvsPrio: number, kaPrio: number) {
   const lab = new Lab('vrrp');
   const a = lab.ns('ka');
@@ -42,8 +33,9 @@ async function pair(v: Variant, tsvsPrio: number, kaPrio: number) {
   writeFileSync(join(dir, 'ka.conf'), keepalivedConf(da, kaPrio, v, 'BACKUP'));
   const startKeepalived = () =>
     lab.spawnIn(a, 'keepalived', ['-n', '-l', '-P', '-f', join(dir, 'ka.conf'), '-p', join(dir, 'ka.pid'), '-r', join(dir, 'vrrp.pid')]);
-  const startTsvs = () =>
-    lab.spawnIn(b, process.execPath, ['--import', 'tsx', 'test/ha/fixtures/vrrp-one.ts', tsvsInstance(db, tsvsPrio, v), '10.99.0.2']);
+  // tsvs reads the same keepalived.conf syntax, unchanged.
+  writeFileSync(join(dir, 'tsvs.conf'), keepalivedConf(db, tsvsPrio, v, 'BACKUP'));
+  const startTsvs = () => lab.spawnIn(b, process.execPath, ['bin/tsvs.mjs', 'vrrp', '--keepalived', join(dir, 'tsvs.conf')]);
   /** A crash: SIGKILL keepalived's VRRP child first (the parent would make it resign), then the parent. */
   const crashKeepalived = (parent: { kill(s: string): boolean }) => {
     const child = Number(readFileSync(join(dir, 'vrrp.pid'), 'utf8').trim());
