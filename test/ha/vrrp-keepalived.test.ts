@@ -37,7 +37,7 @@ async function pair(v: Variant, tsvsPrio: number, kaPrio: number) {
   writeFileSync(join(dir, 'tsvs.conf'), keepalivedConf(db, tsvsPrio, v, 'BACKUP'));
   const startTsvs = () => lab.spawnIn(b, process.execPath, ['bin/tsvs.mjs', 'vrrp', '--keepalived', join(dir, 'tsvs.conf')]);
   /** A crash: SIGKILL keepalived's VRRP child first (the parent would make it resign), then the parent. */
-  const crashKeepalived = (parent: { kill(s: string): boolean }) => {
+  const crashKeepalived = (parent: { kill(s?: NodeJS.Signals | number): boolean }) => {
     const child = Number(readFileSync(join(dir, 'vrrp.pid'), 'utf8').trim());
     if (child > 0) process.kill(child, 'SIGKILL');
     parent.kill('SIGKILL');
