@@ -13,6 +13,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync
 import { fileURLToPath } from 'node:url';
 import { sh, shTry, nsSh, listNetns, spawnInNs, killPid, offloadsOff, waitFor } from './netns.ts';
 import { realserverUp } from './realserver.ts';
+import { runClient } from '../cli/tsvsadm.ts';
 
 export type LabMode = 'nat' | 'dr' | 'tun';
 
@@ -32,7 +33,37 @@ export interface LabState {
   readonly mode: LabMode;
   readonly namespaces: string[];
   readonly pids: number[];
-  readonly director: 'daemon' | 'static' | 'none';
+  readonly director: 'daemon' | 'none';
+}
+
+/** The seeds' ipvsadm commands for `mode` (what `tsvs lab up` applies through tsvsadm). */
+export function seedCommands(mode: LabMode): string[][] {
+  const m = mode === 'nat' ? '-m' : mode === 'dr' ? '-g' : '-i';
+  return [
+    ['-A', '-t', `${LAB.vip}:${LAB.port}`, '-s', 'rr'],
+    ...LAB.rs.map((r) => ['-a', '-t', `${LAB.vip}:${LAB.port}`, '-r', `${r}:${LAB.port}`, m]),
+  ];
+}
+
+export const labSocket = (prefix: string) => `/run/tsvs/lab-${prefix}.sock`;
+export const labStatusFile = (prefix: string) => `/run/tsvs/lab-${prefix}-fwd.json`;
+
+/** Runs tsvsadm (in process, as a client of the lab's daemon). */
+export async function labAdm(prefix: string, argv: readonly string[], stdin?: string): Promise<{ code: number; out: string; err: string }> {
+  let out = '', err = '';
+  const code = await runClient([...argv], labSocket(prefix), {
+    stdout: (s) => { out += s; }, stderr: (s) => { err += s; }, stdin: async () => stdin ?? '',
+  });
+  return { code, out, err };
+}
+
+/** The packet forwarder's status as the lab daemon last wrote it (counters, drops, fwmarks). */
+export function labForwarderStatus(prefix: string): { counters: Record<string, number>; drops: Record<string, number>; fwmarks: number[] } | null {
+  try {
+    return JSON.parse(readFileSync(labStatusFile(prefix), 'utf8')) as { counters: Record<string, number>; drops: Record<string, number>; fwmarks: number[] };
+  } catch {
+    return null;
+  }
 }
 
 export function labNs(prefix: string) {
@@ -57,8 +88,10 @@ function saveState(st: LabState): void {
 
 export interface LabUpOptions {
   readonly prefix?: string;
-  /** 'static': our own minimal director; 'none': topology and real servers only. */
-  readonly director?: 'static' | 'none';
+  /** 'daemon' (default): the tsvs daemon with the packet forwarder; 'none': topology and real servers only. */
+  readonly director?: 'daemon' | 'none';
+  /** ipvsadm commands applied through tsvsadm once the daemon runs (default: seedCommands(mode)). */
+  readonly commands?: readonly (readonly string[])[];
   readonly log?: (s: string) => void;
 }
 
@@ -70,7 +103,7 @@ export async function labUp(mode: LabMode, opts: LabUpOptions = {}): Promise<Lab
   if (readLabState(prefix)) await labDown(prefix);
   const ns = labNs(prefix);
   const all = [ns.client, ns.router, ns.dir, ...ns.rs];
-  const st: LabState = { prefix, mode, namespaces: all, pids: [], director: opts.director ?? 'static' };
+  const st: LabState = { prefix, mode, namespaces: all, pids: [], director: opts.director ?? 'daemon' };
   saveState(st);
   try {
     for (const n of all) {
@@ -126,20 +159,23 @@ export async function labUp(mode: LabMode, opts: LabUpOptions = {}): Promise<Lab
       const ok = await waitFor(() => shTry(['ip', 'netns', 'exec', ns.rs[i]!, 'curl', '-s', '-m', '1', `http://${LAB.rs[i]}/`]).status === 0, 10000, 100);
       if (!ok) throw new Error(`real server ${LAB.rs[i]} did not come up`);
     }
-    if (st.director === 'static') {
-      const cfg = {
-        mode, vip: LAB.vip, vport: LAB.port, protocol: 'tcp', ifaces: ['eth0'], workers: 1,
-        rs: LAB.rs.map((addr) => ({ addr, port: LAB.port })),
-      };
-      const cfgPath = `/run/tsvs/lab-${prefix}-director.json`;
-      writeFileSync(cfgPath, JSON.stringify(cfg));
-      const script = fileURLToPath(new URL('./static-director.ts', import.meta.url));
+    if (st.director === 'daemon') {
+      const script = fileURLToPath(new URL('./lab-daemon.ts', import.meta.url));
       const logPath = `/run/tsvs/lab-${prefix}-director.log`;
       rmSync(logPath, { force: true });
-      st.pids.push(spawnInNs(ns.dir, [process.execPath, '--import', 'tsx', script, cfgPath], logPath));
+      rmSync(labSocket(prefix), { force: true });
+      st.pids.push(spawnInNs(ns.dir, [process.execPath, '--import', 'tsx', script, labSocket(prefix), labStatusFile(prefix), 'eth0'], logPath));
       saveState(st);
       const ok = await waitFor(() => existsSync(logPath) && readFileSync(logPath, 'utf8').includes('ready'), 20000, 100);
       if (!ok) throw new Error(`director did not start: ${existsSync(logPath) ? readFileSync(logPath, 'utf8') : ''}`);
+      for (const c of opts.commands ?? seedCommands(mode)) {
+        const r = await labAdm(prefix, c);
+        log(`tsvsadm ${c.join(' ')}${r.code ? ` -> exit ${r.code}: ${r.err.trim()}` : ''}`);
+        if (r.code !== 0) throw new Error(`tsvsadm ${c.join(' ')}: ${r.err.trim()}`);
+      }
+      // the forwarder re-reads the rules within 250 ms
+      await waitFor(() => (labForwarderStatus(prefix) !== null), 5000, 50);
+      await new Promise((r) => setTimeout(r, 300));
     }
     log(`lab ${mode} up: client ${LAB.client} -> VIP ${LAB.vip}:${LAB.port} -> ${LAB.rs.join(', ')}`);
     return st;
@@ -163,7 +199,7 @@ export async function labDown(prefix = 'tsvs-lab'): Promise<{ pids: number[]; na
     if (shTry(['ip', 'netns', 'del', n]).status === 0) removed.push(n);
   }
   rmSync(stateFile(prefix), { force: true });
-  for (const f of [`/run/tsvs/lab-${prefix}-director.json`, `/run/tsvs/lab-${prefix}-director.log`]) rmSync(f, { force: true });
+  for (const f of [`/run/tsvs/lab-${prefix}-director.log`, labSocket(prefix), labStatusFile(prefix)]) rmSync(f, { force: true });
   // Real-server state files of deleted namespaces are stale: drop them.
   return { pids, namespaces: removed };
 }

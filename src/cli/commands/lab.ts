@@ -26,7 +26,7 @@ export async function run(argv: string[]): Promise<number> {
   if (verb === 'up') {
     if (mode !== 'nat' && mode !== 'dr' && mode !== 'tun') { process.stderr.write(HELP); return 2; }
     try {
-      await labUp(mode, { prefix, director: a['no-director'] ? 'none' : 'static', log: (s) => process.stdout.write(s + '\n') });
+      await labUp(mode, { prefix, director: a['no-director'] ? 'none' : 'daemon', log: (s) => process.stdout.write(s + '\n') });
     } catch (e) {
       process.stderr.write(`tsvs lab: ${(e as Error).message}\n`);
       return 1;

@@ -8,14 +8,13 @@
  * records of 12 words, then `cap` answer records of 4 words.
  */
 import type { Action, DecideBatch, PacketMeta } from './forwarder.ts';
-import { DROP, PASS } from './forwarder.ts';
+import { K, newAction } from './forwarder.ts';
 
 type WaitAsync = (a: Int32Array, i: number, v: number, t: number) => { async: boolean; value: unknown };
 const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
 
 const REQ = 12;
 const ANS = 4;
-const KIND = ['pass', 'drop', 'route', 'masq-in', 'masq-out', 'tunnel'] as const;
 const PROTO = ['tcp', 'udp', 'sctp'] as const;
 
 export function createChannel(cap = 4096): SharedArrayBuffer {
@@ -51,21 +50,20 @@ export function channelDecider(sab: SharedArrayBuffer, timeoutMs = 1000): Decide
       Atomics.notify(w, 0);
       const r = Atomics.wait(w, 0, 1, timeoutMs);
       if (r === 'timed-out' && Atomics.compareExchange(w, 0, 1, 0) === 1) {
-        for (let i = 0; i < n; i++) out[start + i] = DROP;
+        for (let i = 0; i < n; i++) out[start + i]!.kind = K.DROP;
         continue;
       }
       for (let i = 0; i < n; i++) {
         const a = ansBase + i * ANS;
-        const kind = KIND[w[a]!] ?? 'drop';
-        const addr = w[a + 1]! >>> 0;
-        const port = w[a + 2]!;
-        out[start + i] =
-          kind === 'pass' ? PASS
-          : kind === 'drop' ? DROP
-          : kind === 'route' ? { kind, rip: addr }
-          : kind === 'tunnel' ? { kind, rip: addr }
-          : kind === 'masq-in' ? { kind, rip: addr, rport: port }
-          : { kind: 'masq-out', vip: addr, vport: port };
+        const o = out[start + i]!;
+        const h = w[a]!;
+        o.kind = h & 15;
+        o.method = (h >>> 4) & 15;
+        o.dir = (h >>> 8) & 1 ? 'out' : 'in';
+        o.rip = w[a + 1]! >>> 0;
+        o.rport = (w[a + 2]! >>> 16) & 0xffff;
+        o.vport = w[a + 2]! & 0xffff;
+        o.vip = w[a + 3]! >>> 0;
       }
       Atomics.store(w, 0, 0);
     }
@@ -73,13 +71,15 @@ export function channelDecider(sab: SharedArrayBuffer, timeoutMs = 1000): Decide
 }
 
 /** Main side: serves one worker's channel with `decide` until `stop()`. */
-export function serveChannel(sab: SharedArrayBuffer, decide: (m: PacketMeta) => Action): { stop(): void } {
+export function serveChannel(sab: SharedArrayBuffer, decide: (m: PacketMeta, out: Action) => void, onBatch?: () => void): { stop(): void } {
   const w = new Int32Array(sab);
   const cap = capOf(sab);
   const ansBase = 2 + cap * REQ;
   let running = true;
+  const a = newAction();
   const handle = (): void => {
     const n = w[1]!;
+    onBatch?.();
     for (let i = 0; i < n; i++) {
       const o = 2 + i * REQ;
       const h = w[o]!;
@@ -97,16 +97,16 @@ export function serveChannel(sab: SharedArrayBuffer, decide: (m: PacketMeta) => 
         bytes: w[o + 10]!,
         mark: w[o + 11]! >>> 0,
       };
-      let a: Action;
       try {
-        a = decide(meta);
+        decide(meta, a);
       } catch {
-        a = DROP;
+        a.kind = K.DROP;
       }
       const r = ansBase + i * ANS;
-      w[r] = KIND.indexOf(a.kind);
-      w[r + 1] = a.kind === 'route' || a.kind === 'tunnel' || a.kind === 'masq-in' ? a.rip | 0 : a.kind === 'masq-out' ? a.vip | 0 : 0;
-      w[r + 2] = a.kind === 'masq-in' ? a.rport : a.kind === 'masq-out' ? a.vport : 0;
+      w[r] = a.kind | (a.method << 4) | ((a.dir === 'out' ? 1 : 0) << 8);
+      w[r + 1] = a.rip | 0;
+      w[r + 2] = ((a.rport & 0xffff) << 16) | (a.vport & 0xffff);
+      w[r + 3] = a.vip | 0;
     }
     if (Atomics.compareExchange(w, 0, 1, 2) === 1) Atomics.notify(w, 0);
   };

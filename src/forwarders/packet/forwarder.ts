@@ -1,17 +1,19 @@
 /**
  * The worker-level packet forwarder: reads frames from AF_PACKET RX rings, asks a decide callback
- * (the engine, or a test's own) what to do with each packet of interest, rewrites in ring memory,
- * and sends in batches: DR frames on AF_PACKET, NAT and TUN packets on a raw IP socket (the kernel
- * routes and ARPs those). Runs in a worker thread (see worker.ts); does not allocate per packet on
- * the fast path except the decide metadata.
+ * (the engine in the main thread, over channel.ts) what to do with each packet of interest,
+ * rewrites with the pure forwarding step of src/packet (`forwardFrame`: NAT / DR / IPIP, TTL,
+ * MTU and ICMP errors, incremental checksums) in ring memory, and sends in batches: DR frames on
+ * AF_PACKET, NAT and TUN packets on a raw IP socket (the kernel routes and ARPs those).
+ * Malformed packets addressed to a virtual service are dropped and counted by reason.
  */
 import type { Ip } from '../../core/addr.ts';
 import { PacketSocket, TxBatch, openRawIpSocket } from './ring.ts';
 import { sys, C, check, sockaddrLl, errno } from './sys.ts';
-import {
-  newParsed, parseFrame, rewriteDst, rewriteSrc, rewriteMacs, encapIpip, icmpFragNeeded,
-  type ParsedFrame,
-} from './frame.ts';
+import { createFrameMeta, parseFrame, FrameKind, DropReason, type FrameMeta } from '../../packet/frame.ts';
+import { createForwardResult, forwardFrame, Verdict, SCRATCH_BYTES, type ForwardDecision, type ForwardResult } from '../../packet/forward.ts';
+import { buildIcmpErrorFrame, IcmpErrorKind } from '../../packet/icmp.ts';
+import { DropCounters } from '../../packet/counters.ts';
+import { IPPROTO } from '../../packet/ip.ts';
 
 /** What the decide callback sees: the shape of the engine's PacketIn (IPv4 here). */
 export interface PacketMeta {
@@ -25,23 +27,34 @@ export interface PacketMeta {
   tcpFlags: number;
   /** IP total length. */
   bytes: number;
-  /** Firewall mark (AF_PACKET cannot see netfilter marks: always 0 on this path). */
+  /** Firewall mark (only the NFQUEUE path sees marks; 0 on AF_PACKET). */
   mark: number;
 }
 
-/** What to do with one packet. Addresses are host-order IPv4 u32. */
-export type Action =
-  | { readonly kind: 'pass' }
-  | { readonly kind: 'drop' }
-  | { readonly kind: 'route'; readonly rip: number }
-  | { readonly kind: 'masq-in'; readonly rip: number; readonly rport: number }
-  | { readonly kind: 'masq-out'; readonly vip: number; readonly vport: number }
-  | { readonly kind: 'tunnel'; readonly rip: number };
+export const K = { PASS: 0, DROP: 1, REJECT: 2, FWD: 3 } as const;
+export const M = { MASQ: 0, ROUTE: 1, TUNNEL: 2 } as const;
+const METHOD_NAMES = ['masq', 'route', 'tunnel'] as const;
 
-export const PASS: Action = { kind: 'pass' };
-export const DROP: Action = { kind: 'drop' };
+/**
+ * What to do with one packet (a reusable record). Addresses are host-order IPv4 u32.
+ * FWD: send with `method`; `rip:rport` the real server, `vip:vport` the virtual service
+ * (for 'out' replies the VIP:vport the engine restores).
+ */
+export interface Action {
+  kind: number;
+  method: number;
+  dir: 'in' | 'out';
+  rip: number;
+  rport: number;
+  vip: number;
+  vport: number;
+}
 
-/** Decides a batch: fills `out[i]` for `metas[i]`. */
+export function newAction(): Action {
+  return { kind: K.DROP, method: 0, dir: 'in', rip: 0, rport: 0, vip: 0, vport: 0 };
+}
+
+/** Decides a batch: fills `out[i]` (pre-allocated records) for `metas[i]`. */
 export type DecideBatch = (metas: readonly PacketMeta[], out: Action[]) => void;
 
 /** How to reach a real server (resolved in the main thread from the routing and neighbour tables). */
@@ -63,16 +76,230 @@ export interface ForwarderStats {
   masqIn: number;
   masqOut: number;
   tunnel: number;
+  icmp: number;
   dropped: number;
+  rejected: number;
   passed: number;
   noRoute: number;
   malformed: number;
   fragNeeded: number;
   txErrors: number;
+  /** Packets taken from the NFQUEUE (firewall-mark services). */
+  queued: number;
 }
 
 export function emptyStats(): ForwarderStats {
-  return { rx: 0, considered: 0, route: 0, masqIn: 0, masqOut: 0, tunnel: 0, dropped: 0, passed: 0, noRoute: 0, malformed: 0, fragNeeded: 0, txErrors: 0 };
+  return {
+    rx: 0, considered: 0, route: 0, masqIn: 0, masqOut: 0, tunnel: 0, icmp: 0, dropped: 0, rejected: 0, passed: 0,
+    noRoute: 0, malformed: 0, fragNeeded: 0, txErrors: 0, queued: 0,
+  };
+}
+
+const DUMMY_MAC = new Uint8Array(6);
+
+function ipv4(v: number): Ip {
+  return { af: 4, words: [v] };
+}
+
+/**
+ * Offers a parsed frame to the engine: fills `meta` and returns true when the packet is one of
+ * ours (TCP/UDP to a VIP or from a NAT real server, or an ICMP error quoting such a packet).
+ */
+export function classify(m: FrameMeta, inAddrs: { has(v: number): boolean }, outAddrs: { has(v: number): boolean }, meta: PacketMeta): boolean {
+  if (m.af !== 4) return false;
+  const p = m.protocol;
+  if (p === IPPROTO.TCP || p === IPPROTO.UDP) {
+    const d = m.dst[0]!, s = m.src[0]!;
+    if (inAddrs.has(d)) meta.dir = 'in';
+    else if (outAddrs.has(s)) meta.dir = 'out';
+    else return false;
+    meta.protocol = p === IPPROTO.TCP ? 'tcp' : 'udp';
+    meta.saddr = ipv4(s);
+    meta.daddr = ipv4(d);
+    meta.sport = m.sport;
+    meta.dport = m.dport;
+    meta.tcpFlags = m.tcpFlags;
+  } else if (p === IPPROTO.ICMP && m.icmpError && m.innerAf === 4 && m.innerL4Off >= 0 &&
+    (m.innerProtocol === IPPROTO.TCP || m.innerProtocol === IPPROTO.UDP)) {
+    // The quoted packet is the other direction of the connection: swap it back.
+    if (inAddrs.has(m.innerSrc[0]!)) meta.dir = 'in';
+    else if (outAddrs.has(m.innerDst[0]!)) meta.dir = 'out';
+    else return false;
+    meta.protocol = m.innerProtocol === IPPROTO.TCP ? 'tcp' : 'udp';
+    meta.saddr = ipv4(m.innerDst[0]!);
+    meta.sport = m.innerDport;
+    meta.daddr = ipv4(m.innerSrc[0]!);
+    meta.dport = m.innerSport;
+    // IPVS does not move TCP state on ICMP; ACK keeps an established connection where it is
+    // (the engine has no ICMP entry point), and a missing connection is never created.
+    meta.tcpFlags = 0x10;
+  } else return false;
+  meta.af = 4;
+  meta.bytes = m.ipTotalLen;
+  meta.mark = 0;
+  return true;
+}
+
+export function newMeta(): PacketMeta {
+  return { dir: 'in', af: 4, protocol: 'tcp', saddr: ipv4(0), sport: 0, daddr: ipv4(0), dport: 0, tcpFlags: 0, bytes: 0, mark: 0 };
+}
+
+/** Source/destination of a malformed IPv4 frame, when its header is long enough to tell. */
+function malformedOurs(buf: Uint8Array, m: FrameMeta, inAddrs: Set<number>, outAddrs: Set<number>): boolean {
+  if (m.etherType !== 0x0800) return false;
+  const l3 = m.l3Off;
+  if (l3 + 20 > m.off + m.len) return false;
+  const rd = (o: number) => ((buf[o]! << 24) | (buf[o + 1]! << 16) | (buf[o + 2]! << 8) | buf[o + 3]!) >>> 0;
+  return inAddrs.has(rd(l3 + 16)) || outAddrs.has(rd(l3 + 12));
+}
+
+/**
+ * Applies decisions to frames and queues what goes out: shared by the ring path (zero copy,
+ * iovecs into the ring) and the NFQUEUE path (copies).
+ */
+export class Egress {
+  readonly stats: ForwarderStats;
+  readonly drops = new DropCounters();
+  readonly rawTx: TxBatch;
+  readonly llTx: TxBatch;
+  nextHops: Map<number, NextHop>;
+  private readonly missing = new Set<number>();
+  private readonly nameIn = Buffer.alloc(16);
+  private readonly d: ForwardDecision;
+  private readonly res: ForwardResult = createForwardResult();
+  private readonly scratch = new Uint8Array(SCRATCH_BYTES);
+  private readonly tunBuf = new Uint8Array(SCRATCH_BYTES + 64);
+  private readonly rip: { af: 4; words: number[] } = { af: 4, words: [0] };
+  private readonly vip: { af: 4; words: number[] } = { af: 4, words: [0] };
+  private readonly tsrc: { af: 4; words: number[] } = { af: 4, words: [0] };
+
+  constructor(rawFd: number, llFd: number, stats: ForwarderStats, nextHops: Map<number, NextHop>, private readonly onMissingHop?: (rip: number) => void) {
+    this.stats = stats;
+    this.rawTx = new TxBatch(rawFd);
+    this.llTx = new TxBatch(llFd);
+    this.nextHops = nextHops;
+    this.nameIn.writeUInt16LE(C.AF_INET, 0);
+    this.d = { method: 'masq', dir: 'in', rip: this.rip, rport: 0, vip: this.vip, vport: 0, srcMac: DUMMY_MAC, dstMac: DUMMY_MAC, tunnelSrc: null, mtu: 0 };
+  }
+
+  setNextHop(rip: number, hop: NextHop): void {
+    this.nextHops.set(rip, hop);
+    this.missing.delete(rip);
+  }
+
+  private hop(rip: number): NextHop | undefined {
+    const h = this.nextHops.get(rip);
+    if (!h && !this.missing.has(rip)) {
+      this.missing.add(rip);
+      this.onMissingHop?.(rip);
+    }
+    return h;
+  }
+
+  private queueRaw(buf: Uint8Array, off: number, len: number, dst: number, ringBuf: Uint8Array | null, ringAddr: bigint): void {
+    this.nameIn.writeUInt32BE(dst >>> 0, 4);
+    if (buf === ringBuf) this.rawTx.addRef(ringAddr + BigInt(off), len, this.nameIn);
+    else this.rawTx.addCopy(buf.subarray(off, off + len), this.nameIn);
+  }
+
+  /** An ICMP error frame built in scratch (REPLY): its IP packet goes back to the sender. */
+  private sendReply(len: number): void {
+    const s = this.scratch;
+    const l3 = (s[12] === 0x81 && s[13] === 0x00) ? 18 : 14;
+    const dst = ((s[l3 + 16]! << 24) | (s[l3 + 17]! << 16) | (s[l3 + 18]! << 8) | s[l3 + 19]!) >>> 0;
+    this.nameIn.writeUInt32BE(dst, 4);
+    this.rawTx.addCopy(s.subarray(l3, len), this.nameIn);
+  }
+
+  /**
+   * Applies `a` to the frame `buf[m.off .. m.off+m.len)` parsed into `m`. `ringBuf`/`ringAddr`:
+   * the ring the frame lives in (sends then point into it), or null to send copies.
+   * `headroom`: writable bytes before m.off (an in-place IPIP header needs 20).
+   */
+  apply(buf: Uint8Array, m: FrameMeta, a: Action, ringBuf: Uint8Array | null, ringAddr: bigint, headroom: number): void {
+    const st = this.stats;
+    switch (a.kind) {
+      case K.PASS: st.passed++; return;
+      case K.DROP: st.dropped++; return;
+      case K.REJECT: {
+        // No destination available: ICMP port unreachable from the VIP, as ip_vs_leave does.
+        const n = buildIcmpErrorFrame(this.scratch, 0, buf, m, IcmpErrorKind.PORT_UNREACH);
+        this.sendReply(n);
+        st.rejected++;
+        return;
+      }
+    }
+    const d = this.d;
+    const method = METHOD_NAMES[a.method] ?? 'masq';
+    d.method = method;
+    d.dir = a.dir;
+    this.rip.words[0] = a.rip >>> 0;
+    this.vip.words[0] = a.vip >>> 0;
+    d.rport = a.rport;
+    d.vport = a.vport;
+    let hop: NextHop | undefined;
+    if (method !== 'masq') {
+      hop = this.hop(a.rip);
+      if (!hop) { st.noRoute++; return; }
+      d.srcMac = hop.srcMac;
+      d.dstMac = hop.mac;
+      d.mtu = hop.mtu;
+      this.tsrc.words[0] = hop.src >>> 0;
+      d.tunnelSrc = method === 'tunnel' ? this.tsrc : null;
+    } else {
+      d.srcMac = DUMMY_MAC;
+      d.dstMac = DUMMY_MAC;
+      d.mtu = 0;
+      d.tunnelSrc = null;
+    }
+    let fb = buf;
+    if (method === 'tunnel' && headroom < 20) {
+      // forwardFrame builds the outer header in place, before the frame: make room in a copy.
+      const tb = this.tunBuf;
+      tb.set(buf.subarray(m.off, m.off + m.len), 64);
+      parseFrame(tb, 64, m.len, m);
+      fb = tb;
+    }
+    const v = forwardFrame(fb, m.off, m.len, m, d, this.res, this.scratch, this.drops);
+    const r = this.res;
+    if (v === Verdict.FORWARD) {
+      const eth = m.l3Off - m.off;
+      if (m.protocol === IPPROTO.ICMP) st.icmp++;
+      if (method === 'route') {
+        const bufIsRing = r.buf === ringBuf;
+        const name = sockaddrLl(hop!.ifindex, C.ETH_P_IP, hop!.mac);
+        if (bufIsRing) this.llTx.addRef(ringAddr + BigInt(r.off), r.len, name);
+        else this.llTx.addCopy(r.buf.subarray(r.off, r.off + r.len), name);
+        if (m.protocol !== IPPROTO.ICMP) st.route++;
+      } else if (method === 'tunnel') {
+        this.queueRaw(r.buf, r.off + eth, r.len - eth, a.rip, ringBuf, ringAddr);
+        if (m.protocol !== IPPROTO.ICMP) st.tunnel++;
+      } else {
+        const ip = r.off + eth;
+        const dst = a.dir === 'in' ? a.rip : ((r.buf[ip + 16]! << 24) | (r.buf[ip + 17]! << 16) | (r.buf[ip + 18]! << 8) | r.buf[ip + 19]!) >>> 0;
+        this.queueRaw(r.buf, ip, r.len - eth, dst, ringBuf, ringAddr);
+        if (m.protocol !== IPPROTO.ICMP) { if (a.dir === 'in') st.masqIn++; else st.masqOut++; }
+      }
+    } else if (v === Verdict.REPLY) {
+      this.sendReply(r.len);
+      if (r.reason === DropReason.TOO_BIG) st.fragNeeded++;
+      else st.dropped++;
+    } else {
+      st.dropped++;
+    }
+  }
+
+  flush(): void {
+    const e0 = this.rawTx.errors + this.llTx.errors;
+    this.rawTx.flush();
+    this.llTx.flush();
+    this.stats.txErrors += this.rawTx.errors + this.llTx.errors - e0;
+  }
+
+  close(): void {
+    this.rawTx.close();
+    this.llTx.close();
+  }
 }
 
 export interface PacketForwarderOptions {
@@ -92,39 +319,31 @@ export interface PacketForwarderOptions {
 }
 
 interface Pending {
+  m: FrameMeta;
+  headroom: number;
   sock: number;
-  p: ParsedFrame;
-  len: number;
-}
-
-function ipOf(v: number): Ip {
-  return { af: 4, words: [v] };
 }
 
 export class PacketForwarder {
   readonly stats: ForwarderStats = emptyStats();
   private readonly socks: PacketSocket[] = [];
   private readonly rawFd: number;
-  private readonly rawTx: TxBatch;
-  private readonly llTx: TxBatch;
+  readonly egress: Egress;
   private readonly pfds: Buffer;
   private inAddrs: Set<number>;
   private outAddrs: Set<number>;
-  nextHops: Map<number, NextHop>;
-  private readonly missing = new Set<number>();
   private readonly decide: DecideBatch;
   private readonly pending: Pending[] = [];
-  private readonly pool: ParsedFrame[] = [];
+  private readonly pool: Pending[] = [];
+  private readonly metaPool: PacketMeta[] = [];
   private readonly metas: PacketMeta[] = [];
   private readonly actions: Action[] = [];
-  private readonly nameIn = Buffer.alloc(16);
-  private readonly scratch = newParsed();
+  private cur = 0;
 
-  constructor(private readonly opts: PacketForwarderOptions) {
+  constructor(opts: PacketForwarderOptions) {
     this.decide = opts.decide;
     this.inAddrs = new Set(opts.inAddrs);
     this.outAddrs = new Set(opts.outAddrs);
-    this.nextHops = opts.nextHops ?? new Map();
     try {
       opts.ifaces.forEach((ifname, i) => {
         this.socks.push(new PacketSocket({
@@ -138,14 +357,16 @@ export class PacketForwarder {
       for (const s of this.socks) s.close();
       throw e;
     }
-    this.rawTx = new TxBatch(this.rawFd);
-    this.llTx = new TxBatch(this.socks[0]!.fd);
+    this.egress = new Egress(this.rawFd, this.socks[0]!.fd, this.stats, opts.nextHops ?? new Map(), opts.onMissingHop);
     this.pfds = Buffer.alloc(8 * this.socks.length);
     this.socks.forEach((s, i) => {
       this.pfds.writeInt32LE(s.fd, i * 8);
       this.pfds.writeInt16LE(C.POLLIN, i * 8 + 4);
     });
-    this.nameIn.writeUInt16LE(C.AF_INET, 0);
+  }
+
+  get drops(): DropCounters {
+    return this.egress.drops;
   }
 
   setAddrs(inAddrs: Iterable<number>, outAddrs: Iterable<number>): void {
@@ -154,168 +375,83 @@ export class PacketForwarder {
   }
 
   setNextHop(rip: number, hop: NextHop): void {
-    this.nextHops.set(rip, hop);
-    this.missing.delete(rip);
+    this.egress.setNextHop(rip, hop);
   }
 
   /** Polls every socket up to timeoutMs, then processes all ready blocks. Returns frames seen. */
   pollOnce(timeoutMs: number): number {
     let total = 0;
-    for (const s of this.socks) total += this.drain(s);
+    for (let i = 0; i < this.socks.length; i++) total += this.drain(i);
     if (total > 0) return total;
     for (let i = 0; i < this.socks.length; i++) this.pfds.writeInt16LE(0, i * 8 + 6);
     const r = sys.poll(this.pfds, this.socks.length, timeoutMs) as number;
     if (r < 0 && errno() !== C.EINTR) check('poll', r);
-    for (const s of this.socks) total += this.drain(s);
+    for (let i = 0; i < this.socks.length; i++) total += this.drain(i);
     return total;
   }
 
-  private drain(s: PacketSocket): number {
+  private drain(si: number): number {
+    const s = this.socks[si]!;
     let n = 0;
     let k: number;
-    const si = this.socks.indexOf(s);
+    this.cur = si;
     do {
-      k = s.readBlock((f) => this.onFrame(si, f.buf, f.mac, f.len, f.headroom), () => this.flushDecisions());
+      k = s.readBlock((f) => this.onFrame(f.buf, f.mac, f.len, f.headroom), () => this.flushDecisions());
       n += k;
     } while (k > 0);
     return n;
   }
 
-  private onFrame(si: number, buf: Uint8Array, mac: number, len: number, headroom: number): void {
+  private onFrame(buf: Uint8Array, mac: number, len: number, headroom: number): void {
     this.stats.rx++;
-    const sp = this.scratch;
-    if (!parseFrame(buf, mac, len, sp)) {
-      // Not IPv4 or malformed: the kernel deals with it (it has its own copy).
-      return;
-    }
-    let dir: 'in' | 'out';
-    if (this.inAddrs.has(sp.daddr)) dir = 'in';
-    else if (this.outAddrs.has(sp.saddr)) dir = 'out';
-    else return;
-    if (sp.l4 < 0 || (sp.proto !== 6 && sp.proto !== 17)) {
-      this.stats.malformed++;
-      return;
-    }
-    this.stats.considered++;
     const idx = this.pending.length;
-    let p = this.pool[idx];
-    if (!p) {
-      p = newParsed();
-      this.pool.push(p);
+    let pe = this.pool[idx];
+    if (!pe) {
+      pe = { m: createFrameMeta(), headroom: 0, sock: 0 };
+      this.pool.push(pe);
+      this.metaPool.push(newMeta());
+      this.actions.push(newAction());
     }
-    Object.assign(p, sp);
-    (p as ParsedFrame & { headroom?: number }).headroom = headroom;
-    this.pending.push({ sock: si, p, len });
-    this.metas.push({
-      dir,
-      af: 4,
-      protocol: sp.proto === 6 ? 'tcp' : 'udp',
-      saddr: ipOf(sp.saddr),
-      sport: sp.sport,
-      daddr: ipOf(sp.daddr),
-      dport: sp.dport,
-      tcpFlags: sp.tcpFlags,
-      bytes: sp.totLen,
-      mark: 0,
-    });
-  }
-
-  private hop(rip: number): NextHop | undefined {
-    const h = this.nextHops.get(rip);
-    if (!h && !this.missing.has(rip)) {
-      this.missing.add(rip);
-      this.opts.onMissingHop?.(rip);
+    const m = parseFrame(buf, mac, len, pe.m);
+    if (m.reason !== 0) {
+      // Ours but malformed: dropped (the kernel's copy dies in the nft table) and counted.
+      if (m.kind === FrameKind.IP && malformedOurs(buf, m, this.inAddrs, this.outAddrs)) {
+        this.stats.malformed++;
+        this.egress.drops.count(m.reason);
+      }
+      return;
     }
-    return h;
+    const meta = this.metaPool[idx]!;
+    if (!classify(m, this.inAddrs, this.outAddrs, meta)) return;
+    this.stats.considered++;
+    pe.headroom = headroom;
+    pe.sock = this.cur;
+    this.pending.push(pe);
+    this.metas.push(meta);
   }
 
   private flushDecisions(): void {
     const n = this.pending.length;
     if (n > 0) {
-      this.actions.length = n;
+      const acts = this.actions;
       try {
-        this.decide(this.metas, this.actions);
+        this.decide(this.metas, acts);
       } catch {
-        this.actions.fill(DROP);
+        for (let i = 0; i < n; i++) acts[i]!.kind = K.DROP;
       }
-      for (let i = 0; i < n; i++) this.apply(this.pending[i]!, this.actions[i] ?? DROP);
+      for (let i = 0; i < n; i++) {
+        const pe = this.pending[i]!;
+        const s = this.socks[pe.sock]!;
+        this.egress.apply(s.ringBytes, pe.m, acts[i]!, s.ringBytes, s.ringAddress, pe.headroom);
+      }
       this.pending.length = 0;
       this.metas.length = 0;
     }
-    const e0 = this.rawTx.errors + this.llTx.errors;
-    this.rawTx.flush();
-    this.llTx.flush();
-    this.stats.txErrors += this.rawTx.errors + this.llTx.errors - e0;
-  }
-
-  private queueRaw(s: PacketSocket, p: ParsedFrame, off: number, len: number, dst: number): void {
-    this.nameIn.writeUInt32BE(dst >>> 0, 4);
-    this.rawTx.addRef(s.ringAddress + BigInt(off), len, this.nameIn);
-  }
-
-  private apply(pe: Pending, a: Action): void {
-    const { p } = pe;
-    const s = this.socks[pe.sock]!;
-    switch (a.kind) {
-      case 'pass':
-        this.stats.passed++;
-        return;
-      case 'drop':
-        this.stats.dropped++;
-        return;
-      case 'route': {
-        const h = this.hop(a.rip);
-        if (!h) { this.stats.noRoute++; return; }
-        rewriteMacs(p, h.mac, h.srcMac);
-        this.llTx.addRef(s.ringAddress + BigInt(p.mac), 14 + p.totLen, sockaddrLl(h.ifindex, C.ETH_P_IP, h.mac));
-        this.stats.route++;
-        return;
-      }
-      case 'masq-in':
-        rewriteDst(p, a.rip, a.rport);
-        this.queueRaw(s, p, p.ip, p.totLen, a.rip);
-        this.stats.masqIn++;
-        return;
-      case 'masq-out':
-        rewriteSrc(p, a.vip, a.vport);
-        this.queueRaw(s, p, p.ip, p.totLen, p.daddr);
-        this.stats.masqOut++;
-        return;
-      case 'tunnel': {
-        const h = this.hop(a.rip);
-        if (!h) { this.stats.noRoute++; return; }
-        const df = (p.buf[p.ip + 6]! & 0x40) !== 0;
-        if (p.totLen + 20 > h.mtu) {
-          if (df) {
-            const icmp = icmpFragNeeded(p, p.daddr, h.mtu - 20);
-            this.nameIn.writeUInt32BE(p.saddr >>> 0, 4);
-            this.rawTx.addCopy(icmp, this.nameIn);
-            this.stats.fragNeeded++;
-          } else this.stats.dropped++;
-          return;
-        }
-        const headroom = (p as ParsedFrame & { headroom?: number }).headroom ?? 0;
-        if (headroom >= 6) {
-          const o = encapIpip(p, h.src, a.rip);
-          this.queueRaw(s, p, o, p.totLen + 20, a.rip);
-        } else {
-          // Not enough room in the ring: build the packet in the copy arena.
-          const tmp = new Uint8Array(p.totLen + 20);
-          tmp.set(p.buf.subarray(p.ip, p.ip + p.totLen), 20);
-          const q: ParsedFrame = { ...p, buf: tmp, ip: 20, mac: 6 };
-          encapIpip(q, h.src, a.rip);
-          this.nameIn.writeUInt32BE(a.rip >>> 0, 4);
-          this.rawTx.addCopy(tmp, this.nameIn);
-        }
-        this.stats.tunnel++;
-        return;
-      }
-    }
+    this.egress.flush();
   }
 
   close(): void {
-    this.rawTx.close();
-    this.llTx.close();
+    this.egress.close();
     sys.close(this.rawFd);
     for (const s of this.socks) s.close();
   }

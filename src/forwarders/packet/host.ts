@@ -11,7 +11,7 @@ import { emptyStats } from './forwarder.ts';
 import { createChannel, serveChannel } from './channel.ts';
 import type { WorkerInit, WorkerMsgIn, WorkerMsgOut } from './worker.ts';
 import { resolveNextHop } from './neigh.ts';
-import { ipv4ToString } from './frame.ts';
+import { ipv4ToString } from './addr4.ts';
 
 export interface WorkersOptions {
   readonly ifaces: readonly string[];
@@ -22,7 +22,11 @@ export interface WorkersOptions {
   /** Real servers to resolve up front (DR/TUN next hops). */
   readonly rips?: readonly number[];
   /** Decide in the main thread (the engine) ... */
-  readonly decide?: (m: PacketMeta) => Action;
+  readonly decide?: (m: PacketMeta, out: Action) => void;
+  /** Called before each batch is decided (advance the engine's clock once per batch). */
+  readonly onBatch?: () => void;
+  /** Also run one worker reading NFQUEUE `queue` (firewall-mark services; see nfqueue.ts). */
+  readonly nfqueue?: number;
   /** ... or in each worker, from a module exporting createDecider(config) (tests, static lab). */
   readonly deciderModule?: { readonly path: string; readonly config: unknown };
   readonly log?: (msg: string) => void;
@@ -31,6 +35,8 @@ export interface WorkersOptions {
 export interface WorkersHandle {
   /** Sum of the workers' latest counters. */
   stats(): ForwarderStats;
+  /** Malformed/dropped packets by reason (summed over workers). */
+  drops(): Record<string, number>;
   setAddrs(inAddrs: readonly number[], outAddrs: readonly number[], rips?: readonly number[]): void;
   stop(): Promise<void>;
 }
@@ -43,6 +49,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
   const hops = new Map<number, NextHop>();
   const resolving = new Set<number>();
   const perWorker: ForwarderStats[] = [];
+  const perWorkerDrops: Record<string, number>[] = [];
   const workers: Worker[] = [];
   const servers: { stop(): void }[] = [];
   const fanoutGroup = ((process.pid * 7) & 0x7fff) + 1;
@@ -64,26 +71,29 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
   await Promise.all((opts.rips ?? []).map(resolve));
 
   const ready: Promise<void>[] = [];
-  for (let id = 0; id < n; id++) {
+  const total = n + (opts.nfqueue !== undefined ? 1 : 0);
+  for (let id = 0; id < total; id++) {
     let decider: WorkerInit['decider'];
     if (opts.deciderModule) decider = { kind: 'module', path: opts.deciderModule.path, config: opts.deciderModule.config };
     else if (opts.decide) {
       const sab = createChannel();
-      servers.push(serveChannel(sab, opts.decide));
+      servers.push(serveChannel(sab, opts.decide, opts.onBatch));
       decider = { kind: 'channel', sab };
     } else throw new Error('startWorkers: decide or deciderModule is required');
     const init: WorkerInit = {
       id, ifaces: opts.ifaces, fanoutGroup, inAddrs: [...opts.inAddrs], outAddrs: [...opts.outAddrs],
       nextHops: [...hops.entries()], decider,
+      nfqueue: id === n ? opts.nfqueue : undefined,
     };
     const w = new Worker(shim, { workerData: init });
     perWorker.push(emptyStats());
+    perWorkerDrops.push({});
     workers.push(w);
     ready.push(new Promise<void>((res, rej) => {
       w.on('message', (m: WorkerMsgOut) => {
         if (m.type === 'ready') res();
         else if (m.type === 'error') { log(`worker ${m.id}: ${m.message}`); rej(new Error(m.message)); }
-        else if (m.type === 'stats') perWorker[m.id] = m.stats;
+        else if (m.type === 'stats') { perWorker[m.id] = m.stats; perWorkerDrops[m.id] = m.drops; }
         else if (m.type === 'missing') void resolve(m.rip);
       });
       w.on('error', (e) => { log(`worker ${id} crashed: ${e.message}`); rej(e); });
@@ -102,6 +112,11 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
     stats() {
       const t = emptyStats();
       for (const s of perWorker) for (const k of Object.keys(t) as (keyof ForwarderStats)[]) t[k] += s[k];
+      return t;
+    },
+    drops() {
+      const t: Record<string, number> = {};
+      for (const d of perWorkerDrops) for (const [k, v] of Object.entries(d)) t[k] = (t[k] ?? 0) + v;
       return t;
     },
     setAddrs(inAddrs, outAddrs, rips) {

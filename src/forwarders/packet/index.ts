@@ -7,18 +7,20 @@
  * status, close). Installs `table inet tsvs` on start (replacing any left by a crash) and removes
  * it on close.
  */
-import type { IpvsCommand, ServiceKey, ServiceSnapshot, FwdMethod } from '../../core/types.ts';
-import { formatIp } from '../../core/addr.ts';
+import type { IpvsCommand, ServiceKey, ServiceSnapshot } from '../../core/types.ts';
+import type { PacketIn, Verdict } from '../../core/engine.ts';
+import { newVerdict } from '../../core/engine.ts';
 import type { Action, ForwarderStats, PacketMeta } from './forwarder.ts';
-import { DROP, PASS } from './forwarder.ts';
+import { K, M } from './forwarder.ts';
 import { startWorkers, type WorkersHandle } from './host.ts';
 import { installNft, removeNft, type NftRules } from './nft.ts';
-import { ipv4FromString } from './frame.ts';
+import { ipv4FromString } from './addr4.ts';
+import { DEFAULT_QUEUE, removeMarkRules, syncMarkRules } from './nfqueue.ts';
 
-/** The part of the engine the packet forwarder uses (src/core/engine.ts). */
+/** The part of src/core/engine.ts `Engine` the packet forwarder uses. */
 export interface PacketEngine {
-  setTime?(now: number): void;
-  processPacket(p: PacketMeta): { action: string; dest?: { addr: string; port: number; fwd?: FwdMethod } | null };
+  setTime(now: number): void;
+  processPacket(p: PacketIn, out?: Verdict): Verdict;
   services(): readonly ServiceSnapshot[];
 }
 
@@ -26,15 +28,17 @@ export interface PacketForwarderOptions {
   /** Interfaces to capture on (default: every interface with an IPv4 address except lo). */
   readonly ifaces?: readonly string[];
   readonly workers?: number;
-  /** Seconds clock fed to the engine before each packet (default performance.now()/1000). */
+  /** Monotonic seconds clock fed to engine.setTime before each batch (default performance.now()/1000). */
   readonly now?: () => number;
+  /** NFQUEUE number for firewall-mark services (default 7157); null: no fwmark support. */
+  readonly nfqueue?: number | null;
   readonly log?: { info(o: unknown, m?: string): void; warn(o: unknown, m?: string): void };
 }
 
 export interface PacketForwarderHandle {
   refusal(cmd: IpvsCommand): string | null;
   sync(services: readonly ServiceKey[]): Promise<{ protocol: string; addr: string; port: number; error?: string }[]>;
-  status(): { forwarder: 'packet'; ifaces: readonly string[]; workers: number; counters: ForwarderStats };
+  status(): { forwarder: 'packet'; ifaces: readonly string[]; workers: number; counters: ForwarderStats; drops: Record<string, number>; fwmarks: number[] };
   close(): Promise<void>;
 }
 
@@ -50,87 +54,113 @@ interface Plan {
   outAddrs: number[];
   rips: number[];
   nft: NftRules;
-  /** "proto vip:vport rip:rport" -> method */
-  methods: Map<string, FwdMethod>;
+  marks: number[];
 }
 
 function plan(svcs: readonly ServiceSnapshot[]): Plan {
-  const inAddrs = new Set<number>(), outAddrs = new Set<number>(), rips = new Set<number>();
+  const inAddrs = new Set<number>(), outAddrs = new Set<number>(), rips = new Set<number>(), marks = new Set<number>();
   const nft: { vips: NftRules['vips'][number][]; masq: NftRules['masq'][number][] } = { vips: [], masq: [] };
-  const methods = new Map<string, FwdMethod>();
   for (const s of svcs) {
-    if (s.af !== 4 || s.fwmark > 0 || s.protocol === 'sctp') continue;
-    inAddrs.add(ipv4FromString(s.addr));
-    nft.vips.push({ protocol: s.protocol, addr: s.addr, port: s.port });
+    if (s.af !== 4) continue;
+    const proto: 'tcp' | 'udp' | null = s.protocol === 'sctp' ? null : s.protocol;
+    if (s.fwmark > 0) marks.add(s.fwmark >>> 0);
+    else {
+      if (!proto) continue;
+      inAddrs.add(ipv4FromString(s.addr));
+      nft.vips.push({ protocol: proto, addr: s.addr, port: s.port });
+    }
     for (const d of s.dests) {
       if (d.af !== 4) continue;
       const rip = ipv4FromString(d.addr);
-      methods.set(`${s.protocol} ${s.addr}:${s.port} ${d.addr}:${d.port}`, d.fwd);
       if (d.fwd === 'masq') {
         outAddrs.add(rip);
-        nft.masq.push({ protocol: s.protocol, addr: d.addr, port: d.port || s.port });
-      } else rips.add(rip);
+        for (const pr of proto ? [proto] : (['tcp', 'udp'] as const)) nft.masq.push({ protocol: pr, addr: d.addr, port: d.port || s.port });
+      } else if (d.fwd !== 'local') rips.add(rip);
     }
   }
-  return { inAddrs: [...inAddrs], outAddrs: [...outAddrs], rips: [...rips], nft, methods };
+  return { inAddrs: [...inAddrs], outAddrs: [...outAddrs], rips: [...rips], nft, marks: [...marks] };
+}
+
+const METHOD: Record<string, number> = { masq: M.MASQ, route: M.ROUTE, tunnel: M.TUNNEL };
+
+/**
+ * Maps one engine verdict to a worker action. 'in': the destination and port the engine chose,
+ * with the method bound to the connection; 'out' (NAT replies): the VIP:vport the engine
+ * restores. 'local' destinations and 'pass' leave the packet to the kernel.
+ */
+export function verdictToAction(m: PacketMeta, v: Verdict, a: Action): void {
+  a.dir = m.dir;
+  switch (v.action) {
+    case 'pass': a.kind = K.PASS; return;
+    case 'drop': a.kind = K.DROP; return;
+    case 'reject': a.kind = K.REJECT; return;
+  }
+  const method = v.fwd ? METHOD[v.fwd] : undefined;
+  if (method === undefined || !v.dest || v.dest.af !== 4) { a.kind = K.PASS; return; }
+  a.kind = K.FWD;
+  a.method = method;
+  if (m.dir === 'in') {
+    a.rip = v.dest.ip.words[0]! >>> 0;
+    a.rport = v.dport || m.dport;
+    a.vip = m.daddr.words[0]! >>> 0;
+    a.vport = m.dport;
+  } else {
+    a.rip = m.saddr.words[0]! >>> 0;
+    a.rport = m.sport;
+    a.vip = (v.vaddr?.words[0] ?? 0) >>> 0;
+    a.vport = v.vport;
+  }
 }
 
 export async function startPacketForwarder(engine: PacketEngine, options: PacketForwarderOptions = {}): Promise<PacketForwarderHandle> {
   const ifaces = options.ifaces ?? defaultIfaces();
   const now = options.now ?? (() => performance.now() / 1000);
+  const queue = options.nfqueue === undefined ? DEFAULT_QUEUE : options.nfqueue;
   let p = plan(engine.services());
   removeNft(); // whatever a crashed run left
   installNft(p.nft);
-  /** NAT replies: "rip:rport>cip:cport" -> [vip, vport]. */
-  const nat = new Map<string, [number, number]>();
-  const decide = (m: PacketMeta): Action => {
-    engine.setTime?.(now());
-    const v = engine.processPacket(m);
-    if (v.action !== 'forward' || !v.dest) return v.action === 'pass' || v.action === 'local' ? PASS : DROP;
-    if (m.dir === 'out') {
-      const k = `${m.saddr.words[0]}:${m.sport}>${m.daddr.words[0]}:${m.dport}`;
-      const back = nat.get(k);
-      if (!back) return DROP;
-      if ((m.tcpFlags & 0x05) !== 0 && m.protocol === 'tcp') { /* FIN/RST: keep for the last ACKs; expiry below */ }
-      return { kind: 'masq-out', vip: back[0], vport: back[1] };
-    }
-    const vaddr = formatIp(m.daddr);
-    const fwd = v.dest.fwd ?? p.methods.get(`${m.protocol} ${vaddr}:${m.dport} ${v.dest.addr}:${v.dest.port}`)
-      ?? p.methods.get(`${m.protocol} ${vaddr}:0 ${v.dest.addr}:${v.dest.port}`);
-    const rip = ipv4FromString(v.dest.addr);
-    const rport = v.dest.port || m.dport;
-    switch (fwd) {
-      case 'route': return { kind: 'route', rip };
-      case 'tunnel': return { kind: 'tunnel', rip };
-      case 'masq':
-        if (nat.size > 1_000_000) nat.clear();
-        nat.set(`${rip}:${rport}>${m.saddr.words[0]}:${m.sport}`, [m.daddr.words[0]!, m.dport]);
-        return { kind: 'masq-in', rip, rport };
-      default: return PASS;
-    }
+  const marks = new Set<number>();
+  if (queue !== null) {
+    removeMarkRules();
+    for (const e of syncMarkRules(p.marks, queue, marks)) options.log?.warn(e, 'cannot queue firewall mark');
+  }
+  const verdict = newVerdict();
+  const decide = (m: PacketMeta, a: Action): void => {
+    verdictToAction(m, engine.processPacket(m as PacketIn, verdict), a);
   };
-  const h: WorkersHandle = await startWorkers({
-    ifaces, workers: options.workers, inAddrs: p.inAddrs, outAddrs: p.outAddrs, rips: p.rips, decide,
-    log: (msg) => options.log?.warn({ forwarder: 'packet' }, msg),
-  });
+  let h: WorkersHandle;
+  try {
+    h = await startWorkers({
+      ifaces, workers: options.workers, inAddrs: p.inAddrs, outAddrs: p.outAddrs, rips: p.rips, decide,
+      onBatch: () => engine.setTime(now()),
+      nfqueue: queue ?? undefined,
+      log: (msg) => options.log?.warn({ forwarder: 'packet' }, msg),
+    });
+  } catch (e) {
+    removeNft();
+    if (queue !== null) removeMarkRules();
+    throw e;
+  }
   return {
     refusal(cmd) {
-      if ((cmd.kind === 'add-service' || cmd.kind === 'edit-service') && cmd.svc.fwmark > 0) return 'firewall-mark services are not supported by the packet forwarder yet (AF_PACKET does not see netfilter marks)';
+      if ((cmd.kind === 'add-service' || cmd.kind === 'edit-service') && cmd.svc.fwmark > 0 && queue === null) return 'firewall-mark services need the NFQUEUE path (started without it)';
       if ((cmd.kind === 'add-service' || cmd.kind === 'edit-service') && cmd.svc.af === 6) return 'IPv6 services are not supported by the packet forwarder yet';
       return null;
     },
     async sync(_keys) {
       p = plan(engine.services());
       installNft(p.nft);
+      if (queue !== null) for (const e of syncMarkRules(p.marks, queue, marks)) options.log?.warn(e, 'cannot queue firewall mark');
       h.setAddrs(p.inAddrs, p.outAddrs, p.rips);
-      return p.nft.vips.map((v) => ({ protocol: v.protocol, addr: v.addr, port: v.port }));
+      return [];
     },
     status() {
-      return { forwarder: 'packet', ifaces, workers: options.workers ?? 0, counters: h.stats() };
+      return { forwarder: 'packet', ifaces, workers: options.workers ?? 0, counters: h.stats(), drops: h.drops(), fwmarks: [...marks] };
     },
     async close() {
       await h.stop();
       removeNft();
+      if (queue !== null) removeMarkRules();
     },
   };
 }

@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { sys, C, check, errno } from './sys.ts';
-import { ipv4FromString } from './frame.ts';
+import { ipv4FromString } from './addr4.ts';
 
 export function openTun(name: string): number {
   const fd = check('open(/dev/net/tun)', sys.open('/dev/net/tun', C.O_RDWR | C.O_CLOEXEC));

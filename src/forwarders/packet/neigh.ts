@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createSocket } from 'node:dgram';
 import type { NextHop } from './forwarder.ts';
-import { ipv4FromString } from './frame.ts';
+import { ipv4FromString } from './addr4.ts';
 
 const run = promisify(execFile);
 

@@ -5,6 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import { PacketForwarder, type DecideBatch, type NextHop, type ForwarderStats } from './forwarder.ts';
+import { NfqForwarder } from './nfqueue.ts';
 import { channelDecider } from './channel.ts';
 
 export interface WorkerInit {
@@ -19,6 +20,8 @@ export interface WorkerInit {
     | { readonly kind: 'channel'; readonly sab: SharedArrayBuffer }
     | { readonly kind: 'module'; readonly path: string; readonly config: unknown };
   readonly statsIntervalMs?: number;
+  /** This worker reads NFQUEUE `nfqueue` instead of the rings. */
+  readonly nfqueue?: number;
 }
 
 export type WorkerMsgIn =
@@ -29,7 +32,7 @@ export type WorkerMsgIn =
 export type WorkerMsgOut =
   | { type: 'ready'; id: number }
   | { type: 'missing'; id: number; rip: number }
-  | { type: 'stats'; id: number; stats: ForwarderStats }
+  | { type: 'stats'; id: number; stats: ForwarderStats; drops: Record<string, number> }
   | { type: 'error'; id: number; message: string };
 
 async function main(): Promise<void> {
@@ -42,16 +45,18 @@ async function main(): Promise<void> {
     const mod = (await import(pathToFileURL(init.decider.path).href)) as { createDecider(c: unknown): DecideBatch };
     decide = mod.createDecider(init.decider.config);
   }
-  let fwd: PacketForwarder;
+  let fwd: PacketForwarder | NfqForwarder;
+  const hops = new Map(init.nextHops.map(([k, v]) => [k, v]));
+  const onMissingHop = (rip: number) => post({ type: 'missing', id: init.id, rip });
   try {
-    fwd = new PacketForwarder({
+    fwd = init.nfqueue !== undefined ? new NfqForwarder(init.nfqueue, decide, init.outAddrs, hops, onMissingHop) : new PacketForwarder({
       ifaces: init.ifaces,
       fanoutGroup: init.fanoutGroup,
       decide,
       inAddrs: init.inAddrs,
       outAddrs: init.outAddrs,
-      nextHops: new Map(init.nextHops.map(([k, v]) => [k, v])),
-      onMissingHop: (rip) => post({ type: 'missing', id: init.id, rip }),
+      nextHops: hops,
+      onMissingHop,
     });
   } catch (e) {
     post({ type: 'error', id: init.id, message: (e as Error).message });
@@ -68,7 +73,7 @@ async function main(): Promise<void> {
   let lastStats = 0;
   const loop = (): void => {
     if (stopped) {
-      post({ type: 'stats', id: init.id, stats: { ...fwd.stats } });
+      post({ type: 'stats', id: init.id, stats: { ...fwd.stats }, drops: fwd.drops.snapshot() });
       fwd.close();
       port.close();
       return;
@@ -83,7 +88,7 @@ async function main(): Promise<void> {
     const now = Date.now();
     if (now - lastStats >= every) {
       lastStats = now;
-      post({ type: 'stats', id: init.id, stats: { ...fwd.stats } });
+      post({ type: 'stats', id: init.id, stats: { ...fwd.stats }, drops: fwd.drops.snapshot() });
     }
     setImmediate(loop);
   };

@@ -1,0 +1,355 @@
+/**
+ * Firewall-mark services. AF_PACKET taps run before netfilter, so they never see the marks the
+ * user's own iptables/nftables rules set. Marked packets are therefore taken from an NFQUEUE
+ * instead: one iptables rule per fwmark service, appended to `mangle INPUT` (after every
+ * PREROUTING rule, where IPVS itself sees marks: it hooks LOCAL_IN),
+ *
+ *   iptables -t mangle -A INPUT -m mark --mark 99 -m comment --comment tsvs-fwmark \
+ *            -j NFQUEUE --queue-num Q --queue-bypass
+ *
+ * (nftables has no `queue` statement on this kernel; the iptables compat target works.) A
+ * worker reads the queue over NETLINK_NETFILTER (copy-packet mode, fail-open), hands each packet
+ * with its mark to the engine, forwards it like the ring path, and answers NF_DROP for what it
+ * forwarded (NF_ACCEPT for what the engine passes). `--queue-bypass` lets traffic through when
+ * no forwarder runs; rules carrying the comment are removed on close and on the next start.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { sys, C, check, errno } from './sys.ts';
+import { openRawIpSocket } from './ring.ts';
+import {
+  Egress, K, classify, emptyStats, newAction, newMeta, type Action, type DecideBatch, type ForwarderStats, type NextHop,
+  type PacketMeta,
+} from './forwarder.ts';
+import { createFrameMeta, parseFrame, FrameKind, type FrameMeta } from '../../packet/frame.ts';
+
+export const DEFAULT_QUEUE = 7157;
+export const RULE_COMMENT = 'tsvs-fwmark';
+
+const AF_NETLINK = 16;
+const NETLINK_NETFILTER = 12;
+const NFNL_SUBSYS_QUEUE = 3;
+const NFQNL_MSG_PACKET = 0;
+const NFQNL_MSG_VERDICT = 1;
+const NFQNL_MSG_CONFIG = 2;
+const NLM_F_REQUEST = 1;
+const NLM_F_ACK = 4;
+const NLMSG_ERROR = 2;
+const NFQA_PACKET_HDR = 1;
+const NFQA_VERDICT_HDR = 2;
+const NFQA_MARK = 3;
+const NFQA_PAYLOAD = 10;
+const NFQA_CFG_CMD = 1;
+const NFQA_CFG_PARAMS = 2;
+const NFQA_CFG_QUEUE_MAXLEN = 3;
+const NFQA_CFG_MASK = 4;
+const NFQA_CFG_FLAGS = 5;
+const NFQNL_CFG_CMD_BIND = 1;
+const NFQNL_COPY_PACKET = 2;
+const NFQA_CFG_F_FAIL_OPEN = 1;
+export const NF_DROP = 0;
+export const NF_ACCEPT = 1;
+
+// ---- iptables rules ------------------------------------------------------------------------
+
+function ipt(args: string[]): { status: number; err: string } {
+  const r = spawnSync('iptables', ['-w', ...args], { encoding: 'utf8' });
+  return { status: r.status ?? -1, err: r.stderr ?? '' };
+}
+
+/** The iptables arguments (after -A/-D) of the rule queueing mark `mark` to `queue`. */
+export function markRule(mark: number, queue: number): string[] {
+  return ['INPUT', '-m', 'mark', '--mark', String(mark >>> 0), '-m', 'comment', '--comment', RULE_COMMENT,
+    '-j', 'NFQUEUE', '--queue-num', String(queue), '--queue-bypass'];
+}
+
+/** Removes every rule carrying our comment from mangle (what a crashed run may have left). */
+export function removeMarkRules(): number {
+  let n = 0;
+  let out = '';
+  try {
+    out = execFileSync('iptables-save', ['-t', 'mangle'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch {
+    return 0;
+  }
+  for (const line of out.split('\n')) {
+    if (!line.startsWith('-A ') || !line.includes(RULE_COMMENT)) continue;
+    // iptables-save quotes nothing here (the comment has no spaces): split is exact.
+    const args = line.slice(3).trim().split(/\s+/);
+    if (ipt(['-t', 'mangle', '-D', ...args]).status === 0) n++;
+  }
+  return n;
+}
+
+/** Makes the set of queued marks exactly `marks` (idempotent). Returns errors per mark. */
+export function syncMarkRules(marks: readonly number[], queue: number, current: Set<number>): { mark: number; error: string }[] {
+  const errors: { mark: number; error: string }[] = [];
+  const want = new Set(marks.map((m) => m >>> 0));
+  for (const m of current) {
+    if (!want.has(m)) {
+      ipt(['-t', 'mangle', '-D', ...markRule(m, queue)]);
+      current.delete(m);
+    }
+  }
+  for (const m of want) {
+    if (current.has(m)) continue;
+    const r = ipt(['-t', 'mangle', '-A', ...markRule(m, queue)]);
+    if (r.status === 0) current.add(m);
+    else errors.push({ mark: m, error: r.err.trim() || `iptables exit ${r.status}` });
+  }
+  return errors;
+}
+
+// ---- netlink ---------------------------------------------------------------------------------
+
+function nlmsg(type: number, flags: number, seq: number, queue: number, attrs: [number, Uint8Array][]): Buffer {
+  let len = 16 + 4;
+  for (const [, v] of attrs) len += (4 + v.length + 3) & ~3;
+  const b = Buffer.alloc(len);
+  b.writeUInt32LE(len, 0);
+  b.writeUInt16LE(type, 4);
+  b.writeUInt16LE(flags, 6);
+  b.writeUInt32LE(seq, 8);
+  b.writeUInt32LE(0, 12);
+  b.writeUInt8(0, 16); // AF_UNSPEC
+  b.writeUInt8(0, 17); // NFNETLINK_V0
+  b.writeUInt16BE(queue, 18);
+  let o = 20;
+  for (const [t, v] of attrs) {
+    b.writeUInt16LE(4 + v.length, o);
+    b.writeUInt16LE(t, o + 2);
+    b.set(v, o + 4);
+    o += (4 + v.length + 3) & ~3;
+  }
+  return b;
+}
+
+function be32(v: number): Uint8Array {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(v >>> 0);
+  return b;
+}
+
+/** A bound NFQUEUE netlink socket (non-blocking). */
+export class NfQueue {
+  readonly fd: number;
+  private seq = 1;
+  private readonly rx = Buffer.alloc(1 << 18);
+  private readonly verdictMsg = Buffer.alloc(16 + 4 + 12);
+  private readonly pfd = Buffer.alloc(8);
+
+  constructor(readonly queue: number) {
+    this.fd = check('socket(AF_NETLINK)', sys.socket(AF_NETLINK, C.SOCK_RAW | C.SOCK_CLOEXEC, NETLINK_NETFILTER));
+    try {
+      const sa = Buffer.alloc(12);
+      sa.writeUInt16LE(AF_NETLINK, 0);
+      check('bind(AF_NETLINK)', sys.bind(this.fd, sa, 12));
+      const rb = Buffer.alloc(4);
+      rb.writeInt32LE(4 << 20);
+      sys.setsockopt(this.fd, C.SOL_SOCKET, C.SO_RCVBUF, rb, 4);
+      const cmd = Buffer.alloc(4);
+      cmd.writeUInt8(NFQNL_CFG_CMD_BIND, 0);
+      cmd.writeUInt16BE(C.AF_INET, 2);
+      this.request([[NFQA_CFG_CMD, cmd]]);
+      const params = Buffer.alloc(5);
+      params.writeUInt32BE(0xffff, 0);
+      params.writeUInt8(NFQNL_COPY_PACKET, 4);
+      this.request([[NFQA_CFG_PARAMS, params], [NFQA_CFG_QUEUE_MAXLEN, be32(4096)], [NFQA_CFG_FLAGS, be32(NFQA_CFG_F_FAIL_OPEN)], [NFQA_CFG_MASK, be32(NFQA_CFG_F_FAIL_OPEN)]]);
+    } catch (e) {
+      sys.close(this.fd);
+      throw e;
+    }
+    this.pfd.writeInt32LE(this.fd, 0);
+    this.pfd.writeInt16LE(C.POLLIN, 4);
+    const v = this.verdictMsg;
+    v.writeUInt32LE(v.length, 0);
+    v.writeUInt16LE((NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_VERDICT, 4);
+    v.writeUInt16LE(NLM_F_REQUEST, 6);
+    v.writeUInt16BE(queue, 18);
+    v.writeUInt16LE(12, 20);
+    v.writeUInt16LE(NFQA_VERDICT_HDR, 22);
+  }
+
+  /** Sends a config message and waits for its ack; throws on a netlink error. */
+  private request(attrs: [number, Uint8Array][]): void {
+    const seq = this.seq++;
+    const m = nlmsg((NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_CONFIG, NLM_F_REQUEST | NLM_F_ACK, seq, this.queue, attrs);
+    check('send(nfqueue config)', sys.send(this.fd, m, m.length, 0));
+    for (let i = 0; i < 50; i++) {
+      const n = Number(sys.recvfrom(this.fd, this.rx, this.rx.length, 0, null, null));
+      if (n < 0) check('recv(nfqueue config)', n);
+      let o = 0;
+      while (o + 16 <= n) {
+        const len = this.rx.readUInt32LE(o);
+        const type = this.rx.readUInt16LE(o + 4);
+        if (type === NLMSG_ERROR && this.rx.readUInt32LE(o + 8) === seq) {
+          const err = this.rx.readInt32LE(o + 16);
+          if (err !== 0) throw new Error(`nfqueue config: errno ${-err}`);
+          return;
+        }
+        if (len < 16) break;
+        o += (len + 3) & ~3;
+      }
+    }
+    throw new Error('nfqueue config: no ack');
+  }
+
+  /**
+   * Receives what is queued (waits up to timeoutMs for the first message) and calls `fn` for
+   * each packet with its id, mark and payload (a view valid during the call). Returns the count.
+   */
+  receive(timeoutMs: number, fn: (id: number, mark: number, payload: Uint8Array) => void): number {
+    this.pfd.writeInt16LE(0, 6);
+    const pr = sys.poll(this.pfd, 1, timeoutMs) as number;
+    if (pr <= 0) return 0;
+    let count = 0;
+    for (;;) {
+      const n = Number(sys.recvfrom(this.fd, this.rx, this.rx.length, C.MSG_DONTWAIT, null, null));
+      if (n < 0) {
+        const e = errno();
+        if (e === C.EAGAIN || e === C.EINTR || e === 105 /* ENOBUFS: queue overran, keep going */) return count;
+        check('recv(nfqueue)', n);
+      }
+      if (n === 0) return count;
+      let o = 0;
+      while (o + 20 <= n) {
+        const len = this.rx.readUInt32LE(o);
+        if (len < 16 || o + len > n) break;
+        const type = this.rx.readUInt16LE(o + 4);
+        if (type === ((NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET)) {
+          let id = -1, mark = 0, ps = 0, pl = 0;
+          let a = o + 20;
+          const end = o + len;
+          while (a + 4 <= end) {
+            const al = this.rx.readUInt16LE(a);
+            const at = this.rx.readUInt16LE(a + 2) & 0x3fff;
+            if (al < 4) break;
+            if (at === NFQA_PACKET_HDR) id = this.rx.readUInt32BE(a + 4);
+            else if (at === NFQA_MARK) mark = this.rx.readUInt32BE(a + 4);
+            else if (at === NFQA_PAYLOAD) { ps = a + 4; pl = al - 4; }
+            a += (al + 3) & ~3;
+          }
+          if (id >= 0) {
+            count++;
+            fn(id, mark, this.rx.subarray(ps, ps + pl));
+          }
+        }
+        o += (len + 3) & ~3;
+      }
+    }
+  }
+
+  verdict(id: number, verdict: number): void {
+    const v = this.verdictMsg;
+    v.writeUInt32LE(this.seq++, 8);
+    v.writeUInt32BE(verdict, 24);
+    v.writeUInt32BE(id >>> 0, 28);
+    sys.send(this.fd, v, v.length, 0);
+  }
+
+  close(): void {
+    sys.close(this.fd);
+  }
+}
+
+// ---- the queue worker's forwarder ------------------------------------------------------------
+
+const ANY = { has: (_v: number) => true };
+
+/** Same job as PacketForwarder, for packets taken from the NFQUEUE (with their marks). */
+export class NfqForwarder {
+  readonly stats: ForwarderStats = emptyStats();
+  readonly egress: Egress;
+  private readonly q: NfQueue;
+  private readonly rawFd: number;
+  private readonly llFd: number;
+  private outAddrs: Set<number>;
+  private readonly ids: number[] = [];
+  private readonly frames: Uint8Array[] = [];
+  private readonly fmetas: FrameMeta[] = [];
+  private readonly metaPool: PacketMeta[] = [];
+  private readonly metas: PacketMeta[] = [];
+  private readonly actions: Action[] = [];
+  private readonly accept: boolean[] = [];
+
+  constructor(queue: number, private readonly decide: DecideBatch, outAddrs: Iterable<number>, nextHops: Map<number, NextHop>, onMissingHop?: (rip: number) => void) {
+    this.q = new NfQueue(queue);
+    this.rawFd = openRawIpSocket();
+    this.llFd = check('socket(AF_PACKET)', sys.socket(C.AF_PACKET, C.SOCK_RAW | C.SOCK_CLOEXEC, 0));
+    this.egress = new Egress(this.rawFd, this.llFd, this.stats, nextHops, onMissingHop);
+    this.outAddrs = new Set(outAddrs);
+  }
+
+  get drops() {
+    return this.egress.drops;
+  }
+
+  setAddrs(_in: Iterable<number>, outAddrs: Iterable<number>): void {
+    this.outAddrs = new Set(outAddrs);
+  }
+
+  setNextHop(rip: number, hop: NextHop): void {
+    this.egress.setNextHop(rip, hop);
+  }
+
+  pollOnce(timeoutMs: number): number {
+    let n = 0;
+    const got = this.q.receive(timeoutMs, (id, mark, payload) => {
+      this.stats.rx++;
+      this.stats.queued++;
+      const i = n;
+      if (!this.frames[i]) {
+        this.frames.push(new Uint8Array(65536 + 128));
+        this.fmetas.push(createFrameMeta());
+        this.metaPool.push(newMeta());
+        this.actions.push(newAction());
+      }
+      // A dummy Ethernet header before the IP packet, 64 bytes of headroom for IPIP.
+      const f = this.frames[i]!;
+      f.fill(0, 64, 76);
+      f[76] = 0x08;
+      f[77] = 0x00;
+      f.set(payload.subarray(0, 65536), 78);
+      const m = parseFrame(f, 64, 14 + payload.length, this.fmetas[i]!);
+      const meta = this.metaPool[i]!;
+      this.ids[i] = id;
+      if (m.reason !== 0 || m.kind !== FrameKind.IP || !classify(m, ANY, this.outAddrs, meta)) {
+        if (m.reason !== 0) { this.stats.malformed++; this.egress.drops.count(m.reason); }
+        this.accept[i] = m.reason === 0; // not ours: the kernel carries on; malformed: dropped
+        this.metas[i] = meta;
+        this.actions[i]!.kind = m.reason === 0 ? K.PASS : K.DROP;
+        meta.mark = -1; // not to be decided
+      } else {
+        // classify() says 'in' for anything queued unless it comes from a NAT real server.
+        if (this.outAddrs.has(m.src[0]!) && m.protocol !== 1) meta.dir = 'out';
+        meta.mark = mark;
+        this.stats.considered++;
+        this.metas[i] = meta;
+      }
+      n++;
+    });
+    if (got === 0) return 0;
+    // Decide only the packets of interest (mark -1 = already settled).
+    const ask: PacketMeta[] = [], idx: number[] = [], acts: Action[] = [];
+    for (let i = 0; i < n; i++) if (this.metas[i]!.mark !== -1) { ask.push(this.metas[i]!); idx.push(i); acts.push(this.actions[i]!); }
+    if (ask.length) {
+      try {
+        this.decide(ask, acts);
+      } catch {
+        for (const a of acts) a.kind = K.DROP;
+      }
+      for (const i of idx) this.accept[i] = this.actions[i]!.kind === K.PASS;
+    }
+    for (const i of idx) this.egress.apply(this.frames[i]!, this.fmetas[i]!, this.actions[i]!, null, 0n, 64);
+    this.egress.flush();
+    for (let i = 0; i < n; i++) this.q.verdict(this.ids[i]!, this.accept[i] ? NF_ACCEPT : NF_DROP);
+    this.metas.length = 0;
+    return n;
+  }
+
+  close(): void {
+    this.q.close();
+    this.egress.close();
+    sys.close(this.rawFd);
+    sys.close(this.llFd);
+  }
+}
