@@ -104,7 +104,7 @@ export class ConnTable {
   nControl!: Uint32Array;
   timeout!: Uint32Array;
   expires!: Float64Array;
-  /** Hot lookup record, 4 words per slot: [caddr0, cport<<16|vport, proto|TEMPLATE<<8|AF6<<9, next]. */
+  /** Hot lookup record, 4 words per slot: [caddr0, cport<<16|vport, proto|TEMPLATE<<8|AF6<<9|vaddr<<10, next]. */
   rec!: Uint32Array;
   wnext!: Int32Array;
   wprev!: Int32Array;
@@ -280,7 +280,7 @@ export class ConnTable {
     const r = this.rec, o = s * 4, f = this.flags[s]!;
     r[o] = this.caddr0[s]!;
     r[o + 1] = ((this.cport[s]! << 16) | this.vport[s]!) >>> 0;
-    r[o + 2] = this.proto[s]! | ((f & CF.TEMPLATE) << 7) | ((f & CF.AF6) << 5);
+    r[o + 2] = (this.proto[s]! | ((f & CF.TEMPLATE) << 7) | ((f & CF.AF6) << 5) | (this.vaddr[s]! << 10)) >>> 0;
     r[o + 3] = this.buckets[b]! >>> 0;
     this.buckets[b] = s;
   }
@@ -325,12 +325,13 @@ export class ConnTable {
     const r = this.rec;
     for (let s = this.buckets[this.hash(proto, c0, fold, cport)]!; s >= 0; s = r[s * 4 + 3]! | 0) {
       const o = s * 4;
-      if (r[o] !== c0 || r[o + 1] !== k1 || r[o + 2] !== k2) continue;
+      const k = r[o + 2]!;
+      if (r[o] !== c0 || r[o + 1] !== k1 || (k & 0x3ff) !== k2) continue;
       if (six) {
         const x = this.caddrX!;
         if (x[s * 3] !== w[1] || x[s * 3 + 1] !== w[2] || x[s * 3 + 2] !== w[3]) continue;
       }
-      const v = ips[this.vaddr[s]!]!;
+      const v = ips[k >>> 10]!;
       if (v.af !== vaddr.af || v.words[0] !== vaddr.words[0]) continue;
       if (v.af === 6 && (v.words[1] !== vaddr.words[1] || v.words[2] !== vaddr.words[2] || v.words[3] !== vaddr.words[3])) continue;
       return s;
