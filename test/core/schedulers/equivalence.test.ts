@@ -12,9 +12,10 @@ import { referenceFactory } from './reference.ts';
 
 const fmt = (d: { addr: string; port: number } | null): string => (d === null ? '-' : `${d.addr}:${d.port}`);
 
-function run(name: string, seed: number, steps: number, maxDests: number): number {
+function run(name: string, seed: number, steps: number, maxDests: number, weights: readonly number[] = [0, 1, 2, 3, 4, 5]): number {
   const rnd = prng(seed);
   const int = (n: number): number => Math.floor(rnd() * n);
+  const wt = (): number => weights[int(weights.length)]!;
   const f = new Fixture({ flags: 0 });
   f.random = prng(seed ^ 0x5a5a);
   const impl = f.bind(getSchedulerFactory(name, { lblcExpiration: () => 600, lblcrExpiration: () => 300 })!);
@@ -24,16 +25,16 @@ function run(name: string, seed: number, steps: number, maxDests: number): numbe
   let decisions = 0;
   const live: MutableDest[] = [];
   // Start like ipvsadm does: -A, then -a one by one.
-  for (let i = 0; i < 1 + int(maxDests); i++) live.push(f.add(`10.1.${serial >> 8}.${serial++ & 255}`, 80, int(4)));
+  for (let i = 0; i < 1 + int(maxDests); i++) live.push(f.add(`10.1.${serial >> 8}.${serial++ & 255}`, 80, wt()));
   for (let step = 0; step < steps; step++) {
     const op = int(100);
     if (op < 8 && live.length < maxDests) {
-      live.push(f.add(`10.1.${serial >> 8}.${serial++ & 255}`, 80, int(6)));
+      live.push(f.add(`10.1.${serial >> 8}.${serial++ & 255}`, 80, wt()));
     } else if (op < 14 && live.length > 0) {
       const d = live.splice(int(live.length), 1)[0]!;
       f.del(d);
     } else if (op < 22 && live.length > 0) {
-      f.edit(live[int(live.length)]!, { weight: int(6) });
+      f.edit(live[int(live.length)]!, { weight: wt() });
     } else if (op < 40 && live.length > 0) {
       const d = live[int(live.length)]!;
       f.conns(d, int(5), int(5));
@@ -59,5 +60,16 @@ for (const name of schedulerNames) {
     let total = 0;
     for (let seed = 1; seed <= 12; seed++) total += run(name, seed * 7919, 1500, seed % 3 === 0 ? 60 : 12);
     assert.ok(total > 5000, `only ${total} decisions compared`);
+  });
+}
+
+// Wide, gcd-sharing weights with a few heavy dests: stresses wrr's pass skipping, gcd steps and
+// cursor/stop handling, and cross-multiplied ratios with large numbers.
+for (const name of schedulerNames) {
+  test(`${name}: agrees with the kernel scan with wide gcd-sharing weights`, () => {
+    let total = 0;
+    const seeds = name === 'mh' ? 3 : 10;
+    for (let seed = 1; seed <= seeds; seed++) total += run(name, seed * 104729, 1500, 10 + (seed % 4) * 10, [0, 2, 4, 6, 8, 12, 30, 40, 100]);
+    assert.ok(total > seeds * 400, `only ${total} decisions compared`);
   });
 }
