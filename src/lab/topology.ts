@@ -11,7 +11,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { sh, shTry, nsSh, listNetns, spawnInNs, killPid, offloadsOff, waitFor } from './netns.ts';
+import { sh, shTry, nsSh, nsArgv, listNetns, spawnInNs, killPid, offloadsOff, waitFor } from './netns.ts';
 import { realserverUp } from './realserver.ts';
 import { runClient } from '../cli/tsvsadm.ts';
 
@@ -126,6 +126,8 @@ export async function labUp(mode: LabMode, opts: LabUpOptions = {}): Promise<Lab
     nsSh(ns.router, ['ip', 'addr', 'add', `${LAB.router}/24`, 'dev', 'br0']);
     nsSh(ns.router, ['ip', 'link', 'set', 'br0', 'up']);
     nsSh(ns.router, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
+    // A plain L2 segment: with br_netfilter the bridge would run iptables and IP sanity checks.
+    shTry(nsArgv(ns.router, ['sysctl', '-q', '-w', 'net.bridge.bridge-nf-call-iptables=0', 'net.bridge.bridge-nf-call-ip6tables=0', 'net.bridge.bridge-nf-call-arptables=0']));
     nsSh(ns.router, ['ip', 'route', 'add', `${LAB.vip}/32`, 'via', LAB.dip]);
     // client
     nsSh(ns.client, ['ip', 'addr', 'add', `${LAB.client}/24`, 'dev', 'eth0']);

@@ -149,10 +149,17 @@ export async function startPacketForwarder(engine: PacketEngine, options: Packet
     },
     async sync(_keys) {
       p = plan(engine.services());
-      installNft(p.nft);
+      const failed: { protocol: string; addr: string; port: number; error?: string }[] = [];
+      try {
+        installNft(p.nft);
+      } catch (e) {
+        const msg = ((e as { stderr?: Buffer }).stderr?.toString() || (e as Error).message).trim();
+        options.log?.warn({ err: msg }, 'cannot install the nftables table');
+        for (const v of p.nft.vips) failed.push({ ...v, error: `nftables: ${msg}` });
+      }
       if (queue !== null) for (const e of syncMarkRules(p.marks, queue, marks)) options.log?.warn(e, 'cannot queue firewall mark');
       h.setAddrs(p.inAddrs, p.outAddrs, p.rips);
-      return [];
+      return failed;
     },
     status() {
       return { forwarder: 'packet', ifaces, workers: options.workers ?? 0, counters: h.stats(), drops: h.drops(), fwmarks: [...marks] };

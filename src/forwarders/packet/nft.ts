@@ -28,12 +28,12 @@ export function renderNft(rules: NftRules): string {
   lines.push(`table inet ${TABLE}`, `delete table inet ${TABLE}`, `table inet ${TABLE} {`);
   lines.push('  chain input {', '    type filter hook input priority -150; policy accept;');
   for (const v of rules.vips) {
-    lines.push(`    ${fam(v.addr)} daddr ${v.addr} ${v.protocol}${v.port ? ` dport ${v.port}` : ''} counter drop`);
+    lines.push(`    ${fam(v.addr)} daddr ${v.addr} ${v.port ? `${v.protocol} dport ${v.port}` : `meta l4proto ${v.protocol}`} counter drop`);
   }
   lines.push('  }');
   lines.push('  chain forward {', '    type filter hook forward priority -150; policy accept;');
   for (const m of rules.masq) {
-    lines.push(`    ${fam(m.addr)} saddr ${m.addr} ${m.protocol}${m.port ? ` sport ${m.port}` : ''} counter drop`);
+    lines.push(`    ${fam(m.addr)} saddr ${m.addr} ${m.port ? `${m.protocol} sport ${m.port}` : `meta l4proto ${m.protocol}`} counter drop`);
   }
   lines.push('  }', '}');
   return lines.join('\n') + '\n';
