@@ -23,7 +23,9 @@ export class LcScheduler extends SlotScheduler {
     this.tree.setLeaf(s, ok);
   }
   protected load(s: number, d: RtDest | null): void {
+    const was = this.tree.isSet(s), oh = this.oh[s];
     this.leaf(s, d);
+    if (was === this.tree.isSet(s) && (!was || oh === this.oh[s])) return;
     this.tree.update(s);
   }
   schedule(svc: RtServiceView): RtDest | null {

@@ -30,7 +30,9 @@ export class NqScheduler extends SlotScheduler {
     this.tree.setLeaf(s, ok);
   }
   protected load(s: number, d: RtDest | null): void {
+    const was = this.tree.isSet(s), a = this.act[s], w = this.w[s];
     this.leaf(s, d);
+    if (was === this.tree.isSet(s) && (!was || (a === this.act[s] && w === this.w[s]))) return;
     this.tree.update(s);
   }
   schedule(svc: RtServiceView): RtDest | null {

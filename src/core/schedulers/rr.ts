@@ -25,8 +25,9 @@ export class RrScheduler extends SlotScheduler {
     this.tree.setLeaf(s, d !== null && (d.flags & DEST_F.OVERLOAD) === 0 && d.weight > 0);
   }
   protected load(s: number, d: RtDest | null): void {
+    const was = this.tree.isSet(s);
     this.leaf(s, d);
-    this.tree.update(s);
+    if (was !== this.tree.isSet(s)) this.tree.update(s);
   }
   schedule(svc: RtServiceView): RtDest | null {
     this.ensure(svc);

@@ -85,11 +85,18 @@ export class ArgTree {
   setLeaf(slot: number, present: boolean): void {
     this.best[this.cap + slot] = present ? slot : -1;
   }
+  isSet(slot: number): boolean {
+    return this.best[this.cap + slot]! >= 0;
+  }
   update(slot: number): void {
     const best = this.best;
     for (let n = (this.cap + slot) >> 1; n >= 1; n >>= 1) {
       const l = best[2 * n]!, r = best[2 * n + 1]!;
-      best[n] = l < 0 ? r : r < 0 ? l : this.better(l, r) ? r : l;
+      const nb = l < 0 ? r : r < 0 ? l : this.better(l, r) ? r : l;
+      const old = best[n]!;
+      best[n] = nb;
+      // Same winner, and it is not the slot whose key changed: nothing above can change.
+      if (nb === old && nb !== slot) return;
     }
   }
   build(): void {

@@ -32,7 +32,9 @@ export class WeightedLeastIndex {
     }
   }
   load(s: number, d: RtDest | null): void {
+    const was = this.tree.isSet(s), oh = this.oh[s], w = this.w[s];
     this.leaf(s, d);
+    if (was === this.tree.isSet(s) && (!was || (oh === this.oh[s] && w === this.w[s]))) return;
     this.tree.update(s);
   }
   pick(slots: SlotList): RtDest | null {

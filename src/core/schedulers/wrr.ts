@@ -67,7 +67,9 @@ export class WrrScheduler extends SlotScheduler {
   }
   override countsChanged(svc: RtServiceView, dest: RtDest): void {
     const s = this.slots.slotOf(dest);
-    if (s >= 0) this.elig.set(s, (dest.flags & DEST_F.OVERLOAD) === 0 ? dest.weight : -1);
+    if (s < 0) return;
+    const v = (dest.flags & DEST_F.OVERLOAD) === 0 ? dest.weight : -1;
+    if (this.elig.mx[this.elig.cap + s] !== v) this.elig.set(s, v);
   }
 
   schedule(svc: RtServiceView): RtDest | null {
