@@ -170,7 +170,7 @@ test('SSL_GET: TLS with SNI from virtualhost, status and digest; plain HTTP on t
   } catch {
     return; // openssl missing: nothing to test against
   }
-  const snis: (string | false)[] = [];
+  const snis: (string | false | null)[] = [];
   const s = https.createServer({ key: readFileSync(key), cert: readFileSync(crt) }, (req, res) => res.end(`tls ${req.url}`));
   s.on('secureConnection', (t) => snis.push(t.servername));
   const port = await listen(s);
