@@ -277,6 +277,7 @@ export class Daemon {
     await this.queue;
     await this.forwarder?.close();
     this.log.info({}, 'stopped');
+    setTimeout(() => this.log.warn({ active: process.getActiveResourcesInfo() }, 'still running 1 s after stop'), 1000).unref();
   }
 }
 

@@ -71,7 +71,7 @@ export async function run(argv: string[]): Promise<number> {
   process.env['TSVS_LOG_LEVEL'] = a['log-level'];
   const { runDaemon } = await import('../../daemon/daemon.ts');
   const { loadDeps } = await import('../../daemon/deps.ts');
-  return runDaemon(
+  const code = await runDaemon(
     {
       socketPath,
       rulesFile: a.rules ? resolve(a.rules) : null,
@@ -85,4 +85,6 @@ export async function run(argv: string[]): Promise<number> {
     },
     await loadDeps(),
   );
+  // Exit now: do not wait for sockets of aborted relays to finish closing, or for loader threads.
+  process.exit(code);
 }
