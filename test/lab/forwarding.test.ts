@@ -14,6 +14,7 @@ const root = process.getuid?.() === 0;
 const skip = root ? false : 'needs root (network namespaces, AF_PACKET, nftables)';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const udpClient = fileURLToPath(new URL('./fixtures/udp-client.mjs', import.meta.url));
+const udpRefused = fileURLToPath(new URL('./fixtures/udp-refused.mjs', import.meta.url));
 const sendFrames = fileURLToPath(new URL('./fixtures/send-frames.ts', import.meta.url));
 const VS = `${LAB.vip}:${LAB.port}`;
 const [RS1, RS2] = LAB.rs;
@@ -205,6 +206,35 @@ for (const mode of ['nat', 'dr', 'tun'] as const satisfies readonly LabMode[]) {
         await adm('-D', '-u', `${LAB.vip}:53`);
       }
     });
+
+    it('ICMP port unreachable from a real server (UDP to a closed port) reaches the client as coming from the VIP', async () => {
+      await adm('-A', '-u', `${LAB.vip}:5300`, '-s', 'rr');
+      await adm('-a', '-u', `${LAB.vip}:5300`, '-r', `${RS1}:5300`, flag);
+      try {
+        await sleep(400);
+        const before = await fwd();
+        const r = inNs(ns.client, [process.execPath, udpRefused, LAB.vip, '5300']);
+        assert.equal(r.out.trim(), 'refused', r.err);
+        if (mode === 'nat') {
+          const after = await fwd();
+          assert.ok(after.counters.icmp! > before.counters.icmp!, 'the ICMP error was NAT-ed by the forwarder');
+        }
+      } finally {
+        await adm('-D', '-u', `${LAB.vip}:5300`);
+      }
+    });
+
+    if (mode === 'tun') {
+      it('TUN: a full-size DF packet that no longer fits with the IPIP header gets ICMP fragmentation-needed; the upload still completes', async () => {
+        const before = await fwd();
+        const r = inNs(ns.client, ['sh', '-c', `head -c 200000 /dev/zero | curl -s -m 10 --data-binary @- http://${LAB.vip}/`]);
+        assert.match(r.out.trim(), /^test[12]$/, r.err);
+        const after = await fwd();
+        assert.ok(after.counters.fragNeeded! > before.counters.fragNeeded!, JSON.stringify(after.counters));
+        const pmtu = inNs(ns.client, ['ip', 'route', 'get', LAB.vip]).out;
+        assert.match(pmtu, /mtu 1480/, pmtu);
+      });
+    }
 
     it('malformed packets to the VIP are dropped and counted by reason; workers keep forwarding', async () => {
       const dirMac = (JSON.parse(inNs(ns.dir, ['ip', '-j', 'link', 'show', 'eth0']).out) as { address: string }[])[0]!.address;

@@ -27,8 +27,8 @@ test('AF_PACKET: frames sent with sendto and sendmmsg come back intact through t
   }
 });
 
-for (const mode of ['dr', 'nat', 'tun'] as const) {
-  test(`startPacketForwarder (${mode}): two fanout workers, decisions from the main-thread engine, nft table installed then removed`, { skip, timeout: 90_000 }, async () => {
+for (const mode of ['nat'] as const) {
+  test(`startPacketForwarder (${mode}) over a bare Engine: two fanout workers, the engine's counters equal the forwarded packets, nft table installed then removed`, { skip, timeout: 90_000 }, async () => {
     const prefix = `tsvs-e${process.pid}${mode}`;
     const log = `/run/tsvs/${prefix}-engine.log`;
     rmSync(log, { force: true });
@@ -41,11 +41,11 @@ for (const mode of ['dr', 'nat', 'tun'] as const) {
       const bodies = curlFromClient(prefix, 6);
       assert.deepEqual([...bodies].sort(), ['test1', 'test1', 'test1', 'test2', 'test2', 'test2'], bodies.join(','));
       await killPid(pid, 5000);
-      const counters = JSON.parse(readFileSync(log, 'utf8').trim().split('\n').pop()!) as Record<string, number>;
-      const fwd = mode === 'dr' ? counters.route! : mode === 'tun' ? counters.tunnel! : counters.masqIn!;
-      assert.ok(fwd >= 6 * 5, `forwarded ${fwd} packets for 6 requests`);
-      assert.equal(counters.decided, counters.considered);
-      if (mode === 'nat') assert.ok(counters.masqOut! >= 6 * 4);
+      const counters = JSON.parse(readFileSync(log, 'utf8').trim().split('\n').pop()!) as Record<string, number> & { listing: string };
+      assert.ok(counters.masqIn! >= 6 * 4, `forwarded ${counters.masqIn} packets for 6 requests`);
+      assert.ok(counters.masqOut! >= 6 * 4);
+      const svc = /TCP\s+\S+\s+(\d+)\s+(\d+)\s+(\d+)/.exec(counters.listing)!;
+      assert.deepEqual([+svc[1]!, +svc[2]!, +svc[3]!], [6, counters.masqIn, counters.masqOut], counters.listing);
       assert.equal(nftTablePresent(labNs(prefix).dir), false, 'table removed on exit');
     } finally {
       if (pid && alive(pid)) await killPid(pid);
