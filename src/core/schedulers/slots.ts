@@ -60,7 +60,8 @@ export class SlotList {
   }
 
   has(d: RtDest): boolean {
-    return this.slotById.get(d.id) !== undefined && this.at[this.slotById.get(d.id)!] === d;
+    const s = this.slotById.get(d.id);
+    return s !== undefined && this.at[s] === d;
   }
 }
 
