@@ -1,5 +1,5 @@
 // A lab real server: HTTP on :80 (and :443 as plain HTTP) answering "<name>\n" for any path,
-// "/big" -> 10 MiB of a deterministic pattern, and a UDP echo on :53 answering "<name>:<payload>".
+// "/1k" -> 1 KiB, "/big" -> 10 MiB of a deterministic pattern, and a UDP echo on :53 answering "<name>:<payload>".
 // Plain JS (no loader) so it starts fast inside a namespace. argv: name [port...]
 import http from 'node:http';
 import dgram from 'node:dgram';
@@ -8,7 +8,9 @@ const name = process.argv[2] ?? 'test';
 const ports = process.argv.slice(3).map(Number).filter((p) => p > 0);
 const big = Buffer.alloc(10 * 1024 * 1024);
 for (let i = 0; i < big.length; i++) big[i] = (i * 31 + 7) & 255;
+const kib = Buffer.alloc(1024, 'x');
 const handler = (req, res) => {
+  if (req.url === '/1k') { res.end(kib); return; }
   if (req.url === '/big') { res.writeHead(200, { 'content-length': big.length }); res.end(big); return; }
   if (req.url === '/whoami') { res.end(`${name} ${req.socket.remoteAddress}\n`); return; }
   res.setHeader('content-type', 'text/plain');

@@ -1,0 +1,183 @@
+/**
+ * bench/packet: in one lab run (namespaces; bounded; everything removed at the end).
+ *
+ * 1. Forwarded packets/s and CPU per packet: a bounded UDP burst from the client to the VIP
+ *    (DR service, one real server) through the packet forwarder, vs the kernel's own ip_forward
+ *    of the same burst (a test address routed through the director, forwarded to the same real
+ *    server). CPU: the director daemon's own utime+stime (our forwarder), and the whole machine's
+ *    busy time (/proc/stat) for both runs (the sender and receiver costs are in both).
+ * 2. HTTP requests/s, new connection per request (wrk, `Connection: close`, 1 KiB body), and
+ *    director CPU per request: DR, TUN, NAT through our forwarder, vs HAProxy (mode tcp), nginx
+ *    stream and kernel nftables DNAT running on the director.
+ * Prints a table and the ratios.  Env: BENCH_SECONDS (default 4), BENCH_PACKETS (default 200000).
+ */
+import { readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { labUp, labDown, labNs, LAB, labAdm, labForwarderStatus, type LabMode } from '../../src/lab/topology.ts';
+import { shTry, spawnInNs, killPid, waitFor } from '../../src/lab/netns.ts';
+
+const SECS = Number(process.env['BENCH_SECONDS'] ?? 4);
+const PACKETS = Number(process.env['BENCH_PACKETS'] ?? 200_000);
+const prefix = 'tsvs-bench';
+const ns = labNs(prefix);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const TICK = 100; // USER_HZ
+
+function machineBusy(): number {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal
+  return (f[0]! + f[1]! + f[2]! + f[5]! + f[6]! + f[7]!) / TICK;
+}
+function procCpu(pid: number): number {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / TICK;
+  } catch {
+    return 0;
+  }
+}
+function treeCpu(pids: number[]): number {
+  return pids.reduce((a, p) => a + procCpu(p), 0);
+}
+function daemonPid(): number {
+  const st = JSON.parse(readFileSync(`/run/tsvs/lab-${prefix}.json`, 'utf8')) as { pids: number[] };
+  return st.pids[st.pids.length - 1]!;
+}
+const inNs = (n: string, argv: string[]) => shTry(['ip', 'netns', 'exec', n, ...argv]);
+
+const blaster = `/run/tsvs/${prefix}-blast.mjs`;
+writeFileSync(blaster, `
+import dgram from 'node:dgram';
+const [host, port, n] = [process.argv[2], Number(process.argv[3]), Number(process.argv[4])];
+const s = dgram.createSocket('udp4');
+const buf = Buffer.alloc(64);
+let sent = 0;
+s.connect(port, host, () => {
+  const t0 = process.hrtime.bigint();
+  const go = () => {
+    for (let i = 0; i < 64 && sent < n; i++, sent++) s.send(buf);
+    if (sent < n) setImmediate(go);
+    else setTimeout(() => { process.stdout.write(String(Number(process.hrtime.bigint() - t0) / 1e9)); process.exit(0); }, 200);
+  };
+  go();
+});
+`);
+
+/** Counts UDP packets to dport arriving at rs1 (nft counter in its namespace). */
+function rsCounterReset(port: number): void {
+  shTry(['sh', '-c', `ip netns exec ${ns.rs[0]} nft delete table inet tsvsbench 2>/dev/null; echo 'table inet tsvsbench { chain in { type filter hook prerouting priority -300; udp dport ${port} counter drop; } }' | ip netns exec ${ns.rs[0]} nft -f -`]);
+}
+function rsCounter(): number {
+  const r = inNs(ns.rs[0]!, ['nft', '-j', 'list', 'table', 'inet', 'tsvsbench']);
+  const m = /"packets":\s*(\d+)/.exec(r.out);
+  return m ? Number(m[1]) : 0;
+}
+
+interface PpsResult { name: string; pps: number; delivered: number; machineUsPerPkt: number; directorUsPerPkt: number }
+
+async function udpBurst(name: string, dst: string, directorPids: number[]): Promise<PpsResult> {
+  rsCounterReset(9999);
+  const m0 = machineBusy(), d0 = treeCpu(directorPids);
+  const r = inNs(ns.client, [process.execPath, blaster, dst, '9999', String(PACKETS)]);
+  await sleep(300);
+  const m1 = machineBusy(), d1 = treeCpu(directorPids);
+  const secs = Number(r.out) || 1;
+  const delivered = rsCounter();
+  return {
+    name, pps: delivered / secs, delivered,
+    machineUsPerPkt: ((m1 - m0) * 1e6) / Math.max(1, delivered),
+    directorUsPerPkt: directorPids.length ? ((d1 - d0) * 1e6) / Math.max(1, delivered) : NaN,
+  };
+}
+
+interface HttpResult { name: string; rps: number; directorUsPerReq: number; machineUsPerReq: number; errors: string }
+
+async function wrk(name: string, url: string, directorPids: number[] | 'kernel'): Promise<HttpResult> {
+  const m0 = machineBusy(), d0 = directorPids === 'kernel' ? 0 : treeCpu(directorPids);
+  const r = inNs(ns.client, ['wrk', '-t', '2', '-c', '32', '-d', `${SECS}s`, '-H', 'Connection: close', url]);
+  const m1 = machineBusy(), d1 = directorPids === 'kernel' ? 0 : treeCpu(directorPids);
+  const rps = Number(/Requests\/sec:\s*([\d.]+)/.exec(r.out)?.[1] ?? 0);
+  const total = rps * SECS;
+  const errors = /Socket errors:.*|Non-2xx.*/.exec(r.out)?.[0] ?? '';
+  return {
+    name, rps,
+    directorUsPerReq: directorPids === 'kernel' ? NaN : ((d1 - d0) * 1e6) / Math.max(1, total),
+    machineUsPerReq: ((m1 - m0) * 1e6) / Math.max(1, total), errors,
+  };
+}
+
+const fmt = (v: number, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : '-');
+
+async function main(): Promise<void> {
+  const pps: PpsResult[] = [];
+  const http: HttpResult[] = [];
+  try {
+    // ---- our forwarder, per mode --------------------------------------------------------------
+    for (const mode of ['dr', 'tun', 'nat'] as LabMode[]) {
+      const flag = mode === 'nat' ? '-m' : mode === 'dr' ? '-g' : '-i';
+      await labUp(mode, { prefix });
+      const dp = daemonPid();
+      if (mode === 'dr') {
+        await labAdm(prefix, ['-A', '-u', `${LAB.vip}:9999`, '-s', 'rr']);
+        await labAdm(prefix, ['-a', '-u', `${LAB.vip}:9999`, '-r', `${LAB.rs[0]}:9999`, flag]);
+        await sleep(500);
+        pps.push(await udpBurst('tsvs packet forwarder (DR)', LAB.vip, [dp]));
+        // kernel ip_forward of the same burst: 10.0.0.200 routed via the director to rs1
+        inNs(ns.router, ['ip', 'route', 'add', '10.0.0.200/32', 'via', LAB.dip]);
+        inNs(ns.dir, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
+        inNs(ns.dir, ['ip', 'route', 'add', '10.0.0.200/32', 'via', LAB.rs[0]!]);
+        pps.push(await udpBurst('kernel ip_forward', '10.0.0.200', []));
+        inNs(ns.dir, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=0']);
+      }
+      http.push(await wrk(`tsvs ${mode.toUpperCase()}`, `http://${LAB.vip}/1k`, [dp]));
+      const st = labForwarderStatus(prefix);
+      if (st && st.counters.txErrors) process.stderr.write(`${mode}: tx errors ${st.counters.txErrors}\n`);
+      if (mode === 'nat') {
+        // ---- peers on the director (NAT topology: the real servers route through it) ----------
+        await labAdm(prefix, ['-C']);
+        await sleep(500);
+        const killDaemon = dp;
+        await killPid(killDaemon, 5000);
+        inNs(ns.dir, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
+        const rs = LAB.rs.map((r) => `${r}:80`);
+        // HAProxy mode tcp
+        const hcfg = `/run/tsvs/${prefix}-haproxy.cfg`;
+        writeFileSync(hcfg, `global\n  maxconn 20000\n  nbthread 2\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\nfrontend f\n  bind ${LAB.vip}:80\n  default_backend b\nbackend b\n  balance roundrobin\n${rs.map((r, i) => `  server s${i} ${r}\n`).join('')}`);
+        const hp = spawnInNs(ns.dir, ['haproxy', '-db', '-f', hcfg]);
+        await waitFor(() => inNs(ns.client, ['curl', '-s', '-m', '1', `http://${LAB.vip}/`]).status === 0, 5000, 100);
+        http.push(await wrk('HAProxy (mode tcp)', `http://${LAB.vip}/1k`, [hp]));
+        await killPid(hp);
+        // nginx stream
+        const ncfg = `/run/tsvs/${prefix}-nginx.conf`;
+        writeFileSync(ncfg, `load_module /usr/lib/nginx/modules/ngx_stream_module.so;\ndaemon off;\nmaster_process off;\nworker_processes 1;\npid /run/tsvs/${prefix}-nginx.pid;\nerror_log /dev/null;\nevents { worker_connections 8192; }\nstream {\n  upstream b {\n${rs.map((r) => `    server ${r};\n`).join('')}  }\n  server { listen ${LAB.vip}:80; proxy_pass b; }\n}\n`);
+        const np = spawnInNs(ns.dir, ['nginx', '-c', ncfg]);
+        await waitFor(() => inNs(ns.client, ['curl', '-s', '-m', '1', `http://${LAB.vip}/`]).status === 0, 5000, 100);
+        http.push(await wrk('nginx stream', `http://${LAB.vip}/1k`, [np]));
+        await killPid(np);
+        // kernel nftables DNAT (conntrack)
+        inNs(ns.dir, ['sh', '-c', `echo 'table ip tsvsdnat { chain pre { type nat hook prerouting priority -100; ip daddr ${LAB.vip} tcp dport 80 dnat to numgen inc mod 2 map { 0 : ${LAB.rs[0]}, 1 : ${LAB.rs[1]} }; } }' | nft -f -`]);
+        http.push(await wrk('kernel nftables DNAT', `http://${LAB.vip}/1k`, 'kernel'));
+        inNs(ns.dir, ['nft', 'delete', 'table', 'ip', 'tsvsdnat']);
+      }
+      await labDown(prefix);
+    }
+  } finally {
+    await labDown(prefix);
+    rmSync(blaster, { force: true });
+    for (const f of ['haproxy.cfg', 'nginx.conf', 'nginx.pid']) rmSync(`/run/tsvs/${prefix}-${f}`, { force: true });
+  }
+  console.log(`\n## Forwarded packets (UDP 64 B payload, ${PACKETS} sent)`);
+  console.log('| path | delivered | pkts/s | director process µs/pkt | machine µs/pkt |');
+  console.log('|---|---|---|---|---|');
+  for (const r of pps) console.log(`| ${r.name} | ${r.delivered} | ${fmt(r.pps, 0)} | ${fmt(r.directorUsPerPkt, 2)} | ${fmt(r.machineUsPerPkt, 2)} |`);
+  if (pps.length === 2) console.log(`ratio machine CPU/pkt tsvs / kernel: ${fmt(pps[0]!.machineUsPerPkt / pps[1]!.machineUsPerPkt, 2)}; pkts/s: ${fmt(pps[0]!.pps / pps[1]!.pps, 2)}`);
+  console.log(`\n## HTTP, new connection per request (wrk -c32 -d${SECS}s, Connection: close)`);
+  console.log('| director | req/s | director process µs/req | machine µs/req | errors |');
+  console.log('|---|---|---|---|---|');
+  for (const r of http) console.log(`| ${r.name} | ${fmt(r.rps, 0)} | ${fmt(r.directorUsPerReq)} | ${fmt(r.machineUsPerReq)} | ${r.errors} |`);
+  const dr = http.find((h) => h.name === 'tsvs DR'), hap = http.find((h) => h.name.startsWith('HAProxy'));
+  const best = Math.max(...http.filter((h) => !h.name.startsWith('tsvs')).map((h) => h.rps));
+  if (dr && hap) console.log(`DR req/s vs best peer: ${fmt(dr.rps / best, 2)}; DR director CPU/req vs HAProxy: ${fmt(dr.directorUsPerReq / hap.directorUsPerReq, 2)}`);
+}
+
+await main();
