@@ -65,7 +65,7 @@ s.connect(port, host, () => {
 
 /** Counts UDP packets to dport arriving at rs1 (nft counter in its namespace). */
 function rsCounterReset(port: number): void {
-  shTry(['sh', '-c', `ip netns exec ${ns.rs[0]} nft delete table inet tsvsbench 2>/dev/null; echo 'table inet tsvsbench { chain in { type filter hook prerouting priority -300; udp dport ${port} counter drop; } }' | ip netns exec ${ns.rs[0]} nft -f -`]);
+  shTry(['sh', '-c', `ip netns exec ${ns.rs[0]} nft delete table inet tsvsbench 2>/dev/null; printf 'table inet tsvsbench {\\n chain in {\\n  type filter hook prerouting priority -300;\\n  udp dport ${port} counter drop\\n }\\n}\\n' | ip netns exec ${ns.rs[0]} nft -f -`]);
 }
 function rsCounter(): number {
   const r = inNs(ns.rs[0]!, ['nft', '-j', 'list', 'table', 'inet', 'tsvsbench']);
@@ -142,7 +142,7 @@ async function main(): Promise<void> {
         const rs = LAB.rs.map((r) => `${r}:80`);
         // HAProxy mode tcp
         const hcfg = `/run/tsvs/${prefix}-haproxy.cfg`;
-        writeFileSync(hcfg, `global\n  maxconn 20000\n  nbthread 2\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\nfrontend f\n  bind ${LAB.vip}:80\n  default_backend b\nbackend b\n  balance roundrobin\n${rs.map((r, i) => `  server s${i} ${r}\n`).join('')}`);
+        writeFileSync(hcfg, `global\n  maxconn 4000\n  nbthread 2\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\nfrontend f\n  bind ${LAB.vip}:80\n  default_backend b\nbackend b\n  balance roundrobin\n${rs.map((r, i) => `  server s${i} ${r}\n`).join('')}`);
         const hp = spawnInNs(ns.dir, ['haproxy', '-db', '-f', hcfg]);
         await waitFor(() => inNs(ns.client, ['curl', '-s', '-m', '1', `http://${LAB.vip}/`]).status === 0, 5000, 100);
         http.push(await wrk('HAProxy (mode tcp)', `http://${LAB.vip}/1k`, [hp]));
@@ -155,7 +155,8 @@ async function main(): Promise<void> {
         http.push(await wrk('nginx stream', `http://${LAB.vip}/1k`, [np]));
         await killPid(np);
         // kernel nftables DNAT (conntrack)
-        inNs(ns.dir, ['sh', '-c', `echo 'table ip tsvsdnat { chain pre { type nat hook prerouting priority -100; ip daddr ${LAB.vip} tcp dport 80 dnat to numgen inc mod 2 map { 0 : ${LAB.rs[0]}, 1 : ${LAB.rs[1]} }; } }' | nft -f -`]);
+        const dn = inNs(ns.dir, ['sh', '-c', `printf 'table ip tsvsdnat {\\n chain pre {\\n  type nat hook prerouting priority -100;\\n  ip daddr ${LAB.vip} tcp dport 80 dnat to numgen inc mod 2 map { 0 : ${LAB.rs[0]}, 1 : ${LAB.rs[1]} }\\n }\\n}\\n' | nft -f -`]);
+        if (dn.status !== 0) process.stderr.write(`nft DNAT: ${dn.err}\n`);
         http.push(await wrk('kernel nftables DNAT', `http://${LAB.vip}/1k`, 'kernel'));
         inNs(ns.dir, ['nft', 'delete', 'table', 'ip', 'tsvsdnat']);
       }
