@@ -120,6 +120,36 @@ export interface EngineOptions {
   sysctl?: Partial<Sysctls>;
 }
 
+/**
+ * A connection or template as the IPVS sync protocol carries it (src/ha/sync-codec.ts turns it
+ * into bytes). `flags` uses the kernel's IP_VS_CONN_F_* bits; `state` the kernel's state numbers.
+ */
+export interface SyncRecord {
+  readonly af: Af;
+  /** 6 TCP, 17 UDP, 132 SCTP; 0 for fwmark templates. */
+  readonly protocol: number;
+  readonly flags: number;
+  readonly state: number;
+  readonly caddr: Ip;
+  readonly cport: number;
+  readonly vaddr: Ip;
+  readonly vport: number;
+  readonly daddr: Ip;
+  readonly dport: number;
+  readonly fwmark: number;
+  /** Seconds. */
+  readonly timeout: number;
+}
+
+/** Engine protocol codes (PROTO) <-> IP protocol numbers, for the sync protocol. */
+const IPPROTO_OF = [0, 6, 17, 132] as const;
+function protoOfIpproto(n: number): number {
+  return n === 6 ? PROTO.TCP : n === 17 ? PROTO.UDP : n === 132 ? PROTO.SCTP : n === 0 ? PROTO.IP : -1;
+}
+
+/** IP_VS_CONN_F_* bits used in SyncRecord.flags. */
+export const SYNC_CONN_F = { FWD_MASK: 0x7, NOOUTPUT: 0x80, INACTIVE: 0x100, TEMPLATE: 0x1000 } as const;
+
 export interface EngineCounters {
   /** New connections/templates refused because the table was full. */
   tableFull: number;
@@ -257,6 +287,9 @@ export class Engine implements IpvsBackend {
   private tableFull = 0;
   private readonly env: { now: number; random: () => number };
   private readonly due: number[] = [];
+  /** Sync master: handles of entries created or changed since the last drainSync(). */
+  private syncQ: number[] = [];
+  private syncMaster = false;
 
   constructor(opts: EngineOptions = {}) {
     this.now = opts.now ?? 0;
@@ -347,12 +380,15 @@ export class Engine implements IpvsBackend {
         const maxlen = d.maxlen || (g.af === 6 ? 1500 - 40 - 8 : 1500 - 20 - 8);
         this.daemons_.push({ ...d, group, maxlen, port: d.port || 8848, ttl: d.ttl || 1 });
         this.daemons_.sort((a, b) => (a.state === b.state ? 0 : a.state === 'master' ? -1 : 1));
+        this.syncMaster = this.daemons_.some((x) => x.state === 'master');
         return null;
       }
       case 'stop-daemon': {
         const i = this.daemons_.findIndex((x) => x.state === cmd.state);
         if (i < 0) return 'ESRCH';
         this.daemons_.splice(i, 1);
+        this.syncMaster = this.daemons_.some((x) => x.state === 'master');
+        if (!this.syncMaster) this.syncQ.length = 0;
         return null;
       }
       default:
@@ -429,6 +465,101 @@ export class Engine implements IpvsBackend {
    * Runs one packet through the virtual server. Pass `out` to reuse a Verdict object (no
    * allocation on the hot path); otherwise a new one is returned.
    */
+  // ---- connection synchronisation (IPVS sync daemon) ------------------------------------------
+
+  /** True while a master sync daemon is configured (--start-daemon master): changes are queued. */
+  isSyncMaster(): boolean {
+    return this.syncMaster;
+  }
+
+  /**
+   * Entries created or whose state changed since the last call (with their templates), as the
+   * master sync daemon sends them. Entries that expired meanwhile are skipped.
+   */
+  drainSync(): SyncRecord[] {
+    const t = this.table;
+    const out: SyncRecord[] = [];
+    const seen = new Set<number>();
+    for (const h of this.syncQ) {
+      if (seen.has(h)) continue;
+      seen.add(h);
+      const s = t.slotOf(h);
+      if (s < 0 || !(t.flags[s]! & CF.USED)) continue;
+      const dest = this.destById[t.dest[s]!];
+      if (!dest) continue;
+      const f = t.flags[s]!;
+      let flags = (f >> 8) & 3;
+      if (f & CF.NOOUTPUT) flags |= SYNC_CONN_F.NOOUTPUT;
+      if (f & CF.INACTIVE) flags |= SYNC_CONN_F.INACTIVE;
+      if (f & CF.TEMPLATE) flags |= SYNC_CONN_F.TEMPLATE;
+      out.push({
+        af: dest.af, protocol: IPPROTO_OF[t.proto[s]!]!, flags, state: f & CF.TEMPLATE ? 0 : t.state[s]!,
+        caddr: t.clientIp(s), cport: t.cport[s]!, vaddr: this.pool.ips[t.vaddr[s]!]!, vport: t.vport[s]!,
+        daddr: dest.ip, dport: t.dport[s]!, fwmark: dest.svc?.fwmark ?? 0, timeout: t.timeout[s]!,
+      });
+    }
+    this.syncQ.length = 0;
+    return out;
+  }
+
+  /**
+   * Backup side: creates or updates the entry a sync message describes, bound to the matching
+   * real server of the matching service (ip_vs_proc_conn). Returns false when no service or
+   * real server matches (the kernel would keep an unbound entry; we skip it) or the table is full.
+   */
+  importSync(r: SyncRecord): boolean {
+    const t = this.table;
+    const template = (r.flags & SYNC_CONN_F.TEMPLATE) !== 0;
+    const pc = protoOfIpproto(r.protocol);
+    if (pc < 0) return false;
+    let svc: Svc | undefined;
+    if (r.fwmark) svc = this.svcFwm.get(r.fwmark * 2 + (r.af === 6 ? 1 : 0));
+    if (!svc) {
+      const proto: Protocol | undefined = pc === PROTO.TCP ? 'tcp' : pc === PROTO.UDP ? 'udp' : pc === PROTO.SCTP ? 'sctp' : undefined;
+      if (!proto) return false;
+      const addr = formatIp(r.vaddr);
+      svc = this.svcByKey.get(`${r.af}/${proto}/${addr}/${r.vport}`) ?? this.svcByKey.get(`${r.af}/${proto}/${addr}/0`);
+    }
+    if (!svc) return false;
+    const daddr = formatIp(r.daddr);
+    const dest = svc.dests.find((d) => d.addr === daddr && (d.port === r.dport || r.dport === 0 || d.port === 0));
+    if (!dest) return false;
+    let s = t.lookupIn(pc, r.caddr, r.cport, r.vaddr, r.vport, template);
+    if (s < 0) {
+      s = this.newConn(pc, r.caddr, r.cport, r.vaddr, r.vport, dest, r.dport, template, false);
+      if (s < 0) return false;
+    }
+    if (!template) {
+      const active = pc === PROTO.TCP ? TCP_ACTIVE[r.state] === true : pc === PROTO.SCTP && r.state === SCTP_STATE;
+      const inactive = (t.flags[s]! & CF.INACTIVE) !== 0;
+      if (inactive && active) {
+        dest.activeConns++;
+        dest.inactConns--;
+        t.flags[s]! &= ~CF.INACTIVE;
+        this.countsChanged(dest);
+      } else if (!inactive && !active) {
+        dest.activeConns--;
+        dest.inactConns++;
+        t.flags[s]! |= CF.INACTIVE;
+        this.countsChanged(dest);
+      }
+      t.state[s] = r.state;
+    }
+    if (!(r.flags & SYNC_CONN_F.NOOUTPUT)) t.flags[s]! &= ~CF.NOOUTPUT;
+    t.timeout[s] = r.timeout > 0 ? r.timeout : template ? 180 : pc === PROTO.TCP ? this.tcpTimeouts[r.state] ?? 60 : this.udpTimeout;
+    this.rearm(s);
+    return true;
+  }
+
+  private queueSync(s: number): void {
+    const t = this.table;
+    this.syncQ.push(t.handleOf(s));
+    const ct = t.control[s]!;
+    if (ct >= 0) this.syncQ.push(t.handleOf(ct));
+    // A master that nobody drains must not grow without bound: keep the newest entries.
+    if (this.syncQ.length > 1 << 20) this.syncQ.splice(0, this.syncQ.length - (1 << 19));
+  }
+
   processPacket(p: PacketIn, out?: Verdict): Verdict {
     const v = out ? resetVerdict(out) : newVerdict();
     return p.dir === 'in' ? this.inPacket(p, v) : this.outPacket(p, v);
@@ -520,7 +651,9 @@ export class Engine implements IpvsBackend {
       this.total.inpkts++;
       this.total.inbytes += p.bytes;
     }
+    const before = t.state[s]!;
     this.transition(s, false, flags, dest);
+    if (this.syncMaster && (v.isNew || before !== t.state[s]) && !(t.flags[s]! & CF.ONEPACKET)) this.queueSync(s);
     v.action = 'forward';
     v.dest = dest;
     v.fwd = FWD_NAMES[(t.flags[s]! >> 8) & 3]!;
@@ -555,7 +688,9 @@ export class Engine implements IpvsBackend {
       this.total.outpkts++;
       this.total.outbytes += p.bytes;
     }
+    const before = t.state[s]!;
     this.transition(s, true, p.tcpFlags, dest);
+    if (this.syncMaster && before !== t.state[s]) this.queueSync(s);
     v.action = 'forward';
     v.conn = t.handleOf(s);
     v.dest = dest;

@@ -1,0 +1,120 @@
+/**
+ * The IPVS connection sync daemons (ipvsadm --start-daemon master|backup) over UDP multicast:
+ * the master drains the engine's changed entries every `flushMs` and multicasts them in sync
+ * protocol v1 messages; the backup joins the group and imports what it receives, so after a
+ * VRRP takeover established connections keep their real servers.
+ */
+import dgram from 'node:dgram';
+import { execFileSync } from 'node:child_process';
+import type { Ip } from '../core/addr.ts';
+import type { Engine, SyncRecord } from '../core/engine.ts';
+import type { SyncDaemonSpec } from '../core/types.ts';
+import { decodeSyncMessage, encodeSyncMessages, SYNC_GROUP, SYNC_PORT, type SyncConn } from './sync-codec.ts';
+
+function ipToBytes(ip: Ip): Uint8Array {
+  const out = new Uint8Array(ip.af === 4 ? 4 : 16);
+  ip.words.forEach((w, i) => {
+    out[i * 4] = w >>> 24;
+    out[i * 4 + 1] = (w >>> 16) & 255;
+    out[i * 4 + 2] = (w >>> 8) & 255;
+    out[i * 4 + 3] = w & 255;
+  });
+  return out;
+}
+
+function bytesToIp(b: Uint8Array, af: 4 | 6): Ip {
+  const words: number[] = [];
+  for (let i = 0; i < (af === 4 ? 1 : 4); i++) words.push(((b[i * 4]! << 24) | (b[i * 4 + 1]! << 16) | (b[i * 4 + 2]! << 8) | b[i * 4 + 3]!) >>> 0);
+  return { af, words };
+}
+
+export function toSyncConn(r: SyncRecord): SyncConn {
+  return {
+    af: r.af, protocol: r.protocol, flags: r.flags, state: r.state, cport: r.cport, vport: r.vport, dport: r.dport,
+    fwmark: r.fwmark, timeout: r.timeout, caddr: ipToBytes(r.caddr), vaddr: ipToBytes(r.vaddr), daddr: ipToBytes(r.daddr),
+  };
+}
+
+export function fromSyncConn(c: SyncConn): SyncRecord {
+  return {
+    af: c.af, protocol: c.protocol, flags: c.flags, state: c.state, cport: c.cport, vport: c.vport, dport: c.dport,
+    fwmark: c.fwmark, timeout: c.timeout, caddr: bytesToIp(c.caddr, c.af), vaddr: bytesToIp(c.vaddr, c.af), daddr: bytesToIp(c.daddr, c.af),
+  };
+}
+
+/** The first IPv4 address of an interface (the multicast interface address). */
+export function interfaceIpv4(ifname: string): string | null {
+  try {
+    const j = JSON.parse(execFileSync('ip', ['-j', '-4', 'addr', 'show', 'dev', ifname], { encoding: 'utf8' })) as { addr_info?: { local: string }[] }[];
+    return j[0]?.addr_info?.[0]?.local ?? null;
+  } catch {
+    return null;
+  }
+}
+
+export interface SyncDaemonCounters {
+  sent: number;
+  sentConns: number;
+  received: number;
+  imported: number;
+  rejected: number;
+}
+
+export interface SyncDaemonHandle {
+  readonly spec: SyncDaemonSpec;
+  readonly counters: SyncDaemonCounters;
+  close(): Promise<void>;
+}
+
+/** Starts one sync daemon for a spec the engine accepted. Throws when the interface is unknown. */
+export async function startSyncDaemon(engine: Engine, spec: SyncDaemonSpec, opts: { flushMs?: number; onError?: (e: Error) => void } = {}): Promise<SyncDaemonHandle> {
+  const local = interfaceIpv4(spec.mcastIfn);
+  if (!local) throw new Error(`no IPv4 address on multicast interface ${spec.mcastIfn}`);
+  const group = spec.group || SYNC_GROUP;
+  const port = spec.port || SYNC_PORT;
+  const counters: SyncDaemonCounters = { sent: 0, sentConns: 0, received: 0, imported: 0, rejected: 0 };
+  const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+  sock.on('error', (e) => opts.onError?.(e));
+  if (spec.state === 'master') {
+    await new Promise<void>((res) => sock.bind(0, local, () => res()));
+    sock.setMulticastInterface(local);
+    sock.setMulticastTTL(spec.ttl || 1);
+    sock.setMulticastLoopback(false);
+    const timer = setInterval(() => {
+      const recs = engine.drainSync();
+      if (recs.length === 0) return;
+      for (const m of encodeSyncMessages(spec.syncid, recs.map(toSyncConn), spec.maxlen || undefined)) {
+        sock.send(m, port, group);
+        counters.sent++;
+      }
+      counters.sentConns += recs.length;
+    }, opts.flushMs ?? 100);
+    return {
+      spec, counters,
+      close: async () => {
+        clearInterval(timer);
+        await new Promise<void>((res) => sock.close(() => res()));
+      },
+    };
+  }
+  await new Promise<void>((res) => sock.bind(port, () => res()));
+  sock.addMembership(group, local);
+  sock.on('message', (msg) => {
+    counters.received++;
+    const d = decodeSyncMessage(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength), spec.syncid);
+    if ('error' in d) {
+      counters.rejected++;
+      return;
+    }
+    for (const c of d.conns) {
+      if (engine.importSync(fromSyncConn(c))) counters.imported++;
+      else counters.rejected++;
+    }
+  });
+  return {
+    spec, counters,
+    close: async () => {
+      await new Promise<void>((res) => sock.close(() => res()));
+    },
+  };
+}
