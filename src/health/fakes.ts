@@ -17,6 +17,8 @@ export class FakeClock implements HealthClock {
   }
   clearTimer(h: TimerHandle): void { this.timers.delete(h.id); }
   get pending(): number { return this.timers.size; }
+  /** Pending timers as "id@time" (ascending id): shows whether a timer was kept or replaced. */
+  get deadlines(): string[] { return [...this.timers].map(([id, t]) => `${id}@${t.at}`); }
   /** Moves time forward by ms, firing due timers in time order. */
   async advance(ms: number): Promise<void> {
     const end = this.t + ms;

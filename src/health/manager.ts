@@ -13,17 +13,24 @@
  *   when not needed;
  * - alpha: servers start dead until their first successful check; omega: stop() runs the down
  *   scripts;
- * - notify_up / notify_down run on every alive change.
+ * - notify_up / notify_down run on every alive change;
+ * - reload (update()): unchanged checkers keep their state and timers, changed ones restart
+ *   keeping the server's up/down state until they decide, new servers start as at start(),
+ *   removed ones leave the table (notify_down if alive, as keepalived), quorum is re-evaluated
+ *   once per service.
  *
  * Time, scripts and checks are injected; the manager itself does no I/O.
  */
-import { parseIp } from '../core/addr.ts';
+import { canonicalIp, parseIp } from '../core/addr.ts';
 import type { DestSpec, ServiceKey } from '../core/types.ts';
+import { hostPort, serviceKeyString } from '../config/desired.ts';
+import { checkerFingerprint, checkerKey } from '../config/diff.ts';
 import type { CheckContext } from './checker.ts';
 import { runCheck as registryRunCheck } from './checkers/index.ts';
 import { realClock, realScriptRunner, type HealthClock, type ScriptRunner, type TimerHandle } from './io.ts';
 import type {
-  CheckResult, CheckerDef, CheckerStatus, DestStatus, HealthOp, HealthRealServer, HealthService, HealthStatus, ServiceStatus,
+  CheckResult, CheckerDef, CheckerStatus, DestStatus, HealthCarryHint, HealthOp, HealthRealServer, HealthService, HealthStatus,
+  HealthVerdict, RunningService, ServiceStatus,
 } from './types.ts';
 
 export type CheckRunner = (def: CheckerDef, ctx: CheckContext) => Promise<CheckResult>;
@@ -75,7 +82,7 @@ function destName(addr: string, port: number): string {
 }
 
 interface CkState {
-  readonly def: CheckerDef;
+  def: CheckerDef;
   readonly label: string;
   readonly target: string;
   up: boolean;
@@ -86,26 +93,46 @@ interface CkState {
   checks: number;
   last: (CheckResult & { at: number }) | null;
   timer: TimerHandle | null;
+  /** Set when a reload or stop() retires this checker: its timer and in-flight check are void. */
+  stopped: boolean;
 }
 
 interface RsState {
-  readonly def: HealthRealServer;
+  def: HealthRealServer;
   readonly name: string;
-  readonly checkers: CkState[];
+  checkers: CkState[];
   alive: boolean;
   since: number;
   effWeight: number;
   /** Weight in the table, null = not in it. */
   applied: number | null;
+  /** Non-weight attributes of the applied dest (fwd, thresholds, tunnel), to edit when they change. */
+  appliedSig: string | null;
 }
 
 interface VsState {
-  readonly def: HealthService;
-  readonly name: string;
-  readonly rs: RsState[];
+  def: HealthService;
+  name: string;
+  /** serviceKeyString(def.key): the reload identity. */
+  readonly key: string;
+  rs: RsState[];
   quorumUp: boolean;
   sorryApplied: number | null;
+  sorryAppliedSig: string | null;
+  /** Which sorry server sorryApplied refers to (a reload may change it). */
+  sorryAt: { readonly addr: string; readonly port: number } | null;
   sorryActive: boolean;
+}
+
+interface Parts { ups: HealthOp[]; downs: HealthOp[]; scripts: HealthOp[] }
+
+function destSig(d: DestSpec): string {
+  return `${d.fwd}|${d.uThreshold}|${d.lThreshold}|${d.tunType}|${d.tunPort}|${d.tunCsum}`;
+}
+
+/** Address-canonical "addr:port" for matching config against a running table. */
+function canonKey(addr: string, port: number): string {
+  return hostPort(canonicalIp(addr) ?? addr, port);
 }
 
 export class HealthManager {
@@ -113,6 +140,7 @@ export class HealthManager {
   private readonly scripts: ScriptRunner;
   private readonly check: CheckRunner;
   private readonly random: () => number;
+  private defs: readonly HealthService[];
   private vss: VsState[] = [];
   private running = false;
   private generation = 0;
@@ -122,6 +150,7 @@ export class HealthManager {
     this.scripts = o.scripts ?? realScriptRunner;
     this.check = o.runCheck ?? registryRunCheck;
     this.random = o.random ?? Math.random;
+    this.defs = o.services;
   }
 
   /** Computes the initial table (adds; sorry server if quorum is down), emits it, and schedules the first checks. */
@@ -131,13 +160,10 @@ export class HealthManager {
     this.generation++;
     const now = this.clock.now();
     const ops: HealthOp[] = [];
-    this.vss = this.o.services.map((d) => this.buildVs(d, now));
+    this.vss = this.defs.map((d) => this.buildVs(d, now));
     for (const vs of this.vss) {
-      const sum = this.aliveWeight(vs);
-      vs.quorumUp = sum >= this.quorum(vs) + this.hysteresis(vs);
-      ops.push(...this.diff(vs, 'start'));
-      // keepalived: starting with quorum down and a sorry server runs quorum_down once.
-      if (!vs.quorumUp && vs.def.sorry_server && vs.def.quorum_down) ops.push(this.exec(vs, 'quorum_down', vs.def.quorum_down));
+      const p = this.initVs(vs, 'start');
+      ops.push(...p.ups, ...p.downs, ...p.scripts);
       for (const rs of vs.rs) for (const ck of rs.checkers) this.scheduleFirst(vs, rs, ck);
     }
     this.emit(ops);
@@ -152,13 +178,164 @@ export class HealthManager {
     const ops: HealthOp[] = [];
     for (const vs of this.vss) {
       for (const rs of vs.rs) {
-        for (const ck of rs.checkers) if (ck.timer) { this.clock.clearTimer(ck.timer); ck.timer = null; }
+        for (const ck of rs.checkers) this.retire(ck);
         if (vs.def.omega && rs.alive && rs.def.notify_down) ops.push(this.exec(vs, 'notify_down', rs.def.notify_down, rs));
       }
       if (vs.def.omega && vs.quorumUp && vs.def.quorum_down) ops.push(this.exec(vs, 'quorum_down', vs.def.quorum_down));
     }
     this.emit(ops);
     return ops;
+  }
+
+  /**
+   * Reload: switches to `services` keeping the running state of everything unchanged.
+   *
+   * - services, real servers and checkers are matched by identity: service key
+   *   (serviceKeyString), real server "addr:port", checker index (config/diff.ts checkerKey);
+   * - a checker whose definition (checkerFingerprint) and probe target are unchanged keeps its
+   *   state: up/down, retry count, failure count, last result, since, and its pending timer;
+   * - a changed checker restarts (first run after warmup) but starts in its predecessor's
+   *   up/down state; a checker added to an existing server starts in the server's state: the
+   *   server stays as it is until the new checker decides (one success brings a down one up);
+   * - a new real server starts as at start() (alpha: down until its first success);
+   * - a removed real server leaves the table (even when inhibited) and, if it was alive, its
+   *   notify_down runs (keepalived does this on reload whatever omega says);
+   * - a removed service: its dests are removed, notify_down for alive servers and quorum_down
+   *   if quorum was up (keepalived's clear_service_vs on reload);
+   * - a configured weight change applies to a live server unless a MISC_CHECK misc_dynamic
+   *   weight is in force (an edit: 'set-weight', never remove + add); fwd / threshold / tunnel
+   *   changes are a 'set-weight' op carrying the new dest;
+   * - quorum and the sorry server are re-evaluated once per service: a crossing caused by the
+   *   reload runs quorum_up / quorum_down once.
+   *
+   * `carry` (planReload's) forces a restart of the checkers it lists in `start` / `stop`;
+   * `keep` is advisory (equality decides). With `opts.running` (the live table after the
+   * reload's own ipvsadm commands, e.g. backend.services()), ops are relative to that table, so
+   * the daemon gets exactly the corrections health needs; without it, ops are relative to what
+   * this manager last emitted. Before start() it only replaces the definitions.
+   */
+  update(services: readonly HealthService[], carry?: HealthCarryHint, opts: { readonly running?: readonly RunningService[] } = {}): readonly HealthOp[] {
+    this.defs = services;
+    if (!this.running) return [];
+    const now = this.clock.now();
+    const why = 'reload';
+    const force = new Set([...(carry?.start ?? []), ...(carry?.stop ?? [])]);
+    const table = opts.running ? this.indexRunning(opts.running) : null;
+    const inTable = (svcKey: string, addr: string, port: number) => table ? table.get(svcKey)?.get(canonKey(addr, port)) : undefined;
+    const out: Parts = { ups: [], downs: [], scripts: [] };
+    const toSchedule: [VsState, RsState, CkState][] = [];
+    const old = new Map(this.vss.map((v) => [v.key, v]));
+    const next: VsState[] = [];
+
+    for (const d of services) {
+      const key = serviceKeyString(d.key);
+      if (next.some((v) => v.key === key)) continue; // duplicate: first wins
+      const vs = old.get(key);
+      if (!vs) {
+        const nv = this.buildVs(d, now);
+        if (table) this.seed(nv, table.get(key));
+        const p = this.initVs(nv, why);
+        out.ups.push(...p.ups); out.downs.push(...p.downs); out.scripts.push(...p.scripts);
+        for (const rs of nv.rs) for (const ck of rs.checkers) toSchedule.push([nv, rs, ck]);
+        next.push(nv);
+        continue;
+      }
+      old.delete(key);
+      const prevRs = new Map(vs.rs.map((r) => [r.name, r]));
+      const rsList: RsState[] = [];
+      for (const r of d.real_servers) {
+        const rk = destName(r.addr, r.port);
+        const prev = prevRs.get(rk);
+        if (!prev || rsList.includes(prev)) {
+          const n = this.buildRs(d, r, now);
+          rsList.push(n);
+          for (const ck of n.checkers) toSchedule.push([vs, n, ck]);
+          continue;
+        }
+        prevRs.delete(rk);
+        const checkers = r.checkers.map((def, i): CkState => {
+          const o = prev.checkers[i];
+          const target = this.targetName(d, r, def);
+          if (o && checkerFingerprint(o.def) === checkerFingerprint(def) && o.target === target && !force.has(checkerKey(key, rk, i))) {
+            o.def = def;
+            return o;
+          }
+          if (o) this.retire(o);
+          const c = this.newCk(def, target, o ? o.up : prev.alive, now);
+          toSchedule.push([vs, prev, c]);
+          return c;
+        });
+        for (let i = r.checkers.length; i < prev.checkers.length; i++) this.retire(prev.checkers[i]!);
+        const dynamic = r.checkers.some((c) => c.type === 'MISC_CHECK' && c.misc_dynamic);
+        if (!dynamic || prev.effWeight === prev.def.weight) prev.effWeight = r.weight;
+        prev.def = r;
+        prev.checkers = checkers;
+        rsList.push(prev);
+      }
+      for (const gone of prevRs.values()) {
+        for (const ck of gone.checkers) this.retire(ck);
+        const present = table ? inTable(key, gone.def.addr, gone.def.port) !== undefined : gone.applied !== null;
+        if (present) out.downs.push(this.removeOp(vs.def, gone.def.addr, gone.def.port, why));
+        if (gone.alive && gone.def.notify_down) out.scripts.push(this.exec(vs, 'notify_down', gone.def.notify_down, gone));
+      }
+      // The sorry server moved or went away: the old one leaves.
+      const s = d.sorry_server;
+      if (vs.sorryAt && (!s || canonKey(s.addr, s.port) !== canonKey(vs.sorryAt.addr, vs.sorryAt.port))) {
+        const present = table ? inTable(key, vs.sorryAt.addr, vs.sorryAt.port) !== undefined : vs.sorryApplied !== null;
+        if (present && !rsList.some((r) => canonKey(r.def.addr, r.def.port) === canonKey(vs.sorryAt!.addr, vs.sorryAt!.port))) {
+          out.downs.push(this.removeOp(vs.def, vs.sorryAt.addr, vs.sorryAt.port, why));
+        }
+        vs.sorryApplied = null; vs.sorryAppliedSig = null; vs.sorryAt = null;
+      }
+      vs.def = d;
+      vs.name = d.name ?? serviceName(d.key);
+      vs.rs = rsList;
+      if (table) this.seed(vs, table.get(key));
+      const p = this.reconcileParts(vs, why);
+      out.ups.push(...p.ups); out.downs.push(...p.downs); out.scripts.push(...p.scripts);
+      next.push(vs);
+    }
+
+    // Services gone from the config (keepalived clear_service_vs, not stopping).
+    for (const vs of old.values()) {
+      const t = table?.get(vs.key);
+      for (const rs of vs.rs) {
+        for (const ck of rs.checkers) this.retire(ck);
+        const present = table ? t?.get(canonKey(rs.def.addr, rs.def.port)) !== undefined : rs.applied !== null;
+        if (present) out.downs.push(this.removeOp(vs.def, rs.def.addr, rs.def.port, why));
+        if (rs.alive && rs.def.notify_down) out.scripts.push(this.exec(vs, 'notify_down', rs.def.notify_down, rs));
+      }
+      if (vs.sorryAt) {
+        const present = table ? t?.get(canonKey(vs.sorryAt.addr, vs.sorryAt.port)) !== undefined : vs.sorryApplied !== null;
+        if (present) out.downs.push(this.removeOp(vs.def, vs.sorryAt.addr, vs.sorryAt.port, why));
+      }
+      if (vs.quorumUp && vs.def.quorum_down) out.scripts.push(this.exec(vs, 'quorum_down', vs.def.quorum_down));
+    }
+
+    this.vss = next;
+    for (const [vs, rs, ck] of toSchedule) this.scheduleFirst(vs, rs, ck);
+    const ops = [...out.ups, ...out.downs, ...out.scripts];
+    this.emit(ops);
+    return ops;
+  }
+
+  /** The service definitions in force (as given to the constructor or the last update()). */
+  services(): readonly HealthService[] {
+    return this.defs;
+  }
+
+  /**
+   * What health checking knows about each real server, keyed as config/desired.ts keys them
+   * (service key = serviceKeyString, real key = "addr:port"): the config/diff.ts `HealthView`
+   * planReload wants. `weight` is the live weight (the configured one unless MISC_CHECK
+   * misc_dynamic changed it). Unknown servers (or before start()) give undefined.
+   */
+  view(): (serviceKey: string, realKey: string) => HealthVerdict | undefined {
+    return (sk, rk) => {
+      const vs = this.vss.find((v) => v.key === sk);
+      const rs = vs?.rs.find((r) => r.name === rk);
+      return rs ? { up: rs.alive, weight: rs.effWeight } : undefined;
+    };
   }
 
   status(): HealthStatus {
@@ -203,19 +380,68 @@ export class HealthManager {
   // ---- internals ----
 
   private buildVs(d: HealthService, now: number): VsState {
-    const name = d.name ?? serviceName(d.key);
-    const rs = d.real_servers.map((r): RsState => {
-      const alpha = r.alpha ?? d.alpha ?? false;
-      const checkers = r.checkers.map((def): CkState => {
-        const t = this.targetOf(d, r, def);
-        return {
-          def, label: def.type, target: destName(t.host, t.port), up: !alpha, hasRun: false, retryIt: 0, since: now,
-          consecutiveFailures: 0, checks: 0, last: null, timer: null,
-        };
-      });
-      return { def: r, name: destName(r.addr, r.port), checkers, alive: checkers.every((c) => c.up), since: now, effWeight: r.weight, applied: null };
-    });
-    return { def: d, name, rs, quorumUp: true, sorryApplied: null, sorryActive: false };
+    return {
+      def: d, name: d.name ?? serviceName(d.key), key: serviceKeyString(d.key), rs: d.real_servers.map((r) => this.buildRs(d, r, now)),
+      quorumUp: true, sorryApplied: null, sorryAppliedSig: null, sorryAt: null, sorryActive: false,
+    };
+  }
+
+  private buildRs(d: HealthService, r: HealthRealServer, now: number): RsState {
+    const alpha = r.alpha ?? d.alpha ?? false;
+    const checkers = r.checkers.map((def) => this.newCk(def, this.targetName(d, r, def), !alpha, now));
+    return { def: r, name: destName(r.addr, r.port), checkers, alive: checkers.every((c) => c.up), since: now, effWeight: r.weight, applied: null, appliedSig: null };
+  }
+
+  private newCk(def: CheckerDef, target: string, up: boolean, now: number): CkState {
+    return {
+      def, label: def.type, target, up, hasRun: false, retryIt: 0, since: now,
+      consecutiveFailures: 0, checks: 0, last: null, timer: null, stopped: false,
+    };
+  }
+
+  /** Initial quorum state (no scripts, except keepalived's "starting with quorum down and a sorry server"), then the table. */
+  private initVs(vs: VsState, why: string): Parts {
+    vs.quorumUp = this.aliveWeight(vs) >= this.quorum(vs) + this.hysteresis(vs);
+    const { ups, downs } = this.diff(vs, why);
+    const scripts: HealthOp[] = [];
+    if (!vs.quorumUp && vs.def.sorry_server && vs.def.quorum_down) scripts.push(this.exec(vs, 'quorum_down', vs.def.quorum_down));
+    return { ups, downs, scripts };
+  }
+
+  private retire(ck: CkState): void {
+    ck.stopped = true;
+    if (ck.timer) { this.clock.clearTimer(ck.timer); ck.timer = null; }
+  }
+
+  /** Service key -> canonical "addr:port" -> dest as it is in the running table. */
+  private indexRunning(running: readonly RunningService[]): Map<string, Map<string, DestSpec>> {
+    const m = new Map<string, Map<string, DestSpec>>();
+    for (const s of running) {
+      const key = serviceKeyString({ af: s.af, fwmark: s.fwmark, protocol: s.protocol, addr: canonicalIp(s.addr) ?? s.addr, port: s.port });
+      const dm = new Map<string, DestSpec>();
+      for (const d of s.dests) dm.set(canonKey(d.addr, d.port), d);
+      m.set(key, dm);
+    }
+    return m;
+  }
+
+  /** Takes what is applied from the running table instead of from our own record. */
+  private seed(vs: VsState, dests: Map<string, DestSpec> | undefined): void {
+    for (const rs of vs.rs) {
+      const d = dests?.get(canonKey(rs.def.addr, rs.def.port));
+      rs.applied = d ? d.weight : null;
+      rs.appliedSig = d ? destSig(d) : null;
+    }
+    const s = vs.def.sorry_server;
+    const d = s ? dests?.get(canonKey(s.addr, s.port)) : undefined;
+    vs.sorryApplied = d ? d.weight : null;
+    vs.sorryAppliedSig = d ? destSig(d) : null;
+    vs.sorryAt = d && s ? { addr: s.addr, port: s.port } : null;
+  }
+
+  private targetName(vs: HealthService, r: HealthRealServer, def: CheckerDef): string {
+    const t = this.targetOf(vs, r, def);
+    return destName(t.host, t.port);
   }
 
   /** The data path's address and port: the real server's, with the virtual port for DR/TUN, connect_ip/port overriding. */
@@ -236,7 +462,7 @@ export class HealthManager {
     const gen = this.generation;
     ck.timer = this.clock.setTimer(Math.round(seconds * 1000), () => {
       ck.timer = null;
-      if (gen !== this.generation) return;
+      if (gen !== this.generation || ck.stopped) return;
       void this.runOne(vs, rs, ck, gen);
     });
   }
@@ -250,7 +476,7 @@ export class HealthManager {
     // connect_ip / connect_port are applied by the checker itself.
     let r: CheckResult;
     try { r = await this.check(ck.def, ctx); } catch (e) { r = { ok: false, reason: `error: ${String(e)}`, latencyMs: 0 }; }
-    if (gen !== this.generation || !this.running) return;
+    if (gen !== this.generation || !this.running || ck.stopped) return;
     this.onResult(vs, rs, ck, r);
   }
 
@@ -290,8 +516,13 @@ export class HealthManager {
     return s;
   }
 
-  /** Recomputes alive flags and quorum; returns table changes, then scripts. */
   private reconcile(vs: VsState, why: string): HealthOp[] {
+    const p = this.reconcileParts(vs, why);
+    return [...p.ups, ...p.downs, ...p.scripts];
+  }
+
+  /** Recomputes alive flags and quorum (one crossing at most); returns table changes and scripts. */
+  private reconcileParts(vs: VsState, why: string): Parts {
     const now = this.clock.now();
     const scripts: HealthOp[] = [];
     for (const rs of vs.rs) {
@@ -311,7 +542,8 @@ export class HealthManager {
       vs.quorumUp = false;
       if (vs.def.quorum_down) scripts.push(this.exec(vs, 'quorum_down', vs.def.quorum_down));
     }
-    return [...this.diff(vs, why), ...scripts];
+    const { ups, downs } = this.diff(vs, why);
+    return { ups, downs, scripts };
   }
 
   private destSpec(vs: HealthService, addr: string, port: number, weight: number, r?: HealthRealServer | { fwd?: HealthRealServer['fwd'] }): DestSpec {
@@ -329,31 +561,45 @@ export class HealthManager {
     };
   }
 
-  /** Desired table from state, diffed against what was applied. Adds and weight changes before removals. */
-  private diff(vs: VsState, why: string): HealthOp[] {
+  private removeOp(d: HealthService, addr: string, port: number, why: string): HealthOp {
+    return { op: 'remove', service: d.key, af: parseIp(addr)?.af ?? d.key.af, addr, port, why };
+  }
+
+  /**
+   * Desired table from state, diffed against what was applied: additions and increases (ups),
+   * decreases and removals (downs). A dest whose weight is unchanged but whose fwd / thresholds
+   * / tunnel changed gets a 'set-weight' op carrying the new dest.
+   */
+  private diff(vs: VsState, why: string): { ups: HealthOp[]; downs: HealthOp[] } {
     const d = vs.def;
     vs.sorryActive = !vs.quorumUp && d.sorry_server !== undefined;
     const ups: HealthOp[] = [];
     const downs: HealthOp[] = [];
-    const change = (addr: string, port: number, from: number | null, to: number | null, r: HealthRealServer | HealthService['sorry_server'] | undefined): void => {
-      if (from === to) return;
-      if (to === null) downs.push({ op: 'remove', service: d.key, af: parseIp(addr)?.af ?? d.key.af, addr, port, why });
-      else if (from === null) ups.push({ op: 'add', service: d.key, dest: this.destSpec(d, addr, port, to, r), why });
-      else (to < from ? downs : ups).push({ op: 'set-weight', service: d.key, dest: this.destSpec(d, addr, port, to, r), weight: to, why });
+    const change = (addr: string, port: number, from: number | null, fromSig: string | null, to: number | null, r: HealthRealServer | HealthService['sorry_server'] | undefined): string | null => {
+      if (to === null) {
+        if (from !== null) downs.push(this.removeOp(d, addr, port, why));
+        return null;
+      }
+      const spec = this.destSpec(d, addr, port, to, r);
+      const sig = destSig(spec);
+      if (from === null) ups.push({ op: 'add', service: d.key, dest: spec, why });
+      else if (from !== to || fromSig !== sig) (to < from ? downs : ups).push({ op: 'set-weight', service: d.key, dest: spec, weight: to, why });
+      return sig;
     };
     for (const rs of vs.rs) {
       const inhibit = rs.def.inhibit_on_failure ?? d.inhibit_on_failure ?? false;
       const want = vs.sorryActive || !rs.alive ? (inhibit ? 0 : null) : Math.max(0, rs.effWeight);
-      change(rs.def.addr, rs.def.port, rs.applied, want, rs.def);
+      rs.appliedSig = change(rs.def.addr, rs.def.port, rs.applied, rs.appliedSig, want, rs.def);
       rs.applied = want;
     }
     if (d.sorry_server) {
       const s = d.sorry_server;
       const want = vs.sorryActive ? (s.weight ?? 1) : d.sorry_server_inhibit ? 0 : null;
-      change(s.addr, s.port, vs.sorryApplied, want, s);
+      vs.sorryAppliedSig = change(s.addr, s.port, vs.sorryApplied, vs.sorryAppliedSig, want, s);
       vs.sorryApplied = want;
+      vs.sorryAt = want === null ? null : { addr: s.addr, port: s.port };
     }
-    return [...ups, ...downs];
+    return { ups, downs };
   }
 
   private exec(vs: VsState, event: 'notify_up' | 'notify_down' | 'quorum_up' | 'quorum_down', script: string, rs?: RsState): HealthOp {

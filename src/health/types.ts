@@ -286,3 +286,26 @@ export interface HealthStatus {
   readonly now: number;
   readonly services: readonly ServiceStatus[];
 }
+
+/**
+ * Which checkers' state carries over a reload, keyed by config/diff.ts `checkerKey(serviceKey,
+ * realKey, index)` (structurally planReload's `HealthCarry`). The manager restarts the checkers
+ * listed in `start` / `stop`; `keep` is advisory (an unchanged definition and target is kept).
+ */
+export interface HealthCarryHint {
+  readonly keep?: readonly string[];
+  readonly start?: readonly string[];
+  readonly stop?: readonly string[];
+}
+
+/** What health checking knows about one real server (structurally config/diff.ts `HealthVerdict`). */
+export interface HealthVerdict {
+  readonly up: boolean;
+  /** Live weight: the configured one unless MISC_CHECK misc_dynamic changed it. */
+  readonly weight?: number;
+}
+
+/** A virtual service of the live table with its dests (an IpvsBackend's ServiceSnapshot fits). */
+export interface RunningService extends ServiceKey {
+  readonly dests: readonly DestSpec[];
+}
