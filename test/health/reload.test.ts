@@ -452,6 +452,51 @@ test('with planReload and a live table: the daemon sequence ends with the table 
   m.stop();
 });
 
+const runningOf = (key: ServiceKey, dests: [string, number][]) => ({
+  ...key,
+  dests: dests.map(([addr, weight]): DestSpec => ({ af: 4, addr, port: 80, fwd: 'masq', weight, uThreshold: 0, lThreshold: 0, tunType: 'ipip', tunPort: 0, tunCsum: 'nocsum' })),
+});
+
+const runningCases: { name: string; running: ReturnType<typeof runningOf>[]; after: HealthService[]; want: string[] }[] = [
+  {
+    name: 'the table already has what health wants (sorry server serving, .2 gone): no ops',
+    running: [runningOf(KEY, [['10.9.9.9', 1]])],
+    after: [svc({ quorum: 25, sorry_server: { addr: '10.9.9.9', port: 80 }, real_servers: [rs('10.1.0.1', { weight: 20 })] })],
+    want: [],
+  },
+  {
+    name: 'alive servers put back by the reload while the sorry server serves: taken out again',
+    running: [runningOf(KEY, [['10.1.0.1', 10], ['10.1.0.2', 10], ['10.9.9.9', 1]])],
+    after: [svc({ quorum: 25, sorry_server: { addr: '10.9.9.9', port: 80 } })],
+    want: ['remove 10.1.0.1', 'remove 10.1.0.2'],
+  },
+  {
+    name: 'a weight the reload did not edit: edited; a missing dest: added',
+    running: [runningOf(KEY, [['10.1.0.1', 10]])],
+    after: [svc({ real_servers: [rs('10.1.0.1', { weight: 12 }), rs('10.1.0.2')] })],
+    want: ['weight 10.1.0.1 w12', 'add 10.1.0.2 w10'],
+  },
+  {
+    name: 'a removed service already deleted from the table: scripts only, no dest ops',
+    running: [],
+    after: [],
+    want: ['exec notify_down /d'],
+  },
+];
+
+for (const c of runningCases) {
+  test(`reload against the live table: ${c.name}`, () => {
+    const before = c.name.includes('sorry') || c.name.includes('already has')
+      ? [svc({ quorum: 25, sorry_server: { addr: '10.9.9.9', port: 80 } })]
+      : [svc({ real_servers: [rs('10.1.0.1'), rs('10.1.0.2', { notify_down: '/d' })] })];
+    const ctx = setup(before);
+    ctx.m.start();
+    ctx.take();
+    assert.deepEqual(ctx.m.update(c.after, undefined, { running: c.running }).map(fmt), c.want);
+    ctx.m.stop();
+  });
+}
+
 // ---------- real HTTP servers on 127.0.0.1 ----------
 
 async function startHttp(handler: http.RequestListener): Promise<{ server: http.Server; port: number; close: () => Promise<void> }> {
