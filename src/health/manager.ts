@@ -83,6 +83,8 @@ function destName(addr: string, port: number): string {
 
 interface CkState {
   def: CheckerDef;
+  /** checkerFingerprint(def), computed once. */
+  fp: string;
   readonly label: string;
   readonly target: string;
   up: boolean;
@@ -226,10 +228,12 @@ export class HealthManager {
     const toSchedule: [VsState, RsState, CkState][] = [];
     const old = new Map(this.vss.map((v) => [v.key, v]));
     const next: VsState[] = [];
+    const seen = new Set<string>();
 
     for (const d of services) {
       const key = serviceKeyString(d.key);
-      if (next.some((v) => v.key === key)) continue; // duplicate: first wins
+      if (seen.has(key)) continue; // duplicate: first wins
+      seen.add(key);
       const vs = old.get(key);
       if (!vs) {
         const nv = this.buildVs(d, now);
@@ -246,7 +250,7 @@ export class HealthManager {
       for (const r of d.real_servers) {
         const rk = destName(r.addr, r.port);
         const prev = prevRs.get(rk);
-        if (!prev || rsList.includes(prev)) {
+        if (!prev) {
           const n = this.buildRs(d, r, now);
           rsList.push(n);
           for (const ck of n.checkers) toSchedule.push([vs, n, ck]);
@@ -256,12 +260,13 @@ export class HealthManager {
         const checkers = r.checkers.map((def, i): CkState => {
           const o = prev.checkers[i];
           const target = this.targetName(d, r, def);
-          if (o && checkerFingerprint(o.def) === checkerFingerprint(def) && o.target === target && !force.has(checkerKey(key, rk, i))) {
+          const fp = checkerFingerprint(def);
+          if (o && o.fp === fp && o.target === target && !force.has(checkerKey(key, rk, i))) {
             o.def = def;
             return o;
           }
           if (o) this.retire(o);
-          const c = this.newCk(def, target, o ? o.up : prev.alive, now);
+          const c = this.newCk(def, target, o ? o.up : prev.alive, now, fp);
           toSchedule.push([vs, prev, c]);
           return c;
         });
@@ -328,12 +333,14 @@ export class HealthManager {
    * What health checking knows about each real server, keyed as config/desired.ts keys them
    * (service key = serviceKeyString, real key = "addr:port"): the config/diff.ts `HealthView`
    * planReload wants. `weight` is the live weight (the configured one unless MISC_CHECK
-   * misc_dynamic changed it). Unknown servers (or before start()) give undefined.
+   * misc_dynamic changed it). Unknown servers (or before start()) give undefined. Take a new
+   * view after update().
    */
   view(): (serviceKey: string, realKey: string) => HealthVerdict | undefined {
+    // Indexed once per view (services and servers as of now; their states stay live).
+    const idx = new Map(this.vss.map((v) => [v.key, new Map(v.rs.map((r) => [r.name, r]))]));
     return (sk, rk) => {
-      const vs = this.vss.find((v) => v.key === sk);
-      const rs = vs?.rs.find((r) => r.name === rk);
+      const rs = idx.get(sk)?.get(rk);
       return rs ? { up: rs.alive, weight: rs.effWeight } : undefined;
     };
   }
@@ -392,9 +399,9 @@ export class HealthManager {
     return { def: r, name: destName(r.addr, r.port), checkers, alive: checkers.every((c) => c.up), since: now, effWeight: r.weight, applied: null, appliedSig: null };
   }
 
-  private newCk(def: CheckerDef, target: string, up: boolean, now: number): CkState {
+  private newCk(def: CheckerDef, target: string, up: boolean, now: number, fp = checkerFingerprint(def)): CkState {
     return {
-      def, label: def.type, target, up, hasRun: false, retryIt: 0, since: now,
+      def, fp, label: def.type, target, up, hasRun: false, retryIt: 0, since: now,
       consecutiveFailures: 0, checks: 0, last: null, timer: null, stopped: false,
     };
   }

@@ -196,6 +196,8 @@ test('nginx: wrong digest and wrong status keep a server out; a MISC_CHECK scrip
   try {
     m.start();
     await waitFor('MISC server added', () => table.w.get(`127.0.0.3:${port}`) === 4, 1500);
+    // The script can answer before nginx does: wait for both HTTP checks' first results too.
+    await waitFor('both HTTP checks answered', () => m.status().services[0]!.dests.slice(0, 2).every((d) => d.checkers[0]!.lastResult !== null), 1500);
     const st = m.status().services[0]!.dests;
     assert.match(st[0]!.checkers[0]!.lastResult?.reason ?? '', /^digest mismatch/);
     assert.match(st[1]!.checkers[0]!.lastResult?.reason ?? '', /^status 500/);
