@@ -204,7 +204,9 @@ export function planReload(inp: ReloadInput): ReloadPlan {
   const state = next.state;
   const carry = healthCarry(inp.previous, state);
   const kept = new Set(carry.keep);
-  // A real server keeps its live verdict only if all its checkers carry over; otherwise it is new.
+  // A real server that existed before keeps its live verdict, even when its checkers changed: the
+  // health manager carries the up/down state into the new checkers (docs/HEALTH.md), so a down
+  // server is not re-added unchecked. Only a server that is new to the config starts afresh.
   const health: HealthView | undefined = inp.health
     ? (sk, rk) => {
         const svc = state.services.find((s) => s.key === sk);
@@ -213,8 +215,6 @@ export function planReload(inp: ReloadInput): ReloadPlan {
         const prevSvc = inp.previous?.services.find((s) => s.key === sk);
         const prevReal = prevSvc?.reals.find((r) => r.key === rk);
         if (!prevReal) return undefined;
-        if (!real.checkers.every((_, i) => kept.has(checkerKey(sk, rk, i)))) return undefined;
-        if (real.checkers.length !== prevReal.checkers.length) return undefined;
         const h = inp.health!(sk, rk);
         if (!h) return undefined;
         // A configured weight change applies to a live server (unless a dynamic weight is in force).

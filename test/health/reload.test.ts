@@ -444,9 +444,10 @@ test('with planReload and a live table: the daemon sequence ends with the table 
   const ops = m.update(toHealthServices(v2.state!), p2.carry, { running: table.services() });
   assert.deepEqual(table.weights(), ['10.0.0.1 10.1.0.1 w20', '10.0.0.1 10.1.0.4 w5']);
   assert.ok(!table.log.some((l) => l === 'delete-dest 10.1.0.1'), `kept server never deleted: ${table.log.join(', ')}`);
-  // planReload took .3 (checker changed) for a new server and added it; the manager, which keeps
-  // its down state until the new checker decides, corrects exactly that.
-  assert.deepEqual(ops.map(fmt), ['remove 10.1.0.3']);
+  // .3's checker changed: planReload keeps its live (down) verdict, so it is never re-added
+  // unchecked, and the manager has nothing to correct.
+  assert.deepEqual(ops.map(fmt), []);
+  assert.ok(!table.log.some((l) => l.startsWith('add-dest') && l.includes('10.1.0.3')), `down server not re-added: ${table.log.join(', ')}`);
   await clock.advance(0);                     // .3's new checker passes ('/b' is not failing)
   assert.deepEqual(table.weights(), ['10.0.0.1 10.1.0.1 w20', '10.0.0.1 10.1.0.3 w10', '10.0.0.1 10.1.0.4 w5']);
   m.stop();
