@@ -4,33 +4,26 @@
  * fo: eligible = not OVERLOAD, weight > 0. ovf additionally requires activeconns <= weight.
  */
 import { DEST_F, type RtDest, type RtServiceView, type SchedulerFactory } from '../scheduler.ts';
-import { ArgTree, SlotScheduler } from './slots.ts';
+import { MinTree, SlotScheduler } from './slots.ts';
 
 export class MaxWeightScheduler extends SlotScheduler {
-  private w = new Float64Array(0);
-  private tree = new ArgTree(1, () => false);
+  /** Min tree over -weight: the root is the first highest-weight eligible dest. */
+  private tree = new MinTree(1);
   constructor(svc: RtServiceView, readonly name: 'fo' | 'ovf') {
     super();
     this.resync(svc);
   }
-  protected rebuildIndex(): void {
-    const cap = this.slots.cap;
-    const w = (this.w = new Float64Array(cap));
-    this.tree = new ArgTree(cap, (a, b) => w[b]! > w[a]!);
-    for (let s = this.slots.lo; s < cap; s++) this.leaf(s, this.slots.at[s]!);
-    this.tree.build();
+  private key(d: RtDest | null): number {
+    return d !== null && (d.flags & DEST_F.OVERLOAD) === 0 && d.weight > 0 &&
+      (this.name === 'fo' || d.activeConns <= d.weight) ? -d.weight : Infinity;
   }
-  private leaf(s: number, d: RtDest | null): void {
-    const ok = d !== null && (d.flags & DEST_F.OVERLOAD) === 0 && d.weight > 0 &&
-      (this.name === 'fo' || d.activeConns <= d.weight);
-    if (ok) this.w[s] = d.weight;
-    this.tree.setLeaf(s, ok);
+  protected rebuildIndex(): void {
+    const t = (this.tree = new MinTree(this.slots.cap));
+    for (let s = this.slots.lo; s < this.slots.cap; s++) t.setLeaf(s, this.key(this.slots.at[s]!));
+    t.build();
   }
   protected load(s: number, d: RtDest | null): void {
-    const was = this.tree.isSet(s), w = this.w[s];
-    this.leaf(s, d);
-    if (was === this.tree.isSet(s) && (!was || w === this.w[s])) return;
-    this.tree.update(s);
+    this.tree.set(s, this.key(d));
   }
   schedule(svc: RtServiceView): RtDest | null {
     this.ensure(svc);

@@ -1,39 +1,35 @@
 /**
  * nq — Never Queue (spec §2.6, ip_vs_nq.c): the first eligible idle dest (activeconns == 0) in
  * list order, else the minimum (activeconns + 1) / weight, first wins ties.
+ *
+ * Indexed as a weighted-least tree with cost 0 for idle dests and activeconns + 1 otherwise: an
+ * idle dest is never beaten (0 * w > c * w' is false) and beats every busy one (c * w > 0), so
+ * the root is the kernel's answer (weights are >= 0 and activeconns < 2^31 - 1, as in the kernel).
  */
 import { DEST_F, type RtDest, type RtServiceView, type SchedulerFactory } from '../scheduler.ts';
-import { ArgTree, SlotScheduler, mulGt } from './slots.ts';
+import { RatioTree, SlotScheduler } from './slots.ts';
+
+const eligible = (d: RtDest | null): d is RtDest => d !== null && (d.flags & DEST_F.OVERLOAD) === 0 && d.weight !== 0;
+const cost = (d: RtDest): number => (d.activeConns === 0 ? 0 : (d.activeConns + 1) | 0);
 
 export class NqScheduler extends SlotScheduler {
   readonly name = 'nq';
-  private act = new Float64Array(0);
-  private w = new Float64Array(0);
-  private tree = new ArgTree(1, () => false);
+  private tree = new RatioTree(1);
   constructor(svc: RtServiceView) {
     super();
     this.resync(svc);
   }
   protected rebuildIndex(): void {
-    const cap = this.slots.cap;
-    const act = (this.act = new Float64Array(cap));
-    const w = (this.w = new Float64Array(cap));
-    // b beats a iff a is not idle and (b is idle or (act(a)+1)*w(b) > (act(b)+1)*w(a)).
-    this.tree = new ArgTree(cap, (a, b) =>
-      act[a]! !== 0 && (act[b]! === 0 || mulGt((act[a]! + 1) | 0, w[b]!, (act[b]! + 1) | 0, w[a]!)));
-    for (let s = this.slots.lo; s < cap; s++) this.leaf(s, this.slots.at[s]!);
-    this.tree.build();
-  }
-  private leaf(s: number, d: RtDest | null): void {
-    const ok = d !== null && (d.flags & DEST_F.OVERLOAD) === 0 && d.weight !== 0;
-    if (ok) { this.act[s] = d.activeConns; this.w[s] = d.weight; }
-    this.tree.setLeaf(s, ok);
+    const t = (this.tree = new RatioTree(this.slots.cap));
+    for (let s = this.slots.lo; s < this.slots.cap; s++) {
+      const d = this.slots.at[s]!;
+      if (eligible(d)) t.setLeaf(s, true, cost(d), d.weight);
+    }
+    t.build();
   }
   protected load(s: number, d: RtDest | null): void {
-    const was = this.tree.isSet(s), a = this.act[s], w = this.w[s];
-    this.leaf(s, d);
-    if (was === this.tree.isSet(s) && (!was || (a === this.act[s] && w === this.w[s]))) return;
-    this.tree.update(s);
+    if (eligible(d)) this.tree.set(s, true, cost(d), d.weight);
+    else this.tree.set(s, false, 0, 0);
   }
   schedule(svc: RtServiceView): RtDest | null {
     this.ensure(svc);

@@ -5,29 +5,28 @@
  * most dests are quiesced or overloaded.
  */
 import { DEST_F, type RtDest, type RtServiceView, type SchedulerFactory } from '../scheduler.ts';
-import { ArgTree, SlotScheduler } from './slots.ts';
+import { MinTree, SlotScheduler } from './slots.ts';
+
+const key = (d: RtDest | null): number =>
+  d !== null && (d.flags & DEST_F.OVERLOAD) === 0 && d.weight > 0 ? 0 : Infinity;
 
 export class RrScheduler extends SlotScheduler {
   readonly name = 'rr';
   /** null = list head. */
   private cursor: RtDest | null = null;
-  private tree = new ArgTree(1, () => false);
+  /** Key 0 = eligible, Infinity = not: the root is the first eligible slot. */
+  private tree = new MinTree(1);
   constructor(svc: RtServiceView) {
     super();
     this.resync(svc);
   }
   protected rebuildIndex(): void {
-    this.tree = new ArgTree(this.slots.cap, () => false);
-    for (let s = this.slots.lo; s < this.slots.cap; s++) this.leaf(s, this.slots.at[s]!);
-    this.tree.build();
-  }
-  private leaf(s: number, d: RtDest | null): void {
-    this.tree.setLeaf(s, d !== null && (d.flags & DEST_F.OVERLOAD) === 0 && d.weight > 0);
+    const t = (this.tree = new MinTree(this.slots.cap));
+    for (let s = this.slots.lo; s < this.slots.cap; s++) t.setLeaf(s, key(this.slots.at[s]!));
+    t.build();
   }
   protected load(s: number, d: RtDest | null): void {
-    const was = this.tree.isSet(s);
-    this.leaf(s, d);
-    if (was !== this.tree.isSet(s)) this.tree.update(s);
+    this.tree.set(s, key(d));
   }
   schedule(svc: RtServiceView): RtDest | null {
     this.ensure(svc);
@@ -36,7 +35,7 @@ export class RrScheduler extends SlotScheduler {
     if (c < 0) {
       s = this.tree.root();
     } else {
-      s = this.tree.firstFrom(c + 1);
+      s = this.tree.firstAtMost(c + 1, 0);
       if (s < 0) {
         s = this.tree.root();
         if (s > c) s = -1;

@@ -12,13 +12,97 @@
  */
 import type { RtDest, RtServiceView, Scheduler, SchedEnv, SchedPacket } from '../scheduler.ts';
 
+/**
+ * dest id -> slot, open addressing (linear probing, backward-shift deletion) over one Int32Array
+ * of [id, slot] pairs kept at most half full: the lookup every countsChanged hook does, one cache
+ * line instead of a Map probe. Ids outside int32 (never, in practice) go to a plain Map.
+ */
+export class IdSlotMap {
+  private t: Int32Array;
+  private mask: number;
+  private shift: number;
+  private big: Map<number, number> | null = null;
+  size = 0;
+  constructor(expected = 8) {
+    let bits = 4;
+    while (1 << bits < 2 * expected + 2) bits++;
+    this.mask = (1 << bits) - 1;
+    this.shift = 32 - bits;
+    this.t = new Int32Array(2 << bits).fill(-1);
+  }
+  /** The slot for id, or -1. */
+  get(id: number): number {
+    if ((id | 0) !== id || id < 0) return this.big?.get(id) ?? -1;
+    const t = this.t, mask = this.mask;
+    for (let i = Math.imul(id, 0x9e3779b1) >>> this.shift; ; i = (i + 1) & mask) {
+      const k = t[2 * i]!;
+      if (k === id) return t[2 * i + 1]!;
+      if (k === -1) return -1;
+    }
+  }
+  set(id: number, v: number): void {
+    if ((id | 0) !== id || id < 0) {
+      const big = (this.big ??= new Map());
+      if (!big.has(id)) this.size++;
+      big.set(id, v);
+      return;
+    }
+    if (2 * (this.size + 1) > this.mask + 1) this.grow();
+    const t = this.t, mask = this.mask;
+    for (let i = Math.imul(id, 0x9e3779b1) >>> this.shift; ; i = (i + 1) & mask) {
+      const k = t[2 * i]!;
+      if (k === id) { t[2 * i + 1] = v; return; }
+      if (k === -1) { t[2 * i] = id; t[2 * i + 1] = v; this.size++; return; }
+    }
+  }
+  delete(id: number): boolean {
+    if ((id | 0) !== id || id < 0) {
+      if (this.big?.delete(id) !== true) return false;
+      this.size--;
+      return true;
+    }
+    const t = this.t, mask = this.mask, shift = this.shift;
+    let i = Math.imul(id, 0x9e3779b1) >>> shift;
+    for (; ; i = (i + 1) & mask) {
+      const k = t[2 * i]!;
+      if (k === -1) return false;
+      if (k === id) break;
+    }
+    // Backward shift: move later members of the probe run into the hole when their home allows.
+    let j = i;
+    for (;;) {
+      j = (j + 1) & mask;
+      const k = t[2 * j]!;
+      if (k === -1) break;
+      const h = Math.imul(k, 0x9e3779b1) >>> shift;
+      // k may move to i iff its home is not cyclically in (i, j].
+      if (i <= j ? h <= i || h > j : h <= i && h > j) {
+        t[2 * i] = k; t[2 * i + 1] = t[2 * j + 1]!; i = j;
+      }
+    }
+    t[2 * i] = -1;
+    this.size--;
+    return true;
+  }
+  private grow(): void {
+    const old = this.t;
+    const bits = 33 - this.shift;
+    this.mask = (1 << bits) - 1;
+    this.shift = 32 - bits;
+    this.t = new Int32Array(2 << bits).fill(-1);
+    const bigSize = this.big?.size ?? 0;
+    this.size = bigSize;
+    for (let i = 0; i < old.length; i += 2) if (old[i]! !== -1) this.set(old[i]!, old[i + 1]!);
+  }
+}
+
 export class SlotList {
   cap = 16;
   /** Lowest used slot; slots below it are free for new (head) inserts. */
   lo = 16;
   count = 0;
   at: (RtDest | null)[] = [];
-  private readonly slotById = new Map<number, number>();
+  private readonly slotById: IdSlotMap;
 
   constructor(list: readonly RtDest[]) {
     const n = list.length;
@@ -27,6 +111,7 @@ export class SlotList {
     this.cap = cap;
     this.lo = cap - n;
     this.at = new Array<RtDest | null>(cap).fill(null);
+    this.slotById = new IdSlotMap(n + 8);
     for (let i = 0; i < n; i++) {
       const d = list[i]!;
       this.at[this.lo + i] = d;
@@ -37,7 +122,7 @@ export class SlotList {
 
   /** Slot for a new head dest, or -1 when the caller must rebuild from svc.dests (full / duplicate). */
   pushFront(d: RtDest): number {
-    if (this.lo === 0 || this.slotById.has(d.id)) return -1;
+    if (this.lo === 0 || this.slotById.get(d.id) >= 0) return -1;
     const s = --this.lo;
     this.at[s] = d;
     this.slotById.set(d.id, s);
@@ -47,7 +132,7 @@ export class SlotList {
 
   remove(d: RtDest): number {
     const s = this.slotById.get(d.id);
-    if (s === undefined) return -1;
+    if (s < 0) return -1;
     this.slotById.delete(d.id);
     this.at[s] = null;
     this.count--;
@@ -55,13 +140,12 @@ export class SlotList {
   }
 
   slotOf(d: RtDest): number {
-    const s = this.slotById.get(d.id);
-    return s === undefined ? -1 : s;
+    return this.slotById.get(d.id);
   }
 
   has(d: RtDest): boolean {
     const s = this.slotById.get(d.id);
-    return s !== undefined && this.at[s] === d;
+    return s >= 0 && this.at[s] === d;
   }
 }
 
@@ -77,50 +161,120 @@ export function mulGt(a: number, b: number, c: number, d: number): boolean {
   return BigInt(a) * BigInt(b) > BigInt(c) * BigInt(d);
 }
 
-/** Arg-best tree: node = best slot of its subtree (-1 none); better(a, b) = b (to the right) strictly beats a. */
-export class ArgTree {
-  readonly best: Int32Array;
-  constructor(readonly cap: number, private readonly better: (a: number, b: number) => boolean) {
-    this.best = new Int32Array(2 * cap).fill(-1);
+/**
+ * Min tree over slots: every node holds its subtree winner's key and slot side by side in one
+ * array (node n at [2n, 2n+1]; siblings share a cache line, no indirection on the update path),
+ * absent = +Infinity / -1, ties go to the left (list order).
+ * lc uses key = overhead, fo/ovf key = -weight, rr key = 0 (leftmost present).
+ */
+export class MinTree {
+  /** [key, slot] per node, heap layout (root 1, leaves cap + slot). */
+  readonly t: Float64Array;
+  constructor(readonly cap: number) {
+    const t = (this.t = new Float64Array(4 * cap));
+    for (let i = 0; i < t.length; i += 2) { t[i] = Infinity; t[i + 1] = -1; }
   }
-  setLeaf(slot: number, present: boolean): void {
-    this.best[this.cap + slot] = present ? slot : -1;
+  /** Leaf only (call build() after a batch). */
+  setLeaf(slot: number, k: number): void {
+    const i = 2 * (this.cap + slot);
+    this.t[i] = k;
+    this.t[i + 1] = k === Infinity ? -1 : slot;
   }
-  isSet(slot: number): boolean {
-    return this.best[this.cap + slot]! >= 0;
-  }
-  update(slot: number): void {
-    const best = this.best;
-    for (let n = (this.cap + slot) >> 1; n >= 1; n >>= 1) {
-      const l = best[2 * n]!, r = best[2 * n + 1]!;
-      const nb = l < 0 ? r : r < 0 ? l : this.better(l, r) ? r : l;
-      const old = best[n]!;
-      best[n] = nb;
-      // Same winner, and it is not the slot whose key changed: nothing above can change.
-      if (nb === old && nb !== slot) return;
+  /** Set a leaf (Infinity = absent) and repair the path; stops where a node is unchanged. */
+  set(slot: number, k: number): void {
+    const t = this.t;
+    let n = this.cap + slot;
+    const a = k === Infinity ? -1 : slot;
+    if (t[2 * n] === k && t[2 * n + 1] === a) return;
+    t[2 * n] = k;
+    t[2 * n + 1] = a;
+    for (n >>= 1; n >= 1; n >>= 1) {
+      const i = 4 * n; // left child's key; right child's key at i + 2
+      const kl = t[i]!, kr = t[i + 2]!;
+      const c = kr < kl ? i + 2 : i;
+      const nk = t[c]!, na = t[c + 1]!;
+      if (t[2 * n] === nk && t[2 * n + 1] === na) return;
+      t[2 * n] = nk;
+      t[2 * n + 1] = na;
     }
   }
   build(): void {
-    const best = this.best;
+    const t = this.t;
     for (let n = this.cap - 1; n >= 1; n--) {
-      const l = best[2 * n]!, r = best[2 * n + 1]!;
-      best[n] = l < 0 ? r : r < 0 ? l : this.better(l, r) ? r : l;
+      const i = 4 * n;
+      const c = t[i + 2]! < t[i]! ? i + 2 : i;
+      t[2 * n] = t[c]!;
+      t[2 * n + 1] = t[c + 1]!;
     }
   }
+  /** Slot of the minimum (first in list order among equals), or -1. */
   root(): number {
-    return this.best[1]!;
+    return this.t[3]!;
   }
-  /** For a "leftmost present" tree (better always false): first present slot >= from, or -1. */
-  firstFrom(from: number): number {
+  /** First slot >= from whose key <= x, or -1. */
+  firstAtMost(from: number, x: number): number {
     if (from >= this.cap) return -1;
-    const best = this.best;
+    const t = this.t;
     let n = this.cap + from;
-    if (best[n]! >= 0) return best[n]!;
-    while (n > 1) {
-      if ((n & 1) === 0 && best[n + 1]! >= 0) return best[n + 1]!;
+    if (t[2 * n]! <= x) return from;
+    for (;;) {
+      if (n <= 1) return -1;
+      if ((n & 1) === 0 && t[2 * n + 2]! <= x) { n = n + 1; break; }
       n >>= 1;
     }
-    return -1;
+    while (n < this.cap) n = t[4 * n]! <= x ? 2 * n : 2 * n + 1;
+    return n - this.cap;
+  }
+}
+
+/**
+ * Weighted-least tree (wlc, sed, lblc/lblcr's new pick, nq): every node holds its winner's
+ * [slot, cost, weight] in one Int32Array (node n at 4n; siblings share a cache line). b (right
+ * of a) wins iff cost(a) * w(b) > cost(b) * w(a), exactly (the kernel's __s64 products of C ints;
+ * BigInt only beyond 2^53). Ties go to the left (list order). Costs and weights are C ints.
+ */
+export class RatioTree {
+  readonly t: Int32Array;
+  constructor(readonly cap: number) {
+    const t = (this.t = new Int32Array(8 * cap));
+    for (let i = 0; i < t.length; i += 4) t[i] = -1;
+  }
+  setLeaf(slot: number, present: boolean, cost: number, w: number): void {
+    const i = 4 * (this.cap + slot), t = this.t;
+    if (present) { t[i] = slot; t[i + 1] = cost; t[i + 2] = w; } else { t[i] = -1; t[i + 1] = 0; t[i + 2] = 0; }
+  }
+  /** Node n from its children; returns true if it changed. */
+  private pull(n: number): boolean {
+    const t = this.t;
+    const l = 8 * n, r = l + 4;
+    let c: number;
+    if (t[r]! < 0) c = l;
+    else if (t[l]! < 0) c = r;
+    else {
+      const ol = t[l + 1]!, wl = t[l + 2]!, or = t[r + 1]!, wr = t[r + 2]!;
+      const x = ol * wr, y = or * wl;
+      const rightWins = x <= 9007199254740991 && x >= -9007199254740991 && y <= 9007199254740991 && y >= -9007199254740991
+        ? x > y : mulGt(ol, wr, or, wl);
+      c = rightWins ? r : l;
+    }
+    const i = 4 * n;
+    const a = t[c]!, co = t[c + 1]!, cw = t[c + 2]!;
+    if (t[i] === a && t[i + 1] === co && t[i + 2] === cw) return false;
+    t[i] = a; t[i + 1] = co; t[i + 2] = cw;
+    return true;
+  }
+  set(slot: number, present: boolean, cost: number, w: number): void {
+    let n = this.cap + slot;
+    const t = this.t, i = 4 * n;
+    if (present ? t[i] === slot && t[i + 1] === cost && t[i + 2] === w : t[i]! < 0) return;
+    this.setLeaf(slot, present, cost, w);
+    for (n >>= 1; n >= 1; n >>= 1) if (!this.pull(n)) return;
+  }
+  build(): void {
+    for (let n = this.cap - 1; n >= 1; n--) this.pull(n);
+  }
+  root(): number {
+    return this.t[4]!;
   }
 }
 

@@ -1,6 +1,6 @@
 /** wlc — Weighted Least Connection, the default scheduler (spec §2.4, ip_vs_wlc.c). */
 import { DEST_F, type RtDest, type RtServiceView, type SchedulerFactory } from '../scheduler.ts';
-import { SlotScheduler, mulGt, overhead, type SlotList } from './slots.ts';
+import { RatioTree, SlotScheduler, overhead, type SlotList } from './slots.ts';
 
 /**
  * The kernel's weighted-least pick over the whole list (wlc, sed, lblc/lblcr's new pick):
@@ -8,56 +8,23 @@ import { SlotScheduler, mulGt, overhead, type SlotList } from './slots.ts';
  * cost(least) * w(d) > cost(d) * w(least). Weight-0 dests can never win, so they are left out.
  */
 export class WeightedLeastIndex {
-  oh = new Float64Array(0);
-  w = new Float64Array(0);
-  /** Heap-layout arg-best tree (leaves at cap + slot), comparison inlined for speed. */
-  best = new Int32Array(2).fill(-1);
-  cap = 1;
+  tree = new RatioTree(1);
   constructor(private readonly cost: (d: RtDest) => number) {}
 
-  /** b (right of a) strictly beats a: cost(a) * w(b) > cost(b) * w(a), exact. */
-  private beats(a: number, b: number): boolean {
-    const x = this.oh[a]! * this.w[b]!, y = this.oh[b]! * this.w[a]!;
-    if (x <= 9007199254740991 && x >= -9007199254740991 && y <= 9007199254740991 && y >= -9007199254740991) return x > y;
-    return mulGt(this.oh[a]!, this.w[b]!, this.oh[b]!, this.w[a]!);
-  }
-
   rebuild(slots: SlotList): void {
-    const cap = (this.cap = slots.cap);
-    this.oh = new Float64Array(cap);
-    this.w = new Float64Array(cap);
-    this.best = new Int32Array(2 * cap).fill(-1);
-    for (let s = slots.lo; s < cap; s++) this.leaf(s, slots.at[s]!);
-    const best = this.best;
-    for (let n = cap - 1; n >= 1; n--) {
-      const l = best[2 * n]!, r = best[2 * n + 1]!;
-      best[n] = l < 0 ? r : r < 0 ? l : this.beats(l, r) ? r : l;
+    const t = (this.tree = new RatioTree(slots.cap));
+    for (let s = slots.lo; s < slots.cap; s++) {
+      const d = slots.at[s]!;
+      if (d !== null && (d.flags & DEST_F.OVERLOAD) === 0 && d.weight > 0) t.setLeaf(s, true, this.cost(d), d.weight);
     }
-  }
-  private leaf(s: number, d: RtDest | null): void {
-    if (d === null || (d.flags & DEST_F.OVERLOAD) !== 0 || d.weight <= 0) {
-      this.best[this.cap + s] = -1;
-    } else {
-      this.oh[s] = this.cost(d);
-      this.w[s] = d.weight;
-      this.best[this.cap + s] = s;
-    }
+    t.build();
   }
   load(s: number, d: RtDest | null): void {
-    const best = this.best;
-    const was = best[this.cap + s]! >= 0, oh = this.oh[s], w = this.w[s];
-    this.leaf(s, d);
-    if (was === best[this.cap + s]! >= 0 && (!was || (oh === this.oh[s] && w === this.w[s]))) return;
-    for (let n = (this.cap + s) >> 1; n >= 1; n >>= 1) {
-      const l = best[2 * n]!, r = best[2 * n + 1]!;
-      const nb = l < 0 ? r : r < 0 ? l : this.beats(l, r) ? r : l;
-      const old = best[n]!;
-      best[n] = nb;
-      if (nb === old && nb !== s) return; // same winner, and not the changed slot
-    }
+    if (d === null || (d.flags & DEST_F.OVERLOAD) !== 0 || d.weight <= 0) this.tree.set(s, false, 0, 0);
+    else this.tree.set(s, true, this.cost(d), d.weight);
   }
   pick(slots: SlotList): RtDest | null {
-    const r = this.best[1]!;
+    const r = this.tree.root();
     return r < 0 ? null : slots.at[r]!;
   }
 }
