@@ -1,4 +1,4 @@
-import { createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 
 export const summary = 'demo helpers: `tsvs demo backends ADDR:PORT=NAME...` runs HTTP real servers answering their names';
 
@@ -14,7 +14,7 @@ export async function run(argv: string[]): Promise<number> {
     (sub === '-h' || sub === '--help' ? process.stdout : process.stderr).write(HELP);
     return sub === '-h' || sub === '--help' ? 0 : 2;
   }
-  const servers = [];
+  const servers: Server[] = [];
   for (const spec of rest) {
     const m = /^(.*):(\d+)=(.+)$/.exec(spec);
     if (!m) {
