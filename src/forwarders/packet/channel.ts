@@ -1,125 +1,284 @@
 /**
- * Batch decide RPC between a worker (I/O) and the main thread (where the one engine lives), over
- * a SharedArrayBuffer: the worker writes a batch of packet records, flips the state word and
- * blocks in Atomics.wait; the main thread wakes through Atomics.waitAsync, decides every record
- * and writes one action record each. One round trip per ring block, not per packet.
+ * Decision channel between a worker (I/O) and the main thread (where the one engine lives), over
+ * a SharedArrayBuffer: a single-producer single-consumer ring of packet records, in packet order.
  *
- * Layout (Int32Array): [0] state (0 idle, 1 request, 2 answer), [1] count, then `cap` request
- * records of 12 words, then `cap` answer records of 4 words.
+ * Every packet of interest is written to the ring, so the engine sees every packet (stats,
+ * states, timers, persistence), in the order the worker saw them. A record is either
+ *  - sync: the worker needs the engine's decision (a new flow, a SYN, an ICMP error): it
+ *    publishes the ring, rings the doorbell and blocks in Atomics.wait until the main thread has
+ *    decided everything up to that record (one round trip per ring block, not per packet);
+ *  - async: the worker already forwarded the packet with a cached decision for its connection
+ *    (forwarder.ts, FlowCache); the main thread decides it later, in order, when woken by the
+ *    worker (backlog or age threshold) or before the next sync request. The engine's answer is
+ *    written back all the same: the worker compares it with what it used and drops the cached
+ *    decision when they differ.
+ *
+ * Layout (Int32Array): [0] doorbell (worker increments; the main thread waits on it), [1] want
+ * (seq the main thread must reach before answering), [2] head (worker: records published),
+ * [3] tail (main: records decided), [4] generation (main: bumped when the rules change: the
+ * worker drops its cached decisions), [5] sync state (0 idle, 1 waiting, 2 answered), then `cap`
+ * records of 16 words: request 0..11, answer 12..15. Sequence numbers are int32 and wrap.
  */
 import type { Action, DecideBatch, PacketMeta } from './forwarder.ts';
 import { K, newAction } from './forwarder.ts';
 
 type WaitAsync = (a: Int32Array, i: number, v: number, t: number) => { async: boolean; value: unknown };
 const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
+const aLoad = Atomics.load, aStore = Atomics.store, aNotify = Atomics.notify, aWait = Atomics.wait, aAdd = Atomics.add, aCas = Atomics.compareExchange;
 
-const REQ = 12;
-const ANS = 4;
+const HDR = 8;
+const REC = 16;
+const ANS = 12;
+const W_BELL = 0, W_WANT = 1, W_HEAD = 2, W_TAIL = 3, W_GEN = 4, W_SYNC = 5;
 const PROTO = ['tcp', 'udp', 'sctp'] as const;
+const SYNC_BIT = 2;
 
-export function createChannel(cap = 4096): SharedArrayBuffer {
-  return new SharedArrayBuffer(4 * (2 + cap * (REQ + ANS)));
+export function createChannel(cap = 8192): SharedArrayBuffer {
+  if (cap & (cap - 1)) throw new Error('channel capacity must be a power of two');
+  return new SharedArrayBuffer(4 * (HDR + cap * REC));
 }
 
 function capOf(sab: SharedArrayBuffer): number {
-  return (sab.byteLength / 4 - 2) / (REQ + ANS);
+  return (sab.byteLength / 4 - HDR) / REC;
 }
 
-/** Worker side: a DecideBatch that asks the main thread. A batch not answered in time is dropped. */
-export function channelDecider(sab: SharedArrayBuffer, timeoutMs = 1000): DecideBatch {
-  const w = new Int32Array(sab);
-  const cap = capOf(sab);
-  const ansBase = 2 + cap * REQ;
-  return (metas, out) => {
-    for (let start = 0; start < metas.length; start += cap) {
-      const n = Math.min(cap, metas.length - start);
-      for (let i = 0; i < n; i++) {
-        const m = metas[start + i]!;
-        const o = 2 + i * REQ;
-        w[o] = (m.dir === 'in' ? 0 : 1) | (m.af << 8) | (PROTO.indexOf(m.protocol) << 16) | ((m.tcpFlags & 255) << 24);
-        for (let k = 0; k < 4; k++) {
-          w[o + 1 + k] = m.saddr.words[k] ?? 0;
-          w[o + 5 + k] = m.daddr.words[k] ?? 0;
-        }
-        w[o + 9] = (m.sport << 16) | m.dport;
-        w[o + 10] = m.bytes;
-        w[o + 11] = m.mark;
+/** Decodes an answer record into `o`. */
+function readAnswer(w: Int32Array, r: number, o: Action): void {
+  const h = w[r]!;
+  o.kind = h & 15;
+  o.method = (h >>> 4) & 15;
+  o.dir = (h >>> 8) & 1 ? 'out' : 'in';
+  o.conn = (h >>> 9) & 1 ? 1 : -1;
+  o.rip = w[r + 1]! >>> 0;
+  o.rport = (w[r + 2]! >>> 16) & 0xffff;
+  o.vport = w[r + 2]! & 0xffff;
+  o.vip = w[r + 3]! >>> 0;
+}
+
+/** Worker side of the ring. */
+export class DecisionChannel {
+  private readonly w: Int32Array;
+  readonly cap: number;
+  private readonly mask: number;
+  private head = 0;
+  /** Records whose answers the worker has looked at (async ones: compared with the cache). */
+  private checked = 0;
+  private firstPendingMs = 0;
+  /** Round trips to the main thread, and times the worker had to wait for ring space. */
+  roundTrips = 0;
+  fullWaits = 0;
+  timeouts = 0;
+
+  constructor(sab: SharedArrayBuffer, private readonly timeoutMs = 1000) {
+    this.w = new Int32Array(sab);
+    this.cap = capOf(sab);
+    this.mask = this.cap - 1;
+  }
+
+  generation(): number {
+    return aLoad(this.w, W_GEN);
+  }
+
+  /** Records published and not yet decided by the main thread. */
+  backlog(): number {
+    return (this.head - aLoad(this.w, W_TAIL)) | 0;
+  }
+
+  /**
+   * Appends one record; returns its sequence number. `sync`: the caller will read its answer
+   * after `waitAnswers()`. When the ring is full, the answers of decided records are handed to
+   * `onAnswered` and, if still full, the worker waits for the main thread.
+   */
+  push(m: PacketMeta, sync: boolean, nowMs: number, onAnswered: (seq: number, a: Action) => void): number {
+    if (((this.head - this.checked) | 0) >= this.cap) {
+      this.scan(onAnswered);
+      if (((this.head - this.checked) | 0) >= this.cap) {
+        this.fullWaits++;
+        this.request();
+        this.scan(onAnswered);
       }
-      w[1] = n;
-      Atomics.store(w, 0, 1);
-      Atomics.notify(w, 0);
-      const r = Atomics.wait(w, 0, 1, timeoutMs);
-      if (r === 'timed-out' && Atomics.compareExchange(w, 0, 1, 0) === 1) {
-        for (let i = 0; i < n; i++) out[start + i]!.kind = K.DROP;
-        continue;
-      }
-      for (let i = 0; i < n; i++) {
-        const a = ansBase + i * ANS;
-        const o = out[start + i]!;
-        const h = w[a]!;
-        o.kind = h & 15;
-        o.method = (h >>> 4) & 15;
-        o.dir = (h >>> 8) & 1 ? 'out' : 'in';
-        o.rip = w[a + 1]! >>> 0;
-        o.rport = (w[a + 2]! >>> 16) & 0xffff;
-        o.vport = w[a + 2]! & 0xffff;
-        o.vip = w[a + 3]! >>> 0;
-      }
-      Atomics.store(w, 0, 0);
     }
+    const w = this.w;
+    const seq = this.head;
+    const o = HDR + (seq & this.mask) * REC;
+    const af = m.af;
+    w[o] = (m.dir === 'in' ? 0 : 1) | (sync ? SYNC_BIT : 0) | (af << 8) | ((m.protocol === 'tcp' ? 0 : m.protocol === 'udp' ? 1 : 2) << 16) | ((m.tcpFlags & 255) << 24);
+    const s = m.saddr.words, d = m.daddr.words;
+    w[o + 1] = s[0]!;
+    w[o + 5] = d[0]!;
+    if (af === 6) {
+      w[o + 2] = s[1]!; w[o + 3] = s[2]!; w[o + 4] = s[3]!;
+      w[o + 6] = d[1]!; w[o + 7] = d[2]!; w[o + 8] = d[3]!;
+    }
+    w[o + 9] = (m.sport << 16) | m.dport;
+    w[o + 10] = m.bytes;
+    w[o + 11] = m.mark;
+    if (this.backlog() === 0) this.firstPendingMs = nowMs;
+    this.head = (seq + 1) | 0;
+    aStore(w, W_HEAD, this.head);
+    return seq;
+  }
+
+  /** Asks the main thread to decide everything published; blocks. False: timed out. */
+  private request(): boolean {
+    const w = this.w;
+    this.roundTrips++;
+    aStore(w, W_WANT, this.head);
+    aStore(w, W_SYNC, 1);
+    aAdd(w, W_BELL, 1);
+    aNotify(w, W_BELL);
+    const r = aWait(w, W_SYNC, 1, this.timeoutMs);
+    if (r === 'timed-out' && aCas(w, W_SYNC, 1, 0) === 1) {
+      this.timeouts++;
+      return false;
+    }
+    aStore(w, W_SYNC, 0);
+    return true;
+  }
+
+  /** Waits until every sync record pushed so far is decided. False: the main thread did not answer in time. */
+  waitAnswers(): boolean {
+    if (((this.head - aLoad(this.w, W_TAIL)) | 0) <= 0) return true;
+    return this.request();
+  }
+
+  /** The answer to record `seq` (valid after waitAnswers() for sync records). */
+  answer(seq: number, out: Action): void {
+    readAnswer(this.w, HDR + (seq & this.mask) * REC + ANS, out);
+  }
+
+  /** Hands the answers of every async record decided since the last scan to `fn`. */
+  scan(fn: (seq: number, a: Action) => void): void {
+    const w = this.w;
+    const tail = aLoad(w, W_TAIL);
+    const a = this.scratch;
+    while (((tail - this.checked) | 0) > 0) {
+      const seq = this.checked;
+      const o = HDR + (seq & this.mask) * REC;
+      if (!(w[o]! & SYNC_BIT)) {
+        readAnswer(w, o + ANS, a);
+        fn(seq, a);
+      }
+      this.checked = (seq + 1) | 0;
+    }
+  }
+  private readonly scratch = newAction();
+
+  /**
+   * Rings the doorbell when async records wait for the engine: `maxBacklog` of them or the
+   * oldest older than `maxAgeMs`. Returns the backlog.
+   */
+  maybeKick(nowMs: number, maxBacklog = 256, maxAgeMs = 2): number {
+    const b = this.backlog();
+    if (b > 0 && (b >= maxBacklog || nowMs - this.firstPendingMs >= maxAgeMs)) {
+      this.firstPendingMs = nowMs;
+      aAdd(this.w, W_BELL, 1);
+      aNotify(this.w, W_BELL);
+    }
+    return b;
+  }
+}
+
+/** Worker side, everything synchronous: a DecideBatch that asks the main thread (NFQUEUE path). */
+export function channelDecider(sab: SharedArrayBuffer, timeoutMs = 1000): DecideBatch {
+  const ch = new DecisionChannel(sab, timeoutMs);
+  const seqs: number[] = [];
+  const none = (): void => {};
+  return (metas, out) => {
+    seqs.length = 0;
+    for (let i = 0; i < metas.length; i++) seqs.push(ch.push(metas[i]!, true, 0, none));
+    ch.scan(none);
+    const ok = ch.waitAnswers();
+    for (let i = 0; i < metas.length; i++) {
+      if (ok) ch.answer(seqs[i]!, out[i]!);
+      else out[i]!.kind = K.DROP;
+    }
+    ch.scan(none);
   };
 }
 
+export interface ChannelServer {
+  /** Decides whatever the worker published (e.g. after it stopped). */
+  drain(): void;
+  /** Tells the worker to drop its cached decisions (the rules changed). */
+  invalidate(): void;
+  stop(): void;
+}
+
 /** Main side: serves one worker's channel with `decide` until `stop()`. */
-export function serveChannel(sab: SharedArrayBuffer, decide: (m: PacketMeta, out: Action) => void, onBatch?: () => void): { stop(): void } {
+export function serveChannel(sab: SharedArrayBuffer, decide: (m: PacketMeta, out: Action) => void, onBatch?: () => void): ChannelServer {
   const w = new Int32Array(sab);
   const cap = capOf(sab);
-  const ansBase = 2 + cap * REQ;
+  const mask = cap - 1;
   let running = true;
   const a = newAction();
-  const handle = (): void => {
-    const n = w[1]!;
+  const s4 = { af: 4 as const, words: [0] };
+  const d4 = { af: 4 as const, words: [0] };
+  const meta: PacketMeta = { dir: 'in', af: 4, protocol: 'tcp', saddr: s4, daddr: d4, sport: 0, dport: 0, tcpFlags: 0, bytes: 0, mark: 0 };
+  const drain = (): void => {
+    let tail = aLoad(w, W_TAIL);
+    const head = aLoad(w, W_HEAD);
+    if (tail === head) return;
     onBatch?.();
-    for (let i = 0; i < n; i++) {
-      const o = 2 + i * REQ;
+    while (tail !== head) {
+      const o = HDR + (tail & mask) * REC;
       const h = w[o]!;
       const af = ((h >>> 8) & 255) === 6 ? 6 : 4;
-      const words = (base: number) => (af === 4 ? [w[base]! >>> 0] : [0, 1, 2, 3].map((k) => w[base + k]! >>> 0));
-      const meta: PacketMeta = {
-        dir: (h & 255) === 0 ? 'in' : 'out',
-        af,
-        protocol: PROTO[(h >>> 16) & 255] ?? 'tcp',
-        saddr: { af, words: words(o + 1) },
-        daddr: { af, words: words(o + 5) },
-        sport: (w[o + 9]! >>> 16) & 0xffff,
-        dport: w[o + 9]! & 0xffff,
-        tcpFlags: (h >>> 24) & 255,
-        bytes: w[o + 10]!,
-        mark: w[o + 11]! >>> 0,
-      };
+      meta.dir = (h & 1) === 0 ? 'in' : 'out';
+      meta.protocol = PROTO[(h >>> 16) & 255] ?? 'tcp';
+      meta.tcpFlags = (h >>> 24) & 255;
+      if (af === 4) {
+        meta.af = 4;
+        s4.words[0] = w[o + 1]! >>> 0;
+        d4.words[0] = w[o + 5]! >>> 0;
+        meta.saddr = s4;
+        meta.daddr = d4;
+      } else {
+        meta.af = 6;
+        meta.saddr = { af: 6, words: [w[o + 1]! >>> 0, w[o + 2]! >>> 0, w[o + 3]! >>> 0, w[o + 4]! >>> 0] };
+        meta.daddr = { af: 6, words: [w[o + 5]! >>> 0, w[o + 6]! >>> 0, w[o + 7]! >>> 0, w[o + 8]! >>> 0] };
+      }
+      meta.sport = (w[o + 9]! >>> 16) & 0xffff;
+      meta.dport = w[o + 9]! & 0xffff;
+      meta.bytes = w[o + 10]!;
+      meta.mark = w[o + 11]! >>> 0;
       try {
         decide(meta, a);
       } catch {
         a.kind = K.DROP;
+        a.conn = -1;
       }
-      const r = ansBase + i * ANS;
-      w[r] = a.kind | (a.method << 4) | ((a.dir === 'out' ? 1 : 0) << 8);
+      const r = o + ANS;
+      w[r] = a.kind | (a.method << 4) | ((a.dir === 'out' ? 1 : 0) << 8) | ((a.kind === K.FWD && a.conn >= 0 ? 1 : 0) << 9);
       w[r + 1] = a.rip | 0;
       w[r + 2] = ((a.rport & 0xffff) << 16) | (a.vport & 0xffff);
       w[r + 3] = a.vip | 0;
+      tail = (tail + 1) | 0;
     }
-    if (Atomics.compareExchange(w, 0, 1, 2) === 1) Atomics.notify(w, 0);
+    aStore(w, W_TAIL, tail);
+  };
+  /** Drains, and answers a waiting worker once everything it wants is decided. */
+  const serve = (): void => {
+    for (;;) {
+      drain();
+      if (aLoad(w, W_SYNC) !== 1) return;
+      if (((aLoad(w, W_WANT) - aLoad(w, W_TAIL)) | 0) > 0) continue;
+      if (aCas(w, W_SYNC, 1, 2) === 1) aNotify(w, W_SYNC);
+      return;
+    }
   };
   const loop = async (): Promise<void> => {
     while (running) {
-      if (Atomics.load(w, 0) === 1) {
-        handle();
-        continue;
-      }
-      const r = waitAsync(w, 0, Atomics.load(w, 0), 200);
+      const bell = aLoad(w, W_BELL);
+      serve();
+      const r = waitAsync(w, W_BELL, bell, 200);
       if (r.async) await r.value;
     }
   };
   void loop();
-  return { stop: () => { running = false; } };
+  return {
+    drain: serve,
+    invalidate: () => { aAdd(w, W_GEN, 1); },
+    stop: () => { running = false; },
+  };
 }

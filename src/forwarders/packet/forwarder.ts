@@ -7,13 +7,14 @@
  * Malformed packets addressed to a virtual service are dropped and counted by reason.
  */
 import type { Ip } from '../../core/addr.ts';
-import { PacketSocket, TxBatch, openRawIpSocket } from './ring.ts';
+import { PacketSocket, TxBatch, openRawIpSocket, type RxFrame } from './ring.ts';
 import { sys, C, check, sockaddrLl, errno } from './sys.ts';
 import { createFrameMeta, parseFrame, FrameKind, DropReason, type FrameMeta } from '../../packet/frame.ts';
 import { createForwardResult, forwardFrame, Verdict, SCRATCH_BYTES, type ForwardDecision, type ForwardResult } from '../../packet/forward.ts';
 import { buildIcmpErrorFrame, IcmpErrorKind } from '../../packet/icmp.ts';
 import { DropCounters } from '../../packet/counters.ts';
 import { IPPROTO } from '../../packet/ip.ts';
+import type { DecisionChannel } from './channel.ts';
 
 /** What the decide callback sees: the shape of the engine's PacketIn (IPv4 here). */
 export interface PacketMeta {
@@ -48,10 +49,12 @@ export interface Action {
   rport: number;
   vip: number;
   vport: number;
+  /** The engine's connection handle, -1 when none (one-packet scheduling): only FWD with a connection may be cached. */
+  conn: number;
 }
 
 export function newAction(): Action {
-  return { kind: K.DROP, method: 0, dir: 'in', rip: 0, rport: 0, vip: 0, vport: 0 };
+  return { kind: K.DROP, method: 0, dir: 'in', rip: 0, rport: 0, vip: 0, vport: 0, conn: -1 };
 }
 
 /** Decides a batch: fills `out[i]` (pre-allocated records) for `metas[i]`. */
@@ -86,12 +89,16 @@ export interface ForwarderStats {
   txErrors: number;
   /** Packets taken from the NFQUEUE (firewall-mark services). */
   queued: number;
+  /** Packets forwarded from a cached decision (the engine decided them afterwards, in order). */
+  cached: number;
+  /** Cached decisions the engine's later answer contradicted (entry dropped). */
+  divergent: number;
 }
 
 export function emptyStats(): ForwarderStats {
   return {
     rx: 0, considered: 0, route: 0, masqIn: 0, masqOut: 0, tunnel: 0, icmp: 0, dropped: 0, rejected: 0, passed: 0,
-    noRoute: 0, malformed: 0, fragNeeded: 0, txErrors: 0, queued: 0,
+    noRoute: 0, malformed: 0, fragNeeded: 0, txErrors: 0, queued: 0, cached: 0, divergent: 0,
   };
 }
 
@@ -99,6 +106,15 @@ const DUMMY_MAC = new Uint8Array(6);
 
 function ipv4(v: number): Ip {
   return { af: 4, words: [v] };
+}
+
+/** Writes an IPv4 address into `ip` when it is a private IPv4 record, else returns a new one. */
+function setIpv4(ip: Ip, v: number): Ip {
+  if (ip.af === 4 && ip.words.length === 1) {
+    (ip.words as number[])[0] = v;
+    return ip;
+  }
+  return ipv4(v);
 }
 
 /**
@@ -114,8 +130,8 @@ export function classify(m: FrameMeta, inAddrs: { has(v: number): boolean }, out
     else if (outAddrs.has(s)) meta.dir = 'out';
     else return false;
     meta.protocol = p === IPPROTO.TCP ? 'tcp' : 'udp';
-    meta.saddr = ipv4(s);
-    meta.daddr = ipv4(d);
+    meta.saddr = setIpv4(meta.saddr, s);
+    meta.daddr = setIpv4(meta.daddr, d);
     meta.sport = m.sport;
     meta.dport = m.dport;
     meta.tcpFlags = m.tcpFlags;
@@ -126,9 +142,9 @@ export function classify(m: FrameMeta, inAddrs: { has(v: number): boolean }, out
     else if (outAddrs.has(m.innerDst[0]!)) meta.dir = 'out';
     else return false;
     meta.protocol = m.innerProtocol === IPPROTO.TCP ? 'tcp' : 'udp';
-    meta.saddr = ipv4(m.innerDst[0]!);
+    meta.saddr = setIpv4(meta.saddr, m.innerDst[0]!);
     meta.sport = m.innerDport;
-    meta.daddr = ipv4(m.innerSrc[0]!);
+    meta.daddr = setIpv4(meta.daddr, m.innerSrc[0]!);
     meta.dport = m.innerSport;
     // IPVS does not move TCP state on ICMP; ACK keeps an established connection where it is
     // (the engine has no ICMP entry point), and a missing connection is never created.
@@ -307,7 +323,7 @@ export interface PacketForwarderOptions {
   readonly ifaces: readonly string[];
   /** Fanout group base: socket on ifaces[i] joins group base+i (shared by every worker). */
   readonly fanoutGroup?: number;
-  readonly decide: DecideBatch;
+  readonly decide?: DecideBatch;
   /** Addresses whose inbound packets are offered to decide (the VIPs). */
   readonly inAddrs: Iterable<number>;
   /** Source addresses whose packets are offered as replies (NAT real servers). */
@@ -316,13 +332,46 @@ export interface PacketForwarderOptions {
   /** Called (at most once per address until set) when a real server has no next hop yet. */
   readonly onMissingHop?: (rip: number) => void;
   readonly blockTimeoutMs?: number;
+  /**
+   * The engine's ring (channel.ts) instead of `decide`: packets of connections whose decision is
+   * cached are forwarded at once and handed to the engine asynchronously (in order).
+   */
+  readonly channel?: DecisionChannel;
 }
 
 interface Pending {
   m: FrameMeta;
   headroom: number;
   sock: number;
+  /** Sequence number in the channel (fast path), or -1. */
+  seq: number;
+  /** Flow key and cache map of the packet (fast path). */
+  key: number;
+  out: boolean;
 }
+
+/**
+ * A cached engine decision for one connection direction (the fast path): an Action plus the
+ * packet tuple it was given for (checked on every hit: the map key is the client side only).
+ */
+interface FlowEntry extends Action {
+  key: number;
+  proto: number;
+  peer: number;
+  peerPort: number;
+  /** Worker clock (ms) after which the entry must be confirmed by the engine again. */
+  expires: number;
+}
+
+/**
+ * How long a cached decision is used without a synchronous answer from the engine (ms, refreshed
+ * by every packet of the flow). The engine's shortest connection timeout is 1 s (ipvsadm --set),
+ * and every packet the worker forwards from the cache refreshes the engine's timer as well (a
+ * little later): a cached flow never outlives its connection.
+ */
+export const FLOW_TTL_MS = 1000;
+const FLOW_MAX = 1 << 16;
+const TCP_SYN = 0x02;
 
 export class PacketForwarder {
   readonly stats: ForwarderStats = emptyStats();
@@ -332,16 +381,31 @@ export class PacketForwarder {
   private readonly pfds: Buffer;
   private inAddrs: Set<number>;
   private outAddrs: Set<number>;
-  private readonly decide: DecideBatch;
+  private readonly decide: DecideBatch | null;
+  private readonly chan: DecisionChannel | null;
   private readonly pending: Pending[] = [];
   private readonly pool: Pending[] = [];
   private readonly metaPool: PacketMeta[] = [];
   private readonly metas: PacketMeta[] = [];
   private readonly actions: Action[] = [];
+  private readonly meta = newMeta();
   private cur = 0;
+  private nowMs = 0;
+  private gen = 0;
+  /** Cached decisions: client address * 65536 + client port -> entry, per direction. */
+  private readonly flowsIn = new Map<number, FlowEntry>();
+  private readonly flowsOut = new Map<number, FlowEntry>();
+  /** The cache entry each async record of the channel was forwarded with (by slot). */
+  private readonly used: (FlowEntry | null)[];
+  private readonly onFrameFn: (f: RxFrame) => void;
+  private readonly flushFn: () => void;
+  private readonly onAnsweredFn: (seq: number, a: Action) => void;
 
   constructor(opts: PacketForwarderOptions) {
-    this.decide = opts.decide;
+    this.decide = opts.decide ?? null;
+    this.chan = opts.channel ?? null;
+    if (!this.decide && !this.chan) throw new Error('PacketForwarder: decide or channel is required');
+    this.used = new Array<FlowEntry | null>(this.chan ? this.chan.cap : 0).fill(null);
     this.inAddrs = new Set(opts.inAddrs);
     this.outAddrs = new Set(opts.outAddrs);
     try {
@@ -363,6 +427,9 @@ export class PacketForwarder {
       this.pfds.writeInt32LE(s.fd, i * 8);
       this.pfds.writeInt16LE(C.POLLIN, i * 8 + 4);
     });
+    this.onFrameFn = (f) => this.onFrame(f.buf, f.mac, f.len, f.headroom);
+    this.flushFn = () => this.flushDecisions();
+    this.onAnsweredFn = (seq, a) => this.onAnswered(seq, a);
   }
 
   get drops(): DropCounters {
@@ -372,21 +439,32 @@ export class PacketForwarder {
   setAddrs(inAddrs: Iterable<number>, outAddrs: Iterable<number>): void {
     this.inAddrs = new Set(inAddrs);
     this.outAddrs = new Set(outAddrs);
+    this.flowsIn.clear();
+    this.flowsOut.clear();
   }
 
   setNextHop(rip: number, hop: NextHop): void {
     this.egress.setNextHop(rip, hop);
   }
 
-  /** Polls every socket up to timeoutMs, then processes all ready blocks. Returns frames seen. */
+  /**
+   * Polls every socket up to timeoutMs (less while records wait for the engine), then processes
+   * all ready blocks. Returns frames seen.
+   */
   pollOnce(timeoutMs: number): number {
     let total = 0;
+    this.nowMs = performance.now();
     for (let i = 0; i < this.socks.length; i++) total += this.drain(i);
-    if (total > 0) return total;
-    for (let i = 0; i < this.socks.length; i++) this.pfds.writeInt16LE(0, i * 8 + 6);
-    const r = sys.poll(this.pfds, this.socks.length, timeoutMs) as number;
-    if (r < 0 && errno() !== C.EINTR) check('poll', r);
-    for (let i = 0; i < this.socks.length; i++) total += this.drain(i);
+    if (total === 0) {
+      let t = timeoutMs;
+      if (this.chan && this.chan.maybeKick(this.nowMs) > 0) t = Math.min(t, 2);
+      for (let i = 0; i < this.socks.length; i++) this.pfds.writeInt16LE(0, i * 8 + 6);
+      const r = sys.poll(this.pfds, this.socks.length, t) as number;
+      if (r < 0 && errno() !== C.EINTR) check('poll', r);
+      this.nowMs = performance.now();
+      for (let i = 0; i < this.socks.length; i++) total += this.drain(i);
+    }
+    if (this.chan) this.chan.maybeKick(this.nowMs);
     return total;
   }
 
@@ -395,23 +473,36 @@ export class PacketForwarder {
     let n = 0;
     let k: number;
     this.cur = si;
+    if (this.chan) {
+      const g = this.chan.generation();
+      if (g !== this.gen) {
+        this.gen = g;
+        this.flowsIn.clear();
+        this.flowsOut.clear();
+      }
+    }
     do {
-      k = s.readBlock((f) => this.onFrame(f.buf, f.mac, f.len, f.headroom), () => this.flushDecisions());
+      k = s.readBlock(this.onFrameFn, this.flushFn);
       n += k;
     } while (k > 0);
     return n;
   }
 
-  private onFrame(buf: Uint8Array, mac: number, len: number, headroom: number): void {
-    this.stats.rx++;
+  private takePending(): Pending {
     const idx = this.pending.length;
     let pe = this.pool[idx];
     if (!pe) {
-      pe = { m: createFrameMeta(), headroom: 0, sock: 0 };
+      pe = { m: createFrameMeta(), headroom: 0, sock: 0, seq: -1, key: 0, out: false };
       this.pool.push(pe);
       this.metaPool.push(newMeta());
       this.actions.push(newAction());
     }
+    return pe;
+  }
+
+  private onFrame(buf: Uint8Array, mac: number, len: number, headroom: number): void {
+    this.stats.rx++;
+    const pe = this.takePending();
     const m = parseFrame(buf, mac, len, pe.m);
     if (m.reason !== 0) {
       // Ours but malformed: dropped (the kernel's copy dies in the nft table) and counted.
@@ -421,32 +512,106 @@ export class PacketForwarder {
       }
       return;
     }
-    const meta = this.metaPool[idx]!;
+    const chan = this.chan;
+    const meta = chan ? this.meta : this.metaPool[this.pending.length]!;
     if (!classify(m, this.inAddrs, this.outAddrs, meta)) return;
     this.stats.considered++;
     pe.headroom = headroom;
     pe.sock = this.cur;
+    if (!chan) {
+      pe.seq = -1;
+      this.pending.push(pe);
+      this.metas.push(meta);
+      return;
+    }
+    // Fast path: a flow whose decision is cached is forwarded now; the engine gets the record.
+    const out = meta.dir === 'out';
+    const proto = m.protocol;
+    const key = out ? meta.daddr.words[0]! * 65536 + meta.dport : meta.saddr.words[0]! * 65536 + meta.sport;
+    const flows = out ? this.flowsOut : this.flowsIn;
+    const e = proto === IPPROTO.ICMP ? undefined : flows.get(key);
+    if (e !== undefined) {
+      const peer = out ? meta.saddr.words[0]! : meta.daddr.words[0]!;
+      const peerPort = out ? meta.sport : meta.dport;
+      if (e.proto === proto && e.peer === peer && e.peerPort === peerPort && e.expires > this.nowMs &&
+        !(proto === IPPROTO.TCP && (meta.tcpFlags & TCP_SYN))) {
+        e.expires = this.nowMs + FLOW_TTL_MS;
+        const seq = chan.push(meta, false, this.nowMs, this.onAnsweredFn);
+        this.used[seq & (chan.cap - 1)] = e;
+        this.stats.cached++;
+        const s = this.socks[this.cur]!;
+        this.egress.apply(buf, m, e, s.ringBytes, s.ringAddress, headroom);
+        return;
+      }
+      // A SYN (the engine may reschedule), an expired or colliding entry: ask, and keep the
+      // flow's later packets of this block behind the answer.
+      flows.delete(key);
+    }
+    pe.seq = chan.push(meta, true, this.nowMs, this.onAnsweredFn);
+    this.used[pe.seq & (chan.cap - 1)] = null;
+    pe.key = proto === IPPROTO.ICMP ? -1 : key;
+    pe.out = out;
     this.pending.push(pe);
-    this.metas.push(meta);
+  }
+
+  /** The engine's answer to a packet the worker forwarded from the cache: drop the entry if they differ. */
+  private onAnswered(seq: number, a: Action): void {
+    const i = seq & (this.chan!.cap - 1);
+    const e = this.used[i];
+    if (!e) return;
+    this.used[i] = null;
+    if (a.kind === e.kind && a.conn >= 0 && a.method === e.method && a.rip === e.rip && a.rport === e.rport && a.vip === e.vip && a.vport === e.vport) return;
+    this.stats.divergent++;
+    const flows = e.dir === 'out' ? this.flowsOut : this.flowsIn;
+    if (flows.get(e.key) === e) flows.delete(e.key);
+  }
+
+  private cacheAnswer(pe: Pending, a: Action): void {
+    if (pe.key < 0 || a.kind !== K.FWD || a.conn < 0) return;
+    const flows = pe.out ? this.flowsOut : this.flowsIn;
+    if (flows.size >= FLOW_MAX) flows.clear();
+    const m = pe.m;
+    flows.set(pe.key, {
+      kind: a.kind, method: a.method, dir: a.dir, rip: a.rip, rport: a.rport, vip: a.vip, vport: a.vport, conn: a.conn,
+      key: pe.key,
+      proto: m.protocol,
+      peer: pe.out ? m.src[0]! : m.dst[0]!,
+      peerPort: pe.out ? m.sport : m.dport,
+      expires: this.nowMs + FLOW_TTL_MS,
+    });
   }
 
   private flushDecisions(): void {
     const n = this.pending.length;
+    const chan = this.chan;
     if (n > 0) {
       const acts = this.actions;
-      try {
-        this.decide(this.metas, acts);
-      } catch {
-        for (let i = 0; i < n; i++) acts[i]!.kind = K.DROP;
+      if (chan) {
+        // What was forwarded from the cache goes out before we wait for the engine.
+        this.egress.flush();
+        const ok = chan.waitAnswers();
+        for (let i = 0; i < n; i++) {
+          const a = acts[i]!;
+          if (ok) chan.answer(this.pending[i]!.seq, a);
+          else { a.kind = K.DROP; a.conn = -1; }
+        }
+      } else {
+        try {
+          this.decide!(this.metas, acts);
+        } catch {
+          for (let i = 0; i < n; i++) acts[i]!.kind = K.DROP;
+        }
       }
       for (let i = 0; i < n; i++) {
         const pe = this.pending[i]!;
         const s = this.socks[pe.sock]!;
+        if (chan) this.cacheAnswer(pe, acts[i]!);
         this.egress.apply(s.ringBytes, pe.m, acts[i]!, s.ringBytes, s.ringAddress, pe.headroom);
       }
       this.pending.length = 0;
       this.metas.length = 0;
     }
+    if (chan) chan.scan(this.onAnsweredFn);
     this.egress.flush();
   }
 

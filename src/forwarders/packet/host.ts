@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
 import type { Action, ForwarderStats, NextHop, PacketMeta } from './forwarder.ts';
 import { emptyStats } from './forwarder.ts';
-import { createChannel, serveChannel } from './channel.ts';
+import { createChannel, serveChannel, type ChannelServer } from './channel.ts';
 import type { WorkerInit, WorkerMsgIn, WorkerMsgOut } from './worker.ts';
 import { resolveNextHop } from './neigh.ts';
 import { ipv4ToString } from './addr4.ts';
@@ -51,7 +51,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
   const perWorker: ForwarderStats[] = [];
   const perWorkerDrops: Record<string, number>[] = [];
   const workers: Worker[] = [];
-  const servers: { stop(): void }[] = [];
+  const servers: ChannelServer[] = [];
   const fanoutGroup = ((process.pid * 7) & 0x7fff) + 1;
 
   const broadcast = (m: WorkerMsgIn) => { for (const w of workers) w.postMessage(m); };
@@ -121,6 +121,8 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
     },
     setAddrs(inAddrs, outAddrs, rips) {
       broadcast({ type: 'addrs', inAddrs: [...inAddrs], outAddrs: [...outAddrs] });
+      // The rules changed: cached decisions must be confirmed by the engine again.
+      for (const s of servers) s.invalidate();
       for (const r of rips ?? []) if (!hops.has(r)) void resolve(r);
     },
     async stop() {
@@ -131,7 +133,8 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       }));
       broadcast({ type: 'stop' });
       await Promise.all(exits);
-      for (const s of servers) s.stop();
+      // Whatever the workers forwarded from their caches and the engine has not seen yet.
+      for (const s of servers) { s.drain(); s.stop(); }
     },
   };
 }

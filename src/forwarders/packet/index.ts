@@ -90,6 +90,7 @@ const METHOD: Record<string, number> = { masq: M.MASQ, route: M.ROUTE, tunnel: M
  */
 export function verdictToAction(m: PacketMeta, v: Verdict, a: Action): void {
   a.dir = m.dir;
+  a.conn = -1;
   switch (v.action) {
     case 'pass': a.kind = K.PASS; return;
     case 'drop': a.kind = K.DROP; return;
@@ -99,6 +100,7 @@ export function verdictToAction(m: PacketMeta, v: Verdict, a: Action): void {
   if (method === undefined || !v.dest || v.dest.af !== 4) { a.kind = K.PASS; return; }
   a.kind = K.FWD;
   a.method = method;
+  a.conn = v.conn;
   if (m.dir === 'in') {
     a.rip = v.dest.ip.words[0]! >>> 0;
     a.rport = v.dport || m.dport;

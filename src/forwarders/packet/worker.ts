@@ -6,7 +6,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import { PacketForwarder, type DecideBatch, type NextHop, type ForwarderStats } from './forwarder.ts';
 import { NfqForwarder } from './nfqueue.ts';
-import { channelDecider } from './channel.ts';
+import { channelDecider, DecisionChannel } from './channel.ts';
 
 export interface WorkerInit {
   readonly id: number;
@@ -39,9 +39,12 @@ async function main(): Promise<void> {
   const init = workerData as WorkerInit;
   const port = parentPort!;
   const post = (m: WorkerMsgOut) => port.postMessage(m);
-  let decide: DecideBatch;
-  if (init.decider.kind === 'channel') decide = channelDecider(init.decider.sab);
-  else {
+  let decide: DecideBatch | undefined;
+  let channel: DecisionChannel | undefined;
+  if (init.decider.kind === 'channel') {
+    if (init.nfqueue !== undefined) decide = channelDecider(init.decider.sab);
+    else channel = new DecisionChannel(init.decider.sab);
+  } else {
     const mod = (await import(pathToFileURL(init.decider.path).href)) as { createDecider(c: unknown): DecideBatch };
     decide = mod.createDecider(init.decider.config);
   }
@@ -49,10 +52,11 @@ async function main(): Promise<void> {
   const hops = new Map(init.nextHops.map(([k, v]) => [k, v]));
   const onMissingHop = (rip: number) => post({ type: 'missing', id: init.id, rip });
   try {
-    fwd = init.nfqueue !== undefined ? new NfqForwarder(init.nfqueue, decide, init.outAddrs, hops, onMissingHop) : new PacketForwarder({
+    fwd = init.nfqueue !== undefined ? new NfqForwarder(init.nfqueue, decide!, init.outAddrs, hops, onMissingHop) : new PacketForwarder({
       ifaces: init.ifaces,
       fanoutGroup: init.fanoutGroup,
       decide,
+      channel,
       inAddrs: init.inAddrs,
       outAddrs: init.outAddrs,
       nextHops: hops,
