@@ -7,7 +7,7 @@
  * entries (entries unused for 6 min, from a rover). The weighted-least new pick uses the wlc index.
  */
 import type { Ip } from '../addr.ts';
-import type { RtDest, RtServiceView, SchedEnv, SchedPacket, SchedulerFactory } from '../scheduler.ts';
+import { DEST_F, type RtDest, type RtServiceView, type SchedEnv, type SchedPacket, type SchedulerFactory } from '../scheduler.ts';
 import { foldAddr, hash32 } from '../hash.ts';
 import { SlotScheduler, overhead } from './slots.ts';
 import { WeightedLeastIndex } from './wlc.ts';
@@ -44,6 +44,13 @@ export abstract class LocalityScheduler<E extends CacheEntry> extends SlotSchedu
   protected readonly idx = new WeightedLeastIndex(overhead);
   /** Per slot: activeconns * 2 < weight (is_overloaded()'s "some less loaded dest"). */
   private under = new Uint8Array(0);
+  /** Per slot: 1 = a dest is there (AVAILABLE) and not OVERLOAD (lblcr's set scans). */
+  protected slotOk = new Uint8Array(0);
+  /** Per slot: overhead (C int) and weight of the dest there (lblcr's set scans). */
+  protected slotOh = new Int32Array(0);
+  protected slotW = new Int32Array(0);
+  /** Bumped whenever slots may have been reassigned (rebuild, add, delete): cached slot numbers are stale. */
+  protected slotEpoch = 0;
   private underCount = 0;
   readonly buckets: E[][] = Array.from({ length: LBLC_TAB_SIZE }, () => []);
   /** The kernel's atomic entries counter (see the replacement quirk above). */
@@ -62,14 +69,29 @@ export abstract class LocalityScheduler<E extends CacheEntry> extends SlotSchedu
 
   protected rebuildIndex(): void {
     this.idx.rebuild(this.slots);
-    this.under = new Uint8Array(this.slots.cap);
+    const cap = this.slots.cap;
+    this.under = new Uint8Array(cap);
+    this.slotOk = new Uint8Array(cap);
+    this.slotOh = new Int32Array(cap);
+    this.slotW = new Int32Array(cap);
+    this.slotEpoch++;
     this.underCount = 0;
-    for (let s = this.slots.lo; s < this.slots.cap; s++) this.setUnder(s, this.slots.at[s]!);
+    for (let s = this.slots.lo; s < cap; s++) this.setUnder(s, this.slots.at[s]!);
+  }
+  protected override listChanged(_svc: RtServiceView): void {
+    this.slotEpoch++;
   }
   private setUnder(s: number, d: RtDest | null): void {
     const u = d !== null && Math.imul(d.activeConns, 2) < d.weight ? 1 : 0;
     this.underCount += u - this.under[s]!;
     this.under[s] = u;
+    if (d !== null && (d.flags & DEST_F.OVERLOAD) === 0) {
+      this.slotOk[s] = 1;
+      this.slotOh[s] = overhead(d);
+      this.slotW[s] = d.weight;
+    } else {
+      this.slotOk[s] = 0;
+    }
   }
   protected load(s: number, d: RtDest | null): void {
     this.idx.load(s, d);

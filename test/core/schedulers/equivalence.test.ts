@@ -24,6 +24,7 @@ function run(name: string, seed: number, steps: number, maxDests: number, weight
   let serial = 0;
   let decisions = 0;
   const live: MutableDest[] = [];
+  const trash: MutableDest[] = [];
   // Start like ipvsadm does: -A, then -a one by one.
   for (let i = 0; i < 1 + int(maxDests); i++) live.push(f.add(`10.1.${serial >> 8}.${serial++ & 255}`, 80, wt()));
   for (let step = 0; step < steps; step++) {
@@ -33,6 +34,12 @@ function run(name: string, seed: number, steps: number, maxDests: number, weight
     } else if (op < 14 && live.length > 0) {
       const d = live.splice(int(live.length), 1)[0]!;
       f.del(d);
+      trash.push(d);
+    } else if (op < 16 && trash.length > 0 && live.length < maxDests) {
+      // Back from the trash: the same dest object (lblc/lblcr cache entries still point to it).
+      const d = trash.splice(int(trash.length), 1)[0]!;
+      f.readd(d, wt());
+      live.push(d);
     } else if (op < 22 && live.length > 0) {
       f.edit(live[int(live.length)]!, { weight: wt() });
     } else if (op < 40 && live.length > 0) {

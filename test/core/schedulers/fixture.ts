@@ -85,6 +85,17 @@ export class Fixture {
     for (const s of this.scheds) s.delDest?.(this.svc, d, i);
   }
 
+  /** Re-add a deleted dest object (the kernel restores it from the dest trash: same object, same id). */
+  readd(d: MutableDest, weight = d.weight): void {
+    if (this.svc.dests.includes(d)) throw new Error('still in list');
+    d.weight = weight;
+    if (weight !== 0) (d as { lastWeight: number }).lastWeight = weight;
+    d.flags |= DEST_F.AVAILABLE;
+    if (d.uThreshold === 0) d.flags &= ~DEST_F.OVERLOAD; // __ip_vs_update_dest with the same thresholds
+    this.svc.dests.unshift(d);
+    for (const s of this.scheds) s.addDest?.(this.svc, d);
+  }
+
   /** ipvsadm -e: weight / thresholds, with the kernel's last_weight and OVERLOAD rules. */
   edit(d: MutableDest, e: { weight?: number; u?: number; l?: number }): void {
     const oldU = d.uThreshold;

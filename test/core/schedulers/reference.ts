@@ -7,7 +7,7 @@ import { DEST_F, type RtDest, type RtServiceView, type SchedEnv, type SchedPacke
 import { SVC_F } from '../../../src/core/types.ts';
 import { foldAddr, hash32, hsiphashBytes } from '../../../src/core/hash.ts';
 import { LblcScheduler, type LocalityOptions } from '../../../src/core/schedulers/lblc.ts';
-import { LblcrScheduler } from '../../../src/core/schedulers/lblcr.ts';
+import { LblcrScheduler, type LblcrEntry } from '../../../src/core/schedulers/lblcr.ts';
 
 const OVL = DEST_F.OVERLOAD;
 const oh = (d: RtDest): number => ((d.activeConns << 8) + d.inactConns) | 0;
@@ -319,6 +319,25 @@ class RefLblc extends LblcScheduler {
 }
 class RefLblcr extends LblcrScheduler {
   protected override pickNew(svc: RtServiceView): RtDest | null { return wlcScan(svc.dests, oh); }
+  /** ip_vs_dest_set_min() as written: walk the set newest first reading the dests themselves. */
+  protected override setMin(en: LblcrEntry): RtDest | null {
+    const set = en.dests.slice().reverse();
+    let i = 0, least: RtDest | null = null;
+    for (; i < set.length; i++) {
+      const d = set[i]!;
+      if (d.flags & OVL) continue;
+      if (d.weight > 0 && d.flags & DEST_F.AVAILABLE) { least = d; break; }
+    }
+    if (least === null) return null;
+    let loh = oh(least);
+    for (i++; i < set.length; i++) {
+      const d = set[i]!;
+      if (d.flags & OVL) continue;
+      const doh = oh(d);
+      if (big(loh, d.weight) > big(doh, least.weight) && d.flags & DEST_F.AVAILABLE) { least = d; loh = doh; }
+    }
+    return least;
+  }
   protected override isOverloaded(d: RtDest, svc: RtServiceView): boolean {
     return d.activeConns > d.weight && svc.dests.some((m) => Math.imul(m.activeConns, 2) < m.weight);
   }
