@@ -180,6 +180,8 @@ export class Egress {
   readonly llTx: TxBatch;
   nextHops: Map<number, NextHop>;
   private readonly missing = new Set<number>();
+  /** sockaddr_ll per next hop (DR sends). */
+  private readonly llNames = new WeakMap<NextHop, Buffer>();
   private readonly nameIn = Buffer.alloc(16);
   private readonly d: ForwardDecision;
   private readonly res: ForwardResult = createForwardResult();
@@ -283,7 +285,8 @@ export class Egress {
       if (m.protocol === IPPROTO.ICMP) st.icmp++;
       if (method === 'route') {
         const bufIsRing = r.buf === ringBuf;
-        const name = sockaddrLl(hop!.ifindex, C.ETH_P_IP, hop!.mac);
+        let name = this.llNames.get(hop!);
+        if (!name) this.llNames.set(hop!, name = sockaddrLl(hop!.ifindex, C.ETH_P_IP, hop!.mac));
         if (bufIsRing) this.llTx.addRef(ringAddr + BigInt(r.off), r.len, name);
         else this.llTx.addCopy(r.buf.subarray(r.off, r.off + r.len), name);
         if (m.protocol !== IPPROTO.ICMP) st.route++;

@@ -2,7 +2,8 @@
  * The daemon's own nftables table, `table inet tsvs`. It keeps the director's kernel from
  * handling what the packet forwarder handles (AF_PACKET taps see frames before netfilter, so
  * dropping in the input hook costs the forwarder nothing):
- *  - input: drop VIP:port traffic of every virtual service (no RST from the director's kernel);
+ *  - prerouting (priority -300, before conntrack and the route lookup): drop VIP:port traffic of
+ *    every virtual service (no RST from the director's kernel, and no kernel work past the drop);
  *  - forward: drop replies from NAT real servers (RIP:port), which the forwarder rewrites itself.
  * Installing replaces the whole table atomically (one `nft -f` transaction that deletes any old
  * table first), so it is idempotent and a start after a crash removes what the last run left.
@@ -26,7 +27,7 @@ function fam(addr: string): 'ip' | 'ip6' {
 export function renderNft(rules: NftRules): string {
   const lines: string[] = [];
   lines.push(`table inet ${TABLE}`, `delete table inet ${TABLE}`, `table inet ${TABLE} {`);
-  lines.push('  chain input {', '    type filter hook input priority -150; policy accept;');
+  lines.push('  chain prerouting {', '    type filter hook prerouting priority -300; policy accept;');
   for (const v of rules.vips) {
     lines.push(`    ${fam(v.addr)} daddr ${v.addr} ${v.port ? `${v.protocol} dport ${v.port}` : `meta l4proto ${v.protocol}`} counter drop`);
   }

@@ -187,6 +187,12 @@ export class TxBatch {
     if (this.ptr === 0n) throw new Error('calloc failed');
     this.mem = new Uint8Array(view(this.ptr, size));
     this.dv = new DataView(this.mem.buffer);
+    for (let i = 0; i < cap; i++) {
+      const m = i * 64;
+      this.dv.setBigUint64(m, this.ptr + BigInt(this.nameOff + i * 32), true); // msg_name
+      this.dv.setBigUint64(m + 16, this.ptr + BigInt(this.iovOff + i * 16), true); // msg_iov
+      this.dv.setBigUint64(m + 24, 1n, true); // msg_iovlen
+    }
   }
 
   private slot(base: bigint, len: number, name: Uint8Array): void {
@@ -194,14 +200,11 @@ export class TxBatch {
     const i = this.count++;
     const m = i * 64;
     const iov = this.iovOff + i * 16;
-    const nm = this.nameOff + i * 32;
-    this.mem.set(name, nm);
-    this.dv.setBigUint64(m, this.ptr + BigInt(nm), true); // msg_name
+    this.mem.set(name, this.nameOff + i * 32);
+    // msg_name, msg_iov and msg_iovlen of slot i never change (set in the constructor).
     this.dv.setUint32(m + 8, name.length, true); // msg_namelen
-    this.dv.setBigUint64(m + 16, this.ptr + BigInt(iov), true); // msg_iov
-    this.dv.setBigUint64(m + 24, 1n, true); // msg_iovlen
     this.dv.setBigUint64(iov, base, true); // iov_base
-    this.dv.setBigUint64(iov + 8, BigInt(len), true); // iov_len
+    this.dv.setUint32(iov + 8, len, true); // iov_len (upper half stays 0)
   }
 
   /** Queues `len` bytes living at foreign address `addr` (e.g. inside the RX ring). */
