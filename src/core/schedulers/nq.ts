@@ -9,7 +9,7 @@
 import { DEST_F, type RtDest, type RtServiceView, type SchedulerFactory } from '../scheduler.ts';
 import { RatioTree, SlotScheduler } from './slots.ts';
 
-const eligible = (d: RtDest | null): d is RtDest => d !== null && (d.flags & DEST_F.OVERLOAD) === 0 && d.weight !== 0;
+const eligible = (d: RtDest | null): d is RtDest => d !== null && (d.flags & DEST_F.OVERLOAD) === 0 && d.weight > 0; // kernel: weight != 0; weights are >= 0
 const cost = (d: RtDest): number => (d.activeConns === 0 ? 0 : (d.activeConns + 1) | 0);
 
 export class NqScheduler extends SlotScheduler {

@@ -106,8 +106,9 @@ export class SlotList {
 
   constructor(list: readonly RtDest[]) {
     const n = list.length;
+    // Room for max(16, n/2) head inserts before the next compaction (amortised O(1) per add).
     let cap = 16;
-    while (cap < 2 * n + 16) cap *= 2;
+    while (cap < n + Math.max(16, n >> 1)) cap *= 2;
     this.cap = cap;
     this.lo = cap - n;
     this.at = new Array<RtDest | null>(cap).fill(null);
@@ -190,8 +191,7 @@ export class MinTree {
     t[2 * n + 1] = a;
     for (n >>= 1; n >= 1; n >>= 1) {
       const i = 4 * n; // left child's key; right child's key at i + 2
-      const kl = t[i]!, kr = t[i + 2]!;
-      const c = kr < kl ? i + 2 : i;
+      const c = i + 2 * +(t[i + 2]! < t[i]!);
       const nk = t[c]!, na = t[c + 1]!;
       if (t[2 * n] === nk && t[2 * n + 1] === na) return;
       t[2 * n] = nk;
@@ -231,47 +231,59 @@ export class MinTree {
  * Weighted-least tree (wlc, sed, lblc/lblcr's new pick, nq): every node holds its winner's
  * [slot, cost, weight] in one Int32Array (node n at 4n; siblings share a cache line). b (right
  * of a) wins iff cost(a) * w(b) > cost(b) * w(a), exactly (the kernel's __s64 products of C ints;
- * BigInt only beyond 2^53). Ties go to the left (list order). Costs and weights are C ints.
+ * BigInt only for equal doubles beyond 2^53). Ties go to the left (list order).
+ *
+ * Present leaves must have weight > 0 (every user's eligibility rule; the kernel's weights are
+ * 0..INT_MAX). An absent leaf is [-1, cost 1, weight 0], which the same comparison ranks below
+ * every present one (1 * w > c * 0 and c * 0 > 1 * w is false), so the update path has no
+ * presence branches.
  */
 export class RatioTree {
   readonly t: Int32Array;
   constructor(readonly cap: number) {
     const t = (this.t = new Int32Array(8 * cap));
-    for (let i = 0; i < t.length; i += 4) t[i] = -1;
+    for (let i = 0; i < t.length; i += 4) { t[i] = -1; t[i + 1] = 1; }
   }
+  /** Leaf only (call build() after a batch). */
   setLeaf(slot: number, present: boolean, cost: number, w: number): void {
     const i = 4 * (this.cap + slot), t = this.t;
-    if (present) { t[i] = slot; t[i + 1] = cost; t[i + 2] = w; } else { t[i] = -1; t[i + 1] = 0; t[i + 2] = 0; }
+    if (present) { t[i] = slot; t[i + 1] = cost; t[i + 2] = w; } else { t[i] = -1; t[i + 1] = 1; t[i + 2] = 0; }
   }
-  /** Node n from its children; returns true if it changed. */
-  private pull(n: number): boolean {
-    const t = this.t;
-    const l = 8 * n, r = l + 4;
-    let c: number;
-    if (t[r]! < 0) c = l;
-    else if (t[l]! < 0) c = r;
-    else {
-      const ol = t[l + 1]!, wl = t[l + 2]!, or = t[r + 1]!, wr = t[r + 2]!;
-      const x = ol * wr, y = or * wl;
-      const rightWins = x <= 9007199254740991 && x >= -9007199254740991 && y <= 9007199254740991 && y >= -9007199254740991
-        ? x > y : mulGt(ol, wr, or, wl);
-      c = rightWins ? r : l;
-    }
-    const i = 4 * n;
-    const a = t[c]!, co = t[c + 1]!, cw = t[c + 2]!;
-    if (t[i] === a && t[i + 1] === co && t[i + 2] === cw) return false;
-    t[i] = a; t[i + 1] = co; t[i + 2] = cw;
-    return true;
-  }
+  /** Set a leaf and repair the path; stops where a node is unchanged. */
   set(slot: number, present: boolean, cost: number, w: number): void {
+    const t = this.t;
     let n = this.cap + slot;
-    const t = this.t, i = 4 * n;
-    if (present ? t[i] === slot && t[i + 1] === cost && t[i + 2] === w : t[i]! < 0) return;
-    this.setLeaf(slot, present, cost, w);
-    for (n >>= 1; n >= 1; n >>= 1) if (!this.pull(n)) return;
+    let i = 4 * n;
+    if (present) {
+      if (t[i] === slot && t[i + 1] === cost && t[i + 2] === w) return;
+      t[i] = slot; t[i + 1] = cost; t[i + 2] = w;
+    } else {
+      if (t[i]! < 0) return;
+      t[i] = -1; t[i + 1] = 1; t[i + 2] = 0;
+    }
+    for (n >>= 1; n >= 1; n >>= 1) {
+      const l = 8 * n;
+      const ol = t[l + 1]!, wl = t[l + 2]!, or = t[l + 5]!, wr = t[l + 6]!;
+      const x = ol * wr, y = or * wl;
+      // Exact doubles below 2^53 (always, for realistic counts): a branch-free pick.
+      const c = x <= 9007199254740991 && y <= 9007199254740991 && x >= -9007199254740991 && y >= -9007199254740991
+        ? l + 4 * +(x > y)
+        : (mulGt(ol, wr, or, wl) ? l + 4 : l);
+      i = 4 * n;
+      const a = t[c]!, co = t[c + 1]!, cw = t[c + 2]!;
+      if (t[i] === a && t[i + 1] === co && t[i + 2] === cw) return;
+      t[i] = a; t[i + 1] = co; t[i + 2] = cw;
+    }
   }
   build(): void {
-    for (let n = this.cap - 1; n >= 1; n--) this.pull(n);
+    const t = this.t;
+    for (let n = this.cap - 1; n >= 1; n--) {
+      const l = 8 * n;
+      const ol = t[l + 1]!, wl = t[l + 2]!, or = t[l + 5]!, wr = t[l + 6]!;
+      const c = mulGt(ol, wr, or, wl) ? l + 4 : l;
+      const i = 4 * n;
+      t[i] = t[c]!; t[i + 1] = t[c + 1]!; t[i + 2] = t[c + 2]!;
+    }
   }
   root(): number {
     return this.t[4]!;
