@@ -9,11 +9,16 @@
  * 2. HTTP requests/s, new connection per request (wrk, `Connection: close`, 1 KiB body), and
  *    director CPU per request: DR, TUN, NAT through our forwarder, vs HAProxy (mode tcp), nginx
  *    stream and kernel nftables DNAT running on the director.
- * Prints a table and the ratios.  Env: BENCH_SECONDS (default 4), BENCH_PACKETS (default 200000).
+ * Prints a table and the ratios.  Env: BENCH_SECONDS (default 4), BENCH_PACKETS (default 200000),
+ * BENCH_PERF=1: also sample each director process with `perf record -g` during its HTTP run and
+ * report the share of its CPU spent in softirq work run in its context (on veth, a send delivers
+ * the packet through the peer namespaces' stacks -- bridge, router, the real server's or the
+ * client's TCP -- inside the sender's syscall; on real NICs that work happens on other machines).
  */
 import { readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { labUp, labDown, labNs, LAB, labAdm, labForwarderStatus, type LabMode } from '../../src/lab/topology.ts';
 import { shTry, spawnInNs, killPid, waitFor } from '../../src/lab/netns.ts';
+import { spawn, spawnSync } from 'node:child_process';
 
 const SECS = Number(process.env['BENCH_SECONDS'] ?? 4);
 const PACKETS = Number(process.env['BENCH_PACKETS'] ?? 200_000);
@@ -90,19 +95,39 @@ async function udpBurst(name: string, dst: string, directorPids: number[]): Prom
   };
 }
 
-interface HttpResult { name: string; rps: number; directorUsPerReq: number; machineUsPerReq: number; errors: string }
+interface HttpResult { name: string; rps: number; directorUsPerReq: number; machineUsPerReq: number; errors: string; softirqShare: number }
+
+const PERF = process.env['BENCH_PERF'] === '1' && spawnSync('perf', ['--version'], { stdio: 'ignore' }).status === 0;
+const perfData = `/run/tsvs/${prefix}-perf.data`;
+
+/** Share of the sampled process's CPU spent under handle_softirqs (children included). */
+function softirqShare(): number {
+  const r = spawnSync('perf', ['report', '-i', perfData, '--children', '--sort', 'sym', '--stdio', '-g', 'none'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const line = r.stdout.split('\n').find((l) => /\[k\] handle_softirqs\b|\[k\] __do_softirq\b/.test(l));
+  const m = line ? /^\s*([\d.]+)%/.exec(line) : null;
+  return m ? Number(m[1]) / 100 : NaN;
+}
 
 async function wrk(name: string, url: string, directorPids: number[] | 'kernel'): Promise<HttpResult> {
   const m0 = machineBusy(), d0 = directorPids === 'kernel' ? 0 : treeCpu(directorPids);
+  const perf = PERF && directorPids !== 'kernel'
+    ? spawn('perf', ['record', '-q', '-g', '-o', perfData, '-p', directorPids.join(','), '--', 'sleep', String(Math.max(1, SECS - 1))], { stdio: 'ignore' })
+    : null;
   const r = inNs(ns.client, ['wrk', '-t', '2', '-c', '32', '-d', `${SECS}s`, '-H', 'Connection: close', url]);
   const m1 = machineBusy(), d1 = directorPids === 'kernel' ? 0 : treeCpu(directorPids);
+  let share = NaN;
+  if (perf) {
+    if (perf.exitCode === null) await new Promise((res) => perf.once('exit', res));
+    share = softirqShare();
+    rmSync(perfData, { force: true });
+  }
   const rps = Number(/Requests\/sec:\s*([\d.]+)/.exec(r.out)?.[1] ?? 0);
   const total = rps * SECS;
   const errors = /Socket errors:.*|Non-2xx.*/.exec(r.out)?.[0] ?? '';
   return {
     name, rps,
     directorUsPerReq: directorPids === 'kernel' ? NaN : ((d1 - d0) * 1e6) / Math.max(1, total),
-    machineUsPerReq: ((m1 - m0) * 1e6) / Math.max(1, total), errors,
+    machineUsPerReq: ((m1 - m0) * 1e6) / Math.max(1, total), errors, softirqShare: share,
   };
 }
 
@@ -173,12 +198,13 @@ async function main(): Promise<void> {
   for (const r of pps) console.log(`| ${r.name} | ${r.delivered} | ${fmt(r.pps, 0)} | ${fmt(r.directorUsPerPkt, 2)} | ${fmt(r.machineUsPerPkt, 2)} |`);
   if (pps.length === 2) console.log(`ratio machine CPU/pkt tsvs / kernel: ${fmt(pps[0]!.machineUsPerPkt / pps[1]!.machineUsPerPkt, 2)}; pkts/s: ${fmt(pps[0]!.pps / pps[1]!.pps, 2)}`);
   console.log(`\n## HTTP, new connection per request (wrk -c32 -d${SECS}s, Connection: close)`);
-  console.log('| director | req/s | director process µs/req | machine µs/req | errors |');
-  console.log('|---|---|---|---|---|');
-  for (const r of http) console.log(`| ${r.name} | ${fmt(r.rps, 0)} | ${fmt(r.directorUsPerReq)} | ${fmt(r.machineUsPerReq)} | ${r.errors} |`);
+  console.log(`| director | req/s | director process µs/req |${PERF ? ' of which softirq in its context | without it |' : ''} machine µs/req | errors |`);
+  console.log(`|---|---|---|${PERF ? '---|---|' : ''}---|---|`);
+  for (const r of http) console.log(`| ${r.name} | ${fmt(r.rps, 0)} | ${fmt(r.directorUsPerReq)} |${PERF ? ` ${fmt(r.softirqShare * 100, 0)}% | ${fmt(r.directorUsPerReq * (1 - r.softirqShare))} |` : ''} ${fmt(r.machineUsPerReq)} | ${r.errors} |`);
   const dr = http.find((h) => h.name === 'tsvs DR'), hap = http.find((h) => h.name.startsWith('HAProxy'));
   const best = Math.max(...http.filter((h) => !h.name.startsWith('tsvs')).map((h) => h.rps));
-  if (dr && hap) console.log(`DR req/s vs best peer: ${fmt(dr.rps / best, 2)}; DR director CPU/req vs HAProxy: ${fmt(dr.directorUsPerReq / hap.directorUsPerReq, 2)}`);
+  if (dr && hap) console.log(`DR req/s vs best peer: ${fmt(dr.rps / best, 2)}; DR director CPU/req vs HAProxy: ${fmt(dr.directorUsPerReq / hap.directorUsPerReq, 2)}` +
+    (PERF ? `; without softirq work in the director's context: ${fmt((dr.directorUsPerReq * (1 - dr.softirqShare)) / (hap.directorUsPerReq * (1 - hap.softirqShare)), 2)}` : ''));
 }
 
 await main();

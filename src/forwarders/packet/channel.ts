@@ -271,7 +271,8 @@ export function serveChannel(sab: SharedArrayBuffer, decide: (m: PacketMeta, out
     while (running) {
       const bell = aLoad(w, W_BELL);
       serve();
-      const r = waitAsync(w, W_BELL, bell, 200);
+      // No timeout (a timer per wait costs); stop() rings the bell.
+      const r = waitAsync(w, W_BELL, bell, Infinity);
       if (r.async) await r.value;
     }
   };
@@ -279,6 +280,10 @@ export function serveChannel(sab: SharedArrayBuffer, decide: (m: PacketMeta, out
   return {
     drain: serve,
     invalidate: () => { aAdd(w, W_GEN, 1); },
-    stop: () => { running = false; },
+    stop: () => {
+      running = false;
+      aAdd(w, W_BELL, 1);
+      aNotify(w, W_BELL);
+    },
   };
 }
