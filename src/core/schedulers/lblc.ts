@@ -124,7 +124,7 @@ export abstract class LocalityScheduler<E extends CacheEntry> extends SlotSchedu
     if (i >= 0) list.splice(i, 1);
   }
   protected hashIn(b: number, e: E): void {
-    this.buckets[b]!.unshift(e);
+    this.buckets[b]!.push(e); // order inside a bucket is never observable
     this.entries++;
   }
   private armed(now: number): void {
@@ -194,7 +194,7 @@ export abstract class LocalityScheduler<E extends CacheEntry> extends SlotSchedu
 }
 
 export interface LblcEntry extends CacheEntry {
-  readonly dest: RtDest;
+  dest: RtDest;
 }
 
 export class LblcScheduler extends LocalityScheduler<LblcEntry> {
@@ -215,11 +215,13 @@ export class LblcScheduler extends LocalityScheduler<LblcEntry> {
     }
     const dest = this.pickNew(svc);
     if (dest === null) return null;
-    // ip_vs_lblc_new(): replace a different dest (the old entry is unlinked without decrementing).
-    const old = this.find(b, pkt.daddr);
-    if (old !== undefined) {
-      if (old.dest === dest) return dest;
-      this.unlink(b, old);
+    // ip_vs_lblc_new(): a different dest replaces the entry: the kernel unlinks the old entry
+    // without decrementing the counter and hashes a new one (entries + 1). Order inside a bucket
+    // never matters (addresses are unique; expiry passes take whole buckets), so the entry is
+    // reused in place.
+    if (en !== undefined) {
+      if (en.dest !== dest) { en.dest = dest; this.entries++; }
+      return dest;
     }
     this.hashIn(b, { af: pkt.daddr.af, words: pkt.daddr.words.slice(), lastuse: now, dest });
     return dest;
