@@ -377,13 +377,19 @@ export class Fenwick {
     this.total += delta;
     for (let i = slot + 1; i <= this.cap; i += i & -i) this.t[i] += delta;
   }
-  /** Smallest slot whose inclusive prefix sum is >= r (r >= 1, r <= total). */
+  /**
+   * Smallest slot whose inclusive prefix sum is >= r (r >= 1, r <= total). Branch-free descent:
+   * with r <= total the first probe (t[cap] = total) never moves, and afterwards pos is a multiple
+   * of 2 * step below cap, so pos + step stays in range.
+   */
   lowerBound(r: number): number {
     let pos = 0;
     const t = this.t;
-    for (let step = this.cap; step > 0; step >>= 1) {
-      const nx = pos + step;
-      if (nx <= this.cap && t[nx]! < r) { pos = nx; r -= t[nx]!; }
+    for (let step = this.cap >> 1; step > 0; step >>= 1) {
+      const v = t[pos + step]!;
+      const go = +(v < r);
+      pos += go * step;
+      r -= go * v;
     }
     return pos; // 0-based slot = pos (1-based index pos+1)
   }
