@@ -1,5 +1,5 @@
 /**
- * Scheduler decision cost: `npx tsx bench/engine/schedulers.ts [--quick]`
+ * Scheduler decision cost: `npx tsx bench/engine/schedulers.ts [--quick] [--only lc,wlc]`
  *
  * For every scheduler at 10, 1,000 and 10,000 destinations: ns per decision and decisions/s of
  * the indexed implementation (src/core/schedulers) and, as the in-run peer, of the plain kernel
@@ -26,6 +26,8 @@ import { Fixture, packet, prng, type MutableDest } from '../../test/core/schedul
 import { referenceFactory } from '../../test/core/schedulers/reference.ts';
 
 const quick = process.argv.includes('--quick');
+const onlyAt = process.argv.indexOf('--only');
+const names = onlyAt > 0 ? (process.argv[onlyAt + 1] ?? '').split(',').filter((n) => schedulerNames.includes(n)) : schedulerNames;
 const SIZES = [10, 1000, 10000];
 /** Decisions per implementation measurement (fixed), and the peer's time budget. */
 const DECISIONS = quick ? 10000 : 30000;
@@ -96,7 +98,7 @@ function measure(factory: SchedulerFactory, n: number, peer: boolean): Sample {
 
 const rows: Row[] = [];
 const t0 = performance.now();
-for (const name of schedulerNames) {
+for (const name of names) {
   for (const size of SIZES) {
     const n = name === 'mh' ? Math.min(size, 4093) : size;
     const runs: Sample[] = [];
@@ -120,7 +122,7 @@ for (const r of rows) {
 }
 console.log('');
 let pass = 0;
-for (const name of schedulerNames) {
+for (const name of names) {
   const big = rows.filter((r) => r.name === name).reduce((a, b) => (b.n > a.n ? b : a));
   const ok = big.medCpu <= TARGET_NS;
   if (ok) pass++;
@@ -131,4 +133,4 @@ for (const name of schedulerNames) {
   );
 }
 const worst = rows.reduce((a, b) => (b.medCpu > a.medCpu ? b : a));
-console.log(`${pass}/${schedulerNames.length} schedulers within ${TARGET_NS} ns CPU per decision at their largest size; slowest: ${worst.name} at ${worst.n} dests, ${worst.medCpu.toFixed(0)} ns CPU (wall ${worst.med.ns.toFixed(0)}); total run ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+console.log(`${pass}/${names.length} schedulers within ${TARGET_NS} ns CPU per decision at their largest size; slowest: ${worst.name} at ${worst.n} dests, ${worst.medCpu.toFixed(0)} ns CPU (wall ${worst.med.ns.toFixed(0)}); total run ${((performance.now() - t0) / 1000).toFixed(1)} s`);

@@ -44,11 +44,11 @@ export abstract class LocalityScheduler<E extends CacheEntry> extends SlotSchedu
   protected readonly idx = new WeightedLeastIndex(overhead);
   /** Per slot: activeconns * 2 < weight (is_overloaded()'s "some less loaded dest"). */
   private under = new Uint8Array(0);
-  /** Per slot: 1 = a dest is there (AVAILABLE) and not OVERLOAD (lblcr's set scans). */
-  protected slotOk = new Uint8Array(0);
-  /** Per slot: overhead (C int) and weight of the dest there (lblcr's set scans). */
-  protected slotOh = new Int32Array(0);
-  protected slotW = new Int32Array(0);
+  /**
+   * Per slot s, at 4s: [1 if a dest is there (AVAILABLE) and not OVERLOAD, its overhead (C int),
+   * its weight, unused] — one cache line read per member in lblcr's set scans.
+   */
+  protected slotInfo = new Int32Array(0);
   /** Bumped whenever slots may have been reassigned (rebuild, add, delete): cached slot numbers are stale. */
   protected slotEpoch = 0;
   private underCount = 0;
@@ -71,9 +71,7 @@ export abstract class LocalityScheduler<E extends CacheEntry> extends SlotSchedu
     this.idx.rebuild(this.slots);
     const cap = this.slots.cap;
     this.under = new Uint8Array(cap);
-    this.slotOk = new Uint8Array(cap);
-    this.slotOh = new Int32Array(cap);
-    this.slotW = new Int32Array(cap);
+    this.slotInfo = new Int32Array(4 * cap);
     this.slotEpoch++;
     this.underCount = 0;
     for (let s = this.slots.lo; s < cap; s++) this.setUnder(s, this.slots.at[s]!);
@@ -86,11 +84,12 @@ export abstract class LocalityScheduler<E extends CacheEntry> extends SlotSchedu
     this.underCount += u - this.under[s]!;
     this.under[s] = u;
     if (d !== null && (d.flags & DEST_F.OVERLOAD) === 0) {
-      this.slotOk[s] = 1;
-      this.slotOh[s] = overhead(d);
-      this.slotW[s] = d.weight;
+      const info = this.slotInfo;
+      info[4 * s] = 1;
+      info[4 * s + 1] = overhead(d);
+      info[4 * s + 2] = d.weight;
     } else {
-      this.slotOk[s] = 0;
+      this.slotInfo[4 * s] = 0;
     }
   }
   protected load(s: number, d: RtDest | null): void {

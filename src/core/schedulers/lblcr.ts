@@ -46,19 +46,19 @@ export class LblcrScheduler extends LocalityScheduler<LblcrEntry> {
    */
   protected setMin(en: LblcrEntry): RtDest | null {
     const sl = this.slotsOf(en);
-    const ok = this.slotOk, ohs = this.slotOh, ws = this.slotW;
+    const info = this.slotInfo;
     let i = sl.length - 1;
     let ls = -1;
     for (; i >= 0; i--) {
       const s = sl[i]!;
-      if (s >= 0 && ok[s] === 1 && ws[s]! > 0) { ls = s; break; }
+      if (s >= 0 && info[4 * s] === 1 && info[4 * s + 2]! > 0) { ls = s; break; }
     }
     if (ls < 0) return null;
-    let li = i, loh = ohs[ls]!, lw = ws[ls]!;
+    let li = i, loh = info[4 * ls + 1]!, lw = info[4 * ls + 2]!;
     for (i--; i >= 0; i--) {
       const s = sl[i]!;
-      if (s < 0 || ok[s] !== 1) continue;
-      const doh = ohs[s]!, dw = ws[s]!;
+      if (s < 0 || info[4 * s] !== 1) continue;
+      const doh = info[4 * s + 1]!, dw = info[4 * s + 2]!;
       const x = loh * dw, y = doh * lw;
       if (x > y || (x === y && (x > 9007199254740991 || x < -9007199254740991) && mulGt(loh, dw, doh, lw))) {
         li = i; loh = doh; lw = dw;
