@@ -1,0 +1,153 @@
+/**
+ * `tsvs daemon --keepalived FILE | --ldirectord FILE`: the configuration file is the source of
+ * truth. Start: load, plan (config/diff planReload), apply, start health checking
+ * (health/manager) and VRRP (ha/vrrp-service), tie the sync daemon to VRRP (lvs_sync_daemon).
+ * Reload (SIGHUP / `tsvs reload`): a config with errors is refused whole and nothing changes;
+ * otherwise only the difference is applied and health state carries over.
+ */
+import type { IpvsBackend, IpvsCommand, Timeouts } from '../core/types.ts';
+import { loadConfig } from '../config/load.ts';
+import { formatDiagnostic, toHealthServices, type ConfigFormat, type DesiredState } from '../config/desired.ts';
+import { planReload } from '../config/diff.ts';
+import { HealthManager } from '../health/manager.ts';
+import { applyHealthOps } from '../health/apply.ts';
+import { realScriptRunner } from '../health/io.ts';
+import type { HealthOp } from '../health/types.ts';
+import { startVrrp, type VrrpService } from '../ha/vrrp-service.ts';
+import type { Logger } from './log.ts';
+
+export interface ConfigDriverHost {
+  readonly log: Logger;
+  /** Runs fn with the daemon's guarded backend, serialized with control requests; saves and re-syncs listeners if anything changed. */
+  withBackend(fn: (b: IpvsBackend) => void): Promise<void>;
+  services: IpvsBackend['services'];
+  timeouts(): Timeouts;
+  /** A VRRP instance changed state (the daemon ties the sync daemon to it). */
+  onVrrpState?(instance: string, to: string): void;
+}
+
+export interface ReloadOutcome {
+  readonly ok: boolean;
+  readonly commands?: number;
+  readonly error?: string;
+  readonly diagnostics: readonly string[];
+}
+
+export class ConfigDriver {
+  private state: DesiredState | null = null;
+  private health: HealthManager | null = null;
+  private vrrp: VrrpService | null = null;
+  private lastReload: { at: string; ok: boolean; error?: string } | null = null;
+
+  constructor(readonly file: string, readonly format: ConfigFormat, private readonly host: ConfigDriverHost) {}
+
+  private load(): { state: DesiredState | null; diagnostics: string[]; result: ReturnType<typeof loadConfig> } {
+    const result = loadConfig(this.file, { format: this.format });
+    const diagnostics = result.diagnostics.map(formatDiagnostic);
+    for (const d of result.diagnostics) {
+      if (d.severity === 'error') this.host.log.error({ file: d.file, line: d.line, col: d.col }, d.message);
+      else this.host.log.warn({ file: d.file, line: d.line, col: d.col }, d.message);
+    }
+    return { state: result.state, diagnostics, result };
+  }
+
+  private applyOps(ops: readonly HealthOp[]): void {
+    if (ops.length === 0) return;
+    void this.host.withBackend((b) => {
+      for (const o of applyHealthOps(ops, b, realScriptRunner)) {
+        if (o.errno) this.host.log.warn({ op: o.op.op, errno: o.errno }, 'health operation refused');
+        else if (o.op.op !== 'exec') this.host.log.info({ op: o.op.op, service: 'service' in o.op ? o.op.service.addr : undefined, dest: 'addr' in o.op ? o.op.addr : 'dest' in o.op ? o.op.dest.addr : undefined }, 'health change applied');
+      }
+    });
+  }
+
+  private async applyCommands(cmds: readonly IpvsCommand[]): Promise<number> {
+    let failed = 0;
+    await this.host.withBackend((b) => {
+      for (const c of cmds) {
+        const e = b.apply(c);
+        if (e) {
+          failed++;
+          this.host.log.error({ cmd: c.kind, errno: e }, 'config: command refused');
+        }
+      }
+    });
+    return failed;
+  }
+
+  /** Throws (with every diagnostic) when the file has errors: the daemon refuses to start. */
+  async start(): Promise<void> {
+    const { state, diagnostics, result } = this.load();
+    if (!state) throw new Error(`${this.file} has errors:\n${diagnostics.join('\n')}`);
+    const plan = planReload({ next: result, previous: null, running: this.host.services(), timeouts: this.host.timeouts() });
+    if (!plan.ok) throw new Error(`${this.file}: refused`);
+    const failed = await this.applyCommands(plan.commands);
+    if (failed > 0) this.host.log.warn({ failed }, 'some configured services could not be applied');
+    this.state = state;
+    this.health = new HealthManager({
+      services: toHealthServices(state),
+      onOps: (ops) => this.applyOps(ops),
+      onResult: (svc, dest, checker, r) => {
+        if (!r.ok) this.host.log.debug({ service: svc, dest, checker, reason: r.reason }, 'check failed');
+      },
+    });
+    this.health.start();
+    if (state.vrrp.instances.length > 0) {
+      this.vrrp = startVrrp(
+        state.vrrp,
+        { info: (o, m) => this.host.log.info(o, m), warn: (o, m) => this.host.log.warn(o, m) },
+        (name, _from, to) => this.host.onVrrpState?.(name, to),
+      );
+    }
+    this.host.log.info({ file: this.file, format: this.format, services: state.services.length, vrrp: state.vrrp.instances.length }, 'configuration loaded');
+  }
+
+  /** The keepalived `lvs_sync_daemon IF INSTANCE [id N]` setting, if any. */
+  syncBinding(): { interface: string; instance: string; syncid: number } | null {
+    const g = this.state?.global.lvs_sync_daemon;
+    if (g) return g;
+    for (const i of this.state?.vrrp.instances ?? []) {
+      if (i.lvs_sync_daemon_interface) return { interface: i.lvs_sync_daemon_interface, instance: i.name, syncid: 0 };
+    }
+    return null;
+  }
+
+  async reload(): Promise<ReloadOutcome> {
+    const at = new Date().toISOString();
+    const { state, diagnostics, result } = this.load();
+    const health = this.health;
+    const plan = planReload({
+      next: result, previous: this.state, running: this.host.services(), timeouts: this.host.timeouts(),
+      ...(health ? { health: health.view() } : {}),
+    });
+    if (!state || !plan.ok) {
+      const error = `${this.file} has errors; running configuration unchanged`;
+      this.lastReload = { at, ok: false, error };
+      this.host.log.error({ file: this.file }, error);
+      return { ok: false, error, diagnostics };
+    }
+    await this.applyCommands(plan.commands);
+    this.state = state;
+    if (health) health.update(toHealthServices(state), plan.carry, { running: this.host.services() });
+    // VRRP instances are not re-created on reload unless they changed (keepalived keeps them).
+    this.lastReload = { at, ok: true };
+    this.host.log.info({ file: this.file, commands: plan.commands.length }, 'configuration reloaded');
+    return { ok: true, commands: plan.commands.length, diagnostics };
+  }
+
+  status(): Record<string, unknown> {
+    return {
+      config: this.file,
+      format: this.format,
+      lastConfigReload: this.lastReload,
+      health: this.health?.status() ?? null,
+      vrrp: this.vrrp?.status() ?? [],
+    };
+  }
+
+  async stop(): Promise<void> {
+    const ops = this.health?.stop() ?? [];
+    void ops;
+    await this.vrrp?.stop();
+  }
+}
