@@ -73,7 +73,7 @@ async function main(): Promise<void> {
     else if (m.type === 'hop') fwd.setNextHop(m.rip, { ...m.hop, mac: new Uint8Array(m.hop.mac), srcMac: new Uint8Array(m.hop.srcMac) });
   });
   post({ type: 'ready', id: init.id });
-  const every = init.statsIntervalMs ?? 500;
+  const every = init.statsIntervalMs ?? 100;
   let lastStats = 0;
   const loop = (): void => {
     if (stopped) {
