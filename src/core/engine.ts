@@ -1149,7 +1149,8 @@ export class Engine implements IpvsBackend {
   }
 
   private checkDestSpec(svc: Svc, d: DestSpec): Errno | null {
-    if (!Number.isInteger(d.weight) || d.weight < 0) return 'ERANGE';
+    // The kernel's weight is an int: negative or above INT_MAX is out of range (schedulers' indexes rely on it).
+    if (!Number.isInteger(d.weight) || d.weight < 0 || d.weight > 2147483647) return 'ERANGE';
     if (d.lThreshold > d.uThreshold) return 'ERANGE';
     if (d.fwd === 'tunnel' && d.tunType === 'gue' && !d.tunPort) return 'EINVAL';
     if (d.af !== 4 && d.af !== 6) return 'EAFNOSUPPORT';
