@@ -374,6 +374,12 @@ interface FlowEntry extends Action {
  */
 export const FLOW_TTL_MS = 1000;
 const FLOW_MAX = 1 << 16;
+/**
+ * TSVS_FLOW_CACHE=1 turns the fast path on. Off by default for now: with it, the lab's
+ * "-L --stats counts exactly" test sees the engine count one packet more than the workers
+ * forwarded (31 vs 30, DR/NAT), cause not found yet.
+ */
+const FLOW_CACHE = process.env['TSVS_FLOW_CACHE'] === '1';
 const TCP_SYN = 0x02;
 
 export class PacketForwarder {
@@ -460,7 +466,9 @@ export class PacketForwarder {
     for (let i = 0; i < this.socks.length; i++) total += this.drain(i);
     if (total === 0) {
       let t = timeoutMs;
-      if (this.chan && this.chan.maybeKick(this.nowMs) > 0) t = Math.min(t, 2);
+      // About to sleep: let the engine catch up now (an ipvsadm -Z or -L issued after the traffic
+      // must see all of it), instead of after the backlog's age limit.
+      if (this.chan && this.chan.maybeKick(this.nowMs, 1) > 0) t = Math.min(t, 2);
       for (let i = 0; i < this.socks.length; i++) this.pfds.writeInt16LE(0, i * 8 + 6);
       const r = sys.poll(this.pfds, this.socks.length, t) as number;
       if (r < 0 && errno() !== C.EINTR) check('poll', r);
@@ -570,7 +578,7 @@ export class PacketForwarder {
   }
 
   private cacheAnswer(pe: Pending, a: Action): void {
-    if (pe.key < 0 || a.kind !== K.FWD || a.conn < 0) return;
+    if (!FLOW_CACHE || pe.key < 0 || a.kind !== K.FWD || a.conn < 0) return;
     const flows = pe.out ? this.flowsOut : this.flowsIn;
     if (flows.size >= FLOW_MAX) flows.clear();
     const m = pe.m;
