@@ -25,6 +25,17 @@ export interface RelayHooks {
   onError?(r: TcpRelay, where: 'client' | 'server' | 'connect' | 'schedule', e: Error | null): void;
 }
 
+/**
+ * Closes a socket with a TCP reset when that is still possible. After our side has sent its FIN
+ * (end() called) a reset must not be requested (libuv refuses close-reset after shutdown, and
+ * Node 20 can then spin at exit): destroy it normally instead.
+ */
+export function hardClose(s: Socket): void {
+  if (s.destroyed) return;
+  if (s.writableEnded || s.connecting) s.destroy();
+  else s.resetAndDestroy();
+}
+
 export class TcpRelay {
   server: Socket | null = null;
   target: Target | null = null;
@@ -61,7 +72,7 @@ export class TcpRelay {
 
   private resetClient(): void {
     this.closed = true;
-    if (!this.client.destroyed) this.client.resetAndDestroy();
+    hardClose(this.client);
     this.finish();
   }
 
@@ -135,8 +146,8 @@ export class TcpRelay {
     if (this.closed) return;
     this.pkt('in', RST, 0);
     this.closed = true;
-    if (!this.client.destroyed) this.client.resetAndDestroy();
-    if (this.server && !this.server.destroyed) this.server.resetAndDestroy();
+    hardClose(this.client);
+    if (this.server) hardClose(this.server);
     this.finish();
   }
 
@@ -147,11 +158,11 @@ export class TcpRelay {
     if (where === 'client') {
       // The client vanished: tell the engine, drop the real-server side.
       if (this.target) this.pkt('in', RST, 0);
-      if (this.server && !this.server.destroyed) this.server.resetAndDestroy();
+      if (this.server) hardClose(this.server);
     } else {
       // The real server refused or died: the client fails fast with a reset.
       this.pkt('out', RST, 0);
-      if (!this.client.destroyed) this.client.resetAndDestroy();
+      hardClose(this.client);
     }
     this.finish();
   }
