@@ -19,6 +19,10 @@ import { EnginePort, type DataPath } from './engine-port.ts';
 import { ProxyForwarder } from '../forwarders/proxy/forwarder.ts';
 import type { ProxyProtocolVersion } from '../forwarders/proxy/proxy-protocol.ts';
 import { ClusterForwarder } from '../forwarders/proxy/cluster.ts';
+import { startPacketForwarder } from '../forwarders/packet/index.ts';
+import type { Engine } from '../core/engine.ts';
+import { SyncReconciler } from '../ha/sync-reconciler.ts';
+import { ConfigDriver } from './config-driver.ts';
 
 export interface EngineLike extends IpvsBackend, DataPath {}
 
@@ -32,7 +36,12 @@ export interface DaemonOptions {
   readonly rulesFile: string | null;
   /** null = do not persist. */
   readonly stateFile: string | null;
-  readonly forwarder: 'proxy' | 'none';
+  readonly forwarder: 'proxy' | 'packet' | 'none';
+  /** Packet forwarder: interfaces to capture on (empty = every interface with an IPv4 address but lo). */
+  readonly ifaces?: readonly string[];
+  /** keepalived.conf / ldirectord.cf as the source of truth (health checks, VRRP, reload by diff). */
+  readonly configFile?: string | null;
+  readonly configFormat?: 'keepalived' | 'ldirectord';
   readonly logLevel: LogLevel;
   readonly proxyProtocol: ProxyProtocolVersion | null;
   /** Relay worker processes (0 = relay in the daemon process). */
@@ -60,6 +69,8 @@ export class Daemon {
   private queue: Promise<unknown> = Promise.resolve();
   private stopping = false;
   private lastReload: { at: string; ok: boolean; error?: string } | null = null;
+  private sync: SyncReconciler | null = null;
+  private config: ConfigDriver | null = null;
   readonly now = (): number => performance.now() / 1000;
 
   constructor(readonly opts: DaemonOptions, private readonly deps: DaemonDeps) {
@@ -91,6 +102,11 @@ export class Daemon {
           refusals.push(why);
           return 'EINVAL';
         }
+        // Only the live engine starts sync transports; an unknown interface is ENODEV, as the kernel.
+        if (target === this.engine) {
+          const e = this.sync?.refusal(cmd) ?? null;
+          if (e) return e;
+        }
         target.setTime(this.now());
         const r = target.apply(cmd);
         if (r === null && MUTATING.has(cmd.kind)) changed.v = true;
@@ -112,10 +128,26 @@ export class Daemon {
       if (changed.v) {
         this.log.info({ argv, code: res.code }, 'rules changed');
         this.save();
+        await this.sync?.reconcile();
         const failed = await this.syncForwarder();
         for (const f of failed) stderr += `tsvs: warning: cannot listen on ${f.protocol.toUpperCase()} ${f.addr}:${f.port}: ${f.error}\n`;
       }
       return { stdout: res.stdout, stderr, code: res.code };
+    });
+  }
+
+  /** For the config driver and health checks: fn runs with the guarded engine, serialized with control requests. */
+  withBackend(fn: (b: IpvsBackend) => void): Promise<void> {
+    return this.serial(async () => {
+      const refusals: string[] = [];
+      const changed = { v: false };
+      fn(this.guarded(this.engine, refusals, changed));
+      for (const r of refusals) this.log.warn({ reason: r }, 'configured rule refused by the forwarder');
+      if (changed.v) {
+        this.save();
+        await this.sync?.reconcile();
+        await this.syncForwarder();
+      }
     });
   }
 
@@ -163,6 +195,14 @@ export class Daemon {
   }
 
   reload(): Promise<{ ok: boolean; commands?: number; error?: string }> {
+    // keepalived/ldirectord mode: the driver validates the whole file, then applies the diff
+    // through withBackend (which serializes), so it must not run inside serial() itself.
+    if (this.config) {
+      return this.config.reload().then((r) => {
+        this.lastReload = { at: new Date().toISOString(), ok: r.ok, ...(r.error ? { error: r.error } : {}) };
+        return r.ok ? { ok: true, commands: r.commands ?? 0 } : { ok: false, error: [r.error, ...r.diagnostics].join('\n') };
+      });
+    }
     return this.serial(async () => {
       const at = new Date().toISOString();
       if (!this.opts.rulesFile) {
@@ -210,6 +250,7 @@ export class Daemon {
       connections: this.engine.connections().length,
       listeners: this.forwarder?.status() ?? [],
       lastReload: this.lastReload,
+      ...(this.config ? this.config.status() : {}),
     };
   }
 
@@ -218,7 +259,7 @@ export class Daemon {
       case 'ping':
         return { pong: true, pid: process.pid };
       case 'status':
-        return this.status();
+        return { ...this.status(), syncDaemons: (await this.sync?.status()) ?? [] };
       case 'reload': {
         const r = await this.reload();
         if (!r.ok) throw new HandlerError('ERELOAD', r.error ?? 'reload failed');
@@ -242,8 +283,17 @@ export class Daemon {
         this.forwarder = new ProxyForwarder(port, { proxyProtocol: o.proxyProtocol, connectTimeoutMs: o.connectTimeoutMs, timeouts: () => this.engine.timeouts(), log: this.log });
       }
     }
-    // Restore: the state file (saved after every change) wins; --rules seeds a fresh start.
-    const saved = o.stateFile ? readIfExists(o.stateFile) : null;
+    if (o.forwarder === 'packet') {
+      this.forwarder = await startPacketForwarder(this.engine as unknown as Engine, {
+        ...(o.ifaces && o.ifaces.length > 0 ? { ifaces: o.ifaces } : {}),
+        now: this.now,
+        log: { info: (x, m) => this.log.info(x as object, m), warn: (x, m) => this.log.warn(x as object, m) },
+      });
+    }
+    this.sync = new SyncReconciler(this.engine as unknown as Engine, { info: (x, m) => this.log.info(x, m), warn: (x, m) => this.log.warn(x, m) });
+    // Restore: the state file (saved after every change) wins; --rules seeds a fresh start. With a
+    // keepalived/ldirectord file, that file is the source of truth and the state file is not read.
+    const saved = o.stateFile && !o.configFile ? readIfExists(o.stateFile) : null;
     if (saved !== null) {
       const r = await this.replaceRules(saved, o.stateFile!);
       if (!r.ok) throw new Error(`cannot restore the saved rules: ${r.error} (move the file away to start from --rules)`);
@@ -262,6 +312,23 @@ export class Daemon {
     }
     const failed = await this.syncForwarder();
     for (const f of failed) this.log.warn(f, 'virtual service without listener');
+    await this.sync.reconcile();
+    if (o.configFile) {
+      this.config = new ConfigDriver(o.configFile, o.configFormat ?? 'keepalived', {
+        log: this.log,
+        withBackend: (fn) => this.withBackend(fn),
+        services: () => this.engine.services(),
+        timeouts: () => this.engine.timeouts(),
+        onVrrpState: (instance, to) => {
+          const b = this.config?.syncBinding();
+          if (b && b.instance === instance) void this.sync?.followVrrp(to, b.interface, b.syncid);
+        },
+      });
+      await this.config.start();
+      const b = this.config.syncBinding();
+      // Learn the table as a backup before any VRRP instance can become master (keepalived #1966).
+      if (b && this.engine.daemons().length === 0) await this.sync.followVrrp('BACKUP', b.interface, b.syncid);
+    }
     this.tick = setInterval(() => this.engine.setTime(this.now()), o.tickMs);
     this.control = new ControlServer(o.socketPath, (req) => this.handle(req), (e) => this.log.error({ err: e.message }, 'control socket error'));
     await this.control.listen();
@@ -274,7 +341,9 @@ export class Daemon {
     this.log.info({ signal }, 'stopping');
     if (this.tick) clearInterval(this.tick);
     await this.control?.close();
+    await this.config?.stop();
     await this.queue;
+    await this.sync?.close();
     await this.forwarder?.close();
     this.log.info({}, 'stopped');
     setTimeout(() => this.log.warn({ active: process.getActiveResourcesInfo() }, 'still running 1 s after stop'), 1000).unref();

@@ -16,7 +16,14 @@ Runs in the foreground until SIGTERM/SIGINT; SIGHUP reloads --rules.
   --state FILE            where the running rules are saved after every change and restored
                           from on start (default: /var/lib/tsvs/rules as root, else beside the
                           socket); --no-state to keep nothing
-  --forwarder proxy|none  proxy (default): TCP/UDP sockets, no root needed; none: control only
+  --forwarder proxy|packet|none
+                          proxy (default): TCP/UDP sockets, no root needed; packet (root):
+                          NAT/DR/TUN on real packets; none: control only
+  --iface IF              packet forwarder: capture on IF (repeatable; default every interface
+                          with an IPv4 address except lo)
+  --keepalived FILE       run keepalived.conf as it is: virtual_server/real_server with health
+                          checks, vrrp_instance failover, lvs_sync_daemon; SIGHUP reloads it
+  --ldirectord FILE       run ldirectord.cf as it is (virtual=/real= with checks); SIGHUP reloads
   --workers N             relay worker processes (default: number of CPUs, 0 = in-process)
   --proxy-protocol v1|v2  send a PROXY protocol header to real servers (client address)
   --connect-timeout MS    give up connecting to a real server after MS (default 5000)
@@ -34,6 +41,9 @@ export async function run(argv: string[]): Promise<number> {
         state: { type: 'string' },
         'no-state': { type: 'boolean' },
         forwarder: { type: 'string', default: 'proxy' },
+        iface: { type: 'string', multiple: true },
+        keepalived: { type: 'string' },
+        ldirectord: { type: 'string' },
         workers: { type: 'string' },
         'proxy-protocol': { type: 'string' },
         'connect-timeout': { type: 'string', default: '5000' },
@@ -55,9 +65,10 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`tsvs daemon: ${m}\n`);
     return 2;
   };
-  if (a.forwarder !== 'proxy' && a.forwarder !== 'none') {
-    return bad(a.forwarder === 'packet' ? 'the packet forwarder is not available in this build of the daemon (use --forwarder proxy)' : `unknown forwarder '${a.forwarder}' (proxy|none)`);
-  }
+  if (a.forwarder !== 'proxy' && a.forwarder !== 'packet' && a.forwarder !== 'none') return bad(`unknown forwarder '${a.forwarder}' (proxy|packet|none)`);
+  if (a.forwarder === 'packet' && process.getuid?.() !== 0) return bad('--forwarder packet needs root (raw packet sockets, nftables); use --forwarder proxy without root');
+  if (a.keepalived && a.ldirectord) return bad('give either --keepalived or --ldirectord, not both');
+  if ((a.keepalived || a.ldirectord) && a.rules) return bad('--rules cannot be combined with --keepalived/--ldirectord (the config file is the source of truth)');
   if (!LOG_LEVELS.includes(a['log-level'] as LogLevel)) return bad(`unknown log level '${a['log-level']}'`);
   const pp = a['proxy-protocol'];
   if (pp !== undefined && pp !== 'v1' && pp !== 'v2') return bad(`--proxy-protocol must be v1 or v2, not '${pp}'`);
@@ -77,6 +88,9 @@ export async function run(argv: string[]): Promise<number> {
       rulesFile: a.rules ? resolve(a.rules) : null,
       stateFile,
       forwarder: a.forwarder,
+      ifaces: a.iface ?? [],
+      configFile: a.keepalived ? resolve(a.keepalived) : a.ldirectord ? resolve(a.ldirectord) : null,
+      configFormat: a.ldirectord ? 'ldirectord' : 'keepalived',
       logLevel: a['log-level'] as LogLevel,
       proxyProtocol: (pp as 'v1' | 'v2' | undefined) ?? null,
       workers: a.forwarder === 'proxy' ? workers : 0,

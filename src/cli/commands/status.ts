@@ -1,55 +1,62 @@
 /**
- * `tsvs status [--json] [--socket PATH]`: every health checker, its last result, the reason and
- * since when. Asks the running daemon (control API op `status`, answering a HealthStatus).
+ * `tsvs status [--json] [--socket PATH]`: the daemon at a glance: every health checker with its
+ * last result, reason and since when; VRRP instances; sync daemons. A thin client of the
+ * control API's `status` op.
  */
+import { callDaemon, DaemonUnreachable } from '../../daemon/protocol.ts';
 import { defaultSocketPath } from '../../daemon/paths.ts';
-import { renderStatusJson, renderStatusTable } from '../../health/render.ts';
+import { renderStatusTable } from '../../health/render.ts';
 import type { HealthStatus } from '../../health/types.ts';
 
-export const summary = 'show health checkers: state, last result, reason, since when (--json)';
+export const summary = 'show health checkers (state, last result, reason, since when), VRRP and sync (--json)';
 
 const USAGE = 'usage: tsvs status [--json] [--socket PATH]\n';
 
-/** The daemon client is injected by the daemon layer when it exists; until then we try the socket ourselves. */
-export async function fetchStatus(socketPath: string): Promise<HealthStatus> {
-  const net = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const s = net.connect(socketPath);
-    let buf = '';
-    s.setEncoding('utf8');
-    s.on('connect', () => s.write(JSON.stringify({ op: 'status' }) + '\n'));
-    s.on('data', (d: string) => {
-      buf += d;
-      const nl = buf.indexOf('\n');
-      if (nl < 0) return;
-      s.end();
-      try {
-        const msg = JSON.parse(buf.slice(0, nl)) as { ok?: boolean; result?: HealthStatus; error?: { message?: string } } & Partial<HealthStatus>;
-        if (msg.ok === false) reject(new Error(msg.error?.message ?? 'daemon error'));
-        else resolve((msg.result ?? msg) as HealthStatus);
-      } catch (e) { reject(e as Error); }
-    });
-    s.on('error', reject);
-  });
-}
+interface VrrpRow { name: string; state: string; priority: number; vrid: number; interface: string; rx: number; tx: number; dropped: number }
+interface SyncRow { state: string; mcastIfn: string; syncid: number; counters: Record<string, number> | null }
 
 export async function run(argv: string[]): Promise<number> {
   let json = false;
-  let socket = defaultSocketPath();
+  let socket = process.env['TSVS_SOCKET'] ?? defaultSocketPath();
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--json') json = true;
-    else if (a === '--socket' && i + 1 < argv.length) socket = argv[++i]!;
+    else if (a === '--socket') socket = argv[++i] ?? socket;
     else if (a === '-h' || a === '--help') { process.stdout.write(USAGE); return 0; }
     else { process.stderr.write(`tsvs status: unknown option '${a}'\n${USAGE}`); return 2; }
   }
-  let st: HealthStatus;
+  let r;
   try {
-    st = await fetchStatus(socket);
+    r = await callDaemon(socket, { v: 1, id: 1, op: 'status' }, 10_000);
   } catch (e) {
-    process.stderr.write(`tsvs status: cannot reach the daemon at ${socket}: ${(e as Error).message}\n`);
+    if (e instanceof DaemonUnreachable) {
+      process.stderr.write(`tsvs status: cannot reach the daemon at ${socket}\n`);
+      return 1;
+    }
+    throw e;
+  }
+  if (!r.ok) {
+    process.stderr.write(`tsvs status: ${r.error.code}: ${r.error.message}\n`);
     return 1;
   }
-  process.stdout.write(json ? renderStatusJson(st) : renderStatusTable(st));
+  const { v: _v, id: _id, ok: _ok, ...st } = r;
+  if (json) {
+    process.stdout.write(JSON.stringify(st, null, 2) + '\n');
+    return 0;
+  }
+  const out: string[] = [];
+  out.push(`tsvs daemon pid ${String(st['pid'])}, up ${String(st['uptimeSeconds'])} s, forwarder ${String(st['forwarder'])}, ${String(st['services'])} services, ${String(st['destinations'])} real servers, ${String(st['connections'])} connections`);
+  if (st['config']) out.push(`configuration: ${String(st['config'])} (${String(st['format'])})`);
+  const health = st['health'] as HealthStatus | null | undefined;
+  if (health && health.services.length > 0) out.push('', renderStatusTable(health).trimEnd());
+  else out.push('', 'no health checks (rules from tsvsadm/--rules are not checked; use --keepalived or --ldirectord)');
+  const vrrp = (st['vrrp'] as VrrpRow[] | undefined) ?? [];
+  if (vrrp.length > 0) {
+    out.push('', 'VRRP INSTANCE        STATE    PRIO VRID INTERFACE     RX      TX      DROPPED');
+    for (const v of vrrp) out.push(`${v.name.padEnd(20)} ${v.state.padEnd(8)} ${String(v.priority).padStart(4)} ${String(v.vrid).padStart(4)} ${v.interface.padEnd(12)} ${String(v.rx).padStart(7)} ${String(v.tx).padStart(7)} ${String(v.dropped).padStart(7)}`);
+  }
+  const sync = (st['syncDaemons'] as SyncRow[] | undefined) ?? [];
+  for (const s of sync) out.push(`sync daemon ${s.state} on ${s.mcastIfn} syncid ${s.syncid}: ${JSON.stringify(s.counters)}`);
+  process.stdout.write(out.join('\n') + '\n');
   return 0;
 }
