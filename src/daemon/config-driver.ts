@@ -56,7 +56,11 @@ export class ConfigDriver {
     void this.host.withBackend((b) => {
       for (const o of applyHealthOps(ops, b, realScriptRunner)) {
         if (o.errno) this.host.log.warn({ op: o.op.op, errno: o.errno }, 'health operation refused');
-        else if (o.op.op !== 'exec') this.host.log.info({ op: o.op.op, service: 'service' in o.op ? o.op.service.addr : undefined, dest: 'addr' in o.op ? o.op.addr : 'dest' in o.op ? o.op.dest.addr : undefined }, 'health change applied');
+        else if (o.op.op !== 'exec') {
+          const op = o.op;
+          const dest = op.op === 'remove' ? `${op.addr}:${op.port}` : `${op.dest.addr}:${op.dest.port}`;
+          this.host.log.info({ op: op.op, service: `${op.service.addr}:${op.service.port}`, dest, ...(op.op === 'set-weight' ? { weight: op.weight } : {}) }, 'health change applied');
+        }
       }
     });
   }
