@@ -4,31 +4,20 @@
  * fo: eligible = not OVERLOAD, weight > 0. ovf additionally requires activeconns <= weight.
  */
 import { DEST_F, type RtDest, type RtServiceView, type SchedulerFactory } from '../scheduler.ts';
-import { MinTree, SlotScheduler } from './slots.ts';
+import { MinKeyScheduler } from './slots.ts';
 
-export class MaxWeightScheduler extends SlotScheduler {
-  /** Min tree over -weight: the root is the first highest-weight eligible dest. */
-  private tree = new MinTree(1);
+export class MaxWeightScheduler extends MinKeyScheduler {
   constructor(svc: RtServiceView, readonly name: 'fo' | 'ovf') {
     super();
     this.resync(svc);
   }
-  private key(d: RtDest | null): number {
-    return d !== null && (d.flags & DEST_F.OVERLOAD) === 0 && d.weight > 0 &&
-      (this.name === 'fo' || d.activeConns <= d.weight) ? -d.weight : Infinity;
-  }
-  protected rebuildIndex(): void {
-    const t = (this.tree = new MinTree(this.slots.cap));
-    for (let s = this.slots.lo; s < this.slots.cap; s++) t.setLeaf(s, this.key(this.slots.at[s]!));
-    t.build();
-  }
-  protected load(s: number, d: RtDest | null): void {
-    this.tree.set(s, this.key(d));
+  /** Key -weight: the least key is the first highest-weight eligible dest. */
+  protected key(d: RtDest): number {
+    return (d.flags & DEST_F.OVERLOAD) === 0 && d.weight > 0 && (this.name === 'fo' || d.activeConns <= d.weight) ? -d.weight : Infinity;
   }
   schedule(svc: RtServiceView): RtDest | null {
     this.ensure(svc);
-    const r = this.tree.root();
-    return r < 0 ? null : this.slots.at[r]!;
+    return this.best();
   }
 }
 

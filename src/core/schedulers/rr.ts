@@ -5,28 +5,19 @@
  * most dests are quiesced or overloaded.
  */
 import { DEST_F, type RtDest, type RtServiceView, type SchedulerFactory } from '../scheduler.ts';
-import { MinTree, SlotScheduler } from './slots.ts';
+import { MinKeyScheduler } from './slots.ts';
 
-const key = (d: RtDest | null): number =>
-  d !== null && (d.flags & DEST_F.OVERLOAD) === 0 && d.weight > 0 ? 0 : Infinity;
-
-export class RrScheduler extends SlotScheduler {
+export class RrScheduler extends MinKeyScheduler {
   readonly name = 'rr';
   /** null = list head. */
   private cursor: RtDest | null = null;
-  /** Key 0 = eligible, Infinity = not: the root is the first eligible slot. */
-  private tree = new MinTree(1);
   constructor(svc: RtServiceView) {
     super();
     this.resync(svc);
   }
-  protected rebuildIndex(): void {
-    const t = (this.tree = new MinTree(this.slots.cap));
-    for (let s = this.slots.lo; s < this.slots.cap; s++) t.setLeaf(s, key(this.slots.at[s]!));
-    t.build();
-  }
-  protected load(s: number, d: RtDest | null): void {
-    this.tree.set(s, key(d));
+  /** Key 0 = eligible, Infinity = not: the tree finds the next eligible slot after the cursor. */
+  protected key(d: RtDest): number {
+    return (d.flags & DEST_F.OVERLOAD) === 0 && d.weight > 0 ? 0 : Infinity;
   }
   schedule(svc: RtServiceView): RtDest | null {
     this.ensure(svc);

@@ -444,3 +444,29 @@ export abstract class SlotScheduler implements Scheduler {
     if (s >= 0) this.load(s, dest);
   }
 }
+
+/**
+ * A scheduler whose choice is "the first slot (list order) with the smallest key": a MinTree
+ * over key(dest), with Infinity for ineligible dests. rr, lc, fo and ovf differ only in key().
+ */
+export abstract class MinKeyScheduler extends SlotScheduler {
+  protected tree = new MinTree(1);
+  /** The dest's key; Infinity = never chosen. Called on updates only, never per comparison. */
+  protected abstract key(d: RtDest): number;
+  private keyOf(d: RtDest | null): number {
+    return d === null ? Infinity : this.key(d);
+  }
+  protected rebuildIndex(): void {
+    const t = (this.tree = new MinTree(this.slots.cap));
+    for (let s = this.slots.lo; s < this.slots.cap; s++) t.setLeaf(s, this.keyOf(this.slots.at[s]!));
+    t.build();
+  }
+  protected load(s: number, d: RtDest | null): void {
+    this.tree.set(s, this.keyOf(d));
+  }
+  /** The first dest of least key, or null. */
+  protected best(): RtDest | null {
+    const r = this.tree.root();
+    return r < 0 ? null : this.slots.at[r]!;
+  }
+}
