@@ -42,17 +42,8 @@ export class SimError extends Error {
   }
 }
 
-/** mulberry32: small deterministic PRNG for --seed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../core/random.ts';
+export { seededRandom };
 
 /** Splits a command line on spaces/tabs (as ipvsadm -R does), dropping a leading `ipvsadm`. */
 export function splitArgs(line: string): string[] {

@@ -4,17 +4,8 @@ import { parseIpvsadm, parseRulesText, runIpvsadm } from '../../src/ipvsadm/inde
 import type { ParseResult } from '../../src/ipvsadm/index.ts';
 import { FakeBackend } from './fake-backend.ts';
 
-/** Deterministic PRNG (mulberry32) so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG so failures reproduce. */
+import { seededRandom as rng } from '../../src/core/random.ts';
 
 const WORDS = [
   '-A', '-E', '-D', '-C', '-R', '-S', '-a', '-e', '-d', '-L', '-l', '-Z', '--set', '-h', '-v',
