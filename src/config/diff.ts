@@ -9,7 +9,7 @@
  * definition). A config with errors is refused whole: planReload returns no commands at all.
  * Pure.
  */
-import type { DestSpec, IpvsCommand, ServiceKey, ServiceSnapshot, ServiceSpec, Timeouts } from '../core/types.ts';
+import { SVC_F, type DestSpec, type IpvsCommand, type ServiceKey, type ServiceSnapshot, type ServiceSpec, type Timeouts } from '../core/types.ts';
 import type { CheckerDef } from '../health/types.ts';
 import { hostPort, keyOf, serviceKeyString, type DesiredState, type Diagnostic, type LoadResult } from './desired.ts';
 
@@ -71,10 +71,18 @@ function sameDest(a: DestSpec, b: DestSpec): boolean {
 
 const destKey = (d: { addr: string; port: number }) => hostPort(d.addr, d.port);
 
-function asRule(s: ServiceSnapshot | ServiceRule): ServiceRule {
+/** Flags a user sets (-p, -o, -b); the kernel's internal HASHED bit never takes part in a diff. */
+const USER_FLAGS = SVC_F.PERSISTENT | SVC_F.ONEPACKET | SVC_F.SCHED1 | SVC_F.SCHED2 | SVC_F.SCHED3;
+
+/**
+ * A running service as a rule. Snapshots list destinations newest first (kernel order); with
+ * `oldestFirst` the rule lists them in the order they must be added to recreate that order.
+ */
+export function ruleOfSnapshot(s: ServiceSnapshot | ServiceRule, oldestFirst = false): ServiceRule {
   if ('spec' in s) return s;
-  const spec: ServiceSpec = { af: s.af, fwmark: s.fwmark, protocol: s.protocol, addr: s.addr, port: s.port, scheduler: s.scheduler, flags: s.flags, timeout: s.timeout, netmask: s.netmask, pe: s.pe };
+  const spec: ServiceSpec = { af: s.af, fwmark: s.fwmark, protocol: s.protocol, addr: s.addr, port: s.port, scheduler: s.scheduler, flags: s.flags & USER_FLAGS, timeout: s.timeout, netmask: s.netmask, pe: s.pe };
   const dests = s.dests.map((d): DestSpec => ({ af: d.af, addr: d.addr, port: d.port, fwd: d.fwd, weight: d.weight, uThreshold: d.uThreshold, lThreshold: d.lThreshold, tunType: d.tunType, tunPort: d.tunPort, tunCsum: d.tunCsum }));
+  if (oldestFirst) dests.reverse();
   return { spec, dests };
 }
 
@@ -94,7 +102,7 @@ export interface DiffOptions {
 export function diffRules(current: readonly (ServiceSnapshot | ServiceRule)[], target: readonly ServiceRule[], opts: DiffOptions = {}): IpvsCommand[] {
   const managed = opts.managed ?? 'all';
   const cur = new Map<string, ServiceRule>();
-  for (const s of current) { const r = asRule(s); cur.set(serviceKeyString(r.spec), r); }
+  for (const s of current) { const r = ruleOfSnapshot(s); cur.set(serviceKeyString(r.spec), r); }
   const tgt = new Map<string, ServiceRule>();
   for (const t of target) tgt.set(serviceKeyString(t.spec), t);
 

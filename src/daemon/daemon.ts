@@ -13,7 +13,7 @@ import type { IpvsBackend, IpvsCommand, ServiceKey } from '../core/types.ts';
 import { ControlServer, HandlerError } from './control-server.ts';
 import type { Request, IpvsadmResult } from './protocol.ts';
 import { atomicWrite, readIfExists } from './state.ts';
-import { diffRules } from './diff.ts';
+import { diffRules, ruleOfSnapshot } from '../config/diff.ts';
 import { createLogger, type Logger, type LogLevel } from './log.ts';
 import { EnginePort, type DataPath } from './engine-port.ts';
 import { ProxyForwarder } from '../forwarders/proxy/forwarder.ts';
@@ -185,7 +185,8 @@ export class Daemon {
       const error = [res.stderr.trim(), ...refusals].filter((x) => x).join('; ') || `exit code ${res.code}`;
       return { ok: false, error: `${source}: ${error}` };
     }
-    const cmds = diffRules(this.engine.services(), scratch.services());
+    // Same diff as a config reload; the scratch engine's dests are listed newest first, so add oldest first.
+    const cmds = diffRules(this.engine.services(), scratch.services().map((x) => ruleOfSnapshot(x, true)));
     this.engine.setTime(this.now());
     for (const c of cmds) {
       const r = this.engine.apply(c);
