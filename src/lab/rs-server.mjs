@@ -1,5 +1,5 @@
 // A lab real server: HTTP on :80 (and :443 as plain HTTP) answering "<name>\n" for any path,
-// "/1k" -> 1 KiB, "/big" -> 10 MiB of a deterministic pattern, and a UDP echo on :53 answering "<name>:<payload>".
+// "/1k" -> 1 KiB, "/big" -> 10 MiB of a deterministic pattern, "/stream/N" -> N MiB of it, and a UDP echo on :53 answering "<name>:<payload>".
 // Plain JS (no loader) so it starts fast inside a namespace. argv: name [port...]
 import http from 'node:http';
 import dgram from 'node:dgram';
@@ -12,6 +12,22 @@ const kib = Buffer.alloc(1024, 'x');
 const handler = (req, res) => {
   if (req.url === '/1k') { res.end(kib); return; }
   if (req.url === '/big') { res.writeHead(200, { 'content-length': big.length }); res.end(big); return; }
+  if (req.url.startsWith('/stream/')) {
+    // /stream/N: N MiB of the same pattern as /big (period 256), written with backpressure.
+    const mib = Math.min(1024, Math.max(1, Number(req.url.slice(8)) || 1));
+    res.writeHead(200, { 'content-length': mib * 1048576 });
+    const chunk = big.subarray(0, 1048576);
+    let left = mib;
+    const more = () => {
+      while (left > 0) {
+        left--;
+        if (!res.write(chunk)) { res.once('drain', more); return; }
+      }
+      res.end();
+    };
+    more();
+    return;
+  }
   if (req.url === '/whoami') { res.end(`${name} ${req.socket.remoteAddress}\n`); return; }
   res.setHeader('content-type', 'text/plain');
   res.end(`${name}\n`);

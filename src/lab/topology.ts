@@ -6,14 +6,23 @@
  *
  * The router sends VIP 10.0.0.100 to the director. DR and TUN real servers route through the
  * router (replies bypass the director); NAT real servers use the director as their gateway.
+ * The director is the real CLI: `tsvs daemon --forwarder packet --iface eth0 --socket S --no-state`.
+ *
+ * HA (`--ha`): two directors dir1 192.168.10.1 (priority 150) and dir2 192.168.10.2 (100) on the
+ * router's bridge, each `tsvs daemon --forwarder packet --keepalived <generated conf>`: a
+ * vrrp_instance VI_1 holding the VIP on eth0 (NAT: also the real servers' gateway 192.168.10.100),
+ * the same virtual_server blocks (TCP 80 and UDP 53), `lvs_sync_daemon eth0 VI_1`. The router
+ * reaches the VIP on-link (ARP), so gratuitous ARPs move it. dir2 may be Debian's keepalived
+ * instead (`peer: 'keepalived'`, VRRP only: there is no kernel IPVS here to forward).
  * Offloads are turned off on every veth (captured frames then carry full checksums).
  * State (namespaces, PIDs) is in /run/tsvs/lab-<prefix>.json; `down` removes everything.
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { sh, shTry, nsSh, nsArgv, listNetns, spawnInNs, killPid, offloadsOff, waitFor } from './netns.ts';
+import { sh, shTry, nsSh, nsArgv, listNetns, spawnInNs, killPid, offloadsOff, waitFor, alive } from './netns.ts';
 import { realserverUp } from './realserver.ts';
 import { runClient } from '../cli/tsvsadm.ts';
+import { callDaemon } from '../daemon/protocol.ts';
 
 export type LabMode = 'nat' | 'dr' | 'tun';
 
@@ -26,7 +35,38 @@ export const LAB = {
   dip: '192.168.10.1',
   rs: ['192.168.10.11', '192.168.10.12'],
   names: ['test1', 'test2'],
+  /** HA: the second director, and the NAT real servers' gateway address (a VRRP address). */
+  dip2: '192.168.10.2',
+  natGateway: '192.168.10.100',
+  vrid: 51,
 } as const;
+
+export type DirectorName = 'dir' | 'dir1' | 'dir2';
+
+export interface LabDirector {
+  readonly name: DirectorName;
+  readonly ns: string;
+  readonly ip: string;
+  /** 'tsvs': `tsvs daemon`; 'keepalived': Debian keepalived, VRRP only (-P). */
+  readonly kind: 'tsvs' | 'keepalived';
+  readonly priority: number;
+  readonly socket: string;
+  /** Generated keepalived.conf (HA) or null. */
+  readonly conf: string | null;
+  readonly log: string;
+  pid: number;
+}
+
+export interface HaOptions {
+  /** VRRP advert_int seconds (default 1; fractions need VRRPv3). */
+  readonly advertInt?: number;
+  /** Default: 3 when advertInt is not a whole number, else 2. */
+  readonly version?: 2 | 3;
+  /** What runs on dir2 (default 'tsvs'). */
+  readonly peer?: 'tsvs' | 'keepalived';
+  /** lvs_sync_daemon id (default 1). */
+  readonly syncid?: number;
+}
 
 export interface LabState {
   readonly prefix: string;
@@ -34,6 +74,9 @@ export interface LabState {
   readonly namespaces: string[];
   readonly pids: number[];
   readonly director: 'daemon' | 'none';
+  /** The director processes (one; two with HA). Their PIDs are not in `pids`. */
+  readonly directors: LabDirector[];
+  readonly ha: { advertInt: number; version: 2 | 3; peer: 'tsvs' | 'keepalived' } | null;
 }
 
 /** The seeds' ipvsadm commands for `mode` (what `tsvs lab up` applies through tsvsadm). */
@@ -45,25 +88,37 @@ export function seedCommands(mode: LabMode): string[][] {
   ];
 }
 
-export const labSocket = (prefix: string) => `/run/tsvs/lab-${prefix}.sock`;
-export const labStatusFile = (prefix: string) => `/run/tsvs/lab-${prefix}-fwd.json`;
+/** The control socket of a lab director (the single director: `dir`). */
+export const labSocket = (prefix: string, dir: DirectorName = 'dir') => (dir === 'dir' ? `/run/tsvs/lab-${prefix}.sock` : `/run/tsvs/lab-${prefix}-${dir}.sock`);
 
 /** Runs tsvsadm (in process, as a client of the lab's daemon). */
-export async function labAdm(prefix: string, argv: readonly string[], stdin?: string): Promise<{ code: number; out: string; err: string }> {
+export async function labAdm(prefix: string, argv: readonly string[], stdin?: string, dir: DirectorName = 'dir'): Promise<{ code: number; out: string; err: string }> {
   let out = '', err = '';
-  const code = await runClient([...argv], labSocket(prefix), {
+  const code = await runClient([...argv], labSocket(prefix, dir), {
     stdout: (s) => { out += s; }, stderr: (s) => { err += s; }, stdin: async () => stdin ?? '',
   });
   return { code, out, err };
 }
 
-/** The packet forwarder's status as the lab daemon last wrote it (counters, drops, fwmarks). */
-export function labForwarderStatus(prefix: string): { counters: Record<string, number>; drops: Record<string, number>; fwmarks: number[] } | null {
+/** The daemon's `status` answer (control API), or null when it does not answer. */
+export async function labDaemonStatus(prefix: string, dir: DirectorName = 'dir'): Promise<Record<string, unknown> | null> {
   try {
-    return JSON.parse(readFileSync(labStatusFile(prefix), 'utf8')) as { counters: Record<string, number>; drops: Record<string, number>; fwmarks: number[] };
+    const r = await callDaemon(labSocket(prefix, dir), { v: 1, id: 1, op: 'status' }, 5000);
+    if (!r.ok) return null;
+    const { v: _v, id: _id, ok: _ok, ...st } = r;
+    return st;
   } catch {
     return null;
   }
+}
+
+export interface ForwarderStatus { counters: Record<string, number>; drops: Record<string, number>; fwmarks: number[] }
+
+/** The packet forwarder's status (counters, drops, fwmarks) through the control API's `status` op. */
+export async function labForwarderStatus(prefix: string, dir: DirectorName = 'dir'): Promise<ForwarderStatus | null> {
+  const st = await labDaemonStatus(prefix, dir);
+  const l = st?.['listeners'] as ForwarderStatus | undefined;
+  return l && typeof l === 'object' && 'counters' in l ? l : null;
 }
 
 export function labNs(prefix: string) {
@@ -71,6 +126,8 @@ export function labNs(prefix: string) {
     client: `${prefix}-client`,
     router: `${prefix}-router`,
     dir: `${prefix}-dir`,
+    dir1: `${prefix}-dir1`,
+    dir2: `${prefix}-dir2`,
     rs: [`${prefix}-rs1`, `${prefix}-rs2`],
   };
 }
@@ -93,17 +150,144 @@ export interface LabUpOptions {
   /** ipvsadm commands applied through tsvsadm once the daemon runs (default: seedCommands(mode)). */
   readonly commands?: readonly (readonly string[])[];
   readonly log?: (s: string) => void;
+  /** Two directors with VRRP and connection sync (see the file comment). */
+  readonly ha?: boolean | HaOptions;
 }
 
-/** Builds the topology, starts the real servers (and the director). Returns the state. */
+const TSVS_BIN = fileURLToPath(new URL('../../bin/tsvs.mjs', import.meta.url));
+
+/** The generated keepalived.conf of an HA director (tsvs reads it as it is; keepalived gets the VRRP part). */
+export function haKeepalivedConf(mode: LabMode, d: { name: string; priority: number; kind: 'tsvs' | 'keepalived' }, ha: { advertInt: number; version: 2 | 3; syncid: number }): string {
+  const kind = mode === 'nat' ? 'NAT' : mode === 'dr' ? 'DR' : 'TUN';
+  const vips = [`${LAB.vip}/32 dev eth0`, ...(mode === 'nat' ? [`${LAB.natGateway}/24 dev eth0`] : [])];
+  const vs = (proto: 'TCP' | 'UDP', port: number) =>
+    `virtual_server ${LAB.vip} ${port} {\n  delay_loop 5\n  lb_algo rr\n  lb_kind ${kind}\n  protocol ${proto}\n` +
+    LAB.rs.map((r) => `  real_server ${r} ${port} {\n    weight 1\n  }\n`).join('') + '}\n';
+  return [
+    `! tsvs lab (${mode}, HA): ${d.name}, generated`,
+    'global_defs {',
+    `  router_id tsvs_${d.name}`,
+    `  vrrp_version ${ha.version}`,
+    ...(d.kind === 'tsvs' ? [`  lvs_sync_daemon eth0 VI_1 id ${ha.syncid}`] : []),
+    '}',
+    'vrrp_instance VI_1 {',
+    '  state BACKUP',
+    '  interface eth0',
+    `  virtual_router_id ${LAB.vrid}`,
+    `  priority ${d.priority}`,
+    `  advert_int ${ha.advertInt}`,
+    '  virtual_ipaddress {',
+    ...vips.map((v) => `    ${v}`),
+    '  }',
+    '}',
+    ...(d.kind === 'tsvs' ? [vs('TCP', LAB.port), vs('UDP', 53)] : []),
+    '',
+  ].join('\n');
+}
+
+async function ping(socket: string): Promise<boolean> {
+  try {
+    return (await callDaemon(socket, { v: 1, id: 1, op: 'ping' }, 1000)).ok;
+  } catch {
+    return false;
+  }
+}
+
+/** Starts (or restarts) one director process; resolves once it answers (tsvs) or runs VRRP (keepalived). */
+export async function startDirector(st: LabState, d: LabDirector): Promise<void> {
+  if (d.kind === 'keepalived') {
+    const base = d.conf!.replace(/\.conf$/, '');
+    rmSync(`${base}.vrrp.pid`, { force: true });
+    d.pid = spawnInNs(d.ns, ['keepalived', '-n', '-l', '-P', '-f', d.conf!, '-p', `${base}.pid`, '-r', `${base}.vrrp.pid`], d.log);
+    saveState(st);
+    const ok = await waitFor(() => existsSync(`${base}.vrrp.pid`), 10000, 20);
+    if (!ok) throw new Error(`keepalived did not start in ${d.ns}: ${existsSync(d.log) ? readFileSync(d.log, 'utf8') : ''}`);
+    return;
+  }
+  rmSync(d.socket, { force: true });
+  const argv = [process.execPath, TSVS_BIN, 'daemon', '--forwarder', 'packet', '--iface', 'eth0', '--socket', d.socket, '--no-state',
+    '--log-level', 'info', ...(d.conf ? ['--keepalived', d.conf] : [])];
+  d.pid = spawnInNs(d.ns, argv, d.log);
+  saveState(st);
+  const until = Date.now() + 30000;
+  while (Date.now() < until) {
+    if (await ping(d.socket)) return;
+    if (!alive(d.pid)) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`director ${d.name} did not start: ${existsSync(d.log) ? readFileSync(d.log, 'utf8').slice(-2000) : ''}`);
+}
+
+function director(st: LabState, name: DirectorName): LabDirector {
+  const d = st.directors.find((x) => x.name === name);
+  if (!d) throw new Error(`lab ${st.prefix} has no director ${name}`);
+  return d;
+}
+
+/**
+ * Kills a director: SIGKILL is a crash (keepalived: its VRRP child first, as the parent would make
+ * it resign); SIGTERM a clean stop. Resolves once the process is gone.
+ */
+export async function labKillDirector(prefix: string, name: DirectorName, signal: 'SIGKILL' | 'SIGTERM' = 'SIGKILL'): Promise<void> {
+  const st = readLabState(prefix);
+  if (!st) throw new Error(`no lab ${prefix}`);
+  const d = director(st, name);
+  if (d.kind === 'keepalived' && signal === 'SIGKILL') {
+    const child = Number(shTry(['cat', d.conf!.replace(/\.conf$/, '.vrrp.pid')]).out.trim());
+    if (child > 0 && alive(child)) process.kill(child, 'SIGKILL');
+  }
+  if (alive(d.pid)) process.kill(d.pid, signal);
+  await waitFor(() => !alive(d.pid), 5000, 5);
+}
+
+/** Starts a director of a running lab again (after labKillDirector). */
+export async function labStartDirector(prefix: string, name: DirectorName): Promise<void> {
+  const st = readLabState(prefix);
+  if (!st) throw new Error(`no lab ${prefix}`);
+  const d = director(st, name);
+  if (alive(d.pid)) throw new Error(`director ${name} is running (pid ${d.pid})`);
+  await startDirector(st, d);
+}
+
+/** The directors whose eth0 holds the VIP (VRRP masters; a crashed one keeps its address). */
+export function labVipHolders(prefix: string): DirectorName[] {
+  const st = readLabState(prefix);
+  return (st?.directors ?? []).filter((d) => shTry(['ip', '-n', d.ns, '-br', 'addr', 'show', 'dev', 'eth0']).out.includes(` ${LAB.vip}/`)).map((d) => d.name);
+}
+
+/** Which director the router's neighbour entry for the VIP points at (after gratuitous ARPs). */
+export function labRouterVipOwner(prefix: string): DirectorName | null {
+  const st = readLabState(prefix);
+  if (!st) return null;
+  const j = shTry(['ip', '-n', labNs(prefix).router, '-j', 'neigh', 'show', 'to', LAB.vip]);
+  const mac = j.status === 0 && j.out.trim() ? ((JSON.parse(j.out) as { lladdr?: string }[])[0]?.lladdr ?? null) : null;
+  if (!mac) return null;
+  for (const d of st.directors) {
+    const l = shTry(['ip', '-n', d.ns, '-j', 'link', 'show', 'eth0']);
+    if (l.status === 0 && (JSON.parse(l.out) as { address: string }[])[0]?.address === mac) return d.name;
+  }
+  return null;
+}
+
+/** Builds the topology, starts the real servers (and the director(s)). Returns the state. */
 export async function labUp(mode: LabMode, opts: LabUpOptions = {}): Promise<LabState> {
   const prefix = opts.prefix ?? 'tsvs-lab';
   if (!prefix.startsWith('tsvs')) throw new Error('lab namespace prefix must start with tsvs');
   const log = opts.log ?? (() => {});
   if (readLabState(prefix)) await labDown(prefix);
   const ns = labNs(prefix);
-  const all = [ns.client, ns.router, ns.dir, ...ns.rs];
-  const st: LabState = { prefix, mode, namespaces: all, pids: [], director: opts.director ?? 'daemon' };
+  const haOpt: HaOptions | null = opts.ha ? (opts.ha === true ? {} : opts.ha) : null;
+  const advertInt = haOpt?.advertInt ?? 1;
+  const ha = haOpt ? { advertInt, version: haOpt.version ?? (Number.isInteger(advertInt) ? 2 : 3), peer: haOpt.peer ?? 'tsvs', syncid: haOpt.syncid ?? 1 } as const : null;
+  if (ha && ha.version === 2 && !Number.isInteger(ha.advertInt)) throw new Error('VRRPv2 advert_int is whole seconds; use version 3 for fractions');
+  const dirNs = ha ? [ns.dir1, ns.dir2] : [ns.dir];
+  const all = [ns.client, ns.router, ...dirNs, ...ns.rs];
+  const directors: LabDirector[] = ha
+    ? ([['dir1', ns.dir1, LAB.dip, 150, 'tsvs'], ['dir2', ns.dir2, LAB.dip2, 100, ha.peer]] as const).map(([name, n, ip, priority, kind]) => ({
+      name, ns: n, ip, kind, priority, socket: labSocket(prefix, name), conf: `/run/tsvs/lab-${prefix}-${name}.conf`, log: `/run/tsvs/lab-${prefix}-${name}.log`, pid: 0,
+    }))
+    : [{ name: 'dir', ns: ns.dir, ip: LAB.dip, kind: 'tsvs', priority: 0, socket: labSocket(prefix), conf: null, log: `/run/tsvs/lab-${prefix}-director.log`, pid: 0 }];
+  const st: LabState = { prefix, mode, namespaces: all, pids: [], director: opts.director ?? 'daemon', directors, ha: ha ? { advertInt: ha.advertInt, version: ha.version, peer: ha.peer } : null };
   saveState(st);
   try {
     for (const n of all) {
@@ -113,7 +297,7 @@ export async function labUp(mode: LabMode, opts: LabUpOptions = {}): Promise<Lab
     // client <-> router
     sh(['ip', '-n', ns.router, 'link', 'add', 'r-client', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns.client]);
     nsSh(ns.router, ['ip', 'link', 'add', 'br0', 'type', 'bridge']);
-    const ports: [string, string][] = [['r-dir', ns.dir], ['r-rs1', ns.rs[0]!], ['r-rs2', ns.rs[1]!]];
+    const ports: [string, string][] = [...directors.map((d) => [`r-${d.name}`, d.ns] as [string, string]), ['r-rs1', ns.rs[0]!], ['r-rs2', ns.rs[1]!]];
     for (const [port, peer] of ports) {
       sh(['ip', '-n', ns.router, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', peer]);
       nsSh(ns.router, ['ip', 'link', 'set', port, 'master', 'br0']);
@@ -128,26 +312,32 @@ export async function labUp(mode: LabMode, opts: LabUpOptions = {}): Promise<Lab
     nsSh(ns.router, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
     // A plain L2 segment: with br_netfilter the bridge would run iptables and IP sanity checks.
     shTry(nsArgv(ns.router, ['sysctl', '-q', '-w', 'net.bridge.bridge-nf-call-iptables=0', 'net.bridge.bridge-nf-call-ip6tables=0', 'net.bridge.bridge-nf-call-arptables=0']));
-    nsSh(ns.router, ['ip', 'route', 'add', `${LAB.vip}/32`, 'via', LAB.dip]);
+    // HA: the VIP is on-link (the router ARPs for it; gratuitous ARPs move it); else via the director.
+    if (ha) nsSh(ns.router, ['ip', 'route', 'add', `${LAB.vip}/32`, 'dev', 'br0']);
+    else nsSh(ns.router, ['ip', 'route', 'add', `${LAB.vip}/32`, 'via', LAB.dip]);
     // client
     nsSh(ns.client, ['ip', 'addr', 'add', `${LAB.client}/24`, 'dev', 'eth0']);
     nsSh(ns.client, ['ip', 'link', 'set', 'eth0', 'up']);
     nsSh(ns.client, ['ip', 'route', 'add', 'default', 'via', LAB.routerClientSide]);
     offloadsOff(ns.client, 'eth0');
-    // director
-    nsSh(ns.dir, ['ip', 'addr', 'add', `${LAB.dip}/24`, 'dev', 'eth0']);
-    nsSh(ns.dir, ['ip', 'link', 'set', 'eth0', 'up']);
-    nsSh(ns.dir, ['ip', 'route', 'add', 'default', 'via', LAB.router]);
-    nsSh(ns.dir, ['ip', 'addr', 'add', `${LAB.vip}/32`, 'dev', 'lo']);
-    nsSh(ns.dir, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=0']);
-    offloadsOff(ns.dir, 'eth0');
+    // director(s)
+    for (const d of directors) {
+      nsSh(d.ns, ['ip', 'addr', 'add', `${d.ip}/24`, 'dev', 'eth0']);
+      nsSh(d.ns, ['ip', 'link', 'set', 'eth0', 'up']);
+      nsSh(d.ns, ['ip', 'route', 'add', 'default', 'via', LAB.router]);
+      if (!ha) nsSh(d.ns, ['ip', 'addr', 'add', `${LAB.vip}/32`, 'dev', 'lo']);
+      nsSh(d.ns, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=0']);
+      offloadsOff(d.ns, 'eth0');
+    }
     // real servers
     const server = fileURLToPath(new URL('./rs-server.mjs', import.meta.url));
+    const gw = mode !== 'nat' ? LAB.router : ha ? LAB.natGateway : LAB.dip;
     for (let i = 0; i < 2; i++) {
       const n = ns.rs[i]!;
       nsSh(n, ['ip', 'addr', 'add', `${LAB.rs[i]}/24`, 'dev', 'eth0']);
       nsSh(n, ['ip', 'link', 'set', 'eth0', 'up']);
-      nsSh(n, ['ip', 'route', 'add', 'default', 'via', mode === 'nat' ? LAB.dip : LAB.router]);
+      // onlink: with HA the NAT gateway address exists only while a director is master
+      nsSh(n, ['ip', 'route', 'add', 'default', 'via', gw, 'dev', 'eth0', 'onlink']);
       offloadsOff(n, 'eth0');
       st.pids.push(spawnInNs(n, [process.execPath, server, LAB.names[i]!]));
       saveState(st);
@@ -162,24 +352,27 @@ export async function labUp(mode: LabMode, opts: LabUpOptions = {}): Promise<Lab
       if (!ok) throw new Error(`real server ${LAB.rs[i]} did not come up`);
     }
     if (st.director === 'daemon') {
-      const script = fileURLToPath(new URL('./lab-daemon.ts', import.meta.url));
-      const logPath = `/run/tsvs/lab-${prefix}-director.log`;
-      rmSync(logPath, { force: true });
-      rmSync(labSocket(prefix), { force: true });
-      st.pids.push(spawnInNs(ns.dir, [process.execPath, '--import', 'tsx', script, labSocket(prefix), labStatusFile(prefix), 'eth0'], logPath));
-      saveState(st);
-      const ok = await waitFor(() => existsSync(logPath) && readFileSync(logPath, 'utf8').includes('ready'), 20000, 100);
-      if (!ok) throw new Error(`director did not start: ${existsSync(logPath) ? readFileSync(logPath, 'utf8') : ''}`);
-      for (const c of opts.commands ?? seedCommands(mode)) {
-        const r = await labAdm(prefix, c);
-        log(`tsvsadm ${c.join(' ')}${r.code ? ` -> exit ${r.code}: ${r.err.trim()}` : ''}`);
-        if (r.code !== 0) throw new Error(`tsvsadm ${c.join(' ')}: ${r.err.trim()}`);
+      for (const d of directors) {
+        rmSync(d.log, { force: true });
+        if (ha) writeFileSync(d.conf!, haKeepalivedConf(mode, d, ha));
       }
-      // the forwarder re-reads the rules within 250 ms
-      await waitFor(() => (labForwarderStatus(prefix) !== null), 5000, 50);
-      await new Promise((r) => setTimeout(r, 300));
+      await Promise.all(directors.map((d) => startDirector(st, d)));
+      if (!ha) {
+        for (const c of opts.commands ?? seedCommands(mode)) {
+          const r = await labAdm(prefix, c);
+          log(`tsvsadm ${c.join(' ')}${r.code ? ` -> exit ${r.code}: ${r.err.trim()}` : ''}`);
+          if (r.code !== 0) throw new Error(`tsvsadm ${c.join(' ')}: ${r.err.trim()}`);
+        }
+      } else {
+        log(`directors: ${directors.map((d) => `${d.name} ${d.ip} ${d.kind} priority ${d.priority}`).join(', ')}; VRRP v${ha.version} advert_int ${ha.advertInt} s`);
+        // Up once a master holds the VIP and the VIP answers through it.
+        const ok = await waitFor(() => labVipHolders(prefix).length === 1
+          && shTry(['ip', 'netns', 'exec', ns.client, 'curl', '-s', '-m', '1', `http://${LAB.vip}/`]).status === 0, 20000, 100);
+        if (!ok) throw new Error(`no VRRP master forwarding the VIP within 20 s (holders: ${labVipHolders(prefix).join(',') || 'none'})`);
+        log(`VRRP master: ${labVipHolders(prefix).join(',')}`);
+      }
     }
-    log(`lab ${mode} up: client ${LAB.client} -> VIP ${LAB.vip}:${LAB.port} -> ${LAB.rs.join(', ')}`);
+    log(`lab ${mode}${ha ? ' (HA)' : ''} up: client ${LAB.client} -> VIP ${LAB.vip}:${LAB.port} -> ${LAB.rs.join(', ')}`);
     return st;
   } catch (e) {
     await labDown(prefix);
@@ -190,9 +383,11 @@ export async function labUp(mode: LabMode, opts: LabUpOptions = {}): Promise<Lab
 /** Stops every tracked process and deletes the lab's namespaces. Returns what was removed. */
 export async function labDown(prefix = 'tsvs-lab'): Promise<{ pids: number[]; namespaces: string[] }> {
   const st = readLabState(prefix);
-  const pids = st?.pids ?? [];
-  // Director first (it removes its nftables table on SIGTERM), then the rest.
-  for (const pid of [...pids].reverse()) await killPid(pid);
+  const directors = st?.directors ?? [];
+  // Directors first (they remove their nftables table and resign on SIGTERM), then the rest.
+  for (const d of directors) if (d.pid) await killPid(d.pid);
+  const pids = [...directors.map((d) => d.pid).filter((p) => p > 0), ...(st?.pids ?? [])];
+  for (const pid of [...(st?.pids ?? [])].reverse()) await killPid(pid);
   const ours = new Set([...(st?.namespaces ?? []), ...listNetns().filter((n) => n.startsWith(`${prefix}-`))]);
   const removed: string[] = [];
   for (const n of ours) {
@@ -201,8 +396,7 @@ export async function labDown(prefix = 'tsvs-lab'): Promise<{ pids: number[]; na
     if (shTry(['ip', 'netns', 'del', n]).status === 0) removed.push(n);
   }
   rmSync(stateFile(prefix), { force: true });
-  for (const f of [`/run/tsvs/lab-${prefix}-director.log`, labSocket(prefix), labStatusFile(prefix)]) rmSync(f, { force: true });
-  // Real-server state files of deleted namespaces are stale: drop them.
+  for (const f of readdirSync('/run/tsvs')) if (f.startsWith(`lab-${prefix}-`) || f === `lab-${prefix}.sock`) rmSync(`/run/tsvs/${f}`, { force: true });
   return { pids, namespaces: removed };
 }
 

@@ -59,10 +59,12 @@ for (const mode of ['nat', 'dr', 'tun'] as const satisfies readonly LabMode[]) {
     return r.out;
   };
   const inNs = (n: string, argv: string[]) => shTry(['ip', 'netns', 'exec', n, ...argv]);
-  /** Forwarder counters once the workers have reported (every 500 ms). */
+  /** Forwarder counters (control API status) once the workers have reported (every 100 ms). */
   const fwd = async () => {
-    await sleep(700);
-    return labForwarderStatus(prefix)!;
+    await sleep(400);
+    const st = await labForwarderStatus(prefix);
+    assert.ok(st, 'the daemon answers status with the packet forwarder counters');
+    return st;
   };
   const sentCounter = mode === 'nat' ? 'masqIn' : mode === 'dr' ? 'route' : 'tunnel';
 

@@ -1,23 +1,41 @@
 import { parseArgs } from 'node:util';
-import { labUp, labDown, curlFromClient, readLabState, LAB, labNs } from '../../lab/topology.ts';
+import { labUp, labDown, curlFromClient, readLabState, LAB, labNs, labVipHolders } from '../../lab/topology.ts';
 
 export const summary = 'build/remove the seeds\' NAT/DR/TUN topologies in network namespaces (root)';
 
 const HELP = `usage: tsvs lab up nat|dr|tun [--prefix tsvs-lab] [--no-director] [--requests N]
+                  [--ha [--advert-int S] [--vrrp-version 2|3] [--peer tsvs|keepalived]]
        tsvs lab down [--prefix tsvs-lab]
        tsvs lab status [--prefix tsvs-lab]
 
 up: client (${LAB.client}) -> router -> director (VIP ${LAB.vip}:${LAB.port}) -> real servers
-${LAB.rs.join(', ')} answering test1/test2; the director runs the packet forwarder; then curls
-the VIP from the client namespace N times (default 6) to show the alternation.
+${LAB.rs.join(', ')} answering test1/test2; the director runs \`tsvs daemon --forwarder packet\`
+(control socket /run/tsvs/lab-<prefix>.sock); then curls the VIP from the client namespace N
+times (default 6) to show the alternation.
+--ha: two directors, dir1 ${LAB.dip} (VRRP priority 150) and dir2 ${LAB.dip2} (100), each
+\`tsvs daemon --forwarder packet --keepalived /run/tsvs/lab-<prefix>-dirN.conf\`: vrrp_instance
+VI_1 holding the VIP (advert_int S, default 1; fractions use VRRPv3), the same virtual_server
+blocks, lvs_sync_daemon eth0 VI_1 (connections synced). --peer keepalived runs Debian's keepalived
+(VRRP only) on dir2. Sockets: /run/tsvs/lab-<prefix>-dir1.sock, -dir2.sock.
 down: stops every process the lab started (by PID) and deletes its namespaces.
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values: a, positionals: p } = parseArgs({
-    args: argv, allowPositionals: true,
-    options: { prefix: { type: 'string', default: 'tsvs-lab' }, 'no-director': { type: 'boolean' }, requests: { type: 'string', default: '6' }, help: { type: 'boolean', short: 'h' } },
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv, allowPositionals: true,
+      options: {
+        prefix: { type: 'string', default: 'tsvs-lab' }, 'no-director': { type: 'boolean' }, requests: { type: 'string', default: '6' },
+        ha: { type: 'boolean' }, 'advert-int': { type: 'string' }, 'vrrp-version': { type: 'string' }, peer: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (e) {
+    process.stderr.write(`tsvs lab: ${(e as Error).message}\n${HELP}`);
+    return 2;
+  }
+  const { values: a, positionals: p } = parsed;
   if (a.help || p.length === 0) { process.stdout.write(HELP); return a.help ? 0 : 2; }
   if (process.getuid?.() !== 0) { process.stderr.write('tsvs lab: needs root (network namespaces)\n'); return 1; }
   const prefix = a.prefix!;
@@ -25,8 +43,17 @@ export async function run(argv: string[]): Promise<number> {
   const [verb, mode] = p;
   if (verb === 'up') {
     if (mode !== 'nat' && mode !== 'dr' && mode !== 'tun') { process.stderr.write(HELP); return 2; }
+    const advert = a['advert-int'] === undefined ? undefined : Number(a['advert-int']);
+    if (advert !== undefined && !(advert >= 0.01 && advert <= 255)) { process.stderr.write('tsvs lab: --advert-int must be 0.01..255 seconds\n'); return 2; }
+    const version = a['vrrp-version'] === undefined ? undefined : Number(a['vrrp-version']);
+    if (version !== undefined && version !== 2 && version !== 3) { process.stderr.write('tsvs lab: --vrrp-version must be 2 or 3\n'); return 2; }
+    if (a.peer !== undefined && a.peer !== 'tsvs' && a.peer !== 'keepalived') { process.stderr.write('tsvs lab: --peer must be tsvs or keepalived\n'); return 2; }
+    if (!a.ha && (advert !== undefined || version !== undefined || a.peer !== undefined)) { process.stderr.write('tsvs lab: --advert-int/--vrrp-version/--peer need --ha\n'); return 2; }
     try {
-      await labUp(mode, { prefix, director: a['no-director'] ? 'none' : 'daemon', log: (s) => process.stdout.write(s + '\n') });
+      await labUp(mode, {
+        prefix, director: a['no-director'] ? 'none' : 'daemon', log: (s) => process.stdout.write(s + '\n'),
+        ...(a.ha ? { ha: { ...(advert !== undefined ? { advertInt: advert } : {}), ...(version ? { version: version as 2 | 3 } : {}), ...(a.peer ? { peer: a.peer as 'tsvs' | 'keepalived' } : {}) } } : {}),
+      });
     } catch (e) {
       process.stderr.write(`tsvs lab: ${(e as Error).message}\n`);
       return 1;
@@ -35,6 +62,10 @@ export async function run(argv: string[]): Promise<number> {
     if (!a['no-director'] && n > 0) {
       process.stdout.write(`\n$ ip netns exec ${labNs(prefix).client} curl -s http://${LAB.vip}/   (x${n})\n`);
       for (const body of curlFromClient(prefix, n)) process.stdout.write(body + '\n');
+    }
+    if (a.ha) {
+      const sock = (d: string) => `/run/tsvs/lab-${prefix}-${d}.sock`;
+      process.stdout.write(`\nVIP held by: ${labVipHolders(prefix).join(', ')}\nwatch: tsvs status --socket ${sock('dir1')}; TSVS_SOCKET=${sock('dir2')} tsvsadm -L -n -c\n`);
     }
     process.stdout.write(`\nremove with: tsvs lab down${prefix === 'tsvs-lab' ? '' : ` --prefix ${prefix}`}\n`);
     return 0;
