@@ -38,6 +38,11 @@ export interface WorkersHandle {
   /** Malformed/dropped packets by reason (summed over workers). */
   drops(): Record<string, number>;
   setAddrs(inAddrs: readonly number[], outAddrs: readonly number[], rips?: readonly number[]): void;
+  /**
+   * Decides, now, every record the workers have published: the engine then has seen every packet
+   * already forwarded from a worker's decision cache (call before -Z, listings, rule changes).
+   */
+  settle(): void;
   stop(): Promise<void>;
 }
 
@@ -118,6 +123,9 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       const t: Record<string, number> = {};
       for (const d of perWorkerDrops) for (const [k, v] of Object.entries(d)) t[k] = (t[k] ?? 0) + v;
       return t;
+    },
+    settle() {
+      for (const s of servers) s.drain();
     },
     setAddrs(inAddrs, outAddrs, rips) {
       broadcast({ type: 'addrs', inAddrs: [...inAddrs], outAddrs: [...outAddrs] });

@@ -36,7 +36,18 @@ export interface PacketForwarderOptions {
 }
 
 export interface PacketForwarderHandle {
+  /**
+   * Whether the packet forwarder cannot run `cmd` (null: it can). The daemon calls this right
+   * before every engine.apply, so it also settles (below): a -Z or a rule change then comes after
+   * every packet the workers already forwarded, as in the kernel.
+   */
   refusal(cmd: IpvsCommand): string | null;
+  /**
+   * Makes the engine decide, now, every packet the workers forwarded from their decision caches
+   * and have not handed over yet (they do within ~2 ms on their own). Call before reading or
+   * zeroing counters (-L --stats, -Z) for exact figures.
+   */
+  settle(): void;
   sync(services: readonly ServiceKey[]): Promise<{ protocol: string; addr: string; port: number; error?: string }[]>;
   status(): { forwarder: 'packet'; ifaces: readonly string[]; workers: number; counters: ForwarderStats; drops: Record<string, number>; fwmarks: number[] };
   close(): Promise<void>;
@@ -145,6 +156,7 @@ export async function startPacketForwarder(engine: PacketEngine, options: Packet
   }
   return {
     refusal(cmd) {
+      h.settle();
       if ((cmd.kind === 'add-service' || cmd.kind === 'edit-service') && cmd.svc.fwmark > 0 && queue === null) return 'firewall-mark services need the NFQUEUE path (started without it)';
       if ((cmd.kind === 'add-service' || cmd.kind === 'edit-service') && cmd.svc.af === 6) return 'IPv6 services are not supported by the packet forwarder yet';
       return null;
@@ -162,6 +174,9 @@ export async function startPacketForwarder(engine: PacketEngine, options: Packet
       if (queue !== null) for (const e of syncMarkRules(p.marks, queue, marks)) options.log?.warn(e, 'cannot queue firewall mark');
       h.setAddrs(p.inAddrs, p.outAddrs, p.rips);
       return failed;
+    },
+    settle() {
+      h.settle();
     },
     status() {
       return { forwarder: 'packet', ifaces, workers: options.workers ?? 0, counters: h.stats(), drops: h.drops(), fwmarks: [...marks] };
