@@ -16,7 +16,7 @@
  * client's TCP -- inside the sender's syscall; on real NICs that work happens on other machines).
  */
 import { readFileSync, writeFileSync, rmSync } from 'node:fs';
-import { labUp, labDown, labNs, LAB, labAdm, labForwarderStatus, type LabMode } from '../../src/lab/topology.ts';
+import { labUp, labDown, labNs, LAB, labAdm, labForwarderStatus, readLabState, type LabMode } from '../../src/lab/topology.ts';
 import { shTry, spawnInNs, killPid, waitFor } from '../../src/lab/netns.ts';
 import { spawn, spawnSync } from 'node:child_process';
 
@@ -44,9 +44,11 @@ function procCpu(pid: number): number {
 function treeCpu(pids: number[]): number {
   return pids.reduce((a, p) => a + procCpu(p), 0);
 }
+/** The director's `tsvs daemon` process (the lab keeps director PIDs apart from the others). */
 function daemonPid(): number {
-  const st = JSON.parse(readFileSync(`/run/tsvs/lab-${prefix}.json`, 'utf8')) as { pids: number[] };
-  return st.pids[st.pids.length - 1]!;
+  const pid = readLabState(prefix)?.directors[0]?.pid;
+  if (!pid) throw new Error('no lab director PID');
+  return pid;
 }
 const inNs = (n: string, argv: string[]) => shTry(['ip', 'netns', 'exec', n, ...argv]);
 
@@ -136,6 +138,7 @@ const fmt = (v: number, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : '-');
 async function main(): Promise<void> {
   const pps: PpsResult[] = [];
   const http: HttpResult[] = [];
+  const fwdNotes: string[] = [];
   try {
     // ---- our forwarder, per mode --------------------------------------------------------------
     for (const mode of ['dr', 'tun', 'nat'] as LabMode[]) {
@@ -155,8 +158,11 @@ async function main(): Promise<void> {
         inNs(ns.dir, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=0']);
       }
       http.push(await wrk(`tsvs ${mode.toUpperCase()}`, `http://${LAB.vip}/1k`, [dp]));
-      const st = labForwarderStatus(prefix);
-      if (st && st.counters.txErrors) process.stderr.write(`${mode}: tx errors ${st.counters.txErrors}\n`);
+      const st = await labForwarderStatus(prefix);
+      if (st) {
+        const c = st.counters;
+        fwdNotes.push(`${mode}: considered ${c['considered']}, from the cache ${c['cached']} (${fmt((100 * (c['cached'] ?? 0)) / Math.max(1, c['considered'] ?? 0), 0)}%), divergent ${c['divergent']}, tx errors ${c['txErrors']}`);
+      }
       if (mode === 'nat') {
         // ---- peers on the director (NAT topology: the real servers route through it) ----------
         await labAdm(prefix, ['-C']);
@@ -201,6 +207,7 @@ async function main(): Promise<void> {
   console.log(`| director | req/s | director process µs/req |${PERF ? ' of which softirq in its context | without it |' : ''} machine µs/req | errors |`);
   console.log(`|---|---|---|${PERF ? '---|---|' : ''}---|---|`);
   for (const r of http) console.log(`| ${r.name} | ${fmt(r.rps, 0)} | ${fmt(r.directorUsPerReq)} |${PERF ? ` ${fmt(r.softirqShare * 100, 0)}% | ${fmt(r.directorUsPerReq * (1 - r.softirqShare))} |` : ''} ${fmt(r.machineUsPerReq)} | ${r.errors} |`);
+  for (const n of fwdNotes) console.log(`forwarder ${n}`);
   const dr = http.find((h) => h.name === 'tsvs DR'), hap = http.find((h) => h.name.startsWith('HAProxy'));
   const best = Math.max(...http.filter((h) => !h.name.startsWith('tsvs')).map((h) => h.rps));
   if (dr && hap) console.log(`DR req/s vs best peer: ${fmt(dr.rps / best, 2)}; DR director CPU/req vs HAProxy: ${fmt(dr.directorUsPerReq / hap.directorUsPerReq, 2)}` +
