@@ -16,6 +16,7 @@ const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 10);
 const CONNS = Number(process.env['BENCH_CONNS'] ?? 32);
 const WORKERS = Number(process.env['BENCH_WORKERS'] ?? availableParallelism());
 const ONLY = (process.env['BENCH_ONLY'] ?? 'haproxy,tsvs,nginx').split(',');
+const ONLY_WL = (process.env['BENCH_WORKLOADS'] ?? '0,1,2').split(',').map(Number);
 const dir = mkdtempSync(join(tmpdir(), 'tsvs-bench-'));
 chmodSync(dir, 0o755); // nginx workers run unprivileged and must read the files
 const children: ChildProcess[] = [];
@@ -142,7 +143,7 @@ http { access_log off; sendfile on; tcp_nopush on; keepalive_requests 1000000; c
     { name: 'new connection per request, 1 KiB', path: '/1k', close: true },
     { name: 'keep-alive, 1 KiB', path: '/1k', close: false },
     { name: 'keep-alive, 1 MiB', path: '/1m', close: false },
-  ];
+  ].filter((_, i) => ONLY_WL.includes(i));
   const results: Record<string, Result[]> = {};
 
   const proxies: { name: string; up: () => Promise<{ port: number; pid: number; down: () => Promise<void> }> }[] = [
@@ -174,7 +175,8 @@ listen vip
       up: async () => {
         const port = await freePort();
         writeFileSync(join(dir, 'tsvs.rules'), `-A -t 127.0.0.1:${port} -s rr\n-a -t 127.0.0.1:${port} -r 127.0.0.1:${b1} -m -w 1\n-a -t 127.0.0.1:${port} -r 127.0.0.1:${b2} -m -w 1\n`);
-        const p = start(process.execPath, [join(REPO, 'bin/tsvs.mjs'), 'daemon', '--socket', join(dir, 'tsvs.sock'), '--no-state', '--rules', join(dir, 'tsvs.rules'), '--workers', String(process.env['BENCH_TSVS_WORKERS'] ?? WORKERS), '--log-level', 'warn']);
+        const nodeArgs = (process.env['BENCH_TSVS_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+        const p = start(process.execPath, [...nodeArgs, join(REPO, 'bin/tsvs.mjs'), 'daemon', '--socket', join(dir, 'tsvs.sock'), '--no-state', '--rules', join(dir, 'tsvs.rules'), '--workers', String(process.env['BENCH_TSVS_WORKERS'] ?? WORKERS), '--log-level', 'warn']);
         await waitPort(port);
         await sleep(300);
         return { port, pid: p.pid!, down: () => stop(p) };

@@ -11,6 +11,7 @@ import type { IpvsCommand, ServiceKey } from '../../core/types.ts';
 import { canonicalIp } from '../../core/addr.ts';
 import { flowKey, type FlowPort } from './flow.ts';
 import { TcpRelay } from './tcp-relay.ts';
+import { RawRelay, handleAddr, rawBindings, relayClock, takeOverAccepts } from './raw-relay.ts';
 import { UdpService } from './udp-relay.ts';
 import { unmapV4, type ProxyProtocolVersion } from './proxy-protocol.ts';
 
@@ -69,11 +70,27 @@ function lkey(k: ServiceKey): string {
   return `${k.protocol} ${k.addr} ${k.port}`;
 }
 
+type AnyRelay = TcpRelay | RawRelay;
+
 export class ProxyForwarder {
   private readonly listeners = new Map<string, Listener>();
-  private readonly relays = new Set<TcpRelay>();
-  private readonly byFlow = new Map<string, TcpRelay>();
+  private readonly relays = new Set<AnyRelay>();
+  private readonly byFlow = new Map<string, AnyRelay>();
+  private readonly raw = rawBindings() !== null;
+  private sweep: NodeJS.Timeout | null = null;
   constructor(private readonly port: FlowPort, private readonly opts: ProxyForwarderOptions) {}
+
+  /** Connect and idle timeouts of the raw relays, checked four times a second. */
+  private startSweep(): void {
+    if (this.sweep) return;
+    relayClock(performance.now());
+    this.sweep = setInterval(() => {
+      const now = performance.now();
+      relayClock(now);
+      for (const r of this.relays) if (r instanceof RawRelay) r.checkTimers(now);
+    }, 250);
+    this.sweep.unref();
+  }
 
   refusal(cmd: IpvsCommand): string | null {
     return proxyRefusal(cmd);
@@ -134,6 +151,7 @@ export class ProxyForwarder {
           });
         });
         srv.on('error', (e) => this.opts.log.warn({ err: e.message, service: lkey(k) }, 'listener error'));
+        if (this.raw && takeOverAccepts(srv, (h) => this.acceptRaw(k, h), (e) => this.opts.log.debug({ err: e.message, service: lkey(k) }, 'accept error'))) this.startSweep();
         l.tcp = srv;
       }
       if (l.closing) {
@@ -184,6 +202,42 @@ export class ProxyForwarder {
     r.start();
   }
 
+  /** A new connection as a raw libuv handle (./raw-relay.ts). */
+  private acceptRaw(k: ServiceKey, h: unknown): void {
+    const peer = handleAddr(h, true);
+    if (!peer) {
+      (h as { close(): void }).close();
+      return;
+    }
+    const caddr = canonicalIp(unmapV4(peer.address)) ?? peer.address;
+    const rport = peer.port;
+    let localAddr = k.addr, localPort = k.port;
+    if (this.opts.proxyProtocol) {
+      const me = handleAddr(h, false);
+      if (me) {
+        localAddr = unmapV4(me.address);
+        localPort = me.port;
+      }
+    }
+    const r = new RawRelay(
+      { af: k.af, protocol: 'tcp', caddr, cport: rport, vaddr: k.addr, vport: k.port },
+      h,
+      this.port,
+      { proxyProtocol: this.opts.proxyProtocol, connectTimeoutMs: this.opts.connectTimeoutMs, idleTimeoutMs: this.opts.timeouts().tcp * 1000, localAddr, localPort },
+      {
+        onClose: (x) => {
+          this.relays.delete(x);
+          this.byFlow.delete(flowKey(x.flow));
+          this.port.closed?.(x.flow);
+        },
+        onError: (x, where, e) => this.opts.log.debug({ where, err: e?.message ?? 'no destination', client: `${caddr}:${rport}`, service: lkey(k), dest: x.target ? `${x.target.addr}:${x.target.port}` : undefined }, 'relay error'),
+      },
+    );
+    this.relays.add(r);
+    this.byFlow.set(flowKey(r.flow), r);
+    r.start();
+  }
+
   /** Resets the relay of one flow (the engine refused it). */
   abortFlow(key: string): void {
     this.byFlow.get(key)?.abort();
@@ -194,5 +248,7 @@ export class ProxyForwarder {
     this.listeners.clear();
     for (const r of this.relays) r.abort();
     this.relays.clear();
+    if (this.sweep) clearInterval(this.sweep);
+    this.sweep = null;
   }
 }

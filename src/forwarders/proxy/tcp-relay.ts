@@ -19,10 +19,10 @@ export interface RelayOptions {
   readonly localPort: number;
 }
 
-export interface RelayHooks {
-  onOpen?(r: TcpRelay): void;
-  onClose?(r: TcpRelay): void;
-  onError?(r: TcpRelay, where: 'client' | 'server' | 'connect' | 'schedule', e: Error | null): void;
+export interface RelayHooks<R = TcpRelay> {
+  onOpen?(r: R): void;
+  onClose?(r: R): void;
+  onError?(r: R, where: 'client' | 'server' | 'connect' | 'schedule', e: Error | null): void;
 }
 
 /**
