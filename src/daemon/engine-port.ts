@@ -44,11 +44,36 @@ export const defaultVerdictTarget: VerdictTarget = (v, f) => {
 
 interface FlowIps { c: Ip; v: Ip; d: Ip | null; dport: number }
 
+/** A PacketIn the port refills for every call (the engine does not keep it). */
+interface ScratchPacket {
+  dir: 'in' | 'out'; af: 4 | 6; protocol: 'tcp' | 'udp'; saddr: Ip; sport: number; daddr: Ip; dport: number; tcpFlags: number; bytes: number; mark: number;
+}
+
 export class EnginePort implements FlowPort {
   private readonly ips = new WeakMap<Flow, FlowIps>();
   /** Packets and bytes the engine was told about (for status). */
   packets = 0;
+  /** Inside batch(): the clock was set once for the whole batch. */
+  private batched = false;
+  private readonly p: ScratchPacket = { dir: 'in', af: 4, protocol: 'tcp', saddr: null as unknown as Ip, sport: 0, daddr: null as unknown as Ip, dport: 0, tcpFlags: 0, bytes: 0, mark: 0 };
+  /** The engine's verdict object, handed back for reuse (src/core/engine.ts processPacket(p, out)). */
+  private v: DataPathVerdict | undefined;
   constructor(private readonly dp: DataPath, private readonly now: () => number, private readonly target: VerdictTarget = defaultVerdictTarget) {}
+
+  /**
+   * Runs fn with the engine clock set once (a batch of events that arrived together, e.g. one
+   * IPC message from a relay worker) instead of before every packet.
+   */
+  batch<T>(fn: () => T): T {
+    if (this.batched) return fn();
+    this.dp.setTime(this.now());
+    this.batched = true;
+    try {
+      return fn();
+    } finally {
+      this.batched = false;
+    }
+  }
 
   private flowIps(f: Flow): FlowIps {
     let x = this.ips.get(f);
@@ -59,18 +84,28 @@ export class EnginePort implements FlowPort {
     return x;
   }
 
-  private send(f: Flow, dir: 'in' | 'out', flags: number, bytes: number): DataPathVerdict {
-    const ip = this.flowIps(f);
-    this.dp.setTime(this.now());
+  private send(f: Flow, ip: FlowIps, dir: 'in' | 'out', flags: number, bytes: number): DataPathVerdict {
+    if (!this.batched) this.dp.setTime(this.now());
     this.packets++;
+    const p = this.p;
+    p.dir = dir;
+    p.af = f.af;
+    p.protocol = f.protocol;
+    p.tcpFlags = flags;
+    p.bytes = bytes;
     // Replies are reported as the director sees them under NAT: from the real server to the client.
-    return dir === 'in'
-      ? this.dp.processPacket({ dir, af: f.af, protocol: f.protocol, saddr: ip.c, sport: f.cport, daddr: ip.v, dport: f.vport, tcpFlags: flags, bytes, mark: 0 })
-      : this.dp.processPacket({ dir, af: f.af, protocol: f.protocol, saddr: ip.d ?? ip.v, sport: ip.d ? ip.dport : f.vport, daddr: ip.c, dport: f.cport, tcpFlags: flags, bytes, mark: 0 });
+    if (dir === 'in') {
+      p.saddr = ip.c; p.sport = f.cport; p.daddr = ip.v; p.dport = f.vport;
+    } else {
+      p.saddr = ip.d ?? ip.v; p.sport = ip.d ? ip.dport : f.vport; p.daddr = ip.c; p.dport = f.cport;
+    }
+    const v = this.dp.processPacket(p, this.v as never);
+    this.v = v;
+    return v;
   }
 
   open(f: Flow, bytes: number): Target | null {
-    const v = this.send(f, 'in', f.protocol === 'tcp' ? TCP_FLAG.SYN : 0, bytes);
+    const v = this.send(f, this.flowIps(f), 'in', f.protocol === 'tcp' ? TCP_FLAG.SYN : 0, bytes);
     const t = this.target(v, f);
     if (t) {
       const ip = this.flowIps(f);
@@ -82,12 +117,18 @@ export class EnginePort implements FlowPort {
 
   packet(f: Flow, dir: 'in' | 'out', flags: number, bytes: number, pkts: number): boolean {
     let ok = true;
+    const ip = this.flowIps(f);
+    if (pkts > 1 && !this.batched) this.dp.setTime(this.now());
+    const was = this.batched;
+    this.batched = true;
+    // pkts packets carrying bytes in all: equal shares, the remainder on the last one.
     const per = Math.floor(bytes / pkts);
+    const last = bytes - per * (pkts - 1);
     for (let i = 0; i < pkts; i++) {
-      const b = i === pkts - 1 ? bytes - per * (pkts - 1) : per;
-      const v = this.send(f, dir, flags, b);
-      if (v.action === 'drop' || v.action === 'reject') ok = false;
+      const a = this.send(f, ip, dir, flags, i === pkts - 1 ? last : per).action;
+      if (a === 'drop' || a === 'reject') ok = false;
     }
+    this.batched = was;
     return ok;
   }
 }

@@ -6,29 +6,24 @@
  * the ActiveConn/InActConn columns see every worker's connections. UDP services are relayed by
  * the primary itself.
  *
- * IPC messages (JSON):
- *   worker -> primary  {t:'ev', ev: Ev[]}  Ev = ['o', reqId, FlowT, bytes] | ['p', FlowT, dir, flags, bytes, pkts] | ['c', FlowT]
+ * IPC messages (JSON; flows are numbered by their worker; events are flat arrays):
+ *   worker -> primary  {t:'ev', e: [...events]}  events: OPEN id af caddr cport vaddr vport bytes
+ *                        | PKT id dir(0 in, 1 out) flags bytes pkts | CLOSED id
  *                      {t:'synced', id, failed}    {t:'ready'}
- *   primary -> worker  {t:'r', r: [reqId, addr|null, port][]}   {t:'k', keys: string[]} (reset these flows)
+ *   primary -> worker  {t:'r', r: [id, addr|null, port, ...]} (answers to OPEN, sent as soon as the
+ *                      batch is processed)   {t:'k', ids: number[]} (reset these flows)
  *                      {t:'sync', id, services, timeouts, proxyProtocol, connectTimeoutMs}
  */
 import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import type { IpvsCommand, ServiceKey } from '../../core/types.ts';
 import { EnginePort, type DataPath } from '../../daemon/engine-port.ts';
-import { flowKey, type Flow } from './flow.ts';
+import type { Flow } from './flow.ts';
 import { ProxyForwarder, proxyRefusal, type ForwarderLog, type ListenerStatus } from './forwarder.ts';
 import type { ProxyProtocolVersion } from './proxy-protocol.ts';
 
-export type FlowT = [4 | 6, 'tcp' | 'udp', string, number, string, number];
-export type Ev = ['o', number, FlowT, number] | ['p', FlowT, 'in' | 'out', number, number, number] | ['c', FlowT];
-
-export function flowToT(f: Flow): FlowT {
-  return [f.af, f.protocol, f.caddr, f.cport, f.vaddr, f.vport];
-}
-export function tToFlow(t: FlowT): Flow {
-  return { af: t[0], protocol: t[1], caddr: t[2], cport: t[3], vaddr: t[4], vport: t[5] };
-}
+/** Event codes of the worker -> primary stream. */
+export const EV = { OPEN: 1, PKT: 2, CLOSED: 3 } as const;
 
 export interface ClusterOptions {
   readonly workers: number;
@@ -43,9 +38,7 @@ interface EngineWithTimeouts extends DataPath {
 
 interface WorkerState {
   w: Worker;
-  flows: Map<string, Flow>;
-  out: { r: [number, string | null, number][]; k: string[] };
-  flushQueued: boolean;
+  flows: Map<number, Flow>;
   ready: Promise<void>;
   alive: boolean;
 }
@@ -70,10 +63,10 @@ export class ClusterForwarder {
   private fork(): WorkerState {
     const w = cluster.fork({ TSVS_WORKER: '1' });
     let resolveReady!: () => void;
-    const st: WorkerState = { w, flows: new Map(), out: { r: [], k: [] }, flushQueued: false, ready: new Promise((r) => (resolveReady = r)), alive: true };
+    const st: WorkerState = { w, flows: new Map(), ready: new Promise((r) => (resolveReady = r)), alive: true };
     this.workers.push(st);
-    w.on('message', (m: { t: string; ev?: Ev[]; id?: string; failed?: ListenerStatus[] }) => {
-      if (m.t === 'ev') this.onEvents(st, m.ev!);
+    w.on('message', (m: { t: string; e?: (number | string)[]; id?: string; failed?: ListenerStatus[] }) => {
+      if (m.t === 'ev') this.port.batch(() => this.onEvents(st, m.e!));
       else if (m.t === 'ready') resolveReady();
       else if (m.t === 'synced') {
         const p = this.pending.get(m.id!);
@@ -100,37 +93,31 @@ export class ClusterForwarder {
     return st;
   }
 
-  private onEvents(st: WorkerState, evs: Ev[]): void {
-    for (const e of evs) {
-      if (e[0] === 'o') {
-        const f = tToFlow(e[2]);
-        const k = flowKey(f);
-        st.flows.set(k, f);
-        const t = this.port.open(f, e[3]);
-        st.out.r.push([e[1], t ? t.addr : null, t ? t.port : 0]);
-      } else if (e[0] === 'p') {
-        const k = flowKey(tToFlow(e[1]));
-        const f = st.flows.get(k);
-        if (!f) continue;
-        if (!this.port.packet(f, e[2], e[3], e[4], e[5])) st.out.k.push(k);
-      } else {
-        const k = flowKey(tToFlow(e[1]));
-        st.flows.delete(k);
-      }
+  private onEvents(st: WorkerState, e: (number | string)[]): void {
+    const r: (number | string | null)[] = [];
+    const k: number[] = [];
+    for (let i = 0; i < e.length;) {
+      const op = e[i]!;
+      if (op === EV.OPEN) {
+        const id = e[i + 1] as number;
+        const f: Flow = { af: e[i + 2] as 4 | 6, protocol: 'tcp', caddr: e[i + 3] as string, cport: e[i + 4] as number, vaddr: e[i + 5] as string, vport: e[i + 6] as number };
+        st.flows.set(id, f);
+        const t = this.port.open(f, e[i + 7] as number);
+        r.push(id, t ? t.addr : null, t ? t.port : 0);
+        i += 8;
+      } else if (op === EV.PKT) {
+        const id = e[i + 1] as number;
+        const f = st.flows.get(id);
+        if (f && !this.port.packet(f, e[i + 2] === 0 ? 'in' : 'out', e[i + 3] as number, e[i + 4] as number, e[i + 5] as number)) k.push(id);
+        i += 6;
+      } else if (op === EV.CLOSED) {
+        st.flows.delete(e[i + 1] as number);
+        i += 2;
+      } else break;
     }
-    this.queueFlush(st);
-  }
-
-  private queueFlush(st: WorkerState): void {
-    if (st.flushQueued || (st.out.r.length === 0 && st.out.k.length === 0)) return;
-    st.flushQueued = true;
-    setImmediate(() => {
-      st.flushQueued = false;
-      if (!st.alive) return;
-      if (st.out.r.length) st.w.send({ t: 'r', r: st.out.r });
-      if (st.out.k.length) st.w.send({ t: 'k', keys: st.out.k });
-      st.out = { r: [], k: [] };
-    });
+    if (!st.alive) return;
+    if (r.length) st.w.send({ t: 'r', r });
+    if (k.length) st.w.send({ t: 'k', ids: k });
   }
 
   refusal(cmd: IpvsCommand): string | null {

@@ -1,13 +1,14 @@
 /**
  * A relay worker (see ./cluster.ts): accepts TCP connections for the services the primary
- * lists, asks the primary for each decision and reports packets, batched per event-loop turn.
+ * lists, asks the primary for each decision and reports packets, batched per event-loop turn
+ * (consecutive data reads of a flow in one direction are merged into one event: exact totals).
  */
 import { pino } from 'pino';
 import type { ServiceKey } from '../../core/types.ts';
-import { flowKey, type Flow, type FlowPort, type Target } from './flow.ts';
+import { flowKey, TCP_FLAG, type Flow, type FlowPort, type Target } from './flow.ts';
 import { ProxyForwarder } from './forwarder.ts';
 import type { ProxyProtocolVersion } from './proxy-protocol.ts';
-import { flowToT, type Ev } from './cluster.ts';
+import { EV } from './cluster.ts';
 
 const log = pino({ name: 'tsvs-worker', level: process.env['TSVS_LOG_LEVEL'] ?? 'info', base: { pid: process.pid } }, pino.destination({ fd: 2, sync: true }));
 
@@ -15,44 +16,94 @@ let timeouts = { tcp: 900, tcpfin: 120, udp: 300 };
 let forwarder: ProxyForwarder | null = null;
 let ppv: ProxyProtocolVersion | null = null;
 
+interface FlowRec {
+  id: number;
+  f: Flow;
+  /** Data not yet queued: consecutive reads in one direction are merged (exact totals). */
+  pdir: 0 | 1;
+  pbytes: number;
+  ppkts: number;
+  dirty: boolean;
+}
+
+const DATA = TCP_FLAG.ACK | TCP_FLAG.PSH;
+
 class RemotePort implements FlowPort {
-  private ev: Ev[] = [];
+  private ev: (number | string)[] = [];
   private queued = false;
   private nextId = 1;
   private readonly waiting = new Map<number, (t: Target | null) => void>();
+  private readonly recs = new Map<Flow, FlowRec>();
+  readonly byId = new Map<number, Flow>();
+  private dirty: FlowRec[] = [];
 
-  private push(e: Ev): void {
-    this.ev.push(e);
+  private queue(): void {
     if (!this.queued) {
       this.queued = true;
-      setImmediate(() => this.flush());
+      setImmediate(this.flush);
     }
   }
-  private flush(): void {
+  private readonly flush = (): void => {
     this.queued = false;
+    for (const r of this.dirty) this.emitData(r);
+    this.dirty = [];
     if (this.ev.length === 0) return;
-    process.send!({ t: 'ev', ev: this.ev });
+    process.send!({ t: 'ev', e: this.ev });
     this.ev = [];
+  };
+  private emitData(r: FlowRec): void {
+    if (!r.dirty) return;
+    r.dirty = false;
+    this.ev.push(EV.PKT, r.id, r.pdir, DATA, r.pbytes, r.ppkts);
+    r.pbytes = 0;
+    r.ppkts = 0;
   }
   open(f: Flow, bytes: number): Promise<Target | null> {
     const id = this.nextId++;
+    const r: FlowRec = { id, f, pdir: 0, pbytes: 0, ppkts: 0, dirty: false };
+    this.recs.set(f, r);
+    this.byId.set(id, f);
     return new Promise((resolve) => {
       this.waiting.set(id, resolve);
-      this.push(['o', id, flowToT(f), bytes]);
+      this.ev.push(EV.OPEN, id, f.af, f.caddr, f.cport, f.vaddr, f.vport, bytes);
+      this.queue();
     });
   }
   packet(f: Flow, dir: 'in' | 'out', flags: number, bytes: number, pkts: number): boolean {
-    this.push(['p', flowToT(f), dir, flags, bytes, pkts]);
+    const r = this.recs.get(f);
+    if (!r) return true;
+    const d = dir === 'in' ? 0 : 1;
+    if (flags === DATA) {
+      if (r.dirty && r.pdir !== d) this.emitData(r);
+      if (!r.dirty) {
+        r.dirty = true;
+        r.pdir = d;
+        this.dirty.push(r);
+      }
+      r.pbytes += bytes;
+      r.ppkts += pkts;
+    } else {
+      this.emitData(r);
+      this.ev.push(EV.PKT, r.id, d, flags, bytes, pkts);
+    }
+    this.queue();
     return true;
   }
   closed(f: Flow): void {
-    this.push(['c', flowToT(f)]);
+    const r = this.recs.get(f);
+    if (!r) return;
+    this.emitData(r);
+    this.recs.delete(f);
+    this.byId.delete(r.id);
+    this.ev.push(EV.CLOSED, r.id);
+    this.queue();
   }
-  answer(r: [number, string | null, number][]): void {
-    for (const [id, addr, port] of r) {
+  answer(r: (number | string | null)[]): void {
+    for (let i = 0; i < r.length; i += 3) {
+      const id = r[i] as number, addr = r[i + 1] as string | null;
       const w = this.waiting.get(id);
       this.waiting.delete(id);
-      w?.(addr === null ? null : { addr, port });
+      w?.(addr === null ? null : { addr, port: r[i + 2] as number });
     }
   }
 }
@@ -67,13 +118,16 @@ function getForwarder(): ProxyForwarder {
 }
 let connectTimeoutMs = 5000;
 
-process.on('message', (m: { t: string; r?: [number, string | null, number][]; keys?: string[]; id?: string; services?: ServiceKey[]; timeouts?: typeof timeouts; proxyProtocol?: ProxyProtocolVersion | null; connectTimeoutMs?: number }) => {
+process.on('message', (m: { t: string; r?: (number | string | null)[]; ids?: number[]; id?: string; services?: ServiceKey[]; timeouts?: typeof timeouts; proxyProtocol?: ProxyProtocolVersion | null; connectTimeoutMs?: number }) => {
   switch (m.t) {
     case 'r':
       port.answer(m.r!);
       break;
     case 'k':
-      for (const k of m.keys!) forwarder?.abortFlow(k);
+      for (const id of m.ids!) {
+        const f = port.byId.get(id);
+        if (f) forwarder?.abortFlow(flowKey(f));
+      }
       break;
     case 'sync':
       timeouts = m.timeouts!;
@@ -90,5 +144,4 @@ process.on('disconnect', () => process.exit(0));
 process.on('SIGINT', () => {}); // the primary decides when we stop
 process.on('SIGTERM', () => {});
 process.on('SIGHUP', () => {});
-void flowKey;
 process.send!({ t: 'ready' });
