@@ -290,6 +290,8 @@ export class Engine implements IpvsBackend {
   /** Sync master: handles of entries created or changed since the last drainSync(). */
   private syncQ: number[] = [];
   private syncMaster = false;
+  /** queueSyncRefresh(): the next slot of the running full-refresh pass. */
+  private syncCursor = 0;
 
   constructor(opts: EngineOptions = {}) {
     this.now = opts.now ?? 0;
@@ -500,6 +502,34 @@ export class Engine implements IpvsBackend {
     }
     this.syncQ.length = 0;
     return out;
+  }
+
+  /**
+   * Sync master: queues up to `max` live entries for the next drainSync(), continuing where the
+   * previous call stopped (a rate-limited full refresh, so that a backup that (re)started learns
+   * connections whose state no longer changes). `wrapped` is true when the pass reached the end
+   * of the table. Added for src/ha/sync-daemon.ts (periodic refresh).
+   */
+  queueSyncRefresh(max: number): { queued: number; wrapped: boolean } {
+    if (!this.syncMaster) return { queued: 0, wrapped: true };
+    const t = this.table;
+    let i = this.syncCursor;
+    let queued = 0;
+    let wrapped = false;
+    for (let scanned = 0; queued < max && scanned < max * 8 + 4096; scanned++, i++) {
+      if (i >= t.cap) {
+        i = 0;
+        wrapped = true;
+        break;
+      }
+      const f = t.flags[i]!;
+      if (f & CF.USED && !(f & CF.ONEPACKET)) {
+        this.syncQ.push(t.handleOf(i));
+        queued++;
+      }
+    }
+    this.syncCursor = i;
+    return { queued, wrapped };
   }
 
   /**

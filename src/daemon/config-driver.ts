@@ -33,6 +33,30 @@ export interface ReloadOutcome {
   readonly diagnostics: readonly string[];
 }
 
+/**
+ * A master that comes back must re-learn the connection table before it preempts (keepalived
+ * #1966): the instance that `lvs_sync_daemon` follows gets preempt_delay of at least
+ * SYNC_LEARNING_WINDOW seconds, during which it stays backup and its backup sync daemon receives
+ * the current master's periodic full refresh (src/ha/sync-daemon.ts, a pass every second).
+ */
+export const SYNC_LEARNING_WINDOW = 2;
+
+export function withSyncLearningWindow(
+  vrrp: DesiredState['vrrp'],
+  binding: { instance: string } | null,
+  log?: (o: object, m: string) => void,
+): DesiredState['vrrp'] {
+  if (!binding) return vrrp;
+  return {
+    ...vrrp,
+    instances: vrrp.instances.map((i) => {
+      if (i.name !== binding.instance || i.nopreempt || i.preempt_delay >= SYNC_LEARNING_WINDOW) return i;
+      log?.({ instance: i.name, preempt_delay: SYNC_LEARNING_WINDOW }, 'lvs_sync_daemon: holding preemption while the connection table is learned');
+      return { ...i, preempt_delay: SYNC_LEARNING_WINDOW };
+    }),
+  };
+}
+
 export class ConfigDriver {
   private state: DesiredState | null = null;
   private health: HealthManager | null = null;
@@ -98,7 +122,7 @@ export class ConfigDriver {
     this.health.start();
     if (state.vrrp.instances.length > 0) {
       this.vrrp = startVrrp(
-        state.vrrp,
+        withSyncLearningWindow(state.vrrp, this.syncBinding(), (o, m) => this.host.log.info(o, m)),
         { info: (o, m) => this.host.log.info(o, m), warn: (o, m) => this.host.log.warn(o, m) },
         (name, _from, to) => this.host.onVrrpState?.(name, to),
       );

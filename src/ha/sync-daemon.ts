@@ -58,6 +58,8 @@ export interface SyncDaemonCounters {
   received: number;
   imported: number;
   rejected: number;
+  /** Entries queued again by the periodic full refresh (master). */
+  refreshed: number;
 }
 
 export interface SyncDaemonHandle {
@@ -67,12 +69,19 @@ export interface SyncDaemonHandle {
 }
 
 /** Starts one sync daemon for a spec the engine accepted. Throws when the interface is unknown. */
-export async function startSyncDaemon(engine: Engine, spec: SyncDaemonSpec, opts: { flushMs?: number; onError?: (e: Error) => void } = {}): Promise<SyncDaemonHandle> {
+export async function startSyncDaemon(engine: Engine, spec: SyncDaemonSpec, opts: {
+  flushMs?: number;
+  /** Start a full-table refresh pass every refreshMs (default 1000; 0 = never). */
+  refreshMs?: number;
+  /** At most this many entries re-queued per flush by a refresh pass (default 2000). */
+  refreshPerTick?: number;
+  onError?: (e: Error) => void;
+} = {}): Promise<SyncDaemonHandle> {
   const local = interfaceIpv4(spec.mcastIfn);
   if (!local) throw new Error(`no IPv4 address on multicast interface ${spec.mcastIfn}`);
   const group = spec.group || SYNC_GROUP;
   const port = spec.port || SYNC_PORT;
-  const counters: SyncDaemonCounters = { sent: 0, sentConns: 0, received: 0, imported: 0, rejected: 0 };
+  const counters: SyncDaemonCounters = { sent: 0, sentConns: 0, received: 0, imported: 0, rejected: 0, refreshed: 0 };
   const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true });
   sock.on('error', (e) => opts.onError?.(e));
   if (spec.state === 'master') {
@@ -80,7 +89,20 @@ export async function startSyncDaemon(engine: Engine, spec: SyncDaemonSpec, opts
     sock.setMulticastInterface(local);
     sock.setMulticastTTL(spec.ttl || 1);
     sock.setMulticastLoopback(false);
+    // Full refresh: a pass over the whole table starts every refreshMs and proceeds at most
+    // refreshPerTick entries per flush, so a backup that (re)started learns long-lived
+    // connections too (the kernel resends on sync_threshold/sync_refresh_period instead).
+    const refreshMs = opts.refreshMs ?? 1000;
+    const perTick = opts.refreshPerTick ?? 2000;
+    let passRunning = false;
+    let lastPass = -Infinity;
     const timer = setInterval(() => {
+      if (refreshMs > 0 && (passRunning || Date.now() - lastPass >= refreshMs)) {
+        if (!passRunning) lastPass = Date.now();
+        const r = engine.queueSyncRefresh(perTick);
+        passRunning = !r.wrapped;
+        counters.refreshed += r.queued;
+      }
       const recs = engine.drainSync();
       if (recs.length === 0) return;
       for (const m of encodeSyncMessages(spec.syncid, recs.map(toSyncConn), spec.maxlen || undefined)) {

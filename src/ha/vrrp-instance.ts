@@ -65,6 +65,13 @@ export class VrrpInstance {
   start(): void {
     this.transport = this.deps.openTransport((p) => this.onPacket(p));
     this.apply(this.machine.start(this.deps.now()));
+    // A backup must not hold the virtual addresses: a previous run killed with -9 left them on the
+    // interface (keepalived removes them at start too).
+    if (this.machine.state !== 'MASTER') {
+      this.enqueue(async () => {
+        for (const v of this.cfg.virtual_ipaddress) await this.deps.addresses.del(v, this.dev);
+      });
+    }
     this.schedule();
   }
 

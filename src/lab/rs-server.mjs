@@ -32,7 +32,12 @@ const handler = (req, res) => {
   res.setHeader('content-type', 'text/plain');
   res.end(`${name}\n`);
 };
-for (const p of ports.length ? ports : [80, 443]) http.createServer(handler).listen(p, '0.0.0.0');
+// Long keep-alive (as nginx's 75 s): a failover stall must not look like an idle client.
+for (const p of ports.length ? ports : [80, 443]) {
+  const srv = http.createServer(handler);
+  srv.keepAliveTimeout = 75_000;
+  srv.listen(p, '0.0.0.0');
+}
 const u = dgram.createSocket('udp4');
 u.on('message', (m, r) => u.send(Buffer.concat([Buffer.from(`${name}:`), m]), r.port, r.address));
 u.bind(53, '0.0.0.0');

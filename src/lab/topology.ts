@@ -365,10 +365,12 @@ export async function labUp(mode: LabMode, opts: LabUpOptions = {}): Promise<Lab
         }
       } else {
         log(`directors: ${directors.map((d) => `${d.name} ${d.ip} ${d.kind} priority ${d.priority}`).join(', ')}; VRRP v${ha.version} advert_int ${ha.advertInt} s`);
-        // Up once a master holds the VIP and the VIP answers through it.
-        const ok = await waitFor(() => labVipHolders(prefix).length === 1
-          && shTry(['ip', 'netns', 'exec', ns.client, 'curl', '-s', '-m', '1', `http://${LAB.vip}/`]).status === 0, 20000, 100);
-        if (!ok) throw new Error(`no VRRP master forwarding the VIP within 20 s (holders: ${labVipHolders(prefix).join(',') || 'none'})`);
+        // Up once dir1 (the higher priority) alone holds the VIP, the router's ARP entry points
+        // at it, and the VIP answers through it.
+        const ok = await waitFor(() => labVipHolders(prefix).join() === 'dir1'
+          && shTry(['ip', 'netns', 'exec', ns.client, 'curl', '-s', '-m', '1', `http://${LAB.vip}/`]).status === 0
+          && labRouterVipOwner(prefix) === 'dir1', 30000, 100);
+        if (!ok) throw new Error(`dir1 did not become the forwarding VRRP master within 30 s (holders: ${labVipHolders(prefix).join(',') || 'none'})`);
         log(`VRRP master: ${labVipHolders(prefix).join(',')}`);
       }
     }
