@@ -26,6 +26,12 @@ type WaitAsync = (a: Int32Array, i: number, v: number, t: number) => { async: bo
 const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
 const aLoad = Atomics.load, aStore = Atomics.store, aNotify = Atomics.notify, aWait = Atomics.wait, aAdd = Atomics.add, aCas = Atomics.compareExchange;
 
+/**
+ * How old (ms) the oldest async record may get before the worker wakes the main thread for it.
+ * Exactness does not depend on it: `settle()` (host.ts) decides everything published before a
+ * command reads or zeroes counters.
+ */
+export const KICK_AGE_MS = 4;
 const HDR = 8;
 const REC = 16;
 const ANS = 12;
@@ -68,6 +74,8 @@ export class DecisionChannel {
   roundTrips = 0;
   fullWaits = 0;
   timeouts = 0;
+  /** Doorbells rung for async records only. */
+  kicks = 0;
 
   constructor(sab: SharedArrayBuffer, private readonly timeoutMs = 1000) {
     this.w = new Int32Array(sab);
@@ -168,14 +176,31 @@ export class DecisionChannel {
    * Rings the doorbell when async records wait for the engine: `maxBacklog` of them or the
    * oldest older than `maxAgeMs`. Returns the backlog.
    */
-  maybeKick(nowMs: number, maxBacklog = 256, maxAgeMs = 2): number {
+  maybeKick(nowMs: number, maxBacklog = 256, maxAgeMs = KICK_AGE_MS): number {
     const b = this.backlog();
-    if (b > 0 && (b >= maxBacklog || nowMs - this.firstPendingMs >= maxAgeMs)) {
-      this.firstPendingMs = nowMs;
-      aAdd(this.w, W_BELL, 1);
-      aNotify(this.w, W_BELL);
-    }
+    if (b > 0 && (b >= maxBacklog || nowMs - this.firstPendingMs >= maxAgeMs)) this.kick(nowMs);
     return b;
+  }
+
+  /**
+   * Before the worker sleeps: -1 when no async record waits for the engine, else the ms until
+   * the oldest is `maxAgeMs` old (0: the doorbell was rung now). A sleeping worker thus wakes the
+   * main thread at most once per `maxAgeMs`, and under load not at all: the next sync request
+   * (a SYN) has the engine decide everything before it on the same wake-up.
+   */
+  kickDue(nowMs: number, maxAgeMs = KICK_AGE_MS): number {
+    if (this.backlog() <= 0) return -1;
+    const left = this.firstPendingMs + maxAgeMs - nowMs;
+    if (left > 0) return left;
+    this.kick(nowMs);
+    return 0;
+  }
+
+  private kick(nowMs: number): void {
+    this.firstPendingMs = nowMs;
+    this.kicks++;
+    aAdd(this.w, W_BELL, 1);
+    aNotify(this.w, W_BELL);
   }
 }
 

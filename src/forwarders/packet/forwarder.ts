@@ -14,7 +14,7 @@ import { createForwardResult, forwardFrame, Verdict, SCRATCH_BYTES, type Forward
 import { buildIcmpErrorFrame, IcmpErrorKind } from '../../packet/icmp.ts';
 import { DropCounters } from '../../packet/counters.ts';
 import { IPPROTO } from '../../packet/ip.ts';
-import type { DecisionChannel } from './channel.ts';
+import { KICK_AGE_MS, type DecisionChannel } from './channel.ts';
 
 /** What the decide callback sees: the shape of the engine's PacketIn (IPv4 here). */
 export interface PacketMeta {
@@ -466,9 +466,12 @@ export class PacketForwarder {
     for (let i = 0; i < this.socks.length; i++) total += this.drain(i);
     if (total === 0) {
       let t = timeoutMs;
-      // About to sleep: let the engine catch up now (an ipvsadm -Z or -L issued after the traffic
-      // must see all of it), instead of after the backlog's age limit.
-      if (this.chan && this.chan.maybeKick(this.nowMs, 1) > 0) t = Math.min(t, 2);
+      // About to sleep with records the engine has not decided: wake it when the oldest is
+      // KICK_AGE_MS old (or now, if it is), not at once: a SYN coming meanwhile carries them.
+      if (this.chan) {
+        const due = this.chan.kickDue(this.nowMs);
+        if (due >= 0) t = Math.min(t, due === 0 ? KICK_AGE_MS : Math.ceil(due));
+      }
       for (let i = 0; i < this.socks.length; i++) this.pfds.writeInt16LE(0, i * 8 + 6);
       const r = sys.poll(this.pfds, this.socks.length, t) as number;
       if (r < 0 && errno() !== C.EINTR) check('poll', r);
