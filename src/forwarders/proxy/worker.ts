@@ -27,6 +27,8 @@ interface FlowRec {
 }
 
 const DATA = TCP_FLAG.ACK | TCP_FLAG.PSH;
+/** Longest delay of a packet report to the engine (ms). */
+const LAZY_MS = 20;
 
 class RemotePort implements FlowPort {
   private ev: (number | string)[] = [];
@@ -37,14 +39,27 @@ class RemotePort implements FlowPort {
   readonly byId = new Map<number, Flow>();
   private dirty: FlowRec[] = [];
 
+  private timer: NodeJS.Timeout | null = null;
+  /** Scheduling requests go out at the end of this event-loop turn (latency of every new connection). */
   private queue(): void {
     if (!this.queued) {
       this.queued = true;
       setImmediate(this.flush);
     }
   }
+  /**
+   * Packet reports may wait up to LAZY_MS (they ride along with the next scheduling request when
+   * there is one): one IPC message per turn per worker was a large share of a bulk transfer's CPU.
+   */
+  private lazy(): void {
+    if (!this.queued && !this.timer) this.timer = setTimeout(this.flush, LAZY_MS);
+  }
   private readonly flush = (): void => {
     this.queued = false;
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
     for (const r of this.dirty) this.emitData(r);
     this.dirty = [];
     if (this.ev.length === 0) return;
@@ -86,7 +101,7 @@ class RemotePort implements FlowPort {
       this.emitData(r);
       this.ev.push(EV.PKT, r.id, d, flags, bytes, pkts);
     }
-    this.queue();
+    this.lazy();
     return true;
   }
   closed(f: Flow): void {
@@ -96,7 +111,7 @@ class RemotePort implements FlowPort {
     this.recs.delete(f);
     this.byId.delete(r.id);
     this.ev.push(EV.CLOSED, r.id);
-    this.queue();
+    this.lazy();
   }
   answer(r: (number | string | null)[]): void {
     for (let i = 0; i < r.length; i += 3) {
