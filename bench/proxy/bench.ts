@@ -80,19 +80,21 @@ function tree(pid: number): number[] {
   return out;
 }
 const CLK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
-function cpuSeconds(pids: number[]): number {
-  let t = 0;
+/** [user, system] CPU seconds of the processes. */
+function cpuSeconds(pids: number[]): [number, number] {
+  let u = 0, k = 0;
   for (const p of pids) {
     try {
       const s = readFileSync(`/proc/${p}/stat`, 'utf8');
       const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-      t += Number(f[11]) + Number(f[12]); // utime, stime
+      u += Number(f[11]);
+      k += Number(f[12]); // utime, stime
     } catch { /* gone */ }
   }
-  return t / CLK;
+  return [u / CLK, k / CLK];
 }
 
-interface Result { rps: number; p50: number; p99: number; cpuUsPerReq: number; requests: number; errors: number }
+interface Result { rps: number; p50: number; p99: number; cpuUsPerReq: number; sysShare: number; requests: number; errors: number }
 
 function ms(s: string): number {
   const m = /^([\d.]+)(us|ms|s)$/.exec(s.trim());
@@ -121,7 +123,8 @@ async function wrk(port: number, path: string, close: boolean, pids: number[]): 
   const errs = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(r);
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(r)?.[1] ?? 0);
   const errors = (errs ? errs.slice(1).map(Number).reduce((a, b) => a + b, 0) : 0) + non2xx;
-  return { rps, p50, p99, requests, errors, cpuUsPerReq: requests ? ((c1 - c0) / requests) * 1e6 : NaN };
+  const user = c1[0] - c0[0], sys = c1[1] - c0[1];
+  return { rps, p50, p99, requests, errors, cpuUsPerReq: requests ? ((user + sys) / requests) * 1e6 : NaN, sysShare: user + sys > 0 ? sys / (user + sys) : NaN };
 }
 
 async function main(): Promise<void> {
@@ -215,7 +218,7 @@ stream { upstream rs { server 127.0.0.1:${b1}; server 127.0.0.1:${b2}; }
       spawnSync('wrk', ['-t', '1', '-c', '4', '-d', '1s', `http://127.0.0.1:${h.port}${w.path}`]);
       const r = await wrk(h.port, w.path, w.close, tree(h.pid));
       results[px.name]!.push(r);
-      console.log(`${px.name.padEnd(8)} ${w.name.padEnd(36)} ${r.rps.toFixed(0).padStart(8)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  cpu ${r.cpuUsPerReq.toFixed(1)} us/req  errors ${r.errors}`);
+      console.log(`${px.name.padEnd(8)} ${w.name.padEnd(36)} ${r.rps.toFixed(0).padStart(8)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  cpu ${r.cpuUsPerReq.toFixed(1)} us/req (${(r.sysShare * 100).toFixed(0)}% sys)  errors ${r.errors}`);
     }
     await h.down();
     await sleep(500);

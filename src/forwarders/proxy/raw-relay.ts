@@ -221,13 +221,21 @@ export class RawRelay {
         this.serverEnded = true;
         this.pkt('out', FIN | ACK, 0);
         if (this.clientEnded) this.pkt('in', ACK, 0);
-        this.shutdown(false);
       } else {
         this.clientEnded = true;
         this.pkt('in', FIN | ACK, 0);
         if (this.serverEnded) this.pkt('in', ACK, 0);
-        this.shutdown(true);
       }
+      if (this.clientEnded && this.serverEnded && this.pendC === 0 && this.pendS === 0) {
+        // Both sides sent their FIN and everything they sent is in the kernel: close() sends our
+        // FIN on each side at once (nothing unread, so no reset), without waiting a loop turn
+        // for each uv_shutdown (an in-flight one is cancelled; its FIN goes out with the close).
+        this.closed = true;
+        this.closeHandle(this.client, false, false);
+        this.closeHandle(this.server, false, true);
+        return;
+      }
+      this.shutdown(!fromServer);
       return;
     }
     this.fail(fromServer ? 'server' : 'client', uvError('read', n));
