@@ -161,7 +161,7 @@ async function main(): Promise<void> {
       const st = await labForwarderStatus(prefix);
       if (st) {
         const c = st.counters;
-        fwdNotes.push(`${mode}: considered ${c['considered']}, from the cache ${c['cached']} (${fmt((100 * (c['cached'] ?? 0)) / Math.max(1, c['considered'] ?? 0), 0)}%), divergent ${c['divergent']}, tx errors ${c['txErrors']}`);
+        fwdNotes.push(`${mode}: frames read ${c['rx']}, considered ${c['considered']}, from the cache ${c['cached']} (${fmt((100 * (c['cached'] ?? 0)) / Math.max(1, c['considered'] ?? 0), 0)}%), divergent ${c['divergent']}, tx errors ${c['txErrors']}`);
       }
       if (mode === 'nat') {
         // ---- peers on the director (NAT topology: the real servers route through it) ----------

@@ -21,6 +21,12 @@ export interface PacketSocketOptions {
   readonly blockTimeoutMs?: number;
   /** Send with PACKET_QDISC_BYPASS (default true). */
   readonly qdiscBypass?: boolean;
+  /**
+   * PACKET_IGNORE_OUTGOING (default true): the kernel does not copy frames this host transmits
+   * on the interface into the ring (our own NAT/TUN sends through the raw socket would otherwise
+   * come back to a worker, costing a clone, a ring slot and a parse each).
+   */
+  readonly ignoreOutgoing?: boolean;
 }
 
 /** One received frame: `data` is a view into the ring valid until the block is released. */
@@ -81,6 +87,7 @@ export class PacketSocket {
       const sll = sockaddrLl(this.ifindex, proto);
       check('bind(AF_PACKET)', sys.bind(this.fd, sll, 20));
       if (opts.qdiscBypass ?? true) setIntOpt(this.fd, C.SOL_PACKET, C.PACKET_QDISC_BYPASS, 1, 'PACKET_QDISC_BYPASS');
+      if (opts.ignoreOutgoing ?? true) setIntOpt(this.fd, C.SOL_PACKET, C.PACKET_IGNORE_OUTGOING, 1, 'PACKET_IGNORE_OUTGOING');
       if (opts.fanoutGroup !== undefined) {
         const v = (opts.fanoutGroup & 0xffff) | ((C.PACKET_FANOUT_HASH | C.PACKET_FANOUT_FLAG_DEFRAG) << 16);
         setIntOpt(this.fd, C.SOL_PACKET, C.PACKET_FANOUT, v, 'PACKET_FANOUT');
