@@ -64,6 +64,10 @@ export interface HaOptions {
   readonly version?: 2 | 3;
   /** What runs on dir2 (default 'tsvs'). */
   readonly peer?: 'tsvs' | 'keepalived';
+  /** What runs on dir1 (default 'tsvs'; 'keepalived' for a keepalived-only pair: VIP moves, nothing forwards). */
+  readonly dir1?: 'tsvs' | 'keepalived';
+  /** keepalived `nopreempt` on both (a restarted director stays backup). */
+  readonly nopreempt?: boolean;
   /** lvs_sync_daemon id (default 1). */
   readonly syncid?: number;
 }
@@ -157,7 +161,7 @@ export interface LabUpOptions {
 const TSVS_BIN = fileURLToPath(new URL('../../bin/tsvs.mjs', import.meta.url));
 
 /** The generated keepalived.conf of an HA director (tsvs reads it as it is; keepalived gets the VRRP part). */
-export function haKeepalivedConf(mode: LabMode, d: { name: string; priority: number; kind: 'tsvs' | 'keepalived' }, ha: { advertInt: number; version: 2 | 3; syncid: number }): string {
+export function haKeepalivedConf(mode: LabMode, d: { name: string; priority: number; kind: 'tsvs' | 'keepalived' }, ha: { advertInt: number; version: 2 | 3; syncid: number; nopreempt?: boolean }): string {
   const kind = mode === 'nat' ? 'NAT' : mode === 'dr' ? 'DR' : 'TUN';
   const vips = [`${LAB.vip}/32 dev eth0`, ...(mode === 'nat' ? [`${LAB.natGateway}/24 dev eth0`] : [])];
   const vs = (proto: 'TCP' | 'UDP', port: number) =>
@@ -176,6 +180,7 @@ export function haKeepalivedConf(mode: LabMode, d: { name: string; priority: num
     `  virtual_router_id ${LAB.vrid}`,
     `  priority ${d.priority}`,
     `  advert_int ${ha.advertInt}`,
+    ...(ha.nopreempt ? ['  nopreempt'] : []),
     '  virtual_ipaddress {',
     ...vips.map((v) => `    ${v}`),
     '  }',
@@ -278,12 +283,12 @@ export async function labUp(mode: LabMode, opts: LabUpOptions = {}): Promise<Lab
   const ns = labNs(prefix);
   const haOpt: HaOptions | null = opts.ha ? (opts.ha === true ? {} : opts.ha) : null;
   const advertInt = haOpt?.advertInt ?? 1;
-  const ha = haOpt ? { advertInt, version: haOpt.version ?? (Number.isInteger(advertInt) ? 2 : 3), peer: haOpt.peer ?? 'tsvs', syncid: haOpt.syncid ?? 1 } as const : null;
+  const ha = haOpt ? { advertInt, version: haOpt.version ?? (Number.isInteger(advertInt) ? 2 : 3), peer: haOpt.peer ?? 'tsvs', dir1: haOpt.dir1 ?? 'tsvs', syncid: haOpt.syncid ?? 1, nopreempt: haOpt.nopreempt ?? false } as const : null;
   if (ha && ha.version === 2 && !Number.isInteger(ha.advertInt)) throw new Error('VRRPv2 advert_int is whole seconds; use version 3 for fractions');
   const dirNs = ha ? [ns.dir1, ns.dir2] : [ns.dir];
   const all = [ns.client, ns.router, ...dirNs, ...ns.rs];
   const directors: LabDirector[] = ha
-    ? ([['dir1', ns.dir1, LAB.dip, 150, 'tsvs'], ['dir2', ns.dir2, LAB.dip2, 100, ha.peer]] as const).map(([name, n, ip, priority, kind]) => ({
+    ? ([['dir1', ns.dir1, LAB.dip, 150, ha.dir1], ['dir2', ns.dir2, LAB.dip2, 100, ha.peer]] as const).map(([name, n, ip, priority, kind]) => ({
       name, ns: n, ip, kind, priority, socket: labSocket(prefix, name), conf: `/run/tsvs/lab-${prefix}-${name}.conf`, log: `/run/tsvs/lab-${prefix}-${name}.log`, pid: 0,
     }))
     : [{ name: 'dir', ns: ns.dir, ip: LAB.dip, kind: 'tsvs', priority: 0, socket: labSocket(prefix), conf: null, log: `/run/tsvs/lab-${prefix}-director.log`, pid: 0 }];
@@ -356,7 +361,14 @@ export async function labUp(mode: LabMode, opts: LabUpOptions = {}): Promise<Lab
         rmSync(d.log, { force: true });
         if (ha) writeFileSync(d.conf!, haKeepalivedConf(mode, d, ha));
       }
-      await Promise.all(directors.map((d) => startDirector(st, d)));
+      if (ha) {
+        // dir1 first, so it is the master (also with nopreempt), then its backup.
+        await startDirector(st, directors[0]!);
+        if (!(await waitFor(() => labVipHolders(prefix).join() === 'dir1', 30000, 50))) throw new Error('dir1 did not become VRRP master within 30 s');
+        await startDirector(st, directors[1]!);
+      } else {
+        await startDirector(st, directors[0]!);
+      }
       if (!ha) {
         for (const c of opts.commands ?? seedCommands(mode)) {
           const r = await labAdm(prefix, c);
@@ -367,8 +379,10 @@ export async function labUp(mode: LabMode, opts: LabUpOptions = {}): Promise<Lab
         log(`directors: ${directors.map((d) => `${d.name} ${d.ip} ${d.kind} priority ${d.priority}`).join(', ')}; VRRP v${ha.version} advert_int ${ha.advertInt} s`);
         // Up once dir1 (the higher priority) alone holds the VIP, the router's ARP entry points
         // at it, and the VIP answers through it.
+        const forwards = directors[0]!.kind === 'tsvs';
         const ok = await waitFor(() => labVipHolders(prefix).join() === 'dir1'
-          && shTry(['ip', 'netns', 'exec', ns.client, 'curl', '-s', '-m', '1', `http://${LAB.vip}/`]).status === 0
+          // keepalived-only pair: any packet from the router to the VIP fills the router's ARP entry
+          && (!forwards ? shTry(['ip', 'netns', 'exec', ns.router, 'curl', '-s', '-m', '0.3', `http://${LAB.vip}:9/`]).status !== -1 : shTry(['ip', 'netns', 'exec', ns.client, 'curl', '-s', '-m', '1', `http://${LAB.vip}/`]).status === 0)
           && labRouterVipOwner(prefix) === 'dir1', 30000, 100);
         if (!ok) throw new Error(`dir1 did not become the forwarding VRRP master within 30 s (holders: ${labVipHolders(prefix).join(',') || 'none'})`);
         log(`VRRP master: ${labVipHolders(prefix).join(',')}`);
