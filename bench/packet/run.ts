@@ -16,7 +16,7 @@
  * client's TCP -- inside the sender's syscall; on real NICs that work happens on other machines).
  */
 import { readFileSync, writeFileSync, rmSync } from 'node:fs';
-import { labUp, labDown, labNs, LAB, labAdm, labForwarderStatus, readLabState, type LabMode } from '../../src/lab/topology.ts';
+import { labUp, labDown, labNs, LAB, labAdm, labForwarderStatus, readLabState, labKillDirector, labStartDirector, seedCommands, type LabMode } from '../../src/lab/topology.ts';
 import { shTry, spawnInNs, killPid, waitFor } from '../../src/lab/netns.ts';
 import { spawn, spawnSync } from 'node:child_process';
 
@@ -144,18 +144,24 @@ async function main(): Promise<void> {
     for (const mode of ['dr', 'tun', 'nat'] as LabMode[]) {
       const flag = mode === 'nat' ? '-m' : mode === 'dr' ? '-g' : '-i';
       await labUp(mode, { prefix });
-      const dp = daemonPid();
+      let dp = daemonPid();
       if (mode === 'dr') {
         await labAdm(prefix, ['-A', '-u', `${LAB.vip}:9999`, '-s', 'rr']);
         await labAdm(prefix, ['-a', '-u', `${LAB.vip}:9999`, '-r', `${LAB.rs[0]}:9999`, flag]);
         await sleep(500);
         pps.push(await udpBurst('tsvs packet forwarder (DR)', LAB.vip, [dp]));
-        // kernel ip_forward of the same burst: 10.0.0.200 routed via the director to rs1
+        // kernel ip_forward of the same burst: 10.0.0.200 routed via the director to rs1, with our
+        // daemon stopped (its AF_PACKET taps would otherwise copy every frame of the kernel's run)
+        await labKillDirector(prefix, 'dir', 'SIGTERM');
         inNs(ns.router, ['ip', 'route', 'add', '10.0.0.200/32', 'via', LAB.dip]);
         inNs(ns.dir, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
         inNs(ns.dir, ['ip', 'route', 'add', '10.0.0.200/32', 'via', LAB.rs[0]!]);
         pps.push(await udpBurst('kernel ip_forward', '10.0.0.200', []));
         inNs(ns.dir, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=0']);
+        await labStartDirector(prefix, 'dir');
+        for (const c of seedCommands(mode)) await labAdm(prefix, c);
+        await sleep(500);
+        dp = daemonPid();
       }
       http.push(await wrk(`tsvs ${mode.toUpperCase()}`, `http://${LAB.vip}/1k`, [dp]));
       const st = await labForwarderStatus(prefix);
