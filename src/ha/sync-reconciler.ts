@@ -37,7 +37,9 @@ export class SyncReconciler {
     }
     for (const [k, spec] of want) {
       if (this.running.has(k)) continue;
-      const handle = startSyncDaemon(this.engine, spec, { flushMs: this.flushMs, onError: (e) => this.log.warn({ err: String(e) }, 'sync daemon socket error') })
+      // TSVS_SYNC_REFRESH_MS: the master's full-refresh period (default 1000; 0 turns it off, for tests).
+      const refresh = Number(process.env['TSVS_SYNC_REFRESH_MS'] ?? 1000);
+      const handle = startSyncDaemon(this.engine, spec, { flushMs: this.flushMs, refreshMs: Number.isFinite(refresh) && refresh >= 0 ? refresh : 1000, onError: (e) => this.log.warn({ err: String(e) }, 'sync daemon socket error') })
         .then((h) => {
           this.log.info({ state: spec.state, mcastIfn: spec.mcastIfn, syncid: spec.syncid }, 'sync daemon started');
           return h;
