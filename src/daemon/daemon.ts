@@ -52,6 +52,8 @@ export interface DaemonOptions {
 
 interface Forwarder {
   refusal(cmd: IpvsCommand): string | null;
+  /** Packet forwarder: make the engine count every packet the workers already forwarded (before listings). */
+  settle?(): void;
   sync(services: readonly ServiceKey[]): Promise<{ protocol: string; addr: string; port: number; error?: string }[]>;
   status(): unknown;
   close(): Promise<void>;
@@ -91,9 +93,9 @@ export class Daemon {
     const fwd = this.forwarder;
     return {
       info: () => target.info(),
-      services: () => target.services(),
-      service: (k) => target.service(k),
-      connections: () => { target.setTime(this.now()); return target.connections(); },
+      services: () => { fwd?.settle?.(); return target.services(); },
+      service: (k) => { fwd?.settle?.(); return target.service(k); },
+      connections: () => { fwd?.settle?.(); target.setTime(this.now()); return target.connections(); },
       timeouts: () => target.timeouts(),
       daemons: () => target.daemons(),
       apply: (cmd) => {
