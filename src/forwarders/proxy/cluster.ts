@@ -1,7 +1,11 @@
 /**
- * Multi-core proxy: the daemon process (cluster primary) owns the one engine; N worker
- * processes accept TCP connections on shared listening sockets (cluster SCHED_NONE: the kernel
- * spreads accepts) and relay bytes. Workers ask the primary for every scheduling decision and
+ * Multi-core proxy: the daemon's main thread owns the one engine; N relay workers accept TCP
+ * connections on shared listening sockets (the kernel spreads accepts) and relay bytes.
+ * Workers are threads of the daemon process (worker_threads) when the raw libuv handles and
+ * koffi are available: the main thread opens each listening socket and hands every worker its
+ * own dup() of it, and messages travel over in-process MessagePorts (no pipe, no JSON, cheaper
+ * context switches: this halved the proxy's CPU per new connection). Otherwise (or with
+ * TSVS_PROXY_PROCS=1) they are cluster worker processes (SCHED_NONE) talking over IPC. Workers ask the primary for every scheduling decision and
  * report every synthesized packet over IPC, batched per event-loop turn, so lc/wlc/sed/nq and
  * the ActiveConn/InActConn columns see every worker's connections. UDP services are relayed by
  * the primary itself.
@@ -14,11 +18,15 @@
  *                      batch is processed)   {t:'k', ids: number[]} (reset these flows)
  *                      {t:'sync', id, services, timeouts, proxyProtocol, connectTimeoutMs}
  */
-import cluster, { type Worker } from 'node:cluster';
+import cluster from 'node:cluster';
+import { createServer, type Server } from 'node:net';
+import { createRequire } from 'node:module';
+import { Worker as Thread } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import type { IpvsCommand, ServiceKey } from '../../core/types.ts';
 import { EnginePort, type DataPath } from '../../daemon/engine-port.ts';
 import type { Flow } from './flow.ts';
+import { rawBindings } from './raw-relay.ts';
 import { ProxyForwarder, proxyRefusal, type ForwarderLog, type ListenerStatus } from './forwarder.ts';
 import type { ProxyProtocolVersion } from './proxy-protocol.ts';
 
@@ -36,8 +44,18 @@ interface EngineWithTimeouts extends DataPath {
   timeouts(): { tcp: number; tcpfin: number; udp: number };
 }
 
+/** A relay worker as the primary talks to it: a cluster process or a thread. */
+interface RelayWorker {
+  send(m: object): void;
+  kill(): void;
+  once(ev: 'exit', fn: () => void): void;
+  readonly id: number;
+}
+
 interface WorkerState {
-  w: Worker;
+  w: RelayWorker;
+  /** Thread mode: services whose listening socket this worker was given a descriptor of. */
+  sent: Set<string>;
   flows: Map<number, Flow>;
   ready: Promise<void>;
   alive: boolean;
@@ -55,17 +73,42 @@ export class ClusterForwarder {
   constructor(private readonly engine: EngineWithTimeouts, now: () => number, private readonly opts: ClusterOptions) {
     this.port = new EnginePort(engine, now);
     this.udp = new ProxyForwarder(this.port, { proxyProtocol: opts.proxyProtocol, connectTimeoutMs: opts.connectTimeoutMs, timeouts: () => engine.timeouts(), log: opts.log });
-    cluster.schedulingPolicy = cluster.SCHED_NONE;
-    cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-entry.mjs', import.meta.url)), args: [], silent: false });
+    this.fds = process.env['TSVS_PROXY_PROCS'] === '1' ? null : fdTools();
+    if (!this.fds) {
+      cluster.schedulingPolicy = cluster.SCHED_NONE;
+      cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-entry.mjs', import.meta.url)), args: [], silent: false, serialization: 'advanced' });
+    }
     for (let i = 0; i < opts.workers; i++) this.fork();
   }
 
-  private fork(): WorkerState {
+  /** Thread mode: dup()/close() of listening sockets (null: process mode). */
+  private readonly fds: FdTools | null;
+  /** Thread mode: one listening socket per TCP service (an fd no libuv handle polls), by lkey. */
+  private readonly sockets = new Map<string, { fd: number; error?: string }>();
+
+  get mode(): 'threads' | 'processes' {
+    return this.fds ? 'threads' : 'processes';
+  }
+
+  private spawn(onMessage: (m: WorkerMsg) => void, onExit: (code: number | null, signal: string | null) => void): RelayWorker {
+    if (this.fds) {
+      const t = new Thread(new URL('./worker-entry.mjs', import.meta.url), { workerData: { tsvsRelay: true }, stdout: false, stderr: false });
+      t.on('message', onMessage);
+      t.on('error', (e) => this.opts.log.error({ err: e.message }, 'relay thread failed'));
+      t.on('exit', (code) => onExit(code, null));
+      return { send: (m) => t.postMessage(m), kill: () => void t.terminate(), once: (ev, fn) => t.once(ev, fn), id: t.threadId };
+    }
     const w = cluster.fork({ TSVS_WORKER: '1' });
+    w.on('message', onMessage);
+    w.on('exit', (code, signal) => onExit(code, signal));
+    return { send: (m) => w.send(m), kill: () => w.process.kill('SIGKILL'), once: (ev, fn) => w.once(ev, fn), id: w.process.pid ?? 0 };
+  }
+
+  private fork(): WorkerState {
     let resolveReady!: () => void;
-    const st: WorkerState = { w, flows: new Map(), ready: new Promise((r) => (resolveReady = r)), alive: true };
-    this.workers.push(st);
-    w.on('message', (m: { t: string; e?: (number | string)[]; id?: string; failed?: ListenerStatus[] }) => {
+    // eslint-disable-next-line prefer-const
+    let st: WorkerState;
+    const w = this.spawn((m) => {
       if (m.t === 'ev') this.port.batch(() => this.onEvents(st, m.e!));
       else if (m.t === 'ready') resolveReady();
       else if (m.t === 'synced') {
@@ -75,8 +118,7 @@ export class ClusterForwarder {
           if (--p.left === 0) p.done();
         }
       }
-    });
-    w.on('exit', (code, signal) => {
+    }, (code, signal) => {
       st.alive = false;
       // Flows of a dead worker: their sockets are gone; tell the engine they were reset.
       for (const f of st.flows.values()) this.port.packet(f, 'in', 4, 40, 1);
@@ -85,11 +127,13 @@ export class ClusterForwarder {
       if (i >= 0) this.workers.splice(i, 1);
       for (const p of this.pending.values()) if (--p.left === 0) p.done();
       if (!this.closing) {
-        this.opts.log.error({ worker: w.process.pid, code, signal }, 'relay worker died; starting another');
+        this.opts.log.error({ worker: w.id, code, signal }, 'relay worker died; starting another');
         const n = this.fork();
         void n.ready.then(() => this.sendSync(n, String(++this.syncId)));
       }
     });
+    st = { w, sent: new Set(), flows: new Map(), ready: new Promise((r) => (resolveReady = r)), alive: true };
+    this.workers.push(st);
     return st;
   }
 
@@ -125,14 +169,64 @@ export class ClusterForwarder {
   }
 
   private sendSync(st: WorkerState, id: string): void {
-    st.w.send({ t: 'sync', id, services: this.lastServices.filter((s) => s.protocol === 'tcp' && s.fwmark === 0), timeouts: this.engine.timeouts(), proxyProtocol: this.opts.proxyProtocol, connectTimeoutMs: this.opts.connectTimeoutMs });
+    const services = this.lastServices.filter((s) => s.protocol === 'tcp' && s.fwmark === 0);
+    let fds: Record<string, number> | undefined;
+    if (this.fds) {
+      // Every worker gets its own descriptor of each listening socket (closing it is its own business).
+      fds = {};
+      const keys = new Set<string>();
+      for (const s of services) {
+        const k = lkey(s);
+        const sock = this.sockets.get(k);
+        if (!sock || sock.fd < 0) continue;
+        keys.add(k);
+        if (st.sent.has(k)) continue;
+        const d = this.fds.dup(sock.fd);
+        if (d >= 0) {
+          fds[k] = d;
+          st.sent.add(k);
+        }
+      }
+      for (const k of st.sent) if (!keys.has(k)) st.sent.delete(k);
+    }
+    st.w.send({ t: 'sync', id, services, fds, timeouts: this.engine.timeouts(), proxyProtocol: this.opts.proxyProtocol, connectTimeoutMs: this.opts.connectTimeoutMs });
+  }
+
+  /** Thread mode: opens the listening sockets of new TCP services, closes those of removed ones. */
+  private async syncSockets(services: readonly ServiceKey[]): Promise<ListenerStatus[]> {
+    const fds = this.fds!;
+    const want = new Map(services.filter((s) => s.protocol === 'tcp' && s.fwmark === 0).map((s) => [lkey(s), s]));
+    for (const [k, sock] of this.sockets) {
+      if (!want.has(k) || sock.fd < 0) {
+        if (sock.fd >= 0) fds.close(sock.fd);
+        this.sockets.delete(k);
+        for (const w of this.workers) w.sent.delete(k);
+      }
+    }
+    const failed: ListenerStatus[] = [];
+    for (const [k, s] of want) {
+      if (this.sockets.has(k)) continue;
+      try {
+        const fd = await listenFd(s, fds);
+        this.sockets.set(k, { fd });
+      } catch (e) {
+        const error = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+        this.sockets.set(k, { fd: -1, error });
+        this.opts.log.warn({ protocol: 'tcp', addr: s.addr, port: s.port, err: (e as Error).message }, 'cannot listen for virtual service');
+      }
+    }
+    for (const [k, sock] of this.sockets) {
+      const s = want.get(k)!;
+      if (sock.fd < 0) failed.push({ protocol: 'tcp', addr: s.addr, port: s.port, state: 'failed', error: sock.error! });
+    }
+    return failed;
   }
 
   async sync(services: readonly ServiceKey[]): Promise<ListenerStatus[]> {
     this.lastServices = services.map((s) => ({ af: s.af, fwmark: s.fwmark, protocol: s.protocol, addr: s.addr, port: s.port }));
     await Promise.all(this.workers.map((w) => w.ready));
     const id = String(++this.syncId);
-    const failed: ListenerStatus[] = [];
+    const failed: ListenerStatus[] = this.fds ? await this.syncSockets(this.lastServices) : [];
     const done = new Promise<void>((resolve) => {
       this.pending.set(id, { left: this.workers.length, failed, done: resolve });
       if (this.workers.length === 0) resolve();
@@ -161,9 +255,56 @@ export class ClusterForwarder {
     await this.udp.close();
     await Promise.all(this.workers.map((st) => new Promise<void>((resolve) => {
       if (!st.alive) return resolve();
-      const t = setTimeout(() => { st.w.process.kill('SIGKILL'); resolve(); }, 2000);
+      const t = setTimeout(() => { st.w.kill(); resolve(); }, 2000);
       st.w.once('exit', () => { clearTimeout(t); resolve(); });
       st.w.send({ t: 'stop' });
     })));
+    if (this.fds) for (const sock of this.sockets.values()) if (sock.fd >= 0) this.fds.close(sock.fd);
+    this.sockets.clear();
   }
+}
+
+type WorkerMsg = { t: string; e?: (number | string)[]; id?: string; failed?: ListenerStatus[] };
+
+function lkey(k: ServiceKey): string {
+  return `${k.protocol} ${k.addr} ${k.port}`;
+}
+
+interface FdTools {
+  dup(fd: number): number;
+  close(fd: number): number;
+}
+
+/** dup()/close() through koffi, or null when koffi or the raw relay bindings are missing. */
+function fdTools(): FdTools | null {
+  if (!rawBindings()) return null;
+  try {
+    const koffi = createRequire(import.meta.url)('koffi') as { load(n: string): { func(sig: string): (...a: number[]) => number } };
+    const libc = koffi.load('libc.so.6');
+    const dup = libc.func('int dup(int)'), close = libc.func('int close(int)');
+    return { dup: (fd) => dup(fd), close: (fd) => close(fd) };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Opens a listening socket for a service and returns a descriptor of it that no event loop
+ * polls: a net.Server listens (same errors as before: EADDRINUSE, EADDRNOTAVAIL...), its fd is
+ * duplicated and the server closed again before this loop could accept anything on it.
+ */
+async function listenFd(s: ServiceKey, fds: FdTools): Promise<number> {
+  const srv: Server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    srv.once('error', reject);
+    srv.listen({ host: s.addr, port: s.port, ipv6Only: s.af === 6, backlog: 4096 }, () => {
+      srv.off('error', reject);
+      resolve();
+    });
+  });
+  const fd = (srv as unknown as { _handle: { fd: number } })._handle.fd;
+  const d = fd >= 0 ? fds.dup(fd) : -1;
+  srv.close();
+  if (d < 0) throw new Error('cannot duplicate the listening socket');
+  return d;
 }

@@ -27,6 +27,11 @@ export interface ProxyForwarderOptions {
   /** Current engine timeouts in seconds (tcp = ESTABLISHED idle, udp = flow idle). */
   readonly timeouts: () => { tcp: number; tcpfin: number; udp: number };
   readonly log: ForwarderLog;
+  /**
+   * A descriptor of an already listening socket for a TCP service (relay threads: the daemon
+   * opened it); without this option the forwarder listens itself.
+   */
+  readonly listenFd?: (k: ServiceKey) => number | undefined;
 }
 
 export const PACKET_MODE_HINT = 'packet mode is needed (tsvs daemon --forwarder packet, as root)';
@@ -145,10 +150,14 @@ export class ProxyForwarder {
         const srv = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (c) => this.accept(k, c));
         await new Promise<void>((resolve, reject) => {
           srv.once('error', reject);
-          srv.listen({ host: k.addr, port: k.port, ipv6Only: k.af === 6, backlog: 4096 }, () => {
+          const fd = this.opts.listenFd?.(k);
+          if (this.opts.listenFd && fd === undefined) throw new Error('no listening socket was handed over');
+          const done = (): void => {
             srv.off('error', reject);
             resolve();
-          });
+          };
+          if (fd !== undefined) srv.listen({ fd, backlog: 4096 }, done);
+          else srv.listen({ host: k.addr, port: k.port, ipv6Only: k.af === 6, backlog: 4096 }, done);
         });
         srv.on('error', (e) => this.opts.log.warn({ err: e.message, service: lkey(k) }, 'listener error'));
         if (this.raw && takeOverAccepts(srv, (h) => this.acceptRaw(k, h), (e) => this.opts.log.debug({ err: e.message, service: lkey(k) }, 'accept error'))) this.startSweep();

@@ -3,6 +3,7 @@
  * lists, asks the primary for each decision and reports packets, batched per event-loop turn
  * (consecutive data reads of a flow in one direction are merged into one event: exact totals).
  */
+import { isMainThread, parentPort, threadId, workerData } from 'node:worker_threads';
 import { pino } from 'pino';
 import type { ServiceKey } from '../../core/types.ts';
 import { flowKey, TCP_FLAG, type Flow, type FlowPort, type Target } from './flow.ts';
@@ -10,7 +11,7 @@ import { ProxyForwarder } from './forwarder.ts';
 import type { ProxyProtocolVersion } from './proxy-protocol.ts';
 import { EV } from './cluster.ts';
 
-const log = pino({ name: 'tsvs-worker', level: process.env['TSVS_LOG_LEVEL'] ?? 'info', base: { pid: process.pid } }, pino.destination({ fd: 2, sync: true }));
+const log = pino({ name: 'tsvs-worker', level: process.env['TSVS_LOG_LEVEL'] ?? 'info', base: { pid: process.pid, ...(isMainThread ? {} : { thread: threadId }) } }, pino.destination({ fd: 2, sync: true }));
 
 let timeouts = { tcp: 900, tcpfin: 120, udp: 300 };
 let forwarder: ProxyForwarder | null = null;
@@ -63,7 +64,7 @@ class RemotePort implements FlowPort {
     for (const r of this.dirty) this.emitData(r);
     this.dirty = [];
     if (this.ev.length === 0) return;
-    process.send!({ t: 'ev', e: this.ev });
+    send({ t: 'ev', e: this.ev });
     this.ev = [];
   };
   private emitData(r: FlowRec): void {
@@ -127,13 +128,22 @@ const port = new RemotePort();
 
 function getForwarder(): ProxyForwarder {
   if (!forwarder) {
-    forwarder = new ProxyForwarder(port, { proxyProtocol: ppv, connectTimeoutMs, timeouts: () => timeouts, log });
+    forwarder = new ProxyForwarder(port, { proxyProtocol: ppv, connectTimeoutMs, timeouts: () => timeouts, log, ...(threaded ? { listenFd: (k: ServiceKey) => fds.get(lkey(k)) } : {}) });
   }
   return forwarder;
 }
 let connectTimeoutMs = 5000;
 
-process.on('message', (m: { t: string; r?: (number | string | null)[]; ids?: number[]; id?: string; services?: ServiceKey[]; timeouts?: typeof timeouts; proxyProtocol?: ProxyProtocolVersion | null; connectTimeoutMs?: number }) => {
+/** The way to the primary: the parent port of a relay thread, or the IPC channel of a cluster worker. */
+const threaded = !isMainThread && (workerData as { tsvsRelay?: boolean } | null)?.tsvsRelay === true;
+const send: (m: object) => void = threaded ? (m) => parentPort!.postMessage(m) : (m) => process.send!(m);
+/** Thread mode: descriptors of the listening sockets the primary handed over, by service. */
+const fds = new Map<string, number>();
+const lkey = (k: ServiceKey): string => `${k.protocol} ${k.addr} ${k.port}`;
+
+type Msg = { t: string; r?: (number | string | null)[]; ids?: number[]; id?: string; services?: ServiceKey[]; fds?: Record<string, number>; timeouts?: typeof timeouts; proxyProtocol?: ProxyProtocolVersion | null; connectTimeoutMs?: number };
+
+function onMessage(m: Msg): void {
   switch (m.t) {
     case 'r':
       port.answer(m.r!);
@@ -144,19 +154,36 @@ process.on('message', (m: { t: string; r?: (number | string | null)[]; ids?: num
         if (f) forwarder?.abortFlow(flowKey(f));
       }
       break;
-    case 'sync':
+    case 'sync': {
       timeouts = m.timeouts!;
       ppv = m.proxyProtocol ?? null;
       connectTimeoutMs = m.connectTimeoutMs ?? connectTimeoutMs;
-      void getForwarder().sync(m.services!).then((failed) => process.send!({ t: 'synced', id: m.id, failed }));
+      let services = m.services!;
+      if (threaded) {
+        const want = new Set(services.map(lkey));
+        for (const k of fds.keys()) if (!want.has(k)) fds.delete(k); // its listener closes the fd
+        for (const [k, fd] of Object.entries(m.fds ?? {})) fds.set(k, fd);
+        services = services.filter((s) => fds.has(lkey(s)));
+      }
+      void getForwarder().sync(services).then((failed) => send({ t: 'synced', id: m.id, failed: threaded ? [] : failed }));
       break;
+    }
     case 'stop':
-      void (forwarder?.close() ?? Promise.resolve()).then(() => process.exit(0));
+      void (forwarder?.close() ?? Promise.resolve()).then(() => {
+        if (threaded) parentPort!.close();
+        process.exit(0);
+      });
       break;
   }
-});
-process.on('disconnect', () => process.exit(0));
-process.on('SIGINT', () => {}); // the primary decides when we stop
-process.on('SIGTERM', () => {});
-process.on('SIGHUP', () => {});
-process.send!({ t: 'ready' });
+}
+
+if (threaded) {
+  parentPort!.on('message', onMessage);
+} else {
+  process.on('message', onMessage);
+  process.on('disconnect', () => process.exit(0));
+  process.on('SIGINT', () => {}); // the primary decides when we stop
+  process.on('SIGTERM', () => {});
+  process.on('SIGHUP', () => {});
+}
+send({ t: 'ready' });
