@@ -43,6 +43,11 @@ export interface FlowPort {
   packet(f: Flow, dir: 'in' | 'out', flags: number, bytes: number, pkts: number): boolean;
   /** The relay for this flow is gone (both sockets closed). */
   closed?(f: Flow): void;
+  /**
+   * Optional callback form of open() for ports that answer asynchronously (relay workers): saves
+   * a promise and a microtask per connection. Relays use it when present.
+   */
+  openCb?(f: Flow, bytes: number, cb: (t: Target | null) => void): void;
 }
 
 /** Header bytes per packet for an address family (IPv4 20 / IPv6 40, plus TCP 20 or UDP 8). */

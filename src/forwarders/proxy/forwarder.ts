@@ -71,6 +71,9 @@ interface Listener {
   closing?: boolean;
 }
 
+/** Canonical text of client addresses as accept() reports them (saves a parse per connection). */
+const canonical = new Map<string, string>();
+
 function lkey(k: ServiceKey): string {
   return `${k.protocol} ${k.addr} ${k.port}`;
 }
@@ -218,7 +221,12 @@ export class ProxyForwarder {
       (h as { close(): void }).close();
       return;
     }
-    const caddr = canonicalIp(unmapV4(peer.address)) ?? peer.address;
+    let caddr = canonical.get(peer.address);
+    if (caddr === undefined) {
+      caddr = canonicalIp(unmapV4(peer.address)) ?? peer.address;
+      if (canonical.size >= 4096) canonical.clear();
+      canonical.set(peer.address, caddr);
+    }
     const rport = peer.port;
     let localAddr = k.addr, localPort = k.port;
     if (this.opts.proxyProtocol) {
@@ -234,18 +242,24 @@ export class ProxyForwarder {
       this.port,
       { proxyProtocol: this.opts.proxyProtocol, connectTimeoutMs: this.opts.connectTimeoutMs, idleTimeoutMs: this.opts.timeouts().tcp * 1000, localAddr, localPort },
       {
-        onClose: (x) => {
-          this.relays.delete(x);
-          this.byFlow.delete(flowKey(x.flow));
-          this.port.closed?.(x.flow);
-        },
-        onError: (x, where, e) => this.opts.log.debug({ where, err: e?.message ?? 'no destination', client: `${caddr}:${rport}`, service: lkey(k), dest: x.target ? `${x.target.addr}:${x.target.port}` : undefined }, 'relay error'),
+        onClose: this.rawClosed,
+        onError: this.rawError,
       },
     );
+    r.key = flowKey(r.flow);
     this.relays.add(r);
-    this.byFlow.set(flowKey(r.flow), r);
+    this.byFlow.set(r.key, r);
     r.start();
   }
+
+  private readonly rawClosed = (x: RawRelay): void => {
+    this.relays.delete(x);
+    this.byFlow.delete(x.key);
+    this.port.closed?.(x.flow);
+  };
+  private readonly rawError = (x: RawRelay, where: string, e: Error | null): void => {
+    this.opts.log.debug({ where, err: e?.message ?? 'no destination', client: `${x.flow.caddr}:${x.flow.cport}`, service: `tcp ${x.flow.vaddr} ${x.flow.vport}`, dest: x.target ? `${x.target.addr}:${x.target.port}` : undefined }, 'relay error');
+  };
 
   /** Resets the relay of one flow (the engine refused it). */
   abortFlow(key: string): void {

@@ -123,6 +123,9 @@ export class RawRelay {
   /** ms on relayClock: start of connect, then last activity. */
   private active = tick;
 
+  /** flowKey(flow), computed once by the owner. */
+  key = '';
+
   constructor(readonly flow: Flow, readonly client: any, private readonly port: FlowPort, private readonly opts: RelayOptions, private readonly hooks: RelayHooks<RawRelay>) {
     this.b = rawBindings()!;
     this.hdr = headerBytes(flow.af, 'tcp');
@@ -135,6 +138,10 @@ export class RawRelay {
   }
 
   start(): void {
+    if (this.port.openCb) {
+      this.port.openCb(this.flow, this.hdr, (x) => this.connectTo(x));
+      return;
+    }
     let t: Target | null | Promise<Target | null>;
     try {
       t = this.port.open(this.flow, this.hdr);

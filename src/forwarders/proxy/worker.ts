@@ -75,15 +75,16 @@ class RemotePort implements FlowPort {
     r.ppkts = 0;
   }
   open(f: Flow, bytes: number): Promise<Target | null> {
+    return new Promise((resolve) => this.openCb(f, bytes, resolve));
+  }
+  openCb(f: Flow, bytes: number, cb: (t: Target | null) => void): void {
     const id = this.nextId++;
     const r: FlowRec = { id, f, pdir: 0, pbytes: 0, ppkts: 0, dirty: false };
     this.recs.set(f, r);
     this.byId.set(id, f);
-    return new Promise((resolve) => {
-      this.waiting.set(id, resolve);
-      this.ev.push(EV.OPEN, id, f.af, f.caddr, f.cport, f.vaddr, f.vport, bytes);
-      this.queue();
-    });
+    this.waiting.set(id, cb);
+    this.ev.push(EV.OPEN, id, f.af, f.caddr, f.cport, f.vaddr, f.vport, bytes);
+    this.queue();
   }
   packet(f: Flow, dir: 'in' | 'out', flags: number, bytes: number, pkts: number): boolean {
     const r = this.recs.get(f);
