@@ -4,11 +4,14 @@
  * proxy gets BENCH_WORKERS worker processes/threads, default 2 = the machine's cores), one run.
  * Workloads: new TCP connection per request (1 KiB), keep-alive 1 KiB, keep-alive 1 MiB.
  * Figures: requests/s, p50/p99 latency (wrk --latency), proxy CPU per request (from /proc).
+ * Env: BENCH_SECONDS (10), BENCH_CONNS (32), BENCH_WORKERS (CPUs), BENCH_ONLY (haproxy,tsvs,nginx),
+ * BENCH_ROUNDS (1; proxies are interleaved per workload and medians reported), BENCH_WORKLOADS
+ * (0,1,2), BENCH_TSVS_WORKERS, BENCH_TSVS_NODE_ARGS (e.g. --cpu-prof --cpu-prof-dir=DIR).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, writeFileSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir, availableParallelism } from 'node:os';
+import { tmpdir, availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 
 const REPO = new URL('../../', import.meta.url).pathname;
@@ -16,6 +19,7 @@ const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 10);
 const CONNS = Number(process.env['BENCH_CONNS'] ?? 32);
 const WORKERS = Number(process.env['BENCH_WORKERS'] ?? availableParallelism());
 const ONLY = (process.env['BENCH_ONLY'] ?? 'haproxy,tsvs,nginx').split(',');
+const ROUNDS = Math.max(1, Number(process.env['BENCH_ROUNDS'] ?? 1));
 const ONLY_WL = (process.env['BENCH_WORKLOADS'] ?? '0,1,2').split(',').map(Number);
 const dir = mkdtempSync(join(tmpdir(), 'tsvs-bench-'));
 chmodSync(dir, 0o755); // nginx workers run unprivileged and must read the files
@@ -203,31 +207,48 @@ stream { upstream rs { server 127.0.0.1:${b1}; server 127.0.0.1:${b2}; }
     },
   ];
 
-  console.log(`# bench/proxy: ${SECONDS}s per run, wrk -t2 -c${CONNS}, ${WORKERS} worker(s) per proxy, ${availableParallelism()} CPUs shared by wrk, backends and proxy`);
+  console.log(`# bench/proxy: ${SECONDS}s per run, wrk -t2 -c${CONNS}, ${WORKERS} worker(s) per proxy, ${availableParallelism()} CPUs shared by wrk, backends and proxy; ${ROUNDS} round(s), proxies interleaved per workload; load average at start ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  // All proxies stay up (idle ones cost nothing); each workload is measured on every proxy in
+  // turn, round after round, so a shared machine's changing load hits them alike.
+  const up: { name: string; port: number; pid: number; down: () => Promise<void> }[] = [];
   for (const px of proxies.filter((p) => ONLY.includes(p.name))) {
-    let h;
     try {
-      h = await px.up();
+      up.push({ name: px.name, ...(await px.up()) });
     } catch (e) {
       console.log(`${px.name}: cannot start: ${(e as Error).message}`);
-      continue;
     }
-    results[px.name] = [];
-    for (const w of workloads) {
-      // Short warm-up, then the measured run.
-      spawnSync('wrk', ['-t', '1', '-c', '4', '-d', '1s', `http://127.0.0.1:${h.port}${w.path}`]);
-      const r = await wrk(h.port, w.path, w.close, tree(h.pid));
-      results[px.name]!.push(r);
-      console.log(`${px.name.padEnd(8)} ${w.name.padEnd(36)} ${r.rps.toFixed(0).padStart(8)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  cpu ${r.cpuUsPerReq.toFixed(1)} us/req (${(r.sysShare * 100).toFixed(0)}% sys)  errors ${r.errors}`);
-    }
-    await h.down();
-    await sleep(500);
   }
+  const runs: Record<string, Result[][]> = {};
+  for (const h of up) runs[h.name] = workloads.map(() => []);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [wi, w] of workloads.entries()) {
+      for (const h of up) {
+        // Short warm-up, then the measured run.
+        spawnSync('wrk', ['-t', '1', '-c', '4', '-d', '1s', `http://127.0.0.1:${h.port}${w.path}`]);
+        const r = await wrk(h.port, w.path, w.close, tree(h.pid));
+        runs[h.name]![wi]!.push(r);
+        console.log(`${ROUNDS > 1 ? `[${round + 1}] ` : ''}${h.name.padEnd(8)} ${w.name.padEnd(36)} ${r.rps.toFixed(0).padStart(8)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  cpu ${r.cpuUsPerReq.toFixed(1)} us/req (${(r.sysShare * 100).toFixed(0)}% sys)  errors ${r.errors}  load ${loadavg()[0]!.toFixed(2)}`);
+      }
+    }
+  }
+  for (const h of up) await h.down();
   await stop(backend);
+  // Per proxy and workload: the median of the rounds, field by field.
+  const median = (xs: number[]): number => {
+    const a = [...xs].sort((x, y) => x - y);
+    return a.length % 2 ? a[(a.length - 1) / 2]! : (a[a.length / 2 - 1]! + a[a.length / 2]!) / 2;
+  };
+  for (const [name, per] of Object.entries(runs)) {
+    results[name] = per.map((rs) => ({
+      rps: median(rs.map((r) => r.rps)), p50: median(rs.map((r) => r.p50)), p99: median(rs.map((r) => r.p99)),
+      cpuUsPerReq: median(rs.map((r) => r.cpuUsPerReq)), sysShare: median(rs.map((r) => r.sysShare)),
+      requests: rs.reduce((n, r) => n + r.requests, 0), errors: rs.reduce((n, r) => n + r.errors, 0),
+    }));
+  }
 
   const base = results['haproxy'];
   if (base) {
-    console.log('\n# ratios vs HAProxy (req/s: higher is better; p99 and cpu/req: lower is better)');
+    console.log(`\n# ratios vs HAProxy (${ROUNDS > 1 ? `medians of ${ROUNDS} rounds; ` : ''}req/s: higher is better; p99 and cpu/req: lower is better)`);
     console.log(`| workload | proxy | req/s | p50 ms | p99 ms | cpu us/req | req/s ratio | p99 ratio | cpu ratio |`);
     console.log(`|---|---|---|---|---|---|---|---|---|`);
     for (const [name, rs] of Object.entries(results)) {

@@ -2,8 +2,9 @@
  * Multi-core proxy: the daemon's main thread owns the one engine; N relay workers accept TCP
  * connections on shared listening sockets (the kernel spreads accepts) and relay bytes.
  * Workers are threads of the daemon process (worker_threads) when the raw libuv handles and
- * koffi are available: the main thread opens each listening socket and hands every worker its
- * own dup() of it, and messages travel over in-process MessagePorts (no pipe, no JSON, cheaper
+ * koffi are available: the main thread opens one SO_REUSEPORT listening socket per service and
+ * worker (the kernel spreads connections evenly, one accept queue each, no thundering herd) and
+ * hands it over; messages travel over in-process MessagePorts (no pipe, no JSON, cheaper
  * context switches: this halved the proxy's CPU per new connection). Otherwise (or with
  * TSVS_PROXY_PROCS=1) they are cluster worker processes (SCHED_NONE) talking over IPC. Workers ask the primary for every scheduling decision and
  * report every synthesized packet over IPC, batched per event-loop turn, so lc/wlc/sed/nq and
@@ -19,8 +20,9 @@
  *                      {t:'sync', id, services, timeouts, proxyProtocol, connectTimeoutMs}
  */
 import cluster from 'node:cluster';
-import { createServer, type Server } from 'node:net';
 import { createRequire } from 'node:module';
+import { constants as osConstants } from 'node:os';
+import { parseIp } from '../../core/addr.ts';
 import { Worker as Thread } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import type { IpvsCommand, ServiceKey } from '../../core/types.ts';
@@ -54,8 +56,10 @@ interface RelayWorker {
 
 interface WorkerState {
   w: RelayWorker;
-  /** Thread mode: services whose listening socket this worker was given a descriptor of. */
+  /** Thread mode: services whose listening socket this worker was given. */
   sent: Set<string>;
+  /** Thread mode: sockets opened for this worker, not handed over yet. */
+  opened: Map<string, number>;
   flows: Map<number, Flow>;
   ready: Promise<void>;
   alive: boolean;
@@ -81,10 +85,10 @@ export class ClusterForwarder {
     for (let i = 0; i < opts.workers; i++) this.fork();
   }
 
-  /** Thread mode: dup()/close() of listening sockets (null: process mode). */
+  /** Thread mode: listening sockets through koffi (null: process mode). */
   private readonly fds: FdTools | null;
-  /** Thread mode: one listening socket per TCP service (an fd no libuv handle polls), by lkey. */
-  private readonly sockets = new Map<string, { fd: number; error?: string }>();
+  /** Thread mode: TCP services with their listening state (error when the first socket failed), by lkey. */
+  private readonly sockets = new Map<string, { error?: string }>();
 
   get mode(): 'threads' | 'processes' {
     return this.fds ? 'threads' : 'processes';
@@ -132,7 +136,7 @@ export class ClusterForwarder {
         void n.ready.then(() => this.sendSync(n, String(++this.syncId)));
       }
     });
-    st = { w, sent: new Set(), flows: new Map(), ready: new Promise((r) => (resolveReady = r)), alive: true };
+    st = { w, sent: new Set(), opened: new Map(), flows: new Map(), ready: new Promise((r) => (resolveReady = r)), alive: true };
     this.workers.push(st);
     return st;
   }
@@ -172,33 +176,48 @@ export class ClusterForwarder {
     const services = this.lastServices.filter((s) => s.protocol === 'tcp' && s.fwmark === 0);
     let fds: Record<string, number> | undefined;
     if (this.fds) {
-      // Every worker gets its own descriptor of each listening socket (closing it is its own business).
+      // Every worker listens on its own SO_REUSEPORT socket of each service (closing it is its own business).
       fds = {};
       const keys = new Set<string>();
       for (const s of services) {
         const k = lkey(s);
         const sock = this.sockets.get(k);
-        if (!sock || sock.fd < 0) continue;
+        if (!sock || sock.error !== undefined) continue;
         keys.add(k);
         if (st.sent.has(k)) continue;
-        const d = this.fds.dup(sock.fd);
-        if (d >= 0) {
-          fds[k] = d;
-          st.sent.add(k);
+        let fd = st.opened.get(k);
+        st.opened.delete(k);
+        if (fd === undefined) {
+          try {
+            fd = this.fds.listen(s);
+          } catch (e) {
+            this.opts.log.warn({ protocol: 'tcp', addr: s.addr, port: s.port, err: (e as Error).message }, 'relay worker cannot listen for virtual service');
+            continue;
+          }
         }
+        fds[k] = fd;
+        st.sent.add(k);
       }
       for (const k of st.sent) if (!keys.has(k)) st.sent.delete(k);
+      for (const [k, fd] of st.opened) {
+        if (!keys.has(k)) {
+          this.fds.close(fd);
+          st.opened.delete(k);
+        }
+      }
     }
     st.w.send({ t: 'sync', id, services, fds, timeouts: this.engine.timeouts(), proxyProtocol: this.opts.proxyProtocol, connectTimeoutMs: this.opts.connectTimeoutMs });
   }
 
-  /** Thread mode: opens the listening sockets of new TCP services, closes those of removed ones. */
-  private async syncSockets(services: readonly ServiceKey[]): Promise<ListenerStatus[]> {
+  /**
+   * Thread mode: opens the listening sockets of new TCP services, one per worker (the first
+   * failure, e.g. EADDRINUSE, marks the service failed); forgets removed ones (workers close theirs).
+   */
+  private syncSockets(services: readonly ServiceKey[]): ListenerStatus[] {
     const fds = this.fds!;
     const want = new Map(services.filter((s) => s.protocol === 'tcp' && s.fwmark === 0).map((s) => [lkey(s), s]));
     for (const [k, sock] of this.sockets) {
-      if (!want.has(k) || sock.fd < 0) {
-        if (sock.fd >= 0) fds.close(sock.fd);
+      if (!want.has(k) || sock.error !== undefined) {
         this.sockets.delete(k);
         for (const w of this.workers) w.sent.delete(k);
       }
@@ -206,18 +225,18 @@ export class ClusterForwarder {
     const failed: ListenerStatus[] = [];
     for (const [k, s] of want) {
       if (this.sockets.has(k)) continue;
+      const opened: [WorkerState, number][] = [];
       try {
-        const fd = await listenFd(s, fds);
-        this.sockets.set(k, { fd });
+        for (const w of this.workers) opened.push([w, fds.listen(s)]);
+        for (const [w, fd] of opened) w.opened.set(k, fd);
+        this.sockets.set(k, {});
       } catch (e) {
+        for (const [, fd] of opened) fds.close(fd);
         const error = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-        this.sockets.set(k, { fd: -1, error });
+        this.sockets.set(k, { error });
         this.opts.log.warn({ protocol: 'tcp', addr: s.addr, port: s.port, err: (e as Error).message }, 'cannot listen for virtual service');
+        failed.push({ protocol: 'tcp', addr: s.addr, port: s.port, state: 'failed', error });
       }
-    }
-    for (const [k, sock] of this.sockets) {
-      const s = want.get(k)!;
-      if (sock.fd < 0) failed.push({ protocol: 'tcp', addr: s.addr, port: s.port, state: 'failed', error: sock.error! });
     }
     return failed;
   }
@@ -226,7 +245,7 @@ export class ClusterForwarder {
     this.lastServices = services.map((s) => ({ af: s.af, fwmark: s.fwmark, protocol: s.protocol, addr: s.addr, port: s.port }));
     await Promise.all(this.workers.map((w) => w.ready));
     const id = String(++this.syncId);
-    const failed: ListenerStatus[] = this.fds ? await this.syncSockets(this.lastServices) : [];
+    const failed: ListenerStatus[] = this.fds ? this.syncSockets(this.lastServices) : [];
     const done = new Promise<void>((resolve) => {
       this.pending.set(id, { left: this.workers.length, failed, done: resolve });
       if (this.workers.length === 0) resolve();
@@ -259,7 +278,7 @@ export class ClusterForwarder {
       st.w.once('exit', () => { clearTimeout(t); resolve(); });
       st.w.send({ t: 'stop' });
     })));
-    if (this.fds) for (const sock of this.sockets.values()) if (sock.fd >= 0) this.fds.close(sock.fd);
+    if (this.fds) for (const st of this.workers) for (const fd of st.opened.values()) this.fds.close(fd);
     this.sockets.clear();
   }
 }
@@ -271,40 +290,63 @@ function lkey(k: ServiceKey): string {
 }
 
 interface FdTools {
-  dup(fd: number): number;
+  /** A listening TCP socket for s with SO_REUSEPORT (one per worker: the kernel spreads new connections). */
+  listen(s: ServiceKey): number;
   close(fd: number): number;
 }
 
-/** dup()/close() through koffi, or null when koffi or the raw relay bindings are missing. */
+const AF_INET = 2, AF_INET6 = 10, SOCK_STREAM = 1, SOCK_NONBLOCK = 0o4000, SOCK_CLOEXEC = 0o2000000;
+const SOL_SOCKET = 1, SO_REUSEADDR = 2, SO_REUSEPORT = 15, IPPROTO_IPV6 = 41, IPV6_V6ONLY = 26;
+
+/** socket()/bind()/listen() through koffi, or null when koffi or the raw relay bindings are missing. */
 function fdTools(): FdTools | null {
   if (!rawBindings()) return null;
   try {
-    const koffi = createRequire(import.meta.url)('koffi') as { load(n: string): { func(sig: string): (...a: number[]) => number } };
+    type Fn = (...a: unknown[]) => number;
+    const koffi = createRequire(import.meta.url)('koffi') as { load(n: string): { func(sig: string): Fn }; errno(): number };
     const libc = koffi.load('libc.so.6');
-    const dup = libc.func('int dup(int)'), close = libc.func('int close(int)');
-    return { dup: (fd) => dup(fd), close: (fd) => close(fd) };
+    const socket = libc.func('int socket(int, int, int)');
+    const setsockopt = libc.func('int setsockopt(int, int, int, void *, uint32_t)');
+    const bind = libc.func('int bind(int, void *, uint32_t)');
+    const listen = libc.func('int listen(int, int)');
+    const close = libc.func('int close(int)');
+    const errName = (e: number): string => Object.entries(osConstants.errno).find(([, v]) => v === e)?.[0] ?? `errno ${e}`;
+    return {
+      listen(s) {
+        const ip = parseIp(s.addr);
+        if (!ip) throw Object.assign(new Error(`bad address ${s.addr}`), { code: 'EINVAL' });
+        const v6 = ip.af === 6;
+        const fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) throw Object.assign(new Error('socket() failed'), { code: errName(koffi.errno()) });
+        const one = Buffer.alloc(4);
+        one.writeInt32LE(1);
+        const fail = (call: string): never => {
+          const code = errName(koffi.errno());
+          close(fd);
+          throw Object.assign(new Error(`${call} ${s.addr}:${s.port}: ${code}`), { code });
+        };
+        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, one, 4) < 0) fail('setsockopt');
+        if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, one, 4) < 0) fail('setsockopt');
+        let sa: Buffer;
+        if (v6) {
+          if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, one, 4) < 0) fail('setsockopt');
+          sa = Buffer.alloc(28);
+          sa.writeUInt16LE(AF_INET6, 0);
+          sa.writeUInt16BE(s.port, 2);
+          for (let i = 0; i < 4; i++) sa.writeUInt32BE(ip.words[i]! >>> 0, 8 + 4 * i);
+        } else {
+          sa = Buffer.alloc(16);
+          sa.writeUInt16LE(AF_INET, 0);
+          sa.writeUInt16BE(s.port, 2);
+          sa.writeUInt32BE(ip.words[0]! >>> 0, 4);
+        }
+        if (bind(fd, sa, sa.length) < 0) fail('bind');
+        if (listen(fd, 4096) < 0) fail('listen');
+        return fd;
+      },
+      close: (fd) => close(fd),
+    };
   } catch {
     return null;
   }
-}
-
-/**
- * Opens a listening socket for a service and returns a descriptor of it that no event loop
- * polls: a net.Server listens (same errors as before: EADDRINUSE, EADDRNOTAVAIL...), its fd is
- * duplicated and the server closed again before this loop could accept anything on it.
- */
-async function listenFd(s: ServiceKey, fds: FdTools): Promise<number> {
-  const srv: Server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    srv.once('error', reject);
-    srv.listen({ host: s.addr, port: s.port, ipv6Only: s.af === 6, backlog: 4096 }, () => {
-      srv.off('error', reject);
-      resolve();
-    });
-  });
-  const fd = (srv as unknown as { _handle: { fd: number } })._handle.fd;
-  const d = fd >= 0 ? fds.dup(fd) : -1;
-  srv.close();
-  if (d < 0) throw new Error('cannot duplicate the listening socket');
-  return d;
 }
