@@ -78,10 +78,22 @@ export class EnginePort implements FlowPort {
   private flowIps(f: Flow): FlowIps {
     let x = this.ips.get(f);
     if (!x) {
-      x = { c: parseIp(f.caddr)!, v: parseIp(f.vaddr)!, d: null, dport: 0 };
+      x = { c: this.ip(f.caddr), v: this.ip(f.vaddr), d: null, dport: 0 };
       this.ips.set(f, x);
     }
     return x;
+  }
+
+  /** Parsed addresses, shared (Ip values are immutable): clients and VIPs repeat. */
+  private readonly ipCache = new Map<string, Ip>();
+  private ip(s: string): Ip {
+    let ip = this.ipCache.get(s);
+    if (!ip) {
+      ip = parseIp(s)!;
+      if (this.ipCache.size >= 4096) this.ipCache.clear();
+      this.ipCache.set(s, ip);
+    }
+    return ip;
   }
 
   private send(f: Flow, ip: FlowIps, dir: 'in' | 'out', flags: number, bytes: number): DataPathVerdict {
@@ -109,7 +121,7 @@ export class EnginePort implements FlowPort {
     const t = this.target(v, f);
     if (t) {
       const ip = this.flowIps(f);
-      ip.d = parseIp(t.addr);
+      ip.d = this.ip(t.addr);
       ip.dport = t.port;
     }
     return t;
