@@ -85,6 +85,21 @@ export class VrrpInstance {
     this.transport = null;
   }
 
+  private faults = new Set<string>();
+
+  /** track_script / track_interface outcome: fault sources and the priority delta (vrrp-track.ts). */
+  setTracking(faults: readonly string[], delta: number): void {
+    const now = this.deps.now();
+    const next = new Set(faults);
+    for (const f of next) if (!this.faults.has(f)) this.apply(this.machine.setFault(now, f, true));
+    for (const f of this.faults) if (!next.has(f)) this.apply(this.machine.setFault(now, f, false));
+    this.faults = next;
+    const before = this.machine.priority;
+    this.machine.setPriorityDelta(delta);
+    if (this.machine.priority !== before) this.deps.log.info({ instance: this.cfg.name, priority: this.machine.priority }, 'effective priority changed by tracking');
+    this.schedule();
+  }
+
   /** vrrp_sync_group: another member left MASTER, so this one steps down too. */
   forceBackup(reason: string): void {
     this.apply(this.machine.forceBackup(this.deps.now(), reason));

@@ -9,6 +9,9 @@ import { VrrpInstance, type VrrpLog } from './vrrp-instance.ts';
 import { openRawVrrpTransport } from './vrrp-transport.ts';
 import { iprouteAddresses, packetGarp, shellNotify } from './vrrp-net.ts';
 import type { VrrpState } from './vrrp-machine.ts';
+import { readFileSync } from 'node:fs';
+import { ScriptState, trackOutcome } from './vrrp-track.ts';
+import { realScriptRunner, splitCommand } from '../health/io.ts';
 
 /** The first IPv4 address of an interface that is not one of the instance's virtual addresses. */
 export function primaryIpv4(dev: string, exclude: readonly string[]): string | null {
@@ -71,6 +74,7 @@ export function startVrrp(cfg: VrrpConfig, log: VrrpLog, onState?: (name: string
     byName.set(ic.name, inst);
   }
   for (const i of instances) i.start();
+  const timers = startTracking(cfg, byName, log);
   return {
     status: () =>
       instances.map((i) => ({
@@ -78,7 +82,71 @@ export function startVrrp(cfg: VrrpConfig, log: VrrpLog, onState?: (name: string
         interface: i.cfg.interface ?? 'eth0', rx: i.counters.rx, tx: i.counters.tx, dropped: i.counters.dropped,
       })),
     stop: async () => {
+      for (const t of timers) clearInterval(t);
       await Promise.all(instances.map((i) => i.stop()));
     },
   };
+}
+
+/** Link state as keepalived's track_interface sees it ('unknown' counts as up, e.g. lo). */
+function interfaceUp(name: string): boolean {
+  try {
+    const st = readFileSync(`/sys/class/net/${name}/operstate`, 'utf8').trim();
+    return st === 'up' || st === 'unknown';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Runs every vrrp_script an instance tracks (each on its own interval, rise/fall applied) and
+ * polls tracked interfaces once a second; feeds the combined outcome to the instance.
+ */
+function startTracking(cfg: VrrpConfig, byName: Map<string, VrrpInstance>, log: VrrpLog): NodeJS.Timeout[] {
+  const timers: NodeJS.Timeout[] = [];
+  const scripts = new Map(cfg.scripts.map((s) => [s.name, s] as const));
+  for (const ic of cfg.instances) {
+    const inst = byName.get(ic.name);
+    if (!inst || (ic.track_script.length === 0 && ic.track_interface.length === 0)) continue;
+    const tracked = ic.track_script.flatMap((t) => {
+      const sc = scripts.get(t.name);
+      if (!sc) {
+        log.warn({ instance: ic.name, script: t.name }, 'track_script names an unknown vrrp_script; ignored');
+        return [];
+      }
+      const weight = t.weight ?? sc.weight;
+      return [{ sc, state: new ScriptState({ name: sc.name, weight, reverse: t.reverse ?? sc.reverse, rise: sc.rise, fall: sc.fall, initFail: sc.init_fail }), weight }];
+    });
+    const ifs = ic.track_interface.map((t) => ({ name: t.name, weight: t.weight ?? 0, up: interfaceUp(t.name) }));
+    const update = () => {
+      const o = trackOutcome({ scripts: tracked.map((t) => ({ ok: t.state.ok, weight: t.weight, name: t.sc.name })), interfaces: ifs });
+      inst.setTracking(o.faults, o.delta);
+    };
+    update();
+    for (const t of tracked) {
+      let running = false;
+      timers.push(setInterval(() => {
+        if (running) return;
+        running = true;
+        void realScriptRunner.run(splitCommand(t.sc.script), (t.sc.timeout ?? t.sc.interval) * 1000).then((r) => {
+          running = false;
+          if (t.state.feed(r.code === 0)) {
+            log.info({ instance: ic.name, script: t.sc.name, ok: t.state.ok }, 'vrrp_script state changed');
+            update();
+          }
+        });
+      }, Math.max(0.1, t.sc.interval) * 1000));
+    }
+    if (ifs.length > 0) {
+      timers.push(setInterval(() => {
+        let changed = false;
+        for (const i of ifs) {
+          const up = interfaceUp(i.name);
+          if (up !== i.up) { i.up = up; changed = true; log.info({ instance: ic.name, interface: i.name, up }, 'tracked interface changed'); }
+        }
+        if (changed) update();
+      }, 1000));
+    }
+  }
+  return timers;
 }

@@ -1,0 +1,65 @@
+/**
+ * keepalived's tracking for VRRP instances, as pure state: vrrp_script results with rise/fall,
+ * and track_interface link states, combined into what the instance must do.
+ *
+ * - weight 0 (the default): a failed script / a down interface puts the instance in FAULT.
+ * - weight > 0: while the script succeeds / the interface is up, priority += weight.
+ * - weight < 0: while the script fails / the interface is down, priority += weight.
+ * - `reverse` inverts the script's result. A track_script entry's own `weight` overrides the
+ *   vrrp_script's.
+ */
+
+export interface TrackedScript {
+  readonly name: string;
+  readonly weight: number;
+  readonly reverse: boolean;
+  readonly rise: number;
+  readonly fall: number;
+  readonly initFail: boolean;
+}
+
+/** One script's rise/fall state machine. */
+export class ScriptState {
+  ok: boolean;
+  private streak = 0;
+  constructor(readonly s: TrackedScript) {
+    this.ok = !s.initFail;
+  }
+  /** Feeds one run's result (exit 0 = success); returns true when the state changed. */
+  feed(success: boolean): boolean {
+    const good = this.s.reverse ? !success : success;
+    if (good === this.ok) {
+      this.streak = 0;
+      return false;
+    }
+    this.streak++;
+    if (this.streak >= (good ? Math.max(1, this.s.rise) : Math.max(1, this.s.fall))) {
+      this.ok = good;
+      this.streak = 0;
+      return true;
+    }
+    return false;
+  }
+}
+
+export interface TrackInputs {
+  readonly scripts: readonly { readonly ok: boolean; readonly weight: number; readonly name: string }[];
+  readonly interfaces: readonly { readonly up: boolean; readonly weight: number; readonly name: string }[];
+}
+
+/** What tracking asks of an instance: fault sources and the priority delta. */
+export function trackOutcome(t: TrackInputs): { faults: string[]; delta: number } {
+  const faults: string[] = [];
+  let delta = 0;
+  for (const s of t.scripts) {
+    if (s.weight === 0) { if (!s.ok) faults.push(`script ${s.name}`); }
+    else if (s.weight > 0 && s.ok) delta += s.weight;
+    else if (s.weight < 0 && !s.ok) delta += s.weight;
+  }
+  for (const i of t.interfaces) {
+    if (i.weight === 0) { if (!i.up) faults.push(`interface ${i.name}`); }
+    else if (i.weight > 0 && i.up) delta += i.weight;
+    else if (i.weight < 0 && !i.up) delta += i.weight;
+  }
+  return { faults, delta };
+}
