@@ -1,14 +1,15 @@
 /**
- * The proxy forwarder inside a real daemon process (2 relay workers: the cluster path), real
- * HTTP real servers, real curl clients, configured with tsvsadm.
+ * The proxy forwarder inside a real daemon process (2 relay workers: threads, or cluster
+ * processes with TSVS_PROXY_PROCS=1), real HTTP real servers, real curl clients, configured with
+ * tsvsadm.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
-import { closeServer, freePort, freePortBoth, httpPost, nameServer, startDaemon, tsvsadm, udpExchange, sleep, type DaemonProc } from '../daemon/helpers.ts';
+import { closeServer, freePort, freePortBoth, httpPost, nameServer, startDaemon, tcpExchange, tsvsadm, udpExchange, sleep, type DaemonProc } from '../daemon/helpers.ts';
 
 let d: DaemonProc;
 const rs: Awaited<ReturnType<typeof nameServer>>[] = [];
@@ -148,6 +149,34 @@ test('1 MiB bodies pass intact both ways through the daemon; in/out bytes are co
   assert.ok(Number(m[4]) > 1 << 20 && Number(m[5]) > 1 << 20, st);
   assert.ok(Number(m[2]) >= (1 << 20) / 1460, 'InPkts at least one per MSS');
   await adm('-D', '-t', vip);
+});
+
+test('statistics through the relay workers are exact: bytes minus 40 header bytes per packet are the payload each way', async () => {
+  // A real server echoing everything, closing after the client's FIN: payload in = payload out.
+  const echo = createServer({ allowHalfOpen: true }, (c) => {
+    c.pipe(c);
+  });
+  await new Promise<void>((r) => echo.listen(0, '127.0.0.1', () => r()));
+  const vip = `127.0.0.1:${await freePort()}`;
+  const port = Number(vip.split(':')[1]);
+  await adm('-A', '-t', vip, '-s', 'rr');
+  await adm('-a', '-t', vip, '-r', `127.0.0.1:${(echo.address() as { port: number }).port}`, '-m');
+  const sizes = [1, 1460, 1461, 65536 * 3 + 7, 1 << 20];
+  for (const n of sizes) {
+    const out = await tcpExchange(port, randomBytes(n));
+    assert.equal(out.length, n);
+  }
+  const total = sizes.reduce((a, b) => a + b, 0);
+  await sleep(150); // packet reports may be 20 ms late
+  const st = await adm('-L', '-n', '-t', vip, '--stats', '--exact');
+  const m = new RegExp(`TCP  ${vip.replace(/\./g, '\\.')} +(\\d+) +(\\d+) +(\\d+) +(\\d+) +(\\d+)`).exec(st)!;
+  const [conns, inPkts, outPkts, inBytes, outBytes] = m.slice(1).map(Number) as [number, number, number, number, number];
+  assert.equal(conns, sizes.length, st);
+  assert.equal(inBytes - 40 * inPkts, total, `payload in: ${st}`);
+  assert.equal(outBytes - 40 * outPkts, total, `payload out: ${st}`);
+  assert.ok(inPkts >= sizes.length * 4 + Math.ceil(total / 1460), `InPkts: SYN, ACK, FIN, last ACK per connection plus data per MSS: ${st}`);
+  await adm('-D', '-t', vip);
+  await closeServer(echo);
 });
 
 test('UDP: an echo server answers through the VIP; the flow shows in -L -c', async () => {
