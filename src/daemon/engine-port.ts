@@ -66,7 +66,7 @@ export class EnginePort implements FlowPort {
    */
   batch<T>(fn: () => T): T {
     if (this.batched) return fn();
-    this.dp.setTime(this.now());
+    this.tick();
     this.batched = true;
     try {
       return fn();
@@ -96,8 +96,18 @@ export class EnginePort implements FlowPort {
     return ip;
   }
 
+  /** Last time given to the engine (seconds); it keeps time in 1/64 s ticks, so 1 ms is plenty. */
+  private lastTime = -1;
+  private tick(): void {
+    const t = this.now();
+    if (t - this.lastTime >= 0.001 || t < this.lastTime) {
+      this.lastTime = t;
+      this.dp.setTime(t);
+    }
+  }
+
   private send(f: Flow, ip: FlowIps, dir: 'in' | 'out', flags: number, bytes: number): DataPathVerdict {
-    if (!this.batched) this.dp.setTime(this.now());
+    if (!this.batched) this.tick();
     this.packets++;
     const p = this.p;
     p.dir = dir;
@@ -130,7 +140,7 @@ export class EnginePort implements FlowPort {
   packet(f: Flow, dir: 'in' | 'out', flags: number, bytes: number, pkts: number): boolean {
     let ok = true;
     const ip = this.flowIps(f);
-    if (pkts > 1 && !this.batched) this.dp.setTime(this.now());
+    if (pkts > 1 && !this.batched) this.tick();
     const was = this.batched;
     this.batched = true;
     // pkts packets carrying bytes in all: equal shares, the remainder on the last one.
