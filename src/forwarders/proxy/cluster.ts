@@ -127,6 +127,8 @@ export class ClusterForwarder {
       // Flows of a dead worker: their sockets are gone; tell the engine they were reset.
       for (const f of st.flows.values()) this.port.packet(f, 'in', 4, 40, 1);
       st.flows.clear();
+      if (this.fds) for (const fd of st.opened.values()) this.fds.close(fd);
+      st.opened.clear();
       const i = this.workers.indexOf(st);
       if (i >= 0) this.workers.splice(i, 1);
       for (const p of this.pending.values()) if (--p.left === 0) p.done();
