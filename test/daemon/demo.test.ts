@@ -3,12 +3,31 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { freePort, REPO } from './helpers.ts';
+import { createServer } from 'node:net';
+import { REPO } from './helpers.ts';
+
+/**
+ * n consecutive free ports below the ephemeral range (32768+): ports the kernel hands out for
+ * outgoing connections can sit in TIME_WAIT after heavy loopback traffic and break the demo's
+ * fixed consecutive real-server ports.
+ */
+async function consecutiveFreePorts(n: number): Promise<number> {
+  const bindable = (port: number) => new Promise<boolean>((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+  for (;;) {
+    const base = 20000 + Math.floor(Math.random() * 12000);
+    let ok = true;
+    for (let i = 0; i < n && ok; i++) ok = await bindable(base + i);
+    if (ok) return base;
+  }
+}
 
 test('the demo starts three real servers and a wrr 3/2/1 VIP, lists it and spreads 12 requests 6/4/2, then cleans up', { skip: !process.env['PATH']?.includes('/usr') && 'no PATH' }, async () => {
-  let base = await freePort();
-  while (base > 65000) base = await freePort();
-  const vport = await freePort();
+  const base = await consecutiveFreePorts(4);
+  const vport = base + 3;
   const out = await new Promise<{ code: number | null; text: string }>((resolve) => {
     const p = spawn('bash', [join(REPO, 'scripts/demo.sh')], { env: { ...process.env, DEMO_EXIT_AFTER: '1', DEMO_SKIP_SETUP: '1', DEMO_PORT: String(vport), DEMO_RS_BASE: String(base) }, stdio: ['ignore', 'pipe', 'pipe'] });
     let text = '';
