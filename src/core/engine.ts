@@ -42,6 +42,9 @@ export interface PacketIn {
   readonly mark: number;
 }
 
+/** A PacketIn a forwarder fills in place and reuses for every packet (no allocation per packet). */
+export type MutablePacketIn = { -readonly [K in keyof PacketIn]: PacketIn[K] };
+
 /**
  * - forward: send to `dest` (for 'in': to dest address, port `dport`, with method `fwd`; for
  *   'out': rewrite the source back to `vaddr:vport`).

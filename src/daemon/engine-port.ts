@@ -3,22 +3,12 @@
  * engine.processPacket() call (after feeding the clock), the verdict becomes a relay decision.
  */
 import { parseIp, type Ip } from '../core/addr.ts';
+import type { MutablePacketIn } from '../core/engine.ts';
 import type { Flow, FlowPort, Target } from '../forwarders/proxy/flow.ts';
 import { TCP_FLAG } from '../forwarders/proxy/flow.ts';
 
-/** The part of a packet the engine's data path reads (src/core/engine.ts PacketIn). */
-export interface DataPathPacket {
-  dir: 'in' | 'out';
-  af: 4 | 6;
-  protocol: 'tcp' | 'udp';
-  saddr: Ip;
-  sport: number;
-  daddr: Ip;
-  dport: number;
-  tcpFlags: number;
-  bytes: number;
-  mark: number;
-}
+/** The packet the engine's data path reads, filled in place (src/core/engine.ts). */
+export type DataPathPacket = MutablePacketIn;
 
 /** The part of a verdict the proxy needs. */
 export interface DataPathVerdict {

@@ -13,24 +13,15 @@ import { createFrameMeta, parseFrame, FrameKind, DropReason, type FrameMeta } fr
 import { createForwardResult, forwardFrame, Verdict, SCRATCH_BYTES, type ForwardDecision, type ForwardResult } from '../../packet/forward.ts';
 import { buildIcmpErrorFrame, IcmpErrorKind } from '../../packet/icmp.ts';
 import { DropCounters } from '../../packet/counters.ts';
+import type { MutablePacketIn } from '../../core/engine.ts';
 import { IPPROTO } from '../../packet/ip.ts';
 import { KICK_AGE_MS, type DecisionChannel } from './channel.ts';
 
-/** What the decide callback sees: the shape of the engine's PacketIn (IPv4 here). */
-export interface PacketMeta {
-  dir: 'in' | 'out';
-  af: 4 | 6;
-  protocol: 'tcp' | 'udp' | 'sctp';
-  saddr: Ip;
-  sport: number;
-  daddr: Ip;
-  dport: number;
-  tcpFlags: number;
-  /** IP total length. */
-  bytes: number;
-  /** Firewall mark (only the NFQUEUE path sees marks; 0 on AF_PACKET). */
-  mark: number;
-}
+/**
+ * What the decide callback sees: the engine's PacketIn, filled in place (IPv4 here; `mark` is
+ * only non-zero on the NFQUEUE path, AF_PACKET cannot see marks; `bytes` is the IP total length).
+ */
+export type PacketMeta = MutablePacketIn;
 
 export const K = { PASS: 0, DROP: 1, REJECT: 2, FWD: 3 } as const;
 export const M = { MASQ: 0, ROUTE: 1, TUNNEL: 2 } as const;
