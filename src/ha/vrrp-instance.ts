@@ -3,7 +3,7 @@
  * (addresses, gratuitous ARP, notify scripts). Time is a monotonic clock in seconds.
  */
 import type { VrrpInstanceConfig } from '../config/desired.ts';
-import { parseIpv4 } from '../core/addr.ts';
+import { parseIp, type Ip } from '../core/addr.ts';
 import { decodeAdvert, encodeAdvert } from './vrrp-codec.ts';
 import { VrrpMachine, type VrrpAction, type VrrpState } from './vrrp-machine.ts';
 import type { ReceivedPacket, VrrpTransport } from './vrrp-transport.ts';
@@ -28,6 +28,20 @@ export interface VrrpInstanceDeps {
 }
 
 export const GARP_MASTER_REPEAT = 5;
+
+/** 6 when the instance's virtual addresses are all IPv6 (it then runs VRRPv3 over IPv6), else 4. */
+export function vrrpFamily(cfg: Pick<VrrpInstanceConfig, 'virtual_ipaddress'>): 4 | 6 {
+  const v = cfg.virtual_ipaddress;
+  return v.length > 0 && v.every((a) => a.addr.includes(':')) ? 6 : 4;
+}
+
+/** Raw network-order bytes of an address (4 or 16). */
+export function ipBytes(ip: Ip): Uint8Array {
+  const b = new Uint8Array(ip.af === 4 ? 4 : 16);
+  const dv = new DataView(b.buffer);
+  ip.words.forEach((w, i) => dv.setUint32(i * 4, w >>> 0));
+  return b;
+}
 export const GARP_MASTER_DELAY = 5;
 
 export class VrrpInstance {
@@ -38,12 +52,15 @@ export class VrrpInstance {
   readonly counters = { rx: 0, tx: 0, dropped: 0 };
   private readonly dev: string;
   private readonly primary: Uint8Array;
+  /** Address family of the adverts: 6 when every virtual address is IPv6 (keepalived: v3 only). */
+  readonly af: 4 | 6;
 
   constructor(readonly cfg: VrrpInstanceConfig, private readonly deps: VrrpInstanceDeps, primaryIp: string) {
     this.dev = cfg.interface ?? 'eth0';
-    const p = parseIpv4(primaryIp);
-    if (p === null) throw new Error(`vrrp_instance ${cfg.name}: no IPv4 source address`);
-    this.primary = new Uint8Array([p >>> 24, (p >>> 16) & 255, (p >>> 8) & 255, p & 255]);
+    this.af = vrrpFamily(cfg);
+    const p = parseIp(primaryIp.split('%')[0]!);
+    if (p === null || p.af !== this.af) throw new Error(`vrrp_instance ${cfg.name}: no IPv${this.af} source address`);
+    this.primary = ipBytes(p);
     this.machine = new VrrpMachine({
       vrid: cfg.virtual_router_id,
       priority: cfg.priority,
@@ -123,7 +140,7 @@ export class VrrpInstance {
   }
 
   private onPacket(p: ReceivedPacket): void {
-    const d = decodeAdvert(p.msg, 4, p.src, p.dst, p.ttl);
+    const d = decodeAdvert(p.msg, this.af, p.src, p.dst, p.ttl);
     if ('error' in d) {
       this.counters.dropped++;
       this.deps.log.warn({ instance: this.cfg.name, reason: d.error }, 'VRRP packet dropped');
@@ -189,9 +206,9 @@ export class VrrpInstance {
     if (!t) return;
     const v2 = this.cfg.version === 2;
     const addrs = this.cfg.virtual_ipaddress
-      .map((v) => parseIpv4(v.addr))
-      .filter((v): v is number => v !== null)
-      .map((v) => new Uint8Array([v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255]));
+      .map((v) => parseIp(v.addr))
+      .filter((v): v is Ip => v !== null && v.af === this.af)
+      .map(ipBytes);
     t.dstIps.forEach((dst, i) => {
       const msg = encodeAdvert(
         {
@@ -199,7 +216,7 @@ export class VrrpInstance {
           vrid: this.cfg.virtual_router_id,
           priority,
           interval: v2 ? Math.round(this.cfg.advert_int) : Math.round(this.cfg.advert_int * 100),
-          af: 4,
+          af: this.af,
           addrs,
           authType: v2 && this.cfg.authentication?.auth_type === 'PASS' ? 1 : 0,
           password: this.cfg.authentication?.auth_pass ?? '',

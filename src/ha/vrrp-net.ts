@@ -10,6 +10,7 @@ import { sys, C, check, sockaddrLl, ifIndex } from '../forwarders/packet/sys.ts'
 import { buildGratuitousArp, parseMac, ETHERTYPE } from '../packet/ethernet.ts';
 import { parseIpv4 } from '../core/addr.ts';
 import type { VrrpAddress } from '../config/desired.ts';
+import { sendUnsolicitedNa } from './vrrp-transport6.ts';
 
 const run = promisify(execFile);
 
@@ -32,6 +33,8 @@ function ipArgs(a: VrrpAddress, defaultDev: string): string[] {
   args.push('dev', a.dev ?? defaultDev);
   if (a.scope) args.push('scope', a.scope);
   if (a.label) args.push('label', a.label);
+  // IPv6: no duplicate address detection, so a new master can use the address at once (keepalived).
+  if (a.addr.includes(':')) args.push('nodad');
   return args;
 }
 
@@ -59,9 +62,16 @@ export function interfaceMac(dev: string): Uint8Array {
   return mac;
 }
 
-/** Gratuitous ARP on an AF_PACKET socket (42-byte broadcast frames). IPv6 addresses are skipped. */
+/**
+ * Gratuitous ARP on an AF_PACKET socket (42-byte broadcast frames); for IPv6 addresses,
+ * unsolicited neighbour advertisements to ff02::1 instead (vrrp-transport6.ts).
+ */
 export const packetGarp: GarpSender = {
   send(dev, ip, count) {
+    if (ip.includes(':')) {
+      sendUnsolicitedNa(dev, ip, interfaceMac(dev), count);
+      return;
+    }
     const v4 = parseIpv4(ip);
     if (v4 === null) return;
     const fd = check('socket(AF_PACKET)', sys.socket(C.AF_PACKET, C.SOCK_RAW | C.SOCK_CLOEXEC, 0));

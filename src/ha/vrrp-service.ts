@@ -5,8 +5,9 @@
  */
 import { execFileSync } from 'node:child_process';
 import type { VrrpConfig, VrrpInstanceConfig } from '../config/desired.ts';
-import { VrrpInstance, type VrrpLog } from './vrrp-instance.ts';
+import { VrrpInstance, vrrpFamily, type VrrpLog } from './vrrp-instance.ts';
 import { openRawVrrpTransport } from './vrrp-transport.ts';
+import { linkLocalIpv6, openRawVrrpTransport6 } from './vrrp-transport6.ts';
 import { iprouteAddresses, packetGarp, shellNotify } from './vrrp-net.ts';
 import type { VrrpState } from './vrrp-machine.ts';
 import { readFileSync } from 'node:fs';
@@ -50,10 +51,13 @@ export function startVrrp(cfg: VrrpConfig, log: VrrpLog, onState?: (name: string
   const now = () => performance.now() / 1000;
   for (const ic of cfg.instances) {
     const dev = ic.interface ?? 'eth0';
-    const src = ic.unicast_src_ip ?? ic.mcast_src_ip ?? primaryIpv4(dev, ic.virtual_ipaddress.map((v) => v.addr));
-    if (!src) throw new Error(`vrrp_instance ${ic.name}: interface ${dev} has no IPv4 address`);
+    // IPv6 virtual addresses: VRRPv3 over IPv6, sourced from the link-local address (RFC 5798 §5.1.1.1).
+    const af = vrrpFamily(ic);
+    const src = ic.unicast_src_ip ?? ic.mcast_src_ip ?? (af === 6 ? linkLocalIpv6(dev) : primaryIpv4(dev, ic.virtual_ipaddress.map((v) => v.addr)));
+    if (!src) throw new Error(`vrrp_instance ${ic.name}: interface ${dev} has no ${af === 6 ? 'usable IPv6 link-local' : 'IPv4'} address`);
+    const open = af === 6 ? openRawVrrpTransport6 : openRawVrrpTransport;
     const inst: VrrpInstance = new VrrpInstance(ic as VrrpInstanceConfig, {
-      openTransport: (onPacket) => openRawVrrpTransport({ ifname: dev, srcIp: src, unicastPeers: ic.unicast_peer, onPacket }),
+      openTransport: (onPacket) => open({ ifname: dev, srcIp: src, unicastPeers: ic.unicast_peer, onPacket }),
       addresses: iprouteAddresses,
       garp: packetGarp,
       notify: shellNotify,
