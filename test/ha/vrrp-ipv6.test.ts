@@ -66,37 +66,47 @@ function conf(dev: string, prio: number): string {
   return `global_defs {\n  vrrp_version 3\n}\nvrrp_instance VI_6 {\n  state BACKUP\n  interface ${dev}\n  virtual_router_id 61\n  priority ${prio}\n  advert_int 1\n  virtual_ipaddress {\n    ${VIP}/64\n  }\n}\n`;
 }
 
-test('VRRPv3 over IPv6: tsvs (150) becomes master over keepalived (100), hands over on SIGTERM, preempts on return', { skip, timeout: 60_000 }, async () => {
+/** Two namespaces joined by a veth pair without DAD, keepalived in one and `tsvs vrrp` in the other. */
+async function pair(kaPrio: number, tsvsPrio: number) {
   const lab = new Lab('v6');
+  const a = lab.ns('ka');
+  const b = lab.ns('tv');
+  const da = `v${process.pid % 100000}a6`;
+  const db = `v${process.pid % 100000}b6`;
+  sh('ip', ['-n', a, 'link', 'add', da, 'type', 'veth', 'peer', 'name', db, 'netns', b]);
+  // No duplicate address detection, so link-local addresses are usable as soon as links are up.
+  nsExec(a, ['sysctl', '-qw', `net.ipv6.conf.${da}.accept_dad=0`]);
+  nsExec(b, ['sysctl', '-qw', `net.ipv6.conf.${db}.accept_dad=0`]);
+  nsExec(a, ['ip', 'addr', 'add', 'fd00:98::1/64', 'dev', da, 'nodad']);
+  nsExec(b, ['ip', 'addr', 'add', 'fd00:98::2/64', 'dev', db, 'nodad']);
+  nsExec(a, ['ip', 'link', 'set', da, 'up']);
+  nsExec(b, ['ip', 'link', 'set', db, 'up']);
+  await sleep(200);
+  const dir = mkdtempSync(join(tmpdir(), 'tsvs-ka6-'));
+  writeFileSync(join(dir, 'ka.conf'), conf(da, kaPrio));
+  writeFileSync(join(dir, 'tsvs.conf'), conf(db, tsvsPrio));
+  const startKeepalived = () => lab.spawnIn(a, 'keepalived', ['-n', '-l', '-P', '-f', join(dir, 'ka.conf'), '-p', join(dir, 'ka.pid'), '-r', join(dir, 'vrrp.pid')]);
+  const startTsvs = () => {
+    const c = lab.spawnIn(b, process.execPath, ['bin/tsvs.mjs', 'vrrp', '--keepalived', join(dir, 'tsvs.conf')]);
+    const log = { text: '' };
+    c.stdout!.on('data', (d: Buffer) => (log.text += d.toString()));
+    c.stderr!.on('data', (d: Buffer) => (log.text += d.toString()));
+    return { c, log };
+  };
+  return { lab, a, b, da, db, startKeepalived, startTsvs };
+}
+
+test('VRRPv3 over IPv6: tsvs (150) becomes master over keepalived (100), hands over on SIGTERM, preempts on return', { skip, timeout: 60_000 }, async () => {
+  const { lab, a, b, da, db, startKeepalived, startTsvs } = await pair(100, 150);
   try {
-    const a = lab.ns('ka');
-    const b = lab.ns('tv');
-    const da = `v${process.pid % 100000}a6`;
-    const db = `v${process.pid % 100000}b6`;
-    sh('ip', ['-n', a, 'link', 'add', da, 'type', 'veth', 'peer', 'name', db, 'netns', b]);
-    // No duplicate address detection, so link-local addresses are usable as soon as links are up.
-    nsExec(a, ['sysctl', '-qw', `net.ipv6.conf.${da}.accept_dad=0`]);
-    nsExec(b, ['sysctl', '-qw', `net.ipv6.conf.${db}.accept_dad=0`]);
-    nsExec(a, ['ip', 'addr', 'add', 'fd00:98::1/64', 'dev', da, 'nodad']);
-    nsExec(b, ['ip', 'addr', 'add', 'fd00:98::2/64', 'dev', db, 'nodad']);
-    nsExec(a, ['ip', 'link', 'set', da, 'up']);
-    nsExec(b, ['ip', 'link', 'set', db, 'up']);
-    await sleep(200);
-    const dir = mkdtempSync(join(tmpdir(), 'tsvs-ka6-'));
-    writeFileSync(join(dir, 'ka.conf'), conf(da, 100));
-    writeFileSync(join(dir, 'tsvs.conf'), conf(db, 150));
-    lab.spawnIn(a, 'keepalived', ['-n', '-l', '-P', '-f', join(dir, 'ka.conf'), '-p', join(dir, 'ka.pid'), '-r', join(dir, 'vrrp.pid')]);
-    const startTsvs = () => lab.spawnIn(b, process.execPath, ['bin/tsvs.mjs', 'vrrp', '--keepalived', join(dir, 'tsvs.conf')]);
+    startKeepalived();
     // keepalived alone becomes master first (after 3 x advert + skew), then tsvs preempts.
     assert.ok((await waitFor(() => hasAddr(a, da, VIP), 10_000)) >= 0, 'keepalived alone became master');
     // Linux ignores an unsolicited NA unless it already has an entry: seed a stale one with a
     // bogus MAC, which tsvs's NA (override flag) must replace.
     nsExec(a, ['ip', '-6', 'neigh', 'replace', VIP, 'lladdr', '02:00:00:00:00:01', 'dev', da, 'nud', 'stale']);
     let tv = startTsvs();
-    let out = '';
-    tv.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    tv.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    assert.ok((await waitFor(() => hasAddr(b, db, VIP), 10_000)) >= 0, `tsvs took the IPv6 VIP\n${out}`);
+    assert.ok((await waitFor(() => hasAddr(b, db, VIP), 10_000)) >= 0, `tsvs took the IPv6 VIP\n${tv.log.text}`);
     assert.ok((await waitFor(() => !hasAddr(a, da, VIP), 5_000)) >= 0, 'keepalived gave the VIP up');
     await sleep(2500);
     assert.ok(!hasAddr(a, da, VIP), 'keepalived stays backup while tsvs advertises over IPv6');
@@ -105,13 +115,32 @@ test('VRRPv3 over IPv6: tsvs (150) becomes master over keepalived (100), hands o
     const neigh = nsExec(a, ['ip', '-6', 'neigh', 'show', VIP, 'dev', da]);
     const macB = nsExec(b, ['cat', `/sys/class/net/${db}/address`]).trim();
     assert.ok(neigh.includes(macB), `neighbour entry for the VIP points at tsvs (${macB}): ${neigh}`);
-    tv.kill('SIGTERM');
+    tv.c.kill('SIGTERM');
     const handover = await waitFor(() => hasAddr(a, da, VIP), 5_000);
     assert.ok(handover >= 0, 'keepalived took over after tsvs resigned');
     assert.ok(!hasAddr(b, db, VIP), 'tsvs removed the VIP when stopping');
     console.log(`# IPv6 handover to keepalived after SIGTERM: ${handover.toFixed(0)} ms`);
     tv = startTsvs();
     assert.ok((await waitFor(() => hasAddr(b, db, VIP) && !hasAddr(a, da, VIP), 10_000)) >= 0, 'tsvs preempted on return');
+  } finally {
+    await lab.cleanup();
+  }
+});
+
+test('VRRPv3 over IPv6: tsvs (100) accepts keepalived\'s (150) adverts, stays backup, and takes over at once when keepalived resigns', { skip, timeout: 60_000 }, async () => {
+  const { lab, a, b, da, db, startKeepalived, startTsvs } = await pair(150, 100);
+  try {
+    const ka = startKeepalived();
+    assert.ok((await waitFor(() => hasAddr(a, da, VIP), 10_000)) >= 0, 'keepalived (150) became master');
+    const tv = startTsvs();
+    // Longer than master_down_interval (3 x 1 s + skew): only received, valid adverts keep tsvs backup.
+    await sleep(5000);
+    assert.ok(!hasAddr(b, db, VIP), `tsvs (100) stays backup\n${tv.log.text}`);
+    assert.doesNotMatch(tv.log.text, /dropped/, 'no advert was dropped (checksum, hop limit, version)');
+    ka.kill('SIGTERM'); // keepalived resigns with a priority 0 advert
+    const takeover = await waitFor(() => hasAddr(b, db, VIP), 5_000);
+    assert.ok(takeover >= 0 && takeover < 1500, `tsvs took over after the priority 0 advert (${takeover.toFixed(0)} ms)`);
+    console.log(`# IPv6 takeover by tsvs after keepalived resigned: ${takeover.toFixed(0)} ms`);
   } finally {
     await lab.cleanup();
   }
