@@ -128,3 +128,19 @@ export function maskIp(ip: Ip, netmask: number): Ip {
 export function prefixToMask4(prefix: number): number {
   return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
 }
+
+/** Network-order bytes of an address (4 or 16), as sockets and wire formats carry it. */
+export function ipToBytes(ip: Ip): Uint8Array {
+  const b = new Uint8Array(ip.af === 4 ? 4 : 16);
+  const dv = new DataView(b.buffer);
+  ip.words.forEach((w, i) => dv.setUint32(i * 4, w >>> 0));
+  return b;
+}
+
+/** The inverse of ipToBytes: 4 bytes (af 4) or 16 bytes (af 6) in network order. */
+export function ipFromBytes(b: Uint8Array, af: Af): Ip {
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const words: number[] = [];
+  for (let i = 0; i < (af === 4 ? 1 : 4); i++) words.push(dv.getUint32(i * 4));
+  return { af, words };
+}

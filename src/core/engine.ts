@@ -213,11 +213,6 @@ function svcKeyOf(k: { af: Af; fwmark: number; protocol: Protocol; addr: string;
   return k.fwmark > 0 ? `f${k.af}/${k.fwmark >>> 0}` : `${k.af}/${k.protocol}/${k.addr}/${k.port}`;
 }
 
-function zeroRates(): RateSnapshot {
-  return { cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 };
-}
-void zeroRates;
-
 function isUnicast(ip: Ip): boolean {
   if (ip.af === 4) {
     const v = ip.words[0]!;

@@ -174,8 +174,8 @@ export class ConfigDriver {
   }
 
   async stop(): Promise<void> {
-    const ops = this.health?.stop() ?? [];
-    void ops;
+    // omega scripts (if any) go out through onOps like every other health operation
+    this.health?.stop();
     await this.vrrp?.stop();
   }
 }

@@ -5,28 +5,11 @@
  * VRRP takeover established connections keep their real servers.
  */
 import dgram from 'node:dgram';
-import { execFileSync } from 'node:child_process';
-import type { Ip } from '../core/addr.ts';
+import { ipFromBytes, ipToBytes } from '../core/addr.ts';
+import { interfaceAddrs } from './ifaddr.ts';
 import type { Engine, SyncRecord } from '../core/engine.ts';
 import type { SyncDaemonSpec } from '../core/types.ts';
 import { decodeSyncMessage, encodeSyncMessages, SYNC_GROUP, SYNC_PORT, type SyncConn } from './sync-codec.ts';
-
-function ipToBytes(ip: Ip): Uint8Array {
-  const out = new Uint8Array(ip.af === 4 ? 4 : 16);
-  ip.words.forEach((w, i) => {
-    out[i * 4] = w >>> 24;
-    out[i * 4 + 1] = (w >>> 16) & 255;
-    out[i * 4 + 2] = (w >>> 8) & 255;
-    out[i * 4 + 3] = w & 255;
-  });
-  return out;
-}
-
-function bytesToIp(b: Uint8Array, af: 4 | 6): Ip {
-  const words: number[] = [];
-  for (let i = 0; i < (af === 4 ? 1 : 4); i++) words.push(((b[i * 4]! << 24) | (b[i * 4 + 1]! << 16) | (b[i * 4 + 2]! << 8) | b[i * 4 + 3]!) >>> 0);
-  return { af, words };
-}
 
 export function toSyncConn(r: SyncRecord): SyncConn {
   return {
@@ -38,18 +21,13 @@ export function toSyncConn(r: SyncRecord): SyncConn {
 export function fromSyncConn(c: SyncConn): SyncRecord {
   return {
     af: c.af, protocol: c.protocol, flags: c.flags, state: c.state, cport: c.cport, vport: c.vport, dport: c.dport,
-    fwmark: c.fwmark, timeout: c.timeout, caddr: bytesToIp(c.caddr, c.af), vaddr: bytesToIp(c.vaddr, c.af), daddr: bytesToIp(c.daddr, c.af),
+    fwmark: c.fwmark, timeout: c.timeout, caddr: ipFromBytes(c.caddr, c.af), vaddr: ipFromBytes(c.vaddr, c.af), daddr: ipFromBytes(c.daddr, c.af),
   };
 }
 
-/** The first IPv4 address of an interface (the multicast interface address). */
+/** The multicast interface's address (the kernel answers ENODEV when there is none). */
 export function interfaceIpv4(ifname: string): string | null {
-  try {
-    const j = JSON.parse(execFileSync('ip', ['-j', '-4', 'addr', 'show', 'dev', ifname], { encoding: 'utf8' })) as { addr_info?: { local: string }[] }[];
-    return j[0]?.addr_info?.[0]?.local ?? null;
-  } catch {
-    return null;
-  }
+  return interfaceAddrs(ifname, 4)[0]?.local ?? null;
 }
 
 export interface SyncDaemonCounters {

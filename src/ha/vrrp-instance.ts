@@ -3,7 +3,7 @@
  * (addresses, gratuitous ARP, notify scripts). Time is a monotonic clock in seconds.
  */
 import type { VrrpInstanceConfig } from '../config/desired.ts';
-import { parseIp, type Ip } from '../core/addr.ts';
+import { ipToBytes, parseIp, type Ip } from '../core/addr.ts';
 import { decodeAdvert, encodeAdvert } from './vrrp-codec.ts';
 import { VrrpMachine, type VrrpAction, type VrrpState } from './vrrp-machine.ts';
 import type { ReceivedPacket, VrrpTransport } from './vrrp-transport.ts';
@@ -35,13 +35,6 @@ export function vrrpFamily(cfg: Pick<VrrpInstanceConfig, 'virtual_ipaddress'>): 
   return v.length > 0 && v.every((a) => a.addr.includes(':')) ? 6 : 4;
 }
 
-/** Raw network-order bytes of an address (4 or 16). */
-export function ipBytes(ip: Ip): Uint8Array {
-  const b = new Uint8Array(ip.af === 4 ? 4 : 16);
-  const dv = new DataView(b.buffer);
-  ip.words.forEach((w, i) => dv.setUint32(i * 4, w >>> 0));
-  return b;
-}
 export const GARP_MASTER_DELAY = 5;
 
 export class VrrpInstance {
@@ -60,7 +53,7 @@ export class VrrpInstance {
     this.af = vrrpFamily(cfg);
     const p = parseIp(primaryIp.split('%')[0]!);
     if (p === null || p.af !== this.af) throw new Error(`vrrp_instance ${cfg.name}: no IPv${this.af} source address`);
-    this.primary = ipBytes(p);
+    this.primary = ipToBytes(p);
     this.machine = new VrrpMachine({
       vrid: cfg.virtual_router_id,
       priority: cfg.priority,
@@ -208,7 +201,7 @@ export class VrrpInstance {
     const addrs = this.cfg.virtual_ipaddress
       .map((v) => parseIp(v.addr))
       .filter((v): v is Ip => v !== null && v.af === this.af)
-      .map(ipBytes);
+      .map(ipToBytes);
     t.dstIps.forEach((dst, i) => {
       const msg = encodeAdvert(
         {

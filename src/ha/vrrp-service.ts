@@ -3,7 +3,7 @@
  * effects; used by `tsvs vrrp` and by the daemon when it is given a keepalived.conf.
  * vrrp_sync_group: when one member leaves MASTER for BACKUP/FAULT, the others follow (keepalived).
  */
-import { execFileSync } from 'node:child_process';
+import { interfaceAddrs } from './ifaddr.ts';
 import type { VrrpConfig, VrrpInstanceConfig } from '../config/desired.ts';
 import { VrrpInstance, vrrpFamily, type VrrpLog } from './vrrp-instance.ts';
 import { openRawVrrpTransport } from './vrrp-transport.ts';
@@ -16,15 +16,7 @@ import { realScriptRunner, splitCommand } from '../health/io.ts';
 
 /** The first IPv4 address of an interface that is not one of the instance's virtual addresses. */
 export function primaryIpv4(dev: string, exclude: readonly string[]): string | null {
-  try {
-    const out = JSON.parse(execFileSync('ip', ['-j', '-4', 'addr', 'show', 'dev', dev], { encoding: 'utf8' })) as {
-      addr_info?: { local: string }[];
-    }[];
-    for (const l of out) for (const a of l.addr_info ?? []) if (!exclude.includes(a.local)) return a.local;
-  } catch {
-    return null;
-  }
-  return null;
+  return interfaceAddrs(dev, 4).find((a) => !exclude.includes(a.local))?.local ?? null;
 }
 
 export interface VrrpStatus {

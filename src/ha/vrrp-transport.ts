@@ -4,7 +4,7 @@
  * short timer (VRRP traffic is a few packets a second; no thread needed).
  */
 import { sys, C, check, setIntOpt, errno, sockaddrIn, ifIndex } from '../forwarders/packet/sys.ts';
-import { parseIpv4, formatIpv4 } from '../core/addr.ts';
+import { ipToBytes, parseIp, parseIpv4 } from '../core/addr.ts';
 import { VRRP_PROTO, VRRP_MCAST_V4 } from './vrrp-codec.ts';
 
 const IP_TTL = 2;
@@ -41,9 +41,9 @@ export interface RawTransportOptions {
 }
 
 function ipBytes(s: string): Uint8Array {
-  const v = parseIpv4(s);
-  if (v === null) throw new Error(`not an IPv4 address: ${s}`);
-  return new Uint8Array([v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255]);
+  const ip = parseIp(s);
+  if (ip === null || ip.af !== 4) throw new Error(`not an IPv4 address: ${s}`);
+  return ipToBytes(ip);
 }
 
 function mreqn(group: number, local: number, ifindex: number): Buffer {
@@ -86,9 +86,8 @@ export function openRawVrrpTransport(o: RawTransportOptions): VrrpTransport {
     for (let i = 0; i < 64 && !closed; i++) {
       const n = Number(sys.recvfrom(fd, buf, buf.length, C.MSG_DONTWAIT, null, null));
       if (n < 0) {
-        const e = errno();
-        if (e !== C.EAGAIN && e !== C.EINTR) break;
-        break;
+        if (errno() === C.EINTR) continue;
+        break; // EAGAIN: nothing more queued
       }
       if (n < 20) continue;
       const ihl = (buf[0]! & 0x0f) * 4;
@@ -102,20 +101,39 @@ export function openRawVrrpTransport(o: RawTransportOptions): VrrpTransport {
     }
   }, o.pollMs ?? 5);
   timer.unref?.();
+  return transportHandle({ fd, srcIp: ipBytes(o.srcIp), dstIps: dsts, dstAddrs, timer, onClose: () => { closed = true; } });
+}
+
+/**
+ * The VrrpTransport both raw-socket transports return: sends to dstIps[i] through the matching
+ * prepared sockaddr; close stops the receive poll, closes the socket and releases `free`.
+ */
+export function transportHandle(t: {
+  fd: number;
+  srcIp: Uint8Array;
+  dstIps: readonly Uint8Array[];
+  dstAddrs: readonly Buffer[];
+  timer: NodeJS.Timeout;
+  onClose: () => void;
+  free?: () => void;
+}): VrrpTransport {
+  let closed = false;
   return {
-    srcIp: ipBytes(formatIpv4(src)),
-    dstIps: dsts,
+    srcIp: t.srcIp,
+    dstIps: t.dstIps,
     send(msg: Uint8Array, i: number) {
       if (closed) return;
       const b = Buffer.from(msg);
-      const sa = dstAddrs[i]!;
-      sys.sendto(fd, b, b.length, 0, sa, sa.length);
+      const sa = t.dstAddrs[i]!;
+      sys.sendto(t.fd, b, b.length, 0, sa, sa.length);
     },
     close() {
       if (closed) return;
       closed = true;
-      clearInterval(timer);
-      sys.close(fd);
+      t.onClose();
+      clearInterval(t.timer);
+      sys.close(t.fd);
+      t.free?.();
     },
   };
 }

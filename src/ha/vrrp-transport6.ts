@@ -9,15 +9,11 @@
  * Also: unsolicited neighbour advertisements (ICMPv6 136, override flag) for IPv6 virtual
  * addresses, the IPv6 counterpart of gratuitous ARP.
  */
-import { execFileSync } from 'node:child_process';
-import koffi from 'koffi';
 import { sys, C, check, setIntOpt, errno, ifIndex, view } from '../forwarders/packet/sys.ts';
-import { parseIp } from '../core/addr.ts';
+import { ipToBytes, parseIp } from '../core/addr.ts';
+import { interfaceAddrs } from './ifaddr.ts';
 import { VRRP_PROTO, VRRP_MCAST_V6 } from './vrrp-codec.ts';
-import type { RawTransportOptions, VrrpTransport } from './vrrp-transport.ts';
-
-const libc = koffi.load('libc.so.6');
-const recvmsg = libc.func('long recvmsg(int fd, void *msg, int flags)');
+import { transportHandle, type RawTransportOptions, type VrrpTransport } from './vrrp-transport.ts';
 
 export const IPPROTO_IPV6 = 41;
 export const IPPROTO_ICMPV6 = 58;
@@ -35,10 +31,7 @@ const IPV6_HOPLIMIT = 52;
 export function ipv6Bytes(s: string): Uint8Array {
   const ip = parseIp(s.split('%')[0]!);
   if (ip === null || ip.af !== 6) throw new Error(`not an IPv6 address: ${s}`);
-  const b = new Uint8Array(16);
-  const dv = new DataView(b.buffer);
-  ip.words.forEach((w, i) => dv.setUint32(i * 4, w >>> 0));
-  return b;
+  return ipToBytes(ip);
 }
 
 /** struct sockaddr_in6 (28 bytes). */
@@ -53,15 +46,7 @@ export function sockaddrIn6(addr: Uint8Array, scopeId = 0, port = 0): Buffer {
 
 /** The interface's first link-local (fe80::/10) address that is not tentative, or null. */
 export function linkLocalIpv6(dev: string): string | null {
-  try {
-    const out = JSON.parse(execFileSync('ip', ['-j', '-6', 'addr', 'show', 'dev', dev, 'scope', 'link'], { encoding: 'utf8' })) as {
-      addr_info?: { local: string; tentative?: boolean; dadfailed?: boolean }[];
-    }[];
-    for (const l of out) for (const a of l.addr_info ?? []) if (!a.tentative && !a.dadfailed && /^fe[89ab]/i.test(a.local)) return a.local;
-  } catch {
-    return null;
-  }
-  return null;
+  return interfaceAddrs(dev, 6).find((a) => !a.tentative && !a.dadfailed && /^fe[89ab]/i.test(a.local))?.local ?? null;
 }
 
 /** Decoded ancillary data of one received datagram. */
@@ -154,7 +139,7 @@ export function openRawVrrpTransport6(o: RawTransportOptions): VrrpTransport {
   const timer = setInterval(() => {
     for (let i = 0; i < 64 && !closed; i++) {
       resetHdr();
-      const n = Number(recvmsg(fd, mem + BigInt(MSGHDR), C.MSG_DONTWAIT));
+      const n = Number(sys.recvmsg(fd, mem + BigInt(MSGHDR), C.MSG_DONTWAIT));
       if (n < 0) {
         const e = errno();
         if (e === C.EINTR) continue;
@@ -174,23 +159,7 @@ export function openRawVrrpTransport6(o: RawTransportOptions): VrrpTransport {
     }
   }, o.pollMs ?? 5);
   timer.unref?.();
-  return {
-    srcIp: src,
-    dstIps: dsts,
-    send(msg: Uint8Array, i: number) {
-      if (closed) return;
-      const b = Buffer.from(msg);
-      const sa = dstAddrs[i]!;
-      sys.sendto(fd, b, b.length, 0, sa, sa.length);
-    },
-    close() {
-      if (closed) return;
-      closed = true;
-      clearInterval(timer);
-      sys.close(fd);
-      sys.free(mem);
-    },
-  };
+  return transportHandle({ fd, srcIp: src, dstIps: dsts, dstAddrs, timer, onClose: () => { closed = true; }, free: () => sys.free(mem) });
 }
 
 /**

@@ -17,6 +17,7 @@ export const sys = {
   munmap: libc.func('int munmap(void *addr, size_t len)'),
   poll: libc.func('int poll(void *fds, unsigned long nfds, int timeout)'),
   recvfrom: libc.func('long recvfrom(int fd, void *buf, size_t len, int flags, void *addr, void *alen)'),
+  recvmsg: libc.func('long recvmsg(int fd, void *msg, int flags)'),
   sendto: libc.func('long sendto(int fd, void *buf, size_t len, int flags, void *addr, uint32_t alen)'),
   send: libc.func('long send(int fd, void *buf, size_t len, int flags)'),
   sendmmsg: libc.func('int sendmmsg(int fd, void *msgvec, unsigned int vlen, int flags)'),

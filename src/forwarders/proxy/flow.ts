@@ -58,3 +58,23 @@ export function headerBytes(af: 4 | 6, protocol: 'tcp' | 'udp'): number {
 export function flowKey(f: Flow): string {
   return `${f.protocol} ${f.caddr} ${f.cport} ${f.vaddr} ${f.vport}`;
 }
+
+/**
+ * Asks the port where a new TCP flow goes, in whichever form the port answers (callback,
+ * promise or value), calling `done` with the target or `fail` when scheduling throws/rejects.
+ */
+export function openFlow(port: FlowPort, f: Flow, bytes: number, done: (t: Target | null) => void, fail: (e: Error) => void): void {
+  if (port.openCb) {
+    port.openCb(f, bytes, done);
+    return;
+  }
+  let t: Target | null | Promise<Target | null>;
+  try {
+    t = port.open(f, bytes);
+  } catch (e) {
+    fail(e as Error);
+    return;
+  }
+  if (t instanceof Promise) t.then(done, fail);
+  else done(t);
+}

@@ -14,7 +14,7 @@
  * directions are done. Timeouts (connect, idle) are checked by the owner's sweep (checkTimers).
  */
 import type { Server } from 'node:net';
-import { headerBytes, STREAM_MSS, TCP_FLAG, type Flow, type FlowPort, type Target } from './flow.ts';
+import { headerBytes, openFlow, STREAM_MSS, TCP_FLAG, type Flow, type FlowPort, type Target } from './flow.ts';
 import { proxyHeader } from './proxy-protocol.ts';
 import type { RelayHooks, RelayOptions } from './tcp-relay.ts';
 
@@ -138,20 +138,10 @@ export class RawRelay {
   }
 
   start(): void {
-    if (this.port.openCb) {
-      this.port.openCb(this.flow, this.hdr, (x) => this.connectTo(x));
-      return;
-    }
-    let t: Target | null | Promise<Target | null>;
-    try {
-      t = this.port.open(this.flow, this.hdr);
-    } catch (e) {
-      this.hooks.onError?.(this, 'schedule', e as Error);
+    openFlow(this.port, this.flow, this.hdr, (x) => this.connectTo(x), (e) => {
+      this.hooks.onError?.(this, 'schedule', e);
       this.resetClient();
-      return;
-    }
-    if (t instanceof Promise) t.then((x) => this.connectTo(x), (e: Error) => { this.hooks.onError?.(this, 'schedule', e); this.resetClient(); });
-    else this.connectTo(t);
+    });
   }
 
   private resetClient(): void {

@@ -3,7 +3,7 @@
  * backpressure and half-close, reporting synthesized packets to the engine (./flow.ts).
  */
 import { connect, type Socket } from 'node:net';
-import { headerBytes, STREAM_MSS, TCP_FLAG, type Flow, type FlowPort, type Target } from './flow.ts';
+import { headerBytes, openFlow, STREAM_MSS, TCP_FLAG, type Flow, type FlowPort, type Target } from './flow.ts';
 import { proxyHeader, type ProxyProtocolVersion } from './proxy-protocol.ts';
 
 const { FIN, SYN, RST, ACK, PSH } = TCP_FLAG;
@@ -58,16 +58,10 @@ export class TcpRelay {
     c.pause();
     c.on('error', (e) => this.fail('client', e));
     c.on('close', () => this.onSocketClose());
-    let t: Target | null | Promise<Target | null>;
-    try {
-      t = this.port.open(this.flow, this.hdr);
-    } catch (e) {
-      this.hooks.onError?.(this, 'schedule', e as Error);
+    openFlow(this.port, this.flow, this.hdr, (x) => this.connectTo(x), (e) => {
+      this.hooks.onError?.(this, 'schedule', e);
       this.resetClient();
-      return;
-    }
-    if (t instanceof Promise) t.then((x) => this.connectTo(x), (e: Error) => { this.hooks.onError?.(this, 'schedule', e); this.resetClient(); });
-    else this.connectTo(t);
+    });
   }
 
   private resetClient(): void {
