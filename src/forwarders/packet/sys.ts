@@ -155,3 +155,44 @@ export function sockaddrIn(addr: number, port = 0): Buffer {
   b.writeUInt32BE(addr >>> 0, 4);
   return b;
 }
+
+/**
+ * Stream-socket and epoll calls for the proxy forwarder's epoll relay
+ * (src/forwarders/proxy/epoll-loop.ts). Buffers passed as `void *` are read/written in place.
+ */
+export const sysTcp = {
+  epoll_create1: libc.func('int epoll_create1(int flags)'),
+  epoll_ctl: libc.func('int epoll_ctl(int epfd, int op, int fd, void *event)'),
+  epoll_wait: libc.func('int epoll_wait(int epfd, void *events, int maxevents, int timeout)'),
+  accept4: libc.func('int accept4(int fd, void *addr, void *alen, int flags)'),
+  connect: libc.func('int connect(int fd, void *addr, uint32_t len)'),
+  listen: libc.func('int listen(int fd, int backlog)'),
+  shutdown: libc.func('int shutdown(int fd, int how)'),
+  getsockname: libc.func('int getsockname(int fd, void *addr, void *alen)'),
+  getsockoptInt: libc.func('int getsockopt(int fd, int level, int name, void *val, void *len)'),
+};
+
+export const CT = {
+  SOCK_STREAM: 1,
+  SO_REUSEADDR: 2,
+  SO_ERROR: 4,
+  SO_LINGER: 13,
+  SO_REUSEPORT: 15,
+  IPPROTO_IPV6: 41,
+  IPV6_V6ONLY: 26,
+  TCP_NODELAY: 1,
+  SHUT_WR: 1,
+  MSG_NOSIGNAL: 0x4000,
+  EPOLL_CLOEXEC: 0x80000,
+  EPOLL_CTL_ADD: 1,
+  EPOLL_CTL_DEL: 2,
+  EPOLL_CTL_MOD: 3,
+  EPOLLIN: 0x1,
+  EPOLLOUT: 0x4,
+  EPOLLERR: 0x8,
+  EPOLLHUP: 0x10,
+  EPOLLRDHUP: 0x2000,
+  EPOLLET: 0x80000000,
+  EINPROGRESS: 115,
+  ECONNREFUSED: 111,
+} as const;
