@@ -17,6 +17,9 @@
  *   server for DR/NAT-in and TUN, → client's next hop for NAT-out). 6-byte Uint8Arrays.
  * - `tunnelSrc`: the director's address used as the outer source for `'tunnel'` (same family
  *   as `rip`); null otherwise.
+ * - `tunType` / `tunPort` / `tunCsum` (optional, `'tunnel'` only): the destination's
+ *   `--tun-type ipip|gue|gre`, `--tun-port` and `--tun-nocsum|--tun-csum|--tun-remcsum`
+ *   (core/types.ts TunType/TunCsum). Absent: IPIP.
  * - `mtu`: the egress link MTU (bytes of IP packet); 0 = do not check.
  * - `ttlExpired`: `'icmp'` (default; answer ICMP time exceeded like a router) or `'drop'`.
  *
@@ -41,10 +44,15 @@
  *   recomputed in full (the quoted L4 checksum is left alone, as IPVS does). The inner
  *   address must match the decision (VIP for in, RIP for out) or the packet is NOT_RELATED.
  * - `route` (DR): only the Ethernet addresses change (plus the TTL decrement).
- * - `tunnel`: IPIP toward RIP from `tunnelSrc` (./ipip.ts: TOS, TTL, DF copied from the inner
- *   packet). Built in place when the frame has ≥ 20 (outer v4) / 40 (outer v6) bytes of
- *   headroom before `off` in `buf` (the output frame then starts before `off`), otherwise
- *   copied into `scratch`. The Ethernet header keeps the input's 802.1Q tag.
+ * - `tunnel`: encapsulated toward RIP from `tunnelSrc` by `tunType` (absent: `'ipip'`):
+ *   IPIP (./ipip.ts: TOS, TTL, DF copied from the inner packet; outer protocol 4/41),
+ *   GUE (./gue.ts: outer UDP to `tunPort`, source port from the inner flow's hash, 4-byte GUE
+ *   header; UDP checksum with `tunCsum` 'csum' or 'remcsum', 0 with 'nocsum'/absent; a GUE
+ *   decision without a port is BAD_DECISION) or GRE (./gre.ts: protocol 47, 4-byte header, 8 with
+ *   the checksum when `tunCsum` is 'csum'). Overhead (outer v4): IPIP 20, GUE 32, GRE 24 / 28;
+ *   outer v6: 20 more. Built in place when the frame has at least the overhead as headroom
+ *   before `off` in `buf` (the output frame then starts before `off`), otherwise copied into
+ *   `scratch`. The Ethernet header keeps the input's 802.1Q tag.
  * - `local`: LOCAL verdict, frame untouched (the director's own stack answers).
  *
  * ## Output (`ForwardResult`)
@@ -55,7 +63,7 @@
  * every REPLY is counted in `counters` by reason when given. Ethernet padding is not carried over.
  */
 import type { Ip } from '../core/addr.ts';
-import type { FwdMethod } from '../core/types.ts';
+import type { FwdMethod, TunCsum, TunType } from '../core/types.ts';
 import * as __checksum from './checksum.ts';
 // Local bindings: tsx turns cross-module references into getter calls on the hot path.
 const { checksum, csumReplace16, csumReplace32, pseudoSum6, rd16, rd32, wr16, wr32 } = __checksum;
@@ -76,6 +84,12 @@ const { IPPROTO, IPV4_HLEN, IPV6_HLEN, ipv4SetChecksum } = __ip;
 import * as __ipip from './ipip.ts';
 // Local bindings: tsx turns cross-module references into getter calls on the hot path.
 const { writeIpipOuter } = __ipip;
+import * as __gue from './gue.ts';
+// Local bindings: tsx turns cross-module references into getter calls on the hot path.
+const { GUE_ENCAP_LEN, flowHash, gueSourcePort, writeGueOuter } = __gue;
+import * as __gre from './gre.ts';
+// Local bindings: tsx turns cross-module references into getter calls on the hot path.
+const { greHeaderLen, writeGreOuter } = __gre;
 
 export interface ForwardDecision {
   method: FwdMethod;
@@ -89,6 +103,26 @@ export interface ForwardDecision {
   tunnelSrc: Ip | null;
   mtu: number;
   ttlExpired?: 'icmp' | 'drop';
+  /** Tunnel encapsulation (`'tunnel'` only); absent = 'ipip'. */
+  tunType?: TunType;
+  /** GUE destination UDP port (required for 'gue'). */
+  tunPort?: number;
+  /** GUE: UDP checksum unless 'nocsum' (absent = 'nocsum'); GRE: checksum field with 'csum'. */
+  tunCsum?: TunCsum;
+}
+
+/** Tunnel type codes (the hot path compares small integers). */
+const TUN_IPIP = 0, TUN_GUE = 1, TUN_GRE = 2;
+
+/**
+ * Bytes a tunnel adds in front of the inner packet: outer IP header + encapsulation headers
+ * (the kernel's MTU reduction in __ip_vs_get_out_rt for IP_VS_RT_MODE_TUNNEL).
+ */
+export function tunnelOverhead(outerAf: number, tunType: TunType | undefined, tunCsum: TunCsum | undefined): number {
+  const ip = outerAf === 4 ? IPV4_HLEN : IPV6_HLEN;
+  if (tunType === 'gue') return ip + GUE_ENCAP_LEN;
+  if (tunType === 'gre') return ip + greHeaderLen(tunCsum === 'csum');
+  return ip;
 }
 
 export const Verdict = { DROP: 0, FORWARD: 1, REPLY: 2, LOCAL: 3 } as const;
@@ -260,8 +294,16 @@ export function forwardFrame(
   const af = m.af;
   const tunnel = method === 'tunnel';
   // Decision sanity: masq/route keep the family; tunnel may change it (outer = tunnelSrc's).
+  let tt = TUN_IPIP;
   if (tunnel) {
     if (!d.tunnelSrc || d.tunnelSrc.af !== d.rip.af) return drop(res, DropReason.BAD_DECISION, buf, off, len, counters);
+    const t = d.tunType;
+    if (t === 'gue') {
+      tt = TUN_GUE;
+      const p = d.tunPort;
+      if (p === undefined || !(p >= 1 && p <= 65535)) return drop(res, DropReason.BAD_DECISION, buf, off, len, counters);
+    } else if (t === 'gre') tt = TUN_GRE;
+    else if (t !== undefined && t !== 'ipip') return drop(res, DropReason.BAD_DECISION, buf, off, len, counters);
   } else if (method === 'masq') {
     if (d.rip.af !== af || d.vip.af !== af) return drop(res, DropReason.BAD_DECISION, buf, off, len, counters);
     if (m.icmpError) {
@@ -287,7 +329,7 @@ export function forwardFrame(
 
   // Egress MTU.
   const outerAf = tunnel ? d.rip.af : af;
-  const overhead = tunnel ? (outerAf === 4 ? IPV4_HLEN : IPV6_HLEN) : 0;
+  const overhead = tunnel ? tunnelOverhead(outerAf, d.tunType, d.tunCsum) : 0;
   if (d.mtu > 0 && m.ipTotalLen + overhead > d.mtu) {
     const usable = d.mtu - overhead;
     if ((af === 6 || m.df) && !m.icmpError && scratch.length >= 18 + 1280) {
@@ -322,7 +364,12 @@ export function forwardFrame(
     } else {
       ob[inner + 7] = ob[inner + 7]! - 1;
     }
-    writeIpipOuter(ob, inner, m.ipTotalLen, af, outerAf, d.tunnelSrc!.words, d.rip.words);
+    if (tt === TUN_IPIP) writeIpipOuter(ob, inner, m.ipTotalLen, af, outerAf, d.tunnelSrc!.words, d.rip.words);
+    else if (tt === TUN_GUE) {
+      const sport = gueSourcePort(flowHash(af, m.src, m.dst, m.protocol, m.sport, m.dport));
+      const cs = d.tunCsum === 'csum' || d.tunCsum === 'remcsum';
+      writeGueOuter(ob, inner, m.ipTotalLen, af, outerAf, d.tunnelSrc!.words, d.rip.words, sport, d.tunPort!, cs);
+    } else writeGreOuter(ob, inner, m.ipTotalLen, af, outerAf, d.tunnelSrc!.words, d.rip.words, d.tunCsum === 'csum');
     const start = inner - overhead - ethLen;
     writeEthernet(ob, start, d.dstMac, d.srcMac, outerAf === 4 ? ETHERTYPE.IPV4 : ETHERTYPE.IPV6, m.vlanTci);
     return forwarded(res, ob, start, need);

@@ -50,9 +50,11 @@ export const DropReason = {
   NO_ROOM: 16,
   BAD_DECISION: 17,
   NOT_RELATED: 18,
+  /** Tunnel decapsulation (real-server agents): a bad GRE checksum. */
+  BAD_TUNNEL_CSUM: 19,
 } as const;
 export type DropReasonCode = (typeof DropReason)[keyof typeof DropReason];
-export const DROP_REASON_COUNT = 19;
+export const DROP_REASON_COUNT = 20;
 export const DROP_REASON_NAMES: readonly string[] = (() => {
   const names: string[] = [];
   for (const [k, v] of Object.entries(DropReason)) names[v] = k.toLowerCase().replace(/_/g, '-');

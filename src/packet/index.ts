@@ -5,6 +5,8 @@ export * from './ip.ts';
 export * from './frame.ts';
 export * from './icmp.ts';
 export * from './ipip.ts';
+export * from './gue.ts';
+export * from './gre.ts';
 export * from './counters.ts';
 export * from './forward.ts';
 export * from './build.ts';

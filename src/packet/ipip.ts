@@ -31,7 +31,19 @@ export function writeIpipOuter(
   b: Uint8Array, innerOff: number, innerLen: number, innerAf: number, outerAf: number,
   src: ArrayLike<number>, dst: ArrayLike<number>,
 ): number {
-  const proto = innerAf === 4 ? IPPROTO.IPIP : IPPROTO.IPV6;
+  return writeOuterIp(b, innerOff, innerLen, innerAf === 4 ? IPPROTO.IPIP : IPPROTO.IPV6, innerOff, innerAf, outerAf, src, dst);
+}
+
+/**
+ * The outer IP header of any of the tunnel encapsulations (IPIP, GUE, GRE): written right before
+ * the tunnel payload `b[payOff .. payOff+payLen)` (encapsulation headers + inner packet) with
+ * protocol `proto`; TOS, TTL, DF and ID come from the inner packet at `innerOff` as described
+ * at the top of this file. Returns the outer packet length.
+ */
+export function writeOuterIp(
+  b: Uint8Array, payOff: number, payLen: number, proto: number, innerOff: number, innerAf: number, outerAf: number,
+  src: ArrayLike<number>, dst: ArrayLike<number>,
+): number {
   let tos: number, ttl: number, df: boolean, id: number;
   if (innerAf === 4) {
     tos = b[innerOff + 1]!;
@@ -45,11 +57,11 @@ export function writeIpipOuter(
     id = 0;
   }
   if (outerAf === 4) {
-    writeIpv4Header(b, innerOff - IPV4_HLEN, tos, innerLen + IPV4_HLEN, id, df ? IP_DF : 0, ttl, proto, src[0]!, dst[0]!);
-    return innerLen + IPV4_HLEN;
+    writeIpv4Header(b, payOff - IPV4_HLEN, tos, payLen + IPV4_HLEN, id, df ? IP_DF : 0, ttl, proto, src[0]!, dst[0]!);
+    return payLen + IPV4_HLEN;
   }
-  writeIpv6Header(b, innerOff - IPV6_HLEN, tos, 0, innerLen, proto, ttl, src, dst);
-  return innerLen + IPV6_HLEN;
+  writeIpv6Header(b, payOff - IPV6_HLEN, tos, 0, payLen, proto, ttl, src, dst);
+  return payLen + IPV6_HLEN;
 }
 
 /**
@@ -80,16 +92,27 @@ export function createIpipInner(): IpipInner {
 
 const walk: Ipv6Walk = { protocol: -1, l4Off: 0, fragOffset: -1, moreFrags: false, fragId: 0 };
 
+/** Where an outer IP packet's payload is (reusable result of `readOuterIp`). */
+export interface OuterIp {
+  /** IPv4 protocol / IPv6 upper-layer next header. */
+  proto: number;
+  /** Payload start and end (absolute offsets). */
+  payOff: number;
+  payEnd: number;
+}
+
+export function createOuterIp(): OuterIp {
+  return { proto: 0, payOff: 0, payEnd: 0 };
+}
+
 /**
- * Decapsulates an IP packet starting at its (outer) IP header `b[off .. off+len)` — what a raw
- * socket for protocol 4/41 receives on the real server. Returns 0 and fills `res`, or a DropReason.
- * Never throws.
+ * Validates the outer IP header at `b[off .. off+len)` (version, lengths, IPv4 header checksum, no
+ * fragments), fills `o` and the outer source words in `res.outerSrc`. Returns 0 or a DropReason.
  */
-export function ipipDecapsulate(b: Uint8Array, off: number, len: number, res: IpipInner): number {
+export function readOuterIp(b: Uint8Array, off: number, len: number, o: OuterIp, res: IpipInner): number {
   if (!(off >= 0) || !(len >= 0) || off + len > b.length) return DropReason.BAD_OFFSET;
   if (len < 1) return DropReason.TRUNCATED_IP;
   const v = b[off]! >>> 4;
-  let proto: number, inner: number, end: number;
   if (v === 4) {
     if (len < IPV4_HLEN) return DropReason.TRUNCATED_IP;
     const hl = (b[off]! & 0x0f) * 4;
@@ -99,30 +122,37 @@ export function ipipDecapsulate(b: Uint8Array, off: number, len: number, res: Ip
     if (hl > tot) return DropReason.BAD_IHL;
     if (checksum(b, off, hl) !== 0) return DropReason.BAD_IP_CSUM;
     if ((rd16(b, off + 6) & (IP_MF | IP_OFFMASK)) !== 0) return DropReason.FRAGMENT;
-    proto = b[off + 9]!;
-    inner = off + hl;
-    end = off + tot;
+    o.proto = b[off + 9]!;
+    o.payOff = off + hl;
+    o.payEnd = off + tot;
     res.outerSrc[0] = ((b[off + 12]! << 24) | (b[off + 13]! << 16) | (b[off + 14]! << 8) | b[off + 15]!) >>> 0;
     res.outerSrc[1] = res.outerSrc[2] = res.outerSrc[3] = 0;
-  } else if (v === 6) {
+    return 0;
+  }
+  if (v === 6) {
     if (len < IPV6_HLEN) return DropReason.TRUNCATED_IP;
     const tot = IPV6_HLEN + rd16(b, off + 4);
     if (tot > len) return DropReason.BAD_TOTAL_LEN;
     if (!walkIpv6(b, b[off + 6]!, off + IPV6_HLEN, off + tot, walk)) return DropReason.TRUNCATED_IP;
     if (walk.fragOffset > 0 || walk.moreFrags) return DropReason.FRAGMENT;
-    proto = walk.protocol;
-    inner = walk.l4Off;
-    end = off + tot;
+    o.proto = walk.protocol;
+    o.payOff = walk.l4Off;
+    o.payEnd = off + tot;
     for (let i = 0; i < 4; i++) {
-      const o = off + 8 + 4 * i;
-      res.outerSrc[i] = ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+      const a = off + 8 + 4 * i;
+      res.outerSrc[i] = ((b[a]! << 24) | (b[a + 1]! << 16) | (b[a + 2]! << 8) | b[a + 3]!) >>> 0;
     }
-  } else {
-    return DropReason.BAD_VERSION;
+    return 0;
   }
-  if (proto !== IPPROTO.IPIP && proto !== IPPROTO.IPV6) return DropReason.UNSUPPORTED;
+  return DropReason.BAD_VERSION;
+}
+
+/**
+ * Validates an inner IP packet of family `iv` (4 or 6) at `b[inner .. end)` and fills `res`
+ * (its total length may be shorter than the space: link padding). Returns 0 or a DropReason.
+ */
+export function readInnerIp(b: Uint8Array, inner: number, end: number, iv: number, res: IpipInner): number {
   const ilen = end - inner;
-  const iv = proto === IPPROTO.IPIP ? 4 : 6;
   if (ilen < (iv === 4 ? IPV4_HLEN : IPV6_HLEN)) return DropReason.TRUNCATED_IP;
   if (b[inner]! >>> 4 !== iv) return DropReason.BAD_VERSION;
   const itot = iv === 4 ? rd16(b, inner + 2) : IPV6_HLEN + rd16(b, inner + 4);
@@ -131,4 +161,19 @@ export function ipipDecapsulate(b: Uint8Array, off: number, len: number, res: Ip
   res.innerLen = itot;
   res.innerAf = iv;
   return 0;
+}
+
+const outer = createOuterIp();
+
+/**
+ * Decapsulates an IP packet starting at its (outer) IP header `b[off .. off+len)` — what a raw
+ * socket for protocol 4/41 receives on the real server. Returns 0 and fills `res`, or a DropReason.
+ * Never throws.
+ */
+export function ipipDecapsulate(b: Uint8Array, off: number, len: number, res: IpipInner): number {
+  const r = readOuterIp(b, off, len, outer, res);
+  if (r !== 0) return r;
+  const proto = outer.proto;
+  if (proto !== IPPROTO.IPIP && proto !== IPPROTO.IPV6) return DropReason.UNSUPPORTED;
+  return readInnerIp(b, outer.payOff, outer.payEnd, proto === IPPROTO.IPIP ? 4 : 6, res);
 }
