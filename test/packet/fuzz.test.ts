@@ -10,11 +10,14 @@ import { DropCounters } from '../../src/packet/counters.ts';
 import { createFrameMeta, parseFrame } from '../../src/packet/frame.ts';
 import { createForwardResult, forwardFrame, SCRATCH_BYTES, Verdict, type ForwardDecision } from '../../src/packet/forward.ts';
 import { createIpipInner, ipipDecapsulate } from '../../src/packet/ipip.ts';
+import { gueDecapsulate } from '../../src/packet/gue.ts';
+import { greDecapsulate } from '../../src/packet/gre.ts';
 import { drCases } from './golden/dr.ts';
 import { icmpCases } from './golden/icmp.ts';
 import { malformedCases } from './golden/malformed.ts';
 import { natCases } from './golden/nat.ts';
 import { tunCases } from './golden/tun.ts';
+import { tuntypesCases } from './golden/tuntypes.ts';
 import { toDecision } from './golden/types.ts';
 
 function rng(seed: number) {
@@ -22,10 +25,10 @@ function rng(seed: number) {
   return () => { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; return s; };
 }
 
-const seeds = [...natCases, ...drCases, ...tunCases, ...icmpCases, ...malformedCases].map((c) => fromHex(c.input));
-const decisions: ForwardDecision[] = [...natCases, ...drCases, ...tunCases, ...icmpCases].map((c) => toDecision(c.decision));
+const seeds = [...natCases, ...drCases, ...tunCases, ...tuntypesCases, ...icmpCases, ...malformedCases].map((c) => fromHex(c.input));
+const decisions: ForwardDecision[] = [...natCases, ...drCases, ...tunCases, ...tuntypesCases, ...icmpCases].map((c) => toDecision(c.decision));
 const uniq = new Map<string, ForwardDecision>();
-for (const d of decisions) uniq.set(`${d.method}/${d.dir}/${d.rip.af}/${d.vip.af}/${d.mtu}`, d);
+for (const d of decisions) uniq.set(`${d.method}/${d.dir}/${d.rip.af}/${d.vip.af}/${d.mtu}/${d.tunType}/${d.tunPort}/${d.tunCsum}`, d);
 const allDecisions = [...uniq.values(), { ...decisions[0]!, mtu: 0 }, { ...decisions[0]!, method: 'local' as const }];
 
 test('random and mutated frames never throw, always get a verdict, and every non-forward is counted', () => {
@@ -66,6 +69,8 @@ test('random and mutated frames never throw, always get a verdict, and every non
         assert.equal(out.reason, 0, 'outputs are well formed');
       }
       ipipDecapsulate(frame, off + 14, Math.max(0, len - 14), inner);
+      greDecapsulate(frame, off + 14, Math.max(0, len - 14), inner);
+      gueDecapsulate(frame, off + 42, Math.max(0, len - 42), inner);
       continue;
     }
     const m = parseFrame(frame, 0, frame.length, meta);
@@ -73,6 +78,8 @@ test('random and mutated frames never throw, always get a verdict, and every non
     verdicts[v]!++;
     if (v !== Verdict.FORWARD && v !== Verdict.LOCAL) notForwarded++;
     ipipDecapsulate(frame, 0, frame.length, inner);
+    greDecapsulate(frame, 0, frame.length, inner);
+    gueDecapsulate(frame, 0, frame.length, inner);
   }
   assert.equal(counters.total(), notForwarded, 'every drop and reply is counted by reason');
   assert.ok(verdicts[Verdict.DROP]! > 0 && verdicts[Verdict.FORWARD]! > 0, `verdicts ${verdicts.join('/')}`);

@@ -15,10 +15,11 @@ import { icmpCases } from './golden/icmp.ts';
 import { malformedCases } from './golden/malformed.ts';
 import { natCases } from './golden/nat.ts';
 import { tunCases } from './golden/tun.ts';
+import { tuntypesCases } from './golden/tuntypes.ts';
 import { toDecision, type GoldenCase } from './golden/types.ts';
 import { writePcap } from './pcap.ts';
 
-const tables: Record<string, GoldenCase[]> = { nat: natCases, dr: drCases, tun: tunCases, icmp: icmpCases, malformed: malformedCases };
+const tables: Record<string, GoldenCase[]> = { nat: natCases, dr: drCases, tun: tunCases, tuntypes: tuntypesCases, icmp: icmpCases, malformed: malformedCases };
 const all = Object.values(tables).flat();
 
 function run(c: GoldenCase) {
@@ -90,11 +91,18 @@ test('every expected output frame parses cleanly and all its checksums verify in
     const m = parseFrame(f, 0, f.length, createFrameMeta());
     assert.equal(m.reason, 0, c.name);
     assert.ok(checksumsValid(f, m), `checksums of ${c.name}`);
-    if (m.protocol === 4 || m.protocol === 41) {
+    // Tunnels: where the inner packet starts (IPIP: the payload; GUE on port 6080: after UDP + 4;
+    // GRE: after the 4/8-byte header).
+    const encap = m.protocol === 4 || m.protocol === 41 ? 0
+      : m.protocol === 17 && m.dport === 6080 ? 12
+      : m.protocol === 47 ? (f[m.l4Off]! & 0x80 ? 8 : 4) : -1;
+    if (encap >= 0) {
       // Tunnel: check the inner packet too, by re-framing it.
-      const inner = new Uint8Array(14 + m.l4Len);
-      inner.set(f.subarray(m.l4Off, m.l4Off + m.l4Len), 14);
-      inner[12] = m.protocol === 4 ? 0x08 : 0x86; inner[13] = m.protocol === 4 ? 0x00 : 0xdd;
+      const n = m.l4Len - encap;
+      const inner = new Uint8Array(14 + n);
+      inner.set(f.subarray(m.l4Off + encap, m.l4Off + m.l4Len), 14);
+      const v6 = inner[14]! >>> 4 === 6;
+      inner[12] = v6 ? 0x86 : 0x08; inner[13] = v6 ? 0xdd : 0x00;
       const im = parseFrame(inner, 0, inner.length, createFrameMeta());
       assert.equal(im.reason, 0, `inner of ${c.name}`);
       assert.ok(checksumsValid(inner, im), `inner checksums of ${c.name}`);

@@ -1,14 +1,20 @@
 /**
- * Regenerates the golden tables (nat.ts, dr.ts, tun.ts, icmp.ts, malformed.ts) from scratch:
+ * Regenerates the golden tables (nat.ts, dr.ts, tun.ts, tuntypes.ts, icmp.ts, malformed.ts) from scratch:
  *   npx tsx test/packet/golden/generate.ts
  * Inputs AND expected outputs are built by src/packet/build.ts with full checksums, from what
  * the rewrite must produce (addresses, ports, TTL, MACs), never by running the forwarding step.
+ * GUE/GRE headers are spelled out here byte by byte; the GRE checksum is the RFC 1071 sum and
+ * the GUE source port comes from the flow hash (src/packet/gue.ts flowHash, a pure function of
+ * the inner 5-tuple; its spread is tested on its own).
  */
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildEthernet, buildFrame, buildPacket, toHex, type EthSpec, type PacketSpec } from '../../../src/packet/build.ts';
 import type { GoldenCase, GoldenDecision } from './types.ts';
+import { checksum } from '../../../src/packet/checksum.ts';
+import { flowHash, gueSourcePort } from '../../../src/packet/gue.ts';
+import { parseIp } from '../../../src/core/addr.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -54,7 +60,7 @@ function udp(src: string, dst: string, sport: number, dport: number, ttl: number
   return { ip: { src, dst, ttl, id: 0x0a0b, ...ip }, udp: { sport, dport, payload, zeroCsum } };
 }
 
-const cases: Record<string, GoldenCase[]> = { nat: [], dr: [], tun: [], icmp: [], malformed: [] };
+const cases: Record<string, GoldenCase[]> = { nat: [], dr: [], tun: [], tuntypes: [], icmp: [], malformed: [] };
 
 function add(table: string, name: string, input: Uint8Array, decision: GoldenDecision, verdict: string, reason: string, expected: Uint8Array | null, headroom?: number): void {
   const c: GoldenCase = { name, input: toHex(input), decision, verdict, reason, expected: expected ? toHex(expected) : '' };
@@ -182,6 +188,94 @@ function ipOf(frame: Uint8Array, ethLen = 14): Uint8Array {
   const big6 = buildFrame(fromClient, tcp(CIP6, VIP6, 40000, 80, 24, 64, { payload: new Uint8Array(1440).fill(0x65) }));
   add('tun', 'TUN: 1500-byte IPv6 packet + 40 > MTU 1500 → ICMPv6 packet too big, MTU 1460',
     big6, tun6, 'reply', 'too-big', icmpReply(replyToClient, VIP6, CIP6, true, 2, 0, 1460, ipOf(big6)));
+}
+
+// ------------------------------------------------------------------------------------ TUN types (GUE, GRE)
+{
+  const PORT = 6080;
+  const gue = (csum: 'nocsum' | 'csum' | 'remcsum'): GoldenDecision => ({ ...tun, tunType: 'gue', tunPort: PORT, tunCsum: csum });
+  const gre = (csum: 'nocsum' | 'csum'): GoldenDecision => ({ ...tun, tunType: 'gre', tunCsum: csum });
+  const cat = (...parts: Uint8Array[]) => { const o = new Uint8Array(parts.reduce((a, p) => a + p.length, 0)); let k = 0; for (const p of parts) { o.set(p, k); k += p.length; } return o; };
+  const words = (s: string) => parseIp(s)!.words;
+  const sportOf = (src: string, dst: string, proto: number, sp: number, dp: number) =>
+    gueSourcePort(flowHash(parseIp(src)!.af, words(src), words(dst), proto, sp, dp));
+  /** GUE version 0, no options, proto 4/41. */
+  const gueHdr = (inner: Uint8Array) => new Uint8Array([0, inner[0]! >>> 4 === 4 ? 4 : 41, 0, 0]);
+  /** GRE: [C] 0, protocol type, [checksum over header + payload, reserved]. */
+  const greWrap = (inner: Uint8Array, csum: boolean) => {
+    const h = new Uint8Array(csum ? 8 : 4);
+    h[0] = csum ? 0x80 : 0; h[2] = inner[0]! >>> 4 === 4 ? 0x08 : 0x86; h[3] = inner[0]! >>> 4 === 4 ? 0x00 : 0xdd;
+    const g = cat(h, inner);
+    if (csum) { const c = checksum(g, 0, g.length); g[4] = c >>> 8; g[5] = c & 255; }
+    return g;
+  };
+  const outerIp = (src: string, dstA: string, ttl: number, tos: number, df: boolean, id: number) =>
+    (parseIp(src)!.af === 4 ? { src, dst: dstA, ttl, tos, df, id } : { src, dst: dstA, ttl, tos });
+  const gueFrame = (inner: Uint8Array, sport: number, csum: boolean, src = DIP, dstA = RIP, tos = 0, ttl = 63, df = true, id = 0x1c46) =>
+    buildFrame(toRs, { ip: outerIp(src, dstA, ttl, tos, df, id), udp: { sport, dport: PORT, payload: cat(gueHdr(inner), inner), zeroCsum: !csum } });
+  const greFrame = (inner: Uint8Array, csum: boolean, src = DIP, dstA = RIP, tos = 0, ttl = 63, df = true, id = 0x1c46) =>
+    buildFrame(toRs, { ip: { ...outerIp(src, dstA, ttl, tos, df, id), protocol: 47 }, raw: greWrap(inner, csum) });
+
+  const syn = tcp(CIP, VIP, 40000, 80, 2, 64, { options: synOpts });
+  const innerSyn = buildPacket(tcp(CIP, VIP, 40000, 80, 2, 63, { options: synOpts }));
+  const sp = sportOf(CIP, VIP, 6, 40000, 80);
+  add('tuntypes', 'GUE (--tun-nocsum): outer UDP to the tun port, source port from the flow hash, GUE proto 4, UDP checksum 0',
+    buildFrame(fromClient, syn), gue('nocsum'), 'forward', '', gueFrame(innerSyn, sp, false));
+  add('tuntypes', 'GUE (--tun-csum): the same with the outer UDP checksum computed',
+    buildFrame(fromClient, syn), gue('csum'), 'forward', '', gueFrame(innerSyn, sp, true));
+  add('tuntypes', 'GUE (--tun-remcsum): checksum on, no REMCSUM option for a packet with a complete inner checksum (as the kernel)',
+    buildFrame(fromClient, syn), gue('remcsum'), 'forward', '', gueFrame(innerSyn, sp, true));
+  add('tuntypes', 'GUE: encapsulated in place when the buffer has 32 bytes of headroom',
+    buildFrame(fromClient, syn), gue('csum'), 'forward', '', gueFrame(innerSyn, sp, true), 32);
+  const data = tcp(CIP, VIP, 40001, 80, 24, 20, { payload: httpGet }, { tos: 0xb8, df: false, id: 0x7777 });
+  add('tuntypes', 'GUE: another flow gets its own source port; DSCP/ECN, clear DF and ID carry over to the outer header',
+    buildFrame(fromClient, data), gue('csum'), 'forward', '',
+    gueFrame(buildPacket({ ...data, ip: { ...data.ip, ttl: 19 } }), sportOf(CIP, VIP, 6, 40001, 80), true, DIP, RIP, 0xb8, 19, false, 0x7777));
+  const dns = udp(CIP, VIP, 33333, 53, 64, dnsQuery);
+  add('tuntypes', 'GUE: UDP inner packet (a DNS query)',
+    buildFrame(fromClient, dns), gue('csum'), 'forward', '', gueFrame(buildPacket(udp(CIP, VIP, 33333, 53, 63, dnsQuery)), sportOf(CIP, VIP, 17, 33333, 53), true, DIP, RIP, 0, 63, false, 0x0a0b));
+  const syn6 = tcp(CIP6, VIP6, 40000, 80, 2, 64);
+  const inner6 = buildPacket(tcp(CIP6, VIP6, 40000, 80, 2, 63));
+  add('tuntypes', 'GUE: IPv6 in IPv6 (GUE proto 41), UDP checksum over the IPv6 pseudo-header',
+    buildFrame(fromClient, syn6), { ...gue('csum'), rip: RIP6, vip: VIP6, tunnelSrc: DIP6 }, 'forward', '',
+    gueFrame(inner6, sportOf(CIP6, VIP6, 6, 40000, 80), true, DIP6, RIP6));
+  add('tuntypes', 'GUE: IPv6 inside IPv4 (GUE proto 41), DF set',
+    buildFrame(fromClient, syn6), { ...gue('csum'), vip: VIP6 }, 'forward', '', gueFrame(inner6, sportOf(CIP6, VIP6, 6, 40000, 80), true, DIP, RIP, 0, 63, true, 0));
+  const fits = (n: number, fill: number) => buildFrame(fromClient, tcp(CIP, VIP, 40000, 80, 24, 64, { payload: new Uint8Array(n).fill(fill) }));
+  const fitsInner = (n: number, fill: number) => buildPacket(tcp(CIP, VIP, 40000, 80, 24, 63, { payload: new Uint8Array(n).fill(fill) }));
+  add('tuntypes', 'GUE: 1468-byte DF packet fits exactly in MTU 1500 (overhead 20 + 8 + 4)',
+    fits(1428, 0x66), gue('csum'), 'forward', '', gueFrame(fitsInner(1428, 0x66), sp, true));
+  const big = fits(1429, 0x67);
+  add('tuntypes', 'GUE: 1469-byte DF packet → ICMP fragmentation needed, next-hop MTU 1468',
+    big, gue('csum'), 'reply', 'too-big', icmpReply(replyToClient, VIP, CIP, false, 3, 4, 1468, ipOf(big)));
+  const big6 = buildFrame(fromClient, tcp(CIP6, VIP6, 40000, 80, 24, 64, { payload: new Uint8Array(1440).fill(0x68) }));
+  add('tuntypes', 'GUE: 1500-byte IPv6 packet in IPv6 → ICMPv6 packet too big, MTU 1448 (overhead 40 + 12)',
+    big6, { ...gue('csum'), rip: RIP6, vip: VIP6, tunnelSrc: DIP6 }, 'reply', 'too-big', icmpReply(replyToClient, VIP6, CIP6, true, 2, 0, 1448, ipOf(big6)));
+  add('tuntypes', 'GUE without a tunnel port is a bad decision (dropped, counted)',
+    buildFrame(fromClient, syn), { ...tun, tunType: 'gue', tunCsum: 'csum' }, 'drop', 'bad-decision', null);
+
+  add('tuntypes', 'GRE (--tun-nocsum): protocol 47, 4-byte header with protocol type 0x0800',
+    buildFrame(fromClient, syn), gre('nocsum'), 'forward', '', greFrame(innerSyn, false));
+  add('tuntypes', 'GRE (--tun-csum): C flag and the checksum over header and payload',
+    buildFrame(fromClient, syn), gre('csum'), 'forward', '', greFrame(innerSyn, true));
+  add('tuntypes', 'GRE: encapsulated in place when the buffer has 28 bytes of headroom',
+    buildFrame(fromClient, syn), gre('csum'), 'forward', '', greFrame(innerSyn, true), 28);
+  add('tuntypes', 'GRE: DSCP/ECN, clear DF and ID carry over to the outer header',
+    buildFrame(fromClient, data), gre('nocsum'), 'forward', '',
+    greFrame(buildPacket({ ...data, ip: { ...data.ip, ttl: 19 } }), false, DIP, RIP, 0xb8, 19, false, 0x7777));
+  add('tuntypes', 'GRE: IPv6 in IPv6, protocol type 0x86DD, with checksum',
+    buildFrame(fromClient, syn6), { ...gre('csum'), rip: RIP6, vip: VIP6, tunnelSrc: DIP6 }, 'forward', '', greFrame(inner6, true, DIP6, RIP6));
+  add('tuntypes', 'GRE (--tun-csum): 1472-byte DF packet fits exactly in MTU 1500 (overhead 20 + 8)',
+    fits(1432, 0x69), gre('csum'), 'forward', '', greFrame(fitsInner(1432, 0x69), true));
+  const big2 = fits(1433, 0x6a);
+  add('tuntypes', 'GRE (--tun-csum): 1473-byte DF packet → ICMP fragmentation needed, next-hop MTU 1472',
+    big2, gre('csum'), 'reply', 'too-big', icmpReply(replyToClient, VIP, CIP, false, 3, 4, 1472, ipOf(big2)));
+  add('tuntypes', 'GRE (--tun-nocsum): 1477-byte DF packet → ICMP fragmentation needed, next-hop MTU 1476',
+    fits(1437, 0x6b), gre('nocsum'), 'reply', 'too-big', icmpReply(replyToClient, VIP, CIP, false, 3, 4, 1476, ipOf(fits(1437, 0x6b))));
+  add('tuntypes', 'GRE (--tun-nocsum): 1476-byte DF packet fits (overhead 20 + 4)',
+    fits(1436, 0x6c), gre('nocsum'), 'forward', '', greFrame(fitsInner(1436, 0x6c), false));
+  add('tuntypes', 'IPIP stays the default when tunType is ipip (1481-byte DF packet → MTU 1480)',
+    fits(1441, 0x6d), { ...tun, tunType: 'ipip' }, 'reply', 'too-big', icmpReply(replyToClient, VIP, CIP, false, 3, 4, 1480, ipOf(fits(1441, 0x6d))));
 }
 
 // ------------------------------------------------------------------------------------ ICMP

@@ -7,7 +7,7 @@
 import { parseIp, type Ip } from '../../../src/core/addr.ts';
 import { parseMac } from '../../../src/packet/ethernet.ts';
 import type { ForwardDecision } from '../../../src/packet/forward.ts';
-import type { FwdMethod } from '../../../src/core/types.ts';
+import type { FwdMethod, TunCsum, TunType } from '../../../src/core/types.ts';
 
 export interface GoldenDecision {
   method: FwdMethod;
@@ -21,6 +21,10 @@ export interface GoldenDecision {
   tunnelSrc: string | null;
   mtu: number;
   ttlExpired?: 'icmp' | 'drop';
+  /** Tunnel type (absent: ipip), GUE port, checksum option (ipvsadm --tun-*). */
+  tunType?: TunType;
+  tunPort?: number;
+  tunCsum?: TunCsum;
 }
 
 export interface GoldenCase {
@@ -48,6 +52,6 @@ export function toDecision(g: GoldenDecision): ForwardDecision {
   return {
     method: g.method, dir: g.dir, rip: ip(g.rip), rport: g.rport, vip: ip(g.vip), vport: g.vport,
     srcMac: parseMac(g.srcMac)!, dstMac: parseMac(g.dstMac)!, tunnelSrc: g.tunnelSrc ? ip(g.tunnelSrc) : null,
-    mtu: g.mtu, ttlExpired: g.ttlExpired,
+    mtu: g.mtu, ttlExpired: g.ttlExpired, tunType: g.tunType, tunPort: g.tunPort, tunCsum: g.tunCsum,
   };
 }
