@@ -18,6 +18,8 @@
  * [3] tail (main: records decided), [4] generation (main: bumped when the rules change: the
  * worker drops its cached decisions), [5] sync state (0 idle, 1 waiting, 2 answered), then `cap`
  * records of 16 words: request 0..11, answer 12..15. Sequence numbers are int32 and wrap.
+ * Answer word 0: kind (bits 0..3), method (4..7), dir (8), cached connection (9), tunnel type
+ * (10..11), tunnel checksum option (12..13), GUE port (14..29); then rip, rport<<16|vport, vip.
  */
 import type { Action, DecideBatch, PacketMeta } from './forwarder.ts';
 import { K, newAction } from './forwarder.ts';
@@ -55,6 +57,9 @@ function readAnswer(w: Int32Array, r: number, o: Action): void {
   o.method = (h >>> 4) & 15;
   o.dir = (h >>> 8) & 1 ? 'out' : 'in';
   o.conn = (h >>> 9) & 1 ? 1 : -1;
+  o.tun = (h >>> 10) & 3;
+  o.tunCsum = (h >>> 12) & 3;
+  o.tunPort = (h >>> 14) & 0xffff;
   o.rip = w[r + 1]! >>> 0;
   o.rport = (w[r + 2]! >>> 16) & 0xffff;
   o.vport = w[r + 2]! & 0xffff;
@@ -274,7 +279,8 @@ export function serveChannel(sab: SharedArrayBuffer, decide: (m: PacketMeta, out
         a.conn = -1;
       }
       const r = o + ANS;
-      w[r] = a.kind | (a.method << 4) | ((a.dir === 'out' ? 1 : 0) << 8) | ((a.kind === K.FWD && a.conn >= 0 ? 1 : 0) << 9);
+      w[r] = a.kind | (a.method << 4) | ((a.dir === 'out' ? 1 : 0) << 8) | ((a.kind === K.FWD && a.conn >= 0 ? 1 : 0) << 9) |
+        ((a.tun & 3) << 10) | ((a.tunCsum & 3) << 12) | ((a.tunPort & 0xffff) << 14);
       w[r + 1] = a.rip | 0;
       w[r + 2] = ((a.rport & 0xffff) << 16) | (a.vport & 0xffff);
       w[r + 3] = a.vip | 0;

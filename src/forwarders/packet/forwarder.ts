@@ -26,6 +26,16 @@ export type PacketMeta = MutablePacketIn;
 export const K = { PASS: 0, DROP: 1, REJECT: 2, FWD: 3 } as const;
 export const M = { MASQ: 0, ROUTE: 1, TUNNEL: 2 } as const;
 const METHOD_NAMES = ['masq', 'route', 'tunnel'] as const;
+/** Tunnel encapsulation of an M.TUNNEL action (ipvsadm --tun-type). */
+export const T = { IPIP: 0, GUE: 1, GRE: 2 } as const;
+export const TUN_TYPE_NAMES = ['ipip', 'gue', 'gre'] as const;
+/** Tunnel checksum option (--tun-nocsum / --tun-csum / --tun-remcsum). */
+export const TC = { NOCSUM: 0, CSUM: 1, REMCSUM: 2 } as const;
+export const TUN_CSUM_NAMES = ['nocsum', 'csum', 'remcsum'] as const;
+/** Outer IPv4 + encapsulation bytes per tunnel type and checksum option (packet/forward.ts tunnelOverhead). */
+function tunOverhead4(tun: number, csum: number): number {
+  return tun === T.GUE ? 32 : tun === T.GRE ? (csum === TC.CSUM ? 28 : 24) : 20;
+}
 
 /**
  * What to do with one packet (a reusable record). Addresses are host-order IPv4 u32.
@@ -42,10 +52,14 @@ export interface Action {
   vport: number;
   /** The engine's connection handle, -1 when none (one-packet scheduling): only FWD with a connection may be cached. */
   conn: number;
+  /** M.TUNNEL: the destination's encapsulation (T.*), GUE port, checksum option (TC.*); 0 otherwise. */
+  tun: number;
+  tunPort: number;
+  tunCsum: number;
 }
 
 export function newAction(): Action {
-  return { kind: K.DROP, method: 0, dir: 'in', rip: 0, rport: 0, vip: 0, vport: 0, conn: -1 };
+  return { kind: K.DROP, method: 0, dir: 'in', rip: 0, rport: 0, vip: 0, vport: 0, conn: -1, tun: 0, tunPort: 0, tunCsum: 0 };
 }
 
 /** Decides a batch: fills `out[i]` (pre-allocated records) for `metas[i]`. */
@@ -255,6 +269,9 @@ export class Egress {
       d.mtu = hop.mtu;
       this.tsrc.words[0] = hop.src >>> 0;
       d.tunnelSrc = method === 'tunnel' ? this.tsrc : null;
+      d.tunType = TUN_TYPE_NAMES[a.tun] ?? 'ipip';
+      d.tunPort = a.tunPort;
+      d.tunCsum = TUN_CSUM_NAMES[a.tunCsum] ?? 'nocsum';
     } else {
       d.srcMac = DUMMY_MAC;
       d.dstMac = DUMMY_MAC;
@@ -262,8 +279,8 @@ export class Egress {
       d.tunnelSrc = null;
     }
     let fb = buf;
-    if (method === 'tunnel' && headroom < 20) {
-      // forwardFrame builds the outer header in place, before the frame: make room in a copy.
+    if (method === 'tunnel' && headroom < tunOverhead4(a.tun, a.tunCsum)) {
+      // forwardFrame builds the outer headers in place, before the frame: make room in a copy.
       const tb = this.tunBuf;
       tb.set(buf.subarray(m.off, m.off + m.len), 64);
       parseFrame(tb, 64, m.len, m);
@@ -565,7 +582,8 @@ export class PacketForwarder {
     const e = this.used[i];
     if (!e) return;
     this.used[i] = null;
-    if (a.kind === e.kind && a.conn >= 0 && a.method === e.method && a.rip === e.rip && a.rport === e.rport && a.vip === e.vip && a.vport === e.vport) return;
+    if (a.kind === e.kind && a.conn >= 0 && a.method === e.method && a.rip === e.rip && a.rport === e.rport && a.vip === e.vip && a.vport === e.vport &&
+      a.tun === e.tun && a.tunPort === e.tunPort && a.tunCsum === e.tunCsum) return;
     this.stats.divergent++;
     const flows = e.dir === 'out' ? this.flowsOut : this.flowsIn;
     if (flows.get(e.key) === e) flows.delete(e.key);
@@ -578,6 +596,7 @@ export class PacketForwarder {
     const m = pe.m;
     flows.set(pe.key, {
       kind: a.kind, method: a.method, dir: a.dir, rip: a.rip, rport: a.rport, vip: a.vip, vport: a.vport, conn: a.conn,
+      tun: a.tun, tunPort: a.tunPort, tunCsum: a.tunCsum,
       key: pe.key,
       proto: m.protocol,
       peer: pe.out ? m.src[0]! : m.dst[0]!,

@@ -11,7 +11,8 @@ import type { IpvsCommand, ServiceKey, ServiceSnapshot } from '../../core/types.
 import type { PacketIn, Verdict } from '../../core/engine.ts';
 import { newVerdict } from '../../core/engine.ts';
 import type { Action, ForwarderStats, PacketMeta } from './forwarder.ts';
-import { K, M } from './forwarder.ts';
+import { K, M, T, TC } from './forwarder.ts';
+import type { TunCsum, TunType } from '../../core/types.ts';
 import { startWorkers, type WorkersHandle } from './host.ts';
 import { installNft, removeNft, type NftRules } from './nft.ts';
 import { ipv4FromString } from './addr4.ts';
@@ -93,6 +94,10 @@ function plan(svcs: readonly ServiceSnapshot[]): Plan {
 }
 
 const METHOD: Record<string, number> = { masq: M.MASQ, route: M.ROUTE, tunnel: M.TUNNEL };
+const TUN_TYPE: Record<string, number> = { ipip: T.IPIP, gue: T.GUE, gre: T.GRE };
+const TUN_CSUM: Record<string, number> = { nocsum: TC.NOCSUM, csum: TC.CSUM, remcsum: TC.REMCSUM };
+/** What the engine's destination record (Verdict.dest, core/engine.ts Dest) carries for tunnels. */
+type TunDest = { readonly tunType?: TunType; readonly tunPort?: number; readonly tunCsum?: TunCsum };
 
 /**
  * Maps one engine verdict to a worker action. 'in': the destination and port the engine chose,
@@ -102,6 +107,9 @@ const METHOD: Record<string, number> = { masq: M.MASQ, route: M.ROUTE, tunnel: M
 export function verdictToAction(m: PacketMeta, v: Verdict, a: Action): void {
   a.dir = m.dir;
   a.conn = -1;
+  a.tun = 0;
+  a.tunPort = 0;
+  a.tunCsum = 0;
   switch (v.action) {
     case 'pass': a.kind = K.PASS; return;
     case 'drop': a.kind = K.DROP; return;
@@ -112,6 +120,13 @@ export function verdictToAction(m: PacketMeta, v: Verdict, a: Action): void {
   a.kind = K.FWD;
   a.method = method;
   a.conn = v.conn;
+  if (method === M.TUNNEL) {
+    // The tunnel type is the destination's at transmit time (ip_vs_tunnel_xmit reads cp->dest).
+    const t = v.dest as TunDest;
+    a.tun = TUN_TYPE[t.tunType ?? 'ipip'] ?? T.IPIP;
+    a.tunPort = (t.tunPort ?? 0) & 0xffff;
+    a.tunCsum = TUN_CSUM[t.tunCsum ?? 'nocsum'] ?? TC.NOCSUM;
+  }
   if (m.dir === 'in') {
     a.rip = v.dest.ip.words[0]! >>> 0;
     a.rport = v.dport || m.dport;

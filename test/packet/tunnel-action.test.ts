@@ -1,0 +1,87 @@
+/**
+ * The tunnel type travels from the engine to the worker: verdictToAction fills the Action from the
+ * destination the engine chose (its --tun-type / --tun-port / --tun-*csum, as the kernel reads
+ * cp->dest at transmit time, so an edit applies to existing connections), and the decision
+ * channel carries the fields through its answer words unchanged.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Rig, svcKey } from '../core/engine-rig.ts';
+import { verdictToAction } from '../../src/forwarders/packet/index.ts';
+import { M, T, TC, newAction, newMeta } from '../../src/forwarders/packet/forwarder.ts';
+import { createChannel, DecisionChannel, serveChannel } from '../../src/forwarders/packet/channel.ts';
+import { parseIp } from '../../src/core/addr.ts';
+import type { DestSpec } from '../../src/core/types.ts';
+
+const VIP = '10.0.0.100';
+
+function meta(sport: number) {
+  const m = newMeta();
+  m.dir = 'in';
+  m.protocol = 'tcp';
+  m.saddr = parseIp('192.0.2.10')!;
+  m.daddr = parseIp(VIP)!;
+  m.sport = sport;
+  m.dport = 80;
+  m.tcpFlags = 0x02;
+  m.bytes = 60;
+  return m;
+}
+
+const table: [string, Partial<DestSpec>, number, number, number][] = [
+  ['ipip', { tunType: 'ipip' }, T.IPIP, 0, TC.NOCSUM],
+  ['gue nocsum', { tunType: 'gue', tunPort: 6080, tunCsum: 'nocsum' }, T.GUE, 6080, TC.NOCSUM],
+  ['gue csum', { tunType: 'gue', tunPort: 65535, tunCsum: 'csum' }, T.GUE, 65535, TC.CSUM],
+  ['gue remcsum', { tunType: 'gue', tunPort: 1, tunCsum: 'remcsum' }, T.GUE, 1, TC.REMCSUM],
+  ['gre nocsum', { tunType: 'gre', tunCsum: 'nocsum' }, T.GRE, 0, TC.NOCSUM],
+  ['gre csum', { tunType: 'gre', tunCsum: 'csum' }, T.GRE, 0, TC.CSUM],
+];
+
+for (const [name, spec, tun, port, csum] of table) {
+  test(`${name}: the engine's verdict becomes a tunnel action with the destination's type, port and checksum option, and survives the channel`, () => {
+    const key = svcKey('tcp', VIP, 80);
+    const r = new Rig().service(key, { scheduler: 'rr' }).dest(key, '192.168.10.11', 80, 'tunnel', spec);
+    const m = meta(40000);
+    const a = newAction();
+    verdictToAction(m, r.in('tcp', '192.0.2.10:40000', `${VIP}:80`, 'S'), a);
+    assert.equal(a.method, M.TUNNEL);
+    assert.deepEqual([a.tun, a.tunPort, a.tunCsum], [tun, port, csum]);
+
+    // Through the channel: the main side decides with the same engine mapping.
+    const sab = createChannel(8);
+    const ch = new DecisionChannel(sab);
+    const server = serveChannel(sab, (pm, out) => { Object.assign(out, a); out.dir = pm.dir; });
+    try {
+      const seq = ch.push(m, true, 0, () => {});
+      server.drain();
+      const got = newAction();
+      ch.answer(seq, got);
+      assert.deepEqual([got.kind, got.method, got.tun, got.tunPort, got.tunCsum, got.rip, got.rport, got.vip, got.vport],
+        [a.kind, a.method, a.tun, a.tunPort, a.tunCsum, a.rip, a.rport, a.vip, a.vport]);
+    } finally {
+      server.stop();
+    }
+  });
+}
+
+test('editing a destination from ipip to gue changes the action of its existing connection', () => {
+  const key = svcKey('tcp', VIP, 80);
+  const r = new Rig().service(key, { scheduler: 'rr' }).dest(key, '192.168.10.11', 80, 'tunnel');
+  const a = newAction();
+  verdictToAction(meta(40001), r.in('tcp', '192.0.2.10:40001', `${VIP}:80`, 'S'), a);
+  assert.equal(a.tun, T.IPIP);
+  r.ok(r.e.apply({ kind: 'edit-dest', key, dest: { af: 4, addr: '192.168.10.11', port: 80, fwd: 'tunnel', weight: 1, uThreshold: 0, lThreshold: 0, tunType: 'gue', tunPort: 5555, tunCsum: 'csum' } }));
+  verdictToAction(meta(40001), r.in('tcp', '192.0.2.10:40001', `${VIP}:80`, 'A'), a);
+  assert.equal(a.kind, 3);
+  assert.deepEqual([a.tun, a.tunPort, a.tunCsum], [T.GUE, 5555, TC.CSUM]);
+});
+
+test('non-tunnel actions carry no tunnel fields', () => {
+  const key = svcKey('tcp', VIP, 80);
+  const r = new Rig().service(key, { scheduler: 'rr' }).dest(key, '192.168.10.11', 80, 'route');
+  const a = newAction();
+  a.tun = T.GRE; a.tunPort = 9; a.tunCsum = TC.CSUM; // stale values from a previous packet
+  verdictToAction(meta(40002), r.in('tcp', '192.0.2.10:40002', `${VIP}:80`, 'S'), a);
+  assert.equal(a.method, M.ROUTE);
+  assert.deepEqual([a.tun, a.tunPort, a.tunCsum], [0, 0, 0]);
+});
