@@ -1,13 +1,15 @@
 /**
  * Real-server setup, what the seeds do by hand: VIP on lo as /32, a host route, ARP sysctls
- * (arp_ignore=1, arp_announce=2 on all and lo), and for TUN rp_filter=0 plus the user-space IPIP
- * decapsulation agent (no ipip device on this kernel). `down` restores the previous sysctl values
+ * (arp_ignore=1, arp_announce=2 on all and lo), and for TUN rp_filter=0 plus the user-space
+ * decapsulation agent (no tunnel devices on this kernel) for the tunnel types the director's
+ * destinations use: ipip (default), gue (a UDP port: the destination's --tun-port) and/or gre. `down` restores the previous sysctl values
  * and removes what `up` added. Every command can run inside a namespace (`ns`), which is how tests
  * and the lab use it; state lives in /run/tsvs keyed by the network namespace's inode.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { nsArgv, nsSh, shTry, spawnInNs, spawnDetached, killPid, alive, waitFor, sh } from './netns.ts';
+import type { TunType } from '../core/types.ts';
 
 export type RsMode = 'dr' | 'tun';
 
@@ -19,6 +21,26 @@ export interface RealserverState {
   readonly addedRoute: boolean;
   readonly agentPid?: number;
   readonly tunDev?: string;
+  /** TUN: the tunnel types the agent decapsulates, and the GUE port. */
+  readonly tunTypes?: readonly TunType[];
+  readonly tunPort?: number;
+}
+
+/** TUN options: which encapsulations the agent accepts (default ['ipip']) and the GUE UDP port. */
+export interface TunOptions {
+  readonly tunTypes?: readonly TunType[];
+  readonly tunPort?: number;
+}
+
+/** Checks TUN options; returns an error message or null. */
+export function tunOptionsError(mode: RsMode, o: TunOptions): string | null {
+  const types = o.tunTypes ?? [];
+  if (mode !== 'tun' && (types.length > 0 || o.tunPort !== undefined)) return '--tun-type/--tun-port need --mode tun';
+  for (const t of types) if (t !== 'ipip' && t !== 'gue' && t !== 'gre') return `unknown tunnel type ${t as string} (ipip, gue, gre)`;
+  const gue = types.includes('gue');
+  if (gue && !(Number.isInteger(o.tunPort) && o.tunPort! >= 1 && o.tunPort! <= 65535)) return '--tun-type gue needs --tun-port 1..65535';
+  if (!gue && o.tunPort !== undefined) return '--tun-port is only for --tun-type gue';
+  return null;
 }
 
 const STATE_DIR = '/run/tsvs';
@@ -67,8 +89,10 @@ export interface UpResult {
   readonly actions: string[];
 }
 
-export async function realserverUp(vip: string, mode: RsMode, ns?: string): Promise<UpResult> {
+export async function realserverUp(vip: string, mode: RsMode, ns?: string, tunOpts: TunOptions = {}): Promise<UpResult> {
   const actions: string[] = [];
+  const bad = tunOptionsError(mode, tunOpts);
+  if (bad) throw new Error(bad);
   const prev = readState(ns, vip);
   if (prev) return { state: prev, actions: ['already up'] };
   const sysctls: Record<string, string> = {};
@@ -87,18 +111,23 @@ export async function realserverUp(vip: string, mode: RsMode, ns?: string): Prom
   if (addedRoute) actions.push(`ip route add ${vip}/32 dev lo scope host`);
   let agentPid: number | undefined;
   let tunDev: string | undefined;
+  let tunTypes: TunType[] | undefined;
   if (mode === 'tun') {
     tunDev = 'tsvstun0';
+    tunTypes = [...new Set(tunOpts.tunTypes?.length ? tunOpts.tunTypes : ['ipip' as const])];
     const agent = fileURLToPath(new URL('../forwarders/packet/ipip-agent.ts', import.meta.url));
     const log = `${STATE_DIR}/ipip-agent-${netnsId(ns)}.log`;
     mkdirSync(STATE_DIR, { recursive: true });
-    const argv = [process.execPath, '--import', 'tsx', agent, '--dev', tunDev, '--vip', vip];
+    const argv = [process.execPath, '--import', 'tsx', agent, '--dev', tunDev, '--vip', vip, '--tun-type', tunTypes.join(','),
+      ...(tunOpts.tunPort !== undefined ? ['--tun-port', String(tunOpts.tunPort)] : [])];
     agentPid = ns ? spawnInNs(ns, argv, log) : spawnDetached(argv, log);
-    const up = await waitFor(() => shTry(nsArgv(ns, ['ip', 'link', 'show', tunDev!])).status === 0, 15000, 100);
-    if (!up) throw new Error(`IPIP agent did not bring ${tunDev} up (see ${log})`);
-    actions.push(`started IPIP decapsulation agent (pid ${agentPid}) on ${tunDev}`);
+    const pid = agentPid;
+    const up = await waitFor(() => !alive(pid) || shTry(nsArgv(ns, ['ip', 'link', 'show', tunDev!])).status === 0, 15000, 100);
+    if (!up || !alive(pid)) throw new Error(`tunnel agent did not bring ${tunDev} up (see ${log})`);
+    const what = tunTypes.map((t) => (t === 'gue' ? `gue on udp port ${tunOpts.tunPort}` : t)).join(', ');
+    actions.push(`started tunnel decapsulation agent (${what}; pid ${agentPid}) on ${tunDev}`);
   }
-  const state: RealserverState = { vip, mode, sysctls, addedAddr, addedRoute, agentPid, tunDev };
+  const state: RealserverState = { vip, mode, sysctls, addedAddr, addedRoute, agentPid, tunDev, tunTypes, tunPort: tunOpts.tunPort };
   mkdirSync(STATE_DIR, { recursive: true });
   writeFileSync(statePath(ns, vip), JSON.stringify(state, null, 2));
   return { state, actions };

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sh, nsSh, shTry, alive } from '../../src/lab/netns.ts';
-import { realserverUp, realserverDown, getSysctl, setSysctl, readState } from '../../src/lab/realserver.ts';
+import { realserverUp, realserverDown, getSysctl, setSysctl, readState, tunOptionsError, type TunOptions, type RsMode } from '../../src/lab/realserver.ts';
+import { run as realserverCli } from '../../src/cli/commands/realserver.ts';
 
 const root = process.getuid?.() === 0;
 const skip = root ? false : 'needs root (network namespaces)';
@@ -45,3 +46,61 @@ for (const mode of ['dr', 'tun'] as const) {
     }
   });
 }
+
+test('TUN options are checked: gue needs a port, the port is for gue only, tunnel types only with --mode tun', () => {
+  const table: [RsMode, TunOptions, string | null][] = [
+    ['tun', {}, null],
+    ['tun', { tunTypes: ['ipip'] }, null],
+    ['tun', { tunTypes: ['gre'] }, null],
+    ['tun', { tunTypes: ['gue'], tunPort: 6080 }, null],
+    ['tun', { tunTypes: ['ipip', 'gue', 'gre'], tunPort: 1 }, null],
+    ['tun', { tunTypes: ['gue'] }, '--tun-type gue needs --tun-port 1..65535'],
+    ['tun', { tunTypes: ['gue'], tunPort: 65536 }, '--tun-type gue needs --tun-port 1..65535'],
+    ['tun', { tunTypes: ['gue'], tunPort: NaN }, '--tun-type gue needs --tun-port 1..65535'],
+    ['tun', { tunTypes: ['gre'], tunPort: 6080 }, '--tun-port is only for --tun-type gue'],
+    ['dr', { tunTypes: ['gre'] }, '--tun-type/--tun-port need --mode tun'],
+    ['dr', { tunPort: 5 }, '--tun-type/--tun-port need --mode tun'],
+  ];
+  for (const [mode, o, want] of table) assert.equal(tunOptionsError(mode, o), want, `${mode} ${JSON.stringify(o)}`);
+});
+
+test('tsvs realserver rejects bad tunnel options with exit status 2 before touching anything', async () => {
+  const table: string[][] = [
+    ['up', '--vip', VIP, '--mode', 'tun', '--tun-type', 'vxlan'],
+    ['up', '--vip', VIP, '--mode', 'tun', '--tun-type', 'gue'],
+    ['up', '--vip', VIP, '--mode', 'tun', '--tun-type', 'gue', '--tun-port', 'x'],
+    ['up', '--vip', VIP, '--mode', 'dr', '--tun-type', 'gre'],
+  ];
+  const write = process.stderr.write;
+  let err = '';
+  process.stderr.write = ((s: string) => { err += s; return true; }) as typeof process.stderr.write;
+  try {
+    for (const argv of table) {
+      err = '';
+      assert.equal(await realserverCli(argv), 2, argv.join(' '));
+      assert.match(err, /tsvs realserver: /, argv.join(' '));
+    }
+  } finally {
+    process.stderr.write = write;
+  }
+});
+
+test('realserver up --mode tun --tun-type gue,gre starts one agent listening on the UDP tun port and for GRE', { skip, timeout: 60_000 }, async () => {
+  const ns = `tsvs-rs${process.pid}gue`;
+  sh(['ip', 'netns', 'add', ns]);
+  try {
+    const { state, actions } = await realserverUp(VIP, 'tun', ns, { tunTypes: ['gue', 'gre'], tunPort: 6081 });
+    assert.ok(state.agentPid && alive(state.agentPid), 'agent running');
+    assert.deepEqual(state.tunTypes, ['gue', 'gre']);
+    assert.equal(state.tunPort, 6081);
+    assert.ok(actions.some((a) => a.includes('gue on udp port 6081, gre')), actions.join('\n'));
+    assert.match(shTry(['ip', 'netns', 'exec', ns, 'ss', '-uln']).out, /0\.0\.0\.0:6081\b/);
+    // The raw GRE socket shows in /proc/net/raw as protocol 47 (0x2F in the local address' port column).
+    assert.match(shTry(['ip', 'netns', 'exec', ns, 'cat', '/proc/net/raw']).out, /:002F /);
+    await realserverDown(VIP, ns);
+    assert.equal(alive(state.agentPid!), false);
+  } finally {
+    await realserverDown(VIP, ns).catch(() => {});
+    shTry(['ip', 'netns', 'del', ns]);
+  }
+});

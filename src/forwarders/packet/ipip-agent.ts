@@ -1,14 +1,28 @@
 /**
- * The real server's IPIP decapsulation agent, for kernels without an ipip device (like these
- * machines; ordinary distributions use `tunl0`). Receives protocol-4 packets on a raw socket,
- * strips the outer IPv4 header and injects the inner packet through a TUN device, where the
- * kernel delivers it to the VIP held on lo. Run: `ipip-agent.ts [--dev tsvstun0] [--vip A ...]`
+ * The real server's tunnel decapsulation agent, for kernels without tunnel devices (like these
+ * machines; ordinary distributions use `tunl0`, `gre0` or `ip fou add port P gue`). Receives
+ * the director's encapsulated packets, strips the encapsulation and injects the inner packet
+ * through a TUN device, where the kernel delivers it to the VIP held on lo:
+ *  - ipip (default): a raw socket for protocol 4 (IPv4 in IPv4) and 41 (IPv6 in IPv4);
+ *  - gre: a raw socket for protocol 47 (checksum verified, key/sequence skipped);
+ *  - gue: a UDP socket bound to the tunnel port (`--tun-port`, the destination's ipvsadm
+ *    --tun-port); the kernel checks the UDP checksum, the agent the GUE header (REMCSUM handled).
+ * Several types can run at once (`--tun-type ipip,gre`). Decapsulation is src/packet (ipip.ts,
+ * gre.ts, gue.ts); packets whose inner destination is not one of `--vip` are ignored.
+ *
+ * Run: `ipip-agent.ts [--dev tsvstun0] [--vip A ...] [--tun-type ipip|gue|gre[,...]] [--tun-port N]`
  * (in its own process: the receive loop blocks). Prints "ready" once the device is up.
  */
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { sys, C, check, errno } from './sys.ts';
+import { sys, C, check, errno, sockaddrIn } from './sys.ts';
 import { ipv4FromString } from './addr4.ts';
+import { createIpipInner, ipipDecapsulate, type IpipInner } from '../../packet/ipip.ts';
+import { greDecapsulate } from '../../packet/gre.ts';
+import { gueDecapsulate } from '../../packet/gue.ts';
+import type { TunType } from '../../core/types.ts';
+
+export const TUN_TYPES: readonly TunType[] = ['ipip', 'gue', 'gre'];
 
 export function openTun(name: string): number {
   const fd = check('open(/dev/net/tun)', sys.open('/dev/net/tun', C.O_RDWR | C.O_CLOEXEC));
@@ -19,37 +33,114 @@ export function openTun(name: string): number {
   return fd;
 }
 
-export function runAgent(dev: string, vips: readonly number[]): never {
+export interface AgentOptions {
+  /** Tunnel types to accept (default ['ipip']). */
+  readonly types?: readonly TunType[];
+  /** GUE UDP port (required with 'gue'). */
+  readonly gueport?: number;
+}
+
+type Decap = (b: Uint8Array, off: number, len: number, res: IpipInner) => number;
+
+interface Source {
+  readonly fd: number;
+  readonly what: string;
+  readonly decap: Decap;
+}
+
+/** Opens the receive sockets for `types`. */
+export function openSources(types: readonly TunType[], gueport = 0): Source[] {
+  const out: Source[] = [];
+  const raw = (proto: number, what: string, decap: Decap) =>
+    out.push({ fd: check(`socket(AF_INET, SOCK_RAW, ${proto})`, sys.socket(C.AF_INET, C.SOCK_RAW | C.SOCK_CLOEXEC | C.SOCK_NONBLOCK, proto)), what, decap });
+  try {
+    for (const t of new Set(types)) {
+      if (t === 'ipip') {
+        raw(C.IPPROTO_IPIP, 'ipip', ipipDecapsulate);
+        raw(41, 'ipip6', ipipDecapsulate);
+      } else if (t === 'gre') {
+        raw(47, 'gre', greDecapsulate);
+      } else if (t === 'gue') {
+        if (!(gueport >= 1 && gueport <= 65535)) throw new Error('gue needs --tun-port 1..65535');
+        const fd = check('socket(AF_INET, SOCK_DGRAM)', sys.socket(C.AF_INET, C.SOCK_DGRAM | C.SOCK_CLOEXEC | C.SOCK_NONBLOCK, 0));
+        out.push({ fd, what: 'gue', decap: gueDecapsulate });
+        const sa = sockaddrIn(0, gueport);
+        check(`bind(udp ${gueport})`, sys.bind(fd, sa, sa.length));
+      } else {
+        throw new Error(`unknown tunnel type ${t as string}`);
+      }
+    }
+  } catch (e) {
+    for (const s of out) sys.close(s.fd);
+    throw e;
+  }
+  return out;
+}
+
+export function runAgent(dev: string, vips: readonly number[], opts: AgentOptions = {}): never {
+  const types = opts.types && opts.types.length ? opts.types : ['ipip' as const];
+  const srcs = openSources(types, opts.gueport);
   const tun = openTun(dev);
   execFileSync('ip', ['link', 'set', dev, 'up']);
   writeFileSync(`/proc/sys/net/ipv4/conf/${dev}/rp_filter`, '0');
-  const raw = check('socket(AF_INET, SOCK_RAW, IPPROTO_IPIP)', sys.socket(C.AF_INET, C.SOCK_RAW | C.SOCK_CLOEXEC, C.IPPROTO_IPIP));
   const buf = Buffer.alloc(65536);
   const allowed = new Set(vips);
-  process.stdout.write('ready\n');
+  const res = createIpipInner();
+  const pfds = Buffer.alloc(8 * srcs.length);
+  srcs.forEach((s, i) => {
+    pfds.writeInt32LE(s.fd, i * 8);
+    pfds.writeInt16LE(C.POLLIN, i * 8 + 4);
+  });
+  process.stdout.write(`ready ${srcs.map((s) => s.what).join(',')}\n`);
   for (;;) {
-    const n = Number(sys.recvfrom(raw, buf, buf.length, 0, null, null));
-    if (n < 0) {
+    const r = sys.poll(pfds, srcs.length, -1) as number;
+    if (r < 0) {
       if (errno() === C.EINTR) continue;
-      check('recvfrom', n);
+      check('poll', r);
     }
-    if (n < 40) continue;
-    const ihl = (buf[0]! & 15) * 4;
-    if (buf[9] !== 4 || n < ihl + 20 || buf[ihl]! >> 4 !== 4) continue;
-    const innerDst = buf.readUInt32BE(ihl + 16);
-    if (allowed.size > 0 && !allowed.has(innerDst)) continue;
-    const innerLen = Math.min(buf.readUInt16BE(ihl + 2), n - ihl);
-    sys.write(tun, buf.subarray(ihl, ihl + innerLen), innerLen);
+    for (let i = 0; i < srcs.length; i++) {
+      if ((pfds.readInt16LE(i * 8 + 6) & C.POLLIN) === 0) continue;
+      const s = srcs[i]!;
+      for (;;) {
+        const n = Number(sys.recvfrom(s.fd, buf, buf.length, C.MSG_DONTWAIT, null, null));
+        if (n < 0) {
+          const e = errno();
+          if (e === C.EAGAIN || e === C.EINTR) break;
+          check('recvfrom', n);
+        }
+        if (s.decap(buf, 0, n, res) !== 0) continue;
+        if (allowed.size > 0 && (res.innerAf !== 4 || !allowed.has(buf.readUInt32BE(res.innerOff + 16)))) continue;
+        sys.write(tun, buf.subarray(res.innerOff, res.innerOff + res.innerLen), res.innerLen);
+      }
+    }
   }
+}
+
+/** Parses `--tun-type a,b --tun-type c` values. */
+export function parseTunTypes(values: readonly string[]): TunType[] {
+  const out: TunType[] = [];
+  for (const v of values) {
+    for (const t of v.split(',')) {
+      const x = t.trim();
+      if (!x) continue;
+      if (!(TUN_TYPES as readonly string[]).includes(x)) throw new Error(`unknown tunnel type ${x} (ipip, gue, gre)`);
+      out.push(x as TunType);
+    }
+  }
+  return out;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const a = process.argv.slice(2);
   let dev = 'tsvstun0';
   const vips: number[] = [];
+  const types: string[] = [];
+  let gueport = 0;
   for (let i = 0; i < a.length; i++) {
     if (a[i] === '--dev') dev = a[++i]!;
     else if (a[i] === '--vip') vips.push(ipv4FromString(a[++i]!));
+    else if (a[i] === '--tun-type') types.push(a[++i]!);
+    else if (a[i] === '--tun-port') gueport = Number(a[++i]);
   }
-  runAgent(dev, vips);
+  runAgent(dev, vips, { types: parseTunTypes(types), gueport });
 }
