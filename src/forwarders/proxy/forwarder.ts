@@ -12,6 +12,8 @@ import { canonicalIp } from '../../core/addr.ts';
 import { flowKey, type FlowPort } from './flow.ts';
 import { TcpRelay } from './tcp-relay.ts';
 import { RawRelay, handleAddr, rawBindings, relayClock, takeOverAccepts } from './raw-relay.ts';
+import { EpollListener, EpollRelay, epollClock, localAddr } from './epoll-relay.ts';
+import { epollLoop, listenSocket } from './epoll-loop.ts';
 import { UdpService } from './udp-relay.ts';
 import { unmapV4, type ProxyProtocolVersion } from './proxy-protocol.ts';
 
@@ -67,6 +69,7 @@ interface Listener {
   key: ServiceKey;
   status: ListenerStatus;
   tcp?: Server;
+  ep?: EpollListener;
   udp?: UdpService;
   closing?: boolean;
 }
@@ -78,24 +81,44 @@ function lkey(k: ServiceKey): string {
   return `${k.protocol} ${k.addr} ${k.port}`;
 }
 
-type AnyRelay = TcpRelay | RawRelay;
+type AnyRelay = TcpRelay | RawRelay | EpollRelay;
+
+/**
+ * How TCP connections are relayed (env TSVS_PROXY_RELAY): 'epoll' = bare descriptors in the
+ * thread's own epoll loop (./epoll-relay.ts), 'uv' = raw libuv handles (./raw-relay.ts), 'net' =
+ * net.Socket (./tcp-relay.ts; also TSVS_PROXY_NET=1). A kind this Node cannot do falls back
+ * (epoll -> uv -> net).
+ */
+export type RelayKind = 'epoll' | 'uv' | 'net';
+export const DEFAULT_RELAY: RelayKind = 'uv';
+export function relayKind(): RelayKind {
+  const want = process.env['TSVS_PROXY_RELAY'] ?? DEFAULT_RELAY;
+  if (want === 'net' || process.env['TSVS_PROXY_NET'] === '1') return 'net';
+  if (want === 'epoll' && epollLoop()) return 'epoll';
+  return rawBindings() ? 'uv' : 'net';
+}
 
 export class ProxyForwarder {
   private readonly listeners = new Map<string, Listener>();
   private readonly relays = new Set<AnyRelay>();
   private readonly byFlow = new Map<string, AnyRelay>();
-  private readonly raw = rawBindings() !== null;
+  readonly relayKind = relayKind();
+  private readonly raw = this.relayKind === 'uv';
   private sweep: NodeJS.Timeout | null = null;
-  constructor(private readonly port: FlowPort, private readonly opts: ProxyForwarderOptions) {}
+  constructor(private readonly port: FlowPort, private readonly opts: ProxyForwarderOptions) {
+    if (this.relayKind === 'epoll') epollLoop()!.onError = (e) => opts.log.warn({ err: (e as Error)?.message ?? String(e) }, 'epoll relay error');
+  }
 
   /** Connect and idle timeouts of the raw relays, checked four times a second. */
   private startSweep(): void {
     if (this.sweep) return;
     relayClock(performance.now());
+    epollClock(performance.now());
     this.sweep = setInterval(() => {
       const now = performance.now();
       relayClock(now);
-      for (const r of this.relays) if (r instanceof RawRelay) r.checkTimers(now);
+      epollClock(now);
+      for (const r of this.relays) if (!(r instanceof TcpRelay)) r.checkTimers(now);
     }, 250);
     this.sweep.unref();
   }
@@ -149,6 +172,12 @@ export class ProxyForwarder {
         });
         await u.listen();
         l.udp = u;
+      } else if (this.relayKind === 'epoll') {
+        let fd = this.opts.listenFd?.(k);
+        if (this.opts.listenFd && fd === undefined) throw new Error('no listening socket was handed over');
+        fd ??= listenSocket(k);
+        l.ep = new EpollListener(fd, (cfd, peer) => this.acceptEpoll(k, cfd, peer), (e) => this.opts.log.debug({ err: e.message, service: lkey(k) }, 'accept error'));
+        this.startSweep();
       } else {
         const srv = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (c) => this.accept(k, c));
         await new Promise<void>((resolve, reject) => {
@@ -183,8 +212,9 @@ export class ProxyForwarder {
     l.closing = true;
     // Existing connections continue (as in the kernel, where connections outlive their service).
     l.tcp?.close();
+    l.ep?.close();
     l.udp?.close(true);
-    if (l.tcp || l.udp) this.opts.log.info({ protocol: l.key.protocol, addr: l.key.addr, port: l.key.port }, 'stopped listening');
+    if (l.tcp || l.udp || l.ep) this.opts.log.info({ protocol: l.key.protocol, addr: l.key.addr, port: l.key.port }, 'stopped listening');
   }
 
   private accept(k: ServiceKey, c: Socket): void {
@@ -252,12 +282,35 @@ export class ProxyForwarder {
     r.start();
   }
 
-  private readonly rawClosed = (x: RawRelay): void => {
+  /** A new connection as a bare descriptor (./epoll-relay.ts); accept4 gave its address. */
+  private acceptEpoll(k: ServiceKey, cfd: number, peer: { address: string; port: number }): void {
+    let localAddr_ = k.addr, localPort = k.port;
+    if (this.opts.proxyProtocol) {
+      const me = localAddr(cfd);
+      if (me) {
+        localAddr_ = me.address;
+        localPort = me.port;
+      }
+    }
+    const r = new EpollRelay(
+      { af: k.af, protocol: 'tcp', caddr: peer.address, cport: peer.port, vaddr: k.addr, vport: k.port },
+      cfd,
+      this.port,
+      { proxyProtocol: this.opts.proxyProtocol, connectTimeoutMs: this.opts.connectTimeoutMs, idleTimeoutMs: this.opts.timeouts().tcp * 1000, localAddr: localAddr_, localPort },
+      { onClose: this.rawClosed, onError: this.rawError },
+    );
+    r.key = flowKey(r.flow);
+    this.relays.add(r);
+    this.byFlow.set(r.key, r);
+    r.start();
+  }
+
+  private readonly rawClosed = (x: RawRelay | EpollRelay): void => {
     this.relays.delete(x);
     this.byFlow.delete(x.key);
     this.port.closed?.(x.flow);
   };
-  private readonly rawError = (x: RawRelay, where: string, e: Error | null): void => {
+  private readonly rawError = (x: RawRelay | EpollRelay, where: string, e: Error | null): void => {
     this.opts.log.debug({ where, err: e?.message ?? 'no destination', client: `${x.flow.caddr}:${x.flow.cport}`, service: `tcp ${x.flow.vaddr} ${x.flow.vport}`, dest: x.target ? `${x.target.addr}:${x.target.port}` : undefined }, 'relay error');
   };
 

@@ -38,7 +38,7 @@ let B: Bindings | null | undefined;
 export function rawBindings(): Bindings | null {
   if (B !== undefined) return B;
   B = null;
-  if (process.env['TSVS_PROXY_NET'] === '1') return B;
+  if (process.env['TSVS_PROXY_NET'] === '1' || process.env['TSVS_PROXY_RELAY'] === 'net') return B;
   try {
     const pb = (process as unknown as { binding(n: string): any }).binding;
     const t = pb('tcp_wrap'), s = pb('stream_wrap');
