@@ -11,8 +11,20 @@
  * Addresses are host-order u32 numbers (words), as in src/core/addr.ts `Ip.words`.
  */
 
-/** Unfolded one's-complement sum of `len` bytes at `off` (big-endian words, odd tail padded). */
+/** Little-endian host: the wide path below reads 32-bit words in host order. */
+const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+/** Bytes from which a 32-bit word view pays for its allocation. */
+const WIDE_MIN = 256;
+
+/**
+ * Unfolded one's-complement sum of `len` bytes at `off` (big-endian words, odd tail padded).
+ * Long runs are summed as host-order 32-bit words (RFC 1071 §2(A)/(B): the sum is independent
+ * of byte order up to a final swap, and 2^16 ≡ 1 mod 0xffff folds 32-bit words), about 4x
+ * fewer loads than byte pairs: it matters for full tunnel checksums (GUE UDP, GRE) of 1500-byte
+ * packets. The result may then be folded already; callers only fold/complement it.
+ */
 export function sum16(b: Uint8Array, off: number, len: number, init = 0): number {
+  if (LE && len >= WIDE_MIN && ((b.byteOffset + off) & 1) === 0) return init + sumWide(b, off, len);
   let s = init;
   const end = off + (len & ~1);
   let i = off;
@@ -20,6 +32,28 @@ export function sum16(b: Uint8Array, off: number, len: number, init = 0): number
   for (; i + 3 < end; i += 4) s += ((b[i]! << 8) | b[i + 1]!) + ((b[i + 2]! << 8) | b[i + 3]!);
   for (; i < end; i += 2) s += (b[i]! << 8) | b[i + 1]!;
   if (len & 1) s += b[end]! << 8;
+  return s;
+}
+
+/** sum16 for long runs at an even absolute address (little-endian host). */
+function sumWide(b: Uint8Array, off: number, len: number): number {
+  let s = 0;
+  let i = off;
+  const end = off + len;
+  // Big-endian 16-bit words up to a 4-byte aligned address.
+  while (((b.byteOffset + i) & 3) !== 0 && i + 1 < end) { s += (b[i]! << 8) | b[i + 1]!; i += 2; }
+  const n = (end - i) >>> 2;
+  const w = new Uint32Array(b.buffer, b.byteOffset + i, n);
+  let t = 0;
+  let k = 0;
+  for (; k + 3 < n; k += 4) t += w[k]! + w[k + 1]! + w[k + 2]! + w[k + 3]!;
+  for (; k < n; k++) t += w[k]!;
+  // t sums byte-swapped 16-bit words: fold, then swap back.
+  t = fold16(t);
+  s += ((t & 0xff) << 8) | (t >>> 8);
+  i += n * 4;
+  for (; i + 1 < end; i += 2) s += (b[i]! << 8) | b[i + 1]!;
+  if (i < end) s += b[i]! << 8;
   return s;
 }
 
