@@ -147,6 +147,19 @@ describe('lab tun with --tun-type gue and gre: the packet forwarder encapsulates
           await adm('-D', '-u', UVS);
         }
       });
+
+      if (type === 'gue') {
+        it('gue: a full-size DF packet that no longer fits with IP + UDP + GUE (32 bytes) gets ICMP fragmentation-needed with MTU 1468; the upload completes', async () => {
+          const before = (await labForwarderStatus(prefix))!.counters;
+          const r = inNs(ns.client, ['sh', '-c', `head -c 200000 /dev/zero | curl -s -m 10 --data-binary @- http://${LAB.vip}/`]);
+          assert.match(r.out.trim(), /^test[12]$/, r.err);
+          await sleep(400);
+          const afterC = (await labForwarderStatus(prefix))!.counters;
+          assert.ok(afterC['fragNeeded']! > before['fragNeeded']!, JSON.stringify(afterC));
+          const pmtu = inNs(ns.client, ['ip', 'route', 'get', LAB.vip]).out;
+          assert.match(pmtu, /mtu 1468/, pmtu);
+        });
+      }
     });
   }
 });
