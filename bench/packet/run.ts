@@ -21,6 +21,12 @@ import { shTry, spawnInNs, killPid, waitFor } from '../../src/lab/netns.ts';
 import { spawn, spawnSync } from 'node:child_process';
 
 const SECS = Number(process.env['BENCH_SECONDS'] ?? 4);
+/**
+ * DR runs once per value: `tsvs daemon --workers N` (0: the rings are read in the main thread
+ * beside the engine; N > 0: N ring worker threads deciding over the channel). TUN and NAT run
+ * with the daemon's default.
+ */
+const DR_WORKERS = (process.env['BENCH_DR_WORKERS'] ?? '0,2').split(',').map(Number);
 const PACKETS = Number(process.env['BENCH_PACKETS'] ?? 200_000);
 const prefix = 'tsvs-bench';
 const ns = labNs(prefix);
@@ -141,15 +147,21 @@ async function main(): Promise<void> {
   const fwdNotes: string[] = [];
   try {
     // ---- our forwarder, per mode --------------------------------------------------------------
-    for (const mode of ['dr', 'tun', 'nat'] as LabMode[]) {
+    const runs: [LabMode, number | null][] = [...DR_WORKERS.map((w) => ['dr', w] as [LabMode, number]), ['tun', null], ['nat', null]];
+    let kernelDone = false;
+    for (const [mode, workers] of runs) {
       const flag = mode === 'nat' ? '-m' : mode === 'dr' ? '-g' : '-i';
-      await labUp(mode, { prefix });
+      const label = `${mode.toUpperCase()}${workers === null ? '' : workers === 0 ? ' (main thread)' : ` (${workers} workers)`}`;
+      await labUp(mode, { prefix, daemonArgs: workers === null ? [] : ['--workers', String(workers)] });
       let dp = daemonPid();
       if (mode === 'dr') {
         await labAdm(prefix, ['-A', '-u', `${LAB.vip}:9999`, '-s', 'rr']);
         await labAdm(prefix, ['-a', '-u', `${LAB.vip}:9999`, '-r', `${LAB.rs[0]}:9999`, flag]);
         await sleep(500);
-        pps.push(await udpBurst('tsvs packet forwarder (DR)', LAB.vip, [dp]));
+        pps.push(await udpBurst(`tsvs packet forwarder, ${label}`, LAB.vip, [dp]));
+      }
+      if (mode === 'dr' && !kernelDone) {
+        kernelDone = true;
         // kernel ip_forward of the same burst: 10.0.0.200 routed via the director to rs1, with our
         // daemon stopped (its AF_PACKET taps would otherwise copy every frame of the kernel's run)
         await labKillDirector(prefix, 'dir', 'SIGTERM');
@@ -163,11 +175,11 @@ async function main(): Promise<void> {
         await sleep(500);
         dp = daemonPid();
       }
-      http.push(await wrk(`tsvs ${mode.toUpperCase()}`, `http://${LAB.vip}/1k`, [dp]));
+      http.push(await wrk(`tsvs ${label}`, `http://${LAB.vip}/1k`, [dp]));
       const st = await labForwarderStatus(prefix);
       if (st) {
         const c = st.counters;
-        fwdNotes.push(`${mode}: frames read ${c['rx']}, considered ${c['considered']}, from the cache ${c['cached']} (${fmt((100 * (c['cached'] ?? 0)) / Math.max(1, c['considered'] ?? 0), 0)}%), divergent ${c['divergent']}, tx errors ${c['txErrors']}`);
+        fwdNotes.push(`${label}: frames read ${c['rx']}, considered ${c['considered']}, from the cache ${c['cached']} (${fmt((100 * (c['cached'] ?? 0)) / Math.max(1, c['considered'] ?? 0), 0)}%), divergent ${c['divergent']}, tx errors ${c['txErrors']}`);
       }
       if (mode === 'nat') {
         // ---- peers on the director (NAT topology: the real servers route through it) ----------
@@ -208,16 +220,19 @@ async function main(): Promise<void> {
   console.log('| path | delivered | pkts/s | director process µs/pkt | machine µs/pkt |');
   console.log('|---|---|---|---|---|');
   for (const r of pps) console.log(`| ${r.name} | ${r.delivered} | ${fmt(r.pps, 0)} | ${fmt(r.directorUsPerPkt, 2)} | ${fmt(r.machineUsPerPkt, 2)} |`);
-  if (pps.length === 2) console.log(`ratio machine CPU/pkt tsvs / kernel: ${fmt(pps[0]!.machineUsPerPkt / pps[1]!.machineUsPerPkt, 2)}; pkts/s: ${fmt(pps[0]!.pps / pps[1]!.pps, 2)}`);
+  const kern = pps.find((p) => p.name.startsWith('kernel'));
+  if (kern) for (const p of pps) if (p !== kern) console.log(`${p.name}: ratio machine CPU/pkt tsvs / kernel ${fmt(p.machineUsPerPkt / kern.machineUsPerPkt, 2)}; pkts/s ${fmt(p.pps / kern.pps, 2)}`);
   console.log(`\n## HTTP, new connection per request (wrk -c32 -d${SECS}s, Connection: close)`);
   console.log(`| director | req/s | director process µs/req |${PERF ? ' of which softirq in its context | without it |' : ''} machine µs/req | errors |`);
   console.log(`|---|---|---|${PERF ? '---|---|' : ''}---|---|`);
   for (const r of http) console.log(`| ${r.name} | ${fmt(r.rps, 0)} | ${fmt(r.directorUsPerReq)} |${PERF ? ` ${fmt(r.softirqShare * 100, 0)}% | ${fmt(r.directorUsPerReq * (1 - r.softirqShare))} |` : ''} ${fmt(r.machineUsPerReq)} | ${r.errors} |`);
   for (const n of fwdNotes) console.log(`forwarder ${n}`);
-  const dr = http.find((h) => h.name === 'tsvs DR'), hap = http.find((h) => h.name.startsWith('HAProxy'));
+  const hap = http.find((h) => h.name.startsWith('HAProxy'));
   const best = Math.max(...http.filter((h) => !h.name.startsWith('tsvs')).map((h) => h.rps));
-  if (dr && hap) console.log(`DR req/s vs best peer: ${fmt(dr.rps / best, 2)}; DR director CPU/req vs HAProxy: ${fmt(dr.directorUsPerReq / hap.directorUsPerReq, 2)}` +
-    (PERF ? `; without softirq work in the director's context: ${fmt((dr.directorUsPerReq * (1 - dr.softirqShare)) / (hap.directorUsPerReq * (1 - hap.softirqShare)), 2)}` : ''));
+  for (const dr of http.filter((h) => h.name.startsWith('tsvs DR'))) {
+    if (hap) console.log(`${dr.name}: req/s vs best peer ${fmt(dr.rps / best, 2)}; director CPU/req vs HAProxy ${fmt(dr.directorUsPerReq / hap.directorUsPerReq, 2)}` +
+      (PERF ? `; without softirq work in the director's context ${fmt((dr.directorUsPerReq * (1 - dr.softirqShare)) / (hap.directorUsPerReq * (1 - hap.softirqShare)), 2)}` : ''));
+  }
 }
 
 await main();

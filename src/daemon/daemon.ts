@@ -46,6 +46,8 @@ export interface DaemonOptions {
   readonly proxyProtocol: ProxyProtocolVersion | null;
   /** Relay worker processes (0 = relay in the daemon process). */
   readonly workers: number;
+  /** Packet forwarder: ring worker threads (0 = the rings are read in the main thread; undefined = the default). */
+  readonly packetWorkers?: number;
   readonly tickMs: number;
   readonly connectTimeoutMs: number;
 }
@@ -289,6 +291,7 @@ export class Daemon {
     if (o.forwarder === 'packet') {
       this.forwarder = await startPacketForwarder(this.engine as unknown as Engine, {
         ...(o.ifaces && o.ifaces.length > 0 ? { ifaces: o.ifaces } : {}),
+        ...(o.packetWorkers !== undefined ? { workers: o.packetWorkers } : {}),
         now: this.now,
         log: { info: (x, m) => this.log.info(x as object, m), warn: (x, m) => this.log.warn(x as object, m) },
       });

@@ -81,6 +81,8 @@ export interface LabState {
   /** The director processes (one; two with HA). Their PIDs are not in `pids`. */
   readonly directors: LabDirector[];
   readonly ha: { advertInt: number; version: 2 | 3; peer: 'tsvs' | 'keepalived' } | null;
+  /** Extra `tsvs daemon` arguments for the directors (e.g. --workers 0). */
+  readonly daemonArgs?: readonly string[];
 }
 
 /** The seeds' ipvsadm commands for `mode` (what `tsvs lab up` applies through tsvsadm). */
@@ -156,6 +158,8 @@ export interface LabUpOptions {
   readonly log?: (s: string) => void;
   /** Two directors with VRRP and connection sync (see the file comment). */
   readonly ha?: boolean | HaOptions;
+  /** Extra `tsvs daemon` arguments for the directors (e.g. ['--workers', '0']). */
+  readonly daemonArgs?: readonly string[];
 }
 
 const TSVS_BIN = fileURLToPath(new URL('../../bin/tsvs.mjs', import.meta.url));
@@ -211,7 +215,7 @@ export async function startDirector(st: LabState, d: LabDirector): Promise<void>
   }
   rmSync(d.socket, { force: true });
   const argv = [process.execPath, TSVS_BIN, 'daemon', '--forwarder', 'packet', '--iface', 'eth0', '--socket', d.socket, '--no-state',
-    '--log-level', 'info', ...(d.conf ? ['--keepalived', d.conf] : [])];
+    '--log-level', 'info', ...(d.conf ? ['--keepalived', d.conf] : []), ...(st.daemonArgs ?? [])];
   d.pid = spawnInNs(d.ns, argv, d.log);
   saveState(st);
   const until = Date.now() + 30000;
@@ -292,7 +296,7 @@ export async function labUp(mode: LabMode, opts: LabUpOptions = {}): Promise<Lab
       name, ns: n, ip, kind, priority, socket: labSocket(prefix, name), conf: `/run/tsvs/lab-${prefix}-${name}.conf`, log: `/run/tsvs/lab-${prefix}-${name}.log`, pid: 0,
     }))
     : [{ name: 'dir', ns: ns.dir, ip: LAB.dip, kind: 'tsvs', priority: 0, socket: labSocket(prefix), conf: null, log: `/run/tsvs/lab-${prefix}-director.log`, pid: 0 }];
-  const st: LabState = { prefix, mode, namespaces: all, pids: [], director: opts.director ?? 'daemon', directors, ha: ha ? { advertInt: ha.advertInt, version: ha.version, peer: ha.peer } : null };
+  const st: LabState = { prefix, mode, namespaces: all, pids: [], director: opts.director ?? 'daemon', directors, ha: ha ? { advertInt: ha.advertInt, version: ha.version, peer: ha.peer } : null, daemonArgs: opts.daemonArgs ?? [] };
   saveState(st);
   try {
     for (const n of all) {

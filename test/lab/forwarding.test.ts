@@ -49,9 +49,18 @@ function count(xs: string[]): Record<string, number> {
   return c;
 }
 
-for (const mode of ['nat', 'dr', 'tun'] as const satisfies readonly LabMode[]) {
+/**
+ * Each mode with the daemon's default packet path (the rings read in the main thread, beside the
+ * engine), and DR and NAT again with ring worker threads deciding over the channel (--workers 2).
+ */
+const RUNS: readonly (readonly [LabMode, readonly string[]])[] = [
+  ['nat', []], ['dr', []], ['tun', []], ['dr', ['--workers', '2']], ['nat', ['--workers', '2']],
+];
+
+for (const [mode, daemonArgs] of RUNS) {
   const flag = mode === 'nat' ? '-m' : mode === 'dr' ? '-g' : '-i';
-  const prefix = `tsvs-f${process.pid % 10000}${mode}`;
+  const threads = daemonArgs.length ? `, ${daemonArgs.join(' ')}` : '';
+  const prefix = `tsvs-f${process.pid % 10000}${mode}${daemonArgs.length ? 'w' : ''}`;
   const ns = labNs(prefix);
   const adm = async (...argv: string[]): Promise<string> => {
     const r = await labAdm(prefix, argv);
@@ -68,10 +77,10 @@ for (const mode of ['nat', 'dr', 'tun'] as const satisfies readonly LabMode[]) {
   };
   const sentCounter = mode === 'nat' ? 'masqIn' : mode === 'dr' ? 'route' : 'tunnel';
 
-  describe(`lab ${mode} (${flag}): the daemon's engine forwards real packets`, { skip, timeout: 240_000 }, () => {
+  describe(`lab ${mode} (${flag}${threads}): the daemon's engine forwards real packets`, { skip, timeout: 240_000 }, () => {
     let pids: number[] = [];
     before(async () => {
-      const st = await labUp(mode, { prefix });
+      const st = await labUp(mode, { prefix, daemonArgs });
       pids = st.pids;
     });
     after(async () => {

@@ -8,16 +8,18 @@ import { nftTablePresent } from '../../src/forwarders/packet/nft.ts';
 const root = process.getuid?.() === 0;
 const skip = root ? false : 'needs root (network namespaces, AF_PACKET)';
 
-test('AF_PACKET: frames sent with sendto and sendmmsg come back intact through the TPACKET_V3 RX ring', { skip, timeout: 30_000 }, () => {
-  const ns = `tsvs-ring${process.pid}`;
+for (const version of [2, 3] as const) test(`AF_PACKET: frames sent with sendto and sendmmsg come back intact through the TPACKET_V${version} RX ring; ${version === 2 ? 'a frame is readable as soon as it was sent' : 'a frame waits for its block to retire'}`, { skip, timeout: 30_000 }, () => {
+  const ns = `tsvs-ring${process.pid}v${version}`;
   sh(['ip', 'netns', 'add', ns]);
   try {
     nsSh(ns, ['ip', 'link', 'add', 'va', 'type', 'veth', 'peer', 'name', 'vb']);
     nsSh(ns, ['ip', 'link', 'set', 'va', 'up']);
     nsSh(ns, ['ip', 'link', 'set', 'vb', 'up']);
-    const r = shTry(['ip', 'netns', 'exec', ns, process.execPath, '--import', 'tsx', 'test/packet-io/fixtures/ring-probe.ts', '2000']);
+    const r = shTry(['ip', 'netns', 'exec', ns, process.execPath, '--import', 'tsx', 'test/packet-io/fixtures/ring-probe.ts', '2000', String(version)]);
     assert.equal(r.status, 0, r.err);
-    const res = JSON.parse(r.out) as { got: number; intact: number; sent: number; batchSent: number; batchErrors: number };
+    const res = JSON.parse(r.out) as { immediate: boolean; soon: boolean; got: number; intact: number; sent: number; batchSent: number; batchErrors: number };
+    if (version === 2) assert.equal(res.soon, true, 'a V2 frame is handed over at once');
+    else assert.equal(res.immediate, false, 'a V3 block is handed over only when it retires');
     assert.equal(res.batchErrors, 0);
     assert.equal(res.batchSent, 1000);
     assert.equal(res.got, 2000);

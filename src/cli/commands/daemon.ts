@@ -24,7 +24,9 @@ Runs in the foreground until SIGTERM/SIGINT; SIGHUP reloads --rules.
   --keepalived FILE       run keepalived.conf as it is: virtual_server/real_server with health
                           checks, vrrp_instance failover, lvs_sync_daemon; SIGHUP reloads it
   --ldirectord FILE       run ldirectord.cf as it is (virtual=/real= with checks); SIGHUP reloads
-  --workers N             relay worker processes (default: number of CPUs, 0 = in-process)
+  --workers N             proxy: relay worker processes (default: number of CPUs, 0 =
+                          in-process); packet: ring worker threads (default 0: the rings are
+                          read in the main thread, beside the engine)
   --proxy-protocol v1|v2  send a PROXY protocol header to real servers (client address)
   --connect-timeout MS    give up connecting to a real server after MS (default 5000)
   --log-level LEVEL       ${LOG_LEVELS.join('|')} (default info); logs are JSON lines on stderr
@@ -94,6 +96,7 @@ export async function run(argv: string[]): Promise<number> {
       logLevel: a['log-level'] as LogLevel,
       proxyProtocol: (pp as 'v1' | 'v2' | undefined) ?? null,
       workers: a.forwarder === 'proxy' ? workers : 0,
+      ...(a.forwarder === 'packet' && a.workers !== undefined ? { packetWorkers: workers } : {}),
       tickMs: 200,
       connectTimeoutMs: cto,
     },

@@ -490,7 +490,26 @@ export class PacketForwarder {
     return total;
   }
 
-  private drain(si: number): number {
+  /** The ring sockets' descriptors (to watch for readiness on an event loop). */
+  get fds(): number[] {
+    return this.socks.map((s) => s.fd);
+  }
+
+  /**
+   * Processes ready frames of every socket without blocking (a readiness callback on an event
+   * loop: the main-thread forwarder, host.ts), at most about `budget` per socket so that a flood
+   * cannot starve the loop's timers (VRRP adverts, health checks, the control socket): the
+   * level-triggered readiness calls again on the next turn. Returns frames seen.
+   */
+  pump(budget = 2048): number {
+    let total = 0;
+    this.nowMs = performance.now();
+    for (let i = 0; i < this.socks.length; i++) total += this.drain(i, budget);
+    if (this.chan) this.chan.maybeKick(this.nowMs);
+    return total;
+  }
+
+  private drain(si: number, budget = Infinity): number {
     const s = this.socks[si]!;
     let n = 0;
     let k: number;
@@ -506,7 +525,7 @@ export class PacketForwarder {
     do {
       k = s.readBlock(this.onFrameFn, this.flushFn);
       n += k;
-    } while (k > 0);
+    } while (k > 0 && n < budget);
     return n;
   }
 

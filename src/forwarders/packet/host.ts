@@ -4,10 +4,11 @@
  * answers their decide batches (channel mode) from one decide function, where the engine lives.
  */
 import { Worker } from 'node:worker_threads';
+import koffi from 'koffi';
 import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
-import type { Action, ForwarderStats, NextHop, PacketMeta } from './forwarder.ts';
-import { emptyStats } from './forwarder.ts';
+import type { Action, DecideBatch, ForwarderStats, NextHop, PacketMeta } from './forwarder.ts';
+import { emptyStats, K, PacketForwarder } from './forwarder.ts';
 import { createChannel, serveChannel, type ChannelServer } from './channel.ts';
 import type { WorkerInit, WorkerMsgIn, WorkerMsgOut } from './worker.ts';
 import { resolveNextHop } from './neigh.ts';
@@ -15,8 +16,14 @@ import { ipv4ToString } from './addr4.ts';
 
 export interface WorkersOptions {
   readonly ifaces: readonly string[];
-  /** Worker threads (default: CPU count). */
+  /** Ring worker threads (default: CPU count; ignored with `inline`). */
   readonly workers?: number;
+  /**
+   * Read the rings in the main thread, on its event loop, and decide each packet right there (no
+   * ring workers, no channel): every packet costs one thread instead of a worker, the main thread
+   * and a wake-up of each (see docs/PACKET-FORWARDER.md, "Threads"). Needs `decide`.
+   */
+  readonly inline?: boolean;
   readonly inAddrs: readonly number[];
   readonly outAddrs: readonly number[];
   /** Real servers to resolve up front (DR/TUN next hops). */
@@ -49,7 +56,7 @@ export interface WorkersHandle {
 const shim = fileURLToPath(new URL('./worker-shim.mjs', import.meta.url));
 
 export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle> {
-  const n = Math.max(1, opts.workers ?? availableParallelism());
+  const n = opts.inline ? 0 : Math.max(1, opts.workers ?? availableParallelism());
   const log = opts.log ?? (() => {});
   const hops = new Map<number, NextHop>();
   const resolving = new Set<number>();
@@ -59,7 +66,13 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
   const servers: ChannelServer[] = [];
   const fanoutGroup = ((process.pid * 7) & 0x7fff) + 1;
 
-  const broadcast = (m: WorkerMsgIn) => { for (const w of workers) w.postMessage(m); };
+  let inline: PacketForwarder | null = null;
+  const polls: { close(): void }[] = [];
+  const broadcast = (m: WorkerMsgIn) => {
+    for (const w of workers) w.postMessage(m);
+    if (inline && m.type === 'hop') inline.setNextHop(m.rip, m.hop);
+    if (inline && m.type === 'addrs') inline.setAddrs(m.inAddrs, m.outAddrs);
+  };
   const resolve = async (rip: number): Promise<void> => {
     if (resolving.has(rip)) return;
     resolving.add(rip);
@@ -74,6 +87,40 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
     }
   };
   await Promise.all((opts.rips ?? []).map(resolve));
+
+  if (opts.inline) {
+    const decide = opts.decide;
+    if (!decide) throw new Error('startWorkers: inline needs decide');
+    const onBatch = opts.onBatch;
+    const batch: DecideBatch = (metas, out) => {
+      onBatch?.();
+      for (let i = 0; i < metas.length; i++) {
+        const a = out[i]!;
+        try {
+          decide(metas[i]!, a);
+        } catch {
+          a.kind = K.DROP;
+          a.conn = -1;
+        }
+      }
+    };
+    const fwd = new PacketForwarder({
+      // A fanout group of one: its defragmenting flag reassembles IP fragments as for the workers.
+      ifaces: opts.ifaces, fanoutGroup, decide: batch, inAddrs: opts.inAddrs, outAddrs: opts.outAddrs,
+      nextHops: new Map(hops), onMissingHop: (rip) => void resolve(rip),
+    });
+    inline = fwd;
+    // One uv_poll per ring socket: TPACKET_V3 signals readiness when a block is retired (full,
+    // or its 1 ms timeout), so a wake-up carries every packet of that block.
+    const onReady = (): void => {
+      try {
+        fwd.pump();
+      } catch (e) {
+        log(`packet forwarder: ${(e as Error).message}`);
+      }
+    };
+    for (const fd of fwd.fds) polls.push(koffi.node.poll(fd, { readable: true }, onReady));
+  }
 
   const ready: Promise<void>[] = [];
   const total = n + (opts.nfqueue !== undefined ? 1 : 0);
@@ -109,6 +156,8 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
   } catch (e) {
     for (const s of servers) s.stop();
     await Promise.all(workers.map((w) => w.terminate()));
+    for (const p of polls) p.close();
+    inline?.close();
     throw e;
   }
   const refresh = setInterval(() => { for (const rip of hops.keys()) void resolve(rip); }, 10_000);
@@ -116,12 +165,12 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
   return {
     stats() {
       const t = emptyStats();
-      for (const s of perWorker) for (const k of Object.keys(t) as (keyof ForwarderStats)[]) t[k] += s[k];
+      for (const s of inline ? [...perWorker, inline.stats] : perWorker) for (const k of Object.keys(t) as (keyof ForwarderStats)[]) t[k] += s[k];
       return t;
     },
     drops() {
       const t: Record<string, number> = {};
-      for (const d of perWorkerDrops) for (const [k, v] of Object.entries(d)) t[k] = (t[k] ?? 0) + v;
+      for (const d of inline ? [...perWorkerDrops, inline.drops.snapshot()] : perWorkerDrops) for (const [k, v] of Object.entries(d)) t[k] = (t[k] ?? 0) + v;
       return t;
     },
     settle() {
@@ -143,6 +192,8 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       await Promise.all(exits);
       // Whatever the workers forwarded from their caches and the engine has not seen yet.
       for (const s of servers) { s.drain(); s.stop(); }
+      for (const p of polls) p.close();
+      inline?.close();
     },
   };
 }

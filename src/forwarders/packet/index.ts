@@ -28,6 +28,11 @@ export interface PacketEngine {
 export interface PacketForwarderOptions {
   /** Interfaces to capture on (default: every interface with an IPv4 address except lo). */
   readonly ifaces?: readonly string[];
+  /**
+   * Ring worker threads; 0 (the default): the rings are read in the main thread, on its event
+   * loop, and every packet is decided right there by the engine (docs/PACKET-FORWARDER.md,
+   * "Threads", with the figures that made it the default).
+   */
   readonly workers?: number;
   /** Monotonic seconds clock fed to engine.setTime before each batch (default performance.now()/1000). */
   readonly now?: () => number;
@@ -159,7 +164,7 @@ export async function startPacketForwarder(engine: PacketEngine, options: Packet
   let h: WorkersHandle;
   try {
     h = await startWorkers({
-      ifaces, workers: options.workers, inAddrs: p.inAddrs, outAddrs: p.outAddrs, rips: p.rips, decide,
+      ifaces, workers: options.workers, inline: (options.workers ?? 0) === 0, inAddrs: p.inAddrs, outAddrs: p.outAddrs, rips: p.rips, decide,
       onBatch: () => engine.setTime(now()),
       nfqueue: queue ?? undefined,
       log: (msg) => options.log?.warn({ forwarder: 'packet' }, msg),

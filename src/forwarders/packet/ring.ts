@@ -1,10 +1,18 @@
 /**
- * AF_PACKET sockets: a TPACKET_V3 RX ring (mmap'd, read from JS through koffi.view), PACKET_FANOUT
+ * AF_PACKET sockets: a TPACKET_V2 (default) or TPACKET_V3 RX ring (mmap'd, read from JS through
+ * koffi.view), PACKET_FANOUT
  * (hash: a flow always lands on the same socket, so on the same worker), and batched transmit with
  * sendmmsg whose iovecs may point straight into the RX ring (zero copy) or into a malloc'd arena.
  *
- * Ring layout (linux/if_packet.h): block descriptor: block_status +8, num_pkts +12,
- * offset_to_first_pkt +16. tpacket3_hdr: next_offset +0, snaplen +12, len +16, mac +24, net +26.
+ * Ring layout (linux/if_packet.h). V3: block descriptor: block_status +8, num_pkts +12,
+ * offset_to_first_pkt +16; tpacket3_hdr: next_offset +0, snaplen +12, len +16, mac +24, net +26.
+ * V2: fixed-size frames, tpacket2_hdr: status +0, len +4, snaplen +8, mac +12, net +14.
+ *
+ * Why V2 by default: a V3 block is handed to user space only when it fills or its retire timer
+ * fires, and that timer counts jiffies (4 ms at HZ=250, whatever tp_retire_blk_tov says): at
+ * request/response rates every forwarded packet waited up to 4 ms (curl's connect time through a
+ * DR director was 4 ms). A V2 frame is ours, and poll() wakes, as soon as the kernel wrote it;
+ * under load one wake-up still carries every frame that arrived meanwhile.
  */
 import { sys, C, check, htons, setIntOpt, view, MAP_FAILED, sockaddrLl, ifIndex, errno } from './sys.ts';
 
@@ -17,7 +25,11 @@ export interface PacketSocketOptions {
   readonly fanoutGroup?: number;
   readonly blockSize?: number;
   readonly blockCount?: number;
-  /** Block retire timeout in ms: at low rates packets wait for it (keep it small). */
+  /** Ring version (default 2: per-frame wake-ups; 3: per-block, see the file comment). */
+  readonly version?: 2 | 3;
+  /** V2 frame size (default 2048: an Ethernet frame of MTU 1500 and the headers fit). */
+  readonly frameSize?: number;
+  /** V3 block retire timeout in ms: at low rates packets wait for it (rounded up to a jiffy). */
   readonly blockTimeoutMs?: number;
   /** Send with PACKET_QDISC_BYPASS (default true). */
   readonly qdiscBypass?: boolean;
@@ -54,6 +66,11 @@ export class PacketSocket {
   private readonly ring: Uint8Array;
   private readonly dv: DataView;
   private block = 0;
+  private readonly v2: boolean;
+  private readonly frameSize: number;
+  private readonly frameCount: number;
+  /** V2: frames handed to `fn` in the current batch (released after `done`). */
+  private readonly batch: number[] = [];
   private readonly pfd = Buffer.alloc(8);
   private closed = false;
   /** Counters. */
@@ -66,18 +83,22 @@ export class PacketSocket {
     this.ifindex = ifIndex(opts.ifname);
     this.blockSize = opts.blockSize ?? 1 << 18;
     this.blockCount = opts.blockCount ?? 16;
+    this.v2 = (opts.version ?? 2) === 2;
+    this.frameSize = opts.frameSize ?? 2048;
+    this.frameCount = (this.blockSize / this.frameSize) * this.blockCount;
     this.fd = check('socket(AF_PACKET)', sys.socket(C.AF_PACKET, C.SOCK_RAW | C.SOCK_CLOEXEC, htons(proto)));
     try {
-      setIntOpt(this.fd, C.SOL_PACKET, C.PACKET_VERSION, C.TPACKET_V3, 'PACKET_VERSION');
+      setIntOpt(this.fd, C.SOL_PACKET, C.PACKET_VERSION, this.v2 ? C.TPACKET_V2 : C.TPACKET_V3, 'PACKET_VERSION');
       const req = Buffer.alloc(28);
       req.writeUInt32LE(this.blockSize, 0); // tp_block_size
       req.writeUInt32LE(this.blockCount, 4); // tp_block_nr
-      req.writeUInt32LE(2048, 8); // tp_frame_size
-      req.writeUInt32LE((this.blockSize / 2048) * this.blockCount, 12); // tp_frame_nr
-      req.writeUInt32LE(opts.blockTimeoutMs ?? 1, 16); // tp_retire_blk_tov (ms)
-      req.writeUInt32LE(0, 20); // tp_sizeof_priv
-      req.writeUInt32LE(0, 24); // tp_feature_req_word
-      check('setsockopt(PACKET_RX_RING)', sys.setsockopt(this.fd, C.SOL_PACKET, C.PACKET_RX_RING, req, 28));
+      req.writeUInt32LE(this.v2 ? this.frameSize : 2048, 8); // tp_frame_size
+      req.writeUInt32LE(this.v2 ? this.frameCount : (this.blockSize / 2048) * this.blockCount, 12); // tp_frame_nr
+      req.writeUInt32LE(opts.blockTimeoutMs ?? 1, 16); // V3: tp_retire_blk_tov (ms)
+      req.writeUInt32LE(0, 20); // V3: tp_sizeof_priv
+      req.writeUInt32LE(0, 24); // V3: tp_feature_req_word
+      const reqLen = this.v2 ? 16 : 28;
+      check('setsockopt(PACKET_RX_RING)', sys.setsockopt(this.fd, C.SOL_PACKET, C.PACKET_RX_RING, req, reqLen));
       this.ringLen = this.blockSize * this.blockCount;
       const p = sys.mmap(null, this.ringLen, C.PROT_READ | C.PROT_WRITE, C.MAP_SHARED, this.fd, 0) as bigint;
       if (p === MAP_FAILED || p === 0n) throw new Error(`mmap(ring): errno ${errno()}`);
@@ -110,6 +131,7 @@ export class PacketSocket {
   }
 
   private blockReady(): boolean {
+    if (this.v2) return (this.dv.getUint32(this.block * this.frameSize, true) & C.TP_STATUS_USER) !== 0;
     return (this.dv.getUint32(this.block * this.blockSize + 8, true) & C.TP_STATUS_USER) !== 0;
   }
 
@@ -127,6 +149,7 @@ export class PacketSocket {
    * whose iovecs point into the block) and releases the block. Returns the number of frames.
    */
   readBlock(fn: (f: RxFrame) => void, done?: () => void): number {
+    if (this.v2) return this.readFrames(fn, done);
     if (!this.blockReady()) return 0;
     const base = this.block * this.blockSize;
     const n = this.dv.getUint32(base + 12, true);
@@ -147,6 +170,38 @@ export class PacketSocket {
     if (done) done();
     this.dv.setUint32(base + 8, C.TP_STATUS_KERNEL, true);
     this.block = (this.block + 1) % this.blockCount;
+    this.rxPackets += n;
+    this.rxBlocks++;
+    return n;
+  }
+
+  /**
+   * V2: hands the ready frames (at most 256, the size of a send batch) to `fn`, then calls `done`
+   * and gives the frames back to the kernel.
+   */
+  private readFrames(fn: (f: RxFrame) => void, done?: () => void): number {
+    const dv = this.dv, fs = this.frameSize, batch = this.batch;
+    const frame: RxFrame = { buf: this.ring, mac: 0, len: 0, wireLen: 0, headroom: 0 };
+    let i = this.block;
+    while (batch.length < 256) {
+      const base = i * fs;
+      if ((dv.getUint32(base, true) & C.TP_STATUS_USER) === 0) break;
+      batch.push(base);
+      frame.wireLen = dv.getUint32(base + 4, true);
+      frame.len = dv.getUint32(base + 8, true);
+      const macOff = dv.getUint16(base + 12, true);
+      frame.mac = base + macOff;
+      // tpacket2_hdr (32 bytes) must stay intact; the sockaddr_ll after it may be clobbered.
+      frame.headroom = macOff - 32;
+      fn(frame);
+      i = i + 1 === this.frameCount ? 0 : i + 1;
+    }
+    const n = batch.length;
+    if (n === 0) return 0;
+    if (done) done();
+    for (let k = 0; k < n; k++) dv.setUint32(batch[k]!, C.TP_STATUS_KERNEL, true);
+    batch.length = 0;
+    this.block = i;
     this.rxPackets += n;
     this.rxBlocks++;
     return n;
