@@ -37,8 +37,17 @@ for (const p of ports.length ? ports : [80, 443]) {
   const srv = http.createServer(handler);
   srv.keepAliveTimeout = 75_000;
   srv.listen(p, '0.0.0.0');
+  // IPv6 beside it (the lab's IPv6 VIP); IPv4 clients keep their plain addresses on the first one.
+  const srv6 = http.createServer(handler);
+  srv6.keepAliveTimeout = 75_000;
+  srv6.on('error', () => {});
+  srv6.listen({ port: p, host: '::', ipv6Only: true });
 }
 const u = dgram.createSocket('udp4');
 u.on('message', (m, r) => u.send(Buffer.concat([Buffer.from(`${name}:`), m]), r.port, r.address));
 u.bind(53, '0.0.0.0');
+const u6 = dgram.createSocket({ type: 'udp6', ipv6Only: true });
+u6.on('error', () => {});
+u6.on('message', (m, r) => u6.send(Buffer.concat([Buffer.from(`${name}:`), m]), r.port, r.address));
+u6.bind(53, '::');
 process.on('SIGTERM', () => process.exit(0));

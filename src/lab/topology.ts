@@ -39,6 +39,13 @@ export const LAB = {
   dip2: '192.168.10.2',
   natGateway: '192.168.10.100',
   vrid: 51,
+  /** IPv6 (labUp `ipv6: true`): the same plan in fd00::/8 (nodad everywhere). */
+  vip6: 'fd00:100::100',
+  client6: 'fd00:16::2',
+  routerClientSide6: 'fd00:16::1',
+  router6: 'fd00:10::254',
+  dip6: 'fd00:10::1',
+  rs6: ['fd00:10::11', 'fd00:10::12'],
 } as const;
 
 export type DirectorName = 'dir' | 'dir1' | 'dir2';
@@ -160,6 +167,12 @@ export interface LabUpOptions {
   readonly ha?: boolean | HaOptions;
   /** Extra `tsvs daemon` arguments for the directors (e.g. ['--workers', '0']). */
   readonly daemonArgs?: readonly string[];
+  /**
+   * Also address everything over IPv6 (LAB.*6; not with `ha`): the router routes LAB.vip6 to the
+   * director, which holds it on lo; DR real servers hold it on lo too, NAT ones route through the
+   * director. No IPv6 rules are applied: tests add their own.
+   */
+  readonly ipv6?: boolean;
 }
 
 const TSVS_BIN = fileURLToPath(new URL('../../bin/tsvs.mjs', import.meta.url));
@@ -337,6 +350,26 @@ export async function labUp(mode: LabMode, opts: LabUpOptions = {}): Promise<Lab
       if (!ha) nsSh(d.ns, ['ip', 'addr', 'add', `${LAB.vip}/32`, 'dev', 'lo']);
       nsSh(d.ns, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=0']);
       offloadsOff(d.ns, 'eth0');
+    }
+    if (opts.ipv6 && !ha) {
+      const a6 = (n: string, addr: string, dev: string) => nsSh(n, ['ip', '-6', 'addr', 'add', addr, 'dev', dev, 'nodad']);
+      nsSh(ns.router, ['sysctl', '-q', '-w', 'net.ipv6.conf.all.forwarding=1']);
+      a6(ns.router, `${LAB.routerClientSide6}/64`, 'r-client');
+      a6(ns.router, `${LAB.router6}/64`, 'br0');
+      nsSh(ns.router, ['ip', '-6', 'route', 'add', `${LAB.vip6}/128`, 'via', LAB.dip6]);
+      a6(ns.client, `${LAB.client6}/64`, 'eth0');
+      nsSh(ns.client, ['ip', '-6', 'route', 'add', 'default', 'via', LAB.routerClientSide6]);
+      a6(ns.dir, `${LAB.dip6}/64`, 'eth0');
+      a6(ns.dir, `${LAB.vip6}/128`, 'lo');
+      nsSh(ns.dir, ['ip', '-6', 'route', 'add', 'default', 'via', LAB.router6]);
+      nsSh(ns.dir, ['sysctl', '-q', '-w', 'net.ipv6.conf.all.forwarding=0']);
+      for (let i = 0; i < 2; i++) {
+        const n = ns.rs[i]!;
+        a6(n, `${LAB.rs6[i]}/64`, 'eth0');
+        nsSh(n, ['ip', 'link', 'set', 'eth0', 'up']);
+        nsSh(n, ['ip', '-6', 'route', 'add', 'default', 'via', mode === 'nat' ? LAB.dip6 : LAB.router6]);
+        if (mode !== 'nat') a6(n, `${LAB.vip6}/128`, 'lo');
+      }
     }
     // real servers
     const server = fileURLToPath(new URL('./rs-server.mjs', import.meta.url));

@@ -6,8 +6,8 @@
  * AF_PACKET, NAT and TUN packets on a raw IP socket (the kernel routes and ARPs those).
  * Malformed packets addressed to a virtual service are dropped and counted by reason.
  */
-import type { Ip } from '../../core/addr.ts';
-import { PacketSocket, TxBatch, openRawIpSocket, type RxFrame } from './ring.ts';
+import { formatIp, type Ip } from '../../core/addr.ts';
+import { PacketSocket, TxBatch, openRawIpSocket, openRawIp6Socket, type RxFrame } from './ring.ts';
 import { sys, C, check, sockaddrLl, errno } from './sys.ts';
 import { createFrameMeta, parseFrame, FrameKind, DropReason, type FrameMeta } from '../../packet/frame.ts';
 import { createForwardResult, forwardFrame, Verdict, SCRATCH_BYTES, type ForwardDecision, type ForwardResult } from '../../packet/forward.ts';
@@ -40,7 +40,8 @@ function tunOverhead4(tun: number, csum: number): number {
 /**
  * What to do with one packet (a reusable record). Addresses are host-order IPv4 u32.
  * FWD: send with `method`; `rip:rport` the real server, `vip:vport` the virtual service
- * (for 'out' replies the VIP:vport the engine restores).
+ * (for 'out' replies the VIP:vport the engine restores). IPv6 (main-thread path only): `rip6` /
+ * `vip6` hold the addresses and `rip`/`vip` are 0.
  */
 export interface Action {
   kind: number;
@@ -50,6 +51,8 @@ export interface Action {
   rport: number;
   vip: number;
   vport: number;
+  rip6: Ip | null;
+  vip6: Ip | null;
   /** The engine's connection handle, -1 when none (one-packet scheduling): only FWD with a connection may be cached. */
   conn: number;
   /** M.TUNNEL: the destination's encapsulation (T.*), GUE port, checksum option (TC.*); 0 otherwise. */
@@ -59,7 +62,7 @@ export interface Action {
 }
 
 export function newAction(): Action {
-  return { kind: K.DROP, method: 0, dir: 'in', rip: 0, rport: 0, vip: 0, vport: 0, conn: -1, tun: 0, tunPort: 0, tunCsum: 0 };
+  return { kind: K.DROP, method: 0, dir: 'in', rip: 0, rport: 0, vip: 0, vport: 0, rip6: null, vip6: null, conn: -1, tun: 0, tunPort: 0, tunCsum: 0 };
 }
 
 /** Decides a batch: fills `out[i]` (pre-allocated records) for `metas[i]`. */
@@ -72,10 +75,26 @@ export interface NextHop {
   readonly mac: Uint8Array;
   /** Our MAC on ifindex. */
   readonly srcMac: Uint8Array;
-  /** Our address toward the real server (TUN outer source). */
+  /** Our address toward the real server (TUN outer source; IPv4 hops). */
   readonly src: number;
+  /** The same for an IPv6 real server. */
+  readonly src6?: Ip;
   readonly mtu: number;
 }
+
+/** Set key of an IPv6 address given as 4 words (the forwarder's IPv6 VIP / RIP sets). */
+export function key6(w: ArrayLike<number>): string {
+  return `${w[0]! >>> 0}.${w[1]! >>> 0}.${w[2]! >>> 0}.${w[3]! >>> 0}`;
+}
+
+/** IPv6 addresses the forwarder handles: VIPs (`in`) and NAT real servers (`out`), as key6 strings. */
+export interface Addrs6 {
+  readonly inAddrs: ReadonlySet<string>;
+  readonly outAddrs: ReadonlySet<string>;
+}
+
+const NO_ADDRS6: Addrs6 = { inAddrs: new Set(), outAddrs: new Set() };
+const IPPROTO_ICMPV6 = 58;
 
 export interface ForwarderStats {
   rx: number;
@@ -126,7 +145,8 @@ function setIpv4(ip: Ip, v: number): Ip {
  * Offers a parsed frame to the engine: fills `meta` and returns true when the packet is one of
  * ours (TCP/UDP to a VIP or from a NAT real server, or an ICMP error quoting such a packet).
  */
-export function classify(m: FrameMeta, inAddrs: { has(v: number): boolean }, outAddrs: { has(v: number): boolean }, meta: PacketMeta): boolean {
+export function classify(m: FrameMeta, inAddrs: { has(v: number): boolean }, outAddrs: { has(v: number): boolean }, meta: PacketMeta, a6: Addrs6 = NO_ADDRS6): boolean {
+  if (m.af === 6) return classify6(m, a6, meta);
   if (m.af !== 4) return false;
   const p = m.protocol;
   if (p === IPPROTO.TCP || p === IPPROTO.UDP) {
@@ -161,6 +181,42 @@ export function classify(m: FrameMeta, inAddrs: { has(v: number): boolean }, out
   return true;
 }
 
+function ip6(w: ArrayLike<number>): Ip {
+  return { af: 6, words: [w[0]! >>> 0, w[1]! >>> 0, w[2]! >>> 0, w[3]! >>> 0] };
+}
+
+/** classify() for IPv6 frames (new address records per packet: IPv6 is the rarer path). */
+function classify6(m: FrameMeta, a6: Addrs6, meta: PacketMeta): boolean {
+  if (a6.inAddrs.size === 0 && a6.outAddrs.size === 0) return false;
+  const p = m.protocol;
+  if (p === IPPROTO.TCP || p === IPPROTO.UDP) {
+    if (a6.inAddrs.has(key6(m.dst))) meta.dir = 'in';
+    else if (a6.outAddrs.has(key6(m.src))) meta.dir = 'out';
+    else return false;
+    meta.protocol = p === IPPROTO.TCP ? 'tcp' : 'udp';
+    meta.saddr = ip6(m.src);
+    meta.daddr = ip6(m.dst);
+    meta.sport = m.sport;
+    meta.dport = m.dport;
+    meta.tcpFlags = m.tcpFlags;
+  } else if (p === IPPROTO_ICMPV6 && m.icmpError && m.innerAf === 6 && m.innerL4Off >= 0 &&
+    (m.innerProtocol === IPPROTO.TCP || m.innerProtocol === IPPROTO.UDP)) {
+    if (a6.inAddrs.has(key6(m.innerSrc))) meta.dir = 'in';
+    else if (a6.outAddrs.has(key6(m.innerDst))) meta.dir = 'out';
+    else return false;
+    meta.protocol = m.innerProtocol === IPPROTO.TCP ? 'tcp' : 'udp';
+    meta.saddr = ip6(m.innerDst);
+    meta.sport = m.innerDport;
+    meta.daddr = ip6(m.innerSrc);
+    meta.dport = m.innerSport;
+    meta.tcpFlags = 0x10;
+  } else return false;
+  meta.af = 6;
+  meta.bytes = m.ipTotalLen;
+  meta.mark = 0;
+  return true;
+}
+
 export function newMeta(): PacketMeta {
   return { dir: 'in', af: 4, protocol: 'tcp', saddr: ipv4(0), sport: 0, daddr: ipv4(0), dport: 0, tcpFlags: 0, bytes: 0, mark: 0 };
 }
@@ -184,7 +240,12 @@ export class Egress {
   readonly rawTx: TxBatch;
   readonly llTx: TxBatch;
   nextHops: Map<number, NextHop>;
-  private readonly missing = new Set<number>();
+  /** IPv6 real servers' next hops, by canonical address text. */
+  readonly nextHops6 = new Map<string, NextHop>();
+  private readonly missing = new Set<number | string>();
+  /** Raw AF_INET6 socket for IPv6 NAT/TUN sends and ICMPv6 errors (opened on first use). */
+  private raw6: TxBatch | null = null;
+  private readonly name6 = Buffer.alloc(28);
   /** sockaddr_ll per next hop (DR sends). */
   private readonly llNames = new WeakMap<NextHop, Buffer>();
   private readonly nameIn = Buffer.alloc(16);
@@ -196,22 +257,24 @@ export class Egress {
   private readonly vip: { af: 4; words: number[] } = { af: 4, words: [0] };
   private readonly tsrc: { af: 4; words: number[] } = { af: 4, words: [0] };
 
-  constructor(rawFd: number, llFd: number, stats: ForwarderStats, nextHops: Map<number, NextHop>, private readonly onMissingHop?: (rip: number) => void) {
+  constructor(rawFd: number, llFd: number, stats: ForwarderStats, nextHops: Map<number, NextHop>, private readonly onMissingHop?: (rip: number | string) => void) {
     this.stats = stats;
     this.rawTx = new TxBatch(rawFd);
     this.llTx = new TxBatch(llFd);
     this.nextHops = nextHops;
     this.nameIn.writeUInt16LE(C.AF_INET, 0);
+    this.name6.writeUInt16LE(C.AF_INET6, 0);
     this.d = { method: 'masq', dir: 'in', rip: this.rip, rport: 0, vip: this.vip, vport: 0, srcMac: DUMMY_MAC, dstMac: DUMMY_MAC, tunnelSrc: null, mtu: 0 };
   }
 
-  setNextHop(rip: number, hop: NextHop): void {
-    this.nextHops.set(rip, hop);
+  setNextHop(rip: number | string, hop: NextHop): void {
+    if (typeof rip === 'string') this.nextHops6.set(rip, hop);
+    else this.nextHops.set(rip, hop);
     this.missing.delete(rip);
   }
 
-  private hop(rip: number): NextHop | undefined {
-    const h = this.nextHops.get(rip);
+  private hop(rip: number | string): NextHop | undefined {
+    const h = typeof rip === 'string' ? this.nextHops6.get(rip) : this.nextHops.get(rip);
     if (!h && !this.missing.has(rip)) {
       this.missing.add(rip);
       this.onMissingHop?.(rip);
@@ -225,10 +288,26 @@ export class Egress {
     else this.rawTx.addCopy(buf.subarray(off, off + len), this.nameIn);
   }
 
+  private tx6(): TxBatch {
+    return this.raw6 ??= new TxBatch(openRawIp6Socket());
+  }
+
+  /** Queues the IPv6 packet buf[off, off+len) to its destination (the header's) on the raw IPv6 socket. */
+  private queueRaw6(buf: Uint8Array, off: number, len: number, ringBuf: Uint8Array | null, ringAddr: bigint): void {
+    this.name6.set(buf.subarray(off + 24, off + 40), 8);
+    const tx = this.tx6();
+    if (buf === ringBuf) tx.addRef(ringAddr + BigInt(off), len, this.name6);
+    else tx.addCopy(buf.subarray(off, off + len), this.name6);
+  }
+
   /** An ICMP error frame built in scratch (REPLY): its IP packet goes back to the sender. */
   private sendReply(len: number): void {
     const s = this.scratch;
     const l3 = (s[12] === 0x81 && s[13] === 0x00) ? 18 : 14;
+    if (s[l3]! >> 4 === 6) {
+      this.queueRaw6(s, l3, len - l3, null, 0n);
+      return;
+    }
     const dst = ((s[l3 + 16]! << 24) | (s[l3 + 17]! << 16) | (s[l3 + 18]! << 8) | s[l3 + 19]!) >>> 0;
     this.nameIn.writeUInt32BE(dst, 4);
     this.rawTx.addCopy(s.subarray(l3, len), this.nameIn);
@@ -256,19 +335,27 @@ export class Egress {
     const method = METHOD_NAMES[a.method] ?? 'masq';
     d.method = method;
     d.dir = a.dir;
-    this.rip.words[0] = a.rip >>> 0;
-    this.vip.words[0] = a.vip >>> 0;
+    const v6 = a.rip6 !== null;
+    if (v6) {
+      d.rip = a.rip6!;
+      d.vip = a.vip6!;
+    } else {
+      this.rip.words[0] = a.rip >>> 0;
+      this.vip.words[0] = a.vip >>> 0;
+      d.rip = this.rip;
+      d.vip = this.vip;
+    }
     d.rport = a.rport;
     d.vport = a.vport;
     let hop: NextHop | undefined;
     if (method !== 'masq') {
-      hop = this.hop(a.rip);
-      if (!hop) { st.noRoute++; return; }
+      hop = this.hop(v6 ? formatIp(a.rip6!) : a.rip);
+      if (!hop || (v6 && method === 'tunnel' && !hop.src6)) { st.noRoute++; return; }
       d.srcMac = hop.srcMac;
       d.dstMac = hop.mac;
       d.mtu = hop.mtu;
       this.tsrc.words[0] = hop.src >>> 0;
-      d.tunnelSrc = method === 'tunnel' ? this.tsrc : null;
+      d.tunnelSrc = method === 'tunnel' ? (v6 ? hop.src6! : this.tsrc) : null;
       d.tunType = TUN_TYPE_NAMES[a.tun] ?? 'ipip';
       d.tunPort = a.tunPort;
       d.tunCsum = TUN_CSUM_NAMES[a.tunCsum] ?? 'nocsum';
@@ -279,7 +366,7 @@ export class Egress {
       d.tunnelSrc = null;
     }
     let fb = buf;
-    if (method === 'tunnel' && headroom < tunOverhead4(a.tun, a.tunCsum)) {
+    if (method === 'tunnel' && headroom < tunOverhead4(a.tun, a.tunCsum) + (v6 ? 20 : 0)) {
       // forwardFrame builds the outer headers in place, before the frame: make room in a copy.
       const tb = this.tunBuf;
       tb.set(buf.subarray(m.off, m.off + m.len), 64);
@@ -294,13 +381,20 @@ export class Egress {
       if (method === 'route') {
         const bufIsRing = r.buf === ringBuf;
         let name = this.llNames.get(hop!);
-        if (!name) this.llNames.set(hop!, name = sockaddrLl(hop!.ifindex, C.ETH_P_IP, hop!.mac));
+        if (!name) this.llNames.set(hop!, name = sockaddrLl(hop!.ifindex, v6 ? C.ETH_P_IPV6 : C.ETH_P_IP, hop!.mac));
         if (bufIsRing) this.llTx.addRef(ringAddr + BigInt(r.off), r.len, name);
         else this.llTx.addCopy(r.buf.subarray(r.off, r.off + r.len), name);
         if (m.protocol !== IPPROTO.ICMP) st.route++;
       } else if (method === 'tunnel') {
-        this.queueRaw(r.buf, r.off + eth, r.len - eth, a.rip, ringBuf, ringAddr);
-        if (m.protocol !== IPPROTO.ICMP) st.tunnel++;
+        if (v6) this.queueRaw6(r.buf, r.off + eth, r.len - eth, ringBuf, ringAddr);
+        else this.queueRaw(r.buf, r.off + eth, r.len - eth, a.rip, ringBuf, ringAddr);
+        if (m.protocol !== IPPROTO.ICMP && m.protocol !== IPPROTO_ICMPV6) st.tunnel++;
+        else if (m.protocol === IPPROTO_ICMPV6) st.icmp++;
+      } else if (v6) {
+        this.queueRaw6(r.buf, r.off + eth, r.len - eth, ringBuf, ringAddr);
+        if (m.protocol === IPPROTO_ICMPV6) st.icmp++;
+        else if (a.dir === 'in') st.masqIn++;
+        else st.masqOut++;
       } else {
         const ip = r.off + eth;
         const dst = a.dir === 'in' ? a.rip : ((r.buf[ip + 16]! << 24) | (r.buf[ip + 17]! << 16) | (r.buf[ip + 18]! << 8) | r.buf[ip + 19]!) >>> 0;
@@ -317,15 +411,21 @@ export class Egress {
   }
 
   flush(): void {
-    const e0 = this.rawTx.errors + this.llTx.errors;
+    const r6 = this.raw6;
+    const e0 = this.rawTx.errors + this.llTx.errors + (r6 ? r6.errors : 0);
     this.rawTx.flush();
     this.llTx.flush();
-    this.stats.txErrors += this.rawTx.errors + this.llTx.errors - e0;
+    if (r6 && r6.count > 0) r6.flush();
+    this.stats.txErrors += this.rawTx.errors + this.llTx.errors + (r6 ? r6.errors : 0) - e0;
   }
 
   close(): void {
     this.rawTx.close();
     this.llTx.close();
+    if (this.raw6) {
+      sys.close(this.raw6.fd);
+      this.raw6.close();
+    }
   }
 }
 
@@ -340,9 +440,15 @@ export interface PacketForwarderOptions {
   /** Source addresses whose packets are offered as replies (NAT real servers). */
   readonly outAddrs: Iterable<number>;
   readonly nextHops?: Map<number, NextHop>;
-  /** Called (at most once per address until set) when a real server has no next hop yet. */
-  readonly onMissingHop?: (rip: number) => void;
+  /** Called (at most once per address until set) when a real server has no next hop yet (IPv6: its text). */
+  readonly onMissingHop?: (rip: number | string) => void;
   readonly blockTimeoutMs?: number;
+  /**
+   * Also capture IPv6 (an ETH_P_IPV6 ring per interface, fanout group base+0x100+i) and forward
+   * for these IPv6 VIPs / NAT real servers (key6 strings). Only with `decide` (the main-thread
+   * path): the channel's records and the decision cache are IPv4-only.
+   */
+  readonly ipv6?: Addrs6;
   /**
    * The engine's ring (channel.ts) instead of `decide`: packets of connections whose decision is
    * cached are forwarded at once and handed to the engine asynchronously (in order).
@@ -398,6 +504,7 @@ export class PacketForwarder {
   private readonly pfds: Buffer;
   private inAddrs: Set<number>;
   private outAddrs: Set<number>;
+  private addrs6: Addrs6 = NO_ADDRS6;
   private readonly decide: DecideBatch | null;
   private readonly chan: DecisionChannel | null;
   private readonly pending: Pending[] = [];
@@ -433,6 +540,18 @@ export class PacketForwarder {
           blockTimeoutMs: opts.blockTimeoutMs ?? 1,
         }));
       });
+      if (opts.ipv6) {
+        if (this.chan) throw new Error('PacketForwarder: IPv6 needs the synchronous decide path');
+        opts.ifaces.forEach((ifname, i) => {
+          this.socks.push(new PacketSocket({
+            ifname,
+            protocol: C.ETH_P_IPV6,
+            fanoutGroup: opts.fanoutGroup === undefined ? undefined : opts.fanoutGroup + 0x100 + i,
+            blockTimeoutMs: opts.blockTimeoutMs ?? 1,
+          }));
+        });
+        this.addrs6 = opts.ipv6;
+      }
       this.rawFd = openRawIpSocket();
     } catch (e) {
       for (const s of this.socks) s.close();
@@ -453,14 +572,15 @@ export class PacketForwarder {
     return this.egress.drops;
   }
 
-  setAddrs(inAddrs: Iterable<number>, outAddrs: Iterable<number>): void {
+  setAddrs(inAddrs: Iterable<number>, outAddrs: Iterable<number>, addrs6?: Addrs6): void {
     this.inAddrs = new Set(inAddrs);
     this.outAddrs = new Set(outAddrs);
+    if (addrs6 && this.addrs6 !== NO_ADDRS6) this.addrs6 = addrs6;
     this.flowsIn.clear();
     this.flowsOut.clear();
   }
 
-  setNextHop(rip: number, hop: NextHop): void {
+  setNextHop(rip: number | string, hop: NextHop): void {
     this.egress.setNextHop(rip, hop);
   }
 
@@ -555,7 +675,7 @@ export class PacketForwarder {
     }
     const chan = this.chan;
     const meta = chan ? this.meta : this.metaPool[this.pending.length]!;
-    if (!classify(m, this.inAddrs, this.outAddrs, meta)) return;
+    if (!classify(m, this.inAddrs, this.outAddrs, meta, this.addrs6)) return;
     this.stats.considered++;
     pe.headroom = headroom;
     pe.sock = this.cur;
@@ -614,7 +734,7 @@ export class PacketForwarder {
     if (flows.size >= FLOW_MAX) flows.clear();
     const m = pe.m;
     flows.set(pe.key, {
-      kind: a.kind, method: a.method, dir: a.dir, rip: a.rip, rport: a.rport, vip: a.vip, vport: a.vport, conn: a.conn,
+      kind: a.kind, method: a.method, dir: a.dir, rip: a.rip, rport: a.rport, vip: a.vip, vport: a.vport, rip6: null, vip6: null, conn: a.conn,
       tun: a.tun, tunPort: a.tunPort, tunCsum: a.tunCsum,
       key: pe.key,
       proto: m.protocol,

@@ -28,6 +28,11 @@ export interface WorkersOptions {
   readonly outAddrs: readonly number[];
   /** Real servers to resolve up front (DR/TUN next hops). */
   readonly rips?: readonly number[];
+  /**
+   * IPv6 (main-thread path only): VIPs and NAT real servers (key6 strings, forwarder.ts) and the
+   * DR/TUN real servers to resolve (address text).
+   */
+  readonly v6?: { readonly inAddrs: readonly string[]; readonly outAddrs: readonly string[]; readonly rips: readonly string[] };
   /** Decide in the main thread (the engine) ... */
   readonly decide?: (m: PacketMeta, out: Action) => void;
   /** Called before each batch is decided (advance the engine's clock once per batch). */
@@ -44,7 +49,7 @@ export interface WorkersHandle {
   stats(): ForwarderStats;
   /** Malformed/dropped packets by reason (summed over workers). */
   drops(): Record<string, number>;
-  setAddrs(inAddrs: readonly number[], outAddrs: readonly number[], rips?: readonly number[]): void;
+  setAddrs(inAddrs: readonly number[], outAddrs: readonly number[], rips?: readonly number[], v6?: WorkersOptions['v6']): void;
   /**
    * Decides, now, every record the workers have published: the engine then has seen every packet
    * already forwarded from a worker's decision cache (call before -Z, listings, rule changes).
@@ -59,7 +64,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
   const n = opts.inline ? 0 : Math.max(1, opts.workers ?? availableParallelism());
   const log = opts.log ?? (() => {});
   const hops = new Map<number, NextHop>();
-  const resolving = new Set<number>();
+  const resolving = new Set<number | string>();
   const perWorker: ForwarderStats[] = [];
   const perWorkerDrops: Record<string, number>[] = [];
   const workers: Worker[] = [];
@@ -67,21 +72,29 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
   const fanoutGroup = ((process.pid * 7) & 0x7fff) + 1;
 
   let inline: PacketForwarder | null = null;
+  const addrs6of = (v6: WorkersOptions['v6']) => ({ inAddrs: new Set(v6?.inAddrs ?? []), outAddrs: new Set(v6?.outAddrs ?? []) });
+  let addrs6 = addrs6of(opts.v6);
   const polls: { close(): void }[] = [];
   const broadcast = (m: WorkerMsgIn) => {
     for (const w of workers) w.postMessage(m);
     if (inline && m.type === 'hop') inline.setNextHop(m.rip, m.hop);
-    if (inline && m.type === 'addrs') inline.setAddrs(m.inAddrs, m.outAddrs);
+    if (inline && m.type === 'addrs') inline.setAddrs(m.inAddrs, m.outAddrs, addrs6);
   };
-  const resolve = async (rip: number): Promise<void> => {
+  const hops6 = new Map<string, NextHop>();
+  const resolve = async (rip: number | string): Promise<void> => {
     if (resolving.has(rip)) return;
     resolving.add(rip);
+    const text = typeof rip === 'string' ? rip : ipv4ToString(rip);
     try {
-      const h = await resolveNextHop(ipv4ToString(rip));
-      if (h) {
+      const h = await resolveNextHop(text);
+      if (!h) log(`no next hop for ${text} yet`);
+      else if (typeof rip === 'string') {
+        hops6.set(rip, h);
+        inline?.setNextHop(rip, h);
+      } else {
         hops.set(rip, h);
         broadcast({ type: 'hop', rip, hop: h });
-      } else log(`no next hop for ${ipv4ToString(rip)} yet`);
+      }
     } finally {
       resolving.delete(rip);
     }
@@ -107,8 +120,9 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
     const fwd = new PacketForwarder({
       // A fanout group of one: its defragmenting flag reassembles IP fragments as for the workers.
       ifaces: opts.ifaces, fanoutGroup, decide: batch, inAddrs: opts.inAddrs, outAddrs: opts.outAddrs,
-      nextHops: new Map(hops), onMissingHop: (rip) => void resolve(rip),
+      nextHops: new Map(hops), onMissingHop: (rip) => void resolve(rip), ipv6: addrs6,
     });
+    await Promise.all((opts.v6?.rips ?? []).map(resolve));
     inline = fwd;
     // One uv_poll per ring socket: TPACKET_V3 signals readiness when a block is retired (full,
     // or its 1 ms timeout), so a wake-up carries every packet of that block.
@@ -176,7 +190,9 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
     settle() {
       for (const s of servers) s.drain();
     },
-    setAddrs(inAddrs, outAddrs, rips) {
+    setAddrs(inAddrs, outAddrs, rips, v6) {
+      addrs6 = addrs6of(v6);
+      for (const r of v6?.rips ?? []) if (!hops6.has(r)) void resolve(r);
       broadcast({ type: 'addrs', inAddrs: [...inAddrs], outAddrs: [...outAddrs] });
       // The rules changed: cached decisions must be confirmed by the engine again.
       for (const s of servers) s.invalidate();

@@ -11,7 +11,8 @@ import type { IpvsCommand, ServiceKey, ServiceSnapshot } from '../../core/types.
 import type { PacketIn, Verdict } from '../../core/engine.ts';
 import { newVerdict } from '../../core/engine.ts';
 import type { Action, ForwarderStats, PacketMeta } from './forwarder.ts';
-import { K, M, T, TC } from './forwarder.ts';
+import { K, M, T, TC, key6 } from './forwarder.ts';
+import { parseIp } from '../../core/addr.ts';
 import type { TunCsum, TunType } from '../../core/types.ts';
 import { startWorkers, type WorkersHandle } from './host.ts';
 import { installNft, removeNft, type NftRules } from './nft.ts';
@@ -70,14 +71,31 @@ interface Plan {
   inAddrs: number[];
   outAddrs: number[];
   rips: number[];
+  /** IPv6: VIPs and NAT real servers as key6 strings, DR/TUN real servers as text. */
+  v6: { inAddrs: string[]; outAddrs: string[]; rips: string[] };
   nft: NftRules;
   marks: number[];
 }
 
+const k6 = (text: string): string => key6(parseIp(text)!.words);
+
 function plan(svcs: readonly ServiceSnapshot[]): Plan {
   const inAddrs = new Set<number>(), outAddrs = new Set<number>(), rips = new Set<number>(), marks = new Set<number>();
   const nft: { vips: NftRules['vips'][number][]; masq: NftRules['masq'][number][] } = { vips: [], masq: [] };
+  const in6 = new Set<string>(), out6 = new Set<string>(), rips6 = new Set<string>();
   for (const s of svcs) {
+    if (s.af === 6 && s.fwmark === 0 && s.protocol !== 'sctp') {
+      in6.add(k6(s.addr));
+      nft.vips.push({ protocol: s.protocol, addr: s.addr, port: s.port });
+      for (const d of s.dests) {
+        if (d.af !== 6) continue;
+        if (d.fwd === 'masq') {
+          out6.add(k6(d.addr));
+          nft.masq.push({ protocol: s.protocol, addr: d.addr, port: d.port || s.port });
+        } else if (d.fwd !== 'local') rips6.add(d.addr);
+      }
+      continue;
+    }
     if (s.af !== 4) continue;
     const proto: 'tcp' | 'udp' | null = s.protocol === 'sctp' ? null : s.protocol;
     if (s.fwmark > 0) marks.add(s.fwmark >>> 0);
@@ -95,7 +113,7 @@ function plan(svcs: readonly ServiceSnapshot[]): Plan {
       } else if (d.fwd !== 'local') rips.add(rip);
     }
   }
-  return { inAddrs: [...inAddrs], outAddrs: [...outAddrs], rips: [...rips], nft, marks: [...marks] };
+  return { inAddrs: [...inAddrs], outAddrs: [...outAddrs], rips: [...rips], v6: { inAddrs: [...in6], outAddrs: [...out6], rips: [...rips6] }, nft, marks: [...marks] };
 }
 
 const METHOD: Record<string, number> = { masq: M.MASQ, route: M.ROUTE, tunnel: M.TUNNEL };
@@ -115,13 +133,15 @@ export function verdictToAction(m: PacketMeta, v: Verdict, a: Action): void {
   a.tun = 0;
   a.tunPort = 0;
   a.tunCsum = 0;
+  a.rip6 = null;
+  a.vip6 = null;
   switch (v.action) {
     case 'pass': a.kind = K.PASS; return;
     case 'drop': a.kind = K.DROP; return;
     case 'reject': a.kind = K.REJECT; return;
   }
   const method = v.fwd ? METHOD[v.fwd] : undefined;
-  if (method === undefined || !v.dest || v.dest.af !== 4) { a.kind = K.PASS; return; }
+  if (method === undefined || !v.dest || v.dest.af !== m.af) { a.kind = K.PASS; return; }
   a.kind = K.FWD;
   a.method = method;
   a.conn = v.conn;
@@ -131,6 +151,22 @@ export function verdictToAction(m: PacketMeta, v: Verdict, a: Action): void {
     a.tun = TUN_TYPE[t.tunType ?? 'ipip'] ?? T.IPIP;
     a.tunPort = (t.tunPort ?? 0) & 0xffff;
     a.tunCsum = TUN_CSUM[t.tunCsum ?? 'nocsum'] ?? TC.NOCSUM;
+  }
+  if (m.af === 6) {
+    // IPv6 (main-thread path): the records are referenced until the batch is applied.
+    a.rip = a.vip = 0;
+    if (m.dir === 'in') {
+      a.rip6 = v.dest.ip;
+      a.rport = v.dport || m.dport;
+      a.vip6 = m.daddr;
+      a.vport = m.dport;
+    } else {
+      a.rip6 = m.saddr;
+      a.rport = m.sport;
+      a.vip6 = v.vaddr ?? m.daddr;
+      a.vport = v.vport;
+    }
+    return;
   }
   if (m.dir === 'in') {
     a.rip = v.dest.ip.words[0]! >>> 0;
@@ -150,6 +186,7 @@ export async function startPacketForwarder(engine: PacketEngine, options: Packet
   const now = options.now ?? (() => performance.now() / 1000);
   const queue = options.nfqueue === undefined ? DEFAULT_QUEUE : options.nfqueue;
   let p = plan(engine.services());
+  const inline = (options.workers ?? 0) === 0;
   removeNft(); // whatever a crashed run left
   installNft(p.nft);
   const marks = new Set<number>();
@@ -164,7 +201,8 @@ export async function startPacketForwarder(engine: PacketEngine, options: Packet
   let h: WorkersHandle;
   try {
     h = await startWorkers({
-      ifaces, workers: options.workers, inline: (options.workers ?? 0) === 0, inAddrs: p.inAddrs, outAddrs: p.outAddrs, rips: p.rips, decide,
+      ifaces, workers: options.workers, inline, inAddrs: p.inAddrs, outAddrs: p.outAddrs, rips: p.rips, decide,
+      ...(inline ? { v6: p.v6 } : {}),
       onBatch: () => engine.setTime(now()),
       nfqueue: queue ?? undefined,
       log: (msg) => options.log?.warn({ forwarder: 'packet' }, msg),
@@ -178,7 +216,11 @@ export async function startPacketForwarder(engine: PacketEngine, options: Packet
     refusal(cmd) {
       h.settle();
       if ((cmd.kind === 'add-service' || cmd.kind === 'edit-service') && cmd.svc.fwmark > 0 && queue === null) return 'firewall-mark services need the NFQUEUE path (started without it)';
-      if ((cmd.kind === 'add-service' || cmd.kind === 'edit-service') && cmd.svc.af === 6) return 'IPv6 services are not supported by the packet forwarder yet';
+      if ((cmd.kind === 'add-service' || cmd.kind === 'edit-service') && cmd.svc.af === 6) {
+        if (!inline) return 'IPv6 services need the default packet path (the ring worker threads forward IPv4 only; drop --workers)';
+        if (cmd.svc.fwmark > 0) return 'IPv6 firewall-mark services are not supported by the packet forwarder yet';
+        if (cmd.svc.protocol === 'sctp') return 'SCTP services are not supported by the packet forwarder';
+      }
       return null;
     },
     async sync(_keys) {
@@ -192,7 +234,7 @@ export async function startPacketForwarder(engine: PacketEngine, options: Packet
         for (const v of p.nft.vips) failed.push({ ...v, error: `nftables: ${msg}` });
       }
       if (queue !== null) for (const e of syncMarkRules(p.marks, queue, marks)) options.log?.warn(e, 'cannot queue firewall mark');
-      h.setAddrs(p.inAddrs, p.outAddrs, p.rips);
+      h.setAddrs(p.inAddrs, p.outAddrs, p.rips, inline ? p.v6 : undefined);
       return failed;
     },
     settle() {

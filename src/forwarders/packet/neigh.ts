@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { createSocket } from 'node:dgram';
 import type { NextHop } from './forwarder.ts';
 import { ipv4FromString } from './addr4.ts';
+import { parseIp } from '../../core/addr.ts';
 
 const run = promisify(execFile);
 
@@ -24,15 +25,19 @@ export function parseMac(s: string): Uint8Array {
 
 async function poke(addr: string): Promise<void> {
   await new Promise<void>((resolve) => {
-    const s = createSocket('udp4');
+    const s = createSocket(addr.includes(':') ? 'udp6' : 'udp4');
     s.on('error', () => { s.close(); resolve(); });
     s.send(Buffer.alloc(0), 9, addr, () => { s.close(); resolve(); });
   });
 }
 
-/** Resolves how to reach `rip` (IPv4 text). null when there is no route or no ARP answer in time. */
+/**
+ * Resolves how to reach `rip` (IPv4 or IPv6 text). null when there is no route or no ARP / NDP
+ * answer in time.
+ */
 export async function resolveNextHop(rip: string, timeoutMs = 2000): Promise<NextHop | null> {
-  const routes = await ipJson<{ dst: string; gateway?: string; dev: string; prefsrc?: string }[]>(['route', 'get', rip]).catch(() => []);
+  const v6 = rip.includes(':');
+  const routes = await ipJson<{ dst: string; gateway?: string; dev: string; prefsrc?: string }[]>([...(v6 ? ['-6'] : []), 'route', 'get', rip]).catch(() => []);
   const r = routes[0];
   if (!r) return null;
   const links = await ipJson<{ ifindex: number; address: string; mtu: number }[]>(['link', 'show', 'dev', r.dev]);
@@ -42,14 +47,16 @@ export async function resolveNextHop(rip: string, timeoutMs = 2000): Promise<Nex
   const deadline = Date.now() + timeoutMs;
   let poked = false;
   for (;;) {
-    const n = await ipJson<{ dst: string; lladdr?: string; state?: string[] }[]>(['neigh', 'show', 'to', via, 'dev', r.dev]).catch(() => []);
+    const n = await ipJson<{ dst: string; lladdr?: string; state?: string[] }[]>([...(v6 ? ['-6'] : []), 'neigh', 'show', 'to', via, 'dev', r.dev]).catch(() => []);
     const e = n.find((x) => x.lladdr && !(x.state ?? []).includes('FAILED') && !(x.state ?? []).includes('INCOMPLETE'));
     if (e?.lladdr) {
+      const src6 = v6 && r.prefsrc ? parseIp(r.prefsrc) : null;
       return {
         ifindex: l.ifindex,
         mac: parseMac(e.lladdr),
         srcMac: parseMac(l.address),
-        src: ipv4FromString(r.prefsrc ?? '0.0.0.0'),
+        src: v6 ? 0 : ipv4FromString(r.prefsrc ?? '0.0.0.0'),
+        ...(src6 ? { src6 } : {}),
         mtu: l.mtu,
       };
     }

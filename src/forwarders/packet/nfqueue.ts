@@ -271,7 +271,7 @@ export class NfqForwarder {
   private readonly actions: Action[] = [];
   private readonly accept: boolean[] = [];
 
-  constructor(queue: number, private readonly decide: DecideBatch, outAddrs: Iterable<number>, nextHops: Map<number, NextHop>, onMissingHop?: (rip: number) => void) {
+  constructor(queue: number, private readonly decide: DecideBatch, outAddrs: Iterable<number>, nextHops: Map<number, NextHop>, onMissingHop?: (rip: number | string) => void) {
     this.q = new NfQueue(queue);
     this.rawFd = openRawIpSocket();
     this.llFd = check('socket(AF_PACKET)', sys.socket(C.AF_PACKET, C.SOCK_RAW | C.SOCK_CLOEXEC, 0));

@@ -239,7 +239,7 @@ export class TxBatch {
   errors = 0;
   lastErrno = 0;
 
-  constructor(private readonly fd: number, cap = 256) {
+  constructor(readonly fd: number, cap = 256) {
     this.cap = cap;
     this.iovOff = cap * 64;
     this.nameOff = this.iovOff + cap * 16;
@@ -305,6 +305,16 @@ export class TxBatch {
   close(): void {
     sys.free(this.ptr);
   }
+}
+
+/**
+ * AF_INET6 SOCK_RAW IPPROTO_RAW (header included, as IPPROTO_RAW implies): the kernel routes and
+ * resolves neighbours for the IPv6 packets we hand it; the destination is the sockaddr_in6's.
+ */
+export function openRawIp6Socket(): number {
+  const fd = check('socket(AF_INET6, SOCK_RAW, IPPROTO_RAW)', sys.socket(C.AF_INET6, C.SOCK_RAW | C.SOCK_CLOEXEC, C.IPPROTO_RAW));
+  setIntOpt(fd, C.SOL_SOCKET, C.SO_SNDBUF, 4 << 20, 'SO_SNDBUF');
+  return fd;
 }
 
 /** AF_INET SOCK_RAW IPPROTO_RAW (IP_HDRINCL): the kernel routes and ARPs what we hand it. */

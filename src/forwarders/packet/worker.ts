@@ -50,7 +50,8 @@ async function main(): Promise<void> {
   }
   let fwd: PacketForwarder | NfqForwarder;
   const hops = new Map(init.nextHops.map(([k, v]) => [k, v]));
-  const onMissingHop = (rip: number) => post({ type: 'missing', id: init.id, rip });
+  // Workers forward IPv4 only (the channel's records): an IPv6 next hop is never asked for here.
+  const onMissingHop = (rip: number | string) => { if (typeof rip === 'number') post({ type: 'missing', id: init.id, rip }); };
   try {
     fwd = init.nfqueue !== undefined ? new NfqForwarder(init.nfqueue, decide!, init.outAddrs, hops, onMissingHop) : new PacketForwarder({
       ifaces: init.ifaces,

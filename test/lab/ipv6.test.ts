@@ -1,0 +1,90 @@
+// IPv6 through the packet forwarder (the default main-thread path): the lab addressed over IPv6,
+// a TCP and a UDP service on the IPv6 VIP, DR and NAT; real traffic from the client namespace.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { labUp, labDown, labNs, LAB, labAdm, labForwarderStatus, type LabMode } from '../../src/lab/topology.ts';
+import { shTry } from '../../src/lab/netns.ts';
+
+const root = process.getuid?.() === 0;
+const skip = root ? false : 'needs root (network namespaces, AF_PACKET, nftables)';
+const VS6 = `[${LAB.vip6}]:80`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+for (const mode of ['dr', 'nat'] as const satisfies readonly LabMode[]) {
+  const flag = mode === 'nat' ? '-m' : '-g';
+  const prefix = `tsvs-6${process.pid % 10000}${mode}`;
+  const ns = labNs(prefix);
+  const adm = async (...argv: string[]): Promise<string> => {
+    const r = await labAdm(prefix, argv);
+    assert.equal(r.code, 0, `tsvsadm ${argv.join(' ')}: ${r.err}`);
+    return r.out;
+  };
+  const curl6 = (path: string, extra: string[] = []) =>
+    shTry(['ip', 'netns', 'exec', ns.client, 'curl', '-6', '-g', '-s', '-m', '5', ...extra, `http://[${LAB.vip6}]${path}`]);
+
+  describe(`lab ${mode} over IPv6 (${flag}): the packet forwarder forwards IPv6 VIP traffic`, { skip, timeout: 180_000 }, () => {
+    before(async () => {
+      await labUp(mode, { prefix, ipv6: true, commands: [] });
+      await adm('-A', '-t', VS6, '-s', 'rr');
+      for (const r of LAB.rs6) await adm('-a', '-t', VS6, '-r', `[${r}]:80`, flag);
+    });
+    after(async () => {
+      await labDown(prefix);
+    });
+
+    it('rr alternates test1/test2 over IPv6 and the real server sees the client\'s IPv6 address', () => {
+      const bodies: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        const r = curl6('/whoami');
+        assert.equal(r.status, 0, `curl -6: ${r.err}`);
+        bodies.push(r.out.trim());
+      }
+      const names = bodies.map((b) => b.split(' ')[0]);
+      assert.deepEqual([...new Set(names)].sort(), ['test1', 'test2'], bodies.join(' | '));
+      for (let i = 1; i < names.length; i++) assert.notEqual(names[i], names[i - 1], `rr alternates: ${names.join(',')}`);
+      for (const b of bodies) assert.equal(b.split(' ')[1], LAB.client6, b);
+    });
+
+    it('-L -n lists the IPv6 service and its connections; --stats counts the forwarded packets', async () => {
+      const list = await adm('-L', '-n');
+      assert.match(list, new RegExp(`TCP  \\[${LAB.vip6}\\]:80 rr`));
+      const conns = await adm('-L', '-n', '-c');
+      assert.match(conns, new RegExp(`\\[${LAB.client6}\\]:\\d+ +\\[${LAB.vip6}\\]:80 +\\[${LAB.rs6[0]}|\\[${LAB.client6}\\]:\\d+ +\\[${LAB.vip6}\\]:80 +\\[${LAB.rs6[1]}`), conns);
+      await adm('-Z');
+      const before = await labForwarderStatus(prefix);
+      const sentKey = mode === 'nat' ? 'masqIn' : 'route';
+      assert.equal(curl6('/').status, 0);
+      await sleep(200);
+      const after = await labForwarderStatus(prefix);
+      const stats = await adm('-L', '-n', '--stats', '--exact');
+      const m = new RegExp(`TCP  \\[${LAB.vip6}\\]:80 +(\\d+) +(\\d+) +(\\d+)`).exec(stats);
+      assert.ok(m, stats);
+      assert.equal(Number(m[1]), 1, 'one connection');
+      assert.equal(Number(m[2]), after!.counters[sentKey]! - before!.counters[sentKey]!, `InPkts = packets forwarded in: ${stats}`);
+      if (mode === 'nat') assert.equal(Number(m[3]), after!.counters['masqOut']! - before!.counters['masqOut']!, `OutPkts = replies rewritten: ${stats}`);
+    });
+
+    it('a 10 MiB download over IPv6 arrives intact', () => {
+      const r = shTry(['sh', '-c', `ip netns exec ${ns.client} curl -6 -g -s -m 20 http://[${LAB.vip6}]/big | sha256sum`]);
+      const want = Buffer.alloc(10 * 1024 * 1024);
+      for (let i = 0; i < want.length; i++) want[i] = (i * 31 + 7) & 255;
+      assert.equal(r.out.split(' ')[0], createHash('sha256').update(want).digest('hex'));
+    });
+
+    it('a UDP service on the IPv6 VIP is balanced and answered', async () => {
+      const us = `[${LAB.vip6}]:53`;
+      await adm('-A', '-u', us, '-s', 'rr');
+      for (const r of LAB.rs6) await adm('-a', '-u', us, '-r', `[${r}]:53`, flag);
+      const answers: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        const js = `const s=require('dgram').createSocket('udp6');s.on('message',(m)=>{console.log(String(m));process.exit(0)});s.send('q${i}',53,'${LAB.vip6}');setTimeout(()=>process.exit(3),3000)`;
+        const r = shTry(['ip', 'netns', 'exec', ns.client, process.execPath, '-e', js]);
+        assert.equal(r.status, 0, `udp6 query ${i}: ${r.err}`);
+        answers.push(r.out.trim());
+      }
+      assert.deepEqual([...new Set(answers.map((a) => a.split(':')[0]))].sort(), ['test1', 'test2'], answers.join(','));
+      for (let i = 0; i < 4; i++) assert.ok(answers[i]!.endsWith(`:q${i}`), answers[i]);
+    });
+  });
+}
