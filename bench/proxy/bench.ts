@@ -6,7 +6,9 @@
  * Figures: requests/s, p50/p99 latency (wrk --latency), proxy CPU per request (from /proc).
  * Env: BENCH_SECONDS (10), BENCH_CONNS (32), BENCH_WORKERS (CPUs), BENCH_ONLY (haproxy,tsvs,nginx),
  * BENCH_ROUNDS (1; proxies are interleaved per workload and medians reported), BENCH_WORKLOADS
- * (0,1,2), BENCH_TSVS_WORKERS, BENCH_TSVS_NODE_ARGS (e.g. --cpu-prof --cpu-prof-dir=DIR).
+ * (0,1,2), BENCH_TSVS_WORKERS, BENCH_TSVS_NODE_ARGS (e.g. --cpu-prof --cpu-prof-dir=DIR),
+ * BENCH_TSVS_RELAYS (e.g. epoll,uv: one tsvs daemon per TCP relay kind, TSVS_PROXY_RELAY=kind,
+ * named tsvs-<kind>, all interleaved in the same run; without it one tsvs with the inherited env).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, writeFileSync, readFileSync, existsSync, rmSync } from 'node:fs';
@@ -21,6 +23,7 @@ const WORKERS = Number(process.env['BENCH_WORKERS'] ?? availableParallelism());
 const ONLY = (process.env['BENCH_ONLY'] ?? 'haproxy,tsvs,nginx').split(',');
 const ROUNDS = Math.max(1, Number(process.env['BENCH_ROUNDS'] ?? 1));
 const ONLY_WL = (process.env['BENCH_WORKLOADS'] ?? '0,1,2').split(',').map(Number);
+const RELAYS = (process.env['BENCH_TSVS_RELAYS'] ?? '').split(',').filter(Boolean);
 const dir = mkdtempSync(join(tmpdir(), 'tsvs-bench-'));
 chmodSync(dir, 0o755); // nginx workers run unprivileged and must read the files
 const children: ChildProcess[] = [];
@@ -177,18 +180,19 @@ listen vip
         return { port, pid: p.pid!, down: () => stop(p) };
       },
     },
-    {
-      name: 'tsvs',
+    ...(RELAYS.length ? RELAYS : ['']).map((kind) => ({
+      name: kind ? `tsvs-${kind}` : 'tsvs',
       up: async () => {
         const port = await freePort();
-        writeFileSync(join(dir, 'tsvs.rules'), `-A -t 127.0.0.1:${port} -s rr\n-a -t 127.0.0.1:${port} -r 127.0.0.1:${b1} -m -w 1\n-a -t 127.0.0.1:${port} -r 127.0.0.1:${b2} -m -w 1\n`);
+        const tag = kind || 'default';
+        writeFileSync(join(dir, `tsvs-${tag}.rules`), `-A -t 127.0.0.1:${port} -s rr\n-a -t 127.0.0.1:${port} -r 127.0.0.1:${b1} -m -w 1\n-a -t 127.0.0.1:${port} -r 127.0.0.1:${b2} -m -w 1\n`);
         const nodeArgs = (process.env['BENCH_TSVS_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
-        const p = start(process.execPath, [...nodeArgs, join(REPO, 'bin/tsvs.mjs'), 'daemon', '--socket', join(dir, 'tsvs.sock'), '--no-state', '--rules', join(dir, 'tsvs.rules'), '--workers', String(process.env['BENCH_TSVS_WORKERS'] ?? WORKERS), '--log-level', 'warn']);
+        const p = start(process.execPath, [...nodeArgs, join(REPO, 'bin/tsvs.mjs'), 'daemon', '--socket', join(dir, `tsvs-${tag}.sock`), '--no-state', '--rules', join(dir, `tsvs-${tag}.rules`), '--workers', String(process.env['BENCH_TSVS_WORKERS'] ?? WORKERS), '--log-level', 'warn'], kind ? { TSVS_PROXY_RELAY: kind } : {});
         await waitPort(port);
         await sleep(300);
         return { port, pid: p.pid!, down: () => stop(p) };
       },
-    },
+    })),
     {
       name: 'nginx',
       up: async () => {
@@ -211,7 +215,7 @@ stream { upstream rs { server 127.0.0.1:${b1}; server 127.0.0.1:${b2}; }
   // All proxies stay up (idle ones cost nothing); each workload is measured on every proxy in
   // turn, round after round, so a shared machine's changing load hits them alike.
   const up: { name: string; port: number; pid: number; down: () => Promise<void> }[] = [];
-  for (const px of proxies.filter((p) => ONLY.includes(p.name))) {
+  for (const px of proxies.filter((p) => ONLY.includes(p.name.replace(/-.*/, '')))) {
     try {
       up.push({ name: px.name, ...(await px.up()) });
     } catch (e) {

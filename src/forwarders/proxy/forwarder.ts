@@ -11,7 +11,7 @@ import type { IpvsCommand, ServiceKey } from '../../core/types.ts';
 import { canonicalIp } from '../../core/addr.ts';
 import { flowKey, type FlowPort } from './flow.ts';
 import { TcpRelay } from './tcp-relay.ts';
-import { RawRelay, handleAddr, rawBindings, relayClock, takeOverAccepts } from './raw-relay.ts';
+import { RawRelay, handleAddr, libuvBindings, rawBindings, relayClock, takeOverAccepts } from './raw-relay.ts';
 import { EpollListener, EpollRelay, epollClock, localAddr } from './epoll-relay.ts';
 import { epollLoop, listenSocket } from './epoll-loop.ts';
 import { UdpService } from './udp-relay.ts';
@@ -34,6 +34,8 @@ export interface ProxyForwarderOptions {
    * opened it); without this option the forwarder listens itself.
    */
   readonly listenFd?: (k: ServiceKey) => number | undefined;
+  /** TCP relay kind (default: env TSVS_PROXY_RELAY, else DEFAULT_RELAY); see relayKind(). */
+  readonly relay?: RelayKind;
 }
 
 export const PACKET_MODE_HINT = 'packet mode is needed (tsvs daemon --forwarder packet, as root)';
@@ -91,21 +93,24 @@ type AnyRelay = TcpRelay | RawRelay | EpollRelay;
  */
 export type RelayKind = 'epoll' | 'uv' | 'net';
 export const DEFAULT_RELAY: RelayKind = 'uv';
-export function relayKind(): RelayKind {
-  const want = process.env['TSVS_PROXY_RELAY'] ?? DEFAULT_RELAY;
-  if (want === 'net' || process.env['TSVS_PROXY_NET'] === '1') return 'net';
-  if (want === 'epoll' && epollLoop()) return 'epoll';
-  return rawBindings() ? 'uv' : 'net';
+export function relayKind(want?: RelayKind): RelayKind {
+  if (!want && process.env['TSVS_PROXY_NET'] === '1') return 'net';
+  const k = want ?? (process.env['TSVS_PROXY_RELAY'] as RelayKind | undefined) ?? DEFAULT_RELAY;
+  if (k === 'net') return 'net';
+  if (k === 'epoll' && epollLoop()) return 'epoll';
+  return (want ? libuvBindings() : rawBindings()) ? 'uv' : 'net';
 }
 
 export class ProxyForwarder {
   private readonly listeners = new Map<string, Listener>();
   private readonly relays = new Set<AnyRelay>();
   private readonly byFlow = new Map<string, AnyRelay>();
-  readonly relayKind = relayKind();
-  private readonly raw = this.relayKind === 'uv';
+  readonly relayKind: RelayKind;
+  private readonly raw: boolean;
   private sweep: NodeJS.Timeout | null = null;
   constructor(private readonly port: FlowPort, private readonly opts: ProxyForwarderOptions) {
+    this.relayKind = relayKind(opts.relay);
+    this.raw = this.relayKind === 'uv';
     if (this.relayKind === 'epoll') epollLoop()!.onError = (e) => opts.log.warn({ err: (e as Error)?.message ?? String(e) }, 'epoll relay error');
   }
 

@@ -34,11 +34,19 @@ interface Bindings {
 }
 
 let B: Bindings | null | undefined;
-/** The libuv bindings, or null when this Node does not offer them (then use ./tcp-relay.ts). */
+/**
+ * The libuv bindings, or null when this Node does not offer them or the net.Socket relay is asked
+ * for (TSVS_PROXY_NET=1 or TSVS_PROXY_RELAY=net; then use ./tcp-relay.ts).
+ */
 export function rawBindings(): Bindings | null {
+  if (process.env['TSVS_PROXY_NET'] === '1' || process.env['TSVS_PROXY_RELAY'] === 'net') return null;
+  return libuvBindings();
+}
+
+/** The libuv bindings whatever the environment asks for (null when this Node lacks them). */
+export function libuvBindings(): Bindings | null {
   if (B !== undefined) return B;
   B = null;
-  if (process.env['TSVS_PROXY_NET'] === '1' || process.env['TSVS_PROXY_RELAY'] === 'net') return B;
   try {
     const pb = (process as unknown as { binding(n: string): any }).binding;
     const t = pb('tcp_wrap'), s = pb('stream_wrap');
@@ -127,7 +135,7 @@ export class RawRelay {
   key = '';
 
   constructor(readonly flow: Flow, readonly client: any, private readonly port: FlowPort, private readonly opts: RelayOptions, private readonly hooks: RelayHooks<RawRelay>) {
-    this.b = rawBindings()!;
+    this.b = libuvBindings()!;
     this.hdr = headerBytes(flow.af, 'tcp');
     this.handlesOpen = 1;
   }
