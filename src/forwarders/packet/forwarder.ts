@@ -94,6 +94,10 @@ export interface Addrs6 {
 }
 
 const NO_ADDRS6: Addrs6 = { inAddrs: new Set(), outAddrs: new Set() };
+/** Held packets per real server without a next hop, how long, and the headroom of their copies. */
+const HOLD_MAX = 16;
+const HOLD_MS = 3000;
+const HOLD_ROOM = 64;
 const IPPROTO_ICMPV6 = 58;
 
 export interface ForwarderStats {
@@ -243,6 +247,13 @@ export class Egress {
   /** IPv6 real servers' next hops, by canonical address text. */
   readonly nextHops6 = new Map<string, NextHop>();
   private readonly missing = new Set<number | string>();
+  /**
+   * Packets whose real server had no next hop yet (the first SYN after `-a`, before ARP/NDP
+   * answered): copies held per real server and sent when its next hop arrives, as the kernel's
+   * neighbour layer queues packets while it resolves (the engine already counted them as
+   * forwarded). At most HOLD_MAX per real server, for HOLD_MS.
+   */
+  private readonly held = new Map<number | string, { since: number; items: { frame: Uint8Array; len: number; a: Action }[] }>();
   /** Raw AF_INET6 socket for IPv6 NAT/TUN sends and ICMPv6 errors (opened on first use). */
   private raw6: TxBatch | null = null;
   private readonly name6 = Buffer.alloc(28);
@@ -271,6 +282,28 @@ export class Egress {
     if (typeof rip === 'string') this.nextHops6.set(rip, hop);
     else this.nextHops.set(rip, hop);
     this.missing.delete(rip);
+    const h = this.held.get(rip);
+    if (!h) return;
+    this.held.delete(rip);
+    const m = createFrameMeta();
+    for (const it of h.items) {
+      parseFrame(it.frame, HOLD_ROOM, it.len, m);
+      if (m.reason === 0) this.apply(it.frame, m, it.a, null, 0n, HOLD_ROOM);
+    }
+    this.flush();
+  }
+
+  /** Keeps a copy of a packet whose real server has no next hop yet; false when over the limit. */
+  private hold(rip: number | string, buf: Uint8Array, m: FrameMeta, a: Action): boolean {
+    const now = performance.now();
+    let h = this.held.get(rip);
+    if (h && now - h.since > HOLD_MS) h = undefined;
+    if (!h) this.held.set(rip, h = { since: now, items: [] });
+    if (h.items.length >= HOLD_MAX) return false;
+    const frame = new Uint8Array(HOLD_ROOM + m.len);
+    frame.set(buf.subarray(m.off, m.off + m.len), HOLD_ROOM);
+    h.items.push({ frame, len: m.len, a: { ...a } });
+    return true;
   }
 
   private hop(rip: number | string): NextHop | undefined {
@@ -349,8 +382,13 @@ export class Egress {
     d.vport = a.vport;
     let hop: NextHop | undefined;
     if (method !== 'masq') {
-      hop = this.hop(v6 ? formatIp(a.rip6!) : a.rip);
-      if (!hop || (v6 && method === 'tunnel' && !hop.src6)) { st.noRoute++; return; }
+      const key = v6 ? formatIp(a.rip6!) : a.rip;
+      hop = this.hop(key);
+      if (!hop) {
+        if (!this.hold(key, buf, m, a)) st.noRoute++;
+        return;
+      }
+      if (v6 && method === 'tunnel' && !hop.src6) { st.noRoute++; return; }
       d.srcMac = hop.srcMac;
       d.dstMac = hop.mac;
       d.mtu = hop.mtu;
