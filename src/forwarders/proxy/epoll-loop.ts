@@ -59,7 +59,26 @@ export class EpollLoop {
     this.epfd = fd;
     this.handle = koffi.node.poll(fd, { readable: true }, this.dispatch);
     this.handle.unref();
+    // A poll callback while the thread's environment is torn down would be fatal (koffi cannot
+    // call into JS then): stop watching before that.
+    process.once('exit', this.shutdown);
   }
+
+  /** Descriptors still watched. */
+  get size(): number {
+    return this.count;
+  }
+
+  private stopped = false;
+  /** Stops the loop (descriptors still in it are left alone). */
+  readonly shutdown = (): void => {
+    if (this.stopped) return;
+    this.stopped = true;
+    process.off('exit', this.shutdown);
+    this.handle.close();
+    sys.close(this.epfd);
+    if (loop === this) loop = undefined;
+  };
 
   /** Watches fd for `events` (EPOLL* bits, usually with EPOLLET). Returns false (errno set) on failure. */
   add(fd: number, events: number, owner: EpollOwner): boolean {
@@ -98,6 +117,7 @@ export class EpollLoop {
   }
 
   private readonly dispatch = (): void => {
+    if (this.stopped) return;
     const evs = this.events;
     for (let round = 0; round < 4; round++) {
       this.added = false;
@@ -121,6 +141,10 @@ export class EpollLoop {
 }
 
 let loop: EpollLoop | null | undefined;
+/** This thread's loop if one is running (never starts one). */
+export function currentEpollLoop(): EpollLoop | null {
+  return loop ?? null;
+}
 /** This thread's loop, or null when epoll through koffi is unavailable. */
 export function epollLoop(): EpollLoop | null {
   if (loop !== undefined) return loop;

@@ -13,7 +13,7 @@ import { flowKey, type FlowPort } from './flow.ts';
 import { TcpRelay } from './tcp-relay.ts';
 import { RawRelay, handleAddr, libuvBindings, rawBindings, relayClock, takeOverAccepts } from './raw-relay.ts';
 import { EpollListener, EpollRelay, epollClock, localAddr } from './epoll-relay.ts';
-import { epollLoop, listenSocket } from './epoll-loop.ts';
+import { currentEpollLoop, epollLoop, listenSocket } from './epoll-loop.ts';
 import { UdpService } from './udp-relay.ts';
 import { unmapV4, type ProxyProtocolVersion } from './proxy-protocol.ts';
 
@@ -331,5 +331,9 @@ export class ProxyForwarder {
     this.relays.clear();
     if (this.sweep) clearInterval(this.sweep);
     this.sweep = null;
+    if (this.relayKind === 'epoll') {
+      const l = currentEpollLoop();
+      if (l && l.size === 0) l.shutdown(); // the next forwarder of this thread starts a new one
+    }
   }
 }
