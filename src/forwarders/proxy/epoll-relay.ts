@@ -152,7 +152,7 @@ export class EpollRelay implements EpollOwner {
     this.pkt('out', SYN | ACK, 0);
     if (!this.pkt('in', ACK, 0)) return this.abort();
     this.hooks.onOpen?.(this);
-    sys.setsockopt(this.cfd, C.IPPROTO_TCP, CT.TCP_NODELAY, one, 4);
+    // TCP_NODELAY: the client socket inherited it from the listening socket (EpollListener).
     if (this.opts.proxyProtocol) {
       const h = proxyHeader(this.opts.proxyProtocol, { protocol: 'tcp', srcAddr: this.flow.caddr, srcPort: this.flow.cport, dstAddr: this.opts.localAddr, dstPort: this.opts.localPort });
       this.send(true, h, h.length);
@@ -390,6 +390,8 @@ export class EpollListener implements EpollOwner {
     const l = epollLoop();
     if (!l) throw new Error('epoll relay unavailable');
     this.loop = l;
+    // Accepted sockets inherit TCP_NODELAY from the listening socket: one setsockopt for all.
+    sys.setsockopt(fd, C.IPPROTO_TCP, CT.TCP_NODELAY, one, 4);
     if (!l.add(fd, EPOLLIN, this)) throw sysError('epoll_ctl', errno());
   }
 

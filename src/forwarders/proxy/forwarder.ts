@@ -92,7 +92,7 @@ type AnyRelay = TcpRelay | RawRelay | EpollRelay;
  * (epoll -> uv -> net).
  */
 export type RelayKind = 'epoll' | 'uv' | 'net';
-export const DEFAULT_RELAY: RelayKind = 'uv';
+export const DEFAULT_RELAY: RelayKind = 'epoll';
 export function relayKind(want?: RelayKind): RelayKind {
   if (!want && process.env['TSVS_PROXY_NET'] === '1') return 'net';
   const k = want ?? (process.env['TSVS_PROXY_RELAY'] as RelayKind | undefined) ?? DEFAULT_RELAY;

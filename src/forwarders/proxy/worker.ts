@@ -7,7 +7,7 @@ import { isMainThread, parentPort, threadId, workerData } from 'node:worker_thre
 import { pino } from 'pino';
 import type { ServiceKey } from '../../core/types.ts';
 import { flowKey, TCP_FLAG, type Flow, type FlowPort, type Target } from './flow.ts';
-import { ProxyForwarder } from './forwarder.ts';
+import { ProxyForwarder, relayKind } from './forwarder.ts';
 import type { ProxyProtocolVersion } from './proxy-protocol.ts';
 import { EV } from './cluster.ts';
 
@@ -129,7 +129,10 @@ const port = new RemotePort();
 
 function getForwarder(): ProxyForwarder {
   if (!forwarder) {
-    forwarder = new ProxyForwarder(port, { proxyProtocol: ppv, connectTimeoutMs, timeouts: () => timeouts, log, ...(threaded ? { listenFd: (k: ServiceKey) => fds.get(lkey(k)) } : {}) });
+    // A cluster worker process accepts on handles the primary shares through Node's cluster
+    // module: the epoll relay (bare descriptors it listens on itself) cannot take those over.
+    const relay = !threaded && relayKind() === 'epoll' ? 'uv' : undefined;
+    forwarder = new ProxyForwarder(port, { proxyProtocol: ppv, connectTimeoutMs, timeouts: () => timeouts, log, ...(relay ? { relay } : {}), ...(threaded ? { listenFd: (k: ServiceKey) => fds.get(lkey(k)) } : {}) });
   }
   return forwarder;
 }
