@@ -181,36 +181,36 @@ async function main(): Promise<void> {
         const c = st.counters;
         fwdNotes.push(`${label}: frames read ${c['rx']}, considered ${c['considered']}, from the cache ${c['cached']} (${fmt((100 * (c['cached'] ?? 0)) / Math.max(1, c['considered'] ?? 0), 0)}%), divergent ${c['divergent']}, tx errors ${c['txErrors']}`);
       }
-      if (mode === 'nat') {
-        // ---- peers on the director (NAT topology: the real servers route through it) ----------
-        await labAdm(prefix, ['-C']);
-        await sleep(500);
-        const killDaemon = dp;
-        await killPid(killDaemon, 5000);
-        inNs(ns.dir, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
-        const rs = LAB.rs.map((r) => `${r}:80`);
-        // HAProxy mode tcp
-        const hcfg = `/run/tsvs/${prefix}-haproxy.cfg`;
-        writeFileSync(hcfg, `global\n  maxconn 4000\n  nbthread 2\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\nfrontend f\n  bind ${LAB.vip}:80\n  default_backend b\nbackend b\n  balance roundrobin\n${rs.map((r, i) => `  server s${i} ${r}\n`).join('')}`);
-        const hp = spawnInNs(ns.dir, ['haproxy', '-db', '-f', hcfg]);
-        await waitFor(() => inNs(ns.client, ['curl', '-s', '-m', '1', `http://${LAB.vip}/`]).status === 0, 5000, 100);
-        http.push(await wrk('HAProxy (mode tcp)', `http://${LAB.vip}/1k`, [hp]));
-        await killPid(hp);
-        // nginx stream
-        const ncfg = `/run/tsvs/${prefix}-nginx.conf`;
-        writeFileSync(ncfg, `load_module /usr/lib/nginx/modules/ngx_stream_module.so;\ndaemon off;\nmaster_process off;\nworker_processes 1;\npid /run/tsvs/${prefix}-nginx.pid;\nerror_log /dev/null;\nevents { worker_connections 8192; }\nstream {\n  upstream b {\n${rs.map((r) => `    server ${r};\n`).join('')}  }\n  server { listen ${LAB.vip}:80; proxy_pass b; }\n}\n`);
-        const np = spawnInNs(ns.dir, ['nginx', '-c', ncfg]);
-        await waitFor(() => inNs(ns.client, ['curl', '-s', '-m', '1', `http://${LAB.vip}/`]).status === 0, 5000, 100);
-        http.push(await wrk('nginx stream', `http://${LAB.vip}/1k`, [np]));
-        await killPid(np);
-        // kernel nftables DNAT (conntrack)
-        const dn = inNs(ns.dir, ['sh', '-c', `printf 'table ip tsvsdnat {\\n chain pre {\\n  type nat hook prerouting priority -100;\\n  ip daddr ${LAB.vip} tcp dport 80 dnat to numgen inc mod 2 map { 0 : ${LAB.rs[0]}, 1 : ${LAB.rs[1]} }\\n }\\n}\\n' | nft -f -`]);
-        if (dn.status !== 0) process.stderr.write(`nft DNAT: ${dn.err}\n`);
-        http.push(await wrk('kernel nftables DNAT', `http://${LAB.vip}/1k`, 'kernel'));
-        inNs(ns.dir, ['nft', 'delete', 'table', 'ip', 'tsvsdnat']);
-      }
       await labDown(prefix);
     }
+    // ---- peers on the director, each in a fresh NAT lab (the real servers route through the
+    // director; no tsvs daemon). Fresh: a peer run leaves TIME_WAIT sockets and conntrack entries
+    // for the very client ports the next run's wrk reuses (a DNAT run after HAProxy's found
+    // HAProxy's un-NATed conntrack entries and fell to ~600 req/s).
+    const rs = LAB.rs.map((r) => `${r}:80`);
+    const peer = async (name: string, start: () => number | 'kernel', stop: (pid: number | 'kernel') => Promise<void>): Promise<void> => {
+      await labUp('nat', { prefix, director: 'none' });
+      try {
+        inNs(ns.dir, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
+        const pid = start();
+        await waitFor(() => inNs(ns.client, ['curl', '-s', '-m', '1', `http://${LAB.vip}/`]).status === 0, 5000, 100);
+        http.push(await wrk(name, `http://${LAB.vip}/1k`, pid === 'kernel' ? 'kernel' : [pid]));
+        await stop(pid);
+      } finally {
+        await labDown(prefix);
+      }
+    };
+    const hcfg = `/run/tsvs/${prefix}-haproxy.cfg`;
+    writeFileSync(hcfg, `global\n  maxconn 4000\n  nbthread 2\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\nfrontend f\n  bind ${LAB.vip}:80\n  default_backend b\nbackend b\n  balance roundrobin\n${rs.map((r, i) => `  server s${i} ${r}\n`).join('')}`);
+    await peer('HAProxy (mode tcp)', () => spawnInNs(ns.dir, ['haproxy', '-db', '-f', hcfg]), (p) => killPid(p as number));
+    const ncfg = `/run/tsvs/${prefix}-nginx.conf`;
+    writeFileSync(ncfg, `load_module /usr/lib/nginx/modules/ngx_stream_module.so;\ndaemon off;\nmaster_process off;\nworker_processes 1;\npid /run/tsvs/${prefix}-nginx.pid;\nerror_log /dev/null;\nevents { worker_connections 8192; }\nstream {\n  upstream b {\n${rs.map((r) => `    server ${r};\n`).join('')}  }\n  server { listen ${LAB.vip}:80; proxy_pass b; }\n}\n`);
+    await peer('nginx stream', () => spawnInNs(ns.dir, ['nginx', '-c', ncfg]), (p) => killPid(p as number));
+    await peer('kernel nftables DNAT', () => {
+      const dn = inNs(ns.dir, ['sh', '-c', `printf 'table ip tsvsdnat {\\n chain pre {\\n  type nat hook prerouting priority -100;\\n  ip daddr ${LAB.vip} tcp dport 80 dnat to numgen inc mod 2 map { 0 : ${LAB.rs[0]}, 1 : ${LAB.rs[1]} }\\n }\\n}\\n' | nft -f -`]);
+      if (dn.status !== 0) process.stderr.write(`nft DNAT: ${dn.err}\n`);
+      return 'kernel';
+    }, async () => {});
   } finally {
     await labDown(prefix);
     rmSync(blaster, { force: true });
