@@ -403,7 +403,10 @@ export class EpollListener implements EpollOwner {
         const e = errno();
         if (e === EAGAIN) return;
         if (e === C.EINTR || e === 103 /* ECONNABORTED */) continue;
+        // EMFILE and the like: the listening socket stays readable (level-triggered), so stop
+        // watching it for a moment instead of spinning.
         this.onError(sysError('accept', e));
+        this.pause();
         return;
       }
       const peer = sockaddrAddr(this.sa);
@@ -415,10 +418,26 @@ export class EpollListener implements EpollOwner {
     }
   }
 
+  private paused: NodeJS.Timeout | null = null;
+  private pause(): void {
+    if (this.paused || this.closed) return;
+    this.loop.forget(this.fd, true);
+    this.paused = setTimeout(() => {
+      this.paused = null;
+      if (!this.closed && !this.loop.add(this.fd, EPOLLIN, this)) this.onError(sysError('epoll_ctl', errno()));
+    }, 100);
+  }
+
   /** Stops accepting and closes the listening socket (existing connections continue). */
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.paused) {
+      clearTimeout(this.paused);
+      this.paused = null;
+      sys.close(this.fd);
+      return;
+    }
     this.loop.close(this.fd);
   }
 }
