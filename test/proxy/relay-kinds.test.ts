@@ -7,6 +7,8 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { ProxyForwarder, type RelayKind } from '../../src/forwarders/proxy/forwarder.ts';
 import { TCP_FLAG, type Flow, type FlowPort, type Target } from '../../src/forwarders/proxy/flow.ts';
 import { closeServer, freePort, sleep } from '../daemon/helpers.ts';
@@ -257,3 +259,49 @@ for (const kind of KINDS) {
     await r.done();
   });
 }
+
+test('[epoll] out of descriptors (EMFILE): the listener pauses instead of spinning, and serves again once descriptors are free', async () => {
+  const rs = await listen(echo);
+  const vport = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', new URL('./fixtures/fd-starved-forwarder.ts', import.meta.url).pathname, String(vport), String(rs.port), '4'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('ready')) resolve(); });
+      child.once('exit', (c) => reject(new Error(`child exited ${c}`)));
+    });
+    const cpu = (): number => {
+      const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return Number(f[11]) + Number(f[12]); // utime + stime, clock ticks
+    };
+    // Two relays take the four free descriptors; the next clients wait in the accept queue.
+    const socks: Socket[] = [];
+    const replies: Promise<string>[] = [];
+    for (let i = 0; i < 5; i++) {
+      const s = connect(vport, '127.0.0.1');
+      s.on('error', () => {});
+      socks.push(s);
+      replies.push(new Promise((resolve) => {
+        let got = '';
+        s.on('data', (d: Buffer) => { got += d.toString(); if (got === `hello ${i}`) resolve(got); });
+        s.on('close', () => resolve(got));
+      }));
+      s.write(`hello ${i}`);
+    }
+    assert.equal(await replies[0], 'hello 0');
+    assert.equal(await replies[1], 'hello 1');
+    const t0 = cpu();
+    await sleep(1000);
+    const used = cpu() - t0;
+    assert.ok(used < 30, `child used ${used} ticks of CPU in 1 s while out of descriptors`);
+    // Free the descriptors: the waiting clients are served.
+    socks[0]!.destroy();
+    socks[1]!.destroy();
+    assert.equal(await replies[2], 'hello 2');
+    socks[2]!.destroy();
+    assert.equal(await replies[3], 'hello 3');
+    for (const s of socks) s.destroy();
+  } finally {
+    child.kill('SIGKILL');
+    await closeServer(rs.server);
+  }
+});
