@@ -3,6 +3,11 @@
  * each new client connection (or UDP flow) asks the engine for a real server and is relayed.
  * Listeners follow the rules (sync() after every change). Unprivileged: only sockets.
  *
+ * TCP relays come in three kinds with the same behaviour and the same synthesized packets
+ * (relayKind(), env TSVS_PROXY_RELAY): epoll (default; bare descriptors in the thread's own epoll
+ * loop, ./epoll-relay.ts), uv (raw libuv handles, ./raw-relay.ts), net (net.Socket,
+ * ./tcp-relay.ts). UDP services always use ./udp-relay.ts.
+ *
  * What it cannot do (packet mode is needed): direct routing (-g) and tunnel (-i) destinations,
  * firewall-mark services (-f), SCTP. refusal() names the reason for such a command.
  */

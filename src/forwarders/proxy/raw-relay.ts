@@ -3,7 +3,8 @@
  * bindings), without net.Socket and streams: per connection this saves the Socket/Duplex/
  * stream-state objects, getsockname/getpeername calls and event emitters, which were most of
  * the proxy's per-connection CPU (bench/proxy). Same behaviour and the same synthesized packets
- * as ./tcp-relay.ts (the net.Socket version, kept as a fallback: TSVS_PROXY_NET=1):
+ * as ./tcp-relay.ts (the net.Socket version, kept as a fallback: TSVS_PROXY_NET=1) and
+ * ./epoll-relay.ts (the default since it needs less CPU; this one: TSVS_PROXY_RELAY=uv):
  *
  *   accept -> SYN in; connected -> SYN+ACK out, ACK in; read of n bytes -> ceil(n/MSS) packets;
  *   EOF -> FIN+ACK (the second one followed by the last ACK in); errors -> RST in / out.
