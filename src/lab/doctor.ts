@@ -6,6 +6,8 @@
  * decapsulation. Director checks: VIP present, the daemon's nftables table, TUN MTU.
  */
 import { nsArgv, shTry } from './netns.ts';
+import { readState } from './realserver.ts';
+import { tunnelOverhead } from '../packet/forward.ts';
 
 export type Role = 'realserver' | 'director';
 export type Mode = 'dr' | 'tun' | 'nat';
@@ -86,7 +88,11 @@ export function diagnose(o: DoctorOptions): Finding[] {
         : { check: 'rp_filter', ok: false, detail: `strict rp_filter (all=${all}${dev ? `, ${dev.ifname}=${devRp}` : ''}) drops decapsulated packets whose client address routes elsewhere`, fix: `sysctl -w net.ipv4.conf.all.rp_filter=0${dev ? ` net.ipv4.conf.${dev.ifname}.rp_filter=0` : ''}` });
       const eth = links.filter((l) => l.ifname !== 'lo' && !l.ifname.startsWith('tsvstun') && l.ifname !== 'tunl0');
       const small = eth.find((l) => l.mtu <= 1500);
-      out.push({ check: 'tun-mtu', ok: true, detail: small ? `${small.ifname} MTU ${small.mtu}: tunnelled packets carry 20 more bytes; the director answers too-big packets with ICMP fragmentation-needed (keep ICMP open), or clamp MSS to ${small.mtu - 60}` : 'MTU ok' });
+      // The encapsulations this real server's agent accepts (tsvs realserver up --tun-type): the
+      // largest overhead decides (IPIP 20, GUE 32, GRE 24, 28 with its checksum).
+      const types = readState(ns, o.vip)?.tunTypes ?? ['ipip' as const];
+      const over = Math.max(...types.map((t) => tunnelOverhead(4, t, t === 'gre' ? 'csum' : undefined)));
+      out.push({ check: 'tun-mtu', ok: true, detail: small ? `${small.ifname} MTU ${small.mtu}: tunnelled packets (${types.join(', ')}) carry up to ${over} more bytes; the director answers too-big packets with ICMP fragmentation-needed (keep ICMP open), or clamp MSS to ${small.mtu - over - 40}` : 'MTU ok' });
     }
     // listening sockets
     const ss = run(ns, ['ss', '-ltnH']);

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { labUp, labDown, curlFromClient, labNs, LAB, labAdm, labForwarderStatus } from '../../src/lab/topology.ts';
 import { realserverDown, realserverUp, readState } from '../../src/lab/realserver.ts';
+import { diagnose } from '../../src/lab/doctor.ts';
 import { shTry, listNetns, alive } from '../../src/lab/netns.ts';
 
 const root = process.getuid?.() === 0;
@@ -84,6 +85,13 @@ describe('lab tun with --tun-type gue and gre: the packet forwarder encapsulates
       assert.equal(st.tunPort, PORT);
       assert.match(inNs(n, ['ss', '-uln']).out, new RegExp(`0\\.0\\.0\\.0:${PORT}\\b`), 'UDP tun port bound');
     }
+  });
+
+  it('tsvs doctor on a real server sizes the tunnel MTU advice by the largest accepted encapsulation (GUE: 32 bytes)', () => {
+    const f = diagnose({ ns: ns.rs[0]!, vip: LAB.vip, mode: 'tun' }).find((x) => x.check === 'tun-mtu');
+    assert.ok(f, 'a tun-mtu finding');
+    assert.match(f.detail, /\(gue, gre\) carry up to 32 more bytes/);
+    assert.match(f.detail, /clamp MSS to 1428/);
   });
 
   for (const type of ['gue', 'gre'] as const) {
