@@ -10,6 +10,7 @@ import { connect, createServer, type Socket } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { closeServer, freePort, freePortBoth, httpPost, nameServer, startDaemon, tcpExchange, tsvsadm, udpExchange, sleep, type DaemonProc } from '../daemon/helpers.ts';
+import { callDaemon } from '../../src/daemon/protocol.ts';
 
 let d: DaemonProc;
 const rs: Awaited<ReturnType<typeof nameServer>>[] = [];
@@ -217,4 +218,16 @@ test('a VIP port already taken: the service is kept, tsvsadm warns that it canno
   assert.equal(r.code, 0);
   assert.match(r.stderr, new RegExp(`tsvs: warning: cannot listen on TCP 127\\.0\\.0\\.1:${busy}: EADDRINUSE`));
   await adm('-D', '-t', `127.0.0.1:${busy}`);
+});
+
+test('status names the TCP relay kind the workers use (epoll by default, TSVS_PROXY_RELAY otherwise)', async () => {
+  const vip = `127.0.0.1:${await freePort()}`;
+  await adm('-A', '-t', vip, '-s', 'rr');
+  await adm('-a', '-t', vip, '-r', `127.0.0.1:${rs[0]!.port}`, '-m');
+  const st = (await callDaemon(d.socket, { v: 1, id: 's', op: 'status' })) as unknown as { listeners: { protocol: string; port: number; relay?: string }[] };
+  const l = st.listeners.find((x) => x.protocol === 'tcp' && x.port === Number(vip.split(':')[1]));
+  const want = process.env['TSVS_PROXY_NET'] === '1' ? 'net' : process.env['TSVS_PROXY_PROCS'] === '1' && (process.env['TSVS_PROXY_RELAY'] ?? 'epoll') === 'epoll' ? 'uv' : process.env['TSVS_PROXY_RELAY'] ?? 'epoll';
+  assert.equal(l?.relay, want, JSON.stringify(l));
+  assert.equal(await tcpExchange(Number(vip.split(':')[1]), Buffer.from('GET / HTTP/1.0\r\n\r\n')).then((b) => b.toString().includes('rs1')), true);
+  await adm('-D', '-t', vip);
 });

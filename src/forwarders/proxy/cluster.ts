@@ -29,7 +29,7 @@ import type { IpvsCommand, ServiceKey } from '../../core/types.ts';
 import { EnginePort, type DataPath } from '../../daemon/engine-port.ts';
 import type { Flow } from './flow.ts';
 import { rawBindings } from './raw-relay.ts';
-import { ProxyForwarder, proxyRefusal, type ForwarderLog, type ListenerStatus } from './forwarder.ts';
+import { ProxyForwarder, proxyRefusal, type ForwarderLog, type ListenerStatus, type RelayKind } from './forwarder.ts';
 import type { ProxyProtocolVersion } from './proxy-protocol.ts';
 
 /** Event codes of the worker -> primary stream. */
@@ -63,6 +63,8 @@ interface WorkerState {
   flows: Map<number, Flow>;
   ready: Promise<void>;
   alive: boolean;
+  /** The TCP relay kind the worker reported. */
+  relay?: RelayKind;
 }
 
 export class ClusterForwarder {
@@ -116,6 +118,7 @@ export class ClusterForwarder {
       if (m.t === 'ev') this.port.batch(() => this.onEvents(st, m.e!));
       else if (m.t === 'ready') resolveReady();
       else if (m.t === 'synced') {
+        if (m.relay) st.relay = m.relay;
         const p = this.pending.get(m.id!);
         if (p) {
           p.failed.push(...(m.failed ?? []));
@@ -267,7 +270,8 @@ export class ClusterForwarder {
   }
 
   status(): unknown {
-    const tcp = this.lastServices.filter((s) => s.protocol === 'tcp' && s.fwmark === 0).map((s) => ({ protocol: 'tcp', addr: s.addr, port: s.port, state: 'listening', workers: this.workers.length }));
+    const relay = this.workers.find((w) => w.relay)?.relay;
+    const tcp = this.lastServices.filter((s) => s.protocol === 'tcp' && s.fwmark === 0).map((s) => ({ protocol: 'tcp', addr: s.addr, port: s.port, state: 'listening', workers: this.workers.length, ...(relay ? { relay } : {}) }));
     return [...tcp, ...(this.udp.status() as object[])];
   }
 
@@ -285,7 +289,7 @@ export class ClusterForwarder {
   }
 }
 
-type WorkerMsg = { t: string; e?: (number | string)[]; id?: string; failed?: ListenerStatus[] };
+type WorkerMsg = { t: string; e?: (number | string)[]; id?: string; failed?: ListenerStatus[]; relay?: RelayKind };
 
 function lkey(k: ServiceKey): string {
   return `${k.protocol} ${k.addr} ${k.port}`;

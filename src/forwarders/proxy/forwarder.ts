@@ -70,6 +70,8 @@ export interface ListenerStatus {
   port: number;
   state: 'listening' | 'failed' | 'starting';
   error?: string;
+  /** TCP: the relay kind carrying its connections. */
+  relay?: RelayKind;
 }
 
 interface Listener {
@@ -163,7 +165,7 @@ export class ProxyForwarder {
       const have = this.listeners.get(k);
       if (have && have.status.state !== 'failed') continue;
       if (have) this.listeners.delete(k);
-      const l: Listener = { key: s, status: { protocol: s.protocol as 'tcp' | 'udp', addr: s.addr, port: s.port, state: 'starting' } };
+      const l: Listener = { key: s, status: { protocol: s.protocol as 'tcp' | 'udp', addr: s.addr, port: s.port, state: 'starting', ...(s.protocol === 'tcp' ? { relay: this.relayKind } : {}) } };
       this.listeners.set(k, l);
       starts.push(this.start(l));
     }

@@ -169,7 +169,8 @@ function onMessage(m: Msg): void {
         for (const [k, fd] of Object.entries(m.fds ?? {})) fds.set(k, fd);
         services = services.filter((s) => fds.has(lkey(s)));
       }
-      void getForwarder().sync(services).then((failed) => send({ t: 'synced', id: m.id, failed: threaded ? [] : failed }));
+      const fw = getForwarder();
+      void fw.sync(services).then((failed) => send({ t: 'synced', id: m.id, failed: threaded ? [] : failed, relay: fw.relayKind }));
       break;
     }
     case 'stop':
