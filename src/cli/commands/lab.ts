@@ -1,9 +1,10 @@
 import { parseArgs } from 'node:util';
-import { labUp, labDown, curlFromClient, readLabState, LAB, labNs, labVipHolders } from '../../lab/topology.ts';
+import { labUp, labDown, curlFromClient, readLabState, LAB, labNs, labVipHolders, labAdm } from '../../lab/topology.ts';
+import { shTry } from '../../lab/netns.ts';
 
 export const summary = 'build/remove the seeds\' NAT/DR/TUN topologies in network namespaces (root)';
 
-const HELP = `usage: tsvs lab up nat|dr|tun [--prefix tsvs-lab] [--no-director] [--requests N]
+const HELP = `usage: tsvs lab up nat|dr|tun [--prefix tsvs-lab] [--no-director] [--requests N] [--ipv6]
                   [--ha [--advert-int S] [--vrrp-version 2|3] [--peer tsvs|keepalived]]
        tsvs lab down [--prefix tsvs-lab]
        tsvs lab status [--prefix tsvs-lab]
@@ -12,6 +13,8 @@ up: client (${LAB.client}) -> router -> director (VIP ${LAB.vip}:${LAB.port}) ->
 ${LAB.rs.join(', ')} answering test1/test2; the director runs \`tsvs daemon --forwarder packet\`
 (control socket /run/tsvs/lab-<prefix>.sock); then curls the VIP from the client namespace N
 times (default 6) to show the alternation.
+--ipv6 (nat, dr): also addresses everything over IPv6 (VIP ${LAB.vip6}, real servers
+${LAB.rs6.join(', ')}), adds the same service on [${LAB.vip6}]:${LAB.port} and curls it too.
 --ha: two directors, dir1 ${LAB.dip} (VRRP priority 150) and dir2 ${LAB.dip2} (100), each
 \`tsvs daemon --forwarder packet --keepalived /run/tsvs/lab-<prefix>-dirN.conf\`: vrrp_instance
 VI_1 holding the VIP (advert_int S, default 1; fractions use VRRPv3), the same virtual_server
@@ -27,7 +30,7 @@ export async function run(argv: string[]): Promise<number> {
       args: argv, allowPositionals: true,
       options: {
         prefix: { type: 'string', default: 'tsvs-lab' }, 'no-director': { type: 'boolean' }, requests: { type: 'string', default: '6' },
-        ha: { type: 'boolean' }, 'advert-int': { type: 'string' }, 'vrrp-version': { type: 'string' }, peer: { type: 'string' },
+        ha: { type: 'boolean' }, ipv6: { type: 'boolean' }, 'advert-int': { type: 'string' }, 'vrrp-version': { type: 'string' }, peer: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -49,9 +52,10 @@ export async function run(argv: string[]): Promise<number> {
     if (version !== undefined && version !== 2 && version !== 3) { process.stderr.write('tsvs lab: --vrrp-version must be 2 or 3\n'); return 2; }
     if (a.peer !== undefined && a.peer !== 'tsvs' && a.peer !== 'keepalived') { process.stderr.write('tsvs lab: --peer must be tsvs or keepalived\n'); return 2; }
     if (!a.ha && (advert !== undefined || version !== undefined || a.peer !== undefined)) { process.stderr.write('tsvs lab: --advert-int/--vrrp-version/--peer need --ha\n'); return 2; }
+    if (a.ipv6 && (mode === 'tun' || a.ha)) { process.stderr.write('tsvs lab: --ipv6 works with nat and dr, without --ha\n'); return 2; }
     try {
       await labUp(mode, {
-        prefix, director: a['no-director'] ? 'none' : 'daemon', log: (s) => process.stdout.write(s + '\n'),
+        prefix, director: a['no-director'] ? 'none' : 'daemon', log: (s) => process.stdout.write(s + '\n'), ...(a.ipv6 ? { ipv6: true } : {}),
         ...(a.ha ? { ha: { ...(advert !== undefined ? { advertInt: advert } : {}), ...(version ? { version: version as 2 | 3 } : {}), ...(a.peer ? { peer: a.peer as 'tsvs' | 'keepalived' } : {}) } } : {}),
       });
     } catch (e) {
@@ -62,6 +66,20 @@ export async function run(argv: string[]): Promise<number> {
     if (!a['no-director'] && n > 0) {
       process.stdout.write(`\n$ ip netns exec ${labNs(prefix).client} curl -s http://${LAB.vip}/   (x${n})\n`);
       for (const body of curlFromClient(prefix, n)) process.stdout.write(body + '\n');
+    }
+    if (a.ipv6 && !a['no-director']) {
+      const vs = `[${LAB.vip6}]:${LAB.port}`;
+      const cmds = [['-A', '-t', vs, '-s', 'rr'], ...LAB.rs6.map((r) => ['-a', '-t', vs, '-r', `[${r}]:${LAB.port}`, mode === 'nat' ? '-m' : '-g'])];
+      for (const c of cmds) {
+        const r = await labAdm(prefix, c);
+        process.stdout.write(`tsvsadm ${c.join(' ')}${r.code ? ` -> exit ${r.code}: ${r.err.trim()}` : ''}\n`);
+        if (r.code !== 0) return 1;
+      }
+      process.stdout.write(`\n$ ip netns exec ${labNs(prefix).client} curl -6 -g -s http://[${LAB.vip6}]/   (x${n})\n`);
+      for (let i = 0; i < n; i++) {
+        const r = shTry(['ip', 'netns', 'exec', labNs(prefix).client, 'curl', '-6', '-g', '-s', '-m', '5', `http://[${LAB.vip6}]/`]);
+        process.stdout.write((r.status === 0 ? r.out.trim() : `curl failed: ${r.err.trim()}`) + '\n');
+      }
     }
     if (a.ha) {
       const sock = (d: string) => `/run/tsvs/lab-${prefix}-${d}.sock`;
