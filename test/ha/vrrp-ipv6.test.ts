@@ -111,10 +111,13 @@ test('VRRPv3 over IPv6: tsvs (150) becomes master over keepalived (100), hands o
     await sleep(2500);
     assert.ok(!hasAddr(a, da, VIP), 'keepalived stays backup while tsvs advertises over IPv6');
     assert.ok(hasAddr(b, db, VIP), 'tsvs stays master');
-    // tsvs's unsolicited neighbour advertisement overrode keepalived's neighbour entry for the VIP.
-    const neigh = nsExec(a, ['ip', '-6', 'neigh', 'show', VIP, 'dev', da]);
+    // tsvs's unsolicited neighbour advertisements override keepalived's neighbour entry for the
+    // VIP. The first burst can land while keepalived still holds the VIP (a node ignores NAs for
+    // its own address); the second burst, garp_master_delay (5 s) later, finds it gone.
     const macB = nsExec(b, ['cat', `/sys/class/net/${db}/address`]).trim();
-    assert.ok(neigh.includes(macB), `neighbour entry for the VIP points at tsvs (${macB}): ${neigh}`);
+    let neigh = '';
+    const overridden = await waitFor(() => (neigh = nsExec(a, ['ip', '-6', 'neigh', 'show', VIP, 'dev', da])).includes(macB), 8_000);
+    assert.ok(overridden >= 0, `neighbour entry for the VIP points at tsvs (${macB}): ${neigh}`);
     tv.c.kill('SIGTERM');
     const handover = await waitFor(() => hasAddr(a, da, VIP), 5_000);
     assert.ok(handover >= 0, 'keepalived took over after tsvs resigned');
