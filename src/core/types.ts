@@ -11,6 +11,8 @@ export type Protocol = 'tcp' | 'udp' | 'sctp';
 /** Kernel forwarding methods: Masq=0, Local=1, Tunnel=2, Route(DR)=3. */
 export type FwdMethod = 'masq' | 'local' | 'tunnel' | 'route';
 export type TunType = 'ipip' | 'gue' | 'gre';
+/** Tunnel types in the kernel's numbering (IP_VS_CONN_F_TUNNEL_TYPE_IPIP=0, GUE=1, GRE=2). */
+export const TUN_TYPES = ['ipip', 'gue', 'gre'] as const satisfies readonly TunType[];
 export type TunCsum = 'nocsum' | 'csum' | 'remcsum';
 
 /** Service flag bits as the kernel numbers them (IP_VS_SVC_F_*). */

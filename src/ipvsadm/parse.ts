@@ -7,7 +7,7 @@
 import type {
   Af, DestSpec, FwdMethod, Protocol, ServiceKey, ServiceSpec, SyncDaemonSpec, TunCsum, TunType,
 } from '../core/types.ts';
-import { SVC_F } from '../core/types.ts';
+import { SVC_F, TUN_TYPES } from '../core/types.ts';
 import { formatIpv4 } from '../core/addr.ts';
 import { atoi, inetAton, inetPton4, inetPton6, stringToNumber, strtol } from './cnum.ts';
 import { Popt, POPT_STRERROR, type OptDef } from './popt.ts';
@@ -66,7 +66,7 @@ const CMD_V_OPT = [
   /* ZERO     */ 'xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
 ];
 
-const TUN_NAMES = ['ipip', 'gue', 'gre'] as const;
+const TUN_NAMES = TUN_TYPES;
 const TUN_OPTS = [O.TUN_PORT, O.TUN_NOCSUM, O.TUN_CSUM, O.TUN_REMCSUM];
 //                       tprt nocs csum remc
 const TUN_V_OPT = ['xxxx', '+111', 'x11x'];

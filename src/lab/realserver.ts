@@ -9,7 +9,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { nsArgv, nsSh, shTry, spawnInNs, spawnDetached, killPid, alive, waitFor, sh } from './netns.ts';
-import type { TunType } from '../core/types.ts';
+import { TUN_TYPES, type TunType } from '../core/types.ts';
 
 export type RsMode = 'dr' | 'tun';
 
@@ -36,7 +36,7 @@ export interface TunOptions {
 export function tunOptionsError(mode: RsMode, o: TunOptions): string | null {
   const types = o.tunTypes ?? [];
   if (mode !== 'tun' && (types.length > 0 || o.tunPort !== undefined)) return '--tun-type/--tun-port need --mode tun';
-  for (const t of types) if (t !== 'ipip' && t !== 'gue' && t !== 'gre') return `unknown tunnel type ${t as string} (ipip, gue, gre)`;
+  for (const t of types) if (!(TUN_TYPES as readonly string[]).includes(t)) return `unknown tunnel type ${t as string} (${TUN_TYPES.join(', ')})`;
   const gue = types.includes('gue');
   if (gue && !(Number.isInteger(o.tunPort) && o.tunPort! >= 1 && o.tunPort! <= 65535)) return '--tun-type gue needs --tun-port 1..65535';
   if (!gue && o.tunPort !== undefined) return '--tun-port is only for --tun-type gue';

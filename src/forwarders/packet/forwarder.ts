@@ -10,7 +10,8 @@ import { formatIp, type Ip } from '../../core/addr.ts';
 import { PacketSocket, TxBatch, openRawIpSocket, openRawIp6Socket, type RxFrame } from './ring.ts';
 import { sys, C, check, sockaddrLl, errno } from './sys.ts';
 import { createFrameMeta, parseFrame, FrameKind, DropReason, type FrameMeta } from '../../packet/frame.ts';
-import { createForwardResult, forwardFrame, Verdict, SCRATCH_BYTES, type ForwardDecision, type ForwardResult } from '../../packet/forward.ts';
+import { createForwardResult, forwardFrame, tunnelOverhead, Verdict, SCRATCH_BYTES, type ForwardDecision, type ForwardResult } from '../../packet/forward.ts';
+import { TUN_TYPES } from '../../core/types.ts';
 import { buildIcmpErrorFrame, IcmpErrorKind } from '../../packet/icmp.ts';
 import { DropCounters } from '../../packet/counters.ts';
 import type { MutablePacketIn } from '../../core/engine.ts';
@@ -26,16 +27,11 @@ export type PacketMeta = MutablePacketIn;
 export const K = { PASS: 0, DROP: 1, REJECT: 2, FWD: 3 } as const;
 export const M = { MASQ: 0, ROUTE: 1, TUNNEL: 2 } as const;
 const METHOD_NAMES = ['masq', 'route', 'tunnel'] as const;
-/** Tunnel encapsulation of an M.TUNNEL action (ipvsadm --tun-type). */
+/** Tunnel encapsulation of an M.TUNNEL action (ipvsadm --tun-type; names: core/types TUN_TYPES). */
 export const T = { IPIP: 0, GUE: 1, GRE: 2 } as const;
-export const TUN_TYPE_NAMES = ['ipip', 'gue', 'gre'] as const;
 /** Tunnel checksum option (--tun-nocsum / --tun-csum / --tun-remcsum). */
 export const TC = { NOCSUM: 0, CSUM: 1, REMCSUM: 2 } as const;
 export const TUN_CSUM_NAMES = ['nocsum', 'csum', 'remcsum'] as const;
-/** Outer IPv4 + encapsulation bytes per tunnel type and checksum option (packet/forward.ts tunnelOverhead). */
-function tunOverhead4(tun: number, csum: number): number {
-  return tun === T.GUE ? 32 : tun === T.GRE ? (csum === TC.CSUM ? 28 : 24) : 20;
-}
 
 /**
  * What to do with one packet (a reusable record). Addresses are host-order IPv4 u32.
@@ -98,7 +94,6 @@ const NO_ADDRS6: Addrs6 = { inAddrs: new Set(), outAddrs: new Set() };
 const HOLD_MAX = 16;
 const HOLD_MS = 3000;
 const HOLD_ROOM = 64;
-const IPPROTO_ICMPV6 = 58;
 
 export interface ForwarderStats {
   rx: number;
@@ -203,7 +198,7 @@ function classify6(m: FrameMeta, a6: Addrs6, meta: PacketMeta): boolean {
     meta.sport = m.sport;
     meta.dport = m.dport;
     meta.tcpFlags = m.tcpFlags;
-  } else if (p === IPPROTO_ICMPV6 && m.icmpError && m.innerAf === 6 && m.innerL4Off >= 0 &&
+  } else if (p === IPPROTO.ICMPV6 && m.icmpError && m.innerAf === 6 && m.innerL4Off >= 0 &&
     (m.innerProtocol === IPPROTO.TCP || m.innerProtocol === IPPROTO.UDP)) {
     if (a6.inAddrs.has(key6(m.innerSrc))) meta.dir = 'in';
     else if (a6.outAddrs.has(key6(m.innerDst))) meta.dir = 'out';
@@ -394,7 +389,7 @@ export class Egress {
       d.mtu = hop.mtu;
       this.tsrc.words[0] = hop.src >>> 0;
       d.tunnelSrc = method === 'tunnel' ? (v6 ? hop.src6! : this.tsrc) : null;
-      d.tunType = TUN_TYPE_NAMES[a.tun] ?? 'ipip';
+      d.tunType = TUN_TYPES[a.tun] ?? 'ipip';
       d.tunPort = a.tunPort;
       d.tunCsum = TUN_CSUM_NAMES[a.tunCsum] ?? 'nocsum';
     } else {
@@ -404,7 +399,7 @@ export class Egress {
       d.tunnelSrc = null;
     }
     let fb = buf;
-    if (method === 'tunnel' && headroom < tunOverhead4(a.tun, a.tunCsum) + (v6 ? 20 : 0)) {
+    if (method === 'tunnel' && headroom < tunnelOverhead(v6 ? 6 : 4, d.tunType, d.tunCsum)) {
       // forwardFrame builds the outer headers in place, before the frame: make room in a copy.
       const tb = this.tunBuf;
       tb.set(buf.subarray(m.off, m.off + m.len), 64);
@@ -426,11 +421,11 @@ export class Egress {
       } else if (method === 'tunnel') {
         if (v6) this.queueRaw6(r.buf, r.off + eth, r.len - eth, ringBuf, ringAddr);
         else this.queueRaw(r.buf, r.off + eth, r.len - eth, a.rip, ringBuf, ringAddr);
-        if (m.protocol !== IPPROTO.ICMP && m.protocol !== IPPROTO_ICMPV6) st.tunnel++;
-        else if (m.protocol === IPPROTO_ICMPV6) st.icmp++;
+        if (m.protocol !== IPPROTO.ICMP && m.protocol !== IPPROTO.ICMPV6) st.tunnel++;
+        else if (m.protocol === IPPROTO.ICMPV6) st.icmp++;
       } else if (v6) {
         this.queueRaw6(r.buf, r.off + eth, r.len - eth, ringBuf, ringAddr);
-        if (m.protocol === IPPROTO_ICMPV6) st.icmp++;
+        if (m.protocol === IPPROTO.ICMPV6) st.icmp++;
         else if (a.dir === 'in') st.masqIn++;
         else st.masqOut++;
       } else {

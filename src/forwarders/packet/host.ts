@@ -124,8 +124,8 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
     });
     await Promise.all((opts.v6?.rips ?? []).map(resolve));
     inline = fwd;
-    // One uv_poll per ring socket: TPACKET_V3 signals readiness when a block is retired (full,
-    // or its 1 ms timeout), so a wake-up carries every packet of that block.
+    // One uv_poll per ring socket: a V2 ring is readable as soon as a frame is written; a wake-up
+    // takes every frame that arrived meanwhile (ring.ts).
     const onReady = (): void => {
       try {
         fwd.pump();

@@ -81,36 +81,30 @@ const k6 = (text: string): string => key6(parseIp(text)!.words);
 
 function plan(svcs: readonly ServiceSnapshot[]): Plan {
   const inAddrs = new Set<number>(), outAddrs = new Set<number>(), rips = new Set<number>(), marks = new Set<number>();
-  const nft: { vips: NftRules['vips'][number][]; masq: NftRules['masq'][number][] } = { vips: [], masq: [] };
   const in6 = new Set<string>(), out6 = new Set<string>(), rips6 = new Set<string>();
+  const nft: { vips: NftRules['vips'][number][]; masq: NftRules['masq'][number][] } = { vips: [], masq: [] };
   for (const s of svcs) {
-    if (s.af === 6 && s.fwmark === 0 && s.protocol !== 'sctp') {
-      in6.add(k6(s.addr));
-      nft.vips.push({ protocol: s.protocol, addr: s.addr, port: s.port });
-      for (const d of s.dests) {
-        if (d.af !== 6) continue;
-        if (d.fwd === 'masq') {
-          out6.add(k6(d.addr));
-          nft.masq.push({ protocol: s.protocol, addr: d.addr, port: d.port || s.port });
-        } else if (d.fwd !== 'local') rips6.add(d.addr);
-      }
-      continue;
-    }
-    if (s.af !== 4) continue;
+    const v6 = s.af === 6;
+    // IPv6 firewall-mark and SCTP services are refused (refusal() below).
+    if (v6 && (s.fwmark > 0 || s.protocol === 'sctp')) continue;
     const proto: 'tcp' | 'udp' | null = s.protocol === 'sctp' ? null : s.protocol;
     if (s.fwmark > 0) marks.add(s.fwmark >>> 0);
     else {
       if (!proto) continue;
-      inAddrs.add(ipv4FromString(s.addr));
+      if (v6) in6.add(k6(s.addr));
+      else inAddrs.add(ipv4FromString(s.addr));
       nft.vips.push({ protocol: proto, addr: s.addr, port: s.port });
     }
     for (const d of s.dests) {
-      if (d.af !== 4) continue;
-      const rip = ipv4FromString(d.addr);
+      if (d.af !== s.af) continue;
       if (d.fwd === 'masq') {
-        outAddrs.add(rip);
+        if (v6) out6.add(k6(d.addr));
+        else outAddrs.add(ipv4FromString(d.addr));
         for (const pr of proto ? [proto] : (['tcp', 'udp'] as const)) nft.masq.push({ protocol: pr, addr: d.addr, port: d.port || s.port });
-      } else if (d.fwd !== 'local') rips.add(rip);
+      } else if (d.fwd !== 'local') {
+        if (v6) rips6.add(d.addr);
+        else rips.add(ipv4FromString(d.addr));
+      }
     }
   }
   return { inAddrs: [...inAddrs], outAddrs: [...outAddrs], rips: [...rips], v6: { inAddrs: [...in6], outAddrs: [...out6], rips: [...rips6] }, nft, marks: [...marks] };

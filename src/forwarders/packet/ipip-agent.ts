@@ -20,9 +20,7 @@ import { ipv4FromString } from './addr4.ts';
 import { createIpipInner, ipipDecapsulate, type IpipInner } from '../../packet/ipip.ts';
 import { greDecapsulate } from '../../packet/gre.ts';
 import { gueDecapsulate } from '../../packet/gue.ts';
-import type { TunType } from '../../core/types.ts';
-
-export const TUN_TYPES: readonly TunType[] = ['ipip', 'gue', 'gre'];
+import { TUN_TYPES, type TunType } from '../../core/types.ts';
 
 export function openTun(name: string): number {
   const fd = check('open(/dev/net/tun)', sys.open('/dev/net/tun', C.O_RDWR | C.O_CLOEXEC));
@@ -123,7 +121,7 @@ export function parseTunTypes(values: readonly string[]): TunType[] {
     for (const t of v.split(',')) {
       const x = t.trim();
       if (!x) continue;
-      if (!(TUN_TYPES as readonly string[]).includes(x)) throw new Error(`unknown tunnel type ${x} (ipip, gue, gre)`);
+      if (!(TUN_TYPES as readonly string[]).includes(x)) throw new Error(`unknown tunnel type ${x} (${TUN_TYPES.join(', ')})`);
       out.push(x as TunType);
     }
   }

@@ -37,7 +37,8 @@ async function poke(addr: string): Promise<void> {
  */
 export async function resolveNextHop(rip: string, timeoutMs = 2000): Promise<NextHop | null> {
   const v6 = rip.includes(':');
-  const routes = await ipJson<{ dst: string; gateway?: string; dev: string; prefsrc?: string }[]>([...(v6 ? ['-6'] : []), 'route', 'get', rip]).catch(() => []);
+  const fam = v6 ? ['-6'] : [];
+  const routes = await ipJson<{ dst: string; gateway?: string; dev: string; prefsrc?: string }[]>([...fam, 'route', 'get', rip]).catch(() => []);
   const r = routes[0];
   if (!r) return null;
   const links = await ipJson<{ ifindex: number; address: string; mtu: number }[]>(['link', 'show', 'dev', r.dev]);
@@ -47,7 +48,7 @@ export async function resolveNextHop(rip: string, timeoutMs = 2000): Promise<Nex
   const deadline = Date.now() + timeoutMs;
   let poked = false;
   for (;;) {
-    const n = await ipJson<{ dst: string; lladdr?: string; state?: string[] }[]>([...(v6 ? ['-6'] : []), 'neigh', 'show', 'to', via, 'dev', r.dev]).catch(() => []);
+    const n = await ipJson<{ dst: string; lladdr?: string; state?: string[] }[]>([...fam, 'neigh', 'show', 'to', via, 'dev', r.dev]).catch(() => []);
     const e = n.find((x) => x.lladdr && !(x.state ?? []).includes('FAILED') && !(x.state ?? []).includes('INCOMPLETE'));
     if (e?.lladdr) {
       const src6 = v6 && r.prefsrc ? parseIp(r.prefsrc) : null;

@@ -20,15 +20,14 @@
  *                      {t:'sync', id, services, timeouts, proxyProtocol, connectTimeoutMs}
  */
 import cluster from 'node:cluster';
-import { createRequire } from 'node:module';
-import { constants as osConstants } from 'node:os';
-import { parseIp } from '../../core/addr.ts';
 import { Worker as Thread } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import type { IpvsCommand, ServiceKey } from '../../core/types.ts';
 import { EnginePort, type DataPath } from '../../daemon/engine-port.ts';
 import type { Flow } from './flow.ts';
 import { rawBindings } from './raw-relay.ts';
+import { listenSocket } from './epoll-loop.ts';
+import { sys } from '../packet/sys.ts';
 import { ProxyForwarder, proxyRefusal, type ForwarderLog, type ListenerStatus, type RelayKind } from './forwarder.ts';
 import type { ProxyProtocolVersion } from './proxy-protocol.ts';
 
@@ -301,58 +300,8 @@ interface FdTools {
   close(fd: number): number;
 }
 
-const AF_INET = 2, AF_INET6 = 10, SOCK_STREAM = 1, SOCK_NONBLOCK = 0o4000, SOCK_CLOEXEC = 0o2000000;
-const SOL_SOCKET = 1, SO_REUSEADDR = 2, SO_REUSEPORT = 15, IPPROTO_IPV6 = 41, IPV6_V6ONLY = 26;
-
-/** socket()/bind()/listen() through koffi, or null when koffi or the raw relay bindings are missing. */
+/** Listening sockets through koffi (epoll-loop.ts listenSocket), or null when the raw relay bindings are missing. */
 function fdTools(): FdTools | null {
   if (!rawBindings()) return null;
-  try {
-    type Fn = (...a: unknown[]) => number;
-    const koffi = createRequire(import.meta.url)('koffi') as { load(n: string): { func(sig: string): Fn }; errno(): number };
-    const libc = koffi.load('libc.so.6');
-    const socket = libc.func('int socket(int, int, int)');
-    const setsockopt = libc.func('int setsockopt(int, int, int, void *, uint32_t)');
-    const bind = libc.func('int bind(int, void *, uint32_t)');
-    const listen = libc.func('int listen(int, int)');
-    const close = libc.func('int close(int)');
-    const errName = (e: number): string => Object.entries(osConstants.errno).find(([, v]) => v === e)?.[0] ?? `errno ${e}`;
-    return {
-      listen(s) {
-        const ip = parseIp(s.addr);
-        if (!ip) throw Object.assign(new Error(`bad address ${s.addr}`), { code: 'EINVAL' });
-        const v6 = ip.af === 6;
-        const fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0) throw Object.assign(new Error('socket() failed'), { code: errName(koffi.errno()) });
-        const one = Buffer.alloc(4);
-        one.writeInt32LE(1);
-        const fail = (call: string): never => {
-          const code = errName(koffi.errno());
-          close(fd);
-          throw Object.assign(new Error(`${call} ${s.addr}:${s.port}: ${code}`), { code });
-        };
-        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, one, 4) < 0) fail('setsockopt');
-        if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, one, 4) < 0) fail('setsockopt');
-        let sa: Buffer;
-        if (v6) {
-          if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, one, 4) < 0) fail('setsockopt');
-          sa = Buffer.alloc(28);
-          sa.writeUInt16LE(AF_INET6, 0);
-          sa.writeUInt16BE(s.port, 2);
-          for (let i = 0; i < 4; i++) sa.writeUInt32BE(ip.words[i]! >>> 0, 8 + 4 * i);
-        } else {
-          sa = Buffer.alloc(16);
-          sa.writeUInt16LE(AF_INET, 0);
-          sa.writeUInt16BE(s.port, 2);
-          sa.writeUInt32BE(ip.words[0]! >>> 0, 4);
-        }
-        if (bind(fd, sa, sa.length) < 0) fail('bind');
-        if (listen(fd, 4096) < 0) fail('listen');
-        return fd;
-      },
-      close: (fd) => close(fd),
-    };
-  } catch {
-    return null;
-  }
+  return { listen: (s) => listenSocket(s, { reusePort: true }), close: (fd) => sys.close(fd) as number };
 }

@@ -15,7 +15,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { IpvsCommand, ServiceKey } from '../../core/types.ts';
 import { canonicalIp } from '../../core/addr.ts';
 import { flowKey, type FlowPort } from './flow.ts';
-import { TcpRelay } from './tcp-relay.ts';
+import { TcpRelay, type RelayOptions } from './tcp-relay.ts';
 import { RawRelay, handleAddr, libuvBindings, rawBindings, relayClock, takeOverAccepts } from './raw-relay.ts';
 import { EpollListener, EpollRelay, epollClock, localAddr } from './epoll-relay.ts';
 import { currentEpollLoop, epollLoop, listenSocket } from './epoll-loop.ts';
@@ -269,25 +269,28 @@ export class ProxyForwarder {
       if (canonical.size >= 4096) canonical.clear();
       canonical.set(peer.address, caddr);
     }
-    const rport = peer.port;
-    let localAddr = k.addr, localPort = k.port;
-    if (this.opts.proxyProtocol) {
-      const me = handleAddr(h, false);
-      if (me) {
-        localAddr = unmapV4(me.address);
-        localPort = me.port;
-      }
-    }
-    const r = new RawRelay(
-      { af: k.af, protocol: 'tcp', caddr, cport: rport, vaddr: k.addr, vport: k.port },
+    const me = this.opts.proxyProtocol ? handleAddr(h, false) : null;
+    this.track(new RawRelay(
+      { af: k.af, protocol: 'tcp', caddr, cport: peer.port, vaddr: k.addr, vport: k.port },
       h,
       this.port,
-      { proxyProtocol: this.opts.proxyProtocol, connectTimeoutMs: this.opts.connectTimeoutMs, idleTimeoutMs: this.opts.timeouts().tcp * 1000, localAddr, localPort },
-      {
-        onClose: this.rawClosed,
-        onError: this.rawError,
-      },
-    );
+      this.relayOptions(k, me && { address: unmapV4(me.address), port: me.port }),
+      { onClose: this.rawClosed, onError: this.rawError },
+    ));
+  }
+
+  /**
+   * Options of a raw/epoll relay; `local` is the address the client reached (PROXY header), only
+   * looked up when a PROXY header is sent (else the service's).
+   */
+  private relayOptions(k: ServiceKey, local: { address: string; port: number } | null): RelayOptions {
+    return {
+      proxyProtocol: this.opts.proxyProtocol, connectTimeoutMs: this.opts.connectTimeoutMs, idleTimeoutMs: this.opts.timeouts().tcp * 1000,
+      localAddr: local?.address ?? k.addr, localPort: local?.port ?? k.port,
+    };
+  }
+
+  private track(r: RawRelay | EpollRelay): void {
     r.key = flowKey(r.flow);
     this.relays.add(r);
     this.byFlow.set(r.key, r);
@@ -296,25 +299,13 @@ export class ProxyForwarder {
 
   /** A new connection as a bare descriptor (./epoll-relay.ts); accept4 gave its address. */
   private acceptEpoll(k: ServiceKey, cfd: number, peer: { address: string; port: number }): void {
-    let localAddr_ = k.addr, localPort = k.port;
-    if (this.opts.proxyProtocol) {
-      const me = localAddr(cfd);
-      if (me) {
-        localAddr_ = me.address;
-        localPort = me.port;
-      }
-    }
-    const r = new EpollRelay(
+    this.track(new EpollRelay(
       { af: k.af, protocol: 'tcp', caddr: peer.address, cport: peer.port, vaddr: k.addr, vport: k.port },
       cfd,
       this.port,
-      { proxyProtocol: this.opts.proxyProtocol, connectTimeoutMs: this.opts.connectTimeoutMs, idleTimeoutMs: this.opts.timeouts().tcp * 1000, localAddr: localAddr_, localPort },
+      this.relayOptions(k, this.opts.proxyProtocol ? localAddr(cfd) : null),
       { onClose: this.rawClosed, onError: this.rawError },
-    );
-    r.key = flowKey(r.flow);
-    this.relays.add(r);
-    this.byFlow.set(r.key, r);
-    r.start();
+    ));
   }
 
   private readonly rawClosed = (x: RawRelay | EpollRelay): void => {
