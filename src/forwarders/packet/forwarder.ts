@@ -410,29 +410,29 @@ export class Egress {
     const r = this.res;
     if (v === Verdict.FORWARD) {
       const eth = m.l3Off - m.off;
-      if (m.protocol === IPPROTO.ICMP) st.icmp++;
+      // Related ICMP / ICMPv6 errors are counted as such, whatever the method.
+      const icmp = m.protocol === IPPROTO.ICMP || m.protocol === IPPROTO.ICMPV6;
+      if (icmp) st.icmp++;
       if (method === 'route') {
         const bufIsRing = r.buf === ringBuf;
         let name = this.llNames.get(hop!);
         if (!name) this.llNames.set(hop!, name = sockaddrLl(hop!.ifindex, v6 ? C.ETH_P_IPV6 : C.ETH_P_IP, hop!.mac));
         if (bufIsRing) this.llTx.addRef(ringAddr + BigInt(r.off), r.len, name);
         else this.llTx.addCopy(r.buf.subarray(r.off, r.off + r.len), name);
-        if (m.protocol !== IPPROTO.ICMP) st.route++;
-      } else if (method === 'tunnel') {
-        if (v6) this.queueRaw6(r.buf, r.off + eth, r.len - eth, ringBuf, ringAddr);
-        else this.queueRaw(r.buf, r.off + eth, r.len - eth, a.rip, ringBuf, ringAddr);
-        if (m.protocol !== IPPROTO.ICMP && m.protocol !== IPPROTO.ICMPV6) st.tunnel++;
-        else if (m.protocol === IPPROTO.ICMPV6) st.icmp++;
-      } else if (v6) {
-        this.queueRaw6(r.buf, r.off + eth, r.len - eth, ringBuf, ringAddr);
-        if (m.protocol === IPPROTO.ICMPV6) st.icmp++;
-        else if (a.dir === 'in') st.masqIn++;
-        else st.masqOut++;
+        if (!icmp) st.route++;
       } else {
-        const ip = r.off + eth;
-        const dst = a.dir === 'in' ? a.rip : ((r.buf[ip + 16]! << 24) | (r.buf[ip + 17]! << 16) | (r.buf[ip + 18]! << 8) | r.buf[ip + 19]!) >>> 0;
-        this.queueRaw(r.buf, ip, r.len - eth, dst, ringBuf, ringAddr);
-        if (m.protocol !== IPPROTO.ICMP) { if (a.dir === 'in') st.masqIn++; else st.masqOut++; }
+        // NAT and TUN go out on a raw IP socket, to the packet's (outer) destination.
+        const ip = r.off + eth, len = r.len - eth;
+        if (v6) this.queueRaw6(r.buf, ip, len, ringBuf, ringAddr);
+        else {
+          const dst = method === 'tunnel' || a.dir === 'in' ? a.rip : ((r.buf[ip + 16]! << 24) | (r.buf[ip + 17]! << 16) | (r.buf[ip + 18]! << 8) | r.buf[ip + 19]!) >>> 0;
+          this.queueRaw(r.buf, ip, len, dst, ringBuf, ringAddr);
+        }
+        if (!icmp) {
+          if (method === 'tunnel') st.tunnel++;
+          else if (a.dir === 'in') st.masqIn++;
+          else st.masqOut++;
+        }
       }
     } else if (v === Verdict.REPLY) {
       this.sendReply(r.len);

@@ -174,7 +174,8 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
     inline?.close();
     throw e;
   }
-  const refresh = setInterval(() => { for (const rip of hops.keys()) void resolve(rip); }, 10_000);
+  // Next hops are looked up again every 10 s (a real server's MAC or route may change).
+  const refresh = setInterval(() => { for (const rip of [...hops.keys(), ...hops6.keys()]) void resolve(rip); }, 10_000);
   refresh.unref();
   return {
     stats() {
