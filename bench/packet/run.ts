@@ -22,11 +22,15 @@ import { spawn, spawnSync } from 'node:child_process';
 
 const SECS = Number(process.env['BENCH_SECONDS'] ?? 4);
 /**
- * DR runs once per value: `tsvs daemon --workers N` (0: the rings are read in the main thread
- * beside the engine; N > 0: N ring worker threads deciding over the channel). TUN and NAT run
- * with the daemon's default.
+ * DR runs once per value: a number N is `tsvs daemon --workers N` (0: the rings are read in the
+ * main thread beside the engine; N > 0: N ring worker threads deciding over the channel); `tc`/`xdp` is
+ * the main thread with `--fast-path tc|xdp` (the kernel forwards decided connections). TUN and NAT
+ * run with the daemon's default. BENCH_MODES (default dr,tun,nat) and BENCH_PEERS=0 (skip the
+ * peers) shorten a run while working on one path.
  */
-const DR_WORKERS = (process.env['BENCH_DR_WORKERS'] ?? '0,2').split(',').map(Number);
+const DR_VARIANTS = (process.env['BENCH_DR_WORKERS'] ?? '0,2,tc').split(',').map((v) => (v === 'xdp' || v === 'tc' ? v : Number(v)));
+const MODES = (process.env['BENCH_MODES'] ?? 'dr,tun,nat').split(',');
+const PEERS = process.env['BENCH_PEERS'] !== '0';
 const PACKETS = Number(process.env['BENCH_PACKETS'] ?? 200_000);
 const prefix = 'tsvs-bench';
 const ns = labNs(prefix);
@@ -141,18 +145,23 @@ async function wrk(name: string, url: string, directorPids: number[] | 'kernel')
 
 const fmt = (v: number, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : '-');
 
+class SkipPeers extends Error {}
+
 async function main(): Promise<void> {
   const pps: PpsResult[] = [];
   const http: HttpResult[] = [];
   const fwdNotes: string[] = [];
   try {
     // ---- our forwarder, per mode --------------------------------------------------------------
-    const runs: [LabMode, number | null][] = [...DR_WORKERS.map((w) => ['dr', w] as [LabMode, number]), ['tun', null], ['nat', null]];
+    const runs: [LabMode, number | 'tc' | 'xdp' | null][] = [
+      ...(MODES.includes('dr') ? DR_VARIANTS.map((w) => ['dr', w] as [LabMode, number | 'tc' | 'xdp']) : []),
+      ...(['tun', 'nat'] as const).filter((m) => MODES.includes(m)).map((m) => [m, null] as [LabMode, null]),
+    ];
     let kernelDone = false;
     for (const [mode, workers] of runs) {
       const flag = mode === 'nat' ? '-m' : mode === 'dr' ? '-g' : '-i';
-      const label = `${mode.toUpperCase()}${workers === null ? '' : workers === 0 ? ' (main thread)' : ` (${workers} workers)`}`;
-      await labUp(mode, { prefix, daemonArgs: workers === null ? [] : ['--workers', String(workers)] });
+      const label = `${mode.toUpperCase()}${workers === null ? '' : workers === 'tc' || workers === 'xdp' ? ` (${workers} fast path)` : workers === 0 ? ' (main thread)' : ` (${workers} workers)`}`;
+      await labUp(mode, { prefix, ...(workers === 'tc' || workers === 'xdp' ? { fastPath: workers } : { daemonArgs: workers === null ? [] : ['--workers', String(workers)] }) });
       let dp = daemonPid();
       if (mode === 'dr') {
         await labAdm(prefix, ['-A', '-u', `${LAB.vip}:9999`, '-s', 'rr']);
@@ -179,7 +188,8 @@ async function main(): Promise<void> {
       const st = await labForwarderStatus(prefix);
       if (st) {
         const c = st.counters;
-        fwdNotes.push(`${label}: frames read ${c['rx']}, considered ${c['considered']}, from the cache ${c['cached']} (${fmt((100 * (c['cached'] ?? 0)) / Math.max(1, c['considered'] ?? 0), 0)}%), divergent ${c['divergent']}, tx errors ${c['txErrors']}`);
+        fwdNotes.push(`${label}: frames read ${c['rx']}, considered ${c['considered']}, from the cache ${c['cached']} (${fmt((100 * (c['cached'] ?? 0)) / Math.max(1, c['considered'] ?? 0), 0)}%), divergent ${c['divergent']}, tx errors ${c['txErrors']}` +
+          (st.fastPath ? `; kernel fast path: flows installed ${st.fastPath.installed}, packets counted ${st.fastPath.forwarded}, state events ${st.fastPath.events}, map full ${st.fastPath.full}` : ''));
       }
       await labDown(prefix);
     }
@@ -188,6 +198,7 @@ async function main(): Promise<void> {
     // for the very client ports the next run's wrk reuses (a DNAT run after HAProxy's found
     // HAProxy's un-NATed conntrack entries and fell to ~600 req/s).
     const rs = LAB.rs.map((r) => `${r}:80`);
+    if (!PEERS) throw new SkipPeers();
     const peer = async (name: string, start: () => number | 'kernel', stop: (pid: number | 'kernel') => Promise<void>): Promise<void> => {
       await labUp('nat', { prefix, director: 'none' });
       try {
@@ -211,6 +222,8 @@ async function main(): Promise<void> {
       if (dn.status !== 0) process.stderr.write(`nft DNAT: ${dn.err}\n`);
       return 'kernel';
     }, async () => {});
+  } catch (e) {
+    if (!(e instanceof SkipPeers)) throw e;
   } finally {
     await labDown(prefix);
     rmSync(blaster, { force: true });

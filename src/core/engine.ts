@@ -593,6 +593,33 @@ export class Engine implements IpvsBackend {
     return p.dir === 'in' ? this.inPacket(p, v) : this.outPacket(p, v);
   }
 
+  /**
+   * Accounts `pkts` packets (`bytes` in all) that a kernel fast path forwarded for the connection
+   * `handle` on the engine's behalf (src/forwarders/packet/fastpath.ts): statistics as for
+   * processPacket, and the connection's timer re-armed for its current state. The fast path only
+   * carries packets that change no state (it reports the others as packets). False when the
+   * connection is gone: the fast path must forget it.
+   */
+  countForwarded(handle: number, pkts: number, bytes: number): boolean {
+    const t = this.table;
+    const s = t.slotOf(handle);
+    if (s < 0 || t.flags[s]! & CF.TEMPLATE) return false;
+    if (pkts <= 0) return true;
+    const dest = this.destById[t.dest[s]!]!;
+    if (dest.flags & DEST_F.AVAILABLE) {
+      dest.stats.inpkts += pkts;
+      dest.stats.inbytes += bytes;
+      if (dest.svc) {
+        dest.svc.stats.inpkts += pkts;
+        dest.svc.stats.inbytes += bytes;
+      }
+      this.total.inpkts += pkts;
+      this.total.inbytes += bytes;
+    }
+    this.rearm(s);
+    return true;
+  }
+
   /** The connection (or template) behind a handle, or null once it is gone. */
   connInfo(handle: number): ConnSnapshot | null {
     const s = this.table.slotOf(handle);

@@ -48,6 +48,8 @@ export interface DaemonOptions {
   readonly workers: number;
   /** Packet forwarder: ring worker threads (0 = the rings are read in the main thread; undefined = the default). */
   readonly packetWorkers?: number;
+  /** Packet forwarder: the kernel fast path for decided DR connections (docs/PACKET-FORWARDER.md). */
+  readonly fastPath?: 'tc' | 'xdp';
   readonly tickMs: number;
   readonly connectTimeoutMs: number;
 }
@@ -292,6 +294,7 @@ export class Daemon {
       this.forwarder = await startPacketForwarder(this.engine as unknown as Engine, {
         ...(o.ifaces && o.ifaces.length > 0 ? { ifaces: o.ifaces } : {}),
         ...(o.packetWorkers !== undefined ? { workers: o.packetWorkers } : {}),
+        ...(o.fastPath ? { fastPath: o.fastPath } : {}),
         now: this.now,
         log: { info: (x, m) => this.log.info(x as object, m), warn: (x, m) => this.log.warn(x as object, m) },
       });

@@ -125,7 +125,7 @@ export async function labDaemonStatus(prefix: string, dir: DirectorName = 'dir')
   }
 }
 
-export interface ForwarderStatus { counters: Record<string, number>; drops: Record<string, number>; fwmarks: number[] }
+export interface ForwarderStatus { counters: Record<string, number>; drops: Record<string, number>; fwmarks: number[]; fastPath?: Record<string, number> | null }
 
 /** The packet forwarder's status (counters, drops, fwmarks) through the control API's `status` op. */
 export async function labForwarderStatus(prefix: string, dir: DirectorName = 'dir'): Promise<ForwarderStatus | null> {
@@ -173,6 +173,11 @@ export interface LabUpOptions {
    * director. No IPv6 rules are applied: tests add their own.
    */
   readonly ipv6?: boolean;
+  /**
+   * The directors run `--fast-path tc|xdp`. For 'xdp' their bridge ports get GRO on: a veth takes
+   * XDP_TX frames only when its peer has NAPI on (GRO or an XDP program of its own).
+   */
+  readonly fastPath?: 'tc' | 'xdp';
 }
 
 const TSVS_BIN = fileURLToPath(new URL('../../bin/tsvs.mjs', import.meta.url));
@@ -309,7 +314,7 @@ export async function labUp(mode: LabMode, opts: LabUpOptions = {}): Promise<Lab
       name, ns: n, ip, kind, priority, socket: labSocket(prefix, name), conf: `/run/tsvs/lab-${prefix}-${name}.conf`, log: `/run/tsvs/lab-${prefix}-${name}.log`, pid: 0,
     }))
     : [{ name: 'dir', ns: ns.dir, ip: LAB.dip, kind: 'tsvs', priority: 0, socket: labSocket(prefix), conf: null, log: `/run/tsvs/lab-${prefix}-director.log`, pid: 0 }];
-  const st: LabState = { prefix, mode, namespaces: all, pids: [], director: opts.director ?? 'daemon', directors, ha: ha ? { advertInt: ha.advertInt, version: ha.version, peer: ha.peer } : null, daemonArgs: opts.daemonArgs ?? [] };
+  const st: LabState = { prefix, mode, namespaces: all, pids: [], director: opts.director ?? 'daemon', directors, ha: ha ? { advertInt: ha.advertInt, version: ha.version, peer: ha.peer } : null, daemonArgs: [...(opts.daemonArgs ?? []), ...(opts.fastPath ? ['--fast-path', opts.fastPath] : [])] };
   saveState(st);
   try {
     for (const n of all) {
@@ -325,6 +330,7 @@ export async function labUp(mode: LabMode, opts: LabUpOptions = {}): Promise<Lab
       nsSh(ns.router, ['ip', 'link', 'set', port, 'master', 'br0']);
       nsSh(ns.router, ['ip', 'link', 'set', port, 'up']);
       offloadsOff(ns.router, port);
+      if (opts.fastPath === 'xdp' && directors.some((d) => port === `r-${d.name}`)) nsSh(ns.router, ['ethtool', '-K', port, 'gro', 'on']);
     }
     offloadsOff(ns.router, 'r-client');
     nsSh(ns.router, ['ip', 'addr', 'add', `${LAB.routerClientSide}/24`, 'dev', 'r-client']);

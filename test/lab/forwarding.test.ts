@@ -51,16 +51,18 @@ function count(xs: string[]): Record<string, number> {
 
 /**
  * Each mode with the daemon's default packet path (the rings read in the main thread, beside the
- * engine), and DR and NAT again with ring worker threads deciding over the channel (--workers 2).
+ * engine), DR and NAT again with ring worker threads deciding over the channel (--workers 2), and
+ * DR with the kernel fast path on tc ingress (--fast-path tc: decided connections forwarded by
+ * bpf/tsvs_fastpath.c, state-changing packets reported to the engine).
  */
 const RUNS: readonly (readonly [LabMode, readonly string[]])[] = [
-  ['nat', []], ['dr', []], ['tun', []], ['dr', ['--workers', '2']], ['nat', ['--workers', '2']],
+  ['nat', []], ['dr', []], ['tun', []], ['dr', ['--workers', '2']], ['nat', ['--workers', '2']], ['dr', ['--fast-path', 'tc']],
 ];
 
 for (const [mode, daemonArgs] of RUNS) {
   const flag = mode === 'nat' ? '-m' : mode === 'dr' ? '-g' : '-i';
   const threads = daemonArgs.length ? `, ${daemonArgs.join(' ')}` : '';
-  const prefix = `tsvs-f${process.pid % 10000}${mode}${daemonArgs.length ? 'w' : ''}`;
+  const prefix = `tsvs-f${process.pid % 10000}${mode}${daemonArgs[0] === '--workers' ? 'w' : daemonArgs[0] === '--fast-path' ? 'k' : ''}`;
   const ns = labNs(prefix);
   const adm = async (...argv: string[]): Promise<string> => {
     const r = await labAdm(prefix, argv);
@@ -111,13 +113,18 @@ for (const [mode, daemonArgs] of RUNS) {
       // counters 400 ms later), making the two cuts disagree.
       await sleep(600);
       await adm('-Z');
-      const before = (await fwd()).counters;
+      const beforeSt = await fwd();
+      const before = beforeSt.counters;
       curlFromClient(prefix, 5);
-      const after = (await fwd()).counters;
+      const afterSt = await fwd();
+      const after = afterSt.counters;
       const rows = parseStats(await adm('-L', '-n', '--stats', '--exact'));
       const svc = rows.get(`TCP ${VS}`)!;
       assert.equal(svc.conns, 5);
-      const sent = after[sentCounter]! - before[sentCounter]!;
+      // With the kernel fast path, what it forwarded (counted, or reported as state events) too.
+      const kernel = (st: Awaited<ReturnType<typeof fwd>>) => (st.fastPath ? st.fastPath['forwarded']! + st.fastPath['events']! : 0);
+      const sent = after[sentCounter]! - before[sentCounter]! + kernel(afterSt) - kernel(beforeSt);
+      if (daemonArgs.includes('--fast-path')) assert.ok(kernel(afterSt) - kernel(beforeSt) >= 5 * 2, 'the kernel carried part of each connection');
       assert.ok(sent >= 5 * 4, `${sent} packets forwarded for 5 requests`);
       assert.equal(svc.inpkts, sent, `InPkts ${svc.inpkts} vs forwarded ${sent}`);
       assert.equal(rows.get(`${RS1}:80`)!.inpkts + rows.get(`${RS2}:80`)!.inpkts, sent);

@@ -5,6 +5,7 @@ import { shTry } from '../../lab/netns.ts';
 export const summary = 'build/remove the seeds\' NAT/DR/TUN topologies in network namespaces (root)';
 
 const HELP = `usage: tsvs lab up nat|dr|tun [--prefix tsvs-lab] [--no-director] [--requests N] [--ipv6]
+                  [--fast-path tc|xdp]
                   [--ha [--advert-int S] [--vrrp-version 2|3] [--peer tsvs|keepalived]]
        tsvs lab down [--prefix tsvs-lab]
        tsvs lab status [--prefix tsvs-lab]
@@ -15,6 +16,8 @@ ${LAB.rs.join(', ')} answering test1/test2; the director runs \`tsvs daemon --fo
 times (default 6) to show the alternation.
 --ipv6 (nat, dr): also addresses everything over IPv6 (VIP ${LAB.vip6}, real servers
 ${LAB.rs6.join(', ')}), adds the same service on [${LAB.vip6}]:${LAB.port} and curls it too.
+--fast-path tc|xdp: the director(s) run \`tsvs daemon --fast-path tc|xdp\` (DR connections
+forwarded in the kernel once the engine decided them; docs/PACKET-FORWARDER.md).
 --ha: two directors, dir1 ${LAB.dip} (VRRP priority 150) and dir2 ${LAB.dip2} (100), each
 \`tsvs daemon --forwarder packet --keepalived /run/tsvs/lab-<prefix>-dirN.conf\`: vrrp_instance
 VI_1 holding the VIP (advert_int S, default 1; fractions use VRRPv3), the same virtual_server
@@ -30,7 +33,7 @@ export async function run(argv: string[]): Promise<number> {
       args: argv, allowPositionals: true,
       options: {
         prefix: { type: 'string', default: 'tsvs-lab' }, 'no-director': { type: 'boolean' }, requests: { type: 'string', default: '6' },
-        ha: { type: 'boolean' }, ipv6: { type: 'boolean' }, 'advert-int': { type: 'string' }, 'vrrp-version': { type: 'string' }, peer: { type: 'string' },
+        ha: { type: 'boolean' }, ipv6: { type: 'boolean' }, 'advert-int': { type: 'string' }, 'vrrp-version': { type: 'string' }, peer: { type: 'string' }, 'fast-path': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -50,12 +53,13 @@ export async function run(argv: string[]): Promise<number> {
     if (advert !== undefined && !(advert >= 0.01 && advert <= 255)) { process.stderr.write('tsvs lab: --advert-int must be 0.01..255 seconds\n'); return 2; }
     const version = a['vrrp-version'] === undefined ? undefined : Number(a['vrrp-version']);
     if (version !== undefined && version !== 2 && version !== 3) { process.stderr.write('tsvs lab: --vrrp-version must be 2 or 3\n'); return 2; }
+    if (a['fast-path'] !== undefined && a['fast-path'] !== 'tc' && a['fast-path'] !== 'xdp') { process.stderr.write('tsvs lab: --fast-path must be tc or xdp\n'); return 2; }
     if (a.peer !== undefined && a.peer !== 'tsvs' && a.peer !== 'keepalived') { process.stderr.write('tsvs lab: --peer must be tsvs or keepalived\n'); return 2; }
     if (!a.ha && (advert !== undefined || version !== undefined || a.peer !== undefined)) { process.stderr.write('tsvs lab: --advert-int/--vrrp-version/--peer need --ha\n'); return 2; }
     if (a.ipv6 && (mode === 'tun' || a.ha)) { process.stderr.write('tsvs lab: --ipv6 works with nat and dr, without --ha\n'); return 2; }
     try {
       await labUp(mode, {
-        prefix, director: a['no-director'] ? 'none' : 'daemon', log: (s) => process.stdout.write(s + '\n'), ...(a.ipv6 ? { ipv6: true } : {}),
+        prefix, director: a['no-director'] ? 'none' : 'daemon', log: (s) => process.stdout.write(s + '\n'), ...(a.ipv6 ? { ipv6: true } : {}), ...(a['fast-path'] ? { fastPath: a['fast-path'] as 'tc' | 'xdp' } : {}),
         ...(a.ha ? { ha: { ...(advert !== undefined ? { advertInt: advert } : {}), ...(version ? { version: version as 2 | 3 } : {}), ...(a.peer ? { peer: a.peer as 'tsvs' | 'keepalived' } : {}) } } : {}),
       });
     } catch (e) {

@@ -17,6 +17,7 @@ import { DropCounters } from '../../packet/counters.ts';
 import type { MutablePacketIn } from '../../core/engine.ts';
 import { IPPROTO } from '../../packet/ip.ts';
 import { KICK_AGE_MS, type DecisionChannel } from './channel.ts';
+import type { FastPathTable } from './fastpath.ts';
 
 /**
  * What the decide callback sees: the engine's PacketIn, filled in place (IPv4 here; `mark` is
@@ -55,10 +56,12 @@ export interface Action {
   tun: number;
   tunPort: number;
   tunCsum: number;
+  /** Whether the kernel fast path may carry the connection on (fastpath.ts FAST.*; 0: no). */
+  fast: number;
 }
 
 export function newAction(): Action {
-  return { kind: K.DROP, method: 0, dir: 'in', rip: 0, rport: 0, vip: 0, vport: 0, rip6: null, vip6: null, conn: -1, tun: 0, tunPort: 0, tunCsum: 0 };
+  return { kind: K.DROP, method: 0, dir: 'in', rip: 0, rport: 0, vip: 0, vport: 0, rip6: null, vip6: null, conn: -1, tun: 0, tunPort: 0, tunCsum: 0, fast: 0 };
 }
 
 /** Decides a batch: fills `out[i]` (pre-allocated records) for `metas[i]`. */
@@ -487,6 +490,11 @@ export interface PacketForwarderOptions {
    * cached are forwarded at once and handed to the engine asynchronously (in order).
    */
   readonly channel?: DecisionChannel;
+  /**
+   * The kernel fast path's table (main-thread path): every decision is offered to it after the
+   * packet went out, so that it installs, refreshes or removes the connection's kernel entry.
+   */
+  readonly fastPath?: FastPathTable;
 }
 
 interface Pending {
@@ -540,6 +548,7 @@ export class PacketForwarder {
   private addrs6: Addrs6 = NO_ADDRS6;
   private readonly decide: DecideBatch | null;
   private readonly chan: DecisionChannel | null;
+  private readonly fastPath: FastPathTable | null;
   private readonly pending: Pending[] = [];
   private readonly pool: Pending[] = [];
   private readonly metaPool: PacketMeta[] = [];
@@ -561,6 +570,7 @@ export class PacketForwarder {
   constructor(opts: PacketForwarderOptions) {
     this.decide = opts.decide ?? null;
     this.chan = opts.channel ?? null;
+    this.fastPath = opts.fastPath ?? null;
     if (!this.decide && !this.chan) throw new Error('PacketForwarder: decide or channel is required');
     this.used = new Array<FlowEntry | null>(this.chan ? this.chan.cap : 0).fill(null);
     this.inAddrs = new Set(opts.inAddrs);
@@ -768,7 +778,7 @@ export class PacketForwarder {
     const m = pe.m;
     flows.set(pe.key, {
       kind: a.kind, method: a.method, dir: a.dir, rip: a.rip, rport: a.rport, vip: a.vip, vport: a.vport, rip6: null, vip6: null, conn: a.conn,
-      tun: a.tun, tunPort: a.tunPort, tunCsum: a.tunCsum,
+      tun: a.tun, tunPort: a.tunPort, tunCsum: a.tunCsum, fast: 0,
       key: pe.key,
       proto: m.protocol,
       peer: pe.out ? m.src[0]! : m.dst[0]!,
@@ -796,6 +806,16 @@ export class PacketForwarder {
           this.decide!(this.metas, acts);
         } catch {
           for (let i = 0; i < n; i++) acts[i]!.kind = K.DROP;
+        }
+      }
+      const fp = this.fastPath;
+      if (fp) {
+        // Before the packets go out: the answer to one (a SYN's SYN-ACK, then the client's ACK)
+        // may reach the kernel before this batch is done, and must find the flow installed.
+        const hops = this.egress.nextHops;
+        for (let i = 0; i < n; i++) {
+          const a = acts[i]!;
+          if (a.fast !== 0 || fp.size > 0) fp.offer(this.metas[i]!, a, hops.get(a.rip));
         }
       }
       for (let i = 0; i < n; i++) {

@@ -8,11 +8,13 @@ import koffi from 'koffi';
 import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
 import type { Action, DecideBatch, ForwarderStats, NextHop, PacketMeta } from './forwarder.ts';
-import { emptyStats, K, PacketForwarder } from './forwarder.ts';
+import { emptyStats, K, newAction, newMeta, PacketForwarder } from './forwarder.ts';
 import { createChannel, serveChannel, type ChannelServer } from './channel.ts';
 import type { WorkerInit, WorkerMsgIn, WorkerMsgOut } from './worker.ts';
 import { resolveNextHop } from './neigh.ts';
 import { ipv4ToString } from './addr4.ts';
+import { FastPathTable, type CountForwarded, type FastPathCounters } from './fastpath.ts';
+import { KernelFastPath, type FastPathKind, type FlowEvent } from './bpf.ts';
 
 export interface WorkersOptions {
   readonly ifaces: readonly string[];
@@ -42,6 +44,11 @@ export interface WorkersOptions {
   /** ... or in each worker, from a module exporting createDecider(config) (tests, static lab). */
   readonly deciderModule?: { readonly path: string; readonly config: unknown };
   readonly log?: (msg: string) => void;
+  /**
+   * Inline only: attach the kernel fast path (bpf.ts) to `ifaces`; `count` hands the engine the
+   * packets it forwarded (Engine.countForwarded). A load failure fails the start.
+   */
+  readonly fastPath?: { readonly kind: FastPathKind; readonly count: CountForwarded };
 }
 
 export interface WorkersHandle {
@@ -55,6 +62,8 @@ export interface WorkersHandle {
    * already forwarded from a worker's decision cache (call before -Z, listings, rule changes).
    */
   settle(): void;
+  /** The kernel fast path's counters (null when off). */
+  fastPath(): FastPathCounters | null;
   stop(): Promise<void>;
 }
 
@@ -72,9 +81,13 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
   const fanoutGroup = ((process.pid * 7) & 0x7fff) + 1;
 
   let inline: PacketForwarder | null = null;
+  let kfp: KernelFastPath | null = null;
+  let table: FastPathTable | null = null;
+  let sweepTimer: NodeJS.Timeout | null = null;
   const addrs6of = (v6: WorkersOptions['v6']) => ({ inAddrs: new Set(v6?.inAddrs ?? []), outAddrs: new Set(v6?.outAddrs ?? []) });
   let addrs6 = addrs6of(opts.v6);
   const polls: { close(): void }[] = [];
+  let drainFastPath = (): void => {};
   const broadcast = (m: WorkerMsgIn) => {
     for (const w of workers) w.postMessage(m);
     if (inline && m.type === 'hop') inline.setNextHop(m.rip, m.hop);
@@ -117,13 +130,68 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
         }
       }
     };
+    if (opts.fastPath) {
+      kfp = KernelFastPath.open(opts.ifaces, opts.fastPath.kind);
+      table = new FastPathTable(kfp.flows, opts.fastPath.count, kfp.ifindexes);
+    }
     const fwd = new PacketForwarder({
       // A fanout group of one: its defragmenting flag reassembles IP fragments as for the workers.
       ifaces: opts.ifaces, fanoutGroup, decide: batch, inAddrs: opts.inAddrs, outAddrs: opts.outAddrs,
       nextHops: new Map(hops), onMissingHop: (rip) => void resolve(rip), ipv6: addrs6,
+      ...(table ? { fastPath: table } : {}),
     });
     await Promise.all((opts.v6?.rips ?? []).map(resolve));
     inline = fwd;
+    if (kfp && table) {
+      // Packets the kernel forwarded that change a connection's state: the engine decides them
+      // (they are gone already: only the engine's state, counters and the table follow).
+      const x = kfp, t = table;
+      const metas: PacketMeta[] = [], acts: Action[] = [];
+      const ev: FlowEvent = { saddr: 0, daddr: 0, sport: 0, dport: 0, proto: 0, flags: 0, len: 0 };
+      let n = 0;
+      const onEvent = (e: FlowEvent): void => {
+        let m = metas[n];
+        if (!m) { metas.push(m = newMeta()); acts.push(newAction()); }
+        m.dir = 'in';
+        m.af = 4;
+        m.protocol = e.proto === 17 ? 'udp' : 'tcp';
+        (m.saddr.words as number[])[0] = e.saddr;
+        (m.daddr.words as number[])[0] = e.daddr;
+        m.sport = e.sport;
+        m.dport = e.dport;
+        m.tcpFlags = e.flags;
+        m.bytes = e.len;
+        m.mark = 0;
+        n++;
+        if (e.flags & 0x10) t.ackReported(e.saddr, e.sport);
+      };
+      const drainEvents = (): void => {
+        n = 0;
+        x.readEvents(onEvent, ev);
+        if (n === 0) return;
+        const ms = metas.slice(0, n);
+        batch(ms, acts);
+        for (let i = 0; i < n; i++) t.offer(ms[i]!, acts[i]!, fwd.egress.nextHops.get(acts[i]!.rip));
+      };
+      drainFastPath = () => {
+        drainEvents();
+        opts.onBatch?.();
+        t.sweep();
+      };
+      polls.push(koffi.node.poll(x.eventFd, { readable: true }, () => {
+        try {
+          drainEvents();
+        } catch (e) {
+          log(`fast path: ${(e as Error).message}`);
+        }
+      }));
+      // The kernel's counts reach the engine every second (statistics, rates, timers) and before
+      // every listing (settle).
+      sweepTimer = setInterval(() => {
+        try { drainFastPath(); } catch (e) { log(`fast path: ${(e as Error).message}`); }
+      }, 1000);
+      sweepTimer.unref();
+    }
     // One uv_poll per ring socket: a V2 ring is readable as soon as a frame is written; a wake-up
     // takes every frame that arrived meanwhile (ring.ts).
     const onReady = (): void => {
@@ -171,6 +239,8 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
     for (const s of servers) s.stop();
     await Promise.all(workers.map((w) => w.terminate()));
     for (const p of polls) p.close();
+    if (sweepTimer) clearInterval(sweepTimer);
+    kfp?.close();
     inline?.close();
     throw e;
   }
@@ -190,9 +260,15 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
     },
     settle() {
       for (const s of servers) s.drain();
+      drainFastPath();
+    },
+    fastPath() {
+      return table ? { ...table.counters } : null;
     },
     setAddrs(inAddrs, outAddrs, rips, v6) {
       addrs6 = addrs6of(v6);
+      // The rules changed: every connection's next packet goes to the engine again.
+      if (table) { drainFastPath(); table.clear(); }
       for (const r of v6?.rips ?? []) if (!hops6.has(r)) void resolve(r);
       broadcast({ type: 'addrs', inAddrs: [...inAddrs], outAddrs: [...outAddrs] });
       // The rules changed: cached decisions must be confirmed by the engine again.
@@ -209,7 +285,10 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       await Promise.all(exits);
       // Whatever the workers forwarded from their caches and the engine has not seen yet.
       for (const s of servers) { s.drain(); s.stop(); }
+      if (sweepTimer) clearInterval(sweepTimer);
+      if (table) { drainFastPath(); table.clear(); }
       for (const p of polls) p.close();
+      kfp?.close();
       inline?.close();
     },
   };

@@ -17,12 +17,15 @@ import type { TunCsum, TunType } from '../../core/types.ts';
 import { startWorkers, type WorkersHandle } from './host.ts';
 import { installNft, removeNft, type NftRules } from './nft.ts';
 import { ipv4FromString } from './addr4.ts';
+import { FAST, type FastPathCounters } from './fastpath.ts';
+import type { FastPathKind } from './bpf.ts';
 import { DEFAULT_QUEUE, removeMarkRules, syncMarkRules } from './nfqueue.ts';
 
 /** The part of src/core/engine.ts `Engine` the packet forwarder uses. */
 export interface PacketEngine {
   setTime(now: number): void;
   processPacket(p: PacketIn, out?: Verdict): Verdict;
+  countForwarded(handle: number, pkts: number, bytes: number): boolean;
   services(): readonly ServiceSnapshot[];
 }
 
@@ -37,6 +40,12 @@ export interface PacketForwarderOptions {
   readonly workers?: number;
   /** Monotonic seconds clock fed to engine.setTime before each batch (default performance.now()/1000). */
   readonly now?: () => number;
+  /**
+   * The kernel fast path (bpf.ts, fastpath.ts) on the capture interfaces, for the packets of
+   * direct-routing connections the engine already decided: on tc ingress or XDP. Main-thread
+   * path only.
+   */
+  readonly fastPath?: FastPathKind;
   /** NFQUEUE number for firewall-mark services (default 7157); null: no fwmark support. */
   readonly nfqueue?: number | null;
   readonly log?: { info(o: unknown, m?: string): void; warn(o: unknown, m?: string): void };
@@ -56,7 +65,7 @@ export interface PacketForwarderHandle {
    */
   settle(): void;
   sync(services: readonly ServiceKey[]): Promise<{ protocol: string; addr: string; port: number; error?: string }[]>;
-  status(): { forwarder: 'packet'; ifaces: readonly string[]; workers: number; counters: ForwarderStats; drops: Record<string, number>; fwmarks: number[] };
+  status(): { forwarder: 'packet'; ifaces: readonly string[]; workers: number; counters: ForwarderStats; drops: Record<string, number>; fwmarks: number[]; fastPath: ({ kind: FastPathKind } & FastPathCounters) | null };
   close(): Promise<void>;
 }
 
@@ -129,6 +138,7 @@ export function verdictToAction(m: PacketMeta, v: Verdict, a: Action): void {
   a.tunCsum = 0;
   a.rip6 = null;
   a.vip6 = null;
+  a.fast = FAST.NO;
   switch (v.action) {
     case 'pass': a.kind = K.PASS; return;
     case 'drop': a.kind = K.DROP; return;
@@ -163,6 +173,12 @@ export function verdictToAction(m: PacketMeta, v: Verdict, a: Action): void {
     return;
   }
   if (m.dir === 'in') {
+    // What the kernel fast path may carry on: DR connections in states that only a FIN, a RST or
+    // (SYN_RECV) the handshake's ACK leaves, which it reports (fastpath.ts).
+    if (method === M.ROUTE && v.conn >= 0) {
+      if (v.state === 'ESTABLISHED' || v.state === 'UDP') a.fast = FAST.YES;
+      else if (v.state === 'SYN_RECV') a.fast = FAST.NEED_ACK;
+    }
     a.rip = v.dest.ip.words[0]! >>> 0;
     a.rport = v.dport || m.dport;
     a.vip = m.daddr.words[0]! >>> 0;
@@ -181,6 +197,7 @@ export async function startPacketForwarder(engine: PacketEngine, options: Packet
   const queue = options.nfqueue === undefined ? DEFAULT_QUEUE : options.nfqueue;
   let p = plan(engine.services());
   const inline = (options.workers ?? 0) === 0;
+  if (options.fastPath && !inline) throw new Error('the kernel fast path works with the default packet path (no ring workers)');
   removeNft(); // whatever a crashed run left
   installNft(p.nft);
   const marks = new Set<number>();
@@ -198,6 +215,7 @@ export async function startPacketForwarder(engine: PacketEngine, options: Packet
       ifaces, workers: options.workers, inline, inAddrs: p.inAddrs, outAddrs: p.outAddrs, rips: p.rips, decide,
       ...(inline ? { v6: p.v6 } : {}),
       onBatch: () => engine.setTime(now()),
+      ...(options.fastPath && inline ? { fastPath: { kind: options.fastPath, count: (c: number, n: number, b: number) => engine.countForwarded(c, n, b) } } : {}),
       nfqueue: queue ?? undefined,
       log: (msg) => options.log?.warn({ forwarder: 'packet' }, msg),
     });
@@ -235,7 +253,10 @@ export async function startPacketForwarder(engine: PacketEngine, options: Packet
       h.settle();
     },
     status() {
-      return { forwarder: 'packet', ifaces, workers: options.workers ?? 0, counters: h.stats(), drops: h.drops(), fwmarks: [...marks] };
+      // Exact kernel fast path counters: what it reported and counted so far reaches the engine.
+      if (options.fastPath) h.settle();
+      const fp = h.fastPath();
+      return { forwarder: 'packet', ifaces, workers: options.workers ?? 0, counters: h.stats(), drops: h.drops(), fwmarks: [...marks], fastPath: fp ? { kind: options.fastPath!, ...fp } : null };
     },
     async close() {
       await h.stop();

@@ -1,0 +1,279 @@
+/**
+ * Loads and attaches the kernel fast path (bpf/tsvs_fastpath.c) through libbpf.so.1 (koffi), and
+ * gives user space its two ends: the flow map (a FlowMap for fastpath.ts) and the events ring
+ * buffer (state-changing packets the program forwarded, read from its mmap'd pages).
+ *
+ * The object is built from the C source with clang on first use and cached under the system's
+ * temporary directory by content hash.
+ * - 'tc' (default): a filter on each interface's clsact ingress (handle/priority TC_HANDLE). tc
+ *   filters outlive their process: a start removes ours first (what a crash left); close removes
+ *   it, and the clsact qdisc when no other filter is left on it (tc filter show).
+ * - 'xdp': BPF links, which end with the process. On veth, XDP_TX needs NAPI on the peer (GRO or
+ *   an XDP program there), and this kernel's veth stalled under overload that way (PACKET-FORWARDER.md).
+ */
+import koffi from 'koffi';
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, renameSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { C, MAP_FAILED, ifIndex, sys, view } from './sys.ts';
+import type { FlowMap } from './fastpath.ts';
+
+const SOURCE = fileURLToPath(new URL('../../../bpf/tsvs_fastpath.c', import.meta.url));
+const RINGBUF_BYTES = 1 << 20; // bpf/tsvs_fastpath.c `events` max_entries
+/** Our tc filter's handle and priority on clsact ingress ("tsvs" in a keypad: 0x7157). */
+export const TC_HANDLE = 0x7157;
+const BPF_TC_INGRESS = 1;
+const BPF_TC_EGRESS = 2;
+const TC_HOOK_BYTES = 24;
+const TC_OPTS_BYTES = 32;
+const PAGE = 4096;
+const EVENT_BYTES = 16;
+
+export class FastPathError extends Error {
+  readonly code = 'E_FAST_PATH';
+}
+
+type Fn = (...a: unknown[]) => unknown;
+let lib: Record<string, Fn> | null = null;
+function libbpf(): Record<string, Fn> {
+  if (lib) return lib;
+  let l: ReturnType<typeof koffi.load>;
+  try {
+    l = koffi.load('libbpf.so.1');
+  } catch (e) {
+    throw new FastPathError(`the kernel fast path needs libbpf.so.1 (Debian package libbpf1): ${(e as Error).message}`);
+  }
+  lib = {
+    open: l.func('void *bpf_object__open_file(const char *path, void *opts)'),
+    load: l.func('int bpf_object__load(void *obj)'),
+    close: l.func('void bpf_object__close(void *obj)'),
+    prog: l.func('void *bpf_object__find_program_by_name(void *obj, const char *name)'),
+    mapFd: l.func('int bpf_object__find_map_fd_by_name(void *obj, const char *name)'),
+    attachXdp: l.func('void *bpf_program__attach_xdp(void *prog, int ifindex)'),
+    destroyLink: l.func('int bpf_link__destroy(void *link)'),
+    progFd: l.func('int bpf_program__fd(void *prog)'),
+    tcHookCreate: l.func('int bpf_tc_hook_create(void *hook)'),
+    tcHookDestroy: l.func('int bpf_tc_hook_destroy(void *hook)'),
+    tcAttach: l.func('int bpf_tc_attach(void *hook, void *opts)'),
+    tcDetach: l.func('int bpf_tc_detach(void *hook, void *opts)'),
+    update: l.func('int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags)'),
+    lookup: l.func('int bpf_map_lookup_elem(int fd, const void *key, _Out_ void *value)'),
+    lookupAndDelete: l.func('int bpf_map_lookup_and_delete_elem(int fd, const void *key, _Out_ void *value)'),
+  } as Record<string, Fn>;
+  return lib;
+}
+
+/** The compiled object's path: built with clang when the cached one is missing. */
+export function fastPathObject(): string {
+  const src = readFileSync(SOURCE);
+  const out = join(tmpdir(), `tsvs-fastpath-${createHash('sha256').update(src).digest('hex').slice(0, 16)}.o`);
+  if (existsSync(out)) return out;
+  const tmp = `${out}.${process.pid}`;
+  try {
+    execFileSync('clang', ['-O2', '-g', '-target', 'bpf', '-c', SOURCE, '-o', tmp], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (e) {
+    const err = e as { code?: string; stderr?: Buffer };
+    if (err.code === 'ENOENT') throw new FastPathError('the kernel fast path is built with clang on first use: install clang (scripts/setup.sh does)');
+    throw new FastPathError(`clang failed on ${SOURCE}: ${err.stderr?.toString().trim() ?? String(e)}`);
+  }
+  renameSync(tmp, out);
+  return out;
+}
+
+/** The BPF hash map `flows`, as a FlowMap. */
+class BpfFlowMap implements FlowMap {
+  private readonly tmp = Buffer.alloc(48);
+  constructor(private readonly fd: number) {}
+  put(key: Uint8Array, val: Uint8Array): boolean {
+    return (libbpf().update!(this.fd, key, val, 0n) as number) === 0;
+  }
+  get(key: Uint8Array, val: Uint8Array): boolean {
+    if ((libbpf().lookup!(this.fd, key, this.tmp) as number) !== 0) return false;
+    val.set(this.tmp.subarray(0, val.length));
+    return true;
+  }
+  take(key: Uint8Array, val: Uint8Array): boolean {
+    if ((libbpf().lookupAndDelete!(this.fd, key, this.tmp) as number) !== 0) return false;
+    val.set(this.tmp.subarray(0, val.length));
+    return true;
+  }
+}
+
+/** One state-changing packet the program forwarded (struct flow_event). Addresses host order. */
+export interface FlowEvent {
+  saddr: number;
+  daddr: number;
+  sport: number;
+  dport: number;
+  proto: number;
+  flags: number;
+  len: number;
+}
+
+export type FastPathKind = 'tc' | 'xdp';
+
+/** struct bpf_tc_hook (libbpf 1.x) for clsact ingress of `ifindex`. */
+function tcHook(ifindex: number): Buffer {
+  const h = Buffer.alloc(TC_HOOK_BYTES);
+  h.writeBigUInt64LE(BigInt(TC_HOOK_BYTES), 0);
+  h.writeInt32LE(ifindex, 8);
+  h.writeUInt32LE(BPF_TC_INGRESS, 12);
+  return h;
+}
+/** struct bpf_tc_opts: our handle and priority (and the program for attach). */
+function tcOpts(progFd: number): Buffer {
+  const o = Buffer.alloc(TC_OPTS_BYTES);
+  o.writeBigUInt64LE(BigInt(TC_OPTS_BYTES), 0);
+  o.writeInt32LE(progFd, 8);
+  o.writeUInt32LE(TC_HANDLE, 20);
+  o.writeUInt32LE(TC_HANDLE, 24);
+  return o;
+}
+
+/** Removes our tc filter from `ifname` if one is there (what a crashed daemon left). */
+export function removeStaleTcFilter(ifindex: number): void {
+  libbpf().tcDetach!(tcHook(ifindex), tcOpts(0));
+}
+
+export class KernelFastPath {
+  readonly flows: FlowMap;
+  readonly ifindexes: ReadonlySet<number>;
+  /** The ring buffer's descriptor: readable when events wait. */
+  readonly eventFd: number;
+  private readonly links: unknown[] = [];
+  /** tc: interfaces with our filter. */
+  private readonly tcAttached: { ifindex: number; name: string }[] = [];
+  private readonly cons: BigUint64Array;
+  private readonly prod: BigUint64Array;
+  private readonly data: DataView;
+  private readonly consPtr: bigint;
+  private readonly prodPtr: bigint;
+  private closed = false;
+
+  private constructor(private readonly obj: unknown, readonly kind: FastPathKind, ifaces: readonly string[]) {
+    const b = libbpf();
+    const prog = b.prog!(obj, kind === 'tc' ? 'tsvs_tc' : 'tsvs_xdp');
+    const flowsFd = b.mapFd!(obj, 'flows') as number;
+    this.eventFd = b.mapFd!(obj, 'events') as number;
+    if (!prog || flowsFd < 0 || this.eventFd < 0) throw new FastPathError('bpf/tsvs_fastpath.c: program or maps missing from the object');
+    this.flows = new BpfFlowMap(flowsFd);
+    // Ring buffer: the consumer position page (ours to write), then the producer position page
+    // and the data, mapped twice in a row so that a record never wraps (kernel ringbuf layout).
+    this.consPtr = sys.mmap(null, PAGE, C.PROT_READ | C.PROT_WRITE, C.MAP_SHARED, this.eventFd, 0) as bigint;
+    if (this.consPtr === MAP_FAILED) throw new FastPathError(`mmap(events consumer): errno ${koffi.errno()}`);
+    this.prodPtr = sys.mmap(null, PAGE + 2 * RINGBUF_BYTES, C.PROT_READ, C.MAP_SHARED, this.eventFd, PAGE) as bigint;
+    if (this.prodPtr === MAP_FAILED) throw new FastPathError(`mmap(events producer): errno ${koffi.errno()}`);
+    this.cons = new BigUint64Array(view(this.consPtr, PAGE), 0, 1);
+    this.prod = new BigUint64Array(view(this.prodPtr, PAGE), 0, 1);
+    this.data = new DataView(view(this.prodPtr + BigInt(PAGE), 2 * RINGBUF_BYTES));
+    const idx = new Set<number>();
+    try {
+      for (const name of ifaces) {
+        const i = ifIndex(name);
+        if (kind === 'xdp') {
+          const link = b.attachXdp!(prog, i);
+          if (!link) throw new FastPathError(`cannot attach XDP to ${name}: errno ${koffi.errno()}`);
+          this.links.push(link);
+        } else {
+          const hook = tcHook(i);
+          const c = b.tcHookCreate!(hook) as number;
+          if (c !== 0 && c !== -17) throw new FastPathError(`cannot add a clsact qdisc to ${name}: errno ${-c}`);
+          removeStaleTcFilter(i);
+          const r = b.tcAttach!(hook, tcOpts(b.progFd!(prog) as number)) as number;
+          if (r !== 0) {
+            throw new FastPathError(`cannot attach the tc filter to ${name}: errno ${-r}`);
+          }
+          this.tcAttached.push({ ifindex: i, name });
+        }
+        idx.add(i);
+      }
+    } catch (e) {
+      this.detach();
+      throw e;
+    }
+    this.ifindexes = idx;
+  }
+
+  /** Builds (if needed), loads and attaches the program on `ifaces`. Throws FastPathError. */
+  static open(ifaces: readonly string[], kind: FastPathKind = 'tc'): KernelFastPath {
+    const path = fastPathObject();
+    const b = libbpf();
+    const obj = b.open!(path, null);
+    if (!obj) throw new FastPathError(`cannot open ${path}: errno ${koffi.errno()}`);
+    const r = b.load!(obj) as number;
+    if (r !== 0) {
+      b.close!(obj);
+      throw new FastPathError(`the kernel refused the fast path program (${path}): errno ${-r}`);
+    }
+    try {
+      return new KernelFastPath(obj, kind, ifaces);
+    } catch (e) {
+      b.close!(obj);
+      throw e;
+    }
+  }
+
+  private detach(): void {
+    const b = libbpf();
+    for (const l of this.links.splice(0)) b.destroyLink!(l);
+    for (const t of this.tcAttached.splice(0)) {
+      b.tcDetach!(tcHook(t.ifindex), tcOpts(0));
+      // The clsact qdisc goes too unless someone else's filters are on it.
+      const others = ['ingress', 'egress'].some((dir) => {
+        try {
+          return execFileSync('tc', ['filter', 'show', 'dev', t.name, dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== '';
+        } catch {
+          return true;
+        }
+      });
+      if (!others) {
+        const both = tcHook(t.ifindex);
+        both.writeUInt32LE(BPF_TC_INGRESS | BPF_TC_EGRESS, 12);
+        b.tcHookDestroy!(both);
+      }
+    }
+  }
+
+  /** Calls `on` for each waiting event, oldest first; returns how many. */
+  readEvents(on: (e: FlowEvent) => void, ev: FlowEvent): number {
+    let cons = this.cons[0]!;
+    const prod = Atomics.load(this.prod, 0);
+    let n = 0;
+    const d = this.data;
+    const mask = BigInt(RINGBUF_BYTES - 1);
+    while (cons < prod) {
+      const off = Number(cons & mask);
+      const hdr = d.getUint32(off, true);
+      if (hdr & 0x80000000) break; // still being written
+      const len = hdr & 0x3fffffff;
+      if (!(hdr & 0x40000000) && len >= EVENT_BYTES) {
+        const p = off + 8;
+        ev.saddr = d.getUint32(p, false);
+        ev.daddr = d.getUint32(p + 4, false);
+        ev.sport = d.getUint16(p + 8, false);
+        ev.dport = d.getUint16(p + 10, false);
+        ev.proto = d.getUint8(p + 12);
+        ev.flags = d.getUint8(p + 13);
+        ev.len = d.getUint16(p + 14, true);
+        on(ev);
+        n++;
+      }
+      cons += BigInt((len + 8 + 7) & ~7);
+      Atomics.store(this.cons, 0, cons);
+    }
+    return n;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const b = libbpf();
+    this.detach();
+    sys.munmap(this.consPtr, PAGE);
+    sys.munmap(this.prodPtr, PAGE + 2 * RINGBUF_BYTES);
+    b.close!(this.obj);
+  }
+}

@@ -1,0 +1,252 @@
+/**
+ * The kernel fast path's table (user-space side): which connections the XDP program
+ * (bpf/tsvs_fastpath.c) forwards by itself, kept in step with the engine's decisions.
+ *
+ * After the engine decides a packet of a direct-routing IPv4 connection, `offer` installs the
+ * connection's flow in the kernel map (SYN_RECV: with "report the first ACK"; ESTABLISHED, UDP),
+ * and removes it when the engine says the connection left those states or went elsewhere. The
+ * kernel then forwards the flow's packets itself: those that change no state are only counted in
+ * the map entry, and `sweep` hands the counts to the engine (statistics, timer); those that do
+ * (FIN, RST, the handshake's ACK) come back as events, which the engine decides like packets
+ * (they were already forwarded) and which are offered again. No state is decided in the kernel.
+ *
+ * The kernel map sits behind `FlowMap` (bpf.ts: the BPF hash map; MemoryFlowMap below: a fake
+ * with the program's lookup, for tests). Layouts match bpf/tsvs_fastpath.c.
+ */
+import type { Action, NextHop, PacketMeta } from './forwarder.ts';
+import { K, M } from './forwarder.ts';
+
+/** Action.fast: whether the engine's decision may be carried out by the kernel. */
+export const FAST = { NO: 0, YES: 1, NEED_ACK: 2 } as const;
+
+export const KEY_BYTES = 16;
+export const VAL_BYTES = 48;
+/** flow_val offsets (bpf/tsvs_fastpath.c). */
+const V = { DMAC: 0, SMAC: 6, IFINDEX: 12, MTU: 16, NEED_ACK: 18, PKTS: 24, BYTES: 32, LAST_NS: 40 } as const;
+
+export interface FlowMap {
+  /** Creates or replaces an entry; false when the map is full (the flow stays in user space). */
+  put(key: Uint8Array, val: Uint8Array): boolean;
+  /** Reads an entry into `val`; false if absent. */
+  get(key: Uint8Array, val: Uint8Array): boolean;
+  /** Removes an entry, reading it into `val` first; false if absent. */
+  take(key: Uint8Array, val: Uint8Array): boolean;
+}
+
+/** Counts packets the kernel forwarded for connection `conn` (Engine.countForwarded). */
+export type CountForwarded = (conn: number, pkts: number, bytes: number) => boolean;
+
+interface Installed {
+  readonly key: Uint8Array;
+  saddr: number;
+  daddr: number;
+  sport: number;
+  dport: number;
+  proto: number;
+  conn: number;
+  needAck: boolean;
+  hop: NextHop;
+  /** Counters already handed to the engine. */
+  pkts: number;
+  bytes: number;
+}
+
+export interface FastPathCounters {
+  /** Flows in the kernel map now. */
+  flows: number;
+  installed: number;
+  removed: number;
+  /** Installs refused because the kernel map was full. */
+  full: number;
+  /** State-changing packets the kernel forwarded and reported. */
+  events: number;
+  /** Packets the kernel forwarded and counted (handed to the engine). */
+  forwarded: number;
+}
+
+export function writeFlowKey(k: Uint8Array, saddr: number, daddr: number, sport: number, dport: number, proto: number): void {
+  const d = new DataView(k.buffer, k.byteOffset, KEY_BYTES);
+  d.setUint32(0, saddr >>> 0, false);
+  d.setUint32(4, daddr >>> 0, false);
+  d.setUint16(8, sport, false);
+  d.setUint16(10, dport, false);
+  d.setUint32(12, proto, true);
+}
+
+const PROTO_NUM: Record<string, number> = { tcp: 6, udp: 17 };
+
+export class FastPathTable {
+  /** By client address * 65536 + client port (the full tuple is checked on every use). */
+  private readonly flows = new Map<number, Installed>();
+  private readonly val = new Uint8Array(VAL_BYTES);
+  private readonly valView = new DataView(this.val.buffer);
+  readonly counters: FastPathCounters = { flows: 0, installed: 0, removed: 0, full: 0, events: 0, forwarded: 0 };
+
+  /** `ifindexes`: where the program is attached; a next hop elsewhere keeps its flows in user space. */
+  constructor(private readonly map: FlowMap, private readonly count: CountForwarded, private readonly ifindexes: ReadonlySet<number>) {}
+
+  get size(): number {
+    return this.flows.size;
+  }
+
+  /**
+   * After the engine decided `m` (an 'in' packet user space forwarded, or a kernel event): keep the
+   * kernel's entry for its connection in step. `hop`: the next hop of `a.rip` (DR).
+   */
+  offer(m: PacketMeta, a: Action, hop: NextHop | undefined): void {
+    if (m.af !== 4 || m.dir !== 'in') return;
+    const saddr = m.saddr.words[0]! >>> 0, sport = m.sport;
+    const id = saddr * 65536 + sport;
+    let e = this.flows.get(id);
+    const proto = PROTO_NUM[m.protocol] ?? 0;
+    const daddr = m.daddr.words[0]! >>> 0;
+    if (e && (e.daddr !== daddr || e.dport !== m.dport || e.proto !== proto)) {
+      // Another flow with the same client address and port: only one is kept.
+      if (a.fast === FAST.NO) return;
+      this.remove(id, e);
+      e = undefined;
+    }
+    const ok = a.kind === K.FWD && a.method === M.ROUTE && a.conn >= 0 && a.fast !== FAST.NO && hop !== undefined && this.ifindexes.has(hop.ifindex);
+    if (!ok) {
+      if (e) this.remove(id, e);
+      return;
+    }
+    const needAck = a.fast === FAST.NEED_ACK;
+    if (e && e.conn === a.conn && e.needAck === needAck && e.hop === hop) return;
+    if (e && e.conn !== a.conn) {
+      // The engine made a new connection for this tuple: settle the old one's counts first.
+      this.remove(id, e);
+      e = undefined;
+    }
+    const key = e ? e.key : new Uint8Array(KEY_BYTES);
+    if (!e) writeFlowKey(key, saddr, daddr, sport, m.dport, proto);
+    const v = this.val;
+    v.fill(0);
+    v.set(hop.mac, V.DMAC);
+    v.set(hop.srcMac, V.SMAC);
+    const dv = this.valView;
+    dv.setUint32(V.IFINDEX, hop.ifindex, true);
+    dv.setUint16(V.MTU, Math.min(hop.mtu || 1500, 0xffff), true);
+    v[V.NEED_ACK] = needAck ? 1 : 0;
+    if (e) {
+      // Replacing the value resets the kernel's counters: hand them over first.
+      this.harvest(e, this.map.get(key, this.scratch) ? this.scratch : null);
+    }
+    if (!this.map.put(key, v)) {
+      this.counters.full++;
+      if (e) this.remove(id, e);
+      return;
+    }
+    if (!e) {
+      e = { key, saddr, daddr, sport, dport: m.dport, proto, conn: a.conn, needAck, hop, pkts: 0, bytes: 0 };
+      this.flows.set(id, e);
+      this.counters.installed++;
+      this.counters.flows = this.flows.size;
+    } else {
+      e.conn = a.conn;
+      e.needAck = needAck;
+      e.hop = hop;
+    }
+    e.pkts = 0;
+    e.bytes = 0;
+  }
+
+  /** A kernel event for this flow reported its handshake ACK: the kernel cleared need_ack itself. */
+  ackReported(saddr: number, sport: number): void {
+    const e = this.flows.get((saddr >>> 0) * 65536 + sport);
+    if (e) e.needAck = false;
+    this.counters.events++;
+  }
+
+  /** Hands every flow's new counts to the engine; forgets flows whose connection is gone. */
+  sweep(): void {
+    for (const [id, e] of this.flows) {
+      if (!this.map.get(e.key, this.scratch)) {
+        // Not in the kernel any more (cleared from outside): nothing to count.
+        this.flows.delete(id);
+        continue;
+      }
+      if (!this.harvest(e, this.scratch)) this.remove(id, e);
+    }
+    this.counters.flows = this.flows.size;
+  }
+
+  /** Removes every flow (a rule change: the engine must see the next packet of each). */
+  clear(): void {
+    for (const [id, e] of this.flows) this.remove(id, e);
+  }
+
+  private readonly scratch = new Uint8Array(VAL_BYTES);
+
+  private remove(id: number, e: Installed): void {
+    this.harvest(e, this.map.take(e.key, this.scratch) ? this.scratch : null);
+    this.flows.delete(id);
+    this.counters.removed++;
+    this.counters.flows = this.flows.size;
+  }
+
+  /** Hands the counts in `val` (read from the kernel) beyond what was handed already. */
+  private harvest(e: Installed, val: Uint8Array | null): boolean {
+    if (!val) return true;
+    const d = new DataView(val.buffer, val.byteOffset, VAL_BYTES);
+    const pkts = Number(d.getBigUint64(V.PKTS, true));
+    const bytes = Number(d.getBigUint64(V.BYTES, true));
+    const dp = pkts - e.pkts, db = bytes - e.bytes;
+    e.pkts = pkts;
+    e.bytes = bytes;
+    if (dp > 0) this.counters.forwarded += dp;
+    // Called with 0 packets too: the answer says whether the connection still exists.
+    return this.count(e.conn, Math.max(0, dp), Math.max(0, db));
+  }
+}
+
+/**
+ * A FlowMap in memory, with `forward()` doing the program's part (bpf/tsvs_fastpath.c) on a
+ * decoded packet: tests drive the table through it without a kernel.
+ */
+export class MemoryFlowMap implements FlowMap {
+  readonly entries = new Map<string, Uint8Array>();
+  constructor(private readonly capacity = 65536) {}
+  private static id(key: Uint8Array): string {
+    return Buffer.from(key.buffer, key.byteOffset, KEY_BYTES).toString('hex');
+  }
+  put(key: Uint8Array, val: Uint8Array): boolean {
+    const id = MemoryFlowMap.id(key);
+    if (!this.entries.has(id) && this.entries.size >= this.capacity) return false;
+    this.entries.set(id, Uint8Array.from(val));
+    return true;
+  }
+  get(key: Uint8Array, val: Uint8Array): boolean {
+    const v = this.entries.get(MemoryFlowMap.id(key));
+    if (!v) return false;
+    val.set(v);
+    return true;
+  }
+  take(key: Uint8Array, val: Uint8Array): boolean {
+    const id = MemoryFlowMap.id(key);
+    const ok = this.get(key, val);
+    this.entries.delete(id);
+    return ok;
+  }
+  /**
+   * The program's verdict for one packet: 'pass' (user space sees it), 'event' (forwarded and
+   * reported) or 'counted' (forwarded and counted in the entry).
+   */
+  forward(saddr: number, daddr: number, sport: number, dport: number, proto: number, tcpFlags: number, bytes: number): 'pass' | 'event' | 'counted' {
+    if (proto === 6 && tcpFlags & 0x02) return 'pass';
+    const key = new Uint8Array(KEY_BYTES);
+    writeFlowKey(key, saddr, daddr, sport, dport, proto);
+    const v = this.entries.get(MemoryFlowMap.id(key));
+    if (!v) return 'pass';
+    const d = new DataView(v.buffer);
+    if (bytes > d.getUint16(V.MTU, true)) return 'pass';
+    const firstAck = proto === 6 && v[V.NEED_ACK] === 1 && (tcpFlags & 0x10) !== 0;
+    if (tcpFlags & 0x05 || firstAck) {
+      if (firstAck) v[V.NEED_ACK] = 0;
+      return 'event';
+    }
+    d.setBigUint64(V.PKTS, d.getBigUint64(V.PKTS, true) + 1n, true);
+    d.setBigUint64(V.BYTES, d.getBigUint64(V.BYTES, true) + BigInt(bytes), true);
+    return 'counted';
+  }
+}

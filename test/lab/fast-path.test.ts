@@ -1,0 +1,143 @@
+// The kernel fast path (`tsvs daemon --fast-path tc`, bpf/tsvs_fastpath.c) in the DR lab: the
+// real daemon attaches its tc filter, the engine decides every connection, the kernel carries the
+// decided ones, and the counters, states and rule changes come out as without it. The seeds' DR
+// experiments also run with it in forwarding.test.ts.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { labUp, labDown, curlFromClient, labNs, LAB, labAdm, labForwarderStatus, labKillDirector, labStartDirector, seedCommands } from '../../src/lab/topology.ts';
+import { shTry, listNetns, alive } from '../../src/lab/netns.ts';
+
+const root = process.getuid?.() === 0;
+const skip = root ? false : 'needs root (network namespaces, AF_PACKET, nftables, tc, BPF)';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const udpBurst = fileURLToPath(new URL('./fixtures/udp-burst.mjs', import.meta.url));
+const tcpHold = fileURLToPath(new URL('./fixtures/tcp-hold.mjs', import.meta.url));
+const TSVS = fileURLToPath(new URL('../../bin/tsvs.mjs', import.meta.url));
+const VS = `${LAB.vip}:${LAB.port}`;
+const prefix = `tsvs-k${process.pid % 10000}`;
+const ns = labNs(prefix);
+const inNs = (n: string, argv: string[]) => shTry(['ip', 'netns', 'exec', n, ...argv]);
+const tcFilters = () => inNs(ns.dir, ['tc', 'filter', 'show', 'dev', 'eth0', 'ingress']).out;
+
+describe('lab dr --fast-path tc: the engine decides, the kernel carries decided connections', { skip, timeout: 240_000 }, () => {
+  let pids: number[] = [];
+  const adm = async (...argv: string[]): Promise<string> => {
+    const r = await labAdm(prefix, argv);
+    assert.equal(r.code, 0, `tsvsadm ${argv.join(' ')}: ${r.err}`);
+    return r.out;
+  };
+  const fast = async (): Promise<Record<string, number> & { route: number }> => {
+    const st = await labForwarderStatus(prefix);
+    assert.ok(st?.fastPath, 'status shows the kernel fast path');
+    const fp: Record<string, number> = st.fastPath;
+    return { ...fp, route: st.counters['route']! };
+  };
+
+  before(async () => {
+    pids = (await labUp('dr', { prefix, fastPath: 'tc' })).pids;
+  });
+  after(async () => {
+    const r = await labDown(prefix);
+    if (root) {
+      assert.deepEqual(listNetns().filter((n) => n.startsWith(prefix)), []);
+      for (const p of pids) assert.equal(alive(p), false, `pid ${p} stopped`);
+    }
+  });
+
+  it('attaches one tc filter to the capture interface; a 10 MiB download is intact and its ACK stream goes through the kernel', async () => {
+    const f = tcFilters();
+    assert.match(f, /handle 0x7157 tsvs_tc/, f);
+    const before = await fast();
+    const big = execFileSync('ip', ['netns', 'exec', ns.client, 'curl', '-s', '-m', '30', `http://${LAB.vip}/big`], { maxBuffer: 64 << 20 });
+    const want = Buffer.alloc(10 * 1024 * 1024);
+    for (let i = 0; i < want.length; i++) want[i] = (i * 31 + 7) & 255;
+    assert.equal(createHash('sha256').update(big).digest('hex'), createHash('sha256').update(want).digest('hex'));
+    const after = await fast();
+    const kernel = after['forwarded']! - before['forwarded']!;
+    const user = after.route - before.route;
+    assert.ok(kernel > 100, `the kernel forwarded ${kernel} packets`);
+    assert.ok(user <= 3, `user space forwarded ${user} (the SYN, perhaps a late ACK)`);
+    // The FIN, and the handshake's ACK unless the SYN waited for ARP (then installed at that ACK).
+    const events = after['events']! - before['events']!;
+    assert.ok(events === 1 || events === 2, `${events} state events reported`);
+  });
+
+  it('UDP: the engine decides the first of 3000 datagrams, the kernel forwards the rest, and -L --stats counts all 3000', async () => {
+    const U = `${LAB.vip}:53`;
+    await adm('-A', '-u', U, '-s', 'rr');
+    await adm('-a', '-u', U, '-r', `${LAB.rs[0]}:53`, '-g');
+    try {
+      await sleep(300);
+      const before = await fast();
+      const r = inNs(ns.client, [process.execPath, udpBurst, LAB.vip, '53', '3000']);
+      assert.equal(r.out, '3000', r.err);
+      await sleep(300);
+      const rows = await adm('-L', '-n', '--stats', '--exact', '-u', U);
+      const m = /^UDP\s+\S+\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)/m.exec(rows);
+      assert.ok(m, rows);
+      assert.deepEqual([Number(m[1]), Number(m[2]), Number(m[4])], [1, 3000, 3000 * 92], rows);
+      // The datagrams already queued to user space when the first was decided stay there.
+      const after = await fast();
+      const user = after.route - before.route, kernel = after['forwarded']! - before['forwarded']!;
+      assert.equal(user + kernel, 3000);
+      assert.ok(kernel >= 2500, `kernel ${kernel}, user space ${user}`);
+    } finally {
+      await adm('-D', '-u', U);
+    }
+  });
+
+  it('-L -c shows a kept-alive connection the kernel carries as ESTABLISHED; a rule change hands it back to the engine, which hands it back to the kernel', async () => {
+    const p = spawn('ip', ['netns', 'exec', ns.client, process.execPath, tcpHold, LAB.vip, '80', '1500'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d) => { out += d; });
+    const done = new Promise<number>((r) => p.on('exit', (c) => r(c ?? -1)));
+    const t0 = Date.now();
+    while (!out.includes('first') && Date.now() - t0 < 5000) await sleep(20);
+    const port = /port (\d+)/.exec(out)?.[1];
+    assert.ok(port, out);
+    const conns = await adm('-L', '-n', '-c');
+    const line = conns.split('\n').find((l) => l.includes(`${LAB.client}:${port}`));
+    assert.match(line ?? '', /ESTABLISHED/, conns);
+    assert.equal((await fast())['flows'], 1);
+    // Any rule change clears the kernel's flows: the connection's next packet goes to the engine.
+    await adm('-e', '-t', VS, '-r', `${LAB.rs[1]}:80`, '-g', '-w', '2');
+    await sleep(300);
+    assert.equal((await fast())['flows'], 0);
+    assert.equal(await done, 0, out);
+    assert.match(out, /first test[12]\nsecond test[12]/);
+    assert.equal(out.match(/first (test[12])/)![1], out.match(/second (test[12])/)![1], 'same server for the whole connection');
+    await adm('-e', '-t', VS, '-r', `${LAB.rs[1]}:80`, '-g', '-w', '1');
+  });
+
+  it('a killed daemon leaves its filter; the next start replaces it and forwards; SIGTERM removes it and its clsact qdisc', async () => {
+    await labKillDirector(prefix, 'dir', 'SIGKILL');
+    assert.match(tcFilters(), /tsvs_tc/, 'left behind by SIGKILL');
+    await labStartDirector(prefix, 'dir');
+    for (const c of seedCommands('dr')) await adm(...c);
+    const f = tcFilters();
+    assert.equal(f.split('\n').filter((l) => /handle 0x7157 tsvs_tc/.test(l)).length, 1, f);
+    const bodies = curlFromClient(prefix, 4);
+    assert.deepEqual([...new Set(bodies)].sort(), ['test1', 'test2'], bodies.join(','));
+    await labKillDirector(prefix, 'dir', 'SIGTERM');
+    assert.equal(tcFilters().trim(), '');
+    assert.doesNotMatch(inNs(ns.dir, ['tc', 'qdisc', 'show', 'dev', 'eth0']).out, /clsact/);
+  });
+});
+
+describe('tsvs daemon --fast-path: bad combinations are refused with exit 2 and a reason', () => {
+  const cases: [string[], RegExp][] = [
+    [['--fast-path', 'bogus'], /--fast-path must be tc, xdp or none, not 'bogus'/],
+    [['--fast-path', 'tc'], /--fast-path tc needs --forwarder packet/],
+    ...(root ? [[['--forwarder', 'packet', '--fast-path', 'xdp', '--workers', '2'], /--fast-path xdp works with the default packet path \(drop --workers\)/] as [string[], RegExp]] : []),
+  ];
+  for (const [argv, msg] of cases) {
+    it(`tsvs daemon ${argv.join(' ')}`, () => {
+      const r = spawnSync(process.execPath, [TSVS, 'daemon', '--no-state', '--socket', `/tmp/tsvs-fp-${process.pid}.sock`, ...argv], { encoding: 'utf8', timeout: 20_000 });
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, msg);
+    });
+  }
+});
