@@ -64,10 +64,18 @@ struct __sk_buff {
 };
 
 static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)1;
+static long (*bpf_map_delete_elem)(void *map, const void *key) = (void *)3;
 static __u64 (*bpf_ktime_get_ns)(void) = (void *)5;
 static long (*bpf_redirect)(__u32 ifindex, __u64 flags) = (void *)23;
 static long (*bpf_skb_pull_data)(void *skb, __u32 len) = (void *)39;
 static long (*bpf_ringbuf_output)(void *ringbuf, void *data, __u64 size, __u64 flags) = (void *)130;
+static __u64 (*bpf_ringbuf_query)(void *ringbuf, __u64 flags) = (void *)134;
+#define BPF_RB_NO_WAKEUP 1
+#define BPF_RB_FORCE_WAKEUP 2
+#define BPF_RB_AVAIL_DATA 0
+/* Wake user space only when the ring buffer is a quarter full; else it reads the events on its
+ * own: before deciding each batch of ring packets, every 20 ms, and before every listing. */
+#define WAKE_AT (1 << 18)
 
 /* Network byte order throughout, as on the wire. 16 bytes. */
 struct flow_key {
@@ -92,7 +100,11 @@ struct flow_val {
   __u64 last_ns;
 };
 
-/* A packet the engine must step its state machine on (already forwarded). 16 bytes. */
+/*
+ * A packet the engine must step its state machine on (already forwarded). 32 bytes. For a FIN or
+ * RST the program has removed the flow (user space would, on the engine's verdict) and `pkts`,
+ * `bytes` carry its last counters, so that user space needs no system call to settle them.
+ */
 struct flow_event {
   __u32 saddr;
   __u32 daddr;
@@ -101,6 +113,8 @@ struct flow_event {
   __u8 proto;
   __u8 flags;
   __u16 len; /* IP total length, host order */
+  __u64 pkts;
+  __u64 bytes;
 };
 
 struct {
@@ -156,10 +170,16 @@ static __attribute__((always_inline)) int fast_step(void *data, void *end, __u32
   if (tot > v->mtu) return PASS; /* too big: user space sends fragmentation-needed */
 
   int first_ack = proto == 6 && v->need_ack && (flags & 0x10);
-  if ((flags & 0x05) || first_ack) { /* FIN, RST, the handshake's ACK */
-    struct flow_event ev = { k.saddr, k.daddr, k.sport, k.dport, proto, flags, tot };
+  int ends = (flags & 0x05) != 0; /* FIN, RST: the connection leaves ESTABLISHED */
+  if (ends || first_ack) {
+    struct flow_event ev = { k.saddr, k.daddr, k.sport, k.dport, proto, flags, tot, 0, 0 };
+    if (ends) {
+      ev.pkts = v->pkts;
+      ev.bytes = v->bytes;
+    }
     /* No room: user space sees the packet itself and decides it as usual. */
-    if (bpf_ringbuf_output(&events, &ev, sizeof(ev), 0) != 0) return PASS;
+    __u64 wake = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= WAKE_AT ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+    if (bpf_ringbuf_output(&events, &ev, sizeof(ev), wake) != 0) return PASS;
     if (first_ack) v->need_ack = 0;
   } else {
     __sync_fetch_and_add(&v->pkts, 1);
@@ -176,6 +196,8 @@ static __attribute__((always_inline)) int fast_step(void *data, void *end, __u32
   __builtin_memcpy(eth, v->dmac, 6);
   __builtin_memcpy(eth + 6, v->smac, 6);
   *ifindex = v->ifindex;
+  /* Last use of v: a removed element may be reused at once by another CPU's update. */
+  if (ends) bpf_map_delete_elem(&flows, &k);
   return FWD;
 }
 

@@ -59,7 +59,7 @@ describe('lab dr --fast-path tc: the engine decides, the kernel carries decided 
     const kernel = after['forwarded']! - before['forwarded']!;
     const user = after.route - before.route;
     assert.ok(kernel > 100, `the kernel forwarded ${kernel} packets`);
-    assert.ok(user <= 3, `user space forwarded ${user} (the SYN, perhaps a late ACK)`);
+    assert.ok(user <= 6, `user space forwarded ${user} (the SYN; packets after the FIN)`);
     // The FIN, and the handshake's ACK unless the SYN waited for ARP (then installed at that ACK).
     const events = after['events']! - before['events']!;
     assert.ok(events === 1 || events === 2, `${events} state events reported`);

@@ -34,7 +34,7 @@ function director(method: FwdMethod, protocol: Protocol = 'tcp', capacity = 6553
     if (r === 'counted') return;
     // 'pass' (user space decides and forwards) and 'event' (forwarded; the engine decides it after).
     Object.assign(meta, { dir: 'in', af: 4, protocol, saddr: ip(src), sport, daddr: ip('10.0.0.100'), dport: 80, tcpFlags: f, bytes, mark: 0 });
-    if (r === 'event' && f & 0x10) table.ackReported(u32(src), sport);
+    if (r === 'event') table.reported(u32(src), u32('10.0.0.100'), sport, 80, f, map.lastPkts, map.lastBytes);
     verdictToAction(meta, rig.e.processPacket(meta), a);
     table.offer(meta, a, a.rip === HOP.src ? undefined : HOP);
   };

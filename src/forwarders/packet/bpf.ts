@@ -30,7 +30,7 @@ const BPF_TC_EGRESS = 2;
 const TC_HOOK_BYTES = 24;
 const TC_OPTS_BYTES = 32;
 const PAGE = 4096;
-const EVENT_BYTES = 16;
+const EVENT_BYTES = 32;
 
 export class FastPathError extends Error {
   readonly code = 'E_FAST_PATH';
@@ -111,6 +111,9 @@ export interface FlowEvent {
   proto: number;
   flags: number;
   len: number;
+  /** FIN/RST: the program removed the flow; its last counters. */
+  pkts: number;
+  bytes: number;
 }
 
 export type FastPathKind = 'tc' | 'xdp';
@@ -258,6 +261,8 @@ export class KernelFastPath {
         ev.proto = d.getUint8(p + 12);
         ev.flags = d.getUint8(p + 13);
         ev.len = d.getUint16(p + 14, true);
+        ev.pkts = Number(d.getBigUint64(p + 16, true));
+        ev.bytes = Number(d.getBigUint64(p + 24, true));
         on(ev);
         n++;
       }

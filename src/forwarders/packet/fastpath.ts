@@ -151,11 +151,25 @@ export class FastPathTable {
     e.bytes = 0;
   }
 
-  /** A kernel event for this flow reported its handshake ACK: the kernel cleared need_ack itself. */
-  ackReported(saddr: number, sport: number): void {
-    const e = this.flows.get((saddr >>> 0) * 65536 + sport);
-    if (e) e.needAck = false;
+  /**
+   * A kernel event for a flow (before the engine decides it): an ACK means the kernel cleared
+   * need_ack itself; a FIN or RST that it removed the flow, whose last counters are `pkts`,
+   * `bytes` (handed to the engine now, before the event moves the state).
+   */
+  reported(saddr: number, daddr: number, sport: number, dport: number, tcpFlags: number, pkts: number, bytes: number): void {
     this.counters.events++;
+    const id = (saddr >>> 0) * 65536 + sport;
+    const e = this.flows.get(id);
+    if (!e || e.daddr !== daddr >>> 0 || e.dport !== dport) return;
+    if (tcpFlags & 0x05) {
+      const d = this.scratchView;
+      d.setBigUint64(V.PKTS, BigInt(pkts), true);
+      d.setBigUint64(V.BYTES, BigInt(bytes), true);
+      this.harvest(e, this.scratch);
+      this.flows.delete(id);
+      this.counters.removed++;
+      this.counters.flows = this.flows.size;
+    } else if (tcpFlags & 0x10) e.needAck = false;
   }
 
   /** Hands every flow's new counts to the engine; forgets flows whose connection is gone. */
@@ -177,6 +191,7 @@ export class FastPathTable {
   }
 
   private readonly scratch = new Uint8Array(VAL_BYTES);
+  private readonly scratchView = new DataView(this.scratch.buffer);
 
   private remove(id: number, e: Installed): void {
     this.harvest(e, this.map.take(e.key, this.scratch) ? this.scratch : null);
@@ -228,9 +243,12 @@ export class MemoryFlowMap implements FlowMap {
     this.entries.delete(id);
     return ok;
   }
+  /** The last event's counters (FIN/RST: the flow's, as the program reports them), else 0. */
+  lastPkts = 0;
+  lastBytes = 0;
   /**
    * The program's verdict for one packet: 'pass' (user space sees it), 'event' (forwarded and
-   * reported) or 'counted' (forwarded and counted in the entry).
+   * reported; a FIN or RST also removes the flow) or 'counted' (forwarded and counted in the entry).
    */
   forward(saddr: number, daddr: number, sport: number, dport: number, proto: number, tcpFlags: number, bytes: number): 'pass' | 'event' | 'counted' {
     if (proto === 6 && tcpFlags & 0x02) return 'pass';
@@ -241,8 +259,14 @@ export class MemoryFlowMap implements FlowMap {
     const d = new DataView(v.buffer);
     if (bytes > d.getUint16(V.MTU, true)) return 'pass';
     const firstAck = proto === 6 && v[V.NEED_ACK] === 1 && (tcpFlags & 0x10) !== 0;
+    this.lastPkts = this.lastBytes = 0;
     if (tcpFlags & 0x05 || firstAck) {
       if (firstAck) v[V.NEED_ACK] = 0;
+      if (tcpFlags & 0x05) {
+        this.lastPkts = Number(d.getBigUint64(V.PKTS, true));
+        this.lastBytes = Number(d.getBigUint64(V.BYTES, true));
+        this.entries.delete(MemoryFlowMap.id(key));
+      }
       return 'event';
     }
     d.setBigUint64(V.PKTS, d.getBigUint64(V.PKTS, true) + 1n, true);

@@ -88,6 +88,8 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
   let addrs6 = addrs6of(opts.v6);
   const polls: { close(): void }[] = [];
   let drainFastPath = (): void => {};
+  let drainEvents = (): void => {};
+  let eventTimer: NodeJS.Timeout | null = null;
   const broadcast = (m: WorkerMsgIn) => {
     for (const w of workers) w.postMessage(m);
     if (inline && m.type === 'hop') inline.setNextHop(m.rip, m.hop);
@@ -147,7 +149,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       // (they are gone already: only the engine's state, counters and the table follow).
       const x = kfp, t = table;
       const metas: PacketMeta[] = [], acts: Action[] = [];
-      const ev: FlowEvent = { saddr: 0, daddr: 0, sport: 0, dport: 0, proto: 0, flags: 0, len: 0 };
+      const ev: FlowEvent = { saddr: 0, daddr: 0, sport: 0, dport: 0, proto: 0, flags: 0, len: 0, pkts: 0, bytes: 0 };
       let n = 0;
       const onEvent = (e: FlowEvent): void => {
         let m = metas[n];
@@ -163,9 +165,9 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
         m.bytes = e.len;
         m.mark = 0;
         n++;
-        if (e.flags & 0x10) t.ackReported(e.saddr, e.sport);
+        t.reported(e.saddr, e.daddr, e.sport, e.dport, e.flags, e.pkts, e.bytes);
       };
-      const drainEvents = (): void => {
+      drainEvents = (): void => {
         n = 0;
         x.readEvents(onEvent, ev);
         if (n === 0) return;
@@ -186,16 +188,23 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
         }
       }));
       // The kernel's counts reach the engine every second (statistics, rates, timers) and before
-      // every listing (settle).
+      // every listing (settle). Its events: before each batch of ring packets (onReady), every
+      // 20 ms, and on a wake-up when its ring buffer fills up (bpf/tsvs_fastpath.c WAKE_AT).
       sweepTimer = setInterval(() => {
         try { drainFastPath(); } catch (e) { log(`fast path: ${(e as Error).message}`); }
       }, 1000);
       sweepTimer.unref();
+      eventTimer = setInterval(() => {
+        try { drainEvents(); } catch (e) { log(`fast path: ${(e as Error).message}`); }
+      }, 20);
+      eventTimer.unref();
     }
     // One uv_poll per ring socket: a V2 ring is readable as soon as a frame is written; a wake-up
     // takes every frame that arrived meanwhile (ring.ts).
     const onReady = (): void => {
       try {
+        // State events the kernel reported first: the engine schedules on current counts.
+        drainEvents();
         fwd.pump();
       } catch (e) {
         log(`packet forwarder: ${(e as Error).message}`);
@@ -240,6 +249,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
     await Promise.all(workers.map((w) => w.terminate()));
     for (const p of polls) p.close();
     if (sweepTimer) clearInterval(sweepTimer);
+    if (eventTimer) clearInterval(eventTimer);
     kfp?.close();
     inline?.close();
     throw e;
@@ -286,6 +296,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       // Whatever the workers forwarded from their caches and the engine has not seen yet.
       for (const s of servers) { s.drain(); s.stop(); }
       if (sweepTimer) clearInterval(sweepTimer);
+      if (eventTimer) clearInterval(eventTimer);
       if (table) { drainFastPath(); table.clear(); }
       for (const p of polls) p.close();
       kfp?.close();
