@@ -240,6 +240,11 @@ export class KernelFastPath {
     }
   }
 
+  /** Whether events wait (one read of each position, no system call). */
+  hasEvents(): boolean {
+    return Atomics.load(this.prod, 0) !== this.cons[0];
+  }
+
   /** Calls `on` for each waiting event, oldest first; returns how many. */
   readEvents(on: (e: FlowEvent) => void, ev: FlowEvent): number {
     let cons = this.cons[0]!;

@@ -118,7 +118,7 @@ export class FastPathTable {
       this.remove(id, e);
       e = undefined;
     }
-    const key = e ? e.key : new Uint8Array(KEY_BYTES);
+    const key = e ? e.key : (this.freeKeys.pop() ?? new Uint8Array(KEY_BYTES));
     if (!e) writeFlowKey(key, saddr, daddr, sport, m.dport, proto);
     const v = this.val;
     v.fill(0);
@@ -166,9 +166,7 @@ export class FastPathTable {
       d.setBigUint64(V.PKTS, BigInt(pkts), true);
       d.setBigUint64(V.BYTES, BigInt(bytes), true);
       this.harvest(e, this.scratch);
-      this.flows.delete(id);
-      this.counters.removed++;
-      this.counters.flows = this.flows.size;
+      this.forget(id, e);
     } else if (tcpFlags & 0x10) e.needAck = false;
   }
 
@@ -177,7 +175,8 @@ export class FastPathTable {
     for (const [id, e] of this.flows) {
       if (!this.map.get(e.key, this.scratch)) {
         // Not in the kernel any more (cleared from outside): nothing to count.
-        this.flows.delete(id);
+        this.forget(id, e);
+        this.counters.removed--;
         continue;
       }
       if (!this.harvest(e, this.scratch)) this.remove(id, e);
@@ -192,18 +191,25 @@ export class FastPathTable {
 
   private readonly scratch = new Uint8Array(VAL_BYTES);
   private readonly scratchView = new DataView(this.scratch.buffer);
+  /** Keys of removed flows, reused. */
+  private readonly freeKeys: Uint8Array[] = [];
 
   private remove(id: number, e: Installed): void {
     this.harvest(e, this.map.take(e.key, this.scratch) ? this.scratch : null);
+    this.forget(id, e);
+  }
+
+  private forget(id: number, e: Installed): void {
+    if (this.freeKeys.length < 1024) this.freeKeys.push(e.key);
     this.flows.delete(id);
     this.counters.removed++;
     this.counters.flows = this.flows.size;
   }
 
-  /** Hands the counts in `val` (read from the kernel) beyond what was handed already. */
+  /** Hands the counts in `val` (read from the kernel into scratch) beyond what was handed already. */
   private harvest(e: Installed, val: Uint8Array | null): boolean {
     if (!val) return true;
-    const d = new DataView(val.buffer, val.byteOffset, VAL_BYTES);
+    const d = this.scratchView;
     const pkts = Number(d.getBigUint64(V.PKTS, true));
     const bytes = Number(d.getBigUint64(V.BYTES, true));
     const dp = pkts - e.pkts, db = bytes - e.bytes;

@@ -148,12 +148,10 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       // Packets the kernel forwarded that change a connection's state: the engine decides them
       // (they are gone already: only the engine's state, counters and the table follow).
       const x = kfp, t = table;
-      const metas: PacketMeta[] = [], acts: Action[] = [];
+      const m = newMeta(), a = newAction();
       const ev: FlowEvent = { saddr: 0, daddr: 0, sport: 0, dport: 0, proto: 0, flags: 0, len: 0, pkts: 0, bytes: 0 };
-      let n = 0;
+      const hops = fwd.egress.nextHops;
       const onEvent = (e: FlowEvent): void => {
-        let m = metas[n];
-        if (!m) { metas.push(m = newMeta()); acts.push(newAction()); }
         m.dir = 'in';
         m.af = 4;
         m.protocol = e.proto === 17 ? 'udp' : 'tcp';
@@ -164,16 +162,21 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
         m.tcpFlags = e.flags;
         m.bytes = e.len;
         m.mark = 0;
-        n++;
+        // Counters of a flow the kernel ended first, then the event moves the state.
         t.reported(e.saddr, e.daddr, e.sport, e.dport, e.flags, e.pkts, e.bytes);
+        try {
+          decide(m, a);
+        } catch {
+          a.kind = K.DROP;
+          a.conn = -1;
+          a.fast = 0;
+        }
+        t.offer(m, a, hops.get(a.rip));
       };
       drainEvents = (): void => {
-        n = 0;
+        if (!x.hasEvents()) return;
+        onBatch?.();
         x.readEvents(onEvent, ev);
-        if (n === 0) return;
-        const ms = metas.slice(0, n);
-        batch(ms, acts);
-        for (let i = 0; i < n; i++) t.offer(ms[i]!, acts[i]!, fwd.egress.nextHops.get(acts[i]!.rip));
       };
       drainFastPath = () => {
         drainEvents();
