@@ -209,6 +209,9 @@ const INT_MAX_SECONDS = Math.floor(2147483647 / 1000);
 /** Simplified SCTP model: one state, shown as ESTABLISHED, counted active. */
 const SCTP_STATE = 1;
 
+/** The packet rr/wrr are given by scheduleAhead (they do not look at it). */
+const AHEAD_PACKET: PacketIn = { dir: 'in', af: 4, protocol: 'tcp', saddr: { af: 4, words: [0] }, sport: 0, daddr: { af: 4, words: [0] }, dport: 0, tcpFlags: 0, bytes: 0, mark: 0 };
+
 function svcKeyOf(k: { af: Af; fwmark: number; protocol: Protocol; addr: string; port: number }): string {
   return k.fwmark > 0 ? `f${k.af}/${k.fwmark >>> 0}` : `${k.af}/${k.protocol}/${k.addr}/${k.port}`;
 }
@@ -588,9 +591,39 @@ export class Engine implements IpvsBackend {
     if (this.syncQ.length > 1 << 20) this.syncQ.splice(0, this.syncQ.length - (1 << 19));
   }
 
-  processPacket(p: PacketIn, out?: Verdict): Verdict {
+  /**
+   * `ahead`: a destination scheduleAhead() chose for this packet's service before the packet
+   * arrived (a relay worker connected to it without asking). A new connection is bound to it
+   * instead of running the scheduler again, as long as it is still an available destination of
+   * the service; otherwise the packet is rejected as if no destination were available (the
+   * caller closes what it opened).
+   */
+  processPacket(p: PacketIn, out?: Verdict, ahead?: RtDest): Verdict {
     const v = out ? resetVerdict(out) : newVerdict();
-    return p.dir === 'in' ? this.inPacket(p, v) : this.outPacket(p, v);
+    if (ahead) this.ahead = ahead as Dest;
+    try {
+      return p.dir === 'in' ? this.inPacket(p, v) : this.outPacket(p, v);
+    } finally {
+      this.ahead = null;
+    }
+  }
+
+  /** The destination handed to the next runScheduler instead of scheduling (processPacket `ahead`). */
+  private ahead: Dest | null = null;
+
+  /**
+   * Runs the scheduler of the service `key` now, for a new connection that will be reported later
+   * with processPacket(..., ahead). Only where the choice depends on neither the packet nor live
+   * counts: rr and wrr, without persistence, one-packet scheduling or thresholds on any
+   * destination; null otherwise, or when no destination is available. Advances the scheduler as a
+   * new connection would (a choice never used is one step of rr/wrr skipped).
+   */
+  scheduleAhead(key: ServiceKey): RtDest | null {
+    const svc = this.findSvcByKey(key);
+    if (!svc || !svc.sched || (svc.schedName !== 'rr' && svc.schedName !== 'wrr') || svc.fwmark) return null;
+    if (svc.flags & (SVC_F.PERSISTENT | SVC_F.ONEPACKET)) return null;
+    for (const d of svc.dests) if (d.uThreshold !== 0 || d.lThreshold !== 0) return null;
+    return this.runScheduler(svc, AHEAD_PACKET);
   }
 
   /**
@@ -643,7 +676,10 @@ export class Engine implements IpvsBackend {
     if (s >= 0 && isNewPkt) {
       const dest = this.destById[t.dest[s]!]!;
       let resched = false;
-      if (this.sys.expire_nodest_conn && dest.weight === 0) resched = true;
+      // A connection opened on a destination chosen ahead is new whatever the table holds for
+      // its tuple (a relay worker's accept: the old entry's socket pair is gone).
+      if (this.ahead) resched = true;
+      else if (this.sys.expire_nodest_conn && dest.weight === 0) resched = true;
       else if (this.sys.conn_reuse_mode && this.newConnExpected(s)) resched = true;
       if (resched) {
         if (t.nControl[s] === 0) this.expireNow(s);
@@ -851,6 +887,11 @@ export class Engine implements IpvsBackend {
   }
 
   private runScheduler(svc: Svc, p: PacketIn): Dest | null {
+    const a = this.ahead;
+    if (a) {
+      this.ahead = null;
+      return a.svc === svc && (a.flags & DEST_F.AVAILABLE) !== 0 && !a.inTrash ? a : null;
+    }
     if (!svc.sched) return null;
     this.env.now = this.now;
     return svc.sched.schedule(svc, p, this.env as SchedEnv) as Dest | null;

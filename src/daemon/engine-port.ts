@@ -18,8 +18,19 @@ export interface DataPathVerdict {
 
 export interface DataPath {
   setTime(now: number): void;
-  /** `out` is a verdict object the engine may reuse (src/core/engine.ts). */
-  processPacket(p: DataPathPacket, out?: never): DataPathVerdict;
+  /**
+   * `out` is a verdict object the engine may reuse (src/core/engine.ts); `ahead` a destination
+   * from scheduleAhead() the connection was already opened to.
+   */
+  processPacket(p: DataPathPacket, out?: never, ahead?: never): DataPathVerdict;
+  /** Engine.scheduleAhead: a destination chosen now for a later connection, or null. */
+  scheduleAhead?(key: { af: 4 | 6; fwmark: number; protocol: 'tcp' | 'udp' | 'sctp'; addr: string; port: number }): AheadDest | null;
+}
+
+/** What scheduleAhead returns (an engine destination record; passed back as is). */
+export interface AheadDest {
+  readonly addr: string;
+  readonly port: number;
 }
 
 /** Maps a verdict to the real server to connect to: the destination's port, else the virtual port. */
@@ -96,7 +107,7 @@ export class EnginePort implements FlowPort {
     }
   }
 
-  private send(f: Flow, ip: FlowIps, dir: 'in' | 'out', flags: number, bytes: number): DataPathVerdict {
+  private send(f: Flow, ip: FlowIps, dir: 'in' | 'out', flags: number, bytes: number, ahead?: AheadDest): DataPathVerdict {
     if (!this.batched) this.tick();
     this.packets++;
     const p = this.p;
@@ -111,13 +122,17 @@ export class EnginePort implements FlowPort {
     } else {
       p.saddr = ip.d ?? ip.v; p.sport = ip.d ? ip.dport : f.vport; p.daddr = ip.c; p.dport = f.cport;
     }
-    const v = this.dp.processPacket(p, this.v as never);
+    const v = this.dp.processPacket(p, this.v as never, ahead as never);
     this.v = v;
     return v;
   }
 
-  open(f: Flow, bytes: number): Target | null {
-    const v = this.send(f, this.flowIps(f), 'in', f.protocol === 'tcp' ? TCP_FLAG.SYN : 0, bytes);
+  /**
+   * A new flow: its SYN (datagram) to the engine, which schedules it, or binds it to `ahead` (a
+   * destination scheduleAhead() chose, which the relay already connected to).
+   */
+  open(f: Flow, bytes: number, ahead?: AheadDest): Target | null {
+    const v = this.send(f, this.flowIps(f), 'in', f.protocol === 'tcp' ? TCP_FLAG.SYN : 0, bytes, ahead);
     const t = this.target(v, f);
     if (t) {
       const ip = this.flowIps(f);

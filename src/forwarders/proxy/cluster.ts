@@ -11,19 +11,32 @@
  * the ActiveConn/InActConn columns see every worker's connections. UDP services are relayed by
  * the primary itself.
  *
+ * Decisions ahead (thread mode; rr and wrr without persistence or thresholds:
+ * Engine.scheduleAhead): per TCP service one ring in a SharedArrayBuffer shared by all workers
+ * (ahead-ring.ts), which the primary keeps filled with destinations the engine chose in its rr/wrr
+ * order. A worker connects a new client to the next one at once and reports the flow as
+ * OPEN_AHEAD with its token; the engine binds the connection to that destination (no round trip
+ * before the connect). One sequence for all workers, taken in arrival order: consecutive
+ * connections alternate as with the kernel's one rr pointer. Refilled when half are taken; a rule
+ * change that touches the service drops what waits (those rr/wrr steps are skipped). When the ring
+ * is empty a worker asks as before. TSVS_PROXY_AHEAD=0 turns it off.
+ *
  * IPC messages (JSON; flows are numbered by their worker; events are flat arrays):
  *   worker -> primary  {t:'ev', e: [...events]}  events: OPEN id af caddr cport vaddr vport bytes
  *                        | PKT id dir(0 in, 1 out) flags bytes pkts | CLOSED id
+ *                        | OPEN_AHEAD id af caddr cport vaddr vport bytes token
  *                      {t:'synced', id, failed}    {t:'ready'}
  *   primary -> worker  {t:'r', r: [id, addr|null, port, ...]} (answers to OPEN, sent as soon as the
  *                      batch is processed)   {t:'k', ids: number[]} (reset these flows)
+ *                      (the sync message also carries rings: {lkey: SharedArrayBuffer})
  *                      {t:'sync', id, services, timeouts, proxyProtocol, connectTimeoutMs}
  */
 import cluster from 'node:cluster';
 import { Worker as Thread } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import type { IpvsCommand, ServiceKey } from '../../core/types.ts';
-import { EnginePort, type DataPath } from '../../daemon/engine-port.ts';
+import { EnginePort, type AheadDest, type DataPath } from '../../daemon/engine-port.ts';
+import { AheadRing, SLOTS, createAheadRing } from './ahead-ring.ts';
 import type { Flow } from './flow.ts';
 import { rawBindings } from './raw-relay.ts';
 import { listenSocket } from './epoll-loop.ts';
@@ -32,7 +45,9 @@ import { ProxyForwarder, proxyRefusal, type ForwarderLog, type ListenerStatus, t
 import type { ProxyProtocolVersion } from './proxy-protocol.ts';
 
 /** Event codes of the worker -> primary stream. */
-export const EV = { OPEN: 1, PKT: 2, CLOSED: 3 } as const;
+export const EV = { OPEN: 1, PKT: 2, CLOSED: 3, OPEN_AHEAD: 4 } as const;
+/** TSVS_PROXY_AHEAD=0: every new connection asks the primary (no decisions ahead). */
+const AHEAD_ON = process.env['TSVS_PROXY_AHEAD'] !== '0';
 
 export interface ClusterOptions {
   readonly workers: number;
@@ -43,6 +58,8 @@ export interface ClusterOptions {
 
 interface EngineWithTimeouts extends DataPath {
   timeouts(): { tcp: number; tcpfin: number; udp: number };
+  /** The service as listed (its signature tells whether a rule change touched it). */
+  service?(key: ServiceKey): unknown;
 }
 
 /** A relay worker as the primary talks to it: a cluster process or a thread. */
@@ -156,7 +173,19 @@ export class ClusterForwarder {
         st.flows.set(id, f);
         const t = this.port.open(f, e[i + 7] as number);
         r.push(id, t ? t.addr : null, t ? t.port : 0);
+        this.decisions.asked++;
         i += 8;
+      } else if (op === EV.OPEN_AHEAD) {
+        const id = e[i + 1] as number;
+        const f: Flow = { af: e[i + 2] as 4 | 6, protocol: 'tcp', caddr: e[i + 3] as string, cport: e[i + 4] as number, vaddr: e[i + 5] as string, vport: e[i + 6] as number };
+        const a = this.aheadDests.get(e[i + 8] as number);
+        st.flows.set(id, f);
+        this.decisions.ahead++;
+        // The worker connected to `a` already: a different answer (the destination was removed
+        // meanwhile) resets the flow.
+        const t = a ? this.port.open(f, e[i + 7] as number, a.dest) : null;
+        if (!t || t.addr !== a!.addr || t.port !== a!.port) k.push(id);
+        i += 9;
       } else if (op === EV.PKT) {
         const id = e[i + 1] as number;
         const f = st.flows.get(id);
@@ -170,6 +199,61 @@ export class ClusterForwarder {
     if (!st.alive) return;
     if (r.length) st.w.send({ t: 'r', r });
     if (k.length) st.w.send({ t: 'k', ids: k });
+    this.refill();
+  }
+
+  /** Destinations handed out ahead, by token (the engine's records, kept while any service holds them). */
+  private readonly aheadDests = new Map<number, { dest: AheadDest; addr: string; port: number }>();
+  private readonly aheadTokens = new WeakMap<AheadDest, number>();
+  private nextToken = 1;
+
+  /** New connections decided ahead (taken from a ring) and asked for (a round trip). */
+  private readonly decisions = { ahead: 0, asked: 0 };
+
+  /** Thread mode: the decision rings of TCP services (lkey), with what their service looked like. */
+  private readonly rings = new Map<string, { ring: AheadRing; key: ServiceKey; sig: string }>();
+
+  /** Tops up every ring under half full with the engine's next rr/wrr choices. */
+  private refill(): void {
+    const ahead = this.engine.scheduleAhead?.bind(this.engine);
+    if (!ahead) return;
+    for (const { ring, key } of this.rings.values()) {
+      if (ring.waiting() >= SLOTS / 2) continue;
+      this.port.batch(() => {
+        while (ring.waiting() < SLOTS) {
+          const dest = ahead(key);
+          if (!dest) break;
+          let tok = this.aheadTokens.get(dest);
+          if (tok === undefined) {
+            tok = this.nextToken++;
+            this.aheadTokens.set(dest, tok);
+          }
+          const port = dest.port || key.port;
+          this.aheadDests.set(tok, { dest, addr: dest.addr, port });
+          const ip = (dest as { ip?: { words: ArrayLike<number> } }).ip;
+          if (!ip || !ring.push(tok, key.af, ip.words, port)) break;
+        }
+      });
+    }
+  }
+
+  /**
+   * Thread mode, at every rule change: a ring per TCP service; those whose service changed
+   * (scheduler, flags, destinations, weights) drop what waits, decided under the old rules.
+   */
+  private syncRings(services: readonly ServiceKey[]): void {
+    if (!this.fds || !AHEAD_ON || !this.engine.scheduleAhead) return;
+    const want = new Map(services.filter((s) => s.protocol === 'tcp' && s.fwmark === 0).map((s) => [lkey(s), s]));
+    for (const k of this.rings.keys()) if (!want.has(k)) this.rings.delete(k);
+    for (const [k, key] of want) {
+      const sig = JSON.stringify(this.engine.service?.(key) ?? null, (n, v) => (n === 'stats' || n === 'rates' || /Conns$/.test(n) ? undefined : v));
+      const r = this.rings.get(k);
+      if (!r) this.rings.set(k, { ring: new AheadRing(createAheadRing()), key, sig });
+      else if (r.sig !== sig) {
+        r.ring.drop();
+        r.sig = sig;
+      }
+    }
   }
 
   refusal(cmd: IpvsCommand): string | null {
@@ -210,7 +294,8 @@ export class ClusterForwarder {
         }
       }
     }
-    st.w.send({ t: 'sync', id, services, fds, timeouts: this.engine.timeouts(), proxyProtocol: this.opts.proxyProtocol, connectTimeoutMs: this.opts.connectTimeoutMs });
+    const rings = this.fds ? Object.fromEntries([...this.rings].map(([k, r]) => [k, r.ring.sab])) : undefined;
+    st.w.send({ t: 'sync', id, services, fds, rings, timeouts: this.engine.timeouts(), proxyProtocol: this.opts.proxyProtocol, connectTimeoutMs: this.opts.connectTimeoutMs });
   }
 
   /**
@@ -250,6 +335,8 @@ export class ClusterForwarder {
     await Promise.all(this.workers.map((w) => w.ready));
     const id = String(++this.syncId);
     const failed: ListenerStatus[] = this.fds ? this.syncSockets(this.lastServices) : [];
+    this.syncRings(this.lastServices);
+    this.refill();
     const done = new Promise<void>((resolve) => {
       this.pending.set(id, { left: this.workers.length, failed, done: resolve });
       if (this.workers.length === 0) resolve();
@@ -270,7 +357,7 @@ export class ClusterForwarder {
 
   status(): unknown {
     const relay = this.workers.find((w) => w.relay)?.relay;
-    const tcp = this.lastServices.filter((s) => s.protocol === 'tcp' && s.fwmark === 0).map((s) => ({ protocol: 'tcp', addr: s.addr, port: s.port, state: 'listening', workers: this.workers.length, ...(relay ? { relay } : {}) }));
+    const tcp = this.lastServices.filter((s) => s.protocol === 'tcp' && s.fwmark === 0).map((s) => ({ protocol: 'tcp', addr: s.addr, port: s.port, state: 'listening', workers: this.workers.length, ...(relay ? { relay } : {}), decisions: { ...this.decisions } }));
     return [...tcp, ...(this.udp.status() as object[])];
   }
 

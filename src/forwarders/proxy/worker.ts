@@ -10,6 +10,21 @@ import { flowKey, TCP_FLAG, type Flow, type FlowPort, type Target } from './flow
 import { ProxyForwarder, relayKind } from './forwarder.ts';
 import type { ProxyProtocolVersion } from './proxy-protocol.ts';
 import { EV } from './cluster.ts';
+import { AheadRing, type AheadChoice } from './ahead-ring.ts';
+import { formatIp } from '../../core/addr.ts';
+
+/** Address text of a ring slot (cached: a handful of real servers). */
+const addrCache = new Map<string, string>();
+function addrText(af: 4 | 6, words: readonly number[]): string {
+  const k = af === 4 ? String(words[0]) : words.join(',');
+  let s = addrCache.get(k);
+  if (s === undefined) {
+    s = formatIp(af === 4 ? { af: 4, words: [words[0]!] } : { af: 6, words: [words[0]!, words[1]!, words[2]!, words[3]!] });
+    if (addrCache.size > 4096) addrCache.clear();
+    addrCache.set(k, s);
+  }
+  return s;
+}
 
 const log = pino({ name: 'tsvs-worker', level: process.env['TSVS_LOG_LEVEL'] ?? 'info', base: { pid: process.pid, ...(isMainThread ? {} : { thread: threadId }) } }, pino.destination({ fd: 2, sync: true }));
 
@@ -82,10 +97,22 @@ class RemotePort implements FlowPort {
     const r: FlowRec = { id, f, pdir: 0, pbytes: 0, ppkts: 0, dirty: false };
     this.recs.set(f, r);
     this.byId.set(id, f);
+    const ring = this.rings.get(`tcp ${f.vaddr} ${f.vport}`);
+    if (ring && ring.take(this.choice)) {
+      // A decision the engine made ahead (cluster.ts): connect now, report the flow after.
+      const c = this.choice;
+      this.ev.push(EV.OPEN_AHEAD, id, f.af, f.caddr, f.cport, f.vaddr, f.vport, bytes, c.token);
+      this.queue();
+      cb({ addr: addrText(c.af, c.words), port: c.port });
+      return;
+    }
     this.waiting.set(id, cb);
     this.ev.push(EV.OPEN, id, f.af, f.caddr, f.cport, f.vaddr, f.vport, bytes);
     this.queue();
   }
+  /** Decision rings per service (lkey), shared with the primary and the other workers. */
+  readonly rings = new Map<string, AheadRing>();
+  private readonly choice: AheadChoice = { token: 0, af: 4, words: [0], port: 0 };
   packet(f: Flow, dir: 'in' | 'out', flags: number, bytes: number, pkts: number): boolean {
     const r = this.recs.get(f);
     if (!r) return true;
@@ -145,7 +172,7 @@ const send: (m: object) => void = threaded ? (m) => parentPort!.postMessage(m) :
 const fds = new Map<string, number>();
 const lkey = (k: ServiceKey): string => `${k.protocol} ${k.addr} ${k.port}`;
 
-type Msg = { t: string; r?: (number | string | null)[]; ids?: number[]; id?: string; services?: ServiceKey[]; fds?: Record<string, number>; timeouts?: typeof timeouts; proxyProtocol?: ProxyProtocolVersion | null; connectTimeoutMs?: number };
+type Msg = { t: string; rings?: Record<string, SharedArrayBuffer>; r?: (number | string | null)[]; ids?: number[]; id?: string; services?: ServiceKey[]; fds?: Record<string, number>; timeouts?: typeof timeouts; proxyProtocol?: ProxyProtocolVersion | null; connectTimeoutMs?: number };
 
 function onMessage(m: Msg): void {
   switch (m.t) {
@@ -159,6 +186,8 @@ function onMessage(m: Msg): void {
       }
       break;
     case 'sync': {
+      port.rings.clear();
+      for (const [k, sab] of Object.entries(m.rings ?? {})) port.rings.set(k, new AheadRing(sab));
       timeouts = m.timeouts!;
       ppv = m.proxyProtocol ?? null;
       connectTimeoutMs = m.connectTimeoutMs ?? connectTimeoutMs;
