@@ -31,7 +31,7 @@ typedef unsigned long long __u64;
 
 enum { XDP_ABORTED = 0, XDP_DROP, XDP_PASS, XDP_TX, XDP_REDIRECT };
 enum { TC_ACT_OK = 0, TC_ACT_SHOT = 2 };
-enum { BPF_MAP_TYPE_HASH = 1, BPF_MAP_TYPE_RINGBUF = 27 };
+enum { BPF_MAP_TYPE_HASH = 1, BPF_MAP_TYPE_ARRAY = 2, BPF_MAP_TYPE_RINGBUF = 27 };
 
 struct xdp_md {
   __u32 data;
@@ -64,7 +64,12 @@ struct __sk_buff {
 };
 
 static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)1;
+static long (*bpf_map_update_elem)(void *map, const void *key, const void *value, __u64 flags) = (void *)2;
 static long (*bpf_map_delete_elem)(void *map, const void *key) = (void *)3;
+static void *(*bpf_ringbuf_reserve)(void *ringbuf, __u64 size, __u64 flags) = (void *)131;
+static void (*bpf_ringbuf_submit)(void *data, __u64 flags) = (void *)132;
+static void (*bpf_ringbuf_discard)(void *data, __u64 flags) = (void *)133;
+#define BPF_NOEXIST 1
 static __u64 (*bpf_ktime_get_ns)(void) = (void *)5;
 static long (*bpf_redirect)(__u32 ifindex, __u64 flags) = (void *)23;
 static long (*bpf_skb_pull_data)(void *skb, __u32 len) = (void *)39;
@@ -115,6 +120,42 @@ struct flow_event {
   __u16 len; /* IP total length, host order */
   __u64 pkts;
   __u64 bytes;
+  __u32 kind;  /* EV_STATE, or EV_TAKEN: a new connection sent to the decision `token` */
+  __u32 token;
+};
+#define EV_STATE 0
+#define EV_TAKEN 1
+
+/*
+ * Decisions ahead (rr/wrr services whose destinations are all direct routing): user space keeps
+ * a ring of destinations per service that the engine chose in its scheduling order
+ * (Engine.scheduleAhead). A SYN (or a UDP datagram) of an unknown flow to such a service takes the
+ * next one: the flow is installed, the packet forwarded, and the taking reported (EV_TAKEN) so
+ * that the engine creates the connection bound to that destination. The ring lives in a
+ * mmap'able array that user space writes directly: it fills slot `tail` only while fewer than
+ * AHEAD_SLOTS wait (never one being read) and publishes it by moving `tail`; the program claims
+ * slot `head` by compare-and-exchange.
+ */
+#define AHEAD_SLOTS 16
+struct ahead_slot {
+  __u8 dmac[6];
+  __u8 smac[6];
+  __u32 ifindex;
+  __u16 mtu;
+  __u16 pad;
+  __u32 token;
+};
+struct ahead_ring {
+  __u32 head;
+  __u32 tail;
+  __u32 pad[2];
+  struct ahead_slot slots[AHEAD_SLOTS];
+};
+struct svc_key {
+  __u32 vip;
+  __u16 vport;
+  __u8 proto;
+  __u8 pad;
 };
 
 struct {
@@ -129,14 +170,84 @@ struct {
   __uint(max_entries, 1 << 20);
 } events SEC(".maps");
 
+/* Services with decisions ahead -> their ring's index in `ahead`. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 256);
+  __type(key, struct svc_key);
+  __type(value, __u32);
+} svcs SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 256);
+  __uint(map_flags, 1024); /* BPF_F_MMAPABLE */
+  __type(key, __u32);
+  __type(value, struct ahead_ring);
+} ahead SEC(".maps");
+
 #define bswap16(x) __builtin_bswap16(x)
 #define FWD 1
 #define PASS 0
 
-/*
- * The shared step: PASS, or FWD with the frame rewritten and *ifindex set to the egress device.
- * `linear_end` is where directly readable data ends.
- */
+/* TTL - 1 with the header checksum updated as ip_decrease_ttl does. */
+static __attribute__((always_inline)) void dec_ttl(__u8 *ip) {
+  __u32 check = *(__u16 *)(ip + 10);
+  check += bswap16(0x0100);
+  *(__u16 *)(ip + 10) = (__u16)(check + (check >= 0xffff));
+  ip[8]--;
+}
+
+static __attribute__((always_inline)) __u64 wake_flag(void) {
+  return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= WAKE_AT ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
+/* A new connection to a service with decisions ahead: take the next one (see `ahead`). */
+static __attribute__((always_inline)) int take_ahead(__u8 *eth, __u8 *ip, struct flow_key *k, __u8 proto, __u8 flags, __u16 tot, __u32 *ifindex) {
+  struct svc_key sk = { k->daddr, k->dport, proto, 0 };
+  __u32 *idx = bpf_map_lookup_elem(&svcs, &sk);
+  if (!idx) return PASS;
+  struct ahead_ring *r = bpf_map_lookup_elem(&ahead, idx);
+  if (!r) return PASS;
+  __u32 h = *(volatile __u32 *)&r->head;
+  if (h == *(volatile __u32 *)&r->tail) return PASS; /* none waiting: the engine decides */
+  struct ahead_slot s = r->slots[h & (AHEAD_SLOTS - 1)];
+  if (tot > s.mtu) return PASS;
+  /* Room for the report first: a connection the engine is not told of must not be forwarded. */
+  struct flow_event *ev = bpf_ringbuf_reserve(&events, sizeof(struct flow_event), 0);
+  if (!ev) return PASS;
+  if (__sync_val_compare_and_swap(&r->head, h, h + 1) != h) {
+    bpf_ringbuf_discard(ev, BPF_RB_NO_WAKEUP);
+    return PASS; /* another CPU took it: user space decides this one */
+  }
+  struct flow_val nv = {};
+  __builtin_memcpy(nv.dmac, s.dmac, 6);
+  __builtin_memcpy(nv.smac, s.smac, 6);
+  nv.ifindex = s.ifindex;
+  nv.mtu = s.mtu;
+  nv.need_ack = proto == 6;
+  /* Map full: the flow's later packets go to user space, which knows the connection by then. */
+  bpf_map_update_elem(&flows, k, &nv, BPF_NOEXIST);
+  ev->saddr = k->saddr;
+  ev->daddr = k->daddr;
+  ev->sport = k->sport;
+  ev->dport = k->dport;
+  ev->proto = proto;
+  ev->flags = flags;
+  ev->len = tot;
+  ev->pkts = 0;
+  ev->bytes = 0;
+  ev->kind = EV_TAKEN;
+  ev->token = s.token;
+  bpf_ringbuf_submit(ev, wake_flag());
+  dec_ttl(ip);
+  __builtin_memcpy(eth, s.dmac, 6);
+  __builtin_memcpy(eth + 6, s.smac, 6);
+  *ifindex = s.ifindex;
+  return FWD;
+}
+
+/* The shared step: PASS, or FWD with the frame rewritten and *ifindex set to the egress device. */
 static __attribute__((always_inline)) int fast_step(void *data, void *end, __u32 *ifindex) {
   __u8 *eth = data;
   if ((void *)(eth + 14 + 20) > end) return PASS;
@@ -150,10 +261,14 @@ static __attribute__((always_inline)) int fast_step(void *data, void *end, __u32
   __u8 proto = ip[9];
   __u8 *l4 = ip + 20;
   __u8 flags = 0;
+  int syn = 0;
   if (proto == 6) {
     if ((void *)(l4 + 20) > end) return PASS;
     flags = l4[13];
-    if (flags & 0x02) return PASS; /* SYN: the engine may reschedule */
+    if (flags & 0x02) {
+      if (flags & 0x15) return PASS; /* SYN with ACK, FIN or RST: not a connection request */
+      syn = 1;
+    }
   } else if (proto == 17) {
     if ((void *)(l4 + 8) > end) return PASS;
   } else {
@@ -166,20 +281,24 @@ static __attribute__((always_inline)) int fast_step(void *data, void *end, __u32
   k.dport = *(__u16 *)(l4 + 2);
   k.proto = proto;
   struct flow_val *v = bpf_map_lookup_elem(&flows, &k);
-  if (!v) return PASS;
+  if (!v) {
+    /* A new connection: a decision taken ahead, if its service has one waiting. */
+    if (proto == 6 && !syn) return PASS;
+    return take_ahead(eth, ip, &k, proto, flags, tot, ifindex);
+  }
+  if (syn) return PASS; /* a SYN on a known flow: the engine may reschedule */
   if (tot > v->mtu) return PASS; /* too big: user space sends fragmentation-needed */
 
   int first_ack = proto == 6 && v->need_ack && (flags & 0x10);
   int ends = (flags & 0x05) != 0; /* FIN, RST: the connection leaves ESTABLISHED */
   if (ends || first_ack) {
-    struct flow_event ev = { k.saddr, k.daddr, k.sport, k.dport, proto, flags, tot, 0, 0 };
+    struct flow_event ev = { k.saddr, k.daddr, k.sport, k.dport, proto, flags, tot, 0, 0, EV_STATE, 0 };
     if (ends) {
       ev.pkts = v->pkts;
       ev.bytes = v->bytes;
     }
     /* No room: user space sees the packet itself and decides it as usual. */
-    __u64 wake = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= WAKE_AT ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
-    if (bpf_ringbuf_output(&events, &ev, sizeof(ev), wake) != 0) return PASS;
+    if (bpf_ringbuf_output(&events, &ev, sizeof(ev), wake_flag()) != 0) return PASS;
     if (first_ack) v->need_ack = 0;
   } else {
     __sync_fetch_and_add(&v->pkts, 1);
@@ -187,12 +306,7 @@ static __attribute__((always_inline)) int fast_step(void *data, void *end, __u32
     v->last_ns = bpf_ktime_get_ns();
   }
 
-  /* TTL - 1 with the header checksum updated as ip_decrease_ttl does. */
-  __u32 check = *(__u16 *)(ip + 10);
-  check += bswap16(0x0100);
-  *(__u16 *)(ip + 10) = (__u16)(check + (check >= 0xffff));
-  ip[8]--;
-
+  dec_ttl(ip);
   __builtin_memcpy(eth, v->dmac, 6);
   __builtin_memcpy(eth + 6, v->smac, 6);
   *ifindex = v->ifindex;

@@ -30,7 +30,11 @@ const BPF_TC_EGRESS = 2;
 const TC_HOOK_BYTES = 24;
 const TC_OPTS_BYTES = 32;
 const PAGE = 4096;
-const EVENT_BYTES = 32;
+const EVENT_BYTES = 40;
+/** bpf/tsvs_fastpath.c `ahead`: rings of decisions ahead (256 x struct ahead_ring). */
+export const AHEAD_RINGS = 256;
+export const AHEAD_RING_BYTES = 400;
+export const AHEAD_SLOTS = 16;
 
 export class FastPathError extends Error {
   readonly code = 'E_FAST_PATH';
@@ -62,6 +66,7 @@ function libbpf(): Record<string, Fn> {
     update: l.func('int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags)'),
     lookup: l.func('int bpf_map_lookup_elem(int fd, const void *key, _Out_ void *value)'),
     lookupAndDelete: l.func('int bpf_map_lookup_and_delete_elem(int fd, const void *key, _Out_ void *value)'),
+    del: l.func('int bpf_map_delete_elem(int fd, const void *key)'),
   } as Record<string, Fn>;
   return lib;
 }
@@ -73,7 +78,7 @@ export function fastPathObject(): string {
   if (existsSync(out)) return out;
   const tmp = `${out}.${process.pid}`;
   try {
-    execFileSync('clang', ['-O2', '-g', '-target', 'bpf', '-c', SOURCE, '-o', tmp], { stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync('clang', ['-O2', '-g', '-target', 'bpf', '-mcpu=v3', '-c', SOURCE, '-o', tmp], { stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (e) {
     const err = e as { code?: string; stderr?: Buffer };
     if (err.code === 'ENOENT') throw new FastPathError('the kernel fast path is built with clang on first use: install clang (scripts/setup.sh does)');
@@ -114,6 +119,9 @@ export interface FlowEvent {
   /** FIN/RST: the program removed the flow; its last counters. */
   pkts: number;
   bytes: number;
+  /** 0: a state event; 1: a new connection sent to the decision ahead `token`. */
+  kind: number;
+  token: number;
 }
 
 export type FastPathKind = 'tc' | 'xdp';
@@ -154,6 +162,13 @@ export class KernelFastPath {
   private readonly data: DataView;
   private readonly consPtr: bigint;
   private readonly prodPtr: bigint;
+  private readonly aheadPtr: bigint;
+  private readonly aheadLen: number;
+  /** The `ahead` array map, mmap'd: written directly (fastpath-ahead.ts). */
+  readonly aheadMem: ArrayBuffer;
+  private readonly svcsFd: number;
+  private readonly svcKey = Buffer.alloc(8);
+  private readonly svcVal = Buffer.alloc(4);
   private closed = false;
 
   private constructor(private readonly obj: unknown, readonly kind: FastPathKind, ifaces: readonly string[]) {
@@ -172,6 +187,13 @@ export class KernelFastPath {
     this.cons = new BigUint64Array(view(this.consPtr, PAGE), 0, 1);
     this.prod = new BigUint64Array(view(this.prodPtr, PAGE), 0, 1);
     this.data = new DataView(view(this.prodPtr + BigInt(PAGE), 2 * RINGBUF_BYTES));
+    const aheadFd = b.mapFd!(obj, 'ahead') as number;
+    this.svcsFd = b.mapFd!(obj, 'svcs') as number;
+    if (aheadFd < 0 || this.svcsFd < 0) throw new FastPathError('bpf/tsvs_fastpath.c: maps ahead/svcs missing from the object');
+    this.aheadLen = Math.ceil((AHEAD_RINGS * AHEAD_RING_BYTES) / PAGE) * PAGE;
+    this.aheadPtr = sys.mmap(null, this.aheadLen, C.PROT_READ | C.PROT_WRITE, C.MAP_SHARED, aheadFd, 0) as bigint;
+    if (this.aheadPtr === MAP_FAILED) throw new FastPathError(`mmap(ahead): errno ${koffi.errno()}`);
+    this.aheadMem = view(this.aheadPtr, this.aheadLen);
     const idx = new Set<number>();
     try {
       for (const name of ifaces) {
@@ -240,6 +262,21 @@ export class KernelFastPath {
     }
   }
 
+  /** Services with decisions ahead: the program looks `vip:vport/proto` up for a new connection's ring. */
+  setAheadService(vip: number, vport: number, proto: number, ring: number | null): void {
+    const k = this.svcKey;
+    k.writeUInt32BE(vip >>> 0, 0);
+    k.writeUInt16BE(vport, 4);
+    k[6] = proto;
+    k[7] = 0;
+    if (ring === null) {
+      libbpf().del!(this.svcsFd, k);
+      return;
+    }
+    this.svcVal.writeUInt32LE(ring, 0);
+    libbpf().update!(this.svcsFd, k, this.svcVal, 0n);
+  }
+
   /** Whether events wait (one read of each position, no system call). */
   hasEvents(): boolean {
     return Atomics.load(this.prod, 0) !== this.cons[0];
@@ -268,6 +305,8 @@ export class KernelFastPath {
         ev.len = d.getUint16(p + 14, true);
         ev.pkts = Number(d.getBigUint64(p + 16, true));
         ev.bytes = Number(d.getBigUint64(p + 24, true));
+        ev.kind = d.getUint32(p + 32, true);
+        ev.token = d.getUint32(p + 36, true);
         on(ev);
         n++;
       }
@@ -282,6 +321,7 @@ export class KernelFastPath {
     this.closed = true;
     const b = libbpf();
     this.detach();
+    sys.munmap(this.aheadPtr, this.aheadLen);
     sys.munmap(this.consPtr, PAGE);
     sys.munmap(this.prodPtr, PAGE + 2 * RINGBUF_BYTES);
     b.close!(this.obj);

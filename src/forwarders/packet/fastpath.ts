@@ -170,6 +170,31 @@ export class FastPathTable {
     } else if (tcpFlags & 0x10) e.needAck = false;
   }
 
+  /**
+   * The kernel created this flow itself, for a new connection sent to a decision ahead
+   * (fastpath-ahead.ts) through `kernelHop`; `a` is the engine's verdict on it. Recorded as
+   * installed when they agree; otherwise the kernel's entry is removed and the verdict offered.
+   */
+  adoptTaken(m: PacketMeta, a: Action, hop: NextHop | undefined, kernelHop: NextHop | undefined): void {
+    const saddr = m.saddr.words[0]! >>> 0, sport = m.sport;
+    const id = saddr * 65536 + sport;
+    const old = this.flows.get(id);
+    if (old) this.forget(id, old); // not in the kernel (it took the decision on a miss)
+    const proto = PROTO_NUM[m.protocol] ?? 0;
+    const key = this.freeKeys.pop() ?? new Uint8Array(KEY_BYTES);
+    writeFlowKey(key, saddr, m.daddr.words[0]! >>> 0, sport, m.dport, proto);
+    const ok = a.kind === K.FWD && a.method === M.ROUTE && a.conn >= 0 && a.fast !== FAST.NO && hop !== undefined && hop === kernelHop;
+    if (!ok) {
+      this.map.take(key, this.scratch);
+      this.freeKeys.push(key);
+      this.offer(m, a, hop);
+      return;
+    }
+    this.flows.set(id, { key, saddr, daddr: m.daddr.words[0]! >>> 0, sport, dport: m.dport, proto, conn: a.conn, needAck: a.fast === FAST.NEED_ACK, hop, pkts: 0, bytes: 0 });
+    this.counters.installed++;
+    this.counters.flows = this.flows.size;
+  }
+
   /** Hands every flow's new counts to the engine; forgets flows whose connection is gone. */
   sweep(): void {
     for (const [id, e] of this.flows) {

@@ -15,6 +15,8 @@ import { resolveNextHop } from './neigh.ts';
 import { ipv4ToString } from './addr4.ts';
 import { FastPathTable, type CountForwarded, type FastPathCounters } from './fastpath.ts';
 import { KernelFastPath, type FastPathKind, type FlowEvent } from './bpf.ts';
+import { KernelAhead, type AheadEngine } from './fastpath-ahead.ts';
+import type { RtDest } from '../../core/scheduler.ts';
 
 export interface WorkersOptions {
   readonly ifaces: readonly string[];
@@ -48,7 +50,13 @@ export interface WorkersOptions {
    * Inline only: attach the kernel fast path (bpf.ts) to `ifaces`; `count` hands the engine the
    * packets it forwarded (Engine.countForwarded). A load failure fails the start.
    */
-  readonly fastPath?: { readonly kind: FastPathKind; readonly count: CountForwarded };
+  readonly fastPath?: {
+    readonly kind: FastPathKind;
+    readonly count: CountForwarded;
+    /** Decisions ahead in the kernel (fastpath-ahead.ts): the engine, and deciding a packet bound to one. */
+    readonly ahead?: AheadEngine;
+    readonly decideAhead?: (m: PacketMeta, out: Action, dest: RtDest | undefined) => void;
+  };
 }
 
 export interface WorkersHandle {
@@ -83,6 +91,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
   let inline: PacketForwarder | null = null;
   let kfp: KernelFastPath | null = null;
   let table: FastPathTable | null = null;
+  let kahead: KernelAhead | null = null;
   let sweepTimer: NodeJS.Timeout | null = null;
   const addrs6of = (v6: WorkersOptions['v6']) => ({ inAddrs: new Set(v6?.inAddrs ?? []), outAddrs: new Set(v6?.outAddrs ?? []) });
   let addrs6 = addrs6of(opts.v6);
@@ -107,8 +116,11 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
         hops6.set(rip, h);
         inline?.setNextHop(rip, h);
       } else {
+        const had = hops.has(rip);
         hops.set(rip, h);
         broadcast({ type: 'hop', rip, hop: h });
+        // A real server's first next hop may let its services take decisions ahead.
+        if (!had) kahead?.sync();
       }
     } finally {
       resolving.delete(rip);
@@ -144,12 +156,16 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
     });
     await Promise.all((opts.v6?.rips ?? []).map(resolve));
     inline = fwd;
+    if (kfp && table && opts.fastPath?.ahead && opts.fastPath.decideAhead) {
+      kahead = new KernelAhead(kfp, opts.fastPath.ahead, fwd.egress.nextHops, kfp.ifindexes);
+      kahead.sync();
+    }
     if (kfp && table) {
       // Packets the kernel forwarded that change a connection's state: the engine decides them
       // (they are gone already: only the engine's state, counters and the table follow).
       const x = kfp, t = table;
       const m = newMeta(), a = newAction();
-      const ev: FlowEvent = { saddr: 0, daddr: 0, sport: 0, dport: 0, proto: 0, flags: 0, len: 0, pkts: 0, bytes: 0 };
+      const ev: FlowEvent = { saddr: 0, daddr: 0, sport: 0, dport: 0, proto: 0, flags: 0, len: 0, pkts: 0, bytes: 0, kind: 0, token: 0 };
       const hops = fwd.egress.nextHops;
       const onEvent = (e: FlowEvent): void => {
         m.dir = 'in';
@@ -162,6 +178,20 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
         m.tcpFlags = e.flags;
         m.bytes = e.len;
         m.mark = 0;
+        if (e.kind === 1) {
+          // A new connection the kernel sent to a decision ahead: the engine binds it there.
+          const dest = kahead?.taken(e.token);
+          try {
+            opts.fastPath!.decideAhead!(m, a, dest);
+          } catch {
+            a.kind = K.DROP;
+            a.conn = -1;
+            a.fast = 0;
+          }
+          tookAhead = true;
+          t.adoptTaken(m, a, hops.get(a.rip), dest ? hops.get(dest.ip.words[0]! >>> 0) : undefined);
+          return;
+        }
         // Counters of a flow the kernel ended first, then the event moves the state.
         t.reported(e.saddr, e.daddr, e.sport, e.dport, e.flags, e.pkts, e.bytes);
         try {
@@ -173,10 +203,13 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
         }
         t.offer(m, a, hops.get(a.rip));
       };
+      let tookAhead = false;
       drainEvents = (): void => {
         if (!x.hasEvents()) return;
         onBatch?.();
+        tookAhead = false;
         x.readEvents(onEvent, ev);
+        if (tookAhead) kahead?.refill();
       };
       drainFastPath = () => {
         drainEvents();
@@ -276,12 +309,14 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       drainFastPath();
     },
     fastPath() {
-      return table ? { ...table.counters } : null;
+      return table ? { ...table.counters, ...(kahead ? { aheadServices: kahead.size, aheadPublished: kahead.counters.published, aheadTaken: kahead.counters.taken } : {}) } : null;
     },
     setAddrs(inAddrs, outAddrs, rips, v6) {
       addrs6 = addrs6of(v6);
-      // The rules changed: every connection's next packet goes to the engine again.
+      // The rules changed: every connection's next packet goes to the engine again, and the
+      // kernel's decisions ahead are redone for the services that changed.
       if (table) { drainFastPath(); table.clear(); }
+      kahead?.sync();
       for (const r of v6?.rips ?? []) if (!hops6.has(r)) void resolve(r);
       broadcast({ type: 'addrs', inAddrs: [...inAddrs], outAddrs: [...outAddrs] });
       // The rules changed: cached decisions must be confirmed by the engine again.
@@ -300,6 +335,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       for (const s of servers) { s.drain(); s.stop(); }
       if (sweepTimer) clearInterval(sweepTimer);
       if (eventTimer) clearInterval(eventTimer);
+      kahead?.clear();
       if (table) { drainFastPath(); table.clear(); }
       for (const p of polls) p.close();
       kfp?.close();

@@ -18,14 +18,22 @@ import { startWorkers, type WorkersHandle } from './host.ts';
 import { installNft, removeNft, type NftRules } from './nft.ts';
 import { ipv4FromString } from './addr4.ts';
 import { FAST, type FastPathCounters } from './fastpath.ts';
+import type { RtDest } from '../../core/scheduler.ts';
+
+/**
+ * TSVS_FAST_AHEAD=0: the kernel fast path leaves every new connection to the engine (no decisions
+ * ahead; fastpath-ahead.ts).
+ */
+const FAST_AHEAD = process.env['TSVS_FAST_AHEAD'] !== '0';
 import type { FastPathKind } from './bpf.ts';
 import { DEFAULT_QUEUE, removeMarkRules, syncMarkRules } from './nfqueue.ts';
 
 /** The part of src/core/engine.ts `Engine` the packet forwarder uses. */
 export interface PacketEngine {
   setTime(now: number): void;
-  processPacket(p: PacketIn, out?: Verdict): Verdict;
+  processPacket(p: PacketIn, out?: Verdict, ahead?: RtDest): Verdict;
   countForwarded(handle: number, pkts: number, bytes: number): boolean;
+  scheduleAhead(key: ServiceKey): RtDest | null;
   services(): readonly ServiceSnapshot[];
 }
 
@@ -215,7 +223,18 @@ export async function startPacketForwarder(engine: PacketEngine, options: Packet
       ifaces, workers: options.workers, inline, inAddrs: p.inAddrs, outAddrs: p.outAddrs, rips: p.rips, decide,
       ...(inline ? { v6: p.v6 } : {}),
       onBatch: () => engine.setTime(now()),
-      ...(options.fastPath && inline ? { fastPath: { kind: options.fastPath, count: (c: number, n: number, b: number) => engine.countForwarded(c, n, b) } } : {}),
+      ...(options.fastPath && inline ? {
+        fastPath: {
+          kind: options.fastPath,
+          count: (c: number, n: number, b: number) => engine.countForwarded(c, n, b),
+          ...(FAST_AHEAD ? {
+            ahead: engine,
+            decideAhead: (m: PacketMeta, a: Action, dest: RtDest | undefined) => {
+              verdictToAction(m, engine.processPacket(m as PacketIn, verdict, dest), a);
+            },
+          } : {}),
+        },
+      } : {}),
       nfqueue: queue ?? undefined,
       log: (msg) => options.log?.warn({ forwarder: 'packet' }, msg),
     });
