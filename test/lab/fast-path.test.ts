@@ -81,8 +81,10 @@ describe('lab dr --fast-path tc: the engine decides, the kernel carries decided 
       assert.deepEqual([Number(m[1]), Number(m[2]), Number(m[4])], [1, 3000, 3000 * 92], rows);
       // The datagrams already queued to user space when the first was decided stay there.
       const after = await fast();
+      // The first datagram: taken by the kernel from the decisions ahead (an event) or decided in user space.
       const user = after.route - before.route, kernel = after['forwarded']! - before['forwarded']!;
-      assert.equal(user + kernel, 3000);
+      const events = after['events']! - before['events']!;
+      assert.equal(user + kernel + events, 3000, `user ${user}, kernel ${kernel}, events ${events}`);
       assert.ok(kernel >= 2500, `kernel ${kernel}, user space ${user}`);
     } finally {
       await adm('-D', '-u', U);
@@ -110,6 +112,39 @@ describe('lab dr --fast-path tc: the engine decides, the kernel carries decided 
     assert.match(out, /first test[12]\nsecond test[12]/);
     assert.equal(out.match(/first (test[12])/)![1], out.match(/second (test[12])/)![1], 'same server for the whole connection');
     await adm('-e', '-t', VS, '-r', `${LAB.rs[1]}:80`, '-g', '-w', '1');
+  });
+
+  it('new connections to an rr DR service are sent by the kernel to the engine\'s own choices: curl alternates without user space forwarding a SYN', async () => {
+    const before = await fast();
+    const bodies = curlFromClient(prefix, 6);
+    for (let i = 1; i < bodies.length; i++) assert.notEqual(bodies[i], bodies[i - 1], `alternation: ${bodies.join(',')}`);
+    const after = await fast();
+    assert.equal(after['aheadServices'], 1);
+    assert.equal(after['aheadTaken']! - before['aheadTaken']!, 6, 'every SYN took a decision ahead');
+    assert.ok(after.route - before.route <= 6, `user space forwarded ${after.route - before.route} (no SYN; perhaps late ACKs)`);
+    const rows = await adm('-L', '-n', '--stats', '--exact', '-t', VS);
+    const m = /^TCP\s+\S+\s+(\d+)/m.exec(rows);
+    assert.ok(m && Number(m[1]) >= 6, rows);
+  });
+
+  it('wrr 3:1 through decisions ahead gives the weight-3 server 6 of 8; with persistence the engine decides SYNs itself', async () => {
+    await adm('-E', '-t', VS, '-s', 'wrr');
+    await adm('-e', '-t', VS, '-r', `${LAB.rs[0]}:80`, '-g', '-w', '3');
+    try {
+      await sleep(300);
+      const bodies = curlFromClient(prefix, 8);
+      assert.equal(bodies.filter((b) => b === 'test1').length, 6, bodies.join(','));
+      await adm('-E', '-t', VS, '-s', 'rr', '-p', '60');
+      await sleep(300);
+      const before = await fast();
+      assert.equal(before['aheadServices'], 0, 'a persistent service has no decisions ahead');
+      const sticky = curlFromClient(prefix, 4);
+      assert.equal(new Set(sticky).size, 1, `persistence keeps the client: ${sticky.join(',')}`);
+      assert.equal((await fast())['aheadTaken'], before['aheadTaken']);
+    } finally {
+      await adm('-E', '-t', VS, '-s', 'rr');
+      await adm('-e', '-t', VS, '-r', `${LAB.rs[0]}:80`, '-g', '-w', '1');
+    }
   });
 
   it('a killed daemon leaves its filter; the next start replaces it and forwards; SIGTERM removes it and its clsact qdisc', async () => {

@@ -10,7 +10,7 @@
  * `head` by compare-and-exchange, and so does drop() (a rule change touching the service).
  */
 import type { RtDest } from '../../core/scheduler.ts';
-import type { ServiceKey, ServiceSnapshot } from '../../core/types.ts';
+import { SVC_F, type ServiceKey, type ServiceSnapshot } from '../../core/types.ts';
 import type { NextHop } from './forwarder.ts';
 import { ipv4FromString } from './addr4.ts';
 import { AHEAD_RING_BYTES, AHEAD_RINGS, AHEAD_SLOTS } from './bpf.ts';
@@ -128,6 +128,7 @@ export class KernelAhead {
   private qualifies(s: ServiceSnapshot): boolean {
     if (s.af !== 4 || s.fwmark !== 0 || (s.protocol !== 'tcp' && s.protocol !== 'udp')) return false;
     if (s.scheduler !== 'rr' && s.scheduler !== 'wrr') return false;
+    if (s.flags & (SVC_F.PERSISTENT | SVC_F.ONEPACKET)) return false;
     if (s.dests.length === 0) return false;
     for (const d of s.dests) {
       if (d.fwd !== 'route' || d.af !== 4 || d.uThreshold !== 0 || d.lThreshold !== 0) return false;

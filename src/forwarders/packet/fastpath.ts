@@ -176,6 +176,7 @@ export class FastPathTable {
    * installed when they agree; otherwise the kernel's entry is removed and the verdict offered.
    */
   adoptTaken(m: PacketMeta, a: Action, hop: NextHop | undefined, kernelHop: NextHop | undefined): void {
+    this.counters.events++;
     const saddr = m.saddr.words[0]! >>> 0, sport = m.sport;
     const id = saddr * 65536 + sport;
     const old = this.flows.get(id);

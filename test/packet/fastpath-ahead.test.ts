@@ -1,0 +1,127 @@
+// Decisions ahead for the kernel fast path (src/forwarders/packet/fastpath-ahead.ts) against the
+// real engine, with the ring memory in an ArrayBuffer and the program's claim done here the way
+// bpf/tsvs_fastpath.c take_ahead() does it.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Rig, svcKey, ip, flags } from '../core/engine-rig.ts';
+import { KernelAhead } from '../../src/forwarders/packet/fastpath-ahead.ts';
+import { AHEAD_RINGS, AHEAD_RING_BYTES, AHEAD_SLOTS } from '../../src/forwarders/packet/bpf.ts';
+import { FastPathTable, MemoryFlowMap, writeFlowKey } from '../../src/forwarders/packet/fastpath.ts';
+import { newAction, newMeta, type NextHop } from '../../src/forwarders/packet/forwarder.ts';
+import { verdictToAction } from '../../src/forwarders/packet/index.ts';
+import type { RtDest } from '../../src/core/scheduler.ts';
+
+const RS = ['192.168.10.11', '192.168.10.12'];
+const u32 = (s: string) => ip(s).words[0]! >>> 0;
+const hop = (last: number): NextHop => ({ ifindex: 2, mac: new Uint8Array([2, 0, 0, 0, 0, last]), srcMac: new Uint8Array([2, 0, 0, 0, 0, 1]), src: u32('192.168.10.1'), mtu: 1500 });
+
+function setup(o: { scheduler?: string; fwd?: 'route' | 'masq'; flags?: number; hops?: boolean } = {}) {
+  const rig = new Rig();
+  const key = svcKey('tcp', '10.0.0.100', 80);
+  rig.service(key, { scheduler: o.scheduler ?? 'rr', ...(o.flags ? { flags: o.flags, timeout: 300 } : {}) });
+  for (const r of RS) rig.dest(key, r, 80, o.fwd ?? 'route');
+  rig.at(1);
+  const mem = new ArrayBuffer(Math.ceil((AHEAD_RINGS * AHEAD_RING_BYTES) / 4096) * 4096);
+  const svcs = new Map<string, number>();
+  const kernel = { aheadMem: mem, setAheadService: (vip: number, vport: number, proto: number, ring: number | null) => { const k = `${vip}/${vport}/${proto}`; if (ring === null) svcs.delete(k); else svcs.set(k, ring); } };
+  const hops = new Map<number, NextHop>(o.hops === false ? [] : RS.map((r, i) => [u32(r), hop(0x11 + i)]));
+  const ahead = new KernelAhead(kernel, rig.e, hops, new Set([2]));
+  const words = new Int32Array(mem);
+  const view = new DataView(mem);
+  /** take_ahead(): the next token of the service's ring, or null (none waiting). */
+  const take = (): number | null => {
+    const idx = svcs.get(`${u32('10.0.0.100')}/80/6`);
+    if (idx === undefined) return null;
+    const h = idx * (AHEAD_RING_BYTES / 4);
+    const head = words[h]!;
+    if (head === words[h + 1]) return null;
+    const tok = view.getUint32(idx * AHEAD_RING_BYTES + 16 + ((head >>> 0) % AHEAD_SLOTS) * 24 + 20, true);
+    assert.equal(Atomics.compareExchange(words, h, head, head + 1), head);
+    return tok;
+  };
+  return { rig, key, ahead, svcs, take, hops };
+}
+
+describe('kernel fast path: decisions ahead', () => {
+  it('an rr DR service gets a ring of the engine\'s choices; connections bound to the tokens the kernel took keep rr order', () => {
+    const s = setup();
+    s.ahead.sync();
+    assert.equal(s.svcs.size, 1);
+    const got: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const tok = s.take();
+      assert.ok(tok !== null, `decision ${i} waiting`);
+      const dest = s.ahead.taken(tok) as RtDest;
+      const v = s.rig.e.processPacket({ dir: 'in', af: 4, protocol: 'tcp', saddr: ip('172.16.0.2'), sport: 5000 + i, daddr: ip('10.0.0.100'), dport: 80, tcpFlags: flags('S'), bytes: 60, mark: 0 }, undefined, dest);
+      got.push(v.dest!.addr);
+      s.ahead.refill();
+    }
+    assert.deepEqual(got, ['192.168.10.12', '192.168.10.11', '192.168.10.12', '192.168.10.11', '192.168.10.12', '192.168.10.11']);
+    assert.equal(s.rig.e.service(s.key)!.stats.conns, 6);
+  });
+
+  const none: [string, Parameters<typeof setup>[0]][] = [
+    ['lc (choices depend on counts)', { scheduler: 'lc' }],
+    ['NAT destinations (user space rewrites them)', { fwd: 'masq' }],
+    ['persistence', { flags: 0x1 }],
+    ['a real server without a next hop yet', { hops: false }],
+  ];
+  for (const [what, o] of none) {
+    it(`no ring with ${what}: the kernel leaves new connections to the engine`, () => {
+      const s = setup(o);
+      s.ahead.sync();
+      assert.equal(s.svcs.size, 0);
+      assert.equal(s.take(), null);
+    });
+  }
+
+  it('a rule change touching the service drops what waits; the next decisions follow the new rules', () => {
+    const s = setup({ scheduler: 'wrr' });
+    s.ahead.sync();
+    assert.ok(s.take() !== null);
+    s.rig.ok(s.rig.e.apply({ kind: 'edit-dest', key: s.key, dest: { af: 4, addr: RS[0]!, port: 80, fwd: 'route', weight: 3, uThreshold: 0, lThreshold: 0, tunType: 'ipip', tunPort: 0, tunCsum: 'nocsum' } }));
+    s.ahead.sync();
+    const got: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      got.push(s.ahead.taken(s.take()!)!.addr);
+      s.ahead.refill();
+    }
+    assert.equal(got.filter((a) => a === RS[0]).length, 6, got.join(','));
+  });
+
+  it('a service that stops qualifying loses its ring (the kernel is told)', () => {
+    const s = setup();
+    s.ahead.sync();
+    assert.equal(s.svcs.size, 1);
+    s.rig.ok(s.rig.e.apply({ kind: 'edit-service', svc: { af: 4, fwmark: 0, protocol: 'tcp', addr: '10.0.0.100', port: 80, scheduler: 'wlc', flags: 0, timeout: 0, netmask: 0xffffffff, pe: '' } }));
+    s.ahead.sync();
+    assert.equal(s.svcs.size, 0);
+  });
+
+  it('the table adopts the flow the kernel created when the engine agrees, and removes it when it does not', () => {
+    const map = new MemoryFlowMap();
+    const table = new FastPathTable(map, () => true, new Set([2]));
+    const m = newMeta();
+    Object.assign(m, { dir: 'in', af: 4, protocol: 'tcp', saddr: ip('172.16.0.2'), sport: 5000, daddr: ip('10.0.0.100'), dport: 80, tcpFlags: flags('S'), bytes: 60, mark: 0 });
+    const s = setup();
+    s.ahead.sync();
+    const dest = s.ahead.taken(s.take()!)!;
+    const h = s.hops.get(dest.ip.words[0]! >>> 0);
+    const a = newAction();
+    verdictToAction(m, s.rig.e.processPacket(m, undefined, dest), a);
+    table.adoptTaken(m, a, s.hops.get(a.rip), h);
+    assert.equal(table.size, 1, 'adopted');
+    assert.equal(map.forward(u32('172.16.0.2'), u32('10.0.0.100'), 5000, 80, 6, flags('A'), 40), 'pass', 'adoptTaken itself does not write the map: the kernel did');
+    // A verdict that disagrees (the destination was deleted): the kernel's entry goes.
+    const m2 = newMeta();
+    Object.assign(m2, { ...m, sport: 5001 });
+    const key2 = new Uint8Array(16);
+    writeFlowKey(key2, u32('172.16.0.2'), u32('10.0.0.100'), 5001, 80, 6);
+    map.put(key2, new Uint8Array(48)); // the kernel's entry, as take_ahead() inserts it
+    const a2 = newAction();
+    a2.kind = 1; // drop
+    table.adoptTaken(m2, a2, undefined, h);
+    assert.equal(table.size, 1, 'not adopted');
+    assert.equal(map.entries.size, 0, 'the kernel\'s entry removed');
+  });
+});
