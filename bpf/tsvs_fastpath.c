@@ -248,7 +248,7 @@ static __attribute__((always_inline)) int take_ahead(__u8 *eth, __u8 *ip, struct
 }
 
 /* The shared step: PASS, or FWD with the frame rewritten and *ifindex set to the egress device. */
-static __attribute__((always_inline)) int fast_step(void *data, void *end, __u32 *ifindex) {
+static __attribute__((always_inline)) int fast_step(void *data, void *end, __u32 pkt_len, __u32 *ifindex) {
   __u8 *eth = data;
   if ((void *)(eth + 14 + 20) > end) return PASS;
   if (*(__u16 *)(eth + 12) != bswap16(0x0800)) return PASS;
@@ -257,13 +257,20 @@ static __attribute__((always_inline)) int fast_step(void *data, void *end, __u32
   if (*(__u16 *)(ip + 6) & bswap16(0x3fff)) return PASS; /* a fragment */
   if (ip[8] <= 1) return PASS;                           /* time exceeded: user space answers */
   __u16 tot = bswap16(*(__u16 *)(ip + 2));
-  if (tot < 28) return PASS;                             /* malformed: counted there */
+  /* Malformed packets go to user space, which drops and counts them by reason. */
+  if (tot < 28 || (__u32)tot + 14 > pkt_len) return PASS;
+  __u32 sum = 0;
+  for (int i = 0; i < 20; i += 2) sum += *(__u16 *)(ip + i);
+  sum = (sum & 0xffff) + (sum >> 16);
+  sum = (sum & 0xffff) + (sum >> 16);
+  if (sum != 0xffff) return PASS;                        /* bad header checksum */
   __u8 proto = ip[9];
   __u8 *l4 = ip + 20;
   __u8 flags = 0;
   int syn = 0;
   if (proto == 6) {
     if ((void *)(l4 + 20) > end) return PASS;
+    if ((l4[12] >> 4) < 5 || (__u32)(l4[12] >> 4) * 4 > (__u32)tot - 20) return PASS; /* bad data offset */
     flags = l4[13];
     if (flags & 0x02) {
       if (flags & 0x15) return PASS; /* SYN with ACK, FIN or RST: not a connection request */
@@ -271,6 +278,8 @@ static __attribute__((always_inline)) int fast_step(void *data, void *end, __u32
     }
   } else if (proto == 17) {
     if ((void *)(l4 + 8) > end) return PASS;
+    __u16 ulen = bswap16(*(__u16 *)(l4 + 4));
+    if (ulen < 8 || ulen > tot - 20) return PASS; /* bad UDP length */
   } else {
     return PASS;
   }
@@ -321,7 +330,7 @@ int tsvs_xdp(struct xdp_md *ctx) {
   void *data = (void *)(long)ctx->data;
   void *end = (void *)(long)ctx->data_end;
   __u32 ifindex = 0;
-  if (fast_step(data, end, &ifindex) != FWD) return XDP_PASS;
+  if (fast_step(data, end, (__u32)(end - data), &ifindex) != FWD) return XDP_PASS;
   if (ifindex == ctx->ingress_ifindex) return XDP_TX;
   return bpf_redirect(ifindex, 0);
 }
@@ -341,7 +350,7 @@ int tsvs_tc(struct __sk_buff *skb) {
     end = (void *)(long)skb->data_end;
   }
   __u32 ifindex = 0;
-  if (fast_step(data, end, &ifindex) != FWD) return TC_ACT_OK;
+  if (fast_step(data, end, skb->len, &ifindex) != FWD) return TC_ACT_OK;
   return bpf_redirect(ifindex, 0);
 }
 
