@@ -22,13 +22,13 @@ import { spawn, spawnSync } from 'node:child_process';
 
 const SECS = Number(process.env['BENCH_SECONDS'] ?? 4);
 /**
- * DR runs once per value: a number N is `tsvs daemon --workers N` (0: the rings are read in the
- * main thread beside the engine; N > 0: N ring worker threads deciding over the channel); `tc`/`xdp` is
- * the main thread with `--fast-path tc|xdp` (the kernel forwards decided connections). TUN and NAT
- * run with the daemon's default. BENCH_MODES (default dr,tun,nat) and BENCH_PEERS=0 (skip the
- * peers) shorten a run while working on one path.
+ * DR runs once per value: `tc` (the default: the main thread beside the engine, and the kernel
+ * fast path on tc ingress carrying decided connections), `xdp` (the fast path on XDP), `none`
+ * (`--fast-path none`: every packet in user space, main thread), a number N > 0 (`--workers N`:
+ * N ring worker threads deciding over the channel). TUN and NAT run with the daemon's default.
+ * BENCH_MODES (default dr,tun,nat) and BENCH_PEERS=0 (skip the peers) shorten a run.
  */
-const DR_VARIANTS = (process.env['BENCH_DR_WORKERS'] ?? '0,2,tc').split(',').map((v) => (v === 'xdp' || v === 'tc' ? v : Number(v)));
+const DR_VARIANTS = (process.env['BENCH_DR_WORKERS'] ?? 'none,2,tc').split(',').map((v) => (v === 'xdp' || v === 'tc' || v === 'none' ? v : Number(v)));
 const MODES = (process.env['BENCH_MODES'] ?? 'dr,tun,nat').split(',');
 const PEERS = process.env['BENCH_PEERS'] !== '0';
 const PACKETS = Number(process.env['BENCH_PACKETS'] ?? 200_000);
@@ -153,15 +153,15 @@ async function main(): Promise<void> {
   const fwdNotes: string[] = [];
   try {
     // ---- our forwarder, per mode --------------------------------------------------------------
-    const runs: [LabMode, number | 'tc' | 'xdp' | null][] = [
-      ...(MODES.includes('dr') ? DR_VARIANTS.map((w) => ['dr', w] as [LabMode, number | 'tc' | 'xdp']) : []),
+    const runs: [LabMode, number | 'tc' | 'xdp' | 'none' | null][] = [
+      ...(MODES.includes('dr') ? DR_VARIANTS.map((w) => ['dr', w] as [LabMode, number | 'tc' | 'xdp' | 'none']) : []),
       ...(['tun', 'nat'] as const).filter((m) => MODES.includes(m)).map((m) => [m, null] as [LabMode, null]),
     ];
     let kernelDone = false;
     for (const [mode, workers] of runs) {
       const flag = mode === 'nat' ? '-m' : mode === 'dr' ? '-g' : '-i';
-      const label = `${mode.toUpperCase()}${workers === null ? '' : workers === 'tc' || workers === 'xdp' ? ` (${workers} fast path)` : workers === 0 ? ' (main thread)' : ` (${workers} workers)`}`;
-      await labUp(mode, { prefix, ...(workers === 'tc' || workers === 'xdp' ? { fastPath: workers } : { daemonArgs: workers === null ? [] : ['--workers', String(workers)] }) });
+      const label = `${mode.toUpperCase()}${workers === null ? '' : workers === 'tc' || workers === 'xdp' ? ` (${workers} fast path)` : workers === 'none' || workers === 0 ? ' (main thread, no fast path)' : ` (${workers} workers)`}`;
+      await labUp(mode, { prefix, ...(workers === 'tc' || workers === 'xdp' ? { fastPath: workers } : { daemonArgs: workers === null ? [] : workers === 'none' || workers === 0 ? ['--fast-path', 'none'] : ['--workers', String(workers)] }) });
       let dp = daemonPid();
       if (mode === 'dr') {
         await labAdm(prefix, ['-A', '-u', `${LAB.vip}:9999`, '-s', 'rr']);

@@ -49,7 +49,7 @@ export interface DaemonOptions {
   /** Packet forwarder: ring worker threads (0 = the rings are read in the main thread; undefined = the default). */
   readonly packetWorkers?: number;
   /** Packet forwarder: the kernel fast path for decided DR connections (docs/PACKET-FORWARDER.md). */
-  readonly fastPath?: 'tc' | 'xdp';
+  readonly fastPath?: 'tc' | 'xdp' | 'auto';
   readonly tickMs: number;
   readonly connectTimeoutMs: number;
 }

@@ -164,7 +164,7 @@ describe('lab dr --fast-path tc: the engine decides, the kernel carries decided 
 
 describe('tsvs daemon --fast-path: bad combinations are refused with exit 2 and a reason', () => {
   const cases: [string[], RegExp][] = [
-    [['--fast-path', 'bogus'], /--fast-path must be tc, xdp or none, not 'bogus'/],
+    [['--fast-path', 'bogus'], /--fast-path must be auto, tc, xdp or none, not 'bogus'/],
     [['--fast-path', 'tc'], /--fast-path tc needs --forwarder packet/],
     ...(root ? [[['--forwarder', 'packet', '--fast-path', 'xdp', '--workers', '2'], /--fast-path xdp works with the default packet path \(drop --workers\)/] as [string[], RegExp]] : []),
   ];

@@ -27,10 +27,11 @@ Runs in the foreground until SIGTERM/SIGINT; SIGHUP reloads --rules.
   --workers N             proxy: relay worker processes (default: number of CPUs, 0 =
                           in-process); packet: ring worker threads (default 0: the rings are
                           read in the main thread, beside the engine)
-  --fast-path tc|xdp|none packet: forward the packets of direct-routing connections the engine
-                          already decided in the kernel, on tc ingress or XDP (eBPF; needs
-                          clang and libbpf1; docs/PACKET-FORWARDER.md "Kernel fast path");
-                          default none
+  --fast-path auto|tc|xdp|none
+                          packet: forward the packets of direct-routing connections the engine
+                          decided in the kernel, on tc ingress or XDP (eBPF; needs clang and
+                          libbpf1; docs/PACKET-FORWARDER.md "Kernel fast path"). Default auto:
+                          tc when it loads (else none, with a warning), none with --workers N
   --proxy-protocol v1|v2  send a PROXY protocol header to real servers (client address)
   --connect-timeout MS    give up connecting to a real server after MS (default 5000)
   --log-level LEVEL       ${LOG_LEVELS.join('|')} (default info); logs are JSON lines on stderr
@@ -83,8 +84,10 @@ export async function run(argv: string[]): Promise<number> {
   const workers = a.workers === undefined ? availableParallelism() : Number(a.workers);
   if (!Number.isInteger(workers) || workers < 0 || workers > 64) return bad(`--workers must be an integer 0..64`);
   const fp = a['fast-path'];
-  if (fp !== undefined && fp !== 'tc' && fp !== 'xdp' && fp !== 'none') return bad(`--fast-path must be tc, xdp or none, not '${fp}'`);
+  if (fp !== undefined && fp !== 'auto' && fp !== 'tc' && fp !== 'xdp' && fp !== 'none') return bad(`--fast-path must be auto, tc, xdp or none, not '${fp}'`);
   const fastPath = fp === 'tc' || fp === 'xdp' ? fp : undefined;
+  // auto: the packet forwarder's default path tries tc and falls back to none.
+  const autoFastPath = (fp === undefined || fp === 'auto') && a.forwarder === 'packet' && !(a.workers !== undefined && workers > 0);
   if (fastPath && a.forwarder !== 'packet') return bad(`--fast-path ${fastPath} needs --forwarder packet`);
   if (fastPath && a.workers !== undefined && workers > 0) return bad(`--fast-path ${fastPath} works with the default packet path (drop --workers)`);
   const cto = Number(a['connect-timeout']);
@@ -107,7 +110,7 @@ export async function run(argv: string[]): Promise<number> {
       proxyProtocol: (pp as 'v1' | 'v2' | undefined) ?? null,
       workers: a.forwarder === 'proxy' ? workers : 0,
       ...(a.forwarder === 'packet' && a.workers !== undefined ? { packetWorkers: workers } : {}),
-      ...(fastPath ? { fastPath } : {}),
+      ...(fastPath ? { fastPath } : autoFastPath ? { fastPath: 'auto' as const } : {}),
       tickMs: 200,
       connectTimeoutMs: cto,
     },

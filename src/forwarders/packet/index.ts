@@ -25,7 +25,7 @@ import type { RtDest } from '../../core/scheduler.ts';
  * ahead; fastpath-ahead.ts).
  */
 const FAST_AHEAD = process.env['TSVS_FAST_AHEAD'] !== '0';
-import type { FastPathKind } from './bpf.ts';
+import { FastPathError, type FastPathKind } from './bpf.ts';
 import { DEFAULT_QUEUE, removeMarkRules, syncMarkRules } from './nfqueue.ts';
 
 /** The part of src/core/engine.ts `Engine` the packet forwarder uses. */
@@ -53,7 +53,7 @@ export interface PacketForwarderOptions {
    * direct-routing connections the engine already decided: on tc ingress or XDP. Main-thread
    * path only.
    */
-  readonly fastPath?: FastPathKind;
+  readonly fastPath?: FastPathKind | 'auto';
   /** NFQUEUE number for firewall-mark services (default 7157); null: no fwmark support. */
   readonly nfqueue?: number | null;
   readonly log?: { info(o: unknown, m?: string): void; warn(o: unknown, m?: string): void };
@@ -73,7 +73,7 @@ export interface PacketForwarderHandle {
    */
   settle(): void;
   sync(services: readonly ServiceKey[]): Promise<{ protocol: string; addr: string; port: number; error?: string }[]>;
-  status(): { forwarder: 'packet'; ifaces: readonly string[]; workers: number; counters: ForwarderStats; drops: Record<string, number>; fwmarks: number[]; fastPath: ({ kind: FastPathKind } & FastPathCounters) | null };
+  status(): { forwarder: 'packet'; ifaces: readonly string[]; workers: number; counters: ForwarderStats; drops: Record<string, number>; fwmarks: number[]; fastPath: ({ kind: FastPathKind } & FastPathCounters) | null; fastPathError?: string };
   close(): Promise<void>;
 }
 
@@ -205,7 +205,7 @@ export async function startPacketForwarder(engine: PacketEngine, options: Packet
   const queue = options.nfqueue === undefined ? DEFAULT_QUEUE : options.nfqueue;
   let p = plan(engine.services());
   const inline = (options.workers ?? 0) === 0;
-  if (options.fastPath && !inline) throw new Error('the kernel fast path works with the default packet path (no ring workers)');
+  if (options.fastPath && options.fastPath !== 'auto' && !inline) throw new Error('the kernel fast path works with the default packet path (no ring workers)');
   removeNft(); // whatever a crashed run left
   installNft(p.nft);
   const marks = new Set<number>();
@@ -218,14 +218,16 @@ export async function startPacketForwarder(engine: PacketEngine, options: Packet
     verdictToAction(m, engine.processPacket(m as PacketIn, verdict), a);
   };
   let h: WorkersHandle;
-  try {
-    h = await startWorkers({
+  // 'auto' is tc, or nothing when it cannot load (no clang, no libbpf, a kernel without it).
+  let kind: FastPathKind | null = options.fastPath === 'auto' ? (inline ? 'tc' : null) : options.fastPath ?? null;
+  let fastPathError: string | undefined;
+  const start = (): Promise<WorkersHandle> => startWorkers({
       ifaces, workers: options.workers, inline, inAddrs: p.inAddrs, outAddrs: p.outAddrs, rips: p.rips, decide,
       ...(inline ? { v6: p.v6 } : {}),
       onBatch: () => engine.setTime(now()),
-      ...(options.fastPath && inline ? {
+      ...(kind && inline ? {
         fastPath: {
-          kind: options.fastPath,
+          kind,
           count: (c: number, n: number, b: number) => engine.countForwarded(c, n, b),
           ...(FAST_AHEAD ? {
             ahead: engine,
@@ -238,6 +240,16 @@ export async function startPacketForwarder(engine: PacketEngine, options: Packet
       nfqueue: queue ?? undefined,
       log: (msg) => options.log?.warn({ forwarder: 'packet' }, msg),
     });
+  try {
+    try {
+      h = await start();
+    } catch (e) {
+      if (options.fastPath !== 'auto' || !(e instanceof FastPathError)) throw e;
+      fastPathError = e.message;
+      options.log?.warn({ err: e.message }, 'kernel fast path unavailable; forwarding every packet in user space');
+      kind = null;
+      h = await start();
+    }
   } catch (e) {
     removeNft();
     if (queue !== null) removeMarkRules();
@@ -273,9 +285,9 @@ export async function startPacketForwarder(engine: PacketEngine, options: Packet
     },
     status() {
       // Exact kernel fast path counters: what it reported and counted so far reaches the engine.
-      if (options.fastPath) h.settle();
+      if (kind) h.settle();
       const fp = h.fastPath();
-      return { forwarder: 'packet', ifaces, workers: options.workers ?? 0, counters: h.stats(), drops: h.drops(), fwmarks: [...marks], fastPath: fp ? { kind: options.fastPath!, ...fp } : null };
+      return { forwarder: 'packet', ifaces, workers: options.workers ?? 0, counters: h.stats(), drops: h.drops(), fwmarks: [...marks], fastPath: fp && kind ? { kind, ...fp } : null, ...(fastPathError ? { fastPathError } : {}) };
     },
     async close() {
       await h.stop();
