@@ -127,6 +127,15 @@ export async function labDaemonStatus(prefix: string, dir: DirectorName = 'dir')
 
 export interface ForwarderStatus { counters: Record<string, number>; drops: Record<string, number>; fwmarks: number[]; fastPath?: Record<string, number> | null }
 
+/**
+ * DR packets a director forwarded: by user space (`route`) and by the kernel fast path (packets it
+ * counted, and those it reported: SYNs taken ahead, handshake ACKs, FINs, RSTs).
+ */
+export function drForwarded(st: ForwarderStatus): number {
+  const fp = st.fastPath;
+  return st.counters['route']! + (fp ? (fp['forwarded'] ?? 0) + (fp['events'] ?? 0) : 0);
+}
+
 /** The packet forwarder's status (counters, drops, fwmarks) through the control API's `status` op. */
 export async function labForwarderStatus(prefix: string, dir: DirectorName = 'dir'): Promise<ForwarderStatus | null> {
   const st = await labDaemonStatus(prefix, dir);

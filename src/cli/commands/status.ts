@@ -47,6 +47,12 @@ export async function run(argv: string[]): Promise<number> {
   const out: string[] = [];
   out.push(`tsvs daemon pid ${String(st['pid'])}, up ${String(st['uptimeSeconds'])} s, forwarder ${String(st['forwarder'])}, ${String(st['services'])} services, ${String(st['destinations'])} real servers, ${String(st['connections'])} connections`);
   if (st['config']) out.push(`configuration: ${String(st['config'])} (${String(st['format'])})`);
+  const pf = st['listeners'] as { forwarder?: string; fastPath?: Record<string, number | string> | null; fastPathError?: string } | undefined;
+  if (pf && pf.forwarder === 'packet') {
+    const fp = pf.fastPath;
+    if (fp) out.push(`kernel fast path ${String(fp['kind'])}: ${String(fp['flows'])} flows, ${String(fp['forwarded'])} packets forwarded, ${String(fp['events'])} reported, ${String(fp['aheadTaken'] ?? 0)} connections taken ahead`);
+    else out.push(`kernel fast path off${pf.fastPathError ? ` (${pf.fastPathError})` : ''}`);
+  }
   const health = st['health'] as HealthStatus | null | undefined;
   if (health && health.services.length > 0) out.push('', renderStatusTable(health).trimEnd());
   else out.push('', 'no health checks (rules from tsvsadm/--rules are not checked; use --keepalived or --ldirectord)');
