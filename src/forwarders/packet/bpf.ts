@@ -29,6 +29,8 @@ const BPF_TC_INGRESS = 1;
 const BPF_TC_EGRESS = 2;
 const TC_HOOK_BYTES = 24;
 const TC_OPTS_BYTES = 32;
+/** struct bpf_test_run_opts (libbpf 1.x). */
+const TEST_RUN_OPTS_BYTES = 80;
 const PAGE = 4096;
 const EVENT_BYTES = 40;
 /** bpf/tsvs_fastpath.c `ahead`: rings of decisions ahead (256 x struct ahead_ring). */
@@ -67,6 +69,7 @@ function libbpf(): Record<string, Fn> {
     lookup: l.func('int bpf_map_lookup_elem(int fd, const void *key, _Out_ void *value)'),
     lookupAndDelete: l.func('int bpf_map_lookup_and_delete_elem(int fd, const void *key, _Out_ void *value)'),
     del: l.func('int bpf_map_delete_elem(int fd, const void *key)'),
+    testRun: l.func('int bpf_prog_test_run_opts(int fd, void *opts)'),
   } as Record<string, Fn>;
   return lib;
 }
@@ -167,6 +170,7 @@ export class KernelFastPath {
   /** The `ahead` array map, mmap'd: written directly (fastpath-ahead.ts). */
   readonly aheadMem: ArrayBuffer;
   private readonly svcsFd: number;
+  private readonly progFd: number;
   private readonly svcKey = Buffer.alloc(8);
   private readonly svcVal = Buffer.alloc(4);
   private closed = false;
@@ -174,6 +178,7 @@ export class KernelFastPath {
   private constructor(private readonly obj: unknown, readonly kind: FastPathKind, ifaces: readonly string[]) {
     const b = libbpf();
     const prog = b.prog!(obj, kind === 'tc' ? 'tsvs_tc' : 'tsvs_xdp');
+    this.progFd = prog ? (b.progFd!(prog) as number) : -1;
     const flowsFd = b.mapFd!(obj, 'flows') as number;
     this.eventFd = b.mapFd!(obj, 'events') as number;
     if (!prog || flowsFd < 0 || this.eventFd < 0) throw new FastPathError('bpf/tsvs_fastpath.c: program or maps missing from the object');
@@ -259,6 +264,34 @@ export class KernelFastPath {
         both.writeUInt32LE(BPF_TC_INGRESS | BPF_TC_EGRESS, 12);
         b.tcHookDestroy!(both);
       }
+    }
+  }
+
+  /**
+   * Runs the attached program once on `frame` in the kernel (BPF_PROG_TEST_RUN: nothing is sent;
+   * a redirect only shows in the return code): tc TC_ACT_OK 0 / TC_ACT_REDIRECT 7, XDP
+   * XDP_PASS 2 / XDP_TX 3 / XDP_REDIRECT 4, and the frame as the program left it. For tests.
+   */
+  testRun(frame: Uint8Array): { retval: number; out: Uint8Array } {
+    // The kernel follows the pointers in the options: the frames live in malloc'd memory.
+    const outLen = frame.length + 256;
+    const mem = sys.calloc(1, frame.length + outLen) as bigint;
+    if (!mem) throw new FastPathError('calloc failed');
+    try {
+      new Uint8Array(view(mem, frame.length)).set(frame);
+      const o = Buffer.alloc(TEST_RUN_OPTS_BYTES);
+      o.writeBigUInt64LE(BigInt(TEST_RUN_OPTS_BYTES), 0);
+      o.writeBigUInt64LE(mem, 8);
+      o.writeBigUInt64LE(mem + BigInt(frame.length), 16);
+      o.writeUInt32LE(frame.length, 24);
+      o.writeUInt32LE(outLen, 28);
+      o.writeInt32LE(1, 60); // repeat
+      const r = libbpf().testRun!(this.progFd, o) as number;
+      if (r !== 0) throw new FastPathError(`BPF_PROG_TEST_RUN: errno ${-r}`);
+      const n = o.readUInt32LE(28);
+      return { retval: o.readUInt32LE(56), out: new Uint8Array(view(mem + BigInt(frame.length), n)).slice() };
+    } finally {
+      sys.free(mem);
     }
   }
 

@@ -1,0 +1,155 @@
+// The kernel fast path program itself (bpf/tsvs_fastpath.c, built and loaded as the daemon does)
+// run by the kernel on the golden DR frames (BPF_PROG_TEST_RUN): where it forwards, its output
+// must be the golden table's expected frame byte for byte; everything user space must see
+// (TTL expiry, too big, malformed, IPv6, options) it must leave untouched.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { fromHex, toHex } from '../../src/packet/build.ts';
+import { createFrameMeta, parseFrame } from '../../src/packet/frame.ts';
+import { parseMac } from '../../src/packet/ethernet.ts';
+import { KernelFastPath, AHEAD_RING_BYTES, AHEAD_SLOTS, type FlowEvent } from '../../src/forwarders/packet/bpf.ts';
+import { KEY_BYTES, VAL_BYTES, writeFlowKey } from '../../src/forwarders/packet/fastpath.ts';
+import { drCases } from './golden/dr.ts';
+import { malformedCases } from './golden/malformed.ts';
+import type { GoldenCase } from './golden/types.ts';
+
+const root = process.getuid?.() === 0;
+const skip = root ? false : 'needs root (loads a BPF program)';
+const TC_OK = 0, TC_REDIRECT = 7;
+
+interface Tuple { saddr: number; daddr: number; sport: number; dport: number; proto: number; flags: number; ihl: number; af: number }
+function tuple(frame: Uint8Array): Tuple | null {
+  if (frame.length < 14 + 20 + 8 || frame[12] !== 0x08 || frame[13] !== 0x00) return null;
+  const ip = 14, d = new DataView(frame.buffer, frame.byteOffset);
+  const ihl = (frame[ip]! & 15) * 4, l4 = ip + ihl;
+  if (l4 + 14 > frame.length) return null;
+  return { af: 4, ihl, saddr: d.getUint32(ip + 12), daddr: d.getUint32(ip + 16), proto: frame[ip + 9]!, sport: d.getUint16(l4), dport: d.getUint16(l4 + 2), flags: frame[ip + 9] === 6 ? frame[l4 + 13]! : 0 };
+}
+
+function value(c: GoldenCase, needAck: boolean): Uint8Array {
+  const v = new Uint8Array(VAL_BYTES);
+  v.set(parseMac(c.decision.dstMac)!, 0);
+  v.set(parseMac(c.decision.srcMac)!, 6);
+  const d = new DataView(v.buffer);
+  d.setUint32(12, 1, true);
+  d.setUint16(16, c.decision.mtu, true);
+  v[18] = needAck ? 1 : 0;
+  return v;
+}
+
+describe('kernel fast path program on the golden DR frames (BPF_PROG_TEST_RUN)', { skip }, () => {
+  let fp: KernelFastPath;
+  const ev: FlowEvent = { saddr: 0, daddr: 0, sport: 0, dport: 0, proto: 0, flags: 0, len: 0, pkts: 0, bytes: 0, kind: 0, token: 0 };
+  const events = (): FlowEvent[] => {
+    const got: FlowEvent[] = [];
+    fp.readEvents((e) => got.push({ ...e }), ev);
+    return got;
+  };
+  before(() => { fp = KernelFastPath.open([], 'tc'); });
+  after(() => fp?.close());
+
+  /** A ring of one decision ahead for the service of `t`, as fastpath-ahead.ts writes it. */
+  function publish(t: Tuple, c: GoldenCase, token: number): void {
+    fp.setAheadService(t.daddr, t.dport, t.proto, 0);
+    const words = new Int32Array(fp.aheadMem), view = new DataView(fp.aheadMem), bytes = new Uint8Array(fp.aheadMem);
+    const tail = Atomics.load(words, 1);
+    const o = 16 + ((tail >>> 0) % AHEAD_SLOTS) * 24;
+    bytes.set(parseMac(c.decision.dstMac)!, o);
+    bytes.set(parseMac(c.decision.srcMac)!, o + 6);
+    view.setUint32(o + 12, 1, true);
+    view.setUint16(o + 16, c.decision.mtu, true);
+    view.setUint32(o + 20, token, true);
+    Atomics.store(words, 1, tail + 1);
+    assert.ok(AHEAD_RING_BYTES >= 16 + AHEAD_SLOTS * 24);
+  }
+  function unpublish(t: Tuple): void {
+    fp.setAheadService(t.daddr, t.dport, t.proto, null);
+    const words = new Int32Array(fp.aheadMem);
+    Atomics.store(words, 0, Atomics.load(words, 1));
+  }
+
+  for (const c of [...drCases, ...malformedCases]) {
+    if (c.verdict === 'builder') continue;
+    it(c.name, () => {
+      const input = fromHex(c.input);
+      const t = tuple(input);
+      const meta = createFrameMeta();
+      parseFrame(input, 0, input.length, meta);
+      const ours = c.decision.method === 'route' && t !== null && meta.reason === 0;
+      const syn = t !== null && t.proto === 6 && (t.flags & 0x17) === 0x02;
+      const key = new Uint8Array(KEY_BYTES);
+      if (ours) {
+        // A SYN takes a decision ahead; any other packet belongs to an installed flow.
+        if (syn) publish(t, c, 4242);
+        else {
+          writeFlowKey(key, t.saddr, t.daddr, t.sport, t.dport, t.proto);
+          assert.ok(fp.flows.put(key, value(c, false)));
+        }
+      }
+      try {
+        // Shorter than Ethernet + IP headers: no device hands such a frame to tc (the test run refuses it too).
+        const ipv4 = input[12] === 0x08 && input[13] === 0x00, ipv6 = input[12] === 0x86 && input[13] === 0xdd;
+        if (input.length < 14 || (ipv4 && input.length < 34) || (ipv6 && input.length < 54)) {
+          assert.throws(() => fp.testRun(input), /errno 22/);
+          return;
+        }
+        const r = fp.testRun(input);
+        const kernelCase = ours && c.verdict === 'forward' && t.ihl === 20;
+        if (kernelCase) {
+          assert.equal(r.retval, TC_REDIRECT, 'forwarded by the program');
+          assert.equal(toHex(r.out), c.expected, 'the golden output frame');
+          if (syn) assert.deepEqual(events().map((e) => [e.kind, e.token, e.sport]), [[1, 4242, t.sport]], 'the taking is reported');
+        } else {
+          assert.equal(r.retval, TC_OK, 'left to user space');
+          assert.equal(toHex(r.out), c.input, 'untouched');
+          assert.deepEqual(events(), []);
+        }
+      } finally {
+        if (ours) {
+          if (syn) unpublish(t);
+          writeFlowKey(key, t.saddr, t.daddr, t.sport, t.dport, t.proto);
+          fp.flows.take(key, new Uint8Array(VAL_BYTES));
+        }
+      }
+    });
+  }
+
+  it('a FIN is forwarded, reported with the flow\'s counters, and ends the flow in the kernel; the first ACK of a SYN_RECV flow is reported once', () => {
+    const c = drCases.find((x) => x.verdict === 'forward' && tuple(fromHex(x.input))?.proto === 6)!;
+    const base = fromHex(c.input);
+    const t = tuple(base)!;
+    const key = new Uint8Array(KEY_BYTES);
+    writeFlowKey(key, t.saddr, t.daddr, t.sport, t.dport, 6);
+    assert.ok(fp.flows.put(key, value(c, true)));
+    const withFlags = (f: number): Uint8Array => {
+      const b = base.slice();
+      b[14 + t.ihl + 13] = f;
+      return b;
+    };
+    assert.equal(fp.testRun(withFlags(0x10)).retval, TC_REDIRECT);
+    assert.deepEqual(events().map((e) => [e.kind, e.flags]), [[0, 0x10]], 'the handshake ACK reported');
+    assert.equal(fp.testRun(withFlags(0x18)).retval, TC_REDIRECT);
+    assert.equal(fp.testRun(withFlags(0x10)).retval, TC_REDIRECT);
+    assert.deepEqual(events(), [], 'later ACKs only counted');
+    assert.equal(fp.testRun(withFlags(0x11)).retval, TC_REDIRECT);
+    const fin = events();
+    assert.equal(fin.length, 1);
+    assert.equal(fin[0]!.pkts, 2, 'the two counted packets');
+    assert.equal(fin[0]!.bytes, 2 * base.length - 2 * 14);
+    assert.equal(fp.flows.get(key, new Uint8Array(VAL_BYTES)), false, 'the flow left the kernel');
+    assert.equal(fp.testRun(withFlags(0x10)).retval, TC_OK, 'its next packet goes to user space');
+  });
+
+  it('a SYN finds no decision waiting: user space decides it', () => {
+    const c = drCases.find((x) => x.verdict === 'forward' && tuple(fromHex(x.input))?.flags === 0x02)!;
+    const input = fromHex(c.input);
+    const t = tuple(input)!;
+    fp.setAheadService(t.daddr, t.dport, 6, 0);
+    try {
+      assert.equal(fp.testRun(input).retval, TC_OK);
+      assert.deepEqual(events(), []);
+    } finally {
+      fp.setAheadService(t.daddr, t.dport, 6, null);
+    }
+  });
+});
