@@ -6,6 +6,9 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { labUp, labDown, curlFromClient, labNs, LAB, labAdm, labForwarderStatus, labKillDirector, labStartDirector, seedCommands } from '../../src/lab/topology.ts';
 import { shTry, listNetns, alive } from '../../src/lab/netns.ts';
@@ -175,4 +178,35 @@ describe('tsvs daemon --fast-path: bad combinations are refused with exit 2 and 
       assert.match(r.stderr, msg);
     });
   }
+});
+
+describe('--fast-path auto without clang: the director forwards everything in user space and says why', { skip, timeout: 120_000 }, () => {
+  const p2 = `tsvs-kc${process.pid % 10000}`;
+  const saved = { clang: process.env['TSVS_CLANG'], tmp: process.env['TMPDIR'] };
+  let tmp = '';
+  before(() => {
+    // No compiler and no cached object: the program cannot be built.
+    tmp = mkdtempSync(join(tmpdir(), 'tsvs-nocc-'));
+    process.env['TSVS_CLANG'] = '/nonexistent/clang';
+    process.env['TMPDIR'] = tmp;
+  });
+  after(async () => {
+    for (const [k, v] of [['TSVS_CLANG', saved.clang], ['TMPDIR', saved.tmp]] as const) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+    await labDown(p2);
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('auto (the default) falls back: curl alternates, status carries the reason; an explicit tc refuses to start', async () => {
+    await labUp('dr', { prefix: p2 });
+    const st = await labForwarderStatus(p2);
+    assert.equal(st?.fastPath ?? null, null);
+    assert.match(String((st as { fastPathError?: string } | null)?.fastPathError), /clang/);
+    const bodies = curlFromClient(p2, 4);
+    for (let i = 1; i < bodies.length; i++) assert.notEqual(bodies[i], bodies[i - 1], bodies.join(','));
+    await labDown(p2);
+    await assert.rejects(labUp('dr', { prefix: p2, fastPath: 'tc' }), /clang/);
+  });
 });

@@ -81,7 +81,8 @@ export function fastPathObject(): string {
   if (existsSync(out)) return out;
   const tmp = `${out}.${process.pid}`;
   try {
-    execFileSync('clang', ['-O2', '-g', '-target', 'bpf', '-mcpu=v3', '-c', SOURCE, '-o', tmp], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // TSVS_CLANG: another compiler binary (a versioned clang-NN).
+    execFileSync(process.env['TSVS_CLANG'] || 'clang', ['-O2', '-g', '-target', 'bpf', '-mcpu=v3', '-c', SOURCE, '-o', tmp], { stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (e) {
     const err = e as { code?: string; stderr?: Buffer };
     if (err.code === 'ENOENT') throw new FastPathError('the kernel fast path is built with clang on first use: install clang (scripts/setup.sh does)');
