@@ -11,7 +11,7 @@
  * with compare-and-exchange; the primary writes slot `tail` only while fewer than SLOTS are
  * waiting (so never one a worker may still be reading) and publishes it by moving tail on.
  */
-export const SLOTS = 64;
+export const SLOTS = 256;
 const HEAD = 0, TAIL = 1, BASE = 4, SLOT_WORDS = 8;
 
 export interface AheadChoice {

@@ -15,8 +15,8 @@
  * Engine.scheduleAhead): per TCP service one ring in a SharedArrayBuffer shared by all workers
  * (ahead-ring.ts), which the primary keeps filled with destinations the engine chose in its rr/wrr
  * order. A worker connects a new client to the next one at once and reports the flow as
- * OPEN_AHEAD with its token; the engine binds the connection to that destination (no round trip
- * before the connect). One sequence for all workers, taken in arrival order: consecutive
+ * OPEN_AHEAD with its token, lazily with its packet reports (within LAZY_MS); the engine binds
+ * the connection to that destination (no round trip before the connect). One sequence for all workers, taken in arrival order: consecutive
  * connections alternate as with the kernel's one rr pointer. Refilled when half are taken; a rule
  * change that touches the service drops what waits (those rr/wrr steps are skipped). When the ring
  * is empty a worker asks as before. TSVS_PROXY_AHEAD=0 turns it off.

@@ -102,7 +102,7 @@ class RemotePort implements FlowPort {
       // A decision the engine made ahead (cluster.ts): connect now, report the flow after.
       const c = this.choice;
       this.ev.push(EV.OPEN_AHEAD, id, f.af, f.caddr, f.cport, f.vaddr, f.vport, bytes, c.token);
-      this.queue();
+      this.lazy();
       cb({ addr: addrText(c.af, c.words), port: c.port });
       return;
     }
