@@ -27,6 +27,7 @@ export const sys = {
   read: libc.func('long read(int fd, void *buf, size_t len)'),
   write: libc.func('long write(int fd, void *buf, size_t len)'),
   close: libc.func('int close(int fd)'),
+  dup: libc.func('int dup(int fd)'),
   if_nametoindex: libc.func('unsigned int if_nametoindex(const char *name)'),
   calloc: libc.func('void *calloc(size_t n, size_t size)'),
   free: libc.func('void free(void *p)'),
@@ -193,6 +194,7 @@ export const CT = {
   EPOLLHUP: 0x10,
   EPOLLRDHUP: 0x2000,
   EPOLLET: 0x80000000,
+  EPOLLEXCLUSIVE: 0x10000000,
   EINPROGRESS: 115,
   ECONNREFUSED: 111,
 } as const;

@@ -2,9 +2,9 @@
  * Multi-core proxy: the daemon's main thread owns the one engine; N relay workers accept TCP
  * connections on shared listening sockets (the kernel spreads accepts) and relay bytes.
  * Workers are threads of the daemon process (worker_threads) when the raw libuv handles and
- * koffi are available: the main thread opens one SO_REUSEPORT listening socket per service and
- * worker (the kernel spreads connections evenly, one accept queue each, no thundering herd) and
- * hands it over; messages travel over in-process MessagePorts (no pipe, no JSON, cheaper
+ * koffi are available: the main thread opens one listening socket per service and hands each
+ * worker its own descriptor of it (one accept queue for all, EPOLLEXCLUSIVE: no thundering herd;
+ * SHARED_ACCEPT below); messages travel over in-process MessagePorts (no pipe, no JSON, cheaper
  * context switches: this halved the proxy's CPU per new connection). Otherwise (or with
  * TSVS_PROXY_PROCS=1) they are cluster worker processes (SCHED_NONE) talking over IPC. Workers ask the primary for every scheduling decision and
  * report every synthesized packet over IPC, batched per event-loop turn, so lc/wlc/sed/nq and
@@ -48,6 +48,14 @@ import type { ProxyProtocolVersion } from './proxy-protocol.ts';
 export const EV = { OPEN: 1, PKT: 2, CLOSED: 3, OPEN_AHEAD: 4 } as const;
 /** TSVS_PROXY_AHEAD=0: every new connection asks the primary (no decisions ahead). */
 const AHEAD_ON = process.env['TSVS_PROXY_AHEAD'] !== '0';
+/**
+ * One listening socket per service, its accept queue shared by every worker (each watches its
+ * own descriptor of it with EPOLLEXCLUSIVE: one worker woken per connection). Whoever is free
+ * takes the next connection; with one SO_REUSEPORT socket per worker (TSVS_PROXY_SHARED_ACCEPT=0,
+ * the kernel hashing connections to queues) a busy worker's queue waits: p99 of a new connection
+ * per request 8.1 vs 8.9 ms and 7.8 vs 8.7 ms in two A/B sessions (bench/RESULTS.md).
+ */
+const SHARED_ACCEPT = process.env['TSVS_PROXY_SHARED_ACCEPT'] !== '0';
 
 export interface ClusterOptions {
   readonly workers: number;
@@ -316,7 +324,11 @@ export class ClusterForwarder {
       if (this.sockets.has(k)) continue;
       const opened: [WorkerState, number][] = [];
       try {
-        for (const w of this.workers) opened.push([w, fds.listen(s)]);
+        if (SHARED_ACCEPT) {
+          // One accept queue for every worker: each gets its own descriptor of the same socket.
+          const first = fds.listen(s);
+          this.workers.forEach((w, i) => opened.push([w, i === 0 ? first : (sys.dup(first) as number)]));
+        } else for (const w of this.workers) opened.push([w, fds.listen(s)]);
         for (const [w, fd] of opened) w.opened.set(k, fd);
         this.sockets.set(k, {});
       } catch (e) {

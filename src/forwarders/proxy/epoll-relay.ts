@@ -25,6 +25,11 @@ import type { RelayHooks, RelayOptions } from './tcp-relay.ts';
 const { FIN, SYN, RST, ACK, PSH } = TCP_FLAG;
 const { EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP, EPOLLRDHUP, EPOLLET } = CT;
 const WATCH = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+/**
+ * A listening socket: level-triggered, and EPOLLEXCLUSIVE so that when several relay threads
+ * watch the same socket (TSVS_PROXY_SHARED_ACCEPT) one of them is woken per connection.
+ */
+const LISTEN_EVENTS = EPOLLIN | CT.EPOLLEXCLUSIVE;
 const BUF = 65536;
 const EAGAIN = C.EAGAIN;
 const SEND_FLAGS = CT.MSG_NOSIGNAL | C.MSG_DONTWAIT;
@@ -392,7 +397,7 @@ export class EpollListener implements EpollOwner {
     this.loop = l;
     // Accepted sockets inherit TCP_NODELAY from the listening socket: one setsockopt for all.
     sys.setsockopt(fd, C.IPPROTO_TCP, CT.TCP_NODELAY, one, 4);
-    if (!l.add(fd, EPOLLIN, this)) throw sysError('epoll_ctl', errno());
+    if (!l.add(fd, LISTEN_EVENTS, this)) throw sysError('epoll_ctl', errno());
   }
 
   onEvent(): void {
@@ -424,7 +429,7 @@ export class EpollListener implements EpollOwner {
     this.loop.forget(this.fd, true);
     this.paused = setTimeout(() => {
       this.paused = null;
-      if (!this.closed && !this.loop.add(this.fd, EPOLLIN, this)) this.onError(sysError('epoll_ctl', errno()));
+      if (!this.closed && !this.loop.add(this.fd, LISTEN_EVENTS, this)) this.onError(sysError('epoll_ctl', errno()));
     }, 100);
   }
 
