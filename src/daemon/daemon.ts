@@ -58,6 +58,8 @@ interface Forwarder {
   refusal(cmd: IpvsCommand): string | null;
   /** Packet forwarder: make the engine count every packet the workers already forwarded (before listings). */
   settle?(): void;
+  /** Packet forwarder: forget the kernel fast path's flows (a VRRP transition). */
+  resetKernelCache?(): void;
   sync(services: readonly ServiceKey[]): Promise<{ protocol: string; addr: string; port: number; error?: string }[]>;
   status(): unknown;
   close(): Promise<void>;
@@ -329,6 +331,8 @@ export class Daemon {
         services: () => this.engine.services(),
         timeouts: () => this.engine.timeouts(),
         onVrrpState: (instance, to) => {
+          // Flows the kernel carries were decided in the previous role: the engine decides again.
+          this.forwarder?.resetKernelCache?.();
           const b = this.config?.syncBinding();
           if (b && b.instance === instance) void this.sync?.followVrrp(to, b.interface, b.syncid);
         },

@@ -72,6 +72,8 @@ export interface WorkersHandle {
   settle(): void;
   /** The kernel fast path's counters (null when off). */
   fastPath(): FastPathCounters | null;
+  /** Empties the kernel fast path's flows (their counts handed over first): the next packet of every connection goes to the engine. */
+  resetFastPath(): void;
   stop(): Promise<void>;
 }
 
@@ -307,6 +309,9 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
     settle() {
       for (const s of servers) s.drain();
       drainFastPath();
+    },
+    resetFastPath() {
+      if (table) { drainFastPath(); table.clear(); }
     },
     fastPath() {
       return table ? { ...table.counters, ...(kahead ? { aheadServices: kahead.size, aheadPublished: kahead.counters.published, aheadTaken: kahead.counters.taken } : {}) } : null;

@@ -73,6 +73,12 @@ export interface PacketForwarderHandle {
    */
   settle(): void;
   sync(services: readonly ServiceKey[]): Promise<{ protocol: string; addr: string; port: number; error?: string }[]>;
+  /**
+   * A VRRP transition: the kernel's flows were decided while this director held another role
+   * (a backup's connection table is rewritten by the master's sync), so they all go; the engine
+   * sees the next packet of each connection.
+   */
+  resetKernelCache(): void;
   status(): { forwarder: 'packet'; ifaces: readonly string[]; workers: number; counters: ForwarderStats; drops: Record<string, number>; fwmarks: number[]; fastPath: ({ kind: FastPathKind } & FastPathCounters) | null; fastPathError?: string };
   close(): Promise<void>;
 }
@@ -282,6 +288,9 @@ export async function startPacketForwarder(engine: PacketEngine, options: Packet
     },
     settle() {
       h.settle();
+    },
+    resetKernelCache() {
+      h.resetFastPath();
     },
     status() {
       // Exact kernel fast path counters: what it reported and counted so far reaches the engine.
