@@ -556,6 +556,15 @@ export class Engine implements IpvsBackend {
     const dest = svc.dests.find((d) => d.addr === daddr && (d.port === r.dport || r.dport === 0 || d.port === 0));
     if (!dest) return false;
     let s = t.lookupIn(pc, r.caddr, r.cport, r.vaddr, r.vport, template);
+    if (s >= 0 && (this.destById[t.dest[s]!] !== dest || t.dport[s] !== r.dport)) {
+      // ip_vs_proc_conn: the master bound this tuple to another real server (a reused client
+      // port rescheduled): the old entry goes. An INACTIVE record for it is the expiry of the
+      // entry already replaced: ignored.
+      // A template still controlling connections stays (no second entry for one tuple).
+      if (r.flags & SYNC_CONN_F.INACTIVE || t.nControl[s] !== 0) return false;
+      this.expireNow(s);
+      s = -1;
+    }
     if (s < 0) {
       s = this.newConn(pc, r.caddr, r.cport, r.vaddr, r.vport, dest, r.dport, template, false);
       if (s < 0) return false;

@@ -90,3 +90,24 @@ test('state changes are synced again; nothing is queued when no master daemon ru
   plain.processPacket(pkt('172.16.0.1', 40000, SYN));
   assert.equal(plain.drainSync().length, 0);
 });
+
+test('a tuple the master bound to another real server replaces the backup\'s old entry (ip_vs_proc_conn); the old entry\'s expiry record is ignored', async () => {
+  const master = await director(rules, true);
+  const backup = await director(rules, false);
+  // First connection from port 5000, closed: FIN_WAIT on both.
+  const first = master.processPacket(pkt('172.16.0.9', 5000, SYN)).dest!.addr;
+  master.processPacket(pkt('172.16.0.9', 5000, ACK));
+  master.processPacket(pkt('172.16.0.9', 5000, ACK | 0x01));
+  replicate(master, backup);
+  assert.equal(backup.connections().find((c) => c.cport === 5000)!.daddr, first);
+  // The master starts a new connection on the same tuple on the other server (bound ahead).
+  const other = master.services()[0]!.dests.find((d) => d.addr !== first)!;
+  const rt = (master as unknown as { destById: { addr: string; port: number }[] }).destById.find((d) => d && d.addr === other.addr)!;
+  const v = master.processPacket(pkt('172.16.0.9', 5000, SYN), undefined, rt as never);
+  assert.equal(v.dest!.addr, other.addr);
+  replicate(master, backup);
+  const mine = backup.connections().filter((c) => c.cport === 5000 && !c.template);
+  assert.deepEqual(mine.map((c) => [c.daddr, c.state]), [[other.addr, 'SYN_RECV']], 'one entry, on the master\'s new server');
+  // After a takeover the backup forwards the client's next packet there.
+  assert.equal(backup.processPacket(pkt('172.16.0.9', 5000, ACK)).dest!.addr, other.addr);
+});
