@@ -32,7 +32,6 @@ Runs in the foreground until SIGTERM/SIGINT; SIGHUP reloads --rules.
                           decided in the kernel, on tc ingress or XDP (eBPF; needs clang and
                           libbpf1; docs/PACKET-FORWARDER.md "Kernel fast path"). Default auto:
                           tc when it loads (else none, with a warning); none with --workers N
-                          or --keepalived (HA directors)
   --proxy-protocol v1|v2  send a PROXY protocol header to real servers (client address)
   --connect-timeout MS    give up connecting to a real server after MS (default 5000)
   --log-level LEVEL       ${LOG_LEVELS.join('|')} (default info); logs are JSON lines on stderr
@@ -87,10 +86,8 @@ export async function run(argv: string[]): Promise<number> {
   const fp = a['fast-path'];
   if (fp !== undefined && fp !== 'auto' && fp !== 'tc' && fp !== 'xdp' && fp !== 'none') return bad(`--fast-path must be auto, tc, xdp or none, not '${fp}'`);
   const fastPath = fp === 'tc' || fp === 'xdp' ? fp : undefined;
-  // auto: the packet forwarder's default path tries tc and falls back to none. Not with
-  // --keepalived (VRRP, connection sync): a failover under load stalled a transfer in 2 of 3 lab
-  // runs with the fast path on and in none without it (docs/PACKET-FORWARDER.md); tc forces it.
-  const autoFastPath = (fp === undefined || fp === 'auto') && a.forwarder === 'packet' && !(a.workers !== undefined && workers > 0) && !a.keepalived;
+  // auto: the packet forwarder's default path tries tc and falls back to none.
+  const autoFastPath = (fp === undefined || fp === 'auto') && a.forwarder === 'packet' && !(a.workers !== undefined && workers > 0);
   if (fastPath && a.forwarder !== 'packet') return bad(`--fast-path ${fastPath} needs --forwarder packet`);
   if (fastPath && a.workers !== undefined && workers > 0) return bad(`--fast-path ${fastPath} works with the default packet path (drop --workers)`);
   const cto = Number(a['connect-timeout']);
