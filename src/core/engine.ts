@@ -609,7 +609,8 @@ export class Engine implements IpvsBackend {
    */
   processPacket(p: PacketIn, out?: Verdict, ahead?: RtDest): Verdict {
     const v = out ? resetVerdict(out) : newVerdict();
-    if (ahead) this.ahead = ahead as Dest;
+    if (!ahead) return p.dir === 'in' ? this.inPacket(p, v) : this.outPacket(p, v);
+    this.ahead = ahead as Dest;
     try {
       return p.dir === 'in' ? this.inPacket(p, v) : this.outPacket(p, v);
     } finally {
@@ -648,18 +649,22 @@ export class Engine implements IpvsBackend {
     if (s < 0 || t.flags[s]! & CF.TEMPLATE) return false;
     if (pkts <= 0) return true;
     const dest = this.destById[t.dest[s]!]!;
-    if (dest.flags & DEST_F.AVAILABLE) {
-      dest.stats.inpkts += pkts;
-      dest.stats.inbytes += bytes;
-      if (dest.svc) {
-        dest.svc.stats.inpkts += pkts;
-        dest.svc.stats.inbytes += bytes;
-      }
-      this.total.inpkts += pkts;
-      this.total.inbytes += bytes;
-    }
+    this.countIn(dest, pkts, bytes);
     this.rearm(s);
     return true;
+  }
+
+  /** Inbound statistics of a destination, its service and the totals (not for a deleted destination). */
+  private countIn(dest: Dest, pkts: number, bytes: number): void {
+    if (!(dest.flags & DEST_F.AVAILABLE)) return;
+    dest.stats.inpkts += pkts;
+    dest.stats.inbytes += bytes;
+    if (dest.svc) {
+      dest.svc.stats.inpkts += pkts;
+      dest.svc.stats.inbytes += bytes;
+    }
+    this.total.inpkts += pkts;
+    this.total.inbytes += bytes;
   }
 
   /** The connection (or template) behind a handle, or null once it is gone. */
@@ -741,16 +746,7 @@ export class Engine implements IpvsBackend {
     }
     // stats, state transition, timer
     const dest = this.destById[t.dest[s]!]!;
-    if (dest.flags & DEST_F.AVAILABLE) {
-      dest.stats.inpkts++;
-      dest.stats.inbytes += p.bytes;
-      if (dest.svc) {
-        dest.svc.stats.inpkts++;
-        dest.svc.stats.inbytes += p.bytes;
-      }
-      this.total.inpkts++;
-      this.total.inbytes += p.bytes;
-    }
+    this.countIn(dest, 1, p.bytes);
     const before = t.state[s]!;
     this.transition(s, false, flags, dest);
     if (this.syncMaster && (v.isNew || before !== t.state[s]) && !(t.flags[s]! & CF.ONEPACKET)) this.queueSync(s);

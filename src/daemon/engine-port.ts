@@ -31,6 +31,7 @@ export interface DataPath {
 export interface AheadDest {
   readonly addr: string;
   readonly port: number;
+  readonly ip: { readonly words: ArrayLike<number> };
 }
 
 /** Maps a verdict to the real server to connect to: the destination's port, else the virtual port. */

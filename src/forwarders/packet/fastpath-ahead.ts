@@ -13,6 +13,7 @@ import type { RtDest } from '../../core/scheduler.ts';
 import { SVC_F, type ServiceKey, type ServiceSnapshot } from '../../core/types.ts';
 import type { NextHop } from './forwarder.ts';
 import { ipv4FromString } from './addr4.ts';
+import { DestTokens } from '../dest-tokens.ts';
 import { AHEAD_RING_BYTES, AHEAD_RINGS, AHEAD_SLOTS } from './bpf.ts';
 
 export interface AheadKernel {
@@ -43,9 +44,7 @@ export class KernelAhead {
   private readonly view: DataView;
   private readonly rings = new Map<string, Ring>();
   private readonly free: number[] = Array.from({ length: AHEAD_RINGS }, (_, i) => AHEAD_RINGS - 1 - i);
-  private readonly tokens = new Map<number, RtDest>();
-  private readonly tokenOf = new WeakMap<RtDest, number>();
-  private nextToken = 1;
+  private readonly tokens = new DestTokens<RtDest>();
   /** Decisions handed to the kernel, and taken by it. */
   readonly counters = { published: 0, taken: 0 };
 
@@ -58,7 +57,7 @@ export class KernelAhead {
   /** The destination behind a token the kernel reported (undefined: unknown). */
   taken(token: number): RtDest | undefined {
     this.counters.taken++;
-    return this.tokens.get(token);
+    return this.tokens.dest(token);
   }
 
   /**
@@ -139,12 +138,7 @@ export class KernelAhead {
   }
 
   private push(r: Ring, dest: RtDest, hop: NextHop): void {
-    let tok = this.tokenOf.get(dest);
-    if (tok === undefined) {
-      tok = this.nextToken++;
-      this.tokenOf.set(dest, tok);
-      this.tokens.set(tok, dest);
-    }
+    const tok = this.tokens.token(dest);
     const base = r.idx * AHEAD_RING_BYTES, h = base / 4;
     const t = Atomics.load(this.words, h + 1);
     const o = base + SLOT_OFF + ((t >>> 0) % AHEAD_SLOTS) * SLOT_BYTES;

@@ -130,7 +130,7 @@ export class FastPathTable {
     v[V.NEED_ACK] = needAck ? 1 : 0;
     if (e) {
       // Replacing the value resets the kernel's counters: hand them over first.
-      this.harvest(e, this.map.get(key, this.scratch) ? this.scratch : null);
+      if (this.map.get(key, this.scratch)) this.harvest(e);
     }
     if (!this.map.put(key, v)) {
       this.counters.full++;
@@ -162,10 +162,7 @@ export class FastPathTable {
     const e = this.flows.get(id);
     if (!e || e.daddr !== daddr >>> 0 || e.dport !== dport) return;
     if (tcpFlags & 0x05) {
-      const d = this.scratchView;
-      d.setBigUint64(V.PKTS, BigInt(pkts), true);
-      d.setBigUint64(V.BYTES, BigInt(bytes), true);
-      this.harvest(e, this.scratch);
+      this.handOver(e, pkts, bytes);
       this.forget(id, e);
     } else if (tcpFlags & 0x10) e.needAck = false;
   }
@@ -201,11 +198,10 @@ export class FastPathTable {
     for (const [id, e] of this.flows) {
       if (!this.map.get(e.key, this.scratch)) {
         // Not in the kernel any more (cleared from outside): nothing to count.
-        this.forget(id, e);
-        this.counters.removed--;
+        this.forget(id, e, false);
         continue;
       }
-      if (!this.harvest(e, this.scratch)) this.remove(id, e);
+      if (!this.harvest(e)) this.remove(id, e);
     }
     this.counters.flows = this.flows.size;
   }
@@ -221,23 +217,26 @@ export class FastPathTable {
   private readonly freeKeys: Uint8Array[] = [];
 
   private remove(id: number, e: Installed): void {
-    this.harvest(e, this.map.take(e.key, this.scratch) ? this.scratch : null);
+    if (this.map.take(e.key, this.scratch)) this.harvest(e);
     this.forget(id, e);
   }
 
-  private forget(id: number, e: Installed): void {
+  /** Drops the flow from the table (`removed`: counted as a removal by us). */
+  private forget(id: number, e: Installed, removed = true): void {
     if (this.freeKeys.length < 1024) this.freeKeys.push(e.key);
     this.flows.delete(id);
-    this.counters.removed++;
+    if (removed) this.counters.removed++;
     this.counters.flows = this.flows.size;
   }
 
-  /** Hands the counts in `val` (read from the kernel into scratch) beyond what was handed already. */
-  private harvest(e: Installed, val: Uint8Array | null): boolean {
-    if (!val) return true;
+  /** Hands the counters of the entry just read into `scratch` to the engine. */
+  private harvest(e: Installed): boolean {
     const d = this.scratchView;
-    const pkts = Number(d.getBigUint64(V.PKTS, true));
-    const bytes = Number(d.getBigUint64(V.BYTES, true));
+    return this.handOver(e, Number(d.getBigUint64(V.PKTS, true)), Number(d.getBigUint64(V.BYTES, true)));
+  }
+
+  /** Hands the kernel's counts beyond those handed already; false when the connection is gone. */
+  private handOver(e: Installed, pkts: number, bytes: number): boolean {
     const dp = pkts - e.pkts, db = bytes - e.bytes;
     e.pkts = pkts;
     e.bytes = bytes;

@@ -166,6 +166,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       // Packets the kernel forwarded that change a connection's state: the engine decides them
       // (they are gone already: only the engine's state, counters and the table follow).
       const x = kfp, t = table;
+      const decideAhead = opts.fastPath?.decideAhead;
       const m = newMeta(), a = newAction();
       const ev: FlowEvent = { saddr: 0, daddr: 0, sport: 0, dport: 0, proto: 0, flags: 0, len: 0, pkts: 0, bytes: 0, kind: 0, token: 0 };
       const hops = fwd.egress.nextHops;
@@ -180,30 +181,24 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
         m.tcpFlags = e.flags;
         m.bytes = e.len;
         m.mark = 0;
-        if (e.kind === 1) {
-          // A new connection the kernel sent to a decision ahead: the engine binds it there.
-          const dest = kahead?.taken(e.token);
-          try {
-            opts.fastPath!.decideAhead!(m, a, dest);
-          } catch {
-            a.kind = K.DROP;
-            a.conn = -1;
-            a.fast = 0;
-          }
-          tookAhead = true;
-          t.adoptTaken(m, a, hops.get(a.rip), dest ? hops.get(dest.ip.words[0]! >>> 0) : undefined);
-          return;
-        }
-        // Counters of a flow the kernel ended first, then the event moves the state.
-        t.reported(e.saddr, e.daddr, e.sport, e.dport, e.flags, e.pkts, e.bytes);
+        // EV_TAKEN: a new connection the kernel sent to a decision ahead, which the engine binds
+        // it to. Else: the counters of a flow the kernel ended first, then the event moves the state.
+        const taken = e.kind === 1;
+        const dest = taken ? kahead?.taken(e.token) : undefined;
+        if (!taken) t.reported(e.saddr, e.daddr, e.sport, e.dport, e.flags, e.pkts, e.bytes);
         try {
-          decide(m, a);
+          if (taken) decideAhead!(m, a, dest);
+          else decide(m, a);
         } catch {
           a.kind = K.DROP;
           a.conn = -1;
           a.fast = 0;
         }
-        t.offer(m, a, hops.get(a.rip));
+        if (!taken) t.offer(m, a, hops.get(a.rip));
+        else {
+          tookAhead = true;
+          t.adoptTaken(m, a, hops.get(a.rip), dest ? hops.get(dest.ip.words[0]! >>> 0) : undefined);
+        }
       };
       let tookAhead = false;
       drainEvents = (): void => {

@@ -37,6 +37,7 @@ import { fileURLToPath } from 'node:url';
 import type { IpvsCommand, ServiceKey } from '../../core/types.ts';
 import { EnginePort, type AheadDest, type DataPath } from '../../daemon/engine-port.ts';
 import { AheadRing, SLOTS, createAheadRing } from './ahead-ring.ts';
+import { DestTokens } from '../dest-tokens.ts';
 import type { Flow } from './flow.ts';
 import { rawBindings } from './raw-relay.ts';
 import { listenSocket } from './epoll-loop.ts';
@@ -186,13 +187,13 @@ export class ClusterForwarder {
       } else if (op === EV.OPEN_AHEAD) {
         const id = e[i + 1] as number;
         const f: Flow = { af: e[i + 2] as 4 | 6, protocol: 'tcp', caddr: e[i + 3] as string, cport: e[i + 4] as number, vaddr: e[i + 5] as string, vport: e[i + 6] as number };
-        const a = this.aheadDests.get(e[i + 8] as number);
+        const a = this.aheadTokens.dest(e[i + 8] as number);
         st.flows.set(id, f);
         this.decisions.ahead++;
         // The worker connected to `a` already: a different answer (the destination was removed
         // meanwhile) resets the flow.
-        const t = a ? this.port.open(f, e[i + 7] as number, a.dest) : null;
-        if (!t || t.addr !== a!.addr || t.port !== a!.port) k.push(id);
+        const t = a ? this.port.open(f, e[i + 7] as number, a) : null;
+        if (!t || t.addr !== a!.addr || t.port !== (a!.port || f.vport)) k.push(id);
         i += 9;
       } else if (op === EV.PKT) {
         const id = e[i + 1] as number;
@@ -210,10 +211,8 @@ export class ClusterForwarder {
     this.refill();
   }
 
-  /** Destinations handed out ahead, by token (the engine's records, kept while any service holds them). */
-  private readonly aheadDests = new Map<number, { dest: AheadDest; addr: string; port: number }>();
-  private readonly aheadTokens = new WeakMap<AheadDest, number>();
-  private nextToken = 1;
+  /** Destinations handed out ahead, by token. */
+  private readonly aheadTokens = new DestTokens<AheadDest>();
 
   /** New connections decided ahead (taken from a ring) and asked for (a round trip). */
   private readonly decisions = { ahead: 0, asked: 0 };
@@ -227,21 +226,10 @@ export class ClusterForwarder {
     if (!ahead) return;
     for (const { ring, key } of this.rings.values()) {
       if (ring.waiting() >= SLOTS / 2) continue;
-      this.port.batch(() => {
-        while (ring.waiting() < SLOTS) {
-          const dest = ahead(key);
-          if (!dest) break;
-          let tok = this.aheadTokens.get(dest);
-          if (tok === undefined) {
-            tok = this.nextToken++;
-            this.aheadTokens.set(dest, tok);
-          }
-          const port = dest.port || key.port;
-          this.aheadDests.set(tok, { dest, addr: dest.addr, port });
-          const ip = (dest as { ip?: { words: ArrayLike<number> } }).ip;
-          if (!ip || !ring.push(tok, key.af, ip.words, port)) break;
-        }
-      });
+      while (ring.waiting() < SLOTS) {
+        const dest = ahead(key);
+        if (!dest || !ring.push(this.aheadTokens.token(dest), key.af, dest.ip.words, dest.port || key.port)) break;
+      }
     }
   }
 
