@@ -35,7 +35,7 @@ export interface AheadDest {
 }
 
 /** Maps a verdict to the real server to connect to: the destination's port, else the virtual port. */
-export type VerdictTarget = (v: DataPathVerdict, f: Flow) => Target | null;
+export type VerdictTarget = (v: DataPathVerdict, f: { readonly vport: number }) => Target | null;
 
 export const defaultVerdictTarget: VerdictTarget = (v, f) => {
   if (v.action !== 'forward' || !v.dest) return null;
@@ -44,7 +44,22 @@ export const defaultVerdictTarget: VerdictTarget = (v, f) => {
   return { addr: v.dest.addr, port };
 };
 
-interface FlowIps { c: Ip; v: Ip; d: Ip | null; dport: number }
+/**
+ * A flow with its addresses parsed once (the engine's packets are filled from it): what open()
+ * and packet() build for a Flow, or what a caller that has the addresses as Ip values (the relay
+ * workers' binary events, cluster.ts) builds itself for openParsed()/packetParsed().
+ */
+export interface ParsedFlow {
+  readonly af: 4 | 6;
+  readonly protocol: 'tcp' | 'udp';
+  readonly c: Ip;
+  readonly cport: number;
+  readonly v: Ip;
+  readonly vport: number;
+  /** The real server once scheduled (replies are reported from it). */
+  d: Ip | null;
+  dport: number;
+}
 
 /** A PacketIn the port refills for every call (the engine does not keep it). */
 interface ScratchPacket {
@@ -52,7 +67,7 @@ interface ScratchPacket {
 }
 
 export class EnginePort implements FlowPort {
-  private readonly ips = new WeakMap<Flow, FlowIps>();
+  private readonly ips = new WeakMap<Flow, ParsedFlow>();
   /** Packets and bytes the engine was told about (for status). */
   packets = 0;
   /** Inside batch(): the clock was set once for the whole batch. */
@@ -77,10 +92,10 @@ export class EnginePort implements FlowPort {
     }
   }
 
-  private flowIps(f: Flow): FlowIps {
+  private parsed(f: Flow): ParsedFlow {
     let x = this.ips.get(f);
     if (!x) {
-      x = { c: this.ip(f.caddr), v: this.ip(f.vaddr), d: null, dport: 0 };
+      x = { af: f.af, protocol: f.protocol, c: this.ip(f.caddr), cport: f.cport, v: this.ip(f.vaddr), vport: f.vport, d: null, dport: 0 };
       this.ips.set(f, x);
     }
     return x;
@@ -108,20 +123,20 @@ export class EnginePort implements FlowPort {
     }
   }
 
-  private send(f: Flow, ip: FlowIps, dir: 'in' | 'out', flags: number, bytes: number, ahead?: AheadDest): DataPathVerdict {
+  private send(ip: ParsedFlow, dir: 'in' | 'out', flags: number, bytes: number, ahead?: AheadDest): DataPathVerdict {
     if (!this.batched) this.tick();
     this.packets++;
     const p = this.p;
     p.dir = dir;
-    p.af = f.af;
-    p.protocol = f.protocol;
+    p.af = ip.af;
+    p.protocol = ip.protocol;
     p.tcpFlags = flags;
     p.bytes = bytes;
     // Replies are reported as the director sees them under NAT: from the real server to the client.
     if (dir === 'in') {
-      p.saddr = ip.c; p.sport = f.cport; p.daddr = ip.v; p.dport = f.vport;
+      p.saddr = ip.c; p.sport = ip.cport; p.daddr = ip.v; p.dport = ip.vport;
     } else {
-      p.saddr = ip.d ?? ip.v; p.sport = ip.d ? ip.dport : f.vport; p.daddr = ip.c; p.dport = f.cport;
+      p.saddr = ip.d ?? ip.v; p.sport = ip.d ? ip.dport : ip.vport; p.daddr = ip.c; p.dport = ip.cport;
     }
     const v = this.dp.processPacket(p, this.v as never, ahead as never);
     this.v = v;
@@ -133,10 +148,14 @@ export class EnginePort implements FlowPort {
    * destination scheduleAhead() chose, which the relay already connected to).
    */
   open(f: Flow, bytes: number, ahead?: AheadDest): Target | null {
-    const v = this.send(f, this.flowIps(f), 'in', f.protocol === 'tcp' ? TCP_FLAG.SYN : 0, bytes, ahead);
-    const t = this.target(v, f);
+    return this.openParsed(this.parsed(f), bytes, ahead);
+  }
+
+  /** open() for a flow whose addresses are parsed already. */
+  openParsed(ip: ParsedFlow, bytes: number, ahead?: AheadDest): Target | null {
+    const v = this.send(ip, 'in', ip.protocol === 'tcp' ? TCP_FLAG.SYN : 0, bytes, ahead);
+    const t = this.target(v, ip);
     if (t) {
-      const ip = this.flowIps(f);
       ip.d = this.ip(t.addr);
       ip.dport = t.port;
     }
@@ -144,8 +163,12 @@ export class EnginePort implements FlowPort {
   }
 
   packet(f: Flow, dir: 'in' | 'out', flags: number, bytes: number, pkts: number): boolean {
+    return this.packetParsed(this.parsed(f), dir, flags, bytes, pkts);
+  }
+
+  /** packet() for a flow whose addresses are parsed already. */
+  packetParsed(ip: ParsedFlow, dir: 'in' | 'out', flags: number, bytes: number, pkts: number): boolean {
     let ok = true;
-    const ip = this.flowIps(f);
     if (pkts > 1 && !this.batched) this.tick();
     const was = this.batched;
     this.batched = true;
@@ -153,7 +176,7 @@ export class EnginePort implements FlowPort {
     const per = Math.floor(bytes / pkts);
     const last = bytes - per * (pkts - 1);
     for (let i = 0; i < pkts; i++) {
-      const a = this.send(f, ip, dir, flags, i === pkts - 1 ? last : per).action;
+      const a = this.send(ip, dir, flags, i === pkts - 1 ? last : per).action;
       if (a === 'drop' || a === 'reject') ok = false;
     }
     this.batched = was;

@@ -35,7 +35,8 @@ import cluster from 'node:cluster';
 import { Worker as Thread } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import type { IpvsCommand, ServiceKey } from '../../core/types.ts';
-import { EnginePort, type AheadDest, type DataPath } from '../../daemon/engine-port.ts';
+import { EnginePort, type AheadDest, type DataPath, type ParsedFlow } from '../../daemon/engine-port.ts';
+import { EV, EV_WORDS, batchWords, eventIp } from './event-batch.ts';
 import { AheadRing, SLOTS, createAheadRing } from './ahead-ring.ts';
 import { DestTokens } from '../dest-tokens.ts';
 import type { Flow } from './flow.ts';
@@ -45,8 +46,6 @@ import { sys } from '../packet/sys.ts';
 import { ProxyForwarder, proxyRefusal, type ForwarderLog, type ListenerStatus, type RelayKind } from './forwarder.ts';
 import type { ProxyProtocolVersion } from './proxy-protocol.ts';
 
-/** Event codes of the worker -> primary stream. */
-export const EV = { OPEN: 1, PKT: 2, CLOSED: 3, OPEN_AHEAD: 4 } as const;
 /** TSVS_PROXY_AHEAD=0: every new connection asks the primary (no decisions ahead). */
 const AHEAD_ON = process.env['TSVS_PROXY_AHEAD'] !== '0';
 /**
@@ -85,7 +84,7 @@ interface WorkerState {
   sent: Set<string>;
   /** Thread mode: sockets opened for this worker, not handed over yet. */
   opened: Map<string, number>;
-  flows: Map<number, Flow>;
+  flows: Map<number, ParsedFlow>;
   ready: Promise<void>;
   alive: boolean;
   /** The TCP relay kind the worker reported. */
@@ -140,7 +139,7 @@ export class ClusterForwarder {
     // eslint-disable-next-line prefer-const
     let st: WorkerState;
     const w = this.spawn((m) => {
-      if (m.t === 'ev') this.port.batch(() => this.onEvents(st, m.e!));
+      if (m.t === 'eb') this.port.batch(() => this.onEvents(st, batchWords(m.b!, m.n!)));
       else if (m.t === 'ready') resolveReady();
       else if (m.t === 'synced') {
         if (m.relay) st.relay = m.relay;
@@ -153,7 +152,7 @@ export class ClusterForwarder {
     }, (code, signal) => {
       st.alive = false;
       // Flows of a dead worker: their sockets are gone; tell the engine they were reset.
-      for (const f of st.flows.values()) this.port.packet(f, 'in', 4, 40, 1);
+      for (const f of st.flows.values()) this.port.packetParsed(f, 'in', 4, 40, 1);
       st.flows.clear();
       if (this.fds) for (const fd of st.opened.values()) this.fds.close(fd);
       st.opened.clear();
@@ -171,39 +170,37 @@ export class ClusterForwarder {
     return st;
   }
 
-  private onEvents(st: WorkerState, e: (number | string)[]): void {
+  private onEvents(st: WorkerState, e: Float64Array): void {
     const r: (number | string | null)[] = [];
     const k: number[] = [];
     for (let i = 0; i < e.length;) {
       const op = e[i]!;
-      if (op === EV.OPEN) {
-        const id = e[i + 1] as number;
-        const f: Flow = { af: e[i + 2] as 4 | 6, protocol: 'tcp', caddr: e[i + 3] as string, cport: e[i + 4] as number, vaddr: e[i + 5] as string, vport: e[i + 6] as number };
+      if (op === EV.OPEN || op === EV.OPEN_AHEAD) {
+        if (i + EV_WORDS[op] > e.length) break;
+        const id = e[i + 1]!, af = e[i + 2] === 6 ? 6 : 4, bytes = e[i + 13]!;
+        const f: ParsedFlow = { af, protocol: 'tcp', c: eventIp(e, i + 3, af), cport: e[i + 7]!, v: eventIp(e, i + 8, af), vport: e[i + 12]!, d: null, dport: 0 };
         st.flows.set(id, f);
-        const t = this.port.open(f, e[i + 7] as number);
-        r.push(id, t ? t.addr : null, t ? t.port : 0);
-        this.decisions.asked++;
-        i += 8;
-      } else if (op === EV.OPEN_AHEAD) {
-        const id = e[i + 1] as number;
-        const f: Flow = { af: e[i + 2] as 4 | 6, protocol: 'tcp', caddr: e[i + 3] as string, cport: e[i + 4] as number, vaddr: e[i + 5] as string, vport: e[i + 6] as number };
-        const a = this.aheadTokens.dest(e[i + 8] as number);
-        st.flows.set(id, f);
-        this.decisions.ahead++;
-        // The worker connected to `a` already: a different answer (the destination was removed
-        // meanwhile) resets the flow.
-        const t = a ? this.port.open(f, e[i + 7] as number, a) : null;
-        if (!t || t.addr !== a!.addr || t.port !== (a!.port || f.vport)) k.push(id);
-        i += 9;
+        if (op === EV.OPEN) {
+          const t = this.port.openParsed(f, bytes);
+          r.push(id, t ? t.addr : null, t ? t.port : 0);
+          this.decisions.asked++;
+        } else {
+          const a = this.aheadTokens.dest(e[i + 14]!);
+          this.decisions.ahead++;
+          // The worker connected to `a` already: a different answer (the destination was removed
+          // meanwhile) resets the flow.
+          const t = a ? this.port.openParsed(f, bytes, a) : null;
+          if (!t || t.addr !== a!.addr || t.port !== (a!.port || f.vport)) k.push(id);
+        }
       } else if (op === EV.PKT) {
-        const id = e[i + 1] as number;
+        if (i + EV_WORDS[op] > e.length) break;
+        const id = e[i + 1]!;
         const f = st.flows.get(id);
-        if (f && !this.port.packet(f, e[i + 2] === 0 ? 'in' : 'out', e[i + 3] as number, e[i + 4] as number, e[i + 5] as number)) k.push(id);
-        i += 6;
+        if (f && !this.port.packetParsed(f, e[i + 2] === 0 ? 'in' : 'out', e[i + 3]!, e[i + 4]!, e[i + 5]!)) k.push(id);
       } else if (op === EV.CLOSED) {
-        st.flows.delete(e[i + 1] as number);
-        i += 2;
+        st.flows.delete(e[i + 1]!);
       } else break;
+      i += EV_WORDS[op as 1 | 2 | 3 | 4];
     }
     if (!st.alive) return;
     if (r.length) st.w.send({ t: 'r', r });
@@ -375,7 +372,7 @@ export class ClusterForwarder {
   }
 }
 
-type WorkerMsg = { t: string; e?: (number | string)[]; id?: string; failed?: ListenerStatus[]; relay?: RelayKind };
+type WorkerMsg = { t: string; b?: ArrayBuffer; n?: number; id?: string; failed?: ListenerStatus[]; relay?: RelayKind };
 
 function lkey(k: ServiceKey): string {
   return `${k.protocol} ${k.addr} ${k.port}`;

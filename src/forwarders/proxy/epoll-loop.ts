@@ -180,6 +180,17 @@ export function sockaddr(addr: string, port: number): Buffer | null {
   return sa;
 }
 
+/** IPv4 address text by address (one string per client, not one per connection). */
+const v4Texts = new Map<number, string>();
+function v4Text(a: number): string {
+  let t = v4Texts.get(a);
+  if (t === undefined) {
+    t = `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
+    if (v4Texts.size >= 65536) v4Texts.clear();
+    v4Texts.set(a, t);
+  }
+  return t;
+}
 const v6Text = new Map<string, string>();
 /**
  * Address and port in a sockaddr buffer (as accept4/getsockname fill it), canonical text;
@@ -188,10 +199,10 @@ const v6Text = new Map<string, string>();
 export function sockaddrAddr(sa: Buffer): { address: string; port: number } | null {
   const fam = sa.readUInt16LE(0);
   const port = sa.readUInt16BE(2);
-  if (fam === C.AF_INET) return { address: `${sa[4]}.${sa[5]}.${sa[6]}.${sa[7]}`, port };
+  if (fam === C.AF_INET) return { address: v4Text(sa.readUInt32BE(4)), port };
   if (fam !== C.AF_INET6) return null;
   if (sa.readUInt32BE(8) === 0 && sa.readUInt32BE(12) === 0 && sa.readUInt32BE(16) === 0xffff) {
-    return { address: `${sa[20]}.${sa[21]}.${sa[22]}.${sa[23]}`, port };
+    return { address: v4Text(sa.readUInt32BE(20)), port };
   }
   const raw = sa.toString('hex', 8, 24);
   let address = v6Text.get(raw);

@@ -9,7 +9,7 @@ import type { ServiceKey } from '../../core/types.ts';
 import { flowKey, TCP_FLAG, type Flow, type FlowPort, type Target } from './flow.ts';
 import { ProxyForwarder, relayKind } from './forwarder.ts';
 import type { ProxyProtocolVersion } from './proxy-protocol.ts';
-import { EV } from './cluster.ts';
+import { EventWriter } from './event-batch.ts';
 import { AheadRing, type AheadChoice } from './ahead-ring.ts';
 import { formatIp } from '../../core/addr.ts';
 
@@ -47,7 +47,7 @@ const DATA = TCP_FLAG.ACK | TCP_FLAG.PSH;
 const LAZY_MS = 20;
 
 class RemotePort implements FlowPort {
-  private ev: (number | string)[] = [];
+  private readonly ev = new EventWriter();
   private queued = false;
   private nextId = 1;
   private readonly waiting = new Map<number, (t: Target | null) => void>();
@@ -79,13 +79,13 @@ class RemotePort implements FlowPort {
     for (const r of this.dirty) this.emitData(r);
     this.dirty = [];
     if (this.ev.length === 0) return;
-    send({ t: 'ev', e: this.ev });
-    this.ev = [];
+    const { buf, n } = this.ev.take();
+    send({ t: 'eb', b: buf, n }, [buf]);
   };
   private emitData(r: FlowRec): void {
     if (!r.dirty) return;
     r.dirty = false;
-    this.ev.push(EV.PKT, r.id, r.pdir, DATA, r.pbytes, r.ppkts);
+    this.ev.pkt(r.id, r.pdir, DATA, r.pbytes, r.ppkts);
     r.pbytes = 0;
     r.ppkts = 0;
   }
@@ -97,21 +97,36 @@ class RemotePort implements FlowPort {
     const r: FlowRec = { id, f, pdir: 0, pbytes: 0, ppkts: 0, dirty: false };
     this.recs.set(f, r);
     this.byId.set(id, f);
-    const ring = this.rings.get(`tcp ${f.vaddr} ${f.vport}`);
+    const ring = this.ringOf(f);
     if (ring && ring.take(this.choice)) {
       // A decision the engine made ahead (cluster.ts): connect now, report the flow after.
       const c = this.choice;
-      this.ev.push(EV.OPEN_AHEAD, id, f.af, f.caddr, f.cport, f.vaddr, f.vport, bytes, c.token);
+      this.ev.open(id, f, bytes, c.token);
       this.lazy();
       cb({ addr: addrText(c.af, c.words), port: c.port });
       return;
     }
     this.waiting.set(id, cb);
-    this.ev.push(EV.OPEN, id, f.af, f.caddr, f.cport, f.vaddr, f.vport, bytes);
+    this.ev.open(id, f, bytes);
     this.queue();
   }
   /** Decision rings per service (lkey), shared with the primary and the other workers. */
   readonly rings = new Map<string, AheadRing>();
+  /** The ring of the last service asked for (connections come in runs per service). */
+  private lastRing: { vaddr: string; vport: number; ring: AheadRing | undefined } = { vaddr: '', vport: -1, ring: undefined };
+  private ringOf(f: Flow): AheadRing | undefined {
+    const l = this.lastRing;
+    if (l.vaddr === f.vaddr && l.vport === f.vport) return l.ring;
+    const ring = this.rings.get(`tcp ${f.vaddr} ${f.vport}`);
+    this.lastRing = { vaddr: f.vaddr, vport: f.vport, ring };
+    return ring;
+  }
+  /** The rings changed (a rule change): forget the cached one. */
+  setRings(rings: Record<string, SharedArrayBuffer>): void {
+    this.rings.clear();
+    for (const [k, sab] of Object.entries(rings)) this.rings.set(k, new AheadRing(sab));
+    this.lastRing = { vaddr: '', vport: -1, ring: undefined };
+  }
   private readonly choice: AheadChoice = { token: 0, af: 4, words: [0], port: 0 };
   packet(f: Flow, dir: 'in' | 'out', flags: number, bytes: number, pkts: number): boolean {
     const r = this.recs.get(f);
@@ -128,7 +143,7 @@ class RemotePort implements FlowPort {
       r.ppkts += pkts;
     } else {
       this.emitData(r);
-      this.ev.push(EV.PKT, r.id, d, flags, bytes, pkts);
+      this.ev.pkt(r.id, d, flags, bytes, pkts);
     }
     this.lazy();
     return true;
@@ -139,7 +154,7 @@ class RemotePort implements FlowPort {
     this.emitData(r);
     this.recs.delete(f);
     this.byId.delete(r.id);
-    this.ev.push(EV.CLOSED, r.id);
+    this.ev.closed(r.id);
     this.lazy();
   }
   answer(r: (number | string | null)[]): void {
@@ -167,7 +182,8 @@ let connectTimeoutMs = 5000;
 
 /** The way to the primary: the parent port of a relay thread, or the IPC channel of a cluster worker. */
 const threaded = !isMainThread && (workerData as { tsvsRelay?: boolean } | null)?.tsvsRelay === true;
-const send: (m: object) => void = threaded ? (m) => parentPort!.postMessage(m) : (m) => process.send!(m);
+/** `transfer`: buffers handed over to the primary thread (copied over IPC). */
+const send: (m: object, transfer?: ArrayBuffer[]) => void = threaded ? (m, transfer) => parentPort!.postMessage(m, transfer) : (m) => process.send!(m);
 /** Thread mode: descriptors of the listening sockets the primary handed over, by service. */
 const fds = new Map<string, number>();
 const lkey = (k: ServiceKey): string => `${k.protocol} ${k.addr} ${k.port}`;
@@ -186,8 +202,7 @@ function onMessage(m: Msg): void {
       }
       break;
     case 'sync': {
-      port.rings.clear();
-      for (const [k, sab] of Object.entries(m.rings ?? {})) port.rings.set(k, new AheadRing(sab));
+      port.setRings(m.rings ?? {});
       timeouts = m.timeouts!;
       ppv = m.proxyProtocol ?? null;
       connectTimeoutMs = m.connectTimeoutMs ?? connectTimeoutMs;
