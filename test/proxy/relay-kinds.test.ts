@@ -305,3 +305,61 @@ test('[epoll] out of descriptors (EMFILE): the listener pauses instead of spinni
     await closeServer(rs.server);
   }
 });
+
+test('[epoll] a request read before the real server finished its handshake waits for it, then goes on, accounted after SYN+ACK and ACK', async () => {
+  // A real server whose accept queue is full (backlog 0, one connection queued): the relay's SYN
+  // is dropped and retried a second later, so connect() is still in progress when the relay reads
+  // the client's request (speculate()). Once the queue drains, the handshake completes.
+  const { listenSocket, sockaddr } = await import('../../src/forwarders/proxy/epoll-loop.ts');
+  const { sys, sysTcp } = await import('../../src/forwarders/packet/sys.ts');
+  const rsPort = await freePort();
+  const lfd = listenSocket({ af: 4, fwmark: 0, protocol: 'tcp', addr: '127.0.0.1', port: rsPort }, { backlog: 0 });
+  const filler = connect(rsPort, '127.0.0.1');
+  filler.on('error', () => {});
+  await new Promise((r) => filler.once('connect', r));
+  const port = new RecordingPort();
+  port.targets = [{ addr: '127.0.0.1', port: rsPort }];
+  const fwd = new ProxyForwarder({ open: (f, b) => port.open(f, b), packet: (f, d, fl, b, n) => port.packet(f, d, fl, b, n), closed: () => port.closed() }, {
+    proxyProtocol: null, connectTimeoutMs: 5000, relay: 'epoll', log: silent, timeouts: () => ({ tcp: 900, tcpfin: 120, udp: 30 }),
+  });
+  const vport = await freePort();
+  assert.deepEqual(await fwd.sync([{ af: 4, fwmark: 0, protocol: 'tcp', addr: '127.0.0.1', port: vport }]), []);
+  const fds: number[] = [lfd];
+  try {
+    // The client connects and writes before this thread's loop runs again (blocking calls), so
+    // the request is there when the relay accepts.
+    const cfd = sys.socket(2, 1, 0) as number;
+    fds.push(cfd);
+    const vsa = sockaddr('127.0.0.1', vport)!;
+    assert.equal(sysTcp.connect(cfd, vsa, vsa.length), 0);
+    assert.equal(Number(sys.send(cfd, Buffer.from('early request'), 13, 0)), 13);
+    await sleep(300);
+    assert.deepEqual(port.log.map((p) => p.flags), [SYN], 'only the SYN while the real server has not answered');
+    // Drain the accept queue (the filler), so the relay's retried SYN completes; then accept the relayed one.
+    const sa = Buffer.alloc(128), len = Buffer.alloc(4);
+    len.writeUInt32LE(128);
+    fds.push(sysTcp.accept4(lfd, sa, len, 0) as number);
+    let rfd = -1;
+    for (let i = 0; i < 60 && rfd < 0; i++) {
+      await sleep(50);
+      len.writeUInt32LE(128);
+      rfd = sysTcp.accept4(lfd, sa, len, 0x800 /* SOCK_NONBLOCK */) as number;
+    }
+    assert.ok(rfd >= 0, 'the relay connected once the queue had room');
+    fds.push(rfd);
+    const buf = Buffer.alloc(64);
+    let n = -1;
+    for (let i = 0; i < 40 && n <= 0; i++) {
+      await sleep(25);
+      n = Number(sys.read(rfd, buf, 64));
+    }
+    assert.equal(buf.subarray(0, Math.max(n, 0)).toString(), 'early request');
+    const seq = port.flags(port.log[0]!.flow.cport);
+    assert.deepEqual(seq.slice(0, 4), ['in:SYN', 'out:SYN|ACK', 'in:ACK', 'in:PSH|ACK']);
+    assert.equal(port.payload('in'), 'early request'.length);
+  } finally {
+    for (const fd of fds) sys.close(fd);
+    filler.destroy();
+    await fwd.close();
+  }
+});

@@ -33,6 +33,8 @@ const LISTEN_EVENTS = EPOLLIN | CT.EPOLLEXCLUSIVE;
 const BUF = 65536;
 const EAGAIN = C.EAGAIN;
 const SEND_FLAGS = CT.MSG_NOSIGNAL | C.MSG_DONTWAIT;
+/** TSVS_PROXY_SPECULATE=0: no speculative read and send right after connect() (speculate()). */
+const SPECULATE = process.env['TSVS_PROXY_SPECULATE'] !== '0';
 
 /** Per-thread scratch memory (the loop is per thread, and so is this module's state). */
 const rbuf = Buffer.allocUnsafeSlow(BUF);
@@ -70,8 +72,6 @@ export class EpollRelay implements EpollOwner {
   /** Real-server descriptor (-1 before scheduling). */
   sfd = -1;
   target: Target | null = null;
-  /** flowKey(flow), computed once by the owner. */
-  key = '';
   private readonly loop: EpollLoop;
   private readonly hdr: number;
   private clientEnded = false; // EOF from the client (FIN in)
@@ -89,6 +89,8 @@ export class EpollRelay implements EpollOwner {
   /** Data not yet taken by the socket toward the client / the server. */
   private pendC: Buffer | null = null;
   private pendS: Buffer | null = null;
+  /** Client bytes read before the real server's side was up (speculate()), not yet sent. */
+  private early: Buffer | null = null;
   private connected = false;
   private cWatched = false;
   private closed = false;
@@ -133,7 +135,7 @@ export class EpollRelay implements EpollOwner {
     }
     this.target = t;
     this.active = tick;
-    const sa = sockaddr(t.addr, t.port);
+    const sa = t.sa ?? sockaddr(t.addr, t.port);
     if (!sa) return this.failSoon(sysError(`connect to ${t.addr}:${t.port}`, 22));
     const fd = sys.socket(sa.length === 28 ? C.AF_INET6 : C.AF_INET, CT.SOCK_STREAM | C.SOCK_NONBLOCK | C.SOCK_CLOEXEC, 0) as number;
     if (fd < 0) return this.failSoon(sysError('socket', errno()));
@@ -144,6 +146,34 @@ export class EpollRelay implements EpollOwner {
     if (r < 0 && e !== CT.EINPROGRESS) return this.failSoon(sysError(`connect to ${t.addr}:${t.port}`, e));
     if (!this.loop.add(fd, WATCH, this)) return this.failSoon(sysError('epoll_ctl', errno()));
     if (r === 0) this.onConnected();
+    else if (SPECULATE && !this.opts.proxyProtocol) this.speculate();
+  }
+
+  /**
+   * Speculative I/O (as HAProxy does it): a loopback or nearby real server has often finished the
+   * handshake by the time connect() returns, and the client's request is usually waiting already.
+   * Read it and send it on now rather than one or two epoll rounds later. A send that succeeds
+   * proves the connection is up: the engine then sees SYN+ACK out and ACK in before the data, as
+   * always. If the handshake is still going, the data waits (early) until it completes.
+   */
+  private speculate(): void {
+    const n = Number(sys.read(this.cfd, rbuf, BUF));
+    if (n <= 0) {
+      // Nothing yet, or the client's end already: its events report it once it is watched.
+      const e = n < 0 ? errno() : 0;
+      if (n < 0 && e !== EAGAIN && e !== C.EINTR) this.fail('client', sysError('read', e));
+      return;
+    }
+    this.active = tick;
+    const w = Number(sys.send(this.sfd, rbuf, n, SEND_FLAGS));
+    if (w < 0) {
+      const e = errno();
+      if (e !== EAGAIN) return this.fail('connect', sysError(`connect to ${this.target!.addr}:${this.target!.port}`, e));
+      this.early = Buffer.from(rbuf.subarray(0, n));
+      return;
+    }
+    if (w < n) this.early = Buffer.from(rbuf.subarray(w, n));
+    this.onConnected(n);
   }
 
   /** A synchronous failure is reported from the next turn, like an asynchronous refusal. */
@@ -151,7 +181,11 @@ export class EpollRelay implements EpollOwner {
     queueMicrotask(() => this.fail('connect', e));
   }
 
-  private onConnected(): void {
+  /**
+   * The real server's side is up. `early`: bytes of the client read and sent on before
+   * (speculate()); what the server's socket did not take then waits in this.early.
+   */
+  private onConnected(early = 0): void {
     this.connected = true;
     this.active = tick;
     this.pkt('out', SYN | ACK, 0);
@@ -161,6 +195,14 @@ export class EpollRelay implements EpollOwner {
     if (this.opts.proxyProtocol) {
       const h = proxyHeader(this.opts.proxyProtocol, { protocol: 'tcp', srcAddr: this.flow.caddr, srcPort: this.flow.cport, dstAddr: this.opts.localAddr, dstPort: this.opts.localPort });
       this.send(true, h, h.length);
+      if (this.closed) return;
+    }
+    const rest = this.early;
+    if (early > 0 || rest) {
+      this.early = null;
+      if (!this.pkt('in', ACK | PSH, early || rest!.length)) return this.abort();
+      // What the server's socket did not take yet waits like any pending data.
+      if (rest) this.send(true, rest, rest.length);
       if (this.closed) return;
     }
     // The client socket joins the loop now: if its request is already there, the loop reports it

@@ -28,6 +28,8 @@ export interface Flow {
 export interface Target {
   readonly addr: string;
   readonly port: number;
+  /** Its socket address (struct sockaddr), when whoever chose the target has it at hand. */
+  readonly sa?: Buffer;
 }
 
 export interface FlowPort {
@@ -53,10 +55,6 @@ export interface FlowPort {
 /** Header bytes per packet for an address family (IPv4 20 / IPv6 40, plus TCP 20 or UDP 8). */
 export function headerBytes(af: 4 | 6, protocol: 'tcp' | 'udp'): number {
   return (af === 4 ? 20 : 40) + (protocol === 'tcp' ? 20 : 8);
-}
-
-export function flowKey(f: Flow): string {
-  return `${f.protocol} ${f.caddr} ${f.cport} ${f.vaddr} ${f.vport}`;
 }
 
 /**

@@ -14,7 +14,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { IpvsCommand, ServiceKey } from '../../core/types.ts';
 import { canonicalIp } from '../../core/addr.ts';
-import { flowKey, type FlowPort } from './flow.ts';
+import type { Flow, FlowPort } from './flow.ts';
 import { TcpRelay, type RelayOptions } from './tcp-relay.ts';
 import { RawRelay, handleAddr, libuvBindings, rawBindings, relayClock, takeOverAccepts } from './raw-relay.ts';
 import { EpollListener, EpollRelay, epollClock, localAddr } from './epoll-relay.ts';
@@ -111,7 +111,8 @@ export function relayKind(want?: RelayKind): RelayKind {
 export class ProxyForwarder {
   private readonly listeners = new Map<string, Listener>();
   private readonly relays = new Set<AnyRelay>();
-  private readonly byFlow = new Map<string, AnyRelay>();
+  /** Relays by their flow object (abortFlow; identity keys: no text key per connection). */
+  private readonly byFlow = new Map<Flow, AnyRelay>();
   readonly relayKind: RelayKind;
   private readonly raw: boolean;
   private sweep: NodeJS.Timeout | null = null;
@@ -245,14 +246,14 @@ export class ProxyForwarder {
       {
         onClose: (x) => {
           this.relays.delete(x);
-          this.byFlow.delete(flowKey(x.flow));
+          this.byFlow.delete(x.flow);
           this.port.closed?.(x.flow);
         },
         onError: (x, where, e) => this.opts.log.debug({ where, err: e?.message ?? 'no destination', client: `${caddr}:${rport}`, service: lkey(k), dest: x.target ? `${x.target.addr}:${x.target.port}` : undefined }, 'relay error'),
       },
     );
     this.relays.add(r);
-    this.byFlow.set(flowKey(r.flow), r);
+    this.byFlow.set(r.flow, r);
     r.start();
   }
 
@@ -291,9 +292,8 @@ export class ProxyForwarder {
   }
 
   private track(r: RawRelay | EpollRelay): void {
-    r.key = flowKey(r.flow);
     this.relays.add(r);
-    this.byFlow.set(r.key, r);
+    this.byFlow.set(r.flow, r);
     r.start();
   }
 
@@ -310,7 +310,7 @@ export class ProxyForwarder {
 
   private readonly rawClosed = (x: RawRelay | EpollRelay): void => {
     this.relays.delete(x);
-    this.byFlow.delete(x.key);
+    this.byFlow.delete(x.flow);
     this.port.closed?.(x.flow);
   };
   private readonly rawError = (x: RawRelay | EpollRelay, where: string, e: Error | null): void => {
@@ -318,8 +318,8 @@ export class ProxyForwarder {
   };
 
   /** Resets the relay of one flow (the engine refused it). */
-  abortFlow(key: string): void {
-    this.byFlow.get(key)?.abort();
+  abortFlow(f: Flow): void {
+    this.byFlow.get(f)?.abort();
   }
 
   async close(): Promise<void> {

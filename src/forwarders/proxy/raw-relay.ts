@@ -132,8 +132,6 @@ export class RawRelay {
   /** ms on relayClock: start of connect, then last activity. */
   private active = tick;
 
-  /** flowKey(flow), computed once by the owner. */
-  key = '';
 
   constructor(readonly flow: Flow, readonly client: any, private readonly port: FlowPort, private readonly opts: RelayOptions, private readonly hooks: RelayHooks<RawRelay>) {
     this.b = libuvBindings()!;

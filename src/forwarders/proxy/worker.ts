@@ -6,24 +6,30 @@
 import { isMainThread, parentPort, threadId, workerData } from 'node:worker_threads';
 import { pino } from 'pino';
 import type { ServiceKey } from '../../core/types.ts';
-import { flowKey, TCP_FLAG, type Flow, type FlowPort, type Target } from './flow.ts';
+import { TCP_FLAG, type Flow, type FlowPort, type Target } from './flow.ts';
 import { ProxyForwarder, relayKind } from './forwarder.ts';
 import type { ProxyProtocolVersion } from './proxy-protocol.ts';
 import { EventWriter } from './event-batch.ts';
 import { AheadRing, type AheadChoice } from './ahead-ring.ts';
 import { formatIp } from '../../core/addr.ts';
+import { sockaddr } from './epoll-loop.ts';
 
-/** Address text of a ring slot (cached: a handful of real servers). */
-const addrCache = new Map<string, string>();
-function addrText(af: 4 | 6, words: readonly number[]): string {
-  const k = af === 4 ? String(words[0]) : words.join(',');
-  let s = addrCache.get(k);
-  if (s === undefined) {
-    s = formatIp(af === 4 ? { af: 4, words: [words[0]!] } : { af: 6, words: [words[0]!, words[1]!, words[2]!, words[3]!] });
-    if (addrCache.size > 4096) addrCache.clear();
-    addrCache.set(k, s);
+/**
+ * The target of a ring slot: one shared object per real server and port (a handful), with its
+ * socket address, so a connection on a decision ahead builds no text and no sockaddr.
+ */
+const targets = new Map<number | string, Target>();
+function aheadTarget(c: AheadChoice): Target {
+  const k = c.af === 4 ? c.words[0]! * 65536 + c.port : `${c.words.join(',')} ${c.port}`;
+  let t = targets.get(k);
+  if (t === undefined) {
+    const addr = formatIp(c.af === 4 ? { af: 4, words: [c.words[0]!] } : { af: 6, words: [c.words[0]!, c.words[1]!, c.words[2]!, c.words[3]!] });
+    const sa = sockaddr(addr, c.port);
+    t = sa ? { addr, port: c.port, sa } : { addr, port: c.port };
+    if (targets.size > 4096) targets.clear();
+    targets.set(k, t);
   }
-  return s;
+  return t;
 }
 
 const log = pino({ name: 'tsvs-worker', level: process.env['TSVS_LOG_LEVEL'] ?? 'info', base: { pid: process.pid, ...(isMainThread ? {} : { thread: threadId }) } }, pino.destination({ fd: 2, sync: true }));
@@ -103,7 +109,7 @@ class RemotePort implements FlowPort {
       const c = this.choice;
       this.ev.open(id, f, bytes, c.token);
       this.lazy();
-      cb({ addr: addrText(c.af, c.words), port: c.port });
+      cb(aheadTarget(c));
       return;
     }
     this.waiting.set(id, cb);
@@ -198,7 +204,7 @@ function onMessage(m: Msg): void {
     case 'k':
       for (const id of m.ids!) {
         const f = port.byId.get(id);
-        if (f) forwarder?.abortFlow(flowKey(f));
+        if (f) forwarder?.abortFlow(f);
       }
       break;
     case 'sync': {
