@@ -216,6 +216,12 @@ function svcKeyOf(k: { af: Af; fwmark: number; protocol: Protocol; addr: string;
   return k.fwmark > 0 ? `f${k.af}/${k.fwmark >>> 0}` : `${k.af}/${k.protocol}/${k.addr}/${k.port}`;
 }
 
+const PROTO_INDEX: Record<Protocol, number> = { tcp: 0, udp: 1, sctp: 2 };
+/** Numeric key of an IPv4 service (address, protocol, port): below 2^50, exact as a number. */
+function svcV4Key(addr: number, protocol: Protocol, port: number): number {
+  return ((addr >>> 0) * 65536 + port) * 4 + PROTO_INDEX[protocol];
+}
+
 function isUnicast(ip: Ip): boolean {
   if (ip.af === 4) {
     const v = ip.words[0]!;
@@ -269,6 +275,13 @@ export class Engine implements IpvsBackend {
   private services_: Svc[] = [];
   private svcByKey = new Map<string, Svc>();
   private svcFwm = new Map<number, Svc>();
+  /**
+   * IPv4 services by a numeric key (svcV4Key): the per-packet lookup of a new connection and
+   * scheduleAhead build no address text (svcByKey stays the index of record).
+   */
+  private svcV4 = new Map<number, Svc>();
+  /** Parsed service addresses of ServiceKeys (scheduleAhead is called once per connection). */
+  private keyIps = new Map<string, Ip | null>();
   private ftpCount = 0;
   private nullCount = 0;
 
@@ -882,6 +895,13 @@ export class Engine implements IpvsBackend {
       const s = this.svcFwm.get(mark * 2 + (af === 6 ? 1 : 0));
       if (s) return s;
     }
+    if (af === 4) {
+      const a = daddr.words[0]!;
+      let s = this.svcV4.get(svcV4Key(a, protocol, dport));
+      if (!s && protocol === 'tcp' && this.ftpCount > 0 && (dport === FTPDATA || dport >= 1024)) s = this.svcV4.get(svcV4Key(a, protocol, FTPPORT));
+      if (!s && this.nullCount > 0) s = this.svcV4.get(svcV4Key(a, protocol, 0));
+      return s ?? null;
+    }
     const addr = formatIp(daddr);
     let s = this.svcByKey.get(`${af}/${protocol}/${addr}/${dport}`);
     if (!s && protocol === 'tcp' && this.ftpCount > 0 && (dport === FTPDATA || dport >= 1024)) {
@@ -1155,8 +1175,14 @@ export class Engine implements IpvsBackend {
 
   private findSvcByKey(k: ServiceKey): Svc | null {
     if (k.fwmark > 0) return this.svcByKey.get(svcKeyOf(k)) ?? null;
-    const ip = parseIp(k.addr);
+    let ip = this.keyIps.get(k.addr);
+    if (ip === undefined) {
+      ip = parseIp(k.addr);
+      if (this.keyIps.size >= 4096) this.keyIps.clear();
+      this.keyIps.set(k.addr, ip);
+    }
     if (!ip) return null;
+    if (k.af === 4 && ip.af === 4) return this.svcV4.get(svcV4Key(ip.words[0]!, k.protocol, k.port)) ?? null;
     return this.svcByKey.get(svcKeyOf({ ...k, addr: formatIp(ip) })) ?? null;
   }
 
@@ -1210,6 +1236,7 @@ export class Engine implements IpvsBackend {
     if (e) return e;
     this.services_.push(svc);
     this.svcByKey.set(key, svc);
+    if (!fw && svc.af === 4) this.svcV4.set(svcV4Key(ip.words[0]!, svc.protocol, svc.port), svc);
     if (fw) this.svcFwm.set(svc.fwmark * 2 + (svc.af === 6 ? 1 : 0), svc);
     else if (svc.port === FTPPORT) this.ftpCount++;
     else if (svc.port === 0) this.nullCount++;
@@ -1244,6 +1271,7 @@ export class Engine implements IpvsBackend {
     svc.dests = [];
     this.services_.splice(this.services_.indexOf(svc), 1);
     this.svcByKey.delete(svc.key);
+    if (!svc.fwmark && svc.af === 4) this.svcV4.delete(svcV4Key(svc.ip.words[0]!, svc.protocol, svc.port));
     if (svc.fwmark) this.svcFwm.delete(svc.fwmark * 2 + (svc.af === 6 ? 1 : 0));
     else if (svc.port === FTPPORT) this.ftpCount--;
     else if (svc.port === 0) this.nullCount--;

@@ -33,6 +33,23 @@ describe('decision ring shared by relay workers', () => {
     await Promise.all(takers.map((w) => w.terminate()));
   });
 
+  it('asks for a refill once it is under half full, once per refill however many takes follow', () => {
+    const ring = new AheadRing(createAheadRing());
+    const c: AheadChoice = { token: 0, af: 4, words: [0], port: 0 };
+    for (let i = 0; i < SLOTS; i++) ring.push(i + 1, 4, [i], 80);
+    const asks: number[] = [];
+    for (let i = 0; i < SLOTS; i++) {
+      assert.ok(ring.take(c));
+      if (ring.wantsRefill()) asks.push(ring.waiting());
+    }
+    assert.deepEqual(asks, [SLOTS / 2 - 1], 'one ask, when the ring fell under half');
+    ring.refilling();
+    for (let i = 0; i < SLOTS / 4; i++) ring.push(i + 1, 4, [i], 80);
+    assert.ok(ring.take(c));
+    assert.equal(ring.wantsRefill(), true, 'after a refill that left it low, the next take asks again');
+    assert.equal(ring.wantsRefill(), false);
+  });
+
   it('take() reads what push() wrote; a full ring refuses; drop() empties it', () => {
     const ring = new AheadRing(createAheadRing());
     const c: AheadChoice = { token: 0, af: 4, words: [0], port: 0 };

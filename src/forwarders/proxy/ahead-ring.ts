@@ -5,14 +5,15 @@
  * connections arrive -- one sequence for all workers, as the kernel's one rr pointer per service,
  * so consecutive connections alternate whatever worker accepted them.
  *
- * Int32 layout: [0] head (next index to take), [1] tail (next index to fill), then SLOTS slots of
+ * Int32 layout: [0] head (next index to take), [1] tail (next index to fill), [2] refill asked
+ * (a worker saw the ring under half full and told the primary: one message per refill), then SLOTS slots of
  * 8 words: token, af, address words 0-3 (IPv4: word 0), port, unused. Indices run on and wrap at
  * 2^32 (compared by difference). A worker reads slot `head` and then claims it by moving head on
  * with compare-and-exchange; the primary writes slot `tail` only while fewer than SLOTS are
  * waiting (so never one a worker may still be reading) and publishes it by moving tail on.
  */
 export const SLOTS = 256;
-const HEAD = 0, TAIL = 1, BASE = 4, SLOT_WORDS = 8;
+const HEAD = 0, TAIL = 1, ASKED = 2, BASE = 4, SLOT_WORDS = 8;
 
 export interface AheadChoice {
   token: number;
@@ -50,6 +51,20 @@ export class AheadRing {
       out.port = Atomics.load(a, o + 6);
       if (Atomics.compareExchange(a, HEAD, h, (h + 1) | 0) === h) return true;
     }
+  }
+
+  /**
+   * Worker, after a take: true when the ring is under half full and nobody has asked the primary
+   * to refill it since its last refill (the caller then asks: one message per refill, however
+   * many workers take).
+   */
+  wantsRefill(): boolean {
+    return this.waiting() < SLOTS / 2 && Atomics.compareExchange(this.a, ASKED, 0, 1) === 0;
+  }
+
+  /** Primary, before refilling: the next worker that finds the ring low asks again. */
+  refilling(): void {
+    Atomics.store(this.a, ASKED, 0);
   }
 
   /** Primary: appends a decision; false when the ring is full. */

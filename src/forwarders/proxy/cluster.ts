@@ -21,10 +21,10 @@
  * change that touches the service drops what waits (those rr/wrr steps are skipped). When the ring
  * is empty a worker asks as before. TSVS_PROXY_AHEAD=0 turns it off.
  *
- * IPC messages (JSON; flows are numbered by their worker; events are flat arrays):
- *   worker -> primary  {t:'ev', e: [...events]}  events: OPEN id af caddr cport vaddr vport bytes
- *                        | PKT id dir(0 in, 1 out) flags bytes pkts | CLOSED id
- *                        | OPEN_AHEAD id af caddr cport vaddr vport bytes token
+ * Messages (flows are numbered by their worker):
+ *   worker -> primary  {t:'eb', b: ArrayBuffer, n}  a batch of events in binary (./event-batch.ts:
+ *                        OPEN, OPEN_AHEAD, PKT, CLOSED; transferred between threads, copied over IPC)
+ *                      {t:'fill'}  a decision ring is under half full (at most one per refill)
  *                      {t:'synced', id, failed}    {t:'ready'}
  *   primary -> worker  {t:'r', r: [id, addr|null, port, ...]} (answers to OPEN, sent as soon as the
  *                      batch is processed)   {t:'k', ids: number[]} (reset these flows)
@@ -140,6 +140,7 @@ export class ClusterForwarder {
     let st: WorkerState;
     const w = this.spawn((m) => {
       if (m.t === 'eb') this.port.batch(() => this.onEvents(st, batchWords(m.b!, m.n!)));
+      else if (m.t === 'fill') this.refill();
       else if (m.t === 'ready') resolveReady();
       else if (m.t === 'synced') {
         if (m.relay) st.relay = m.relay;
@@ -223,6 +224,7 @@ export class ClusterForwarder {
     if (!ahead) return;
     for (const { ring, key } of this.rings.values()) {
       if (ring.waiting() >= SLOTS / 2) continue;
+      ring.refilling();
       while (ring.waiting() < SLOTS) {
         const dest = ahead(key);
         if (!dest || !ring.push(this.aheadTokens.token(dest), key.af, dest.ip.words, dest.port || key.port)) break;

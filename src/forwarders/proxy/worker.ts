@@ -107,6 +107,9 @@ class RemotePort implements FlowPort {
     if (ring && ring.take(this.choice)) {
       // A decision the engine made ahead (cluster.ts): connect now, report the flow after.
       const c = this.choice;
+      // Running low: the primary refills now rather than with the next batch of reports (at
+      // 10k connections/s a ring lasts about as long as LAZY_MS).
+      if (ring.wantsRefill()) send({ t: 'fill' });
       this.ev.open(id, f, bytes, c.token);
       this.lazy();
       cb(aheadTarget(c));
