@@ -18,7 +18,7 @@
  */
 import { C, CT, errno, sys, sysTcp } from '../packet/sys.ts';
 import { epollLoop, sockaddr, sockaddrAddr, sysError, type EpollLoop, type EpollOwner } from './epoll-loop.ts';
-import { headerBytes, openFlow, STREAM_MSS, TCP_FLAG, type Flow, type FlowPort, type Target } from './flow.ts';
+import { headerBytes, openFlow, STREAM_MSS, TCP_FLAG, type Flow, type FlowPort, type Target, type TargetReceiver } from './flow.ts';
 import { proxyHeader } from './proxy-protocol.ts';
 import type { RelayHooks, RelayOptions } from './tcp-relay.ts';
 
@@ -68,7 +68,7 @@ export function localAddr(fd: number): { address: string; port: number } | null 
 
 type Side = 'client' | 'server' | 'connect';
 
-export class EpollRelay implements EpollOwner {
+export class EpollRelay implements EpollOwner, TargetReceiver {
   /** Real-server descriptor (-1 before scheduling). */
   sfd = -1;
   target: Target | null = null;
@@ -109,10 +109,18 @@ export class EpollRelay implements EpollOwner {
   }
 
   start(): void {
-    openFlow(this.port, this.flow, this.hdr, (x) => this.connectTo(x), (e) => {
-      this.hooks.onError?.(this, 'schedule', e);
-      this.resetClient();
-    });
+    openFlow(this.port, this.flow, this.hdr, this);
+  }
+
+  /** TargetReceiver: the engine's answer. */
+  onTarget(t: Target | null): void {
+    this.connectTo(t);
+  }
+
+  /** TargetReceiver: scheduling failed. */
+  onScheduleError(e: Error): void {
+    this.hooks.onError?.(this, 'schedule', e);
+    this.resetClient();
   }
 
   private resetClient(): void {

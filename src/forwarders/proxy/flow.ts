@@ -49,7 +49,15 @@ export interface FlowPort {
    * Optional callback form of open() for ports that answer asynchronously (relay workers): saves
    * a promise and a microtask per connection. Relays use it when present.
    */
-  openCb?(f: Flow, bytes: number, cb: (t: Target | null) => void): void;
+  openCb?(f: Flow, bytes: number, to: TargetReceiver): void;
+}
+
+/** What waits for a new flow's target (a relay, itself: no closures per connection). */
+export interface TargetReceiver {
+  /** The real server to connect to, or null when the engine has none. */
+  onTarget(t: Target | null): void;
+  /** Scheduling threw or rejected. */
+  onScheduleError(e: Error): void;
 }
 
 /** Header bytes per packet for an address family (IPv4 20 / IPv6 40, plus TCP 20 or UDP 8). */
@@ -59,20 +67,20 @@ export function headerBytes(af: 4 | 6, protocol: 'tcp' | 'udp'): number {
 
 /**
  * Asks the port where a new TCP flow goes, in whichever form the port answers (callback,
- * promise or value), calling `done` with the target or `fail` when scheduling throws/rejects.
+ * promise or value), and tells `to` the target or the scheduling error.
  */
-export function openFlow(port: FlowPort, f: Flow, bytes: number, done: (t: Target | null) => void, fail: (e: Error) => void): void {
+export function openFlow(port: FlowPort, f: Flow, bytes: number, to: TargetReceiver): void {
   if (port.openCb) {
-    port.openCb(f, bytes, done);
+    port.openCb(f, bytes, to);
     return;
   }
   let t: Target | null | Promise<Target | null>;
   try {
     t = port.open(f, bytes);
   } catch (e) {
-    fail(e as Error);
+    to.onScheduleError(e as Error);
     return;
   }
-  if (t instanceof Promise) t.then(done, fail);
-  else done(t);
+  if (t instanceof Promise) t.then((x) => to.onTarget(x), (e: Error) => to.onScheduleError(e));
+  else to.onTarget(t);
 }

@@ -110,9 +110,8 @@ export function relayKind(want?: RelayKind): RelayKind {
 
 export class ProxyForwarder {
   private readonly listeners = new Map<string, Listener>();
-  private readonly relays = new Set<AnyRelay>();
-  /** Relays by their flow object (abortFlow; identity keys: no text key per connection). */
-  private readonly byFlow = new Map<Flow, AnyRelay>();
+  /** Live relays by their flow object (abortFlow, timers, close; identity keys: no text per connection). */
+  private readonly relays = new Map<Flow, AnyRelay>();
   readonly relayKind: RelayKind;
   private readonly raw: boolean;
   private sweep: NodeJS.Timeout | null = null;
@@ -131,7 +130,7 @@ export class ProxyForwarder {
       const now = performance.now();
       relayClock(now);
       epollClock(now);
-      for (const r of this.relays) if (!(r instanceof TcpRelay)) r.checkTimers(now);
+      for (const r of this.relays.values()) if (!(r instanceof TcpRelay)) r.checkTimers(now);
     }, 250);
     this.sweep.unref();
   }
@@ -245,15 +244,13 @@ export class ProxyForwarder {
       { proxyProtocol: this.opts.proxyProtocol, connectTimeoutMs: this.opts.connectTimeoutMs, idleTimeoutMs: tcpTimeout * 1000, localAddr: unmapV4(c.localAddress ?? k.addr), localPort: c.localPort ?? k.port },
       {
         onClose: (x) => {
-          this.relays.delete(x);
-          this.byFlow.delete(x.flow);
+          this.relays.delete(x.flow);
           this.port.closed?.(x.flow);
         },
         onError: (x, where, e) => this.opts.log.debug({ where, err: e?.message ?? 'no destination', client: `${caddr}:${rport}`, service: lkey(k), dest: x.target ? `${x.target.addr}:${x.target.port}` : undefined }, 'relay error'),
       },
     );
-    this.relays.add(r);
-    this.byFlow.set(r.flow, r);
+    this.relays.set(r.flow, r);
     r.start();
   }
 
@@ -276,7 +273,7 @@ export class ProxyForwarder {
       h,
       this.port,
       this.relayOptions(k, me && { address: unmapV4(me.address), port: me.port }),
-      { onClose: this.rawClosed, onError: this.rawError },
+      this.rawHooks,
     ));
   }
 
@@ -285,15 +282,22 @@ export class ProxyForwarder {
    * looked up when a PROXY header is sent (else the service's).
    */
   private relayOptions(k: ServiceKey, local: { address: string; port: number } | null): RelayOptions {
-    return {
-      proxyProtocol: this.opts.proxyProtocol, connectTimeoutMs: this.opts.connectTimeoutMs, idleTimeoutMs: this.opts.timeouts().tcp * 1000,
+    const idleTimeoutMs = this.opts.timeouts().tcp * 1000;
+    // Without a PROXY header the options are the service's: one object until the timeout changes.
+    const cached = local ? undefined : this.optsCache.get(k);
+    if (cached && cached.idleTimeoutMs === idleTimeoutMs) return cached;
+    const o: RelayOptions = {
+      proxyProtocol: this.opts.proxyProtocol, connectTimeoutMs: this.opts.connectTimeoutMs, idleTimeoutMs,
       localAddr: local?.address ?? k.addr, localPort: local?.port ?? k.port,
     };
+    if (!local) this.optsCache.set(k, o);
+    return o;
   }
+  /** relayOptions() by service key object (listeners keep theirs). */
+  private readonly optsCache = new WeakMap<ServiceKey, RelayOptions>();
 
   private track(r: RawRelay | EpollRelay): void {
-    this.relays.add(r);
-    this.byFlow.set(r.flow, r);
+    this.relays.set(r.flow, r);
     r.start();
   }
 
@@ -304,28 +308,29 @@ export class ProxyForwarder {
       cfd,
       this.port,
       this.relayOptions(k, this.opts.proxyProtocol ? localAddr(cfd) : null),
-      { onClose: this.rawClosed, onError: this.rawError },
+      this.rawHooks,
     ));
   }
 
   private readonly rawClosed = (x: RawRelay | EpollRelay): void => {
-    this.relays.delete(x);
-    this.byFlow.delete(x.flow);
+    this.relays.delete(x.flow);
     this.port.closed?.(x.flow);
   };
   private readonly rawError = (x: RawRelay | EpollRelay, where: string, e: Error | null): void => {
     this.opts.log.debug({ where, err: e?.message ?? 'no destination', client: `${x.flow.caddr}:${x.flow.cport}`, service: `tcp ${x.flow.vaddr} ${x.flow.vport}`, dest: x.target ? `${x.target.addr}:${x.target.port}` : undefined }, 'relay error');
   };
+  /** The hooks every raw/epoll relay gets (one object, not one per connection). */
+  private readonly rawHooks = { onClose: this.rawClosed, onError: this.rawError };
 
   /** Resets the relay of one flow (the engine refused it). */
   abortFlow(f: Flow): void {
-    this.byFlow.get(f)?.abort();
+    this.relays.get(f)?.abort();
   }
 
   async close(): Promise<void> {
     for (const l of this.listeners.values()) this.stop(l);
     this.listeners.clear();
-    for (const r of this.relays) r.abort();
+    for (const r of [...this.relays.values()]) r.abort();
     this.relays.clear();
     if (this.sweep) clearInterval(this.sweep);
     this.sweep = null;

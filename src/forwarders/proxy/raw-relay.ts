@@ -15,7 +15,7 @@
  * directions are done. Timeouts (connect, idle) are checked by the owner's sweep (checkTimers).
  */
 import type { Server } from 'node:net';
-import { headerBytes, openFlow, STREAM_MSS, TCP_FLAG, type Flow, type FlowPort, type Target } from './flow.ts';
+import { headerBytes, openFlow, STREAM_MSS, TCP_FLAG, type Flow, type FlowPort, type Target, type TargetReceiver } from './flow.ts';
 import { proxyHeader } from './proxy-protocol.ts';
 import type { RelayHooks, RelayOptions } from './tcp-relay.ts';
 
@@ -112,7 +112,7 @@ export function relayClock(now: number): void {
   tick = now;
 }
 
-export class RawRelay {
+export class RawRelay implements TargetReceiver {
   server: any = null;
   target: Target | null = null;
   private readonly b: Bindings;
@@ -145,10 +145,18 @@ export class RawRelay {
   }
 
   start(): void {
-    openFlow(this.port, this.flow, this.hdr, (x) => this.connectTo(x), (e) => {
-      this.hooks.onError?.(this, 'schedule', e);
-      this.resetClient();
-    });
+    openFlow(this.port, this.flow, this.hdr, this);
+  }
+
+  /** TargetReceiver: the engine's answer. */
+  onTarget(t: Target | null): void {
+    this.connectTo(t);
+  }
+
+  /** TargetReceiver: scheduling failed. */
+  onScheduleError(e: Error): void {
+    this.hooks.onError?.(this, 'schedule', e);
+    this.resetClient();
   }
 
   private resetClient(): void {

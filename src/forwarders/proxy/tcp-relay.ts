@@ -3,7 +3,7 @@
  * backpressure and half-close, reporting synthesized packets to the engine (./flow.ts).
  */
 import { connect, type Socket } from 'node:net';
-import { headerBytes, openFlow, STREAM_MSS, TCP_FLAG, type Flow, type FlowPort, type Target } from './flow.ts';
+import { headerBytes, openFlow, STREAM_MSS, TCP_FLAG, type Flow, type FlowPort, type Target, type TargetReceiver } from './flow.ts';
 import { proxyHeader, type ProxyProtocolVersion } from './proxy-protocol.ts';
 
 const { FIN, SYN, RST, ACK, PSH } = TCP_FLAG;
@@ -36,7 +36,7 @@ export function hardClose(s: Socket): void {
   else s.resetAndDestroy();
 }
 
-export class TcpRelay {
+export class TcpRelay implements TargetReceiver {
   server: Socket | null = null;
   target: Target | null = null;
   private clientEnded = false;
@@ -58,10 +58,18 @@ export class TcpRelay {
     c.pause();
     c.on('error', (e) => this.fail('client', e));
     c.on('close', () => this.onSocketClose());
-    openFlow(this.port, this.flow, this.hdr, (x) => this.connectTo(x), (e) => {
-      this.hooks.onError?.(this, 'schedule', e);
-      this.resetClient();
-    });
+    openFlow(this.port, this.flow, this.hdr, this);
+  }
+
+  /** TargetReceiver: the engine's answer. */
+  onTarget(t: Target | null): void {
+    this.connectTo(t);
+  }
+
+  /** TargetReceiver: scheduling failed. */
+  onScheduleError(e: Error): void {
+    this.hooks.onError?.(this, 'schedule', e);
+    this.resetClient();
   }
 
   private resetClient(): void {

@@ -6,7 +6,7 @@
 import { isMainThread, parentPort, threadId, workerData } from 'node:worker_threads';
 import { pino } from 'pino';
 import type { ServiceKey } from '../../core/types.ts';
-import { TCP_FLAG, type Flow, type FlowPort, type Target } from './flow.ts';
+import { TCP_FLAG, type Flow, type FlowPort, type Target, type TargetReceiver } from './flow.ts';
 import { ProxyForwarder, relayKind } from './forwarder.ts';
 import type { ProxyProtocolVersion } from './proxy-protocol.ts';
 import { EventWriter } from './event-batch.ts';
@@ -56,7 +56,7 @@ class RemotePort implements FlowPort {
   private readonly ev = new EventWriter();
   private queued = false;
   private nextId = 1;
-  private readonly waiting = new Map<number, (t: Target | null) => void>();
+  private readonly waiting = new Map<number, TargetReceiver>();
   private readonly recs = new Map<Flow, FlowRec>();
   readonly byId = new Map<number, Flow>();
   private dirty: FlowRec[] = [];
@@ -96,9 +96,9 @@ class RemotePort implements FlowPort {
     r.ppkts = 0;
   }
   open(f: Flow, bytes: number): Promise<Target | null> {
-    return new Promise((resolve) => this.openCb(f, bytes, resolve));
+    return new Promise((resolve) => this.openCb(f, bytes, { onTarget: resolve, onScheduleError: () => resolve(null) }));
   }
-  openCb(f: Flow, bytes: number, cb: (t: Target | null) => void): void {
+  openCb(f: Flow, bytes: number, to: TargetReceiver): void {
     const id = this.nextId++;
     const r: FlowRec = { id, f, pdir: 0, pbytes: 0, ppkts: 0, dirty: false };
     this.recs.set(f, r);
@@ -112,10 +112,10 @@ class RemotePort implements FlowPort {
       if (ring.wantsRefill()) send({ t: 'fill' });
       this.ev.open(id, f, bytes, c.token);
       this.lazy();
-      cb(aheadTarget(c));
+      to.onTarget(aheadTarget(c));
       return;
     }
-    this.waiting.set(id, cb);
+    this.waiting.set(id, to);
     this.ev.open(id, f, bytes);
     this.queue();
   }
@@ -171,7 +171,7 @@ class RemotePort implements FlowPort {
       const id = r[i] as number, addr = r[i + 1] as string | null;
       const w = this.waiting.get(id);
       this.waiting.delete(id);
-      w?.(addr === null ? null : { addr, port: r[i + 2] as number });
+      w?.onTarget(addr === null ? null : { addr, port: r[i + 2] as number });
     }
   }
 }
