@@ -67,7 +67,6 @@ interface ScratchPacket {
 }
 
 export class EnginePort implements FlowPort {
-  private readonly ips = new WeakMap<Flow, ParsedFlow>();
   /** Packets and bytes the engine was told about (for status). */
   packets = 0;
   /** Inside batch(): the clock was set once for the whole batch. */
@@ -92,11 +91,12 @@ export class EnginePort implements FlowPort {
     }
   }
 
+  /** The flow's parsed form, kept in its portRef (this port's own record of the flow). */
   private parsed(f: Flow): ParsedFlow {
-    let x = this.ips.get(f);
+    let x = f.portRef as ParsedFlow | undefined;
     if (!x) {
       x = { af: f.af, protocol: f.protocol, c: this.ip(f.caddr), cport: f.cport, v: this.ip(f.vaddr), vport: f.vport, d: null, dport: 0 };
-      this.ips.set(f, x);
+      f.portRef = x;
     }
     return x;
   }

@@ -197,13 +197,16 @@ const v6Text = new Map<string, string>();
  * v4-mapped IPv6 addresses come back as IPv4. Null for other families.
  */
 export function sockaddrAddr(sa: Buffer): { address: string; port: number } | null {
+  const address = sockaddrText(sa);
+  return address === null ? null : { address, port: sa.readUInt16BE(2) };
+}
+
+/** The address alone of sockaddrAddr() (the port is at bytes 2-3 in both families). */
+export function sockaddrText(sa: Buffer): string | null {
   const fam = sa.readUInt16LE(0);
-  const port = sa.readUInt16BE(2);
-  if (fam === C.AF_INET) return { address: v4Text(sa.readUInt32BE(4)), port };
+  if (fam === C.AF_INET) return v4Text(sa.readUInt32BE(4));
   if (fam !== C.AF_INET6) return null;
-  if (sa.readUInt32BE(8) === 0 && sa.readUInt32BE(12) === 0 && sa.readUInt32BE(16) === 0xffff) {
-    return { address: v4Text(sa.readUInt32BE(20)), port };
-  }
+  if (sa.readUInt32BE(8) === 0 && sa.readUInt32BE(12) === 0 && sa.readUInt32BE(16) === 0xffff) return v4Text(sa.readUInt32BE(20));
   const raw = sa.toString('hex', 8, 24);
   let address = v6Text.get(raw);
   if (address === undefined) {
@@ -211,7 +214,7 @@ export function sockaddrAddr(sa: Buffer): { address: string; port: number } | nu
     if (v6Text.size >= 4096) v6Text.clear();
     v6Text.set(raw, address);
   }
-  return { address, port };
+  return address;
 }
 
 /**

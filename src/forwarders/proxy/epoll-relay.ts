@@ -17,7 +17,7 @@
  * (connect, idle) are checked by the owner's sweep (checkTimers).
  */
 import { C, CT, errno, sys, sysTcp } from '../packet/sys.ts';
-import { epollLoop, sockaddr, sockaddrAddr, sysError, type EpollLoop, type EpollOwner } from './epoll-loop.ts';
+import { epollLoop, sockaddr, sockaddrAddr, sockaddrText, sysError, type EpollLoop, type EpollOwner } from './epoll-loop.ts';
 import { headerBytes, openFlow, STREAM_MSS, TCP_FLAG, type Flow, type FlowPort, type Target, type TargetReceiver } from './flow.ts';
 import { proxyHeader } from './proxy-protocol.ts';
 import type { RelayHooks, RelayOptions } from './tcp-relay.ts';
@@ -441,7 +441,7 @@ export class EpollListener implements EpollOwner {
   private readonly salen = Buffer.alloc(4);
   private closed = false;
 
-  constructor(readonly fd: number, private readonly onAccept: (cfd: number, peer: { address: string; port: number }) => void, private readonly onError: (e: Error) => void) {
+  constructor(readonly fd: number, private readonly onAccept: (cfd: number, address: string, port: number) => void, private readonly onError: (e: Error) => void) {
     const l = epollLoop();
     if (!l) throw new Error('epoll relay unavailable');
     this.loop = l;
@@ -464,12 +464,12 @@ export class EpollListener implements EpollOwner {
         this.pause();
         return;
       }
-      const peer = sockaddrAddr(this.sa);
-      if (!peer) {
+      const address = sockaddrText(this.sa);
+      if (address === null) {
         sys.close(cfd);
         continue;
       }
-      this.onAccept(cfd, peer);
+      this.onAccept(cfd, address, this.sa.readUInt16BE(2));
     }
   }
 

@@ -23,6 +23,11 @@ export interface Flow {
   /** The virtual service address and port (what the engine keys services by). */
   readonly vaddr: string;
   readonly vport: number;
+  /**
+   * The FlowPort's own record of this flow, set by the port when the flow opens and opaque to
+   * everyone else: the port finds it without a lookup on every packet. Created undefined.
+   */
+  portRef?: unknown;
 }
 
 export interface Target {

@@ -188,7 +188,7 @@ export class ProxyForwarder {
         let fd = this.opts.listenFd?.(k);
         if (this.opts.listenFd && fd === undefined) throw new Error('no listening socket was handed over');
         fd ??= listenSocket(k);
-        l.ep = new EpollListener(fd, (cfd, peer) => this.acceptEpoll(k, cfd, peer), (e) => this.opts.log.debug({ err: e.message, service: lkey(k) }, 'accept error'));
+        l.ep = new EpollListener(fd, (cfd, address, port) => this.acceptEpoll(k, cfd, address, port), (e) => this.opts.log.debug({ err: e.message, service: lkey(k) }, 'accept error'));
         this.startSweep();
       } else {
         const srv = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (c) => this.accept(k, c));
@@ -238,7 +238,7 @@ export class ProxyForwarder {
     const caddr = canonicalIp(unmapV4(raddr)) ?? raddr;
     const tcpTimeout = this.opts.timeouts().tcp;
     const r = new TcpRelay(
-      { af: k.af, protocol: 'tcp', caddr, cport: rport, vaddr: k.addr, vport: k.port },
+      { af: k.af, protocol: 'tcp', caddr, cport: rport, vaddr: k.addr, vport: k.port, portRef: undefined },
       c,
       this.port,
       { proxyProtocol: this.opts.proxyProtocol, connectTimeoutMs: this.opts.connectTimeoutMs, idleTimeoutMs: tcpTimeout * 1000, localAddr: unmapV4(c.localAddress ?? k.addr), localPort: c.localPort ?? k.port },
@@ -269,7 +269,7 @@ export class ProxyForwarder {
     }
     const me = this.opts.proxyProtocol ? handleAddr(h, false) : null;
     this.track(new RawRelay(
-      { af: k.af, protocol: 'tcp', caddr, cport: peer.port, vaddr: k.addr, vport: k.port },
+      { af: k.af, protocol: 'tcp', caddr, cport: peer.port, vaddr: k.addr, vport: k.port, portRef: undefined },
       h,
       this.port,
       this.relayOptions(k, me && { address: unmapV4(me.address), port: me.port }),
@@ -302,9 +302,9 @@ export class ProxyForwarder {
   }
 
   /** A new connection as a bare descriptor (./epoll-relay.ts); accept4 gave its address. */
-  private acceptEpoll(k: ServiceKey, cfd: number, peer: { address: string; port: number }): void {
+  private acceptEpoll(k: ServiceKey, cfd: number, address: string, port: number): void {
     this.track(new EpollRelay(
-      { af: k.af, protocol: 'tcp', caddr: peer.address, cport: peer.port, vaddr: k.addr, vport: k.port },
+      { af: k.af, protocol: 'tcp', caddr: address, cport: port, vaddr: k.addr, vport: k.port, portRef: undefined },
       cfd,
       this.port,
       this.relayOptions(k, this.opts.proxyProtocol ? localAddr(cfd) : null),

@@ -60,7 +60,7 @@ export class UdpService {
     const key = `${caddr} ${cport}`;
     let f = this.flows.get(key);
     if (!f) {
-      f = { flow: { af: this.opts.af, protocol: 'udp', caddr, cport, vaddr: this.opts.vaddr, vport: this.opts.vport }, lastSeen: Date.now(), ups: new Map() };
+      f = { flow: { af: this.opts.af, protocol: 'udp', caddr, cport, vaddr: this.opts.vaddr, vport: this.opts.vport, portRef: undefined }, lastSeen: Date.now(), ups: new Map() };
       this.flows.set(key, f);
     }
     f.lastSeen = Date.now();

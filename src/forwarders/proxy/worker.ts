@@ -57,7 +57,7 @@ class RemotePort implements FlowPort {
   private queued = false;
   private nextId = 1;
   private readonly waiting = new Map<number, TargetReceiver>();
-  private readonly recs = new Map<Flow, FlowRec>();
+  /** Open flows by id (resets the primary asks for); a flow's own record is in its portRef. */
   readonly byId = new Map<number, Flow>();
   private dirty: FlowRec[] = [];
 
@@ -101,7 +101,7 @@ class RemotePort implements FlowPort {
   openCb(f: Flow, bytes: number, to: TargetReceiver): void {
     const id = this.nextId++;
     const r: FlowRec = { id, f, pdir: 0, pbytes: 0, ppkts: 0, dirty: false };
-    this.recs.set(f, r);
+    f.portRef = r;
     this.byId.set(id, f);
     const ring = this.ringOf(f);
     if (ring && ring.take(this.choice)) {
@@ -138,7 +138,7 @@ class RemotePort implements FlowPort {
   }
   private readonly choice: AheadChoice = { token: 0, af: 4, words: [0], port: 0 };
   packet(f: Flow, dir: 'in' | 'out', flags: number, bytes: number, pkts: number): boolean {
-    const r = this.recs.get(f);
+    const r = f.portRef as FlowRec | undefined;
     if (!r) return true;
     const d = dir === 'in' ? 0 : 1;
     if (flags === DATA) {
@@ -158,10 +158,10 @@ class RemotePort implements FlowPort {
     return true;
   }
   closed(f: Flow): void {
-    const r = this.recs.get(f);
+    const r = f.portRef as FlowRec | undefined;
     if (!r) return;
     this.emitData(r);
-    this.recs.delete(f);
+    f.portRef = undefined;
     this.byId.delete(r.id);
     this.ev.closed(r.id);
     this.lazy();
