@@ -18,9 +18,9 @@
  */
 import { C, CT, errno, sys, sysTcp } from '../packet/sys.ts';
 import { epollLoop, sockaddr, sockaddrAddr, sockaddrText, sysError, type EpollLoop, type EpollOwner } from './epoll-loop.ts';
-import { headerBytes, openFlow, STREAM_MSS, TCP_FLAG, type Flow, type FlowPort, type Target, type TargetReceiver } from './flow.ts';
+import { TCP_FLAG, type Flow, type FlowPort, type Target } from './flow.ts';
 import { proxyHeader } from './proxy-protocol.ts';
-import type { RelayHooks, RelayOptions } from './tcp-relay.ts';
+import { RelayBase, type RelayHooks, type RelayOptions } from './relay-base.ts';
 
 const { FIN, SYN, RST, ACK, PSH } = TCP_FLAG;
 const { EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP, EPOLLRDHUP, EPOLLET } = CT;
@@ -68,12 +68,11 @@ export function localAddr(fd: number): { address: string; port: number } | null 
 
 type Side = 'client' | 'server' | 'connect';
 
-export class EpollRelay implements EpollOwner, TargetReceiver {
+export class EpollRelay extends RelayBase<EpollRelay> implements EpollOwner {
   /** Real-server descriptor (-1 before scheduling). */
   sfd = -1;
   target: Target | null = null;
   private readonly loop: EpollLoop;
-  private readonly hdr: number;
   private clientEnded = false; // EOF from the client (FIN in)
   private serverEnded = false; // EOF from the server (FIN out)
   private cShut = false; // our FIN toward the client sent
@@ -98,38 +97,23 @@ export class EpollRelay implements EpollOwner, TargetReceiver {
   /** ms on epollClock: start of connect, then last activity. */
   private active = tick;
 
-  constructor(readonly flow: Flow, readonly cfd: number, private readonly port: FlowPort, private readonly opts: RelayOptions, private readonly hooks: RelayHooks<EpollRelay>) {
+  constructor(flow: Flow, readonly cfd: number, port: FlowPort, opts: RelayOptions, hooks: RelayHooks<EpollRelay>) {
+    super(flow, port, opts, hooks);
     this.loop = epollLoop()!;
-    this.hdr = headerBytes(flow.af, 'tcp');
   }
 
-  private pkt(dir: 'in' | 'out', flags: number, payload: number): boolean {
-    const pkts = payload === 0 ? 1 : Math.ceil(payload / STREAM_MSS);
-    return this.port.packet(this.flow, dir, flags, payload + pkts * this.hdr, pkts);
+  protected get self(): EpollRelay {
+    return this;
   }
 
-  start(): void {
-    openFlow(this.port, this.flow, this.hdr, this);
-  }
 
-  /** TargetReceiver: the engine's answer. */
-  onTarget(t: Target | null): void {
-    this.connectTo(t);
-  }
-
-  /** TargetReceiver: scheduling failed. */
-  onScheduleError(e: Error): void {
-    this.hooks.onError?.(this, 'schedule', e);
-    this.resetClient();
-  }
-
-  private resetClient(): void {
+  protected resetClient(): void {
     this.closed = true;
     this.closeFd(false, true);
     this.finish();
   }
 
-  private connectTo(t: Target | null): void {
+  onTarget(t: Target | null): void {
     if (this.closed) {
       if (t) this.pkt('in', RST, 0);
       this.finish();

@@ -15,9 +15,9 @@
  * directions are done. Timeouts (connect, idle) are checked by the owner's sweep (checkTimers).
  */
 import type { Server } from 'node:net';
-import { headerBytes, openFlow, STREAM_MSS, TCP_FLAG, type Flow, type FlowPort, type Target, type TargetReceiver } from './flow.ts';
+import { TCP_FLAG, type Flow, type FlowPort, type Target } from './flow.ts';
 import { proxyHeader } from './proxy-protocol.ts';
-import type { RelayHooks, RelayOptions } from './tcp-relay.ts';
+import { RelayBase, type RelayHooks, type RelayOptions } from './relay-base.ts';
 
 const { FIN, SYN, RST, ACK, PSH } = TCP_FLAG;
 
@@ -112,11 +112,10 @@ export function relayClock(now: number): void {
   tick = now;
 }
 
-export class RawRelay implements TargetReceiver {
+export class RawRelay extends RelayBase<RawRelay> {
   server: any = null;
   target: Target | null = null;
   private readonly b: Bindings;
-  private readonly hdr: number;
   private clientEnded = false; // EOF from the client (FIN in)
   private serverEnded = false; // EOF from the server (FIN out)
   private cShut = false; // client write side shut down (done)
@@ -133,38 +132,23 @@ export class RawRelay implements TargetReceiver {
   private active = tick;
 
 
-  constructor(readonly flow: Flow, readonly client: any, private readonly port: FlowPort, private readonly opts: RelayOptions, private readonly hooks: RelayHooks<RawRelay>) {
+  constructor(flow: Flow, readonly client: any, port: FlowPort, opts: RelayOptions, hooks: RelayHooks<RawRelay>) {
+    super(flow, port, opts, hooks);
     this.b = libuvBindings()!;
-    this.hdr = headerBytes(flow.af, 'tcp');
     this.handlesOpen = 1;
   }
 
-  private pkt(dir: 'in' | 'out', flags: number, payload: number): boolean {
-    const pkts = payload === 0 ? 1 : Math.ceil(payload / STREAM_MSS);
-    return this.port.packet(this.flow, dir, flags, payload + pkts * this.hdr, pkts);
+  protected get self(): RawRelay {
+    return this;
   }
 
-  start(): void {
-    openFlow(this.port, this.flow, this.hdr, this);
-  }
 
-  /** TargetReceiver: the engine's answer. */
-  onTarget(t: Target | null): void {
-    this.connectTo(t);
-  }
-
-  /** TargetReceiver: scheduling failed. */
-  onScheduleError(e: Error): void {
-    this.hooks.onError?.(this, 'schedule', e);
-    this.resetClient();
-  }
-
-  private resetClient(): void {
+  protected resetClient(): void {
     this.closed = true;
     this.closeHandle(this.client, true, false);
   }
 
-  private connectTo(t: Target | null): void {
+  onTarget(t: Target | null): void {
     if (this.closed) {
       if (t) this.pkt('in', RST, 0);
       this.finish();

@@ -3,27 +3,13 @@
  * backpressure and half-close, reporting synthesized packets to the engine (./flow.ts).
  */
 import { connect, type Socket } from 'node:net';
-import { headerBytes, openFlow, STREAM_MSS, TCP_FLAG, type Flow, type FlowPort, type Target, type TargetReceiver } from './flow.ts';
-import { proxyHeader, type ProxyProtocolVersion } from './proxy-protocol.ts';
+import { TCP_FLAG, type Flow, type FlowPort, type Target } from './flow.ts';
+import { RelayBase, type RelayHooks, type RelayOptions } from './relay-base.ts';
+
+export type { RelayHooks, RelayOptions };
+import { proxyHeader } from './proxy-protocol.ts';
 
 const { FIN, SYN, RST, ACK, PSH } = TCP_FLAG;
-
-export interface RelayOptions {
-  readonly proxyProtocol?: ProxyProtocolVersion | null;
-  /** Give up connecting to a real server after this many ms (then reset the client). */
-  readonly connectTimeoutMs: number;
-  /** Idle timeout in ms (the engine's tcp timeout); 0 = none. */
-  readonly idleTimeoutMs: number;
-  /** Local address (the VIP as the client reached it) for the PROXY header. */
-  readonly localAddr: string;
-  readonly localPort: number;
-}
-
-export interface RelayHooks<R = TcpRelay> {
-  onOpen?(r: R): void;
-  onClose?(r: R): void;
-  onError?(r: R, where: 'client' | 'server' | 'connect' | 'schedule', e: Error | null): void;
-}
 
 /**
  * Closes a socket with a TCP reset when that is still possible. After our side has sent its FIN
@@ -36,49 +22,36 @@ export function hardClose(s: Socket): void {
   else s.resetAndDestroy();
 }
 
-export class TcpRelay implements TargetReceiver {
+export class TcpRelay extends RelayBase<TcpRelay> {
   server: Socket | null = null;
   target: Target | null = null;
   private clientEnded = false;
   private serverEnded = false;
   private closed = false;
-  private readonly hdr: number;
 
-  constructor(readonly flow: Flow, readonly client: Socket, private readonly port: FlowPort, private readonly opts: RelayOptions, private readonly hooks: RelayHooks) {
-    this.hdr = headerBytes(flow.af, 'tcp');
+  constructor(flow: Flow, readonly client: Socket, port: FlowPort, opts: RelayOptions, hooks: RelayHooks<TcpRelay>) {
+    super(flow, port, opts, hooks);
   }
 
-  private pkt(dir: 'in' | 'out', flags: number, payload: number): boolean {
-    const pkts = payload === 0 ? 1 : Math.ceil(payload / STREAM_MSS);
-    return this.port.packet(this.flow, dir, flags, payload + pkts * this.hdr, pkts);
+  protected get self(): TcpRelay {
+    return this;
   }
 
-  start(): void {
+  override start(): void {
     const c = this.client;
     c.pause();
     c.on('error', (e) => this.fail('client', e));
     c.on('close', () => this.onSocketClose());
-    openFlow(this.port, this.flow, this.hdr, this);
+    super.start();
   }
 
-  /** TargetReceiver: the engine's answer. */
-  onTarget(t: Target | null): void {
-    this.connectTo(t);
-  }
-
-  /** TargetReceiver: scheduling failed. */
-  onScheduleError(e: Error): void {
-    this.hooks.onError?.(this, 'schedule', e);
-    this.resetClient();
-  }
-
-  private resetClient(): void {
+  protected resetClient(): void {
     this.closed = true;
     hardClose(this.client);
     this.finish();
   }
 
-  private connectTo(t: Target | null): void {
+  onTarget(t: Target | null): void {
     if (this.closed || this.client.destroyed) {
       // The client went away while we were scheduling.
       if (t) this.pkt('in', RST, 0);
