@@ -40,7 +40,6 @@ import { EV, EV_WORDS, batchWords, eventIp } from './event-batch.ts';
 import type { Ip } from '../../core/addr.ts';
 import { AheadRing, SLOTS, createAheadRing } from './ahead-ring.ts';
 import { DestTokens } from '../dest-tokens.ts';
-import type { Flow } from './flow.ts';
 import { rawBindings } from './raw-relay.ts';
 import { listenSocket } from './epoll-loop.ts';
 import { sys } from '../packet/sys.ts';
@@ -219,7 +218,7 @@ export class ClusterForwarder {
    * of what the primary allocated (and garbage collection on this thread takes CPU from the relays).
    */
   private readonly spare: MutableParsedFlow[] = [];
-  private flowRecord(af: 4 | 6, c: Ip, cport: number, v: Ip, vport: number): ParsedFlow {
+  private flowRecord(af: 4 | 6, c: Ip, cport: number, v: Ip, vport: number): MutableParsedFlow {
     const f = this.spare.pop();
     if (!f) return { af, protocol: 'tcp', c, cport, v, vport, d: null, dport: 0 };
     f.af = af; f.c = c; f.cport = cport; f.v = v; f.vport = vport; f.d = null; f.dport = 0;

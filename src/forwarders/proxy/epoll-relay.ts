@@ -106,7 +106,6 @@ export class EpollRelay extends RelayBase<EpollRelay> implements EpollOwner {
     return this;
   }
 
-
   protected resetClient(): void {
     this.closed = true;
     this.closeFd(false, true);
