@@ -46,7 +46,9 @@ export class AheadRing {
       const o = BASE + ((h >>> 0) % SLOTS) * SLOT_WORDS;
       out.token = Atomics.load(a, o);
       out.af = Atomics.load(a, o + 1) === 6 ? 6 : 4;
-      out.words.length = out.af === 6 ? 4 : 1;
+      // Setting an array's length is a runtime call: only when the family changes.
+      const len = out.af === 6 ? 4 : 1;
+      if (out.words.length !== len) out.words.length = len;
       for (let i = 0; i < out.words.length; i++) out.words[i] = Atomics.load(a, o + 2 + i) >>> 0;
       out.port = Atomics.load(a, o + 6);
       if (Atomics.compareExchange(a, HEAD, h, (h + 1) | 0) === h) return true;
