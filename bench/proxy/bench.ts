@@ -5,7 +5,7 @@
  * Workloads: new TCP connection per request (1 KiB), keep-alive 1 KiB, keep-alive 1 MiB.
  * Figures: requests/s, p50/p99 latency (wrk --latency), proxy CPU per request (from /proc).
  * Env: BENCH_SECONDS (10), BENCH_CONNS (32), BENCH_WORKERS (CPUs), BENCH_ONLY (haproxy,tsvs,nginx),
- * BENCH_ROUNDS (1; proxies are interleaved per workload and medians reported), BENCH_WORKLOADS
+ * BENCH_ROUNDS (3: the machine is noisy; proxies are interleaved per workload and medians reported), BENCH_WORKLOADS
  * (0,1,2), BENCH_TSVS_WORKERS, BENCH_TSVS_NODE_ARGS (e.g. --cpu-prof --cpu-prof-dir=DIR),
  * BENCH_TSVS_RELAYS (e.g. epoll,uv: one tsvs daemon per TCP relay kind, TSVS_PROXY_RELAY=kind,
  * named tsvs-<kind>, all interleaved in the same run; without it one tsvs with the inherited env).
@@ -21,7 +21,7 @@ const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 10);
 const CONNS = Number(process.env['BENCH_CONNS'] ?? 32);
 const WORKERS = Number(process.env['BENCH_WORKERS'] ?? availableParallelism());
 const ONLY = (process.env['BENCH_ONLY'] ?? 'haproxy,tsvs,nginx').split(',');
-const ROUNDS = Math.max(1, Number(process.env['BENCH_ROUNDS'] ?? 1));
+const ROUNDS = Math.max(1, Number(process.env['BENCH_ROUNDS'] ?? 3));
 const ONLY_WL = (process.env['BENCH_WORKLOADS'] ?? '0,1,2').split(',').map(Number);
 const RELAYS = (process.env['BENCH_TSVS_RELAYS'] ?? '').split(',').filter(Boolean);
 const dir = mkdtempSync(join(tmpdir(), 'tsvs-bench-'));

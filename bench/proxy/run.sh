@@ -2,7 +2,7 @@
 # tsvs proxy forwarder vs HAProxy (mode tcp) vs nginx stream, same backends, same core budget,
 # in one run. Bounded: BENCH_SECONDS per run (default 10) x 3 workloads x 3 proxies x BENCH_ROUNDS.
 # Usage: bench/proxy/run.sh   (env: BENCH_SECONDS, BENCH_CONNS, BENCH_WORKERS, BENCH_ONLY=tsvs,haproxy,nginx,
-#        BENCH_ROUNDS=3 (interleaved, medians), BENCH_WORKLOADS=0,1,2; see bench.ts)
+#        BENCH_ROUNDS (default 3: interleaved, medians), BENCH_WORKLOADS=0,1,2; see bench.ts)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 if [ "$(id -u)" = 0 ] && [ "${BENCH_SKIP_SETUP:-0}" != 1 ]; then bash scripts/setup.sh; fi
