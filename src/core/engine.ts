@@ -561,8 +561,8 @@ export class Engine implements IpvsBackend {
     if (!svc) {
       const proto: Protocol | undefined = pc === PROTO.TCP ? 'tcp' : pc === PROTO.UDP ? 'udp' : pc === PROTO.SCTP ? 'sctp' : undefined;
       if (!proto) return false;
-      const addr = formatIp(r.vaddr);
-      svc = this.svcByKey.get(`${r.af}/${proto}/${addr}/${r.vport}`) ?? this.svcByKey.get(`${r.af}/${proto}/${addr}/0`);
+      const addr = r.af === 4 ? '' : formatIp(r.vaddr);
+      svc = this.svcAt(r.af, proto, r.vaddr, addr, r.vport) ?? this.svcAt(r.af, proto, r.vaddr, addr, 0);
     }
     if (!svc) return false;
     const daddr = formatIp(r.daddr);
@@ -895,20 +895,17 @@ export class Engine implements IpvsBackend {
       const s = this.svcFwm.get(mark * 2 + (af === 6 ? 1 : 0));
       if (s) return s;
     }
-    if (af === 4) {
-      const a = daddr.words[0]!;
-      let s = this.svcV4.get(svcV4Key(a, protocol, dport));
-      if (!s && protocol === 'tcp' && this.ftpCount > 0 && (dport === FTPDATA || dport >= 1024)) s = this.svcV4.get(svcV4Key(a, protocol, FTPPORT));
-      if (!s && this.nullCount > 0) s = this.svcV4.get(svcV4Key(a, protocol, 0));
-      return s ?? null;
-    }
-    const addr = formatIp(daddr);
-    let s = this.svcByKey.get(`${af}/${protocol}/${addr}/${dport}`);
-    if (!s && protocol === 'tcp' && this.ftpCount > 0 && (dport === FTPDATA || dport >= 1024)) {
-      s = this.svcByKey.get(`${af}/${protocol}/${addr}/${FTPPORT}`);
-    }
-    if (!s && this.nullCount > 0) s = this.svcByKey.get(`${af}/${protocol}/${addr}/0`);
+    // IPv6 services are found by their address text (formatted once); IPv4 ones by number.
+    const addr = af === 4 ? '' : formatIp(daddr);
+    let s = this.svcAt(af, protocol, daddr, addr, dport);
+    if (!s && protocol === 'tcp' && this.ftpCount > 0 && (dport === FTPDATA || dport >= 1024)) s = this.svcAt(af, protocol, daddr, addr, FTPPORT);
+    if (!s && this.nullCount > 0) s = this.svcAt(af, protocol, daddr, addr, 0);
     return s ?? null;
+  }
+
+  /** The non-fwmark service at an address and port; `addr` is the address text (IPv6 only). */
+  private svcAt(af: Af, protocol: Protocol, daddr: Ip, addr: string, port: number): Svc | undefined {
+    return af === 4 ? this.svcV4.get(svcV4Key(daddr.words[0]!, protocol, port)) : this.svcByKey.get(`${af}/${protocol}/${addr}/${port}`);
   }
 
   private runScheduler(svc: Svc, p: PacketIn): Dest | null {

@@ -17,7 +17,8 @@
  * order. A worker connects a new client to the next one at once and reports the flow as
  * OPEN_AHEAD with its token, lazily with its packet reports (within LAZY_MS); the engine binds
  * the connection to that destination (no round trip before the connect). One sequence for all workers, taken in arrival order: consecutive
- * connections alternate as with the kernel's one rr pointer. Refilled when half are taken; a rule
+ * connections alternate as with the kernel's one rr pointer. Refilled when half are taken (the
+ * worker that finds it so asks: 'fill'), and after every batch of reports; a rule
  * change that touches the service drops what waits (those rr/wrr steps are skipped). When the ring
  * is empty a worker asks as before. TSVS_PROXY_AHEAD=0 turns it off.
  *
@@ -176,8 +177,10 @@ export class ClusterForwarder {
     const k: number[] = [];
     for (let i = 0; i < e.length;) {
       const op = e[i]!;
+      // An unknown code or a cut event ends the batch.
+      const len: number = EV_WORDS[op as 1 | 2 | 3 | 4] ?? 0;
+      if (len === 0 || i + len > e.length) break;
       if (op === EV.OPEN || op === EV.OPEN_AHEAD) {
-        if (i + EV_WORDS[op] > e.length) break;
         const id = e[i + 1]!, af = e[i + 2] === 6 ? 6 : 4, bytes = e[i + 13]!;
         const f = this.flowRecord(af, eventIp(e, i + 3, af), e[i + 7]!, eventIp(e, i + 8, af), e[i + 12]!);
         st.flows.set(id, f);
@@ -194,18 +197,18 @@ export class ClusterForwarder {
           if (!t || t.addr !== a!.addr || t.port !== (a!.port || f.vport)) k.push(id);
         }
       } else if (op === EV.PKT) {
-        if (i + EV_WORDS[op] > e.length) break;
         const id = e[i + 1]!;
         const f = st.flows.get(id);
         if (f && !this.port.packetParsed(f, e[i + 2] === 0 ? 'in' : 'out', e[i + 3]!, e[i + 4]!, e[i + 5]!)) k.push(id);
-      } else if (op === EV.CLOSED) {
+      } else {
+        // CLOSED
         const f = st.flows.get(e[i + 1]!);
         if (f) {
           st.flows.delete(e[i + 1]!);
           if (this.spare.length < 4096) this.spare.push(f);
         }
-      } else break;
-      i += EV_WORDS[op as 1 | 2 | 3 | 4];
+      }
+      i += len;
     }
     if (!st.alive) return;
     if (r.length) st.w.send({ t: 'r', r });

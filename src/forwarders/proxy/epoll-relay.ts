@@ -68,10 +68,9 @@ export function localAddr(fd: number): { address: string; port: number } | null 
 
 type Side = 'client' | 'server' | 'connect';
 
-export class EpollRelay extends RelayBase<EpollRelay> implements EpollOwner {
+export class EpollRelay extends RelayBase implements EpollOwner {
   /** Real-server descriptor (-1 before scheduling). */
   sfd = -1;
-  target: Target | null = null;
   private readonly loop: EpollLoop;
   private clientEnded = false; // EOF from the client (FIN in)
   private serverEnded = false; // EOF from the server (FIN out)
@@ -97,13 +96,9 @@ export class EpollRelay extends RelayBase<EpollRelay> implements EpollOwner {
   /** ms on epollClock: start of connect, then last activity. */
   private active = tick;
 
-  constructor(flow: Flow, readonly cfd: number, port: FlowPort, opts: RelayOptions, hooks: RelayHooks<EpollRelay>) {
+  constructor(flow: Flow, readonly cfd: number, port: FlowPort, opts: RelayOptions, hooks: RelayHooks) {
     super(flow, port, opts, hooks);
     this.loop = epollLoop()!;
-  }
-
-  protected get self(): EpollRelay {
-    return this;
   }
 
   protected resetClient(): void {

@@ -1,7 +1,7 @@
 /**
  * The relay workers' event stream to the primary (cluster.ts), in binary: one Float64Array of
- * words per batch, handed over as a transferred ArrayBuffer (thread mode: no copy, no structured
- * clone of strings) or as a typed array over IPC (process mode). Addresses travel as their 32-bit
+ * words per batch, its ArrayBuffer transferred (thread mode: no copy, no structured clone of
+ * strings) or copied over IPC (process mode). Addresses travel as their 32-bit
  * words, so neither side builds or parses address text per connection.
  *
  * Events (words):

@@ -15,7 +15,8 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { IpvsCommand, ServiceKey } from '../../core/types.ts';
 import { canonicalIp } from '../../core/addr.ts';
 import type { Flow, FlowPort } from './flow.ts';
-import { TcpRelay, type RelayOptions } from './tcp-relay.ts';
+import { TcpRelay } from './tcp-relay.ts';
+import type { RelayBase, RelayOptions } from './relay-base.ts';
 import { RawRelay, handleAddr, libuvBindings, rawBindings, relayClock, takeOverAccepts } from './raw-relay.ts';
 import { EpollListener, EpollRelay, epollClock, localAddr } from './epoll-relay.ts';
 import { currentEpollLoop, epollLoop, listenSocket } from './epoll-loop.ts';
@@ -312,11 +313,11 @@ export class ProxyForwarder {
     ));
   }
 
-  private readonly rawClosed = (x: RawRelay | EpollRelay): void => {
+  private readonly rawClosed = (x: RelayBase): void => {
     this.relays.delete(x.flow);
     this.port.closed?.(x.flow);
   };
-  private readonly rawError = (x: RawRelay | EpollRelay, where: string, e: Error | null): void => {
+  private readonly rawError = (x: RelayBase, where: string, e: Error | null): void => {
     this.opts.log.debug({ where, err: e?.message ?? 'no destination', client: `${x.flow.caddr}:${x.flow.cport}`, service: `tcp ${x.flow.vaddr} ${x.flow.vport}`, dest: x.target ? `${x.target.addr}:${x.target.port}` : undefined }, 'relay error');
   };
   /** The hooks every raw/epoll relay gets (one object, not one per connection). */

@@ -112,9 +112,8 @@ export function relayClock(now: number): void {
   tick = now;
 }
 
-export class RawRelay extends RelayBase<RawRelay> {
+export class RawRelay extends RelayBase {
   server: any = null;
-  target: Target | null = null;
   private readonly b: Bindings;
   private clientEnded = false; // EOF from the client (FIN in)
   private serverEnded = false; // EOF from the server (FIN out)
@@ -131,17 +130,11 @@ export class RawRelay extends RelayBase<RawRelay> {
   /** ms on relayClock: start of connect, then last activity. */
   private active = tick;
 
-
-  constructor(flow: Flow, readonly client: any, port: FlowPort, opts: RelayOptions, hooks: RelayHooks<RawRelay>) {
+  constructor(flow: Flow, readonly client: any, port: FlowPort, opts: RelayOptions, hooks: RelayHooks) {
     super(flow, port, opts, hooks);
     this.b = libuvBindings()!;
     this.handlesOpen = 1;
   }
-
-  protected get self(): RawRelay {
-    return this;
-  }
-
 
   protected resetClient(): void {
     this.closed = true;

@@ -17,17 +17,19 @@ export interface RelayOptions {
   readonly localPort: number;
 }
 
-export interface RelayHooks<R> {
-  onOpen?(r: R): void;
-  onClose?(r: R): void;
-  onError?(r: R, where: 'client' | 'server' | 'connect' | 'schedule', e: Error | null): void;
+export interface RelayHooks {
+  onOpen?(r: RelayBase): void;
+  onClose?(r: RelayBase): void;
+  onError?(r: RelayBase, where: 'client' | 'server' | 'connect' | 'schedule', e: Error | null): void;
 }
 
-export abstract class RelayBase<R> implements TargetReceiver {
+export abstract class RelayBase implements TargetReceiver {
+  /** The real server once the engine chose it. */
+  target: Target | null = null;
   /** Header bytes per synthesized packet (IPv4/IPv6 + TCP). */
   protected readonly hdr: number;
 
-  constructor(readonly flow: Flow, protected readonly port: FlowPort, protected readonly opts: RelayOptions, protected readonly hooks: RelayHooks<R>) {
+  constructor(readonly flow: Flow, protected readonly port: FlowPort, protected readonly opts: RelayOptions, protected readonly hooks: RelayHooks) {
     this.hdr = headerBytes(flow.af, 'tcp');
   }
 
@@ -46,12 +48,10 @@ export abstract class RelayBase<R> implements TargetReceiver {
   abstract onTarget(t: Target | null): void;
 
   onScheduleError(e: Error): void {
-    this.hooks.onError?.(this.self, 'schedule', e);
+    this.hooks.onError?.(this, 'schedule', e);
     this.resetClient();
   }
 
-  /** The relay as its hooks know it (the subclass). */
-  protected abstract get self(): R;
   /** Closes the client's side with a reset (nothing was relayed yet). */
   protected abstract resetClient(): void;
 }

@@ -5,8 +5,6 @@
 import { connect, type Socket } from 'node:net';
 import { TCP_FLAG, type Flow, type FlowPort, type Target } from './flow.ts';
 import { RelayBase, type RelayHooks, type RelayOptions } from './relay-base.ts';
-
-export type { RelayHooks, RelayOptions };
 import { proxyHeader } from './proxy-protocol.ts';
 
 const { FIN, SYN, RST, ACK, PSH } = TCP_FLAG;
@@ -22,19 +20,14 @@ export function hardClose(s: Socket): void {
   else s.resetAndDestroy();
 }
 
-export class TcpRelay extends RelayBase<TcpRelay> {
+export class TcpRelay extends RelayBase {
   server: Socket | null = null;
-  target: Target | null = null;
   private clientEnded = false;
   private serverEnded = false;
   private closed = false;
 
-  constructor(flow: Flow, readonly client: Socket, port: FlowPort, opts: RelayOptions, hooks: RelayHooks<TcpRelay>) {
+  constructor(flow: Flow, readonly client: Socket, port: FlowPort, opts: RelayOptions, hooks: RelayHooks) {
     super(flow, port, opts, hooks);
-  }
-
-  protected get self(): TcpRelay {
-    return this;
   }
 
   override start(): void {
