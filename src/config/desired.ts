@@ -10,6 +10,7 @@
  */
 import type { DestSpec, FwdMethod, ServiceKey, ServiceSpec } from '../core/types.ts';
 import type { CheckerDef, HealthRealServer, HealthService } from '../health/types.ts';
+import type { ScriptPolicy } from '../health/script-security.ts';
 
 /** Where something was written: 1-based line and column. */
 export interface SourcePos {
@@ -27,6 +28,11 @@ export interface Diagnostic {
   /** 1-based; 0 when only the line is known. */
   readonly col: number;
   readonly message: string;
+  /**
+   * keepalived's script-security problems (CONFIG_SECURITY_ERROR): the file is loaded and run,
+   * as keepalived runs it, but `config-test` fails with keepalived -t's security exit code.
+   */
+  readonly security?: true;
 }
 
 export function formatDiagnostic(d: Diagnostic): string {
@@ -84,6 +90,8 @@ export interface RealServerConfig {
   readonly inhibit_on_failure: boolean;
   readonly notify_up?: string;
   readonly notify_down?: string;
+  /** `notify_up SCRIPT USER [GROUP]`: who runs each script ("user [group]"), keyed by keyword. */
+  readonly script_users?: Readonly<Partial<Record<'notify_up' | 'notify_down', string>>>;
   /** keepalived per-real-server delay_loop. */
   readonly delay_loop?: number;
   readonly alpha?: boolean;
@@ -108,6 +116,8 @@ export interface VirtualServiceConfig {
   readonly hysteresis: number;
   readonly quorum_up?: string;
   readonly quorum_down?: string;
+  /** `quorum_up SCRIPT USER [GROUP]`: who runs each script ("user [group]"), keyed by keyword. */
+  readonly script_users?: Readonly<Partial<Record<'quorum_up' | 'quorum_down', string>>>;
   readonly inhibit_on_failure: boolean;
   readonly ha_suspend: boolean;
   readonly virtualhost?: string;
@@ -138,6 +148,8 @@ export interface VrrpTrack {
   readonly reverse?: boolean;
 }
 
+export type NotifyKeyword = 'notify' | 'notify_master' | 'notify_backup' | 'notify_fault' | 'notify_stop';
+
 export interface VrrpInstanceConfig {
   readonly name: string;
   readonly state: 'MASTER' | 'BACKUP';
@@ -157,7 +169,9 @@ export interface VrrpInstanceConfig {
   readonly mcast_src_ip?: string;
   readonly track_interface: readonly VrrpTrack[];
   readonly track_script: readonly VrrpTrack[];
-  readonly notify: Readonly<Partial<Record<'notify' | 'notify_master' | 'notify_backup' | 'notify_fault' | 'notify_stop', string>>>;
+  readonly notify: Readonly<Partial<Record<NotifyKeyword, string>>>;
+  /** `notify_master SCRIPT USER [GROUP]`: who runs each script ("user [group]"), keyed by keyword. */
+  readonly notify_users?: Readonly<Partial<Record<NotifyKeyword, string>>>;
   readonly garp_master_delay?: number;
   readonly smtp_alert: boolean;
   readonly use_vmac: boolean;
@@ -175,6 +189,7 @@ export interface VrrpScriptConfig {
   readonly reverse: boolean;
   readonly rise: number;
   readonly fall: number;
+  /** `user USER [GROUP]` as written: who runs the script (default: the script user). */
   readonly user?: string;
   readonly init_fail: boolean;
   readonly at: SourcePos;
@@ -183,7 +198,9 @@ export interface VrrpScriptConfig {
 export interface VrrpSyncGroupConfig {
   readonly name: string;
   readonly group: readonly string[];
-  readonly notify: Readonly<Partial<Record<'notify' | 'notify_master' | 'notify_backup' | 'notify_fault' | 'notify_stop', string>>>;
+  readonly notify: Readonly<Partial<Record<NotifyKeyword, string>>>;
+  /** `notify_master SCRIPT USER [GROUP]`: who runs each script ("user [group]"), keyed by keyword. */
+  readonly notify_users?: Readonly<Partial<Record<NotifyKeyword, string>>>;
   readonly smtp_alert: boolean;
   readonly track_script: readonly VrrpTrack[];
   readonly at: SourcePos;
@@ -210,6 +227,10 @@ export interface GlobalConfig {
   readonly lvs_timeouts?: { readonly tcp: number; readonly tcpfin: number; readonly udp: number };
   readonly lvs_sync_daemon?: { readonly interface: string; readonly instance: string; readonly syncid: number };
   readonly lvs_flush: boolean;
+  /** global_defs `script_user USER [GROUP]` as written. */
+  readonly script_user?: string;
+  /** global_defs enable_script_security. */
+  readonly enable_script_security?: boolean;
   /** ldirectord global options and other global_defs keywords, as written. */
   readonly options: Readonly<Record<string, string>>;
 }
@@ -223,6 +244,11 @@ export interface DesiredState {
   readonly global: GlobalConfig;
   readonly services: readonly VirtualServiceConfig[];
   readonly vrrp: VrrpConfig;
+  /**
+   * Who runs scripts and whether unsafe ones may run (keepalived: resolved at load from
+   * script_user, enable_script_security and the users scripts name; absent = the daemon's user).
+   */
+  readonly scripts?: ScriptPolicy;
 }
 
 /** What a reader returns. `state` is null when there are errors: a config with errors is refused whole. */
@@ -280,6 +306,7 @@ export function toHealthServices(s: DesiredState): HealthService[] {
     hysteresis: v.hysteresis,
     ...(v.quorum_up !== undefined ? { quorum_up: v.quorum_up } : {}),
     ...(v.quorum_down !== undefined ? { quorum_down: v.quorum_down } : {}),
+    ...(v.script_users !== undefined ? { script_users: v.script_users } : {}),
     ...(v.sorry_server ? { sorry_server: { ...v.sorry_server } } : {}),
     sorry_server_inhibit: v.sorry_server_inhibit,
     inhibit_on_failure: v.inhibit_on_failure,
@@ -296,6 +323,7 @@ export function toHealthServices(s: DesiredState): HealthService[] {
       inhibit_on_failure: r.inhibit_on_failure,
       ...(r.notify_up !== undefined ? { notify_up: r.notify_up } : {}),
       ...(r.notify_down !== undefined ? { notify_down: r.notify_down } : {}),
+      ...(r.script_users !== undefined ? { script_users: r.script_users } : {}),
       ...(r.delay_loop !== undefined ? { delay_loop: r.delay_loop } : {}),
       ...(r.alpha !== undefined ? { alpha: r.alpha } : {}),
       checkers: r.checkers,

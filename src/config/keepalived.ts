@@ -15,7 +15,7 @@ import {
   DEFAULTS, deepFreeze, emptyVrrp, hostPort, serviceKeyString,
   type Diagnostic, type GlobalConfig, type LoadResult, type RealServerConfig, type SorryServerConfig, type SourcePos,
   type VirtualServiceConfig, type VrrpAddress, type VrrpConfig, type VrrpInstanceConfig, type VrrpScriptConfig,
-  type VrrpSyncGroupConfig, type VrrpTrack,
+  type VrrpSyncGroupConfig, type VrrpTrack, type NotifyKeyword,
 } from './desired.ts';
 import { buildTree, endCol, lexKeepalived, type LexOptions, type Stmt, type Tok } from './kalex.ts';
 import type { ConfigSource } from './source.ts';
@@ -25,12 +25,18 @@ export interface KeepalivedOptions extends LexOptions {}
 
 const MAX_DIAGS = 500;
 
+/** Records who runs a script (`KEYWORD SCRIPT USER [GROUP]`); a later line without a user clears it. */
+function setUser<K extends string>(users: Partial<Record<K, string>>, k: K, user: string | undefined): void {
+  if (user === undefined) delete users[k];
+  else users[k] = user;
+}
+
 type Handler = { block: boolean | 'optional'; run: (s: Stmt) => void };
 type Table = Record<string, Handler>;
 
 /** Keywords accepted in global_defs and kept as written (no effect on the load balancer). */
 const GLOBAL_PASSTHROUGH = new Set([
-  'lvs_id', 'vrrp_mcast_group4', 'vrrp_mcast_group6', 'enable_script_security', 'script_user', 'vrrp_garp_master_delay',
+  'lvs_id', 'vrrp_mcast_group4', 'vrrp_mcast_group6', 'vrrp_garp_master_delay',
   'vrrp_garp_master_repeat', 'vrrp_garp_master_refresh', 'vrrp_garp_master_refresh_repeat', 'vrrp_garp_interval',
   'vrrp_gna_interval', 'vrrp_skip_check_adv_addr', 'vrrp_strict', 'vrrp_iptables', 'vrrp_ipsets', 'vrrp_version',
   'vrrp_check_unicast_src', 'vrrp_priority', 'checker_priority', 'bfd_priority', 'vrrp_no_swap', 'checker_no_swap',
@@ -100,6 +106,17 @@ class Ctx {
     if (!ip) { this.err(t, `expected ${what} (an IPv4 or IPv6 address), got '${t.text}'`); return null; }
     return { addr: canonicalIp(t.text)!, af: ip.af };
   }
+  /**
+   * A notify-style script, `KEYWORD SCRIPT [USER [GROUP]]` as keepalived reads it: the script is
+   * one word (quoted when it has arguments); the next words name who runs it.
+   */
+  script(s: Stmt, what: string): { cmd: string; user?: string } | null {
+    const t = this.arg(s, 0, what);
+    if (!t) return null;
+    this.extra(s, 3);
+    const user = s.args.slice(1, 3).map((x) => x.text).join(' ');
+    return user ? { cmd: t.text, user } : { cmd: t.text };
+  }
   /** The rest of the line as one command string (quoted words re-quoted when needed). */
   command(s: Stmt, from: number, what: string): string | null {
     if (s.args.length <= from) { this.err(this.after(s), `expected ${what} after '${s.name.text}'`); return null; }
@@ -158,6 +175,7 @@ export function parseKeepalived(path: string, src: ConfigSource, opts: Keepalive
     router_id?: string; notification_email: string[]; notification_email_from?: string; smtp_server?: string;
     smtp_connect_timeout?: number; lvs_timeouts?: { tcp: number; tcpfin: number; udp: number };
     lvs_sync_daemon?: { interface: string; instance: string; syncid: number }; lvs_flush: boolean; options: Record<string, string>;
+    script_user?: string; enable_script_security?: boolean;
   } = { notification_email: [], lvs_flush: false, options: {} };
   const vrrp = emptyVrrp() as { -readonly [K in keyof VrrpConfig]: VrrpConfig[K][number][] };
   const groups = new Map<string, { members: PartialGroupMember[]; at: Tok }>();
@@ -199,6 +217,8 @@ export function parseKeepalived(path: string, src: ConfigSource, opts: Keepalive
       },
     },
     lvs_flush: { block: false, run: () => { global.lvs_flush = true; } },
+    script_user: { block: false, run: (s) => { const t = c.arg(s, 0, 'a user name'); if (t) global.script_user = s.args.slice(0, 2).map((x) => x.text).join(' '); c.extra(s, 2); } },
+    enable_script_security: { block: false, run: (s) => { global.enable_script_security = true; c.extra(s, 0); } },
     lvs_flush_onstop: { block: false, run: (s) => { global.options['lvs_flush_onstop'] = s.args.map((t) => t.text).join(' ') || 'true'; } },
     smtp_connection_timeout: { block: false, run: (s) => { c.warn(s.name, "'smtp_connection_timeout' is not a keepalived keyword (did you mean smtp_connect_timeout?); ignored"); } },
   };
@@ -316,7 +336,7 @@ export function parseKeepalived(path: string, src: ConfigSource, opts: Keepalive
           misc_path: { block: false, run: (x) => { const v = c.command(x, 0, 'a script path'); if (v !== null) o['misc_path'] = v; } },
           misc_timeout: { block: false, run: (x) => { const v = c.num(x, 0, 'seconds', 0, 86400, false); if (v !== null) o['misc_timeout'] = v; c.extra(x, 1); } },
           misc_dynamic: { block: false, run: () => { o['misc_dynamic'] = true; } },
-          user: { block: false, run: (x) => c.warn(x.name, "'user' is not supported: scripts run as the daemon's user; ignored") },
+          user: { block: false, run: (x) => { const t = c.arg(x, 0, 'a user name'); if (t) o['user'] = x.args.slice(0, 2).map((a) => a.text).join(' '); c.extra(x, 2); } },
         }, where);
         if (o['misc_path'] === undefined) { c.err(c.after(s), "MISC_CHECK needs 'misc_path'"); return null; }
         break;
@@ -505,6 +525,7 @@ export function parseKeepalived(path: string, src: ConfigSource, opts: Keepalive
       inhibit_on_failure: false, ha_suspend: false, sorry_server_inhibit: false,
     };
     let quorumUp: string | undefined, quorumDown: string | undefined, virtualhost: string | undefined;
+    const vsUsers: Partial<Record<'quorum_up' | 'quorum_down', string>> = {};
     let sorry: { addr: string; af: Af; port: number; tok: Tok } | null = null;
     let sorryMethod: FwdMethod | null = null;
     const inh: Inherit = {};
@@ -545,8 +566,8 @@ export function parseKeepalived(path: string, src: ConfigSource, opts: Keepalive
       omega: { block: false, run: (x) => { opt.omega = c.bool(x, 0); } },
       quorum: { block: false, run: (x) => { const v = c.num(x, 0, 'a weight sum', 0, 0x7fffffff); if (v !== null) opt.quorum = v; c.extra(x, 1); } },
       hysteresis: { block: false, run: (x) => { const v = c.num(x, 0, 'a weight', 0, 0x7fffffff); if (v !== null) opt.hysteresis = v; c.extra(x, 1); } },
-      quorum_up: { block: false, run: (x) => { const v = c.command(x, 0, 'a command'); if (v !== null) quorumUp = v; } },
-      quorum_down: { block: false, run: (x) => { const v = c.command(x, 0, 'a command'); if (v !== null) quorumDown = v; } },
+      quorum_up: { block: false, run: (x) => { const v = c.script(x, 'a script'); if (v) { quorumUp = v.cmd; setUser(vsUsers, 'quorum_up', v.user); } } },
+      quorum_down: { block: false, run: (x) => { const v = c.script(x, 'a script'); if (v) { quorumDown = v.cmd; setUser(vsUsers, 'quorum_down', v.user); } } },
       inhibit_on_failure: { block: false, run: (x) => { opt.inhibit_on_failure = c.bool(x, 0); } },
       sorry_server: { block: false, run: (x) => {
         const a = c.ip(x, 0, 'the sorry server address');
@@ -647,7 +668,7 @@ export function parseKeepalived(path: string, src: ConfigSource, opts: Keepalive
 
     // Real servers (parsed once per virtual_server; shared by all group members).
     type RealDraft = { addr: string; af: Af; port: number | null; weight: number; method: typeof lbKind | null; u: number; l: number;
-      inhibit?: boolean; notify_up?: string; notify_down?: string; delay_loop?: number; alpha?: boolean; checkers: CheckerDef[]; at: Tok };
+      inhibit?: boolean; notify_up?: string; notify_down?: string; users: Partial<Record<'notify_up' | 'notify_down', string>>; delay_loop?: number; alpha?: boolean; checkers: CheckerDef[]; at: Tok };
     const drafts: RealDraft[] = [];
     for (const r of realStmts) {
       const a = c.ip(r, 0, 'the real server address');
@@ -655,13 +676,13 @@ export function parseKeepalived(path: string, src: ConfigSource, opts: Keepalive
       let port: number | null = null;
       if (r.args[1]) { port = c.num(r, 1, 'a port', 0, 65535); if (port === null) continue; }
       c.extra(r, 2);
-      const d: RealDraft = { addr: a.addr, af: a.af, port, weight: vsWeight, method: null, u: 0, l: 0, checkers: [], at: r.args[0]! };
+      const d: RealDraft = { addr: a.addr, af: a.af, port, weight: vsWeight, method: null, u: 0, l: 0, users: {}, checkers: [], at: r.args[0]! };
       const rInh: Inherit = { ...inh };
       c.dispatch(r.block, {
         weight: { block: false, run: (x) => { const v = c.num(x, 0, 'a weight', 0, 65535); if (v !== null) d.weight = v; c.extra(x, 1); } },
         inhibit_on_failure: { block: false, run: (x) => { d.inhibit = c.bool(x, 0); } },
-        notify_up: { block: false, run: (x) => { const v = c.command(x, 0, 'a command'); if (v !== null) d.notify_up = v; } },
-        notify_down: { block: false, run: (x) => { const v = c.command(x, 0, 'a command'); if (v !== null) d.notify_down = v; } },
+        notify_up: { block: false, run: (x) => { const v = c.script(x, 'a script'); if (v) { d.notify_up = v.cmd; setUser(d.users, 'notify_up', v.user); } } },
+        notify_down: { block: false, run: (x) => { const v = c.script(x, 'a script'); if (v) { d.notify_down = v.cmd; setUser(d.users, 'notify_down', v.user); } } },
         uthreshold: { block: false, run: (x) => { const v = c.num(x, 0, 'a connection count', 0, 0x7fffffff); if (v !== null) d.u = v; } },
         lthreshold: { block: false, run: (x) => { const v = c.num(x, 0, 'a connection count', 0, 0x7fffffff); if (v !== null) d.l = v; } },
         lvs_method: { block: false, run: (x) => { const m = parseMethod(x); if (m) d.method = m; } },
@@ -714,6 +735,7 @@ export function parseKeepalived(path: string, src: ConfigSource, opts: Keepalive
           key, dest, inhibit_on_failure: d.inhibit ?? opt.inhibit_on_failure,
           ...(d.notify_up !== undefined ? { notify_up: d.notify_up } : {}),
           ...(d.notify_down !== undefined ? { notify_down: d.notify_down } : {}),
+          ...(Object.keys(d.users).length ? { script_users: { ...d.users } } : {}),
           ...(d.delay_loop !== undefined ? { delay_loop: d.delay_loop } : {}),
           ...(d.alpha !== undefined ? { alpha: d.alpha } : {}),
           checkers: d.checkers,
@@ -747,6 +769,7 @@ export function parseKeepalived(path: string, src: ConfigSource, opts: Keepalive
         alpha: opt.alpha, omega: opt.omega, quorum, hysteresis,
         ...(quorumUp !== undefined ? { quorum_up: quorumUp } : {}),
         ...(quorumDown !== undefined ? { quorum_down: quorumDown } : {}),
+        ...(Object.keys(vsUsers).length ? { script_users: { ...vsUsers } } : {}),
         inhibit_on_failure: opt.inhibit_on_failure, ha_suspend: opt.ha_suspend,
         ...(virtualhost !== undefined ? { virtualhost } : {}),
         ...(sorryCfg ? { sorry_server: sorryCfg } : {}),
@@ -789,9 +812,9 @@ export function parseKeepalived(path: string, src: ConfigSource, opts: Keepalive
       out.push(t);
     }
   };
-  type Notify = Partial<Record<'notify' | 'notify_master' | 'notify_backup' | 'notify_fault' | 'notify_stop', string>>;
-  const notifyHandlers = (n: Notify): Table => Object.fromEntries(
-    (['notify', 'notify_master', 'notify_backup', 'notify_fault', 'notify_stop'] as const).map((k) => [k, { block: false, run: (x: Stmt) => { const v = c.command(x, 0, 'a command'); if (v !== null) n[k] = v; } }]),
+  type Notify = Partial<Record<NotifyKeyword, string>>;
+  const notifyHandlers = (n: Notify, users: Notify): Table => Object.fromEntries(
+    (['notify', 'notify_master', 'notify_backup', 'notify_fault', 'notify_stop'] as const).map((k) => [k, { block: false, run: (x: Stmt) => { const v = c.script(x, 'a script'); if (v) { n[k] = v.cmd; setUser(users, k, v.user); } } }]),
   );
   const ignoredVrrp = (names: string[]): Table => Object.fromEntries(names.map((k) => [k, { block: 'optional' as const, run: (x: Stmt) => c.warn(x.name, `'${k}' is accepted but not implemented by the tsvs VRRP engine; ignored`) }]));
 
@@ -802,7 +825,7 @@ export function parseKeepalived(path: string, src: ConfigSource, opts: Keepalive
       name: string; state: 'MASTER' | 'BACKUP'; interface?: string; virtual_router_id: number; priority: number; advert_int: number; version: 2 | 3;
       nopreempt: boolean; preempt_delay: number; authentication?: { auth_type: 'PASS' | 'AH'; auth_pass: string };
       virtual_ipaddress: VrrpAddress[]; virtual_ipaddress_excluded: VrrpAddress[]; virtual_routes: string[]; unicast_src_ip?: string;
-      unicast_peer: string[]; mcast_src_ip?: string; track_interface: VrrpTrack[]; track_script: VrrpTrack[]; notify: Notify;
+      unicast_peer: string[]; mcast_src_ip?: string; track_interface: VrrpTrack[]; track_script: VrrpTrack[]; notify: Notify; notify_users?: Notify;
       garp_master_delay?: number; smtp_alert: boolean; use_vmac: boolean; accept?: boolean; lvs_sync_daemon_interface?: string; at: SourcePos;
     } = {
       name: name.text, state: 'BACKUP', virtual_router_id: 0, priority: 100, advert_int: 1,
@@ -848,7 +871,7 @@ export function parseKeepalived(path: string, src: ConfigSource, opts: Keepalive
       mcast_src_ip: { block: false, run: (x) => { const a = c.ip(x, 0, 'an address'); if (a) i.mcast_src_ip = a.addr; } },
       track_interface: { block: true, run: (x) => trackBlock(x, i.track_interface) },
       track_script: { block: true, run: (x) => trackBlock(x, i.track_script) },
-      ...notifyHandlers(i.notify),
+      ...notifyHandlers(i.notify, i.notify_users ??= {}),
       garp_master_delay: { block: false, run: (x) => { const v = c.num(x, 0, 'seconds', 0, 3600, false); if (v !== null) i.garp_master_delay = v; } },
       smtp_alert: { block: false, run: () => { i.smtp_alert = true; } },
       use_vmac: { block: false, run: () => { i.use_vmac = true; } },
@@ -869,6 +892,7 @@ export function parseKeepalived(path: string, src: ConfigSource, opts: Keepalive
     const fam = new Set(i.virtual_ipaddress.map((a) => (a.addr.includes(':') ? 6 : 4)));
     if (fam.size > 1) c.warn(name, `vrrp_instance ${name.text} mixes IPv4 and IPv6 virtual addresses; keepalived moves the other family to virtual_ipaddress_excluded`);
     if (vrrp.instances.some((o) => o.name === name.text)) { c.err(name, `vrrp_instance ${name.text} is defined twice`); return; }
+    if (i.notify_users && Object.keys(i.notify_users).length === 0) delete i.notify_users;
     vrrp.instances.push(i);
   };
 
@@ -884,7 +908,7 @@ export function parseKeepalived(path: string, src: ConfigSource, opts: Keepalive
       weight: { block: false, run: (x) => { const n = c.num(x, 0, 'a weight', -254, 254); if (n !== null) v.weight = n; if (x.args[1]?.text === 'reverse') v.reverse = true; } },
       rise: { block: false, run: (x) => { const n = c.num(x, 0, 'a count', 1, 1_000_000); if (n !== null) v.rise = n; } },
       fall: { block: false, run: (x) => { const n = c.num(x, 0, 'a count', 1, 1_000_000); if (n !== null) v.fall = n; } },
-      user: { block: false, run: (x) => { const t = c.arg(x, 0, 'a user name'); if (t) v.user = t.text; } },
+      user: { block: false, run: (x) => { const t = c.arg(x, 0, 'a user name'); if (t) v.user = x.args.slice(0, 2).map((a) => a.text).join(' '); c.extra(x, 2); } },
       init_fail: { block: false, run: () => { v.init_fail = true; } },
     }, 'vrrp_script');
     if (!v.script) c.err(c.after(s), `vrrp_script ${name.text} needs 'script'`);
@@ -894,15 +918,17 @@ export function parseKeepalived(path: string, src: ConfigSource, opts: Keepalive
   const parseSyncGroup = (s: Stmt): void => {
     const name = c.arg(s, 0, 'a sync group name');
     if (!name) return;
-    const g: { name: string; group: string[]; notify: Notify; smtp_alert: boolean; track_script: VrrpTrack[]; at: SourcePos } =
+    const g: { name: string; group: string[]; notify: Notify; notify_users?: Notify; smtp_alert: boolean; track_script: VrrpTrack[]; at: SourcePos } =
       { name: name.text, group: [], notify: {}, smtp_alert: false, track_script: [], at: pos(name) };
+    const users: Notify = {};
     c.dispatch(s.block, {
       group: { block: true, run: (x) => { for (const l of x.block ?? []) g.group.push(l.name.text, ...l.args.map((t) => t.text)); } },
-      ...notifyHandlers(g.notify),
+      ...notifyHandlers(g.notify, users),
       smtp_alert: { block: false, run: () => { g.smtp_alert = true; } },
       track_script: { block: true, run: (x) => trackBlock(x, g.track_script) },
       ...ignoredVrrp(['global_tracking', 'sync_group_tracking_weight', 'track_interface', 'track_file', 'track_process', 'track_bfd']),
     }, 'vrrp_sync_group');
+    if (Object.keys(users).length) g.notify_users = users;
     vrrp.syncGroups.push(g);
   };
 

@@ -5,7 +5,10 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { posix, resolve } from 'node:path';
-import type { ConfigFormat, LoadResult } from './desired.ts';
+import { sortDiagnostics, type ConfigFormat, type LoadResult } from './desired.ts';
+import { realScriptHost } from '../os/script-host.ts';
+import type { ScriptHost } from '../health/script-security.ts';
+import { applyScriptPolicy } from './script-policy.ts';
 import { parseKeepalived } from './keepalived.ts';
 import { parseLdirectord } from './ldirectord.ts';
 import { hasGlob, segmentMatcher, type ConfigSource } from './source.ts';
@@ -57,6 +60,8 @@ export interface LoadOptions {
   /** keepalived `@ID` conditionals; default the host name (as keepalived). */
   readonly configId?: string;
   readonly source?: ConfigSource;
+  /** Where keepalived's script checks look (users, file permissions); default the real system. */
+  readonly scriptHost?: ScriptHost;
 }
 
 export function loadConfig(path: string, opts: LoadOptions = {}): LoadResult & { readonly format: ConfigFormat } {
@@ -67,5 +72,11 @@ export function loadConfig(path: string, opts: LoadOptions = {}): LoadResult & {
   const r = format === 'keepalived'
     ? parseKeepalived(abs, src, { configId: opts.configId ?? hostname().split('.')[0]! })
     : parseLdirectord(abs, src);
+  if (format === 'keepalived' && r.state) {
+    // keepalived checks its scripts after reading the file: who runs them, and which may not run.
+    const p = applyScriptPolicy(r.state, opts.scriptHost ?? realScriptHost);
+    const diagnostics = sortDiagnostics([...r.diagnostics, ...p.diagnostics], r.state.files);
+    return { state: diagnostics.some((d) => d.severity === 'error') ? null : p.state, diagnostics, format };
+  }
   return { ...r, format };
 }

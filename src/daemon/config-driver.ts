@@ -11,7 +11,8 @@ import { formatDiagnostic, toHealthServices, type ConfigFormat, type DesiredStat
 import { planReload } from '../config/diff.ts';
 import { HealthManager } from '../health/manager.ts';
 import { applyHealthOps } from '../health/apply.ts';
-import { realScriptRunner } from '../health/io.ts';
+import { createScriptRunner, type ScriptRunner } from '../health/io.ts';
+import type { ScriptPolicy } from '../health/script-security.ts';
 import type { HealthOp } from '../health/types.ts';
 import { startVrrp, type VrrpService } from '../ha/vrrp-service.ts';
 import type { Logger } from './log.ts';
@@ -62,6 +63,10 @@ export class ConfigDriver {
   private health: HealthManager | null = null;
   private vrrp: VrrpService | null = null;
   private lastReload: { at: string; ok: boolean; error?: string } | null = null;
+  /** keepalived's script policy of the loaded file (null: ldirectord, scripts run as the daemon's user). */
+  private scriptPolicy: ScriptPolicy | null = null;
+  /** Runs every script under the current policy (a reload may change script_user or security). */
+  private readonly scripts: ScriptRunner = { run: (argv, ms, user) => createScriptRunner(this.scriptPolicy).run(argv, ms, user) };
 
   constructor(readonly file: string, readonly format: ConfigFormat, private readonly host: ConfigDriverHost) {}
 
@@ -78,7 +83,7 @@ export class ConfigDriver {
   private applyOps(ops: readonly HealthOp[]): void {
     if (ops.length === 0) return;
     void this.host.withBackend((b) => {
-      for (const o of applyHealthOps(ops, b, realScriptRunner)) {
+      for (const o of applyHealthOps(ops, b, this.scripts)) {
         if (o.errno) this.host.log.warn({ op: o.op.op, errno: o.errno }, 'health operation refused');
         else if (o.op.op !== 'exec') {
           const op = o.op;
@@ -112,8 +117,10 @@ export class ConfigDriver {
     const failed = await this.applyCommands(plan.commands);
     if (failed > 0) this.host.log.warn({ failed }, 'some configured services could not be applied');
     this.state = state;
+    this.scriptPolicy = state.scripts ?? null;
     this.health = new HealthManager({
       services: toHealthServices(state),
+      scripts: this.scripts,
       onOps: (ops) => this.applyOps(ops),
       onResult: (svc, dest, checker, r) => {
         if (!r.ok) this.host.log.debug({ service: svc, dest, checker, reason: r.reason }, 'check failed');
@@ -125,6 +132,7 @@ export class ConfigDriver {
         withSyncLearningWindow(state.vrrp, this.syncBinding(), (o, m) => this.host.log.info(o, m)),
         { info: (o, m) => this.host.log.info(o, m), warn: (o, m) => this.host.log.warn(o, m) },
         (name, _from, to) => this.host.onVrrpState?.(name, to),
+        this.scripts,
       );
     }
     this.host.log.info({ file: this.file, format: this.format, services: state.services.length, vrrp: state.vrrp.instances.length }, 'configuration loaded');
@@ -154,6 +162,7 @@ export class ConfigDriver {
       this.host.log.error({ file: this.file }, error);
       return { ok: false, error, diagnostics };
     }
+    this.scriptPolicy = state.scripts ?? null;
     await this.applyCommands(plan.commands);
     this.state = state;
     if (health) health.update(toHealthServices(state), plan.carry, { running: this.host.services() });

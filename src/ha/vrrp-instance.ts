@@ -225,8 +225,10 @@ export class VrrpInstance {
   private runNotify(to: VrrpState): void {
     const n = this.cfg.notify;
     const specific = to === 'MASTER' ? n.notify_master : to === 'BACKUP' ? n.notify_backup : to === 'FAULT' ? n.notify_fault : to === 'STOP' ? n.notify_stop : undefined;
-    if (specific) this.deps.notify.run(specific, []);
-    if (n.notify && to !== 'INIT') this.deps.notify.run(n.notify, ['INSTANCE', this.cfg.name, to, String(this.machine.priority)]);
+    const key = to === 'MASTER' ? 'notify_master' : to === 'BACKUP' ? 'notify_backup' : to === 'FAULT' ? 'notify_fault' : 'notify_stop';
+    const users = this.cfg.notify_users;
+    if (specific) this.deps.notify.run(specific, [], users?.[key]);
+    if (n.notify && to !== 'INIT') this.deps.notify.run(n.notify, ['INSTANCE', this.cfg.name, to, String(this.machine.priority)], users?.notify);
   }
 
   private enqueue(f: () => Promise<void>): void {

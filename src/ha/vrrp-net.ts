@@ -3,7 +3,8 @@
  * interfaces, gratuitous ARP, notify scripts. Real implementations use iproute2 and an AF_PACKET
  * socket; tests can pass fakes that record calls.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { splitCommand, type ScriptRunner } from '../health/io.ts';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { sys, C, check, sockaddrLl, ifIndex } from '../forwarders/packet/sys.ts';
@@ -24,7 +25,8 @@ export interface GarpSender {
 }
 
 export interface NotifyRunner {
-  run(script: string, args: readonly string[]): void;
+  /** Starts `script` (split as keepalived splits it) with `args` appended, as `user` ("user [group]") or the script user; never waits. */
+  run(script: string, args: readonly string[], user?: string): void;
 }
 
 function ipArgs(a: VrrpAddress, defaultDev: string): string[] {
@@ -86,12 +88,7 @@ export const packetGarp: GarpSender = {
   },
 };
 
-/** Runs keepalived-style notify scripts detached (`/bin/sh -c "script args"`), never waiting. */
-export const shellNotify: NotifyRunner = {
-  run(script, args) {
-    const quoted = args.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-    const child = spawn('/bin/sh', ['-c', `${script} ${quoted}`], { stdio: 'ignore', detached: true });
-    child.on('error', () => {});
-    child.unref();
-  },
-};
+/** Notify scripts through a ScriptRunner (who runs them and whether they may: its policy), never waiting. */
+export function runnerNotify(scripts: ScriptRunner): NotifyRunner {
+  return { run(script, args, user) { void scripts.run([...splitCommand(script), ...args], 0, user); } };
+}

@@ -8,11 +8,11 @@ import type { VrrpConfig, VrrpInstanceConfig } from '../config/desired.ts';
 import { VrrpInstance, vrrpFamily, type VrrpLog } from './vrrp-instance.ts';
 import { openRawVrrpTransport } from './vrrp-transport.ts';
 import { linkLocalIpv6, openRawVrrpTransport6 } from './vrrp-transport6.ts';
-import { iprouteAddresses, packetGarp, shellNotify } from './vrrp-net.ts';
+import { iprouteAddresses, packetGarp, runnerNotify } from './vrrp-net.ts';
 import type { VrrpState } from './vrrp-machine.ts';
 import { readFileSync } from 'node:fs';
 import { ScriptState, trackOutcome } from './vrrp-track.ts';
-import { realScriptRunner, splitCommand } from '../health/io.ts';
+import { realScriptRunner, splitCommand, type ScriptRunner } from '../health/io.ts';
 
 /** The first IPv4 address of an interface that is not one of the instance's virtual addresses. */
 export function primaryIpv4(dev: string, exclude: readonly string[]): string | null {
@@ -35,7 +35,11 @@ export interface VrrpService {
   stop(): Promise<void>;
 }
 
-export function startVrrp(cfg: VrrpConfig, log: VrrpLog, onState?: (name: string, from: VrrpState, to: VrrpState) => void): VrrpService {
+/**
+ * `runner` runs vrrp_script checks and notify scripts (as keepalived: as their user, refused when
+ * unsafe; see health/script-security.ts); default: as the daemon's user with no policy.
+ */
+export function startVrrp(cfg: VrrpConfig, log: VrrpLog, onState?: (name: string, from: VrrpState, to: VrrpState) => void, runner: ScriptRunner = realScriptRunner): VrrpService {
   const instances: VrrpInstance[] = [];
   const byName = new Map<string, VrrpInstance>();
   const groupOf = new Map<string, string[]>();
@@ -52,7 +56,7 @@ export function startVrrp(cfg: VrrpConfig, log: VrrpLog, onState?: (name: string
       openTransport: (onPacket) => open({ ifname: dev, srcIp: src, unicastPeers: ic.unicast_peer, onPacket }),
       addresses: iprouteAddresses,
       garp: packetGarp,
-      notify: shellNotify,
+      notify: runnerNotify(runner),
       log,
       now,
       onState: (name, from, to) => {
@@ -70,7 +74,7 @@ export function startVrrp(cfg: VrrpConfig, log: VrrpLog, onState?: (name: string
     byName.set(ic.name, inst);
   }
   for (const i of instances) i.start();
-  const timers = startTracking(cfg, byName, log);
+  const timers = startTracking(cfg, byName, log, runner);
   return {
     status: () =>
       instances.map((i) => ({
@@ -98,7 +102,7 @@ function interfaceUp(name: string): boolean {
  * Runs every vrrp_script an instance tracks (each on its own interval, rise/fall applied) and
  * polls tracked interfaces once a second; feeds the combined outcome to the instance.
  */
-function startTracking(cfg: VrrpConfig, byName: Map<string, VrrpInstance>, log: VrrpLog): NodeJS.Timeout[] {
+function startTracking(cfg: VrrpConfig, byName: Map<string, VrrpInstance>, log: VrrpLog, runner: ScriptRunner): NodeJS.Timeout[] {
   const timers: NodeJS.Timeout[] = [];
   const scripts = new Map(cfg.scripts.map((s) => [s.name, s] as const));
   for (const ic of cfg.instances) {
@@ -124,7 +128,7 @@ function startTracking(cfg: VrrpConfig, byName: Map<string, VrrpInstance>, log: 
       timers.push(setInterval(() => {
         if (running) return;
         running = true;
-        void realScriptRunner.run(splitCommand(t.sc.script), (t.sc.timeout ?? t.sc.interval) * 1000).then((r) => {
+        void runner.run(splitCommand(t.sc.script), (t.sc.timeout ?? t.sc.interval) * 1000, t.sc.user).then((r) => {
           running = false;
           if (t.state.feed(r.code === 0)) {
             log.info({ instance: ic.name, script: t.sc.name, ok: t.state.ok }, 'vrrp_script state changed');

@@ -29,7 +29,7 @@ export function applyHealthOps(ops: readonly HealthOp[], backend: IpvsBackend, s
   const out: ApplyOutcome[] = [];
   for (const op of ops) {
     if (op.op === 'exec') {
-      if (scripts) void scripts.run(splitCommand(op.script), NOTIFY_TIMEOUT_MS);
+      if (scripts) void scripts.run(splitCommand(op.script), NOTIFY_TIMEOUT_MS, op.user);
       out.push({ op, errno: null });
       continue;
     }

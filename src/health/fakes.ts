@@ -2,6 +2,7 @@
 import type { CheckContext } from './checker.ts';
 import type { HealthClock, ScriptResult, ScriptRunner, TimerHandle } from './io.ts';
 import type { CheckResult, CheckerDef } from './types.ts';
+import type { FileInfo, ScriptHost } from './script-security.ts';
 
 /** A clock whose timers fire only in advance(); advance() lets pending promises settle between timers. */
 export class FakeClock implements HealthClock {
@@ -65,4 +66,40 @@ export class ScriptedChecks {
     this.log.push(`${def.type} ${k}`);
     return this.results.get(k) ?? { ok: true, reason: 'ok', latencyMs: 1 };
   };
+}
+
+/**
+ * A file system and user database for keepalived's script checks. Files listed in `files` have
+ * the given owner and mode; with `everyScriptExists`, any other path is a root-owned directory
+ * (when a listed path or a script lies under it) or a root-owned 0755 program.
+ */
+export class FakeScriptHost implements ScriptHost {
+  private readonly files: Map<string, FileInfo>;
+  private ino = 1;
+  constructor(private readonly o: {
+    files?: Record<string, { uid?: number; gid?: number; mode: number }>;
+    users?: Record<string, { uid: number; gid: number }>;
+    groups?: Record<string, number>;
+    self?: { uid: number; gid: number };
+    everyScriptExists?: boolean;
+  } = {}) {
+    this.files = new Map(Object.entries(o.files ?? {}).map(([p, f]) => [p, { uid: f.uid ?? 0, gid: f.gid ?? 0, mode: f.mode, dev: 1, ino: this.ino++ }]));
+  }
+  private find(p: string): FileInfo | null {
+    const f = this.files.get(p);
+    if (f) return f;
+    if (!this.o.everyScriptExists) {
+      for (const k of this.files.keys()) if (k.startsWith(p === '/' ? '/' : `${p}/`)) return { uid: 0, gid: 0, mode: 0o040755, dev: 1, ino: 0 };
+      return null;
+    }
+    const isDir = p === '/' || [...this.files.keys()].some((k) => k.startsWith(`${p}/`)) || /\/(usr|bin|sbin|etc|local|lib|opt|tmp|keepalived)$/.test(p);
+    return { uid: 0, gid: 0, mode: isDir ? 0o040755 : 0o100755, dev: 1, ino: 0 };
+  }
+  lstat(p: string): FileInfo | null { return this.find(p); }
+  stat(p: string): FileInfo | null { return this.find(p); }
+  realpath(p: string): string | null { return this.find(p) ? p : null; }
+  user(name: string): { uid: number; gid: number } | null { return this.o.users?.[name] ?? (name === 'root' ? { uid: 0, gid: 0 } : null); }
+  group(name: string): number | null { return this.o.groups?.[name] ?? (name === 'root' ? 0 : null); }
+  self(): { uid: number; gid: number } { return this.o.self ?? { uid: 0, gid: 0 }; }
+  path(): string { return '/usr/sbin:/usr/bin:/sbin:/bin'; }
 }

@@ -2,7 +2,8 @@
  * The health manager's side effects, behind narrow interfaces: time (clock + timers) and running
  * scripts. Real implementations here; fakes in ./fakes.ts.
  */
-import { spawn } from 'node:child_process';
+import { hasExecHeader, realScriptHost, spawnScript } from '../os/script-host.ts';
+import { checkScriptSecure, mayRun, scriptUserOf, type ScriptHost, type ScriptPolicy } from './script-security.ts';
 
 export interface TimerHandle { readonly id: number }
 
@@ -20,12 +21,18 @@ export interface ScriptResult {
   readonly timedOut: boolean;
   /** Set when the program could not be started (ENOENT, EACCES...). */
   readonly spawnError?: string;
+  /** Set when the script policy forbade running it (keepalived's reason). */
+  readonly refused?: string;
   readonly durationMs: number;
 }
 
 export interface ScriptRunner {
-  /** Runs argv[0] with argv[1..] (no shell). Resolves; never rejects. timeoutMs 0 = none. */
-  run(argv: readonly string[], timeoutMs: number): Promise<ScriptResult>;
+  /**
+   * Runs argv[0] with argv[1..] (no shell unless the file has no "#!" line, as keepalived).
+   * `user`: the script's own "user [group]" as written; default: the policy's script user.
+   * Resolves; never rejects. timeoutMs 0 = none.
+   */
+  run(argv: readonly string[], timeoutMs: number, user?: string): Promise<ScriptResult>;
 }
 
 export const realClock: HealthClock = (() => {
@@ -45,56 +52,36 @@ export const realClock: HealthClock = (() => {
   };
 })();
 
+export { splitCommand } from './split-command.ts';
+
 /**
- * Splits a command line the way keepalived does for misc_path / notify scripts: whitespace
- * separated words, "double" and 'single' quotes group, backslash escapes the next character.
+ * Runs scripts as keepalived does under `policy` (src/health/script-security.ts): as the
+ * script's user (`user` as written beside the script), else the default script user; refused
+ * when the user cannot be resolved or the script is not safe to run under enable_script_security.
+ * The security check runs again before every start, so a script made unsafe after the
+ * configuration was loaded is not run as root. Without a policy (ldirectord, tests) scripts run
+ * as the daemon's own user.
  */
-export function splitCommand(cmd: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  let have = false;
-  let q: '"' | "'" | null = null;
-  for (let i = 0; i < cmd.length; i++) {
-    const c = cmd[i]!;
-    if (q) {
-      if (c === q) q = null;
-      else if (c === '\\' && q === '"' && i + 1 < cmd.length) cur += cmd[++i];
-      else cur += c;
-    } else if (c === '"' || c === "'") { q = c; have = true; }
-    else if (c === '\\' && i + 1 < cmd.length) { cur += cmd[++i]; have = true; }
-    else if (/\s/.test(c)) { if (have) { out.push(cur); cur = ''; have = false; } }
-    else { cur += c; have = true; }
-  }
-  if (have) out.push(cur);
-  return out;
+export function createScriptRunner(policy: ScriptPolicy | null, host: ScriptHost = realScriptHost): ScriptRunner {
+  return {
+    async run(argv, timeoutMs, user) {
+      const t0 = performance.now();
+      const done = (r: Omit<ScriptResult, 'durationMs'>): ScriptResult => ({ ...r, durationMs: performance.now() - t0 });
+      if (argv.length === 0) return done({ code: null, signal: null, timedOut: false, spawnError: 'empty command' });
+      const self = host.self();
+      const as = policy ? scriptUserOf(policy, user) : { ...self, name: 'self' };
+      if (!as) return done({ code: null, signal: null, timedOut: false, refused: `no usable script user${user ? ` '${user}'` : ''}` });
+      let path = argv[0]!;
+      if (policy) {
+        const v = checkScriptSecure(path, as, policy.security, host);
+        if (!mayRun(v)) return done({ code: null, signal: null, timedOut: false, refused: v.messages.join('; ') || `not executable by ${as.name}` });
+        path = v.path;
+      }
+      const r = await spawnScript([path, ...argv.slice(1)], { timeoutMs, uid: as.uid, gid: as.gid, shell: !hasExecHeader(path) });
+      return done(r);
+    },
+  };
 }
 
-/** Spawns the process in its own process group and kills the group (SIGKILL) at the timeout. */
-export const realScriptRunner: ScriptRunner = {
-  run(argv, timeoutMs) {
-    const t0 = performance.now();
-    return new Promise((resolve) => {
-      if (argv.length === 0) {
-        resolve({ code: null, signal: null, timedOut: false, spawnError: 'empty command', durationMs: 0 });
-        return;
-      }
-      let timedOut = false;
-      let settled = false;
-      const child = spawn(argv[0]!, argv.slice(1), { stdio: 'ignore', detached: true });
-      const timer = timeoutMs > 0
-        ? setTimeout(() => {
-            timedOut = true;
-            try { if (child.pid) process.kill(-child.pid, 'SIGKILL'); } catch { try { child.kill('SIGKILL'); } catch { /* gone */ } }
-          }, timeoutMs)
-        : null;
-      const finish = (r: Omit<ScriptResult, 'durationMs'>) => {
-        if (settled) return;
-        settled = true;
-        if (timer) clearTimeout(timer);
-        resolve({ ...r, durationMs: performance.now() - t0 });
-      };
-      child.on('error', (e: NodeJS.ErrnoException) => finish({ code: null, signal: null, timedOut: false, spawnError: e.code ?? e.message }));
-      child.on('exit', (code, signal) => finish({ code, signal, timedOut }));
-    });
-  },
-};
+/** Runs scripts as the daemon's own user, with no security policy (ldirectord, tests). */
+export const realScriptRunner: ScriptRunner = createScriptRunner(null);

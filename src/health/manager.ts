@@ -610,9 +610,13 @@ export class HealthManager {
   }
 
   private exec(vs: VsState, event: 'notify_up' | 'notify_down' | 'quorum_up' | 'quorum_down', script: string, rs?: RsState): HealthOp {
+    const user = rs
+      ? (event === 'notify_up' || event === 'notify_down' ? rs.def.script_users?.[event] : undefined)
+      : (event === 'quorum_up' || event === 'quorum_down' ? vs.def.script_users?.[event] : undefined);
+    const as = user !== undefined ? { user } : {};
     return rs
-      ? { op: 'exec', script, event, service: vs.def.key, dest: { addr: rs.def.addr, port: rs.def.port } }
-      : { op: 'exec', script, event, service: vs.def.key };
+      ? { op: 'exec', script, ...as, event, service: vs.def.key, dest: { addr: rs.def.addr, port: rs.def.port } }
+      : { op: 'exec', script, ...as, event, service: vs.def.key };
   }
 
   private emit(ops: HealthOp[]): void {

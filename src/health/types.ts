@@ -69,6 +69,8 @@ export interface MiscCheckDef extends CommonCheckOpts {
   readonly misc_timeout?: number;
   /** Exit codes 2..255 set the weight to code-2; 0 restores the configured weight. */
   readonly misc_dynamic?: boolean;
+  /** `user USER [GROUP]` as written: who runs the script (default: the script user). */
+  readonly user?: string;
 }
 
 export type DnsType = 'A' | 'NS' | 'CNAME' | 'SOA' | 'MX' | 'TXT' | 'AAAA';
@@ -191,6 +193,8 @@ export interface HealthRealServer {
   readonly inhibit_on_failure?: boolean;
   readonly notify_up?: string;
   readonly notify_down?: string;
+  /** Who runs notify_up / notify_down (`notify_up SCRIPT USER [GROUP]`), keyed by keyword. */
+  readonly script_users?: Readonly<Partial<Record<'notify_up' | 'notify_down', string>>>;
   /** No checkers = always alive (as keepalived). */
   readonly checkers: readonly CheckerDef[];
   /** Per-real-server delay_loop override (keepalived allows it). */
@@ -224,6 +228,8 @@ export interface HealthService {
   readonly hysteresis?: number;
   readonly quorum_up?: string;
   readonly quorum_down?: string;
+  /** Who runs quorum_up / quorum_down (`quorum_up SCRIPT USER [GROUP]`), keyed by keyword. */
+  readonly script_users?: Readonly<Partial<Record<'quorum_up' | 'quorum_down', string>>>;
   readonly sorry_server?: HealthSorryServer;
   /** Keep the sorry server at weight 0 while it is not needed. */
   readonly sorry_server_inhibit?: boolean;
@@ -240,6 +246,8 @@ export type HealthOp =
   | {
       readonly op: 'exec';
       readonly script: string;
+      /** The script's own "user [group]" as written; default: the configuration's script user. */
+      readonly user?: string;
       readonly event: 'notify_up' | 'notify_down' | 'quorum_up' | 'quorum_down';
       readonly service: ServiceKey;
       readonly dest?: { readonly addr: string; readonly port: number };

@@ -8,6 +8,7 @@ import type { DesiredState, Diagnostic } from '../../src/config/desired.ts';
 import { parseKeepalived } from '../../src/config/keepalived.ts';
 import { parseLdirectord } from '../../src/config/ldirectord.ts';
 import { loadConfig } from '../../src/config/load.ts';
+import { FakeScriptHost } from '../../src/health/fakes.ts';
 import { memorySource } from '../../src/config/source.ts';
 
 const FX = join(import.meta.dirname, 'fixtures');
@@ -15,7 +16,8 @@ const errors = (ds: readonly Diagnostic[]) => ds.filter((d) => d.severity === 'e
 const warnings = (ds: readonly Diagnostic[]) => ds.filter((d) => d.severity === 'warning');
 
 function load(name: string, configId = 'lb1'): { state: DesiredState; diagnostics: readonly Diagnostic[] } {
-  const r = loadConfig(join(FX, name), { configId });
+  // Scripts the fixtures name exist, root-owned and safe, as on the director they were written for.
+  const r = loadConfig(join(FX, name), { configId, scriptHost: new FakeScriptHost({ everyScriptExists: true }) });
   assert.deepEqual(errors(r.diagnostics).map((d) => `${d.line}:${d.col} ${d.message}`), [], `${name} has errors`);
   assert.ok(r.state);
   return { state: r.state, diagnostics: r.diagnostics };

@@ -2,7 +2,8 @@
  * `tsvs config-test FILE [--type keepalived|ldirectord|auto] [--dump] [--config-id ID] [--quiet]`
  * Like `keepalived -t`: prints every error and warning (file:line[:col]), then a short summary
  * of what was understood, or with --dump the rules it would apply (ipvsadm -S format, every
- * real server up except alpha ones). Exit 0 when there are no errors, 1 with errors, 2 on usage.
+ * real server up except alpha ones). Exit 0 when there are no errors, 1 with errors, 2 on usage,
+ * 6 (keepalived -t's code) when the only problems are script security ones.
  */
 import type { ConfigFormat } from '../../config/desired.ts';
 import { formatDiagnostic, summarize } from '../../config/desired.ts';
@@ -11,6 +12,9 @@ import { renderRules } from '../../config/dump.ts';
 import { loadConfig } from '../../config/load.ts';
 
 export const summary = 'check a keepalived.conf or ldirectord.cf and print every problem (like keepalived -t)';
+
+/** keepalived's KEEPALIVED_CHK_EXIT_CONFIG_TEST_SECURITY (lib/scheduler.h). */
+export const EXIT_SECURITY = 6;
 
 const USAGE = 'usage: tsvs config-test FILE [--type keepalived|ldirectord|auto] [--dump] [--config-id ID] [--quiet]\n';
 
@@ -47,9 +51,12 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`${file}: ${r.format}: ${errors} error(s), ${warnings} warning(s): configuration refused\n`);
     return 1;
   }
+  // keepalived -t fails with its own code when scripts run without enable_script_security (or
+  // are unsafe); keepalived still runs such a file, and so does the daemon.
+  const security = r.diagnostics.filter((d) => d.security).length;
   if (dump) {
     process.stdout.write(renderRules(targetRules(r.state)));
-    return 0;
+    return security ? EXIT_SECURITY : 0;
   }
   const s = summarize(r.state);
   process.stdout.write(
@@ -65,6 +72,10 @@ export async function run(argv: string[]): Promise<number> {
     for (const i of r.state.vrrp.instances) {
       process.stdout.write(`  vrrp ${i.name}: ${i.state} vrid ${i.virtual_router_id} prio ${i.priority} on ${i.interface ?? '(default)'} vip ${i.virtual_ipaddress.map((a) => `${a.addr}/${a.prefix}`).join(' ')}\n`);
     }
+  }
+  if (security) {
+    process.stderr.write(`${file}: ${security} script security problem(s): keepalived -t fails (exit ${EXIT_SECURITY})\n`);
+    return EXIT_SECURITY;
   }
   return 0;
 }

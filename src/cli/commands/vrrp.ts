@@ -5,6 +5,7 @@
 import { loadConfig } from '../../config/load.ts';
 import { formatDiagnostic } from '../../config/desired.ts';
 import { startVrrp } from '../../ha/vrrp-service.ts';
+import { createScriptRunner } from '../../health/io.ts';
 import { createLogger } from '../../daemon/log.ts';
 
 export const summary = 'run the VRRP instances of a keepalived.conf (director failover)';
@@ -29,7 +30,7 @@ export async function run(argv: string[]): Promise<number> {
   const log = createLogger(level as 'info');
   let svc;
   try {
-    svc = startVrrp(r.state.vrrp, { info: (o, m) => log.info(o, m), warn: (o, m) => log.warn(o, m) });
+    svc = startVrrp(r.state.vrrp, { info: (o, m) => log.info(o, m), warn: (o, m) => log.warn(o, m) }, undefined, createScriptRunner(r.state.scripts ?? null));
   } catch (e) {
     process.stderr.write(`tsvs vrrp: ${(e as Error).message}\n`);
     return 1;

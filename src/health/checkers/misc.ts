@@ -2,6 +2,7 @@
  * keepalived MISC_CHECK: run misc_path (no shell; words split as keepalived does) with
  * misc_timeout (default delay_loop). Exit 0 = up, 1 = down; with misc_dynamic, 2..255 = up with
  * weight = code - 2 (and 0 = up with the configured weight). Killed by the timeout = down.
+ * Runs as `user` (MISC_CHECK's own `user USER [GROUP]`) or the configuration's script user.
  */
 import type { Checker } from '../checker.ts';
 import { splitCommand } from '../io.ts';
@@ -20,7 +21,8 @@ export const miscChecker: Checker<MiscCheckDef> = {
     const t0 = performance.now();
     const argv = splitCommand(def.misc_path);
     const timeout = Math.round((def.misc_timeout ?? ctx.delayLoop) * 1000);
-    const r = await ctx.scripts.run(argv, timeout);
+    const r = await ctx.scripts.run(argv, timeout, def.user);
+    if (r.refused) return fail(t0, 'disabled', r.refused);
     if (r.spawnError) return fail(t0, 'spawn failed', `${argv[0] ?? ''}: ${r.spawnError}`);
     if (r.timedOut) return fail(t0, 'timeout', `script killed after ${timeout} ms`);
     if (r.code === null) return fail(t0, 'killed', r.signal ?? 'signal');
