@@ -6,8 +6,8 @@
 import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { sys, C, check, sockaddrLl, ifIndex } from '../forwarders/packet/sys.ts';
-import { buildGratuitousArp, parseMac, ETHERTYPE } from '../packet/ethernet.ts';
+import { sys, C, check, sockaddrLl, ifIndex } from '../os/libc.ts';
+import { buildGratuitousArp, parseMac, ETHERTYPE } from '../codec/ethernet.ts';
 import { parseIpv4 } from '../core/addr.ts';
 import type { VrrpAddress } from '../config/desired.ts';
 import { sendUnsolicitedNa } from './vrrp-transport6.ts';

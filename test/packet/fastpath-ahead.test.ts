@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rig, svcKey, ip, flags } from '../core/engine-rig.ts';
 import { KernelAhead } from '../../src/forwarders/packet/fastpath-ahead.ts';
-import { AHEAD_RINGS, AHEAD_RING_BYTES, AHEAD_SLOTS } from '../../src/forwarders/packet/bpf.ts';
+import { AHEAD_RINGS, AHEAD_RING_BYTES, AHEAD_SLOTS } from '../../src/os/bpf.ts';
 import { FastPathTable, MemoryFlowMap, writeFlowKey } from '../../src/forwarders/packet/fastpath.ts';
 import { newAction, newMeta, type NextHop } from '../../src/forwarders/packet/forwarder.ts';
 import { verdictToAction } from '../../src/forwarders/packet/index.ts';

@@ -12,9 +12,9 @@
 import type { RtDest } from '../../core/scheduler.ts';
 import { SVC_F, type ServiceKey, type ServiceSnapshot } from '../../core/types.ts';
 import type { NextHop } from './forwarder.ts';
-import { ipv4FromString } from './addr4.ts';
+import { ipv4FromString } from '../../core/addr4.ts';
 import { DestTokens } from '../dest-tokens.ts';
-import { AHEAD_RING_BYTES, AHEAD_RINGS, AHEAD_SLOTS } from './bpf.ts';
+import { AHEAD_RING_BYTES, AHEAD_RINGS, AHEAD_SLOTS } from '../../os/bpf.ts';
 
 export interface AheadKernel {
   readonly aheadMem: ArrayBuffer;

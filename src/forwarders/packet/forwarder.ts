@@ -1,21 +1,21 @@
 /**
  * The worker-level packet forwarder: reads frames from AF_PACKET RX rings, asks a decide callback
  * (the engine in the main thread, over channel.ts) what to do with each packet of interest,
- * rewrites with the pure forwarding step of src/packet (`forwardFrame`: NAT / DR / IPIP, TTL,
+ * rewrites with the pure forwarding step of src/codec (`forwardFrame`: NAT / DR / IPIP, TTL,
  * MTU and ICMP errors, incremental checksums) in ring memory, and sends in batches: DR frames on
  * AF_PACKET, NAT and TUN packets on a raw IP socket (the kernel routes and ARPs those).
  * Malformed packets addressed to a virtual service are dropped and counted by reason.
  */
 import { formatIp, type Ip } from '../../core/addr.ts';
-import { PacketSocket, TxBatch, openRawIpSocket, openRawIp6Socket, type RxFrame } from './ring.ts';
-import { sys, C, check, sockaddrLl, errno } from './sys.ts';
-import { createFrameMeta, parseFrame, FrameKind, DropReason, type FrameMeta } from '../../packet/frame.ts';
-import { createForwardResult, forwardFrame, tunnelOverhead, Verdict, SCRATCH_BYTES, type ForwardDecision, type ForwardResult } from '../../packet/forward.ts';
+import { PacketSocket, TxBatch, openRawIpSocket, openRawIp6Socket, type RxFrame } from '../../os/packet-ring.ts';
+import { sys, C, check, sockaddrLl, errno } from '../../os/libc.ts';
+import { createFrameMeta, parseFrame, FrameKind, DropReason, type FrameMeta } from '../../codec/frame.ts';
+import { createForwardResult, forwardFrame, tunnelOverhead, Verdict, SCRATCH_BYTES, type ForwardDecision, type ForwardResult } from '../../codec/forward.ts';
 import { TUN_TYPES } from '../../core/types.ts';
-import { buildIcmpErrorFrame, IcmpErrorKind } from '../../packet/icmp.ts';
-import { DropCounters } from '../../packet/counters.ts';
+import { buildIcmpErrorFrame, IcmpErrorKind } from '../../codec/icmp.ts';
+import { DropCounters } from '../../codec/counters.ts';
 import type { MutablePacketIn } from '../../core/engine.ts';
-import { IPPROTO } from '../../packet/ip.ts';
+import { IPPROTO } from '../../codec/ip.ts';
 import { KICK_AGE_MS, type DecisionChannel } from './channel.ts';
 import type { FastPathTable } from './fastpath.ts';
 

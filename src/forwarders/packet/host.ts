@@ -11,10 +11,10 @@ import type { Action, DecideBatch, ForwarderStats, NextHop, PacketMeta } from '.
 import { emptyStats, K, newAction, newMeta, PacketForwarder } from './forwarder.ts';
 import { createChannel, serveChannel, type ChannelServer } from './channel.ts';
 import type { WorkerInit, WorkerMsgIn, WorkerMsgOut } from './worker.ts';
-import { resolveNextHop } from './neigh.ts';
-import { ipv4ToString } from './addr4.ts';
+import { resolveNextHop } from '../../os/neigh.ts';
+import { ipv4ToString } from '../../core/addr4.ts';
 import { FastPathTable, type CountForwarded, type FastPathCounters } from './fastpath.ts';
-import { KernelFastPath, type FastPathKind, type FlowEvent } from './bpf.ts';
+import { KernelFastPath, type FastPathKind, type FlowEvent } from '../../os/bpf.ts';
 import { KernelAhead, type AheadEngine } from './fastpath-ahead.ts';
 import type { RtDest } from '../../core/scheduler.ts';
 

@@ -42,8 +42,8 @@ import type { Ip } from '../../core/addr.ts';
 import { AheadRing, SLOTS, createAheadRing } from './ahead-ring.ts';
 import { DestTokens } from '../dest-tokens.ts';
 import { rawBindings } from './raw-relay.ts';
-import { listenSocket } from './epoll-loop.ts';
-import { sys } from '../packet/sys.ts';
+import { listenSocket } from '../../os/epoll.ts';
+import { sys } from '../../os/libc.ts';
 import { ProxyForwarder, proxyRefusal, type ForwarderLog, type ListenerStatus, type RelayKind } from './forwarder.ts';
 import type { ProxyProtocolVersion } from './proxy-protocol.ts';
 
@@ -406,7 +406,7 @@ interface FdTools {
   close(fd: number): number;
 }
 
-/** Listening sockets through koffi (epoll-loop.ts listenSocket), or null when the raw relay bindings are missing. */
+/** Listening sockets through koffi (os/epoll.ts listenSocket), or null when the raw relay bindings are missing. */
 function fdTools(): FdTools | null {
   if (!rawBindings()) return null;
   return { listen: (s) => listenSocket(s, { reusePort: true }), close: (fd) => sys.close(fd) as number };

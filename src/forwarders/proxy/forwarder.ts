@@ -19,7 +19,7 @@ import { TcpRelay } from './tcp-relay.ts';
 import type { RelayBase, RelayOptions } from './relay-base.ts';
 import { RawRelay, handleAddr, libuvBindings, rawBindings, relayClock, takeOverAccepts } from './raw-relay.ts';
 import { EpollListener, EpollRelay, epollClock, localAddr } from './epoll-relay.ts';
-import { currentEpollLoop, epollLoop, listenSocket } from './epoll-loop.ts';
+import { currentEpollLoop, epollLoop, listenSocket } from '../../os/epoll.ts';
 import { UdpService } from './udp-relay.ts';
 import { unmapV4, type ProxyProtocolVersion } from './proxy-protocol.ts';
 

@@ -12,7 +12,7 @@ import type { ProxyProtocolVersion } from './proxy-protocol.ts';
 import { EventWriter } from './event-batch.ts';
 import { AheadRing, type AheadChoice } from './ahead-ring.ts';
 import { formatIp } from '../../core/addr.ts';
-import { sockaddr } from './epoll-loop.ts';
+import { sockaddr } from '../../os/epoll.ts';
 
 /**
  * The target of a ring slot: one shared object per real server and port (a handful), with its

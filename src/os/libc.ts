@@ -159,7 +159,7 @@ export function sockaddrIn(addr: number, port = 0): Buffer {
 
 /**
  * Stream-socket and epoll calls for the proxy forwarder's epoll relay
- * (src/forwarders/proxy/epoll-loop.ts). Buffers passed as `void *` are read/written in place.
+ * (os/epoll.ts). Buffers passed as `void *` are read/written in place.
  */
 export const sysTcp = {
   epoll_create1: libc.func('int epoll_create1(int flags)'),

@@ -6,9 +6,9 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createSocket } from 'node:dgram';
-import type { NextHop } from './forwarder.ts';
-import { ipv4FromString } from './addr4.ts';
-import { parseIp } from '../../core/addr.ts';
+import type { NextHop } from '../forwarders/packet/forwarder.ts';
+import { ipv4FromString } from '../core/addr4.ts';
+import { parseIp } from '../core/addr.ts';
 
 const run = promisify(execFile);
 

@@ -14,13 +14,13 @@
  * no forwarder runs; rules carrying the comment are removed on close and on the next start.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { sys, C, check, errno } from './sys.ts';
-import { openRawIpSocket } from './ring.ts';
+import { sys, C, check, errno } from './libc.ts';
+import { openRawIpSocket } from './packet-ring.ts';
 import {
   Egress, K, classify, emptyStats, newAction, newMeta, type Action, type DecideBatch, type ForwarderStats, type NextHop,
   type PacketMeta,
-} from './forwarder.ts';
-import { createFrameMeta, parseFrame, FrameKind, type FrameMeta } from '../../packet/frame.ts';
+} from '../forwarders/packet/forwarder.ts';
+import { createFrameMeta, parseFrame, FrameKind, type FrameMeta } from '../codec/frame.ts';
 
 export const DEFAULT_QUEUE = 7157;
 export const RULE_COMMENT = 'tsvs-fwmark';
