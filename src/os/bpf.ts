@@ -1,6 +1,6 @@
 /**
  * Loads and attaches the kernel fast path (bpf/tsvs_fastpath.c) through libbpf.so.1 (koffi), and
- * gives user space its two ends: the flow map (a FlowMap for fastpath.ts) and the events ring
+ * gives user space its two ends: the flow map (a FlowMap, flow-map.ts) and the events ring
  * buffer (state-changing packets the program forwarded, read from its mmap'd pages).
  *
  * The object is built from the C source with clang on first use and cached under the system's
@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { C, MAP_FAILED, ifIndex, sys, view } from './libc.ts';
-import type { FlowMap } from '../forwarders/packet/fastpath.ts';
+import type { FlowMap } from './flow-map.ts';
 
 const SOURCE = fileURLToPath(new URL('../../bpf/tsvs_fastpath.c', import.meta.url));
 const RINGBUF_BYTES = 1 << 20; // bpf/tsvs_fastpath.c `events` max_entries

@@ -129,6 +129,16 @@ export function view(ptr: bigint, len: number): ArrayBuffer {
   return koffi.view(ptr, len);
 }
 
+/** A descriptor watched from this thread's libuv loop (uv_poll); close() stops watching. */
+export interface FdWatch {
+  close(): void;
+}
+
+/** Calls `fn` each time `fd` is readable, from this thread's event loop. */
+export function watchReadable(fd: number, fn: () => void): FdWatch {
+  return koffi.node.poll(fd, { readable: true }, fn);
+}
+
 export function ifIndex(name: string): number {
   const i = sys.if_nametoindex(name) as number;
   if (i === 0) throw new SysError(`if_nametoindex(${name})`, koffi.errno());

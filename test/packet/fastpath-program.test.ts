@@ -8,7 +8,7 @@ import { fromHex, toHex } from '../../src/codec/build.ts';
 import { createFrameMeta, parseFrame } from '../../src/codec/frame.ts';
 import { parseMac } from '../../src/codec/ethernet.ts';
 import { KernelFastPath, AHEAD_RING_BYTES, AHEAD_SLOTS, type FlowEvent } from '../../src/os/bpf.ts';
-import { KEY_BYTES, VAL_BYTES, writeFlowKey } from '../../src/forwarders/packet/fastpath.ts';
+import { KEY_BYTES, VAL_BYTES, writeFlowKey } from '../../src/os/flow-map.ts';
 import { drCases } from './golden/dr.ts';
 import { malformedCases } from './golden/malformed.ts';
 import type { GoldenCase } from './golden/types.ts';

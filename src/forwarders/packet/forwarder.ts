@@ -16,6 +16,7 @@ import { buildIcmpErrorFrame, IcmpErrorKind } from '../../codec/icmp.ts';
 import { DropCounters } from '../../codec/counters.ts';
 import type { MutablePacketIn } from '../../core/engine.ts';
 import { IPPROTO } from '../../codec/ip.ts';
+import type { NextHop } from '../../os/neigh.ts';
 import { KICK_AGE_MS, type DecisionChannel } from './channel.ts';
 import type { FastPathTable } from './fastpath.ts';
 
@@ -67,19 +68,8 @@ export function newAction(): Action {
 /** Decides a batch: fills `out[i]` (pre-allocated records) for `metas[i]`. */
 export type DecideBatch = (metas: readonly PacketMeta[], out: Action[]) => void;
 
-/** How to reach a real server (resolved in the main thread from the routing and neighbour tables). */
-export interface NextHop {
-  readonly ifindex: number;
-  /** Destination MAC (the real server's for DR). */
-  readonly mac: Uint8Array;
-  /** Our MAC on ifindex. */
-  readonly srcMac: Uint8Array;
-  /** Our address toward the real server (TUN outer source; IPv4 hops). */
-  readonly src: number;
-  /** The same for an IPv6 real server. */
-  readonly src6?: Ip;
-  readonly mtu: number;
-}
+/** How to reach a real server: resolved by os/neigh.ts. */
+export type { NextHop };
 
 /** Set key of an IPv6 address given as 4 words (the forwarder's IPv6 VIP / RIP sets). */
 export function key6(w: ArrayLike<number>): string {
