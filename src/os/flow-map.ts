@@ -3,6 +3,7 @@
  * and value layouts, the narrow `FlowMap` interface (os/bpf.ts gives the BPF hash map behind it),
  * and `MemoryFlowMap`, a fake doing the program's part in memory, for tests without a kernel.
  */
+import { TCP_FLAG } from '../core/proto.ts';
 
 /** struct flow_key / struct flow_val sizes. */
 export const KEY_BYTES = 16;
@@ -64,18 +65,18 @@ export class MemoryFlowMap implements FlowMap {
    * reported; a FIN or RST also removes the flow) or 'counted' (forwarded and counted in the entry).
    */
   forward(saddr: number, daddr: number, sport: number, dport: number, proto: number, tcpFlags: number, bytes: number): 'pass' | 'event' | 'counted' {
-    if (proto === 6 && tcpFlags & 0x02) return 'pass';
+    if (proto === 6 && tcpFlags & TCP_FLAG.SYN) return 'pass';
     const key = new Uint8Array(KEY_BYTES);
     writeFlowKey(key, saddr, daddr, sport, dport, proto);
     const v = this.entries.get(MemoryFlowMap.id(key));
     if (!v) return 'pass';
     const d = new DataView(v.buffer);
     if (bytes > d.getUint16(FLOW_VAL.MTU, true)) return 'pass';
-    const firstAck = proto === 6 && v[FLOW_VAL.NEED_ACK] === 1 && (tcpFlags & 0x10) !== 0;
+    const firstAck = proto === 6 && v[FLOW_VAL.NEED_ACK] === 1 && (tcpFlags & TCP_FLAG.ACK) !== 0;
     this.lastPkts = this.lastBytes = 0;
-    if (tcpFlags & 0x05 || firstAck) {
+    if (tcpFlags & (TCP_FLAG.FIN | TCP_FLAG.RST) || firstAck) {
       if (firstAck) v[FLOW_VAL.NEED_ACK] = 0;
-      if (tcpFlags & 0x05) {
+      if (tcpFlags & (TCP_FLAG.FIN | TCP_FLAG.RST)) {
         this.lastPkts = Number(d.getBigUint64(FLOW_VAL.PKTS, true));
         this.lastBytes = Number(d.getBigUint64(FLOW_VAL.BYTES, true));
         this.entries.delete(MemoryFlowMap.id(key));

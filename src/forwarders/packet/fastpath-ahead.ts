@@ -11,6 +11,7 @@
  */
 import type { RtDest } from '../../core/scheduler.ts';
 import { SVC_F, type ServiceKey, type ServiceSnapshot } from '../../core/types.ts';
+import { serviceKeyString } from '../../core/service-key.ts';
 import type { NextHop } from './forwarder.ts';
 import { ipv4FromString } from '../../core/addr4.ts';
 import { DestTokens } from '../dest-tokens.ts';
@@ -67,7 +68,7 @@ export class KernelAhead {
   sync(): void {
     const seen = new Set<string>();
     for (const s of this.engine.services()) {
-      const k = `${s.protocol} ${s.addr} ${s.port}`;
+      const k = serviceKeyString(s);
       if (!this.qualifies(s)) continue;
       seen.add(k);
       const sig = JSON.stringify([s.scheduler, s.flags, s.dests.map((d) => [d.addr, d.port, d.weight, d.fwd])]);

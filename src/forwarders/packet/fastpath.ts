@@ -15,6 +15,7 @@
  */
 import type { Action, NextHop, PacketMeta } from './forwarder.ts';
 import { K, M } from './forwarder.ts';
+import { TCP_FLAG } from '../../core/proto.ts';
 import { FLOW_VAL as V, KEY_BYTES, VAL_BYTES, writeFlowKey, type FlowMap } from '../../os/flow-map.ts';
 
 /** Action.fast: whether the engine's decision may be carried out by the kernel. */
@@ -139,10 +140,10 @@ export class FastPathTable {
     const id = (saddr >>> 0) * 65536 + sport;
     const e = this.flows.get(id);
     if (!e || e.daddr !== daddr >>> 0 || e.dport !== dport) return;
-    if (tcpFlags & 0x05) {
+    if (tcpFlags & (TCP_FLAG.FIN | TCP_FLAG.RST)) {
       this.handOver(e, pkts, bytes);
       this.forget(id, e);
-    } else if (tcpFlags & 0x10) e.needAck = false;
+    } else if (tcpFlags & TCP_FLAG.ACK) e.needAck = false;
   }
 
   /**

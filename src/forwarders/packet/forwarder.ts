@@ -16,6 +16,7 @@ import { buildIcmpErrorFrame, IcmpErrorKind } from '../../codec/icmp.ts';
 import { DropCounters } from '../../codec/counters.ts';
 import type { MutablePacketIn } from '../../core/engine.ts';
 import { IPPROTO } from '../../codec/ip.ts';
+import { TCP_FLAG } from '../../core/proto.ts';
 import type { NextHop } from '../../os/neigh.ts';
 import { KICK_AGE_MS, type DecisionChannel } from './channel.ts';
 import type { FastPathTable } from './fastpath.ts';
@@ -165,7 +166,7 @@ export function classify(m: FrameMeta, inAddrs: { has(v: number): boolean }, out
     meta.dport = m.innerSport;
     // IPVS does not move TCP state on ICMP; ACK keeps an established connection where it is
     // (the engine has no ICMP entry point), and a missing connection is never created.
-    meta.tcpFlags = 0x10;
+    meta.tcpFlags = TCP_FLAG.ACK;
   } else return false;
   meta.af = 4;
   meta.bytes = m.ipTotalLen;
@@ -201,7 +202,7 @@ function classify6(m: FrameMeta, a6: Addrs6, meta: PacketMeta): boolean {
     meta.sport = m.innerDport;
     meta.daddr = ip6(m.innerSrc);
     meta.dport = m.innerSport;
-    meta.tcpFlags = 0x10;
+    meta.tcpFlags = TCP_FLAG.ACK;
   } else return false;
   meta.af = 6;
   meta.bytes = m.ipTotalLen;
@@ -525,7 +526,6 @@ const FLOW_MAX = 1 << 16;
  * order within ~2 ms, and at once when the daemon settles the channels before a command (-Z).
  */
 const FLOW_CACHE = process.env['TSVS_FLOW_CACHE'] !== '0';
-const TCP_SYN = 0x02;
 
 export class PacketForwarder {
   readonly stats: ForwarderStats = emptyStats();
@@ -728,7 +728,7 @@ export class PacketForwarder {
       const peer = out ? meta.saddr.words[0]! : meta.daddr.words[0]!;
       const peerPort = out ? meta.sport : meta.dport;
       if (e.proto === proto && e.peer === peer && e.peerPort === peerPort && e.expires > this.nowMs &&
-        !(proto === IPPROTO.TCP && (meta.tcpFlags & TCP_SYN))) {
+        !(proto === IPPROTO.TCP && (meta.tcpFlags & TCP_FLAG.SYN))) {
         e.expires = this.nowMs + FLOW_TTL_MS;
         const seq = chan.push(meta, false, this.nowMs, this.onAnsweredFn);
         this.used[seq & (chan.cap - 1)] = e;

@@ -36,6 +36,7 @@ import cluster from 'node:cluster';
 import { Worker as Thread } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import type { IpvsCommand, ServiceKey } from '../../core/types.ts';
+import { serviceKeyString, serviceKeyText } from '../../core/service-key.ts';
 import { EnginePort, type AheadDest, type DataPath, type ParsedFlow } from '../../daemon/engine-port.ts';
 import { EV, EV_WORDS, batchWords, eventIp } from './event-batch.ts';
 import type { Ip } from '../../core/addr.ts';
@@ -366,7 +367,7 @@ export class ClusterForwarder {
     // One entry per listener, even when every worker reported it.
     const seen = new Set<string>();
     return [...failed, ...udpFailed].filter((f) => {
-      const k = `${f.protocol} ${f.addr} ${f.port}`;
+      const k = serviceKeyText(f.protocol, f.addr, f.port);
       if (seen.has(k)) return false;
       seen.add(k);
       return true;
@@ -396,9 +397,7 @@ export class ClusterForwarder {
 type MutableParsedFlow = { -readonly [K in keyof ParsedFlow]: ParsedFlow[K] };
 type WorkerMsg = { t: string; b?: ArrayBuffer; n?: number; id?: string; failed?: ListenerStatus[]; relay?: RelayKind };
 
-function lkey(k: ServiceKey): string {
-  return `${k.protocol} ${k.addr} ${k.port}`;
-}
+const lkey = serviceKeyString;
 
 interface FdTools {
   /** A listening TCP socket for s with SO_REUSEPORT (one per worker: the kernel spreads new connections). */
