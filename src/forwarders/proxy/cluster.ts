@@ -37,7 +37,7 @@ import { Worker as Thread } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import type { IpvsCommand, ServiceKey } from '../../core/types.ts';
 import { serviceKeyString, serviceKeyText } from '../../core/service-key.ts';
-import { EnginePort, type AheadDest, type DataPath, type ParsedFlow } from '../../daemon/engine-port.ts';
+import { EnginePort, type AheadDest, type DataPath, type ParsedFlow } from './engine-port.ts';
 import { EV, EV_WORDS, batchWords, eventIp } from './event-batch.ts';
 import type { Ip } from '../../core/addr.ts';
 import { AheadRing, SLOTS, createAheadRing } from './ahead-ring.ts';

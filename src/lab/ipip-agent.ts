@@ -15,12 +15,12 @@
  */
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { sys, C, check, errno, sockaddrIn } from '../../os/libc.ts';
-import { ipv4FromString } from '../../core/addr4.ts';
-import { createIpipInner, ipipDecapsulate, type IpipInner } from '../../codec/ipip.ts';
-import { greDecapsulate } from '../../codec/gre.ts';
-import { gueDecapsulate } from '../../codec/gue.ts';
-import { TUN_TYPES, type TunType } from '../../core/types.ts';
+import { sys, C, check, errno, sockaddrIn } from '../os/libc.ts';
+import { ipv4FromString } from '../core/addr4.ts';
+import { createIpipInner, ipipDecapsulate, type IpipInner } from '../codec/ipip.ts';
+import { greDecapsulate } from '../codec/gre.ts';
+import { gueDecapsulate } from '../codec/gue.ts';
+import { TUN_TYPES, type TunType } from '../core/types.ts';
 
 export function openTun(name: string): number {
   const fd = check('open(/dev/net/tun)', sys.open('/dev/net/tun', C.O_RDWR | C.O_CLOEXEC));
