@@ -7,7 +7,7 @@
  * The engine stays the only one that decides. User space installs an entry in `flows` for a
  * direct-routing connection it forwarded (key: the client's 5-tuple toward the VIP; value: the
  * real server's MAC, ours, the egress interface and MTU). For a packet of such a flow this program
- * does what src/packet/forward.ts does for `route`: TTL decrement (checksum updated
+ * does what src/codec/forward.ts does for `route`: TTL decrement (checksum updated
  * incrementally) and the two MAC addresses, then sends it out. Everything else is left to the
  * kernel, where the AF_PACKET rings see it as before: packets of other flows, SYNs (the engine
  * may reschedule), IP options, fragments, TTL <= 1, frames over the MTU, VLAN tags.

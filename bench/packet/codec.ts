@@ -7,11 +7,11 @@
  * Each iteration restores the input bytes first (the step rewrites in place); that copy is
  * measured alone and subtracted.
  */
-import { fromHex } from '../../src/packet/build.ts';
-import { checksum, pseudoSum6, rd16, rd32, wr16, wr32 } from '../../src/packet/checksum.ts';
-import { createFrameMeta, parseFrame, type FrameMeta } from '../../src/packet/frame.ts';
-import { createForwardResult, forwardFrame, SCRATCH_BYTES, type ForwardDecision } from '../../src/packet/forward.ts';
-import { ipv4SetChecksum } from '../../src/packet/ip.ts';
+import { fromHex } from '../../src/codec/build.ts';
+import { checksum, pseudoSum6, rd16, rd32, wr16, wr32 } from '../../src/codec/checksum.ts';
+import { createFrameMeta, parseFrame, type FrameMeta } from '../../src/codec/frame.ts';
+import { createForwardResult, forwardFrame, SCRATCH_BYTES, type ForwardDecision } from '../../src/codec/forward.ts';
+import { ipv4SetChecksum } from '../../src/codec/ip.ts';
 import { drCases } from '../../test/packet/golden/dr.ts';
 import { icmpCases } from '../../test/packet/golden/icmp.ts';
 import { natCases } from '../../test/packet/golden/nat.ts';

@@ -261,16 +261,6 @@ export function emptyVrrp(): VrrpConfig {
   return { instances: [], syncGroups: [], scripts: [], trackFiles: [], static_ipaddress: [], static_routes: [], static_rules: [] };
 }
 
-export function hostPort(addr: string, port: number): string {
-  return addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`;
-}
-
-/** A stable text key for a virtual service. */
-export function serviceKeyString(k: ServiceKey): string {
-  if (k.fwmark > 0) return k.af === 6 ? `fwmark ${k.fwmark} v6` : `fwmark ${k.fwmark}`;
-  return `${k.protocol} ${hostPort(k.addr, k.port)}`;
-}
-
 export function keyOf(spec: ServiceSpec): ServiceKey {
   return { af: spec.af, fwmark: spec.fwmark, protocol: spec.protocol, addr: spec.addr, port: spec.port };
 }

@@ -10,8 +10,9 @@
  * Pure.
  */
 import { SVC_F, type DestSpec, type IpvsCommand, type ServiceKey, type ServiceSnapshot, type ServiceSpec, type Timeouts } from '../core/types.ts';
-import type { CheckerDef } from '../health/types.ts';
-import { hostPort, keyOf, serviceKeyString, type DesiredState, type Diagnostic, type LoadResult } from './desired.ts';
+import { checkerFingerprint, checkerKey } from '../health/identity.ts';
+import { hostPort, serviceKeyString } from '../core/service-key.ts';
+import { keyOf, type DesiredState, type Diagnostic, type LoadResult } from './desired.ts';
 
 /** One service of an IPVS table and its destinations. */
 export interface ServiceRule {
@@ -131,22 +132,6 @@ export function diffRules(current: readonly (ServiceSnapshot | ServiceRule)[], t
     }
   }
   return [...delSvc, ...editSvc, ...delDest, ...editDest, ...addSvc, ...addDest];
-}
-
-/** Stable identity of one checker of one real server of one service. */
-export function checkerKey(serviceKey: string, realKey: string, index: number): string {
-  return `${serviceKey} ${realKey} #${index}`;
-}
-
-function stable(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(stable).join(',')}]`;
-  if (v && typeof v === 'object') return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${stable((v as Record<string, unknown>)[k])}`).join(',')}}`;
-  return JSON.stringify(v);
-}
-
-/** A checker definition's fingerprint: equal fingerprints = same probe, state may carry over. */
-export function checkerFingerprint(def: CheckerDef): string {
-  return stable(def);
 }
 
 export interface HealthCarry {

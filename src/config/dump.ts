@@ -4,7 +4,7 @@
  */
 import { formatIpv4 } from '../core/addr.ts';
 import { SVC_F, type DestSpec, type ServiceSpec } from '../core/types.ts';
-import { hostPort } from './desired.ts';
+import { hostPort } from '../core/service-key.ts';
 import type { ServiceRule } from './diff.ts';
 
 function svcArg(s: ServiceSpec): string {

@@ -10,9 +10,10 @@
  */
 import { canonicalIp, parseIp, prefixToMask4 } from '../core/addr.ts';
 import { SVC_F, type Af, type DestSpec, type FwdMethod, type Protocol, type ServiceSpec, type TunCsum, type TunType } from '../core/types.ts';
+import { hostPort, serviceKeyString } from '../core/service-key.ts';
 import type { CheckerDef, CommonCheckOpts, DnsType, StatusCodeSpec, UrlSpec } from '../health/types.ts';
 import {
-  DEFAULTS, deepFreeze, emptyVrrp, hostPort, serviceKeyString,
+  DEFAULTS, deepFreeze, emptyVrrp,
   type Diagnostic, type GlobalConfig, type LoadResult, type RealServerConfig, type SorryServerConfig, type SourcePos,
   type VirtualServiceConfig, type VrrpAddress, type VrrpConfig, type VrrpInstanceConfig, type VrrpScriptConfig,
   type VrrpSyncGroupConfig, type VrrpTrack, type NotifyKeyword,

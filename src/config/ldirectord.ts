@@ -14,8 +14,9 @@
 import { canonicalIp, parseIp } from '../core/addr.ts';
 import { SVC_F, type Af, type DestSpec, type FwdMethod, type Protocol, type ServiceSpec } from '../core/types.ts';
 import type { CheckerDef } from '../health/types.ts';
+import { hostPort, serviceKeyString } from '../core/service-key.ts';
 import {
-  DEFAULTS, deepFreeze, emptyVrrp, hostPort, serviceKeyString,
+  DEFAULTS, deepFreeze, emptyVrrp,
   type Diagnostic, type LoadResult, type RealServerConfig, type SorryServerConfig, type SourcePos, type VirtualServiceConfig,
 } from './desired.ts';
 import type { ConfigSource } from './source.ts';

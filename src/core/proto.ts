@@ -36,8 +36,8 @@ export const NEW_CONN_TIMEOUT = 3;
 /** Re-arm period of an entry that still controls others (templates). */
 export const CONTROL_REARM = 60;
 
-/** TCP flag bits as in the TCP header. */
-export const TCP_FLAG = { FIN: 0x01, SYN: 0x02, RST: 0x04, PSH: 0x08, ACK: 0x10 } as const;
+/** TCP flag bits as in the TCP header: the one definition (engine, codecs, forwarders, simulator). */
+export const TCP_FLAG = { FIN: 0x01, SYN: 0x02, RST: 0x04, PSH: 0x08, ACK: 0x10, URG: 0x20, ECE: 0x40, CWR: 0x80 } as const;
 
 // Columns: NO ES SS SR FW TW CL CW LA LI SA (current state).
 const NO = 0, ES = 1, SS = 2, SR = 3, FW = 4, TW = 5, CL = 6, CW = 7, LA = 8, LI = 9;

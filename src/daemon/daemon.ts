@@ -15,7 +15,7 @@ import type { Request, IpvsadmResult } from './protocol.ts';
 import { atomicWrite, readIfExists } from './state.ts';
 import { diffRules, ruleOfSnapshot } from '../config/diff.ts';
 import { createLogger, type Logger, type LogLevel } from './log.ts';
-import { EnginePort, type DataPath } from './engine-port.ts';
+import { EnginePort, type DataPath } from '../forwarders/proxy/engine-port.ts';
 import { ProxyForwarder } from '../forwarders/proxy/forwarder.ts';
 import type { ProxyProtocolVersion } from '../forwarders/proxy/proxy-protocol.ts';
 import { ClusterForwarder } from '../forwarders/proxy/cluster.ts';

@@ -6,7 +6,7 @@
  */
 import dgram from 'node:dgram';
 import { ipFromBytes, ipToBytes } from '../core/addr.ts';
-import { interfaceAddrs } from './ifaddr.ts';
+import { interfaceAddrs } from '../os/ifaddr.ts';
 import type { Engine, SyncRecord } from '../core/engine.ts';
 import type { SyncDaemonSpec } from '../core/types.ts';
 import { decodeSyncMessage, encodeSyncMessages, SYNC_GROUP, SYNC_PORT, type SyncConn } from './sync-codec.ts';

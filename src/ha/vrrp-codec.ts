@@ -6,7 +6,7 @@
  * v3: checksum over the IPv4/IPv6 pseudo-header + message; max advert interval in centiseconds
  *     (12 bits); no authentication.
  */
-import { checksum, sum16 } from '../packet/checksum.ts';
+import { checksum, sum16 } from '../codec/checksum.ts';
 
 export const VRRP_PROTO = 112;
 export const VRRP_MCAST_V4 = '224.0.0.18';

@@ -3,7 +3,7 @@
  * effects; used by `tsvs vrrp` and by the daemon when it is given a keepalived.conf.
  * vrrp_sync_group: when one member leaves MASTER for BACKUP/FAULT, the others follow (keepalived).
  */
-import { interfaceAddrs } from './ifaddr.ts';
+import { interfaceAddrs } from '../os/ifaddr.ts';
 import type { VrrpConfig, VrrpInstanceConfig } from '../config/desired.ts';
 import { VrrpInstance, vrrpFamily, type VrrpLog } from './vrrp-instance.ts';
 import { openRawVrrpTransport } from './vrrp-transport.ts';

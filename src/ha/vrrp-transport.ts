@@ -3,7 +3,7 @@
  * unicast peers, TTL 255, bound to one interface. Receives by polling a non-blocking socket on a
  * short timer (VRRP traffic is a few packets a second; no thread needed).
  */
-import { sys, C, check, setIntOpt, errno, sockaddrIn, ifIndex } from '../forwarders/packet/sys.ts';
+import { sys, C, check, setIntOpt, errno, sockaddrIn, ifIndex } from '../os/libc.ts';
 import { ipToBytes, parseIp, parseIpv4 } from '../core/addr.ts';
 import { VRRP_PROTO, VRRP_MCAST_V4 } from './vrrp-codec.ts';
 

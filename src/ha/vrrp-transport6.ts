@@ -9,9 +9,9 @@
  * Also: unsolicited neighbour advertisements (ICMPv6 136, override flag) for IPv6 virtual
  * addresses, the IPv6 counterpart of gratuitous ARP.
  */
-import { sys, C, check, setIntOpt, errno, ifIndex, view } from '../forwarders/packet/sys.ts';
+import { sys, C, check, setIntOpt, errno, ifIndex, view } from '../os/libc.ts';
 import { ipToBytes, parseIp } from '../core/addr.ts';
-import { interfaceAddrs } from './ifaddr.ts';
+import { interfaceAddrs } from '../os/ifaddr.ts';
 import { VRRP_PROTO, VRRP_MCAST_V6 } from './vrrp-codec.ts';
 import { transportHandle, type RawTransportOptions, type VrrpTransport } from './vrrp-transport.ts';
 

@@ -23,8 +23,8 @@
  */
 import { canonicalIp, parseIp } from '../core/addr.ts';
 import type { DestSpec, ServiceKey } from '../core/types.ts';
-import { hostPort, serviceKeyString } from '../config/desired.ts';
-import { checkerFingerprint, checkerKey } from '../config/diff.ts';
+import { hostPort, serviceKeyString } from '../core/service-key.ts';
+import { checkerFingerprint, checkerKey } from './identity.ts';
 import type { CheckContext } from './checker.ts';
 import { runCheck as registryRunCheck } from './checkers/index.ts';
 import { realClock, realScriptRunner, type HealthClock, type ScriptRunner, type TimerHandle } from './io.ts';
@@ -75,10 +75,6 @@ export function serviceName(key: ServiceKey): string {
 export function dataPort(vs: HealthService, r: HealthRealServer): number {
   const fwd = r.fwd ?? vs.lb_kind ?? 'masq';
   return (fwd === 'route' || fwd === 'tunnel') && vs.key.fwmark === 0 && vs.key.port !== 0 ? vs.key.port : r.port;
-}
-
-function destName(addr: string, port: number): string {
-  return addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`;
 }
 
 interface CkState {
@@ -193,7 +189,7 @@ export class HealthManager {
    * Reload: switches to `services` keeping the running state of everything unchanged.
    *
    * - services, real servers and checkers are matched by identity: service key
-   *   (serviceKeyString), real server "addr:port", checker index (config/diff.ts checkerKey);
+   *   (serviceKeyString), real server "addr:port", checker index (identity.ts checkerKey);
    * - a checker whose definition (checkerFingerprint) and probe target are unchanged keeps its
    *   state: up/down, retry count, failure count, last result, since, and its pending timer;
    * - a changed checker restarts (first run after warmup) but starts in its predecessor's
@@ -248,7 +244,7 @@ export class HealthManager {
       const prevRs = new Map(vs.rs.map((r) => [r.name, r]));
       const rsList: RsState[] = [];
       for (const r of d.real_servers) {
-        const rk = destName(r.addr, r.port);
+        const rk = hostPort(r.addr, r.port);
         const prev = prevRs.get(rk);
         if (!prev) {
           const n = this.buildRs(d, r, now);
@@ -372,7 +368,7 @@ export class HealthManager {
         const s = vs.def.sorry_server;
         if (s) {
           dests.push({
-            dest: destName(s.addr, s.port), alive: vs.sorryActive, sorry: true, weight: vs.sorryApplied,
+            dest: hostPort(s.addr, s.port), alive: vs.sorryActive, sorry: true, weight: vs.sorryApplied,
             configuredWeight: s.weight ?? 1, effectiveWeight: s.weight ?? 1, since: 0, checkers: [],
           });
         }
@@ -396,7 +392,7 @@ export class HealthManager {
   private buildRs(d: HealthService, r: HealthRealServer, now: number): RsState {
     const alpha = r.alpha ?? d.alpha ?? false;
     const checkers = r.checkers.map((def) => this.newCk(def, this.targetName(d, r, def), !alpha, now));
-    return { def: r, name: destName(r.addr, r.port), checkers, alive: checkers.every((c) => c.up), since: now, effWeight: r.weight, applied: null, appliedSig: null };
+    return { def: r, name: hostPort(r.addr, r.port), checkers, alive: checkers.every((c) => c.up), since: now, effWeight: r.weight, applied: null, appliedSig: null };
   }
 
   private newCk(def: CheckerDef, target: string, up: boolean, now: number, fp = checkerFingerprint(def)): CkState {
@@ -448,7 +444,7 @@ export class HealthManager {
 
   private targetName(vs: HealthService, r: HealthRealServer, def: CheckerDef): string {
     const t = this.targetOf(vs, r, def);
-    return destName(t.host, t.port);
+    return hostPort(t.host, t.port);
   }
 
   /** The data path's address and port: the real server's, with the virtual port for DR/TUN, connect_ip/port overriding. */

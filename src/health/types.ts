@@ -296,7 +296,7 @@ export interface HealthStatus {
 }
 
 /**
- * Which checkers' state carries over a reload, keyed by config/diff.ts `checkerKey(serviceKey,
+ * Which checkers' state carries over a reload, keyed by identity.ts `checkerKey(serviceKey,
  * realKey, index)` (structurally planReload's `HealthCarry`). The manager restarts the checkers
  * listed in `start` / `stop`; `keep` is advisory (an unchanged definition and target is kept).
  */

@@ -7,7 +7,7 @@
  */
 import { nsArgv, shTry } from './netns.ts';
 import { readState } from './realserver.ts';
-import { tunnelOverhead } from '../packet/forward.ts';
+import { tunnelOverhead } from '../codec/forward.ts';
 
 export type Role = 'realserver' | 'director';
 export type Mode = 'dr' | 'tun' | 'nat';

@@ -115,7 +115,7 @@ export async function realserverUp(vip: string, mode: RsMode, ns?: string, tunOp
   if (mode === 'tun') {
     tunDev = 'tsvstun0';
     tunTypes = [...new Set(tunOpts.tunTypes?.length ? tunOpts.tunTypes : ['ipip' as const])];
-    const agent = fileURLToPath(new URL('../forwarders/packet/ipip-agent.ts', import.meta.url));
+    const agent = fileURLToPath(new URL('./ipip-agent.ts', import.meta.url));
     const log = `${STATE_DIR}/ipip-agent-${netnsId(ns)}.log`;
     mkdirSync(STATE_DIR, { recursive: true });
     const argv = [process.execPath, '--import', 'tsx', agent, '--dev', tunDev, '--vip', vip, '--tun-type', tunTypes.join(','),

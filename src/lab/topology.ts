@@ -21,7 +21,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync
 import { fileURLToPath } from 'node:url';
 import { sh, shTry, nsSh, nsArgv, listNetns, spawnInNs, killPid, offloadsOff, waitFor, alive } from './netns.ts';
 import { realserverUp } from './realserver.ts';
-import { runClient } from '../cli/tsvsadm.ts';
+import { runClient } from '../daemon/client.ts';
 import { callDaemon } from '../daemon/protocol.ts';
 
 export type LabMode = 'nat' | 'dr' | 'tun';

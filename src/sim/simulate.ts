@@ -13,6 +13,7 @@
 import { parseIp, type Ip } from '../core/addr.ts';
 import { Engine, newVerdict, type PacketIn } from '../core/engine.ts';
 import type { IpvsBackend, Protocol } from '../core/types.ts';
+import { TCP_FLAG } from '../core/proto.ts';
 
 export interface IpvsadmResult {
   readonly stdout: string;
@@ -50,7 +51,7 @@ export function splitArgs(line: string): string[] {
   return line.split(/[ \t]+/).filter((x) => x.length > 0 && x !== 'ipvsadm');
 }
 
-const TCP_FLAG_LETTERS: Record<string, number> = { F: 0x01, S: 0x02, R: 0x04, P: 0x08, A: 0x10 };
+const TCP_FLAG_LETTERS: Record<string, number> = { F: TCP_FLAG.FIN, S: TCP_FLAG.SYN, R: TCP_FLAG.RST, P: TCP_FLAG.PSH, A: TCP_FLAG.ACK };
 
 /** "a.b.c.d:port" or "[v6]:port" -> address + port, or an error text. */
 export function parseEndpoint(s: unknown): { ip: Ip; port: number } | string {

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { REPO, tmpDir, tsvsadm } from './helpers.ts';
 import { defaultSocketPath } from '../../src/daemon/paths.ts';
-import { wantsStdin } from '../../src/cli/tsvsadm.ts';
+import { wantsStdin } from '../../src/daemon/client.ts';
 
 const INIT = "Can't initialize ipvs: Protocol not available\nAre you sure that IP Virtual Server is built in the kernel or as module?\n";
 

@@ -1,5 +1,5 @@
 // TUN with GUE and GRE (ipvsadm -i --tun-type gue|gre) end to end: the real daemon's packet
-// forwarder encapsulates, the real servers' agents (src/forwarders/packet/ipip-agent.ts, started by
+// forwarder encapsulates, the real servers' agents (src/lab/ipip-agent.ts, started by
 // `realserverUp(..., { tunTypes, tunPort })`) decapsulate; tcpdump in a real server's namespace
 // sees the encapsulation on the wire.
 import { describe, it, before, after } from 'node:test';

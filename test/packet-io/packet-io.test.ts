@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, existsSync, rmSync } from 'node:fs';
 import { sh, nsSh, shTry, spawnInNs, killPid, waitFor, alive } from '../../src/lab/netns.ts';
 import { labUp, labDown, curlFromClient, labNs, LAB } from '../../src/lab/topology.ts';
-import { nftTablePresent } from '../../src/forwarders/packet/nft.ts';
+import { nftTablePresent } from '../../src/os/nft.ts';
 
 const root = process.getuid?.() === 0;
 const skip = root ? false : 'needs root (network namespaces, AF_PACKET)';

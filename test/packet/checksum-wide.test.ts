@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checksum, fold16, sum16 } from '../../src/packet/checksum.ts';
+import { checksum, fold16, sum16 } from '../../src/codec/checksum.ts';
 
 function reference(b: Uint8Array, off: number, len: number, init: number): number {
   let s = init;

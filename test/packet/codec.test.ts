@@ -1,15 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseIp } from '../../src/core/addr.ts';
-import { buildFrame, buildPacket, fromHex } from '../../src/packet/build.ts';
-import { checksum, csumReplace16, csumReplace32, rd16, sum16, fold16, wr16, wr32 } from '../../src/packet/checksum.ts';
-import { DropCounters } from '../../src/packet/counters.ts';
+import { buildFrame, buildPacket, fromHex } from '../../src/codec/build.ts';
+import { checksum, csumReplace16, csumReplace32, rd16, sum16, fold16, wr16, wr32 } from '../../src/codec/checksum.ts';
+import { DropCounters } from '../../src/codec/counters.ts';
 import {
   ARP_OP, buildArpFrame, buildGratuitousArp, formatMac, parseArp, parseEthernet, parseMac, type ArpInfo, type EthInfo,
-} from '../../src/packet/ethernet.ts';
-import { createFrameMeta, DropReason, FrameKind, parseFrame } from '../../src/packet/frame.ts';
-import { createIpipInner, ipipDecapsulate, ipipEncapsulate } from '../../src/packet/ipip.ts';
-import { walkIpv6, type Ipv6Walk } from '../../src/packet/ip.ts';
+} from '../../src/codec/ethernet.ts';
+import { createFrameMeta, DropReason, FrameKind, parseFrame } from '../../src/codec/frame.ts';
+import { createIpipInner, ipipDecapsulate, ipipEncapsulate } from '../../src/codec/ipip.ts';
+import { walkIpv6, type Ipv6Walk } from '../../src/codec/ip.ts';
 
 /** Deterministic PRNG (xorshift32) so failures reproduce. */
 function rng(seed: number) {

@@ -4,11 +4,11 @@
 // (TTL expiry, too big, malformed, IPv6, options) it must leave untouched.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { fromHex, toHex } from '../../src/packet/build.ts';
-import { createFrameMeta, parseFrame } from '../../src/packet/frame.ts';
-import { parseMac } from '../../src/packet/ethernet.ts';
-import { KernelFastPath, AHEAD_RING_BYTES, AHEAD_SLOTS, type FlowEvent } from '../../src/forwarders/packet/bpf.ts';
-import { KEY_BYTES, VAL_BYTES, writeFlowKey } from '../../src/forwarders/packet/fastpath.ts';
+import { fromHex, toHex } from '../../src/codec/build.ts';
+import { createFrameMeta, parseFrame } from '../../src/codec/frame.ts';
+import { parseMac } from '../../src/codec/ethernet.ts';
+import { KernelFastPath, AHEAD_RING_BYTES, AHEAD_SLOTS, type FlowEvent } from '../../src/os/bpf.ts';
+import { KEY_BYTES, VAL_BYTES, writeFlowKey } from '../../src/os/flow-map.ts';
 import { drCases } from './golden/dr.ts';
 import { malformedCases } from './golden/malformed.ts';
 import type { GoldenCase } from './golden/types.ts';

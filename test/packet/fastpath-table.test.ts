@@ -4,7 +4,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rig, ip, svcKey, flags } from '../core/engine-rig.ts';
-import { FastPathTable, MemoryFlowMap, FAST } from '../../src/forwarders/packet/fastpath.ts';
+import { FastPathTable, FAST } from '../../src/forwarders/packet/fastpath.ts';
+import { MemoryFlowMap } from '../../src/os/flow-map.ts';
 import { newAction, newMeta, type NextHop, type PacketMeta } from '../../src/forwarders/packet/forwarder.ts';
 import { verdictToAction } from '../../src/forwarders/packet/index.ts';
 import type { FwdMethod, Protocol } from '../../src/core/types.ts';

@@ -5,13 +5,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fromHex } from '../../src/packet/build.ts';
-import { DropCounters } from '../../src/packet/counters.ts';
-import { createFrameMeta, parseFrame } from '../../src/packet/frame.ts';
-import { createForwardResult, forwardFrame, SCRATCH_BYTES, Verdict, type ForwardDecision } from '../../src/packet/forward.ts';
-import { createIpipInner, ipipDecapsulate } from '../../src/packet/ipip.ts';
-import { gueDecapsulate } from '../../src/packet/gue.ts';
-import { greDecapsulate } from '../../src/packet/gre.ts';
+import { fromHex } from '../../src/codec/build.ts';
+import { DropCounters } from '../../src/codec/counters.ts';
+import { createFrameMeta, parseFrame } from '../../src/codec/frame.ts';
+import { createForwardResult, forwardFrame, SCRATCH_BYTES, Verdict, type ForwardDecision } from '../../src/codec/forward.ts';
+import { createIpipInner, ipipDecapsulate } from '../../src/codec/ipip.ts';
+import { gueDecapsulate } from '../../src/codec/gue.ts';
+import { greDecapsulate } from '../../src/codec/gre.ts';
 import { drCases } from './golden/dr.ts';
 import { icmpCases } from './golden/icmp.ts';
 import { malformedCases } from './golden/malformed.ts';

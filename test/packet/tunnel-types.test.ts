@@ -11,15 +11,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseIp } from '../../src/core/addr.ts';
-import { buildEthernet, buildPacket, fromHex, toHex } from '../../src/packet/build.ts';
-import { checksum, pseudoSum4, rd16, rd32, wr16 } from '../../src/packet/checksum.ts';
-import { createFrameMeta, DropReason, parseFrame } from '../../src/packet/frame.ts';
-import { tunnelOverhead } from '../../src/packet/forward.ts';
-import { createIpipInner } from '../../src/packet/ipip.ts';
+import { buildEthernet, buildPacket, fromHex, toHex } from '../../src/codec/build.ts';
+import { checksum, pseudoSum4, rd16, rd32, wr16 } from '../../src/codec/checksum.ts';
+import { createFrameMeta, DropReason, parseFrame } from '../../src/codec/frame.ts';
+import { tunnelOverhead } from '../../src/codec/forward.ts';
+import { createIpipInner } from '../../src/codec/ipip.ts';
 import {
   flowHash, gueDecapsulate, gueEncapsulate, gueSourcePort, GUE_SPORT_MAX, GUE_SPORT_MIN, writeGueRemcsumHeader,
-} from '../../src/packet/gue.ts';
-import { greDecapsulate, greEncapsulate, greOverhead } from '../../src/packet/gre.ts';
+} from '../../src/codec/gue.ts';
+import { greDecapsulate, greEncapsulate, greOverhead } from '../../src/codec/gre.ts';
 import { tuntypesCases } from './golden/tuntypes.ts';
 import { writePcap } from './pcap.ts';
 

@@ -310,8 +310,8 @@ test('[epoll] a request read before the real server finished its handshake waits
   // A real server whose accept queue is full (backlog 0, one connection queued): the relay's SYN
   // is dropped and retried a second later, so connect() is still in progress when the relay reads
   // the client's request (speculate()). Once the queue drains, the handshake completes.
-  const { listenSocket, sockaddr } = await import('../../src/forwarders/proxy/epoll-loop.ts');
-  const { sys, sysTcp } = await import('../../src/forwarders/packet/sys.ts');
+  const { listenSocket, sockaddr } = await import('../../src/os/epoll.ts');
+  const { sys, sysTcp } = await import('../../src/os/libc.ts');
   const rsPort = await freePort();
   const lfd = listenSocket({ af: 4, fwmark: 0, protocol: 'tcp', addr: '127.0.0.1', port: rsPort }, { backlog: 0 });
   const filler = connect(rsPort, '127.0.0.1');

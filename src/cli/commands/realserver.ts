@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { realserverUp, realserverDown, tunOptionsError, type RsMode } from '../../lab/realserver.ts';
-import { parseTunTypes } from '../../forwarders/packet/ipip-agent.ts';
+import { parseTunTypes } from '../../lab/ipip-agent.ts';
 import { canonicalIp } from '../../core/addr.ts';
 
 export const summary = 'set up / undo a real server for DR or TUN: VIP on lo, ARP sysctls, tunnel agent (root)';

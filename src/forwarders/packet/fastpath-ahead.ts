@@ -11,10 +11,11 @@
  */
 import type { RtDest } from '../../core/scheduler.ts';
 import { SVC_F, type ServiceKey, type ServiceSnapshot } from '../../core/types.ts';
+import { serviceKeyString } from '../../core/service-key.ts';
 import type { NextHop } from './forwarder.ts';
-import { ipv4FromString } from './addr4.ts';
+import { ipv4FromString } from '../../core/addr4.ts';
 import { DestTokens } from '../dest-tokens.ts';
-import { AHEAD_RING_BYTES, AHEAD_RINGS, AHEAD_SLOTS } from './bpf.ts';
+import { AHEAD_RING_BYTES, AHEAD_RINGS, AHEAD_SLOTS } from '../../os/bpf.ts';
 
 export interface AheadKernel {
   readonly aheadMem: ArrayBuffer;
@@ -67,7 +68,7 @@ export class KernelAhead {
   sync(): void {
     const seen = new Set<string>();
     for (const s of this.engine.services()) {
-      const k = `${s.protocol} ${s.addr} ${s.port}`;
+      const k = serviceKeyString(s);
       if (!this.qualifies(s)) continue;
       seen.add(k);
       const sig = JSON.stringify([s.scheduler, s.flags, s.dests.map((d) => [d.addr, d.port, d.weight, d.fwd])]);

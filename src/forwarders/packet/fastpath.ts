@@ -10,28 +10,16 @@
  * (FIN, RST, the handshake's ACK) come back as events, which the engine decides like packets
  * (they were already forwarded) and which are offered again. No state is decided in the kernel.
  *
- * The kernel map sits behind `FlowMap` (bpf.ts: the BPF hash map; MemoryFlowMap below: a fake
- * with the program's lookup, for tests). Layouts match bpf/tsvs_fastpath.c.
+ * The kernel map sits behind `FlowMap` (src/os/flow-map.ts; os/bpf.ts: the BPF hash map;
+ * MemoryFlowMap: a fake with the program's lookup, for tests). Layouts match bpf/tsvs_fastpath.c.
  */
 import type { Action, NextHop, PacketMeta } from './forwarder.ts';
 import { K, M } from './forwarder.ts';
+import { TCP_FLAG } from '../../core/proto.ts';
+import { FLOW_VAL as V, KEY_BYTES, VAL_BYTES, writeFlowKey, type FlowMap } from '../../os/flow-map.ts';
 
 /** Action.fast: whether the engine's decision may be carried out by the kernel. */
 export const FAST = { NO: 0, YES: 1, NEED_ACK: 2 } as const;
-
-export const KEY_BYTES = 16;
-export const VAL_BYTES = 48;
-/** flow_val offsets (bpf/tsvs_fastpath.c). */
-const V = { DMAC: 0, SMAC: 6, IFINDEX: 12, MTU: 16, NEED_ACK: 18, PKTS: 24, BYTES: 32, LAST_NS: 40 } as const;
-
-export interface FlowMap {
-  /** Creates or replaces an entry; false when the map is full (the flow stays in user space). */
-  put(key: Uint8Array, val: Uint8Array): boolean;
-  /** Reads an entry into `val`; false if absent. */
-  get(key: Uint8Array, val: Uint8Array): boolean;
-  /** Removes an entry, reading it into `val` first; false if absent. */
-  take(key: Uint8Array, val: Uint8Array): boolean;
-}
 
 /** Counts packets the kernel forwarded for connection `conn` (Engine.countForwarded). */
 export type CountForwarded = (conn: number, pkts: number, bytes: number) => boolean;
@@ -62,15 +50,6 @@ export interface FastPathCounters {
   events: number;
   /** Packets the kernel forwarded and counted (handed to the engine). */
   forwarded: number;
-}
-
-export function writeFlowKey(k: Uint8Array, saddr: number, daddr: number, sport: number, dport: number, proto: number): void {
-  const d = new DataView(k.buffer, k.byteOffset, KEY_BYTES);
-  d.setUint32(0, saddr >>> 0, false);
-  d.setUint32(4, daddr >>> 0, false);
-  d.setUint16(8, sport, false);
-  d.setUint16(10, dport, false);
-  d.setUint32(12, proto, true);
 }
 
 const PROTO_NUM: Record<string, number> = { tcp: 6, udp: 17 };
@@ -161,10 +140,10 @@ export class FastPathTable {
     const id = (saddr >>> 0) * 65536 + sport;
     const e = this.flows.get(id);
     if (!e || e.daddr !== daddr >>> 0 || e.dport !== dport) return;
-    if (tcpFlags & 0x05) {
+    if (tcpFlags & (TCP_FLAG.FIN | TCP_FLAG.RST)) {
       this.handOver(e, pkts, bytes);
       this.forget(id, e);
-    } else if (tcpFlags & 0x10) e.needAck = false;
+    } else if (tcpFlags & TCP_FLAG.ACK) e.needAck = false;
   }
 
   /**
@@ -243,65 +222,5 @@ export class FastPathTable {
     if (dp > 0) this.counters.forwarded += dp;
     // Called with 0 packets too: the answer says whether the connection still exists.
     return this.count(e.conn, Math.max(0, dp), Math.max(0, db));
-  }
-}
-
-/**
- * A FlowMap in memory, with `forward()` doing the program's part (bpf/tsvs_fastpath.c) on a
- * decoded packet: tests drive the table through it without a kernel.
- */
-export class MemoryFlowMap implements FlowMap {
-  readonly entries = new Map<string, Uint8Array>();
-  constructor(private readonly capacity = 65536) {}
-  private static id(key: Uint8Array): string {
-    return Buffer.from(key.buffer, key.byteOffset, KEY_BYTES).toString('hex');
-  }
-  put(key: Uint8Array, val: Uint8Array): boolean {
-    const id = MemoryFlowMap.id(key);
-    if (!this.entries.has(id) && this.entries.size >= this.capacity) return false;
-    this.entries.set(id, Uint8Array.from(val));
-    return true;
-  }
-  get(key: Uint8Array, val: Uint8Array): boolean {
-    const v = this.entries.get(MemoryFlowMap.id(key));
-    if (!v) return false;
-    val.set(v);
-    return true;
-  }
-  take(key: Uint8Array, val: Uint8Array): boolean {
-    const id = MemoryFlowMap.id(key);
-    const ok = this.get(key, val);
-    this.entries.delete(id);
-    return ok;
-  }
-  /** The last event's counters (FIN/RST: the flow's, as the program reports them), else 0. */
-  lastPkts = 0;
-  lastBytes = 0;
-  /**
-   * The program's verdict for one packet: 'pass' (user space sees it), 'event' (forwarded and
-   * reported; a FIN or RST also removes the flow) or 'counted' (forwarded and counted in the entry).
-   */
-  forward(saddr: number, daddr: number, sport: number, dport: number, proto: number, tcpFlags: number, bytes: number): 'pass' | 'event' | 'counted' {
-    if (proto === 6 && tcpFlags & 0x02) return 'pass';
-    const key = new Uint8Array(KEY_BYTES);
-    writeFlowKey(key, saddr, daddr, sport, dport, proto);
-    const v = this.entries.get(MemoryFlowMap.id(key));
-    if (!v) return 'pass';
-    const d = new DataView(v.buffer);
-    if (bytes > d.getUint16(V.MTU, true)) return 'pass';
-    const firstAck = proto === 6 && v[V.NEED_ACK] === 1 && (tcpFlags & 0x10) !== 0;
-    this.lastPkts = this.lastBytes = 0;
-    if (tcpFlags & 0x05 || firstAck) {
-      if (firstAck) v[V.NEED_ACK] = 0;
-      if (tcpFlags & 0x05) {
-        this.lastPkts = Number(d.getBigUint64(V.PKTS, true));
-        this.lastBytes = Number(d.getBigUint64(V.BYTES, true));
-        this.entries.delete(MemoryFlowMap.id(key));
-      }
-      return 'event';
-    }
-    d.setBigUint64(V.PKTS, d.getBigUint64(V.PKTS, true) + 1n, true);
-    d.setBigUint64(V.BYTES, d.getBigUint64(V.BYTES, true) + BigInt(bytes), true);
-    return 'counted';
   }
 }

@@ -1,21 +1,23 @@
 /**
  * The worker-level packet forwarder: reads frames from AF_PACKET RX rings, asks a decide callback
  * (the engine in the main thread, over channel.ts) what to do with each packet of interest,
- * rewrites with the pure forwarding step of src/packet (`forwardFrame`: NAT / DR / IPIP, TTL,
+ * rewrites with the pure forwarding step of src/codec (`forwardFrame`: NAT / DR / IPIP, TTL,
  * MTU and ICMP errors, incremental checksums) in ring memory, and sends in batches: DR frames on
  * AF_PACKET, NAT and TUN packets on a raw IP socket (the kernel routes and ARPs those).
  * Malformed packets addressed to a virtual service are dropped and counted by reason.
  */
 import { formatIp, type Ip } from '../../core/addr.ts';
-import { PacketSocket, TxBatch, openRawIpSocket, openRawIp6Socket, type RxFrame } from './ring.ts';
-import { sys, C, check, sockaddrLl, errno } from './sys.ts';
-import { createFrameMeta, parseFrame, FrameKind, DropReason, type FrameMeta } from '../../packet/frame.ts';
-import { createForwardResult, forwardFrame, tunnelOverhead, Verdict, SCRATCH_BYTES, type ForwardDecision, type ForwardResult } from '../../packet/forward.ts';
+import { PacketSocket, TxBatch, openRawIpSocket, openRawIp6Socket, type RxFrame } from '../../os/packet-ring.ts';
+import { sys, C, check, sockaddrLl, errno } from '../../os/libc.ts';
+import { createFrameMeta, parseFrame, FrameKind, DropReason, type FrameMeta } from '../../codec/frame.ts';
+import { createForwardResult, forwardFrame, tunnelOverhead, Verdict, SCRATCH_BYTES, type ForwardDecision, type ForwardResult } from '../../codec/forward.ts';
 import { TUN_TYPES } from '../../core/types.ts';
-import { buildIcmpErrorFrame, IcmpErrorKind } from '../../packet/icmp.ts';
-import { DropCounters } from '../../packet/counters.ts';
+import { buildIcmpErrorFrame, IcmpErrorKind } from '../../codec/icmp.ts';
+import { DropCounters } from '../../codec/counters.ts';
 import type { MutablePacketIn } from '../../core/engine.ts';
-import { IPPROTO } from '../../packet/ip.ts';
+import { IPPROTO } from '../../codec/ip.ts';
+import { TCP_FLAG } from '../../core/proto.ts';
+import type { NextHop } from '../../os/neigh.ts';
 import { KICK_AGE_MS, type DecisionChannel } from './channel.ts';
 import type { FastPathTable } from './fastpath.ts';
 
@@ -67,19 +69,8 @@ export function newAction(): Action {
 /** Decides a batch: fills `out[i]` (pre-allocated records) for `metas[i]`. */
 export type DecideBatch = (metas: readonly PacketMeta[], out: Action[]) => void;
 
-/** How to reach a real server (resolved in the main thread from the routing and neighbour tables). */
-export interface NextHop {
-  readonly ifindex: number;
-  /** Destination MAC (the real server's for DR). */
-  readonly mac: Uint8Array;
-  /** Our MAC on ifindex. */
-  readonly srcMac: Uint8Array;
-  /** Our address toward the real server (TUN outer source; IPv4 hops). */
-  readonly src: number;
-  /** The same for an IPv6 real server. */
-  readonly src6?: Ip;
-  readonly mtu: number;
-}
+/** How to reach a real server: resolved by os/neigh.ts. */
+export type { NextHop };
 
 /** Set key of an IPv6 address given as 4 words (the forwarder's IPv6 VIP / RIP sets). */
 export function key6(w: ArrayLike<number>): string {
@@ -175,7 +166,7 @@ export function classify(m: FrameMeta, inAddrs: { has(v: number): boolean }, out
     meta.dport = m.innerSport;
     // IPVS does not move TCP state on ICMP; ACK keeps an established connection where it is
     // (the engine has no ICMP entry point), and a missing connection is never created.
-    meta.tcpFlags = 0x10;
+    meta.tcpFlags = TCP_FLAG.ACK;
   } else return false;
   meta.af = 4;
   meta.bytes = m.ipTotalLen;
@@ -211,7 +202,7 @@ function classify6(m: FrameMeta, a6: Addrs6, meta: PacketMeta): boolean {
     meta.sport = m.innerDport;
     meta.daddr = ip6(m.innerSrc);
     meta.dport = m.innerSport;
-    meta.tcpFlags = 0x10;
+    meta.tcpFlags = TCP_FLAG.ACK;
   } else return false;
   meta.af = 6;
   meta.bytes = m.ipTotalLen;
@@ -535,7 +526,6 @@ const FLOW_MAX = 1 << 16;
  * order within ~2 ms, and at once when the daemon settles the channels before a command (-Z).
  */
 const FLOW_CACHE = process.env['TSVS_FLOW_CACHE'] !== '0';
-const TCP_SYN = 0x02;
 
 export class PacketForwarder {
   readonly stats: ForwarderStats = emptyStats();
@@ -738,7 +728,7 @@ export class PacketForwarder {
       const peer = out ? meta.saddr.words[0]! : meta.daddr.words[0]!;
       const peerPort = out ? meta.sport : meta.dport;
       if (e.proto === proto && e.peer === peer && e.peerPort === peerPort && e.expires > this.nowMs &&
-        !(proto === IPPROTO.TCP && (meta.tcpFlags & TCP_SYN))) {
+        !(proto === IPPROTO.TCP && (meta.tcpFlags & TCP_FLAG.SYN))) {
         e.expires = this.nowMs + FLOW_TTL_MS;
         const seq = chan.push(meta, false, this.nowMs, this.onAnsweredFn);
         this.used[seq & (chan.cap - 1)] = e;

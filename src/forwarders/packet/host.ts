@@ -4,17 +4,17 @@
  * answers their decide batches (channel mode) from one decide function, where the engine lives.
  */
 import { Worker } from 'node:worker_threads';
-import koffi from 'koffi';
 import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
 import type { Action, DecideBatch, ForwarderStats, NextHop, PacketMeta } from './forwarder.ts';
 import { emptyStats, K, newAction, newMeta, PacketForwarder } from './forwarder.ts';
 import { createChannel, serveChannel, type ChannelServer } from './channel.ts';
 import type { WorkerInit, WorkerMsgIn, WorkerMsgOut } from './worker.ts';
-import { resolveNextHop } from './neigh.ts';
-import { ipv4ToString } from './addr4.ts';
+import { resolveNextHop } from '../../os/neigh.ts';
+import { watchReadable } from '../../os/libc.ts';
+import { ipv4ToString } from '../../core/addr4.ts';
 import { FastPathTable, type CountForwarded, type FastPathCounters } from './fastpath.ts';
-import { KernelFastPath, type FastPathKind, type FlowEvent } from './bpf.ts';
+import { KernelFastPath, type FastPathKind, type FlowEvent } from '../../os/bpf.ts';
 import { KernelAhead, type AheadEngine } from './fastpath-ahead.ts';
 import type { RtDest } from '../../core/scheduler.ts';
 
@@ -213,7 +213,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
         opts.onBatch?.();
         t.sweep();
       };
-      polls.push(koffi.node.poll(x.eventFd, { readable: true }, () => {
+      polls.push(watchReadable(x.eventFd, () => {
         try {
           drainEvents();
         } catch (e) {
@@ -243,7 +243,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
         log(`packet forwarder: ${(e as Error).message}`);
       }
     };
-    for (const fd of fwd.fds) polls.push(koffi.node.poll(fd, { readable: true }, onReady));
+    for (const fd of fwd.fds) polls.push(watchReadable(fd, onReady));
   }
 
   const ready: Promise<void>[] = [];

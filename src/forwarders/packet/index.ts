@@ -15,8 +15,8 @@ import { K, M, T, TC, key6 } from './forwarder.ts';
 import { parseIp } from '../../core/addr.ts';
 import type { TunCsum, TunType } from '../../core/types.ts';
 import { startWorkers, type WorkersHandle } from './host.ts';
-import { installNft, removeNft, type NftRules } from './nft.ts';
-import { ipv4FromString } from './addr4.ts';
+import { installNft, removeNft, type NftRules } from '../../os/nft.ts';
+import { ipv4FromString } from '../../core/addr4.ts';
 import { FAST, type FastPathCounters } from './fastpath.ts';
 import type { RtDest } from '../../core/scheduler.ts';
 
@@ -25,8 +25,8 @@ import type { RtDest } from '../../core/scheduler.ts';
  * ahead; fastpath-ahead.ts).
  */
 const FAST_AHEAD = process.env['TSVS_FAST_AHEAD'] !== '0';
-import { FastPathError, type FastPathKind } from './bpf.ts';
-import { DEFAULT_QUEUE, removeMarkRules, syncMarkRules } from './nfqueue.ts';
+import { FastPathError, type FastPathKind } from '../../os/bpf.ts';
+import { DEFAULT_QUEUE, removeMarkRules, syncMarkRules } from '../../os/nfqueue.ts';
 
 /** The part of src/core/engine.ts `Engine` the packet forwarder uses. */
 export interface PacketEngine {

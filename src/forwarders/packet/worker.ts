@@ -5,7 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import { PacketForwarder, type DecideBatch, type NextHop, type ForwarderStats } from './forwarder.ts';
-import { NfqForwarder } from './nfqueue.ts';
+import { NfqForwarder } from './nfq-forwarder.ts';
 import { channelDecider, DecisionChannel } from './channel.ts';
 
 export interface WorkerInit {

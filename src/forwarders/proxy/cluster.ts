@@ -36,14 +36,15 @@ import cluster from 'node:cluster';
 import { Worker as Thread } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import type { IpvsCommand, ServiceKey } from '../../core/types.ts';
-import { EnginePort, type AheadDest, type DataPath, type ParsedFlow } from '../../daemon/engine-port.ts';
+import { serviceKeyString, serviceKeyText } from '../../core/service-key.ts';
+import { EnginePort, type AheadDest, type DataPath, type ParsedFlow } from './engine-port.ts';
 import { EV, EV_WORDS, batchWords, eventIp } from './event-batch.ts';
 import type { Ip } from '../../core/addr.ts';
 import { AheadRing, SLOTS, createAheadRing } from './ahead-ring.ts';
 import { DestTokens } from '../dest-tokens.ts';
 import { rawBindings } from './raw-relay.ts';
-import { listenSocket } from './epoll-loop.ts';
-import { sys } from '../packet/sys.ts';
+import { listenSocket } from '../../os/epoll.ts';
+import { sys } from '../../os/libc.ts';
 import { ProxyForwarder, proxyRefusal, type ForwarderLog, type ListenerStatus, type RelayKind } from './forwarder.ts';
 import type { ProxyProtocolVersion } from './proxy-protocol.ts';
 
@@ -366,7 +367,7 @@ export class ClusterForwarder {
     // One entry per listener, even when every worker reported it.
     const seen = new Set<string>();
     return [...failed, ...udpFailed].filter((f) => {
-      const k = `${f.protocol} ${f.addr} ${f.port}`;
+      const k = serviceKeyText(f.protocol, f.addr, f.port);
       if (seen.has(k)) return false;
       seen.add(k);
       return true;
@@ -396,9 +397,7 @@ export class ClusterForwarder {
 type MutableParsedFlow = { -readonly [K in keyof ParsedFlow]: ParsedFlow[K] };
 type WorkerMsg = { t: string; b?: ArrayBuffer; n?: number; id?: string; failed?: ListenerStatus[]; relay?: RelayKind };
 
-function lkey(k: ServiceKey): string {
-  return `${k.protocol} ${k.addr} ${k.port}`;
-}
+const lkey = serviceKeyString;
 
 interface FdTools {
   /** A listening TCP socket for s with SO_REUSEPORT (one per worker: the kernel spreads new connections). */
@@ -406,7 +405,7 @@ interface FdTools {
   close(fd: number): number;
 }
 
-/** Listening sockets through koffi (epoll-loop.ts listenSocket), or null when the raw relay bindings are missing. */
+/** Listening sockets through koffi (os/epoll.ts listenSocket), or null when the raw relay bindings are missing. */
 function fdTools(): FdTools | null {
   if (!rawBindings()) return null;
   return { listen: (s) => listenSocket(s, { reusePort: true }), close: (fd) => sys.close(fd) as number };

@@ -1,5 +1,5 @@
 /**
- * One proxied TCP connection on bare descriptors in this thread's epoll loop (./epoll-loop.ts):
+ * One proxied TCP connection on bare descriptors in this thread's epoll loop (src/os/epoll.ts):
  * accept4, socket, connect, read, send, shutdown and close are direct libc calls through koffi,
  * both sockets edge-triggered (EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET, one epoll_ctl each, never
  * modified). Same behaviour and the same synthesized packets as ./raw-relay.ts (libuv handles)
@@ -16,8 +16,8 @@
  * end of the stream without another read (the peer's FIN came after the data). Timeouts
  * (connect, idle) are checked by the owner's sweep (checkTimers).
  */
-import { C, CT, errno, sys, sysTcp } from '../packet/sys.ts';
-import { epollLoop, sockaddr, sockaddrAddr, sockaddrText, sysError, type EpollLoop, type EpollOwner } from './epoll-loop.ts';
+import { C, CT, errno, sys, sysTcp } from '../../os/libc.ts';
+import { epollLoop, sockaddr, sockaddrAddr, sockaddrText, sysError, type EpollLoop, type EpollOwner } from '../../os/epoll.ts';
 import { TCP_FLAG, type Flow, type FlowPort, type Target } from './flow.ts';
 import { proxyHeader } from './proxy-protocol.ts';
 import { RelayBase, type RelayHooks, type RelayOptions } from './relay-base.ts';

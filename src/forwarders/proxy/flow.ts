@@ -9,7 +9,7 @@
  *   error / reset              -> RST in / out
  *   UDP datagram               -> one packet each way, bytes = payload + headers
  */
-export const TCP_FLAG = { FIN: 1, SYN: 2, RST: 4, PSH: 8, ACK: 16 } as const;
+export { TCP_FLAG } from '../../core/proto.ts';
 
 /** MSS used to turn a stream read into a packet count (Ethernet MTU 1500 minus IPv4+TCP headers). */
 export const STREAM_MSS = 1460;

@@ -13,13 +13,14 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import type { IpvsCommand, ServiceKey } from '../../core/types.ts';
+import { serviceKeyString, serviceKeyText } from '../../core/service-key.ts';
 import { canonicalIp } from '../../core/addr.ts';
 import type { Flow, FlowPort } from './flow.ts';
 import { TcpRelay } from './tcp-relay.ts';
 import type { RelayBase, RelayOptions } from './relay-base.ts';
 import { RawRelay, handleAddr, libuvBindings, rawBindings, relayClock, takeOverAccepts } from './raw-relay.ts';
 import { EpollListener, EpollRelay, epollClock, localAddr } from './epoll-relay.ts';
-import { currentEpollLoop, epollLoop, listenSocket } from './epoll-loop.ts';
+import { currentEpollLoop, epollLoop, listenSocket } from '../../os/epoll.ts';
 import { UdpService } from './udp-relay.ts';
 import { unmapV4, type ProxyProtocolVersion } from './proxy-protocol.ts';
 
@@ -87,9 +88,7 @@ interface Listener {
 /** Canonical text of client addresses as accept() reports them (saves a parse per connection). */
 const canonical = new Map<string, string>();
 
-function lkey(k: ServiceKey): string {
-  return `${k.protocol} ${k.addr} ${k.port}`;
-}
+const lkey = serviceKeyString;
 
 type AnyRelay = TcpRelay | RawRelay | EpollRelay;
 
@@ -318,7 +317,7 @@ export class ProxyForwarder {
     this.port.closed?.(x.flow);
   };
   private readonly rawError = (x: RelayBase, where: string, e: Error | null): void => {
-    this.opts.log.debug({ where, err: e?.message ?? 'no destination', client: `${x.flow.caddr}:${x.flow.cport}`, service: `tcp ${x.flow.vaddr} ${x.flow.vport}`, dest: x.target ? `${x.target.addr}:${x.target.port}` : undefined }, 'relay error');
+    this.opts.log.debug({ where, err: e?.message ?? 'no destination', client: `${x.flow.caddr}:${x.flow.cport}`, service: serviceKeyText('tcp', x.flow.vaddr, x.flow.vport), dest: x.target ? `${x.target.addr}:${x.target.port}` : undefined }, 'relay error');
   };
   /** The hooks every raw/epoll relay gets (one object, not one per connection). */
   private readonly rawHooks = { onClose: this.rawClosed, onError: this.rawError };

@@ -6,13 +6,14 @@
 import { isMainThread, parentPort, threadId, workerData } from 'node:worker_threads';
 import { pino } from 'pino';
 import type { ServiceKey } from '../../core/types.ts';
+import { serviceKeyString, serviceKeyText } from '../../core/service-key.ts';
 import { TCP_FLAG, type Flow, type FlowPort, type Target, type TargetReceiver } from './flow.ts';
 import { ProxyForwarder, relayKind } from './forwarder.ts';
 import type { ProxyProtocolVersion } from './proxy-protocol.ts';
 import { EventWriter } from './event-batch.ts';
 import { AheadRing, type AheadChoice } from './ahead-ring.ts';
 import { formatIp } from '../../core/addr.ts';
-import { sockaddr } from './epoll-loop.ts';
+import { sockaddr } from '../../os/epoll.ts';
 
 /**
  * The target of a ring slot: one shared object per real server and port (a handful), with its
@@ -126,7 +127,7 @@ class RemotePort implements FlowPort {
   private ringOf(f: Flow): AheadRing | undefined {
     const l = this.lastRing;
     if (l.vaddr === f.vaddr && l.vport === f.vport) return l.ring;
-    const ring = this.rings.get(`tcp ${f.vaddr} ${f.vport}`);
+    const ring = this.rings.get(serviceKeyText('tcp', f.vaddr, f.vport));
     this.lastRing = { vaddr: f.vaddr, vport: f.vport, ring };
     return ring;
   }
@@ -195,7 +196,7 @@ const threaded = !isMainThread && (workerData as { tsvsRelay?: boolean } | null)
 const send: (m: object, transfer?: ArrayBuffer[]) => void = threaded ? (m, transfer) => parentPort!.postMessage(m, transfer) : (m) => process.send!(m);
 /** Thread mode: descriptors of the listening sockets the primary handed over, by service. */
 const fds = new Map<string, number>();
-const lkey = (k: ServiceKey): string => `${k.protocol} ${k.addr} ${k.port}`;
+const lkey = serviceKeyString;
 
 type Msg = { t: string; rings?: Record<string, SharedArrayBuffer>; r?: (number | string | null)[]; ids?: number[]; id?: string; services?: ServiceKey[]; fds?: Record<string, number>; timeouts?: typeof timeouts; proxyProtocol?: ProxyProtocolVersion | null; connectTimeoutMs?: number };
 

@@ -1,7 +1,7 @@
 /**
  * keepalived PING_CHECK / ldirectord checktype=ping: one ICMP (v6) echo request, up when the
  * matching echo reply arrives within connect_timeout (checktimeout). Uses the system `ping`
- * binary when one is installed, else a raw ICMP socket through koffi (needs root / CAP_NET_RAW).
+ * binary when one is installed, else a raw ICMP socket through the libc bindings of src/os (needs root / CAP_NET_RAW).
  */
 import { existsSync } from 'node:fs';
 import net from 'node:net';
@@ -41,28 +41,13 @@ export function isEchoReply(v6: boolean, pkt: Buffer, id: number, seq: number): 
   return pkt[off] === (v6 ? 129 : 0) && pkt.readUInt16BE(off + 4) === id && pkt.readUInt16BE(off + 6) === seq;
 }
 
-interface Libc {
-  socket(d: number, t: number, p: number): number;
-  sendto(fd: number, buf: Buffer, len: number, flags: number, addr: Buffer, alen: number): number;
-  recv(fd: number, buf: Buffer, len: number, flags: number): number;
-  bind(fd: number, addr: Buffer, alen: number): number;
-  close(fd: number): number;
-  errno(): number;
-}
+type Libc = typeof import('../../os/libc.ts');
 let libc: Libc | null | undefined;
+/** The libc bindings, loaded on first use: without koffi the checker still runs `ping`. */
 async function loadLibc(): Promise<Libc | null> {
   if (libc !== undefined) return libc;
   try {
-    const koffi = (await import('koffi')).default;
-    const lib = koffi.load('libc.so.6');
-    libc = {
-      socket: lib.func('int socket(int, int, int)'),
-      sendto: lib.func('long sendto(int, const void *, size_t, int, const void *, uint32_t)'),
-      recv: lib.func('long recv(int, _Out_ void *, size_t, int)'),
-      bind: lib.func('int bind(int, const void *, uint32_t)'),
-      close: lib.func('int close(int)'),
-      errno: () => koffi.errno(),
-    } as Libc;
+    libc = await import('../../os/libc.ts');
   } catch {
     libc = null;
   }
@@ -90,8 +75,6 @@ function expand6(s: string): number[] {
   return r === undefined ? a : [...a, ...new Array<number>(8 - a.length - c.length).fill(0), ...c];
 }
 
-const SOCK_RAW = 3, SOCK_NONBLOCK = 0o4000, MSG_DONTWAIT = 0x40;
-
 /** One echo over a raw socket, polled without blocking the event loop. */
 export async function rawPing(host: string, deadlineMs: number, bindto?: string): Promise<CheckResult> {
   const t0 = performance.now();
@@ -99,15 +82,16 @@ export async function rawPing(host: string, deadlineMs: number, bindto?: string)
   if (!c) return fail(t0, 'unsupported', 'no ping binary and koffi unavailable');
   const v6 = net.isIPv6(host);
   if (!v6 && !net.isIPv4(host)) return fail(t0, 'error', `not an address: ${host}`);
-  const fd = c.socket(v6 ? 10 : 2, SOCK_RAW | SOCK_NONBLOCK, v6 ? 58 : 1);
-  if (fd < 0) return fail(t0, 'unsupported', `raw ICMP socket: errno ${c.errno()} (needs root)`);
+  const { sys, C, errno } = c;
+  const fd = sys.socket(v6 ? C.AF_INET6 : C.AF_INET, C.SOCK_RAW | C.SOCK_NONBLOCK, v6 ? C.IPPROTO_ICMPV6 : C.IPPROTO_ICMP) as number;
+  if (fd < 0) return fail(t0, 'unsupported', `raw ICMP socket: errno ${errno()} (needs root)`);
   try {
-    if (bindto) { const a = sockaddr(bindto); c.bind(fd, a, a.length); }
+    if (bindto) { const a = sockaddr(bindto); sys.bind(fd, a, a.length); }
     const id = randomInt(1, 0xffff), seq = randomInt(1, 0xffff);
     const pkt = echoRequest(v6, id, seq, Buffer.from('tsvs-health'));
     const to = sockaddr(host);
-    if (c.sendto(fd, pkt, pkt.length, 0, to, to.length) < 0) {
-      const e = c.errno();
+    if (Number(sys.sendto(fd, pkt, pkt.length, 0, to, to.length)) < 0) {
+      const e = errno();
       return fail(t0, e === 101 || e === 113 ? 'unreachable' : 'error', `sendto errno ${e}`);
     }
     const buf = Buffer.alloc(1500);
@@ -115,7 +99,7 @@ export async function rawPing(host: string, deadlineMs: number, bindto?: string)
     let wait = 1;
     while (performance.now() < end) {
       for (;;) {
-        const n = c.recv(fd, buf, buf.length, MSG_DONTWAIT);
+        const n = Number(sys.recvfrom(fd, buf, buf.length, C.MSG_DONTWAIT, null, null));
         if (n <= 0) break;
         if (isEchoReply(v6, buf.subarray(0, n), id, seq)) return ok(t0);
       }
@@ -124,7 +108,7 @@ export async function rawPing(host: string, deadlineMs: number, bindto?: string)
     }
     return fail(t0, 'timeout', `no echo reply within ${deadlineMs} ms`);
   } finally {
-    c.close(fd);
+    sys.close(fd);
   }
 }
 

@@ -1,19 +1,19 @@
 /**
  * Regenerates the golden tables (nat.ts, dr.ts, tun.ts, tuntypes.ts, icmp.ts, malformed.ts) from scratch:
  *   npx tsx test/packet/golden/generate.ts
- * Inputs AND expected outputs are built by src/packet/build.ts with full checksums, from what
+ * Inputs AND expected outputs are built by src/codec/build.ts with full checksums, from what
  * the rewrite must produce (addresses, ports, TTL, MACs), never by running the forwarding step.
  * GUE/GRE headers are spelled out here byte by byte; the GRE checksum is the RFC 1071 sum and
- * the GUE source port comes from the flow hash (src/packet/gue.ts flowHash, a pure function of
+ * the GUE source port comes from the flow hash (src/codec/gue.ts flowHash, a pure function of
  * the inner 5-tuple; its spread is tested on its own).
  */
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildEthernet, buildFrame, buildPacket, toHex, type EthSpec, type PacketSpec } from '../../../src/packet/build.ts';
+import { buildEthernet, buildFrame, buildPacket, toHex, type EthSpec, type PacketSpec } from '../../../src/codec/build.ts';
 import type { GoldenCase, GoldenDecision } from './types.ts';
-import { checksum } from '../../../src/packet/checksum.ts';
-import { flowHash, gueSourcePort } from '../../../src/packet/gue.ts';
+import { checksum } from '../../../src/codec/checksum.ts';
+import { flowHash, gueSourcePort } from '../../../src/codec/gue.ts';
 import { parseIp } from '../../../src/core/addr.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -1,12 +1,12 @@
 /**
  * Golden packet tables for the pure forwarding step: JSON-able data (hex frames), exported so
  * tests and bench/packet/codec.ts share them. The expected frames were built from scratch by
- * src/packet/build.ts with full checksums (see ./generate.ts), not by the rewrite code, and are
+ * src/codec/build.ts with full checksums (see ./generate.ts), not by the rewrite code, and are
  * cross-checked by tcpdump in test/packet/golden.test.ts.
  */
 import { parseIp, type Ip } from '../../../src/core/addr.ts';
-import { parseMac } from '../../../src/packet/ethernet.ts';
-import type { ForwardDecision } from '../../../src/packet/forward.ts';
+import { parseMac } from '../../../src/codec/ethernet.ts';
+import type { ForwardDecision } from '../../../src/codec/forward.ts';
 import type { FwdMethod, TunCsum, TunType } from '../../../src/core/types.ts';
 
 export interface GoldenDecision {

@@ -7,7 +7,7 @@
  *  - gre: a raw socket for protocol 47 (checksum verified, key/sequence skipped);
  *  - gue: a UDP socket bound to the tunnel port (`--tun-port`, the destination's ipvsadm
  *    --tun-port); the kernel checks the UDP checksum, the agent the GUE header (REMCSUM handled).
- * Several types can run at once (`--tun-type ipip,gre`). Decapsulation is src/packet (ipip.ts,
+ * Several types can run at once (`--tun-type ipip,gre`). Decapsulation is src/codec (ipip.ts,
  * gre.ts, gue.ts); packets whose inner destination is not one of `--vip` are ignored.
  *
  * Run: `ipip-agent.ts [--dev tsvstun0] [--vip A ...] [--tun-type ipip|gue|gre[,...]] [--tun-port N]`
@@ -15,12 +15,12 @@
  */
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { sys, C, check, errno, sockaddrIn } from './sys.ts';
-import { ipv4FromString } from './addr4.ts';
-import { createIpipInner, ipipDecapsulate, type IpipInner } from '../../packet/ipip.ts';
-import { greDecapsulate } from '../../packet/gre.ts';
-import { gueDecapsulate } from '../../packet/gue.ts';
-import { TUN_TYPES, type TunType } from '../../core/types.ts';
+import { sys, C, check, errno, sockaddrIn } from '../os/libc.ts';
+import { ipv4FromString } from '../core/addr4.ts';
+import { createIpipInner, ipipDecapsulate, type IpipInner } from '../codec/ipip.ts';
+import { greDecapsulate } from '../codec/gre.ts';
+import { gueDecapsulate } from '../codec/gue.ts';
+import { TUN_TYPES, type TunType } from '../core/types.ts';
 
 export function openTun(name: string): number {
   const fd = check('open(/dev/net/tun)', sys.open('/dev/net/tun', C.O_RDWR | C.O_CLOEXEC));

@@ -12,15 +12,10 @@
  * with its mark to the engine, forwards it like the ring path, and answers NF_DROP for what it
  * forwarded (NF_ACCEPT for what the engine passes). `--queue-bypass` lets traffic through when
  * no forwarder runs; rules carrying the comment are removed on close and on the next start.
+ * This file holds the rules and the socket; the worker's forwarder is forwarders/packet/nfq-forwarder.ts.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { sys, C, check, errno } from './sys.ts';
-import { openRawIpSocket } from './ring.ts';
-import {
-  Egress, K, classify, emptyStats, newAction, newMeta, type Action, type DecideBatch, type ForwarderStats, type NextHop,
-  type PacketMeta,
-} from './forwarder.ts';
-import { createFrameMeta, parseFrame, FrameKind, type FrameMeta } from '../../packet/frame.ts';
+import { sys, C, check, errno } from './libc.ts';
 
 export const DEFAULT_QUEUE = 7157;
 export const RULE_COMMENT = 'tsvs-fwmark';
@@ -248,108 +243,5 @@ export class NfQueue {
 
   close(): void {
     sys.close(this.fd);
-  }
-}
-
-// ---- the queue worker's forwarder ------------------------------------------------------------
-
-const ANY = { has: (_v: number) => true };
-
-/** Same job as PacketForwarder, for packets taken from the NFQUEUE (with their marks). */
-export class NfqForwarder {
-  readonly stats: ForwarderStats = emptyStats();
-  readonly egress: Egress;
-  private readonly q: NfQueue;
-  private readonly rawFd: number;
-  private readonly llFd: number;
-  private outAddrs: Set<number>;
-  private readonly ids: number[] = [];
-  private readonly frames: Uint8Array[] = [];
-  private readonly fmetas: FrameMeta[] = [];
-  private readonly metaPool: PacketMeta[] = [];
-  private readonly metas: PacketMeta[] = [];
-  private readonly actions: Action[] = [];
-  private readonly accept: boolean[] = [];
-
-  constructor(queue: number, private readonly decide: DecideBatch, outAddrs: Iterable<number>, nextHops: Map<number, NextHop>, onMissingHop?: (rip: number | string) => void) {
-    this.q = new NfQueue(queue);
-    this.rawFd = openRawIpSocket();
-    this.llFd = check('socket(AF_PACKET)', sys.socket(C.AF_PACKET, C.SOCK_RAW | C.SOCK_CLOEXEC, 0));
-    this.egress = new Egress(this.rawFd, this.llFd, this.stats, nextHops, onMissingHop);
-    this.outAddrs = new Set(outAddrs);
-  }
-
-  get drops() {
-    return this.egress.drops;
-  }
-
-  setAddrs(_in: Iterable<number>, outAddrs: Iterable<number>): void {
-    this.outAddrs = new Set(outAddrs);
-  }
-
-  setNextHop(rip: number, hop: NextHop): void {
-    this.egress.setNextHop(rip, hop);
-  }
-
-  pollOnce(timeoutMs: number): number {
-    let n = 0;
-    const got = this.q.receive(timeoutMs, (id, mark, payload) => {
-      this.stats.rx++;
-      this.stats.queued++;
-      const i = n;
-      if (!this.frames[i]) {
-        this.frames.push(new Uint8Array(65536 + 128));
-        this.fmetas.push(createFrameMeta());
-        this.metaPool.push(newMeta());
-        this.actions.push(newAction());
-      }
-      // A dummy Ethernet header before the IP packet, 64 bytes of headroom for IPIP.
-      const f = this.frames[i]!;
-      f.fill(0, 64, 76);
-      f[76] = 0x08;
-      f[77] = 0x00;
-      f.set(payload.subarray(0, 65536), 78);
-      const m = parseFrame(f, 64, 14 + payload.length, this.fmetas[i]!);
-      const meta = this.metaPool[i]!;
-      this.ids[i] = id;
-      if (m.reason !== 0 || m.kind !== FrameKind.IP || !classify(m, ANY, this.outAddrs, meta)) {
-        if (m.reason !== 0) { this.stats.malformed++; this.egress.drops.count(m.reason); }
-        this.accept[i] = m.reason === 0; // not ours: the kernel carries on; malformed: dropped
-        this.metas[i] = meta;
-        this.actions[i]!.kind = m.reason === 0 ? K.PASS : K.DROP;
-        meta.mark = -1; // not to be decided
-      } else {
-        // classify() says 'in' for anything queued unless it comes from a NAT real server.
-        if (this.outAddrs.has(m.src[0]!) && m.protocol !== 1) meta.dir = 'out';
-        meta.mark = mark;
-        this.stats.considered++;
-        this.metas[i] = meta;
-      }
-      n++;
-    });
-    if (got === 0) return 0;
-    // Decide only the packets of interest (mark -1 = already settled).
-    const ask: PacketMeta[] = [], idx: number[] = [], acts: Action[] = [];
-    for (let i = 0; i < n; i++) if (this.metas[i]!.mark !== -1) { ask.push(this.metas[i]!); idx.push(i); acts.push(this.actions[i]!); }
-    if (ask.length) {
-      try {
-        this.decide(ask, acts);
-      } catch {
-        for (const a of acts) a.kind = K.DROP;
-      }
-      for (const i of idx) this.accept[i] = this.actions[i]!.kind === K.PASS;
-    }
-    for (const i of idx) this.egress.apply(this.frames[i]!, this.fmetas[i]!, this.actions[i]!, null, 0n, 64);
-    this.egress.flush();
-    for (let i = 0; i < n; i++) this.q.verdict(this.ids[i]!, this.accept[i] ? NF_ACCEPT : NF_DROP);
-    this.metas.length = 0;
-    return n;
-  }
-
-  close(): void {
-    this.q.close();
-    this.egress.close();
-    sys.close(this.rawFd);
-    sys.close(this.llFd);
   }
 }

@@ -49,9 +49,11 @@ export const C = {
   SO_BINDTODEVICE: 25,
   SOL_IP: 0,
   IP_HDRINCL: 3,
+  IPPROTO_ICMP: 1,
   IPPROTO_IPIP: 4,
   IPPROTO_TCP: 6,
   IPPROTO_UDP: 17,
+  IPPROTO_ICMPV6: 58,
   IPPROTO_RAW: 255,
   ETH_P_ALL: 0x0003,
   ETH_P_IP: 0x0800,
@@ -129,6 +131,16 @@ export function view(ptr: bigint, len: number): ArrayBuffer {
   return koffi.view(ptr, len);
 }
 
+/** A descriptor watched from this thread's libuv loop (uv_poll); close() stops watching. */
+export interface FdWatch {
+  close(): void;
+}
+
+/** Calls `fn` each time `fd` is readable, from this thread's event loop. */
+export function watchReadable(fd: number, fn: () => void): FdWatch {
+  return koffi.node.poll(fd, { readable: true }, fn);
+}
+
 export function ifIndex(name: string): number {
   const i = sys.if_nametoindex(name) as number;
   if (i === 0) throw new SysError(`if_nametoindex(${name})`, koffi.errno());
@@ -159,7 +171,7 @@ export function sockaddrIn(addr: number, port = 0): Buffer {
 
 /**
  * Stream-socket and epoll calls for the proxy forwarder's epoll relay
- * (src/forwarders/proxy/epoll-loop.ts). Buffers passed as `void *` are read/written in place.
+ * (os/epoll.ts). Buffers passed as `void *` are read/written in place.
  */
 export const sysTcp = {
   epoll_create1: libc.func('int epoll_create1(int flags)'),

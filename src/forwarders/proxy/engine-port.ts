@@ -2,10 +2,10 @@
  * Connects the proxy forwarder to the engine's data path: every synthesized packet becomes an
  * engine.processPacket() call (after feeding the clock), the verdict becomes a relay decision.
  */
-import { parseIp, type Ip } from '../core/addr.ts';
-import type { MutablePacketIn } from '../core/engine.ts';
-import type { Flow, FlowPort, Target } from '../forwarders/proxy/flow.ts';
-import { TCP_FLAG } from '../forwarders/proxy/flow.ts';
+import { parseIp, type Ip } from '../../core/addr.ts';
+import type { MutablePacketIn } from '../../core/engine.ts';
+import type { Flow, FlowPort, Target } from './flow.ts';
+import { TCP_FLAG } from './flow.ts';
 
 /** The packet the engine's data path reads, filled in place (src/core/engine.ts). */
 export type DataPathPacket = MutablePacketIn;

@@ -14,7 +14,7 @@
  * DR director was 4 ms). A V2 frame is ours, and poll() wakes, as soon as the kernel wrote it;
  * under load one wake-up still carries every frame that arrived meanwhile.
  */
-import { sys, C, check, htons, setIntOpt, view, MAP_FAILED, sockaddrLl, ifIndex, errno } from './sys.ts';
+import { sys, C, check, htons, setIntOpt, view, MAP_FAILED, sockaddrLl, ifIndex, errno } from './libc.ts';
 
 export interface PacketSocketOptions {
   /** Interface to bind to (required: the forwarder never listens on every interface). */

@@ -13,9 +13,9 @@
  */
 import koffi from 'koffi';
 import { constants as osConstants } from 'node:os';
-import { formatIp, ipFromBytes, parseIp } from '../../core/addr.ts';
-import type { ServiceKey } from '../../core/types.ts';
-import { C, CT, errno, sys, sysTcp } from '../packet/sys.ts';
+import { formatIp, ipFromBytes, parseIp } from '../core/addr.ts';
+import type { ServiceKey } from '../core/types.ts';
+import { C, CT, errno, sys, sysTcp } from './libc.ts';
 
 /** Something with descriptors in the loop: gets (fd, epoll event bits). */
 export interface EpollOwner {

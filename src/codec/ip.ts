@@ -17,9 +17,6 @@ export const TCP_HLEN = 20;
 export const UDP_HLEN = 8;
 export const ICMP_HLEN = 8;
 
-/** TCP flag bits as the engine uses them. */
-export const TCP_FLAGS = { FIN: 1, SYN: 2, RST: 4, PSH: 8, ACK: 16, URG: 32, ECE: 64, CWR: 128 } as const;
-
 /** IPv4 fragment field bits. */
 export const IP_DF = 0x4000;
 export const IP_MF = 0x2000;

@@ -1,6 +1,6 @@
 /**
  * Loads and attaches the kernel fast path (bpf/tsvs_fastpath.c) through libbpf.so.1 (koffi), and
- * gives user space its two ends: the flow map (a FlowMap for fastpath.ts) and the events ring
+ * gives user space its two ends: the flow map (a FlowMap, flow-map.ts) and the events ring
  * buffer (state-changing packets the program forwarded, read from its mmap'd pages).
  *
  * The object is built from the C source with clang on first use and cached under the system's
@@ -18,10 +18,10 @@ import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { C, MAP_FAILED, ifIndex, sys, view } from './sys.ts';
-import type { FlowMap } from './fastpath.ts';
+import { C, MAP_FAILED, ifIndex, sys, view } from './libc.ts';
+import type { FlowMap } from './flow-map.ts';
 
-const SOURCE = fileURLToPath(new URL('../../../bpf/tsvs_fastpath.c', import.meta.url));
+const SOURCE = fileURLToPath(new URL('../../bpf/tsvs_fastpath.c', import.meta.url));
 const RINGBUF_BYTES = 1 << 20; // bpf/tsvs_fastpath.c `events` max_entries
 /** Our tc filter's handle and priority on clsact ingress ("tsvs" in a keypad: 0x7157). */
 export const TC_HANDLE = 0x7157;

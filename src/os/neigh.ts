@@ -6,9 +6,22 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createSocket } from 'node:dgram';
-import type { NextHop } from './forwarder.ts';
-import { ipv4FromString } from './addr4.ts';
-import { parseIp } from '../../core/addr.ts';
+import { ipv4FromString } from '../core/addr4.ts';
+import { parseIp, type Ip } from '../core/addr.ts';
+
+/** How to reach a real server (resolved from the routing and neighbour tables). */
+export interface NextHop {
+  readonly ifindex: number;
+  /** Destination MAC (the real server's for DR). */
+  readonly mac: Uint8Array;
+  /** Our MAC on ifindex. */
+  readonly srcMac: Uint8Array;
+  /** Our address toward the real server (TUN outer source; IPv4 hops). */
+  readonly src: number;
+  /** The same for an IPv6 real server. */
+  readonly src6?: Ip;
+  readonly mtu: number;
+}
 
 const run = promisify(execFile);
 

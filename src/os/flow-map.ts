@@ -1,0 +1,90 @@
+/**
+ * The kernel fast path's flow map (bpf/tsvs_fastpath.c `flows`) as user space sees it: its key
+ * and value layouts, the narrow `FlowMap` interface (os/bpf.ts gives the BPF hash map behind it),
+ * and `MemoryFlowMap`, a fake doing the program's part in memory, for tests without a kernel.
+ */
+import { TCP_FLAG } from '../core/proto.ts';
+
+/** struct flow_key / struct flow_val sizes. */
+export const KEY_BYTES = 16;
+export const VAL_BYTES = 48;
+/** struct flow_val offsets (bpf/tsvs_fastpath.c). */
+export const FLOW_VAL = { DMAC: 0, SMAC: 6, IFINDEX: 12, MTU: 16, NEED_ACK: 18, PKTS: 24, BYTES: 32, LAST_NS: 40 } as const;
+
+export interface FlowMap {
+  /** Creates or replaces an entry; false when the map is full (the flow stays in user space). */
+  put(key: Uint8Array, val: Uint8Array): boolean;
+  /** Reads an entry into `val`; false if absent. */
+  get(key: Uint8Array, val: Uint8Array): boolean;
+  /** Removes an entry, reading it into `val` first; false if absent. */
+  take(key: Uint8Array, val: Uint8Array): boolean;
+}
+
+export function writeFlowKey(k: Uint8Array, saddr: number, daddr: number, sport: number, dport: number, proto: number): void {
+  const d = new DataView(k.buffer, k.byteOffset, KEY_BYTES);
+  d.setUint32(0, saddr >>> 0, false);
+  d.setUint32(4, daddr >>> 0, false);
+  d.setUint16(8, sport, false);
+  d.setUint16(10, dport, false);
+  d.setUint32(12, proto, true);
+}
+
+/**
+ * A FlowMap in memory, with `forward()` doing the program's part (bpf/tsvs_fastpath.c) on a
+ * decoded packet: tests drive the table through it without a kernel.
+ */
+export class MemoryFlowMap implements FlowMap {
+  readonly entries = new Map<string, Uint8Array>();
+  constructor(private readonly capacity = 65536) {}
+  private static id(key: Uint8Array): string {
+    return Buffer.from(key.buffer, key.byteOffset, KEY_BYTES).toString('hex');
+  }
+  put(key: Uint8Array, val: Uint8Array): boolean {
+    const id = MemoryFlowMap.id(key);
+    if (!this.entries.has(id) && this.entries.size >= this.capacity) return false;
+    this.entries.set(id, Uint8Array.from(val));
+    return true;
+  }
+  get(key: Uint8Array, val: Uint8Array): boolean {
+    const v = this.entries.get(MemoryFlowMap.id(key));
+    if (!v) return false;
+    val.set(v);
+    return true;
+  }
+  take(key: Uint8Array, val: Uint8Array): boolean {
+    const id = MemoryFlowMap.id(key);
+    const ok = this.get(key, val);
+    this.entries.delete(id);
+    return ok;
+  }
+  /** The last event's counters (FIN/RST: the flow's, as the program reports them), else 0. */
+  lastPkts = 0;
+  lastBytes = 0;
+  /**
+   * The program's verdict for one packet: 'pass' (user space sees it), 'event' (forwarded and
+   * reported; a FIN or RST also removes the flow) or 'counted' (forwarded and counted in the entry).
+   */
+  forward(saddr: number, daddr: number, sport: number, dport: number, proto: number, tcpFlags: number, bytes: number): 'pass' | 'event' | 'counted' {
+    if (proto === 6 && tcpFlags & TCP_FLAG.SYN) return 'pass';
+    const key = new Uint8Array(KEY_BYTES);
+    writeFlowKey(key, saddr, daddr, sport, dport, proto);
+    const v = this.entries.get(MemoryFlowMap.id(key));
+    if (!v) return 'pass';
+    const d = new DataView(v.buffer);
+    if (bytes > d.getUint16(FLOW_VAL.MTU, true)) return 'pass';
+    const firstAck = proto === 6 && v[FLOW_VAL.NEED_ACK] === 1 && (tcpFlags & TCP_FLAG.ACK) !== 0;
+    this.lastPkts = this.lastBytes = 0;
+    if (tcpFlags & (TCP_FLAG.FIN | TCP_FLAG.RST) || firstAck) {
+      if (firstAck) v[FLOW_VAL.NEED_ACK] = 0;
+      if (tcpFlags & (TCP_FLAG.FIN | TCP_FLAG.RST)) {
+        this.lastPkts = Number(d.getBigUint64(FLOW_VAL.PKTS, true));
+        this.lastBytes = Number(d.getBigUint64(FLOW_VAL.BYTES, true));
+        this.entries.delete(MemoryFlowMap.id(key));
+      }
+      return 'event';
+    }
+    d.setBigUint64(FLOW_VAL.PKTS, d.getBigUint64(FLOW_VAL.PKTS, true) + 1n, true);
+    d.setBigUint64(FLOW_VAL.BYTES, d.getBigUint64(FLOW_VAL.BYTES, true) + BigInt(bytes), true);
+    return 'counted';
+  }
+}
