@@ -3,8 +3,11 @@
  * (optionally inside a namespace) and returns a finding: what is wrong and the command that fixes
  * it. Real-server checks: VIP on lo, ARP sysctls, rp_filter (TUN), the service listening on the
  * VIP (not only on its own address), NAT gateway via the director, firewall drops, tunnel MTU and
- * decapsulation. Director checks: VIP present, the daemon's nftables table, TUN MTU.
+ * decapsulation. Director checks: VIP present, the daemon's nftables table, TUN MTU. The role is
+ * director where a tsvs daemon or its nftables table is in the namespace, or the VIP is on a
+ * non-loopback interface; else real server.
  */
+import { readFileSync } from 'node:fs';
 import { nsArgv, shTry } from './netns.ts';
 import { readState } from './realserver.ts';
 import { tunnelOverhead } from '../codec/forward.ts';
@@ -46,10 +49,49 @@ function addrs(ns: string | undefined): AddrInfo[] {
   return o ? (JSON.parse(o) as AddrInfo[]) : [];
 }
 
-export function detectRole(o: DoctorOptions): Role {
-  if (o.role) return o.role;
+/** Is this argv (from /proc/PID/cmdline) `tsvs daemon ...`, run as a script (node .../tsvs.mjs) or installed? */
+export function isTsvsDaemonArgv(argv: readonly string[]): boolean {
+  const i = argv.findIndex((a) => /(^|\/)tsvs(\.m?[jt]s)?$/.test(a));
+  return i >= 0 && argv[i + 1] === 'daemon';
+}
+
+/**
+ * What shows this namespace is a director, or null: a tsvs daemon's control socket (a listening
+ * Unix socket of this network namespace whose process is `tsvs daemon`), or the packet
+ * forwarder's nftables table. A DR director keeps the VIP on lo, as a real server does, so the
+ * VIP's place alone cannot tell them apart.
+ */
+export function directorSign(ns: string | undefined): string | null {
+  // `ss -x` lists only the Unix sockets created in the namespace it runs in.
+  const ss = run(ns, ['ss', '-xlpH']);
+  for (const line of ss.split('\n')) {
+    const path = line.trim().split(/\s+/)[4];
+    for (const m of line.matchAll(/pid=(\d+)/g)) {
+      let cmd: string;
+      try {
+        cmd = readFileSync(`/proc/${m[1]}/cmdline`, 'utf8');
+      } catch {
+        continue; // gone since ss listed it
+      }
+      if (isTsvsDaemonArgv(cmd.split('\0'))) return `tsvs daemon (pid ${m[1]}) listens on ${path ?? 'a control socket'}`;
+    }
+  }
+  if (shTry(nsArgv(ns, ['nft', 'list', 'table', 'inet', 'tsvs'])).status === 0) return 'nftables table inet tsvs present';
+  return null;
+}
+
+/** The role and what decided it (shown by `tsvs doctor`). */
+export function detectRoleWhy(o: DoctorOptions): { role: Role; why: string } {
+  if (o.role) return { role: o.role, why: '--role' };
+  const sign = directorSign(o.ns);
+  if (sign) return { role: 'director', why: sign };
   const on = addrs(o.ns).find((l) => (l.addr_info ?? []).some((a) => a.local === o.vip));
-  return on && on.ifname !== 'lo' ? 'director' : 'realserver';
+  if (on && on.ifname !== 'lo') return { role: 'director', why: `${o.vip} on ${on.ifname}` };
+  return { role: 'realserver', why: on ? `${o.vip} on lo, no tsvs daemon or table here` : 'no tsvs daemon or table here' };
+}
+
+export function detectRole(o: DoctorOptions): Role {
+  return detectRoleWhy(o).role;
 }
 
 export function diagnose(o: DoctorOptions): Finding[] {

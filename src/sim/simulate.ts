@@ -7,8 +7,9 @@
  * lines and lines starting with `#` are skipped (as ipvsadm-restore does).
  *
  * TRACE: JSON lines with non-decreasing `t` (seconds): a packet, `{"t","cmd"}` (an ipvsadm
- * command) or `{"t","list"}` (an ipvsadm listing). Output: one JSON line per trace line, then an
- * optional summary line. Bad input stops the replay with a SimError naming the line.
+ * command) or `{"t","list"}` (an ipvsadm listing: -L/-l options, or -S/--save for the rules as
+ * ipvsadm -S prints them). Output: one JSON line per trace line, then an optional summary line.
+ * Bad input stops the replay with a SimError naming the line.
  */
 import { parseIp, type Ip } from '../core/addr.ts';
 import { Engine, newVerdict, type PacketIn } from '../core/engine.ts';
@@ -76,10 +77,12 @@ export function parseEndpoint(s: unknown): { ip: Ip; port: number } | string {
 
 const PACKET_KEYS = new Set(['t', 'proto', 'src', 'dst', 'flags', 'dir', 'bytes', 'mark']);
 const LIST_COMMANDS = new Set(['-L', '-l', '--list']);
+/** Read-only commands that print the rules: a "list" line may use them, a "cmd" line may not. */
+const SAVE_COMMANDS = new Set(['-S', '--save']);
 const MUTATING = new Set([
   '-A', '--add-service', '-E', '--edit-service', '-D', '--delete-service', '-C', '--clear', '-R', '--restore', '-a',
   '--add-server', '-e', '--edit-server', '-d', '--delete-server', '-Z', '--zero', '--set', '--start-daemon',
-  '--stop-daemon', '-S', '--save', '-h', '--help', '-v', '--version',
+  '--stop-daemon', '-h', '--help', '-v', '--version',
 ]);
 
 function fmtDest(addr: string, port: number, af: number): string {
@@ -143,9 +146,8 @@ export async function simulate(o: SimOptions): Promise<void> {
       for (const k of Object.keys(rec)) if (k !== 't' && k !== 'cmd') bad(`unknown field "${k}" in a cmd line`);
       if (typeof rec.cmd !== 'string' || rec.cmd.trim() === '') bad('"cmd" must be a non-empty string');
       const argv = splitArgs(rec.cmd as string);
-      if (LIST_COMMANDS.has(argv[0]!) || ['-S', '--save', '-R', '--restore', '-h', '--help', '-v', '--version'].includes(argv[0]!)) {
-        bad(`"cmd" must change rules; use a "list" line for ${argv[0]}`);
-      }
+      if (LIST_COMMANDS.has(argv[0]!) || SAVE_COMMANDS.has(argv[0]!)) bad(`"cmd" must change rules; use a "list" line for ${argv[0]}`);
+      if (['-R', '--restore', '-h', '--help', '-v', '--version'].includes(argv[0]!)) bad(`"cmd" must change rules; ${argv[0]} does not`);
       const r = await o.runIpvsadm(argv, engine, {});
       const out: Record<string, unknown> = { t, ok: r.code === 0 };
       if (r.code !== 0) {
@@ -159,9 +161,11 @@ export async function simulate(o: SimOptions): Promise<void> {
       for (const k of Object.keys(rec)) if (k !== 't' && k !== 'list') bad(`unknown field "${k}" in a list line`);
       if (typeof rec.list !== 'string') bad('"list" must be a string of ipvsadm list options');
       let argv = splitArgs(rec.list as string);
-      const cmdTok = argv.find((a) => MUTATING.has(a) || (/^-[A-Za-z]{2,}$/.test(a) && [...a.slice(1)].some((c) => 'AEDCRaedZShv'.includes(c))));
-      if (cmdTok) bad(`"list" must be a listing; "${cmdTok}" is a command (use a "cmd" line)`);
-      if (argv.length === 0 || !(LIST_COMMANDS.has(argv[0]!) || /^-[lL]/.test(argv[0]!))) argv = ['-L', ...argv];
+      // -S (and -Sn, as ipvsadm's popt accepts) prints the rules like -L does: a listing, not a change.
+      const cmdTok = argv.find((a) => MUTATING.has(a) || (/^-[A-Za-z]{2,}$/.test(a) && [...a.slice(1)].some((c) => 'AEDCRaedZhv'.includes(c))));
+      if (cmdTok) bad(`"list" must be a listing (-L/-l/--list or -S/--save); "${cmdTok}" is a command (use a "cmd" line)`);
+      const isListing = (a: string): boolean => LIST_COMMANDS.has(a) || SAVE_COMMANDS.has(a) || /^-[lLS]/.test(a);
+      if (argv.length === 0 || !argv.some(isListing)) argv = ['-L', ...argv];
       const r = await o.runIpvsadm(argv, engine, {});
       const out: Record<string, unknown> = { t, listing: r.stdout };
       if (r.code !== 0) {

@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sh, nsSh, shTry, spawnInNs, killPid, waitFor } from '../../src/lab/netns.ts';
-import { diagnose } from '../../src/lab/doctor.ts';
+import { detectRoleWhy, diagnose, isTsvsDaemonArgv } from '../../src/lab/doctor.ts';
 import { realserverUp, realserverDown } from '../../src/lab/realserver.ts';
+import { labDown, labNs, labUp, LAB } from '../../src/lab/topology.ts';
 
 const root = process.getuid?.() === 0;
 const skip = root ? false : 'needs root (network namespaces)';
@@ -50,6 +51,56 @@ test('doctor finds a broken DR real server (VIP missing, ARP sysctls, own-addres
   } finally {
     for (const p of pids) await killPid(p);
     await realserverDown(VIP, ns).catch(() => {});
+    shTry(['ip', 'netns', 'del', ns]);
+  }
+});
+
+const DAEMON_ARGV: readonly [string[], boolean][] = [
+  [['/usr/bin/node', '/opt/tsvs/bin/tsvs.mjs', 'daemon', '--forwarder', 'packet'], true],
+  [['node', '--import', 'tsx', 'src/cli/tsvs.ts', 'daemon'], true],
+  [['/usr/sbin/tsvs', 'daemon'], true],
+  [['/usr/bin/node', '/opt/tsvs/bin/tsvs.mjs', 'realserver', 'up'], false],
+  [['/usr/bin/node', '/opt/tsvs/bin/tsvsadm.mjs', 'daemon'], false],
+  [['nginx', 'daemon'], false],
+];
+for (const [argv, want] of DAEMON_ARGV) {
+  test(`doctor ${want ? 'recognises' : 'does not take'} ${argv.join(' ')} as a tsvs daemon`, () => {
+    assert.equal(isTsvsDaemonArgv(argv), want);
+  });
+}
+
+test('tsvs doctor on the director of `tsvs lab up dr` (VIP on lo) sees a director by its daemon and passes; on a real server it checks a real server', { skip, timeout: 180_000 }, async () => {
+  const prefix = `tsvs-dd${process.pid % 10000}`;
+  const ns = labNs(prefix);
+  try {
+    await labUp('dr', { prefix });
+    const doctor = (n: string) => shTry(['ip', 'netns', 'exec', n, process.execPath, '--import', 'tsx', 'bin/tsvs.mjs', 'doctor', '--vip', LAB.vip, '--json']);
+    const r = doctor(ns.dir);
+    assert.equal(r.status, 0, r.out + r.err);
+    const j = JSON.parse(r.out) as { role: string; why: string; findings: { check: string; ok: boolean }[] };
+    assert.equal(j.role, 'director');
+    assert.match(j.why, /tsvs daemon \(pid \d+\) listens on \/run\/tsvs\/lab-/);
+    assert.deepEqual(j.findings.map((f) => f.check).sort(), ['firewall', 'nft-table', 'vip']);
+    const rs = doctor(ns.rs[0]!);
+    assert.equal(rs.status, 0, rs.out + rs.err);
+    const jr = JSON.parse(rs.out) as { role: string; findings: { check: string }[] };
+    assert.equal(jr.role, 'realserver');
+    assert.ok(jr.findings.some((f) => f.check === 'arp_ignore'));
+  } finally {
+    await labDown(prefix);
+  }
+});
+
+test('doctor sees a director by the nftables table inet tsvs alone (VIP on lo, no daemon)', { skip, timeout: 30_000 }, () => {
+  const ns = `tsvs-dn${process.pid}`;
+  sh(['ip', 'netns', 'add', ns]);
+  try {
+    nsSh(ns, ['ip', 'link', 'set', 'lo', 'up']);
+    nsSh(ns, ['ip', 'addr', 'add', `${VIP}/32`, 'dev', 'lo']);
+    assert.equal(detectRoleWhy({ vip: VIP, ns }).role, 'realserver');
+    nsSh(ns, ['nft', 'add', 'table', 'inet', 'tsvs']);
+    assert.deepEqual(detectRoleWhy({ vip: VIP, ns }), { role: 'director', why: 'nftables table inet tsvs present' });
+  } finally {
     shTry(['ip', 'netns', 'del', ns]);
   }
 });

@@ -73,6 +73,8 @@ const badCases: { name: string; rules?: string; trace: string; line: number; fil
   { name: 'bad flag', trace: pkt(1, '1.1.1.1:1', 'SX'), file: 'trace', line: 1, msg: /flag "X"/ },
   { name: 'unknown field', trace: '{"t":1,"list":"-L -n","x":1}', file: 'trace', line: 1, msg: /unknown field "x"/ },
   { name: 'command in a list line', trace: '{"t":1,"list":"-C"}', file: 'trace', line: 1, msg: /is a command/ },
+  { name: '-S in a cmd line points to a list line', trace: '{"t":1,"cmd":"-S -n"}', file: 'trace', line: 1, msg: /use a "list" line for -S/ },
+  { name: 'a change glued to -S in a list line', trace: '{"t":1,"list":"-SC"}', file: 'trace', line: 1, msg: /is a command/ },
   { name: 'two kinds on one line', trace: '{"t":1,"list":"-L","cmd":"-C"}', file: 'trace', line: 1, msg: /exactly one/ },
   { name: 'missing t', trace: '{"proto":"udp","src":"1.1.1.1:1","dst":"10.0.0.1:80"}', file: 'trace', line: 1, msg: /"t"/ },
   { name: 'bad rule', rules: `${RULES}-a -t 10.0.0.1:80 -r 192.168.10.1:80 -w 99999999\n`, trace: '', file: 'rules', line: 5, msg: /weight/ },
@@ -90,6 +92,18 @@ for (const c of badCases) {
     assert.ok(res.out.length <= c.line - 1, `printed ${res.out.length} lines`);
   });
 }
+
+test('a "list" line with -S prints the rules as ipvsadm -S does, after the trace changed them', async () => {
+  const runIpvsadm = await loadRunIpvsadm();
+  const out: string[] = [];
+  const trace = ['{"t":1,"cmd":"-e -t 10.0.0.1:80 -r 192.168.10.2:80 -m -w 0"}', '{"t":2,"list":"-S -n"}', '{"t":3,"list":"-Sn"}',
+    '{"t":4,"list":"--save -n"}'].join('\n');
+  await simulate({ rules: RULES, trace, runIpvsadm, emit: (l) => out.push(l) });
+  const saved = '-A -t 10.0.0.1:80 -s wrr\n-a -t 10.0.0.1:80 -r 192.168.10.1:80 -m -w 3\n-a -t 10.0.0.1:80 -r 192.168.10.2:80 -m -w 0\n';
+  assert.deepEqual(out.map((l) => JSON.parse(l) as unknown), [
+    { t: 1, ok: true }, { t: 2, listing: saved }, { t: 3, listing: saved }, { t: 4, listing: saved },
+  ]);
+});
 
 test('CLI usage errors exit 2', () => {
   assert.equal(cli([]).code, 2);

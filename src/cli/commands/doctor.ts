@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { diagnose, renderFindings, detectRole, type Mode, type Role } from '../../lab/doctor.ts';
+import { diagnose, renderFindings, detectRoleWhy, type Mode, type Role } from '../../lab/doctor.ts';
 import { canonicalIp } from '../../core/addr.ts';
 
 export const summary = 'check a director or real server against the LVS troubleshooting list';
@@ -10,7 +10,9 @@ const HELP = `usage: tsvs doctor --vip VIP [--port 80] [--mode dr|tun|nat] [--ro
 Checks (real server): VIP on lo as /32, arp_ignore/arp_announce, rp_filter and decapsulation for
 TUN, the service listening on the VIP (not only its own address), the default route via the
 director for NAT, firewall drops, tunnel MTU. (director): VIP present, the daemon's nftables
-table, firewall drops. Exit status 1 when something is wrong.
+table, firewall drops. The role, unless --role is given: director where a tsvs daemon listens or
+its nftables table is in this network namespace, or the VIP is on an interface other than lo;
+else real server. Exit status 1 when something is wrong.
 `;
 
 export async function run(argv: string[]): Promise<number> {
@@ -28,8 +30,9 @@ export async function run(argv: string[]): Promise<number> {
     return 2;
   }
   const opts = { vip, port: Number(a.port), mode: a.mode as Mode, role: a.role as Role | undefined, director: a.director };
-  const f = diagnose(opts);
-  if (a.json) process.stdout.write(JSON.stringify({ role: detectRole(opts), findings: f }, null, 2) + '\n');
-  else process.stdout.write(`role: ${detectRole(opts)}\n` + renderFindings(f));
+  const { role, why } = detectRoleWhy(opts);
+  const f = diagnose({ ...opts, role });
+  if (a.json) process.stdout.write(JSON.stringify({ role, why, findings: f }, null, 2) + '\n');
+  else process.stdout.write(`role: ${role} (${why})\n` + renderFindings(f));
   return f.every((x) => x.ok) ? 0 : 1;
 }

@@ -15,6 +15,7 @@ const USAGE = `usage: tsvs simulate --rules RULES --trace TRACE [--summary] [--s
                    {"t":0.5,"proto":"tcp","src":"172.16.5.77:40001","dst":"10.0.0.1:80","flags":"S","dir":"in","bytes":60,"mark":0}
                    {"t":12,"cmd":"-e -t 10.0.0.1:80 -r 192.168.10.2:80 -m -w 0"}
                    {"t":30,"list":"-L -n --stats"}
+                   {"t":31,"list":"-S -n"}        (the rules as ipvsadm -S prints them)
   --summary      add a final line with each destination's share of new connections
   --seed N       fix the random choices (twos) for a reproducible run
 Output: one JSON line per trace line. Bad input: an error naming the line, exit 2.
