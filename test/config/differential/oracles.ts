@@ -3,8 +3,8 @@
  *
  * keepalived 2.2.7: `keepalived -t -l -i lb1 -f FILE` inside a network namespace this harness
  * creates, holding a veth device for every interface name the corpus uses (keepalived -t checks
- * that named interfaces exist; there is no dummy driver on every kernel). It writes its
- * messages to stderr with -l (--log-console) and exits with config_test_exit's codes
+ * that named interfaces exist; there is no dummy driver on every kernel). With -t it logs to
+ * syslog only, unless -l (--log-console): then to stdout. It exits with config_test_exit's codes
  * (keepalived/core/main.c, numbers from lib/scheduler.h):
  *   0 CHK_EXIT_OK, 4 CHK_EXIT_CONFIG (file not found, bad interface, fatal), 5 CHK_EXIT_CONFIG_TEST
  *   (any other logged config problem), 6 CHK_EXIT_CONFIG_TEST_SECURITY (script security).
@@ -47,14 +47,14 @@ function sh(argv: readonly string[]): { status: number; out: string; err: string
 /** Exit status -1: killed by a signal (keepalived 2.2.7 -t crashes on some files). */
 export const KILLED = -1;
 
-/** Runs a program to its end (bounded: killed after 20 s), without blocking the event loop. */
+/** Runs a program to its end (bounded: killed after 60 s), without blocking the event loop. */
 function shAsync(argv: readonly string[], env?: NodeJS.ProcessEnv): Promise<{ status: number; out: string }> {
   return new Promise((resolve, reject) => {
     const c = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env } : {}) });
     let out = '';
     c.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
     c.stderr.setEncoding('utf8').on('data', (d: string) => { out += d; });
-    const timer = setTimeout(() => c.kill('SIGKILL'), 20_000);
+    const timer = setTimeout(() => c.kill('SIGKILL'), 60_000);
     c.on('error', reject);
     c.on('close', (code) => {
       clearTimeout(timer);
