@@ -46,8 +46,9 @@ for (const [name, args, want] of ASPECTS) {
   });
 }
 
-test('differential compare: exit codes are compared through TSVS_EXIT_FOR (keepalived 2/4/5/6 are refusals)', () => {
-  assert.deepEqual(TSVS_EXIT_FOR.keepalived, { 0: 0, 2: 1, 4: 1, 5: 1, 6: 1 });
+test('differential compare: exit codes are compared through TSVS_EXIT_FOR (keepalived 2/4/5/6 are refusals, 6 for script security)', () => {
+  assert.deepEqual(TSVS_EXIT_FOR.keepalived, { 0: 0, 2: 1, 4: 1, 5: 1, 6: 6 });
+  assert.equal(compare(file('a'), { exit: 6, messages: [] }, { exit: 1, messages: [] }).aspect, 'exit');
   const r = compare(file('a'), { exit: 7, messages: [KA_UNKNOWN] }, { exit: 1, messages: [TS_UNKNOWN] });
   assert.equal(r.aspect, 'exit', 'an exit code the table does not map is a disagreement');
 });

@@ -34,6 +34,15 @@ export const EXPECTED_DISAGREEMENTS: readonly Expected[] = [
     },
   },
   {
+    reason: 'Scripts without enable_script_security in a file that also has an error: keepalived reports both and exits 6 (the security error wins); config-test refuses the file for the error (exit 1) without checking its scripts.',
+    files: {
+      'exit': [
+        'ka/gen/{oneline-blocks,oneline-file,unknown-keyword-block,misspelt-swapped,truncated-half}/samples/keepalived.conf.vrrp.localcheck',
+        'ka/gen/{oneline-blocks,oneline-file}/project/ka-dr-vrrp.conf',
+      ],
+    },
+  },
+  {
     reason: 'tsvs refuses what keepalived accepts: an address range over 4096 addresses, a virtual_server naming an undefined group, a virtual server defined twice, an include of a missing file (keepalived warns "Config files missing" and goes on).',
     files: {
       'tsvs-rejects': [
@@ -64,14 +73,12 @@ export const EXPECTED_DISAGREEMENTS: readonly Expected[] = [
         'ka/gen/oneline-file/samples/keepalived.conf.conditional_conf',
         'ka/gen/oneline-file/samples/keepalived.conf.sample',
         'ka/gen/oneline-file/samples/keepalived.conf.vrrp',
-        'ka/gen/oneline-file/samples/keepalived.conf.vrrp.localcheck',
         'ka/gen/oneline-file/samples/keepalived.conf.vrrp.lvs_syncd',
         'ka/gen/oneline-file/samples/keepalived.conf.vrrp.routes',
         'ka/gen/oneline-file/samples/keepalived.conf.vrrp.rules',
         'ka/gen/oneline-file/samples/keepalived.conf.vrrp.scripts',
         'ka/gen/oneline-file/samples/keepalived.conf.vrrp.static_ipaddress',
         'ka/gen/oneline-file/samples/keepalived.conf.vrrp.sync',
-        'ka/gen/oneline-file/project/ka-dr-vrrp.conf',
         'ka/gen/oneline-file/project/seed-003-keepalived.conf',
       ],
       'tsvs-accepts': [
@@ -106,13 +113,11 @@ export const EXPECTED_DISAGREEMENTS: readonly Expected[] = [
         'ka/gen/oneline-blocks/samples/keepalived.conf.sample',
         'ka/gen/oneline-blocks/samples/keepalived.conf.track_interface',
         'ka/gen/oneline-blocks/samples/keepalived.conf.vrrp',
-        'ka/gen/oneline-blocks/samples/keepalived.conf.vrrp.localcheck',
         'ka/gen/oneline-blocks/samples/keepalived.conf.vrrp.lvs_syncd',
         'ka/gen/oneline-blocks/samples/keepalived.conf.vrrp.routes',
         'ka/gen/oneline-blocks/samples/keepalived.conf.vrrp.rules',
         'ka/gen/oneline-blocks/samples/keepalived.conf.vrrp.scripts',
         'ka/gen/oneline-blocks/samples/keepalived.conf.vrrp.static_ipaddress',
-        'ka/gen/oneline-blocks/project/ka-dr-vrrp.conf',
         'ka/gen/oneline-blocks/project/ka-group.conf',
         'ka/gen/oneline-blocks/project/ka-nat-http.conf',
         'ka/gen/oneline-blocks/project/seed-003-keepalived.conf',
@@ -124,10 +129,13 @@ export const EXPECTED_DISAGREEMENTS: readonly Expected[] = [
         'ka/gen/oneline-blocks/samples/keepalived.conf.UDP_CHECK',
         'ka/gen/oneline-blocks/samples/keepalived.conf.conditional_conf',
         'ka/gen/oneline-blocks/samples/keepalived.conf.inhibit',
+        'ka/gen/oneline-blocks/samples/keepalived.conf.misc_check',
+        'ka/gen/oneline-blocks/samples/keepalived.conf.misc_check_arg',
         'ka/gen/oneline-blocks/samples/keepalived.conf.quorum',
         'ka/gen/oneline-blocks/samples/keepalived.conf.status_code',
         'ka/gen/oneline-blocks/samples/keepalived.conf.virtual_server_group',
         'ka/gen/oneline-blocks/samples/keepalived.conf.virtualhost',
+        'ka/gen/oneline-blocks/samples/keepalived.conf.vrrp.sync',
         'ka/gen/oneline-blocks/project/ka-tun-fwmark.conf',
       ],
     },
@@ -142,7 +150,6 @@ export const EXPECTED_DISAGREEMENTS: readonly Expected[] = [
         'ka/gen/misspelt-capitalised/samples/keepalived.conf.fwmark',
         'ka/gen/misspelt-capitalised/samples/keepalived.conf.quorum',
         'ka/gen/misspelt-capitalised/samples/keepalived.conf.track_interface',
-        'ka/gen/misspelt-capitalised/samples/keepalived.conf.vrrp.localcheck',
         'ka/gen/misspelt-capitalised/samples/keepalived.conf.vrrp.lvs_syncd',
         'ka/gen/misspelt-capitalised/samples/keepalived.conf.vrrp.routes',
         'ka/gen/misspelt-capitalised/samples/keepalived.conf.vrrp.rules',
@@ -159,6 +166,7 @@ export const EXPECTED_DISAGREEMENTS: readonly Expected[] = [
       ],
       'problems': [
         'ka/gen/misspelt-capitalised/samples/keepalived.conf.conditional_conf',
+        'ka/gen/misspelt-capitalised/samples/keepalived.conf.vrrp.localcheck',
       ],
     },
   },
@@ -167,22 +175,6 @@ export const EXPECTED_DISAGREEMENTS: readonly Expected[] = [
     files: {
       'tsvs-accepts': [
         'ka/lexical/misspelt-values.conf',
-      ],
-    },
-  },
-  {
-    reason: 'Script security: scripts configured without enable_script_security make keepalived -t exit 6 (SECURITY VIOLATION); tsvs does not check script security (issue 14 item 0).',
-    files: {
-      'tsvs-accepts': [
-        'ka/samples/keepalived.conf.vrrp.localcheck',
-        'ka/from-tests/ha-vrrp-tracking.conf',
-        'ka/lexical/comments-everywhere.conf',
-        'ka/lexical/quoted-strings.conf',
-        'ka/semantic/scripts-without-security.conf',
-        'ka/gen/{glued-open-brace,glued-close-brace,comments,whitespace,crlf,unknown-keyword-top,include-glob,conditionals,variables}/samples/keepalived.conf.vrrp.localcheck',
-      ],
-      'problems': [
-        'ka/gen/{unknown-keyword-block,misspelt-swapped,truncated-half}/samples/keepalived.conf.vrrp.localcheck',
       ],
     },
   },
@@ -267,6 +259,9 @@ export const EXPECTED_DISAGREEMENTS: readonly Expected[] = [
       'tsvs-accepts': [
         'ka/project/seed-003-keepalived.conf',
         'ka/gen/{glued-open-brace,glued-close-brace,comments,whitespace,crlf,unknown-keyword-top,unknown-keyword-block,misspelt-swapped,include-glob,conditionals,variables}/project/seed-003-keepalived.conf',
+      ],
+      'problems': [
+        'ka/from-tests/ha-vrrp-tracking.conf',
       ],
     },
   },
@@ -420,6 +415,25 @@ export const EXPECTED_DISAGREEMENTS: readonly Expected[] = [
         'ld/gen/{unknown-keyword-top,unknown-keyword-virtual}/samples/ldirectord.cf',
         'ld/gen/{unknown-keyword-top,unknown-keyword-virtual}/project/ld-fwmark-udp.cf',
         'ld/gen/{unknown-keyword-top,unknown-keyword-virtual}/project/ld-web.cf',
+      ],
+    },
+  },
+  {
+    reason: 'config-test reports scripts it cannot find (MISC_CHECK misc_path, notify_* and quorum scripts: "Script ... cannot be accessed", "Disabling misc script ..."); keepalived -t does not: of missing scripts it reports only the tracked vrrp_scripts it disables.',
+    files: {
+      'problems': [
+        'ka/samples/keepalived.conf.misc_check',
+        'ka/samples/keepalived.conf.misc_check_arg',
+        'ka/samples/keepalived.conf.quorum',
+        'ka/samples/keepalived.conf.vrrp.scripts',
+        'ka/samples/keepalived.conf.vrrp.sync',
+        'ka/project/ka-tun-fwmark.conf',
+        'ka/gen/{glued-open-brace,glued-close-brace,comments,whitespace,crlf,unknown-keyword-block,misspelt-capitalised,misspelt-swapped,include-glob,conditionals,variables}/samples/keepalived.conf.misc_check',
+        'ka/gen/{glued-open-brace,glued-close-brace,comments,whitespace,crlf,unknown-keyword-block,misspelt-capitalised,misspelt-swapped,include-glob,conditionals,variables}/samples/keepalived.conf.misc_check_arg',
+        'ka/gen/{glued-open-brace,glued-close-brace,comments,whitespace,crlf,conditionals,variables}/samples/keepalived.conf.quorum',
+        'ka/gen/{glued-open-brace,glued-close-brace,comments,whitespace,crlf,include-glob,conditionals,variables}/samples/keepalived.conf.vrrp.scripts',
+        'ka/gen/{glued-open-brace,glued-close-brace,comments,whitespace,crlf,include-glob,conditionals,variables}/samples/keepalived.conf.vrrp.sync',
+        'ka/gen/{glued-open-brace,glued-close-brace,comments,whitespace,crlf,include-glob,conditionals,variables}/project/ka-tun-fwmark.conf',
       ],
     },
   },

@@ -12,6 +12,13 @@ import type { Message } from './oracles.ts';
 
 type Row = readonly [RegExp, string];
 
+/** Script checks (keepalived's check_script_secure; tsvs says them in keepalived's words). */
+const SCRIPT_ROWS: readonly Row[] = [
+  [/Disabling (?:track|misc) script .* since not found|Cannot find script .* in path - disabling|cannot be accessed - No such file|Unable to access script/, 'script-not-found'],
+  [/due to insecure|is (?:world|group) writable|resolves to /, 'script-insecure'],
+  [/Invalid user\/group|Failed to set uid\/gid|Unable to set uid\/gid|Unable to set default user|Failed to set default user|Error setting global script uid|Script user '.*' does not exist/, 'script-user'],
+];
+
 /** keepalived 2.2.7 -t messages (see keepalived's report_config_error and log_message calls). */
 export const KEEPALIVED_KINDS: readonly Row[] = [
   [/^Please use global lvs_sync_daemon$/, ''], // second line of the lvs_sync_daemon_interface message
@@ -51,6 +58,7 @@ export const KEEPALIVED_KINDS: readonly Row[] = [
   [/nopreempt will not work with initial state MASTER/, 'nopreempt-master'],
   [/Strict mode does not support authentication/, 'strict-mode'],
   [/^SECURITY VIOLATION/, 'script-security'],
+  ...SCRIPT_ROWS,
   [/cannot use a loopback interface/, 'vrrp-on-lo'],
   [/doesn't exist$|^Non-existent interface|Unknown interface!$/, 'missing-interface'],
   [/^Cannot specify ipaddress device more than once/, 'ip-option-unknown'],
@@ -83,6 +91,8 @@ export const TSVS_KINDS: readonly Row[] = [
   [/^error: unterminated quoted string/, 'unterminated-quote'],
   [/^warning: include '.*' matches no file$|^error: cannot read included file /, 'include-missing'],
   [/ deprecated/, 'deprecated'],
+  [/SECURITY VIOLATION/, 'script-security'],
+  ...SCRIPT_ROWS,
   [/is not supported|is accepted but not implemented/, 'tsvs-unsupported'],
   [/^warning: only the first 'host' block of SMTP_CHECK/, 'smtp-host-ignored'],
   [/accepted as '/, 'value-case-accepted'],

@@ -90,6 +90,10 @@ const tsvsHas = (r: Row, ...ks: string[]): boolean => r.tsvsOnly.some((k) => ks.
 export const CAUSES: readonly { readonly reason: string; readonly fits: (r: Row) => boolean }[] = [
   { reason: ASPECT_WHY['peer-crash'], fits: (r) => r.aspect === 'peer-crash' },
   {
+    reason: 'Scripts without enable_script_security in a file that also has an error: keepalived reports both and exits 6 (the security error wins); config-test refuses the file for the error (exit 1) without checking its scripts.',
+    fits: (r) => r.aspect === 'exit' && peerHas(r, 'script-security'),
+  },
+  {
     reason: 'tsvs refuses what keepalived accepts: an address range over 4096 addresses, a virtual_server naming an undefined group, a virtual server defined twice, an include of a missing file (keepalived warns "Config files missing" and goes on).',
     fits: (r) => r.reader === 'keepalived' && r.aspect === 'tsvs-rejects',
   },
@@ -114,10 +118,6 @@ export const CAUSES: readonly { readonly reason: string; readonly fits: (r: Row)
     fits: (r) => tsvsHas(r, 'value-case-accepted'),
   },
   {
-    reason: 'Script security: scripts configured without enable_script_security make keepalived -t exit 6 (SECURITY VIOLATION); tsvs does not check script security (issue 14 item 0).',
-    fits: (r) => peerHas(r, 'script-security'),
-  },
-  {
     reason: 'Static and virtual routes and rules: keepalived checks them (a route without a device cannot be tracked, a rule without a preference, the malformed rule address 192.168.100./24, deprecated "or"/"gw"); tsvs reads them and applies none (issue 14 item 3).',
     fits: (r) => peerHas(r, 'route-no-interface', 'rule-no-preference') || (peerHas(r, 'bad-address') && /rules|static-rule/.test(r.id)),
   },
@@ -135,7 +135,7 @@ export const CAUSES: readonly { readonly reason: string; readonly fits: (r: Row)
   },
   {
     reason: 'Values keepalived refuses and tsvs accepts: persistence_timeout 0 (keepalived: 1..2678400), vrrp_script interval 0.5 (keepalived 2.2.7: whole seconds).',
-    fits: (r) => r.reader === 'keepalived' && peerHas(r, 'bad-value') && r.aspect === 'tsvs-accepts',
+    fits: (r) => r.reader === 'keepalived' && peerHas(r, 'bad-value'),
   },
   {
     reason: 'ldirectord takes trailing blanks or a carriage return as part of a value (autoreload=yes followed by a blank or \\r is refused); tsvs trims them.',
@@ -176,6 +176,10 @@ export const CAUSES: readonly { readonly reason: string; readonly fits: (r: Row)
   {
     reason: 'keepalived -t and ldirectord fail on any logged problem; config-test exits 0 when it only warns (the same problems on both sides).',
     fits: (r) => r.aspect === 'tsvs-accepts' && !r.peerOnly.length,
+  },
+  {
+    reason: 'config-test reports scripts it cannot find (MISC_CHECK misc_path, notify_* and quorum scripts: "Script ... cannot be accessed", "Disabling misc script ..."); keepalived -t does not: of missing scripts it reports only the tracked vrrp_scripts it disables.',
+    fits: (r) => tsvsHas(r, 'script-not-found'),
   },
   {
     reason: 'Truncated files: both refuse; keepalived reports the consequences of the cut (no VIP, sync groups and checkers left half-built) differently from tsvs.',
