@@ -20,7 +20,7 @@ const LAYERS: Record<string, Layer> = {
   ipvsadm: { may: ['core'], io: true },
   sim: { may: ['core', 'ipvsadm'], io: false },
   health: { may: ['core', 'os'], io: true },
-  config: { may: ['core', 'health'], io: true },
+  config: { may: ['core', 'os', 'health'], io: true },
   ha: { may: ['core', 'codec', 'os', 'health', 'config'], io: true },
   forwarders: { may: ['core', 'codec', 'dataplane', 'os'], io: true },
   daemon: { may: ['core', 'codec', 'dataplane', 'os', 'ipvsadm', 'health', 'config', 'ha', 'forwarders'], io: true },

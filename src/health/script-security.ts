@@ -32,32 +32,8 @@ export interface ScriptPolicy {
   readonly users: Readonly<Record<string, ScriptUser>>;
 }
 
-export interface FileInfo {
-  readonly uid: number;
-  readonly gid: number;
-  /** st_mode: type and permission bits. */
-  readonly mode: number;
-  readonly dev: number;
-  readonly ino: number;
-}
-
-/** The file system and user database, as keepalived's checks see them. */
-export interface ScriptHost {
-  /** lstat(2); null when it fails (the errno text in `why`). */
-  lstat(path: string): FileInfo | null;
-  /** stat(2) (follows links); null when it fails. */
-  stat(path: string): FileInfo | null;
-  /** realpath(3); null when it fails. */
-  realpath(path: string): string | null;
-  /** getpwnam: uid and primary gid; null when there is no such user. */
-  user(name: string): { uid: number; gid: number } | null;
-  /** getgrnam: gid; null when there is no such group. */
-  group(name: string): number | null;
-  /** The daemon's own uid and gid. */
-  self(): { uid: number; gid: number };
-  /** The PATH used to find bare command names. */
-  path(): string;
-}
+export type { FileInfo, ScriptHost } from '../os/script-host.ts';
+import type { FileInfo, ScriptHost } from '../os/script-host.ts';
 
 /** keepalived's SC_* flags (lib/notify.h). */
 export const SC = {

@@ -1,11 +1,39 @@
 /**
- * The real ScriptHost (src/health/script-security.ts): stat/lstat/realpath on the file system,
- * users and groups from the system's database (getent, so NSS sources count; /etc/passwd and
- * /etc/group when getent is missing), and running a script as a given user.
+ * The file system and user database as keepalived's script checks see them (ScriptHost, used by
+ * src/health/script-security.ts; src/health/fakes.ts has a fake), and the real one: stat/lstat/
+ * realpath on the file system, users and groups from the system's database (getent, so NSS
+ * sources count; /etc/passwd and /etc/group when getent is missing), and running a script as a
+ * given user.
  */
 import { spawn, execFileSync } from 'node:child_process';
 import { lstatSync, openSync, readFileSync, readSync, closeSync, realpathSync, statSync, type Stats } from 'node:fs';
-import type { FileInfo, ScriptHost } from '../health/script-security.ts';
+
+export interface FileInfo {
+  readonly uid: number;
+  readonly gid: number;
+  /** st_mode: type and permission bits. */
+  readonly mode: number;
+  readonly dev: number;
+  readonly ino: number;
+}
+
+/** The file system and user database, as keepalived's checks see them. */
+export interface ScriptHost {
+  /** lstat(2); null when it fails (the errno text in `why`). */
+  lstat(path: string): FileInfo | null;
+  /** stat(2) (follows links); null when it fails. */
+  stat(path: string): FileInfo | null;
+  /** realpath(3); null when it fails. */
+  realpath(path: string): string | null;
+  /** getpwnam: uid and primary gid; null when there is no such user. */
+  user(name: string): { uid: number; gid: number } | null;
+  /** getgrnam: gid; null when there is no such group. */
+  group(name: string): number | null;
+  /** The daemon's own uid and gid. */
+  self(): { uid: number; gid: number };
+  /** The PATH used to find bare command names. */
+  path(): string;
+}
 
 const info = (s: Stats): FileInfo => ({ uid: s.uid, gid: s.gid, mode: s.mode, dev: s.dev, ino: s.ino });
 
