@@ -5,6 +5,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { TsvsError, UsageError } from '../core/errors.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const commandsDir = join(here, 'commands');
@@ -42,5 +43,13 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const mod = (await import(join(commandsDir, `${name}.ts`))) as SubcommandModule;
-  return mod.run(rest);
+  try {
+    return await mod.run(rest);
+  } catch (e) {
+    // The boundary of every subcommand: an error with a stable code is reported by its message
+    // (bad input: exit 2, as ipvsadm; anything else refused: 1). Others are bugs: let them show.
+    if (!(e instanceof TsvsError)) throw e;
+    process.stderr.write(`tsvs ${name}: ${e.message}\n`);
+    return e instanceof UsageError ? 2 : 1;
+  }
 }

@@ -16,6 +16,7 @@ import type { ScriptPolicy } from '../health/script-security.ts';
 import type { HealthOp } from '../health/types.ts';
 import { startVrrp, type VrrpService } from '../ha/vrrp-service.ts';
 import type { Logger } from './log.ts';
+import { ConfigError } from '../core/errors.ts';
 
 export interface ConfigDriverHost {
   readonly log: Logger;
@@ -111,9 +112,9 @@ export class ConfigDriver {
   /** Throws (with every diagnostic) when the file has errors: the daemon refuses to start. */
   async start(): Promise<void> {
     const { state, diagnostics, result } = this.load();
-    if (!state) throw new Error(`${this.file} has errors:\n${diagnostics.join('\n')}`);
+    if (!state) throw new ConfigError('E_CONFIG', `${this.file} has errors:\n${diagnostics.join('\n')}`);
     const plan = planReload({ next: result, previous: null, running: this.host.services(), timeouts: this.host.timeouts() });
-    if (!plan.ok) throw new Error(`${this.file}: refused`);
+    if (!plan.ok) throw new ConfigError('E_CONFIG', `${this.file}: refused`);
     const failed = await this.applyCommands(plan.commands);
     if (failed > 0) this.host.log.warn({ failed }, 'some configured services could not be applied');
     this.state = state;

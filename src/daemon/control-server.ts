@@ -9,12 +9,9 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { LineSplitter, PROTOCOL_VERSION, type Request, type Response } from './protocol.ts';
+import { ControlError, SocketPathError } from '../core/errors.ts';
 
-export class SocketPathError extends Error {
-  constructor(readonly code: 'ENOTOURS' | 'EINUSE' | 'ENOTSOCK' | 'EMKDIR', message: string) {
-    super(message);
-  }
-}
+export { SocketPathError };
 
 function probe(path: string): Promise<boolean> {
   return new Promise((resolve) => {
@@ -57,12 +54,6 @@ export async function prepareSocketPath(path: string): Promise<void> {
 }
 
 export type Handler = (req: Request) => Promise<Record<string, unknown>>;
-
-export class HandlerError extends Error {
-  constructor(readonly code: string, message: string) {
-    super(message);
-  }
-}
 
 const OPS = new Set(['ping', 'status', 'reload', 'ipvsadm']);
 
@@ -126,7 +117,7 @@ export class ControlServer {
             const body = await this.handler(req);
             send({ ...body, v: 1, id: req.id, ok: true });
           } catch (e) {
-            const code = e instanceof HandlerError ? e.code : 'EINTERNAL';
+            const code = e instanceof ControlError ? e.code : 'EINTERNAL';
             send({ v: 1, id: req.id, ok: false, error: { code, message: (e as Error).message } });
           }
         });

@@ -10,7 +10,8 @@
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { IpvsBackend, IpvsCommand, ServiceKey } from '../core/types.ts';
-import { ControlServer, HandlerError } from './control-server.ts';
+import { ControlServer } from './control-server.ts';
+import { ConfigError, ControlError } from '../core/errors.ts';
 import type { Request, IpvsadmResult } from './protocol.ts';
 import { atomicWrite, readIfExists } from './state.ts';
 import { diffRules, ruleOfSnapshot } from '../config/diff.ts';
@@ -271,7 +272,7 @@ export class Daemon {
         return { ...this.status(), syncDaemons: (await this.sync?.status()) ?? [] };
       case 'reload': {
         const r = await this.reload();
-        if (!r.ok) throw new HandlerError('ERELOAD', r.error ?? 'reload failed');
+        if (!r.ok) throw new ControlError('ERELOAD', r.error ?? 'reload failed');
         return { commands: r.commands ?? 0 };
       }
       case 'ipvsadm': {
@@ -307,17 +308,17 @@ export class Daemon {
     const saved = o.stateFile && !o.configFile ? readIfExists(o.stateFile) : null;
     if (saved !== null) {
       const r = await this.replaceRules(saved, o.stateFile!);
-      if (!r.ok) throw new Error(`cannot restore the saved rules: ${r.error} (move the file away to start from --rules)`);
+      if (!r.ok) throw new ConfigError('E_RULES', `cannot restore the saved rules: ${r.error} (move the file away to start from --rules)`);
       this.log.info({ file: o.stateFile, commands: r.commands }, 'rules restored from state file');
     } else if (o.rulesFile) {
       let text: string;
       try {
         text = readFileSync(o.rulesFile, 'utf8');
       } catch (e) {
-        throw new Error(`cannot read --rules ${o.rulesFile}: ${(e as Error).message}`);
+        throw new ConfigError('E_RULES', `cannot read --rules ${o.rulesFile}: ${(e as Error).message}`, { cause: e });
       }
       const r = await this.replaceRules(text, o.rulesFile);
-      if (!r.ok) throw new Error(`refusing to start: ${r.error}`);
+      if (!r.ok) throw new ConfigError('E_RULES', `refusing to start: ${r.error}`);
       this.log.info({ file: o.rulesFile, commands: r.commands }, 'rules loaded');
       this.save();
     }

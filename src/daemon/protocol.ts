@@ -4,6 +4,7 @@
  * pipeline requests. Version 1.
  */
 import { connect } from 'node:net';
+import { DaemonUnreachable } from '../core/errors.ts';
 
 export const PROTOCOL_VERSION = 1;
 /** Longest accepted line (a -R of 10,000s of rules fits easily). */
@@ -50,11 +51,7 @@ export class LineSplitter {
   }
 }
 
-export class DaemonUnreachable extends Error {
-  constructor(readonly socketPath: string, readonly errno: string, message: string) {
-    super(message);
-  }
-}
+export { DaemonUnreachable };
 
 /** Sends one request and resolves with its response. Rejects with DaemonUnreachable when nobody answers. */
 export function callDaemon(socketPath: string, req: Request, timeoutMs = 120_000): Promise<Response> {

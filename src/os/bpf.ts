@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { C, MAP_FAILED, ifIndex, sys, view } from './libc.ts';
 import type { FlowMap } from './flow-map.ts';
+import { FastPathError } from '../core/errors.ts';
 
 const SOURCE = fileURLToPath(new URL('../../bpf/tsvs_fastpath.c', import.meta.url));
 const RINGBUF_BYTES = 1 << 20; // bpf/tsvs_fastpath.c `events` max_entries
@@ -38,9 +39,7 @@ export const AHEAD_RINGS = 256;
 export const AHEAD_RING_BYTES = 400;
 export const AHEAD_SLOTS = 16;
 
-export class FastPathError extends Error {
-  readonly code = 'E_FAST_PATH';
-}
+export { FastPathError };
 
 type Fn = (...a: unknown[]) => unknown;
 let lib: Record<string, Fn> | null = null;

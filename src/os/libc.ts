@@ -5,6 +5,7 @@
  * malloc memory and is reached from JS through `koffi.view()`.
  */
 import koffi from 'koffi';
+import { SysError } from '../core/errors.ts';
 
 const libc = koffi.load('libc.so.6');
 
@@ -99,20 +100,16 @@ export function errno(): number {
   return koffi.errno();
 }
 
-export class SysError extends Error {
-  readonly code: string;
-  readonly errno: number;
-  constructor(call: string, e: number) {
-    super(`${call}: ${String(sys.strerror(e))} (errno ${e})`);
-    this.errno = e;
-    this.code = 'E_SYS';
-  }
+export { SysError };
+
+function sysError(call: string, e: number): SysError {
+  return new SysError(call, e, String(sys.strerror(e)));
 }
 
 /** Throws a SysError carrying errno when `r` is negative. */
 export function check(call: string, r: number | bigint): number {
   const n = Number(r);
-  if (n < 0) throw new SysError(call, koffi.errno());
+  if (n < 0) throw sysError(call, koffi.errno());
   return n;
 }
 
@@ -143,7 +140,7 @@ export function watchReadable(fd: number, fn: () => void): FdWatch {
 
 export function ifIndex(name: string): number {
   const i = sys.if_nametoindex(name) as number;
-  if (i === 0) throw new SysError(`if_nametoindex(${name})`, koffi.errno());
+  if (i === 0) throw sysError(`if_nametoindex(${name})`, koffi.errno());
   return i;
 }
 

@@ -15,6 +15,7 @@ import { parseIp, type Ip } from '../core/addr.ts';
 import { Engine, newVerdict, type PacketIn } from '../core/engine.ts';
 import type { IpvsBackend, Protocol } from '../core/types.ts';
 import { TCP_FLAG } from '../core/proto.ts';
+import { SimError } from '../core/errors.ts';
 
 export interface IpvsadmResult {
   readonly stdout: string;
@@ -38,11 +39,7 @@ export interface SimOptions {
   readonly connMax?: number;
 }
 
-export class SimError extends Error {
-  constructor(readonly file: 'rules' | 'trace', readonly line: number, readonly what: string) {
-    super(`${file} line ${line}: ${what}`);
-  }
-}
+export { SimError };
 
 import { seededRandom } from '../core/random.ts';
 export { seededRandom };

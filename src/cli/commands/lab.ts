@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { labUp, labDown, curlFromClient, readLabState, LAB, labNs, labVipHolders, labAdm } from '../../lab/topology.ts';
 import { shTry } from '../../lab/netns.ts';
+import { UsageError } from '../../core/errors.ts';
 
 export const summary = 'build/remove the seeds\' NAT/DR/TUN topologies in network namespaces (root)';
 
@@ -45,18 +46,18 @@ export async function run(argv: string[]): Promise<number> {
   if (a.help || p.length === 0) { process.stdout.write(HELP); return a.help ? 0 : 2; }
   if (process.getuid?.() !== 0) { process.stderr.write('tsvs lab: needs root (network namespaces)\n'); return 1; }
   const prefix = a.prefix!;
-  if (!prefix.startsWith('tsvs')) { process.stderr.write('tsvs lab: --prefix must start with "tsvs"\n'); return 2; }
+  if (!prefix.startsWith('tsvs')) throw new UsageError('--prefix must start with "tsvs"');
   const [verb, mode] = p;
   if (verb === 'up') {
     if (mode !== 'nat' && mode !== 'dr' && mode !== 'tun') { process.stderr.write(HELP); return 2; }
     const advert = a['advert-int'] === undefined ? undefined : Number(a['advert-int']);
-    if (advert !== undefined && !(advert >= 0.01 && advert <= 255)) { process.stderr.write('tsvs lab: --advert-int must be 0.01..255 seconds\n'); return 2; }
+    if (advert !== undefined && !(advert >= 0.01 && advert <= 255)) throw new UsageError('--advert-int must be 0.01..255 seconds');
     const version = a['vrrp-version'] === undefined ? undefined : Number(a['vrrp-version']);
-    if (version !== undefined && version !== 2 && version !== 3) { process.stderr.write('tsvs lab: --vrrp-version must be 2 or 3\n'); return 2; }
-    if (a['fast-path'] !== undefined && a['fast-path'] !== 'tc' && a['fast-path'] !== 'xdp') { process.stderr.write('tsvs lab: --fast-path must be tc or xdp\n'); return 2; }
-    if (a.peer !== undefined && a.peer !== 'tsvs' && a.peer !== 'keepalived') { process.stderr.write('tsvs lab: --peer must be tsvs or keepalived\n'); return 2; }
-    if (!a.ha && (advert !== undefined || version !== undefined || a.peer !== undefined)) { process.stderr.write('tsvs lab: --advert-int/--vrrp-version/--peer need --ha\n'); return 2; }
-    if (a.ipv6 && (mode === 'tun' || a.ha)) { process.stderr.write('tsvs lab: --ipv6 works with nat and dr, without --ha\n'); return 2; }
+    if (version !== undefined && version !== 2 && version !== 3) throw new UsageError('--vrrp-version must be 2 or 3');
+    if (a['fast-path'] !== undefined && a['fast-path'] !== 'tc' && a['fast-path'] !== 'xdp') throw new UsageError('--fast-path must be tc or xdp');
+    if (a.peer !== undefined && a.peer !== 'tsvs' && a.peer !== 'keepalived') throw new UsageError('--peer must be tsvs or keepalived');
+    if (!a.ha && (advert !== undefined || version !== undefined || a.peer !== undefined)) throw new UsageError('--advert-int/--vrrp-version/--peer need --ha');
+    if (a.ipv6 && (mode === 'tun' || a.ha)) throw new UsageError('--ipv6 works with nat and dr, without --ha');
     try {
       await labUp(mode, {
         prefix, director: a['no-director'] ? 'none' : 'daemon', log: (s) => process.stdout.write(s + '\n'), ...(a.ipv6 ? { ipv6: true } : {}), ...(a['fast-path'] ? { fastPath: a['fast-path'] as 'tc' | 'xdp' } : {}),
