@@ -46,6 +46,10 @@ const RULES: Rules = {
   internalsExceptions: {
     'src/forwarders/proxy/raw-relay.ts': 'the tcp_wrap relay (process.binding, server._handle), to be replaced by public APIs (issue 12)',
   },
+  knownFileCycles: {
+    'src/forwarders/packet/channel.ts src/forwarders/packet/fastpath.ts src/forwarders/packet/forwarder.ts':
+      'the decision record (Action, newAction, DecideBatch, PacketMeta) still sits in forwarder.ts, which uses the channel and the fast-path table; it moves below them with the data-plane vocabulary (issue 12)',
+  },
 };
 
 function sourceFiles(dir: string): string[] {
@@ -138,7 +142,7 @@ test('the checker catches each kind of break in a synthetic tree, and only those
   const texts = new Map(Object.entries(BAD_TREE));
   const files = new Map<string, FileInfo>();
   for (const [f, src] of texts) files.set(f, scanFile(f, src, (p) => texts.has(p)));
-  const rules: Rules = { ...RULES, dynamicImports: {}, internalsExceptions: { 'src/daemon/d.ts': 'no longer needed' } };
+  const rules: Rules = { ...RULES, dynamicImports: {}, internalsExceptions: { 'src/daemon/d.ts': 'no longer needed' }, knownFileCycles: { 'src/os/b.ts src/os/c.ts': 'gone' } };
   const got = checkLayers(files, rules).map((x) => `${x.rule} ${x.file}`).sort();
   assert.deepEqual(got, [
     'file-cycle src/codec/x.ts',
@@ -154,6 +158,7 @@ test('the checker catches each kind of break in a synthetic tree, and only those
     'pure src/core/a.ts',
     'dynamic src/cli/c.ts',
     'stale-exception src/daemon/d.ts',
+    'stale-exception src/os/b.ts',
     'unresolved src/lab/l.ts',
   ].sort());
   // The same tree with the breaks mended passes.
@@ -168,7 +173,10 @@ test('the checker catches each kind of break in a synthetic tree, and only those
   mended.set('src/lab/l.ts', "import { d } from '../daemon/d.ts';\nexport const l = d;");
   const files2 = new Map<string, FileInfo>();
   for (const [f, src] of mended) files2.set(f, scanFile(f, src, (p) => mended.has(p)));
-  assert.deepEqual(checkLayers(files2, { ...RULES, dynamicImports: {}, internalsExceptions: {} }), []);
+  assert.deepEqual(checkLayers(files2, { ...RULES, dynamicImports: {}, internalsExceptions: {}, knownFileCycles: {} }), []);
+  // A circle listed as known is not reported; the codec circle above is, as it is not listed.
+  const known = checkLayers(files, { ...rules, knownFileCycles: { 'src/codec/x.ts src/codec/y.ts': 'listed' } }).map((x) => `${x.rule} ${x.file}`);
+  assert.ok(!known.includes('file-cycle src/codec/x.ts') && known.includes('file-cycle src/config/k.ts'));
 });
 
 test('the import reader: every literal form is an import; comments, templates and computed names are not', () => {
