@@ -9,25 +9,24 @@
  */
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import type { IpvsBackend, IpvsCommand, ServiceKey } from '../core/types.ts';
+import type { IpvsBackend } from '../core/types.ts';
 import { ControlServer, HandlerError } from './control-server.ts';
 import type { Request, IpvsadmResult } from './protocol.ts';
 import { atomicWrite, readIfExists } from './state.ts';
 import { diffRules, ruleOfSnapshot } from '../config/diff.ts';
 import { createLogger, type Logger, type LogLevel } from './log.ts';
-import { EnginePort, type DataPath } from '../forwarders/proxy/engine-port.ts';
+import { EnginePort } from '../forwarders/proxy/engine-port.ts';
 import { ProxyForwarder } from '../forwarders/proxy/forwarder.ts';
 import type { ProxyProtocolVersion } from '../forwarders/proxy/proxy-protocol.ts';
 import { ClusterForwarder } from '../forwarders/proxy/cluster.ts';
 import { startPacketForwarder } from '../forwarders/packet/index.ts';
 import type { Engine } from '../core/engine.ts';
+import type { Forwarder, ListenerFailure } from '../dataplane/forwarder.ts';
 import { SyncReconciler } from '../ha/sync-reconciler.ts';
 import { ConfigDriver } from './config-driver.ts';
 
-export interface EngineLike extends IpvsBackend, DataPath {}
-
 export interface DaemonDeps {
-  createEngine(): EngineLike;
+  createEngine(): Engine;
   runIpvsadm(argv: string[], backend: IpvsBackend, io: { stdin?: string }): Promise<IpvsadmResult>;
 }
 
@@ -54,22 +53,11 @@ export interface DaemonOptions {
   readonly connectTimeoutMs: number;
 }
 
-interface Forwarder {
-  refusal(cmd: IpvsCommand): string | null;
-  /** Packet forwarder: make the engine count every packet the workers already forwarded (before listings). */
-  settle?(): void;
-  /** Packet forwarder: forget the kernel fast path's flows (a VRRP transition). */
-  resetKernelCache?(): void;
-  sync(services: readonly ServiceKey[]): Promise<{ protocol: string; addr: string; port: number; error?: string }[]>;
-  status(): unknown;
-  close(): Promise<void>;
-}
-
 const MUTATING = new Set(['add-service', 'edit-service', 'delete-service', 'flush', 'add-dest', 'edit-dest', 'delete-dest', 'set-timeouts', 'start-daemon', 'stop-daemon']);
 
 export class Daemon {
   readonly log: Logger;
-  readonly engine: EngineLike;
+  readonly engine: Engine;
   private readonly startedAt = Date.now();
   private control: ControlServer | null = null;
   private forwarder: Forwarder | null = null;
@@ -95,7 +83,7 @@ export class Daemon {
   }
 
   /** A backend for one ipvsadm run: the engine, guarded by the forwarder's limits. */
-  private guarded(target: EngineLike, refusals: string[], changed: { v: boolean }): IpvsBackend {
+  private guarded(target: Engine, refusals: string[], changed: { v: boolean }): IpvsBackend {
     const fwd = this.forwarder;
     return {
       info: () => target.info(),
@@ -159,7 +147,7 @@ export class Daemon {
     });
   }
 
-  private async syncForwarder(): Promise<{ protocol: string; addr: string; port: number; error?: string }[]> {
+  private async syncForwarder(): Promise<readonly ListenerFailure[]> {
     if (!this.forwarder) return [];
     return this.forwarder.sync(this.engine.services());
   }
@@ -293,7 +281,7 @@ export class Daemon {
       }
     }
     if (o.forwarder === 'packet') {
-      this.forwarder = await startPacketForwarder(this.engine as unknown as Engine, {
+      this.forwarder = await startPacketForwarder(this.engine, {
         ...(o.ifaces && o.ifaces.length > 0 ? { ifaces: o.ifaces } : {}),
         ...(o.packetWorkers !== undefined ? { workers: o.packetWorkers } : {}),
         ...(o.fastPath ? { fastPath: o.fastPath } : {}),
@@ -301,7 +289,7 @@ export class Daemon {
         log: { info: (x, m) => this.log.info(x as object, m), warn: (x, m) => this.log.warn(x as object, m) },
       });
     }
-    this.sync = new SyncReconciler(this.engine as unknown as Engine, { info: (x, m) => this.log.info(x, m), warn: (x, m) => this.log.warn(x, m) });
+    this.sync = new SyncReconciler(this.engine, { info: (x, m) => this.log.info(x, m), warn: (x, m) => this.log.warn(x, m) });
     // Restore: the state file (saved after every change) wins; --rules seeds a fresh start. With a
     // keepalived/ldirectord file, that file is the source of truth and the state file is not read.
     const saved = o.stateFile && !o.configFile ? readIfExists(o.stateFile) : null;

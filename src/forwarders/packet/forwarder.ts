@@ -11,7 +11,7 @@ import { PacketSocket, TxBatch, openRawIpSocket, openRawIp6Socket, type RxFrame 
 import { sys, C, check, sockaddrLl, errno } from '../../os/libc.ts';
 import { createFrameMeta, parseFrame, FrameKind, DropReason, type FrameMeta } from '../../codec/frame.ts';
 import { createForwardResult, forwardFrame, tunnelOverhead, Verdict, SCRATCH_BYTES, type ForwardDecision, type ForwardResult } from '../../codec/forward.ts';
-import { TUN_TYPES } from '../../core/types.ts';
+import { ACTION_CODE, FWD_NAMES, TUN_CSUMS, TUN_TYPES } from '../../core/types.ts';
 import { buildIcmpErrorFrame, IcmpErrorKind } from '../../codec/icmp.ts';
 import { DropCounters } from '../../codec/counters.ts';
 import type { MutablePacketIn } from '../../core/engine.ts';
@@ -27,18 +27,11 @@ import type { FastPathTable } from './fastpath.ts';
  */
 export type PacketMeta = MutablePacketIn;
 
-export const K = { PASS: 0, DROP: 1, REJECT: 2, FWD: 3 } as const;
-export const M = { MASQ: 0, ROUTE: 1, TUNNEL: 2 } as const;
-const METHOD_NAMES = ['masq', 'route', 'tunnel'] as const;
-/** Tunnel encapsulation of an M.TUNNEL action (ipvsadm --tun-type; names: core/types TUN_TYPES). */
-export const T = { IPIP: 0, GUE: 1, GRE: 2 } as const;
-/** Tunnel checksum option (--tun-nocsum / --tun-csum / --tun-remcsum). */
-export const TC = { NOCSUM: 0, CSUM: 1, REMCSUM: 2 } as const;
-export const TUN_CSUM_NAMES = ['nocsum', 'csum', 'remcsum'] as const;
-
 /**
- * What to do with one packet (a reusable record). Addresses are host-order IPv4 u32.
- * FWD: send with `method`; `rip:rport` the real server, `vip:vport` the virtual service
+ * What to do with one packet (a reusable record), in the numbers of the decision vocabulary
+ * (core/types.ts): `kind` an ACTION_CODE, `method` a FWD_CODE, `tun` a TUN_CODE, `tunCsum` a
+ * TUN_CSUM_CODE. Addresses are host-order IPv4 u32.
+ * forward: send with `method`; `rip:rport` the real server, `vip:vport` the virtual service
  * (for 'out' replies the VIP:vport the engine restores). IPv6 (main-thread path only): `rip6` /
  * `vip6` hold the addresses and `rip`/`vip` are 0.
  */
@@ -54,7 +47,7 @@ export interface Action {
   vip6: Ip | null;
   /** The engine's connection handle, -1 when none (one-packet scheduling): only FWD with a connection may be cached. */
   conn: number;
-  /** M.TUNNEL: the destination's encapsulation (T.*), GUE port, checksum option (TC.*); 0 otherwise. */
+  /** FWD_CODE.tunnel: the destination's encapsulation (TUN_CODE), GUE port, checksum option (TUN_CSUM_CODE); 0 otherwise. */
   tun: number;
   tunPort: number;
   tunCsum: number;
@@ -63,7 +56,7 @@ export interface Action {
 }
 
 export function newAction(): Action {
-  return { kind: K.DROP, method: 0, dir: 'in', rip: 0, rport: 0, vip: 0, vport: 0, rip6: null, vip6: null, conn: -1, tun: 0, tunPort: 0, tunCsum: 0, fast: 0 };
+  return { kind: ACTION_CODE.drop, method: 0, dir: 'in', rip: 0, rport: 0, vip: 0, vport: 0, rip6: null, vip6: null, conn: -1, tun: 0, tunPort: 0, tunCsum: 0, fast: 0 };
 }
 
 /** Decides a batch: fills `out[i]` (pre-allocated records) for `metas[i]`. */
@@ -343,9 +336,9 @@ export class Egress {
   apply(buf: Uint8Array, m: FrameMeta, a: Action, ringBuf: Uint8Array | null, ringAddr: bigint, headroom: number): void {
     const st = this.stats;
     switch (a.kind) {
-      case K.PASS: st.passed++; return;
-      case K.DROP: st.dropped++; return;
-      case K.REJECT: {
+      case ACTION_CODE.pass: st.passed++; return;
+      case ACTION_CODE.drop: st.dropped++; return;
+      case ACTION_CODE.reject: {
         // No destination available: ICMP port unreachable from the VIP, as ip_vs_leave does.
         const n = buildIcmpErrorFrame(this.scratch, 0, buf, m, IcmpErrorKind.PORT_UNREACH);
         this.sendReply(n);
@@ -354,7 +347,7 @@ export class Egress {
       }
     }
     const d = this.d;
-    const method = METHOD_NAMES[a.method] ?? 'masq';
+    const method = FWD_NAMES[a.method] ?? 'masq';
     d.method = method;
     d.dir = a.dir;
     const v6 = a.rip6 !== null;
@@ -385,7 +378,7 @@ export class Egress {
       d.tunnelSrc = method === 'tunnel' ? (v6 ? hop.src6! : this.tsrc) : null;
       d.tunType = TUN_TYPES[a.tun] ?? 'ipip';
       d.tunPort = a.tunPort;
-      d.tunCsum = TUN_CSUM_NAMES[a.tunCsum] ?? 'nocsum';
+      d.tunCsum = TUN_CSUMS[a.tunCsum] ?? 'nocsum';
     } else {
       d.srcMac = DUMMY_MAC;
       d.dstMac = DUMMY_MAC;
@@ -762,7 +755,7 @@ export class PacketForwarder {
   }
 
   private cacheAnswer(pe: Pending, a: Action): void {
-    if (!FLOW_CACHE || pe.key < 0 || a.kind !== K.FWD || a.conn < 0) return;
+    if (!FLOW_CACHE || pe.key < 0 || a.kind !== ACTION_CODE.forward || a.conn < 0) return;
     const flows = pe.out ? this.flowsOut : this.flowsIn;
     if (flows.size >= FLOW_MAX) flows.clear();
     const m = pe.m;
@@ -789,13 +782,13 @@ export class PacketForwarder {
         for (let i = 0; i < n; i++) {
           const a = acts[i]!;
           if (ok) chan.answer(this.pending[i]!.seq, a);
-          else { a.kind = K.DROP; a.conn = -1; }
+          else { a.kind = ACTION_CODE.drop; a.conn = -1; }
         }
       } else {
         try {
           this.decide!(this.metas, acts);
         } catch {
-          for (let i = 0; i < n; i++) acts[i]!.kind = K.DROP;
+          for (let i = 0; i < n; i++) acts[i]!.kind = ACTION_CODE.drop;
         }
       }
       const fp = this.fastPath;

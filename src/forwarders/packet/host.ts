@@ -7,7 +7,8 @@ import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
 import type { Action, DecideBatch, ForwarderStats, NextHop, PacketMeta } from './forwarder.ts';
-import { emptyStats, K, newAction, newMeta, PacketForwarder } from './forwarder.ts';
+import { emptyStats, newAction, newMeta, PacketForwarder } from './forwarder.ts';
+import { ACTION_CODE } from '../../core/types.ts';
 import { createChannel, serveChannel, type ChannelServer } from './channel.ts';
 import type { WorkerInit, WorkerMsgIn, WorkerMsgOut } from './worker.ts';
 import { resolveNextHop } from '../../os/neigh.ts';
@@ -141,7 +142,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
         try {
           decide(metas[i]!, a);
         } catch {
-          a.kind = K.DROP;
+          a.kind = ACTION_CODE.drop;
           a.conn = -1;
         }
       }
@@ -190,7 +191,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
           if (taken) decideAhead!(m, a, dest);
           else decide(m, a);
         } catch {
-          a.kind = K.DROP;
+          a.kind = ACTION_CODE.drop;
           a.conn = -1;
           a.fast = 0;
         }

@@ -37,10 +37,12 @@ import { Worker as Thread } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import type { IpvsCommand, ServiceKey } from '../../core/types.ts';
 import { serviceKeyString, serviceKeyText } from '../../core/service-key.ts';
-import { EnginePort, type AheadDest, type DataPath, type ParsedFlow } from './engine-port.ts';
+import { EnginePort, type AheadDest, type ParsedFlow } from './engine-port.ts';
+import type { Forwarder, ForwarderEngine } from '../../dataplane/forwarder.ts';
 import { EV, EV_WORDS, batchWords, eventIp } from './event-batch.ts';
 import type { Ip } from '../../core/addr.ts';
 import { AheadRing, SLOTS, createAheadRing } from './ahead-ring.ts';
+import { AheadRings, proxyEligible, type AheadStore } from '../../dataplane/ahead.ts';
 import { DestTokens } from '../dest-tokens.ts';
 import { rawBindings } from './raw-relay.ts';
 import { listenSocket } from '../../os/epoll.ts';
@@ -66,12 +68,6 @@ export interface ClusterOptions {
   readonly log: ForwarderLog & { error(o: object, msg: string): void };
 }
 
-interface EngineWithTimeouts extends DataPath {
-  timeouts(): { tcp: number; tcpfin: number; udp: number };
-  /** The service as listed (its signature tells whether a rule change touched it). */
-  service?(key: ServiceKey): unknown;
-}
-
 /** A relay worker as the primary talks to it: a cluster process or a thread. */
 interface RelayWorker {
   send(m: object): void;
@@ -93,7 +89,7 @@ interface WorkerState {
   relay?: RelayKind;
 }
 
-export class ClusterForwarder {
+export class ClusterForwarder implements Forwarder {
   private readonly port: EnginePort;
   private readonly udp: ProxyForwarder;
   private readonly workers: WorkerState[] = [];
@@ -102,7 +98,7 @@ export class ClusterForwarder {
   private lastServices: readonly ServiceKey[] = [];
   private closing = false;
 
-  constructor(private readonly engine: EngineWithTimeouts, now: () => number, private readonly opts: ClusterOptions) {
+  constructor(private readonly engine: ForwarderEngine, now: () => number, private readonly opts: ClusterOptions) {
     this.port = new EnginePort(engine, now);
     this.udp = new ProxyForwarder(this.port, { proxyProtocol: opts.proxyProtocol, connectTimeoutMs: opts.connectTimeoutMs, timeouts: () => engine.timeouts(), log: opts.log });
     this.fds = process.env['TSVS_PROXY_PROCS'] === '1' ? null : fdTools();
@@ -110,7 +106,21 @@ export class ClusterForwarder {
       cluster.schedulingPolicy = cluster.SCHED_NONE;
       cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-entry.mjs', import.meta.url)), args: [], silent: false, serialization: 'advanced' });
     }
+    this.rings = this.fds && AHEAD_ON ? new AheadRings(this.ringStore(), engine, proxyEligible) : null;
     for (let i = 0; i < opts.workers; i++) this.fork();
+  }
+
+  /** The relay workers' rings (./ahead-ring.ts) as the decisions-ahead policy drives them. */
+  private ringStore(): AheadStore<AheadRing> {
+    return {
+      capacity: SLOTS,
+      open: () => new AheadRing(createAheadRing()),
+      waiting: (r) => r.waiting(),
+      push: (r, dest, key) => r.push(this.aheadTokens.token(dest), dest.af, dest.ip.words, dest.port || key.port),
+      drop: (r) => void r.drop(),
+      close: () => {},
+      refilling: (r) => r.refilling(),
+    };
   }
 
   /** Thread mode: listening sockets through koffi (null: process mode). */
@@ -235,40 +245,15 @@ export class ClusterForwarder {
   /** New connections decided ahead (taken from a ring) and asked for (a round trip). */
   private readonly decisions = { ahead: 0, asked: 0 };
 
-  /** Thread mode: the decision rings of TCP services (lkey), with what their service looked like. */
-  private readonly rings = new Map<string, { ring: AheadRing; key: ServiceKey; sig: string }>();
+  /**
+   * Thread mode: the decision rings of the TCP services the policy admits (src/dataplane/ahead.ts),
+   * by serviceKeyString; null without decisions ahead (process mode, or the proxy-ahead option off).
+   */
+  private readonly rings: AheadRings<AheadRing> | null;
 
   /** Tops up every ring under half full with the engine's next rr/wrr choices. */
   private refill(): void {
-    const ahead = this.engine.scheduleAhead?.bind(this.engine);
-    if (!ahead) return;
-    for (const { ring, key } of this.rings.values()) {
-      if (ring.waiting() >= SLOTS / 2) continue;
-      ring.refilling();
-      while (ring.waiting() < SLOTS) {
-        const dest = ahead(key);
-        if (!dest || !ring.push(this.aheadTokens.token(dest), key.af, dest.ip.words, dest.port || key.port)) break;
-      }
-    }
-  }
-
-  /**
-   * Thread mode, at every rule change: a ring per TCP service; those whose service changed
-   * (scheduler, flags, destinations, weights) drop what waits, decided under the old rules.
-   */
-  private syncRings(services: readonly ServiceKey[]): void {
-    if (!this.fds || !AHEAD_ON || !this.engine.scheduleAhead) return;
-    const want = new Map(services.filter((s) => s.protocol === 'tcp' && s.fwmark === 0).map((s) => [lkey(s), s]));
-    for (const k of this.rings.keys()) if (!want.has(k)) this.rings.delete(k);
-    for (const [k, key] of want) {
-      const sig = JSON.stringify(this.engine.service?.(key) ?? null, (n, v) => (n === 'stats' || n === 'rates' || /Conns$/.test(n) ? undefined : v));
-      const r = this.rings.get(k);
-      if (!r) this.rings.set(k, { ring: new AheadRing(createAheadRing()), key, sig });
-      else if (r.sig !== sig) {
-        r.ring.drop();
-        r.sig = sig;
-      }
-    }
+    this.rings?.refill();
   }
 
   refusal(cmd: IpvsCommand): string | null {
@@ -309,7 +294,7 @@ export class ClusterForwarder {
         }
       }
     }
-    const rings = this.fds ? Object.fromEntries([...this.rings].map(([k, r]) => [k, r.ring.sab])) : undefined;
+    const rings = this.rings ? Object.fromEntries([...this.rings.entries()].map(([k, r]) => [k, r.sab])) : undefined;
     st.w.send({ t: 'sync', id, services, fds, rings, timeouts: this.engine.timeouts(), proxyProtocol: this.opts.proxyProtocol, connectTimeoutMs: this.opts.connectTimeoutMs });
   }
 
@@ -354,8 +339,7 @@ export class ClusterForwarder {
     await Promise.all(this.workers.map((w) => w.ready));
     const id = String(++this.syncId);
     const failed: ListenerStatus[] = this.fds ? this.syncSockets(this.lastServices) : [];
-    this.syncRings(this.lastServices);
-    this.refill();
+    this.rings?.sync(this.engine.services());
     const done = new Promise<void>((resolve) => {
       this.pending.set(id, { left: this.workers.length, failed, done: resolve });
       if (this.workers.length === 0) resolve();

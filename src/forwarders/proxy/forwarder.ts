@@ -14,6 +14,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { IpvsCommand, ServiceKey } from '../../core/types.ts';
 import { serviceKeyString, serviceKeyText } from '../../core/service-key.ts';
+import type { Forwarder } from '../../dataplane/forwarder.ts';
 import { canonicalIp } from '../../core/addr.ts';
 import type { Flow, FlowPort } from './flow.ts';
 import { TcpRelay } from './tcp-relay.ts';
@@ -108,7 +109,7 @@ export function relayKind(want?: RelayKind): RelayKind {
   return (want ? libuvBindings() : rawBindings()) ? 'uv' : 'net';
 }
 
-export class ProxyForwarder {
+export class ProxyForwarder implements Forwarder {
   private readonly listeners = new Map<string, Listener>();
   /** Live relays by their flow object (abortFlow, timers, close; identity keys: no text per connection). */
   private readonly relays = new Map<Flow, AnyRelay>();
