@@ -101,30 +101,28 @@ export class AheadRings<R> {
    * service whose signature changed drops what waits; then every ring is refilled.
    */
   sync(services: readonly ServiceSnapshot[]): void {
-    const seen = new Set<string>();
-    for (const s of services) {
-      if (!this.eligible(s)) continue;
-      const k = serviceKeyString(s);
+    const want = new Map<string, ServiceSnapshot>();
+    for (const s of services) if (this.eligible(s)) want.set(serviceKeyString(s), s);
+    // Rings go first: a bounded store then has their slots for the services that arrive.
+    for (const [k, e] of this.rings) {
+      if (want.has(k)) continue;
+      this.store.drop(e.ring);
+      this.store.close(e.ring);
+      this.rings.delete(k);
+    }
+    for (const [k, s] of want) {
       const sig = aheadSignature(s);
       const e = this.rings.get(k);
       if (e) {
-        seen.add(k);
         if (e.sig !== sig) {
           this.store.drop(e.ring);
           e.sig = sig;
         }
         continue;
       }
-      const ring = this.store.open({ af: s.af, fwmark: s.fwmark, protocol: s.protocol, addr: s.addr, port: s.port });
-      if (ring === null) continue;
-      seen.add(k);
-      this.rings.set(k, { ring, key: { af: s.af, fwmark: s.fwmark, protocol: s.protocol, addr: s.addr, port: s.port }, sig });
-    }
-    for (const [k, e] of this.rings) {
-      if (seen.has(k)) continue;
-      this.store.drop(e.ring);
-      this.store.close(e.ring);
-      this.rings.delete(k);
+      const key: ServiceKey = { af: s.af, fwmark: s.fwmark, protocol: s.protocol, addr: s.addr, port: s.port };
+      const ring = this.store.open(key);
+      if (ring !== null) this.rings.set(k, { ring, key, sig });
     }
     this.refill();
   }
