@@ -10,7 +10,7 @@ import { formatIp, type Ip } from '../../core/addr.ts';
 import { PacketSocket, TxBatch, openRawIpSocket, openRawIp6Socket, type RxFrame } from '../../os/packet-ring.ts';
 import { sys, C, check, sockaddrLl, errno } from '../../os/libc.ts';
 import { createFrameMeta, parseFrame, FrameKind, DropReason, type FrameMeta } from '../../codec/frame.ts';
-import { createForwardResult, forwardFrame, tunnelOverhead, Verdict, SCRATCH_BYTES, type ForwardDecision, type ForwardResult } from '../../codec/forward.ts';
+import { createForwardResult, forwardFrame, tunnelOverhead, SCRATCH_BYTES, type ForwardDecision, type ForwardResult } from '../../codec/forward.ts';
 import { ACTION_CODE, FWD_NAMES, TUN_CSUMS, TUN_TYPES } from '../../core/types.ts';
 import { buildIcmpErrorFrame, IcmpErrorKind } from '../../codec/icmp.ts';
 import { DropCounters } from '../../codec/counters.ts';
@@ -395,7 +395,7 @@ export class Egress {
     }
     const v = forwardFrame(fb, m.off, m.len, m, d, this.res, this.scratch, this.drops);
     const r = this.res;
-    if (v === Verdict.FORWARD) {
+    if (v === ACTION_CODE.forward) {
       const eth = m.l3Off - m.off;
       // Related ICMP / ICMPv6 errors are counted as such, whatever the method.
       const icmp = m.protocol === IPPROTO.ICMP || m.protocol === IPPROTO.ICMPV6;
@@ -421,7 +421,7 @@ export class Egress {
           else st.masqOut++;
         }
       }
-    } else if (v === Verdict.REPLY) {
+    } else if (v === ACTION_CODE.reject) {
       this.sendReply(r.len);
       if (r.reason === DropReason.TOO_BIG) st.fragNeeded++;
       else st.dropped++;
