@@ -12,6 +12,7 @@ import { sys, C, check, sockaddrLl, errno } from '../../os/libc.ts';
 import { createFrameMeta, parseFrame, FrameKind, DropReason, type FrameMeta } from '../../codec/frame.ts';
 import { createForwardResult, forwardFrame, tunnelOverhead, SCRATCH_BYTES, type ForwardDecision, type ForwardResult } from '../../codec/forward.ts';
 import { ACTION_CODE, FWD_NAMES, TUN_CSUMS, TUN_TYPES } from '../../core/types.ts';
+import { PACKET_DEFAULTS } from '../../dataplane/options.ts';
 import { buildIcmpErrorFrame, IcmpErrorKind } from '../../codec/icmp.ts';
 import { DropCounters } from '../../codec/counters.ts';
 import type { MutablePacketIn } from '../../core/engine.ts';
@@ -479,6 +480,13 @@ export interface PacketForwarderOptions {
    * packet went out, so that it installs, refreshes or removes the connection's kernel entry.
    */
   readonly fastPath?: FastPathTable;
+  /**
+   * With `channel`: forward the packets of a connection whose decision is cached at once (default
+   * on; tsvs daemon --flow-cache off: every packet waits for the engine's answer). Counters stay
+   * exact with it on: the engine decides the cached packets in order within ~2 ms, and at once
+   * when the daemon settles the channels before a command (-Z).
+   */
+  readonly flowCache?: boolean;
 }
 
 interface Pending {
@@ -513,12 +521,6 @@ interface FlowEntry extends Action {
  */
 export const FLOW_TTL_MS = 1000;
 const FLOW_MAX = 1 << 16;
-/**
- * The fast path is on by default; TSVS_FLOW_CACHE=0 turns it off (every packet then waits for the
- * engine's answer). Counters stay exact with it on: the engine decides the cached packets in
- * order within ~2 ms, and at once when the daemon settles the channels before a command (-Z).
- */
-const FLOW_CACHE = process.env['TSVS_FLOW_CACHE'] !== '0';
 
 export class PacketForwarder {
   readonly stats: ForwarderStats = emptyStats();
@@ -542,6 +544,8 @@ export class PacketForwarder {
   private nowMs = 0;
   private gen = 0;
   /** Cached decisions: client address * 65536 + client port -> entry, per direction. */
+  /** The flowCache option. */
+  private readonly flowCache: boolean;
   private readonly flowsIn = new Map<number, FlowEntry>();
   private readonly flowsOut = new Map<number, FlowEntry>();
   /** The cache entry each async record of the channel was forwarded with (by slot). */
@@ -554,6 +558,7 @@ export class PacketForwarder {
     this.decide = opts.decide ?? null;
     this.chan = opts.channel ?? null;
     this.fastPath = opts.fastPath ?? null;
+    this.flowCache = opts.flowCache ?? PACKET_DEFAULTS.flowCache;
     if (!this.decide && !this.chan) throw new Error('PacketForwarder: decide or channel is required');
     this.used = new Array<FlowEntry | null>(this.chan ? this.chan.cap : 0).fill(null);
     this.inAddrs = new Set(opts.inAddrs);
@@ -755,7 +760,7 @@ export class PacketForwarder {
   }
 
   private cacheAnswer(pe: Pending, a: Action): void {
-    if (!FLOW_CACHE || pe.key < 0 || a.kind !== ACTION_CODE.forward || a.conn < 0) return;
+    if (!this.flowCache || pe.key < 0 || a.kind !== ACTION_CODE.forward || a.conn < 0) return;
     const flows = pe.out ? this.flowsOut : this.flowsIn;
     if (flows.size >= FLOW_MAX) flows.clear();
     const m = pe.m;

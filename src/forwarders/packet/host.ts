@@ -9,6 +9,7 @@ import { availableParallelism } from 'node:os';
 import type { Action, DecideBatch, ForwarderStats, NextHop, PacketMeta } from './forwarder.ts';
 import { emptyStats, newAction, newMeta, PacketForwarder } from './forwarder.ts';
 import { ACTION_CODE } from '../../core/types.ts';
+import { PACKET_DEFAULTS } from '../../dataplane/options.ts';
 import { createChannel, serveChannel, type ChannelServer } from './channel.ts';
 import type { WorkerInit, WorkerMsgIn, WorkerMsgOut } from './worker.ts';
 import { resolveNextHop } from '../../os/neigh.ts';
@@ -47,6 +48,8 @@ export interface WorkersOptions {
   /** ... or in each worker, from a module exporting createDecider(config) (tests, static lab). */
   readonly deciderModule?: { readonly path: string; readonly config: unknown };
   readonly log?: (msg: string) => void;
+  /** Ring workers: forward from their decision caches (default on; forwarder.ts flowCache). */
+  readonly flowCache?: boolean;
   /**
    * Inline only: attach the kernel fast path (bpf.ts) to `ifaces`; `count` hands the engine the
    * packets it forwarded (Engine.countForwarded). A load failure fails the start.
@@ -261,6 +264,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       id, ifaces: opts.ifaces, fanoutGroup, inAddrs: [...opts.inAddrs], outAddrs: [...opts.outAddrs],
       nextHops: [...hops.entries()], decider,
       nfqueue: id === n ? opts.nfqueue : undefined,
+      flowCache: opts.flowCache ?? PACKET_DEFAULTS.flowCache,
     };
     const w = new Worker(shim, { workerData: init });
     perWorker.push(emptyStats());

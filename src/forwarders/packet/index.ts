@@ -22,34 +22,25 @@ import { ipv4FromString } from '../../core/addr4.ts';
 import { FAST, type FastPathCounters } from './fastpath.ts';
 import type { RtDest } from '../../core/scheduler.ts';
 
-/**
- * TSVS_FAST_AHEAD=0: the kernel fast path leaves every new connection to the engine (no decisions
- * ahead; fastpath-ahead.ts).
- */
-const FAST_AHEAD = process.env['TSVS_FAST_AHEAD'] !== '0';
 import { FastPathError, type FastPathKind } from '../../os/bpf.ts';
 import { DEFAULT_QUEUE, removeMarkRules, syncMarkRules } from '../../os/nfqueue.ts';
+import { PACKET_DEFAULTS, type PacketOptions } from '../../dataplane/options.ts';
 
 /** The part of the engine the packet forwarder uses (src/dataplane/forwarder.ts). */
 export type PacketEngine = Pick<ForwarderEngine, 'setTime' | 'processPacket' | 'countForwarded' | 'scheduleAhead' | 'services'>;
 
-export interface PacketForwarderOptions {
-  /** Interfaces to capture on (default: every interface with an IPv4 address except lo). */
-  readonly ifaces?: readonly string[];
-  /**
-   * Ring worker threads; 0 (the default): the rings are read in the main thread, on its event
-   * loop, and every packet is decided right there by the engine (docs/PACKET-FORWARDER.md,
-   * "Threads", with the figures that made it the default).
-   */
-  readonly workers?: number;
+/**
+ * The packet forwarder's options (src/dataplane/options.ts PacketOptions: ifaces, workers,
+ * fastPath, fastPathAhead, flowCache; absent ones take PACKET_DEFAULTS) and what the daemon adds.
+ * `workers` 0: the rings are read in the main thread, on its event loop, and every packet is
+ * decided right there by the engine (docs/PACKET-FORWARDER.md, "Threads", with the figures that
+ * made it the default). `fastPath`: the kernel fast path (bpf.ts, fastpath.ts) on the capture
+ * interfaces for the packets of direct-routing connections the engine already decided, on tc
+ * ingress or XDP; main-thread path only.
+ */
+export interface PacketForwarderOptions extends Partial<PacketOptions> {
   /** Monotonic seconds clock fed to engine.setTime before each batch (default performance.now()/1000). */
   readonly now?: () => number;
-  /**
-   * The kernel fast path (bpf.ts, fastpath.ts) on the capture interfaces, for the packets of
-   * direct-routing connections the engine already decided: on tc ingress or XDP. Main-thread
-   * path only.
-   */
-  readonly fastPath?: FastPathKind | 'auto';
   /** NFQUEUE number for firewall-mark services (default 7157); null: no fwmark support. */
   readonly nfqueue?: number | null;
   readonly log?: { info(o: unknown, m?: string): void; warn(o: unknown, m?: string): void };
@@ -186,7 +177,8 @@ export function startPacketForwarder(engine: PacketEngine, options: PacketForwar
 export class PacketForwarderHandle implements Forwarder {
   private constructor(
     private readonly engine: PacketEngine,
-    private readonly options: PacketForwarderOptions,
+    private readonly options: PacketOptions,
+    private readonly log: PacketForwarderOptions['log'],
     private readonly h: WorkersHandle,
     private readonly ifaces: readonly string[],
     private readonly inline: boolean,
@@ -197,12 +189,17 @@ export class PacketForwarderHandle implements Forwarder {
   ) {}
 
   static async start(engine: PacketEngine, options: PacketForwarderOptions): Promise<PacketForwarderHandle> {
-    const ifaces = options.ifaces ?? defaultIfaces();
+    const D = PACKET_DEFAULTS;
+    const o: PacketOptions = {
+      ifaces: options.ifaces ?? D.ifaces, workers: options.workers ?? D.workers, fastPath: options.fastPath ?? D.fastPath,
+      fastPathAhead: options.fastPathAhead ?? D.fastPathAhead, flowCache: options.flowCache ?? D.flowCache,
+    };
+    const ifaces = o.ifaces.length > 0 ? o.ifaces : defaultIfaces();
     const now = options.now ?? (() => performance.now() / 1000);
     const queue = options.nfqueue === undefined ? DEFAULT_QUEUE : options.nfqueue;
     const p = plan(engine.services());
-    const inline = (options.workers ?? 0) === 0;
-    if (options.fastPath && options.fastPath !== 'auto' && !inline) throw new Error('the kernel fast path works with the default packet path (no ring workers)');
+    const inline = o.workers === 0;
+    if ((o.fastPath === 'tc' || o.fastPath === 'xdp') && !inline) throw new Error('the kernel fast path works with the default packet path (no ring workers)');
     removeNft(); // whatever a crashed run left
     installNft(p.nft);
     const marks = new Set<number>();
@@ -216,17 +213,17 @@ export class PacketForwarderHandle implements Forwarder {
     };
     let h: WorkersHandle;
     // 'auto' is tc, or nothing when it cannot load (no clang, no libbpf, a kernel without it).
-    let kind: FastPathKind | null = options.fastPath === 'auto' ? (inline ? 'tc' : null) : options.fastPath ?? null;
+    let kind: FastPathKind | null = o.fastPath === 'auto' ? (inline ? 'tc' : null) : o.fastPath === 'none' ? null : o.fastPath;
     let fastPathError: string | undefined;
     const start = (): Promise<WorkersHandle> => startWorkers({
-        ifaces, workers: options.workers, inline, inAddrs: p.inAddrs, outAddrs: p.outAddrs, rips: p.rips, decide,
+        ifaces, workers: o.workers, inline, flowCache: o.flowCache, inAddrs: p.inAddrs, outAddrs: p.outAddrs, rips: p.rips, decide,
         ...(inline ? { v6: p.v6 } : {}),
         onBatch: () => engine.setTime(now()),
         ...(kind && inline ? {
           fastPath: {
             kind,
             count: (c: number, n: number, b: number) => engine.countForwarded(c, n, b),
-            ...(FAST_AHEAD ? {
+            ...(o.fastPathAhead ? {
               ahead: engine,
               decideAhead: (m: PacketMeta, a: Action, dest: RtDest | undefined) => {
                 verdictToAction(m, engine.processPacket(m as PacketIn, verdict, dest), a);
@@ -241,7 +238,7 @@ export class PacketForwarderHandle implements Forwarder {
       try {
         h = await start();
       } catch (e) {
-        if (options.fastPath !== 'auto' || !(e instanceof FastPathError)) throw e;
+        if (o.fastPath !== 'auto' || !(e instanceof FastPathError)) throw e;
         fastPathError = e.message;
         options.log?.warn({ err: e.message }, 'kernel fast path unavailable; forwarding every packet in user space');
         kind = null;
@@ -252,7 +249,7 @@ export class PacketForwarderHandle implements Forwarder {
       if (queue !== null) removeMarkRules();
       throw e;
     }
-    return new PacketForwarderHandle(engine, options, h, ifaces, inline, queue, marks, kind, fastPathError);
+    return new PacketForwarderHandle(engine, o, options.log, h, ifaces, inline, queue, marks, kind, fastPathError);
   }
 
   /**
@@ -278,10 +275,10 @@ export class PacketForwarderHandle implements Forwarder {
       installNft(p.nft);
     } catch (e) {
       const msg = ((e as { stderr?: Buffer }).stderr?.toString() || (e as Error).message).trim();
-      this.options.log?.warn({ err: msg }, 'cannot install the nftables table');
+      this.log?.warn({ err: msg }, 'cannot install the nftables table');
       for (const v of p.nft.vips) failed.push({ ...v, error: `nftables: ${msg}` });
     }
-    if (this.queue !== null) for (const e of syncMarkRules(p.marks, this.queue, this.marks)) this.options.log?.warn(e, 'cannot queue firewall mark');
+    if (this.queue !== null) for (const e of syncMarkRules(p.marks, this.queue, this.marks)) this.log?.warn(e, 'cannot queue firewall mark');
     this.h.setAddrs(p.inAddrs, p.outAddrs, p.rips, this.inline ? p.v6 : undefined);
     return failed;
   }
@@ -308,7 +305,7 @@ export class PacketForwarderHandle implements Forwarder {
     // Exact kernel fast path counters: what it reported and counted so far reaches the engine.
     if (this.kind) this.h.settle();
     const fp = this.h.fastPath();
-    return { forwarder: 'packet', ifaces: this.ifaces, workers: this.options.workers ?? 0, counters: this.h.stats(), drops: this.h.drops(), fwmarks: [...this.marks], fastPath: fp && this.kind ? { kind: this.kind, ...fp } : null, ...(this.fastPathError ? { fastPathError: this.fastPathError } : {}) };
+    return { forwarder: 'packet', ifaces: this.ifaces, workers: this.options.workers, counters: this.h.stats(), drops: this.h.drops(), fwmarks: [...this.marks], fastPath: fp && this.kind ? { kind: this.kind, ...fp } : null, ...(this.fastPathError ? { fastPathError: this.fastPathError } : {}) };
   }
 
   async close(): Promise<void> {

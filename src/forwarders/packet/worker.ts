@@ -22,6 +22,8 @@ export interface WorkerInit {
   readonly statsIntervalMs?: number;
   /** This worker reads NFQUEUE `nfqueue` instead of the rings. */
   readonly nfqueue?: number;
+  /** The flowCache option (forwarder.ts PacketForwarderOptions). */
+  readonly flowCache: boolean;
 }
 
 export type WorkerMsgIn =
@@ -62,6 +64,7 @@ async function main(): Promise<void> {
       outAddrs: init.outAddrs,
       nextHops: hops,
       onMissingHop,
+      flowCache: init.flowCache,
     });
   } catch (e) {
     post({ type: 'error', id: init.id, message: (e as Error).message });
