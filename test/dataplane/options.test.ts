@@ -2,6 +2,7 @@
 // into typed, frozen options with their defaults; bad values and combinations refused by name.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { PACKET_DEFAULTS, PROXY_DEFAULTS, OptionError } from '../../src/dataplane/options.ts';
 import { ConfigFileError, OPTION_SPECS, daemonOptions, mergeOptions, optionsHelp, parseConfigFile, type DaemonOptions, type OptionEnv } from '../../src/daemon/options.ts';
 
@@ -122,7 +123,16 @@ describe('daemon options: the config file', () => {
   }
 });
 
-describe('daemon options: --help', () => {
+describe('daemon options: --help and docs/OPTIONS.md', () => {
+  it('docs/OPTIONS.md has a row for every option, with the same default', () => {
+    const doc = readFileSync(new URL('../../docs/OPTIONS.md', import.meta.url), 'utf8');
+    for (const s of OPTION_SPECS) {
+      const row = doc.split('\n').find((l) => l.startsWith(`| \`${s.key}\` |`));
+      assert.ok(row, `no row for ${s.key}`);
+      assert.ok(row.includes(`| ${s.shown} |`), `${s.key}: default ${s.shown} in ${row}`);
+    }
+  });
+
   it('names every option with its values and its default', () => {
     const h = optionsHelp().replace(/\s+/g, ' ');
     for (const s of OPTION_SPECS) {
