@@ -21,8 +21,8 @@
  * Answer word 0: kind (bits 0..3), method (4..7), dir (8), cached connection (9), tunnel type
  * (10..11), tunnel checksum option (12..13), GUE port (14..29); then rip, rport<<16|vport, vip.
  */
-import type { Action, DecideBatch, PacketMeta } from './forwarder.ts';
-import { newAction } from './forwarder.ts';
+import { newAction, type Action, type DecideBatch } from './decision.ts';
+import type { PacketMeta } from './classify.ts';
 import { ACTION_CODE } from '../../core/types.ts';
 
 type WaitAsync = (a: Int32Array, i: number, v: number, t: number) => { async: boolean; value: unknown };

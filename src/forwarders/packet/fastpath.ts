@@ -13,13 +13,15 @@
  * The kernel map sits behind `FlowMap` (src/os/flow-map.ts; os/bpf.ts: the BPF hash map;
  * MemoryFlowMap: a fake with the program's lookup, for tests). Layouts match bpf/tsvs_fastpath.c.
  */
-import type { Action, NextHop, PacketMeta } from './forwarder.ts';
+import type { NextHop } from './forwarder.ts';
+import { FAST, type Action } from './decision.ts';
+import type { PacketMeta } from './classify.ts';
 import { TCP_FLAG } from '../../core/proto.ts';
 import { FLOW_VAL as V, KEY_BYTES, VAL_BYTES, writeFlowKey, type FlowMap } from '../../os/flow-map.ts';
 import { ACTION_CODE, FWD_CODE } from '../../core/types.ts';
 
-/** Action.fast: whether the engine's decision may be carried out by the kernel. */
-export const FAST = { NO: 0, YES: 1, NEED_ACK: 2 } as const;
+/** Action.fast (decision.ts): whether the engine's decision may be carried out by the kernel. */
+export { FAST };
 
 /** Counts packets the kernel forwarded for connection `conn` (Engine.countForwarded). */
 export type CountForwarded = (conn: number, pkts: number, bytes: number) => boolean;

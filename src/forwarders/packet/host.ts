@@ -6,8 +6,10 @@
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
-import type { Action, DecideBatch, ForwarderStats, NextHop, PacketMeta } from './forwarder.ts';
-import { emptyStats, newAction, newMeta, PacketForwarder } from './forwarder.ts';
+import type { ForwarderStats, NextHop } from './forwarder.ts';
+import { emptyStats, PacketForwarder } from './forwarder.ts';
+import { newAction, type Action, type DecideBatch } from './decision.ts';
+import { newMeta, type PacketMeta } from './classify.ts';
 import { ACTION_CODE } from '../../core/types.ts';
 import { PACKET_DEFAULTS } from '../../dataplane/options.ts';
 import { createChannel, serveChannel, type ChannelServer } from './channel.ts';

@@ -9,17 +9,16 @@
  */
 import type { IpvsCommand, ServiceKey, ServiceSnapshot } from '../../core/types.ts';
 import type { Forwarder, ForwarderEngine, ListenerFailure } from '../../dataplane/forwarder.ts';
-import type { PacketIn, Verdict } from '../../core/engine.ts';
+import type { PacketIn } from '../../core/engine.ts';
 import { newVerdict } from '../../core/engine.ts';
-import type { Action, ForwarderStats, PacketMeta } from './forwarder.ts';
-import { key6 } from './forwarder.ts';
-import { ACTION_CODE, FWD_CODE, TUN_CODE, TUN_CSUM_CODE } from '../../core/types.ts';
+import type { ForwarderStats } from './forwarder.ts';
+import { verdictToAction, type Action } from './decision.ts';
+import { key6, type PacketMeta } from './classify.ts';
 import { parseIp } from '../../core/addr.ts';
-import type { TunCsum, TunType } from '../../core/types.ts';
 import { startWorkers, type WorkersHandle } from './host.ts';
 import { installNft, removeNft, type NftRules } from '../../os/nft.ts';
 import { ipv4FromString } from '../../core/addr4.ts';
-import { FAST, type FastPathCounters } from './fastpath.ts';
+import type { FastPathCounters } from './fastpath.ts';
 import type { RtDest } from '../../core/scheduler.ts';
 
 import { FastPathError, type FastPathKind } from '../../os/bpf.ts';
@@ -96,77 +95,8 @@ function plan(svcs: readonly ServiceSnapshot[]): Plan {
   return { inAddrs: [...inAddrs], outAddrs: [...outAddrs], rips: [...rips], v6: { inAddrs: [...in6], outAddrs: [...out6], rips: [...rips6] }, nft, marks: [...marks] };
 }
 
-const METHOD: Record<string, number> = { masq: FWD_CODE.masq, route: FWD_CODE.route, tunnel: FWD_CODE.tunnel };
-const TUN_TYPE: Record<string, number> = { ipip: TUN_CODE.ipip, gue: TUN_CODE.gue, gre: TUN_CODE.gre };
-const TUN_CSUM: Record<string, number> = { nocsum: TUN_CSUM_CODE.nocsum, csum: TUN_CSUM_CODE.csum, remcsum: TUN_CSUM_CODE.remcsum };
-/** What the engine's destination record (Verdict.dest, core/engine.ts Dest) carries for tunnels. */
-type TunDest = { readonly tunType?: TunType; readonly tunPort?: number; readonly tunCsum?: TunCsum };
-
-/**
- * Maps one engine verdict to a worker action. 'in': the destination and port the engine chose,
- * with the method bound to the connection; 'out' (NAT replies): the VIP:vport the engine
- * restores. 'local' destinations and 'pass' leave the packet to the kernel.
- */
-export function verdictToAction(m: PacketMeta, v: Verdict, a: Action): void {
-  a.dir = m.dir;
-  a.conn = -1;
-  a.tun = 0;
-  a.tunPort = 0;
-  a.tunCsum = 0;
-  a.rip6 = null;
-  a.vip6 = null;
-  a.fast = FAST.NO;
-  switch (v.action) {
-    case 'pass': a.kind = ACTION_CODE.pass; return;
-    case 'drop': a.kind = ACTION_CODE.drop; return;
-    case 'reject': a.kind = ACTION_CODE.reject; return;
-  }
-  const method = v.fwd ? METHOD[v.fwd] : undefined;
-  if (method === undefined || !v.dest || v.dest.af !== m.af) { a.kind = ACTION_CODE.pass; return; }
-  a.kind = ACTION_CODE.forward;
-  a.method = method;
-  a.conn = v.conn;
-  if (method === FWD_CODE.tunnel) {
-    // The tunnel type is the destination's at transmit time (ip_vs_tunnel_xmit reads cp->dest).
-    const t = v.dest as TunDest;
-    a.tun = TUN_TYPE[t.tunType ?? 'ipip'] ?? TUN_CODE.ipip;
-    a.tunPort = (t.tunPort ?? 0) & 0xffff;
-    a.tunCsum = TUN_CSUM[t.tunCsum ?? 'nocsum'] ?? TUN_CSUM_CODE.nocsum;
-  }
-  if (m.af === 6) {
-    // IPv6 (main-thread path): the records are referenced until the batch is applied.
-    a.rip = a.vip = 0;
-    if (m.dir === 'in') {
-      a.rip6 = v.dest.ip;
-      a.rport = v.dport || m.dport;
-      a.vip6 = m.daddr;
-      a.vport = m.dport;
-    } else {
-      a.rip6 = m.saddr;
-      a.rport = m.sport;
-      a.vip6 = v.vaddr ?? m.daddr;
-      a.vport = v.vport;
-    }
-    return;
-  }
-  if (m.dir === 'in') {
-    // What the kernel fast path may carry on: DR connections in states that only a FIN, a RST or
-    // (SYN_RECV) the handshake's ACK leaves, which it reports (fastpath.ts).
-    if (method === FWD_CODE.route && v.conn >= 0) {
-      if (v.state === 'ESTABLISHED' || v.state === 'UDP') a.fast = FAST.YES;
-      else if (v.state === 'SYN_RECV') a.fast = FAST.NEED_ACK;
-    }
-    a.rip = v.dest.ip.words[0]! >>> 0;
-    a.rport = v.dport || m.dport;
-    a.vip = m.daddr.words[0]! >>> 0;
-    a.vport = m.dport;
-  } else {
-    a.rip = m.saddr.words[0]! >>> 0;
-    a.rport = m.sport;
-    a.vip = (v.vaddr?.words[0] ?? 0) >>> 0;
-    a.vport = v.vport;
-  }
-}
+/** The engine's verdict as the forwarder's action (decision.ts; tests import it from here too). */
+export { verdictToAction };
 
 /** Starts the packet forwarder on `engine` (see the top of this file). */
 export function startPacketForwarder(engine: PacketEngine, options: PacketForwarderOptions = {}): Promise<PacketForwarderHandle> {

@@ -5,10 +5,9 @@
 import { sys, C, check } from '../../os/libc.ts';
 import { NfQueue, NF_ACCEPT, NF_DROP } from '../../os/nfqueue.ts';
 import { openRawIpSocket } from '../../os/packet-ring.ts';
-import {
-  Egress, classify, emptyStats, newAction, newMeta, type Action, type DecideBatch, type ForwarderStats, type NextHop,
-  type PacketMeta,
-} from './forwarder.ts';
+import { Egress, emptyStats, type ForwarderStats, type NextHop } from './forwarder.ts';
+import { newAction, type Action, type DecideBatch } from './decision.ts';
+import { classify, newMeta, type PacketMeta } from './classify.ts';
 import { ACTION_CODE } from '../../core/types.ts';
 import { createFrameMeta, parseFrame, FrameKind, type FrameMeta } from '../../codec/frame.ts';
 

@@ -4,7 +4,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
-import { PacketForwarder, type DecideBatch, type NextHop, type ForwarderStats } from './forwarder.ts';
+import { PacketForwarder, type NextHop, type ForwarderStats } from './forwarder.ts';
+import type { DecideBatch } from './decision.ts';
 import { NfqForwarder } from './nfq-forwarder.ts';
 import { channelDecider, DecisionChannel } from './channel.ts';
 
