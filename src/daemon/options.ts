@@ -11,7 +11,7 @@
  */
 import { resolve } from 'node:path';
 import {
-  OptionError, OptionValueError, PACKET_KEYS, PACKET_SPECS, PROXY_KEYS, PROXY_SPECS, WORKERS, packetOptions, proxyOptions,
+  OptionError, OptionValueError, PACKET_KEYS, PACKET_SPECS, PROXY_KEYS, PROXY_SPECS, WORKERS, optionValue, packetOptions, proxyOptions,
   type OptionSpec, type PacketOptions, type ProxyOptions, type RawOptions,
 } from '../dataplane/options.ts';
 import { LOG_LEVELS, type LogLevel } from './log.ts';
@@ -116,32 +116,21 @@ export interface OptionEnv {
   readonly defaultState: (socket: string) => string;
 }
 
-function one<T>(raw: RawOptions, spec: OptionSpec<T>): T | undefined {
-  const v = raw.get(spec.key);
-  if (!v || v.length === 0) return undefined;
-  try {
-    return spec.parse(v[v.length - 1]!);
-  } catch (e) {
-    if (e instanceof OptionValueError) throw new OptionError(spec.key, `--${spec.key} ${e.message}`);
-    throw e;
-  }
-}
-
 /**
  * The daemon's options from raw values (flags merged over the config file). Throws OptionError
  * with a message naming the option for a bad value or a combination that cannot work.
  */
 export function daemonOptions(raw: RawOptions, flags: { readonly noState: boolean }, env: OptionEnv): DaemonOptions {
-  const forwarder = one(raw, DAEMON_SPECS.forwarder) ?? 'proxy';
+  const forwarder = optionValue(raw, DAEMON_SPECS.forwarder) ?? 'proxy';
   if (forwarder === 'packet' && !env.root) throw new OptionError('forwarder', '--forwarder packet needs root (raw packet sockets, nftables); use --forwarder proxy without root');
-  const keepalived = one(raw, DAEMON_SPECS.keepalived), ldirectord = one(raw, DAEMON_SPECS.ldirectord), rules = one(raw, DAEMON_SPECS.rules);
+  const keepalived = optionValue(raw, DAEMON_SPECS.keepalived), ldirectord = optionValue(raw, DAEMON_SPECS.ldirectord), rules = optionValue(raw, DAEMON_SPECS.rules);
   if (keepalived && ldirectord) throw new OptionError('keepalived', 'give either --keepalived or --ldirectord, not both');
   if ((keepalived || ldirectord) && rules) throw new OptionError('rules', '--rules cannot be combined with --keepalived/--ldirectord (the config file is the source of truth)');
-  const logLevel = one(raw, DAEMON_SPECS.logLevel) ?? 'info';
-  const syncRefreshMs = one(raw, DAEMON_SPECS.syncRefreshMs) ?? 1000;
+  const logLevel = optionValue(raw, DAEMON_SPECS.logLevel) ?? 'info';
+  const syncRefreshMs = optionValue(raw, DAEMON_SPECS.syncRefreshMs) ?? 1000;
   // Every option is checked whatever the forwarder; one of the other forwarder's is refused.
   const proxy = proxyOptions(raw, env.cpus);
-  const fastPath = one(raw, PACKET_SPECS.fastPath);
+  const fastPath = optionValue(raw, PACKET_SPECS.fastPath);
   if ((fastPath === 'tc' || fastPath === 'xdp') && forwarder !== 'packet') throw new OptionError('fast-path', `--fast-path ${fastPath} needs --forwarder packet`);
   const packet = packetOptions(raw);
   const foreign = forwarder === 'proxy' ? PACKET_KEYS : forwarder === 'packet' ? PROXY_KEYS : [];
@@ -149,8 +138,8 @@ export function daemonOptions(raw: RawOptions, flags: { readonly noState: boolea
     if (k === 'fast-path') continue; // auto/none: harmless (the default)
     if (raw.get(k)?.length) throw new OptionError(k, `--${k} is an option of the ${forwarder === 'proxy' ? 'packet' : 'proxy'} forwarder (this daemon runs --forwarder ${forwarder})`);
   }
-  const socketPath = (() => { const s = one(raw, DAEMON_SPECS.socket); return s ? resolve(env.cwd, s) : env.defaultSocket(); })();
-  const state = one(raw, DAEMON_SPECS.state);
+  const socketPath = (() => { const s = optionValue(raw, DAEMON_SPECS.socket); return s ? resolve(env.cwd, s) : env.defaultSocket(); })();
+  const state = optionValue(raw, DAEMON_SPECS.state);
   return Object.freeze({
     socketPath,
     rulesFile: rules ? resolve(env.cwd, rules) : null,

@@ -155,35 +155,33 @@ export class OptionError extends Error {
   }
 }
 
-function read<T>(raw: RawOptions, spec: OptionSpec<T>): T | undefined {
-  const v = raw.get(spec.key);
-  if (!v || v.length === 0) return undefined;
+/** One value read by its spec; a bad one becomes an OptionError naming the flag. */
+function parseAs<T>(spec: OptionSpec<T>, text: string): T {
   try {
-    return spec.parse(v[v.length - 1]!);
+    return spec.parse(text);
   } catch (e) {
     if (e instanceof OptionValueError) throw new OptionError(spec.key, `--${spec.key} ${e.message}`);
     throw e;
   }
 }
 
-function readAll<T>(raw: RawOptions, spec: OptionSpec<T>): T[] | undefined {
+/** An option's value (the last given), or undefined when it was not given. */
+export function optionValue<T>(raw: RawOptions, spec: OptionSpec<T>): T | undefined {
   const v = raw.get(spec.key);
-  if (!v || v.length === 0) return undefined;
-  return v.map((x) => {
-    try {
-      return spec.parse(x);
-    } catch (e) {
-      if (e instanceof OptionValueError) throw new OptionError(spec.key, `--${spec.key} ${e.message}`);
-      throw e;
-    }
-  });
+  return v && v.length > 0 ? parseAs(spec, v[v.length - 1]!) : undefined;
+}
+
+/** Every value of a repeatable option, or undefined when it was not given. */
+function optionValues<T>(raw: RawOptions, spec: OptionSpec<T>): T[] | undefined {
+  const v = raw.get(spec.key);
+  return v && v.length > 0 ? v.map((x) => parseAs(spec, x)) : undefined;
 }
 
 /** The proxy forwarder's options from raw values (defaults for the others); frozen. */
 export function proxyOptions(raw: RawOptions, cpus: number): ProxyOptions {
-  const o: { -readonly [K in keyof ProxyOptions]: ProxyOptions[K] } = { workers: read(raw, WORKERS) ?? cpus, ...PROXY_DEFAULTS };
+  const o: { -readonly [K in keyof ProxyOptions]: ProxyOptions[K] } = { workers: optionValue(raw, WORKERS) ?? cpus, ...PROXY_DEFAULTS };
   for (const [field, spec] of Object.entries(PROXY_SPECS) as [keyof typeof PROXY_SPECS, OptionSpec<unknown>][]) {
-    const v = read(raw, spec);
+    const v = optionValue(raw, spec);
     if (v !== undefined) (o as Record<string, unknown>)[field] = v;
   }
   return Object.freeze(o);
@@ -191,16 +189,16 @@ export function proxyOptions(raw: RawOptions, cpus: number): ProxyOptions {
 
 /** The packet forwarder's options from raw values (defaults for the others); frozen. Throws on a bad combination. */
 export function packetOptions(raw: RawOptions): PacketOptions {
-  const workers = read(raw, WORKERS) ?? PACKET_DEFAULTS.workers;
-  const fastPath = read(raw, PACKET_SPECS.fastPath) ?? PACKET_DEFAULTS.fastPath;
+  const workers = optionValue(raw, WORKERS) ?? PACKET_DEFAULTS.workers;
+  const fastPath = optionValue(raw, PACKET_SPECS.fastPath) ?? PACKET_DEFAULTS.fastPath;
   if ((fastPath === 'tc' || fastPath === 'xdp') && workers > 0) throw new OptionError('fast-path', `--fast-path ${fastPath} works with the default packet path (drop --workers)`);
   return Object.freeze({
-    ifaces: Object.freeze(readAll(raw, PACKET_SPECS.ifaces) ?? [...PACKET_DEFAULTS.ifaces]),
+    ifaces: Object.freeze(optionValues(raw, PACKET_SPECS.ifaces) ?? [...PACKET_DEFAULTS.ifaces]),
     workers,
     // auto is the default path's: with ring workers there is no fast path.
     fastPath: fastPath === 'auto' && workers > 0 ? 'none' : fastPath,
-    fastPathAhead: read(raw, PACKET_SPECS.fastPathAhead) ?? PACKET_DEFAULTS.fastPathAhead,
-    flowCache: read(raw, PACKET_SPECS.flowCache) ?? PACKET_DEFAULTS.flowCache,
+    fastPathAhead: optionValue(raw, PACKET_SPECS.fastPathAhead) ?? PACKET_DEFAULTS.fastPathAhead,
+    flowCache: optionValue(raw, PACKET_SPECS.flowCache) ?? PACKET_DEFAULTS.flowCache,
   });
 }
 
