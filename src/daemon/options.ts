@@ -37,6 +37,14 @@ export interface DaemonOptions {
   readonly packet: PacketOptions;
 }
 
+/** The daemon's own defaults (the forwarders' are PROXY_DEFAULTS / PACKET_DEFAULTS). */
+export const DAEMON_DEFAULTS = Object.freeze({
+  forwarder: 'proxy' as ForwarderKind,
+  logLevel: 'info' as LogLevel,
+  syncRefreshMs: 1000,
+  tickMs: 200,
+});
+
 const text = (what: string) => (t: string): string => {
   if (t === '') throw new OptionValueError(`needs ${what}`);
   return t;
@@ -47,11 +55,11 @@ export const DAEMON_SPECS = {
   rules: { key: 'rules', arg: 'FILE', shown: 'none', help: 'ipvsadm -S format rules loaded when there is no saved state, and on SIGHUP / reload (a bad file is refused whole)', parse: text('a file') },
   socket: { key: 'socket', arg: 'PATH', shown: '$TSVS_SOCKET, /run/tsvs/tsvs.sock as root, else $XDG_RUNTIME_DIR/tsvs/tsvs.sock, else ./.tsvs/tsvs.sock', help: 'control socket', parse: text('a path') },
   state: { key: 'state', arg: 'FILE', shown: '/var/lib/tsvs/rules as root, else beside the socket', help: 'where the running rules are saved after every change and restored from on start; --no-state to keep nothing', parse: text('a file') },
-  forwarder: { key: 'forwarder', arg: 'proxy|packet|none', shown: 'proxy', help: 'proxy: TCP/UDP sockets, no root needed; packet (root): NAT/DR/TUN on real packets; none: control only', parse: (t: string): ForwarderKind => { if (t === 'proxy' || t === 'packet' || t === 'none') return t; throw new OptionValueError(`must be proxy, packet or none, not '${t}'`); } },
+  forwarder: { key: 'forwarder', arg: 'proxy|packet|none', shown: DAEMON_DEFAULTS.forwarder, help: 'proxy: TCP/UDP sockets, no root needed; packet (root): NAT/DR/TUN on real packets; none: control only', parse: (t: string): ForwarderKind => { if (t === 'proxy' || t === 'packet' || t === 'none') return t; throw new OptionValueError(`must be proxy, packet or none, not '${t}'`); } },
   keepalived: { key: 'keepalived', arg: 'FILE', shown: 'none', help: 'run keepalived.conf as it is: virtual_server/real_server with health checks, vrrp_instance failover, lvs_sync_daemon; SIGHUP reloads it', parse: text('a file') },
   ldirectord: { key: 'ldirectord', arg: 'FILE', shown: 'none', help: 'run ldirectord.cf as it is (virtual=/real= with checks); SIGHUP reloads it', parse: text('a file') },
-  logLevel: { key: 'log-level', arg: LOG_LEVELS.join('|'), shown: 'info', help: 'logs are JSON lines on stderr (the proxy relay workers log at the same level)', parse: (t: string): LogLevel => { if ((LOG_LEVELS as readonly string[]).includes(t)) return t as LogLevel; throw new OptionValueError(`must be one of ${LOG_LEVELS.join(', ')}, not '${t}'`); } },
-  syncRefreshMs: { key: 'sync-refresh', arg: 'MS', shown: '1000', help: 'connection sync master: send the whole connection table every MS (0: only changes)', parse: (t: string): number => { const n = /^[0-9]+$/.test(t) ? Number(t) : NaN; if (!Number.isSafeInteger(n) || n > 2 ** 31 - 1) throw new OptionValueError(`must be a number of ms (0 turns it off), not '${t}'`); return n; } },
+  logLevel: { key: 'log-level', arg: LOG_LEVELS.join('|'), shown: DAEMON_DEFAULTS.logLevel, help: 'logs are JSON lines on stderr (the proxy relay workers log at the same level)', parse: (t: string): LogLevel => { if ((LOG_LEVELS as readonly string[]).includes(t)) return t as LogLevel; throw new OptionValueError(`must be one of ${LOG_LEVELS.join(', ')}, not '${t}'`); } },
+  syncRefreshMs: { key: 'sync-refresh', arg: 'MS', shown: String(DAEMON_DEFAULTS.syncRefreshMs), help: 'connection sync master: send the whole connection table every MS (0: only changes)', parse: (t: string): number => { const n = /^[0-9]+$/.test(t) ? Number(t) : NaN; if (!Number.isSafeInteger(n) || n > 2 ** 31 - 1) throw new OptionValueError(`must be a number of ms (0 turns it off), not '${t}'`); return n; } },
 } as const satisfies Record<string, OptionSpec<unknown>>;
 
 /** Every option that takes a value, in --help order: flags and config keys. */
@@ -121,13 +129,13 @@ export interface OptionEnv {
  * with a message naming the option for a bad value or a combination that cannot work.
  */
 export function daemonOptions(raw: RawOptions, flags: { readonly noState: boolean }, env: OptionEnv): DaemonOptions {
-  const forwarder = optionValue(raw, DAEMON_SPECS.forwarder) ?? 'proxy';
+  const forwarder = optionValue(raw, DAEMON_SPECS.forwarder) ?? DAEMON_DEFAULTS.forwarder;
   if (forwarder === 'packet' && !env.root) throw new OptionError('forwarder', '--forwarder packet needs root (raw packet sockets, nftables); use --forwarder proxy without root');
   const keepalived = optionValue(raw, DAEMON_SPECS.keepalived), ldirectord = optionValue(raw, DAEMON_SPECS.ldirectord), rules = optionValue(raw, DAEMON_SPECS.rules);
   if (keepalived && ldirectord) throw new OptionError('keepalived', 'give either --keepalived or --ldirectord, not both');
   if ((keepalived || ldirectord) && rules) throw new OptionError('rules', '--rules cannot be combined with --keepalived/--ldirectord (the config file is the source of truth)');
-  const logLevel = optionValue(raw, DAEMON_SPECS.logLevel) ?? 'info';
-  const syncRefreshMs = optionValue(raw, DAEMON_SPECS.syncRefreshMs) ?? 1000;
+  const logLevel = optionValue(raw, DAEMON_SPECS.logLevel) ?? DAEMON_DEFAULTS.logLevel;
+  const syncRefreshMs = optionValue(raw, DAEMON_SPECS.syncRefreshMs) ?? DAEMON_DEFAULTS.syncRefreshMs;
   // Every option is checked whatever the forwarder; one of the other forwarder's is refused.
   const proxy = proxyOptions(raw, env.cpus);
   const fastPath = optionValue(raw, PACKET_SPECS.fastPath);
@@ -149,7 +157,7 @@ export function daemonOptions(raw: RawOptions, flags: { readonly noState: boolea
     configFormat: ldirectord ? 'ldirectord' : 'keepalived',
     logLevel,
     syncRefreshMs,
-    tickMs: 200,
+    tickMs: DAEMON_DEFAULTS.tickMs,
     proxy: forwarder === 'proxy' ? proxy : Object.freeze({ ...proxy, workers: 0 }),
     packet,
   });
