@@ -13,7 +13,7 @@ import type { RtDest } from '../../core/scheduler.ts';
 import type { ServiceSnapshot } from '../../core/types.ts';
 import type { ForwarderEngine } from '../../dataplane/forwarder.ts';
 import { AheadRings, kernelEligible, type AheadStore } from '../../dataplane/ahead.ts';
-import type { NextHop } from './forwarder.ts';
+import type { NextHop } from '../../os/neigh.ts';
 import { ipv4FromString } from '../../core/addr4.ts';
 import { DestTokens } from '../dest-tokens.ts';
 import { AHEAD_RING_BYTES, AHEAD_RINGS, AHEAD_SLOTS } from '../../os/bpf.ts';

@@ -13,7 +13,7 @@
  * The kernel map sits behind `FlowMap` (src/os/flow-map.ts; os/bpf.ts: the BPF hash map;
  * MemoryFlowMap: a fake with the program's lookup, for tests). Layouts match bpf/tsvs_fastpath.c.
  */
-import type { NextHop } from './forwarder.ts';
+import type { NextHop } from '../../os/neigh.ts';
 import { FAST, type Action } from './decision.ts';
 import type { PacketMeta } from './classify.ts';
 import { TCP_FLAG } from '../../core/proto.ts';
