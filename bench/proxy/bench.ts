@@ -7,8 +7,9 @@
  * Env: BENCH_SECONDS (10), BENCH_CONNS (32), BENCH_WORKERS (CPUs), BENCH_ONLY (haproxy,tsvs,nginx),
  * BENCH_ROUNDS (3: the machine is noisy; proxies are interleaved per workload and medians reported), BENCH_WORKLOADS
  * (0,1,2), BENCH_TSVS_WORKERS, BENCH_TSVS_NODE_ARGS (e.g. --cpu-prof --cpu-prof-dir=DIR),
- * BENCH_TSVS_RELAYS (e.g. epoll,uv: one tsvs daemon per TCP relay kind, TSVS_PROXY_RELAY=kind,
- * named tsvs-<kind>, all interleaved in the same run; without it one tsvs with the inherited env).
+ * BENCH_TSVS_RELAYS (e.g. epoll,uv: one tsvs daemon per TCP relay kind, --proxy-relay kind,
+ * named tsvs-<kind>, all interleaved in the same run; without it one tsvs with the default),
+ * BENCH_TSVS_ARGS (more tsvs daemon flags for every tsvs, e.g. "--proxy-ahead off").
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, writeFileSync, readFileSync, existsSync, rmSync } from 'node:fs';
@@ -187,7 +188,7 @@ listen vip
         const tag = kind || 'default';
         writeFileSync(join(dir, `tsvs-${tag}.rules`), `-A -t 127.0.0.1:${port} -s rr\n-a -t 127.0.0.1:${port} -r 127.0.0.1:${b1} -m -w 1\n-a -t 127.0.0.1:${port} -r 127.0.0.1:${b2} -m -w 1\n`);
         const nodeArgs = (process.env['BENCH_TSVS_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
-        const p = start(process.execPath, [...nodeArgs, join(REPO, 'bin/tsvs.mjs'), 'daemon', '--socket', join(dir, `tsvs-${tag}.sock`), '--no-state', '--rules', join(dir, `tsvs-${tag}.rules`), '--workers', String(process.env['BENCH_TSVS_WORKERS'] ?? WORKERS), '--log-level', 'warn'], kind ? { TSVS_PROXY_RELAY: kind } : {});
+        const p = start(process.execPath, [...nodeArgs, join(REPO, 'bin/tsvs.mjs'), 'daemon', '--socket', join(dir, `tsvs-${tag}.sock`), '--no-state', '--rules', join(dir, `tsvs-${tag}.rules`), '--workers', String(process.env['BENCH_TSVS_WORKERS'] ?? WORKERS), '--log-level', 'warn', ...(kind ? ['--proxy-relay', kind] : []), ...(process.env['BENCH_TSVS_ARGS'] ?? '').split(' ').filter(Boolean)], {});
         await waitPort(port);
         await sleep(300);
         return { port, pid: p.pid!, down: () => stop(p) };

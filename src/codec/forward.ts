@@ -25,12 +25,12 @@
  *
  * ## What each method does (as Linux IPVS ip_vs_xmit.c / ip_vs_core.c)
  * - All but `local`: TTL/hop limit decremented as a router does (IPVS decrement_ttl); a packet
- *   arriving with TTL ≤ 1 is not forwarded: ICMP time exceeded back to the sender (REPLY) or
+ *   arriving with TTL ≤ 1 is not forwarded: ICMP time exceeded back to the sender (reject) or
  *   dropped; never an ICMP error about an ICMP error. IPv4 header checksum updated incrementally.
  * - Egress MTU (ensure_mtu_is_adequate): a packet that would exceed `mtu` (tunnel: after adding
  *   the outer header) with DF set (IPv4) or any IPv6 packet is answered with ICMP
  *   fragmentation-needed / packet-too-big carrying the usable MTU (mtu − tunnel overhead;
- *   v6 at least 1280), verdict REPLY. IPv4 without DF would need fragmenting: dropped TOO_BIG
+ *   v6 at least 1280), verdict reject. IPv4 without DF would need fragmenting: dropped TOO_BIG
  *   (this step does not fragment; the integration can leave such packets to the kernel).
  * - `masq` in: destination address → RIP, destination port → rport; out: source address → VIP,
  *   source port → vport. TCP/UDP checksums updated incrementally (RFC 1624) for the address
@@ -53,17 +53,18 @@
  *   outer v6: 20 more. Built in place when the frame has at least the overhead as headroom
  *   before `off` in `buf` (the output frame then starts before `off`), otherwise copied into
  *   `scratch`. The Ethernet header keeps the input's 802.1Q tag.
- * - `local`: LOCAL verdict, frame untouched (the director's own stack answers).
+ * - `local`: pass, frame untouched (the director's own stack answers).
  *
  * ## Output (`ForwardResult`)
- * `verdict` (Verdict.DROP / FORWARD / REPLY / LOCAL), `reason` (DropReason; for REPLY the reason
- * the original was not forwarded: TTL_EXPIRED or TOO_BIG), and the frame to send: `buf`, `off`,
- * `len` (either the input buffer or `scratch`). FORWARD goes out toward `dstMac`; REPLY goes back
- * out of the ingress interface (its Ethernet addresses are the input's, swapped). Every DROP and
- * every REPLY is counted in `counters` by reason when given. Ethernet padding is not carried over.
+ * `verdict`, an ACTION_CODE of the decision vocabulary (core/types.ts): forward, drop, reject
+ * (an ICMP error to send back instead of the packet) or pass (local); `reason` (DropReason; for
+ * reject the reason the original was not forwarded: TTL_EXPIRED or TOO_BIG), and the frame to
+ * send: `buf`, `off`, `len` (either the input buffer or `scratch`). forward goes out toward
+ * `dstMac`; reject goes back out of the ingress interface (its Ethernet addresses are the
+ * input's, swapped). Every drop and every reject is counted in `counters` by reason when given. Ethernet padding is not carried over.
  */
 import type { Ip } from '../core/addr.ts';
-import type { FwdMethod, TunCsum, TunType } from '../core/types.ts';
+import { ACTION_CODE, type FwdMethod, type TunCsum, type TunType } from '../core/types.ts';
 import * as __checksum from './checksum.ts';
 // Local bindings: tsx turns cross-module references into getter calls on the hot path.
 const { checksum, csumReplace16, csumReplace32, pseudoSum6, rd16, rd32, wr16, wr32 } = __checksum;
@@ -125,10 +126,11 @@ export function tunnelOverhead(outerAf: number, tunType: TunType | undefined, tu
   return ip;
 }
 
-export const Verdict = { DROP: 0, FORWARD: 1, REPLY: 2, LOCAL: 3 } as const;
-export const VERDICT_NAMES: readonly string[] = ['drop', 'forward', 'reply', 'local'];
+/** ForwardResult.verdict: an ACTION_CODE (core/types.ts), the decision vocabulary's numbers. */
+const DROP = ACTION_CODE.drop, FORWARD = ACTION_CODE.forward, REJECT = ACTION_CODE.reject, PASS = ACTION_CODE.pass;
 
 export interface ForwardResult {
+  /** ACTION_CODE: forward, drop, reject (an ICMP error to send back) or pass (the director's own). */
   verdict: number;
   reason: number;
   buf: Uint8Array;
@@ -144,32 +146,32 @@ export function createForwardResult(): ForwardResult {
 export const SCRATCH_BYTES = 65536 + 18 + 40;
 
 function drop(res: ForwardResult, reason: number, buf: Uint8Array, off: number, len: number, c: DropCounters | undefined): number {
-  res.verdict = Verdict.DROP;
+  res.verdict = DROP;
   res.reason = reason;
   res.buf = buf;
   res.off = off;
   res.len = len;
   c?.count(reason);
-  return Verdict.DROP;
+  return DROP;
 }
 
 function reply(res: ForwardResult, reason: number, scratch: Uint8Array, len: number, c: DropCounters | undefined): number {
-  res.verdict = Verdict.REPLY;
+  res.verdict = REJECT;
   res.reason = reason;
   res.buf = scratch;
   res.off = 0;
   res.len = len;
   c?.count(reason);
-  return Verdict.REPLY;
+  return REJECT;
 }
 
 function forwarded(res: ForwardResult, buf: Uint8Array, off: number, len: number): number {
-  res.verdict = Verdict.FORWARD;
+  res.verdict = FORWARD;
   res.reason = 0;
   res.buf = buf;
   res.off = off;
   res.len = len;
-  return Verdict.FORWARD;
+  return FORWARD;
 }
 
 function sameAddr(words: Uint32Array, ip: Ip): boolean {
@@ -284,12 +286,12 @@ export function forwardFrame(
   }
   const method = d.method;
   if (method === 'local') {
-    res.verdict = Verdict.LOCAL;
+    res.verdict = PASS;
     res.reason = 0;
     res.buf = buf;
     res.off = off;
     res.len = len;
-    return Verdict.LOCAL;
+    return PASS;
   }
   const af = m.af;
   const tunnel = method === 'tunnel';

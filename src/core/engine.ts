@@ -12,13 +12,14 @@ import {
   CONTROL_REARM, NEW_CONN_TIMEOUT, PROTO, PROTO_NAMES, TCP_ACTIVE, TCP_DEFAULT_TIMEOUTS, TCP_DIR, TCP_FLAG, TCP_S,
   TCP_STATE_NAMES, UDP_DEFAULT_TIMEOUT, tcpNextState,
 } from './proto.ts';
-import { DEST_F, type RtDest, type RtServiceView, type SchedEnv, type Scheduler } from './scheduler.ts';
+import { DEST_F, decidesAhead, type RtDest, type RtServiceView, type SchedEnv, type Scheduler } from './scheduler.ts';
 import { getSchedulerFactory } from './schedulers/index.ts';
 import { Stats } from './stats.ts';
 import {
   SVC_F, type Af, type ConnSnapshot, type DestSnapshot, type DestSpec, type Errno, type FwdMethod, type IpvsBackend,
   type IpvsCommand, type IpvsInfo, type Protocol, type ServiceKey, type ServiceSnapshot, type ServiceSpec,
   type StatsSnapshot, type RateSnapshot, type SyncDaemonSpec, type Timeouts, type TunCsum, type TunType,
+  type VerdictAction, FWD_CODE, FWD_NAMES,
 } from './types.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -46,6 +47,7 @@ export interface PacketIn {
 export type MutablePacketIn = { -readonly [K in keyof PacketIn]: PacketIn[K] };
 
 /**
+ * A verdict's action (the vocabulary of core/types.ts):
  * - forward: send to `dest` (for 'in': to dest address, port `dport`, with method `fwd`; for
  *   'out': rewrite the source back to `vaddr:vport`).
  * - drop: discard silently (dest gone with expire_nodest_conn=0, table full, conn reuse with...).
@@ -53,7 +55,7 @@ export type MutablePacketIn = { -readonly [K in keyof PacketIn]: PacketIn[K] };
  *   let the packet through untouched.
  * - reject: a service matched but no destination is available: ICMP port unreachable + drop.
  */
-export type VerdictAction = 'forward' | 'drop' | 'pass' | 'reject';
+export type { VerdictAction };
 
 /** Why a packet was not forwarded (empty when forwarded). */
 export type VerdictReason =
@@ -199,8 +201,6 @@ interface Svc extends RtServiceView {
   stats: Stats;
 }
 
-const FWD_CODE: Record<FwdMethod, number> = { masq: 0, local: 1, tunnel: 2, route: 3 };
-const FWD_NAMES: readonly FwdMethod[] = ['masq', 'local', 'tunnel', 'route'];
 const PROTO_CODE: Record<Protocol, number> = { tcp: PROTO.TCP, udp: PROTO.UDP, sctp: PROTO.SCTP };
 const FTPPORT = 21;
 const FTPDATA = 20;
@@ -637,15 +637,13 @@ export class Engine implements IpvsBackend {
   /**
    * Runs the scheduler of the service `key` now, for a new connection that will be reported later
    * with processPacket(..., ahead). Only where the choice depends on neither the packet nor live
-   * counts: rr and wrr, without persistence, one-packet scheduling or thresholds on any
-   * destination; null otherwise, or when no destination is available. Advances the scheduler as a
+   * counts (decidesAhead in ./scheduler.ts: rr and wrr, without persistence, one-packet scheduling
+   * or thresholds on any destination); null otherwise, or when no destination is available. Advances the scheduler as a
    * new connection would (a choice never used is one step of rr/wrr skipped).
    */
   scheduleAhead(key: ServiceKey): RtDest | null {
     const svc = this.findSvcByKey(key);
-    if (!svc || !svc.sched || (svc.schedName !== 'rr' && svc.schedName !== 'wrr') || svc.fwmark) return null;
-    if (svc.flags & (SVC_F.PERSISTENT | SVC_F.ONEPACKET)) return null;
-    for (const d of svc.dests) if (d.uThreshold !== 0 || d.lThreshold !== 0) return null;
+    if (!svc || !svc.sched || !decidesAhead(svc.schedName, svc.fwmark, svc.flags, svc.dests)) return null;
     return this.runScheduler(svc, AHEAD_PACKET);
   }
 

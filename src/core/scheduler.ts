@@ -8,7 +8,7 @@
  * returns exactly the kernel's answer without scanning all destinations per decision.
  */
 import type { Ip } from './addr.ts';
-import type { Af, FwdMethod, Protocol } from './types.ts';
+import { SVC_F, type Af, type FwdMethod, type Protocol } from './types.ts';
 
 /** Destination flag bits (IP_VS_DEST_F_*). */
 export const DEST_F = { AVAILABLE: 0x1, OVERLOAD: 0x2 } as const;
@@ -83,3 +83,18 @@ export interface Scheduler {
 
 /** Creates a scheduler bound to one service (kernel init_service). Returns an errno on failure (mh with > M dests: EINVAL). */
 export type SchedulerFactory = (svc: RtServiceView) => Scheduler | 'EINVAL';
+
+/** Schedulers whose next choice depends on neither the packet nor live counts (a fixed order). */
+const CHOICE_IN_ORDER: ReadonlySet<string> = new Set(['rr', 'wrr']);
+
+/**
+ * Whether a service's next scheduling choice can be made before its connection arrives
+ * (Engine.scheduleAhead; the forwarders' rules on top are src/dataplane/ahead.ts): rr or wrr, no
+ * firewall mark, no persistence or one-packet scheduling (the choice would depend on the client
+ * or end with the packet), and no threshold on any destination (it would depend on live counts).
+ */
+export function decidesAhead(scheduler: string, fwmark: number, flags: number, dests: Iterable<{ readonly uThreshold: number; readonly lThreshold: number }>): boolean {
+  if (!CHOICE_IN_ORDER.has(scheduler) || fwmark !== 0 || (flags & (SVC_F.PERSISTENT | SVC_F.ONEPACKET)) !== 0) return false;
+  for (const d of dests) if (d.uThreshold !== 0 || d.lThreshold !== 0) return false;
+  return true;
+}

@@ -8,12 +8,39 @@
 
 export type Af = 4 | 6;
 export type Protocol = 'tcp' | 'udp' | 'sctp';
-/** Kernel forwarding methods: Masq=0, Local=1, Tunnel=2, Route(DR)=3. */
+
+// ---- The forwarding decision vocabulary ---------------------------------------------------------
+// One set of names for what happens to a packet and how it is forwarded, used by the engine's
+// verdicts, the forwarders' actions and the rewrite step (src/packet/forward.ts); and one set of
+// numbers for them, where a ring, a shared-memory channel, the BPF program or the sync protocol
+// carries them (the index of a name in its *_NAMES array is its code).
+
+/**
+ * What happens to a packet:
+ * - pass: not ours, or for the director itself: let it through untouched (the kernel's stack);
+ * - drop: discard silently;
+ * - reject: answer the sender with an ICMP error (port unreachable when no destination is
+ *   available; time exceeded / fragmentation needed from the rewrite step) and do not forward;
+ * - forward: send it on with the connection's forwarding method.
+ */
+export type VerdictAction = 'pass' | 'drop' | 'reject' | 'forward';
+export const ACTION_NAMES = ['pass', 'drop', 'reject', 'forward'] as const satisfies readonly VerdictAction[];
+export const ACTION_CODE = { pass: 0, drop: 1, reject: 2, forward: 3 } as const satisfies Record<VerdictAction, number>;
+
+/** Forwarding methods, numbered as the kernel does (IP_VS_CONN_F_MASQ=0, LOCALNODE=1, TUNNEL=2, DROUTE=3). */
 export type FwdMethod = 'masq' | 'local' | 'tunnel' | 'route';
+export const FWD_NAMES = ['masq', 'local', 'tunnel', 'route'] as const satisfies readonly FwdMethod[];
+export const FWD_CODE = { masq: 0, local: 1, tunnel: 2, route: 3 } as const satisfies Record<FwdMethod, number>;
+
 export type TunType = 'ipip' | 'gue' | 'gre';
 /** Tunnel types in the kernel's numbering (IP_VS_CONN_F_TUNNEL_TYPE_IPIP=0, GUE=1, GRE=2). */
 export const TUN_TYPES = ['ipip', 'gue', 'gre'] as const satisfies readonly TunType[];
+export const TUN_CODE = { ipip: 0, gue: 1, gre: 2 } as const satisfies Record<TunType, number>;
+
+/** Tunnel checksum options (--tun-nocsum / --tun-csum / --tun-remcsum). */
 export type TunCsum = 'nocsum' | 'csum' | 'remcsum';
+export const TUN_CSUMS = ['nocsum', 'csum', 'remcsum'] as const satisfies readonly TunCsum[];
+export const TUN_CSUM_CODE = { nocsum: 0, csum: 1, remcsum: 2 } as const satisfies Record<TunCsum, number>;
 
 /** Service flag bits as the kernel numbers them (IP_VS_SVC_F_*). */
 export const SVC_F = {

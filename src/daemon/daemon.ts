@@ -9,68 +9,35 @@
  */
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import type { IpvsBackend, IpvsCommand, ServiceKey } from '../core/types.ts';
+import type { IpvsBackend } from '../core/types.ts';
 import { ControlServer } from './control-server.ts';
 import { ConfigError, ControlError } from '../core/errors.ts';
 import type { Request, IpvsadmResult } from './protocol.ts';
 import { atomicWrite, readIfExists } from './state.ts';
 import { diffRules, ruleOfSnapshot } from '../config/diff.ts';
 import { createLogger, type Logger, type LogLevel } from './log.ts';
-import { EnginePort, type DataPath } from '../forwarders/proxy/engine-port.ts';
+import { EnginePort } from '../forwarders/proxy/engine-port.ts';
 import { ProxyForwarder } from '../forwarders/proxy/forwarder.ts';
-import type { ProxyProtocolVersion } from '../forwarders/proxy/proxy-protocol.ts';
 import { ClusterForwarder } from '../forwarders/proxy/cluster.ts';
 import { startPacketForwarder } from '../forwarders/packet/index.ts';
 import type { Engine } from '../core/engine.ts';
+import type { Forwarder, ListenerFailure } from '../dataplane/forwarder.ts';
 import { SyncReconciler } from '../ha/sync-reconciler.ts';
 import { ConfigDriver } from './config-driver.ts';
-
-export interface EngineLike extends IpvsBackend, DataPath {}
+import type { DaemonOptions } from './options.ts';
 
 export interface DaemonDeps {
-  createEngine(): EngineLike;
+  createEngine(): Engine;
   runIpvsadm(argv: string[], backend: IpvsBackend, io: { stdin?: string }): Promise<IpvsadmResult>;
 }
 
-export interface DaemonOptions {
-  readonly socketPath: string;
-  readonly rulesFile: string | null;
-  /** null = do not persist. */
-  readonly stateFile: string | null;
-  readonly forwarder: 'proxy' | 'packet' | 'none';
-  /** Packet forwarder: interfaces to capture on (empty = every interface with an IPv4 address but lo). */
-  readonly ifaces?: readonly string[];
-  /** keepalived.conf / ldirectord.cf as the source of truth (health checks, VRRP, reload by diff). */
-  readonly configFile?: string | null;
-  readonly configFormat?: 'keepalived' | 'ldirectord';
-  readonly logLevel: LogLevel;
-  readonly proxyProtocol: ProxyProtocolVersion | null;
-  /** Relay worker processes (0 = relay in the daemon process). */
-  readonly workers: number;
-  /** Packet forwarder: ring worker threads (0 = the rings are read in the main thread; undefined = the default). */
-  readonly packetWorkers?: number;
-  /** Packet forwarder: the kernel fast path for decided DR connections (docs/PACKET-FORWARDER.md). */
-  readonly fastPath?: 'tc' | 'xdp' | 'auto';
-  readonly tickMs: number;
-  readonly connectTimeoutMs: number;
-}
-
-interface Forwarder {
-  refusal(cmd: IpvsCommand): string | null;
-  /** Packet forwarder: make the engine count every packet the workers already forwarded (before listings). */
-  settle?(): void;
-  /** Packet forwarder: forget the kernel fast path's flows (a VRRP transition). */
-  resetKernelCache?(): void;
-  sync(services: readonly ServiceKey[]): Promise<{ protocol: string; addr: string; port: number; error?: string }[]>;
-  status(): unknown;
-  close(): Promise<void>;
-}
+export type { DaemonOptions };
 
 const MUTATING = new Set(['add-service', 'edit-service', 'delete-service', 'flush', 'add-dest', 'edit-dest', 'delete-dest', 'set-timeouts', 'start-daemon', 'stop-daemon']);
 
 export class Daemon {
   readonly log: Logger;
-  readonly engine: EngineLike;
+  readonly engine: Engine;
   private readonly startedAt = Date.now();
   private control: ControlServer | null = null;
   private forwarder: Forwarder | null = null;
@@ -96,7 +63,7 @@ export class Daemon {
   }
 
   /** A backend for one ipvsadm run: the engine, guarded by the forwarder's limits. */
-  private guarded(target: EngineLike, refusals: string[], changed: { v: boolean }): IpvsBackend {
+  private guarded(target: Engine, refusals: string[], changed: { v: boolean }): IpvsBackend {
     const fwd = this.forwarder;
     return {
       info: () => target.info(),
@@ -160,7 +127,7 @@ export class Daemon {
     });
   }
 
-  private async syncForwarder(): Promise<{ protocol: string; addr: string; port: number; error?: string }[]> {
+  private async syncForwarder(): Promise<readonly ListenerFailure[]> {
     if (!this.forwarder) return [];
     return this.forwarder.sync(this.engine.services());
   }
@@ -253,8 +220,8 @@ export class Daemon {
       rulesFile: this.opts.rulesFile,
       stateFile: this.opts.stateFile,
       forwarder: this.opts.forwarder,
-      workers: this.opts.workers,
-      proxyProtocol: this.opts.proxyProtocol,
+      workers: this.opts.proxy.workers,
+      proxyProtocol: this.opts.proxy.proxyProtocol,
       services: services.length,
       destinations: services.reduce((n, s) => n + s.dests.length, 0),
       connections: this.engine.connections().length,
@@ -286,23 +253,21 @@ export class Daemon {
   async start(): Promise<void> {
     const o = this.opts;
     if (o.forwarder === 'proxy') {
-      if (o.workers > 0) {
-        this.forwarder = new ClusterForwarder(this.engine, this.now, { workers: o.workers, proxyProtocol: o.proxyProtocol, connectTimeoutMs: o.connectTimeoutMs, log: this.log });
+      if (o.proxy.workers > 0) {
+        this.forwarder = new ClusterForwarder(this.engine, this.now, o.proxy, { log: this.log, logLevel: o.logLevel });
       } else {
         const port = new EnginePort(this.engine, this.now);
-        this.forwarder = new ProxyForwarder(port, { proxyProtocol: o.proxyProtocol, connectTimeoutMs: o.connectTimeoutMs, timeouts: () => this.engine.timeouts(), log: this.log });
+        this.forwarder = new ProxyForwarder(port, { ...o.proxy, timeouts: () => this.engine.timeouts(), log: this.log });
       }
     }
     if (o.forwarder === 'packet') {
-      this.forwarder = await startPacketForwarder(this.engine as unknown as Engine, {
-        ...(o.ifaces && o.ifaces.length > 0 ? { ifaces: o.ifaces } : {}),
-        ...(o.packetWorkers !== undefined ? { workers: o.packetWorkers } : {}),
-        ...(o.fastPath ? { fastPath: o.fastPath } : {}),
+      this.forwarder = await startPacketForwarder(this.engine, {
+        ...o.packet,
         now: this.now,
         log: { info: (x, m) => this.log.info(x as object, m), warn: (x, m) => this.log.warn(x as object, m) },
       });
     }
-    this.sync = new SyncReconciler(this.engine as unknown as Engine, { info: (x, m) => this.log.info(x, m), warn: (x, m) => this.log.warn(x, m) });
+    this.sync = new SyncReconciler(this.engine, { info: (x, m) => this.log.info(x, m), warn: (x, m) => this.log.warn(x, m) }, { refreshMs: o.syncRefreshMs });
     // Restore: the state file (saved after every change) wins; --rules seeds a fresh start. With a
     // keepalived/ldirectord file, that file is the source of truth and the state file is not read.
     const saved = o.stateFile && !o.configFile ? readIfExists(o.stateFile) : null;
@@ -346,7 +311,7 @@ export class Daemon {
     this.tick = setInterval(() => this.engine.setTime(this.now()), o.tickMs);
     this.control = new ControlServer(o.socketPath, (req) => this.handle(req), (e) => this.log.error({ err: e.message }, 'control socket error'));
     await this.control.listen();
-    this.log.info({ socket: o.socketPath, pid: process.pid, forwarder: o.forwarder, workers: o.workers, state: o.stateFile, rules: o.rulesFile }, 'tsvs daemon ready');
+    this.log.info({ socket: o.socketPath, pid: process.pid, forwarder: o.forwarder, workers: o.proxy.workers, state: o.stateFile, rules: o.rulesFile }, 'tsvs daemon ready');
   }
 
   async stop(signal: string): Promise<void> {

@@ -18,7 +18,11 @@ const keyOf = (d: SyncDaemonSpec) => `${d.state}/${d.mcastIfn}/${d.syncid}/${d.g
 export class SyncReconciler {
   private running = new Map<string, { spec: SyncDaemonSpec; handle: Promise<SyncDaemonHandle | null> }>();
 
-  constructor(private readonly engine: Engine, private readonly log: SyncLog, private readonly flushMs = 100) {}
+  /**
+   * `refreshMs`: the master's full-refresh period (tsvs daemon --sync-refresh; 0 turns it off);
+   * `flushMs`: how long changes are batched before they are sent.
+   */
+  constructor(private readonly engine: Engine, private readonly log: SyncLog, private readonly opts: { readonly refreshMs: number; readonly flushMs?: number }) {}
 
   /** The kernel answers ENODEV when the multicast interface does not exist. */
   refusal(cmd: IpvsCommand): 'ENODEV' | null {
@@ -37,9 +41,7 @@ export class SyncReconciler {
     }
     for (const [k, spec] of want) {
       if (this.running.has(k)) continue;
-      // TSVS_SYNC_REFRESH_MS: the master's full-refresh period (default 1000; 0 turns it off, for tests).
-      const refresh = Number(process.env['TSVS_SYNC_REFRESH_MS'] ?? 1000);
-      const handle = startSyncDaemon(this.engine, spec, { flushMs: this.flushMs, refreshMs: Number.isFinite(refresh) && refresh >= 0 ? refresh : 1000, onError: (e) => this.log.warn({ err: String(e) }, 'sync daemon socket error') })
+      const handle = startSyncDaemon(this.engine, spec, { flushMs: this.opts.flushMs ?? 100, refreshMs: this.opts.refreshMs, onError: (e) => this.log.warn({ err: String(e) }, 'sync daemon socket error') })
         .then((h) => {
           this.log.info({ state: spec.state, mcastIfn: spec.mcastIfn, syncid: spec.syncid }, 'sync daemon started');
           return h;

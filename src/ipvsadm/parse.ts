@@ -7,7 +7,7 @@
 import type {
   Af, DestSpec, FwdMethod, Protocol, ServiceKey, ServiceSpec, SyncDaemonSpec, TunCsum, TunType,
 } from '../core/types.ts';
-import { SVC_F, TUN_TYPES } from '../core/types.ts';
+import { FWD_CODE, SVC_F, TUN_CSUMS, TUN_TYPES } from '../core/types.ts';
 import { formatIpv4 } from '../core/addr.ts';
 import { atoi, inetAton, inetPton4, inetPton6, stringToNumber, strtol } from './cnum.ts';
 import { Popt, POPT_STRERROR, type OptDef } from './popt.ts';
@@ -133,7 +133,7 @@ const OPTIONS: readonly OptDef[] = [
 ];
 
 const PROTO_NUM = { tcp: 6, udp: 17, sctp: 132 } as const;
-const FWD_FLAGS: Record<FwdMethod, number> = { masq: 0, local: 1, tunnel: 2, route: 3 };
+const FWD_FLAGS: Record<FwdMethod, number> = FWD_CODE;
 
 /** Thrown inside the parser; turned into an IpvsadmFailure at the boundary. */
 class Exit {
@@ -618,7 +618,7 @@ function parseInner(argv: readonly string[], names: SyncResolver, program: strin
     lThreshold: dest.l,
     tunType: TUN_NAMES[dest.tunType] as TunType,
     tunPort: dest.tunPort,
-    tunCsum: (['nocsum', 'csum', 'remcsum'] as const)[Math.min(dest.tunFlags, 2)] as TunCsum,
+    tunCsum: TUN_CSUMS[Math.min(dest.tunFlags, 2)] as TunCsum,
   });
 
   switch (cmd) {

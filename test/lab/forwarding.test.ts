@@ -54,16 +54,22 @@ function count(xs: string[]): Record<string, number> {
  * engine; for DR the kernel fast path on tc ingress carries decided connections and takes the
  * engine's decisions ahead: bpf/tsvs_fastpath.c), DR and NAT again with ring worker threads
  * deciding over the channel (--workers 2), and DR with every packet in user space
- * (--fast-path none).
+ * (--fast-path none); then the packet forwarder's switches flipped by option: ring workers
+ * without their decision caches (--flow-cache off), the kernel fast path without decisions
+ * ahead (--fast-path-ahead off).
  */
 const RUNS: readonly (readonly [LabMode, readonly string[]])[] = [
   ['nat', []], ['dr', []], ['tun', []], ['dr', ['--workers', '2']], ['nat', ['--workers', '2']], ['dr', ['--fast-path', 'none']],
+  ['dr', ['--workers', '2', '--flow-cache', 'off']], ['dr', ['--fast-path-ahead', 'off']],
 ];
 
 for (const [mode, daemonArgs] of RUNS) {
   const flag = mode === 'nat' ? '-m' : mode === 'dr' ? '-g' : '-i';
   const threads = daemonArgs.length ? `, ${daemonArgs.join(' ')}` : '';
-  const prefix = `tsvs-f${process.pid % 10000}${mode}${daemonArgs[0] === '--workers' ? 'w' : daemonArgs[0] === '--fast-path' ? 'k' : ''}`;
+  const prefix = `tsvs-f${process.pid % 10000}${mode}${daemonArgs[0] === '--workers' ? 'w' : daemonArgs[0] === '--fast-path' ? 'k' : ''}${daemonArgs.includes('--flow-cache') ? 'c' : daemonArgs.includes('--fast-path-ahead') ? 'a' : ''}`;
+  const workers = daemonArgs.includes('--workers');
+  /** The kernel fast path runs: the default path (no ring workers) unless --fast-path none. */
+  const kernelPath = !workers && !daemonArgs.includes('none');
   const ns = labNs(prefix);
   const adm = async (...argv: string[]): Promise<string> => {
     const r = await labAdm(prefix, argv);
@@ -125,8 +131,20 @@ for (const [mode, daemonArgs] of RUNS) {
       // With the kernel fast path, what it forwarded (counted, or reported as state events) too.
       const kernel = (st: Awaited<ReturnType<typeof fwd>>) => (st.fastPath ? st.fastPath['forwarded']! + st.fastPath['events']! : 0);
       const sent = after[sentCounter]! - before[sentCounter]! + kernel(afterSt) - kernel(beforeSt);
-      if (mode === 'dr' && daemonArgs.length === 0) assert.ok(kernel(afterSt) - kernel(beforeSt) >= 5 * 2, 'the kernel carried part of each connection');
-      if (daemonArgs.length > 0) assert.equal(afterSt.fastPath ?? null, null, 'no kernel fast path');
+      if (mode === 'dr' && kernelPath) assert.ok(kernel(afterSt) - kernel(beforeSt) >= 5 * 2, 'the kernel carried part of each connection');
+      if (!kernelPath) assert.equal(afterSt.fastPath ?? null, null, 'no kernel fast path');
+      // Decisions ahead in the kernel: every new connection to the rr DR service took one, unless turned off.
+      if (mode === 'dr' && kernelPath) {
+        const off = daemonArgs.includes('--fast-path-ahead');
+        assert.equal(afterSt.fastPath!['aheadServices'] ?? 0, off ? 0 : 1, 'services with decisions ahead');
+        assert.equal((afterSt.fastPath!['aheadTaken'] ?? 0) - (beforeSt.fastPath!['aheadTaken'] ?? 0), off ? 0 : 5, 'SYNs sent on decisions ahead');
+      }
+      // Ring workers forward established flows from their decision caches, unless turned off.
+      if (workers) {
+        const cached = after['cached']! - before['cached']!;
+        if (daemonArgs.includes('--flow-cache')) assert.equal(cached, 0, 'nothing forwarded from a cache');
+        else assert.ok(cached > 0, `cached ${cached}`);
+      }
       assert.ok(sent >= 5 * 4, `${sent} packets forwarded for 5 requests`);
       assert.equal(svc.inpkts, sent, `InPkts ${svc.inpkts} vs forwarded ${sent}`);
       assert.equal(rows.get(`${RS1}:80`)!.inpkts + rows.get(`${RS2}:80`)!.inpkts, sent);

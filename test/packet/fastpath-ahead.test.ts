@@ -8,7 +8,9 @@ import { KernelAhead } from '../../src/forwarders/packet/fastpath-ahead.ts';
 import { AHEAD_RINGS, AHEAD_RING_BYTES, AHEAD_SLOTS } from '../../src/os/bpf.ts';
 import { FastPathTable } from '../../src/forwarders/packet/fastpath.ts';
 import { MemoryFlowMap, writeFlowKey } from '../../src/os/flow-map.ts';
-import { newAction, newMeta, type NextHop } from '../../src/forwarders/packet/forwarder.ts';
+import type { NextHop } from '../../src/forwarders/packet/forwarder.ts';
+import { newAction } from '../../src/forwarders/packet/decision.ts';
+import { newMeta } from '../../src/forwarders/packet/classify.ts';
 import { verdictToAction } from '../../src/forwarders/packet/index.ts';
 import type { RtDest } from '../../src/core/scheduler.ts';
 

@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { Rig, ip, svcKey, flags } from '../core/engine-rig.ts';
 import { FastPathTable, FAST } from '../../src/forwarders/packet/fastpath.ts';
 import { MemoryFlowMap } from '../../src/os/flow-map.ts';
-import { newAction, newMeta, type NextHop, type PacketMeta } from '../../src/forwarders/packet/forwarder.ts';
+import type { NextHop } from '../../src/forwarders/packet/forwarder.ts';
+import { newAction } from '../../src/forwarders/packet/decision.ts';
+import { newMeta, type PacketMeta } from '../../src/forwarders/packet/classify.ts';
 import { verdictToAction } from '../../src/forwarders/packet/index.ts';
 import type { FwdMethod, Protocol } from '../../src/core/types.ts';
 

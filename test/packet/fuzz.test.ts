@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { fromHex } from '../../src/codec/build.ts';
 import { DropCounters } from '../../src/codec/counters.ts';
 import { createFrameMeta, parseFrame } from '../../src/codec/frame.ts';
-import { createForwardResult, forwardFrame, SCRATCH_BYTES, Verdict, type ForwardDecision } from '../../src/codec/forward.ts';
+import { createForwardResult, forwardFrame, SCRATCH_BYTES, type ForwardDecision } from '../../src/codec/forward.ts';
+import { ACTION_CODE } from '../../src/core/types.ts';
 import { createIpipInner, ipipDecapsulate } from '../../src/codec/ipip.ts';
 import { gueDecapsulate } from '../../src/codec/gue.ts';
 import { greDecapsulate } from '../../src/codec/gre.ts';
@@ -62,9 +63,9 @@ test('random and mutated frames never throw, always get a verdict, and every non
       const d = allDecisions[r() % allDecisions.length]!;
       const v = forwardFrame(frame, off, len, m, d, res, scratch, counters);
       verdicts[v]!++;
-      if (v !== Verdict.FORWARD && v !== Verdict.LOCAL) notForwarded++;
+      if (v !== ACTION_CODE.forward && v !== ACTION_CODE.pass) notForwarded++;
       assert.ok(res.off >= 0 && res.off + res.len <= res.buf.length, 'output inside its buffer');
-      if (v === Verdict.FORWARD || v === Verdict.REPLY) {
+      if (v === ACTION_CODE.forward || v === ACTION_CODE.reject) {
         const out = parseFrame(res.buf, res.off, res.len, createFrameMeta());
         assert.equal(out.reason, 0, 'outputs are well formed');
       }
@@ -76,13 +77,13 @@ test('random and mutated frames never throw, always get a verdict, and every non
     const m = parseFrame(frame, 0, frame.length, meta);
     const v = forwardFrame(frame, 0, frame.length, m, allDecisions[n % allDecisions.length]!, res, scratch, counters);
     verdicts[v]!++;
-    if (v !== Verdict.FORWARD && v !== Verdict.LOCAL) notForwarded++;
+    if (v !== ACTION_CODE.forward && v !== ACTION_CODE.pass) notForwarded++;
     ipipDecapsulate(frame, 0, frame.length, inner);
     greDecapsulate(frame, 0, frame.length, inner);
     gueDecapsulate(frame, 0, frame.length, inner);
   }
   assert.equal(counters.total(), notForwarded, 'every drop and reply is counted by reason');
-  assert.ok(verdicts[Verdict.DROP]! > 0 && verdicts[Verdict.FORWARD]! > 0, `verdicts ${verdicts.join('/')}`);
+  assert.ok(verdicts[ACTION_CODE.drop]! > 0 && verdicts[ACTION_CODE.forward]! > 0, `verdicts ${verdicts.join('/')}`);
 });
 
 test('parseFrame tolerates garbage offsets and lengths', () => {

@@ -8,7 +8,8 @@ import { fromHex, toHex } from '../../src/codec/build.ts';
 import { checksum, pseudoSum4, pseudoSum6, rd16, rd32 } from '../../src/codec/checksum.ts';
 import { DropCounters } from '../../src/codec/counters.ts';
 import { createFrameMeta, DROP_REASON_NAMES, parseFrame, type FrameMeta } from '../../src/codec/frame.ts';
-import { createForwardResult, forwardFrame, SCRATCH_BYTES, VERDICT_NAMES } from '../../src/codec/forward.ts';
+import { createForwardResult, forwardFrame, SCRATCH_BYTES } from '../../src/codec/forward.ts';
+import { ACTION_NAMES } from '../../src/core/types.ts';
 import { buildIcmpErrorFrame, IcmpErrorKind } from '../../src/codec/icmp.ts';
 import { drCases } from './golden/dr.ts';
 import { icmpCases } from './golden/icmp.ts';
@@ -44,7 +45,7 @@ for (const [table, cases] of Object.entries(tables)) {
       if (c.verdict === 'builder') continue;
       test(c.name, () => {
         const { res, out, buf, before, counters } = run(c);
-        assert.equal(VERDICT_NAMES[res.verdict], c.verdict);
+        assert.equal(ACTION_NAMES[res.verdict], c.verdict);
         assert.equal(res.reason === 0 ? '' : DROP_REASON_NAMES[res.reason], c.reason);
         if (c.verdict === 'drop') {
           assert.deepEqual(buf, before, 'a dropped frame is left untouched');

@@ -8,7 +8,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rig, svcKey } from '../core/engine-rig.ts';
 import { verdictToAction } from '../../src/forwarders/packet/index.ts';
-import { M, T, TC, newAction, newMeta } from '../../src/forwarders/packet/forwarder.ts';
+import { newAction } from '../../src/forwarders/packet/decision.ts';
+import { newMeta } from '../../src/forwarders/packet/classify.ts';
+import { FWD_CODE, TUN_CODE, TUN_CSUM_CODE } from '../../src/core/types.ts';
 import { createChannel, DecisionChannel, serveChannel } from '../../src/forwarders/packet/channel.ts';
 import { parseIp } from '../../src/core/addr.ts';
 import type { DestSpec } from '../../src/core/types.ts';
@@ -29,12 +31,12 @@ function meta(sport: number) {
 }
 
 const table: [string, Partial<DestSpec>, number, number, number][] = [
-  ['ipip', { tunType: 'ipip' }, T.IPIP, 0, TC.NOCSUM],
-  ['gue nocsum', { tunType: 'gue', tunPort: 6080, tunCsum: 'nocsum' }, T.GUE, 6080, TC.NOCSUM],
-  ['gue csum', { tunType: 'gue', tunPort: 65535, tunCsum: 'csum' }, T.GUE, 65535, TC.CSUM],
-  ['gue remcsum', { tunType: 'gue', tunPort: 1, tunCsum: 'remcsum' }, T.GUE, 1, TC.REMCSUM],
-  ['gre nocsum', { tunType: 'gre', tunCsum: 'nocsum' }, T.GRE, 0, TC.NOCSUM],
-  ['gre csum', { tunType: 'gre', tunCsum: 'csum' }, T.GRE, 0, TC.CSUM],
+  ['ipip', { tunType: 'ipip' }, TUN_CODE.ipip, 0, TUN_CSUM_CODE.nocsum],
+  ['gue nocsum', { tunType: 'gue', tunPort: 6080, tunCsum: 'nocsum' }, TUN_CODE.gue, 6080, TUN_CSUM_CODE.nocsum],
+  ['gue csum', { tunType: 'gue', tunPort: 65535, tunCsum: 'csum' }, TUN_CODE.gue, 65535, TUN_CSUM_CODE.csum],
+  ['gue remcsum', { tunType: 'gue', tunPort: 1, tunCsum: 'remcsum' }, TUN_CODE.gue, 1, TUN_CSUM_CODE.remcsum],
+  ['gre nocsum', { tunType: 'gre', tunCsum: 'nocsum' }, TUN_CODE.gre, 0, TUN_CSUM_CODE.nocsum],
+  ['gre csum', { tunType: 'gre', tunCsum: 'csum' }, TUN_CODE.gre, 0, TUN_CSUM_CODE.csum],
 ];
 
 for (const [name, spec, tun, port, csum] of table) {
@@ -44,7 +46,7 @@ for (const [name, spec, tun, port, csum] of table) {
     const m = meta(40000);
     const a = newAction();
     verdictToAction(m, r.in('tcp', '192.0.2.10:40000', `${VIP}:80`, 'S'), a);
-    assert.equal(a.method, M.TUNNEL);
+    assert.equal(a.method, FWD_CODE.tunnel);
     assert.deepEqual([a.tun, a.tunPort, a.tunCsum], [tun, port, csum]);
 
     // Through the channel: the main side decides with the same engine mapping.
@@ -69,19 +71,19 @@ test('editing a destination from ipip to gue changes the action of its existing 
   const r = new Rig().service(key, { scheduler: 'rr' }).dest(key, '192.168.10.11', 80, 'tunnel');
   const a = newAction();
   verdictToAction(meta(40001), r.in('tcp', '192.0.2.10:40001', `${VIP}:80`, 'S'), a);
-  assert.equal(a.tun, T.IPIP);
+  assert.equal(a.tun, TUN_CODE.ipip);
   r.ok(r.e.apply({ kind: 'edit-dest', key, dest: { af: 4, addr: '192.168.10.11', port: 80, fwd: 'tunnel', weight: 1, uThreshold: 0, lThreshold: 0, tunType: 'gue', tunPort: 5555, tunCsum: 'csum' } }));
   verdictToAction(meta(40001), r.in('tcp', '192.0.2.10:40001', `${VIP}:80`, 'A'), a);
   assert.equal(a.kind, 3);
-  assert.deepEqual([a.tun, a.tunPort, a.tunCsum], [T.GUE, 5555, TC.CSUM]);
+  assert.deepEqual([a.tun, a.tunPort, a.tunCsum], [TUN_CODE.gue, 5555, TUN_CSUM_CODE.csum]);
 });
 
 test('non-tunnel actions carry no tunnel fields', () => {
   const key = svcKey('tcp', VIP, 80);
   const r = new Rig().service(key, { scheduler: 'rr' }).dest(key, '192.168.10.11', 80, 'route');
   const a = newAction();
-  a.tun = T.GRE; a.tunPort = 9; a.tunCsum = TC.CSUM; // stale values from a previous packet
+  a.tun = TUN_CODE.gre; a.tunPort = 9; a.tunCsum = TUN_CSUM_CODE.csum; // stale values from a previous packet
   verdictToAction(meta(40002), r.in('tcp', '192.0.2.10:40002', `${VIP}:80`, 'S'), a);
-  assert.equal(a.method, M.ROUTE);
+  assert.equal(a.method, FWD_CODE.route);
   assert.deepEqual([a.tun, a.tunPort, a.tunCsum], [0, 0, 0]);
 });

@@ -1,7 +1,6 @@
 /**
- * The proxy forwarder inside a real daemon process (2 relay workers: threads, or cluster
- * processes with TSVS_PROXY_PROCS=1), real HTTP real servers, real curl clients, configured with
- * tsvsadm.
+ * The proxy forwarder inside a real daemon process (2 relay worker threads; the other modes:
+ * ./options.test.ts), real HTTP real servers, real curl clients, configured with tsvsadm.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -220,14 +219,13 @@ test('a VIP port already taken: the service is kept, tsvsadm warns that it canno
   await adm('-D', '-t', `127.0.0.1:${busy}`);
 });
 
-test('status names the TCP relay kind the workers use (epoll by default, TSVS_PROXY_RELAY otherwise)', async () => {
+test('status names the TCP relay kind the workers use (epoll by default; --proxy-relay: ./options.test.ts)', async () => {
   const vip = `127.0.0.1:${await freePort()}`;
   await adm('-A', '-t', vip, '-s', 'rr');
   await adm('-a', '-t', vip, '-r', `127.0.0.1:${rs[0]!.port}`, '-m');
   const st = (await callDaemon(d.socket, { v: 1, id: 's', op: 'status' })) as unknown as { listeners: { protocol: string; port: number; relay?: string }[] };
   const l = st.listeners.find((x) => x.protocol === 'tcp' && x.port === Number(vip.split(':')[1]));
-  const want = process.env['TSVS_PROXY_NET'] === '1' ? 'net' : process.env['TSVS_PROXY_PROCS'] === '1' && (process.env['TSVS_PROXY_RELAY'] ?? 'epoll') === 'epoll' ? 'uv' : process.env['TSVS_PROXY_RELAY'] ?? 'epoll';
-  assert.equal(l?.relay, want, JSON.stringify(l));
+  assert.equal(l?.relay, 'epoll', JSON.stringify(l));
   assert.equal(await tcpExchange(Number(vip.split(':')[1]), Buffer.from('GET / HTTP/1.0\r\n\r\n')).then((b) => b.toString().includes('rs1')), true);
   await adm('-D', '-t', vip);
 });

@@ -1,71 +1,44 @@
 import { parseArgs } from 'node:util';
-import { resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { defaultSocketPath, defaultStatePath } from '../../daemon/paths.ts';
-import { LOG_LEVELS, type LogLevel } from '../../daemon/log.ts';
+import { ConfigFileError, OPTION_SPECS, daemonOptions, mergeOptions, optionsHelp, parseConfigFile } from '../../daemon/options.ts';
+import { OptionError } from '../../dataplane/options.ts';
 
 export const summary = 'run the load balancer in the foreground (control socket for tsvsadm)';
 
-const HELP = `usage: tsvs daemon [options]
+const HELP = `usage: tsvs daemon [--config FILE] [options]
 
-Runs in the foreground until SIGTERM/SIGINT; SIGHUP reloads --rules.
+Runs in the foreground until SIGTERM/SIGINT; SIGHUP reloads --rules (or --keepalived/--ldirectord).
 
-  --rules FILE            ipvsadm -S format rules loaded when there is no saved state,
-                          and on SIGHUP / reload (a bad file is refused whole)
-  --socket PATH           control socket (default: $TSVS_SOCKET, /run/tsvs/tsvs.sock as root,
-                          else $XDG_RUNTIME_DIR/tsvs/tsvs.sock, else ./.tsvs/tsvs.sock)
-  --state FILE            where the running rules are saved after every change and restored
-                          from on start (default: /var/lib/tsvs/rules as root, else beside the
-                          socket); --no-state to keep nothing
-  --forwarder proxy|packet|none
-                          proxy (default): TCP/UDP sockets, no root needed; packet (root):
-                          NAT/DR/TUN on real packets; none: control only
-  --iface IF              packet forwarder: capture on IF (repeatable; default every interface
-                          with an IPv4 address except lo)
-  --keepalived FILE       run keepalived.conf as it is: virtual_server/real_server with health
-                          checks, vrrp_instance failover, lvs_sync_daemon; SIGHUP reloads it
-  --ldirectord FILE       run ldirectord.cf as it is (virtual=/real= with checks); SIGHUP reloads
-  --workers N             proxy: relay worker processes (default: number of CPUs, 0 =
-                          in-process); packet: ring worker threads (default 0: the rings are
-                          read in the main thread, beside the engine)
-  --fast-path auto|tc|xdp|none
-                          packet: forward the packets of direct-routing connections the engine
-                          decided in the kernel, on tc ingress or XDP (eBPF; needs clang and
-                          libbpf1; docs/PACKET-FORWARDER.md "Kernel fast path"). Default auto:
-                          tc when it loads (else none, with a warning); none with --workers N
-  --proxy-protocol v1|v2  send a PROXY protocol header to real servers (client address)
-  --connect-timeout MS    give up connecting to a real server after MS (default 5000)
-  --log-level LEVEL       ${LOG_LEVELS.join('|')} (default info); logs are JSON lines on stderr
+  --config FILE           read options from FILE: one "KEY = VALUE" per line, KEY any option
+                          below that takes a value (without --), # comments; relative paths
+                          are from FILE's directory; flags given here win over the file
+  --no-state              keep no state file
+${optionsHelp()}
+  -h, --help              this text
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  let a;
+  let parsed;
   try {
-    a = parseArgs({
+    parsed = parseArgs({
       args: argv,
       options: {
-        rules: { type: 'string' },
-        socket: { type: 'string' },
-        state: { type: 'string' },
+        config: { type: 'string' },
         'no-state': { type: 'boolean' },
-        forwarder: { type: 'string', default: 'proxy' },
-        iface: { type: 'string', multiple: true },
-        keepalived: { type: 'string' },
-        ldirectord: { type: 'string' },
-        workers: { type: 'string' },
-        'fast-path': { type: 'string' },
-        'proxy-protocol': { type: 'string' },
-        'connect-timeout': { type: 'string', default: '5000' },
-        'log-level': { type: 'string', default: 'info' },
         help: { type: 'boolean', short: 'h' },
+        ...Object.fromEntries(OPTION_SPECS.map((s) => [s.key, { type: 'string' as const, ...(s.multiple ? { multiple: true as const } : {}) }])),
       },
       strict: true,
       allowPositionals: false,
-    }).values;
+    }).values as Record<string, string | string[] | boolean | undefined>;
   } catch (e) {
     process.stderr.write(`tsvs daemon: ${(e as Error).message}\n${HELP}`);
     return 2;
   }
-  if (a.help) {
+  if (parsed['help']) {
     process.stdout.write(HELP);
     return 0;
   }
@@ -73,49 +46,45 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`tsvs daemon: ${m}\n`);
     return 2;
   };
-  if (a.forwarder !== 'proxy' && a.forwarder !== 'packet' && a.forwarder !== 'none') return bad(`unknown forwarder '${a.forwarder}' (proxy|packet|none)`);
-  if (a.forwarder === 'packet' && process.getuid?.() !== 0) return bad('--forwarder packet needs root (raw packet sockets, nftables); use --forwarder proxy without root');
-  if (a.keepalived && a.ldirectord) return bad('give either --keepalived or --ldirectord, not both');
-  if ((a.keepalived || a.ldirectord) && a.rules) return bad('--rules cannot be combined with --keepalived/--ldirectord (the config file is the source of truth)');
-  if (!LOG_LEVELS.includes(a['log-level'] as LogLevel)) return bad(`unknown log level '${a['log-level']}'`);
-  const pp = a['proxy-protocol'];
-  if (pp !== undefined && pp !== 'v1' && pp !== 'v2') return bad(`--proxy-protocol must be v1 or v2, not '${pp}'`);
-  const { availableParallelism } = await import('node:os');
-  const workers = a.workers === undefined ? availableParallelism() : Number(a.workers);
-  if (!Number.isInteger(workers) || workers < 0 || workers > 64) return bad(`--workers must be an integer 0..64`);
-  const fp = a['fast-path'];
-  if (fp !== undefined && fp !== 'auto' && fp !== 'tc' && fp !== 'xdp' && fp !== 'none') return bad(`--fast-path must be auto, tc, xdp or none, not '${fp}'`);
-  const fastPath = fp === 'tc' || fp === 'xdp' ? fp : undefined;
-  // auto: the packet forwarder's default path tries tc and falls back to none.
-  const autoFastPath = (fp === undefined || fp === 'auto') && a.forwarder === 'packet' && !(a.workers !== undefined && workers > 0);
-  if (fastPath && a.forwarder !== 'packet') return bad(`--fast-path ${fastPath} needs --forwarder packet`);
-  if (fastPath && a.workers !== undefined && workers > 0) return bad(`--fast-path ${fastPath} works with the default packet path (drop --workers)`);
-  const cto = Number(a['connect-timeout']);
-  if (!Number.isInteger(cto) || cto < 1) return bad('--connect-timeout must be a positive integer (ms)');
-  const socketPath = a.socket ? resolve(a.socket) : defaultSocketPath();
-  const stateFile = a['no-state'] ? null : a.state ? resolve(a.state) : defaultStatePath(socketPath);
-  process.env['TSVS_LOG_LEVEL'] = a['log-level'];
+  let file: Map<string, string[]> | null = null;
+  const config = parsed['config'] as string | undefined;
+  if (config !== undefined) {
+    const path = resolve(config);
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (e) {
+      return bad(`cannot read --config ${config}: ${(e as Error).message}`);
+    }
+    try {
+      file = parseConfigFile(text, config, dirname(path));
+    } catch (e) {
+      if (e instanceof ConfigFileError) return bad(e.message);
+      throw e;
+    }
+  }
+  const cli = new Map<string, readonly string[]>();
+  for (const s of OPTION_SPECS) {
+    const v = parsed[s.key];
+    if (typeof v === 'string') cli.set(s.key, [v]);
+    else if (Array.isArray(v)) cli.set(s.key, v);
+  }
+  let opts;
+  try {
+    opts = daemonOptions(mergeOptions(file, cli), { noState: parsed['no-state'] === true }, {
+      cpus: availableParallelism(),
+      root: process.getuid?.() === 0,
+      cwd: process.cwd(),
+      defaultSocket: () => defaultSocketPath(),
+      defaultState: (socket) => defaultStatePath(socket),
+    });
+  } catch (e) {
+    if (e instanceof OptionError) return bad(config !== undefined && !cli.has(e.key) && file?.has(e.key) ? `${config}: ${e.message}` : e.message);
+    throw e;
+  }
   const { runDaemon } = await import('../../daemon/daemon.ts');
   const { loadDeps } = await import('../../daemon/deps.ts');
-  const code = await runDaemon(
-    {
-      socketPath,
-      rulesFile: a.rules ? resolve(a.rules) : null,
-      stateFile,
-      forwarder: a.forwarder,
-      ifaces: a.iface ?? [],
-      configFile: a.keepalived ? resolve(a.keepalived) : a.ldirectord ? resolve(a.ldirectord) : null,
-      configFormat: a.ldirectord ? 'ldirectord' : 'keepalived',
-      logLevel: a['log-level'] as LogLevel,
-      proxyProtocol: (pp as 'v1' | 'v2' | undefined) ?? null,
-      workers: a.forwarder === 'proxy' ? workers : 0,
-      ...(a.forwarder === 'packet' && a.workers !== undefined ? { packetWorkers: workers } : {}),
-      ...(fastPath ? { fastPath } : autoFastPath ? { fastPath: 'auto' as const } : {}),
-      tickMs: 200,
-      connectTimeoutMs: cto,
-    },
-    await loadDeps(),
-  );
+  const code = await runDaemon(opts, await loadDeps());
   // Exit now: do not wait for sockets of aborted relays to finish closing, or for loader threads.
   process.exit(code);
 }

@@ -21,8 +21,9 @@
  * Answer word 0: kind (bits 0..3), method (4..7), dir (8), cached connection (9), tunnel type
  * (10..11), tunnel checksum option (12..13), GUE port (14..29); then rip, rport<<16|vport, vip.
  */
-import type { Action, DecideBatch, PacketMeta } from './forwarder.ts';
-import { K, newAction } from './forwarder.ts';
+import { newAction, type Action, type DecideBatch } from './decision.ts';
+import type { PacketMeta } from './classify.ts';
+import { ACTION_CODE } from '../../core/types.ts';
 
 type WaitAsync = (a: Int32Array, i: number, v: number, t: number) => { async: boolean; value: unknown };
 const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
@@ -221,7 +222,7 @@ export function channelDecider(sab: SharedArrayBuffer, timeoutMs = 1000): Decide
     const ok = ch.waitAnswers();
     for (let i = 0; i < metas.length; i++) {
       if (ok) ch.answer(seqs[i]!, out[i]!);
-      else out[i]!.kind = K.DROP;
+      else out[i]!.kind = ACTION_CODE.drop;
     }
     ch.scan(none);
   };
@@ -275,11 +276,11 @@ export function serveChannel(sab: SharedArrayBuffer, decide: (m: PacketMeta, out
       try {
         decide(meta, a);
       } catch {
-        a.kind = K.DROP;
+        a.kind = ACTION_CODE.drop;
         a.conn = -1;
       }
       const r = o + ANS;
-      w[r] = a.kind | (a.method << 4) | ((a.dir === 'out' ? 1 : 0) << 8) | ((a.kind === K.FWD && a.conn >= 0 ? 1 : 0) << 9) |
+      w[r] = a.kind | (a.method << 4) | ((a.dir === 'out' ? 1 : 0) << 8) | ((a.kind === ACTION_CODE.forward && a.conn >= 0 ? 1 : 0) << 9) |
         ((a.tun & 3) << 10) | ((a.tunCsum & 3) << 12) | ((a.tunPort & 0xffff) << 14);
       w[r + 1] = a.rip | 0;
       w[r + 2] = ((a.rport & 0xffff) << 16) | (a.vport & 0xffff);

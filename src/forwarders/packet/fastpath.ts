@@ -13,13 +13,15 @@
  * The kernel map sits behind `FlowMap` (src/os/flow-map.ts; os/bpf.ts: the BPF hash map;
  * MemoryFlowMap: a fake with the program's lookup, for tests). Layouts match bpf/tsvs_fastpath.c.
  */
-import type { Action, NextHop, PacketMeta } from './forwarder.ts';
-import { K, M } from './forwarder.ts';
+import type { NextHop } from '../../os/neigh.ts';
+import { FAST, type Action } from './decision.ts';
+import type { PacketMeta } from './classify.ts';
 import { TCP_FLAG } from '../../core/proto.ts';
 import { FLOW_VAL as V, KEY_BYTES, VAL_BYTES, writeFlowKey, type FlowMap } from '../../os/flow-map.ts';
+import { ACTION_CODE, FWD_CODE } from '../../core/types.ts';
 
-/** Action.fast: whether the engine's decision may be carried out by the kernel. */
-export const FAST = { NO: 0, YES: 1, NEED_ACK: 2 } as const;
+/** Action.fast (decision.ts): whether the engine's decision may be carried out by the kernel. */
+export { FAST };
 
 /** Counts packets the kernel forwarded for connection `conn` (Engine.countForwarded). */
 export type CountForwarded = (conn: number, pkts: number, bytes: number) => boolean;
@@ -85,7 +87,7 @@ export class FastPathTable {
       this.remove(id, e);
       e = undefined;
     }
-    const ok = a.kind === K.FWD && a.method === M.ROUTE && a.conn >= 0 && a.fast !== FAST.NO && hop !== undefined && this.ifindexes.has(hop.ifindex);
+    const ok = a.kind === ACTION_CODE.forward && a.method === FWD_CODE.route && a.conn >= 0 && a.fast !== FAST.NO && hop !== undefined && this.ifindexes.has(hop.ifindex);
     if (!ok) {
       if (e) this.remove(id, e);
       return;
@@ -160,7 +162,7 @@ export class FastPathTable {
     const proto = PROTO_NUM[m.protocol] ?? 0;
     const key = this.freeKeys.pop() ?? new Uint8Array(KEY_BYTES);
     writeFlowKey(key, saddr, m.daddr.words[0]! >>> 0, sport, m.dport, proto);
-    const ok = a.kind === K.FWD && a.method === M.ROUTE && a.conn >= 0 && a.fast !== FAST.NO && hop !== undefined && hop === kernelHop;
+    const ok = a.kind === ACTION_CODE.forward && a.method === FWD_CODE.route && a.conn >= 0 && a.fast !== FAST.NO && hop !== undefined && hop === kernelHop;
     if (!ok) {
       this.map.take(key, this.scratch);
       this.freeKeys.push(key);

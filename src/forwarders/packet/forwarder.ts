@@ -1,89 +1,32 @@
 /**
- * The worker-level packet forwarder: reads frames from AF_PACKET RX rings, asks a decide callback
- * (the engine in the main thread, over channel.ts) what to do with each packet of interest,
- * rewrites with the pure forwarding step of src/codec (`forwardFrame`: NAT / DR / IPIP, TTL,
+ * The ring driver of the packet forwarder: reads frames from AF_PACKET RX rings, runs the pure
+ * pipeline on each (codec parseFrame -> classify.ts -> a decision: from the flow cache of
+ * flow-cache.ts, or from the engine through a decide callback or, on ring worker threads, the
+ * channel of channel.ts -> decision.ts Action), rewrites with the pure forwarding step of src/codec (`forwardFrame`: NAT / DR / IPIP, TTL,
  * MTU and ICMP errors, incremental checksums) in ring memory, and sends in batches: DR frames on
  * AF_PACKET, NAT and TUN packets on a raw IP socket (the kernel routes and ARPs those).
  * Malformed packets addressed to a virtual service are dropped and counted by reason.
  */
-import { formatIp, type Ip } from '../../core/addr.ts';
+import { formatIp } from '../../core/addr.ts';
 import { PacketSocket, TxBatch, openRawIpSocket, openRawIp6Socket, type RxFrame } from '../../os/packet-ring.ts';
 import { sys, C, check, sockaddrLl, errno } from '../../os/libc.ts';
 import { createFrameMeta, parseFrame, FrameKind, DropReason, type FrameMeta } from '../../codec/frame.ts';
-import { createForwardResult, forwardFrame, tunnelOverhead, Verdict, SCRATCH_BYTES, type ForwardDecision, type ForwardResult } from '../../codec/forward.ts';
-import { TUN_TYPES } from '../../core/types.ts';
+import { createForwardResult, forwardFrame, tunnelOverhead, SCRATCH_BYTES, type ForwardDecision, type ForwardResult } from '../../codec/forward.ts';
+import { ACTION_CODE, FWD_NAMES, TUN_CSUMS, TUN_TYPES } from '../../core/types.ts';
+import { PACKET_DEFAULTS } from '../../dataplane/options.ts';
 import { buildIcmpErrorFrame, IcmpErrorKind } from '../../codec/icmp.ts';
 import { DropCounters } from '../../codec/counters.ts';
-import type { MutablePacketIn } from '../../core/engine.ts';
 import { IPPROTO } from '../../codec/ip.ts';
-import { TCP_FLAG } from '../../core/proto.ts';
 import type { NextHop } from '../../os/neigh.ts';
 import { KICK_AGE_MS, type DecisionChannel } from './channel.ts';
+import { newAction, type Action, type DecideBatch } from './decision.ts';
+import { classify, malformedOurs, newMeta, NO_ADDRS6, type Addrs6, type PacketMeta } from './classify.ts';
+import { FlowCache, flowKey, type FlowEntry } from './flow-cache.ts';
 import type { FastPathTable } from './fastpath.ts';
-
-/**
- * What the decide callback sees: the engine's PacketIn, filled in place (IPv4 here; `mark` is
- * only non-zero on the NFQUEUE path, AF_PACKET cannot see marks; `bytes` is the IP total length).
- */
-export type PacketMeta = MutablePacketIn;
-
-export const K = { PASS: 0, DROP: 1, REJECT: 2, FWD: 3 } as const;
-export const M = { MASQ: 0, ROUTE: 1, TUNNEL: 2 } as const;
-const METHOD_NAMES = ['masq', 'route', 'tunnel'] as const;
-/** Tunnel encapsulation of an M.TUNNEL action (ipvsadm --tun-type; names: core/types TUN_TYPES). */
-export const T = { IPIP: 0, GUE: 1, GRE: 2 } as const;
-/** Tunnel checksum option (--tun-nocsum / --tun-csum / --tun-remcsum). */
-export const TC = { NOCSUM: 0, CSUM: 1, REMCSUM: 2 } as const;
-export const TUN_CSUM_NAMES = ['nocsum', 'csum', 'remcsum'] as const;
-
-/**
- * What to do with one packet (a reusable record). Addresses are host-order IPv4 u32.
- * FWD: send with `method`; `rip:rport` the real server, `vip:vport` the virtual service
- * (for 'out' replies the VIP:vport the engine restores). IPv6 (main-thread path only): `rip6` /
- * `vip6` hold the addresses and `rip`/`vip` are 0.
- */
-export interface Action {
-  kind: number;
-  method: number;
-  dir: 'in' | 'out';
-  rip: number;
-  rport: number;
-  vip: number;
-  vport: number;
-  rip6: Ip | null;
-  vip6: Ip | null;
-  /** The engine's connection handle, -1 when none (one-packet scheduling): only FWD with a connection may be cached. */
-  conn: number;
-  /** M.TUNNEL: the destination's encapsulation (T.*), GUE port, checksum option (TC.*); 0 otherwise. */
-  tun: number;
-  tunPort: number;
-  tunCsum: number;
-  /** Whether the kernel fast path may carry the connection on (fastpath.ts FAST.*; 0: no). */
-  fast: number;
-}
-
-export function newAction(): Action {
-  return { kind: K.DROP, method: 0, dir: 'in', rip: 0, rport: 0, vip: 0, vport: 0, rip6: null, vip6: null, conn: -1, tun: 0, tunPort: 0, tunCsum: 0, fast: 0 };
-}
-
-/** Decides a batch: fills `out[i]` (pre-allocated records) for `metas[i]`. */
-export type DecideBatch = (metas: readonly PacketMeta[], out: Action[]) => void;
 
 /** How to reach a real server: resolved by os/neigh.ts. */
 export type { NextHop };
 
-/** Set key of an IPv6 address given as 4 words (the forwarder's IPv6 VIP / RIP sets). */
-export function key6(w: ArrayLike<number>): string {
-  return `${w[0]! >>> 0}.${w[1]! >>> 0}.${w[2]! >>> 0}.${w[3]! >>> 0}`;
-}
-
-/** IPv6 addresses the forwarder handles: VIPs (`in`) and NAT real servers (`out`), as key6 strings. */
-export interface Addrs6 {
-  readonly inAddrs: ReadonlySet<string>;
-  readonly outAddrs: ReadonlySet<string>;
-}
-
-const NO_ADDRS6: Addrs6 = { inAddrs: new Set(), outAddrs: new Set() };
 /** Held packets per real server without a next hop, how long, and the headroom of their copies. */
 const HOLD_MAX = 16;
 const HOLD_MS = 3000;
@@ -120,108 +63,6 @@ export function emptyStats(): ForwarderStats {
 }
 
 const DUMMY_MAC = new Uint8Array(6);
-
-function ipv4(v: number): Ip {
-  return { af: 4, words: [v] };
-}
-
-/** Writes an IPv4 address into `ip` when it is a private IPv4 record, else returns a new one. */
-function setIpv4(ip: Ip, v: number): Ip {
-  if (ip.af === 4 && ip.words.length === 1) {
-    (ip.words as number[])[0] = v;
-    return ip;
-  }
-  return ipv4(v);
-}
-
-/**
- * Offers a parsed frame to the engine: fills `meta` and returns true when the packet is one of
- * ours (TCP/UDP to a VIP or from a NAT real server, or an ICMP error quoting such a packet).
- */
-export function classify(m: FrameMeta, inAddrs: { has(v: number): boolean }, outAddrs: { has(v: number): boolean }, meta: PacketMeta, a6: Addrs6 = NO_ADDRS6): boolean {
-  if (m.af === 6) return classify6(m, a6, meta);
-  if (m.af !== 4) return false;
-  const p = m.protocol;
-  if (p === IPPROTO.TCP || p === IPPROTO.UDP) {
-    const d = m.dst[0]!, s = m.src[0]!;
-    if (inAddrs.has(d)) meta.dir = 'in';
-    else if (outAddrs.has(s)) meta.dir = 'out';
-    else return false;
-    meta.protocol = p === IPPROTO.TCP ? 'tcp' : 'udp';
-    meta.saddr = setIpv4(meta.saddr, s);
-    meta.daddr = setIpv4(meta.daddr, d);
-    meta.sport = m.sport;
-    meta.dport = m.dport;
-    meta.tcpFlags = m.tcpFlags;
-  } else if (p === IPPROTO.ICMP && m.icmpError && m.innerAf === 4 && m.innerL4Off >= 0 &&
-    (m.innerProtocol === IPPROTO.TCP || m.innerProtocol === IPPROTO.UDP)) {
-    // The quoted packet is the other direction of the connection: swap it back.
-    if (inAddrs.has(m.innerSrc[0]!)) meta.dir = 'in';
-    else if (outAddrs.has(m.innerDst[0]!)) meta.dir = 'out';
-    else return false;
-    meta.protocol = m.innerProtocol === IPPROTO.TCP ? 'tcp' : 'udp';
-    meta.saddr = setIpv4(meta.saddr, m.innerDst[0]!);
-    meta.sport = m.innerDport;
-    meta.daddr = setIpv4(meta.daddr, m.innerSrc[0]!);
-    meta.dport = m.innerSport;
-    // IPVS does not move TCP state on ICMP; ACK keeps an established connection where it is
-    // (the engine has no ICMP entry point), and a missing connection is never created.
-    meta.tcpFlags = TCP_FLAG.ACK;
-  } else return false;
-  meta.af = 4;
-  meta.bytes = m.ipTotalLen;
-  meta.mark = 0;
-  return true;
-}
-
-function ip6(w: ArrayLike<number>): Ip {
-  return { af: 6, words: [w[0]! >>> 0, w[1]! >>> 0, w[2]! >>> 0, w[3]! >>> 0] };
-}
-
-/** classify() for IPv6 frames (new address records per packet: IPv6 is the rarer path). */
-function classify6(m: FrameMeta, a6: Addrs6, meta: PacketMeta): boolean {
-  if (a6.inAddrs.size === 0 && a6.outAddrs.size === 0) return false;
-  const p = m.protocol;
-  if (p === IPPROTO.TCP || p === IPPROTO.UDP) {
-    if (a6.inAddrs.has(key6(m.dst))) meta.dir = 'in';
-    else if (a6.outAddrs.has(key6(m.src))) meta.dir = 'out';
-    else return false;
-    meta.protocol = p === IPPROTO.TCP ? 'tcp' : 'udp';
-    meta.saddr = ip6(m.src);
-    meta.daddr = ip6(m.dst);
-    meta.sport = m.sport;
-    meta.dport = m.dport;
-    meta.tcpFlags = m.tcpFlags;
-  } else if (p === IPPROTO.ICMPV6 && m.icmpError && m.innerAf === 6 && m.innerL4Off >= 0 &&
-    (m.innerProtocol === IPPROTO.TCP || m.innerProtocol === IPPROTO.UDP)) {
-    if (a6.inAddrs.has(key6(m.innerSrc))) meta.dir = 'in';
-    else if (a6.outAddrs.has(key6(m.innerDst))) meta.dir = 'out';
-    else return false;
-    meta.protocol = m.innerProtocol === IPPROTO.TCP ? 'tcp' : 'udp';
-    meta.saddr = ip6(m.innerDst);
-    meta.sport = m.innerDport;
-    meta.daddr = ip6(m.innerSrc);
-    meta.dport = m.innerSport;
-    meta.tcpFlags = TCP_FLAG.ACK;
-  } else return false;
-  meta.af = 6;
-  meta.bytes = m.ipTotalLen;
-  meta.mark = 0;
-  return true;
-}
-
-export function newMeta(): PacketMeta {
-  return { dir: 'in', af: 4, protocol: 'tcp', saddr: ipv4(0), sport: 0, daddr: ipv4(0), dport: 0, tcpFlags: 0, bytes: 0, mark: 0 };
-}
-
-/** Source/destination of a malformed IPv4 frame, when its header is long enough to tell. */
-function malformedOurs(buf: Uint8Array, m: FrameMeta, inAddrs: Set<number>, outAddrs: Set<number>): boolean {
-  if (m.etherType !== 0x0800) return false;
-  const l3 = m.l3Off;
-  if (l3 + 20 > m.off + m.len) return false;
-  const rd = (o: number) => ((buf[o]! << 24) | (buf[o + 1]! << 16) | (buf[o + 2]! << 8) | buf[o + 3]!) >>> 0;
-  return inAddrs.has(rd(l3 + 16)) || outAddrs.has(rd(l3 + 12));
-}
 
 /**
  * Applies decisions to frames and queues what goes out: shared by the ring path (zero copy,
@@ -343,9 +184,9 @@ export class Egress {
   apply(buf: Uint8Array, m: FrameMeta, a: Action, ringBuf: Uint8Array | null, ringAddr: bigint, headroom: number): void {
     const st = this.stats;
     switch (a.kind) {
-      case K.PASS: st.passed++; return;
-      case K.DROP: st.dropped++; return;
-      case K.REJECT: {
+      case ACTION_CODE.pass: st.passed++; return;
+      case ACTION_CODE.drop: st.dropped++; return;
+      case ACTION_CODE.reject: {
         // No destination available: ICMP port unreachable from the VIP, as ip_vs_leave does.
         const n = buildIcmpErrorFrame(this.scratch, 0, buf, m, IcmpErrorKind.PORT_UNREACH);
         this.sendReply(n);
@@ -354,7 +195,7 @@ export class Egress {
       }
     }
     const d = this.d;
-    const method = METHOD_NAMES[a.method] ?? 'masq';
+    const method = FWD_NAMES[a.method] ?? 'masq';
     d.method = method;
     d.dir = a.dir;
     const v6 = a.rip6 !== null;
@@ -385,7 +226,7 @@ export class Egress {
       d.tunnelSrc = method === 'tunnel' ? (v6 ? hop.src6! : this.tsrc) : null;
       d.tunType = TUN_TYPES[a.tun] ?? 'ipip';
       d.tunPort = a.tunPort;
-      d.tunCsum = TUN_CSUM_NAMES[a.tunCsum] ?? 'nocsum';
+      d.tunCsum = TUN_CSUMS[a.tunCsum] ?? 'nocsum';
     } else {
       d.srcMac = DUMMY_MAC;
       d.dstMac = DUMMY_MAC;
@@ -402,7 +243,7 @@ export class Egress {
     }
     const v = forwardFrame(fb, m.off, m.len, m, d, this.res, this.scratch, this.drops);
     const r = this.res;
-    if (v === Verdict.FORWARD) {
+    if (v === ACTION_CODE.forward) {
       const eth = m.l3Off - m.off;
       // Related ICMP / ICMPv6 errors are counted as such, whatever the method.
       const icmp = m.protocol === IPPROTO.ICMP || m.protocol === IPPROTO.ICMPV6;
@@ -428,7 +269,7 @@ export class Egress {
           else st.masqOut++;
         }
       }
-    } else if (v === Verdict.REPLY) {
+    } else if (v === ACTION_CODE.reject) {
       this.sendReply(r.len);
       if (r.reason === DropReason.TOO_BIG) st.fragNeeded++;
       else st.dropped++;
@@ -486,6 +327,13 @@ export interface PacketForwarderOptions {
    * packet went out, so that it installs, refreshes or removes the connection's kernel entry.
    */
   readonly fastPath?: FastPathTable;
+  /**
+   * With `channel`: forward the packets of a connection whose decision is cached at once (default
+   * on; tsvs daemon --flow-cache off: every packet waits for the engine's answer). Counters stay
+   * exact with it on: the engine decides the cached packets in order within ~2 ms, and at once
+   * when the daemon settles the channels before a command (-Z).
+   */
+  readonly flowCache?: boolean;
 }
 
 interface Pending {
@@ -498,34 +346,6 @@ interface Pending {
   key: number;
   out: boolean;
 }
-
-/**
- * A cached engine decision for one connection direction (the fast path): an Action plus the
- * packet tuple it was given for (checked on every hit: the map key is the client side only).
- */
-interface FlowEntry extends Action {
-  key: number;
-  proto: number;
-  peer: number;
-  peerPort: number;
-  /** Worker clock (ms) after which the entry must be confirmed by the engine again. */
-  expires: number;
-}
-
-/**
- * How long a cached decision is used without a synchronous answer from the engine (ms, refreshed
- * by every packet of the flow). The engine's shortest connection timeout is 1 s (ipvsadm --set),
- * and every packet the worker forwards from the cache refreshes the engine's timer as well (a
- * little later): a cached flow never outlives its connection.
- */
-export const FLOW_TTL_MS = 1000;
-const FLOW_MAX = 1 << 16;
-/**
- * The fast path is on by default; TSVS_FLOW_CACHE=0 turns it off (every packet then waits for the
- * engine's answer). Counters stay exact with it on: the engine decides the cached packets in
- * order within ~2 ms, and at once when the daemon settles the channels before a command (-Z).
- */
-const FLOW_CACHE = process.env['TSVS_FLOW_CACHE'] !== '0';
 
 export class PacketForwarder {
   readonly stats: ForwarderStats = emptyStats();
@@ -548,9 +368,8 @@ export class PacketForwarder {
   private cur = 0;
   private nowMs = 0;
   private gen = 0;
-  /** Cached decisions: client address * 65536 + client port -> entry, per direction. */
-  private readonly flowsIn = new Map<number, FlowEntry>();
-  private readonly flowsOut = new Map<number, FlowEntry>();
+  /** Cached decisions per connection direction (flow-cache.ts; the flowCache option). */
+  private readonly flows: FlowCache;
   /** The cache entry each async record of the channel was forwarded with (by slot). */
   private readonly used: (FlowEntry | null)[];
   private readonly onFrameFn: (f: RxFrame) => void;
@@ -561,6 +380,7 @@ export class PacketForwarder {
     this.decide = opts.decide ?? null;
     this.chan = opts.channel ?? null;
     this.fastPath = opts.fastPath ?? null;
+    this.flows = new FlowCache(opts.flowCache ?? PACKET_DEFAULTS.flowCache);
     if (!this.decide && !this.chan) throw new Error('PacketForwarder: decide or channel is required');
     this.used = new Array<FlowEntry | null>(this.chan ? this.chan.cap : 0).fill(null);
     this.inAddrs = new Set(opts.inAddrs);
@@ -609,8 +429,7 @@ export class PacketForwarder {
     this.inAddrs = new Set(inAddrs);
     this.outAddrs = new Set(outAddrs);
     if (addrs6 && this.addrs6 !== NO_ADDRS6) this.addrs6 = addrs6;
-    this.flowsIn.clear();
-    this.flowsOut.clear();
+    this.flows.clear();
   }
 
   setNextHop(rip: number | string, hop: NextHop): void {
@@ -671,8 +490,7 @@ export class PacketForwarder {
       const g = this.chan.generation();
       if (g !== this.gen) {
         this.gen = g;
-        this.flowsIn.clear();
-        this.flowsOut.clear();
+        this.flows.clear();
       }
     }
     do {
@@ -718,33 +536,23 @@ export class PacketForwarder {
       this.metas.push(meta);
       return;
     }
-    // Fast path: a flow whose decision is cached is forwarded now; the engine gets the record.
-    const out = meta.dir === 'out';
-    const proto = m.protocol;
-    const key = out ? meta.daddr.words[0]! * 65536 + meta.dport : meta.saddr.words[0]! * 65536 + meta.sport;
-    const flows = out ? this.flowsOut : this.flowsIn;
-    const e = proto === IPPROTO.ICMP ? undefined : flows.get(key);
+    // Flow cache: a flow whose decision is cached is forwarded now; the engine gets the record.
+    // Otherwise (none, a SYN, expired, colliding) the engine answers first, and the flow's later
+    // packets of this block wait behind that answer.
+    const key = flowKey(meta, m.protocol);
+    const e = this.flows.take(meta, m.protocol, key, this.nowMs);
     if (e !== undefined) {
-      const peer = out ? meta.saddr.words[0]! : meta.daddr.words[0]!;
-      const peerPort = out ? meta.sport : meta.dport;
-      if (e.proto === proto && e.peer === peer && e.peerPort === peerPort && e.expires > this.nowMs &&
-        !(proto === IPPROTO.TCP && (meta.tcpFlags & TCP_FLAG.SYN))) {
-        e.expires = this.nowMs + FLOW_TTL_MS;
-        const seq = chan.push(meta, false, this.nowMs, this.onAnsweredFn);
-        this.used[seq & (chan.cap - 1)] = e;
-        this.stats.cached++;
-        const s = this.socks[this.cur]!;
-        this.egress.apply(buf, m, e, s.ringBytes, s.ringAddress, headroom);
-        return;
-      }
-      // A SYN (the engine may reschedule), an expired or colliding entry: ask, and keep the
-      // flow's later packets of this block behind the answer.
-      flows.delete(key);
+      const seq = chan.push(meta, false, this.nowMs, this.onAnsweredFn);
+      this.used[seq & (chan.cap - 1)] = e;
+      this.stats.cached++;
+      const s = this.socks[this.cur]!;
+      this.egress.apply(buf, m, e, s.ringBytes, s.ringAddress, headroom);
+      return;
     }
     pe.seq = chan.push(meta, true, this.nowMs, this.onAnsweredFn);
     this.used[pe.seq & (chan.cap - 1)] = null;
-    pe.key = proto === IPPROTO.ICMP ? -1 : key;
-    pe.out = out;
+    pe.key = key;
+    pe.out = meta.dir === 'out';
     this.pending.push(pe);
   }
 
@@ -754,27 +562,12 @@ export class PacketForwarder {
     const e = this.used[i];
     if (!e) return;
     this.used[i] = null;
-    if (a.kind === e.kind && a.conn >= 0 && a.method === e.method && a.rip === e.rip && a.rport === e.rport && a.vip === e.vip && a.vport === e.vport &&
-      a.tun === e.tun && a.tunPort === e.tunPort && a.tunCsum === e.tunCsum) return;
-    this.stats.divergent++;
-    const flows = e.dir === 'out' ? this.flowsOut : this.flowsIn;
-    if (flows.get(e.key) === e) flows.delete(e.key);
+    if (!this.flows.confirm(e, a)) this.stats.divergent++;
   }
 
   private cacheAnswer(pe: Pending, a: Action): void {
-    if (!FLOW_CACHE || pe.key < 0 || a.kind !== K.FWD || a.conn < 0) return;
-    const flows = pe.out ? this.flowsOut : this.flowsIn;
-    if (flows.size >= FLOW_MAX) flows.clear();
     const m = pe.m;
-    flows.set(pe.key, {
-      kind: a.kind, method: a.method, dir: a.dir, rip: a.rip, rport: a.rport, vip: a.vip, vport: a.vport, rip6: null, vip6: null, conn: a.conn,
-      tun: a.tun, tunPort: a.tunPort, tunCsum: a.tunCsum, fast: 0,
-      key: pe.key,
-      proto: m.protocol,
-      peer: pe.out ? m.src[0]! : m.dst[0]!,
-      peerPort: pe.out ? m.sport : m.dport,
-      expires: this.nowMs + FLOW_TTL_MS,
-    });
+    this.flows.remember(pe.key, pe.out, m.protocol, pe.out ? m.src[0]! : m.dst[0]!, pe.out ? m.sport : m.dport, a, this.nowMs);
   }
 
   private flushDecisions(): void {
@@ -789,13 +582,13 @@ export class PacketForwarder {
         for (let i = 0; i < n; i++) {
           const a = acts[i]!;
           if (ok) chan.answer(this.pending[i]!.seq, a);
-          else { a.kind = K.DROP; a.conn = -1; }
+          else { a.kind = ACTION_CODE.drop; a.conn = -1; }
         }
       } else {
         try {
           this.decide!(this.metas, acts);
         } catch {
-          for (let i = 0; i < n; i++) acts[i]!.kind = K.DROP;
+          for (let i = 0; i < n; i++) acts[i]!.kind = ACTION_CODE.drop;
         }
       }
       const fp = this.fastPath;

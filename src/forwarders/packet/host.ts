@@ -6,8 +6,12 @@
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
-import type { Action, DecideBatch, ForwarderStats, NextHop, PacketMeta } from './forwarder.ts';
-import { emptyStats, K, newAction, newMeta, PacketForwarder } from './forwarder.ts';
+import type { ForwarderStats, NextHop } from './forwarder.ts';
+import { emptyStats, PacketForwarder } from './forwarder.ts';
+import { newAction, type Action, type DecideBatch } from './decision.ts';
+import { newMeta, type PacketMeta } from './classify.ts';
+import { ACTION_CODE } from '../../core/types.ts';
+import { PACKET_DEFAULTS } from '../../dataplane/options.ts';
 import { createChannel, serveChannel, type ChannelServer } from './channel.ts';
 import type { WorkerInit, WorkerMsgIn, WorkerMsgOut } from './worker.ts';
 import { resolveNextHop } from '../../os/neigh.ts';
@@ -46,6 +50,8 @@ export interface WorkersOptions {
   /** ... or in each worker, from a module exporting createDecider(config) (tests, static lab). */
   readonly deciderModule?: { readonly path: string; readonly config: unknown };
   readonly log?: (msg: string) => void;
+  /** Ring workers: forward from their decision caches (default on; forwarder.ts flowCache). */
+  readonly flowCache?: boolean;
   /**
    * Inline only: attach the kernel fast path (bpf.ts) to `ifaces`; `count` hands the engine the
    * packets it forwarded (Engine.countForwarded). A load failure fails the start.
@@ -141,7 +147,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
         try {
           decide(metas[i]!, a);
         } catch {
-          a.kind = K.DROP;
+          a.kind = ACTION_CODE.drop;
           a.conn = -1;
         }
       }
@@ -190,7 +196,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
           if (taken) decideAhead!(m, a, dest);
           else decide(m, a);
         } catch {
-          a.kind = K.DROP;
+          a.kind = ACTION_CODE.drop;
           a.conn = -1;
           a.fast = 0;
         }
@@ -260,6 +266,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       id, ifaces: opts.ifaces, fanoutGroup, inAddrs: [...opts.inAddrs], outAddrs: [...opts.outAddrs],
       nextHops: [...hops.entries()], decider,
       nfqueue: id === n ? opts.nfqueue : undefined,
+      flowCache: opts.flowCache ?? PACKET_DEFAULTS.flowCache,
     };
     const w = new Worker(shim, { workerData: init });
     perWorker.push(emptyStats());

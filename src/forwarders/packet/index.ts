@@ -3,84 +3,46 @@
  * Worker threads do the packet I/O (see host.ts / worker.ts); every packet of interest is decided
  * in the main thread by the one engine (batched over a SharedArrayBuffer channel), mapped to an
  * action from the destination's forwarding method (masq / route / tunnel), rewritten and sent by
- * the worker. The returned object matches the daemon's Forwarder interface (refusal, sync,
- * status, close). Installs `table inet tsvs` on start (replacing any left by a crash) and removes
+ * the worker. The returned PacketForwarderHandle implements the data plane's Forwarder
+ * (src/dataplane/forwarder.ts). Installs `table inet tsvs` on start (replacing any left by a crash) and removes
  * it on close.
  */
 import type { IpvsCommand, ServiceKey, ServiceSnapshot } from '../../core/types.ts';
-import type { PacketIn, Verdict } from '../../core/engine.ts';
+import type { Forwarder, ForwarderEngine, ListenerFailure } from '../../dataplane/forwarder.ts';
+import type { PacketIn } from '../../core/engine.ts';
 import { newVerdict } from '../../core/engine.ts';
-import type { Action, ForwarderStats, PacketMeta } from './forwarder.ts';
-import { K, M, T, TC, key6 } from './forwarder.ts';
+import type { ForwarderStats } from './forwarder.ts';
+import { verdictToAction, type Action } from './decision.ts';
+import { key6, type PacketMeta } from './classify.ts';
 import { parseIp } from '../../core/addr.ts';
-import type { TunCsum, TunType } from '../../core/types.ts';
 import { startWorkers, type WorkersHandle } from './host.ts';
 import { installNft, removeNft, type NftRules } from '../../os/nft.ts';
 import { ipv4FromString } from '../../core/addr4.ts';
-import { FAST, type FastPathCounters } from './fastpath.ts';
+import type { FastPathCounters } from './fastpath.ts';
 import type { RtDest } from '../../core/scheduler.ts';
 
-/**
- * TSVS_FAST_AHEAD=0: the kernel fast path leaves every new connection to the engine (no decisions
- * ahead; fastpath-ahead.ts).
- */
-const FAST_AHEAD = process.env['TSVS_FAST_AHEAD'] !== '0';
 import { FastPathError, type FastPathKind } from '../../os/bpf.ts';
 import { DEFAULT_QUEUE, removeMarkRules, syncMarkRules } from '../../os/nfqueue.ts';
+import { PACKET_DEFAULTS, type PacketOptions } from '../../dataplane/options.ts';
 
-/** The part of src/core/engine.ts `Engine` the packet forwarder uses. */
-export interface PacketEngine {
-  setTime(now: number): void;
-  processPacket(p: PacketIn, out?: Verdict, ahead?: RtDest): Verdict;
-  countForwarded(handle: number, pkts: number, bytes: number): boolean;
-  scheduleAhead(key: ServiceKey): RtDest | null;
-  services(): readonly ServiceSnapshot[];
-}
+/** The part of the engine the packet forwarder uses (src/dataplane/forwarder.ts). */
+export type PacketEngine = Pick<ForwarderEngine, 'setTime' | 'processPacket' | 'countForwarded' | 'scheduleAhead' | 'services'>;
 
-export interface PacketForwarderOptions {
-  /** Interfaces to capture on (default: every interface with an IPv4 address except lo). */
-  readonly ifaces?: readonly string[];
-  /**
-   * Ring worker threads; 0 (the default): the rings are read in the main thread, on its event
-   * loop, and every packet is decided right there by the engine (docs/PACKET-FORWARDER.md,
-   * "Threads", with the figures that made it the default).
-   */
-  readonly workers?: number;
+/**
+ * The packet forwarder's options (src/dataplane/options.ts PacketOptions: ifaces, workers,
+ * fastPath, fastPathAhead, flowCache; absent ones take PACKET_DEFAULTS) and what the daemon adds.
+ * `workers` 0: the rings are read in the main thread, on its event loop, and every packet is
+ * decided right there by the engine (docs/PACKET-FORWARDER.md, "Threads", with the figures that
+ * made it the default). `fastPath`: the kernel fast path (bpf.ts, fastpath.ts) on the capture
+ * interfaces for the packets of direct-routing connections the engine already decided, on tc
+ * ingress or XDP; main-thread path only.
+ */
+export interface PacketForwarderOptions extends Partial<PacketOptions> {
   /** Monotonic seconds clock fed to engine.setTime before each batch (default performance.now()/1000). */
   readonly now?: () => number;
-  /**
-   * The kernel fast path (bpf.ts, fastpath.ts) on the capture interfaces, for the packets of
-   * direct-routing connections the engine already decided: on tc ingress or XDP. Main-thread
-   * path only.
-   */
-  readonly fastPath?: FastPathKind | 'auto';
   /** NFQUEUE number for firewall-mark services (default 7157); null: no fwmark support. */
   readonly nfqueue?: number | null;
   readonly log?: { info(o: unknown, m?: string): void; warn(o: unknown, m?: string): void };
-}
-
-export interface PacketForwarderHandle {
-  /**
-   * Whether the packet forwarder cannot run `cmd` (null: it can). The daemon calls this right
-   * before every engine.apply, so it also settles (below): a -Z or a rule change then comes after
-   * every packet the workers already forwarded, as in the kernel.
-   */
-  refusal(cmd: IpvsCommand): string | null;
-  /**
-   * Makes the engine decide, now, every packet the workers forwarded from their decision caches
-   * and have not handed over yet (they do within ~2 ms on their own). Call before reading or
-   * zeroing counters (-L --stats, -Z) for exact figures.
-   */
-  settle(): void;
-  sync(services: readonly ServiceKey[]): Promise<{ protocol: string; addr: string; port: number; error?: string }[]>;
-  /**
-   * A VRRP transition: the kernel's flows were decided while this director held another role
-   * (a backup's connection table is rewritten by the master's sync), so they all go; the engine
-   * sees the next packet of each connection.
-   */
-  resetKernelCache(): void;
-  status(): { forwarder: 'packet'; ifaces: readonly string[]; workers: number; counters: ForwarderStats; drops: Record<string, number>; fwmarks: number[]; fastPath: ({ kind: FastPathKind } & FastPathCounters) | null; fastPathError?: string };
-  close(): Promise<void>;
 }
 
 import { execFileSync } from 'node:child_process';
@@ -133,175 +95,152 @@ function plan(svcs: readonly ServiceSnapshot[]): Plan {
   return { inAddrs: [...inAddrs], outAddrs: [...outAddrs], rips: [...rips], v6: { inAddrs: [...in6], outAddrs: [...out6], rips: [...rips6] }, nft, marks: [...marks] };
 }
 
-const METHOD: Record<string, number> = { masq: M.MASQ, route: M.ROUTE, tunnel: M.TUNNEL };
-const TUN_TYPE: Record<string, number> = { ipip: T.IPIP, gue: T.GUE, gre: T.GRE };
-const TUN_CSUM: Record<string, number> = { nocsum: TC.NOCSUM, csum: TC.CSUM, remcsum: TC.REMCSUM };
-/** What the engine's destination record (Verdict.dest, core/engine.ts Dest) carries for tunnels. */
-type TunDest = { readonly tunType?: TunType; readonly tunPort?: number; readonly tunCsum?: TunCsum };
+/** The engine's verdict as the forwarder's action (decision.ts; tests import it from here too). */
+export { verdictToAction };
 
-/**
- * Maps one engine verdict to a worker action. 'in': the destination and port the engine chose,
- * with the method bound to the connection; 'out' (NAT replies): the VIP:vport the engine
- * restores. 'local' destinations and 'pass' leave the packet to the kernel.
- */
-export function verdictToAction(m: PacketMeta, v: Verdict, a: Action): void {
-  a.dir = m.dir;
-  a.conn = -1;
-  a.tun = 0;
-  a.tunPort = 0;
-  a.tunCsum = 0;
-  a.rip6 = null;
-  a.vip6 = null;
-  a.fast = FAST.NO;
-  switch (v.action) {
-    case 'pass': a.kind = K.PASS; return;
-    case 'drop': a.kind = K.DROP; return;
-    case 'reject': a.kind = K.REJECT; return;
-  }
-  const method = v.fwd ? METHOD[v.fwd] : undefined;
-  if (method === undefined || !v.dest || v.dest.af !== m.af) { a.kind = K.PASS; return; }
-  a.kind = K.FWD;
-  a.method = method;
-  a.conn = v.conn;
-  if (method === M.TUNNEL) {
-    // The tunnel type is the destination's at transmit time (ip_vs_tunnel_xmit reads cp->dest).
-    const t = v.dest as TunDest;
-    a.tun = TUN_TYPE[t.tunType ?? 'ipip'] ?? T.IPIP;
-    a.tunPort = (t.tunPort ?? 0) & 0xffff;
-    a.tunCsum = TUN_CSUM[t.tunCsum ?? 'nocsum'] ?? TC.NOCSUM;
-  }
-  if (m.af === 6) {
-    // IPv6 (main-thread path): the records are referenced until the batch is applied.
-    a.rip = a.vip = 0;
-    if (m.dir === 'in') {
-      a.rip6 = v.dest.ip;
-      a.rport = v.dport || m.dport;
-      a.vip6 = m.daddr;
-      a.vport = m.dport;
-    } else {
-      a.rip6 = m.saddr;
-      a.rport = m.sport;
-      a.vip6 = v.vaddr ?? m.daddr;
-      a.vport = v.vport;
-    }
-    return;
-  }
-  if (m.dir === 'in') {
-    // What the kernel fast path may carry on: DR connections in states that only a FIN, a RST or
-    // (SYN_RECV) the handshake's ACK leaves, which it reports (fastpath.ts).
-    if (method === M.ROUTE && v.conn >= 0) {
-      if (v.state === 'ESTABLISHED' || v.state === 'UDP') a.fast = FAST.YES;
-      else if (v.state === 'SYN_RECV') a.fast = FAST.NEED_ACK;
-    }
-    a.rip = v.dest.ip.words[0]! >>> 0;
-    a.rport = v.dport || m.dport;
-    a.vip = m.daddr.words[0]! >>> 0;
-    a.vport = m.dport;
-  } else {
-    a.rip = m.saddr.words[0]! >>> 0;
-    a.rport = m.sport;
-    a.vip = (v.vaddr?.words[0] ?? 0) >>> 0;
-    a.vport = v.vport;
-  }
+/** Starts the packet forwarder on `engine` (see the top of this file). */
+export function startPacketForwarder(engine: PacketEngine, options: PacketForwarderOptions = {}): Promise<PacketForwarderHandle> {
+  return PacketForwarderHandle.start(engine, options);
 }
 
-export async function startPacketForwarder(engine: PacketEngine, options: PacketForwarderOptions = {}): Promise<PacketForwarderHandle> {
-  const ifaces = options.ifaces ?? defaultIfaces();
-  const now = options.now ?? (() => performance.now() / 1000);
-  const queue = options.nfqueue === undefined ? DEFAULT_QUEUE : options.nfqueue;
-  let p = plan(engine.services());
-  const inline = (options.workers ?? 0) === 0;
-  if (options.fastPath && options.fastPath !== 'auto' && !inline) throw new Error('the kernel fast path works with the default packet path (no ring workers)');
-  removeNft(); // whatever a crashed run left
-  installNft(p.nft);
-  const marks = new Set<number>();
-  if (queue !== null) {
-    removeMarkRules();
-    for (const e of syncMarkRules(p.marks, queue, marks)) options.log?.warn(e, 'cannot queue firewall mark');
-  }
-  const verdict = newVerdict();
-  const decide = (m: PacketMeta, a: Action): void => {
-    verdictToAction(m, engine.processPacket(m as PacketIn, verdict), a);
-  };
-  let h: WorkersHandle;
-  // 'auto' is tc, or nothing when it cannot load (no clang, no libbpf, a kernel without it).
-  let kind: FastPathKind | null = options.fastPath === 'auto' ? (inline ? 'tc' : null) : options.fastPath ?? null;
-  let fastPathError: string | undefined;
-  const start = (): Promise<WorkersHandle> => startWorkers({
-      ifaces, workers: options.workers, inline, inAddrs: p.inAddrs, outAddrs: p.outAddrs, rips: p.rips, decide,
-      ...(inline ? { v6: p.v6 } : {}),
-      onBatch: () => engine.setTime(now()),
-      ...(kind && inline ? {
-        fastPath: {
-          kind,
-          count: (c: number, n: number, b: number) => engine.countForwarded(c, n, b),
-          ...(FAST_AHEAD ? {
-            ahead: engine,
-            decideAhead: (m: PacketMeta, a: Action, dest: RtDest | undefined) => {
-              verdictToAction(m, engine.processPacket(m as PacketIn, verdict, dest), a);
-            },
-          } : {}),
-        },
-      } : {}),
-      nfqueue: queue ?? undefined,
-      log: (msg) => options.log?.warn({ forwarder: 'packet' }, msg),
-    });
-  try {
-    try {
-      h = await start();
-    } catch (e) {
-      if (options.fastPath !== 'auto' || !(e instanceof FastPathError)) throw e;
-      fastPathError = e.message;
-      options.log?.warn({ err: e.message }, 'kernel fast path unavailable; forwarding every packet in user space');
-      kind = null;
-      h = await start();
+/** The running packet forwarder, as the daemon drives it. */
+export class PacketForwarderHandle implements Forwarder {
+  private constructor(
+    private readonly engine: PacketEngine,
+    private readonly options: PacketOptions,
+    private readonly log: PacketForwarderOptions['log'],
+    private readonly h: WorkersHandle,
+    private readonly ifaces: readonly string[],
+    private readonly inline: boolean,
+    private readonly queue: number | null,
+    private readonly marks: Set<number>,
+    private readonly kind: FastPathKind | null,
+    private readonly fastPathError: string | undefined,
+  ) {}
+
+  static async start(engine: PacketEngine, options: PacketForwarderOptions): Promise<PacketForwarderHandle> {
+    const D = PACKET_DEFAULTS;
+    const o: PacketOptions = {
+      ifaces: options.ifaces ?? D.ifaces, workers: options.workers ?? D.workers, fastPath: options.fastPath ?? D.fastPath,
+      fastPathAhead: options.fastPathAhead ?? D.fastPathAhead, flowCache: options.flowCache ?? D.flowCache,
+    };
+    const ifaces = o.ifaces.length > 0 ? o.ifaces : defaultIfaces();
+    const now = options.now ?? (() => performance.now() / 1000);
+    const queue = options.nfqueue === undefined ? DEFAULT_QUEUE : options.nfqueue;
+    const p = plan(engine.services());
+    const inline = o.workers === 0;
+    if ((o.fastPath === 'tc' || o.fastPath === 'xdp') && !inline) throw new Error('the kernel fast path works with the default packet path (no ring workers)');
+    removeNft(); // whatever a crashed run left
+    installNft(p.nft);
+    const marks = new Set<number>();
+    if (queue !== null) {
+      removeMarkRules();
+      for (const e of syncMarkRules(p.marks, queue, marks)) options.log?.warn(e, 'cannot queue firewall mark');
     }
-  } catch (e) {
-    removeNft();
-    if (queue !== null) removeMarkRules();
-    throw e;
-  }
-  return {
-    refusal(cmd) {
-      h.settle();
-      if ((cmd.kind === 'add-service' || cmd.kind === 'edit-service') && cmd.svc.fwmark > 0 && queue === null) return 'firewall-mark services need the NFQUEUE path (started without it)';
-      if ((cmd.kind === 'add-service' || cmd.kind === 'edit-service') && cmd.svc.af === 6) {
-        if (!inline) return 'IPv6 services need the default packet path (the ring worker threads forward IPv4 only; drop --workers)';
-        if (cmd.svc.fwmark > 0) return 'IPv6 firewall-mark services are not supported by the packet forwarder yet';
-        if (cmd.svc.protocol === 'sctp') return 'SCTP services are not supported by the packet forwarder';
-      }
-      return null;
-    },
-    async sync(_keys) {
-      p = plan(engine.services());
-      const failed: { protocol: string; addr: string; port: number; error?: string }[] = [];
+    const verdict = newVerdict();
+    const decide = (m: PacketMeta, a: Action): void => {
+      verdictToAction(m, engine.processPacket(m as PacketIn, verdict), a);
+    };
+    let h: WorkersHandle;
+    // 'auto' is tc, or nothing when it cannot load (no clang, no libbpf, a kernel without it).
+    let kind: FastPathKind | null = o.fastPath === 'auto' ? (inline ? 'tc' : null) : o.fastPath === 'none' ? null : o.fastPath;
+    let fastPathError: string | undefined;
+    const start = (): Promise<WorkersHandle> => startWorkers({
+        ifaces, workers: o.workers, inline, flowCache: o.flowCache, inAddrs: p.inAddrs, outAddrs: p.outAddrs, rips: p.rips, decide,
+        ...(inline ? { v6: p.v6 } : {}),
+        onBatch: () => engine.setTime(now()),
+        ...(kind && inline ? {
+          fastPath: {
+            kind,
+            count: (c: number, n: number, b: number) => engine.countForwarded(c, n, b),
+            ...(o.fastPathAhead ? {
+              ahead: engine,
+              decideAhead: (m: PacketMeta, a: Action, dest: RtDest | undefined) => {
+                verdictToAction(m, engine.processPacket(m as PacketIn, verdict, dest), a);
+              },
+            } : {}),
+          },
+        } : {}),
+        nfqueue: queue ?? undefined,
+        log: (msg) => options.log?.warn({ forwarder: 'packet' }, msg),
+      });
+    try {
       try {
-        installNft(p.nft);
+        h = await start();
       } catch (e) {
-        const msg = ((e as { stderr?: Buffer }).stderr?.toString() || (e as Error).message).trim();
-        options.log?.warn({ err: msg }, 'cannot install the nftables table');
-        for (const v of p.nft.vips) failed.push({ ...v, error: `nftables: ${msg}` });
+        if (o.fastPath !== 'auto' || !(e instanceof FastPathError)) throw e;
+        fastPathError = e.message;
+        options.log?.warn({ err: e.message }, 'kernel fast path unavailable; forwarding every packet in user space');
+        kind = null;
+        h = await start();
       }
-      if (queue !== null) for (const e of syncMarkRules(p.marks, queue, marks)) options.log?.warn(e, 'cannot queue firewall mark');
-      h.setAddrs(p.inAddrs, p.outAddrs, p.rips, inline ? p.v6 : undefined);
-      return failed;
-    },
-    settle() {
-      h.settle();
-    },
-    resetKernelCache() {
-      h.resetFastPath();
-    },
-    status() {
-      // Exact kernel fast path counters: what it reported and counted so far reaches the engine.
-      if (kind) h.settle();
-      const fp = h.fastPath();
-      return { forwarder: 'packet', ifaces, workers: options.workers ?? 0, counters: h.stats(), drops: h.drops(), fwmarks: [...marks], fastPath: fp && kind ? { kind, ...fp } : null, ...(fastPathError ? { fastPathError } : {}) };
-    },
-    async close() {
-      await h.stop();
+    } catch (e) {
       removeNft();
       if (queue !== null) removeMarkRules();
-    },
-  };
+      throw e;
+    }
+    return new PacketForwarderHandle(engine, o, options.log, h, ifaces, inline, queue, marks, kind, fastPathError);
+  }
+
+  /**
+   * Whether the packet forwarder cannot run `cmd` (null: it can). The daemon calls this right
+   * before every engine.apply, so it also settles (below): a -Z or a rule change then comes after
+   * every packet the workers already forwarded, as in the kernel.
+   */
+  refusal(cmd: IpvsCommand): string | null {
+    this.h.settle();
+    if ((cmd.kind === 'add-service' || cmd.kind === 'edit-service') && cmd.svc.fwmark > 0 && this.queue === null) return 'firewall-mark services need the NFQUEUE path (started without it)';
+    if ((cmd.kind === 'add-service' || cmd.kind === 'edit-service') && cmd.svc.af === 6) {
+      if (!this.inline) return 'IPv6 services need the default packet path (the ring worker threads forward IPv4 only; drop --workers)';
+      if (cmd.svc.fwmark > 0) return 'IPv6 firewall-mark services are not supported by the packet forwarder yet';
+      if (cmd.svc.protocol === 'sctp') return 'SCTP services are not supported by the packet forwarder';
+    }
+    return null;
+  }
+
+  async sync(_keys: readonly ServiceKey[]): Promise<ListenerFailure[]> {
+    const p = plan(this.engine.services());
+    const failed: ListenerFailure[] = [];
+    try {
+      installNft(p.nft);
+    } catch (e) {
+      const msg = ((e as { stderr?: Buffer }).stderr?.toString() || (e as Error).message).trim();
+      this.log?.warn({ err: msg }, 'cannot install the nftables table');
+      for (const v of p.nft.vips) failed.push({ ...v, error: `nftables: ${msg}` });
+    }
+    if (this.queue !== null) for (const e of syncMarkRules(p.marks, this.queue, this.marks)) this.log?.warn(e, 'cannot queue firewall mark');
+    this.h.setAddrs(p.inAddrs, p.outAddrs, p.rips, this.inline ? p.v6 : undefined);
+    return failed;
+  }
+
+  /**
+   * Makes the engine decide, now, every packet the workers forwarded from their decision caches
+   * and have not handed over yet (they do within ~2 ms on their own). Call before reading or
+   * zeroing counters (-L --stats, -Z) for exact figures.
+   */
+  settle(): void {
+    this.h.settle();
+  }
+
+  /**
+   * A VRRP transition: the kernel's flows were decided while this director held another role
+   * (a backup's connection table is rewritten by the master's sync), so they all go; the engine
+   * sees the next packet of each connection.
+   */
+  resetKernelCache(): void {
+    this.h.resetFastPath();
+  }
+
+  status(): { forwarder: 'packet'; ifaces: readonly string[]; workers: number; counters: ForwarderStats; drops: Record<string, number>; fwmarks: number[]; fastPath: ({ kind: FastPathKind } & FastPathCounters) | null; fastPathError?: string } {
+    // Exact kernel fast path counters: what it reported and counted so far reaches the engine.
+    if (this.kind) this.h.settle();
+    const fp = this.h.fastPath();
+    return { forwarder: 'packet', ifaces: this.ifaces, workers: this.options.workers, counters: this.h.stats(), drops: this.h.drops(), fwmarks: [...this.marks], fastPath: fp && this.kind ? { kind: this.kind, ...fp } : null, ...(this.fastPathError ? { fastPathError: this.fastPathError } : {}) };
+  }
+
+  async close(): Promise<void> {
+    await this.h.stop();
+    removeNft();
+    if (this.queue !== null) removeMarkRules();
+  }
 }

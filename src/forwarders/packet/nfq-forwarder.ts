@@ -5,10 +5,10 @@
 import { sys, C, check } from '../../os/libc.ts';
 import { NfQueue, NF_ACCEPT, NF_DROP } from '../../os/nfqueue.ts';
 import { openRawIpSocket } from '../../os/packet-ring.ts';
-import {
-  Egress, K, classify, emptyStats, newAction, newMeta, type Action, type DecideBatch, type ForwarderStats, type NextHop,
-  type PacketMeta,
-} from './forwarder.ts';
+import { Egress, emptyStats, type ForwarderStats, type NextHop } from './forwarder.ts';
+import { newAction, type Action, type DecideBatch } from './decision.ts';
+import { classify, newMeta, type PacketMeta } from './classify.ts';
+import { ACTION_CODE } from '../../core/types.ts';
 import { createFrameMeta, parseFrame, FrameKind, type FrameMeta } from '../../codec/frame.ts';
 
 const ANY = { has: (_v: number) => true };
@@ -74,7 +74,7 @@ export class NfqForwarder {
         if (m.reason !== 0) { this.stats.malformed++; this.egress.drops.count(m.reason); }
         this.accept[i] = m.reason === 0; // not ours: the kernel carries on; malformed: dropped
         this.metas[i] = meta;
-        this.actions[i]!.kind = m.reason === 0 ? K.PASS : K.DROP;
+        this.actions[i]!.kind = m.reason === 0 ? ACTION_CODE.pass : ACTION_CODE.drop;
         meta.mark = -1; // not to be decided
       } else {
         // classify() says 'in' for anything queued unless it comes from a NAT real server.
@@ -93,9 +93,9 @@ export class NfqForwarder {
       try {
         this.decide(ask, acts);
       } catch {
-        for (const a of acts) a.kind = K.DROP;
+        for (const a of acts) a.kind = ACTION_CODE.drop;
       }
-      for (const i of idx) this.accept[i] = this.actions[i]!.kind === K.PASS;
+      for (const i of idx) this.accept[i] = this.actions[i]!.kind === ACTION_CODE.pass;
     }
     for (const i of idx) this.egress.apply(this.frames[i]!, this.fmetas[i]!, this.actions[i]!, null, 0n, 64);
     this.egress.flush();

@@ -4,7 +4,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
-import { PacketForwarder, type DecideBatch, type NextHop, type ForwarderStats } from './forwarder.ts';
+import { PacketForwarder, type NextHop, type ForwarderStats } from './forwarder.ts';
+import type { DecideBatch } from './decision.ts';
 import { NfqForwarder } from './nfq-forwarder.ts';
 import { channelDecider, DecisionChannel } from './channel.ts';
 
@@ -22,6 +23,8 @@ export interface WorkerInit {
   readonly statsIntervalMs?: number;
   /** This worker reads NFQUEUE `nfqueue` instead of the rings. */
   readonly nfqueue?: number;
+  /** The flowCache option (forwarder.ts PacketForwarderOptions). */
+  readonly flowCache: boolean;
 }
 
 export type WorkerMsgIn =
@@ -62,6 +65,7 @@ async function main(): Promise<void> {
       outAddrs: init.outAddrs,
       nextHops: hops,
       onMissingHop,
+      flowCache: init.flowCache,
     });
   } catch (e) {
     post({ type: 'error', id: init.id, message: (e as Error).message });

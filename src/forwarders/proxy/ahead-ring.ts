@@ -1,7 +1,8 @@
 /**
  * Decisions ahead, shared by every relay worker of a service (cluster.ts): a ring in a
  * SharedArrayBuffer that the primary fills with destinations the engine chose in its rr/wrr
- * order (Engine.scheduleAhead) and that workers take one at a time, in the order their
+ * order (Engine.scheduleAhead; when and for which services: src/dataplane/ahead.ts) and that
+ * workers take one at a time, in the order their
  * connections arrive -- one sequence for all workers, as the kernel's one rr pointer per service,
  * so consecutive connections alternate whatever worker accepted them.
  *
@@ -12,6 +13,8 @@
  * with compare-and-exchange; the primary writes slot `tail` only while fewer than SLOTS are
  * waiting (so never one a worker may still be reading) and publishes it by moving tail on.
  */
+import { wantsRefill } from '../../dataplane/ahead.ts';
+
 export const SLOTS = 256;
 const HEAD = 0, TAIL = 1, ASKED = 2, BASE = 4, SLOT_WORDS = 8;
 
@@ -61,7 +64,7 @@ export class AheadRing {
    * many workers take).
    */
   wantsRefill(): boolean {
-    return this.waiting() < SLOTS / 2 && Atomics.compareExchange(this.a, ASKED, 0, 1) === 0;
+    return wantsRefill(this.waiting(), SLOTS) && Atomics.compareExchange(this.a, ASKED, 0, 1) === 0;
   }
 
   /** Primary, before refilling: the next worker that finds the ring low asks again. */

@@ -5,14 +5,16 @@
  * koffi are available: the main thread opens one listening socket per service and hands each
  * worker its own descriptor of it (one accept queue for all, EPOLLEXCLUSIVE: no thundering herd;
  * SHARED_ACCEPT below); messages travel over in-process MessagePorts (no pipe, no JSON, cheaper
- * context switches: this halved the proxy's CPU per new connection). Otherwise (or with
- * TSVS_PROXY_PROCS=1) they are cluster worker processes (SCHED_NONE) talking over IPC. Workers ask the primary for every scheduling decision and
+ * context switches: this halved the proxy's CPU per new connection). Otherwise (or with the
+ * workerMode option 'processes', or the net relay) they are cluster worker processes (SCHED_NONE)
+ * talking over IPC. Workers get their options (relay kind, speculative I/O, log level) in
+ * workerData (threads) or argv (processes). Workers ask the primary for every scheduling decision and
  * report every synthesized packet over IPC, batched per event-loop turn, so lc/wlc/sed/nq and
  * the ActiveConn/InActConn columns see every worker's connections. UDP services are relayed by
  * the primary itself.
  *
- * Decisions ahead (thread mode; rr and wrr without persistence or thresholds:
- * Engine.scheduleAhead): per TCP service one ring in a SharedArrayBuffer shared by all workers
+ * Decisions ahead (thread mode; the services src/dataplane/ahead.ts admits: rr and wrr without
+ * persistence or thresholds): per TCP service one ring in a SharedArrayBuffer shared by all workers
  * (ahead-ring.ts), which the primary keeps filled with destinations the engine chose in its rr/wrr
  * order. A worker connects a new client to the next one at once and reports the flow as
  * OPEN_AHEAD with its token, lazily with its packet reports (within LAZY_MS); the engine binds
@@ -20,7 +22,7 @@
  * connections alternate as with the kernel's one rr pointer. Refilled when half are taken (the
  * worker that finds it so asks: 'fill'), and after every batch of reports; a rule
  * change that touches the service drops what waits (those rr/wrr steps are skipped). When the ring
- * is empty a worker asks as before. TSVS_PROXY_AHEAD=0 turns it off.
+ * is empty a worker asks as before. The ahead option off turns it off.
  *
  * Messages (flows are numbered by their worker):
  *   worker -> primary  {t:'eb', b: ArrayBuffer, n}  a batch of events in binary (./event-batch.ts:
@@ -37,39 +39,34 @@ import { Worker as Thread } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import type { IpvsCommand, ServiceKey } from '../../core/types.ts';
 import { serviceKeyString, serviceKeyText } from '../../core/service-key.ts';
-import { EnginePort, type AheadDest, type DataPath, type ParsedFlow } from './engine-port.ts';
+import { EnginePort, type AheadDest, type ParsedFlow } from './engine-port.ts';
+import type { Forwarder, ForwarderEngine } from '../../dataplane/forwarder.ts';
 import { EV, EV_WORDS, batchWords, eventIp } from './event-batch.ts';
 import type { Ip } from '../../core/addr.ts';
 import { AheadRing, SLOTS, createAheadRing } from './ahead-ring.ts';
+import { AheadRings, proxyEligible, type AheadStore } from '../../dataplane/ahead.ts';
 import { DestTokens } from '../dest-tokens.ts';
-import { rawBindings } from './raw-relay.ts';
+import { libuvBindings } from './raw-relay.ts';
 import { listenSocket } from '../../os/epoll.ts';
 import { sys } from '../../os/libc.ts';
 import { ProxyForwarder, proxyRefusal, type ForwarderLog, type ListenerStatus, type RelayKind } from './forwarder.ts';
-import type { ProxyProtocolVersion } from './proxy-protocol.ts';
+import type { ProxyOptions } from '../../dataplane/options.ts';
+import { RELAY_ARG, type RelayWorkerInit } from './worker-init.ts';
 
-/** TSVS_PROXY_AHEAD=0: every new connection asks the primary (no decisions ahead). */
-const AHEAD_ON = process.env['TSVS_PROXY_AHEAD'] !== '0';
-/**
- * One listening socket per service, its accept queue shared by every worker (each watches its
- * own descriptor of it with EPOLLEXCLUSIVE: one worker woken per connection). Whoever is free
- * takes the next connection; with one SO_REUSEPORT socket per worker (TSVS_PROXY_SHARED_ACCEPT=0,
- * the kernel hashing connections to queues) a busy worker's queue waits: p99 of a new connection
- * per request 8.1 vs 8.9 ms and 7.8 vs 8.7 ms in two A/B sessions (bench/RESULTS.md).
+/*
+ * sharedAccept (the default): one listening socket per service, its accept queue shared by every
+ * worker (each watches its own descriptor of it with EPOLLEXCLUSIVE: one worker woken per
+ * connection). Whoever is free takes the next connection; with one SO_REUSEPORT socket per worker
+ * (sharedAccept off, the kernel hashing connections to queues) a busy worker's queue waits: p99 of
+ * a new connection per request 8.1 vs 8.9 ms and 7.8 vs 8.7 ms in two A/B sessions
+ * (bench/RESULTS.md).
  */
-const SHARED_ACCEPT = process.env['TSVS_PROXY_SHARED_ACCEPT'] !== '0';
 
-export interface ClusterOptions {
-  readonly workers: number;
-  readonly proxyProtocol: ProxyProtocolVersion | null;
-  readonly connectTimeoutMs: number;
+/** What the primary gives its relay workers besides the options. */
+export interface ClusterDeps {
   readonly log: ForwarderLog & { error(o: object, msg: string): void };
-}
-
-interface EngineWithTimeouts extends DataPath {
-  timeouts(): { tcp: number; tcpfin: number; udp: number };
-  /** The service as listed (its signature tells whether a rule change touched it). */
-  service?(key: ServiceKey): unknown;
+  /** The daemon's log level: the workers log at the same. */
+  readonly logLevel: string;
 }
 
 /** A relay worker as the primary talks to it: a cluster process or a thread. */
@@ -93,7 +90,7 @@ interface WorkerState {
   relay?: RelayKind;
 }
 
-export class ClusterForwarder {
+export class ClusterForwarder implements Forwarder {
   private readonly port: EnginePort;
   private readonly udp: ProxyForwarder;
   private readonly workers: WorkerState[] = [];
@@ -102,15 +99,33 @@ export class ClusterForwarder {
   private lastServices: readonly ServiceKey[] = [];
   private closing = false;
 
-  constructor(private readonly engine: EngineWithTimeouts, now: () => number, private readonly opts: ClusterOptions) {
+  private readonly init: RelayWorkerInit;
+
+  constructor(private readonly engine: ForwarderEngine, now: () => number, private readonly opts: ProxyOptions, private readonly deps: ClusterDeps) {
     this.port = new EnginePort(engine, now);
-    this.udp = new ProxyForwarder(this.port, { proxyProtocol: opts.proxyProtocol, connectTimeoutMs: opts.connectTimeoutMs, timeouts: () => engine.timeouts(), log: opts.log });
-    this.fds = process.env['TSVS_PROXY_PROCS'] === '1' ? null : fdTools();
+    this.udp = new ProxyForwarder(this.port, { ...opts, timeouts: () => engine.timeouts(), log: deps.log });
+    // The net relay listens itself: it cannot take over the descriptors the thread mode hands out.
+    this.fds = opts.workerMode === 'processes' || opts.relay === 'net' ? null : fdTools();
+    this.init = { relay: opts.relay, speculate: opts.speculate, logLevel: deps.logLevel };
     if (!this.fds) {
       cluster.schedulingPolicy = cluster.SCHED_NONE;
-      cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-entry.mjs', import.meta.url)), args: [], silent: false, serialization: 'advanced' });
+      cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-entry.mjs', import.meta.url)), args: [RELAY_ARG, JSON.stringify(this.init)], silent: false, serialization: 'advanced' });
     }
+    this.rings = this.fds && opts.ahead ? new AheadRings(this.ringStore(), engine, proxyEligible) : null;
     for (let i = 0; i < opts.workers; i++) this.fork();
+  }
+
+  /** The relay workers' rings (./ahead-ring.ts) as the decisions-ahead policy drives them. */
+  private ringStore(): AheadStore<AheadRing> {
+    return {
+      capacity: SLOTS,
+      open: () => new AheadRing(createAheadRing()),
+      waiting: (r) => r.waiting(),
+      push: (r, dest, key) => r.push(this.aheadTokens.token(dest), dest.af, dest.ip.words, dest.port || key.port),
+      drop: (r) => void r.drop(),
+      close: () => {},
+      refilling: (r) => r.refilling(),
+    };
   }
 
   /** Thread mode: listening sockets through koffi (null: process mode). */
@@ -124,13 +139,13 @@ export class ClusterForwarder {
 
   private spawn(onMessage: (m: WorkerMsg) => void, onExit: (code: number | null, signal: string | null) => void): RelayWorker {
     if (this.fds) {
-      const t = new Thread(new URL('./worker-entry.mjs', import.meta.url), { workerData: { tsvsRelay: true }, stdout: false, stderr: false });
+      const t = new Thread(new URL('./worker-entry.mjs', import.meta.url), { workerData: { tsvsRelay: this.init }, stdout: false, stderr: false });
       t.on('message', onMessage);
-      t.on('error', (e) => this.opts.log.error({ err: e.message }, 'relay thread failed'));
+      t.on('error', (e) => this.deps.log.error({ err: e.message }, 'relay thread failed'));
       t.on('exit', (code) => onExit(code, null));
       return { send: (m) => t.postMessage(m), kill: () => void t.terminate(), once: (ev, fn) => t.once(ev, fn), id: t.threadId };
     }
-    const w = cluster.fork({ TSVS_WORKER: '1' });
+    const w = cluster.fork();
     w.on('message', onMessage);
     w.on('exit', (code, signal) => onExit(code, signal));
     return { send: (m) => w.send(m), kill: () => w.process.kill('SIGKILL'), once: (ev, fn) => w.once(ev, fn), id: w.process.pid ?? 0 };
@@ -163,7 +178,7 @@ export class ClusterForwarder {
       if (i >= 0) this.workers.splice(i, 1);
       for (const p of this.pending.values()) if (--p.left === 0) p.done();
       if (!this.closing) {
-        this.opts.log.error({ worker: w.id, code, signal }, 'relay worker died; starting another');
+        this.deps.log.error({ worker: w.id, code, signal }, 'relay worker died; starting another');
         const n = this.fork();
         void n.ready.then(() => this.sendSync(n, String(++this.syncId)));
       }
@@ -235,40 +250,15 @@ export class ClusterForwarder {
   /** New connections decided ahead (taken from a ring) and asked for (a round trip). */
   private readonly decisions = { ahead: 0, asked: 0 };
 
-  /** Thread mode: the decision rings of TCP services (lkey), with what their service looked like. */
-  private readonly rings = new Map<string, { ring: AheadRing; key: ServiceKey; sig: string }>();
+  /**
+   * Thread mode: the decision rings of the TCP services the policy admits (src/dataplane/ahead.ts),
+   * by serviceKeyString; null without decisions ahead (process mode, or the proxy-ahead option off).
+   */
+  private readonly rings: AheadRings<AheadRing> | null;
 
   /** Tops up every ring under half full with the engine's next rr/wrr choices. */
   private refill(): void {
-    const ahead = this.engine.scheduleAhead?.bind(this.engine);
-    if (!ahead) return;
-    for (const { ring, key } of this.rings.values()) {
-      if (ring.waiting() >= SLOTS / 2) continue;
-      ring.refilling();
-      while (ring.waiting() < SLOTS) {
-        const dest = ahead(key);
-        if (!dest || !ring.push(this.aheadTokens.token(dest), key.af, dest.ip.words, dest.port || key.port)) break;
-      }
-    }
-  }
-
-  /**
-   * Thread mode, at every rule change: a ring per TCP service; those whose service changed
-   * (scheduler, flags, destinations, weights) drop what waits, decided under the old rules.
-   */
-  private syncRings(services: readonly ServiceKey[]): void {
-    if (!this.fds || !AHEAD_ON || !this.engine.scheduleAhead) return;
-    const want = new Map(services.filter((s) => s.protocol === 'tcp' && s.fwmark === 0).map((s) => [lkey(s), s]));
-    for (const k of this.rings.keys()) if (!want.has(k)) this.rings.delete(k);
-    for (const [k, key] of want) {
-      const sig = JSON.stringify(this.engine.service?.(key) ?? null, (n, v) => (n === 'stats' || n === 'rates' || /Conns$/.test(n) ? undefined : v));
-      const r = this.rings.get(k);
-      if (!r) this.rings.set(k, { ring: new AheadRing(createAheadRing()), key, sig });
-      else if (r.sig !== sig) {
-        r.ring.drop();
-        r.sig = sig;
-      }
-    }
+    this.rings?.refill();
   }
 
   refusal(cmd: IpvsCommand): string | null {
@@ -294,7 +284,7 @@ export class ClusterForwarder {
           try {
             fd = this.fds.listen(s);
           } catch (e) {
-            this.opts.log.warn({ protocol: 'tcp', addr: s.addr, port: s.port, err: (e as Error).message }, 'relay worker cannot listen for virtual service');
+            this.deps.log.warn({ protocol: 'tcp', addr: s.addr, port: s.port, err: (e as Error).message }, 'relay worker cannot listen for virtual service');
             continue;
           }
         }
@@ -309,7 +299,7 @@ export class ClusterForwarder {
         }
       }
     }
-    const rings = this.fds ? Object.fromEntries([...this.rings].map(([k, r]) => [k, r.ring.sab])) : undefined;
+    const rings = this.rings ? Object.fromEntries([...this.rings.entries()].map(([k, r]) => [k, r.sab])) : undefined;
     st.w.send({ t: 'sync', id, services, fds, rings, timeouts: this.engine.timeouts(), proxyProtocol: this.opts.proxyProtocol, connectTimeoutMs: this.opts.connectTimeoutMs });
   }
 
@@ -331,7 +321,7 @@ export class ClusterForwarder {
       if (this.sockets.has(k)) continue;
       const opened: [WorkerState, number][] = [];
       try {
-        if (SHARED_ACCEPT) {
+        if (this.opts.sharedAccept) {
           // One accept queue for every worker: each gets its own descriptor of the same socket.
           const first = fds.listen(s);
           this.workers.forEach((w, i) => opened.push([w, i === 0 ? first : (sys.dup(first) as number)]));
@@ -342,7 +332,7 @@ export class ClusterForwarder {
         for (const [, fd] of opened) fds.close(fd);
         const error = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
         this.sockets.set(k, { error });
-        this.opts.log.warn({ protocol: 'tcp', addr: s.addr, port: s.port, err: (e as Error).message }, 'cannot listen for virtual service');
+        this.deps.log.warn({ protocol: 'tcp', addr: s.addr, port: s.port, err: (e as Error).message }, 'cannot listen for virtual service');
         failed.push({ protocol: 'tcp', addr: s.addr, port: s.port, state: 'failed', error });
       }
     }
@@ -354,8 +344,7 @@ export class ClusterForwarder {
     await Promise.all(this.workers.map((w) => w.ready));
     const id = String(++this.syncId);
     const failed: ListenerStatus[] = this.fds ? this.syncSockets(this.lastServices) : [];
-    this.syncRings(this.lastServices);
-    this.refill();
+    this.rings?.sync(this.engine.services());
     const done = new Promise<void>((resolve) => {
       this.pending.set(id, { left: this.workers.length, failed, done: resolve });
       if (this.workers.length === 0) resolve();
@@ -407,6 +396,6 @@ interface FdTools {
 
 /** Listening sockets through koffi (os/epoll.ts listenSocket), or null when the raw relay bindings are missing. */
 function fdTools(): FdTools | null {
-  if (!rawBindings()) return null;
+  if (!libuvBindings()) return null;
   return { listen: (s) => listenSocket(s, { reusePort: true }), close: (fd) => sys.close(fd) as number };
 }

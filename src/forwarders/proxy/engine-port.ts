@@ -3,45 +3,24 @@
  * engine.processPacket() call (after feeding the clock), the verdict becomes a relay decision.
  */
 import { parseIp, type Ip } from '../../core/addr.ts';
-import type { MutablePacketIn } from '../../core/engine.ts';
+import type { MutablePacketIn, Verdict } from '../../core/engine.ts';
+import type { RtDest } from '../../core/scheduler.ts';
+import type { ForwarderEngine } from '../../dataplane/forwarder.ts';
 import type { Flow, FlowPort, Target } from './flow.ts';
 import { TCP_FLAG } from './flow.ts';
 
-/** The packet the engine's data path reads, filled in place (src/core/engine.ts). */
-export type DataPathPacket = MutablePacketIn;
+/** The part of the engine a port drives (src/dataplane/forwarder.ts). */
+export type DataPath = Pick<ForwarderEngine, 'setTime' | 'processPacket'>;
 
-/** The part of a verdict the proxy needs. */
-export interface DataPathVerdict {
-  action: string;
-  dest?: { addr: string; port: number } | null;
-}
+/** A destination scheduleAhead() chose (an engine destination record, passed back as is). */
+export type AheadDest = RtDest;
 
-export interface DataPath {
-  setTime(now: number): void;
-  /**
-   * `out` is a verdict object the engine may reuse (src/core/engine.ts); `ahead` a destination
-   * from scheduleAhead() the connection was already opened to.
-   */
-  processPacket(p: DataPathPacket, out?: never, ahead?: never): DataPathVerdict;
-  /** Engine.scheduleAhead: a destination chosen now for a later connection, or null. */
-  scheduleAhead?(key: { af: 4 | 6; fwmark: number; protocol: 'tcp' | 'udp' | 'sctp'; addr: string; port: number }): AheadDest | null;
-}
-
-/** What scheduleAhead returns (an engine destination record; passed back as is). */
-export interface AheadDest {
-  readonly addr: string;
-  readonly port: number;
-  readonly ip: { readonly words: ArrayLike<number> };
-}
-
-/** Maps a verdict to the real server to connect to: the destination's port, else the virtual port. */
-export type VerdictTarget = (v: DataPathVerdict, f: { readonly vport: number }) => Target | null;
+/** Maps a verdict to the real server to connect to: the verdict's port, else the virtual port. */
+export type VerdictTarget = (v: Verdict, f: { readonly vport: number }) => Target | null;
 
 export const defaultVerdictTarget: VerdictTarget = (v, f) => {
   if (v.action !== 'forward' || !v.dest) return null;
-  const dv = v as unknown as { dport?: number; destPort?: number };
-  const port = dv.dport ?? dv.destPort ?? (v.dest.port || f.vport);
-  return { addr: v.dest.addr, port };
+  return { addr: v.dest.addr, port: v.dport || v.dest.port || f.vport };
 };
 
 /**
@@ -61,19 +40,15 @@ export interface ParsedFlow {
   dport: number;
 }
 
-/** A PacketIn the port refills for every call (the engine does not keep it). */
-interface ScratchPacket {
-  dir: 'in' | 'out'; af: 4 | 6; protocol: 'tcp' | 'udp'; saddr: Ip; sport: number; daddr: Ip; dport: number; tcpFlags: number; bytes: number; mark: number;
-}
-
 export class EnginePort implements FlowPort {
   /** Packets and bytes the engine was told about (for status). */
   packets = 0;
   /** Inside batch(): the clock was set once for the whole batch. */
   private batched = false;
-  private readonly p: ScratchPacket = { dir: 'in', af: 4, protocol: 'tcp', saddr: null as unknown as Ip, sport: 0, daddr: null as unknown as Ip, dport: 0, tcpFlags: 0, bytes: 0, mark: 0 };
+  /** The PacketIn the port refills for every call (the engine does not keep it). */
+  private readonly p: MutablePacketIn = { dir: 'in', af: 4, protocol: 'tcp', saddr: null as unknown as Ip, sport: 0, daddr: null as unknown as Ip, dport: 0, tcpFlags: 0, bytes: 0, mark: 0 };
   /** The engine's verdict object, handed back for reuse (src/core/engine.ts processPacket(p, out)). */
-  private v: DataPathVerdict | undefined;
+  private v: Verdict | undefined;
   constructor(private readonly dp: DataPath, private readonly now: () => number, private readonly target: VerdictTarget = defaultVerdictTarget) {}
 
   /**
@@ -123,7 +98,7 @@ export class EnginePort implements FlowPort {
     }
   }
 
-  private send(ip: ParsedFlow, dir: 'in' | 'out', flags: number, bytes: number, ahead?: AheadDest): DataPathVerdict {
+  private send(ip: ParsedFlow, dir: 'in' | 'out', flags: number, bytes: number, ahead?: AheadDest): Verdict {
     if (!this.batched) this.tick();
     this.packets++;
     const p = this.p;
@@ -138,7 +113,7 @@ export class EnginePort implements FlowPort {
     } else {
       p.saddr = ip.d ?? ip.v; p.sport = ip.d ? ip.dport : ip.vport; p.daddr = ip.c; p.dport = ip.cport;
     }
-    const v = this.dp.processPacket(p, this.v as never, ahead as never);
+    const v = this.dp.processPacket(p, this.v, ahead);
     this.v = v;
     return v;
   }

@@ -27,14 +27,12 @@ const { EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP, EPOLLRDHUP, EPOLLET } = CT;
 const WATCH = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 /**
  * A listening socket: level-triggered, and EPOLLEXCLUSIVE so that when several relay threads
- * watch the same socket (TSVS_PROXY_SHARED_ACCEPT) one of them is woken per connection.
+ * watch the same socket (the proxy-shared-accept option) one of them is woken per connection.
  */
 const LISTEN_EVENTS = EPOLLIN | CT.EPOLLEXCLUSIVE;
 const BUF = 65536;
 const EAGAIN = C.EAGAIN;
 const SEND_FLAGS = CT.MSG_NOSIGNAL | C.MSG_DONTWAIT;
-/** TSVS_PROXY_SPECULATE=0: no speculative read and send right after connect() (speculate()). */
-const SPECULATE = process.env['TSVS_PROXY_SPECULATE'] !== '0';
 
 /** Per-thread scratch memory (the loop is per thread, and so is this module's state). */
 const rbuf = Buffer.allocUnsafeSlow(BUF);
@@ -132,7 +130,7 @@ export class EpollRelay extends RelayBase implements EpollOwner {
     if (r < 0 && e !== CT.EINPROGRESS) return this.failSoon(sysError(`connect to ${t.addr}:${t.port}`, e));
     if (!this.loop.add(fd, WATCH, this)) return this.failSoon(sysError('epoll_ctl', errno()));
     if (r === 0) this.onConnected();
-    else if (SPECULATE && !this.opts.proxyProtocol) this.speculate();
+    else if (this.opts.speculate && !this.opts.proxyProtocol) this.speculate();
   }
 
   /**

@@ -4,7 +4,7 @@
  * Listeners follow the rules (sync() after every change). Unprivileged: only sockets.
  *
  * TCP relays come in three kinds with the same behaviour and the same synthesized packets
- * (relayKind(), env TSVS_PROXY_RELAY): epoll (default; bare descriptors in the thread's own epoll
+ * (relayKind(), option `relay`, tsvs daemon --proxy-relay): epoll (default; bare descriptors in the thread's own epoll
  * loop, ./epoll-relay.ts), uv (raw libuv handles, ./raw-relay.ts), net (net.Socket,
  * ./tcp-relay.ts). UDP services always use ./udp-relay.ts.
  *
@@ -14,11 +14,13 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { IpvsCommand, ServiceKey } from '../../core/types.ts';
 import { serviceKeyString, serviceKeyText } from '../../core/service-key.ts';
+import type { Forwarder } from '../../dataplane/forwarder.ts';
+import { PROXY_DEFAULTS, type RelayKind } from '../../dataplane/options.ts';
 import { canonicalIp } from '../../core/addr.ts';
 import type { Flow, FlowPort } from './flow.ts';
 import { TcpRelay } from './tcp-relay.ts';
 import type { RelayBase, RelayOptions } from './relay-base.ts';
-import { RawRelay, handleAddr, libuvBindings, rawBindings, relayClock, takeOverAccepts } from './raw-relay.ts';
+import { RawRelay, handleAddr, libuvBindings, relayClock, takeOverAccepts } from './raw-relay.ts';
 import { EpollListener, EpollRelay, epollClock, localAddr } from './epoll-relay.ts';
 import { currentEpollLoop, epollLoop, listenSocket } from '../../os/epoll.ts';
 import { UdpService } from './udp-relay.ts';
@@ -41,8 +43,10 @@ export interface ProxyForwarderOptions {
    * opened it); without this option the forwarder listens itself.
    */
   readonly listenFd?: (k: ServiceKey) => number | undefined;
-  /** TCP relay kind (default: env TSVS_PROXY_RELAY, else DEFAULT_RELAY); see relayKind(). */
+  /** TCP relay kind (default: src/dataplane/options.ts PROXY_DEFAULTS); see relayKind(). */
   readonly relay?: RelayKind;
+  /** The epoll relay's speculative I/O after connect() (default: PROXY_DEFAULTS). */
+  readonly speculate?: boolean;
 }
 
 export const PACKET_MODE_HINT = 'packet mode is needed (tsvs daemon --forwarder packet, as root)';
@@ -93,22 +97,18 @@ const lkey = serviceKeyString;
 type AnyRelay = TcpRelay | RawRelay | EpollRelay;
 
 /**
- * How TCP connections are relayed (env TSVS_PROXY_RELAY): 'epoll' = bare descriptors in the
+ * How TCP connections are relayed (the `relay` option): 'epoll' = bare descriptors in the
  * thread's own epoll loop (./epoll-relay.ts), 'uv' = raw libuv handles (./raw-relay.ts), 'net' =
- * net.Socket (./tcp-relay.ts; also TSVS_PROXY_NET=1). A kind this Node cannot do falls back
- * (epoll -> uv -> net).
+ * net.Socket (./tcp-relay.ts). A kind this Node cannot do falls back (epoll -> uv -> net).
  */
-export type RelayKind = 'epoll' | 'uv' | 'net';
-export const DEFAULT_RELAY: RelayKind = 'epoll';
-export function relayKind(want?: RelayKind): RelayKind {
-  if (!want && process.env['TSVS_PROXY_NET'] === '1') return 'net';
-  const k = want ?? (process.env['TSVS_PROXY_RELAY'] as RelayKind | undefined) ?? DEFAULT_RELAY;
-  if (k === 'net') return 'net';
-  if (k === 'epoll' && epollLoop()) return 'epoll';
-  return (want ? libuvBindings() : rawBindings()) ? 'uv' : 'net';
+export type { RelayKind };
+export function relayKind(want: RelayKind = PROXY_DEFAULTS.relay): RelayKind {
+  if (want === 'net') return 'net';
+  if (want === 'epoll' && epollLoop()) return 'epoll';
+  return libuvBindings() ? 'uv' : 'net';
 }
 
-export class ProxyForwarder {
+export class ProxyForwarder implements Forwarder {
   private readonly listeners = new Map<string, Listener>();
   /** Live relays by their flow object (abortFlow, timers, close; identity keys: no text per connection). */
   private readonly relays = new Map<Flow, AnyRelay>();
@@ -241,7 +241,7 @@ export class ProxyForwarder {
       { af: k.af, protocol: 'tcp', caddr, cport: rport, vaddr: k.addr, vport: k.port, portRef: undefined },
       c,
       this.port,
-      { proxyProtocol: this.opts.proxyProtocol, connectTimeoutMs: this.opts.connectTimeoutMs, idleTimeoutMs: tcpTimeout * 1000, localAddr: unmapV4(c.localAddress ?? k.addr), localPort: c.localPort ?? k.port },
+      { proxyProtocol: this.opts.proxyProtocol, connectTimeoutMs: this.opts.connectTimeoutMs, idleTimeoutMs: tcpTimeout * 1000, speculate: false, localAddr: unmapV4(c.localAddress ?? k.addr), localPort: c.localPort ?? k.port },
       {
         onClose: (x) => {
           this.relays.delete(x.flow);
@@ -287,7 +287,7 @@ export class ProxyForwarder {
     const cached = local ? undefined : this.optsCache.get(k);
     if (cached && cached.idleTimeoutMs === idleTimeoutMs) return cached;
     const o: RelayOptions = {
-      proxyProtocol: this.opts.proxyProtocol, connectTimeoutMs: this.opts.connectTimeoutMs, idleTimeoutMs,
+      proxyProtocol: this.opts.proxyProtocol, connectTimeoutMs: this.opts.connectTimeoutMs, idleTimeoutMs, speculate: this.opts.speculate ?? PROXY_DEFAULTS.speculate,
       localAddr: local?.address ?? k.addr, localPort: local?.port ?? k.port,
     };
     if (!local) this.optsCache.set(k, o);

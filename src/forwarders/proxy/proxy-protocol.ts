@@ -6,7 +6,9 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { parseIp } from '../../core/addr.ts';
 
-export type ProxyProtocolVersion = 'v1' | 'v2';
+import type { ProxyProtocolVersion } from '../../dataplane/options.ts';
+
+export type { ProxyProtocolVersion };
 
 export interface ProxyEndpoints {
   readonly protocol: 'tcp' | 'udp';

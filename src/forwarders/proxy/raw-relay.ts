@@ -3,8 +3,8 @@
  * bindings), without net.Socket and streams: per connection this saves the Socket/Duplex/
  * stream-state objects, getsockname/getpeername calls and event emitters, which were most of
  * the proxy's per-connection CPU (bench/proxy). Same behaviour and the same synthesized packets
- * as ./tcp-relay.ts (the net.Socket version, kept as a fallback: TSVS_PROXY_NET=1) and
- * ./epoll-relay.ts (the default since it needs less CPU; this one: TSVS_PROXY_RELAY=uv):
+ * as ./tcp-relay.ts (the net.Socket version, kept as a fallback: --proxy-relay net) and
+ * ./epoll-relay.ts (the default since it needs less CPU; this one: --proxy-relay uv):
  *
  *   accept -> SYN in; connected -> SYN+ACK out, ACK in; read of n bytes -> ceil(n/MSS) packets;
  *   EOF -> FIN+ACK (the second one followed by the last ACK in); errors -> RST in / out.
@@ -35,16 +35,7 @@ interface Bindings {
 }
 
 let B: Bindings | null | undefined;
-/**
- * The libuv bindings, or null when this Node does not offer them or the net.Socket relay is asked
- * for (TSVS_PROXY_NET=1 or TSVS_PROXY_RELAY=net; then use ./tcp-relay.ts).
- */
-export function rawBindings(): Bindings | null {
-  if (process.env['TSVS_PROXY_NET'] === '1' || process.env['TSVS_PROXY_RELAY'] === 'net') return null;
-  return libuvBindings();
-}
-
-/** The libuv bindings whatever the environment asks for (null when this Node lacks them). */
+/** The libuv bindings (null when this Node lacks them: use ./tcp-relay.ts). */
 export function libuvBindings(): Bindings | null {
   if (B !== undefined) return B;
   B = null;

@@ -12,6 +12,8 @@ export interface RelayOptions {
   readonly connectTimeoutMs: number;
   /** Idle timeout in ms (the engine's tcp timeout); 0 = none. */
   readonly idleTimeoutMs: number;
+  /** Speculative I/O right after connect() (the epoll relay; tsvs daemon --proxy-speculate). */
+  readonly speculate: boolean;
   /** Local address (the VIP as the client reached it) for the PROXY header. */
   readonly localAddr: string;
   readonly localPort: number;

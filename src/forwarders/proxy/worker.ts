@@ -14,6 +14,7 @@ import { EventWriter } from './event-batch.ts';
 import { AheadRing, type AheadChoice } from './ahead-ring.ts';
 import { formatIp } from '../../core/addr.ts';
 import { sockaddr } from '../../os/epoll.ts';
+import { RELAY_ARG, type RelayWorkerInit } from './worker-init.ts';
 
 /**
  * The target of a ring slot: one shared object per real server and port (a handful), with its
@@ -33,7 +34,17 @@ function aheadTarget(c: AheadChoice): Target {
   return t;
 }
 
-const log = pino({ name: 'tsvs-worker', level: process.env['TSVS_LOG_LEVEL'] ?? 'info', base: { pid: process.pid, ...(isMainThread ? {} : { thread: threadId }) } }, pino.destination({ fd: 2, sync: true }));
+/** The way to the primary: the parent port of a relay thread, or the IPC channel of a cluster worker. */
+const threaded = !isMainThread && (workerData as { tsvsRelay?: RelayWorkerInit } | null)?.tsvsRelay !== undefined;
+/** Options from the primary: in workerData (a thread) or after RELAY_ARG in argv (a cluster process). */
+const init: RelayWorkerInit = threaded ? (workerData as { tsvsRelay: RelayWorkerInit }).tsvsRelay : relayArgv();
+function relayArgv(): RelayWorkerInit {
+  const i = process.argv.indexOf(RELAY_ARG);
+  if (i < 0 || process.argv[i + 1] === undefined) throw new Error(`relay worker: started without ${RELAY_ARG} (the primary passes its options)`);
+  return JSON.parse(process.argv[i + 1]!) as RelayWorkerInit;
+}
+
+const log = pino({ name: 'tsvs-worker', level: init.logLevel, base: { pid: process.pid, ...(isMainThread ? {} : { thread: threadId }) } }, pino.destination({ fd: 2, sync: true }));
 
 let timeouts = { tcp: 900, tcpfin: 120, udp: 300 };
 let forwarder: ProxyForwarder | null = null;
@@ -183,15 +194,13 @@ function getForwarder(): ProxyForwarder {
   if (!forwarder) {
     // A cluster worker process accepts on handles the primary shares through Node's cluster
     // module: the epoll relay (bare descriptors it listens on itself) cannot take those over.
-    const relay = !threaded && relayKind() === 'epoll' ? 'uv' : undefined;
-    forwarder = new ProxyForwarder(port, { proxyProtocol: ppv, connectTimeoutMs, timeouts: () => timeouts, log, ...(relay ? { relay } : {}), ...(threaded ? { listenFd: (k: ServiceKey) => fds.get(lkey(k)) } : {}) });
+    const relay = !threaded && relayKind(init.relay) === 'epoll' ? 'uv' : init.relay;
+    forwarder = new ProxyForwarder(port, { proxyProtocol: ppv, connectTimeoutMs, timeouts: () => timeouts, log, relay, speculate: init.speculate, ...(threaded ? { listenFd: (k: ServiceKey) => fds.get(lkey(k)) } : {}) });
   }
   return forwarder;
 }
 let connectTimeoutMs = 5000;
 
-/** The way to the primary: the parent port of a relay thread, or the IPC channel of a cluster worker. */
-const threaded = !isMainThread && (workerData as { tsvsRelay?: boolean } | null)?.tsvsRelay === true;
 /** `transfer`: buffers handed over to the primary thread (copied over IPC). */
 const send: (m: object, transfer?: ArrayBuffer[]) => void = threaded ? (m, transfer) => parentPort!.postMessage(m, transfer) : (m) => process.send!(m);
 /** Thread mode: descriptors of the listening sockets the primary handed over, by service. */

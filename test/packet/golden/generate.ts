@@ -130,16 +130,16 @@ function ipOf(frame: Uint8Array, ethLen = 14): Uint8Array {
     buildFrame(toClient, tcp(VIP6, CIP6, 80, 40000, SYN | ACK, 63)));
   const ttl1 = buildFrame(fromClient, tcp(CIP, VIP, 40003, 80, SYN, 1));
   add('nat', 'NAT in: TTL 1 is answered with ICMP time exceeded from the VIP',
-    ttl1, natIn, 'reply', 'ttl-expired', icmpReply(replyToClient, VIP, CIP, false, 11, 0, 0, ipOf(ttl1)));
+    ttl1, natIn, 'reject', 'ttl-expired', icmpReply(replyToClient, VIP, CIP, false, 11, 0, 0, ipOf(ttl1)));
   add('nat', 'NAT in: TTL 1 with ttlExpired=drop is dropped',
     ttl1, { ...natIn, ttlExpired: 'drop' }, 'drop', 'ttl-expired', null);
   const hl1 = buildFrame(fromClient, tcp(CIP6, VIP6, 40003, 80, SYN, 1));
   add('nat', 'NAT in: IPv6 hop limit 1 is answered with ICMPv6 time exceeded',
-    hl1, natIn6, 'reply', 'ttl-expired', icmpReply(replyToClient, VIP6, CIP6, true, 3, 0, 0, ipOf(hl1)));
+    hl1, natIn6, 'reject', 'ttl-expired', icmpReply(replyToClient, VIP6, CIP6, true, 3, 0, 0, ipOf(hl1)));
   const sctp = buildFrame(fromClient, { ip: { src: CIP, dst: VIP, ttl: 64, protocol: 132 }, raw: new Uint8Array(16) });
   add('nat', 'NAT in: SCTP is unsupported under masq (CRC32c)', sctp, natIn, 'drop', 'unsupported', null);
   const f = buildFrame(fromClient, tcp(CIP, VIP, 40004, 80, SYN, 64));
-  add('nat', 'local: the frame goes to the director unchanged', f, local, 'local', '', f);
+  add('nat', 'local: the frame goes to the director unchanged', f, local, 'pass', '', f);
 }
 
 // ------------------------------------------------------------------------------------ DR
@@ -155,7 +155,7 @@ function ipOf(frame: Uint8Array, ethLen = 14): Uint8Array {
     buildFrame(toRs, tcp(CIP6, VIP6, 40000, 80, 24, 254, { payload: httpGet })));
   const big = buildFrame(fromClient, tcp(CIP, VIP, 40000, 80, 24, 64, { payload: new Uint8Array(1460).fill(0x61) }));
   add('dr', 'DR: 1500-byte DF packet toward a 1400 MTU link → ICMP fragmentation needed (MTU 1400)',
-    big, { ...dr, mtu: 1400 }, 'reply', 'too-big', icmpReply(replyToClient, VIP, CIP, false, 3, 4, 1400, ipOf(big)));
+    big, { ...dr, mtu: 1400 }, 'reject', 'too-big', icmpReply(replyToClient, VIP, CIP, false, 3, 4, 1400, ipOf(big)));
 }
 
 // ------------------------------------------------------------------------------------ TUN
@@ -173,7 +173,7 @@ function ipOf(frame: Uint8Array, ethLen = 14): Uint8Array {
     buildFrame(fromClient, tos), tun, 'forward', '', encap(buildPacket({ ...tos, ip: { ...tos.ip, ttl: 19 } }), DIP, RIP, 0xb8, 19, false, 0x7777));
   const full = buildFrame(fromClient, tcp(CIP, VIP, 40000, 80, 24, 64, { payload: new Uint8Array(1460).fill(0x62) }));
   add('tun', 'TUN: 1500-byte DF packet + 20 > MTU 1500 → ICMP fragmentation needed, next-hop MTU 1480',
-    full, tun, 'reply', 'too-big', icmpReply(replyToClient, VIP, CIP, false, 3, 4, 1480, ipOf(full)));
+    full, tun, 'reject', 'too-big', icmpReply(replyToClient, VIP, CIP, false, 3, 4, 1480, ipOf(full)));
   const fullNoDf = buildFrame(fromClient, tcp(CIP, VIP, 40000, 80, 24, 64, { payload: new Uint8Array(1460).fill(0x63) }, { df: false }));
   add('tun', 'TUN: too big without DF is dropped (no fragmentation here)', fullNoDf, tun, 'drop', 'too-big', null);
   const fits = buildFrame(fromClient, tcp(CIP, VIP, 40000, 80, 24, 64, { payload: new Uint8Array(1440).fill(0x64) }));
@@ -187,7 +187,7 @@ function ipOf(frame: Uint8Array, ethLen = 14): Uint8Array {
     buildFrame(fromClient, syn6), tun6in4, 'forward', '', encap(buildPacket(tcp(CIP6, VIP6, 40000, 80, 2, 63)), DIP, RIP, 0, 63, true, 0));
   const big6 = buildFrame(fromClient, tcp(CIP6, VIP6, 40000, 80, 24, 64, { payload: new Uint8Array(1440).fill(0x65) }));
   add('tun', 'TUN: 1500-byte IPv6 packet + 40 > MTU 1500 → ICMPv6 packet too big, MTU 1460',
-    big6, tun6, 'reply', 'too-big', icmpReply(replyToClient, VIP6, CIP6, true, 2, 0, 1460, ipOf(big6)));
+    big6, tun6, 'reject', 'too-big', icmpReply(replyToClient, VIP6, CIP6, true, 2, 0, 1460, ipOf(big6)));
 }
 
 // ------------------------------------------------------------------------------------ TUN types (GUE, GRE)
@@ -247,10 +247,10 @@ function ipOf(frame: Uint8Array, ethLen = 14): Uint8Array {
     fits(1428, 0x66), gue('csum'), 'forward', '', gueFrame(fitsInner(1428, 0x66), sp, true));
   const big = fits(1429, 0x67);
   add('tuntypes', 'GUE: 1469-byte DF packet → ICMP fragmentation needed, next-hop MTU 1468',
-    big, gue('csum'), 'reply', 'too-big', icmpReply(replyToClient, VIP, CIP, false, 3, 4, 1468, ipOf(big)));
+    big, gue('csum'), 'reject', 'too-big', icmpReply(replyToClient, VIP, CIP, false, 3, 4, 1468, ipOf(big)));
   const big6 = buildFrame(fromClient, tcp(CIP6, VIP6, 40000, 80, 24, 64, { payload: new Uint8Array(1440).fill(0x68) }));
   add('tuntypes', 'GUE: 1500-byte IPv6 packet in IPv6 → ICMPv6 packet too big, MTU 1448 (overhead 40 + 12)',
-    big6, { ...gue('csum'), rip: RIP6, vip: VIP6, tunnelSrc: DIP6 }, 'reply', 'too-big', icmpReply(replyToClient, VIP6, CIP6, true, 2, 0, 1448, ipOf(big6)));
+    big6, { ...gue('csum'), rip: RIP6, vip: VIP6, tunnelSrc: DIP6 }, 'reject', 'too-big', icmpReply(replyToClient, VIP6, CIP6, true, 2, 0, 1448, ipOf(big6)));
   add('tuntypes', 'GUE without a tunnel port is a bad decision (dropped, counted)',
     buildFrame(fromClient, syn), { ...tun, tunType: 'gue', tunCsum: 'csum' }, 'drop', 'bad-decision', null);
 
@@ -269,13 +269,13 @@ function ipOf(frame: Uint8Array, ethLen = 14): Uint8Array {
     fits(1432, 0x69), gre('csum'), 'forward', '', greFrame(fitsInner(1432, 0x69), true));
   const big2 = fits(1433, 0x6a);
   add('tuntypes', 'GRE (--tun-csum): 1473-byte DF packet → ICMP fragmentation needed, next-hop MTU 1472',
-    big2, gre('csum'), 'reply', 'too-big', icmpReply(replyToClient, VIP, CIP, false, 3, 4, 1472, ipOf(big2)));
+    big2, gre('csum'), 'reject', 'too-big', icmpReply(replyToClient, VIP, CIP, false, 3, 4, 1472, ipOf(big2)));
   add('tuntypes', 'GRE (--tun-nocsum): 1477-byte DF packet → ICMP fragmentation needed, next-hop MTU 1476',
-    fits(1437, 0x6b), gre('nocsum'), 'reply', 'too-big', icmpReply(replyToClient, VIP, CIP, false, 3, 4, 1476, ipOf(fits(1437, 0x6b))));
+    fits(1437, 0x6b), gre('nocsum'), 'reject', 'too-big', icmpReply(replyToClient, VIP, CIP, false, 3, 4, 1476, ipOf(fits(1437, 0x6b))));
   add('tuntypes', 'GRE (--tun-nocsum): 1476-byte DF packet fits (overhead 20 + 4)',
     fits(1436, 0x6c), gre('nocsum'), 'forward', '', greFrame(fitsInner(1436, 0x6c), false));
   add('tuntypes', 'IPIP stays the default when tunType is ipip (1481-byte DF packet → MTU 1480)',
-    fits(1441, 0x6d), { ...tun, tunType: 'ipip' }, 'reply', 'too-big', icmpReply(replyToClient, VIP, CIP, false, 3, 4, 1480, ipOf(fits(1441, 0x6d))));
+    fits(1441, 0x6d), { ...tun, tunType: 'ipip' }, 'reject', 'too-big', icmpReply(replyToClient, VIP, CIP, false, 3, 4, 1480, ipOf(fits(1441, 0x6d))));
 }
 
 // ------------------------------------------------------------------------------------ ICMP

@@ -32,11 +32,11 @@ export interface GoldenCase {
   /** The input Ethernet frame, hex. */
   input: string;
   decision: GoldenDecision;
-  /** 'forward' | 'reply' | 'drop' | 'local'. */
+  /** An action name (core/types.ts ACTION_NAMES): 'forward' | 'reject' (an ICMP error back) | 'drop' | 'pass' (method local). */
   verdict: string;
   /** Drop reason name ('' when forwarded), e.g. 'truncated-ip'. */
   reason: string;
-  /** The output frame, hex ('' for drops; the input for 'local'). */
+  /** The output frame, hex ('' for drops; the input for 'pass'). */
   expected: string;
   /** Bytes of free space placed before the frame in the input buffer (tunnel in place). */
   headroom?: number;

@@ -1,0 +1,116 @@
+/**
+ * The packet forwarder's decision record (pure, no I/O): what to do with one packet, in the
+ * numbers of the decision vocabulary (src/core/types.ts), and the mapping of the engine's verdict
+ * to it. The drivers (forwarder.ts on the rings, nfq-forwarder.ts on the queue, fastpath.ts for
+ * the kernel) carry these records; channel.ts packs them into shared memory.
+ */
+import type { Ip } from '../../core/addr.ts';
+import type { Verdict } from '../../core/engine.ts';
+import { ACTION_CODE, FWD_CODE, TUN_CODE, TUN_CSUM_CODE, type TunCsum, type TunType } from '../../core/types.ts';
+import type { PacketMeta } from './classify.ts';
+
+/**
+ * What to do with one packet (a reusable record): `kind` an ACTION_CODE, `method` a FWD_CODE,
+ * `tun` a TUN_CODE, `tunCsum` a TUN_CSUM_CODE. Addresses are host-order IPv4 u32.
+ * forward: send with `method`; `rip:rport` the real server, `vip:vport` the virtual service
+ * (for 'out' replies the VIP:vport the engine restores). IPv6 (main-thread path only): `rip6` /
+ * `vip6` hold the addresses and `rip`/`vip` are 0.
+ */
+export interface Action {
+  kind: number;
+  method: number;
+  dir: 'in' | 'out';
+  rip: number;
+  rport: number;
+  vip: number;
+  vport: number;
+  rip6: Ip | null;
+  vip6: Ip | null;
+  /** The engine's connection handle, -1 when none (one-packet scheduling): only a forward with a connection may be cached. */
+  conn: number;
+  /** FWD_CODE.tunnel: the destination's encapsulation (TUN_CODE), GUE port, checksum option (TUN_CSUM_CODE); 0 otherwise. */
+  tun: number;
+  tunPort: number;
+  tunCsum: number;
+  /** Whether the kernel fast path may carry the connection on (FAST; 0: no). */
+  fast: number;
+}
+
+/** Action.fast: whether the engine's decision may be carried out by the kernel (fastpath.ts). */
+export const FAST = { NO: 0, YES: 1, NEED_ACK: 2 } as const;
+
+export function newAction(): Action {
+  return { kind: ACTION_CODE.drop, method: 0, dir: 'in', rip: 0, rport: 0, vip: 0, vport: 0, rip6: null, vip6: null, conn: -1, tun: 0, tunPort: 0, tunCsum: 0, fast: 0 };
+}
+
+/** Decides a batch: fills `out[i]` (pre-allocated records) for `metas[i]`. */
+export type DecideBatch = (metas: readonly PacketMeta[], out: Action[]) => void;
+
+/** What the engine's destination record (Verdict.dest, core/engine.ts Dest) carries for tunnels. */
+type TunDest = { readonly tunType?: TunType; readonly tunPort?: number; readonly tunCsum?: TunCsum };
+
+/**
+ * Maps one engine verdict to an action. 'in': the destination and port the engine chose, with
+ * the method bound to the connection; 'out' (NAT replies): the VIP:vport the engine restores.
+ * 'local' destinations and 'pass' leave the packet to the kernel.
+ */
+export function verdictToAction(m: PacketMeta, v: Verdict, a: Action): void {
+  a.dir = m.dir;
+  a.conn = -1;
+  a.tun = 0;
+  a.tunPort = 0;
+  a.tunCsum = 0;
+  a.rip6 = null;
+  a.vip6 = null;
+  a.fast = FAST.NO;
+  switch (v.action) {
+    case 'pass': a.kind = ACTION_CODE.pass; return;
+    case 'drop': a.kind = ACTION_CODE.drop; return;
+    case 'reject': a.kind = ACTION_CODE.reject; return;
+  }
+  if (!v.fwd || v.fwd === 'local' || !v.dest || v.dest.af !== m.af) { a.kind = ACTION_CODE.pass; return; }
+  const method = FWD_CODE[v.fwd];
+  a.kind = ACTION_CODE.forward;
+  a.method = method;
+  a.conn = v.conn;
+  if (method === FWD_CODE.tunnel) {
+    // The tunnel type is the destination's at transmit time (ip_vs_tunnel_xmit reads cp->dest).
+    const t = v.dest as TunDest;
+    a.tun = TUN_CODE[t.tunType ?? 'ipip'] ?? TUN_CODE.ipip;
+    a.tunPort = (t.tunPort ?? 0) & 0xffff;
+    a.tunCsum = TUN_CSUM_CODE[t.tunCsum ?? 'nocsum'] ?? TUN_CSUM_CODE.nocsum;
+  }
+  if (m.af === 6) {
+    // IPv6 (main-thread path): the records are referenced until the batch is applied.
+    a.rip = a.vip = 0;
+    if (m.dir === 'in') {
+      a.rip6 = v.dest.ip;
+      a.rport = v.dport || m.dport;
+      a.vip6 = m.daddr;
+      a.vport = m.dport;
+    } else {
+      a.rip6 = m.saddr;
+      a.rport = m.sport;
+      a.vip6 = v.vaddr ?? m.daddr;
+      a.vport = v.vport;
+    }
+    return;
+  }
+  if (m.dir === 'in') {
+    // What the kernel fast path may carry on: DR connections in states that only a FIN, a RST or
+    // (SYN_RECV) the handshake's ACK leaves, which it reports (fastpath.ts).
+    if (method === FWD_CODE.route && v.conn >= 0) {
+      if (v.state === 'ESTABLISHED' || v.state === 'UDP') a.fast = FAST.YES;
+      else if (v.state === 'SYN_RECV') a.fast = FAST.NEED_ACK;
+    }
+    a.rip = v.dest.ip.words[0]! >>> 0;
+    a.rport = v.dport || m.dport;
+    a.vip = m.daddr.words[0]! >>> 0;
+    a.vport = m.dport;
+  } else {
+    a.rip = m.saddr.words[0]! >>> 0;
+    a.rport = m.sport;
+    a.vip = (v.vaddr?.words[0] ?? 0) >>> 0;
+    a.vport = v.vport;
+  }
+}
