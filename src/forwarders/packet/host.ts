@@ -3,9 +3,9 @@
  * in the same PACKET_FANOUT groups), feeds them next hops resolved from the kernel's tables, and
  * answers their decide batches (channel mode) from one decide function, where the engine lives.
  */
-import { Worker } from 'node:worker_threads';
-import { fileURLToPath } from 'node:url';
+import type { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
+import { startThread } from '../../runtime/entries.ts';
 import type { Action, DecideBatch, ForwarderStats, NextHop, PacketMeta } from './forwarder.ts';
 import { emptyStats, K, newAction, newMeta, PacketForwarder } from './forwarder.ts';
 import { createChannel, serveChannel, type ChannelServer } from './channel.ts';
@@ -77,7 +77,6 @@ export interface WorkersHandle {
   stop(): Promise<void>;
 }
 
-const shim = fileURLToPath(new URL('./worker-shim.mjs', import.meta.url));
 
 export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle> {
   const n = opts.inline ? 0 : Math.max(1, opts.workers ?? availableParallelism());
@@ -261,7 +260,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       nextHops: [...hops.entries()], decider,
       nfqueue: id === n ? opts.nfqueue : undefined,
     };
-    const w = new Worker(shim, { workerData: init });
+    const w = startThread('packetWorker', { workerData: init });
     perWorker.push(emptyStats());
     perWorkerDrops.push({});
     workers.push(w);

@@ -33,8 +33,7 @@
  *                      {t:'sync', id, services, timeouts, proxyProtocol, connectTimeoutMs}
  */
 import cluster from 'node:cluster';
-import { Worker as Thread } from 'node:worker_threads';
-import { fileURLToPath } from 'node:url';
+import { entryExecArgv, entryFile, startThread } from '../../runtime/entries.ts';
 import type { IpvsCommand, ServiceKey } from '../../core/types.ts';
 import { serviceKeyString, serviceKeyText } from '../../core/service-key.ts';
 import { EnginePort, type AheadDest, type DataPath, type ParsedFlow } from './engine-port.ts';
@@ -108,7 +107,7 @@ export class ClusterForwarder {
     this.fds = process.env['TSVS_PROXY_PROCS'] === '1' ? null : fdTools();
     if (!this.fds) {
       cluster.schedulingPolicy = cluster.SCHED_NONE;
-      cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-entry.mjs', import.meta.url)), args: [], silent: false, serialization: 'advanced' });
+      cluster.setupPrimary({ exec: entryFile('proxyWorker'), execArgv: [...process.execArgv, ...entryExecArgv()], args: [], silent: false, serialization: 'advanced' });
     }
     for (let i = 0; i < opts.workers; i++) this.fork();
   }
@@ -124,7 +123,7 @@ export class ClusterForwarder {
 
   private spawn(onMessage: (m: WorkerMsg) => void, onExit: (code: number | null, signal: string | null) => void): RelayWorker {
     if (this.fds) {
-      const t = new Thread(new URL('./worker-entry.mjs', import.meta.url), { workerData: { tsvsRelay: true }, stdout: false, stderr: false });
+      const t = startThread('proxyWorker', { workerData: { tsvsRelay: true }, stdout: false, stderr: false });
       t.on('message', onMessage);
       t.on('error', (e) => this.opts.log.error({ err: e.message }, 'relay thread failed'));
       t.on('exit', (code) => onExit(code, null));
