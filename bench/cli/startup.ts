@@ -4,24 +4,26 @@
  * machine's drift cancels); the daemon's start-up (spawn to "ready" on its control socket, with
  * no forwarder and with the default proxy forwarder and its worker threads); and `tsvsadm -R`
  * of 10,000 lines in one call.
- *   bash bench/cli/run.sh [--runs 20] [--daemon-runs 10]
+ *   bash bench/cli/run.sh [--runs 20] [--daemon-runs 10] [--repo DIR]
+ * --repo: time another checkout's bin/ (e.g. an older commit, for a before/after pair).
  * Bounded: every process is timed out after 30 s; the daemons are stopped by PID.
  * Targets (issue 12): `tsvsadm -L -n` at most 1.5x `node -e 0`; `-R` of 10,000 lines under 2 s.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-const REPO = new URL('../../', import.meta.url).pathname;
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '20' }, 'daemon-runs': { type: 'string', default: '10' }, repo: { type: 'string' } } });
+const REPO = values.repo ? resolve(values.repo) : fileURLToPath(new URL('../../', import.meta.url));
 const TSVS = join(REPO, 'bin/tsvs.mjs');
 const TSVSADM = join(REPO, 'bin/tsvsadm.mjs');
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '20' }, 'daemon-runs': { type: 'string', default: '10' } } });
 const RUNS = Number(values.runs);
 const DAEMON_RUNS = Number(values['daemon-runs']);
 if (!(RUNS >= 1 && RUNS <= 200) || !(DAEMON_RUNS >= 1 && DAEMON_RUNS <= 50)) {
-  process.stderr.write('usage: startup.ts [--runs 1..200] [--daemon-runs 1..50]\n');
+  process.stderr.write('usage: startup.ts [--runs 1..200] [--daemon-runs 1..50] [--repo DIR]\n');
   process.exit(2);
 }
 
@@ -69,6 +71,7 @@ const env = { ...process.env, TSVS_SOCKET: join(dir, 'tsvs.sock') };
 const out = (s: string) => process.stdout.write(`${s}\n`);
 try {
   out(`tsvs CLI start-up bench (node ${process.version}, ${new Date().toISOString().slice(0, 10)}); wall seconds per whole process`);
+  if (!existsSync(TSVS) || !existsSync(TSVSADM)) throw new Error(`no bin/tsvs.mjs and bin/tsvsadm.mjs in ${REPO}`);
 
   // 1. tsvsadm -L -n against a running daemon (one service, three real servers), vs node -e 0.
   const { d } = await startDaemon(dir, ['--forwarder', 'none']);
@@ -111,7 +114,8 @@ try {
     }
     out(`daemon ready, ${label}  ${range(secs)}  (${DAEMON_RUNS} starts)`);
   }
-  out(`built from: dist/ stamp ${readFileSync(join(REPO, 'dist/.build-stamp'), 'utf8').trim().slice(0, 12)}`);
+  const stamp = join(REPO, 'dist/.build-stamp');
+  out(`commands: ${join(REPO, 'bin')}/ (${existsSync(stamp) ? `compiled dist/, stamp ${readFileSync(stamp, 'utf8').trim().slice(0, 12)}` : 'no dist/: run by its own loader'})`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
