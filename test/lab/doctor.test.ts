@@ -59,6 +59,7 @@ const DAEMON_ARGV: readonly [string[], boolean][] = [
   [['/usr/bin/node', '/opt/tsvs/bin/tsvs.mjs', 'daemon', '--forwarder', 'packet'], true],
   [['node', '--import', 'tsx', 'src/cli/tsvs.ts', 'daemon'], true],
   [['/usr/sbin/tsvs', 'daemon'], true],
+  [['node', '/usr/sbin/tsvs', 'daemon', '--socket', '/run/tsvs/tsvs.sock'], true],
   [['/usr/bin/node', '/opt/tsvs/bin/tsvs.mjs', 'realserver', 'up'], false],
   [['/usr/bin/node', '/opt/tsvs/bin/tsvsadm.mjs', 'daemon'], false],
   [['nginx', 'daemon'], false],
@@ -74,7 +75,7 @@ test('tsvs doctor on the director of `tsvs lab up dr` (VIP on lo) sees a directo
   const ns = labNs(prefix);
   try {
     await labUp('dr', { prefix });
-    const doctor = (n: string) => shTry(['ip', 'netns', 'exec', n, process.execPath, '--import', 'tsx', 'bin/tsvs.mjs', 'doctor', '--vip', LAB.vip, '--json']);
+    const doctor = (n: string) => shTry(['ip', 'netns', 'exec', n, process.execPath, 'bin/tsvs.mjs', 'doctor', '--vip', LAB.vip, '--json']);
     const r = doctor(ns.dir);
     assert.equal(r.status, 0, r.out + r.err);
     const j = JSON.parse(r.out) as { role: string; why: string; findings: { check: string; ok: boolean }[] };
