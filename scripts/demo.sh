@@ -13,6 +13,7 @@ if [ "${DEMO_SKIP_SETUP:-0}" != 1 ]; then
   echo "== setup (scripts/setup.sh)"
   bash scripts/setup.sh
 fi
+node scripts/build.mjs --quiet # compiled dist/ (setup builds it too; a no-op when current)
 
 VIP=127.0.0.1
 PORT=${DEMO_PORT:-8080}

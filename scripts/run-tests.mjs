@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Runs every test/**/*.test.ts with node's test runner through the tsx loader.
+// Runs every test/**/*.test.ts with node's test runner through the tsx loader, after building
+// dist/ (idempotent): tests that spawn bin/tsvs.mjs or bin/tsvsadm.mjs run the compiled code that ships.
 // Usage: node scripts/run-tests.mjs [substring-filter ...]
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,5 +21,7 @@ if (files.length === 0) { console.error('no test files matched'); process.exit(1
 if (process.getuid && process.getuid() !== 0) {
   console.log('# note: not running as root: tests that need namespaces, raw sockets or nftables will be skipped');
 }
+const build = spawnSync(process.execPath, [join('scripts', 'build.mjs')], { stdio: 'inherit' });
+if (build.status !== 0) process.exit(build.status ?? 1);
 const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files], { stdio: 'inherit' });
 process.exit(r.status ?? 1);

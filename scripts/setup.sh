@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything tsvs needs on a fresh Debian machine, idempotently.
-# Safe to run repeatedly: skips apt when every package is present, npm when node_modules is current.
+# Safe to run repeatedly: skips apt when every package is present, npm when node_modules is current,
+# the build when dist/ was compiled from the current sources.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,3 +27,6 @@ fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
+
+# Compile src/ into dist/ (what bin/tsvs.mjs, bin/tsvsadm.mjs and the daemon's workers run).
+node scripts/build.mjs

@@ -2,21 +2,29 @@
  * ns per parse + rewrite for each forwarding method on the golden packets, and Mpps on one core.
  * Peer, measured in the same run: the same rewrite with every checksum recomputed in full
  * (IPv4 header + L4 over the pseudo-header) instead of RFC 1624 incremental updates.
- *   npx tsx bench/packet/codec.ts [ms-per-case]
+ *   npx tsx bench/packet/codec.ts [ms-per-case]   (measures the compiled codec in dist/)
  * Bounded: each measurement runs ms-per-case (default 300 ms, best of 3 thirds) after a 50 ms warm-up.
  * Each iteration restores the input bytes first (the step rewrites in place); that copy is
  * measured alone and subtracted.
  */
-import { fromHex } from '../../src/codec/build.ts';
-import { checksum, pseudoSum6, rd16, rd32, wr16, wr32 } from '../../src/codec/checksum.ts';
-import { createFrameMeta, parseFrame, type FrameMeta } from '../../src/codec/frame.ts';
-import { createForwardResult, forwardFrame, SCRATCH_BYTES, type ForwardDecision } from '../../src/codec/forward.ts';
-import { ipv4SetChecksum } from '../../src/codec/ip.ts';
+import { spawnSync } from 'node:child_process';
+import type { FrameMeta } from '../../src/codec/frame.ts';
+import type { ForwardDecision } from '../../src/codec/forward.ts';
 import { drCases } from '../../test/packet/golden/dr.ts';
 import { icmpCases } from '../../test/packet/golden/icmp.ts';
 import { natCases } from '../../test/packet/golden/nat.ts';
 import { tunCases } from '../../test/packet/golden/tun.ts';
 import { toDecision, type GoldenCase } from '../../test/packet/golden/types.ts';
+
+// The codec as it ships and runs: the compiled dist/ (built here first when stale), not the
+// sources under tsx.
+if (spawnSync(process.execPath, [new URL('../../scripts/build.mjs', import.meta.url).pathname, '--quiet'], { stdio: 'inherit' }).status !== 0) process.exit(1);
+const dist = (m: string): Promise<unknown> => import(new URL(`../../dist/codec/${m}.js`, import.meta.url).href);
+const { fromHex } = (await dist('build')) as typeof import('../../src/codec/build.ts');
+const { checksum, pseudoSum6, rd16, rd32, wr16, wr32 } = (await dist('checksum')) as typeof import('../../src/codec/checksum.ts');
+const { createFrameMeta, parseFrame } = (await dist('frame')) as typeof import('../../src/codec/frame.ts');
+const { createForwardResult, forwardFrame, SCRATCH_BYTES } = (await dist('forward')) as typeof import('../../src/codec/forward.ts');
+const { ipv4SetChecksum } = (await dist('ip')) as typeof import('../../src/codec/ip.ts');
 
 const budget = Number(process.argv[2] ?? 300);
 const pick = (list: GoldenCase[], prefix: string) => {

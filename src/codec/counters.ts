@@ -4,7 +4,7 @@
  * to read without messages.
  */
 import * as __frame from './frame.ts';
-// Local bindings: tsx turns cross-module references into getter calls on the hot path.
+// Local bindings: faster than imported bindings on the hot path, compiled too (bench/RESULTS.md, 2026-12-07).
 const { DROP_REASON_COUNT, DROP_REASON_NAMES } = __frame;
 
 export class DropCounters {

@@ -10,17 +10,17 @@
  * No key, no sequence number. Outer IP header fields as ./ipip.ts.
  */
 import * as __checksum from './checksum.ts';
-// Local bindings: tsx turns cross-module references into getter calls on the hot path.
+// Local bindings: faster than imported bindings on the hot path, compiled too (bench/RESULTS.md, 2026-12-07).
 const { checksum, rd16, wr16 } = __checksum;
 import * as __ip from './ip.ts';
-// Local bindings: tsx turns cross-module references into getter calls on the hot path.
+// Local bindings: faster than imported bindings on the hot path, compiled too (bench/RESULTS.md, 2026-12-07).
 const { IPV4_HLEN, IPV6_HLEN } = __ip;
 import * as __ipip from './ipip.ts';
-// Local bindings: tsx turns cross-module references into getter calls on the hot path.
+// Local bindings: faster than imported bindings on the hot path, compiled too (bench/RESULTS.md, 2026-12-07).
 const { createOuterIp, readInnerIp, readOuterIp, writeOuterIp } = __ipip;
 import type { IpipInner } from './ipip.ts';
 import * as __frame from './frame.ts';
-// Local bindings: tsx turns cross-module references into getter calls on the hot path.
+// Local bindings: faster than imported bindings on the hot path, compiled too (bench/RESULTS.md, 2026-12-07).
 const { DropReason } = __frame;
 
 export const IPPROTO_GRE = 47;

@@ -3,7 +3,7 @@
  * Pure, allocation-free; offsets are absolute positions in the buffer.
  */
 import * as __checksum from './checksum.ts';
-// Local bindings: tsx turns cross-module references into getter calls on the hot path.
+// Local bindings: faster than imported bindings on the hot path, compiled too (bench/RESULTS.md, 2026-12-07).
 const { checksum, rd16, rd32, wr16, wr32 } = __checksum;
 
 export const IPPROTO = {

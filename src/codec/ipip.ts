@@ -8,14 +8,14 @@
  * from the inner IPv4 packet (0 for IPv6 inner) so outputs are reproducible.
  */
 import * as __checksum from './checksum.ts';
-// Local bindings: tsx turns cross-module references into getter calls on the hot path.
+// Local bindings: faster than imported bindings on the hot path, compiled too (bench/RESULTS.md, 2026-12-07).
 const { rd16, checksum } = __checksum;
 import type { Ipv6Walk } from './ip.ts';
 import * as __ip from './ip.ts';
-// Local bindings: tsx turns cross-module references into getter calls on the hot path.
+// Local bindings: faster than imported bindings on the hot path, compiled too (bench/RESULTS.md, 2026-12-07).
 const { IPPROTO, IPV4_HLEN, IPV6_HLEN, IP_DF, IP_MF, IP_OFFMASK, walkIpv6, writeIpv4Header, writeIpv6Header } = __ip;
 import * as __frame from './frame.ts';
-// Local bindings: tsx turns cross-module references into getter calls on the hot path.
+// Local bindings: faster than imported bindings on the hot path, compiled too (bench/RESULTS.md, 2026-12-07).
 const { DropReason } = __frame;
 
 export const IPIP_OVERHEAD4 = IPV4_HLEN;

@@ -15,6 +15,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { sys, C, check, errno, sockaddrIn } from '../os/libc.ts';
 import { ipv4FromString } from '../core/addr4.ts';
 import { createIpipInner, ipipDecapsulate, type IpipInner } from '../codec/ipip.ts';
@@ -128,7 +129,7 @@ export function parseTunTypes(values: readonly string[]): TunType[] {
   return out;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const a = process.argv.slice(2);
   let dev = 'tsvstun0';
   const vips: number[] = [];

@@ -7,9 +7,9 @@
  * and the lab use it; state lives in /run/tsvs keyed by the network namespace's inode.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { nsArgv, nsSh, shTry, spawnInNs, spawnDetached, killPid, alive, waitFor, sh } from './netns.ts';
 import { TUN_TYPES, type TunType } from '../core/types.ts';
+import { entryNodeArgs } from '../runtime/entries.ts';
 
 export type RsMode = 'dr' | 'tun';
 
@@ -115,11 +115,10 @@ export async function realserverUp(vip: string, mode: RsMode, ns?: string, tunOp
   if (mode === 'tun') {
     tunDev = 'tsvstun0';
     tunTypes = [...new Set(tunOpts.tunTypes?.length ? tunOpts.tunTypes : ['ipip' as const])];
-    const agent = fileURLToPath(new URL('./ipip-agent.ts', import.meta.url));
     const log = `${STATE_DIR}/ipip-agent-${netnsId(ns)}.log`;
     mkdirSync(STATE_DIR, { recursive: true });
-    const argv = [process.execPath, '--import', 'tsx', agent, '--dev', tunDev, '--vip', vip, '--tun-type', tunTypes.join(','),
-      ...(tunOpts.tunPort !== undefined ? ['--tun-port', String(tunOpts.tunPort)] : [])];
+    const argv = [process.execPath, ...entryNodeArgs('tunnelAgent', ['--dev', tunDev, '--vip', vip, '--tun-type', tunTypes.join(','),
+      ...(tunOpts.tunPort !== undefined ? ['--tun-port', String(tunOpts.tunPort)] : [])])];
     agentPid = ns ? spawnInNs(ns, argv, log) : spawnDetached(argv, log);
     const pid = agentPid;
     const up = await waitFor(() => !alive(pid) || shTry(nsArgv(ns, ['ip', 'link', 'show', tunDev!])).status === 0, 15000, 100);

@@ -19,6 +19,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { packageFile } from '../runtime/entries.ts';
 import { sh, shTry, nsSh, nsArgv, listNetns, spawnInNs, killPid, offloadsOff, waitFor, alive } from './netns.ts';
 import { realserverUp } from './realserver.ts';
 import { runClient } from '../daemon/client.ts';
@@ -189,7 +190,7 @@ export interface LabUpOptions {
   readonly fastPath?: 'tc' | 'xdp';
 }
 
-const TSVS_BIN = fileURLToPath(new URL('../../bin/tsvs.mjs', import.meta.url));
+const TSVS_BIN = packageFile('bin/tsvs.mjs');
 
 /** The generated keepalived.conf of an HA director (tsvs reads it as it is; keepalived gets the VRRP part). */
 export function haKeepalivedConf(mode: LabMode, d: { name: string; priority: number; kind: 'tsvs' | 'keepalived' }, ha: { advertInt: number; version: 2 | 3; syncid: number; nopreempt?: boolean }): string {

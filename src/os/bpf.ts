@@ -17,12 +17,12 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageFile } from '../runtime/entries.ts';
 import { C, MAP_FAILED, ifIndex, sys, view } from './libc.ts';
 import type { FlowMap } from './flow-map.ts';
 import { FastPathError } from '../core/errors.ts';
 
-const SOURCE = fileURLToPath(new URL('../../bpf/tsvs_fastpath.c', import.meta.url));
+const SOURCE = packageFile('bpf/tsvs_fastpath.c');
 const RINGBUF_BYTES = 1 << 20; // bpf/tsvs_fastpath.c `events` max_entries
 /** Our tc filter's handle and priority on clsact ingress ("tsvs" in a keypad: 0x7157). */
 export const TC_HANDLE = 0x7157;

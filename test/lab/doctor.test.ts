@@ -30,7 +30,7 @@ test('doctor finds a broken DR real server (VIP missing, ARP sysctls, own-addres
     await waitFor(() => nsSh(ns, ['ss', '-ltnH']).includes(':80'), 5000);
     nsSh(ns, ['nft', 'add table inet userfw; add chain inet userfw input { type filter hook input priority 0; }; add rule inet userfw input tcp dport 80 drop']);
     assert.deepEqual(failing(ns), ['arp_announce', 'arp_ignore', 'firewall', 'listening', 'vip-on-lo']);
-    const r = shTry(['ip', 'netns', 'exec', ns, process.execPath, '--import', 'tsx', 'bin/tsvs.mjs', 'doctor', '--vip', VIP]);
+    const r = shTry(['ip', 'netns', 'exec', ns, process.execPath, 'bin/tsvs.mjs', 'doctor', '--vip', VIP]);
     assert.equal(r.status, 1, 'tsvs doctor exits 1 when something is wrong');
     assert.match(r.out, /fix: ip addr add 10\.8\.8\.8\/32 dev lo/);
 
@@ -40,7 +40,7 @@ test('doctor finds a broken DR real server (VIP missing, ARP sysctls, own-addres
     await waitFor(() => nsSh(ns, ['ss', '-ltnH']).includes('0.0.0.0:80'), 5000);
     nsSh(ns, ['nft', 'delete', 'table', 'inet', 'userfw']);
     assert.deepEqual(failing(ns), []);
-    assert.equal(shTry(['ip', 'netns', 'exec', ns, process.execPath, '--import', 'tsx', 'bin/tsvs.mjs', 'doctor', '--vip', VIP]).status, 0);
+    assert.equal(shTry(['ip', 'netns', 'exec', ns, process.execPath, 'bin/tsvs.mjs', 'doctor', '--vip', VIP]).status, 0);
     // NAT: the gateway must be the director.
     assert.deepEqual(failing(ns, { mode: 'nat', director: '192.168.77.1' }), ['nat-gateway']);
     nsSh(ns, ['ip', 'route', 'add', 'default', 'via', '192.168.77.1']);
@@ -59,6 +59,7 @@ const DAEMON_ARGV: readonly [string[], boolean][] = [
   [['/usr/bin/node', '/opt/tsvs/bin/tsvs.mjs', 'daemon', '--forwarder', 'packet'], true],
   [['node', '--import', 'tsx', 'src/cli/tsvs.ts', 'daemon'], true],
   [['/usr/sbin/tsvs', 'daemon'], true],
+  [['node', '/usr/sbin/tsvs', 'daemon', '--socket', '/run/tsvs/tsvs.sock'], true],
   [['/usr/bin/node', '/opt/tsvs/bin/tsvs.mjs', 'realserver', 'up'], false],
   [['/usr/bin/node', '/opt/tsvs/bin/tsvsadm.mjs', 'daemon'], false],
   [['nginx', 'daemon'], false],
@@ -74,7 +75,7 @@ test('tsvs doctor on the director of `tsvs lab up dr` (VIP on lo) sees a directo
   const ns = labNs(prefix);
   try {
     await labUp('dr', { prefix });
-    const doctor = (n: string) => shTry(['ip', 'netns', 'exec', n, process.execPath, '--import', 'tsx', 'bin/tsvs.mjs', 'doctor', '--vip', LAB.vip, '--json']);
+    const doctor = (n: string) => shTry(['ip', 'netns', 'exec', n, process.execPath, 'bin/tsvs.mjs', 'doctor', '--vip', LAB.vip, '--json']);
     const r = doctor(ns.dir);
     assert.equal(r.status, 0, r.out + r.err);
     const j = JSON.parse(r.out) as { role: string; why: string; findings: { check: string; ok: boolean }[] };

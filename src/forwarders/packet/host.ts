@@ -3,9 +3,9 @@
  * in the same PACKET_FANOUT groups), feeds them next hops resolved from the kernel's tables, and
  * answers their decide batches (channel mode) from one decide function, where the engine lives.
  */
-import { Worker } from 'node:worker_threads';
-import { fileURLToPath } from 'node:url';
+import type { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
+import { startThread } from '../../runtime/entries.ts';
 import type { ForwarderStats, NextHop } from './forwarder.ts';
 import { emptyStats, PacketForwarder } from './forwarder.ts';
 import { newAction, type Action, type DecideBatch } from './decision.ts';
@@ -83,7 +83,6 @@ export interface WorkersHandle {
   stop(): Promise<void>;
 }
 
-const shim = fileURLToPath(new URL('./worker-shim.mjs', import.meta.url));
 
 export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle> {
   const n = opts.inline ? 0 : Math.max(1, opts.workers ?? availableParallelism());
@@ -268,7 +267,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       nfqueue: id === n ? opts.nfqueue : undefined,
       flowCache: opts.flowCache ?? PACKET_DEFAULTS.flowCache,
     };
-    const w = new Worker(shim, { workerData: init });
+    const w = startThread('packetWorker', { workerData: init });
     perWorker.push(emptyStats());
     perWorkerDrops.push({});
     workers.push(w);

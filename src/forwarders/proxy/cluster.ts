@@ -35,8 +35,7 @@
  *                      {t:'sync', id, services, timeouts, proxyProtocol, connectTimeoutMs}
  */
 import cluster from 'node:cluster';
-import { Worker as Thread } from 'node:worker_threads';
-import { fileURLToPath } from 'node:url';
+import { entryExecArgv, entryFile, startThread } from '../../runtime/entries.ts';
 import type { IpvsCommand, ServiceKey } from '../../core/types.ts';
 import { serviceKeyString, serviceKeyText } from '../../core/service-key.ts';
 import { EnginePort, type AheadDest, type ParsedFlow } from './engine-port.ts';
@@ -109,7 +108,7 @@ export class ClusterForwarder implements Forwarder {
     this.init = { relay: opts.relay, speculate: opts.speculate, logLevel: deps.logLevel };
     if (!this.fds) {
       cluster.schedulingPolicy = cluster.SCHED_NONE;
-      cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-entry.mjs', import.meta.url)), args: [RELAY_ARG, JSON.stringify(this.init)], silent: false, serialization: 'advanced' });
+      cluster.setupPrimary({ exec: entryFile('proxyWorker'), execArgv: [...process.execArgv, ...entryExecArgv()], args: [RELAY_ARG, JSON.stringify(this.init)], silent: false, serialization: 'advanced' });
     }
     this.rings = this.fds && opts.ahead ? new AheadRings(this.ringStore(), engine, proxyEligible) : null;
     for (let i = 0; i < opts.workers; i++) this.fork();
@@ -139,7 +138,7 @@ export class ClusterForwarder implements Forwarder {
 
   private spawn(onMessage: (m: WorkerMsg) => void, onExit: (code: number | null, signal: string | null) => void): RelayWorker {
     if (this.fds) {
-      const t = new Thread(new URL('./worker-entry.mjs', import.meta.url), { workerData: { tsvsRelay: this.init }, stdout: false, stderr: false });
+      const t = startThread('proxyWorker', { workerData: { tsvsRelay: this.init }, stdout: false, stderr: false });
       t.on('message', onMessage);
       t.on('error', (e) => this.deps.log.error({ err: e.message }, 'relay thread failed'));
       t.on('exit', (code) => onExit(code, null));
