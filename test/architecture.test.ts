@@ -40,15 +40,12 @@ const RULES: Rules = {
   nativePackages: new Set(['koffi']),
   dynamicImports: {
     'src/cli/tsvs.ts': 'subcommands load on demand from src/cli/commands/ (inside cli)',
-    'src/sim/ipvsadm.ts': 'the ipvsadm runner, taken from the first of src/ipvsadm index.ts / run.ts that exists (sim may import ipvsadm)',
     'src/forwarders/packet/worker.ts': 'a decider module the starter of the ring workers names by path (tests)',
   },
   internalsExceptions: {
     'src/forwarders/proxy/raw-relay.ts': 'the tcp_wrap relay (process.binding, server._handle), to be replaced by public APIs (issue 12)',
   },
   knownFileCycles: {
-    'src/forwarders/packet/channel.ts src/forwarders/packet/fastpath.ts src/forwarders/packet/forwarder.ts':
-      'the decision record (Action, newAction, DecideBatch, PacketMeta) still sits in forwarder.ts, which uses the channel and the fast-path table; it moves below them with the data-plane vocabulary (issue 12)',
   },
 };
 

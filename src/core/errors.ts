@@ -27,6 +27,8 @@ export const ERROR_CODES = {
   E_DAEMON_UNREACHABLE: 'DaemonUnreachable',
   // Bad input on a command line.
   E_USAGE: 'UsageError',
+  // A daemon option (flag or --config KEY = VALUE line) with a bad value or in a bad combination.
+  E_OPTION: 'OptionError',
   // The daemon refuses to start: its keepalived/ldirectord file has errors (E_CONFIG), or its
   // rules file or saved state cannot be read or applied (E_RULES).
   E_CONFIG: 'ConfigError',
@@ -76,6 +78,16 @@ export class DaemonUnreachable extends TsvsError {
 export class UsageError extends TsvsError {
   constructor(message: string) {
     super('E_USAGE', message);
+  }
+}
+
+/**
+ * A daemon option refused: a bad value, an option of the other forwarder, a bad --config line.
+ * `key` names the option when one is to blame.
+ */
+export class OptionError extends TsvsError {
+  constructor(readonly key: string | null, message: string) {
+    super('E_OPTION', message);
   }
 }
 

@@ -74,8 +74,10 @@ const BY_KEY = new Map(OPTION_SPECS.map((s) => [s.key, s]));
 const PATH_KEYS = new Set(['rules', 'socket', 'state', 'keepalived', 'ldirectord']);
 
 /** A config file error: "FILE:LINE: message". */
-export class ConfigFileError extends Error {
-  readonly code = 'E_OPTION';
+export class ConfigFileError extends OptionError {
+  constructor(message: string) {
+    super(null, message);
+  }
 }
 
 /**

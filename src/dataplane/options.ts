@@ -4,6 +4,7 @@
  * the daemon's config file (`KEY = VALUE`); src/daemon/options.ts reads both and calls
  * proxyOptions() / packetOptions(). No I/O; nothing is read from the environment.
  */
+import { OptionError } from '../core/errors.ts';
 
 /** How the proxy relays TCP connections (src/forwarders/proxy/forwarder.ts relayKind()). */
 export type RelayKind = 'epoll' | 'uv' | 'net';
@@ -69,8 +70,11 @@ export interface OptionSpec<T> {
 }
 
 /** A value an option cannot take; the message completes "--KEY ..." ("must be on or off, not 'x'"). */
-export class OptionValueError extends Error {
-  readonly code = 'E_OPTION';
+/** A value refused before its option is known (the caller adds the option's name). */
+export class OptionValueError extends OptionError {
+  constructor(message: string) {
+    super(null, message);
+  }
 }
 
 function onOff(text: string): boolean {
@@ -148,12 +152,7 @@ export const PACKET_SPECS = {
 export type RawOptions = ReadonlyMap<string, readonly string[]>;
 
 /** A bad option: its key and what is wrong (the caller says where it came from). */
-export class OptionError extends Error {
-  readonly code = 'E_OPTION';
-  constructor(readonly key: string, message: string) {
-    super(message);
-  }
-}
+export { OptionError };
 
 /** One value read by its spec; a bad one becomes an OptionError naming the flag. */
 function parseAs<T>(spec: OptionSpec<T>, text: string): T {

@@ -9,7 +9,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { nsArgv, nsSh, shTry, spawnInNs, spawnDetached, killPid, alive, waitFor, sh } from './netns.ts';
 import { TUN_TYPES, type TunType } from '../core/types.ts';
-import { entryNodeArgs } from '../runtime/entries.ts';
+import { entryNodeArgs } from '../os/entries.ts';
 
 export type RsMode = 'dr' | 'tun';
 

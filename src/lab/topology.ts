@@ -19,7 +19,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { packageFile } from '../runtime/entries.ts';
+import { packageFile } from '../os/entries.ts';
 import { sh, shTry, nsSh, nsArgv, listNetns, spawnInNs, killPid, offloadsOff, waitFor, alive } from './netns.ts';
 import { realserverUp } from './realserver.ts';
 import { runClient } from '../daemon/client.ts';

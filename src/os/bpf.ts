@@ -17,7 +17,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { packageFile } from '../runtime/entries.ts';
+import { packageFile } from '../os/entries.ts';
 import { C, MAP_FAILED, ifIndex, sys, view } from './libc.ts';
 import type { FlowMap } from './flow-map.ts';
 import { FastPathError } from '../core/errors.ts';

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  ConfigError, ControlError, DaemonUnreachable, ERROR_CODES, FastPathError, SimError, SocketPathError, SysError, TsvsError, UsageError,
+  ConfigError, ControlError, DaemonUnreachable, ERROR_CODES, FastPathError, OptionError, SimError, SocketPathError, SysError, TsvsError, UsageError,
   type ErrorCode,
 } from '../../src/core/errors.ts';
 import { ControlServer } from '../../src/daemon/control-server.ts';
@@ -21,6 +21,7 @@ const MADE: readonly [TsvsError, ErrorCode, string][] = [
   [new SocketPathError('EINUSE', 'served'), 'EINUSE', 'SocketPathError'],
   [new DaemonUnreachable('/run/x.sock', 'ENOENT', 'no daemon'), 'E_DAEMON_UNREACHABLE', 'DaemonUnreachable'],
   [new UsageError('bad flag'), 'E_USAGE', 'UsageError'],
+  [new OptionError('fast-path', '--fast-path tc needs --forwarder packet'), 'E_OPTION', 'OptionError'],
   [new ConfigError('E_RULES', 'bad rules'), 'E_RULES', 'ConfigError'],
   [new SimError('trace', 3, 'bad json'), 'E_SIM_INPUT', 'SimError'],
   [new SysError('socket(AF_PACKET)', 1, 'Operation not permitted'), 'E_SYS', 'SysError'],

@@ -79,7 +79,7 @@ export async function run(argv: string[]): Promise<number> {
       defaultState: (socket) => defaultStatePath(socket),
     });
   } catch (e) {
-    if (e instanceof OptionError) return bad(config !== undefined && !cli.has(e.key) && file?.has(e.key) ? `${config}: ${e.message}` : e.message);
+    if (e instanceof OptionError) return bad(config !== undefined && e.key !== null && !cli.has(e.key) && file?.has(e.key) ? `${config}: ${e.message}` : e.message);
     throw e;
   }
   const { runDaemon } = await import('../../daemon/daemon.ts');

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { packageFile } from '../../runtime/entries.ts';
+import { packageFile } from '../../os/entries.ts';
 
 export const summary = 'print the tsvs version';
 

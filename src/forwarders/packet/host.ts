@@ -5,7 +5,7 @@
  */
 import type { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import { startThread } from '../../runtime/entries.ts';
+import { startThread } from '../../os/entries.ts';
 import type { ForwarderStats, NextHop } from './forwarder.ts';
 import { emptyStats, PacketForwarder } from './forwarder.ts';
 import { newAction, type Action, type DecideBatch } from './decision.ts';

@@ -35,7 +35,7 @@
  *                      {t:'sync', id, services, timeouts, proxyProtocol, connectTimeoutMs}
  */
 import cluster from 'node:cluster';
-import { entryExecArgv, entryFile, startThread } from '../../runtime/entries.ts';
+import { entryExecArgv, entryFile, startThread } from '../../os/entries.ts';
 import type { IpvsCommand, ServiceKey } from '../../core/types.ts';
 import { serviceKeyString, serviceKeyText } from '../../core/service-key.ts';
 import { EnginePort, type AheadDest, type ParsedFlow } from './engine-port.ts';

@@ -11,7 +11,7 @@
 import { fileURLToPath } from 'node:url';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 
-/** This file is <package>/src/runtime/entries.ts (under tsx) or <package>/dist/runtime/entries.js. */
+/** This file is <package>/src/os/entries.ts (under tsx) or <package>/dist/os/entries.js. */
 const SELF = import.meta.url;
 const FROM_SOURCE = SELF.endsWith('.ts');
 const CODE_ROOT = new URL('../', SELF);
