@@ -43,7 +43,6 @@ const RULES: Rules = {
     'src/forwarders/packet/worker.ts': 'a decider module the starter of the ring workers names by path (tests)',
   },
   internalsExceptions: {
-    'src/forwarders/proxy/raw-relay.ts': 'the tcp_wrap relay (process.binding, server._handle), to be replaced by public APIs (issue 12)',
   },
   knownFileCycles: {
   },

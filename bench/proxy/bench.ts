@@ -7,9 +7,11 @@
  * Env: BENCH_SECONDS (10), BENCH_CONNS (32), BENCH_WORKERS (CPUs), BENCH_ONLY (haproxy,tsvs,nginx),
  * BENCH_ROUNDS (3: the machine is noisy; proxies are interleaved per workload and medians reported), BENCH_WORKLOADS
  * (0,1,2), BENCH_TSVS_WORKERS, BENCH_TSVS_NODE_ARGS (e.g. --cpu-prof --cpu-prof-dir=DIR),
- * BENCH_TSVS_RELAYS (e.g. epoll,uv: one tsvs daemon per TCP relay kind, --proxy-relay kind,
+ * BENCH_TSVS_RELAYS (e.g. epoll,net: one tsvs daemon per TCP relay kind, --proxy-relay kind,
  * named tsvs-<kind>, all interleaved in the same run; without it one tsvs with the default),
- * BENCH_TSVS_ARGS (more tsvs daemon flags for every tsvs, e.g. "--proxy-ahead off").
+ * BENCH_TSVS_ARGS (more tsvs daemon flags for every tsvs, e.g. "--proxy-ahead off"),
+ * BENCH_TSVS_TREES (e.g. before=/tmp/old-checkout: one more tsvs daemon per entry, run from that
+ * checkout and named tsvs-<name>, interleaved with this checkout's: a before/after in one run).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, writeFileSync, readFileSync, existsSync, rmSync } from 'node:fs';
@@ -25,6 +27,11 @@ const ONLY = (process.env['BENCH_ONLY'] ?? 'haproxy,tsvs,nginx').split(',');
 const ROUNDS = Math.max(1, Number(process.env['BENCH_ROUNDS'] ?? 3));
 const ONLY_WL = (process.env['BENCH_WORKLOADS'] ?? '0,1,2').split(',').map(Number);
 const RELAYS = (process.env['BENCH_TSVS_RELAYS'] ?? '').split(',').filter(Boolean);
+const TREES = (process.env['BENCH_TSVS_TREES'] ?? '').split(',').filter(Boolean).map((e) => {
+  const i = e.indexOf('=');
+  if (i <= 0 || !existsSync(join(e.slice(i + 1), 'bin/tsvs.mjs'))) throw new Error(`BENCH_TSVS_TREES: '${e}' is not name=/path/to/a/tsvs/checkout`);
+  return { name: e.slice(0, i), repo: e.slice(i + 1) };
+});
 const dir = mkdtempSync(join(tmpdir(), 'tsvs-bench-'));
 chmodSync(dir, 0o755); // nginx workers run unprivileged and must read the files
 const children: ChildProcess[] = [];
@@ -181,14 +188,16 @@ listen vip
         return { port, pid: p.pid!, down: () => stop(p) };
       },
     },
-    ...(RELAYS.length ? RELAYS : ['']).map((kind) => ({
-      name: kind ? `tsvs-${kind}` : 'tsvs',
+    ...[
+      ...(RELAYS.length ? RELAYS : ['']).map((kind) => ({ kind, tag: kind || 'default', repo: REPO, name: kind ? `tsvs-${kind}` : 'tsvs' })),
+      ...TREES.map((t) => ({ kind: '', tag: `tree-${t.name}`, repo: t.repo, name: `tsvs-${t.name}` })),
+    ].map(({ kind, tag, repo, name }) => ({
+      name,
       up: async () => {
         const port = await freePort();
-        const tag = kind || 'default';
         writeFileSync(join(dir, `tsvs-${tag}.rules`), `-A -t 127.0.0.1:${port} -s rr\n-a -t 127.0.0.1:${port} -r 127.0.0.1:${b1} -m -w 1\n-a -t 127.0.0.1:${port} -r 127.0.0.1:${b2} -m -w 1\n`);
         const nodeArgs = (process.env['BENCH_TSVS_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
-        const p = start(process.execPath, [...nodeArgs, join(REPO, 'bin/tsvs.mjs'), 'daemon', '--socket', join(dir, `tsvs-${tag}.sock`), '--no-state', '--rules', join(dir, `tsvs-${tag}.rules`), '--workers', String(process.env['BENCH_TSVS_WORKERS'] ?? WORKERS), '--log-level', 'warn', ...(kind ? ['--proxy-relay', kind] : []), ...(process.env['BENCH_TSVS_ARGS'] ?? '').split(' ').filter(Boolean)], {});
+        const p = start(process.execPath, [...nodeArgs, join(repo, 'bin/tsvs.mjs'), 'daemon', '--socket', join(dir, `tsvs-${tag}.sock`), '--no-state', '--rules', join(dir, `tsvs-${tag}.rules`), '--workers', String(process.env['BENCH_TSVS_WORKERS'] ?? WORKERS), '--log-level', 'warn', ...(kind ? ['--proxy-relay', kind] : []), ...(process.env['BENCH_TSVS_ARGS'] ?? '').split(' ').filter(Boolean)], {});
         await waitPort(port);
         await sleep(300);
         return { port, pid: p.pid!, down: () => stop(p) };

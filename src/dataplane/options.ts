@@ -7,8 +7,8 @@
 import { OptionError } from '../core/errors.ts';
 
 /** How the proxy relays TCP connections (src/forwarders/proxy/forwarder.ts relayKind()). */
-export type RelayKind = 'epoll' | 'uv' | 'net';
-export const RELAY_KINDS: readonly RelayKind[] = ['epoll', 'uv', 'net'];
+export type RelayKind = 'epoll' | 'net';
+export const RELAY_KINDS: readonly RelayKind[] = ['epoll', 'net'];
 
 /** What the proxy's relay workers are: threads of the daemon, or cluster worker processes. */
 export type WorkerMode = 'threads' | 'processes';
@@ -22,12 +22,11 @@ export interface ProxyOptions {
   /** Relay workers; 0: the daemon's main thread relays. */
   readonly workers: number;
   /**
-   * threads: relay threads of the daemon sharing listening sockets (needs koffi and the libuv
-   * bindings; otherwise, and with the net relay, processes are used); processes: cluster worker
-   * processes over IPC.
+   * threads: relay threads of the daemon sharing listening sockets (with the net relay processes
+   * are used); processes: cluster worker processes over IPC, relaying on net.Socket.
    */
   readonly workerMode: WorkerMode;
-  /** TCP relay kind; one this Node cannot do falls back (epoll -> uv -> net). */
+  /** TCP relay kind; without epoll through koffi, epoll falls back to net. */
   readonly relay: RelayKind;
   /** Relay threads connect new clients to destinations the engine chose ahead (rr/wrr). */
   readonly ahead: boolean;
@@ -131,8 +130,8 @@ export const WORKERS: OptionSpec<number> = {
 
 /** The proxy forwarder's own options (besides --workers). */
 export const PROXY_SPECS = {
-  workerMode: { key: 'proxy-worker-mode', arg: 'threads|processes', shown: PROXY_DEFAULTS.workerMode, help: 'proxy: relay workers as threads of the daemon sharing its listening sockets, or as cluster worker processes (used anyway without koffi, or with the net relay)', parse: oneOf<WorkerMode>(['threads', 'processes']) },
-  relay: { key: 'proxy-relay', arg: RELAY_KINDS.join('|'), shown: PROXY_DEFAULTS.relay, help: 'proxy: how TCP is relayed: bare descriptors in our own epoll loop, raw libuv handles, or net.Socket (a kind this Node cannot do falls back: epoll, uv, net)', parse: oneOf(RELAY_KINDS) },
+  workerMode: { key: 'proxy-worker-mode', arg: 'threads|processes', shown: PROXY_DEFAULTS.workerMode, help: 'proxy: relay workers as threads of the daemon sharing its listening sockets, or as cluster worker processes relaying on net.Socket (used anyway with the net relay)', parse: oneOf<WorkerMode>(['threads', 'processes']) },
+  relay: { key: 'proxy-relay', arg: RELAY_KINDS.join('|'), shown: PROXY_DEFAULTS.relay, help: 'proxy: how TCP is relayed: bare descriptors in our own epoll loop, or net.Socket (epoll falls back to net where koffi cannot drive epoll)', parse: oneOf(RELAY_KINDS) },
   ahead: onOffSpec('proxy-ahead', 'proxy: relay threads connect new clients of rr/wrr services to destinations the engine chose ahead (off: every new connection asks the main thread)', PROXY_DEFAULTS.ahead),
   sharedAccept: onOffSpec('proxy-shared-accept', 'proxy: one accept queue per service shared by every relay thread (off: one SO_REUSEPORT socket per thread)', PROXY_DEFAULTS.sharedAccept),
   speculate: onOffSpec('proxy-speculate', 'proxy: the epoll relay reads and sends the client\'s request right after connect(), before the handshake is known to be complete', PROXY_DEFAULTS.speculate),

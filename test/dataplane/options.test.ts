@@ -36,7 +36,7 @@ describe('daemon options: each flag sets its option', () => {
     [{ 'proxy-speculate': 'off' }, (o) => o.proxy.speculate, false],
     [{ 'proxy-speculate': 'on' }, (o) => o.proxy.speculate, true],
     [{ 'proxy-relay': 'net' }, (o) => o.proxy.relay, 'net'],
-    [{ 'proxy-relay': 'uv' }, (o) => o.proxy.relay, 'uv'],
+    [{ 'proxy-relay': 'epoll' }, (o) => o.proxy.relay, 'epoll'],
     [{ 'proxy-worker-mode': 'processes' }, (o) => o.proxy.workerMode, 'processes'],
     [{ 'proxy-protocol': 'v2' }, (o) => o.proxy.proxyProtocol, 'v2'],
     [{ 'proxy-protocol': 'none' }, (o) => o.proxy.proxyProtocol, null],
@@ -65,7 +65,9 @@ describe('daemon options: bad values and combinations are refused, naming the op
   const rows: [Record<string, string | string[]>, RegExp, OptionEnv?][] = [
     [{ 'proxy-ahead': 'maybe' }, /^--proxy-ahead must be on or off, not 'maybe'$/],
     [{ 'proxy-ahead': '0' }, /^--proxy-ahead must be on or off, not '0'$/],
-    [{ 'proxy-relay': 'io_uring' }, /^--proxy-relay must be epoll, uv or net, not 'io_uring'$/],
+    [{ 'proxy-relay': 'io_uring' }, /^--proxy-relay must be epoll or net, not 'io_uring'$/],
+    // The tcp_wrap relay is gone (Node internals): its name is refused like any unknown kind.
+    [{ 'proxy-relay': 'uv' }, /^--proxy-relay must be epoll or net, not 'uv'$/],
     [{ 'proxy-worker-mode': 'fibers' }, /^--proxy-worker-mode must be threads or processes/],
     [{ 'proxy-protocol': 'v3' }, /^--proxy-protocol must be v1, v2 or none, not 'v3'$/],
     [{ 'connect-timeout': '0' }, /^--connect-timeout must be a positive integer \(ms\), not '0'$/],
@@ -103,8 +105,8 @@ describe('daemon options: the config file', () => {
 
   it('a flag wins over the file (a repeatable one replaces all of the file\'s values)', () => {
     const f = parseConfigFile('proxy-relay = net\nproxy-ahead = off\n', 'c', '/');
-    const o = daemonOptions(mergeOptions(f, raw({ 'proxy-relay': 'uv' })), { noState: false }, env);
-    assert.deepEqual([o.proxy.relay, o.proxy.ahead], ['uv', false]);
+    const o = daemonOptions(mergeOptions(f, raw({ 'proxy-relay': 'epoll' })), { noState: false }, env);
+    assert.deepEqual([o.proxy.relay, o.proxy.ahead], ['epoll', false]);
     const g = parseConfigFile('forwarder = packet\niface = eth0\niface = eth1\n', 'c', '/');
     assert.deepEqual(daemonOptions(mergeOptions(g, raw({ iface: ['eth2'] })), { noState: false }, env).packet.ifaces, ['eth2']);
   });

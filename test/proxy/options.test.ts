@@ -67,9 +67,9 @@ describe('proxy modes by option: relay kind, decisions ahead, rr alternation', (
     // One SO_REUSEPORT socket per relay thread instead of one shared accept queue.
     [['--proxy-shared-accept', 'off'], 'epoll', true, 2],
     [['--proxy-speculate', 'off'], 'epoll', true, 1],
-    [['--proxy-relay', 'uv'], 'uv', true, 1],
-    // Processes relay on libuv handles the cluster module shares (the epoll relay cannot take them).
-    [['--proxy-worker-mode', 'processes'], 'uv', false, 1],
+    // Processes relay on net.Socket: the cluster module shares its listening handles, which the
+    // epoll relay cannot take over.
+    [['--proxy-worker-mode', 'processes'], 'net', false, 1],
     [['--proxy-relay', 'net'], 'net', false, 1],
     [['--config', conf], 'net', false, 1],
   ];
@@ -91,7 +91,8 @@ describe('tsvs daemon: a bad option value or config file is refused with exit 2 
   writeFileSync(bad, 'proxy-relay = epoll\nproxy-speculate = yes\n');
   const rows: [string[], RegExp][] = [
     [['--proxy-ahead', 'maybe'], /^tsvs daemon: --proxy-ahead must be on or off, not 'maybe'\n$/],
-    [['--proxy-relay', 'io_uring'], /^tsvs daemon: --proxy-relay must be epoll, uv or net, not 'io_uring'\n$/],
+    [['--proxy-relay', 'io_uring'], /^tsvs daemon: --proxy-relay must be epoll or net, not 'io_uring'\n$/],
+    [['--proxy-relay', 'uv'], /^tsvs daemon: --proxy-relay must be epoll or net, not 'uv'\n$/],
     [['--flow-cache', 'off'], /^tsvs daemon: --flow-cache is an option of the packet forwarder/],
     [['--config', bad], /^tsvs daemon: .*bad\.conf:2: proxy-speculate must be on or off, not 'yes'\n$/],
     [['--config', join(dir, 'missing.conf')], /^tsvs daemon: cannot read --config .*missing\.conf: ENOENT/],

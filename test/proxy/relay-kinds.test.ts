@@ -1,7 +1,7 @@
 /**
  * Every TCP relay kind of the proxy forwarder (epoll: bare descriptors in our own epoll loop;
- * uv: raw libuv handles; net: net.Socket) through the same table of behaviours on real loopback
- * sockets, with a stand-in engine that records every synthesized packet.
+ * net: net.Socket), both the same flow machine, through the same table of behaviours on real
+ * loopback sockets, with a stand-in engine that records every synthesized packet.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -109,7 +109,7 @@ function exchange(vport: number, data: Buffer, host = '127.0.0.1'): Promise<{ go
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const echo = (s: Socket): void => { s.pipe(s); };
 
-const KINDS: RelayKind[] = ['epoll', 'uv', 'net'];
+const KINDS: RelayKind[] = ['epoll', 'net'];
 
 for (const kind of KINDS) {
   test(`[${kind}] 200 concurrent connections each get their own data back, and every relay is gone afterwards`, async () => {

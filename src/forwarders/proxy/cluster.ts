@@ -1,14 +1,14 @@
 /**
  * Multi-core proxy: the daemon's main thread owns the one engine; N relay workers accept TCP
  * connections on shared listening sockets (the kernel spreads accepts) and relay bytes.
- * Workers are threads of the daemon process (worker_threads) when the raw libuv handles and
- * koffi are available: the main thread opens one listening socket per service and hands each
- * worker its own descriptor of it (one accept queue for all, EPOLLEXCLUSIVE: no thundering herd;
- * SHARED_ACCEPT below); messages travel over in-process MessagePorts (no pipe, no JSON, cheaper
- * context switches: this halved the proxy's CPU per new connection). Otherwise (or with the
- * workerMode option 'processes', or the net relay) they are cluster worker processes (SCHED_NONE)
- * talking over IPC. Workers get their options (relay kind, speculative I/O, log level) in
- * workerData (threads) or argv (processes). Workers ask the primary for every scheduling decision and
+ * Workers are threads of the daemon process (worker_threads): the main thread opens one listening
+ * socket per service and hands each worker its own descriptor of it (one accept queue for all,
+ * EPOLLEXCLUSIVE: no thundering herd; SHARED_ACCEPT below); messages travel over in-process
+ * MessagePorts (no pipe, no JSON, cheaper context switches: this halved the proxy's CPU per new
+ * connection). With the workerMode option 'processes', or the net relay, they are cluster worker
+ * processes (SCHED_NONE, relaying on net.Socket) talking over IPC. Workers get their options
+ * (relay kind, speculative I/O, log level) in workerData (threads) or argv (processes). Workers
+ * ask the primary for every scheduling decision and
  * report every synthesized packet over IPC, batched per event-loop turn, so lc/wlc/sed/nq and
  * the ActiveConn/InActConn columns see every worker's connections. UDP services are relayed by
  * the primary itself.
@@ -45,7 +45,6 @@ import type { Ip } from '../../core/addr.ts';
 import { AheadRing, SLOTS, createAheadRing } from './ahead-ring.ts';
 import { AheadRings, proxyEligible, type AheadStore } from '../../dataplane/ahead.ts';
 import { DestTokens } from '../dest-tokens.ts';
-import { libuvBindings } from './raw-relay.ts';
 import { listenSocket } from '../../os/epoll.ts';
 import { sys } from '../../os/libc.ts';
 import { ProxyForwarder, proxyRefusal, type ForwarderLog, type ListenerStatus, type RelayKind } from './forwarder.ts';
@@ -393,8 +392,7 @@ interface FdTools {
   close(fd: number): number;
 }
 
-/** Listening sockets through koffi (os/epoll.ts listenSocket), or null when the raw relay bindings are missing. */
-function fdTools(): FdTools | null {
-  if (!libuvBindings()) return null;
+/** Listening sockets through koffi (os/epoll.ts listenSocket). */
+function fdTools(): FdTools {
   return { listen: (s) => listenSocket(s, { reusePort: true }), close: (fd) => sys.close(fd) as number };
 }

@@ -2,11 +2,8 @@
  * One proxied TCP connection on bare descriptors in this thread's epoll loop (src/os/epoll.ts):
  * accept4, socket, connect, read, send, shutdown and close are direct libc calls through koffi,
  * both sockets edge-triggered (EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET, one epoll_ctl each, never
- * modified). Same behaviour and the same synthesized packets as ./raw-relay.ts (libuv handles)
- * and ./tcp-relay.ts (net.Socket):
- *
- *   accept -> SYN in; connected -> SYN+ACK out, ACK in; read of n bytes -> ceil(n/MSS) packets;
- *   EOF -> FIN+ACK (the second one followed by the last ACK in); errors -> RST in / out.
+ * modified). Same behaviour as ./tcp-relay.ts (net.Socket); what is reported to the engine comes
+ * from the flow machine (./flow-machine.ts) both relays are.
  *
  * Reads go into one 64 KiB buffer per thread and are sent on at once; only what a socket does not
  * take is copied (pending). Backpressure: while data toward one side is pending, the other side
@@ -18,11 +15,11 @@
  */
 import { C, CT, errno, sys, sysTcp } from '../../os/libc.ts';
 import { epollLoop, sockaddr, sockaddrAddr, sockaddrText, sysError, type EpollLoop, type EpollOwner } from '../../os/epoll.ts';
-import { TCP_FLAG, type Flow, type FlowPort, type Target } from './flow.ts';
+import { EOF, SIDE } from './flow-machine.ts';
+import type { Flow, FlowPort, Target } from './flow.ts';
 import { proxyHeader } from './proxy-protocol.ts';
 import { RelayBase, type RelayHooks, type RelayOptions } from './relay-base.ts';
 
-const { FIN, SYN, RST, ACK, PSH } = TCP_FLAG;
 const { EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP, EPOLLRDHUP, EPOLLET } = CT;
 const WATCH = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 /**
@@ -70,8 +67,6 @@ export class EpollRelay extends RelayBase implements EpollOwner {
   /** Real-server descriptor (-1 before scheduling). */
   sfd = -1;
   private readonly loop: EpollLoop;
-  private clientEnded = false; // EOF from the client (FIN in)
-  private serverEnded = false; // EOF from the server (FIN out)
   private cShut = false; // our FIN toward the client sent
   private sShut = false;
   private cShutReq = false; // shutdown asked (maybe waiting for pending data)
@@ -87,10 +82,7 @@ export class EpollRelay extends RelayBase implements EpollOwner {
   private pendS: Buffer | null = null;
   /** Client bytes read before the real server's side was up (speculate()), not yet sent. */
   private early: Buffer | null = null;
-  private connected = false;
   private cWatched = false;
-  private closed = false;
-  private finished = false;
   /** ms on epollClock: start of connect, then last activity. */
   private active = tick;
 
@@ -100,24 +92,12 @@ export class EpollRelay extends RelayBase implements EpollOwner {
   }
 
   protected resetClient(): void {
-    this.closed = true;
+    this.ended();
     this.closeFd(false, true);
     this.finish();
   }
 
-  onTarget(t: Target | null): void {
-    if (this.closed) {
-      if (t) this.pkt('in', RST, 0);
-      this.finish();
-      return;
-    }
-    if (!t) {
-      // No destination available: like a director without a real server, the client gets a reset.
-      this.hooks.onError?.(this, 'schedule', null);
-      this.resetClient();
-      return;
-    }
-    this.target = t;
+  protected connect(t: Target): void {
     this.active = tick;
     const sa = t.sa ?? sockaddr(t.addr, t.port);
     if (!sa) return this.failSoon(sysError(`connect to ${t.addr}:${t.port}`, 22));
@@ -170,10 +150,8 @@ export class EpollRelay extends RelayBase implements EpollOwner {
    * (speculate()); what the server's socket did not take then waits in this.early.
    */
   private onConnected(early = 0): void {
-    this.connected = true;
     this.active = tick;
-    this.pkt('out', SYN | ACK, 0);
-    if (!this.pkt('in', ACK, 0)) return this.abort();
+    if (!this.connected()) return this.abort();
     this.hooks.onOpen?.(this);
     // TCP_NODELAY: the client socket inherited it from the listening socket (EpollListener).
     if (this.opts.proxyProtocol) {
@@ -184,7 +162,7 @@ export class EpollRelay extends RelayBase implements EpollOwner {
     const rest = this.early;
     if (early > 0 || rest) {
       this.early = null;
-      if (!this.pkt('in', ACK | PSH, early || rest!.length)) return this.abort();
+      if (!this.data(false, early || rest!.length)) return this.abort();
       // What the server's socket did not take yet waits like any pending data.
       if (rest) this.send(true, rest, rest.length);
       if (this.closed) return;
@@ -198,7 +176,7 @@ export class EpollRelay extends RelayBase implements EpollOwner {
   onEvent(fd: number, ev: number): void {
     if (this.closed) return;
     const server = fd === this.sfd;
-    if (server && !this.connected) {
+    if (server && !this.established) {
       if (ev & (EPOLLERR | EPOLLHUP)) {
         const e = soError(fd) || CT.ECONNREFUSED;
         return this.fail('connect', sysError(`connect to ${this.target!.addr}:${this.target!.port}`, e));
@@ -230,7 +208,7 @@ export class EpollRelay extends RelayBase implements EpollOwner {
       const n = Number(sys.read(fd, rbuf, BUF));
       if (n > 0) {
         this.active = tick;
-        if (!this.pkt(fromServer ? 'out' : 'in', ACK | PSH, n)) return this.abort();
+        if (!this.data(fromServer, n)) return this.abort();
         this.send(!fromServer, rbuf, n);
         if (n < BUF) {
           // Drained (edge-triggered: more data would raise a new event).
@@ -306,21 +284,12 @@ export class EpollRelay extends RelayBase implements EpollOwner {
   }
 
   private onEof(fromServer: boolean): void {
-    if (fromServer) {
-      if (this.serverEnded) return;
-      this.serverEnded = true;
-      this.pkt('out', FIN | ACK, 0);
-      if (this.clientEnded) this.pkt('in', ACK, 0);
-    } else {
-      if (this.clientEnded) return;
-      this.clientEnded = true;
-      this.pkt('in', FIN | ACK, 0);
-      if (this.serverEnded) this.pkt('in', ACK, 0);
-    }
-    if (this.clientEnded && this.serverEnded && !this.pendC && !this.pendS) {
+    const e = this.eof(fromServer);
+    if (e === EOF.AGAIN) return;
+    if (e === EOF.BOTH && !this.pendC && !this.pendS) {
       // Both sides sent their FIN and everything they sent is in the kernel: close() sends our
       // FIN on each side at once (nothing unread, so no reset).
-      this.closed = true;
+      this.ended();
       this.closeFd(false, false);
       this.closeFd(true, false);
       this.finish();
@@ -338,7 +307,7 @@ export class EpollRelay extends RelayBase implements EpollOwner {
     else this.cShut = true;
     if (this.clientEnded && this.serverEnded && this.cShut && this.sShut) {
       // Both directions done: an orderly close.
-      this.closed = true;
+      this.ended();
       this.closeFd(false, false);
       this.closeFd(true, false);
       this.finish();
@@ -347,26 +316,21 @@ export class EpollRelay extends RelayBase implements EpollOwner {
 
   /** Engine refused the flow (destination gone) or idle timeout: reset both sides. */
   abort(): void {
-    if (this.closed) return;
-    this.pkt('in', RST, 0);
-    this.closed = true;
+    if (!this.aborted()) return;
     this.closeFd(false, true);
     this.closeFd(true, true);
     this.finish();
   }
 
   private fail(where: Side, e: Error): void {
-    if (this.closed) return;
-    this.closed = true;
+    if (!this.failed(where === 'client' ? SIDE.CLIENT : SIDE.SERVER)) return;
     this.hooks.onError?.(this, where, e);
     if (where === 'client') {
-      // The client vanished: tell the engine, drop the real-server side.
-      if (this.target) this.pkt('in', RST, 0);
+      // The client vanished: drop the real-server side.
       this.closeFd(false, false);
       this.closeFd(true, true);
     } else {
       // The real server refused or died: the client fails fast with a reset.
-      this.pkt('out', RST, 0);
       this.closeFd(false, true);
       this.closeFd(true, where === 'server');
     }
@@ -380,24 +344,17 @@ export class EpollRelay extends RelayBase implements EpollOwner {
     if (server) this.sfd = -1;
     else (this as { cfd: number }).cfd = -1;
     const shut = server ? this.sShutReq : this.cShutReq;
-    if (reset && !shut && (!server || this.connected)) sys.setsockopt(fd, C.SOL_SOCKET, CT.SO_LINGER, linger0, 8);
+    if (reset && !shut && (!server || this.established)) sys.setsockopt(fd, C.SOL_SOCKET, CT.SO_LINGER, linger0, 8);
     if (server || this.cWatched) this.loop.close(fd);
     else sys.close(fd);
     if (server) this.pendS = null;
     else this.pendC = null;
   }
 
-  private finish(): void {
-    if (this.finished) return;
-    this.finished = true;
-    this.closed = true;
-    this.hooks.onClose?.(this);
-  }
-
   /** Called by the owner's sweep with epollClock() advanced: connect and idle timeouts. */
   checkTimers(now: number): void {
     if (this.closed) return;
-    if (!this.connected) {
+    if (!this.established) {
       if (this.sfd >= 0 && now - this.active >= this.opts.connectTimeoutMs) {
         this.fail('connect', new Error(`connect to ${this.target!.addr}:${this.target!.port} timed out`));
       }

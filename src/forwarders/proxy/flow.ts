@@ -1,18 +1,10 @@
 /**
- * What the socket relays ask of the engine. The proxy forwarder turns socket events into the
- * packets a kernel director would have seen (docs/CONTROL-API.md, "How the proxy counts"):
- *
- *   accept                     -> SYN in            (schedules: the engine picks the real server)
- *   real server connected      -> SYN+ACK out, ACK in   (ESTABLISHED, ActiveConn)
- *   a read of n bytes          -> ceil(n / MSS) packets of data in / out, bytes = n + headers
- *   client / server end        -> FIN+ACK in / out, then the last ACK (TIME_WAIT, InActConn)
- *   error / reset              -> RST in / out
- *   UDP datagram               -> one packet each way, bytes = payload + headers
+ * What the socket relays ask of the engine: the port a flow's synthesized packets go to. Which
+ * packets a socket event becomes (SYN in at accept, SYN+ACK out and ACK in once the real server
+ * is connected, data per MSS, FIN, the last ACK, RST) is written once, in the flow machine
+ * (./flow-machine.ts; docs/CONTROL-API.md has the table of socket events).
  */
 export { TCP_FLAG } from '../../core/proto.ts';
-
-/** MSS used to turn a stream read into a packet count (Ethernet MTU 1500 minus IPv4+TCP headers). */
-export const STREAM_MSS = 1460;
 
 export interface Flow {
   readonly af: 4 | 6;
@@ -63,29 +55,4 @@ export interface TargetReceiver {
   onTarget(t: Target | null): void;
   /** Scheduling threw or rejected. */
   onScheduleError(e: Error): void;
-}
-
-/** Header bytes per packet for an address family (IPv4 20 / IPv6 40, plus TCP 20 or UDP 8). */
-export function headerBytes(af: 4 | 6, protocol: 'tcp' | 'udp'): number {
-  return (af === 4 ? 20 : 40) + (protocol === 'tcp' ? 20 : 8);
-}
-
-/**
- * Asks the port where a new TCP flow goes, in whichever form the port answers (callback,
- * promise or value), and tells `to` the target or the scheduling error.
- */
-export function openFlow(port: FlowPort, f: Flow, bytes: number, to: TargetReceiver): void {
-  if (port.openCb) {
-    port.openCb(f, bytes, to);
-    return;
-  }
-  let t: Target | null | Promise<Target | null>;
-  try {
-    t = port.open(f, bytes);
-  } catch (e) {
-    to.onScheduleError(e as Error);
-    return;
-  }
-  if (t instanceof Promise) t.then((x) => to.onTarget(x), (e: Error) => to.onScheduleError(e));
-  else to.onTarget(t);
 }

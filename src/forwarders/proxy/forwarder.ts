@@ -3,10 +3,11 @@
  * each new client connection (or UDP flow) asks the engine for a real server and is relayed.
  * Listeners follow the rules (sync() after every change). Unprivileged: only sockets.
  *
- * TCP relays come in three kinds with the same behaviour and the same synthesized packets
- * (relayKind(), option `relay`, tsvs daemon --proxy-relay): epoll (default; bare descriptors in the thread's own epoll
- * loop, ./epoll-relay.ts), uv (raw libuv handles, ./raw-relay.ts), net (net.Socket,
- * ./tcp-relay.ts). UDP services always use ./udp-relay.ts.
+ * TCP relays come in two kinds with the same behaviour, both the flow machine of ./flow-machine.ts
+ * (the same synthesized packets): epoll (default; bare descriptors in the thread's own epoll
+ * loop, ./epoll-relay.ts) and net (net.Socket, ./tcp-relay.ts: where epoll through koffi is not
+ * available, and in cluster worker processes); relayKind(), option `relay`, tsvs daemon
+ * --proxy-relay. UDP services use ./udp-relay.ts.
  *
  * What it cannot do (packet mode is needed): direct routing (-g) and tunnel (-i) destinations,
  * firewall-mark services (-f), SCTP. refusal() names the reason for such a command.
@@ -20,7 +21,6 @@ import { canonicalIp } from '../../core/addr.ts';
 import type { Flow, FlowPort } from './flow.ts';
 import { TcpRelay } from './tcp-relay.ts';
 import type { RelayBase, RelayOptions } from './relay-base.ts';
-import { RawRelay, handleAddr, libuvBindings, relayClock, takeOverAccepts } from './raw-relay.ts';
 import { EpollListener, EpollRelay, epollClock, localAddr } from './epoll-relay.ts';
 import { currentEpollLoop, epollLoop, listenSocket } from '../../os/epoll.ts';
 import { UdpService } from './udp-relay.ts';
@@ -89,23 +89,18 @@ interface Listener {
   closing?: boolean;
 }
 
-/** Canonical text of client addresses as accept() reports them (saves a parse per connection). */
-const canonical = new Map<string, string>();
-
 const lkey = serviceKeyString;
 
-type AnyRelay = TcpRelay | RawRelay | EpollRelay;
+type AnyRelay = TcpRelay | EpollRelay;
 
 /**
  * How TCP connections are relayed (the `relay` option): 'epoll' = bare descriptors in the
- * thread's own epoll loop (./epoll-relay.ts), 'uv' = raw libuv handles (./raw-relay.ts), 'net' =
- * net.Socket (./tcp-relay.ts). A kind this Node cannot do falls back (epoll -> uv -> net).
+ * thread's own epoll loop (./epoll-relay.ts), 'net' = net.Socket (./tcp-relay.ts). Without epoll
+ * through koffi, epoll falls back to net.
  */
 export type { RelayKind };
 export function relayKind(want: RelayKind = PROXY_DEFAULTS.relay): RelayKind {
-  if (want === 'net') return 'net';
-  if (want === 'epoll' && epollLoop()) return 'epoll';
-  return libuvBindings() ? 'uv' : 'net';
+  return want !== 'net' && epollLoop() ? 'epoll' : 'net';
 }
 
 export class ProxyForwarder implements Forwarder {
@@ -113,22 +108,18 @@ export class ProxyForwarder implements Forwarder {
   /** Live relays by their flow object (abortFlow, timers, close; identity keys: no text per connection). */
   private readonly relays = new Map<Flow, AnyRelay>();
   readonly relayKind: RelayKind;
-  private readonly raw: boolean;
   private sweep: NodeJS.Timeout | null = null;
   constructor(private readonly port: FlowPort, private readonly opts: ProxyForwarderOptions) {
     this.relayKind = relayKind(opts.relay);
-    this.raw = this.relayKind === 'uv';
     if (this.relayKind === 'epoll') epollLoop()!.onError = (e) => opts.log.warn({ err: (e as Error)?.message ?? String(e) }, 'epoll relay error');
   }
 
-  /** Connect and idle timeouts of the raw relays, checked four times a second. */
+  /** Connect and idle timeouts of the epoll relays, checked four times a second. */
   private startSweep(): void {
     if (this.sweep) return;
-    relayClock(performance.now());
     epollClock(performance.now());
     this.sweep = setInterval(() => {
       const now = performance.now();
-      relayClock(now);
       epollClock(now);
       for (const r of this.relays.values()) if (!(r instanceof TcpRelay)) r.checkTimers(now);
     }, 250);
@@ -204,7 +195,6 @@ export class ProxyForwarder implements Forwarder {
           else srv.listen({ host: k.addr, port: k.port, ipv6Only: k.af === 6, backlog: 4096 }, done);
         });
         srv.on('error', (e) => this.opts.log.warn({ err: e.message, service: lkey(k) }, 'listener error'));
-        if (this.raw && takeOverAccepts(srv, (h) => this.acceptRaw(k, h), (e) => this.opts.log.debug({ err: e.message, service: lkey(k) }, 'accept error'))) this.startSweep();
         l.tcp = srv;
       }
       if (l.closing) {
@@ -254,31 +244,8 @@ export class ProxyForwarder implements Forwarder {
     r.start();
   }
 
-  /** A new connection as a raw libuv handle (./raw-relay.ts). */
-  private acceptRaw(k: ServiceKey, h: unknown): void {
-    const peer = handleAddr(h, true);
-    if (!peer) {
-      (h as { close(): void }).close();
-      return;
-    }
-    let caddr = canonical.get(peer.address);
-    if (caddr === undefined) {
-      caddr = canonicalIp(unmapV4(peer.address)) ?? peer.address;
-      if (canonical.size >= 4096) canonical.clear();
-      canonical.set(peer.address, caddr);
-    }
-    const me = this.opts.proxyProtocol ? handleAddr(h, false) : null;
-    this.track(new RawRelay(
-      { af: k.af, protocol: 'tcp', caddr, cport: peer.port, vaddr: k.addr, vport: k.port, portRef: undefined },
-      h,
-      this.port,
-      this.relayOptions(k, me && { address: unmapV4(me.address), port: me.port }),
-      this.rawHooks,
-    ));
-  }
-
   /**
-   * Options of a raw/epoll relay; `local` is the address the client reached (PROXY header), only
+   * Options of an epoll relay; `local` is the address the client reached (PROXY header), only
    * looked up when a PROXY header is sent (else the service's).
    */
   private relayOptions(k: ServiceKey, local: { address: string; port: number } | null): RelayOptions {
@@ -296,11 +263,6 @@ export class ProxyForwarder implements Forwarder {
   /** relayOptions() by service key object (listeners keep theirs). */
   private readonly optsCache = new WeakMap<ServiceKey, RelayOptions>();
 
-  private track(r: RawRelay | EpollRelay): void {
-    this.relays.set(r.flow, r);
-    r.start();
-  }
-
   /** A new connection as a bare descriptor (./epoll-relay.ts); accept4 gave its address. */
   private acceptEpoll(k: ServiceKey, cfd: number, address: string, port: number): void {
     this.track(new EpollRelay(
@@ -308,19 +270,24 @@ export class ProxyForwarder implements Forwarder {
       cfd,
       this.port,
       this.relayOptions(k, this.opts.proxyProtocol ? localAddr(cfd) : null),
-      this.rawHooks,
+      this.epollHooks,
     ));
   }
 
-  private readonly rawClosed = (x: RelayBase): void => {
+  private track(r: EpollRelay): void {
+    this.relays.set(r.flow, r);
+    r.start();
+  }
+
+  private readonly epollClosed = (x: RelayBase): void => {
     this.relays.delete(x.flow);
     this.port.closed?.(x.flow);
   };
-  private readonly rawError = (x: RelayBase, where: string, e: Error | null): void => {
+  private readonly epollError = (x: RelayBase, where: string, e: Error | null): void => {
     this.opts.log.debug({ where, err: e?.message ?? 'no destination', client: `${x.flow.caddr}:${x.flow.cport}`, service: serviceKeyText('tcp', x.flow.vaddr, x.flow.vport), dest: x.target ? `${x.target.addr}:${x.target.port}` : undefined }, 'relay error');
   };
-  /** The hooks every raw/epoll relay gets (one object, not one per connection). */
-  private readonly rawHooks = { onClose: this.rawClosed, onError: this.rawError };
+  /** The hooks every epoll relay gets (one object, not one per connection). */
+  private readonly epollHooks = { onClose: this.epollClosed, onError: this.epollError };
 
   /** Resets the relay of one flow (the engine refused it). */
   abortFlow(f: Flow): void {

@@ -1,9 +1,11 @@
 /**
- * What the three TCP relay kinds (./epoll-relay.ts, ./raw-relay.ts, ./tcp-relay.ts) share: the
- * flow with its port, options and hooks, the synthesized packets' sizes (./flow.ts), and asking
- * the port where the flow goes. A relay is its own TargetReceiver: no closures per connection.
+ * What the TCP relays (./epoll-relay.ts, ./tcp-relay.ts) share: a relay is its flow's machine
+ * (./flow-machine.ts: what is reported to the engine, and the flow's state) plus the options,
+ * hooks and the handling of the engine's answer, which is the same for every relay. A relay is
+ * its own TargetReceiver: no closures per connection.
  */
-import { headerBytes, openFlow, STREAM_MSS, type Flow, type FlowPort, type Target, type TargetReceiver } from './flow.ts';
+import { CHOSEN, FlowMachine } from './flow-machine.ts';
+import type { Flow, FlowPort, Target } from './flow.ts';
 import type { ProxyProtocolVersion } from './proxy-protocol.ts';
 
 export interface RelayOptions {
@@ -25,35 +27,41 @@ export interface RelayHooks {
   onError?(r: RelayBase, where: 'client' | 'server' | 'connect' | 'schedule', e: Error | null): void;
 }
 
-export abstract class RelayBase implements TargetReceiver {
-  /** The real server once the engine chose it. */
-  target: Target | null = null;
-  /** Header bytes per synthesized packet (IPv4/IPv6 + TCP). */
-  protected readonly hdr: number;
-
-  constructor(readonly flow: Flow, protected readonly port: FlowPort, protected readonly opts: RelayOptions, protected readonly hooks: RelayHooks) {
-    this.hdr = headerBytes(flow.af, 'tcp');
+export abstract class RelayBase extends FlowMachine {
+  constructor(flow: Flow, port: FlowPort, protected readonly opts: RelayOptions, protected readonly hooks: RelayHooks) {
+    super(flow, port);
   }
 
-  /** Reports one packet, or ceil(payload / MSS) packets of data; false when the engine refuses the flow. */
-  protected pkt(dir: 'in' | 'out', flags: number, payload: number): boolean {
-    const pkts = payload === 0 ? 1 : Math.ceil(payload / STREAM_MSS);
-    return this.port.packet(this.flow, dir, flags, payload + pkts * this.hdr, pkts);
-  }
-
-  /** Asks the port where the flow goes; the answer comes to onTarget (or onScheduleError). */
+  /** Asks the engine where the flow goes (SYN in); the answer comes to onTarget (or onScheduleError). */
   start(): void {
-    openFlow(this.port, this.flow, this.hdr, this);
+    this.synIn();
   }
 
   /** The engine's answer: connect to the real server, or reset the client when there is none. */
-  abstract onTarget(t: Target | null): void;
+  override onTarget(t: Target | null): void {
+    const what = this.chosen(t);
+    if (what === CHOSEN.CONNECT) return this.connect(t!);
+    if (what === CHOSEN.NONE) {
+      // No destination available: like a director without a real server, the client gets a reset.
+      this.hooks.onError?.(this, 'schedule', null);
+      this.resetClient();
+    } else this.finish();
+  }
 
-  onScheduleError(e: Error): void {
+  override onScheduleError(e: Error): void {
+    this.ended();
     this.hooks.onError?.(this, 'schedule', e);
     this.resetClient();
   }
 
-  /** Closes the client's side with a reset (nothing was relayed yet). */
+  /** Connects to the real server the engine chose. */
+  protected abstract connect(t: Target): void;
+
+  /** Closes the client's side with a reset (nothing was relayed yet; the flow is closed). */
   protected abstract resetClient(): void;
+
+  /** The relay is gone (both sides closed): reported once. */
+  protected finish(): void {
+    if (this.finishing()) this.hooks.onClose?.(this);
+  }
 }

@@ -2,10 +2,12 @@
  * UDP for one virtual service: a socket bound to VIP:port; flows keyed by client address and
  * port; each flow has one connected socket per real server it uses (one-packet scheduling may
  * send a client's datagrams to several). Replies go back to the client from VIP:port. A flow
- * idle longer than the engine's udp timeout is closed.
+ * idle longer than the engine's udp timeout is closed. What is reported to the engine comes from
+ * the flow machine (./flow-machine.ts, its datagram events) each flow is.
  */
 import { createSocket, type Socket } from 'node:dgram';
-import { headerBytes, type Flow, type FlowPort, type Target } from './flow.ts';
+import { FlowMachine } from './flow-machine.ts';
+import type { FlowPort, Target } from './flow.ts';
 import { unmapV4 } from './proxy-protocol.ts';
 import { canonicalIp } from '../../core/addr.ts';
 
@@ -14,10 +16,9 @@ interface Upstream {
   target: Target;
 }
 
-interface UdpFlow {
-  flow: Flow;
-  lastSeen: number;
-  ups: Map<string, Upstream>;
+class UdpFlow extends FlowMachine {
+  lastSeen = Date.now();
+  readonly ups = new Map<string, Upstream>();
 }
 
 export interface UdpServiceOptions {
@@ -60,12 +61,11 @@ export class UdpService {
     const key = `${caddr} ${cport}`;
     let f = this.flows.get(key);
     if (!f) {
-      f = { flow: { af: this.opts.af, protocol: 'udp', caddr, cport, vaddr: this.opts.vaddr, vport: this.opts.vport, portRef: undefined }, lastSeen: Date.now(), ups: new Map() };
+      f = new UdpFlow({ af: this.opts.af, protocol: 'udp', caddr, cport, vaddr: this.opts.vaddr, vport: this.opts.vport, portRef: undefined }, this.port);
       this.flows.set(key, f);
     }
     f.lastSeen = Date.now();
-    const hdr = headerBytes(this.opts.af, 'udp');
-    const t = this.port.open(f.flow, msg.length + hdr);
+    const t = f.datagramIn(msg.length);
     const flow = f;
     const send = (target: Target | null): void => {
       if (!target) return; // no destination: the datagram is dropped, as a director would
@@ -77,7 +77,7 @@ export class UdpService {
         sock.on('error', (e) => this.opts.onError?.(e));
         sock.on('message', (reply) => {
           flow.lastSeen = Date.now();
-          this.port.packet(flow.flow, 'out', 0, reply.length + hdr, 1);
+          flow.datagramOut(reply.length);
           this.sock?.send(reply, cport, addr);
         });
         up = u;

@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import type { ServiceKey } from '../../core/types.ts';
 import { serviceKeyString, serviceKeyText } from '../../core/service-key.ts';
 import { TCP_FLAG, type Flow, type FlowPort, type Target, type TargetReceiver } from './flow.ts';
-import { ProxyForwarder, relayKind } from './forwarder.ts';
+import { ProxyForwarder } from './forwarder.ts';
 import type { ProxyProtocolVersion } from './proxy-protocol.ts';
 import { EventWriter } from './event-batch.ts';
 import { AheadRing, type AheadChoice } from './ahead-ring.ts';
@@ -194,7 +194,7 @@ function getForwarder(): ProxyForwarder {
   if (!forwarder) {
     // A cluster worker process accepts on handles the primary shares through Node's cluster
     // module: the epoll relay (bare descriptors it listens on itself) cannot take those over.
-    const relay = !threaded && relayKind(init.relay) === 'epoll' ? 'uv' : init.relay;
+    const relay = threaded ? init.relay : 'net';
     forwarder = new ProxyForwarder(port, { proxyProtocol: ppv, connectTimeoutMs, timeouts: () => timeouts, log, relay, speculate: init.speculate, ...(threaded ? { listenFd: (k: ServiceKey) => fds.get(lkey(k)) } : {}) });
   }
   return forwarder;
