@@ -29,8 +29,12 @@ const ONLY_WL = (process.env['BENCH_WORKLOADS'] ?? '0,1,2').split(',').map(Numbe
 const RELAYS = (process.env['BENCH_TSVS_RELAYS'] ?? '').split(',').filter(Boolean);
 const TREES = (process.env['BENCH_TSVS_TREES'] ?? '').split(',').filter(Boolean).map((e) => {
   const i = e.indexOf('=');
-  if (i <= 0 || !existsSync(join(e.slice(i + 1), 'bin/tsvs.mjs'))) throw new Error(`BENCH_TSVS_TREES: '${e}' is not name=/path/to/a/tsvs/checkout`);
-  return { name: e.slice(0, i), repo: e.slice(i + 1) };
+  const repo = e.slice(i + 1);
+  if (i <= 0 || !existsSync(join(repo, 'bin/tsvs.mjs'))) throw new Error(`BENCH_TSVS_TREES: '${e}' is not name=/path/to/a/tsvs/checkout`);
+  // Its daemon runs the checkout's compiled dist/ (where it has a build step).
+  const build = join(repo, 'scripts/build.mjs');
+  if (existsSync(build) && spawnSync(process.execPath, [build, '--quiet'], { stdio: 'inherit' }).status !== 0) throw new Error(`BENCH_TSVS_TREES: cannot build ${repo}`);
+  return { name: e.slice(0, i), repo };
 });
 const dir = mkdtempSync(join(tmpdir(), 'tsvs-bench-'));
 chmodSync(dir, 0o755); // nginx workers run unprivileged and must read the files

@@ -7,4 +7,5 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 if [ "$(id -u)" = 0 ] && [ "${BENCH_SKIP_SETUP:-0}" != 1 ]; then bash scripts/setup.sh; fi
 for b in wrk haproxy nginx; do command -v "$b" >/dev/null || { echo "bench/proxy: $b is missing (run scripts/setup.sh as root)" >&2; exit 1; }; done
+node scripts/build.mjs --quiet # the daemon runs the compiled dist/
 exec node --import tsx bench/proxy/bench.ts "$@"
