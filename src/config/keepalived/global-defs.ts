@@ -1,0 +1,65 @@
+/** keepalived.conf `global_defs { ... }`: the keywords the load balancer uses, the rest kept as written. */
+import { lines, type Ctx, type GlobalDraft, type Table } from './context.ts';
+
+/** Keywords accepted in global_defs and kept as written (no effect on the load balancer). */
+const GLOBAL_PASSTHROUGH = [
+  'lvs_id', 'vrrp_mcast_group4', 'vrrp_mcast_group6', 'vrrp_garp_master_delay',
+  'vrrp_garp_master_repeat', 'vrrp_garp_master_refresh', 'vrrp_garp_master_refresh_repeat', 'vrrp_garp_interval',
+  'vrrp_gna_interval', 'vrrp_skip_check_adv_addr', 'vrrp_strict', 'vrrp_iptables', 'vrrp_ipsets', 'vrrp_version',
+  'vrrp_check_unicast_src', 'vrrp_priority', 'checker_priority', 'bfd_priority', 'vrrp_no_swap', 'checker_no_swap',
+  'dynamic_interfaces', 'max_auto_priority', 'min_auto_priority_delay', 'smtp_helo_name', 'smtp_alert', 'smtp_alert_vrrp',
+  'smtp_alert_checker', 'notify_fifo', 'notify_fifo_script', 'vrrp_notify_fifo', 'vrrp_notify_fifo_script', 'lvs_notify_fifo',
+  'lvs_notify_fifo_script', 'default_interface', 'no_email_faults', 'checker_log_all_failures', 'vrrp_rx_bufs_policy',
+  'vrrp_startup_delay', 'vrrp_lower_prio_no_advert', 'vrrp_higher_prio_send_advert', 'vrrp_min_garp', 'script_security',
+  'vrrp_rlimit_rttime', 'checker_rlimit_rttime', 'vrrp_rt_priority', 'checker_rt_priority', 'process_names',
+  'process_name', 'vrrp_process_name', 'checker_process_name', 'lvs_netlink_monitor_rcv_bufs', 'vrrp_netlink_monitor_rcv_bufs',
+  'instance', 'net_namespace', 'namespace_with_ipsets', 'use_pid_dir', 'linkbeat_use_polling', 'enable_traps',
+  'snmp_socket', 'enable_snmp_vrrp', 'enable_snmp_checker', 'enable_snmp_rfc', 'enable_dbus', 'random_seed',
+  'reload_check_config', 'reload_time_file', 'data_use_instance', 'startup_script', 'shutdown_script', 'tmp_config_directory',
+];
+
+export function globalDefsTable(c: Ctx, global: GlobalDraft): Table {
+  const t: Table = {
+    router_id: { block: false, run: (s) => { const a = c.arg(s, 0, 'a router id'); if (a) global.router_id = a.text; c.extra(s, 1); } },
+    notification_email: { block: true, run: (s) => { global.notification_email.push(...lines(s.block)); } },
+    notification_email_from: { block: false, run: (s) => { const a = c.arg(s, 0, 'an e-mail address'); if (a) global.notification_email_from = a.text; c.extra(s, 1); } },
+    smtp_server: { block: false, run: (s) => { const a = c.ip(s, 0, 'the SMTP server address'); if (a) global.smtp_server = a.addr; if (s.args[1]) { c.num(s, 1, 'the SMTP port', 1, 65535); } c.extra(s, 2); } },
+    smtp_connect_timeout: { block: false, run: (s) => { const v = c.num(s, 0, 'seconds', 0, 86400, false); if (v !== null) global.smtp_connect_timeout = v; c.extra(s, 1); } },
+    lvs_timeouts: {
+      block: false,
+      run: (s) => {
+        const to = { tcp: 0, tcpfin: 0, udp: 0 };
+        for (let i = 0; i < s.args.length; i += 2) {
+          const k = s.args[i]!.text;
+          if (k !== 'tcp' && k !== 'tcpfin' && k !== 'udp') { c.err(s.args[i]!, `expected tcp|tcpfin|udp, got '${k}'`); continue; }
+          const v = c.num(s, i + 1, `seconds for ${k}`, 0, 86400 * 365);
+          if (v !== null) to[k] = v;
+        }
+        global.lvs_timeouts = to;
+      },
+    },
+    lvs_sync_daemon: {
+      block: false,
+      run: (s) => {
+        const ifn = c.arg(s, 0, 'an interface name');
+        const inst = c.arg(s, 1, 'a vrrp_instance name');
+        let syncid = 0;
+        for (let i = 2; i < s.args.length; i++) {
+          if (s.args[i]!.text === 'id') { syncid = c.num(s, i + 1, 'a sync id', 0, 255) ?? 0; i++; }
+          else if (['maxlen', 'port', 'ttl', 'group'].includes(s.args[i]!.text)) { i++; }
+          else c.warn(s.args[i]!, `unknown lvs_sync_daemon option '${s.args[i]!.text}'; ignored`);
+        }
+        if (ifn && inst) global.lvs_sync_daemon = { interface: ifn.text, instance: inst.text, syncid };
+      },
+    },
+    lvs_flush: { block: false, run: () => { global.lvs_flush = true; } },
+    script_user: { block: false, run: (s) => { const a = c.arg(s, 0, 'a user name'); if (a) global.script_user = s.args.slice(0, 2).map((x) => x.text).join(' '); c.extra(s, 2); } },
+    enable_script_security: { block: false, run: (s) => { global.enable_script_security = true; c.extra(s, 0); } },
+    lvs_flush_onstop: { block: false, run: (s) => { global.options['lvs_flush_onstop'] = s.args.map((a) => a.text).join(' ') || 'true'; } },
+    smtp_connection_timeout: { block: false, run: (s) => { c.warn(s.name, "'smtp_connection_timeout' is not a keepalived keyword (did you mean smtp_connect_timeout?); ignored"); } },
+  };
+  for (const k of GLOBAL_PASSTHROUGH) {
+    t[k] = { block: 'optional', run: (s) => { global.options[k] = s.block ? lines(s.block).join('; ') : s.args.map((a) => a.text).join(' '); } };
+  }
+  return t;
+}

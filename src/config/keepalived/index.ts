@@ -1,0 +1,102 @@
+/**
+ * keepalived.conf reader: the load-balancing part (global_defs, virtual_server_group,
+ * virtual_server, real_server, every checker) into the desired state, and the VRRP part
+ * (vrrp_instance, vrrp_sync_group, vrrp_script, vrrp_track_file, static_*) parsed and validated
+ * into plain data for the HA layer. One module per block kind beside this one; each checker's
+ * keywords in checkers/, one file per checker.
+ *
+ * Pure: files come through a ConfigSource. Errors carry file:line:col and what was expected;
+ * unknown or unsupported keywords are warnings with file:line, never silently dropped. A config
+ * with any error yields `state: null`.
+ */
+import {
+  deepFreeze, emptyVrrp, sortDiagnostics,
+  type GlobalConfig, type LoadResult, type VrrpConfig, type VrrpInstanceConfig,
+} from '../desired.ts';
+import { buildTree, lexKeepalived, type LexOptions, type Stmt } from '../kalex.ts';
+import type { ConfigSource } from '../source.ts';
+import { Ctx, MAX_DIAGS, sameFor, type KaState, type Table, type VrrpDraft } from './context.ts';
+import { globalDefsTable } from './global-defs.ts';
+import { parseStaticAddresses, parseStaticRoutes, parseStaticRules } from './static.ts';
+import { parseGroup } from './virtual-server-group.ts';
+import { parseVirtualServer } from './virtual-server.ts';
+import { parseInstance } from './vrrp-instance.ts';
+import { parseScript } from './vrrp-script.ts';
+import { parseSyncGroup } from './vrrp-sync-group.ts';
+import { parseTrackFile } from './vrrp-track-file.ts';
+
+export interface KeepalivedOptions extends LexOptions {}
+
+/** Top-level blocks keepalived knows that tsvs does not implement: each warns. */
+const UNSUPPORTED_TOP = ['linkbeat_interfaces', 'vrrp_track_process', 'track_process', 'bfd_instance', 'garp_group', 'net_namespace', 'use_pid_dir', 'instance'];
+
+function topTable(st: KaState): Table {
+  const { c } = st;
+  const block = (run: (st: KaState, s: Stmt) => void) => ({ block: true, run: (s: Stmt) => run(st, s) });
+  return {
+    global_defs: { block: true, run: (s) => c.dispatch(s.block, globalDefsTable(c, st.global), 'global_defs') },
+    // Read before everything else (a virtual_server may name a group defined later).
+    virtual_server_group: { block: true, run: () => {} },
+    virtual_server: block(parseVirtualServer),
+    vrrp_instance: block(parseInstance),
+    vrrp_sync_group: block(parseSyncGroup),
+    vrrp_script: block(parseScript),
+    vrrp_track_file: block(parseTrackFile),
+    track_file: block(parseTrackFile),
+    static_ipaddress: block(parseStaticAddresses),
+    static_routes: block(parseStaticRoutes),
+    static_rules: block(parseStaticRules),
+    ...sameFor(UNSUPPORTED_TOP, (k) => ({ block: 'optional', run: (s: Stmt) => c.warn(s.name, `'${k}' is not supported by tsvs; ignored`) })),
+  };
+}
+
+/** What keepalived checks once every block is read: names that refer to other blocks, VRID clashes. */
+function crossCheck(st: KaState, path: string): void {
+  const { c, vrrp, global } = st;
+  const scripts = new Set(vrrp.scripts.map((x) => x.name));
+  const instances = new Set(vrrp.instances.map((x) => x.name));
+  for (const i of vrrp.instances) for (const t of i.track_script) if (!scripts.has(t.name)) c.warn(i.at, `vrrp_instance ${i.name} tracks script '${t.name}' which is not defined; ignored`);
+  for (const g of vrrp.syncGroups) {
+    for (const m of g.group) if (!instances.has(m)) c.warn(g.at, `vrrp_sync_group ${g.name} names instance '${m}' which is not defined; ignored`);
+    if (g.group.length < 2) c.warn(g.at, `vrrp_sync_group ${g.name} has fewer than 2 instances`);
+  }
+  const vrids = new Map<string, VrrpInstanceConfig>();
+  for (const i of vrrp.instances) {
+    const fam = i.virtual_ipaddress.some((a) => a.addr.includes(':')) && !i.virtual_ipaddress.some((a) => !a.addr.includes(':')) ? 6 : 4;
+    const k = `${i.interface ?? ''}/${fam}/${i.virtual_router_id}`;
+    const o = vrids.get(k);
+    if (o) c.err(i.at, `vrrp_instance ${i.name} uses virtual_router_id ${i.virtual_router_id} on ${i.interface ?? 'the default interface'}, already used by ${o.name} (${o.at.file}:${o.at.line})`);
+    else vrids.set(k, i);
+  }
+  if (global.lvs_sync_daemon && !instances.has(global.lvs_sync_daemon.instance)) {
+    c.diags.push({ severity: 'warning', file: path, line: 0, col: 0, message: `lvs_sync_daemon names vrrp_instance '${global.lvs_sync_daemon.instance}' which is not defined` });
+  }
+}
+
+/** Parses keepalived.conf text files starting at `path`. */
+export function parseKeepalived(path: string, src: ConfigSource, opts: KeepalivedOptions = {}): LoadResult {
+  const c = new Ctx();
+  const lex = lexKeepalived(path, src, c.diags, opts);
+  const tree = buildTree(lex.toks, c.diags);
+  const st: KaState = {
+    c,
+    global: { notification_email: [], lvs_flush: false, options: {} },
+    vrrp: emptyVrrp() as VrrpDraft,
+    groups: new Map(),
+    services: [],
+    svcSeen: new Map(),
+  };
+
+  for (const s of tree) if (s.name.text === 'virtual_server_group' && s.block) parseGroup(st, s);
+  c.dispatch(tree, topTable(st), 'the top level');
+  crossCheck(st, path);
+  if (!tree.length && !c.diags.some((d) => d.severity === 'error')) c.diags.push({ severity: 'warning', file: path, line: 1, col: 0, message: 'the configuration is empty' });
+
+  const hasErrors = c.diags.some((d) => d.severity === 'error');
+  if (c.diags.length >= MAX_DIAGS) c.diags.push({ severity: hasErrors ? 'error' : 'warning', file: path, line: 0, col: 0, message: `too many problems; stopped reporting after ${MAX_DIAGS}` });
+  const g: GlobalConfig = st.global;
+  return {
+    state: hasErrors ? null : deepFreeze({ format: 'keepalived' as const, files: lex.files, global: g, services: st.services, vrrp: st.vrrp as VrrpConfig }),
+    diagnostics: sortDiagnostics(c.diags, lex.files),
+  };
+}

@@ -1,0 +1,266 @@
+/**
+ * `virtual_server IP PORT | fwmark N | group NAME { ... }`: the service's keywords, keepalived's
+ * validate_check_config() corrections, then one service per member with its real servers.
+ */
+import { parseIp, prefixToMask4 } from '../../core/addr.ts';
+import { SVC_F, type Af, type FwdMethod, type Protocol, type ServiceSpec } from '../../core/types.ts';
+import { serviceKeyString } from '../../core/service-key.ts';
+import { DEFAULTS, type RealServerConfig, type SorryServerConfig, type SourcePos } from '../desired.ts';
+import type { Stmt, Tok } from '../kalex.ts';
+import type { Inherit } from './checkers/index.ts';
+import { pos, sameFor, setUser, type Ctx, type KaState } from './context.ts';
+import { parseMethod, type LvsMethod } from './lvs-method.ts';
+import { parseRealServer, placeReal, type RealDraft } from './real-server.ts';
+
+const PROTOCOLS: Record<string, Protocol> = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' };
+const SCHEDULERS = new Set(['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'fo', 'ovf', 'mh', 'twos']);
+const SCHED_FLAGS: Record<string, number> = {
+  'sh-fallback': SVC_F.SCHED1, 'mh-fallback': SVC_F.SCHED1, 'flag-1': SVC_F.SCHED1,
+  'sh-port': SVC_F.SCHED2, 'mh-port': SVC_F.SCHED2, 'flag-2': SVC_F.SCHED2, 'flag-3': SVC_F.SCHED3,
+};
+
+type Member = { af: Af; fwmark: number; addr: string; port: number };
+
+function isContiguous(mask: number): boolean {
+  const inv = (~mask) >>> 0;
+  return ((inv + 1) & inv) === 0;
+}
+
+/** The members a virtual_server line names (one, or its group's); null when unusable (reported). */
+function readHead(st: KaState, s: Stmt): { head: Tok; members: Member[]; groupName?: string } | null {
+  const { c, groups } = st;
+  const head = c.arg(s, 0, "an address, 'fwmark N' or 'group NAME'");
+  if (!head) return null;
+  if (head.text === 'fwmark') {
+    const v = c.num(s, 1, 'a firewall mark', 1, 0xffffffff);
+    c.extra(s, 2);
+    if (v === null) return null;
+    return { head, members: [{ af: 4, fwmark: v, addr: '0.0.0.0', port: 0 }] };
+  }
+  if (head.text === 'group') {
+    const g = c.arg(s, 1, 'a virtual_server_group name');
+    c.extra(s, 2);
+    if (!g) return null;
+    const grp = groups.get(g.text);
+    if (!grp) { c.err(g, `virtual_server_group '${g.text}' is not defined`); return null; }
+    return { head, groupName: g.text, members: grp.members.map((m) => ({ af: m.af, fwmark: m.fwmark, addr: m.addr, port: m.port })) };
+  }
+  const ip = c.ip(s, 0, "an address, 'fwmark N' or 'group NAME'");
+  if (!ip) return null;
+  const port = c.num(s, 1, 'a port number', 0, 65535);
+  c.extra(s, 2);
+  if (port === null) return null;
+  return { head, members: [{ af: ip.af, fwmark: 0, addr: ip.addr, port }] };
+}
+
+/** persistence_granularity for one family: a netmask (IPv4) or prefix length. */
+function netmaskFor(c: Ctx, af: Af, g: { text: string; tok: Tok } | null): number {
+  if (!g) return af === 4 ? DEFAULTS.netmask4 : DEFAULTS.netmask6;
+  if (af === 4) {
+    const v4 = /^\d+$/.test(g.text) ? (Number(g.text) <= 32 ? prefixToMask4(Number(g.text)) : null) : parseIp(g.text);
+    const mask = typeof v4 === 'number' ? v4 : v4 && v4.af === 4 ? v4.words[0]! : null;
+    if (mask === null || !isContiguous(mask)) { c.err(g.tok, `expected an IPv4 netmask like 255.255.255.0 or a prefix length 0..32, got '${g.text}'`); return DEFAULTS.netmask4; }
+    return mask;
+  }
+  const v = Number(g.text);
+  if (!/^\d+$/.test(g.text) || v < 1 || v > 128) { c.err(g.tok, `expected an IPv6 prefix length 1..128, got '${g.text}'`); return DEFAULTS.netmask6; }
+  return v;
+}
+
+export function parseVirtualServer(st: KaState, s: Stmt): void {
+  const { c } = st;
+  const h = readHead(st, s);
+  if (!h) return;
+  const { head, members, groupName } = h;
+
+  let scheduler: string = DEFAULTS.keepalivedScheduler;
+  let lbKind: LvsMethod = { fwd: DEFAULTS.keepalivedFwd, tunType: 'ipip', tunPort: 0, tunCsum: 'nocsum' };
+  let protocol: Protocol = 'tcp';
+  let protocolTok: Tok | null = null;
+  let persistence = 0;
+  let vsWeight: number = DEFAULTS.weight;
+  let granularity: { text: string; tok: Tok } | null = null;
+  let pe = '';
+  let flags = 0;
+  let delayLoop: number = DEFAULTS.delay_loop;
+  let explicitAf: Af | null = null;
+  const opt = {
+    alpha: false, omega: false, quorum: DEFAULTS.quorum as number, hysteresis: DEFAULTS.hysteresis as number,
+    inhibit_on_failure: false, ha_suspend: false, sorry_server_inhibit: false,
+  };
+  let quorumUp: string | undefined, quorumDown: string | undefined, virtualhost: string | undefined;
+  const vsUsers: Partial<Record<'quorum_up' | 'quorum_down', string>> = {};
+  let sorry: { addr: string; af: Af; port: number; tok: Tok } | null = null;
+  let sorryMethod: FwdMethod | null = null;
+  const inh: Inherit = {};
+  const realStmts: Stmt[] = [];
+
+  const applyFlag = (t: Tok): void => {
+    for (const part of t.text.split(',')) {
+      const b = SCHED_FLAGS[part];
+      if (b === undefined) { c.err(t, `expected a scheduler flag (sh-port|sh-fallback|mh-port|mh-fallback|flag-1|flag-2|flag-3), got '${part}'`); continue; }
+      flags |= b;
+    }
+  };
+
+  c.dispatch(s.block, {
+    delay_loop: { block: false, run: (x) => { const v = c.num(x, 0, 'seconds', 0.001, 86400 * 365, false); if (v !== null) delayLoop = v; c.extra(x, 1); } },
+    lb_algo: { block: false, run: (x) => {
+      const t = c.arg(x, 0, 'a scheduler name');
+      if (!t) return;
+      const v = t.text.toLowerCase();
+      if (!SCHEDULERS.has(v)) { c.err(t, `expected a scheduler (${[...SCHEDULERS].join('|')}), got '${t.text}'`); return; }
+      if (v !== t.text) c.warn(t, `scheduler '${t.text}' accepted as '${v}'`);
+      scheduler = v;
+      c.extra(x, 1);
+    } },
+    lb_kind: { block: false, run: (x) => { const m = parseMethod(c, x); if (m) lbKind = m; } },
+    persistence_timeout: { block: false, run: (x) => {
+      if (!x.args.length) { persistence = DEFAULTS.persistence_timeout; return; }
+      const v = c.num(x, 0, 'seconds', 0, 0x7fffffff);
+      if (v !== null) persistence = v;
+      c.extra(x, 1);
+    } },
+    persistence_granularity: { block: false, run: (x) => { const t = c.arg(x, 0, 'a netmask or prefix length'); if (t) granularity = { text: t.text, tok: t }; c.extra(x, 1); } },
+    persistence_engine: { block: false, run: (x) => { const t = c.arg(x, 0, 'a persistence engine name'); if (t) pe = t.text; c.extra(x, 1); } },
+    protocol: { block: false, run: (x) => {
+      const t = c.arg(x, 0, 'TCP|UDP|SCTP');
+      if (!t) return;
+      const p = PROTOCOLS[t.text.toUpperCase()];
+      if (!p) c.err(t, `expected TCP|UDP|SCTP, got '${t.text}'`);
+      else { protocol = p; protocolTok = t; }
+      c.extra(x, 1);
+    } },
+    ha_suspend: { block: false, run: () => { opt.ha_suspend = true; } },
+    weight: { block: false, run: (x) => { const v = c.num(x, 0, 'a default weight', 0, 65535); if (v !== null) vsWeight = v; c.extra(x, 1); } },
+    virtualhost: { block: false, run: (x) => { const t = c.arg(x, 0, 'a host name'); if (t) virtualhost = t.text; c.extra(x, 1); } },
+    alpha: { block: false, run: (x) => { opt.alpha = c.bool(x, 0); } },
+    omega: { block: false, run: (x) => { opt.omega = c.bool(x, 0); } },
+    quorum: { block: false, run: (x) => { const v = c.num(x, 0, 'a weight sum', 0, 0x7fffffff); if (v !== null) opt.quorum = v; c.extra(x, 1); } },
+    hysteresis: { block: false, run: (x) => { const v = c.num(x, 0, 'a weight', 0, 0x7fffffff); if (v !== null) opt.hysteresis = v; c.extra(x, 1); } },
+    quorum_up: { block: false, run: (x) => { const v = c.script(x, 'a script'); if (v) { quorumUp = v.cmd; setUser(vsUsers, 'quorum_up', v.user); } } },
+    quorum_down: { block: false, run: (x) => { const v = c.script(x, 'a script'); if (v) { quorumDown = v.cmd; setUser(vsUsers, 'quorum_down', v.user); } } },
+    inhibit_on_failure: { block: false, run: (x) => { opt.inhibit_on_failure = c.bool(x, 0); } },
+    sorry_server: { block: false, run: (x) => {
+      const a = c.ip(x, 0, 'the sorry server address');
+      if (!a) return;
+      const p = x.args[1] ? c.num(x, 1, 'a port', 0, 65535) : 0;
+      if (p === null) return;
+      sorry = { addr: a.addr, af: a.af, port: p, tok: x.args[0]! };
+      c.extra(x, 2);
+    } },
+    sorry_server_inhibit: { block: false, run: (x) => { opt.sorry_server_inhibit = c.bool(x, 0); } },
+    sorry_server_lvs_method: { block: false, run: (x) => { const m = parseMethod(c, x); if (m) sorryMethod = m.fwd; } },
+    ops: { block: false, run: () => { flags |= SVC_F.ONEPACKET; } },
+    ip_family: { block: false, run: (x) => {
+      const t = c.arg(x, 0, 'inet|inet6');
+      if (t?.text === 'inet') explicitAf = 4;
+      else if (t?.text === 'inet6') explicitAf = 6;
+      else if (t) c.err(t, `expected inet|inet6, got '${t.text}'`);
+    } },
+    lb_flags: { block: false, run: (x) => { for (const t of x.args) applyFlag(t); } },
+    ...sameFor(Object.keys(SCHED_FLAGS), () => ({ block: false, run: (x: Stmt) => applyFlag(x.name) })),
+    retry: { block: false, run: (x) => { const v = c.num(x, 0, 'a retry count', 0, 1_000_000); if (v !== null) inh.retry = v; } },
+    delay_before_retry: { block: false, run: (x) => { const v = c.num(x, 0, 'seconds', 0, 86400, false); if (v !== null) inh.delay_before_retry = v; } },
+    warmup: { block: false, run: (x) => { const v = c.num(x, 0, 'seconds', 0, 86400, false); if (v !== null) inh.warmup = v; } },
+    connect_timeout: { block: false, run: (x) => { const v = c.num(x, 0, 'seconds', 0, 86400, false); if (v !== null) inh.connect_timeout = v; } },
+    nat_mask: { block: false, run: (x) => c.warn(x.name, "'nat_mask' is obsolete (keepalived 1.x) and has no effect; ignored") },
+    net_mask: { block: false, run: (x) => c.warn(x.name, "'net_mask' is obsolete and has no effect; ignored") },
+    smtp_alert: { block: false, run: (x) => c.warn(x.name, "'smtp_alert' is not supported (no e-mail alerts); ignored") },
+    real_server: { block: 'optional', run: (x) => { realStmts.push(x); } },
+  }, 'virtual_server');
+
+  if (flags & (SVC_F.SCHED1 | SVC_F.SCHED2)) {
+    // ipvsadm semantics: sh-*/mh-* flags only with their scheduler.
+    if (!['sh', 'mh'].includes(scheduler)) c.warn(s.name, `scheduler flags set on a '${scheduler}' service have no effect`);
+  }
+  // keepalived's validate_check_config() corrections, with the same outcome and a warning each.
+  const byAddr = members.some((m) => m.fwmark === 0);
+  const byMark = members.some((m) => m.fwmark > 0);
+  if (byAddr && protocolTok === null) {
+    c.warn(s.name, `virtual server ${head.text}${s.args[1] ? ' ' + s.args[1].text : ''}: no 'protocol' set; UDP is used (as keepalived 2.x does: the kernel default)`);
+    protocol = 'udp';
+  }
+  if (!byAddr && byMark && protocolTok !== null) c.warn(protocolTok, 'protocol specified for a fwmark service; ignored');
+  if (byMark && opt.ha_suspend) { c.warn(s.name, 'ha_suspend cannot be used with fwmark services; cleared'); opt.ha_suspend = false; }
+  if (byAddr && (flags & SVC_F.ONEPACKET) && (protocol as Protocol) !== 'udp') { c.warn(s.name, "'ops' (one-packet scheduling) requires UDP; cleared"); flags &= ~SVC_F.ONEPACKET; }
+  if (byAddr && persistence === 0 && members.some((m) => m.fwmark === 0 && m.port === 0)) {
+    c.warn(s.name, `port 0 is only valid for persistent services; persistence_timeout ${DEFAULTS.persistence_timeout} is set`);
+    persistence = DEFAULTS.persistence_timeout;
+  }
+  if (persistence > 0) flags |= SVC_F.PERSISTENT;
+
+  const svcs: { spec: ServiceSpec; at: SourcePos }[] = [];
+  for (const m of members) {
+    let af = m.af;
+    if (m.fwmark > 0 && explicitAf !== null) af = explicitAf;
+    if (m.fwmark === 0 && explicitAf !== null && explicitAf !== m.af) c.err(s.name, `ip_family ${explicitAf === 6 ? 'inet6' : 'inet'} does not match the address ${m.addr}`);
+    const netmask = netmaskFor(c, af, granularity);
+    const fwmark = m.fwmark;
+    const spec: ServiceSpec = {
+      af, fwmark,
+      protocol: fwmark > 0 ? 'tcp' : protocol,
+      addr: fwmark > 0 ? (af === 6 ? '::' : '0.0.0.0') : m.addr,
+      port: fwmark > 0 ? 0 : m.port,
+      scheduler, flags, timeout: persistence > 0 ? persistence : 0, netmask, pe,
+    };
+    const key = serviceKeyString(spec);
+    if (st.svcSeen.has(key)) {
+      const p = st.svcSeen.get(key)!;
+      c.err(head, `virtual service ${key} is defined twice (first at ${p.file}:${p.line})`);
+      continue;
+    }
+    st.svcSeen.set(key, pos(head));
+    svcs.push({ spec, at: pos(s.name) });
+  }
+
+  // Real servers (read once per virtual_server; shared by all group members).
+  const drafts: RealDraft[] = [];
+  for (const r of realStmts) {
+    const d = parseRealServer(c, r, { weight: vsWeight, inherit: inh, virtualhost });
+    if (d) drafts.push(d);
+  }
+
+  for (const { spec, at } of svcs) {
+    const reals: RealServerConfig[] = [];
+    const seen = new Set<string>();
+    for (const d of drafts) {
+      const r = placeReal(c, d, spec, lbKind, !!groupName, opt.inhibit_on_failure, seen);
+      if (r) reals.push(r);
+    }
+    let sorryCfg: SorryServerConfig | undefined;
+    if (sorry) {
+      const so = sorry as { addr: string; af: Af; port: number; tok: Tok };
+      if (so.af !== spec.af) c.err(so.tok, `sorry server ${so.addr} is IPv${so.af} but the service is IPv${spec.af}`);
+      const fwd = sorryMethod ?? lbKind.fwd;
+      let port = so.port;
+      if (fwd !== 'masq') port = spec.fwmark > 0 ? 0 : spec.port;
+      else if (port === 0 && spec.fwmark === 0) port = spec.port;
+      if (fwd !== 'masq' && so.port !== 0 && so.port !== port) c.warn(so.tok, `sorry server port ${so.port} cannot be used with ${fwd === 'route' ? 'DR' : 'TUN'}; ${port} is used`);
+      sorryCfg = { addr: so.addr, port, fwd, weight: 1 };
+    }
+    if (reals.length === 0) { c.warn(at, `virtual server ${serviceKeyString(spec)} has no real servers; ignored (as keepalived)`); continue; }
+    let quorum = opt.quorum, hysteresis = opt.hysteresis;
+    const weightSum = reals.reduce((a, r) => a + r.dest.weight, 0);
+    if (quorum > weightSum) { c.warn(at, `quorum ${quorum} of ${serviceKeyString(spec)} exceeds the total weight of its real servers ${weightSum}; reduced to ${weightSum}`); quorum = weightSum; }
+    if (hysteresis >= quorum && (hysteresis > 0 || quorum > 0)) {
+      const hy = Math.max(0, quorum - 1);
+      if (hysteresis !== hy) c.warn(at, `hysteresis ${hysteresis} >= quorum ${quorum} for ${serviceKeyString(spec)}; set to ${hy}`);
+      hysteresis = hy;
+    }
+    st.services.push({
+      key: serviceKeyString(spec), spec,
+      ...(groupName !== undefined ? { group: groupName } : {}),
+      lb_kind: lbKind.fwd, delay_loop: delayLoop,
+      alpha: opt.alpha, omega: opt.omega, quorum, hysteresis,
+      ...(quorumUp !== undefined ? { quorum_up: quorumUp } : {}),
+      ...(quorumDown !== undefined ? { quorum_down: quorumDown } : {}),
+      ...(Object.keys(vsUsers).length ? { script_users: { ...vsUsers } } : {}),
+      inhibit_on_failure: opt.inhibit_on_failure, ha_suspend: opt.ha_suspend,
+      ...(virtualhost !== undefined ? { virtualhost } : {}),
+      ...(sorryCfg ? { sorry_server: sorryCfg } : {}),
+      sorry_server_inhibit: opt.sorry_server_inhibit,
+      extra: {}, reals, at,
+    });
+  }
+}
