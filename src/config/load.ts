@@ -5,7 +5,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { posix, resolve } from 'node:path';
-import { sortDiagnostics, type ConfigFormat, type LoadResult } from './desired.ts';
+import { sortDiagnostics, type ConfigFormat, type Diagnostic, type LoadResult } from './desired.ts';
 import { realScriptHost } from '../os/script-host.ts';
 import type { ScriptHost } from '../health/script-security.ts';
 import { applyScriptPolicy } from './script-policy.ts';
@@ -75,7 +75,10 @@ export function loadConfig(path: string, opts: LoadOptions = {}): LoadResult & {
   if (format === 'keepalived' && r.state) {
     // keepalived checks its scripts after reading the file: who runs them, and which may not run.
     const p = applyScriptPolicy(r.state, opts.scriptHost ?? realScriptHost);
-    const diagnostics = sortDiagnostics([...r.diagnostics, ...p.diagnostics], r.state.files);
+    // keepalived only logs what it finds wrong with a script (lib/notify.c): keepalived -t's exit is
+    // unaffected, except by the SECURITY VIOLATION and by errors.
+    const policy = p.diagnostics.map((d): Diagnostic => (d.severity === 'warning' && !d.security ? { ...d, ka: 'none' } : d));
+    const diagnostics = sortDiagnostics([...r.diagnostics, ...policy], r.state.files);
     return { state: diagnostics.some((d) => d.severity === 'error') ? null : p.state, diagnostics, format };
   }
   return { ...r, format };

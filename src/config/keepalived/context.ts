@@ -5,25 +5,66 @@
  */
 import { canonicalIp, parseIp } from '../../core/addr.ts';
 import type { Af } from '../../core/types.ts';
-import type { Diagnostic, GlobalConfig, SourcePos, VirtualServiceConfig, VrrpConfig } from '../desired.ts';
-import { endCol, type Stmt, type Tok } from '../kalex.ts';
+import type { Diagnostic, GlobalConfig, KaClass, SourcePos, VirtualServiceConfig, VrrpConfig } from '../desired.ts';
+import { endCol, type Line, type Tok } from '../kalex.ts';
+import { kwTable } from './keywords.ts';
 
 export const MAX_DIAGS = 500;
 
-/** One keyword: does it take a `{ ... }` block, and what it does with its statement. */
-export type Handler = { block: boolean | 'optional'; run: (s: Stmt) => void };
-/** A block's keywords (keepalived's keyword vector for one level). */
+/** One keyword's statement: its words, and its block when keepalived reads one after it. */
+export interface Stmt {
+  readonly name: Tok;
+  readonly args: readonly Tok[];
+  /** A `values` keyword's block: its lines (keepalived's alloc_value_block). */
+  readonly block: readonly Stmt[] | null;
+  /** A keyword with keywords of its own: its block, read by `Ctx.dispatch` with the caller's table. */
+  readonly body: Body | null;
+}
+
+/** A block of keywords not read yet: the lines after its keyword, up to the `}` that closes it. */
+export class Body {
+  consumed = false;
+  constructor(
+    /** Keyword names from the top level to this block (its place in KEEPALIVED_KEYWORDS). */
+    readonly path: readonly string[],
+  ) {}
+}
+
+/** What tsvs does with one keyword of a block. Which block it reads comes from KEEPALIVED_KEYWORDS. */
+export type Handler = { run: (s: Stmt) => void };
+/** A block's keywords that tsvs implements (keepalived's keyword vector for one level). */
 export type Table = Record<string, Handler>;
 
 type Where = { file: string; line: number; col: number };
 
+/** The lines of the files being read, one at a time (keepalived's read_line). */
+class LineStream {
+  private i = 0;
+  constructor(private readonly lines: readonly Line[]) {}
+  next(): Line | null {
+    return this.i < this.lines.length ? this.lines[this.i++]! : null;
+  }
+}
+
+function stmtOf(l: Line): Stmt {
+  return { name: l.toks[0]!, args: l.toks.slice(1), block: null, body: null };
+}
+
 export class Ctx {
   readonly diags: Diagnostic[] = [];
-  err(t: Where, message: string): void {
-    if (this.diags.length < MAX_DIAGS) this.diags.push({ severity: 'error', file: t.file, line: t.line, col: t.col, message });
+  private readonly stream: LineStream;
+  constructor(lines: readonly Line[]) {
+    this.stream = new LineStream(lines);
   }
-  warn(t: Where, message: string): void {
-    if (this.diags.length < MAX_DIAGS) this.diags.push({ severity: 'warning', file: t.file, line: t.line, col: t.col, message });
+  err(t: Where, message: string, ka?: KaClass): void {
+    if (this.diags.length < MAX_DIAGS) this.diags.push({ severity: 'error', file: t.file, line: t.line, col: t.col, message, ...(ka ? { ka } : {}) });
+  }
+  warn(t: Where, message: string, ka?: KaClass): void {
+    if (this.diags.length < MAX_DIAGS) this.diags.push({ severity: 'warning', file: t.file, line: t.line, col: t.col, message, ...(ka ? { ka } : {}) });
+  }
+  /** What keepalived does silently and tsvs does too: said, without failing config-test. */
+  note(t: Where, message: string): void {
+    this.warn(t, message, 'none');
   }
   /** Number of errors reported so far (a block parser compares before and after). */
   errorCount(): number {
@@ -34,13 +75,17 @@ export class Ctx {
     const last = s.args.length ? s.args[s.args.length - 1]! : s.name;
     return { file: last.file, line: last.line, col: endCol(last) + 1 };
   }
+  /**
+   * The i-th word after the keyword. keepalived's handlers mostly read it without looking:
+   * a missing one stops keepalived -t at once ("missing a parameter", exit 2).
+   */
   arg(s: Stmt, i: number, what: string): Tok | null {
     const t = s.args[i];
-    if (!t) { this.err(this.after(s), `expected ${what} after '${s.args.length ? s.args[s.args.length - 1]!.text : s.name.text}'`); return null; }
+    if (!t) { this.err(this.after(s), `expected ${what} after '${s.args.length ? s.args[s.args.length - 1]!.text : s.name.text}'`, 'param'); return null; }
     return t;
   }
   extra(s: Stmt, n: number): void {
-    if (s.args.length > n) this.warn(s.args[n]!, `unexpected argument '${s.args[n]!.text}' to '${s.name.text}'; ignored`);
+    if (s.args.length > n) this.note(s.args[n]!, `unexpected argument '${s.args[n]!.text}' to '${s.name.text}'; ignored`);
   }
   num(s: Stmt, i: number, what: string, min: number, max: number, integer = true): number | null {
     const t = this.arg(s, i, what);
@@ -79,7 +124,7 @@ export class Ctx {
   }
   /** The rest of the line as one command string (quoted words re-quoted when needed). */
   command(s: Stmt, from: number, what: string): string | null {
-    if (s.args.length <= from) { this.err(this.after(s), `expected ${what} after '${s.name.text}'`); return null; }
+    if (s.args.length <= from) { this.err(this.after(s), `expected ${what} after '${s.name.text}'`, 'param'); return null; }
     const parts = s.args.slice(from);
     if (parts.length === 1) return parts[0]!.text;
     return parts.map((t) => (t.quoted && /[\s"]/.test(t.text) ? `"${t.text.replace(/(["\\])/g, '\\$1')}"` : t.text)).join(' ');
@@ -93,27 +138,75 @@ export class Ctx {
     this.err(t, `expected on|off|true|false|yes|no, got '${t.text}'`);
     return true;
   }
-  /** Runs the handlers of a block; unknown keywords warn (with their block). */
-  dispatch(stmts: readonly Stmt[] | null, table: Table, where: string): void {
-    if (!stmts) return;
-    for (const s of stmts) {
-      let h = table[s.name.text];
-      if (!h) {
-        const lower = s.name.text.toLowerCase();
-        const k = Object.keys(table).find((x) => x.toLowerCase() === lower);
-        if (k) {
-          this.warn(s.name, `keyword '${s.name.text}' is spelled '${k}' (keywords are case-sensitive in keepalived); accepted as '${k}'`);
-          h = table[k];
-        }
-      }
-      if (!h) {
-        this.warn(s.name, `unknown keyword '${s.name.text}' in ${where}; ignored${s.block ? ' with its block' : ''}`);
+  /** The top-level block (the whole file). */
+  top(): Body {
+    return new Body([]);
+  }
+  /**
+   * Reads a block as keepalived's process_stream does: `{` first (else "Missing '{'"), each line
+   * a keyword of this level, up to its `}`; a stray `{` is ignored, a word keepalived does not
+   * know is "Unknown keyword" (its `{ }` then belongs to this level, as in keepalived).
+   * Keywords keepalived knows and `table` lacks are said to be not implemented.
+   */
+  dispatch(body: Body | null, table: Table, where: string, quiet = false): void {
+    if (!body || body.consumed) return;
+    body.consumed = true;
+    const ka = kwTable(body.path) ?? {};
+    const nested = body.path.length > 0;
+    let needBob = nested;
+    for (let l = this.stream.next(); l; l = this.stream.next()) {
+      const first = l.toks[0]!;
+      const str = first.text;
+      if (needBob) {
+        needBob = false;
+        if (str === '{') continue;
+        this.warn(first, "Missing '{' at beginning of configuration block");
+      } else if (str === '{') {
+        this.warn(first, "Unexpected '{' - ignoring");
         continue;
       }
-      if (h.block === true && !s.block) { this.err(this.after(s), `expected '{' after '${[s.name, ...s.args].map((t) => t.text).join(' ')}'`); continue; }
-      if (h.block === false && s.block) { this.warn(s.open!, `unexpected block after '${s.name.text}'; block ignored`); }
-      h.run(s);
+      if (str === '}' && nested) return;
+      const kind = ka[str];
+      if (kind === undefined) {
+        const k = Object.keys(ka).find((x) => x.toLowerCase() === str.toLowerCase());
+        this.warn(first, `Unknown keyword '${str}'${k ? ` (keywords are case-sensitive: '${k}'?)` : ''} in ${where}; ignored`);
+        continue;
+      }
+      const s: Stmt = {
+        ...stmtOf(l),
+        ...(kind === 'values' ? { block: this.values() } : {}),
+        ...(typeof kind === 'object' ? { body: new Body([...body.path, str]) } : {}),
+      };
+      const h = table[str];
+      if (h) h.run(s);
+      else if (!quiet) this.warn(first, `'${str}' in ${where} is a keepalived keyword tsvs does not implement; ignored${s.body ? ' with its block' : ''}`);
+      // A block nobody read is still read through, so its inner unknown keywords are reported.
+      if (s.body && !s.body.consumed) this.dispatch(s.body, {}, str, true);
     }
+  }
+  /** A `values` keyword's block (keepalived's alloc_value_block): lines up to a `}` alone. */
+  private values(): Stmt[] {
+    const out: Stmt[] = [];
+    let needBob = true;
+    for (let l = this.stream.next(); l; l = this.stream.next()) {
+      let toks = l.toks;
+      if (needBob) {
+        needBob = false;
+        if (toks[0]!.text === '{') {
+          if (toks.length === 1) continue;
+          toks = toks.slice(1);
+        } else this.note(toks[0]!, "'{' missing from beginning of block");
+      }
+      let eob = false;
+      if (toks[toks.length - 1]!.text === '}') {
+        if (toks.length === 1) break;
+        eob = true;
+        toks = toks.slice(0, -1);
+      }
+      out.push(stmtOf({ toks, file: l.file, line: l.line }));
+      if (eob) break;
+    }
+    return out;
   }
 }
 
@@ -126,7 +219,7 @@ export function pos(t: Tok): SourcePos {
   return { file: t.file, line: t.line, col: t.col };
 }
 
-/** A block's lines as written (one string per statement). */
+/** A values block's lines as written (one string per line). */
 export function lines(stmts: readonly Stmt[] | null): string[] {
   return (stmts ?? []).map((s) => [s.name, ...s.args].map((t) => t.text).join(' '));
 }
@@ -160,4 +253,6 @@ export interface KaState {
   readonly services: VirtualServiceConfig[];
   /** Service key -> where it was first defined (duplicates are errors). */
   readonly svcSeen: Map<string, SourcePos>;
+  /** Work done once every block is read (in file order): what names a group. */
+  readonly deferred: (() => void)[];
 }

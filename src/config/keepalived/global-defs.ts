@@ -20,13 +20,12 @@ const GLOBAL_PASSTHROUGH = [
 
 export function globalDefsTable(c: Ctx, global: GlobalDraft): Table {
   const t: Table = {
-    router_id: { block: false, run: (s) => { const a = c.arg(s, 0, 'a router id'); if (a) global.router_id = a.text; c.extra(s, 1); } },
-    notification_email: { block: true, run: (s) => { global.notification_email.push(...lines(s.block)); } },
-    notification_email_from: { block: false, run: (s) => { const a = c.arg(s, 0, 'an e-mail address'); if (a) global.notification_email_from = a.text; c.extra(s, 1); } },
-    smtp_server: { block: false, run: (s) => { const a = c.ip(s, 0, 'the SMTP server address'); if (a) global.smtp_server = a.addr; if (s.args[1]) { c.num(s, 1, 'the SMTP port', 1, 65535); } c.extra(s, 2); } },
-    smtp_connect_timeout: { block: false, run: (s) => { const v = c.num(s, 0, 'seconds', 0, 86400, false); if (v !== null) global.smtp_connect_timeout = v; c.extra(s, 1); } },
+    router_id: { run: (s) => { const a = c.arg(s, 0, 'a router id'); if (a) global.router_id = a.text; c.extra(s, 1); } },
+    notification_email: { run: (s) => { global.notification_email.push(...lines(s.block)); } },
+    notification_email_from: { run: (s) => { const a = c.arg(s, 0, 'an e-mail address'); if (a) global.notification_email_from = a.text; c.extra(s, 1); } },
+    smtp_server: { run: (s) => { const a = c.ip(s, 0, 'the SMTP server address'); if (a) global.smtp_server = a.addr; if (s.args[1]) { c.num(s, 1, 'the SMTP port', 1, 65535); } c.extra(s, 2); } },
+    smtp_connect_timeout: { run: (s) => { const v = c.num(s, 0, 'seconds', 0, 86400, false); if (v !== null) global.smtp_connect_timeout = v; c.extra(s, 1); } },
     lvs_timeouts: {
-      block: false,
       run: (s) => {
         const to = { tcp: 0, tcpfin: 0, udp: 0 };
         for (let i = 0; i < s.args.length; i += 2) {
@@ -39,7 +38,6 @@ export function globalDefsTable(c: Ctx, global: GlobalDraft): Table {
       },
     },
     lvs_sync_daemon: {
-      block: false,
       run: (s) => {
         const ifn = c.arg(s, 0, 'an interface name');
         const inst = c.arg(s, 1, 'a vrrp_instance name');
@@ -52,14 +50,16 @@ export function globalDefsTable(c: Ctx, global: GlobalDraft): Table {
         if (ifn && inst) global.lvs_sync_daemon = { interface: ifn.text, instance: inst.text, syncid };
       },
     },
-    lvs_flush: { block: false, run: () => { global.lvs_flush = true; } },
-    script_user: { block: false, run: (s) => { const a = c.arg(s, 0, 'a user name'); if (a) global.script_user = s.args.slice(0, 2).map((x) => x.text).join(' '); c.extra(s, 2); } },
-    enable_script_security: { block: false, run: (s) => { global.enable_script_security = true; c.extra(s, 0); } },
-    lvs_flush_onstop: { block: false, run: (s) => { global.options['lvs_flush_onstop'] = s.args.map((a) => a.text).join(' ') || 'true'; } },
-    smtp_connection_timeout: { block: false, run: (s) => { c.warn(s.name, "'smtp_connection_timeout' is not a keepalived keyword (did you mean smtp_connect_timeout?); ignored"); } },
+    lvs_flush: { run: () => { global.lvs_flush = true; } },
+    // Read by the line reader (kalex.ts), which applies it to the includes that follow.
+    include_check: { run: () => {} },
+    script_user: { run: (s) => { const a = c.arg(s, 0, 'a user name'); if (a) global.script_user = s.args.slice(0, 2).map((x) => x.text).join(' '); c.extra(s, 2); } },
+    enable_script_security: { run: (s) => { global.enable_script_security = true; c.extra(s, 0); } },
+    lvs_flush_onstop: { run: (s) => { global.options['lvs_flush_onstop'] = s.args.map((a) => a.text).join(' ') || 'true'; } },
+    smtp_connection_timeout: { run: (s) => { c.warn(s.name, "'smtp_connection_timeout' is not a keepalived keyword (did you mean smtp_connect_timeout?); ignored"); } },
   };
   for (const k of GLOBAL_PASSTHROUGH) {
-    t[k] = { block: 'optional', run: (s) => { global.options[k] = s.block ? lines(s.block).join('; ') : s.args.map((a) => a.text).join(' '); } };
+    t[k] = { run: (s) => { global.options[k] = s.args.map((a) => a.text).join(' '); } };
   }
   return t;
 }

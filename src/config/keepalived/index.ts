@@ -11,11 +11,11 @@
  */
 import {
   deepFreeze, emptyVrrp, sortDiagnostics,
-  type GlobalConfig, type LoadResult, type VrrpConfig, type VrrpInstanceConfig,
+  type Diagnostic, type GlobalConfig, type LoadResult, type VrrpConfig, type VrrpInstanceConfig,
 } from '../desired.ts';
-import { buildTree, lexKeepalived, type LexOptions, type Stmt } from '../kalex.ts';
+import { lexKeepalived, type LexOptions } from '../kalex.ts';
 import type { ConfigSource } from '../source.ts';
-import { Ctx, MAX_DIAGS, sameFor, type KaState, type Table, type VrrpDraft } from './context.ts';
+import { Ctx, MAX_DIAGS, type KaState, type Stmt, type Table, type VrrpDraft } from './context.ts';
 import { globalDefsTable } from './global-defs.ts';
 import { parseStaticAddresses, parseStaticRoutes, parseStaticRules } from './static.ts';
 import { parseGroup } from './virtual-server-group.ts';
@@ -27,16 +27,12 @@ import { parseTrackFile } from './vrrp-track-file.ts';
 
 export interface KeepalivedOptions extends LexOptions {}
 
-/** Top-level blocks keepalived knows that tsvs does not implement: each warns. */
-const UNSUPPORTED_TOP = ['linkbeat_interfaces', 'vrrp_track_process', 'track_process', 'bfd_instance', 'garp_group', 'net_namespace', 'use_pid_dir', 'instance'];
-
 function topTable(st: KaState): Table {
   const { c } = st;
-  const block = (run: (st: KaState, s: Stmt) => void) => ({ block: true, run: (s: Stmt) => run(st, s) });
+  const block = (run: (st: KaState, s: Stmt) => void) => ({ run: (s: Stmt) => run(st, s) });
   return {
-    global_defs: { block: true, run: (s) => c.dispatch(s.block, globalDefsTable(c, st.global), 'global_defs') },
-    // Read before everything else (a virtual_server may name a group defined later).
-    virtual_server_group: { block: true, run: () => {} },
+    global_defs: { run: (s) => c.dispatch(s.body, globalDefsTable(c, st.global), 'global_defs') },
+    virtual_server_group: block(parseGroup),
     virtual_server: block(parseVirtualServer),
     vrrp_instance: block(parseInstance),
     vrrp_sync_group: block(parseSyncGroup),
@@ -46,7 +42,6 @@ function topTable(st: KaState): Table {
     static_ipaddress: block(parseStaticAddresses),
     static_routes: block(parseStaticRoutes),
     static_rules: block(parseStaticRules),
-    ...sameFor(UNSUPPORTED_TOP, (k) => ({ block: 'optional', run: (s: Stmt) => c.warn(s.name, `'${k}' is not supported by tsvs; ignored`) })),
   };
 }
 
@@ -75,9 +70,10 @@ function crossCheck(st: KaState, path: string): void {
 
 /** Parses keepalived.conf text files starting at `path`. */
 export function parseKeepalived(path: string, src: ConfigSource, opts: KeepalivedOptions = {}): LoadResult {
-  const c = new Ctx();
-  const lex = lexKeepalived(path, src, c.diags, opts);
-  const tree = buildTree(lex.toks, c.diags);
+  const diags: Diagnostic[] = [];
+  const lex = lexKeepalived(path, src, diags, opts);
+  const c = new Ctx(lex.lines);
+  c.diags.push(...diags);
   const st: KaState = {
     c,
     global: { notification_email: [], lvs_flush: false, options: {} },
@@ -85,12 +81,14 @@ export function parseKeepalived(path: string, src: ConfigSource, opts: Keepalive
     groups: new Map(),
     services: [],
     svcSeen: new Map(),
+    deferred: [],
   };
 
-  for (const s of tree) if (s.name.text === 'virtual_server_group' && s.block) parseGroup(st, s);
-  c.dispatch(tree, topTable(st), 'the top level');
+  c.dispatch(c.top(), topTable(st), 'the top level');
+  // keepalived resolves virtual_server_group names once every block is read.
+  for (const f of st.deferred) f();
   crossCheck(st, path);
-  if (!tree.length && !c.diags.some((d) => d.severity === 'error')) c.diags.push({ severity: 'warning', file: path, line: 1, col: 0, message: 'the configuration is empty' });
+  if (!lex.lines.length && lex.files.length) c.note({ file: path, line: 1, col: 0 }, 'the configuration is empty');
 
   const hasErrors = c.diags.some((d) => d.severity === 'error');
   if (c.diags.length >= MAX_DIAGS) c.diags.push({ severity: hasErrors ? 'error' : 'warning', file: path, line: 0, col: 0, message: `too many problems; stopped reporting after ${MAX_DIAGS}` });

@@ -1,7 +1,6 @@
 /** `lb_kind` / `lvs_method` / `sorry_server_lvs_method`: NAT|DR|TUN [type ipip|gue|gre] [port N] [nocsum|csum|remcsum]. */
 import type { FwdMethod, TunCsum, TunType } from '../../core/types.ts';
-import type { Stmt } from '../kalex.ts';
-import type { Ctx } from './context.ts';
+import type { Ctx, Stmt } from './context.ts';
 
 export interface LvsMethod { fwd: FwdMethod; tunType: TunType; tunPort: number; tunCsum: TunCsum }
 

@@ -6,15 +6,16 @@ import type { Af, DestSpec, ServiceSpec } from '../../core/types.ts';
 import type { CheckerDef } from '../../health/types.ts';
 import { hostPort, serviceKeyString } from '../../core/service-key.ts';
 import type { RealServerConfig } from '../desired.ts';
-import type { Stmt, Tok } from '../kalex.ts';
-import { checkerTable, type Inherit } from './checkers/index.ts';
-import { pos, setUser, type Ctx } from './context.ts';
+import type { Tok } from '../kalex.ts';
+import { buildChecker, checkerTable, type CheckerRead, type Inherit } from './checkers/index.ts';
+import { pos, setUser, type Ctx, type Stmt } from './context.ts';
 import { parseMethod, type LvsMethod } from './lvs-method.ts';
 
+/** A real_server as written (what it leaves unset comes from its virtual_server, whatever the order). */
 export interface RealDraft {
-  addr: string; af: Af; port: number | null; weight: number; method: LvsMethod | null; u: number; l: number;
+  addr: string; af: Af; port: number | null; weight?: number; method: LvsMethod | null; u: number; l: number;
   inhibit?: boolean; notify_up?: string; notify_down?: string; users: Partial<Record<'notify_up' | 'notify_down', string>>;
-  delay_loop?: number; alpha?: boolean; checkers: CheckerDef[]; at: Tok;
+  delay_loop?: number; alpha?: boolean; inherit: Inherit; checkers: CheckerRead[]; at: Tok;
 }
 
 /** What a real_server takes from its virtual_server. */
@@ -25,37 +26,43 @@ export interface RealDefaults {
   readonly virtualhost: string | undefined;
 }
 
-export function parseRealServer(c: Ctx, r: Stmt, dflt: RealDefaults): RealDraft | null {
+export function parseRealServer(c: Ctx, r: Stmt): RealDraft | null {
   const a = c.ip(r, 0, 'the real server address');
   if (!a) return null;
   let port: number | null = null;
   if (r.args[1]) { port = c.num(r, 1, 'a port', 0, 65535); if (port === null) return null; }
   c.extra(r, 2);
-  const d: RealDraft = { addr: a.addr, af: a.af, port, weight: dflt.weight, method: null, u: 0, l: 0, users: {}, checkers: [], at: r.args[0]! };
-  const rInh: Inherit = { ...dflt.inherit };
-  c.dispatch(r.block, {
-    weight: { block: false, run: (x) => { const v = c.num(x, 0, 'a weight', 0, 65535); if (v !== null) d.weight = v; c.extra(x, 1); } },
-    inhibit_on_failure: { block: false, run: (x) => { d.inhibit = c.bool(x, 0); } },
-    notify_up: { block: false, run: (x) => { const v = c.script(x, 'a script'); if (v) { d.notify_up = v.cmd; setUser(d.users, 'notify_up', v.user); } } },
-    notify_down: { block: false, run: (x) => { const v = c.script(x, 'a script'); if (v) { d.notify_down = v.cmd; setUser(d.users, 'notify_down', v.user); } } },
-    uthreshold: { block: false, run: (x) => { const v = c.num(x, 0, 'a connection count', 0, 0x7fffffff); if (v !== null) d.u = v; } },
-    lthreshold: { block: false, run: (x) => { const v = c.num(x, 0, 'a connection count', 0, 0x7fffffff); if (v !== null) d.l = v; } },
-    lvs_method: { block: false, run: (x) => { const m = parseMethod(c, x); if (m) d.method = m; } },
-    delay_loop: { block: false, run: (x) => { const v = c.num(x, 0, 'seconds', 0.001, 86400 * 365, false); if (v !== null) d.delay_loop = v; } },
-    alpha: { block: false, run: (x) => { d.alpha = c.bool(x, 0); } },
-    retry: { block: false, run: (x) => { const v = c.num(x, 0, 'a retry count', 0, 1_000_000); if (v !== null) rInh.retry = v; } },
-    delay_before_retry: { block: false, run: (x) => { const v = c.num(x, 0, 'seconds', 0, 86400, false); if (v !== null) rInh.delay_before_retry = v; } },
-    warmup: { block: false, run: (x) => { const v = c.num(x, 0, 'seconds', 0, 86400, false); if (v !== null) rInh.warmup = v; } },
-    connect_timeout: { block: false, run: (x) => { const v = c.num(x, 0, 'seconds', 0, 86400, false); if (v !== null) rInh.connect_timeout = v; } },
-    virtualhost: { block: false, run: (x) => c.warn(x.name, "real_server 'virtualhost' is applied only through HTTP_GET/SSL_GET blocks; ignored here") },
-    smtp_alert: { block: false, run: (x) => c.warn(x.name, "'smtp_alert' is not supported (no e-mail alerts); ignored") },
-    ...checkerTable(c, (ck) => d.checkers.push(ck), () => rInh),
+  const d: RealDraft = { addr: a.addr, af: a.af, port, method: null, u: 0, l: 0, users: {}, inherit: {}, checkers: [], at: r.args[0]! };
+  const rInh = d.inherit;
+  c.dispatch(r.body, {
+    weight: { run: (x) => { const v = c.num(x, 0, 'a weight', 0, 65535); if (v !== null) d.weight = v; c.extra(x, 1); } },
+    inhibit_on_failure: { run: (x) => { d.inhibit = c.bool(x, 0); } },
+    notify_up: { run: (x) => { const v = c.script(x, 'a script'); if (v) { d.notify_up = v.cmd; setUser(d.users, 'notify_up', v.user); } } },
+    notify_down: { run: (x) => { const v = c.script(x, 'a script'); if (v) { d.notify_down = v.cmd; setUser(d.users, 'notify_down', v.user); } } },
+    uthreshold: { run: (x) => { const v = c.num(x, 0, 'a connection count', 0, 0x7fffffff); if (v !== null) d.u = v; } },
+    lthreshold: { run: (x) => { const v = c.num(x, 0, 'a connection count', 0, 0x7fffffff); if (v !== null) d.l = v; } },
+    lvs_method: { run: (x) => { const m = parseMethod(c, x); if (m) d.method = m; } },
+    delay_loop: { run: (x) => { const v = c.num(x, 0, 'seconds', 0.001, 86400 * 365, false); if (v !== null) d.delay_loop = v; } },
+    alpha: { run: (x) => { d.alpha = c.bool(x, 0); } },
+    retry: { run: (x) => { const v = c.num(x, 0, 'a retry count', 0, 1_000_000); if (v !== null) rInh.retry = v; } },
+    delay_before_retry: { run: (x) => { const v = c.num(x, 0, 'seconds', 0, 86400, false); if (v !== null) rInh.delay_before_retry = v; } },
+    warmup: { run: (x) => { const v = c.num(x, 0, 'seconds', 0, 86400, false); if (v !== null) rInh.warmup = v; } },
+    connect_timeout: { run: (x) => { const v = c.num(x, 0, 'seconds', 0, 86400, false); if (v !== null) rInh.connect_timeout = v; } },
+    virtualhost: { run: (x) => c.warn(x.name, "real_server 'virtualhost' is applied only through HTTP_GET/SSL_GET blocks; ignored here") },
+    smtp_alert: { run: (x) => c.warn(x.name, "'smtp_alert' is not supported (no e-mail alerts); ignored") },
+    ...checkerTable(c, (ck) => d.checkers.push(ck)),
   }, 'real_server');
-  const vh = dflt.virtualhost;
-  if (vh !== undefined) {
-    d.checkers = d.checkers.map((ck) => ((ck.type === 'HTTP_GET' || ck.type === 'SSL_GET') && ck.virtualhost === undefined ? { ...ck, virtualhost: vh } : ck));
-  }
   return d;
+}
+
+/** Its checkers with what they inherit; HTTP checkers without a virtualhost take the service's. */
+function checkersOf(d: RealDraft, dflt: RealDefaults): CheckerDef[] {
+  const inh: Inherit = { ...dflt.inherit, ...d.inherit };
+  const vh = dflt.virtualhost;
+  return d.checkers.map((r) => {
+    const ck = buildChecker(r, inh);
+    return vh !== undefined && (ck.type === 'HTTP_GET' || ck.type === 'SSL_GET') && ck.virtualhost === undefined ? { ...ck, virtualhost: vh } : ck;
+  });
 }
 
 /**
@@ -63,7 +70,7 @@ export function parseRealServer(c: Ctx, r: Stmt, dflt: RealDefaults): RealDraft 
  * service's) and duplicates dropped. Null when it does not belong there (reported).
  */
 export function placeReal(
-  c: Ctx, d: RealDraft, spec: ServiceSpec, lbKind: LvsMethod, inGroup: boolean, inhibitDefault: boolean, seen: Set<string>,
+  c: Ctx, d: RealDraft, dflt: RealDefaults, spec: ServiceSpec, lbKind: LvsMethod, inGroup: boolean, inhibitDefault: boolean, seen: Set<string>,
 ): RealServerConfig | null {
   if (d.af !== spec.af && !(spec.fwmark > 0 && spec.af === 6 && d.af === 6)) {
     c.err(d.at, `real server ${d.addr} is IPv${d.af} but the virtual service ${serviceKeyString(spec)} is IPv${spec.af}`);
@@ -86,7 +93,7 @@ export function placeReal(
   if (seen.has(key)) { c.warn(d.at, `real server ${key} is duplicated in ${serviceKeyString(spec)}; the second one is removed`); return null; }
   seen.add(key);
   const dest: DestSpec = {
-    af: d.af, addr: d.addr, port, fwd: method.fwd, weight: d.weight, uThreshold: d.u, lThreshold: d.l,
+    af: d.af, addr: d.addr, port, fwd: method.fwd, weight: d.weight ?? dflt.weight, uThreshold: d.u, lThreshold: d.l,
     tunType: method.tunType, tunPort: method.tunPort, tunCsum: method.tunCsum,
   };
   return {
@@ -96,7 +103,7 @@ export function placeReal(
     ...(Object.keys(d.users).length ? { script_users: { ...d.users } } : {}),
     ...(d.delay_loop !== undefined ? { delay_loop: d.delay_loop } : {}),
     ...(d.alpha !== undefined ? { alpha: d.alpha } : {}),
-    checkers: d.checkers,
+    checkers: checkersOf(d, dflt),
     at: pos(d.at),
   };
 }

@@ -1,6 +1,5 @@
 /** `static_ipaddress`, `static_routes`, `static_rules`: addresses, routes and rules set once at start. */
-import type { Stmt } from '../kalex.ts';
-import { lines, type KaState } from './context.ts';
+import { lines, type KaState, type Stmt } from './context.ts';
 import { addrBlock } from './vrrp-common.ts';
 
 export function parseStaticAddresses(st: KaState, s: Stmt): void {

@@ -1,7 +1,7 @@
 /** `virtual_server_group NAME { IP PORT | IP-RANGE PORT | fwmark N [inet6] ... }`. */
 import { canonicalIp, parseIp } from '../../core/addr.ts';
-import { endCol, type Stmt, type Tok } from '../kalex.ts';
-import { pos, type Ctx, type GroupMember, type KaState } from './context.ts';
+import { endCol, type Tok } from '../kalex.ts';
+import { pos, type Ctx, type GroupMember, type KaState, type Stmt } from './context.ts';
 
 /** `10.0.0.1-10 PORT` (the last IPv4 byte or IPv6 word is a range). */
 function expandRange(c: Ctx, t: Tok, portTok: Tok | undefined, out: GroupMember[]): void {
@@ -39,7 +39,6 @@ export function parseGroup(st: KaState, s: Stmt): void {
       if (v !== null) members.push({ af, fwmark: v, addr: af === 6 ? '::' : '0.0.0.0', port: 0, at: pos(l.name) });
       continue;
     }
-    if (l.block) { c.warn(l.name, `unexpected block in virtual_server_group; ignored`); continue; }
     const ip = parseIp(l.name.text);
     if (ip) {
       const portTok = l.args[0];

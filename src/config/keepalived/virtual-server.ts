@@ -6,9 +6,9 @@ import { parseIp, prefixToMask4 } from '../../core/addr.ts';
 import { SVC_F, type Af, type FwdMethod, type Protocol, type ServiceSpec } from '../../core/types.ts';
 import { serviceKeyString } from '../../core/service-key.ts';
 import { DEFAULTS, type RealServerConfig, type SorryServerConfig, type SourcePos } from '../desired.ts';
-import type { Stmt, Tok } from '../kalex.ts';
+import type { Tok } from '../kalex.ts';
 import type { Inherit } from './checkers/index.ts';
-import { pos, sameFor, setUser, type Ctx, type KaState } from './context.ts';
+import { pos, sameFor, setUser, type Ctx, type KaState, type Stmt } from './context.ts';
 import { parseMethod, type LvsMethod } from './lvs-method.ts';
 import { parseRealServer, placeReal, type RealDraft } from './real-server.ts';
 
@@ -26,8 +26,11 @@ function isContiguous(mask: number): boolean {
   return ((inv + 1) & inv) === 0;
 }
 
-/** The members a virtual_server line names (one, or its group's); null when unusable (reported). */
-function readHead(st: KaState, s: Stmt): { head: Tok; members: Member[]; groupName?: string } | null {
+/**
+ * The members a virtual_server line names (one, or its group's, looked up once the whole file is
+ * read); null when unusable (reported).
+ */
+function readHead(st: KaState, s: Stmt): { head: Tok; members: () => Member[] | null; groupName?: string } | null {
   const { c, groups } = st;
   const head = c.arg(s, 0, "an address, 'fwmark N' or 'group NAME'");
   if (!head) return null;
@@ -35,22 +38,25 @@ function readHead(st: KaState, s: Stmt): { head: Tok; members: Member[]; groupNa
     const v = c.num(s, 1, 'a firewall mark', 1, 0xffffffff);
     c.extra(s, 2);
     if (v === null) return null;
-    return { head, members: [{ af: 4, fwmark: v, addr: '0.0.0.0', port: 0 }] };
+    return { head, members: () => [{ af: 4, fwmark: v, addr: '0.0.0.0', port: 0 }] };
   }
   if (head.text === 'group') {
     const g = c.arg(s, 1, 'a virtual_server_group name');
     c.extra(s, 2);
     if (!g) return null;
-    const grp = groups.get(g.text);
-    if (!grp) { c.err(g, `virtual_server_group '${g.text}' is not defined`); return null; }
-    return { head, groupName: g.text, members: grp.members.map((m) => ({ af: m.af, fwmark: m.fwmark, addr: m.addr, port: m.port })) };
+    const members = (): Member[] | null => {
+      const grp = groups.get(g.text);
+      if (!grp) { c.err(g, `virtual_server_group '${g.text}' is not defined`); return null; }
+      return grp.members.map((m) => ({ af: m.af, fwmark: m.fwmark, addr: m.addr, port: m.port }));
+    };
+    return { head, groupName: g.text, members };
   }
   const ip = c.ip(s, 0, "an address, 'fwmark N' or 'group NAME'");
   if (!ip) return null;
   const port = c.num(s, 1, 'a port number', 0, 65535);
   c.extra(s, 2);
   if (port === null) return null;
-  return { head, members: [{ af: ip.af, fwmark: 0, addr: ip.addr, port }] };
+  return { head, members: () => [{ af: ip.af, fwmark: 0, addr: ip.addr, port }] };
 }
 
 /** persistence_granularity for one family: a netmask (IPv4) or prefix length. */
@@ -71,7 +77,7 @@ export function parseVirtualServer(st: KaState, s: Stmt): void {
   const { c } = st;
   const h = readHead(st, s);
   if (!h) return;
-  const { head, members, groupName } = h;
+  const { head, groupName } = h;
 
   let scheduler: string = DEFAULTS.keepalivedScheduler;
   let lbKind: LvsMethod = { fwd: DEFAULTS.keepalivedFwd, tunType: 'ipip', tunPort: 0, tunCsum: 'nocsum' };
@@ -93,7 +99,7 @@ export function parseVirtualServer(st: KaState, s: Stmt): void {
   let sorry: { addr: string; af: Af; port: number; tok: Tok } | null = null;
   let sorryMethod: FwdMethod | null = null;
   const inh: Inherit = {};
-  const realStmts: Stmt[] = [];
+  const drafts: RealDraft[] = [];
 
   const applyFlag = (t: Tok): void => {
     for (const part of t.text.split(',')) {
@@ -103,9 +109,9 @@ export function parseVirtualServer(st: KaState, s: Stmt): void {
     }
   };
 
-  c.dispatch(s.block, {
-    delay_loop: { block: false, run: (x) => { const v = c.num(x, 0, 'seconds', 0.001, 86400 * 365, false); if (v !== null) delayLoop = v; c.extra(x, 1); } },
-    lb_algo: { block: false, run: (x) => {
+  c.dispatch(s.body, {
+    delay_loop: { run: (x) => { const v = c.num(x, 0, 'seconds', 0.001, 86400 * 365, false); if (v !== null) delayLoop = v; c.extra(x, 1); } },
+    lb_algo: { run: (x) => {
       const t = c.arg(x, 0, 'a scheduler name');
       if (!t) return;
       const v = t.text.toLowerCase();
@@ -114,16 +120,16 @@ export function parseVirtualServer(st: KaState, s: Stmt): void {
       scheduler = v;
       c.extra(x, 1);
     } },
-    lb_kind: { block: false, run: (x) => { const m = parseMethod(c, x); if (m) lbKind = m; } },
-    persistence_timeout: { block: false, run: (x) => {
+    lb_kind: { run: (x) => { const m = parseMethod(c, x); if (m) lbKind = m; } },
+    persistence_timeout: { run: (x) => {
       if (!x.args.length) { persistence = DEFAULTS.persistence_timeout; return; }
       const v = c.num(x, 0, 'seconds', 0, 0x7fffffff);
       if (v !== null) persistence = v;
       c.extra(x, 1);
     } },
-    persistence_granularity: { block: false, run: (x) => { const t = c.arg(x, 0, 'a netmask or prefix length'); if (t) granularity = { text: t.text, tok: t }; c.extra(x, 1); } },
-    persistence_engine: { block: false, run: (x) => { const t = c.arg(x, 0, 'a persistence engine name'); if (t) pe = t.text; c.extra(x, 1); } },
-    protocol: { block: false, run: (x) => {
+    persistence_granularity: { run: (x) => { const t = c.arg(x, 0, 'a netmask or prefix length'); if (t) granularity = { text: t.text, tok: t }; c.extra(x, 1); } },
+    persistence_engine: { run: (x) => { const t = c.arg(x, 0, 'a persistence engine name'); if (t) pe = t.text; c.extra(x, 1); } },
+    protocol: { run: (x) => {
       const t = c.arg(x, 0, 'TCP|UDP|SCTP');
       if (!t) return;
       const p = PROTOCOLS[t.text.toUpperCase()];
@@ -131,17 +137,17 @@ export function parseVirtualServer(st: KaState, s: Stmt): void {
       else { protocol = p; protocolTok = t; }
       c.extra(x, 1);
     } },
-    ha_suspend: { block: false, run: () => { opt.ha_suspend = true; } },
-    weight: { block: false, run: (x) => { const v = c.num(x, 0, 'a default weight', 0, 65535); if (v !== null) vsWeight = v; c.extra(x, 1); } },
-    virtualhost: { block: false, run: (x) => { const t = c.arg(x, 0, 'a host name'); if (t) virtualhost = t.text; c.extra(x, 1); } },
-    alpha: { block: false, run: (x) => { opt.alpha = c.bool(x, 0); } },
-    omega: { block: false, run: (x) => { opt.omega = c.bool(x, 0); } },
-    quorum: { block: false, run: (x) => { const v = c.num(x, 0, 'a weight sum', 0, 0x7fffffff); if (v !== null) opt.quorum = v; c.extra(x, 1); } },
-    hysteresis: { block: false, run: (x) => { const v = c.num(x, 0, 'a weight', 0, 0x7fffffff); if (v !== null) opt.hysteresis = v; c.extra(x, 1); } },
-    quorum_up: { block: false, run: (x) => { const v = c.script(x, 'a script'); if (v) { quorumUp = v.cmd; setUser(vsUsers, 'quorum_up', v.user); } } },
-    quorum_down: { block: false, run: (x) => { const v = c.script(x, 'a script'); if (v) { quorumDown = v.cmd; setUser(vsUsers, 'quorum_down', v.user); } } },
-    inhibit_on_failure: { block: false, run: (x) => { opt.inhibit_on_failure = c.bool(x, 0); } },
-    sorry_server: { block: false, run: (x) => {
+    ha_suspend: { run: () => { opt.ha_suspend = true; } },
+    weight: { run: (x) => { const v = c.num(x, 0, 'a default weight', 0, 65535); if (v !== null) vsWeight = v; c.extra(x, 1); } },
+    virtualhost: { run: (x) => { const t = c.arg(x, 0, 'a host name'); if (t) virtualhost = t.text; c.extra(x, 1); } },
+    alpha: { run: (x) => { opt.alpha = c.bool(x, 0); } },
+    omega: { run: (x) => { opt.omega = c.bool(x, 0); } },
+    quorum: { run: (x) => { const v = c.num(x, 0, 'a weight sum', 0, 0x7fffffff); if (v !== null) opt.quorum = v; c.extra(x, 1); } },
+    hysteresis: { run: (x) => { const v = c.num(x, 0, 'a weight', 0, 0x7fffffff); if (v !== null) opt.hysteresis = v; c.extra(x, 1); } },
+    quorum_up: { run: (x) => { const v = c.script(x, 'a script'); if (v) { quorumUp = v.cmd; setUser(vsUsers, 'quorum_up', v.user); } } },
+    quorum_down: { run: (x) => { const v = c.script(x, 'a script'); if (v) { quorumDown = v.cmd; setUser(vsUsers, 'quorum_down', v.user); } } },
+    inhibit_on_failure: { run: (x) => { opt.inhibit_on_failure = c.bool(x, 0); } },
+    sorry_server: { run: (x) => {
       const a = c.ip(x, 0, 'the sorry server address');
       if (!a) return;
       const p = x.args[1] ? c.num(x, 1, 'a port', 0, 65535) : 0;
@@ -149,118 +155,120 @@ export function parseVirtualServer(st: KaState, s: Stmt): void {
       sorry = { addr: a.addr, af: a.af, port: p, tok: x.args[0]! };
       c.extra(x, 2);
     } },
-    sorry_server_inhibit: { block: false, run: (x) => { opt.sorry_server_inhibit = c.bool(x, 0); } },
-    sorry_server_lvs_method: { block: false, run: (x) => { const m = parseMethod(c, x); if (m) sorryMethod = m.fwd; } },
-    ops: { block: false, run: () => { flags |= SVC_F.ONEPACKET; } },
-    ip_family: { block: false, run: (x) => {
+    sorry_server_inhibit: { run: (x) => { opt.sorry_server_inhibit = c.bool(x, 0); } },
+    sorry_server_lvs_method: { run: (x) => { const m = parseMethod(c, x); if (m) sorryMethod = m.fwd; } },
+    ops: { run: () => { flags |= SVC_F.ONEPACKET; } },
+    ip_family: { run: (x) => {
       const t = c.arg(x, 0, 'inet|inet6');
       if (t?.text === 'inet') explicitAf = 4;
       else if (t?.text === 'inet6') explicitAf = 6;
       else if (t) c.err(t, `expected inet|inet6, got '${t.text}'`);
     } },
-    lb_flags: { block: false, run: (x) => { for (const t of x.args) applyFlag(t); } },
-    ...sameFor(Object.keys(SCHED_FLAGS), () => ({ block: false, run: (x: Stmt) => applyFlag(x.name) })),
-    retry: { block: false, run: (x) => { const v = c.num(x, 0, 'a retry count', 0, 1_000_000); if (v !== null) inh.retry = v; } },
-    delay_before_retry: { block: false, run: (x) => { const v = c.num(x, 0, 'seconds', 0, 86400, false); if (v !== null) inh.delay_before_retry = v; } },
-    warmup: { block: false, run: (x) => { const v = c.num(x, 0, 'seconds', 0, 86400, false); if (v !== null) inh.warmup = v; } },
-    connect_timeout: { block: false, run: (x) => { const v = c.num(x, 0, 'seconds', 0, 86400, false); if (v !== null) inh.connect_timeout = v; } },
-    nat_mask: { block: false, run: (x) => c.warn(x.name, "'nat_mask' is obsolete (keepalived 1.x) and has no effect; ignored") },
-    net_mask: { block: false, run: (x) => c.warn(x.name, "'net_mask' is obsolete and has no effect; ignored") },
-    smtp_alert: { block: false, run: (x) => c.warn(x.name, "'smtp_alert' is not supported (no e-mail alerts); ignored") },
-    real_server: { block: 'optional', run: (x) => { realStmts.push(x); } },
+    lb_flags: { run: (x) => { for (const t of x.args) applyFlag(t); } },
+    ...sameFor(Object.keys(SCHED_FLAGS), () => ({ run: (x: Stmt) => applyFlag(x.name) })),
+    retry: { run: (x) => { const v = c.num(x, 0, 'a retry count', 0, 1_000_000); if (v !== null) inh.retry = v; } },
+    delay_before_retry: { run: (x) => { const v = c.num(x, 0, 'seconds', 0, 86400, false); if (v !== null) inh.delay_before_retry = v; } },
+    warmup: { run: (x) => { const v = c.num(x, 0, 'seconds', 0, 86400, false); if (v !== null) inh.warmup = v; } },
+    connect_timeout: { run: (x) => { const v = c.num(x, 0, 'seconds', 0, 86400, false); if (v !== null) inh.connect_timeout = v; } },
+    nat_mask: { run: (x) => c.warn(x.name, "'nat_mask' is obsolete (keepalived 1.x) and has no effect; ignored") },
+    net_mask: { run: (x) => c.warn(x.name, "'net_mask' is obsolete and has no effect; ignored") },
+    smtp_alert: { run: (x) => c.warn(x.name, "'smtp_alert' is not supported (no e-mail alerts); ignored") },
+    real_server: { run: (x) => { const d = parseRealServer(c, x); if (d) drafts.push(d); } },
   }, 'virtual_server');
+  st.deferred.push(() => {
+    const members = h.members();
+    if (members) finish(members);
+  });
 
-  if (flags & (SVC_F.SCHED1 | SVC_F.SCHED2)) {
-    // ipvsadm semantics: sh-*/mh-* flags only with their scheduler.
-    if (!['sh', 'mh'].includes(scheduler)) c.warn(s.name, `scheduler flags set on a '${scheduler}' service have no effect`);
-  }
-  // keepalived's validate_check_config() corrections, with the same outcome and a warning each.
-  const byAddr = members.some((m) => m.fwmark === 0);
-  const byMark = members.some((m) => m.fwmark > 0);
-  if (byAddr && protocolTok === null) {
-    c.warn(s.name, `virtual server ${head.text}${s.args[1] ? ' ' + s.args[1].text : ''}: no 'protocol' set; UDP is used (as keepalived 2.x does: the kernel default)`);
-    protocol = 'udp';
-  }
-  if (!byAddr && byMark && protocolTok !== null) c.warn(protocolTok, 'protocol specified for a fwmark service; ignored');
-  if (byMark && opt.ha_suspend) { c.warn(s.name, 'ha_suspend cannot be used with fwmark services; cleared'); opt.ha_suspend = false; }
-  if (byAddr && (flags & SVC_F.ONEPACKET) && (protocol as Protocol) !== 'udp') { c.warn(s.name, "'ops' (one-packet scheduling) requires UDP; cleared"); flags &= ~SVC_F.ONEPACKET; }
-  if (byAddr && persistence === 0 && members.some((m) => m.fwmark === 0 && m.port === 0)) {
-    c.warn(s.name, `port 0 is only valid for persistent services; persistence_timeout ${DEFAULTS.persistence_timeout} is set`);
-    persistence = DEFAULTS.persistence_timeout;
-  }
-  if (persistence > 0) flags |= SVC_F.PERSISTENT;
+  function finish(members: Member[]): void {
+    if (flags & (SVC_F.SCHED1 | SVC_F.SCHED2)) {
+      // ipvsadm semantics: sh-*/mh-* flags only with their scheduler.
+      if (!['sh', 'mh'].includes(scheduler)) c.warn(s.name, `scheduler flags set on a '${scheduler}' service have no effect`);
+    }
+    // keepalived's validate_check_config() corrections, with the same outcome and a warning each.
+    const byAddr = members.some((m) => m.fwmark === 0);
+    const byMark = members.some((m) => m.fwmark > 0);
+    if (byAddr && protocolTok === null) {
+      c.warn(s.name, `virtual server ${head.text}${s.args[1] ? ' ' + s.args[1].text : ''}: no 'protocol' set; UDP is used (as keepalived 2.x does: the kernel default)`);
+      protocol = 'udp';
+    }
+    if (!byAddr && byMark && protocolTok !== null) c.warn(protocolTok, 'protocol specified for a fwmark service; ignored');
+    if (byMark && opt.ha_suspend) { c.warn(s.name, 'ha_suspend cannot be used with fwmark services; cleared'); opt.ha_suspend = false; }
+    if (byAddr && (flags & SVC_F.ONEPACKET) && (protocol as Protocol) !== 'udp') { c.warn(s.name, "'ops' (one-packet scheduling) requires UDP; cleared"); flags &= ~SVC_F.ONEPACKET; }
+    if (byAddr && persistence === 0 && members.some((m) => m.fwmark === 0 && m.port === 0)) {
+      c.warn(s.name, `port 0 is only valid for persistent services; persistence_timeout ${DEFAULTS.persistence_timeout} is set`);
+      persistence = DEFAULTS.persistence_timeout;
+    }
+    if (persistence > 0) flags |= SVC_F.PERSISTENT;
 
-  const svcs: { spec: ServiceSpec; at: SourcePos }[] = [];
-  for (const m of members) {
-    let af = m.af;
-    if (m.fwmark > 0 && explicitAf !== null) af = explicitAf;
-    if (m.fwmark === 0 && explicitAf !== null && explicitAf !== m.af) c.err(s.name, `ip_family ${explicitAf === 6 ? 'inet6' : 'inet'} does not match the address ${m.addr}`);
-    const netmask = netmaskFor(c, af, granularity);
-    const fwmark = m.fwmark;
-    const spec: ServiceSpec = {
-      af, fwmark,
-      protocol: fwmark > 0 ? 'tcp' : protocol,
-      addr: fwmark > 0 ? (af === 6 ? '::' : '0.0.0.0') : m.addr,
-      port: fwmark > 0 ? 0 : m.port,
-      scheduler, flags, timeout: persistence > 0 ? persistence : 0, netmask, pe,
-    };
-    const key = serviceKeyString(spec);
-    if (st.svcSeen.has(key)) {
-      const p = st.svcSeen.get(key)!;
-      c.err(head, `virtual service ${key} is defined twice (first at ${p.file}:${p.line})`);
-      continue;
+    const svcs: { spec: ServiceSpec; at: SourcePos }[] = [];
+    for (const m of members) {
+      let af = m.af;
+      if (m.fwmark > 0 && explicitAf !== null) af = explicitAf;
+      if (m.fwmark === 0 && explicitAf !== null && explicitAf !== m.af) c.err(s.name, `ip_family ${explicitAf === 6 ? 'inet6' : 'inet'} does not match the address ${m.addr}`);
+      const netmask = netmaskFor(c, af, granularity);
+      const fwmark = m.fwmark;
+      const spec: ServiceSpec = {
+        af, fwmark,
+        protocol: fwmark > 0 ? 'tcp' : protocol,
+        addr: fwmark > 0 ? (af === 6 ? '::' : '0.0.0.0') : m.addr,
+        port: fwmark > 0 ? 0 : m.port,
+        scheduler, flags, timeout: persistence > 0 ? persistence : 0, netmask, pe,
+      };
+      const key = serviceKeyString(spec);
+      if (st.svcSeen.has(key)) {
+        const p = st.svcSeen.get(key)!;
+        c.err(head, `virtual service ${key} is defined twice (first at ${p.file}:${p.line})`);
+        continue;
+      }
+      st.svcSeen.set(key, pos(head));
+      svcs.push({ spec, at: pos(s.name) });
     }
-    st.svcSeen.set(key, pos(head));
-    svcs.push({ spec, at: pos(s.name) });
-  }
 
-  // Real servers (read once per virtual_server; shared by all group members).
-  const drafts: RealDraft[] = [];
-  for (const r of realStmts) {
-    const d = parseRealServer(c, r, { weight: vsWeight, inherit: inh, virtualhost });
-    if (d) drafts.push(d);
-  }
+    // Real servers (read once per virtual_server; shared by all group members).
+    const dflt = { weight: vsWeight, inherit: inh, virtualhost };
 
-  for (const { spec, at } of svcs) {
-    const reals: RealServerConfig[] = [];
-    const seen = new Set<string>();
-    for (const d of drafts) {
-      const r = placeReal(c, d, spec, lbKind, !!groupName, opt.inhibit_on_failure, seen);
-      if (r) reals.push(r);
+    for (const { spec, at } of svcs) {
+      const reals: RealServerConfig[] = [];
+      const seen = new Set<string>();
+      for (const d of drafts) {
+        const r = placeReal(c, d, dflt, spec, lbKind, !!groupName, opt.inhibit_on_failure, seen);
+        if (r) reals.push(r);
+      }
+      let sorryCfg: SorryServerConfig | undefined;
+      if (sorry) {
+        const so = sorry as { addr: string; af: Af; port: number; tok: Tok };
+        if (so.af !== spec.af) c.err(so.tok, `sorry server ${so.addr} is IPv${so.af} but the service is IPv${spec.af}`);
+        const fwd = sorryMethod ?? lbKind.fwd;
+        let port = so.port;
+        if (fwd !== 'masq') port = spec.fwmark > 0 ? 0 : spec.port;
+        else if (port === 0 && spec.fwmark === 0) port = spec.port;
+        if (fwd !== 'masq' && so.port !== 0 && so.port !== port) c.warn(so.tok, `sorry server port ${so.port} cannot be used with ${fwd === 'route' ? 'DR' : 'TUN'}; ${port} is used`);
+        sorryCfg = { addr: so.addr, port, fwd, weight: 1 };
+      }
+      if (reals.length === 0) { c.warn(at, `virtual server ${serviceKeyString(spec)} has no real servers; ignored (as keepalived)`); continue; }
+      let quorum = opt.quorum, hysteresis = opt.hysteresis;
+      const weightSum = reals.reduce((a, r) => a + r.dest.weight, 0);
+      if (quorum > weightSum) { c.warn(at, `quorum ${quorum} of ${serviceKeyString(spec)} exceeds the total weight of its real servers ${weightSum}; reduced to ${weightSum}`); quorum = weightSum; }
+      if (hysteresis >= quorum && (hysteresis > 0 || quorum > 0)) {
+        const hy = Math.max(0, quorum - 1);
+        if (hysteresis !== hy) c.warn(at, `hysteresis ${hysteresis} >= quorum ${quorum} for ${serviceKeyString(spec)}; set to ${hy}`);
+        hysteresis = hy;
+      }
+      st.services.push({
+        key: serviceKeyString(spec), spec,
+        ...(groupName !== undefined ? { group: groupName } : {}),
+        lb_kind: lbKind.fwd, delay_loop: delayLoop,
+        alpha: opt.alpha, omega: opt.omega, quorum, hysteresis,
+        ...(quorumUp !== undefined ? { quorum_up: quorumUp } : {}),
+        ...(quorumDown !== undefined ? { quorum_down: quorumDown } : {}),
+        ...(Object.keys(vsUsers).length ? { script_users: { ...vsUsers } } : {}),
+        inhibit_on_failure: opt.inhibit_on_failure, ha_suspend: opt.ha_suspend,
+        ...(virtualhost !== undefined ? { virtualhost } : {}),
+        ...(sorryCfg ? { sorry_server: sorryCfg } : {}),
+        sorry_server_inhibit: opt.sorry_server_inhibit,
+        extra: {}, reals, at,
+      });
     }
-    let sorryCfg: SorryServerConfig | undefined;
-    if (sorry) {
-      const so = sorry as { addr: string; af: Af; port: number; tok: Tok };
-      if (so.af !== spec.af) c.err(so.tok, `sorry server ${so.addr} is IPv${so.af} but the service is IPv${spec.af}`);
-      const fwd = sorryMethod ?? lbKind.fwd;
-      let port = so.port;
-      if (fwd !== 'masq') port = spec.fwmark > 0 ? 0 : spec.port;
-      else if (port === 0 && spec.fwmark === 0) port = spec.port;
-      if (fwd !== 'masq' && so.port !== 0 && so.port !== port) c.warn(so.tok, `sorry server port ${so.port} cannot be used with ${fwd === 'route' ? 'DR' : 'TUN'}; ${port} is used`);
-      sorryCfg = { addr: so.addr, port, fwd, weight: 1 };
-    }
-    if (reals.length === 0) { c.warn(at, `virtual server ${serviceKeyString(spec)} has no real servers; ignored (as keepalived)`); continue; }
-    let quorum = opt.quorum, hysteresis = opt.hysteresis;
-    const weightSum = reals.reduce((a, r) => a + r.dest.weight, 0);
-    if (quorum > weightSum) { c.warn(at, `quorum ${quorum} of ${serviceKeyString(spec)} exceeds the total weight of its real servers ${weightSum}; reduced to ${weightSum}`); quorum = weightSum; }
-    if (hysteresis >= quorum && (hysteresis > 0 || quorum > 0)) {
-      const hy = Math.max(0, quorum - 1);
-      if (hysteresis !== hy) c.warn(at, `hysteresis ${hysteresis} >= quorum ${quorum} for ${serviceKeyString(spec)}; set to ${hy}`);
-      hysteresis = hy;
-    }
-    st.services.push({
-      key: serviceKeyString(spec), spec,
-      ...(groupName !== undefined ? { group: groupName } : {}),
-      lb_kind: lbKind.fwd, delay_loop: delayLoop,
-      alpha: opt.alpha, omega: opt.omega, quorum, hysteresis,
-      ...(quorumUp !== undefined ? { quorum_up: quorumUp } : {}),
-      ...(quorumDown !== undefined ? { quorum_down: quorumDown } : {}),
-      ...(Object.keys(vsUsers).length ? { script_users: { ...vsUsers } } : {}),
-      inhibit_on_failure: opt.inhibit_on_failure, ha_suspend: opt.ha_suspend,
-      ...(virtualhost !== undefined ? { virtualhost } : {}),
-      ...(sorryCfg ? { sorry_server: sorryCfg } : {}),
-      sorry_server_inhibit: opt.sorry_server_inhibit,
-      extra: {}, reals, at,
-    });
   }
 }

@@ -1,8 +1,7 @@
 /** Pieces several VRRP blocks share: address lines, track lists, notify scripts, accepted-but-ignored keywords. */
 import { canonicalIp, parseIp } from '../../core/addr.ts';
 import type { NotifyKeyword, VrrpAddress, VrrpTrack } from '../desired.ts';
-import type { Stmt } from '../kalex.ts';
-import { sameFor, setUser, type Ctx, type Table } from './context.ts';
+import { sameFor, setUser, type Ctx, type Table, type Stmt } from './context.ts';
 
 /** `ADDR[/PREFIX] [dev X] [brd X] [scope X] [label X] [words...]`. */
 export function parseAddrLine(c: Ctx, l: Stmt): VrrpAddress | null {
@@ -22,7 +21,6 @@ export function parseAddrLine(c: Ctx, l: Stmt): VrrpAddress | null {
       i++;
     } else a.extra.push(k);
   }
-  if (l.block) c.warn(l.open!, 'unexpected block after an address; ignored');
   return a;
 }
 
@@ -48,12 +46,11 @@ export type Notify = Partial<Record<NotifyKeyword, string>>;
 /** notify, notify_master, ...: `KEYWORD SCRIPT [USER [GROUP]]` into `n`, who runs it into `users`. */
 export function notifyHandlers(c: Ctx, n: Notify, users: Notify): Table {
   return sameFor(['notify', 'notify_master', 'notify_backup', 'notify_fault', 'notify_stop'], (k) => ({
-    block: false,
     run: (x: Stmt) => { const v = c.script(x, 'a script'); if (v) { n[k as NotifyKeyword] = v.cmd; setUser(users, k as NotifyKeyword, v.user); } },
   }));
 }
 
 /** Keywords keepalived knows that the tsvs VRRP engine does not implement: each warns. */
 export function ignoredVrrp(c: Ctx, names: readonly string[]): Table {
-  return sameFor(names, (k) => ({ block: 'optional', run: (x: Stmt) => c.warn(x.name, `'${k}' is accepted but not implemented by the tsvs VRRP engine; ignored`) }));
+  return sameFor(names, (k) => ({ run: (x: Stmt) => c.warn(x.name, `'${k}' is accepted but not implemented by the tsvs VRRP engine; ignored`) }));
 }

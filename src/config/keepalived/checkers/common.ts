@@ -3,8 +3,7 @@
  * install_checker_common_keywords) and the options a checker inherits from its virtual_server
  * and real_server. Each checker's own keywords live in the file named after it.
  */
-import type { Stmt } from '../../kalex.ts';
-import type { Ctx, Table } from '../context.ts';
+import type { Ctx, Table, Stmt } from '../context.ts';
 
 /** Inheritable checker options (virtual_server -> real_server -> checker). */
 export interface Inherit {
@@ -31,22 +30,22 @@ export interface CheckerKeywords {
 
 export function commonTable(c: Ctx, o: CheckerDraft): Table {
   return {
-    connect_ip: { block: false, run: (s) => { const a = c.ip(s, 0, 'an address'); if (a) o['connect_ip'] = a.addr; c.extra(s, 1); } },
-    connect_port: { block: false, run: (s) => { const v = c.num(s, 0, 'a port', 0, 65535); if (v !== null) o['connect_port'] = v; c.extra(s, 1); } },
-    bindto: { block: false, run: (s) => { const a = c.ip(s, 0, 'an address'); if (a) o['bindto'] = a.addr; c.extra(s, 1); } },
-    bind_port: { block: false, run: (s) => { const v = c.num(s, 0, 'a port', 0, 65535); if (v !== null) o['bind_port'] = v; c.extra(s, 1); } },
-    connect_timeout: { block: false, run: (s) => { const v = c.num(s, 0, 'seconds', 0, 86400, false); if (v !== null) o['connect_timeout'] = v; c.extra(s, 1); } },
-    retry: { block: false, run: (s) => { const v = c.num(s, 0, 'a retry count', 0, 1_000_000); if (v !== null) o['retry'] = v; c.extra(s, 1); } },
-    nb_get_retry: { block: false, run: (s) => {
+    connect_ip: { run: (s) => { const a = c.ip(s, 0, 'an address'); if (a) o['connect_ip'] = a.addr; c.extra(s, 1); } },
+    connect_port: { run: (s) => { const v = c.num(s, 0, 'a port', 0, 65535); if (v !== null) o['connect_port'] = v; c.extra(s, 1); } },
+    bindto: { run: (s) => { const a = c.ip(s, 0, 'an address'); if (a) o['bindto'] = a.addr; c.extra(s, 1); } },
+    bind_port: { run: (s) => { const v = c.num(s, 0, 'a port', 0, 65535); if (v !== null) o['bind_port'] = v; c.extra(s, 1); } },
+    connect_timeout: { run: (s) => { const v = c.num(s, 0, 'seconds', 0, 86400, false); if (v !== null) o['connect_timeout'] = v; c.extra(s, 1); } },
+    retry: { run: (s) => { const v = c.num(s, 0, 'a retry count', 0, 1_000_000); if (v !== null) o['retry'] = v; c.extra(s, 1); } },
+    nb_get_retry: { run: (s) => {
       const v = c.num(s, 0, 'a retry count', 0, 1_000_000);
       if (v !== null) { o['retry'] = v; c.warn(s.name, "'nb_get_retry' is deprecated: use 'retry' (applied as retry; keepalived 2.2 ignores it outside HTTP_GET/SSL_GET)"); }
       c.extra(s, 1);
     } },
-    delay_before_retry: { block: false, run: (s) => { const v = c.num(s, 0, 'seconds', 0, 86400, false); if (v !== null) o['delay_before_retry'] = v; c.extra(s, 1); } },
-    warmup: { block: false, run: (s) => { const v = c.num(s, 0, 'seconds', 0, 86400, false); if (v !== null) o['warmup'] = v; c.extra(s, 1); } },
-    delay_loop: { block: false, run: (s) => { const v = c.num(s, 0, 'seconds', 0.001, 86400 * 365, false); if (v !== null) o['delay_loop'] = v; c.extra(s, 1); } },
-    bind_if: { block: false, run: (s) => c.warn(s.name, "'bind_if' is not supported (checks use the routing table); ignored") },
-    fwmark: { block: false, run: (s) => c.warn(s.name, "checker 'fwmark' is not supported; ignored") },
-    log_all_failures: { block: false, run: (s) => c.warn(s.name, "'log_all_failures' is not supported (every failure is logged); ignored") },
+    delay_before_retry: { run: (s) => { const v = c.num(s, 0, 'seconds', 0, 86400, false); if (v !== null) o['delay_before_retry'] = v; c.extra(s, 1); } },
+    warmup: { run: (s) => { const v = c.num(s, 0, 'seconds', 0, 86400, false); if (v !== null) o['warmup'] = v; c.extra(s, 1); } },
+    delay_loop: { run: (s) => { const v = c.num(s, 0, 'seconds', 0.001, 86400 * 365, false); if (v !== null) o['delay_loop'] = v; c.extra(s, 1); } },
+    bind_if: { run: (s) => c.warn(s.name, "'bind_if' is not supported (checks use the routing table); ignored") },
+    fwmark: { run: (s) => c.warn(s.name, "checker 'fwmark' is not supported; ignored") },
+    log_all_failures: { run: (s) => c.warn(s.name, "'log_all_failures' is not supported (every failure is logged); ignored") },
   };
 }

@@ -1,17 +1,15 @@
 /** HTTP_GET and SSL_GET keywords (keepalived check_http.c), with their `url { ... }` blocks. */
 import type { StatusCodeSpec, UrlSpec } from '../../../health/types.ts';
-import type { Stmt } from '../../kalex.ts';
-import type { Ctx } from '../context.ts';
+import type { Ctx, Stmt } from '../context.ts';
 import type { CheckerKeywords } from './common.ts';
 
 /** One `url { ... }` block; null when it is unusable (an error has been reported). */
 function readUrl(c: Ctx, u: Stmt): UrlSpec | null {
   const url: Record<string, unknown> = {};
   const codes: StatusCodeSpec[] = [];
-  c.dispatch(u.block, {
-    path: { block: false, run: (x) => { const t = c.arg(x, 0, 'a URL path'); if (t) url['path'] = t.text; c.extra(x, 1); } },
+  c.dispatch(u.body, {
+    path: { run: (x) => { const t = c.arg(x, 0, 'a URL path'); if (t) url['path'] = t.text; c.extra(x, 1); } },
     digest: {
-      block: false,
       run: (x) => {
         const t = c.arg(x, 0, 'an MD5 digest (32 hex digits)');
         if (t && !/^[0-9a-fA-F]{32}$/.test(t.text)) c.err(t, `expected an MD5 digest (32 hex digits), got '${t.text}'`);
@@ -20,7 +18,6 @@ function readUrl(c: Ctx, u: Stmt): UrlSpec | null {
       },
     },
     status_code: {
-      block: false,
       run: (x) => {
         if (!x.args.length) c.arg(x, 0, 'a status code');
         for (const t of x.args) {
@@ -33,17 +30,17 @@ function readUrl(c: Ctx, u: Stmt): UrlSpec | null {
         }
       },
     },
-    virtualhost: { block: false, run: (x) => { const t = c.arg(x, 0, 'a host name'); if (t) url['virtualhost'] = t.text; c.extra(x, 1); } },
-    regex: { block: false, run: (x) => {
+    virtualhost: { run: (x) => { const t = c.arg(x, 0, 'a host name'); if (t) url['virtualhost'] = t.text; c.extra(x, 1); } },
+    regex: { run: (x) => {
       const t = c.arg(x, 0, 'a regular expression');
       if (!t) return;
       try { new RegExp(t.text); url['regex'] = t.text; } catch (e) { c.err(t, `invalid regex: ${(e as Error).message}`); }
     } },
-    regex_no_match: { block: false, run: () => { url['regex_no_match'] = true; } },
-    regex_options: { block: false, run: (x) => c.warn(x.name, "'regex_options' is not supported; ignored") },
-    regex_stack: { block: false, run: (x) => c.warn(x.name, "'regex_stack' is not supported; ignored") },
-    regex_min_offset: { block: false, run: (x) => c.warn(x.name, "'regex_min_offset' is not supported; ignored") },
-    regex_max_offset: { block: false, run: (x) => c.warn(x.name, "'regex_max_offset' is not supported; ignored") },
+    regex_no_match: { run: () => { url['regex_no_match'] = true; } },
+    regex_options: { run: (x) => c.warn(x.name, "'regex_options' is not supported; ignored") },
+    regex_stack: { run: (x) => c.warn(x.name, "'regex_stack' is not supported; ignored") },
+    regex_min_offset: { run: (x) => c.warn(x.name, "'regex_min_offset' is not supported; ignored") },
+    regex_max_offset: { run: (x) => c.warn(x.name, "'regex_max_offset' is not supported; ignored") },
   }, 'url');
   if (url['path'] === undefined) { c.err(c.after(u), "expected 'path' in url block"); return null; }
   if (codes.length) url['status_code'] = codes;
@@ -54,20 +51,20 @@ export const httpKeywords: CheckerKeywords = {
   kinds: ['HTTP_GET', 'SSL_GET'],
   read(c, s, kind, o, common) {
     const urls: UrlSpec[] = [];
-    c.dispatch(s.block, {
+    c.dispatch(s.body, {
       ...common,
-      url: { block: true, run: (u) => { const url = readUrl(c, u); if (url) urls.push(url); } },
-      virtualhost: { block: false, run: (x) => { const t = c.arg(x, 0, 'a host name'); if (t) o['virtualhost'] = t.text; c.extra(x, 1); } },
-      enable_sni: { block: false, run: (x) => { o['enable_sni'] = c.bool(x, 0); } },
-      http_protocol: { block: false, run: (x) => {
+      url: { run: (u) => { const url = readUrl(c, u); if (url) urls.push(url); } },
+      virtualhost: { run: (x) => { const t = c.arg(x, 0, 'a host name'); if (t) o['virtualhost'] = t.text; c.extra(x, 1); } },
+      enable_sni: { run: (x) => { o['enable_sni'] = c.bool(x, 0); } },
+      http_protocol: { run: (x) => {
         const t = c.arg(x, 0, 'an HTTP protocol version');
         if (!t) return;
         if (t.text === '1.0' || t.text === '1.1') o['http_protocol'] = t.text;
         else if (t.text === '1.0C' || t.text === '1.0K') { o['http_protocol'] = '1.0'; c.warn(t, `http_protocol ${t.text} is treated as 1.0`); }
         else c.err(t, `expected 1.0|1.1|1.0C|1.0K, got '${t.text}'`);
       } },
-      tls_compliant: { block: false, run: (x) => c.warn(x.name, "'tls_compliant' is not supported (TLS close is always tolerant); ignored") },
-      fast_recovery: { block: false, run: (x) => c.warn(x.name, "'fast_recovery' is not supported; ignored") },
+      tls_compliant: { run: (x) => c.warn(x.name, "'tls_compliant' is not supported (TLS close is always tolerant); ignored") },
+      fast_recovery: { run: (x) => c.warn(x.name, "'fast_recovery' is not supported; ignored") },
     }, kind);
     if (!urls.length) { c.err(c.after(s), `${kind} needs at least one 'url { path ... }' block`); return false; }
     o['url'] = urls;

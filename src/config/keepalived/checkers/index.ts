@@ -3,8 +3,7 @@
  * (one file per checker beside this one), and the real_server keywords that open a checker.
  */
 import type { CheckerDef } from '../../../health/types.ts';
-import type { Stmt } from '../../kalex.ts';
-import type { Ctx, Table } from '../context.ts';
+import type { Ctx, Table, Stmt } from '../context.ts';
 import { commonTable, type CheckerDraft, type CheckerKeywords, type Inherit } from './common.ts';
 import { dnsKeywords } from './dns.ts';
 import { httpKeywords } from './http.ts';
@@ -24,30 +23,36 @@ export const CHECKER_KEYWORDS: ReadonlyMap<string, CheckerKeywords> = new Map(AL
 /** keepalived checkers tsvs has no checker for. */
 const UNSUPPORTED = ['FILE_CHECK', 'BFD_CHECK'];
 
+/** A checker as written: its kind and its own options (inherited ones are added by `buildChecker`). */
+export interface CheckerRead { readonly kind: string; readonly own: CheckerDraft }
+
 /** One checker block; null when it cannot be built (its errors are reported). */
-export function parseChecker(c: Ctx, s: Stmt, inh: Inherit): CheckerDef | null {
-  const kind = s.name.text.toUpperCase();
+export function readChecker(c: Ctx, s: Stmt): CheckerRead | null {
+  const kind = s.name.text;
   const spec = CHECKER_KEYWORDS.get(kind);
   if (!spec) return null;
-  const o: CheckerDraft = {};
-  if (inh.retry !== undefined) o['retry'] = inh.retry;
-  if (inh.delay_before_retry !== undefined) o['delay_before_retry'] = inh.delay_before_retry;
-  if (inh.warmup !== undefined) o['warmup'] = inh.warmup;
-  if (inh.connect_timeout !== undefined) o['connect_timeout'] = inh.connect_timeout;
+  const own: CheckerDraft = {};
   const before = c.errorCount();
-  if (!spec.read(c, s, kind, o, commonTable(c, o))) return null;
+  if (!spec.read(c, s, kind, own, commonTable(c, own))) return null;
   if (c.errorCount() > before) return null;
-  return { type: kind, ...o } as CheckerDef;
+  return { kind, own };
 }
 
-/** The checker keywords of a real_server block; `inh` gives the options in force when one is read. */
-export function checkerTable(c: Ctx, onChecker: (d: CheckerDef) => void, inh: () => Inherit): Table {
+/** The checker with what it inherits from its real_server and virtual_server (its own options win). */
+export function buildChecker(r: CheckerRead, inh: Inherit): CheckerDef {
+  const o: CheckerDraft = {};
+  for (const k of ['retry', 'delay_before_retry', 'warmup', 'connect_timeout'] as const) if (inh[k] !== undefined) o[k] = inh[k];
+  return { type: r.kind, ...o, ...r.own } as CheckerDef;
+}
+
+/** The checker keywords of a real_server block. */
+export function checkerTable(c: Ctx, onChecker: (d: CheckerRead) => void): Table {
   const t: Table = {};
   for (const k of CHECKER_KEYWORDS.keys()) {
-    t[k] = { block: 'optional', run: (s) => { const d = parseChecker(c, s, inh()); if (d) onChecker(d); } };
+    t[k] = { run: (s) => { const d = readChecker(c, s); if (d) onChecker(d); } };
   }
   for (const k of UNSUPPORTED) {
-    t[k] = { block: 'optional', run: (s) => c.warn(s.name, `${k} is not supported by the tsvs health checkers; ignored (the real server is not checked by it)`) };
+    t[k] = { run: (s) => c.warn(s.name, `${k} is not supported by the tsvs health checkers; ignored (the real server is not checked by it)`) };
   }
   return t;
 }

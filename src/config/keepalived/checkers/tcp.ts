@@ -4,7 +4,7 @@ import type { CheckerKeywords } from './common.ts';
 export const tcpKeywords: CheckerKeywords = {
   kinds: ['TCP_CHECK'],
   read(c, s, kind, _o, common) {
-    c.dispatch(s.block, common, kind);
+    c.dispatch(s.body, common, kind);
     return true;
   },
 };
