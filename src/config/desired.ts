@@ -28,12 +28,13 @@ export type Severity = 'error' | 'warning';
 /**
  * How `keepalived -t` counts a problem (its config_err_t, lib/parser.h), which sets
  * `tsvs config-test`'s exit code for keepalived.conf: 'none' = keepalived says nothing about it
- * (a tsvs note; exit unaffected), 'fatal' = cannot run the file (missing file, bad interface: 4),
+ * (a tsvs note; exit unaffected), 'log' = keepalived logs it without counting it (exit
+ * unaffected), 'fatal' = cannot run the file (missing file, bad interface: 4),
  * 'param' = a missing parameter (keepalived -t stops at once: 2), 'noconfig' = an include that
  * include_check requires is missing (keepalived exits KEEPALIVED_EXIT_NO_CONFIG, 6, after reading),
  * 'config' = any other configuration problem (5; the default), 'security' = script security (6).
  */
-export type KaClass = 'none' | 'fatal' | 'param' | 'noconfig' | 'config' | 'security';
+export type KaClass = 'none' | 'log' | 'fatal' | 'param' | 'noconfig' | 'config' | 'security';
 
 export interface Diagnostic {
   readonly severity: Severity;
@@ -73,9 +74,10 @@ export function keepalivedTestExit(ds: readonly Diagnostic[], refused: boolean):
   return refused ? KA_EXIT.config : KA_EXIT.ok;
 }
 
+/** "FILE:LINE[:COL]: error|warning|note: message"; a note is what keepalived does without a word. */
 export function formatDiagnostic(d: Diagnostic): string {
   const where = d.col > 0 ? `${d.file}:${d.line}:${d.col}` : `${d.file}:${d.line}`;
-  return `${where}: ${d.severity}: ${d.message}`;
+  return `${where}: ${d.ka === 'none' && d.severity === 'warning' ? 'note' : d.severity}: ${d.message}`;
 }
 
 /** Orders diagnostics by file (read order), line, column; stable otherwise. */

@@ -267,7 +267,7 @@ export function lexKeepalived(path: string, src: ConfigSource, diags: Diagnostic
     const matches = wild ? src.glob(abs) : src.read(abs) !== null ? [abs] : [];
     if (matches.length === 0) {
       // keepalived: "Config files missing" unless a wildcard matched nothing; an error only under include_check.
-      if (!wild) say(from, at, `Config files missing '${pattern}'.`, check & INC.M ? 'noconfig' : 'none');
+      if (!wild) say(from, at, `Config files missing '${pattern}'.`, check & INC.M ? 'noconfig' : 'log');
       else if (check & INC.W) say(from, at, `No config files matched '${pattern}'.`, 'noconfig');
       return;
     }

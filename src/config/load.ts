@@ -75,8 +75,8 @@ export function loadConfig(path: string, opts: LoadOptions = {}): LoadResult & {
   if (format === 'keepalived' && r.state) {
     // keepalived checks its scripts after reading the file: who runs them, and which may not run.
     const p = applyScriptPolicy(r.state, opts.scriptHost ?? realScriptHost);
-    // keepalived only logs what it finds wrong with a script (lib/notify.c): keepalived -t's exit is
-    // unaffected, except by the SECURITY VIOLATION and by errors.
+    // keepalived only logs (to syslog) what it finds wrong with a script (lib/notify.c): keepalived -t
+    // says nothing of it and its exit is unaffected; only the SECURITY VIOLATION and errors count.
     const policy = p.diagnostics.map((d): Diagnostic => (d.severity === 'warning' && !d.security ? { ...d, ka: 'none' } : d));
     const diagnostics = sortDiagnostics([...r.diagnostics, ...policy], r.state.files);
     return { state: diagnostics.some((d) => d.severity === 'error') ? null : p.state, diagnostics, format };

@@ -10,7 +10,7 @@
  * silently) never failing it. For ldirectord.cf: 0, or 1 when the file is refused. 2 on usage.
  */
 import type { ConfigFormat } from '../../config/desired.ts';
-import { formatDiagnostic, kaClassOf, keepalivedTestExit, KA_EXIT, summarize } from '../../config/desired.ts';
+import { formatDiagnostic, keepalivedTestExit, KA_EXIT, summarize } from '../../config/desired.ts';
 import { targetRules } from '../../config/diff.ts';
 import { renderRules } from '../../config/dump.ts';
 import { loadConfig } from '../../config/load.ts';
@@ -47,7 +47,7 @@ export async function run(argv: string[]): Promise<number> {
   const r = loadConfig(file, { format: type, ...(configId !== undefined ? { configId } : {}) });
   for (const d of r.diagnostics) {
     if (quiet && d.severity === 'warning') continue;
-    process.stderr.write(formatDiagnostic(d) + (r.format === 'keepalived' && kaClassOf(d) === 'none' ? ' (note)' : '') + '\n');
+    process.stderr.write(formatDiagnostic(d) + '\n');
   }
   const errors = r.diagnostics.filter((d) => d.severity === 'error').length;
   const warnings = r.diagnostics.length - errors;

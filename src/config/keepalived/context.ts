@@ -168,8 +168,10 @@ export class Ctx {
       if (str === '}' && nested) return;
       const kind = ka[str];
       if (kind === undefined) {
+        // keepalived's words, as it says them; the line is ignored.
+        this.warn(first, `Unknown keyword '${str}'`);
         const k = Object.keys(ka).find((x) => x.toLowerCase() === str.toLowerCase());
-        this.warn(first, `Unknown keyword '${str}'${k ? ` (keywords are case-sensitive: '${k}'?)` : ''} in ${where}; ignored`);
+        if (k) this.note(first, `'${str}' is not '${k}' (${where}): keepalived's keywords are case-sensitive`);
         continue;
       }
       const s: Stmt = {
@@ -179,7 +181,7 @@ export class Ctx {
       };
       const h = table[str];
       if (h) h.run(s);
-      else if (!quiet) this.warn(first, `'${str}' in ${where} is a keepalived keyword tsvs does not implement; ignored${s.body ? ' with its block' : ''}`);
+      else if (!quiet) this.warn(first, `'${str}' in ${where} is accepted but not implemented by tsvs; ignored${s.body ? ' with its block' : ''}`);
       // A block nobody read is still read through, so its inner unknown keywords are reported.
       if (s.body && !s.body.consumed) this.dispatch(s.body, {}, str, true);
     }
@@ -195,7 +197,7 @@ export class Ctx {
         if (toks[0]!.text === '{') {
           if (toks.length === 1) continue;
           toks = toks.slice(1);
-        } else this.note(toks[0]!, "'{' missing from beginning of block");
+        } else this.warn(toks[0]!, "'{' missing from beginning of block", 'log');
       }
       let eob = false;
       if (toks[toks.length - 1]!.text === '}') {

@@ -65,13 +65,8 @@ function checkersOf(d: RealDraft, dflt: RealDefaults): CheckerDef[] {
   });
 }
 
-/**
- * A real server in one service: keepalived's port rules (NAT keeps its port, DR/TUN use the
- * service's) and duplicates dropped. Null when it does not belong there (reported).
- */
-export function placeReal(
-  c: Ctx, d: RealDraft, dflt: RealDefaults, spec: ServiceSpec, lbKind: LvsMethod, inGroup: boolean, inhibitDefault: boolean, seen: Set<string>,
-): RealServerConfig | null {
+/** A real server in one service: keepalived's port rules (NAT keeps its port, DR/TUN use the service's). */
+export function placeReal(c: Ctx, d: RealDraft, dflt: RealDefaults, spec: ServiceSpec, lbKind: LvsMethod, inhibitDefault: boolean): RealServerConfig | null {
   if (d.af !== spec.af && !(spec.fwmark > 0 && spec.af === 6 && d.af === 6)) {
     c.err(d.at, `real server ${d.addr} is IPv${d.af} but the virtual service ${serviceKeyString(spec)} is IPv${spec.af}`);
     return null;
@@ -80,18 +75,9 @@ export function placeReal(
   let port = d.port ?? 0;
   if (method.fwd === 'masq') {
     if (spec.fwmark === 0 && port === 0) port = spec.port;
-  } else if (spec.fwmark > 0) {
-    if (port !== 0 && !inGroup) c.warn(d.at, `fwmark service: real server ${d.addr} port ${port} is ignored for ${method.fwd === 'route' ? 'DR' : 'TUN'}; 0 is used`);
-    port = 0;
-  } else if (port === 0) port = spec.port;
-  else if (port !== spec.port) {
-    // keepalived resets it; ipvsadm/the kernel force it: DR and TUN cannot change ports.
-    c.warn(d.at, `real server port ${port} differs from the service port ${spec.port}: ${method.fwd === 'route' ? 'DR' : 'TUN'} cannot change ports; ${spec.port} is used`);
-    port = spec.port;
-  }
+  } else if (spec.fwmark > 0) port = 0;
+  else port = spec.port;
   const key = hostPort(d.addr, port);
-  if (seen.has(key)) { c.warn(d.at, `real server ${key} is duplicated in ${serviceKeyString(spec)}; the second one is removed`); return null; }
-  seen.add(key);
   const dest: DestSpec = {
     af: d.af, addr: d.addr, port, fwd: method.fwd, weight: d.weight ?? dflt.weight, uThreshold: d.u, lThreshold: d.l,
     tunType: method.tunType, tunPort: method.tunPort, tunCsum: method.tunCsum,

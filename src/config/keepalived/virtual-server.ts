@@ -89,6 +89,7 @@ export function parseVirtualServer(st: KaState, s: Stmt): void {
   let pe = '';
   let flags = 0;
   let delayLoop: number = DEFAULTS.delay_loop;
+  let schedulerSet = false, lbKindSet = false;
   let explicitAf: Af | null = null;
   const opt = {
     alpha: false, omega: false, quorum: DEFAULTS.quorum as number, hysteresis: DEFAULTS.hysteresis as number,
@@ -118,9 +119,10 @@ export function parseVirtualServer(st: KaState, s: Stmt): void {
       if (!SCHEDULERS.has(v)) { c.err(t, `expected a scheduler (${[...SCHEDULERS].join('|')}), got '${t.text}'`); return; }
       if (v !== t.text) c.warn(t, `scheduler '${t.text}' accepted as '${v}'`);
       scheduler = v;
+      schedulerSet = true;
       c.extra(x, 1);
     } },
-    lb_kind: { run: (x) => { const m = parseMethod(c, x); if (m) lbKind = m; } },
+    lb_kind: { run: (x) => { const m = parseMethod(c, x); if (m) { lbKind = m; lbKindSet = true; } } },
     persistence_timeout: { run: (x) => {
       if (!x.args.length) { persistence = DEFAULTS.persistence_timeout; return; }
       const v = c.num(x, 0, 'seconds', 0, 0x7fffffff);
@@ -181,23 +183,61 @@ export function parseVirtualServer(st: KaState, s: Stmt): void {
   });
 
   function finish(members: Member[]): void {
-    if (flags & (SVC_F.SCHED1 | SVC_F.SCHED2)) {
-      // ipvsadm semantics: sh-*/mh-* flags only with their scheduler.
-      if (!['sh', 'mh'].includes(scheduler)) c.warn(s.name, `scheduler flags set on a '${scheduler}' service have no effect`);
-    }
-    // keepalived's validate_check_config() corrections, with the same outcome and a warning each.
+    // keepalived's validate_check_config(), in its order and words, once per virtual_server.
     const byAddr = members.some((m) => m.fwmark === 0);
     const byMark = members.some((m) => m.fwmark > 0);
-    if (byAddr && protocolTok === null) {
-      c.warn(s.name, `virtual server ${head.text}${s.args[1] ? ' ' + s.args[1].text : ''}: no 'protocol' set; UDP is used (as keepalived 2.x does: the kernel default)`);
-      protocol = 'udp';
+    const first = members[0];
+    const proto = (): string => (protocolTok === null ? 'none' : protocol);
+    const fmt = (): string => groupName !== undefined ? `[${groupName}]:${first && first.fwmark === 0 ? first.port : 0}`
+      : first && first.fwmark > 0 ? `FWM ${first.fwmark}` : `[${first?.addr}]:${proto()}:${first?.port}`;
+    const fmtRs = (d: RealDraft): string => `[${d.addr}]:${proto()}:${d.port ?? 0}`;
+    if (drafts.length === 0) { c.warn(s.name, `Virtual server ${fmt()} has no real servers - ignoring`); return; }
+    if (byMark && opt.ha_suspend) { c.warn(s.name, `Virtual server ${fmt()}: cannot use ha_suspend with fwmarks - clearing ha_suspend`); opt.ha_suspend = false; }
+    if (byAddr) {
+      if (protocolTok === null) { c.warn(s.name, `Virtual server ${fmt()}: no protocol set - defaulting to UDP`); protocol = 'udp'; }
+      if ((flags & SVC_F.ONEPACKET) && (protocol as Protocol) !== 'udp') { c.warn(s.name, `Virtual server ${fmt()}: one packet scheduling requires UDP - resetting`); flags &= ~SVC_F.ONEPACKET; }
+      if (persistence === 0 && members.some((m) => m.fwmark === 0 && m.port === 0)) {
+        c.warn(s.name, `Virtual server ${fmt()}: zero port only valid for persistent services - setting`);
+        persistence = DEFAULTS.persistence_timeout;
+      }
     }
-    if (!byAddr && byMark && protocolTok !== null) c.warn(protocolTok, 'protocol specified for a fwmark service; ignored');
-    if (byMark && opt.ha_suspend) { c.warn(s.name, 'ha_suspend cannot be used with fwmark services; cleared'); opt.ha_suspend = false; }
-    if (byAddr && (flags & SVC_F.ONEPACKET) && (protocol as Protocol) !== 'udp') { c.warn(s.name, "'ops' (one-packet scheduling) requires UDP; cleared"); flags &= ~SVC_F.ONEPACKET; }
-    if (byAddr && persistence === 0 && members.some((m) => m.fwmark === 0 && m.port === 0)) {
-      c.warn(s.name, `port 0 is only valid for persistent services; persistence_timeout ${DEFAULTS.persistence_timeout} is set`);
-      persistence = DEFAULTS.persistence_timeout;
+    if (!byAddr && byMark && protocolTok !== null) c.warn(s.name, `Warning: Virtual server ${fmt()}: protocol specified for fwmark - protocol will be ignored`);
+    if (!schedulerSet) c.warn(s.name, `Virtual server ${fmt()}: no scheduler set, setting default '${DEFAULTS.keepalivedScheduler}'`);
+    if (flags & (SVC_F.SCHED1 | SVC_F.SCHED2)) {
+      // ipvsadm semantics: sh-*/mh-* flags only with their scheduler (keepalived passes them on silently).
+      if (!['sh', 'mh'].includes(scheduler)) c.note(s.name, `scheduler flags set on a '${scheduler}' service have no effect`);
+    }
+    // Real servers: a duplicate of an earlier one is removed; one without a method takes the service's.
+    const reals: RealDraft[] = [];
+    let methodNoted = false;
+    for (const d of drafts) {
+      if (reals.some((o) => o.addr === d.addr && (o.port ?? 0) === (d.port ?? 0))) {
+        c.warn(d.at, `VS ${fmt()}: real server ${fmtRs(d)} is duplicated - removing second rs`);
+        continue;
+      }
+      if (!d.method && !lbKindSet && !methodNoted) { c.warn(s.name, `Virtual server ${fmt()}: no forwarding method set, setting default NAT`); methodNoted = true; }
+      reals.push(d);
+    }
+    if (sorry && sorryMethod === null && !lbKindSet && !methodNoted) c.warn(s.name, `Virtual server ${fmt()}: no forwarding method set, setting default NAT`);
+    const weightSum = reals.reduce((a, d) => a + (d.weight ?? vsWeight), 0);
+    if (opt.quorum > weightSum) {
+      c.warn(s.name, `Warning - quorum ${opt.quorum} for ${fmt()} exceeds total weight of real servers ${weightSum}, reducing quorum to ${weightSum}`);
+      opt.quorum = weightSum;
+    }
+    if (opt.hysteresis >= opt.quorum) {
+      const hy = Math.max(0, opt.quorum - 1);
+      c.warn(s.name, `Virtual server ${fmt()}: hysteresis ${opt.hysteresis} >= quorum ${opt.quorum}; setting hysteresis to ${opt.quorum === 0 ? 4294967295 : hy}`);
+      opt.hysteresis = hy;
+    }
+    // Ports: DR and TUN cannot change them; a fwmark service has none.
+    for (const d of reals) {
+      const m = d.method ?? lbKind;
+      if (m.fwd === 'masq' || !d.port) continue;
+      if (groupName !== undefined) {
+        if (byMark) c.warn(d.at, `WARNING - fwmark virtual server ${fmt()}, real server ${fmtRs(d)} has port specified - port will be ignored`);
+        for (const g of members) if (g.fwmark === 0 && g.port !== d.port) c.warn(d.at, `virtual server ${fmt()}:[${g.addr},${g.port}] and real server ${fmtRs(d)} ports don't match`);
+      } else if (byMark) c.warn(d.at, `WARNING - fwmark virtual server ${fmt()}, real server ${fmtRs(d)} has port specified - clearing`);
+      else if (first && d.port !== first.port) c.warn(d.at, `WARNING - virtual server ${fmt()} and real server ${fmtRs(d)} ports don't match - resetting`);
     }
     if (persistence > 0) flags |= SVC_F.PERSISTENT;
 
@@ -227,13 +267,11 @@ export function parseVirtualServer(st: KaState, s: Stmt): void {
 
     // Real servers (read once per virtual_server; shared by all group members).
     const dflt = { weight: vsWeight, inherit: inh, virtualhost };
-
     for (const { spec, at } of svcs) {
-      const reals: RealServerConfig[] = [];
-      const seen = new Set<string>();
-      for (const d of drafts) {
-        const r = placeReal(c, d, dflt, spec, lbKind, !!groupName, opt.inhibit_on_failure, seen);
-        if (r) reals.push(r);
+      const placed: RealServerConfig[] = [];
+      for (const d of reals) {
+        const r = placeReal(c, d, dflt, spec, lbKind, opt.inhibit_on_failure);
+        if (r) placed.push(r);
       }
       let sorryCfg: SorryServerConfig | undefined;
       if (sorry) {
@@ -243,23 +281,15 @@ export function parseVirtualServer(st: KaState, s: Stmt): void {
         let port = so.port;
         if (fwd !== 'masq') port = spec.fwmark > 0 ? 0 : spec.port;
         else if (port === 0 && spec.fwmark === 0) port = spec.port;
-        if (fwd !== 'masq' && so.port !== 0 && so.port !== port) c.warn(so.tok, `sorry server port ${so.port} cannot be used with ${fwd === 'route' ? 'DR' : 'TUN'}; ${port} is used`);
+        if (fwd !== 'masq' && so.port !== 0 && so.port !== port) c.warn(so.tok, `WARNING - virtual server ${fmt()} and sorry server ports don't match - resetting`);
         sorryCfg = { addr: so.addr, port, fwd, weight: 1 };
       }
-      if (reals.length === 0) { c.warn(at, `virtual server ${serviceKeyString(spec)} has no real servers; ignored (as keepalived)`); continue; }
-      let quorum = opt.quorum, hysteresis = opt.hysteresis;
-      const weightSum = reals.reduce((a, r) => a + r.dest.weight, 0);
-      if (quorum > weightSum) { c.warn(at, `quorum ${quorum} of ${serviceKeyString(spec)} exceeds the total weight of its real servers ${weightSum}; reduced to ${weightSum}`); quorum = weightSum; }
-      if (hysteresis >= quorum && (hysteresis > 0 || quorum > 0)) {
-        const hy = Math.max(0, quorum - 1);
-        if (hysteresis !== hy) c.warn(at, `hysteresis ${hysteresis} >= quorum ${quorum} for ${serviceKeyString(spec)}; set to ${hy}`);
-        hysteresis = hy;
-      }
+      if (placed.length === 0) continue;
       st.services.push({
         key: serviceKeyString(spec), spec,
         ...(groupName !== undefined ? { group: groupName } : {}),
         lb_kind: lbKind.fwd, delay_loop: delayLoop,
-        alpha: opt.alpha, omega: opt.omega, quorum, hysteresis,
+        alpha: opt.alpha, omega: opt.omega, quorum: opt.quorum, hysteresis: opt.hysteresis,
         ...(quorumUp !== undefined ? { quorum_up: quorumUp } : {}),
         ...(quorumDown !== undefined ? { quorum_down: quorumDown } : {}),
         ...(Object.keys(vsUsers).length ? { script_users: { ...vsUsers } } : {}),
@@ -267,7 +297,7 @@ export function parseVirtualServer(st: KaState, s: Stmt): void {
         ...(virtualhost !== undefined ? { virtualhost } : {}),
         ...(sorryCfg ? { sorry_server: sorryCfg } : {}),
         sorry_server_inhibit: opt.sorry_server_inhibit,
-        extra: {}, reals, at,
+        extra: {}, reals: placed, at,
       });
     }
   }
