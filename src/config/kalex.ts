@@ -36,11 +36,12 @@ export interface Tok {
   readonly col: number;
 }
 
-/** One line as keepalived reads it: its words (at least one). */
+/** One line as keepalived reads it: its words (at least one), and its text (handlers that re-read it). */
 export interface Line {
   readonly toks: readonly Tok[];
   readonly file: string;
   readonly line: number;
+  readonly text: string;
 }
 
 export interface LexOptions {
@@ -110,6 +111,54 @@ export function decomment(str: string): { text: string; unterminated: boolean } 
   s = s.replace(/[ \t]+$/, '');
   if (cont) s += '\\';
   return { text: s, unterminated: quote };
+}
+
+/**
+ * alloc_strvec_quoted_escaped(): the words of a line as keepalived re-reads it for scripts
+ * (script, misc_path, notify*): "double" and 'single' quotes group (and may start mid-word),
+ * backslash escapes (\n, \t, \xHH, \NNN octal, \cX, any other character as itself).
+ * Null when a quote is not closed (keepalived: "missing terminating").
+ */
+export function quotedEscaped(src: string): string[] | null {
+  const out: string[] = [];
+  let i = 0;
+  let quote: '"' | "'" | null = null;
+  for (;;) {
+    while (i < src.length && WHITE.includes(src[i]!)) i++;
+    if (i >= src.length) break;
+    let w = '';
+    while (i < src.length) {
+      const ch = src[i]!;
+      if (ch === '\\') {
+        i++;
+        if (i >= src.length) return out.length ? out : null;
+        const e = src[i]!;
+        if (e === 'x' && /[0-9a-fA-F]/.test(src[i + 1] ?? '')) {
+          let v = 0; i++;
+          while (i < src.length && /[0-9a-fA-F]/.test(src[i]!)) { v = ((v << 4) | parseInt(src[i]!, 16)) & 0xff; i++; }
+          w += String.fromCharCode(v);
+        } else if (e === 'c' && i + 1 < src.length) { w += String.fromCharCode(src.charCodeAt(i + 1) & 0x1f); i += 2; }
+        else if (e >= '0' && e <= '7') {
+          let v = 0, n = 0;
+          while (n < 3 && i < src.length && src[i]! >= '0' && src[i]! <= '7') { v = ((v << 3) + Number(src[i])) & 0xff; i++; n++; }
+          w += String.fromCharCode(v);
+        } else {
+          const map: Record<string, string> = { a: '\x07', b: '\b', E: '\x1b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v' };
+          w += map[e] ?? e;
+          i++;
+        }
+        continue;
+      }
+      if (quote) { if (ch === quote) quote = null; else w += ch; i++; continue; }
+      if (ch === '"' || ch === "'") { quote = ch; i++; continue; }
+      if (WHITE.includes(ch)) break;
+      w += ch;
+      i++;
+    }
+    if (quote) return null;
+    out.push(w);
+  }
+  return out.length ? out : null;
 }
 
 /** alloc_strvec(): words; a quoted word runs to the next `"`. Null `unmatched` when all quotes close. */
@@ -297,7 +346,7 @@ export function lexKeepalived(path: string, src: ConfigSource, diags: Diagnostic
       if (at >= 0) from = at + x.text.length;
       return { text: x.text, quoted: x.quoted, file, line: lineNo, col: at >= 0 ? at + 1 : 0 };
     });
-    lines.push({ toks, file, line: lineNo });
+    lines.push({ toks, file, line: lineNo, text: buf });
     if (lines.length > maxLines) {
       say(file, lineNo, `configuration too large (more than ${maxLines} lines); not read further`, 'config', 'error');
       stopped = true;

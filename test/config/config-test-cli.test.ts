@@ -9,11 +9,11 @@ const ROOT = join(import.meta.dirname, '..', '..');
 const FX = join(import.meta.dirname, 'fixtures');
 const tsvs = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, 'bin', 'tsvs.mjs'), 'config-test', ...args], { encoding: 'utf8', timeout: 30000 });
 
-test('config-test exits 0 and summarizes a good keepalived.conf', () => {
-  const r = tsvs(join(FX, 'ka-dr-vrrp.conf'));
+test('config-test exits 0 and summarizes a keepalived.conf keepalived -t passes', () => {
+  const r = tsvs(join(FX, 'ka-group.conf'));
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout, /keepalived configuration OK/);
-  assert.match(r.stdout, /2 virtual service\(s\), 4 real server\(s\), 4 checker\(s\), 2 vrrp instance\(s\), 1 sync group\(s\), 1 vrrp script\(s\)/);
+  assert.match(r.stdout, /keepalived configuration OK \(0 warning\(s\)\)/);
+  assert.match(r.stdout, /6 virtual service\(s\), 10 real server\(s\), 8 checker\(s\), 0 vrrp instance\(s\), 0 sync group\(s\), 0 vrrp script\(s\)/);
 });
 
 test('config-test exits 5 as keepalived -t does and prints file:line:col for what keepalived reports', () => {

@@ -17,7 +17,8 @@ const warnings = (ds: readonly Diagnostic[]) => ds.filter((d) => d.severity === 
 
 function load(name: string, configId = 'lb1'): { state: DesiredState; diagnostics: readonly Diagnostic[] } {
   // Scripts the fixtures name exist, root-owned and safe, as on the director they were written for.
-  const r = loadConfig(join(FX, name), { configId, scriptHost: new FakeScriptHost({ everyScriptExists: true }) });
+  // Interfaces unchecked: the fixtures name the director's (eth0, eth1...), not this host's.
+  const r = loadConfig(join(FX, name), { configId, interfaces: null, scriptHost: new FakeScriptHost({ everyScriptExists: true }) });
   assert.deepEqual(errors(r.diagnostics).map((d) => `${d.line}:${d.col} ${d.message}`), [], `${name} has errors`);
   assert.ok(r.state);
   return { state: r.state, diagnostics: r.diagnostics };
@@ -54,7 +55,7 @@ test('seed 003 (keepalived DR, restored line breaks) gives the tutorial services
 });
 
 test('seed 003 as scraped (one line) is read as keepalived reads it: every word it reports, nothing configured, exit 5', () => {
-  const r = loadConfig(join(FX, 'seed-003-keepalived.oneline.conf'));
+  const r = loadConfig(join(FX, 'seed-003-keepalived.oneline.conf'), { interfaces: null });
   assert.ok(r.state);
   assert.deepEqual([r.state.services.length, r.state.vrrp.instances.length], [0, 0]);
   // keepalived -t's own report of this file: the first '#' hides the rest of the 1023-byte read,
@@ -116,7 +117,7 @@ test('NAT web file: persistence, granularity, alpha/omega, quorum, sorry server,
 });
 
 test('DR + VRRP file: sh-port flag, default persistence, SSL/DNS/UDP checks, vrrp instances, scripts, sync group', () => {
-  const { state } = load('ka-dr-vrrp.conf');
+  const { state, diagnostics } = load('ka-dr-vrrp.conf');
   const [https, dns] = state.services;
   assert.equal(https!.spec.timeout, 360, 'persistence_timeout without a value = 360');
   assert.equal(https!.spec.flags, SVC_F.PERSISTENT | SVC_F.SCHED2);
@@ -127,8 +128,13 @@ test('DR + VRRP file: sh-port flag, default persistence, SSL/DNS/UDP checks, vrr
   assert.deepEqual(dns!.reals[1]!.checkers[0], { type: 'UDP_CHECK', payload: '00010000', require_reply: true, connect_timeout: 2 });
   const [web, gw] = state.vrrp.instances;
   assert.deepEqual(web!.virtual_ipaddress[0], { addr: '192.168.1.100', prefix: 24, dev: 'eth0', label: 'eth0:vip', extra: [] });
-  assert.equal(web!.nopreempt, true);
-  assert.deepEqual(web!.track_interface, [{ name: 'eth1', weight: -10 }]);
+  // As keepalived: nopreempt cannot work with initial state MASTER (cleared); in a sync group
+  // (without sync_group_tracking_weight) tracked weights are ignored and weighted scripts dropped.
+  assert.equal(web!.nopreempt, false);
+  assert.deepEqual(web!.track_interface, [{ name: 'eth1' }]);
+  assert.deepEqual(web!.track_script, []);
+  assert.ok(['(VI_WEB) Warning - nopreempt will not work with initial state MASTER - clearing', '(VI_WEB) ignoring eth1 tracked interface weight due to SYNC group',
+    '(VI_WEB) ignoring tracked script chk_nginx with weights due to SYNC group'].every((m) => diagnostics.some((d) => d.message === m)));
   assert.equal(web!.notify.notify_master, '/etc/keepalived/notify.sh master');
   assert.deepEqual([gw!.unicast_src_ip, gw!.unicast_peer], ['10.1.0.2', ['10.1.0.3']]);
   assert.deepEqual(state.vrrp.scripts[0]!, { name: 'chk_nginx', script: '/usr/bin/pgrep -x nginx', interval: 2, timeout: 1, weight: -20, reverse: false, rise: 2, fall: 3, init_fail: false, at: state.vrrp.scripts[0]!.at });
@@ -209,7 +215,7 @@ const ERR_CASES: { name: string; text: string; line: number; col: number; msg: R
   { name: 'weight not a number', text: 'virtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.0.0.2 80 {\n   weight heavy\n }\n}\n', line: 4, col: 11, msg: /expected a weight \(an integer 0\.\.65535\), got 'heavy'/ },
   { name: 'bad digest', text: 'virtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.0.0.2 80 {\n  HTTP_GET {\n   url {\n    path /\n    digest xyz\n   }\n  }\n }\n}\n', line: 7, col: 12, msg: /MD5 digest/ },
   { name: 'HTTP_GET without url', text: 'virtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.0.0.2 80 {\n  HTTP_GET {\n   connect_timeout 3\n  }\n }\n}\n', line: 4, col: 12, msg: /needs at least one 'url/ },
-  { name: 'vrid out of range', text: 'vrrp_instance A {\n interface eth0\n virtual_router_id 300\n}\n', line: 3, col: 20, msg: /virtual router id.*1\.\.255.*'300'/ },
+  { name: 'vrid out of range (then unset: VRRP does not start)', text: 'vrrp_instance A {\n interface eth0\n virtual_router_id 300\n}\n', line: 1, col: 15, msg: /^\(A\) the virtual router id must be set$/ },
   { name: 'undefined group', text: 'virtual_server group NOPE {\n}\n', line: 1, col: 22, msg: /virtual_server_group 'NOPE' is not defined/ },
 ];
 for (const c of ERR_CASES) {

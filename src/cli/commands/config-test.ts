@@ -50,7 +50,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(formatDiagnostic(d) + '\n');
   }
   const errors = r.diagnostics.filter((d) => d.severity === 'error').length;
-  const warnings = r.diagnostics.length - errors;
+  const warnings = r.diagnostics.filter((d) => d.severity === 'warning' && d.ka !== 'none').length;
   const exit = r.format === 'keepalived' ? keepalivedTestExit(r.diagnostics, !r.state) : r.state ? 0 : 1;
   if (!r.state) {
     process.stderr.write(`${file}: ${r.format}: ${errors} error(s), ${warnings} warning(s): configuration refused\n`);

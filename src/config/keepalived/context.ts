@@ -6,7 +6,7 @@
 import { canonicalIp, parseIp } from '../../core/addr.ts';
 import type { Af } from '../../core/types.ts';
 import type { Diagnostic, GlobalConfig, KaClass, SourcePos, VirtualServiceConfig, VrrpConfig } from '../desired.ts';
-import { endCol, type Line, type Tok } from '../kalex.ts';
+import { endCol, quotedEscaped, type Line, type Tok } from '../kalex.ts';
 import { kwTable } from './keywords.ts';
 
 export const MAX_DIAGS = 500;
@@ -15,6 +15,8 @@ export const MAX_DIAGS = 500;
 export interface Stmt {
   readonly name: Tok;
   readonly args: readonly Tok[];
+  /** The line's text as keepalived has it (script keywords re-read it with quotes and escapes). */
+  readonly text: string;
   /** A `values` keyword's block: its lines (keepalived's alloc_value_block). */
   readonly block: readonly Stmt[] | null;
   /** A keyword with keywords of its own: its block, read by `Ctx.dispatch` with the caller's table. */
@@ -47,7 +49,7 @@ class LineStream {
 }
 
 function stmtOf(l: Line): Stmt {
-  return { name: l.toks[0]!, args: l.toks.slice(1), block: null, body: null };
+  return { name: l.toks[0]!, args: l.toks.slice(1), text: l.text, block: null, body: null };
 }
 
 export class Ctx {
@@ -106,15 +108,23 @@ export class Ctx {
     return { addr: canonicalIp(t.text)!, af: ip.af };
   }
   /**
-   * A notify-style script, `KEYWORD SCRIPT [USER [GROUP]]` as keepalived reads it: the script is
-   * one word (quoted when it has arguments); the next words name who runs it.
+   * A script keyword's words as keepalived re-reads its line (quotes, escapes): the script is
+   * the word after the keyword (quote it to give it arguments), then USER [GROUP] for notify
+   * scripts. Words keepalived ignores are said in a note.
    */
+  scriptWords(s: Stmt, what: string, maxWords: number): string[] | null {
+    const w = quotedEscaped(s.text);
+    if (!w) { this.warn(s.name, `String '${s.text}': missing terminating quote`); return null; }
+    if (w.length < 2) { this.err(this.after(s), `expected ${what} after '${s.name.text}'`, 'param'); return null; }
+    if (w.length > maxWords + 1) this.note(s.args[maxWords] ?? s.name, `'${w.slice(maxWords + 1).join(' ')}' after ${s.name.text} is ignored (keepalived reads the ${maxWords === 1 ? 'script only: quote the command to give it arguments' : 'script, user and group only'})`);
+    return w.slice(1, maxWords + 1);
+  }
+  /** A notify-style script, `KEYWORD SCRIPT [USER [GROUP]]` as keepalived reads it. */
   script(s: Stmt, what: string): { cmd: string; user?: string } | null {
-    const t = this.arg(s, 0, what);
-    if (!t) return null;
-    this.extra(s, 3);
-    const user = s.args.slice(1, 3).map((x) => x.text).join(' ');
-    return user ? { cmd: t.text, user } : { cmd: t.text };
+    const w = this.scriptWords(s, what, 3);
+    if (!w) return null;
+    const user = w.slice(1, 3).join(' ');
+    return user ? { cmd: w[0]!, user } : { cmd: w[0]! };
   }
   /** `user USER [GROUP]` (MISC_CHECK, vrrp_script): who runs the script, as written. */
   user(s: Stmt): string | null {
@@ -122,12 +132,10 @@ export class Ctx {
     this.extra(s, 2);
     return t ? s.args.slice(0, 2).map((a) => a.text).join(' ') : null;
   }
-  /** The rest of the line as one command string (quoted words re-quoted when needed). */
-  command(s: Stmt, from: number, what: string): string | null {
-    if (s.args.length <= from) { this.err(this.after(s), `expected ${what} after '${s.name.text}'`, 'param'); return null; }
-    const parts = s.args.slice(from);
-    if (parts.length === 1) return parts[0]!.text;
-    return parts.map((t) => (t.quoted && /[\s"]/.test(t.text) ? `"${t.text.replace(/(["\\])/g, '\\$1')}"` : t.text)).join(' ');
+  /** script / misc_path: the command (its first word as keepalived re-reads the line). */
+  command(s: Stmt, what: string): string | null {
+    const w = this.scriptWords(s, what, 1);
+    return w ? w[0]! : null;
   }
   bool(s: Stmt, i: number): boolean {
     const t = s.args[i];
@@ -205,7 +213,7 @@ export class Ctx {
         eob = true;
         toks = toks.slice(0, -1);
       }
-      out.push(stmtOf({ toks, file: l.file, line: l.line }));
+      out.push(stmtOf({ toks, file: l.file, line: l.line, text: l.text }));
       if (eob) break;
     }
     return out;
@@ -245,6 +253,15 @@ export type VrrpDraft = { -readonly [K in keyof VrrpConfig]: VrrpConfig[K][numbe
 
 export interface GroupMember { af: Af; fwmark: number; addr: string; port: number; at: SourcePos }
 
+/** An interface as the host has it (keepalived looks interfaces up while it reads the file). */
+export interface HostInterface {
+  readonly loopback: boolean;
+  readonly multicast: boolean;
+}
+
+/** keepalived's IFNAMSIZ - 1: the longest interface name. */
+export const IFNAME_MAX = 15;
+
 /** Everything the block parsers of one file build together. */
 export interface KaState {
   readonly c: Ctx;
@@ -257,4 +274,14 @@ export interface KaState {
   readonly svcSeen: Map<string, SourcePos>;
   /** Work done once every block is read (in file order): what names a group. */
   readonly deferred: (() => void)[];
+  /** The host's interfaces; null when not known (no interface is checked then). */
+  readonly interfaces: ReadonlyMap<string, HostInterface> | null;
+  /** vrrp_instance blocks as read, completed once the file is read (./vrrp-complete.ts). */
+  readonly vrrpDrafts: import('./vrrp-instance.ts').InstanceDraft[];
+  /** global_defs settings the VRRP instances take. */
+  readonly vrrpGlobal: { strict: boolean; version: 2 | 3 };
+  /** Sync groups with sync_group_tracking_weight. */
+  readonly syncTrackingWeight: Set<string>;
+  /** The preference keepalived gives the next IPv4 / IPv6 rule written without one. */
+  readonly rulePriority: { v4: number; v6: number };
 }

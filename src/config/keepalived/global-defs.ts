@@ -1,5 +1,6 @@
 /** keepalived.conf `global_defs { ... }`: the keywords the load balancer uses, the rest kept as written. */
-import { lines, type Ctx, type GlobalDraft, type Table } from './context.ts';
+import { lines, type KaState, type Table } from './context.ts';
+import { kaDecimal, kaInt } from './numbers.ts';
 
 /** Keywords accepted in global_defs and kept as written (no effect on the load balancer). */
 const GLOBAL_PASSTHROUGH = [
@@ -18,7 +19,8 @@ const GLOBAL_PASSTHROUGH = [
   'reload_check_config', 'reload_time_file', 'data_use_instance', 'startup_script', 'shutdown_script', 'tmp_config_directory',
 ];
 
-export function globalDefsTable(c: Ctx, global: GlobalDraft): Table {
+export function globalDefsTable(st: KaState): Table {
+  const { c, global } = st;
   const t: Table = {
     router_id: { run: (s) => { const a = c.arg(s, 0, 'a router id'); if (a) global.router_id = a.text; c.extra(s, 1); } },
     notification_email: { run: (s) => { global.notification_email.push(...lines(s.block)); } },
@@ -60,6 +62,34 @@ export function globalDefsTable(c: Ctx, global: GlobalDraft): Table {
   };
   for (const k of GLOBAL_PASSTHROUGH) {
     t[k] = { run: (s) => { global.options[k] = s.args.map((a) => a.text).join(' '); } };
+  }
+  // VRRP settings keepalived checks while reading (global_parser.c), kept as written too.
+  const keep = (s: Parameters<Table[string]['run']>[0]): void => { global.options[s.name.text] = s.args.map((a) => a.text).join(' '); };
+  t['vrrp_strict'] = { run: (s) => { st.vrrpGlobal.strict = true; keep(s); } };
+  t['vrrp_version'] = { run: (s) => {
+    const a = c.arg(s, 0, 'a VRRP version');
+    if (!a) return;
+    const v = kaInt(c, a, 2, 3);
+    if (v === null) { c.warn(a, 'VRRP Error: Version must be either 2 or 3'); return; }
+    st.vrrpGlobal.version = v as 2 | 3;
+    keep(s);
+  } };
+  for (const k of ['smtp_alert', 'smtp_alert_vrrp', 'smtp_alert_checker']) {
+    t[k] = { run: (s) => {
+      keep(s);
+      const on = !s.args[0] || ['true', 'on', 'yes'].includes(s.args[0].text);
+      if (on) c.warn(s.name, `'${k}' is accepted but not implemented by tsvs (no e-mail alerts are sent); ignored`);
+    } };
+  }
+  for (const k of ['vrrp_garp_interval', 'vrrp_gna_interval']) {
+    t[k] = { run: (s) => {
+      const a = c.arg(s, 0, 'seconds');
+      if (!a) return;
+      const v = kaDecimal(c, a, 0.000001, 4294.967295);
+      if (v === null) { c.warn(a, `${k} '${a.text}' is invalid`); return; }
+      if (v >= 1) c.warn(a, `The ${k} is very large - ${a.text} seconds`, 'log');
+      keep(s);
+    } };
   }
   return t;
 }

@@ -15,7 +15,9 @@ import {
 } from '../desired.ts';
 import { lexKeepalived, type LexOptions } from '../kalex.ts';
 import type { ConfigSource } from '../source.ts';
-import { Ctx, MAX_DIAGS, type KaState, type Stmt, type Table, type VrrpDraft } from './context.ts';
+import { Ctx, MAX_DIAGS, type HostInterface, type KaState, type Stmt, type Table, type VrrpDraft } from './context.ts';
+import { RULE_START_PRIORITY } from './routes.ts';
+import { completeVrrp } from './vrrp-complete.ts';
 import { globalDefsTable } from './global-defs.ts';
 import { parseStaticAddresses, parseStaticRoutes, parseStaticRules } from './static.ts';
 import { parseGroup } from './virtual-server-group.ts';
@@ -25,13 +27,16 @@ import { parseScript } from './vrrp-script.ts';
 import { parseSyncGroup } from './vrrp-sync-group.ts';
 import { parseTrackFile } from './vrrp-track-file.ts';
 
-export interface KeepalivedOptions extends LexOptions {}
+export interface KeepalivedOptions extends LexOptions {
+  /** The host's interfaces, which keepalived checks the file against; absent = not checked. */
+  readonly interfaces?: ReadonlyMap<string, HostInterface>;
+}
 
 function topTable(st: KaState): Table {
   const { c } = st;
   const block = (run: (st: KaState, s: Stmt) => void) => ({ run: (s: Stmt) => run(st, s) });
   return {
-    global_defs: { run: (s) => c.dispatch(s.body, globalDefsTable(c, st.global), 'global_defs') },
+    global_defs: { run: (s) => c.dispatch(s.body, globalDefsTable(st), 'global_defs') },
     virtual_server_group: block(parseGroup),
     virtual_server: block(parseVirtualServer),
     vrrp_instance: block(parseInstance),
@@ -45,25 +50,10 @@ function topTable(st: KaState): Table {
   };
 }
 
-/** What keepalived checks once every block is read: names that refer to other blocks, VRID clashes. */
+/** What is left to check once every block is read: the instance lvs_sync_daemon names. */
 function crossCheck(st: KaState, path: string): void {
   const { c, vrrp, global } = st;
-  const scripts = new Set(vrrp.scripts.map((x) => x.name));
-  const instances = new Set(vrrp.instances.map((x) => x.name));
-  for (const i of vrrp.instances) for (const t of i.track_script) if (!scripts.has(t.name)) c.warn(i.at, `vrrp_instance ${i.name} tracks script '${t.name}' which is not defined; ignored`);
-  for (const g of vrrp.syncGroups) {
-    for (const m of g.group) if (!instances.has(m)) c.warn(g.at, `vrrp_sync_group ${g.name} names instance '${m}' which is not defined; ignored`);
-    if (g.group.length < 2) c.warn(g.at, `vrrp_sync_group ${g.name} has fewer than 2 instances`);
-  }
-  const vrids = new Map<string, VrrpInstanceConfig>();
-  for (const i of vrrp.instances) {
-    const fam = i.virtual_ipaddress.some((a) => a.addr.includes(':')) && !i.virtual_ipaddress.some((a) => !a.addr.includes(':')) ? 6 : 4;
-    const k = `${i.interface ?? ''}/${fam}/${i.virtual_router_id}`;
-    const o = vrids.get(k);
-    if (o) c.err(i.at, `vrrp_instance ${i.name} uses virtual_router_id ${i.virtual_router_id} on ${i.interface ?? 'the default interface'}, already used by ${o.name} (${o.at.file}:${o.at.line})`);
-    else vrids.set(k, i);
-  }
-  if (global.lvs_sync_daemon && !instances.has(global.lvs_sync_daemon.instance)) {
+  if (global.lvs_sync_daemon && !vrrp.instances.some((i) => i.name === global.lvs_sync_daemon!.instance)) {
     c.diags.push({ severity: 'warning', file: path, line: 0, col: 0, message: `lvs_sync_daemon names vrrp_instance '${global.lvs_sync_daemon.instance}' which is not defined` });
   }
 }
@@ -82,11 +72,17 @@ export function parseKeepalived(path: string, src: ConfigSource, opts: Keepalive
     services: [],
     svcSeen: new Map(),
     deferred: [],
+    interfaces: opts.interfaces ?? null,
+    vrrpDrafts: [],
+    vrrpGlobal: { strict: false, version: 2 },
+    syncTrackingWeight: new Set(),
+    rulePriority: { v4: RULE_START_PRIORITY, v6: RULE_START_PRIORITY },
   };
 
   c.dispatch(c.top(), topTable(st), 'the top level');
-  // keepalived resolves virtual_server_group names once every block is read.
+  // keepalived resolves virtual_server_group names and completes VRRP once every block is read.
   for (const f of st.deferred) f();
+  completeVrrp(st);
   crossCheck(st, path);
   if (!lex.lines.length && lex.files.length) c.note({ file: path, line: 1, col: 0 }, 'the configuration is empty');
 

@@ -23,9 +23,10 @@ export interface CheckerKeywords {
   readonly kinds: readonly string[];
   /**
    * Reads the block into `o` (`common` holds the shared keywords, writing into `o` too).
-   * Returns false when the checker cannot be built (an error has been reported).
+   * Returns false when the checker cannot be built (an error has been reported), or the
+   * checkers it makes when that is not just `o` (SMTP_CHECK's host blocks).
    */
-  read(c: Ctx, s: Stmt, kind: string, o: CheckerDraft, common: Table): boolean;
+  read(c: Ctx, s: Stmt, kind: string, o: CheckerDraft, common: Table): boolean | CheckerDraft[];
 }
 
 export function commonTable(c: Ctx, o: CheckerDraft): Table {

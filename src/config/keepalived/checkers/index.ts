@@ -26,16 +26,16 @@ const UNSUPPORTED = ['FILE_CHECK', 'BFD_CHECK'];
 /** A checker as written: its kind and its own options (inherited ones are added by `buildChecker`). */
 export interface CheckerRead { readonly kind: string; readonly own: CheckerDraft }
 
-/** One checker block; null when it cannot be built (its errors are reported). */
-export function readChecker(c: Ctx, s: Stmt): CheckerRead | null {
+/** One checker block: the checkers it makes (none when it cannot be built; its errors are reported). */
+export function readChecker(c: Ctx, s: Stmt): CheckerRead[] {
   const kind = s.name.text;
   const spec = CHECKER_KEYWORDS.get(kind);
-  if (!spec) return null;
+  if (!spec) return [];
   const own: CheckerDraft = {};
   const before = c.errorCount();
-  if (!spec.read(c, s, kind, own, commonTable(c, own))) return null;
-  if (c.errorCount() > before) return null;
-  return { kind, own };
+  const r = spec.read(c, s, kind, own, commonTable(c, own));
+  if (r === false || c.errorCount() > before) return [];
+  return (r === true ? [own] : r).map((o) => ({ kind, own: o }));
 }
 
 /** The checker with what it inherits from its real_server and virtual_server (its own options win). */
@@ -49,7 +49,7 @@ export function buildChecker(r: CheckerRead, inh: Inherit): CheckerDef {
 export function checkerTable(c: Ctx, onChecker: (d: CheckerRead) => void): Table {
   const t: Table = {};
   for (const k of CHECKER_KEYWORDS.keys()) {
-    t[k] = { run: (s) => { const d = readChecker(c, s); if (d) onChecker(d); } };
+    t[k] = { run: (s) => { for (const d of readChecker(c, s)) onChecker(d); } };
   }
   for (const k of UNSUPPORTED) {
     t[k] = { run: (s) => c.warn(s.name, `${k} is not supported by the tsvs health checkers; ignored (the real server is not checked by it)`) };
