@@ -41,7 +41,7 @@ export function parseRealServer(c: Ctx, r: Stmt): RealDraft | null {
     notify_down: { run: (x) => { const v = c.script(x, 'a script'); if (v) { d.notify_down = v.cmd; setUser(d.users, 'notify_down', v.user); } } },
     uthreshold: { run: (x) => { const v = c.num(x, 0, 'a connection count', 0, 0x7fffffff); if (v !== null) d.u = v; } },
     lthreshold: { run: (x) => { const v = c.num(x, 0, 'a connection count', 0, 0x7fffffff); if (v !== null) d.l = v; } },
-    lvs_method: { run: (x) => { const m = parseMethod(c, x); if (m) d.method = m; } },
+    lvs_method: { run: (x) => { const m = parseMethod(c, x, 'real'); if (m) d.method = m; } },
     delay_loop: { run: (x) => { const v = c.num(x, 0, 'seconds', 0.001, 86400 * 365, false); if (v !== null) d.delay_loop = v; } },
     alpha: { run: (x) => { d.alpha = c.bool(x, 0); } },
     retry: { run: (x) => { const v = c.num(x, 0, 'a retry count', 0, 1_000_000); if (v !== null) rInh.retry = v; } },

@@ -9,11 +9,13 @@ import { DEFAULTS, type RealServerConfig, type SorryServerConfig, type SourcePos
 import type { Tok } from '../kalex.ts';
 import type { Inherit } from './checkers/index.ts';
 import { pos, sameFor, setUser, type Ctx, type KaState, type Stmt } from './context.ts';
+import { kaDecimal, kaUnsigned } from './numbers.ts';
 import { parseMethod, type LvsMethod } from './lvs-method.ts';
 import { parseRealServer, placeReal, type RealDraft } from './real-server.ts';
 
 const PROTOCOLS: Record<string, Protocol> = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' };
-const SCHEDULERS = new Set(['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'fo', 'ovf', 'mh', 'twos']);
+/** keepalived's lvs_schedulers (check_parser.c), matched exactly. */
+const SCHEDULERS = new Set(['rr', 'wrr', 'lc', 'wlc', 'lblc', 'sh', 'mh', 'dh', 'fo', 'ovf', 'lblcr', 'sed', 'nq', 'twos']);
 const SCHED_FLAGS: Record<string, number> = {
   'sh-fallback': SVC_F.SCHED1, 'mh-fallback': SVC_F.SCHED1, 'flag-1': SVC_F.SCHED1,
   'sh-port': SVC_F.SCHED2, 'mh-port': SVC_F.SCHED2, 'flag-2': SVC_F.SCHED2, 'flag-3': SVC_F.SCHED3,
@@ -102,42 +104,56 @@ export function parseVirtualServer(st: KaState, s: Stmt): void {
   const inh: Inherit = {};
   const drafts: RealDraft[] = [];
 
+  /** read_timer: seconds (microsecond precision) at least `min`; null when keepalived refuses it. */
+  const timer = (x: Stmt, min: number): number | null => {
+    const t = c.arg(x, 0, 'seconds');
+    return t ? kaDecimal(c, t, min, 4294967.295) : null;
+  };
+  const lbAlgo = (x: Stmt): void => {
+    const t = c.arg(x, 0, 'a scheduler name');
+    if (!t) return;
+    if (!SCHEDULERS.has(t.text)) { c.warn(t, `Invalid lvs_scheduler '${t.text}' - ignoring`); return; }
+    scheduler = t.text;
+    schedulerSet = true;
+  };
+  /** lbflags_handler: sh-* only while the scheduler is sh, mh-* while it is mh (in file order). */
   const applyFlag = (t: Tok): void => {
-    for (const part of t.text.split(',')) {
-      const b = SCHED_FLAGS[part];
-      if (b === undefined) { c.err(t, `expected a scheduler flag (sh-port|sh-fallback|mh-port|mh-fallback|flag-1|flag-2|flag-3), got '${part}'`); continue; }
-      flags |= b;
+    const f = t.text;
+    if (f === 'hashed') return;
+    if (f.startsWith('sh-') && scheduler !== 'sh' || f.startsWith('mh-') && scheduler !== 'mh' || (f.startsWith('sh-') || f.startsWith('mh-')) && !schedulerSet) {
+      c.warn(t, `${f} only applies to sh scheduler - ignoring`);
+      return;
     }
+    flags |= SCHED_FLAGS[f]!;
   };
 
+
   c.dispatch(s.body, {
-    delay_loop: { run: (x) => { const v = c.num(x, 0, 'seconds', 0.001, 86400 * 365, false); if (v !== null) delayLoop = v; c.extra(x, 1); } },
-    lb_algo: { run: (x) => {
-      const t = c.arg(x, 0, 'a scheduler name');
-      if (!t) return;
-      const v = t.text.toLowerCase();
-      if (!SCHEDULERS.has(v)) { c.err(t, `expected a scheduler (${[...SCHEDULERS].join('|')}), got '${t.text}'`); return; }
-      if (v !== t.text) c.warn(t, `scheduler '${t.text}' accepted as '${v}'`);
-      scheduler = v;
-      schedulerSet = true;
-      c.extra(x, 1);
-    } },
-    lb_kind: { run: (x) => { const m = parseMethod(c, x); if (m) { lbKind = m; lbKindSet = true; } } },
+    delay_loop: { run: (x) => { const v = timer(x, 0.000001); if (v === null) c.warn(x.args[0] ?? x.name, `virtual server delay loop '${x.args[0]?.text ?? ''}' invalid - ignoring`); else delayLoop = v; } },
+    lb_algo: { run: (x) => lbAlgo(x) },
+    lvs_sched: { run: (x) => lbAlgo(x) },
+    lb_kind: { run: (x) => { const m = parseMethod(c, x, 'virtual'); if (m) { lbKind = m; lbKindSet = true; } } },
+    lvs_method: { run: (x) => { const m = parseMethod(c, x, 'virtual'); if (m) { lbKind = m; lbKindSet = true; } } },
     persistence_timeout: { run: (x) => {
       if (!x.args.length) { persistence = DEFAULTS.persistence_timeout; return; }
-      const v = c.num(x, 0, 'seconds', 0, 0x7fffffff);
-      if (v !== null) persistence = v;
-      c.extra(x, 1);
+      const v = kaUnsigned(c, x.args[0]!, 1, 86400 * 31);
+      if (v === null) c.warn(x.args[0]!, 'persistence_timeout invalid');
+      else persistence = v;
     } },
-    persistence_granularity: { run: (x) => { const t = c.arg(x, 0, 'a netmask or prefix length'); if (t) granularity = { text: t.text, tok: t }; c.extra(x, 1); } },
+    persistence_granularity: { run: (x) => {
+      const t = c.arg(x, 0, 'a netmask or prefix length');
+      if (!t) return;
+      granularity = { text: t.text, tok: t };
+      // keepalived makes the service persistent when it is not already.
+      if (!persistence) persistence = DEFAULTS.persistence_timeout;
+    } },
     persistence_engine: { run: (x) => { const t = c.arg(x, 0, 'a persistence engine name'); if (t) pe = t.text; c.extra(x, 1); } },
     protocol: { run: (x) => {
       const t = c.arg(x, 0, 'TCP|UDP|SCTP');
       if (!t) return;
       const p = PROTOCOLS[t.text.toUpperCase()];
-      if (!p) c.err(t, `expected TCP|UDP|SCTP, got '${t.text}'`);
+      if (!p) c.warn(t, `Unknown protocol ${t.text} - ignoring`);
       else { protocol = p; protocolTok = t; }
-      c.extra(x, 1);
     } },
     ha_suspend: { run: () => { opt.ha_suspend = true; } },
     weight: { run: (x) => { const v = c.num(x, 0, 'a default weight', 0, 65535); if (v !== null) vsWeight = v; c.extra(x, 1); } },
@@ -158,7 +174,7 @@ export function parseVirtualServer(st: KaState, s: Stmt): void {
       c.extra(x, 2);
     } },
     sorry_server_inhibit: { run: (x) => { opt.sorry_server_inhibit = c.bool(x, 0); } },
-    sorry_server_lvs_method: { run: (x) => { const m = parseMethod(c, x); if (m) sorryMethod = m.fwd; } },
+    sorry_server_lvs_method: { run: (x) => { const m = parseMethod(c, x, 'sorry'); if (m) sorryMethod = m.fwd; } },
     ops: { run: () => { flags |= SVC_F.ONEPACKET; } },
     ip_family: { run: (x) => {
       const t = c.arg(x, 0, 'inet|inet6');
@@ -166,8 +182,7 @@ export function parseVirtualServer(st: KaState, s: Stmt): void {
       else if (t?.text === 'inet6') explicitAf = 6;
       else if (t) c.err(t, `expected inet|inet6, got '${t.text}'`);
     } },
-    lb_flags: { run: (x) => { for (const t of x.args) applyFlag(t); } },
-    ...sameFor(Object.keys(SCHED_FLAGS), () => ({ run: (x: Stmt) => applyFlag(x.name) })),
+    ...sameFor([...Object.keys(SCHED_FLAGS), 'hashed'], () => ({ run: (x: Stmt) => applyFlag(x.name) })),
     retry: { run: (x) => { const v = c.num(x, 0, 'a retry count', 0, 1_000_000); if (v !== null) inh.retry = v; } },
     delay_before_retry: { run: (x) => { const v = c.num(x, 0, 'seconds', 0, 86400, false); if (v !== null) inh.delay_before_retry = v; } },
     warmup: { run: (x) => { const v = c.num(x, 0, 'seconds', 0, 86400, false); if (v !== null) inh.warmup = v; } },
