@@ -117,9 +117,9 @@ export function decomment(str: string): { text: string; unterminated: boolean } 
  * alloc_strvec_quoted_escaped(): the words of a line as keepalived re-reads it for scripts
  * (script, misc_path, notify*): "double" and 'single' quotes group (and may start mid-word),
  * backslash escapes (\n, \t, \xHH, \NNN octal, \cX, any other character as itself).
- * Null when a quote is not closed (keepalived: "missing terminating").
+ * `{ missing }` when a quote is not closed (keepalived: "missing terminating").
  */
-export function quotedEscaped(src: string): string[] | null {
+export function quotedEscaped(src: string): string[] | { missing: string } | null {
   const out: string[] = [];
   let i = 0;
   let quote: '"' | "'" | null = null;
@@ -155,7 +155,7 @@ export function quotedEscaped(src: string): string[] | null {
       w += ch;
       i++;
     }
-    if (quote) return null;
+    if (quote) return { missing: quote };
     out.push(w);
   }
   return out.length ? out : null;

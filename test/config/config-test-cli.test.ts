@@ -51,11 +51,11 @@ test('config-test exits 4 when the file cannot be read', () => {
   assert.match(r.stderr, /cannot read the configuration file/);
 });
 
-test('config-test prints warnings with file:line and still exits 0; --type auto detects ldirectord', () => {
+test('config-test prints problems with file:line:col; --type auto detects ldirectord', () => {
   const r = tsvs(join(FX, 'seed-004-ldirectord.cf'));
-  assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stderr, /seed-004-ldirectord\.cf:13:1: warning: 'scheduler' is not indented/);
-  assert.match(r.stdout, /ldirectord configuration OK/);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /seed-004-ldirectord\.cf:9:1: error: Unknown command real=/);
+  assert.match(r.stderr, /ldirectord: 5 error\(s\)/);
 });
 
 test('config-test --dump prints the rules in ipvsadm -S form', () => {

@@ -114,7 +114,8 @@ export class Ctx {
    */
   scriptWords(s: Stmt, what: string, maxWords: number): string[] | null {
     const w = quotedEscaped(s.text);
-    if (!w) { this.warn(s.name, `String '${s.text}': missing terminating quote`); return null; }
+    if (w && !Array.isArray(w)) { this.warn(s.name, `String '${s.text}': missing terminating ${w.missing}`); return null; }
+    if (!w) return null;
     if (w.length < 2) { this.err(this.after(s), `expected ${what} after '${s.name.text}'`, 'param'); return null; }
     if (w.length > maxWords + 1) this.note(s.args[maxWords] ?? s.name, `'${w.slice(maxWords + 1).join(' ')}' after ${s.name.text} is ignored (keepalived reads the ${maxWords === 1 ? 'script only: quote the command to give it arguments' : 'script, user and group only'})`);
     return w.slice(1, maxWords + 1);

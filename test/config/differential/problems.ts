@@ -130,11 +130,11 @@ export const TSVS_KINDS: Row[] = [
 ];
 
 /**
- * tsvs config-test says keepalived.conf problems in keepalived's own words (issue 14 item 2), so
- * keepalived's rows apply to its messages too (after the "error: " / "warning: " it adds); they
- * come after TSVS_KINDS' own rows.
+ * tsvs config-test says keepalived.conf and ldirectord.cf problems in the peers' own words
+ * (issue 14 item 2), so their rows apply to its messages too (after the "error: " / "warning: "
+ * it adds); they come after TSVS_KINDS' own rows.
  */
-TSVS_KINDS.push(...KEEPALIVED_KINDS.map(([re, kind]): Row => [new RegExp(re.source.replace(/(^|\|)\^/g, '$1^(?:error|warning): '), re.flags), kind]));
+TSVS_KINDS.push(...[...KEEPALIVED_KINDS, ...LDIRECTORD_KINDS].map(([re, kind]): Row => [new RegExp(re.source.replace(/(^|\|)\^/g, '$1^(?:error|warning): '), re.flags), kind]));
 
 /** The kinds of a program's messages (a set: the same problem said twice counts once). */
 export function kindsOf(messages: readonly Message[], table: readonly Row[]): Map<string, Message[]> {
