@@ -51,7 +51,11 @@ const VIRTUAL_KEYS = new Set([
 /** Keys that only make sense in a virtual section (to say where one belongs). */
 const VIRTUAL_ONLY = new Set([...VIRTUAL_KEYS].filter((k) => !GLOBAL_KEYS.has(k)));
 
-interface Line { key: string; value: string; file: string; line: number; col: number; valueCol: number; indented: boolean }
+interface Line {
+  key: string; value: string; file: string; line: number; col: number; valueCol: number; indented: boolean;
+  /** The value as ldirectord compares it: up to the end of the line, trailing blanks and CR kept. */
+  exact: string;
+}
 
 interface Section { head: Line; virtual6: boolean; opts: Line[] }
 
@@ -86,21 +90,23 @@ export function parseLdirectord(path: string, src: ConfigSource): LoadResult {
   const sections: Section[] = [];
   let cur: Section | null = null;
   const rawLines = text.split('\n');
-  const keyValue = (body: string, lineNo: number, indent: number, indented: boolean): Line | null => {
+  const keyValue = (body: string, lineNo: number, indent: number, indented: boolean, exactBody: string): Line | null => {
     const m = /^([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(body);
     if (!m) return null;
-    return { key: m[1]!, value: m[2]!, file: path, line: lineNo, col: indent + 1, valueCol: indent + body.indexOf(m[2]!, m[1]!.length) + 1, indented };
+    const exact = /^[A-Za-z_][A-Za-z0-9_]*\s*=\s*(.*)$/.exec(exactBody)?.[1] ?? m[2]!;
+    return { key: m[1]!, value: m[2]!, file: path, line: lineNo, col: indent + 1, valueCol: indent + body.indexOf(m[2]!, m[1]!.length) + 1, indented, exact };
   };
   for (let i = 0; i < rawLines.length; i++) {
     const lineNo = i + 1;
-    const raw = rawLines[i]!.replace(/\r$/, '');
+    const full = rawLines[i]!;
+    const raw = full.replace(/\r$/, '');
     if (cur) {
       if (/^\s*#/.test(raw)) continue;
-      const opt = /^ {4,}(.+)/.exec(raw.replace(/#.*/, '').replace(/\t/g, '    '));
+      const opt = /^ {4,}(.+)/.exec(full.replace(/#.*/, '').replace(/\t/g, '    '));
       if (opt) {
         const body = opt[1]!.replace(/\s+$/, '');
         const indent = raw.length - raw.trimStart().length;
-        const ln = keyValue(body, lineNo, indent, true);
+        const ln = keyValue(body, lineNo, indent, true, opt[1]!);
         if (!ln || !VIRTUAL_KEYS.has(ln.key)) {
           err({ file: path, line: lineNo, col: indent + 1 }, `Unknown command "${body}"${ln && GLOBAL_KEYS.has(ln.key) ? ` ('${ln.key}' is a global option)` : ''}`);
           continue;
@@ -114,13 +120,13 @@ export function parseLdirectord(path: string, src: ConfigSource): LoadResult {
     if (/^\s*$/.test(raw) || /^\s*#/.test(raw)) continue;
     const v = /^virtual(6)?\s*=\s*(.*?)\s*$/.exec(stripComment(raw));
     if (v) {
-      const ln: Line = { key: v[1] ? 'virtual6' : 'virtual', value: v[2]!, file: path, line: lineNo, col: 1, valueCol: raw.indexOf(v[2]!, 7) + 1, indented: false };
+      const ln: Line = { key: v[1] ? 'virtual6' : 'virtual', value: v[2]!, file: path, line: lineNo, col: 1, valueCol: raw.indexOf(v[2]!, 7) + 1, indented: false, exact: v[2]! };
       cur = { head: ln, virtual6: v[1] !== undefined, opts: [] };
       sections.push(cur);
       continue;
     }
     const body = stripComment(raw).replace(/\s+$/, '');
-    const ln = /^\S/.test(raw) ? keyValue(body, lineNo, 0, false) : null;
+    const ln = /^\S/.test(raw) ? keyValue(body, lineNo, 0, false, full) : null;
     if (!ln || !GLOBAL_KEYS.has(ln.key)) {
       const indent = raw.length - raw.trimStart().length;
       const hint = ln && VIRTUAL_ONLY.has(ln.key) ? ` ('${ln.key}' belongs in a virtual section, indented)` : /^\s/.test(raw) ? ' (an indented line outside a virtual section)' : '';
@@ -144,11 +150,11 @@ export function parseLdirectord(path: string, src: ConfigSource): LoadResult {
     if (!ok || Number(v) < min || Number(v) > max) { err({ file: l.file, line: l.line, col: l.valueCol }, `expected ${integer ? 'an integer' : 'a number'} ${min}..${max} for '${l.key}', got '${l.value}'`); return null; }
     return Number(v);
   };
+  /** ldirectord compares the rest of the line with "yes" and "no" exactly (a trailing blank or CR fails). */
   const yesno = (l: Line): boolean | null => {
-    const v = unquote(l.value).toLowerCase();
-    if (v === 'yes' || v === 'on' || v === 'true' || v === '1') return true;
-    if (v === 'no' || v === 'off' || v === 'false' || v === '0') return false;
-    err({ file: l.file, line: l.line, col: l.valueCol }, `expected yes|no for '${l.key}', got '${l.value}'`);
+    if (l.exact === 'yes') return true;
+    if (l.exact === 'no') return false;
+    err({ file: l.file, line: l.line, col: l.valueCol }, `${l.key} must be 'yes' or 'no'`);
     return null;
   };
   for (const l of globals) {
@@ -206,8 +212,10 @@ export function parseLdirectord(path: string, src: ConfigSource): LoadResult {
     const headVal = unquote(h.value);
     let fwmark = 0;
     let vaddr: { addr: string; af: Af; port: number } | null = null;
-    if (/^\d+$/.test(headVal)) {
-      fwmark = Number(headVal);
+    // ldirectord: ADDR:PORT, else leading digits are a firewall mark ('10.0.0.1' alone is mark 10).
+    const leading = /^\d+\.\d+\.\d+\.\d+:|^[0-9A-Za-z._+-]+:|^\[/.test(headVal) ? null : /^(\d+)/.exec(headVal);
+    if (leading) {
+      fwmark = Number(leading[1]);
       if (fwmark < 1 || fwmark > 0xffffffff) { err({ file: h.file, line: h.line, col: h.valueCol }, `expected a firewall mark 1..4294967295, got '${headVal}'`); continue; }
     } else {
       vaddr = parseHostPort(h, headVal, h.valueCol, sec.virtual6, null, h.key);
@@ -299,14 +307,15 @@ export function parseLdirectord(path: string, src: ConfigSource): LoadResult {
     const common = { failurecount: o.failurecount, ...(o.checkport !== undefined ? { connect_port: o.checkport } : {}) };
     const makeChecker = (req?: string, rcv?: string): CheckerDef | null => {
       let t = o.checktype;
-      if (/^\d+$/.test(t)) { if (o.checktypeLine) warn(o.checktypeLine, `checktype = ${t} (negotiate every ${t}th check, connect otherwise) is checked with negotiate every time`); t = 'negotiate'; }
+      if (/^\d+$/.test(t)) { if (o.checktypeLine) warn(o.checktypeLine, `checktype = ${t} (negotiate every ${t}th check, connect otherwise) is not supported: checked with negotiate every time`); t = 'negotiate'; }
       switch (t) {
         case 'connect': return { type: 'connect', checktimeout: o.connecttimeout ?? o.checktimeout, ...common };
         case 'ping': return { type: 'ping', checktimeout: o.checktimeout, ...common };
         case 'on': case 'off': return { type: t, ...common };
         case 'external': case 'external-perl':
           if (t === 'external-perl' && o.checktypeLine) warn(o.checktypeLine, 'checktype = external-perl runs checkcommand as an external program');
-          if (!o.checkcommand) { err(o.checktypeLine ?? h, `checktype = ${t} needs 'checkcommand'`); return null; }
+          // ldirectord's default check command.
+          if (!o.checkcommand) o.checkcommand = '/bin/true';
           return { type: 'external', checkcommand: o.checkcommand, checktimeout: o.checktimeout, ...common };
         default: {
           const request = req ?? o.request;
@@ -384,7 +393,6 @@ export function parseLdirectord(path: string, src: ConfigSource): LoadResult {
         reals.push({ key: k, dest, inhibit_on_failure: o.quiescent, checkers: [checker], at: { file: l.file, line: l.line, col: l.col } });
       }
     }
-    if (o.checktype === 'external' && o.checkcommand === undefined && realLines.length === 0) err(o.checktypeLine ?? h, "checktype = external needs 'checkcommand'");
     let sorry: SorryServerConfig | undefined;
     if (o.fallback) {
       const fl = o.fallback;

@@ -276,9 +276,7 @@ const LD_ERR: { name: string; text: string; line: number; col: number; msg: RegE
   { name: 'bad method', text: 'virtual=10.0.0.1:80\n\treal=10.0.0.2:80 bridge\n', line: 2, col: 19, msg: /expected gate\|masq\|ipip .* got 'bridge'/ },
   { name: 'bad checktype', text: 'virtual=10.0.0.1:80\n\treal=10.0.0.2:80 gate\n\tchecktype=sometimes\n', line: 3, col: 12, msg: /checktype, got 'sometimes'/ },
   { name: 'virtual option at top level', text: 'scheduler=wrr\n', line: 1, col: 1, msg: /belongs in a virtual section/ },
-  { name: 'missing port', text: 'virtual=10.0.0.1\n\treal=10.0.0.2 gate\n', line: 1, col: 17, msg: /expected ':PORT'/ },
   { name: 'not key=value', text: 'virtual=10.0.0.1:80\n\treal 10.0.0.2:80 gate\n', line: 2, col: 2, msg: /^Unknown command "real 10\.0\.0\.2:80 gate"$/ },
-  { name: 'external without command', text: 'virtual=10.0.0.1:80\n\treal=10.0.0.2:80 gate\n\tchecktype=external\n', line: 3, col: 2, msg: /needs 'checkcommand'/ },
 ];
 for (const c of LD_ERR) {
   test(`ldirectord error carries file:line:col: ${c.name}`, () => {
@@ -294,6 +292,15 @@ test('ldirectord: an unknown command is an error with its line, as ldirectord st
   const r = ld('colour=blue\nvirtual=10.0.0.1:80\n\treal=10.0.0.2:80 gate\n\tflavour=mint\n');
   assert.equal(r.state, null);
   assert.deepEqual(errors(r.diagnostics).map((d) => [d.line, d.message]), [[1, 'Unknown command colour=blue'], [4, 'Unknown command "flavour=mint"']]);
+});
+
+test('ldirectord: as ldirectord reads them, virtual=10.0.0.1 is firewall mark 10 and checktype=external runs /bin/true by default', () => {
+  const r = ld('virtual=10.0.0.1\n\treal=10.0.0.2 gate\n\tchecktype=external\n');
+  assert.deepEqual(errors(r.diagnostics), []);
+  assert.equal(r.state!.services[0]!.key, 'fwmark 10');
+  assert.equal((r.state!.services[0]!.reals[0]!.checkers[0] as { checkcommand?: string }).checkcommand, '/bin/true');
+  // yes/no are compared with the rest of the line, as ldirectord does: a trailing blank fails.
+  assert.match(errors(ld('autoreload = yes \n').diagnostics)[0]!.message, /^autoreload must be 'yes' or 'no'$/);
 });
 
 test('ldirectord: servicename and comment are keywords; a blank line or an unindented one ends a virtual section', () => {
