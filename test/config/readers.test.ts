@@ -202,7 +202,6 @@ test('the desired state is deeply frozen', () => {
 
 // ---- errors and warnings: file:line:col and what was expected ----
 const ERR_CASES: { name: string; text: string; line: number; col: number; msg: RegExp }[] = [
-  { name: 'missing port', text: 'virtual_server 10.0.0.1 {\n protocol TCP\n}\n', line: 1, col: 25, msg: /expected a port number after '10.0.0.1'/ },
   { name: 'bad address', text: 'virtual_server 10.0.0.300 80 {\n}\n', line: 1, col: 16, msg: /expected an address.*got '10.0.0.300'/ },
   { name: 'weight not a number', text: 'virtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.0.0.2 80 {\n   weight heavy\n }\n}\n', line: 4, col: 11, msg: /expected a weight \(an integer 0\.\.65535\), got 'heavy'/ },
   { name: 'bad digest', text: 'virtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.0.0.2 80 {\n  HTTP_GET {\n   url {\n    path /\n    digest xyz\n   }\n  }\n }\n}\n', line: 7, col: 12, msg: /MD5 digest/ },
@@ -245,6 +244,7 @@ test('include loops are refused, not followed forever; missing includes are read
 const WARN_CASES: { name: string; text: string; line: number; msg: RegExp }[] = [
   { name: 'bad lb_kind: ignored as keepalived does', text: 'virtual_server 10.0.0.1 80 {\n  lb_kind XX\n  protocol TCP\n  real_server 10.0.0.2 80 {\n  }\n}\n', line: 2, msg: /^PARSER : unknown \[XX\] routing method for virtual server\.$/ },
   { name: 'lb_kind is case-sensitive in keepalived', text: 'virtual_server 10.0.0.1 80 {\n  lb_kind dr\n  protocol TCP\n  real_server 10.0.0.2 80 {\n  }\n}\n', line: 2, msg: /^PARSER : unknown \[dr\] routing method for virtual server\.$/ },
+  { name: 'a virtual_server without a port is port 0, as keepalived reads it', text: 'virtual_server 10.0.0.1 {\n protocol TCP\n}\n', line: 1, msg: /^Virtual server \[10\.0\.0\.1\]:tcp:0 has no real servers - ignoring$/ },
   { name: 'unknown scheduler: ignored as keepalived does', text: 'virtual_server 10.0.0.1 80 {\n  lb_algo fastest\n}\n', line: 2, msg: /^Invalid lvs_scheduler 'fastest' - ignoring$/ },
   { name: 'unknown keyword in real_server', text: 'virtual_server 1.1.1.1 80 {\n protocol TCP\n real_server 2.2.2.2 80 {\n  colour blue\n }\n}\n', line: 4, msg: /^Unknown keyword 'colour'$/ },
   { name: 'case-mismatched keyword (keepalived is case-sensitive)', text: 'virtual_server 1.1.1.1 80 {\n Protocol TCP\n real_server 2.2.2.2 80 {\n }\n}\n', line: 2, msg: /'Protocol' is not 'protocol' \(virtual_server\): keepalived's keywords are case-sensitive/ },

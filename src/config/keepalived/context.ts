@@ -54,14 +54,18 @@ function stmtOf(l: Line): Stmt {
 
 export class Ctx {
   readonly diags: Diagnostic[] = [];
+  /** keepalived -t stops at the first missing parameter (exit 2): nothing after it is read. */
+  stopped = false;
   private readonly stream: LineStream;
   constructor(lines: readonly Line[]) {
     this.stream = new LineStream(lines);
   }
   err(t: Where, message: string, ka?: KaClass): void {
+    if (ka === 'param') this.stopped = true;
     if (this.diags.length < MAX_DIAGS) this.diags.push({ severity: 'error', file: t.file, line: t.line, col: t.col, message, ...(ka ? { ka } : {}) });
   }
   warn(t: Where, message: string, ka?: KaClass): void {
+    if (ka === 'param') this.stopped = true;
     if (this.diags.length < MAX_DIAGS) this.diags.push({ severity: 'warning', file: t.file, line: t.line, col: t.col, message, ...(ka ? { ka } : {}) });
   }
   /** What keepalived does silently and tsvs does too: said, without failing config-test. */
@@ -163,7 +167,7 @@ export class Ctx {
     const ka = kwTable(body.path) ?? {};
     const nested = body.path.length > 0;
     let needBob = nested;
-    for (let l = this.stream.next(); l; l = this.stream.next()) {
+    for (let l = this.stream.next(); l && !this.stopped; l = this.stream.next()) {
       const first = l.toks[0]!;
       const str = first.text;
       if (needBob) {

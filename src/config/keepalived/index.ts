@@ -81,8 +81,10 @@ export function parseKeepalived(path: string, src: ConfigSource, opts: Keepalive
 
   c.dispatch(c.top(), topTable(st), 'the top level');
   // keepalived resolves virtual_server_group names and completes VRRP once every block is read.
-  for (const f of st.deferred) f();
-  completeVrrp(st);
+  if (!c.stopped) {
+    for (const f of st.deferred) f();
+    completeVrrp(st);
+  }
   crossCheck(st, path);
   if (!lex.lines.length && lex.files.length) c.note({ file: path, line: 1, col: 0 }, 'the configuration is empty');
 

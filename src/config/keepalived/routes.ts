@@ -69,7 +69,10 @@ function route(c: Ctx, st: KaState, l: Stmt): RouteLine | null {
     } else if (k === 'no_track') noTrack = true;
     else if (ROUTE_VALUE.has(k)) { if (!v) { c.warn(t, `*** Configuration line starting \`${w[0]!.text}\` is missing a parameter after keyword \`${k}\``, 'param'); return null; } i++; }
     else if (ROUTE_FLAG.has(k)) continue;
-    else if (k === 'nexthop' || k === 'or' || k === 'encap') break;
+    else if (k === 'nexthop' || k === 'or' || k === 'encap') {
+      if (k === 'or') c.warn(t, '"or" for routes is deprecated. Please use "nexthop"');
+      break;
+    }
     else {
       let j = i;
       if (w[j]!.text === 'to') j++;

@@ -2,6 +2,7 @@
 import { canonicalIp, parseIp } from '../../core/addr.ts';
 import { endCol, type Tok } from '../kalex.ts';
 import { pos, type Ctx, type GroupMember, type KaState, type Stmt } from './context.ts';
+import { kaUnsigned } from './numbers.ts';
 
 /** `10.0.0.1-10 PORT` (the last IPv4 byte or IPv6 word is a range). */
 function expandRange(c: Ctx, t: Tok, portTok: Tok | undefined, out: GroupMember[]): void {
@@ -34,9 +35,14 @@ export function parseGroup(st: KaState, s: Stmt): void {
   const members: GroupMember[] = [];
   for (const l of s.block ?? []) {
     if (l.name.text === 'fwmark') {
-      const v = c.num(l, 0, 'a firewall mark', 1, 0xffffffff);
-      const af = l.args[1]?.text === 'inet6' ? 6 : 4;
-      if (v !== null) members.push({ af, fwmark: v, addr: af === 6 ? '::' : '0.0.0.0', port: 0, at: pos(l.name) });
+      const t = c.arg(l, 0, 'a firewall mark');
+      if (!t) continue;
+      const v = kaUnsigned(c, t, 0, 0xffffffff);
+      if (v === null) { c.warn(t, `(${name.text}): fwmark '${t.text}' must be in [0, 4294967295] - ignoring`); continue; }
+      const fam = l.args[1]?.text;
+      if (fam !== undefined && fam !== 'inet' && fam !== 'inet6') { c.warn(l.args[1]!, `(${name.text}): fwmark '${v}' family ${fam} unknown - ignoring`); continue; }
+      const af = fam === 'inet6' ? 6 : 4;
+      members.push({ af, fwmark: v, addr: af === 6 ? '::' : '0.0.0.0', port: 0, at: pos(l.name) });
       continue;
     }
     const ip = parseIp(l.name.text);
@@ -53,6 +59,6 @@ export function parseGroup(st: KaState, s: Stmt): void {
       c.extra(l, 1);
     } else c.err(l.name, `expected 'IP PORT', 'IP-RANGE PORT' or 'fwmark N' in virtual_server_group, got '${l.name.text}'`);
   }
-  if (!members.length) c.warn(name, `virtual_server_group '${name.text}' is empty`);
+  if (!members.length) { c.warn(name, `virtual server group ${name.text} has no entries - removing`); return; }
   groups.set(name.text, { members, at: name });
 }

@@ -55,7 +55,8 @@ function readHead(st: KaState, s: Stmt): { head: Tok; members: () => Member[] | 
   }
   const ip = c.ip(s, 0, "an address, 'fwmark N' or 'group NAME'");
   if (!ip) return null;
-  const port = c.num(s, 1, 'a port number', 0, 65535);
+  // keepalived: the port may be left out (port 0, for persistent services).
+  const port = s.args[1] ? c.num(s, 1, 'a port number', 0, 65535) : 0;
   c.extra(s, 2);
   if (port === null) return null;
   return { head, members: () => [{ af: ip.af, fwmark: 0, addr: ip.addr, port }] };

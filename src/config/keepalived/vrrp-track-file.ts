@@ -21,7 +21,7 @@ export function parseTrackFile(st: KaState, s: Stmt): void {
     } },
     init_file: { run: () => {} },
   }, s.name.text);
-  if (s.name.text === 'vrrp_track_file') c.warn(s.name, '"vrrp_track_file" is deprecated, please use "track_file"', 'log');
+  if (s.name.text === 'vrrp_track_file') c.note(s.name, '"vrrp_track_file" is deprecated, please use "track_file"');
   if (!file) { c.warn(name, `No file set for track_file ${name.text} - ignoring`); return; }
   vrrp.trackFiles.push({ name: name.text, file, weight, at: pos(name) });
   c.warn(name, `${s.name.text} ${name.text} is accepted but not implemented by the tsvs VRRP engine; ignored`);
