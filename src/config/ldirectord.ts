@@ -93,7 +93,7 @@ export function parseLdirectord(path: string, src: ConfigSource): LoadResult {
   const keyValue = (body: string, lineNo: number, indent: number, indented: boolean, exactBody: string): Line | null => {
     const m = /^([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(body);
     if (!m) return null;
-    const exact = /^[A-Za-z_][A-Za-z0-9_]*\s*=\s*(.*)$/.exec(exactBody)?.[1] ?? m[2]!;
+    const exact = /^[A-Za-z_][A-Za-z0-9_]*\s*=\s*([^\n]*)$/.exec(exactBody)?.[1] ?? m[2]!;
     return { key: m[1]!, value: m[2]!, file: path, line: lineNo, col: indent + 1, valueCol: indent + body.indexOf(m[2]!, m[1]!.length) + 1, indented, exact };
   };
   for (let i = 0; i < rawLines.length; i++) {

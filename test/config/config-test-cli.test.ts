@@ -29,7 +29,7 @@ const EXITS: { name: string; text: string; exit: number; says: RegExp }[] = [
   { name: 'clean', text: 'global_defs {\n router_id A\n}\n', exit: 0, says: /configuration OK/ },
   { name: 'unknown keyword: 5', text: 'global_defs {\n router_id A\n colour blue\n}\n', exit: 5, says: /Unknown keyword 'colour'/ },
   { name: 'a file tsvs refuses: 5', text: 'virtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.0.0.2 80 {\n  HTTP_GET {\n   url {\n    path /\n    digest xyz\n   }\n  }\n }\n}\n', exit: 5, says: /configuration refused/ },
-  { name: 'missing parameter: 2 (keepalived -t stops there)', text: 'vrrp_instance VI_1 {\n state\n}\n', exit: 2, says: /expected MASTER\|BACKUP after 'state'/ },
+  { name: 'missing parameter: 2 (keepalived -t stops there)', text: 'vrrp_instance VI_1 {\n state\n}\n', exit: 2, says: /\*\*\* Configuration line starting `state` is missing a parameter after keyword `state` at word position 2 \(expected MASTER\|BACKUP\)/ },
   { name: 'missing include under include_check: 6', text: 'global_defs {\n include_check\n}\ninclude /nonexistent/x.conf\n', exit: 6, says: /Config files missing/ },
 ];
 for (const c of EXITS) {

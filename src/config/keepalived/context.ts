@@ -52,6 +52,14 @@ function stmtOf(l: Line): Stmt {
   return { name: l.toks[0]!, args: l.toks.slice(1), text: l.text, block: null, body: null };
 }
 
+/** keepalived's words for a missing word (lib/parser.c null_strvec); i counts from the word after the keyword. */
+function missing(s: Stmt, i: number): string {
+  const prev = i === 0 ? s.name.text : s.args[i - 1]?.text;
+  return prev !== undefined
+    ? `*** Configuration line starting \`${s.name.text}\` is missing a parameter after keyword \`${prev}\` at word position ${i + 2}`
+    : `*** Configuration line starting \`${s.name.text}\` is missing a parameter at word position ${i + 2}`;
+}
+
 export class Ctx {
   readonly diags: Diagnostic[] = [];
   /** keepalived -t stops at the first missing parameter (exit 2): nothing after it is read. */
@@ -87,7 +95,7 @@ export class Ctx {
    */
   arg(s: Stmt, i: number, what: string): Tok | null {
     const t = s.args[i];
-    if (!t) { this.err(this.after(s), `expected ${what} after '${s.args.length ? s.args[s.args.length - 1]!.text : s.name.text}'`, 'param'); return null; }
+    if (!t) { this.err(this.after(s), `${missing(s, i)} (expected ${what})`, 'param'); return null; }
     return t;
   }
   extra(s: Stmt, n: number): void {
@@ -120,7 +128,7 @@ export class Ctx {
     const w = quotedEscaped(s.text);
     if (w && !Array.isArray(w)) { this.warn(s.name, `String '${s.text}': missing terminating ${w.missing}`); return null; }
     if (!w) return null;
-    if (w.length < 2) { this.err(this.after(s), `expected ${what} after '${s.name.text}'`, 'param'); return null; }
+    if (w.length < 2) { this.err(this.after(s), `${missing(s, 0)} (expected ${what})`, 'param'); return null; }
     if (w.length > maxWords + 1) this.note(s.args[maxWords] ?? s.name, `'${w.slice(maxWords + 1).join(' ')}' after ${s.name.text} is ignored (keepalived reads the ${maxWords === 1 ? 'script only: quote the command to give it arguments' : 'script, user and group only'})`);
     return w.slice(1, maxWords + 1);
   }

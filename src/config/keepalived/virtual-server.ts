@@ -48,7 +48,8 @@ function readHead(st: KaState, s: Stmt): { head: Tok; members: () => Member[] | 
     if (!g) return null;
     const members = (): Member[] | null => {
       const grp = groups.get(g.text);
-      if (!grp) { c.err(g, `virtual_server_group '${g.text}' is not defined`); return null; }
+      // keepalived drops such a virtual server without a word on stderr.
+      if (!grp) { c.note(g, `virtual_server_group '${g.text}' is not defined: virtual server ignored`); return null; }
       return grp.members.map((m) => ({ af: m.af, fwmark: m.fwmark, addr: m.addr, port: m.port }));
     };
     return { head, groupName: g.text, members };
