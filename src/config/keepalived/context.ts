@@ -7,6 +7,7 @@ import { canonicalIp, parseIp } from '../../core/addr.ts';
 import type { Af } from '../../core/types.ts';
 import type { Diagnostic, GlobalConfig, KaClass, SourcePos, VirtualServiceConfig, VrrpConfig } from '../desired.ts';
 import { endCol, quotedEscaped, type Line, type Tok } from '../kalex.ts';
+import type { InstanceDraft } from './drafts.ts';
 import { kwTable } from './keywords.ts';
 
 export const MAX_DIAGS = 500;
@@ -290,7 +291,7 @@ export interface KaState {
   /** The host's interfaces; null when not known (no interface is checked then). */
   readonly interfaces: ReadonlyMap<string, HostInterface> | null;
   /** vrrp_instance blocks as read, completed once the file is read (./vrrp-complete.ts). */
-  readonly vrrpDrafts: import('./vrrp-instance.ts').InstanceDraft[];
+  readonly vrrpDrafts: InstanceDraft[];
   /** global_defs settings the VRRP instances take. */
   readonly vrrpGlobal: { strict: boolean; version: 2 | 3 };
   /** Sync groups with sync_group_tracking_weight. */

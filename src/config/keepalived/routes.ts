@@ -8,14 +8,9 @@
 import { parseIp } from '../../core/addr.ts';
 import type { Tok } from '../kalex.ts';
 import type { Ctx, KaState, Stmt } from './context.ts';
+import type { RouteLine } from './drafts.ts';
 import { parseAddress } from './vrrp-common.ts';
 
-export interface RouteLine {
-  /** The line as written. */
-  readonly text: string;
-  readonly at: Tok;
-  readonly dev?: string;
-}
 
 /** Route words that take one value (ip route's, as keepalived reads them). */
 const ROUTE_VALUE = new Set(['tos', 'dsfield', 'table', 'protocol', 'proto', 'scope', 'metric', 'priority', 'preference', 'realms', 'mtu',

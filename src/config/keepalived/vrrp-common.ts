@@ -6,6 +6,7 @@
 import { canonicalIp, parseIp } from '../../core/addr.ts';
 import type { NotifyKeyword, VrrpAddress, VrrpTrack } from '../desired.ts';
 import type { Tok } from '../kalex.ts';
+import type { Notify } from './drafts.ts';
 import { IFNAME_MAX, sameFor, setUser, type Ctx, type KaState, type Stmt, type Table } from './context.ts';
 import { kaInt } from './numbers.ts';
 
@@ -130,7 +131,7 @@ export function trackScripts(c: Ctx, st: KaState, owner: string, s: Stmt, out: (
   }
 }
 
-export type Notify = Partial<Record<NotifyKeyword, string>>;
+export type { Notify };
 
 /** notify, notify_master, ...: `KEYWORD SCRIPT [USER [GROUP]]` into `n`, who runs it into `users`; the first one counts. */
 export function notifyHandlers(c: Ctx, n: Notify, users: Notify, tag: string): Table {

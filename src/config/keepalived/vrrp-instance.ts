@@ -4,54 +4,13 @@
  * keepalived checks once everything is read (vrrp_complete_init) is in ./vrrp-complete.ts.
  */
 import { canonicalIp, parseIp } from '../../core/addr.ts';
-import type { SourcePos, VrrpAddress, VrrpTrack } from '../desired.ts';
-import type { Tok } from '../kalex.ts';
 import { IFNAME_MAX, pos, type KaState, type Stmt, type Table } from './context.ts';
 import { kaBool, kaDecimal, kaInt, kaUnsigned } from './numbers.ts';
-import { parseRoutes, type RouteLine } from './routes.ts';
-import { addrBlock, ignoredVrrp, notifyHandlers, trackInterfaces, trackScripts, type Notify } from './vrrp-common.ts';
+import { parseRoutes } from './routes.ts';
+import type { InstanceDraft } from './drafts.ts';
+import { addrBlock, ignoredVrrp, notifyHandlers, trackInterfaces, trackScripts } from './vrrp-common.ts';
 
 
-/** A vrrp_instance as read, before keepalived's completion (vrrp_complete_instance). */
-export interface InstanceDraft {
-  name: string;
-  at: SourcePos;
-  /** null: not given (keepalived derives it from the priority). */
-  wantState: 'MASTER' | 'BACKUP' | null;
-  interface?: string;
-  interfaceTok?: Tok;
-  vrid: number;
-  /** 0: not given (keepalived derives it from the state). */
-  basePriority: number;
-  advertInt: number | null;
-  /** 0: not given. */
-  version: 0 | 2 | 3;
-  family: 4 | 6 | null;
-  nopreempt: boolean;
-  preemptDelay: number;
-  authType: 'PASS' | 'AH' | null;
-  authPass: string;
-  strictMode: boolean | null;
-  unicastConfigured: boolean;
-  saddrFromConfig: boolean;
-  vip: VrrpAddress[];
-  evip: VrrpAddress[];
-  vroutes: RouteLine[];
-  vrules: RouteLine[];
-  unicastSrc?: string;
-  mcastSrc?: string;
-  unicastPeer: string[];
-  trackInterface: (VrrpTrack & { at: Tok })[];
-  trackScript: (VrrpTrack & { at: Tok })[];
-  trackFile: Tok[];
-  notify: Notify;
-  notifyUsers: Notify;
-  garpMasterDelay?: number;
-  smtpAlert: boolean;
-  useVmac: boolean;
-  accept?: boolean;
-  lvsSyncDaemonInterface?: string;
-}
 
 export function parseInstance(st: KaState, s: Stmt): void {
   const { c, vrrpDrafts } = st;
@@ -237,3 +196,5 @@ export function parseInstance(st: KaState, s: Stmt): void {
   };
   c.dispatch(s.body, table, 'vrrp_instance');
 }
+
+export type { InstanceDraft };
