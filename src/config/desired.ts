@@ -19,7 +19,22 @@ export interface SourcePos {
   readonly col: number;
 }
 
+/**
+ * 'error': tsvs refuses the file (nothing of it is applied). 'warning': the file is loaded, doing
+ * what keepalived does with it (or, for what tsvs does not implement, said so).
+ */
 export type Severity = 'error' | 'warning';
+
+/**
+ * How `keepalived -t` counts a problem (its config_err_t, lib/parser.h), which sets
+ * `tsvs config-test`'s exit code for keepalived.conf: 'none' = keepalived says nothing about it
+ * (a tsvs note; exit unaffected), 'log' = keepalived logs it without counting it (exit
+ * unaffected), 'fatal' = cannot run the file (missing file, bad interface: 4),
+ * 'param' = a missing parameter (keepalived -t stops at once: 2), 'noconfig' = an include that
+ * include_check requires is missing (keepalived exits KEEPALIVED_EXIT_NO_CONFIG, 6, after reading),
+ * 'config' = any other configuration problem (5; the default), 'security' = script security (6).
+ */
+export type KaClass = 'none' | 'log' | 'fatal' | 'param' | 'noconfig' | 'config' | 'security';
 
 export interface Diagnostic {
   readonly severity: Severity;
@@ -33,11 +48,36 @@ export interface Diagnostic {
    * as keepalived runs it, but `config-test` fails with keepalived -t's security exit code.
    */
   readonly security?: true;
+  /** keepalived -t's class for it; absent = 'config' (or 'security' when `security` is set). */
+  readonly ka?: KaClass;
 }
 
+/** keepalived -t's exit codes (keepalived/core/main.c config_test_exit, lib/scheduler.h). */
+export const KA_EXIT = { ok: 0, param: 2, fatal: 4, config: 5, security: 6, noconfig: 6 } as const;
+
+export function kaClassOf(d: Diagnostic): KaClass {
+  return d.ka ?? (d.security ? 'security' : 'config');
+}
+
+/**
+ * What `keepalived -t` would exit with for these problems: it stops at once on a missing
+ * parameter (2), after reading on an include_check failure (6); otherwise the highest class reported wins (security 6 over config 5 over fatal 4).
+ * A file tsvs refuses never exits 0.
+ */
+export function keepalivedTestExit(ds: readonly Diagnostic[], refused: boolean): number {
+  const cls = new Set(ds.map(kaClassOf));
+  if (cls.has('param')) return KA_EXIT.param;
+  if (cls.has('noconfig')) return KA_EXIT.noconfig;
+  if (cls.has('security')) return KA_EXIT.security;
+  if (cls.has('config')) return KA_EXIT.config;
+  if (cls.has('fatal')) return KA_EXIT.fatal;
+  return refused ? KA_EXIT.config : KA_EXIT.ok;
+}
+
+/** "FILE:LINE[:COL]: error|warning|note: message"; a note is what keepalived does without a word. */
 export function formatDiagnostic(d: Diagnostic): string {
   const where = d.col > 0 ? `${d.file}:${d.line}:${d.col}` : `${d.file}:${d.line}`;
-  return `${where}: ${d.severity}: ${d.message}`;
+  return `${where}: ${d.ka === 'none' && d.severity === 'warning' ? 'note' : d.severity}: ${d.message}`;
 }
 
 /** Orders diagnostics by file (read order), line, column; stable otherwise. */

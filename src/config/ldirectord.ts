@@ -1,14 +1,14 @@
 /**
  * ldirectord.cf reader into the desired state.
  *
- * Layout: `key = value` lines; `virtual = ADDR:PORT` (or a firewall mark, or `virtual6 =
- * [v6]:port`) opens a section whose options are indented. `real = HOST[->HOST2][:PORT]
- * gate|masq|ipip [WEIGHT] ["request", "receive"]`. `#` starts a comment (at the start of a line
- * or after a blank).
- *
- * Tolerance (documented in docs/CONFIG.md): a virtual-section option written without
- * indentation right after a virtual section (as tutorials often print them) is taken as part of
- * that section with a warning; trailing words after a real server's weight are ignored with a
+ * Layout, as ldirectord 4.12's read_config reads it: `key = value` lines starting in the first
+ * column (keys are case-sensitive); `virtual = ADDR:PORT` (or a firewall mark, or `virtual6 =
+ * [v6]:port`) opens a section whose option lines start with at least 4 spaces (a tab counts as
+ * 4); the first line that does not (a blank line too) ends the section and is read as a
+ * top-level line. In a section `#` starts a comment anywhere; at the top level a line whose first
+ * non-blank is `#` is a comment. Any other word is ldirectord's "Unknown command" (an error:
+ * ldirectord stops there). `real = HOST[->HOST2][:PORT] gate|masq|ipip [WEIGHT]
+ * ["request", "receive"]`; trailing words after a real server's weight are ignored with a
  * warning. Hostnames are not resolved (pure reader): they are errors.
  */
 import { canonicalIp, parseIp } from '../core/addr.ts';
@@ -46,12 +46,16 @@ const VIRTUAL_KEYS = new Set([
   'real', 'real6', 'checktype', 'checkcommand', 'checktimeout', 'connecttimeout', 'negotiatetimeout', 'checkinterval', 'failurecount',
   'checkport', 'request', 'receive', 'httpmethod', 'virtualhost', 'login', 'passwd', 'database', 'secret', 'scheduler', 'persistent',
   'netmask', 'protocol', 'service', 'fallback', 'fallback6', 'fallbackcommand', 'quiescent', 'emailalert', 'emailalertfreq',
-  'emailalertstatus', 'monitorfile', 'cleanstop', 'checkcount',
+  'emailalertstatus', 'monitorfile', 'cleanstop', 'checkcount', 'load', 'ops', 'schedflags', 'smtp', 'servicename', 'comment',
 ]);
-/** Keys that only make sense in a virtual section (used for the unindented-tutorial tolerance). */
+/** Keys that only make sense in a virtual section (to say where one belongs). */
 const VIRTUAL_ONLY = new Set([...VIRTUAL_KEYS].filter((k) => !GLOBAL_KEYS.has(k)));
 
-interface Line { key: string; value: string; file: string; line: number; col: number; valueCol: number; indented: boolean }
+interface Line {
+  key: string; value: string; file: string; line: number; col: number; valueCol: number; indented: boolean;
+  /** The value as ldirectord compares it: up to the end of the line, trailing blanks and CR kept. */
+  exact: string;
+}
 
 interface Section { head: Line; virtual6: boolean; opts: Line[] }
 
@@ -81,45 +85,55 @@ export function parseLdirectord(path: string, src: ConfigSource): LoadResult {
     return { state: null, diagnostics: [{ severity: 'error', file: path, line: 0, col: 0, message: 'cannot read the configuration file' }] };
   }
 
-  // ---- lines ----
+  // ---- lines (ldirectord's read_config layout) ----
   const globals: Line[] = [];
   const sections: Section[] = [];
   let cur: Section | null = null;
-  let lastWasVirtualOpt = false;
   const rawLines = text.split('\n');
+  const keyValue = (body: string, lineNo: number, indent: number, indented: boolean, exactBody: string): Line | null => {
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(body);
+    if (!m) return null;
+    const exact = /^[A-Za-z_][A-Za-z0-9_]*\s*=\s*([^\n]*)$/.exec(exactBody)?.[1] ?? m[2]!;
+    return { key: m[1]!, value: m[2]!, file: path, line: lineNo, col: indent + 1, valueCol: indent + body.indexOf(m[2]!, m[1]!.length) + 1, indented, exact };
+  };
   for (let i = 0; i < rawLines.length; i++) {
-    const raw = stripComment(rawLines[i]!.replace(/\r$/, ''));
-    if (!raw.trim()) continue;
-    const indented = /^\s/.test(raw);
-    const m = /^(\s*)([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(raw);
     const lineNo = i + 1;
-    if (!m) {
-      const col = raw.length - raw.trimStart().length + 1;
-      err({ file: path, line: lineNo, col }, `expected 'keyword = value', got '${raw.trim().slice(0, 40)}'`);
-      continue;
+    const full = rawLines[i]!;
+    const raw = full.replace(/\r$/, '');
+    if (cur) {
+      if (/^\s*#/.test(raw)) continue;
+      const opt = /^ {4,}(.+)/.exec(full.replace(/#.*/, '').replace(/\t/g, '    '));
+      if (opt) {
+        const body = opt[1]!.replace(/\s+$/, '');
+        const indent = raw.length - raw.trimStart().length;
+        const ln = keyValue(body, lineNo, indent, true, opt[1]!);
+        if (!ln || !VIRTUAL_KEYS.has(ln.key)) {
+          err({ file: path, line: lineNo, col: indent + 1 }, `Unknown command "${body}"${ln && GLOBAL_KEYS.has(ln.key) ? ` ('${ln.key}' is a global option)` : ''}`);
+          continue;
+        }
+        cur.opts.push(ln);
+        continue;
+      }
+      // The section ends here; this line is read as a top-level one.
+      cur = null;
     }
-    const key = m[2]!.toLowerCase();
-    if (key !== m[2]) warn({ file: path, line: lineNo, col: m[1]!.length + 1 }, `keyword '${m[2]}' accepted as '${key}'`);
-    const ln: Line = { key, value: m[3]!, file: path, line: lineNo, col: m[1]!.length + 1, valueCol: raw.indexOf(m[3]!, m[1]!.length + m[2]!.length) + 1, indented };
-    if (key === 'virtual' || key === 'virtual6') {
-      if (indented) warn(ln, `'${key}' is indented; it starts a new virtual section`);
-      cur = { head: ln, virtual6: key === 'virtual6', opts: [] };
+    if (/^\s*$/.test(raw) || /^\s*#/.test(raw)) continue;
+    const v = /^virtual(6)?\s*=\s*(.*?)\s*$/.exec(stripComment(raw));
+    if (v) {
+      const ln: Line = { key: v[1] ? 'virtual6' : 'virtual', value: v[2]!, file: path, line: lineNo, col: 1, valueCol: raw.indexOf(v[2]!, 7) + 1, indented: false, exact: v[2]! };
+      cur = { head: ln, virtual6: v[1] !== undefined, opts: [] };
       sections.push(cur);
-      lastWasVirtualOpt = true;
       continue;
     }
-    if (indented) {
-      if (!cur) { err(ln, `indented '${key}' outside a virtual section: expected 'virtual = ADDR:PORT' before it`); continue; }
-      cur.opts.push(ln);
+    const body = stripComment(raw).replace(/\s+$/, '');
+    const ln = /^\S/.test(raw) ? keyValue(body, lineNo, 0, false, full) : null;
+    if (!ln || !GLOBAL_KEYS.has(ln.key)) {
+      const indent = raw.length - raw.trimStart().length;
+      const hint = ln && VIRTUAL_ONLY.has(ln.key) ? ` ('${ln.key}' belongs in a virtual section, indented)` : /^\s/.test(raw) ? ' (an indented line outside a virtual section)' : '';
+      if (ln?.key === 'timeout') err({ file: path, line: lineNo, col: 1 }, 'timeout directive deprecated in favour of checktimeout and negotiatetimeout');
+      err({ file: path, line: lineNo, col: indent + 1 }, `Unknown command ${raw.trim()}${hint}`);
       continue;
     }
-    if (cur && lastWasVirtualOpt && VIRTUAL_ONLY.has(key)) {
-      warn(ln, `'${key}' is not indented; taken as part of the virtual section at line ${cur.head.line} (ldirectord itself needs the indentation)`);
-      cur.opts.push(ln);
-      continue;
-    }
-    lastWasVirtualOpt = false;
-    cur = null;
     globals.push(ln);
   }
 
@@ -136,11 +150,11 @@ export function parseLdirectord(path: string, src: ConfigSource): LoadResult {
     if (!ok || Number(v) < min || Number(v) > max) { err({ file: l.file, line: l.line, col: l.valueCol }, `expected ${integer ? 'an integer' : 'a number'} ${min}..${max} for '${l.key}', got '${l.value}'`); return null; }
     return Number(v);
   };
+  /** ldirectord compares the rest of the line with "yes" and "no" exactly (a trailing blank or CR fails). */
   const yesno = (l: Line): boolean | null => {
-    const v = unquote(l.value).toLowerCase();
-    if (v === 'yes' || v === 'on' || v === 'true' || v === '1') return true;
-    if (v === 'no' || v === 'off' || v === 'false' || v === '0') return false;
-    err({ file: l.file, line: l.line, col: l.valueCol }, `expected yes|no for '${l.key}', got '${l.value}'`);
+    if (l.exact === 'yes') return true;
+    if (l.exact === 'no') return false;
+    err({ file: l.file, line: l.line, col: l.valueCol }, `${l.key} must be 'yes' or 'no'`);
     return null;
   };
   for (const l of globals) {
@@ -153,13 +167,13 @@ export function parseLdirectord(path: string, src: ConfigSource): LoadResult {
     switch (l.key) {
       case 'checktimeout': { const v = num(l, 1, 86400, false); if (v !== null) g.checktimeout = v; break; }
       case 'negotiatetimeout': { const v = num(l, 1, 86400, false); if (v !== null) g.negotiatetimeout = v; break; }
-      case 'connecttimeout': { const v = num(l, 1, 86400, false); if (v !== null) g.connecttimeout = v; break; }
+      case 'connecttimeout': err(l, 'connecttimeout directive deprecated in favour of negotiatetimeout'); break;
       case 'checkinterval': { const v = num(l, 1, 86400, false); if (v !== null) g.checkinterval = v; break; }
       case 'failurecount': { const v = num(l, 1, 1_000_000); if (v !== null) g.failurecount = v; break; }
       case 'quiescent': { const v = yesno(l); if (v !== null) g.quiescent = v; break; }
       case 'autoreload': case 'fork': case 'cleanstop': case 'supervised': case 'readdquiescent': { const v = yesno(l); if (v !== null) options[l.key] = v ? 'yes' : 'no'; break; }
       case 'fallback': case 'fallback6': g.fallback = l; break;
-      case 'checkcount': warn(l, "'checkcount' is deprecated; use failurecount"); options[l.key] = unquote(l.value); break;
+      case 'checkcount': warn(l, "checkcount option is deprecated and slated for removal.  please see 'failurecount'"); options[l.key] = unquote(l.value); break;
       default: options[l.key] = unquote(l.value);
     }
   }
@@ -198,8 +212,10 @@ export function parseLdirectord(path: string, src: ConfigSource): LoadResult {
     const headVal = unquote(h.value);
     let fwmark = 0;
     let vaddr: { addr: string; af: Af; port: number } | null = null;
-    if (/^\d+$/.test(headVal)) {
-      fwmark = Number(headVal);
+    // ldirectord: ADDR:PORT, else leading digits are a firewall mark ('10.0.0.1' alone is mark 10).
+    const leading = /^\d+\.\d+\.\d+\.\d+:|^[0-9A-Za-z._+-]+:|^\[/.test(headVal) ? null : /^(\d+)/.exec(headVal);
+    if (leading) {
+      fwmark = Number(leading[1]);
       if (fwmark < 1 || fwmark > 0xffffffff) { err({ file: h.file, line: h.line, col: h.valueCol }, `expected a firewall mark 1..4294967295, got '${headVal}'`); continue; }
     } else {
       vaddr = parseHostPort(h, headVal, h.valueCol, sec.virtual6, null, h.key);
@@ -212,7 +228,7 @@ export function parseLdirectord(path: string, src: ConfigSource): LoadResult {
       receive: undefined as string | undefined, httpmethod: undefined as 'GET' | 'HEAD' | undefined, virtualhost: undefined as string | undefined,
       service: undefined as string | undefined, scheduler: DEFAULTS.ldirectordScheduler as string, persistent: 0, netmask: undefined as Line | undefined,
       protocol: (fwmark > 0 ? 'fwm' : 'tcp') as string, quiescent: g.quiescent, fallback: g.fallback,
-      login: undefined as string | undefined, passwd: undefined as string | undefined, database: undefined as string | undefined, secret: undefined as string | undefined,
+      login: undefined as string | undefined, passwd: undefined as string | undefined, database: undefined as string | undefined, secret: undefined as string | undefined, ops: false,
     };
     const extra: Record<string, string> = {};
     for (const k of ['fallbackcommand', 'emailalert', 'emailalertfreq', 'emailalertstatus'] as const) if (options[k] !== undefined) extra[k] = options[k]!;
@@ -236,7 +252,7 @@ export function parseLdirectord(path: string, src: ConfigSource): LoadResult {
         case 'checkcommand': o.checkcommand = v; break;
         case 'checktimeout': { const n = num(l, 1, 86400, false); if (n !== null) o.checktimeout = n; break; }
         case 'negotiatetimeout': { const n = num(l, 1, 86400, false); if (n !== null) o.negotiatetimeout = n; break; }
-        case 'connecttimeout': { const n = num(l, 1, 86400, false); if (n !== null) o.connecttimeout = n; break; }
+        case 'connecttimeout': err(l, 'connecttimeout directive deprecated in favour of negotiatetimeout'); break;
         case 'checkinterval': { const n = num(l, 1, 86400, false); if (n !== null) o.checkinterval = n; break; }
         case 'failurecount': { const n = num(l, 1, 1_000_000); if (n !== null) o.failurecount = n; break; }
         case 'checkport': { const n = num(l, 1, 65535); if (n !== null) o.checkport = n; break; }
@@ -260,7 +276,10 @@ export function parseLdirectord(path: string, src: ConfigSource): LoadResult {
         case 'passwd': o.passwd = v; break;
         case 'database': o.database = v; break;
         case 'secret': o.secret = v; break;
-        case 'checkcount': warn(l, "'checkcount' is deprecated; use failurecount"); break;
+        case 'checkcount': warn(l, "checkcount option is deprecated and slated for removal.  please see 'failurecount'"); break;
+        case 'ops': if (v === 'yes') o.ops = true; else if (v !== 'no') err(vat, "ops must be 'yes' or 'no'"); break;
+        // Names and notes for people (ldirectord keeps them, does nothing with them).
+        case 'servicename': case 'comment': extra[l.key] = v; break;
         default: extra[l.key] = v;
       }
     }
@@ -277,7 +296,7 @@ export function parseLdirectord(path: string, src: ConfigSource): LoadResult {
     const protocol: Protocol = fwmark > 0 ? 'tcp' : (o.protocol as Protocol);
     const spec: ServiceSpec = {
       af, fwmark, protocol, addr: fwmark > 0 ? (af === 6 ? '::' : '0.0.0.0') : vaddr!.addr, port: fwmark > 0 ? 0 : vaddr!.port,
-      scheduler: o.scheduler, flags: o.persistent > 0 ? SVC_F.PERSISTENT : 0, timeout: o.persistent, netmask, pe: '',
+      scheduler: o.scheduler, flags: (o.persistent > 0 ? SVC_F.PERSISTENT : 0) | (o.ops ? SVC_F.ONEPACKET : 0), timeout: o.persistent, netmask, pe: '',
     };
     const key = serviceKeyString(spec);
     if (seenSvc.has(key)) { err(h, `virtual service ${key} is defined twice (first at line ${seenSvc.get(key)})`); continue; }
@@ -288,14 +307,15 @@ export function parseLdirectord(path: string, src: ConfigSource): LoadResult {
     const common = { failurecount: o.failurecount, ...(o.checkport !== undefined ? { connect_port: o.checkport } : {}) };
     const makeChecker = (req?: string, rcv?: string): CheckerDef | null => {
       let t = o.checktype;
-      if (/^\d+$/.test(t)) { if (o.checktypeLine) warn(o.checktypeLine, `checktype = ${t} (negotiate every ${t}th check, connect otherwise) is checked with negotiate every time`); t = 'negotiate'; }
+      if (/^\d+$/.test(t)) { if (o.checktypeLine) warn(o.checktypeLine, `checktype = ${t} (negotiate every ${t}th check, connect otherwise) is not supported: checked with negotiate every time`); t = 'negotiate'; }
       switch (t) {
         case 'connect': return { type: 'connect', checktimeout: o.connecttimeout ?? o.checktimeout, ...common };
         case 'ping': return { type: 'ping', checktimeout: o.checktimeout, ...common };
         case 'on': case 'off': return { type: t, ...common };
         case 'external': case 'external-perl':
           if (t === 'external-perl' && o.checktypeLine) warn(o.checktypeLine, 'checktype = external-perl runs checkcommand as an external program');
-          if (!o.checkcommand) { err(o.checktypeLine ?? h, `checktype = ${t} needs 'checkcommand'`); return null; }
+          // ldirectord's default check command.
+          if (!o.checkcommand) o.checkcommand = '/bin/true';
           return { type: 'external', checkcommand: o.checkcommand, checktimeout: o.checktimeout, ...common };
         default: {
           const request = req ?? o.request;
@@ -373,7 +393,6 @@ export function parseLdirectord(path: string, src: ConfigSource): LoadResult {
         reals.push({ key: k, dest, inhibit_on_failure: o.quiescent, checkers: [checker], at: { file: l.file, line: l.line, col: l.col } });
       }
     }
-    if (o.checktype === 'external' && o.checkcommand === undefined && realLines.length === 0) err(o.checktypeLine ?? h, "checktype = external needs 'checkcommand'");
     let sorry: SorryServerConfig | undefined;
     if (o.fallback) {
       const fl = o.fallback;
@@ -390,7 +409,8 @@ export function parseLdirectord(path: string, src: ConfigSource): LoadResult {
         sorry = { addr: r.addr, port, fwd, weight: 1 };
       } else if (r) warn(fl, `fallback ${r.addr} is IPv${r.af}; not used for the IPv${af} service ${key}`);
     }
-    if (!reals.length && !sorry) warn(h, `virtual service ${key} has no real servers`);
+    // ldirectord says nothing of these: notes.
+    if (!reals.length && !sorry) diags.push({ severity: 'warning', file: h.file, line: h.line, col: h.col, message: `virtual service ${key} has no real servers`, ka: 'none' });
     const pos: SourcePos = { file: h.file, line: h.line, col: h.col };
     services.push({
       key, spec, lb_kind: defaultFwd ?? DEFAULTS.ldirectordFwd, delay_loop: o.checkinterval,
@@ -401,7 +421,7 @@ export function parseLdirectord(path: string, src: ConfigSource): LoadResult {
       sorry_server_inhibit: false, extra, reals, at: pos,
     });
   }
-  if (!sections.length) diags.push({ severity: 'warning', file: path, line: 1, col: 0, message: "no 'virtual =' section: nothing to balance" });
+  if (!sections.length) diags.push({ severity: 'warning', file: path, line: 1, col: 0, message: "no 'virtual =' section: nothing to balance", ka: 'none' });
   const hasErrors = diags.some((d) => d.severity === 'error');
   return {
     state: hasErrors ? null : deepFreeze({

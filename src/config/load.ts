@@ -5,11 +5,12 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { posix, resolve } from 'node:path';
-import { sortDiagnostics, type ConfigFormat, type LoadResult } from './desired.ts';
+import { sortDiagnostics, type ConfigFormat, type Diagnostic, type LoadResult } from './desired.ts';
 import { realScriptHost } from '../os/script-host.ts';
 import type { ScriptHost } from '../health/script-security.ts';
 import { applyScriptPolicy } from './script-policy.ts';
 import { parseKeepalived } from './keepalived.ts';
+import type { HostInterface } from './keepalived/context.ts';
 import { parseLdirectord } from './ldirectord.ts';
 import { hasGlob, segmentMatcher, type ConfigSource } from './source.ts';
 
@@ -55,6 +56,24 @@ export function detectFormat(text: string, path = ''): ConfigFormat {
   return ld > ka ? 'ldirectord' : 'keepalived';
 }
 
+/**
+ * The host's interfaces as keepalived sees them (/sys/class/net: ARPHRD_LOOPBACK type 772,
+ * IFF_MULTICAST 0x1000); null when /sys cannot be read (nothing is checked then).
+ */
+export function hostInterfaces(): ReadonlyMap<string, HostInterface> | null {
+  try {
+    const out = new Map<string, HostInterface>();
+    for (const name of readdirSync('/sys/class/net')) {
+      const read = (f: string) => { try { return readFileSync(`/sys/class/net/${name}/${f}`, 'utf8').trim(); } catch { return ''; } };
+      const flags = parseInt(read('flags'), 16) || 0;
+      out.set(name, { loopback: read('type') === '772', multicast: (flags & 0x1000) !== 0 });
+    }
+    return out;
+  } catch {
+    return null;
+  }
+}
+
 export interface LoadOptions {
   readonly format?: ConfigFormat | 'auto';
   /** keepalived `@ID` conditionals; default the host name (as keepalived). */
@@ -62,6 +81,12 @@ export interface LoadOptions {
   readonly source?: ConfigSource;
   /** Where keepalived's script checks look (users, file permissions); default the real system. */
   readonly scriptHost?: ScriptHost;
+  /** The interfaces keepalived.conf is checked against; default the host's; null = not checked. */
+  readonly interfaces?: ReadonlyMap<string, HostInterface> | null;
+}
+
+function withInterfaces(m: ReadonlyMap<string, HostInterface> | null): { interfaces?: ReadonlyMap<string, HostInterface> } {
+  return m ? { interfaces: m } : {};
 }
 
 export function loadConfig(path: string, opts: LoadOptions = {}): LoadResult & { readonly format: ConfigFormat } {
@@ -70,12 +95,15 @@ export function loadConfig(path: string, opts: LoadOptions = {}): LoadResult & {
   let format = opts.format ?? 'auto';
   if (format === 'auto') format = detectFormat(src.read(abs) ?? '', abs);
   const r = format === 'keepalived'
-    ? parseKeepalived(abs, src, { configId: opts.configId ?? hostname().split('.')[0]! })
+    ? parseKeepalived(abs, src, { configId: opts.configId ?? hostname().split('.')[0]!, ...withInterfaces(opts.interfaces === undefined ? hostInterfaces() : opts.interfaces) })
     : parseLdirectord(abs, src);
   if (format === 'keepalived' && r.state) {
     // keepalived checks its scripts after reading the file: who runs them, and which may not run.
     const p = applyScriptPolicy(r.state, opts.scriptHost ?? realScriptHost);
-    const diagnostics = sortDiagnostics([...r.diagnostics, ...p.diagnostics], r.state.files);
+    // keepalived only logs (to syslog) what it finds wrong with a script (lib/notify.c): keepalived -t
+    // says nothing of it and its exit is unaffected; only the SECURITY VIOLATION and errors count.
+    const policy = p.diagnostics.map((d): Diagnostic => (d.severity === 'warning' && !d.security ? { ...d, ka: 'none' } : d));
+    const diagnostics = sortDiagnostics([...r.diagnostics, ...policy], r.state.files);
     return { state: diagnostics.some((d) => d.severity === 'error') ? null : p.state, diagnostics, format };
   }
   return { ...r, format };

@@ -1,31 +1,61 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const FX = join(import.meta.dirname, 'fixtures');
 const tsvs = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, 'bin', 'tsvs.mjs'), 'config-test', ...args], { encoding: 'utf8', timeout: 30000 });
 
-test('config-test exits 0 and summarizes a good keepalived.conf', () => {
-  const r = tsvs(join(FX, 'ka-dr-vrrp.conf'));
+test('config-test exits 0 and summarizes a keepalived.conf keepalived -t passes', () => {
+  const r = tsvs(join(FX, 'ka-group.conf'));
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout, /keepalived configuration OK/);
-  assert.match(r.stdout, /2 virtual service\(s\), 4 real server\(s\), 4 checker\(s\), 2 vrrp instance\(s\), 1 sync group\(s\), 1 vrrp script\(s\)/);
+  assert.match(r.stdout, /keepalived configuration OK \(0 warning\(s\)\)/);
+  assert.match(r.stdout, /6 virtual service\(s\), 10 real server\(s\), 8 checker\(s\), 0 vrrp instance\(s\), 0 sync group\(s\), 0 vrrp script\(s\)/);
 });
 
-test('config-test exits 1 and prints file:line:col errors for a broken file', () => {
+test('config-test exits 5 as keepalived -t does and prints file:line:col for what keepalived reports', () => {
   const r = tsvs(join(FX, 'seed-003-keepalived.oneline.conf'));
-  assert.equal(r.status, 1);
-  assert.match(r.stderr, /seed-003-keepalived\.oneline\.conf:4:\d+: error: unexpected end of file: expected '}'/);
-  assert.match(r.stderr, /configuration refused/);
+  assert.equal(r.status, 5);
+  assert.match(r.stderr, /seed-003-keepalived\.oneline\.conf:4:1: warning: Unknown keyword 'Global_defs'/);
+  assert.match(r.stderr, /keepalived -t reports: exit 5/);
 });
 
-test('config-test prints warnings with file:line and still exits 0; --type auto detects ldirectord', () => {
+// keepalived -t's exit codes (keepalived 2.2.7 core/main.c config_test_exit, lib/scheduler.h), each
+// checked against the real keepalived -t on the same text.
+const EXITS: { name: string; text: string; exit: number; says: RegExp }[] = [
+  { name: 'clean', text: 'global_defs {\n router_id A\n}\n', exit: 0, says: /configuration OK/ },
+  { name: 'unknown keyword: 5', text: 'global_defs {\n router_id A\n colour blue\n}\n', exit: 5, says: /Unknown keyword 'colour'/ },
+  { name: 'a file tsvs refuses: 5', text: 'virtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.0.0.2 80 {\n  HTTP_GET {\n   url {\n    path /\n    digest xyz\n   }\n  }\n }\n}\n', exit: 5, says: /configuration refused/ },
+  { name: 'missing parameter: 2 (keepalived -t stops there)', text: 'vrrp_instance VI_1 {\n state\n}\n', exit: 2, says: /\*\*\* Configuration line starting `state` is missing a parameter after keyword `state` at word position 2 \(expected MASTER\|BACKUP\)/ },
+  { name: 'missing include under include_check: 6', text: 'global_defs {\n include_check\n}\ninclude /nonexistent/x.conf\n', exit: 6, says: /Config files missing/ },
+];
+for (const c of EXITS) {
+  test(`config-test exit code follows keepalived -t: ${c.name}`, () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsvs-ct-'));
+    try {
+      const f = join(dir, 'keepalived.conf');
+      writeFileSync(f, c.text);
+      const r = tsvs(f);
+      assert.equal(r.status, c.exit, r.stderr + r.stdout);
+      assert.match(r.stderr + r.stdout, c.says);
+    } finally { rmSync(dir, { recursive: true, force: true }); }
+  });
+}
+
+test('config-test exits 4 when the file cannot be read', () => {
+  const r = tsvs('--type', 'keepalived', '/nonexistent/keepalived.conf');
+  assert.equal(r.status, 4);
+  assert.match(r.stderr, /cannot read the configuration file/);
+});
+
+test('config-test prints problems with file:line:col; --type auto detects ldirectord', () => {
   const r = tsvs(join(FX, 'seed-004-ldirectord.cf'));
-  assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stderr, /seed-004-ldirectord\.cf:13:1: warning: 'scheduler' is not indented/);
-  assert.match(r.stdout, /ldirectord configuration OK/);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /seed-004-ldirectord\.cf:9:1: error: Unknown command real=/);
+  assert.match(r.stderr, /ldirectord: 5 error\(s\)/);
 });
 
 test('config-test --dump prints the rules in ipvsadm -S form', () => {

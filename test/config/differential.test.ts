@@ -32,11 +32,11 @@ const KA_UNKNOWN = { line: 3, text: "Unknown keyword 'priorty'" };
 const TS_UNKNOWN = { line: 3, text: "warning: unknown keyword 'priorty' in vrrp_instance; ignored" };
 
 const ASPECTS: readonly [string, Parameters<typeof compare>, Row['aspect']][] = [
-  ['same verdict, same problem in other words', [file('a'), { exit: 5, messages: [KA_UNKNOWN] }, { exit: 1, messages: [TS_UNKNOWN] }], 'agree'],
+  ['same verdict, same problem in other words', [file('a'), { exit: 5, messages: [KA_UNKNOWN] }, { exit: 5, messages: [TS_UNKNOWN] }], 'agree'],
   ['tsvs accepts what keepalived refuses', [file('a'), { exit: 5, messages: [KA_UNKNOWN] }, { exit: 0, messages: [TS_UNKNOWN] }], 'tsvs-accepts'],
   ['tsvs refuses what keepalived accepts', [file('a'), { exit: 0, messages: [] }, { exit: 1, messages: [{ line: 1, text: 'error: x' }] }], 'tsvs-rejects'],
   ['keepalived crashed', [file('a'), { exit: -1, messages: [] }, { exit: 0, messages: [] }], 'peer-crash'],
-  ['both refuse, keepalived says more', [file('a'), { exit: 5, messages: [KA_UNKNOWN, { text: '(VI_1) No VIP specified; at least one is sensible' }] }, { exit: 1, messages: [TS_UNKNOWN] }], 'problems'],
+  ['both refuse, keepalived says more', [file('a'), { exit: 5, messages: [KA_UNKNOWN, { text: '(VI_1) No VIP specified; at least one is sensible' }] }, { exit: 5, messages: [TS_UNKNOWN] }], 'problems'],
   ['ldirectord status 3 is a clean read', [file('b', 'ldirectord'), { exit: 3, messages: [] }, { exit: 0, messages: [] }], 'agree'],
   ['ldirectord refuses a file tsvs accepts', [file('b', 'ldirectord'), { exit: 2, messages: [{ line: 2, text: 'Unknown command frob=1' }] }, { exit: 0, messages: [] }], 'tsvs-accepts'],
 ];
@@ -47,9 +47,9 @@ for (const [name, args, want] of ASPECTS) {
 }
 
 test('differential compare: exit codes are compared through TSVS_EXIT_FOR (keepalived 2/4/5/6 are refusals, 6 for script security)', () => {
-  assert.deepEqual(TSVS_EXIT_FOR.keepalived, { 0: 0, 2: 1, 4: 1, 5: 1, 6: 6 });
-  assert.equal(compare(file('a'), { exit: 6, messages: [] }, { exit: 1, messages: [] }).aspect, 'exit');
-  const r = compare(file('a'), { exit: 7, messages: [KA_UNKNOWN] }, { exit: 1, messages: [TS_UNKNOWN] });
+  assert.deepEqual(TSVS_EXIT_FOR.keepalived, { 0: 0, 2: 2, 4: 4, 5: 5, 6: 6 });
+  assert.equal(compare(file('a'), { exit: 6, messages: [] }, { exit: 5, messages: [] }).aspect, 'exit');
+  const r = compare(file('a'), { exit: 7, messages: [KA_UNKNOWN] }, { exit: 5, messages: [TS_UNKNOWN] });
   assert.equal(r.aspect, 'exit', 'an exit code the table does not map is a disagreement');
 });
 

@@ -109,7 +109,7 @@ const cliCases: { name: string; global: string; mode: number; code: number; out:
   { name: 'scripts without enable_script_security: SECURITY VIOLATION, exit 6', global: '  script_user root', mode: 0o755, code: 6, out: /SECURITY VIOLATION - check scripts are being executed but script_security not enabled\.(?! There)/ },
   { name: 'an insecure script without enable_script_security: SECURITY VIOLATION naming insecure scripts, exit 6', global: '  script_user root', mode: 0o777, code: 6, out: /SECURITY VIOLATION - check scripts are being executed but script_security not enabled\. There are insecure scripts\./ },
   { name: 'with enable_script_security and a safe script: OK, exit 0', global: '  script_user root\n  enable_script_security', mode: 0o755, code: 0, out: /configuration OK/ },
-  { name: 'an unknown script_user: refused, non-zero', global: '  script_user tsvs_no_such_user\n  enable_script_security', mode: 0o755, code: 1, out: /Script user 'tsvs_no_such_user' does not exist/ },
+  { name: 'an unknown script_user: refused, exit 5 as keepalived -t', global: '  script_user tsvs_no_such_user\n  enable_script_security', mode: 0o755, code: 5, out: /Script user 'tsvs_no_such_user' does not exist/ },
 ];
 
 for (const c of cliCases) {

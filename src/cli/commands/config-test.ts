@@ -2,11 +2,15 @@
  * `tsvs config-test FILE [--type keepalived|ldirectord|auto] [--dump] [--config-id ID] [--quiet]`
  * Like `keepalived -t`: prints every error and warning (file:line[:col]), then a short summary
  * of what was understood, or with --dump the rules it would apply (ipvsadm -S format, every
- * real server up except alpha ones). Exit 0 when there are no errors, 1 with errors, 2 on usage,
- * 6 (keepalived -t's code) when the only problems are script security ones.
+ * real server up except alpha ones).
+ *
+ * Exit codes: for keepalived.conf, keepalived -t's (0 clean; 2 a missing parameter; 4 the file
+ * cannot be run: missing file, include_check failures; 5 any other problem keepalived reports, and
+ * anything tsvs does not do as keepalived does; 6 script security), a note (what keepalived does
+ * silently) never failing it. For ldirectord.cf: 0, or 1 when the file is refused. 2 on usage.
  */
 import type { ConfigFormat } from '../../config/desired.ts';
-import { formatDiagnostic, summarize } from '../../config/desired.ts';
+import { formatDiagnostic, keepalivedTestExit, KA_EXIT, summarize } from '../../config/desired.ts';
 import { targetRules } from '../../config/diff.ts';
 import { renderRules } from '../../config/dump.ts';
 import { loadConfig } from '../../config/load.ts';
@@ -14,7 +18,7 @@ import { loadConfig } from '../../config/load.ts';
 export const summary = 'check a keepalived.conf or ldirectord.cf and print every problem (like keepalived -t)';
 
 /** keepalived's KEEPALIVED_CHK_EXIT_CONFIG_TEST_SECURITY (lib/scheduler.h). */
-export const EXIT_SECURITY = 6;
+export const EXIT_SECURITY = KA_EXIT.security;
 
 const USAGE = 'usage: tsvs config-test FILE [--type keepalived|ldirectord|auto] [--dump] [--config-id ID] [--quiet]\n';
 
@@ -46,21 +50,19 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(formatDiagnostic(d) + '\n');
   }
   const errors = r.diagnostics.filter((d) => d.severity === 'error').length;
-  const warnings = r.diagnostics.length - errors;
+  const warnings = r.diagnostics.filter((d) => d.severity === 'warning' && d.ka !== 'none').length;
+  const exit = r.format === 'keepalived' ? keepalivedTestExit(r.diagnostics, !r.state) : r.state ? 0 : 1;
   if (!r.state) {
     process.stderr.write(`${file}: ${r.format}: ${errors} error(s), ${warnings} warning(s): configuration refused\n`);
-    return 1;
+    return exit;
   }
-  // keepalived -t fails with its own code when scripts run without enable_script_security (or
-  // are unsafe); keepalived still runs such a file, and so does the daemon.
-  const security = r.diagnostics.filter((d) => d.security).length;
   if (dump) {
     process.stdout.write(renderRules(targetRules(r.state)));
-    return security ? EXIT_SECURITY : 0;
+    return exit;
   }
   const s = summarize(r.state);
   process.stdout.write(
-    `${file}: ${r.format} configuration OK (${warnings} warning(s)); ${r.state.files.length} file(s)\n` +
+    `${file}: ${r.format} configuration ${exit === 0 ? 'OK' : 'loaded'} (${warnings} warning(s)); ${r.state.files.length} file(s)\n` +
       `  ${s.services} virtual service(s), ${s.reals} real server(s), ${s.checkers} checker(s)` +
       (r.format === 'keepalived' ? `, ${s.vrrpInstances} vrrp instance(s), ${s.syncGroups} sync group(s), ${s.vrrpScripts} vrrp script(s)` : '') + '\n',
   );
@@ -73,9 +75,7 @@ export async function run(argv: string[]): Promise<number> {
       process.stdout.write(`  vrrp ${i.name}: ${i.state} vrid ${i.virtual_router_id} prio ${i.priority} on ${i.interface ?? '(default)'} vip ${i.virtual_ipaddress.map((a) => `${a.addr}/${a.prefix}`).join(' ')}\n`);
     }
   }
-  if (security) {
-    process.stderr.write(`${file}: ${security} script security problem(s): keepalived -t fails (exit ${EXIT_SECURITY})\n`);
-    return EXIT_SECURITY;
-  }
-  return 0;
+  if (exit === EXIT_SECURITY) process.stderr.write(`${file}: script security problem(s): keepalived -t fails (exit ${EXIT_SECURITY})\n`);
+  else if (exit !== 0) process.stderr.write(`${file}: problem(s) keepalived -t reports: exit ${exit}\n`);
+  return exit;
 }

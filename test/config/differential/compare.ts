@@ -10,12 +10,11 @@ import { KEEPALIVED_KINDS, LDIRECTORD_KINDS, TSVS_KINDS, kindsOf } from './probl
  * The `tsvs config-test` exit code each peer exit code calls for. keepalived -t: 0 OK, 2 a
  * parameter missing (the parser exits at once), 4 fatal / bad file / bad interface, 5 other
  * config errors, 6 script security. ldirectord `status`: 3 read OK (and not running), 2 config
- * error. config-test today exits 0 when clean or only warned, 1 on errors, 6 on script security
- * alone; when it follows keepalived -t (issue 14), the keepalived row becomes
- * { 0: 0, 2: 2, 4: 4, 5: 5, 6: 6 }.
+ * error. config-test follows keepalived -t's codes (issue 14); for ldirectord.cf it exits 0 when
+ * clean or only warned, 1 on errors.
  */
 export const TSVS_EXIT_FOR: Readonly<Record<Reader, Readonly<Record<number, number>>>> = {
-  keepalived: { 0: 0, 2: 1, 4: 1, 5: 1, 6: 6 },
+  keepalived: { 0: 0, 2: 2, 4: 4, 5: 5, 6: 6 },
   ldirectord: { 3: 0, 2: 1 },
 };
 

@@ -39,7 +39,7 @@ export async function runDifferential(opts: { keep?: boolean } = {}): Promise<Re
         peers[i] = f.reader === 'keepalived' ? await oracle.run(f.path) : await runLdirectord(f.path);
       }
     };
-    const [ours] = await Promise.all([runTsvs(files), ...Array.from({ length: PEER_CONCURRENCY }, worker)]);
+    const [ours] = await Promise.all([runTsvs(files, oracle.ns), ...Array.from({ length: PEER_CONCURRENCY }, worker)]);
     return { rows: files.map((f, i) => compare(f, peers[i]!, ours[i]!)), work };
   } finally {
     oracle.close();

@@ -16,8 +16,9 @@
  * "ldirectord is stopped" and exits 3.
  *
  * tsvs: `tsvs config-test --type T --config-id lb1 FILE`, every file in one process through the
- * CLI's own `run` (tsvs-batch.ts; a process per file would take minutes); differential.test.ts
- * checks a few files through the real command too.
+ * CLI's own `run` (tsvs-batch.ts; a process per file would take minutes), in keepalived's
+ * namespace (config-test checks the interfaces too); differential.test.ts checks a few files
+ * through the real command too.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -114,8 +115,11 @@ export async function runLdirectord(file: string): Promise<Outcome> {
 const BATCH = fileURLToPath(new URL('./tsvs-batch.ts', import.meta.url));
 
 /** `tsvs config-test` on every file (tsvs-batch.ts, one process): exit codes and diagnostics. */
-export async function runTsvs(files: readonly { path: string; reader: Reader }[]): Promise<Outcome[]> {
-  const c = spawn(process.execPath, ['--import', 'tsx', BATCH], { stdio: ['pipe', 'pipe', 'pipe'], cwd: fileURLToPath(new URL('../../..', import.meta.url)) });
+export async function runTsvs(files: readonly { path: string; reader: Reader }[], netns?: string): Promise<Outcome[]> {
+  // In keepalived's namespace when given: config-test checks the interfaces a file names, as keepalived -t does.
+  const argv = [process.execPath, '--import', 'tsx', BATCH];
+  const cmd = netns ? ['ip', 'netns', 'exec', netns, ...argv] : argv;
+  const c = spawn(cmd[0]!, cmd.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], cwd: fileURLToPath(new URL('../../..', import.meta.url)) });
   let out = '', err = '';
   c.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
   c.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });

@@ -29,6 +29,7 @@ export const KEEPALIVED_KINDS: readonly Row[] = [
   [/^Unexpected '\{' - ignoring$|^Extra '}' found$/, 'unexpected-brace'],
   [/^Unterminated quote|^Unmatched quote|missing terminating "$/, 'unterminated-quote'],
   [/^\*\*\* Configuration line starting .* is missing a parameter/, 'missing-value'],
+  [/^Missing '\{' at beginning of configuration block$|^'\{' missing from beginning of block/, 'missing-brace'],
   [/^Config files missing /, 'include-missing'],
   [/^VRRP parsed invalid IP |^Invalid rule (?:to|from) address |^Invalid virtual server (?:group )?IP address|^Invalid real server ip address/, 'bad-address'],
   [/^Unknown configuration entry '.*' for ip address - ignoring$/, 'ip-option-unknown'],
@@ -78,7 +79,7 @@ export const LDIRECTORD_KINDS: readonly Row[] = [
 ];
 
 /** tsvs config-test diagnostics ("error: ..." / "warning: ..."), both readers. */
-export const TSVS_KINDS: readonly Row[] = [
+export const TSVS_KINDS: Row[] = [
   // keyword level
   [/^warning: keyword '.*' is spelled '.*'|^warning: keyword '.*' accepted as '/, 'keyword-case-accepted'],
   [/^warning: unknown (?:global )?keyword |^warning: '.*' is not a keepalived keyword|^error: '.*' belongs in a virtual section/, 'unknown-keyword'],
@@ -127,6 +128,13 @@ export const TSVS_KINDS: readonly Row[] = [
   [/^error: address range .* is too large/, 'range-too-large'],
   [/^error: expected |^error: bad address range |^error: protocol = fwm needs|^error: checktype = external needs|^warning: checktype = \d+ /, 'bad-value'],
 ];
+
+/**
+ * tsvs config-test says keepalived.conf and ldirectord.cf problems in the peers' own words
+ * (issue 14 item 2), so their rows apply to its messages too (after the "error: " / "warning: "
+ * it adds); they come after TSVS_KINDS' own rows.
+ */
+TSVS_KINDS.push(...[...KEEPALIVED_KINDS, ...LDIRECTORD_KINDS].map(([re, kind]): Row => [new RegExp(re.source.replace(/(^|\|)\^/g, '$1^(?:error|warning): '), re.flags), kind]));
 
 /** The kinds of a program's messages (a set: the same problem said twice counts once). */
 export function kindsOf(messages: readonly Message[], table: readonly Row[]): Map<string, Message[]> {

@@ -1,0 +1,56 @@
+/**
+ * Shapes the block parsers build before keepalived's completion, apart from the parsers so that
+ * context.ts can name them without importing a parser (no import circle).
+ */
+import type { NotifyKeyword, SourcePos, VrrpAddress, VrrpTrack } from '../desired.ts';
+import type { Tok } from '../kalex.ts';
+
+export type Notify = Partial<Record<NotifyKeyword, string>>;
+
+export interface RouteLine {
+  /** The line as written. */
+  readonly text: string;
+  readonly at: Tok;
+  readonly dev?: string;
+}
+
+/** A vrrp_instance as read, before keepalived's completion (vrrp_complete_instance). */
+export interface InstanceDraft {
+  name: string;
+  at: SourcePos;
+  /** null: not given (keepalived derives it from the priority). */
+  wantState: 'MASTER' | 'BACKUP' | null;
+  interface?: string;
+  interfaceTok?: Tok;
+  vrid: number;
+  /** 0: not given (keepalived derives it from the state). */
+  basePriority: number;
+  advertInt: number | null;
+  /** 0: not given. */
+  version: 0 | 2 | 3;
+  family: 4 | 6 | null;
+  nopreempt: boolean;
+  preemptDelay: number;
+  authType: 'PASS' | 'AH' | null;
+  authPass: string;
+  strictMode: boolean | null;
+  unicastConfigured: boolean;
+  saddrFromConfig: boolean;
+  vip: VrrpAddress[];
+  evip: VrrpAddress[];
+  vroutes: RouteLine[];
+  vrules: RouteLine[];
+  unicastSrc?: string;
+  mcastSrc?: string;
+  unicastPeer: string[];
+  trackInterface: (VrrpTrack & { at: Tok })[];
+  trackScript: (VrrpTrack & { at: Tok })[];
+  trackFile: Tok[];
+  notify: Notify;
+  notifyUsers: Notify;
+  garpMasterDelay?: number;
+  smtpAlert: boolean;
+  useVmac: boolean;
+  accept?: boolean;
+  lvsSyncDaemonInterface?: string;
+}

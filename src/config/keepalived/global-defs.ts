@@ -1,0 +1,95 @@
+/** keepalived.conf `global_defs { ... }`: the keywords the load balancer uses, the rest kept as written. */
+import { lines, type KaState, type Table } from './context.ts';
+import { kaDecimal, kaInt } from './numbers.ts';
+
+/** Keywords accepted in global_defs and kept as written (no effect on the load balancer). */
+const GLOBAL_PASSTHROUGH = [
+  'lvs_id', 'vrrp_mcast_group4', 'vrrp_mcast_group6', 'vrrp_garp_master_delay',
+  'vrrp_garp_master_repeat', 'vrrp_garp_master_refresh', 'vrrp_garp_master_refresh_repeat', 'vrrp_garp_interval',
+  'vrrp_gna_interval', 'vrrp_skip_check_adv_addr', 'vrrp_strict', 'vrrp_iptables', 'vrrp_ipsets', 'vrrp_version',
+  'vrrp_check_unicast_src', 'vrrp_priority', 'checker_priority', 'bfd_priority', 'vrrp_no_swap', 'checker_no_swap',
+  'dynamic_interfaces', 'max_auto_priority', 'min_auto_priority_delay', 'smtp_helo_name', 'smtp_alert', 'smtp_alert_vrrp',
+  'smtp_alert_checker', 'notify_fifo', 'notify_fifo_script', 'vrrp_notify_fifo', 'vrrp_notify_fifo_script', 'lvs_notify_fifo',
+  'lvs_notify_fifo_script', 'default_interface', 'no_email_faults', 'checker_log_all_failures', 'vrrp_rx_bufs_policy',
+  'vrrp_startup_delay', 'vrrp_lower_prio_no_advert', 'vrrp_higher_prio_send_advert', 'vrrp_min_garp', 'script_security',
+  'vrrp_rlimit_rttime', 'checker_rlimit_rttime', 'vrrp_rt_priority', 'checker_rt_priority', 'process_names',
+  'process_name', 'vrrp_process_name', 'checker_process_name', 'lvs_netlink_monitor_rcv_bufs', 'vrrp_netlink_monitor_rcv_bufs',
+  'instance', 'net_namespace', 'namespace_with_ipsets', 'use_pid_dir', 'linkbeat_use_polling', 'enable_traps',
+  'snmp_socket', 'enable_snmp_vrrp', 'enable_snmp_checker', 'enable_snmp_rfc', 'enable_dbus', 'random_seed',
+  'reload_check_config', 'reload_time_file', 'data_use_instance', 'startup_script', 'shutdown_script', 'tmp_config_directory',
+];
+
+export function globalDefsTable(st: KaState): Table {
+  const { c, global } = st;
+  const t: Table = {
+    router_id: { run: (s) => { const a = c.arg(s, 0, 'a router id'); if (a) global.router_id = a.text; c.extra(s, 1); } },
+    notification_email: { run: (s) => { global.notification_email.push(...lines(s.block)); } },
+    notification_email_from: { run: (s) => { const a = c.arg(s, 0, 'an e-mail address'); if (a) global.notification_email_from = a.text; c.extra(s, 1); } },
+    smtp_server: { run: (s) => { const a = c.ip(s, 0, 'the SMTP server address'); if (a) global.smtp_server = a.addr; if (s.args[1]) { c.num(s, 1, 'the SMTP port', 1, 65535); } c.extra(s, 2); } },
+    smtp_connect_timeout: { run: (s) => { const v = c.num(s, 0, 'seconds', 0, 86400, false); if (v !== null) global.smtp_connect_timeout = v; c.extra(s, 1); } },
+    lvs_timeouts: {
+      run: (s) => {
+        const to = { tcp: 0, tcpfin: 0, udp: 0 };
+        for (let i = 0; i < s.args.length; i += 2) {
+          const k = s.args[i]!.text;
+          if (k !== 'tcp' && k !== 'tcpfin' && k !== 'udp') { c.err(s.args[i]!, `expected tcp|tcpfin|udp, got '${k}'`); continue; }
+          const v = c.num(s, i + 1, `seconds for ${k}`, 0, 86400 * 365);
+          if (v !== null) to[k] = v;
+        }
+        global.lvs_timeouts = to;
+      },
+    },
+    lvs_sync_daemon: {
+      run: (s) => {
+        const ifn = c.arg(s, 0, 'an interface name');
+        const inst = c.arg(s, 1, 'a vrrp_instance name');
+        let syncid = 0;
+        for (let i = 2; i < s.args.length; i++) {
+          if (s.args[i]!.text === 'id') { syncid = c.num(s, i + 1, 'a sync id', 0, 255) ?? 0; i++; }
+          else if (['maxlen', 'port', 'ttl', 'group'].includes(s.args[i]!.text)) { i++; }
+          else c.warn(s.args[i]!, `unknown lvs_sync_daemon option '${s.args[i]!.text}'; ignored`);
+        }
+        if (ifn && inst) global.lvs_sync_daemon = { interface: ifn.text, instance: inst.text, syncid };
+      },
+    },
+    lvs_flush: { run: () => { global.lvs_flush = true; } },
+    // Read by the line reader (kalex.ts), which applies it to the includes that follow.
+    include_check: { run: () => {} },
+    script_user: { run: (s) => { const a = c.arg(s, 0, 'a user name'); if (a) global.script_user = s.args.slice(0, 2).map((x) => x.text).join(' '); c.extra(s, 2); } },
+    enable_script_security: { run: (s) => { global.enable_script_security = true; c.extra(s, 0); } },
+    lvs_flush_onstop: { run: (s) => { global.options['lvs_flush_onstop'] = s.args.map((a) => a.text).join(' ') || 'true'; } },
+    smtp_connection_timeout: { run: (s) => { c.warn(s.name, "'smtp_connection_timeout' is not a keepalived keyword (did you mean smtp_connect_timeout?); ignored"); } },
+  };
+  for (const k of GLOBAL_PASSTHROUGH) {
+    t[k] = { run: (s) => { global.options[k] = s.args.map((a) => a.text).join(' '); } };
+  }
+  // VRRP settings keepalived checks while reading (global_parser.c), kept as written too.
+  const keep = (s: Parameters<Table[string]['run']>[0]): void => { global.options[s.name.text] = s.args.map((a) => a.text).join(' '); };
+  t['vrrp_strict'] = { run: (s) => { st.vrrpGlobal.strict = true; keep(s); } };
+  t['vrrp_version'] = { run: (s) => {
+    const a = c.arg(s, 0, 'a VRRP version');
+    if (!a) return;
+    const v = kaInt(c, a, 2, 3);
+    if (v === null) { c.warn(a, 'VRRP Error: Version must be either 2 or 3'); return; }
+    st.vrrpGlobal.version = v as 2 | 3;
+    keep(s);
+  } };
+  for (const k of ['smtp_alert', 'smtp_alert_vrrp', 'smtp_alert_checker']) {
+    t[k] = { run: (s) => {
+      keep(s);
+      const on = !s.args[0] || ['true', 'on', 'yes'].includes(s.args[0].text);
+      if (on) c.warn(s.name, `'${k}' is accepted but not implemented by tsvs (no e-mail alerts are sent); ignored`);
+    } };
+  }
+  for (const k of ['vrrp_garp_interval', 'vrrp_gna_interval']) {
+    t[k] = { run: (s) => {
+      const a = c.arg(s, 0, 'seconds');
+      if (!a) return;
+      const v = kaDecimal(c, a, 0.000001, 4294.967295);
+      if (v === null) { c.warn(a, `${k} '${a.text}' is invalid`); return; }
+      if (v >= 1) c.warn(a, `The ${k} is very large - ${a.text} seconds`, 'log');
+      keep(s);
+    } };
+  }
+  return t;
+}
