@@ -10,7 +10,10 @@
  * does what src/codec/forward.ts does for `route`: TTL decrement (checksum updated
  * incrementally) and the two MAC addresses, then sends it out. Everything else is left to the
  * kernel, where the AF_PACKET rings see it as before: packets of other flows, SYNs (the engine
- * may reschedule), IP options, fragments, TTL <= 1, frames over the MTU, VLAN tags.
+ * may reschedule), IP options, fragments, TTL <= 1, frames over the MTU, VLAN tags. A GSO
+ * super-packet (TSO/GSO on the sender: the default on veth) is checked by its segments' size and
+ * sent on whole, as the kernel's own forwarding does: the egress device segments it, or passes it
+ * on as it is.
  *
  * Packets that change the connection's state are forwarded too, and reported on the `events`
  * ring buffer so that the engine steps its state machine on them (FIN, RST, and the first ACK of
@@ -61,6 +64,21 @@ struct __sk_buff {
   __u32 tc_classid;
   __u32 data;
   __u32 data_end;
+  __u32 napi_id;
+  __u32 family;
+  __u32 remote_ip4;
+  __u32 local_ip4;
+  __u32 remote_ip6[4];
+  __u32 local_ip6[4];
+  __u32 remote_port;
+  __u32 local_port;
+  __u32 data_meta;
+  __u64 flow_keys;
+  __u64 tstamp;
+  __u32 wire_len;
+  __u32 gso_segs;
+  __u64 sk;
+  __u32 gso_size; /* GSO super-packet: payload bytes per segment (0: a plain packet) */
 };
 
 static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)1;
@@ -203,7 +221,7 @@ static __attribute__((always_inline)) __u64 wake_flag(void) {
 }
 
 /* A new connection to a service with decisions ahead: take the next one (see `ahead`). */
-static __attribute__((always_inline)) int take_ahead(__u8 *eth, __u8 *ip, struct flow_key *k, __u8 proto, __u8 flags, __u16 tot, __u32 *ifindex) {
+static __attribute__((always_inline)) int take_ahead(__u8 *eth, __u8 *ip, struct flow_key *k, __u8 proto, __u8 flags, __u16 tot, __u32 seg, __u32 *ifindex) {
   struct svc_key sk = { k->daddr, k->dport, proto, 0 };
   __u32 *idx = bpf_map_lookup_elem(&svcs, &sk);
   if (!idx) return PASS;
@@ -212,7 +230,7 @@ static __attribute__((always_inline)) int take_ahead(__u8 *eth, __u8 *ip, struct
   __u32 h = *(volatile __u32 *)&r->head;
   if (h == *(volatile __u32 *)&r->tail) return PASS; /* none waiting: the engine decides */
   struct ahead_slot s = r->slots[h & (AHEAD_SLOTS - 1)];
-  if (tot > s.mtu) return PASS;
+  if (seg > s.mtu) return PASS;
   /* Room for the report first: a connection the engine is not told of must not be forwarded. */
   struct flow_event *ev = bpf_ringbuf_reserve(&events, sizeof(struct flow_event), 0);
   if (!ev) return PASS;
@@ -247,8 +265,11 @@ static __attribute__((always_inline)) int take_ahead(__u8 *eth, __u8 *ip, struct
   return FWD;
 }
 
-/* The shared step: PASS, or FWD with the frame rewritten and *ifindex set to the egress device. */
-static __attribute__((always_inline)) int fast_step(void *data, void *end, __u32 pkt_len, __u32 *ifindex) {
+/*
+ * The shared step: PASS, or FWD with the frame rewritten and *ifindex set to the egress device.
+ * `gso_size`: the socket buffer's GSO segment size (tc), 0 for a plain packet (and in XDP).
+ */
+static __attribute__((always_inline)) int fast_step(void *data, void *end, __u32 pkt_len, __u32 gso_size, __u32 *ifindex) {
   __u8 *eth = data;
   if ((void *)(eth + 14 + 20) > end) return PASS;
   if (*(__u16 *)(eth + 12) != bswap16(0x0800)) return PASS;
@@ -268,10 +289,12 @@ static __attribute__((always_inline)) int fast_step(void *data, void *end, __u32
   __u8 *l4 = ip + 20;
   __u8 flags = 0;
   int syn = 0;
+  __u32 l4len = 8;
   if (proto == 6) {
     if ((void *)(l4 + 20) > end) return PASS;
     if ((l4[12] >> 4) < 5 || (__u32)(l4[12] >> 4) * 4 > (__u32)tot - 20) return PASS; /* bad data offset */
     flags = l4[13];
+    l4len = (__u32)(l4[12] >> 4) * 4;
     if (flags & 0x02) {
       if (flags & 0x15) return PASS; /* SYN with ACK, FIN or RST: not a connection request */
       syn = 1;
@@ -283,6 +306,8 @@ static __attribute__((always_inline)) int fast_step(void *data, void *end, __u32
   } else {
     return PASS;
   }
+  /* What must fit the egress MTU: the packet, or each segment of a super-packet. */
+  __u32 seg = gso_size ? 20 + l4len + gso_size : tot;
   struct flow_key k;
   k.saddr = *(__u32 *)(ip + 12);
   k.daddr = *(__u32 *)(ip + 16);
@@ -293,10 +318,10 @@ static __attribute__((always_inline)) int fast_step(void *data, void *end, __u32
   if (!v) {
     /* A new connection: a decision taken ahead, if its service has one waiting. */
     if (proto == 6 && !syn) return PASS;
-    return take_ahead(eth, ip, &k, proto, flags, tot, ifindex);
+    return take_ahead(eth, ip, &k, proto, flags, tot, seg, ifindex);
   }
   if (syn) return PASS; /* a SYN on a known flow: the engine may reschedule */
-  if (tot > v->mtu) return PASS; /* too big: user space sends fragmentation-needed */
+  if (seg > v->mtu) return PASS; /* too big: user space sends fragmentation-needed */
 
   int first_ack = proto == 6 && v->need_ack && (flags & 0x10);
   int ends = (flags & 0x05) != 0; /* FIN, RST: the connection leaves ESTABLISHED */
@@ -330,7 +355,7 @@ int tsvs_xdp(struct xdp_md *ctx) {
   void *data = (void *)(long)ctx->data;
   void *end = (void *)(long)ctx->data_end;
   __u32 ifindex = 0;
-  if (fast_step(data, end, (__u32)(end - data), &ifindex) != FWD) return XDP_PASS;
+  if (fast_step(data, end, (__u32)(end - data), 0, &ifindex) != FWD) return XDP_PASS;
   if (ifindex == ctx->ingress_ifindex) return XDP_TX;
   return bpf_redirect(ifindex, 0);
 }
@@ -350,7 +375,7 @@ int tsvs_tc(struct __sk_buff *skb) {
     end = (void *)(long)skb->data_end;
   }
   __u32 ifindex = 0;
-  if (fast_step(data, end, skb->len, &ifindex) != FWD) return TC_ACT_OK;
+  if (fast_step(data, end, skb->len, skb->gso_size, &ifindex) != FWD) return TC_ACT_OK;
   return bpf_redirect(ifindex, 0);
 }
 

@@ -130,9 +130,12 @@ for (const [mode, daemonArgs, offloads] of RUNS) {
         assert.deepEqual(bad.slice(0, 5), [], `${bad.length} packets with incorrect checksums`);
       }
       if (on) {
-        assert.ok(st.counters['csumCompleted']! > 0 || (st.fastPath?.['forwarded'] ?? 0) > 0, `partial checksums completed: ${JSON.stringify(st.counters)}`);
-        assert.ok(st.counters['gsoFrames']! > 0, `super-packets segmented: ${JSON.stringify(st.counters)}`);
-        assert.ok(st.counters['gsoSegments']! > st.counters['gsoFrames']!);
+        // With the kernel fast path (DR), established flows -- super-packets included, sent on
+        // whole -- are the kernel's: user space may see none of them.
+        const kernel = (st.fastPath?.['forwarded'] ?? 0) > 0;
+        assert.ok(st.counters['csumCompleted']! > 0 || kernel, `partial checksums completed: ${JSON.stringify(st.counters)}`);
+        assert.ok(st.counters['gsoFrames']! > 0 || kernel, `super-packets segmented: ${JSON.stringify(st.counters)}`);
+        if (st.counters['gsoFrames']! > 0) assert.ok(st.counters['gsoSegments']! > st.counters['gsoFrames']!);
       } else {
         assert.deepEqual([st.counters['csumCompleted'], st.counters['gsoFrames']], [0, 0], 'full checksums and no super-packets arrive');
       }

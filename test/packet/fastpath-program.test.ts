@@ -4,7 +4,7 @@
 // (TTL expiry, too big, malformed, IPv6, options) it must leave untouched.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { fromHex, toHex } from '../../src/codec/build.ts';
+import { buildFrame, fromHex, toHex } from '../../src/codec/build.ts';
 import { createFrameMeta, parseFrame } from '../../src/codec/frame.ts';
 import { parseMac } from '../../src/codec/ethernet.ts';
 import { KernelFastPath, AHEAD_RING_BYTES, AHEAD_SLOTS, type FlowEvent } from '../../src/os/bpf.ts';
@@ -138,6 +138,32 @@ describe('kernel fast path program on the golden DR frames (BPF_PROG_TEST_RUN)',
     assert.equal(fin[0]!.bytes, 2 * base.length - 2 * 14);
     assert.equal(fp.flows.get(key, new Uint8Array(VAL_BYTES)), false, 'the flow left the kernel');
     assert.equal(fp.testRun(withFlags(0x10)).retval, TC_OK, 'its next packet goes to user space');
+  });
+
+  it('a GSO super-packet of an installed flow is forwarded whole when its segments fit the MTU, else left to user space', () => {
+    // 2 x 1448 payload bytes: 2936 bytes of IP, segments of 1488 (MTU 1500).
+    const spec = (ttl: number) => ({ ip: { src: '192.0.2.10', dst: '10.0.0.100', ttl, df: true }, tcp: { sport: 40001, dport: 80, seq: 1, ack: 1, flags: 0x10, payload: new Uint8Array(2 * 1448).fill(7) } });
+    const input = buildFrame({ src: '02:00:00:00:00:01', dst: '02:00:00:00:00:fe' }, spec(64));
+    const want = buildFrame({ src: '02:00:00:00:01:fe', dst: '02:00:00:00:01:11' }, spec(63));
+    const t = tuple(input)!;
+    const key = new Uint8Array(KEY_BYTES);
+    writeFlowKey(key, t.saddr, t.daddr, t.sport, t.dport, 6);
+    const v = new Uint8Array(VAL_BYTES);
+    v.set(parseMac('02:00:00:00:01:11')!, 0);
+    v.set(parseMac('02:00:00:00:01:fe')!, 6);
+    new DataView(v.buffer).setUint32(12, 1, true);
+    new DataView(v.buffer).setUint16(16, 1500, true);
+    assert.ok(fp.flows.put(key, v));
+    try {
+      const r = fp.testRun(input, { segs: 2, size: 1448 });
+      assert.equal(r.retval, TC_REDIRECT, 'segments of 1488 bytes fit: forwarded by the kernel');
+      assert.equal(toHex(r.out), toHex(want), 'MACs and TTL rewritten, the rest untouched');
+      assert.equal(fp.testRun(input, { segs: 2, size: 1481 }).retval, TC_OK, 'segments of 1521 bytes: user space answers');
+      assert.equal(fp.testRun(input).retval, TC_OK, 'the same length without GSO metadata: too big');
+      assert.deepEqual(events(), []);
+    } finally {
+      fp.flows.take(key, new Uint8Array(VAL_BYTES));
+    }
   });
 
   it('a SYN finds no decision waiting: user space decides it', () => {
