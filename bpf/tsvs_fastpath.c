@@ -2,7 +2,8 @@
 /*
  * tsvs kernel fast path: forwards the packets of DR connections the engine has already decided,
  * without waking user space (docs/PACKET-FORWARDER.md, "Kernel fast path"). One step, two hooks:
- * tc ingress (`tsvs_tc`, the default) and XDP (`tsvs_xdp`).
+ * tc ingress (`tsvs_tc`, the default) and XDP (`tsvs_xdp`). NAT connections (both directions:
+ * destination rewritten on the client's packets, source on the replies) only on tc.
  *
  * The engine stays the only one that decides. User space installs an entry in `flows` for a
  * direct-routing connection it forwarded (key: the client's 5-tuple toward the VIP; value: the
@@ -91,6 +92,11 @@ static void (*bpf_ringbuf_discard)(void *data, __u64 flags) = (void *)133;
 static __u64 (*bpf_ktime_get_ns)(void) = (void *)5;
 static long (*bpf_redirect)(__u32 ifindex, __u64 flags) = (void *)23;
 static long (*bpf_skb_pull_data)(void *skb, __u32 len) = (void *)39;
+static long (*bpf_skb_store_bytes)(void *skb, __u32 offset, const void *from, __u32 len, __u64 flags) = (void *)9;
+static long (*bpf_l3_csum_replace)(void *skb, __u32 offset, __u64 from, __u64 to, __u64 size) = (void *)10;
+static long (*bpf_l4_csum_replace)(void *skb, __u32 offset, __u64 from, __u64 to, __u64 flags) = (void *)11;
+#define BPF_F_PSEUDO_HDR (1ULL << 4)
+#define BPF_F_MARK_MANGLED_0 (1ULL << 5)
 static long (*bpf_ringbuf_output)(void *ringbuf, void *data, __u64 size, __u64 flags) = (void *)130;
 static __u64 (*bpf_ringbuf_query)(void *ringbuf, __u64 flags) = (void *)134;
 #define BPF_RB_NO_WAKEUP 1
@@ -109,18 +115,34 @@ struct flow_key {
   __u32 proto;
 };
 
-/* 48 bytes; user space writes the first 24 and reads the counters. */
+/* 56 bytes; user space writes the first 32 and reads the counters. */
 struct flow_val {
   __u8 dmac[6];
   __u8 smac[6];
   __u32 ifindex;
   __u16 mtu;
   __u8 need_ack; /* installed in SYN_RECV: report the first ACK */
-  __u8 pad;
+  __u8 nat;      /* NAT_NONE (DR), NAT_DST (a NAT client's packet), NAT_SRC (a NAT reply) */
+  __u32 naddr;   /* NAT: the address written (destination or source), network order */
+  __u16 nport;   /* NAT: the port written, network order */
+  __u16 pad;
   __u32 pad2;
   __u64 pkts;
   __u64 bytes;
   __u64 last_ns;
+};
+#define NAT_NONE 0
+#define NAT_DST 1
+#define NAT_SRC 2
+
+/* A NAT rewrite fast_step leaves to the tc hook (checksum helpers need the socket buffer). */
+struct nat_op {
+  __u32 kind;
+  __u32 old_addr;
+  __u32 naddr;
+  __u16 old_port;
+  __u16 nport;
+  __u32 udp;
 };
 
 /*
@@ -268,8 +290,10 @@ static __attribute__((always_inline)) int take_ahead(__u8 *eth, __u8 *ip, struct
 /*
  * The shared step: PASS, or FWD with the frame rewritten and *ifindex set to the egress device.
  * `gso_size`: the socket buffer's GSO segment size (tc), 0 for a plain packet (and in XDP).
+ * `nat`: NULL where NAT cannot be done (XDP: NAT flows pass); else filled with the address and
+ * port rewrite the caller must still do (the TTL and MACs are done here).
  */
-static __attribute__((always_inline)) int fast_step(void *data, void *end, __u32 pkt_len, __u32 gso_size, __u32 *ifindex) {
+static __attribute__((always_inline)) int fast_step(void *data, void *end, __u32 pkt_len, __u32 gso_size, __u32 *ifindex, struct nat_op *nat) {
   __u8 *eth = data;
   if ((void *)(eth + 14 + 20) > end) return PASS;
   if (*(__u16 *)(eth + 12) != bswap16(0x0800)) return PASS;
@@ -321,6 +345,15 @@ static __attribute__((always_inline)) int fast_step(void *data, void *end, __u32
     return take_ahead(eth, ip, &k, proto, flags, tot, seg, ifindex);
   }
   if (syn) return PASS; /* a SYN on a known flow: the engine may reschedule */
+  if (v->nat != NAT_NONE) {
+    if (!nat) return PASS;
+    nat->kind = v->nat;
+    nat->naddr = v->naddr;
+    nat->nport = v->nport;
+    nat->udp = proto == 17;
+    if (v->nat == NAT_DST) { nat->old_addr = k.daddr; nat->old_port = k.dport; }
+    else { nat->old_addr = k.saddr; nat->old_port = k.sport; }
+  }
   if (seg > v->mtu) return PASS; /* too big: user space sends fragmentation-needed */
 
   int first_ack = proto == 6 && v->need_ack && (flags & 0x10);
@@ -355,7 +388,7 @@ int tsvs_xdp(struct xdp_md *ctx) {
   void *data = (void *)(long)ctx->data;
   void *end = (void *)(long)ctx->data_end;
   __u32 ifindex = 0;
-  if (fast_step(data, end, (__u32)(end - data), 0, &ifindex) != FWD) return XDP_PASS;
+  if (fast_step(data, end, (__u32)(end - data), 0, &ifindex, 0) != FWD) return XDP_PASS;
   if (ifindex == ctx->ingress_ifindex) return XDP_TX;
   return bpf_redirect(ifindex, 0);
 }
@@ -375,7 +408,25 @@ int tsvs_tc(struct __sk_buff *skb) {
     end = (void *)(long)skb->data_end;
   }
   __u32 ifindex = 0;
-  if (fast_step(data, end, skb->len, skb->gso_size, &ifindex) != FWD) return TC_ACT_OK;
+  struct nat_op nat = {};
+  if (fast_step(data, end, skb->len, skb->gso_size, &ifindex, &nat) != FWD) return TC_ACT_OK;
+  if (nat.kind != NAT_NONE) {
+    /*
+     * NAT (IPv4 without options: the L4 header at 34): the address and port, the IPv4 header
+     * checksum, and the TCP/UDP checksum with the address in its pseudo-header. The helpers
+     * follow the socket buffer's checksum state: a partial checksum (checksum offload) holds
+     * only the pseudo-header sum, so only the address is folded into it; a UDP checksum of 0
+     * (none) stays 0.
+     */
+    int dst = nat.kind == NAT_DST;
+    __u32 csum = 34 + (nat.udp ? 6 : 16);
+    __u64 mangled = nat.udp ? BPF_F_MARK_MANGLED_0 : 0;
+    bpf_l4_csum_replace(skb, csum, nat.old_addr, nat.naddr, BPF_F_PSEUDO_HDR | mangled | 4);
+    bpf_l4_csum_replace(skb, csum, nat.old_port, nat.nport, mangled | 2);
+    bpf_l3_csum_replace(skb, 24, nat.old_addr, nat.naddr, 4);
+    bpf_skb_store_bytes(skb, dst ? 30 : 26, &nat.naddr, 4, 0);
+    bpf_skb_store_bytes(skb, dst ? 36 : 34, &nat.nport, 2, 0);
+  }
   return bpf_redirect(ifindex, 0);
 }
 

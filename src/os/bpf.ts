@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageFile } from '../os/entries.ts';
 import { C, MAP_FAILED, ifIndex, sys, view } from './libc.ts';
-import type { FlowMap } from './flow-map.ts';
+import { VAL_BYTES, type FlowMap } from './flow-map.ts';
 import { FastPathError } from '../core/errors.ts';
 
 const SOURCE = packageFile('bpf/tsvs_fastpath.c');
@@ -97,7 +97,7 @@ export function fastPathObject(): string {
 
 /** The BPF hash map `flows`, as a FlowMap. */
 class BpfFlowMap implements FlowMap {
-  private readonly tmp = Buffer.alloc(48);
+  private readonly tmp = Buffer.alloc(VAL_BYTES);
   constructor(private readonly fd: number) {}
   put(key: Uint8Array, val: Uint8Array): boolean {
     return (libbpf().update!(this.fd, key, val, 0n) as number) === 0;

@@ -71,7 +71,7 @@ function csumErrors(ns: string): number {
 /** Mode, daemon arguments, the lab's offloads (the last run keeps the old ethtool step: nothing to complete or cut). */
 const RUNS: readonly (readonly [LabMode, readonly string[], 'default' | 'off'])[] = [
   ['nat', ['--fast-path', 'none'], 'default'], ['dr', ['--fast-path', 'none'], 'default'], ['tun', ['--fast-path', 'none'], 'default'],
-  ['dr', [], 'default'], ['nat', ['--workers', '2'], 'default'], ['dr', ['--workers', '2'], 'default'],
+  ['dr', [], 'default'], ['nat', [], 'default'], ['nat', ['--workers', '2'], 'default'], ['dr', ['--workers', '2'], 'default'],
   ['nat', [], 'off'],
 ];
 
