@@ -2,7 +2,8 @@
 /*
  * tsvs kernel fast path: forwards the packets of DR connections the engine has already decided,
  * without waking user space (docs/PACKET-FORWARDER.md, "Kernel fast path"). One step, two hooks:
- * tc ingress (`tsvs_tc`, the default) and XDP (`tsvs_xdp`).
+ * tc ingress (`tsvs_tc`, the default) and XDP (`tsvs_xdp`). NAT connections (both directions:
+ * destination rewritten on the client's packets, source on the replies) only on tc.
  *
  * The engine stays the only one that decides. User space installs an entry in `flows` for a
  * direct-routing connection it forwarded (key: the client's 5-tuple toward the VIP; value: the
@@ -10,7 +11,10 @@
  * does what src/codec/forward.ts does for `route`: TTL decrement (checksum updated
  * incrementally) and the two MAC addresses, then sends it out. Everything else is left to the
  * kernel, where the AF_PACKET rings see it as before: packets of other flows, SYNs (the engine
- * may reschedule), IP options, fragments, TTL <= 1, frames over the MTU, VLAN tags.
+ * may reschedule), IP options, fragments, TTL <= 1, frames over the MTU, VLAN tags. A GSO
+ * super-packet (TSO/GSO on the sender: the default on veth) is checked by its segments' size and
+ * sent on whole, as the kernel's own forwarding does: the egress device segments it, or passes it
+ * on as it is.
  *
  * Packets that change the connection's state are forwarded too, and reported on the `events`
  * ring buffer so that the engine steps its state machine on them (FIN, RST, and the first ACK of
@@ -61,6 +65,21 @@ struct __sk_buff {
   __u32 tc_classid;
   __u32 data;
   __u32 data_end;
+  __u32 napi_id;
+  __u32 family;
+  __u32 remote_ip4;
+  __u32 local_ip4;
+  __u32 remote_ip6[4];
+  __u32 local_ip6[4];
+  __u32 remote_port;
+  __u32 local_port;
+  __u32 data_meta;
+  __u64 flow_keys;
+  __u64 tstamp;
+  __u32 wire_len;
+  __u32 gso_segs;
+  __u64 sk;
+  __u32 gso_size; /* GSO super-packet: payload bytes per segment (0: a plain packet) */
 };
 
 static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)1;
@@ -73,6 +92,11 @@ static void (*bpf_ringbuf_discard)(void *data, __u64 flags) = (void *)133;
 static __u64 (*bpf_ktime_get_ns)(void) = (void *)5;
 static long (*bpf_redirect)(__u32 ifindex, __u64 flags) = (void *)23;
 static long (*bpf_skb_pull_data)(void *skb, __u32 len) = (void *)39;
+static long (*bpf_skb_store_bytes)(void *skb, __u32 offset, const void *from, __u32 len, __u64 flags) = (void *)9;
+static long (*bpf_l3_csum_replace)(void *skb, __u32 offset, __u64 from, __u64 to, __u64 size) = (void *)10;
+static long (*bpf_l4_csum_replace)(void *skb, __u32 offset, __u64 from, __u64 to, __u64 flags) = (void *)11;
+#define BPF_F_PSEUDO_HDR (1ULL << 4)
+#define BPF_F_MARK_MANGLED_0 (1ULL << 5)
 static long (*bpf_ringbuf_output)(void *ringbuf, void *data, __u64 size, __u64 flags) = (void *)130;
 static __u64 (*bpf_ringbuf_query)(void *ringbuf, __u64 flags) = (void *)134;
 #define BPF_RB_NO_WAKEUP 1
@@ -91,18 +115,34 @@ struct flow_key {
   __u32 proto;
 };
 
-/* 48 bytes; user space writes the first 24 and reads the counters. */
+/* 56 bytes; user space writes the first 32 and reads the counters. */
 struct flow_val {
   __u8 dmac[6];
   __u8 smac[6];
   __u32 ifindex;
   __u16 mtu;
   __u8 need_ack; /* installed in SYN_RECV: report the first ACK */
-  __u8 pad;
+  __u8 nat;      /* NAT_NONE (DR), NAT_DST (a NAT client's packet), NAT_SRC (a NAT reply) */
+  __u32 naddr;   /* NAT: the address written (destination or source), network order */
+  __u16 nport;   /* NAT: the port written, network order */
+  __u16 pad;
   __u32 pad2;
   __u64 pkts;
   __u64 bytes;
   __u64 last_ns;
+};
+#define NAT_NONE 0
+#define NAT_DST 1
+#define NAT_SRC 2
+
+/* A NAT rewrite fast_step leaves to the tc hook (checksum helpers need the socket buffer). */
+struct nat_op {
+  __u32 kind;
+  __u32 old_addr;
+  __u32 naddr;
+  __u16 old_port;
+  __u16 nport;
+  __u32 udp;
 };
 
 /*
@@ -203,7 +243,7 @@ static __attribute__((always_inline)) __u64 wake_flag(void) {
 }
 
 /* A new connection to a service with decisions ahead: take the next one (see `ahead`). */
-static __attribute__((always_inline)) int take_ahead(__u8 *eth, __u8 *ip, struct flow_key *k, __u8 proto, __u8 flags, __u16 tot, __u32 *ifindex) {
+static __attribute__((always_inline)) int take_ahead(__u8 *eth, __u8 *ip, struct flow_key *k, __u8 proto, __u8 flags, __u16 tot, __u32 seg, __u32 *ifindex) {
   struct svc_key sk = { k->daddr, k->dport, proto, 0 };
   __u32 *idx = bpf_map_lookup_elem(&svcs, &sk);
   if (!idx) return PASS;
@@ -212,7 +252,7 @@ static __attribute__((always_inline)) int take_ahead(__u8 *eth, __u8 *ip, struct
   __u32 h = *(volatile __u32 *)&r->head;
   if (h == *(volatile __u32 *)&r->tail) return PASS; /* none waiting: the engine decides */
   struct ahead_slot s = r->slots[h & (AHEAD_SLOTS - 1)];
-  if (tot > s.mtu) return PASS;
+  if (seg > s.mtu) return PASS;
   /* Room for the report first: a connection the engine is not told of must not be forwarded. */
   struct flow_event *ev = bpf_ringbuf_reserve(&events, sizeof(struct flow_event), 0);
   if (!ev) return PASS;
@@ -247,8 +287,13 @@ static __attribute__((always_inline)) int take_ahead(__u8 *eth, __u8 *ip, struct
   return FWD;
 }
 
-/* The shared step: PASS, or FWD with the frame rewritten and *ifindex set to the egress device. */
-static __attribute__((always_inline)) int fast_step(void *data, void *end, __u32 pkt_len, __u32 *ifindex) {
+/*
+ * The shared step: PASS, or FWD with the frame rewritten and *ifindex set to the egress device.
+ * `gso_size`: the socket buffer's GSO segment size (tc), 0 for a plain packet (and in XDP).
+ * `nat`: NULL where NAT cannot be done (XDP: NAT flows pass); else filled with the address and
+ * port rewrite the caller must still do (the TTL and MACs are done here).
+ */
+static __attribute__((always_inline)) int fast_step(void *data, void *end, __u32 pkt_len, __u32 gso_size, __u32 *ifindex, struct nat_op *nat) {
   __u8 *eth = data;
   if ((void *)(eth + 14 + 20) > end) return PASS;
   if (*(__u16 *)(eth + 12) != bswap16(0x0800)) return PASS;
@@ -268,10 +313,12 @@ static __attribute__((always_inline)) int fast_step(void *data, void *end, __u32
   __u8 *l4 = ip + 20;
   __u8 flags = 0;
   int syn = 0;
+  __u32 l4len = 8;
   if (proto == 6) {
     if ((void *)(l4 + 20) > end) return PASS;
     if ((l4[12] >> 4) < 5 || (__u32)(l4[12] >> 4) * 4 > (__u32)tot - 20) return PASS; /* bad data offset */
     flags = l4[13];
+    l4len = (__u32)(l4[12] >> 4) * 4;
     if (flags & 0x02) {
       if (flags & 0x15) return PASS; /* SYN with ACK, FIN or RST: not a connection request */
       syn = 1;
@@ -283,6 +330,8 @@ static __attribute__((always_inline)) int fast_step(void *data, void *end, __u32
   } else {
     return PASS;
   }
+  /* What must fit the egress MTU: the packet, or each segment of a super-packet. */
+  __u32 seg = gso_size ? 20 + l4len + gso_size : tot;
   struct flow_key k;
   k.saddr = *(__u32 *)(ip + 12);
   k.daddr = *(__u32 *)(ip + 16);
@@ -293,10 +342,19 @@ static __attribute__((always_inline)) int fast_step(void *data, void *end, __u32
   if (!v) {
     /* A new connection: a decision taken ahead, if its service has one waiting. */
     if (proto == 6 && !syn) return PASS;
-    return take_ahead(eth, ip, &k, proto, flags, tot, ifindex);
+    return take_ahead(eth, ip, &k, proto, flags, tot, seg, ifindex);
   }
   if (syn) return PASS; /* a SYN on a known flow: the engine may reschedule */
-  if (tot > v->mtu) return PASS; /* too big: user space sends fragmentation-needed */
+  if (v->nat != NAT_NONE) {
+    if (!nat) return PASS;
+    nat->kind = v->nat;
+    nat->naddr = v->naddr;
+    nat->nport = v->nport;
+    nat->udp = proto == 17;
+    if (v->nat == NAT_DST) { nat->old_addr = k.daddr; nat->old_port = k.dport; }
+    else { nat->old_addr = k.saddr; nat->old_port = k.sport; }
+  }
+  if (seg > v->mtu) return PASS; /* too big: user space sends fragmentation-needed */
 
   int first_ack = proto == 6 && v->need_ack && (flags & 0x10);
   int ends = (flags & 0x05) != 0; /* FIN, RST: the connection leaves ESTABLISHED */
@@ -330,7 +388,7 @@ int tsvs_xdp(struct xdp_md *ctx) {
   void *data = (void *)(long)ctx->data;
   void *end = (void *)(long)ctx->data_end;
   __u32 ifindex = 0;
-  if (fast_step(data, end, (__u32)(end - data), &ifindex) != FWD) return XDP_PASS;
+  if (fast_step(data, end, (__u32)(end - data), 0, &ifindex, 0) != FWD) return XDP_PASS;
   if (ifindex == ctx->ingress_ifindex) return XDP_TX;
   return bpf_redirect(ifindex, 0);
 }
@@ -350,7 +408,25 @@ int tsvs_tc(struct __sk_buff *skb) {
     end = (void *)(long)skb->data_end;
   }
   __u32 ifindex = 0;
-  if (fast_step(data, end, skb->len, &ifindex) != FWD) return TC_ACT_OK;
+  struct nat_op nat = {};
+  if (fast_step(data, end, skb->len, skb->gso_size, &ifindex, &nat) != FWD) return TC_ACT_OK;
+  if (nat.kind != NAT_NONE) {
+    /*
+     * NAT (IPv4 without options: the L4 header at 34): the address and port, the IPv4 header
+     * checksum, and the TCP/UDP checksum with the address in its pseudo-header. The helpers
+     * follow the socket buffer's checksum state: a partial checksum (checksum offload) holds
+     * only the pseudo-header sum, so only the address is folded into it; a UDP checksum of 0
+     * (none) stays 0.
+     */
+    int dst = nat.kind == NAT_DST;
+    __u32 csum = 34 + (nat.udp ? 6 : 16);
+    __u64 mangled = nat.udp ? BPF_F_MARK_MANGLED_0 : 0;
+    bpf_l4_csum_replace(skb, csum, nat.old_addr, nat.naddr, BPF_F_PSEUDO_HDR | mangled | 4);
+    bpf_l4_csum_replace(skb, csum, nat.old_port, nat.nport, mangled | 2);
+    bpf_l3_csum_replace(skb, 24, nat.old_addr, nat.naddr, 4);
+    bpf_skb_store_bytes(skb, dst ? 30 : 26, &nat.naddr, 4, 0);
+    bpf_skb_store_bytes(skb, dst ? 36 : 34, &nat.nport, 2, 0);
+  }
   return bpf_redirect(ifindex, 0);
 }
 

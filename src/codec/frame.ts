@@ -52,9 +52,17 @@ export const DropReason = {
   NOT_RELATED: 18,
   /** Tunnel decapsulation (real-server agents): a bad GRE checksum. */
   BAD_TUNNEL_CSUM: 19,
+  /** virtio-net header (PACKET_VNET_HDR, src/codec/offload.ts): a flag we do not know. */
+  VNET_BAD_FLAGS: 20,
+  /** virtio-net header: a GSO type we cannot segment, or one that does not match the packet. */
+  VNET_BAD_GSO: 21,
+  /** virtio-net header: a partial checksum that is not the TCP/UDP checksum of this packet. */
+  VNET_BAD_CSUM: 22,
+  /** Longer than a ring frame and not copied whole (the socket's receive buffer was full). */
+  GIANT: 23,
 } as const;
 export type DropReasonCode = (typeof DropReason)[keyof typeof DropReason];
-export const DROP_REASON_COUNT = 20;
+export const DROP_REASON_COUNT = 24;
 export const DROP_REASON_NAMES: readonly string[] = (() => {
   const names: string[] = [];
   for (const [k, v] of Object.entries(DropReason)) names[v] = k.toLowerCase().replace(/_/g, '-');

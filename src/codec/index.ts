@@ -10,3 +10,4 @@ export * from './gre.ts';
 export * from './counters.ts';
 export * from './forward.ts';
 export * from './build.ts';
+export * from './offload.ts';

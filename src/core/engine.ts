@@ -651,18 +651,32 @@ export class Engine implements IpvsBackend {
    * Accounts `pkts` packets (`bytes` in all) that a kernel fast path forwarded for the connection
    * `handle` on the engine's behalf (src/forwarders/packet/fastpath.ts): statistics as for
    * processPacket, and the connection's timer re-armed for its current state. The fast path only
-   * carries packets that change no state (it reports the others as packets). False when the
-   * connection is gone: the fast path must forget it.
+   * carries packets that change no state (it reports the others as packets). `out`: NAT replies
+   * (OutPkts/OutBytes). False when the connection is gone: the fast path must forget it.
    */
-  countForwarded(handle: number, pkts: number, bytes: number): boolean {
+  countForwarded(handle: number, pkts: number, bytes: number, out = false): boolean {
     const t = this.table;
     const s = t.slotOf(handle);
     if (s < 0 || t.flags[s]! & CF.TEMPLATE) return false;
     if (pkts <= 0) return true;
     const dest = this.destById[t.dest[s]!]!;
-    this.countIn(dest, pkts, bytes);
+    if (out) this.countOut(dest, pkts, bytes);
+    else this.countIn(dest, pkts, bytes);
     this.rearm(s);
     return true;
+  }
+
+  /** Outbound statistics (NAT replies the kernel fast path forwarded), as outPacket counts them. */
+  private countOut(dest: Dest, pkts: number, bytes: number): void {
+    if (!(dest.flags & DEST_F.AVAILABLE)) return;
+    dest.stats.outpkts += pkts;
+    dest.stats.outbytes += bytes;
+    if (dest.svc) {
+      dest.svc.stats.outpkts += pkts;
+      dest.svc.stats.outbytes += bytes;
+    }
+    this.total.outpkts += pkts;
+    this.total.outbytes += bytes;
   }
 
   /** Inbound statistics of a destination, its service and the totals (not for a deleted destination). */

@@ -51,8 +51,8 @@ export interface ForwarderEngine {
   processPacket(p: PacketIn, out?: Verdict, ahead?: RtDest): Verdict;
   /** The service's next scheduling choice, made now for a later connection (null: not eligible). */
   scheduleAhead(key: ServiceKey): RtDest | null;
-  /** Accounts packets of connection `handle` a kernel fast path forwarded; false: it is gone. */
-  countForwarded(handle: number, pkts: number, bytes: number): boolean;
+  /** Accounts packets of connection `handle` a kernel fast path forwarded (`out`: NAT replies); false: it is gone. */
+  countForwarded(handle: number, pkts: number, bytes: number, out?: boolean): boolean;
   services(): readonly ServiceSnapshot[];
   timeouts(): Timeouts;
 }

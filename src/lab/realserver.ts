@@ -94,7 +94,11 @@ export async function realserverUp(vip: string, mode: RsMode, ns?: string, tunOp
   const bad = tunOptionsError(mode, tunOpts);
   if (bad) throw new Error(bad);
   const prev = readState(ns, vip);
-  if (prev) return { state: prev, actions: ['already up'] };
+  // A state file outlives a namespace deleted without `down`, and a new namespace may get the
+  // old one's inode (the file's key): only a state whose VIP is still on lo and whose agent still
+  // runs is current; a stale one is dropped and the set-up done again.
+  if (prev && hasAddr(ns, vip) && (!prev.agentPid || alive(prev.agentPid))) return { state: prev, actions: ['already up'] };
+  if (prev) rmSync(statePath(ns, vip), { force: true });
   const sysctls: Record<string, string> = {};
   for (const [k, v] of Object.entries(sysctlKeys(mode))) {
     sysctls[k] = getSysctl(ns, k);

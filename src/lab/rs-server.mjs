@@ -1,8 +1,10 @@
 // A lab real server: HTTP on :80 (and :443 as plain HTTP) answering "<name>\n" for any path,
 // "/1k" -> 1 KiB, "/big" -> 10 MiB of a deterministic pattern, "/stream/N" -> N MiB of it, and a UDP echo on :53 answering "<name>:<payload>".
+// "POST /sum" reads the request body and answers "<name> <bytes> <sha256 hex>" (uploads through the director).
 // Plain JS (no loader) so it starts fast inside a namespace. argv: name [port...]
 import http from 'node:http';
 import dgram from 'node:dgram';
+import { createHash } from 'node:crypto';
 
 const name = process.argv[2] ?? 'test';
 const ports = process.argv.slice(3).map(Number).filter((p) => p > 0);
@@ -10,6 +12,13 @@ const big = Buffer.alloc(10 * 1024 * 1024);
 for (let i = 0; i < big.length; i++) big[i] = (i * 31 + 7) & 255;
 const kib = Buffer.alloc(1024, 'x');
 const handler = (req, res) => {
+  if (req.method === 'POST' && req.url === '/sum') {
+    const h = createHash('sha256');
+    let n = 0;
+    req.on('data', (c) => { n += c.length; h.update(c); });
+    req.on('end', () => res.end(`${name} ${n} ${h.digest('hex')}\n`));
+    return;
+  }
   if (req.url === '/1k') { res.end(kib); return; }
   if (req.url === '/big') { res.writeHead(200, { 'content-length': big.length }); res.end(big); return; }
   if (req.url.startsWith('/stream/')) {

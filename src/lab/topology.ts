@@ -14,7 +14,9 @@
  * the same virtual_server blocks (TCP 80 and UDP 53), `lvs_sync_daemon eth0 VI_1`. The router
  * reaches the VIP on-link (ARP), so gratuitous ARPs move it. dir2 may be Debian's keepalived
  * instead (`peer: 'keepalived'`, VRRP only: there is no kernel IPVS here to forward).
- * Offloads are turned off on every veth (captured frames then carry full checksums).
+ * Offloads stay at the veth defaults (checksum offload, TSO/GSO on: the director's rings see
+ * partial checksums and GSO super-packets, as in any container); `offloads: 'off'` turns them off
+ * on every veth with ethtool (what the lab did before the forwarder read virtio-net headers).
  * State (namespaces, PIDs) is in /run/tsvs/lab-<prefix>.json; `down` removes everything.
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -188,6 +190,12 @@ export interface LabUpOptions {
    * XDP_TX frames only when its peer has NAPI on (GRO or an XDP program of its own).
    */
   readonly fastPath?: 'tc' | 'xdp';
+  /**
+   * 'default' (the default): every veth keeps the kernel's offload settings (tx checksum offload,
+   * TSO and GSO on). 'off': `ethtool -K tx off rx off tso off gso off gro off` on every veth, so
+   * captured frames carry full checksums and no super-packets.
+   */
+  readonly offloads?: 'default' | 'off';
 }
 
 const TSVS_BIN = packageFile('bin/tsvs.mjs');
@@ -326,6 +334,7 @@ export async function labUp(mode: LabMode, opts: LabUpOptions = {}): Promise<Lab
     : [{ name: 'dir', ns: ns.dir, ip: LAB.dip, kind: 'tsvs', priority: 0, socket: labSocket(prefix), conf: null, log: `/run/tsvs/lab-${prefix}-director.log`, pid: 0 }];
   const st: LabState = { prefix, mode, namespaces: all, pids: [], director: opts.director ?? 'daemon', directors, ha: ha ? { advertInt: ha.advertInt, version: ha.version, peer: ha.peer } : null, daemonArgs: [...(opts.daemonArgs ?? []), ...(opts.fastPath ? ['--fast-path', opts.fastPath] : [])] };
   saveState(st);
+  const offloads = opts.offloads === 'off' ? offloadsOff : () => {};
   try {
     for (const n of all) {
       sh(['ip', 'netns', 'add', n]);
@@ -339,10 +348,10 @@ export async function labUp(mode: LabMode, opts: LabUpOptions = {}): Promise<Lab
       sh(['ip', '-n', ns.router, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', peer]);
       nsSh(ns.router, ['ip', 'link', 'set', port, 'master', 'br0']);
       nsSh(ns.router, ['ip', 'link', 'set', port, 'up']);
-      offloadsOff(ns.router, port);
+      offloads(ns.router, port);
       if (opts.fastPath === 'xdp' && directors.some((d) => port === `r-${d.name}`)) nsSh(ns.router, ['ethtool', '-K', port, 'gro', 'on']);
     }
-    offloadsOff(ns.router, 'r-client');
+    offloads(ns.router, 'r-client');
     nsSh(ns.router, ['ip', 'addr', 'add', `${LAB.routerClientSide}/24`, 'dev', 'r-client']);
     nsSh(ns.router, ['ip', 'link', 'set', 'r-client', 'up']);
     nsSh(ns.router, ['ip', 'addr', 'add', `${LAB.router}/24`, 'dev', 'br0']);
@@ -357,7 +366,7 @@ export async function labUp(mode: LabMode, opts: LabUpOptions = {}): Promise<Lab
     nsSh(ns.client, ['ip', 'addr', 'add', `${LAB.client}/24`, 'dev', 'eth0']);
     nsSh(ns.client, ['ip', 'link', 'set', 'eth0', 'up']);
     nsSh(ns.client, ['ip', 'route', 'add', 'default', 'via', LAB.routerClientSide]);
-    offloadsOff(ns.client, 'eth0');
+    offloads(ns.client, 'eth0');
     // director(s)
     for (const d of directors) {
       nsSh(d.ns, ['ip', 'addr', 'add', `${d.ip}/24`, 'dev', 'eth0']);
@@ -365,7 +374,7 @@ export async function labUp(mode: LabMode, opts: LabUpOptions = {}): Promise<Lab
       nsSh(d.ns, ['ip', 'route', 'add', 'default', 'via', LAB.router]);
       if (!ha) nsSh(d.ns, ['ip', 'addr', 'add', `${LAB.vip}/32`, 'dev', 'lo']);
       nsSh(d.ns, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=0']);
-      offloadsOff(d.ns, 'eth0');
+      offloads(d.ns, 'eth0');
     }
     if (opts.ipv6 && !ha) {
       const a6 = (n: string, addr: string, dev: string) => nsSh(n, ['ip', '-6', 'addr', 'add', addr, 'dev', dev, 'nodad']);
@@ -396,7 +405,7 @@ export async function labUp(mode: LabMode, opts: LabUpOptions = {}): Promise<Lab
       nsSh(n, ['ip', 'link', 'set', 'eth0', 'up']);
       // onlink: with HA the NAT gateway address exists only while a director is master
       nsSh(n, ['ip', 'route', 'add', 'default', 'via', gw, 'dev', 'eth0', 'onlink']);
-      offloadsOff(n, 'eth0');
+      offloads(n, 'eth0');
       st.pids.push(spawnInNs(n, [process.execPath, server, LAB.names[i]!]));
       saveState(st);
       if (mode !== 'nat') {

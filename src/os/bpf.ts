@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageFile } from '../os/entries.ts';
 import { C, MAP_FAILED, ifIndex, sys, view } from './libc.ts';
-import type { FlowMap } from './flow-map.ts';
+import { VAL_BYTES, type FlowMap } from './flow-map.ts';
 import { FastPathError } from '../core/errors.ts';
 
 const SOURCE = packageFile('bpf/tsvs_fastpath.c');
@@ -32,6 +32,10 @@ const TC_HOOK_BYTES = 24;
 const TC_OPTS_BYTES = 32;
 /** struct bpf_test_run_opts (libbpf 1.x). */
 const TEST_RUN_OPTS_BYTES = 80;
+/** struct __sk_buff up to gso_size (uapi offsets), for a test run's context. */
+const SKB_CTX_BYTES = 184;
+const SKB_GSO_SEGS = 164;
+const SKB_GSO_SIZE = 176;
 const PAGE = 4096;
 const EVENT_BYTES = 40;
 /** bpf/tsvs_fastpath.c `ahead`: rings of decisions ahead (256 x struct ahead_ring). */
@@ -93,7 +97,7 @@ export function fastPathObject(): string {
 
 /** The BPF hash map `flows`, as a FlowMap. */
 class BpfFlowMap implements FlowMap {
-  private readonly tmp = Buffer.alloc(48);
+  private readonly tmp = Buffer.alloc(VAL_BYTES);
   constructor(private readonly fd: number) {}
   put(key: Uint8Array, val: Uint8Array): boolean {
     return (libbpf().update!(this.fd, key, val, 0n) as number) === 0;
@@ -270,12 +274,13 @@ export class KernelFastPath {
   /**
    * Runs the attached program once on `frame` in the kernel (BPF_PROG_TEST_RUN: nothing is sent;
    * a redirect only shows in the return code): tc TC_ACT_OK 0 / TC_ACT_REDIRECT 7, XDP
-   * XDP_PASS 2 / XDP_TX 3 / XDP_REDIRECT 4, and the frame as the program left it. For tests.
+   * XDP_PASS 2 / XDP_TX 3 / XDP_REDIRECT 4, and the frame as the program left it. `gso`: run it
+   * (tc) on a GSO super-packet of `segs` segments of `size` payload bytes. For tests.
    */
-  testRun(frame: Uint8Array): { retval: number; out: Uint8Array } {
+  testRun(frame: Uint8Array, gso?: { segs: number; size: number }): { retval: number; out: Uint8Array } {
     // The kernel follows the pointers in the options: the frames live in malloc'd memory.
     const outLen = frame.length + 256;
-    const mem = sys.calloc(1, frame.length + outLen) as bigint;
+    const mem = sys.calloc(1, frame.length + outLen + SKB_CTX_BYTES) as bigint;
     if (!mem) throw new FastPathError('calloc failed');
     try {
       new Uint8Array(view(mem, frame.length)).set(frame);
@@ -285,6 +290,15 @@ export class KernelFastPath {
       o.writeBigUInt64LE(mem + BigInt(frame.length), 16);
       o.writeUInt32LE(frame.length, 24);
       o.writeUInt32LE(outLen, 28);
+      if (gso) {
+        // A struct __sk_buff context (tc): the socket buffer is a GSO super-packet.
+        const ctx = mem + BigInt(frame.length + outLen);
+        const c = new DataView(view(ctx, SKB_CTX_BYTES));
+        c.setUint32(SKB_GSO_SEGS, gso.segs, true);
+        c.setUint32(SKB_GSO_SIZE, gso.size, true);
+        o.writeBigUInt64LE(ctx, 32); // ctx_in
+        o.writeUInt32LE(SKB_CTX_BYTES, 48); // ctx_size_in
+      }
       o.writeInt32LE(1, 60); // repeat
       const r = libbpf().testRun!(this.progFd, o) as number;
       if (r !== 0) throw new FastPathError(`BPF_PROG_TEST_RUN: errno ${-r}`);

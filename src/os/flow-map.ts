@@ -7,9 +7,11 @@ import { TCP_FLAG } from '../core/proto.ts';
 
 /** struct flow_key / struct flow_val sizes. */
 export const KEY_BYTES = 16;
-export const VAL_BYTES = 48;
-/** struct flow_val offsets (bpf/tsvs_fastpath.c). */
-export const FLOW_VAL = { DMAC: 0, SMAC: 6, IFINDEX: 12, MTU: 16, NEED_ACK: 18, PKTS: 24, BYTES: 32, LAST_NS: 40 } as const;
+export const VAL_BYTES = 56;
+/** struct flow_val offsets (bpf/tsvs_fastpath.c); NADDR / NPORT in network order. */
+export const FLOW_VAL = { DMAC: 0, SMAC: 6, IFINDEX: 12, MTU: 16, NEED_ACK: 18, NAT: 19, NADDR: 20, NPORT: 24, PKTS: 32, BYTES: 40, LAST_NS: 48 } as const;
+/** struct flow_val `nat`. */
+export const FLOW_NAT = { NONE: 0, DST: 1, SRC: 2 } as const;
 
 export interface FlowMap {
   /** Creates or replaces an entry; false when the map is full (the flow stays in user space). */

@@ -13,6 +13,18 @@
  * request/response rates every forwarded packet waited up to 4 ms (curl's connect time through a
  * DR director was 4 ms). A V2 frame is ours, and poll() wakes, as soon as the kernel wrote it;
  * under load one wake-up still carries every frame that arrived meanwhile.
+ *
+ * Offloads (V2, `vnetHdr`, on by default): the socket is opened with PACKET_VNET_HDR, so the
+ * kernel writes a virtio-net header (10 bytes) right before every frame's Ethernet header: it says
+ * whether the frame's TCP/UDP checksum is partial (checksum offload: the default on veth) and
+ * whether it is a GSO super-packet (TSO/GSO/GRO), which src/codec/offload.ts completes and cuts.
+ * Super-packets (up to 64 KiB) do not fit a 2 KiB ring frame: with PACKET_COPY_THRESH the kernel
+ * also queues such a frame whole on the socket (its ring frame then says TP_STATUS_COPY) and the
+ * reader takes it with recvfrom (header included) into a buffer of its own. The receive buffer is
+ * raised (SO_RCVBUFFORCE, 16 MiB) so that copies are not refused while the reader catches up; a
+ * frame that was cut short all the same reaches the reader with `wireLen > len`.
+ * A socket with PACKET_VNET_HDR also expects that header in front of every frame it sends:
+ * transmit on `openPacketTxSocket()` instead.
  */
 import { sys, C, check, htons, setIntOpt, view, MAP_FAILED, sockaddrLl, ifIndex, errno } from './libc.ts';
 
@@ -39,12 +51,24 @@ export interface PacketSocketOptions {
    * come back to a worker, costing a clone, a ring slot and a parse each).
    */
   readonly ignoreOutgoing?: boolean;
+  /**
+   * PACKET_VNET_HDR (default true with V2; V3 rings do not carry it): every frame comes with its
+   * virtio-net header (`RxFrame.vnet`), and frames longer than a ring frame are copied whole.
+   */
+  readonly vnetHdr?: boolean;
 }
+
+/** Bytes of a virtio-net header (struct virtio_net_hdr). */
+export const VNET_HDR_BYTES = 10;
+/** Free bytes before a copied long frame's header (room for tunnel headers built in place). */
+const LONG_ROOM = 64;
+/** A copied frame: the largest GSO super-packet (64 KiB of IP) plus Ethernet, a VLAN tag and slack. */
+const LONG_MAX = 65536 + 64;
 
 /** One received frame: `data` is a view into the ring valid until the block is released. */
 export interface RxFrame {
-  /** The ring memory (whole ring) and the frame's offset/length in it. */
-  readonly buf: Uint8Array;
+  /** The ring memory (whole ring), or the buffer a long frame was copied to, and the frame's offset/length in it. */
+  buf: Uint8Array;
   /** Offset of the Ethernet header in `buf`. */
   mac: number;
   /** Length captured. */
@@ -53,6 +77,8 @@ export interface RxFrame {
   wireLen: number;
   /** Free bytes available in the ring before `mac` (for prepending headers in place). */
   headroom: number;
+  /** Offset of the frame's virtio-net header in `buf` (VNET_HDR_BYTES before `mac`), or -1. */
+  vnet: number;
 }
 
 export class PacketSocket {
@@ -73,9 +99,15 @@ export class PacketSocket {
   private readonly batch: number[] = [];
   private readonly pfd = Buffer.alloc(8);
   private closed = false;
+  readonly vnetHdr: boolean;
+  /** Buffers for frames copied whole (TP_STATUS_COPY), reused; `longUsed` of them hold frames of the current batch. */
+  private readonly longBufs: Uint8Array[] = [];
+  private longUsed = 0;
   /** Counters. */
   rxPackets = 0;
   rxBlocks = 0;
+  /** Frames longer than a ring frame read whole from the socket queue. */
+  rxLong = 0;
 
   constructor(opts: PacketSocketOptions) {
     const proto = opts.protocol ?? C.ETH_P_IP;
@@ -86,9 +118,20 @@ export class PacketSocket {
     this.v2 = (opts.version ?? 2) === 2;
     this.frameSize = opts.frameSize ?? 2048;
     this.frameCount = (this.blockSize / this.frameSize) * this.blockCount;
+    this.vnetHdr = this.v2 && (opts.vnetHdr ?? true);
     this.fd = check('socket(AF_PACKET)', sys.socket(C.AF_PACKET, C.SOCK_RAW | C.SOCK_CLOEXEC, htons(proto)));
     try {
       setIntOpt(this.fd, C.SOL_PACKET, C.PACKET_VERSION, this.v2 ? C.TPACKET_V2 : C.TPACKET_V3, 'PACKET_VERSION');
+      if (this.vnetHdr) {
+        // Before the ring: the kernel refuses PACKET_VNET_HDR on a socket that has one.
+        setIntOpt(this.fd, C.SOL_PACKET, C.PACKET_VNET_HDR, 1, 'PACKET_VNET_HDR');
+        setIntOpt(this.fd, C.SOL_PACKET, C.PACKET_COPY_THRESH, 1, 'PACKET_COPY_THRESH');
+        try {
+          setIntOpt(this.fd, C.SOL_SOCKET, C.SO_RCVBUFFORCE, 16 << 20, 'SO_RCVBUFFORCE');
+        } catch {
+          setIntOpt(this.fd, C.SOL_SOCKET, C.SO_RCVBUF, 16 << 20, 'SO_RCVBUF');
+        }
+      }
       const req = Buffer.alloc(28);
       req.writeUInt32LE(this.blockSize, 0); // tp_block_size
       req.writeUInt32LE(this.blockCount, 4); // tp_block_nr
@@ -154,7 +197,7 @@ export class PacketSocket {
     const base = this.block * this.blockSize;
     const n = this.dv.getUint32(base + 12, true);
     let off = base + this.dv.getUint32(base + 16, true);
-    const frame: RxFrame = { buf: this.ring, mac: 0, len: 0, wireLen: 0, headroom: 0 };
+    const frame: RxFrame = { buf: this.ring, mac: 0, len: 0, wireLen: 0, headroom: 0, vnet: -1 };
     for (let i = 0; i < n; i++) {
       const next = this.dv.getUint32(off, true);
       frame.len = this.dv.getUint32(off + 12, true);
@@ -181,18 +224,24 @@ export class PacketSocket {
    */
   private readFrames(fn: (f: RxFrame) => void, done?: () => void): number {
     const dv = this.dv, fs = this.frameSize, batch = this.batch;
-    const frame: RxFrame = { buf: this.ring, mac: 0, len: 0, wireLen: 0, headroom: 0 };
+    const vh = this.vnetHdr ? VNET_HDR_BYTES : 0;
+    const frame: RxFrame = { buf: this.ring, mac: 0, len: 0, wireLen: 0, headroom: 0, vnet: -1 };
     let i = this.block;
     while (batch.length < 256) {
       const base = i * fs;
-      if ((dv.getUint32(base, true) & C.TP_STATUS_USER) === 0) break;
+      const status = dv.getUint32(base, true);
+      if ((status & C.TP_STATUS_USER) === 0) break;
       batch.push(base);
+      frame.buf = this.ring;
       frame.wireLen = dv.getUint32(base + 4, true);
       frame.len = dv.getUint32(base + 8, true);
       const macOff = dv.getUint16(base + 12, true);
       frame.mac = base + macOff;
-      // tpacket2_hdr (32 bytes) must stay intact; the sockaddr_ll after it may be clobbered.
-      frame.headroom = macOff - 32;
+      // tpacket2_hdr (32 bytes) must stay intact; the sockaddr_ll after it may be clobbered
+      // (and, with PACKET_VNET_HDR, its last 10 bytes are the virtio-net header).
+      frame.headroom = macOff - 32 - vh;
+      frame.vnet = vh ? frame.mac - vh : -1;
+      if ((status & C.TP_STATUS_COPY) !== 0) this.takeLong(frame);
       fn(frame);
       i = i + 1 === this.frameCount ? 0 : i + 1;
     }
@@ -201,16 +250,43 @@ export class PacketSocket {
     if (done) done();
     for (let k = 0; k < n; k++) dv.setUint32(batch[k]!, C.TP_STATUS_KERNEL, true);
     batch.length = 0;
+    this.longUsed = 0;
     this.block = i;
     this.rxPackets += n;
     this.rxBlocks++;
     return n;
   }
 
-  /** Sends one frame (copy) out of `ifindex` (default: the bound interface). */
+  /**
+   * A ring frame marked TP_STATUS_COPY holds only the first bytes of a long frame; the kernel
+   * queued the whole one on the socket (before it marked the ring frame), in ring order. Points
+   * `f` at it (virtio-net header first, LONG_ROOM free bytes before it). If the copy cannot be
+   * read, `f` stays the cut ring frame (wireLen > len).
+   */
+  private takeLong(f: RxFrame): void {
+    let b = this.longBufs[this.longUsed];
+    if (!b) this.longBufs.push(b = new Uint8Array(LONG_ROOM + VNET_HDR_BYTES + LONG_MAX));
+    const r = Number(sys.recvfrom(this.fd, b.subarray(LONG_ROOM), VNET_HDR_BYTES + LONG_MAX, C.MSG_DONTWAIT | C.MSG_TRUNC, null, null));
+    if (r < VNET_HDR_BYTES) return;
+    this.longUsed++;
+    this.rxLong++;
+    f.buf = b;
+    f.vnet = LONG_ROOM;
+    f.mac = LONG_ROOM + VNET_HDR_BYTES;
+    f.wireLen = r - VNET_HDR_BYTES;
+    f.len = Math.min(f.wireLen, LONG_MAX);
+    f.headroom = LONG_ROOM;
+  }
+
+  /** Sends one frame (copy) out of `ifindex` (default: the bound interface); a zero virtio-net header goes first on a vnet socket. */
   sendFrame(frame: Uint8Array, ifindex = this.ifindex): void {
     const sll = sockaddrLl(ifindex, C.ETH_P_IP);
-    check('sendto(AF_PACKET)', sys.sendto(this.fd, frame, frame.length, 0, sll, 20));
+    let f = frame;
+    if (this.vnetHdr) {
+      f = new Uint8Array(VNET_HDR_BYTES + frame.length);
+      f.set(frame, VNET_HDR_BYTES);
+    }
+    check('sendto(AF_PACKET)', sys.sendto(this.fd, f, f.length, 0, sll, 20));
   }
 
   close(): void {
@@ -305,6 +381,22 @@ export class TxBatch {
   close(): void {
     sys.free(this.ptr);
   }
+}
+
+/**
+ * An AF_PACKET socket for sending only (protocol 0: it receives nothing), with PACKET_QDISC_BYPASS:
+ * the ring sockets carry virtio-net headers, which every frame sent on them would need too.
+ */
+export function openPacketTxSocket(): number {
+  const fd = check('socket(AF_PACKET, SOCK_RAW, 0)', sys.socket(C.AF_PACKET, C.SOCK_RAW | C.SOCK_CLOEXEC, 0));
+  try {
+    setIntOpt(fd, C.SOL_PACKET, C.PACKET_QDISC_BYPASS, 1, 'PACKET_QDISC_BYPASS');
+    setIntOpt(fd, C.SOL_SOCKET, C.SO_SNDBUF, 4 << 20, 'SO_SNDBUF');
+  } catch (e) {
+    sys.close(fd);
+    throw e;
+  }
+  return fd;
 }
 
 /**

@@ -61,7 +61,9 @@ describe('lab dr --fast-path tc: the engine decides, the kernel carries decided 
     const after = await fast();
     const kernel = after['forwarded']! - before['forwarded']!;
     const user = after.route - before.route;
-    assert.ok(kernel > 100, `the kernel forwarded ${kernel} packets`);
+    // With the veths' default offloads the real server sends 64 KiB TSO super-packets, which reach
+    // the client whole: it acks about every second one (~80 ACKs for 10 MiB; ~700 with offloads off).
+    assert.ok(kernel > 40, `the kernel forwarded ${kernel} packets`);
     assert.ok(user <= 6, `user space forwarded ${user} (the SYN; packets after the FIN)`);
     // The FIN, and the handshake's ACK unless the SYN waited for ARP (then installed at that ACK).
     const events = after['events']! - before['events']!;

@@ -4,11 +4,12 @@
 // (TTL expiry, too big, malformed, IPv6, options) it must leave untouched.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { fromHex, toHex } from '../../src/codec/build.ts';
+import { buildFrame, fromHex, toHex } from '../../src/codec/build.ts';
 import { createFrameMeta, parseFrame } from '../../src/codec/frame.ts';
 import { parseMac } from '../../src/codec/ethernet.ts';
 import { KernelFastPath, AHEAD_RING_BYTES, AHEAD_SLOTS, type FlowEvent } from '../../src/os/bpf.ts';
-import { KEY_BYTES, VAL_BYTES, writeFlowKey } from '../../src/os/flow-map.ts';
+import { FLOW_NAT, FLOW_VAL, KEY_BYTES, VAL_BYTES, writeFlowKey } from '../../src/os/flow-map.ts';
+import type { PacketSpec } from '../../src/codec/build.ts';
 import { drCases } from './golden/dr.ts';
 import { malformedCases } from './golden/malformed.ts';
 import type { GoldenCase } from './golden/types.ts';
@@ -138,6 +139,77 @@ describe('kernel fast path program on the golden DR frames (BPF_PROG_TEST_RUN)',
     assert.equal(fin[0]!.bytes, 2 * base.length - 2 * 14);
     assert.equal(fp.flows.get(key, new Uint8Array(VAL_BYTES)), false, 'the flow left the kernel');
     assert.equal(fp.testRun(withFlags(0x10)).retval, TC_OK, 'its next packet goes to user space');
+  });
+
+  it('a GSO super-packet of an installed flow is forwarded whole when its segments fit the MTU, else left to user space', () => {
+    // 2 x 1448 payload bytes: 2936 bytes of IP, segments of 1488 (MTU 1500).
+    const spec = (ttl: number) => ({ ip: { src: '192.0.2.10', dst: '10.0.0.100', ttl, df: true }, tcp: { sport: 40001, dport: 80, seq: 1, ack: 1, flags: 0x10, payload: new Uint8Array(2 * 1448).fill(7) } });
+    const input = buildFrame({ src: '02:00:00:00:00:01', dst: '02:00:00:00:00:fe' }, spec(64));
+    const want = buildFrame({ src: '02:00:00:00:01:fe', dst: '02:00:00:00:01:11' }, spec(63));
+    const t = tuple(input)!;
+    const key = new Uint8Array(KEY_BYTES);
+    writeFlowKey(key, t.saddr, t.daddr, t.sport, t.dport, 6);
+    const v = new Uint8Array(VAL_BYTES);
+    v.set(parseMac('02:00:00:00:01:11')!, 0);
+    v.set(parseMac('02:00:00:00:01:fe')!, 6);
+    new DataView(v.buffer).setUint32(12, 1, true);
+    new DataView(v.buffer).setUint16(16, 1500, true);
+    assert.ok(fp.flows.put(key, v));
+    try {
+      const r = fp.testRun(input, { segs: 2, size: 1448 });
+      assert.equal(r.retval, TC_REDIRECT, 'segments of 1488 bytes fit: forwarded by the kernel');
+      assert.equal(toHex(r.out), toHex(want), 'MACs and TTL rewritten, the rest untouched');
+      assert.equal(fp.testRun(input, { segs: 2, size: 1481 }).retval, TC_OK, 'segments of 1521 bytes: user space answers');
+      assert.equal(fp.testRun(input).retval, TC_OK, 'the same length without GSO metadata: too big');
+      assert.deepEqual(events(), []);
+    } finally {
+      fp.flows.take(key, new Uint8Array(VAL_BYTES));
+    }
+  });
+
+  describe('NAT (tc): established flows rewritten both ways, every checksum as a full computation gives', () => {
+    const CLIENT = '192.0.2.10', VIP = '10.0.0.100', RIP = '10.1.0.11';
+    const toRs = { src: '02:00:00:00:01:fe', dst: '02:00:00:00:01:11' }, toClient = { src: '02:00:00:00:00:fe', dst: '02:00:00:00:00:01' };
+    const fromClient = { src: '02:00:00:00:00:01', dst: '02:00:00:00:00:fe' }, fromRs = { src: '02:00:00:00:01:11', dst: '02:00:00:00:01:fe' };
+    const payload = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 29 + 1) & 255);
+    const tcpSpec = (src: string, dst: string, sport: number, dport: number, ttl: number, flags = 0x18): PacketSpec => ({ ip: { src, dst, ttl, id: 9, df: true }, tcp: { sport, dport, seq: 7, ack: 9, flags, payload: payload(333) } });
+    const udpSpec = (src: string, dst: string, sport: number, dport: number, ttl: number, zeroCsum = false): PacketSpec => ({ ip: { src, dst, ttl, id: 3 }, udp: { sport, dport, payload: payload(45), zeroCsum } });
+    const ip4 = (s: string) => s.split('.').reduce((a, b) => a * 256 + Number(b), 0);
+    /** [name, frame in, flow: NAT kind + new address/port + MACs, frame out]. */
+    const rows: [string, Uint8Array, { nat: number; addr: string; port: number; mac: typeof toRs }, Uint8Array][] = [
+      ['client TCP data: destination VIP:80 -> RIP:8080', buildFrame(fromClient, tcpSpec(CLIENT, VIP, 40000, 80, 64)), { nat: FLOW_NAT.DST, addr: RIP, port: 8080, mac: toRs }, buildFrame(toRs, tcpSpec(CLIENT, RIP, 40000, 8080, 63))],
+      ['reply TCP data: source RIP:8080 -> VIP:80', buildFrame(fromRs, tcpSpec(RIP, CLIENT, 8080, 40000, 64)), { nat: FLOW_NAT.SRC, addr: VIP, port: 80, mac: toClient }, buildFrame(toClient, tcpSpec(VIP, CLIENT, 80, 40000, 63))],
+      ['client UDP: VIP:53 -> RIP:5353', buildFrame(fromClient, udpSpec(CLIENT, VIP, 33333, 53, 64)), { nat: FLOW_NAT.DST, addr: RIP, port: 5353, mac: toRs }, buildFrame(toRs, udpSpec(CLIENT, RIP, 33333, 5353, 63))],
+      ['reply UDP: RIP:5353 -> VIP:53', buildFrame(fromRs, udpSpec(RIP, CLIENT, 5353, 33333, 64)), { nat: FLOW_NAT.SRC, addr: VIP, port: 53, mac: toClient }, buildFrame(toClient, udpSpec(VIP, CLIENT, 53, 33333, 63))],
+      ['client UDP without a checksum: stays without one', buildFrame(fromClient, udpSpec(CLIENT, VIP, 33334, 53, 64, true)), { nat: FLOW_NAT.DST, addr: RIP, port: 5353, mac: toRs }, buildFrame(toRs, udpSpec(CLIENT, RIP, 33334, 5353, 63, true))],
+    ];
+    for (const [name, input, f, want] of rows) {
+      it(name, () => {
+        const t = tuple(input)!;
+        const key = new Uint8Array(KEY_BYTES);
+        writeFlowKey(key, t.saddr, t.daddr, t.sport, t.dport, t.proto);
+        const v = new Uint8Array(VAL_BYTES);
+        const d = new DataView(v.buffer);
+        v.set(parseMac(f.mac.dst)!, FLOW_VAL.DMAC);
+        v.set(parseMac(f.mac.src)!, FLOW_VAL.SMAC);
+        d.setUint32(FLOW_VAL.IFINDEX, 1, true);
+        d.setUint16(FLOW_VAL.MTU, 1500, true);
+        v[FLOW_VAL.NAT] = f.nat;
+        d.setUint32(FLOW_VAL.NADDR, ip4(f.addr), false);
+        d.setUint16(FLOW_VAL.NPORT, f.port, false);
+        assert.ok(fp.flows.put(key, v));
+        try {
+          const r = fp.testRun(input);
+          assert.equal(r.retval, TC_REDIRECT);
+          assert.equal(toHex(r.out), toHex(want));
+          const out = new Uint8Array(VAL_BYTES);
+          assert.ok(fp.flows.get(key, out));
+          assert.equal(new DataView(out.buffer).getBigUint64(FLOW_VAL.PKTS, true), 1n, 'counted in the entry');
+        } finally {
+          fp.flows.take(key, new Uint8Array(VAL_BYTES));
+        }
+      });
+    }
   });
 
   it('a SYN finds no decision waiting: user space decides it', () => {

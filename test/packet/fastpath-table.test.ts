@@ -143,3 +143,97 @@ describe('kernel fast path table: the engine decides, the kernel carries decided
     assert.equal(FAST.NO, 0);
   });
 });
+
+describe('kernel fast path table: NAT connections, both directions, once established', () => {
+  /** A NAT director: client packets and real server replies, each through the "kernel" first. */
+  function natDirector(clientHop: NextHop | undefined) {
+    const rig = new Rig();
+    const key = svcKey('tcp', '10.0.0.100', 80);
+    rig.service(key, { scheduler: 'rr' }).dest(key, '192.168.10.11', 80, 'masq');
+    rig.at(1);
+    const map = new MemoryFlowMap();
+    const table = new FastPathTable(map, (c, p, b, out) => rig.e.countForwarded(c, p, b, out), new Set([2]), () => clientHop);
+    const meta: PacketMeta = newMeta();
+    const a = newAction();
+    const path: string[] = [];
+    const sent = { in: 0, out: 0 };
+    const send = (dir: 'in' | 'out', fl: string, bytes = 60): void => {
+      const f = flags(fl);
+      sent[dir]++;
+      const [s, d, sp, dp] = dir === 'in' ? ['172.16.0.2', '10.0.0.100', 40000, 80] as const : ['192.168.10.11', '172.16.0.2', 80, 40000] as const;
+      const r = map.forward(u32(s), u32(d), sp, dp, 6, f, bytes);
+      path.push(`${dir}:${r}`);
+      if (r === 'counted') return;
+      Object.assign(meta, { dir, af: 4, protocol: 'tcp', saddr: ip(s), sport: sp, daddr: ip(d), dport: dp, tcpFlags: f, bytes, mark: 0 });
+      if (r === 'event') meta.dir = table.reported(u32(s), u32(d), sp, dp, f, map.lastPkts, map.lastBytes);
+      verdictToAction(meta, rig.e.processPacket(meta), a);
+      table.offer(meta, a, HOP);
+    };
+    return { rig, key, map, table, send, path, sent, stats: () => rig.e.service(key)!.stats };
+  }
+
+  for (const closer of ['in', 'out'] as const) {
+    it(`the handshake in user space, then data both ways in the kernel; a FIN from the ${closer === 'in' ? 'client' : 'real server'} is reported and ends both entries; InPkts/OutPkts exact`, () => {
+      const d = natDirector(HOP);
+      d.send('in', 'S');
+      d.send('out', 'SA');
+      assert.equal(d.table.size, 0, 'nothing installed before ESTABLISHED');
+      d.send('in', 'A');
+      assert.equal(d.map.entries.size, 2, 'the client\'s and the replies\' entries');
+      d.send('in', 'PA', 200);
+      for (let i = 0; i < 3; i++) d.send('out', 'PA', 1500);
+      d.send(closer, 'FA');
+      assert.deepEqual(d.path, ['in:pass', 'out:pass', 'in:pass', 'in:counted', 'out:counted', 'out:counted', 'out:counted', `${closer}:event`]);
+      assert.equal(d.map.entries.size, 0, 'both entries left the kernel');
+      assert.equal(d.table.size, 0);
+      d.table.sweep();
+      assert.equal(d.stats().inpkts, d.sent.in);
+      assert.equal(d.stats().outpkts, d.sent.out);
+      assert.equal(d.table.counters.forwardedOut, 3);
+      assert.equal(d.table.counters.eventsOut, closer === 'out' ? 1 : 0);
+    });
+  }
+
+  it('both FINs go through the kernel before user space reads either report: each is decided in its direction, no count is lost', () => {
+    const d = natDirector(HOP);
+    d.send('in', 'S');
+    d.send('out', 'SA');
+    d.send('in', 'A');
+    for (let i = 0; i < 3; i++) d.send('out', 'PA', 1500);
+    // The kernel forwards the client's FIN and the real server's FIN-ACK, then the reports are read.
+    const c = u32('172.16.0.2'), r = u32('192.168.10.11'), v = u32('10.0.0.100');
+    const fin = flags('FA');
+    assert.equal(d.map.forward(c, v, 40000, 80, 6, fin, 60), 'event');
+    const inCounts = [d.map.lastPkts, d.map.lastBytes] as const;
+    assert.equal(d.map.forward(r, c, 80, 40000, 6, fin, 60), 'event');
+    const outCounts = [d.map.lastPkts, d.map.lastBytes] as const;
+    assert.equal(outCounts[0], 3, 'the replies\' count rides on their FIN report');
+    const meta = newMeta(), a = newAction();
+    for (const [s, dd, sp, dp, n] of [[c, v, 40000, 80, inCounts], [r, c, 80, 40000, outCounts]] as const) {
+      const dir = d.table.reported(s, dd, sp, dp, fin, n[0], n[1]);
+      assert.equal(dir, s === c ? 'in' : 'out');
+      Object.assign(meta, { dir, af: 4, protocol: 'tcp', saddr: { af: 4, words: [s] }, sport: sp, daddr: { af: 4, words: [dd] }, dport: dp, tcpFlags: fin, bytes: 60, mark: 0 });
+      verdictToAction(meta, d.rig.e.processPacket(meta), a);
+      d.table.offer(meta, a, HOP);
+    }
+    d.table.sweep();
+    assert.equal(d.stats().inpkts, 3, 'SYN, ACK, FIN');
+    assert.equal(d.stats().outpkts, 1 + 3 + 1, 'SYN-ACK, data, FIN');
+    const conn = d.rig.e.connections().find((x) => x.protocol === 'TCP')!;
+    assert.notEqual(conn.state, 'ESTABLISHED', 'both FINs moved the state');
+  });
+
+  it('without a next hop toward the client the replies stay in user space; counters still exact', () => {
+    const d = natDirector(undefined);
+    d.send('in', 'S');
+    d.send('out', 'SA');
+    d.send('in', 'A');
+    assert.equal(d.map.entries.size, 1, 'the client\'s entry only');
+    d.send('in', 'PA', 200);
+    d.send('out', 'PA', 1500);
+    d.table.sweep();
+    assert.deepEqual(d.path, ['in:pass', 'out:pass', 'in:pass', 'in:counted', 'out:pass']);
+    assert.equal(d.stats().inpkts, d.sent.in);
+    assert.equal(d.stats().outpkts, d.sent.out);
+  });
+});

@@ -6,7 +6,7 @@ import { UsageError } from '../../core/errors.ts';
 export const summary = 'build/remove the seeds\' NAT/DR/TUN topologies in network namespaces (root)';
 
 const HELP = `usage: tsvs lab up nat|dr|tun [--prefix tsvs-lab] [--no-director] [--requests N] [--ipv6]
-                  [--fast-path tc|xdp]
+                  [--fast-path tc|xdp] [--offloads default|off]
                   [--ha [--advert-int S] [--vrrp-version 2|3] [--peer tsvs|keepalived]]
        tsvs lab down [--prefix tsvs-lab]
        tsvs lab status [--prefix tsvs-lab]
@@ -19,6 +19,8 @@ times (default 6) to show the alternation.
 ${LAB.rs6.join(', ')}), adds the same service on [${LAB.vip6}]:${LAB.port} and curls it too.
 --fast-path tc|xdp: the director(s) run \`tsvs daemon --fast-path tc|xdp\` (DR connections
 forwarded in the kernel once the engine decided them; docs/PACKET-FORWARDER.md).
+--offloads default|off: 'default' leaves every veth's checksum offload, TSO and GSO on (the
+director reads them with virtio-net headers); 'off' turns them off with ethtool.
 --ha: two directors, dir1 ${LAB.dip} (VRRP priority 150) and dir2 ${LAB.dip2} (100), each
 \`tsvs daemon --forwarder packet --keepalived /run/tsvs/lab-<prefix>-dirN.conf\`: vrrp_instance
 VI_1 holding the VIP (advert_int S, default 1; fractions use VRRPv3), the same virtual_server
@@ -35,7 +37,7 @@ export async function run(argv: string[]): Promise<number> {
       options: {
         prefix: { type: 'string', default: 'tsvs-lab' }, 'no-director': { type: 'boolean' }, requests: { type: 'string', default: '6' },
         ha: { type: 'boolean' }, ipv6: { type: 'boolean' }, 'advert-int': { type: 'string' }, 'vrrp-version': { type: 'string' }, peer: { type: 'string' }, 'fast-path': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
+        offloads: { type: 'string' }, help: { type: 'boolean', short: 'h' },
       },
     });
   } catch (e) {
@@ -55,12 +57,14 @@ export async function run(argv: string[]): Promise<number> {
     const version = a['vrrp-version'] === undefined ? undefined : Number(a['vrrp-version']);
     if (version !== undefined && version !== 2 && version !== 3) throw new UsageError('--vrrp-version must be 2 or 3');
     if (a['fast-path'] !== undefined && a['fast-path'] !== 'tc' && a['fast-path'] !== 'xdp') throw new UsageError('--fast-path must be tc or xdp');
+    if (a.offloads !== undefined && a.offloads !== 'default' && a.offloads !== 'off') throw new UsageError('--offloads must be default or off');
     if (a.peer !== undefined && a.peer !== 'tsvs' && a.peer !== 'keepalived') throw new UsageError('--peer must be tsvs or keepalived');
     if (!a.ha && (advert !== undefined || version !== undefined || a.peer !== undefined)) throw new UsageError('--advert-int/--vrrp-version/--peer need --ha');
     if (a.ipv6 && (mode === 'tun' || a.ha)) throw new UsageError('--ipv6 works with nat and dr, without --ha');
     try {
       await labUp(mode, {
         prefix, director: a['no-director'] ? 'none' : 'daemon', log: (s) => process.stdout.write(s + '\n'), ...(a.ipv6 ? { ipv6: true } : {}), ...(a['fast-path'] ? { fastPath: a['fast-path'] as 'tc' | 'xdp' } : {}),
+        ...(a.offloads ? { offloads: a.offloads as 'default' | 'off' } : {}),
         ...(a.ha ? { ha: { ...(advert !== undefined ? { advertInt: advert } : {}), ...(version ? { version: version as 2 | 3 } : {}), ...(a.peer ? { peer: a.peer as 'tsvs' | 'keepalived' } : {}) } } : {}),
       });
     } catch (e) {

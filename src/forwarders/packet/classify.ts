@@ -134,7 +134,7 @@ function classify6(m: FrameMeta, a6: Addrs6, meta: PacketMeta): boolean {
 export function malformedOurs(buf: Uint8Array, m: FrameMeta, inAddrs: AddrSet, outAddrs: AddrSet): boolean {
   if (m.etherType !== 0x0800) return false;
   const l3 = m.l3Off;
-  if (l3 + 20 > m.off + m.len) return false;
+  if (l3 + 20 > m.off + m.len) return true; // too short to say: malformed for every receiver, counted
   const rd = (o: number) => ((buf[o]! << 24) | (buf[o + 1]! << 16) | (buf[o + 2]! << 8) | buf[o + 3]!) >>> 0;
   return inAddrs.has(rd(l3 + 16)) || outAddrs.has(rd(l3 + 12));
 }

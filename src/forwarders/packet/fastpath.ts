@@ -10,6 +10,12 @@
  * (FIN, RST, the handshake's ACK) come back as events, which the engine decides like packets
  * (they were already forwarded) and which are offered again. No state is decided in the kernel.
  *
+ * NAT connections (tc only) take two entries: the client's direction (destination rewritten to the
+ * real server) and the replies' (source rewritten to the virtual service, sent toward the client's
+ * next hop, `clientHop`: installed once that is known). Established ones only: the handshake and
+ * every state change stay the engine's, from either direction (a reply's FIN comes back as an event
+ * too, counted as OutPkts).
+ *
  * The kernel map sits behind `FlowMap` (src/os/flow-map.ts; os/bpf.ts: the BPF hash map;
  * MemoryFlowMap: a fake with the program's lookup, for tests). Layouts match bpf/tsvs_fastpath.c.
  */
@@ -17,14 +23,16 @@ import type { NextHop } from '../../os/neigh.ts';
 import { FAST, type Action } from './decision.ts';
 import type { PacketMeta } from './classify.ts';
 import { TCP_FLAG } from '../../core/proto.ts';
-import { FLOW_VAL as V, KEY_BYTES, VAL_BYTES, writeFlowKey, type FlowMap } from '../../os/flow-map.ts';
+import { FLOW_NAT, FLOW_VAL as V, KEY_BYTES, VAL_BYTES, writeFlowKey, type FlowMap } from '../../os/flow-map.ts';
 import { ACTION_CODE, FWD_CODE } from '../../core/types.ts';
 
 /** Action.fast (decision.ts): whether the engine's decision may be carried out by the kernel. */
 export { FAST };
 
-/** Counts packets the kernel forwarded for connection `conn` (Engine.countForwarded). */
-export type CountForwarded = (conn: number, pkts: number, bytes: number) => boolean;
+/** Counts packets the kernel forwarded for connection `conn` (Engine.countForwarded; `out`: NAT replies). */
+export type CountForwarded = (conn: number, pkts: number, bytes: number, out: boolean) => boolean;
+/** The next hop toward a client (NAT replies), or undefined while unknown (the caller starts resolving it). */
+export type ClientHop = (client: number) => NextHop | undefined;
 
 interface Installed {
   readonly key: Uint8Array;
@@ -39,6 +47,15 @@ interface Installed {
   /** Counters already handed to the engine. */
   pkts: number;
   bytes: number;
+  /** NAT: the real server and the virtual service; the replies' entry once installed. */
+  nat: boolean;
+  rip: number;
+  rport: number;
+  vip: number;
+  vport: number;
+  outKey: Uint8Array | null;
+  outPkts: number;
+  outBytes: number;
 }
 
 export interface FastPathCounters {
@@ -52,6 +69,9 @@ export interface FastPathCounters {
   events: number;
   /** Packets the kernel forwarded and counted (handed to the engine). */
   forwarded: number;
+  /** Of `events` and `forwarded`: NAT replies (the engine's OutPkts). */
+  eventsOut: number;
+  forwardedOut: number;
 }
 
 const PROTO_NUM: Record<string, number> = { tcp: 6, udp: 17 };
@@ -61,10 +81,13 @@ export class FastPathTable {
   private readonly flows = new Map<number, Installed>();
   private readonly val = new Uint8Array(VAL_BYTES);
   private readonly valView = new DataView(this.val.buffer);
-  readonly counters: FastPathCounters = { flows: 0, installed: 0, removed: 0, full: 0, events: 0, forwarded: 0 };
+  readonly counters: FastPathCounters = { flows: 0, installed: 0, removed: 0, full: 0, events: 0, forwarded: 0, eventsOut: 0, forwardedOut: 0 };
 
-  /** `ifindexes`: where the program is attached; a next hop elsewhere keeps its flows in user space. */
-  constructor(private readonly map: FlowMap, private readonly count: CountForwarded, private readonly ifindexes: ReadonlySet<number>) {}
+  /**
+   * `ifindexes`: where the program is attached; a next hop elsewhere keeps its flows in user space.
+   * `clientHop`: next hops toward clients, for NAT replies (without it NAT stays in user space).
+   */
+  constructor(private readonly map: FlowMap, private readonly count: CountForwarded, private readonly ifindexes: ReadonlySet<number>, private readonly clientHop?: ClientHop) {}
 
   get size(): number {
     return this.flows.size;
@@ -75,7 +98,11 @@ export class FastPathTable {
    * kernel's entry for its connection in step. `hop`: the next hop of `a.rip` (DR).
    */
   offer(m: PacketMeta, a: Action, hop: NextHop | undefined): void {
-    if (m.af !== 4 || m.dir !== 'in') return;
+    if (m.af !== 4) return;
+    if (m.dir !== 'in') {
+      this.offerReply(m, a);
+      return;
+    }
     const saddr = m.saddr.words[0]! >>> 0, sport = m.sport;
     const id = saddr * 65536 + sport;
     let e = this.flows.get(id);
@@ -87,13 +114,22 @@ export class FastPathTable {
       this.remove(id, e);
       e = undefined;
     }
-    const ok = a.kind === ACTION_CODE.forward && a.method === FWD_CODE.route && a.conn >= 0 && a.fast !== FAST.NO && hop !== undefined && this.ifindexes.has(hop.ifindex);
+    const nat = a.method === FWD_CODE.masq;
+    const ok = a.kind === ACTION_CODE.forward && (a.method === FWD_CODE.route || (nat && a.fast === FAST.YES && this.clientHop !== undefined)) && a.conn >= 0 &&
+      a.fast !== FAST.NO && hop !== undefined && this.ifindexes.has(hop.ifindex);
     if (!ok) {
       if (e) this.remove(id, e);
       return;
     }
     const needAck = a.fast === FAST.NEED_ACK;
-    if (e && e.conn === a.conn && e.needAck === needAck && e.hop === hop) return;
+    if (e && e.conn === a.conn && e.needAck === needAck && e.hop === hop && e.nat === nat) {
+      if (nat) this.installReply(e);
+      return;
+    }
+    if (e && e.nat !== nat) {
+      this.remove(id, e);
+      e = undefined;
+    }
     if (e && e.conn !== a.conn) {
       // The engine made a new connection for this tuple: settle the old one's counts first.
       this.remove(id, e);
@@ -109,6 +145,11 @@ export class FastPathTable {
     dv.setUint32(V.IFINDEX, hop.ifindex, true);
     dv.setUint16(V.MTU, Math.min(hop.mtu || 1500, 0xffff), true);
     v[V.NEED_ACK] = needAck ? 1 : 0;
+    if (nat) {
+      v[V.NAT] = FLOW_NAT.DST;
+      dv.setUint32(V.NADDR, a.rip >>> 0, false);
+      dv.setUint16(V.NPORT, a.rport, false);
+    }
     if (e) {
       // Replacing the value resets the kernel's counters: hand them over first.
       if (this.map.get(key, this.scratch)) this.harvest(e);
@@ -119,7 +160,7 @@ export class FastPathTable {
       return;
     }
     if (!e) {
-      e = { key, saddr, daddr, sport, dport: m.dport, proto, conn: a.conn, needAck, hop, pkts: 0, bytes: 0 };
+      e = { key, saddr, daddr, sport, dport: m.dport, proto, conn: a.conn, needAck, hop, pkts: 0, bytes: 0, nat, rip: a.rip >>> 0, rport: a.rport, vip: a.vip >>> 0, vport: a.vport, outKey: null, outPkts: 0, outBytes: 0 };
       this.flows.set(id, e);
       this.counters.installed++;
       this.counters.flows = this.flows.size;
@@ -130,6 +171,46 @@ export class FastPathTable {
     }
     e.pkts = 0;
     e.bytes = 0;
+    if (nat) this.installReply(e);
+  }
+
+  /** NAT: the replies' entry (real server -> client, source rewritten), once the client's next hop is known. */
+  private installReply(e: Installed): void {
+    if (e.outKey) return;
+    const hop = this.clientHop?.(e.saddr);
+    if (!hop || !this.ifindexes.has(hop.ifindex)) return;
+    const key = this.freeKeys.pop() ?? new Uint8Array(KEY_BYTES);
+    writeFlowKey(key, e.rip, e.saddr, e.rport, e.sport, e.proto);
+    const v = this.val, dv = this.valView;
+    v.fill(0);
+    v.set(hop.mac, V.DMAC);
+    v.set(hop.srcMac, V.SMAC);
+    dv.setUint32(V.IFINDEX, hop.ifindex, true);
+    dv.setUint16(V.MTU, Math.min(hop.mtu || 1500, 0xffff), true);
+    v[V.NAT] = FLOW_NAT.SRC;
+    dv.setUint32(V.NADDR, e.vip, false);
+    dv.setUint16(V.NPORT, e.vport, false);
+    if (!this.map.put(key, v)) {
+      this.counters.full++;
+      this.freeKeys.push(key);
+      return;
+    }
+    e.outKey = key;
+    e.outPkts = 0;
+    e.outBytes = 0;
+  }
+
+  /**
+   * The engine decided a NAT reply (user space forwarded it, or the kernel reported it): its
+   * connection keeps its entries while established, else both leave the kernel.
+   */
+  private offerReply(m: PacketMeta, a: Action): void {
+    const client = m.daddr.words[0]! >>> 0;
+    const id = client * 65536 + m.dport;
+    const e = this.flows.get(id);
+    if (!e || !e.nat || e.rip !== m.saddr.words[0]! >>> 0 || e.rport !== m.sport) return;
+    if (a.kind === ACTION_CODE.forward && a.method === FWD_CODE.masq && a.conn === e.conn && a.fast === FAST.YES) this.installReply(e);
+    else this.remove(id, e);
   }
 
   /**
@@ -137,15 +218,39 @@ export class FastPathTable {
    * need_ack itself; a FIN or RST that it removed the flow, whose last counters are `pkts`,
    * `bytes` (handed to the engine now, before the event moves the state).
    */
-  reported(saddr: number, daddr: number, sport: number, dport: number, tcpFlags: number, pkts: number, bytes: number): void {
+  reported(saddr: number, daddr: number, sport: number, dport: number, tcpFlags: number, pkts: number, bytes: number): 'in' | 'out' {
     this.counters.events++;
     const id = (saddr >>> 0) * 65536 + sport;
     const e = this.flows.get(id);
-    if (!e || e.daddr !== daddr >>> 0 || e.dport !== dport) return;
+    if (!e || e.daddr !== daddr >>> 0 || e.dport !== dport) {
+      // A NAT reply's FIN or RST: the kernel removed the replies' entry (perhaps right after the
+      // client's FIN ended the connection's record: `closing`).
+      const cid = (daddr >>> 0) * 65536 + dport;
+      const o = this.flows.get(cid) ?? this.closing.get(cid);
+      if (!o || !o.outKey || o.rip !== saddr >>> 0 || o.rport !== sport) return 'in';
+      this.closing.delete(cid);
+      this.counters.eventsOut++;
+      if (tcpFlags & (TCP_FLAG.FIN | TCP_FLAG.RST)) {
+        this.handOver(o, pkts, bytes, true);
+        this.dropReply(o);
+      }
+      return 'out';
+    }
     if (tcpFlags & (TCP_FLAG.FIN | TCP_FLAG.RST)) {
       this.handOver(e, pkts, bytes);
+      if (e.outKey) {
+        if (this.map.take(e.outKey, this.scratch)) {
+          this.harvest(e, true);
+          this.dropReply(e);
+        } else {
+          // The replies' entry is gone already: the real server's FIN or RST went through the
+          // kernel too, and its report (with the replies' counts) comes next.
+          this.closing.set(id, e);
+        }
+      }
       this.forget(id, e);
     } else if (tcpFlags & TCP_FLAG.ACK) e.needAck = false;
+    return 'in';
   }
 
   /**
@@ -169,20 +274,32 @@ export class FastPathTable {
       this.offer(m, a, hop);
       return;
     }
-    this.flows.set(id, { key, saddr, daddr: m.daddr.words[0]! >>> 0, sport, dport: m.dport, proto, conn: a.conn, needAck: a.fast === FAST.NEED_ACK, hop, pkts: 0, bytes: 0 });
+    this.flows.set(id, {
+      key, saddr, daddr: m.daddr.words[0]! >>> 0, sport, dport: m.dport, proto, conn: a.conn, needAck: a.fast === FAST.NEED_ACK, hop, pkts: 0, bytes: 0,
+      nat: false, rip: 0, rport: 0, vip: 0, vport: 0, outKey: null, outPkts: 0, outBytes: 0,
+    });
     this.counters.installed++;
     this.counters.flows = this.flows.size;
   }
 
   /** Hands every flow's new counts to the engine; forgets flows whose connection is gone. */
   sweep(): void {
+    // Events are read before every sweep: a closing connection's reply report came, or never will.
+    for (const e of this.closing.values()) this.dropReply(e);
+    this.closing.clear();
     for (const [id, e] of this.flows) {
       if (!this.map.get(e.key, this.scratch)) {
         // Not in the kernel any more (cleared from outside): nothing to count.
+        if (e.outKey && this.map.take(e.outKey, this.scratch)) this.harvest(e, true);
+        this.dropReply(e);
         this.forget(id, e, false);
         continue;
       }
-      if (!this.harvest(e)) this.remove(id, e);
+      if (!this.harvest(e)) { this.remove(id, e); continue; }
+      if (e.outKey) {
+        if (!this.map.get(e.outKey, this.scratch)) this.dropReply(e);
+        else if (!this.harvest(e, true)) { this.remove(id, e); continue; }
+      } else if (e.nat) this.installReply(e);
     }
     this.counters.flows = this.flows.size;
   }
@@ -194,12 +311,23 @@ export class FastPathTable {
 
   private readonly scratch = new Uint8Array(VAL_BYTES);
   private readonly scratchView = new DataView(this.scratch.buffer);
+  /** NAT connections the client's FIN ended whose replies' FIN report is still to be read, by client. */
+  private readonly closing = new Map<number, Installed>();
   /** Keys of removed flows, reused. */
   private readonly freeKeys: Uint8Array[] = [];
 
   private remove(id: number, e: Installed): void {
     if (this.map.take(e.key, this.scratch)) this.harvest(e);
+    if (e.outKey && this.map.take(e.outKey, this.scratch)) this.harvest(e, true);
+    this.dropReply(e);
     this.forget(id, e);
+  }
+
+  /** Forgets the replies' entry (gone from the kernel, counts handed over). */
+  private dropReply(e: Installed): void {
+    if (!e.outKey) return;
+    if (this.freeKeys.length < 1024) this.freeKeys.push(e.outKey);
+    e.outKey = null;
   }
 
   /** Drops the flow from the table (`removed`: counted as a removal by us). */
@@ -210,19 +338,21 @@ export class FastPathTable {
     this.counters.flows = this.flows.size;
   }
 
-  /** Hands the counters of the entry just read into `scratch` to the engine. */
-  private harvest(e: Installed): boolean {
+  /** Hands the counters of the entry just read into `scratch` (the replies' with `out`) to the engine. */
+  private harvest(e: Installed, out = false): boolean {
     const d = this.scratchView;
-    return this.handOver(e, Number(d.getBigUint64(V.PKTS, true)), Number(d.getBigUint64(V.BYTES, true)));
+    return this.handOver(e, Number(d.getBigUint64(V.PKTS, true)), Number(d.getBigUint64(V.BYTES, true)), out);
   }
 
   /** Hands the kernel's counts beyond those handed already; false when the connection is gone. */
-  private handOver(e: Installed, pkts: number, bytes: number): boolean {
-    const dp = pkts - e.pkts, db = bytes - e.bytes;
-    e.pkts = pkts;
-    e.bytes = bytes;
-    if (dp > 0) this.counters.forwarded += dp;
+  private handOver(e: Installed, pkts: number, bytes: number, out = false): boolean {
+    const dp = pkts - (out ? e.outPkts : e.pkts), db = bytes - (out ? e.outBytes : e.bytes);
+    if (out) { e.outPkts = pkts; e.outBytes = bytes; } else { e.pkts = pkts; e.bytes = bytes; }
+    if (dp > 0) {
+      this.counters.forwarded += dp;
+      if (out) this.counters.forwardedOut += dp;
+    }
     // Called with 0 packets too: the answer says whether the connection still exists.
-    return this.count(e.conn, Math.max(0, dp), Math.max(0, db));
+    return this.count(e.conn, Math.max(0, dp), Math.max(0, db), out);
   }
 }

@@ -8,7 +8,7 @@
  * Malformed packets addressed to a virtual service are dropped and counted by reason.
  */
 import { formatIp } from '../../core/addr.ts';
-import { PacketSocket, TxBatch, openRawIpSocket, openRawIp6Socket, type RxFrame } from '../../os/packet-ring.ts';
+import { PacketSocket, TxBatch, openRawIpSocket, openRawIp6Socket, openPacketTxSocket, type RxFrame } from '../../os/packet-ring.ts';
 import { sys, C, check, sockaddrLl, errno } from '../../os/libc.ts';
 import { createFrameMeta, parseFrame, FrameKind, DropReason, type FrameMeta } from '../../codec/frame.ts';
 import { createForwardResult, forwardFrame, tunnelOverhead, SCRATCH_BYTES, type ForwardDecision, type ForwardResult } from '../../codec/forward.ts';
@@ -23,6 +23,7 @@ import { newAction, type Action, type DecideBatch } from './decision.ts';
 import { classify, malformedOurs, newMeta, NO_ADDRS6, type Addrs6, type PacketMeta } from './classify.ts';
 import { FlowCache, flowKey, type FlowEntry } from './flow-cache.ts';
 import type { FastPathTable } from './fastpath.ts';
+import { OffloadStep, TX_COPY_MAX } from './offload.ts';
 
 /** How to reach a real server: resolved by os/neigh.ts. */
 export type { NextHop };
@@ -53,12 +54,17 @@ export interface ForwarderStats {
   cached: number;
   /** Cached decisions the engine's later answer contradicted (entry dropped). */
   divergent: number;
+  /** Offloads (offload.ts): partial checksums completed, GSO super-packets cut, segments made. */
+  csumCompleted: number;
+  gsoFrames: number;
+  gsoSegments: number;
 }
 
 export function emptyStats(): ForwarderStats {
   return {
     rx: 0, considered: 0, route: 0, masqIn: 0, masqOut: 0, tunnel: 0, icmp: 0, dropped: 0, rejected: 0, passed: 0,
     noRoute: 0, malformed: 0, fragNeeded: 0, txErrors: 0, queued: 0, cached: 0, divergent: 0,
+    csumCompleted: 0, gsoFrames: 0, gsoSegments: 0,
   };
 }
 
@@ -338,6 +344,8 @@ export interface PacketForwarderOptions {
 
 interface Pending {
   m: FrameMeta;
+  /** The frame's buffer: the ring, a long frame's copy or a segment (offload.ts). */
+  buf: Uint8Array;
   headroom: number;
   sock: number;
   /** Sequence number in the channel (fast path), or -1. */
@@ -351,6 +359,9 @@ export class PacketForwarder {
   readonly stats: ForwarderStats = emptyStats();
   private readonly socks: PacketSocket[] = [];
   private readonly rawFd: number;
+  /** AF_PACKET socket for DR sends (the ring sockets carry virtio-net headers). */
+  private readonly llFd: number;
+  private readonly offload: OffloadStep;
   readonly egress: Egress;
   private readonly pfds: Buffer;
   private inAddrs: Set<number>;
@@ -410,13 +421,18 @@ export class PacketForwarder {
       for (const s of this.socks) s.close();
       throw e;
     }
-    this.egress = new Egress(this.rawFd, this.socks[0]!.fd, this.stats, opts.nextHops ?? new Map(), opts.onMissingHop);
+    this.llFd = openPacketTxSocket();
+    this.egress = new Egress(this.rawFd, this.llFd, this.stats, opts.nextHops ?? new Map(), opts.onMissingHop);
+    this.offload = new OffloadStep(this.stats, this.egress.drops, (b, off, len, room) => this.onFrame(b, off, len, room, -1, len));
     this.pfds = Buffer.alloc(8 * this.socks.length);
     this.socks.forEach((s, i) => {
       this.pfds.writeInt32LE(s.fd, i * 8);
       this.pfds.writeInt16LE(C.POLLIN, i * 8 + 4);
     });
-    this.onFrameFn = (f) => this.onFrame(f.buf, f.mac, f.len, f.headroom);
+    this.onFrameFn = (f) => {
+      this.stats.rx++;
+      this.onFrame(f.buf, f.mac, f.len, f.headroom, f.vnet, f.wireLen);
+    };
     this.flushFn = () => this.flushDecisions();
     this.onAnsweredFn = (seq, a) => this.onAnswered(seq, a);
   }
@@ -504,7 +520,7 @@ export class PacketForwarder {
     const idx = this.pending.length;
     let pe = this.pool[idx];
     if (!pe) {
-      pe = { m: createFrameMeta(), headroom: 0, sock: 0, seq: -1, key: 0, out: false };
+      pe = { m: createFrameMeta(), buf: this.socks[0]!.ringBytes, headroom: 0, sock: 0, seq: -1, key: 0, out: false };
       this.pool.push(pe);
       this.metaPool.push(newMeta());
       this.actions.push(newAction());
@@ -512,10 +528,14 @@ export class PacketForwarder {
     return pe;
   }
 
-  private onFrame(buf: Uint8Array, mac: number, len: number, headroom: number): void {
-    this.stats.rx++;
+  /**
+   * One frame (from the ring, a long frame's copy, or a GSO segment with `vnet` -1): `vnet` is the
+   * offset of its virtio-net header, `wireLen` its length on the wire (more than `len`: cut short).
+   */
+  private onFrame(buf: Uint8Array, mac: number, len: number, headroom: number, vnet: number, wireLen: number): void {
     const pe = this.takePending();
     const m = parseFrame(buf, mac, len, pe.m);
+    if (wireLen > len) m.reason = DropReason.GIANT;
     if (m.reason !== 0) {
       // Ours but malformed: dropped (the kernel's copy dies in the nft table) and counted.
       if (m.kind === FrameKind.IP && malformedOurs(buf, m, this.inAddrs, this.outAddrs)) {
@@ -527,7 +547,10 @@ export class PacketForwarder {
     const chan = this.chan;
     const meta = chan ? this.meta : this.metaPool[this.pending.length]!;
     if (!classify(m, this.inAddrs, this.outAddrs, meta, this.addrs6)) return;
+    // Partial checksum completed in place; a super-packet comes back as its segments (offload.ts).
+    if (vnet >= 0 && ((buf[vnet]! | buf[vnet + 1]!) !== 0 || len > TX_COPY_MAX) && this.offload.take(buf, m, vnet)) return;
     this.stats.considered++;
+    pe.buf = buf;
     pe.headroom = headroom;
     pe.sock = this.cur;
     if (!chan) {
@@ -605,18 +628,20 @@ export class PacketForwarder {
         const pe = this.pending[i]!;
         const s = this.socks[pe.sock]!;
         if (chan) this.cacheAnswer(pe, acts[i]!);
-        this.egress.apply(s.ringBytes, pe.m, acts[i]!, s.ringBytes, s.ringAddress, pe.headroom);
+        this.egress.apply(pe.buf, pe.m, acts[i]!, s.ringBytes, s.ringAddress, pe.headroom);
       }
       this.pending.length = 0;
       this.metas.length = 0;
     }
     if (chan) chan.scan(this.onAnsweredFn);
     this.egress.flush();
+    this.offload.reset();
   }
 
   close(): void {
     this.egress.close();
     sys.close(this.rawFd);
+    sys.close(this.llFd);
     for (const s of this.socks) s.close();
   }
 }

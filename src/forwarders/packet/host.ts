@@ -22,6 +22,11 @@ import { KernelFastPath, type FastPathKind, type FlowEvent } from '../../os/bpf.
 import { KernelAhead, type AheadEngine } from './fastpath-ahead.ts';
 import type { RtDest } from '../../core/scheduler.ts';
 
+/** How long a client's next hop (NAT replies in the kernel fast path) is used before it is resolved again. */
+const CLIENT_HOP_MS = 30_000;
+/** How soon a client whose next hop was not found is tried again. */
+const CLIENT_RETRY_MS = 1_000;
+
 export interface WorkersOptions {
   readonly ifaces: readonly string[];
   /** Ring worker threads (default: CPU count; ignored with `inline`). */
@@ -153,7 +158,20 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
     };
     if (opts.fastPath) {
       kfp = KernelFastPath.open(opts.ifaces, opts.fastPath.kind);
-      table = new FastPathTable(kfp.flows, opts.fastPath.count, kfp.ifindexes);
+      // NAT replies leave toward the client's next hop: resolved once per client (and again after
+      // CLIENT_HOP_MS), their entries installed once it is known. XDP carries no NAT.
+      const clientHops = new Map<number, { hop: NextHop | null; at: number }>();
+      const clientHop = (client: number): NextHop | undefined => {
+        const c = clientHops.get(client);
+        const now = performance.now();
+        // Known (or being resolved, or not found) and fresh: as it is; else resolved (again).
+        if (c && now - c.at < (c.hop ? CLIENT_HOP_MS : CLIENT_RETRY_MS)) return c.hop ?? undefined;
+        if (clientHops.size >= 4096) clientHops.clear();
+        clientHops.set(client, { hop: c?.hop ?? null, at: now });
+        void resolveNextHop(ipv4ToString(client)).then((h) => { clientHops.set(client, { hop: h, at: performance.now() }); }, () => {});
+        return c?.hop ?? undefined;
+      };
+      table = new FastPathTable(kfp.flows, opts.fastPath.count, kfp.ifindexes, opts.fastPath.kind === 'tc' ? clientHop : undefined);
     }
     const fwd = new PacketForwarder({
       // A fanout group of one: its defragmenting flag reassembles IP fragments as for the workers.
@@ -190,7 +208,8 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
         // it to. Else: the counters of a flow the kernel ended first, then the event moves the state.
         const taken = e.kind === 1;
         const dest = taken ? kahead?.taken(e.token) : undefined;
-        if (!taken) t.reported(e.saddr, e.daddr, e.sport, e.dport, e.flags, e.pkts, e.bytes);
+        // A NAT reply's FIN or RST comes as the real server sent it: the engine decides it as one.
+        if (!taken) m.dir = t.reported(e.saddr, e.daddr, e.sport, e.dport, e.flags, e.pkts, e.bytes);
         try {
           if (taken) decideAhead!(m, a, dest);
           else decide(m, a);

@@ -84,7 +84,10 @@ function plan(svcs: readonly ServiceSnapshot[]): Plan {
       if (d.af !== s.af) continue;
       if (d.fwd === 'masq') {
         if (v6) out6.add(k6(d.addr));
-        else outAddrs.add(ipv4FromString(d.addr));
+        else {
+          outAddrs.add(ipv4FromString(d.addr));
+          rips.add(ipv4FromString(d.addr)); // next hop: the kernel fast path carries NAT too
+        }
         for (const pr of proto ? [proto] : (['tcp', 'udp'] as const)) nft.masq.push({ protocol: pr, addr: d.addr, port: d.port || s.port });
       } else if (d.fwd !== 'local') {
         if (v6) rips6.add(d.addr);
@@ -152,7 +155,7 @@ export class PacketForwarderHandle implements Forwarder {
         ...(kind && inline ? {
           fastPath: {
             kind,
-            count: (c: number, n: number, b: number) => engine.countForwarded(c, n, b),
+            count: (c: number, n: number, b: number, out: boolean) => engine.countForwarded(c, n, b, out),
             ...(o.fastPathAhead ? {
               ahead: engine,
               decideAhead: (m: PacketMeta, a: Action, dest: RtDest | undefined) => {
