@@ -53,6 +53,8 @@ export class Daemon {
     this.log = createLogger(opts.logLevel);
     this.engine = deps.createEngine();
     this.engine.setTime(this.now());
+    // --sloppy-tcp etc.: the IPVS sysctls the daemon's options set (names from the engine's own table).
+    for (const [name, value] of Object.entries(opts.ipvs)) this.engine.setSysctl(name, value);
   }
 
   /** Runs fn alone: control requests, reloads and saves never interleave. */
@@ -222,6 +224,7 @@ export class Daemon {
       forwarder: this.opts.forwarder,
       workers: this.opts.proxy.workers,
       proxyProtocol: this.opts.proxy.proxyProtocol,
+      ipvs: this.opts.ipvs,
       services: services.length,
       destinations: services.reduce((n, s) => n + s.dests.length, 0),
       connections: this.engine.connections().length,
