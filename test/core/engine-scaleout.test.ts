@@ -12,7 +12,7 @@ const key = svcKey('tcp', '10.0.0.100', 80);
 const RS = ['192.168.10.11', '192.168.10.12', '192.168.10.13'];
 
 /** A director: mh (with mh-port: one client's connections spread too), DR real servers added in order. */
-function director(reals: readonly string[], sloppy: boolean, flags = SVC_F.SCHED2): Rig {
+function director(reals: readonly string[], sloppy: boolean, flags: number = SVC_F.SCHED2): Rig {
   const r = new Rig({ sysctl: { sloppy_tcp: sloppy ? 1 : 0 } }).service(key, { scheduler: 'mh', flags });
   for (const a of reals) r.dest(key, a, 80, 'route');
   return r;

@@ -189,7 +189,7 @@ export class AnnounceController {
           t.announced = true;
           t.since = now;
         }
-        reason = t.announced ? 'healthy' : `rising (announced in ${Math.max(0, this.policy.riseMs - (now - t.wantedSince))} ms)`;
+        reason = t.announced ? 'healthy' : `rising (announced in ${Math.ceil(Math.max(0, this.policy.riseMs - (now - t.wantedSince)))} ms)`;
       }
       states.push({ prefix, af, announced: t.announced, reason, since: t.since });
     }
@@ -208,7 +208,7 @@ export class AnnounceController {
     let best: number | null = null;
     for (const t of this.tracks.values()) {
       if (t.announced || t.wantedSince === null) continue;
-      const left = Math.max(0, this.policy.riseMs - (now - t.wantedSince));
+      const left = Math.ceil(Math.max(0, this.policy.riseMs - (now - t.wantedSince)));
       if (best === null || left < best) best = left;
     }
     return best;
