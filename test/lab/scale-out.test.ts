@@ -240,3 +240,27 @@ describe('three active directors behind ECMP (DR, mh + sloppy_tcp, BGP through B
     assert.deepEqual(broken(flows).map((f) => f.lport).sort(), moved.map((f) => f.lport).sort(), show(flows));
   });
 });
+
+describe('two active directors with IPIP tunnels to the real servers (TUN)', { skip, timeout: 120_000 }, () => {
+  const prefix = `tsvs-st${process.pid % 100000}`;
+  before(async () => {
+    await labUp('tun', { prefix, directors: 2 });
+    shTry(['ip', 'netns', 'exec', labNs(prefix).client, 'sysctl', '-q', '-w', 'net.ipv4.tcp_rmem=4096 65536 131072']);
+  });
+  after(async () => {
+    await labDown(prefix);
+    assert.deepEqual(listNetns().filter((n) => n.startsWith(`${prefix}-`)), []);
+  });
+
+  it('kill -9 of a director: the other continues its tunnelled flows mid-stream, none breaks', async () => {
+    assert.deepEqual(labRouterDirectors(prefix), ['dir1', 'dir2']);
+    let onDead = new Map<number, string>();
+    const flows = await underLoad(prefix, async () => {
+      onDead = await connections(prefix, 'dir1');
+      process.kill(readLabState(prefix)!.directors.find((d) => d.name === 'dir1')!.pid, 'SIGKILL');
+      assert.ok((await untilWithdrawn(prefix, dirIp(prefix, 'dir1'), performance.now())) >= 0);
+    });
+    assert.ok(flows.some((f) => onDead.has(f.lport)), 'some flows went through dir1');
+    assert.deepEqual(broken(flows), [], show(flows));
+  });
+});
