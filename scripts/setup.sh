@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(iproute2 nftables iptables ethtool curl nginx-light libnginx-mod-stream haproxy keepalived ldirectord wrk tcpdump procps kmod clang libbpf1 socat)
+APT_PACKAGES=(iproute2 nftables iptables ethtool curl nginx-light libnginx-mod-stream haproxy keepalived ldirectord wrk tcpdump procps kmod clang libbpf1 socat bird2 util-linux)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

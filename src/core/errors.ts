@@ -18,6 +18,7 @@ export const ERROR_CODES = {
   ETOOBIG: 'ControlError',
   ERELOAD: 'ControlError',
   EINTERNAL: 'ControlError',
+  ENOBGP: 'ControlError',
   // The control socket's path, checked when the daemon starts.
   ENOTOURS: 'SocketPathError',
   EINUSE: 'SocketPathError',
@@ -39,6 +40,8 @@ export const ERROR_CODES = {
   E_SYS: 'SysError',
   // The kernel fast path could not be built, loaded or attached.
   E_FAST_PATH: 'FastPathError',
+  // The BGP announcer (--bgp bird) cannot start: BIRD missing, refusing its configuration, no router id.
+  E_BGP: 'AnnounceError',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -54,7 +57,7 @@ export class TsvsError extends Error {
 
 /** A refused control API request; the server answers with its code (others become EINTERNAL). */
 export class ControlError extends TsvsError {
-  constructor(code: 'EBADREQ' | 'EVERSION' | 'EUNKNOWNOP' | 'ETOOBIG' | 'ERELOAD' | 'EINTERNAL', message: string, options?: { cause?: unknown }) {
+  constructor(code: 'EBADREQ' | 'EVERSION' | 'EUNKNOWNOP' | 'ETOOBIG' | 'ERELOAD' | 'EINTERNAL' | 'ENOBGP', message: string, options?: { cause?: unknown }) {
     super(code, message, options);
   }
 }
@@ -116,5 +119,12 @@ export class SysError extends TsvsError {
 export class FastPathError extends TsvsError {
   constructor(message: string) {
     super('E_FAST_PATH', message);
+  }
+}
+
+/** `tsvs daemon --bgp bird` cannot announce: BIRD cannot run or refuses its configuration, or no router id can be found. */
+export class AnnounceError extends TsvsError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('E_BGP', message, options);
   }
 }

@@ -55,7 +55,7 @@ export async function prepareSocketPath(path: string): Promise<void> {
 
 export type Handler = (req: Request) => Promise<Record<string, unknown>>;
 
-const OPS = new Set(['ping', 'status', 'reload', 'ipvsadm']);
+const OPS = new Set(['ping', 'status', 'reload', 'ipvsadm', 'announce']);
 
 export function validateRequest(x: unknown): { ok: true; req: Request } | { ok: false; id: string | number | null; code: string; message: string } {
   if (typeof x !== 'object' || x === null || Array.isArray(x)) return { ok: false, id: null, code: 'EBADREQ', message: 'request must be a JSON object' };
@@ -68,6 +68,7 @@ export function validateRequest(x: unknown): { ok: true; req: Request } | { ok: 
     if (!Array.isArray(o['argv']) || !o['argv'].every((a) => typeof a === 'string')) return { ok: false, id, code: 'EBADREQ', message: 'ipvsadm needs argv: string[]' };
     if (o['stdin'] !== undefined && typeof o['stdin'] !== 'string') return { ok: false, id, code: 'EBADREQ', message: 'stdin must be a string' };
   }
+  if (o['op'] === 'announce' && o['action'] !== 'drain' && o['action'] !== 'resume' && o['action'] !== 'status') return { ok: false, id, code: 'EBADREQ', message: 'announce needs action: "drain", "resume" or "status"' };
   return { ok: true, req: o as unknown as Request };
 }
 

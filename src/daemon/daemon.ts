@@ -22,9 +22,11 @@ import { ClusterForwarder } from '../forwarders/proxy/cluster.ts';
 import { startPacketForwarder } from '../forwarders/packet/index.ts';
 import type { Engine } from '../core/engine.ts';
 import type { Forwarder, ListenerFailure } from '../dataplane/forwarder.ts';
+import type { HealthStatus } from '../health/types.ts';
 import { SyncReconciler } from '../ha/sync-reconciler.ts';
 import { ConfigDriver } from './config-driver.ts';
 import type { DaemonOptions } from './options.ts';
+import { AnnounceDriver } from './announce.ts';
 
 export interface DaemonDeps {
   createEngine(): Engine;
@@ -47,12 +49,15 @@ export class Daemon {
   private lastReload: { at: string; ok: boolean; error?: string } | null = null;
   private sync: SyncReconciler | null = null;
   private config: ConfigDriver | null = null;
+  private announce: AnnounceDriver | null = null;
   readonly now = (): number => performance.now() / 1000;
 
   constructor(readonly opts: DaemonOptions, private readonly deps: DaemonDeps) {
     this.log = createLogger(opts.logLevel);
     this.engine = deps.createEngine();
     this.engine.setTime(this.now());
+    // --sloppy-tcp etc.: the IPVS sysctls the daemon's options set (names from the engine's own table).
+    for (const [name, value] of Object.entries(opts.ipvs)) this.engine.setSysctl(name, value);
   }
 
   /** Runs fn alone: control requests, reloads and saves never interleave. */
@@ -128,6 +133,8 @@ export class Daemon {
   }
 
   private async syncForwarder(): Promise<readonly ListenerFailure[]> {
+    // Every rule change passes here: the BGP announcement follows the table at once.
+    this.announce?.poke();
     if (!this.forwarder) return [];
     return this.forwarder.sync(this.engine.services());
   }
@@ -222,6 +229,7 @@ export class Daemon {
       forwarder: this.opts.forwarder,
       workers: this.opts.proxy.workers,
       proxyProtocol: this.opts.proxy.proxyProtocol,
+      ipvs: this.opts.ipvs,
       services: services.length,
       destinations: services.reduce((n, s) => n + s.dests.length, 0),
       connections: this.engine.connections().length,
@@ -236,7 +244,12 @@ export class Daemon {
       case 'ping':
         return { pong: true, pid: process.pid };
       case 'status':
-        return { ...this.status(), syncDaemons: (await this.sync?.status()) ?? [] };
+        return { ...this.status(), syncDaemons: (await this.sync?.status()) ?? [], ...(this.announce ? { bgp: await this.announce.status() } : {}) };
+      case 'announce': {
+        if (!this.announce) throw new ControlError('ENOBGP', 'this daemon announces nothing (start it with --bgp bird)');
+        if (req.action !== 'status') this.announce.setDraining(req.action === 'drain');
+        return { bgp: await this.announce.status() };
+      }
       case 'reload': {
         const r = await this.reload();
         if (!r.ok) throw new ControlError('ERELOAD', r.error ?? 'reload failed');
@@ -308,9 +321,20 @@ export class Daemon {
       // Learn the table as a backup before any VRRP instance can become master (keepalived #1966).
       if (b && this.engine.daemons().length === 0) await this.sync.followVrrp('BACKUP', b.interface, b.syncid);
     }
+    if (o.bgp) {
+      this.announce = new AnnounceDriver(o.bgp, {
+        log: this.log,
+        services: () => this.engine.services(),
+        health: () => (this.config?.status()['health'] as HealthStatus | null | undefined) ?? null,
+        base: `${o.socketPath}.bird`,
+        now: () => performance.now(),
+      });
+      await this.announce.start();
+    }
     this.tick = setInterval(() => this.engine.setTime(this.now()), o.tickMs);
     this.control = new ControlServer(o.socketPath, (req) => this.handle(req), (e) => this.log.error({ err: e.message }, 'control socket error'));
     await this.control.listen();
+    this.announce?.setReady();
     this.log.info({ socket: o.socketPath, pid: process.pid, forwarder: o.forwarder, workers: o.proxy.workers, state: o.stateFile, rules: o.rulesFile }, 'tsvs daemon ready');
   }
 
@@ -318,6 +342,8 @@ export class Daemon {
     if (this.stopping) return;
     this.stopping = true;
     this.log.info({ signal }, 'stopping');
+    // Withdraw first, still forwarding for a moment: routers move the flows to other directors.
+    await this.announce?.stop();
     if (this.tick) clearInterval(this.tick);
     await this.control?.close();
     await this.config?.stop();

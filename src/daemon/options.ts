@@ -11,10 +11,13 @@
  */
 import { resolve } from 'node:path';
 import {
-  OptionError, OptionValueError, PACKET_KEYS, PACKET_SPECS, PROXY_KEYS, PROXY_SPECS, WORKERS, optionValue, packetOptions, proxyOptions,
+  OptionError, OptionValueError, PACKET_KEYS, PACKET_SPECS, PROXY_KEYS, PROXY_SPECS, WORKERS, optionValue, optionValues, packetOptions, proxyOptions,
   type OptionSpec, type PacketOptions, type ProxyOptions, type RawOptions,
 } from '../dataplane/options.ts';
 import { LOG_LEVELS, type LogLevel } from './log.ts';
+import { DEFAULT_SYSCTLS, type Sysctls } from '../core/engine.ts';
+import { formatIp, parseIp } from '../core/addr.ts';
+import { parsePrefix } from '../ha/announce/controller.ts';
 
 export type ForwarderKind = 'proxy' | 'packet' | 'none';
 
@@ -35,7 +38,30 @@ export interface DaemonOptions {
   readonly tickMs: number;
   readonly proxy: ProxyOptions;
   readonly packet: PacketOptions;
+  /** The IPVS sysctls the engine starts with (net.ipv4.vs.*; the kernel's defaults unless given). */
+  readonly ipvs: IpvsSysctls;
+  /** Announcing the virtual addresses over BGP (docs/SCALE-OUT.md); null: --bgp none. */
+  readonly bgp: BgpOptions | null;
 }
+
+/** --bgp bird and its --bgp-* options, resolved. */
+export interface BgpOptions {
+  readonly daemon: 'bird';
+  readonly localAs: number;
+  readonly peers: readonly string[];
+  readonly peerAs: number;
+  /** null: the address the first IPv4 peer is reached from (found at start). */
+  readonly routerId: string | null;
+  readonly holdSeconds: number;
+  /** Canonical "addr/len"; empty: every virtual service's address. */
+  readonly prefixes: readonly string[];
+  /** Minimum live weight per service (rules without keepalived.conf; keepalived.conf's quorum wins). */
+  readonly quorum: number;
+  readonly riseMs: number;
+}
+
+/** The IPVS sysctls that are daemon options (docs/SCALE-OUT.md: mh + sloppy_tcp for several active directors). */
+export type IpvsSysctls = Readonly<Pick<Sysctls, 'sloppy_tcp' | 'sloppy_sctp' | 'conn_reuse_mode' | 'expire_nodest_conn' | 'expire_quiescent_template'>>;
 
 /** The daemon's own defaults (the forwarders' are PROXY_DEFAULTS / PACKET_DEFAULTS). */
 export const DAEMON_DEFAULTS = Object.freeze({
@@ -43,6 +69,10 @@ export const DAEMON_DEFAULTS = Object.freeze({
   logLevel: 'info' as LogLevel,
   syncRefreshMs: 1000,
   tickMs: 200,
+  bgp: 'none' as 'none' | 'bird',
+  bgpHoldSeconds: 9,
+  bgpQuorum: 1,
+  bgpRiseMs: 1000,
 });
 
 const text = (what: string) => (t: string): string => {
@@ -62,12 +92,55 @@ export const DAEMON_SPECS = {
   syncRefreshMs: { key: 'sync-refresh', arg: 'MS', shown: String(DAEMON_DEFAULTS.syncRefreshMs), help: 'connection sync master: send the whole connection table every MS (0: only changes)', parse: (t: string): number => { const n = /^[0-9]+$/.test(t) ? Number(t) : NaN; if (!Number.isSafeInteger(n) || n > 2 ** 31 - 1) throw new OptionValueError(`must be a number of ms (0 turns it off), not '${t}'`); return n; } },
 } as const satisfies Record<string, OptionSpec<unknown>>;
 
+const sysctlOnOff = (key: string, name: keyof IpvsSysctls, help: string): OptionSpec<number> => ({
+  key, arg: 'on|off', shown: DEFAULT_SYSCTLS[name] ? 'on' : 'off', help: `${help} (net.ipv4.vs.${name})`,
+  parse: (t: string): number => { if (t === 'on') return 1; if (t === 'off') return 0; throw new OptionValueError(`must be on or off, not '${t}'`); },
+});
+
+/**
+ * The IPVS sysctls as options: the engine's (and the kernel's) defaults, DEFAULT_SYSCTLS in
+ * src/core/engine.ts, are theirs. Values as the kernel takes them (on = 1).
+ */
+export const IPVS_SPECS = {
+  sloppy_tcp: sysctlOnOff('sloppy-tcp', 'sloppy_tcp', 'any TCP packet but a RST may create a connection, not only a SYN: a director that first sees a flow mid-stream (another director failed or left) schedules it; with mh every director picks the same real server'),
+  sloppy_sctp: sysctlOnOff('sloppy-sctp', 'sloppy_sctp', 'the same for SCTP: not only an INIT creates a connection'),
+  conn_reuse_mode: { key: 'conn-reuse-mode', arg: '0..3', shown: String(DEFAULT_SYSCTLS.conn_reuse_mode), help: 'a SYN that reuses the tuple of a closed connection is scheduled anew (0: never; 1: from TIME_WAIT and CLOSE; bit 2: also from FIN_WAIT of a direct-routing or tunnel connection) (net.ipv4.vs.conn_reuse_mode)', parse: (t: string): number => { if (/^[0-3]$/.test(t)) return Number(t); throw new OptionValueError(`must be 0, 1, 2 or 3, not '${t}'`); } },
+  expire_nodest_conn: sysctlOnOff('expire-nodest-conn', 'expire_nodest_conn', 'the next packet of a connection whose real server was deleted expires it and is scheduled again (off: dropped until the connection times out)'),
+  expire_quiescent_template: sysctlOnOff('expire-quiescent-template', 'expire_quiescent_template', 'a persistence template whose real server has weight 0 is expired at its next use (the client is scheduled again)'),
+} as const satisfies { readonly [K in keyof IpvsSysctls]: OptionSpec<number> };
+
+const asNumber = (t: string): number => {
+  const n = /^[0-9]{1,10}$/.test(t) ? Number(t) : NaN;
+  if (!(n >= 1 && n <= 4294967295)) throw new OptionValueError(`must be an AS number 1..4294967295, not '${t}'`);
+  return n;
+};
+const address = (t: string): string => {
+  const ip = parseIp(t);
+  if (!ip) throw new OptionValueError(`must be an IPv4 or IPv6 address, not '${t}'`);
+  return formatIp(ip);
+};
+
+/** Announcing the virtual addresses over BGP through BIRD 2 (src/ha/announce/, docs/SCALE-OUT.md). */
+export const BGP_SPECS = {
+  bgp: { key: 'bgp', arg: 'none|bird', shown: DAEMON_DEFAULTS.bgp, help: 'announce the virtual services\' addresses over BGP while their real servers are up, through BIRD 2 run by the daemon (several active directors behind ECMP; docs/SCALE-OUT.md)', parse: (t: string): 'none' | 'bird' => { if (t === 'none' || t === 'bird') return t; throw new OptionValueError(`must be none or bird, not '${t}'`); } },
+  localAs: { key: 'bgp-as', arg: 'AS', shown: 'none (needed with --bgp bird)', help: 'this director\'s AS number', parse: asNumber },
+  peers: { key: 'bgp-peer', arg: 'ADDR', shown: 'none (needed with --bgp bird)', multiple: true, help: 'a BGP neighbour (router) to announce to (repeatable; IPv4 neighbours get the IPv4 prefixes, IPv6 ones the IPv6 prefixes)', parse: address },
+  peerAs: { key: 'bgp-peer-as', arg: 'AS', shown: 'the --bgp-as (iBGP)', help: 'the neighbours\' AS number', parse: asNumber },
+  routerId: { key: 'bgp-router-id', arg: 'IPv4', shown: 'the address the first IPv4 neighbour is reached from', help: 'BGP router id', parse: (t: string): string => { const ip = parseIp(t); if (!ip || ip.af !== 4) throw new OptionValueError(`must be an IPv4 address, not '${t}'`); return formatIp(ip); } },
+  holdSeconds: { key: 'bgp-hold', arg: 'S', shown: String(DAEMON_DEFAULTS.bgpHoldSeconds), help: 'BGP hold time proposed to the neighbours (keepalives every third): how long a router keeps the routes of a director that stopped answering without closing its sessions (a crashed daemon closes them at once)', parse: (t: string): number => { const n = /^[0-9]{1,5}$/.test(t) ? Number(t) : NaN; if (!(n >= 3 && n <= 65535)) throw new OptionValueError(`must be 3..65535 seconds, not '${t}'`); return n; } },
+  prefixes: { key: 'bgp-prefix', arg: 'ADDR/LEN', shown: 'every virtual service address, as /32 or /128', multiple: true, help: 'announce this prefix instead (repeatable), while every service whose address lies in it (and every fwmark service) has its quorum', parse: (t: string): string => { const p = parsePrefix(t); if (!p) throw new OptionValueError(`must be an address or ADDR/LEN, not '${t}'`); return p.text; } },
+  quorum: { key: 'bgp-quorum', arg: 'WEIGHT', shown: String(DAEMON_DEFAULTS.bgpQuorum), help: 'a service counts as up while the weights of its real servers in the table add up to WEIGHT (keepalived.conf: its virtual_server quorum and hysteresis instead)', parse: (t: string): number => { const n = /^[0-9]{1,10}$/.test(t) ? Number(t) : NaN; if (!(n >= 1 && n <= 2 ** 31 - 1)) throw new OptionValueError(`must be a weight 1..2147483647, not '${t}'`); return n; } },
+  riseMs: { key: 'bgp-rise', arg: 'MS', shown: String(DAEMON_DEFAULTS.bgpRiseMs), help: 'announce a prefix once its services have been up for MS (withdrawal is immediate)', parse: (t: string): number => { const n = /^[0-9]{1,10}$/.test(t) ? Number(t) : NaN; if (!(n <= 2 ** 31 - 1)) throw new OptionValueError(`must be a number of ms, not '${t}'`); return n; } },
+} as const satisfies Record<string, OptionSpec<unknown>>;
+
 /** Every option that takes a value, in --help order: flags and config keys. */
 export const OPTION_SPECS: readonly OptionSpec<unknown>[] = [
   DAEMON_SPECS.rules, DAEMON_SPECS.socket, DAEMON_SPECS.state, DAEMON_SPECS.forwarder, DAEMON_SPECS.keepalived, DAEMON_SPECS.ldirectord,
   WORKERS, DAEMON_SPECS.logLevel, DAEMON_SPECS.syncRefreshMs,
   PROXY_SPECS.proxyProtocol, PROXY_SPECS.connectTimeoutMs, PROXY_SPECS.workerMode, PROXY_SPECS.relay, PROXY_SPECS.ahead, PROXY_SPECS.sharedAccept, PROXY_SPECS.speculate,
   PACKET_SPECS.ifaces, PACKET_SPECS.fastPath, PACKET_SPECS.fastPathAhead, PACKET_SPECS.flowCache,
+  ...Object.values(IPVS_SPECS),
+  ...Object.values(BGP_SPECS),
 ];
 
 const BY_KEY = new Map(OPTION_SPECS.map((s) => [s.key, s]));
@@ -150,7 +223,9 @@ export function daemonOptions(raw: RawOptions, flags: { readonly noState: boolea
   }
   const socketPath = (() => { const s = optionValue(raw, DAEMON_SPECS.socket); return s ? resolve(env.cwd, s) : env.defaultSocket(); })();
   const state = optionValue(raw, DAEMON_SPECS.state);
+  const ipvs = Object.freeze(Object.fromEntries((Object.keys(IPVS_SPECS) as (keyof IpvsSysctls)[]).map((k) => [k, optionValue(raw, IPVS_SPECS[k]) ?? DEFAULT_SYSCTLS[k]])) as unknown as IpvsSysctls);
   return Object.freeze({
+    bgp: bgpOptions(raw),
     socketPath,
     rulesFile: rules ? resolve(env.cwd, rules) : null,
     stateFile: flags.noState ? null : state ? resolve(env.cwd, state) : env.defaultState(socketPath),
@@ -162,6 +237,34 @@ export function daemonOptions(raw: RawOptions, flags: { readonly noState: boolea
     tickMs: DAEMON_DEFAULTS.tickMs,
     proxy: forwarder === 'proxy' ? proxy : Object.freeze({ ...proxy, workers: 0 }),
     packet,
+    ipvs,
+  });
+}
+
+/** --bgp and its --bgp-* options; a --bgp-* option without --bgp bird is refused. */
+function bgpOptions(raw: RawOptions): BgpOptions | null {
+  const kind = optionValue(raw, BGP_SPECS.bgp) ?? DAEMON_DEFAULTS.bgp;
+  if (kind === 'none') {
+    for (const s of Object.values(BGP_SPECS)) if (s !== BGP_SPECS.bgp && raw.get(s.key)?.length) throw new OptionError(s.key, `--${s.key} needs --bgp bird`);
+    return null;
+  }
+  const localAs = optionValue(raw, BGP_SPECS.localAs);
+  if (localAs === undefined) throw new OptionError('bgp-as', '--bgp bird needs --bgp-as AS');
+  const peers = optionValues(raw, BGP_SPECS.peers) ?? [];
+  if (peers.length === 0) throw new OptionError('bgp-peer', '--bgp bird needs at least one --bgp-peer ADDR');
+  const routerId = optionValue(raw, BGP_SPECS.routerId) ?? null;
+  if (routerId === null && !peers.some((p) => !p.includes(':'))) throw new OptionError('bgp-router-id', '--bgp bird with IPv6 neighbours only needs --bgp-router-id IPv4');
+  const prefixes = optionValues(raw, BGP_SPECS.prefixes) ?? [];
+  return Object.freeze({
+    daemon: kind,
+    localAs,
+    peers: Object.freeze([...new Set(peers)]),
+    peerAs: optionValue(raw, BGP_SPECS.peerAs) ?? localAs,
+    routerId,
+    holdSeconds: optionValue(raw, BGP_SPECS.holdSeconds) ?? DAEMON_DEFAULTS.bgpHoldSeconds,
+    prefixes: Object.freeze([...new Set(prefixes)]),
+    quorum: optionValue(raw, BGP_SPECS.quorum) ?? DAEMON_DEFAULTS.bgpQuorum,
+    riseMs: optionValue(raw, BGP_SPECS.riseMs) ?? DAEMON_DEFAULTS.bgpRiseMs,
   });
 }
 

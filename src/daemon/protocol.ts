@@ -14,10 +14,12 @@ export type Request =
   | { v: 1; id: number | string; op: 'ping' }
   | { v: 1; id: number | string; op: 'status' }
   | { v: 1; id: number | string; op: 'reload' }
-  | { v: 1; id: number | string; op: 'ipvsadm'; argv: string[]; stdin?: string };
+  | { v: 1; id: number | string; op: 'ipvsadm'; argv: string[]; stdin?: string }
+  /** BGP announcement (--bgp bird; src/daemon/announce.ts): drain withdraws every prefix and keeps forwarding. */
+  | { v: 1; id: number | string; op: 'announce'; action: 'drain' | 'resume' | 'status' };
 
 export interface ErrorBody {
-  /** Stable code: EBADREQ, EVERSION, EUNKNOWNOP, ETOOBIG, ERELOAD, EINTERNAL. */
+  /** Stable code: EBADREQ, EVERSION, EUNKNOWNOP, ETOOBIG, ERELOAD, EINTERNAL; announce: ENOBGP. */
   code: string;
   message: string;
 }

@@ -170,7 +170,7 @@ export function optionValue<T>(raw: RawOptions, spec: OptionSpec<T>): T | undefi
 }
 
 /** Every value of a repeatable option, or undefined when it was not given. */
-function optionValues<T>(raw: RawOptions, spec: OptionSpec<T>): T[] | undefined {
+export function optionValues<T>(raw: RawOptions, spec: OptionSpec<T>): T[] | undefined {
   const v = raw.get(spec.key);
   return v && v.length > 0 ? v.map((x) => parseAs(spec, x)) : undefined;
 }

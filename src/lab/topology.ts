@@ -17,6 +17,9 @@
  * Offloads stay at the veth defaults (checksum offload, TSO/GSO on: the director's rings see
  * partial checksums and GSO super-packets, as in any container); `offloads: 'off'` turns them off
  * on every veth with ethtool (what the lab did before the forwarder read virtio-net headers).
+ * Scale-out (`--directors N`, dr and tun; src/lab/scaleout.ts): N active directors dir1..dirN
+ * (192.168.10.1..N) announce the VIP over BGP to BIRD on the router, which installs one multipath
+ * route and spreads flows by an L4 hash; every director runs mh + --sloppy-tcp on from one rules file.
  * State (namespaces, PIDs) is in /run/tsvs/lab-<prefix>.json; `down` removes everything.
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,6 +29,8 @@ import { sh, shTry, nsSh, nsArgv, listNetns, spawnInNs, killPid, offloadsOff, wa
 import { realserverUp } from './realserver.ts';
 import { runClient } from '../daemon/client.ts';
 import { callDaemon } from '../daemon/protocol.ts';
+import { routeNextHops, startRouterBird } from './bgp-router.ts';
+import { SCALE_OUT, scaleOutDaemonArgs, scaleOutDirectorIp, scaleOutRouterPeers, scaleOutRules, writeScaleOutRules } from './scaleout.ts';
 
 export type LabMode = 'nat' | 'dr' | 'tun';
 
@@ -51,7 +56,8 @@ export const LAB = {
   rs6: ['fd00:10::11', 'fd00:10::12'],
 } as const;
 
-export type DirectorName = 'dir' | 'dir1' | 'dir2';
+/** 'dir' alone; dir1, dir2 with HA; dir1..dirN scaling out. */
+export type DirectorName = 'dir' | `dir${number}`;
 
 export interface LabDirector {
   readonly name: DirectorName;
@@ -93,6 +99,10 @@ export interface LabState {
   readonly ha: { advertInt: number; version: 2 | 3; peer: 'tsvs' | 'keepalived' } | null;
   /** Extra `tsvs daemon` arguments for the directors (e.g. --workers 0). */
   readonly daemonArgs?: readonly string[];
+  /** Scale-out: the directors announce the VIP over BGP to the router's BIRD (its PID is in `pids`). */
+  readonly scaleOut?: { readonly routerCtl: string; readonly rules: string } | null;
+  /** The veths' offload setting (LabUpOptions.offloads); directors added later follow it. */
+  readonly offloads?: 'default' | 'off';
 }
 
 /** The seeds' ipvsadm commands for `mode` (what `tsvs lab up` applies through tsvsadm). */
@@ -196,6 +206,12 @@ export interface LabUpOptions {
    * captured frames carry full checksums and no super-packets.
    */
   readonly offloads?: 'default' | 'off';
+  /**
+   * Scale-out (dr, tun; not with `ha` or `ipv6`): this many active directors dir1..dirN behind
+   * the router's BIRD and ECMP (src/lab/scaleout.ts). `commands` are not applied: every director
+   * loads the same rules file (mh, mh-port, both real servers); labAddDirector adds one more.
+   */
+  readonly directors?: number;
 }
 
 const TSVS_BIN = packageFile('bin/tsvs.mjs');
@@ -239,7 +255,7 @@ async function ping(socket: string): Promise<boolean> {
 }
 
 /** Starts (or restarts) one director process; resolves once it answers (tsvs) or runs VRRP (keepalived). */
-export async function startDirector(st: LabState, d: LabDirector): Promise<void> {
+export async function startDirector(st: LabState, d: LabDirector, extraArgs: readonly string[] = []): Promise<void> {
   if (d.kind === 'keepalived') {
     const base = d.conf!.replace(/\.conf$/, '');
     rmSync(`${base}.vrrp.pid`, { force: true });
@@ -251,7 +267,7 @@ export async function startDirector(st: LabState, d: LabDirector): Promise<void>
   }
   rmSync(d.socket, { force: true });
   const argv = [process.execPath, TSVS_BIN, 'daemon', '--forwarder', 'packet', '--iface', 'eth0', '--socket', d.socket, '--no-state',
-    '--log-level', 'info', ...(d.conf ? ['--keepalived', d.conf] : []), ...(st.daemonArgs ?? [])];
+    '--log-level', 'info', ...(d.conf ? ['--keepalived', d.conf] : []), ...(st.daemonArgs ?? []), ...extraArgs];
   d.pid = spawnInNs(d.ns, argv, d.log);
   saveState(st);
   const until = Date.now() + 30000;
@@ -285,13 +301,59 @@ export async function labKillDirector(prefix: string, name: DirectorName, signal
   await waitFor(() => !alive(d.pid), 5000, 5);
 }
 
-/** Starts a director of a running lab again (after labKillDirector). */
-export async function labStartDirector(prefix: string, name: DirectorName): Promise<void> {
+/** Starts a director of a running lab again (after labKillDirector); `extraArgs` go after the lab's (a later flag wins). */
+export async function labStartDirector(prefix: string, name: DirectorName, extraArgs: readonly string[] = []): Promise<void> {
   const st = readLabState(prefix);
   if (!st) throw new Error(`no lab ${prefix}`);
   const d = director(st, name);
   if (alive(d.pid)) throw new Error(`director ${name} is running (pid ${d.pid})`);
+  await startDirector(st, d, extraArgs);
+}
+
+/** Scale-out director dirK (its namespace, address, socket and log). */
+function scaleOutDirector(prefix: string, k: number): LabDirector {
+  const name: DirectorName = `dir${k}`;
+  return { name, ns: `${prefix}-${name}`, ip: scaleOutDirectorIp(k), kind: 'tsvs', priority: 0, socket: labSocket(prefix, name), conf: null, log: `/run/tsvs/lab-${prefix}-${name}.log`, pid: 0 };
+}
+
+/**
+ * Scale-out: one more director (the next dirK) joins a running lab: its namespace on the router's
+ * bridge, its daemon with the lab's rules; resolves once the router routes the VIP through it too.
+ */
+export async function labAddDirector(prefix: string): Promise<LabDirector> {
+  const st = readLabState(prefix);
+  if (!st?.scaleOut) throw new Error(`lab ${prefix} is not a scale-out lab (tsvs lab up dr --directors N)`);
+  const k = Math.max(...st.directors.map((d) => Number(d.name.slice(3)))) + 1;
+  if (k > SCALE_OUT.maxDirectors) throw new Error(`the lab's router is configured for ${SCALE_OUT.maxDirectors} directors`);
+  const d = scaleOutDirector(prefix, k);
+  const router = labNs(prefix).router;
+  sh(['ip', 'netns', 'add', d.ns]);
+  st.namespaces.push(d.ns);
+  st.directors.push(d);
+  saveState(st);
+  nsSh(d.ns, ['ip', 'link', 'set', 'lo', 'up']);
+  sh(['ip', '-n', router, 'link', 'add', `r-${d.name}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', d.ns]);
+  nsSh(router, ['ip', 'link', 'set', `r-${d.name}`, 'master', 'br0']);
+  nsSh(router, ['ip', 'link', 'set', `r-${d.name}`, 'up']);
+  const offloads = st.offloads === 'off' ? offloadsOff : () => {};
+  offloads(router, `r-${d.name}`);
+  nsSh(d.ns, ['ip', 'addr', 'add', `${d.ip}/24`, 'dev', 'eth0']);
+  nsSh(d.ns, ['ip', 'link', 'set', 'eth0', 'up']);
+  nsSh(d.ns, ['ip', 'route', 'add', 'default', 'via', LAB.router]);
+  nsSh(d.ns, ['ip', 'addr', 'add', `${LAB.vip}/32`, 'dev', 'lo']);
+  nsSh(d.ns, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=0']);
+  offloads(d.ns, 'eth0');
+  rmSync(d.log, { force: true });
   await startDirector(st, d);
+  if (!(await waitFor(() => routeNextHops(router, `${LAB.vip}/32`).includes(d.ip), 30000, 20))) throw new Error(`the router did not learn the VIP from ${d.name}`);
+  return d;
+}
+
+/** Scale-out: the router's next hops for the VIP (the directors it spreads flows over), as director names. */
+export function labRouterDirectors(prefix: string): DirectorName[] {
+  const st = readLabState(prefix);
+  const hops = new Set(routeNextHops(labNs(prefix).router, `${LAB.vip}/32`));
+  return (st?.directors ?? []).filter((d) => hops.has(d.ip)).map((d) => d.name);
 }
 
 /** The directors whose eth0 holds the VIP (VRRP masters; a crashed one keeps its address). */
@@ -325,14 +387,25 @@ export async function labUp(mode: LabMode, opts: LabUpOptions = {}): Promise<Lab
   const advertInt = haOpt?.advertInt ?? 1;
   const ha = haOpt ? { advertInt, version: haOpt.version ?? (Number.isInteger(advertInt) ? 2 : 3), peer: haOpt.peer ?? 'tsvs', dir1: haOpt.dir1 ?? 'tsvs', syncid: haOpt.syncid ?? 1, nopreempt: haOpt.nopreempt ?? false } as const : null;
   if (ha && ha.version === 2 && !Number.isInteger(ha.advertInt)) throw new Error('VRRPv2 advert_int is whole seconds; use version 3 for fractions');
-  const dirNs = ha ? [ns.dir1, ns.dir2] : [ns.dir];
+  const so = opts.directors ?? 0;
+  if (so && (mode === 'nat' || ha || opts.ipv6)) throw new Error('--directors works with dr and tun, without --ha or --ipv6 (NAT replies must come back through the director that has the connection: docs/SCALE-OUT.md)');
+  if (so && !(so >= 1 && so <= SCALE_OUT.maxDirectors)) throw new Error(`--directors must be 1..${SCALE_OUT.maxDirectors}`);
+  const soDirectors = Array.from({ length: so }, (_, i) => scaleOutDirector(prefix, i + 1));
+  const dirNs = ha ? [ns.dir1, ns.dir2] : so ? soDirectors.map((d) => d.ns) : [ns.dir];
   const all = [ns.client, ns.router, ...dirNs, ...ns.rs];
   const directors: LabDirector[] = ha
     ? ([['dir1', ns.dir1, LAB.dip, 150, ha.dir1], ['dir2', ns.dir2, LAB.dip2, 100, ha.peer]] as const).map(([name, n, ip, priority, kind]) => ({
       name, ns: n, ip, kind, priority, socket: labSocket(prefix, name), conf: `/run/tsvs/lab-${prefix}-${name}.conf`, log: `/run/tsvs/lab-${prefix}-${name}.log`, pid: 0,
     }))
+    : so ? soDirectors
     : [{ name: 'dir', ns: ns.dir, ip: LAB.dip, kind: 'tsvs', priority: 0, socket: labSocket(prefix), conf: null, log: `/run/tsvs/lab-${prefix}-director.log`, pid: 0 }];
-  const st: LabState = { prefix, mode, namespaces: all, pids: [], director: opts.director ?? 'daemon', directors, ha: ha ? { advertInt: ha.advertInt, version: ha.version, peer: ha.peer } : null, daemonArgs: [...(opts.daemonArgs ?? []), ...(opts.fastPath ? ['--fast-path', opts.fastPath] : [])] };
+  const soFiles = so ? { routerCtl: `/run/tsvs/lab-${prefix}-router.ctl`, rules: `/run/tsvs/lab-${prefix}-rules` } : null;
+  const st: LabState = {
+    prefix, mode, namespaces: all, pids: [], director: opts.director ?? 'daemon', directors, ha: ha ? { advertInt: ha.advertInt, version: ha.version, peer: ha.peer } : null,
+    daemonArgs: [...(opts.daemonArgs ?? []), ...(opts.fastPath ? ['--fast-path', opts.fastPath] : []), ...(soFiles ? scaleOutDaemonArgs(soFiles.rules, LAB.router) : [])],
+    scaleOut: soFiles,
+    ...(opts.offloads ? { offloads: opts.offloads } : {}),
+  };
   saveState(st);
   const offloads = opts.offloads === 'off' ? offloadsOff : () => {};
   try {
@@ -361,7 +434,7 @@ export async function labUp(mode: LabMode, opts: LabUpOptions = {}): Promise<Lab
     shTry(nsArgv(ns.router, ['sysctl', '-q', '-w', 'net.bridge.bridge-nf-call-iptables=0', 'net.bridge.bridge-nf-call-ip6tables=0', 'net.bridge.bridge-nf-call-arptables=0']));
     // HA: the VIP is on-link (the router ARPs for it; gratuitous ARPs move it); else via the director.
     if (ha) nsSh(ns.router, ['ip', 'route', 'add', `${LAB.vip}/32`, 'dev', 'br0']);
-    else nsSh(ns.router, ['ip', 'route', 'add', `${LAB.vip}/32`, 'via', LAB.dip]);
+    else if (!so) nsSh(ns.router, ['ip', 'route', 'add', `${LAB.vip}/32`, 'via', LAB.dip]);
     // client
     nsSh(ns.client, ['ip', 'addr', 'add', `${LAB.client}/24`, 'dev', 'eth0']);
     nsSh(ns.client, ['ip', 'link', 'set', 'eth0', 'up']);
@@ -418,6 +491,13 @@ export async function labUp(mode: LabMode, opts: LabUpOptions = {}): Promise<Lab
       const ok = await waitFor(() => shTry(['ip', 'netns', 'exec', ns.rs[i]!, 'curl', '-s', '-m', '1', `http://${LAB.rs[i]}/`]).status === 0, 10000, 100);
       if (!ok) throw new Error(`real server ${LAB.rs[i]} did not come up`);
     }
+    if (soFiles) {
+      // Scale-out: the router's BIRD installs the VIP's route from the directors' announcements.
+      writeScaleOutRules(soFiles.rules, scaleOutRules(mode as 'dr' | 'tun', LAB.vip, LAB.port, LAB.rs));
+      const r = await startRouterBird(ns.router, `/run/tsvs/lab-${prefix}-router`, { routerId: LAB.router, localAs: SCALE_OUT.routerAs, holdSeconds: SCALE_OUT.holdSeconds, peers: scaleOutRouterPeers() });
+      st.pids.push(r.pid);
+      saveState(st);
+    }
     if (st.director === 'daemon') {
       for (const d of directors) {
         rmSync(d.log, { force: true });
@@ -428,10 +508,18 @@ export async function labUp(mode: LabMode, opts: LabUpOptions = {}): Promise<Lab
         await startDirector(st, directors[0]!);
         if (!(await waitFor(() => labVipHolders(prefix).join() === 'dir1', 30000, 50))) throw new Error('dir1 did not become VRRP master within 30 s');
         await startDirector(st, directors[1]!);
+      } else if (so) {
+        for (const d of directors) await startDirector(st, d);
       } else {
         await startDirector(st, directors[0]!);
       }
-      if (!ha) {
+      if (so) {
+        const want = directors.map((d) => d.ip).sort().join();
+        if (!(await waitFor(() => routeNextHops(ns.router, `${LAB.vip}/32`).join() === want, 30000, 50))) {
+          throw new Error(`the router did not learn the VIP from every director within 30 s (next hops: ${routeNextHops(ns.router, `${LAB.vip}/32`).join(', ') || 'none'})`);
+        }
+        log(`directors: ${directors.map((d) => `${d.name} ${d.ip}`).join(', ')}; the router's route to ${LAB.vip}: ECMP over all of them`);
+      } else if (!ha) {
         for (const c of opts.commands ?? seedCommands(mode)) {
           const r = await labAdm(prefix, c);
           log(`tsvsadm ${c.join(' ')}${r.code ? ` -> exit ${r.code}: ${r.err.trim()}` : ''}`);
@@ -450,7 +538,7 @@ export async function labUp(mode: LabMode, opts: LabUpOptions = {}): Promise<Lab
         log(`VRRP master: ${labVipHolders(prefix).join(',')}`);
       }
     }
-    log(`lab ${mode}${ha ? ' (HA)' : ''} up: client ${LAB.client} -> VIP ${LAB.vip}:${LAB.port} -> ${LAB.rs.join(', ')}`);
+    log(`lab ${mode}${ha ? ' (HA)' : so ? ` (${so} directors)` : ''} up: client ${LAB.client} -> VIP ${LAB.vip}:${LAB.port} -> ${LAB.rs.join(', ')}`);
     return st;
   } catch (e) {
     await labDown(prefix);

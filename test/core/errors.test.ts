@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  ConfigError, ControlError, DaemonUnreachable, ERROR_CODES, FastPathError, OptionError, SimError, SocketPathError, SysError, TsvsError, UsageError,
+  AnnounceError, ConfigError, ControlError, DaemonUnreachable, ERROR_CODES, FastPathError, OptionError, SimError, SocketPathError, SysError, TsvsError, UsageError,
   type ErrorCode,
 } from '../../src/core/errors.ts';
 import { ControlServer } from '../../src/daemon/control-server.ts';
@@ -26,6 +26,7 @@ const MADE: readonly [TsvsError, ErrorCode, string][] = [
   [new SimError('trace', 3, 'bad json'), 'E_SIM_INPUT', 'SimError'],
   [new SysError('socket(AF_PACKET)', 1, 'Operation not permitted'), 'E_SYS', 'SysError'],
   [new FastPathError('no clang'), 'E_FAST_PATH', 'FastPathError'],
+  [new AnnounceError('bird not found'), 'E_BGP', 'AnnounceError'],
 ];
 
 test('each family is a TsvsError with its code and name, and its code is registered to it', () => {

@@ -8,6 +8,7 @@ export const summary = 'build/remove the seeds\' NAT/DR/TUN topologies in networ
 const HELP = `usage: tsvs lab up nat|dr|tun [--prefix tsvs-lab] [--no-director] [--requests N] [--ipv6]
                   [--fast-path tc|xdp] [--offloads default|off]
                   [--ha [--advert-int S] [--vrrp-version 2|3] [--peer tsvs|keepalived]]
+                  [--directors N]
        tsvs lab down [--prefix tsvs-lab]
        tsvs lab status [--prefix tsvs-lab]
 
@@ -26,6 +27,12 @@ director reads them with virtio-net headers); 'off' turns them off with ethtool.
 VI_1 holding the VIP (advert_int S, default 1; fractions use VRRPv3), the same virtual_server
 blocks, lvs_sync_daemon eth0 VI_1 (connections synced). --peer keepalived runs Debian's keepalived
 (VRRP only) on dir2. Sockets: /run/tsvs/lab-<prefix>-dir1.sock, -dir2.sock.
+--directors N (dr, tun): N active directors dir1..dirN (192.168.10.1..N), each \`tsvs daemon
+--forwarder packet --bgp bird --sloppy-tcp on\` with mh (mh-port) over both real servers,
+announcing the VIP over BGP (AS 65001) to BIRD on the router (AS 65000), which installs an
+ECMP route and hashes flows on L4 (fib_multipath_hash_policy=1). Sockets:
+/run/tsvs/lab-<prefix>-dirK.sock; \`tsvs announce --socket ...\` shows or drains one
+(docs/SCALE-OUT.md).
 down: stops every process the lab started (by PID) and deletes its namespaces.
 `;
 
@@ -36,7 +43,7 @@ export async function run(argv: string[]): Promise<number> {
       args: argv, allowPositionals: true,
       options: {
         prefix: { type: 'string', default: 'tsvs-lab' }, 'no-director': { type: 'boolean' }, requests: { type: 'string', default: '6' },
-        ha: { type: 'boolean' }, ipv6: { type: 'boolean' }, 'advert-int': { type: 'string' }, 'vrrp-version': { type: 'string' }, peer: { type: 'string' }, 'fast-path': { type: 'string' },
+        ha: { type: 'boolean' }, ipv6: { type: 'boolean' }, 'advert-int': { type: 'string' }, 'vrrp-version': { type: 'string' }, peer: { type: 'string' }, 'fast-path': { type: 'string' }, directors: { type: 'string' },
         offloads: { type: 'string' }, help: { type: 'boolean', short: 'h' },
       },
     });
@@ -61,9 +68,12 @@ export async function run(argv: string[]): Promise<number> {
     if (a.peer !== undefined && a.peer !== 'tsvs' && a.peer !== 'keepalived') throw new UsageError('--peer must be tsvs or keepalived');
     if (!a.ha && (advert !== undefined || version !== undefined || a.peer !== undefined)) throw new UsageError('--advert-int/--vrrp-version/--peer need --ha');
     if (a.ipv6 && (mode === 'tun' || a.ha)) throw new UsageError('--ipv6 works with nat and dr, without --ha');
+    const directors = a.directors === undefined ? undefined : /^[1-8]$/.test(a.directors) ? Number(a.directors) : NaN;
+    if (directors !== undefined && Number.isNaN(directors)) throw new UsageError('--directors must be 1..8');
+    if (directors !== undefined && (mode === 'nat' || a.ha || a.ipv6)) throw new UsageError('--directors works with dr and tun, without --ha or --ipv6 (NAT replies must come back through the director that has the connection)');
     try {
       await labUp(mode, {
-        prefix, director: a['no-director'] ? 'none' : 'daemon', log: (s) => process.stdout.write(s + '\n'), ...(a.ipv6 ? { ipv6: true } : {}), ...(a['fast-path'] ? { fastPath: a['fast-path'] as 'tc' | 'xdp' } : {}),
+        prefix, director: a['no-director'] ? 'none' : 'daemon', log: (s) => process.stdout.write(s + '\n'), ...(a.ipv6 ? { ipv6: true } : {}), ...(a['fast-path'] ? { fastPath: a['fast-path'] as 'tc' | 'xdp' } : {}), ...(directors ? { directors } : {}),
         ...(a.offloads ? { offloads: a.offloads as 'default' | 'off' } : {}),
         ...(a.ha ? { ha: { ...(advert !== undefined ? { advertInt: advert } : {}), ...(version ? { version: version as 2 | 3 } : {}), ...(a.peer ? { peer: a.peer as 'tsvs' | 'keepalived' } : {}) } } : {}),
       });
@@ -89,6 +99,9 @@ export async function run(argv: string[]): Promise<number> {
         const r = shTry(['ip', 'netns', 'exec', labNs(prefix).client, 'curl', '-6', '-g', '-s', '-m', '5', `http://[${LAB.vip6}]/`]);
         process.stdout.write((r.status === 0 ? r.out.trim() : `curl failed: ${r.err.trim()}`) + '\n');
       }
+    }
+    if (directors) {
+      process.stdout.write(`\nrouter: ip netns exec ${labNs(prefix).router} ip route show ${LAB.vip}; birdc -s /run/tsvs/lab-${prefix}-router.ctl show protocols\nwatch one: tsvs announce --socket /run/tsvs/lab-${prefix}-dir1.sock (drain | resume)\n`);
     }
     if (a.ha) {
       const sock = (d: string) => `/run/tsvs/lab-${prefix}-${d}.sock`;

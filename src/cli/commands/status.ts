@@ -7,6 +7,7 @@ import { callDaemon, DaemonUnreachable } from '../../daemon/protocol.ts';
 import { defaultSocketPath } from '../../daemon/paths.ts';
 import { renderStatusTable } from '../../health/render.ts';
 import type { HealthStatus } from '../../health/types.ts';
+import { renderBgp } from './announce.ts';
 
 export const summary = 'show health checkers (state, last result, reason, since when), VRRP and sync (--json)';
 
@@ -63,6 +64,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const sync = (st['syncDaemons'] as SyncRow[] | undefined) ?? [];
   for (const s of sync) out.push(`sync daemon ${s.state} on ${s.mcastIfn} syncid ${s.syncid}: ${JSON.stringify(s.counters)}`);
+  if (st['bgp']) out.push('', ...renderBgp(st['bgp'] as Record<string, unknown>));
   process.stdout.write(out.join('\n') + '\n');
   return 0;
 }
