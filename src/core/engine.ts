@@ -160,6 +160,8 @@ export interface EngineCounters {
   entries: number;
   /** Bytes held by the connection table's arrays. */
   tableBytes: number;
+  /** Most entries the table holds (EngineOptions.connMax). */
+  limit: number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -464,7 +466,7 @@ export class Engine implements IpvsBackend {
   }
 
   counters(): EngineCounters {
-    return { tableFull: this.tableFull, entries: this.table.count, tableBytes: this.table.bytes() };
+    return { tableFull: this.tableFull, entries: this.table.count, tableBytes: this.table.bytes(), limit: this.table.max };
   }
 
   totalStats(): StatsSnapshot {

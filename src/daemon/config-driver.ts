@@ -13,8 +13,8 @@ import { HealthManager } from '../health/manager.ts';
 import { applyHealthOps } from '../health/apply.ts';
 import { createScriptRunner, type ScriptRunner } from '../health/io.ts';
 import type { ScriptPolicy } from '../health/script-security.ts';
-import type { HealthOp } from '../health/types.ts';
-import { startVrrp, type VrrpService } from '../ha/vrrp-service.ts';
+import type { HealthOp, HealthStatus } from '../health/types.ts';
+import { startVrrp, type VrrpService, type VrrpStatus } from '../ha/vrrp-service.ts';
 import type { Logger } from './log.ts';
 
 export interface ConfigDriverHost {
@@ -170,6 +170,14 @@ export class ConfigDriver {
     this.lastReload = { at, ok: true };
     this.host.log.info({ file: this.file, commands: plan.commands.length }, 'configuration reloaded');
     return { ok: true, commands: plan.commands.length, diagnostics };
+  }
+
+  healthStatus(): HealthStatus | null {
+    return this.health?.status() ?? null;
+  }
+
+  vrrpStatus(): VrrpStatus[] {
+    return this.vrrp?.status() ?? [];
   }
 
   status(): Record<string, unknown> {

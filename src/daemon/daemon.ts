@@ -23,6 +23,8 @@ import { startPacketForwarder } from '../forwarders/packet/index.ts';
 import type { Engine } from '../core/engine.ts';
 import { SyncReconciler } from '../ha/sync-reconciler.ts';
 import { ConfigDriver } from './config-driver.ts';
+import type { ObserveSources } from './observe.ts';
+import { startObservers, type Observers, type ObserverOptions } from './observers.ts';
 
 export interface EngineLike extends IpvsBackend, DataPath {}
 
@@ -52,6 +54,8 @@ export interface DaemonOptions {
   readonly fastPath?: 'tc' | 'xdp' | 'auto';
   readonly tickMs: number;
   readonly connectTimeoutMs: number;
+  /** --http, --procfs, --http-token (src/daemon/observers.ts); all off by default. */
+  readonly observe?: ObserverOptions;
 }
 
 interface Forwarder {
@@ -79,6 +83,7 @@ export class Daemon {
   private lastReload: { at: string; ok: boolean; error?: string } | null = null;
   private sync: SyncReconciler | null = null;
   private config: ConfigDriver | null = null;
+  private observers: Observers | null = null;
   readonly now = (): number => performance.now() / 1000;
 
   constructor(readonly opts: DaemonOptions, private readonly deps: DaemonDeps) {
@@ -263,6 +268,19 @@ export class Daemon {
     };
   }
 
+  /** What /metrics, --procfs, the HTTP API and the dashboard read (src/daemon/observe.ts). */
+  observeSources(): ObserveSources {
+    return {
+      engine: this.engine as unknown as Engine, startedAt: this.startedAt, forwarderKind: this.opts.forwarder, now: this.now,
+      settle: () => this.forwarder?.settle?.(),
+      forwarderStatus: () => this.forwarder?.status() ?? null,
+      health: () => this.config?.healthStatus() ?? null,
+      vrrp: () => this.config?.vrrpStatus() ?? [],
+      sync: async () => (await this.sync?.status()) ?? [],
+      drains: () => this.observers?.drains() ?? [],
+    };
+  }
+
   private async handle(req: Request): Promise<Record<string, unknown>> {
     switch (req.op) {
       case 'ping':
@@ -345,6 +363,7 @@ export class Daemon {
     this.tick = setInterval(() => this.engine.setTime(this.now()), o.tickMs);
     this.control = new ControlServer(o.socketPath, (req) => this.handle(req), (e) => this.log.error({ err: e.message }, 'control socket error'));
     await this.control.listen();
+    if (o.observe) this.observers = await startObservers(this, o.observe);
     this.log.info({ socket: o.socketPath, pid: process.pid, forwarder: o.forwarder, workers: o.workers, state: o.stateFile, rules: o.rulesFile }, 'tsvs daemon ready');
   }
 
@@ -353,6 +372,7 @@ export class Daemon {
     this.stopping = true;
     this.log.info({ signal }, 'stopping');
     if (this.tick) clearInterval(this.tick);
+    await this.observers?.close();
     await this.control?.close();
     await this.config?.stop();
     await this.queue;

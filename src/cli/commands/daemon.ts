@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { defaultSocketPath, defaultStatePath } from '../../daemon/paths.ts';
 import { LOG_LEVELS, type LogLevel } from '../../daemon/log.ts';
+import { parseListenAddr, type ListenAddr } from '../../daemon/http/listen-addr.ts';
 
 export const summary = 'run the load balancer in the foreground (control socket for tsvsadm)';
 
@@ -35,6 +36,11 @@ Runs in the foreground until SIGTERM/SIGINT; SIGHUP reloads --rules.
   --proxy-protocol v1|v2  send a PROXY protocol header to real servers (client address)
   --connect-timeout MS    give up connecting to a real server after MS (default 5000)
   --log-level LEVEL       ${LOG_LEVELS.join('|')} (default info); logs are JSON lines on stderr
+  --http [ADDR:]PORT      serve GET /metrics (Prometheus; node_exporter's IPVS names), the API
+                          and the dashboard over HTTP; off by default; 127.0.0.1 unless ADDR is
+                          given (docs/OBSERVABILITY.md)
+  --procfs DIR            keep DIR/net/ip_vs, ip_vs_stats and ip_vs_conn in the kernel's formats
+                          (node_exporter --path.procfs DIR reads them); rewritten every second
 `;
 
 export async function run(argv: string[]): Promise<number> {
@@ -56,6 +62,8 @@ export async function run(argv: string[]): Promise<number> {
         'proxy-protocol': { type: 'string' },
         'connect-timeout': { type: 'string', default: '5000' },
         'log-level': { type: 'string', default: 'info' },
+        http: { type: 'string' },
+        procfs: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -92,6 +100,13 @@ export async function run(argv: string[]): Promise<number> {
   if (fastPath && a.workers !== undefined && workers > 0) return bad(`--fast-path ${fastPath} works with the default packet path (drop --workers)`);
   const cto = Number(a['connect-timeout']);
   if (!Number.isInteger(cto) || cto < 1) return bad('--connect-timeout must be a positive integer (ms)');
+  let http: ListenAddr | null = null;
+  if (a.http !== undefined) {
+    const h = parseListenAddr(a.http);
+    if ('error' in h) return bad(`--http: ${h.error}`);
+    http = h;
+  }
+  if (a.procfs !== undefined && a.procfs.trim() === '') return bad('--procfs needs a directory');
   const socketPath = a.socket ? resolve(a.socket) : defaultSocketPath();
   const stateFile = a['no-state'] ? null : a.state ? resolve(a.state) : defaultStatePath(socketPath);
   process.env['TSVS_LOG_LEVEL'] = a['log-level'];
@@ -113,6 +128,7 @@ export async function run(argv: string[]): Promise<number> {
       ...(fastPath ? { fastPath } : autoFastPath ? { fastPath: 'auto' as const } : {}),
       tickMs: 200,
       connectTimeoutMs: cto,
+      ...(http || a.procfs ? { observe: { http, procfsDir: a.procfs ? resolve(a.procfs) : null } } : {}),
     },
     await loadDeps(),
   );

