@@ -8,6 +8,7 @@ import type { DrainObserved } from '../observe/snapshot.ts';
 import { HttpServer } from './http/server.ts';
 import { formatListenAddr, type ListenAddr } from './http/listen-addr.ts';
 import { readFileSync } from 'node:fs';
+import { ProcfsWriter } from './procfs-writer.ts';
 
 /** Defaults in one place (docs/OBSERVABILITY.md). */
 export const OBSERVER_DEFAULTS = {
@@ -45,15 +46,25 @@ export function tsvsVersion(): string {
 export async function startObservers(d: ObservedDaemon, o: ObserverOptions): Promise<Observers> {
   const sources = d.observeSources();
   let http: HttpServer | null = null;
-  if (o.http) {
-    http = new HttpServer({ sources, version: tsvsVersion(), log: d.log });
-    const at = await http.listen(o.http);
-    d.log.info({ http: formatListenAddr(at) }, 'http listening (/metrics)');
-  }
-  return {
-    drains: () => [],
-    async close() {
-      await http?.close();
-    },
+  let procfs: ProcfsWriter | null = null;
+  const close = async (): Promise<void> => {
+    await http?.close();
+    await procfs?.stop();
   };
+  try {
+    if (o.procfsDir) {
+      procfs = new ProcfsWriter(o.procfsDir, sources, d.log, o.procfsIntervalMs ?? OBSERVER_DEFAULTS.procfsIntervalMs);
+      await procfs.start();
+      d.log.info({ dir: o.procfsDir }, 'procfs files kept (net/ip_vs, net/ip_vs_stats, net/ip_vs_conn)');
+    }
+    if (o.http) {
+      http = new HttpServer({ sources, version: tsvsVersion(), log: d.log });
+      const at = await http.listen(o.http);
+      d.log.info({ http: formatListenAddr(at) }, 'http listening (/metrics)');
+    }
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  return { drains: () => [], close };
 }
