@@ -9,6 +9,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { LineSplitter, PROTOCOL_VERSION, type Request, type Response } from './protocol.ts';
+import { drainRequestError } from './drain.ts';
 
 export class SocketPathError extends Error {
   constructor(readonly code: 'ENOTOURS' | 'EINUSE' | 'ENOTSOCK' | 'EMKDIR', message: string) {
@@ -64,7 +65,7 @@ export class HandlerError extends Error {
   }
 }
 
-const OPS = new Set(['ping', 'status', 'reload', 'ipvsadm']);
+const OPS = new Set(['ping', 'status', 'reload', 'ipvsadm', 'drain', 'drains', 'drain-cancel']);
 
 export function validateRequest(x: unknown): { ok: true; req: Request } | { ok: false; id: string | number | null; code: string; message: string } {
   if (typeof x !== 'object' || x === null || Array.isArray(x)) return { ok: false, id: null, code: 'EBADREQ', message: 'request must be a JSON object' };
@@ -77,6 +78,11 @@ export function validateRequest(x: unknown): { ok: true; req: Request } | { ok: 
     if (!Array.isArray(o['argv']) || !o['argv'].every((a) => typeof a === 'string')) return { ok: false, id, code: 'EBADREQ', message: 'ipvsadm needs argv: string[]' };
     if (o['stdin'] !== undefined && typeof o['stdin'] !== 'string') return { ok: false, id, code: 'EBADREQ', message: 'stdin must be a string' };
   }
+  if (o['op'] === 'drain') {
+    const bad = drainRequestError(o);
+    if (bad) return { ok: false, id, code: 'EBADREQ', message: bad };
+  }
+  if (o['op'] === 'drain-cancel' && typeof o['drain'] !== 'string') return { ok: false, id, code: 'EBADREQ', message: 'drain-cancel needs drain: string (an id from drains)' };
   return { ok: true, req: o as unknown as Request };
 }
 

@@ -24,6 +24,7 @@ import type { Engine } from '../core/engine.ts';
 import { SyncReconciler } from '../ha/sync-reconciler.ts';
 import { ConfigDriver } from './config-driver.ts';
 import type { ObserveSources } from './observe.ts';
+import { DrainManager, DrainError, type DrainRequest } from './drain.ts';
 import { startObservers, type Observers, type ObserverOptions } from './observers.ts';
 
 export interface EngineLike extends IpvsBackend, DataPath {}
@@ -84,12 +85,20 @@ export class Daemon {
   private sync: SyncReconciler | null = null;
   private config: ConfigDriver | null = null;
   private observers: Observers | null = null;
+  /** Graceful drains (src/daemon/drain.ts), with or without --http. */
+  readonly drainer: DrainManager;
   readonly now = (): number => performance.now() / 1000;
 
   constructor(readonly opts: DaemonOptions, private readonly deps: DaemonDeps) {
     this.log = createLogger(opts.logLevel);
     this.engine = deps.createEngine();
     this.engine.setTime(this.now());
+    this.drainer = new DrainManager({
+      log: this.log,
+      withBackend: (fn) => this.withBackend(fn),
+      service: (k) => { this.forwarder?.settle?.(); return this.engine.service(k); },
+      quiesce: (k, af, addr, port, on) => (this.engine as unknown as Engine).setDestQuiesced(k, af, addr, port, on),
+    });
   }
 
   /** Runs fn alone: control requests, reloads and saves never interleave. */
@@ -149,18 +158,22 @@ export class Daemon {
     });
   }
 
-  /** For the config driver and health checks: fn runs with the guarded engine, serialized with control requests. */
-  withBackend(fn: (b: IpvsBackend) => void): Promise<void> {
+  /**
+   * For the config driver, health checks, drains and the HTTP API: fn runs with the guarded
+   * engine, serialized with control requests. Resolves with the forwarder's refusals.
+   */
+  withBackend(fn: (b: IpvsBackend) => void): Promise<{ refusals: string[] }> {
     return this.serial(async () => {
       const refusals: string[] = [];
       const changed = { v: false };
       fn(this.guarded(this.engine, refusals, changed));
-      for (const r of refusals) this.log.warn({ reason: r }, 'configured rule refused by the forwarder');
+      for (const r of refusals) this.log.warn({ reason: r }, 'rule refused by the forwarder');
       if (changed.v) {
         this.save();
         await this.sync?.reconcile();
         await this.syncForwarder();
       }
+      return { refusals };
     });
   }
 
@@ -277,7 +290,7 @@ export class Daemon {
       health: () => this.config?.healthStatus() ?? null,
       vrrp: () => this.config?.vrrpStatus() ?? [],
       sync: async () => (await this.sync?.status()) ?? [],
-      drains: () => this.observers?.drains() ?? [],
+      drains: () => this.drainer.list(),
     };
   }
 
@@ -296,6 +309,18 @@ export class Daemon {
         const r = await this.runIpvsadm(req.argv, req.stdin);
         return { stdout: r.stdout, stderr: r.stderr, code: r.code };
       }
+      case 'drain':
+      case 'drains':
+      case 'drain-cancel':
+        try {
+          if (req.op === 'drains') return { drains: this.drainer.list() };
+          if (req.op === 'drain-cancel') return { drain: await this.drainer.cancel(req.drain) };
+          const r: DrainRequest = { key: req.service, addr: req.addr, port: req.port, ...(req.timeout !== undefined ? { timeoutS: req.timeout } : {}), ...(req.then ? { then: req.then } : {}) };
+          return { drain: await this.drainer.start(r) };
+        } catch (e) {
+          if (e instanceof DrainError) throw new HandlerError(e.code, e.message);
+          throw e;
+        }
     }
   }
 
@@ -345,7 +370,7 @@ export class Daemon {
     if (o.configFile) {
       this.config = new ConfigDriver(o.configFile, o.configFormat ?? 'keepalived', {
         log: this.log,
-        withBackend: (fn) => this.withBackend(fn),
+        withBackend: async (fn) => { await this.withBackend(fn); },
         services: () => this.engine.services(),
         timeouts: () => this.engine.timeouts(),
         onVrrpState: (instance, to) => {
@@ -372,6 +397,7 @@ export class Daemon {
     this.stopping = true;
     this.log.info({ signal }, 'stopping');
     if (this.tick) clearInterval(this.tick);
+    this.drainer.stop();
     await this.observers?.close();
     await this.control?.close();
     await this.config?.stop();

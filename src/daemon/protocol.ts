@@ -4,6 +4,7 @@
  * pipeline requests. Version 1.
  */
 import { connect } from 'node:net';
+import type { ServiceKey } from '../core/types.ts';
 
 export const PROTOCOL_VERSION = 1;
 /** Longest accepted line (a -R of 10,000s of rules fits easily). */
@@ -13,10 +14,14 @@ export type Request =
   | { v: 1; id: number | string; op: 'ping' }
   | { v: 1; id: number | string; op: 'status' }
   | { v: 1; id: number | string; op: 'reload' }
-  | { v: 1; id: number | string; op: 'ipvsadm'; argv: string[]; stdin?: string };
+  | { v: 1; id: number | string; op: 'ipvsadm'; argv: string[]; stdin?: string }
+  /** Graceful drain (src/daemon/drain.ts); timeout in seconds. */
+  | { v: 1; id: number | string; op: 'drain'; service: ServiceKey; addr: string; port: number; timeout?: number; then?: 'delete' | 'keep' }
+  | { v: 1; id: number | string; op: 'drains' }
+  | { v: 1; id: number | string; op: 'drain-cancel'; drain: string };
 
 export interface ErrorBody {
-  /** Stable code: EBADREQ, EVERSION, EUNKNOWNOP, ETOOBIG, ERELOAD, EINTERNAL. */
+  /** Stable code: EBADREQ, EVERSION, EUNKNOWNOP, ETOOBIG, ERELOAD, EINTERNAL; drains: ESRCH, ENOENT, EEXIST, EINVAL, ENOTFOUND. */
   code: string;
   message: string;
 }

@@ -52,6 +52,8 @@ export interface ForwarderObserved {
 
 /** A graceful drain in progress or finished (src/daemon/drain.ts). */
 export interface DrainObserved {
+  /** `SERVICE-ID/REAL-ID` (src/observe/ids.ts). */
+  readonly id: string;
   /** Display name, as tsvsadm writes a service: "TCP 10.0.0.1:80", "FWM 7". */
   readonly service: string;
   readonly key: { readonly af: 4 | 6; readonly fwmark: number; readonly protocol: string; readonly addr: string; readonly port: number };
