@@ -7,7 +7,7 @@
  * (its refusals are connection resets the engine does not see); the packet forwarder's drops are
  * its DropReason counters.
  */
-import type { ConnSnapshot, IpvsInfo, RateSnapshot, ServiceSnapshot, StatsSnapshot, Timeouts } from '../core/types.ts';
+import type { ConnSnapshot, IpvsInfo, RateSnapshot, ServiceKey, ServiceSnapshot, StatsSnapshot, SyncDaemonSpec, Timeouts } from '../core/types.ts';
 import type { HealthStatus } from '../health/types.ts';
 import type { DrainObserved, FastPathObserved, ForwarderObserved, ObserveSnapshot, SyncObserved, VrrpObserved } from '../observe/snapshot.ts';
 
@@ -16,7 +16,9 @@ export interface ObservedEngine {
   info(): IpvsInfo;
   timeouts(): Timeouts;
   services(): readonly ServiceSnapshot[];
+  service(key: ServiceKey): ServiceSnapshot | null;
   connections(): readonly ConnSnapshot[];
+  daemons(): readonly SyncDaemonSpec[];
   totalStats(): StatsSnapshot;
   totalRates(): RateSnapshot;
   counters(): { tableFull: number; entries: number; limit?: number };

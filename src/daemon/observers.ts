@@ -3,9 +3,10 @@
  * the /proc/net/ip_vs* files (--procfs DIR). One entry point so daemon.ts wires them in a line.
  */
 import type { Logger } from './log.ts';
-import type { ObserveSources } from './observe.ts';
-import type { DrainObserved } from '../observe/snapshot.ts';
 import { HttpServer } from './http/server.ts';
+import { apiRoute, type ApiDaemon } from './http/api.ts';
+import { dashboardRoute } from './http/dashboard/route.ts';
+import { loadTokens } from './http/tokens.ts';
 import { formatListenAddr, type ListenAddr } from './http/listen-addr.ts';
 import { readFileSync } from 'node:fs';
 import { ProcfsWriter } from './procfs-writer.ts';
@@ -19,19 +20,17 @@ export const OBSERVER_DEFAULTS = {
 export interface ObserverOptions {
   /** --http [ADDR:]PORT; null = no HTTP listener. */
   readonly http: ListenAddr | null;
+  /** --http-token FILE: API tokens (src/daemon/http/tokens.ts); null = reads open, writes refused. */
+  readonly httpTokenFile?: string | null;
   /** --procfs DIR; null = no files. */
   readonly procfsDir: string | null;
   readonly procfsIntervalMs?: number;
 }
 
-/** What the observers need of the daemon. */
-export interface ObservedDaemon {
-  readonly log: Logger;
-  observeSources(): ObserveSources;
-}
+/** What the observers need of the daemon: the HTTP API's needs (observing, applying, reloading, drains). */
+export type ObservedDaemon = ApiDaemon;
 
 export interface Observers {
-  drains(): readonly DrainObserved[];
   close(): Promise<void>;
 }
 
@@ -58,13 +57,14 @@ export async function startObservers(d: ObservedDaemon, o: ObserverOptions): Pro
       d.log.info({ dir: o.procfsDir }, 'procfs files kept (net/ip_vs, net/ip_vs_stats, net/ip_vs_conn)');
     }
     if (o.http) {
-      http = new HttpServer({ sources, version: tsvsVersion(), log: d.log });
+      const tokens = o.httpTokenFile ? loadTokens(o.httpTokenFile) : null;
+      http = new HttpServer({ sources, version: tsvsVersion(), log: d.log, routes: [apiRoute(d, tokens, tsvsVersion()), dashboardRoute()] });
       const at = await http.listen(o.http);
-      d.log.info({ http: formatListenAddr(at) }, 'http listening (/metrics)');
+      d.log.info({ http: formatListenAddr(at), tokens: tokens?.counts ?? null }, 'http listening (/metrics, /api/v1, dashboard at /)');
     }
   } catch (e) {
     await close();
     throw e;
   }
-  return { drains: () => [], close };
+  return { close };
 }

@@ -39,6 +39,9 @@ Runs in the foreground until SIGTERM/SIGINT; SIGHUP reloads --rules.
   --http [ADDR:]PORT      serve GET /metrics (Prometheus; node_exporter's IPVS names), the API
                           and the dashboard over HTTP; off by default; 127.0.0.1 unless ADDR is
                           given (docs/OBSERVABILITY.md)
+  --http-token FILE       API tokens, one per line: "admin TOKEN" (may change rules, drain)
+                          or "read TOKEN"; the file must be mode 600. Without it the API's
+                          reads are open and its writes refused
   --procfs DIR            keep DIR/net/ip_vs, ip_vs_stats and ip_vs_conn in the kernel's formats
                           (node_exporter --path.procfs DIR reads them); rewritten every second
 `;
@@ -64,6 +67,7 @@ export async function run(argv: string[]): Promise<number> {
         'log-level': { type: 'string', default: 'info' },
         http: { type: 'string' },
         procfs: { type: 'string' },
+        'http-token': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -107,6 +111,7 @@ export async function run(argv: string[]): Promise<number> {
     http = h;
   }
   if (a.procfs !== undefined && a.procfs.trim() === '') return bad('--procfs needs a directory');
+  if (a['http-token'] !== undefined && !http) return bad('--http-token needs --http');
   const socketPath = a.socket ? resolve(a.socket) : defaultSocketPath();
   const stateFile = a['no-state'] ? null : a.state ? resolve(a.state) : defaultStatePath(socketPath);
   process.env['TSVS_LOG_LEVEL'] = a['log-level'];
@@ -128,7 +133,7 @@ export async function run(argv: string[]): Promise<number> {
       ...(fastPath ? { fastPath } : autoFastPath ? { fastPath: 'auto' as const } : {}),
       tickMs: 200,
       connectTimeoutMs: cto,
-      ...(http || a.procfs ? { observe: { http, procfsDir: a.procfs ? resolve(a.procfs) : null } } : {}),
+      ...(http || a.procfs ? { observe: { http, procfsDir: a.procfs ? resolve(a.procfs) : null, httpTokenFile: a['http-token'] ? resolve(a['http-token']) : null } } : {}),
     },
     await loadDeps(),
   );
