@@ -172,6 +172,16 @@ export class ConfigDriver {
     return { ok: true, commands: plan.commands.length, diagnostics };
   }
 
+  /** tsvs_http / tsvs_http_token / tsvs_procfs from the file's global settings (as written). */
+  observeSettings(): { http?: string; httpToken?: string; procfs?: string } {
+    const o = this.state?.global.options ?? {};
+    return {
+      ...(o['tsvs_http'] !== undefined ? { http: o['tsvs_http'] } : {}),
+      ...(o['tsvs_http_token'] !== undefined ? { httpToken: o['tsvs_http_token'] } : {}),
+      ...(o['tsvs_procfs'] !== undefined ? { procfs: o['tsvs_procfs'] } : {}),
+    };
+  }
+
   healthStatus(): HealthStatus | null {
     return this.health?.status() ?? null;
   }

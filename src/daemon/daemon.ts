@@ -25,7 +25,7 @@ import { SyncReconciler } from '../ha/sync-reconciler.ts';
 import { ConfigDriver } from './config-driver.ts';
 import type { ObserveSources } from './observe.ts';
 import { DrainManager, DrainError, type DrainRequest } from './drain.ts';
-import { startObservers, type Observers, type ObserverOptions } from './observers.ts';
+import { observeOptions, startObservers, type Observers, type ObserverOptions } from './observers.ts';
 
 export interface EngineLike extends IpvsBackend, DataPath {}
 
@@ -388,7 +388,8 @@ export class Daemon {
     this.tick = setInterval(() => this.engine.setTime(this.now()), o.tickMs);
     this.control = new ControlServer(o.socketPath, (req) => this.handle(req), (e) => this.log.error({ err: e.message }, 'control socket error'));
     await this.control.listen();
-    if (o.observe) this.observers = await startObservers(this, o.observe);
+    const obs = observeOptions(o.observe, this.config?.observeSettings() ?? {}, o.configFile ?? null);
+    if (obs) this.observers = await startObservers(this, obs);
     this.log.info({ socket: o.socketPath, pid: process.pid, forwarder: o.forwarder, workers: o.workers, state: o.stateFile, rules: o.rulesFile }, 'tsvs daemon ready');
   }
 

@@ -7,7 +7,8 @@ import { HttpServer } from './http/server.ts';
 import { apiRoute, type ApiDaemon } from './http/api.ts';
 import { dashboardRoute } from './http/dashboard/route.ts';
 import { loadTokens } from './http/tokens.ts';
-import { formatListenAddr, type ListenAddr } from './http/listen-addr.ts';
+import { formatListenAddr, parseListenAddr, type ListenAddr } from './http/listen-addr.ts';
+import { dirname, resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { ProcfsWriter } from './procfs-writer.ts';
 
@@ -32,6 +33,34 @@ export type ObservedDaemon = ApiDaemon;
 
 export interface Observers {
   close(): Promise<void>;
+}
+
+/**
+ * The observers to start: the command line's options, and for what it leaves unset the
+ * configuration file's `tsvs_http`, `tsvs_http_token`, `tsvs_procfs` (keepalived.conf global_defs,
+ * ldirectord.cf globals; paths relative to the file). Throws with the file and key on a bad value.
+ */
+export function observeOptions(cli: ObserverOptions | undefined, cfg: { http?: string; httpToken?: string; procfs?: string }, configFile: string | null): ObserverOptions | null {
+  let http = cli?.http ?? null;
+  let httpTokenFile = cli?.httpTokenFile ?? null;
+  let procfsDir = cli?.procfsDir ?? null;
+  const where = (k: string) => `${configFile ?? 'configuration'}: ${k}`;
+  if (!http && cfg.http !== undefined) {
+    const h = parseListenAddr(cfg.http);
+    if ('error' in h) throw new Error(`${where('tsvs_http')}: ${h.error}`);
+    http = h;
+  }
+  const rel = (p: string) => (configFile ? resolve(dirname(configFile), p) : resolve(p));
+  if (!httpTokenFile && cfg.httpToken !== undefined) {
+    if (!http) throw new Error(`${where('tsvs_http_token')} needs tsvs_http (or --http)`);
+    httpTokenFile = rel(cfg.httpToken);
+  }
+  if (!procfsDir && cfg.procfs !== undefined) {
+    if (cfg.procfs.trim() === '') throw new Error(`${where('tsvs_procfs')} needs a directory`);
+    procfsDir = rel(cfg.procfs);
+  }
+  if (!http && !procfsDir) return null;
+  return { ...(cli ?? {}), http, procfsDir, httpTokenFile };
 }
 
 let cachedVersion: string | null = null;
