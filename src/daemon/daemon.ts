@@ -277,6 +277,7 @@ export class Daemon {
       connections: this.engine.connections().length,
       listeners: this.forwarder?.status() ?? [],
       lastReload: this.lastReload,
+      drains: this.drainer.list(),
       ...(this.config ? this.config.status() : {}),
     };
   }

@@ -5,7 +5,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -156,6 +156,8 @@ test('a drain times out with connections left (exit 1), and --cancel restores th
   await adm('-e', '-t', `127.0.0.1:${vport}`, '-r', `127.0.0.1:${rs1.port}`, '-m', '-w', '4');
   const s = await run(['--no-wait']);
   assert.equal(s.code, 0, s.out);
+  const st = spawnSync(process.execPath, [join(REPO, 'bin/tsvs.mjs'), 'status', '--socket', d.socket], { encoding: 'utf8' });
+  assert.match(st.stdout, new RegExp(`draining TCP 127\\.0\\.0\\.1:${vport} -> 127\\.0\\.0\\.1:${rs1.port}: 1 active connections, \\d+ s left, then delete`), st.stdout);
   assert.match(realLine(await adm('-L', '-n', '-t', `127.0.0.1:${vport}`), rs1.port)!, /Masq +0 /);
   const c = await run(['--cancel']);
   assert.equal(c.code, 0, c.out);
