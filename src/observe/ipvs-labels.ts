@@ -7,6 +7,7 @@
  */
 import type { ServiceKey } from '../core/types.ts';
 import { labels } from './prom.ts';
+import { canonicalIp } from '../core/addr.ts';
 
 export function hex8(v: number): string {
   return (v >>> 0).toString(16).toUpperCase().padStart(8, '0');
@@ -51,10 +52,10 @@ export function backendPrefix(k: ServiceKey): string {
   return labels([['local_address', v.local_address], ['local_mark', v.local_mark], ['local_port', v.local_port], ['proto', v.proto]]).slice(0, -1) + ',remote_address="';
 }
 
-/** Splits "addr:port" / "[v6]:port" (how health status names real servers). */
+/** Splits "addr:port" / "[v6]:port" (how health status names real servers), the address made canonical as the table has it. */
 export function splitHostPort(s: string): { addr: string; port: number } | null {
   const m = /^\[([^\]]+)\]:(\d+)$/.exec(s) ?? /^([^:]+):(\d+)$/.exec(s);
-  return m ? { addr: m[1]!, port: Number(m[2]) } : null;
+  return m ? { addr: canonicalIp(m[1]!) ?? m[1]!, port: Number(m[2]) } : null;
 }
 
 /** How tsvsadm writes a service: "TCP 10.0.0.1:80", "UDP [2001:db8::1]:53", "FWM 7". */

@@ -22,7 +22,7 @@ import { takeConnections, takeSnapshot, type ObserveSources } from '../observe.t
 import { DrainError, DRAIN_DEFAULTS, type DrainManager } from '../drain.ts';
 import type { ObserveSnapshot } from '../../observe/snapshot.ts';
 import { parseRealId, parseServiceId, realId, serviceId } from '../../observe/ids.ts';
-import { serviceName } from '../../observe/ipvs-labels.ts';
+import { serviceName, splitHostPort } from '../../observe/ipvs-labels.ts';
 import { resultCode } from '../../observe/metrics.ts';
 import { validate, type Schema } from './schema.ts';
 import { sendError, sendJson, type Route } from './server.ts';
@@ -141,9 +141,9 @@ export function overview(snap: ObserveSnapshot) {
   for (const vs of snap.health?.services ?? []) {
     for (const d of vs.dests) {
       if (d.sorry) continue;
-      const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(d.dest);
-      if (!m) continue;
-      health.set(`${serviceId(vs.key)}/${realId(m[1]!, Number(m[2]))}`, {
+      const hp = splitHostPort(d.dest);
+      if (!hp) continue;
+      health.set(`${serviceId(vs.key)}/${realId(hp.addr, hp.port)}`, {
         alive: d.alive,
         checkers: d.checkers.map((c) => ({ checker: c.checker, state: c.state, result: c.lastResult ? resultCode(c.lastResult.reason) : null, reason: c.lastResult?.reason ?? null, latencyMs: c.lastResult?.latencyMs ?? null })),
       });
