@@ -52,20 +52,33 @@ export interface MetricsOptions {
   readonly version: string;
 }
 
-export function renderMetrics(s: ObserveSnapshot, opts: MetricsOptions): string {
+/**
+ * The text in pieces of about one family of backends each (a 1,000 x 10 table is ~6 MB): the
+ * HTTP server writes each and lets the event loop run between them, so a scrape never holds the
+ * engine's thread for long.
+ */
+export function* renderMetricsChunks(s: ObserveSnapshot, opts: MetricsOptions): Generator<string> {
   const p = new PromText();
-  renderNodeIpvs(p, s);
+  for (const _ of renderNodeIpvs(p, s)) yield p.take();
   renderServices(p, s);
+  yield p.take();
   renderHealth(p, s);
   renderDrains(p, s);
   renderVrrp(p, s);
   renderSync(p, s);
   renderForwarder(p, s);
   p.family('tsvs_build_info', 'gauge', 'A constant 1 labelled with the tsvs version.').sample('tsvs_build_info', labels([['version', opts.version]]), 1);
-  return p.toString();
+  yield p.take();
 }
 
-function renderNodeIpvs(p: PromText, s: ObserveSnapshot): void {
+export function renderMetrics(s: ObserveSnapshot, opts: MetricsOptions): string {
+  let out = '';
+  for (const c of renderMetricsChunks(s, opts)) out += c;
+  return out;
+}
+
+/** Yields after each backend family (the caller takes the text). */
+function* renderNodeIpvs(p: PromText, s: ObserveSnapshot): Generator<void> {
   // One label set per backend, built from its service's prefix (addresses need no escaping).
   // Rows with the same label tuple are summed (node_exporter's `sums` map); that needs a map
   // only when two services share their labels (IPv4 and IPv6 firewall-mark services with one
@@ -102,8 +115,11 @@ function renderNodeIpvs(p: PromText, s: ObserveSnapshot): void {
     for (let i = 0; i < lbl.length; i++) p.sample(name, lbl[i]!, v[i]!);
   };
   fam('node_ipvs_backend_connections_active', active);
+  yield;
   fam('node_ipvs_backend_connections_inactive', inact);
+  yield;
   fam('node_ipvs_backend_weight', weight);
+  yield;
   const t = s.total.stats;
   const one = (name: keyof typeof F, v: number): void => {
     p.family(name, F[name].type, F[name].help).sample(name, '', v);

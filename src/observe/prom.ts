@@ -67,6 +67,13 @@ export class PromText {
   toString(): string {
     return this.out;
   }
+
+  /** The text so far, and start afresh. */
+  take(): string {
+    const t = this.out;
+    this.out = '';
+    return t;
+  }
 }
 
 /** A parsed sample (tests and the node_exporter comparison). */

@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from '../log.ts';
 import { takeSnapshot, type ObserveSources } from '../observe.ts';
-import { renderMetrics } from '../../observe/metrics.ts';
+import { renderMetrics, renderMetricsChunks } from '../../observe/metrics.ts';
 import { ProcessMetrics } from './process-metrics.ts';
 import { formatListenAddr, type ListenAddr } from './listen-addr.ts';
 
@@ -70,20 +70,36 @@ export class HttpServer {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname === '/metrics') {
       if (req.method !== 'GET' && req.method !== 'HEAD') return sendError(res, 405, 'EMETHOD', `${req.method} is not allowed on /metrics (GET)`, { allow: 'GET, HEAD' });
-      // One encode of the whole text (a 1,000 x 10 table is ~6 MB); its length is the header.
-      const body = Buffer.from(await this.metrics(), 'utf8');
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': body.length, 'cache-control': 'no-store' });
-      res.end(req.method === 'HEAD' ? undefined : body);
+      await this.metrics(res, req.method === 'HEAD');
       return;
     }
     for (const r of this.deps.routes ?? []) if (await r(req, res, url)) return;
     sendError(res, 404, 'ENOTFOUND', `no such path: ${url.pathname}`);
   }
 
-  /** The whole /metrics body: the snapshot's families, then the process metrics. */
-  async metrics(): Promise<string> {
+  /**
+   * /metrics: one snapshot, written in chunks (chunked transfer encoding) with the event loop let
+   * run between them, so the engine's thread is never held for a whole 6 MB render; then the
+   * process metrics.
+   */
+  private async metrics(res: ServerResponse, headOnly: boolean): Promise<void> {
     const snap = await takeSnapshot(this.deps.sources);
-    return renderMetrics(snap, { version: this.deps.version }) + (await this.proc.text());
+    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' });
+    if (headOnly) {
+      res.end();
+      return;
+    }
+    for (const chunk of renderMetricsChunks(snap, { version: this.deps.version })) {
+      if (res.destroyed) return;
+      if (!res.write(chunk)) await new Promise<void>((r) => { res.once('drain', r); res.once('close', r); });
+      else await new Promise<void>((r) => setImmediate(r));
+    }
+    res.end(await this.proc.text());
+  }
+
+  /** The whole /metrics text (tests, benches). */
+  async metricsText(): Promise<string> {
+    return renderMetrics(await takeSnapshot(this.deps.sources), { version: this.deps.version }) + (await this.proc.text());
   }
 
   async close(): Promise<void> {
