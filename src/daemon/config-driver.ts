@@ -172,13 +172,14 @@ export class ConfigDriver {
     return { ok: true, commands: plan.commands.length, diagnostics };
   }
 
-  /** tsvs_http / tsvs_http_token / tsvs_procfs from the file's global settings (as written). */
-  observeSettings(): { http?: string; httpToken?: string; procfs?: string } {
+  /** tsvs_http / tsvs_http_token / tsvs_procfs / tsvs_slow_start from the file's global settings (as written). */
+  observeSettings(): { http?: string; httpToken?: string; procfs?: string; slowStart?: string } {
     const o = this.state?.global.options ?? {};
     return {
       ...(o['tsvs_http'] !== undefined ? { http: o['tsvs_http'] } : {}),
       ...(o['tsvs_http_token'] !== undefined ? { httpToken: o['tsvs_http_token'] } : {}),
       ...(o['tsvs_procfs'] !== undefined ? { procfs: o['tsvs_procfs'] } : {}),
+      ...(o['tsvs_slow_start'] !== undefined ? { slowStart: o['tsvs_slow_start'] } : {}),
     };
   }
 

@@ -25,6 +25,7 @@ import { SyncReconciler } from '../ha/sync-reconciler.ts';
 import { ConfigDriver } from './config-driver.ts';
 import type { ObserveSources } from './observe.ts';
 import { DrainManager, DrainError, type DrainRequest } from './drain.ts';
+import { SlowStart, slowStartSeconds } from './slow-start.ts';
 import { observeOptions, startObservers, type Observers, type ObserverOptions } from './observers.ts';
 
 export interface EngineLike extends IpvsBackend, DataPath {}
@@ -57,6 +58,8 @@ export interface DaemonOptions {
   readonly connectTimeoutMs: number;
   /** --http, --procfs, --http-token (src/daemon/observers.ts); all off by default. */
   readonly observe?: ObserverOptions;
+  /** --slow-start S (src/daemon/slow-start.ts); undefined = the configuration file's tsvs_slow_start, else off. */
+  readonly slowStartS?: number;
 }
 
 interface Forwarder {
@@ -87,6 +90,8 @@ export class Daemon {
   private observers: Observers | null = null;
   /** Graceful drains (src/daemon/drain.ts), with or without --http. */
   readonly drainer: DrainManager;
+  /** Weight ramps of real servers entering service (src/daemon/slow-start.ts); seconds 0 = off. */
+  readonly slowStart: SlowStart;
   readonly now = (): number => performance.now() / 1000;
 
   constructor(readonly opts: DaemonOptions, private readonly deps: DaemonDeps) {
@@ -99,6 +104,7 @@ export class Daemon {
       service: (k) => { this.forwarder?.settle?.(); return this.engine.service(k); },
       quiesce: (k, af, addr, port, on) => (this.engine as unknown as Engine).setDestQuiesced(k, af, addr, port, on),
     });
+    this.slowStart = new SlowStart(opts.slowStartS ?? 0, { log: this.log, withBackend: (fn) => this.withBackend(fn), service: (k) => this.engine.service(k) });
   }
 
   /** Runs fn alone: control requests, reloads and saves never interleave. */
@@ -130,6 +136,7 @@ export class Daemon {
           if (e) return e;
         }
         target.setTime(this.now());
+        if (target === this.engine) cmd = this.slowStart.rewrite(cmd, target);
         const r = target.apply(cmd);
         if (r === null && MUTATING.has(cmd.kind)) changed.v = true;
         return r;
@@ -278,6 +285,7 @@ export class Daemon {
       listeners: this.forwarder?.status() ?? [],
       lastReload: this.lastReload,
       drains: this.drainer.list(),
+      slowStarts: this.slowStart.list(),
       ...(this.config ? this.config.status() : {}),
     };
   }
@@ -292,6 +300,7 @@ export class Daemon {
       vrrp: () => this.config?.vrrpStatus() ?? [],
       sync: async () => (await this.sync?.status()) ?? [],
       drains: () => this.drainer.list(),
+      slowStarts: () => this.slowStart.list(),
     };
   }
 
@@ -389,6 +398,7 @@ export class Daemon {
     this.tick = setInterval(() => this.engine.setTime(this.now()), o.tickMs);
     this.control = new ControlServer(o.socketPath, (req) => this.handle(req), (e) => this.log.error({ err: e.message }, 'control socket error'));
     await this.control.listen();
+    if (o.slowStartS === undefined) this.slowStart.seconds = slowStartSeconds(this.config?.observeSettings().slowStart, o.configFile ?? null);
     const obs = observeOptions(o.observe, this.config?.observeSettings() ?? {}, o.configFile ?? null);
     if (obs) this.observers = await startObservers(this, obs);
     this.log.info({ socket: o.socketPath, pid: process.pid, forwarder: o.forwarder, workers: o.workers, state: o.stateFile, rules: o.rulesFile }, 'tsvs daemon ready');
@@ -400,6 +410,7 @@ export class Daemon {
     this.log.info({ signal }, 'stopping');
     if (this.tick) clearInterval(this.tick);
     this.drainer.stop();
+    this.slowStart.stop();
     await this.observers?.close();
     await this.control?.close();
     await this.config?.stop();

@@ -9,7 +9,7 @@
  */
 import type { ConnSnapshot, IpvsInfo, RateSnapshot, ServiceKey, ServiceSnapshot, StatsSnapshot, SyncDaemonSpec, Timeouts } from '../core/types.ts';
 import type { HealthStatus } from '../health/types.ts';
-import type { DrainObserved, FastPathObserved, ForwarderObserved, ObserveSnapshot, SyncObserved, VrrpObserved } from '../observe/snapshot.ts';
+import type { SlowStartObserved, DrainObserved, FastPathObserved, ForwarderObserved, ObserveSnapshot, SyncObserved, VrrpObserved } from '../observe/snapshot.ts';
 
 /** The engine calls observers make (src/core/engine.ts Engine). */
 export interface ObservedEngine {
@@ -38,6 +38,7 @@ export interface ObserveSources {
   vrrp(): readonly VrrpObserved[];
   sync(): Promise<readonly SyncObserved[]>;
   drains(): readonly DrainObserved[];
+  slowStarts(): readonly SlowStartObserved[];
 }
 
 /** Default connection table limit (src/core/engine.ts EngineOptions.connMax) when the engine does not say. */
@@ -81,6 +82,7 @@ export async function takeSnapshot(src: ObserveSources): Promise<ObserveSnapshot
     sync,
     forwarder: forwarderObserved(src.forwarderKind, src.forwarderStatus()),
     drains: src.drains(),
+    slowStarts: src.slowStarts(),
   };
 }
 

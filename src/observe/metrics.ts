@@ -230,6 +230,8 @@ function renderDrains(p: PromText, s: ObserveSnapshot): void {
   }
   p.family('tsvs_backend_drain_deadline_seconds', 'gauge', 'Seconds left before a running drain gives up waiting (then deletes or keeps the real server).');
   for (const [l, v] of rows) p.sample('tsvs_backend_drain_deadline_seconds', l, v);
+  p.family('tsvs_backend_slow_start_target_weight', 'gauge', 'While a real server ramps up after entering service (--slow-start): the weight it ramps to.');
+  for (const r of s.slowStarts) p.sample('tsvs_backend_slow_start_target_weight', backendLabels(r.key, r.addr, r.port), r.target);
 }
 
 function renderVrrp(p: PromText, s: ObserveSnapshot): void {

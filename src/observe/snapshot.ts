@@ -72,6 +72,19 @@ export interface DrainObserved {
   readonly error?: string;
 }
 
+/** A real server ramping up its weight (src/daemon/slow-start.ts). */
+export interface SlowStartObserved {
+  readonly key: { readonly af: 4 | 6; readonly fwmark: number; readonly protocol: 'tcp' | 'udp' | 'sctp'; readonly addr: string; readonly port: number };
+  readonly addr: string;
+  readonly port: number;
+  /** The weight it ramps to, and the one in force now. */
+  readonly target: number;
+  readonly weight: number;
+  /** Epoch ms. */
+  readonly startedAt: number;
+  readonly endsAt: number;
+}
+
 export interface ObserveSnapshot {
   /** Epoch milliseconds when taken. */
   readonly at: number;
@@ -87,6 +100,7 @@ export interface ObserveSnapshot {
   readonly sync: readonly SyncObserved[];
   readonly forwarder: ForwarderObserved;
   readonly drains: readonly DrainObserved[];
+  readonly slowStarts: readonly SlowStartObserved[];
 }
 
 /** The connection table is read separately: it can be large and only /proc/net/ip_vs_conn and the API list it. */

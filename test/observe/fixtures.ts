@@ -24,7 +24,7 @@ export function snapshot(over: Partial<ObserveSnapshot> = {}): ObserveSnapshot {
     at: 1_700_000_000_000, pid: 1, startedAt: 1_700_000_000_000, info: { version: '1.2.1', connTableSize: 4096 },
     timeouts: { tcp: 900, tcpfin: 120, udp: 300 }, services: [],
     total: { stats: ZERO_STATS, rates: ZERO_RATES }, connTable: { entries: 0, limit: 1 << 20, tableFull: 0 },
-    health: null, vrrp: [], sync: [], forwarder: { kind: 'none', drops: {}, packets: {}, fastPath: null }, drains: [], ...over,
+    health: null, vrrp: [], sync: [], forwarder: { kind: 'none', drops: {}, packets: {}, fastPath: null }, drains: [], slowStarts: [], ...over,
   };
 }
 

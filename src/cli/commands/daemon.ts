@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { defaultSocketPath, defaultStatePath } from '../../daemon/paths.ts';
 import { LOG_LEVELS, type LogLevel } from '../../daemon/log.ts';
 import { parseListenAddr, type ListenAddr } from '../../daemon/http/listen-addr.ts';
+import { slowStartSeconds } from '../../daemon/slow-start.ts';
 
 export const summary = 'run the load balancer in the foreground (control socket for tsvsadm)';
 
@@ -42,6 +43,8 @@ Runs in the foreground until SIGTERM/SIGINT; SIGHUP reloads --rules.
   --http-token FILE       API tokens, one per line: "admin TOKEN" (may change rules, drain)
                           or "read TOKEN"; the file must be mode 600. Without it the API's
                           reads are open and its writes refused
+  --slow-start S          a real server entering service (added, or its weight raised from 0)
+                          ramps its weight up over S seconds (default 0: off, as ipvsadm)
   --procfs DIR            keep DIR/net/ip_vs, ip_vs_stats and ip_vs_conn in the kernel's formats
                           (node_exporter --path.procfs DIR reads them); rewritten every second
 `;
@@ -68,6 +71,7 @@ export async function run(argv: string[]): Promise<number> {
         http: { type: 'string' },
         procfs: { type: 'string' },
         'http-token': { type: 'string' },
+        'slow-start': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -112,6 +116,14 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (a.procfs !== undefined && a.procfs.trim() === '') return bad('--procfs needs a directory');
   if (a['http-token'] !== undefined && !http) return bad('--http-token needs --http');
+  let slowStartS: number | undefined;
+  if (a['slow-start'] !== undefined) {
+    try {
+      slowStartS = slowStartSeconds(a['slow-start'], null);
+    } catch (e) {
+      return bad((e as Error).message);
+    }
+  }
   const socketPath = a.socket ? resolve(a.socket) : defaultSocketPath();
   const stateFile = a['no-state'] ? null : a.state ? resolve(a.state) : defaultStatePath(socketPath);
   process.env['TSVS_LOG_LEVEL'] = a['log-level'];
@@ -133,6 +145,7 @@ export async function run(argv: string[]): Promise<number> {
       ...(fastPath ? { fastPath } : autoFastPath ? { fastPath: 'auto' as const } : {}),
       tickMs: 200,
       connectTimeoutMs: cto,
+      ...(slowStartS !== undefined ? { slowStartS } : {}),
       ...(http || a.procfs ? { observe: { http, procfsDir: a.procfs ? resolve(a.procfs) : null, httpTokenFile: a['http-token'] ? resolve(a['http-token']) : null } } : {}),
     },
     await loadDeps(),

@@ -150,6 +150,7 @@ export function overview(snap: ObserveSnapshot) {
     }
   }
   const drains = new Map(snap.drains.map((d) => [d.id, d]));
+  const ramps = new Map(snap.slowStarts.map((r) => [`${serviceId(r.key)}/${realId(r.addr, r.port)}`, { target: r.target, endsAt: r.endsAt }]));
   return {
     at: snap.at,
     daemon: { pid: snap.pid, uptimeSeconds: Math.round((snap.at - snap.startedAt) / 1000), forwarder: snap.forwarder.kind },
@@ -164,7 +165,7 @@ export function overview(snap: ObserveSnapshot) {
           const drain = drains.get(`${sid}/${id}`);
           return {
             id, addr: d.addr, port: d.port, fwd: d.fwd, weight: d.weight, activeConns: d.activeConns, inactConns: d.inactConns, persistConns: d.persistConns,
-            rates: d.rates, health: health.get(`${sid}/${id}`) ?? null, drain: drain ?? null,
+            rates: d.rates, health: health.get(`${sid}/${id}`) ?? null, drain: drain ?? null, slowStart: ramps.get(`${sid}/${id}`) ?? null,
           };
         }),
       };
@@ -172,6 +173,7 @@ export function overview(snap: ObserveSnapshot) {
     vrrp: snap.vrrp,
     sync: snap.sync,
     drains: snap.drains,
+    slowStarts: snap.slowStarts,
   };
 }
 

@@ -79,6 +79,7 @@ function renderDrain(td, d, real, svc) {
     return;
   }
   if (d) td.append(badge('none', d.state, 'drain-state'));
+  if (real.slowStart) td.append(badge('pending', 'slow start → ' + real.slowStart.target, 'slow-start'));
   if (role === 'admin') {
     td.append(el('button', {
       'data-testid': 'drain',
