@@ -20,12 +20,13 @@ const LAYERS: Record<string, Layer> = {
   ipvsadm: { may: ['core'], io: true },
   sim: { may: ['core', 'ipvsadm'], io: false },
   health: { may: ['core', 'os'], io: true },
+  observe: { may: ['core', 'health'], io: false },
   config: { may: ['core', 'os', 'health'], io: true },
   ha: { may: ['core', 'codec', 'os', 'health', 'config'], io: true },
   forwarders: { may: ['core', 'codec', 'dataplane', 'os'], io: true },
-  daemon: { may: ['core', 'codec', 'dataplane', 'os', 'ipvsadm', 'health', 'config', 'ha', 'forwarders'], io: true },
+  daemon: { may: ['core', 'codec', 'dataplane', 'os', 'ipvsadm', 'health', 'observe', 'config', 'ha', 'forwarders'], io: true },
   lab: { may: ['core', 'codec', 'os', 'daemon'], io: true },
-  cli: { may: ['core', 'codec', 'dataplane', 'os', 'ipvsadm', 'sim', 'health', 'config', 'ha', 'daemon', 'lab'], io: true },
+  cli: { may: ['core', 'codec', 'dataplane', 'os', 'ipvsadm', 'sim', 'health', 'observe', 'config', 'ha', 'daemon', 'lab'], io: true },
 };
 
 const NODE_IO = new Set([

@@ -40,6 +40,8 @@ const GLOBAL_KEYS = new Set([
   'checktimeout', 'negotiatetimeout', 'connecttimeout', 'checkinterval', 'failurecount', 'autoreload', 'callback', 'fallback',
   'fallback6', 'fallbackcommand', 'fork', 'logfile', 'emailalert', 'emailalertfreq', 'emailalertstatus', 'emailalertfrom', 'execute',
   'quiescent', 'readdquiescent', 'maintenancedir', 'cleanstop', 'supervised', 'smtp', 'checkcount',
+  // tsvs's own (src/daemon/observers.ts): the HTTP listener, its tokens, the /proc files.
+  'tsvs_http', 'tsvs_http_token', 'tsvs_procfs', 'tsvs_slow_start',
 ]);
 /** Keys valid inside a virtual section. */
 const VIRTUAL_KEYS = new Set([

@@ -162,6 +162,8 @@ export interface EngineCounters {
   entries: number;
   /** Bytes held by the connection table's arrays. */
   tableBytes: number;
+  /** Most entries the table holds (EngineOptions.connMax). */
+  limit: number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -463,8 +465,26 @@ export class Engine implements IpvsBackend {
     return null;
   }
 
+  /**
+   * A graceful drain (src/daemon/drain.ts): while `on` and the destination's weight is 0, its
+   * persistence templates are not used, as expire_quiescent_template=1 does for every destination,
+   * so no new connection reaches it at all.
+   */
+  setDestQuiesced(key: ServiceKey, af: Af, a: string, port: number, on: boolean): Errno | null {
+    const svc = this.findSvcByKey(key);
+    if (!svc) return 'ESRCH';
+    const ip = parseIp(a);
+    if (!ip) return 'EINVAL';
+    const addr = formatIp(ip);
+    const dest = svc.dests.find((x) => x.af === af && x.addr === addr && x.port === port);
+    if (!dest) return 'ENOENT';
+    if (on) dest.flags |= DEST_F.QUIESCED;
+    else dest.flags &= ~DEST_F.QUIESCED;
+    return null;
+  }
+
   counters(): EngineCounters {
-    return { tableFull: this.tableFull, entries: this.table.count, tableBytes: this.table.bytes() };
+    return { tableFull: this.tableFull, entries: this.table.count, tableBytes: this.table.bytes(), limit: this.table.max };
   }
 
   totalStats(): StatsSnapshot {
@@ -992,7 +1012,7 @@ export class Engine implements IpvsBackend {
   private checkTemplate(ct: number): boolean {
     const t = this.table;
     const dest = this.destById[t.dest[ct]!];
-    if (!dest || !(dest.flags & DEST_F.AVAILABLE) || (this.sys.expire_quiescent_template && dest.weight === 0)) {
+    if (!dest || !(dest.flags & DEST_F.AVAILABLE) || (dest.weight === 0 && (this.sys.expire_quiescent_template || (dest.flags & DEST_F.QUIESCED)))) {
       if (t.vport[ct] !== 0xffff) {
         t.unlink(ct);
         t.dport[ct] = 0xffff;
@@ -1377,7 +1397,7 @@ export class Engine implements IpvsBackend {
 
   private moveToTrash(svc: Svc, dest: Dest, notify: boolean): void {
     const idx = svc.dests.indexOf(dest);
-    dest.flags &= ~DEST_F.AVAILABLE;
+    dest.flags &= ~(DEST_F.AVAILABLE | DEST_F.QUIESCED);
     svc.dests.splice(idx, 1);
     if (notify) svc.sched?.delDest?.(svc, dest, idx);
     dest.inTrash = true;

@@ -18,6 +18,13 @@ export const ERROR_CODES = {
   ETOOBIG: 'ControlError',
   ERELOAD: 'ControlError',
   EINTERNAL: 'ControlError',
+  // A drain request refused (src/daemon/drain.ts): no such service (ESRCH) or real server
+  // (ENOENT), one already draining (EEXIST), a bad timeout (EINVAL), no such drain (ENOTFOUND).
+  ESRCH: 'ControlError',
+  ENOENT: 'ControlError',
+  EEXIST: 'ControlError',
+  EINVAL: 'ControlError',
+  ENOTFOUND: 'ControlError',
   ENOBGP: 'ControlError',
   // The control socket's path, checked when the daemon starts.
   ENOTOURS: 'SocketPathError',
@@ -55,9 +62,12 @@ export class TsvsError extends Error {
   }
 }
 
+/** Why a drain request was refused. */
+export type DrainCode = 'ESRCH' | 'ENOENT' | 'EEXIST' | 'EINVAL' | 'ENOTFOUND';
+
 /** A refused control API request; the server answers with its code (others become EINTERNAL). */
 export class ControlError extends TsvsError {
-  constructor(code: 'EBADREQ' | 'EVERSION' | 'EUNKNOWNOP' | 'ETOOBIG' | 'ERELOAD' | 'EINTERNAL' | 'ENOBGP', message: string, options?: { cause?: unknown }) {
+  constructor(code: 'EBADREQ' | 'EVERSION' | 'EUNKNOWNOP' | 'ETOOBIG' | 'ERELOAD' | 'EINTERNAL' | 'ENOBGP' | DrainCode, message: string, options?: { cause?: unknown }) {
     super(code, message, options);
   }
 }

@@ -11,7 +11,8 @@ import type { Ip } from './addr.ts';
 import { SVC_F, type Af, type FwdMethod, type Protocol } from './types.ts';
 
 /** Destination flag bits (IP_VS_DEST_F_*). */
-export const DEST_F = { AVAILABLE: 0x1, OVERLOAD: 0x2 } as const;
+/** AVAILABLE and OVERLOAD as the kernel's IP_VS_DEST_F_*; QUIESCED is tsvs's (a drain: see Engine.setDestQuiesced). */
+export const DEST_F = { AVAILABLE: 0x1, OVERLOAD: 0x2, QUIESCED: 0x4 } as const;
 
 /** The runtime destination the engine keeps; schedulers read it, never write counters. */
 export interface RtDest {

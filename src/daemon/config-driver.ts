@@ -13,8 +13,8 @@ import { HealthManager } from '../health/manager.ts';
 import { applyHealthOps } from '../health/apply.ts';
 import { createScriptRunner, type ScriptRunner } from '../health/io.ts';
 import type { ScriptPolicy } from '../health/script-security.ts';
-import type { HealthOp } from '../health/types.ts';
-import { startVrrp, type VrrpService } from '../ha/vrrp-service.ts';
+import type { HealthOp, HealthStatus } from '../health/types.ts';
+import { startVrrp, type VrrpService, type VrrpStatus } from '../ha/vrrp-service.ts';
 import type { Logger } from './log.ts';
 import { ConfigError } from '../core/errors.ts';
 
@@ -171,6 +171,25 @@ export class ConfigDriver {
     this.lastReload = { at, ok: true };
     this.host.log.info({ file: this.file, commands: plan.commands.length }, 'configuration reloaded');
     return { ok: true, commands: plan.commands.length, diagnostics };
+  }
+
+  /** tsvs_http / tsvs_http_token / tsvs_procfs / tsvs_slow_start from the file's global settings (as written). */
+  observeSettings(): { http?: string; httpToken?: string; procfs?: string; slowStart?: string } {
+    const o = this.state?.global.options ?? {};
+    return {
+      ...(o['tsvs_http'] !== undefined ? { http: o['tsvs_http'] } : {}),
+      ...(o['tsvs_http_token'] !== undefined ? { httpToken: o['tsvs_http_token'] } : {}),
+      ...(o['tsvs_procfs'] !== undefined ? { procfs: o['tsvs_procfs'] } : {}),
+      ...(o['tsvs_slow_start'] !== undefined ? { slowStart: o['tsvs_slow_start'] } : {}),
+    };
+  }
+
+  healthStatus(): HealthStatus | null {
+    return this.health?.status() ?? null;
+  }
+
+  vrrpStatus(): VrrpStatus[] {
+    return this.vrrp?.status() ?? [];
   }
 
   status(): Record<string, unknown> {

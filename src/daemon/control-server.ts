@@ -10,6 +10,7 @@ import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { LineSplitter, PROTOCOL_VERSION, type Request, type Response } from './protocol.ts';
 import { ControlError, SocketPathError } from '../core/errors.ts';
+import { drainRequestError } from './drain.ts';
 
 export { SocketPathError };
 
@@ -55,7 +56,7 @@ export async function prepareSocketPath(path: string): Promise<void> {
 
 export type Handler = (req: Request) => Promise<Record<string, unknown>>;
 
-const OPS = new Set(['ping', 'status', 'reload', 'ipvsadm', 'announce']);
+const OPS = new Set(['ping', 'status', 'reload', 'ipvsadm', 'announce', 'drain', 'drains', 'drain-cancel']);
 
 export function validateRequest(x: unknown): { ok: true; req: Request } | { ok: false; id: string | number | null; code: string; message: string } {
   if (typeof x !== 'object' || x === null || Array.isArray(x)) return { ok: false, id: null, code: 'EBADREQ', message: 'request must be a JSON object' };
@@ -69,6 +70,11 @@ export function validateRequest(x: unknown): { ok: true; req: Request } | { ok: 
     if (o['stdin'] !== undefined && typeof o['stdin'] !== 'string') return { ok: false, id, code: 'EBADREQ', message: 'stdin must be a string' };
   }
   if (o['op'] === 'announce' && o['action'] !== 'drain' && o['action'] !== 'resume' && o['action'] !== 'status') return { ok: false, id, code: 'EBADREQ', message: 'announce needs action: "drain", "resume" or "status"' };
+  if (o['op'] === 'drain') {
+    const bad = drainRequestError(o);
+    if (bad) return { ok: false, id, code: 'EBADREQ', message: bad };
+  }
+  if (o['op'] === 'drain-cancel' && typeof o['drain'] !== 'string') return { ok: false, id, code: 'EBADREQ', message: 'drain-cancel needs drain: string (an id from drains)' };
   return { ok: true, req: o as unknown as Request };
 }
 

@@ -27,6 +27,10 @@ import { SyncReconciler } from '../ha/sync-reconciler.ts';
 import { ConfigDriver } from './config-driver.ts';
 import type { DaemonOptions } from './options.ts';
 import { AnnounceDriver } from './announce.ts';
+import type { ObserveSources } from './observe.ts';
+import { DrainManager, type DrainRequest } from './drain.ts';
+import { SlowStart, slowStartSeconds } from './slow-start.ts';
+import { observeOptions, startObservers, type Observers, type ObserverOptions } from './observers.ts';
 
 export interface DaemonDeps {
   createEngine(): Engine;
@@ -50,6 +54,11 @@ export class Daemon {
   private sync: SyncReconciler | null = null;
   private config: ConfigDriver | null = null;
   private announce: AnnounceDriver | null = null;
+  private observers: Observers | null = null;
+  /** Graceful drains (src/daemon/drain.ts), with or without --http. */
+  readonly drainer: DrainManager;
+  /** Weight ramps of real servers entering service (src/daemon/slow-start.ts); seconds 0 = off. */
+  readonly slowStart: SlowStart;
   readonly now = (): number => performance.now() / 1000;
 
   constructor(readonly opts: DaemonOptions, private readonly deps: DaemonDeps) {
@@ -58,6 +67,13 @@ export class Daemon {
     this.engine.setTime(this.now());
     // --sloppy-tcp etc.: the IPVS sysctls the daemon's options set (names from the engine's own table).
     for (const [name, value] of Object.entries(opts.ipvs)) this.engine.setSysctl(name, value);
+    this.drainer = new DrainManager({
+      log: this.log,
+      withBackend: (fn) => this.withBackend(fn),
+      service: (k) => { this.forwarder?.settle?.(); return this.engine.service(k); },
+      quiesce: (k, af, addr, port, on) => this.engine.setDestQuiesced(k, af, addr, port, on),
+    });
+    this.slowStart = new SlowStart(opts.slowStartS ?? 0, { log: this.log, withBackend: (fn) => this.withBackend(fn), service: (k) => this.engine.service(k) });
   }
 
   /** Runs fn alone: control requests, reloads and saves never interleave. */
@@ -89,6 +105,7 @@ export class Daemon {
           if (e) return e;
         }
         target.setTime(this.now());
+        if (target === this.engine) cmd = this.slowStart.rewrite(cmd, target);
         const r = target.apply(cmd);
         if (r === null && MUTATING.has(cmd.kind)) changed.v = true;
         return r;
@@ -117,18 +134,22 @@ export class Daemon {
     });
   }
 
-  /** For the config driver and health checks: fn runs with the guarded engine, serialized with control requests. */
-  withBackend(fn: (b: IpvsBackend) => void): Promise<void> {
+  /**
+   * For the config driver, health checks, drains and the HTTP API: fn runs with the guarded
+   * engine, serialized with control requests. Resolves with the forwarder's refusals.
+   */
+  withBackend(fn: (b: IpvsBackend) => void): Promise<{ refusals: string[] }> {
     return this.serial(async () => {
       const refusals: string[] = [];
       const changed = { v: false };
       fn(this.guarded(this.engine, refusals, changed));
-      for (const r of refusals) this.log.warn({ reason: r }, 'configured rule refused by the forwarder');
+      for (const r of refusals) this.log.warn({ reason: r }, 'rule refused by the forwarder');
       if (changed.v) {
         this.save();
         await this.sync?.reconcile();
         await this.syncForwarder();
       }
+      return { refusals };
     });
   }
 
@@ -235,7 +256,23 @@ export class Daemon {
       connections: this.engine.connections().length,
       listeners: this.forwarder?.status() ?? [],
       lastReload: this.lastReload,
+      drains: this.drainer.list(),
+      slowStarts: this.slowStart.list(),
       ...(this.config ? this.config.status() : {}),
+    };
+  }
+
+  /** What /metrics, --procfs, the HTTP API and the dashboard read (src/daemon/observe.ts). */
+  observeSources(): ObserveSources {
+    return {
+      engine: this.engine as unknown as Engine, startedAt: this.startedAt, forwarderKind: this.opts.forwarder, now: this.now,
+      settle: () => this.forwarder?.settle?.(),
+      forwarderStatus: () => this.forwarder?.status() ?? null,
+      health: () => this.config?.healthStatus() ?? null,
+      vrrp: () => this.config?.vrrpStatus() ?? [],
+      sync: async () => (await this.sync?.status()) ?? [],
+      drains: () => this.drainer.list(),
+      slowStarts: () => this.slowStart.list(),
     };
   }
 
@@ -259,6 +296,13 @@ export class Daemon {
         const r = await this.runIpvsadm(req.argv, req.stdin);
         return { stdout: r.stdout, stderr: r.stderr, code: r.code };
       }
+      case 'drain':
+      case 'drains':
+      case 'drain-cancel':
+        // A refused drain is a DrainError (a ControlError): the client gets its code.
+        if (req.op === 'drains') return { drains: this.drainer.list() };
+        if (req.op === 'drain-cancel') return { drain: await this.drainer.cancel(req.drain) };
+        return { drain: await this.drainer.start({ key: req.service, addr: req.addr, port: req.port, ...(req.timeout !== undefined ? { timeoutS: req.timeout } : {}), ...(req.then ? { then: req.then } : {}) } satisfies DrainRequest) };
     }
   }
 
@@ -306,7 +350,7 @@ export class Daemon {
     if (o.configFile) {
       this.config = new ConfigDriver(o.configFile, o.configFormat ?? 'keepalived', {
         log: this.log,
-        withBackend: (fn) => this.withBackend(fn),
+        withBackend: async (fn) => { await this.withBackend(fn); },
         services: () => this.engine.services(),
         timeouts: () => this.engine.timeouts(),
         onVrrpState: (instance, to) => {
@@ -335,6 +379,9 @@ export class Daemon {
     this.control = new ControlServer(o.socketPath, (req) => this.handle(req), (e) => this.log.error({ err: e.message }, 'control socket error'));
     await this.control.listen();
     this.announce?.setReady();
+    if (o.slowStartS === undefined) this.slowStart.seconds = slowStartSeconds(this.config?.observeSettings().slowStart, o.configFile ?? null);
+    const obs = observeOptions(o.observe, this.config?.observeSettings() ?? {}, o.configFile ?? null);
+    if (obs) this.observers = await startObservers(this, obs);
     this.log.info({ socket: o.socketPath, pid: process.pid, forwarder: o.forwarder, workers: o.proxy.workers, state: o.stateFile, rules: o.rulesFile }, 'tsvs daemon ready');
   }
 
@@ -345,6 +392,9 @@ export class Daemon {
     // Withdraw first, still forwarding for a moment: routers move the flows to other directors.
     await this.announce?.stop();
     if (this.tick) clearInterval(this.tick);
+    this.drainer.stop();
+    this.slowStart.stop();
+    await this.observers?.close();
     await this.control?.close();
     await this.config?.stop();
     await this.queue;

@@ -18,6 +18,9 @@ import { LOG_LEVELS, type LogLevel } from './log.ts';
 import { DEFAULT_SYSCTLS, type Sysctls } from '../core/engine.ts';
 import { formatIp, parseIp } from '../core/addr.ts';
 import { parsePrefix } from '../ha/announce/controller.ts';
+import { parseListenAddr, type ListenAddr } from './http/listen-addr.ts';
+import { SLOW_START_DEFAULTS } from './slow-start.ts';
+import type { ObserverOptions } from './observers.ts';
 
 export type ForwarderKind = 'proxy' | 'packet' | 'none';
 
@@ -42,6 +45,10 @@ export interface DaemonOptions {
   readonly ipvs: IpvsSysctls;
   /** Announcing the virtual addresses over BGP (docs/SCALE-OUT.md); null: --bgp none. */
   readonly bgp: BgpOptions | null;
+  /** --http, --procfs, --http-token (src/daemon/observers.ts); absent = all off (the config file's tsvs_http... may still turn them on). */
+  readonly observe?: ObserverOptions;
+  /** --slow-start S (src/daemon/slow-start.ts); absent = the configuration file's tsvs_slow_start, else off. */
+  readonly slowStartS?: number;
 }
 
 /** --bgp bird and its --bgp-* options, resolved. */
@@ -133,6 +140,14 @@ export const BGP_SPECS = {
   riseMs: { key: 'bgp-rise', arg: 'MS', shown: String(DAEMON_DEFAULTS.bgpRiseMs), help: 'announce a prefix once its services have been up for MS (withdrawal is immediate)', parse: (t: string): number => { const n = /^[0-9]{1,10}$/.test(t) ? Number(t) : NaN; if (!(n <= 2 ** 31 - 1)) throw new OptionValueError(`must be a number of ms, not '${t}'`); return n; } },
 } as const satisfies Record<string, OptionSpec<unknown>>;
 
+/** The observers (docs/OBSERVABILITY.md): HTTP metrics/API/dashboard, /proc files, slow start. */
+export const OBSERVE_SPECS = {
+  http: { key: 'http', arg: '[ADDR:]PORT', shown: 'off', help: 'serve GET /metrics (Prometheus; node_exporter\'s IPVS names), the API and the dashboard over HTTP; 127.0.0.1 unless ADDR is given (docs/OBSERVABILITY.md)', parse: (t: string): ListenAddr => { const h = parseListenAddr(t); if ('error' in h) throw new OptionValueError(h.error); return h; } },
+  httpToken: { key: 'http-token', arg: 'FILE', shown: 'none: the API\'s reads are open, its writes refused', help: 'API tokens, one per line: "admin TOKEN" (may change rules, drain) or "read TOKEN"; the file must be mode 600', parse: (t: string): string => { if (t.trim() === '') throw new OptionValueError('needs a file'); return t; } },
+  procfs: { key: 'procfs', arg: 'DIR', shown: 'off', help: 'keep DIR/net/ip_vs, ip_vs_stats and ip_vs_conn in the kernel\'s formats (node_exporter --path.procfs DIR reads them); rewritten every second', parse: (t: string): string => { if (t.trim() === '') throw new OptionValueError('needs a directory'); return t; } },
+  slowStart: { key: 'slow-start', arg: 'S', shown: String(SLOW_START_DEFAULTS.seconds), help: 'a real server entering service (added, or its weight raised from 0) ramps its weight up over S seconds (0: off, as ipvsadm)', parse: (t: string): number => { const n = /^[0-9]{1,4}$/.test(t) ? Number(t) : NaN; if (!(n >= 0 && n <= SLOW_START_DEFAULTS.maxSeconds)) throw new OptionValueError(`must be seconds 0..${SLOW_START_DEFAULTS.maxSeconds}, not '${t}'`); return n; } },
+} as const satisfies Record<string, OptionSpec<unknown>>;
+
 /** Every option that takes a value, in --help order: flags and config keys. */
 export const OPTION_SPECS: readonly OptionSpec<unknown>[] = [
   DAEMON_SPECS.rules, DAEMON_SPECS.socket, DAEMON_SPECS.state, DAEMON_SPECS.forwarder, DAEMON_SPECS.keepalived, DAEMON_SPECS.ldirectord,
@@ -141,10 +156,11 @@ export const OPTION_SPECS: readonly OptionSpec<unknown>[] = [
   PACKET_SPECS.ifaces, PACKET_SPECS.fastPath, PACKET_SPECS.fastPathAhead, PACKET_SPECS.flowCache,
   ...Object.values(IPVS_SPECS),
   ...Object.values(BGP_SPECS),
+  ...Object.values(OBSERVE_SPECS),
 ];
 
 const BY_KEY = new Map(OPTION_SPECS.map((s) => [s.key, s]));
-const PATH_KEYS = new Set(['rules', 'socket', 'state', 'keepalived', 'ldirectord']);
+const PATH_KEYS = new Set(['rules', 'socket', 'state', 'keepalived', 'ldirectord', 'http-token', 'procfs']);
 
 /** A config file error: "FILE:LINE: message". */
 export class ConfigFileError extends OptionError {
@@ -224,8 +240,15 @@ export function daemonOptions(raw: RawOptions, flags: { readonly noState: boolea
   const socketPath = (() => { const s = optionValue(raw, DAEMON_SPECS.socket); return s ? resolve(env.cwd, s) : env.defaultSocket(); })();
   const state = optionValue(raw, DAEMON_SPECS.state);
   const ipvs = Object.freeze(Object.fromEntries((Object.keys(IPVS_SPECS) as (keyof IpvsSysctls)[]).map((k) => [k, optionValue(raw, IPVS_SPECS[k]) ?? DEFAULT_SYSCTLS[k]])) as unknown as IpvsSysctls);
+  const http = optionValue(raw, OBSERVE_SPECS.http) ?? null;
+  const procfs = optionValue(raw, OBSERVE_SPECS.procfs);
+  const httpToken = optionValue(raw, OBSERVE_SPECS.httpToken);
+  if (httpToken !== undefined && !http) throw new OptionError('http-token', '--http-token needs --http');
+  const slowStartS = optionValue(raw, OBSERVE_SPECS.slowStart);
   return Object.freeze({
     bgp: bgpOptions(raw),
+    ...(http || procfs ? { observe: { http, procfsDir: procfs ? resolve(env.cwd, procfs) : null, httpTokenFile: httpToken ? resolve(env.cwd, httpToken) : null } } : {}),
+    ...(slowStartS !== undefined ? { slowStartS } : {}),
     socketPath,
     rulesFile: rules ? resolve(env.cwd, rules) : null,
     stateFile: flags.noState ? null : state ? resolve(env.cwd, state) : env.defaultState(socketPath),

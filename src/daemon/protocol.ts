@@ -5,6 +5,7 @@
  */
 import { connect } from 'node:net';
 import { DaemonUnreachable } from '../core/errors.ts';
+import type { ServiceKey } from '../core/types.ts';
 
 export const PROTOCOL_VERSION = 1;
 /** Longest accepted line (a -R of 10,000s of rules fits easily). */
@@ -16,10 +17,14 @@ export type Request =
   | { v: 1; id: number | string; op: 'reload' }
   | { v: 1; id: number | string; op: 'ipvsadm'; argv: string[]; stdin?: string }
   /** BGP announcement (--bgp bird; src/daemon/announce.ts): drain withdraws every prefix and keeps forwarding. */
-  | { v: 1; id: number | string; op: 'announce'; action: 'drain' | 'resume' | 'status' };
+  | { v: 1; id: number | string; op: 'announce'; action: 'drain' | 'resume' | 'status' }
+  /** Graceful drain (src/daemon/drain.ts); timeout in seconds. */
+  | { v: 1; id: number | string; op: 'drain'; service: ServiceKey; addr: string; port: number; timeout?: number; then?: 'delete' | 'keep' }
+  | { v: 1; id: number | string; op: 'drains' }
+  | { v: 1; id: number | string; op: 'drain-cancel'; drain: string };
 
 export interface ErrorBody {
-  /** Stable code: EBADREQ, EVERSION, EUNKNOWNOP, ETOOBIG, ERELOAD, EINTERNAL; announce: ENOBGP. */
+  /** Stable code: EBADREQ, EVERSION, EUNKNOWNOP, ETOOBIG, ERELOAD, EINTERNAL; announce: ENOBGP; drains: ESRCH, ENOENT, EEXIST, EINVAL, ENOTFOUND. */
   code: string;
   message: string;
 }

@@ -28,6 +28,11 @@ export interface VrrpStatus {
   readonly rx: number;
   readonly tx: number;
   readonly dropped: number;
+  /** Virtual addresses (for keepalived_vrrp_state's ip_address label). */
+  readonly vips: readonly string[];
+  /** Transitions into / out of MASTER (keepalived's become_master / release_master). */
+  readonly becameMaster: number;
+  readonly releasedMaster: number;
 }
 
 export interface VrrpService {
@@ -45,6 +50,7 @@ export function startVrrp(cfg: VrrpConfig, log: VrrpLog, onState?: (name: string
   const groupOf = new Map<string, string[]>();
   for (const g of cfg.syncGroups) for (const m of g.group) groupOf.set(m, g.group.filter((x) => x !== m));
   const now = () => performance.now() / 1000;
+  const masterCounts = new Map<string, { became: number; released: number }>();
   for (const ic of cfg.instances) {
     const dev = ic.interface ?? 'eth0';
     // IPv6 virtual addresses: VRRPv3 over IPv6, sourced from the link-local address (RFC 5798 §5.1.1.1).
@@ -60,6 +66,10 @@ export function startVrrp(cfg: VrrpConfig, log: VrrpLog, onState?: (name: string
       log,
       now,
       onState: (name, from, to) => {
+        const mc = masterCounts.get(name) ?? { became: 0, released: 0 };
+        if (to === 'MASTER' && from !== 'MASTER') mc.became++;
+        if (from === 'MASTER' && to !== 'MASTER') mc.released++;
+        masterCounts.set(name, mc);
         onState?.(name, from, to);
         // Sync group: a member that falls out of MASTER pulls the others with it.
         if (from === 'MASTER' && (to === 'BACKUP' || to === 'FAULT')) {
@@ -80,6 +90,8 @@ export function startVrrp(cfg: VrrpConfig, log: VrrpLog, onState?: (name: string
       instances.map((i) => ({
         name: i.cfg.name, state: i.state, priority: i.machine.priority, vrid: i.cfg.virtual_router_id,
         interface: i.cfg.interface ?? 'eth0', rx: i.counters.rx, tx: i.counters.tx, dropped: i.counters.dropped,
+        vips: i.cfg.virtual_ipaddress.map((v) => v.addr),
+        becameMaster: masterCounts.get(i.cfg.name)?.became ?? 0, releasedMaster: masterCounts.get(i.cfg.name)?.released ?? 0,
       })),
     stop: async () => {
       for (const t of timers) clearInterval(t);

@@ -8,6 +8,7 @@ import { defaultSocketPath } from '../../daemon/paths.ts';
 import { renderStatusTable } from '../../health/render.ts';
 import type { HealthStatus } from '../../health/types.ts';
 import { renderBgp } from './announce.ts';
+import type { DrainObserved } from '../../observe/snapshot.ts';
 
 export const summary = 'show health checkers (state, last result, reason, since when), VRRP and sync (--json)';
 
@@ -61,6 +62,13 @@ export async function run(argv: string[]): Promise<number> {
   if (vrrp.length > 0) {
     out.push('', 'VRRP INSTANCE        STATE    PRIO VRID INTERFACE     RX      TX      DROPPED');
     for (const v of vrrp) out.push(`${v.name.padEnd(20)} ${v.state.padEnd(8)} ${String(v.priority).padStart(4)} ${String(v.vrid).padStart(4)} ${v.interface.padEnd(12)} ${String(v.rx).padStart(7)} ${String(v.tx).padStart(7)} ${String(v.dropped).padStart(7)}`);
+  }
+  const drains = (st['drains'] as DrainObserved[] | undefined) ?? [];
+  for (const d of drains) {
+    const rip = d.dest.addr.includes(':') ? `[${d.dest.addr}]:${d.dest.port}` : `${d.dest.addr}:${d.dest.port}`;
+    out.push(d.state === 'draining'
+      ? `draining ${d.service} -> ${rip}: ${d.activeConns} active connections, ${Math.max(0, Math.ceil((d.deadline - Date.now()) / 1000))} s left, then ${d.then}`
+      : `drain of ${d.service} -> ${rip}: ${d.state}${d.error ? ` (${d.error})` : ''}`);
   }
   const sync = (st['syncDaemons'] as SyncRow[] | undefined) ?? [];
   for (const s of sync) out.push(`sync daemon ${s.state} on ${s.mcastIfn} syncid ${s.syncid}: ${JSON.stringify(s.counters)}`);

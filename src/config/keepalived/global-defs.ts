@@ -4,6 +4,8 @@ import { kaDecimal, kaInt } from './numbers.ts';
 
 /** Keywords accepted in global_defs and kept as written (no effect on the load balancer). */
 const GLOBAL_PASSTHROUGH = [
+  // tsvs's own (src/daemon/observers.ts; keepalived itself warns about them): the HTTP listener, its tokens, the /proc files, slow start.
+  'tsvs_http', 'tsvs_http_token', 'tsvs_procfs', 'tsvs_slow_start',
   'lvs_id', 'vrrp_mcast_group4', 'vrrp_mcast_group6', 'vrrp_garp_master_delay',
   'vrrp_garp_master_repeat', 'vrrp_garp_master_refresh', 'vrrp_garp_master_refresh_repeat', 'vrrp_garp_interval',
   'vrrp_gna_interval', 'vrrp_skip_check_adv_addr', 'vrrp_strict', 'vrrp_iptables', 'vrrp_ipsets', 'vrrp_version',

@@ -1,0 +1,94 @@
+/**
+ * Takes the snapshot the observers read (src/observe/snapshot.ts) from a running daemon's parts,
+ * through their existing status paths. The daemon hands over narrow getters (Daemon.observeSources)
+ * so this file never reaches into its fields.
+ *
+ * Known gaps, read as empty until the parts count them: the proxy forwarder has no drop counters
+ * (its refusals are connection resets the engine does not see); the packet forwarder's drops are
+ * its DropReason counters.
+ */
+import type { ConnSnapshot, IpvsInfo, RateSnapshot, ServiceKey, ServiceSnapshot, StatsSnapshot, SyncDaemonSpec, Timeouts } from '../core/types.ts';
+import type { HealthStatus } from '../health/types.ts';
+import type { SlowStartObserved, DrainObserved, FastPathObserved, ForwarderObserved, ObserveSnapshot, SyncObserved, VrrpObserved } from '../observe/snapshot.ts';
+
+/** The engine calls observers make (src/core/engine.ts Engine). */
+export interface ObservedEngine {
+  info(): IpvsInfo;
+  timeouts(): Timeouts;
+  services(): readonly ServiceSnapshot[];
+  service(key: ServiceKey): ServiceSnapshot | null;
+  connections(): readonly ConnSnapshot[];
+  daemons(): readonly SyncDaemonSpec[];
+  totalStats(): StatsSnapshot;
+  totalRates(): RateSnapshot;
+  counters(): { tableFull: number; entries: number; limit?: number };
+  setTime(now: number): void;
+}
+
+export interface ObserveSources {
+  readonly engine: ObservedEngine;
+  readonly startedAt: number;
+  readonly forwarderKind: 'proxy' | 'packet' | 'none';
+  /** Packet forwarder: make the engine count what the workers forwarded (exact counters). */
+  settle(): void;
+  /** The engine's clock (seconds) to set before listing connections. */
+  now(): number;
+  forwarderStatus(): unknown;
+  health(): HealthStatus | null;
+  vrrp(): readonly VrrpObserved[];
+  sync(): Promise<readonly SyncObserved[]>;
+  drains(): readonly DrainObserved[];
+  slowStarts(): readonly SlowStartObserved[];
+}
+
+/** Default connection table limit (src/core/engine.ts EngineOptions.connMax) when the engine does not say. */
+const DEFAULT_CONN_LIMIT = 1 << 20;
+
+function numbers(x: unknown): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (typeof x !== 'object' || x === null) return out;
+  for (const [k, v] of Object.entries(x)) if (typeof v === 'number') out[k] = v;
+  return out;
+}
+
+/** Reads the forwarder's status() (untyped across forwarders) into the observed shape. */
+export function forwarderObserved(kind: ObserveSources['forwarderKind'], st: unknown): ForwarderObserved {
+  if (kind !== 'packet' || typeof st !== 'object' || st === null || Array.isArray(st)) return { kind, drops: {}, packets: {}, fastPath: null };
+  const o = st as Record<string, unknown>;
+  const fp = o['fastPath'] as Record<string, unknown> | null | undefined;
+  const fastPath: FastPathObserved | null = fp && typeof fp === 'object'
+    ? { flows: 0, installed: 0, removed: 0, full: 0, events: 0, forwarded: 0, ...numbers(fp), kind: String(fp['kind']) }
+    : null;
+  return { kind, drops: numbers(o['drops']), packets: numbers(o['counters']), fastPath };
+}
+
+export async function takeSnapshot(src: ObserveSources): Promise<ObserveSnapshot> {
+  src.settle();
+  const e = src.engine;
+  e.setTime(src.now());
+  const c = e.counters();
+  const sync = await src.sync();
+  return {
+    at: Date.now(),
+    pid: process.pid,
+    startedAt: src.startedAt,
+    info: e.info(),
+    timeouts: e.timeouts(),
+    services: e.services(),
+    total: { stats: e.totalStats(), rates: e.totalRates() },
+    connTable: { entries: c.entries, limit: c.limit ?? DEFAULT_CONN_LIMIT, tableFull: c.tableFull },
+    health: src.health(),
+    vrrp: src.vrrp(),
+    sync,
+    forwarder: forwarderObserved(src.forwarderKind, src.forwarderStatus()),
+    drains: src.drains(),
+    slowStarts: src.slowStarts(),
+  };
+}
+
+/** The connection table (for /proc/net/ip_vs_conn and the API), the engine's clock set first. */
+export function takeConnections(src: ObserveSources): readonly ConnSnapshot[] {
+  src.settle();
+  src.engine.setTime(src.now());
+  return src.engine.connections();
+}
