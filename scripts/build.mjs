@@ -59,9 +59,10 @@ if (r.status !== 0) {
   process.stderr.write(`build: tsc failed (exit ${r.status ?? r.signal}); dist/ left as it was\n`);
   process.exit(1);
 }
-// Plain JavaScript modules in src/ (e.g. the lab's real server) ship as they are.
+// Everything in src/ that is not TypeScript ships as it is: plain JavaScript modules (e.g. the
+// lab's real server) and assets read at run time (the dashboard's page, script and style).
 for (const f of sources) {
-  if (!f.endsWith('.mjs')) continue;
+  if (f.endsWith('.ts')) continue;
   const to = join(tmp, relative(SRC, f));
   mkdirSync(dirname(to), { recursive: true });
   cpSync(f, to);

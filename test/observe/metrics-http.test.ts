@@ -116,7 +116,7 @@ function daemonExit(args: string[]): { code: number | null; stderr: string } {
 }
 
 const BAD_HTTP: [string, RegExp][] = [
-  ['', /--http: '' is not \[ADDR:\]PORT/],
+  ['', /--http '' is not \[ADDR:\]PORT/],
   ['localhost:9100', /'localhost' is not an IPv4 address/],
   ['127.0.0.1:70000', /port 70000 is out of range/],
   ['[10.0.0.1]:80', /'10.0.0.1' is not an IPv6 address/],

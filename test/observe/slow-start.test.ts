@@ -65,7 +65,7 @@ test('a bad --slow-start is refused on the command line', () => {
   for (const v of ['-1', 'x', '3601', '1.5']) {
     const r = spawnSync(process.execPath, [join(REPO, 'bin/tsvs.mjs'), 'daemon', '--no-state', '--forwarder', 'none', '--socket', join(tmpDir(), 's.sock'), `--slow-start=${v}`], { encoding: 'utf8', timeout: 20_000 });
     assert.equal(r.status, 2, `${v}: ${r.stderr}`);
-    assert.match(r.stderr, /--slow-start: seconds 0\.\.3600/);
+    assert.match(r.stderr, /--slow-start must be seconds 0\.\.3600/);
   }
 });
 

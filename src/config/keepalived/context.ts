@@ -188,7 +188,9 @@ export class Ctx {
         continue;
       }
       if (str === '}' && nested) return;
-      const kind = ka[str];
+      // tsvs's own global_defs keywords (tsvs_http, tsvs_procfs...: docs/OBSERVABILITY.md) are read
+      // by tsvs; keepalived would call them unknown, so a file shared with keepalived leaves them out.
+      const kind = ka[str] ?? (str.startsWith('tsvs_') && table[str] ? 'plain' : undefined);
       if (kind === undefined) {
         // keepalived's words, as it says them; the line is ignored.
         this.warn(first, `Unknown keyword '${str}'`);
