@@ -14,7 +14,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { LAB, labDown, labNs, labRouterDirectors, labStartDirector, labUp, labSocket, readLabState, type DirectorName } from '../../src/lab/topology.ts';
-import { routeNextHops } from '../../src/lab/bgp-router.ts';
+import { untilHopWithdrawn } from '../../src/lab/bgp-router.ts';
 import { directorFlows, runFlows, type FlowResult } from '../../src/lab/flows.ts';
 import { callDaemon } from '../../src/daemon/protocol.ts';
 import { alive } from '../../src/lab/netns.ts';
@@ -47,13 +47,10 @@ async function routedBy(want: DirectorName[], ms = 20000): Promise<void> {
   }
   throw new Error(`the router did not route through ${key} (it routes through ${labRouterDirectors(prefix).join()})`);
 }
-async function untilWithdrawn(ip: string, t0: number, ms = 15000): Promise<number> {
-  while (performance.now() - t0 < ms) {
-    if (!routeNextHops(labNs(prefix).router, `${LAB.vip}/32`).includes(ip)) return performance.now() - t0;
-    await sleep(2);
-  }
-  return NaN;
-}
+const untilWithdrawn = async (ip: string, t0: number): Promise<number> => {
+  const t = await untilHopWithdrawn(labNs(prefix).router, `${LAB.vip}/32`, ip, t0, 15000);
+  return t < 0 ? NaN : t;
+};
 
 async function throughput(): Promise<void> {
   const rows = new Map<number, { rps: number[]; cpu: number[][] }>([[1, { rps: [], cpu: [] }], [2, { rps: [], cpu: [] }], [3, { rps: [], cpu: [] }]]);

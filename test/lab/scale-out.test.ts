@@ -16,7 +16,7 @@ import {
   labUp, labDown, labNs, LAB, labAdm, labAddDirector, labKillDirector, labStartDirector, labRouterDirectors, readLabState, labSocket,
   type DirectorName,
 } from '../../src/lab/topology.ts';
-import { routeNextHops } from '../../src/lab/bgp-router.ts';
+import { routeNextHops, untilHopWithdrawn } from '../../src/lab/bgp-router.ts';
 import { DEFAULT_FLOW_LOAD, directorFlows, runFlows, type FlowResult } from '../../src/lab/flows.ts';
 import { alive, listNetns, shTry } from '../../src/lab/netns.ts';
 import { Engine } from '../../src/core/engine.ts';
@@ -54,14 +54,7 @@ function mhPicks(reals: readonly string[], lports: readonly number[]): Map<numbe
   }));
 }
 
-/** Milliseconds until the router's route to the VIP no longer goes through `ip` (polled every few ms). */
-async function untilWithdrawn(prefix: string, ip: string, t0: number, timeoutMs = 10000): Promise<number> {
-  while (performance.now() - t0 < timeoutMs) {
-    if (!routeNextHops(labNs(prefix).router, `${LAB.vip}/32`).includes(ip)) return performance.now() - t0;
-    await sleep(2);
-  }
-  return -1;
-}
+const untilWithdrawn = (prefix: string, ip: string, t0: number): Promise<number> => untilHopWithdrawn(labNs(prefix).router, `${LAB.vip}/32`, ip, t0);
 
 const dirIp = (prefix: string, d: DirectorName) => readLabState(prefix)!.directors.find((x) => x.name === d)!.ip;
 const tsvs = (args: string[]) => spawnSync(process.execPath, [`${REPO}bin/tsvs.mjs`, ...args], { encoding: 'utf8' });
