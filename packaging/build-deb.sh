@@ -50,7 +50,7 @@ Maintainer: $MAINT
 Installed-Size: $(du -sk --exclude=DEBIAN "$R" | cut -f1)
 Depends: nodejs (>= 20)
 Recommends: iproute2, nftables
-Suggests: clang, libbpf1, tsvs-ipvsadm
+Suggests: clang, libbpf1, bird2, tsvs-ipvsadm
 Section: net
 Priority: optional
 Description: Linux Virtual Server load balancer in user space, ipvsadm-compatible

@@ -86,6 +86,18 @@ export function routeNextHops(ns: string, prefix: string): string[] {
   return out.sort();
 }
 
+/**
+ * Milliseconds from `t0` (performance.now()) until the router's route to `prefix` no longer goes
+ * through `hop` (polled every ~2 ms); -1 after `timeoutMs`.
+ */
+export async function untilHopWithdrawn(ns: string, prefix: string, hop: string, t0: number, timeoutMs = 10000): Promise<number> {
+  while (performance.now() - t0 < timeoutMs) {
+    if (!routeNextHops(ns, prefix).includes(hop)) return performance.now() - t0;
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  return -1;
+}
+
 /** The router's BGP sessions: protocol name -> BGP state ("Established", "Active", ...). */
 export function routerSessions(ctl: string): Record<string, string> {
   const r = shTry(['birdc', '-s', ctl, 'show', 'protocols']);

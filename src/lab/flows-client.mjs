@@ -5,7 +5,8 @@
 // lab's pattern ("download"). A flow breaks on a reset, an early close, a wrong byte, a changed
 // real server, or no answer within TIMEOUT ms. Plain JS, no loader (starts fast in a namespace).
 // argv: one JSON object { host, port, requests, downloads, mib, rate, intervalMs, durationMs, timeoutMs }.
-// Prints one JSON line {"ready":...} once every flow knows its real server, and one {"flows":[...]} at the end.
+// Prints one JSON line {"ready":...} once every flow knows its real server, and one {"flows":[...]} at the end
+// (per flow: kind, lport, server, requests, bytes, broken, brokenAt, maxWaitMs: the longest wait for an answer).
 import net from 'node:net';
 
 const o = JSON.parse(process.argv[2] ?? '{}');
@@ -17,7 +18,7 @@ const flows = [];
 let stopping = false;
 
 function flow(kind) {
-  const f = { kind, lport: 0, server: null, requests: 0, bytes: 0, broken: null, brokenAt: null, done: false };
+  const f = { kind, lport: 0, server: null, requests: 0, bytes: 0, broken: null, brokenAt: null, done: false, maxWaitMs: 0 };
   flows.push(f);
   const s = net.connect({ host, port });
   s.setNoDelay(true);
@@ -41,7 +42,7 @@ function flow(kind) {
     s.end();
   };
   const ask = (what, path) => {
-    want = { kind: what };
+    want = { kind: what, since: performance.now() };
     s.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
     arm();
   };
@@ -92,6 +93,7 @@ function flow(kind) {
     const body = buf.subarray(end + 4, end + 4 + len).toString().trim();
     buf = buf.subarray(end + 4 + len);
     clearTimeout(timer);
+    f.maxWaitMs = Math.max(f.maxWaitMs, Math.round(performance.now() - want.since));
     if (want.kind === 'whoami') {
       f.server = body.split(' ')[0];
       want = null;

@@ -20,6 +20,20 @@ function tsvs(args: string[], socket: string): { code: number | null; out: strin
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
+describe('--bgp bird without BIRD', () => {
+  it('the daemon does not start: exit 1 naming bird2 (E_BGP), nothing left listening', () => {
+    const dir = tmpDir('tsvs-nobird-');
+    const socket = join(dir, 'tsvs.sock');
+    // bird lives in /usr/sbin: a PATH without it (PATH names where programs are, nothing else).
+    const r = spawnSync(process.execPath, [join(REPO, 'bin/tsvs.mjs'), 'daemon', '--forwarder', 'none', '--socket', socket, '--no-state', '--bgp', 'bird', '--bgp-as', '65001', '--bgp-peer', '127.0.0.2', '--bgp-router-id', '127.0.0.1'],
+      { encoding: 'utf8', env: { ...process.env, PATH: '/usr/bin:/bin' }, timeout: 20000 });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /^tsvs daemon: --bgp bird: cannot run bird: .*ENOENT \(install Debian's bird2\)$/m);
+    assert.equal(existsSync(socket), false);
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
+
 describe('announce op without --bgp', () => {
   it('tsvs announce: refused with ENOBGP (exit 1); a bad action is EBADREQ', async () => {
     const d = await startDaemon(['--forwarder', 'none', '--no-state']);

@@ -81,10 +81,15 @@ describe('BirdAnnouncer against a router BIRD (namespaces)', { skip: skipLive },
   before(async () => {
     dirNs = lab.ns('d');
     routerNs = lab.ns('r');
-    lab.link(dirNs, '192.168.77.1/24', routerNs, '192.168.77.254/24');
-    router = await startRouterBird(routerNs, `${base}-router`, { routerId: '192.168.77.254', localAs: 65000, holdSeconds: 3, peers: [{ name: 'dir1', address: '192.168.77.1', as: 65001 }] });
+    const [da, db] = lab.link(dirNs, '192.168.77.1/24', routerNs, '192.168.77.254/24');
+    spawnSync('ip', ['-n', dirNs, '-6', 'addr', 'add', 'fd00:77::1/64', 'dev', da, 'nodad']);
+    spawnSync('ip', ['-n', routerNs, '-6', 'addr', 'add', 'fd00:77::fe/64', 'dev', db, 'nodad']);
+    router = await startRouterBird(routerNs, `${base}-router`, {
+      routerId: '192.168.77.254', localAs: 65000, holdSeconds: 3,
+      peers: [{ name: 'dir1', address: '192.168.77.1', as: 65001 }, { name: 'dir1v6', address: 'fd00:77::1', as: 65001 }],
+    });
     bird = new BirdAnnouncer({
-      settings: settings(), base: `${base}-dir`, command: ['ip', 'netns', 'exec', dirNs, 'bird'],
+      settings: settings({ peers: ['192.168.77.254', 'fd00:77::fe'] }), base: `${base}-dir`, command: ['ip', 'netns', 'exec', dirNs, 'bird'],
       log: { info: (o) => logs.push(JSON.stringify(o)), warn: (o) => logs.push(JSON.stringify(o)), error: (o) => logs.push(JSON.stringify(o)) },
       write: (p, t) => writeFileSync(p, t),
     });
@@ -98,20 +103,25 @@ describe('BirdAnnouncer against a router BIRD (namespaces)', { skip: skipLive },
   });
 
   const hops = () => routeNextHops(routerNs, '10.0.0.100/32').join();
+  const hops6 = () => routeNextHops(routerNs, 'fd00:100::100/128').join();
 
-  it('the session comes up and nothing is announced until asked', async () => {
+  it('the sessions (IPv4 and IPv6) come up and nothing is announced until asked', async () => {
     let st = await bird!.status();
-    for (const t0 = Date.now(); Date.now() - t0 < 15000 && st.peers[0]?.bgpState !== 'Established'; st = await bird!.status()) await new Promise((r) => setTimeout(r, 100));
-    assert.equal(st.peers[0]?.bgpState, 'Established', `${JSON.stringify(st)}\n${logs.join('\n')}`);
-    assert.deepEqual([st.running, st.peers.map((p) => p.address), st.announced], [true, ['192.168.77.254'], []]);
-    assert.equal(hops(), '');
+    const up = () => st.peers.length === 2 && st.peers.every((p) => p.bgpState === 'Established');
+    for (const t0 = Date.now(); Date.now() - t0 < 15000 && !up(); st = await bird!.status()) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(up(), `${JSON.stringify(st)}\n${logs.join('\n')}`);
+    assert.deepEqual([st.running, st.peers.map((p) => p.address), st.announced], [true, ['192.168.77.254', 'fd00:77::fe'], []]);
+    assert.deepEqual([hops(), hops6()], ['', '']);
   });
 
   it('set() announces and withdraws: the router\'s kernel route follows', async () => {
     await bird!.set(['10.0.0.100/32']);
     assert.ok(await waitFor(() => hops() === '192.168.77.1', 5000) >= 0, 'route installed');
+    await bird!.set(['fd00:100::100/128', '10.0.0.100/32']);
+    assert.ok(await waitFor(() => hops6() === 'fd00:77::1', 5000) >= 0, `IPv6 route installed through the IPv6 session: ${hops6()}`);
+    assert.equal(hops(), '192.168.77.1');
     await bird!.set([]);
-    assert.ok(await waitFor(() => hops() === '', 5000) >= 0, 'route withdrawn');
+    assert.ok(await waitFor(() => hops() === '' && hops6() === '', 5000) >= 0, 'routes withdrawn');
     await bird!.set(['10.0.0.100/32']);
     assert.ok(await waitFor(() => hops() === '192.168.77.1', 5000) >= 0, 'route installed again');
   });

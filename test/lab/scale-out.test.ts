@@ -11,13 +11,13 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
 import {
   labUp, labDown, labNs, LAB, labAdm, labAddDirector, labKillDirector, labStartDirector, labRouterDirectors, readLabState, labSocket,
   type DirectorName,
 } from '../../src/lab/topology.ts';
-import { routeNextHops } from '../../src/lab/bgp-router.ts';
+import { routeNextHops, untilHopWithdrawn } from '../../src/lab/bgp-router.ts';
+import { DEFAULT_FLOW_LOAD, directorFlows, runFlows, type FlowResult } from '../../src/lab/flows.ts';
 import { alive, listNetns, shTry } from '../../src/lab/netns.ts';
 import { Engine } from '../../src/core/engine.ts';
 import { parseIp } from '../../src/core/addr.ts';
@@ -29,47 +29,18 @@ const haveBird = spawnSync('bird', ['--version']).status === 0;
 const skip = !root ? 'needs root (network namespaces, AF_PACKET, BGP)' : !haveBird ? 'bird (Debian bird2) is not installed' : false;
 if (skip) console.log(`# skipping scale-out lab tests: ${skip}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const CLIENT_JS = fileURLToPath(new URL('../../src/lab/flows-client.mjs', import.meta.url));
 const VS = `${LAB.vip}:${LAB.port}`;
 
-interface Flow { kind: 'requests' | 'download'; lport: number; server: string; requests: number; bytes: number; broken: string | null; brokenAt: number | null }
+type Flow = FlowResult;
 
-/** The bounded load: 24 keep-alive request flows (one request every 50 ms each) and 3 downloads of 6 MiB at 1.5 MB/s, for 6 s. */
-const LOAD = { host: LAB.vip, port: LAB.port, requests: 24, downloads: 3, mib: 6, rate: 1_500_000, intervalMs: 50, durationMs: 6000, timeoutMs: 3000 };
-
-/** Runs the load from the client namespace; `event` runs once every flow knows its real server. */
-async function underLoad(prefix: string, event: () => Promise<void>): Promise<Flow[]> {
-  const c = spawn('ip', ['netns', 'exec', labNs(prefix).client, process.execPath, CLIENT_JS, JSON.stringify(LOAD)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '', err = '';
-  c.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-  c.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-  const done = new Promise<void>((r) => c.on('close', () => r()));
-  for (let t = 0; t < 100 && !out.includes('"ready"'); t++) await sleep(50);
-  assert.ok(out.includes('"ready"'), `the load did not start: ${out}${err}`);
-  assert.match(out, /"broken":0\}/, `flows broke before the event: ${out}`);
-  await event();
-  await done;
-  const last = out.trim().split('\n').pop()!;
-  const flows = (JSON.parse(last) as { flows: Flow[] }).flows;
-  assert.equal(flows.length, LOAD.requests + LOAD.downloads, err);
-  return flows;
-}
+/** Runs the default bounded load (src/lab/flows.ts: 24 keep-alive request flows, 3 paced 6 MiB downloads, 6 s). */
+const underLoad = (prefix: string, event: () => Promise<void>): Promise<Flow[]> => runFlows(prefix, event);
+const LOAD = DEFAULT_FLOW_LOAD;
+const connections = directorFlows;
 
 const broken = (flows: readonly Flow[]) => flows.filter((f) => f.broken !== null);
 const show = (flows: readonly Flow[]) => flows.map((f) => `${f.kind} :${f.lport} ${f.server} ${f.broken ?? 'ok'}${f.brokenAt !== null ? ` at ${f.brokenAt} ms` : ''}`).join('\n');
 const rsName = (addr: string) => LAB.names[LAB.rs.indexOf(addr as typeof LAB.rs[number])] ?? addr;
-
-/** A director's connections from the client: local port -> real server name (any state). */
-async function connections(prefix: string, d: DirectorName): Promise<Map<number, string>> {
-  const r = await labAdm(prefix, ['-L', '-n', '-c'], undefined, d);
-  assert.equal(r.code, 0, r.err);
-  const m = new Map<number, string>();
-  for (const line of r.out.split('\n')) {
-    const x = /^TCP\s+\S+\s+(\S+)\s+172\.16\.0\.2:(\d+)\s+10\.0\.0\.100:80\s+([\d.]+):80/.exec(line);
-    if (x) m.set(Number(x[2]), rsName(x[3]!));
-  }
-  return m;
-}
 
 /** The real server mh picks for each client port, as every director computes it (mh-port, real servers added in `reals` order). */
 function mhPicks(reals: readonly string[], lports: readonly number[]): Map<number, string> {
@@ -83,14 +54,7 @@ function mhPicks(reals: readonly string[], lports: readonly number[]): Map<numbe
   }));
 }
 
-/** Milliseconds until the router's route to the VIP no longer goes through `ip` (polled every few ms). */
-async function untilWithdrawn(prefix: string, ip: string, t0: number, timeoutMs = 10000): Promise<number> {
-  while (performance.now() - t0 < timeoutMs) {
-    if (!routeNextHops(labNs(prefix).router, `${LAB.vip}/32`).includes(ip)) return performance.now() - t0;
-    await sleep(2);
-  }
-  return -1;
-}
+const untilWithdrawn = (prefix: string, ip: string, t0: number): Promise<number> => untilHopWithdrawn(labNs(prefix).router, `${LAB.vip}/32`, ip, t0);
 
 const dirIp = (prefix: string, d: DirectorName) => readLabState(prefix)!.directors.find((x) => x.name === d)!.ip;
 const tsvs = (args: string[]) => spawnSync(process.execPath, [`${REPO}bin/tsvs.mjs`, ...args], { encoding: 'utf8' });

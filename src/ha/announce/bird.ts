@@ -346,7 +346,7 @@ export class BirdAnnouncer {
     this.stopping = true;
     if (this.restartTimer) clearTimeout(this.restartTimer);
     const child = this.child;
-    if (!child) return;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
     await new Promise<void>((resolve) => {
       const kill = setTimeout(() => child.kill('SIGKILL'), 3000);
       child.once('exit', () => { clearTimeout(kill); resolve(); });

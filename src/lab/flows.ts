@@ -1,0 +1,79 @@
+/**
+ * Long-lived flows through a lab's VIP, for the scale-out test and bench: runs flows-client.mjs in
+ * the client namespace (a bounded load: a fixed number of flows for a fixed time) and reads which
+ * flows broke; lists which client flows a director carries (tsvsadm -L -n -c).
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { LAB, labAdm, labNs, type DirectorName } from './topology.ts';
+
+export interface FlowLoad {
+  readonly host: string;
+  readonly port: number;
+  /** Keep-alive flows asking "/" every intervalMs. */
+  readonly requests: number;
+  /** Flows downloading /stream/mib at `rate` bytes/s (every byte checked). */
+  readonly downloads: number;
+  readonly mib: number;
+  readonly rate: number;
+  readonly intervalMs: number;
+  readonly durationMs: number;
+  /** A flow without an answer for this long is broken. */
+  readonly timeoutMs: number;
+}
+
+export interface FlowResult {
+  readonly kind: 'requests' | 'download';
+  /** The client's port: the flow's identity in the directors' tables. */
+  readonly lport: number;
+  /** The real server's name (test1, test2). */
+  readonly server: string;
+  readonly requests: number;
+  readonly bytes: number;
+  readonly broken: string | null;
+  /** ms from the load's start. */
+  readonly brokenAt: number | null;
+  /** The longest wait for an answer (requests: one request's; downloads: the response head's). */
+  readonly maxWaitMs: number;
+}
+
+/** 24 keep-alive request flows (one request every 50 ms each) and 3 downloads of 6 MiB at 1.5 MB/s, for 6 s. */
+export const DEFAULT_FLOW_LOAD: FlowLoad = { host: LAB.vip, port: LAB.port, requests: 24, downloads: 3, mib: 6, rate: 1_500_000, intervalMs: 50, durationMs: 6000, timeoutMs: 3000 };
+
+const CLIENT_JS = fileURLToPath(new URL('./flows-client.mjs', import.meta.url));
+
+/**
+ * Runs `load` from the lab's client; `event` runs once every flow reached its real server (and
+ * none broke). Resolves with every flow's outcome. Throws when the load cannot start.
+ */
+export async function runFlows(prefix: string, event: () => Promise<void>, load: FlowLoad = DEFAULT_FLOW_LOAD): Promise<FlowResult[]> {
+  const c = spawn('ip', ['netns', 'exec', labNs(prefix).client, process.execPath, CLIENT_JS, JSON.stringify(load)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '', err = '';
+  c.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+  c.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  const done = new Promise<void>((r) => c.on('close', () => r()));
+  for (let t = 0; t < 100 && !out.includes('"ready"'); t++) await new Promise((r) => setTimeout(r, 50));
+  if (!out.includes('"ready"') || !/"broken":0\}/.test(out)) {
+    c.kill('SIGKILL');
+    await done;
+    throw new Error(`the load did not start cleanly: ${out}${err}`);
+  }
+  await event();
+  await done;
+  const flows = (JSON.parse(out.trim().split('\n').pop()!) as { flows: FlowResult[] }).flows;
+  if (flows.length !== load.requests + load.downloads) throw new Error(`the load reported ${flows.length} flows: ${err}`);
+  return flows;
+}
+
+/** A director's connections from the lab's client: client port -> real server name (any state). */
+export async function directorFlows(prefix: string, d: DirectorName): Promise<Map<number, string>> {
+  const r = await labAdm(prefix, ['-L', '-n', '-c'], undefined, d);
+  if (r.code !== 0) throw new Error(`tsvsadm -L -n -c on ${d}: ${r.err}`);
+  const m = new Map<number, string>();
+  const re = new RegExp(`^TCP\\s+\\S+\\s+\\S+\\s+${LAB.client.replace(/\./g, '\\.')}:(\\d+)\\s+${LAB.vip.replace(/\./g, '\\.')}:${LAB.port}\\s+([\\d.]+):${LAB.port}`);
+  for (const line of r.out.split('\n')) {
+    const x = re.exec(line);
+    if (x) m.set(Number(x[1]), LAB.names[LAB.rs.indexOf(x[2] as typeof LAB.rs[number])] ?? x[2]!);
+  }
+  return m;
+}
