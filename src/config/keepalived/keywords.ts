@@ -19,6 +19,28 @@ const CHECKER_COMMON: KwTree = {
   ...CHECKER_RETRY,
 };
 
+/** HTTP_GET and SSL_GET (check_http.c installs one table for both). */
+const HTTP_CHECK: KwTree = {
+  ...CHECKER_COMMON,
+  nb_get_retry: 'plain',
+  virtualhost: 'plain',
+  http_protocol: 'plain',
+  enable_sni: 'plain',
+  fast_recovery: 'plain',
+  url: {
+    path: 'plain',
+    digest: 'plain',
+    status_code: 'plain',
+    virtualhost: 'plain',
+    regex: 'plain',
+    regex_no_match: 'plain',
+    regex_options: 'plain',
+    regex_min_offset: 'plain',
+    regex_max_offset: 'plain',
+    regex_stack: 'plain',
+  },
+};
+
 export const KEEPALIVED_KEYWORDS: KwTree = {
   linkbeat_use_polling: 'plain',
   net_namespace: 'plain',
@@ -377,46 +399,8 @@ export const KEEPALIVED_KEYWORDS: KwTree = {
         min_reply_length: 'plain',
         max_reply_length: 'plain',
       },
-      HTTP_GET: {
-        ...CHECKER_COMMON,
-        nb_get_retry: 'plain',
-        virtualhost: 'plain',
-        http_protocol: 'plain',
-        enable_sni: 'plain',
-        fast_recovery: 'plain',
-        url: {
-          path: 'plain',
-          digest: 'plain',
-          status_code: 'plain',
-          virtualhost: 'plain',
-          regex: 'plain',
-          regex_no_match: 'plain',
-          regex_options: 'plain',
-          regex_min_offset: 'plain',
-          regex_max_offset: 'plain',
-          regex_stack: 'plain',
-        },
-      },
-      SSL_GET: {
-        ...CHECKER_COMMON,
-        nb_get_retry: 'plain',
-        virtualhost: 'plain',
-        http_protocol: 'plain',
-        enable_sni: 'plain',
-        fast_recovery: 'plain',
-        url: {
-          path: 'plain',
-          digest: 'plain',
-          status_code: 'plain',
-          virtualhost: 'plain',
-          regex: 'plain',
-          regex_no_match: 'plain',
-          regex_options: 'plain',
-          regex_min_offset: 'plain',
-          regex_max_offset: 'plain',
-          regex_stack: 'plain',
-        },
-      },
+      HTTP_GET: HTTP_CHECK,
+      SSL_GET: HTTP_CHECK,
       DNS_CHECK: {
         ...CHECKER_COMMON,
         type: 'plain',
