@@ -118,6 +118,8 @@ describe('tsvs daemon --bgp bird with keepalived.conf health checks (namespaces)
     assert.match(m, /^tsvs_bgp_session_established\{peer="192\.168\.79\.254"\} 1$/m);
     assert.match(m, /^tsvs_bgp_draining 0$/m);
     assert.match(m, /^tsvs_bgp_daemon_up 1$/m);
+    const api = JSON.parse(spawnSync('ip', ['netns', 'exec', dirNs, 'curl', '-s', '-m', '5', 'http://127.0.0.1:9180/api/v1/bgp'], { encoding: 'utf8' }).stdout) as { bgp: { prefixes: unknown[]; peers: unknown[] } };
+    assert.deepEqual([api.bgp.prefixes, api.bgp.peers], [[{ prefix: '10.0.0.100/32', announced: true }], [{ address: '192.168.79.254', established: true }]]);
   });
 
   it('one real server fails its check: quorum lost, withdrawn; back: announced again after the rise', async () => {
