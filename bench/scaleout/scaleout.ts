@@ -52,8 +52,15 @@ const untilWithdrawn = async (ip: string, t0: number): Promise<number> => {
   return t < 0 ? NaN : t;
 };
 
-async function throughput(): Promise<void> {
-  const rows = new Map<number, { rps: number[]; cpu: number[][] }>([[1, { rps: [], cpu: [] }], [2, { rps: [], cpu: [] }], [3, { rps: [], cpu: [] }]]);
+/** The machine's CPU counters (/proc/stat "cpu": busy and total jiffies, every CPU). */
+function machineCpu(): { busy: number; total: number } {
+  const v = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
+  return { busy: total - v[3]! - v[4]!, total };
+}
+
+async function throughput(label: string): Promise<void> {
+  const rows = new Map<number, { rps: number[]; cpu: number[][]; busy: number[] }>([1, 2, 3].map((n) => [n, { rps: [], cpu: [], busy: [] }]));
   for (let round = 0; round < ROUNDS; round++) {
     for (const n of [1, 2, 3]) {
       for (const [i, d] of DIRS.entries()) await announce(d, i < n ? 'resume' : 'drain');
@@ -61,27 +68,31 @@ async function throughput(): Promise<void> {
       await sleep(300);
       const pids = DIRS.map((d) => director(d).pid);
       const c0 = pids.map(cpuSeconds);
+      const m0 = machineCpu();
       const t0 = performance.now();
       const r = spawnSync('ip', ['netns', 'exec', labNs(prefix).client, 'wrk', '-t2', '-c64', `-d${WRK_SECONDS}s`, '--timeout', '5s', `http://${LAB.vip}/`], { encoding: 'utf8' });
       const secs = (performance.now() - t0) / 1000;
       const cpu = pids.map((p, i) => ((cpuSeconds(p) - c0[i]!) / secs) * 100);
+      const m1 = machineCpu();
+      const busy = ((m1.busy - m0.busy) / (m1.total - m0.total)) * 100;
       const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1] ?? NaN);
       const errs = /Socket errors: .*/.exec(r.stdout)?.[0] ?? 'no socket errors';
-      console.log(`round ${round + 1}, ${n} director(s): ${fmt(rps)} req/s, director CPU ${cpu.map((c) => `${fmt(c)}%`).join(' / ')} (${errs})`);
+      console.log(`${label} round ${round + 1}, ${n} director(s): ${fmt(rps)} req/s, director CPU ${cpu.map((c) => `${fmt(c)}%`).join(' / ')}, machine ${fmt(busy)}% busy (${errs})`);
       rows.get(n)!.rps.push(rps);
       rows.get(n)!.cpu.push(cpu);
+      rows.get(n)!.busy.push(busy);
     }
   }
   for (const d of DIRS) await announce(d, 'resume');
   await routedBy(DIRS);
   const base = median(rows.get(1)!.rps);
-  console.log('\n| announcing directors | req/s (median) | vs 1 | CPU per director (median, % of a core) | CPU per 10k req |');
-  console.log('|---|---|---|---|---|');
+  console.log(`\n${label}\n\n| announcing directors | req/s (median) | vs 1 | CPU per director (median, % of a core) | directors' CPU per 10k req | machine busy (2 CPUs) |`);
+  console.log('|---|---|---|---|---|---|');
   for (const [n, r] of rows) {
     const cpu = DIRS.map((_, i) => median(r.cpu.map((c) => c[i]!)));
     const active = cpu.slice(0, n);
     const total = cpu.reduce((a, b) => a + b, 0);
-    console.log(`| ${n} | ${fmt(median(r.rps))} | ${fmt(median(r.rps) / base, 2)}x | ${active.map((c) => `${fmt(c)}%`).join(', ')}${n < 3 ? ` (drained: ${cpu.slice(n).map((c) => `${fmt(c, 1)}%`).join(', ')})` : ''} | ${fmt((total / 100) / (median(r.rps) / 10000), 3)} core-s |`);
+    console.log(`| ${n} | ${fmt(median(r.rps))} | ${fmt(median(r.rps) / base, 2)}x | ${active.map((c) => `${fmt(c)}%`).join(', ')}${n < 3 ? ` (drained: ${cpu.slice(n).map((c) => `${fmt(c, 1)}%`).join(', ')})` : ''} | ${fmt((total / 100) / (median(r.rps) / 10000), 3)} core-s | ${fmt(median(r.busy))}% |`);
   }
 }
 
@@ -150,9 +161,17 @@ console.log(`bench/scaleout ${new Date().toISOString()} (${ROUNDS} rounds, wrk $
 await labUp('dr', { prefix, directors: 3 });
 spawnSync('ip', ['netns', 'exec', labNs(prefix).client, 'sysctl', '-q', '-w', 'net.ipv4.tcp_rmem=4096 65536 131072']);
 try {
-  await throughput();
+  await throughput('kernel fast path (--fast-path auto: tc), the lab\'s default');
   await withdrawals();
   await brokenPerEvent();
+  // The directors again, every packet through user space: what forwarding costs a director's process.
+  for (const d of DIRS) {
+    process.kill(director(d).pid, 'SIGTERM');
+    while (alive(director(d).pid)) await sleep(10);
+    await labStartDirector(prefix, d, ['--fast-path', 'none']);
+  }
+  await routedBy(DIRS);
+  await throughput('--fast-path none: every packet through the daemon');
 } finally {
   await labDown(prefix);
 }

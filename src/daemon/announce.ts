@@ -8,6 +8,7 @@
 import { serviceKeyString } from '../core/service-key.ts';
 import type { ServiceSnapshot } from '../core/types.ts';
 import type { HealthStatus } from '../health/types.ts';
+import type { BgpObserved } from '../observe/snapshot.ts';
 import { AnnounceController, type AnnounceDecision, type ServiceHealth } from '../ha/announce/controller.ts';
 import { BirdAnnouncer, sourceAddressTo } from '../ha/announce/bird.ts';
 import { atomicWrite } from './state.ts';
@@ -127,6 +128,18 @@ export class AnnounceDriver {
       announced: b?.announced ?? null,
       bird: b ? { running: b.running, pid: b.pid, starts: b.starts, error: b.error, config: this.bird!.confPath, socket: this.bird!.ctlPath } : null,
       peers: b?.peers ?? [],
+    };
+  }
+
+  /** What /metrics shows (src/observe/metrics.ts). */
+  async observed(): Promise<BgpObserved> {
+    const b = await this.bird?.status();
+    return {
+      draining: this.draining,
+      prefixes: (this.last?.prefixes ?? []).map((p) => ({ prefix: p.prefix, announced: p.announced })),
+      peers: (b?.peers ?? []).map((p) => ({ address: p.address, established: p.bgpState === 'Established' })),
+      birdRunning: b?.running ?? false,
+      birdStarts: b?.starts ?? 0,
     };
   }
 

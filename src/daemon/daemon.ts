@@ -22,7 +22,6 @@ import { ClusterForwarder } from '../forwarders/proxy/cluster.ts';
 import { startPacketForwarder } from '../forwarders/packet/index.ts';
 import type { Engine } from '../core/engine.ts';
 import type { Forwarder, ListenerFailure } from '../dataplane/forwarder.ts';
-import type { HealthStatus } from '../health/types.ts';
 import { SyncReconciler } from '../ha/sync-reconciler.ts';
 import { ConfigDriver } from './config-driver.ts';
 import type { DaemonOptions } from './options.ts';
@@ -273,6 +272,7 @@ export class Daemon {
       sync: async () => (await this.sync?.status()) ?? [],
       drains: () => this.drainer.list(),
       slowStarts: () => this.slowStart.list(),
+      bgp: async () => (await this.announce?.observed()) ?? null,
     };
   }
 
@@ -369,7 +369,7 @@ export class Daemon {
       this.announce = new AnnounceDriver(o.bgp, {
         log: this.log,
         services: () => this.engine.services(),
-        health: () => (this.config?.status()['health'] as HealthStatus | null | undefined) ?? null,
+        health: () => this.config?.healthStatus() ?? null,
         base: `${o.socketPath}.bird`,
         now: () => performance.now(),
       });

@@ -9,7 +9,7 @@
  */
 import type { ConnSnapshot, IpvsInfo, RateSnapshot, ServiceKey, ServiceSnapshot, StatsSnapshot, SyncDaemonSpec, Timeouts } from '../core/types.ts';
 import type { HealthStatus } from '../health/types.ts';
-import type { SlowStartObserved, DrainObserved, FastPathObserved, ForwarderObserved, ObserveSnapshot, SyncObserved, VrrpObserved } from '../observe/snapshot.ts';
+import type { BgpObserved, SlowStartObserved, DrainObserved, FastPathObserved, ForwarderObserved, ObserveSnapshot, SyncObserved, VrrpObserved } from '../observe/snapshot.ts';
 
 /** The engine calls observers make (src/core/engine.ts Engine). */
 export interface ObservedEngine {
@@ -39,6 +39,8 @@ export interface ObserveSources {
   sync(): Promise<readonly SyncObserved[]>;
   drains(): readonly DrainObserved[];
   slowStarts(): readonly SlowStartObserved[];
+  /** The BGP announcement (null without --bgp). */
+  bgp?(): Promise<BgpObserved | null>;
 }
 
 /** Default connection table limit (src/core/engine.ts EngineOptions.connMax) when the engine does not say. */
@@ -83,6 +85,7 @@ export async function takeSnapshot(src: ObserveSources): Promise<ObserveSnapshot
     forwarder: forwarderObserved(src.forwarderKind, src.forwarderStatus()),
     drains: src.drains(),
     slowStarts: src.slowStarts(),
+    bgp: (await src.bgp?.()) ?? null,
   };
 }
 

@@ -42,6 +42,9 @@ export function renderRouterConfig(s: RouterSettings): string {
       `  local as ${s.localAs};`,
       `  neighbor ${p.address} as ${p.as};`,
       '  passive on;',
+      // After an error (a hold timer expiry) BIRD refuses the peer for `error wait time`
+      // (default 60 s, growing to 300 s): a director that comes back is taken again after 1 s.
+      '  error wait time 1, 10;',
       `  hold time ${s.holdSeconds};`,
       `  keepalive time ${Math.max(1, Math.floor(s.holdSeconds / 3))};`,
       '  graceful restart off;',

@@ -67,6 +67,7 @@ export function* renderMetricsChunks(s: ObserveSnapshot, opts: MetricsOptions): 
   renderVrrp(p, s);
   renderSync(p, s);
   renderForwarder(p, s);
+  renderBgp(p, s);
   p.family('tsvs_build_info', 'gauge', 'A constant 1 labelled with the tsvs version.').sample('tsvs_build_info', labels([['version', opts.version]]), 1);
   yield p.take();
 }
@@ -271,6 +272,19 @@ function renderSync(p: PromText, s: ObserveSnapshot): void {
       if (typeof v === 'number') p.sample(name, lbl[i]!, v);
     });
   }
+}
+
+/** --bgp bird (docs/SCALE-OUT.md): what this director announces, its BGP sessions, BIRD. */
+function renderBgp(p: PromText, s: ObserveSnapshot): void {
+  const b = s.bgp;
+  if (!b) return;
+  p.family('tsvs_bgp_prefix_announced', 'gauge', '1 while the director announces the prefix over BGP, 0 while it is withdrawn (quorum lost, draining, starting, stopping).');
+  for (const x of b.prefixes) p.sample('tsvs_bgp_prefix_announced', labels([['prefix', x.prefix]]), x.announced ? 1 : 0);
+  p.family('tsvs_bgp_session_established', 'gauge', '1 while the BGP session with the neighbour is established.');
+  for (const x of b.peers) p.sample('tsvs_bgp_session_established', labels([['peer', x.address]]), x.established ? 1 : 0);
+  p.family('tsvs_bgp_draining', 'gauge', '1 while the director is drained (tsvs announce drain): withdrawn, still forwarding.').sample('tsvs_bgp_draining', '', b.draining ? 1 : 0);
+  p.family('tsvs_bgp_daemon_up', 'gauge', '1 while BIRD runs.').sample('tsvs_bgp_daemon_up', '', b.birdRunning ? 1 : 0);
+  p.family('tsvs_bgp_daemon_starts_total', 'counter', 'Times BIRD was started (restarts after it exited on its own add up).').sample('tsvs_bgp_daemon_starts_total', '', b.birdStarts);
 }
 
 function renderForwarder(p: PromText, s: ObserveSnapshot): void {

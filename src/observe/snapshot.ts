@@ -85,6 +85,18 @@ export interface SlowStartObserved {
   readonly endsAt: number;
 }
 
+/** The BGP announcement (`--bgp bird`, src/daemon/announce.ts). */
+export interface BgpObserved {
+  readonly draining: boolean;
+  /** Every prefix the director would announce, and whether it does now. */
+  readonly prefixes: readonly { readonly prefix: string; readonly announced: boolean }[];
+  /** BGP sessions by neighbour address. */
+  readonly peers: readonly { readonly address: string; readonly established: boolean }[];
+  readonly birdRunning: boolean;
+  /** How many times BIRD was started (1 + restarts after it exited). */
+  readonly birdStarts: number;
+}
+
 export interface ObserveSnapshot {
   /** Epoch milliseconds when taken. */
   readonly at: number;
@@ -101,6 +113,8 @@ export interface ObserveSnapshot {
   readonly forwarder: ForwarderObserved;
   readonly drains: readonly DrainObserved[];
   readonly slowStarts: readonly SlowStartObserved[];
+  /** null without --bgp. */
+  readonly bgp?: BgpObserved | null;
 }
 
 /** The connection table is read separately: it can be large and only /proc/net/ip_vs_conn and the API list it. */

@@ -88,7 +88,7 @@ describe('tsvs daemon --bgp bird with keepalived.conf health checks (namespaces)
     const conf = join(dir, 'keepalived.conf');
     writeFileSync(conf, `virtual_server 10.0.0.100 80 {\n  delay_loop 0.3\n  lb_algo mh\n  lb_kind DR\n  protocol TCP\n  quorum 2\n${RS.map((a) => `  real_server ${a} 80 {\n    weight 1\n    TCP_CHECK {\n      connect_timeout 0.5\n      retry 0\n    }\n  }\n`).join('')}}\n`);
     daemon = spawn('ip', ['netns', 'exec', dirNs, process.execPath, join(REPO, 'bin/tsvs.mjs'), 'daemon', '--forwarder', 'none', '--socket', socket, '--no-state', '--keepalived', conf,
-      '--bgp', 'bird', '--bgp-as', '65001', '--bgp-peer', '192.168.79.254', '--bgp-peer-as', '65000', '--bgp-hold', '3', '--bgp-rise', '300'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      '--bgp', 'bird', '--bgp-as', '65001', '--bgp-peer', '192.168.79.254', '--bgp-peer-as', '65000', '--bgp-hold', '3', '--bgp-rise', '300', '--http', '127.0.0.1:9180'], { stdio: ['ignore', 'pipe', 'pipe'] });
     daemon.stdout!.on('data', (d: Buffer) => (logs += d.toString()));
     daemon.stderr!.on('data', (d: Buffer) => (logs += d.toString()));
     assert.ok(await waitFor(() => logs.includes('tsvs daemon ready') || daemon!.exitCode !== null, 20000, 50) >= 0, logs);
@@ -112,6 +112,14 @@ describe('tsvs daemon --bgp bird with keepalived.conf health checks (namespaces)
     assert.match(st.out, /BGP \(bird\): AS 65001 -> AS 65000, router id 192\.168\.79\.1, hold 3 s; BIRD pid \d+/);
     assert.match(st.out, /10\.0\.0\.100\/32 +announced +healthy/);
     assert.match(st.out, /peer 192\.168\.79\.254 +Established/);
+    // /metrics (served inside the director's namespace)
+    const m = spawnSync('ip', ['netns', 'exec', dirNs, 'curl', '-s', '-m', '5', 'http://127.0.0.1:9180/metrics'], { encoding: 'utf8' }).stdout;
+    assert.match(m, /^tsvs_bgp_prefix_announced\{prefix="10\.0\.0\.100\/32"\} 1$/m);
+    assert.match(m, /^tsvs_bgp_session_established\{peer="192\.168\.79\.254"\} 1$/m);
+    assert.match(m, /^tsvs_bgp_draining 0$/m);
+    assert.match(m, /^tsvs_bgp_daemon_up 1$/m);
+    const api = JSON.parse(spawnSync('ip', ['netns', 'exec', dirNs, 'curl', '-s', '-m', '5', 'http://127.0.0.1:9180/api/v1/bgp'], { encoding: 'utf8' }).stdout) as { bgp: { prefixes: unknown[]; peers: unknown[] } };
+    assert.deepEqual([api.bgp.prefixes, api.bgp.peers], [[{ prefix: '10.0.0.100/32', announced: true }], [{ address: '192.168.79.254', established: true }]]);
   });
 
   it('one real server fails its check: quorum lost, withdrawn; back: announced again after the rise', async () => {
@@ -119,6 +127,8 @@ describe('tsvs daemon --bgp bird with keepalived.conf health checks (namespaces)
     const t = await waitFor(() => hops() === '', 5000, 20);
     assert.ok(t >= 0, 'withdrawn');
     assert.match((await bgp()).prefixes[0]!.reason, /^quorum lost: tcp 10\.0\.0\.100:80 \(alive weight 1, quorum 2\)$/);
+    const m = spawnSync('ip', ['netns', 'exec', dirNs, 'curl', '-s', '-m', '5', 'http://127.0.0.1:9180/metrics'], { encoding: 'utf8' }).stdout;
+    assert.match(m, /^tsvs_bgp_prefix_announced\{prefix="10\.0\.0\.100\/32"\} 0$/m);
     serve(RS[1]!);
     assert.ok(await waitFor(() => hops() === '192.168.79.1', 8000, 20) >= 0, 'announced again');
   });

@@ -411,6 +411,7 @@ export function buildRoutes(d: ApiDaemon): RouteDef[] {
       handler: async () => { const r = await d.reload(); if (!r.ok) throw new ApiError(422, 'ERELOAD', r.error ?? 'reload failed'); return { commands: r.commands ?? 0 }; },
     },
     { method: 'GET', path: '/health', summary: 'Health checkers: state, last result and reason, since when (keepalived/ldirectord mode)', write: false, handler: async () => ({ health: src.health() }) },
+    { method: 'GET', path: '/bgp', summary: 'The BGP announcement (--bgp bird): each prefix announced or not, the sessions, BIRD; null without --bgp', write: false, handler: async () => ({ bgp: (await src.bgp?.()) ?? null }) },
     { method: 'GET', path: '/vrrp', summary: 'VRRP instances: state, priority, advert counters, transitions', write: false, handler: async () => ({ vrrp: src.vrrp() }) },
     { method: 'GET', path: '/sync', summary: 'Connection sync daemons: configuration (tsvsadm -L --daemon) and counters', write: false, handler: async () => ({ daemons: src.engine.daemons(), sync: await src.sync() }) },
     {
