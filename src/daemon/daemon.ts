@@ -8,7 +8,7 @@
  * SIGTERM/SIGINT stop cleanly.
  */
 import { readFileSync } from 'node:fs';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { IpvsBackend } from '../core/types.ts';
 import { ControlServer } from './control-server.ts';
 import { ConfigError, ControlError } from '../core/errors.ts';
@@ -60,6 +60,8 @@ export class Daemon {
   /** Weight ramps of real servers entering service (src/daemon/slow-start.ts); seconds 0 = off. */
   readonly slowStart: SlowStart;
   readonly now = (): number => performance.now() / 1000;
+  /** Pauses of the main thread (which also forwards, in proxy --workers 0 and packet mode), since start. */
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
 
   constructor(readonly opts: DaemonOptions, private readonly deps: DaemonDeps) {
     this.log = createLogger(opts.logLevel);
@@ -258,6 +260,12 @@ export class Daemon {
       lastReload: this.lastReload,
       drains: this.drainer.list(),
       slowStarts: this.slowStart.list(),
+      control: this.control ? { ...this.control.stats } : null,
+      eventLoop: {
+        maxMs: Math.round(this.loopDelay.max / 1e4) / 100,
+        p99Ms: Math.round(this.loopDelay.percentile(99) / 1e4) / 100,
+        meanMs: Math.round(this.loopDelay.mean / 1e4) / 100,
+      },
       ...(this.config ? this.config.status() : {}),
     };
   }
@@ -376,6 +384,7 @@ export class Daemon {
       await this.announce.start();
     }
     this.tick = setInterval(() => this.engine.setTime(this.now()), o.tickMs);
+    this.loopDelay.enable();
     this.control = new ControlServer(o.socketPath, (req) => this.handle(req), (e) => this.log.error({ err: e.message }, 'control socket error'));
     await this.control.listen();
     this.announce?.setReady();
@@ -395,6 +404,7 @@ export class Daemon {
     this.drainer.stop();
     this.slowStart.stop();
     await this.observers?.close();
+    this.loopDelay.disable();
     await this.control?.close();
     await this.config?.stop();
     await this.queue;
