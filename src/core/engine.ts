@@ -483,6 +483,18 @@ export class Engine implements IpvsBackend {
     return null;
   }
 
+  /** The services' keys only (what the forwarders listen on), without snapshots of their destinations. */
+  serviceKeys(): ServiceKey[] {
+    return this.services_.map((s) => ({ af: s.af, fwmark: s.fwmark, protocol: s.protocol, addr: s.addr, port: s.port }));
+  }
+
+  /** Table sizes without building snapshots (status asks often; 100,000 destinations snapshot in ~300 ms). */
+  sizes(): { services: number; destinations: number; entries: number } {
+    let destinations = 0;
+    for (const svc of this.services_) destinations += svc.dests.length;
+    return { services: this.services_.length, destinations, entries: this.table.count };
+  }
+
   counters(): EngineCounters {
     return { tableFull: this.tableFull, entries: this.table.count, tableBytes: this.table.bytes(), limit: this.table.max };
   }

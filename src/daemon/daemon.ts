@@ -34,7 +34,7 @@ import { observeOptions, startObservers, type Observers, type ObserverOptions } 
 
 export interface DaemonDeps {
   createEngine(): Engine;
-  runIpvsadm(argv: string[], backend: IpvsBackend, io: { stdin?: string }): Promise<IpvsadmResult>;
+  runIpvsadm(argv: string[], backend: IpvsBackend, io: { stdin?: string; between?: () => Promise<void> | undefined }): Promise<IpvsadmResult>;
 }
 
 export type { DaemonOptions };
@@ -62,6 +62,16 @@ export class Daemon {
   readonly now = (): number => performance.now() / 1000;
   /** Pauses of the main thread (which also forwards, in proxy --workers 0 and packet mode), since start. */
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  private lastYield = 0;
+  /** Between the lines of a long -R: every 10 ms of work, one turn of the event loop (packets, clients). */
+  private readonly yieldLoop = (): Promise<void> | undefined => {
+    const t = performance.now();
+    if (t - this.lastYield < 10) return undefined;
+    return new Promise((resolve) => setImmediate(() => {
+      this.lastYield = performance.now();
+      resolve();
+    }));
+  };
 
   constructor(readonly opts: DaemonOptions, private readonly deps: DaemonDeps) {
     this.log = createLogger(opts.logLevel);
@@ -119,7 +129,7 @@ export class Daemon {
     return this.serial(async () => {
       const refusals: string[] = [];
       const changed = { v: false };
-      const res = await this.deps.runIpvsadm(argv, this.guarded(this.engine, refusals, changed), stdin !== undefined ? { stdin } : {});
+      const res = await this.deps.runIpvsadm(argv, this.guarded(this.engine, refusals, changed), stdin !== undefined ? { stdin, between: this.yieldLoop } : {});
       let stderr = res.stderr;
       for (const r of refusals) {
         stderr += `tsvs: ${r}\n`;
@@ -159,7 +169,8 @@ export class Daemon {
     // Every rule change passes here: the BGP announcement follows the table at once.
     this.announce?.poke();
     if (!this.forwarder) return [];
-    return this.forwarder.sync(this.engine.services());
+    const keys = (this.engine as unknown as Partial<Engine>).serviceKeys?.() ?? this.engine.services();
+    return this.forwarder.sync(keys);
   }
 
   private save(): void {
@@ -186,7 +197,7 @@ export class Daemon {
     const scratch = this.deps.createEngine();
     scratch.setTime(this.now());
     const refusals: string[] = [];
-    const res = await this.deps.runIpvsadm(['-R'], this.guarded(scratch, refusals, { v: false }), { stdin: text });
+    const res = await this.deps.runIpvsadm(['-R'], this.guarded(scratch, refusals, { v: false }), { stdin: text, between: this.yieldLoop });
     if (res.code !== 0 || refusals.length > 0) {
       const error = [res.stderr.trim(), ...refusals].filter((x) => x).join('; ') || `exit code ${res.code}`;
       return { ok: false, error: `${source}: ${error}` };
@@ -242,7 +253,9 @@ export class Daemon {
   }
 
   status(): Record<string, unknown> {
-    const services = this.engine.services();
+    // Counted, not snapshotted: a monitor asking every few seconds must not stall forwarding.
+    const sizes = (this.engine as unknown as Partial<Engine>).sizes?.() ?? null;
+    const services = sizes ? null : this.engine.services();
     return {
       pid: process.pid,
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
@@ -253,9 +266,9 @@ export class Daemon {
       workers: this.opts.proxy.workers,
       proxyProtocol: this.opts.proxy.proxyProtocol,
       ipvs: this.opts.ipvs,
-      services: services.length,
-      destinations: services.reduce((n, s) => n + s.dests.length, 0),
-      connections: this.engine.connections().length,
+      services: sizes ? sizes.services : services!.length,
+      destinations: sizes ? sizes.destinations : services!.reduce((n, s) => n + s.dests.length, 0),
+      connections: sizes ? sizes.entries : this.engine.connections().length,
       listeners: this.forwarder?.status() ?? [],
       lastReload: this.lastReload,
       drains: this.drainer.list(),

@@ -152,9 +152,12 @@ export class ProxyForwarder implements Forwarder {
       }
     }
     const starts: Promise<void>[] = [];
+    let opened = 0;
     for (const [k, s] of want) {
       const have = this.listeners.get(k);
       if (have && have.status.state !== 'failed') continue;
+      // Thousands of listeners at once: a turn of the event loop every 64, so relays keep going.
+      if (++opened % 64 === 0) await new Promise((r) => setImmediate(r));
       if (have) this.listeners.delete(k);
       const l: Listener = { key: s, status: { protocol: s.protocol as 'tcp' | 'udp', addr: s.addr, port: s.port, state: 'starting', ...(s.protocol === 'tcp' ? { relay: this.relayKind } : {}) } };
       this.listeners.set(k, l);
