@@ -12,7 +12,7 @@ import { MAX_REQUEST_BYTES, PROTOCOL_VERSION, type Request, type Response } from
 import { ControlError, SocketPathError } from '../core/errors.ts';
 import { drainRequestError } from './drain.ts';
 import { LineReader } from './line-reader.ts';
-import { listenUnix, writeNow, closeFd, type UnixListener } from '../os/unix-listener.ts';
+import { listenUnix, writeNow, type UnixListener } from '../os/unix-listener.ts';
 
 export { SocketPathError };
 
@@ -188,7 +188,6 @@ export class ControlServer {
         onExhausted: (fd) => {
           this.stats.noDescriptors++;
           writeNow(fd, Buffer.from(errorLine('EMFILE', 'the daemon has no file descriptor left for this client; try again')));
-          closeFd(fd);
         },
         onError: (e) => this.onError(e),
       });

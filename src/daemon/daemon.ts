@@ -19,6 +19,7 @@ import { createLogger, type Logger, type LogLevel } from './log.ts';
 import { EnginePort } from '../forwarders/proxy/engine-port.ts';
 import { ProxyForwarder } from '../forwarders/proxy/forwarder.ts';
 import { ClusterForwarder } from '../forwarders/proxy/cluster.ts';
+import { DescriptorLimits } from './limits.ts';
 import { startPacketForwarder } from '../forwarders/packet/index.ts';
 import type { Engine } from '../core/engine.ts';
 import type { Forwarder, ListenerFailure } from '../dataplane/forwarder.ts';
@@ -63,6 +64,7 @@ export class Daemon {
   /** Pauses of the main thread (which also forwards, in proxy --workers 0 and packet mode), since start. */
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
   private lastYield = 0;
+  private limits: DescriptorLimits | null = null;
   /** Between the lines of a long -R: every 10 ms of work, one turn of the event loop (packets, clients). */
   private readonly yieldLoop = (): Promise<void> | undefined => {
     const t = performance.now();
@@ -170,6 +172,7 @@ export class Daemon {
     this.announce?.poke();
     if (!this.forwarder) return [];
     const keys = (this.engine as unknown as Partial<Engine>).serviceKeys?.() ?? this.engine.services();
+    this.limits?.listenersChanged(keys);
     return this.forwarder.sync(keys);
   }
 
@@ -274,6 +277,7 @@ export class Daemon {
       drains: this.drainer.list(),
       slowStarts: this.slowStart.list(),
       control: this.control ? { ...this.control.stats } : null,
+      limits: this.limits?.status() ?? null,
       eventLoop: {
         maxMs: Math.round(this.loopDelay.max / 1e4) / 100,
         p99Ms: Math.round(this.loopDelay.percentile(99) / 1e4) / 100,
@@ -330,12 +334,14 @@ export class Daemon {
   /** Loads rules, starts the forwarder and the control socket. Throws with a clear message on failure. */
   async start(): Promise<void> {
     const o = this.opts;
+    this.limits = new DescriptorLimits(o.forwarder, o.proxy, this.log);
+    const admission = this.limits.admission ?? undefined;
     if (o.forwarder === 'proxy') {
       if (o.proxy.workers > 0) {
-        this.forwarder = new ClusterForwarder(this.engine, this.now, o.proxy, { log: this.log, logLevel: o.logLevel });
+        this.forwarder = new ClusterForwarder(this.engine, this.now, o.proxy, { log: this.log, logLevel: o.logLevel, ...(admission ? { admission } : {}) });
       } else {
         const port = new EnginePort(this.engine, this.now);
-        this.forwarder = new ProxyForwarder(port, { ...o.proxy, timeouts: () => this.engine.timeouts(), log: this.log });
+        this.forwarder = new ProxyForwarder(port, { ...o.proxy, timeouts: () => this.engine.timeouts(), log: this.log, ...(admission ? { admission } : {}) });
       }
     }
     if (o.forwarder === 'packet') {

@@ -38,6 +38,12 @@ export interface ProxyOptions {
   readonly proxyProtocol: ProxyProtocolVersion | null;
   /** Give up connecting to a real server after this many ms (the client is reset). */
   readonly connectTimeoutMs: number;
+  /**
+   * Open TCP connections per virtual service (all relay workers together), as HAProxy's maxconn;
+   * a new one past it is reset at accept and counted. 0: no per-service maximum (the descriptor
+   * budget still applies: src/forwarders/proxy/admission.ts).
+   */
+  readonly maxconn: number;
 }
 
 export interface PacketOptions {
@@ -111,6 +117,7 @@ export const PROXY_DEFAULTS: Readonly<Omit<ProxyOptions, 'workers'>> = Object.fr
   speculate: true,
   proxyProtocol: null,
   connectTimeoutMs: 5000,
+  maxconn: 0,
 });
 
 export const PACKET_DEFAULTS: Readonly<PacketOptions> = Object.freeze({
@@ -137,6 +144,7 @@ export const PROXY_SPECS = {
   speculate: onOffSpec('proxy-speculate', 'proxy: the epoll relay reads and sends the client\'s request right after connect(), before the handshake is known to be complete', PROXY_DEFAULTS.speculate),
   proxyProtocol: { key: 'proxy-protocol', arg: 'v1|v2|none', shown: 'none', help: 'proxy: send a PROXY protocol header to real servers (client address)', parse: (t: string) => { const v = oneOf(['v1', 'v2', 'none'] as const)(t); return v === 'none' ? null : v; } },
   connectTimeoutMs: { key: 'connect-timeout', arg: 'MS', shown: String(PROXY_DEFAULTS.connectTimeoutMs), help: 'proxy: give up connecting to a real server after MS (the client is reset)', parse: integer(1, 2 ** 31 - 1, 'a positive integer (ms)') },
+  maxconn: { key: 'proxy-maxconn', arg: 'N', shown: String(PROXY_DEFAULTS.maxconn), help: 'proxy: open TCP connections per virtual service (as HAProxy\'s maxconn); a new one past it is reset at once and counted (0: no per-service maximum; the descriptor budget still applies)', parse: integer(0, 2 ** 31 - 1, 'an integer >= 0') },
 } as const satisfies { readonly [K in Exclude<keyof ProxyOptions, 'workers'>]: OptionSpec<ProxyOptions[K]> };
 
 /** The packet forwarder's own options (besides --workers). */

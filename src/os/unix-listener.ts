@@ -7,7 +7,8 @@
  *
  * Out of descriptors (EMFILE/ENFILE) a pending client would make the loop spin; as HAProxy and
  * libuv do, one spare descriptor is kept: it is closed, the client accepted, handed to
- * `onExhausted` (which writes its refusal and closes it synchronously), and the spare reopened.
+ * `onExhausted` (which writes its refusal), closed 50 ms later, and the spare reopened; meanwhile
+ * nothing is accepted (the others wait in the backlog), so each gets its answer in turn.
  */
 import { sys, sysTcp, C, SysError, check, errno, watchReadable, type FdWatch } from './libc.ts';
 
@@ -17,6 +18,8 @@ const EMFILE = 24;
 const ENFILE = 23;
 const ECONNABORTED = 103;
 const SUN_PATH_MAX = 108;
+/** Out of descriptors: how long a client answered on the spare descriptor is held before it is closed. */
+const EXHAUSTED_HOLD_MS = 50;
 
 export interface UnixListenerOptions {
   readonly backlog: number;
@@ -24,7 +27,7 @@ export interface UnixListenerOptions {
   readonly perTurn: number;
   /** A new connection (a non-blocking, close-on-exec descriptor the callee now owns). */
   onConnection(fd: number): void;
-  /** A connection accepted on the spare descriptor: answer it synchronously and close it. */
+  /** A connection accepted on the spare descriptor: write its answer synchronously (the listener closes it). */
   onExhausted(fd: number): void;
   /** accept4 failed otherwise (the listener keeps going). */
   onError(e: Error): void;
@@ -64,6 +67,8 @@ export function listenUnix(path: string, o: UnixListenerOptions): UnixListener {
   let watch: FdWatch | null = null;
   let closed = false;
   let retry: NodeJS.Timeout | null = null;
+  /** A client answered on the spare descriptor, closed when the pause ends. */
+  let held = -1;
   const onReadable = (): void => {
     for (let i = 0; i < o.perTurn; i++) {
       const c = Number(sysTcp.accept4(fd, null, null, flags));
@@ -78,7 +83,19 @@ export function listenUnix(path: string, o: UnixListenerOptions): UnixListener {
           sys.close(spare);
           spare = -1;
           const c2 = Number(sysTcp.accept4(fd, null, null, flags));
-          if (c2 >= 0) o.onExhausted(c2);
+          if (c2 >= 0) {
+            // The answer, then our FIN; the descriptor is kept a moment so that the client's
+            // request lands in our buffer (not on a closed socket: EPIPE before it reads the line).
+            o.onExhausted(c2);
+            sysTcp.shutdown(c2, 1 /* SHUT_WR */);
+            held = c2;
+            pause(EXHAUSTED_HOLD_MS, () => {
+              sys.close(c2);
+              held = -1;
+              spare = openSpare();
+            });
+            return;
+          }
         }
         spare = openSpare();
         // Still no descriptor to spare: stop watching for a while rather than spin on the backlog.
@@ -89,11 +106,12 @@ export function listenUnix(path: string, o: UnixListenerOptions): UnixListener {
       return;
     }
   };
-  const pause = (ms: number): void => {
+  const pause = (ms: number, then?: () => void): void => {
     watch?.close();
     watch = null;
     retry = setTimeout(() => {
       retry = null;
+      then?.();
       if (!closed) watch = watchReadable(fd, onReadable);
     }, ms);
   };
@@ -107,7 +125,9 @@ export function listenUnix(path: string, o: UnixListenerOptions): UnixListener {
       watch = null;
       sys.close(fd);
       if (spare >= 0) sys.close(spare);
+      if (held >= 0) sys.close(held);
       spare = -1;
+      held = -1;
     },
   };
 }
@@ -115,9 +135,4 @@ export function listenUnix(path: string, o: UnixListenerOptions): UnixListener {
 /** Writes `data` to a descriptor without blocking (a short refusal into an empty socket buffer). */
 export function writeNow(fd: number, data: Buffer): void {
   sys.send(fd, data, data.length, C.MSG_DONTWAIT | 0x4000 /* MSG_NOSIGNAL */);
-}
-
-/** Closes a descriptor. */
-export function closeFd(fd: number): void {
-  sys.close(fd);
 }
