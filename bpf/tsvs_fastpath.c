@@ -226,6 +226,30 @@ struct {
   __type(value, struct ahead_ring);
 } ahead SEC(".maps");
 
+/*
+ * The daemon's heartbeat (docs/PACKET-FORWARDER.md "When the daemon dies"): user space writes
+ * `beat_ns` (CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns) every 100 ms through the mmap'd map.
+ * A heartbeat older than `stale_ns` and the program takes no new decision (no decision ahead is
+ * taken: a new connection goes to the kernel's stack); older than `orphan_ns` and it stops
+ * carrying the connections it knows too. A daemon killed without detaching the tc filter thus
+ * leaves nothing deciding on its behalf, and its established flows continue for a bounded time.
+ */
+struct ctl {
+  __u64 beat_ns;
+  __u64 stale_ns;
+  __u64 orphan_ns;
+  __u64 stale_new;     /* new connections not taken ahead because the heartbeat was stale */
+  __u64 orphan_passed; /* packets of known flows left to the kernel: heartbeat older than orphan_ns */
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __uint(map_flags, 1024); /* BPF_F_MMAPABLE */
+  __type(key, __u32);
+  __type(value, struct ctl);
+} ctl SEC(".maps");
+
 #define bswap16(x) __builtin_bswap16(x)
 #define FWD 1
 #define PASS 0
@@ -338,11 +362,24 @@ static __attribute__((always_inline)) int fast_step(void *data, void *end, __u32
   k.sport = *(__u16 *)l4;
   k.dport = *(__u16 *)(l4 + 2);
   k.proto = proto;
+  __u32 zero = 0;
+  struct ctl *c = bpf_map_lookup_elem(&ctl, &zero);
+  if (!c) return PASS;
+  __u64 age = bpf_ktime_get_ns() - *(volatile __u64 *)&c->beat_ns;
   struct flow_val *v = bpf_map_lookup_elem(&flows, &k);
   if (!v) {
     /* A new connection: a decision taken ahead, if its service has one waiting. */
     if (proto == 6 && !syn) return PASS;
+    if (age > c->stale_ns) {
+      /* Nobody behind the decisions any more (no heartbeat): the program does not decide alone. */
+      __sync_fetch_and_add(&c->stale_new, 1);
+      return PASS;
+    }
     return take_ahead(eth, ip, &k, proto, flags, tot, seg, ifindex);
+  }
+  if (age > c->orphan_ns) {
+    __sync_fetch_and_add(&c->orphan_passed, 1);
+    return PASS;
   }
   if (syn) return PASS; /* a SYN on a known flow: the engine may reschedule */
   if (v->nat != NAT_NONE) {

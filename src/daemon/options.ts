@@ -153,7 +153,7 @@ export const OPTION_SPECS: readonly OptionSpec<unknown>[] = [
   DAEMON_SPECS.rules, DAEMON_SPECS.socket, DAEMON_SPECS.state, DAEMON_SPECS.forwarder, DAEMON_SPECS.keepalived, DAEMON_SPECS.ldirectord,
   WORKERS, DAEMON_SPECS.logLevel, DAEMON_SPECS.syncRefreshMs,
   PROXY_SPECS.proxyProtocol, PROXY_SPECS.connectTimeoutMs, PROXY_SPECS.workerMode, PROXY_SPECS.relay, PROXY_SPECS.ahead, PROXY_SPECS.sharedAccept, PROXY_SPECS.speculate, PROXY_SPECS.maxconn,
-  PACKET_SPECS.ifaces, PACKET_SPECS.fastPath, PACKET_SPECS.fastPathAhead, PACKET_SPECS.flowCache,
+  PACKET_SPECS.ifaces, PACKET_SPECS.fastPath, PACKET_SPECS.fastPathAhead, PACKET_SPECS.fastPathStaleMs, PACKET_SPECS.fastPathOrphanMs, PACKET_SPECS.flowCache,
   ...Object.values(IPVS_SPECS),
   ...Object.values(BGP_SPECS),
   ...Object.values(OBSERVE_SPECS),
