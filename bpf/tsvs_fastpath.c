@@ -35,7 +35,7 @@ typedef unsigned long long __u64;
 
 enum { XDP_ABORTED = 0, XDP_DROP, XDP_PASS, XDP_TX, XDP_REDIRECT };
 enum { TC_ACT_OK = 0, TC_ACT_SHOT = 2 };
-enum { BPF_MAP_TYPE_HASH = 1, BPF_MAP_TYPE_ARRAY = 2, BPF_MAP_TYPE_RINGBUF = 27 };
+enum { BPF_MAP_TYPE_HASH = 1, BPF_MAP_TYPE_ARRAY = 2, BPF_MAP_TYPE_LRU_HASH = 9, BPF_MAP_TYPE_RINGBUF = 27 };
 
 struct xdp_md {
   __u32 data;
@@ -198,8 +198,14 @@ struct svc_key {
   __u8 pad;
 };
 
+/*
+ * LRU (as Katran's): when full, an install evicts the least recently used flow instead of being
+ * refused, so a SYN flood (whose flows are installed once, at the decision ahead, and never used
+ * again) cannot push out the established flows that carry traffic. An evicted flow's packets go
+ * to user space, which still has its connection and offers it again.
+ */
 struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
   __uint(max_entries, 65536);
   __type(key, struct flow_key);
   __type(value, struct flow_val);
@@ -290,7 +296,7 @@ static __attribute__((always_inline)) int take_ahead(__u8 *eth, __u8 *ip, struct
   nv.ifindex = s.ifindex;
   nv.mtu = s.mtu;
   nv.need_ack = proto == 6;
-  /* Map full: the flow's later packets go to user space, which knows the connection by then. */
+  /* (LRU: room is made by evicting the least recently used flow; that one's packets go to user space.) */
   bpf_map_update_elem(&flows, k, &nv, BPF_NOEXIST);
   ev->saddr = k->saddr;
   ev->daddr = k->daddr;

@@ -34,7 +34,7 @@ import { SlowStart, slowStartSeconds } from './slow-start.ts';
 import { observeOptions, startObservers, type Observers, type ObserverOptions } from './observers.ts';
 
 export interface DaemonDeps {
-  createEngine(): Engine;
+  createEngine(opts?: { connMax?: number }): Engine;
   runIpvsadm(argv: string[], backend: IpvsBackend, io: { stdin?: string; between?: () => Promise<void> | undefined }): Promise<IpvsadmResult>;
 }
 
@@ -77,7 +77,7 @@ export class Daemon {
 
   constructor(readonly opts: DaemonOptions, private readonly deps: DaemonDeps) {
     this.log = createLogger(opts.logLevel);
-    this.engine = deps.createEngine();
+    this.engine = deps.createEngine({ connMax: opts.connMax });
     this.engine.setTime(this.now());
     // --sloppy-tcp etc.: the IPVS sysctls the daemon's options set (names from the engine's own table).
     for (const [name, value] of Object.entries(opts.ipvs)) this.engine.setSysctl(name, value);
@@ -276,6 +276,7 @@ export class Daemon {
       lastReload: this.lastReload,
       drains: this.drainer.list(),
       slowStarts: this.slowStart.list(),
+      table: (() => { const c = (this.engine as unknown as Partial<Engine>).counters?.(); return c ? { ...c, max: this.opts.connMax } : null; })(),
       control: this.control ? { ...this.control.stats } : null,
       limits: this.limits?.status() ?? null,
       eventLoop: {

@@ -39,6 +39,8 @@ export interface DaemonOptions {
   readonly syncRefreshMs: number;
   /** How often the engine's clock is advanced when no packet does it (ms). */
   readonly tickMs: number;
+  /** The connection table's maximum entries (new connections past it: dropped, counted tableFull). */
+  readonly connMax: number;
   readonly proxy: ProxyOptions;
   readonly packet: PacketOptions;
   /** The IPVS sysctls the engine starts with (net.ipv4.vs.*; the kernel's defaults unless given). */
@@ -80,6 +82,8 @@ export const DAEMON_DEFAULTS = Object.freeze({
   bgpHoldSeconds: 9,
   bgpQuorum: 1,
   bgpRiseMs: 1000,
+  /** The connection table's maximum (connections and templates), as the kernel's default table holds. */
+  connMax: 1 << 20,
 });
 
 const text = (what: string) => (t: string): string => {
@@ -97,6 +101,7 @@ export const DAEMON_SPECS = {
   ldirectord: { key: 'ldirectord', arg: 'FILE', shown: 'none', help: 'run ldirectord.cf as it is (virtual=/real= with checks); SIGHUP reloads it', parse: text('a file') },
   logLevel: { key: 'log-level', arg: LOG_LEVELS.join('|'), shown: DAEMON_DEFAULTS.logLevel, help: 'logs are JSON lines on stderr (the proxy relay workers log at the same level)', parse: (t: string): LogLevel => { if ((LOG_LEVELS as readonly string[]).includes(t)) return t as LogLevel; throw new OptionValueError(`must be one of ${LOG_LEVELS.join(', ')}, not '${t}'`); } },
   syncRefreshMs: { key: 'sync-refresh', arg: 'MS', shown: String(DAEMON_DEFAULTS.syncRefreshMs), help: 'connection sync master: send the whole connection table every MS (0: only changes)', parse: (t: string): number => { const n = /^[0-9]+$/.test(t) ? Number(t) : NaN; if (!Number.isSafeInteger(n) || n > 2 ** 31 - 1) throw new OptionValueError(`must be a number of ms (0 turns it off), not '${t}'`); return n; } },
+  connMax: { key: 'conn-max', arg: 'N', shown: String(DAEMON_DEFAULTS.connMax), help: 'the connection table\'s maximum (connections and persistence templates); at the maximum new connections are dropped and counted (status table.tableFull), existing ones keep working', parse: (t: string): number => { const n = /^[0-9]+$/.test(t) ? Number(t) : NaN; if (!Number.isSafeInteger(n) || n < 1024 || n > 1 << 26) throw new OptionValueError(`must be an integer 1024..${1 << 26}, not '${t}'`); return n; } },
 } as const satisfies Record<string, OptionSpec<unknown>>;
 
 const sysctlOnOff = (key: string, name: keyof IpvsSysctls, help: string): OptionSpec<number> => ({
@@ -151,7 +156,7 @@ export const OBSERVE_SPECS = {
 /** Every option that takes a value, in --help order: flags and config keys. */
 export const OPTION_SPECS: readonly OptionSpec<unknown>[] = [
   DAEMON_SPECS.rules, DAEMON_SPECS.socket, DAEMON_SPECS.state, DAEMON_SPECS.forwarder, DAEMON_SPECS.keepalived, DAEMON_SPECS.ldirectord,
-  WORKERS, DAEMON_SPECS.logLevel, DAEMON_SPECS.syncRefreshMs,
+  WORKERS, DAEMON_SPECS.logLevel, DAEMON_SPECS.syncRefreshMs, DAEMON_SPECS.connMax,
   PROXY_SPECS.proxyProtocol, PROXY_SPECS.connectTimeoutMs, PROXY_SPECS.workerMode, PROXY_SPECS.relay, PROXY_SPECS.ahead, PROXY_SPECS.sharedAccept, PROXY_SPECS.speculate, PROXY_SPECS.maxconn,
   PACKET_SPECS.ifaces, PACKET_SPECS.fastPath, PACKET_SPECS.fastPathAhead, PACKET_SPECS.fastPathStaleMs, PACKET_SPECS.fastPathOrphanMs, PACKET_SPECS.flowCache,
   ...Object.values(IPVS_SPECS),
@@ -258,6 +263,7 @@ export function daemonOptions(raw: RawOptions, flags: { readonly noState: boolea
     logLevel,
     syncRefreshMs,
     tickMs: DAEMON_DEFAULTS.tickMs,
+    connMax: optionValue(raw, DAEMON_SPECS.connMax) ?? DAEMON_DEFAULTS.connMax,
     proxy: forwarder === 'proxy' ? proxy : Object.freeze({ ...proxy, workers: 0 }),
     packet,
     ipvs,
