@@ -20,8 +20,9 @@ import { EnginePort } from '../forwarders/proxy/engine-port.ts';
 import { ProxyForwarder } from '../forwarders/proxy/forwarder.ts';
 import { ClusterForwarder } from '../forwarders/proxy/cluster.ts';
 import { DescriptorLimits } from './limits.ts';
+import { startDefense } from './defense.ts';
 import { startPacketForwarder } from '../forwarders/packet/index.ts';
-import type { Engine } from '../core/engine.ts';
+import type { Engine, Sysctls } from '../core/engine.ts';
 import type { Forwarder, ListenerFailure } from '../dataplane/forwarder.ts';
 import type { HealthStatus } from '../health/types.ts';
 import { SyncReconciler } from '../ha/sync-reconciler.ts';
@@ -34,7 +35,7 @@ import { SlowStart, slowStartSeconds } from './slow-start.ts';
 import { observeOptions, startObservers, type Observers, type ObserverOptions } from './observers.ts';
 
 export interface DaemonDeps {
-  createEngine(opts?: { connMax?: number }): Engine;
+  createEngine(opts?: { connMax?: number; sysctl?: Partial<Sysctls> }): Engine;
   runIpvsadm(argv: string[], backend: IpvsBackend, io: { stdin?: string; between?: () => Promise<void> | undefined }): Promise<IpvsadmResult>;
 }
 
@@ -65,6 +66,7 @@ export class Daemon {
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
   private lastYield = 0;
   private limits: DescriptorLimits | null = null;
+  private stopDefense: (() => void) | null = null;
   /** Between the lines of a long -R: every 10 ms of work, one turn of the event loop (packets, clients). */
   private readonly yieldLoop = (): Promise<void> | undefined => {
     const t = performance.now();
@@ -276,7 +278,7 @@ export class Daemon {
       lastReload: this.lastReload,
       drains: this.drainer.list(),
       slowStarts: this.slowStart.list(),
-      table: (() => { const c = (this.engine as unknown as Partial<Engine>).counters?.(); return c ? { ...c, max: this.opts.connMax } : null; })(),
+      table: (() => { const e = this.engine as unknown as Partial<Engine>; const c = e.counters?.(); return c ? { ...c, max: this.opts.connMax, defense: e.defenseStatus?.() ?? null } : null; })(),
       control: this.control ? { ...this.control.stats } : null,
       limits: this.limits?.status() ?? null,
       eventLoop: {
@@ -405,6 +407,7 @@ export class Daemon {
     }
     this.tick = setInterval(() => this.engine.setTime(this.now()), o.tickMs);
     this.loopDelay.enable();
+    if (typeof (this.engine as unknown as Partial<Engine>).defense === 'function') this.stopDefense = startDefense(this.engine, o.connMax);
     this.control = new ControlServer(o.socketPath, (req) => this.handle(req), (e) => this.log.error({ err: e.message }, 'control socket error'));
     await this.control.listen();
     this.announce?.setReady();
@@ -425,6 +428,7 @@ export class Daemon {
     this.slowStart.stop();
     await this.observers?.close();
     this.loopDelay.disable();
+    this.stopDefense?.();
     await this.control?.close();
     await this.config?.stop();
     await this.queue;
