@@ -35,7 +35,7 @@ typedef unsigned long long __u64;
 
 enum { XDP_ABORTED = 0, XDP_DROP, XDP_PASS, XDP_TX, XDP_REDIRECT };
 enum { TC_ACT_OK = 0, TC_ACT_SHOT = 2 };
-enum { BPF_MAP_TYPE_HASH = 1, BPF_MAP_TYPE_ARRAY = 2, BPF_MAP_TYPE_RINGBUF = 27 };
+enum { BPF_MAP_TYPE_HASH = 1, BPF_MAP_TYPE_ARRAY = 2, BPF_MAP_TYPE_LRU_HASH = 9, BPF_MAP_TYPE_RINGBUF = 27 };
 
 struct xdp_md {
   __u32 data;
@@ -198,8 +198,14 @@ struct svc_key {
   __u8 pad;
 };
 
+/*
+ * LRU (as Katran's): when full, an install evicts the least recently used flow instead of being
+ * refused, so a SYN flood (whose flows are installed once, at the decision ahead, and never used
+ * again) cannot push out the established flows that carry traffic. An evicted flow's packets go
+ * to user space, which still has its connection and offers it again.
+ */
 struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
   __uint(max_entries, 65536);
   __type(key, struct flow_key);
   __type(value, struct flow_val);
@@ -225,6 +231,30 @@ struct {
   __type(key, __u32);
   __type(value, struct ahead_ring);
 } ahead SEC(".maps");
+
+/*
+ * The daemon's heartbeat (docs/PACKET-FORWARDER.md "When the daemon dies"): user space writes
+ * `beat_ns` (CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns) every 100 ms through the mmap'd map.
+ * A heartbeat older than `stale_ns` and the program takes no new decision (no decision ahead is
+ * taken: a new connection goes to the kernel's stack); older than `orphan_ns` and it stops
+ * carrying the connections it knows too. A daemon killed without detaching the tc filter thus
+ * leaves nothing deciding on its behalf, and its established flows continue for a bounded time.
+ */
+struct ctl {
+  __u64 beat_ns;
+  __u64 stale_ns;
+  __u64 orphan_ns;
+  __u64 stale_new;     /* new connections not taken ahead because the heartbeat was stale */
+  __u64 orphan_passed; /* packets of known flows left to the kernel: heartbeat older than orphan_ns */
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __uint(map_flags, 1024); /* BPF_F_MMAPABLE */
+  __type(key, __u32);
+  __type(value, struct ctl);
+} ctl SEC(".maps");
 
 #define bswap16(x) __builtin_bswap16(x)
 #define FWD 1
@@ -266,7 +296,7 @@ static __attribute__((always_inline)) int take_ahead(__u8 *eth, __u8 *ip, struct
   nv.ifindex = s.ifindex;
   nv.mtu = s.mtu;
   nv.need_ack = proto == 6;
-  /* Map full: the flow's later packets go to user space, which knows the connection by then. */
+  /* (LRU: room is made by evicting the least recently used flow; that one's packets go to user space.) */
   bpf_map_update_elem(&flows, k, &nv, BPF_NOEXIST);
   ev->saddr = k->saddr;
   ev->daddr = k->daddr;
@@ -338,11 +368,24 @@ static __attribute__((always_inline)) int fast_step(void *data, void *end, __u32
   k.sport = *(__u16 *)l4;
   k.dport = *(__u16 *)(l4 + 2);
   k.proto = proto;
+  __u32 zero = 0;
+  struct ctl *c = bpf_map_lookup_elem(&ctl, &zero);
+  if (!c) return PASS;
+  __u64 age = bpf_ktime_get_ns() - *(volatile __u64 *)&c->beat_ns;
   struct flow_val *v = bpf_map_lookup_elem(&flows, &k);
   if (!v) {
     /* A new connection: a decision taken ahead, if its service has one waiting. */
     if (proto == 6 && !syn) return PASS;
+    if (age > c->stale_ns) {
+      /* Nobody behind the decisions any more (no heartbeat): the program does not decide alone. */
+      __sync_fetch_and_add(&c->stale_new, 1);
+      return PASS;
+    }
     return take_ahead(eth, ip, &k, proto, flags, tot, seg, ifindex);
+  }
+  if (age > c->orphan_ns) {
+    __sync_fetch_and_add(&c->orphan_passed, 1);
+    return PASS;
   }
   if (syn) return PASS; /* a SYN on a known flow: the engine may reschedule */
   if (v->nat != NAT_NONE) {

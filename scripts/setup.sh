@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # prometheus-node-exporter: the oracle for --procfs (test/observe); chromium: the dashboard test.
-APT_PACKAGES=(iproute2 nftables iptables ethtool curl nginx-light libnginx-mod-stream haproxy keepalived ldirectord wrk tcpdump procps kmod clang libbpf1 socat bird2 util-linux prometheus-node-exporter chromium)
+APT_PACKAGES=(iproute2 nftables iptables ethtool curl nginx-light libnginx-mod-stream haproxy keepalived ldirectord wrk tcpdump procps kmod clang libbpf1 socat bird2 util-linux prometheus-node-exporter chromium hping3)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

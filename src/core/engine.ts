@@ -67,6 +67,7 @@ export type VerdictReason =
   | 'cache-bypass' // pass: fwmark service, cache_bypass=1, no destination
   | 'dest-unavailable' // drop: connection's destination deleted and expire_nodest_conn=0
   | 'table-full' // drop: the connection table holds connMax entries
+  | 'defense-drop' // drop: drop_packet defence (one new connection in drop_rate)
   | 'port-mismatch'; // reject: non-persistent service, packet port != service port
 
 export interface Verdict {
@@ -101,6 +102,13 @@ export interface Sysctls {
   lblcr_expiration: number;
   run_estimation: number;
   cache_bypass: number;
+  /** Defence (ip_vs_ctl.c update_defense_level): 0 off, 1 auto (on below amemthresh, then 2), 3 always. */
+  drop_entry: number;
+  drop_packet: number;
+  /** Available memory threshold, pages: below it the automatic defences (1/2) turn on. */
+  amemthresh: number;
+  /** drop_packet 3: drop one new connection in this many. */
+  am_droprate: number;
 }
 
 export const DEFAULT_SYSCTLS: Readonly<Sysctls> = {
@@ -113,6 +121,10 @@ export const DEFAULT_SYSCTLS: Readonly<Sysctls> = {
   lblcr_expiration: 86400,
   run_estimation: 1,
   cache_bypass: 0,
+  drop_entry: 0,
+  drop_packet: 0,
+  amemthresh: 1024,
+  am_droprate: 10,
 };
 
 export interface EngineOptions {
@@ -483,6 +495,87 @@ export class Engine implements IpvsBackend {
     return null;
   }
 
+  /** The services' keys only (what the forwarders listen on), without snapshots of their destinations. */
+  serviceKeys(): ServiceKey[] {
+    return this.services_.map((s) => ({ af: s.af, fwmark: s.fwmark, protocol: s.protocol, addr: s.addr, port: s.port }));
+  }
+
+  // ---- defence against floods (ip_vs_ctl.c) -------------------------------------------------
+
+  private dropEntryOn = false;
+  private dropRate = 0;
+  private dropCounter = 0;
+  private readonly defenseCounts = { entriesDropped: 0, packetsDropped: 0 };
+  private lastAvail = -1;
+
+  /**
+   * update_defense_level, once a second: `availPages` is the memory available (pages; the daemon
+   * passes the smaller of the system's and what is left of the connection table). drop_entry and
+   * drop_packet in mode 1 switch to 2 while memory is short and back; 3 is always on. Then, while
+   * drop_entry is on, ip_vs_random_dropentry: a thirty-second of the table examined at random,
+   * SYN_RECV/SYNACK connections dropped (a flood's half-open entries go first).
+   */
+  defense(availPages: number): void {
+    const sys = this.sys;
+    const th = sys.amemthresh;
+    const nomem = availPages < th;
+    this.lastAvail = availPages;
+    switch (sys.drop_entry) {
+      case 1: if (nomem) { this.dropEntryOn = true; sys.drop_entry = 2; } else this.dropEntryOn = false; break;
+      case 2: if (nomem) this.dropEntryOn = true; else { this.dropEntryOn = false; sys.drop_entry = 1; } break;
+      case 3: this.dropEntryOn = true; break;
+      default: this.dropEntryOn = false;
+    }
+    switch (sys.drop_packet) {
+      case 1: if (nomem) { this.dropRate = this.dropCounter = Math.floor(th / (th - availPages)); sys.drop_packet = 2; } else this.dropRate = 0; break;
+      case 2: if (nomem) this.dropRate = this.dropCounter = Math.floor(th / (th - availPages)); else { this.dropRate = 0; sys.drop_packet = 1; } break;
+      case 3: this.dropRate = sys.am_droprate; break;
+      default: this.dropRate = 0;
+    }
+    if (this.dropEntryOn) this.randomDropEntry();
+  }
+
+  /** What the defence is doing (status). */
+  defenseStatus(): { availPages: number; dropEntry: number; dropPacket: number; dropRate: number; entriesDropped: number; packetsDropped: number } {
+    return { availPages: this.lastAvail, dropEntry: this.sys.drop_entry, dropPacket: this.sys.drop_packet, dropRate: this.dropRate, ...this.defenseCounts };
+  }
+
+  /** ip_vs_todrop: one new connection in dropRate is dropped. */
+  private todrop(): boolean {
+    if (--this.dropCounter > 0) return false;
+    this.dropCounter = this.dropRate;
+    this.defenseCounts.packetsDropped++;
+    return true;
+  }
+
+  /**
+   * ip_vs_random_dropentry: the kernel looks at 1/32 of its hash buckets at random; here as many
+   * random slots of the table. Half-open TCP entries (SYN_RECV, SYNACK) are expired now. The
+   * kernel also drops ESTABLISHED and UDP entries that saw few packets in 60 s (todrop_entry);
+   * this engine keeps no per-entry packet count, so those stay.
+   */
+  private randomDropEntry(): void {
+    const t = this.table;
+    const n = Math.max(1, t.cap >> 5);
+    for (let i = 0; i < n; i++) {
+      const sl = Math.floor(this.random() * t.cap);
+      const f = t.flags[sl]!;
+      if (!(f & CF.USED) || (f & (CF.TEMPLATE | CF.ONEPACKET))) continue;
+      if (t.proto[sl] !== PROTO.TCP) continue;
+      const st = t.state[sl]!;
+      if (st !== TCP_S.SYN_RECV && st !== TCP_S.SYNACK) continue;
+      this.expireNow(sl);
+      this.defenseCounts.entriesDropped++;
+    }
+  }
+
+  /** Table sizes without building snapshots (status asks often; 100,000 destinations snapshot in ~300 ms). */
+  sizes(): { services: number; destinations: number; entries: number } {
+    let destinations = 0;
+    for (const svc of this.services_) destinations += svc.dests.length;
+    return { services: this.services_.length, destinations, entries: this.table.count };
+  }
+
   counters(): EngineCounters {
     return { tableFull: this.tableFull, entries: this.table.count, tableBytes: this.table.bytes(), limit: this.table.max };
   }
@@ -775,6 +868,12 @@ export class Engine implements IpvsBackend {
       const svc = this.findService(p.af, p.protocol, p.daddr, p.dport, p.mark);
       if (!svc) {
         v.reason = 'no-service';
+        return v;
+      }
+      if (this.dropRate !== 0 && this.todrop()) {
+        // ip_vs_todrop: "It seems that we are very loaded. We have to drop this packet."
+        v.action = 'drop';
+        v.reason = 'defense-drop';
         return v;
       }
       s = this.schedule(svc, p, v);

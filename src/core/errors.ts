@@ -16,6 +16,8 @@ export const ERROR_CODES = {
   EVERSION: 'ControlError',
   EUNKNOWNOP: 'ControlError',
   ETOOBIG: 'ControlError',
+  EBUSY: 'ControlError',
+  EMFILE: 'ControlError',
   ERELOAD: 'ControlError',
   EINTERNAL: 'ControlError',
   // A drain request refused (src/daemon/drain.ts): no such service (ESRCH) or real server
@@ -67,7 +69,7 @@ export type DrainCode = 'ESRCH' | 'ENOENT' | 'EEXIST' | 'EINVAL' | 'ENOTFOUND';
 
 /** A refused control API request; the server answers with its code (others become EINTERNAL). */
 export class ControlError extends TsvsError {
-  constructor(code: 'EBADREQ' | 'EVERSION' | 'EUNKNOWNOP' | 'ETOOBIG' | 'ERELOAD' | 'EINTERNAL' | 'ENOBGP' | DrainCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: 'EBADREQ' | 'EVERSION' | 'EUNKNOWNOP' | 'ETOOBIG' | 'EBUSY' | 'EMFILE' | 'ERELOAD' | 'EINTERNAL' | 'ENOBGP' | DrainCode, message: string, options?: { cause?: unknown }) {
     super(code, message, options);
   }
 }

@@ -5,12 +5,14 @@
  * (and not be writable by others) if it exists; a socket already served by a live daemon is
  * refused; a stale socket (nobody listening) is removed. The socket is chmod 0600.
  */
-import { createServer, connect, type Server, type Socket } from 'node:net';
+import { connect, Socket } from 'node:net';
 import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { LineSplitter, PROTOCOL_VERSION, type Request, type Response } from './protocol.ts';
+import { MAX_REQUEST_BYTES, PROTOCOL_VERSION, type Request, type Response } from './protocol.ts';
 import { ControlError, SocketPathError } from '../core/errors.ts';
 import { drainRequestError } from './drain.ts';
+import { LineReader } from './line-reader.ts';
+import { listenUnix, writeNow, type UnixListener } from '../os/unix-listener.ts';
 
 export { SocketPathError };
 
@@ -78,76 +80,310 @@ export function validateRequest(x: unknown): { ok: true; req: Request } | { ok: 
   return { ok: true, req: o as unknown as Request };
 }
 
+/**
+ * What one control client may cost the daemon (docs/CONTROL-API.md "Limits"). The defaults are
+ * here and nowhere else; tests pass smaller ones.
+ */
+export interface ControlLimits {
+  /** Longest request line in bytes: refused with ETOOBIG as soon as this many bytes came without a newline. */
+  readonly maxRequestBytes: number;
+  /** Partial request bytes held for all clients together; the client whose data passes it gets EBUSY. */
+  readonly maxBufferedRequestBytes: number;
+  /** Clients connected at once; one more is answered EBUSY and closed. */
+  readonly maxClients: number;
+  /** Requests read ahead of their answers per client; its socket is not read while this many wait. */
+  readonly maxQueuedRequests: number;
+  /** Unsent answer bytes of one client above which its next request waits until it reads. */
+  readonly outputHighWater: number;
+  /** Unsent answer bytes of all clients together above which every next request waits. */
+  readonly maxBufferedOutputBytes: number;
+  /** A client with no request in progress that sends and reads nothing for this long is closed. */
+  readonly idleTimeoutMs: number;
+  /** Pending connections the kernel queues for accept (capped by net.core.somaxconn). */
+  readonly backlog: number;
+  /** Connections accepted per turn of the event loop (the rest wait in the backlog). */
+  readonly acceptsPerTurn: number;
+}
+
+export const CONTROL_LIMITS: ControlLimits = Object.freeze({
+  maxRequestBytes: MAX_REQUEST_BYTES,
+  maxBufferedRequestBytes: 2 * MAX_REQUEST_BYTES,
+  maxClients: 128,
+  maxQueuedRequests: 16,
+  outputHighWater: 256 * 1024,
+  maxBufferedOutputBytes: 64 * 1024 * 1024,
+  idleTimeoutMs: 60_000,
+  backlog: 1024,
+  acceptsPerTurn: 8,
+});
+
+/** Counters of the control socket (status `control`). */
+export interface ControlStats {
+  clients: number;
+  accepted: number;
+  /** Refused with EBUSY: too many clients, or too many request bytes buffered. */
+  busy: number;
+  /** Refused with EMFILE: the daemon had no descriptor left (answered on a spare one). */
+  noDescriptors: number;
+  /** Refused with ETOOBIG. */
+  tooBig: number;
+  /** Closed after idleTimeoutMs without activity (or without reading their answers). */
+  idleClosed: number;
+  /** Times a client's socket was not read because its answers or requests were backed up. */
+  backpressured: number;
+}
+
+interface Client {
+  readonly sock: Socket;
+  readonly reader: LineReader;
+  /** Request lines read, not yet handled (in order). */
+  readonly queue: string[];
+  /** A request of this client is being handled. */
+  busy: boolean;
+  /** Bytes of its partial line counted in the server's total. */
+  partial: number;
+  /** The client half-closed: answer what was read, then close. */
+  ended: boolean;
+  /** The last answer before closing (ETOOBIG, EBUSY), sent once the queue is answered. */
+  final: Response | null;
+  paused: boolean;
+}
+
+function errorLine(code: string, message: string, id: string | number | null = null): string {
+  return JSON.stringify({ v: 1, id, ok: false, error: { code, message } } satisfies Response) + '\n';
+}
+
+/**
+ * One request per client at a time, each on its own turn of the event loop (setImmediate), so a
+ * client pipelining requests cannot hold the loop; a client that does not read its answers stops
+ * being read (backpressure) instead of growing the daemon's memory.
+ */
 export class ControlServer {
-  private server: Server | null = null;
-  private readonly clients = new Set<Socket>();
-  constructor(readonly path: string, private readonly handler: Handler, private readonly onError: (e: Error) => void = () => {}) {}
+  private listener: UnixListener | null = null;
+  private readonly clients = new Set<Client>();
+  /** Clients whose next request waits for the total of unsent answers to go down. */
+  private readonly waiting = new Set<Client>();
+  private partialBytes = 0;
+  private readonly limits: ControlLimits;
+  readonly stats: ControlStats = { clients: 0, accepted: 0, busy: 0, noDescriptors: 0, tooBig: 0, idleClosed: 0, backpressured: 0 };
+
+  constructor(
+    readonly path: string,
+    private readonly handler: Handler,
+    private readonly onError: (e: Error) => void = () => {},
+    limits: Partial<ControlLimits> = {},
+  ) {
+    this.limits = { ...CONTROL_LIMITS, ...limits };
+  }
 
   async listen(): Promise<void> {
     await prepareSocketPath(this.path);
-    const server = createServer((sock) => this.serve(sock));
-    await new Promise<void>((resolve, reject) => {
-      const oldMask = process.umask(0o177);
-      server.once('error', (e) => { process.umask(oldMask); reject(e); });
-      server.listen(this.path, () => { process.umask(oldMask); resolve(); });
-    });
+    const oldMask = process.umask(0o177);
+    try {
+      this.listener = listenUnix(this.path, {
+        backlog: this.limits.backlog,
+        perTurn: this.limits.acceptsPerTurn,
+        // allowHalfOpen: a client that sends its requests and shuts down its side still gets every answer.
+        onConnection: (fd) => this.serve(new Socket({ fd, readable: true, writable: true, allowHalfOpen: true })),
+        onExhausted: (fd) => {
+          this.stats.noDescriptors++;
+          writeNow(fd, Buffer.from(errorLine('EMFILE', 'the daemon has no file descriptor left for this client; try again')));
+        },
+        onError: (e) => this.onError(e),
+      });
+    } finally {
+      process.umask(oldMask);
+    }
     chmodSync(this.path, 0o600);
-    server.on('error', (e) => this.onError(e));
-    this.server = server;
+  }
+
+  /**
+   * Sends a last line and half-closes. What the client still sends is read and dropped (closing
+   * at once would make its write fail with EPIPE before it reads the line); the descriptor goes
+   * when the client closes, or a second later.
+   */
+  private lastWord(sock: Socket, line: string): void {
+    sock.removeAllListeners('data');
+    sock.removeAllListeners('end');
+    sock.removeAllListeners('timeout');
+    sock.on('error', () => {});
+    sock.on('data', () => {});
+    sock.on('end', () => sock.destroy());
+    sock.resume();
+    sock.end(line);
+    sock.setTimeout(1000, () => sock.destroy());
   }
 
   private serve(sock: Socket): void {
-    this.clients.add(sock);
-    sock.setEncoding('utf8');
-    let chain = Promise.resolve();
-    const send = (r: Response): void => {
-      if (!sock.destroyed) sock.write(JSON.stringify(r) + '\n');
+    const L = this.limits;
+    if (this.clients.size >= L.maxClients) {
+      this.stats.busy++;
+      this.lastWord(sock, errorLine('EBUSY', `too many control clients (${L.maxClients} connected); try again`));
+      return;
+    }
+    this.stats.accepted++;
+    const c: Client = {
+      sock,
+      queue: [],
+      busy: false,
+      partial: 0,
+      ended: false,
+      final: null,
+      paused: false,
+      reader: new LineReader(
+        L.maxRequestBytes,
+        (line) => {
+          // Blank lines are ignored, as before.
+          if (line.length > 0 && !(line.length === 1 && line[0] === 13)) c.queue.push(line.toString('utf8'));
+        },
+        () => {
+          this.stats.tooBig++;
+          c.final = { v: 1, id: null, ok: false, error: { code: 'ETOOBIG', message: `request line longer than ${L.maxRequestBytes} bytes` } };
+        },
+      ),
     };
-    const splitter = new LineSplitter(
-      (line) => {
-        let parsed: unknown;
-        try {
-          parsed = JSON.parse(line);
-        } catch {
-          send({ v: 1, id: null, ok: false, error: { code: 'EBADREQ', message: 'malformed JSON' } });
-          return;
-        }
-        const v = validateRequest(parsed);
-        if (!v.ok) {
-          send({ v: 1, id: v.id, ok: false, error: { code: v.code, message: v.message } });
-          return;
-        }
-        const req = v.req;
-        // Requests of one client are answered in order.
-        chain = chain.then(async () => {
-          try {
-            const body = await this.handler(req);
-            send({ ...body, v: 1, id: req.id, ok: true });
-          } catch (e) {
-            const code = e instanceof ControlError ? e.code : 'EINTERNAL';
-            send({ v: 1, id: req.id, ok: false, error: { code, message: (e as Error).message } });
-          }
-        });
-      },
-      () => {
-        send({ v: 1, id: null, ok: false, error: { code: 'ETOOBIG', message: 'request line too long' } });
-        sock.end();
-      },
-    );
-    sock.on('data', (d: string) => splitter.push(d));
+    this.clients.add(c);
+    this.stats.clients = this.clients.size;
+    sock.on('data', (d: Buffer) => this.onData(c, d));
+    sock.on('end', () => {
+      c.ended = true;
+      this.pump(c);
+    });
+    sock.on('drain', () => {
+      this.pump(c);
+      this.pumpWaiting();
+    });
+    sock.setTimeout(L.idleTimeoutMs);
+    sock.on('timeout', () => {
+      // Busy (a long reload) or waiting its turn is not idle; a client not reading its answers is.
+      if (c.busy || (c.queue.length > 0 && sock.writableLength < L.outputHighWater)) return;
+      this.stats.idleClosed++;
+      sock.destroy();
+    });
     sock.on('error', () => {});
-    sock.on('close', () => this.clients.delete(sock));
+    sock.on('close', () => {
+      this.clients.delete(c);
+      this.waiting.delete(c);
+      this.stats.clients = this.clients.size;
+      this.partialBytes -= c.partial;
+      c.partial = 0;
+      c.queue.length = 0;
+      c.reader.stop();
+      this.pumpWaiting();
+    });
+  }
+
+  private onData(c: Client, d: Buffer): void {
+    const L = this.limits;
+    c.reader.push(d);
+    const partial = c.reader.pending;
+    this.partialBytes += partial - c.partial;
+    c.partial = partial;
+    if (partial > 0 && this.partialBytes > L.maxBufferedRequestBytes) {
+      // The client growing the total past the budget is the one refused.
+      this.stats.busy++;
+      c.reader.stop();
+      this.partialBytes -= c.partial;
+      c.partial = 0;
+      c.final = { v: 1, id: null, ok: false, error: { code: 'EBUSY', message: `the daemon holds ${L.maxBufferedRequestBytes} bytes of unfinished requests; try again` } };
+    }
+    if (!c.paused && (c.reader.done || c.queue.length >= L.maxQueuedRequests)) {
+      if (!c.reader.done) this.stats.backpressured++;
+      c.paused = true;
+      c.sock.pause();
+    }
+    this.pump(c);
+  }
+
+  private unsent(): number {
+    let n = 0;
+    for (const c of this.clients) n += c.sock.writableLength;
+    return n;
+  }
+
+  private pumpWaiting(): void {
+    if (this.waiting.size === 0) return;
+    const w = [...this.waiting];
+    this.waiting.clear();
+    for (const c of w) this.pump(c);
+  }
+
+  /** Starts the client's next request if it may run now; otherwise something later calls pump again. */
+  private pump(c: Client): void {
+    const L = this.limits;
+    const sock = c.sock;
+    if (c.busy || sock.destroyed) return;
+    if (c.queue.length === 0) {
+      if (c.final) {
+        const f = c.final;
+        c.final = null;
+        this.lastWord(sock, JSON.stringify(f) + '\n');
+      } else if (c.ended) {
+        sock.end();
+      } else if (c.paused && !c.reader.done) {
+        c.paused = false;
+        sock.resume();
+      }
+      return;
+    }
+    if (sock.writableLength >= L.outputHighWater) {
+      this.stats.backpressured++;
+      return; // 'drain' pumps again
+    }
+    if (this.unsent() >= L.maxBufferedOutputBytes) {
+      this.waiting.add(c);
+      return;
+    }
+    if (c.paused && !c.reader.done && c.queue.length <= L.maxQueuedRequests >> 1) {
+      c.paused = false;
+      sock.resume();
+    }
+    c.busy = true;
+    const line = c.queue.shift()!;
+    setImmediate(() => {
+      void this.answer(line).then((r) => {
+        c.busy = false;
+        if (!sock.destroyed) sock.write(JSON.stringify(r) + '\n');
+        this.pump(c);
+      });
+    });
+  }
+
+  private async answer(line: string): Promise<Response> {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch {
+      return { v: 1, id: null, ok: false, error: { code: 'EBADREQ', message: 'malformed JSON' } };
+    }
+    const v = validateRequest(parsed);
+    if (!v.ok) return { v: 1, id: v.id, ok: false, error: { code: v.code, message: v.message } };
+    const req = v.req;
+    try {
+      const body = await this.handler(req);
+      return { ...body, v: 1, id: req.id, ok: true };
+    } catch (e) {
+      const code = e instanceof ControlError ? e.code : 'EINTERNAL';
+      return { v: 1, id: req.id, ok: false, error: { code, message: (e as Error).message } };
+    }
   }
 
   async close(): Promise<void> {
-    const s = this.server;
-    this.server = null;
-    if (!s) return;
-    await new Promise<void>((resolve) => {
-      s.close(() => resolve());
-      for (const c of this.clients) c.end();
-      setTimeout(() => { for (const c of this.clients) c.destroy(); }, 500).unref();
-    });
+    const l = this.listener;
+    this.listener = null;
+    if (!l) return;
+    l.close();
     try { unlinkSync(this.path); } catch { /* already gone */ }
+    if (this.clients.size === 0) return;
+    await new Promise<void>((resolve) => {
+      for (const c of this.clients) {
+        c.sock.once('close', () => { if (this.clients.size === 0) resolve(); });
+        c.sock.end();
+      }
+      setTimeout(() => {
+        for (const c of this.clients) c.sock.destroy();
+        resolve();
+      }, 500).unref();
+    });
   }
 }

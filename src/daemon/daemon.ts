@@ -8,7 +8,7 @@
  * SIGTERM/SIGINT stop cleanly.
  */
 import { readFileSync } from 'node:fs';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { IpvsBackend } from '../core/types.ts';
 import { ControlServer } from './control-server.ts';
 import { ConfigError, ControlError } from '../core/errors.ts';
@@ -19,8 +19,10 @@ import { createLogger, type Logger, type LogLevel } from './log.ts';
 import { EnginePort } from '../forwarders/proxy/engine-port.ts';
 import { ProxyForwarder } from '../forwarders/proxy/forwarder.ts';
 import { ClusterForwarder } from '../forwarders/proxy/cluster.ts';
+import { DescriptorLimits } from './limits.ts';
+import { startDefense } from './defense.ts';
 import { startPacketForwarder } from '../forwarders/packet/index.ts';
-import type { Engine } from '../core/engine.ts';
+import type { Engine, Sysctls } from '../core/engine.ts';
 import type { Forwarder, ListenerFailure } from '../dataplane/forwarder.ts';
 import { SyncReconciler } from '../ha/sync-reconciler.ts';
 import { ConfigDriver } from './config-driver.ts';
@@ -32,8 +34,8 @@ import { SlowStart, slowStartSeconds } from './slow-start.ts';
 import { observeOptions, startObservers, type Observers, type ObserverOptions } from './observers.ts';
 
 export interface DaemonDeps {
-  createEngine(): Engine;
-  runIpvsadm(argv: string[], backend: IpvsBackend, io: { stdin?: string }): Promise<IpvsadmResult>;
+  createEngine(opts?: { connMax?: number; sysctl?: Partial<Sysctls> }): Engine;
+  runIpvsadm(argv: string[], backend: IpvsBackend, io: { stdin?: string; between?: () => Promise<void> | undefined }): Promise<IpvsadmResult>;
 }
 
 export type { DaemonOptions };
@@ -59,10 +61,24 @@ export class Daemon {
   /** Weight ramps of real servers entering service (src/daemon/slow-start.ts); seconds 0 = off. */
   readonly slowStart: SlowStart;
   readonly now = (): number => performance.now() / 1000;
+  /** Pauses of the main thread (which also forwards, in proxy --workers 0 and packet mode), since start. */
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  private lastYield = 0;
+  private limits: DescriptorLimits | null = null;
+  private stopDefense: (() => void) | null = null;
+  /** Between the lines of a long -R: every 10 ms of work, one turn of the event loop (packets, clients). */
+  private readonly yieldLoop = (): Promise<void> | undefined => {
+    const t = performance.now();
+    if (t - this.lastYield < 10) return undefined;
+    return new Promise((resolve) => setImmediate(() => {
+      this.lastYield = performance.now();
+      resolve();
+    }));
+  };
 
   constructor(readonly opts: DaemonOptions, private readonly deps: DaemonDeps) {
     this.log = createLogger(opts.logLevel);
-    this.engine = deps.createEngine();
+    this.engine = deps.createEngine({ connMax: opts.connMax });
     this.engine.setTime(this.now());
     // --sloppy-tcp etc.: the IPVS sysctls the daemon's options set (names from the engine's own table).
     for (const [name, value] of Object.entries(opts.ipvs)) this.engine.setSysctl(name, value);
@@ -116,7 +132,7 @@ export class Daemon {
     return this.serial(async () => {
       const refusals: string[] = [];
       const changed = { v: false };
-      const res = await this.deps.runIpvsadm(argv, this.guarded(this.engine, refusals, changed), stdin !== undefined ? { stdin } : {});
+      const res = await this.deps.runIpvsadm(argv, this.guarded(this.engine, refusals, changed), stdin !== undefined ? { stdin, between: this.yieldLoop } : {});
       let stderr = res.stderr;
       for (const r of refusals) {
         stderr += `tsvs: ${r}\n`;
@@ -156,7 +172,9 @@ export class Daemon {
     // Every rule change passes here: the BGP announcement follows the table at once.
     this.announce?.poke();
     if (!this.forwarder) return [];
-    return this.forwarder.sync(this.engine.services());
+    const keys = (this.engine as unknown as Partial<Engine>).serviceKeys?.() ?? this.engine.services();
+    this.limits?.listenersChanged(keys);
+    return this.forwarder.sync(keys);
   }
 
   private save(): void {
@@ -183,7 +201,7 @@ export class Daemon {
     const scratch = this.deps.createEngine();
     scratch.setTime(this.now());
     const refusals: string[] = [];
-    const res = await this.deps.runIpvsadm(['-R'], this.guarded(scratch, refusals, { v: false }), { stdin: text });
+    const res = await this.deps.runIpvsadm(['-R'], this.guarded(scratch, refusals, { v: false }), { stdin: text, between: this.yieldLoop });
     if (res.code !== 0 || refusals.length > 0) {
       const error = [res.stderr.trim(), ...refusals].filter((x) => x).join('; ') || `exit code ${res.code}`;
       return { ok: false, error: `${source}: ${error}` };
@@ -239,7 +257,9 @@ export class Daemon {
   }
 
   status(): Record<string, unknown> {
-    const services = this.engine.services();
+    // Counted, not snapshotted: a monitor asking every few seconds must not stall forwarding.
+    const sizes = (this.engine as unknown as Partial<Engine>).sizes?.() ?? null;
+    const services = sizes ? null : this.engine.services();
     return {
       pid: process.pid,
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
@@ -250,13 +270,21 @@ export class Daemon {
       workers: this.opts.proxy.workers,
       proxyProtocol: this.opts.proxy.proxyProtocol,
       ipvs: this.opts.ipvs,
-      services: services.length,
-      destinations: services.reduce((n, s) => n + s.dests.length, 0),
-      connections: this.engine.connections().length,
+      services: sizes ? sizes.services : services!.length,
+      destinations: sizes ? sizes.destinations : services!.reduce((n, s) => n + s.dests.length, 0),
+      connections: sizes ? sizes.entries : this.engine.connections().length,
       listeners: this.forwarder?.status() ?? [],
       lastReload: this.lastReload,
       drains: this.drainer.list(),
       slowStarts: this.slowStart.list(),
+      table: (() => { const e = this.engine as unknown as Partial<Engine>; const c = e.counters?.(); return c ? { ...c, max: this.opts.connMax, defense: e.defenseStatus?.() ?? null } : null; })(),
+      control: this.control ? { ...this.control.stats } : null,
+      limits: this.limits?.status() ?? null,
+      eventLoop: {
+        maxMs: Math.round(this.loopDelay.max / 1e4) / 100,
+        p99Ms: Math.round(this.loopDelay.percentile(99) / 1e4) / 100,
+        meanMs: Math.round(this.loopDelay.mean / 1e4) / 100,
+      },
       ...(this.config ? this.config.status() : {}),
     };
   }
@@ -309,12 +337,14 @@ export class Daemon {
   /** Loads rules, starts the forwarder and the control socket. Throws with a clear message on failure. */
   async start(): Promise<void> {
     const o = this.opts;
+    this.limits = new DescriptorLimits(o.forwarder, o.proxy, this.log);
+    const admission = this.limits.admission ?? undefined;
     if (o.forwarder === 'proxy') {
       if (o.proxy.workers > 0) {
-        this.forwarder = new ClusterForwarder(this.engine, this.now, o.proxy, { log: this.log, logLevel: o.logLevel });
+        this.forwarder = new ClusterForwarder(this.engine, this.now, o.proxy, { log: this.log, logLevel: o.logLevel, ...(admission ? { admission } : {}) });
       } else {
         const port = new EnginePort(this.engine, this.now);
-        this.forwarder = new ProxyForwarder(port, { ...o.proxy, timeouts: () => this.engine.timeouts(), log: this.log });
+        this.forwarder = new ProxyForwarder(port, { ...o.proxy, timeouts: () => this.engine.timeouts(), log: this.log, ...(admission ? { admission } : {}) });
       }
     }
     if (o.forwarder === 'packet') {
@@ -376,6 +406,8 @@ export class Daemon {
       await this.announce.start();
     }
     this.tick = setInterval(() => this.engine.setTime(this.now()), o.tickMs);
+    this.loopDelay.enable();
+    if (typeof (this.engine as unknown as Partial<Engine>).defense === 'function') this.stopDefense = startDefense(this.engine, o.connMax);
     this.control = new ControlServer(o.socketPath, (req) => this.handle(req), (e) => this.log.error({ err: e.message }, 'control socket error'));
     await this.control.listen();
     this.announce?.setReady();
@@ -395,6 +427,8 @@ export class Daemon {
     this.drainer.stop();
     this.slowStart.stop();
     await this.observers?.close();
+    this.loopDelay.disable();
+    this.stopDefense?.();
     await this.control?.close();
     await this.config?.stop();
     await this.queue;

@@ -10,7 +10,7 @@ import type { DaemonDeps } from './daemon.ts';
 export async function loadDeps(): Promise<DaemonDeps> {
   const resolver = createNodeResolver();
   return {
-    createEngine: () => new Engine(),
+    createEngine: (o) => new Engine(o ?? {}),
     runIpvsadm: (argv, backend, io) => runIpvsadm(argv, backend, { ...io, resolver }),
   };
 }

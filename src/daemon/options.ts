@@ -39,6 +39,8 @@ export interface DaemonOptions {
   readonly syncRefreshMs: number;
   /** How often the engine's clock is advanced when no packet does it (ms). */
   readonly tickMs: number;
+  /** The connection table's maximum entries (new connections past it: dropped, counted tableFull). */
+  readonly connMax: number;
   readonly proxy: ProxyOptions;
   readonly packet: PacketOptions;
   /** The IPVS sysctls the engine starts with (net.ipv4.vs.*; the kernel's defaults unless given). */
@@ -68,7 +70,7 @@ export interface BgpOptions {
 }
 
 /** The IPVS sysctls that are daemon options (docs/SCALE-OUT.md: mh + sloppy_tcp for several active directors). */
-export type IpvsSysctls = Readonly<Pick<Sysctls, 'sloppy_tcp' | 'sloppy_sctp' | 'conn_reuse_mode' | 'expire_nodest_conn' | 'expire_quiescent_template'>>;
+export type IpvsSysctls = Readonly<Pick<Sysctls, 'sloppy_tcp' | 'sloppy_sctp' | 'conn_reuse_mode' | 'expire_nodest_conn' | 'expire_quiescent_template' | 'drop_entry' | 'drop_packet' | 'amemthresh' | 'am_droprate'>>;
 
 /** The daemon's own defaults (the forwarders' are PROXY_DEFAULTS / PACKET_DEFAULTS). */
 export const DAEMON_DEFAULTS = Object.freeze({
@@ -80,11 +82,19 @@ export const DAEMON_DEFAULTS = Object.freeze({
   bgpHoldSeconds: 9,
   bgpQuorum: 1,
   bgpRiseMs: 1000,
+  /** The connection table's maximum (connections and templates), as the kernel's default table holds. */
+  connMax: 1 << 20,
 });
 
 const text = (what: string) => (t: string): string => {
   if (t === '') throw new OptionValueError(`needs ${what}`);
   return t;
+};
+
+/** The kernel's defence modes: 0 off, 1 automatic, 2 (automatic, on now), 3 always. */
+const mode = (key: string) => (t: string): number => {
+  if (/^[0-3]$/.test(t)) return Number(t);
+  throw new OptionValueError(`must be 0, 1, 2 or 3 (the kernel's ${key.replace('-', '_')} modes), not '${t}'`);
 };
 
 /** The daemon's own options (the forwarders' follow, from src/dataplane/options.ts). */
@@ -97,6 +107,7 @@ export const DAEMON_SPECS = {
   ldirectord: { key: 'ldirectord', arg: 'FILE', shown: 'none', help: 'run ldirectord.cf as it is (virtual=/real= with checks); SIGHUP reloads it', parse: text('a file') },
   logLevel: { key: 'log-level', arg: LOG_LEVELS.join('|'), shown: DAEMON_DEFAULTS.logLevel, help: 'logs are JSON lines on stderr (the proxy relay workers log at the same level)', parse: (t: string): LogLevel => { if ((LOG_LEVELS as readonly string[]).includes(t)) return t as LogLevel; throw new OptionValueError(`must be one of ${LOG_LEVELS.join(', ')}, not '${t}'`); } },
   syncRefreshMs: { key: 'sync-refresh', arg: 'MS', shown: String(DAEMON_DEFAULTS.syncRefreshMs), help: 'connection sync master: send the whole connection table every MS (0: only changes)', parse: (t: string): number => { const n = /^[0-9]+$/.test(t) ? Number(t) : NaN; if (!Number.isSafeInteger(n) || n > 2 ** 31 - 1) throw new OptionValueError(`must be a number of ms (0 turns it off), not '${t}'`); return n; } },
+  connMax: { key: 'conn-max', arg: 'N', shown: String(DAEMON_DEFAULTS.connMax), help: 'the connection table\'s maximum (connections and persistence templates); at the maximum new connections are dropped and counted (status table.tableFull), existing ones keep working', parse: (t: string): number => { const n = /^[0-9]+$/.test(t) ? Number(t) : NaN; if (!Number.isSafeInteger(n) || n < 1024 || n > 1 << 26) throw new OptionValueError(`must be an integer 1024..${1 << 26}, not '${t}'`); return n; } },
 } as const satisfies Record<string, OptionSpec<unknown>>;
 
 const sysctlOnOff = (key: string, name: keyof IpvsSysctls, help: string): OptionSpec<number> => ({
@@ -114,6 +125,10 @@ export const IPVS_SPECS = {
   conn_reuse_mode: { key: 'conn-reuse-mode', arg: '0..3', shown: String(DEFAULT_SYSCTLS.conn_reuse_mode), help: 'a SYN that reuses the tuple of a closed connection is scheduled anew (0: never; 1: from TIME_WAIT and CLOSE; bit 2: also from FIN_WAIT of a direct-routing or tunnel connection) (net.ipv4.vs.conn_reuse_mode)', parse: (t: string): number => { if (/^[0-3]$/.test(t)) return Number(t); throw new OptionValueError(`must be 0, 1, 2 or 3, not '${t}'`); } },
   expire_nodest_conn: sysctlOnOff('expire-nodest-conn', 'expire_nodest_conn', 'the next packet of a connection whose real server was deleted expires it and is scheduled again (off: dropped until the connection times out)'),
   expire_quiescent_template: sysctlOnOff('expire-quiescent-template', 'expire_quiescent_template', 'a persistence template whose real server has weight 0 is expired at its next use (the client is scheduled again)'),
+  drop_entry: { key: 'drop-entry', arg: '0..3', shown: String(DEFAULT_SYSCTLS.drop_entry), help: 'the kernel\'s drop_entry: 0 off, 1 on while memory is short (amemthresh), 3 always: half-open connections are expired at random', parse: mode('drop-entry') },
+  drop_packet: { key: 'drop-packet', arg: '0..3', shown: String(DEFAULT_SYSCTLS.drop_packet), help: 'the kernel\'s drop_packet: 0 off, 1 while memory is short (one new connection in amemthresh/(amemthresh-available) dropped), 3 always (one in am-droprate)', parse: mode('drop-packet') },
+  amemthresh: { key: 'amemthresh', arg: 'PAGES', shown: String(DEFAULT_SYSCTLS.amemthresh), help: 'the kernel\'s amemthresh: the automatic defences turn on below this many pages available (the smaller of the system\'s and what is left of the connection table at 1 KB an entry)', parse: (t: string): number => { const n = /^[0-9]+$/.test(t) ? Number(t) : NaN; if (!Number.isSafeInteger(n) || n < 1 || n > 2 ** 31 - 1) throw new OptionValueError(`must be a number of pages >= 1, not '${t}'`); return n; } },
+  am_droprate: { key: 'am-droprate', arg: 'N', shown: String(DEFAULT_SYSCTLS.am_droprate), help: 'the kernel\'s am_droprate: drop-packet 3 drops one new connection in N', parse: (t: string): number => { const n = /^[0-9]+$/.test(t) ? Number(t) : NaN; if (!Number.isSafeInteger(n) || n < 1 || n > 2 ** 31 - 1) throw new OptionValueError(`must be an integer >= 1, not '${t}'`); return n; } },
 } as const satisfies { readonly [K in keyof IpvsSysctls]: OptionSpec<number> };
 
 const asNumber = (t: string): number => {
@@ -151,9 +166,9 @@ export const OBSERVE_SPECS = {
 /** Every option that takes a value, in --help order: flags and config keys. */
 export const OPTION_SPECS: readonly OptionSpec<unknown>[] = [
   DAEMON_SPECS.rules, DAEMON_SPECS.socket, DAEMON_SPECS.state, DAEMON_SPECS.forwarder, DAEMON_SPECS.keepalived, DAEMON_SPECS.ldirectord,
-  WORKERS, DAEMON_SPECS.logLevel, DAEMON_SPECS.syncRefreshMs,
-  PROXY_SPECS.proxyProtocol, PROXY_SPECS.connectTimeoutMs, PROXY_SPECS.workerMode, PROXY_SPECS.relay, PROXY_SPECS.ahead, PROXY_SPECS.sharedAccept, PROXY_SPECS.speculate,
-  PACKET_SPECS.ifaces, PACKET_SPECS.fastPath, PACKET_SPECS.fastPathAhead, PACKET_SPECS.flowCache,
+  WORKERS, DAEMON_SPECS.logLevel, DAEMON_SPECS.syncRefreshMs, DAEMON_SPECS.connMax,
+  PROXY_SPECS.proxyProtocol, PROXY_SPECS.connectTimeoutMs, PROXY_SPECS.workerMode, PROXY_SPECS.relay, PROXY_SPECS.ahead, PROXY_SPECS.sharedAccept, PROXY_SPECS.speculate, PROXY_SPECS.maxconn,
+  PACKET_SPECS.ifaces, PACKET_SPECS.fastPath, PACKET_SPECS.fastPathAhead, PACKET_SPECS.fastPathStaleMs, PACKET_SPECS.fastPathOrphanMs, PACKET_SPECS.flowCache,
   ...Object.values(IPVS_SPECS),
   ...Object.values(BGP_SPECS),
   ...Object.values(OBSERVE_SPECS),
@@ -258,6 +273,7 @@ export function daemonOptions(raw: RawOptions, flags: { readonly noState: boolea
     logLevel,
     syncRefreshMs,
     tickMs: DAEMON_DEFAULTS.tickMs,
+    connMax: optionValue(raw, DAEMON_SPECS.connMax) ?? DAEMON_DEFAULTS.connMax,
     proxy: forwarder === 'proxy' ? proxy : Object.freeze({ ...proxy, workers: 0 }),
     packet,
     ipvs,

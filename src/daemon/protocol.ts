@@ -6,10 +6,18 @@
 import { connect } from 'node:net';
 import { DaemonUnreachable } from '../core/errors.ts';
 import type { ServiceKey } from '../core/types.ts';
+import { LineReader } from './line-reader.ts';
 
 export const PROTOCOL_VERSION = 1;
-/** Longest accepted line (a -R of 10,000s of rules fits easily). */
-export const MAX_LINE = 64 * 1024 * 1024;
+/**
+ * Longest request line the daemon reads (a -R of 110,000 rule lines is 5 MB). Parsing one this
+ * long holds the daemon's event loop about 60 ms, which bounds what one request can delay.
+ */
+export const MAX_REQUEST_BYTES = 16 * 1024 * 1024;
+/** Longest answer line a client reads (a -L -n -c of a million connections fits). */
+export const MAX_ANSWER_BYTES = 512 * 1024 * 1024;
+/** How long a client retries when the daemon answers EBUSY (too many clients at once). */
+export const BUSY_RETRY_MS = 3000;
 
 export type Request =
   | { v: 1; id: number | string; op: 'ping' }
@@ -24,7 +32,7 @@ export type Request =
   | { v: 1; id: number | string; op: 'drain-cancel'; drain: string };
 
 export interface ErrorBody {
-  /** Stable code: EBADREQ, EVERSION, EUNKNOWNOP, ETOOBIG, ERELOAD, EINTERNAL; announce: ENOBGP; drains: ESRCH, ENOENT, EEXIST, EINVAL, ENOTFOUND. */
+  /** Stable code: EBADREQ, EVERSION, EUNKNOWNOP, ETOOBIG, EBUSY, EMFILE, ERELOAD, EINTERNAL; announce: ENOBGP; drains: ESRCH, ENOENT, EEXIST, EINVAL, ENOTFOUND. */
   code: string;
   message: string;
 }
@@ -39,29 +47,24 @@ export interface IpvsadmResult {
   code: number;
 }
 
-/** Splits a byte stream into lines; calls onLine for each complete line (without the newline). */
-export class LineSplitter {
-  private buf = '';
-  constructor(private readonly onLine: (line: string) => void, private readonly onTooBig: () => void) {}
-  push(chunk: string): void {
-    this.buf += chunk;
-    let nl: number;
-    while ((nl = this.buf.indexOf('\n')) >= 0) {
-      const line = this.buf.slice(0, nl);
-      this.buf = this.buf.slice(nl + 1);
-      if (line.trim() !== '') this.onLine(line);
-    }
-    if (this.buf.length > MAX_LINE) {
-      this.buf = '';
-      this.onTooBig();
-    }
+export { DaemonUnreachable };
+
+/**
+ * Sends one request and resolves with its response. Rejects with DaemonUnreachable when nobody
+ * answers. A daemon with too many clients answers EBUSY at once: retried for BUSY_RETRY_MS
+ * (within timeoutMs), then that answer is returned.
+ */
+export async function callDaemon(socketPath: string, req: Request, timeoutMs = 120_000): Promise<Response> {
+  const deadline = Date.now() + timeoutMs;
+  const retryUntil = Date.now() + Math.min(BUSY_RETRY_MS, timeoutMs);
+  for (let wait = 20; ; wait = Math.min(wait * 2, 250)) {
+    const res = await callOnce(socketPath, req, Math.max(1, deadline - Date.now()));
+    if (res.ok || res.error.code !== 'EBUSY' || Date.now() + wait > retryUntil) return res;
+    await new Promise((r) => setTimeout(r, wait * (0.5 + Math.random())));
   }
 }
 
-export { DaemonUnreachable };
-
-/** Sends one request and resolves with its response. Rejects with DaemonUnreachable when nobody answers. */
-export function callDaemon(socketPath: string, req: Request, timeoutMs = 120_000): Promise<Response> {
+function callOnce(socketPath: string, req: Request, timeoutMs: number): Promise<Response> {
   return new Promise((resolve, reject) => {
     const sock = connect(socketPath);
     let done = false;
@@ -74,12 +77,12 @@ export function callDaemon(socketPath: string, req: Request, timeoutMs = 120_000
       else resolve(res!);
     };
     const timer = setTimeout(() => finish(new DaemonUnreachable(socketPath, 'ETIMEDOUT', `no answer from ${socketPath} within ${timeoutMs} ms`)), timeoutMs);
-    sock.setEncoding('utf8');
-    const splitter = new LineSplitter(
+    const reader = new LineReader(
+      MAX_ANSWER_BYTES,
       (line) => {
         let msg: Response;
         try {
-          msg = JSON.parse(line) as Response;
+          msg = JSON.parse(line.toString('utf8')) as Response;
         } catch {
           finish(new DaemonUnreachable(socketPath, 'EPROTO', `malformed answer from ${socketPath}`));
           return;
@@ -88,7 +91,7 @@ export function callDaemon(socketPath: string, req: Request, timeoutMs = 120_000
       },
       () => finish(new DaemonUnreachable(socketPath, 'EPROTO', 'answer too big')),
     );
-    sock.on('data', (d: string) => splitter.push(d));
+    sock.on('data', (d: Buffer) => reader.push(d));
     sock.on('error', (e: NodeJS.ErrnoException) => finish(new DaemonUnreachable(socketPath, e.code ?? 'EIO', e.message)));
     sock.on('close', () => finish(new DaemonUnreachable(socketPath, 'ECONNRESET', `${socketPath} closed the connection`)));
     sock.on('connect', () => sock.write(JSON.stringify(req) + '\n'));

@@ -38,6 +38,12 @@ export interface ProxyOptions {
   readonly proxyProtocol: ProxyProtocolVersion | null;
   /** Give up connecting to a real server after this many ms (the client is reset). */
   readonly connectTimeoutMs: number;
+  /**
+   * Open TCP connections per virtual service (all relay workers together), as HAProxy's maxconn;
+   * a new one past it is reset at accept and counted. 0: no per-service maximum (the descriptor
+   * budget still applies: src/forwarders/proxy/admission.ts).
+   */
+  readonly maxconn: number;
 }
 
 export interface PacketOptions {
@@ -51,6 +57,13 @@ export interface PacketOptions {
   readonly fastPathAhead: boolean;
   /** Ring workers forward a connection's packets from their decision cache (off: every packet waits for the engine). */
   readonly flowCache: boolean;
+  /**
+   * The kernel fast path takes no new decision (no decision ahead) once the daemon's heartbeat
+   * (written every 100 ms) is this old: a daemon that died leaves nothing deciding for it.
+   */
+  readonly fastPathStaleMs: number;
+  /** Connections the kernel fast path carries continue this long after the daemon's last heartbeat. */
+  readonly fastPathOrphanMs: number;
 }
 
 /** One option as a flag and a config key: how it reads, what --help says. */
@@ -111,6 +124,7 @@ export const PROXY_DEFAULTS: Readonly<Omit<ProxyOptions, 'workers'>> = Object.fr
   speculate: true,
   proxyProtocol: null,
   connectTimeoutMs: 5000,
+  maxconn: 0,
 });
 
 export const PACKET_DEFAULTS: Readonly<PacketOptions> = Object.freeze({
@@ -119,6 +133,8 @@ export const PACKET_DEFAULTS: Readonly<PacketOptions> = Object.freeze({
   fastPath: 'auto',
   fastPathAhead: true,
   flowCache: true,
+  fastPathStaleMs: 500,
+  fastPathOrphanMs: 30_000,
 });
 
 /** --workers: both forwarders, with their own defaults. */
@@ -137,6 +153,7 @@ export const PROXY_SPECS = {
   speculate: onOffSpec('proxy-speculate', 'proxy: the epoll relay reads and sends the client\'s request right after connect(), before the handshake is known to be complete', PROXY_DEFAULTS.speculate),
   proxyProtocol: { key: 'proxy-protocol', arg: 'v1|v2|none', shown: 'none', help: 'proxy: send a PROXY protocol header to real servers (client address)', parse: (t: string) => { const v = oneOf(['v1', 'v2', 'none'] as const)(t); return v === 'none' ? null : v; } },
   connectTimeoutMs: { key: 'connect-timeout', arg: 'MS', shown: String(PROXY_DEFAULTS.connectTimeoutMs), help: 'proxy: give up connecting to a real server after MS (the client is reset)', parse: integer(1, 2 ** 31 - 1, 'a positive integer (ms)') },
+  maxconn: { key: 'proxy-maxconn', arg: 'N', shown: String(PROXY_DEFAULTS.maxconn), help: 'proxy: open TCP connections per virtual service (as HAProxy\'s maxconn); a new one past it is reset at once and counted (0: no per-service maximum; the descriptor budget still applies)', parse: integer(0, 2 ** 31 - 1, 'an integer >= 0') },
 } as const satisfies { readonly [K in Exclude<keyof ProxyOptions, 'workers'>]: OptionSpec<ProxyOptions[K]> };
 
 /** The packet forwarder's own options (besides --workers). */
@@ -144,6 +161,8 @@ export const PACKET_SPECS = {
   ifaces: { key: 'iface', arg: 'IF', shown: 'every interface with an IPv4 address except lo', multiple: true, help: 'packet: capture on IF (repeatable)', parse: (t: string) => { if (!/^[^\s/]{1,15}$/.test(t)) throw new OptionValueError(`must be an interface name, not '${t}'`); return t; } },
   fastPath: { key: 'fast-path', arg: 'auto|tc|xdp|none', shown: PACKET_DEFAULTS.fastPath, help: 'packet: forward the packets of direct-routing connections the engine decided in the kernel, on tc ingress or XDP (eBPF; needs clang and libbpf1). auto: tc when it loads (else none, with a warning); none with --workers N', parse: oneOf<FastPathChoice>(['auto', 'tc', 'xdp', 'none']) },
   fastPathAhead: onOffSpec('fast-path-ahead', 'packet: the kernel fast path also forwards new connections of rr/wrr direct-routing services on decisions the engine made ahead (off: every new connection goes to the engine)', PACKET_DEFAULTS.fastPathAhead),
+  fastPathStaleMs: { key: 'fast-path-stale', arg: 'MS', shown: String(PACKET_DEFAULTS.fastPathStaleMs), help: 'packet: the kernel fast path takes no new decision once the daemon\'s heartbeat (every 100 ms) is MS old: a daemon that died leaves nothing deciding for it', parse: integer(200, 60_000, 'a number of ms 200..60000') },
+  fastPathOrphanMs: { key: 'fast-path-orphan', arg: 'MS', shown: String(PACKET_DEFAULTS.fastPathOrphanMs), help: 'packet: connections the kernel fast path carries continue MS after the daemon\'s last heartbeat, then are left to the kernel', parse: integer(200, 3_600_000, 'a number of ms 200..3600000') },
   flowCache: onOffSpec('flow-cache', 'packet: ring workers forward a connection\'s packets from their decision cache, the engine deciding them in order right after (off: every packet waits for the engine)', PACKET_DEFAULTS.flowCache),
 } as const;
 
@@ -190,6 +209,9 @@ export function packetOptions(raw: RawOptions): PacketOptions {
   const workers = optionValue(raw, WORKERS) ?? PACKET_DEFAULTS.workers;
   const fastPath = optionValue(raw, PACKET_SPECS.fastPath) ?? PACKET_DEFAULTS.fastPath;
   if ((fastPath === 'tc' || fastPath === 'xdp') && workers > 0) throw new OptionError('fast-path', `--fast-path ${fastPath} works with the default packet path (drop --workers)`);
+  const stale = optionValue(raw, PACKET_SPECS.fastPathStaleMs) ?? PACKET_DEFAULTS.fastPathStaleMs;
+  const orphan = optionValue(raw, PACKET_SPECS.fastPathOrphanMs) ?? PACKET_DEFAULTS.fastPathOrphanMs;
+  if (orphan < stale) throw new OptionError('fast-path-orphan', `--fast-path-orphan ${orphan} is shorter than --fast-path-stale ${stale}: known flows would stop before new decisions do`);
   return Object.freeze({
     ifaces: Object.freeze(optionValues(raw, PACKET_SPECS.ifaces) ?? [...PACKET_DEFAULTS.ifaces]),
     workers,
@@ -197,6 +219,8 @@ export function packetOptions(raw: RawOptions): PacketOptions {
     fastPath: fastPath === 'auto' && workers > 0 ? 'none' : fastPath,
     fastPathAhead: optionValue(raw, PACKET_SPECS.fastPathAhead) ?? PACKET_DEFAULTS.fastPathAhead,
     flowCache: optionValue(raw, PACKET_SPECS.flowCache) ?? PACKET_DEFAULTS.flowCache,
+    fastPathStaleMs: stale,
+    fastPathOrphanMs: orphan,
   });
 }
 

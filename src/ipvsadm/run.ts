@@ -14,6 +14,11 @@ export interface RunIo {
   readonly resolver?: Resolver;
   /** argv[0] as printed in usage/try-help texts. */
   readonly program?: string;
+  /**
+   * Called between the lines of a -R (restore): the daemon lets its event loop run there, so a
+   * restore of 100,000 lines does not hold forwarding for seconds.
+   */
+  readonly between?: () => Promise<void> | undefined;
 }
 
 export interface RunResult {
@@ -99,6 +104,7 @@ interface Ctx {
   out: RunResult;
   stdin: string;
   program: string;
+  between: (() => Promise<void> | undefined) | null;
 }
 
 async function parseWithNames(argv: readonly string[], ctx: Ctx): Promise<ParseResult> {
@@ -172,6 +178,8 @@ async function restore(ctx: Ctx): Promise<number> {
   const lines = ctx.stdin.split('\n');
   if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
   for (const line of lines) {
+    const pause = ctx.between?.();
+    if (pause) await pause;
     const argv = splitRuleLine(line);
     if (argv.length === 0) continue;
     const parsed = await parseWithNames(argv, ctx);
@@ -198,6 +206,7 @@ export async function runIpvsadm(argv: readonly string[], backend: IpvsBackend, 
     out,
     stdin: io.stdin ?? '',
     program: io.program ?? 'ipvsadm',
+    between: io.between ?? null,
   };
   try {
     const parsed = await parseWithNames(argv, ctx);

@@ -133,6 +133,19 @@ export interface FlowEvent {
 
 export type FastPathKind = 'tc' | 'xdp';
 
+/**
+ * How the program behaves when the daemon's heartbeat stops (bpf/tsvs_fastpath.c struct ctl):
+ * after `staleMs` it takes no new decision, after `orphanMs` it no longer carries known flows.
+ */
+export interface HeartbeatBounds {
+  readonly staleMs: number;
+  readonly orphanMs: number;
+}
+/** The daemon writes its heartbeat this often. */
+export const HEARTBEAT_MS = 100;
+/** struct ctl's words. */
+const CTL_BEAT = 0, CTL_STALE = 1, CTL_ORPHAN = 2, CTL_STALE_NEW = 3, CTL_ORPHAN_PASSED = 4;
+
 /** struct bpf_tc_hook (libbpf 1.x) for clsact ingress of `ifindex`. */
 function tcHook(ifindex: number): Buffer {
   const h = Buffer.alloc(TC_HOOK_BYTES);
@@ -175,11 +188,14 @@ export class KernelFastPath {
   readonly aheadMem: ArrayBuffer;
   private readonly svcsFd: number;
   private readonly progFd: number;
+  /** The `ctl` array map, mmap'd: the heartbeat and its bounds (u64 words, struct ctl). */
+  private readonly ctlPtr: bigint;
+  private readonly ctl: BigUint64Array;
   private readonly svcKey = Buffer.alloc(8);
   private readonly svcVal = Buffer.alloc(4);
   private closed = false;
 
-  private constructor(private readonly obj: unknown, readonly kind: FastPathKind, ifaces: readonly string[]) {
+  private constructor(private readonly obj: unknown, readonly kind: FastPathKind, ifaces: readonly string[], readonly bounds: HeartbeatBounds) {
     const b = libbpf();
     const prog = b.prog!(obj, kind === 'tc' ? 'tsvs_tc' : 'tsvs_xdp');
     this.progFd = prog ? (b.progFd!(prog) as number) : -1;
@@ -203,6 +219,15 @@ export class KernelFastPath {
     this.aheadPtr = sys.mmap(null, this.aheadLen, C.PROT_READ | C.PROT_WRITE, C.MAP_SHARED, aheadFd, 0) as bigint;
     if (this.aheadPtr === MAP_FAILED) throw new FastPathError(`mmap(ahead): errno ${koffi.errno()}`);
     this.aheadMem = view(this.aheadPtr, this.aheadLen);
+    const ctlFd = b.mapFd!(obj, 'ctl') as number;
+    if (ctlFd < 0) throw new FastPathError('bpf/tsvs_fastpath.c: map ctl missing from the object');
+    this.ctlPtr = sys.mmap(null, PAGE, C.PROT_READ | C.PROT_WRITE, C.MAP_SHARED, ctlFd, 0) as bigint;
+    if (this.ctlPtr === MAP_FAILED) throw new FastPathError(`mmap(ctl): errno ${koffi.errno()}`);
+    this.ctl = new BigUint64Array(view(this.ctlPtr, PAGE), 0, 5);
+    // The bounds and a first heartbeat before the program sees a packet.
+    this.ctl[CTL_STALE] = BigInt(bounds.staleMs) * 1_000_000n;
+    this.ctl[CTL_ORPHAN] = BigInt(bounds.orphanMs) * 1_000_000n;
+    this.heartbeat();
     const idx = new Set<number>();
     try {
       for (const name of ifaces) {
@@ -232,7 +257,7 @@ export class KernelFastPath {
   }
 
   /** Builds (if needed), loads and attaches the program on `ifaces`. Throws FastPathError. */
-  static open(ifaces: readonly string[], kind: FastPathKind = 'tc'): KernelFastPath {
+  static open(ifaces: readonly string[], kind: FastPathKind, bounds: HeartbeatBounds): KernelFastPath {
     const path = fastPathObject();
     const b = libbpf();
     const obj = b.open!(path, null);
@@ -243,7 +268,7 @@ export class KernelFastPath {
       throw new FastPathError(`the kernel refused the fast path program (${path}): errno ${-r}`);
     }
     try {
-      return new KernelFastPath(obj, kind, ifaces);
+      return new KernelFastPath(obj, kind, ifaces, bounds);
     } catch (e) {
       b.close!(obj);
       throw e;
@@ -324,6 +349,20 @@ export class KernelFastPath {
     libbpf().update!(this.svcsFd, k, this.svcVal, 0n);
   }
 
+  /**
+   * The daemon is alive: CLOCK_MONOTONIC now (the clock of bpf_ktime_get_ns; libuv's hrtime
+   * reads it) into the program's `ctl` map. Called every HEARTBEAT_MS.
+   */
+  heartbeat(agoMs = 0): void {
+    // `agoMs`: a heartbeat that old (tests of the bounds).
+    Atomics.store(this.ctl, CTL_BEAT, process.hrtime.bigint() - BigInt(agoMs) * 1_000_000n);
+  }
+
+  /** What the program left to the kernel for want of a heartbeat (struct ctl's counters). */
+  heartbeatCounters(): { staleNew: number; orphanPassed: number } {
+    return { staleNew: Number(Atomics.load(this.ctl, CTL_STALE_NEW)), orphanPassed: Number(Atomics.load(this.ctl, CTL_ORPHAN_PASSED)) };
+  }
+
   /** Whether events wait (one read of each position, no system call). */
   hasEvents(): boolean {
     return Atomics.load(this.prod, 0) !== this.cons[0];
@@ -369,6 +408,7 @@ export class KernelFastPath {
     const b = libbpf();
     this.detach();
     sys.munmap(this.aheadPtr, this.aheadLen);
+    sys.munmap(this.ctlPtr, PAGE);
     sys.munmap(this.consPtr, PAGE);
     sys.munmap(this.prodPtr, PAGE + 2 * RINGBUF_BYTES);
     b.close!(this.obj);

@@ -29,6 +29,8 @@ export const sys = {
   write: libc.func('long write(int fd, void *buf, size_t len)'),
   close: libc.func('int close(int fd)'),
   dup: libc.func('int dup(int fd)'),
+  getrlimit: libc.func('int getrlimit(int resource, void *rlim)'),
+  setrlimit: libc.func('int setrlimit(int resource, void *rlim)'),
   if_nametoindex: libc.func('unsigned int if_nametoindex(const char *name)'),
   calloc: libc.func('void *calloc(size_t n, size_t size)'),
   free: libc.func('void free(void *p)'),

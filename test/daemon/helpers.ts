@@ -122,9 +122,11 @@ export interface DaemonProc {
 }
 
 /** Starts `tsvs daemon` as a real process and waits for its control socket. */
-export async function startDaemon(args: string[], dir = tmpDir(), env: Record<string, string> = {}): Promise<DaemonProc> {
+export async function startDaemon(args: string[], dir = tmpDir(), env: Record<string, string> = {}, launcher: readonly string[] = []): Promise<DaemonProc> {
   const socket = join(dir, 'tsvs.sock');
-  const proc = spawn(process.execPath, [join(REPO, 'bin/tsvs.mjs'), 'daemon', '--socket', socket, ...args], { cwd: dir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // `launcher`: a command the daemon runs under (e.g. prlimit --nofile=N:N --), which execs it.
+  const cmd = [...launcher, process.execPath, join(REPO, 'bin/tsvs.mjs'), 'daemon', '--socket', socket, ...args];
+  const proc = spawn(cmd[0]!, cmd.slice(1), { cwd: dir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let logs = '';
   proc.stdout!.on('data', (d: Buffer) => (logs += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (logs += d.toString()));

@@ -16,6 +16,7 @@ describe('IPVS sysctls as daemon options', () => {
     assert.deepEqual({ ...o.ipvs }, {
       sloppy_tcp: DEFAULT_SYSCTLS.sloppy_tcp, sloppy_sctp: DEFAULT_SYSCTLS.sloppy_sctp, conn_reuse_mode: DEFAULT_SYSCTLS.conn_reuse_mode,
       expire_nodest_conn: DEFAULT_SYSCTLS.expire_nodest_conn, expire_quiescent_template: DEFAULT_SYSCTLS.expire_quiescent_template,
+      drop_entry: DEFAULT_SYSCTLS.drop_entry, drop_packet: DEFAULT_SYSCTLS.drop_packet, amemthresh: DEFAULT_SYSCTLS.amemthresh, am_droprate: DEFAULT_SYSCTLS.am_droprate,
     });
     assert.deepEqual([o.ipvs.sloppy_tcp, o.ipvs.conn_reuse_mode], [0, 1]);
     assert.ok(Object.isFrozen(o.ipvs));
@@ -27,6 +28,7 @@ describe('IPVS sysctls as daemon options', () => {
     [{ 'conn-reuse-mode': '0' }, { conn_reuse_mode: 0 }],
     [{ 'conn-reuse-mode': '3' }, { conn_reuse_mode: 3 }],
     [{ 'expire-nodest-conn': 'on' }, { expire_nodest_conn: 1 }],
+    [{ 'drop-entry': '1', 'drop-packet': '3', amemthresh: '2048', 'am-droprate': '5' }, { drop_entry: 1, drop_packet: 3, amemthresh: 2048, am_droprate: 5 }],
     [{ 'expire-quiescent-template': 'on', 'sloppy-tcp': 'off' }, { expire_quiescent_template: 1, sloppy_tcp: 0 }],
   ];
   for (const [flags, want] of rows) {

@@ -2,7 +2,7 @@
 // run by the kernel on the golden DR frames (BPF_PROG_TEST_RUN): where it forwards, its output
 // must be the golden table's expected frame byte for byte; everything user space must see
 // (TTL expiry, too big, malformed, IPv6, options) it must leave untouched.
-import { describe, it, before, after } from 'node:test';
+import { describe, it, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildFrame, fromHex, toHex } from '../../src/codec/build.ts';
 import { createFrameMeta, parseFrame } from '../../src/codec/frame.ts';
@@ -46,8 +46,10 @@ describe('kernel fast path program on the golden DR frames (BPF_PROG_TEST_RUN)',
     fp.readEvents((e) => got.push({ ...e }), ev);
     return got;
   };
-  before(() => { fp = KernelFastPath.open([], 'tc'); });
+  before(() => { fp = KernelFastPath.open([], 'tc', { staleMs: 500, orphanMs: 30_000 }); });
   after(() => fp?.close());
+  // The daemon's heartbeat (every 100 ms in the daemon): fresh for every case but the ones below.
+  beforeEach(() => fp?.heartbeat());
 
   /** A ring of one decision ahead for the service of `t`, as fastpath-ahead.ts writes it. */
   function publish(t: Tuple, c: GoldenCase, token: number): void {
@@ -222,6 +224,44 @@ describe('kernel fast path program on the golden DR frames (BPF_PROG_TEST_RUN)',
       assert.deepEqual(events(), []);
     } finally {
       fp.setAheadService(t.daddr, t.dport, 6, null);
+    }
+  });
+
+  it('without the daemon\'s heartbeat the program takes no new decision after staleMs and stops carrying known flows after orphanMs', () => {
+    const c = drCases.find((x) => x.verdict === 'forward' && tuple(fromHex(x.input))?.proto === 6 && ((tuple(fromHex(x.input))!.flags & 0x17) === 0x02))!;
+    const synFrame = fromHex(c.input);
+    const t = tuple(synFrame)!;
+    const ackFrame = synFrame.slice();
+    ackFrame[14 + t.ihl + 13] = 0x10;
+    const other = synFrame.slice();
+    other[14 + t.ihl] ^= 0x55; // another client port: a flow of its own
+    // IP header checksum does not cover ports; the TCP checksum is not checked by the program.
+    const key = new Uint8Array(KEY_BYTES);
+    const ot = tuple(other)!;
+    writeFlowKey(key, ot.saddr, ot.daddr, ot.sport, ot.dport, 6);
+    assert.ok(fp.flows.put(key, value(c, false)));
+    const ack = other.slice();
+    ack[14 + t.ihl + 13] = 0x10;
+    const c0 = fp.heartbeatCounters();
+    try {
+      publish(t, c, 77);
+      fp.heartbeat(600);
+      assert.equal(fp.testRun(synFrame).retval, TC_OK, 'stale: a new connection goes to the kernel, not to the decision waiting');
+      assert.deepEqual(events(), [], 'nothing taken');
+      assert.equal(fp.testRun(ack).retval, TC_REDIRECT, 'stale but not orphaned: a known flow is still carried');
+      fp.heartbeat(30_500);
+      assert.equal(fp.testRun(ack).retval, TC_OK, 'orphaned: a known flow is left to the kernel');
+      const c1 = fp.heartbeatCounters();
+      assert.deepEqual({ staleNew: c1.staleNew - c0.staleNew, orphanPassed: c1.orphanPassed - c0.orphanPassed }, { staleNew: 1, orphanPassed: 1 });
+      fp.heartbeat();
+      assert.equal(fp.testRun(synFrame).retval, TC_REDIRECT, 'a fresh heartbeat: the decision waiting is taken');
+      assert.deepEqual(events().map((e) => [e.kind, e.token]), [[1, 77]]);
+    } finally {
+      unpublish(t);
+      writeFlowKey(key, t.saddr, t.daddr, t.sport, t.dport, 6);
+      fp.flows.take(key, new Uint8Array(VAL_BYTES));
+      writeFlowKey(key, ot.saddr, ot.daddr, ot.sport, ot.dport, 6);
+      fp.flows.take(key, new Uint8Array(VAL_BYTES));
     }
   });
 });

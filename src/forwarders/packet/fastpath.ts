@@ -65,6 +65,8 @@ export interface FastPathCounters {
   removed: number;
   /** Installs refused because the kernel map was full. */
   full: number;
+  /** Flows the kernel's LRU map evicted to make room (their packets come to user space again). */
+  evicted: number;
   /** State-changing packets the kernel forwarded and reported. */
   events: number;
   /** Packets the kernel forwarded and counted (handed to the engine). */
@@ -81,7 +83,7 @@ export class FastPathTable {
   private readonly flows = new Map<number, Installed>();
   private readonly val = new Uint8Array(VAL_BYTES);
   private readonly valView = new DataView(this.val.buffer);
-  readonly counters: FastPathCounters = { flows: 0, installed: 0, removed: 0, full: 0, events: 0, forwarded: 0, eventsOut: 0, forwardedOut: 0 };
+  readonly counters: FastPathCounters = { flows: 0, installed: 0, removed: 0, full: 0, evicted: 0, events: 0, forwarded: 0, eventsOut: 0, forwardedOut: 0 };
 
   /**
    * `ifindexes`: where the program is attached; a next hop elsewhere keeps its flows in user space.
@@ -284,24 +286,54 @@ export class FastPathTable {
 
   /** Hands every flow's new counts to the engine; forgets flows whose connection is gone. */
   sweep(): void {
-    // Events are read before every sweep: a closing connection's reply report came, or never will.
-    for (const e of this.closing.values()) this.dropReply(e);
-    this.closing.clear();
-    for (const [id, e] of this.flows) {
-      if (!this.map.get(e.key, this.scratch)) {
-        // Not in the kernel any more (cleared from outside): nothing to count.
-        if (e.outKey && this.map.take(e.outKey, this.scratch)) this.harvest(e, true);
-        this.dropReply(e);
-        this.forget(id, e, false);
-        continue;
+    this.settleClosing();
+    for (const [id, e] of this.flows) this.sweepOne(id, e);
+    this.counters.flows = this.flows.size;
+  }
+
+  /** Where the periodic sweep left off (a live Map iterator: deletions and additions are fine). */
+  private cursor: MapIterator<[number, Installed]> | null = null;
+
+  /**
+   * The periodic sweep, a slice at a time: every call visits `max` flows from where the last
+   * stopped (a map lookup, a system call, each), so 65,536 flows never hold the event loop in
+   * one go. Called ten times a second with a tenth of the table: each flow about every second.
+   */
+  sweepSome(max: number): void {
+    this.settleClosing();
+    for (let n = 0; n < max; n++) {
+      this.cursor ??= this.flows.entries();
+      const r = this.cursor.next();
+      if (r.done) {
+        this.cursor = null;
+        break;
       }
-      if (!this.harvest(e)) { this.remove(id, e); continue; }
-      if (e.outKey) {
-        if (!this.map.get(e.outKey, this.scratch)) this.dropReply(e);
-        else if (!this.harvest(e, true)) { this.remove(id, e); continue; }
-      } else if (e.nat) this.installReply(e);
+      this.sweepOne(r.value[0], r.value[1]);
     }
     this.counters.flows = this.flows.size;
+  }
+
+  /** Events are read before every sweep: a closing connection's reply report came, or never will. */
+  private settleClosing(): void {
+    for (const e of this.closing.values()) this.dropReply(e);
+    this.closing.clear();
+  }
+
+  private sweepOne(id: number, e: Installed): void {
+    if (!this.map.get(e.key, this.scratch)) {
+      // Not in the kernel any more (evicted by its LRU, or cleared from outside): its counts
+      // since the last sweep went with it.
+      if (e.outKey && this.map.take(e.outKey, this.scratch)) this.harvest(e, true);
+      this.dropReply(e);
+      this.forget(id, e, false);
+      this.counters.evicted++;
+      return;
+    }
+    if (!this.harvest(e)) { this.remove(id, e); return; }
+    if (e.outKey) {
+      if (!this.map.get(e.outKey, this.scratch)) this.dropReply(e);
+      else if (!this.harvest(e, true)) this.remove(id, e);
+    } else if (e.nat) this.installReply(e);
   }
 
   /** Removes every flow (a rule change: the engine must see the next packet of each). */

@@ -18,7 +18,7 @@ import { resolveNextHop } from '../../os/neigh.ts';
 import { watchReadable } from '../../os/libc.ts';
 import { ipv4ToString } from '../../core/addr4.ts';
 import { FastPathTable, type CountForwarded, type FastPathCounters } from './fastpath.ts';
-import { KernelFastPath, type FastPathKind, type FlowEvent } from '../../os/bpf.ts';
+import { HEARTBEAT_MS, KernelFastPath, type FastPathKind, type FlowEvent, type HeartbeatBounds } from '../../os/bpf.ts';
 import { KernelAhead, type AheadEngine } from './fastpath-ahead.ts';
 import type { RtDest } from '../../core/scheduler.ts';
 
@@ -63,6 +63,8 @@ export interface WorkersOptions {
    */
   readonly fastPath?: {
     readonly kind: FastPathKind;
+    /** When the program stops deciding, and carrying, without the daemon's heartbeat. */
+    readonly bounds: HeartbeatBounds;
     readonly count: CountForwarded;
     /** Decisions ahead in the kernel (fastpath-ahead.ts): the engine, and deciding a packet bound to one. */
     readonly ahead?: AheadEngine;
@@ -111,6 +113,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
   let drainFastPath = (): void => {};
   let drainEvents = (): void => {};
   let eventTimer: NodeJS.Timeout | null = null;
+  let beatTimer: NodeJS.Timeout | null = null;
   const broadcast = (m: WorkerMsgIn) => {
     for (const w of workers) w.postMessage(m);
     if (inline && m.type === 'hop') inline.setNextHop(m.rip, m.hop);
@@ -157,7 +160,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       }
     };
     if (opts.fastPath) {
-      kfp = KernelFastPath.open(opts.ifaces, opts.fastPath.kind);
+      kfp = KernelFastPath.open(opts.ifaces, opts.fastPath.kind, opts.fastPath.bounds);
       // NAT replies leave toward the client's next hop: resolved once per client (and again after
       // CLIENT_HOP_MS), their entries installed once it is known. XDP carries no NAT.
       const clientHops = new Map<number, { hop: NextHop | null; at: number }>();
@@ -244,17 +247,25 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
           log(`fast path: ${(e as Error).message}`);
         }
       }));
-      // The kernel's counts reach the engine every second (statistics, rates, timers) and before
+      // The kernel's counts reach the engine within a second (statistics, rates, timers) and before
       // every listing (settle). Its events: before each batch of ring packets (onReady), every
       // 20 ms, and on a wake-up when its ring buffer fills up (bpf/tsvs_fastpath.c WAKE_AT).
+      // A tenth of the flows every 100 ms (each a map lookup): no one-second stall at 65,536 flows.
       sweepTimer = setInterval(() => {
-        try { drainFastPath(); } catch (e) { log(`fast path: ${(e as Error).message}`); }
-      }, 1000);
+        try {
+          drainEvents();
+          opts.onBatch?.();
+          t.sweepSome(Math.max(256, Math.ceil(t.size / 10)));
+        } catch (e) { log(`fast path: ${(e as Error).message}`); }
+      }, 100);
       sweepTimer.unref();
       eventTimer = setInterval(() => {
         try { drainEvents(); } catch (e) { log(`fast path: ${(e as Error).message}`); }
       }, 20);
       eventTimer.unref();
+      // The program decides (ahead) and carries only while this beats (bpf/tsvs_fastpath.c ctl).
+      beatTimer = setInterval(() => x.heartbeat(), HEARTBEAT_MS);
+      beatTimer.unref();
     }
     // One uv_poll per ring socket: a V2 ring is readable as soon as a frame is written; a wake-up
     // takes every frame that arrived meanwhile (ring.ts).
@@ -308,6 +319,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
     for (const p of polls) p.close();
     if (sweepTimer) clearInterval(sweepTimer);
     if (eventTimer) clearInterval(eventTimer);
+    if (beatTimer) clearInterval(beatTimer);
     kfp?.close();
     inline?.close();
     throw e;
@@ -334,7 +346,10 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       if (table) { drainFastPath(); table.clear(); }
     },
     fastPath() {
-      return table ? { ...table.counters, ...(kahead ? { aheadServices: kahead.size, aheadPublished: kahead.counters.published, aheadTaken: kahead.counters.taken } : {}) } : null;
+      return table ? {
+        ...table.counters, ...(kahead ? { aheadServices: kahead.size, aheadPublished: kahead.counters.published, aheadTaken: kahead.counters.taken } : {}),
+        ...(kfp ? { heartbeat: { ...kfp.bounds, ...kfp.heartbeatCounters() } } : {}),
+      } : null;
     },
     setAddrs(inAddrs, outAddrs, rips, v6) {
       addrs6 = addrs6of(v6);
@@ -360,6 +375,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       for (const s of servers) { s.drain(); s.stop(); }
       if (sweepTimer) clearInterval(sweepTimer);
       if (eventTimer) clearInterval(eventTimer);
+      if (beatTimer) clearInterval(beatTimer);
       kahead?.clear();
       if (table) { drainFastPath(); table.clear(); }
       for (const p of polls) p.close();

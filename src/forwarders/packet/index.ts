@@ -126,6 +126,7 @@ export class PacketForwarderHandle implements Forwarder {
     const o: PacketOptions = {
       ifaces: options.ifaces ?? D.ifaces, workers: options.workers ?? D.workers, fastPath: options.fastPath ?? D.fastPath,
       fastPathAhead: options.fastPathAhead ?? D.fastPathAhead, flowCache: options.flowCache ?? D.flowCache,
+      fastPathStaleMs: options.fastPathStaleMs ?? D.fastPathStaleMs, fastPathOrphanMs: options.fastPathOrphanMs ?? D.fastPathOrphanMs,
     };
     const ifaces = o.ifaces.length > 0 ? o.ifaces : defaultIfaces();
     const now = options.now ?? (() => performance.now() / 1000);
@@ -155,6 +156,7 @@ export class PacketForwarderHandle implements Forwarder {
         ...(kind && inline ? {
           fastPath: {
             kind,
+            bounds: { staleMs: o.fastPathStaleMs, orphanMs: o.fastPathOrphanMs },
             count: (c: number, n: number, b: number, out: boolean) => engine.countForwarded(c, n, b, out),
             ...(o.fastPathAhead ? {
               ahead: engine,

@@ -50,6 +50,7 @@ import { sys } from '../../os/libc.ts';
 import { ProxyForwarder, proxyRefusal, type ForwarderLog, type ListenerStatus, type RelayKind } from './forwarder.ts';
 import type { ProxyOptions } from '../../dataplane/options.ts';
 import { RELAY_ARG, type RelayWorkerInit } from './worker-init.ts';
+import type { Admission } from './admission.ts';
 
 /*
  * sharedAccept (the default): one listening socket per service, its accept queue shared by every
@@ -65,6 +66,8 @@ export interface ClusterDeps {
   readonly log: ForwarderLog & { error(o: object, msg: string): void };
   /** The daemon's log level: the workers log at the same. */
   readonly logLevel: string;
+  /** Admission of new connections (./admission.ts): shared with relay threads; processes get maxconn's share. */
+  readonly admission?: Admission;
 }
 
 /** A relay worker as the primary talks to it: a cluster process or a thread. */
@@ -104,7 +107,10 @@ export class ClusterForwarder implements Forwarder {
     this.udp = new ProxyForwarder(this.port, { ...opts, timeouts: () => engine.timeouts(), log: deps.log });
     // The net relay listens itself: it cannot take over the descriptors the thread mode hands out.
     this.fds = opts.workerMode === 'processes' || opts.relay === 'net' ? null : fdTools();
-    this.init = { relay: opts.relay, speculate: opts.speculate, logLevel: deps.logLevel };
+    this.init = {
+      relay: opts.relay, speculate: opts.speculate, logLevel: deps.logLevel,
+      ...(deps.admission ? (this.fds ? { admission: deps.admission.sab } : { maxconn: Math.ceil(opts.maxconn / Math.max(1, opts.workers)) }) : {}),
+    };
     if (!this.fds) {
       cluster.schedulingPolicy = cluster.SCHED_NONE;
       cluster.setupPrimary({ exec: entryFile('proxyWorker'), execArgv: [...process.execArgv, ...entryExecArgv()], args: [RELAY_ARG, JSON.stringify(this.init)], silent: false, serialization: 'advanced' });

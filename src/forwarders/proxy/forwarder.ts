@@ -24,6 +24,8 @@ import type { RelayBase, RelayOptions } from './relay-base.ts';
 import { EpollListener, EpollRelay, epollClock, localAddr } from './epoll-relay.ts';
 import { currentEpollLoop, epollLoop, listenSocket } from '../../os/epoll.ts';
 import { UdpService } from './udp-relay.ts';
+import { REFUSED_DESCRIPTORS, REFUSED_MAXCONN, RefusalLog, type Admission } from './admission.ts';
+import { sys, C, CT } from '../../os/libc.ts';
 import { unmapV4, type ProxyProtocolVersion } from './proxy-protocol.ts';
 
 export interface ForwarderLog {
@@ -47,6 +49,8 @@ export interface ProxyForwarderOptions {
   readonly relay?: RelayKind;
   /** The epoll relay's speculative I/O after connect() (default: PROXY_DEFAULTS). */
   readonly speculate?: boolean;
+  /** Admission of new TCP connections (descriptor budget, per-service maxconn); none: all admitted. */
+  readonly admission?: Admission;
 }
 
 export const PACKET_MODE_HINT = 'packet mode is needed (tsvs daemon --forwarder packet, as root)';
@@ -90,6 +94,17 @@ interface Listener {
 }
 
 const lkey = serviceKeyString;
+
+/** admit()'s answer without an admission table: nothing to release. */
+const NOT_COUNTED = -100;
+
+const linger0 = Buffer.alloc(8); // struct linger { l_onoff = 1, l_linger = 0 }: close() sends a reset
+linger0.writeInt32LE(1, 0);
+/** Closes an accepted descriptor with a TCP reset (a refused client learns at once). */
+function resetClose(fd: number): void {
+  sys.setsockopt(fd, C.SOL_SOCKET, CT.SO_LINGER, linger0, 8);
+  sys.close(fd);
+}
 
 type AnyRelay = TcpRelay | EpollRelay;
 
@@ -152,9 +167,12 @@ export class ProxyForwarder implements Forwarder {
       }
     }
     const starts: Promise<void>[] = [];
+    let opened = 0;
     for (const [k, s] of want) {
       const have = this.listeners.get(k);
       if (have && have.status.state !== 'failed') continue;
+      // Thousands of listeners at once: a turn of the event loop every 64, so relays keep going.
+      if (++opened % 64 === 0) await new Promise((r) => setImmediate(r));
       if (have) this.listeners.delete(k);
       const l: Listener = { key: s, status: { protocol: s.protocol as 'tcp' | 'udp', addr: s.addr, port: s.port, state: 'starting', ...(s.protocol === 'tcp' ? { relay: this.relayKind } : {}) } };
       this.listeners.set(k, l);
@@ -225,6 +243,11 @@ export class ProxyForwarder implements Forwarder {
       c.destroy();
       return;
     }
+    const at = this.admit(k);
+    if (at === null) {
+      c.resetAndDestroy();
+      return;
+    }
     const caddr = canonicalIp(unmapV4(raddr)) ?? raddr;
     const tcpTimeout = this.opts.timeouts().tcp;
     const r = new TcpRelay(
@@ -235,12 +258,14 @@ export class ProxyForwarder implements Forwarder {
       {
         onClose: (x) => {
           this.relays.delete(x.flow);
+          this.released(x.flow);
           this.port.closed?.(x.flow);
         },
         onError: (x, where, e) => this.opts.log.debug({ where, err: e?.message ?? 'no destination', client: `${caddr}:${rport}`, service: lkey(k), dest: x.target ? `${x.target.addr}:${x.target.port}` : undefined }, 'relay error'),
       },
     );
     this.relays.set(r.flow, r);
+    if (at !== NOT_COUNTED) this.admitted.set(r.flow, at);
     r.start();
   }
 
@@ -265,7 +290,12 @@ export class ProxyForwarder implements Forwarder {
 
   /** A new connection as a bare descriptor (./epoll-relay.ts); accept4 gave its address. */
   private acceptEpoll(k: ServiceKey, cfd: number, address: string, port: number): void {
-    this.track(new EpollRelay(
+    const at = this.admit(k);
+    if (at === null) {
+      resetClose(cfd);
+      return;
+    }
+    this.track(at, new EpollRelay(
       { af: k.af, protocol: 'tcp', caddr: address, cport: port, vaddr: k.addr, vport: k.port, portRef: undefined },
       cfd,
       this.port,
@@ -274,13 +304,45 @@ export class ProxyForwarder implements Forwarder {
     ));
   }
 
-  private track(r: EpollRelay): void {
+  private track(at: number, r: EpollRelay): void {
     this.relays.set(r.flow, r);
+    if (at !== NOT_COUNTED) this.admitted.set(r.flow, at);
     r.start();
+  }
+
+  /** Admitted connections' slots (./admission.ts), released when they close. */
+  private readonly admitted = new Map<Flow, number>();
+  private readonly admissionKeys = new WeakMap<ServiceKey, string>();
+  private refusalLog: RefusalLog | null = null;
+
+  /**
+   * Admission at accept, before the engine or a real server sees the connection: the slot to
+   * release when it closes, or null: refused (the caller resets the client at once).
+   */
+  private admit(k: ServiceKey): number | null {
+    const a = this.opts.admission;
+    if (!a) return NOT_COUNTED;
+    let key = this.admissionKeys.get(k);
+    if (key === undefined) this.admissionKeys.set(k, (key = lkey(k)));
+    const at = a.admit(key);
+    if (at === REFUSED_DESCRIPTORS || at === REFUSED_MAXCONN) {
+      this.refusalLog ??= new RefusalLog((o, m) => this.opts.log.warn(o, m), () => a.status());
+      this.refusalLog.note(at);
+      return null;
+    }
+    return at;
+  }
+
+  private released(f: Flow): void {
+    const at = this.admitted.get(f);
+    if (at === undefined) return;
+    this.admitted.delete(f);
+    this.opts.admission!.release(at);
   }
 
   private readonly epollClosed = (x: RelayBase): void => {
     this.relays.delete(x.flow);
+    this.released(x.flow);
     this.port.closed?.(x.flow);
   };
   private readonly epollError = (x: RelayBase, where: string, e: Error | null): void => {

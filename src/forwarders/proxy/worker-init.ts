@@ -10,6 +10,10 @@ export interface RelayWorkerInit {
   readonly speculate: boolean;
   /** The daemon's log level. */
   readonly logLevel: string;
+  /** Threads: the daemon's admission table (./admission.ts), shared. */
+  readonly admission?: SharedArrayBuffer;
+  /** Processes: this worker's share of the per-service maximum (each process admits on its own). */
+  readonly maxconn?: number;
 }
 
 export const RELAY_ARG = '--tsvs-relay';

@@ -15,6 +15,8 @@ import { AheadRing, type AheadChoice } from './ahead-ring.ts';
 import { formatIp } from '../../core/addr.ts';
 import { sockaddr } from '../../os/epoll.ts';
 import { RELAY_ARG, type RelayWorkerInit } from './worker-init.ts';
+import { Admission, connectionBudget } from './admission.ts';
+import { getNofile } from '../../os/rlimit.ts';
 
 /**
  * The target of a ring slot: one shared object per real server and port (a handful), with its
@@ -189,13 +191,15 @@ class RemotePort implements FlowPort {
 }
 
 const port = new RemotePort();
+/** Threads admit against the daemon's table; a process against its own (its own descriptors). */
+const admission = init.admission ? new Admission(init.admission) : init.maxconn !== undefined ? new Admission() : null;
 
 function getForwarder(): ProxyForwarder {
   if (!forwarder) {
     // A cluster worker process accepts on handles the primary shares through Node's cluster
     // module: the epoll relay (bare descriptors it listens on itself) cannot take those over.
     const relay = threaded ? init.relay : 'net';
-    forwarder = new ProxyForwarder(port, { proxyProtocol: ppv, connectTimeoutMs, timeouts: () => timeouts, log, relay, speculate: init.speculate, ...(threaded ? { listenFd: (k: ServiceKey) => fds.get(lkey(k)) } : {}) });
+    forwarder = new ProxyForwarder(port, { proxyProtocol: ppv, connectTimeoutMs, timeouts: () => timeouts, log, relay, speculate: init.speculate, ...(admission ? { admission } : {}), ...(threaded ? { listenFd: (k: ServiceKey) => fds.get(lkey(k)) } : {}) });
   }
   return forwarder;
 }
@@ -232,6 +236,7 @@ function onMessage(m: Msg): void {
         for (const [k, fd] of Object.entries(m.fds ?? {})) fds.set(k, fd);
         services = services.filter((s) => fds.has(lkey(s)));
       }
+      if (admission && !threaded) admission.configure(connectionBudget(getNofile().soft, services.length), init.maxconn ?? 0);
       const fw = getForwarder();
       void fw.sync(services).then((failed) => send({ t: 'synced', id: m.id, failed: threaded ? [] : failed, relay: fw.relayKind }));
       break;

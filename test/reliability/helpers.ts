@@ -1,0 +1,133 @@
+/**
+ * Shared pieces of the reliability suite: a daemon's resident memory and descriptors, a probe
+ * process that measures how long forwarding and the control socket stall, raw control-socket
+ * clients, and the figures line every test prints.
+ */
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { readdirSync, readFileSync } from 'node:fs';
+import { callDaemon } from '../../src/daemon/protocol.ts';
+
+/** Resident set size of a process in MB (VmRSS). */
+export function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Math.round(Number(m[1]) / 102.4) / 10 : NaN;
+}
+
+/** Descriptors a process holds. */
+export function openFds(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/** A TCP echo server on 127.0.0.1. */
+export async function echoServer(): Promise<{ server: Server; port: number }> {
+  const server = createServer((s) => {
+    s.on('error', () => {});
+    s.pipe(s);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return { server, port: (server.address() as { port: number }).port };
+}
+
+export interface ProbeFigures {
+  /** Worst round trip of 8 bytes echoed through the forwarder (one every 10 ms). */
+  forwardWorstMs: number;
+  rounds: number;
+  /** Worst ping on the control socket (a new connection every 100 ms). */
+  pingWorstMs: number;
+  pings: number;
+  /** Pings answered EBUSY, and pings that got no answer (reset, refused, closed). */
+  pingBusy: number;
+  pingErrors: number;
+}
+
+/**
+ * test/reliability/probe.mjs in its own process, so that what the test itself does (thousands
+ * of sockets, megabytes of junk) does not count as a stall of the daemon.
+ */
+export class Probe {
+  private readonly proc: ChildProcess;
+  private readonly waiters: ((f: ProbeFigures) => void)[] = [];
+  constructor(echoPort: number, socket: string) {
+    this.proc = spawn(process.execPath, [new URL('./probe.mjs', import.meta.url).pathname, String(echoPort), socket], { stdio: ['pipe', 'pipe', 'inherit'] });
+    createInterface({ input: this.proc.stdout! }).on('line', (l) => this.waiters.shift()?.(JSON.parse(l) as ProbeFigures));
+  }
+  report(): Promise<ProbeFigures> {
+    return new Promise((resolve) => {
+      this.waiters.push(resolve);
+      this.proc.stdin!.write('report\n');
+    });
+  }
+  reset(): void {
+    this.proc.stdin!.write('reset\n');
+  }
+  stop(): void {
+    this.proc.stdin!.end();
+    setTimeout(() => this.proc.kill('SIGKILL'), 1000).unref();
+  }
+}
+
+/** A raw control-socket client: writes what it is given, collects answer lines. */
+export class RawClient {
+  readonly sock: Socket;
+  readonly lines: string[] = [];
+  closed = false;
+  error: string | null = null;
+  private buf = '';
+  constructor(path: string, read = true) {
+    this.sock = connect(path);
+    this.sock.on('error', (e: NodeJS.ErrnoException) => { this.error = e.code ?? e.message; });
+    this.sock.on('close', () => { this.closed = true; });
+    if (read) {
+      this.sock.setEncoding('utf8');
+      this.sock.on('data', (d: string) => {
+        this.buf += d;
+        let nl: number;
+        while ((nl = this.buf.indexOf('\n')) >= 0) {
+          this.lines.push(this.buf.slice(0, nl));
+          this.buf = this.buf.slice(nl + 1);
+        }
+      });
+    } else {
+      // Never read: answers pile up on the daemon's side.
+      this.sock.pause();
+    }
+  }
+  connected(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (!this.sock.connecting) return resolve();
+      this.sock.once('connect', () => resolve());
+      this.sock.once('error', reject);
+    });
+  }
+  async until(pred: () => boolean, timeoutMs: number): Promise<boolean> {
+    const end = Date.now() + timeoutMs;
+    while (!pred()) {
+      if (Date.now() > end) return false;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return true;
+  }
+}
+
+/** The daemon's status answer (throws when it does not answer). */
+export async function daemonStatus(socket: string): Promise<Record<string, unknown>> {
+  const r = await callDaemon(socket, { v: 1, id: 's', op: 'status' }, 10_000);
+  if (!r.ok) throw new Error(`status refused: ${r.error.code} ${r.error.message}`);
+  return r as unknown as Record<string, unknown>;
+}
+
+/** Milliseconds a ping takes to be answered. */
+export async function pingMs(socket: string, timeoutMs = 10_000): Promise<number> {
+  const t = performance.now();
+  const r = await callDaemon(socket, { v: 1, id: 'p', op: 'ping' }, timeoutMs);
+  if (!r.ok) throw new Error(`ping refused: ${r.error.code}`);
+  return performance.now() - t;
+}
+
+/** One line of figures, easy to grep from a CI log: `# figures <case>: k=v ...`. */
+export function figures(name: string, f: Record<string, number | string>): void {
+  const parts = Object.entries(f).map(([k, v]) => `${k}=${typeof v === 'number' ? Math.round(v * 10) / 10 : v}`);
+  console.log(`# figures ${name}: ${parts.join(' ')}`);
+}
