@@ -14,6 +14,8 @@ import {
 } from './proto.ts';
 import { DEST_F, decidesAhead, type RtDest, type RtServiceView, type SchedEnv, type Scheduler } from './scheduler.ts';
 import { getSchedulerFactory } from './schedulers/index.ts';
+import { peekSchedule, schedulerState as explainSchedState, type Explanation } from './explain.ts';
+import { hostPort } from './service-key.ts';
 import { Stats } from './stats.ts';
 import {
   SVC_F, type Af, type ConnSnapshot, type DestSnapshot, type DestSpec, type Errno, type FwdMethod, type IpvsBackend,
@@ -758,6 +760,89 @@ export class Engine implements IpvsBackend {
     const svc = this.findSvcByKey(key);
     if (!svc || !svc.sched || !decidesAhead(svc.schedName, svc.fwmark, svc.flags, svc.dests)) return null;
     return this.runScheduler(svc, AHEAD_PACKET);
+  }
+
+  /**
+   * `tsvs explain`: where a new connection from `client` to service `key` would go now, and why,
+   * or the client's existing entry (`cport` given). A dry run: no entry is created, no template
+   * neutralised, no scheduler state moved (peekSchedule runs a copy). For fwmark services the
+   * new connection's packet is taken to the first destination port (the service has none).
+   * Null when there is no such service; 'EINVAL' for a client address of the other family.
+   */
+  explain(key: ServiceKey, caddr: string, cport: number | null): Explanation | null | 'EINVAL' {
+    const svc = this.findSvcByKey(key);
+    if (!svc) return null;
+    const cip = parseIp(caddr);
+    if (!cip || cip.af !== svc.af) return 'EINVAL';
+    const t = this.table;
+    const persistent = (svc.flags & SVC_F.PERSISTENT) !== 0;
+    const pc = PROTO_CODE[svc.protocol];
+    const vport = svc.fwmark ? 0 : svc.port;
+    const ex: Explanation = {
+      service: svc.fwmark ? `FWM ${svc.fwmark}${svc.af === 6 ? ' IPv6' : ''}` : `${svc.protocol.toUpperCase()} ${hostPort(svc.addr, svc.port)}`,
+      scheduler: svc.schedName, persistent,
+      ...(persistent ? { timeout: svc.timeout, netmask: svc.netmask } : {}),
+      client: { addr: formatIp(cip), port: cport }, outcome: 'no-dest', dest: null, connection: null, template: null,
+      schedulerState: svc.sched ? explainSchedState(svc.sched, svc.dests) : {},
+      dests: svc.dests.map((d) => ({
+        addr: d.addr, port: d.port, weight: d.weight, uThreshold: d.uThreshold, lThreshold: d.lThreshold,
+        activeConns: d.activeConns, inactConns: d.inactConns, persistConns: d.persistConns,
+        skipped: [
+          ...(d.weight === 0 ? ['weight-0' as const] : []),
+          ...(d.flags & DEST_F.OVERLOAD ? ['overloaded' as const] : []),
+          ...(d.flags & DEST_F.QUIESCED ? ['quiesced' as const] : []),
+        ],
+      })),
+      notes: [],
+    };
+    const mine = new Set<Dest>(svc.dests);
+    // the client's existing connection entry
+    if (cport !== null) {
+      let s = -1;
+      if (!svc.fwmark) s = t.lookupIn(pc, cip, cport, svc.ip, svc.port, false);
+      else {
+        t.forEach((x) => {
+          if (s < 0 && !(t.flags[x]! & CF.TEMPLATE) && t.cport[x] === cport && t.proto[x] === pc && mine.has(this.destById[t.dest[x]!]!) && formatIp(t.clientIp(x)) === ex.client.addr) s = x;
+        });
+      }
+      if (s >= 0) ex.connection = this.connSnapshot(s);
+      if (ex.connection) {
+        ex.outcome = 'existing';
+        ex.dest = { addr: ex.connection.daddr, port: ex.connection.dport };
+        return ex;
+      }
+    } else ex.notes.push('no client port given: existing connections are not looked up and port-hashing schedulers see port 0');
+    let dest: RtDest | null = null;
+    if (persistent) {
+      // ip_vs_sched_persist's template lookup, without ip_vs_check_template's side effect
+      const snet = maskIp(cip, svc.netmask);
+      const fw = svc.fwmark !== 0;
+      const proto = fw ? PROTO.IP : pc;
+      const vaddr: Ip = fw ? (svc.af === 6 ? { af: 6, words: [svc.fwmark >>> 0, 0, 0, 0] } : { af: 4, words: [svc.fwmark >>> 0] }) : svc.ip;
+      const tvport = fw || svc.port === FTPPORT ? 0 : svc.port;
+      const ct = t.lookupIn(proto, snet, 0, vaddr, tvport, true);
+      if (ct >= 0) {
+        ex.template = this.connSnapshot(ct);
+        const d = this.destById[t.dest[ct]!];
+        if (!d || !(d.flags & DEST_F.AVAILABLE)) ex.templateUnusable = 'its real server was deleted';
+        else if (d.weight === 0 && (this.sys.expire_quiescent_template || (d.flags & DEST_F.QUIESCED))) {
+          ex.templateUnusable = d.flags & DEST_F.QUIESCED ? 'its real server is being drained' : 'its real server has weight 0 and expire_quiescent_template is set';
+        } else dest = d;
+        if (dest) ex.outcome = 'template';
+      }
+    } else if (svc.fwmark === 0 && cport === FTPDATA) ex.notes.push('client port 20 (FTP data) is passed, not scheduled');
+    if (!dest) {
+      const pkt = { protocol: svc.protocol, saddr: cip, sport: cport ?? 0, daddr: svc.ip, dport: svc.fwmark ? (svc.dests[0]?.port ?? 0) : vport };
+      // Math.random, not the engine's (possibly seeded) source, so a seeded run is not moved either
+      dest = svc.sched ? peekSchedule(svc.sched, svc, pkt, { now: this.now, random: Math.random }) : null;
+      if (dest) ex.outcome = 'scheduled';
+      if (svc.schedName === 'twos') ex.notes.push('twos picks two destinations at random: the real choice may differ');
+      if (svc.sched && decidesAhead(svc.schedName, svc.fwmark, svc.flags, svc.dests)) {
+        ex.notes.push('rr/wrr choices may be decided ahead by the forwarder: connections already queued take their choices first');
+      }
+    }
+    if (dest) ex.dest = { addr: dest.addr, port: dest.port };
+    return ex;
   }
 
   /**
