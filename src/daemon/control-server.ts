@@ -11,6 +11,7 @@ import { dirname } from 'node:path';
 import { MAX_REQUEST_BYTES, PROTOCOL_VERSION, type Request, type Response } from './protocol.ts';
 import { ControlError, SocketPathError } from '../core/errors.ts';
 import { drainRequestError } from './drain.ts';
+import { explainRequestError } from './explain.ts';
 import { LineReader } from './line-reader.ts';
 import { listenUnix, writeNow, type UnixListener } from '../os/unix-listener.ts';
 
@@ -58,7 +59,7 @@ export async function prepareSocketPath(path: string): Promise<void> {
 
 export type Handler = (req: Request) => Promise<Record<string, unknown>>;
 
-const OPS = new Set(['ping', 'status', 'reload', 'ipvsadm', 'announce', 'drain', 'drains', 'drain-cancel']);
+const OPS = new Set(['ping', 'status', 'reload', 'ipvsadm', 'announce', 'drain', 'drains', 'drain-cancel', 'explain']);
 
 export function validateRequest(x: unknown): { ok: true; req: Request } | { ok: false; id: string | number | null; code: string; message: string } {
   if (typeof x !== 'object' || x === null || Array.isArray(x)) return { ok: false, id: null, code: 'EBADREQ', message: 'request must be a JSON object' };
@@ -74,6 +75,10 @@ export function validateRequest(x: unknown): { ok: true; req: Request } | { ok: 
   if (o['op'] === 'announce' && o['action'] !== 'drain' && o['action'] !== 'resume' && o['action'] !== 'status') return { ok: false, id, code: 'EBADREQ', message: 'announce needs action: "drain", "resume" or "status"' };
   if (o['op'] === 'drain') {
     const bad = drainRequestError(o);
+    if (bad) return { ok: false, id, code: 'EBADREQ', message: bad };
+  }
+  if (o['op'] === 'explain') {
+    const bad = explainRequestError(o);
     if (bad) return { ok: false, id, code: 'EBADREQ', message: bad };
   }
   if (o['op'] === 'drain-cancel' && typeof o['drain'] !== 'string') return { ok: false, id, code: 'EBADREQ', message: 'drain-cancel needs drain: string (an id from drains)' };

@@ -30,6 +30,7 @@ import type { DaemonOptions } from './options.ts';
 import { AnnounceDriver } from './announce.ts';
 import type { ObserveSources } from './observe.ts';
 import { DrainManager, type DrainRequest } from './drain.ts';
+import { explain } from './explain.ts';
 import { SlowStart, slowStartSeconds } from './slow-start.ts';
 import { observeOptions, startObservers, type Observers, type ObserverOptions } from './observers.ts';
 
@@ -331,6 +332,10 @@ export class Daemon {
         if (req.op === 'drains') return { drains: this.drainer.list() };
         if (req.op === 'drain-cancel') return { drain: await this.drainer.cancel(req.drain) };
         return { drain: await this.drainer.start({ key: req.service, addr: req.addr, port: req.port, ...(req.timeout !== undefined ? { timeoutS: req.timeout } : {}), ...(req.then ? { then: req.then } : {}) } satisfies DrainRequest) };
+      case 'explain':
+        // Connections the forwarder accepted but has not reported yet are accounted first.
+        await this.forwarder?.settle?.();
+        return { explain: explain(this.engine, { service: req.service, client: req.client, ...(req.cport !== undefined ? { cport: req.cport } : {}) }) };
     }
   }
 

@@ -29,10 +29,12 @@ export type Request =
   /** Graceful drain (src/daemon/drain.ts); timeout in seconds. */
   | { v: 1; id: number | string; op: 'drain'; service: ServiceKey; addr: string; port: number; timeout?: number; then?: 'delete' | 'keep' }
   | { v: 1; id: number | string; op: 'drains' }
-  | { v: 1; id: number | string; op: 'drain-cancel'; drain: string };
+  | { v: 1; id: number | string; op: 'drain-cancel'; drain: string }
+  /** Dry run of scheduling for one client (src/daemon/explain.ts); changes nothing. */
+  | { v: 1; id: number | string; op: 'explain'; service: ServiceKey; client: string; cport?: number };
 
 export interface ErrorBody {
-  /** Stable code: EBADREQ, EVERSION, EUNKNOWNOP, ETOOBIG, EBUSY, EMFILE, ERELOAD, EINTERNAL; announce: ENOBGP; drains: ESRCH, ENOENT, EEXIST, EINVAL, ENOTFOUND. */
+  /** Stable code: EBADREQ, EVERSION, EUNKNOWNOP, ETOOBIG, EBUSY, EMFILE, ERELOAD, EINTERNAL; announce: ENOBGP; drains: ESRCH, ENOENT, EEXIST, EINVAL, ENOTFOUND; explain: ESRCH, EINVAL. */
   code: string;
   message: string;
 }
