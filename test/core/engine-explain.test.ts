@@ -94,3 +94,29 @@ test('explain of an unknown service is null and of a client of the other family 
   assert.equal(r.e.explain(key, '2001:db8::1', null), 'EINVAL');
   assert.equal(r.e.explain(key, 'nonsense', null), 'EINVAL');
 });
+
+test('explain marks a real server over its upper threshold overloaded and predicts around it', () => {
+  const r = new Rig().service(key, { scheduler: 'rr' });
+  r.dest(key, '192.168.10.1', 8080, 'masq', { uThreshold: 1 }).dest(key, '192.168.10.2', 8080);
+  r.in('tcp', '172.16.0.1:1000', VIP, 'S');
+  r.in('tcp', '172.16.0.2:1000', VIP, 'S'); // one connection each: .1 is at its threshold
+  const x = explain(r, '172.16.0.3', 1000);
+  assert.deepEqual(x.dests.find((d) => d.addr === '192.168.10.1')!.skipped, ['overloaded']);
+  assert.equal(x.dest?.addr, '192.168.10.2');
+  assert.equal(r.in('tcp', '172.16.0.3:1000', VIP, 'S').dest?.addr, '192.168.10.2');
+});
+
+test('explain of a fwmark service: scheduled, then the existing connection found by client address and port', () => {
+  const fkey = svcKey('tcp', '0.0.0.0', 0, 7);
+  const r = new Rig().service(fkey, { scheduler: 'rr' });
+  r.dest(fkey, '192.168.10.1', 0).dest(fkey, '192.168.10.2', 0);
+  const a = r.e.explain(fkey, '172.16.0.1', 4000);
+  assert.ok(a && a !== 'EINVAL');
+  assert.equal(a.service, 'FWM 7');
+  const v = r.in('tcp', '172.16.0.1:4000', '10.0.0.9:443', 'S', 60, 7);
+  assert.equal(v.dest?.addr, a.dest?.addr);
+  const b = r.e.explain(fkey, '172.16.0.1', 4000);
+  assert.ok(b && b !== 'EINVAL');
+  assert.equal(b.outcome, 'existing');
+  assert.deepEqual([b.connection?.vaddr, b.connection?.vport], ['10.0.0.9', 443]);
+});
