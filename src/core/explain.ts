@@ -64,7 +64,9 @@ export interface Explanation {
 /**
  * Deep copy of a scheduler's own state. Shared (not copied): the objects in `shared` (the
  * service view and its destinations), functions, and anything frozen. Copied: arrays, typed
- * arrays, Maps, Sets and class instances (prototype kept), with cycles preserved.
+ * arrays, Maps, Sets and class instances (prototype kept), with cycles preserved. Schedulers must
+ * keep their state in ordinary properties: JS #private fields are invisible here (none use them;
+ * test/core/engine-explain.test.ts runs every scheduler through a dry run and the real one).
  */
 export function cloneSchedulerState<T extends object>(root: T, shared: ReadonlySet<object>): T {
   const memo = new Map<object, unknown>();

@@ -120,3 +120,17 @@ test('explain of a fwmark service: scheduled, then the existing connection found
   assert.equal(b.outcome, 'existing');
   assert.deepEqual([b.connection?.vaddr, b.connection?.vport], ['10.0.0.9', 443]);
 });
+
+test('every scheduler but twos (random): explain predicts each of 8 real connections', async () => {
+  const { schedulerNames } = await import('../../src/core/schedulers/index.ts');
+  for (const name of schedulerNames.filter((n) => n !== 'twos')) {
+    const r = new Rig().service(key, { scheduler: name });
+    [3, 2, 1].forEach((w, i) => r.dest(key, `192.168.10.${i + 1}`, 8080, 'masq', { weight: w }));
+    for (let i = 0; i < 8; i++) {
+      const client = `172.16.${i % 3}.${i + 1}`;
+      const a = explain(r, client, 2000 + i);
+      const v = r.in('tcp', `${client}:${2000 + i}`, VIP, 'S');
+      assert.equal(v.dest?.addr, a.dest?.addr, `${name}: connection ${i}`);
+    }
+  }
+});
