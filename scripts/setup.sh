@@ -25,7 +25,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
 fi
 
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# A node_modules that is a symlink belongs to another checkout (a worktree or an exported copy
+# sharing it): `npm ci` would reinstall that checkout's packages under it, so leave it alone.
+if [ -L node_modules ]; then
+  echo "setup: node_modules is a symlink to $(readlink node_modules); not reinstalling it" >&2
+elif [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
