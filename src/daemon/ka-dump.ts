@@ -5,10 +5,11 @@
  * layout are keepalived's, for what tsvs has, so operators' greps and scripts keep working.
  * The renderers are pure (status snapshot -> text); writeKaDump does the file part.
  */
-import { writeFileSync, renameSync } from 'node:fs';
+import { writeFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { VrrpStatus } from '../ha/vrrp-service.ts';
 import type { HealthStatus } from '../health/types.ts';
+import { NO_VRRP_ERRORS } from '../ha/vrrp-instance.ts';
 
 /** keepalived's KA_TMP_DIR. */
 export const KA_DUMP_DIR_DEFAULT = '/tmp';
@@ -74,13 +75,13 @@ export function renderKaCheckData(health: HealthStatus | null): string {
 }
 
 /**
- * keepalived's vrrp_print_stats. tsvs counts the adverts it drops as one total, not per cause:
- * the per-cause lines are written as keepalived lays them out (0), and the total follows on a
- * last line of the block, so nothing counted is hidden.
+ * keepalived's vrrp_print_stats. tsvs does not compare advert address lists (keepalived's
+ * addr_list_err), so that line is always 0.
  */
 export function renderKaStats(vrrp: readonly VrrpStatus[]): string {
   const out: string[] = [];
   for (const v of vrrp) {
+    const e = v.errors ?? NO_VRRP_ERRORS;
     out.push(
       `VRRP Instance: ${v.name}`,
       '  Advertisements:',
@@ -89,19 +90,18 @@ export function renderKaStats(vrrp: readonly VrrpStatus[]): string {
       `  Became master: ${v.becameMaster}`,
       `  Released master: ${v.releasedMaster}`,
       '  Packet Errors:',
-      '    Length: 0',
-      '    TTL: 0',
-      '    Invalid Type: 0',
-      '    Advertisement Interval: 0',
+      `    Length: ${e.length}`,
+      `    TTL: ${e.ttl}`,
+      `    Invalid Type: ${e.invalidType}`,
+      `    Advertisement Interval: ${e.advertInterval}`,
       '    Address List: 0',
       '  Authentication Errors:',
-      '    Invalid Type: 0',
-      '    Type Mismatch: 0',
-      '    Failure: 0',
+      `    Invalid Type: ${e.invalidAuthType}`,
+      `    Type Mismatch: ${e.authTypeMismatch}`,
+      `    Failure: ${e.authFailure}`,
       '  Priority Zero:',
-      '    Received: 0',
-      '    Sent: 0',
-      `  Dropped (all causes): ${v.dropped}`,
+      `    Received: ${e.priZeroRcvd}`,
+      `    Sent: ${e.priZeroSent}`,
     );
   }
   return out.length ? out.join('\n') + '\n' : '';
@@ -109,7 +109,8 @@ export function renderKaStats(vrrp: readonly VrrpStatus[]): string {
 
 export interface KaDumpSources {
   readonly vrrp: () => readonly VrrpStatus[];
-  readonly health: () => HealthStatus | null;
+  /** Absent for `tsvs vrrp` (keepalived --vrrp has no checker process, so no keepalived_check.data). */
+  readonly health?: () => HealthStatus | null;
 }
 
 /**
@@ -117,14 +118,34 @@ export interface KaDumpSources {
  * so a reader never sees half a dump). Returns the paths written.
  */
 export function writeKaDump(signal: 'SIGUSR1' | 'SIGUSR2', dir: string, src: KaDumpSources): string[] {
-  const files: [string, string][] = signal === 'SIGUSR1'
-    ? [[KA_DATA_FILE, renderKaData(src.vrrp())], [KA_CHECK_DATA_FILE, renderKaCheckData(src.health())]]
-    : [[KA_STATS_FILE, renderKaStats(src.vrrp())]];
+  const files: [string, string][] = signal === 'SIGUSR2'
+    ? [[KA_STATS_FILE, renderKaStats(src.vrrp())]]
+    : [[KA_DATA_FILE, renderKaData(src.vrrp())], ...(src.health ? [[KA_CHECK_DATA_FILE, renderKaCheckData(src.health())] as [string, string]] : [])];
   return files.map(([name, text]) => {
     const path = join(dir, name);
     const tmp = `${path}.${process.pid}.tmp`;
-    writeFileSync(tmp, text, { mode: 0o644 });
+    // /tmp is shared: never follow a planted link (keepalived's fopen_safe). 'wx' creates
+    // exclusively; the rename replaces a link at `path` instead of writing through it.
+    rmSync(tmp, { force: true });
+    writeFileSync(tmp, text, { mode: 0o644, flag: 'wx' });
     renameSync(tmp, path);
     return path;
   });
+}
+
+/**
+ * keepalived's SIGUSR1 / SIGUSR2. A file that cannot be written is logged and the daemon runs on
+ * (keepalived: "Can't open ..."). Node's own SIGUSR1 use (starting the inspector) is replaced by
+ * the listener, as keepalived operators expect.
+ */
+export function onKaDumpSignals(dir: string, src: KaDumpSources, log: { info(o: object, m: string): void; warn(o: object, m: string): void }): void {
+  for (const signal of ['SIGUSR1', 'SIGUSR2'] as const) {
+    process.on(signal, () => {
+      try {
+        log.info({ signal, files: writeKaDump(signal, dir, src) }, signal === 'SIGUSR1' ? 'keepalived data dump written' : 'keepalived statistics written');
+      } catch (e) {
+        log.warn({ signal, err: (e as Error).message }, 'cannot write the keepalived dump');
+      }
+    });
+  }
 }

@@ -5,7 +5,7 @@
  */
 import { interfaceAddrs } from '../os/ifaddr.ts';
 import type { VrrpConfig, VrrpInstanceConfig } from '../config/desired.ts';
-import { VrrpInstance, vrrpFamily, type VrrpLog } from './vrrp-instance.ts';
+import { VrrpInstance, vrrpFamily, type VrrpLog, type VrrpErrorCounters } from './vrrp-instance.ts';
 import { openRawVrrpTransport } from './vrrp-transport.ts';
 import { linkLocalIpv6, openRawVrrpTransport6 } from './vrrp-transport6.ts';
 import { iprouteAddresses, packetGarp, runnerNotify } from './vrrp-net.ts';
@@ -33,6 +33,8 @@ export interface VrrpStatus {
   /** Transitions into / out of MASTER (keepalived's become_master / release_master). */
   readonly becameMaster: number;
   readonly releasedMaster: number;
+  /** Per-cause counts (keepalived.stats); optional so older snapshots/fixtures still fit. */
+  readonly errors?: Readonly<VrrpErrorCounters>;
 }
 
 export interface VrrpService {
@@ -92,6 +94,7 @@ export function startVrrp(cfg: VrrpConfig, log: VrrpLog, onState?: (name: string
         interface: i.cfg.interface ?? 'eth0', rx: i.counters.rx, tx: i.counters.tx, dropped: i.counters.dropped,
         vips: i.cfg.virtual_ipaddress.map((v) => v.addr),
         becameMaster: masterCounts.get(i.cfg.name)?.became ?? 0, releasedMaster: masterCounts.get(i.cfg.name)?.released ?? 0,
+        errors: { ...i.errors },
       })),
     stop: async () => {
       for (const t of timers) clearInterval(t);
