@@ -23,13 +23,16 @@ export function renderKaData(vrrp: readonly VrrpStatus[]): string {
   if (vrrp.length > 0) out.push('------< VRRP Topology >------');
   for (const v of vrrp) {
     out.push(` VRRP Instance = ${v.name}`);
+    if (v.version) out.push(`   VRRP Version = ${v.version}`);
     out.push(`   State = ${v.state === 'STOP' ? 'unknown' : v.state}`);
     out.push(`   Interface = ${v.interface}`);
     out.push(`   Virtual Router ID = ${v.vrid}`);
-    out.push(`   Priority = ${v.priority}`);
+    out.push(`   Priority = ${v.basePriority ?? v.priority}`);
+    out.push(`   Effective priority = ${v.priority}`);
     if (v.vips.length > 0) {
       out.push(`   Virtual IP (${v.vips.length}):`);
-      for (const a of v.vips) out.push(`     ${kaAddr(a)} dev ${v.interface} scope global`);
+      // keepalived appends " set" to an address it has installed: a master's
+      for (const a of v.vips) out.push(`     ${kaAddr(a)} dev ${v.interface} scope global${v.state === 'MASTER' ? ' set' : ''}`);
     }
   }
   return out.length ? out.join('\n') + '\n' : '';
@@ -49,7 +52,12 @@ function splitHostPort(s: string): [string, number] {
   return m ? [m[1]!, Number(m[2])] : [s, 0];
 }
 
-/** keepalived's dump_check_data (LVS Topology: dump_vs / dump_rs) for tsvs's health status. */
+/**
+ * keepalived's dump_check_data (LVS Topology: dump_vs / dump_rs, in their order) for tsvs's health
+ * status. A virtual server is alive (in the table) while its quorum is up or its sorry server
+ * serves; a real server's WEIGHT is its effective weight (keepalived's real_weight), alive its
+ * health verdict.
+ */
 export function renderKaCheckData(health: HealthStatus | null): string {
   if (!health || health.services.length === 0) return '';
   const out: string[] = ['------< LVS Topology >------'];
@@ -57,16 +65,19 @@ export function renderKaCheckData(health: HealthStatus | null): string {
     out.push(' ------< Virtual server >------');
     if (s.key.fwmark) out.push(` VS FWMARK = ${s.key.fwmark}`);
     else out.push(` VS VIP = ${s.key.addr}, VPORT = ${s.key.port}`);
-    out.push(`   protocol = ${s.key.fwmark ? 'NONE' : s.key.protocol.toUpperCase()}`);
-    out.push(`   alive = ${s.quorumUp ? 1 : 0}`);
+    out.push(`   Address family = inet${s.key.af === 6 ? '6' : ''}`);
+    out.push(`   protocol = ${s.key.fwmark ? 'none' : s.key.protocol.toUpperCase()}`);
     out.push(`   quorum = ${s.quorum}, hysteresis = ${s.hysteresis}`);
+    out.push(`   alive = ${s.quorumUp || s.sorryActive ? 1 : 0}`);
+    out.push(`   quorum_state_up = ${s.quorumUp ? 1 : 0}`);
     for (const d of s.dests) {
       if (d.sorry) continue;
       const [ip, port] = splitHostPort(d.dest);
+      const eff = d.effectiveWeight;
       out.push('   ------< Real server >------');
-      out.push(`   RIP = ${ip}, RPORT = ${port}, WEIGHT = ${d.weight ?? 0} EFF WEIGHT = ${d.effectiveWeight}`);
+      out.push(`   RIP = ${ip}, RPORT = ${port}, WEIGHT = ${Math.max(0, eff)} EFF WEIGHT = ${eff}`);
       out.push(`   initial weight = ${d.configuredWeight}`);
-      out.push(`   effective weight = ${d.effectiveWeight}`);
+      out.push(`   effective weight = ${eff}`);
       out.push(`   alive = ${d.alive ? 1 : 0}`);
       out.push(`   num failed checkers = ${d.checkers.filter((c) => c.state === 'down').length}`);
     }

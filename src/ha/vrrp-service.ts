@@ -35,6 +35,9 @@ export interface VrrpStatus {
   readonly releasedMaster: number;
   /** Per-cause counts (keepalived.stats); optional so older snapshots/fixtures still fit. */
   readonly errors?: Readonly<VrrpErrorCounters>;
+  /** Configured priority (`priority` above is the effective one, after tracking) and VRRP version. */
+  readonly basePriority?: number;
+  readonly version?: 2 | 3;
 }
 
 export interface VrrpService {
@@ -94,7 +97,7 @@ export function startVrrp(cfg: VrrpConfig, log: VrrpLog, onState?: (name: string
         interface: i.cfg.interface ?? 'eth0', rx: i.counters.rx, tx: i.counters.tx, dropped: i.counters.dropped,
         vips: i.cfg.virtual_ipaddress.map((v) => v.addr),
         becameMaster: masterCounts.get(i.cfg.name)?.became ?? 0, releasedMaster: masterCounts.get(i.cfg.name)?.released ?? 0,
-        errors: { ...i.errors },
+        errors: { ...i.errors }, basePriority: i.cfg.priority, version: i.cfg.version,
       })),
     stop: async () => {
       for (const t of timers) clearInterval(t);
