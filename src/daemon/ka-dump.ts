@@ -29,10 +29,14 @@ export function renderKaData(vrrp: readonly VrrpStatus[]): string {
     out.push(`   Virtual Router ID = ${v.vrid}`);
     out.push(`   Priority = ${v.basePriority ?? v.priority}`);
     out.push(`   Effective priority = ${v.priority}`);
-    if (v.vips.length > 0) {
-      out.push(`   Virtual IP (${v.vips.length}):`);
-      // keepalived appends " set" to an address it has installed: a master's
-      for (const a of v.vips) out.push(`     ${kaAddr(a)} dev ${v.interface} scope global${v.state === 'MASTER' ? ' set' : ''}`);
+    const addrs: NonNullable<VrrpStatus['addresses']> = v.addresses ?? v.vips.map((a) => ({ addr: a, prefix: -1 }));
+    if (addrs.length > 0) {
+      out.push(`   Virtual IP (${addrs.length}):`);
+      // keepalived's format_ipaddress; it appends " set" to an address it has installed: a master's
+      for (const a of addrs) {
+        const text = kaAddr(a.prefix >= 0 ? `${a.addr}/${a.prefix}` : a.addr);
+        out.push(`     ${text} dev ${a.dev ?? v.interface} scope ${a.scope ?? 'global'}${a.label ? ` label ${a.label}` : ''}${v.state === 'MASTER' ? ' set' : ''}`);
+      }
     }
   }
   return out.length ? out.join('\n') + '\n' : '';

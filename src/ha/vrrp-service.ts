@@ -38,6 +38,8 @@ export interface VrrpStatus {
   /** Configured priority (`priority` above is the effective one, after tracking) and VRRP version. */
   readonly basePriority?: number;
   readonly version?: 2 | 3;
+  /** The virtual addresses as configured (prefix, device, scope, label: keepalived.data's lines). */
+  readonly addresses?: readonly { readonly addr: string; readonly prefix: number; readonly dev?: string; readonly scope?: string; readonly label?: string }[];
 }
 
 export interface VrrpService {
@@ -98,6 +100,7 @@ export function startVrrp(cfg: VrrpConfig, log: VrrpLog, onState?: (name: string
         vips: i.cfg.virtual_ipaddress.map((v) => v.addr),
         becameMaster: masterCounts.get(i.cfg.name)?.became ?? 0, releasedMaster: masterCounts.get(i.cfg.name)?.released ?? 0,
         errors: { ...i.errors }, basePriority: i.cfg.priority, version: i.cfg.version,
+        addresses: i.cfg.virtual_ipaddress.map((v) => ({ addr: v.addr, prefix: v.prefix, ...(v.dev ? { dev: v.dev } : {}), ...(v.scope ? { scope: v.scope } : {}), ...(v.label ? { label: v.label } : {}) })),
       })),
     stop: async () => {
       for (const t of timers) clearInterval(t);

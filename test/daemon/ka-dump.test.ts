@@ -49,6 +49,10 @@ test('keepalived.data: table of instance states and addresses', () => {
     { st: { priority: 90 }, has: ['   Priority = 150', '   Effective priority = 90'], lacks: [] },
     { st: { vips: ['fd00::1/128', 'fd00::2/64'], version: 3 }, has: ['   VRRP Version = 3', '     fd00::1 dev v0 scope global set', '     fd00::2/64 dev v0 scope global set'], lacks: [] },
     { st: { vips: [] }, has: [' VRRP Instance = VI_1'], lacks: ['   Virtual IP (0):'] },
+    {
+      st: { vips: ['10.0.0.1'], addresses: [{ addr: '10.0.0.1', prefix: 32, dev: 'eth1', scope: 'link', label: 'eth1:vip' }, { addr: '10.0.0.2', prefix: 24 }] },
+      has: ['   Virtual IP (2):', '     10.0.0.1 dev eth1 scope link label eth1:vip set', '     10.0.0.2/24 dev v0 scope global set'], lacks: [],
+    },
   ];
   for (const r of rows) {
     const lines = renderKaData([{ ...VI_1, ...r.st }]).split('\n');

@@ -131,6 +131,8 @@ test('side by side with keepalived 2.2.7: the same signals write the same files,
       assert.match(tsData, /^ {3}State = BACKUP$/m);
       assert.match(kaData, /^ {3}State = MASTER$/m);
       assert.match(tsData, /^ {3}Virtual Router ID = 52$/m);
+      assert.ok(tsData.split('\n').includes(`     10.96.0.100/24 dev ${db} scope global`), tsData);
+      assert.ok(kaData.split('\n').includes(`     10.96.0.100/24 dev ${da} scope global set`), kaData);
     } finally {
       await d.stop();
     }
