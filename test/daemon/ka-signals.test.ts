@@ -141,3 +141,37 @@ test('side by side with keepalived 2.2.7: the same signals write the same files,
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('`tsvs vrrp` answers SIGUSR2 too, and counts an authentication type mismatch on the line keepalived 2.2.7 counts it', { skip: skipNs, timeout: 60_000 }, async () => {
+  const lab = new Lab('kau');
+  const dir = tmpDir('tsvs-kau-');
+  const kaDir = join(dir, 'ka'), tsDir = join(dir, 'ts');
+  mkdirSync(kaDir);
+  mkdirSync(tsDir);
+  try {
+    const a = lab.ns('ka');
+    const b = lab.ns('tv');
+    const [da, db] = lab.link(a, '10.94.0.1/24', b, '10.94.0.2/24');
+    // keepalived authenticates (PASS), tsvs does not: each drops the other's adverts
+    const inst = (dev: string, auth: string) => `vrrp_instance VI_1 {\n  state BACKUP\n  interface ${dev}\n  virtual_router_id 54\n  priority 100\n  advert_int 1\n${auth}  virtual_ipaddress {\n    10.94.0.100/24\n  }\n}\n`;
+    writeFileSync(join(dir, 'ka.conf'), inst(da, '  authentication {\n    auth_type PASS\n    auth_pass secret\n  }\n'));
+    writeFileSync(join(dir, 'tsvs.conf'), inst(db, ''));
+    const ka = lab.spawnIn(a, 'keepalived', ['-n', '-l', '-P', '-f', join(dir, 'ka.conf'), '-p', join(dir, 'ka.pid'), '-r', join(dir, 'vrrp.pid')], { env: { ...process.env, TMPDIR: kaDir } });
+    const ts = lab.spawnIn(b, process.execPath, ['bin/tsvs.mjs', 'vrrp', '--keepalived', join(dir, 'tsvs.conf'), '--dump-dir', tsDir]);
+    // both end up master (neither accepts the other); then mismatching adverts flow both ways
+    assert.ok(await until(() => nsExec(a, ['ip', '-br', 'addr', 'show', 'dev', da]).includes(' 10.94.0.100/') && nsExec(b, ['ip', '-br', 'addr', 'show', 'dev', db]).includes(' 10.94.0.100/'), 15_000), 'both master');
+    await sleep(2500);
+    process.kill(ka.pid!, 'SIGUSR2');
+    process.kill(ts.pid!, 'SIGUSR2');
+    const kaStats = await fileAppears(join(kaDir, 'keepalived.stats'), 5000);
+    const tsStats = await fileAppears(join(tsDir, 'keepalived.stats'), 5000);
+    const mismatch = (s: string) => Number(/Authentication Errors:\n {4}Invalid Type: \d+\n {4}Type Mismatch: (\d+)/.exec(s)?.[1]);
+    assert.ok(mismatch(kaStats) >= 1, `keepalived counts the mismatch:\n${kaStats}`);
+    assert.ok(mismatch(tsStats) >= 1, `tsvs counts it on the same line:\n${tsStats}`);
+    assert.deepEqual(tsStats.split('\n').map(label), kaStats.split('\n').map(label));
+    assert.ok(!existsSync(join(tsDir, 'keepalived_check.data')), 'tsvs vrrp has no checker: no keepalived_check.data');
+  } finally {
+    await lab.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
