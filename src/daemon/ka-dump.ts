@@ -1,8 +1,9 @@
 /**
  * keepalived's operator signals (keepalived 2.2.7 vrrp_print.c / check_print.c): SIGUSR1 writes
  * the VRRP data dump (TMP/keepalived.data) and the checker dump (TMP/keepalived_check.data),
- * SIGUSR2 the VRRP statistics (TMP/keepalived.stats); TMP is /tmp. Section headers and line
- * layout are keepalived's, for what tsvs has, so operators' greps and scripts keep working.
+ * SIGUSR2 the VRRP statistics (TMP/keepalived.stats); TMP is --dump-dir, keepalived's /tmp by
+ * default. Section headers and line layout are keepalived's, for what tsvs has, so operators'
+ * greps and scripts keep working.
  * The renderers are pure (status snapshot -> text); writeKaDump does the file part.
  */
 import { writeFileSync, renameSync, rmSync } from 'node:fs';
