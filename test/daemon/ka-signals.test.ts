@@ -88,16 +88,26 @@ const label = (l: string): string => l.replace(/( = |: ).*$/, '$1').replace(/^( 
 const skipNs = !isRoot ? 'needs root (network namespaces, raw sockets)' : !existsSync('/usr/sbin/keepalived') ? 'keepalived not installed (run scripts/setup.sh)' : false;
 if (skipNs) console.log(`# skipping the keepalived side-by-side dump test: ${skipNs}`);
 
-test('side by side with keepalived 2.2.7: the same signals write the same files, in the same layout', { skip: skipNs, timeout: 60_000 }, async () => {
-  const lab = new Lab('kad');
-  const dir = tmpDir('tsvs-kad-');
+/** Two namespaces linked by a veth pair (keepalived's side a, tsvs's b) and a dump directory each; cleaned up after fn. */
+async function withPair(tag: string, net: string, fn: (p: { lab: Lab; dir: string; kaDir: string; tsDir: string; a: string; b: string; da: string; db: string }) => Promise<void>): Promise<void> {
+  const lab = new Lab(tag);
+  const dir = tmpDir(`tsvs-${tag}-`);
   const kaDir = join(dir, 'ka'), tsDir = join(dir, 'ts');
   mkdirSync(kaDir);
   mkdirSync(tsDir);
   try {
     const a = lab.ns('ka');
     const b = lab.ns('tv');
-    const [da, db] = lab.link(a, '10.96.0.1/24', b, '10.96.0.2/24');
+    const [da, db] = lab.link(a, `${net}.1/24`, b, `${net}.2/24`);
+    await fn({ lab, dir, kaDir, tsDir, a, b, da, db });
+  } finally {
+    await lab.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('side by side with keepalived 2.2.7: the same signals write the same files, in the same layout', { skip: skipNs, timeout: 60_000 }, async () => {
+  await withPair('kad', '10.96.0', async ({ lab, dir, kaDir, tsDir, a, b, da, db }) => {
     const inst = (dev: string, prio: number) => `vrrp_instance VI_1 {\n  state BACKUP\n  interface ${dev}\n  virtual_router_id 52\n  priority ${prio}\n  advert_int 1\n  virtual_ipaddress {\n    10.96.0.100/24\n  }\n}\n`;
     writeFileSync(join(dir, 'ka.conf'), inst(da, 200));
     writeFileSync(join(dir, 'tsvs.conf'), inst(db, 100));
@@ -136,22 +146,11 @@ test('side by side with keepalived 2.2.7: the same signals write the same files,
     } finally {
       await d.stop();
     }
-  } finally {
-    await lab.cleanup();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('`tsvs vrrp` answers SIGUSR2 too, and counts an authentication type mismatch on the line keepalived 2.2.7 counts it', { skip: skipNs, timeout: 60_000 }, async () => {
-  const lab = new Lab('kau');
-  const dir = tmpDir('tsvs-kau-');
-  const kaDir = join(dir, 'ka'), tsDir = join(dir, 'ts');
-  mkdirSync(kaDir);
-  mkdirSync(tsDir);
-  try {
-    const a = lab.ns('ka');
-    const b = lab.ns('tv');
-    const [da, db] = lab.link(a, '10.94.0.1/24', b, '10.94.0.2/24');
+  await withPair('kau', '10.94.0', async ({ lab, dir, kaDir, tsDir, a, b, da, db }) => {
     // keepalived authenticates (PASS), tsvs does not: each drops the other's adverts
     const inst = (dev: string, auth: string) => `vrrp_instance VI_1 {\n  state BACKUP\n  interface ${dev}\n  virtual_router_id 54\n  priority 100\n  advert_int 1\n${auth}  virtual_ipaddress {\n    10.94.0.100/24\n  }\n}\n`;
     writeFileSync(join(dir, 'ka.conf'), inst(da, '  authentication {\n    auth_type PASS\n    auth_pass secret\n  }\n'));
@@ -170,8 +169,5 @@ test('`tsvs vrrp` answers SIGUSR2 too, and counts an authentication type mismatc
     assert.ok(mismatch(tsStats) >= 1, `tsvs counts it on the same line:\n${tsStats}`);
     assert.deepEqual(tsStats.split('\n').map(label), kaStats.split('\n').map(label));
     assert.ok(!existsSync(join(tsDir, 'keepalived_check.data')), 'tsvs vrrp has no checker: no keepalived_check.data');
-  } finally {
-    await lab.cleanup();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
