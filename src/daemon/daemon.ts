@@ -26,6 +26,7 @@ import type { Engine, Sysctls } from '../core/engine.ts';
 import type { Forwarder, ListenerFailure } from '../dataplane/forwarder.ts';
 import { SyncReconciler } from '../ha/sync-reconciler.ts';
 import { ConfigDriver } from './config-driver.ts';
+import { onKaDumpSignals, type KaDumpSources } from './ka-dump.ts';
 import type { DaemonOptions } from './options.ts';
 import { AnnounceDriver } from './announce.ts';
 import type { ObserveSources } from './observe.ts';
@@ -290,6 +291,11 @@ export class Daemon {
     };
   }
 
+  /** What SIGUSR1/SIGUSR2 dump in keepalived mode (src/daemon/ka-dump.ts). */
+  kaDumpSources(): KaDumpSources {
+    return { vrrp: () => this.config?.vrrpStatus() ?? [], health: () => this.config?.healthStatus() ?? null };
+  }
+
   /** What /metrics, --procfs, the HTTP API and the dashboard read (src/daemon/observe.ts). */
   observeSources(): ObserveSources {
     return {
@@ -465,5 +471,6 @@ export async function runDaemon(opts: DaemonOptions, deps: DaemonDeps): Promise<
       d.log.info({ signal: 'SIGHUP' }, 'reload requested');
       void d.reload();
     });
+    if (opts.configFile && opts.configFormat === 'keepalived') onKaDumpSignals(opts.dumpDir, d.kaDumpSources(), d.log);
   });
 }

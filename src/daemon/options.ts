@@ -20,6 +20,7 @@ import { formatIp, parseIp } from '../core/addr.ts';
 import { parsePrefix } from '../ha/announce/controller.ts';
 import { parseListenAddr, type ListenAddr } from './http/listen-addr.ts';
 import { SLOW_START_DEFAULTS } from './slow-start.ts';
+import { KA_DUMP_DIR_DEFAULT } from './ka-dump.ts';
 import type { ObserverOptions } from './observers.ts';
 
 export type ForwarderKind = 'proxy' | 'packet' | 'none';
@@ -34,6 +35,8 @@ export interface DaemonOptions {
   /** keepalived.conf / ldirectord.cf as the source of truth (health checks, VRRP, reload by diff). */
   readonly configFile: string | null;
   readonly configFormat: 'keepalived' | 'ldirectord';
+  /** Where SIGUSR1/SIGUSR2 write keepalived's dump files (--dump-dir; keepalived's /tmp). */
+  readonly dumpDir: string;
   readonly logLevel: LogLevel;
   /** The master sync daemon's full-table refresh period (ms; 0: none). */
   readonly syncRefreshMs: number;
@@ -104,6 +107,7 @@ export const DAEMON_SPECS = {
   state: { key: 'state', arg: 'FILE', shown: '/var/lib/tsvs/rules as root, else beside the socket', help: 'where the running rules are saved after every change and restored from on start; --no-state to keep nothing', parse: text('a file') },
   forwarder: { key: 'forwarder', arg: 'proxy|packet|none', shown: DAEMON_DEFAULTS.forwarder, help: 'proxy: TCP/UDP sockets, no root needed; packet (root): NAT/DR/TUN on real packets; none: control only', parse: (t: string): ForwarderKind => { if (t === 'proxy' || t === 'packet' || t === 'none') return t; throw new OptionValueError(`must be proxy, packet or none, not '${t}'`); } },
   keepalived: { key: 'keepalived', arg: 'FILE', shown: 'none', help: 'run keepalived.conf as it is: virtual_server/real_server with health checks, vrrp_instance failover, lvs_sync_daemon; SIGHUP reloads it', parse: text('a file') },
+  dumpDir: { key: 'dump-dir', arg: 'DIR', shown: KA_DUMP_DIR_DEFAULT, help: 'with --keepalived: SIGUSR1 writes DIR/keepalived.data (VRRP) and DIR/keepalived_check.data (virtual/real servers), SIGUSR2 DIR/keepalived.stats, in keepalived\'s formats', parse: text('a directory') },
   ldirectord: { key: 'ldirectord', arg: 'FILE', shown: 'none', help: 'run ldirectord.cf as it is (virtual=/real= with checks); SIGHUP reloads it', parse: text('a file') },
   logLevel: { key: 'log-level', arg: LOG_LEVELS.join('|'), shown: DAEMON_DEFAULTS.logLevel, help: 'logs are JSON lines on stderr (the proxy relay workers log at the same level)', parse: (t: string): LogLevel => { if ((LOG_LEVELS as readonly string[]).includes(t)) return t as LogLevel; throw new OptionValueError(`must be one of ${LOG_LEVELS.join(', ')}, not '${t}'`); } },
   syncRefreshMs: { key: 'sync-refresh', arg: 'MS', shown: String(DAEMON_DEFAULTS.syncRefreshMs), help: 'connection sync master: send the whole connection table every MS (0: only changes)', parse: (t: string): number => { const n = /^[0-9]+$/.test(t) ? Number(t) : NaN; if (!Number.isSafeInteger(n) || n > 2 ** 31 - 1) throw new OptionValueError(`must be a number of ms (0 turns it off), not '${t}'`); return n; } },
@@ -165,7 +169,7 @@ export const OBSERVE_SPECS = {
 
 /** Every option that takes a value, in --help order: flags and config keys. */
 export const OPTION_SPECS: readonly OptionSpec<unknown>[] = [
-  DAEMON_SPECS.rules, DAEMON_SPECS.socket, DAEMON_SPECS.state, DAEMON_SPECS.forwarder, DAEMON_SPECS.keepalived, DAEMON_SPECS.ldirectord,
+  DAEMON_SPECS.rules, DAEMON_SPECS.socket, DAEMON_SPECS.state, DAEMON_SPECS.forwarder, DAEMON_SPECS.keepalived, DAEMON_SPECS.dumpDir, DAEMON_SPECS.ldirectord,
   WORKERS, DAEMON_SPECS.logLevel, DAEMON_SPECS.syncRefreshMs, DAEMON_SPECS.connMax,
   PROXY_SPECS.proxyProtocol, PROXY_SPECS.connectTimeoutMs, PROXY_SPECS.workerMode, PROXY_SPECS.relay, PROXY_SPECS.ahead, PROXY_SPECS.sharedAccept, PROXY_SPECS.speculate, PROXY_SPECS.maxconn,
   PACKET_SPECS.ifaces, PACKET_SPECS.fastPath, PACKET_SPECS.fastPathAhead, PACKET_SPECS.fastPathStaleMs, PACKET_SPECS.fastPathOrphanMs, PACKET_SPECS.flowCache,
@@ -175,7 +179,7 @@ export const OPTION_SPECS: readonly OptionSpec<unknown>[] = [
 ];
 
 const BY_KEY = new Map(OPTION_SPECS.map((s) => [s.key, s]));
-const PATH_KEYS = new Set(['rules', 'socket', 'state', 'keepalived', 'ldirectord', 'http-token', 'procfs']);
+const PATH_KEYS = new Set(['rules', 'socket', 'state', 'keepalived', 'dump-dir', 'ldirectord', 'http-token', 'procfs']);
 
 /** A config file error: "FILE:LINE: message". */
 export class ConfigFileError extends OptionError {
@@ -270,6 +274,7 @@ export function daemonOptions(raw: RawOptions, flags: { readonly noState: boolea
     forwarder,
     configFile: keepalived ? resolve(env.cwd, keepalived) : ldirectord ? resolve(env.cwd, ldirectord) : null,
     configFormat: ldirectord ? 'ldirectord' : 'keepalived',
+    dumpDir: resolve(env.cwd, optionValue(raw, DAEMON_SPECS.dumpDir) ?? KA_DUMP_DIR_DEFAULT),
     logLevel,
     syncRefreshMs,
     tickMs: DAEMON_DEFAULTS.tickMs,

@@ -37,12 +37,31 @@ export function vrrpFamily(cfg: Pick<VrrpInstanceConfig, 'virtual_ipaddress'>): 
 
 export const GARP_MASTER_DELAY = 5;
 
+/** keepalived's vrrp_stats error counters (what tsvs checks; it does not compare address lists). */
+export interface VrrpErrorCounters {
+  length: number;
+  ttl: number;
+  invalidType: number;
+  advertInterval: number;
+  invalidAuthType: number;
+  authTypeMismatch: number;
+  authFailure: number;
+  priZeroRcvd: number;
+  priZeroSent: number;
+}
+
+export const NO_VRRP_ERRORS: Readonly<VrrpErrorCounters> = Object.freeze({
+  length: 0, ttl: 0, invalidType: 0, advertInterval: 0, invalidAuthType: 0, authTypeMismatch: 0, authFailure: 0, priZeroRcvd: 0, priZeroSent: 0,
+});
+
 export class VrrpInstance {
   readonly machine: VrrpMachine;
   private transport: VrrpTransport | null = null;
   private timer: NodeJS.Timeout | null = null;
   private queue: Promise<void> = Promise.resolve();
   readonly counters = { rx: 0, tx: 0, dropped: 0 };
+  /** keepalived's per-cause receive/send statistics (vrrp_print_stats; SIGUSR2's keepalived.stats). */
+  readonly errors: VrrpErrorCounters = { ...NO_VRRP_ERRORS };
   private readonly dev: string;
   private readonly primary: Uint8Array;
   /** Address family of the adverts: 6 when every virtual address is IPv6 (keepalived: v3 only). */
@@ -136,11 +155,15 @@ export class VrrpInstance {
     const d = decodeAdvert(p.msg, this.af, p.src, p.dst, p.ttl);
     if ('error' in d) {
       this.counters.dropped++;
+      if (d.error === 'bad-ttl') this.errors.ttl++;
+      else if (d.error === 'truncated') this.errors.length++;
+      else if (d.error === 'bad-type') this.errors.invalidType++;
       this.deps.log.warn({ instance: this.cfg.name, reason: d.error }, 'VRRP packet dropped');
       return;
     }
     if (d.vrid !== this.cfg.virtual_router_id) return;
     this.counters.rx++;
+    if (d.priority === 0) this.errors.priZeroRcvd++;
     const why = this.rejectReason(d.version, d.interval, d.authType, d.password);
     if (why) {
       this.counters.dropped++;
@@ -157,9 +180,10 @@ export class VrrpInstance {
     if (version !== this.cfg.version) return `version ${version}, expected ${this.cfg.version}`;
     if (version === 2) {
       const wantPass = this.cfg.authentication?.auth_type === 'PASS';
-      if (wantPass !== (authType === 1)) return `auth type ${authType}`;
-      if (wantPass && password !== this.cfg.authentication!.auth_pass.slice(0, 8)) return 'password mismatch';
-      if (interval !== Math.round(this.cfg.advert_int)) return `advert interval ${interval}s, expected ${this.cfg.advert_int}s`;
+      if (authType > 2) { this.errors.invalidAuthType++; return `auth type ${authType}`; }
+      if (wantPass !== (authType === 1)) { this.errors.authTypeMismatch++; return `auth type ${authType}`; }
+      if (wantPass && password !== this.cfg.authentication!.auth_pass.slice(0, 8)) { this.errors.authFailure++; return 'password mismatch'; }
+      if (interval !== Math.round(this.cfg.advert_int)) { this.errors.advertInterval++; return `advert interval ${interval}s, expected ${this.cfg.advert_int}s`; }
     }
     return null;
   }
@@ -219,6 +243,7 @@ export class VrrpInstance {
       );
       t.send(msg, i);
       this.counters.tx++;
+      if (priority === 0) this.errors.priZeroSent++;
     });
   }
 

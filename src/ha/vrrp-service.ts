@@ -5,7 +5,7 @@
  */
 import { interfaceAddrs } from '../os/ifaddr.ts';
 import type { VrrpConfig, VrrpInstanceConfig } from '../config/desired.ts';
-import { VrrpInstance, vrrpFamily, type VrrpLog } from './vrrp-instance.ts';
+import { VrrpInstance, vrrpFamily, type VrrpLog, type VrrpErrorCounters } from './vrrp-instance.ts';
 import { openRawVrrpTransport } from './vrrp-transport.ts';
 import { linkLocalIpv6, openRawVrrpTransport6 } from './vrrp-transport6.ts';
 import { iprouteAddresses, packetGarp, runnerNotify } from './vrrp-net.ts';
@@ -33,6 +33,13 @@ export interface VrrpStatus {
   /** Transitions into / out of MASTER (keepalived's become_master / release_master). */
   readonly becameMaster: number;
   readonly releasedMaster: number;
+  /** Per-cause counts (keepalived.stats); optional so older snapshots/fixtures still fit. */
+  readonly errors?: Readonly<VrrpErrorCounters>;
+  /** Configured priority (`priority` above is the effective one, after tracking) and VRRP version. */
+  readonly basePriority?: number;
+  readonly version?: 2 | 3;
+  /** The virtual addresses as configured (prefix, device, scope, label: keepalived.data's lines). */
+  readonly addresses?: readonly { readonly addr: string; readonly prefix: number; readonly dev?: string; readonly scope?: string; readonly label?: string }[];
 }
 
 export interface VrrpService {
@@ -92,6 +99,8 @@ export function startVrrp(cfg: VrrpConfig, log: VrrpLog, onState?: (name: string
         interface: i.cfg.interface ?? 'eth0', rx: i.counters.rx, tx: i.counters.tx, dropped: i.counters.dropped,
         vips: i.cfg.virtual_ipaddress.map((v) => v.addr),
         becameMaster: masterCounts.get(i.cfg.name)?.became ?? 0, releasedMaster: masterCounts.get(i.cfg.name)?.released ?? 0,
+        errors: { ...i.errors }, basePriority: i.cfg.priority, version: i.cfg.version,
+        addresses: i.cfg.virtual_ipaddress.map((v) => ({ addr: v.addr, prefix: v.prefix, ...(v.dev ? { dev: v.dev } : {}), ...(v.scope ? { scope: v.scope } : {}), ...(v.label ? { label: v.label } : {}) })),
       })),
     stop: async () => {
       for (const t of timers) clearInterval(t);

@@ -7,18 +7,26 @@ import { formatDiagnostic } from '../../config/desired.ts';
 import { startVrrp } from '../../ha/vrrp-service.ts';
 import { createScriptRunner } from '../../health/io.ts';
 import { createLogger } from '../../daemon/log.ts';
+import { KA_DUMP_DIR_DEFAULT, onKaDumpSignals } from '../../daemon/ka-dump.ts';
+import { resolve } from 'node:path';
 
 export const summary = 'run the VRRP instances of a keepalived.conf (director failover)';
 
-const usage = 'usage: tsvs vrrp --keepalived FILE [--log-level info|debug|warn]\n';
+const usage = 'usage: tsvs vrrp --keepalived FILE [--log-level info|debug|warn] [--dump-dir DIR]\n' +
+  '  SIGUSR1 writes DIR/keepalived.data, SIGUSR2 DIR/keepalived.stats (keepalived\'s formats; DIR: ' + KA_DUMP_DIR_DEFAULT + ')\n';
 
 export async function run(argv: string[]): Promise<number> {
   let file = '';
   let level = 'info';
+  let dumpDir = KA_DUMP_DIR_DEFAULT;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--keepalived' || a === '-f') file = argv[++i] ?? '';
     else if (a === '--log-level') level = argv[++i] ?? 'info';
+    else if (a === '--dump-dir') {
+      dumpDir = argv[++i] ?? '';
+      if (!dumpDir) { process.stderr.write(`tsvs vrrp: --dump-dir needs a directory\n${usage}`); return 2; }
+    }
     else if (a === '-h' || a === '--help') { process.stdout.write(usage); return 0; }
     else { process.stderr.write(`tsvs vrrp: unexpected argument '${a}'\n${usage}`); return 2; }
   }
@@ -35,6 +43,8 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`tsvs vrrp: ${(e as Error).message}\n`);
     return 1;
   }
+  const vrrp = svc;
+  onKaDumpSignals(resolve(dumpDir), { vrrp: () => vrrp.status() }, log);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGTERM', stop);
