@@ -16,12 +16,22 @@ if (skip) console.log(`# skipping keepalived interop tests: ${skip}`);
 
 const VIP = '10.99.0.100';
 
-interface Variant { version: 2 | 3; advert: number; pass?: string }
+interface Variant {
+  version: 2 | 3;
+  advert: number;
+  pass?: string;
+  /** `authentication { auth_type PASS auth_pass X }` on one line, as the seeds pasted it: keepalived reads only its first keyword (no password, so no authentication), and tsvs must read it the same way or both become master. */
+  oneLine?: boolean;
+  /** Unicast peers instead of multicast: `unicast_src_ip` and `unicast_peer { the other }`. */
+  unicast?: { self: string; peer: string };
+}
 
-function keepalivedConf(dev: string, prio: number, v: Variant, state: 'MASTER' | 'BACKUP'): string {
-  return `global_defs {\n  vrrp_version ${v.version}\n}\nvrrp_instance VI_1 {\n  state ${state}\n  interface ${dev}\n  virtual_router_id 51\n  priority ${prio}\n  advert_int ${v.advert}\n${
-    v.pass ? `  authentication {\n    auth_type PASS\n    auth_pass ${v.pass}\n  }\n` : ''
-  }  virtual_ipaddress {\n    ${VIP}/24\n  }\n}\n`;
+function keepalivedConf(dev: string, prio: number, v: Variant, state: 'MASTER' | 'BACKUP', unicast?: { self: string; peer: string }): string {
+  const auth = !v.pass ? '' : v.oneLine
+    ? `  authentication { auth_type PASS auth_pass ${v.pass} }\n`
+    : `  authentication {\n    auth_type PASS\n    auth_pass ${v.pass}\n  }\n`;
+  const uni = unicast ? `  unicast_src_ip ${unicast.self}\n  unicast_peer {\n    ${unicast.peer}\n  }\n` : '';
+  return `global_defs {\n  vrrp_version ${v.version}\n}\nvrrp_instance VI_1 {\n  state ${state}\n  interface ${dev}\n  virtual_router_id 51\n  priority ${prio}\n  advert_int ${v.advert}\n${auth}${uni}  virtual_ipaddress {\n    ${VIP}/24\n  }\n}\n`;
 }
 
 async function pair(v: Variant, tsvsPrio: number, kaPrio: number) {
@@ -30,11 +40,11 @@ async function pair(v: Variant, tsvsPrio: number, kaPrio: number) {
   const b = lab.ns('tv');
   const [da, db] = lab.link(a, '10.99.0.1/24', b, '10.99.0.2/24');
   const dir = mkdtempSync(join(tmpdir(), 'tsvs-ka-'));
-  writeFileSync(join(dir, 'ka.conf'), keepalivedConf(da, kaPrio, v, 'BACKUP'));
+  writeFileSync(join(dir, 'ka.conf'), keepalivedConf(da, kaPrio, v, 'BACKUP', v.unicast ? { self: '10.99.0.1', peer: '10.99.0.2' } : undefined));
   const startKeepalived = () =>
     lab.spawnIn(a, 'keepalived', ['-n', '-l', '-P', '-f', join(dir, 'ka.conf'), '-p', join(dir, 'ka.pid'), '-r', join(dir, 'vrrp.pid')]);
   // tsvs reads the same keepalived.conf syntax, unchanged.
-  writeFileSync(join(dir, 'tsvs.conf'), keepalivedConf(db, tsvsPrio, v, 'BACKUP'));
+  writeFileSync(join(dir, 'tsvs.conf'), keepalivedConf(db, tsvsPrio, v, 'BACKUP', v.unicast ? { self: '10.99.0.2', peer: '10.99.0.1' } : undefined));
   const startTsvs = () => lab.spawnIn(b, process.execPath, ['bin/tsvs.mjs', 'vrrp', '--keepalived', join(dir, 'tsvs.conf')]);
   /** A crash: SIGKILL keepalived's VRRP child first (the parent would make it resign), then the parent. */
   const crashKeepalived = (parent: { kill(s?: NodeJS.Signals | number): boolean }) => {
@@ -49,8 +59,11 @@ for (const v of [
   { version: 2, advert: 1, pass: '1111' },
   { version: 2, advert: 1 },
   { version: 3, advert: 1 },
+  { version: 2, advert: 1, pass: '1111', oneLine: true },
+  { version: 2, advert: 1, pass: '1111', unicast: { self: '', peer: '' } },
+  { version: 3, advert: 1, unicast: { self: '', peer: '' } },
 ] satisfies Variant[]) {
-  const label = `VRRPv${v.version}${v.pass ? ' with PASS authentication' : ''}`;
+  const label = `VRRPv${v.version}${v.pass ? (v.oneLine ? ' with a one-line authentication block (read as no authentication by both)' : ' with PASS authentication') : ''}${v.unicast ? ', unicast peers' : ''}`;
   test(`${label}: tsvs (priority 150) becomes master over keepalived (100), hands over on stop, preempts on return`, { skip, timeout: 60_000 }, async () => {
     const p = await pair(v, 150, 100);
     try {
