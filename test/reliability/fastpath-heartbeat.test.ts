@@ -73,7 +73,8 @@ describe('kernel fast path without the daemon: no new decisions after the stale 
     const continuedMs = lastGrowth - killedAt;
     const bytesAfterKill = pr.at(-1)![1] - (pr.find(([t]) => t >= killedAt)?.[1] ?? 0);
     figures('fast path after kill -9', { staleMs: 500, orphanMs: ORPHAN_MS, newConnectionsForwarded: after.filter((b) => !b.startsWith('(')).length, downloadContinuedMs: continuedMs, bytesAfterKill, end: ended[1]! });
-    assert.ok(continuedMs > ORPHAN_MS - 1000 && continuedMs < ORPHAN_MS + 1500, `the download continued ${continuedMs} ms after the kill`);
+    // Bytes already in flight (socket buffers, about 1 s at this rate) still arrive after the bound.
+    assert.ok(continuedMs > ORPHAN_MS - 1000 && continuedMs < ORPHAN_MS + 2500, `the download continued ${continuedMs} ms after the kill`);
     assert.notEqual(ended[1], 'done', 'it did not complete: the kernel stopped carrying it');
   });
 });
