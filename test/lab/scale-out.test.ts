@@ -152,7 +152,7 @@ describe('three active directors behind ECMP (DR, mh + sloppy_tcp, BGP through B
     assert.ok(all, `four directors: ${labRouterDirectors(prefix).join(',')}`);
   });
 
-  it('a real server added while a director dies: only flows mh moves to it may break, and those that had to change director do', async () => {
+  it('a real server added while a director dies: only flows mh moves to it may break', async () => {
     await onEveryDirector(prefix, ['-d', '-t', VS, '-r', `${LAB.rs[1]}:${LAB.port}`]);
     let onDead = new Map<number, string>();
     const flows = await underLoad(prefix, async () => {
@@ -168,7 +168,11 @@ describe('three active directors behind ECMP (DR, mh + sloppy_tcp, BGP through B
     const mustBreak = flows.filter((f) => moved.has(f.lport) && onDead.has(f.lport));
     figures.push(`rs2 added + dir4 killed: mh moves ${moved.size} of ${flows.length} flows; ${flows.filter((f) => onDead.has(f.lport)).length} were on dir4, ${mustBreak.length} of them moved by mh; broken ${broken(flows).length}`);
     for (const f of broken(flows)) assert.ok(moved.has(f.lport), `flow :${f.lport} broke though mh keeps it on ${f.server}:\n${show(flows)}`);
-    for (const f of mustBreak) assert.ok(f.broken, `flow :${f.lport} had to change director and mh moved it: it cannot have survived`);
+    // Not asserted: that every flow in mustBreak breaks. One whose next packet reaches a survivor
+    // after dir4's death but before rs2 is added there is scheduled with rs1 alone (mh's only
+    // choice then) and keeps that entry when rs2 joins, so it survives; how many do depends on
+    // timing (a clean CI run saw one). What the issue asks is asserted above: only flows mh moves
+    // may break.
     assert.ok(moved.size > 0 && moved.size < flows.length, `mh moved ${moved.size}`);
   });
 
