@@ -97,71 +97,61 @@ export function applyScriptPolicy(state: DesiredState, host: ScriptHost): Script
     return { flags: v.flags, keep };
   };
 
+  /**
+   * The notify-style scripts `keys` of `o` (each run as `users[k]`) judged; a copy of `o` without
+   * the ones that may not run. Their flags go to `flags`.
+   */
+  const keepNotifies = <T extends object>(o: T, keys: readonly string[], users: Readonly<Partial<Record<string, string>>> | undefined, at: SourcePos, flags: (f: number) => void): T => {
+    const out = { ...o } as Record<string, unknown>;
+    for (const k of keys) {
+      const cmd = out[k];
+      if (typeof cmd !== 'string' || cmd === '') continue;
+      const j = judge('notify', k, cmd, users?.[k], at);
+      flags(j.flags);
+      if (!j.keep) delete out[k];
+    }
+    return out as T;
+  };
+  /** keepalived -t's complaint when scripts run without enable_script_security. */
+  const violation = (flags: number, what: string): void => {
+    if (!security && (flags & SC.ISSCRIPT)) {
+      say(at0, 'warning', `SECURITY VIOLATION - ${what} are being executed but script_security not enabled.${flags & SC.INSECURE ? ' There are insecure scripts.' : ''}`, true);
+    }
+  };
+
   // ---- the checker side: MISC_CHECK, notify_up/down, quorum_up/down ----
   let checkFlags = 0;
+  const addCheck = (f: number) => { checkFlags |= f; };
   const services = !hasChecks ? state.services : state.services.map((v): VirtualServiceConfig => {
-    const q = (k: 'quorum_up' | 'quorum_down'): boolean => {
-      const cmd = v[k];
-      if (!cmd) return true;
-      const r = judge('notify', k, cmd, v.script_users?.[k], v.at);
-      checkFlags |= r.flags;
-      return r.keep;
-    };
-    const keepUp = q('quorum_up'), keepDown = q('quorum_down');
     const reals = v.reals.map((r): RealServerConfig => {
-      const n = (k: 'notify_up' | 'notify_down'): boolean => {
-        const cmd = r[k];
-        if (!cmd) return true;
-        const j = judge('notify', k, cmd, r.script_users?.[k], r.at);
-        checkFlags |= j.flags;
-        return j.keep;
-      };
-      const keepNUp = n('notify_up'), keepNDown = n('notify_down');
       const checkers = r.checkers.filter((ck: CheckerDef) => {
         if (ck.type !== 'MISC_CHECK') return true;
         const j = judge('misc', 'misc', ck.misc_path, ck.user, r.at);
-        checkFlags |= j.flags;
+        addCheck(j.flags);
         return j.keep;
       });
-      const out: Record<string, unknown> = { ...r, checkers };
-      if (!keepNUp) delete out['notify_up'];
-      if (!keepNDown) delete out['notify_down'];
-      return out as unknown as RealServerConfig;
+      return keepNotifies({ ...r, checkers }, ['notify_up', 'notify_down'], r.script_users, r.at, addCheck);
     });
-    const out: Record<string, unknown> = { ...v, reals };
-    if (!keepUp) delete out['quorum_up'];
-    if (!keepDown) delete out['quorum_down'];
-    return out as unknown as VirtualServiceConfig;
+    return keepNotifies({ ...v, reals }, ['quorum_up', 'quorum_down'], v.script_users, v.at, addCheck);
   });
-  if (hasChecks && !security && (checkFlags & SC.ISSCRIPT)) {
-    say(at0, 'warning', `SECURITY VIOLATION - check scripts are being executed but script_security not enabled.${checkFlags & SC.INSECURE ? ' There are insecure scripts.' : ''}`, true);
-  }
+  if (hasChecks) violation(checkFlags, 'check scripts');
 
   // ---- the VRRP side: vrrp_script, notify* of instances and sync groups ----
   let vrrpFlags = 0;
+  const addVrrp = (f: number) => { vrrpFlags |= f; };
   let vrrp = state.vrrp;
   if (hasVrrp) {
     const removed = new Set<string>();
     const scripts = state.vrrp.scripts.filter((s) => {
       const j = judge('track', s.name, s.script, s.user, s.at);
-      vrrpFlags |= j.flags;
+      addVrrp(j.flags);
       if (!j.keep) removed.add(s.name);
       return j.keep;
     });
-    const notifies = <T extends VrrpInstanceConfig | VrrpSyncGroupConfig>(o: T): T => {
-      const notify: Partial<Record<NotifyKeyword, string>> = {};
-      for (const [k, cmd] of Object.entries(o.notify) as [NotifyKeyword, string | undefined][]) {
-        if (!cmd) continue;
-        const j = judge('notify', k, cmd, o.notify_users?.[k], o.at);
-        vrrpFlags |= j.flags;
-        if (j.keep) notify[k] = cmd;
-      }
-      return { ...o, notify, track_script: o.track_script.filter((t) => !removed.has(t.name)) };
-    };
+    const notifies = <T extends VrrpInstanceConfig | VrrpSyncGroupConfig>(o: T): T =>
+      ({ ...o, notify: keepNotifies(o.notify, Object.keys(o.notify), o.notify_users, o.at, addVrrp), track_script: o.track_script.filter((t) => !removed.has(t.name)) });
     vrrp = { ...state.vrrp, scripts, instances: state.vrrp.instances.map(notifies), syncGroups: state.vrrp.syncGroups.map(notifies) };
-    if (!security && (vrrpFlags & SC.ISSCRIPT)) {
-      say(at0, 'warning', `SECURITY VIOLATION - scripts are being executed but script_security not enabled.${vrrpFlags & SC.INSECURE ? ' There are insecure scripts.' : ''}`, true);
-    }
+    violation(vrrpFlags, 'scripts');
   }
 
   return { state: deepFreeze({ ...state, services, vrrp, scripts: policy }), policy, diagnostics: diags };

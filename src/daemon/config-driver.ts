@@ -12,7 +12,6 @@ import { planReload } from '../config/diff.ts';
 import { HealthManager } from '../health/manager.ts';
 import { applyHealthOps } from '../health/apply.ts';
 import { createScriptRunner, type ScriptRunner } from '../health/io.ts';
-import type { ScriptPolicy } from '../health/script-security.ts';
 import type { HealthOp, HealthStatus } from '../health/types.ts';
 import { startVrrp, type VrrpService, type VrrpStatus } from '../ha/vrrp-service.ts';
 import type { Logger } from './log.ts';
@@ -64,10 +63,10 @@ export class ConfigDriver {
   private health: HealthManager | null = null;
   private vrrp: VrrpService | null = null;
   private lastReload: { at: string; ok: boolean; error?: string } | null = null;
-  /** keepalived's script policy of the loaded file (null: ldirectord, scripts run as the daemon's user). */
-  private scriptPolicy: ScriptPolicy | null = null;
+  /** Runs scripts under the loaded file's keepalived script policy (none for ldirectord: as the daemon's user). */
+  private scriptRunner: ScriptRunner = createScriptRunner(null);
   /** Runs every script under the current policy (a reload may change script_user or security). */
-  private readonly scripts: ScriptRunner = { run: (argv, ms, user) => createScriptRunner(this.scriptPolicy).run(argv, ms, user) };
+  private readonly scripts: ScriptRunner = { run: (argv, ms, user) => this.scriptRunner.run(argv, ms, user) };
 
   constructor(readonly file: string, readonly format: ConfigFormat, private readonly host: ConfigDriverHost) {}
 
@@ -118,7 +117,7 @@ export class ConfigDriver {
     const failed = await this.applyCommands(plan.commands);
     if (failed > 0) this.host.log.warn({ failed }, 'some configured services could not be applied');
     this.state = state;
-    this.scriptPolicy = state.scripts ?? null;
+    this.scriptRunner = createScriptRunner(state.scripts ?? null);
     this.health = new HealthManager({
       services: toHealthServices(state),
       scripts: this.scripts,
@@ -163,7 +162,7 @@ export class ConfigDriver {
       this.host.log.error({ file: this.file }, error);
       return { ok: false, error, diagnostics };
     }
-    this.scriptPolicy = state.scripts ?? null;
+    this.scriptRunner = createScriptRunner(state.scripts ?? null);
     await this.applyCommands(plan.commands);
     this.state = state;
     if (health) health.update(toHealthServices(state), plan.carry, { running: this.host.services() });

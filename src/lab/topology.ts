@@ -214,7 +214,7 @@ export interface LabUpOptions {
   readonly directors?: number;
 }
 
-const TSVS_BIN = packageFile('bin/tsvs.mjs');
+const tsvsBin = packageFile('bin/tsvs.mjs');
 
 /** The generated keepalived.conf of an HA director (tsvs reads it as it is; keepalived gets the VRRP part). */
 export function haKeepalivedConf(mode: LabMode, d: { name: string; priority: number; kind: 'tsvs' | 'keepalived' }, ha: { advertInt: number; version: 2 | 3; syncid: number; nopreempt?: boolean }): string {
@@ -266,7 +266,7 @@ export async function startDirector(st: LabState, d: LabDirector, extraArgs: rea
     return;
   }
   rmSync(d.socket, { force: true });
-  const argv = [process.execPath, TSVS_BIN, 'daemon', '--forwarder', 'packet', '--iface', 'eth0', '--socket', d.socket, '--no-state',
+  const argv = [process.execPath, tsvsBin, 'daemon', '--forwarder', 'packet', '--iface', 'eth0', '--socket', d.socket, '--no-state',
     '--log-level', 'info', ...(d.conf ? ['--keepalived', d.conf] : []), ...(st.daemonArgs ?? []), ...extraArgs];
   d.pid = spawnInNs(d.ns, argv, d.log);
   saveState(st);

@@ -188,9 +188,7 @@ export class Ctx {
         continue;
       }
       if (str === '}' && nested) return;
-      // tsvs's own global_defs keywords (tsvs_http, tsvs_procfs...: docs/OBSERVABILITY.md) are read
-      // by tsvs; keepalived would call them unknown, so a file shared with keepalived leaves them out.
-      const kind = ka[str] ?? (str.startsWith('tsvs_') && table[str] ? 'plain' : undefined);
+      const kind = ka[str];
       if (kind === undefined) {
         // keepalived's words, as it says them; the line is ignored.
         this.warn(first, `Unknown keyword '${str}'`);

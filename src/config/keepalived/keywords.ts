@@ -452,5 +452,14 @@ export function kwTable(path: readonly string[]): KwTree | null {
     if (!n || typeof n === 'string') return null;
     t = n;
   }
-  return t;
+  return path.length === 1 ? (WITH_TSVS_KEYWORDS.get(path[0]!) ?? t) : t;
 }
+
+/**
+ * tsvs's own keywords (docs/OBSERVABILITY.md), read beside keepalived's. keepalived calls them
+ * unknown, so a file shared with keepalived leaves them out; KEEPALIVED_KEYWORDS stays keepalived's.
+ */
+export const TSVS_KEYWORDS: Readonly<Record<string, KwTree>> = {
+  global_defs: { tsvs_http: 'plain', tsvs_http_token: 'plain', tsvs_procfs: 'plain', tsvs_slow_start: 'plain' },
+};
+const WITH_TSVS_KEYWORDS = new Map(Object.entries(TSVS_KEYWORDS).map(([block, extra]) => [block, { ...(KEEPALIVED_KEYWORDS[block] as KwTree), ...extra }]));

@@ -53,6 +53,16 @@ const ERRNO_STATUS: Partial<Record<Errno, number>> = { EEXIST: 409, ESRCH: 404, 
 // ---- request schemas ---------------------------------------------------------------------------
 
 const port: Schema = { type: 'integer', minimum: 0, maximum: 65535 };
+/** The settable fields of a real server, shared by its create and patch bodies. */
+const realFields = {
+  fwd: { type: 'string', enum: ['masq', 'route', 'tunnel'] },
+  weight: { type: 'integer', minimum: 0, maximum: 65535 },
+  uThreshold: { type: 'integer', minimum: 0, maximum: 2147483647 },
+  lThreshold: { type: 'integer', minimum: 0, maximum: 2147483647 },
+  tunType: { type: 'string', enum: ['ipip', 'gue', 'gre'] },
+  tunPort: port,
+  tunCsum: { type: 'string', enum: ['nocsum', 'csum', 'remcsum'] },
+} satisfies Record<string, Schema>;
 const SCHED_FLAGS = ['sh-fallback', 'sh-port', 'mh-fallback', 'mh-port', 'flag-1', 'flag-2', 'flag-3'] as const;
 const svcOptions = {
   scheduler: { type: 'string', pattern: '^[a-z]{1,16}$', description: 'rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh twos (default wlc)' },
@@ -82,26 +92,13 @@ export const SCHEMAS = {
     properties: {
       addr: { type: 'string', maxLength: 45 },
       port: { ...port, description: 'default: the service port (always the service port for route/tunnel)' },
-      fwd: { type: 'string', enum: ['masq', 'route', 'tunnel'], description: 'forwarding method (default route, as ipvsadm)' },
-      weight: { type: 'integer', minimum: 0, maximum: 65535 },
-      uThreshold: { type: 'integer', minimum: 0, maximum: 2147483647 },
-      lThreshold: { type: 'integer', minimum: 0, maximum: 2147483647 },
-      tunType: { type: 'string', enum: ['ipip', 'gue', 'gre'] },
-      tunPort: port,
-      tunCsum: { type: 'string', enum: ['nocsum', 'csum', 'remcsum'] },
+      ...realFields,
+      fwd: { ...realFields.fwd, description: 'forwarding method (default route, as ipvsadm)' },
     },
   },
   RealPatch: {
     type: 'object', additionalProperties: false, description: 'Fields to change; the others keep their values.',
-    properties: {
-      fwd: { type: 'string', enum: ['masq', 'route', 'tunnel'] },
-      weight: { type: 'integer', minimum: 0, maximum: 65535 },
-      uThreshold: { type: 'integer', minimum: 0, maximum: 2147483647 },
-      lThreshold: { type: 'integer', minimum: 0, maximum: 2147483647 },
-      tunType: { type: 'string', enum: ['ipip', 'gue', 'gre'] },
-      tunPort: port,
-      tunCsum: { type: 'string', enum: ['nocsum', 'csum', 'remcsum'] },
-    },
+    properties: realFields,
   },
   DrainInput: {
     type: 'object', additionalProperties: false,
