@@ -12,9 +12,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort, sleep } from '../../test/daemon/helpers.ts';
 
 const REPO = new URL('../../', import.meta.url).pathname;
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 10);
@@ -22,17 +23,6 @@ const CONNS = Number(process.env['BENCH_CONNS'] ?? 32);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
 const WORKLOADS = (process.env['BENCH_WORKLOADS'] ?? '0,1').split(',').map(Number);
 const children: ChildProcess[] = [];
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 async function waitPort(port: number, host = '127.0.0.1'): Promise<void> {
   for (let i = 0; i < 400; i++) {

@@ -10,9 +10,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort, sleep } from '../../test/daemon/helpers.ts';
 import { renderMetrics } from '../../src/observe/metrics.ts';
 import { bigSnapshot } from '../../test/observe/fixtures.ts';
 
@@ -22,17 +22,6 @@ const REALS = Number(process.env['BENCH_REALS'] ?? 10);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 40);
 const NODE_EXPORTER = '/usr/bin/prometheus-node-exporter';
 const children: ChildProcess[] = [];
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 function get(port: number, path = '/metrics'): Promise<{ ms: number; bytes: number; status: number }> {
   return new Promise((resolve, reject) => {
