@@ -157,10 +157,10 @@ describe('three active directors behind ECMP (DR, mh + sloppy_tcp, BGP through B
     let onDead = new Map<number, string>();
     const flows = await underLoad(prefix, async () => {
       onDead = await connections(prefix, 'dir4');
-      const pid = readLabState(prefix)!.directors.find((d) => d.name === 'dir4')!.pid;
-      process.kill(pid, 'SIGKILL');
-      // rs2 joins on the survivors at the same time, in the rules file's order (mh tables agree).
+      // rs2 joins on the survivors (in the rules file's order: their mh tables agree), then dir4
+      // dies: every flow that leaves dir4 meets the new table wherever it lands.
       await onEveryDirector(prefix, ['-a', '-t', VS, '-r', `${LAB.rs[1]}:${LAB.port}`, '-g', '-w', '1'], 'dir4');
+      process.kill(readLabState(prefix)!.directors.find((d) => d.name === 'dir4')!.pid, 'SIGKILL');
     });
     assert.ok(flows.every((f) => f.server === 'test1'), 'every flow started on rs1 (the only one)');
     const picks = mhPicks(LAB.rs, flows.map((f) => f.lport));
