@@ -137,12 +137,12 @@ async function brokenPerEvent(): Promise<void> {
   for (let i = 0; i < EVENTS; i++) {
     const d: DirectorName = DIRS[i % 3]!;
     let on = new Map<number, string>();
-    out.push({ event: 'kill -9', flows: await runFlows(prefix, async () => { on = await directorFlows(prefix, d); process.kill(director(d).pid, 'SIGKILL'); }), moved: 0 });
+    out.push({ event: 'kill -9', flows: await runFlows(prefix, async () => { on = await directorFlows(prefix, d, { established: true }); process.kill(director(d).pid, 'SIGKILL'); }), moved: 0 });
     out[out.length - 1]!.moved = out[out.length - 1]!.flows.filter((f) => on.has(f.lport)).length;
     while (alive(director(d).pid)) await sleep(5);
-    out.push({ event: 'join (the killed director starts again)', flows: await runFlows(prefix, async () => { await labStartDirector(prefix, d); await routedBy(DIRS); await sleep(500); on = await directorFlows(prefix, d); }), moved: 0 });
+    out.push({ event: 'join (the killed director starts again)', flows: await runFlows(prefix, async () => { await labStartDirector(prefix, d); await routedBy(DIRS); await sleep(500); on = await directorFlows(prefix, d, { established: true }); }), moved: 0 });
     out[out.length - 1]!.moved = out[out.length - 1]!.flows.filter((f) => on.has(f.lport)).length;
-    out.push({ event: 'drain', flows: await runFlows(prefix, async () => { on = await directorFlows(prefix, d); await announce(d, 'drain'); }), moved: 0 });
+    out.push({ event: 'drain', flows: await runFlows(prefix, async () => { on = await directorFlows(prefix, d, { established: true }); await announce(d, 'drain'); }), moved: 0 });
     out[out.length - 1]!.moved = out[out.length - 1]!.flows.filter((f) => on.has(f.lport)).length;
     await announce(d, 'resume');
     await routedBy(DIRS);

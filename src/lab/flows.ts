@@ -65,15 +65,19 @@ export async function runFlows(prefix: string, event: () => Promise<void>, load:
   return flows;
 }
 
-/** A director's connections from the lab's client: client port -> real server name (any state). */
-export async function directorFlows(prefix: string, d: DirectorName): Promise<Map<number, string>> {
+/**
+ * A director's connections from the lab's client: client port -> real server name. Any state, or
+ * only ESTABLISHED ones (`established`): what a running load has there now, not the closed
+ * entries of an earlier load whose client port the kernel may have given out again.
+ */
+export async function directorFlows(prefix: string, d: DirectorName, o: { established?: boolean } = {}): Promise<Map<number, string>> {
   const r = await labAdm(prefix, ['-L', '-n', '-c'], undefined, d);
   if (r.code !== 0) throw new Error(`tsvsadm -L -n -c on ${d}: ${r.err}`);
   const m = new Map<number, string>();
-  const re = new RegExp(`^TCP\\s+\\S+\\s+\\S+\\s+${LAB.client.replace(/\./g, '\\.')}:(\\d+)\\s+${LAB.vip.replace(/\./g, '\\.')}:${LAB.port}\\s+([\\d.]+):${LAB.port}`);
+  const re = new RegExp(`^TCP\\s+\\S+\\s+(\\S+)\\s+${LAB.client.replace(/\./g, '\\.')}:(\\d+)\\s+${LAB.vip.replace(/\./g, '\\.')}:${LAB.port}\\s+([\\d.]+):${LAB.port}`);
   for (const line of r.out.split('\n')) {
     const x = re.exec(line);
-    if (x) m.set(Number(x[1]), LAB.names[LAB.rs.indexOf(x[2] as typeof LAB.rs[number])] ?? x[2]!);
+    if (x && (!o.established || x[1] === 'ESTABLISHED')) m.set(Number(x[2]), LAB.names[LAB.rs.indexOf(x[3] as typeof LAB.rs[number])] ?? x[3]!);
   }
   return m;
 }
