@@ -273,6 +273,22 @@ export interface GlobalConfig {
   readonly enable_script_security?: boolean;
   /** ldirectord global options and other global_defs keywords, as written. */
   readonly options: Readonly<Record<string, string>>;
+  /**
+   * global_defs keywords that are `tsvs daemon` options (`tsvs_bgp_as 65001`: keywords.ts
+   * TSVS_DAEMON_KEYWORDS), in file order, as written; the daemon checks their values.
+   */
+  readonly daemonOptions?: readonly DaemonOptionSetting[];
+}
+
+/** One global_defs line setting a daemon option: `tsvs_bgp_peer 10.0.0.1 10.0.0.2`. */
+export interface DaemonOptionSetting {
+  /** The keyword as written (`tsvs_bgp_peer`). */
+  readonly keyword: string;
+  /** The daemon option's key (`bgp-peer`). */
+  readonly key: string;
+  /** Its words, each with where it is. */
+  readonly values: readonly { readonly text: string; readonly at: SourcePos }[];
+  readonly at: SourcePos;
 }
 
 export type ConfigFormat = 'keepalived' | 'ldirectord';

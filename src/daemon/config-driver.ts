@@ -8,6 +8,7 @@
 import type { IpvsBackend, IpvsCommand, Timeouts } from '../core/types.ts';
 import { loadConfig } from '../config/load.ts';
 import { formatDiagnostic, toHealthServices, type ConfigFormat, type DesiredState } from '../config/desired.ts';
+import { withDaemonOptionChecks } from './options.ts';
 import { planReload } from '../config/diff.ts';
 import { HealthManager } from '../health/manager.ts';
 import { applyHealthOps } from '../health/apply.ts';
@@ -58,6 +59,10 @@ export function withSyncLearningWindow(
   };
 }
 
+function daemonOptionValues(s: DesiredState | null): [string, string[]][] {
+  return (s?.global.daemonOptions ?? []).map((o) => [o.key, o.values.map((v) => v.text)]);
+}
+
 export class ConfigDriver {
   private state: DesiredState | null = null;
   private health: HealthManager | null = null;
@@ -71,7 +76,7 @@ export class ConfigDriver {
   constructor(readonly file: string, readonly format: ConfigFormat, private readonly host: ConfigDriverHost) {}
 
   private load(): { state: DesiredState | null; diagnostics: string[]; result: ReturnType<typeof loadConfig> } {
-    const result = loadConfig(this.file, { format: this.format });
+    const result = withDaemonOptionChecks(loadConfig(this.file, { format: this.format }));
     const diagnostics = result.diagnostics.map(formatDiagnostic);
     for (const d of result.diagnostics) {
       if (d.severity === 'error') this.host.log.error({ file: d.file, line: d.line, col: d.col }, d.message);
@@ -164,6 +169,10 @@ export class ConfigDriver {
     }
     this.scriptRunner = createScriptRunner(state.scripts ?? null);
     await this.applyCommands(plan.commands);
+    // BIRD and the engine's sysctls are set up at start from the file's tsvs_ daemon options.
+    if (JSON.stringify(daemonOptionValues(this.state)) !== JSON.stringify(daemonOptionValues(state))) {
+      this.host.log.warn({ file: this.file }, 'global_defs tsvs_bgp_*/tsvs_sloppy_* settings changed: they apply when the daemon restarts');
+    }
     this.state = state;
     if (health) health.update(toHealthServices(state), plan.carry, { running: this.host.services() });
     // VRRP instances are not re-created on reload unless they changed (keepalived keeps them).

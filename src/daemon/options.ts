@@ -22,6 +22,7 @@ import { parseListenAddr, type ListenAddr } from './http/listen-addr.ts';
 import { SLOW_START_DEFAULTS } from './slow-start.ts';
 import { KA_DUMP_DIR_DEFAULT } from './ka-dump.ts';
 import type { ObserverOptions } from './observers.ts';
+import { sortDiagnostics, type DaemonOptionSetting, type Diagnostic, type LoadResult, type SourcePos } from '../config/desired.ts';
 
 export type ForwarderKind = 'proxy' | 'packet' | 'none';
 
@@ -218,6 +219,90 @@ export function parseConfigFile(textOf: string, file: string, dir: string): Map<
   return raw;
 }
 
+/**
+ * keepalived.conf's global_defs daemon options (`tsvs_bgp_as 65001`, src/config/keepalived
+ * keywords.ts TSVS_DAEMON_KEYWORDS) as raw option values, each checked by the option table, and
+ * the BGP settings checked together (`tsvs_bgp bird` needs `tsvs_bgp_as` and a `tsvs_bgp_peer`;
+ * a `tsvs_bgp_*` needs `tsvs_bgp bird`): the file's own settings must stand on their own. Problems
+ * are errors at FILE:LINE:COL in keepalived's words. A repeatable option accumulates; another
+ * takes its last line.
+ */
+export function keepalivedOptionLayer(settings: readonly DaemonOptionSetting[]): { raw: Map<string, string[]>; diagnostics: Diagnostic[] } {
+  const raw = new Map<string, string[]>();
+  const diagnostics: Diagnostic[] = [];
+  const err = (at: SourcePos, message: string) => diagnostics.push({ severity: 'error', ...at, message });
+  const firstAt = new Map<string, SourcePos>();
+  for (const s of settings) {
+    const spec = BY_KEY.get(s.key);
+    if (!spec || !KEEPALIVED_OPTION_KEYS.has(s.key)) { err(s.at, `'${s.keyword}' is not a tsvs daemon option`); continue; }
+    const ok: string[] = [];
+    for (const v of s.values) {
+      try {
+        spec.parse(v.text);
+        ok.push(v.text);
+      } catch (e) {
+        if (!(e instanceof OptionValueError)) throw e;
+        err(v.at, `${s.keyword} ${e.message}`);
+      }
+    }
+    if (ok.length === 0) continue;
+    if (!firstAt.has(s.key)) firstAt.set(s.key, s.at);
+    raw.set(s.key, spec.multiple ? [...(raw.get(s.key) ?? []), ...ok] : ok.slice(0, 1));
+  }
+  if (diagnostics.length === 0 && [...raw.keys()].some((k) => BGP_KEYS.has(k))) {
+    try {
+      bgpOptions(raw);
+    } catch (e) {
+      if (!(e instanceof OptionError)) throw e;
+      // The message names flags (--bgp-as); the file's words are keywords (tsvs_bgp_as).
+      const at = (e.key !== null ? firstAt.get(e.key) : undefined) ?? firstAt.get(BGP_SPECS.bgp.key) ?? [...firstAt.values()][0]!;
+      err(at, e.message.replace(/--([a-z][a-z0-9-]*)/g, (_m, k: string) => keepalivedKeyword(k)));
+    }
+  }
+  return { raw, diagnostics };
+}
+
+/**
+ * keepalived.conf's daemon options (global_defs tsvs_bgp_as ...) checked by the daemon's option
+ * table: a bad value is an error at its FILE:LINE:COL and the file is refused (start, reload,
+ * config-test alike).
+ */
+export function withDaemonOptionChecks<R extends LoadResult>(r: R): R {
+  const settings = r.state?.global.daemonOptions;
+  if (!r.state || !settings?.length) return r;
+  const { diagnostics } = keepalivedOptionLayer(settings);
+  if (diagnostics.length === 0) return r;
+  return { ...r, state: null, diagnostics: sortDiagnostics([...r.diagnostics, ...diagnostics], r.state.files) };
+}
+
+/** The keepalived.conf global_defs keyword of a daemon option: `bgp-as` -> `tsvs_bgp_as`. */
+export function keepalivedKeyword(key: string): string {
+  return `tsvs_${key.replace(/-/g, '_')}`;
+}
+
+/**
+ * The daemon options keepalived.conf may set (global_defs `tsvs_...`): the BGP announcement but
+ * --bgp-quorum (keepalived.conf's virtual_server quorum decides there), and the IPVS sysctls that
+ * matter with several directors.
+ */
+export const KEEPALIVED_OPTION_KEYS: ReadonlySet<string> = new Set([
+  ...Object.values(BGP_SPECS).filter((s) => s !== BGP_SPECS.quorum).map((s) => s.key),
+  IPVS_SPECS.sloppy_tcp.key, IPVS_SPECS.sloppy_sctp.key, IPVS_SPECS.conn_reuse_mode.key, IPVS_SPECS.expire_nodest_conn.key, IPVS_SPECS.expire_quiescent_template.key,
+]);
+const BGP_KEYS: ReadonlySet<string> = new Set(Object.values(BGP_SPECS).map((s) => s.key));
+
+/**
+ * The layers of raw options, lowest first, merged: keepalived.conf's global_defs, then --config's
+ * file, then the flags (each replaces a key's values of the layers below). `--bgp none` above
+ * the keepalived layer drops its BGP settings with it.
+ */
+export function layerOptions(keepalived: RawOptions | null, file: RawOptions | null, cli: RawOptions): Map<string, readonly string[]> {
+  const upper = mergeOptions(file, cli);
+  const base = new Map<string, readonly string[]>(keepalived ?? []);
+  if (upper.get(BGP_SPECS.bgp.key)?.[0] === 'none') for (const k of BGP_KEYS) base.delete(k);
+  return mergeOptions(base, upper);
+}
+
 /** The file's values with the command line's on top (a flag replaces all of the file's values of its key). */
 export function mergeOptions(file: RawOptions | null, cli: RawOptions): Map<string, readonly string[]> {
   const out = new Map<string, readonly string[]>(file ?? []);
@@ -286,7 +371,7 @@ export function daemonOptions(raw: RawOptions, flags: { readonly noState: boolea
 }
 
 /** --bgp and its --bgp-* options; a --bgp-* option without --bgp bird is refused. */
-function bgpOptions(raw: RawOptions): BgpOptions | null {
+export function bgpOptions(raw: RawOptions): BgpOptions | null {
   const kind = optionValue(raw, BGP_SPECS.bgp) ?? DAEMON_DEFAULTS.bgp;
   if (kind === 'none') {
     for (const s of Object.values(BGP_SPECS)) if (s !== BGP_SPECS.bgp && raw.get(s.key)?.length) throw new OptionError(s.key, `--${s.key} needs --bgp bird`);

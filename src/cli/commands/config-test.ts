@@ -14,6 +14,7 @@ import { formatDiagnostic, keepalivedTestExit, KA_EXIT, summarize } from '../../
 import { targetRules } from '../../config/diff.ts';
 import { renderRules } from '../../config/dump.ts';
 import { loadConfig } from '../../config/load.ts';
+import { withDaemonOptionChecks } from '../../daemon/options.ts';
 
 export const summary = 'check a keepalived.conf or ldirectord.cf and print every problem (like keepalived -t)';
 
@@ -44,7 +45,7 @@ export async function run(argv: string[]): Promise<number> {
     else { process.stderr.write(`tsvs config-test: only one FILE\n${USAGE}`); return 2; }
   }
   if (!file) { process.stderr.write(USAGE); return 2; }
-  const r = loadConfig(file, { format: type, ...(configId !== undefined ? { configId } : {}) });
+  const r = withDaemonOptionChecks(loadConfig(file, { format: type, ...(configId !== undefined ? { configId } : {}) }));
   for (const d of r.diagnostics) {
     if (quiet && d.severity === 'warning') continue;
     process.stderr.write(formatDiagnostic(d) + '\n');

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { defaultSocketPath, defaultStatePath } from '../../daemon/paths.ts';
-import { ConfigFileError, OPTION_SPECS, daemonOptions, mergeOptions, optionsHelp, parseConfigFile } from '../../daemon/options.ts';
+import { ConfigFileError, OPTION_SPECS, daemonOptions, keepalivedOptionLayer, layerOptions, optionsHelp, parseConfigFile } from '../../daemon/options.ts';
 import { OptionError } from '../../dataplane/options.ts';
 
 export const summary = 'run the load balancer in the foreground (control socket for tsvsadm)';
@@ -69,9 +69,17 @@ export async function run(argv: string[]): Promise<number> {
     if (typeof v === 'string') cli.set(s.key, [v]);
     else if (Array.isArray(v)) cli.set(s.key, v);
   }
+  // keepalived.conf's global_defs tsvs_bgp_*, tsvs_sloppy_tcp...: the lowest layer of options.
+  let keepalived: Map<string, string[]> | null = null;
+  const kaPath = cli.get('keepalived')?.[0] ?? file?.get('keepalived')?.[0];
+  if (kaPath !== undefined) {
+    const r = await keepalivedOptions(resolve(kaPath));
+    if ('errors' in r) return bad(`${r.errors.join('\n')}`);
+    keepalived = r.raw;
+  }
   let opts;
   try {
-    opts = daemonOptions(mergeOptions(file, cli), { noState: parsed['no-state'] === true }, {
+    opts = daemonOptions(layerOptions(keepalived, file, cli), { noState: parsed['no-state'] === true }, {
       cpus: availableParallelism(),
       root: process.getuid?.() === 0,
       cwd: process.cwd(),
@@ -87,4 +95,18 @@ export async function run(argv: string[]): Promise<number> {
   const code = await runDaemon(opts, await loadDeps());
   // Exit now: do not wait for sockets of aborted relays to finish closing, or for loader threads.
   process.exit(code);
+}
+
+/**
+ * The daemon options keepalived.conf sets (global_defs tsvs_...), checked; a file the reader
+ * refuses gives none here (the daemon's start then refuses it with every problem).
+ */
+async function keepalivedOptions(path: string): Promise<{ raw: Map<string, string[]> } | { errors: string[] }> {
+  const { loadConfig } = await import('../../config/load.ts');
+  const { formatDiagnostic } = await import('../../config/desired.ts');
+  const r = loadConfig(path, { format: 'keepalived' });
+  if (!r.state) return { raw: new Map() };
+  const layer = keepalivedOptionLayer(r.state.global.daemonOptions ?? []);
+  if (layer.diagnostics.length > 0) return { errors: layer.diagnostics.map(formatDiagnostic) };
+  return { raw: layer.raw };
 }

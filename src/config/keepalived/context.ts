@@ -5,7 +5,7 @@
  */
 import { canonicalIp, parseIp } from '../../core/addr.ts';
 import type { Af } from '../../core/types.ts';
-import type { Diagnostic, GlobalConfig, KaClass, SourcePos, VirtualServiceConfig, VrrpConfig } from '../desired.ts';
+import type { DaemonOptionSetting, Diagnostic, GlobalConfig, KaClass, SourcePos, VirtualServiceConfig, VrrpConfig } from '../desired.ts';
 import { endCol, quotedEscaped, type Line, type Tok } from '../kalex.ts';
 import type { InstanceDraft } from './drafts.ts';
 import { kwTable } from './keywords.ts';
@@ -257,9 +257,10 @@ export function setUser<K extends string>(users: Partial<Record<K, string>>, k: 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** global_defs as it is being read. */
-export type GlobalDraft = Mutable<Omit<GlobalConfig, 'notification_email' | 'options'>> & {
+export type GlobalDraft = Mutable<Omit<GlobalConfig, 'notification_email' | 'options' | 'daemonOptions'>> & {
   notification_email: string[];
   options: Record<string, string>;
+  daemonOptions?: DaemonOptionSetting[];
 };
 
 /** The VRRP part as it is being read (every list appendable). */

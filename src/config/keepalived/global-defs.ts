@@ -1,6 +1,8 @@
 /** keepalived.conf `global_defs { ... }`: the keywords the load balancer uses, the rest kept as written. */
 import { lines, type KaState, type Table } from './context.ts';
 import { kaDecimal, kaInt } from './numbers.ts';
+import { TSVS_DAEMON_KEYWORDS } from './keywords.ts';
+import type { Tok } from '../kalex.ts';
 
 /** Keywords accepted in global_defs and kept as written (no effect on the load balancer). */
 const GLOBAL_PASSTHROUGH = [
@@ -64,6 +66,16 @@ export function globalDefsTable(st: KaState): Table {
   };
   for (const k of GLOBAL_PASSTHROUGH) {
     t[k] = { run: (s) => { global.options[k] = s.args.map((a) => a.text).join(' '); } };
+  }
+  // tsvs daemon options (tsvs_bgp_as 65001): kept with their places; the daemon checks the values.
+  for (const [k, n] of Object.entries(TSVS_DAEMON_KEYWORDS)) {
+    t[k] = { run: (s) => {
+      if (!c.arg(s, 0, n === 'many' ? 'one or more values' : 'a value')) return;
+      if (n === 'one') c.extra(s, 1);
+      const at = (x: Tok) => ({ file: x.file, line: x.line, col: x.col });
+      const words = n === 'many' ? s.args : s.args.slice(0, 1);
+      (global.daemonOptions ??= []).push({ keyword: k, key: k.slice('tsvs_'.length).replace(/_/g, '-'), values: words.map((w) => ({ text: w.text, at: at(w) })), at: at(s.name) });
+    } };
   }
   // VRRP settings keepalived checks while reading (global_parser.c), kept as written too.
   const keep = (s: Parameters<Table[string]['run']>[0]): void => { global.options[s.name.text] = s.args.map((a) => a.text).join(' '); };

@@ -456,10 +456,26 @@ export function kwTable(path: readonly string[]): KwTree | null {
 }
 
 /**
+ * global_defs keywords that are `tsvs daemon` options (src/daemon/options.ts, docs/SCALE-OUT.md):
+ * `tsvs_` and the option's key with `_` for `-` (`tsvs_bgp_as 65001` is `--bgp-as 65001`).
+ * 'many': the option is repeatable (every word is a value, and the keyword may come again).
+ * The daemon checks the values with its option table (test/daemon/keepalived-options.test.ts
+ * holds this list to that table); a flag given to the daemon replaces the file's value.
+ */
+export const TSVS_DAEMON_KEYWORDS: Readonly<Record<string, 'one' | 'many'>> = {
+  tsvs_bgp: 'one', tsvs_bgp_as: 'one', tsvs_bgp_peer: 'many', tsvs_bgp_peer_as: 'one', tsvs_bgp_router_id: 'one',
+  tsvs_bgp_hold: 'one', tsvs_bgp_prefix: 'many', tsvs_bgp_rise: 'one',
+  tsvs_sloppy_tcp: 'one', tsvs_sloppy_sctp: 'one', tsvs_conn_reuse_mode: 'one', tsvs_expire_nodest_conn: 'one', tsvs_expire_quiescent_template: 'one',
+};
+
+/**
  * tsvs's own keywords (docs/OBSERVABILITY.md), read beside keepalived's. keepalived calls them
  * unknown, so a file shared with keepalived leaves them out; KEEPALIVED_KEYWORDS stays keepalived's.
  */
 export const TSVS_KEYWORDS: Readonly<Record<string, KwTree>> = {
-  global_defs: { tsvs_http: 'plain', tsvs_http_token: 'plain', tsvs_procfs: 'plain', tsvs_slow_start: 'plain' },
+  global_defs: {
+    tsvs_http: 'plain', tsvs_http_token: 'plain', tsvs_procfs: 'plain', tsvs_slow_start: 'plain',
+    ...Object.fromEntries(Object.keys(TSVS_DAEMON_KEYWORDS).map((k) => [k, 'plain' as const])),
+  },
 };
 const WITH_TSVS_KEYWORDS = new Map(Object.entries(TSVS_KEYWORDS).map(([block, extra]) => [block, { ...(KEEPALIVED_KEYWORDS[block] as KwTree), ...extra }]));
