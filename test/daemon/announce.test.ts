@@ -156,3 +156,70 @@ describe('tsvs daemon --bgp bird with keepalived.conf health checks (namespaces)
     assert.equal(existsSync(`${socket}.bird.ctl`), true, 'a crash leaves its socket file (the next start replaces it)');
   });
 });
+
+// The same announcement configured in keepalived.conf alone (global_defs tsvs_bgp_*, docs/SCALE-OUT.md):
+// no --bgp flag; the router must see the address, status must show the file's settings, a reload
+// that changes them is applied only at the next start (said in the log), SIGTERM withdraws.
+describe('tsvs daemon --keepalived with global_defs tsvs_bgp_* (no --bgp flags; namespaces)', { skip, timeout: 60_000 }, () => {
+  const lab = new Lab('bgpka');
+  const dir = tmpDir('tsvs-bgpka-');
+  const socket = join(dir, 'tsvs.sock');
+  const RS = '192.168.78.11';
+  const conf = join(dir, 'keepalived.conf');
+  let dirNs = '', routerNs = '', router: RouterHandle | null = null, daemon: ChildProcess | null = null, logs = '';
+  const text = (hold: number) => `global_defs {\n  router_id dir1\n  tsvs_bgp bird\n  tsvs_bgp_as 65001\n  tsvs_bgp_peer 192.168.78.254\n  tsvs_bgp_peer_as 65000\n  tsvs_bgp_hold ${hold}\n  tsvs_bgp_rise 300\n  tsvs_sloppy_tcp on\n  tsvs_expire_nodest_conn on\n}\n` +
+    `virtual_server 10.0.0.100 80 {\n  delay_loop 0.3\n  lb_algo mh\n  lb_kind DR\n  protocol TCP\n  real_server ${RS} 80 {\n    weight 1\n    TCP_CHECK {\n      connect_timeout 0.5\n      retry 0\n    }\n  }\n}\n`;
+  const hops = () => routeNextHops(routerNs, '10.0.0.100/32').join();
+
+  before(async () => {
+    dirNs = lab.ns('d');
+    routerNs = lab.ns('r');
+    lab.link(dirNs, '192.168.78.1/24', routerNs, '192.168.78.254/24');
+    spawnSync('ip', ['-n', dirNs, 'addr', 'add', `${RS}/32`, 'dev', 'lo']);
+    lab.spawnIn(dirNs, process.execPath, ['-e', `require('net').createServer((s) => s.end()).listen(80, '${RS}')`]);
+    router = await startRouterBird(routerNs, join(dir, 'router'), { routerId: '192.168.78.254', localAs: 65000, holdSeconds: 3, peers: [{ name: 'dir1', address: '192.168.78.1', as: 65001 }] });
+    writeFileSync(conf, text(3));
+    daemon = spawn('ip', ['netns', 'exec', dirNs, process.execPath, join(REPO, 'bin/tsvs.mjs'), 'daemon', '--forwarder', 'none', '--socket', socket, '--no-state', '--keepalived', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
+    daemon.stdout!.on('data', (d: Buffer) => (logs += d.toString()));
+    daemon.stderr!.on('data', (d: Buffer) => (logs += d.toString()));
+    assert.ok(await waitFor(() => logs.includes('tsvs daemon ready') || daemon!.exitCode !== null, 20000, 50) >= 0, logs);
+    assert.ok(logs.includes('tsvs daemon ready'), logs);
+  });
+  after(async () => {
+    if (daemon && daemon.exitCode === null && daemon.signalCode === null) {
+      daemon.kill('SIGKILL');
+      await new Promise((r) => daemon!.once('exit', r));
+    }
+    if (router) try { process.kill(router.pid, 'SIGKILL'); } catch { /* gone */ }
+    await lab.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('announced to the router from the file\'s settings; status shows them and the file\'s sysctls', async () => {
+    assert.ok(await waitFor(() => hops() === '192.168.78.1', 15000, 50) >= 0, `not announced:\n${logs.slice(-3000)}`);
+    const st = tsvs(['status'], socket);
+    assert.match(st.out, /BGP \(bird\): AS 65001 -> AS 65000, router id 192\.168\.78\.1, hold 3 s; BIRD pid \d+/);
+    assert.match(st.out, /10\.0\.0\.100\/32 +announced +healthy/);
+    assert.match(st.out, /peer 192\.168\.78\.254 +Established/);
+    const r = await callDaemon(socket, { v: 1, id: 1, op: 'status' }, 5000);
+    assert.ok(r.ok);
+    const ipvs = r['ipvs'] as { sloppy_tcp: number; expire_nodest_conn: number };
+    assert.deepEqual([ipvs.sloppy_tcp, ipvs.expire_nodest_conn], [1, 1]);
+  });
+
+  it('a reload changing tsvs_bgp_hold: the rest is applied, the BGP settings wait for a restart (logged), still announced', async () => {
+    writeFileSync(conf, text(6));
+    const r = tsvs(['reload'], socket);
+    assert.equal(r.code, 0, r.err);
+    assert.ok(await waitFor(() => logs.includes('apply when the daemon restarts'), 3000, 20) >= 0, logs.slice(-2000));
+    assert.match(tsvs(['status'], socket).out, /hold 3 s/);
+    assert.equal(hops(), '192.168.78.1');
+  });
+
+  it('SIGTERM withdraws before the daemon exits', async () => {
+    daemon!.kill('SIGTERM');
+    assert.ok(await waitFor(() => hops() === '', 3000, 10) >= 0, 'withdrawn');
+    await new Promise((r) => (daemon!.exitCode !== null ? r(null) : daemon!.once('exit', r)));
+    assert.equal(daemon!.exitCode, 0, logs.slice(-2000));
+  });
+});
