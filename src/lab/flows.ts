@@ -5,7 +5,8 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { LAB, labAdm, labNs, type DirectorName } from './topology.ts';
+import { LAB, labAdm, labNs, readLabState, type DirectorName } from './topology.ts';
+import { shTry } from './netns.ts';
 
 export interface FlowLoad {
   readonly host: string;
@@ -80,4 +81,52 @@ export async function directorFlows(prefix: string, d: DirectorName, o: { establ
     if (x && (!o.established || x[1] === 'ESTABLISHED')) m.set(Number(x[2]), LAB.names[LAB.rs.indexOf(x[3] as typeof LAB.rs[number])] ?? x[3]!);
   }
   return m;
+}
+
+/** The resets directors sent to the lab's client while a capture ran: client port -> the directors that reset it. */
+export type ResetsByDirector = Map<number, DirectorName[]>;
+
+/**
+ * Captures the TCP resets the directors send the client (tcpdump on the router's bridge, inside
+ * the router's namespace, until `stop()`), each told apart by its source MAC address: a director
+ * that joins while the capture runs is seen too. With the proxy forwarder a director resets a
+ * flow's packet when it holds no socket for it: the router moved the flow there.
+ */
+export async function captureResets(prefix: string): Promise<{ stop(): Promise<ResetsByDirector> }> {
+  const filter = `tcp and src host ${LAB.vip} and src port ${LAB.port} and dst host ${LAB.client} and tcp[tcpflags] & tcp-rst != 0`;
+  const c = spawn('ip', ['netns', 'exec', labNs(prefix).router, 'tcpdump', '-l', '-n', '-e', '-Q', 'in', '-i', 'br0', filter], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '', err = '';
+  const closed = new Promise<void>((r) => c.on('close', () => r()));
+  c.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
+  c.stderr!.on('data', (b: Buffer) => { err += b.toString(); });
+  for (let t = 0; t < 100 && !err.includes('listening on'); t++) await new Promise((r) => setTimeout(r, 50));
+  if (!err.includes('listening on')) {
+    c.kill('SIGKILL');
+    await closed;
+    throw new Error(`tcpdump did not start: ${err}`);
+  }
+  return {
+    async stop() {
+      // tcpdump writes its line-buffered output out on SIGTERM.
+      c.kill('SIGTERM');
+      await closed;
+      const byMac = new Map<string, DirectorName>();
+      for (const d of readLabState(prefix)?.directors ?? []) {
+        const l = shTry(['ip', '-n', d.ns, '-j', 'link', 'show', 'eth0']);
+        if (l.status === 0) byMac.set((JSON.parse(l.out) as { address: string }[])[0]!.address, d.name);
+      }
+      const m: ResetsByDirector = new Map();
+      const re = new RegExp(`^\\S+ ([0-9a-f:]{17}) > .* > ${LAB.client.replace(/\./g, '\\.')}\\.(\\d+): Flags \\[R`);
+      for (const line of out.split('\n')) {
+        const p = re.exec(line);
+        if (!p) continue;
+        const who = byMac.get(p[1]!);
+        if (!who) throw new Error(`a reset from an unknown MAC address: ${line}`);
+        const by = m.get(Number(p[2])) ?? [];
+        if (!by.includes(who)) by.push(who);
+        m.set(Number(p[2]), by);
+      }
+      return m;
+    },
+  };
 }

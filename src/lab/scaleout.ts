@@ -20,9 +20,12 @@ export const SCALE_OUT = {
 /** dirK's address on the router's bridge. */
 export const scaleOutDirectorIp = (k: number): string => `192.168.10.${k}`;
 
-/** The rules every director loads (ipvsadm -R format): mh with mh-port over the given real servers, in this order on every director. */
-export function scaleOutRules(mode: 'dr' | 'tun', vip: string, port: number, reals: readonly string[]): string {
-  const m = mode === 'tun' ? '-i' : '-g';
+/**
+ * The rules every director loads (ipvsadm -R format): mh with mh-port over the given real servers,
+ * in this order on every director. 'nat': masquerading, what the proxy forwarder carries.
+ */
+export function scaleOutRules(mode: 'dr' | 'tun' | 'nat', vip: string, port: number, reals: readonly string[]): string {
+  const m = mode === 'tun' ? '-i' : mode === 'nat' ? '-m' : '-g';
   return [`-A -t ${vip}:${port} -s mh -b mh-port`, ...reals.map((r) => `-a -t ${vip}:${port} -r ${r}:${port} ${m} -w 1`)].join('\n') + '\n';
 }
 

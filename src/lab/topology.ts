@@ -103,6 +103,8 @@ export interface LabState {
   readonly scaleOut?: { readonly routerCtl: string; readonly rules: string } | null;
   /** The veths' offload setting (LabUpOptions.offloads); directors added later follow it. */
   readonly offloads?: 'default' | 'off';
+  /** Scale-out: the directors' forwarder (LabUpOptions.forwarder); absent = packet. */
+  readonly forwarder?: 'packet' | 'proxy';
 }
 
 /** The seeds' ipvsadm commands for `mode` (what `tsvs lab up` applies through tsvsadm). */
@@ -212,6 +214,12 @@ export interface LabUpOptions {
    * loads the same rules file (mh, mh-port, both real servers); labAddDirector adds one more.
    */
   readonly directors?: number;
+  /**
+   * Scale-out only: 'proxy' runs the directors with `--forwarder proxy` (TCP terminated on each
+   * director, the VIP on its lo; the rules masquerade, -m) instead of the packet forwarder: what
+   * ECMP moves between directors breaks there (docs/SCALE-OUT.md "Forwarding methods").
+   */
+  readonly forwarder?: 'packet' | 'proxy';
 }
 
 const tsvsBin = packageFile('bin/tsvs.mjs');
@@ -266,7 +274,8 @@ export async function startDirector(st: LabState, d: LabDirector, extraArgs: rea
     return;
   }
   rmSync(d.socket, { force: true });
-  const argv = [process.execPath, tsvsBin, 'daemon', '--forwarder', 'packet', '--iface', 'eth0', '--socket', d.socket, '--no-state',
+  const fwd = st.forwarder === 'proxy' ? ['--forwarder', 'proxy'] : ['--forwarder', 'packet', '--iface', 'eth0'];
+  const argv = [process.execPath, tsvsBin, 'daemon', ...fwd, '--socket', d.socket, '--no-state',
     '--log-level', 'info', ...(d.conf ? ['--keepalived', d.conf] : []), ...(st.daemonArgs ?? []), ...extraArgs];
   d.pid = spawnInNs(d.ns, argv, d.log);
   saveState(st);
@@ -390,6 +399,8 @@ export async function labUp(mode: LabMode, opts: LabUpOptions = {}): Promise<Lab
   const so = opts.directors ?? 0;
   if (so && (mode === 'nat' || ha || opts.ipv6)) throw new Error('--directors works with dr and tun, without --ha or --ipv6 (NAT replies must come back through the director that has the connection: docs/SCALE-OUT.md)');
   if (so && !(so >= 1 && so <= SCALE_OUT.maxDirectors)) throw new Error(`--directors must be 1..${SCALE_OUT.maxDirectors}`);
+  const proxy = opts.forwarder === 'proxy';
+  if (proxy && (!so || mode !== 'dr' || opts.fastPath)) throw new Error('--forwarder proxy in the lab is for scale-out: dr --directors N, without --fast-path');
   const soDirectors = Array.from({ length: so }, (_, i) => scaleOutDirector(prefix, i + 1));
   const dirNs = ha ? [ns.dir1, ns.dir2] : so ? soDirectors.map((d) => d.ns) : [ns.dir];
   const all = [ns.client, ns.router, ...dirNs, ...ns.rs];
@@ -405,6 +416,7 @@ export async function labUp(mode: LabMode, opts: LabUpOptions = {}): Promise<Lab
     daemonArgs: [...(opts.daemonArgs ?? []), ...(opts.fastPath ? ['--fast-path', opts.fastPath] : []), ...(soFiles ? scaleOutDaemonArgs(soFiles.rules, LAB.router) : [])],
     scaleOut: soFiles,
     ...(opts.offloads ? { offloads: opts.offloads } : {}),
+    ...(proxy ? { forwarder: 'proxy' as const } : {}),
   };
   saveState(st);
   const offloads = opts.offloads === 'off' ? offloadsOff : () => {};
@@ -493,7 +505,7 @@ export async function labUp(mode: LabMode, opts: LabUpOptions = {}): Promise<Lab
     }
     if (soFiles) {
       // Scale-out: the router's BIRD installs the VIP's route from the directors' announcements.
-      writeScaleOutRules(soFiles.rules, scaleOutRules(mode as 'dr' | 'tun', LAB.vip, LAB.port, LAB.rs));
+      writeScaleOutRules(soFiles.rules, scaleOutRules(proxy ? 'nat' : mode as 'dr' | 'tun', LAB.vip, LAB.port, LAB.rs));
       const r = await startRouterBird(ns.router, `/run/tsvs/lab-${prefix}-router`, { routerId: LAB.router, localAs: SCALE_OUT.routerAs, holdSeconds: SCALE_OUT.holdSeconds, peers: scaleOutRouterPeers() });
       st.pids.push(r.pid);
       saveState(st);

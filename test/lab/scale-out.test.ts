@@ -7,7 +7,10 @@
  * added: no established flow may break. When a real server is added or removed at the same time,
  * only the flows mh moves may break (predicted here by the engine's own mh). The time from a
  * director's death to its withdrawal at the router is measured. A control run with
- * --sloppy-tcp off shows that the flows a director takes over mid-stream then break.
+ * --sloppy-tcp off shows that the flows a director takes over mid-stream then break. With the
+ * proxy forwarder (TCP terminated on each director) a flow breaks exactly when the router moves
+ * it to another director: every flow of a killed or drained director, and the flows of the others
+ * that the router's hash-threshold ECMP rehashes when a next hop goes or comes.
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,7 +20,7 @@ import {
   type DirectorName,
 } from '../../src/lab/topology.ts';
 import { routeNextHops, untilHopWithdrawn } from '../../src/lab/bgp-router.ts';
-import { DEFAULT_FLOW_LOAD, directorFlows, runFlows, type FlowResult } from '../../src/lab/flows.ts';
+import { DEFAULT_FLOW_LOAD, captureResets, directorFlows, runFlows, type FlowResult, type ResetsByDirector } from '../../src/lab/flows.ts';
 import { alive, listNetns, shTry } from '../../src/lab/netns.ts';
 import { Engine } from '../../src/core/engine.ts';
 import { parseIp } from '../../src/core/addr.ts';
@@ -230,5 +233,92 @@ describe('two active directors with IPIP tunnels to the real servers (TUN)', { s
     });
     assert.ok(flows.some((f) => onDead.has(f.lport)), 'some flows went through dir1');
     assert.deepEqual(broken(flows), [], show(flows));
+  });
+});
+
+describe('three active directors with the proxy forwarder (TCP terminated on each): a flow breaks exactly when the router moves it to another director', { skip, timeout: 240_000 }, () => {
+  const prefix = `tsvs-sp${process.pid % 100000}`;
+  const figures: string[] = [];
+  before(async () => {
+    await labUp('dr', { prefix, directors: 3, forwarder: 'proxy' });
+    shTry(['ip', 'netns', 'exec', labNs(prefix).client, 'sysctl', '-q', '-w', 'net.ipv4.tcp_rmem=4096 65536 131072']);
+  });
+  after(async () => {
+    const st = readLabState(prefix);
+    await labDown(prefix);
+    for (const p of [...(st?.pids ?? []), ...(st?.directors ?? []).map((d) => d.pid)]) assert.equal(alive(p), false, `pid ${p} stopped`);
+    assert.deepEqual(listNetns().filter((n) => n.startsWith(`${prefix}-`)), []);
+    for (const f of figures) console.log(`# proxy: ${f}`);
+  });
+
+  /** Where each running flow is (client port -> director), from the directors' ESTABLISHED entries. */
+  const whereFlows = async (): Promise<Map<number, DirectorName>> => {
+    const m = new Map<number, DirectorName>();
+    for (const d of readLabState(prefix)!.directors.filter((x) => alive(x.pid))) for (const p of (await connections(prefix, d.name, { established: true })).keys()) m.set(p, d.name);
+    return m;
+  };
+
+  /**
+   * The load around `event`: each flow's director just before it and once it settled, and the
+   * resets every director sent the client meanwhile. A flow reset by a director other than its own
+   * was moved there by the router.
+   */
+  async function around(event: () => Promise<void>): Promise<{ flows: Flow[]; was: Map<number, DirectorName>; now: Map<number, DirectorName>; moved: Set<number> }> {
+    let was = new Map<number, DirectorName>(), now = new Map<number, DirectorName>();
+    let resets: ResetsByDirector = new Map();
+    let cap: Awaited<ReturnType<typeof captureResets>> | null = null;
+    const flows = await underLoad(prefix, async () => {
+      was = await whereFlows();
+      cap = await captureResets(prefix);
+      await event();
+      await sleep(1000);
+      now = await whereFlows();
+    });
+    resets = await cap!.stop();
+    for (const f of flows) assert.ok(was.has(f.lport), `flow :${f.lport} was on a director before the event`);
+    const moved = new Set([...resets].filter(([p, by]) => by.some((d) => d !== was.get(p))).map(([p]) => p));
+    return { flows, was, now, moved };
+  }
+
+  /** The claim: the flows that break are exactly those on `gone` and those moved to another director; the others kept their director. */
+  function exactly(r: Awaited<ReturnType<typeof around>>, gone: DirectorName | null): { on: number; rehashed: number } {
+    const on = r.flows.filter((f) => r.was.get(f.lport) === gone).map((f) => f.lport);
+    const want = new Set([...on, ...r.flows.filter((f) => r.moved.has(f.lport)).map((f) => f.lport)]);
+    assert.deepEqual(broken(r.flows).map((f) => f.lport).sort(), [...want].sort(), `on ${gone}: ${on.join(',')}; moved: ${[...r.moved].join(',')}\n${show(r.flows)}`);
+    for (const f of r.flows.filter((x) => !x.broken)) assert.equal(r.now.get(f.lport), r.was.get(f.lport), `flow :${f.lport} kept its director`);
+    return { on: on.length, rehashed: r.flows.filter((f) => r.moved.has(f.lport) && r.was.get(f.lport) !== gone).length };
+  }
+
+  it('kill -9 of a director: its flows break, and the flows of the others that the router rehashes; no other', async () => {
+    assert.deepEqual(labRouterDirectors(prefix), ['dir1', 'dir2', 'dir3']);
+    let withdrawal = -1;
+    const r = await around(async () => {
+      const t0 = performance.now();
+      process.kill(readLabState(prefix)!.directors.find((d) => d.name === 'dir3')!.pid, 'SIGKILL');
+      withdrawal = await untilWithdrawn(prefix, dirIp(prefix, 'dir3'), t0);
+    });
+    const n = exactly(r, 'dir3');
+    figures.push(`kill -9 dir3: withdrawn after ${withdrawal.toFixed(0)} ms; ${n.on} of ${r.flows.length} flows were on dir3 (all broke); ${n.rehashed} flows of dir1/dir2 rehashed by the router broke too; broken ${broken(r.flows).length}`);
+    assert.ok(withdrawal >= 0 && withdrawal < 1000, `withdrawal after ${withdrawal.toFixed(0)} ms`);
+    assert.ok(n.on > 0, 'some flows went through dir3');
+  });
+
+  it('tsvs announce drain: withdrawn, so the router sends its flows elsewhere at once: every one breaks (the drained director still holds them)', async () => {
+    const r = await around(async () => {
+      assert.equal(tsvs(['announce', 'drain', '--socket', labSocket(prefix, 'dir2')]).status, 0);
+      assert.ok((await untilWithdrawn(prefix, dirIp(prefix, 'dir2'), performance.now())) >= 0);
+    });
+    const n = exactly(r, 'dir2');
+    figures.push(`drain dir2: ${n.on} of ${r.flows.length} flows were on dir2, all broke (reset by dir1, where the router sent them); ${n.rehashed} others broke; broken ${broken(r.flows).length}`);
+    assert.ok(n.on > 0, 'some flows went through dir2');
+    assert.deepEqual(labRouterDirectors(prefix), ['dir1']);
+  });
+
+  it('a director joins (dir4): the flows the router moves to it (and between the others) break; no other', async () => {
+    const r = await around(async () => { await labAddDirector(prefix); });
+    const n = exactly(r, null);
+    figures.push(`dir4 joins: ${n.rehashed} of ${r.flows.length} flows moved by the router, all broke; broken ${broken(r.flows).length}`);
+    assert.deepEqual(labRouterDirectors(prefix), ['dir1', 'dir4']);
+    assert.ok(n.rehashed > 0, 'the router moved some running flows');
   });
 });

@@ -8,7 +8,7 @@ export const summary = 'build/remove the seeds\' NAT/DR/TUN topologies in networ
 const HELP = `usage: tsvs lab up nat|dr|tun [--prefix tsvs-lab] [--no-director] [--requests N] [--ipv6]
                   [--fast-path tc|xdp] [--offloads default|off]
                   [--ha [--advert-int S] [--vrrp-version 2|3] [--peer tsvs|keepalived]]
-                  [--directors N]
+                  [--directors N [--forwarder packet|proxy]]
        tsvs lab down [--prefix tsvs-lab]
        tsvs lab status [--prefix tsvs-lab]
 
@@ -32,7 +32,8 @@ blocks, lvs_sync_daemon eth0 VI_1 (connections synced). --peer keepalived runs D
 announcing the VIP over BGP (AS 65001) to BIRD on the router (AS 65000), which installs an
 ECMP route and hashes flows on L4 (fib_multipath_hash_policy=1). Sockets:
 /run/tsvs/lab-<prefix>-dirK.sock; \`tsvs announce --socket ...\` shows or drains one
-(docs/SCALE-OUT.md).
+(docs/SCALE-OUT.md). --forwarder proxy (dr): the directors run \`--forwarder proxy\` instead
+(TCP terminated on each director, -m rules): a flow the router moves to another director breaks.
 down: stops every process the lab started (by PID) and deletes its namespaces.
 `;
 
@@ -44,7 +45,7 @@ export async function run(argv: string[]): Promise<number> {
       options: {
         prefix: { type: 'string', default: 'tsvs-lab' }, 'no-director': { type: 'boolean' }, requests: { type: 'string', default: '6' },
         ha: { type: 'boolean' }, ipv6: { type: 'boolean' }, 'advert-int': { type: 'string' }, 'vrrp-version': { type: 'string' }, peer: { type: 'string' }, 'fast-path': { type: 'string' }, directors: { type: 'string' },
-        offloads: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+        offloads: { type: 'string' }, forwarder: { type: 'string' }, help: { type: 'boolean', short: 'h' },
       },
     });
   } catch (e) {
@@ -71,10 +72,12 @@ export async function run(argv: string[]): Promise<number> {
     const directors = a.directors === undefined ? undefined : /^[1-8]$/.test(a.directors) ? Number(a.directors) : NaN;
     if (directors !== undefined && Number.isNaN(directors)) throw new UsageError('--directors must be 1..8');
     if (directors !== undefined && (mode === 'nat' || a.ha || a.ipv6)) throw new UsageError('--directors works with dr and tun, without --ha or --ipv6 (NAT replies must come back through the director that has the connection)');
+    if (a.forwarder !== undefined && a.forwarder !== 'packet' && a.forwarder !== 'proxy') throw new UsageError('--forwarder must be packet or proxy');
+    if (a.forwarder === 'proxy' && (directors === undefined || mode !== 'dr' || a['fast-path'] !== undefined)) throw new UsageError('--forwarder proxy needs dr --directors N (without --fast-path)');
     try {
       await labUp(mode, {
         prefix, director: a['no-director'] ? 'none' : 'daemon', log: (s) => process.stdout.write(s + '\n'), ...(a.ipv6 ? { ipv6: true } : {}), ...(a['fast-path'] ? { fastPath: a['fast-path'] as 'tc' | 'xdp' } : {}), ...(directors ? { directors } : {}),
-        ...(a.offloads ? { offloads: a.offloads as 'default' | 'off' } : {}),
+        ...(a.offloads ? { offloads: a.offloads as 'default' | 'off' } : {}), ...(a.forwarder ? { forwarder: a.forwarder as 'packet' | 'proxy' } : {}),
         ...(a.ha ? { ha: { ...(advert !== undefined ? { advertInt: advert } : {}), ...(version ? { version: version as 2 | 3 } : {}), ...(a.peer ? { peer: a.peer as 'tsvs' | 'keepalived' } : {}) } } : {}),
       });
     } catch (e) {
