@@ -19,6 +19,9 @@ const BAD: readonly [string, string[], RegExp][] = [
   ['--directors with nat', ['lab', 'up', 'nat', '--directors', '2'], /--directors works with dr and tun, without --ha or --ipv6 \(NAT replies must come back through the director that has the connection\)/],
   ['--directors with --ha', ['lab', 'up', 'dr', '--directors', '2', '--ha'], /--directors works with dr and tun, without --ha/],
   ['--directors 9', ['lab', 'up', 'dr', '--directors', '9'], /--directors must be 1\.\.8/],
+  ['--forwarder proxy without --directors', ['lab', 'up', 'dr', '--forwarder', 'proxy'], /--forwarder proxy needs dr --directors N \(without --fast-path\)/],
+  ['--forwarder proxy with tun', ['lab', 'up', 'tun', '--directors', '2', '--forwarder', 'proxy'], /--forwarder proxy needs dr --directors N/],
+  ['--forwarder nat', ['lab', 'up', 'dr', '--directors', '2', '--forwarder', 'nat'], /--forwarder must be packet or proxy/],
 ];
 for (const [name, argv, msg] of BAD) {
   test(`tsvs lab: ${name} exits 2 with a message and builds nothing`, { skip }, () => {
