@@ -11,6 +11,7 @@
 import type { DestSpec, FwdMethod, ServiceKey, ServiceSpec } from '../core/types.ts';
 import type { CheckerDef, HealthRealServer, HealthService } from '../health/types.ts';
 import type { ScriptPolicy } from '../health/script-security.ts';
+import type { RouteSpec, RuleSpec } from '../os/rtnl-codec.ts';
 
 /** Where something was written: 1-based line and column. */
 export interface SourcePos {
@@ -182,6 +183,24 @@ export interface VrrpAddress {
   readonly extra: readonly string[];
 }
 
+/** `track_file NAME { file PATH weight N [reverse] init_file [VALUE] [overwrite] }`. */
+export interface TrackFileConfig {
+  readonly name: string;
+  readonly file: string;
+  readonly weight: number;
+  readonly reverse: boolean;
+  /** init_file: the value written at start when the file is absent (or always, with overwrite). */
+  readonly init?: { readonly value: number; readonly overwrite: boolean };
+  readonly at: SourcePos;
+}
+
+/** An instance's track_file line: the file by name, its weight and direction there. */
+export interface VrrpTrackFile {
+  readonly name: string;
+  readonly weight: number;
+  readonly reverse: boolean;
+}
+
 export interface VrrpTrack {
   readonly name: string;
   readonly weight?: number;
@@ -203,7 +222,11 @@ export interface VrrpInstanceConfig {
   readonly authentication?: { readonly auth_type: 'PASS' | 'AH'; readonly auth_pass: string };
   readonly virtual_ipaddress: readonly VrrpAddress[];
   readonly virtual_ipaddress_excluded: readonly VrrpAddress[];
-  readonly virtual_routes: readonly string[];
+  /** virtual_routes / virtual_rules: set on becoming MASTER, removed on leaving it (keepalived). */
+  readonly virtual_routes: readonly RouteSpec[];
+  readonly virtual_rules: readonly RuleSpec[];
+  /** track_file entries: the file's integer value, weighted (vrrp-track.ts trackFileStatus). */
+  readonly track_file: readonly VrrpTrackFile[];
   readonly unicast_src_ip?: string;
   readonly unicast_peer: readonly string[];
   readonly mcast_src_ip?: string;
@@ -250,11 +273,11 @@ export interface VrrpConfig {
   readonly instances: readonly VrrpInstanceConfig[];
   readonly syncGroups: readonly VrrpSyncGroupConfig[];
   readonly scripts: readonly VrrpScriptConfig[];
-  readonly trackFiles: readonly { readonly name: string; readonly file: string; readonly weight: number; readonly at: SourcePos }[];
+  readonly trackFiles: readonly TrackFileConfig[];
+  /** Set when the VRRP side starts and removed when it stops (keepalived's static entries). */
   readonly static_ipaddress: readonly VrrpAddress[];
-  /** static_routes / static_rules lines as written. */
-  readonly static_routes: readonly string[];
-  readonly static_rules: readonly string[];
+  readonly static_routes: readonly RouteSpec[];
+  readonly static_rules: readonly RuleSpec[];
 }
 
 export interface GlobalConfig {

@@ -4,6 +4,7 @@
  */
 import type { NotifyKeyword, SourcePos, VrrpAddress, VrrpTrack } from '../desired.ts';
 import type { Tok } from '../kalex.ts';
+import type { RouteSpec, RuleSpec } from '../../os/rtnl-codec.ts';
 
 export type Notify = Partial<Record<NotifyKeyword, string>>;
 
@@ -12,6 +13,11 @@ export interface RouteLine {
   readonly text: string;
   readonly at: Tok;
   readonly dev?: string;
+  /** The route (routes blocks) or rule (rules blocks) keepalived would set. */
+  readonly route?: RouteSpec;
+  readonly rule?: RuleSpec;
+  /** Words keepalived reads and tsvs does not set: the caller says so at the line. */
+  readonly notSet: readonly Tok[];
 }
 
 /** A vrrp_instance as read, before keepalived's completion (vrrp_complete_instance). */
@@ -45,7 +51,7 @@ export interface InstanceDraft {
   unicastPeer: string[];
   trackInterface: (VrrpTrack & { at: Tok })[];
   trackScript: (VrrpTrack & { at: Tok })[];
-  trackFile: Tok[];
+  trackFile: { name: string; weight: number; reverse: boolean; at: Tok }[];
   notify: Notify;
   notifyUsers: Notify;
   garpMasterDelay?: number;

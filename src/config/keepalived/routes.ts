@@ -1,15 +1,18 @@
 /**
  * static_routes / virtual_routes and static_rules / virtual_rules lines checked as keepalived
  * 2.2.7 checks them (vrrp_iproute.c alloc_route, vrrp_iprule.c alloc_rule): addresses, the words
- * it knows, interfaces, a route it cannot track, a rule without a preference. tsvs does not
- * apply routes or rules (./vrrp-complete.ts says so at each block); what keepalived would drop
- * is dropped here with its words.
+ * it knows, interfaces, a route it cannot track, a rule without a preference; each kept line
+ * carries the route or rule keepalived would send the kernel (os/rtnl-codec.ts), and the words
+ * tsvs does not set (said at the line by the caller). What keepalived would drop is dropped here
+ * with its words.
  */
-import { parseIp } from '../../core/addr.ts';
+import { canonicalIp, parseIp } from '../../core/addr.ts';
+import { FR_ACT, RTN, RTPROT_KEEPALIVED, RT_TABLE_MAIN, type RouteSpec, type RuleSpec } from '../../os/rtnl-codec.ts';
 import type { Tok } from '../kalex.ts';
 import type { Ctx, KaState, Stmt } from './context.ts';
 import type { RouteLine } from './drafts.ts';
 import { parseAddress } from './vrrp-common.ts';
+import { rtDsfield, rtProto, rtScope, rtTable, strtoul0 } from './rttables.ts';
 
 
 /** Route words that take one value (ip route's, as keepalived reads them). */
@@ -21,12 +24,14 @@ const ROUTE_FLAG = new Set(['onlink', 'quickack', 'fastopen_no_cookie', 'lock'])
 const ROUTE_TYPES = new Set(['unicast', 'local', 'broadcast', 'anycast', 'multicast', 'blackhole', 'unreachable', 'prohibit', 'throw', 'nat', 'xresolve']);
 
 /** parse_route: default/any/all, or ADDR[/PREFIX]. */
-function routeAddr(c: Ctx, t: Tok): { af: 4 | 6 | null } | null {
-  if (t.text === 'default' || t.text === 'any' || t.text === 'all') return { af: null };
-  if (t.text === 'default6') return { af: 6 };
+function routeAddr(c: Ctx, t: Tok): { af: 4 | 6 | null; addr: string | null; prefix: number } | null {
+  if (t.text === 'default' || t.text === 'any' || t.text === 'all') return { af: null, addr: null, prefix: 0 };
+  if (t.text === 'default6') return { af: 6, addr: null, prefix: 0 };
   const a = parseAddress(c, t);
-  return a ? { af: a.af } : null;
+  return a ? { af: a.af, addr: a.addr, prefix: a.prefix } : null;
 }
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 function route(c: Ctx, st: KaState, l: Stmt): RouteLine | null {
   const w = [l.name, ...l.args];
@@ -34,12 +39,16 @@ function route(c: Ctx, st: KaState, l: Stmt): RouteLine | null {
   let dest: Tok | null = null;
   let dev: string | undefined;
   let noTrack = false;
+  let protoGiven = false;
+  const spec: Partial<Mutable<RouteSpec>> = { type: RTN['unicast']!, typeGiven: false, table: RT_TABLE_MAIN, protocol: RTPROT_KEEPALIVED };
+  const notSet: Tok[] = [];
   const mix = (f: 4 | 6 | null, what: string): boolean => {
     if (f === null) return true;
     if (fam === null) { fam = f; return true; }
     if (fam !== f) { c.warn(l.name, `Cannot mix IPv4 and IPv6 addresses for route${what}`); return false; }
     return true;
   };
+  const missing = (k: string): null => { c.warn(l.name, `*** Configuration line starting \`${w[0]!.text}\` is missing a parameter after keyword \`${k}\``, 'param'); return null; };
   for (let i = 0; i < w.length; i++) {
     const t = w[i]!;
     const k = t.text;
@@ -49,56 +58,131 @@ function route(c: Ctx, st: KaState, l: Stmt): RouteLine | null {
       if (fam !== null && fam !== f) { c.warn(t, `${k} specified for IPv${fam} route`); return null; }
       fam = f;
     } else if (k === 'src' || k === 'via' || k === 'gw' || k === 'from') {
-      if (!v) { c.warn(t, `*** Configuration line starting \`${w[0]!.text}\` is missing a parameter after keyword \`${k}\``, 'param'); return null; }
+      if (!v) return missing(k);
       if (k === 'gw') c.warn(t, '"gw" for routes is deprecated. Please use "via"');
-      const ip = parseIp(v.text);
-      if (!ip) { c.warn(v, `invalid route ${k === 'gw' ? 'via' : k} address ${v.text}`); return null; }
-      if (k === 'from' && ip.af !== 6) { c.warn(v, `route from address only supported with IPv6 (${v.text})`); return null; }
-      if (!mix(ip.af, '')) return null;
+      if (k === 'from') {
+        const a = routeAddr(c, v);
+        if (!a) { c.warn(v, `invalid route from address ${v.text}`); return null; }
+        if (a.af !== 6) { c.warn(v, `route from address only supported with IPv6 (${v.text})`); return null; }
+        if (!mix(a.af, '')) return null;
+        if (a.addr) { spec.src = a.addr; spec.srcLen = a.prefix; }
+      } else {
+        const ip = parseIp(v.text);
+        if (!ip) { c.warn(v, `invalid route ${k === 'gw' ? 'via' : k} address ${v.text}`); return null; }
+        if (!mix(ip.af, '')) return null;
+        if (k === 'src') spec.prefsrc = canonicalIp(v.text)!;
+        else spec.via = canonicalIp(v.text)!;
+      }
       i++;
     } else if (k === 'dev' || k === 'oif') {
-      if (!v) { c.warn(t, `*** Configuration line starting \`${w[0]!.text}\` is missing a parameter after keyword \`${k}\``, 'param'); return null; }
+      if (!v) return missing(k);
       if (st.interfaces && !st.interfaces.has(v.text)) { c.warn(v, `WARNING - interface ${v.text} for VROUTE nexthop doesn't exist`); return null; }
       dev = v.text;
       i++;
     } else if (k === 'no_track') noTrack = true;
-    else if (ROUTE_VALUE.has(k)) { if (!v) { c.warn(t, `*** Configuration line starting \`${w[0]!.text}\` is missing a parameter after keyword \`${k}\``, 'param'); return null; } i++; }
-    else if (ROUTE_FLAG.has(k)) continue;
+    else if (k === 'onlink') spec.onlink = true;
+    else if (k === 'add' || k === 'append') spec.mode = k;
+    else if (k === 'prepend') delete spec.mode;
+    else if (k === 'table') {
+      if (!v) return missing(k);
+      const n = rtTable(v.text);
+      if (n === null) { c.warn(v, `Routing table ${v.text} not found for route`); return null; }
+      spec.table = n;
+      i++;
+    } else if (k === 'protocol' || k === 'proto') {
+      if (!v) return missing(k);
+      const n = rtProto(v.text);
+      if (n === null) { c.warn(v, `Protocol ${v.text} not found or invalid for route`); return null; }
+      spec.protocol = n;
+      protoGiven = true;
+      i++;
+    } else if (k === 'scope') {
+      if (!v) return missing(k);
+      const n = rtScope(v.text);
+      if (n === null) { c.warn(v, `Scope ${v.text} not found or invalid for route`); return null; }
+      spec.scope = n;
+      i++;
+    } else if (k === 'tos' || k === 'dsfield') {
+      if (!v) return missing(k);
+      const n = rtDsfield(v.text);
+      if (n === null) { c.warn(v, `TOS value ${v.text} is invalid`); return null; }
+      spec.tos = n;
+      i++;
+    } else if (k === 'metric' || k === 'priority' || k === 'preference' || k === 'mtu') {
+      if (!v) return missing(k);
+      const n = /^\d+$/.test(v.text) ? Number(v.text) : NaN;
+      if (!(n <= 0xffffffff)) { c.warn(v, k === 'mtu' ? `Invalid MTU ${v.text} specified for route` : `Invalid metric ${v.text} specified for route`); return null; }
+      if (k === 'mtu') spec.mtu = n; else spec.metric = n;
+      i++;
+    }
+    else if (ROUTE_VALUE.has(k)) { if (!v) return missing(k); notSet.push(t); i++; }
+    else if (ROUTE_FLAG.has(k)) { notSet.push(t); continue; }
     else if (k === 'nexthop' || k === 'or' || k === 'encap') {
       if (k === 'or') c.warn(t, '"or" for routes is deprecated. Please use "nexthop"');
+      notSet.push(t);
       break;
     }
     else {
       let j = i;
       if (w[j]!.text === 'to') j++;
-      if (w[j] && ROUTE_TYPES.has(w[j]!.text)) j++;
+      const ty = w[j] ? RTN[w[j]!.text] : undefined;
+      if (w[j] && ROUTE_TYPES.has(w[j]!.text)) {
+        if (ty !== undefined) { spec.type = ty; spec.typeGiven = true; }
+        j++;
+      }
       const d = w[j];
-      if (!d) { c.warn(t, `*** Configuration line starting \`${w[0]!.text}\` is missing a parameter after keyword \`${w[j - 1]!.text}\``, 'param'); return null; }
+      if (!d) return missing(w[j - 1]!.text);
       const a = routeAddr(c, d);
       if (!a) { c.warn(d, `unknown route keyword ${d.text}`); return null; }
       if (!mix(a.af, ` (${d.text})`)) return null;
       dest = d;
+      spec.dst = a.addr;
+      spec.dstLen = a.prefix;
       i = j;
     }
   }
   if (!dest) { c.warn(l.name, 'Route must have a destination'); return null; }
-  if (!noTrack && !dev) c.warn(dest, `Warning - cannot track route ${dest.text} with no interface specified, not tracking`);
-  return { text: w.map((x) => x.text).join(' '), at: l.name, ...(dev !== undefined ? { dev } : {}) };
+  if (!noTrack) {
+    if (protoGiven && spec.protocol !== RTPROT_KEEPALIVED) c.warn(l.name, `Route cannot be tracked if protocol is not RTPROT_KEEPALIVED(${RTPROT_KEEPALIVED}), resetting protocol`);
+    spec.protocol = RTPROT_KEEPALIVED;
+    if (!dev) c.warn(dest, `Warning - cannot track route ${dest.text} with no interface specified, not tracking`);
+  }
+  const family: 4 | 6 = fam ?? 4;
+  const full: RouteSpec = {
+    family, dst: spec.dst ?? null, dstLen: spec.dstLen ?? 0, type: spec.type!, typeGiven: spec.typeGiven!, table: spec.table!, protocol: spec.protocol!,
+    ...(spec.scope !== undefined ? { scope: spec.scope } : {}), ...(spec.via ? { via: spec.via } : {}), ...(dev !== undefined ? { dev } : {}),
+    ...(spec.prefsrc ? { prefsrc: spec.prefsrc } : {}), ...(spec.src ? { src: spec.src, srcLen: spec.srcLen! } : {}),
+    ...(spec.metric !== undefined ? { metric: spec.metric } : {}), ...(spec.tos !== undefined ? { tos: spec.tos } : {}),
+    ...(spec.mtu !== undefined ? { mtu: spec.mtu } : {}), ...(spec.onlink ? { onlink: true } : {}), ...(spec.mode ? { mode: spec.mode } : {}),
+  };
+  return { text: w.map((x) => x.text).join(' '), at: l.name, ...(dev !== undefined ? { dev } : {}), route: full, notSet };
 }
 
 /** Rule words that take one value. */
 const RULE_VALUE = new Set(['table', 'lookup', 'tos', 'dsfield', 'fwmark', 'realms', 'suppress_prefixlength', 'sup_pl', 'suppress_ifgroup', 'sup_group',
   'tunnel-id', 'uidrange', 'protocol', 'ipproto', 'sport', 'dport', 'track_group', 'goto', 'type']);
 const RULE_ACTIONS = new Set(['table', 'lookup', 'goto', 'nop', 'blackhole', 'prohibit', 'unreachable', 'l3mdev']);
+const RULE_ACT: Readonly<Record<string, number>> = { nop: FR_ACT.nop, blackhole: FR_ACT.blackhole, prohibit: FR_ACT.prohibit, unreachable: FR_ACT.unreachable };
+const IP_PROTOS: Readonly<Record<string, number>> = { icmp: 1, tcp: 6, udp: 17, gre: 47, esp: 50, ah: 51, ipv6_icmp: 58, 'ipv6-icmp': 58, sctp: 132 };
 
 /** keepalived numbers rules without a preference downwards from this (RULE_START_PRIORITY). */
 const RULE_START_PRIORITY = 16384;
+
+function portRange(s: string): [number, number] | null {
+  const m = /^(\d+)(?:-(\d+))?$/.exec(s);
+  if (!m) return null;
+  const a = Number(m[1]), b = m[2] !== undefined ? Number(m[2]) : a;
+  return a <= 0xffff && b <= 0xffff ? [a, b] : null;
+}
 
 function rule(c: Ctx, st: KaState, l: Stmt, next: { v4: number; v6: number }): RouteLine | null {
   const w = [l.name, ...l.args];
   let fam: 4 | 6 | null = null;
   let action = false, pref = false;
   let dev: string | undefined;
+  let noTrack = false, protoGiven = false;
+  const r: Partial<Mutable<RuleSpec>> = {};
+  const notSet: Tok[] = [];
   for (let i = 0; i < w.length; i++) {
     const t = w[i]!;
     const k = t.text;
@@ -116,32 +200,98 @@ function rule(c: Ctx, st: KaState, l: Stmt, next: { v4: number; v6: number }): R
         if (fam !== null && fam !== a.af) { c.warn(v!, 'rule specification has mixed IPv4 and IPv6'); return null; }
         fam = a.af;
       }
+      if (k === 'from') { if (a.addr) { r.from = a.addr; r.fromLen = a.prefix; } } else if (a.addr) { r.to = a.addr; r.toLen = a.prefix; }
       i++;
     } else if (k === 'preference' || k === 'order' || k === 'priority') {
       if (!need()) return null;
-      if (!/^\d+$/.test(v!.text) || Number(v!.text) > 0xffffffff) { c.warn(v!, `Invalid rule preference ${k} specified`); return null; }
+      const n = strtoul0(v!.text);
+      if (n === null || n > 0xffffffff) { c.warn(v!, `Invalid rule preference ${k} specified`); return null; }
+      r.priority = n;
       pref = true;
       i++;
     } else if (k === 'dev' || k === 'iif' || k === 'oif') {
       if (!need()) return null;
       if (st.interfaces && !st.interfaces.has(v!.text)) { c.warn(v!, `WARNING - interface ${v!.text} for rule doesn't exist`); return null; }
-      if (k !== 'oif') dev = v!.text;
+      if (k !== 'oif') { dev = v!.text; r.iif = v!.text; } else r.oif = v!.text;
       i++;
-    } else if (k === 'no_track' || k === 'not') continue;
-    else if (RULE_ACTIONS.has(k) && !RULE_VALUE.has(k)) action = true;
+    } else if (k === 'no_track') noTrack = true;
+    else if (k === 'not') r.invert = true;
+    else if (k === 'l3mdev') { action = true; r.l3mdev = true; r.action = FR_ACT.to_tbl; }
+    else if (RULE_ACTIONS.has(k) && !RULE_VALUE.has(k)) { action = true; r.action = RULE_ACT[k]!; }
     else if (RULE_VALUE.has(k)) {
       if (!need()) return null;
-      if (k === 'table' || k === 'lookup' || k === 'goto') action = true;
-      if (k === 'type') { if (RULE_ACTIONS.has(v!.text)) action = true; else { c.warn(v!, `Invalid rule action ${v!.text}`); return null; } }
+      const val = v!.text;
+      if (k === 'table' || k === 'lookup') {
+        const n = rtTable(val);
+        if (n === null) { c.warn(v!, `Routing table ${val} not found for rule`); return null; }
+        if (n === 0) { c.warn(v!, 'Table 0 is not valid'); return null; }
+        action = true; r.action = FR_ACT.to_tbl; r.table = n;
+      } else if (k === 'goto') {
+        const n = strtoul0(val);
+        if (n === null || n > 0xffffffff) { c.warn(v!, `Invalid target ${k} specified`); return null; }
+        action = true; r.action = FR_ACT.goto; r.goto = n;
+      } else if (k === 'type') {
+        if (val === 'goto') { notSet.push(v!); action = true; r.action = FR_ACT.goto; }
+        else if (RULE_ACTIONS.has(val)) { action = true; r.action = val === 'table' || val === 'lookup' ? FR_ACT.to_tbl : RULE_ACT[val] ?? FR_ACT.to_tbl; if (!(val in RULE_ACT)) notSet.push(v!); }
+        else { c.warn(v!, `Invalid rule action ${val}`); return null; }
+      } else if (k === 'tos' || k === 'dsfield') {
+        const n = rtDsfield(val);
+        if (n === null) { c.warn(v!, `TOS value ${val} is invalid`); return null; }
+        r.tos = n;
+      } else if (k === 'fwmark') {
+        const [a, b, extra] = val.split('/');
+        const mark = a !== undefined ? strtoul0(a) : null;
+        const mask = b !== undefined ? strtoul0(b) : undefined;
+        if (mark === null || mark > 0xffffffff || mask === null || (mask !== undefined && mask > 0xffffffff) || extra !== undefined) { c.warn(v!, `Invalid rule fwmark ${val} specified`); return null; }
+        r.fwmark = mark;
+        if (mask !== undefined) r.fwmask = mask;
+      } else if (k === 'realms') {
+        const [a, b] = val.split('/');
+        const x = strtoul0(a ?? ''), y = b !== undefined ? strtoul0(b) : 0;
+        if (x === null || y === null || x > 0xffff || y > 0xffff) { notSet.push(t); } else r.realms = b !== undefined ? ((x << 16) | y) >>> 0 : x;
+      } else if (k === 'suppress_prefixlength' || k === 'sup_pl') {
+        const n = /^\d+$/.test(val) ? Number(val) : NaN;
+        if (!(n <= 0x7fffffff)) { c.warn(v!, `Invalid suppress_prefixlength ${k} specified`); return null; }
+        r.suppressPrefixLen = n;
+      } else if (k === 'suppress_ifgroup' || k === 'sup_group') {
+        const n = strtoul0(val);
+        if (n === null) { notSet.push(t); } else r.suppressGroup = n;
+      } else if (k === 'tunnel-id') {
+        if (!/^\d+$/.test(val)) { c.warn(v!, `Invalid tunnel-id ${k} specified`); return null; }
+        r.tunnelId = BigInt(val);
+      } else if (k === 'uidrange') {
+        const m = /^(\d+)-(\d+)/.exec(val);
+        if (!m) { c.warn(v!, `Invalid uidrange ${k} specified`); return null; }
+        r.uidRange = [Number(m[1]), Number(m[2])];
+      } else if (k === 'protocol') {
+        const n = /^\d+$/.test(val) ? Number(val) : NaN;
+        if (!(n <= 255)) c.warn(v!, `Invalid protocol ${val}`); else { r.protocol = n; protoGiven = true; }
+      } else if (k === 'ipproto') {
+        const n = /^\d+$/.test(val) ? Number(val) : IP_PROTOS[val];
+        if (n === undefined || !(n <= 255)) c.warn(v!, `Invalid ipproto ${val}`); else r.ipProto = n;
+      } else if (k === 'sport' || k === 'dport') {
+        const p = portRange(val);
+        if (!p) c.warn(v!, `invalid ${k} range ${val}`); else r[k] = p;
+      } else notSet.push(t);
       i++;
     } else { c.warn(t, `Unknown rule option ${k}`); return null; }
   }
   if (!action) { c.warn(l.name, 'No action specified for rule - ignoring'); return null; }
+  if (r.action === FR_ACT.goto && r.goto !== undefined) {
+    if (!pref) { c.warn(l.name, `Invalid rule - goto target ${r.goto} specified without preference`); return null; }
+    if (r.priority! >= r.goto) { c.warn(l.name, `Invalid rule - preference ${r.priority} >= goto target ${r.goto}`); return null; }
+  }
+  if (!noTrack) {
+    if (protoGiven && r.protocol !== RTPROT_KEEPALIVED) c.warn(l.name, `Rule cannot be tracked if protocol is not RTPROT_KEEPALIVED(${RTPROT_KEEPALIVED}), resetting protocol`);
+    r.protocol = RTPROT_KEEPALIVED;
+  }
   if (!pref) {
     const p = fam === 6 ? next.v6-- : next.v4--;
+    r.priority = p;
     c.warn(l.name, `Rule has no preference specified - setting to ${p}. This is probably not what you want.`);
   }
-  return { text: w.map((x) => x.text).join(' '), at: l.name, ...(dev !== undefined ? { dev } : {}) };
+  const spec: RuleSpec = { ...r, family: fam ?? 4, action: r.action!, priority: r.priority! };
+  return { text: w.map((x) => x.text).join(' '), at: l.name, ...(dev !== undefined ? { dev } : {}), rule: spec, notSet };
 }
 
 /** A routes or rules block's lines that keepalived keeps. */

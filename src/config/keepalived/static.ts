@@ -1,28 +1,35 @@
 /**
  * `static_ipaddress`, `static_routes`, `static_rules`: addresses, routes and rules keepalived sets
- * once at start, read and checked as keepalived reads them. tsvs does not set them: each block
- * says so at its line (config-test fails, as the issue asks of anything tsvs does not do).
+ * once when its VRRP side starts and removes when it stops, read and checked as keepalived reads
+ * them. tsvs sets them the same way (ha/vrrp-service.ts, through rtnetlink); the words of a line
+ * that tsvs does not set are said at the line (config-test fails, as the issue asks).
  */
 import { RULE_START_PRIORITY, parseRoutes } from './routes.ts';
 import { addrBlock } from './vrrp-common.ts';
-import type { KaState, Stmt } from './context.ts';
+import type { Ctx, KaState, Stmt } from './context.ts';
+import type { RouteLine } from './drafts.ts';
 
 export function parseStaticAddresses(st: KaState, s: Stmt): void {
-  const got = addrBlock(st.c, st, s, true);
-  for (const a of got) st.vrrp.static_ipaddress.push(a.addr_);
-  if (got.length) st.c.warn(s.name, `static_ipaddress is accepted but not implemented by tsvs (${got.length} address(es) not set); ignored`);
+  for (const a of addrBlock(st.c, st, s, true)) st.vrrp.static_ipaddress.push(a.addr_);
+}
+
+/** Says at its line each word of a route or rule that tsvs reads and does not set. */
+export function sayNotSet(c: Ctx, lines: readonly RouteLine[], what: string): void {
+  for (const l of lines) {
+    for (const t of l.notSet) c.warn(t, `${what} '${t.text}' is accepted but not implemented by tsvs (the ${what.includes('rule') ? 'rule' : 'route'} is set without it)`);
+  }
 }
 
 export function parseStaticRoutes(st: KaState, s: Stmt): void {
   const got = parseRoutes(st.c, st, s, 'route');
-  st.vrrp.static_routes.push(...got.map((r) => r.text));
-  if (got.length) st.c.warn(s.name, `static_routes is accepted but not implemented by tsvs (${got.length} route(s) not set); ignored`);
+  sayNotSet(st.c, got, 'static_routes');
+  st.vrrp.static_routes.push(...got.flatMap((r) => (r.route ? [r.route] : [])));
 }
 
 export function parseStaticRules(st: KaState, s: Stmt): void {
   const got = parseRoutes(st.c, st, s, 'rule');
-  st.vrrp.static_rules.push(...got.map((r) => r.text));
-  if (got.length) st.c.warn(s.name, `static_rules is accepted but not implemented by tsvs (${got.length} rule(s) not set); ignored`);
+  sayNotSet(st.c, got, 'static_rules');
+  st.vrrp.static_rules.push(...got.flatMap((r) => (r.rule ? [r.rule] : [])));
 }
 
 export { RULE_START_PRIORITY };

@@ -7,7 +7,7 @@
  * keepalived director given the same file agree on a master). What tsvs's VRRP does not do is
  * said at its line.
  */
-import type { VrrpInstanceConfig, VrrpTrack } from '../desired.ts';
+import type { VrrpInstanceConfig, VrrpTrack, VrrpTrackFile } from '../desired.ts';
 import type { Ctx, KaState } from './context.ts';
 import type { InstanceDraft } from './vrrp-instance.ts';
 
@@ -132,6 +132,7 @@ function completeInstance(st: KaState, d: InstanceDraft, sync: { name: string; t
     if (t.name === d.interface) { c.warn(t.at, `${tag} Ignoring track_interface ${t.name} since own interface`); continue; }
     trackIf.push({ name: t.name, ...(t.weight !== undefined ? { weight: t.weight } : {}), ...(t.reverse ? { reverse: true } : {}) });
   }
+  let trackFile: VrrpTrackFile[] = d.trackFile.map((t) => ({ name: t.name, weight: t.weight, reverse: t.reverse }));
   let trackScript: VrrpTrack[] = d.trackScript.map((t) => ({ name: t.name, ...(t.weight !== undefined ? { weight: t.weight } : {}), ...(t.reverse ? { reverse: true } : {}) }));
   const syncNoWeight = sync !== undefined && !sync.trackingWeight;
   if (syncNoWeight || priority === PRIO_OWNER) {
@@ -145,21 +146,30 @@ function completeInstance(st: KaState, d: InstanceDraft, sync: { name: string; t
       c.warn(d.at, `${tag} ignoring tracked script ${t.name} with weights due to ${syncNoWeight ? 'SYNC group' : 'address_owner'}`);
       return false;
     });
+    // Files: the default weight (1) becomes unweighted, an explicit weight drops the file.
+    trackFile = trackFile.flatMap((t) => {
+      if (t.weight === 1) {
+        c.warn(d.at, `${tag} ignoring weight from tracked file ${t.name} due to ${syncNoWeight ? 'SYNC group' : 'address_owner'}. specify weight 0`);
+        return [{ ...t, weight: 0 }];
+      }
+      if (t.weight) {
+        c.warn(d.at, `${tag} ignoring tracked file ${t.name} with weight ${t.weight} due to ${syncNoWeight ? 'SYNC group' : 'address_owner'}`);
+        return [];
+      }
+      return [t];
+    });
   }
 
   // What tsvs's VRRP does not do, said where it is written.
   if (auth === 'AH') c.err(d.at, `${tag} AH authentication is not supported by tsvs (a peer using AH would not hear this director): configuration refused`);
-  for (const t of d.trackFile) c.warn(t, `${tag} track_file ${t.text} is accepted but not implemented by the tsvs VRRP engine; ignored`);
-  if (d.vroutes.length) c.warn(d.vroutes[0]!.at, `${tag} virtual_routes is accepted but not implemented by tsvs (${d.vroutes.length} route(s) not changed on VRRP transitions); ignored`);
-  if (d.vrules.length) c.warn(d.vrules[0]!.at, `${tag} virtual_rules is accepted but not implemented by tsvs (${d.vrules.length} rule(s) not changed on VRRP transitions); ignored`);
-  if (evip.length) c.warn(d.at, `${tag} virtual_ipaddress_excluded is accepted but not implemented by the tsvs VRRP engine; ignored`);
   if (!accept && d.accept === false) c.warn(d.at, `${tag} no_accept is accepted but not implemented by the tsvs VRRP engine (virtual addresses always accept traffic); ignored`);
 
   return {
     name: d.name, state, ...(d.interface !== undefined ? { interface: d.interface } : {}),
     virtual_router_id: d.vrid, priority, advert_int: advert, version, nopreempt, preempt_delay: preemptDelay,
     ...(auth === 'PASS' ? { authentication: { auth_type: 'PASS' as const, auth_pass: d.authPass } } : {}),
-    virtual_ipaddress: vip, virtual_ipaddress_excluded: evip, virtual_routes: [...d.vroutes.map((r) => r.text), ...d.vrules.map((r) => `rule ${r.text}`)],
+    virtual_ipaddress: vip, virtual_ipaddress_excluded: evip, virtual_routes: d.vroutes.flatMap((r) => (r.route ? [r.route] : [])), virtual_rules: d.vrules.flatMap((r) => (r.rule ? [r.rule] : [])),
+    track_file: trackFile,
     ...(d.unicastSrc !== undefined ? { unicast_src_ip: d.unicastSrc } : {}),
     unicast_peer: d.unicastPeer,
     ...(d.mcastSrc !== undefined ? { mcast_src_ip: d.mcastSrc } : {}),

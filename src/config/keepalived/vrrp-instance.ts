@@ -7,6 +7,7 @@ import { canonicalIp, parseIp } from '../../core/addr.ts';
 import { IFNAME_MAX, pos, type KaState, type Stmt, type Table } from './context.ts';
 import { kaBool, kaDecimal, kaInt, kaUnsigned } from './numbers.ts';
 import { parseRoutes } from './routes.ts';
+import { sayNotSet } from './static.ts';
 import type { InstanceDraft } from './drafts.ts';
 import { addrBlock, ignoredVrrp, notifyHandlers, trackInterfaces, trackScripts } from './vrrp-common.ts';
 
@@ -129,8 +130,8 @@ export function parseInstance(st: KaState, s: Stmt): void {
       }
     } },
     virtual_ipaddress_excluded: { run: (x) => { for (const a of addrBlock(c, st, x)) i.evip.push(a.addr_); } },
-    virtual_routes: { run: (x) => { i.vroutes.push(...parseRoutes(c, st, x, 'route')); } },
-    virtual_rules: { run: (x) => { i.vrules.push(...parseRoutes(c, st, x, 'rule')); } },
+    virtual_routes: { run: (x) => { const got = parseRoutes(c, st, x, 'route'); sayNotSet(c, got, 'virtual_routes'); i.vroutes.push(...got); } },
+    virtual_rules: { run: (x) => { const got = parseRoutes(c, st, x, 'rule'); sayNotSet(c, got, 'virtual_rules'); i.vrules.push(...got); } },
     unicast_src_ip: { run: (x) => { i.unicastConfigured = true; srcip(x, 'unicast_src_ip'); } },
     mcast_src_ip: { run: (x) => srcip(x, 'mcast_src_ip') },
     unicast_peer: { run: (x) => {
@@ -153,9 +154,27 @@ export function parseInstance(st: KaState, s: Stmt): void {
     track_interface: { run: (x) => trackInterfaces(c, st, i.name, x, i.trackInterface) },
     track_script: { run: (x) => trackScripts(c, st, i.name, x, i.trackScript) },
     track_file: { run: (x) => {
+      // vrrp_alloc_track_file: NAME [weight N [reverse|noreverse]], the file's own weight by default.
       for (const l of x.block ?? []) {
-        if (!st.vrrp.trackFiles.some((f) => f.name === l.name.text)) { c.warn(l.name, `${tag} track file ${l.name.text} not found, ignoring...`); continue; }
-        i.trackFile.push(l.name);
+        const n = l.name.text;
+        const tf = st.vrrp.trackFiles.find((f) => f.name === n);
+        if (!tf) { c.warn(l.name, `${tag} track file ${n} not found, ignoring...`); continue; }
+        if (i.trackFile.some((t) => t.name === n)) { c.warn(l.name, `${tag} duplicate track_file ${n} - ignoring`); continue; }
+        let weight = tf.weight, reverse = tf.reverse;
+        const [w, v, r] = l.args;
+        if (w) {
+          if (w.text !== 'weight') { c.warn(w, `${tag} unknown track file option ${w.text} - ignoring`); continue; }
+          if (!v) { c.warn(w, `${tag} weight without value specified for track file ${n} - ignoring`); continue; }
+          const k = kaInt(c, v, -254, 254);
+          if (k === null) c.warn(v, `${tag} weight for track file ${n} must be in [-254..254] inclusive. Ignoring...`);
+          else weight = k;
+          if (r) {
+            if (r.text === 'reverse') reverse = true;
+            else if (r.text === 'noreverse') reverse = false;
+            else { c.warn(r, `${tag} unknown track file ${n} weight option ${r.text} - ignoring`); continue; }
+          }
+        }
+        i.trackFile.push({ name: n, weight, reverse, at: l.name });
       }
     } },
     ...notifyHandlers(c, i.notify, i.notifyUsers, tag),

@@ -1,0 +1,269 @@
+/**
+ * rtnetlink messages for addresses, routes and rules, as plain data in and bytes out (pure: the
+ * socket is ./rtnetlink.ts). The shapes follow what keepalived 2.2.7 sends (vrrp_ipaddress.c
+ * netlink_ipaddress, vrrp_iproute.c netlink_route, vrrp_iprule.c netlink_rule): the same header
+ * fields and attributes, so `ip route` / `ip rule` show what keepalived would have set.
+ * Interfaces are named in the specs; the encoder is given the name -> ifindex lookup.
+ */
+import { ipToBytes, parseIp } from '../core/addr.ts';
+
+export const NL = {
+  NETLINK_ROUTE: 0,
+  AF_NETLINK: 16,
+  NLMSG_ERROR: 2,
+  NLMSG_DONE: 3,
+  F_REQUEST: 0x1,
+  F_ACK: 0x4,
+  F_REPLACE: 0x100,
+  F_EXCL: 0x200,
+  F_CREATE: 0x400,
+  F_APPEND: 0x800,
+  RTM_NEWADDR: 20,
+  RTM_DELADDR: 21,
+  RTM_NEWROUTE: 24,
+  RTM_DELROUTE: 25,
+  RTM_NEWRULE: 32,
+  RTM_DELRULE: 33,
+} as const;
+
+const AF = { 4: 2, 6: 10 } as const;
+const IFA = { ADDRESS: 1, LOCAL: 2, LABEL: 3, BROADCAST: 4 } as const;
+const IFA_F_NODAD = 0x02;
+const RTA = { DST: 1, SRC: 2, OIF: 4, GATEWAY: 5, PRIORITY: 6, PREFSRC: 7, METRICS: 8, TABLE: 15 } as const;
+const RTAX_MTU = 2;
+const RTNH_F_ONLINK = 4;
+const FRA = {
+  DST: 1, SRC: 2, IIFNAME: 3, GOTO: 4, PRIORITY: 6, FWMARK: 10, FLOW: 11, TUN_ID: 12, SUPPRESS_IFGROUP: 13,
+  SUPPRESS_PREFIXLEN: 14, TABLE: 15, FWMASK: 16, OIFNAME: 17, L3MDEV: 19, UID_RANGE: 20, PROTOCOL: 21, IP_PROTO: 22,
+  SPORT_RANGE: 23, DPORT_RANGE: 24,
+} as const;
+const FIB_RULE_INVERT = 0x2;
+
+/** keepalived's routing protocol number (RTPROT_KEEPALIVED): `ip route` shows `proto keepalived`. */
+export const RTPROT_KEEPALIVED = 18;
+export const RT_TABLE_MAIN = 254;
+export const RT_SCOPE = { universe: 0, site: 200, link: 253, host: 254, nowhere: 255 } as const;
+/** Route types (rtm_type), by iproute2's names. */
+export const RTN: Readonly<Record<string, number>> = {
+  unicast: 1, local: 2, broadcast: 3, anycast: 4, multicast: 5, blackhole: 6, unreachable: 7, prohibit: 8, throw: 9, nat: 10, xresolve: 11,
+};
+/** Rule actions (fib_rule_hdr.action). */
+export const FR_ACT = { to_tbl: 1, goto: 2, nop: 3, blackhole: 6, unreachable: 7, prohibit: 8 } as const;
+
+/** An address on an interface (keepalived's ip_address_t). */
+export interface AddrSpec {
+  readonly addr: string;
+  readonly prefix: number;
+  readonly dev: string;
+  readonly brd?: string;
+  /** rtm scope number (RT_SCOPE); absent: universe. */
+  readonly scope?: number;
+  readonly label?: string;
+}
+
+/** A route (keepalived's ip_route_t, the parts tsvs sets). */
+export interface RouteSpec {
+  readonly family: 4 | 6;
+  /** null: default. */
+  readonly dst: string | null;
+  readonly dstLen: number;
+  readonly type: number;
+  /** Whether the type was written (a delete then names it, as keepalived's). */
+  readonly typeGiven: boolean;
+  readonly table: number;
+  readonly protocol: number;
+  /** Absent: universe on add, any (nowhere) on delete. */
+  readonly scope?: number;
+  readonly via?: string;
+  readonly dev?: string;
+  /** `src`: the preferred source address. */
+  readonly prefsrc?: string;
+  /** `from` (IPv6 source routing). */
+  readonly src?: string;
+  readonly srcLen?: number;
+  readonly metric?: number;
+  readonly tos?: number;
+  readonly mtu?: number;
+  readonly onlink?: boolean;
+  /** `add` (fail when it exists) / `append`; default prepend (keepalived's). */
+  readonly mode?: 'add' | 'append';
+}
+
+/** A policy routing rule (keepalived's ip_rule_t, the parts tsvs sets). */
+export interface RuleSpec {
+  readonly family: 4 | 6;
+  readonly action: number;
+  /** FR_ACT.to_tbl: the table. */
+  readonly table?: number;
+  readonly priority: number;
+  readonly from?: string;
+  readonly fromLen?: number;
+  readonly to?: string;
+  readonly toLen?: number;
+  readonly invert?: boolean;
+  readonly tos?: number;
+  readonly fwmark?: number;
+  readonly fwmask?: number;
+  readonly realms?: number;
+  readonly suppressPrefixLen?: number;
+  readonly suppressGroup?: number;
+  readonly iif?: string;
+  readonly oif?: string;
+  readonly tunnelId?: bigint;
+  readonly uidRange?: readonly [number, number];
+  readonly l3mdev?: boolean;
+  readonly protocol?: number;
+  readonly ipProto?: number;
+  readonly sport?: readonly [number, number];
+  readonly dport?: readonly [number, number];
+  readonly goto?: number;
+}
+
+export type IfIndexOf = (dev: string) => number;
+
+/** A message under construction: header + fixed part + attributes, 4-byte aligned. */
+class Msg {
+  private parts: Buffer[] = [];
+  private len = 0;
+  constructor(readonly type: number, readonly flags: number, fixed: Buffer) {
+    this.push(fixed);
+  }
+  private push(b: Buffer): void {
+    this.parts.push(b);
+    this.len += b.length;
+    const pad = (4 - (b.length & 3)) & 3;
+    if (pad) { this.parts.push(Buffer.alloc(pad)); this.len += pad; }
+  }
+  attr(type: number, data: Buffer): this {
+    const h = Buffer.alloc(4);
+    h.writeUInt16LE(4 + data.length, 0);
+    h.writeUInt16LE(type, 2);
+    this.push(Buffer.concat([h, data]));
+    return this;
+  }
+  u8(type: number, v: number): this { return this.attr(type, Buffer.from([v & 0xff])); }
+  u32(type: number, v: number): this { const b = Buffer.alloc(4); b.writeUInt32LE(v >>> 0); return this.attr(type, b); }
+  str(type: number, s: string): this { return this.attr(type, Buffer.concat([Buffer.from(s), Buffer.alloc(1)])); }
+  ip(type: number, a: string): this { return this.attr(type, addrBytes(a)); }
+  bytes(seq: number): Buffer {
+    const h = Buffer.alloc(16);
+    h.writeUInt32LE(16 + this.len, 0);
+    h.writeUInt16LE(this.type, 4);
+    h.writeUInt16LE(this.flags, 6);
+    h.writeUInt32LE(seq >>> 0, 8);
+    return Buffer.concat([h, ...this.parts]);
+  }
+}
+
+function addrBytes(a: string): Buffer {
+  const ip = parseIp(a);
+  if (!ip) throw new Error(`not an IP address: ${a}`);
+  return Buffer.from(ipToBytes(ip));
+}
+
+function familyOf(a: string): 4 | 6 {
+  return a.includes(':') ? 6 : 4;
+}
+
+/** RTM_NEWADDR / RTM_DELADDR (IPv6 addresses without duplicate address detection, as keepalived's VIPs). */
+export function encodeAddr(op: 'add' | 'del', a: AddrSpec, seq: number, ifindex: IfIndexOf): Buffer {
+  const fam = familyOf(a.addr);
+  const fixed = Buffer.alloc(8);
+  fixed.writeUInt8(AF[fam], 0);
+  fixed.writeUInt8(a.prefix, 1);
+  fixed.writeUInt8(fam === 6 ? IFA_F_NODAD : 0, 2);
+  fixed.writeUInt8(a.scope ?? 0, 3);
+  fixed.writeUInt32LE(ifindex(a.dev), 4);
+  const m = op === 'add'
+    ? new Msg(NL.RTM_NEWADDR, NL.F_REQUEST | NL.F_ACK | NL.F_CREATE | NL.F_EXCL, fixed)
+    : new Msg(NL.RTM_DELADDR, NL.F_REQUEST | NL.F_ACK, fixed);
+  m.ip(IFA.LOCAL, a.addr);
+  if (fam === 4) m.ip(IFA.ADDRESS, a.addr);
+  if (op === 'add' && a.brd) m.ip(IFA.BROADCAST, a.brd);
+  if (op === 'add' && a.label) m.str(IFA.LABEL, a.label);
+  return m.bytes(seq);
+}
+
+/** RTM_NEWROUTE / RTM_DELROUTE as keepalived's netlink_route builds them. */
+export function encodeRoute(op: 'add' | 'del', r: RouteSpec, seq: number, ifindex: IfIndexOf): Buffer {
+  const fixed = Buffer.alloc(12);
+  fixed.writeUInt8(AF[r.family], 0);
+  fixed.writeUInt8(r.dst === null ? 0 : r.dstLen, 1);
+  fixed.writeUInt8(r.src ? r.srcLen ?? (r.family === 4 ? 32 : 128) : 0, 2);
+  fixed.writeUInt8(r.tos ?? 0, 3);
+  fixed.writeUInt8(r.table < 256 ? r.table : 0, 4);
+  fixed.writeUInt8(r.protocol, 5);
+  fixed.writeUInt8(r.scope ?? (op === 'del' ? RT_SCOPE.nowhere : RT_SCOPE.universe), 6);
+  fixed.writeUInt8(op === 'add' || r.typeGiven ? r.type : 0, 7);
+  fixed.writeUInt32LE(r.onlink ? RTNH_F_ONLINK : 0, 8);
+  let flags: number = NL.F_REQUEST | NL.F_ACK;
+  if (op === 'add') flags |= NL.F_CREATE | (r.mode === 'add' ? NL.F_EXCL : r.mode === 'append' ? NL.F_APPEND : 0);
+  const m = new Msg(op === 'add' ? NL.RTM_NEWROUTE : NL.RTM_DELROUTE, flags, fixed);
+  if (r.table >= 256) m.u32(RTA.TABLE, r.table);
+  if (r.dst !== null) m.ip(RTA.DST, r.dst);
+  if (r.src) m.ip(RTA.SRC, r.src);
+  if (r.prefsrc) m.ip(RTA.PREFSRC, r.prefsrc);
+  if (r.via) m.ip(RTA.GATEWAY, r.via);
+  if (r.dev) m.u32(RTA.OIF, ifindex(r.dev));
+  if (r.metric !== undefined) m.u32(RTA.PRIORITY, r.metric);
+  if (r.mtu !== undefined) {
+    const x = Buffer.alloc(8);
+    x.writeUInt16LE(8, 0);
+    x.writeUInt16LE(RTAX_MTU, 2);
+    x.writeUInt32LE(r.mtu, 4);
+    m.attr(RTA.METRICS, x);
+  }
+  return m.bytes(seq);
+}
+
+/** RTM_NEWRULE / RTM_DELRULE as keepalived's netlink_rule builds them. */
+export function encodeRule(op: 'add' | 'del', r: RuleSpec, seq: number): Buffer {
+  const fixed = Buffer.alloc(12);
+  fixed.writeUInt8(AF[r.family], 0);
+  fixed.writeUInt8(r.to ? r.toLen ?? 0 : 0, 1);
+  fixed.writeUInt8(r.from ? r.fromLen ?? 0 : 0, 2);
+  fixed.writeUInt8(r.tos ?? 0, 3);
+  const table = r.action === FR_ACT.to_tbl && !r.l3mdev ? r.table ?? RT_TABLE_MAIN : 0;
+  fixed.writeUInt8(table < 256 ? table : 0, 4);
+  fixed.writeUInt8(r.action, 7);
+  fixed.writeUInt32LE(r.invert ? FIB_RULE_INVERT : 0, 8);
+  const m = op === 'add'
+    ? new Msg(NL.RTM_NEWRULE, NL.F_REQUEST | NL.F_ACK | NL.F_CREATE | NL.F_EXCL, fixed)
+    : new Msg(NL.RTM_DELRULE, NL.F_REQUEST | NL.F_ACK, fixed);
+  if (table >= 256) m.u32(FRA.TABLE, table);
+  if (r.from && (r.fromLen ?? 0) > 0) m.ip(FRA.SRC, r.from);
+  if (r.to && (r.toLen ?? 0) > 0) m.ip(FRA.DST, r.to);
+  m.u32(FRA.PRIORITY, r.priority);
+  if (r.fwmark !== undefined) m.u32(FRA.FWMARK, r.fwmark);
+  if (r.fwmask !== undefined) m.u32(FRA.FWMASK, r.fwmask);
+  if (r.realms) m.u32(FRA.FLOW, r.realms);
+  if (r.suppressPrefixLen !== undefined) m.u32(FRA.SUPPRESS_PREFIXLEN, r.suppressPrefixLen);
+  if (r.suppressGroup !== undefined) m.u32(FRA.SUPPRESS_IFGROUP, r.suppressGroup);
+  if (r.iif) m.str(FRA.IIFNAME, r.iif);
+  if (r.oif) m.str(FRA.OIFNAME, r.oif);
+  if (r.tunnelId !== undefined) { const b = Buffer.alloc(8); b.writeBigUInt64BE(r.tunnelId); m.attr(FRA.TUN_ID, b); }
+  if (r.uidRange) { const b = Buffer.alloc(8); b.writeUInt32LE(r.uidRange[0]); b.writeUInt32LE(r.uidRange[1], 4); m.attr(FRA.UID_RANGE, b); }
+  if (r.l3mdev) m.u8(FRA.L3MDEV, 1);
+  if (r.protocol !== undefined) m.u8(FRA.PROTOCOL, r.protocol);
+  if (r.ipProto !== undefined) m.u8(FRA.IP_PROTO, r.ipProto);
+  const range = (t: number, p: readonly [number, number]) => { const b = Buffer.alloc(4); b.writeUInt16LE(p[0]); b.writeUInt16LE(p[1], 2); m.attr(t, b); };
+  if (r.sport) range(FRA.SPORT_RANGE, r.sport);
+  if (r.dport) range(FRA.DPORT_RANGE, r.dport);
+  if (r.action === FR_ACT.goto && r.goto !== undefined) m.u32(FRA.GOTO, r.goto);
+  return m.bytes(seq);
+}
+
+/** What the kernel answered a request: 0 (done) or a negative errno, with the sequence number; null if not an ack. */
+export function decodeAck(b: Buffer): { seq: number; error: number } | null {
+  let off = 0;
+  while (off + 16 <= b.length) {
+    const len = b.readUInt32LE(off);
+    if (len < 16 || off + len > b.length) return null;
+    const type = b.readUInt16LE(off + 4);
+    const seq = b.readUInt32LE(off + 8);
+    if (type === NL.NLMSG_ERROR && len >= 20) return { seq, error: b.readInt32LE(off + 16) };
+    if (type === NL.NLMSG_DONE) return { seq, error: 0 };
+    off += (len + 3) & ~3;
+  }
+  return null;
+}
