@@ -8,6 +8,7 @@ import { decodeAdvert, encodeAdvert } from './vrrp-codec.ts';
 import { VrrpMachine, type VrrpAction, type VrrpState } from './vrrp-machine.ts';
 import type { ReceivedPacket, VrrpTransport } from './vrrp-transport.ts';
 import type { AddressManager, GarpSender, NotifyRunner } from './vrrp-net.ts';
+import type { RouteTable } from '../os/rtnetlink.ts';
 
 export interface VrrpLog {
   info(obj: object, msg: string): void;
@@ -18,6 +19,8 @@ export interface VrrpInstanceDeps {
   /** Opens the transport; `onPacket` must be called for every received VRRP packet. */
   openTransport(onPacket: (p: ReceivedPacket) => void): VrrpTransport;
   readonly addresses: AddressManager;
+  /** virtual_routes / virtual_rules (keepalived sets them after the addresses, removes them before). */
+  readonly routes: RouteTable;
   readonly garp: GarpSender;
   readonly notify: NotifyRunner;
   readonly log: VrrpLog;
@@ -96,11 +99,7 @@ export class VrrpInstance {
     this.apply(this.machine.start(this.deps.now()));
     // A backup must not hold the virtual addresses: a previous run killed with -9 left them on the
     // interface (keepalived removes them at start too).
-    if (this.machine.state !== 'MASTER') {
-      this.enqueue(async () => {
-        for (const v of this.cfg.virtual_ipaddress) await this.deps.addresses.del(v, this.dev);
-      });
-    }
+    if (this.machine.state !== 'MASTER') this.enqueue(() => this.release());
     this.schedule();
   }
 
@@ -195,14 +194,10 @@ export class VrrpInstance {
           this.sendAdvert(a.priority);
           break;
         case 'add-vips':
-          this.enqueue(async () => {
-            for (const v of this.cfg.virtual_ipaddress) await this.deps.addresses.add(v, this.dev);
-          });
+          this.enqueue(() => this.take());
           break;
         case 'del-vips':
-          this.enqueue(async () => {
-            for (const v of this.cfg.virtual_ipaddress) await this.deps.addresses.del(v, this.dev);
-          });
+          this.enqueue(() => this.release());
           break;
         case 'garp':
           this.enqueue(async () => {
@@ -215,6 +210,35 @@ export class VrrpInstance {
           this.deps.onState?.(this.cfg.name, a.from, a.to);
           break;
       }
+    }
+  }
+
+  /**
+   * Becoming MASTER (keepalived's vrrp_state_become_master): the virtual and excluded addresses,
+   * then virtual_routes, then virtual_rules. Each one that fails is logged and the rest still set.
+   */
+  private async take(): Promise<void> {
+    for (const v of [...this.cfg.virtual_ipaddress, ...this.cfg.virtual_ipaddress_excluded]) {
+      await this.step(`add address ${v.addr}/${v.prefix}`, () => this.deps.addresses.add(v, this.dev));
+    }
+    for (const r of this.cfg.virtual_routes) await this.step(`add route ${r.dst ?? 'default'}`, () => this.deps.routes.route('add', r));
+    for (const r of this.cfg.virtual_rules) await this.step(`add rule ${r.priority}`, () => this.deps.routes.rule('add', r));
+  }
+
+  /** Leaving MASTER (vrrp_restore_interface): rules, then routes, then the addresses. */
+  private async release(): Promise<void> {
+    for (const r of this.cfg.virtual_rules) await this.step(`delete rule ${r.priority}`, () => this.deps.routes.rule('del', r));
+    for (const r of this.cfg.virtual_routes) await this.step(`delete route ${r.dst ?? 'default'}`, () => this.deps.routes.route('del', r));
+    for (const v of [...this.cfg.virtual_ipaddress, ...this.cfg.virtual_ipaddress_excluded]) {
+      await this.step(`delete address ${v.addr}/${v.prefix}`, () => this.deps.addresses.del(v, this.dev));
+    }
+  }
+
+  private async step(what: string, f: () => unknown): Promise<void> {
+    try {
+      await f();
+    } catch (e) {
+      this.deps.log.warn({ instance: this.cfg.name, err: String((e as Error).message ?? e) }, `VRRP: cannot ${what}`);
     }
   }
 

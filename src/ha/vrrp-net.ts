@@ -9,9 +9,10 @@ import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { sys, C, check, sockaddrLl, ifIndex } from '../os/libc.ts';
 import { buildGratuitousArp, parseMac, ETHERTYPE } from '../codec/ethernet.ts';
-import { parseIpv4 } from '../core/addr.ts';
+import { formatIpv4, parseIpv4 } from '../core/addr.ts';
 import type { VrrpAddress } from '../config/desired.ts';
 import { sendUnsolicitedNa } from './vrrp-transport6.ts';
+import type { AddrSpec, RouteTable } from '../os/rtnetlink.ts';
 
 const run = promisify(execFile);
 
@@ -38,6 +39,32 @@ function ipArgs(a: VrrpAddress, defaultDev: string): string[] {
   // IPv6: no duplicate address detection, so a new master can use the address at once (keepalived).
   if (a.addr.includes(':')) args.push('nodad');
   return args;
+}
+
+const SCOPES: Readonly<Record<string, number>> = { global: 0, universe: 0, site: 200, link: 253, host: 254, nowhere: 255 };
+
+/** A configured address as rtnetlink sets it (keepalived's scope names, or a number). */
+export function addrSpec(a: VrrpAddress, defaultDev: string): AddrSpec {
+  const scope = a.scope === undefined ? undefined : SCOPES[a.scope] ?? (/^\d+$/.test(a.scope) ? Number(a.scope) : undefined);
+  // `brd +` / `brd -`: the host bits all set / all clear (keepalived's, like iproute2's).
+  let brd = a.brd;
+  if ((brd === '+' || brd === '-') && !a.addr.includes(':')) {
+    const v = parseIpv4(a.addr) ?? 0;
+    const mask = a.prefix === 0 ? 0 : (0xffffffff << (32 - a.prefix)) >>> 0;
+    brd = a.prefix >= 31 ? undefined : formatIpv4(brd === '+' ? (v | ~mask) >>> 0 : (v & mask) >>> 0);
+  }
+  return { addr: a.addr, prefix: a.prefix, dev: a.dev ?? defaultDev, ...(brd ? { brd } : {}), ...(scope !== undefined ? { scope } : {}), ...(a.label ? { label: a.label } : {}) };
+}
+
+/**
+ * Adds/removes addresses through rtnetlink, as keepalived (IPv6 ones without duplicate address
+ * detection, so a new master uses them at once); "exists"/"not found" are not errors.
+ */
+export function netlinkAddresses(rt: RouteTable): AddressManager {
+  return {
+    add: async (a, dev) => rt.address('add', addrSpec(a, dev)),
+    del: async (a, dev) => rt.address('del', addrSpec(a, dev)),
+  };
 }
 
 /** Adds/removes addresses with iproute2 (`ip addr add|del`); "exists"/"not found" are not errors. */

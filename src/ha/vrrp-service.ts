@@ -8,10 +8,11 @@ import type { VrrpConfig, VrrpInstanceConfig } from '../config/desired.ts';
 import { VrrpInstance, vrrpFamily, type VrrpLog, type VrrpErrorCounters } from './vrrp-instance.ts';
 import { openRawVrrpTransport } from './vrrp-transport.ts';
 import { linkLocalIpv6, openRawVrrpTransport6 } from './vrrp-transport6.ts';
-import { iprouteAddresses, packetGarp, runnerNotify } from './vrrp-net.ts';
+import { netlinkAddresses, addrSpec, packetGarp, runnerNotify } from './vrrp-net.ts';
+import { netlinkRoutes, type RouteTable } from '../os/rtnetlink.ts';
 import type { VrrpState } from './vrrp-machine.ts';
-import { readFileSync } from 'node:fs';
-import { ScriptState, trackOutcome } from './vrrp-track.ts';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { ScriptState, parseTrackFileValue, trackFileStatus, trackOutcome } from './vrrp-track.ts';
 import { realScriptRunner, splitCommand, type ScriptRunner } from '../health/io.ts';
 
 /** The first IPv4 address of an interface that is not one of the instance's virtual addresses. */
@@ -51,7 +52,11 @@ export interface VrrpService {
  * `runner` runs vrrp_script checks and notify scripts (as keepalived: as their user, refused when
  * unsafe; see health/script-security.ts); default: as the daemon's user with no policy.
  */
-export function startVrrp(cfg: VrrpConfig, log: VrrpLog, onState?: (name: string, from: VrrpState, to: VrrpState) => void, runner: ScriptRunner = realScriptRunner): VrrpService {
+export function startVrrp(cfg: VrrpConfig, log: VrrpLog, onState?: (name: string, from: VrrpState, to: VrrpState) => void, runner: ScriptRunner = realScriptRunner, routes: RouteTable = netlinkRoutes()): VrrpService {
+  const addresses = netlinkAddresses(routes);
+  // keepalived's static entries: set before any instance runs, removed when the VRRP side stops.
+  setStatic(cfg, routes, 'add', log);
+  initTrackFiles(cfg, log);
   const instances: VrrpInstance[] = [];
   const byName = new Map<string, VrrpInstance>();
   const groupOf = new Map<string, string[]>();
@@ -67,7 +72,8 @@ export function startVrrp(cfg: VrrpConfig, log: VrrpLog, onState?: (name: string
     const open = af === 6 ? openRawVrrpTransport6 : openRawVrrpTransport;
     const inst: VrrpInstance = new VrrpInstance(ic as VrrpInstanceConfig, {
       openTransport: (onPacket) => open({ ifname: dev, srcIp: src, unicastPeers: ic.unicast_peer, onPacket }),
-      addresses: iprouteAddresses,
+      addresses,
+      routes,
       garp: packetGarp,
       notify: runnerNotify(runner),
       log,
@@ -105,9 +111,48 @@ export function startVrrp(cfg: VrrpConfig, log: VrrpLog, onState?: (name: string
     stop: async () => {
       for (const t of timers) clearInterval(t);
       await Promise.all(instances.map((i) => i.stop()));
+      setStatic(cfg, routes, 'del', log);
     },
   };
 }
+
+/** keepalived's default interface (DFLT_INT), for a static address written without `dev`. */
+const STATIC_DEFAULT_IF = 'eth0';
+
+/** static_ipaddress, static_routes, static_rules: added in that order, removed in the reverse (vrrp_daemon.c). */
+function setStatic(cfg: VrrpConfig, rt: RouteTable, op: 'add' | 'del', log: VrrpLog): void {
+  const steps: [string, () => void][] = [
+    ...cfg.static_ipaddress.map((a): [string, () => void] => [`address ${a.addr}/${a.prefix}`, () => rt.address(op, addrSpec(a, STATIC_DEFAULT_IF))]),
+    ...cfg.static_routes.map((r): [string, () => void] => [`route ${r.dst ?? 'default'}`, () => rt.route(op, r)]),
+    ...cfg.static_rules.map((r): [string, () => void] => [`rule ${r.priority}`, () => rt.rule(op, r)]),
+  ];
+  if (op === 'del') steps.reverse();
+  for (const [what, f] of steps) {
+    try { f(); } catch (e) { log.warn({ err: (e as Error).message }, `static ${what}: cannot ${op === 'add' ? 'set' : 'remove'} it`); }
+  }
+}
+
+/** track_file init_file: the value written when the file is absent, or always with `overwrite` (a regular file only). */
+function initTrackFiles(cfg: VrrpConfig, log: VrrpLog): void {
+  for (const f of cfg.trackFiles) {
+    if (!f.init) continue;
+    if (existsSync(f.file)) {
+      if (!f.init.overwrite) continue;
+      if (!statSync(f.file).isFile()) { log.warn({ file: f.file }, `Cannot initialise track file ${f.name} - it is not a regular file`); continue; }
+    }
+    try { writeFileSync(f.file, `${f.init.value}\n`); } catch { log.warn({ file: f.file }, `Unable to initialise track file ${f.name}`); }
+  }
+}
+
+/** A track file's value now (keepalived re-reads it when it changes); null: unreadable number, keep the last. */
+function readTrackFile(path: string): number | null {
+  let text: string | null = null;
+  try { text = readFileSync(path, 'utf8'); } catch { /* missing: 0 */ }
+  return parseTrackFileValue(text);
+}
+
+/** How often track files are read (keepalived is told by inotify; a read is cheap). */
+const TRACK_FILE_POLL_MS = 250;
 
 /** Link state as keepalived's track_interface sees it ('unknown' counts as up, e.g. lo). */
 function interfaceUp(name: string): boolean {
@@ -126,9 +171,10 @@ function interfaceUp(name: string): boolean {
 function startTracking(cfg: VrrpConfig, byName: Map<string, VrrpInstance>, log: VrrpLog, runner: ScriptRunner): NodeJS.Timeout[] {
   const timers: NodeJS.Timeout[] = [];
   const scripts = new Map(cfg.scripts.map((s) => [s.name, s] as const));
+  const fileByName = new Map(cfg.trackFiles.map((f) => [f.name, f] as const));
   for (const ic of cfg.instances) {
     const inst = byName.get(ic.name);
-    if (!inst || (ic.track_script.length === 0 && ic.track_interface.length === 0)) continue;
+    if (!inst || (ic.track_script.length === 0 && ic.track_interface.length === 0 && ic.track_file.length === 0)) continue;
     const tracked = ic.track_script.flatMap((t) => {
       const sc = scripts.get(t.name);
       if (!sc) {
@@ -139,8 +185,15 @@ function startTracking(cfg: VrrpConfig, byName: Map<string, VrrpInstance>, log: 
       return [{ sc, state: new ScriptState({ name: sc.name, weight, reverse: t.reverse ?? sc.reverse, rise: sc.rise, fall: sc.fall, initFail: sc.init_fail }), weight }];
     });
     const ifs = ic.track_interface.map((t) => ({ name: t.name, weight: t.weight ?? 0, up: interfaceUp(t.name) }));
+    const files = ic.track_file.flatMap((t) => {
+      const f = fileByName.get(t.name);
+      return f ? [{ name: t.name, path: f.file, weight: t.weight, reverse: t.reverse, value: readTrackFile(f.file) ?? 0, bad: false }] : [];
+    });
     const update = () => {
-      const o = trackOutcome({ scripts: tracked.map((t) => ({ ok: t.state.ok, weight: t.weight, name: t.sc.name })), interfaces: ifs });
+      const o = trackOutcome({
+        scripts: tracked.map((t) => ({ ok: t.state.ok, weight: t.weight, name: t.sc.name })), interfaces: ifs,
+        files: files.map((f) => ({ name: f.name, status: trackFileStatus(f.value, f.weight, f.reverse) })),
+      });
       inst.setTracking(o.faults, o.delta);
     };
     update();
@@ -157,6 +210,22 @@ function startTracking(cfg: VrrpConfig, byName: Map<string, VrrpInstance>, log: 
           }
         });
       }, Math.max(0.1, t.sc.interval) * 1000));
+    }
+    if (files.length > 0) {
+      timers.push(setInterval(() => {
+        let changed = false;
+        for (const f of files) {
+          const v = readTrackFile(f.path);
+          if (v === null) {
+            if (!f.bad) log.warn({ instance: ic.name, file: f.path }, `Invalid number read from ${f.path} - ignoring`);
+            f.bad = true;
+            continue;
+          }
+          f.bad = false;
+          if (v !== f.value) { f.value = v; changed = true; log.info({ instance: ic.name, track_file: f.name, value: v }, 'tracked file changed'); }
+        }
+        if (changed) update();
+      }, TRACK_FILE_POLL_MS));
     }
     if (ifs.length > 0) {
       timers.push(setInterval(() => {

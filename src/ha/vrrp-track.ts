@@ -45,6 +45,37 @@ export class ScriptState {
 export interface TrackInputs {
   readonly scripts: readonly { readonly ok: boolean; readonly weight: number; readonly name: string }[];
   readonly interfaces: readonly { readonly up: boolean; readonly weight: number; readonly name: string }[];
+  /** track_file: each file's status (trackFileStatus): TRACK_FILE_FAULT or a priority change. */
+  readonly files?: readonly { readonly status: number; readonly name: string }[];
+}
+
+/** A track_file status that puts the instance in FAULT (keepalived's -254). */
+export const TRACK_FILE_FAULT = -254;
+
+/**
+ * keepalived's track_file rule (track_file.c update_track_file_status and
+ * process_update_vrrp_track_file_status): with weight 0 a non-zero value is a fault (a zero one
+ * with `reverse`); otherwise value x weight (negated by `reverse`) is added to the priority,
+ * held in [-254, 253], and -254 is a fault.
+ */
+export function trackFileStatus(value: number, weight: number, reverse: boolean): number {
+  if (weight === 0) return (value !== 0) === !reverse ? TRACK_FILE_FAULT : 0;
+  return Math.max(TRACK_FILE_FAULT, Math.min(253, value * weight * (reverse ? -1 : 1)));
+}
+
+/**
+ * A track file's text as keepalived reads it: strtol(buf, NULL, 0) on the first 127 bytes (0 for
+ * no digits or an empty or missing file); null when out of the 32-bit range (keepalived then keeps
+ * the previous value).
+ */
+export function parseTrackFileValue(text: string | null): number | null {
+  if (text === null) return 0;
+  const m = /^[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)/.exec(text.slice(0, 127));
+  if (!m) return 0;
+  const digits = m[2]!;
+  const mag = /^0[xX]/.test(digits) ? Number.parseInt(digits.slice(2), 16) : digits.length > 1 && digits[0] === '0' ? Number.parseInt(digits.slice(1), 8) : digits === '0' ? 0 : Number(digits);
+  const v = m[1] === '-' ? -mag : mag;
+  return v < -0x80000000 || v > 0x80000000 ? null : v;
 }
 
 /** What tracking asks of an instance: fault sources and the priority delta. */
@@ -60,6 +91,10 @@ export function trackOutcome(t: TrackInputs): { faults: string[]; delta: number 
     if (i.weight === 0) { if (!i.up) faults.push(`interface ${i.name}`); }
     else if (i.weight > 0 && i.up) delta += i.weight;
     else if (i.weight < 0 && !i.up) delta += i.weight;
+  }
+  for (const f of t.files ?? []) {
+    if (f.status <= TRACK_FILE_FAULT) faults.push(`file ${f.name}`);
+    else delta += f.status;
   }
   return { faults, delta };
 }
