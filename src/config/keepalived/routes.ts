@@ -123,10 +123,13 @@ function route(c: Ctx, st: KaState, l: Stmt): RouteLine | null {
       break;
     }
     else {
+      // keepalived 2.2.7 looks for the type in the word itself, so after `to` it never finds
+      // one: `to blackhole X` is refused there ("unknown route keyword blackhole"), and here.
       let j = i;
-      if (w[j]!.text === 'to') j++;
-      const ty = w[j] ? RTN[w[j]!.text] : undefined;
-      if (w[j] && ROUTE_TYPES.has(w[j]!.text)) {
+      const afterTo = w[j]!.text === 'to';
+      if (afterTo) j++;
+      const ty = w[j] && !afterTo ? RTN[w[j]!.text] : undefined;
+      if (w[j] && !afterTo && ROUTE_TYPES.has(w[j]!.text)) {
         if (ty !== undefined) { spec.type = ty; spec.typeGiven = true; }
         j++;
       }
