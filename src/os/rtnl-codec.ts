@@ -29,7 +29,7 @@ export const NL = {
 const AF = { 4: 2, 6: 10 } as const;
 const IFA = { ADDRESS: 1, LOCAL: 2, LABEL: 3, BROADCAST: 4 } as const;
 const IFA_F_NODAD = 0x02;
-const RTA = { DST: 1, SRC: 2, OIF: 4, GATEWAY: 5, PRIORITY: 6, PREFSRC: 7, METRICS: 8, TABLE: 15 } as const;
+const RTA = { DST: 1, SRC: 2, OIF: 4, GATEWAY: 5, PRIORITY: 6, PREFSRC: 7, METRICS: 8, MULTIPATH: 9, TABLE: 15 } as const;
 const RTAX_MTU = 2;
 const RTNH_F_ONLINK = 4;
 const FRA = {
@@ -87,6 +87,17 @@ export interface RouteSpec {
   readonly onlink?: boolean;
   /** `add` (fail when it exists) / `append`; default prepend (keepalived's). */
   readonly mode?: 'add' | 'append';
+  /** A multipath route (`nexthop ...`, or keepalived's older `via A or B`). */
+  readonly nexthops?: readonly NextHopSpec[];
+}
+
+/** One path of a multipath route. */
+export interface NextHopSpec {
+  readonly via?: string;
+  readonly dev?: string;
+  /** 1..256, as written (rtnh_hops carries weight - 1). */
+  readonly weight?: number;
+  readonly onlink?: boolean;
 }
 
 /** A policy routing rule (keepalived's ip_rule_t, the parts tsvs sets). */
@@ -206,6 +217,20 @@ export function encodeRoute(op: 'add' | 'del', r: RouteSpec, seq: number, ifinde
   if (r.via) m.ip(RTA.GATEWAY, r.via);
   if (r.dev) m.u32(RTA.OIF, ifindex(r.dev));
   if (r.metric !== undefined) m.u32(RTA.PRIORITY, r.metric);
+  if (r.nexthops?.length) {
+    // struct rtnexthop { u16 len; u8 flags; u8 hops; s32 ifindex } + its own attributes, each 4-aligned.
+    const parts = r.nexthops.map((nh) => {
+      const gw = nh.via ? addrBytes(nh.via) : null;
+      const b = Buffer.alloc(8 + (gw ? 4 + gw.length : 0));
+      b.writeUInt16LE(b.length, 0);
+      b.writeUInt8(nh.onlink ? RTNH_F_ONLINK : 0, 2);
+      b.writeUInt8(nh.weight ? (nh.weight - 1) & 0xff : 0, 3);
+      b.writeInt32LE(nh.dev ? ifindex(nh.dev) : 0, 4);
+      if (gw) { b.writeUInt16LE(4 + gw.length, 8); b.writeUInt16LE(RTA.GATEWAY, 10); gw.copy(b, 12); }
+      return b;
+    });
+    m.attr(RTA.MULTIPATH, Buffer.concat(parts));
+  }
   if (r.mtu !== undefined) {
     const x = Buffer.alloc(8);
     x.writeUInt16LE(8, 0);

@@ -50,6 +50,11 @@ const CASES: { name: string; text: string; says: string[]; refused?: boolean; ch
   { name: 'a route word tsvs does not set is said at its line (config-test fails); an unknown table drops the line; `to TYPE` is refused as keepalived 2.2.7 refuses it', text: instance(' virtual_routes {\n  10.5.0.0/16 dev eth0 advmss 1400\n  10.6.0.0/16 dev eth0 table nosuchtable\n  to blackhole 10.7.0.0/16\n }'),
     says: ["virtual_routes 'advmss' is accepted but not implemented by tsvs (the route is set without it)", 'Routing table nosuchtable not found for route', 'unknown route keyword blackhole'],
     check: (i) => assert.deepEqual(i.virtual_routes.map((r) => r.dst), ['10.5.0.0']) },
+  { name: 'multipath routes: keepalived\'s older `via A or B`, and nexthop lists with weights', text: instance(' virtual_routes {\n  10.8.0.0/16 via 10.0.0.253 or 10.0.0.252 no_track\n  10.9.0.0/16 dev eth0 nexthop via 10.0.0.251 dev eth0 weight 3 nexthop via 10.0.0.250 dev eth1\n  10.10.0.0/16 dev eth0 nexthop via 10.0.0.249 weight 0\n }'),
+    says: ['"or" for routes is deprecated. Please use "nexthop"', 'Invalid weight 0 specified for route'], check: (i) => assert.deepEqual(i.virtual_routes.map((r) => r.nexthops), [
+      [{ via: '10.0.0.253' }, { via: '10.0.0.252' }],
+      [{ via: '10.0.0.251', dev: 'eth0', weight: 3 }, { via: '10.0.0.250', dev: 'eth1' }],
+    ]) },
   { name: 'virtual rules: selectors, actions, preference; a malformed address drops the line', text: instance(' virtual_rules {\n  from 10.0.0.0/24 table 100 priority 100\n  to 10.7.0.0/16 fwmark 0x10/0xff iif eth0 lookup 1000 preference 101\n  from 10.8.0.1 blackhole priority 102 no_track\n  from 192.168.100./24 table 100 priority 103\n }'),
     says: ['VRRP parsed invalid IP 192.168.100./24. skipping IP...', 'Invalid rule from address 192.168.100./24'],
     check: (i) => assert.deepEqual(i.virtual_rules, [

@@ -45,6 +45,8 @@ vrrp_instance VI_1 {
     default via 10.97.0.254 dev ${dev} table 200
     unreachable 10.97.61.0/24 no_track
     10.97.63.0/24 dev ${dev} scope link src 10.97.0.100
+    10.97.65.0/24 via 10.97.0.253 or 10.97.0.252 no_track
+    10.97.66.0/24 dev ${dev} nexthop via 10.97.0.251 dev ${dev} weight 3 nexthop via 10.97.0.250 dev ${dev}
   }
   virtual_rules {
     from 10.97.0.100 table 200 priority 300
@@ -60,7 +62,7 @@ function seen(ns: string, dev: string): { statics: string[]; virtuals: string[] 
   const norm = (s: string) => s.split('\n').map((l) => l.replaceAll(dev, 'DEV').trimEnd()).filter((l) => /10\.97\.(1|2|5\d|6\d)\.|table 200|^(20\d|30\d):/.test(l));
   const lines = [
     ...norm(nsExec(ns, ['ip', '-4', 'addr', 'show', 'dev', dev])).map((l) => `addr ${l.trim()}`),
-    ...norm(nsExec(ns, ['ip', '-4', 'route', 'show', 'table', 'all'])).map((l) => `route ${l}`),
+    ...norm(nsExec(ns, ['ip', '-o', '-4', 'route', 'show', 'table', 'all'])).map((l) => `route ${l}`),
     ...norm(nsExec(ns, ['ip', '-4', 'rule'])).map((l) => `rule ${l}`),
   ].filter((l) => !/ proto kernel /.test(l) || /10\.97\.(1|2)\./.test(l));
   const isStatic = (l: string) => /10\.97\.(1\.|5\d\.)|^rule 200:/.test(l);
@@ -81,7 +83,7 @@ test('static and virtual addresses, routes and rules: tsvs sets what keepalived 
     let d = await daemon();
     try {
       assert.ok((await waitFor(() => hasAddr(b, db, VIP) && !hasAddr(a, da, VIP), 15_000)) >= 0, 'tsvs (150) is master');
-      await waitFor(() => seen(b, db).virtuals.length >= 9, 3000);
+      await waitFor(() => seen(b, db).virtuals.length >= 11, 3000);
       const tsMaster = seen(b, db);
       const kaBackup = seen(a, da);
       // Both daemons set the static entries, the same way.
@@ -89,6 +91,7 @@ test('static and virtual addresses, routes and rules: tsvs sets what keepalived 
       assert.deepEqual(tsMaster.statics, kaBackup.statics, 'static entries as keepalived sets them');
       assert.deepEqual(kaBackup.virtuals, [], 'keepalived (backup) holds no virtual entry');
       assert.ok(tsMaster.virtuals.some((l) => /^route default via 10\.97\.0\.254 dev DEV table 200 proto keepalived/.test(l)), JSON.stringify(tsMaster.virtuals));
+      assert.ok(tsMaster.virtuals.some((l) => /^route 10\.97\.66\.0\/24 proto keepalived \\\tnexthop via 10\.97\.0\.251 dev DEV weight 3/.test(l)), JSON.stringify(tsMaster.virtuals));
       assert.ok(tsMaster.virtuals.some((l) => /^rule 301:\s+from all to 10\.97\.62\.0\/24 fwmark 0x7 lookup 200 proto keepalived/.test(l)), JSON.stringify(tsMaster.virtuals));
 
       // tsvs stops: it resigns, removes its virtual and static entries; keepalived takes the master role and sets the same virtual entries tsvs had.

@@ -74,6 +74,8 @@ describe('rtnetlink in a namespace', { skip: isRoot ? false : 'needs root (netwo
     [route({ dst: '10.32.0.0', dstLen: 16, type: 8, typeGiven: true }), /^prohibit 10\.32\.0\.0\/16 proto keepalived $/m],
     [route({ via: '10.9.0.254', dev: 'e0', prefsrc: '10.9.0.1', table: 1000 }), /^default via 10\.9\.0\.254 dev e0 table 1000 proto keepalived src 10\.9\.0\.1 $/m],
     [route({ dst: '10.33.0.0', dstLen: 24, dev: 'e0', scope: 253, protocol: 4, mtu: 1400 }), /^10\.33\.0\.0\/24 dev e0 proto static scope link mtu 1400 $/m],
+    [route({ dst: '10.34.0.0', dstLen: 16, nexthops: [{ via: '10.9.0.253', dev: 'e0', weight: 2 }, { via: '10.9.0.252' }] }),
+      /^10\.34\.0\.0\/16 proto keepalived \n\tnexthop via 10\.9\.0\.253 dev e0 weight 2 \n\tnexthop via 10\.9\.0\.252 dev e0 weight 1 $/m],
     [route({ family: 6, dst: 'fd00:20::', dstLen: 48, via: 'fd00:9::fe', dev: 'e0', metric: 10 }), /^fd00:20::\/48 via fd00:9::fe dev e0 proto keepalived metric 10 pref medium$/m],
   ];
   const rules: [RuleSpec, RegExp][] = [

@@ -7,7 +7,7 @@
  * with its words.
  */
 import { canonicalIp, parseIp } from '../../core/addr.ts';
-import { FR_ACT, RTN, RTPROT_KEEPALIVED, RT_TABLE_MAIN, type RouteSpec, type RuleSpec } from '../../os/rtnl-codec.ts';
+import { FR_ACT, RTN, RTPROT_KEEPALIVED, RT_TABLE_MAIN, type NextHopSpec, type RouteSpec, type RuleSpec } from '../../os/rtnl-codec.ts';
 import type { Tok } from '../kalex.ts';
 import type { Ctx, KaState, Stmt } from './context.ts';
 import type { RouteLine } from './drafts.ts';
@@ -117,8 +117,24 @@ function route(c: Ctx, st: KaState, l: Stmt): RouteLine | null {
     }
     else if (ROUTE_VALUE.has(k)) { if (!v) return missing(k); notSet.push(t); i++; }
     else if (ROUTE_FLAG.has(k)) { notSet.push(t); continue; }
-    else if (k === 'nexthop' || k === 'or' || k === 'encap') {
-      if (k === 'or') c.warn(t, '"or" for routes is deprecated. Please use "nexthop"');
+    else if (k === 'or') {
+      // keepalived's older multipath: the `via` so far is the first path, this address the second.
+      c.warn(t, '"or" for routes is deprecated. Please use "nexthop"');
+      if (spec.nexthops) { c.warn(t, '"or" route already specified - ignoring subsequent'); i++; continue; }
+      if (!v) return missing(k);
+      const ip = parseIp(v.text);
+      if (!ip) { c.warn(v, `Invalid "or" address ${v.text}`); return null; }
+      spec.nexthops = [{ ...(spec.via ? { via: spec.via } : {}) }, { via: canonicalIp(v.text)! }];
+      delete spec.via;
+      i++;
+    } else if (k === 'nexthop') {
+      if (spec.nexthops) { c.warn(t, 'Cannot specify nexthops with "or" route'); break; }
+      const nh = nexthops(c, st, w, i, (f) => mix(f, ''));
+      if (!nh) return null;
+      spec.nexthops = nh.list;
+      notSet.push(...nh.notSet);
+      break;
+    } else if (k === 'encap') {
       notSet.push(t);
       break;
     }
@@ -157,8 +173,49 @@ function route(c: Ctx, st: KaState, l: Stmt): RouteLine | null {
     ...(spec.prefsrc ? { prefsrc: spec.prefsrc } : {}), ...(spec.src ? { src: spec.src, srcLen: spec.srcLen! } : {}),
     ...(spec.metric !== undefined ? { metric: spec.metric } : {}), ...(spec.tos !== undefined ? { tos: spec.tos } : {}),
     ...(spec.mtu !== undefined ? { mtu: spec.mtu } : {}), ...(spec.onlink ? { onlink: true } : {}), ...(spec.mode ? { mode: spec.mode } : {}),
+    ...(spec.nexthops ? { nexthops: spec.nexthops } : {}),
   };
   return { text: w.map((x) => x.text).join(' '), at: l.name, ...(dev !== undefined ? { dev } : {}), route: full, notSet };
+}
+
+/** parse_nexthops: `nexthop [via [inet|inet6] ADDR] [dev IF] [weight N] [onlink] ...` to the end of the line. */
+function nexthops(c: Ctx, st: KaState, w: readonly Tok[], from: number, family: (f: 4 | 6) => boolean): { list: NextHopSpec[]; notSet: Tok[] } | null {
+  const list: NextHopSpec[] = [];
+  const notSet: Tok[] = [];
+  let i = from;
+  while (i < w.length && w[i]!.text === 'nexthop') {
+    i++;
+    const nh: Mutable<NextHopSpec> = {};
+    for (; i < w.length; i++) {
+      const k = w[i]!.text;
+      const v = w[i + 1];
+      if (k === 'via') {
+        let a = v;
+        if (a && (a.text === 'inet' || a.text === 'inet6')) { i++; a = w[i + 1]; }
+        const ip = a ? parseIp(a.text) : null;
+        if (!ip) { c.warn(a ?? w[i]!, `invalid nexthop address ${a?.text ?? ''}`); return null; }
+        if (!family(ip.af)) { c.warn(a!, 'Address family mismatch for next hop'); return null; }
+        nh.via = canonicalIp(a!.text)!;
+        i++;
+      } else if (k === 'dev') {
+        if (!v || (st.interfaces && !st.interfaces.has(v.text))) { c.warn(v ?? w[i]!, `WARNING - interface ${v?.text ?? ''} for VROUTE nexthop doesn't exist`); return null; }
+        nh.dev = v.text;
+        i++;
+      } else if (k === 'weight') {
+        const n = v && /^\d+$/.test(v.text) ? Number(v.text) : NaN;
+        if (!(n <= 256)) { c.warn(v ?? w[i]!, `Invalid weight ${v?.text ?? ''} specified for route`); return null; }
+        if (n === 0) { c.warn(v!, 'Invalid weight 0 specified for route'); return null; }
+        nh.weight = n;
+        i++;
+      } else if (k === 'onlink') nh.onlink = true;
+      else if (k === 'realms' || k === 'encap') { notSet.push(w[i]!); if (k === 'realms') i++; else return { list: [...list, nh], notSet }; }
+      else if (k === 'as') { c.warn(w[i]!, "'as [to]' (nat) not supported"); return null; }
+      else break;
+    }
+    list.push(nh);
+  }
+  if (i < w.length) { c.warn(w[i]!, `Route has trailing nonsense after nexthops - ${w[i]!.text}`); return null; }
+  return { list, notSet };
 }
 
 /** Rule words that take one value. */
