@@ -8,7 +8,9 @@ import { decodeAdvert, encodeAdvert } from './vrrp-codec.ts';
 import { VrrpMachine, type VrrpAction, type VrrpState } from './vrrp-machine.ts';
 import type { ReceivedPacket, VrrpTransport } from './vrrp-transport.ts';
 import type { AddressManager, GarpSender, NotifyRunner } from './vrrp-net.ts';
-import type { RouteTable } from '../os/rtnetlink.ts';
+import type { Deleted, RouteTable } from '../os/rtnetlink.ts';
+import { isAddress, isRoute, isRule, type IfIndexOf } from '../os/rtnl-codec.ts';
+import { addrSpec } from './vrrp-net.ts';
 
 export interface VrrpLog {
   info(obj: object, msg: string): void;
@@ -126,6 +128,26 @@ export class VrrpInstance {
     this.machine.setPriorityDelta(delta);
     if (this.machine.priority !== before) this.deps.log.info({ instance: this.cfg.name, priority: this.machine.priority }, 'effective priority changed by tracking');
     this.schedule();
+  }
+
+  /**
+   * keepalived's netlink reflector: a MASTER whose tracked virtual address, route or rule was
+   * deleted (by anyone) goes back to BACKUP (set_vrrp_backup); `no_track` entries are let go.
+   */
+  entryDeleted(d: Deleted, ifindex: IfIndexOf): void {
+    if (this.state !== 'MASTER') return;
+    let what: string | null = null;
+    if (d.kind === 'address') {
+      const a = [...this.cfg.virtual_ipaddress, ...this.cfg.virtual_ipaddress_excluded].find((v) => !v.extra.includes('no_track') && isAddress(d, addrSpec(v, this.dev), ifindex));
+      if (a) what = `virtual address ${a.addr}`;
+    } else if (d.kind === 'route') {
+      const r = this.cfg.virtual_routes.find((x) => !x.noTrack && isRoute(d, x));
+      if (r) what = `virtual route ${r.dst ?? 'default'}${r.dst ? `/${r.dstLen}` : ''}`;
+    } else {
+      const r = this.cfg.virtual_rules.find((x) => !x.noTrack && isRule(d, x));
+      if (r) what = `virtual rule ${r.priority}`;
+    }
+    if (what) this.forceBackup(`${what} deleted`);
   }
 
   /** vrrp_sync_group: another member left MASTER, so this one steps down too. */

@@ -9,10 +9,11 @@ import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { sys, C, check, sockaddrLl, ifIndex } from '../os/libc.ts';
 import { buildGratuitousArp, parseMac, ETHERTYPE } from '../codec/ethernet.ts';
-import { formatIpv4, parseIpv4 } from '../core/addr.ts';
+import { canonicalIp, formatIpv4, parseIpv4 } from '../core/addr.ts';
 import type { VrrpAddress } from '../config/desired.ts';
 import { sendUnsolicitedNa } from './vrrp-transport6.ts';
 import type { AddrSpec, RouteTable } from '../os/rtnetlink.ts';
+import { IFA_F } from '../os/rtnl-codec.ts';
 
 const run = promisify(execFile);
 
@@ -53,7 +54,30 @@ export function addrSpec(a: VrrpAddress, defaultDev: string): AddrSpec {
     const mask = a.prefix === 0 ? 0 : (0xffffffff << (32 - a.prefix)) >>> 0;
     brd = a.prefix >= 31 ? undefined : formatIpv4(brd === '+' ? (v | ~mask) >>> 0 : (v & mask) >>> 0);
   }
-  return { addr: a.addr, prefix: a.prefix, dev: a.dev ?? defaultDev, ...(brd ? { brd } : {}), ...(scope !== undefined ? { scope } : {}), ...(a.label ? { label: a.label } : {}) };
+  // Words keepalived turns into address flags, a peer, a preferred lifetime.
+  let flags = 0, dad = false, peer: string | undefined, prefix = a.prefix, preferredLft: number | undefined;
+  for (let i = 0; i < a.extra.length; i++) {
+    const w = a.extra[i]!;
+    if (w === 'home') flags |= IFA_F.HOMEADDRESS;
+    else if (w === 'mngtmpaddr') flags |= IFA_F.MANAGETEMPADDR;
+    else if (w === 'noprefixroute') flags |= IFA_F.NOPREFIXROUTE;
+    else if (w === 'autojoin') flags |= IFA_F.MCAUTOJOIN;
+    else if (w === '-nodad') dad = true;
+    else if (w === 'peer') {
+      const [p, len] = (a.extra[++i] ?? '').split('/');
+      const ip = p ? canonicalIp(p) : null;
+      if (ip && ip.includes(':') === a.addr.includes(':') && peer === undefined) {
+        peer = ip;
+        prefix = len !== undefined && /^\d+$/.test(len) ? Number(len) : ip.includes(':') ? 128 : 32;
+      }
+    } else if (w === 'preferred_lft') {
+      const v = a.extra[++i] ?? '';
+      preferredLft = v === 'forever' ? 0xffffffff : /^\d+$/.test(v) ? Number(v) : undefined;
+    } else if (w === 'track_group') i++;
+  }
+  if (peer) brd = undefined;
+  return { addr: a.addr, prefix, dev: a.dev ?? defaultDev, ...(brd ? { brd } : {}),
+    ...(flags ? { flags } : {}), ...(dad ? { dad } : {}), ...(peer ? { peer } : {}), ...(preferredLft !== undefined ? { preferredLft } : {}), ...(scope !== undefined ? { scope } : {}), ...(a.label ? { label: a.label } : {}) };
 }
 
 /**

@@ -9,7 +9,9 @@ import { VrrpInstance, vrrpFamily, type VrrpLog, type VrrpErrorCounters } from '
 import { openRawVrrpTransport } from './vrrp-transport.ts';
 import { linkLocalIpv6, openRawVrrpTransport6 } from './vrrp-transport6.ts';
 import { netlinkAddresses, addrSpec, packetGarp, runnerNotify } from './vrrp-net.ts';
-import { netlinkRoutes, type RouteTable } from '../os/rtnetlink.ts';
+import { netlinkRoutes, watchDeletions, type DeletionWatch, type Deleted, type RouteTable } from '../os/rtnetlink.ts';
+import { isAddress, isRoute, isRule } from '../os/rtnl-codec.ts';
+import { ifIndex } from '../os/libc.ts';
 import type { VrrpState } from './vrrp-machine.ts';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { ScriptState, parseTrackFileValue, trackFileStatus, trackOutcome } from './vrrp-track.ts';
@@ -98,6 +100,7 @@ export function startVrrp(cfg: VrrpConfig, log: VrrpLog, onState?: (name: string
   }
   for (const i of instances) i.start();
   const timers = startTracking(cfg, byName, log, runner);
+  const watch = watchEntries(cfg, instances, routes, log, watchDeletions);
   return {
     status: () =>
       instances.map((i) => ({
@@ -110,6 +113,8 @@ export function startVrrp(cfg: VrrpConfig, log: VrrpLog, onState?: (name: string
       })),
     stop: async () => {
       for (const t of timers) clearInterval(t);
+      // Not watching any more before our own removals (they would be restored).
+      watch?.close();
       await Promise.all(instances.map((i) => i.stop()));
       setStatic(cfg, routes, 'del', log);
     },
@@ -129,6 +134,39 @@ function setStatic(cfg: VrrpConfig, rt: RouteTable, op: 'add' | 'del', log: Vrrp
   if (op === 'del') steps.reverse();
   for (const [what, f] of steps) {
     try { f(); } catch (e) { log.warn({ err: (e as Error).message }, `static ${what}: cannot ${op === 'add' ? 'set' : 'remove'} it`); }
+  }
+}
+
+/**
+ * keepalived's netlink reflector: a deleted static address, route or rule that is tracked is set
+ * again ("Restoring deleted static ..."); a MASTER's deleted virtual one sends it back to BACKUP.
+ * null when the kernel cannot be watched (said).
+ */
+function watchEntries(cfg: VrrpConfig, instances: readonly VrrpInstance[], rt: RouteTable, log: VrrpLog, watch: (f: (d: Deleted) => void) => DeletionWatch): DeletionWatch | null {
+  const tracked = {
+    addrs: cfg.static_ipaddress.filter((a) => !a.extra.includes('no_track')).map((a) => addrSpec(a, STATIC_DEFAULT_IF)),
+    routes: cfg.static_routes.filter((r) => !r.noTrack),
+    rules: cfg.static_rules.filter((r) => !r.noTrack),
+  };
+  const anyVirtual = instances.some((i) => i.cfg.virtual_ipaddress.length || i.cfg.virtual_ipaddress_excluded.length || i.cfg.virtual_routes.length || i.cfg.virtual_rules.length);
+  if (!anyVirtual && !tracked.addrs.length && !tracked.routes.length && !tracked.rules.length) return null;
+  const restore = (what: string, f: () => void) => {
+    log.info({}, `Restoring deleted static ${what}`);
+    try { f(); } catch (e) { log.warn({ err: (e as Error).message }, `static ${what}: cannot restore it`); }
+  };
+  try {
+    return watch((d) => {
+      for (const i of instances) i.entryDeleted(d, ifIndex);
+      const a = tracked.addrs.find((x) => isAddress(d, x, ifIndex));
+      if (a) restore(`address ${a.addr}`, () => rt.address('add', a));
+      const r = tracked.routes.find((x) => isRoute(d, x));
+      if (r) restore(`route ${r.dst ?? 'default'}`, () => rt.route('add', r));
+      const u = tracked.rules.find((x) => isRule(d, x));
+      if (u) restore(`rule ${u.priority}`, () => rt.rule('add', u));
+    });
+  } catch (e) {
+    log.warn({ err: (e as Error).message }, 'cannot watch the kernel for deleted addresses, routes and rules: they are not tracked');
+    return null;
   }
 }
 

@@ -7,10 +7,10 @@
  * As keepalived: adding what is already there and deleting what is gone are not errors (a
  * restart after `kill -9`, or an operator who removed a route by hand).
  */
-import { C, check, ifIndex, setIntOpt, sys, SysError } from './libc.ts';
-import { NL, decodeAck, encodeAddr, encodeRoute, encodeRule, type AddrSpec, type RouteSpec, type RuleSpec } from './rtnl-codec.ts';
+import { C, check, errno, ifIndex, setIntOpt, sys, SysError, watchReadable, type FdWatch } from './libc.ts';
+import { NL, decodeAck, decodeDeleted, encodeAddr, encodeRoute, encodeRule, type AddrSpec, type Deleted, type RouteSpec, type RuleSpec } from './rtnl-codec.ts';
 
-export type { AddrSpec, RouteSpec, RuleSpec } from './rtnl-codec.ts';
+export type { AddrSpec, Deleted, RouteSpec, RuleSpec } from './rtnl-codec.ts';
 
 export type RtOp = 'add' | 'del';
 
@@ -104,3 +104,55 @@ export class RecordingRoutes implements RouteTable {
   route(op: RtOp, r: RouteSpec): void { this.calls.push(`${op} route ${r.dst ?? 'default'}${r.dst ? `/${r.dstLen}` : ''}${r.via ? ` via ${r.via}` : ''}${r.dev ? ` dev ${r.dev}` : ''} table ${r.table}`); }
   rule(op: RtOp, r: RuleSpec): void { this.calls.push(`${op} rule priority ${r.priority}${r.table !== undefined ? ` table ${r.table}` : ''}`); }
 }
+
+/** The multicast groups keepalived listens to for addresses, routes and rules (rtnetlink.h RTNLGRP_*). */
+const GROUPS = { IPV4_IFADDR: 5, IPV4_ROUTE: 7, IPV4_RULE: 8, IPV6_IFADDR: 9, IPV6_ROUTE: 11, IPV6_RULE: 19 } as const;
+const SOL_NETLINK = 270;
+const NETLINK_ADD_MEMBERSHIP = 1;
+
+/** Stops a watch. */
+export interface DeletionWatch {
+  close(): void;
+}
+
+/**
+ * Calls `onDeleted` for each address, route or rule the kernel reports deleted (by anyone,
+ * tsvs included), from this thread's event loop: keepalived's netlink reflector, which restores
+ * static entries and takes a master out of MASTER when its tracked entries go.
+ */
+export function watchDeletions(onDeleted: (d: Deleted) => void): DeletionWatch {
+  const fd = check('socket(AF_NETLINK)', sys.socket(NL.AF_NETLINK, C.SOCK_RAW | C.SOCK_CLOEXEC | C.SOCK_NONBLOCK, NL.NETLINK_ROUTE));
+  let w: FdWatch | null = null;
+  try {
+    setIntOpt(fd, C.SOL_SOCKET, C.SO_RCVBUF, 1 << 20, 'SO_RCVBUF');
+    const sa = Buffer.alloc(12);
+    sa.writeUInt16LE(NL.AF_NETLINK, 0);
+    check('bind(AF_NETLINK)', sys.bind(fd, sa, sa.length));
+    for (const g of Object.values(GROUPS)) setIntOpt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, g, 'NETLINK_ADD_MEMBERSHIP');
+  } catch (e) {
+    sys.close(fd);
+    throw e;
+  }
+  const buf = Buffer.alloc(1 << 16);
+  w = watchReadable(fd, () => {
+    for (;;) {
+      const n = Number(sys.recvfrom(fd, buf, buf.length, C.MSG_DONTWAIT, null, null));
+      if (n <= 0) {
+        // EAGAIN: drained. ENOBUFS: events were lost (a burst); keep listening.
+        if (n < 0 && errno() !== C.EAGAIN && errno() !== C.EINTR && errno() !== ENOBUFS) return;
+        if (n < 0 && errno() === ENOBUFS) continue;
+        return;
+      }
+      for (const d of decodeDeleted(buf.subarray(0, n))) onDeleted(d);
+    }
+  });
+  return {
+    close() {
+      w?.close();
+      w = null;
+      sys.close(fd);
+    },
+  };
+}
+
+const ENOBUFS = 105;

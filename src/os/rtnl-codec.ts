@@ -5,7 +5,7 @@
  * fields and attributes, so `ip route` / `ip rule` show what keepalived would have set.
  * Interfaces are named in the specs; the encoder is given the name -> ifindex lookup.
  */
-import { ipToBytes, parseIp } from '../core/addr.ts';
+import { canonicalIp, formatIp, ipFromBytes, ipToBytes, parseIp } from '../core/addr.ts';
 
 export const NL = {
   NETLINK_ROUTE: 0,
@@ -27,8 +27,7 @@ export const NL = {
 } as const;
 
 const AF = { 4: 2, 6: 10 } as const;
-const IFA = { ADDRESS: 1, LOCAL: 2, LABEL: 3, BROADCAST: 4 } as const;
-const IFA_F_NODAD = 0x02;
+const IFA = { ADDRESS: 1, LOCAL: 2, LABEL: 3, BROADCAST: 4, CACHEINFO: 6, FLAGS: 8 } as const;
 const RTA = { DST: 1, SRC: 2, OIF: 4, GATEWAY: 5, PRIORITY: 6, PREFSRC: 7, METRICS: 8, MULTIPATH: 9, TABLE: 15 } as const;
 const RTAX_MTU = 2;
 const RTNH_F_ONLINK = 4;
@@ -59,7 +58,18 @@ export interface AddrSpec {
   /** rtm scope number (RT_SCOPE); absent: universe. */
   readonly scope?: number;
   readonly label?: string;
+  /** IFA_F_* flags (home, mngtmpaddr, noprefixroute, autojoin; IPv6 gets nodad unless `-nodad`). */
+  readonly flags?: number;
+  /** `-nodad`: IPv6 duplicate address detection left on. */
+  readonly dad?: boolean;
+  /** `peer ADDR[/P]`: the other end of a point-to-point address. */
+  readonly peer?: string;
+  /** `preferred_lft N` (IPv6): 0 deprecates the address as a source. */
+  readonly preferredLft?: number;
 }
+
+/** ifa_flags bits keepalived sets from words on an address line. */
+export const IFA_F = { NODAD: 0x02, HOMEADDRESS: 0x10, MANAGETEMPADDR: 0x100, NOPREFIXROUTE: 0x200, MCAUTOJOIN: 0x400 } as const;
 
 /** A route (keepalived's ip_route_t, the parts tsvs sets). */
 export interface RouteSpec {
@@ -89,6 +99,8 @@ export interface RouteSpec {
   readonly mode?: 'add' | 'append';
   /** A multipath route (`nexthop ...`, or keepalived's older `via A or B`). */
   readonly nexthops?: readonly NextHopSpec[];
+  /** `no_track` (or no interface to track): its deletion by someone else is not acted on. */
+  readonly noTrack?: boolean;
 }
 
 /** One path of a multipath route. */
@@ -128,6 +140,8 @@ export interface RuleSpec {
   readonly sport?: readonly [number, number];
   readonly dport?: readonly [number, number];
   readonly goto?: number;
+  /** `no_track`: its deletion by someone else is not acted on. */
+  readonly noTrack?: boolean;
 }
 
 export type IfIndexOf = (dev: string) => number;
@@ -176,22 +190,33 @@ function familyOf(a: string): 4 | 6 {
   return a.includes(':') ? 6 : 4;
 }
 
-/** RTM_NEWADDR / RTM_DELADDR (IPv6 addresses without duplicate address detection, as keepalived's VIPs). */
+/** RTM_NEWADDR / RTM_DELADDR as keepalived's netlink_ipaddress builds them (IPv6 without DAD unless `-nodad`). */
 export function encodeAddr(op: 'add' | 'del', a: AddrSpec, seq: number, ifindex: IfIndexOf): Buffer {
   const fam = familyOf(a.addr);
   const fixed = Buffer.alloc(8);
   fixed.writeUInt8(AF[fam], 0);
   fixed.writeUInt8(a.prefix, 1);
-  fixed.writeUInt8(fam === 6 ? IFA_F_NODAD : 0, 2);
   fixed.writeUInt8(a.scope ?? 0, 3);
   fixed.writeUInt32LE(ifindex(a.dev), 4);
   const m = op === 'add'
     ? new Msg(NL.RTM_NEWADDR, NL.F_REQUEST | NL.F_ACK | NL.F_CREATE | NL.F_EXCL, fixed)
     : new Msg(NL.RTM_DELADDR, NL.F_REQUEST | NL.F_ACK, fixed);
   m.ip(IFA.LOCAL, a.addr);
-  if (fam === 4) m.ip(IFA.ADDRESS, a.addr);
-  if (op === 'add' && a.brd) m.ip(IFA.BROADCAST, a.brd);
-  if (op === 'add' && a.label) m.str(IFA.LABEL, a.label);
+  if (op === 'del') {
+    if (fam === 4) m.ip(IFA.ADDRESS, a.peer ?? a.addr);
+    return m.bytes(seq);
+  }
+  if (fam === 6 && a.preferredLft !== undefined && a.preferredLft !== 0xffffffff) {
+    const ci = Buffer.alloc(16);
+    ci.writeUInt32LE(a.preferredLft, 0);
+    ci.writeUInt32LE(0xffffffff, 4);
+    m.attr(IFA.CACHEINFO, ci);
+  }
+  if (fam === 4 && a.brd) m.ip(IFA.BROADCAST, a.brd);
+  const flags = (a.flags ?? 0) | (fam === 6 && !a.dad ? IFA_F.NODAD : 0);
+  if (flags) m.u32(IFA.FLAGS, flags);
+  if (a.label) m.str(IFA.LABEL, a.label);
+  if (a.peer) m.ip(IFA.ADDRESS, a.peer);
   return m.bytes(seq);
 }
 
@@ -291,4 +316,74 @@ export function decodeAck(b: Buffer): { seq: number; error: number } | null {
     off += (len + 3) & ~3;
   }
   return null;
+}
+
+/** Something the kernel reports deleted (RTM_DELADDR / RTM_DELROUTE / RTM_DELRULE), the parts keepalived matches on. */
+export type Deleted =
+  | { readonly kind: 'address'; readonly addr: string; readonly prefix: number; readonly ifindex: number }
+  | { readonly kind: 'route'; readonly family: 4 | 6; readonly dst: string | null; readonly dstLen: number; readonly table: number; readonly protocol: number; readonly type: number; readonly metric?: number }
+  | { readonly kind: 'rule'; readonly family: 4 | 6; readonly priority: number; readonly action: number; readonly table: number; readonly protocol?: number };
+
+function attrs(b: Buffer, off: number, end: number): Map<number, Buffer> {
+  const m = new Map<number, Buffer>();
+  while (off + 4 <= end) {
+    const len = b.readUInt16LE(off);
+    if (len < 4 || off + len > end) break;
+    m.set(b.readUInt16LE(off + 2) & 0x3fff, b.subarray(off + 4, off + len));
+    off += (len + 3) & ~3;
+  }
+  return m;
+}
+
+const famOf = (f: number): 4 | 6 | null => (f === AF[4] ? 4 : f === AF[6] ? 6 : null);
+const ipText = (b: Buffer | undefined, f: 4 | 6): string | null =>
+  b && b.length === (f === 4 ? 4 : 16) ? formatIp(ipFromBytes(b, f)) : null;
+
+/** The deletions in one datagram from a socket bound to the address, route and rule groups. */
+export function decodeDeleted(b: Buffer): Deleted[] {
+  const out: Deleted[] = [];
+  let off = 0;
+  while (off + 16 <= b.length) {
+    const len = b.readUInt32LE(off);
+    if (len < 16 || off + len > b.length) break;
+    const type = b.readUInt16LE(off + 4);
+    const p = off + 16, end = off + len;
+    if (type === NL.RTM_DELADDR && len >= 24) {
+      const f = famOf(b[p]!);
+      const a = attrs(b, p + 8, end);
+      const addr = f ? ipText(a.get(IFA.LOCAL) ?? a.get(IFA.ADDRESS), f) : null;
+      if (f && addr) out.push({ kind: 'address', addr, prefix: b[p + 1]!, ifindex: b.readUInt32LE(p + 4) });
+    } else if (type === NL.RTM_DELROUTE && len >= 28) {
+      const f = famOf(b[p]!);
+      const a = attrs(b, p + 12, end);
+      const t = a.get(RTA.TABLE);
+      const m = a.get(RTA.PRIORITY);
+      if (f) out.push({ kind: 'route', family: f, dst: ipText(a.get(RTA.DST), f), dstLen: b[p + 1]!, table: t ? t.readUInt32LE(0) : b[p + 4]!, protocol: b[p + 5]!, type: b[p + 7]!, ...(m ? { metric: m.readUInt32LE(0) } : {}) });
+    } else if (type === NL.RTM_DELRULE && len >= 28) {
+      const f = famOf(b[p]!);
+      const a = attrs(b, p + 12, end);
+      const t = a.get(FRA.TABLE), pr = a.get(FRA.PRIORITY), proto = a.get(FRA.PROTOCOL);
+      if (f) out.push({ kind: 'rule', family: f, priority: pr ? pr.readUInt32LE(0) : 0, action: b[p + 7]!, table: t ? t.readUInt32LE(0) : b[p + 4]!, ...(proto ? { protocol: proto[0]! } : {}) });
+    }
+    off += (len + 3) & ~3;
+  }
+  return out;
+}
+
+/** Whether a deletion is of this address (keepalived's addr_is_equal: address, interface). */
+export function isAddress(d: Deleted, a: AddrSpec, ifindex: IfIndexOf): boolean {
+  if (d.kind !== 'address' || canonicalIp(a.addr) !== d.addr) return false;
+  try { return ifindex(a.dev) === d.ifindex; } catch { return false; }
+}
+
+/** Whether a deletion is of this route (route_is_ours: family, destination, table, metric, a type when written). */
+export function isRoute(d: Deleted, r: RouteSpec): boolean {
+  return d.kind === 'route' && d.family === r.family && d.dst === (r.dst === null ? null : canonicalIp(r.dst)) && d.dstLen === (r.dst === null ? 0 : r.dstLen)
+    && d.table === r.table && (d.metric ?? 0) === (r.metric ?? 0) && (!r.typeGiven || d.type === r.type) && d.protocol === r.protocol;
+}
+
+/** Whether a deletion is of this rule (rule_is_ours: family, preference, action, table). */
+export function isRule(d: Deleted, r: RuleSpec): boolean {
+  if (d.kind !== 'rule' || d.family !== r.family || d.priority !== r.priority || d.action !== r.action) return false;
+  return r.action !== FR_ACT.to_tbl || r.l3mdev === true || d.table === (r.table ?? RT_TABLE_MAIN);
 }

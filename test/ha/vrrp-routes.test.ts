@@ -145,3 +145,42 @@ test('track_file: the file\'s value times its weight moves tsvs above or below k
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('tracking (keepalived\'s netlink reflector): a deleted static route, rule or address is restored; a master whose virtual route is deleted goes to BACKUP and sets it again as MASTER; no_track entries are let go', { skip: isRoot ? false : 'needs root (network namespaces, raw sockets)', timeout: 60_000 }, async () => {
+  const lab = new Lab('rtk');
+  const dir = mkdtempSync(join(tmpdir(), 'tsvs-rtk-'));
+  try {
+    const b = lab.ns('tv');
+    const peer = lab.ns('pe');
+    const [, db] = lab.link(peer, '10.97.0.1/24', b, '10.97.0.2/24');
+    writeFileSync(join(dir, 'tsvs.conf'), conf(db, 150));
+    const d = await startDaemon(['--keepalived', join(dir, 'tsvs.conf'), '--no-state', '--workers', '0', '--forwarder', 'none'], dir, {}, ['ip', 'netns', 'exec', b]);
+    const routes = () => nsExec(b, ['ip', '-o', '-4', 'route', 'show', 'table', 'all']);
+    const rules = () => nsExec(b, ['ip', '-4', 'rule']);
+    try {
+      assert.ok((await waitFor(() => hasAddr(b, db, VIP) && routes().includes('10.97.60.0/24'), 15_000)) >= 0, 'tsvs is master with its virtual routes');
+      // static entries come back at once
+      nsExec(b, ['ip', 'route', 'del', '10.97.50.0/24']);
+      nsExec(b, ['ip', 'rule', 'del', 'priority', '200']);
+      nsExec(b, ['ip', 'addr', 'del', '10.97.1.1/24', 'dev', db]);
+      assert.ok((await waitFor(() => routes().includes('10.97.50.0/24 via 10.97.0.254') && /^200:/m.test(rules()) && hasAddr(b, db, '10.97.1.1'), 3000)) >= 0,
+        `static route, rule and address restored:\n${routes()}\n${rules()}\n${d.logs().split('\n').filter((l) => /Restoring/.test(l)).join('\n')}`);
+      assert.match(d.logs(), /Restoring deleted static route 10\.97\.50\.0/);
+      // a no_track virtual route stays deleted and changes nothing
+      nsExec(b, ['ip', 'route', 'del', 'unreachable', '10.97.61.0/24']);
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.ok(!routes().includes('10.97.61.0/24'), 'the no_track route is not set again');
+      assert.doesNotMatch(d.logs(), /Entering BACKUP STATE/);
+      // a tracked virtual route: back to BACKUP, then (no other router) MASTER again, which sets it again
+      nsExec(b, ['ip', 'route', 'del', '10.97.60.0/24']);
+      assert.ok((await waitFor(() => /virtual route 10\.97\.60\.0\/24 deleted/.test(d.logs()), 3000)) >= 0, `went to BACKUP for the deleted route:\n${d.logs().slice(-2000)}`);
+      assert.ok((await waitFor(() => routes().includes('10.97.60.0/24 via 10.97.0.254') && routes().includes('10.97.61.0/24') && hasAddr(b, db, VIP), 10_000)) >= 0, `master again, every virtual route set:\n${routes()}`);
+    } finally {
+      await d.stop();
+    }
+    assert.ok(!routes().includes('proto keepalived'), `stop removes every entry:\n${routes()}`);
+  } finally {
+    await lab.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

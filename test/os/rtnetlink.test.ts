@@ -67,6 +67,8 @@ describe('rtnetlink in a namespace', { skip: isRoot ? false : 'needs root (netwo
 
   const addr = { addr: '10.9.0.1', prefix: 24, dev: 'e0', label: 'e0:vip', brd: '10.9.0.255' };
   const addr6 = { addr: 'fd00:9::1', prefix: 64, dev: 'e0' };
+  const peerAddr = { addr: '10.9.1.1', prefix: 32, dev: 'e0', peer: '10.9.1.2', flags: 0x200 };
+  const deprecated6 = { addr: 'fd00:9::5', prefix: 64, dev: 'e0', preferredLft: 0 };
   const routes: [RouteSpec, RegExp][] = [
     [route({ dst: '10.20.0.0', dstLen: 16, via: '10.9.0.254', dev: 'e0', metric: 5 }), /^10\.20\.0\.0\/16 via 10\.9\.0\.254 dev e0 proto keepalived metric 5 $/m],
     [route({ dst: '10.30.0.0', dstLen: 16, type: 6, typeGiven: true, table: 100 }), /^blackhole 10\.30\.0\.0\/16 table 100 proto keepalived $/m],
@@ -86,7 +88,7 @@ describe('rtnetlink in a namespace', { skip: isRoot ? false : 'needs root (netwo
     [rule({ family: 6, priority: 104, table: 100, from: 'fd00:9::', fromLen: 64 }), /^104:\tfrom fd00:9::\/64 lookup 100\s*$/m],
   ];
   const ops = (op: 'add' | 'del') => [
-    { op, kind: 'address', spec: addr }, { op, kind: 'address', spec: addr6 },
+    { op, kind: 'address', spec: addr }, { op, kind: 'address', spec: addr6 }, { op, kind: 'address', spec: peerAddr }, { op, kind: 'address', spec: deprecated6 },
     ...routes.map(([r]) => ({ op, kind: 'route', spec: r })), ...rules.map(([r]) => ({ op, kind: 'rule', spec: r })),
   ];
   const show = () => ({
@@ -95,11 +97,13 @@ describe('rtnetlink in a namespace', { skip: isRoot ? false : 'needs root (netwo
     rule: nsExec(ns, ['ip', 'rule']) + nsExec(ns, ['ip', '-6', 'rule']),
   });
 
-  it('adds addresses (label, broadcast; IPv6 without DAD), routes and rules that iproute2 shows as keepalived\'s; adding again is not an error', () => {
+  it('adds addresses (label, broadcast, peer, flags; IPv6 without DAD, deprecated by preferred_lft 0), routes and rules that iproute2 shows as keepalived\'s; adding again is not an error', () => {
     assert.deepEqual(apply(ns, ops('add')), ops('add').map(() => 'ok'));
     const s = show();
     assert.match(s.addr, /inet 10\.9\.0\.1\/24 brd 10\.9\.0\.255 scope global e0:vip/);
     assert.match(s.addr, /inet6 fd00:9::1\/64 scope global nodad/);
+    assert.match(s.addr, /inet 10\.9\.1\.1 peer 10\.9\.1\.2\/32 scope global noprefixroute e0/);
+    assert.match(s.addr, /inet6 fd00:9::5\/64 scope global deprecated nodad/);
     for (const [r, re] of routes) assert.match(s.route, re, `route ${JSON.stringify(r)}`);
     for (const [r, re] of rules) assert.match(s.rule, re, `rule ${JSON.stringify(r)}`);
     assert.deepEqual(apply(ns, ops('add')), ops('add').map(() => 'ok'), 'already there');
@@ -109,7 +113,7 @@ describe('rtnetlink in a namespace', { skip: isRoot ? false : 'needs root (netwo
     const del = ops('del').reverse();
     assert.deepEqual(apply(ns, del), del.map(() => 'ok'));
     const s = show();
-    assert.doesNotMatch(s.addr, /10\.9\.0\.1|fd00:9::1/);
+    assert.doesNotMatch(s.addr, /10\.9\.0\.1|10\.9\.1\.1|fd00:9::1|fd00:9::5/);
     assert.doesNotMatch(s.route, /proto keepalived|proto static/);
     assert.doesNotMatch(s.rule, /^10[0-4]:/m);
     assert.deepEqual(apply(ns, del), del.map(() => 'ok'), 'already gone');

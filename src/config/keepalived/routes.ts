@@ -174,6 +174,7 @@ function route(c: Ctx, st: KaState, l: Stmt): RouteLine | null {
     ...(spec.metric !== undefined ? { metric: spec.metric } : {}), ...(spec.tos !== undefined ? { tos: spec.tos } : {}),
     ...(spec.mtu !== undefined ? { mtu: spec.mtu } : {}), ...(spec.onlink ? { onlink: true } : {}), ...(spec.mode ? { mode: spec.mode } : {}),
     ...(spec.nexthops ? { nexthops: spec.nexthops } : {}),
+    ...(noTrack || !dev ? { noTrack: true } : {}),
   };
   return { text: w.map((x) => x.text).join(' '), at: l.name, ...(dev !== undefined ? { dev } : {}), route: full, notSet };
 }
@@ -350,7 +351,7 @@ function rule(c: Ctx, st: KaState, l: Stmt, next: { v4: number; v6: number }): R
     r.priority = p;
     c.warn(l.name, `Rule has no preference specified - setting to ${p}. This is probably not what you want.`);
   }
-  const spec: RuleSpec = { ...r, family: fam ?? 4, action: r.action!, priority: r.priority! };
+  const spec: RuleSpec = { ...r, family: fam ?? 4, action: r.action!, priority: r.priority!, ...(noTrack ? { noTrack: true } : {}) };
   return { text: w.map((x) => x.text).join(' '), at: l.name, ...(dev !== undefined ? { dev } : {}), rule: spec, notSet };
 }
 
