@@ -132,7 +132,9 @@ export class ConfigDriver {
       },
     });
     this.health.start();
-    if (state.vrrp.instances.length > 0) {
+    // keepalived runs its VRRP side for static addresses/routes/rules too (have_vrrp_config).
+    const v = state.vrrp;
+    if (v.instances.length > 0 || v.static_ipaddress.length > 0 || v.static_routes.length > 0 || v.static_rules.length > 0) {
       this.vrrp = startVrrp(
         withSyncLearningWindow(state.vrrp, this.syncBinding(), (o, m) => this.host.log.info(o, m)),
         { info: (o, m) => this.host.log.info(o, m), warn: (o, m) => this.host.log.warn(o, m) },
@@ -175,7 +177,9 @@ export class ConfigDriver {
     }
     this.state = state;
     if (health) health.update(toHealthServices(state), plan.carry, { running: this.host.services() });
-    // VRRP instances are not re-created on reload unless they changed (keepalived keeps them).
+    // VRRP instances are not re-created on reload unless they changed (keepalived keeps them);
+    // static addresses, routes and rules follow the file (keepalived's clear_diff_static_*).
+    this.vrrp?.reloadStatic(state.vrrp);
     this.lastReload = { at, ok: true };
     this.host.log.info({ file: this.file, commands: plan.commands.length }, 'configuration reloaded');
     return { ok: true, commands: plan.commands.length, diagnostics };

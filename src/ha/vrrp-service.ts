@@ -47,8 +47,12 @@ export interface VrrpStatus {
 
 export interface VrrpService {
   status(): VrrpStatus[];
+  /** A reload: static entries no longer configured are removed, new ones set (keepalived's clear_diff_static_*). */
+  reloadStatic(next: StaticEntries): void;
   stop(): Promise<void>;
 }
+
+export type StaticEntries = Pick<VrrpConfig, 'static_ipaddress' | 'static_routes' | 'static_rules'>;
 
 /**
  * `runner` runs vrrp_script checks and notify scripts (as keepalived: as their user, refused when
@@ -100,7 +104,8 @@ export function startVrrp(cfg: VrrpConfig, log: VrrpLog, onState?: (name: string
   }
   for (const i of instances) i.start();
   const timers = startTracking(cfg, byName, log, runner);
-  const watch = watchEntries(cfg, instances, routes, log, watchDeletions);
+  let current: StaticEntries = cfg;
+  const watch = watchEntries(() => current, instances, routes, log, watchDeletions);
   return {
     status: () =>
       instances.map((i) => ({
@@ -111,12 +116,32 @@ export function startVrrp(cfg: VrrpConfig, log: VrrpLog, onState?: (name: string
         errors: { ...i.errors }, basePriority: i.cfg.priority, version: i.cfg.version,
         addresses: i.cfg.virtual_ipaddress.map((v) => ({ addr: v.addr, prefix: v.prefix, ...(v.dev ? { dev: v.dev } : {}), ...(v.scope ? { scope: v.scope } : {}), ...(v.label ? { label: v.label } : {}) })),
       })),
+    reloadStatic: (next) => {
+      const keyed = (e: StaticEntries) => new Map<string, [kind: 'address' | 'route' | 'rule', spec: unknown]>([
+        ...e.static_ipaddress.map((a) => [`a ${JSON.stringify(addrSpec(a, STATIC_DEFAULT_IF))}`, ['address', a]] as const),
+        ...e.static_routes.map((r) => [`r ${JSON.stringify(r)}`, ['route', r]] as const),
+        ...e.static_rules.map((r) => [`u ${JSON.stringify(r)}`, ['rule', r]] as const),
+      ]);
+      const before = keyed(current), after = keyed(next);
+      const gone: StaticEntries = { static_ipaddress: [], static_routes: [], static_rules: [] };
+      const added: StaticEntries = { static_ipaddress: [], static_routes: [], static_rules: [] };
+      const put = (into: StaticEntries, [kind, spec]: [string, unknown]) => {
+        if (kind === 'address') (into.static_ipaddress as unknown[]).push(spec);
+        else if (kind === 'route') (into.static_routes as unknown[]).push(spec);
+        else (into.static_rules as unknown[]).push(spec);
+      };
+      for (const [k, v] of before) if (!after.has(k)) put(gone, v);
+      for (const [k, v] of after) if (!before.has(k)) put(added, v);
+      current = next;
+      setStatic(gone, routes, 'del', log);
+      setStatic(added, routes, 'add', log);
+    },
     stop: async () => {
       for (const t of timers) clearInterval(t);
       // Not watching any more before our own removals (they would be restored).
       watch?.close();
       await Promise.all(instances.map((i) => i.stop()));
-      setStatic(cfg, routes, 'del', log);
+      setStatic(current, routes, 'del', log);
     },
   };
 }
@@ -125,7 +150,7 @@ export function startVrrp(cfg: VrrpConfig, log: VrrpLog, onState?: (name: string
 const STATIC_DEFAULT_IF = 'eth0';
 
 /** static_ipaddress, static_routes, static_rules: added in that order, removed in the reverse (vrrp_daemon.c). */
-function setStatic(cfg: VrrpConfig, rt: RouteTable, op: 'add' | 'del', log: VrrpLog): void {
+function setStatic(cfg: StaticEntries, rt: RouteTable, op: 'add' | 'del', log: VrrpLog): void {
   const steps: [string, () => void][] = [
     ...cfg.static_ipaddress.map((a): [string, () => void] => [`address ${a.addr}/${a.prefix}`, () => rt.address(op, addrSpec(a, STATIC_DEFAULT_IF))]),
     ...cfg.static_routes.map((r): [string, () => void] => [`route ${r.dst ?? 'default'}`, () => rt.route(op, r)]),
@@ -142,14 +167,15 @@ function setStatic(cfg: VrrpConfig, rt: RouteTable, op: 'add' | 'del', log: Vrrp
  * again ("Restoring deleted static ..."); a MASTER's deleted virtual one sends it back to BACKUP.
  * null when the kernel cannot be watched (said).
  */
-function watchEntries(cfg: VrrpConfig, instances: readonly VrrpInstance[], rt: RouteTable, log: VrrpLog, watch: (f: (d: Deleted) => void) => DeletionWatch): DeletionWatch | null {
-  const tracked = {
-    addrs: cfg.static_ipaddress.filter((a) => !a.extra.includes('no_track')).map((a) => addrSpec(a, STATIC_DEFAULT_IF)),
-    routes: cfg.static_routes.filter((r) => !r.noTrack),
-    rules: cfg.static_rules.filter((r) => !r.noTrack),
+function watchEntries(statics: () => StaticEntries, instances: readonly VrrpInstance[], rt: RouteTable, log: VrrpLog, watch: (f: (d: Deleted) => void) => DeletionWatch): DeletionWatch | null {
+  const tracked = () => {
+    const cfg = statics();
+    return {
+      addrs: cfg.static_ipaddress.filter((a) => !a.extra.includes('no_track')).map((a) => addrSpec(a, STATIC_DEFAULT_IF)),
+      routes: cfg.static_routes.filter((r) => !r.noTrack),
+      rules: cfg.static_rules.filter((r) => !r.noTrack),
+    };
   };
-  const anyVirtual = instances.some((i) => i.cfg.virtual_ipaddress.length || i.cfg.virtual_ipaddress_excluded.length || i.cfg.virtual_routes.length || i.cfg.virtual_rules.length);
-  if (!anyVirtual && !tracked.addrs.length && !tracked.routes.length && !tracked.rules.length) return null;
   const restore = (what: string, f: () => void) => {
     log.info({}, `Restoring deleted static ${what}`);
     try { f(); } catch (e) { log.warn({ err: (e as Error).message }, `static ${what}: cannot restore it`); }
@@ -157,11 +183,12 @@ function watchEntries(cfg: VrrpConfig, instances: readonly VrrpInstance[], rt: R
   try {
     return watch((d) => {
       for (const i of instances) i.entryDeleted(d, ifIndex);
-      const a = tracked.addrs.find((x) => isAddress(d, x, ifIndex));
+      const t = tracked();
+      const a = t.addrs.find((x) => isAddress(d, x, ifIndex));
       if (a) restore(`address ${a.addr}`, () => rt.address('add', a));
-      const r = tracked.routes.find((x) => isRoute(d, x));
+      const r = t.routes.find((x) => isRoute(d, x));
       if (r) restore(`route ${r.dst ?? 'default'}`, () => rt.route('add', r));
-      const u = tracked.rules.find((x) => isRule(d, x));
+      const u = t.rules.find((x) => isRule(d, x));
       if (u) restore(`rule ${u.priority}`, () => rt.rule('add', u));
     });
   } catch (e) {

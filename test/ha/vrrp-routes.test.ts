@@ -146,7 +146,7 @@ test('track_file: the file\'s value times its weight moves tsvs above or below k
   }
 });
 
-test('tracking (keepalived\'s netlink reflector): a deleted static route, rule or address is restored; a master whose virtual route is deleted goes to BACKUP and sets it again as MASTER; no_track entries are let go', { skip: isRoot ? false : 'needs root (network namespaces, raw sockets)', timeout: 60_000 }, async () => {
+test('tracking (keepalived\'s netlink reflector): a deleted static route, rule or address is restored; a master whose virtual route is deleted goes to BACKUP and sets it again as MASTER; no_track entries are let go; a reload follows the file\'s static entries', { skip: isRoot ? false : 'needs root (network namespaces, raw sockets)', timeout: 60_000 }, async () => {
   const lab = new Lab('rtk');
   const dir = mkdtempSync(join(tmpdir(), 'tsvs-rtk-'));
   try {
@@ -175,6 +175,11 @@ test('tracking (keepalived\'s netlink reflector): a deleted static route, rule o
       nsExec(b, ['ip', 'route', 'del', '10.97.60.0/24']);
       assert.ok((await waitFor(() => /virtual route 10\.97\.60\.0\/24 deleted/.test(d.logs()), 3000)) >= 0, `went to BACKUP for the deleted route:\n${d.logs().slice(-2000)}`);
       assert.ok((await waitFor(() => routes().includes('10.97.60.0/24 via 10.97.0.254') && routes().includes('10.97.61.0/24') && hasAddr(b, db, VIP), 10_000)) >= 0, `master again, every virtual route set:\n${routes()}`);
+      // a reload: static entries follow the file (the rule is gone from it, a route is new)
+      writeFileSync(join(dir, 'tsvs.conf'), conf(db, 150).replace('  from 10.97.1.0/24 table 100 priority 200\n', '').replace('static_routes {\n', 'static_routes {\n  10.97.52.0/24 via 10.97.0.254 dev ' + db + '\n'));
+      process.kill(d.proc.pid!, 'SIGHUP');
+      assert.ok((await waitFor(() => !/^200:/m.test(rules()) && routes().includes('10.97.52.0/24 via 10.97.0.254') && routes().includes('10.97.50.0/24'), 5000)) >= 0,
+        `reload removed the static rule and set the new static route:\n${routes()}\n${rules()}`);
     } finally {
       await d.stop();
     }
