@@ -117,21 +117,22 @@ export function startVrrp(cfg: VrrpConfig, log: VrrpLog, onState?: (name: string
         addresses: i.cfg.virtual_ipaddress.map((v) => ({ addr: v.addr, prefix: v.prefix, ...(v.dev ? { dev: v.dev } : {}), ...(v.scope ? { scope: v.scope } : {}), ...(v.label ? { label: v.label } : {}) })),
       })),
     reloadStatic: (next) => {
-      const keyed = (e: StaticEntries) => new Map<string, [kind: 'address' | 'route' | 'rule', spec: unknown]>([
-        ...e.static_ipaddress.map((a) => [`a ${JSON.stringify(addrSpec(a, STATIC_DEFAULT_IF))}`, ['address', a]] as const),
-        ...e.static_routes.map((r) => [`r ${JSON.stringify(r)}`, ['route', r]] as const),
-        ...e.static_rules.map((r) => [`u ${JSON.stringify(r)}`, ['rule', r]] as const),
-      ]);
-      const before = keyed(current), after = keyed(next);
-      const gone: StaticEntries = { static_ipaddress: [], static_routes: [], static_rules: [] };
-      const added: StaticEntries = { static_ipaddress: [], static_routes: [], static_rules: [] };
-      const put = (into: StaticEntries, [kind, spec]: [string, unknown]) => {
-        if (kind === 'address') (into.static_ipaddress as unknown[]).push(spec);
-        else if (kind === 'route') (into.static_routes as unknown[]).push(spec);
-        else (into.static_rules as unknown[]).push(spec);
+      // Kept: in both files (compared as set); gone: only in the old one; added: only in the new one.
+      const diff = <T>(a: readonly T[], b: readonly T[], key: (x: T) => string): T[] => {
+        const keep = new Set(b.map(key));
+        return a.filter((x) => !keep.has(key(x)));
       };
-      for (const [k, v] of before) if (!after.has(k)) put(gone, v);
-      for (const [k, v] of after) if (!before.has(k)) put(added, v);
+      const addrKey = (a: VrrpConfig['static_ipaddress'][number]) => JSON.stringify(addrSpec(a, STATIC_DEFAULT_IF));
+      const gone: StaticEntries = {
+        static_ipaddress: diff(current.static_ipaddress, next.static_ipaddress, addrKey),
+        static_routes: diff(current.static_routes, next.static_routes, (r) => JSON.stringify(r)),
+        static_rules: diff(current.static_rules, next.static_rules, (r) => JSON.stringify(r)),
+      };
+      const added: StaticEntries = {
+        static_ipaddress: diff(next.static_ipaddress, current.static_ipaddress, addrKey),
+        static_routes: diff(next.static_routes, current.static_routes, (r) => JSON.stringify(r)),
+        static_rules: diff(next.static_rules, current.static_rules, (r) => JSON.stringify(r)),
+      };
       current = next;
       setStatic(gone, routes, 'del', log);
       setStatic(added, routes, 'add', log);

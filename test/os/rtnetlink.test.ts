@@ -103,7 +103,7 @@ describe('rtnetlink in a namespace', { skip: isRoot ? false : 'needs root (netwo
     assert.match(s.addr, /inet 10\.9\.0\.1\/24 brd 10\.9\.0\.255 scope global e0:vip/);
     assert.match(s.addr, /inet6 fd00:9::1\/64 scope global nodad/);
     assert.match(s.addr, /inet 10\.9\.1\.1 peer 10\.9\.1\.2\/32 scope global noprefixroute e0/);
-    assert.match(s.addr, /inet6 fd00:9::5\/64 scope global deprecated nodad/);
+    assert.match(s.addr, /inet6 fd00:9::5\/64 scope global nodad deprecated/);
     for (const [r, re] of routes) assert.match(s.route, re, `route ${JSON.stringify(r)}`);
     for (const [r, re] of rules) assert.match(s.rule, re, `rule ${JSON.stringify(r)}`);
     assert.deepEqual(apply(ns, ops('add')), ops('add').map(() => 'ok'), 'already there');
