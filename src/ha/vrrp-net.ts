@@ -1,12 +1,10 @@
 /**
  * The side effects of a VRRP transition, behind narrow interfaces: virtual addresses on
- * interfaces, gratuitous ARP, notify scripts. Real implementations use iproute2 and an AF_PACKET
+ * interfaces, gratuitous ARP, notify scripts. Real implementations use rtnetlink and an AF_PACKET
  * socket; tests can pass fakes that record calls.
  */
-import { execFile } from 'node:child_process';
 import { splitCommand, type ScriptRunner } from '../health/io.ts';
 import { readFileSync } from 'node:fs';
-import { promisify } from 'node:util';
 import { sys, C, check, sockaddrLl, ifIndex } from '../os/libc.ts';
 import { buildGratuitousArp, parseMac, ETHERTYPE } from '../codec/ethernet.ts';
 import { canonicalIp, formatIpv4, parseIpv4 } from '../core/addr.ts';
@@ -14,8 +12,6 @@ import type { VrrpAddress } from '../config/desired.ts';
 import { sendUnsolicitedNa } from './vrrp-transport6.ts';
 import type { AddrSpec, RouteTable } from '../os/rtnetlink.ts';
 import { IFA_F } from '../os/rtnl-codec.ts';
-
-const run = promisify(execFile);
 
 export interface AddressManager {
   add(a: VrrpAddress, defaultDev: string): Promise<void>;
@@ -31,55 +27,6 @@ export interface NotifyRunner {
   run(script: string, args: readonly string[], user?: string): void;
 }
 
-function ipArgs(a: VrrpAddress, defaultDev: string): string[] {
-  const args = [`${a.addr}/${a.prefix}`];
-  if (a.brd) args.push('brd', a.brd);
-  args.push('dev', a.dev ?? defaultDev);
-  if (a.scope) args.push('scope', a.scope);
-  if (a.label) args.push('label', a.label);
-  // IPv6: no duplicate address detection, so a new master can use the address at once (keepalived).
-  if (a.addr.includes(':')) args.push('nodad');
-  return args;
-}
-
-const SCOPES: Readonly<Record<string, number>> = { global: 0, universe: 0, site: 200, link: 253, host: 254, nowhere: 255 };
-
-/** A configured address as rtnetlink sets it (keepalived's scope names, or a number). */
-export function addrSpec(a: VrrpAddress, defaultDev: string): AddrSpec {
-  const scope = a.scope === undefined ? undefined : SCOPES[a.scope] ?? (/^\d+$/.test(a.scope) ? Number(a.scope) : undefined);
-  // `brd +` / `brd -`: the host bits all set / all clear (keepalived's, like iproute2's).
-  let brd = a.brd;
-  if ((brd === '+' || brd === '-') && !a.addr.includes(':')) {
-    const v = parseIpv4(a.addr) ?? 0;
-    const mask = a.prefix === 0 ? 0 : (0xffffffff << (32 - a.prefix)) >>> 0;
-    brd = a.prefix >= 31 ? undefined : formatIpv4(brd === '+' ? (v | ~mask) >>> 0 : (v & mask) >>> 0);
-  }
-  // Words keepalived turns into address flags, a peer, a preferred lifetime.
-  let flags = 0, dad = false, peer: string | undefined, prefix = a.prefix, preferredLft: number | undefined;
-  for (let i = 0; i < a.extra.length; i++) {
-    const w = a.extra[i]!;
-    if (w === 'home') flags |= IFA_F.HOMEADDRESS;
-    else if (w === 'mngtmpaddr') flags |= IFA_F.MANAGETEMPADDR;
-    else if (w === 'noprefixroute') flags |= IFA_F.NOPREFIXROUTE;
-    else if (w === 'autojoin') flags |= IFA_F.MCAUTOJOIN;
-    else if (w === '-nodad') dad = true;
-    else if (w === 'peer') {
-      const [p, len] = (a.extra[++i] ?? '').split('/');
-      const ip = p ? canonicalIp(p) : null;
-      if (ip && ip.includes(':') === a.addr.includes(':') && peer === undefined) {
-        peer = ip;
-        prefix = len !== undefined && /^\d+$/.test(len) ? Number(len) : ip.includes(':') ? 128 : 32;
-      }
-    } else if (w === 'preferred_lft') {
-      const v = a.extra[++i] ?? '';
-      preferredLft = v === 'forever' ? 0xffffffff : /^\d+$/.test(v) ? Number(v) : undefined;
-    } else if (w === 'track_group') i++;
-  }
-  if (peer) brd = undefined;
-  return { addr: a.addr, prefix, dev: a.dev ?? defaultDev, ...(brd ? { brd } : {}),
-    ...(flags ? { flags } : {}), ...(dad ? { dad } : {}), ...(peer ? { peer } : {}), ...(preferredLft !== undefined ? { preferredLft } : {}), ...(scope !== undefined ? { scope } : {}), ...(a.label ? { label: a.label } : {}) };
-}
-
 /**
  * Adds/removes addresses through rtnetlink, as keepalived (IPv6 ones without duplicate address
  * detection, so a new master uses them at once); "exists"/"not found" are not errors.
@@ -90,24 +37,6 @@ export function netlinkAddresses(rt: RouteTable): AddressManager {
     del: async (a, dev) => rt.address('del', addrSpec(a, dev)),
   };
 }
-
-/** Adds/removes addresses with iproute2 (`ip addr add|del`); "exists"/"not found" are not errors. */
-export const iprouteAddresses: AddressManager = {
-  async add(a, dev) {
-    try {
-      await run('ip', ['addr', 'add', ...ipArgs(a, dev)]);
-    } catch (e) {
-      if (!/File exists/.test(String((e as { stderr?: string }).stderr))) throw e;
-    }
-  },
-  async del(a, dev) {
-    try {
-      await run('ip', ['addr', 'del', `${a.addr}/${a.prefix}`, 'dev', a.dev ?? dev]);
-    } catch (e) {
-      if (!/Cannot assign|not found|No such/.test(String((e as { stderr?: string }).stderr))) throw e;
-    }
-  },
-};
 
 export function interfaceMac(dev: string): Uint8Array {
   const mac = parseMac(readFileSync(`/sys/class/net/${dev}/address`, 'utf8').trim());
