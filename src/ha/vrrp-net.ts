@@ -27,6 +27,55 @@ export interface NotifyRunner {
   run(script: string, args: readonly string[], user?: string): void;
 }
 
+const SCOPES: Readonly<Record<string, number>> = { global: 0, universe: 0, site: 200, link: 253, host: 254, nowhere: 255 };
+
+/** A configured address as rtnetlink sets it (keepalived's scope names, or a number). */
+export function addrSpec(a: VrrpAddress, defaultDev: string): AddrSpec {
+  const scope = a.scope === undefined ? undefined : SCOPES[a.scope] ?? (/^\d+$/.test(a.scope) ? Number(a.scope) : undefined);
+  // `brd +` / `brd -`: the host bits all set / all clear (keepalived's, like iproute2's).
+  let brd = a.brd;
+  if ((brd === '+' || brd === '-') && !a.addr.includes(':')) {
+    const v = parseIpv4(a.addr) ?? 0;
+    const mask = a.prefix === 0 ? 0 : (0xffffffff << (32 - a.prefix)) >>> 0;
+    brd = a.prefix >= 31 ? undefined : formatIpv4(brd === '+' ? (v | ~mask) >>> 0 : (v & mask) >>> 0);
+  }
+  // Words keepalived turns into address flags, a peer, a preferred lifetime.
+  let flags = 0, dad = false, peer: string | undefined, prefix = a.prefix, preferredLft: number | undefined;
+  for (let i = 0; i < a.extra.length; i++) {
+    const w = a.extra[i]!;
+    if (w === 'home') flags |= IFA_F.HOMEADDRESS;
+    else if (w === 'mngtmpaddr') flags |= IFA_F.MANAGETEMPADDR;
+    else if (w === 'noprefixroute') flags |= IFA_F.NOPREFIXROUTE;
+    else if (w === 'autojoin') flags |= IFA_F.MCAUTOJOIN;
+    else if (w === '-nodad') dad = true;
+    else if (w === 'peer') {
+      const [p, len] = (a.extra[++i] ?? '').split('/');
+      const ip = p ? canonicalIp(p) : null;
+      if (ip && ip.includes(':') === a.addr.includes(':') && peer === undefined) {
+        peer = ip;
+        prefix = len !== undefined && /^\d+$/.test(len) ? Number(len) : ip.includes(':') ? 128 : 32;
+      }
+    } else if (w === 'preferred_lft') {
+      const v = a.extra[++i] ?? '';
+      preferredLft = v === 'forever' ? 0xffffffff : /^\d+$/.test(v) ? Number(v) : undefined;
+    } else if (w === 'track_group') i++;
+  }
+  if (peer) brd = undefined;
+  return { addr: a.addr, prefix, dev: a.dev ?? defaultDev, ...(brd ? { brd } : {}),
+    ...(flags ? { flags } : {}), ...(dad ? { dad } : {}), ...(peer ? { peer } : {}), ...(preferredLft !== undefined ? { preferredLft } : {}), ...(scope !== undefined ? { scope } : {}), ...(a.label ? { label: a.label } : {}) };
+}
+
+/**
+ * Adds/removes addresses through rtnetlink, as keepalived (IPv6 ones without duplicate address
+ * detection, so a new master uses them at once); "exists"/"not found" are not errors.
+ */
+export function netlinkAddresses(rt: RouteTable): AddressManager {
+  return {
+    add: async (a, dev) => rt.address('add', addrSpec(a, dev)),
+    del: async (a, dev) => rt.address('del', addrSpec(a, dev)),
+  };
+}
+
 /**
  * Adds/removes addresses through rtnetlink, as keepalived (IPv6 ones without duplicate address
  * detection, so a new master uses them at once); "exists"/"not found" are not errors.
