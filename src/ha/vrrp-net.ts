@@ -76,17 +76,6 @@ export function netlinkAddresses(rt: RouteTable): AddressManager {
   };
 }
 
-/**
- * Adds/removes addresses through rtnetlink, as keepalived (IPv6 ones without duplicate address
- * detection, so a new master uses them at once); "exists"/"not found" are not errors.
- */
-export function netlinkAddresses(rt: RouteTable): AddressManager {
-  return {
-    add: async (a, dev) => rt.address('add', addrSpec(a, dev)),
-    del: async (a, dev) => rt.address('del', addrSpec(a, dev)),
-  };
-}
-
 export function interfaceMac(dev: string): Uint8Array {
   const mac = parseMac(readFileSync(`/sys/class/net/${dev}/address`, 'utf8').trim());
   if (!mac) throw new Error(`no MAC address for ${dev}`);
