@@ -33,7 +33,7 @@ import type { ObserveSources } from './observe.ts';
 import { DrainManager, type DrainRequest } from './drain.ts';
 import { explain } from './explain.ts';
 import { SlowStart, slowStartSeconds } from './slow-start.ts';
-import { observeOptions, startObservers, type Observers, type ObserverOptions } from './observers.ts';
+import { observeOptions, reloadObservers, startObservers, type Observers, type ObserverOptions } from './observers.ts';
 
 export interface DaemonDeps {
   createEngine(opts?: { connMax?: number; sysctl?: Partial<Sysctls> }): Engine;
@@ -218,7 +218,14 @@ export class Daemon {
     return { ok: true, commands: cmds.length };
   }
 
-  reload(): Promise<{ ok: boolean; commands?: number; error?: string }> {
+  /** Reloads the rules (or the configuration file), then the observers' token file, listener and procfs directory. */
+  async reload(): Promise<{ ok: boolean; commands?: number; error?: string }> {
+    const r = await this.reloadRules();
+    if (this.observers) await reloadObservers(this.observers, this.opts.observe, this.config?.observeSettings() ?? {}, this.opts.configFile ?? null, this.log);
+    return r;
+  }
+
+  private reloadRules(): Promise<{ ok: boolean; commands?: number; error?: string }> {
     // keepalived/ldirectord mode: the driver validates the whole file, then applies the diff
     // through withBackend (which serializes), so it must not run inside serial() itself.
     if (this.config) {
@@ -302,6 +309,7 @@ export class Daemon {
       engine: this.engine as unknown as Engine, startedAt: this.startedAt, forwarderKind: this.opts.forwarder, now: this.now,
       settle: () => this.forwarder?.settle?.(),
       forwarderStatus: () => this.forwarder?.status() ?? null,
+      forwarderDrops: () => this.forwarder?.drops?.() ?? {},
       health: () => this.config?.healthStatus() ?? null,
       vrrp: () => this.config?.vrrpStatus() ?? [],
       sync: async () => (await this.sync?.status()) ?? [],
@@ -423,8 +431,8 @@ export class Daemon {
     await this.control.listen();
     this.announce?.setReady();
     if (o.slowStartS === undefined) this.slowStart.seconds = slowStartSeconds(this.config?.observeSettings().slowStart, o.configFile ?? null);
-    const obs = observeOptions(o.observe, this.config?.observeSettings() ?? {}, o.configFile ?? null);
-    if (obs) this.observers = await startObservers(this, obs);
+    // Started even when none is asked for: a reload may add them.
+    this.observers = await startObservers(this, observeOptions(o.observe, this.config?.observeSettings() ?? {}, o.configFile ?? null));
     this.log.info({ socket: o.socketPath, pid: process.pid, forwarder: o.forwarder, workers: o.proxy.workers, state: o.stateFile, rules: o.rulesFile }, 'tsvs daemon ready');
   }
 
