@@ -17,14 +17,17 @@ import { call, metrics, startHttpDaemon, until, value, type HttpDaemon } from '.
 const ADMIN = 'admin-token-0123456789abcdef';
 const A = { authorization: `Bearer ${ADMIN}` };
 
-/** A plain TCP real server that can stop listening (its open connections stay) and listen again. */
+/**
+ * A plain TCP real server that can stop listening (its open connections stay) and listen again.
+ * `clients` counts connections that sent data: the TCP_CHECKs connect and close without any.
+ */
 class Real {
   server: Server | null = null;
-  accepted = 0;
+  clients = 0;
   readonly sockets: Socket[] = [];
   constructor(readonly port: number) {}
   async up(): Promise<void> {
-    const s = createServer((c) => { this.accepted++; this.sockets.push(c); c.on('error', () => {}); });
+    const s = createServer((c) => { this.sockets.push(c); c.once('data', () => this.clients++); c.on('error', () => {}); });
     await new Promise<void>((r, j) => { s.once('error', j); s.listen(this.port, '127.0.0.1', () => r()); });
     this.server = s;
   }
@@ -79,14 +82,22 @@ async function weight(vport: number, port: number): Promise<number | null> {
   return line ? Number(line.trim().split(/\s+/)[3]) : null;
 }
 
+/** A client through the VIP that sent a byte; resolves once connected. */
+async function viaVip(vport: number): Promise<Socket> {
+  const s = connect(vport, '127.0.0.1');
+  s.on('error', () => {});
+  await new Promise<void>((r, j) => { s.once('connect', () => r()); s.once('error', j); });
+  s.write('x');
+  return s;
+}
+
 /** An idle connection through the VIP that reached `rs` (rr: at most a few tries). */
 async function idleTo(vport: number, rs: Real): Promise<Socket> {
   for (let i = 0; i < 6; i++) {
-    const before = rs.accepted;
-    const s = connect(vport, '127.0.0.1');
-    await new Promise<void>((r, j) => { s.once('connect', () => r()); s.once('error', j); });
-    await sleep(150);
-    if (rs.accepted > before) {
+    const before = rs.clients;
+    const s = await viaVip(vport);
+    await sleep(200);
+    if (rs.clients > before) {
       clients.push(s);
       return s;
     }
@@ -125,14 +136,11 @@ test('a drain holds weight 0 over the health checker (down and up again), record
   assert.match(x.note ?? '', /health checker set weight 3/);
 
   // New connections go to the other server only.
-  const before = rs1.accepted;
-  for (let i = 0; i < 4; i++) {
-    const s = connect(vport1, '127.0.0.1');
-    await new Promise<void>((res, rej) => { s.once('connect', () => res()); s.once('error', rej); });
-    s.destroy();
-  }
-  await sleep(200);
-  assert.equal(rs1.accepted, before, 'no new connection reached the draining server');
+  const before = rs1.clients;
+  const fresh = await Promise.all(Array.from({ length: 4 }, () => viaVip(vport1)));
+  await sleep(300);
+  for (const s of fresh) s.destroy();
+  assert.equal(rs1.clients, before, 'no new connection reached the draining server');
 
   // The last connection ends: drained, kept at weight 0 (not failed).
   idle.destroy();
