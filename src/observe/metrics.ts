@@ -133,11 +133,7 @@ export class MetricsLabelCache {
   }
 }
 
-/**
- * The text in pieces of about one family of backends each (a 1,000 x 10 table is ~6 MB): the
- * HTTP server writes each and lets the event loop run between them, so a scrape never holds the
- * engine's thread for long.
- */
+/** The text in pieces of about one family of backends each (a 1,000 x 10 table is ~6 MB), each a view of the writer's buffer. */
 export function* renderMetricsChunks(s: ObserveSnapshot, opts: MetricsOptions): Generator<Buffer> {
   const p = opts.writer ?? new PromText();
   const cache = opts.cache ?? new MetricsLabelCache();

@@ -83,9 +83,11 @@ export class HttpServer {
   }
 
   /**
-   * /metrics: one snapshot, written in chunks (chunked transfer encoding) with the event loop let
-   * run between them, so the engine's thread is never held for a whole 6 MB render; then the
-   * process metrics.
+   * /metrics: one snapshot rendered at once (~7 ms on 1,000 x 10 real servers) into a buffer kept
+   * between scrapes, then written with backpressure; then the process metrics. Rendered whole, the
+   * snapshot's objects die young (a snapshot kept alive across the writes was promoted to the old
+   * generation at every scrape, and the major collections it caused cost forwarding more than the
+   * render).
    */
   private async metrics(res: ServerResponse, headOnly: boolean): Promise<void> {
     const snap = await takeSnapshot(this.deps.sources);
@@ -98,10 +100,10 @@ export class HttpServer {
     // still be reading the chunks (views of it). A scrape cut short drops its buffer.
     const writer = this.idleWriter?.reset() ?? new PromText();
     this.idleWriter = null;
-    for (const chunk of renderMetricsChunks(snap, { version: this.deps.version, cache: this.labelCache, writer })) {
+    const chunks = [...renderMetricsChunks(snap, { version: this.deps.version, cache: this.labelCache, writer })];
+    for (const chunk of chunks) {
       if (res.destroyed) return;
       if (!res.write(chunk)) await new Promise<void>((r) => { res.once('drain', r); res.once('close', r); });
-      else await new Promise<void>((r) => setImmediate(r));
     }
     if (res.destroyed) return;
     res.end(await this.proc.text(), () => {
