@@ -2,15 +2,19 @@
  * bench/observe/forwarding: what a 1-second Prometheus scrape loop costs forwarding (issue 16:
  * at most 3% of req/s). One tsvs daemon (proxy forwarder, default workers, --http) holding
  * 1,000 services x 10 real servers (999 of them idle listeners on 127.1.x.y), wrk through the
- * one live service to nginx; rounds alternate "no scrape" and "GET /metrics every second"
- * (same daemon, same run), medians reported.
+ * one live service to nginx. The machine's noise between rounds (±10-15% on a shared 2-vCPU box)
+ * is larger than the effect, so the runs are many short pairs of rounds, "no scrape" and "GET
+ * /metrics every second" on the same daemon, in ABBA order (off-on, on-off, ...: a drift in the
+ * machine's load favours neither); the figure is the median of the pairs' ratios. Beside it, the
+ * director's CPU per request in each mode (utime+stime of the daemon, all its threads), which
+ * noise from other processes moves much less than req/s.
  *
- * Env: BENCH_SECONDS (10), BENCH_CONNS (32), BENCH_ROUNDS (3), BENCH_WORKLOADS (0,1: new
- * connection per request / keep-alive, 1 KiB).
+ * Env: BENCH_SECONDS (3 per round), BENCH_CONNS (32), BENCH_PAIRS (12), BENCH_WORKLOADS (0,1:
+ * new connection per request / keep-alive, 1 KiB). Defaults take about 3 minutes.
  * Run: flock /tmp/tsvs-suite.lock npx tsx bench/observe/forwarding.ts
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
@@ -18,9 +22,9 @@ import { join } from 'node:path';
 import { freePort, sleep } from '../../test/daemon/helpers.ts';
 
 const REPO = new URL('../../', import.meta.url).pathname;
-const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 10);
+const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 3);
 const CONNS = Number(process.env['BENCH_CONNS'] ?? 32);
-const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
+const PAIRS = Number(process.env['BENCH_PAIRS'] ?? 12);
 const WORKLOADS = (process.env['BENCH_WORKLOADS'] ?? '0,1').split(',').map(Number);
 const children: ChildProcess[] = [];
 
@@ -49,7 +53,13 @@ function scrape(port: number): Promise<number> {
   });
 }
 
-async function wrk(port: number, close: boolean): Promise<{ rps: number; errors: number }> {
+/** utime + stime of a process (all threads), ms (/proc/PID/stat fields 14 and 15, USER_HZ 100). */
+function cpuMs(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
+
+async function wrk(port: number, close: boolean): Promise<{ rps: number; requests: number; errors: number }> {
   const args = ['-t', '2', '-c', String(CONNS), '-d', `${SECONDS}s`, '--timeout', '5s'];
   if (close) args.push('-H', 'Connection: close');
   args.push(`http://127.0.0.1:${port}/1k`);
@@ -61,10 +71,19 @@ async function wrk(port: number, close: boolean): Promise<{ rps: number; errors:
     p.on('exit', () => resolve(o));
   });
   const errs = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-  return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0), errors: errs ? errs.slice(1).map(Number).reduce((a, b) => a + b, 0) : 0 };
+  return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0), requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? 0), errors: errs ? errs.slice(1).map(Number).reduce((a, b) => a + b, 0) : 0 };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
+const median = (xs: number[]) => {
+  const s = sorted(xs);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const quartiles = (xs: number[]) => {
+  const s = sorted(xs);
+  return [s[Math.floor((s.length - 1) / 4)]!, s[Math.ceil(((s.length - 1) * 3) / 4)]!];
+};
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'tsvs-bench-fwd-'));
@@ -88,39 +107,54 @@ http { access_log off; keepalive_requests 1000000; client_body_temp_path ${dir}/
     for (let j = 0; j < 10; j++) lines.push(`-a -t ${vip} -r 127.0.0.1:${10000 + j} -m -w ${j + 1}`);
   }
   writeFileSync(join(dir, 'rules'), lines.join('\n') + '\n');
-  children.push(spawn(process.execPath, [join(REPO, 'bin/tsvs.mjs'), 'daemon', '--socket', join(dir, 's.sock'), '--no-state', '--rules', join(dir, 'rules'), '--http', `127.0.0.1:${http}`, '--log-level', 'error'], { stdio: ['ignore', 'ignore', 'inherit'] }));
+  const daemon = spawn(process.execPath, [join(REPO, 'bin/tsvs.mjs'), 'daemon', '--socket', join(dir, 's.sock'), '--no-state', '--rules', join(dir, 'rules'), '--http', `127.0.0.1:${http}`, '--log-level', 'error'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  children.push(daemon);
   await waitPort(vport);
   await waitPort(http);
   await sleep(1000);
   const workloads = [{ name: 'new connection per request, 1 KiB', close: true }, { name: 'keep-alive, 1 KiB', close: false }].filter((_, i) => WORKLOADS.includes(i));
-  console.log(`# ${new Date().toISOString()} load ${loadavg().map((x) => x.toFixed(2)).join(' ')}; 1,000 services x 10 real servers in the table; wrk -t2 -c${CONNS} ${SECONDS}s; ${ROUNDS} rounds per mode, alternating`);
+  console.log(`# ${new Date().toISOString()} load ${loadavg().map((x) => x.toFixed(2)).join(' ')}; 1,000 services x 10 real servers in the table; wrk -t2 -c${CONNS} ${SECONDS}s rounds; ${PAIRS} pairs per workload, ABBA order`);
   for (const w of workloads) {
-    const without: number[] = [];
-    const withScrape: number[] = [];
+    const ratios: number[] = [];
+    const rps = { off: [] as number[], on: [] as number[] };
+    const cpuPerReq = { off: [] as number[], on: [] as number[] };
     const scrapeMs: number[] = [];
     let errors = 0;
     await wrk(vport, w.close); // warm up
-    for (let r = 0; r < ROUNDS; r++) {
-      for (const mode of r % 2 === 0 ? ['off', 'on'] : ['on', 'off']) {
+    for (let r = 0; r < PAIRS; r++) {
+      const pair: Record<string, number> = {};
+      for (const mode of (r % 2 === 0 ? ['off', 'on'] : ['on', 'off']) as ('off' | 'on')[]) {
         let stop = false;
         const loop = mode === 'on' ? (async () => {
           while (!stop) {
             const t0 = Date.now();
             scrapeMs.push(await scrape(http));
-            await sleep(Math.max(0, 1000 - (Date.now() - t0)));
+            // Stop as soon as the round ends (no scrape spills into the next round).
+            for (let left = 1000 - (Date.now() - t0); left > 0 && !stop; left -= 50) await sleep(Math.min(50, left));
           }
         })() : Promise.resolve();
+        const c0 = cpuMs(daemon.pid!);
         const res = await wrk(vport, w.close);
+        const cpu = cpuMs(daemon.pid!) - c0;
         stop = true;
         await loop;
         errors += res.errors;
-        (mode === 'on' ? withScrape : without).push(res.rps);
-        await sleep(500);
+        rps[mode].push(res.rps);
+        if (res.requests > 0) cpuPerReq[mode].push((cpu * 1000) / res.requests);
+        pair[mode] = res.rps;
+        await sleep(300);
       }
+      if (pair['off']! > 0) ratios.push(pair['on']! / pair['off']!);
     }
-    const a = median(without);
-    const b = median(withScrape);
-    console.log(`${w.name}: req/s without scrapes ${a.toFixed(0)} [${without.map((x) => x.toFixed(0)).join(', ')}], with a scrape every second ${b.toFixed(0)} [${withScrape.map((x) => x.toFixed(0)).join(', ')}]; cost ${(((a - b) / a) * 100).toFixed(1)}% (target <= 3%); scrape during load median ${median(scrapeMs).toFixed(0)} ms, ${scrapeMs.length} scrapes; socket errors ${errors}`);
+    const cost = (1 - median(ratios)) * 100;
+    const [q1, q3] = quartiles(ratios);
+    const us = (xs: number[]) => `${median(xs).toFixed(0)} µs`;
+    const cpuCost = ((median(cpuPerReq.on) - median(cpuPerReq.off)) / median(cpuPerReq.off)) * 100;
+    console.log(`${w.name}:`);
+    console.log(`  req/s median without ${median(rps.off).toFixed(0)}, with a scrape every second ${median(rps.on).toFixed(0)}`);
+    console.log(`  paired ratio with/without: median ${median(ratios).toFixed(3)} (quartiles ${q1.toFixed(3)}-${q3.toFixed(3)}, ${ratios.length} pairs) => cost ${cost.toFixed(1)}% (target <= 3%)`);
+    console.log(`  director CPU per request: without ${us(cpuPerReq.off)}, with ${us(cpuPerReq.on)} (${cpuCost >= 0 ? '+' : ''}${cpuCost.toFixed(1)}%)`);
+    console.log(`  scrapes during load: ${scrapeMs.length}, median ${median(scrapeMs).toFixed(0)} ms, max ${Math.max(...scrapeMs).toFixed(0)} ms; socket errors ${errors}`);
   }
 }
 

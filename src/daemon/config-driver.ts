@@ -22,6 +22,8 @@ export interface ConfigDriverHost {
   readonly log: Logger;
   /** Runs fn with the daemon's guarded backend, serialized with control requests; saves and re-syncs listeners if anything changed. */
   withBackend(fn: (b: IpvsBackend) => void): Promise<void>;
+  /** withBackend for health checkers' changes (a running drain holds its server at weight 0: src/daemon/drain.ts); withBackend when absent. */
+  withHealthBackend?(fn: (b: IpvsBackend) => void): Promise<void>;
   services: IpvsBackend['services'];
   timeouts(): Timeouts;
   /** A VRRP instance changed state (the daemon ties the sync daemon to it). */
@@ -87,7 +89,7 @@ export class ConfigDriver {
 
   private applyOps(ops: readonly HealthOp[]): void {
     if (ops.length === 0) return;
-    void this.host.withBackend((b) => {
+    void (this.host.withHealthBackend ?? this.host.withBackend).call(this.host, (b) => {
       for (const o of applyHealthOps(ops, b, this.scripts)) {
         if (o.errno) this.host.log.warn({ op: o.op.op, errno: o.errno }, 'health operation refused');
         else if (o.op.op !== 'exec') {

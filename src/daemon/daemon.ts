@@ -33,7 +33,7 @@ import type { ObserveSources } from './observe.ts';
 import { DrainManager, type DrainRequest } from './drain.ts';
 import { explain } from './explain.ts';
 import { SlowStart, slowStartSeconds } from './slow-start.ts';
-import { observeOptions, startObservers, type Observers, type ObserverOptions } from './observers.ts';
+import { observeOptions, reloadObservers, startObservers, type Observers, type ObserverOptions } from './observers.ts';
 
 export interface DaemonDeps {
   createEngine(opts?: { connMax?: number; sysctl?: Partial<Sysctls> }): Engine;
@@ -100,8 +100,8 @@ export class Daemon {
     return p;
   }
 
-  /** A backend for one ipvsadm run: the engine, guarded by the forwarder's limits. */
-  private guarded(target: Engine, refusals: string[], changed: { v: boolean }): IpvsBackend {
+  /** A backend for one ipvsadm run: the engine, guarded by the forwarder's limits. `health`: a health checker's changes (a running drain holds its server at weight 0). */
+  private guarded(target: Engine, refusals: string[], changed: { v: boolean }, health = false): IpvsBackend {
     const fwd = this.forwarder;
     return {
       info: () => target.info(),
@@ -122,6 +122,7 @@ export class Daemon {
           if (e) return e;
         }
         target.setTime(this.now());
+        if (target === this.engine && health) cmd = this.drainer.hold(cmd);
         if (target === this.engine) cmd = this.slowStart.rewrite(cmd, target);
         const r = target.apply(cmd);
         if (r === null && MUTATING.has(cmd.kind)) changed.v = true;
@@ -155,11 +156,11 @@ export class Daemon {
    * For the config driver, health checks, drains and the HTTP API: fn runs with the guarded
    * engine, serialized with control requests. Resolves with the forwarder's refusals.
    */
-  withBackend(fn: (b: IpvsBackend) => void): Promise<{ refusals: string[] }> {
+  withBackend(fn: (b: IpvsBackend) => void, origin: 'health' | 'other' = 'other'): Promise<{ refusals: string[] }> {
     return this.serial(async () => {
       const refusals: string[] = [];
       const changed = { v: false };
-      fn(this.guarded(this.engine, refusals, changed));
+      fn(this.guarded(this.engine, refusals, changed, origin === 'health'));
       for (const r of refusals) this.log.warn({ reason: r }, 'rule refused by the forwarder');
       if (changed.v) {
         this.save();
@@ -199,7 +200,7 @@ export class Daemon {
    * Makes the running rules equal to `text` (ipvsadm -S/-R format). Validated on a scratch
    * engine first (syntax, kernel checks, forwarder limits); on any error nothing changes.
    */
-  private async replaceRules(text: string, source: string): Promise<{ ok: true; commands: number } | { ok: false; error: string }> {
+  private async replaceRules(text: string, source: string, ramp = false): Promise<{ ok: true; commands: number } | { ok: false; error: string }> {
     const scratch = this.deps.createEngine();
     scratch.setTime(this.now());
     const refusals: string[] = [];
@@ -212,13 +213,21 @@ export class Daemon {
     const cmds = diffRules(this.engine.services(), scratch.services().map((x) => ruleOfSnapshot(x, true)));
     this.engine.setTime(this.now());
     for (const c of cmds) {
-      const r = this.engine.apply(c);
+      // `ramp` (a reload, not the start): real servers it adds or raises from weight 0 ramp up like any other (--slow-start).
+      const r = this.engine.apply(ramp ? this.slowStart.rewrite(c, this.engine) : c);
       if (r !== null) this.log.error({ cmd: c, errno: r }, 'reload: engine refused a diff command (state may be partial)');
     }
     return { ok: true, commands: cmds.length };
   }
 
-  reload(): Promise<{ ok: boolean; commands?: number; error?: string }> {
+  /** Reloads the rules (or the configuration file), then the observers' token file, listener and procfs directory. */
+  async reload(): Promise<{ ok: boolean; commands?: number; error?: string }> {
+    const r = await this.reloadRules();
+    if (this.observers) await reloadObservers(this.observers, this.opts.observe, this.config?.observeSettings() ?? {}, this.opts.configFile ?? null, this.log);
+    return r;
+  }
+
+  private reloadRules(): Promise<{ ok: boolean; commands?: number; error?: string }> {
     // keepalived/ldirectord mode: the driver validates the whole file, then applies the diff
     // through withBackend (which serializes), so it must not run inside serial() itself.
     if (this.config) {
@@ -242,7 +251,7 @@ export class Daemon {
         this.log.error({ file: this.opts.rulesFile, err: (e as Error).message }, 'reload refused: cannot read rules file');
         return { ok: false, error: (e as Error).message };
       }
-      const r = await this.replaceRules(text, this.opts.rulesFile);
+      const r = await this.replaceRules(text, this.opts.rulesFile, true);
       if (!r.ok) {
         this.lastReload = { at, ok: false, error: r.error };
         this.log.error({ file: this.opts.rulesFile, err: r.error }, 'reload refused: rules file is invalid; running rules unchanged');
@@ -302,6 +311,7 @@ export class Daemon {
       engine: this.engine as unknown as Engine, startedAt: this.startedAt, forwarderKind: this.opts.forwarder, now: this.now,
       settle: () => this.forwarder?.settle?.(),
       forwarderStatus: () => this.forwarder?.status() ?? null,
+      forwarderDrops: () => this.forwarder?.drops?.() ?? {},
       health: () => this.config?.healthStatus() ?? null,
       vrrp: () => this.config?.vrrpStatus() ?? [],
       sync: async () => (await this.sync?.status()) ?? [],
@@ -392,6 +402,7 @@ export class Daemon {
       this.config = new ConfigDriver(o.configFile, o.configFormat ?? 'keepalived', {
         log: this.log,
         withBackend: async (fn) => { await this.withBackend(fn); },
+        withHealthBackend: async (fn) => { await this.withBackend(fn, 'health'); },
         services: () => this.engine.services(),
         timeouts: () => this.engine.timeouts(),
         onVrrpState: (instance, to) => {
@@ -423,8 +434,8 @@ export class Daemon {
     await this.control.listen();
     this.announce?.setReady();
     if (o.slowStartS === undefined) this.slowStart.seconds = slowStartSeconds(this.config?.observeSettings().slowStart, o.configFile ?? null);
-    const obs = observeOptions(o.observe, this.config?.observeSettings() ?? {}, o.configFile ?? null);
-    if (obs) this.observers = await startObservers(this, obs);
+    // Started even when none is asked for: a reload may add them.
+    this.observers = await startObservers(this, observeOptions(o.observe, this.config?.observeSettings() ?? {}, o.configFile ?? null));
     this.log.info({ socket: o.socketPath, pid: process.pid, forwarder: o.forwarder, workers: o.proxy.workers, state: o.stateFile, rules: o.rulesFile }, 'tsvs daemon ready');
   }
 

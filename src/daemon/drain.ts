@@ -5,12 +5,17 @@
  * destination), then wait until its ActiveConn reaches 0 or the timeout, then delete it or keep
  * it at weight 0. Progress is read by `tsvs drain`, status, /metrics and the dashboard.
  *
- * Not covered yet: a health checker (keepalived/ldirectord mode) that sees the server change
- * state during a drain applies its own weight; the drain then ends as 'failed' when the weight
- * is no longer 0 (it does not fight the checker).
+ * Health checkers (keepalived/ldirectord mode) keep running during a drain, and their verdicts
+ * are recorded as always, but the drain is the operator's intent and wins over them: a weight a
+ * checker sets for a draining server (it came up, or went down with inhibit_on_failure) is applied
+ * as 0 (hold()), and remembered as the weight a cancel restores; a checker that removes the server
+ * (down, no inhibit_on_failure) ends a `--then delete` drain as drained (it is out of the table),
+ * while a `--then keep` drain waits for it to come back (at weight 0) until its deadline. The drain
+ * still completes when ActiveConn reaches 0. Someone else setting its weight (tsvsadm -e, the API)
+ * cancels the drain: theirs is the newer intent.
  */
 import { ControlError, type DrainCode } from '../core/errors.ts';
-import type { Af, DestSnapshot, Errno, IpvsBackend, ServiceKey, ServiceSnapshot } from '../core/types.ts';
+import type { Af, DestSnapshot, Errno, IpvsBackend, IpvsCommand, ServiceKey, ServiceSnapshot } from '../core/types.ts';
 import { canonicalIp } from '../core/addr.ts';
 import { commandErrorMessage } from '../ipvsadm/texts.ts';
 import type { DrainObserved } from '../observe/snapshot.ts';
@@ -71,6 +76,7 @@ interface Drain {
   inact: number;
   persist: number;
   error?: string;
+  note?: string;
 }
 
 /** Validates a `drain` request's fields (control socket and API); returns an error text or null. */
@@ -160,6 +166,21 @@ export class DrainManager {
     return this.observed(d);
   }
 
+  /**
+   * A health checker's command, about to be applied: a weight for a draining real server is held
+   * at 0 (the checker's wish is kept as the weight a cancel restores). Anything else passes.
+   */
+  hold(cmd: IpvsCommand): IpvsCommand {
+    if (cmd.kind !== 'edit-dest' && cmd.kind !== 'add-dest') return cmd;
+    const addr = canonicalIp(cmd.dest.addr) ?? cmd.dest.addr;
+    const d = this.drains.get(`${serviceId(cmd.key)}/${realId(addr, cmd.dest.port)}`);
+    if (!d || d.state !== 'draining') return cmd;
+    d.weightBefore = cmd.dest.weight;
+    d.note = `a health checker set weight ${cmd.dest.weight} during the drain: held at 0 (a cancel restores ${cmd.dest.weight})`;
+    this.host.log.info({ drain: d.id, checkerWeight: cmd.dest.weight, op: cmd.kind }, 'drain holds weight 0 over a health checker');
+    return cmd.dest.weight === 0 ? cmd : { ...cmd, dest: { ...cmd.dest, weight: 0 } };
+  }
+
   list(): DrainObserved[] {
     return [...this.drains.values()].map((d) => this.observed(d));
   }
@@ -173,7 +194,7 @@ export class DrainManager {
     return {
       id: d.id, service: serviceName(d.key), key: { af: d.key.af, fwmark: d.key.fwmark, protocol: d.key.protocol, addr: d.key.addr, port: d.key.port },
       dest: { addr: d.addr, port: d.port }, state: d.state, then: d.then, startedAt: d.startedAt, deadline: d.deadline, finishedAt: d.finishedAt,
-      activeConns: d.active, inactConns: d.inact, persistConns: d.persist, weightBefore: d.weightBefore, ...(d.error ? { error: d.error } : {}),
+      activeConns: d.active, inactConns: d.inact, persistConns: d.persist, weightBefore: d.weightBefore, ...(d.error ? { error: d.error } : {}), ...(d.note ? { note: d.note } : {}),
     };
   }
 
@@ -182,11 +203,12 @@ export class DrainManager {
     this.timer = setInterval(() => void this.poll(), DRAIN_DEFAULTS.pollMs);
   }
 
-  private finish(d: Drain, state: DrainObserved['state'], error?: string): void {
+  private finish(d: Drain, state: DrainObserved['state'], error?: string, note?: string): void {
     d.state = state;
     d.finishedAt = this.now();
     if (error) d.error = error;
-    this.host.log.info({ drain: d.id, state, activeConns: d.active, ...(error ? { err: error } : {}) }, 'drain ended');
+    if (note) d.note = note;
+    this.host.log.info({ drain: d.id, state, activeConns: d.active, ...(error ? { err: error } : {}), ...(note ? { note } : {}) }, 'drain ended');
     // Keep a bounded history.
     const done = [...this.drains.values()].filter((x) => x.state !== 'draining');
     for (const x of done.slice(0, Math.max(0, done.length - DRAIN_DEFAULTS.history))) this.drains.delete(x.id);
@@ -199,18 +221,28 @@ export class DrainManager {
       for (const d of [...this.drains.values()]) {
         if (d.state !== 'draining') continue;
         const hit = this.find(d.key, d.addr, d.port);
+        const timedOut = this.now() >= d.deadline;
         if (!hit) {
-          this.finish(d, 'failed', 'the real server left the table during the drain');
+          // Removed meanwhile (a health checker's down without inhibit_on_failure, an operator):
+          // out of the table is what `delete` wanted; `keep` waits for it to come back at weight 0.
+          if (d.then === 'delete') {
+            this.quiesceOff(d);
+            this.finish(d, 'drained', undefined, 'it left the table during the drain (removed by a health checker or an operator)');
+          } else if (timedOut) {
+            this.quiesceOff(d);
+            this.finish(d, 'timeout', undefined, 'it left the table during the drain and did not come back before the deadline');
+          }
           continue;
         }
         d.active = hit.dest.activeConns;
         d.inact = hit.dest.inactConns;
         d.persist = hit.dest.persistConns;
         if (hit.dest.weight !== 0) {
-          this.finish(d, 'failed', `its weight was set to ${hit.dest.weight} during the drain`);
+          // Not a health checker (hold() keeps theirs at 0): an operator's newer intent.
+          this.quiesceOff(d);
+          this.finish(d, 'cancelled', undefined, `its weight was set to ${hit.dest.weight} during the drain`);
           continue;
         }
-        const timedOut = this.now() >= d.deadline;
         if (d.active > 0 && !timedOut) continue;
         if (d.then === 'delete') {
           let errno: Errno | null = null;
@@ -229,6 +261,11 @@ export class DrainManager {
         this.timer = null;
       }
     }
+  }
+
+  /** Its templates usable again (the drain no longer decides for it). */
+  private quiesceOff(d: Drain): void {
+    this.host.quiesce(d.key, d.af, d.addr, d.port, false);
   }
 
   stop(): void {

@@ -3,12 +3,12 @@
  * through their existing status paths. The daemon hands over narrow getters (Daemon.observeSources)
  * so this file never reaches into its fields.
  *
- * Known gaps, read as empty until the parts count them: the proxy forwarder has no drop counters
- * (its refusals are connection resets the engine does not see); the packet forwarder's drops are
- * its DropReason counters.
+ * Drops: the packet forwarder's are its DropReason counters (in its status); the proxy's are the
+ * new connections it refused (Forwarder.drops(): no real server, maxconn, descriptor budget).
  */
 import type { ConnSnapshot, IpvsInfo, RateSnapshot, ServiceKey, ServiceSnapshot, StatsSnapshot, SyncDaemonSpec, Timeouts } from '../core/types.ts';
 import type { HealthStatus } from '../health/types.ts';
+import type { Engine } from '../core/engine.ts';
 import type { BgpObserved, SlowStartObserved, DrainObserved, FastPathObserved, ForwarderObserved, ObserveSnapshot, SyncObserved, VrrpObserved } from '../observe/snapshot.ts';
 
 /** The engine calls observers make (src/core/engine.ts Engine). */
@@ -23,17 +23,21 @@ export interface ObservedEngine {
   totalRates(): RateSnapshot;
   counters(): { tableFull: number; entries: number; limit?: number };
   setTime(now: number): void;
+  /** The dry run of `tsvs explain` (GET /api/v1/explain). */
+  explain: Engine['explain'];
 }
 
 export interface ObserveSources {
   readonly engine: ObservedEngine;
   readonly startedAt: number;
   readonly forwarderKind: 'proxy' | 'packet' | 'none';
-  /** Packet forwarder: make the engine count what the workers forwarded (exact counters). */
-  settle(): void;
+  /** Make the engine count what the forwarder accepted or forwarded but has not reported yet (exact counters). */
+  settle(): void | Promise<void>;
   /** The engine's clock (seconds) to set before listing connections. */
   now(): number;
   forwarderStatus(): unknown;
+  /** The proxy's refusals by reason (Forwarder.drops()); absent or {} otherwise. */
+  forwarderDrops?(): Readonly<Record<string, number>>;
   health(): HealthStatus | null;
   vrrp(): readonly VrrpObserved[];
   sync(): Promise<readonly SyncObserved[]>;
@@ -54,14 +58,14 @@ function numbers(x: unknown): Record<string, number> {
 }
 
 /** Reads the forwarder's status() (untyped across forwarders) into the observed shape. */
-export function forwarderObserved(kind: ObserveSources['forwarderKind'], st: unknown): ForwarderObserved {
-  if (kind !== 'packet' || typeof st !== 'object' || st === null || Array.isArray(st)) return { kind, drops: {}, packets: {}, fastPath: null };
+export function forwarderObserved(kind: ObserveSources['forwarderKind'], st: unknown, drops: Readonly<Record<string, number>> = {}): ForwarderObserved {
+  if (kind !== 'packet' || typeof st !== 'object' || st === null || Array.isArray(st)) return { kind, drops: numbers(drops), packets: {}, fastPath: null };
   const o = st as Record<string, unknown>;
   const fp = o['fastPath'] as Record<string, unknown> | null | undefined;
   const fastPath: FastPathObserved | null = fp && typeof fp === 'object'
     ? { flows: 0, installed: 0, removed: 0, full: 0, events: 0, forwarded: 0, ...numbers(fp), kind: String(fp['kind']) }
     : null;
-  return { kind, drops: numbers(o['drops']), packets: numbers(o['counters']), fastPath };
+  return { kind, drops: { ...numbers(o['drops']), ...numbers(drops) }, packets: numbers(o['counters']), fastPath };
 }
 
 export async function takeSnapshot(src: ObserveSources): Promise<ObserveSnapshot> {
@@ -82,7 +86,7 @@ export async function takeSnapshot(src: ObserveSources): Promise<ObserveSnapshot
     health: src.health(),
     vrrp: src.vrrp(),
     sync,
-    forwarder: forwarderObserved(src.forwarderKind, src.forwarderStatus()),
+    forwarder: forwarderObserved(src.forwarderKind, src.forwarderStatus(), src.forwarderDrops?.()),
     drains: src.drains(),
     slowStarts: src.slowStarts(),
     bgp: (await src.bgp?.()) ?? null,

@@ -6,7 +6,7 @@ import type { Logger } from './log.ts';
 import { HttpServer } from './http/server.ts';
 import { apiRoute, type ApiDaemon } from './http/api.ts';
 import { dashboardRoute } from './http/dashboard/route.ts';
-import { loadTokens } from './http/tokens.ts';
+import { loadTokens, type TokenSet } from './http/tokens.ts';
 import { formatListenAddr, parseListenAddr, type ListenAddr } from './http/listen-addr.ts';
 import { dirname, resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
@@ -32,6 +32,13 @@ export interface ObserverOptions {
 export type ObservedDaemon = ApiDaemon;
 
 export interface Observers {
+  /**
+   * On every reload (SIGHUP, the reload op, POST /api/v1/reload): re-reads the token file and
+   * follows the listener address and procfs directory `next` names (null: none). Never throws:
+   * what cannot be taken (a bad token file, an address in use) is logged as an error and the
+   * running listener, tokens and files stay as they were.
+   */
+  reload(next: ObserverOptions | null): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -71,29 +78,114 @@ export function tsvsVersion(): string {
   return cachedVersion;
 }
 
-export async function startObservers(d: ObservedDaemon, o: ObserverOptions): Promise<Observers> {
+const sameAddr = (a: ListenAddr | null, b: ListenAddr | null): boolean => (a && b ? formatListenAddr(a) === formatListenAddr(b) : a === b);
+
+/** Starts the observers `o` asks for (none for null: a reload may add them). Throws when one cannot start. */
+export async function startObservers(d: ObservedDaemon, o: ObserverOptions | null): Promise<Observers> {
   const sources = d.observeSources();
   let http: HttpServer | null = null;
+  let httpAddr: ListenAddr | null = null;
+  let tokenFile: string | null = null;
+  /** The tokens in force; the API reads them per request, so a reload swaps them in one place. */
+  let tokens: TokenSet | null = null;
   let procfs: ProcfsWriter | null = null;
+
+  const startHttp = async (addr: ListenAddr): Promise<HttpServer> => {
+    const h = new HttpServer({ sources, version: tsvsVersion(), log: d.log, routes: [apiRoute(d, () => tokens, tsvsVersion()), dashboardRoute()] });
+    try {
+      const at = await h.listen(addr);
+      d.log.info({ http: formatListenAddr(at), tokens: tokens?.counts ?? null }, 'http listening (/metrics, /api/v1, dashboard at /)');
+      return h;
+    } catch (e) {
+      await h.close();
+      throw e;
+    }
+  };
+  const startProcfs = async (dir: string): Promise<ProcfsWriter> => {
+    const w = new ProcfsWriter(dir, sources, d.log, o?.procfsIntervalMs ?? OBSERVER_DEFAULTS.procfsIntervalMs);
+    await w.start();
+    d.log.info({ dir }, 'procfs files kept (net/ip_vs, net/ip_vs_stats, net/ip_vs_conn)');
+    return w;
+  };
   const close = async (): Promise<void> => {
     await http?.close();
     await procfs?.stop();
+    http = null;
+    procfs = null;
   };
   try {
-    if (o.procfsDir) {
-      procfs = new ProcfsWriter(o.procfsDir, sources, d.log, o.procfsIntervalMs ?? OBSERVER_DEFAULTS.procfsIntervalMs);
-      await procfs.start();
-      d.log.info({ dir: o.procfsDir }, 'procfs files kept (net/ip_vs, net/ip_vs_stats, net/ip_vs_conn)');
-    }
-    if (o.http) {
-      const tokens = o.httpTokenFile ? loadTokens(o.httpTokenFile) : null;
-      http = new HttpServer({ sources, version: tsvsVersion(), log: d.log, routes: [apiRoute(d, tokens, tsvsVersion()), dashboardRoute()] });
-      const at = await http.listen(o.http);
-      d.log.info({ http: formatListenAddr(at), tokens: tokens?.counts ?? null }, 'http listening (/metrics, /api/v1, dashboard at /)');
+    if (o?.procfsDir) procfs = await startProcfs(o.procfsDir);
+    if (o?.http) {
+      tokenFile = o.httpTokenFile ?? null;
+      tokens = tokenFile ? loadTokens(tokenFile) : null;
+      httpAddr = o.http;
+      http = await startHttp(o.http);
     }
   } catch (e) {
     await close();
     throw e;
   }
-  return { close };
+
+  const reload = async (next: ObserverOptions | null): Promise<void> => {
+    // Tokens first: a new listener starts with the new ones.
+    const nextFile = next?.http ? next.httpTokenFile ?? null : null;
+    let tokensOk = true;
+    if (next?.http) {
+      try {
+        const t = nextFile ? loadTokens(nextFile) : null;
+        if (nextFile) d.log.info({ file: nextFile, tokens: t?.counts ?? null }, 'http tokens re-read');
+        tokens = t;
+        tokenFile = nextFile;
+      } catch (e) {
+        tokensOk = false;
+        d.log.error({ file: nextFile, err: (e as Error).message }, `reload: http token file refused; ${http ? 'the previous tokens stay in force' : 'no http listener started'}`);
+      }
+    }
+    const want = next?.http ?? null;
+    if (!sameAddr(want, httpAddr)) {
+      // A new listener without the tokens it was meant to have would open what they guard.
+      if (want && !http && !tokensOk) {
+        // (logged above)
+      } else if (want) {
+        try {
+          const h = await startHttp(want);
+          await http?.close();
+          http = h;
+          httpAddr = want;
+        } catch (e) {
+          d.log.error({ http: formatListenAddr(want), err: (e as Error).message }, `reload: cannot move the http listener; ${httpAddr ? `it stays on ${formatListenAddr(httpAddr)}` : 'none started'}`);
+        }
+      } else {
+        await http?.close();
+        d.log.info({ http: httpAddr ? formatListenAddr(httpAddr) : null }, 'http listener closed (no longer configured)');
+        http = null;
+        httpAddr = null;
+        tokens = null;
+        tokenFile = null;
+      }
+    }
+    const dir = next?.procfsDir ?? null;
+    if (dir !== (procfs?.dir ?? null)) {
+      try {
+        const w = dir ? await startProcfs(dir) : null;
+        await procfs?.stop();
+        procfs = w;
+      } catch (e) {
+        d.log.error({ dir, err: (e as Error).message }, `reload: cannot keep procfs files there; ${procfs ? `they stay in ${procfs.dir}` : 'none kept'}`);
+      }
+    }
+  };
+  return { reload, close };
+}
+
+/** A reload's new observer settings (the command line's, then the reloaded file's), applied; a bad setting is logged and changes nothing. */
+export async function reloadObservers(obs: Observers, cli: ObserverOptions | undefined, cfg: { http?: string; httpToken?: string; procfs?: string }, configFile: string | null, log: Logger): Promise<void> {
+  let next: ObserverOptions | null;
+  try {
+    next = observeOptions(cli, cfg, configFile);
+  } catch (e) {
+    log.error({ err: (e as Error).message }, 'reload: observer settings refused; http listener, tokens and procfs files unchanged');
+    return;
+  }
+  await obs.reload(next);
 }

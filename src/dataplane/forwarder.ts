@@ -34,6 +34,12 @@ export interface Forwarder {
   sync(services: readonly ServiceKey[]): Promise<readonly ListenerFailure[]>;
   /** What `tsvs status` shows as listeners (JSON-able). */
   status(): unknown;
+  /**
+   * The proxy's refused new connections by stable reason (docs/ERRORS.md "Proxy forwarder
+   * refusals"), for tsvs_forwarder_drops_total. Optional: the packet forwarder counts its drops
+   * in status().
+   */
+  drops?(): Readonly<Record<string, number>>;
   close(): Promise<void>;
 }
 

@@ -11,7 +11,7 @@
  *
  * Pure: the process metrics (prom-client) are appended by the HTTP layer.
  */
-import type { ServiceKey } from '../core/types.ts';
+import type { ServiceKey, ServiceSnapshot } from '../core/types.ts';
 import type { ObserveSnapshot } from './snapshot.ts';
 import { PromText, labels, moreLabels, type MetricType } from './prom.ts';
 import { backendLabels, backendPrefix, goIp, serviceLabels, splitHostPort } from './ipvs-labels.ts';
@@ -50,17 +50,96 @@ export function resultCode(reason: string): string {
 export interface MetricsOptions {
   /** tsvs version for tsvs_build_info. */
   readonly version: string;
+  /** Label sets kept from the last scrape (the HTTP server keeps one); a fresh one when absent. */
+  readonly cache?: MetricsLabelCache;
+  /** The writer to render into (reset by the caller between scrapes); a fresh one when absent. */
+  readonly writer?: PromText;
 }
 
+/** A family name, encoded once. */
+const NAME_BYTES = new Map<string, Buffer>();
+function nameBytes(name: string): Buffer {
+  let b = NAME_BYTES.get(name);
+  if (!b) NAME_BYTES.set(name, (b = Buffer.from(name)));
+  return b;
+}
+
+interface DestLabels {
+  readonly addr: string;
+  readonly port: number;
+  /** node_exporter's backend label set, and it encoded with the space before the value. */
+  readonly str: string;
+  readonly bytes: Buffer;
+}
+
+interface SvcLabels {
+  readonly key: ServiceKey;
+  /** The service's label set (tsvs_service_*), as text and encoded with the trailing space. */
+  readonly str: string;
+  readonly bytes: Buffer;
+  /** backendPrefix(): its backends' label sets start with it. */
+  readonly prefix: string;
+  dests: DestLabels[];
+}
+
+const sameKey = (a: ServiceKey, b: ServiceKey): boolean =>
+  a.port === b.port && a.addr === b.addr && a.fwmark === b.fwmark && a.protocol === b.protocol && a.af === b.af;
+
 /**
- * The text in pieces of about one family of backends each (a 1,000 x 10 table is ~6 MB): the
- * HTTP server writes each and lets the event loop run between them, so a scrape never holds the
- * engine's thread for long.
+ * The label sets of every service and real server, rendered and encoded once and kept between
+ * scrapes: a scrape of a 1,000 x 10 table writes ~40,000 samples whose labels rarely change.
+ * Entries are checked against the snapshot (service key; real servers' address and port, in order)
+ * and rebuilt where they differ; services gone since the last scrape are dropped.
  */
-export function* renderMetricsChunks(s: ObserveSnapshot, opts: MetricsOptions): Generator<string> {
-  const p = new PromText();
-  for (const _ of renderNodeIpvs(p, s)) yield p.take();
-  renderServices(p, s);
+export class MetricsLabelCache {
+  /** Last scrape's services in order (the common case: the same list again), and by key. */
+  private list: SvcLabels[] = [];
+  private byKey: Map<string, SvcLabels> | null = null;
+
+  /** The labels of this scrape's services, in order. */
+  services(svcs: readonly ServiceSnapshot[]): SvcLabels[] {
+    const out: SvcLabels[] = new Array(svcs.length);
+    for (let i = 0; i < svcs.length; i++) {
+      const svc = svcs[i]!;
+      let e = this.list[i];
+      if (!e || !sameKey(e.key, svc)) e = this.find(svc);
+      const ds = svc.dests;
+      let same = ds.length === e.dests.length;
+      for (let j = 0; same && j < ds.length; j++) same = ds[j]!.addr === e.dests[j]!.addr && ds[j]!.port === e.dests[j]!.port;
+      if (!same) {
+        const prefix = e.prefix;
+        e.dests = ds.map((d) => {
+          const str = prefix + goIp(d.addr) + '",remote_port="' + d.port + '"}';
+          return { addr: d.addr, port: d.port, str, bytes: Buffer.from(str + ' ') };
+        });
+      }
+      out[i] = e;
+    }
+    // A service may appear once per scrape, so entries are shared only with the last scrape.
+    this.list = out;
+    this.byKey = null;
+    return out;
+  }
+
+  /** Off the common path (services added, removed or reordered): by key, else new. */
+  private find(svc: ServiceSnapshot): SvcLabels {
+    const k = (x: ServiceKey) => `${x.af}|${x.fwmark}|${x.protocol}|${x.addr}|${x.port}`;
+    this.byKey ??= new Map(this.list.map((e) => [k(e.key), e]));
+    const hit = this.byKey.get(k(svc));
+    if (hit) return hit;
+    const str = serviceLabels(svc);
+    const key: ServiceKey = { af: svc.af, fwmark: svc.fwmark, protocol: svc.protocol, addr: svc.addr, port: svc.port };
+    return { key, str, bytes: Buffer.from(str + ' '), prefix: backendPrefix(svc), dests: [] };
+  }
+}
+
+/** The text in pieces of about one family of backends each (a 1,000 x 10 table is ~6 MB), each a view of the writer's buffer. */
+export function* renderMetricsChunks(s: ObserveSnapshot, opts: MetricsOptions): Generator<Buffer> {
+  const p = opts.writer ?? new PromText();
+  const cache = opts.cache ?? new MetricsLabelCache();
+  const svcLabels = cache.services(s.services);
+  for (const _ of renderNodeIpvs(p, s, svcLabels)) yield p.take();
+  renderServices(p, s, svcLabels);
   yield p.take();
   renderHealth(p, s);
   renderDrains(p, s);
@@ -73,38 +152,38 @@ export function* renderMetricsChunks(s: ObserveSnapshot, opts: MetricsOptions): 
 }
 
 export function renderMetrics(s: ObserveSnapshot, opts: MetricsOptions): string {
-  let out = '';
-  for (const c of renderMetricsChunks(s, opts)) out += c;
-  return out;
+  return Buffer.concat([...renderMetricsChunks(s, opts)]).toString('utf8');
 }
 
 /** Yields after each backend family (the caller takes the text). */
-function* renderNodeIpvs(p: PromText, s: ObserveSnapshot): Generator<void> {
-  // One label set per backend, built from its service's prefix (addresses need no escaping).
-  // Rows with the same label tuple are summed (node_exporter's `sums` map); that needs a map
-  // only when two services share their labels (IPv4 and IPv6 firewall-mark services with one
-  // mark, an IPv4-mapped IPv6 address), so the common case is a plain list.
-  const lbl: string[] = [];
+function* renderNodeIpvs(p: PromText, s: ObserveSnapshot, svcLabels: readonly SvcLabels[]): Generator<void> {
+  // One label set per backend (cached). Rows with the same label tuple are summed
+  // (node_exporter's `sums` map); that needs a map only when two services share their labels
+  // (IPv4 and IPv6 firewall-mark services with one mark, an IPv4-mapped IPv6 address), so the
+  // common case is a plain list.
+  const lbl: Buffer[] = [];
   const active: number[] = [];
   const inact: number[] = [];
   const weight: number[] = [];
   const prefixes = new Set<string>();
   let merge: Map<string, number> | null = null;
-  for (const svc of s.services) {
-    const prefix = backendPrefix(svc);
-    if (prefixes.has(prefix)) merge ??= new Map(lbl.map((l, i) => [l, i]));
-    prefixes.add(prefix);
-    for (const d of svc.dests) {
-      const l = prefix + goIp(d.addr) + '",remote_port="' + d.port + '"}';
-      const at = merge?.get(l);
+  for (let i = 0; i < s.services.length; i++) {
+    const svc = s.services[i]!;
+    const c = svcLabels[i]!;
+    if (prefixes.has(c.prefix)) merge ??= new Map(svcLabels.slice(0, i).flatMap((x) => x.dests.map((d) => d.str)).map((l, k) => [l, k]));
+    prefixes.add(c.prefix);
+    for (let j = 0; j < svc.dests.length; j++) {
+      const d = svc.dests[j]!;
+      const l = c.dests[j]!;
+      const at = merge?.get(l.str);
       if (at !== undefined) {
         active[at] += d.activeConns;
         inact[at] += d.inactConns;
         weight[at] += d.weight;
         continue;
       }
-      merge?.set(l, lbl.length);
-      lbl.push(l);
+      merge?.set(l.str, lbl.length);
+      lbl.push(l.bytes);
       active.push(d.activeConns);
       inact.push(d.inactConns);
       weight.push(d.weight);
@@ -113,7 +192,8 @@ function* renderNodeIpvs(p: PromText, s: ObserveSnapshot): Generator<void> {
   const F = NODE_IPVS_FAMILIES;
   const fam = (name: keyof typeof F, v: readonly number[]): void => {
     p.family(name, F[name].type, F[name].help);
-    for (let i = 0; i < lbl.length; i++) p.sample(name, lbl[i]!, v[i]!);
+    const nb = nameBytes(name);
+    for (let i = 0; i < lbl.length; i++) p.sampleBytes(nb, lbl[i]!, v[i]!);
   };
   fam('node_ipvs_backend_connections_active', active);
   yield;
@@ -132,16 +212,16 @@ function* renderNodeIpvs(p: PromText, s: ObserveSnapshot): Generator<void> {
   one('node_ipvs_outgoing_packets_total', t.outpkts);
 }
 
-function renderServices(p: PromText, s: ObserveSnapshot): void {
-  const svcLabels = s.services.map((x) => serviceLabels(x));
+function renderServices(p: PromText, s: ObserveSnapshot, svcLabels: readonly SvcLabels[]): void {
   const per = (name: string, type: MetricType, help: string, pick: (i: number) => number): void => {
     p.family(name, type, help);
-    for (let i = 0; i < svcLabels.length; i++) p.sample(name, svcLabels[i]!, pick(i));
+    const nb = nameBytes(name);
+    for (let i = 0; i < svcLabels.length; i++) p.sampleBytes(nb, svcLabels[i]!.bytes, pick(i));
   };
   p.family('tsvs_service_info', 'gauge', 'A constant 1 per virtual service, labelled with its scheduler and persistence timeout (0 = not persistent).');
   for (let i = 0; i < svcLabels.length; i++) {
     const x = s.services[i]!;
-    p.sample('tsvs_service_info', moreLabels(svcLabels[i]!, [['scheduler', x.scheduler], ['persistent', String(x.flags & 1 ? x.timeout : 0)]]), 1);
+    p.sample('tsvs_service_info', moreLabels(svcLabels[i]!.str, [['scheduler', x.scheduler], ['persistent', String(x.flags & 1 ? x.timeout : 0)]]), 1);
   }
   const st = (i: number) => s.services[i]!.stats;
   const rt = (i: number) => s.services[i]!.rates;

@@ -70,6 +70,8 @@ export interface DrainObserved {
   /** The weight before the drain (restored when cancelled). */
   readonly weightBefore: number;
   readonly error?: string;
+  /** What happened meanwhile that did not fail it (a health checker's weight held at 0, the server removed). */
+  readonly note?: string;
 }
 
 /** A real server ramping up its weight (src/daemon/slow-start.ts). */

@@ -7,9 +7,9 @@ export interface HttpDaemon extends DaemonProc {
   readonly http: number;
 }
 
-/** Starts a daemon with `--http 127.0.0.1:0` (plus args) and learns the port it bound from its log. */
-export async function startHttpDaemon(args: string[], dir = tmpDir()): Promise<HttpDaemon> {
-  const d = await startDaemon(['--http', '127.0.0.1:0', ...args], dir);
+/** Starts a daemon with `--http 127.0.0.1:0` (plus args) and learns the port it bound from its log; `launcher` as startDaemon's. */
+export async function startHttpDaemon(args: string[], dir = tmpDir(), launcher: readonly string[] = []): Promise<HttpDaemon> {
+  const d = await startDaemon(['--http', '127.0.0.1:0', ...args], dir, {}, launcher);
   const m = /"http":"127\.0\.0\.1:(\d+)"/.exec(d.logs());
   if (!m) {
     await d.stop();

@@ -1,10 +1,10 @@
 /** The /metrics renderer on hand-built snapshots: label values, summing, escaping, every extra family. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { renderMetrics, resultCode } from '../../src/observe/metrics.ts';
-import { parsePromText, escapeLabel } from '../../src/observe/prom.ts';
+import { MetricsLabelCache, renderMetrics, resultCode } from '../../src/observe/metrics.ts';
+import { PromText, formatValue, parsePromText, escapeLabel } from '../../src/observe/prom.ts';
 import { goIp } from '../../src/observe/ipvs-labels.ts';
-import { dest, service, snapshot } from './fixtures.ts';
+import { bigSnapshot, dest, service, snapshot } from './fixtures.ts';
 
 const render = (s: Parameters<typeof renderMetrics>[0]) => parsePromText(renderMetrics(s, { version: '9.9.9' }));
 
@@ -126,5 +126,32 @@ test('every sample belongs to a family declared once with HELP and TYPE, its sam
     }
     if (line.startsWith('#')) continue;
     assert.equal(line.split(/[{ ]/)[0], current, `sample outside its family: ${line}`);
+  }
+});
+
+test('sample values are written as String() writes them (integers digit by digit, halves above 1e9)', () => {
+  const values = [0, -0, 7, 10, -12, 99, 100, 999_999_999, 1e9, 1e9 + 1, 2 ** 31, 1e15 + 999_999_999, 2 ** 53 - 1, -(2 ** 53 - 1), 1.5, 0.012, 2 ** 60, 1e21, NaN, Infinity, -Infinity];
+  for (const v of values) {
+    const p = new PromText(16);
+    p.value(v);
+    assert.equal(p.toString(), formatValue(v), String(v));
+  }
+});
+
+test('label sets kept between scrapes follow services and real servers added, removed and reordered', () => {
+  const base = bigSnapshot(12, 3);
+  const svcs = base.services;
+  const steps = [
+    svcs,
+    [...svcs].reverse(),
+    svcs.slice(4),
+    svcs.map((x, i) => (i === 2 ? { ...x, dests: x.dests.slice(1) } : x)),
+    svcs.map((x, i) => (i === 5 ? { ...x, dests: [dest('10.9.9.9', 1, { weight: 3 }), ...x.dests] } : x)),
+    svcs,
+  ];
+  const cache = new MetricsLabelCache();
+  for (const [i, services] of steps.entries()) {
+    const s = { ...base, services };
+    assert.equal(renderMetrics(s, { version: '1', cache }), renderMetrics(s, { version: '1' }), `step ${i}`);
   }
 });

@@ -106,3 +106,38 @@ test('keepalived mode: a real server whose health check passes again comes back 
     await k.stop();
   }
 });
+
+test('a reload of --rules (SIGHUP) ramps the real servers it adds or raises from weight 0; the rules at start do not ramp', async () => {
+  const { startDaemon } = await import('../daemon/helpers.ts');
+  const { writeFileSync } = await import('node:fs');
+  const dir = tmpDir();
+  const rules = join(dir, 'rules');
+  const svc = '-A -t 10.9.0.1:80 -s wrr\n';
+  writeFileSync(rules, `${svc}-a -t 10.9.0.1:80 -r 10.9.1.1:80 -g -w 8\n-a -t 10.9.0.1:80 -r 10.9.1.2:80 -g -w 0\n`);
+  const k = await startDaemon(['--forwarder', 'none', '--no-state', '--rules', rules, '--slow-start', '3'], dir);
+  const w = async (rip: string) => {
+    const line = (await tsvsadm(k.socket, ['-L', '-n', '-t', '10.9.0.1:80'])).stdout.split('\n').find((l) => l.includes(`${rip}:80 `));
+    return line ? Number(line.trim().split(/\s+/)[3]) : null;
+  };
+  try {
+    assert.equal(await w('10.9.1.1'), 8, 'the rules at start are in force at once');
+    writeFileSync(rules, `${svc}-a -t 10.9.0.1:80 -r 10.9.1.1:80 -g -w 8\n-a -t 10.9.0.1:80 -r 10.9.1.2:80 -g -w 6\n-a -t 10.9.0.1:80 -r 10.9.1.3:80 -g -w 9\n`);
+    k.proc.kill('SIGHUP');
+    const seen: Record<string, (number | null)[]> = { '10.9.1.2': [], '10.9.1.3': [] };
+    const t0 = Date.now();
+    while (Date.now() - t0 < 6000) {
+      for (const rip of Object.keys(seen)) {
+        const x = await w(rip);
+        const s = seen[rip]!;
+        if (s[s.length - 1] !== x) s.push(x);
+      }
+      if (seen['10.9.1.3']!.at(-1) === 9 && seen['10.9.1.2']!.at(-1) === 6) break;
+      await sleep(100);
+    }
+    assert.deepEqual(seen['10.9.1.3']!.filter((x) => x !== null), [3, 6, 9], `added: ${seen['10.9.1.3']!.join(',')}`);
+    assert.deepEqual(seen['10.9.1.2']!.filter((x) => x !== 0), [2, 4, 6], `raised from 0: ${seen['10.9.1.2']!.join(',')}`);
+    assert.equal(await w('10.9.1.1'), 8, 'unchanged ones keep their weight');
+  } finally {
+    await k.stop();
+  }
+});

@@ -34,9 +34,9 @@ function fmtDrain(d: DrainObserved, now = Date.now()): string {
   const target = `${d.service} -> ${d.dest.addr.includes(':') ? `[${d.dest.addr}]` : d.dest.addr}:${d.dest.port}`;
   switch (d.state) {
     case 'draining': return `draining ${target}: ${d.activeConns} active, ${d.inactConns} inactive connections, ${left} s left`;
-    case 'drained': return `drained ${target}: no active connections; ${d.then === 'delete' ? 'deleted' : 'kept at weight 0'}`;
-    case 'timeout': return `timed out draining ${target} with ${d.activeConns} active connections; ${d.then === 'delete' ? 'deleted' : 'kept at weight 0'}`;
-    case 'cancelled': return `cancelled the drain of ${target}; weight ${d.weightBefore} restored`;
+    case 'drained': return `drained ${target}: ${d.note && /left the table/.test(d.note) ? d.note : `no active connections; ${d.then === 'delete' ? 'deleted' : 'kept at weight 0'}${d.note ? ` (${d.note})` : ''}`}`;
+    case 'timeout': return d.note && /left the table/.test(d.note) ? `timed out draining ${target}: ${d.note}` : `timed out draining ${target} with ${d.activeConns} active connections; ${d.then === 'delete' ? 'deleted' : 'kept at weight 0'}`;
+    case 'cancelled': return d.note && /weight was set/.test(d.note) ? `drain of ${target} cancelled: ${d.note}` : `cancelled the drain of ${target}; weight ${d.weightBefore} restored`;
     case 'failed': return `drain of ${target} failed: ${d.error ?? 'unknown error'}`;
   }
 }

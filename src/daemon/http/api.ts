@@ -20,6 +20,8 @@ import { commandErrorMessage } from '../../ipvsadm/texts.ts';
 import type { Logger } from '../log.ts';
 import { takeConnections, takeSnapshot, type ObserveSources } from '../observe.ts';
 import { DrainError, DRAIN_DEFAULTS, type DrainManager } from '../drain.ts';
+import { explain } from '../explain.ts';
+import { ControlError } from '../../core/errors.ts';
 import type { ObserveSnapshot } from '../../observe/snapshot.ts';
 import { parseRealId, parseServiceId, realId, serviceId } from '../../observe/ids.ts';
 import { serviceName, splitHostPort } from '../../observe/ipvs-labels.ts';
@@ -407,6 +409,33 @@ export function buildRoutes(d: ApiDaemon): RouteDef[] {
       method: 'POST', path: '/reload', summary: 'Reload --rules or the keepalived/ldirectord file (refused whole if invalid)', write: true,
       handler: async () => { const r = await d.reload(); if (!r.ok) throw new ApiError(422, 'ERELOAD', r.error ?? 'reload failed'); return { commands: r.commands ?? 0 }; },
     },
+    {
+      method: 'GET', path: '/explain', summary: 'Which real server a new connection from the client would get now and why (scheduler state, persistence template, thresholds, weight 0), and with a client port its existing connection entry (tsvs explain). Changes nothing.', write: false,
+      query: [
+        { name: 'service', description: 'the service id (tcp-ADDR-PORT, udp-ADDR-PORT, sctp-ADDR-PORT, fwm-MARK, fwm6-MARK); required', schema: { type: 'string' } },
+        { name: 'client', description: 'the client\'s address (numeric, the service\'s family); required', schema: { type: 'string' } },
+        { name: 'cport', description: 'the client\'s port: its existing connection entry is looked up too', schema: { type: 'integer', minimum: 0, maximum: 65535 } },
+      ],
+      handler: async ({ query }) => {
+        for (const k of query.keys()) if (!['service', 'client', 'cport'].includes(k)) throw new ApiError(400, 'EBADREQ', `explain: unknown parameter '${k}' (service, client, cport)`);
+        const sid = query.get('service');
+        const client = query.get('client');
+        if (!sid) throw new ApiError(400, 'EBADREQ', 'explain needs service=SERVICE-ID (tcp-ADDR-PORT, udp-ADDR-PORT, sctp-ADDR-PORT, fwm-MARK, fwm6-MARK)');
+        if (!client) throw new ApiError(400, 'EBADREQ', 'explain needs client=ADDRESS');
+        const key = parseServiceId(sid);
+        if (!key) throw new ApiError(400, 'EBADREQ', `'${sid}' is not a service id (tcp-ADDR-PORT, udp-ADDR-PORT, sctp-ADDR-PORT, fwm-MARK, fwm6-MARK)`);
+        const cp = query.get('cport');
+        if (cp !== null && (!/^\d{1,5}$/.test(cp) || Number(cp) > 65535)) throw new ApiError(400, 'EBADREQ', `cport: an integer 0..65535 (got '${cp}')`);
+        // Connections the forwarder accepted but has not reported yet are accounted first.
+        await src.settle();
+        try {
+          return explain(src.engine, { service: key, client, ...(cp !== null ? { cport: Number(cp) } : {}) });
+        } catch (e) {
+          if (e instanceof ControlError) throw new ApiError(e.code === 'ESRCH' ? 404 : 400, e.code, e.message);
+          throw e;
+        }
+      },
+    },
     { method: 'GET', path: '/health', summary: 'Health checkers: state, last result and reason, since when (keepalived/ldirectord mode)', write: false, handler: async () => ({ health: src.health() }) },
     { method: 'GET', path: '/bgp', summary: 'The BGP announcement (--bgp bird): each prefix announced or not, the sessions, BIRD; null without --bgp', write: false, handler: async () => ({ bgp: (await src.bgp?.()) ?? null }) },
     { method: 'GET', path: '/vrrp', summary: 'VRRP instances: state, priority, advert counters, transitions', write: false, handler: async () => ({ vrrp: src.vrrp() }) },
@@ -516,7 +545,8 @@ function match(pattern: string, path: string): Record<string, string> | null {
 }
 
 /** The /api/v1 route for the HTTP server. */
-export function apiRoute(d: ApiDaemon, tokens: TokenSet | null, version: string): Route {
+/** `tokens`: the tokens in force, read per request (a reload may swap them: src/daemon/observers.ts). */
+export function apiRoute(d: ApiDaemon, tokensNow: () => TokenSet | null, version: string): Route {
   const routes = buildRoutes(d);
   const doc = JSON.stringify(openApi(routes, version), null, 2);
   return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> => {
@@ -541,6 +571,7 @@ export function apiRoute(d: ApiDaemon, tokens: TokenSet | null, version: string)
       // Access before anything is read or done.
       let role: Role | 'open' = 'open';
       const auth = req.headers['authorization'];
+      const tokens = tokensNow();
       if (tokens) {
         const m = typeof auth === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(auth) : null;
         if (!m) throw new ApiError(401, 'EAUTH', 'this API needs Authorization: Bearer TOKEN (a token from the daemon\'s --http-token file)');

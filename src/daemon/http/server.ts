@@ -6,7 +6,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from '../log.ts';
 import { takeSnapshot, type ObserveSources } from '../observe.ts';
-import { renderMetrics, renderMetricsChunks } from '../../observe/metrics.ts';
+import { MetricsLabelCache, renderMetrics, renderMetricsChunks } from '../../observe/metrics.ts';
+import { PromText } from '../../observe/prom.ts';
 import { ProcessMetrics } from './process-metrics.ts';
 import { formatListenAddr, type ListenAddr } from './listen-addr.ts';
 
@@ -35,6 +36,10 @@ export function sendError(res: ServerResponse, status: number, code: string, mes
 export class HttpServer {
   private server: Server | null = null;
   private readonly proc = new ProcessMetrics();
+  /** Label sets kept between scrapes (src/observe/metrics.ts). */
+  private readonly labelCache = new MetricsLabelCache();
+  /** The buffer the last finished scrape was written into, reused by the next (none while one is in flight). */
+  private idleWriter: PromText | null = null;
   private bound: ListenAddr | null = null;
 
   constructor(private readonly deps: HttpDeps) {}
@@ -78,9 +83,11 @@ export class HttpServer {
   }
 
   /**
-   * /metrics: one snapshot, written in chunks (chunked transfer encoding) with the event loop let
-   * run between them, so the engine's thread is never held for a whole 6 MB render; then the
-   * process metrics.
+   * /metrics: one snapshot rendered at once (~7 ms on 1,000 x 10 real servers) into a buffer kept
+   * between scrapes, then written with backpressure; then the process metrics. Rendered whole, the
+   * snapshot's objects die young (a snapshot kept alive across the writes was promoted to the old
+   * generation at every scrape, and the major collections it caused cost forwarding more than the
+   * render).
    */
   private async metrics(res: ServerResponse, headOnly: boolean): Promise<void> {
     const snap = await takeSnapshot(this.deps.sources);
@@ -89,17 +96,24 @@ export class HttpServer {
       res.end();
       return;
     }
-    for (const chunk of renderMetricsChunks(snap, { version: this.deps.version })) {
+    // Reuse the last scrape's buffer only once its response finished: until then the socket may
+    // still be reading the chunks (views of it). A scrape cut short drops its buffer.
+    const writer = this.idleWriter?.reset() ?? new PromText();
+    this.idleWriter = null;
+    const chunks = [...renderMetricsChunks(snap, { version: this.deps.version, cache: this.labelCache, writer })];
+    for (const chunk of chunks) {
       if (res.destroyed) return;
       if (!res.write(chunk)) await new Promise<void>((r) => { res.once('drain', r); res.once('close', r); });
-      else await new Promise<void>((r) => setImmediate(r));
     }
-    res.end(await this.proc.text());
+    if (res.destroyed) return;
+    res.end(await this.proc.text(), () => {
+      this.idleWriter = writer;
+    });
   }
 
   /** The whole /metrics text (tests, benches). */
   async metricsText(): Promise<string> {
-    return renderMetrics(await takeSnapshot(this.deps.sources), { version: this.deps.version }) + (await this.proc.text());
+    return renderMetrics(await takeSnapshot(this.deps.sources), { version: this.deps.version, cache: this.labelCache }) + (await this.proc.text());
   }
 
   async close(): Promise<void> {

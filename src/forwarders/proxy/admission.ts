@@ -40,6 +40,11 @@ export interface AdmissionStatus {
   refusedMaxconn: number;
 }
 
+/** The refusals as tsvs_forwarder_drops_total reasons (docs/ERRORS.md "Proxy forwarder refusals"). */
+export function admissionDrops(st: AdmissionStatus | null | undefined): Record<string, number> {
+  return st ? { 'descriptor-budget': st.refusedDescriptors, maxconn: st.refusedMaxconn } : {};
+}
+
 /** FNV-1a, never 0 (0 marks a free slot). */
 function hash32(s: string): number {
   let h = 0x811c9dc5;

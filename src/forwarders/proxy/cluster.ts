@@ -50,7 +50,7 @@ import { sys } from '../../os/libc.ts';
 import { ProxyForwarder, proxyRefusal, type ForwarderLog, type ListenerStatus, type RelayKind } from './forwarder.ts';
 import type { ProxyOptions } from '../../dataplane/options.ts';
 import { RELAY_ARG, type RelayWorkerInit } from './worker-init.ts';
-import type { Admission } from './admission.ts';
+import { admissionDrops, type Admission } from './admission.ts';
 
 /*
  * sharedAccept (the default): one listening socket per service, its accept queue shared by every
@@ -371,6 +371,14 @@ export class ClusterForwarder implements Forwarder {
     const relay = this.workers.find((w) => w.relay)?.relay;
     const tcp = this.lastServices.filter((s) => s.protocol === 'tcp' && s.fwmark === 0).map((s) => ({ protocol: 'tcp', addr: s.addr, port: s.port, state: 'listening', workers: this.workers.length, ...(relay ? { relay } : {}), decisions: { ...this.decisions } }));
     return [...tcp, ...(this.udp.status() as object[])];
+  }
+
+  /**
+   * Refused new connections by reason: the engine's, here, and admission's, which relay threads
+   * share (relay processes keep their own: not counted here).
+   */
+  drops(): Record<string, number> {
+    return { ...this.port.refused, ...(this.fds ? admissionDrops(this.deps.admission?.status()) : {}) };
   }
 
   async close(): Promise<void> {

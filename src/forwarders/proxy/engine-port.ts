@@ -43,6 +43,12 @@ export interface ParsedFlow {
 export class EnginePort implements FlowPort {
   /** Packets and bytes the engine was told about (for status). */
   packets = 0;
+  /**
+   * Flows the engine refused, by verdict reason: a new one with no real server available
+   * (no-dest), an open one whose real server was removed (dest-unavailable), the drop_packet
+   * defence. Not table-full: the engine counts that itself (counters().tableFull).
+   */
+  readonly refused: Record<string, number> = {};
   /** Inside batch(): the clock was set once for the whole batch. */
   private batched = false;
   /** The PacketIn the port refills for every call (the engine does not keep it). */
@@ -133,8 +139,13 @@ export class EnginePort implements FlowPort {
     if (t) {
       ip.d = this.ip(t.addr);
       ip.dport = t.port;
-    }
+    } else this.refuse(v);
     return t;
+  }
+
+  private refuse(v: Verdict): void {
+    if (v.reason === '' || v.reason === 'table-full') return;
+    this.refused[v.reason] = (this.refused[v.reason] ?? 0) + 1;
   }
 
   packet(f: Flow, dir: 'in' | 'out', flags: number, bytes: number, pkts: number): boolean {
@@ -151,8 +162,12 @@ export class EnginePort implements FlowPort {
     const per = Math.floor(bytes / pkts);
     const last = bytes - per * (pkts - 1);
     for (let i = 0; i < pkts; i++) {
-      const a = this.send(ip, dir, flags, i === pkts - 1 ? last : per).action;
-      if (a === 'drop' || a === 'reject') ok = false;
+      const v = this.send(ip, dir, flags, i === pkts - 1 ? last : per);
+      if (v.action === 'drop' || v.action === 'reject') {
+        // Counted once per flow: the relay resets it on the first refusal.
+        if (ok) this.refuse(v);
+        ok = false;
+      }
     }
     this.batched = was;
     return ok;

@@ -47,6 +47,8 @@ export interface FlowPort {
    * a promise and a microtask per connection. Relays use it when present.
    */
   openCb?(f: Flow, bytes: number, to: TargetReceiver): void;
+  /** Flows the engine refused, by its verdict reason (no-dest, dest-unavailable, ...; not table-full, which the engine counts). */
+  readonly refused?: Readonly<Record<string, number>>;
 }
 
 /** What waits for a new flow's target (a relay, itself: no closures per connection). */

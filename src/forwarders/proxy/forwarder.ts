@@ -24,7 +24,7 @@ import type { RelayBase, RelayOptions } from './relay-base.ts';
 import { EpollListener, EpollRelay, epollClock, localAddr } from './epoll-relay.ts';
 import { currentEpollLoop, epollLoop, listenSocket } from '../../os/epoll.ts';
 import { UdpService } from './udp-relay.ts';
-import { REFUSED_DESCRIPTORS, REFUSED_MAXCONN, RefusalLog, type Admission } from './admission.ts';
+import { REFUSED_DESCRIPTORS, REFUSED_MAXCONN, RefusalLog, admissionDrops, type Admission } from './admission.ts';
 import { sys, C, CT } from '../../os/libc.ts';
 import { unmapV4, type ProxyProtocolVersion } from './proxy-protocol.ts';
 
@@ -151,6 +151,11 @@ export class ProxyForwarder implements Forwarder {
 
   status(): ListenerStatus[] {
     return [...this.listeners.values()].map((l) => ({ ...l.status }));
+  }
+
+  /** Refused new connections by reason: the engine's (no real server...) and admission's (maxconn, descriptor budget). */
+  drops(): Record<string, number> {
+    return { ...this.port.refused, ...admissionDrops(this.opts.admission?.status()) };
   }
 
   /** Makes the listeners match the services; resolves with the ones that failed to listen. */
