@@ -3,7 +3,8 @@
  * tsvs kernel fast path: forwards the packets of DR connections the engine has already decided,
  * without waking user space (docs/PACKET-FORWARDER.md, "Kernel fast path"). One step, two hooks:
  * tc ingress (`tsvs_tc`, the default) and XDP (`tsvs_xdp`). NAT connections (both directions:
- * destination rewritten on the client's packets, source on the replies) only on tc.
+ * destination rewritten on the client's packets, source on the replies) only on tc, new ones
+ * included (a NAT decision ahead: the SYN rewritten here, the server's SYN-ACK carried back).
  *
  * The engine stays the only one that decides. User space installs an entry in `flows` for a
  * direct-routing connection it forwarded (key: the client's 5-tuple toward the VIP; value: the
@@ -99,6 +100,7 @@ static long (*bpf_l4_csum_replace)(void *skb, __u32 offset, __u64 from, __u64 to
 #define BPF_F_MARK_MANGLED_0 (1ULL << 5)
 static long (*bpf_ringbuf_output)(void *ringbuf, void *data, __u64 size, __u64 flags) = (void *)130;
 static __u64 (*bpf_ringbuf_query)(void *ringbuf, __u64 flags) = (void *)134;
+static long (*bpf_check_mtu)(void *ctx, __u32 ifindex, __u32 *mtu_len, int len_diff, __u64 flags) = (void *)163;
 #define BPF_RB_NO_WAKEUP 1
 #define BPF_RB_FORCE_WAKEUP 2
 #define BPF_RB_AVAIL_DATA 0
@@ -160,14 +162,15 @@ struct flow_event {
   __u16 len; /* IP total length, host order */
   __u64 pkts;
   __u64 bytes;
-  __u32 kind;  /* EV_STATE, or EV_TAKEN: a new connection sent to the decision `token` */
+  __u32 kind;  /* EV_STATE, or EV_TAKEN(_NAT): a new connection sent to the decision `token` */
   __u32 token;
 };
 #define EV_STATE 0
 #define EV_TAKEN 1
+#define EV_TAKEN_NAT 2 /* EV_TAKEN of a NAT decision: the replies' entry was installed too */
 
 /*
- * Decisions ahead (rr/wrr services whose destinations are all direct routing): user space keeps
+ * Decisions ahead (rr/wrr services whose destinations are all direct routing or, on tc, NAT): user space keeps
  * a ring of destinations per service that the engine chose in its scheduling order
  * (Engine.scheduleAhead). A SYN (or a UDP datagram) of an unknown flow to such a service takes the
  * next one: the flow is installed, the packet forwarded, and the taking reported (EV_TAKEN) so
@@ -177,13 +180,19 @@ struct flow_event {
  * slot `head` by compare-and-exchange.
  */
 #define AHEAD_SLOTS 16
+/* 32 bytes (fastpath-ahead.ts writes them). NAT (tc only): the client's packets get `naddr`:`nport`
+ * (the real server, network order) as destination; the replies' entry is made from the SYN itself. */
 struct ahead_slot {
   __u8 dmac[6];
   __u8 smac[6];
   __u32 ifindex;
   __u16 mtu;
-  __u16 pad;
+  __u8 nat; /* NAT_NONE (DR) or NAT_DST */
+  __u8 pad;
   __u32 token;
+  __u32 naddr;
+  __u16 nport;
+  __u16 pad2;
 };
 struct ahead_ring {
   __u32 head;
@@ -272,8 +281,16 @@ static __attribute__((always_inline)) __u64 wake_flag(void) {
   return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= WAKE_AT ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
-/* A new connection to a service with decisions ahead: take the next one (see `ahead`). */
-static __attribute__((always_inline)) int take_ahead(__u8 *eth, __u8 *ip, struct flow_key *k, __u8 proto, __u8 flags, __u16 tot, __u32 seg, __u32 *ifindex) {
+/*
+ * A new connection to a service with decisions ahead: take the next one (see `ahead`). A NAT
+ * decision (tc only: `skb` set) also installs the replies' entry (real server -> client, source
+ * rewritten to the virtual service), sent back where the SYN came from: out of the device it
+ * arrived on (its MTU, bpf_check_mtu), to the MAC it came from. That needs no route or neighbour
+ * lookup for the client (bpf_fib_lookup refuses a device without ip_forward, as a director has),
+ * and it is the client's next hop whenever routing is symmetric; user space resolves the client
+ * through the routing table only for the connections it decides itself.
+ */
+static __attribute__((always_inline)) int take_ahead(struct __sk_buff *skb, __u8 *eth, __u8 *ip, struct flow_key *k, __u8 proto, __u8 flags, __u16 tot, __u32 seg, __u32 *ifindex, struct nat_op *nat) {
   struct svc_key sk = { k->daddr, k->dport, proto, 0 };
   __u32 *idx = bpf_map_lookup_elem(&svcs, &sk);
   if (!idx) return PASS;
@@ -283,6 +300,27 @@ static __attribute__((always_inline)) int take_ahead(__u8 *eth, __u8 *ip, struct
   if (h == *(volatile __u32 *)&r->tail) return PASS; /* none waiting: the engine decides */
   struct ahead_slot s = r->slots[h & (AHEAD_SLOTS - 1)];
   if (seg > s.mtu) return PASS;
+  struct flow_key rk = {};
+  struct flow_val rv = {};
+  if (s.nat != NAT_NONE) {
+    if (!skb || !nat) return PASS; /* XDP: NAT is tc's */
+    rk.saddr = s.naddr;
+    rk.daddr = k->saddr;
+    rk.sport = s.nport;
+    rk.dport = k->sport;
+    rk.proto = proto;
+    /* A replies' entry of another connection on this tuple: user space sorts it out. */
+    if (bpf_map_lookup_elem(&flows, &rk)) return PASS;
+    __u32 mtu = 0;
+    if (bpf_check_mtu(skb, 0, &mtu, 0, 0) < 0 || mtu == 0) return PASS;
+    __builtin_memcpy(rv.dmac, eth + 6, 6);
+    __builtin_memcpy(rv.smac, eth, 6);
+    rv.ifindex = skb->ifindex;
+    rv.mtu = mtu > 0xffff ? 0xffff : mtu;
+    rv.nat = NAT_SRC;
+    rv.naddr = k->daddr;
+    rv.nport = k->dport;
+  }
   /* Room for the report first: a connection the engine is not told of must not be forwarded. */
   struct flow_event *ev = bpf_ringbuf_reserve(&events, sizeof(struct flow_event), 0);
   if (!ev) return PASS;
@@ -297,6 +335,19 @@ static __attribute__((always_inline)) int take_ahead(__u8 *eth, __u8 *ip, struct
   nv.mtu = s.mtu;
   nv.need_ack = proto == 6;
   /* (LRU: room is made by evicting the least recently used flow; that one's packets go to user space.) */
+  if (s.nat != NAT_NONE) {
+    nv.nat = NAT_DST;
+    nv.naddr = s.naddr;
+    nv.nport = s.nport;
+    /* The replies' entry first: the SYN's answer may come back before this returns. */
+    bpf_map_update_elem(&flows, &rk, &rv, 0);
+    nat->kind = NAT_DST;
+    nat->old_addr = k->daddr;
+    nat->old_port = k->dport;
+    nat->naddr = s.naddr;
+    nat->nport = s.nport;
+    nat->udp = proto == 17;
+  }
   bpf_map_update_elem(&flows, k, &nv, BPF_NOEXIST);
   ev->saddr = k->saddr;
   ev->daddr = k->daddr;
@@ -307,7 +358,7 @@ static __attribute__((always_inline)) int take_ahead(__u8 *eth, __u8 *ip, struct
   ev->len = tot;
   ev->pkts = 0;
   ev->bytes = 0;
-  ev->kind = EV_TAKEN;
+  ev->kind = s.nat != NAT_NONE ? EV_TAKEN_NAT : EV_TAKEN;
   ev->token = s.token;
   bpf_ringbuf_submit(ev, wake_flag());
   dec_ttl(ip);
@@ -323,7 +374,7 @@ static __attribute__((always_inline)) int take_ahead(__u8 *eth, __u8 *ip, struct
  * `nat`: NULL where NAT cannot be done (XDP: NAT flows pass); else filled with the address and
  * port rewrite the caller must still do (the TTL and MACs are done here).
  */
-static __attribute__((always_inline)) int fast_step(void *data, void *end, __u32 pkt_len, __u32 gso_size, __u32 *ifindex, struct nat_op *nat) {
+static __attribute__((always_inline)) int fast_step(struct __sk_buff *skb, void *data, void *end, __u32 pkt_len, __u32 gso_size, __u32 *ifindex, struct nat_op *nat) {
   __u8 *eth = data;
   if ((void *)(eth + 14 + 20) > end) return PASS;
   if (*(__u16 *)(eth + 12) != bswap16(0x0800)) return PASS;
@@ -342,7 +393,7 @@ static __attribute__((always_inline)) int fast_step(void *data, void *end, __u32
   __u8 proto = ip[9];
   __u8 *l4 = ip + 20;
   __u8 flags = 0;
-  int syn = 0;
+  int syn = 0, synack = 0;
   __u32 l4len = 8;
   if (proto == 6) {
     if ((void *)(l4 + 20) > end) return PASS;
@@ -350,8 +401,10 @@ static __attribute__((always_inline)) int fast_step(void *data, void *end, __u32
     flags = l4[13];
     l4len = (__u32)(l4[12] >> 4) * 4;
     if (flags & 0x02) {
-      if (flags & 0x15) return PASS; /* SYN with ACK, FIN or RST: not a connection request */
-      syn = 1;
+      if (flags & 0x05) return PASS; /* SYN with FIN or RST */
+      /* A SYN-ACK is carried only as a NAT reply (a server answering a connection taken ahead). */
+      if (flags & 0x10) synack = 1;
+      else syn = 1;
     }
   } else if (proto == 17) {
     if ((void *)(l4 + 8) > end) return PASS;
@@ -381,13 +434,16 @@ static __attribute__((always_inline)) int fast_step(void *data, void *end, __u32
       __sync_fetch_and_add(&c->stale_new, 1);
       return PASS;
     }
-    return take_ahead(eth, ip, &k, proto, flags, tot, seg, ifindex);
+    return take_ahead(skb, eth, ip, &k, proto, flags, tot, seg, ifindex, nat);
   }
   if (age > c->orphan_ns) {
     __sync_fetch_and_add(&c->orphan_passed, 1);
     return PASS;
   }
   if (syn) return PASS; /* a SYN on a known flow: the engine may reschedule */
+  /* A SYN-ACK changes no state of a connection the director saw the SYN of (OUTPUT syn in
+   * SYN_RECV stays SYN_RECV): only counted. Elsewhere (a DR flow, a client sending one) the engine's. */
+  if (synack && v->nat != NAT_SRC) return PASS;
   if (v->nat != NAT_NONE) {
     if (!nat) return PASS;
     nat->kind = v->nat;
@@ -431,7 +487,7 @@ int tsvs_xdp(struct xdp_md *ctx) {
   void *data = (void *)(long)ctx->data;
   void *end = (void *)(long)ctx->data_end;
   __u32 ifindex = 0;
-  if (fast_step(data, end, (__u32)(end - data), 0, &ifindex, 0) != FWD) return XDP_PASS;
+  if (fast_step(0, data, end, (__u32)(end - data), 0, &ifindex, 0) != FWD) return XDP_PASS;
   if (ifindex == ctx->ingress_ifindex) return XDP_TX;
   return bpf_redirect(ifindex, 0);
 }
@@ -452,7 +508,7 @@ int tsvs_tc(struct __sk_buff *skb) {
   }
   __u32 ifindex = 0;
   struct nat_op nat = {};
-  if (fast_step(data, end, skb->len, skb->gso_size, &ifindex, &nat) != FWD) return TC_ACT_OK;
+  if (fast_step(skb, data, end, skb->len, skb->gso_size, &ifindex, &nat) != FWD) return TC_ACT_OK;
   if (nat.kind != NAT_NONE) {
     /*
      * NAT (IPv4 without options: the L4 header at 34): the address and port, the IPv4 header

@@ -67,11 +67,13 @@ export class MemoryFlowMap implements FlowMap {
    * reported; a FIN or RST also removes the flow) or 'counted' (forwarded and counted in the entry).
    */
   forward(saddr: number, daddr: number, sport: number, dport: number, proto: number, tcpFlags: number, bytes: number): 'pass' | 'event' | 'counted' {
-    if (proto === 6 && tcpFlags & TCP_FLAG.SYN) return 'pass';
+    // A SYN (or one with FIN/RST) is the engine's; a SYN-ACK is carried only as a NAT reply.
+    const synack = proto === 6 && (tcpFlags & TCP_FLAG.SYN) !== 0;
+    if (synack && (tcpFlags & (TCP_FLAG.FIN | TCP_FLAG.RST) || !(tcpFlags & TCP_FLAG.ACK))) return 'pass';
     const key = new Uint8Array(KEY_BYTES);
     writeFlowKey(key, saddr, daddr, sport, dport, proto);
     const v = this.entries.get(MemoryFlowMap.id(key));
-    if (!v) return 'pass';
+    if (!v || (synack && v[FLOW_VAL.NAT] !== FLOW_NAT.SRC)) return 'pass';
     const d = new DataView(v.buffer);
     if (bytes > d.getUint16(FLOW_VAL.MTU, true)) return 'pass';
     const firstAck = proto === 6 && v[FLOW_VAL.NEED_ACK] === 1 && (tcpFlags & TCP_FLAG.ACK) !== 0;

@@ -5,9 +5,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rig, svcKey, ip, flags } from '../core/engine-rig.ts';
 import { KernelAhead } from '../../src/forwarders/packet/fastpath-ahead.ts';
-import { AHEAD_RINGS, AHEAD_RING_BYTES, AHEAD_SLOTS } from '../../src/os/bpf.ts';
+import { AHEAD_RINGS, AHEAD_RING_BYTES, AHEAD_SLOT_BYTES, AHEAD_SLOTS } from '../../src/os/bpf.ts';
 import { FastPathTable } from '../../src/forwarders/packet/fastpath.ts';
-import { MemoryFlowMap, writeFlowKey } from '../../src/os/flow-map.ts';
+import { FLOW_NAT, FLOW_VAL, KEY_BYTES, MemoryFlowMap, VAL_BYTES, writeFlowKey } from '../../src/os/flow-map.ts';
 import type { NextHop } from '../../src/forwarders/packet/forwarder.ts';
 import { newAction } from '../../src/forwarders/packet/decision.ts';
 import { newMeta } from '../../src/forwarders/packet/classify.ts';
@@ -18,7 +18,7 @@ const RS = ['192.168.10.11', '192.168.10.12'];
 const u32 = (s: string) => ip(s).words[0]! >>> 0;
 const hop = (last: number): NextHop => ({ ifindex: 2, mac: new Uint8Array([2, 0, 0, 0, 0, last]), srcMac: new Uint8Array([2, 0, 0, 0, 0, 1]), src: u32('192.168.10.1'), mtu: 1500 });
 
-function setup(o: { scheduler?: string; fwd?: 'route' | 'masq'; flags?: number; hops?: boolean } = {}) {
+function setup(o: { scheduler?: string; fwd?: 'route' | 'masq'; flags?: number; hops?: boolean; nat?: boolean } = {}) {
   const rig = new Rig();
   const key = svcKey('tcp', '10.0.0.100', 80);
   rig.service(key, { scheduler: o.scheduler ?? 'rr', ...(o.flags ? { flags: o.flags, timeout: 300 } : {}) });
@@ -28,21 +28,25 @@ function setup(o: { scheduler?: string; fwd?: 'route' | 'masq'; flags?: number; 
   const svcs = new Map<string, number>();
   const kernel = { aheadMem: mem, setAheadService: (vip: number, vport: number, proto: number, ring: number | null) => { const k = `${vip}/${vport}/${proto}`; if (ring === null) svcs.delete(k); else svcs.set(k, ring); } };
   const hops = new Map<number, NextHop>(o.hops === false ? [] : RS.map((r, i) => [u32(r), hop(0x11 + i)]));
-  const ahead = new KernelAhead(kernel, rig.e, hops, new Set([2]));
+  const ahead = new KernelAhead(kernel, rig.e, hops, new Set([2]), o.nat ?? false);
   const words = new Int32Array(mem);
   const view = new DataView(mem);
-  /** take_ahead(): the next token of the service's ring, or null (none waiting). */
-  const take = (): number | null => {
+  /** take_ahead()'s claim: the next slot of the service's ring (its offset in `view`), or null (none waiting). */
+  const claim = (): number | null => {
     const idx = svcs.get(`${u32('10.0.0.100')}/80/6`);
     if (idx === undefined) return null;
     const h = idx * (AHEAD_RING_BYTES / 4);
     const head = words[h]!;
     if (head === words[h + 1]) return null;
-    const tok = view.getUint32(idx * AHEAD_RING_BYTES + 16 + ((head >>> 0) % AHEAD_SLOTS) * 24 + 20, true);
     assert.equal(Atomics.compareExchange(words, h, head, head + 1), head);
-    return tok;
+    return idx * AHEAD_RING_BYTES + 16 + ((head >>> 0) % AHEAD_SLOTS) * AHEAD_SLOT_BYTES;
   };
-  return { rig, key, ahead, svcs, take, hops };
+  /** The next token of the service's ring, or null. */
+  const take = (): number | null => {
+    const o = claim();
+    return o === null ? null : view.getUint32(o + 20, true);
+  };
+  return { rig, key, ahead, svcs, take, claim, view, hops };
 }
 
 describe('kernel fast path: decisions ahead', () => {
@@ -65,7 +69,7 @@ describe('kernel fast path: decisions ahead', () => {
 
   const none: [string, Parameters<typeof setup>[0]][] = [
     ['lc (choices depend on counts)', { scheduler: 'lc' }],
-    ['NAT destinations (user space rewrites them)', { fwd: 'masq' }],
+    ['NAT destinations on XDP (it cannot rewrite addresses)', { fwd: 'masq' }],
     ['persistence', { flags: 0x1 }],
     ['a real server without a next hop yet', { hops: false }],
   ];
@@ -126,5 +130,95 @@ describe('kernel fast path: decisions ahead', () => {
     table.adoptTaken(m2, a2, undefined, h);
     assert.equal(table.size, 1, 'not adopted');
     assert.equal(map.entries.size, 0, 'the kernel\'s entry removed');
+  });
+  it('NAT on tc: each decision carries the real server\'s address and port (the service\'s when the destination has none)', () => {
+    const s = setup({ fwd: 'masq', nat: true });
+    s.ahead.sync();
+    assert.equal(s.svcs.size, 1);
+    const got: [number, string, number][] = [];
+    for (let i = 0; i < 2; i++) {
+      const o = s.claim()!;
+      got.push([s.view.getUint8(o + 18), `${s.view.getUint32(o + 24, false) >>> 0}`, s.view.getUint16(o + 28, false)]);
+    }
+    assert.deepEqual(got, [[FLOW_NAT.DST, `${u32(RS[1]!)}`, 80], [FLOW_NAT.DST, `${u32(RS[0]!)}`, 80]]);
+  });
+
+  /**
+   * A NAT connection from its SYN to its FIN without user space forwarding a packet: the kernel's
+   * part done on a MemoryFlowMap as take_ahead() and fast_step() do it, the engine deciding the
+   * reported packets as host.ts does.
+   */
+  it('NAT taken ahead: the kernel installs both entries, carries the SYN-ACK, reports the handshake ACK and the FIN; the engine\'s InPkts/OutPkts and state come out exact', () => {
+    const s = setup({ fwd: 'masq', nat: true });
+    s.ahead.sync();
+    const map = new MemoryFlowMap();
+    const table = new FastPathTable(map, (c, p, b, out) => s.rig.e.countForwarded(c, p, b, out), new Set([2]), () => undefined);
+    const C = u32('172.16.0.2'), VIP = u32('10.0.0.100');
+    // take_ahead(): the SYN takes a decision; the client's entry and the replies' are installed.
+    const o = s.claim()!;
+    const tok = s.view.getUint32(o + 20, true), rip = s.view.getUint32(o + 24, false) >>> 0, rport = s.view.getUint16(o + 28, false);
+    const put = (k: [number, number, number, number], nat: number, addr: number, port: number, needAck: boolean) => {
+      const key = new Uint8Array(KEY_BYTES), v = new Uint8Array(VAL_BYTES), d = new DataView(v.buffer);
+      writeFlowKey(key, k[0], k[1], k[2], k[3], 6);
+      d.setUint16(FLOW_VAL.MTU, 1500, true);
+      v[FLOW_VAL.NEED_ACK] = needAck ? 1 : 0;
+      v[FLOW_VAL.NAT] = nat;
+      d.setUint32(FLOW_VAL.NADDR, addr, false);
+      d.setUint16(FLOW_VAL.NPORT, port, false);
+      map.put(key, v);
+    };
+    put([C, VIP, 40000, 80], FLOW_NAT.DST, rip, rport, true);
+    put([rip, C, rport, 40000], FLOW_NAT.SRC, VIP, 80, false);
+    const m = newMeta(), a = newAction();
+    const sent = { in: 1, out: 0 };
+    Object.assign(m, { dir: 'in', af: 4, protocol: 'tcp', saddr: ip('172.16.0.2'), sport: 40000, daddr: ip('10.0.0.100'), dport: 80, tcpFlags: flags('S'), bytes: 60, mark: 0 });
+    const dest = s.ahead.taken(tok)!;
+    verdictToAction(m, s.rig.e.processPacket(m, undefined, dest), a);
+    table.adoptTaken(m, a, s.hops.get(a.rip), s.hops.get(dest.ip.words[0]! >>> 0), { rip: dest.ip.words[0]! >>> 0, rport: dest.port || 80 });
+    assert.equal(table.size, 1, 'adopted');
+    const path: string[] = [];
+    const send = (dir: 'in' | 'out', fl: string, bytes = 52): void => {
+      const f = flags(fl);
+      sent[dir]++;
+      const [sa, da, sp, dp] = dir === 'in' ? [C, VIP, 40000, 80] : [rip, C, rport, 40000];
+      const r = map.forward(sa, da, sp, dp, 6, f, bytes);
+      path.push(`${dir}:${r}`);
+      if (r === 'counted') return;
+      assert.equal(r, 'event', `${dir} ${fl}: the kernel carries every packet`);
+      Object.assign(m, { dir: 'in', saddr: ip(sa === C ? '172.16.0.2' : dest.addr), daddr: ip(da === C ? '172.16.0.2' : '10.0.0.100'), sport: sp, dport: dp, tcpFlags: f, bytes });
+      m.dir = table.reported(sa, da, sp, dp, f, map.lastPkts, map.lastBytes);
+      verdictToAction(m, s.rig.e.processPacket(m), a);
+      table.offer(m, a, s.hops.get(a.rip));
+    };
+    send('out', 'SA');
+    send('in', 'A');
+    send('in', 'PA', 200);
+    for (let i = 0; i < 3; i++) send('out', 'PA', 1500);
+    send('out', 'FA');
+    assert.deepEqual(path, ['out:counted', 'in:event', 'in:counted', 'out:counted', 'out:counted', 'out:counted', 'out:event']);
+    table.sweep();
+    const st = s.rig.e.service(s.key)!.stats;
+    assert.deepEqual([st.conns, st.inpkts, st.outpkts], [1, sent.in, sent.out]);
+    assert.equal(map.entries.size, 0, 'the FIN ends both entries (the connection left ESTABLISHED)');
+  });
+
+  it('NAT taken ahead that the engine does not confirm: both kernel entries are removed', () => {
+    const s = setup({ fwd: 'masq', nat: true });
+    s.ahead.sync();
+    const map = new MemoryFlowMap();
+    const table = new FastPathTable(map, () => true, new Set([2]), () => undefined);
+    const dest = s.ahead.taken(s.take()!)!;
+    const C = u32('172.16.0.2'), rip = dest.ip.words[0]! >>> 0;
+    for (const [sa, da, sp, dp] of [[C, u32('10.0.0.100'), 40001, 80], [rip, C, 80, 40001]] as const) {
+      const key = new Uint8Array(KEY_BYTES);
+      writeFlowKey(key, sa, da, sp, dp, 6);
+      map.put(key, new Uint8Array(VAL_BYTES));
+    }
+    const m = newMeta(), a = newAction();
+    Object.assign(m, { dir: 'in', af: 4, protocol: 'tcp', saddr: ip('172.16.0.2'), sport: 40001, daddr: ip('10.0.0.100'), dport: 80, tcpFlags: flags('S'), bytes: 60, mark: 0 });
+    a.kind = 1; // drop: the destination went away meanwhile
+    table.adoptTaken(m, a, undefined, s.hops.get(rip), { rip, rport: 80 });
+    assert.equal(table.size, 0);
+    assert.equal(map.entries.size, 0);
   });
 });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { buildFrame, fromHex, toHex } from '../../src/codec/build.ts';
 import { createFrameMeta, parseFrame } from '../../src/codec/frame.ts';
 import { parseMac } from '../../src/codec/ethernet.ts';
-import { KernelFastPath, AHEAD_RING_BYTES, AHEAD_SLOTS, type FlowEvent } from '../../src/os/bpf.ts';
+import { KernelFastPath, AHEAD_RING_BYTES, AHEAD_SLOT_BYTES, AHEAD_SLOTS, type FlowEvent } from '../../src/os/bpf.ts';
 import { FLOW_NAT, FLOW_VAL, KEY_BYTES, VAL_BYTES, writeFlowKey } from '../../src/os/flow-map.ts';
 import type { PacketSpec } from '../../src/codec/build.ts';
 import { drCases } from './golden/dr.ts';
@@ -51,19 +51,25 @@ describe('kernel fast path program on the golden DR frames (BPF_PROG_TEST_RUN)',
   // The daemon's heartbeat (every 100 ms in the daemon): fresh for every case but the ones below.
   beforeEach(() => fp?.heartbeat());
 
-  /** A ring of one decision ahead for the service of `t`, as fastpath-ahead.ts writes it. */
-  function publish(t: Tuple, c: GoldenCase, token: number): void {
+  /** A ring of one decision ahead for the service of `t`, as fastpath-ahead.ts writes it (`nat`: a NAT decision to addr:port). */
+  function publish(t: Tuple, c: Pick<GoldenCase, 'decision'> | { decision: { dstMac: string; srcMac: string; mtu: number } }, token: number, nat?: { addr: number; port: number }): void {
     fp.setAheadService(t.daddr, t.dport, t.proto, 0);
     const words = new Int32Array(fp.aheadMem), view = new DataView(fp.aheadMem), bytes = new Uint8Array(fp.aheadMem);
     const tail = Atomics.load(words, 1);
-    const o = 16 + ((tail >>> 0) % AHEAD_SLOTS) * 24;
+    const o = 16 + ((tail >>> 0) % AHEAD_SLOTS) * AHEAD_SLOT_BYTES;
+    bytes.fill(0, o, o + AHEAD_SLOT_BYTES);
     bytes.set(parseMac(c.decision.dstMac)!, o);
     bytes.set(parseMac(c.decision.srcMac)!, o + 6);
     view.setUint32(o + 12, 1, true);
     view.setUint16(o + 16, c.decision.mtu, true);
     view.setUint32(o + 20, token, true);
+    if (nat) {
+      bytes[o + 18] = FLOW_NAT.DST;
+      view.setUint32(o + 24, nat.addr, false);
+      view.setUint16(o + 28, nat.port, false);
+    }
     Atomics.store(words, 1, tail + 1);
-    assert.ok(AHEAD_RING_BYTES >= 16 + AHEAD_SLOTS * 24);
+    assert.ok(AHEAD_RING_BYTES >= 16 + AHEAD_SLOTS * AHEAD_SLOT_BYTES);
   }
   function unpublish(t: Tuple): void {
     fp.setAheadService(t.daddr, t.dport, t.proto, null);
@@ -212,6 +218,85 @@ describe('kernel fast path program on the golden DR frames (BPF_PROG_TEST_RUN)',
         }
       });
     }
+  });
+
+  describe('NAT decisions ahead (tc): the SYN rewritten in the kernel, the SYN-ACK carried back', () => {
+    const CLIENT = '192.0.2.10', VIP = '10.0.0.100', RIP = '10.1.0.11';
+    const fromClient = { src: '02:00:00:00:00:01', dst: '02:00:00:00:00:fe' }, toRs = { src: '02:00:00:00:01:fe', dst: '02:00:00:00:01:11' };
+    const fromRs = { src: '02:00:00:00:01:11', dst: '02:00:00:00:01:fe' };
+    // The replies go back where the SYN came from: its MACs swapped.
+    const back = { src: fromClient.dst, dst: fromClient.src };
+    const ip4 = (x: string) => x.split('.').reduce((a, b) => a * 256 + Number(b), 0);
+    const seg = (src: string, dst: string, sport: number, dport: number, ttl: number, fl: number, n = 0): PacketSpec =>
+      ({ ip: { src, dst, ttl, id: 5, df: true }, tcp: { sport, dport, seq: 100, ack: fl & 0x10 ? 200 : 0, flags: fl, payload: Uint8Array.from({ length: n }, (_, i) => i & 255) } });
+    const keys = (sport: number): Uint8Array[] => {
+      const a = new Uint8Array(KEY_BYTES), b = new Uint8Array(KEY_BYTES);
+      writeFlowKey(a, ip4(CLIENT), ip4(VIP), sport, 80, 6);
+      writeFlowKey(b, ip4(RIP), ip4(CLIENT), 8080, sport, 6);
+      return [a, b];
+    };
+
+    it('SYN -> RIP:8080 with its checksums, taken (EV_TAKEN_NAT); the SYN-ACK -> VIP:80 to the SYN\'s sender, counted; the handshake ACK reported once', () => {
+      const syn = buildFrame(fromClient, seg(CLIENT, VIP, 40100, 80, 64, 0x02));
+      const t = tuple(syn)!;
+      publish(t, { decision: { dstMac: toRs.dst, srcMac: toRs.src, mtu: 1500 } }, 99, { addr: ip4(RIP), port: 8080 });
+      const [ck, rk] = keys(40100);
+      try {
+        const r = fp.testRun(syn);
+        assert.equal(r.retval, TC_REDIRECT);
+        assert.equal(toHex(r.out), toHex(buildFrame(toRs, seg(CLIENT, RIP, 40100, 8080, 63, 0x02))), 'the SYN as user space would rewrite it');
+        assert.deepEqual(events().map((e) => [e.kind, e.token, e.sport, e.flags]), [[2, 99, 40100, 0x02]]);
+        const sa = fp.testRun(buildFrame(fromRs, seg(RIP, CLIENT, 8080, 40100, 64, 0x12)));
+        assert.equal(sa.retval, TC_REDIRECT, 'the server\'s SYN-ACK carried by the replies\' entry');
+        assert.equal(toHex(sa.out), toHex(buildFrame(back, seg(VIP, CLIENT, 80, 40100, 63, 0x12))));
+        assert.deepEqual(events(), [], 'a SYN-ACK changes no state: only counted');
+        const out = new Uint8Array(VAL_BYTES);
+        assert.ok(fp.flows.get(rk!, out));
+        assert.equal(new DataView(out.buffer).getBigUint64(FLOW_VAL.PKTS, true), 1n);
+        const ack = fp.testRun(buildFrame(fromClient, seg(CLIENT, VIP, 40100, 80, 64, 0x10)));
+        assert.equal(ack.retval, TC_REDIRECT);
+        assert.equal(toHex(ack.out), toHex(buildFrame(toRs, seg(CLIENT, RIP, 40100, 8080, 63, 0x10))));
+        assert.deepEqual(events().map((e) => [e.kind, e.flags]), [[0, 0x10]], 'the handshake ACK reported');
+        assert.equal(fp.testRun(buildFrame(fromClient, seg(CLIENT, VIP, 40100, 80, 64, 0x18, 100))).retval, TC_REDIRECT);
+        assert.deepEqual(events(), []);
+      } finally {
+        unpublish(t);
+        for (const k of [ck!, rk!]) fp.flows.take(k, new Uint8Array(VAL_BYTES));
+      }
+    });
+
+    it('a replies\' entry already there (another connection on that tuple): the SYN is left to user space, the decision stays', () => {
+      const syn = buildFrame(fromClient, seg(CLIENT, VIP, 40101, 80, 64, 0x02));
+      const t = tuple(syn)!;
+      publish(t, { decision: { dstMac: toRs.dst, srcMac: toRs.src, mtu: 1500 } }, 98, { addr: ip4(RIP), port: 8080 });
+      const [ck, rk] = keys(40101);
+      assert.ok(fp.flows.put(rk!, new Uint8Array(VAL_BYTES)));
+      try {
+        assert.equal(fp.testRun(syn).retval, TC_OK);
+        assert.deepEqual(events(), []);
+        const words = new Int32Array(fp.aheadMem);
+        assert.equal(Atomics.load(words, 1) - Atomics.load(words, 0), 1, 'still waiting');
+        assert.equal(fp.flows.get(ck!, new Uint8Array(VAL_BYTES)), false);
+      } finally {
+        unpublish(t);
+        fp.flows.take(rk!, new Uint8Array(VAL_BYTES));
+      }
+    });
+
+    it('a SYN-ACK on a DR flow, or on none, is left to user space', () => {
+      const sa = buildFrame(fromClient, seg(CLIENT, VIP, 40102, 80, 64, 0x12));
+      assert.equal(fp.testRun(sa).retval, TC_OK, 'no flow');
+      const [ck] = keys(40102);
+      const v = new Uint8Array(VAL_BYTES);
+      new DataView(v.buffer).setUint16(FLOW_VAL.MTU, 1500, true);
+      assert.ok(fp.flows.put(ck!, v));
+      try {
+        assert.equal(fp.testRun(sa).retval, TC_OK, 'a DR flow');
+        assert.deepEqual(events(), []);
+      } finally {
+        fp.flows.take(ck!, new Uint8Array(VAL_BYTES));
+      }
+    });
   });
 
   it('a SYN finds no decision waiting: user space decides it', () => {

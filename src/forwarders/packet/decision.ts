@@ -98,10 +98,11 @@ export function verdictToAction(m: PacketMeta, v: Verdict, a: Action): void {
   }
   // What the kernel fast path may carry on: DR connections in states that only a FIN, a RST or
   // (SYN_RECV) the handshake's ACK leaves, which it reports; NAT ones (both directions) once
-  // established (fastpath.ts).
+  // established, or in SYN_RECV when the kernel took the SYN on a decision ahead (fastpath.ts
+  // adoptTaken: offer() installs NAT flows at FAST.YES only).
   if (v.conn >= 0 && (v.state === 'ESTABLISHED' || v.state === 'UDP') && (method === FWD_CODE.masq || (method === FWD_CODE.route && m.dir === 'in'))) a.fast = FAST.YES;
   if (m.dir === 'in') {
-    if (method === FWD_CODE.route && v.conn >= 0 && v.state === 'SYN_RECV') a.fast = FAST.NEED_ACK;
+    if ((method === FWD_CODE.route || method === FWD_CODE.masq) && v.conn >= 0 && v.state === 'SYN_RECV') a.fast = FAST.NEED_ACK;
     a.rip = v.dest.ip.words[0]! >>> 0;
     a.rport = v.dport || m.dport;
     a.vip = m.daddr.words[0]! >>> 0;

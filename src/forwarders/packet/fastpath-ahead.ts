@@ -1,8 +1,8 @@
 /**
  * Decisions ahead in the kernel fast path (bpf/tsvs_fastpath.c `svcs`, `ahead`): for every
  * service the policy of src/dataplane/ahead.ts admits (kernelEligible: rr/wrr without
- * persistence or thresholds, every destination direct routing with a next hop on an interface
- * carrying the program), a ring of the engine's next choices, so
+ * persistence or thresholds, every destination direct routing -- or NAT, on tc -- with a next hop
+ * on an interface carrying the program), a ring of the engine's next choices, so
  * that a new connection's SYN is forwarded by the kernel too. The kernel reports each one taken
  * (EV_TAKEN with the token) and the engine then creates the connection bound to that destination
  * (processPacket(..., ahead)). Rings live in the mmap'd array map, written here directly: slot
@@ -16,7 +16,8 @@ import { AheadRings, kernelEligible, type AheadStore } from '../../dataplane/ahe
 import type { NextHop } from '../../os/neigh.ts';
 import { ipv4FromString } from '../../core/addr4.ts';
 import { DestTokens } from '../dest-tokens.ts';
-import { AHEAD_RING_BYTES, AHEAD_RINGS, AHEAD_SLOTS } from '../../os/bpf.ts';
+import { AHEAD_RING_BYTES, AHEAD_RINGS, AHEAD_SLOT_BYTES, AHEAD_SLOTS } from '../../os/bpf.ts';
+import { FLOW_NAT } from '../../os/flow-map.ts';
 
 export interface AheadKernel {
   readonly aheadMem: ArrayBuffer;
@@ -25,7 +26,9 @@ export interface AheadKernel {
 
 export type AheadEngine = Pick<ForwarderEngine, 'scheduleAhead' | 'services'>;
 
-const SLOT_OFF = 16, SLOT_BYTES = 24;
+const SLOT_OFF = 16, SLOT_BYTES = AHEAD_SLOT_BYTES;
+/** struct ahead_slot offsets (bpf/tsvs_fastpath.c). */
+const SLOT = { DMAC: 0, SMAC: 6, IFINDEX: 12, MTU: 16, NAT: 18, TOKEN: 20, NADDR: 24, NPORT: 28 } as const;
 const PROTO: Record<string, number> = { tcp: 6, udp: 17 };
 
 /** A service's ring: its index in the map, and the service as the program looks it up. */
@@ -51,11 +54,15 @@ export class KernelAhead implements AheadStore<Ring> {
   /** Decisions handed to the kernel, and taken by it. */
   readonly counters = { published: 0, taken: 0 };
 
-  constructor(private readonly kernel: AheadKernel, private readonly engine: AheadEngine, private readonly hops: Map<number, NextHop>, private readonly ifindexes: ReadonlySet<number>) {
+  /**
+   * `nat`: the program can take NAT decisions (tc; XDP cannot rewrite addresses), so services of
+   * NAT destinations get rings too.
+   */
+  constructor(private readonly kernel: AheadKernel, private readonly engine: AheadEngine, private readonly hops: Map<number, NextHop>, private readonly ifindexes: ReadonlySet<number>, nat = false) {
     this.words = new Int32Array(kernel.aheadMem);
     this.bytes = new Uint8Array(kernel.aheadMem);
     this.view = new DataView(kernel.aheadMem);
-    this.rings = new AheadRings(this, engine, (s: ServiceSnapshot) => kernelEligible(s, (addr) => this.hopOf(ipv4FromString(addr)) !== undefined));
+    this.rings = new AheadRings(this, engine, (s: ServiceSnapshot) => kernelEligible(s, (addr) => this.hopOf(ipv4FromString(addr)) !== undefined, nat));
   }
 
   /** The destination behind a token the kernel reported (undefined: unknown). */
@@ -111,20 +118,30 @@ export class KernelAhead implements AheadStore<Ring> {
     return (Atomics.load(this.words, h + 1) - Atomics.load(this.words, h)) | 0;
   }
 
-  /** Publishes one decision with its next hop; false when the hop went away (this rr step is lost). */
+  /**
+   * Publishes one decision with its next hop (NAT: and the real server's address and port, the
+   * service's when the destination has none); false when the hop went away (this rr step is lost).
+   */
   push(r: Ring, dest: RtDest): boolean {
-    const hop = this.hopOf(dest.ip.words[0]! >>> 0);
+    const rip = dest.ip.words[0]! >>> 0;
+    const hop = this.hopOf(rip);
     if (!hop) return false;
     const tok = this.tokens.token(dest);
     const base = r.idx * AHEAD_RING_BYTES, h = base / 4;
     const t = Atomics.load(this.words, h + 1);
     const o = base + SLOT_OFF + ((t >>> 0) % AHEAD_SLOTS) * SLOT_BYTES;
-    this.bytes.set(hop.mac, o);
-    this.bytes.set(hop.srcMac, o + 6);
-    this.view.setUint32(o + 12, hop.ifindex, true);
-    this.view.setUint16(o + 16, Math.min(hop.mtu || 1500, 0xffff), true);
-    this.view.setUint16(o + 18, 0, true);
-    this.view.setUint32(o + 20, tok, true);
+    const nat = dest.fwd === 'masq';
+    this.bytes.fill(0, o, o + SLOT_BYTES);
+    this.bytes.set(hop.mac, o + SLOT.DMAC);
+    this.bytes.set(hop.srcMac, o + SLOT.SMAC);
+    this.view.setUint32(o + SLOT.IFINDEX, hop.ifindex, true);
+    this.view.setUint16(o + SLOT.MTU, Math.min(hop.mtu || 1500, 0xffff), true);
+    this.view.setUint8(o + SLOT.NAT, nat ? FLOW_NAT.DST : FLOW_NAT.NONE);
+    this.view.setUint32(o + SLOT.TOKEN, tok, true);
+    if (nat) {
+      this.view.setUint32(o + SLOT.NADDR, rip, false);
+      this.view.setUint16(o + SLOT.NPORT, dest.port || r.vport, false);
+    }
     Atomics.store(this.words, h + 1, (t + 1) | 0);
     this.counters.published++;
     return true;

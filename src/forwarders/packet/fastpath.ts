@@ -257,10 +257,11 @@ export class FastPathTable {
 
   /**
    * The kernel created this flow itself, for a new connection sent to a decision ahead
-   * (fastpath-ahead.ts) through `kernelHop`; `a` is the engine's verdict on it. Recorded as
-   * installed when they agree; otherwise the kernel's entry is removed and the verdict offered.
+   * (fastpath-ahead.ts) through `kernelHop` (NAT: to `kernelRip`:`kernelRport`, with the
+   * replies' entry beside it); `a` is the engine's verdict on it. Recorded as installed when they
+   * agree; otherwise the kernel's entries are removed and the verdict offered.
    */
-  adoptTaken(m: PacketMeta, a: Action, hop: NextHop | undefined, kernelHop: NextHop | undefined): void {
+  adoptTaken(m: PacketMeta, a: Action, hop: NextHop | undefined, kernelHop: NextHop | undefined, kernelNat?: { readonly rip: number; readonly rport: number }): void {
     this.counters.events++;
     const saddr = m.saddr.words[0]! >>> 0, sport = m.sport;
     const id = saddr * 65536 + sport;
@@ -269,16 +270,24 @@ export class FastPathTable {
     const proto = PROTO_NUM[m.protocol] ?? 0;
     const key = this.freeKeys.pop() ?? new Uint8Array(KEY_BYTES);
     writeFlowKey(key, saddr, m.daddr.words[0]! >>> 0, sport, m.dport, proto);
-    const ok = a.kind === ACTION_CODE.forward && a.method === FWD_CODE.route && a.conn >= 0 && a.fast !== FAST.NO && hop !== undefined && hop === kernelHop;
+    const nat = kernelNat !== undefined;
+    const outKey = nat ? (this.freeKeys.pop() ?? new Uint8Array(KEY_BYTES)) : null;
+    if (outKey) writeFlowKey(outKey, kernelNat!.rip, saddr, kernelNat!.rport, sport, proto);
+    const ok = a.kind === ACTION_CODE.forward && a.method === (nat ? FWD_CODE.masq : FWD_CODE.route) && a.conn >= 0 && a.fast !== FAST.NO && hop !== undefined && hop === kernelHop &&
+      (!nat || (a.rip >>> 0 === kernelNat!.rip && a.rport === kernelNat!.rport));
     if (!ok) {
       this.map.take(key, this.scratch);
       this.freeKeys.push(key);
+      if (outKey) {
+        this.map.take(outKey, this.scratch);
+        this.freeKeys.push(outKey);
+      }
       this.offer(m, a, hop);
       return;
     }
     this.flows.set(id, {
       key, saddr, daddr: m.daddr.words[0]! >>> 0, sport, dport: m.dport, proto, conn: a.conn, needAck: a.fast === FAST.NEED_ACK, hop, pkts: 0, bytes: 0,
-      nat: false, rip: 0, rport: 0, vip: 0, vport: 0, outKey: null, outPkts: 0, outBytes: 0,
+      nat, rip: nat ? a.rip >>> 0 : 0, rport: nat ? a.rport : 0, vip: nat ? a.vip >>> 0 : 0, vport: nat ? a.vport : 0, outKey, outPkts: 0, outBytes: 0,
     });
     this.counters.installed++;
     this.counters.flows = this.flows.size;

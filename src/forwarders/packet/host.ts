@@ -185,7 +185,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
     await Promise.all((opts.v6?.rips ?? []).map(resolve));
     inline = fwd;
     if (kfp && table && opts.fastPath?.ahead && opts.fastPath.decideAhead) {
-      kahead = new KernelAhead(kfp, opts.fastPath.ahead, fwd.egress.nextHops, kfp.ifindexes);
+      kahead = new KernelAhead(kfp, opts.fastPath.ahead, fwd.egress.nextHops, kfp.ifindexes, opts.fastPath.kind === 'tc');
       kahead.sync();
     }
     if (kfp && table) {
@@ -209,7 +209,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
         m.mark = 0;
         // EV_TAKEN: a new connection the kernel sent to a decision ahead, which the engine binds
         // it to. Else: the counters of a flow the kernel ended first, then the event moves the state.
-        const taken = e.kind === 1;
+        const taken = e.kind === 1 || e.kind === 2;
         const dest = taken ? kahead?.taken(e.token) : undefined;
         // A NAT reply's FIN or RST comes as the real server sent it: the engine decides it as one.
         if (!taken) m.dir = t.reported(e.saddr, e.daddr, e.sport, e.dport, e.flags, e.pkts, e.bytes);
@@ -224,7 +224,10 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
         if (!taken) t.offer(m, a, hops.get(a.rip));
         else {
           tookAhead = true;
-          t.adoptTaken(m, a, hops.get(a.rip), dest ? hops.get(dest.ip.words[0]! >>> 0) : undefined);
+          // NAT: the kernel rewrote the SYN to the destination's address and port (the service's
+          // when it has none) and installed the replies' entry.
+          const nat = e.kind === 2 && dest ? { rip: dest.ip.words[0]! >>> 0, rport: dest.port || e.dport } : undefined;
+          t.adoptTaken(m, a, hops.get(a.rip), dest ? hops.get(dest.ip.words[0]! >>> 0) : undefined, nat);
         }
       };
       let tookAhead = false;
