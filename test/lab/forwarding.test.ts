@@ -135,8 +135,9 @@ for (const [mode, daemonArgs] of RUNS) {
       const sent = after[sentCounter]! - before[sentCounter]! + kernel(afterSt) - kernel(beforeSt);
       if (mode !== 'tun' && kernelPath) assert.ok(kernel(afterSt) - kernel(beforeSt) >= 5 * (mode === 'dr' ? 2 : 1), 'the kernel carried part of each connection');
       if (!kernelPath) assert.equal(afterSt.fastPath ?? null, null, 'no kernel fast path');
-      // Decisions ahead in the kernel: every new connection to the rr DR service took one, unless turned off.
-      if (mode === 'dr' && kernelPath) {
+      // Decisions ahead in the kernel: every new connection to the rr DR or NAT service took one
+      // (NAT: the SYN rewritten and the SYN-ACK carried back by the kernel), unless turned off.
+      if ((mode === 'dr' || mode === 'nat') && kernelPath) {
         const off = daemonArgs.includes('--fast-path-ahead');
         assert.equal(afterSt.fastPath!['aheadServices'] ?? 0, off ? 0 : 1, 'services with decisions ahead');
         assert.equal((afterSt.fastPath!['aheadTaken'] ?? 0) - (beforeSt.fastPath!['aheadTaken'] ?? 0), off ? 0 : 5, 'SYNs sent on decisions ahead');
