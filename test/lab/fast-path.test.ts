@@ -212,3 +212,58 @@ describe('--fast-path auto without clang: the director forwards everything in us
     await assert.rejects(labUp('dr', { prefix: p2, fastPath: 'tc' }), /clang/);
   });
 });
+
+describe('lab nat --fast-path tc: a new NAT connection is taken by the kernel on a decision ahead', { skip, timeout: 180_000 }, () => {
+  const p3 = `tsvs-kn${process.pid % 10000}`;
+  const n3 = labNs(p3);
+  let pids: number[] = [];
+  const adm = async (...argv: string[]): Promise<string> => {
+    const r = await labAdm(p3, argv);
+    assert.equal(r.code, 0, `tsvsadm ${argv.join(' ')}: ${r.err}`);
+    return r.out;
+  };
+  before(async () => { pids = (await labUp('nat', { prefix: p3, fastPath: 'tc' })).pids; });
+  after(async () => {
+    await labDown(p3);
+    if (root) {
+      assert.deepEqual(listNetns().filter((n) => n.startsWith(p3)), []);
+      for (const p of pids) assert.equal(alive(p), false, `pid ${p} stopped`);
+    }
+  });
+
+  it('handshake, request and reply all in the kernel: -L -c shows the held connection ESTABLISHED with both entries installed; -L --stats counts every packet once', async () => {
+    // Warm up: the real servers' next hops and the client's (the first SYN may wait for ARP).
+    curlFromClient(p3, 2);
+    await sleep(300);
+    await adm('-Z');
+    const st0 = (await labForwarderStatus(p3))!;
+    const p = spawn('ip', ['netns', 'exec', n3.client, process.execPath, tcpHold, LAB.vip, '80', '1500'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d) => { out += d; });
+    const done = new Promise<number>((r) => p.on('exit', (c) => r(c ?? -1)));
+    const t0 = Date.now();
+    while (!out.includes('first') && Date.now() - t0 < 5000) await sleep(20);
+    const port = /port (\d+)/.exec(out)?.[1];
+    assert.ok(port, out);
+    const line = (await adm('-L', '-n', '-c')).split('\n').find((l) => l.includes(`${LAB.client}:${port}`));
+    assert.match(line ?? '', /^TCP\s+\S+\s+ESTABLISHED\s+172\.16\.0\.2:\d+\s+10\.0\.0\.100:80\s+192\.168\.10\.1[12]:80/, line);
+    const st1 = (await labForwarderStatus(p3))!;
+    const d = (k: string) => (st1.counters[k] ?? 0) - (st0.counters[k] ?? 0);
+    const fd = (k: string) => (st1.fastPath![k] ?? 0) - (st0.fastPath![k] ?? 0);
+    assert.equal(fd('aheadTaken'), 1, 'the SYN took a decision ahead');
+    assert.deepEqual([d('masqIn'), d('masqOut')], [0, 0], 'user space forwarded nothing: SYN, SYN-ACK, ACK, request and reply went through the kernel');
+    assert.equal(st1.fastPath!['flows'], 1, 'one connection (its client and replies entries) in the kernel');
+    assert.equal(await done, 0, out);
+    await sleep(300);
+    const st2 = (await labForwarderStatus(p3))!;
+    const rows = await adm('-L', '-n', '--stats', '--exact', '-t', `${LAB.vip}:80`);
+    const m = /^TCP\s+\S+\s+(\d+)\s+(\d+)\s+(\d+)/m.exec(rows);
+    assert.ok(m, rows);
+    const fp = st2.fastPath!, f0 = st0.fastPath!;
+    const kIn = fp['forwarded']! - fp['forwardedOut']! + fp['events']! - fp['eventsOut']! - (f0['forwarded']! - f0['forwardedOut']! + f0['events']! - f0['eventsOut']!);
+    const kOut = fp['forwardedOut']! + fp['eventsOut']! - f0['forwardedOut']! - f0['eventsOut']!;
+    const uIn = st2.counters['masqIn']! - st0.counters['masqIn']!, uOut = st2.counters['masqOut']! - st0.counters['masqOut']!;
+    assert.deepEqual([Number(m[1]), Number(m[2]), Number(m[3])], [1, kIn + uIn, kOut + uOut], `kernel ${kIn}/${kOut}, user space ${uIn}/${uOut}`);
+    assert.ok(kIn >= 4 && kOut >= 3, `kernel carried in ${kIn}, out ${kOut}`);
+  });
+});
