@@ -179,7 +179,11 @@ struct flow_event {
  * AHEAD_SLOTS wait (never one being read) and publishes it by moving `tail`; the program claims
  * slot `head` by compare-and-exchange.
  */
-#define AHEAD_SLOTS 16
+/* 64: at a few thousand new connections a second, what arrives between two of user space's reads
+ * of the events (every 20 ms, or at the wake-up below) without running dry. */
+#define AHEAD_SLOTS 64
+/* Wake user space at once when a taking leaves this few decisions waiting: it refills the ring. */
+#define AHEAD_LOW (AHEAD_SLOTS / 4)
 /* 32 bytes (fastpath-ahead.ts writes them). NAT (tc only): the client's packets get `naddr`:`nport`
  * (the real server, network order) as destination; the replies' entry is made from the SYN itself. */
 struct ahead_slot {
@@ -360,7 +364,8 @@ static __attribute__((always_inline)) int take_ahead(struct __sk_buff *skb, __u8
   ev->bytes = 0;
   ev->kind = s.nat != NAT_NONE ? EV_TAKEN_NAT : EV_TAKEN;
   ev->token = s.token;
-  bpf_ringbuf_submit(ev, wake_flag());
+  __u32 left = *(volatile __u32 *)&r->tail - (h + 1);
+  bpf_ringbuf_submit(ev, left <= AHEAD_LOW ? BPF_RB_FORCE_WAKEUP : wake_flag());
   dec_ttl(ip);
   __builtin_memcpy(eth, s.dmac, 6);
   __builtin_memcpy(eth + 6, s.smac, 6);

@@ -6,10 +6,16 @@
  *    of the same burst (a test address routed through the director, forwarded to the same real
  *    server). CPU: the director daemon's own utime+stime (our forwarder), and the whole machine's
  *    busy time (/proc/stat) for both runs (the sender and receiver costs are in both).
- * 2. HTTP requests/s, new connection per request (wrk, `Connection: close`, 1 KiB body), and
- *    director CPU per request: DR, TUN, NAT through our forwarder, vs HAProxy (mode tcp), nginx
- *    stream and kernel nftables DNAT running on the director.
- * Prints a table and the ratios.  Env: BENCH_SECONDS (default 4), BENCH_PACKETS (default 200000),
+ * 2. HTTP, three workloads (issue 13 item 3): new connection per request (wrk -c32,
+ *    `Connection: close`, 1 KiB body), keep-alive 1 KiB (-c32), keep-alive 1 MiB (/stream/1, -c4):
+ *    requests/s and CPU per request for DR, TUN, NAT through our forwarder, vs HAProxy (mode tcp),
+ *    nginx stream and kernel nftables DNAT running on the director, and a run with no balancer at
+ *    all (the client straight to both real servers through the router) whose machine CPU per
+ *    request is the baseline: "added CPU" = the machine's busy time per request minus the
+ *    baseline's, the one figure that counts a balancer's work wherever it runs (its process,
+ *    softirq on any CPU, the kernel fast path, nftables). BENCH_ROUNDS rounds (default 3), each
+ *    director in a fresh lab per round, the workloads back to back; the tables give medians.
+ * Prints tables and the ratios.  Env: BENCH_SECONDS (default 4), BENCH_PACKETS (default 200000),
  * BENCH_PERF=1: also sample each director process with `perf record -g` during its HTTP run and
  * report the share of its CPU spent in softirq work run in its context (on veth, a send delivers
  * the packet through the peer namespaces' stacks -- bridge, router, the real server's or the
@@ -26,12 +32,24 @@ const SECS = Number(process.env['BENCH_SECONDS'] ?? 4);
  * fast path on tc ingress carrying decided connections), `xdp` (the fast path on XDP), `none`
  * (`--fast-path none`: every packet in user space, main thread), a number N > 0 (`--workers N`:
  * N ring worker threads deciding over the channel). TUN and NAT run with the daemon's default.
- * BENCH_MODES (default dr,tun,nat) and BENCH_PEERS=0 (skip the peers) shorten a run.
+ * BENCH_MODES (default dr,tun,nat), BENCH_PEERS=0 (skip the peers), BENCH_NGINX=0 (skip nginx
+ * stream) and BENCH_ROUNDS shorten a run.
  */
 const DR_VARIANTS = (process.env['BENCH_DR_WORKERS'] ?? 'none,2,tc').split(',').map((v) => (v === 'xdp' || v === 'tc' || v === 'none' ? v : Number(v)));
 const MODES = (process.env['BENCH_MODES'] ?? 'dr,tun,nat').split(',');
 const PEERS = process.env['BENCH_PEERS'] !== '0';
+/** BENCH_NGINX=0: leave nginx stream out (the issue's targets name DNAT and HAProxy only). */
+const NGINX = process.env['BENCH_NGINX'] !== '0';
 const PACKETS = Number(process.env['BENCH_PACKETS'] ?? 200_000);
+const ROUNDS = Math.max(1, Number(process.env['BENCH_ROUNDS'] ?? 3));
+/** The issue's three workloads (wrk path, connections, new connection per request or keep-alive). */
+const WORKLOADS = [
+  { name: 'new connection per request, 1 KiB', path: '/1k', conns: 32, close: true },
+  { name: 'keep-alive, 1 KiB', path: '/1k', conns: 32, close: false },
+  { name: 'keep-alive, 1 MiB', path: '/stream/1', conns: 4, close: false },
+] as const;
+type Workload = (typeof WORKLOADS)[number];
+const median = (xs: number[]) => { const v = xs.filter(Number.isFinite).sort((a, b) => a - b); return v.length ? v[Math.floor(v.length / 2)]! : NaN; };
 const prefix = 'tsvs-bench';
 const ns = labNs(prefix);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -120,12 +138,12 @@ function softirqShare(): number {
   return m ? Number(m[1]) / 100 : NaN;
 }
 
-async function wrk(name: string, url: string, directorPids: number[] | 'kernel'): Promise<HttpResult> {
+async function wrk(name: string, url: string, directorPids: number[] | 'kernel', w: Workload = WORKLOADS[0]): Promise<HttpResult> {
   const m0 = machineBusy(), d0 = directorPids === 'kernel' ? 0 : treeCpu(directorPids);
   const perf = PERF && directorPids !== 'kernel'
     ? spawn('perf', ['record', '-q', '-g', '-o', perfData, '-p', directorPids.join(','), '--', 'sleep', String(Math.max(1, SECS - 1))], { stdio: 'ignore' })
     : null;
-  const r = inNs(ns.client, ['wrk', '-t', '2', '-c', '32', '-d', `${SECS}s`, '-H', 'Connection: close', url]);
+  const r = inNs(ns.client, ['wrk', '-t', '2', '-c', String(w.conns), '-d', `${SECS}s`, ...(w.close ? ['-H', 'Connection: close'] : []), url]);
   const m1 = machineBusy(), d1 = directorPids === 'kernel' ? 0 : treeCpu(directorPids);
   let share = NaN;
   if (perf) {
@@ -143,87 +161,122 @@ async function wrk(name: string, url: string, directorPids: number[] | 'kernel')
   };
 }
 
+/**
+ * The baseline: no balancer, the client straight to both real servers at once (one wrk thread and
+ * half the connections each, as the balancers spread them), summed.
+ */
+async function wrkDirect(name: string, w: Workload): Promise<HttpResult> {
+  const m0 = machineBusy();
+  const outs = await Promise.all(LAB.rs.map((rs) => new Promise<string>((res) => {
+    const p = spawn('ip', ['netns', 'exec', ns.client, 'wrk', '-t', '1', '-c', String(Math.max(1, w.conns / 2)), '-d', `${SECS}s`, ...(w.close ? ['-H', 'Connection: close'] : []), `http://${rs}${w.path}`], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    p.stdout.on('data', (d) => { out += d; });
+    p.on('exit', () => res(out));
+  })));
+  const m1 = machineBusy();
+  const rps = outs.reduce((a, o) => a + Number(/Requests\/sec:\s*([\d.]+)/.exec(o)?.[1] ?? 0), 0);
+  const errors = outs.map((o) => /Socket errors:.*|Non-2xx.*/.exec(o)?.[0] ?? '').filter(Boolean).join('; ');
+  return { name, rps, directorUsPerReq: NaN, machineUsPerReq: ((m1 - m0) * 1e6) / Math.max(1, rps * SECS), errors, softirqShare: NaN };
+}
+
 const fmt = (v: number, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : '-');
 
-class SkipPeers extends Error {}
+interface Row { name: string; workload: string; r: HttpResult }
+const BASELINE = 'no balancer (client straight to the real servers)';
 
 async function main(): Promise<void> {
   const pps: PpsResult[] = [];
-  const http: HttpResult[] = [];
-  const fwdNotes: string[] = [];
+  const rows: Row[] = [];
+  const fwdNotes = new Map<string, string>();
+  const runAll = async (name: string, host: string, pids: number[] | 'kernel'): Promise<void> => {
+    for (const w of WORKLOADS) rows.push({ name, workload: w.name, r: await wrk(name, `http://${host}${w.path}`, pids, w) });
+  };
+  const runs: [LabMode, number | 'tc' | 'xdp' | 'none' | null][] = [
+    ...(MODES.includes('dr') ? DR_VARIANTS.map((w) => ['dr', w] as [LabMode, number | 'tc' | 'xdp' | 'none']) : []),
+    ...(['tun', 'nat'] as const).filter((m) => MODES.includes(m)).map((m) => [m, null] as [LabMode, null]),
+  ];
   try {
-    // ---- our forwarder, per mode --------------------------------------------------------------
-    const runs: [LabMode, number | 'tc' | 'xdp' | 'none' | null][] = [
-      ...(MODES.includes('dr') ? DR_VARIANTS.map((w) => ['dr', w] as [LabMode, number | 'tc' | 'xdp' | 'none']) : []),
-      ...(['tun', 'nat'] as const).filter((m) => MODES.includes(m)).map((m) => [m, null] as [LabMode, null]),
-    ];
-    let kernelDone = false;
-    for (const [mode, workers] of runs) {
-      const flag = mode === 'nat' ? '-m' : mode === 'dr' ? '-g' : '-i';
-      const label = `${mode.toUpperCase()}${workers === null ? '' : workers === 'tc' || workers === 'xdp' ? ` (${workers} fast path)` : workers === 'none' || workers === 0 ? ' (main thread, no fast path)' : ` (${workers} workers)`}`;
-      await labUp(mode, { prefix, ...(workers === 'tc' || workers === 'xdp' ? { fastPath: workers } : { daemonArgs: workers === null ? [] : workers === 'none' || workers === 0 ? ['--fast-path', 'none'] : ['--workers', String(workers)] }) });
-      let dp = daemonPid();
-      if (mode === 'dr') {
-        await labAdm(prefix, ['-A', '-u', `${LAB.vip}:9999`, '-s', 'rr']);
-        await labAdm(prefix, ['-a', '-u', `${LAB.vip}:9999`, '-r', `${LAB.rs[0]}:9999`, flag]);
-        await sleep(500);
-        pps.push(await udpBurst(`tsvs packet forwarder, ${label}`, LAB.vip, [dp]));
+    for (let round = 1; round <= ROUNDS; round++) {
+      process.stderr.write(`bench/packet: round ${round} of ${ROUNDS}\n`);
+      // ---- our forwarder, per mode ------------------------------------------------------------
+      for (const [mode, workers] of runs) {
+        const flag = mode === 'nat' ? '-m' : mode === 'dr' ? '-g' : '-i';
+        const label = `${mode.toUpperCase()}${workers === null ? '' : workers === 'tc' || workers === 'xdp' ? ` (${workers} fast path)` : workers === 'none' || workers === 0 ? ' (main thread, no fast path)' : ` (${workers} workers)`}`;
+        await labUp(mode, { prefix, ...(workers === 'tc' || workers === 'xdp' ? { fastPath: workers } : { daemonArgs: workers === null ? [] : workers === 'none' || workers === 0 ? ['--fast-path', 'none'] : ['--workers', String(workers)] }) });
+        try {
+          let dp = daemonPid();
+          if (round === 1 && mode === 'dr') {
+            await labAdm(prefix, ['-A', '-u', `${LAB.vip}:9999`, '-s', 'rr']);
+            await labAdm(prefix, ['-a', '-u', `${LAB.vip}:9999`, '-r', `${LAB.rs[0]}:9999`, flag]);
+            await sleep(500);
+            pps.push(await udpBurst(`tsvs packet forwarder, ${label}`, LAB.vip, [dp]));
+            if (!pps.some((p) => p.name.startsWith('kernel'))) {
+              // kernel ip_forward of the same burst: 10.0.0.200 routed via the director to rs1, with our
+              // daemon stopped (its AF_PACKET taps would otherwise copy every frame of the kernel's run)
+              await labKillDirector(prefix, 'dir', 'SIGTERM');
+              inNs(ns.router, ['ip', 'route', 'add', '10.0.0.200/32', 'via', LAB.dip]);
+              inNs(ns.dir, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
+              inNs(ns.dir, ['ip', 'route', 'add', '10.0.0.200/32', 'via', LAB.rs[0]!]);
+              pps.push(await udpBurst('kernel ip_forward', '10.0.0.200', []));
+              inNs(ns.dir, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=0']);
+              await labStartDirector(prefix, 'dir');
+              for (const c of seedCommands(mode)) await labAdm(prefix, c);
+              await sleep(500);
+              dp = daemonPid();
+            }
+          }
+          await runAll(`tsvs ${label}`, LAB.vip, [dp]);
+          const st = await labForwarderStatus(prefix);
+          if (st) {
+            const c = st.counters;
+            fwdNotes.set(label, `${label} (round ${round}, all workloads): frames read ${c['rx']}, considered ${c['considered']}, from the cache ${c['cached']}, divergent ${c['divergent']}, tx errors ${c['txErrors']}` +
+              (st.fastPath ? `; kernel fast path: flows installed ${st.fastPath.installed}, decisions ahead taken ${st.fastPath['aheadTaken'] ?? 0}, packets counted ${st.fastPath.forwarded}, state events ${st.fastPath.events}, map full ${st.fastPath.full}` : ''));
+          }
+        } finally {
+          await labDown(prefix);
+        }
       }
-      if (mode === 'dr' && !kernelDone) {
-        kernelDone = true;
-        // kernel ip_forward of the same burst: 10.0.0.200 routed via the director to rs1, with our
-        // daemon stopped (its AF_PACKET taps would otherwise copy every frame of the kernel's run)
-        await labKillDirector(prefix, 'dir', 'SIGTERM');
-        inNs(ns.router, ['ip', 'route', 'add', '10.0.0.200/32', 'via', LAB.dip]);
-        inNs(ns.dir, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
-        inNs(ns.dir, ['ip', 'route', 'add', '10.0.0.200/32', 'via', LAB.rs[0]!]);
-        pps.push(await udpBurst('kernel ip_forward', '10.0.0.200', []));
-        inNs(ns.dir, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=0']);
-        await labStartDirector(prefix, 'dir');
-        for (const c of seedCommands(mode)) await labAdm(prefix, c);
-        await sleep(500);
-        dp = daemonPid();
+      // ---- peers on the director, each in a fresh NAT lab (the real servers route through the
+      // director; no tsvs daemon). Fresh: a peer run leaves TIME_WAIT sockets and conntrack entries
+      // for the very client ports the next run's wrk reuses (a DNAT run after HAProxy's found
+      // HAProxy's un-NATed conntrack entries and fell to ~600 req/s).
+      if (PEERS) {
+        const rs = LAB.rs.map((r) => `${r}:80`);
+        const peer = async (name: string, start: () => number | 'kernel', stop: (pid: number | 'kernel') => Promise<void>): Promise<void> => {
+          await labUp('nat', { prefix, director: 'none' });
+          try {
+            inNs(ns.dir, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
+            const pid = start();
+            await waitFor(() => inNs(ns.client, ['curl', '-s', '-m', '1', `http://${LAB.vip}/`]).status === 0, 5000, 100);
+            await runAll(name, LAB.vip, pid === 'kernel' ? 'kernel' : [pid]);
+            await stop(pid);
+          } finally {
+            await labDown(prefix);
+          }
+        };
+        const hcfg = `/run/tsvs/${prefix}-haproxy.cfg`;
+        writeFileSync(hcfg, `global\n  maxconn 4000\n  nbthread 2\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\nfrontend f\n  bind ${LAB.vip}:80\n  default_backend b\nbackend b\n  balance roundrobin\n${rs.map((r, i) => `  server s${i} ${r}\n`).join('')}`);
+        await peer('HAProxy (mode tcp)', () => spawnInNs(ns.dir, ['haproxy', '-db', '-f', hcfg]), (p) => killPid(p as number));
+        if (NGINX) {
+          const ncfg = `/run/tsvs/${prefix}-nginx.conf`;
+          writeFileSync(ncfg, `load_module /usr/lib/nginx/modules/ngx_stream_module.so;\ndaemon off;\nmaster_process off;\nworker_processes 1;\npid /run/tsvs/${prefix}-nginx.pid;\nerror_log /dev/null;\nevents { worker_connections 8192; }\nstream {\n  upstream b {\n${rs.map((r) => `    server ${r};\n`).join('')}  }\n  server { listen ${LAB.vip}:80; proxy_pass b; }\n}\n`);
+          await peer('nginx stream', () => spawnInNs(ns.dir, ['nginx', '-c', ncfg]), (p) => killPid(p as number));
+        }
+        await peer('kernel nftables DNAT', () => {
+          const dn = inNs(ns.dir, ['sh', '-c', `printf 'table ip tsvsdnat {\\n chain pre {\\n  type nat hook prerouting priority -100;\\n  ip daddr ${LAB.vip} tcp dport 80 dnat to numgen inc mod 2 map { 0 : ${LAB.rs[0]}, 1 : ${LAB.rs[1]} }\\n }\\n}\\n' | nft -f -`]);
+          if (dn.status !== 0) process.stderr.write(`nft DNAT: ${dn.err}\n`);
+          return 'kernel';
+        }, async () => {});
       }
-      http.push(await wrk(`tsvs ${label}`, `http://${LAB.vip}/1k`, [dp]));
-      const st = await labForwarderStatus(prefix);
-      if (st) {
-        const c = st.counters;
-        fwdNotes.push(`${label}: frames read ${c['rx']}, considered ${c['considered']}, from the cache ${c['cached']} (${fmt((100 * (c['cached'] ?? 0)) / Math.max(1, c['considered'] ?? 0), 0)}%), divergent ${c['divergent']}, tx errors ${c['txErrors']}` +
-          (st.fastPath ? `; kernel fast path: flows installed ${st.fastPath.installed}, packets counted ${st.fastPath.forwarded}, state events ${st.fastPath.events}, map full ${st.fastPath.full}` : ''));
-      }
-      await labDown(prefix);
-    }
-    // ---- peers on the director, each in a fresh NAT lab (the real servers route through the
-    // director; no tsvs daemon). Fresh: a peer run leaves TIME_WAIT sockets and conntrack entries
-    // for the very client ports the next run's wrk reuses (a DNAT run after HAProxy's found
-    // HAProxy's un-NATed conntrack entries and fell to ~600 req/s).
-    const rs = LAB.rs.map((r) => `${r}:80`);
-    if (!PEERS) throw new SkipPeers();
-    const peer = async (name: string, start: () => number | 'kernel', stop: (pid: number | 'kernel') => Promise<void>): Promise<void> => {
-      await labUp('nat', { prefix, director: 'none' });
+      // ---- the baseline: no balancer. The DR lab's real servers route through the router, so
+      // the client reaches rs1 by its own address with no director on the path.
+      await labUp('dr', { prefix, director: 'none' });
       try {
-        inNs(ns.dir, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
-        const pid = start();
-        await waitFor(() => inNs(ns.client, ['curl', '-s', '-m', '1', `http://${LAB.vip}/`]).status === 0, 5000, 100);
-        http.push(await wrk(name, `http://${LAB.vip}/1k`, pid === 'kernel' ? 'kernel' : [pid]));
-        await stop(pid);
+        for (const w of WORKLOADS) rows.push({ name: BASELINE, workload: w.name, r: await wrkDirect(BASELINE, w) });
       } finally {
         await labDown(prefix);
       }
-    };
-    const hcfg = `/run/tsvs/${prefix}-haproxy.cfg`;
-    writeFileSync(hcfg, `global\n  maxconn 4000\n  nbthread 2\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\nfrontend f\n  bind ${LAB.vip}:80\n  default_backend b\nbackend b\n  balance roundrobin\n${rs.map((r, i) => `  server s${i} ${r}\n`).join('')}`);
-    await peer('HAProxy (mode tcp)', () => spawnInNs(ns.dir, ['haproxy', '-db', '-f', hcfg]), (p) => killPid(p as number));
-    const ncfg = `/run/tsvs/${prefix}-nginx.conf`;
-    writeFileSync(ncfg, `load_module /usr/lib/nginx/modules/ngx_stream_module.so;\ndaemon off;\nmaster_process off;\nworker_processes 1;\npid /run/tsvs/${prefix}-nginx.pid;\nerror_log /dev/null;\nevents { worker_connections 8192; }\nstream {\n  upstream b {\n${rs.map((r) => `    server ${r};\n`).join('')}  }\n  server { listen ${LAB.vip}:80; proxy_pass b; }\n}\n`);
-    await peer('nginx stream', () => spawnInNs(ns.dir, ['nginx', '-c', ncfg]), (p) => killPid(p as number));
-    await peer('kernel nftables DNAT', () => {
-      const dn = inNs(ns.dir, ['sh', '-c', `printf 'table ip tsvsdnat {\\n chain pre {\\n  type nat hook prerouting priority -100;\\n  ip daddr ${LAB.vip} tcp dport 80 dnat to numgen inc mod 2 map { 0 : ${LAB.rs[0]}, 1 : ${LAB.rs[1]} }\\n }\\n}\\n' | nft -f -`]);
-      if (dn.status !== 0) process.stderr.write(`nft DNAT: ${dn.err}\n`);
-      return 'kernel';
-    }, async () => {});
-  } catch (e) {
-    if (!(e instanceof SkipPeers)) throw e;
+    }
   } finally {
     await labDown(prefix);
     rmSync(blaster, { force: true });
@@ -235,17 +288,31 @@ async function main(): Promise<void> {
   for (const r of pps) console.log(`| ${r.name} | ${r.delivered} | ${fmt(r.pps, 0)} | ${fmt(r.directorUsPerPkt, 2)} | ${fmt(r.machineUsPerPkt, 2)} |`);
   const kern = pps.find((p) => p.name.startsWith('kernel'));
   if (kern) for (const p of pps) if (p !== kern) console.log(`${p.name}: ratio machine CPU/pkt tsvs / kernel ${fmt(p.machineUsPerPkt / kern.machineUsPerPkt, 2)}; pkts/s ${fmt(p.pps / kern.pps, 2)}`);
-  console.log(`\n## HTTP, new connection per request (wrk -c32 -d${SECS}s, Connection: close)`);
-  console.log(`| director | req/s | director process µs/req |${PERF ? ' of which softirq in its context | without it |' : ''} machine µs/req | errors |`);
-  console.log(`|---|---|---|${PERF ? '---|---|' : ''}---|---|`);
-  for (const r of http) console.log(`| ${r.name} | ${fmt(r.rps, 0)} | ${fmt(r.directorUsPerReq)} |${PERF ? ` ${fmt(r.softirqShare * 100, 0)}% | ${fmt(r.directorUsPerReq * (1 - r.softirqShare))} |` : ''} ${fmt(r.machineUsPerReq)} | ${r.errors} |`);
-  for (const n of fwdNotes) console.log(`forwarder ${n}`);
-  const hap = http.find((h) => h.name.startsWith('HAProxy'));
-  const best = Math.max(...http.filter((h) => !h.name.startsWith('tsvs')).map((h) => h.rps));
-  for (const dr of http.filter((h) => h.name.startsWith('tsvs DR'))) {
-    if (hap) console.log(`${dr.name}: req/s vs best peer ${fmt(dr.rps / best, 2)}; director CPU/req vs HAProxy ${fmt(dr.directorUsPerReq / hap.directorUsPerReq, 2)}` +
-      (PERF ? `; without softirq work in the director's context ${fmt((dr.directorUsPerReq * (1 - dr.softirqShare)) / (hap.directorUsPerReq * (1 - hap.softirqShare)), 2)}` : ''));
+
+  // ---- HTTP: medians over the rounds, per workload -------------------------------------------
+  const names = [...new Set(rows.map((r) => r.name))];
+  const med = (name: string, workload: string, f: (r: HttpResult) => number) => median(rows.filter((r) => r.name === name && r.workload === workload).map((r) => f(r.r)));
+  for (const w of WORKLOADS) {
+    const base = med(BASELINE, w.name, (r) => r.machineUsPerReq);
+    const added = (n: string) => med(n, w.name, (r) => r.machineUsPerReq) - base;
+    console.log(`\n## HTTP, ${w.name} (wrk -c${w.conns} -d${SECS}s${w.close ? ', Connection: close' : ''}; medians of ${ROUNDS})`);
+    console.log(`| director | req/s | machine µs/req | added µs/req (minus no balancer) | director process µs/req |${PERF ? ' of which softirq in its context |' : ''} errors (last round) |`);
+    console.log(`|---|---|---|---|---|${PERF ? '---|' : ''}---|`);
+    for (const n of names) {
+      const last = rows.filter((r) => r.name === n && r.workload === w.name).at(-1)?.r;
+      console.log(`| ${n} | ${fmt(med(n, w.name, (r) => r.rps), 0)} | ${fmt(med(n, w.name, (r) => r.machineUsPerReq))} | ${n === BASELINE ? '-' : fmt(added(n))} | ${fmt(med(n, w.name, (r) => r.directorUsPerReq))} |${PERF ? ` ${fmt(med(n, w.name, (r) => r.softirqShare) * 100, 0)}% |` : ''} ${last?.errors ?? ''} |`);
+    }
+    const dnat = 'kernel nftables DNAT', hap = 'HAProxy (mode tcp)';
+    for (const n of names.filter((x) => x.startsWith('tsvs'))) {
+      const parts: string[] = [];
+      for (const peerName of [dnat, hap]) {
+        if (!names.includes(peerName)) continue;
+        parts.push(`vs ${peerName}: req/s ${fmt(med(n, w.name, (r) => r.rps) / med(peerName, w.name, (r) => r.rps), 2)}x, added CPU/req ${fmt(added(n) / added(peerName), 2)}x`);
+      }
+      if (parts.length) console.log(`${n}, ${w.name}: ${parts.join('; ')}`);
+    }
   }
+  for (const n of fwdNotes.values()) console.log(`forwarder ${n}`);
 }
 
 await main();

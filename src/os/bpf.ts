@@ -40,7 +40,7 @@ const PAGE = 4096;
 const EVENT_BYTES = 40;
 /** bpf/tsvs_fastpath.c `ahead`: rings of decisions ahead (256 x struct ahead_ring). */
 export const AHEAD_RINGS = 256;
-export const AHEAD_SLOTS = 16;
+export const AHEAD_SLOTS = 64;
 /** struct ahead_slot; a ring is a 16-byte head (head, tail) and AHEAD_SLOTS slots. */
 export const AHEAD_SLOT_BYTES = 32;
 export const AHEAD_RING_BYTES = 16 + AHEAD_SLOTS * AHEAD_SLOT_BYTES;

@@ -18,12 +18,13 @@ function snapshot(o: Partial<ServiceSpec> = {}, dests: Partial<DestSpec>[] = [{}
 
 describe('decisions ahead: eligibility', () => {
   const reachable = (addr: string): boolean => addr !== '10.1.0.99';
-  // [what, service, dests, key, engine decides ahead, proxy rings, kernel rings]
-  const rows: [string, Partial<ServiceSpec>, Partial<DestSpec>[], ServiceKey | undefined, boolean, boolean, boolean][] = [
+  // [what, service, dests, key, engine decides ahead, proxy rings, kernel rings (XDP), kernel rings (tc: NAT too) when it differs]
+  const rows: [string, Partial<ServiceSpec>, Partial<DestSpec>[], ServiceKey | undefined, boolean, boolean, boolean, boolean?][] = [
     ['rr, DR destinations with next hops', {}, [{}, {}], undefined, true, true, true],
     ['wrr', { scheduler: 'wrr' }, [{ weight: 3 }, {}], undefined, true, true, true],
-    ['rr, NAT destinations', {}, [{ fwd: 'masq' }], undefined, true, true, false],
-    ['rr, one NAT among DR', {}, [{}, { fwd: 'masq' }], undefined, true, true, false],
+    ['rr, NAT destinations', {}, [{ fwd: 'masq' }], undefined, true, true, false, true],
+    ['rr, one NAT among DR', {}, [{}, { fwd: 'masq' }], undefined, true, true, false, true],
+    ['rr, a NAT destination without next hop', {}, [{ fwd: 'masq' }, { fwd: 'masq', addr: '10.1.0.99' }], undefined, true, true, false],
     ['rr, a tunnel destination', {}, [{ fwd: 'tunnel' }], undefined, true, true, false],
     ['rr, no destination', {}, [], undefined, true, true, false],
     ['rr, a DR destination without next hop', {}, [{}, { addr: '10.1.0.99' }], undefined, true, true, false],
@@ -38,12 +39,13 @@ describe('decisions ahead: eligibility', () => {
     ['IPv6', {}, [{ addr: '2001:db8::2', fwd: 'masq' }], svcKey('tcp', '2001:db8::1', 80), true, true, false],
     ['a firewall mark', {}, [{}], svcKey('tcp', '0.0.0.0', 0, 7), false, false, false],
   ];
-  for (const [what, o, dests, key, engine, proxy, kernel] of rows) {
-    it(`${what}: engine ${engine ? 'yes' : 'no'}, proxy ${proxy ? 'yes' : 'no'}, kernel ${kernel ? 'yes' : 'no'}`, () => {
+  for (const [what, o, dests, key, engine, proxy, kernel, tc = kernel] of rows) {
+    it(`${what}: engine ${engine ? 'yes' : 'no'}, proxy ${proxy ? 'yes' : 'no'}, kernel ${kernel ? 'yes' : 'no'} (tc ${tc ? 'yes' : 'no'})`, () => {
       const s = snapshot(o, dests, key);
       assert.equal(decidesAhead(s.scheduler, s.fwmark, s.flags, s.dests), engine, 'decidesAhead');
       assert.equal(proxyEligible(s), proxy, 'proxyEligible');
       assert.equal(kernelEligible(s, reachable), kernel, 'kernelEligible');
+      assert.equal(kernelEligible(s, reachable, true), tc, 'kernelEligible with NAT (tc)');
     });
   }
 
