@@ -4,7 +4,8 @@
  * without waking user space (docs/PACKET-FORWARDER.md, "Kernel fast path"). One step, two hooks:
  * tc ingress (`tsvs_tc`, the default) and XDP (`tsvs_xdp`). NAT connections (both directions:
  * destination rewritten on the client's packets, source on the replies) only on tc, new ones
- * included (a NAT decision ahead: the SYN rewritten here, the server's SYN-ACK carried back).
+ * included (a NAT decision ahead: the SYN rewritten here, the server's SYN-ACK carried back), and
+ * tunnel connections (IPIP, GRE without checksum: IPv4 in IPv4) likewise encapsulated on tc.
  *
  * The engine stays the only one that decides. User space installs an entry in `flows` for a
  * direct-routing connection it forwarded (key: the client's 5-tuple toward the VIP; value: the
@@ -101,6 +102,10 @@ static long (*bpf_l4_csum_replace)(void *skb, __u32 offset, __u64 from, __u64 to
 static long (*bpf_ringbuf_output)(void *ringbuf, void *data, __u64 size, __u64 flags) = (void *)130;
 static __u64 (*bpf_ringbuf_query)(void *ringbuf, __u64 flags) = (void *)134;
 static long (*bpf_check_mtu)(void *ctx, __u32 ifindex, __u32 *mtu_len, int len_diff, __u64 flags) = (void *)163;
+static long (*bpf_skb_adjust_room)(void *skb, int len_diff, __u32 mode, __u64 flags) = (void *)50;
+#define BPF_ADJ_ROOM_MAC 1
+#define BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 (1ULL << 1)
+#define BPF_F_ADJ_ROOM_ENCAP_L4_GRE (1ULL << 3)
 #define BPF_RB_NO_WAKEUP 1
 #define BPF_RB_FORCE_WAKEUP 2
 #define BPF_RB_AVAIL_DATA 0
@@ -124,11 +129,11 @@ struct flow_val {
   __u32 ifindex;
   __u16 mtu;
   __u8 need_ack; /* installed in SYN_RECV: report the first ACK */
-  __u8 nat;      /* NAT_NONE (DR), NAT_DST (a NAT client's packet), NAT_SRC (a NAT reply) */
-  __u32 naddr;   /* NAT: the address written (destination or source), network order */
+  __u8 nat;      /* NAT_NONE (DR), NAT_DST (a NAT client's packet), NAT_SRC (a NAT reply), TUN_IPIP / TUN_GRE */
+  __u32 naddr;   /* NAT: the address written (destination or source); TUN: the outer destination (the real server); network order */
   __u16 nport;   /* NAT: the port written, network order */
   __u16 pad;
-  __u32 pad2;
+  __u32 tsrc;    /* TUN: the outer source (the director's address toward the real server), network order */
   __u64 pkts;
   __u64 bytes;
   __u64 last_ns;
@@ -136,8 +141,15 @@ struct flow_val {
 #define NAT_NONE 0
 #define NAT_DST 1
 #define NAT_SRC 2
+/* Tunnel (-i), IPv4 in IPv4 (tc only): IPIP, or GRE without checksum (4-byte header); the other
+ * encapsulations (GUE, GRE with checksum, IPv6) stay in user space. */
+#define TUN_IPIP 3
+#define TUN_GRE 4
+#define is_tun(n) ((n) == TUN_IPIP || (n) == TUN_GRE)
+#define tun_overhead(n) ((n) == TUN_GRE ? 24 : 20)
 
-/* A NAT rewrite fast_step leaves to the tc hook (checksum helpers need the socket buffer). */
+/* A NAT rewrite or a tunnel encapsulation fast_step leaves to the tc hook (checksum helpers and
+ * room for headers need the socket buffer). TUN: `naddr` the outer destination, `old_addr` the outer source. */
 struct nat_op {
   __u32 kind;
   __u32 old_addr;
@@ -168,6 +180,7 @@ struct flow_event {
 #define EV_STATE 0
 #define EV_TAKEN 1
 #define EV_TAKEN_NAT 2 /* EV_TAKEN of a NAT decision: the replies' entry was installed too */
+#define EV_TAKEN_TUN 3 /* EV_TAKEN of a tunnel decision */
 
 /*
  * Decisions ahead (rr/wrr services whose destinations are all direct routing or, on tc, NAT): user space keeps
@@ -184,19 +197,22 @@ struct flow_event {
 #define AHEAD_SLOTS 64
 /* Wake user space at once when a taking leaves this few decisions waiting: it refills the ring. */
 #define AHEAD_LOW (AHEAD_SLOTS / 4)
-/* 32 bytes (fastpath-ahead.ts writes them). NAT (tc only): the client's packets get `naddr`:`nport`
- * (the real server, network order) as destination; the replies' entry is made from the SYN itself. */
+/* 40 bytes (fastpath-ahead.ts writes them). NAT (tc only): the client's packets get `naddr`:`nport`
+ * (the real server, network order) as destination; the replies' entry is made from the SYN itself.
+ * TUN (tc only): encapsulated from `tsrc` to `naddr`. */
 struct ahead_slot {
   __u8 dmac[6];
   __u8 smac[6];
   __u32 ifindex;
   __u16 mtu;
-  __u8 nat; /* NAT_NONE (DR) or NAT_DST */
+  __u8 nat; /* NAT_NONE (DR), NAT_DST, TUN_IPIP or TUN_GRE */
   __u8 pad;
   __u32 token;
   __u32 naddr;
   __u16 nport;
   __u16 pad2;
+  __u32 tsrc;
+  __u32 pad3;
 };
 struct ahead_ring {
   __u32 head;
@@ -304,9 +320,10 @@ static __attribute__((always_inline)) int take_ahead(struct __sk_buff *skb, __u8
   if (h == *(volatile __u32 *)&r->tail) return PASS; /* none waiting: the engine decides */
   struct ahead_slot s = r->slots[h & (AHEAD_SLOTS - 1)];
   if (seg > s.mtu) return PASS;
+  if (is_tun(s.nat) && (!nat || seg + tun_overhead(s.nat) > s.mtu)) return PASS; /* XDP; or too big once encapsulated */
   struct flow_key rk = {};
   struct flow_val rv = {};
-  if (s.nat != NAT_NONE) {
+  if (s.nat == NAT_DST) {
     if (!skb || !nat) return PASS; /* XDP: NAT is tc's */
     rk.saddr = s.naddr;
     rk.daddr = k->saddr;
@@ -339,7 +356,14 @@ static __attribute__((always_inline)) int take_ahead(struct __sk_buff *skb, __u8
   nv.mtu = s.mtu;
   nv.need_ack = proto == 6;
   /* (LRU: room is made by evicting the least recently used flow; that one's packets go to user space.) */
-  if (s.nat != NAT_NONE) {
+  if (is_tun(s.nat)) {
+    nv.nat = s.nat;
+    nv.naddr = s.naddr;
+    nv.tsrc = s.tsrc;
+    nat->kind = s.nat;
+    nat->naddr = s.naddr;
+    nat->old_addr = s.tsrc;
+  } else if (s.nat == NAT_DST) {
     nv.nat = NAT_DST;
     nv.naddr = s.naddr;
     nv.nport = s.nport;
@@ -362,7 +386,7 @@ static __attribute__((always_inline)) int take_ahead(struct __sk_buff *skb, __u8
   ev->len = tot;
   ev->pkts = 0;
   ev->bytes = 0;
-  ev->kind = s.nat != NAT_NONE ? EV_TAKEN_NAT : EV_TAKEN;
+  ev->kind = s.nat == NAT_DST ? EV_TAKEN_NAT : is_tun(s.nat) ? EV_TAKEN_TUN : EV_TAKEN;
   ev->token = s.token;
   __u32 left = *(volatile __u32 *)&r->tail - (h + 1);
   bpf_ringbuf_submit(ev, left <= AHEAD_LOW ? BPF_RB_FORCE_WAKEUP : wake_flag());
@@ -449,7 +473,14 @@ static __attribute__((always_inline)) int fast_step(struct __sk_buff *skb, void 
   /* A SYN-ACK changes no state of a connection the director saw the SYN of (OUTPUT syn in
    * SYN_RECV stays SYN_RECV): only counted. Elsewhere (a DR flow, a client sending one) the engine's. */
   if (synack && v->nat != NAT_SRC) return PASS;
-  if (v->nat != NAT_NONE) {
+  if (is_tun(v->nat)) {
+    /* XDP cannot encapsulate; a super-packet is left to user space, which cuts it into segments
+     * (a decapsulating agent reading raw sockets would get it whole). */
+    if (!nat || gso_size || seg + tun_overhead(v->nat) > v->mtu) return PASS;
+    nat->kind = v->nat;
+    nat->naddr = v->naddr;
+    nat->old_addr = v->tsrc;
+  } else if (v->nat != NAT_NONE) {
     if (!nat) return PASS;
     nat->kind = v->nat;
     nat->naddr = v->naddr;
@@ -514,6 +545,39 @@ int tsvs_tc(struct __sk_buff *skb) {
   __u32 ifindex = 0;
   struct nat_op nat = {};
   if (fast_step(skb, data, end, skb->len, skb->gso_size, &ifindex, &nat) != FWD) return TC_ACT_OK;
+  if (is_tun(nat.kind)) {
+    /*
+     * Tunnel: the outer IPv4 header as src/codec/ipip.ts writes it (and ip_vs_tunnel_xmit): TOS,
+     * TTL (after the decrement), DF and ID copied from the inner packet; GRE: a 4-byte header
+     * (no checksum, protocol 0x0800). Room made between the MAC header and the inner packet.
+     */
+    __u8 *ip = (__u8 *)data + 14;
+    if ((void *)(ip + 20) > end) return TC_ACT_SHOT;
+    int gre = nat.kind == TUN_GRE;
+    __u32 over = gre ? 24 : 20;
+    __u8 hdr[24] = {};
+    __u16 tot = bswap16(*(__u16 *)(ip + 2)) + over;
+    hdr[0] = 0x45;
+    hdr[1] = ip[1];
+    *(__u16 *)(hdr + 2) = bswap16(tot);
+    *(__u16 *)(hdr + 4) = *(__u16 *)(ip + 4);
+    *(__u16 *)(hdr + 6) = *(__u16 *)(ip + 6) & bswap16(0x4000);
+    hdr[8] = ip[8];
+    hdr[9] = gre ? 47 : 4;
+    *(__u32 *)(hdr + 12) = nat.old_addr;
+    *(__u32 *)(hdr + 16) = nat.naddr;
+    __u32 sum = 0;
+    for (int i = 0; i < 20; i += 2) sum += *(__u16 *)(hdr + i);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    *(__u16 *)(hdr + 10) = (__u16)~sum;
+    if (gre) *(__u16 *)(hdr + 22) = bswap16(0x0800);
+    /* A failure here leaves a rewritten inner frame: dropped rather than passed on (TCP resends). */
+    __u64 flags = BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | (gre ? BPF_F_ADJ_ROOM_ENCAP_L4_GRE : 0);
+    if (bpf_skb_adjust_room(skb, over, BPF_ADJ_ROOM_MAC, flags) != 0) return TC_ACT_SHOT;
+    if (bpf_skb_store_bytes(skb, 14, hdr, gre ? 24 : 20, 0) != 0) return TC_ACT_SHOT;
+    return bpf_redirect(ifindex, 0);
+  }
   if (nat.kind != NAT_NONE) {
     /*
      * NAT (IPv4 without options: the L4 header at 34): the address and port, the IPv4 header

@@ -36,15 +36,24 @@ export function proxyEligible(s: ServiceSnapshot): boolean {
 
 /**
  * The kernel fast path: IPv4 TCP or UDP services the engine decides ahead whose destinations
- * (at least one) are all IPv4 direct routing -- or NAT, when the program can rewrite addresses
- * (`nat`: tc) -- with a next hop the program can send to (`reachable`: known, on an interface
- * carrying the program), since the kernel forwards the connection's first packet itself.
+ * (at least one) are all IPv4 direct routing -- or, when the program can rewrite addresses and
+ * encapsulate (`tc`), NAT or a tunnel the program builds (kernelTunnel) -- with a next hop the
+ * program can send to (`reachable`: known, on an interface carrying the program), since the
+ * kernel forwards the connection's first packet itself.
  */
-export function kernelEligible(s: ServiceSnapshot, reachable: (addr: string) => boolean, nat = false): boolean {
+export function kernelEligible(s: ServiceSnapshot, reachable: (addr: string) => boolean, tc = false): boolean {
   if (s.af !== 4 || (s.protocol !== 'tcp' && s.protocol !== 'udp')) return false;
   if (!decidesAhead(s.scheduler, s.fwmark, s.flags, s.dests) || s.dests.length === 0) return false;
-  for (const d of s.dests) if ((d.fwd !== 'route' && !(nat && d.fwd === 'masq')) || d.af !== 4 || !reachable(d.addr)) return false;
+  for (const d of s.dests) {
+    const ok = d.fwd === 'route' || (tc && (d.fwd === 'masq' || (d.fwd === 'tunnel' && kernelTunnel(d.tunType, d.tunCsum))));
+    if (!ok || d.af !== 4 || !reachable(d.addr)) return false;
+  }
   return true;
+}
+
+/** The encapsulations the kernel fast path builds itself (tc, IPv4 in IPv4): IPIP, and GRE without checksum. */
+export function kernelTunnel(tunType: string | undefined, tunCsum: string | undefined): boolean {
+  return (tunType ?? 'ipip') === 'ipip' || (tunType === 'gre' && (tunCsum ?? 'nocsum') === 'nocsum');
 }
 
 /**

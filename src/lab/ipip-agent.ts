@@ -22,6 +22,34 @@ import { createIpipInner, ipipDecapsulate, type IpipInner } from '../codec/ipip.
 import { greDecapsulate } from '../codec/gre.ts';
 import { gueDecapsulate } from '../codec/gue.ts';
 import { TUN_TYPES, type TunType } from '../core/types.ts';
+import { checksum, fold16, pseudoSum4, rd16, rd32, sum16, wr16 } from '../codec/checksum.ts';
+
+/**
+ * Completes the TCP/UDP checksum of an inner IPv4 packet left partial by the sender's checksum
+ * offload (the field holds the folded pseudo-header sum: CHECKSUM_PARTIAL). A kernel tunnel
+ * device keeps the socket buffer's checksum state across decapsulation; this agent reads raw
+ * sockets, which do not say it, and injects through a TUN device, where the kernel verifies the
+ * checksum in full. The director's kernel fast path (like kernel IPVS) passes such packets on as
+ * they are. A checksum that is neither right nor partial is left alone (the kernel drops it).
+ * Returns whether it completed one.
+ */
+export function completePartial4(b: Uint8Array, off: number, len: number): boolean {
+  if (len < 20 || b[off]! >> 4 !== 4) return false;
+  const ihl = (b[off]! & 15) * 4, tot = rd16(b, off + 2), proto = b[off + 9]!;
+  if (tot > len || tot < ihl + 8 || (rd16(b, off + 6) & 0x3fff) !== 0) return false;
+  const at = proto === 6 ? 16 : proto === 17 ? 6 : -1;
+  const l4 = off + ihl, l4len = tot - ihl;
+  if (at < 0 || (proto === 6 && l4len < 20)) return false;
+  const field = rd16(b, l4 + at);
+  if (proto === 17 && field === 0) return false; // no checksum
+  const pseudo = pseudoSum4(rd32(b, off + 12), rd32(b, off + 16), proto, l4len);
+  if (fold16(sum16(b, l4, l4len, pseudo)) === 0xffff) return false; // complete and right
+  if (field !== fold16(pseudo)) return false;
+  wr16(b, l4 + at, 0);
+  const c = checksum(b, l4, l4len, pseudo);
+  wr16(b, l4 + at, proto === 17 && c === 0 ? 0xffff : c);
+  return true;
+}
 
 export function openTun(name: string): number {
   const fd = check('open(/dev/net/tun)', sys.open('/dev/net/tun', C.O_RDWR | C.O_CLOEXEC));
@@ -109,6 +137,7 @@ export function runAgent(dev: string, vips: readonly number[], opts: AgentOption
         }
         if (s.decap(buf, 0, n, res) !== 0) continue;
         if (allowed.size > 0 && (res.innerAf !== 4 || !allowed.has(buf.readUInt32BE(res.innerOff + 16)))) continue;
+        if (res.innerAf === 4) completePartial4(buf, res.innerOff, res.innerLen);
         sys.write(tun, buf.subarray(res.innerOff, res.innerOff + res.innerLen), res.innerLen);
       }
     }

@@ -42,7 +42,7 @@ const EVENT_BYTES = 40;
 export const AHEAD_RINGS = 256;
 export const AHEAD_SLOTS = 64;
 /** struct ahead_slot; a ring is a 16-byte head (head, tail) and AHEAD_SLOTS slots. */
-export const AHEAD_SLOT_BYTES = 32;
+export const AHEAD_SLOT_BYTES = 40;
 export const AHEAD_RING_BYTES = 16 + AHEAD_SLOTS * AHEAD_SLOT_BYTES;
 
 export { FastPathError };
@@ -128,7 +128,10 @@ export interface FlowEvent {
   /** FIN/RST: the program removed the flow; its last counters. */
   pkts: number;
   bytes: number;
-  /** 0: a state event; 1: a new connection sent to the decision ahead `token`; 2: the same, NAT (its replies' entry installed too). */
+  /**
+   * 0: a state event; 1: a new connection sent to the decision ahead `token`; 2: the same, NAT
+   * (its replies' entry installed too); 3: the same, a tunnel.
+   */
   kind: number;
   token: number;
 }

@@ -8,10 +8,17 @@ import { TCP_FLAG } from '../core/proto.ts';
 /** struct flow_key / struct flow_val sizes. */
 export const KEY_BYTES = 16;
 export const VAL_BYTES = 56;
-/** struct flow_val offsets (bpf/tsvs_fastpath.c); NADDR / NPORT in network order. */
-export const FLOW_VAL = { DMAC: 0, SMAC: 6, IFINDEX: 12, MTU: 16, NEED_ACK: 18, NAT: 19, NADDR: 20, NPORT: 24, PKTS: 32, BYTES: 40, LAST_NS: 48 } as const;
-/** struct flow_val `nat`. */
-export const FLOW_NAT = { NONE: 0, DST: 1, SRC: 2 } as const;
+/** struct flow_val offsets (bpf/tsvs_fastpath.c); NADDR / NPORT / TSRC in network order. */
+export const FLOW_VAL = { DMAC: 0, SMAC: 6, IFINDEX: 12, MTU: 16, NEED_ACK: 18, NAT: 19, NADDR: 20, NPORT: 24, TSRC: 28, PKTS: 32, BYTES: 40, LAST_NS: 48 } as const;
+/**
+ * struct flow_val `nat`: DR (none), NAT's two directions, or a tunnel (IPv4 in IPv4: IPIP, GRE
+ * without checksum; NADDR the outer destination, TSRC the outer source).
+ */
+export const FLOW_NAT = { NONE: 0, DST: 1, SRC: 2, TUN_IPIP: 3, TUN_GRE: 4 } as const;
+/** Bytes a tunnel entry adds to each packet (the program's MTU check). */
+export function flowOverhead(nat: number): number {
+  return nat === FLOW_NAT.TUN_GRE ? 24 : nat === FLOW_NAT.TUN_IPIP ? 20 : 0;
+}
 
 export interface FlowMap {
   /** Creates or replaces an entry; false when the map is full (the flow stays in user space). */
@@ -75,7 +82,7 @@ export class MemoryFlowMap implements FlowMap {
     const v = this.entries.get(MemoryFlowMap.id(key));
     if (!v || (synack && v[FLOW_VAL.NAT] !== FLOW_NAT.SRC)) return 'pass';
     const d = new DataView(v.buffer);
-    if (bytes > d.getUint16(FLOW_VAL.MTU, true)) return 'pass';
+    if (bytes + flowOverhead(v[FLOW_VAL.NAT]!) > d.getUint16(FLOW_VAL.MTU, true)) return 'pass';
     const firstAck = proto === 6 && v[FLOW_VAL.NEED_ACK] === 1 && (tcpFlags & TCP_FLAG.ACK) !== 0;
     this.lastPkts = this.lastBytes = 0;
     if (tcpFlags & (TCP_FLAG.FIN | TCP_FLAG.RST) || firstAck) {

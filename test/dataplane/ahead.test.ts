@@ -18,14 +18,17 @@ function snapshot(o: Partial<ServiceSpec> = {}, dests: Partial<DestSpec>[] = [{}
 
 describe('decisions ahead: eligibility', () => {
   const reachable = (addr: string): boolean => addr !== '10.1.0.99';
-  // [what, service, dests, key, engine decides ahead, proxy rings, kernel rings (XDP), kernel rings (tc: NAT too) when it differs]
+  // [what, service, dests, key, engine decides ahead, proxy rings, kernel rings (XDP), kernel rings (tc: NAT and IPIP/GRE tunnels too) when it differs]
   const rows: [string, Partial<ServiceSpec>, Partial<DestSpec>[], ServiceKey | undefined, boolean, boolean, boolean, boolean?][] = [
     ['rr, DR destinations with next hops', {}, [{}, {}], undefined, true, true, true],
     ['wrr', { scheduler: 'wrr' }, [{ weight: 3 }, {}], undefined, true, true, true],
     ['rr, NAT destinations', {}, [{ fwd: 'masq' }], undefined, true, true, false, true],
     ['rr, one NAT among DR', {}, [{}, { fwd: 'masq' }], undefined, true, true, false, true],
     ['rr, a NAT destination without next hop', {}, [{ fwd: 'masq' }, { fwd: 'masq', addr: '10.1.0.99' }], undefined, true, true, false],
-    ['rr, a tunnel destination', {}, [{ fwd: 'tunnel' }], undefined, true, true, false],
+    ['rr, an IPIP tunnel destination', {}, [{ fwd: 'tunnel' }], undefined, true, true, false, true],
+    ['rr, a GRE tunnel without checksum', {}, [{ fwd: 'tunnel', tunType: 'gre' }], undefined, true, true, false, true],
+    ['rr, a GRE tunnel with checksum', {}, [{ fwd: 'tunnel', tunType: 'gre', tunCsum: 'csum' }], undefined, true, true, false],
+    ['rr, a GUE tunnel', {}, [{ fwd: 'tunnel', tunType: 'gue', tunPort: 6080 }], undefined, true, true, false],
     ['rr, no destination', {}, [], undefined, true, true, false],
     ['rr, a DR destination without next hop', {}, [{}, { addr: '10.1.0.99' }], undefined, true, true, false],
     ['lc (live counts)', { scheduler: 'lc' }, [{}], undefined, false, false, false],
@@ -45,7 +48,7 @@ describe('decisions ahead: eligibility', () => {
       assert.equal(decidesAhead(s.scheduler, s.fwmark, s.flags, s.dests), engine, 'decidesAhead');
       assert.equal(proxyEligible(s), proxy, 'proxyEligible');
       assert.equal(kernelEligible(s, reachable), kernel, 'kernelEligible');
-      assert.equal(kernelEligible(s, reachable, true), tc, 'kernelEligible with NAT (tc)');
+      assert.equal(kernelEligible(s, reachable, true), tc, 'kernelEligible on tc');
     });
   }
 

@@ -18,7 +18,7 @@ const RS = ['192.168.10.11', '192.168.10.12'];
 const u32 = (s: string) => ip(s).words[0]! >>> 0;
 const hop = (last: number): NextHop => ({ ifindex: 2, mac: new Uint8Array([2, 0, 0, 0, 0, last]), srcMac: new Uint8Array([2, 0, 0, 0, 0, 1]), src: u32('192.168.10.1'), mtu: 1500 });
 
-function setup(o: { scheduler?: string; fwd?: 'route' | 'masq'; flags?: number; hops?: boolean; nat?: boolean } = {}) {
+function setup(o: { scheduler?: string; fwd?: 'route' | 'masq' | 'tunnel'; flags?: number; hops?: boolean; nat?: boolean } = {}) {
   const rig = new Rig();
   const key = svcKey('tcp', '10.0.0.100', 80);
   rig.service(key, { scheduler: o.scheduler ?? 'rr', ...(o.flags ? { flags: o.flags, timeout: 300 } : {}) });
@@ -141,6 +141,18 @@ describe('kernel fast path: decisions ahead', () => {
       got.push([s.view.getUint8(o + 18), `${s.view.getUint32(o + 24, false) >>> 0}`, s.view.getUint16(o + 28, false)]);
     }
     assert.deepEqual(got, [[FLOW_NAT.DST, `${u32(RS[1]!)}`, 80], [FLOW_NAT.DST, `${u32(RS[0]!)}`, 80]]);
+  });
+
+  it('a tunnel on tc: IPIP decisions carry the outer destination and source; a GUE service gets no ring', () => {
+    const s = setup({ fwd: 'tunnel', nat: true });
+    s.ahead.sync();
+    assert.equal(s.svcs.size, 1);
+    const o = s.claim()!;
+    assert.deepEqual([s.view.getUint8(o + 18), s.view.getUint32(o + 24, false) >>> 0, s.view.getUint32(o + 32, false) >>> 0], [FLOW_NAT.TUN_IPIP, u32(RS[1]!), u32('192.168.10.1')]);
+    const g = setup({ fwd: 'tunnel', nat: true });
+    g.rig.ok(g.rig.e.apply({ kind: 'edit-dest', key: g.key, dest: { af: 4, addr: RS[0]!, port: 80, fwd: 'tunnel', weight: 1, uThreshold: 0, lThreshold: 0, tunType: 'gue', tunPort: 6080, tunCsum: 'nocsum' } }));
+    g.ahead.sync();
+    assert.equal(g.svcs.size, 0, 'GUE is encapsulated in user space');
   });
 
   /**

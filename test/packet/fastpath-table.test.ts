@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rig, ip, svcKey, flags } from '../core/engine-rig.ts';
 import { FastPathTable, FAST } from '../../src/forwarders/packet/fastpath.ts';
-import { MemoryFlowMap } from '../../src/os/flow-map.ts';
+import { FLOW_NAT, FLOW_VAL, MemoryFlowMap } from '../../src/os/flow-map.ts';
 import type { NextHop } from '../../src/forwarders/packet/forwarder.ts';
 import { newAction } from '../../src/forwarders/packet/decision.ts';
 import { newMeta, type PacketMeta } from '../../src/forwarders/packet/classify.ts';
@@ -16,13 +16,13 @@ const HOP: NextHop = { ifindex: 2, mac: new Uint8Array([2, 0, 0, 0, 0, 0x11]), s
 const u32 = (s: string) => ip(s).words[0]! >>> 0;
 
 /** A director: the engine decides what the "kernel" (MemoryFlowMap.forward) passes up. */
-function director(method: FwdMethod, protocol: Protocol = 'tcp', capacity = 65536) {
+function director(method: FwdMethod, protocol: Protocol = 'tcp', capacity = 65536, tunnels = false) {
   const rig = new Rig();
   const key = svcKey(protocol, '10.0.0.100', 80);
   rig.service(key, { scheduler: 'rr' }).dest(key, '192.168.10.11', 80, method).dest(key, '192.168.10.12', 80, method);
   rig.at(1);
   const map = new MemoryFlowMap(capacity);
-  const table = new FastPathTable(map, (c, p, b) => rig.e.countForwarded(c, p, b), new Set([2]));
+  const table = new FastPathTable(map, (c, p, b) => rig.e.countForwarded(c, p, b), new Set([2]), undefined, tunnels);
   const meta: PacketMeta = newMeta();
   const a = newAction();
   const path: string[] = [];
@@ -93,7 +93,7 @@ describe('kernel fast path table: the engine decides, the kernel carries decided
   });
 
   for (const method of ['masq', 'tunnel'] as const) {
-    it(`${method} connections are never handed to the kernel`, () => {
+    it(`${method} connections are never handed to a program that cannot rewrite or encapsulate (XDP)`, () => {
       const d = director(method);
       d.send('172.16.0.2', 'S');
       d.send('172.16.0.2', 'A');
@@ -102,6 +102,22 @@ describe('kernel fast path table: the engine decides, the kernel carries decided
       assert.deepEqual(d.path, ['pass', 'pass', 'pass']);
     });
   }
+
+  it('tc: an IPIP tunnel connection is carried as DR\'s, encapsulated toward the real server from the hop\'s address; counters exact', () => {
+    const d = director('tunnel', 'tcp', 65536, true);
+    d.send('172.16.0.2', 'S');
+    d.send('172.16.0.2', 'A');
+    d.send('172.16.0.2', 'PA', 300);
+    d.send('172.16.0.2', 'A');
+    assert.deepEqual(d.path, ['pass', 'event', 'counted', 'counted']);
+    const [v] = [...d.map.entries.values()];
+    const dv = new DataView(v!.buffer);
+    assert.equal(v![FLOW_VAL.NAT], FLOW_NAT.TUN_IPIP);
+    assert.equal(dv.getUint32(FLOW_VAL.TSRC, false), HOP.src);
+    assert.ok([u32('192.168.10.11'), u32('192.168.10.12')].includes(dv.getUint32(FLOW_VAL.NADDR, false)));
+    d.table.sweep();
+    assert.deepEqual([d.stats().inpkts, d.stats().inbytes], [d.totals().sent, d.totals().sentBytes]);
+  });
 
   it('a rule change clears the map, handing over what the kernel counted; the next packet goes to the engine', () => {
     const d = director('route');

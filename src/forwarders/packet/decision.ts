@@ -100,9 +100,12 @@ export function verdictToAction(m: PacketMeta, v: Verdict, a: Action): void {
   // (SYN_RECV) the handshake's ACK leaves, which it reports; NAT ones (both directions) once
   // established, or in SYN_RECV when the kernel took the SYN on a decision ahead (fastpath.ts
   // adoptTaken: offer() installs NAT flows at FAST.YES only).
-  if (v.conn >= 0 && (v.state === 'ESTABLISHED' || v.state === 'UDP') && (method === FWD_CODE.masq || (method === FWD_CODE.route && m.dir === 'in'))) a.fast = FAST.YES;
+  // Tunnel connections as DR's (the client's direction only; fastpath.ts carries IPIP and GRE
+  // without checksum, IPv4 in IPv4).
+  const oneWay = method === FWD_CODE.route || method === FWD_CODE.tunnel;
+  if (v.conn >= 0 && (v.state === 'ESTABLISHED' || v.state === 'UDP') && (method === FWD_CODE.masq || (oneWay && m.dir === 'in'))) a.fast = FAST.YES;
   if (m.dir === 'in') {
-    if ((method === FWD_CODE.route || method === FWD_CODE.masq) && v.conn >= 0 && v.state === 'SYN_RECV') a.fast = FAST.NEED_ACK;
+    if ((oneWay || method === FWD_CODE.masq) && v.conn >= 0 && v.state === 'SYN_RECV') a.fast = FAST.NEED_ACK;
     a.rip = v.dest.ip.words[0]! >>> 0;
     a.rport = v.dport || m.dport;
     a.vip = m.daddr.words[0]! >>> 0;

@@ -28,7 +28,9 @@ export type AheadEngine = Pick<ForwarderEngine, 'scheduleAhead' | 'services'>;
 
 const SLOT_OFF = 16, SLOT_BYTES = AHEAD_SLOT_BYTES;
 /** struct ahead_slot offsets (bpf/tsvs_fastpath.c). */
-const SLOT = { DMAC: 0, SMAC: 6, IFINDEX: 12, MTU: 16, NAT: 18, TOKEN: 20, NADDR: 24, NPORT: 28 } as const;
+const SLOT = { DMAC: 0, SMAC: 6, IFINDEX: 12, MTU: 16, NAT: 18, TOKEN: 20, NADDR: 24, NPORT: 28, TSRC: 32 } as const;
+/** The engine's destination record carries its tunnel (core/engine.ts Dest; RtDest does not name it). */
+type TunnelDest = RtDest & { readonly tunType?: string; readonly tunCsum?: string };
 const PROTO: Record<string, number> = { tcp: 6, udp: 17 };
 
 /** A service's ring: its index in the map, and the service as the program looks it up. */
@@ -55,14 +57,14 @@ export class KernelAhead implements AheadStore<Ring> {
   readonly counters = { published: 0, taken: 0 };
 
   /**
-   * `nat`: the program can take NAT decisions (tc; XDP cannot rewrite addresses), so services of
-   * NAT destinations get rings too.
+   * `tc`: the program can take NAT and tunnel decisions (XDP cannot rewrite addresses or
+   * encapsulate), so services of such destinations get rings too.
    */
-  constructor(private readonly kernel: AheadKernel, private readonly engine: AheadEngine, private readonly hops: Map<number, NextHop>, private readonly ifindexes: ReadonlySet<number>, nat = false) {
+  constructor(private readonly kernel: AheadKernel, private readonly engine: AheadEngine, private readonly hops: Map<number, NextHop>, private readonly ifindexes: ReadonlySet<number>, tc = false) {
     this.words = new Int32Array(kernel.aheadMem);
     this.bytes = new Uint8Array(kernel.aheadMem);
     this.view = new DataView(kernel.aheadMem);
-    this.rings = new AheadRings(this, engine, (s: ServiceSnapshot) => kernelEligible(s, (addr) => this.hopOf(ipv4FromString(addr)) !== undefined, nat));
+    this.rings = new AheadRings(this, engine, (s: ServiceSnapshot) => kernelEligible(s, (addr) => this.hopOf(ipv4FromString(addr)) !== undefined, tc));
   }
 
   /** The destination behind a token the kernel reported (undefined: unknown). */
@@ -120,7 +122,9 @@ export class KernelAhead implements AheadStore<Ring> {
 
   /**
    * Publishes one decision with its next hop (NAT: and the real server's address and port, the
-   * service's when the destination has none); false when the hop went away (this rr step is lost).
+   * service's when the destination has none; a tunnel: its type, the real server as the outer
+   * destination and the hop's source address as the outer source); false when the hop went away
+   * (this rr step is lost).
    */
   push(r: Ring, dest: RtDest): boolean {
     const rip = dest.ip.words[0]! >>> 0;
@@ -131,16 +135,20 @@ export class KernelAhead implements AheadStore<Ring> {
     const t = Atomics.load(this.words, h + 1);
     const o = base + SLOT_OFF + ((t >>> 0) % AHEAD_SLOTS) * SLOT_BYTES;
     const nat = dest.fwd === 'masq';
+    const tun = dest.fwd === 'tunnel' ? ((dest as TunnelDest).tunType === 'gre' ? FLOW_NAT.TUN_GRE : FLOW_NAT.TUN_IPIP) : 0;
     this.bytes.fill(0, o, o + SLOT_BYTES);
     this.bytes.set(hop.mac, o + SLOT.DMAC);
     this.bytes.set(hop.srcMac, o + SLOT.SMAC);
     this.view.setUint32(o + SLOT.IFINDEX, hop.ifindex, true);
     this.view.setUint16(o + SLOT.MTU, Math.min(hop.mtu || 1500, 0xffff), true);
-    this.view.setUint8(o + SLOT.NAT, nat ? FLOW_NAT.DST : FLOW_NAT.NONE);
+    this.view.setUint8(o + SLOT.NAT, nat ? FLOW_NAT.DST : tun || FLOW_NAT.NONE);
     this.view.setUint32(o + SLOT.TOKEN, tok, true);
     if (nat) {
       this.view.setUint32(o + SLOT.NADDR, rip, false);
       this.view.setUint16(o + SLOT.NPORT, dest.port || r.vport, false);
+    } else if (tun) {
+      this.view.setUint32(o + SLOT.NADDR, rip, false);
+      this.view.setUint32(o + SLOT.TSRC, hop.src >>> 0, false);
     }
     Atomics.store(this.words, h + 1, (t + 1) | 0);
     this.counters.published++;

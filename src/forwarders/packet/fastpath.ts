@@ -24,7 +24,15 @@ import { FAST, type Action } from './decision.ts';
 import type { PacketMeta } from './classify.ts';
 import { TCP_FLAG } from '../../core/proto.ts';
 import { FLOW_NAT, FLOW_VAL as V, KEY_BYTES, VAL_BYTES, writeFlowKey, type FlowMap } from '../../os/flow-map.ts';
-import { ACTION_CODE, FWD_CODE } from '../../core/types.ts';
+import { ACTION_CODE, FWD_CODE, TUN_CODE, TUN_CSUM_CODE } from '../../core/types.ts';
+
+/** The program's tunnel kind for a tunnel action it can build (IPIP; GRE without checksum), else 0. */
+export function kernelTun(a: Action): number {
+  if (a.method !== FWD_CODE.tunnel) return 0;
+  if (a.tun === TUN_CODE.ipip) return FLOW_NAT.TUN_IPIP;
+  if (a.tun === TUN_CODE.gre && a.tunCsum === TUN_CSUM_CODE.nocsum) return FLOW_NAT.TUN_GRE;
+  return 0;
+}
 
 /** Action.fast (decision.ts): whether the engine's decision may be carried out by the kernel. */
 export { FAST };
@@ -44,6 +52,8 @@ interface Installed {
   conn: number;
   needAck: boolean;
   hop: NextHop;
+  /** A tunnel's kind (FLOW_NAT.TUN_*), 0 for DR and NAT. */
+  tun: number;
   /** Counters already handed to the engine. */
   pkts: number;
   bytes: number;
@@ -88,8 +98,9 @@ export class FastPathTable {
   /**
    * `ifindexes`: where the program is attached; a next hop elsewhere keeps its flows in user space.
    * `clientHop`: next hops toward clients, for NAT replies (without it NAT stays in user space).
+   * `tunnels`: the program encapsulates (tc): tunnel connections it can build go to the kernel too.
    */
-  constructor(private readonly map: FlowMap, private readonly count: CountForwarded, private readonly ifindexes: ReadonlySet<number>, private readonly clientHop?: ClientHop) {}
+  constructor(private readonly map: FlowMap, private readonly count: CountForwarded, private readonly ifindexes: ReadonlySet<number>, private readonly clientHop?: ClientHop, private readonly tunnels = false) {}
 
   get size(): number {
     return this.flows.size;
@@ -117,14 +128,15 @@ export class FastPathTable {
       e = undefined;
     }
     const nat = a.method === FWD_CODE.masq;
-    const ok = a.kind === ACTION_CODE.forward && (a.method === FWD_CODE.route || (nat && a.fast === FAST.YES && this.clientHop !== undefined)) && a.conn >= 0 &&
+    const tun = this.tunnels ? kernelTun(a) : 0;
+    const ok = a.kind === ACTION_CODE.forward && (a.method === FWD_CODE.route || (tun !== 0 && hop !== undefined && hop.src !== 0) || (nat && a.fast === FAST.YES && this.clientHop !== undefined)) && a.conn >= 0 &&
       a.fast !== FAST.NO && hop !== undefined && this.ifindexes.has(hop.ifindex);
     if (!ok) {
       if (e) this.remove(id, e);
       return;
     }
     const needAck = a.fast === FAST.NEED_ACK;
-    if (e && e.conn === a.conn && e.needAck === needAck && e.hop === hop && e.nat === nat) {
+    if (e && e.conn === a.conn && e.needAck === needAck && e.hop === hop && e.nat === nat && e.tun === tun) {
       if (nat) this.installReply(e);
       return;
     }
@@ -151,6 +163,10 @@ export class FastPathTable {
       v[V.NAT] = FLOW_NAT.DST;
       dv.setUint32(V.NADDR, a.rip >>> 0, false);
       dv.setUint16(V.NPORT, a.rport, false);
+    } else if (tun) {
+      v[V.NAT] = tun;
+      dv.setUint32(V.NADDR, a.rip >>> 0, false);
+      dv.setUint32(V.TSRC, hop.src >>> 0, false);
     }
     if (e) {
       // Replacing the value resets the kernel's counters: hand them over first.
@@ -162,7 +178,7 @@ export class FastPathTable {
       return;
     }
     if (!e) {
-      e = { key, saddr, daddr, sport, dport: m.dport, proto, conn: a.conn, needAck, hop, pkts: 0, bytes: 0, nat, rip: a.rip >>> 0, rport: a.rport, vip: a.vip >>> 0, vport: a.vport, outKey: null, outPkts: 0, outBytes: 0 };
+      e = { key, saddr, daddr, sport, dport: m.dport, proto, conn: a.conn, needAck, hop, tun, pkts: 0, bytes: 0, nat, rip: a.rip >>> 0, rport: a.rport, vip: a.vip >>> 0, vport: a.vport, outKey: null, outPkts: 0, outBytes: 0 };
       this.flows.set(id, e);
       this.counters.installed++;
       this.counters.flows = this.flows.size;
@@ -170,6 +186,7 @@ export class FastPathTable {
       e.conn = a.conn;
       e.needAck = needAck;
       e.hop = hop;
+      e.tun = tun;
     }
     e.pkts = 0;
     e.bytes = 0;
@@ -257,11 +274,12 @@ export class FastPathTable {
 
   /**
    * The kernel created this flow itself, for a new connection sent to a decision ahead
-   * (fastpath-ahead.ts) through `kernelHop` (NAT: to `kernelRip`:`kernelRport`, with the
-   * replies' entry beside it); `a` is the engine's verdict on it. Recorded as installed when they
-   * agree; otherwise the kernel's entries are removed and the verdict offered.
+   * (fastpath-ahead.ts) through `kernelHop` (NAT: to `kernelNat.rip`:`kernelNat.rport`, with the
+   * replies' entry beside it; a tunnel: encapsulated as `kernelTunKind`, FLOW_NAT.TUN_*); `a` is
+   * the engine's verdict on it. Recorded as installed when they agree; otherwise the kernel's
+   * entries are removed and the verdict offered.
    */
-  adoptTaken(m: PacketMeta, a: Action, hop: NextHop | undefined, kernelHop: NextHop | undefined, kernelNat?: { readonly rip: number; readonly rport: number }): void {
+  adoptTaken(m: PacketMeta, a: Action, hop: NextHop | undefined, kernelHop: NextHop | undefined, kernelNat?: { readonly rip: number; readonly rport: number }, kernelTunKind = 0): void {
     this.counters.events++;
     const saddr = m.saddr.words[0]! >>> 0, sport = m.sport;
     const id = saddr * 65536 + sport;
@@ -273,8 +291,9 @@ export class FastPathTable {
     const nat = kernelNat !== undefined;
     const outKey = nat ? (this.freeKeys.pop() ?? new Uint8Array(KEY_BYTES)) : null;
     if (outKey) writeFlowKey(outKey, kernelNat!.rip, saddr, kernelNat!.rport, sport, proto);
-    const ok = a.kind === ACTION_CODE.forward && a.method === (nat ? FWD_CODE.masq : FWD_CODE.route) && a.conn >= 0 && a.fast !== FAST.NO && hop !== undefined && hop === kernelHop &&
-      (!nat || (a.rip >>> 0 === kernelNat!.rip && a.rport === kernelNat!.rport));
+    const method = nat ? FWD_CODE.masq : kernelTunKind ? FWD_CODE.tunnel : FWD_CODE.route;
+    const ok = a.kind === ACTION_CODE.forward && a.method === method && a.conn >= 0 && a.fast !== FAST.NO && hop !== undefined && hop === kernelHop &&
+      (!nat || (a.rip >>> 0 === kernelNat!.rip && a.rport === kernelNat!.rport)) && (!kernelTunKind || kernelTun(a) === kernelTunKind);
     if (!ok) {
       this.map.take(key, this.scratch);
       this.freeKeys.push(key);
@@ -286,7 +305,7 @@ export class FastPathTable {
       return;
     }
     this.flows.set(id, {
-      key, saddr, daddr: m.daddr.words[0]! >>> 0, sport, dport: m.dport, proto, conn: a.conn, needAck: a.fast === FAST.NEED_ACK, hop, pkts: 0, bytes: 0,
+      key, saddr, daddr: m.daddr.words[0]! >>> 0, sport, dport: m.dport, proto, conn: a.conn, needAck: a.fast === FAST.NEED_ACK, hop, tun: kernelTunKind, pkts: 0, bytes: 0,
       nat, rip: nat ? a.rip >>> 0 : 0, rport: nat ? a.rport : 0, vip: nat ? a.vip >>> 0 : 0, vport: nat ? a.vport : 0, outKey, outPkts: 0, outBytes: 0,
     });
     this.counters.installed++;

@@ -17,7 +17,7 @@ import type { WorkerInit, WorkerMsgIn, WorkerMsgOut } from './worker.ts';
 import { resolveNextHop } from '../../os/neigh.ts';
 import { watchReadable } from '../../os/libc.ts';
 import { ipv4ToString } from '../../core/addr4.ts';
-import { FastPathTable, type CountForwarded, type FastPathCounters } from './fastpath.ts';
+import { FastPathTable, kernelTun, type CountForwarded, type FastPathCounters } from './fastpath.ts';
 import { HEARTBEAT_MS, KernelFastPath, type FastPathKind, type FlowEvent, type HeartbeatBounds } from '../../os/bpf.ts';
 import { KernelAhead, type AheadEngine } from './fastpath-ahead.ts';
 import type { RtDest } from '../../core/scheduler.ts';
@@ -174,7 +174,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
         void resolveNextHop(ipv4ToString(client)).then((h) => { clientHops.set(client, { hop: h, at: performance.now() }); }, () => {});
         return c?.hop ?? undefined;
       };
-      table = new FastPathTable(kfp.flows, opts.fastPath.count, kfp.ifindexes, opts.fastPath.kind === 'tc' ? clientHop : undefined);
+      table = new FastPathTable(kfp.flows, opts.fastPath.count, kfp.ifindexes, opts.fastPath.kind === 'tc' ? clientHop : undefined, opts.fastPath.kind === 'tc');
     }
     const fwd = new PacketForwarder({
       // A fanout group of one: its defragmenting flag reassembles IP fragments as for the workers.
@@ -209,7 +209,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
         m.mark = 0;
         // EV_TAKEN: a new connection the kernel sent to a decision ahead, which the engine binds
         // it to. Else: the counters of a flow the kernel ended first, then the event moves the state.
-        const taken = e.kind === 1 || e.kind === 2;
+        const taken = e.kind === 1 || e.kind === 2 || e.kind === 3;
         const dest = taken ? kahead?.taken(e.token) : undefined;
         // A NAT reply's FIN or RST comes as the real server sent it: the engine decides it as one.
         if (!taken) m.dir = t.reported(e.saddr, e.daddr, e.sport, e.dport, e.flags, e.pkts, e.bytes);
@@ -227,7 +227,9 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
           // NAT: the kernel rewrote the SYN to the destination's address and port (the service's
           // when it has none) and installed the replies' entry.
           const nat = e.kind === 2 && dest ? { rip: dest.ip.words[0]! >>> 0, rport: dest.port || e.dport } : undefined;
-          t.adoptTaken(m, a, hops.get(a.rip), dest ? hops.get(dest.ip.words[0]! >>> 0) : undefined, nat);
+          // A tunnel: the kind the kernel built is the destination's at the taking (a change since
+          // would have dropped the decision), as the engine's verdict says it now.
+          t.adoptTaken(m, a, hops.get(a.rip), dest ? hops.get(dest.ip.words[0]! >>> 0) : undefined, nat, e.kind === 3 ? kernelTun(a) || -1 : 0);
         }
       };
       let tookAhead = false;
