@@ -26,7 +26,7 @@ describe('decisions ahead: eligibility', () => {
     ['rr, one NAT among DR', {}, [{}, { fwd: 'masq' }], undefined, true, true, false, true],
     ['rr, a NAT destination without next hop', {}, [{ fwd: 'masq' }, { fwd: 'masq', addr: '10.1.0.99' }], undefined, true, true, false],
     ['rr, an IPIP tunnel destination', {}, [{ fwd: 'tunnel' }], undefined, true, true, false, true],
-    ['rr, a GRE tunnel without checksum', {}, [{ fwd: 'tunnel', tunType: 'gre' }], undefined, true, true, false, true],
+    ['rr, a GRE tunnel without checksum (the program builds it; user space keeps GRE for now)', {}, [{ fwd: 'tunnel', tunType: 'gre' }], undefined, true, true, false],
     ['rr, a GRE tunnel with checksum', {}, [{ fwd: 'tunnel', tunType: 'gre', tunCsum: 'csum' }], undefined, true, true, false],
     ['rr, a GUE tunnel', {}, [{ fwd: 'tunnel', tunType: 'gue', tunPort: 6080 }], undefined, true, true, false],
     ['rr, no destination', {}, [], undefined, true, true, false],

@@ -24,14 +24,14 @@ import { FAST, type Action } from './decision.ts';
 import type { PacketMeta } from './classify.ts';
 import { TCP_FLAG } from '../../core/proto.ts';
 import { FLOW_NAT, FLOW_VAL as V, KEY_BYTES, VAL_BYTES, writeFlowKey, type FlowMap } from '../../os/flow-map.ts';
-import { ACTION_CODE, FWD_CODE, TUN_CODE, TUN_CSUM_CODE } from '../../core/types.ts';
+import { ACTION_CODE, FWD_CODE, TUN_CODE } from '../../core/types.ts';
 
-/** The program's tunnel kind for a tunnel action it can build (IPIP; GRE without checksum), else 0. */
+/**
+ * The program's tunnel kind for a tunnel action handed to it (IPIP; GRE stays in user space, see
+ * kernelTunnel in src/dataplane/ahead.ts), else 0.
+ */
 export function kernelTun(a: Action): number {
-  if (a.method !== FWD_CODE.tunnel) return 0;
-  if (a.tun === TUN_CODE.ipip) return FLOW_NAT.TUN_IPIP;
-  if (a.tun === TUN_CODE.gre && a.tunCsum === TUN_CSUM_CODE.nocsum) return FLOW_NAT.TUN_GRE;
-  return 0;
+  return a.method === FWD_CODE.tunnel && a.tun === TUN_CODE.ipip ? FLOW_NAT.TUN_IPIP : 0;
 }
 
 /** Action.fast (decision.ts): whether the engine's decision may be carried out by the kernel. */
