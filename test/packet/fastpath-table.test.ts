@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rig, ip, svcKey, flags } from '../core/engine-rig.ts';
 import { FastPathTable, FAST } from '../../src/forwarders/packet/fastpath.ts';
+import { SLOT_BYTES } from '../../src/forwarders/packet/flow-slab.ts';
 import { MemoryFlowMap } from '../../src/os/flow-map.ts';
 import type { NextHop } from '../../src/forwarders/packet/forwarder.ts';
 import { newAction } from '../../src/forwarders/packet/decision.ts';
@@ -141,6 +142,32 @@ describe('kernel fast path table: the engine decides, the kernel carries decided
     d.table.sweep();
     assert.equal(d.stats().inpkts, d.totals().sent);
     assert.equal(FAST.NO, 0);
+  });
+});
+
+describe('kernel fast path table: memory under a SYN flood', () => {
+  it('20,000 half-open flows from distinct clients cost SLOT_BYTES each; once their connections expire a sweep gives the arrays back; a surviving flow still forwards', () => {
+    const d = director('route', 'tcp', 1 << 20);
+    const empty = d.table.bytesHeld();
+    d.send('172.16.0.2', 'S', 60, 5000);
+    d.send('172.16.0.2', 'A', 60, 5000);
+    const N = 20_000;
+    for (let i = 0; i < N; i++) d.send(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, 'S', 60, 1024 + (i % 60000));
+    assert.equal(d.table.size, N + 1);
+    const grown = d.table.bytesHeld();
+    assert.ok(grown - empty <= (N + 1) * SLOT_BYTES * 2, `grown by ${grown - empty} bytes (at most twice ${SLOT_BYTES} per flow: capacity doubles)`);
+    // The flood's entries expire (SYN_RECV: 60 s); the established one is kept alive by its packets.
+    for (let t = 10; t <= 70; t += 10) {
+      d.rig.at(1 + t);
+      d.send('172.16.0.2', 'PA', 100, 5000);
+      d.table.sweep();
+    }
+    assert.equal(d.table.size, 1, 'only the established flow is left');
+    assert.equal(d.table.bytesHeld(), empty, 'the arrays are back to their empty size');
+    d.send('172.16.0.2', 'PA', 100, 5000);
+    assert.equal(d.path.at(-1), 'counted', 'the surviving flow is still carried by the kernel');
+    d.table.sweep();
+    assert.equal(d.stats().inpkts, d.totals().sent, 'every packet counted once');
   });
 });
 
