@@ -465,7 +465,8 @@ export class Engine implements IpvsBackend {
       this.nextSchedTick = Math.floor(now) + 1;
     }
     if (this.nextTrashSweep <= now) this.trashSweep(now);
-    void prev;
+    // A flood's entries gone: give the table's memory back (O(1) unless it shrinks).
+    if (Math.floor(now) !== Math.floor(prev)) this.table.shrinkIfSparse();
   }
 
   sysctls(): Readonly<Sysctls> {
@@ -569,6 +570,11 @@ export class Engine implements IpvsBackend {
       this.expireNow(sl);
       this.defenseCounts.entriesDropped++;
     }
+  }
+
+  /** The connection table's memory: bytes its arrays hold, and its capacity in entries. */
+  tableMemory(): { bytes: number; capacity: number } {
+    return { bytes: this.table.bytes(), capacity: this.table.cap };
   }
 
   /** Table sizes without building snapshots (status asks often; 100,000 destinations snapshot in ~300 ms). */
