@@ -537,6 +537,21 @@ export class ConnTable {
     }
   }
 
+  /**
+   * Calls fn for up to `max` live slots from slot `start` (slot order); returns where to go on,
+   * or -1 when the end was reached.
+   */
+  forEachFrom(start: number, max: number, fn: (s: number) => void): number {
+    let n = 0;
+    for (let i = start; i < this.hwm; i++) {
+      if (!(this.flags[i]! & CF.USED)) continue;
+      if (n === max) return i;
+      fn(i);
+      n++;
+    }
+    return -1;
+  }
+
   /** Calls fn for every live slot (slot order). */
   forEach(fn: (s: number) => void): void {
     for (let i = 0; i < this.hwm; i++) if (this.flags[i]! & CF.USED) fn(i);

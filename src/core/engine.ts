@@ -366,6 +366,19 @@ export class Engine implements IpvsBackend {
     return out;
   }
 
+  servicesPage(from: number, max: number): readonly ServiceSnapshot[] {
+    return this.services_.slice(from, from + max).map((s) => this.svcSnapshot(s));
+  }
+
+  connectionsPage(cursor: number, max: number): { conns: readonly ConnSnapshot[]; next: number } {
+    const conns: ConnSnapshot[] = [];
+    const next = this.table.forEachFrom(Math.max(0, cursor), max, (s) => {
+      const c = this.connSnapshot(s);
+      if (c) conns.push(c);
+    });
+    return { conns, next };
+  }
+
   apply(cmd: IpvsCommand): Errno | null {
     switch (cmd.kind) {
       case 'add-service': return this.addService(cmd.svc);
