@@ -3,8 +3,8 @@
  *
  * Layout per slot (bytes): caddr0 4, vaddr 4 (index into an address pool), cport/vport/dport 6,
  * proto 1, state 1, flags 2, dest 4, control 4, nControl 4, timeout 4, expires 8, wnext/wprev 8,
- * gen 2, and a 16-byte hot lookup record (client address word, ports, protocol/flags, chain
- * link: one cache line per chain step) = 72 bytes, plus 4 bytes per hash bucket (buckets = capacity rounded up
+ * gen 2, inPkts 1, and a 16-byte hot lookup record (client address word, ports, protocol/flags,
+ * chain link: one cache line per chain step) = 73 bytes, plus 4 bytes per hash bucket (buckets = capacity rounded up
  * to a power of two) and 12 more bytes per slot for the upper IPv6 client-address words, which
  * are only allocated once the first IPv6 entry appears.
  *
@@ -104,6 +104,8 @@ export class ConnTable {
   dport!: Uint16Array;
   proto!: Uint8Array;
   state!: Uint8Array;
+  /** Packets from the client, saturating at 255 (the kernel's in_pkts, for drop_entry). */
+  inPkts!: Uint8Array;
   flags!: Uint16Array;
   dest!: Uint32Array;
   control!: Int32Array;
@@ -153,6 +155,7 @@ export class ConnTable {
     this.dport = mk(Uint16Array, old ? this.dport : undefined);
     this.proto = mk(Uint8Array, old ? this.proto : undefined);
     this.state = mk(Uint8Array, old ? this.state : undefined);
+    this.inPkts = mk(Uint8Array, old ? this.inPkts : undefined);
     this.flags = mk(Uint16Array, old ? this.flags : undefined);
     this.dest = mk(Uint32Array, old ? this.dest : undefined);
     this.control = mk(Int32Array, old ? this.control : undefined);
@@ -250,6 +253,7 @@ export class ConnTable {
     this.dport[d] = this.dport[s]!;
     this.proto[d] = this.proto[s]!;
     this.state[d] = this.state[s]!;
+    this.inPkts[d] = this.inPkts[s]!;
     this.flags[d] = this.flags[s]!;
     this.dest[d] = this.dest[s]!;
     this.control[d] = this.control[s]!;
@@ -279,7 +283,7 @@ export class ConnTable {
   /** Bytes held by the typed arrays (table + wheel), for the benchmark and docs. */
   bytes(): number {
     let n = 0;
-    for (const a of [this.caddr0, this.caddrX, this.vaddr, this.cport, this.vport, this.dport, this.proto, this.state,
+    for (const a of [this.caddr0, this.caddrX, this.vaddr, this.cport, this.vport, this.dport, this.proto, this.state, this.inPkts,
       this.flags, this.dest, this.control, this.nControl, this.timeout, this.expires, this.rec, this.wnext,
       this.wprev, this.gen, this.buckets, this.wheel]) if (a) n += a.byteLength;
     return n;
@@ -310,6 +314,7 @@ export class ConnTable {
     while (this.moved !== null && this.moved.has(this.gen[s]! * 0x1000000 + s)) this.gen[s] = (this.gen[s]! + 1) & 0xffff;
     this.control[s] = -1;
     this.nControl[s] = 0;
+    this.inPkts[s] = 0;
     this.rec[s * 4 + 3] = 0xffffffff;
     this.count++;
     return s;

@@ -43,6 +43,9 @@ describe('SYN flood into the DR lab (kernel fast path, LRU flow map)', { skip, t
     assert.deepEqual(curlFromClient(prefix, 2).sort(), ['test1', 'test2']);
     await sleep(500);
     const rss0 = rssMb(dir.pid);
+    const mem0 = (await status())['memory'] as { heapTotal: number; external: number };
+    const brkMb = (): number => Number(/\[heap\]\n(?:.*\n)*?Rss:\s+(\d+) kB/.exec(readFileSync(`/proc/${dir.pid}/smaps`, 'utf8'))?.[1] ?? 0) / 1024;
+    const brk0 = brkMb();
 
     // A download at 1 MB/s through the kernel fast path, bounded at 25 s.
     const dl = spawn('ip', ['netns', 'exec', ns.client, process.execPath, download, LAB.vip, '80', '/big', '1000000', '25000'], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -99,14 +102,15 @@ describe('SYN flood into the DR lab (kernel fast path, LRU flow map)', { skip, t
     const laterFp = (later['listeners'] as { fastPath: Record<string, number> }).fastPath;
     const entries = Math.max(table.entries, 1);
     const mem = later['memory'] as { heapTotal: number; external: number; releases: number };
-    // The brk heap (malloc's main arena) and everything else anonymous, MB.
-    const heapMb = Number(/\[heap\]\n(?:.*\n)*?Rss:\s+(\d+) kB/.exec(readFileSync(`/proc/${dir.pid}/smaps`, 'utf8'))?.[1] ?? 0) / 1024;
+    // The brk heap (malloc's main arena), MB.
+    const heapMb = brkMb();
     figures('syn flood', {
       syns: sent, floodS, synPerS: sent / floodS, legitAnswered: ok, legitTried: tried, rssBeforeMb: rss0, rssPeakMb: peak, rssAfter10sMb: rss10, rssAfter60sMb: rss60,
       entries: table.entries, tableFull: table.tableFull, kernelFlows: fp['flows']!, installed: fp['installed']!, evicted: fp['evicted']!, aheadTaken: fp['aheadTaken'] ?? 0,
       // Resident memory per flood entry at the peak (engine table + fast path flow + V8 heap).
       peakBytesPerEntry: Math.round(((peak - rss0) * 1048576) / entries), tableBytesPerEntry: Math.round((table as unknown as { tableBytes: number }).tableBytes / entries), fastPathBytesPerFlow: Math.round((fp['tableBytes'] ?? 0) / Math.max(fp['flows']!, 1)),
-      heapTotalAfter60sMb: mem.heapTotal / 1048576, externalAfter60sMb: mem.external / 1048576, releases: mem.releases, smapsHeapMb: heapMb,
+      heapTotalBeforeMb: mem0.heapTotal / 1048576, heapTotalAfter60sMb: mem.heapTotal / 1048576, externalBeforeMb: mem0.external / 1048576, externalAfter60sMb: mem.external / 1048576,
+      releases: mem.releases, brkHeapBeforeMb: brk0, brkHeapAfter60sMb: heapMb,
       entriesAfter60s: laterTable.entries, tableBytesAfter60s: laterTable.tableBytes, fastPathBytesAfter60s: laterFp['tableBytes'] ?? 0,
       downloadWorstStallMs: worstStall, loopMaxMs: loop.maxMs,
     });
