@@ -3,8 +3,8 @@
  *
  * Layout per slot (bytes): caddr0 4, vaddr 4 (index into an address pool), cport/vport/dport 6,
  * proto 1, state 1, flags 2, dest 4, control 4, nControl 4, timeout 4, expires 8, wnext/wprev 8,
- * gen 2, and a 16-byte hot lookup record (client address word, ports, protocol/flags, chain
- * link: one cache line per chain step) = 72 bytes, plus 4 bytes per hash bucket (buckets = capacity rounded up
+ * gen 2, inPkts 1, and a 16-byte hot lookup record (client address word, ports, protocol/flags,
+ * chain link: one cache line per chain step) = 73 bytes, plus 4 bytes per hash bucket (buckets = capacity rounded up
  * to a power of two) and 12 more bytes per slot for the upper IPv6 client-address words, which
  * are only allocated once the first IPv6 entry appears.
  *
@@ -16,6 +16,11 @@
  *   later expiry stay in their slot and are skipped until their round comes. Each entry is in
  *   the wheel at most once (doubly linked: O(1) re-arm on every packet).
  * - Capacity grows by doubling up to `max`; when `max` entries exist, alloc() answers -1.
+ * - Capacity shrinks (shrinkIfSparse, the engine asks once a second) when at most an eighth of
+ *   it is in use: the live entries above the new capacity move into free slots below it, so a
+ *   flood's memory goes back once its entries have expired. A moved entry keeps its handle (a
+ *   small map from its old handle, dropped when the entry is freed): forwarders holding it see
+ *   no difference.
  */
 import type { Ip } from './addr.ts';
 
@@ -85,6 +90,7 @@ function pow2AtLeast(n: number): number {
 export class ConnTable {
   cap: number;
   readonly max: number;
+  private readonly initialCap: number;
   count = 0;
   private hwm = 0;
   private freeHead = -1;
@@ -98,6 +104,8 @@ export class ConnTable {
   dport!: Uint16Array;
   proto!: Uint8Array;
   state!: Uint8Array;
+  /** Packets from the client, saturating at 255 (the kernel's in_pkts, for drop_entry). */
+  inPkts!: Uint8Array;
   flags!: Uint16Array;
   dest!: Uint32Array;
   control!: Int32Array;
@@ -122,6 +130,7 @@ export class ConnTable {
   constructor(max: number, initial = 1024, seed = 0) {
     this.max = Math.max(1, Math.floor(max));
     this.cap = Math.min(this.max, Math.max(16, initial));
+    this.initialCap = this.cap;
     this.seed = seed >>> 0;
     this.allocArrays(this.cap, null);
   }
@@ -131,13 +140,13 @@ export class ConnTable {
       C: new (n: number) => T, prev: T | undefined,
     ): T => {
       const a = new C(cap);
-      if (prev) a.set(prev as never);
+      if (prev) a.set((prev.length > cap ? prev.subarray(0, cap) : prev) as never);
       return a;
     };
     this.caddr0 = mk(Uint32Array, old ? this.caddr0 : undefined);
     if (this.caddrX) {
       const x = new Uint32Array(cap * 3);
-      x.set(this.caddrX);
+      x.set(this.caddrX.length > cap * 3 ? this.caddrX.subarray(0, cap * 3) : this.caddrX);
       this.caddrX = x;
     }
     this.vaddr = mk(Uint32Array, old ? this.vaddr : undefined);
@@ -146,6 +155,7 @@ export class ConnTable {
     this.dport = mk(Uint16Array, old ? this.dport : undefined);
     this.proto = mk(Uint8Array, old ? this.proto : undefined);
     this.state = mk(Uint8Array, old ? this.state : undefined);
+    this.inPkts = mk(Uint8Array, old ? this.inPkts : undefined);
     this.flags = mk(Uint16Array, old ? this.flags : undefined);
     this.dest = mk(Uint32Array, old ? this.dest : undefined);
     this.control = mk(Int32Array, old ? this.control : undefined);
@@ -154,18 +164,109 @@ export class ConnTable {
     this.expires = mk(Float64Array, old ? this.expires : undefined);
     {
       const r = new Uint32Array(cap * 4);
-      if (old) r.set(this.rec);
+      if (old) r.set(this.rec.length > cap * 4 ? this.rec.subarray(0, cap * 4) : this.rec);
       this.rec = r;
     }
     this.wnext = mk(Int32Array, old ? this.wnext : undefined);
     this.wprev = mk(Int32Array, old ? this.wprev : undefined);
-    this.gen = mk(Uint16Array, old ? this.gen : undefined);
+    {
+      // Slots beyond a capacity given back start their generations elsewhere than where they
+      // left off, so a handle kept from before the shrink is unlikely to name a new entry.
+      const g = new Uint16Array(cap);
+      if (old) {
+        g.set(this.gen.length > cap ? this.gen.subarray(0, cap) : this.gen);
+        if (cap > this.gen.length && this.genEpoch) g.fill(this.genEpoch, this.gen.length);
+      }
+      this.gen = g;
+    }
     const nb = pow2AtLeast(cap);
     if (!this.buckets || this.buckets.length !== nb) {
       this.buckets = new Int32Array(nb).fill(-1);
       this.mask = nb - 1;
       if (old) this.rehashAll();
     }
+  }
+
+  /** Generation given to slots regrown after a shrink (changes with every shrink). */
+  private genEpoch = 0;
+  /** Entries moved by a shrink: their handle -> their slot, and back. Null while none. */
+  private moved: Map<number, number> | null = null;
+  private movedFrom: Map<number, number> | null = null;
+
+  /**
+   * Gives memory back when at most an eighth of the capacity is in use (never below the initial
+   * capacity): the new capacity holds the live entries four times over. O(capacity), rare (the
+   * next shrink needs the table to empty by half again). Returns true when it shrank.
+   */
+  shrinkIfSparse(): boolean {
+    if (this.cap <= this.initialCap || this.count * 8 > this.cap) return false;
+    let ncap = this.initialCap;
+    while (ncap < this.count * 4) ncap *= 2;
+    if (ncap >= this.cap) return false;
+    const free: number[] = [];
+    for (let i = ncap - 1; i >= 0; i--) if (!(this.flags[i]! & CF.USED)) free.push(i);
+    let remap: Map<number, number> | null = null;
+    for (let s = ncap; s < this.hwm; s++) {
+      if (!(this.flags[s]! & CF.USED)) continue;
+      const d = free.pop()!;
+      this.move(s, d);
+      (remap ??= new Map()).set(s, d);
+    }
+    if (remap) {
+      // Connections name their template by slot.
+      for (let i = 0; i < ncap; i++) {
+        const c = this.control[i]!;
+        if (c >= 0 && this.flags[i]! & CF.USED) {
+          const m = remap.get(c);
+          if (m !== undefined) this.control[i] = m;
+        }
+      }
+    }
+    this.genEpoch = (this.genEpoch + 4099) & 0xffff || 1;
+    let hwm = ncap;
+    while (hwm > 0 && !(this.flags[hwm - 1]! & CF.USED)) hwm--;
+    this.hwm = hwm;
+    this.cap = ncap;
+    this.allocArrays(ncap, this);
+    // The free list again, lowest slots first; rehashing relinks every live entry.
+    this.freeHead = -1;
+    for (let i = hwm - 1; i >= 0; i--) {
+      if (!(this.flags[i]! & CF.USED)) {
+        this.rec[i * 4 + 3] = this.freeHead >>> 0;
+        this.freeHead = i;
+      }
+    }
+    this.rehashAll();
+    return true;
+  }
+
+  /** Moves the live entry of slot s into the free slot d (shrink): same handle, same timer. */
+  private move(s: number, d: number): void {
+    const h = this.handleOf(s);
+    const inWheel = (this.flags[s]! & CF.INWHEEL) !== 0;
+    if (inWheel) this.disarm(s);
+    this.caddr0[d] = this.caddr0[s]!;
+    if (this.caddrX) this.caddrX.copyWithin(d * 3, s * 3, s * 3 + 3);
+    this.vaddr[d] = this.vaddr[s]!;
+    this.cport[d] = this.cport[s]!;
+    this.vport[d] = this.vport[s]!;
+    this.dport[d] = this.dport[s]!;
+    this.proto[d] = this.proto[s]!;
+    this.state[d] = this.state[s]!;
+    this.inPkts[d] = this.inPkts[s]!;
+    this.flags[d] = this.flags[s]!;
+    this.dest[d] = this.dest[s]!;
+    this.control[d] = this.control[s]!;
+    this.nControl[d] = this.nControl[s]!;
+    this.timeout[d] = this.timeout[s]!;
+    this.expires[d] = this.expires[s]!;
+    this.rec.copyWithin(d * 4, s * 4, s * 4 + 3);
+    this.gen[d] = (this.gen[d]! + 1) & 0xffff;
+    this.flags[s] = 0;
+    if (inWheel) this.arm(d, this.expires[d]!);
+    this.movedFrom?.delete(s);
+    (this.moved ??= new Map()).set(h, d);
+    (this.movedFrom ??= new Map()).set(d, h);
   }
 
   private rehashAll(): void {
@@ -182,7 +283,7 @@ export class ConnTable {
   /** Bytes held by the typed arrays (table + wheel), for the benchmark and docs. */
   bytes(): number {
     let n = 0;
-    for (const a of [this.caddr0, this.caddrX, this.vaddr, this.cport, this.vport, this.dport, this.proto, this.state,
+    for (const a of [this.caddr0, this.caddrX, this.vaddr, this.cport, this.vport, this.dport, this.proto, this.state, this.inPkts,
       this.flags, this.dest, this.control, this.nControl, this.timeout, this.expires, this.rec, this.wnext,
       this.wprev, this.gen, this.buckets, this.wheel]) if (a) n += a.byteLength;
     return n;
@@ -209,8 +310,11 @@ export class ConnTable {
     }
     this.flags[s] = CF.USED;
     this.gen[s] = (this.gen[s]! + 1) & 0xffff;
+    // Not the handle of an entry a shrink moved (it still answers to its old one).
+    while (this.moved !== null && this.moved.has(this.gen[s]! * 0x1000000 + s)) this.gen[s] = (this.gen[s]! + 1) & 0xffff;
     this.control[s] = -1;
     this.nControl[s] = 0;
+    this.inPkts[s] = 0;
     this.rec[s * 4 + 3] = 0xffffffff;
     this.count++;
     return s;
@@ -219,20 +323,38 @@ export class ConnTable {
   release(s: number): void {
     if (this.flags[s]! & CF.INWHEEL) this.disarm(s);
     this.flags[s] = 0;
+    if (this.movedFrom !== null) this.forgetMoved(s);
     this.rec[s * 4 + 3] = this.freeHead >>> 0;
     this.freeHead = s;
     this.count--;
   }
 
+  private forgetMoved(s: number): void {
+    const h = this.movedFrom!.get(s);
+    if (h === undefined) return;
+    this.movedFrom!.delete(s);
+    this.moved!.delete(h);
+    if (this.movedFrom!.size === 0) this.moved = this.movedFrom = null;
+  }
+
   handleOf(s: number): number {
+    if (this.movedFrom !== null) {
+      const h = this.movedFrom.get(s);
+      if (h !== undefined) return h;
+    }
     return this.gen[s]! * 0x1000000 + s;
   }
 
   /** Slot of a handle if it still names the same live entry, else -1. */
   slotOf(handle: number): number {
     if (!(handle >= 0)) return -1;
+    if (this.moved !== null) {
+      const m = this.moved.get(handle);
+      if (m !== undefined) return m;
+    }
     const s = handle % 0x1000000;
     if (s >= this.hwm || !(this.flags[s]! & CF.USED)) return -1;
+    if (this.movedFrom !== null && this.movedFrom.has(s)) return -1;
     return Math.floor(handle / 0x1000000) === this.gen[s] ? s : -1;
   }
 
@@ -418,6 +540,21 @@ export class ConnTable {
       }
       s = n;
     }
+  }
+
+  /**
+   * Calls fn for up to `max` live slots from slot `start` (slot order); returns where to go on,
+   * or -1 when the end was reached.
+   */
+  forEachFrom(start: number, max: number, fn: (s: number) => void): number {
+    let n = 0;
+    for (let i = start; i < this.hwm; i++) {
+      if (!(this.flags[i]! & CF.USED)) continue;
+      if (n === max) return i;
+      fn(i);
+      n++;
+    }
+    return -1;
   }
 
   /** Calls fn for every live slot (slot order). */

@@ -111,6 +111,8 @@ export interface Sysctls {
   amemthresh: number;
   /** drop_packet 3: drop one new connection in this many. */
   am_droprate: number;
+  /** secure_tcp: 0 off, 1 auto (the DoS state table below amemthresh, shown as 2), 3 always. */
+  secure_tcp: number;
 }
 
 export const DEFAULT_SYSCTLS: Readonly<Sysctls> = {
@@ -127,6 +129,7 @@ export const DEFAULT_SYSCTLS: Readonly<Sysctls> = {
   drop_packet: 0,
   amemthresh: 1024,
   am_droprate: 10,
+  secure_tcp: 0,
 };
 
 export interface EngineOptions {
@@ -327,6 +330,7 @@ export class Engine implements IpvsBackend {
     this.now = opts.now ?? 0;
     this.random = opts.random ?? Math.random;
     this.sys = { ...DEFAULT_SYSCTLS, ...(opts.sysctl ?? {}) };
+    this.secureTcp = this.sys.secure_tcp === 3;
     const seed = Math.floor(this.random() * 0x100000000);
     this.table = new ConnTable(opts.connMax ?? 1 << 20, 1024, seed);
     this.pool = this.table.pool;
@@ -364,6 +368,19 @@ export class Engine implements IpvsBackend {
       if (c) out.push(c);
     });
     return out;
+  }
+
+  servicesPage(from: number, max: number): readonly ServiceSnapshot[] {
+    return this.services_.slice(from, from + max).map((s) => this.svcSnapshot(s));
+  }
+
+  connectionsPage(cursor: number, max: number): { conns: readonly ConnSnapshot[]; next: number } {
+    const conns: ConnSnapshot[] = [];
+    const next = this.table.forEachFrom(Math.max(0, cursor), max, (s) => {
+      const c = this.connSnapshot(s);
+      if (c) conns.push(c);
+    });
+    return { conns, next };
   }
 
   apply(cmd: IpvsCommand): Errno | null {
@@ -465,7 +482,8 @@ export class Engine implements IpvsBackend {
       this.nextSchedTick = Math.floor(now) + 1;
     }
     if (this.nextTrashSweep <= now) this.trashSweep(now);
-    void prev;
+    // A flood's entries gone: give the table's memory back (O(1) unless it shrinks).
+    if (Math.floor(now) !== Math.floor(prev)) this.table.shrinkIfSparse();
   }
 
   sysctls(): Readonly<Sysctls> {
@@ -475,7 +493,11 @@ export class Engine implements IpvsBackend {
   setSysctl(name: string, value: number): Errno | null {
     if (!Object.prototype.hasOwnProperty.call(DEFAULT_SYSCTLS, name)) return 'ENOENT';
     if (!Number.isInteger(value) || value < 0) return 'EINVAL';
+    if ((name === 'secure_tcp' || name === 'drop_entry' || name === 'drop_packet') && value > 3) return 'EINVAL';
     (this.sys as unknown as Record<string, number>)[name] = value;
+    // proc_do_defense_mode: a mode written takes effect at once (secure_tcp 3 / 0 here; 1 and 2
+    // at the next defence tick, which knows the memory available).
+    if (name === 'secure_tcp') this.secureTcp = value === 3 || (value === 2 && this.secureTcp);
     return null;
   }
 
@@ -534,12 +556,21 @@ export class Engine implements IpvsBackend {
       case 3: this.dropRate = sys.am_droprate; break;
       default: this.dropRate = 0;
     }
+    // secure_tcp: the DoS state table while the mode is above 1.
+    switch (sys.secure_tcp) {
+      case 1: if (nomem) sys.secure_tcp = 2; break;
+      case 2: if (!nomem) sys.secure_tcp = 1; break;
+    }
+    this.secureTcp = sys.secure_tcp > 1;
     if (this.dropEntryOn) this.randomDropEntry();
   }
 
+  /** tcp_timeout_change: TCP transitions use the kernel's tcp_states_dos while true. */
+  private secureTcp = false;
+
   /** What the defence is doing (status). */
-  defenseStatus(): { availPages: number; dropEntry: number; dropPacket: number; dropRate: number; entriesDropped: number; packetsDropped: number } {
-    return { availPages: this.lastAvail, dropEntry: this.sys.drop_entry, dropPacket: this.sys.drop_packet, dropRate: this.dropRate, ...this.defenseCounts };
+  defenseStatus(): { availPages: number; dropEntry: number; dropPacket: number; dropRate: number; secureTcp: number; entriesDropped: number; packetsDropped: number } {
+    return { availPages: this.lastAvail, dropEntry: this.sys.drop_entry, dropPacket: this.sys.drop_packet, dropRate: this.dropRate, secureTcp: this.sys.secure_tcp, ...this.defenseCounts };
   }
 
   /** ip_vs_todrop: one new connection in dropRate is dropped. */
@@ -552,9 +583,11 @@ export class Engine implements IpvsBackend {
 
   /**
    * ip_vs_random_dropentry: the kernel looks at 1/32 of its hash buckets at random; here as many
-   * random slots of the table. Half-open TCP entries (SYN_RECV, SYNACK) are expired now. The
-   * kernel also drops ESTABLISHED and UDP entries that saw few packets in 60 s (todrop_entry);
-   * this engine keeps no per-entry packet count, so those stay.
+   * random slots of the table. Half-open TCP entries (SYN_RECV, SYNACK) are expired now;
+   * ESTABLISHED TCP and SCTP entries, UDP and other entries when todrop_entry says so (idle for
+   * 60 s and only 1-8 packets from the client); with an entry, its template. Templates
+   * themselves stay (the kernel drops only one-packet-scheduling templates that control nothing;
+   * this engine's one-packet entries are never in the table).
    */
   private randomDropEntry(): void {
     const t = this.table;
@@ -563,12 +596,46 @@ export class Engine implements IpvsBackend {
       const sl = Math.floor(this.random() * t.cap);
       const f = t.flags[sl]!;
       if (!(f & CF.USED) || (f & (CF.TEMPLATE | CF.ONEPACKET))) continue;
-      if (t.proto[sl] !== PROTO.TCP) continue;
-      const st = t.state[sl]!;
-      if (st !== TCP_S.SYN_RECV && st !== TCP_S.SYNACK) continue;
+      const pc = t.proto[sl]!, st = t.state[sl]!;
+      if (pc === PROTO.TCP) {
+        if (st === TCP_S.ESTABLISHED) {
+          if (!this.todropEntry(sl)) continue;
+        } else if (st !== TCP_S.SYN_RECV && st !== TCP_S.SYNACK) continue;
+      } else if (pc === PROTO.SCTP) {
+        if (st !== SCTP_STATE || !this.todropEntry(sl)) continue;
+      } else if (!this.todropEntry(sl)) continue;
+      const ct = t.control[sl]!;
+      const hct = ct >= 0 ? t.handleOf(ct) : -1;
       this.expireNow(sl);
       this.defenseCounts.entriesDropped++;
+      if (hct >= 0) {
+        const c = t.slotOf(hct);
+        if (c >= 0) this.expireNow(c);
+      }
     }
+  }
+
+  /** ip_vs_conn.c dropentry_counters: for 1..8 packets from the client, one entry in that many. */
+  private readonly dropentryCounters = new Int8Array(8);
+
+  /**
+   * todrop_entry: not an entry that saw a packet (its timer re-armed) in the last 60 s, nor one
+   * with no packet or more than 8 from the client; of those with i packets, one in i is dropped
+   * (fewer packets: dropped sooner).
+   */
+  private todropEntry(s: number): boolean {
+    const t = this.table;
+    if (this.now < t.expires[s]! - t.timeout[s]! + 60) return false;
+    const i = t.inPkts[s]!;
+    if (i > 8 || i < 1) return false;
+    if (--this.dropentryCounters[i - 1]! > 0) return false;
+    this.dropentryCounters[i - 1] = i;
+    return true;
+  }
+
+  /** The connection table's memory: bytes its arrays hold, and its capacity in entries. */
+  tableMemory(): { bytes: number; capacity: number } {
+    return { bytes: this.table.bytes(), capacity: this.table.cap };
   }
 
   /** Table sizes without building snapshots (status asks often; 100,000 destinations snapshot in ~300 ms). */
@@ -859,7 +926,10 @@ export class Engine implements IpvsBackend {
     if (pkts <= 0) return true;
     const dest = this.destById[t.dest[s]!]!;
     if (out) this.countOut(dest, pkts, bytes);
-    else this.countIn(dest, pkts, bytes);
+    else {
+      this.countIn(dest, pkts, bytes);
+      t.inPkts[s] = Math.min(255, t.inPkts[s]! + pkts);
+    }
     this.rearm(s);
     return true;
   }
@@ -976,6 +1046,7 @@ export class Engine implements IpvsBackend {
     // stats, state transition, timer
     const dest = this.destById[t.dest[s]!]!;
     this.countIn(dest, 1, p.bytes);
+    if (t.inPkts[s]! < 255) t.inPkts[s]!++;
     const before = t.state[s]!;
     this.transition(s, false, flags, dest);
     if (this.syncMaster && (v.isNew || before !== t.state[s]) && !(t.flags[s]! & CF.ONEPACKET)) this.queueSync(s);
@@ -1048,7 +1119,7 @@ export class Engine implements IpvsBackend {
         else off = TCP_DIR.INPUT_ONLY;
       }
       const old = t.state[s]!;
-      const ns = tcpNextState(off, flags, old);
+      const ns = tcpNextState(off, flags, old, this.secureTcp);
       if (ns !== old) {
         const inactive = (t.flags[s]! & CF.INACTIVE) !== 0;
         if (!inactive && !TCP_ACTIVE[ns]) {

@@ -62,9 +62,40 @@ const TABLE: readonly (readonly number[])[] = [
 ];
 void NO;
 
-/** Flat next-state table: index = (tableOffset + flagClass) * 11 + state. */
-const FLAT = new Uint8Array(12 * 11);
-for (let r = 0; r < 12; r++) for (let s = 0; s < 11; s++) FLAT[r * 11 + s] = TABLE[r]![s]!;
+/**
+ * The kernel's tcp_states_dos, used while secure_tcp is on (sysctl secure_tcp 2, or 3): a
+ * client's SYN with no reply yet leads to SYNACK only once the real server answered (OUTPUT syn
+ * from SR), an ACK in SYN_RECV keeps it there (a flood's forged handshake ACK does not make an
+ * entry ESTABLISHED, with its 900 s timeout), a FIN or ACK in SYNACK stays there, and an
+ * INPUT-ONLY (direct routing, tunnel) SYN leads to SYNACK.
+ */
+const SA = 10;
+const DOS_TABLE: readonly (readonly number[])[] = [
+  // INPUT
+  /* syn */ [SR, ES, ES, SR, SR, SR, SR, SR, SR, SR, SA],
+  /* fin */ [CL, CW, SS, TW, TW, TW, CL, CW, LA, LI, SA],
+  /* ack */ [ES, ES, SS, SR, FW, TW, CL, CW, CL, LI, SA],
+  /* rst */ [CL, CL, CL, SR, CL, CL, CL, CL, LA, LI, CL],
+  // OUTPUT
+  /* syn */ [SS, ES, SS, SA, SS, SS, SS, SS, SS, LI, SA],
+  /* fin */ [TW, FW, SS, TW, FW, TW, CL, TW, LA, LI, TW],
+  /* ack */ [ES, ES, SS, ES, FW, TW, CL, CW, LA, ES, ES],
+  /* rst */ [CL, CL, SS, CL, CL, TW, CL, CL, CL, CL, CL],
+  // INPUT-ONLY
+  /* syn */ [SA, ES, ES, SR, SA, SA, SA, SA, SA, SA, SA],
+  /* fin */ [CL, FW, SS, TW, FW, TW, CL, CW, LA, LI, TW],
+  /* ack */ [ES, ES, SS, ES, FW, TW, CL, CW, CL, LI, ES],
+  /* rst */ [CL, CL, CL, SR, CL, CL, CL, CL, LA, LI, CL],
+];
+
+/** Flat next-state tables: index = (tableOffset + flagClass) * 11 + state; the DoS table after the normal one. */
+const FLAT = new Uint8Array(2 * 12 * 11);
+for (let r = 0; r < 12; r++) {
+  for (let s = 0; s < 11; s++) {
+    FLAT[r * 11 + s] = TABLE[r]![s]!;
+    FLAT[132 + r * 11 + s] = DOS_TABLE[r]![s]!;
+  }
+}
 
 export const TCP_DIR = { INPUT: 0, OUTPUT: 4, INPUT_ONLY: 8 } as const;
 
@@ -77,11 +108,14 @@ export function tcpFlagClass(flags: number): number {
   return -1;
 }
 
-/** Next TCP state. A packet without any of SYN/FIN/ACK/RST moves to CLOSE (kernel default). */
-export function tcpNextState(dirOffset: number, flags: number, state: number): number {
+/**
+ * Next TCP state. A packet without any of SYN/FIN/ACK/RST moves to CLOSE (kernel default).
+ * `secure`: the secure_tcp table (tcp_states_dos).
+ */
+export function tcpNextState(dirOffset: number, flags: number, state: number, secure = false): number {
   const c = tcpFlagClass(flags);
   if (c < 0) return CL;
-  return FLAT[(dirOffset + c) * 11 + state]!;
+  return FLAT[(secure ? 132 : 0) + (dirOffset + c) * 11 + state]!;
 }
 
 /** Protocol codes kept per connection (one byte). */

@@ -200,4 +200,11 @@ export interface IpvsBackend {
   connections(): readonly ConnSnapshot[];
   timeouts(): Timeouts;
   daemons(): readonly SyncDaemonSpec[];
+  /**
+   * Optional pages of services() and connections(), for a listing that lets other work run
+   * between its pages (the daemon's -L of 100,000 lines): services from index `from` (at most
+   * `max`; fewer at the end), connections from table position `cursor` (`next` -1 at the end).
+   */
+  servicesPage?(from: number, max: number): readonly ServiceSnapshot[];
+  connectionsPage?(cursor: number, max: number): { readonly conns: readonly ConnSnapshot[]; readonly next: number };
 }

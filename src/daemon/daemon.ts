@@ -68,6 +68,8 @@ export class Daemon {
   private lastYield = 0;
   private limits: DescriptorLimits | null = null;
   private stopDefense: (() => void) | null = null;
+  /** Full collections after the connection table or the fast path's flows shrank (defense.ts). */
+  private memoryReleases = 0;
   /** Between the lines of a long -R: every 10 ms of work, one turn of the event loop (packets, clients). */
   private readonly yieldLoop = (): Promise<void> | undefined => {
     const t = performance.now();
@@ -108,6 +110,8 @@ export class Daemon {
       services: () => { fwd?.settle?.(); return target.services(); },
       service: (k) => { fwd?.settle?.(); return target.service(k); },
       connections: () => { fwd?.settle?.(); target.setTime(this.now()); return target.connections(); },
+      servicesPage: (from, max) => { if (from === 0) fwd?.settle?.(); return target.servicesPage(from, max); },
+      connectionsPage: (cursor, max) => { fwd?.settle?.(); target.setTime(this.now()); return target.connectionsPage(cursor, max); },
       timeouts: () => target.timeouts(),
       daemons: () => target.daemons(),
       apply: (cmd) => {
@@ -135,7 +139,7 @@ export class Daemon {
     return this.serial(async () => {
       const refusals: string[] = [];
       const changed = { v: false };
-      const res = await this.deps.runIpvsadm(argv, this.guarded(this.engine, refusals, changed), stdin !== undefined ? { stdin, between: this.yieldLoop } : {});
+      const res = await this.deps.runIpvsadm(argv, this.guarded(this.engine, refusals, changed), { ...(stdin !== undefined ? { stdin } : {}), between: this.yieldLoop });
       let stderr = res.stderr;
       for (const r of refusals) {
         stderr += `tsvs: ${r}\n`;
@@ -290,6 +294,7 @@ export class Daemon {
       slowStarts: this.slowStart.list(),
       table: (() => { const e = this.engine as unknown as Partial<Engine>; const c = e.counters?.(); return c ? { ...c, max: this.opts.connMax, defense: e.defenseStatus?.() ?? null } : null; })(),
       control: this.control ? { ...this.control.stats } : null,
+      memory: { ...process.memoryUsage(), releases: this.memoryReleases },
       limits: this.limits?.status() ?? null,
       eventLoop: {
         maxMs: Math.round(this.loopDelay.max / 1e4) / 100,
@@ -429,7 +434,15 @@ export class Daemon {
     }
     this.tick = setInterval(() => this.engine.setTime(this.now()), o.tickMs);
     this.loopDelay.enable();
-    if (typeof (this.engine as unknown as Partial<Engine>).defense === 'function') this.stopDefense = startDefense(this.engine, o.connMax);
+    if (typeof (this.engine as unknown as Partial<Engine>).defense === 'function') {
+      const fastPathBytes = (): number => {
+        if (o.forwarder !== 'packet') return 0;
+        const st = this.forwarder?.status() as { fastPath?: { tableBytes?: number } | null } | undefined;
+        return st?.fastPath?.tableBytes ?? 0;
+      };
+      this.stopDefense = startDefense(this.engine, o.connMax, () => this.engine.tableMemory().bytes + fastPathBytes(),
+        (freed) => { this.memoryReleases++; this.log.info({ freedBytes: freed }, 'connection memory given back (entries expired)'); });
+    }
     this.control = new ControlServer(o.socketPath, (req) => this.handle(req), (e) => this.log.error({ err: e.message }, 'control socket error'));
     await this.control.listen();
     this.announce?.setReady();

@@ -2,14 +2,26 @@
  * The flood defences' clock (ip_vs_ctl.c defense_work_handler): once a second the engine's
  * update_defense_level runs with the memory available, in pages, taken as the smaller of the
  * system's (MemAvailable, as the kernel counts free memory) and what is left of the connection
- * table at ENTRY_BYTES per entry (what one connection costs the daemon, measured under a SYN
- * flood in packet mode: about 1 KB). So `amemthresh` (1024 pages = 4 MiB) turns the automatic
- * defences on when the table is within 4,096 entries of --conn-max, or the machine is short.
+ * table at ENTRY_BYTES per entry (what one connection costs the daemon at its peak, measured
+ * under a SYN flood in packet mode with the kernel fast path: 491 bytes of RSS per entry, see
+ * docs/PACKET-FORWARDER.md). So `amemthresh` (1024 pages = 4 MiB) turns the automatic defences on when
+ * the table is within 8,192 entries of --conn-max, or the machine is short.
+ *
+ * Also here: memory given back. When the table or the fast path's flows have shrunk by
+ * RELEASE_BYTES since the last collection (a flood's entries expired), one full garbage
+ * collection frees the old arrays at once (src/os/gc.ts says why it is needed).
  */
 import { readFileSync } from 'node:fs';
 import type { Engine } from '../core/engine.ts';
+import { collectGarbage } from '../os/gc.ts';
 
-export const ENTRY_BYTES = 1024;
+export const ENTRY_BYTES = 512;
+/**
+ * Shrinks adding up to this much (bytes of arrays) are followed by a full collection, at most one
+ * every RELEASE_EVERY_S seconds (a table shrinks in several halvings as a flood's entries expire).
+ */
+export const RELEASE_BYTES = 1 << 20;
+const RELEASE_EVERY_S = 5;
 const PAGE = 4096;
 const PERIOD_MS = 1000;
 
@@ -28,9 +40,24 @@ export function availablePages(connMax: number, entries: number): number {
   return Math.min(table, memAvailablePages());
 }
 
-/** Starts the once-a-second defence; returns its stop. */
-export function startDefense(engine: Engine, connMax: number): () => void {
-  const t = setInterval(() => engine.defense(availablePages(connMax, engine.sizes().entries)), PERIOD_MS);
+/**
+ * Starts the once-a-second defence; returns its stop. `heldBytes`: what the table's arrays and
+ * the forwarder's (the fast path's flows) hold now.
+ */
+export function startDefense(engine: Engine, connMax: number, heldBytes: () => number = () => engine.tableMemory().bytes, onRelease?: (freedBytes: number) => void): () => void {
+  let peak = heldBytes();
+  let quiet = 0;
+  const t = setInterval(() => {
+    engine.defense(availablePages(connMax, engine.sizes().entries));
+    const held = heldBytes();
+    if (quiet > 0) quiet--;
+    if (peak - held >= RELEASE_BYTES && quiet === 0) {
+      collectGarbage();
+      onRelease?.(peak - held);
+      peak = held;
+      quiet = RELEASE_EVERY_S;
+    } else if (held > peak) peak = held;
+  }, PERIOD_MS);
   t.unref();
   return () => clearInterval(t);
 }

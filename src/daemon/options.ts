@@ -74,7 +74,7 @@ export interface BgpOptions {
 }
 
 /** The IPVS sysctls that are daemon options (docs/SCALE-OUT.md: mh + sloppy_tcp for several active directors). */
-export type IpvsSysctls = Readonly<Pick<Sysctls, 'sloppy_tcp' | 'sloppy_sctp' | 'conn_reuse_mode' | 'expire_nodest_conn' | 'expire_quiescent_template' | 'drop_entry' | 'drop_packet' | 'amemthresh' | 'am_droprate'>>;
+export type IpvsSysctls = Readonly<Pick<Sysctls, 'sloppy_tcp' | 'sloppy_sctp' | 'conn_reuse_mode' | 'expire_nodest_conn' | 'expire_quiescent_template' | 'drop_entry' | 'drop_packet' | 'amemthresh' | 'am_droprate' | 'secure_tcp'>>;
 
 /** The daemon's own defaults (the forwarders' are PROXY_DEFAULTS / PACKET_DEFAULTS). */
 export const DAEMON_DEFAULTS = Object.freeze({
@@ -130,9 +130,10 @@ export const IPVS_SPECS = {
   conn_reuse_mode: { key: 'conn-reuse-mode', arg: '0..3', shown: String(DEFAULT_SYSCTLS.conn_reuse_mode), help: 'a SYN that reuses the tuple of a closed connection is scheduled anew (0: never; 1: from TIME_WAIT and CLOSE; bit 2: also from FIN_WAIT of a direct-routing or tunnel connection) (net.ipv4.vs.conn_reuse_mode)', parse: (t: string): number => { if (/^[0-3]$/.test(t)) return Number(t); throw new OptionValueError(`must be 0, 1, 2 or 3, not '${t}'`); } },
   expire_nodest_conn: sysctlOnOff('expire-nodest-conn', 'expire_nodest_conn', 'the next packet of a connection whose real server was deleted expires it and is scheduled again (off: dropped until the connection times out)'),
   expire_quiescent_template: sysctlOnOff('expire-quiescent-template', 'expire_quiescent_template', 'a persistence template whose real server has weight 0 is expired at its next use (the client is scheduled again)'),
-  drop_entry: { key: 'drop-entry', arg: '0..3', shown: String(DEFAULT_SYSCTLS.drop_entry), help: 'the kernel\'s drop_entry: 0 off, 1 on while memory is short (amemthresh), 3 always: half-open connections are expired at random', parse: mode('drop-entry') },
+  drop_entry: { key: 'drop-entry', arg: '0..3', shown: String(DEFAULT_SYSCTLS.drop_entry), help: 'the kernel\'s drop_entry: 0 off, 1 on while memory is short (amemthresh), 3 always: half-open connections, and idle ones that saw 1-8 packets, are expired at random', parse: mode('drop-entry') },
   drop_packet: { key: 'drop-packet', arg: '0..3', shown: String(DEFAULT_SYSCTLS.drop_packet), help: 'the kernel\'s drop_packet: 0 off, 1 while memory is short (one new connection in amemthresh/(amemthresh-available) dropped), 3 always (one in am-droprate)', parse: mode('drop-packet') },
-  amemthresh: { key: 'amemthresh', arg: 'PAGES', shown: String(DEFAULT_SYSCTLS.amemthresh), help: 'the kernel\'s amemthresh: the automatic defences turn on below this many pages available (the smaller of the system\'s and what is left of the connection table at 1 KB an entry)', parse: (t: string): number => { const n = /^[0-9]+$/.test(t) ? Number(t) : NaN; if (!Number.isSafeInteger(n) || n < 1 || n > 2 ** 31 - 1) throw new OptionValueError(`must be a number of pages >= 1, not '${t}'`); return n; } },
+  amemthresh: { key: 'amemthresh', arg: 'PAGES', shown: String(DEFAULT_SYSCTLS.amemthresh), help: 'the kernel\'s amemthresh: the automatic defences turn on below this many pages available (the smaller of the system\'s and what is left of the connection table at 512 bytes an entry)', parse: (t: string): number => { const n = /^[0-9]+$/.test(t) ? Number(t) : NaN; if (!Number.isSafeInteger(n) || n < 1 || n > 2 ** 31 - 1) throw new OptionValueError(`must be a number of pages >= 1, not '${t}'`); return n; } },
+  secure_tcp: { key: 'secure-tcp', arg: '0..3', shown: String(DEFAULT_SYSCTLS.secure_tcp), help: 'the kernel\'s secure_tcp: 0 off, 1 while memory is short (amemthresh), 3 always: TCP states follow the kernel\'s secure table (a forged handshake ACK does not make a flood\'s entry ESTABLISHED)', parse: mode('secure-tcp') },
   am_droprate: { key: 'am-droprate', arg: 'N', shown: String(DEFAULT_SYSCTLS.am_droprate), help: 'the kernel\'s am_droprate: drop-packet 3 drops one new connection in N', parse: (t: string): number => { const n = /^[0-9]+$/.test(t) ? Number(t) : NaN; if (!Number.isSafeInteger(n) || n < 1 || n > 2 ** 31 - 1) throw new OptionValueError(`must be an integer >= 1, not '${t}'`); return n; } },
 } as const satisfies { readonly [K in keyof IpvsSysctls]: OptionSpec<number> };
 

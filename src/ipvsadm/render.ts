@@ -261,12 +261,20 @@ function serviceEntry(se: ServiceSnapshot, f: Partial<ListFormat>, rule: boolean
  * without it, list_service() for the given service(s): title and entries only.
  */
 export function renderList(services: readonly ServiceSnapshot[], opts: RenderOptions = {}, info?: IpvsInfo): string {
+  const list = info && !opts.nosort ? sortServices(services) : services;
+  return renderListHead(opts, info) + renderServiceEntries(list, opts);
+}
+
+/** The head of a `-L` listing: the version line (with `info`) and the column titles. */
+export function renderListHead(opts: RenderOptions = {}, info?: IpvsInfo): string {
+  return (info ? `IP Virtual Server version ${info.version} (size=${info.connTableSize})\n` : '') + titleLines(opts, false);
+}
+
+/** The services of a `-L` listing, in the order given (a listing rendered in parts). */
+export function renderServiceEntries(services: readonly ServiceSnapshot[], opts: RenderOptions = {}): string {
   const names = opts.names ?? numericResolver;
   let out = '';
-  if (info) out += `IP Virtual Server version ${info.version} (size=${info.connTableSize})\n`;
-  const list = info && !opts.nosort ? sortServices(services) : services;
-  out += titleLines(opts, false);
-  for (const s of list) out += serviceEntry(s, opts, false, names);
+  for (const s of services) out += serviceEntry(s, opts, false, names);
   return out;
 }
 
@@ -284,14 +292,25 @@ export function renderConnections(
   conns: readonly ConnSnapshot[],
   opts: { readonly numeric?: boolean; readonly persistentConn?: boolean; readonly names?: SyncResolver } = {},
 ): string {
+  return renderConnectionsHead(opts) + renderConnectionLines(conns, opts);
+}
+
+/** The head of `-L -c`. */
+export function renderConnectionsHead(opts: { readonly persistentConn?: boolean } = {}): string {
+  if (opts.persistentConn) {
+    return `IPVS connection entries\npro expire ${padR('state', 11)} ${padR('source', 18)} ${padR('virtual', 18)} ${padR('destination', 18)} ${padR('pe name', 16)} pe_data\n`;
+  }
+  return `IPVS connection entries\npro expire ${padR('state', 11)} ${padR('source', 18)} ${padR('virtual', 18)} destination\n`;
+}
+
+/** The lines of `-L -c` for these connections (a listing rendered in parts). */
+export function renderConnectionLines(
+  conns: readonly ConnSnapshot[],
+  opts: { readonly numeric?: boolean; readonly persistentConn?: boolean; readonly names?: SyncResolver } = {},
+): string {
   const names = opts.names ?? numericResolver;
   const numeric = !!opts.numeric;
-  let out = 'IPVS connection entries\n';
-  if (opts.persistentConn) {
-    out += `pro expire ${padR('state', 11)} ${padR('source', 18)} ${padR('virtual', 18)} ${padR('destination', 18)} ${padR('pe name', 16)} pe_data\n`;
-  } else {
-    out += `pro expire ${padR('state', 11)} ${padR('source', 18)} ${padR('virtual', 18)} destination\n`;
-  }
+  let out = '';
   for (const c of conns) {
     const proto = CONN_PROTO[c.protocol] ?? null;
     const daf: Af = c.daddr.includes(':') ? 6 : 4;

@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rig, svcKey } from './engine-rig.ts';
 import { DEFAULT_SYSCTLS } from '../../src/core/engine.ts';
+import { SVC_F } from '../../src/core/types.ts';
 
 const K = svcKey('tcp', '10.0.0.1', 80);
 const rig = (sysctl: Record<string, number>, random: () => number = Math.random): Rig => {
@@ -84,4 +85,96 @@ test('drop_entry: while memory is short, half-open TCP entries are expired at ra
   assert.equal(r.e.defenseStatus().entriesDropped, 2000 - (after['SYN_RECV'] ?? 0));
   r.e.defense(1e6);
   assert.equal(r.e.defenseStatus().dropEntry, 1, 'memory back: mode 1 again');
+});
+
+test('drop_entry (todrop_entry): ESTABLISHED TCP and UDP entries idle 60 s with 1-8 packets from the client go, one in i for i packets; busier, more recent and packetless ones stay; a dropped entry takes its template', () => {
+  // Slots examined in order, each once per pass (cap 1024 / 32 per call = 32 calls).
+  let k = 0;
+  const r = new Rig({ sysctl: { drop_entry: 3 }, random: () => ((k++ % 1024) + 0.5) / 1024 });
+  const U = svcKey('udp', '10.0.0.1', 53);
+  const PU = svcKey('udp', '10.0.0.9', 53);
+  r.service(K).dest(K, '192.168.1.1', 80, 'route');
+  r.service(U).dest(U, '192.168.1.1', 53, 'route');
+  r.service(PU, { flags: SVC_F.PERSISTENT, timeout: 600 }).dest(PU, '192.168.1.1', 53, 'route');
+  r.at(1);
+  const groups: { name: string; n: number; send: (i: number) => void; expectLeft: number }[] = [
+    // 40 UDP entries with 4 datagrams each: one in 4 dropped in one pass.
+    { name: 'udp4', n: 40, send: (i) => { for (let j = 0; j < 4; j++) r.in('udp', `172.20.0.${i}:1000`, '10.0.0.1:53'); }, expectLeft: 30 },
+    // One datagram: every one dropped.
+    { name: 'udp1', n: 20, send: (i) => r.in('udp', `172.21.0.${i}:1000`, '10.0.0.1:53'), expectLeft: 0 },
+    // Nine datagrams: none.
+    { name: 'udp9', n: 20, send: (i) => { for (let j = 0; j < 9; j++) r.in('udp', `172.22.0.${i}:1000`, '10.0.0.1:53'); }, expectLeft: 20 },
+    // ESTABLISHED with 2 packets (SYN, ACK): one in 2.
+    { name: 'tcp2', n: 20, send: (i) => { r.in('tcp', `172.23.0.${i}:1000`, '10.0.0.1:80', 'S'); r.in('tcp', `172.23.0.${i}:1000`, '10.0.0.1:80', 'A'); }, expectLeft: 10 },
+  ];
+  for (const g of groups) for (let i = 0; i < g.n; i++) g.send(i);
+  // A persistent UDP entry (one datagram) and its template.
+  r.in('udp', '172.24.0.1:1000', '10.0.0.9:53');
+  // Recent: a UDP entry with one datagram sent 30 s before the pass.
+  r.at(32);
+  r.in('udp', '172.25.0.1:1000', '10.0.0.1:53');
+  r.at(62);
+  const count = (prefix: string): number => r.e.connections().filter((c) => c.caddr.startsWith(prefix)).length;
+  assert.equal(count('172.24.0.1'), 2, 'the persistent entry and its template');
+  k = 0;
+  for (let i = 0; i < 1024 / 32; i++) r.e.defense(1e6);
+  assert.deepEqual(Object.fromEntries(groups.map((g) => [g.name, count(g.name === 'udp4' ? '172.20.' : g.name === 'udp1' ? '172.21.' : g.name === 'udp9' ? '172.22.' : '172.23.')])),
+    Object.fromEntries(groups.map((g) => [g.name, g.expectLeft])));
+  assert.equal(count('172.25.0.1'), 1, 'a packet 30 s ago: kept');
+  assert.equal(r.e.connections().filter((c) => c.cport === 0 && c.caddr === '172.24.0.1').length, 0, 'the template went with its entry');
+  assert.equal(count('172.24.0.1'), 0);
+  assert.equal(r.e.defenseStatus().entriesDropped, 10 + 20 + 10 + 1);
+});
+
+test('secure_tcp: defaults to 0; 1 becomes 2 while memory is short and back; 3 is always on, 0 never', () => {
+  assert.equal(DEFAULT_SYSCTLS.secure_tcp, 0);
+  const cases: { mode: number; avail: number[]; shown: number[] }[] = [
+    { mode: 0, avail: [0, 1e6], shown: [0, 0] },
+    { mode: 1, avail: [1e6, 0, 0, 1e6], shown: [1, 2, 2, 1] },
+    { mode: 3, avail: [1e6, 0], shown: [3, 3] },
+  ];
+  for (const c of cases) {
+    const r = rig({ secure_tcp: c.mode });
+    const shown = c.avail.map((a) => { r.e.defense(a); return r.e.defenseStatus().secureTcp; });
+    assert.deepEqual(shown, c.shown, `secure_tcp ${c.mode}`);
+  }
+  assert.equal(rig({}).e.setSysctl('secure_tcp', 4), 'EINVAL');
+});
+
+test('secure_tcp: TCP states follow the kernel\'s tcp_states_dos while on (NAT: a client\'s ACK leaves SYN_RECV as it is; DR: a SYN starts in SYNACK), the normal table while off', () => {
+  // Each case: a packet sequence ('>' from the client, '<' from the real server) and the state after it, off and on.
+  const cases: { fwd: 'masq' | 'route'; seq: string[]; off: string; on: string }[] = [
+    { fwd: 'masq', seq: ['>S'], off: 'SYN_RECV', on: 'SYN_RECV' },
+    { fwd: 'masq', seq: ['>S', '>A'], off: 'ESTABLISHED', on: 'SYN_RECV' },
+    { fwd: 'masq', seq: ['>S', '<SA'], off: 'SYN_RECV', on: 'SYNACK' },
+    { fwd: 'masq', seq: ['>S', '<SA', '>A'], off: 'ESTABLISHED', on: 'SYNACK' },
+    { fwd: 'masq', seq: ['>S', '<SA', '>A', '<PA'], off: 'ESTABLISHED', on: 'ESTABLISHED' },
+    { fwd: 'masq', seq: ['>S', '<SA', '>FA'], off: 'TIME_WAIT', on: 'SYNACK' },
+    { fwd: 'route', seq: ['>S'], off: 'SYN_RECV', on: 'SYNACK' },
+    { fwd: 'route', seq: ['>S', '>A'], off: 'ESTABLISHED', on: 'ESTABLISHED' },
+    { fwd: 'route', seq: ['>S', '>A', '>FA'], off: 'FIN_WAIT', on: 'FIN_WAIT' },
+  ];
+  for (const c of cases) {
+    for (const secure of [false, true]) {
+      const r = new Rig({ sysctl: { secure_tcp: secure ? 3 : 0 } });
+      r.service(K).dest(K, '192.168.1.1', 80, c.fwd);
+      r.at(1);
+      for (const p of c.seq) {
+        if (p[0] === '>') r.in('tcp', '172.16.0.1:4000', '10.0.0.1:80', p.slice(1));
+        else r.out('tcp', '192.168.1.1:80', '172.16.0.1:4000', p.slice(1));
+      }
+      assert.equal(r.e.connections()[0]?.state, secure ? c.on : c.off, `${c.fwd} ${c.seq.join(' ')} secure_tcp ${secure ? 3 : 0}`);
+    }
+  }
+});
+
+test('secure_tcp 1: the secure table only while memory is short, the normal one after', () => {
+  const r = rig({ secure_tcp: 1 });
+  r.at(1);
+  r.e.defense(0);
+  r.in('tcp', '172.16.0.1:4000', '10.0.0.1:80', 'S');
+  assert.equal(r.e.connections()[0]?.state, 'SYNACK', 'memory short: a direct-routing SYN starts in SYNACK');
+  r.e.defense(1e6);
+  r.in('tcp', '172.16.0.2:4000', '10.0.0.1:80', 'S');
+  assert.equal(r.e.connections().find((c) => c.cport === 4000 && c.caddr === '172.16.0.2')?.state, 'SYN_RECV', 'memory back: the normal table');
 });

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { Rig, ip, svcKey, flags } from '../core/engine-rig.ts';
 import { FastPathTable, FAST } from '../../src/forwarders/packet/fastpath.ts';
 import { FLOW_NAT, FLOW_VAL, MemoryFlowMap } from '../../src/os/flow-map.ts';
+import { SLOT_BYTES } from '../../src/forwarders/packet/flow-slab.ts';
 import type { NextHop } from '../../src/forwarders/packet/forwarder.ts';
 import { newAction } from '../../src/forwarders/packet/decision.ts';
 import { newMeta, type PacketMeta } from '../../src/forwarders/packet/classify.ts';
@@ -158,6 +159,68 @@ describe('kernel fast path table: the engine decides, the kernel carries decided
     assert.equal(d.stats().inpkts, d.totals().sent);
     assert.equal(FAST.NO, 0);
   });
+});
+
+describe('kernel fast path table: memory under a SYN flood', () => {
+  it('20,000 half-open flows from distinct clients cost SLOT_BYTES each; once their connections expire a sweep gives the arrays back; a surviving flow still forwards', () => {
+    const d = director('route', 'tcp', 1 << 20);
+    const empty = d.table.bytesHeld();
+    d.send('172.16.0.2', 'S', 60, 5000);
+    d.send('172.16.0.2', 'A', 60, 5000);
+    const N = 20_000;
+    for (let i = 0; i < N; i++) d.send(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, 'S', 60, 1024 + (i % 60000));
+    assert.equal(d.table.size, N + 1);
+    const grown = d.table.bytesHeld();
+    assert.ok(grown - empty <= (N + 1) * SLOT_BYTES * 2, `grown by ${grown - empty} bytes (at most twice ${SLOT_BYTES} per flow: capacity doubles)`);
+    // The flood's entries expire (SYN_RECV: 60 s); the established one is kept alive by its packets.
+    for (let t = 10; t <= 70; t += 10) {
+      d.rig.at(1 + t);
+      d.send('172.16.0.2', 'PA', 100, 5000);
+      d.table.sweep();
+    }
+    assert.equal(d.table.size, 1, 'only the established flow is left');
+    assert.equal(d.table.bytesHeld(), empty, 'the arrays are back to their empty size');
+    d.send('172.16.0.2', 'PA', 100, 5000);
+    assert.equal(d.path.at(-1), 'counted', 'the surviving flow is still carried by the kernel');
+    d.table.sweep();
+    assert.equal(d.stats().inpkts, d.totals().sent, 'every packet counted once');
+  });
+});
+
+describe('kernel fast path table: a flow outliving a flood keeps what it carries through compaction', () => {
+  for (const method of ['route', 'tunnel'] as const) {
+    it(`${method === 'route' ? 'DR' : 'IPIP tunnel (tc)'}: after the flood's flows expire and the arrays shrink, the moved flow still ${method === 'route' ? 'forwards' : 'encapsulates'} in the kernel, and the engine's same decision rewrites nothing`, () => {
+      const d = director(method, 'tcp', 1 << 20, method === 'tunnel');
+      const empty = d.table.bytesHeld();
+      // The flood first: the survivor's slot is high, so compaction moves it.
+      for (let i = 0; i < 5000; i++) d.send(`10.0.${(i >> 8) & 255}.${i & 255}`, 'S', 60, 1024 + i);
+      d.send('172.16.0.2', 'S', 60, 5000);
+      d.send('172.16.0.2', 'A', 60, 5000);
+      for (let t = 10; t <= 70; t += 10) {
+        d.rig.at(1 + t);
+        d.send('172.16.0.2', 'PA', 100, 5000);
+        d.table.sweep();
+      }
+      assert.equal(d.table.size, 1, 'only the established flow is left');
+      assert.equal(d.table.bytesHeld(), empty, 'the arrays shrank back');
+      const [v] = [...d.map.entries.values()];
+      assert.equal(v![FLOW_VAL.NAT], method === 'tunnel' ? FLOW_NAT.TUN_IPIP : FLOW_NAT.NONE);
+      // The engine decides one more packet of the flow (as after a user-space pass): the slot's
+      // connection, hop, need-ACK and tunnel kind match, so the kernel's entry is left alone.
+      let puts = 0;
+      const put = d.map.put.bind(d.map);
+      d.map.put = (k, val) => { puts++; return put(k, val); };
+      const meta = newMeta(), a = newAction();
+      Object.assign(meta, { dir: 'in', af: 4, protocol: 'tcp', saddr: ip('172.16.0.2'), sport: 5000, daddr: ip('10.0.0.100'), dport: 80, tcpFlags: flags('PA'), bytes: 100, mark: 0 });
+      verdictToAction(meta, d.rig.e.processPacket(meta), a);
+      d.table.offer(meta, a, HOP);
+      assert.equal(puts, 0, 'no rewrite: the moved slot kept its fields');
+      d.send('172.16.0.2', 'PA', 100, 5000);
+      assert.equal(d.path.at(-1), 'counted');
+      d.table.sweep();
+      assert.equal(d.stats().inpkts, d.totals().sent + 1, 'every packet counted once (one decided by hand above)');
+    });
+  }
 });
 
 describe('kernel fast path table: NAT connections, both directions, once established', () => {

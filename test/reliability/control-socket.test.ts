@@ -206,7 +206,7 @@ test('junk lines (5 MB of them, pipelined) are each answered EBADREQ in order wi
   assertBounded(lab, r);
 });
 
-test('a -R of 110,000 rule lines (5 MB) lets forwarding run between its lines', async (t) => {
+test('a -R of 110,000 rule lines (5 MB), then a -L -n of them, let forwarding run between their parts', async (t) => {
   const lab = await startLab(t);
   const lines: string[] = [];
   for (let i = 0; i < 10_000; i++) {
@@ -220,6 +220,18 @@ test('a -R of 110,000 rule lines (5 MB) lets forwarding run between its lines', 
   assert.ok(r.ok && (r as unknown as { code: number }).code === 0, JSON.stringify(r).slice(0, 300));
   const st = await daemonStatus(lab.d.socket);
   assert.equal(st['services'], 10_201);
+  // Then `-L -n` of those 110,000 lines: rendered in parts, the event loop running between them.
+  await sleep(200);
+  lab.probe.reset();
+  const l0 = performance.now();
+  const list = await callDaemon(lab.d.socket, { v: 1, id: 2, op: 'ipvsadm', argv: ['-L', '-n'] }, 120_000);
+  const listMs = performance.now() - l0;
+  const listOut = (list as unknown as { stdout: string }).stdout;
+  assert.ok(list.ok, JSON.stringify(list).slice(0, 300));
+  assert.equal(listOut.trimEnd().split('\n').length, 3 + 10_201 + 100_201, 'every service and real server listed');
+  const lp = await lab.probe.report();
+  figures('control -L -n of 110k lines', { listMs, forwardWorstMs: lp.forwardWorstMs, pingWorstMs: lp.pingWorstMs, mb: listOut.length / 1048576 });
+  assert.ok(lp.forwardWorstMs < MAX_STALL_MS, `forwarding stalled ${lp.forwardWorstMs.toFixed(0)} ms during -L -n`);
   const out = await finish('-R 110k lines', lab, { restoreMs: ms, lines: lines.length });
   // The daemon now holds 10,000 services and 100,000 destinations: its memory grows with them.
   assertBounded(lab, out, false);

@@ -24,6 +24,7 @@ import { FAST, type Action } from './decision.ts';
 import type { PacketMeta } from './classify.ts';
 import { TCP_FLAG } from '../../core/proto.ts';
 import { FLOW_NAT, FLOW_VAL as V, KEY_BYTES, VAL_BYTES, writeFlowKey, type FlowMap } from '../../os/flow-map.ts';
+import { FlowSlab, SF } from './flow-slab.ts';
 import { ACTION_CODE, FWD_CODE, TUN_CODE } from '../../core/types.ts';
 
 /**
@@ -41,32 +42,6 @@ export { FAST };
 export type CountForwarded = (conn: number, pkts: number, bytes: number, out: boolean) => boolean;
 /** The next hop toward a client (NAT replies), or undefined while unknown (the caller starts resolving it). */
 export type ClientHop = (client: number) => NextHop | undefined;
-
-interface Installed {
-  readonly key: Uint8Array;
-  saddr: number;
-  daddr: number;
-  sport: number;
-  dport: number;
-  proto: number;
-  conn: number;
-  needAck: boolean;
-  hop: NextHop;
-  /** A tunnel's kind (FLOW_NAT.TUN_*), 0 for DR and NAT. */
-  tun: number;
-  /** Counters already handed to the engine. */
-  pkts: number;
-  bytes: number;
-  /** NAT: the real server and the virtual service; the replies' entry once installed. */
-  nat: boolean;
-  rip: number;
-  rport: number;
-  vip: number;
-  vport: number;
-  outKey: Uint8Array | null;
-  outPkts: number;
-  outBytes: number;
-}
 
 export interface FastPathCounters {
   /** Flows in the kernel map now. */
@@ -89,10 +64,12 @@ export interface FastPathCounters {
 const PROTO_NUM: Record<string, number> = { tcp: 6, udp: 17 };
 
 export class FastPathTable {
-  /** By client address * 65536 + client port (the full tuple is checked on every use). */
-  private readonly flows = new Map<number, Installed>();
+  /** The installed flows, by client address and port (the full tuple is checked on every use). */
+  private readonly slab = new FlowSlab();
   private readonly val = new Uint8Array(VAL_BYTES);
   private readonly valView = new DataView(this.val.buffer);
+  /** The key of the flow at hand (written from a slot's fields before each map call). */
+  private readonly key = new Uint8Array(KEY_BYTES);
   readonly counters: FastPathCounters = { flows: 0, installed: 0, removed: 0, full: 0, evicted: 0, events: 0, forwarded: 0, eventsOut: 0, forwardedOut: 0 };
 
   /**
@@ -103,7 +80,26 @@ export class FastPathTable {
   constructor(private readonly map: FlowMap, private readonly count: CountForwarded, private readonly ifindexes: ReadonlySet<number>, private readonly clientHop?: ClientHop, private readonly tunnels = false) {}
 
   get size(): number {
-    return this.flows.size;
+    return this.slab.used - this.closing.size;
+  }
+
+  /** Bytes the table's arrays hold now (the per-flow figure: SLOT_BYTES). */
+  bytesHeld(): number {
+    return this.slab.bytesHeld();
+  }
+
+  /** The client's direction's key of slot s, in `this.key`. */
+  private keyIn(s: number): Uint8Array {
+    const t = this.slab;
+    writeFlowKey(this.key, t.saddr[s]!, t.daddr[s]!, t.sport[s]!, t.dport[s]!, t.proto[s]!);
+    return this.key;
+  }
+
+  /** The replies' key of slot s (NAT), in `this.key`. */
+  private keyOut(s: number): Uint8Array {
+    const t = this.slab;
+    writeFlowKey(this.key, t.rip[s]!, t.saddr[s]!, t.rport[s]!, t.sport[s]!, t.proto[s]!);
+    return this.key;
   }
 
   /**
@@ -116,41 +112,36 @@ export class FastPathTable {
       this.offerReply(m, a);
       return;
     }
+    const t = this.slab;
     const saddr = m.saddr.words[0]! >>> 0, sport = m.sport;
-    const id = saddr * 65536 + sport;
-    let e = this.flows.get(id);
+    let e = t.find(saddr, sport);
     const proto = PROTO_NUM[m.protocol] ?? 0;
     const daddr = m.daddr.words[0]! >>> 0;
-    if (e && (e.daddr !== daddr || e.dport !== m.dport || e.proto !== proto)) {
+    if (e >= 0 && (t.daddr[e] !== daddr || t.dport[e] !== m.dport || t.proto[e] !== proto)) {
       // Another flow with the same client address and port: only one is kept.
       if (a.fast === FAST.NO) return;
-      this.remove(id, e);
-      e = undefined;
+      this.remove(e);
+      e = -1;
     }
     const nat = a.method === FWD_CODE.masq;
     const tun = this.tunnels ? kernelTun(a) : 0;
     const ok = a.kind === ACTION_CODE.forward && (a.method === FWD_CODE.route || (tun !== 0 && hop !== undefined && hop.src !== 0) || (nat && a.fast === FAST.YES && this.clientHop !== undefined)) && a.conn >= 0 &&
       a.fast !== FAST.NO && hop !== undefined && this.ifindexes.has(hop.ifindex);
     if (!ok) {
-      if (e) this.remove(id, e);
+      if (e >= 0) this.remove(e);
       return;
     }
     const needAck = a.fast === FAST.NEED_ACK;
-    if (e && e.conn === a.conn && e.needAck === needAck && e.hop === hop && e.nat === nat && e.tun === tun) {
+    if (e >= 0 && t.conn[e] === a.conn && ((t.flags[e]! & SF.NEED_ACK) !== 0) === needAck && t.hopOf(e) === hop && ((t.flags[e]! & SF.NAT) !== 0) === nat && t.tun[e] === tun) {
       if (nat) this.installReply(e);
       return;
     }
-    if (e && e.nat !== nat) {
-      this.remove(id, e);
-      e = undefined;
+    if (e >= 0 && (((t.flags[e]! & SF.NAT) !== 0) !== nat || t.conn[e] !== a.conn)) {
+      // Another forwarding method, or the engine made a new connection for this tuple: settle
+      // the old one's counts first.
+      this.remove(e);
+      e = -1;
     }
-    if (e && e.conn !== a.conn) {
-      // The engine made a new connection for this tuple: settle the old one's counts first.
-      this.remove(id, e);
-      e = undefined;
-    }
-    const key = e ? e.key : (this.freeKeys.pop() ?? new Uint8Array(KEY_BYTES));
-    if (!e) writeFlowKey(key, saddr, daddr, sport, m.dport, proto);
     const v = this.val;
     v.fill(0);
     v.set(hop.mac, V.DMAC);
@@ -168,38 +159,49 @@ export class FastPathTable {
       dv.setUint32(V.NADDR, a.rip >>> 0, false);
       dv.setUint32(V.TSRC, hop.src >>> 0, false);
     }
-    if (e) {
+    let key: Uint8Array;
+    if (e >= 0) {
       // Replacing the value resets the kernel's counters: hand them over first.
-      if (this.map.get(key, this.scratch)) this.harvest(e);
+      if (this.map.get(this.keyIn(e), this.scratch)) this.harvest(e);
+      key = this.keyIn(e);
+    } else {
+      key = this.key;
+      writeFlowKey(key, saddr, daddr, sport, m.dport, proto);
     }
     if (!this.map.put(key, v)) {
       this.counters.full++;
-      if (e) this.remove(id, e);
+      if (e >= 0) this.remove(e);
       return;
     }
-    if (!e) {
-      e = { key, saddr, daddr, sport, dport: m.dport, proto, conn: a.conn, needAck, hop, tun, pkts: 0, bytes: 0, nat, rip: a.rip >>> 0, rport: a.rport, vip: a.vip >>> 0, vport: a.vport, outKey: null, outPkts: 0, outBytes: 0 };
-      this.flows.set(id, e);
+    if (e < 0) {
+      e = t.add(saddr, daddr, sport, m.dport, proto, a.conn, hop);
+      if (nat) {
+        t.flags[e]! |= SF.NAT;
+        t.rip[e] = a.rip >>> 0;
+        t.rport[e] = a.rport;
+        t.vip[e] = a.vip >>> 0;
+        t.vport[e] = a.vport;
+      }
       this.counters.installed++;
-      this.counters.flows = this.flows.size;
+      this.counters.flows = this.size;
     } else {
-      e.conn = a.conn;
-      e.needAck = needAck;
-      e.hop = hop;
-      e.tun = tun;
+      t.conn[e] = a.conn;
+      t.setHop(e, hop);
     }
-    e.pkts = 0;
-    e.bytes = 0;
+    if (needAck) t.flags[e]! |= SF.NEED_ACK;
+    else t.flags[e]! &= ~SF.NEED_ACK;
+    t.tun[e] = tun;
+    t.pkts[e] = 0;
+    t.bytes[e] = 0;
     if (nat) this.installReply(e);
   }
 
   /** NAT: the replies' entry (real server -> client, source rewritten), once the client's next hop is known. */
-  private installReply(e: Installed): void {
-    if (e.outKey) return;
-    const hop = this.clientHop?.(e.saddr);
+  private installReply(e: number): void {
+    const t = this.slab;
+    if (t.flags[e]! & SF.OUT) return;
+    const hop = this.clientHop?.(t.saddr[e]!);
     if (!hop || !this.ifindexes.has(hop.ifindex)) return;
-    const key = this.freeKeys.pop() ?? new Uint8Array(KEY_BYTES);
-    writeFlowKey(key, e.rip, e.saddr, e.rport, e.sport, e.proto);
     const v = this.val, dv = this.valView;
     v.fill(0);
     v.set(hop.mac, V.DMAC);
@@ -207,16 +209,15 @@ export class FastPathTable {
     dv.setUint32(V.IFINDEX, hop.ifindex, true);
     dv.setUint16(V.MTU, Math.min(hop.mtu || 1500, 0xffff), true);
     v[V.NAT] = FLOW_NAT.SRC;
-    dv.setUint32(V.NADDR, e.vip, false);
-    dv.setUint16(V.NPORT, e.vport, false);
-    if (!this.map.put(key, v)) {
+    dv.setUint32(V.NADDR, t.vip[e]!, false);
+    dv.setUint16(V.NPORT, t.vport[e]!, false);
+    if (!this.map.put(this.keyOut(e), v)) {
       this.counters.full++;
-      this.freeKeys.push(key);
       return;
     }
-    e.outKey = key;
-    e.outPkts = 0;
-    e.outBytes = 0;
+    t.flags[e]! |= SF.OUT;
+    t.outPkts[e] = 0;
+    t.outBytes[e] = 0;
   }
 
   /**
@@ -224,12 +225,11 @@ export class FastPathTable {
    * connection keeps its entries while established, else both leave the kernel.
    */
   private offerReply(m: PacketMeta, a: Action): void {
-    const client = m.daddr.words[0]! >>> 0;
-    const id = client * 65536 + m.dport;
-    const e = this.flows.get(id);
-    if (!e || !e.nat || e.rip !== m.saddr.words[0]! >>> 0 || e.rport !== m.sport) return;
-    if (a.kind === ACTION_CODE.forward && a.method === FWD_CODE.masq && a.conn === e.conn && a.fast === FAST.YES) this.installReply(e);
-    else this.remove(id, e);
+    const t = this.slab;
+    const e = t.find(m.daddr.words[0]! >>> 0, m.dport);
+    if (e < 0 || !(t.flags[e]! & SF.NAT) || t.rip[e] !== m.saddr.words[0]! >>> 0 || t.rport[e] !== m.sport) return;
+    if (a.kind === ACTION_CODE.forward && a.method === FWD_CODE.masq && a.conn === t.conn[e] && a.fast === FAST.YES) this.installReply(e);
+    else this.remove(e);
   }
 
   /**
@@ -239,36 +239,40 @@ export class FastPathTable {
    */
   reported(saddr: number, daddr: number, sport: number, dport: number, tcpFlags: number, pkts: number, bytes: number): 'in' | 'out' {
     this.counters.events++;
-    const id = (saddr >>> 0) * 65536 + sport;
-    const e = this.flows.get(id);
-    if (!e || e.daddr !== daddr >>> 0 || e.dport !== dport) {
+    const t = this.slab;
+    const e = t.find(saddr >>> 0, sport);
+    if (e < 0 || t.daddr[e] !== daddr >>> 0 || t.dport[e] !== dport) {
       // A NAT reply's FIN or RST: the kernel removed the replies' entry (perhaps right after the
       // client's FIN ended the connection's record: `closing`).
       const cid = (daddr >>> 0) * 65536 + dport;
-      const o = this.flows.get(cid) ?? this.closing.get(cid);
-      if (!o || !o.outKey || o.rip !== saddr >>> 0 || o.rport !== sport) return 'in';
-      this.closing.delete(cid);
+      let o = t.find(daddr >>> 0, dport);
+      const closing = o < 0 ? this.closing.get(cid) : undefined;
+      if (closing !== undefined) o = closing;
+      if (o < 0 || !(t.flags[o]! & SF.OUT) || t.rip[o] !== saddr >>> 0 || t.rport[o] !== sport) return 'in';
+      if (closing !== undefined) this.closing.delete(cid);
       this.counters.eventsOut++;
       if (tcpFlags & (TCP_FLAG.FIN | TCP_FLAG.RST)) {
         this.handOver(o, pkts, bytes, true);
         this.dropReply(o);
       }
+      if (closing !== undefined) t.free(o, true);
       return 'out';
     }
     if (tcpFlags & (TCP_FLAG.FIN | TCP_FLAG.RST)) {
       this.handOver(e, pkts, bytes);
-      if (e.outKey) {
-        if (this.map.take(e.outKey, this.scratch)) {
+      let keep = false;
+      if (t.flags[e]! & SF.OUT) {
+        if (this.map.take(this.keyOut(e), this.scratch)) {
           this.harvest(e, true);
           this.dropReply(e);
         } else {
           // The replies' entry is gone already: the real server's FIN or RST went through the
           // kernel too, and its report (with the replies' counts) comes next.
-          this.closing.set(id, e);
+          keep = true;
         }
       }
-      this.forget(id, e);
-    } else if (tcpFlags & TCP_FLAG.ACK) e.needAck = false;
+      this.forget(e, true, keep);
+    } else if (tcpFlags & TCP_FLAG.ACK) t.flags[e]! &= ~SF.NEED_ACK;
     return 'in';
   }
 
@@ -281,138 +285,170 @@ export class FastPathTable {
    */
   adoptTaken(m: PacketMeta, a: Action, hop: NextHop | undefined, kernelHop: NextHop | undefined, kernelNat?: { readonly rip: number; readonly rport: number }, kernelTunKind = 0): void {
     this.counters.events++;
+    const t = this.slab;
     const saddr = m.saddr.words[0]! >>> 0, sport = m.sport;
-    const id = saddr * 65536 + sport;
-    const old = this.flows.get(id);
-    if (old) this.forget(id, old); // not in the kernel (it took the decision on a miss)
+    const old = t.find(saddr, sport);
+    if (old >= 0) this.forget(old); // not in the kernel (it took the decision on a miss)
     const proto = PROTO_NUM[m.protocol] ?? 0;
-    const key = this.freeKeys.pop() ?? new Uint8Array(KEY_BYTES);
-    writeFlowKey(key, saddr, m.daddr.words[0]! >>> 0, sport, m.dport, proto);
+    const daddr = m.daddr.words[0]! >>> 0;
     const nat = kernelNat !== undefined;
-    const outKey = nat ? (this.freeKeys.pop() ?? new Uint8Array(KEY_BYTES)) : null;
-    if (outKey) writeFlowKey(outKey, kernelNat!.rip, saddr, kernelNat!.rport, sport, proto);
     const method = nat ? FWD_CODE.masq : kernelTunKind ? FWD_CODE.tunnel : FWD_CODE.route;
     const ok = a.kind === ACTION_CODE.forward && a.method === method && a.conn >= 0 && a.fast !== FAST.NO && hop !== undefined && hop === kernelHop &&
       (!nat || (a.rip >>> 0 === kernelNat!.rip && a.rport === kernelNat!.rport)) && (!kernelTunKind || kernelTun(a) === kernelTunKind);
     if (!ok) {
-      this.map.take(key, this.scratch);
-      this.freeKeys.push(key);
-      if (outKey) {
-        this.map.take(outKey, this.scratch);
-        this.freeKeys.push(outKey);
+      writeFlowKey(this.key, saddr, daddr, sport, m.dport, proto);
+      this.map.take(this.key, this.scratch);
+      if (nat) {
+        writeFlowKey(this.key, kernelNat!.rip, saddr, kernelNat!.rport, sport, proto);
+        this.map.take(this.key, this.scratch);
       }
       this.offer(m, a, hop);
       return;
     }
-    this.flows.set(id, {
-      key, saddr, daddr: m.daddr.words[0]! >>> 0, sport, dport: m.dport, proto, conn: a.conn, needAck: a.fast === FAST.NEED_ACK, hop, tun: kernelTunKind, pkts: 0, bytes: 0,
-      nat, rip: nat ? a.rip >>> 0 : 0, rport: nat ? a.rport : 0, vip: nat ? a.vip >>> 0 : 0, vport: nat ? a.vport : 0, outKey, outPkts: 0, outBytes: 0,
-    });
+    const e = t.add(saddr, daddr, sport, m.dport, proto, a.conn, hop);
+    if (a.fast === FAST.NEED_ACK) t.flags[e]! |= SF.NEED_ACK;
+    t.tun[e] = kernelTunKind;
+    if (nat) {
+      // The kernel installed the replies' entry beside the client's (both counted from zero).
+      t.flags[e]! |= SF.NAT | SF.OUT;
+      t.rip[e] = a.rip >>> 0;
+      t.rport[e] = a.rport;
+      t.vip[e] = a.vip >>> 0;
+      t.vport[e] = a.vport;
+    }
     this.counters.installed++;
-    this.counters.flows = this.flows.size;
+    this.counters.flows = this.size;
   }
 
   /** Hands every flow's new counts to the engine; forgets flows whose connection is gone. */
   sweep(): void {
     this.settleClosing();
-    for (const [id, e] of this.flows) this.sweepOne(id, e);
-    this.counters.flows = this.flows.size;
+    const t = this.slab;
+    for (let s = 0; s < t.limit; s++) if ((t.flags[s]! & (SF.USED | SF.CLOSING)) === SF.USED) this.sweepOne(s);
+    this.compact();
+    this.counters.flows = this.size;
   }
 
-  /** Where the periodic sweep left off (a live Map iterator: deletions and additions are fine). */
-  private cursor: MapIterator<[number, Installed]> | null = null;
+  /** Where the periodic sweep left off (a slot number). */
+  private cursor = 0;
 
   /**
    * The periodic sweep, a slice at a time: every call visits `max` flows from where the last
    * stopped (a map lookup, a system call, each), so 65,536 flows never hold the event loop in
    * one go. Called ten times a second with a tenth of the table: each flow about every second.
+   * At the end of a pass, a table that has emptied (a flood's flows gone) is compacted.
    */
   sweepSome(max: number): void {
     this.settleClosing();
-    for (let n = 0; n < max; n++) {
-      this.cursor ??= this.flows.entries();
-      const r = this.cursor.next();
-      if (r.done) {
-        this.cursor = null;
+    const t = this.slab;
+    let n = 0;
+    while (n < max) {
+      if (this.cursor >= t.limit) {
+        this.cursor = 0;
+        this.compact();
         break;
       }
-      this.sweepOne(r.value[0], r.value[1]);
+      const s = this.cursor++;
+      if ((t.flags[s]! & (SF.USED | SF.CLOSING)) !== SF.USED) continue;
+      this.sweepOne(s);
+      n++;
     }
-    this.counters.flows = this.flows.size;
+    this.counters.flows = this.size;
+  }
+
+  /** Gives back what a flood grew (FlowSlab.shrinkIfSparse); slots move, so does the cursor. */
+  private compact(): void {
+    if (this.closing.size > 0) return;
+    if (this.slab.shrinkIfSparse(() => {})) this.cursor = 0;
   }
 
   /** Events are read before every sweep: a closing connection's reply report came, or never will. */
   private settleClosing(): void {
-    for (const e of this.closing.values()) this.dropReply(e);
+    for (const s of this.closing.values()) {
+      this.dropReply(s);
+      this.slab.free(s, true);
+    }
     this.closing.clear();
   }
 
-  private sweepOne(id: number, e: Installed): void {
-    if (!this.map.get(e.key, this.scratch)) {
+  private sweepOne(e: number): void {
+    const t = this.slab;
+    if (!this.map.get(this.keyIn(e), this.scratch)) {
       // Not in the kernel any more (evicted by its LRU, or cleared from outside): its counts
       // since the last sweep went with it.
-      if (e.outKey && this.map.take(e.outKey, this.scratch)) this.harvest(e, true);
+      if (t.flags[e]! & SF.OUT && this.map.take(this.keyOut(e), this.scratch)) this.harvest(e, true);
       this.dropReply(e);
-      this.forget(id, e, false);
+      this.forget(e, false);
       this.counters.evicted++;
       return;
     }
-    if (!this.harvest(e)) { this.remove(id, e); return; }
-    if (e.outKey) {
-      if (!this.map.get(e.outKey, this.scratch)) this.dropReply(e);
-      else if (!this.harvest(e, true)) this.remove(id, e);
-    } else if (e.nat) this.installReply(e);
+    if (!this.harvest(e)) { this.remove(e); return; }
+    if (t.flags[e]! & SF.OUT) {
+      if (!this.map.get(this.keyOut(e), this.scratch)) this.dropReply(e);
+      else if (!this.harvest(e, true)) this.remove(e);
+    } else if (t.flags[e]! & SF.NAT) this.installReply(e);
   }
 
   /** Removes every flow (a rule change: the engine must see the next packet of each). */
   clear(): void {
-    for (const [id, e] of this.flows) this.remove(id, e);
+    const t = this.slab;
+    for (let s = 0; s < t.limit; s++) if ((t.flags[s]! & (SF.USED | SF.CLOSING)) === SF.USED) this.remove(s);
   }
 
   private readonly scratch = new Uint8Array(VAL_BYTES);
   private readonly scratchView = new DataView(this.scratch.buffer);
-  /** NAT connections the client's FIN ended whose replies' FIN report is still to be read, by client. */
-  private readonly closing = new Map<number, Installed>();
-  /** Keys of removed flows, reused. */
-  private readonly freeKeys: Uint8Array[] = [];
+  /**
+   * NAT connections the client's FIN ended whose replies' FIN report is still to be read, by
+   * client address * 65536 + port: their slots, out of the hash, freed when settled.
+   */
+  private readonly closing = new Map<number, number>();
 
-  private remove(id: number, e: Installed): void {
-    if (this.map.take(e.key, this.scratch)) this.harvest(e);
-    if (e.outKey && this.map.take(e.outKey, this.scratch)) this.harvest(e, true);
+  private remove(e: number): void {
+    if (this.map.take(this.keyIn(e), this.scratch)) this.harvest(e);
+    if (this.slab.flags[e]! & SF.OUT && this.map.take(this.keyOut(e), this.scratch)) this.harvest(e, true);
     this.dropReply(e);
-    this.forget(id, e);
+    this.forget(e);
   }
 
   /** Forgets the replies' entry (gone from the kernel, counts handed over). */
-  private dropReply(e: Installed): void {
-    if (!e.outKey) return;
-    if (this.freeKeys.length < 1024) this.freeKeys.push(e.outKey);
-    e.outKey = null;
+  private dropReply(e: number): void {
+    this.slab.flags[e]! &= ~SF.OUT;
   }
 
-  /** Drops the flow from the table (`removed`: counted as a removal by us). */
-  private forget(id: number, e: Installed, removed = true): void {
-    if (this.freeKeys.length < 1024) this.freeKeys.push(e.key);
-    this.flows.delete(id);
+  /**
+   * Drops the flow from the table (`removed`: counted as a removal by us). `closing`: its slot
+   * stays (out of the hash) until its replies' report is read.
+   */
+  private forget(e: number, removed = true, closing = false): void {
+    const t = this.slab;
+    if (closing) {
+      t.unlink(e);
+      t.flags[e]! |= SF.CLOSING;
+      const id = t.saddr[e]! * 65536 + t.sport[e]!;
+      const prev = this.closing.get(id);
+      if (prev !== undefined) t.free(prev, true);
+      this.closing.set(id, e);
+    } else t.free(e, false);
     if (removed) this.counters.removed++;
-    this.counters.flows = this.flows.size;
+    this.counters.flows = this.size;
   }
 
   /** Hands the counters of the entry just read into `scratch` (the replies' with `out`) to the engine. */
-  private harvest(e: Installed, out = false): boolean {
+  private harvest(e: number, out = false): boolean {
     const d = this.scratchView;
     return this.handOver(e, Number(d.getBigUint64(V.PKTS, true)), Number(d.getBigUint64(V.BYTES, true)), out);
   }
 
   /** Hands the kernel's counts beyond those handed already; false when the connection is gone. */
-  private handOver(e: Installed, pkts: number, bytes: number, out = false): boolean {
-    const dp = pkts - (out ? e.outPkts : e.pkts), db = bytes - (out ? e.outBytes : e.bytes);
-    if (out) { e.outPkts = pkts; e.outBytes = bytes; } else { e.pkts = pkts; e.bytes = bytes; }
+  private handOver(e: number, pkts: number, bytes: number, out = false): boolean {
+    const t = this.slab;
+    const dp = pkts - (out ? t.outPkts[e]! : t.pkts[e]!), db = bytes - (out ? t.outBytes[e]! : t.bytes[e]!);
+    if (out) { t.outPkts[e] = pkts; t.outBytes[e] = bytes; } else { t.pkts[e] = pkts; t.bytes[e] = bytes; }
     if (dp > 0) {
       this.counters.forwarded += dp;
       if (out) this.counters.forwardedOut += dp;
     }
     // Called with 0 packets too: the answer says whether the connection still exists.
-    return this.count(e.conn, Math.max(0, dp), Math.max(0, db), out);
+    return this.count(t.conn[e]!, Math.max(0, dp), Math.max(0, db), out);
   }
 }

@@ -352,7 +352,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
     },
     fastPath() {
       return table ? {
-        ...table.counters, ...(kahead ? { aheadServices: kahead.size, aheadPublished: kahead.counters.published, aheadTaken: kahead.counters.taken } : {}),
+        ...table.counters, tableBytes: table.bytesHeld(), ...(kahead ? { aheadServices: kahead.size, aheadPublished: kahead.counters.published, aheadTaken: kahead.counters.taken } : {}),
         ...(kfp ? { heartbeat: { ...kfp.bounds, ...kfp.heartbeatCounters() } } : {}),
       } : null;
     },
