@@ -1,5 +1,8 @@
-// IPv6 through the packet forwarder (the default main-thread path): the lab addressed over IPv6,
-// a TCP and a UDP service on the IPv6 VIP, DR and NAT; real traffic from the client namespace.
+// IPv6 through the packet forwarder: the lab addressed over IPv6, a TCP and a UDP service on the
+// IPv6 VIP, DR and NAT, on the default main-thread path and through two ring worker threads
+// (--workers 2: decisions over the channel, every IPv6 packet answered by the engine); an IPv6
+// firewall-mark service (ip6tables marks, the NFQUEUE worker). Real traffic from the client
+// namespace, offloads at their veth defaults.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -11,9 +14,14 @@ const skip = root ? false : 'needs root (network namespaces, AF_PACKET, nftables
 const VS6 = `[${LAB.vip6}]:80`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-for (const mode of ['dr', 'nat'] as const satisfies readonly LabMode[]) {
+const VARIANTS: readonly { mode: LabMode; workers: number }[] = [
+  { mode: 'dr', workers: 0 }, { mode: 'nat', workers: 0 },
+  { mode: 'dr', workers: 2 }, { mode: 'nat', workers: 2 },
+];
+
+for (const { mode, workers } of VARIANTS) {
   const flag = mode === 'nat' ? '-m' : '-g';
-  const prefix = `tsvs-6${process.pid % 10000}${mode}`;
+  const prefix = `tsvs-6${process.pid % 10000}${mode}${workers}`;
   const ns = labNs(prefix);
   const adm = async (...argv: string[]): Promise<string> => {
     const r = await labAdm(prefix, argv);
@@ -23,9 +31,10 @@ for (const mode of ['dr', 'nat'] as const satisfies readonly LabMode[]) {
   const curl6 = (path: string, extra: string[] = []) =>
     shTry(['ip', 'netns', 'exec', ns.client, 'curl', '-6', '-g', '-s', '-m', '5', ...extra, `http://[${LAB.vip6}]${path}`]);
 
-  describe(`lab ${mode} over IPv6 (${flag}): the packet forwarder forwards IPv6 VIP traffic`, { skip, timeout: 180_000 }, () => {
+  const how = workers ? `${workers} ring workers` : 'the main thread';
+  describe(`lab ${mode} over IPv6 (${flag}), ${how}: the packet forwarder forwards IPv6 VIP traffic`, { skip, timeout: 180_000 }, () => {
     before(async () => {
-      await labUp(mode, { prefix, ipv6: true, commands: [] });
+      await labUp(mode, { prefix, ipv6: true, commands: [], daemonArgs: ['--workers', String(workers)] });
       await adm('-A', '-t', VS6, '-s', 'rr');
       for (const r of LAB.rs6) await adm('-a', '-t', VS6, '-r', `[${r}]:80`, flag);
     });
@@ -52,6 +61,7 @@ for (const mode of ['dr', 'nat'] as const satisfies readonly LabMode[]) {
       const conns = await adm('-L', '-n', '-c');
       assert.match(conns, new RegExp(`\\[${LAB.client6}\\]:\\d+ +\\[${LAB.vip6}\\]:80 +\\[${LAB.rs6[0]}|\\[${LAB.client6}\\]:\\d+ +\\[${LAB.vip6}\\]:80 +\\[${LAB.rs6[1]}`), conns);
       await adm('-Z');
+      await sleep(200); // ring workers post their counters every 100 ms
       const before = await labForwarderStatus(prefix);
       const sentKey = mode === 'nat' ? 'masqIn' : 'route';
       assert.equal(curl6('/').status, 0);
@@ -85,6 +95,34 @@ for (const mode of ['dr', 'nat'] as const satisfies readonly LabMode[]) {
       }
       assert.deepEqual([...new Set(answers.map((a) => a.split(':')[0]))].sort(), ['test1', 'test2'], answers.join(','));
       for (let i = 0; i < 4; i++) assert.ok(answers[i]!.endsWith(`:q${i}`), answers[i]);
+    });
+
+    it('an IPv6 firewall-mark service (-f 99 -6): ip6tables marks ports 80 and 443, both reach one server (-p), counted under FWM 99', async () => {
+      await adm('-D', '-t', VS6);
+      for (const port of ['80', '443']) {
+        const r = shTry(['ip', 'netns', 'exec', ns.dir, 'ip6tables', '-t', 'mangle', '-A', 'PREROUTING', '-d', LAB.vip6, '-p', 'tcp', '--dport', port, '-j', 'MARK', '--set-mark', '99']);
+        assert.equal(r.status, 0, r.err);
+      }
+      await adm('-A', '-f', '99', '-6', '-s', 'rr', '-p');
+      for (const r of LAB.rs6) await adm('-a', '-f', '99', '-6', '-r', r, flag);
+      await sleep(300);
+      const bodies: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        for (const port of [80, 443]) {
+          const r = shTry(['ip', 'netns', 'exec', ns.client, 'curl', '-6', '-g', '-s', '-m', '5', `http://[${LAB.vip6}]:${port}/whoami`]);
+          assert.equal(r.status, 0, `curl -6 :${port}: ${r.err}`);
+          bodies.push(r.out.trim());
+        }
+      }
+      const names = new Set(bodies.map((b) => b.split(' ')[0]));
+      assert.equal(names.size, 1, bodies.join(' | '));
+      assert.ok(names.has('test1') || names.has('test2'), bodies.join(' | '));
+      for (const b of bodies) assert.equal(b.split(' ')[1], LAB.client6, b);
+      const stats = await adm('-L', '-n', '--stats', '--exact');
+      assert.match(stats, /FWM  99 IPv6 +6 /, stats);
+      await sleep(250); // the NFQUEUE worker posts its counters every 100 ms
+      const st = await labForwarderStatus(prefix);
+      assert.ok(st!.counters['queued']! >= 6 * 4, `queued ${st!.counters['queued']}`);
     });
   });
 }

@@ -37,9 +37,12 @@ export interface FlowEntry extends Action {
   expires: number;
 }
 
-/** The cache key of a classified IPv4 packet (its client side), or -1 when it is never cached (ICMP). */
+/**
+ * The cache key of a classified IPv4 packet (its client side), or -1 when it is never cached:
+ * ICMP, and IPv6 (the rarer family: each of its packets waits for the engine's answer).
+ */
 export function flowKey(meta: PacketMeta, proto: number): number {
-  if (proto === IPPROTO.ICMP) return -1;
+  if (proto === IPPROTO.ICMP || meta.af === 6) return -1;
   return meta.dir === 'out' ? meta.daddr.words[0]! * 65536 + meta.dport : meta.saddr.words[0]! * 65536 + meta.sport;
 }
 

@@ -319,8 +319,8 @@ export interface PacketForwarderOptions {
   readonly blockTimeoutMs?: number;
   /**
    * Also capture IPv6 (an ETH_P_IPV6 ring per interface, fanout group base+0x100+i) and forward
-   * for these IPv6 VIPs / NAT real servers (key6 strings). Only with `decide` (the main-thread
-   * path): the channel's records and the decision cache are IPv4-only.
+   * for these IPv6 VIPs / NAT real servers (key6 strings). With `channel` (ring workers) every
+   * IPv6 packet waits for the engine's answer: the decision cache is IPv4-only (flow-cache.ts).
    */
   readonly ipv6?: Addrs6;
   /**
@@ -405,7 +405,6 @@ export class PacketForwarder {
         }));
       });
       if (opts.ipv6) {
-        if (this.chan) throw new Error('PacketForwarder: IPv6 needs the synchronous decide path');
         opts.ifaces.forEach((ifname, i) => {
           this.socks.push(new PacketSocket({
             ifname,

@@ -42,8 +42,8 @@ export interface WorkersOptions {
   /** Real servers to resolve up front (DR/TUN next hops). */
   readonly rips?: readonly number[];
   /**
-   * IPv6 (main-thread path only): VIPs and NAT real servers (key6 strings, forwarder.ts) and the
-   * DR/TUN real servers to resolve (address text).
+   * IPv6: VIPs and NAT real servers (key6 strings, forwarder.ts) and the DR/TUN real servers to
+   * resolve (address text).
    */
   readonly v6?: { readonly inAddrs: readonly string[]; readonly outAddrs: readonly string[]; readonly rips: readonly string[] };
   /** Decide in the main thread (the engine) ... */
@@ -129,7 +129,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       if (!h) log(`no next hop for ${text} yet`);
       else if (typeof rip === 'string') {
         hops6.set(rip, h);
-        inline?.setNextHop(rip, h);
+        broadcast({ type: 'hop', rip, hop: h });
       } else {
         const had = hops.has(rip);
         hops.set(rip, h);
@@ -182,7 +182,6 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       nextHops: new Map(hops), onMissingHop: (rip) => void resolve(rip), ipv6: addrs6,
       ...(table ? { fastPath: table } : {}),
     });
-    await Promise.all((opts.v6?.rips ?? []).map(resolve));
     inline = fwd;
     if (kfp && table && opts.fastPath?.ahead && opts.fastPath.decideAhead) {
       kahead = new KernelAhead(kfp, opts.fastPath.ahead, fwd.egress.nextHops, kfp.ifindexes, opts.fastPath.kind === 'tc');
@@ -286,6 +285,8 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
     for (const fd of fwd.fds) polls.push(watchReadable(fd, onReady));
   }
 
+  // IPv6 real servers: their next hops reach the main-thread forwarder, and the workers' start.
+  await Promise.all((opts.v6?.rips ?? []).map(resolve));
   const ready: Promise<void>[] = [];
   const total = n + (opts.nfqueue !== undefined ? 1 : 0);
   for (let id = 0; id < total; id++) {
@@ -299,6 +300,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
     const init: WorkerInit = {
       id, ifaces: opts.ifaces, fanoutGroup, inAddrs: [...opts.inAddrs], outAddrs: [...opts.outAddrs],
       nextHops: [...hops.entries()], decider,
+      v6: { inAddrs: [...addrs6.inAddrs], outAddrs: [...addrs6.outAddrs] }, nextHops6: [...hops6.entries()],
       nfqueue: id === n ? opts.nfqueue : undefined,
       flowCache: opts.flowCache ?? PACKET_DEFAULTS.flowCache,
     };
@@ -363,7 +365,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       if (table) { drainFastPath(); table.clear(); }
       kahead?.sync();
       for (const r of v6?.rips ?? []) if (!hops6.has(r)) void resolve(r);
-      broadcast({ type: 'addrs', inAddrs: [...inAddrs], outAddrs: [...outAddrs] });
+      broadcast({ type: 'addrs', inAddrs: [...inAddrs], outAddrs: [...outAddrs], v6: { inAddrs: [...addrs6.inAddrs], outAddrs: [...addrs6.outAddrs] } });
       // The rules changed: cached decisions must be confirmed by the engine again.
       for (const s of servers) s.invalidate();
       for (const r of rips ?? []) if (!hops.has(r)) void resolve(r);

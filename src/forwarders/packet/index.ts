@@ -70,8 +70,8 @@ function plan(svcs: readonly ServiceSnapshot[]): Plan {
   const nft: { vips: NftRules['vips'][number][]; masq: NftRules['masq'][number][] } = { vips: [], masq: [] };
   for (const s of svcs) {
     const v6 = s.af === 6;
-    // IPv6 firewall-mark and SCTP services are refused (refusal() below).
-    if (v6 && (s.fwmark > 0 || s.protocol === 'sctp')) continue;
+    // IPv6 SCTP services are refused (refusal() below).
+    if (v6 && s.protocol === 'sctp') continue;
     const proto: 'tcp' | 'udp' | null = s.protocol === 'sctp' ? null : s.protocol;
     if (s.fwmark > 0) marks.add(s.fwmark >>> 0);
     else {
@@ -151,7 +151,7 @@ export class PacketForwarderHandle implements Forwarder {
     let fastPathError: string | undefined;
     const start = (): Promise<WorkersHandle> => startWorkers({
         ifaces, workers: o.workers, inline, flowCache: o.flowCache, inAddrs: p.inAddrs, outAddrs: p.outAddrs, rips: p.rips, decide,
-        ...(inline ? { v6: p.v6 } : {}),
+        v6: p.v6,
         onBatch: () => engine.setTime(now()),
         ...(kind && inline ? {
           fastPath: {
@@ -196,8 +196,6 @@ export class PacketForwarderHandle implements Forwarder {
     this.h.settle();
     if ((cmd.kind === 'add-service' || cmd.kind === 'edit-service') && cmd.svc.fwmark > 0 && this.queue === null) return 'firewall-mark services need the NFQUEUE path (started without it)';
     if ((cmd.kind === 'add-service' || cmd.kind === 'edit-service') && cmd.svc.af === 6) {
-      if (!this.inline) return 'IPv6 services need the default packet path (the ring worker threads forward IPv4 only; drop --workers)';
-      if (cmd.svc.fwmark > 0) return 'IPv6 firewall-mark services are not supported by the packet forwarder yet';
       if (cmd.svc.protocol === 'sctp') return 'SCTP services are not supported by the packet forwarder';
     }
     return null;
@@ -214,7 +212,7 @@ export class PacketForwarderHandle implements Forwarder {
       for (const v of p.nft.vips) failed.push({ ...v, error: `nftables: ${msg}` });
     }
     if (this.queue !== null) for (const e of syncMarkRules(p.marks, this.queue, this.marks)) this.log?.warn(e, 'cannot queue firewall mark');
-    this.h.setAddrs(p.inAddrs, p.outAddrs, p.rips, this.inline ? p.v6 : undefined);
+    this.h.setAddrs(p.inAddrs, p.outAddrs, p.rips, p.v6);
     return failed;
   }
 
