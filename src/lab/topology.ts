@@ -494,7 +494,8 @@ export async function labUp(mode: LabMode, opts: LabUpOptions = {}): Promise<Lab
       st.pids.push(spawnInNs(n, [process.execPath, server, LAB.names[i]!]));
       saveState(st);
       if (mode !== 'nat') {
-        const r = await realserverUp(LAB.vip, mode, n);
+        // TUN over IPv6: the one agent also delivers the IPv6 VIP's packets.
+        const r = await realserverUp(LAB.vip, mode, n, mode === 'tun' && opts.ipv6 ? { alsoVips: [LAB.vip6] } : {});
         if (r.state.agentPid) st.pids.push(r.state.agentPid);
         saveState(st);
       }

@@ -80,7 +80,8 @@ export class FlowCache {
    * protocol and the other side's address and port): remembered when it may be reused.
    */
   remember(key: number, out: boolean, proto: number, peer: number, peerPort: number, a: Action, nowMs: number): void {
-    if (!this.enabled || key < 0 || a.kind !== ACTION_CODE.forward || a.conn < 0) return;
+    // (A mixed-family tunnel's IPv6 real server is not cached either.)
+    if (!this.enabled || key < 0 || a.kind !== ACTION_CODE.forward || a.conn < 0 || a.rip6 !== null) return;
     const flows = out ? this.flowsOut : this.flowsIn;
     if (flows.size >= this.max) flows.clear();
     flows.set(key, {

@@ -204,14 +204,16 @@ export class Egress {
     const method = FWD_NAMES[a.method] ?? 'masq';
     d.method = method;
     d.dir = a.dir;
+    // The real server's family is the outgoing one (a mixed-family tunnel's outer header).
     const v6 = a.rip6 !== null;
-    if (v6) {
-      d.rip = a.rip6!;
-      d.vip = a.vip6!;
-    } else {
+    if (v6) d.rip = a.rip6!;
+    else {
       this.rip.words[0] = a.rip >>> 0;
-      this.vip.words[0] = a.vip >>> 0;
       d.rip = this.rip;
+    }
+    if (a.vip6) d.vip = a.vip6;
+    else {
+      this.vip.words[0] = a.vip >>> 0;
       d.vip = this.vip;
     }
     d.rport = a.rport;

@@ -81,7 +81,14 @@ function plan(svcs: readonly ServiceSnapshot[]): Plan {
       nft.vips.push({ protocol: proto, addr: s.addr, port: s.port });
     }
     for (const d of s.dests) {
-      if (d.af !== s.af) continue;
+      if (d.af !== s.af) {
+        // A mixed-family tunnel real server (the engine allows no other): its next hop.
+        if (d.fwd === 'tunnel') {
+          if (d.af === 6) rips6.add(d.addr);
+          else rips.add(ipv4FromString(d.addr));
+        }
+        continue;
+      }
       if (d.fwd === 'masq') {
         if (v6) out6.add(k6(d.addr));
         else {
