@@ -6,7 +6,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { labUp, labDown, labNs, LAB, labAdm, labForwarderStatus, type LabMode } from '../../src/lab/topology.ts';
+import { labUp, labDown, labNs, LAB, labAdm, labForwarderStatus, type LabMode, type ForwarderStatus } from '../../src/lab/topology.ts';
 import { shTry } from '../../src/lab/netns.ts';
 
 const root = process.getuid?.() === 0;
@@ -32,6 +32,12 @@ for (const { mode, workers } of VARIANTS) {
     shTry(['ip', 'netns', 'exec', ns.client, 'curl', '-6', '-g', '-s', '-m', '5', ...extra, `http://[${LAB.vip6}]${path}`]);
 
   const how = workers ? `${workers} ring workers` : 'the main thread';
+  /** Client packets forwarded: NAT's in user space; DR's there and by the kernel fast path (its IPv6 table: counted or reported). */
+  const sentIn = (st: ForwarderStatus): number => {
+    if (mode === 'nat') return st.counters['masqIn']!;
+    const k6 = (st.fastPath as { ipv6?: Record<string, number> } | null | undefined)?.ipv6;
+    return st.counters['route']! + (k6 ? k6['forwarded']! + k6['events']! : 0);
+  };
   describe(`lab ${mode} over IPv6 (${flag}), ${how}: the packet forwarder forwards IPv6 VIP traffic`, { skip, timeout: 180_000 }, () => {
     before(async () => {
       await labUp(mode, { prefix, ipv6: true, commands: [], daemonArgs: ['--workers', String(workers)] });
@@ -63,7 +69,6 @@ for (const { mode, workers } of VARIANTS) {
       await adm('-Z');
       await sleep(200); // ring workers post their counters every 100 ms
       const before = await labForwarderStatus(prefix);
-      const sentKey = mode === 'nat' ? 'masqIn' : 'route';
       assert.equal(curl6('/').status, 0);
       await sleep(200);
       const after = await labForwarderStatus(prefix);
@@ -71,7 +76,7 @@ for (const { mode, workers } of VARIANTS) {
       const m = new RegExp(`TCP  \\[${LAB.vip6}\\]:80 +(\\d+) +(\\d+) +(\\d+)`).exec(stats);
       assert.ok(m, stats);
       assert.equal(Number(m[1]), 1, 'one connection');
-      assert.equal(Number(m[2]), after!.counters[sentKey]! - before!.counters[sentKey]!, `InPkts = packets forwarded in: ${stats}`);
+      assert.equal(Number(m[2]), sentIn(after!) - sentIn(before!), `InPkts = packets forwarded in (user space and kernel): ${stats}`);
       if (mode === 'nat') assert.equal(Number(m[3]), after!.counters['masqOut']! - before!.counters['masqOut']!, `OutPkts = replies rewritten: ${stats}`);
     });
 
@@ -81,6 +86,35 @@ for (const { mode, workers } of VARIANTS) {
       for (let i = 0; i < want.length; i++) want[i] = (i * 31 + 7) & 255;
       assert.equal(r.out.split(' ')[0], createHash('sha256').update(want).digest('hex'));
     });
+
+    if (mode === 'dr' && workers === 0) {
+      it('the kernel fast path (tc) carries IPv6 DR flows: a 10 MiB download\'s ACKs go through the kernel, the FIN is reported, --stats stays exact', async () => {
+        const k6 = async (): Promise<Record<string, number> & { route: number }> => {
+          const st = await labForwarderStatus(prefix);
+          const t = (st?.fastPath as { ipv6?: Record<string, number> } | null | undefined)?.ipv6;
+          assert.ok(t, `status shows the kernel fast path's IPv6 table: ${JSON.stringify(st?.fastPath)}`);
+          return { ...t, route: st!.counters['route']! };
+        };
+        await adm('-Z');
+        const before = await k6();
+        const r = shTry(['sh', '-c', `ip netns exec ${ns.client} curl -6 -g -s -m 20 http://[${LAB.vip6}]/big | sha256sum`]);
+        const want = Buffer.alloc(10 * 1024 * 1024);
+        for (let i = 0; i < want.length; i++) want[i] = (i * 31 + 7) & 255;
+        assert.equal(r.out.split(' ')[0], createHash('sha256').update(want).digest('hex'));
+        await sleep(300);
+        const stats = await adm('-L', '-n', '--stats', '--exact');
+        const after = await k6();
+        const kernel = after['forwarded']! - before['forwarded']!, user = after.route - before.route, events = after['events']! - before['events']!;
+        assert.ok(kernel > 40, `the kernel forwarded ${kernel} packets (user space ${user})`);
+        assert.ok(user <= 6, `user space forwarded ${user} (the SYN; packets after the FIN)`);
+        // The FIN, and the handshake's ACK unless the SYN waited for the neighbour (then installed at that ACK).
+        assert.ok(events === 1 || events === 2, `${events} state events reported`);
+        const m = new RegExp(`TCP  \\[${LAB.vip6}\\]:80 +(\\d+) +(\\d+)`).exec(stats);
+        assert.ok(m, stats);
+        assert.deepEqual([Number(m[1]), Number(m[2])], [1, user + kernel + events], `one connection; InPkts = user ${user} + kernel ${kernel} + events ${events}:\n${stats}`);
+        assert.equal(after['flows'], 0, 'the FIN removed the flow');
+      });
+    }
 
     it('a UDP service on the IPv6 VIP is balanced and answered', async () => {
       const us = `[${LAB.vip6}]:53`;

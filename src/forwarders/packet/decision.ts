@@ -98,6 +98,11 @@ export function verdictToAction(m: PacketMeta, v: Verdict, a: Action): void {
     // IPv6: the records are referenced until the batch is applied.
     a.rip = a.vip = 0;
     if (m.dir === 'in') {
+      // The kernel fast path carries IPv6 direct routing (fastpath6.ts), as IPv4's below.
+      if (method === FWD_CODE.route && v.conn >= 0) {
+        if (v.state === 'ESTABLISHED' || v.state === 'UDP') a.fast = FAST.YES;
+        else if (v.state === 'SYN_RECV') a.fast = FAST.NEED_ACK;
+      }
       a.rip6 = v.dest.ip;
       a.rport = v.dport || m.dport;
       a.vip6 = m.daddr;
