@@ -8,44 +8,16 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import {
   labUp, labDown, labNs, LAB, labAdm, labKillDirector, labRouterVipOwner, labForwarderStatus, drForwarded, readLabState,
 } from '../../src/lab/topology.ts';
 import { listNetns, alive, shTry } from '../../src/lab/netns.ts';
+import { runIn, pattern, waitAsync } from '../helpers/lab-traffic.ts';
 
 const root = process.getuid?.() === 0;
 const skip = !root ? 'needs root (network namespaces, AF_PACKET, raw VRRP sockets)' : false;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function runIn(ns: string, argv: string[]): { child: ChildProcess; done: Promise<{ code: number | null; out: Buffer; err: string }> } {
-  const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const out: Buffer[] = [];
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => out.push(d));
-  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-  const done = new Promise<{ code: number | null; out: Buffer; err: string }>((res) => child.on('close', (code) => res({ code, out: Buffer.concat(out), err })));
-  return { child, done };
-}
-
-/** The pattern the lab's real servers stream (/stream/N). */
-function pattern(bytes: number): Buffer {
-  const b = Buffer.alloc(bytes);
-  for (let i = 0; i < 256 && i < bytes; i++) b[i] = (i * 31 + 7) & 255;
-  for (let n = 256; n < bytes; n *= 2) b.copy(b, n, 0, Math.min(n, bytes - n));
-  return b;
-}
-
-async function waitAsync(cond: () => Promise<boolean> | boolean, timeoutMs: number, stepMs = 50): Promise<number> {
-  const t0 = performance.now();
-  while (performance.now() - t0 < timeoutMs) {
-    if (await cond()) return performance.now() - t0;
-    await sleep(stepMs);
-  }
-  return (await cond()) ? performance.now() - t0 : -1;
-}
 
 describe('two tsvs directors (DR) over IPv6: IPv6 connections synced to the backup, a download survives kill -9 of the master', { skip, timeout: 150_000 }, () => {
   const prefix = `tsvs-h6${process.pid % 10000}`;

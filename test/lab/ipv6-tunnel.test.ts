@@ -7,11 +7,11 @@
 // AF_INET6 sockets. tcpdump on a real server sees the outer header the table names.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { labUp, labDown, labNs, LAB, labAdm, labForwarderStatus } from '../../src/lab/topology.ts';
 import { realserverDown, realserverUp } from '../../src/lab/realserver.ts';
 import { shTry } from '../../src/lab/netns.ts';
+import { capture } from '../helpers/lab-traffic.ts';
 
 const root = process.getuid?.() === 0;
 const skip = root ? false : 'needs root (network namespaces, AF_PACKET, nftables, tcpdump)';
@@ -19,24 +19,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const PORT = 6080;
 const prefix = `tsvs-t6${process.pid % 10000}`;
 const ns = labNs(prefix);
-
-/** Runs tcpdump in `netns` on eth0 until it saw `count` packets matching `filter` (or `ms`); returns its output. */
-async function capture(netns: string, filter: string, count: number, action: () => void | Promise<void>, ms = 6000): Promise<string> {
-  const p = spawn('ip', ['netns', 'exec', netns, 'tcpdump', '-i', 'eth0', '-nn', '-l', '-c', String(count), filter], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '', err = '';
-  p.stdout.on('data', (d) => { out += d; });
-  p.stderr.on('data', (d) => { err += d; });
-  const done = new Promise<void>((r) => p.on('exit', () => r()));
-  const t0 = Date.now();
-  while (!err.includes('listening on') && Date.now() - t0 < 5000) await sleep(20);
-  try {
-    await action();
-    await Promise.race([done, sleep(ms)]);
-  } finally {
-    if (p.exitCode === null && p.pid) { try { process.kill(p.pid, 'SIGTERM'); } catch { /* gone */ } await Promise.race([done, sleep(2000)]); }
-  }
-  return out;
-}
 
 interface Case {
   readonly name: string;
