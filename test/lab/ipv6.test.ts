@@ -156,7 +156,8 @@ for (const { mode, workers } of VARIANTS) {
       assert.match(stats, /FWM  99 IPv6 +6 /, stats);
       await sleep(250); // the NFQUEUE worker posts its counters every 100 ms
       const st = await labForwarderStatus(prefix);
-      assert.ok(st!.counters['queued']! >= 6 * 4, `queued ${st!.counters['queued']}`);
+      // At least each connection's SYN, request and FIN (ACKs vary with delayed acknowledgement).
+      assert.ok(st!.counters['queued']! >= 6 * 3, `queued ${st!.counters['queued']}`);
     });
   });
 }
