@@ -517,13 +517,132 @@ static __attribute__((always_inline)) int fast_step(struct __sk_buff *skb, void 
   return FWD;
 }
 
+/*
+ * IPv6 (direct routing): the same step for IPv6 frames without extension headers, in a map of
+ * its own (`flows6`, the client's 5-tuple toward the VIP; the same flow_val) and with events of
+ * their own size on the same ring buffer (struct flow_event6, 64 bytes: user space tells them by
+ * length). No checksum to update (IPv6 has none; the L4 one covers no hop limit): the hop limit
+ * and the MACs. No decisions ahead and no NAT: a new IPv6 connection and NAT's packets go to user
+ * space.
+ */
+struct flow_key6 {
+  __u32 saddr[4];
+  __u32 daddr[4];
+  __u16 sport;
+  __u16 dport;
+  __u32 proto;
+};
+
+struct flow_event6 {
+  __u32 saddr[4];
+  __u32 daddr[4];
+  __u16 sport;
+  __u16 dport;
+  __u8 proto;
+  __u8 flags;
+  __u16 len; /* 40 + payload length, host order */
+  __u64 pkts;
+  __u64 bytes;
+  __u32 kind; /* EV_STATE */
+  __u32 token;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 65536);
+  __type(key, struct flow_key6);
+  __type(value, struct flow_val);
+} flows6 SEC(".maps");
+
+static __attribute__((always_inline)) int fast_step6(void *data, void *end, __u32 pkt_len, __u32 gso_size, __u32 *ifindex) {
+  __u8 *eth = data;
+  if ((void *)(eth + 14 + 40) > end) return PASS;
+  __u8 *ip = eth + 14;
+  if ((ip[0] >> 4) != 6) return PASS;
+  if (ip[7] <= 1) return PASS; /* hop limit exceeded: user space answers */
+  __u32 tot = 40 + (__u32)bswap16(*(__u16 *)(ip + 4));
+  /* Malformed (or a jumbogram, payload length 0) to user space, which drops and counts them. */
+  if (tot < 48 || tot + 14 > pkt_len) return PASS;
+  __u8 proto = ip[6]; /* an extension header is not TCP or UDP: user space */
+  __u8 *l4 = ip + 40;
+  __u8 flags = 0;
+  int syn = 0;
+  __u32 l4len = 8;
+  if (proto == 6) {
+    if ((void *)(l4 + 20) > end) return PASS;
+    if ((l4[12] >> 4) < 5 || (__u32)(l4[12] >> 4) * 4 > tot - 40) return PASS; /* bad data offset */
+    flags = l4[13];
+    l4len = (__u32)(l4[12] >> 4) * 4;
+    if (flags & 0x02) return PASS; /* a SYN: the engine decides (no decisions ahead for IPv6) */
+  } else if (proto == 17) {
+    if ((void *)(l4 + 8) > end) return PASS;
+    __u16 ulen = bswap16(*(__u16 *)(l4 + 4));
+    if (ulen < 8 || ulen > tot - 40) return PASS; /* bad UDP length */
+  } else {
+    return PASS;
+  }
+  __u32 seg = gso_size ? 40 + l4len + gso_size : tot;
+  struct flow_key6 k;
+  __builtin_memcpy(k.saddr, ip + 8, 16);
+  __builtin_memcpy(k.daddr, ip + 24, 16);
+  k.sport = *(__u16 *)l4;
+  k.dport = *(__u16 *)(l4 + 2);
+  k.proto = proto;
+  __u32 zero = 0;
+  struct ctl *c = bpf_map_lookup_elem(&ctl, &zero);
+  if (!c) return PASS;
+  struct flow_val *v = bpf_map_lookup_elem(&flows6, &k);
+  if (!v) return PASS;
+  if (bpf_ktime_get_ns() - *(volatile __u64 *)&c->beat_ns > c->orphan_ns) {
+    __sync_fetch_and_add(&c->orphan_passed, 1);
+    return PASS;
+  }
+  if (v->nat != NAT_NONE) return PASS;
+  if (seg > v->mtu) return PASS; /* too big: user space sends Packet Too Big */
+
+  int first_ack = proto == 6 && v->need_ack && (flags & 0x10);
+  int ends = (flags & 0x05) != 0;
+  if (ends || first_ack) {
+    struct flow_event6 ev = {};
+    __builtin_memcpy(ev.saddr, k.saddr, 16);
+    __builtin_memcpy(ev.daddr, k.daddr, 16);
+    ev.sport = k.sport;
+    ev.dport = k.dport;
+    ev.proto = proto;
+    ev.flags = flags;
+    ev.len = (__u16)tot;
+    ev.kind = EV_STATE;
+    if (ends) {
+      ev.pkts = v->pkts;
+      ev.bytes = v->bytes;
+    }
+    if (bpf_ringbuf_output(&events, &ev, sizeof(ev), wake_flag()) != 0) return PASS;
+    if (first_ack) v->need_ack = 0;
+  } else {
+    __sync_fetch_and_add(&v->pkts, 1);
+    __sync_fetch_and_add(&v->bytes, tot);
+    v->last_ns = bpf_ktime_get_ns();
+  }
+  ip[7]--;
+  __builtin_memcpy(eth, v->dmac, 6);
+  __builtin_memcpy(eth + 6, v->smac, 6);
+  *ifindex = v->ifindex;
+  if (ends) bpf_map_delete_elem(&flows6, &k);
+  return FWD;
+}
+
+static __attribute__((always_inline)) int is_ipv6(void *data, void *end) {
+  return data + 14 <= end && *(__u16 *)((__u8 *)data + 12) == bswap16(0x86dd);
+}
+
 /* XDP (native): before any socket buffer exists. Bounces out of the same device or redirects. */
 SEC("xdp")
 int tsvs_xdp(struct xdp_md *ctx) {
   void *data = (void *)(long)ctx->data;
   void *end = (void *)(long)ctx->data_end;
   __u32 ifindex = 0;
-  if (fast_step(0, data, end, (__u32)(end - data), 0, &ifindex, 0) != FWD) return XDP_PASS;
+  if (is_ipv6(data, end) ? fast_step6(data, end, (__u32)(end - data), 0, &ifindex) != FWD
+                         : fast_step(0, data, end, (__u32)(end - data), 0, &ifindex, 0) != FWD) return XDP_PASS;
   if (ifindex == ctx->ingress_ifindex) return XDP_TX;
   return bpf_redirect(ifindex, 0);
 }
@@ -536,6 +655,17 @@ SEC("tc")
 int tsvs_tc(struct __sk_buff *skb) {
   void *data = (void *)(long)skb->data;
   void *end = (void *)(long)skb->data_end;
+  if (skb->protocol == bswap16(0x86dd)) {
+    /* IPv6: Ethernet + IPv6 + a TCP header in the linear part (shorter packets: what they have). */
+    if (data + 74 > end) {
+      bpf_skb_pull_data(skb, skb->len < 74 ? skb->len : 74);
+      data = (void *)(long)skb->data;
+      end = (void *)(long)skb->data_end;
+    }
+    __u32 ifindex6 = 0;
+    if (fast_step6(data, end, skb->len, skb->gso_size, &ifindex6) != FWD) return TC_ACT_OK;
+    return bpf_redirect(ifindex6, 0);
+  }
   if (data + 54 > end) {
     /* Headers not in the linear part: pull them (fails on shorter packets, which then pass). */
     bpf_skb_pull_data(skb, 54);

@@ -83,7 +83,17 @@ export function greDecapsulate(b: Uint8Array, off: number, len: number, res: Ipi
   const r = readOuterIp(b, off, len, outer, res);
   if (r !== 0) return r;
   if (outer.proto !== IPPROTO_GRE) return DropReason.UNSUPPORTED;
-  const g = outer.payOff, end = outer.payEnd;
+  return greDecapsulatePayload(b, outer.payOff, outer.payEnd - outer.payOff, res);
+}
+
+/**
+ * Decapsulates a GRE header and its inner packet `b[off .. off+len)`, without the outer IP
+ * header: what a raw IPv6 socket for protocol 47 receives (IPv6 raw sockets deliver the payload
+ * only). Same checks as greDecapsulate; `res.outerSrc` is left alone. Never throws.
+ */
+export function greDecapsulatePayload(b: Uint8Array, off: number, len: number, res: IpipInner): number {
+  if (!(off >= 0) || !(len >= 0) || off + len > b.length) return DropReason.BAD_OFFSET;
+  const g = off, end = off + len;
   if (end - g < GRE_HLEN) return DropReason.TRUNCATED_L4;
   const flags = rd16(b, g);
   if (flags & (GRE_FLAGS.ROUTING | GRE_FLAGS.VERSION)) return DropReason.UNSUPPORTED;

@@ -177,3 +177,13 @@ export function ipipDecapsulate(b: Uint8Array, off: number, len: number, res: Ip
   if (proto !== IPPROTO.IPIP && proto !== IPPROTO.IPV6) return DropReason.UNSUPPORTED;
   return readInnerIp(b, outer.payOff, outer.payEnd, proto === IPPROTO.IPIP ? 4 : 6, res);
 }
+
+/**
+ * The inner packet of an IPIP/IP6IP6 datagram received on a raw IPv6 socket for protocol 41
+ * (`innerAf` 6) or 4 (`innerAf` 4): IPv6 raw sockets deliver the payload only, which is the
+ * inner packet itself. Returns 0 and fills `res` (outerSrc left alone), or a DropReason.
+ */
+export function ipipPayloadDecapsulate(b: Uint8Array, off: number, len: number, innerAf: 4 | 6, res: IpipInner): number {
+  if (!(off >= 0) || !(len >= 0) || off + len > b.length) return DropReason.BAD_OFFSET;
+  return readInnerIp(b, off, off + len, innerAf, res);
+}

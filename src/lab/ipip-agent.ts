@@ -7,6 +7,10 @@
  *  - gre: a raw socket for protocol 47 (checksum verified, key/sequence skipped);
  *  - gue: a UDP socket bound to the tunnel port (`--tun-port`, the destination's ipvsadm
  *    --tun-port); the kernel checks the UDP checksum, the agent the GUE header (REMCSUM handled).
+ * Each also over IPv6 (an IPv6 director address: ip6ip6, IPv4 in IPv6, GRE and GUE over IPv6): the
+ * same sockets in AF_INET6, which deliver the payload without the outer header (the GUE socket
+ * accepts a zero UDP checksum, UDP_NO_CHECK6_RX, as IPVS sends with --tun-nocsum). A host
+ * without IPv6 (EAFNOSUPPORT) runs the IPv4 sockets alone.
  * Several types can run at once (`--tun-type ipip,gre`). Decapsulation is src/codec (ipip.ts,
  * gre.ts, gue.ts); packets whose inner destination is not one of `--vip` are ignored.
  *
@@ -16,10 +20,10 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { sys, C, check, errno, sockaddrIn } from '../os/libc.ts';
-import { ipv4FromString } from '../core/addr4.ts';
-import { createIpipInner, ipipDecapsulate, type IpipInner } from '../codec/ipip.ts';
-import { greDecapsulate } from '../codec/gre.ts';
+import { sys, C, CT, check, errno, sockaddrIn, setIntOpt } from '../os/libc.ts';
+import { parseIp } from '../core/addr.ts';
+import { createIpipInner, ipipDecapsulate, ipipPayloadDecapsulate, type IpipInner } from '../codec/ipip.ts';
+import { greDecapsulate, greDecapsulatePayload } from '../codec/gre.ts';
 import { gueDecapsulate } from '../codec/gue.ts';
 import { TUN_TYPES, type TunType } from '../core/types.ts';
 import { checksum, fold16, pseudoSum4, rd16, rd32, sum16, wr16 } from '../codec/checksum.ts';
@@ -75,24 +79,60 @@ interface Source {
   readonly decap: Decap;
 }
 
-/** Opens the receive sockets for `types`. */
+const EAFNOSUPPORT = 97;
+const SOL_UDP = 17;
+const UDP_NO_CHECK6_RX = 102;
+
+/** sockaddr_in6 for [::]:port. */
+function sockaddrAny6(port: number): Buffer {
+  const b = Buffer.alloc(28);
+  b.writeUInt16LE(C.AF_INET6, 0);
+  b.writeUInt16BE(port, 2);
+  return b;
+}
+
+/** Opens the receive sockets for `types` (IPv4 and, where the host has it, IPv6 outer headers). */
 export function openSources(types: readonly TunType[], gueport = 0): Source[] {
   const out: Source[] = [];
   const raw = (proto: number, what: string, decap: Decap) =>
     out.push({ fd: check(`socket(AF_INET, SOCK_RAW, ${proto})`, sys.socket(C.AF_INET, C.SOCK_RAW | C.SOCK_CLOEXEC | C.SOCK_NONBLOCK, proto)), what, decap });
+  let have6 = true;
+  /** An AF_INET6 socket, or -1 when the host has no IPv6 (then no IPv6 source at all). */
+  const socket6 = (type: number, proto: number, what: string): number => {
+    if (!have6) return -1;
+    const fd = sys.socket(C.AF_INET6, type | C.SOCK_CLOEXEC | C.SOCK_NONBLOCK, proto) as number;
+    if (fd < 0 && errno() === EAFNOSUPPORT) { have6 = false; return -1; }
+    return check(`socket(AF_INET6, ${what})`, fd);
+  };
+  const raw6 = (proto: number, what: string, decap: Decap) => {
+    const fd = socket6(C.SOCK_RAW, proto, `SOCK_RAW, ${proto}`);
+    if (fd >= 0) out.push({ fd, what, decap });
+  };
   try {
     for (const t of new Set(types)) {
       if (t === 'ipip') {
         raw(C.IPPROTO_IPIP, 'ipip', ipipDecapsulate);
         raw(41, 'ipip6', ipipDecapsulate);
+        raw6(41, 'ip6ip6', (b, off, len, res) => ipipPayloadDecapsulate(b, off, len, 6, res));
+        raw6(C.IPPROTO_IPIP, 'ipip-over-6', (b, off, len, res) => ipipPayloadDecapsulate(b, off, len, 4, res));
       } else if (t === 'gre') {
         raw(47, 'gre', greDecapsulate);
+        raw6(47, 'gre6', greDecapsulatePayload);
       } else if (t === 'gue') {
         if (!(gueport >= 1 && gueport <= 65535)) throw new Error('gue needs --tun-port 1..65535');
         const fd = check('socket(AF_INET, SOCK_DGRAM)', sys.socket(C.AF_INET, C.SOCK_DGRAM | C.SOCK_CLOEXEC | C.SOCK_NONBLOCK, 0));
         out.push({ fd, what: 'gue', decap: gueDecapsulate });
         const sa = sockaddrIn(0, gueport);
         check(`bind(udp ${gueport})`, sys.bind(fd, sa, sa.length));
+        const fd6 = socket6(C.SOCK_DGRAM, 0, 'SOCK_DGRAM');
+        if (fd6 >= 0) {
+          out.push({ fd: fd6, what: 'gue6', decap: gueDecapsulate });
+          // IPv6 only (the IPv4 socket has the port there); a zero checksum is what --tun-nocsum sends.
+          setIntOpt(fd6, CT.IPPROTO_IPV6, CT.IPV6_V6ONLY, 1, 'IPV6_V6ONLY');
+          setIntOpt(fd6, SOL_UDP, UDP_NO_CHECK6_RX, 1, 'UDP_NO_CHECK6_RX');
+          const sa6 = sockaddrAny6(gueport);
+          check(`bind(udp6 ${gueport})`, sys.bind(fd6, sa6, sa6.length));
+        }
       } else {
         throw new Error(`unknown tunnel type ${t as string}`);
       }
@@ -104,14 +144,27 @@ export function openSources(types: readonly TunType[], gueport = 0): Source[] {
   return out;
 }
 
-export function runAgent(dev: string, vips: readonly number[], opts: AgentOptions = {}): never {
+/** Key of the 16 address bytes at b[o..o+16). */
+function key16(b: Buffer, o: number): string {
+  return `${b.readUInt32BE(o)}.${b.readUInt32BE(o + 4)}.${b.readUInt32BE(o + 8)}.${b.readUInt32BE(o + 12)}`;
+}
+
+/** `vips`: the VIPs (IPv4 or IPv6 text) whose inner packets are delivered; empty: any. */
+export function runAgent(dev: string, vips: readonly string[], opts: AgentOptions = {}): never {
   const types = opts.types && opts.types.length ? opts.types : ['ipip' as const];
   const srcs = openSources(types, opts.gueport);
   const tun = openTun(dev);
   execFileSync('ip', ['link', 'set', dev, 'up']);
   writeFileSync(`/proc/sys/net/ipv4/conf/${dev}/rp_filter`, '0');
   const buf = Buffer.alloc(65536);
-  const allowed = new Set(vips);
+  const allowed4 = new Set<number>(), allowed6 = new Set<string>();
+  for (const v of vips) {
+    const ip = parseIp(v);
+    if (!ip) throw new Error(`bad --vip ${v}`);
+    if (ip.af === 4) allowed4.add(ip.words[0]! >>> 0);
+    else allowed6.add(ip.words.map((w) => w >>> 0).join('.'));
+  }
+  const any = vips.length === 0;
   const res = createIpipInner();
   const pfds = Buffer.alloc(8 * srcs.length);
   srcs.forEach((s, i) => {
@@ -136,7 +189,7 @@ export function runAgent(dev: string, vips: readonly number[], opts: AgentOption
           check('recvfrom', n);
         }
         if (s.decap(buf, 0, n, res) !== 0) continue;
-        if (allowed.size > 0 && (res.innerAf !== 4 || !allowed.has(buf.readUInt32BE(res.innerOff + 16)))) continue;
+        if (!any && !(res.innerAf === 4 ? allowed4.has(buf.readUInt32BE(res.innerOff + 16)) : allowed6.has(key16(buf, res.innerOff + 24)))) continue;
         if (res.innerAf === 4) completePartial4(buf, res.innerOff, res.innerLen);
         sys.write(tun, buf.subarray(res.innerOff, res.innerOff + res.innerLen), res.innerLen);
       }
@@ -161,12 +214,12 @@ export function parseTunTypes(values: readonly string[]): TunType[] {
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const a = process.argv.slice(2);
   let dev = 'tsvstun0';
-  const vips: number[] = [];
+  const vips: string[] = [];
   const types: string[] = [];
   let gueport = 0;
   for (let i = 0; i < a.length; i++) {
     if (a[i] === '--dev') dev = a[++i]!;
-    else if (a[i] === '--vip') vips.push(ipv4FromString(a[++i]!));
+    else if (a[i] === '--vip') vips.push(a[++i]!);
     else if (a[i] === '--tun-type') types.push(a[++i]!);
     else if (a[i] === '--tun-port') gueport = Number(a[++i]);
   }

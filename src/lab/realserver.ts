@@ -30,6 +30,11 @@ export interface RealserverState {
 export interface TunOptions {
   readonly tunTypes?: readonly TunType[];
   readonly tunPort?: number;
+  /**
+   * More VIPs the agent delivers inner packets for (one agent per namespace: e.g. the service's
+   * IPv6 VIP beside its IPv4 one); the caller puts them on lo.
+   */
+  readonly alsoVips?: readonly string[];
 }
 
 /** Checks TUN options; returns an error message or null. */
@@ -44,6 +49,11 @@ export function tunOptionsError(mode: RsMode, o: TunOptions): string | null {
 }
 
 const STATE_DIR = '/run/tsvs';
+
+/** The host prefix of a VIP: 128 for IPv6, 32 for IPv4. */
+function hostPrefix(vip: string): 32 | 128 {
+  return vip.includes(':') ? 128 : 32;
+}
 
 export function sysctlKeys(mode: RsMode): Record<string, string> {
   const k: Record<string, string> = {
@@ -105,13 +115,15 @@ export async function realserverUp(vip: string, mode: RsMode, ns?: string, tunOp
     if (sysctls[k] !== v) { setSysctl(ns, k, v); actions.push(`sysctl ${k}=${v} (was ${sysctls[k]})`); }
   }
   let addedAddr = false;
+  const host = hostPrefix(vip);
   if (!hasAddr(ns, vip)) {
-    nsSh(ns, ['ip', 'addr', 'add', `${vip}/32`, 'dev', 'lo']);
+    nsSh(ns, ['ip', 'addr', 'add', `${vip}/${host}`, 'dev', 'lo', ...(host === 128 ? ['nodad'] : [])]);
     addedAddr = true;
-    actions.push(`ip addr add ${vip}/32 dev lo`);
+    actions.push(`ip addr add ${vip}/${host} dev lo`);
   }
   nsSh(ns, ['ip', 'link', 'set', 'lo', 'up']);
-  const addedRoute = shTry(nsArgv(ns, ['ip', 'route', 'add', `${vip}/32`, 'dev', 'lo', 'scope', 'host'])).status === 0;
+  // IPv6: the address on lo is its own local route already.
+  const addedRoute = host === 32 && shTry(nsArgv(ns, ['ip', 'route', 'add', `${vip}/32`, 'dev', 'lo', 'scope', 'host'])).status === 0;
   if (addedRoute) actions.push(`ip route add ${vip}/32 dev lo scope host`);
   let agentPid: number | undefined;
   let tunDev: string | undefined;
@@ -121,7 +133,7 @@ export async function realserverUp(vip: string, mode: RsMode, ns?: string, tunOp
     tunTypes = [...new Set(tunOpts.tunTypes?.length ? tunOpts.tunTypes : ['ipip' as const])];
     const log = `${STATE_DIR}/ipip-agent-${netnsId(ns)}.log`;
     mkdirSync(STATE_DIR, { recursive: true });
-    const argv = [process.execPath, ...entryNodeArgs('tunnelAgent', ['--dev', tunDev, '--vip', vip, '--tun-type', tunTypes.join(','),
+    const argv = [process.execPath, ...entryNodeArgs('tunnelAgent', ['--dev', tunDev, ...[vip, ...(tunOpts.alsoVips ?? [])].flatMap((v) => ['--vip', v]), '--tun-type', tunTypes.join(','),
       ...(tunOpts.tunPort !== undefined ? ['--tun-port', String(tunOpts.tunPort)] : [])])];
     agentPid = ns ? spawnInNs(ns, argv, log) : spawnDetached(argv, log);
     const pid = agentPid;
@@ -149,7 +161,7 @@ export async function realserverDown(vip: string, ns?: string): Promise<string[]
   if (!st) return ['not up (no state): nothing to undo'];
   if (st.agentPid && alive(st.agentPid)) { await killPid(st.agentPid); actions.push(`stopped agent ${st.agentPid}`); }
   if (st.addedRoute) shTry(nsArgv(ns, ['ip', 'route', 'del', `${vip}/32`, 'dev', 'lo', 'scope', 'host']));
-  if (st.addedAddr) { shTry(nsArgv(ns, ['ip', 'addr', 'del', `${vip}/32`, 'dev', 'lo'])); actions.push(`ip addr del ${vip}/32 dev lo`); }
+  if (st.addedAddr) { shTry(nsArgv(ns, ['ip', 'addr', 'del', `${vip}/${hostPrefix(vip)}`, 'dev', 'lo'])); actions.push(`ip addr del ${vip}/${hostPrefix(vip)} dev lo`); }
   for (const [k, v] of Object.entries(st.sysctls)) { setSysctl(ns, k, v); actions.push(`sysctl ${k}=${v} (restored)`); }
   rmSync(statePath(ns, vip), { force: true });
   return actions;

@@ -54,6 +54,10 @@ export const LAB = {
   router6: 'fd00:10::254',
   dip6: 'fd00:10::1',
   rs6: ['fd00:10::11', 'fd00:10::12'],
+  /** HA over IPv6: the second director, and the VRRP instance VI_6's address the router routes LAB.vip6 through. */
+  dip6b: 'fd00:10::2',
+  vrrp6: 'fd00:10::100',
+  vrid6: 52,
 } as const;
 
 /** 'dir' alone; dir1, dir2 with HA; dir1..dirN scaling out. */
@@ -192,9 +196,12 @@ export interface LabUpOptions {
   /** Extra `tsvs daemon` arguments for the directors (e.g. ['--workers', '0']). */
   readonly daemonArgs?: readonly string[];
   /**
-   * Also address everything over IPv6 (LAB.*6; not with `ha`): the router routes LAB.vip6 to the
-   * director, which holds it on lo; DR real servers hold it on lo too, NAT ones route through the
-   * director. No IPv6 rules are applied: tests add their own.
+   * Also address everything over IPv6 (LAB.*6): the router routes LAB.vip6 to the director, which
+   * holds it on lo; DR real servers hold it on lo too, NAT ones route through the director. No
+   * IPv6 rules are applied: tests add their own. With `ha` (dr only): both directors hold LAB.vip6
+   * on lo, the router routes it through LAB.vrrp6, which a second VRRP instance (VI_6, VRRPv3:
+   * pass `version: 3`) moves between them with unsolicited neighbour advertisements, and the
+   * generated keepalived.conf has the IPv6 virtual servers too (synced by the one sync daemon).
    */
   readonly ipv6?: boolean;
   /**
@@ -225,12 +232,18 @@ export interface LabUpOptions {
 const tsvsBin = packageFile('bin/tsvs.mjs');
 
 /** The generated keepalived.conf of an HA director (tsvs reads it as it is; keepalived gets the VRRP part). */
-export function haKeepalivedConf(mode: LabMode, d: { name: string; priority: number; kind: 'tsvs' | 'keepalived' }, ha: { advertInt: number; version: 2 | 3; syncid: number; nopreempt?: boolean }): string {
+export function haKeepalivedConf(mode: LabMode, d: { name: string; priority: number; kind: 'tsvs' | 'keepalived' }, ha: { advertInt: number; version: 2 | 3; syncid: number; nopreempt?: boolean; ipv6?: boolean }): string {
   const kind = mode === 'nat' ? 'NAT' : mode === 'dr' ? 'DR' : 'TUN';
   const vips = [`${LAB.vip}/32 dev eth0`, ...(mode === 'nat' ? [`${LAB.natGateway}/24 dev eth0`] : [])];
-  const vs = (proto: 'TCP' | 'UDP', port: number) =>
-    `virtual_server ${LAB.vip} ${port} {\n  delay_loop 5\n  lb_algo rr\n  lb_kind ${kind}\n  protocol ${proto}\n` +
-    LAB.rs.map((r) => `  real_server ${r} ${port} {\n    weight 1\n  }\n`).join('') + '}\n';
+  const vs = (proto: 'TCP' | 'UDP', port: number, vip: string = LAB.vip, rs: readonly string[] = LAB.rs) =>
+    `virtual_server ${vip} ${port} {\n  delay_loop 5\n  lb_algo rr\n  lb_kind ${kind}\n  protocol ${proto}\n` +
+    rs.map((r) => `  real_server ${r} ${port} {\n    weight 1\n  }\n`).join('') + '}\n';
+  // IPv6: its own VRRP instance (one family per instance) holding the address the router routes LAB.vip6 through.
+  const vi6 = !ha.ipv6 ? [] : [
+    'vrrp_instance VI_6 {', '  state BACKUP', '  interface eth0', `  virtual_router_id ${LAB.vrid6}`, `  priority ${d.priority}`,
+    `  advert_int ${ha.advertInt}`, ...(ha.nopreempt ? ['  nopreempt'] : []),
+    '  virtual_ipaddress {', `    ${LAB.vrrp6}/64 dev eth0`, '  }', '}',
+  ];
   return [
     `! tsvs lab (${mode}, HA): ${d.name}, generated`,
     'global_defs {',
@@ -249,7 +262,9 @@ export function haKeepalivedConf(mode: LabMode, d: { name: string; priority: num
     ...vips.map((v) => `    ${v}`),
     '  }',
     '}',
+    ...vi6,
     ...(d.kind === 'tsvs' ? [vs('TCP', LAB.port), vs('UDP', 53)] : []),
+    ...(d.kind === 'tsvs' && ha.ipv6 ? [vs('TCP', LAB.port, LAB.vip6, LAB.rs6)] : []),
     '',
   ].join('\n');
 }
@@ -371,11 +386,11 @@ export function labVipHolders(prefix: string): DirectorName[] {
   return (st?.directors ?? []).filter((d) => shTry(['ip', '-n', d.ns, '-br', 'addr', 'show', 'dev', 'eth0']).out.includes(` ${LAB.vip}/`)).map((d) => d.name);
 }
 
-/** Which director the router's neighbour entry for the VIP points at (after gratuitous ARPs). */
-export function labRouterVipOwner(prefix: string): DirectorName | null {
+/** Which director the router's neighbour entry for the VIP (or `addr`, e.g. LAB.vrrp6) points at (after gratuitous ARPs / unsolicited NAs). */
+export function labRouterVipOwner(prefix: string, addr: string = LAB.vip): DirectorName | null {
   const st = readLabState(prefix);
   if (!st) return null;
-  const j = shTry(['ip', '-n', labNs(prefix).router, '-j', 'neigh', 'show', 'to', LAB.vip]);
+  const j = shTry(['ip', '-n', labNs(prefix).router, '-j', 'neigh', 'show', 'to', addr]);
   const mac = j.status === 0 && j.out.trim() ? ((JSON.parse(j.out) as { lladdr?: string }[])[0]?.lladdr ?? null) : null;
   if (!mac) return null;
   for (const d of st.directors) {
@@ -396,6 +411,7 @@ export async function labUp(mode: LabMode, opts: LabUpOptions = {}): Promise<Lab
   const advertInt = haOpt?.advertInt ?? 1;
   const ha = haOpt ? { advertInt, version: haOpt.version ?? (Number.isInteger(advertInt) ? 2 : 3), peer: haOpt.peer ?? 'tsvs', dir1: haOpt.dir1 ?? 'tsvs', syncid: haOpt.syncid ?? 1, nopreempt: haOpt.nopreempt ?? false } as const : null;
   if (ha && ha.version === 2 && !Number.isInteger(ha.advertInt)) throw new Error('VRRPv2 advert_int is whole seconds; use version 3 for fractions');
+  if (ha && opts.ipv6 && (mode !== 'dr' || ha.version !== 3)) throw new Error('HA over IPv6 works with dr and VRRP version 3 (an IPv6 VRRP instance)');
   const so = opts.directors ?? 0;
   if (so && (mode === 'nat' || ha || opts.ipv6)) throw new Error('--directors works with dr and tun, without --ha or --ipv6 (NAT replies must come back through the director that has the connection: docs/SCALE-OUT.md)');
   if (so && !(so >= 1 && so <= SCALE_OUT.maxDirectors)) throw new Error(`--directors must be 1..${SCALE_OUT.maxDirectors}`);
@@ -455,24 +471,28 @@ export async function labUp(mode: LabMode, opts: LabUpOptions = {}): Promise<Lab
     // director(s)
     for (const d of directors) {
       nsSh(d.ns, ['ip', 'addr', 'add', `${d.ip}/24`, 'dev', 'eth0']);
+      // IPv6 VRRP speaks from the link-local address: usable at once, not after DAD.
+      if (opts.ipv6) nsSh(d.ns, ['sysctl', '-q', '-w', 'net.ipv6.conf.eth0.accept_dad=0']);
       nsSh(d.ns, ['ip', 'link', 'set', 'eth0', 'up']);
       nsSh(d.ns, ['ip', 'route', 'add', 'default', 'via', LAB.router]);
       if (!ha) nsSh(d.ns, ['ip', 'addr', 'add', `${LAB.vip}/32`, 'dev', 'lo']);
       nsSh(d.ns, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=0']);
       offloads(d.ns, 'eth0');
     }
-    if (opts.ipv6 && !ha) {
+    if (opts.ipv6) {
       const a6 = (n: string, addr: string, dev: string) => nsSh(n, ['ip', '-6', 'addr', 'add', addr, 'dev', dev, 'nodad']);
       nsSh(ns.router, ['sysctl', '-q', '-w', 'net.ipv6.conf.all.forwarding=1']);
       a6(ns.router, `${LAB.routerClientSide6}/64`, 'r-client');
       a6(ns.router, `${LAB.router6}/64`, 'br0');
-      nsSh(ns.router, ['ip', '-6', 'route', 'add', `${LAB.vip6}/128`, 'via', LAB.dip6]);
+      nsSh(ns.router, ['ip', '-6', 'route', 'add', `${LAB.vip6}/128`, 'via', ha ? LAB.vrrp6 : LAB.dip6]);
       a6(ns.client, `${LAB.client6}/64`, 'eth0');
       nsSh(ns.client, ['ip', '-6', 'route', 'add', 'default', 'via', LAB.routerClientSide6]);
-      a6(ns.dir, `${LAB.dip6}/64`, 'eth0');
-      a6(ns.dir, `${LAB.vip6}/128`, 'lo');
-      nsSh(ns.dir, ['ip', '-6', 'route', 'add', 'default', 'via', LAB.router6]);
-      nsSh(ns.dir, ['sysctl', '-q', '-w', 'net.ipv6.conf.all.forwarding=0']);
+      for (const d of directors) {
+        a6(d.ns, `${d.name === 'dir2' ? LAB.dip6b : LAB.dip6}/64`, 'eth0');
+        a6(d.ns, `${LAB.vip6}/128`, 'lo');
+        nsSh(d.ns, ['ip', '-6', 'route', 'add', 'default', 'via', LAB.router6]);
+        nsSh(d.ns, ['sysctl', '-q', '-w', 'net.ipv6.conf.all.forwarding=0']);
+      }
       for (let i = 0; i < 2; i++) {
         const n = ns.rs[i]!;
         a6(n, `${LAB.rs6[i]}/64`, 'eth0');
@@ -494,7 +514,8 @@ export async function labUp(mode: LabMode, opts: LabUpOptions = {}): Promise<Lab
       st.pids.push(spawnInNs(n, [process.execPath, server, LAB.names[i]!]));
       saveState(st);
       if (mode !== 'nat') {
-        const r = await realserverUp(LAB.vip, mode, n);
+        // TUN over IPv6: the one agent also delivers the IPv6 VIP's packets.
+        const r = await realserverUp(LAB.vip, mode, n, mode === 'tun' && opts.ipv6 ? { alsoVips: [LAB.vip6] } : {});
         if (r.state.agentPid) st.pids.push(r.state.agentPid);
         saveState(st);
       }
@@ -513,7 +534,7 @@ export async function labUp(mode: LabMode, opts: LabUpOptions = {}): Promise<Lab
     if (st.director === 'daemon') {
       for (const d of directors) {
         rmSync(d.log, { force: true });
-        if (ha) writeFileSync(d.conf!, haKeepalivedConf(mode, d, ha));
+        if (ha) writeFileSync(d.conf!, haKeepalivedConf(mode, d, { ...ha, ipv6: opts.ipv6 === true }));
       }
       if (ha) {
         // dir1 first, so it is the master (also with nopreempt), then its backup.

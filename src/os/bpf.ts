@@ -38,6 +38,8 @@ const SKB_GSO_SEGS = 164;
 const SKB_GSO_SIZE = 176;
 const PAGE = 4096;
 const EVENT_BYTES = 40;
+/** struct flow_event6 (IPv6 flows): told from struct flow_event by its length. */
+const EVENT6_BYTES = 64;
 /** bpf/tsvs_fastpath.c `ahead`: rings of decisions ahead (256 x struct ahead_ring). */
 export const AHEAD_RINGS = 256;
 export const AHEAD_SLOTS = 64;
@@ -116,8 +118,14 @@ class BpfFlowMap implements FlowMap {
   }
 }
 
-/** One state-changing packet the program forwarded (struct flow_event). Addresses host order. */
+/**
+ * One state-changing packet the program forwarded (struct flow_event, or struct flow_event6 with
+ * `af` 6: the addresses are then in `saddr6` / `daddr6`, host-order words). Addresses host order.
+ */
 export interface FlowEvent {
+  af?: 4 | 6;
+  saddr6?: Uint32Array;
+  daddr6?: Uint32Array;
   saddr: number;
   daddr: number;
   sport: number;
@@ -176,6 +184,8 @@ export function removeStaleTcFilter(ifindex: number): void {
 
 export class KernelFastPath {
   readonly flows: FlowMap;
+  /** IPv6 direct-routing flows (`flows6`: struct flow_key6 -> struct flow_val). */
+  readonly flows6: FlowMap;
   readonly ifindexes: ReadonlySet<number>;
   /** The ring buffer's descriptor: readable when events wait. */
   readonly eventFd: number;
@@ -205,9 +215,11 @@ export class KernelFastPath {
     const prog = b.prog!(obj, kind === 'tc' ? 'tsvs_tc' : 'tsvs_xdp');
     this.progFd = prog ? (b.progFd!(prog) as number) : -1;
     const flowsFd = b.mapFd!(obj, 'flows') as number;
+    const flows6Fd = b.mapFd!(obj, 'flows6') as number;
     this.eventFd = b.mapFd!(obj, 'events') as number;
-    if (!prog || flowsFd < 0 || this.eventFd < 0) throw new FastPathError('bpf/tsvs_fastpath.c: program or maps missing from the object');
+    if (!prog || flowsFd < 0 || flows6Fd < 0 || this.eventFd < 0) throw new FastPathError('bpf/tsvs_fastpath.c: program or maps missing from the object');
     this.flows = new BpfFlowMap(flowsFd);
+    this.flows6 = new BpfFlowMap(flows6Fd);
     // Ring buffer: the consumer position page (ours to write), then the producer position page
     // and the data, mapped twice in a row so that a record never wraps (kernel ringbuf layout).
     this.consPtr = sys.mmap(null, PAGE, C.PROT_READ | C.PROT_WRITE, C.MAP_SHARED, this.eventFd, 0) as bigint;
@@ -385,8 +397,29 @@ export class KernelFastPath {
       const hdr = d.getUint32(off, true);
       if (hdr & 0x80000000) break; // still being written
       const len = hdr & 0x3fffffff;
-      if (!(hdr & 0x40000000) && len >= EVENT_BYTES) {
+      if (!(hdr & 0x40000000) && len >= EVENT6_BYTES) {
         const p = off + 8;
+        const s6 = ev.saddr6 ??= new Uint32Array(4), d6 = ev.daddr6 ??= new Uint32Array(4);
+        for (let i = 0; i < 4; i++) {
+          s6[i] = d.getUint32(p + 4 * i, false);
+          d6[i] = d.getUint32(p + 16 + 4 * i, false);
+        }
+        ev.af = 6;
+        ev.saddr = ev.daddr = 0;
+        ev.sport = d.getUint16(p + 32, false);
+        ev.dport = d.getUint16(p + 34, false);
+        ev.proto = d.getUint8(p + 36);
+        ev.flags = d.getUint8(p + 37);
+        ev.len = d.getUint16(p + 38, true);
+        ev.pkts = Number(d.getBigUint64(p + 40, true));
+        ev.bytes = Number(d.getBigUint64(p + 48, true));
+        ev.kind = d.getUint32(p + 56, true);
+        ev.token = d.getUint32(p + 60, true);
+        on(ev);
+        n++;
+      } else if (!(hdr & 0x40000000) && len >= EVENT_BYTES) {
+        const p = off + 8;
+        ev.af = 4;
         ev.saddr = d.getUint32(p, false);
         ev.daddr = d.getUint32(p + 4, false);
         ev.sport = d.getUint16(p + 8, false);

@@ -5,8 +5,9 @@
  */
 import { TCP_FLAG } from '../core/proto.ts';
 
-/** struct flow_key / struct flow_val sizes. */
+/** struct flow_key / struct flow_val sizes; struct flow_key6 (IPv6, map `flows6`: the same value). */
 export const KEY_BYTES = 16;
+export const KEY6_BYTES = 40;
 export const VAL_BYTES = 56;
 /** struct flow_val offsets (bpf/tsvs_fastpath.c); NADDR / NPORT / TSRC in network order. */
 export const FLOW_VAL = { DMAC: 0, SMAC: 6, IFINDEX: 12, MTU: 16, NEED_ACK: 18, NAT: 19, NADDR: 20, NPORT: 24, TSRC: 28, PKTS: 32, BYTES: 40, LAST_NS: 48 } as const;
@@ -38,30 +39,43 @@ export function writeFlowKey(k: Uint8Array, saddr: number, daddr: number, sport:
   d.setUint32(12, proto, true);
 }
 
+/** struct flow_key6: addresses as 4 words each (network order on the wire, like the packet). */
+export function writeFlowKey6(k: Uint8Array, saddr: ArrayLike<number>, daddr: ArrayLike<number>, sport: number, dport: number, proto: number): void {
+  const d = new DataView(k.buffer, k.byteOffset, KEY6_BYTES);
+  for (let i = 0; i < 4; i++) {
+    d.setUint32(4 * i, saddr[i]! >>> 0, false);
+    d.setUint32(16 + 4 * i, daddr[i]! >>> 0, false);
+  }
+  d.setUint16(32, sport, false);
+  d.setUint16(34, dport, false);
+  d.setUint32(36, proto, true);
+}
+
 /**
  * A FlowMap in memory, with `forward()` doing the program's part (bpf/tsvs_fastpath.c) on a
  * decoded packet: tests drive the table through it without a kernel.
  */
 export class MemoryFlowMap implements FlowMap {
   readonly entries = new Map<string, Uint8Array>();
-  constructor(private readonly capacity = 65536) {}
-  private static id(key: Uint8Array): string {
-    return Buffer.from(key.buffer, key.byteOffset, KEY_BYTES).toString('hex');
+  /** `keyBytes`: KEY_BYTES (`flows`) or KEY6_BYTES (`flows6`). */
+  constructor(private readonly capacity = 65536, private readonly keyBytes = KEY_BYTES) {}
+  private idOf(key: Uint8Array): string {
+    return Buffer.from(key.buffer, key.byteOffset, this.keyBytes).toString('hex');
   }
   put(key: Uint8Array, val: Uint8Array): boolean {
-    const id = MemoryFlowMap.id(key);
+    const id = this.idOf(key);
     if (!this.entries.has(id) && this.entries.size >= this.capacity) return false;
     this.entries.set(id, Uint8Array.from(val));
     return true;
   }
   get(key: Uint8Array, val: Uint8Array): boolean {
-    const v = this.entries.get(MemoryFlowMap.id(key));
+    const v = this.entries.get(this.idOf(key));
     if (!v) return false;
     val.set(v);
     return true;
   }
   take(key: Uint8Array, val: Uint8Array): boolean {
-    const id = MemoryFlowMap.id(key);
+    const id = this.idOf(key);
     const ok = this.get(key, val);
     this.entries.delete(id);
     return ok;
@@ -79,7 +93,7 @@ export class MemoryFlowMap implements FlowMap {
     if (synack && (tcpFlags & (TCP_FLAG.FIN | TCP_FLAG.RST) || !(tcpFlags & TCP_FLAG.ACK))) return 'pass';
     const key = new Uint8Array(KEY_BYTES);
     writeFlowKey(key, saddr, daddr, sport, dport, proto);
-    const v = this.entries.get(MemoryFlowMap.id(key));
+    const v = this.entries.get(this.idOf(key));
     if (!v || (synack && v[FLOW_VAL.NAT] !== FLOW_NAT.SRC)) return 'pass';
     const d = new DataView(v.buffer);
     if (bytes + flowOverhead(v[FLOW_VAL.NAT]!) > d.getUint16(FLOW_VAL.MTU, true)) return 'pass';
@@ -90,7 +104,7 @@ export class MemoryFlowMap implements FlowMap {
       if (tcpFlags & (TCP_FLAG.FIN | TCP_FLAG.RST)) {
         this.lastPkts = Number(d.getBigUint64(FLOW_VAL.PKTS, true));
         this.lastBytes = Number(d.getBigUint64(FLOW_VAL.BYTES, true));
-        this.entries.delete(MemoryFlowMap.id(key));
+        this.entries.delete(this.idOf(key));
       }
       return 'event';
     }

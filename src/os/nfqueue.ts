@@ -7,6 +7,7 @@
  *   iptables -t mangle -A INPUT -m mark --mark 99 -m comment --comment tsvs-fwmark \
  *            -j NFQUEUE --queue-num Q --queue-bypass
  *
+ * and the same rule in ip6tables (IPv6 firewall-mark services; IPVS keys them by family too).
  * (nftables has no `queue` statement on this kernel; the iptables compat target works.) A
  * worker reads the queue over NETLINK_NETFILTER (copy-packet mode, fail-open), hands each packet
  * with its mark to the engine, forwards it like the ring path, and answers NF_DROP for what it
@@ -46,8 +47,11 @@ export const NF_ACCEPT = 1;
 
 // ---- iptables rules ------------------------------------------------------------------------
 
-function ipt(args: string[]): { status: number; err: string } {
-  const r = spawnSync('iptables', ['-w', ...args], { encoding: 'utf8' });
+/** The two families' tools: every mark is queued in both. */
+const FAMILIES = [{ ipt: 'iptables', save: 'iptables-save' }, { ipt: 'ip6tables', save: 'ip6tables-save' }] as const;
+
+function ipt(args: string[], tool = 'iptables'): { status: number; err: string } {
+  const r = spawnSync(tool, ['-w', ...args], { encoding: 'utf8' });
   return { status: r.status ?? -1, err: r.stderr ?? '' };
 }
 
@@ -60,17 +64,19 @@ export function markRule(mark: number, queue: number): string[] {
 /** Removes every rule carrying our comment from mangle (what a crashed run may have left). */
 export function removeMarkRules(): number {
   let n = 0;
-  let out = '';
-  try {
-    out = execFileSync('iptables-save', ['-t', 'mangle'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-  } catch {
-    return 0;
-  }
-  for (const line of out.split('\n')) {
-    if (!line.startsWith('-A ') || !line.includes(RULE_COMMENT)) continue;
-    // iptables-save quotes nothing here (the comment has no spaces): split is exact.
-    const args = line.slice(3).trim().split(/\s+/);
-    if (ipt(['-t', 'mangle', '-D', ...args]).status === 0) n++;
+  for (const f of FAMILIES) {
+    let out = '';
+    try {
+      out = execFileSync(f.save, ['-t', 'mangle'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    } catch {
+      continue;
+    }
+    for (const line of out.split('\n')) {
+      if (!line.startsWith('-A ') || !line.includes(RULE_COMMENT)) continue;
+      // iptables-save quotes nothing here (the comment has no spaces): split is exact.
+      const args = line.slice(3).trim().split(/\s+/);
+      if (ipt(['-t', 'mangle', '-D', ...args], f.ipt).status === 0) n++;
+    }
   }
   return n;
 }
@@ -81,15 +87,20 @@ export function syncMarkRules(marks: readonly number[], queue: number, current: 
   const want = new Set(marks.map((m) => m >>> 0));
   for (const m of current) {
     if (!want.has(m)) {
-      ipt(['-t', 'mangle', '-D', ...markRule(m, queue)]);
+      for (const f of FAMILIES) ipt(['-t', 'mangle', '-D', ...markRule(m, queue)], f.ipt);
       current.delete(m);
     }
   }
   for (const m of want) {
     if (current.has(m)) continue;
+    // Both families or neither: a mark half queued would forward one family only.
     const r = ipt(['-t', 'mangle', '-A', ...markRule(m, queue)]);
-    if (r.status === 0) current.add(m);
-    else errors.push({ mark: m, error: r.err.trim() || `iptables exit ${r.status}` });
+    const r6 = r.status === 0 ? ipt(['-t', 'mangle', '-A', ...markRule(m, queue)], 'ip6tables') : r;
+    if (r6.status === 0) current.add(m);
+    else {
+      if (r.status === 0) ipt(['-t', 'mangle', '-D', ...markRule(m, queue)]);
+      errors.push({ mark: m, error: r6.err.trim() || `${r.status === 0 ? 'ip6tables' : 'iptables'} exit ${r6.status}` });
+    }
   }
   return errors;
 }

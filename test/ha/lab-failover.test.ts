@@ -6,7 +6,6 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import {
@@ -14,6 +13,7 @@ import {
   labForwarderStatus, curlFromClient, readLabState, drForwarded, type DirectorName,
 } from '../../src/lab/topology.ts';
 import { listNetns, alive, shTry } from '../../src/lab/netns.ts';
+import { runIn, pattern, waitAsync } from '../helpers/lab-traffic.ts';
 
 const root = process.getuid?.() === 0;
 const haveKeepalived = existsSync('/usr/sbin/keepalived');
@@ -21,25 +21,6 @@ const haveWrk = existsSync('/usr/bin/wrk');
 const skip = !root ? 'needs root (network namespaces, AF_PACKET, raw VRRP sockets)' : false;
 if (skip) console.log(`# skipping director failover tests: ${skip}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** A process in a namespace with its output collected; resolves with the exit code and output. */
-function runIn(ns: string, argv: string[]): { child: ChildProcess; done: Promise<{ code: number | null; out: Buffer; err: string }> } {
-  const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const out: Buffer[] = [];
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => out.push(d));
-  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-  const done = new Promise<{ code: number | null; out: Buffer; err: string }>((res) => child.on('close', (code) => res({ code, out: Buffer.concat(out), err })));
-  return { child, done };
-}
-
-/** The pattern the lab's real servers stream (/big, /stream/N). */
-function pattern(bytes: number): Buffer {
-  const b = Buffer.alloc(bytes);
-  for (let i = 0; i < 256 && i < bytes; i++) b[i] = (i * 31 + 7) & 255;
-  for (let n = 256; n < bytes; n *= 2) b.copy(b, n, 0, Math.min(n, bytes - n));
-  return b;
-}
 
 interface WrkResult { requests: number; connect: number; read: number; write: number; timeout: number; non2xx: number }
 
@@ -57,15 +38,6 @@ const failures = (w: WrkResult) => w.connect + w.read + w.write + w.timeout + w.
 async function vrrpState(prefix: string, d: DirectorName): Promise<string | null> {
   const st = await labDaemonStatus(prefix, d);
   return ((st?.['vrrp'] as { state: string }[] | undefined) ?? [])[0]?.state ?? null;
-}
-
-async function waitAsync(cond: () => Promise<boolean> | boolean, timeoutMs: number, stepMs = 50): Promise<number> {
-  const t0 = performance.now();
-  while (performance.now() - t0 < timeoutMs) {
-    if (await cond()) return performance.now() - t0;
-    await sleep(stepMs);
-  }
-  return (await cond()) ? performance.now() - t0 : -1;
 }
 
 /** The backup owns the VIP: it alone holds it among live directors and the router's ARP points at it. */

@@ -1,9 +1,12 @@
-// IPv6 through the packet forwarder (the default main-thread path): the lab addressed over IPv6,
-// a TCP and a UDP service on the IPv6 VIP, DR and NAT; real traffic from the client namespace.
+// IPv6 through the packet forwarder: the lab addressed over IPv6, a TCP and a UDP service on the
+// IPv6 VIP, DR and NAT, on the default main-thread path and through two ring worker threads
+// (--workers 2: decisions over the channel, every IPv6 packet answered by the engine); an IPv6
+// firewall-mark service (ip6tables marks, the NFQUEUE worker). Real traffic from the client
+// namespace, offloads at their veth defaults.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { labUp, labDown, labNs, LAB, labAdm, labForwarderStatus, type LabMode } from '../../src/lab/topology.ts';
+import { labUp, labDown, labNs, LAB, labAdm, labForwarderStatus, type LabMode, type ForwarderStatus } from '../../src/lab/topology.ts';
 import { shTry } from '../../src/lab/netns.ts';
 
 const root = process.getuid?.() === 0;
@@ -11,9 +14,14 @@ const skip = root ? false : 'needs root (network namespaces, AF_PACKET, nftables
 const VS6 = `[${LAB.vip6}]:80`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-for (const mode of ['dr', 'nat'] as const satisfies readonly LabMode[]) {
+const VARIANTS: readonly { mode: LabMode; workers: number }[] = [
+  { mode: 'dr', workers: 0 }, { mode: 'nat', workers: 0 },
+  { mode: 'dr', workers: 2 }, { mode: 'nat', workers: 2 },
+];
+
+for (const { mode, workers } of VARIANTS) {
   const flag = mode === 'nat' ? '-m' : '-g';
-  const prefix = `tsvs-6${process.pid % 10000}${mode}`;
+  const prefix = `tsvs-6${process.pid % 10000}${mode}${workers}`;
   const ns = labNs(prefix);
   const adm = async (...argv: string[]): Promise<string> => {
     const r = await labAdm(prefix, argv);
@@ -23,9 +31,16 @@ for (const mode of ['dr', 'nat'] as const satisfies readonly LabMode[]) {
   const curl6 = (path: string, extra: string[] = []) =>
     shTry(['ip', 'netns', 'exec', ns.client, 'curl', '-6', '-g', '-s', '-m', '5', ...extra, `http://[${LAB.vip6}]${path}`]);
 
-  describe(`lab ${mode} over IPv6 (${flag}): the packet forwarder forwards IPv6 VIP traffic`, { skip, timeout: 180_000 }, () => {
+  const how = workers ? `${workers} ring workers` : 'the main thread';
+  /** Client packets forwarded: NAT's in user space; DR's there and by the kernel fast path (its IPv6 table: counted or reported). */
+  const sentIn = (st: ForwarderStatus): number => {
+    if (mode === 'nat') return st.counters['masqIn']!;
+    const k6 = (st.fastPath as { ipv6?: Record<string, number> } | null | undefined)?.ipv6;
+    return st.counters['route']! + (k6 ? k6['forwarded']! + k6['events']! : 0);
+  };
+  describe(`lab ${mode} over IPv6 (${flag}), ${how}: the packet forwarder forwards IPv6 VIP traffic`, { skip, timeout: 180_000 }, () => {
     before(async () => {
-      await labUp(mode, { prefix, ipv6: true, commands: [] });
+      await labUp(mode, { prefix, ipv6: true, commands: [], daemonArgs: ['--workers', String(workers)] });
       await adm('-A', '-t', VS6, '-s', 'rr');
       for (const r of LAB.rs6) await adm('-a', '-t', VS6, '-r', `[${r}]:80`, flag);
     });
@@ -52,8 +67,8 @@ for (const mode of ['dr', 'nat'] as const satisfies readonly LabMode[]) {
       const conns = await adm('-L', '-n', '-c');
       assert.match(conns, new RegExp(`\\[${LAB.client6}\\]:\\d+ +\\[${LAB.vip6}\\]:80 +\\[${LAB.rs6[0]}|\\[${LAB.client6}\\]:\\d+ +\\[${LAB.vip6}\\]:80 +\\[${LAB.rs6[1]}`), conns);
       await adm('-Z');
+      await sleep(200); // ring workers post their counters every 100 ms
       const before = await labForwarderStatus(prefix);
-      const sentKey = mode === 'nat' ? 'masqIn' : 'route';
       assert.equal(curl6('/').status, 0);
       await sleep(200);
       const after = await labForwarderStatus(prefix);
@@ -61,7 +76,7 @@ for (const mode of ['dr', 'nat'] as const satisfies readonly LabMode[]) {
       const m = new RegExp(`TCP  \\[${LAB.vip6}\\]:80 +(\\d+) +(\\d+) +(\\d+)`).exec(stats);
       assert.ok(m, stats);
       assert.equal(Number(m[1]), 1, 'one connection');
-      assert.equal(Number(m[2]), after!.counters[sentKey]! - before!.counters[sentKey]!, `InPkts = packets forwarded in: ${stats}`);
+      assert.equal(Number(m[2]), sentIn(after!) - sentIn(before!), `InPkts = packets forwarded in (user space and kernel): ${stats}`);
       if (mode === 'nat') assert.equal(Number(m[3]), after!.counters['masqOut']! - before!.counters['masqOut']!, `OutPkts = replies rewritten: ${stats}`);
     });
 
@@ -71,6 +86,35 @@ for (const mode of ['dr', 'nat'] as const satisfies readonly LabMode[]) {
       for (let i = 0; i < want.length; i++) want[i] = (i * 31 + 7) & 255;
       assert.equal(r.out.split(' ')[0], createHash('sha256').update(want).digest('hex'));
     });
+
+    if (mode === 'dr' && workers === 0) {
+      it('the kernel fast path (tc) carries IPv6 DR flows: a 10 MiB download\'s ACKs go through the kernel, the FIN is reported, --stats stays exact', async () => {
+        const k6 = async (): Promise<Record<string, number> & { route: number }> => {
+          const st = await labForwarderStatus(prefix);
+          const t = (st?.fastPath as { ipv6?: Record<string, number> } | null | undefined)?.ipv6;
+          assert.ok(t, `status shows the kernel fast path's IPv6 table: ${JSON.stringify(st?.fastPath)}`);
+          return { ...t, route: st!.counters['route']! };
+        };
+        await adm('-Z');
+        const before = await k6();
+        const r = shTry(['sh', '-c', `ip netns exec ${ns.client} curl -6 -g -s -m 20 http://[${LAB.vip6}]/big | sha256sum`]);
+        const want = Buffer.alloc(10 * 1024 * 1024);
+        for (let i = 0; i < want.length; i++) want[i] = (i * 31 + 7) & 255;
+        assert.equal(r.out.split(' ')[0], createHash('sha256').update(want).digest('hex'));
+        await sleep(300);
+        const stats = await adm('-L', '-n', '--stats', '--exact');
+        const after = await k6();
+        const kernel = after['forwarded']! - before['forwarded']!, user = after.route - before.route, events = after['events']! - before['events']!;
+        assert.ok(kernel > 40, `the kernel forwarded ${kernel} packets (user space ${user})`);
+        assert.ok(user <= 6, `user space forwarded ${user} (the SYN; packets after the FIN)`);
+        // The FIN, and the handshake's ACK unless the SYN waited for the neighbour (then installed at that ACK).
+        assert.ok(events === 1 || events === 2, `${events} state events reported`);
+        const m = new RegExp(`TCP  \\[${LAB.vip6}\\]:80 +(\\d+) +(\\d+)`).exec(stats);
+        assert.ok(m, stats);
+        assert.deepEqual([Number(m[1]), Number(m[2])], [1, user + kernel + events], `one connection; InPkts = user ${user} + kernel ${kernel} + events ${events}:\n${stats}`);
+        assert.equal(after['flows'], 0, 'the FIN removed the flow');
+      });
+    }
 
     it('a UDP service on the IPv6 VIP is balanced and answered', async () => {
       const us = `[${LAB.vip6}]:53`;
@@ -85,6 +129,35 @@ for (const mode of ['dr', 'nat'] as const satisfies readonly LabMode[]) {
       }
       assert.deepEqual([...new Set(answers.map((a) => a.split(':')[0]))].sort(), ['test1', 'test2'], answers.join(','));
       for (let i = 0; i < 4; i++) assert.ok(answers[i]!.endsWith(`:q${i}`), answers[i]);
+    });
+
+    it('an IPv6 firewall-mark service (-f 99 -6): ip6tables marks ports 80 and 443, both reach one server (-p), counted under FWM 99', async () => {
+      await adm('-D', '-t', VS6);
+      for (const port of ['80', '443']) {
+        const r = shTry(['ip', 'netns', 'exec', ns.dir, 'ip6tables', '-t', 'mangle', '-A', 'PREROUTING', '-d', LAB.vip6, '-p', 'tcp', '--dport', port, '-j', 'MARK', '--set-mark', '99']);
+        assert.equal(r.status, 0, r.err);
+      }
+      await adm('-A', '-f', '99', '-6', '-s', 'rr', '-p');
+      for (const r of LAB.rs6) await adm('-a', '-f', '99', '-6', '-r', r, flag);
+      await sleep(300);
+      const bodies: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        for (const port of [80, 443]) {
+          const r = shTry(['ip', 'netns', 'exec', ns.client, 'curl', '-6', '-g', '-s', '-m', '5', `http://[${LAB.vip6}]:${port}/whoami`]);
+          assert.equal(r.status, 0, `curl -6 :${port}: ${r.err}`);
+          bodies.push(r.out.trim());
+        }
+      }
+      const names = new Set(bodies.map((b) => b.split(' ')[0]));
+      assert.equal(names.size, 1, bodies.join(' | '));
+      assert.ok(names.has('test1') || names.has('test2'), bodies.join(' | '));
+      for (const b of bodies) assert.equal(b.split(' ')[1], LAB.client6, b);
+      const stats = await adm('-L', '-n', '--stats', '--exact');
+      assert.match(stats, /FWM  99 IPv6 +6 /, stats);
+      await sleep(250); // the NFQUEUE worker posts its counters every 100 ms
+      const st = await labForwarderStatus(prefix);
+      // At least each connection's SYN, request and FIN (ACKs vary with delayed acknowledgement).
+      assert.ok(st!.counters['queued']! >= 6 * 3, `queued ${st!.counters['queued']}`);
     });
   });
 }

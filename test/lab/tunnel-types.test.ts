@@ -4,12 +4,12 @@
 // sees the encapsulation on the wire.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { labUp, labDown, curlFromClient, labNs, LAB, labAdm, labForwarderStatus } from '../../src/lab/topology.ts';
 import { realserverDown, realserverUp, readState } from '../../src/lab/realserver.ts';
 import { diagnose } from '../../src/lab/doctor.ts';
 import { shTry, listNetns, alive } from '../../src/lab/netns.ts';
+import { capture } from '../helpers/lab-traffic.ts';
 
 const root = process.getuid?.() === 0;
 const skip = root ? false : 'needs root (network namespaces, AF_PACKET, nftables, tcpdump)';
@@ -20,27 +20,6 @@ const UVS = `${LAB.vip}:53`;
 const PORT = 6080;
 const prefix = `tsvs-g${process.pid % 10000}`;
 const ns = labNs(prefix);
-
-/**
- * Runs tcpdump in `netns` on eth0 with `filter` while `action` runs; returns its text output
- * (-nn -vv: checksums verified). Stops it by PID after `count` packets or `ms`.
- */
-async function capture(netns: string, filter: string, count: number, action: () => void | Promise<void>, ms = 8000): Promise<string> {
-  const p = spawn('ip', ['netns', 'exec', netns, 'tcpdump', '-i', 'eth0', '-nn', '-vv', '-l', '-c', String(count), filter], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '', err = '';
-  p.stdout.on('data', (d) => { out += d; });
-  p.stderr.on('data', (d) => { err += d; });
-  const done = new Promise<void>((r) => p.on('exit', () => r()));
-  const t0 = Date.now();
-  while (!err.includes('listening on') && Date.now() - t0 < 5000) await sleep(20);
-  try {
-    await action();
-    await Promise.race([done, sleep(ms)]);
-  } finally {
-    if (p.exitCode === null && p.pid) { try { process.kill(p.pid, 'SIGTERM'); } catch { /* gone */ } await Promise.race([done, sleep(2000)]); }
-  }
-  return out;
-}
 
 describe('lab tun with --tun-type gue and gre: the packet forwarder encapsulates, the agents decapsulate', { skip, timeout: 240_000 }, () => {
   const adm = async (...argv: string[]): Promise<string> => {

@@ -8,7 +8,7 @@ import { buildFrame, fromHex, toHex } from '../../src/codec/build.ts';
 import { createFrameMeta, parseFrame } from '../../src/codec/frame.ts';
 import { parseMac } from '../../src/codec/ethernet.ts';
 import { KernelFastPath, AHEAD_RING_BYTES, AHEAD_SLOT_BYTES, AHEAD_SLOTS, type FlowEvent } from '../../src/os/bpf.ts';
-import { FLOW_NAT, FLOW_VAL, KEY_BYTES, VAL_BYTES, writeFlowKey } from '../../src/os/flow-map.ts';
+import { FLOW_NAT, FLOW_VAL, KEY_BYTES, KEY6_BYTES, VAL_BYTES, writeFlowKey, writeFlowKey6 } from '../../src/os/flow-map.ts';
 import type { PacketSpec } from '../../src/codec/build.ts';
 import { drCases } from './golden/dr.ts';
 import { tunCases } from './golden/tun.ts';
@@ -149,6 +149,45 @@ describe('kernel fast path program on the golden DR frames (BPF_PROG_TEST_RUN)',
     assert.equal(fin[0]!.bytes, 2 * base.length - 2 * 14);
     assert.equal(fp.flows.get(key, new Uint8Array(VAL_BYTES)), false, 'the flow left the kernel');
     assert.equal(fp.testRun(withFlags(0x10)).retval, TC_OK, 'its next packet goes to user space');
+  });
+
+  it('IPv6 DR frames of a flow in flows6 are forwarded as the golden table says (hop limit, MACs); its FIN is reported as an IPv6 event with the flow\'s counters', () => {
+    const six = drCases.filter((x) => x.verdict === 'forward' && x.decision.method === 'route' && x.input.slice(24, 28) === '86dd');
+    assert.ok(six.length > 0, 'golden IPv6 DR cases');
+    const words = (b: Uint8Array, o: number) => [0, 1, 2, 3].map((i) => new DataView(b.buffer, b.byteOffset).getUint32(o + 4 * i));
+    for (const c of six) {
+      const input = fromHex(c.input);
+      const nh = input[20]!, l4 = 54, d = new DataView(input.buffer, input.byteOffset);
+      if (nh !== 6 && nh !== 17) continue;
+      const key = new Uint8Array(KEY6_BYTES);
+      writeFlowKey6(key, words(input, 22), words(input, 38), d.getUint16(l4), d.getUint16(l4 + 2), nh);
+      assert.ok(fp.flows6.put(key, value(c, false)));
+      try {
+        const r = fp.testRun(input);
+        assert.equal(r.retval, TC_REDIRECT, `${c.name}: forwarded by the program`);
+        assert.equal(toHex(r.out), c.expected, `${c.name}: the golden output frame`);
+        assert.deepEqual(events(), [], 'counted, not reported');
+        if (nh === 6) {
+          const fin = input.slice();
+          fin[l4 + 13] = 0x11;
+          assert.equal(fp.testRun(fin).retval, TC_REDIRECT, 'the FIN is forwarded');
+          const got = events();
+          assert.equal(got.length, 1, 'and reported');
+          assert.deepEqual([got[0]!.af, [...got[0]!.saddr6!], [...got[0]!.daddr6!], got[0]!.sport, got[0]!.flags, got[0]!.pkts, got[0]!.bytes],
+            [6, words(input, 22), words(input, 38), d.getUint16(l4), 0x11, 1, input.length - 14]);
+          assert.equal(fp.flows6.get(key, new Uint8Array(VAL_BYTES)), false, 'the flow left the kernel');
+          assert.equal(fp.testRun(input).retval, TC_OK, 'its next packet goes to user space');
+        }
+        const syn = input.slice();
+        if (nh === 6) {
+          syn[l4 + 13] = 0x02;
+          assert.ok(fp.flows6.put(key, value(c, false)));
+          assert.equal(fp.testRun(syn).retval, TC_OK, 'a SYN goes to user space (the engine may reschedule)');
+        }
+      } finally {
+        fp.flows6.take(key, new Uint8Array(VAL_BYTES));
+      }
+    }
   });
 
   it('a GSO super-packet of an installed flow is forwarded whole when its segments fit the MTU, else left to user space', () => {

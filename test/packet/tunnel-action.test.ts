@@ -87,3 +87,55 @@ test('non-tunnel actions carry no tunnel fields', () => {
   assert.equal(a.method, FWD_CODE.route);
   assert.deepEqual([a.tun, a.tunPort, a.tunCsum], [0, 0, 0]);
 });
+
+/** A packet of `src` -> `dst`:80 (either family) as the classifier hands it over. */
+function meta2(src: string, dst: string, sport: number) {
+  const m = meta(sport);
+  m.saddr = parseIp(src)!;
+  m.daddr = parseIp(dst)!;
+  m.af = m.saddr.af;
+  return m;
+}
+
+// Each family pair the packet forwarder carries: the action's addresses, as verdictToAction made
+// them, come out of the channel's answer words unchanged (IPv6 in 4 words, IPv4 in 1).
+const families: [string, string, string, string, 'route' | 'masq' | 'tunnel'][] = [
+  ['IPv6 DR', 'fd00:16::2', 'fd00:100::100', 'fd00:10::11', 'route'],
+  ['IPv6 NAT', 'fd00:16::2', 'fd00:100::100', 'fd00:10::12', 'masq'],
+  ['IPv6 TUN (ip6ip6)', 'fd00:16::2', 'fd00:100::100', 'fd00:10::11', 'tunnel'],
+  ['mixed TUN: IPv4 service, IPv6 real server', '192.0.2.10', VIP, 'fd00:10::11', 'tunnel'],
+  ['mixed TUN: IPv6 service, IPv4 real server', 'fd00:16::2', 'fd00:100::100', '192.168.10.11', 'tunnel'],
+];
+
+for (const [name, client, vip, rip, fwd] of families) {
+  test(`${name}: the forward action names the real server and VIP in their families, and survives the channel`, () => {
+    const vaf = vip.includes(':') ? 6 : 4;
+    const key = { ...svcKey('tcp', vip, 80), af: vaf as 4 | 6 };
+    const r = new Rig().service(key, { scheduler: 'rr' }).dest(key, rip, 8080, fwd, rip.includes(':') ? { af: 6 } : {});
+    const m = meta2(client, vip, 40100);
+    const a = newAction();
+    verdictToAction(m, r.in('tcp', `${client.includes(':') ? `[${client}]` : client}:40100`, `${vaf === 6 ? `[${vip}]` : vip}:80`, 'S'), a);
+    assert.equal(a.kind, 3, 'forward');
+    assert.equal(a.method, FWD_CODE[fwd]);
+    const ripOf = (x: { rip: number; rip6: { words: readonly number[] } | null }) => x.rip6 ? [...x.rip6.words] : [x.rip];
+    const vipOf = (x: { vip: number; vip6: { words: readonly number[] } | null }) => x.vip6 ? [...x.vip6.words] : [x.vip];
+    assert.deepEqual(ripOf(a), [...parseIp(rip)!.words]);
+    assert.deepEqual(vipOf(a), [...parseIp(vip)!.words]);
+    assert.equal(a.rport, 8080);
+
+    const sab = createChannel(8);
+    const ch = new DecisionChannel(sab);
+    const server = serveChannel(sab, (pm, out) => {
+      verdictToAction(pm, r.in('tcp', `${client.includes(':') ? `[${client}]` : client}:40100`, `${vaf === 6 ? `[${vip}]` : vip}:80`, 'A'), out);
+    });
+    try {
+      const seq = ch.push(m, true, 0, () => {});
+      server.drain();
+      const got = newAction();
+      ch.answer(seq, got);
+      assert.deepEqual([got.kind, got.method, ripOf(got), got.rport, vipOf(got), got.vport], [a.kind, a.method, ripOf(a), a.rport, vipOf(a), a.vport]);
+    } finally {
+      server.stop();
+    }
+  });
+}

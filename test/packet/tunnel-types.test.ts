@@ -15,11 +15,11 @@ import { buildEthernet, buildPacket, fromHex, toHex } from '../../src/codec/buil
 import { checksum, pseudoSum4, rd16, rd32, wr16 } from '../../src/codec/checksum.ts';
 import { createFrameMeta, DropReason, parseFrame } from '../../src/codec/frame.ts';
 import { tunnelOverhead } from '../../src/codec/forward.ts';
-import { createIpipInner } from '../../src/codec/ipip.ts';
+import { createIpipInner, ipipPayloadDecapsulate } from '../../src/codec/ipip.ts';
 import {
   flowHash, gueDecapsulate, gueEncapsulate, gueSourcePort, GUE_SPORT_MAX, GUE_SPORT_MIN, writeGueRemcsumHeader,
 } from '../../src/codec/gue.ts';
-import { greDecapsulate, greEncapsulate, greOverhead } from '../../src/codec/gre.ts';
+import { greDecapsulate, greDecapsulatePayload, greEncapsulate, greOverhead } from '../../src/codec/gre.ts';
 import { tuntypesCases } from './golden/tuntypes.ts';
 import { writePcap } from './pcap.ts';
 
@@ -98,6 +98,10 @@ for (const outer6 of [false, true]) {
         assert.equal(res.innerAf, inner6 ? 6 : 4);
         assert.equal(toHex(out.subarray(res.innerOff, res.innerOff + res.innerLen)), toHex(inner));
         if (!outer6) assert.equal(res.outerSrc[0], DIP[0]);
+        // What a raw IPv6 socket for protocol 47 receives: the payload after the outer header.
+        const pres = createIpipInner();
+        assert.equal(greDecapsulatePayload(out, hl, n - hl, pres), 0);
+        assert.deepEqual([pres.innerOff, pres.innerLen, pres.innerAf], [res.innerOff, res.innerLen, res.innerAf]);
         if (csum) {
           out[n - 1]! ^= 0x5a;
           assert.equal(greDecapsulate(out, 0, n, res), DropReason.BAD_TUNNEL_CSUM, 'a corrupted payload fails the GRE checksum');
@@ -208,5 +212,22 @@ test('tcpdump: GRE golden outputs decode with the inner packet; GUE inner packet
     assert.match(t, /192\.0\.2\.10\.33333 > 10\.0\.0\.100\.53: \[udp sum ok\]/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('IPIP payload decapsulation (raw IPv6 sockets for protocols 41 and 4): the inner packet of the expected family, or a reason', () => {
+  const res = createIpipInner();
+  const table: [string, Uint8Array, 4 | 6, number][] = [
+    ['IPv6 in IPv6 (ip6ip6)', innerPacket(true), 6, 0],
+    ['IPv4 in IPv6', innerPacket(false), 4, 0],
+    ['IPv4 bytes on the protocol 41 socket', innerPacket(false), 6, DropReason.BAD_VERSION],
+    ['a truncated inner IPv6 packet', innerPacket(true).subarray(0, 50), 6, DropReason.BAD_TOTAL_LEN],
+    ['nothing', new Uint8Array(0), 4, DropReason.TRUNCATED_IP],
+  ];
+  for (const [name, pkt, af, want] of table) {
+    const buf = new Uint8Array(pkt.length + 8);
+    buf.set(pkt, 8);
+    assert.equal(ipipPayloadDecapsulate(buf, 8, pkt.length, af, res), want, name);
+    if (want === 0) assert.deepEqual([res.innerOff, res.innerLen, res.innerAf], [8, pkt.length, af], name);
   }
 });

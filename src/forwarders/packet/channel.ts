@@ -17,10 +17,13 @@
  * (seq the main thread must reach before answering), [2] head (worker: records published),
  * [3] tail (main: records decided), [4] generation (main: bumped when the rules change: the
  * worker drops its cached decisions), [5] sync state (0 idle, 1 waiting, 2 answered), then `cap`
- * records of 16 words: request 0..11, answer 12..15. Sequence numbers are int32 and wrap.
+ * records of 24 words: request 0..11, answer 12..21. Sequence numbers are int32 and wrap.
  * Answer word 0: kind (bits 0..3), method (4..7), dir (8), cached connection (9), tunnel type
- * (10..11), tunnel checksum option (12..13), GUE port (14..29); then rip, rport<<16|vport, vip.
+ * (10..11), tunnel checksum option (12..13), GUE port (14..29), IPv6 rip (30), IPv6 vip (31); then rip
+ * (4 words: IPv4 in the first), rport<<16|vport, vip (4 words). IPv6 records go both ways, so
+ * the ring workers and the NFQUEUE worker forward IPv6 like IPv4.
  */
+import type { Ip } from '../../core/addr.ts';
 import { newAction, type Action, type DecideBatch } from './decision.ts';
 import type { PacketMeta } from './classify.ts';
 import { ACTION_CODE } from '../../core/types.ts';
@@ -36,11 +39,15 @@ const aLoad = Atomics.load, aStore = Atomics.store, aNotify = Atomics.notify, aW
  */
 export const KICK_AGE_MS = 4;
 const HDR = 8;
-const REC = 16;
+const REC = 24;
 const ANS = 12;
 const W_BELL = 0, W_WANT = 1, W_HEAD = 2, W_TAIL = 3, W_GEN = 4, W_SYNC = 5;
 const PROTO = ['tcp', 'udp', 'sctp'] as const;
 const SYNC_BIT = 2;
+/** The answer's real server / virtual address is IPv6 (both, or one: a mixed-family tunnel). */
+const RIP6_BIT = 1 << 30;
+const VIP6_BIT = 1 << 31;
+const A_RIP = 1, A_PORTS = 5, A_VIP = 6;
 
 export function createChannel(cap = 8192): SharedArrayBuffer {
   if (cap & (cap - 1)) throw new Error('channel capacity must be a power of two');
@@ -61,10 +68,20 @@ function readAnswer(w: Int32Array, r: number, o: Action): void {
   o.tun = (h >>> 10) & 3;
   o.tunCsum = (h >>> 12) & 3;
   o.tunPort = (h >>> 14) & 0xffff;
-  o.rip = w[r + 1]! >>> 0;
-  o.rport = (w[r + 2]! >>> 16) & 0xffff;
-  o.vport = w[r + 2]! & 0xffff;
-  o.vip = w[r + 3]! >>> 0;
+  o.rport = (w[r + A_PORTS]! >>> 16) & 0xffff;
+  o.vport = w[r + A_PORTS]! & 0xffff;
+  // IPv6: new records (an action may be held, forwarder.ts Egress.hold, while its slot is answered again).
+  if (h & RIP6_BIT) { o.rip = 0; o.rip6 = ip6At(w, r + A_RIP); } else { o.rip = w[r + A_RIP]! >>> 0; o.rip6 = null; }
+  if (h & VIP6_BIT) { o.vip = 0; o.vip6 = ip6At(w, r + A_VIP); } else { o.vip = w[r + A_VIP]! >>> 0; o.vip6 = null; }
+}
+
+function ip6At(w: Int32Array, o: number): Ip {
+  return { af: 6, words: [w[o]! >>> 0, w[o + 1]! >>> 0, w[o + 2]! >>> 0, w[o + 3]! >>> 0] };
+}
+
+function putIp6(w: Int32Array, o: number, ip: Ip): void {
+  const x = ip.words;
+  w[o] = x[0]! | 0; w[o + 1] = x[1]! | 0; w[o + 2] = x[2]! | 0; w[o + 3] = x[3]! | 0;
 }
 
 /** Worker side of the ring. */
@@ -280,11 +297,15 @@ export function serveChannel(sab: SharedArrayBuffer, decide: (m: PacketMeta, out
         a.conn = -1;
       }
       const r = o + ANS;
-      w[r] = a.kind | (a.method << 4) | ((a.dir === 'out' ? 1 : 0) << 8) | ((a.kind === ACTION_CODE.forward && a.conn >= 0 ? 1 : 0) << 9) |
-        ((a.tun & 3) << 10) | ((a.tunCsum & 3) << 12) | ((a.tunPort & 0xffff) << 14);
-      w[r + 1] = a.rip | 0;
-      w[r + 2] = ((a.rport & 0xffff) << 16) | (a.vport & 0xffff);
-      w[r + 3] = a.vip | 0;
+      const fwd = a.kind === ACTION_CODE.forward;
+      const rip6 = fwd ? a.rip6 : null, vip6 = fwd ? a.vip6 : null;
+      w[r] = a.kind | (a.method << 4) | ((a.dir === 'out' ? 1 : 0) << 8) | ((fwd && a.conn >= 0 ? 1 : 0) << 9) |
+        ((a.tun & 3) << 10) | ((a.tunCsum & 3) << 12) | ((a.tunPort & 0xffff) << 14) | (rip6 ? RIP6_BIT : 0) | (vip6 ? VIP6_BIT : 0);
+      if (rip6) putIp6(w, r + A_RIP, rip6);
+      else w[r + A_RIP] = a.rip | 0;
+      if (vip6) putIp6(w, r + A_VIP, vip6);
+      else w[r + A_VIP] = a.vip | 0;
+      w[r + A_PORTS] = ((a.rport & 0xffff) << 16) | (a.vport & 0xffff);
       tail = (tail + 1) | 0;
     }
     aStore(w, W_TAIL, tail);

@@ -21,10 +21,16 @@ export function key6(w: ArrayLike<number>): string {
   return `${w[0]! >>> 0}.${w[1]! >>> 0}.${w[2]! >>> 0}.${w[3]! >>> 0}`;
 }
 
+/** A set of IPv6 addresses as key6 strings (a Set, or every address on the NFQUEUE path). */
+export interface AddrSet6 {
+  has(k: string): boolean;
+  readonly size: number;
+}
+
 /** IPv6 addresses the forwarder handles: VIPs (`in`) and NAT real servers (`out`), as key6 strings. */
 export interface Addrs6 {
-  readonly inAddrs: ReadonlySet<string>;
-  readonly outAddrs: ReadonlySet<string>;
+  readonly inAddrs: AddrSet6;
+  readonly outAddrs: AddrSet6;
 }
 
 export const NO_ADDRS6: Addrs6 = { inAddrs: new Set(), outAddrs: new Set() };

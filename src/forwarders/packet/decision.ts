@@ -13,8 +13,9 @@ import type { PacketMeta } from './classify.ts';
  * What to do with one packet (a reusable record): `kind` an ACTION_CODE, `method` a FWD_CODE,
  * `tun` a TUN_CODE, `tunCsum` a TUN_CSUM_CODE. Addresses are host-order IPv4 u32.
  * forward: send with `method`; `rip:rport` the real server, `vip:vport` the virtual service
- * (for 'out' replies the VIP:vport the engine restores). IPv6 (main-thread path only): `rip6` /
- * `vip6` hold the addresses and `rip`/`vip` are 0.
+ * (for 'out' replies the VIP:vport the engine restores). IPv6: `rip6` / `vip6` hold the
+ * addresses and `rip`/`vip` are 0; a mixed-family tunnel has one of each (`rip6` with `vip`, or
+ * `rip` with `vip6`).
  */
 export interface Action {
   kind: number;
@@ -68,7 +69,8 @@ export function verdictToAction(m: PacketMeta, v: Verdict, a: Action): void {
     case 'drop': a.kind = ACTION_CODE.drop; return;
     case 'reject': a.kind = ACTION_CODE.reject; return;
   }
-  if (!v.fwd || v.fwd === 'local' || !v.dest || v.dest.af !== m.af) { a.kind = ACTION_CODE.pass; return; }
+  // Another family than the packet's: only a tunnel (IPVS allows mixed families for TUN alone).
+  if (!v.fwd || v.fwd === 'local' || !v.dest || (v.dest.af !== m.af && v.fwd !== 'tunnel')) { a.kind = ACTION_CODE.pass; return; }
   const method = FWD_CODE[v.fwd];
   a.kind = ACTION_CODE.forward;
   a.method = method;
@@ -80,10 +82,27 @@ export function verdictToAction(m: PacketMeta, v: Verdict, a: Action): void {
     a.tunPort = (t.tunPort ?? 0) & 0xffff;
     a.tunCsum = TUN_CSUM_CODE[t.tunCsum ?? 'nocsum'] ?? TUN_CSUM_CODE.nocsum;
   }
+  if (v.dest.af !== m.af) {
+    // Mixed-family tunnel (an 'in' packet: tunnels carry the client's direction only): the
+    // outer header is the real server's family, the inner keeps the packet's.
+    a.rip = a.vip = 0;
+    if (v.dest.af === 6) a.rip6 = v.dest.ip;
+    else a.rip = v.dest.ip.words[0]! >>> 0;
+    if (m.af === 6) a.vip6 = m.daddr;
+    else a.vip = m.daddr.words[0]! >>> 0;
+    a.rport = v.dport || m.dport;
+    a.vport = m.dport;
+    return;
+  }
   if (m.af === 6) {
-    // IPv6 (main-thread path): the records are referenced until the batch is applied.
+    // IPv6: the records are referenced until the batch is applied.
     a.rip = a.vip = 0;
     if (m.dir === 'in') {
+      // The kernel fast path carries IPv6 direct routing (fastpath6.ts), as IPv4's below.
+      if (method === FWD_CODE.route && v.conn >= 0) {
+        if (v.state === 'ESTABLISHED' || v.state === 'UDP') a.fast = FAST.YES;
+        else if (v.state === 'SYN_RECV') a.fast = FAST.NEED_ACK;
+      }
       a.rip6 = v.dest.ip;
       a.rport = v.dport || m.dport;
       a.vip6 = m.daddr;

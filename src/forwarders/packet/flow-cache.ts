@@ -37,9 +37,12 @@ export interface FlowEntry extends Action {
   expires: number;
 }
 
-/** The cache key of a classified IPv4 packet (its client side), or -1 when it is never cached (ICMP). */
+/**
+ * The cache key of a classified IPv4 packet (its client side), or -1 when it is never cached:
+ * ICMP, and IPv6 (the rarer family: each of its packets waits for the engine's answer).
+ */
 export function flowKey(meta: PacketMeta, proto: number): number {
-  if (proto === IPPROTO.ICMP) return -1;
+  if (proto === IPPROTO.ICMP || meta.af === 6) return -1;
   return meta.dir === 'out' ? meta.daddr.words[0]! * 65536 + meta.dport : meta.saddr.words[0]! * 65536 + meta.sport;
 }
 
@@ -77,7 +80,8 @@ export class FlowCache {
    * protocol and the other side's address and port): remembered when it may be reused.
    */
   remember(key: number, out: boolean, proto: number, peer: number, peerPort: number, a: Action, nowMs: number): void {
-    if (!this.enabled || key < 0 || a.kind !== ACTION_CODE.forward || a.conn < 0) return;
+    // (A mixed-family tunnel's IPv6 real server is not cached either.)
+    if (!this.enabled || key < 0 || a.kind !== ACTION_CODE.forward || a.conn < 0 || a.rip6 !== null) return;
     const flows = out ? this.flowsOut : this.flowsIn;
     if (flows.size >= this.max) flows.clear();
     flows.set(key, {

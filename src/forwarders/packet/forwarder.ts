@@ -23,6 +23,7 @@ import { newAction, type Action, type DecideBatch } from './decision.ts';
 import { classify, malformedOurs, newMeta, NO_ADDRS6, type Addrs6, type PacketMeta } from './classify.ts';
 import { FlowCache, flowKey, type FlowEntry } from './flow-cache.ts';
 import type { FastPathTable } from './fastpath.ts';
+import type { FastPathTable6 } from './fastpath6.ts';
 import { OffloadStep, TX_COPY_MAX } from './offload.ts';
 
 /** How to reach a real server: resolved by os/neigh.ts. */
@@ -204,14 +205,16 @@ export class Egress {
     const method = FWD_NAMES[a.method] ?? 'masq';
     d.method = method;
     d.dir = a.dir;
+    // The real server's family is the outgoing one (a mixed-family tunnel's outer header).
     const v6 = a.rip6 !== null;
-    if (v6) {
-      d.rip = a.rip6!;
-      d.vip = a.vip6!;
-    } else {
+    if (v6) d.rip = a.rip6!;
+    else {
       this.rip.words[0] = a.rip >>> 0;
-      this.vip.words[0] = a.vip >>> 0;
       d.rip = this.rip;
+    }
+    if (a.vip6) d.vip = a.vip6;
+    else {
+      this.vip.words[0] = a.vip >>> 0;
       d.vip = this.vip;
     }
     d.rport = a.rport;
@@ -319,8 +322,8 @@ export interface PacketForwarderOptions {
   readonly blockTimeoutMs?: number;
   /**
    * Also capture IPv6 (an ETH_P_IPV6 ring per interface, fanout group base+0x100+i) and forward
-   * for these IPv6 VIPs / NAT real servers (key6 strings). Only with `decide` (the main-thread
-   * path): the channel's records and the decision cache are IPv4-only.
+   * for these IPv6 VIPs / NAT real servers (key6 strings). With `channel` (ring workers) every
+   * IPv6 packet waits for the engine's answer: the decision cache is IPv4-only (flow-cache.ts).
    */
   readonly ipv6?: Addrs6;
   /**
@@ -333,6 +336,8 @@ export interface PacketForwarderOptions {
    * packet went out, so that it installs, refreshes or removes the connection's kernel entry.
    */
   readonly fastPath?: FastPathTable;
+  /** The kernel fast path's IPv6 table (fastpath6.ts), offered the IPv6 decisions likewise. */
+  readonly fastPath6?: FastPathTable6;
   /**
    * With `channel`: forward the packets of a connection whose decision is cached at once (default
    * on; tsvs daemon --flow-cache off: every packet waits for the engine's answer). Counters stay
@@ -370,6 +375,7 @@ export class PacketForwarder {
   private readonly decide: DecideBatch | null;
   private readonly chan: DecisionChannel | null;
   private readonly fastPath: FastPathTable | null;
+  private readonly fastPath6: FastPathTable6 | null;
   private readonly pending: Pending[] = [];
   private readonly pool: Pending[] = [];
   private readonly metaPool: PacketMeta[] = [];
@@ -391,6 +397,7 @@ export class PacketForwarder {
     this.decide = opts.decide ?? null;
     this.chan = opts.channel ?? null;
     this.fastPath = opts.fastPath ?? null;
+    this.fastPath6 = opts.fastPath6 ?? null;
     this.flows = new FlowCache(opts.flowCache ?? PACKET_DEFAULTS.flowCache);
     if (!this.decide && !this.chan) throw new Error('PacketForwarder: decide or channel is required');
     this.used = new Array<FlowEntry | null>(this.chan ? this.chan.cap : 0).fill(null);
@@ -405,7 +412,6 @@ export class PacketForwarder {
         }));
       });
       if (opts.ipv6) {
-        if (this.chan) throw new Error('PacketForwarder: IPv6 needs the synchronous decide path');
         opts.ifaces.forEach((ifname, i) => {
           this.socks.push(new PacketSocket({
             ifname,
@@ -618,10 +624,12 @@ export class PacketForwarder {
       if (fp) {
         // Before the packets go out: the answer to one (a SYN's SYN-ACK, then the client's ACK)
         // may reach the kernel before this batch is done, and must find the flow installed.
-        const hops = this.egress.nextHops;
+        const hops = this.egress.nextHops, fp6 = this.fastPath6;
         for (let i = 0; i < n; i++) {
-          const a = acts[i]!;
-          if (a.fast !== 0 || fp.size > 0) fp.offer(this.metas[i]!, a, hops.get(a.rip));
+          const a = acts[i]!, m = this.metas[i]!;
+          if (m.af === 6) {
+            if (fp6 && (a.fast !== 0 || fp6.size > 0)) fp6.offer(m, a, a.rip6 ? this.egress.nextHops6.get(formatIp(a.rip6)) : undefined);
+          } else if (a.fast !== 0 || fp.size > 0) fp.offer(m, a, hops.get(a.rip));
         }
       }
       for (let i = 0; i < n; i++) {

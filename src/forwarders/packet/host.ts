@@ -18,6 +18,8 @@ import { resolveNextHop } from '../../os/neigh.ts';
 import { watchReadable } from '../../os/libc.ts';
 import { ipv4ToString } from '../../core/addr4.ts';
 import { FastPathTable, kernelTun, type CountForwarded, type FastPathCounters } from './fastpath.ts';
+import { FastPathTable6, type FastPathCounters6 } from './fastpath6.ts';
+import { formatIp, type Ip } from '../../core/addr.ts';
 import { HEARTBEAT_MS, KernelFastPath, type FastPathKind, type FlowEvent, type HeartbeatBounds } from '../../os/bpf.ts';
 import { KernelAhead, type AheadEngine } from './fastpath-ahead.ts';
 import type { RtDest } from '../../core/scheduler.ts';
@@ -42,8 +44,8 @@ export interface WorkersOptions {
   /** Real servers to resolve up front (DR/TUN next hops). */
   readonly rips?: readonly number[];
   /**
-   * IPv6 (main-thread path only): VIPs and NAT real servers (key6 strings, forwarder.ts) and the
-   * DR/TUN real servers to resolve (address text).
+   * IPv6: VIPs and NAT real servers (key6 strings, forwarder.ts) and the DR/TUN real servers to
+   * resolve (address text).
    */
   readonly v6?: { readonly inAddrs: readonly string[]; readonly outAddrs: readonly string[]; readonly rips: readonly string[] };
   /** Decide in the main thread (the engine) ... */
@@ -83,8 +85,8 @@ export interface WorkersHandle {
    * already forwarded from a worker's decision cache (call before -Z, listings, rule changes).
    */
   settle(): void;
-  /** The kernel fast path's counters (null when off). */
-  fastPath(): FastPathCounters | null;
+  /** The kernel fast path's counters (null when off); `ipv6`: its IPv6 table's (fastpath6.ts). */
+  fastPath(): (FastPathCounters & { ipv6?: FastPathCounters6 }) | null;
   /** Empties the kernel fast path's flows (their counts handed over first): the next packet of every connection goes to the engine. */
   resetFastPath(): void;
   stop(): Promise<void>;
@@ -105,6 +107,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
   let inline: PacketForwarder | null = null;
   let kfp: KernelFastPath | null = null;
   let table: FastPathTable | null = null;
+  let table6: FastPathTable6 | null = null;
   let kahead: KernelAhead | null = null;
   let sweepTimer: NodeJS.Timeout | null = null;
   const addrs6of = (v6: WorkersOptions['v6']) => ({ inAddrs: new Set(v6?.inAddrs ?? []), outAddrs: new Set(v6?.outAddrs ?? []) });
@@ -129,7 +132,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       if (!h) log(`no next hop for ${text} yet`);
       else if (typeof rip === 'string') {
         hops6.set(rip, h);
-        inline?.setNextHop(rip, h);
+        broadcast({ type: 'hop', rip, hop: h });
       } else {
         const had = hops.has(rip);
         hops.set(rip, h);
@@ -175,14 +178,15 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
         return c?.hop ?? undefined;
       };
       table = new FastPathTable(kfp.flows, opts.fastPath.count, kfp.ifindexes, opts.fastPath.kind === 'tc' ? clientHop : undefined, opts.fastPath.kind === 'tc');
+      table6 = new FastPathTable6(kfp.flows6, opts.fastPath.count, kfp.ifindexes);
     }
     const fwd = new PacketForwarder({
       // A fanout group of one: its defragmenting flag reassembles IP fragments as for the workers.
       ifaces: opts.ifaces, fanoutGroup, decide: batch, inAddrs: opts.inAddrs, outAddrs: opts.outAddrs,
       nextHops: new Map(hops), onMissingHop: (rip) => void resolve(rip), ipv6: addrs6,
       ...(table ? { fastPath: table } : {}),
+      ...(table6 ? { fastPath6: table6 } : {}),
     });
-    await Promise.all((opts.v6?.rips ?? []).map(resolve));
     inline = fwd;
     if (kfp && table && opts.fastPath?.ahead && opts.fastPath.decideAhead) {
       kahead = new KernelAhead(kfp, opts.fastPath.ahead, fwd.egress.nextHops, kfp.ifindexes, opts.fastPath.kind === 'tc');
@@ -196,9 +200,38 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       const m = newMeta(), a = newAction();
       const ev: FlowEvent = { saddr: 0, daddr: 0, sport: 0, dport: 0, proto: 0, flags: 0, len: 0, pkts: 0, bytes: 0, kind: 0, token: 0 };
       const hops = fwd.egress.nextHops;
+      const t6 = table6!;
+      const hops6 = fwd.egress.nextHops6;
+      const ip6 = (w: Uint32Array): Ip => ({ af: 6, words: [w[0]!, w[1]!, w[2]!, w[3]!] });
+      /** An IPv6 flow's state event (fastpath6.ts): its counts first, then the engine decides it and the table follows. */
+      const onEvent6 = (e: FlowEvent): void => {
+        m.dir = 'in';
+        m.af = 6;
+        m.protocol = e.proto === 17 ? 'udp' : 'tcp';
+        m.saddr = ip6(e.saddr6!);
+        m.daddr = ip6(e.daddr6!);
+        m.sport = e.sport;
+        m.dport = e.dport;
+        m.tcpFlags = e.flags;
+        m.bytes = e.len;
+        m.mark = 0;
+        t6.reported(e.saddr6!, e.sport, e.dport, e.flags, e.pkts, e.bytes);
+        try {
+          decide(m, a);
+        } catch {
+          a.kind = ACTION_CODE.drop;
+          a.conn = -1;
+          a.fast = 0;
+        }
+        t6.offer(m, a, a.rip6 ? hops6.get(formatIp(a.rip6)) : undefined);
+      };
+      const s4 = m.saddr, d4 = m.daddr; // IPv4 records (an IPv6 event puts others in `m`)
       const onEvent = (e: FlowEvent): void => {
+        if (e.af === 6) { onEvent6(e); return; }
         m.dir = 'in';
         m.af = 4;
+        m.saddr = s4;
+        m.daddr = d4;
         m.protocol = e.proto === 17 ? 'udp' : 'tcp';
         (m.saddr.words as number[])[0] = e.saddr;
         (m.daddr.words as number[])[0] = e.daddr;
@@ -244,6 +277,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
         drainEvents();
         opts.onBatch?.();
         t.sweep();
+        t6.sweep();
       };
       polls.push(watchReadable(x.eventFd, () => {
         try {
@@ -261,6 +295,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
           drainEvents();
           opts.onBatch?.();
           t.sweepSome(Math.max(256, Math.ceil(t.size / 10)));
+          t6.sweepSome(Math.max(256, Math.ceil(t6.size / 10)));
         } catch (e) { log(`fast path: ${(e as Error).message}`); }
       }, 100);
       sweepTimer.unref();
@@ -286,6 +321,8 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
     for (const fd of fwd.fds) polls.push(watchReadable(fd, onReady));
   }
 
+  // IPv6 real servers: their next hops reach the main-thread forwarder, and the workers' start.
+  await Promise.all((opts.v6?.rips ?? []).map(resolve));
   const ready: Promise<void>[] = [];
   const total = n + (opts.nfqueue !== undefined ? 1 : 0);
   for (let id = 0; id < total; id++) {
@@ -299,6 +336,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
     const init: WorkerInit = {
       id, ifaces: opts.ifaces, fanoutGroup, inAddrs: [...opts.inAddrs], outAddrs: [...opts.outAddrs],
       nextHops: [...hops.entries()], decider,
+      v6: { inAddrs: [...addrs6.inAddrs], outAddrs: [...addrs6.outAddrs] }, nextHops6: [...hops6.entries()],
       nfqueue: id === n ? opts.nfqueue : undefined,
       flowCache: opts.flowCache ?? PACKET_DEFAULTS.flowCache,
     };
@@ -348,22 +386,23 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       drainFastPath();
     },
     resetFastPath() {
-      if (table) { drainFastPath(); table.clear(); }
+      if (table) { drainFastPath(); table.clear(); table6?.clear(); }
     },
     fastPath() {
       return table ? {
         ...table.counters, tableBytes: table.bytesHeld(), ...(kahead ? { aheadServices: kahead.size, aheadPublished: kahead.counters.published, aheadTaken: kahead.counters.taken } : {}),
         ...(kfp ? { heartbeat: { ...kfp.bounds, ...kfp.heartbeatCounters() } } : {}),
+        ...(table6 ? { ipv6: { ...table6.counters } } : {}),
       } : null;
     },
     setAddrs(inAddrs, outAddrs, rips, v6) {
       addrs6 = addrs6of(v6);
       // The rules changed: every connection's next packet goes to the engine again, and the
       // kernel's decisions ahead are redone for the services that changed.
-      if (table) { drainFastPath(); table.clear(); }
+      if (table) { drainFastPath(); table.clear(); table6?.clear(); }
       kahead?.sync();
       for (const r of v6?.rips ?? []) if (!hops6.has(r)) void resolve(r);
-      broadcast({ type: 'addrs', inAddrs: [...inAddrs], outAddrs: [...outAddrs] });
+      broadcast({ type: 'addrs', inAddrs: [...inAddrs], outAddrs: [...outAddrs], v6: { inAddrs: [...addrs6.inAddrs], outAddrs: [...addrs6.outAddrs] } });
       // The rules changed: cached decisions must be confirmed by the engine again.
       for (const s of servers) s.invalidate();
       for (const r of rips ?? []) if (!hops.has(r)) void resolve(r);
@@ -382,7 +421,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       if (eventTimer) clearInterval(eventTimer);
       if (beatTimer) clearInterval(beatTimer);
       kahead?.clear();
-      if (table) { drainFastPath(); table.clear(); }
+      if (table) { drainFastPath(); table.clear(); table6?.clear(); }
       for (const p of polls) p.close();
       kfp?.close();
       inline?.close();

@@ -70,8 +70,8 @@ function plan(svcs: readonly ServiceSnapshot[]): Plan {
   const nft: { vips: NftRules['vips'][number][]; masq: NftRules['masq'][number][] } = { vips: [], masq: [] };
   for (const s of svcs) {
     const v6 = s.af === 6;
-    // IPv6 firewall-mark and SCTP services are refused (refusal() below).
-    if (v6 && (s.fwmark > 0 || s.protocol === 'sctp')) continue;
+    // IPv6 SCTP services are refused (refusal() below).
+    if (v6 && s.protocol === 'sctp') continue;
     const proto: 'tcp' | 'udp' | null = s.protocol === 'sctp' ? null : s.protocol;
     if (s.fwmark > 0) marks.add(s.fwmark >>> 0);
     else {
@@ -81,7 +81,14 @@ function plan(svcs: readonly ServiceSnapshot[]): Plan {
       nft.vips.push({ protocol: proto, addr: s.addr, port: s.port });
     }
     for (const d of s.dests) {
-      if (d.af !== s.af) continue;
+      if (d.af !== s.af) {
+        // A mixed-family tunnel real server (the engine allows no other): its next hop.
+        if (d.fwd === 'tunnel') {
+          if (d.af === 6) rips6.add(d.addr);
+          else rips.add(ipv4FromString(d.addr));
+        }
+        continue;
+      }
       if (d.fwd === 'masq') {
         if (v6) out6.add(k6(d.addr));
         else {
@@ -151,7 +158,7 @@ export class PacketForwarderHandle implements Forwarder {
     let fastPathError: string | undefined;
     const start = (): Promise<WorkersHandle> => startWorkers({
         ifaces, workers: o.workers, inline, flowCache: o.flowCache, inAddrs: p.inAddrs, outAddrs: p.outAddrs, rips: p.rips, decide,
-        ...(inline ? { v6: p.v6 } : {}),
+        v6: p.v6,
         onBatch: () => engine.setTime(now()),
         ...(kind && inline ? {
           fastPath: {
@@ -196,8 +203,6 @@ export class PacketForwarderHandle implements Forwarder {
     this.h.settle();
     if ((cmd.kind === 'add-service' || cmd.kind === 'edit-service') && cmd.svc.fwmark > 0 && this.queue === null) return 'firewall-mark services need the NFQUEUE path (started without it)';
     if ((cmd.kind === 'add-service' || cmd.kind === 'edit-service') && cmd.svc.af === 6) {
-      if (!this.inline) return 'IPv6 services need the default packet path (the ring worker threads forward IPv4 only; drop --workers)';
-      if (cmd.svc.fwmark > 0) return 'IPv6 firewall-mark services are not supported by the packet forwarder yet';
       if (cmd.svc.protocol === 'sctp') return 'SCTP services are not supported by the packet forwarder';
     }
     return null;
@@ -214,7 +219,7 @@ export class PacketForwarderHandle implements Forwarder {
       for (const v of p.nft.vips) failed.push({ ...v, error: `nftables: ${msg}` });
     }
     if (this.queue !== null) for (const e of syncMarkRules(p.marks, this.queue, this.marks)) this.log?.warn(e, 'cannot queue firewall mark');
-    this.h.setAddrs(p.inAddrs, p.outAddrs, p.rips, this.inline ? p.v6 : undefined);
+    this.h.setAddrs(p.inAddrs, p.outAddrs, p.rips, p.v6);
     return failed;
   }
 

@@ -7,11 +7,12 @@ import { NfQueue, NF_ACCEPT, NF_DROP } from '../../os/nfqueue.ts';
 import { openRawIpSocket } from '../../os/packet-ring.ts';
 import { Egress, emptyStats, type ForwarderStats, type NextHop } from './forwarder.ts';
 import { newAction, type Action, type DecideBatch } from './decision.ts';
-import { classify, newMeta, type PacketMeta } from './classify.ts';
+import { classify, key6, newMeta, NO_ADDRS6, type Addrs6, type PacketMeta } from './classify.ts';
 import { ACTION_CODE } from '../../core/types.ts';
 import { createFrameMeta, parseFrame, FrameKind, type FrameMeta } from '../../codec/frame.ts';
 
 const ANY = { has: (_v: number) => true };
+const ANY6 = { has: (_k: string) => true, size: 1 };
 
 /** Same job as PacketForwarder, for packets taken from the NFQUEUE (with their marks). */
 export class NfqForwarder {
@@ -21,6 +22,8 @@ export class NfqForwarder {
   private readonly rawFd: number;
   private readonly llFd: number;
   private outAddrs: Set<number>;
+  /** IPv6: anything queued is 'in' unless it comes from a NAT real server (`out6`). */
+  private a6: Addrs6;
   private readonly ids: number[] = [];
   private readonly frames: Uint8Array[] = [];
   private readonly fmetas: FrameMeta[] = [];
@@ -29,23 +32,25 @@ export class NfqForwarder {
   private readonly actions: Action[] = [];
   private readonly accept: boolean[] = [];
 
-  constructor(queue: number, private readonly decide: DecideBatch, outAddrs: Iterable<number>, nextHops: Map<number, NextHop>, onMissingHop?: (rip: number | string) => void) {
+  constructor(queue: number, private readonly decide: DecideBatch, outAddrs: Iterable<number>, nextHops: Map<number, NextHop>, onMissingHop?: (rip: number | string) => void, addrs6: Addrs6 = NO_ADDRS6) {
     this.q = new NfQueue(queue);
     this.rawFd = openRawIpSocket();
     this.llFd = check('socket(AF_PACKET)', sys.socket(C.AF_PACKET, C.SOCK_RAW | C.SOCK_CLOEXEC, 0));
     this.egress = new Egress(this.rawFd, this.llFd, this.stats, nextHops, onMissingHop);
     this.outAddrs = new Set(outAddrs);
+    this.a6 = { inAddrs: ANY6, outAddrs: addrs6.outAddrs };
   }
 
   get drops() {
     return this.egress.drops;
   }
 
-  setAddrs(_in: Iterable<number>, outAddrs: Iterable<number>): void {
+  setAddrs(_in: Iterable<number>, outAddrs: Iterable<number>, addrs6?: Addrs6): void {
     this.outAddrs = new Set(outAddrs);
+    if (addrs6) this.a6 = { inAddrs: ANY6, outAddrs: addrs6.outAddrs };
   }
 
-  setNextHop(rip: number, hop: NextHop): void {
+  setNextHop(rip: number | string, hop: NextHop): void {
     this.egress.setNextHop(rip, hop);
   }
 
@@ -64,13 +69,15 @@ export class NfqForwarder {
       // A dummy Ethernet header before the IP packet, 64 bytes of headroom for IPIP.
       const f = this.frames[i]!;
       f.fill(0, 64, 76);
-      f[76] = 0x08;
-      f[77] = 0x00;
+      // The queue carries the IP packet only: its version says the EtherType.
+      const v6 = payload.length > 0 && payload[0]! >> 4 === 6;
+      f[76] = v6 ? 0x86 : 0x08;
+      f[77] = v6 ? 0xdd : 0x00;
       f.set(payload.subarray(0, 65536), 78);
       const m = parseFrame(f, 64, 14 + payload.length, this.fmetas[i]!);
       const meta = this.metaPool[i]!;
       this.ids[i] = id;
-      if (m.reason !== 0 || m.kind !== FrameKind.IP || !classify(m, ANY, this.outAddrs, meta)) {
+      if (m.reason !== 0 || m.kind !== FrameKind.IP || !classify(m, ANY, this.outAddrs, meta, this.a6)) {
         if (m.reason !== 0) { this.stats.malformed++; this.egress.drops.count(m.reason); }
         this.accept[i] = m.reason === 0; // not ours: the kernel carries on; malformed: dropped
         this.metas[i] = meta;
@@ -78,7 +85,7 @@ export class NfqForwarder {
         meta.mark = -1; // not to be decided
       } else {
         // classify() says 'in' for anything queued unless it comes from a NAT real server.
-        if (this.outAddrs.has(m.src[0]!) && m.protocol !== 1) meta.dir = 'out';
+        if (m.af === 4 ? this.outAddrs.has(m.src[0]!) && m.protocol !== 1 : this.a6.outAddrs.has(key6(m.src)) && m.protocol !== 58) meta.dir = 'out';
         meta.mark = mark;
         this.stats.considered++;
         this.metas[i] = meta;

@@ -8,6 +8,7 @@ import { PacketForwarder, type NextHop, type ForwarderStats } from './forwarder.
 import type { DecideBatch } from './decision.ts';
 import { NfqForwarder } from './nfq-forwarder.ts';
 import { channelDecider, DecisionChannel } from './channel.ts';
+import type { Addrs6 } from './classify.ts';
 
 export interface WorkerInit {
   readonly id: number;
@@ -16,6 +17,9 @@ export interface WorkerInit {
   readonly inAddrs: readonly number[];
   readonly outAddrs: readonly number[];
   readonly nextHops: readonly (readonly [number, NextHop])[];
+  /** IPv6: VIPs and NAT real servers (key6 strings, classify.ts), and real servers' next hops by address text. */
+  readonly v6: V6Addrs;
+  readonly nextHops6: readonly (readonly [string, NextHop])[];
   /** Either a SharedArrayBuffer channel to the main thread, or a module exporting createDecider(config). */
   readonly decider:
     | { readonly kind: 'channel'; readonly sab: SharedArrayBuffer }
@@ -27,14 +31,20 @@ export interface WorkerInit {
   readonly flowCache: boolean;
 }
 
+/** IPv6 addresses a worker forwards for (key6 strings). */
+export interface V6Addrs { readonly inAddrs: readonly string[]; readonly outAddrs: readonly string[] }
+
+const addrs6 = (v: V6Addrs): Addrs6 => ({ inAddrs: new Set(v.inAddrs), outAddrs: new Set(v.outAddrs) });
+
 export type WorkerMsgIn =
-  | { type: 'addrs'; inAddrs: number[]; outAddrs: number[] }
-  | { type: 'hop'; rip: number; hop: NextHop }
+  | { type: 'addrs'; inAddrs: number[]; outAddrs: number[]; v6: V6Addrs }
+  /** rip: IPv4 as a number, IPv6 as its text. */
+  | { type: 'hop'; rip: number | string; hop: NextHop }
   | { type: 'stop' };
 
 export type WorkerMsgOut =
   | { type: 'ready'; id: number }
-  | { type: 'missing'; id: number; rip: number }
+  | { type: 'missing'; id: number; rip: number | string }
   | { type: 'stats'; id: number; stats: ForwarderStats; drops: Record<string, number> }
   | { type: 'error'; id: number; message: string };
 
@@ -53,10 +63,9 @@ async function main(): Promise<void> {
   }
   let fwd: PacketForwarder | NfqForwarder;
   const hops = new Map(init.nextHops.map(([k, v]) => [k, v]));
-  // Workers forward IPv4 only (the channel's records): an IPv6 next hop is never asked for here.
-  const onMissingHop = (rip: number | string) => { if (typeof rip === 'number') post({ type: 'missing', id: init.id, rip }); };
+  const onMissingHop = (rip: number | string) => { post({ type: 'missing', id: init.id, rip }); };
   try {
-    fwd = init.nfqueue !== undefined ? new NfqForwarder(init.nfqueue, decide!, init.outAddrs, hops, onMissingHop) : new PacketForwarder({
+    fwd = init.nfqueue !== undefined ? new NfqForwarder(init.nfqueue, decide!, init.outAddrs, hops, onMissingHop, addrs6(init.v6)) : new PacketForwarder({
       ifaces: init.ifaces,
       fanoutGroup: init.fanoutGroup,
       decide,
@@ -66,7 +75,9 @@ async function main(): Promise<void> {
       nextHops: hops,
       onMissingHop,
       flowCache: init.flowCache,
+      ipv6: addrs6(init.v6),
     });
+    for (const [rip, hop] of init.nextHops6) fwd.setNextHop(rip, hop);
   } catch (e) {
     post({ type: 'error', id: init.id, message: (e as Error).message });
     return;
@@ -74,7 +85,7 @@ async function main(): Promise<void> {
   let stopped = false;
   port.on('message', (m: WorkerMsgIn) => {
     if (m.type === 'stop') stopped = true;
-    else if (m.type === 'addrs') fwd.setAddrs(m.inAddrs, m.outAddrs);
+    else if (m.type === 'addrs') fwd.setAddrs(m.inAddrs, m.outAddrs, addrs6(m.v6));
     else if (m.type === 'hop') fwd.setNextHop(m.rip, { ...m.hop, mac: new Uint8Array(m.hop.mac), srcMac: new Uint8Array(m.hop.srcMac) });
   });
   post({ type: 'ready', id: init.id });
