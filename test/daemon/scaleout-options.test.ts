@@ -17,7 +17,9 @@ describe('IPVS sysctls as daemon options', () => {
       sloppy_tcp: DEFAULT_SYSCTLS.sloppy_tcp, sloppy_sctp: DEFAULT_SYSCTLS.sloppy_sctp, conn_reuse_mode: DEFAULT_SYSCTLS.conn_reuse_mode,
       expire_nodest_conn: DEFAULT_SYSCTLS.expire_nodest_conn, expire_quiescent_template: DEFAULT_SYSCTLS.expire_quiescent_template,
       drop_entry: DEFAULT_SYSCTLS.drop_entry, drop_packet: DEFAULT_SYSCTLS.drop_packet, amemthresh: DEFAULT_SYSCTLS.amemthresh, am_droprate: DEFAULT_SYSCTLS.am_droprate,
+      secure_tcp: DEFAULT_SYSCTLS.secure_tcp,
     });
+    assert.equal(o.ipvs.secure_tcp, 0);
     assert.deepEqual([o.ipvs.sloppy_tcp, o.ipvs.conn_reuse_mode], [0, 1]);
     assert.ok(Object.isFrozen(o.ipvs));
   });

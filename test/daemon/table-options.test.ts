@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { startDaemon, REPO, sleep } from './helpers.ts';
 import { callDaemon } from '../../src/daemon/protocol.ts';
+import { ENTRY_BYTES } from '../../src/daemon/defense.ts';
 
 test('--conn-max and --drop-entry/--drop-packet/--amemthresh/--am-droprate show in status table', async () => {
   const d = await startDaemon(['--no-state', '--workers', '0', '--conn-max', '5000', '--drop-entry', '1', '--drop-packet', '3', '--am-droprate', '7', '--amemthresh', '2048']);
@@ -16,8 +17,9 @@ test('--conn-max and --drop-entry/--drop-packet/--amemthresh/--am-droprate show 
     assert.equal(r.table.max, 5000);
     assert.equal(r.table.entries, 0);
     assert.equal(r.table.tableFull, 0);
-    // 5,000 free entries at 1 KB are 1,250 pages: under amemthresh 2048, so drop_entry 1 turned on (2).
-    assert.deepEqual({ e: r.table.defense.dropEntry, p: r.table.defense.dropPacket, rate: r.table.defense.dropRate, avail: r.table.defense.availPages }, { e: 2, p: 3, rate: 7, avail: 1250 });
+    // 5,000 free entries at ENTRY_BYTES (512) are 625 pages: under amemthresh 2048, so drop_entry 1 turned on (2).
+    assert.deepEqual({ e: r.table.defense.dropEntry, p: r.table.defense.dropPacket, rate: r.table.defense.dropRate, avail: r.table.defense.availPages }, { e: 2, p: 3, rate: 7, avail: (5000 * ENTRY_BYTES) / 4096 });
+    assert.equal(ENTRY_BYTES, 512);
   } finally {
     await d.stop();
   }

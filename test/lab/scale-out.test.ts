@@ -267,8 +267,11 @@ describe('three active directors with the proxy forwarder (TCP terminated on eac
     let was = new Map<number, DirectorName>(), now = new Map<number, DirectorName>();
     let resets: ResetsByDirector = new Map();
     let cap: Awaited<ReturnType<typeof captureResets>> | null = null;
+    const want = DEFAULT_FLOW_LOAD.requests + DEFAULT_FLOW_LOAD.downloads;
     const flows = await underLoad(prefix, async () => {
-      was = await whereFlows();
+      // The client is ready once it has connected; a proxying director lists the flow once its own
+      // connection to the real server is up too, which a busy machine can delay: wait for all of them.
+      for (let t = 0; t < 20 && (was = await whereFlows()).size < want; t++) await sleep(100);
       cap = await captureResets(prefix);
       await event();
       await sleep(1000);
