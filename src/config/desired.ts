@@ -298,7 +298,7 @@ export interface GlobalConfig {
   readonly options: Readonly<Record<string, string>>;
   /**
    * global_defs keywords that are `tsvs daemon` options (`tsvs_bgp_as 65001`: keywords.ts
-   * TSVS_DAEMON_KEYWORDS), in file order, as written; the daemon checks their values.
+   * tsvsDaemonKeywords), in file order, as written; the daemon checks their values.
    */
   readonly daemonOptions?: readonly DaemonOptionSetting[];
 }

@@ -222,7 +222,7 @@ export function parseConfigFile(textOf: string, file: string, dir: string): Map<
 
 /**
  * keepalived.conf's global_defs daemon options (`tsvs_bgp_as 65001`, src/config/keepalived
- * keywords.ts TSVS_DAEMON_KEYWORDS) as raw option values, each checked by the option table, and
+ * keywords.ts tsvsDaemonKeywords) as raw option values, each checked by the option table, and
  * the BGP settings checked together (`tsvs_bgp bird` needs `tsvs_bgp_as` and a `tsvs_bgp_peer`;
  * a `tsvs_bgp_*` needs `tsvs_bgp bird`): the file's own settings must stand on their own. Problems
  * are errors at FILE:LINE:COL in keepalived's words. A repeatable option accumulates; another

@@ -15,6 +15,27 @@ import { callDaemon } from '../../src/daemon/protocol.ts';
 import { routeNextHops, startRouterBird, type RouterHandle } from '../../src/lab/bgp-router.ts';
 import { Lab, isRoot, waitFor, sleep } from '../helpers/netns.ts';
 
+/** Starts `tsvs daemon ARGS` inside namespace `ns` and waits until it is ready; its output goes to `onOutput`. */
+async function startDaemonIn(ns: string, args: readonly string[], onOutput: (text: string) => void, output: () => string): Promise<ChildProcess> {
+  const d = spawn('ip', ['netns', 'exec', ns, process.execPath, join(REPO, 'bin/tsvs.mjs'), 'daemon', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  d.stdout!.on('data', (b: Buffer) => onOutput(b.toString()));
+  d.stderr!.on('data', (b: Buffer) => onOutput(b.toString()));
+  assert.ok(await waitFor(() => output().includes('tsvs daemon ready') || d.exitCode !== null, 20000, 50) >= 0, output());
+  assert.ok(output().includes('tsvs daemon ready'), output());
+  return d;
+}
+
+/** Kills what a suite started (the daemon, the router's BIRD, by PID) and removes its namespaces and files. */
+async function tearDown(daemon: ChildProcess | null | undefined, router: RouterHandle | null | undefined, lab: Lab, dir: string): Promise<void> {
+  if (daemon && daemon.exitCode === null && daemon.signalCode === null) {
+    daemon.kill('SIGKILL');
+    await new Promise((r) => daemon.once('exit', r));
+  }
+  if (router) try { process.kill(router.pid, 'SIGKILL'); } catch { /* gone */ }
+  await lab.cleanup();
+  rmSync(dir, { recursive: true, force: true });
+}
+
 function tsvs(args: string[], socket: string): { code: number | null; out: string; err: string } {
   const r = spawnSync(process.execPath, [join(REPO, 'bin/tsvs.mjs'), ...args, '--socket', socket], { encoding: 'utf8' });
   return { code: r.status, out: r.stdout, err: r.stderr };
@@ -87,22 +108,10 @@ describe('tsvs daemon --bgp bird with keepalived.conf health checks (namespaces)
     router = await startRouterBird(routerNs, join(dir, 'router'), { routerId: '192.168.79.254', localAs: 65000, holdSeconds: 3, peers: [{ name: 'dir1', address: '192.168.79.1', as: 65001 }] });
     const conf = join(dir, 'keepalived.conf');
     writeFileSync(conf, `virtual_server 10.0.0.100 80 {\n  delay_loop 0.3\n  lb_algo mh\n  lb_kind DR\n  protocol TCP\n  quorum 2\n${RS.map((a) => `  real_server ${a} 80 {\n    weight 1\n    TCP_CHECK {\n      connect_timeout 0.5\n      retry 0\n    }\n  }\n`).join('')}}\n`);
-    daemon = spawn('ip', ['netns', 'exec', dirNs, process.execPath, join(REPO, 'bin/tsvs.mjs'), 'daemon', '--forwarder', 'none', '--socket', socket, '--no-state', '--keepalived', conf,
-      '--bgp', 'bird', '--bgp-as', '65001', '--bgp-peer', '192.168.79.254', '--bgp-peer-as', '65000', '--bgp-hold', '3', '--bgp-rise', '300', '--http', '127.0.0.1:9180'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    daemon.stdout!.on('data', (d: Buffer) => (logs += d.toString()));
-    daemon.stderr!.on('data', (d: Buffer) => (logs += d.toString()));
-    assert.ok(await waitFor(() => logs.includes('tsvs daemon ready') || daemon!.exitCode !== null, 20000, 50) >= 0, logs);
-    assert.ok(logs.includes('tsvs daemon ready'), logs);
+    daemon = await startDaemonIn(dirNs, ['--forwarder', 'none', '--socket', socket, '--no-state', '--keepalived', conf,
+      '--bgp', 'bird', '--bgp-as', '65001', '--bgp-peer', '192.168.79.254', '--bgp-peer-as', '65000', '--bgp-hold', '3', '--bgp-rise', '300', '--http', '127.0.0.1:9180'], (t) => (logs += t), () => logs);
   });
-  after(async () => {
-    if (daemon && daemon.exitCode === null && daemon.signalCode === null) {
-      daemon.kill('SIGKILL');
-      await new Promise((r) => daemon!.once('exit', r));
-    }
-    if (router) try { process.kill(router.pid, 'SIGKILL'); } catch { /* gone */ }
-    await lab.cleanup();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => tearDown(daemon, router, lab, dir));
 
   it('announced once both real servers answer their checks (quorum 2)', async () => {
     assert.ok(await waitFor(() => hops() === '192.168.79.1', 15000, 50) >= 0, `not announced:\n${logs.slice(-3000)}`);
@@ -179,21 +188,9 @@ describe('tsvs daemon --keepalived with global_defs tsvs_bgp_* (no --bgp flags; 
     lab.spawnIn(dirNs, process.execPath, ['-e', `require('net').createServer((s) => s.end()).listen(80, '${RS}')`]);
     router = await startRouterBird(routerNs, join(dir, 'router'), { routerId: '192.168.78.254', localAs: 65000, holdSeconds: 3, peers: [{ name: 'dir1', address: '192.168.78.1', as: 65001 }] });
     writeFileSync(conf, text(3));
-    daemon = spawn('ip', ['netns', 'exec', dirNs, process.execPath, join(REPO, 'bin/tsvs.mjs'), 'daemon', '--forwarder', 'none', '--socket', socket, '--no-state', '--keepalived', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
-    daemon.stdout!.on('data', (d: Buffer) => (logs += d.toString()));
-    daemon.stderr!.on('data', (d: Buffer) => (logs += d.toString()));
-    assert.ok(await waitFor(() => logs.includes('tsvs daemon ready') || daemon!.exitCode !== null, 20000, 50) >= 0, logs);
-    assert.ok(logs.includes('tsvs daemon ready'), logs);
+    daemon = await startDaemonIn(dirNs, ['--forwarder', 'none', '--socket', socket, '--no-state', '--keepalived', conf], (t) => (logs += t), () => logs);
   });
-  after(async () => {
-    if (daemon && daemon.exitCode === null && daemon.signalCode === null) {
-      daemon.kill('SIGKILL');
-      await new Promise((r) => daemon!.once('exit', r));
-    }
-    if (router) try { process.kill(router.pid, 'SIGKILL'); } catch { /* gone */ }
-    await lab.cleanup();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => tearDown(daemon, router, lab, dir));
 
   it('announced to the router from the file\'s settings; status shows them and the file\'s sysctls', async () => {
     assert.ok(await waitFor(() => hops() === '192.168.78.1', 15000, 50) >= 0, `not announced:\n${logs.slice(-3000)}`);

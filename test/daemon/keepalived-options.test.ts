@@ -1,5 +1,5 @@
 // keepalived.conf global_defs keywords that are tsvs daemon options (tsvs_bgp_*, tsvs_sloppy_tcp...;
-// src/config/keepalived/keywords.ts TSVS_DAEMON_KEYWORDS, src/daemon/options.ts keepalivedOptionLayer;
+// src/config/keepalived/keywords.ts tsvsDaemonKeywords, src/daemon/options.ts keepalivedOptionLayer;
 // docs/SCALE-OUT.md): read with their places, checked by the daemon's option table at FILE:LINE:COL,
 // the lowest layer under --config and the flags; `tsvs config-test` and the daemon refuse bad ones.
 import { describe, it } from 'node:test';
@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { TSVS_DAEMON_KEYWORDS } from '../../src/config/keepalived/keywords.ts';
+import { tsvsDaemonKeywords } from '../../src/config/keepalived/keywords.ts';
 import { parseKeepalived } from '../../src/config/keepalived.ts';
 import { formatDiagnostic } from '../../src/config/desired.ts';
 import {
@@ -28,10 +28,10 @@ const layerOf = (globals: string[]) => {
 };
 
 describe('the keywords', () => {
-  it('TSVS_DAEMON_KEYWORDS is tsvs_ + every option keepalived.conf may set, repeatable where the option is', () => {
+  it('tsvsDaemonKeywords is tsvs_ + every option keepalived.conf may set, repeatable where the option is', () => {
     const byKey = new Map(OPTION_SPECS.map((s) => [s.key, s]));
-    assert.deepEqual(Object.keys(TSVS_DAEMON_KEYWORDS).sort(), [...KEEPALIVED_OPTION_KEYS].map(keepalivedKeyword).sort());
-    for (const k of KEEPALIVED_OPTION_KEYS) assert.equal(TSVS_DAEMON_KEYWORDS[keepalivedKeyword(k)], byKey.get(k)!.multiple ? 'many' : 'one', k);
+    assert.deepEqual(Object.keys(tsvsDaemonKeywords).sort(), [...KEEPALIVED_OPTION_KEYS].map(keepalivedKeyword).sort());
+    for (const k of KEEPALIVED_OPTION_KEYS) assert.equal(tsvsDaemonKeywords[keepalivedKeyword(k)], byKey.get(k)!.multiple ? 'many' : 'one', k);
   });
   it('every BGP option but --bgp-quorum (keepalived.conf has its virtual_server quorum), and the scale-out sysctls', () => {
     assert.ok(!KEEPALIVED_OPTION_KEYS.has(BGP_SPECS.quorum.key));

@@ -1,7 +1,7 @@
 /** keepalived.conf `global_defs { ... }`: the keywords the load balancer uses, the rest kept as written. */
 import { lines, type KaState, type Table } from './context.ts';
 import { kaDecimal, kaInt } from './numbers.ts';
-import { TSVS_DAEMON_KEYWORDS } from './keywords.ts';
+import { tsvsDaemonKeywords } from './keywords.ts';
 import type { Tok } from '../kalex.ts';
 
 /** Keywords accepted in global_defs and kept as written (no effect on the load balancer). */
@@ -68,7 +68,7 @@ export function globalDefsTable(st: KaState): Table {
     t[k] = { run: (s) => { global.options[k] = s.args.map((a) => a.text).join(' '); } };
   }
   // tsvs daemon options (tsvs_bgp_as 65001): kept with their places; the daemon checks the values.
-  for (const [k, n] of Object.entries(TSVS_DAEMON_KEYWORDS)) {
+  for (const [k, n] of Object.entries(tsvsDaemonKeywords)) {
     t[k] = { run: (s) => {
       if (!c.arg(s, 0, n === 'many' ? 'one or more values' : 'a value')) return;
       if (n === 'one') c.extra(s, 1);

@@ -452,7 +452,7 @@ export function kwTable(path: readonly string[]): KwTree | null {
     if (!n || typeof n === 'string') return null;
     t = n;
   }
-  return path.length === 1 ? (WITH_TSVS_KEYWORDS.get(path[0]!) ?? t) : t;
+  return path.length === 1 ? (withTsvsKeywords.get(path[0]!) ?? t) : t;
 }
 
 /**
@@ -462,7 +462,7 @@ export function kwTable(path: readonly string[]): KwTree | null {
  * The daemon checks the values with its option table (test/daemon/keepalived-options.test.ts
  * holds this list to that table); a flag given to the daemon replaces the file's value.
  */
-export const TSVS_DAEMON_KEYWORDS: Readonly<Record<string, 'one' | 'many'>> = {
+export const tsvsDaemonKeywords: Readonly<Record<string, 'one' | 'many'>> = {
   tsvs_bgp: 'one', tsvs_bgp_as: 'one', tsvs_bgp_peer: 'many', tsvs_bgp_peer_as: 'one', tsvs_bgp_router_id: 'one',
   tsvs_bgp_hold: 'one', tsvs_bgp_prefix: 'many', tsvs_bgp_rise: 'one',
   tsvs_sloppy_tcp: 'one', tsvs_sloppy_sctp: 'one', tsvs_conn_reuse_mode: 'one', tsvs_expire_nodest_conn: 'one', tsvs_expire_quiescent_template: 'one',
@@ -472,10 +472,10 @@ export const TSVS_DAEMON_KEYWORDS: Readonly<Record<string, 'one' | 'many'>> = {
  * tsvs's own keywords (docs/OBSERVABILITY.md), read beside keepalived's. keepalived calls them
  * unknown, so a file shared with keepalived leaves them out; KEEPALIVED_KEYWORDS stays keepalived's.
  */
-export const TSVS_KEYWORDS: Readonly<Record<string, KwTree>> = {
+export const tsvsKeywords: Readonly<Record<string, KwTree>> = {
   global_defs: {
     tsvs_http: 'plain', tsvs_http_token: 'plain', tsvs_procfs: 'plain', tsvs_slow_start: 'plain',
-    ...Object.fromEntries(Object.keys(TSVS_DAEMON_KEYWORDS).map((k) => [k, 'plain' as const])),
+    ...Object.fromEntries(Object.keys(tsvsDaemonKeywords).map((k) => [k, 'plain' as const])),
   },
 };
-const WITH_TSVS_KEYWORDS = new Map(Object.entries(TSVS_KEYWORDS).map(([block, extra]) => [block, { ...(KEEPALIVED_KEYWORDS[block] as KwTree), ...extra }]));
+const withTsvsKeywords = new Map(Object.entries(tsvsKeywords).map(([block, extra]) => [block, { ...(KEEPALIVED_KEYWORDS[block] as KwTree), ...extra }]));
