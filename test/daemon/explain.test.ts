@@ -10,18 +10,14 @@ import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Explanation } from '../../src/core/explain.ts';
-import { closeServer, freePort, httpGet, nameServer, REPO, startDaemon, tsvsadm, type DaemonProc } from './helpers.ts';
+import { closeServer, freePort, httpGet, nameServer, nameServers, REPO, startDaemon, tsvsadm, type DaemonProc } from './helpers.ts';
 
 let d: DaemonProc;
-const rs: Awaited<ReturnType<typeof nameServer>>[] = [];
-const byPort = new Map<number, string>();
+let rs: Awaited<ReturnType<typeof nameServer>>[] = [];
+let byPort = new Map<number, string>();
 
 before(async () => {
-  for (const n of ['rs1', 'rs2', 'rs3']) {
-    const s = await nameServer(n);
-    rs.push(s);
-    byPort.set(s.port, n);
-  }
+  ({ servers: rs, byPort } = await nameServers(['rs1', 'rs2', 'rs3']));
   d = await startDaemon(['--forwarder', 'proxy', '--workers', '0', '--no-state']);
 });
 after(async () => {

@@ -52,6 +52,19 @@ export async function nameServer(name: string, port = 0): Promise<{ server: Http
   return { server, port: (server.address() as { port: number }).port, hits: () => hits };
 }
 
+/** `nameServer` for each name, and which name each port is: for tests that ask which server answered. */
+export async function nameServers(names: readonly string[]): Promise<{ servers: Awaited<ReturnType<typeof nameServer>>[]; byPort: Map<number, string> }> {
+  const servers: Awaited<ReturnType<typeof nameServer>>[] = [];
+  const byPort = new Map<number, string>();
+  for (const n of names) {
+    const s = await nameServer(n);
+    servers.push(s);
+    byPort.set(s.port, n);
+  }
+  return { servers, byPort };
+}
+
+
 export function closeServer(s: HttpServer | NetServer): Promise<void> {
   return new Promise((r) => {
     (s as HttpServer).closeAllConnections?.();

@@ -10,7 +10,7 @@ import { chmodSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Explanation } from '../../src/core/explain.ts';
-import { closeServer, freePort, httpGet, nameServer, tmpDir, tsvsadm } from '../daemon/helpers.ts';
+import { closeServer, freePort, httpGet, nameServer, nameServers, tmpDir, tsvsadm } from '../daemon/helpers.ts';
 import { call, startHttpDaemon, type HttpDaemon } from './helpers.ts';
 
 const ADMIN = 'admin-token-0123456789abcdef';
@@ -18,15 +18,11 @@ const READ = 'read-token-0123456789abcdef';
 const R = { authorization: `Bearer ${READ}` };
 
 let d: HttpDaemon;
-const rs: Awaited<ReturnType<typeof nameServer>>[] = [];
-const byPort = new Map<number, string>();
+let rs: Awaited<ReturnType<typeof nameServer>>[] = [];
+let byPort = new Map<number, string>();
 
 before(async () => {
-  for (const n of ['rs1', 'rs2', 'rs3']) {
-    const s = await nameServer(n);
-    rs.push(s);
-    byPort.set(s.port, n);
-  }
+  ({ servers: rs, byPort } = await nameServers(['rs1', 'rs2', 'rs3']));
   const dir = tmpDir();
   const tokens = join(dir, 'tokens');
   writeFileSync(tokens, `admin ${ADMIN}\nread ${READ}\n`);
