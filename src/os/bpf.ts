@@ -397,40 +397,34 @@ export class KernelFastPath {
       const hdr = d.getUint32(off, true);
       if (hdr & 0x80000000) break; // still being written
       const len = hdr & 0x3fffffff;
-      if (!(hdr & 0x40000000) && len >= EVENT6_BYTES) {
+      if (!(hdr & 0x40000000) && len >= EVENT_BYTES) {
+        // struct flow_event or flow_event6 (told by length): the addresses, then the same fields.
         const p = off + 8;
-        const s6 = ev.saddr6 ??= new Uint32Array(4), d6 = ev.daddr6 ??= new Uint32Array(4);
-        for (let i = 0; i < 4; i++) {
-          s6[i] = d.getUint32(p + 4 * i, false);
-          d6[i] = d.getUint32(p + 16 + 4 * i, false);
+        let q: number;
+        if (len >= EVENT6_BYTES) {
+          const s6 = ev.saddr6 ??= new Uint32Array(4), d6 = ev.daddr6 ??= new Uint32Array(4);
+          for (let i = 0; i < 4; i++) {
+            s6[i] = d.getUint32(p + 4 * i, false);
+            d6[i] = d.getUint32(p + 16 + 4 * i, false);
+          }
+          ev.af = 6;
+          ev.saddr = ev.daddr = 0;
+          q = p + 32;
+        } else {
+          ev.af = 4;
+          ev.saddr = d.getUint32(p, false);
+          ev.daddr = d.getUint32(p + 4, false);
+          q = p + 8;
         }
-        ev.af = 6;
-        ev.saddr = ev.daddr = 0;
-        ev.sport = d.getUint16(p + 32, false);
-        ev.dport = d.getUint16(p + 34, false);
-        ev.proto = d.getUint8(p + 36);
-        ev.flags = d.getUint8(p + 37);
-        ev.len = d.getUint16(p + 38, true);
-        ev.pkts = Number(d.getBigUint64(p + 40, true));
-        ev.bytes = Number(d.getBigUint64(p + 48, true));
-        ev.kind = d.getUint32(p + 56, true);
-        ev.token = d.getUint32(p + 60, true);
-        on(ev);
-        n++;
-      } else if (!(hdr & 0x40000000) && len >= EVENT_BYTES) {
-        const p = off + 8;
-        ev.af = 4;
-        ev.saddr = d.getUint32(p, false);
-        ev.daddr = d.getUint32(p + 4, false);
-        ev.sport = d.getUint16(p + 8, false);
-        ev.dport = d.getUint16(p + 10, false);
-        ev.proto = d.getUint8(p + 12);
-        ev.flags = d.getUint8(p + 13);
-        ev.len = d.getUint16(p + 14, true);
-        ev.pkts = Number(d.getBigUint64(p + 16, true));
-        ev.bytes = Number(d.getBigUint64(p + 24, true));
-        ev.kind = d.getUint32(p + 32, true);
-        ev.token = d.getUint32(p + 36, true);
+        ev.sport = d.getUint16(q, false);
+        ev.dport = d.getUint16(q + 2, false);
+        ev.proto = d.getUint8(q + 4);
+        ev.flags = d.getUint8(q + 5);
+        ev.len = d.getUint16(q + 6, true);
+        ev.pkts = Number(d.getBigUint64(q + 8, true));
+        ev.bytes = Number(d.getBigUint64(q + 16, true));
+        ev.kind = d.getUint32(q + 24, true);
+        ev.token = d.getUint32(q + 28, true);
         on(ev);
         n++;
       }
