@@ -113,6 +113,16 @@ export interface Sysctls {
   am_droprate: number;
   /** secure_tcp: 0 off, 1 auto (the DoS state table below amemthresh, shown as 2), 3 always. */
   secure_tcp: number;
+  /**
+   * tsvs, not the kernel: a TCP entry's SYN_RECV lifetime, seconds, while the table is under a
+   * SYN flood (syn_load_rate new half-open entries or more in the current or the last second);
+   * the kernel keeps 60 s always (0 here does the same). Legitimate handshakes leave SYN_RECV
+   * within a round trip, so only a flood's entries live that long; a shorter lifetime under
+   * load gives their memory back sooner.
+   */
+  syn_recv_under_load: number;
+  /** New half-open (SYN_RECV) entries a second from which syn_recv_under_load applies. */
+  syn_load_rate: number;
 }
 
 export const DEFAULT_SYSCTLS: Readonly<Sysctls> = {
@@ -130,6 +140,8 @@ export const DEFAULT_SYSCTLS: Readonly<Sysctls> = {
   amemthresh: 1024,
   am_droprate: 10,
   secure_tcp: 0,
+  syn_recv_under_load: 10,
+  syn_load_rate: 1000,
 };
 
 export interface EngineOptions {
@@ -565,12 +577,42 @@ export class Engine implements IpvsBackend {
     if (this.dropEntryOn) this.randomDropEntry();
   }
 
+  /** New SYN_RECV entries in the second starting at halfOpenSecond, and in the second before. */
+  private halfOpenNow = 0;
+  private halfOpenLast = 0;
+  private halfOpenSecond = 0;
+
+  private countHalfOpen(): void {
+    const sec = Math.floor(this.now);
+    if (sec !== this.halfOpenSecond) {
+      this.halfOpenLast = sec === this.halfOpenSecond + 1 ? this.halfOpenNow : 0;
+      this.halfOpenNow = 0;
+      this.halfOpenSecond = sec;
+    }
+    this.halfOpenNow++;
+  }
+
+  /** True while new half-open entries arrive at syn_load_rate a second or faster. */
+  synFlooded(): boolean {
+    const rate = this.sys.syn_load_rate;
+    const sec = Math.floor(this.now);
+    if (sec === this.halfOpenSecond) return this.halfOpenNow >= rate || this.halfOpenLast >= rate;
+    return sec === this.halfOpenSecond + 1 && this.halfOpenNow >= rate;
+  }
+
+  /** A TCP state's timeout, seconds: the table's, SYN_RECV shortened under a SYN flood. */
+  private tcpTimeout(state: number): number {
+    const t = this.tcpTimeouts[state] ?? 60;
+    const short = this.sys.syn_recv_under_load;
+    return state === TCP_S.SYN_RECV && short > 0 && short < t && this.synFlooded() ? short : t;
+  }
+
   /** tcp_timeout_change: TCP transitions use the kernel's tcp_states_dos while true. */
   private secureTcp = false;
 
   /** What the defence is doing (status). */
-  defenseStatus(): { availPages: number; dropEntry: number; dropPacket: number; dropRate: number; secureTcp: number; entriesDropped: number; packetsDropped: number } {
-    return { availPages: this.lastAvail, dropEntry: this.sys.drop_entry, dropPacket: this.sys.drop_packet, dropRate: this.dropRate, secureTcp: this.sys.secure_tcp, ...this.defenseCounts };
+  defenseStatus(): { availPages: number; dropEntry: number; dropPacket: number; dropRate: number; secureTcp: number; synFlooded: boolean; entriesDropped: number; packetsDropped: number } {
+    return { availPages: this.lastAvail, dropEntry: this.sys.drop_entry, dropPacket: this.sys.drop_packet, dropRate: this.dropRate, secureTcp: this.sys.secure_tcp, synFlooded: this.synFlooded(), ...this.defenseCounts };
   }
 
   /** ip_vs_todrop: one new connection in dropRate is dropped. */
@@ -781,7 +823,7 @@ export class Engine implements IpvsBackend {
       t.state[s] = r.state;
     }
     if (!(r.flags & SYNC_CONN_F.NOOUTPUT)) t.flags[s]! &= ~CF.NOOUTPUT;
-    t.timeout[s] = r.timeout > 0 ? r.timeout : template ? 180 : pc === PROTO.TCP ? this.tcpTimeouts[r.state] ?? 60 : this.udpTimeout;
+    t.timeout[s] = r.timeout > 0 ? r.timeout : template ? 180 : pc === PROTO.TCP ? this.tcpTimeout(r.state) : this.udpTimeout;
     this.rearm(s);
     return true;
   }
@@ -1136,7 +1178,8 @@ export class Engine implements IpvsBackend {
         if (ns === TCP_S.ESTABLISHED) this.assure(s);
       }
       t.state[s] = ns;
-      t.timeout[s] = this.tcpTimeouts[ns]!;
+      if (ns === TCP_S.SYN_RECV && old !== ns) this.countHalfOpen();
+      t.timeout[s] = this.tcpTimeout(ns);
     } else if (pc === PROTO.UDP) {
       t.timeout[s] = this.udpTimeout;
       if (output) this.assure(s);

@@ -21,6 +21,7 @@ import { ProxyForwarder } from '../forwarders/proxy/forwarder.ts';
 import { ClusterForwarder } from '../forwarders/proxy/cluster.ts';
 import { DescriptorLimits } from './limits.ts';
 import { startDefense } from './defense.ts';
+import { heapSpaces } from '../os/gc.ts';
 import { startPacketForwarder } from '../forwarders/packet/index.ts';
 import type { Engine, Sysctls } from '../core/engine.ts';
 import type { Forwarder, ListenerFailure } from '../dataplane/forwarder.ts';
@@ -294,7 +295,7 @@ export class Daemon {
       slowStarts: this.slowStart.list(),
       table: (() => { const e = this.engine as unknown as Partial<Engine>; const c = e.counters?.(); return c ? { ...c, max: this.opts.connMax, defense: e.defenseStatus?.() ?? null } : null; })(),
       control: this.control ? { ...this.control.stats } : null,
-      memory: { ...process.memoryUsage(), releases: this.memoryReleases },
+      memory: { ...process.memoryUsage(), releases: this.memoryReleases, heapSpaces: heapSpaces() },
       limits: this.limits?.status() ?? null,
       eventLoop: {
         maxMs: Math.round(this.loopDelay.max / 1e4) / 100,

@@ -9,11 +9,12 @@
  *
  * Also here: memory given back. When the table or the fast path's flows have shrunk by
  * RELEASE_BYTES since the last collection (a flood's entries expired), one full garbage
- * collection frees the old arrays at once (src/os/gc.ts says why it is needed).
+ * collection frees the old arrays at once, and malloc and V8's young generation give their pages
+ * back (src/os/gc.ts says why each step is needed).
  */
 import { readFileSync } from 'node:fs';
 import type { Engine } from '../core/engine.ts';
-import { collectGarbage } from '../os/gc.ts';
+import { releaseMemory, trimYoungGeneration } from '../os/gc.ts';
 
 export const ENTRY_BYTES = 512;
 /**
@@ -22,6 +23,8 @@ export const ENTRY_BYTES = 512;
  */
 export const RELEASE_BYTES = 1 << 20;
 const RELEASE_EVERY_S = 5;
+/** How often the young generation is offered a trim (src/os/gc.ts trimYoungGeneration). */
+const YOUNG_TRIM_EVERY_S = 10;
 const PAGE = 4096;
 const PERIOD_MS = 1000;
 
@@ -47,12 +50,14 @@ export function availablePages(connMax: number, entries: number): number {
 export function startDefense(engine: Engine, connMax: number, heldBytes: () => number = () => engine.tableMemory().bytes, onRelease?: (freedBytes: number) => void): () => void {
   let peak = heldBytes();
   let quiet = 0;
+  let ticks = 0;
   const t = setInterval(() => {
+    if (++ticks % YOUNG_TRIM_EVERY_S === 0) trimYoungGeneration();
     engine.defense(availablePages(connMax, engine.sizes().entries));
     const held = heldBytes();
     if (quiet > 0) quiet--;
     if (peak - held >= RELEASE_BYTES && quiet === 0) {
-      collectGarbage();
+      releaseMemory();
       onRelease?.(peak - held);
       peak = held;
       quiet = RELEASE_EVERY_S;

@@ -74,7 +74,7 @@ export interface BgpOptions {
 }
 
 /** The IPVS sysctls that are daemon options (docs/SCALE-OUT.md: mh + sloppy_tcp for several active directors). */
-export type IpvsSysctls = Readonly<Pick<Sysctls, 'sloppy_tcp' | 'sloppy_sctp' | 'conn_reuse_mode' | 'expire_nodest_conn' | 'expire_quiescent_template' | 'drop_entry' | 'drop_packet' | 'amemthresh' | 'am_droprate' | 'secure_tcp'>>;
+export type IpvsSysctls = Readonly<Pick<Sysctls, 'sloppy_tcp' | 'sloppy_sctp' | 'conn_reuse_mode' | 'expire_nodest_conn' | 'expire_quiescent_template' | 'drop_entry' | 'drop_packet' | 'amemthresh' | 'am_droprate' | 'secure_tcp' | 'syn_recv_under_load' | 'syn_load_rate'>>;
 
 /** The daemon's own defaults (the forwarders' are PROXY_DEFAULTS / PACKET_DEFAULTS). */
 export const DAEMON_DEFAULTS = Object.freeze({
@@ -135,6 +135,8 @@ export const IPVS_SPECS = {
   amemthresh: { key: 'amemthresh', arg: 'PAGES', shown: String(DEFAULT_SYSCTLS.amemthresh), help: 'the kernel\'s amemthresh: the automatic defences turn on below this many pages available (the smaller of the system\'s and what is left of the connection table at 512 bytes an entry)', parse: (t: string): number => { const n = /^[0-9]+$/.test(t) ? Number(t) : NaN; if (!Number.isSafeInteger(n) || n < 1 || n > 2 ** 31 - 1) throw new OptionValueError(`must be a number of pages >= 1, not '${t}'`); return n; } },
   secure_tcp: { key: 'secure-tcp', arg: '0..3', shown: String(DEFAULT_SYSCTLS.secure_tcp), help: 'the kernel\'s secure_tcp: 0 off, 1 while memory is short (amemthresh), 3 always: TCP states follow the kernel\'s secure table (a forged handshake ACK does not make a flood\'s entry ESTABLISHED)', parse: mode('secure-tcp') },
   am_droprate: { key: 'am-droprate', arg: 'N', shown: String(DEFAULT_SYSCTLS.am_droprate), help: 'the kernel\'s am_droprate: drop-packet 3 drops one new connection in N', parse: (t: string): number => { const n = /^[0-9]+$/.test(t) ? Number(t) : NaN; if (!Number.isSafeInteger(n) || n < 1 || n > 2 ** 31 - 1) throw new OptionValueError(`must be an integer >= 1, not '${t}'`); return n; } },
+  syn_recv_under_load: { key: 'syn-recv-under-load', arg: 'S', shown: String(DEFAULT_SYSCTLS.syn_recv_under_load), help: 'tsvs, not the kernel: a half-open (SYN_RECV) connection lives S seconds instead of 60 while new ones arrive at --syn-load-rate a second or faster (a SYN flood\'s entries give their memory back sooner; a real handshake leaves SYN_RECV within a round trip); 0 keeps 60 s always, as the kernel', parse: (t: string): number => { const n = /^[0-9]+$/.test(t) ? Number(t) : NaN; if (!Number.isSafeInteger(n) || n > 60) throw new OptionValueError(`must be 0..60 seconds, not '${t}'`); return n; } },
+  syn_load_rate: { key: 'syn-load-rate', arg: 'N', shown: String(DEFAULT_SYSCTLS.syn_load_rate), help: 'new half-open connections a second from which --syn-recv-under-load applies', parse: (t: string): number => { const n = /^[0-9]+$/.test(t) ? Number(t) : NaN; if (!Number.isSafeInteger(n) || n < 1 || n > 2 ** 31 - 1) throw new OptionValueError(`must be an integer >= 1, not '${t}'`); return n; } },
 } as const satisfies { readonly [K in keyof IpvsSysctls]: OptionSpec<number> };
 
 const asNumber = (t: string): number => {

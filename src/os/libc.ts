@@ -34,6 +34,7 @@ export const sys = {
   if_nametoindex: libc.func('unsigned int if_nametoindex(const char *name)'),
   calloc: libc.func('void *calloc(size_t n, size_t size)'),
   free: libc.func('void free(void *p)'),
+  malloc_trim: libc.func('int malloc_trim(size_t pad)'),
   strerror: libc.func('const char *strerror(int errnum)'),
 };
 

@@ -178,3 +178,40 @@ test('secure_tcp 1: the secure table only while memory is short, the normal one 
   r.in('tcp', '172.16.0.2:4000', '10.0.0.1:80', 'S');
   assert.equal(r.e.connections().find((c) => c.cport === 4000 && c.caddr === '172.16.0.2')?.state, 'SYN_RECV', 'memory back: the normal table');
 });
+
+test('syn_recv_under_load: at syn_load_rate new half-open entries a second a SYN_RECV entry lives syn_recv_under_load s, not 60; a handshake that completes is not cut; 0 keeps 60 s', () => {
+  const lifetimes = (sysctl: Record<string, number>, synsAt: [at: number, count: number][]): Record<string, number> => {
+    const r = rig(sysctl);
+    let i = 0;
+    for (const [at, count] of synsAt) {
+      r.at(at);
+      for (let k = 0; k < count; k++) syn(r, i++);
+    }
+    const out: Record<string, number> = {};
+    for (const c of r.e.connections()) out[String(Math.round(c.expiresIn))] = (out[String(Math.round(c.expiresIn))] ?? 0) + 1;
+    return out;
+  };
+  const cases: { sysctl: Record<string, number>; synsAt: [number, number][]; want: Record<string, number>; why: string }[] = [
+    { sysctl: {}, synsAt: [[1, 999]], want: { 60: 999 }, why: 'below the rate: the kernel\'s 60 s' },
+    { sysctl: {}, synsAt: [[1, 1500]], want: { 60: 999, 10: 501 }, why: 'from the 1000th in one second: 10 s' },
+    { sysctl: { syn_load_rate: 100, syn_recv_under_load: 5 }, synsAt: [[1, 150]], want: { 60: 99, 5: 51 }, why: 'both sysctls taken' },
+    { sysctl: {}, synsAt: [[1, 1000], [2, 10]], want: { 59: 999, 9: 1, 10: 10 }, why: 'the second after a flooded one is still flooded (lifetimes seen from 2 s)' },
+    { sysctl: {}, synsAt: [[1, 1000], [3, 10]], want: { 58: 999, 8: 1, 60: 10 }, why: 'a quiet second ends it (lifetimes seen from 3 s)' },
+    { sysctl: { syn_recv_under_load: 0 }, synsAt: [[1, 1500]], want: { 60: 1500 }, why: '0: the kernel\'s behaviour' },
+  ];
+  for (const c of cases) assert.deepEqual(lifetimes(c.sysctl, c.synsAt), c.want, c.why);
+
+  // Under the flood a real client's handshake completes: its entry is ESTABLISHED with 900 s.
+  const r = rig({});
+  r.at(1);
+  for (let k = 0; k < 1200; k++) syn(r, k);
+  assert.equal(r.e.defenseStatus().synFlooded, true);
+  r.in('tcp', '172.18.0.1:40000', '10.0.0.1:80', 'S');
+  r.in('tcp', '172.18.0.1:40000', '10.0.0.1:80', 'A');
+  const legit = r.e.connections().find((c) => c.caddr === '172.18.0.1')!;
+  assert.deepEqual([legit.state, Math.round(legit.expiresIn)], ['ESTABLISHED', 900]);
+  // The flood's entries are gone 10 s later; the first 999 (before the rate was reached) stay.
+  r.at(12);
+  assert.equal(r.e.connections().filter((c) => c.state === 'SYN_RECV').length, 999);
+  assert.equal(r.e.defenseStatus().synFlooded, false);
+});

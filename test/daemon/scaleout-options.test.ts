@@ -17,7 +17,7 @@ describe('IPVS sysctls as daemon options', () => {
       sloppy_tcp: DEFAULT_SYSCTLS.sloppy_tcp, sloppy_sctp: DEFAULT_SYSCTLS.sloppy_sctp, conn_reuse_mode: DEFAULT_SYSCTLS.conn_reuse_mode,
       expire_nodest_conn: DEFAULT_SYSCTLS.expire_nodest_conn, expire_quiescent_template: DEFAULT_SYSCTLS.expire_quiescent_template,
       drop_entry: DEFAULT_SYSCTLS.drop_entry, drop_packet: DEFAULT_SYSCTLS.drop_packet, amemthresh: DEFAULT_SYSCTLS.amemthresh, am_droprate: DEFAULT_SYSCTLS.am_droprate,
-      secure_tcp: DEFAULT_SYSCTLS.secure_tcp,
+      secure_tcp: DEFAULT_SYSCTLS.secure_tcp, syn_recv_under_load: DEFAULT_SYSCTLS.syn_recv_under_load, syn_load_rate: DEFAULT_SYSCTLS.syn_load_rate,
     });
     assert.equal(o.ipvs.secure_tcp, 0);
     assert.deepEqual([o.ipvs.sloppy_tcp, o.ipvs.conn_reuse_mode], [0, 1]);
@@ -32,6 +32,7 @@ describe('IPVS sysctls as daemon options', () => {
     [{ 'expire-nodest-conn': 'on' }, { expire_nodest_conn: 1 }],
     [{ 'drop-entry': '1', 'drop-packet': '3', amemthresh: '2048', 'am-droprate': '5' }, { drop_entry: 1, drop_packet: 3, amemthresh: 2048, am_droprate: 5 }],
     [{ 'expire-quiescent-template': 'on', 'sloppy-tcp': 'off' }, { expire_quiescent_template: 1, sloppy_tcp: 0 }],
+    [{ 'syn-recv-under-load': '0', 'syn-load-rate': '500' }, { syn_recv_under_load: 0, syn_load_rate: 500 }],
   ];
   for (const [flags, want] of rows) {
     it(`${Object.entries(flags).map(([k, v]) => `--${k} ${v}`).join(' ')}`, () => {
@@ -82,6 +83,8 @@ describe('--bgp and its options', () => {
     [{ bgp: 'bird', 'bgp-as': '1', 'bgp-peer': '10.0.0.1', 'bgp-quorum': '0' }, /^--bgp-quorum must be a weight/],
     [{ 'sloppy-tcp': '1' }, /^--sloppy-tcp must be on or off, not '1'$/],
     [{ 'conn-reuse-mode': '4' }, /^--conn-reuse-mode must be 0, 1, 2 or 3, not '4'$/],
+    [{ 'syn-recv-under-load': '61' }, /^--syn-recv-under-load must be 0..60 seconds, not '61'$/],
+    [{ 'syn-load-rate': '0' }, /^--syn-load-rate must be an integer >= 1, not '0'$/],
   ];
   for (const [flags, msg] of bad) {
     it(`refused: ${Object.entries(flags).map(([k, v]) => `--${k} ${String(v)}`).join(' ')}`, () => {

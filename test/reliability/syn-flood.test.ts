@@ -4,7 +4,8 @@
  * legitimate requests keep being answered, an established download keeps flowing (the kernel's
  * LRU flow map evicts the flood's flows, not the one carrying traffic), the daemon's event loop
  * does not stall, and 60 s after the flood (its entries expired) the connection table and the
- * fast path's flows are back to their empty sizes and resident memory close to what it was. Figures printed: legitimate answered, RSS before/peak/10 s/60 s
+ * fast path's flows are back to their empty sizes and resident memory within 10% of what it was
+ * (the flood's half-open entries live 10 s under load, --syn-recv-under-load). Figures printed: legitimate answered, RSS before/peak/10 s/60 s
  * after, bytes per entry, table entries, flows evicted, the daemon's worst pause.
  */
 import { describe, it, before, after } from 'node:test';
@@ -43,7 +44,7 @@ describe('SYN flood into the DR lab (kernel fast path, LRU flow map)', { skip, t
     assert.deepEqual(curlFromClient(prefix, 2).sort(), ['test1', 'test2']);
     await sleep(500);
     const rss0 = rssMb(dir.pid);
-    const mem0 = (await status())['memory'] as { heapTotal: number; external: number };
+    const mem0 = (await status())['memory'] as { heapTotal: number; external: number; heapSpaces: Record<string, number> };
     const brkMb = (): number => Number(/\[heap\]\n(?:.*\n)*?Rss:\s+(\d+) kB/.exec(readFileSync(`/proc/${dir.pid}/smaps`, 'utf8'))?.[1] ?? 0) / 1024;
     const brk0 = brkMb();
 
@@ -95,13 +96,15 @@ describe('SYN flood into the DR lab (kernel fast path, LRU flow map)', { skip, t
     const floodEnd = performance.now();
     await sleep(10_000);
     const rss10 = rssMb(dir.pid);
+    await sleep(Math.max(0, floodEnd + 15_000 - performance.now()));
+    const entries15 = ((await status())['table'] as { entries: number }).entries;
     await sleep(Math.max(0, floodEnd + 62_000 - performance.now()));
     const rss60 = rssMb(dir.pid);
     const later = await status();
     const laterTable = later['table'] as { entries: number; tableBytes: number };
     const laterFp = (later['listeners'] as { fastPath: Record<string, number> }).fastPath;
     const entries = Math.max(table.entries, 1);
-    const mem = later['memory'] as { heapTotal: number; external: number; releases: number };
+    const mem = later['memory'] as { heapTotal: number; external: number; releases: number; heapSpaces: Record<string, number> };
     // The brk heap (malloc's main arena), MB.
     const heapMb = brkMb();
     figures('syn flood', {
@@ -111,7 +114,9 @@ describe('SYN flood into the DR lab (kernel fast path, LRU flow map)', { skip, t
       peakBytesPerEntry: Math.round(((peak - rss0) * 1048576) / entries), tableBytesPerEntry: Math.round((table as unknown as { tableBytes: number }).tableBytes / entries), fastPathBytesPerFlow: Math.round((fp['tableBytes'] ?? 0) / Math.max(fp['flows']!, 1)),
       heapTotalBeforeMb: mem0.heapTotal / 1048576, heapTotalAfter60sMb: mem.heapTotal / 1048576, externalBeforeMb: mem0.external / 1048576, externalAfter60sMb: mem.external / 1048576,
       releases: mem.releases, brkHeapBeforeMb: brk0, brkHeapAfter60sMb: heapMb,
-      entriesAfter60s: laterTable.entries, tableBytesAfter60s: laterTable.tableBytes, fastPathBytesAfter60s: laterFp['tableBytes'] ?? 0,
+      newSpaceBeforeMb: (mem0.heapSpaces['new_space'] ?? 0) / 1048576, newSpaceAfter60sMb: (mem.heapSpaces['new_space'] ?? 0) / 1048576,
+      oldSpaceBeforeMb: (mem0.heapSpaces['old_space'] ?? 0) / 1048576, oldSpaceAfter60sMb: (mem.heapSpaces['old_space'] ?? 0) / 1048576,
+      entriesAfter15s: entries15, entriesAfter60s: laterTable.entries, tableBytesAfter60s: laterTable.tableBytes, fastPathBytesAfter60s: laterFp['tableBytes'] ?? 0,
       downloadWorstStallMs: worstStall, loopMaxMs: loop.maxMs,
     });
     assert.ok(ok / tried >= 0.99, `${ok} of ${tried} legitimate requests answered`);
@@ -121,9 +126,12 @@ describe('SYN flood into the DR lab (kernel fast path, LRU flow map)', { skip, t
     // The arrays are back to their empty sizes (table: 1,024 slots and the timer wheel; flows: 256).
     assert.ok(laterTable.tableBytes <= 1 << 20, `the table holds ${laterTable.tableBytes} bytes 60 s after`);
     assert.ok((laterFp['tableBytes'] ?? 0) <= 64 << 10, `the fast path's flows hold ${laterFp['tableBytes']} bytes 60 s after`);
-    // The issue's target is 10%; measured 15% (V8's heap and malloc keep some): held at 25%
-    // until that is closed (bench/RESULTS.md).
-    assert.ok(rss60 <= rss0 * 1.25, `RSS ${rss0} MB before the flood, ${rss60} MB 60 s after`);
+    // The issue's target: back within 10% 60 s after. The flood's half-open entries live 10 s
+    // (--syn-recv-under-load), their arrays are freed, malloc trimmed, V8's young generation shrunk.
+    assert.ok(rss60 <= rss0 * 1.10, `RSS ${rss0} MB before the flood, ${rss60} MB 60 s after`);
+    // Under the flood a half-open entry lives 10 s, not 60: 15 s after, only the entries made
+    // before the rate was reached (under 1,000 a second) and the legitimate ones are left.
+    assert.ok(entries15 < 2000, `${entries15} entries 15 s after the flood`);
     // More flows installed than the map holds: the LRU made room (the download's flow stayed: no stall).
     if (fp['installed']! > 65_536) assert.ok(fp['evicted']! > 0, 'the LRU map evicted flows to make room');
   });
