@@ -55,13 +55,16 @@ function hostPrefix(vip: string): 32 | 128 {
   return vip.includes(':') ? 128 : 32;
 }
 
-export function sysctlKeys(mode: RsMode): Record<string, string> {
-  const k: Record<string, string> = {
+export function sysctlKeys(mode: RsMode, af: 4 | 6 = 4): Record<string, string> {
+  // IPv6 has no ARP: Linux answers a neighbour solicitation only for an address on the
+  // interface it came in on, so a VIP on lo is never claimed on the wire; nothing to set.
+  const k: Record<string, string> = af === 6 ? {} : {
     'net.ipv4.conf.all.arp_ignore': '1',
     'net.ipv4.conf.all.arp_announce': '2',
     'net.ipv4.conf.lo.arp_ignore': '1',
     'net.ipv4.conf.lo.arp_announce': '2',
   };
+  // TUN: the outer packets come over IPv4 (or IPv6, which has no rp_filter); the agent takes them.
   if (mode === 'tun') {
     k['net.ipv4.conf.all.rp_filter'] = '0';
     k['net.ipv4.conf.lo.rp_filter'] = '0';
@@ -110,7 +113,7 @@ export async function realserverUp(vip: string, mode: RsMode, ns?: string, tunOp
   if (prev && hasAddr(ns, vip) && (!prev.agentPid || alive(prev.agentPid))) return { state: prev, actions: ['already up'] };
   if (prev) rmSync(statePath(ns, vip), { force: true });
   const sysctls: Record<string, string> = {};
-  for (const [k, v] of Object.entries(sysctlKeys(mode))) {
+  for (const [k, v] of Object.entries(sysctlKeys(mode, vip.includes(':') ? 6 : 4))) {
     sysctls[k] = getSysctl(ns, k);
     if (sysctls[k] !== v) { setSysctl(ns, k, v); actions.push(`sysctl ${k}=${v} (was ${sysctls[k]})`); }
   }

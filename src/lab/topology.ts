@@ -498,7 +498,10 @@ export async function labUp(mode: LabMode, opts: LabUpOptions = {}): Promise<Lab
         a6(n, `${LAB.rs6[i]}/64`, 'eth0');
         nsSh(n, ['ip', 'link', 'set', 'eth0', 'up']);
         nsSh(n, ['ip', '-6', 'route', 'add', 'default', 'via', mode === 'nat' ? LAB.dip6 : LAB.router6]);
-        if (mode !== 'nat') a6(n, `${LAB.vip6}/128`, 'lo');
+        // DR: the IPv6 VIP as `tsvs realserver up --vip` sets it; TUN: the agent started
+        // below for the IPv4 VIP delivers the IPv6 one too (alsoVips).
+        if (mode === 'dr') await realserverUp(LAB.vip6, 'dr', n);
+        else if (mode !== 'nat') a6(n, `${LAB.vip6}/128`, 'lo');
       }
     }
     // real servers

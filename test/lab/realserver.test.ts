@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import { sh, nsSh, shTry, alive } from '../../src/lab/netns.ts';
 import { realserverUp, realserverDown, getSysctl, setSysctl, readState, tunOptionsError, type TunOptions, type RsMode } from '../../src/lab/realserver.ts';
@@ -46,6 +47,29 @@ for (const mode of ['dr', 'tun'] as const) {
     }
   });
 }
+
+test('tsvs realserver up --vip with an IPv6 address sets it on lo as /128 and no IPv4 sysctl; down removes it', { skip, timeout: 60_000 }, async () => {
+  const ns = `tsvs-rs${process.pid}v6`;
+  const vip6 = 'fd00:99::9';
+  const cli = fileURLToPath(new URL('../../bin/tsvs.mjs', import.meta.url));
+  const tsvs = (...argv: string[]) => shTry(['ip', 'netns', 'exec', ns, process.execPath, cli, 'realserver', ...argv]);
+  sh(['ip', 'netns', 'add', ns]);
+  try {
+    for (const k of ['all.arp_ignore', 'lo.arp_announce']) setSysctl(ns, `net.ipv4.conf.${k}`, '0');
+    const up = tsvs('up', '--vip', vip6);
+    assert.equal(up.status, 0, up.err);
+    const j = JSON.parse(nsSh(ns, ['ip', '-j', '-6', 'addr', 'show', 'dev', 'lo'])) as { addr_info: { local: string; prefixlen: number }[] }[];
+    assert.ok(j[0]!.addr_info.some((a) => a.local === vip6 && a.prefixlen === 128), JSON.stringify(j));
+    assert.deepEqual([getSysctl(ns, 'net.ipv4.conf.all.arp_ignore'), getSysctl(ns, 'net.ipv4.conf.lo.arp_announce')], ['0', '0']);
+    const down = tsvs('down', '--vip', vip6);
+    assert.equal(down.status, 0, down.err);
+    assert.ok(!loAddrs(ns).includes(vip6));
+    assert.equal(tsvs('up', '--vip', 'fd00::zz').status, 2, 'a bad address is refused');
+  } finally {
+    await realserverDown(vip6, ns).catch(() => {});
+    shTry(['ip', 'netns', 'del', ns]);
+  }
+});
 
 test('TUN options are checked: gue needs a port, the port is for gue only, tunnel types only with --mode tun', () => {
   const table: [RsMode, TunOptions, string | null][] = [

@@ -7,7 +7,8 @@ export const summary = 'set up / undo a real server for DR or TUN: VIP on lo, AR
 
 const HELP = `usage: tsvs realserver up|down --vip VIP [--mode dr|tun] [--tun-type ipip|gue|gre[,...]] [--tun-port N]
 
-up:   VIP on lo as /32, a host route, arp_ignore=1 and arp_announce=2 (all, lo);
+up:   VIP on lo as /32, a host route, arp_ignore=1 and arp_announce=2 (all, lo); an IPv6
+      VIP goes on lo as /128 (nodad), with no sysctl (IPv6 has no ARP to quiet);
       --mode tun also sets rp_filter=0 and starts the user-space decapsulation agent
       (device tsvstun0), for kernels without tunnel devices. --tun-type says which
       encapsulations it accepts, as the director's destinations use them (ipvsadm -i
@@ -28,7 +29,7 @@ export async function run(argv: string[]): Promise<number> {
   if (a.help) { process.stdout.write(HELP); return 0; }
   const verb = p[0];
   const vip = a.vip ? canonicalIp(a.vip) : null;
-  if ((verb !== 'up' && verb !== 'down') || !vip || vip.includes(':') || (a.mode !== 'dr' && a.mode !== 'tun')) {
+  if ((verb !== 'up' && verb !== 'down') || !vip || (a.mode !== 'dr' && a.mode !== 'tun')) {
     process.stderr.write(HELP);
     return 2;
   }
