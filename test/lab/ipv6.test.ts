@@ -1,6 +1,7 @@
 // IPv6 through the packet forwarder: the lab addressed over IPv6, a TCP and a UDP service on the
 // IPv6 VIP, DR and NAT, on the default main-thread path and through two ring worker threads
-// (--workers 2: decisions over the channel, every IPv6 packet answered by the engine); an IPv6
+// (--workers 2: decisions over the channel, established IPv6 flows forwarded from the workers'
+// decision caches); an IPv6
 // firewall-mark service (ip6tables marks, the NFQUEUE worker). Real traffic from the client
 // namespace, offloads at their veth defaults.
 import { describe, it, before, after } from 'node:test';
@@ -80,11 +81,19 @@ for (const { mode, workers } of VARIANTS) {
       if (mode === 'nat') assert.equal(Number(m[3]), after!.counters['masqOut']! - before!.counters['masqOut']!, `OutPkts = replies rewritten: ${stats}`);
     });
 
-    it('a 10 MiB download over IPv6 arrives intact', () => {
+    it(`a 10 MiB download over IPv6 arrives intact${workers ? ', most of its packets forwarded from the workers\' decision caches' : ''}`, async () => {
+      const before = await labForwarderStatus(prefix);
       const r = shTry(['sh', '-c', `ip netns exec ${ns.client} curl -6 -g -s -m 20 http://[${LAB.vip6}]/big | sha256sum`]);
       const want = Buffer.alloc(10 * 1024 * 1024);
       for (let i = 0; i < want.length; i++) want[i] = (i * 31 + 7) & 255;
       assert.equal(r.out.split(' ')[0], createHash('sha256').update(want).digest('hex'));
+      if (workers) {
+        await sleep(200); // ring workers post their counters every 100 ms
+        const after = await labForwarderStatus(prefix);
+        const cached = after!.counters['cached']! - before!.counters['cached']!;
+        const sent = sentIn(after!) - sentIn(before!);
+        assert.ok(cached > sent / 2, `${cached} of ${sent} client packets forwarded from the cache`);
+      }
     });
 
     if (mode === 'dr' && workers === 0) {

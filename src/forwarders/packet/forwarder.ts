@@ -21,7 +21,7 @@ import type { NextHop } from '../../os/neigh.ts';
 import { KICK_AGE_MS, type DecisionChannel } from './channel.ts';
 import { newAction, type Action, type DecideBatch } from './decision.ts';
 import { classify, malformedOurs, newMeta, NO_ADDRS6, type Addrs6, type PacketMeta } from './classify.ts';
-import { FlowCache, flowKey, type FlowEntry } from './flow-cache.ts';
+import { FlowCache, flowKey, flowPeer, type FlowEntry, type FlowKey, type FlowPeer } from './flow-cache.ts';
 import type { FastPathTable } from './fastpath.ts';
 import type { FastPathTable6 } from './fastpath6.ts';
 import { OffloadStep, TX_COPY_MAX } from './offload.ts';
@@ -322,8 +322,8 @@ export interface PacketForwarderOptions {
   readonly blockTimeoutMs?: number;
   /**
    * Also capture IPv6 (an ETH_P_IPV6 ring per interface, fanout group base+0x100+i) and forward
-   * for these IPv6 VIPs / NAT real servers (key6 strings). With `channel` (ring workers) every
-   * IPv6 packet waits for the engine's answer: the decision cache is IPv4-only (flow-cache.ts).
+   * for these IPv6 VIPs / NAT real servers (key6 strings). With `channel` (ring workers) IPv6
+   * flows are cached as IPv4 ones are (flow-cache.ts; keys are text).
    */
   readonly ipv6?: Addrs6;
   /**
@@ -355,9 +355,10 @@ interface Pending {
   sock: number;
   /** Sequence number in the channel (fast path), or -1. */
   seq: number;
-  /** Flow key and cache map of the packet (fast path). */
-  key: number;
+  /** Flow key, cache map and the other side of the packet (fast path). */
+  key: FlowKey;
   out: boolean;
+  peer: FlowPeer;
 }
 
 export class PacketForwarder {
@@ -526,7 +527,7 @@ export class PacketForwarder {
     const idx = this.pending.length;
     let pe = this.pool[idx];
     if (!pe) {
-      pe = { m: createFrameMeta(), buf: this.socks[0]!.ringBytes, headroom: 0, sock: 0, seq: -1, key: 0, out: false };
+      pe = { m: createFrameMeta(), buf: this.socks[0]!.ringBytes, headroom: 0, sock: 0, seq: -1, key: 0, out: false, peer: 0 };
       this.pool.push(pe);
       this.metaPool.push(newMeta());
       this.actions.push(newAction());
@@ -582,6 +583,7 @@ export class PacketForwarder {
     this.used[pe.seq & (chan.cap - 1)] = null;
     pe.key = key;
     pe.out = meta.dir === 'out';
+    pe.peer = key === -1 ? 0 : flowPeer(meta);
     this.pending.push(pe);
   }
 
@@ -596,7 +598,7 @@ export class PacketForwarder {
 
   private cacheAnswer(pe: Pending, a: Action): void {
     const m = pe.m;
-    this.flows.remember(pe.key, pe.out, m.protocol, pe.out ? m.src[0]! : m.dst[0]!, pe.out ? m.sport : m.dport, a, this.nowMs);
+    this.flows.remember(pe.key, pe.out, m.protocol, pe.peer, pe.out ? m.sport : m.dport, a, this.nowMs);
   }
 
   private flushDecisions(): void {
