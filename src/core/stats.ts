@@ -12,6 +12,8 @@
  */
 import type { RateSnapshot, StatsSnapshot } from './types.ts';
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 export class Stats {
   conns = 0;
   inpkts = 0;
@@ -48,25 +50,33 @@ export class Stats {
   }
 
   snapshot(): StatsSnapshot {
+    return this.snapshotInto({ conns: 0, inpkts: 0, outpkts: 0, inbytes: 0, outbytes: 0 });
+  }
+
+  /** snapshot() written into an object the caller reuses (Engine.visitServices). */
+  snapshotInto<T extends Mutable<StatsSnapshot>>(o: T): T {
     const z = this.z0;
-    return {
-      conns: this.conns - z[0]!,
-      inpkts: this.inpkts - z[1]!,
-      outpkts: this.outpkts - z[2]!,
-      inbytes: this.inbytes - z[3]!,
-      outbytes: this.outbytes - z[4]!,
-    };
+    o.conns = this.conns - z[0]!;
+    o.inpkts = this.inpkts - z[1]!;
+    o.outpkts = this.outpkts - z[2]!;
+    o.inbytes = this.inbytes - z[3]!;
+    o.outbytes = this.outbytes - z[4]!;
+    return o;
   }
 
   rates(): RateSnapshot {
+    return this.ratesInto({ cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 });
+  }
+
+  /** rates() written into an object the caller reuses. */
+  ratesInto<T extends Mutable<RateSnapshot>>(o: T): T {
     const a = this.avg;
-    return {
-      cps: Math.floor((a[0]! + 511) / 1024),
-      inpps: Math.floor((a[1]! + 511) / 1024),
-      outpps: Math.floor((a[2]! + 511) / 1024),
-      inbps: Math.floor((a[3]! + 15) / 32),
-      outbps: Math.floor((a[4]! + 15) / 32),
-    };
+    o.cps = Math.floor((a[0]! + 511) / 1024);
+    o.inpps = Math.floor((a[1]! + 511) / 1024);
+    o.outpps = Math.floor((a[2]! + 511) / 1024);
+    o.inbps = Math.floor((a[3]! + 15) / 32);
+    o.outbps = Math.floor((a[4]! + 15) / 32);
+    return o;
   }
 
   /** Raw fixed-point averages (tests). */

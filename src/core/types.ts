@@ -154,6 +154,26 @@ export interface ServiceSnapshot extends ServiceSpec {
   readonly dests: readonly DestSnapshot[];
 }
 
+/**
+ * A service as Engine.visitServices hands it to an observer: the snapshot's fields without its
+ * list of real servers. The engine refills one object for every service: read it during the
+ * call, keep nothing of it.
+ */
+export type ServiceVisit = Omit<ServiceSnapshot, 'dests'>;
+
+/** A real server as Engine.visitServices hands it over (the engine's own, read-only): read it during the call. */
+export type DestVisit = Pick<DestSnapshot, 'af' | 'addr' | 'port' | 'weight' | 'activeConns' | 'inactConns' | 'persistConns'>;
+
+/**
+ * Reads the service table in place (Engine.visitServices): each service in list order, then each
+ * of its real servers (kernel order, newest first). For observers of large tables (/metrics on
+ * 1,000 x 10): no snapshot objects are built, so a scrape leaves nothing for the collector.
+ */
+export interface ServiceVisitor {
+  service(s: ServiceVisit): void;
+  dest(d: DestVisit): void;
+}
+
 export interface ConnSnapshot {
   readonly af: Af;
   /** 'TCP' | 'UDP' | 'SCTP', or 'IP' for fwmark templates (protocol 0). */

@@ -6,16 +6,18 @@
  * Drops: the packet forwarder's are its DropReason counters (in its status); the proxy's are the
  * new connections it refused (Forwarder.drops(): no real server, maxconn, descriptor budget).
  */
-import type { ConnSnapshot, IpvsInfo, RateSnapshot, ServiceKey, ServiceSnapshot, StatsSnapshot, SyncDaemonSpec, Timeouts } from '../core/types.ts';
+import type { ConnSnapshot, IpvsInfo, RateSnapshot, ServiceKey, ServiceSnapshot, ServiceVisitor, StatsSnapshot, SyncDaemonSpec, Timeouts } from '../core/types.ts';
 import type { HealthStatus } from '../health/types.ts';
 import type { Engine } from '../core/engine.ts';
-import type { BgpObserved, SlowStartObserved, DrainObserved, FastPathObserved, ForwarderObserved, ObserveSnapshot, SyncObserved, VrrpObserved } from '../observe/snapshot.ts';
+import type { BgpObserved, SlowStartObserved, DrainObserved, FastPathObserved, ForwarderObserved, LiveSnapshot, ObserveSnapshot, SyncObserved, VrrpObserved } from '../observe/snapshot.ts';
 
 /** The engine calls observers make (src/core/engine.ts Engine). */
 export interface ObservedEngine {
   info(): IpvsInfo;
   timeouts(): Timeouts;
   services(): readonly ServiceSnapshot[];
+  /** /metrics reads the table in place (no snapshot objects). */
+  visitServices(v: ServiceVisitor): void;
   service(key: ServiceKey): ServiceSnapshot | null;
   connections(): readonly ConnSnapshot[];
   daemons(): readonly SyncDaemonSpec[];
@@ -68,7 +70,12 @@ export function forwarderObserved(kind: ObserveSources['forwarderKind'], st: unk
   return { kind, drops: { ...numbers(o['drops']), ...numbers(drops) }, packets: numbers(o['counters']), fastPath };
 }
 
-export async function takeSnapshot(src: ObserveSources): Promise<ObserveSnapshot> {
+/**
+ * What /metrics renders: the snapshot with the services read in place from the engine when
+ * rendered (Engine.visitServices), not listed: on a large table the list is tens of thousands of
+ * objects built on the forwarding thread at every scrape.
+ */
+export async function takeLiveSnapshot(src: ObserveSources): Promise<LiveSnapshot> {
   src.settle();
   const e = src.engine;
   e.setTime(src.now());
@@ -80,7 +87,7 @@ export async function takeSnapshot(src: ObserveSources): Promise<ObserveSnapshot
     startedAt: src.startedAt,
     info: e.info(),
     timeouts: e.timeouts(),
-    services: e.services(),
+    visitServices: (v) => e.visitServices(v),
     total: { stats: e.totalStats(), rates: e.totalRates() },
     connTable: { entries: c.entries, limit: c.limit ?? DEFAULT_CONN_LIMIT, tableFull: c.tableFull },
     health: src.health(),
@@ -91,6 +98,12 @@ export async function takeSnapshot(src: ObserveSources): Promise<ObserveSnapshot
     slowStarts: src.slowStarts(),
     bgp: (await src.bgp?.()) ?? null,
   };
+}
+
+/** The whole snapshot, services listed (the API and the dashboard). */
+export async function takeSnapshot(src: ObserveSources): Promise<ObserveSnapshot> {
+  const { visitServices: _, ...live } = await takeLiveSnapshot(src);
+  return { ...live, services: src.engine.services() };
 }
 
 /** The connection table (for /proc/net/ip_vs_conn and the API), the engine's clock set first. */

@@ -11,8 +11,8 @@
  *
  * Pure: the process metrics (prom-client) are appended by the HTTP layer.
  */
-import type { ServiceKey, ServiceSnapshot } from '../core/types.ts';
-import type { ObserveSnapshot } from './snapshot.ts';
+import type { DestVisit, ServiceKey, ServiceSnapshot, ServiceVisit, ServiceVisitor } from '../core/types.ts';
+import type { LiveSnapshot, ObserveSnapshot } from './snapshot.ts';
 import { PromText, labels, moreLabels, type MetricType } from './prom.ts';
 import { backendLabels, backendPrefix, goIp, serviceLabels, splitHostPort } from './ipvs-labels.ts';
 
@@ -64,6 +64,17 @@ function nameBytes(name: string): Buffer {
   return b;
 }
 
+/** What /metrics renders: a snapshot, or one whose services are read from the engine as they are rendered. */
+export type MetricsInput = ObserveSnapshot | LiveSnapshot;
+
+/** A snapshot's list of services, handed to a visitor as Engine.visitServices hands its table. */
+function visitList(services: readonly ServiceSnapshot[], v: ServiceVisitor): void {
+  for (const svc of services) {
+    v.service(svc);
+    for (const d of svc.dests) v.dest(d);
+  }
+}
+
 interface DestLabels {
   readonly addr: string;
   readonly port: number;
@@ -79,67 +90,155 @@ interface SvcLabels {
   readonly bytes: Buffer;
   /** backendPrefix(): its backends' label sets start with it. */
   readonly prefix: string;
-  dests: DestLabels[];
+  /** Its real servers' label sets, in order (as many as it has this scrape). */
+  readonly dests: DestLabels[];
+  /** tsvs_service_info's label set (scheduler and persistence timeout added), encoded with the trailing space. */
+  info: { readonly scheduler: string; readonly persistent: number; readonly bytes: Buffer } | null;
 }
 
 const sameKey = (a: ServiceKey, b: ServiceKey): boolean =>
   a.port === b.port && a.addr === b.addr && a.fwmark === b.fwmark && a.protocol === b.protocol && a.af === b.af;
 
+/** Per service values, in this order, SVC_COLS of them per service. */
+const SVC_COL = { conns: 0, inpkts: 1, outpkts: 2, inbytes: 3, outbytes: 4, cps: 5, inpps: 6, outpps: 7, inbps: 8, outbps: 9, persistent: 10 } as const;
+const SVC_COLS = 11;
+
+function room(a: Float64Array<ArrayBuffer>, n: number): Float64Array<ArrayBuffer> {
+  if (n <= a.length) return a;
+  const b = new Float64Array(Math.max(n, a.length * 2));
+  b.set(a);
+  return b;
+}
+
 /**
  * The label sets of every service and real server, rendered and encoded once and kept between
  * scrapes: a scrape of a 1,000 x 10 table writes ~40,000 samples whose labels rarely change.
- * Entries are checked against the snapshot (service key; real servers' address and port, in order)
- * and rebuilt where they differ; services gone since the last scrape are dropped.
+ * Entries are checked against the table as it is read (service key; real servers' address and
+ * port, in order) and rebuilt where they differ; services gone since the last scrape are dropped.
+ *
+ * It is also where a scrape reads the table into (the values of each service and real server in
+ * columns reused from scrape to scrape), so a scrape of a live engine builds no object per service
+ * or real server. One render at a time per cache.
  */
-export class MetricsLabelCache {
+export class MetricsLabelCache implements ServiceVisitor {
   /** Last scrape's services in order (the common case: the same list again), and by key. */
-  private list: SvcLabels[] = [];
+  private prev: SvcLabels[] = [];
   private byKey: Map<string, SvcLabels> | null = null;
+  /** This scrape's services, in order. */
+  labels: SvcLabels[] = [];
+  /** Per service: its scheduler; the SVC_COL values. */
+  schedulers: string[] = [];
+  svcVals = new Float64Array(SVC_COLS * 1024);
+  /** Per real server, all services' in order: ActiveConn, InActConn, weight. */
+  active = new Float64Array(16 * 1024);
+  inact = new Float64Array(16 * 1024);
+  weight = new Float64Array(16 * 1024);
+  /** Services and real servers read so far this scrape. */
+  private n = 0;
+  private m = 0;
+  private cur: SvcLabels | null = null;
+  /** Real servers of the current service read so far. */
+  private j = 0;
 
-  /** The labels of this scrape's services, in order. */
-  services(svcs: readonly ServiceSnapshot[]): SvcLabels[] {
-    const out: SvcLabels[] = new Array(svcs.length);
-    for (let i = 0; i < svcs.length; i++) {
-      const svc = svcs[i]!;
-      let e = this.list[i];
-      if (!e || !sameKey(e.key, svc)) e = this.find(svc);
-      const ds = svc.dests;
-      let same = ds.length === e.dests.length;
-      for (let j = 0; same && j < ds.length; j++) same = ds[j]!.addr === e.dests[j]!.addr && ds[j]!.port === e.dests[j]!.port;
-      if (!same) {
-        const prefix = e.prefix;
-        e.dests = ds.map((d) => {
-          const str = prefix + goIp(d.addr) + '",remote_port="' + d.port + '"}';
-          return { addr: d.addr, port: d.port, str, bytes: Buffer.from(str + ' ') };
-        });
-      }
-      out[i] = e;
-    }
-    // A service may appear once per scrape, so entries are shared only with the last scrape.
-    this.list = out;
+  /** Reads this scrape's table (the visit calls service() and dest()). */
+  read(visit: (v: ServiceVisitor) => void): void {
+    // The list from two scrapes ago is reused for this one.
+    const spare = this.prev;
+    this.prev = this.labels;
+    this.labels = spare;
     this.byKey = null;
-    return out;
+    this.n = this.m = this.j = 0;
+    this.cur = null;
+    visit(this);
+    this.endService();
+    this.labels.length = this.n;
+    this.schedulers.length = this.n;
+  }
+
+  service(svc: ServiceVisit): void {
+    this.endService();
+    const i = this.n++;
+    let e = this.prev[i];
+    if (!e || !sameKey(e.key, svc)) e = this.find(svc);
+    this.labels[i] = e;
+    this.cur = e;
+    this.j = 0;
+    this.schedulers[i] = svc.scheduler;
+    const v = (this.svcVals = room(this.svcVals, (i + 1) * SVC_COLS));
+    const o = i * SVC_COLS;
+    const st = svc.stats;
+    const rt = svc.rates;
+    v[o + SVC_COL.conns] = st.conns;
+    v[o + SVC_COL.inpkts] = st.inpkts;
+    v[o + SVC_COL.outpkts] = st.outpkts;
+    v[o + SVC_COL.inbytes] = st.inbytes;
+    v[o + SVC_COL.outbytes] = st.outbytes;
+    v[o + SVC_COL.cps] = rt.cps;
+    v[o + SVC_COL.inpps] = rt.inpps;
+    v[o + SVC_COL.outpps] = rt.outpps;
+    v[o + SVC_COL.inbps] = rt.inbps;
+    v[o + SVC_COL.outbps] = rt.outbps;
+    v[o + SVC_COL.persistent] = svc.flags & 1 ? svc.timeout : 0;
+  }
+
+  dest(d: DestVisit): void {
+    const e = this.cur!;
+    const j = this.j++;
+    const l = e.dests[j];
+    if (!l || l.addr !== d.addr || l.port !== d.port) {
+      const str = e.prefix + goIp(d.addr) + '",remote_port="' + d.port + '"}';
+      e.dests[j] = { addr: d.addr, port: d.port, str, bytes: Buffer.from(str + ' ') };
+    }
+    const k = this.m++;
+    if (k >= this.active.length) {
+      this.active = room(this.active, k + 1);
+      this.inact = room(this.inact, k + 1);
+      this.weight = room(this.weight, k + 1);
+    }
+    this.active[k] = d.activeConns;
+    this.inact[k] = d.inactConns;
+    this.weight[k] = d.weight;
+  }
+
+  /** The current service's real servers gone since the last scrape are dropped. */
+  private endService(): void {
+    if (this.cur && this.cur.dests.length > this.j) this.cur.dests.length = this.j;
+  }
+
+  /** tsvs_service_info's label set of the i-th service this scrape. */
+  infoBytes(i: number): Buffer {
+    const e = this.labels[i]!;
+    const scheduler = this.schedulers[i]!;
+    const persistent = this.svcVals[i * SVC_COLS + SVC_COL.persistent]!;
+    if (e.info?.scheduler !== scheduler || e.info.persistent !== persistent) {
+      e.info = { scheduler, persistent, bytes: Buffer.from(moreLabels(e.str, [['scheduler', scheduler], ['persistent', String(persistent)]]) + ' ') };
+    }
+    return e.info.bytes;
   }
 
   /** Off the common path (services added, removed or reordered): by key, else new. */
-  private find(svc: ServiceSnapshot): SvcLabels {
+  private find(svc: ServiceKey): SvcLabels {
     const k = (x: ServiceKey) => `${x.af}|${x.fwmark}|${x.protocol}|${x.addr}|${x.port}`;
-    this.byKey ??= new Map(this.list.map((e) => [k(e.key), e]));
+    this.byKey ??= new Map(this.prev.map((e) => [k(e.key), e]));
     const hit = this.byKey.get(k(svc));
     if (hit) return hit;
     const str = serviceLabels(svc);
     const key: ServiceKey = { af: svc.af, fwmark: svc.fwmark, protocol: svc.protocol, addr: svc.addr, port: svc.port };
-    return { key, str, bytes: Buffer.from(str + ' '), prefix: backendPrefix(svc), dests: [] };
+    return { key, str, bytes: Buffer.from(str + ' '), prefix: backendPrefix(svc), dests: [], info: null };
   }
 }
 
-/** The text in pieces of about one family of backends each (a 1,000 x 10 table is ~6 MB), each a view of the writer's buffer. */
-export function* renderMetricsChunks(s: ObserveSnapshot, opts: MetricsOptions): Generator<Buffer> {
+/**
+ * The text in pieces of about one family of backends each (a 1,000 x 10 table is ~6 MB), each a
+ * view of the writer's buffer. A LiveSnapshot's services are read from the engine when the first
+ * piece is asked for.
+ */
+export function* renderMetricsChunks(s: MetricsInput, opts: MetricsOptions): Generator<Buffer> {
   const p = opts.writer ?? new PromText();
-  const cache = opts.cache ?? new MetricsLabelCache();
-  const svcLabels = cache.services(s.services);
-  for (const _ of renderNodeIpvs(p, s, svcLabels)) yield p.take();
-  renderServices(p, s, svcLabels);
+  const t = opts.cache ?? new MetricsLabelCache();
+  t.read('visitServices' in s ? (v) => s.visitServices(v) : (v) => visitList(s.services, v));
+  for (const _ of renderNodeIpvs(p, s, t)) yield p.take();
+  renderServices(p, s, t);
   yield p.take();
   renderHealth(p, s);
   renderDrains(p, s);
@@ -151,46 +250,32 @@ export function* renderMetricsChunks(s: ObserveSnapshot, opts: MetricsOptions): 
   yield p.take();
 }
 
-export function renderMetrics(s: ObserveSnapshot, opts: MetricsOptions): string {
+export function renderMetrics(s: MetricsInput, opts: MetricsOptions): string {
   return Buffer.concat([...renderMetricsChunks(s, opts)]).toString('utf8');
 }
 
 /** Yields after each backend family (the caller takes the text). */
-function* renderNodeIpvs(p: PromText, s: ObserveSnapshot, svcLabels: readonly SvcLabels[]): Generator<void> {
+function* renderNodeIpvs(p: PromText, s: MetricsInput, t: MetricsLabelCache): Generator<void> {
   // One label set per backend (cached). Rows with the same label tuple are summed
   // (node_exporter's `sums` map); that needs a map only when two services share their labels
   // (IPv4 and IPv6 firewall-mark services with one mark, an IPv4-mapped IPv6 address), so the
-  // common case is a plain list.
-  const lbl: Buffer[] = [];
-  const active: number[] = [];
-  const inact: number[] = [];
-  const weight: number[] = [];
+  // common case writes the columns as they were read.
+  const svcLabels = t.labels;
   const prefixes = new Set<string>();
-  let merge: Map<string, number> | null = null;
-  for (let i = 0; i < s.services.length; i++) {
-    const svc = s.services[i]!;
-    const c = svcLabels[i]!;
-    if (prefixes.has(c.prefix)) merge ??= new Map(svcLabels.slice(0, i).flatMap((x) => x.dests.map((d) => d.str)).map((l, k) => [l, k]));
+  let shared = false;
+  for (const c of svcLabels) {
+    if (prefixes.has(c.prefix)) shared = true;
     prefixes.add(c.prefix);
-    for (let j = 0; j < svc.dests.length; j++) {
-      const d = svc.dests[j]!;
-      const l = c.dests[j]!;
-      const at = merge?.get(l.str);
-      if (at !== undefined) {
-        active[at] += d.activeConns;
-        inact[at] += d.inactConns;
-        weight[at] += d.weight;
-        continue;
-      }
-      merge?.set(l.str, lbl.length);
-      lbl.push(l.bytes);
-      active.push(d.activeConns);
-      inact.push(d.inactConns);
-      weight.push(d.weight);
-    }
   }
+  let lbl: Buffer[] = [];
+  let active: ArrayLike<number> = t.active;
+  let inact: ArrayLike<number> = t.inact;
+  let weight: ArrayLike<number> = t.weight;
+  if (!shared) {
+    for (const c of svcLabels) for (const d of c.dests) lbl.push(d.bytes);
+  } else ({ lbl, active, inact, weight } = summed(t));
   const F = NODE_IPVS_FAMILIES;
-  const fam = (name: keyof typeof F, v: readonly number[]): void => {
+  const fam = (name: keyof typeof F, v: ArrayLike<number>): void => {
     p.family(name, F[name].type, F[name].help);
     const nb = nameBytes(name);
     for (let i = 0; i < lbl.length; i++) p.sampleBytes(nb, lbl[i]!, v[i]!);
@@ -201,40 +286,72 @@ function* renderNodeIpvs(p: PromText, s: ObserveSnapshot, svcLabels: readonly Sv
   yield;
   fam('node_ipvs_backend_weight', weight);
   yield;
-  const t = s.total.stats;
+  const tot = s.total.stats;
   const one = (name: keyof typeof F, v: number): void => {
     p.family(name, F[name].type, F[name].help).sample(name, '', v);
   };
-  one('node_ipvs_connections_total', t.conns);
-  one('node_ipvs_incoming_bytes_total', t.inbytes);
-  one('node_ipvs_incoming_packets_total', t.inpkts);
-  one('node_ipvs_outgoing_bytes_total', t.outbytes);
-  one('node_ipvs_outgoing_packets_total', t.outpkts);
+  one('node_ipvs_connections_total', tot.conns);
+  one('node_ipvs_incoming_bytes_total', tot.inbytes);
+  one('node_ipvs_incoming_packets_total', tot.inpkts);
+  one('node_ipvs_outgoing_bytes_total', tot.outbytes);
+  one('node_ipvs_outgoing_packets_total', tot.outpkts);
 }
 
-function renderServices(p: PromText, s: ObserveSnapshot, svcLabels: readonly SvcLabels[]): void {
-  const per = (name: string, type: MetricType, help: string, pick: (i: number) => number): void => {
+/** The backend rows summed by label tuple, from the first service whose labels an earlier one shares on. */
+function summed(t: MetricsLabelCache): { lbl: Buffer[]; active: number[]; inact: number[]; weight: number[] } {
+  const lbl: Buffer[] = [];
+  const active: number[] = [];
+  const inact: number[] = [];
+  const weight: number[] = [];
+  const svcLabels = t.labels;
+  const prefixes = new Set<string>();
+  let merge: Map<string, number> | null = null;
+  let k = 0;
+  for (let i = 0; i < svcLabels.length; i++) {
+    const c = svcLabels[i]!;
+    if (prefixes.has(c.prefix)) merge ??= new Map(svcLabels.slice(0, i).flatMap((x) => x.dests.map((d) => d.str)).map((l, n) => [l, n]));
+    prefixes.add(c.prefix);
+    for (const l of c.dests) {
+      const at = merge?.get(l.str);
+      if (at !== undefined) {
+        active[at] += t.active[k]!;
+        inact[at] += t.inact[k]!;
+        weight[at] += t.weight[k]!;
+      } else {
+        merge?.set(l.str, lbl.length);
+        lbl.push(l.bytes);
+        active.push(t.active[k]!);
+        inact.push(t.inact[k]!);
+        weight.push(t.weight[k]!);
+      }
+      k++;
+    }
+  }
+  return { lbl, active, inact, weight };
+}
+
+function renderServices(p: PromText, s: MetricsInput, t: MetricsLabelCache): void {
+  const svcLabels = t.labels;
+  const v = t.svcVals;
+  const per = (name: string, type: MetricType, help: string, col: number): void => {
     p.family(name, type, help);
     const nb = nameBytes(name);
-    for (let i = 0; i < svcLabels.length; i++) p.sampleBytes(nb, svcLabels[i]!.bytes, pick(i));
+    for (let i = 0; i < svcLabels.length; i++) p.sampleBytes(nb, svcLabels[i]!.bytes, v[i * SVC_COLS + col]!);
   };
   p.family('tsvs_service_info', 'gauge', 'A constant 1 per virtual service, labelled with its scheduler and persistence timeout (0 = not persistent).');
-  for (let i = 0; i < svcLabels.length; i++) {
-    const x = s.services[i]!;
-    p.sample('tsvs_service_info', moreLabels(svcLabels[i]!.str, [['scheduler', x.scheduler], ['persistent', String(x.flags & 1 ? x.timeout : 0)]]), 1);
-  }
-  const st = (i: number) => s.services[i]!.stats;
-  const rt = (i: number) => s.services[i]!.rates;
-  per('tsvs_service_connections_total', 'counter', 'Connections scheduled by the virtual service.', (i) => st(i).conns);
-  per('tsvs_service_incoming_packets_total', 'counter', 'Packets from clients to the virtual service.', (i) => st(i).inpkts);
-  per('tsvs_service_outgoing_packets_total', 'counter', 'Packets from real servers back to clients (NAT; 0 for DR/TUN, whose replies bypass the director).', (i) => st(i).outpkts);
-  per('tsvs_service_incoming_bytes_total', 'counter', 'Bytes from clients to the virtual service.', (i) => st(i).inbytes);
-  per('tsvs_service_outgoing_bytes_total', 'counter', 'Bytes from real servers back to clients.', (i) => st(i).outbytes);
-  per('tsvs_service_connections_per_second', 'gauge', 'New connections per second (the kernel estimator: 2 s samples, EWMA), as ipvsadm --rate shows.', (i) => rt(i).cps);
-  per('tsvs_service_incoming_packets_per_second', 'gauge', 'Incoming packets per second (estimator).', (i) => rt(i).inpps);
-  per('tsvs_service_outgoing_packets_per_second', 'gauge', 'Outgoing packets per second (estimator).', (i) => rt(i).outpps);
-  per('tsvs_service_incoming_bytes_per_second', 'gauge', 'Incoming bytes per second (estimator).', (i) => rt(i).inbps);
-  per('tsvs_service_outgoing_bytes_per_second', 'gauge', 'Outgoing bytes per second (estimator).', (i) => rt(i).outbps);
+  const info = nameBytes('tsvs_service_info');
+  for (let i = 0; i < svcLabels.length; i++) p.sampleBytes(info, t.infoBytes(i), 1);
+  const C = SVC_COL;
+  per('tsvs_service_connections_total', 'counter', 'Connections scheduled by the virtual service.', C.conns);
+  per('tsvs_service_incoming_packets_total', 'counter', 'Packets from clients to the virtual service.', C.inpkts);
+  per('tsvs_service_outgoing_packets_total', 'counter', 'Packets from real servers back to clients (NAT; 0 for DR/TUN, whose replies bypass the director).', C.outpkts);
+  per('tsvs_service_incoming_bytes_total', 'counter', 'Bytes from clients to the virtual service.', C.inbytes);
+  per('tsvs_service_outgoing_bytes_total', 'counter', 'Bytes from real servers back to clients.', C.outbytes);
+  per('tsvs_service_connections_per_second', 'gauge', 'New connections per second (the kernel estimator: 2 s samples, EWMA), as ipvsadm --rate shows.', C.cps);
+  per('tsvs_service_incoming_packets_per_second', 'gauge', 'Incoming packets per second (estimator).', C.inpps);
+  per('tsvs_service_outgoing_packets_per_second', 'gauge', 'Outgoing packets per second (estimator).', C.outpps);
+  per('tsvs_service_incoming_bytes_per_second', 'gauge', 'Incoming bytes per second (estimator).', C.inbps);
+  per('tsvs_service_outgoing_bytes_per_second', 'gauge', 'Outgoing bytes per second (estimator).', C.outbps);
   const r = s.total.rates;
   const g = (name: string, help: string, v: number) => p.family(name, 'gauge', help).sample(name, '', v);
   g('tsvs_connections_per_second', 'New connections per second over every service (estimator).', r.cps);
@@ -250,7 +367,7 @@ function renderServices(p: PromText, s: ObserveSnapshot, svcLabels: readonly Svc
 
 interface CheckRow { lbl: string; state: string; latencyS: number | null; code: string | null; checks: number; failures: number; at: number | null }
 
-function renderHealth(p: PromText, s: ObserveSnapshot): void {
+function renderHealth(p: PromText, s: MetricsInput): void {
   const h = s.health;
   if (!h) return;
   const up: [string, number][] = [];
@@ -298,7 +415,7 @@ function renderHealth(p: PromText, s: ObserveSnapshot): void {
   for (const c of checks) p.sample('tsvs_backend_check_consecutive_failures', c.lbl, c.failures);
 }
 
-function renderDrains(p: PromText, s: ObserveSnapshot): void {
+function renderDrains(p: PromText, s: MetricsInput): void {
   p.family('tsvs_backend_draining', 'gauge', '1 while a graceful drain of the real server runs (weight 0, waiting for its connections to end).');
   const now = s.at;
   const rows: [string, number][] = [];
@@ -315,7 +432,7 @@ function renderDrains(p: PromText, s: ObserveSnapshot): void {
   for (const r of s.slowStarts) p.sample('tsvs_backend_slow_start_target_weight', backendLabels(r.key, r.addr, r.port), r.target);
 }
 
-function renderVrrp(p: PromText, s: ObserveSnapshot): void {
+function renderVrrp(p: PromText, s: MetricsInput): void {
   if (s.vrrp.length === 0) return;
   const base = s.vrrp.map((v) => [['iname', v.name], ['intf', v.interface], ['vrid', String(v.vrid)]] as [string, string][]);
   p.family('keepalived_vrrp_state', 'gauge', 'State of vrrp');
@@ -340,7 +457,7 @@ function renderVrrp(p: PromText, s: ObserveSnapshot): void {
   s.vrrp.forEach((v, i) => p.sample('tsvs_vrrp_master', plain[i]!, v.state === 'MASTER' ? 1 : 0));
 }
 
-function renderSync(p: PromText, s: ObserveSnapshot): void {
+function renderSync(p: PromText, s: MetricsInput): void {
   if (s.sync.length === 0) return;
   const lbl = s.sync.map((d) => labels([['mcast_ifn', d.mcastIfn], ['state', d.state], ['syncid', String(d.syncid)]]));
   p.family('tsvs_sync_daemon_up', 'gauge', '1 when the sync daemon\'s transport runs, 0 while it starts.');
@@ -355,7 +472,7 @@ function renderSync(p: PromText, s: ObserveSnapshot): void {
 }
 
 /** --bgp bird (docs/SCALE-OUT.md): what this director announces, its BGP sessions, BIRD. */
-function renderBgp(p: PromText, s: ObserveSnapshot): void {
+function renderBgp(p: PromText, s: MetricsInput): void {
   const b = s.bgp;
   if (!b) return;
   p.family('tsvs_bgp_prefix_announced', 'gauge', '1 while the director announces the prefix over BGP, 0 while it is withdrawn (quorum lost, draining, starting, stopping).');
@@ -367,7 +484,7 @@ function renderBgp(p: PromText, s: ObserveSnapshot): void {
   p.family('tsvs_bgp_daemon_starts_total', 'counter', 'Times BIRD was started (restarts after it exited on its own add up).').sample('tsvs_bgp_daemon_starts_total', '', b.birdStarts);
 }
 
-function renderForwarder(p: PromText, s: ObserveSnapshot): void {
+function renderForwarder(p: PromText, s: MetricsInput): void {
   const f = s.forwarder;
   p.family('tsvs_forwarder_info', 'gauge', 'A constant 1 labelled with the forwarder (proxy, packet, none).').sample('tsvs_forwarder_info', labels([['forwarder', f.kind]]), 1);
   p.family('tsvs_forwarder_drops_total', 'counter', 'Packets the forwarder dropped, by stable reason (docs/ERRORS.md); table-full counts new connections the full connection table refused.');

@@ -3,7 +3,7 @@
  * read of a running daemon: one plain-data snapshot, taken in one go by src/daemon/observe.ts.
  * Renderers in this folder are pure functions of it (no I/O, no clock).
  */
-import type { ConnSnapshot, IpvsInfo, RateSnapshot, ServiceSnapshot, StatsSnapshot, Timeouts } from '../core/types.ts';
+import type { ConnSnapshot, IpvsInfo, RateSnapshot, ServiceSnapshot, ServiceVisitor, StatsSnapshot, Timeouts } from '../core/types.ts';
 import type { HealthStatus } from '../health/types.ts';
 
 export interface VrrpObserved {
@@ -117,6 +117,16 @@ export interface ObserveSnapshot {
   readonly slowStarts: readonly SlowStartObserved[];
   /** null without --bgp. */
   readonly bgp?: BgpObserved | null;
+}
+
+/**
+ * The snapshot without its list of services, which are read in place from the engine when
+ * rendered (Engine.visitServices): what /metrics scrapes every second, on the forwarding thread,
+ * with no snapshot objects built for a large table. Read it right away: the services are read
+ * when visited, not when it was taken.
+ */
+export interface LiveSnapshot extends Omit<ObserveSnapshot, 'services'> {
+  visitServices(v: ServiceVisitor): void;
 }
 
 /** The connection table is read separately: it can be large and only /proc/net/ip_vs_conn and the API list it. */

@@ -18,7 +18,7 @@ import { canonicalIp } from '../../core/addr.ts';
 import { parseIpvsadm, isFailure } from '../../ipvsadm/index.ts';
 import { commandErrorMessage } from '../../ipvsadm/texts.ts';
 import type { Logger } from '../log.ts';
-import { takeConnections, takeSnapshot, type ObserveSources } from '../observe.ts';
+import { takeConnections, takeLiveSnapshot, takeSnapshot, type ObserveSources } from '../observe.ts';
 import { DrainError, DRAIN_DEFAULTS, type DrainManager } from '../drain.ts';
 import { explain } from '../explain.ts';
 import { ControlError } from '../../core/errors.ts';
@@ -304,7 +304,7 @@ export function buildRoutes(d: ApiDaemon): RouteDef[] {
     { method: 'GET', path: '/whoami', summary: 'The role of the presented token: open (no --http-token: reads only), read or admin', write: false, handler: async ({ role }) => ({ role, writes: role === 'admin' }) },
     {
       method: 'GET', path: '/status', summary: 'The daemon at a glance (tsvs status --json)', write: false,
-      handler: async () => { const s = await snap(); return { ...d.status(), syncDaemons: s.sync, total: s.total, connTable: s.connTable, drains: s.drains }; },
+      handler: async () => { const s = await takeLiveSnapshot(src); return { ...d.status(), syncDaemons: s.sync, total: s.total, connTable: s.connTable, drains: s.drains }; },
     },
     { method: 'GET', path: '/overview', summary: 'Services, real servers, health, rates, drains, VRRP and sync in one (the dashboard\'s poll)', write: false, handler: async () => overview(await snap()) },
     { method: 'GET', path: '/services', summary: 'Every virtual service with its real servers, counters and rates (tsvsadm -L -n --stats --rate)', write: false, handler: async () => { src.settle(); return { services: src.engine.services().map(serviceView) }; } },
