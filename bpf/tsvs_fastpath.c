@@ -22,7 +22,9 @@
  * ring buffer so that the engine steps its state machine on them (FIN, RST, and the first ACK of
  * a connection installed in SYN_RECV): the same "forward now, tell the engine in order right
  * after" the ring workers' decision caches do. The other packets are only counted in the entry
- * (packets, bytes, last time), which user space reads and hands to the engine.
+ * (packets, bytes, last time), which user space reads and hands to the engine. A NAT connection's
+ * close stays here too: its FINs are reported with the entries kept, and the last ACK ends both
+ * (EV_CLOSING, EV_END, EV_GONE below), so that no packet of it crosses user space.
  *
  * Self-contained on purpose (no kernel or libbpf headers): only clang is needed to build it.
  */
@@ -132,7 +134,8 @@ struct flow_val {
   __u8 nat;      /* NAT_NONE (DR), NAT_DST (a NAT client's packet), NAT_SRC (a NAT reply), TUN_IPIP / TUN_GRE */
   __u32 naddr;   /* NAT: the address written (destination or source); TUN: the outer destination (the real server); network order */
   __u16 nport;   /* NAT: the port written, network order */
-  __u16 pad;
+  __u8 fin;      /* NAT: FIN_SELF (this direction sent a FIN), FIN_PEER (the other did): the close carried here */
+  __u8 pad;
   __u32 tsrc;    /* TUN: the outer source (the director's address toward the real server), network order */
   __u64 pkts;
   __u64 bytes;
@@ -141,6 +144,8 @@ struct flow_val {
 #define NAT_NONE 0
 #define NAT_DST 1
 #define NAT_SRC 2
+#define FIN_SELF 1
+#define FIN_PEER 2
 /* Tunnel (-i), IPv4 in IPv4 (tc only): IPIP, or GRE without checksum (4-byte header); the other
  * encapsulations (GUE, GRE with checksum, IPv6) stay in user space. */
 #define TUN_IPIP 3
@@ -181,6 +186,16 @@ struct flow_event {
 #define EV_TAKEN 1
 #define EV_TAKEN_NAT 2 /* EV_TAKEN of a NAT decision: the replies' entry was installed too */
 #define EV_TAKEN_TUN 3 /* EV_TAKEN of a tunnel decision */
+/*
+ * A NAT connection's close, carried here (fast_step): its FINs are forwarded and reported with
+ * both entries kept (EV_CLOSING, no counters); the last ACK (a plain ACK once both directions
+ * sent their FIN) is forwarded and ends both entries: EV_END for its own (its counters; the
+ * packet to decide; `token` 1 when an EV_GONE follows), then EV_GONE for the other direction's
+ * (its counters; no packet).
+ */
+#define EV_CLOSING 4
+#define EV_END 5
+#define EV_GONE 6
 
 /*
  * Decisions ahead (rr/wrr services whose destinations are all direct routing or, on tc, NAT): user space keeps
@@ -299,6 +314,22 @@ static __attribute__((always_inline)) void dec_ttl(__u8 *ip) {
 
 static __attribute__((always_inline)) __u64 wake_flag(void) {
   return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= WAKE_AT ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
+/* The other direction's entry of a NAT connection: the replies' for a client's entry, and back. */
+static __attribute__((always_inline)) void peer_key(const struct flow_key *k, const struct flow_val *v, struct flow_key *p) {
+  if (v->nat == NAT_DST) {
+    p->saddr = v->naddr;
+    p->daddr = k->saddr;
+    p->sport = v->nport;
+    p->dport = k->sport;
+  } else {
+    p->saddr = k->daddr;
+    p->daddr = v->naddr;
+    p->sport = k->dport;
+    p->dport = v->nport;
+  }
+  p->proto = k->proto;
 }
 
 /*
@@ -429,6 +460,7 @@ static __attribute__((always_inline)) int fast_step(struct __sk_buff *skb, void 
     if ((l4[12] >> 4) < 5 || (__u32)(l4[12] >> 4) * 4 > (__u32)tot - 20) return PASS; /* bad data offset */
     flags = l4[13];
     l4len = (__u32)(l4[12] >> 4) * 4;
+    if (!(flags & 0x17)) return PASS; /* none of SYN, FIN, RST, ACK: the engine's (it moves to CLOSE) */
     if (flags & 0x02) {
       if (flags & 0x05) return PASS; /* SYN with FIN or RST */
       /* A SYN-ACK is carried only as a NAT reply (a server answering a connection taken ahead). */
@@ -492,9 +524,69 @@ static __attribute__((always_inline)) int fast_step(struct __sk_buff *skb, void 
   if (seg > v->mtu) return PASS; /* too big: user space sends fragmentation-needed */
 
   int first_ack = proto == 6 && v->need_ack && (flags & 0x10);
-  int ends = (flags & 0x05) != 0; /* FIN, RST: the connection leaves ESTABLISHED */
-  if (ends || first_ack) {
-    struct flow_event ev = { k.saddr, k.daddr, k.sport, k.dport, proto, flags, tot, 0, 0, EV_STATE, 0 };
+  /*
+   * The close. DR and tunnels (one direction seen): a FIN or RST ends the entry. NAT (both
+   * directions, two entries): a RST ends this entry (user space the other); a FIN is reported
+   * and both stay, marked (`fin`), so that the rest of the close crosses here too; the plain ACK
+   * that follows both FINs is the last packet: it ends both.
+   */
+  int two = proto == 6 && (v->nat == NAT_DST || v->nat == NAT_SRC);
+  int ends = two ? (flags & 0x04) != 0 : (flags & 0x05) != 0;
+  int closing = two && (flags & 0x05) == 0x01;
+  int last = two && (flags & 0x17) == 0x10 && v->fin == (FIN_SELF | FIN_PEER);
+  if (last) {
+    struct flow_key pk;
+    peer_key(&k, v, &pk);
+    struct flow_val *pv = bpf_map_lookup_elem(&flows, &pk);
+    /* Both reports reserved first: without room the packet goes to user space, which decides it. */
+    struct flow_event *e1 = bpf_ringbuf_reserve(&events, sizeof(struct flow_event), 0);
+    if (!e1) return PASS;
+    struct flow_event *e2 = 0;
+    if (pv) {
+      e2 = bpf_ringbuf_reserve(&events, sizeof(struct flow_event), 0);
+      if (!e2) {
+        bpf_ringbuf_discard(e1, BPF_RB_NO_WAKEUP);
+        return PASS;
+      }
+    }
+    e1->saddr = k.saddr;
+    e1->daddr = k.daddr;
+    e1->sport = k.sport;
+    e1->dport = k.dport;
+    e1->proto = proto;
+    e1->flags = flags;
+    e1->len = tot;
+    e1->pkts = v->pkts;
+    e1->bytes = v->bytes;
+    e1->kind = EV_END;
+    e1->token = pv ? 1 : 0;
+    if (e2) {
+      e2->saddr = pk.saddr;
+      e2->daddr = pk.daddr;
+      e2->sport = pk.sport;
+      e2->dport = pk.dport;
+      e2->proto = proto;
+      e2->flags = 0;
+      e2->len = 0;
+      e2->pkts = pv->pkts;
+      e2->bytes = pv->bytes;
+      e2->kind = EV_GONE;
+      e2->token = 0;
+      bpf_ringbuf_submit(e1, BPF_RB_NO_WAKEUP);
+      bpf_ringbuf_submit(e2, wake_flag());
+    } else {
+      bpf_ringbuf_submit(e1, wake_flag());
+    }
+    dec_ttl(ip);
+    __builtin_memcpy(eth, v->dmac, 6);
+    __builtin_memcpy(eth + 6, v->smac, 6);
+    *ifindex = v->ifindex;
+    bpf_map_delete_elem(&flows, &k);
+    if (pv) bpf_map_delete_elem(&flows, &pk);
+    return FWD;
+  }
+  if (ends || first_ack || closing) {
+    struct flow_event ev = { k.saddr, k.daddr, k.sport, k.dport, proto, flags, tot, 0, 0, closing ? EV_CLOSING : EV_STATE, 0 };
     if (ends) {
       ev.pkts = v->pkts;
       ev.bytes = v->bytes;
@@ -502,6 +594,13 @@ static __attribute__((always_inline)) int fast_step(struct __sk_buff *skb, void 
     /* No room: user space sees the packet itself and decides it as usual. */
     if (bpf_ringbuf_output(&events, &ev, sizeof(ev), wake_flag()) != 0) return PASS;
     if (first_ack) v->need_ack = 0;
+    if (closing) {
+      v->fin |= FIN_SELF;
+      struct flow_key pk;
+      peer_key(&k, v, &pk);
+      struct flow_val *pv = bpf_map_lookup_elem(&flows, &pk);
+      if (pv) pv->fin |= FIN_PEER;
+    }
   } else {
     __sync_fetch_and_add(&v->pkts, 1);
     __sync_fetch_and_add(&v->bytes, tot);

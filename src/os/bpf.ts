@@ -133,12 +133,14 @@ export interface FlowEvent {
   proto: number;
   flags: number;
   len: number;
-  /** FIN/RST: the program removed the flow; its last counters. */
+  /** FIN/RST (NAT: RST, END, GONE): the program removed the flow; its last counters. */
   pkts: number;
   bytes: number;
   /**
-   * 0: a state event; 1: a new connection sent to the decision ahead `token`; 2: the same, NAT
-   * (its replies' entry installed too); 3: the same, a tunnel.
+   * FLOW_EV (flow-map.ts): 0 a state event; 1 a new connection sent to the decision ahead `token`;
+   * 2 the same, NAT (its replies' entry installed too); 3 the same, a tunnel; 4-6 a NAT
+   * connection's close carried in the kernel (a FIN with the entries kept; the last ACK ending
+   * its entry, `token` 1 when the other's follows; the other direction's entry ended).
    */
   kind: number;
   token: number;

@@ -10,7 +10,17 @@ export const KEY_BYTES = 16;
 export const KEY6_BYTES = 40;
 export const VAL_BYTES = 56;
 /** struct flow_val offsets (bpf/tsvs_fastpath.c); NADDR / NPORT / TSRC in network order. */
-export const FLOW_VAL = { DMAC: 0, SMAC: 6, IFINDEX: 12, MTU: 16, NEED_ACK: 18, NAT: 19, NADDR: 20, NPORT: 24, TSRC: 28, PKTS: 32, BYTES: 40, LAST_NS: 48 } as const;
+export const FLOW_VAL = { DMAC: 0, SMAC: 6, IFINDEX: 12, MTU: 16, NEED_ACK: 18, NAT: 19, NADDR: 20, NPORT: 24, FIN: 26, TSRC: 28, PKTS: 32, BYTES: 40, LAST_NS: 48 } as const;
+/** struct flow_val `fin` (NAT): this direction sent a FIN, the other did. */
+export const FLOW_FIN = { SELF: 1, PEER: 2 } as const;
+/**
+ * struct flow_event `kind`: a state event (STATE; a FIN or RST of DR, a tunnel or a NAT RST ended
+ * its entry and carries its counters), a new connection taken ahead (TAKEN, TAKEN_NAT, TAKEN_TUN),
+ * and a NAT connection's close carried in the kernel: a FIN forwarded with both entries kept
+ * (CLOSING), the last ACK ending both (END: its entry's counters, `token` 1 when GONE follows;
+ * GONE: the other direction's entry, its counters, no packet to decide).
+ */
+export const FLOW_EV = { STATE: 0, TAKEN: 1, TAKEN_NAT: 2, TAKEN_TUN: 3, CLOSING: 4, END: 5, GONE: 6 } as const;
 /**
  * struct flow_val `nat`: DR (none), NAT's two directions, or a tunnel (IPv4 in IPv4: IPIP, GRE
  * without checksum; NADDR the outer destination, TSRC the outer source).
@@ -83,14 +93,20 @@ export class MemoryFlowMap implements FlowMap {
   /** The last event's counters (FIN/RST: the flow's, as the program reports them), else 0. */
   lastPkts = 0;
   lastBytes = 0;
+  /** The last event's kind (FLOW_EV) and, after an END, the other direction's entry it ended (GONE), else null. */
+  lastKind = 0;
+  lastGone: { saddr: number; daddr: number; sport: number; dport: number; pkts: number; bytes: number } | null = null;
   /**
    * The program's verdict for one packet: 'pass' (user space sees it), 'event' (forwarded and
-   * reported; a FIN or RST also removes the flow) or 'counted' (forwarded and counted in the entry).
+   * reported: `lastKind`; a DR FIN or a RST also removes the flow; a NAT FIN keeps both entries,
+   * the last ACK after both FINs removes both) or 'counted' (forwarded and counted in the entry).
    */
   forward(saddr: number, daddr: number, sport: number, dport: number, proto: number, tcpFlags: number, bytes: number): 'pass' | 'event' | 'counted' {
     // A SYN (or one with FIN/RST) is the engine's; a SYN-ACK is carried only as a NAT reply.
     const synack = proto === 6 && (tcpFlags & TCP_FLAG.SYN) !== 0;
     if (synack && (tcpFlags & (TCP_FLAG.FIN | TCP_FLAG.RST) || !(tcpFlags & TCP_FLAG.ACK))) return 'pass';
+    // None of SYN, FIN, RST, ACK: the engine's (it moves the connection to CLOSE).
+    if (proto === 6 && !(tcpFlags & (TCP_FLAG.SYN | TCP_FLAG.FIN | TCP_FLAG.RST | TCP_FLAG.ACK))) return 'pass';
     const key = new Uint8Array(KEY_BYTES);
     writeFlowKey(key, saddr, daddr, sport, dport, proto);
     const v = this.entries.get(this.idOf(key));
@@ -99,17 +115,56 @@ export class MemoryFlowMap implements FlowMap {
     if (bytes + flowOverhead(v[FLOW_VAL.NAT]!) > d.getUint16(FLOW_VAL.MTU, true)) return 'pass';
     const firstAck = proto === 6 && v[FLOW_VAL.NEED_ACK] === 1 && (tcpFlags & TCP_FLAG.ACK) !== 0;
     this.lastPkts = this.lastBytes = 0;
-    if (tcpFlags & (TCP_FLAG.FIN | TCP_FLAG.RST) || firstAck) {
+    this.lastKind = FLOW_EV.STATE;
+    this.lastGone = null;
+    const fin = (tcpFlags & TCP_FLAG.FIN) !== 0, rst = (tcpFlags & TCP_FLAG.RST) !== 0;
+    const two = proto === 6 && (v[FLOW_VAL.NAT] === FLOW_NAT.DST || v[FLOW_VAL.NAT] === FLOW_NAT.SRC);
+    const ends = two ? rst : fin || rst;
+    const closing = two && fin && !rst;
+    const plainAck = (tcpFlags & (TCP_FLAG.SYN | TCP_FLAG.FIN | TCP_FLAG.RST | TCP_FLAG.ACK)) === TCP_FLAG.ACK;
+    const peer = two ? this.peerKey(saddr, daddr, sport, dport, proto, v) : null;
+    if (two && plainAck && v[FLOW_VAL.FIN] === (FLOW_FIN.SELF | FLOW_FIN.PEER)) {
+      this.lastKind = FLOW_EV.END;
+      this.lastPkts = Number(d.getBigUint64(FLOW_VAL.PKTS, true));
+      this.lastBytes = Number(d.getBigUint64(FLOW_VAL.BYTES, true));
+      this.entries.delete(this.idOf(key));
+      const pv = this.entries.get(this.idOf(peer!.key));
+      if (pv) {
+        const pd = new DataView(pv.buffer);
+        this.lastGone = { ...peer!.tuple, pkts: Number(pd.getBigUint64(FLOW_VAL.PKTS, true)), bytes: Number(pd.getBigUint64(FLOW_VAL.BYTES, true)) };
+        this.entries.delete(this.idOf(peer!.key));
+      }
+      return 'event';
+    }
+    if (ends || firstAck || closing) {
       if (firstAck) v[FLOW_VAL.NEED_ACK] = 0;
-      if (tcpFlags & (TCP_FLAG.FIN | TCP_FLAG.RST)) {
+      if (ends) {
         this.lastPkts = Number(d.getBigUint64(FLOW_VAL.PKTS, true));
         this.lastBytes = Number(d.getBigUint64(FLOW_VAL.BYTES, true));
         this.entries.delete(this.idOf(key));
+      }
+      if (closing) {
+        this.lastKind = FLOW_EV.CLOSING;
+        v[FLOW_VAL.FIN]! |= FLOW_FIN.SELF;
+        const pv = this.entries.get(this.idOf(peer!.key));
+        if (pv) pv[FLOW_VAL.FIN]! |= FLOW_FIN.PEER;
       }
       return 'event';
     }
     d.setBigUint64(FLOW_VAL.PKTS, d.getBigUint64(FLOW_VAL.PKTS, true) + 1n, true);
     d.setBigUint64(FLOW_VAL.BYTES, d.getBigUint64(FLOW_VAL.BYTES, true) + BigInt(bytes), true);
     return 'counted';
+  }
+
+  /** The other direction's key of a NAT entry (the program's peer_key). */
+  private peerKey(saddr: number, daddr: number, sport: number, dport: number, proto: number, v: Uint8Array): { key: Uint8Array; tuple: { saddr: number; daddr: number; sport: number; dport: number } } {
+    const d = new DataView(v.buffer);
+    const naddr = d.getUint32(FLOW_VAL.NADDR, false), nport = d.getUint16(FLOW_VAL.NPORT, false);
+    const tuple = v[FLOW_VAL.NAT] === FLOW_NAT.DST
+      ? { saddr: naddr, daddr: saddr, sport: nport, dport: sport }
+      : { saddr: daddr, daddr: naddr, sport: dport, dport: nport };
+    const key = new Uint8Array(KEY_BYTES);
+    writeFlowKey(key, tuple.saddr, tuple.daddr, tuple.sport, tuple.dport, proto);
+    return { key, tuple };
   }
 }

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rig, ip, svcKey, flags } from '../core/engine-rig.ts';
 import { FastPathTable, FAST } from '../../src/forwarders/packet/fastpath.ts';
-import { FLOW_NAT, FLOW_VAL, MemoryFlowMap } from '../../src/os/flow-map.ts';
+import { FLOW_EV, FLOW_NAT, FLOW_VAL, MemoryFlowMap } from '../../src/os/flow-map.ts';
 import { SLOT_BYTES } from '../../src/forwarders/packet/flow-slab.ts';
 import type { NextHop } from '../../src/forwarders/packet/forwarder.ts';
 import { newAction } from '../../src/forwarders/packet/decision.ts';
@@ -244,32 +244,61 @@ describe('kernel fast path table: NAT connections, both directions, once establi
       path.push(`${dir}:${r}`);
       if (r === 'counted') return;
       Object.assign(meta, { dir, af: 4, protocol: 'tcp', saddr: ip(s), sport: sp, daddr: ip(d), dport: dp, tcpFlags: f, bytes, mark: 0 });
-      if (r === 'event') meta.dir = table.reported(u32(s), u32(d), sp, dp, f, map.lastPkts, map.lastBytes);
+      const gone = r === 'event' ? map.lastGone : null;
+      if (r === 'event') meta.dir = table.reported(u32(s), u32(d), sp, dp, f, map.lastPkts, map.lastBytes, map.lastKind, gone ? 1 : 0);
       verdictToAction(meta, rig.e.processPacket(meta), a);
       table.offer(meta, a, HOP);
+      // The last ACK's report is followed by the other direction's (host.ts reads them in this order).
+      if (gone) table.gone(gone.saddr, gone.daddr, gone.sport, gone.dport, gone.pkts, gone.bytes);
     };
     return { rig, key, map, table, send, path, sent, stats: () => rig.e.service(key)!.stats };
   }
 
-  for (const closer of ['in', 'out'] as const) {
-    it(`the handshake in user space, then data both ways in the kernel; a FIN from the ${closer === 'in' ? 'client' : 'real server'} is reported and ends both entries; InPkts/OutPkts exact`, () => {
+  /** The same packets through an engine alone (every packet in user space): the states and counters to match. */
+  function reference(seq: readonly (readonly ['in' | 'out', string, number?])[]) {
+    const rig = new Rig();
+    const key = svcKey('tcp', '10.0.0.100', 80);
+    rig.service(key, { scheduler: 'rr' }).dest(key, '192.168.10.11', 80, 'masq');
+    rig.at(1);
+    const meta: PacketMeta = newMeta();
+    for (const [dir, fl, bytes] of seq) {
+      const [s, d, sp, dp] = dir === 'in' ? ['172.16.0.2', '10.0.0.100', 40000, 80] as const : ['192.168.10.11', '172.16.0.2', 80, 40000] as const;
+      Object.assign(meta, { dir, af: 4, protocol: 'tcp', saddr: ip(s), sport: sp, daddr: ip(d), dport: dp, tcpFlags: flags(fl), bytes: bytes ?? 60, mark: 0 });
+      rig.e.processPacket(meta);
+    }
+    return { stats: rig.e.service(key)!.stats, conn: rig.e.connections().find((x) => x.protocol === 'TCP')!, dest: rig.e.service(key)!.dests[0]! };
+  }
+
+  // Closes carried by the kernel after a handshake in user space and data both ways in the kernel:
+  // the path of each closing packet, and the engine's state, timer and counters as if it had seen them all.
+  const opened = [['in', 'S'], ['out', 'SA'], ['in', 'A'], ['in', 'PA', 200], ['out', 'PA', 1500], ['out', 'PA', 1500], ['out', 'PA', 1500]] as const;
+  const closes: { name: string; close: readonly (readonly ['in' | 'out', string])[]; path: string[]; left: number }[] = [
+    { name: 'the real server closes first (FIN, ACK, FIN, last ACK)', close: [['out', 'FA'], ['in', 'A'], ['in', 'FA'], ['out', 'A']], path: ['out:event', 'in:counted', 'in:event', 'out:event'], left: 0 },
+    { name: 'the client closes first (FIN, ACK, FIN, last ACK)', close: [['in', 'FA'], ['out', 'A'], ['out', 'FA'], ['in', 'A']], path: ['in:event', 'out:counted', 'out:event', 'in:event'], left: 0 },
+    { name: 'the real server closes first, the client acknowledges with its FIN', close: [['out', 'FA'], ['in', 'FA'], ['out', 'A']], path: ['out:event', 'in:event', 'out:event'], left: 0 },
+    { name: 'a half-close: the client still sends after the real server\'s FIN', close: [['out', 'FA'], ['in', 'PA'], ['in', 'A'], ['in', 'FA'], ['out', 'A']], path: ['out:event', 'in:counted', 'in:counted', 'in:event', 'out:event'], left: 0 },
+    { name: 'a FIN then a RST from the client (the RST ends its entry, user space the other)', close: [['out', 'FA'], ['in', 'R']], path: ['out:event', 'in:event'], left: 0 },
+    { name: 'one FIN only: both entries stay in the kernel, the state is the engine\'s', close: [['in', 'FA'], ['out', 'A']], path: ['in:event', 'out:counted'], left: 2 },
+  ];
+  for (const c of closes) {
+    it(`NAT close in the kernel, ${c.name}: ${c.path.join(', ')}; state, timer, InPkts/OutPkts and connection counts as the engine alone`, () => {
       const d = natDirector(HOP);
-      d.send('in', 'S');
-      d.send('out', 'SA');
-      assert.equal(d.table.size, 0, 'nothing installed before ESTABLISHED');
-      d.send('in', 'A');
+      for (const [dir, fl, bytes] of opened) d.send(dir, fl, bytes);
+      assert.deepEqual(d.path, ['in:pass', 'out:pass', 'in:pass', 'in:counted', 'out:counted', 'out:counted', 'out:counted']);
       assert.equal(d.map.entries.size, 2, 'the client\'s and the replies\' entries');
-      d.send('in', 'PA', 200);
-      for (let i = 0; i < 3; i++) d.send('out', 'PA', 1500);
-      d.send(closer, 'FA');
-      assert.deepEqual(d.path, ['in:pass', 'out:pass', 'in:pass', 'in:counted', 'out:counted', 'out:counted', 'out:counted', `${closer}:event`]);
-      assert.equal(d.map.entries.size, 0, 'both entries left the kernel');
-      assert.equal(d.table.size, 0);
+      d.path.length = 0;
+      for (const [dir, fl] of c.close) d.send(dir, fl);
+      assert.deepEqual(d.path, c.path);
+      assert.equal(d.map.entries.size, c.left, 'entries left in the kernel');
+      assert.equal(d.table.size, c.left ? 1 : 0);
       d.table.sweep();
-      assert.equal(d.stats().inpkts, d.sent.in);
-      assert.equal(d.stats().outpkts, d.sent.out);
-      assert.equal(d.table.counters.forwardedOut, 3);
-      assert.equal(d.table.counters.eventsOut, closer === 'out' ? 1 : 0);
+      const ref = reference([...opened, ...c.close]);
+      const conn = d.rig.e.connections().find((x) => x.protocol === 'TCP')!;
+      assert.equal(conn.state, ref.conn.state);
+      assert.equal(conn.expiresIn, ref.conn.expiresIn, 'the timer of the state');
+      assert.deepEqual([d.stats().inpkts, d.stats().outpkts, d.stats().inbytes, d.stats().outbytes], [ref.stats.inpkts, ref.stats.outpkts, ref.stats.inbytes, ref.stats.outbytes]);
+      const dest = d.rig.e.service(d.key)!.dests[0]!;
+      assert.deepEqual([dest.activeConns, dest.inactConns], [ref.dest.activeConns, ref.dest.inactConns]);
     });
   }
 
@@ -283,13 +312,13 @@ describe('kernel fast path table: NAT connections, both directions, once establi
     const c = u32('172.16.0.2'), r = u32('192.168.10.11'), v = u32('10.0.0.100');
     const fin = flags('FA');
     assert.equal(d.map.forward(c, v, 40000, 80, 6, fin, 60), 'event');
-    const inCounts = [d.map.lastPkts, d.map.lastBytes] as const;
+    assert.equal(d.map.lastKind, FLOW_EV.CLOSING);
     assert.equal(d.map.forward(r, c, 80, 40000, 6, fin, 60), 'event');
-    const outCounts = [d.map.lastPkts, d.map.lastBytes] as const;
-    assert.equal(outCounts[0], 3, 'the replies\' count rides on their FIN report');
+    assert.equal(d.map.lastKind, FLOW_EV.CLOSING);
+    assert.equal(d.map.entries.size, 2, 'both entries stay for the last ACK');
     const meta = newMeta(), a = newAction();
-    for (const [s, dd, sp, dp, n] of [[c, v, 40000, 80, inCounts], [r, c, 80, 40000, outCounts]] as const) {
-      const dir = d.table.reported(s, dd, sp, dp, fin, n[0], n[1]);
+    for (const [s, dd, sp, dp] of [[c, v, 40000, 80], [r, c, 80, 40000]] as const) {
+      const dir = d.table.reported(s, dd, sp, dp, fin, 0, 0, FLOW_EV.CLOSING);
       assert.equal(dir, s === c ? 'in' : 'out');
       Object.assign(meta, { dir, af: 4, protocol: 'tcp', saddr: { af: 4, words: [s] }, sport: sp, daddr: { af: 4, words: [dd] }, dport: dp, tcpFlags: fin, bytes: 60, mark: 0 });
       verdictToAction(meta, d.rig.e.processPacket(meta), a);
@@ -300,6 +329,11 @@ describe('kernel fast path table: NAT connections, both directions, once establi
     assert.equal(d.stats().outpkts, 1 + 3 + 1, 'SYN-ACK, data, FIN');
     const conn = d.rig.e.connections().find((x) => x.protocol === 'TCP')!;
     assert.notEqual(conn.state, 'ESTABLISHED', 'both FINs moved the state');
+    d.send('in', 'A');
+    assert.deepEqual(d.path.slice(-1), ['in:event'], 'the last ACK ends both entries');
+    assert.equal(d.map.entries.size, 0);
+    assert.equal(d.table.size, 0);
+    assert.equal(d.stats().inpkts, 4);
   });
 
   it('without a next hop toward the client the replies stay in user space; counters still exact', () => {

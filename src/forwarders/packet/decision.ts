@@ -37,8 +37,15 @@ export interface Action {
   fast: number;
 }
 
-/** Action.fast: whether the engine's decision may be carried out by the kernel (fastpath.ts). */
-export const FAST = { NO: 0, YES: 1, NEED_ACK: 2 } as const;
+/**
+ * Action.fast: whether the engine's decision may be carried out by the kernel (fastpath.ts).
+ * CLOSING: a NAT connection past its first FIN, whose entries the kernel keeps once it carried
+ * that FIN itself (it reports the FINs and ends both entries at the last ACK); never installed anew.
+ */
+export const FAST = { NO: 0, YES: 1, NEED_ACK: 2, CLOSING: 3 } as const;
+
+/** The TCP states after a FIN in which the kernel carries a NAT connection's close on (FAST.CLOSING). */
+const CLOSING_STATES: ReadonlySet<string> = new Set(['FIN_WAIT', 'TIME_WAIT', 'CLOSE_WAIT', 'LAST_ACK', 'CLOSE']);
 
 export function newAction(): Action {
   return { kind: ACTION_CODE.drop, method: 0, dir: 'in', rip: 0, rport: 0, vip: 0, vport: 0, rip6: null, vip6: null, conn: -1, tun: 0, tunPort: 0, tunCsum: 0, fast: 0 };
@@ -123,6 +130,7 @@ export function verdictToAction(m: PacketMeta, v: Verdict, a: Action): void {
   // without checksum, IPv4 in IPv4).
   const oneWay = method === FWD_CODE.route || method === FWD_CODE.tunnel;
   if (v.conn >= 0 && (v.state === 'ESTABLISHED' || v.state === 'UDP') && (method === FWD_CODE.masq || (oneWay && m.dir === 'in'))) a.fast = FAST.YES;
+  else if (v.conn >= 0 && method === FWD_CODE.masq && CLOSING_STATES.has(v.state)) a.fast = FAST.CLOSING;
   if (m.dir === 'in') {
     if ((oneWay || method === FWD_CODE.masq) && v.conn >= 0 && v.state === 'SYN_RECV') a.fast = FAST.NEED_ACK;
     a.rip = v.dest.ip.words[0]! >>> 0;

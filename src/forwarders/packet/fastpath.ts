@@ -14,7 +14,10 @@
  * real server) and the replies' (source rewritten to the virtual service, sent toward the client's
  * next hop, `clientHop`: installed once that is known). Established ones only: the handshake and
  * every state change stay the engine's, from either direction (a reply's FIN comes back as an event
- * too, counted as OutPkts).
+ * too, counted as OutPkts). Their close is carried in the kernel: a FIN is forwarded and reported
+ * with both entries kept (the engine's verdict then says FAST.CLOSING: they stay), and the last
+ * ACK ends both, reported with their last counters (FLOW_EV.END, FLOW_EV.GONE): no packet of the
+ * close crosses user space, and no system call is made for it.
  *
  * The kernel map sits behind `FlowMap` (src/os/flow-map.ts; os/bpf.ts: the BPF hash map;
  * MemoryFlowMap: a fake with the program's lookup, for tests). Layouts match bpf/tsvs_fastpath.c.
@@ -23,7 +26,7 @@ import type { NextHop } from '../../os/neigh.ts';
 import { FAST, type Action } from './decision.ts';
 import type { PacketMeta } from './classify.ts';
 import { TCP_FLAG } from '../../core/proto.ts';
-import { FLOW_NAT, FLOW_VAL as V, KEY_BYTES, VAL_BYTES, writeFlowKey, type FlowMap } from '../../os/flow-map.ts';
+import { FLOW_EV, FLOW_NAT, FLOW_VAL as V, KEY_BYTES, VAL_BYTES, writeFlowKey, type FlowMap } from '../../os/flow-map.ts';
 import { FlowSlab, SF } from './flow-slab.ts';
 import { ACTION_CODE, FWD_CODE, TUN_CODE } from '../../core/types.ts';
 
@@ -124,6 +127,12 @@ export class FastPathTable {
       e = -1;
     }
     const nat = a.method === FWD_CODE.masq;
+    if (a.fast === FAST.CLOSING) {
+      // The kernel carries this connection's close if it carried its first FIN: its entries stay;
+      // one closing in user space is never installed.
+      if (e >= 0 && !(nat && a.kind === ACTION_CODE.forward && t.conn[e] === a.conn && (t.flags[e]! & SF.NAT))) this.remove(e);
+      return;
+    }
     const tun = this.tunnels ? kernelTun(a) : 0;
     const ok = a.kind === ACTION_CODE.forward && (a.method === FWD_CODE.route || (tun !== 0 && hop !== undefined && hop.src !== 0) || (nat && a.fast === FAST.YES && this.clientHop !== undefined)) && a.conn >= 0 &&
       a.fast !== FAST.NO && hop !== undefined && this.ifindexes.has(hop.ifindex);
@@ -228,8 +237,9 @@ export class FastPathTable {
     const t = this.slab;
     const e = t.find(m.daddr.words[0]! >>> 0, m.dport);
     if (e < 0 || !(t.flags[e]! & SF.NAT) || t.rip[e] !== m.saddr.words[0]! >>> 0 || t.rport[e] !== m.sport) return;
-    if (a.kind === ACTION_CODE.forward && a.method === FWD_CODE.masq && a.conn === t.conn[e] && a.fast === FAST.YES) this.installReply(e);
-    else this.remove(e);
+    const same = a.kind === ACTION_CODE.forward && a.method === FWD_CODE.masq && a.conn === t.conn[e];
+    if (same && a.fast === FAST.YES) this.installReply(e);
+    else if (!(same && a.fast === FAST.CLOSING)) this.remove(e);
   }
 
   /**
@@ -237,8 +247,9 @@ export class FastPathTable {
    * need_ack itself; a FIN or RST that it removed the flow, whose last counters are `pkts`,
    * `bytes` (handed to the engine now, before the event moves the state).
    */
-  reported(saddr: number, daddr: number, sport: number, dport: number, tcpFlags: number, pkts: number, bytes: number): 'in' | 'out' {
+  reported(saddr: number, daddr: number, sport: number, dport: number, tcpFlags: number, pkts: number, bytes: number, kind: number = FLOW_EV.STATE, token = 0): 'in' | 'out' {
     this.counters.events++;
+    if (kind === FLOW_EV.CLOSING || kind === FLOW_EV.END) return this.closed(saddr, daddr, sport, dport, pkts, bytes, kind, token);
     const t = this.slab;
     const e = t.find(saddr >>> 0, sport);
     if (e < 0 || t.daddr[e] !== daddr >>> 0 || t.dport[e] !== dport) {
@@ -274,6 +285,46 @@ export class FastPathTable {
       this.forget(e, true, keep);
     } else if (tcpFlags & TCP_FLAG.ACK) t.flags[e]! &= ~SF.NEED_ACK;
     return 'in';
+  }
+
+  /**
+   * The slot of an entry's key: the client's direction, or (`out`) a NAT connection's replies'
+   * whose entry user space knows of. -1 when unknown.
+   */
+  private locate(saddr: number, daddr: number, sport: number, dport: number): { e: number; out: boolean } {
+    const t = this.slab;
+    const e = t.find(saddr >>> 0, sport);
+    if (e >= 0 && t.daddr[e] === daddr >>> 0 && t.dport[e] === dport) return { e, out: false };
+    const o = t.find(daddr >>> 0, dport);
+    if (o >= 0 && (t.flags[o]! & SF.OUT) && t.rip[o] === saddr >>> 0 && t.rport[o] === sport) return { e: o, out: true };
+    return { e: -1, out: false };
+  }
+
+  /**
+   * A NAT connection's close, carried in the kernel: a FIN forwarded with both entries kept
+   * (CLOSING), or the last ACK that ended them (END: this entry's last counters, handed over now;
+   * with `token` 1 the other direction's follow in a GONE report, which frees the slot).
+   */
+  private closed(saddr: number, daddr: number, sport: number, dport: number, pkts: number, bytes: number, kind: number, token: number): 'in' | 'out' {
+    const { e, out } = this.locate(saddr, daddr, sport, dport);
+    if (out) this.counters.eventsOut++;
+    if (e < 0 || kind !== FLOW_EV.END) return out ? 'out' : 'in';
+    this.handOver(e, pkts, bytes, out);
+    if (token === 1) this.slab.flags[e]! |= SF.ENDING;
+    else {
+      this.dropReply(e);
+      this.forget(e, true);
+    }
+    return out ? 'out' : 'in';
+  }
+
+  /** The other direction's entry the kernel ended with a NAT connection's last ACK: its last counters, then the slot goes. */
+  gone(saddr: number, daddr: number, sport: number, dport: number, pkts: number, bytes: number): void {
+    const { e, out } = this.locate(saddr, daddr, sport, dport);
+    if (e < 0) return;
+    this.handOver(e, pkts, bytes, out);
+    this.dropReply(e);
+    this.forget(e, true);
   }
 
   /**
@@ -324,7 +375,7 @@ export class FastPathTable {
   sweep(): void {
     this.settleClosing();
     const t = this.slab;
-    for (let s = 0; s < t.limit; s++) if ((t.flags[s]! & (SF.USED | SF.CLOSING)) === SF.USED) this.sweepOne(s);
+    for (let s = 0; s < t.limit; s++) if ((t.flags[s]! & (SF.USED | SF.CLOSING | SF.ENDING)) === SF.USED) this.sweepOne(s);
     this.compact();
     this.counters.flows = this.size;
   }
@@ -349,7 +400,8 @@ export class FastPathTable {
         break;
       }
       const s = this.cursor++;
-      if ((t.flags[s]! & (SF.USED | SF.CLOSING)) !== SF.USED) continue;
+      // (An ENDING slot's GONE report is on its way: the kernel has ended both entries.)
+      if ((t.flags[s]! & (SF.USED | SF.CLOSING | SF.ENDING)) !== SF.USED) continue;
       this.sweepOne(s);
       n++;
     }

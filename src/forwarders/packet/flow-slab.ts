@@ -15,7 +15,8 @@
 import type { NextHop } from '../../os/neigh.ts';
 
 /** Slot flags. */
-export const SF = { USED: 1, NEED_ACK: 2, NAT: 4, OUT: 8, CLOSING: 16 } as const;
+/** (ENDING: the kernel ended both NAT entries at the last ACK; the other direction's GONE report frees the slot.) */
+export const SF = { USED: 1, NEED_ACK: 2, NAT: 4, OUT: 8, CLOSING: 16, ENDING: 32 } as const;
 
 /**
  * Bytes per slot: saddr, daddr, rip, vip 16; sport, dport, rport, vport 8; proto, flags, tun 3;

@@ -21,6 +21,7 @@ import { FastPathTable, kernelTun, type CountForwarded, type FastPathCounters } 
 import { FastPathTable6, type FastPathCounters6 } from './fastpath6.ts';
 import { formatIp, type Ip } from '../../core/addr.ts';
 import { HEARTBEAT_MS, KernelFastPath, type FastPathKind, type FlowEvent, type HeartbeatBounds } from '../../os/bpf.ts';
+import { FLOW_EV } from '../../os/flow-map.ts';
 import { KernelAhead, type AheadEngine } from './fastpath-ahead.ts';
 import type { RtDest } from '../../core/scheduler.ts';
 
@@ -242,10 +243,13 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
         m.mark = 0;
         // EV_TAKEN: a new connection the kernel sent to a decision ahead, which the engine binds
         // it to. Else: the counters of a flow the kernel ended first, then the event moves the state.
-        const taken = e.kind === 1 || e.kind === 2 || e.kind === 3;
+        // GONE: the other direction's entry of a NAT connection whose last ACK the kernel carried
+        // (reported just before, as END): only its counters; no packet to decide.
+        if (e.kind === FLOW_EV.GONE) { t.gone(e.saddr, e.daddr, e.sport, e.dport, e.pkts, e.bytes); return; }
+        const taken = e.kind === FLOW_EV.TAKEN || e.kind === FLOW_EV.TAKEN_NAT || e.kind === FLOW_EV.TAKEN_TUN;
         const dest = taken ? kahead?.taken(e.token) : undefined;
         // A NAT reply's FIN or RST comes as the real server sent it: the engine decides it as one.
-        if (!taken) m.dir = t.reported(e.saddr, e.daddr, e.sport, e.dport, e.flags, e.pkts, e.bytes);
+        if (!taken) m.dir = t.reported(e.saddr, e.daddr, e.sport, e.dport, e.flags, e.pkts, e.bytes, e.kind, e.token);
         try {
           if (taken) decideAhead!(m, a, dest);
           else decide(m, a);
@@ -259,10 +263,10 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
           tookAhead = true;
           // NAT: the kernel rewrote the SYN to the destination's address and port (the service's
           // when it has none) and installed the replies' entry.
-          const nat = e.kind === 2 && dest ? { rip: dest.ip.words[0]! >>> 0, rport: dest.port || e.dport } : undefined;
+          const nat = e.kind === FLOW_EV.TAKEN_NAT && dest ? { rip: dest.ip.words[0]! >>> 0, rport: dest.port || e.dport } : undefined;
           // A tunnel: the kind the kernel built is the destination's at the taking (a change since
           // would have dropped the decision), as the engine's verdict says it now.
-          t.adoptTaken(m, a, hops.get(a.rip), dest ? hops.get(dest.ip.words[0]! >>> 0) : undefined, nat, e.kind === 3 ? kernelTun(a) || -1 : 0);
+          t.adoptTaken(m, a, hops.get(a.rip), dest ? hops.get(dest.ip.words[0]! >>> 0) : undefined, nat, e.kind === FLOW_EV.TAKEN_TUN ? kernelTun(a) || -1 : 0);
         }
       };
       let tookAhead = false;
