@@ -306,6 +306,47 @@ describe('kernel fast path program on the golden DR frames (BPF_PROG_TEST_RUN)',
       }
     });
 
+    // The close carried in the kernel: each packet rewritten as user space would, with the reports
+    // [kind, flags, pkts, token] it makes (FLOW_EV: CLOSING 4 keeps both entries, END 5 and GONE 6 end them).
+    const closes = [
+      { name: 'the real server closes first', seq: [['out', 0x11, [[4, 0x11, 0, 0]]], ['in', 0x10, []], ['in', 0x11, [[4, 0x11, 0, 0]]], ['out', 0x10, [[5, 0x10, 2, 1], [6, 0, 2, 0]]]] },
+      { name: 'the client closes first', seq: [['in', 0x11, [[4, 0x11, 0, 0]]], ['out', 0x10, []], ['out', 0x11, [[4, 0x11, 0, 0]]], ['in', 0x10, [[5, 0x10, 1, 1], [6, 0, 3, 0]]]] },
+      { name: 'a RST after a FIN ends the entry it came by', seq: [['out', 0x11, [[4, 0x11, 0, 0]]], ['in', 0x14, [[0, 0x14, 1, 0]]]] },
+    ] as const;
+    for (const [i, c] of closes.entries()) {
+      it(`NAT close in the kernel, ${c.name}: every packet rewritten, the FINs reported with both entries kept, the last one ends both with their counters`, () => {
+        const sport = 40200 + i;
+        const syn = buildFrame(fromClient, seg(CLIENT, VIP, sport, 80, 64, 0x02));
+        const t = tuple(syn)!;
+        publish(t, { decision: { dstMac: toRs.dst, srcMac: toRs.src, mtu: 1500 } }, 97, { addr: ip4(RIP), port: 8080 });
+        const [ck, rk] = keys(sport);
+        try {
+          assert.equal(fp.testRun(syn).retval, TC_REDIRECT);
+          assert.equal(fp.testRun(buildFrame(fromRs, seg(RIP, CLIENT, 8080, sport, 64, 0x12))).retval, TC_REDIRECT);
+          assert.equal(fp.testRun(buildFrame(fromClient, seg(CLIENT, VIP, sport, 80, 64, 0x10))).retval, TC_REDIRECT);
+          assert.equal(fp.testRun(buildFrame(fromClient, seg(CLIENT, VIP, sport, 80, 64, 0x18, 100))).retval, TC_REDIRECT);
+          assert.equal(fp.testRun(buildFrame(fromRs, seg(RIP, CLIENT, 8080, sport, 64, 0x18, 300))).retval, TC_REDIRECT);
+          events();
+          for (const [dir, fl, want] of c.seq) {
+            const [inp, exp] = dir === 'in'
+              ? [buildFrame(fromClient, seg(CLIENT, VIP, sport, 80, 64, fl)), buildFrame(toRs, seg(CLIENT, RIP, sport, 8080, 63, fl))]
+              : [buildFrame(fromRs, seg(RIP, CLIENT, 8080, sport, 64, fl)), buildFrame(back, seg(VIP, CLIENT, 80, sport, 63, fl))];
+            const r = fp.testRun(inp);
+            assert.equal(r.retval, TC_REDIRECT, `${dir} ${fl.toString(16)} forwarded`);
+            assert.equal(toHex(r.out), toHex(exp), `${dir} ${fl.toString(16)} rewritten as user space would`);
+            assert.deepEqual(events().map((e) => [e.kind, e.flags, e.pkts, e.token]), want.map((w) => [...w]));
+          }
+          const last = c.seq[c.seq.length - 1]!;
+          const v = new Uint8Array(VAL_BYTES);
+          assert.equal(fp.flows.get(last[0] === 'in' ? ck! : rk!, v), false, 'the last packet\'s entry left the kernel');
+          assert.equal(fp.flows.get(last[0] === 'in' ? rk! : ck!, v), last[1] === 0x10 ? false : true, 'the other\'s with it after the last ACK (after a RST, user space removes it)');
+        } finally {
+          unpublish(t);
+          for (const k of [ck!, rk!]) fp.flows.take(k, new Uint8Array(VAL_BYTES));
+        }
+      });
+    }
+
     it('a replies\' entry already there (another connection on that tuple): the SYN is left to user space, the decision stays', () => {
       const syn = buildFrame(fromClient, seg(CLIENT, VIP, 40101, 80, 64, 0x02));
       const t = tuple(syn)!;
