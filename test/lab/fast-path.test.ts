@@ -265,5 +265,10 @@ describe('lab nat --fast-path tc: a new NAT connection is taken by the kernel on
     const uIn = st2.counters['masqIn']! - st0.counters['masqIn']!, uOut = st2.counters['masqOut']! - st0.counters['masqOut']!;
     assert.deepEqual([Number(m[1]), Number(m[2]), Number(m[3])], [1, kIn + uIn, kOut + uOut], `kernel ${kIn}/${kOut}, user space ${uIn}/${uOut}`);
     assert.ok(kIn >= 4 && kOut >= 3, `kernel carried in ${kIn}, out ${kOut}`);
+    // The close too (the client's FIN, the server's, the last ACK): carried and ended in the kernel.
+    assert.deepEqual([uIn, uOut], [0, 0], 'user space forwarded no packet of the connection, its close included');
+    assert.equal(fp['flows'], 0, 'the last ACK ended both entries');
+    const closed = (await adm('-L', '-n', '-c')).split('\n').find((l) => l.includes(`${LAB.client}:${port}`));
+    assert.match(closed ?? '', /^TCP\s+\S+\s+TIME_WAIT\s/, 'the engine stepped the close as if it had seen every packet');
   });
 });
