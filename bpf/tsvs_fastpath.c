@@ -19,8 +19,8 @@
  * on as it is.
  *
  * Packets that change the connection's state are forwarded too, and reported on the `events`
- * ring buffer so that the engine steps its state machine on them (FIN, RST, and the first ACK of
- * a connection installed in SYN_RECV): the same "forward now, tell the engine in order right
+ * ring buffer so that the engine steps its state machine on them (FIN, RST; the first ACK of a
+ * connection installed in SYN_RECV is recorded in its entry, see ACK_SEEN): the same "forward now, tell the engine in order right
  * after" the ring workers' decision caches do. The other packets are only counted in the entry
  * (packets, bytes, last time), which user space reads and hands to the engine. A NAT connection's
  * close stays here too: its FINs are reported with the entries kept, and the last ACK ends both
@@ -124,13 +124,13 @@ struct flow_key {
   __u32 proto;
 };
 
-/* 56 bytes; user space writes the first 32 and reads the counters. */
+/* 64 bytes; user space writes the first 32 and reads the counters and the first ACK's record. */
 struct flow_val {
   __u8 dmac[6];
   __u8 smac[6];
   __u32 ifindex;
   __u16 mtu;
-  __u8 need_ack; /* installed in SYN_RECV: report the first ACK */
+  __u8 need_ack; /* ACK_WANTED: installed in SYN_RECV, the first ACK to record; ACK_SEEN: recorded (ack_len) */
   __u8 nat;      /* NAT_NONE (DR), NAT_DST (a NAT client's packet), NAT_SRC (a NAT reply), TUN_IPIP / TUN_GRE */
   __u32 naddr;   /* NAT: the address written (destination or source); TUN: the outer destination (the real server); network order */
   __u16 nport;   /* NAT: the port written, network order */
@@ -140,7 +140,19 @@ struct flow_val {
   __u64 pkts;
   __u64 bytes;
   __u64 last_ns;
+  __u32 ack_len; /* ACK_SEEN: the first ACK's IP length (not in pkts/bytes: the engine counts it) */
+  __u32 pad2;
 };
+/*
+ * The handshake's ACK (SYN_RECV -> ESTABLISHED) is forwarded and recorded in the entry, not
+ * reported on its own: user space decides it lazily, when it next reads the entry (the periodic
+ * sweep, a listing) or from the next report of the connection, whose `token` carries the ACK's
+ * length in its high half (ACK_IN_TOKEN) so that the engine steps the ACK before that packet.
+ * IPv6 entries (fast_step6) report it at once.
+ */
+#define ACK_WANTED 1
+#define ACK_SEEN 2
+#define ACK_IN_TOKEN(len) ((__u32)(len) << 16)
 #define NAT_NONE 0
 #define NAT_DST 1
 #define NAT_SRC 2
@@ -180,6 +192,7 @@ struct flow_event {
   __u64 pkts;
   __u64 bytes;
   __u32 kind;  /* EV_STATE, or EV_TAKEN(_NAT): a new connection sent to the decision `token` */
+  /* (EV_STATE, EV_CLOSING, EV_END: the high half a first ACK recorded and not yet decided, ACK_IN_TOKEN) */
   __u32 token;
 };
 #define EV_STATE 0
@@ -523,7 +536,7 @@ static __attribute__((always_inline)) int fast_step(struct __sk_buff *skb, void 
   }
   if (seg > v->mtu) return PASS; /* too big: user space sends fragmentation-needed */
 
-  int first_ack = proto == 6 && v->need_ack && (flags & 0x10);
+  int first_ack = proto == 6 && v->need_ack == ACK_WANTED && (flags & 0x10);
   /*
    * The close. DR and tunnels (one direction seen): a FIN or RST ends the entry. NAT (both
    * directions, two entries): a RST ends this entry (user space the other); a FIN is reported
@@ -534,10 +547,27 @@ static __attribute__((always_inline)) int fast_step(struct __sk_buff *skb, void 
   int ends = two ? (flags & 0x04) != 0 : (flags & 0x05) != 0;
   int closing = two && (flags & 0x05) == 0x01;
   int last = two && (flags & 0x17) == 0x10 && v->fin == (FIN_SELF | FIN_PEER);
-  if (last) {
-    struct flow_key pk;
+  /* A plain first ACK: recorded, forwarded (see ACK_SEEN). */
+  if (first_ack && !ends && !closing && !last) {
+    v->ack_len = tot;
+    v->need_ack = ACK_SEEN;
+    dec_ttl(ip);
+    __builtin_memcpy(eth, v->dmac, 6);
+    __builtin_memcpy(eth + 6, v->smac, 6);
+    *ifindex = v->ifindex;
+    return FWD;
+  }
+  /* The other direction's entry (NAT, on a FIN or the last ACK), and a first ACK recorded but not yet decided. */
+  struct flow_key pk;
+  struct flow_val *pv = 0;
+  if (closing || last) {
     peer_key(&k, v, &pk);
-    struct flow_val *pv = bpf_map_lookup_elem(&flows, &pk);
+    pv = bpf_map_lookup_elem(&flows, &pk);
+  }
+  __u32 pend = 0;
+  if (v->need_ack == ACK_SEEN) pend = v->ack_len;
+  else if (pv && pv->need_ack == ACK_SEEN) pend = pv->ack_len;
+  if (last) {
     /* Both reports reserved first: without room the packet goes to user space, which decides it. */
     struct flow_event *e1 = bpf_ringbuf_reserve(&events, sizeof(struct flow_event), 0);
     if (!e1) return PASS;
@@ -559,7 +589,7 @@ static __attribute__((always_inline)) int fast_step(struct __sk_buff *skb, void 
     e1->pkts = v->pkts;
     e1->bytes = v->bytes;
     e1->kind = EV_END;
-    e1->token = pv ? 1 : 0;
+    e1->token = (pv ? 1 : 0) | ACK_IN_TOKEN(pend);
     if (e2) {
       e2->saddr = pk.saddr;
       e2->daddr = pk.daddr;
@@ -586,19 +616,18 @@ static __attribute__((always_inline)) int fast_step(struct __sk_buff *skb, void 
     return FWD;
   }
   if (ends || first_ack || closing) {
-    struct flow_event ev = { k.saddr, k.daddr, k.sport, k.dport, proto, flags, tot, 0, 0, closing ? EV_CLOSING : EV_STATE, 0 };
+    struct flow_event ev = { k.saddr, k.daddr, k.sport, k.dport, proto, flags, tot, 0, 0, closing ? EV_CLOSING : EV_STATE, ACK_IN_TOKEN(pend) };
     if (ends) {
       ev.pkts = v->pkts;
       ev.bytes = v->bytes;
     }
     /* No room: user space sees the packet itself and decides it as usual. */
     if (bpf_ringbuf_output(&events, &ev, sizeof(ev), wake_flag()) != 0) return PASS;
-    if (first_ack) v->need_ack = 0;
+    /* The first ACK reported (with this packet, or carried in its token): not again. */
+    if (first_ack || v->need_ack == ACK_SEEN) v->need_ack = 0;
+    if (pv && pv->need_ack == ACK_SEEN) pv->need_ack = 0;
     if (closing) {
       v->fin |= FIN_SELF;
-      struct flow_key pk;
-      peer_key(&k, v, &pk);
-      struct flow_val *pv = bpf_map_lookup_elem(&flows, &pk);
       if (pv) pv->fin |= FIN_PEER;
     }
   } else {

@@ -8,9 +8,19 @@ import { TCP_FLAG } from '../core/proto.ts';
 /** struct flow_key / struct flow_val sizes; struct flow_key6 (IPv6, map `flows6`: the same value). */
 export const KEY_BYTES = 16;
 export const KEY6_BYTES = 40;
-export const VAL_BYTES = 56;
+export const VAL_BYTES = 64;
 /** struct flow_val offsets (bpf/tsvs_fastpath.c); NADDR / NPORT / TSRC in network order. */
-export const FLOW_VAL = { DMAC: 0, SMAC: 6, IFINDEX: 12, MTU: 16, NEED_ACK: 18, NAT: 19, NADDR: 20, NPORT: 24, FIN: 26, TSRC: 28, PKTS: 32, BYTES: 40, LAST_NS: 48 } as const;
+export const FLOW_VAL = { DMAC: 0, SMAC: 6, IFINDEX: 12, MTU: 16, NEED_ACK: 18, NAT: 19, NADDR: 20, NPORT: 24, FIN: 26, TSRC: 28, PKTS: 32, BYTES: 40, LAST_NS: 48, ACK_LEN: 56 } as const;
+/**
+ * struct flow_val `need_ack`: WANTED (installed in SYN_RECV: the program records the first ACK),
+ * SEEN (recorded, its IP length in ACK_LEN, not counted in the entry: user space has the engine
+ * decide it when it next reads the entry, or from the next report's `token`, ackInToken).
+ */
+export const FLOW_ACK = { WANTED: 1, SEEN: 2 } as const;
+/** A report's recorded-first-ACK length (bpf/tsvs_fastpath.c ACK_IN_TOKEN), 0 when none. */
+export function ackInToken(token: number): number {
+  return token >>> 16;
+}
 /** struct flow_val `fin` (NAT): this direction sent a FIN, the other did. */
 export const FLOW_FIN = { SELF: 1, PEER: 2 } as const;
 /**
@@ -93,13 +103,15 @@ export class MemoryFlowMap implements FlowMap {
   /** The last event's counters (FIN/RST: the flow's, as the program reports them), else 0. */
   lastPkts = 0;
   lastBytes = 0;
-  /** The last event's kind (FLOW_EV) and, after an END, the other direction's entry it ended (GONE), else null. */
+  /** The last event's kind (FLOW_EV) and token; after an END, the other direction's entry it ended (GONE), else null. */
   lastKind = 0;
+  lastToken = 0;
   lastGone: { saddr: number; daddr: number; sport: number; dport: number; pkts: number; bytes: number } | null = null;
   /**
    * The program's verdict for one packet: 'pass' (user space sees it), 'event' (forwarded and
-   * reported: `lastKind`; a DR FIN or a RST also removes the flow; a NAT FIN keeps both entries,
-   * the last ACK after both FINs removes both) or 'counted' (forwarded and counted in the entry).
+   * reported: `lastKind`, `lastToken`; a DR FIN or a RST also removes the flow; a NAT FIN keeps
+   * both entries, the last ACK after both FINs removes both) or 'counted' (forwarded and counted
+   * in the entry; a first ACK recorded there instead, FLOW_ACK.SEEN).
    */
   forward(saddr: number, daddr: number, sport: number, dport: number, proto: number, tcpFlags: number, bytes: number): 'pass' | 'event' | 'counted' {
     // A SYN (or one with FIN/RST) is the engine's; a SYN-ACK is carried only as a NAT reply.
@@ -113,9 +125,10 @@ export class MemoryFlowMap implements FlowMap {
     if (!v || (synack && v[FLOW_VAL.NAT] !== FLOW_NAT.SRC)) return 'pass';
     const d = new DataView(v.buffer);
     if (bytes + flowOverhead(v[FLOW_VAL.NAT]!) > d.getUint16(FLOW_VAL.MTU, true)) return 'pass';
-    const firstAck = proto === 6 && v[FLOW_VAL.NEED_ACK] === 1 && (tcpFlags & TCP_FLAG.ACK) !== 0;
+    const firstAck = proto === 6 && v[FLOW_VAL.NEED_ACK] === FLOW_ACK.WANTED && (tcpFlags & TCP_FLAG.ACK) !== 0;
     this.lastPkts = this.lastBytes = 0;
     this.lastKind = FLOW_EV.STATE;
+    this.lastToken = 0;
     this.lastGone = null;
     const fin = (tcpFlags & TCP_FLAG.FIN) !== 0, rst = (tcpFlags & TCP_FLAG.RST) !== 0;
     const two = proto === 6 && (v[FLOW_VAL.NAT] === FLOW_NAT.DST || v[FLOW_VAL.NAT] === FLOW_NAT.SRC);
@@ -123,12 +136,24 @@ export class MemoryFlowMap implements FlowMap {
     const closing = two && fin && !rst;
     const plainAck = (tcpFlags & (TCP_FLAG.SYN | TCP_FLAG.FIN | TCP_FLAG.RST | TCP_FLAG.ACK)) === TCP_FLAG.ACK;
     const peer = two ? this.peerKey(saddr, daddr, sport, dport, proto, v) : null;
-    if (two && plainAck && v[FLOW_VAL.FIN] === (FLOW_FIN.SELF | FLOW_FIN.PEER)) {
+    const last = two && plainAck && v[FLOW_VAL.FIN] === (FLOW_FIN.SELF | FLOW_FIN.PEER);
+    if (firstAck && !ends && !closing && !last) {
+      // Recorded, not reported (FLOW_ACK.SEEN).
+      d.setUint32(FLOW_VAL.ACK_LEN, bytes, true);
+      v[FLOW_VAL.NEED_ACK] = FLOW_ACK.SEEN;
+      return 'counted';
+    }
+    // A first ACK recorded and not yet decided rides on this report (this entry's, or the other direction's).
+    const pv = peer && (closing || last) ? this.entries.get(this.idOf(peer.key)) : undefined;
+    const seen = (x: Uint8Array | undefined): number => (x && x[FLOW_VAL.NEED_ACK] === FLOW_ACK.SEEN ? new DataView(x.buffer).getUint32(FLOW_VAL.ACK_LEN, true) : 0);
+    const pend = seen(v) || seen(pv);
+    this.lastToken = pend << 16;
+    if (last) {
       this.lastKind = FLOW_EV.END;
+      if (pv) this.lastToken |= 1;
       this.lastPkts = Number(d.getBigUint64(FLOW_VAL.PKTS, true));
       this.lastBytes = Number(d.getBigUint64(FLOW_VAL.BYTES, true));
       this.entries.delete(this.idOf(key));
-      const pv = this.entries.get(this.idOf(peer!.key));
       if (pv) {
         const pd = new DataView(pv.buffer);
         this.lastGone = { ...peer!.tuple, pkts: Number(pd.getBigUint64(FLOW_VAL.PKTS, true)), bytes: Number(pd.getBigUint64(FLOW_VAL.BYTES, true)) };
@@ -137,7 +162,8 @@ export class MemoryFlowMap implements FlowMap {
       return 'event';
     }
     if (ends || firstAck || closing) {
-      if (firstAck) v[FLOW_VAL.NEED_ACK] = 0;
+      if (firstAck || v[FLOW_VAL.NEED_ACK] === FLOW_ACK.SEEN) v[FLOW_VAL.NEED_ACK] = 0;
+      if (pv && pv[FLOW_VAL.NEED_ACK] === FLOW_ACK.SEEN) pv[FLOW_VAL.NEED_ACK] = 0;
       if (ends) {
         this.lastPkts = Number(d.getBigUint64(FLOW_VAL.PKTS, true));
         this.lastBytes = Number(d.getBigUint64(FLOW_VAL.BYTES, true));
@@ -146,7 +172,6 @@ export class MemoryFlowMap implements FlowMap {
       if (closing) {
         this.lastKind = FLOW_EV.CLOSING;
         v[FLOW_VAL.FIN]! |= FLOW_FIN.SELF;
-        const pv = this.entries.get(this.idOf(peer!.key));
         if (pv) pv[FLOW_VAL.FIN]! |= FLOW_FIN.PEER;
       }
       return 'event';

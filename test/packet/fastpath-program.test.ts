@@ -8,7 +8,7 @@ import { buildFrame, fromHex, toHex } from '../../src/codec/build.ts';
 import { createFrameMeta, parseFrame } from '../../src/codec/frame.ts';
 import { parseMac } from '../../src/codec/ethernet.ts';
 import { KernelFastPath, AHEAD_RING_BYTES, AHEAD_SLOT_BYTES, AHEAD_SLOTS, type FlowEvent } from '../../src/os/bpf.ts';
-import { FLOW_NAT, FLOW_VAL, KEY_BYTES, KEY6_BYTES, VAL_BYTES, writeFlowKey, writeFlowKey6 } from '../../src/os/flow-map.ts';
+import { ackInToken, FLOW_ACK, FLOW_NAT, FLOW_VAL, KEY_BYTES, KEY6_BYTES, VAL_BYTES, writeFlowKey, writeFlowKey6 } from '../../src/os/flow-map.ts';
 import type { PacketSpec } from '../../src/codec/build.ts';
 import { drCases } from './golden/dr.ts';
 import { tunCases } from './golden/tun.ts';
@@ -125,7 +125,7 @@ describe('kernel fast path program on the golden DR frames (BPF_PROG_TEST_RUN)',
     });
   }
 
-  it('a FIN is forwarded, reported with the flow\'s counters, and ends the flow in the kernel; the first ACK of a SYN_RECV flow is reported once', () => {
+  it('a FIN is forwarded, reported with the flow\'s counters, and ends the flow in the kernel; the first ACK of a SYN_RECV flow is recorded in the entry, not counted, and rides on the FIN\'s report', () => {
     const c = drCases.find((x) => x.verdict === 'forward' && tuple(fromHex(x.input))?.proto === 6)!;
     const base = fromHex(c.input);
     const t = tuple(base)!;
@@ -138,13 +138,18 @@ describe('kernel fast path program on the golden DR frames (BPF_PROG_TEST_RUN)',
       return b;
     };
     assert.equal(fp.testRun(withFlags(0x10)).retval, TC_REDIRECT);
-    assert.deepEqual(events().map((e) => [e.kind, e.flags]), [[0, 0x10]], 'the handshake ACK reported');
+    assert.deepEqual(events(), [], 'the handshake ACK is not reported on its own');
+    const rec = new Uint8Array(VAL_BYTES);
+    assert.ok(fp.flows.get(key, rec));
+    const rv = new DataView(rec.buffer);
+    assert.deepEqual([rec[FLOW_VAL.NEED_ACK], rv.getUint32(FLOW_VAL.ACK_LEN, true), rv.getBigUint64(FLOW_VAL.PKTS, true)], [FLOW_ACK.SEEN, base.length - 14, 0n], 'recorded with its IP length, not counted');
     assert.equal(fp.testRun(withFlags(0x18)).retval, TC_REDIRECT);
     assert.equal(fp.testRun(withFlags(0x10)).retval, TC_REDIRECT);
     assert.deepEqual(events(), [], 'later ACKs only counted');
     assert.equal(fp.testRun(withFlags(0x11)).retval, TC_REDIRECT);
     const fin = events();
     assert.equal(fin.length, 1);
+    assert.equal(ackInToken(fin[0]!.token), base.length - 14, 'the recorded ACK rides on the FIN\'s report');
     assert.equal(fin[0]!.pkts, 2, 'the two counted packets');
     assert.equal(fin[0]!.bytes, 2 * base.length - 2 * 14);
     assert.equal(fp.flows.get(key, new Uint8Array(VAL_BYTES)), false, 'the flow left the kernel');
@@ -277,7 +282,7 @@ describe('kernel fast path program on the golden DR frames (BPF_PROG_TEST_RUN)',
       return [a, b];
     };
 
-    it('SYN -> RIP:8080 with its checksums, taken (EV_TAKEN_NAT); the SYN-ACK -> VIP:80 to the SYN\'s sender, counted; the handshake ACK reported once', () => {
+    it('SYN -> RIP:8080 with its checksums, taken (EV_TAKEN_NAT); the SYN-ACK -> VIP:80 to the SYN\'s sender, counted; the handshake ACK recorded in the entry', () => {
       const syn = buildFrame(fromClient, seg(CLIENT, VIP, 40100, 80, 64, 0x02));
       const t = tuple(syn)!;
       publish(t, { decision: { dstMac: toRs.dst, srcMac: toRs.src, mtu: 1500 } }, 99, { addr: ip4(RIP), port: 8080 });
@@ -297,7 +302,10 @@ describe('kernel fast path program on the golden DR frames (BPF_PROG_TEST_RUN)',
         const ack = fp.testRun(buildFrame(fromClient, seg(CLIENT, VIP, 40100, 80, 64, 0x10)));
         assert.equal(ack.retval, TC_REDIRECT);
         assert.equal(toHex(ack.out), toHex(buildFrame(toRs, seg(CLIENT, RIP, 40100, 8080, 63, 0x10))));
-        assert.deepEqual(events().map((e) => [e.kind, e.flags]), [[0, 0x10]], 'the handshake ACK reported');
+        assert.deepEqual(events(), [], 'the handshake ACK recorded in the client\'s entry, not reported');
+        const rec = new Uint8Array(VAL_BYTES);
+        assert.ok(fp.flows.get(ck!, rec));
+        assert.deepEqual([rec[FLOW_VAL.NEED_ACK], new DataView(rec.buffer).getUint32(FLOW_VAL.ACK_LEN, true)], [FLOW_ACK.SEEN, 40]);
         assert.equal(fp.testRun(buildFrame(fromClient, seg(CLIENT, VIP, 40100, 80, 64, 0x18, 100))).retval, TC_REDIRECT);
         assert.deepEqual(events(), []);
       } finally {
@@ -309,9 +317,10 @@ describe('kernel fast path program on the golden DR frames (BPF_PROG_TEST_RUN)',
     // The close carried in the kernel: each packet rewritten as user space would, with the reports
     // [kind, flags, pkts, token] it makes (FLOW_EV: CLOSING 4 keeps both entries, END 5 and GONE 6 end them).
     const closes = [
-      { name: 'the real server closes first', seq: [['out', 0x11, [[4, 0x11, 0, 0]]], ['in', 0x10, []], ['in', 0x11, [[4, 0x11, 0, 0]]], ['out', 0x10, [[5, 0x10, 2, 1], [6, 0, 2, 0]]]] },
-      { name: 'the client closes first', seq: [['in', 0x11, [[4, 0x11, 0, 0]]], ['out', 0x10, []], ['out', 0x11, [[4, 0x11, 0, 0]]], ['in', 0x10, [[5, 0x10, 1, 1], [6, 0, 3, 0]]]] },
-      { name: 'a RST after a FIN ends the entry it came by', seq: [['out', 0x11, [[4, 0x11, 0, 0]]], ['in', 0x14, [[0, 0x14, 1, 0]]]] },
+      // (The first report carries the handshake ACK recorded in the client's entry: 40 bytes, ACK_IN_TOKEN.)
+      { name: 'the real server closes first', seq: [['out', 0x11, [[4, 0x11, 0, 40 << 16]]], ['in', 0x10, []], ['in', 0x11, [[4, 0x11, 0, 0]]], ['out', 0x10, [[5, 0x10, 2, 1], [6, 0, 2, 0]]]] },
+      { name: 'the client closes first', seq: [['in', 0x11, [[4, 0x11, 0, 40 << 16]]], ['out', 0x10, []], ['out', 0x11, [[4, 0x11, 0, 0]]], ['in', 0x10, [[5, 0x10, 1, 1], [6, 0, 3, 0]]]] },
+      { name: 'a RST after a FIN ends the entry it came by', seq: [['out', 0x11, [[4, 0x11, 0, 40 << 16]]], ['in', 0x14, [[0, 0x14, 1, 0]]]] },
     ] as const;
     for (const [i, c] of closes.entries()) {
       it(`NAT close in the kernel, ${c.name}: every packet rewritten, the FINs reported with both entries kept, the last one ends both with their counters`, () => {

@@ -16,6 +16,17 @@ import type { FwdMethod, Protocol } from '../../src/core/types.ts';
 const HOP: NextHop = { ifindex: 2, mac: new Uint8Array([2, 0, 0, 0, 0, 0x11]), srcMac: new Uint8Array([2, 0, 0, 0, 0, 1]), src: 0xc0a80a01, mtu: 1500 };
 const u32 = (s: string) => ip(s).words[0]! >>> 0;
 
+/** Has the engine decide the first ACKs the "kernel" recorded (host.ts decideAck), as the client's packets. */
+function ackDecider(rig: Rig, table: FastPathTable): () => void {
+  const m = newMeta(), a = newAction();
+  table.decideAck = (s, d, sp, dp, proto, len, offer) => {
+    Object.assign(m, { dir: 'in', af: 4, protocol: proto === 17 ? 'udp' : 'tcp', saddr: { af: 4, words: [s] }, sport: sp, daddr: { af: 4, words: [d] }, dport: dp, tcpFlags: flags('A'), bytes: len, mark: 0 });
+    verdictToAction(m, rig.e.processPacket(m), a);
+    if (offer) table.offer(m, a, HOP);
+  };
+  return () => table.takeAcks();
+}
+
 /** A director: the engine decides what the "kernel" (MemoryFlowMap.forward) passes up. */
 function director(method: FwdMethod, protocol: Protocol = 'tcp', capacity = 65536, tunnels = false) {
   const rig = new Rig();
@@ -38,16 +49,23 @@ function director(method: FwdMethod, protocol: Protocol = 'tcp', capacity = 6553
     if (r === 'counted') return;
     // 'pass' (user space decides and forwards) and 'event' (forwarded; the engine decides it after).
     Object.assign(meta, { dir: 'in', af: 4, protocol, saddr: ip(src), sport, daddr: ip('10.0.0.100'), dport: 80, tcpFlags: f, bytes, mark: 0 });
-    if (r === 'event') table.reported(u32(src), u32('10.0.0.100'), sport, 80, f, map.lastPkts, map.lastBytes);
+    if (r === 'event') {
+      if (map.lastToken >>> 16) table.ackCarried(u32(src), u32('10.0.0.100'), sport, 80, map.lastToken >>> 16);
+      acks();
+      table.reported(u32(src), u32('10.0.0.100'), sport, 80, f, map.lastPkts, map.lastBytes, map.lastKind, map.lastToken);
+    }
     verdictToAction(meta, rig.e.processPacket(meta), a);
     table.offer(meta, a, a.rip === HOP.src ? undefined : HOP);
+    acks();
   };
+  const acks = ackDecider(rig, table);
+  const sweep = (): void => table.sweep();
   const stats = () => rig.e.service(key)!.stats;
-  return { rig, key, map, table, send, path, stats, totals: () => ({ sent, sentBytes }) };
+  return { rig, key, map, table, send, path, stats, sweep, totals: () => ({ sent, sentBytes }) };
 }
 
 describe('kernel fast path table: the engine decides, the kernel carries decided DR connections', () => {
-  it('a DR TCP connection: SYN up to the engine, handshake ACK and FIN reported, data counted; counters exact after a sweep', () => {
+  it('a DR TCP connection: SYN up to the engine, handshake ACK recorded in the kernel and decided at the sweep, FIN reported, data counted; counters exact after a sweep', () => {
     const d = director('route');
     d.send('172.16.0.2', 'S');
     assert.equal(d.table.size, 1, 'installed in SYN_RECV');
@@ -55,12 +73,13 @@ describe('kernel fast path table: the engine decides, the kernel carries decided
     d.send('172.16.0.2', 'PA', 500);
     d.send('172.16.0.2', 'A');
     d.send('172.16.0.2', 'A');
-    assert.deepEqual(d.path, ['pass', 'event', 'counted', 'counted', 'counted']);
-    const conn = d.rig.e.connections().find((c) => c.protocol === 'TCP')!;
-    assert.equal(conn.state, 'ESTABLISHED', 'the reported ACK stepped the state machine');
+    assert.deepEqual(d.path, ['pass', 'counted', 'counted', 'counted', 'counted']);
+    const conn = () => d.rig.e.connections().find((c) => c.protocol === 'TCP')!;
+    assert.equal(conn().state, 'SYN_RECV', 'the handshake ACK is recorded, not reported');
+    assert.equal(d.stats().inpkts, 1, 'before a sweep the engine has what it saw');
+    d.sweep();
+    assert.equal(conn().state, 'ESTABLISHED', 'the sweep had the engine decide the recorded ACK');
     assert.equal(d.rig.dests(d.key).reduce((n, x) => n + x.active, 0), 1, 'ActiveConn follows');
-    assert.equal(d.stats().inpkts, 2, 'before a sweep the engine has what it saw');
-    d.table.sweep();
     assert.equal(d.stats().inpkts, 5);
     assert.equal(d.stats().inbytes, d.totals().sentBytes);
     d.send('172.16.0.2', 'FA');
@@ -82,14 +101,14 @@ describe('kernel fast path table: the engine decides, the kernel carries decided
     for (let t = 101; t <= 401; t += 100) {
       d.rig.at(t);
       d.send('172.16.0.9', '', 100);
-      d.table.sweep();
+      d.sweep();
     }
     assert.equal(d.rig.e.connections().length, 1, 'still there: the kernel\'s packets re-armed its timer');
     assert.equal(d.stats().inpkts, 14);
     d.rig.at(800);
-    d.table.sweep();
+    d.sweep();
     assert.equal(d.rig.e.connections().length, 0);
-    d.table.sweep();
+    d.sweep();
     assert.equal(d.map.entries.size, 0, 'gone from the kernel once the engine expired it');
   });
 
@@ -110,13 +129,13 @@ describe('kernel fast path table: the engine decides, the kernel carries decided
     d.send('172.16.0.2', 'A');
     d.send('172.16.0.2', 'PA', 300);
     d.send('172.16.0.2', 'A');
-    assert.deepEqual(d.path, ['pass', 'event', 'counted', 'counted']);
+    assert.deepEqual(d.path, ['pass', 'counted', 'counted', 'counted']);
     const [v] = [...d.map.entries.values()];
     const dv = new DataView(v!.buffer);
     assert.equal(v![FLOW_VAL.NAT], FLOW_NAT.TUN_IPIP);
     assert.equal(dv.getUint32(FLOW_VAL.TSRC, false), HOP.src);
     assert.ok([u32('192.168.10.11'), u32('192.168.10.12')].includes(dv.getUint32(FLOW_VAL.NADDR, false)));
-    d.table.sweep();
+    d.sweep();
     assert.deepEqual([d.stats().inpkts, d.stats().inbytes], [d.totals().sent, d.totals().sentBytes]);
   });
 
@@ -141,7 +160,7 @@ describe('kernel fast path table: the engine decides, the kernel carries decided
     d.send('172.16.0.3', 'A', 60, 1001);
     d.send('172.16.0.3', 'PA', 60, 1001);
     assert.deepEqual(d.path.slice(1), ['pass', 'pass', 'pass']);
-    d.table.sweep();
+    d.sweep();
     assert.equal(d.stats().inpkts, 4);
   });
 
@@ -155,7 +174,7 @@ describe('kernel fast path table: the engine decides, the kernel carries decided
     assert.equal(d.table.size, 0, 'RST: CLOSE, removed');
     d.send('172.16.0.2', 'S');
     assert.equal(d.table.size, 1);
-    d.table.sweep();
+    d.sweep();
     assert.equal(d.stats().inpkts, d.totals().sent);
     assert.equal(FAST.NO, 0);
   });
@@ -176,13 +195,13 @@ describe('kernel fast path table: memory under a SYN flood', () => {
     for (let t = 10; t <= 70; t += 10) {
       d.rig.at(1 + t);
       d.send('172.16.0.2', 'PA', 100, 5000);
-      d.table.sweep();
+      d.sweep();
     }
     assert.equal(d.table.size, 1, 'only the established flow is left');
     assert.equal(d.table.bytesHeld(), empty, 'the arrays are back to their empty size');
     d.send('172.16.0.2', 'PA', 100, 5000);
     assert.equal(d.path.at(-1), 'counted', 'the surviving flow is still carried by the kernel');
-    d.table.sweep();
+    d.sweep();
     assert.equal(d.stats().inpkts, d.totals().sent, 'every packet counted once');
   });
 });
@@ -199,7 +218,7 @@ describe('kernel fast path table: a flow outliving a flood keeps what it carries
       for (let t = 10; t <= 70; t += 10) {
         d.rig.at(1 + t);
         d.send('172.16.0.2', 'PA', 100, 5000);
-        d.table.sweep();
+        d.sweep();
       }
       assert.equal(d.table.size, 1, 'only the established flow is left');
       assert.equal(d.table.bytesHeld(), empty, 'the arrays shrank back');
@@ -217,7 +236,7 @@ describe('kernel fast path table: a flow outliving a flood keeps what it carries
       assert.equal(puts, 0, 'no rewrite: the moved slot kept its fields');
       d.send('172.16.0.2', 'PA', 100, 5000);
       assert.equal(d.path.at(-1), 'counted');
-      d.table.sweep();
+      d.sweep();
       assert.equal(d.stats().inpkts, d.totals().sent + 1, 'every packet counted once (one decided by hand above)');
     });
   }
@@ -245,13 +264,20 @@ describe('kernel fast path table: NAT connections, both directions, once establi
       if (r === 'counted') return;
       Object.assign(meta, { dir, af: 4, protocol: 'tcp', saddr: ip(s), sport: sp, daddr: ip(d), dport: dp, tcpFlags: f, bytes, mark: 0 });
       const gone = r === 'event' ? map.lastGone : null;
-      if (r === 'event') meta.dir = table.reported(u32(s), u32(d), sp, dp, f, map.lastPkts, map.lastBytes, map.lastKind, gone ? 1 : 0);
+      if (r === 'event') {
+        if (map.lastToken >>> 16) table.ackCarried(u32(s), u32(d), sp, dp, map.lastToken >>> 16);
+        acks();
+        meta.dir = table.reported(u32(s), u32(d), sp, dp, f, map.lastPkts, map.lastBytes, map.lastKind, map.lastToken);
+      }
       verdictToAction(meta, rig.e.processPacket(meta), a);
       table.offer(meta, a, HOP);
+      acks();
       // The last ACK's report is followed by the other direction's (host.ts reads them in this order).
       if (gone) table.gone(gone.saddr, gone.daddr, gone.sport, gone.dport, gone.pkts, gone.bytes);
     };
-    return { rig, key, map, table, send, path, sent, stats: () => rig.e.service(key)!.stats };
+    const acks = ackDecider(rig, table);
+    const sweep = (): void => table.sweep();
+    return { rig, key, map, table, send, path, sent, sweep, stats: () => rig.e.service(key)!.stats };
   }
 
   /** The same packets through an engine alone (every packet in user space): the states and counters to match. */
@@ -291,7 +317,7 @@ describe('kernel fast path table: NAT connections, both directions, once establi
       assert.deepEqual(d.path, c.path);
       assert.equal(d.map.entries.size, c.left, 'entries left in the kernel');
       assert.equal(d.table.size, c.left ? 1 : 0);
-      d.table.sweep();
+      d.sweep();
       const ref = reference([...opened, ...c.close]);
       const conn = d.rig.e.connections().find((x) => x.protocol === 'TCP')!;
       assert.equal(conn.state, ref.conn.state);
@@ -324,7 +350,7 @@ describe('kernel fast path table: NAT connections, both directions, once establi
       verdictToAction(meta, d.rig.e.processPacket(meta), a);
       d.table.offer(meta, a, HOP);
     }
-    d.table.sweep();
+    d.sweep();
     assert.equal(d.stats().inpkts, 3, 'SYN, ACK, FIN');
     assert.equal(d.stats().outpkts, 1 + 3 + 1, 'SYN-ACK, data, FIN');
     const conn = d.rig.e.connections().find((x) => x.protocol === 'TCP')!;
@@ -344,7 +370,7 @@ describe('kernel fast path table: NAT connections, both directions, once establi
     assert.equal(d.map.entries.size, 1, 'the client\'s entry only');
     d.send('in', 'PA', 200);
     d.send('out', 'PA', 1500);
-    d.table.sweep();
+    d.sweep();
     assert.deepEqual(d.path, ['in:pass', 'out:pass', 'in:pass', 'in:counted', 'out:pass']);
     assert.equal(d.stats().inpkts, d.sent.in);
     assert.equal(d.stats().outpkts, d.sent.out);

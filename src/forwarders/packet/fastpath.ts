@@ -26,7 +26,7 @@ import type { NextHop } from '../../os/neigh.ts';
 import { FAST, type Action } from './decision.ts';
 import type { PacketMeta } from './classify.ts';
 import { TCP_FLAG } from '../../core/proto.ts';
-import { FLOW_EV, FLOW_NAT, FLOW_VAL as V, KEY_BYTES, VAL_BYTES, writeFlowKey, type FlowMap } from '../../os/flow-map.ts';
+import { FLOW_ACK, FLOW_EV, FLOW_NAT, FLOW_VAL as V, KEY_BYTES, VAL_BYTES, writeFlowKey, type FlowMap } from '../../os/flow-map.ts';
 import { FlowSlab, SF } from './flow-slab.ts';
 import { ACTION_CODE, FWD_CODE, TUN_CODE } from '../../core/types.ts';
 
@@ -43,6 +43,8 @@ export { FAST };
 
 /** Counts packets the kernel forwarded for connection `conn` (Engine.countForwarded; `out`: NAT replies). */
 export type CountForwarded = (conn: number, pkts: number, bytes: number, out: boolean) => boolean;
+/** Has the engine decide a first ACK the kernel recorded (the client's packet), and offers the verdict back when `offer`. */
+export type AckDecide = (saddr: number, daddr: number, sport: number, dport: number, proto: number, len: number, offer: boolean) => void;
 /** The next hop toward a client (NAT replies), or undefined while unknown (the caller starts resolving it). */
 export type ClientHop = (client: number) => NextHop | undefined;
 
@@ -378,6 +380,7 @@ export class FastPathTable {
     for (let s = 0; s < t.limit; s++) if ((t.flags[s]! & (SF.USED | SF.CLOSING | SF.ENDING)) === SF.USED) this.sweepOne(s);
     this.compact();
     this.counters.flows = this.size;
+    this.takeAcks();
   }
 
   /** Where the periodic sweep left off (a slot number). */
@@ -406,6 +409,7 @@ export class FastPathTable {
       n++;
     }
     this.counters.flows = this.size;
+    this.takeAcks();
   }
 
   /** Gives back what a flood grew (FlowSlab.shrinkIfSparse); slots move, so does the cursor. */
@@ -444,7 +448,13 @@ export class FastPathTable {
   /** Removes every flow (a rule change: the engine must see the next packet of each). */
   clear(): void {
     const t = this.slab;
-    for (let s = 0; s < t.limit; s++) if ((t.flags[s]! & (SF.USED | SF.CLOSING)) === SF.USED) this.remove(s);
+    this.clearing = true;
+    try {
+      for (let s = 0; s < t.limit; s++) if ((t.flags[s]! & (SF.USED | SF.CLOSING)) === SF.USED) this.remove(s);
+    } finally {
+      this.clearing = false;
+    }
+    this.takeAcks();
   }
 
   private readonly scratch = new Uint8Array(VAL_BYTES);
@@ -485,9 +495,47 @@ export class FastPathTable {
     this.counters.flows = this.size;
   }
 
+  /**
+   * First ACKs the kernel recorded (FLOW_ACK.SEEN) that the engine has still to decide, as
+   * client's-direction tuples: saddr, daddr, sport, dport, proto, IP length, whether to offer the
+   * verdict back (not while clearing: the next packet goes to the engine) (takeAcks).
+   */
+  private readonly acks: number[] = [];
+  private clearing = false;
+  /** Decides a recorded first ACK (host.ts: the engine, then offer() unless `offer` is false); set by the owner. */
+  decideAck: AckDecide | null = null;
+
+  private queueAck(e: number, len: number): void {
+    const t = this.slab;
+    t.flags[e]! &= ~SF.NEED_ACK;
+    this.acks.push(t.saddr[e]!, t.daddr[e]!, t.sport[e]!, t.dport[e]!, t.proto[e]!, len, this.clearing ? 0 : 1);
+  }
+
+  /** A report carried the connection's recorded first ACK (ackInToken): queued for the engine unless decided already. */
+  ackCarried(saddr: number, daddr: number, sport: number, dport: number, len: number): void {
+    const { e } = this.locate(saddr, daddr, sport, dport);
+    if (e >= 0 && this.slab.flags[e]! & SF.NEED_ACK) this.queueAck(e, len);
+  }
+
+  /**
+   * Hands each queued first ACK to `decideAck` (which has the engine decide it as the client's
+   * packet and offers the verdict back): before the report that carried it, and after every read
+   * of the entries (sweeps, removals: called at their end). The kernel forwarded it already.
+   */
+  takeAcks(): void {
+    const q = this.acks, decide = this.decideAck;
+    while (q.length > 0) {
+      const [saddr, daddr, sport, dport, proto, len, offer] = q.splice(0, 7) as [number, number, number, number, number, number, number];
+      if (!decide) continue;
+      this.counters.events++;
+      decide(saddr, daddr, sport, dport, proto, len, offer === 1);
+    }
+  }
+
   /** Hands the counters of the entry just read into `scratch` (the replies' with `out`) to the engine. */
   private harvest(e: number, out = false): boolean {
     const d = this.scratchView;
+    if (!out && this.scratch[V.NEED_ACK] === FLOW_ACK.SEEN && this.slab.flags[e]! & SF.NEED_ACK) this.queueAck(e, d.getUint32(V.ACK_LEN, true));
     return this.handOver(e, Number(d.getBigUint64(V.PKTS, true)), Number(d.getBigUint64(V.BYTES, true)), out);
   }
 

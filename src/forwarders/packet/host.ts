@@ -11,6 +11,7 @@ import { emptyStats, PacketForwarder } from './forwarder.ts';
 import { newAction, type Action, type DecideBatch } from './decision.ts';
 import { newMeta, type PacketMeta } from './classify.ts';
 import { ACTION_CODE } from '../../core/types.ts';
+import { TCP_FLAG } from '../../core/proto.ts';
 import { PACKET_DEFAULTS } from '../../dataplane/options.ts';
 import { createChannel, serveChannel, type ChannelServer } from './channel.ts';
 import type { WorkerInit, WorkerMsgIn, WorkerMsgOut } from './worker.ts';
@@ -21,7 +22,7 @@ import { FastPathTable, kernelTun, type CountForwarded, type FastPathCounters } 
 import { FastPathTable6, type FastPathCounters6 } from './fastpath6.ts';
 import { formatIp, type Ip } from '../../core/addr.ts';
 import { HEARTBEAT_MS, KernelFastPath, type FastPathKind, type FlowEvent, type HeartbeatBounds } from '../../os/bpf.ts';
-import { FLOW_EV } from '../../os/flow-map.ts';
+import { ackInToken, FLOW_EV } from '../../os/flow-map.ts';
 import { KernelAhead, type AheadEngine } from './fastpath-ahead.ts';
 import type { RtDest } from '../../core/scheduler.ts';
 
@@ -226,6 +227,30 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
         }
         t6.offer(m, a, a.rip6 ? hops6.get(formatIp(a.rip6)) : undefined);
       };
+      // First ACKs the kernel recorded (bpf/tsvs_fastpath.c ACK_SEEN): the engine decides each as
+      // the client's packet, before the report that carried it or after the read that found it.
+      const am = newMeta(), aa = newAction();
+      t.decideAck = (saddr, daddr, sport, dport, proto, len, offer): void => {
+        am.dir = 'in';
+        am.af = 4;
+        am.protocol = proto === 17 ? 'udp' : 'tcp';
+        (am.saddr.words as number[])[0] = saddr;
+        (am.daddr.words as number[])[0] = daddr;
+        am.sport = sport;
+        am.dport = dport;
+        am.tcpFlags = TCP_FLAG.ACK;
+        am.bytes = len;
+        am.mark = 0;
+        try {
+          decide(am, aa);
+        } catch {
+          aa.kind = ACTION_CODE.drop;
+          aa.conn = -1;
+          aa.fast = 0;
+        }
+        if (offer) t.offer(am, aa, hops.get(aa.rip));
+      };
+      const drainAcks = (): void => t.takeAcks();
       const s4 = m.saddr, d4 = m.daddr; // IPv4 records (an IPv6 event puts others in `m`)
       const onEvent = (e: FlowEvent): void => {
         if (e.af === 6) { onEvent6(e); return; }
@@ -247,6 +272,10 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
         // (reported just before, as END): only its counters; no packet to decide.
         if (e.kind === FLOW_EV.GONE) { t.gone(e.saddr, e.daddr, e.sport, e.dport, e.pkts, e.bytes); return; }
         const taken = e.kind === FLOW_EV.TAKEN || e.kind === FLOW_EV.TAKEN_NAT || e.kind === FLOW_EV.TAKEN_TUN;
+        if (!taken && ackInToken(e.token) > 0) {
+          t.ackCarried(e.saddr, e.daddr, e.sport, e.dport, ackInToken(e.token));
+          drainAcks();
+        }
         const dest = taken ? kahead?.taken(e.token) : undefined;
         // A NAT reply's FIN or RST comes as the real server sent it: the engine decides it as one.
         if (!taken) m.dir = t.reported(e.saddr, e.daddr, e.sport, e.dport, e.flags, e.pkts, e.bytes, e.kind, e.token);
@@ -258,7 +287,10 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
           a.conn = -1;
           a.fast = 0;
         }
-        if (!taken) t.offer(m, a, hops.get(a.rip));
+        if (!taken) {
+          t.offer(m, a, hops.get(a.rip));
+          drainAcks();
+        }
         else {
           tookAhead = true;
           // NAT: the kernel rewrote the SYN to the destination's address and port (the service's
