@@ -7,7 +7,7 @@ import { Rig, svcKey, ip, flags } from '../core/engine-rig.ts';
 import { KernelAhead } from '../../src/forwarders/packet/fastpath-ahead.ts';
 import { AHEAD_RINGS, AHEAD_RING_BYTES, AHEAD_SLOT_BYTES, AHEAD_SLOTS } from '../../src/os/bpf.ts';
 import { FastPathTable } from '../../src/forwarders/packet/fastpath.ts';
-import { FLOW_NAT, FLOW_VAL, KEY_BYTES, MemoryFlowMap, VAL_BYTES, writeFlowKey } from '../../src/os/flow-map.ts';
+import { ackInToken, FLOW_NAT, FLOW_VAL, KEY_BYTES, MemoryFlowMap, VAL_BYTES, writeFlowKey } from '../../src/os/flow-map.ts';
 import type { NextHop } from '../../src/forwarders/packet/forwarder.ts';
 import { newAction } from '../../src/forwarders/packet/decision.ts';
 import { newMeta } from '../../src/forwarders/packet/classify.ts';
@@ -160,7 +160,7 @@ describe('kernel fast path: decisions ahead', () => {
    * part done on a MemoryFlowMap as take_ahead() and fast_step() do it, the engine deciding the
    * reported packets as host.ts does.
    */
-  it('NAT taken ahead: the kernel installs both entries, carries the SYN-ACK, reports the handshake ACK and the FIN; the engine\'s InPkts/OutPkts and state come out exact', () => {
+  it('NAT taken ahead: the kernel installs both entries, carries the SYN-ACK, records the handshake ACK, carries the close to its last ACK; the engine\'s InPkts/OutPkts and state come out exact', () => {
     const s = setup({ fwd: 'masq', nat: true });
     s.ahead.sync();
     const map = new MemoryFlowMap();
@@ -189,6 +189,13 @@ describe('kernel fast path: decisions ahead', () => {
     table.adoptTaken(m, a, s.hops.get(a.rip), s.hops.get(dest.ip.words[0]! >>> 0), { rip: dest.ip.words[0]! >>> 0, rport: dest.port || 80 });
     assert.equal(table.size, 1, 'adopted');
     const path: string[] = [];
+    // host.ts: a recorded first ACK is decided as the client's packet, before the report carrying it.
+    const am = newMeta(), aa = newAction();
+    table.decideAck = (sa, da, sp, dp, _proto, len, offer) => {
+      Object.assign(am, { dir: 'in', af: 4, protocol: 'tcp', saddr: { af: 4, words: [sa] }, daddr: { af: 4, words: [da] }, sport: sp, dport: dp, tcpFlags: flags('A'), bytes: len, mark: 0 });
+      verdictToAction(am, s.rig.e.processPacket(am), aa);
+      if (offer) table.offer(am, aa, s.hops.get(aa.rip));
+    };
     const send = (dir: 'in' | 'out', fl: string, bytes = 52): void => {
       const f = flags(fl);
       sent[dir]++;
@@ -197,21 +204,31 @@ describe('kernel fast path: decisions ahead', () => {
       path.push(`${dir}:${r}`);
       if (r === 'counted') return;
       assert.equal(r, 'event', `${dir} ${fl}: the kernel carries every packet`);
+      const gone = map.lastGone;
+      if (ackInToken(map.lastToken)) table.ackCarried(sa, da, sp, dp, ackInToken(map.lastToken));
+      table.takeAcks();
       Object.assign(m, { dir: 'in', saddr: ip(sa === C ? '172.16.0.2' : dest.addr), daddr: ip(da === C ? '172.16.0.2' : '10.0.0.100'), sport: sp, dport: dp, tcpFlags: f, bytes });
-      m.dir = table.reported(sa, da, sp, dp, f, map.lastPkts, map.lastBytes);
+      m.dir = table.reported(sa, da, sp, dp, f, map.lastPkts, map.lastBytes, map.lastKind, map.lastToken);
       verdictToAction(m, s.rig.e.processPacket(m), a);
       table.offer(m, a, s.hops.get(a.rip));
+      if (gone) table.gone(gone.saddr, gone.daddr, gone.sport, gone.dport, gone.pkts, gone.bytes);
     };
     send('out', 'SA');
     send('in', 'A');
     send('in', 'PA', 200);
     for (let i = 0; i < 3; i++) send('out', 'PA', 1500);
     send('out', 'FA');
-    assert.deepEqual(path, ['out:counted', 'in:event', 'in:counted', 'out:counted', 'out:counted', 'out:counted', 'out:event']);
+    const conn = () => s.rig.e.connections().find((x) => x.protocol === 'TCP')!;
+    assert.equal(conn().state, 'FIN_WAIT', 'the handshake ACK rode on the FIN\'s report: ESTABLISHED, then FIN_WAIT');
+    send('in', 'FA');
+    send('out', 'A');
+    assert.deepEqual(path, ['out:counted', 'in:counted', 'in:counted', 'out:counted', 'out:counted', 'out:counted', 'out:event', 'in:event', 'out:event']);
+    assert.equal(map.entries.size, 0, 'the last ACK ended both entries');
+    assert.equal(table.size, 0);
     table.sweep();
     const st = s.rig.e.service(s.key)!.stats;
     assert.deepEqual([st.conns, st.inpkts, st.outpkts], [1, sent.in, sent.out]);
-    assert.equal(map.entries.size, 0, 'the FIN ends both entries (the connection left ESTABLISHED)');
+    assert.equal(conn().state, 'TIME_WAIT');
   });
 
   it('NAT taken ahead that the engine does not confirm: both kernel entries are removed', () => {
