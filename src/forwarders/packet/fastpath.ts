@@ -524,12 +524,13 @@ export class FastPathTable {
    */
   takeAcks(): void {
     const q = this.acks, decide = this.decideAck;
-    while (q.length > 0) {
-      const [saddr, daddr, sport, dport, proto, len, offer] = q.splice(0, 7) as [number, number, number, number, number, number, number];
-      if (!decide) continue;
+    // (A decision may queue more: its offer can remove an entry that recorded one.)
+    for (let i = 0; i < q.length; i += 7) {
+      if (!decide) break;
       this.counters.events++;
-      decide(saddr, daddr, sport, dport, proto, len, offer === 1);
+      decide(q[i]!, q[i + 1]!, q[i + 2]!, q[i + 3]!, q[i + 4]!, q[i + 5]!, q[i + 6] === 1);
     }
+    q.length = 0;
   }
 
   /** Hands the counters of the entry just read into `scratch` (the replies' with `out`) to the engine. */
