@@ -218,59 +218,52 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
         m.bytes = e.len;
         m.mark = 0;
         t6.reported(e.saddr6!, e.sport, e.dport, e.flags, e.pkts, e.bytes);
-        try {
-          decide(m, a);
-        } catch {
-          a.kind = ACTION_CODE.drop;
-          a.conn = -1;
-          a.fast = 0;
-        }
+        decideSafe(m, a);
         t6.offer(m, a, a.rip6 ? hops6.get(formatIp(a.rip6)) : undefined);
+      };
+      /** The engine's verdict on a packet the kernel forwarded already (an exception: drop, nothing to carry). */
+      const decideSafe = (r: PacketMeta, x: Action): void => {
+        try {
+          decide(r, x);
+        } catch {
+          x.kind = ACTION_CODE.drop;
+          x.conn = -1;
+          x.fast = 0;
+        }
+      };
+      /** An IPv4 packet the kernel reported, into record `r` (its own address records; host order). */
+      const fill4 = (r: PacketMeta, saddr: number, daddr: number, sport: number, dport: number, proto: number, flags: number, bytes: number): void => {
+        r.dir = 'in';
+        r.af = 4;
+        r.protocol = proto === 17 ? 'udp' : 'tcp';
+        (r.saddr.words as number[])[0] = saddr;
+        (r.daddr.words as number[])[0] = daddr;
+        r.sport = sport;
+        r.dport = dport;
+        r.tcpFlags = flags;
+        r.bytes = bytes;
+        r.mark = 0;
       };
       // First ACKs the kernel recorded (bpf/tsvs_fastpath.c ACK_SEEN): the engine decides each as
       // the client's packet, before the report that carried it or after the read that found it.
       const am = newMeta(), aa = newAction();
       t.decideAck = (saddr, daddr, sport, dport, proto, len, offer): void => {
-        am.dir = 'in';
-        am.af = 4;
-        am.protocol = proto === 17 ? 'udp' : 'tcp';
-        (am.saddr.words as number[])[0] = saddr;
-        (am.daddr.words as number[])[0] = daddr;
-        am.sport = sport;
-        am.dport = dport;
-        am.tcpFlags = TCP_FLAG.ACK;
-        am.bytes = len;
-        am.mark = 0;
-        try {
-          decide(am, aa);
-        } catch {
-          aa.kind = ACTION_CODE.drop;
-          aa.conn = -1;
-          aa.fast = 0;
-        }
+        fill4(am, saddr, daddr, sport, dport, proto, TCP_FLAG.ACK, len);
+        decideSafe(am, aa);
         if (offer) t.offer(am, aa, hops.get(aa.rip));
       };
       const drainAcks = (): void => t.takeAcks();
       const s4 = m.saddr, d4 = m.daddr; // IPv4 records (an IPv6 event puts others in `m`)
       const onEvent = (e: FlowEvent): void => {
         if (e.af === 6) { onEvent6(e); return; }
-        m.dir = 'in';
-        m.af = 4;
-        m.saddr = s4;
-        m.daddr = d4;
-        m.protocol = e.proto === 17 ? 'udp' : 'tcp';
-        (m.saddr.words as number[])[0] = e.saddr;
-        (m.daddr.words as number[])[0] = e.daddr;
-        m.sport = e.sport;
-        m.dport = e.dport;
-        m.tcpFlags = e.flags;
-        m.bytes = e.len;
-        m.mark = 0;
-        // EV_TAKEN: a new connection the kernel sent to a decision ahead, which the engine binds
-        // it to. Else: the counters of a flow the kernel ended first, then the event moves the state.
         // GONE: the other direction's entry of a NAT connection whose last ACK the kernel carried
         // (reported just before, as END): only its counters; no packet to decide.
         if (e.kind === FLOW_EV.GONE) { t.gone(e.saddr, e.daddr, e.sport, e.dport, e.pkts, e.bytes); return; }
+        m.saddr = s4;
+        m.daddr = d4;
+        fill4(m, e.saddr, e.daddr, e.sport, e.dport, e.proto, e.flags, e.len);
+        // EV_TAKEN: a new connection the kernel sent to a decision ahead, which the engine binds
+        // it to. Else: the counters of a flow the kernel ended first, then the event moves the state.
         const taken = e.kind === FLOW_EV.TAKEN || e.kind === FLOW_EV.TAKEN_NAT || e.kind === FLOW_EV.TAKEN_TUN;
         if (!taken && ackInToken(e.token) > 0) {
           t.ackCarried(e.saddr, e.daddr, e.sport, e.dport, ackInToken(e.token));
@@ -279,13 +272,15 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
         const dest = taken ? kahead?.taken(e.token) : undefined;
         // A NAT reply's FIN or RST comes as the real server sent it: the engine decides it as one.
         if (!taken) m.dir = t.reported(e.saddr, e.daddr, e.sport, e.dport, e.flags, e.pkts, e.bytes, e.kind, e.token);
-        try {
-          if (taken) decideAhead!(m, a, dest);
-          else decide(m, a);
-        } catch {
-          a.kind = ACTION_CODE.drop;
-          a.conn = -1;
-          a.fast = 0;
+        if (!taken) decideSafe(m, a);
+        else {
+          try {
+            decideAhead!(m, a, dest);
+          } catch {
+            a.kind = ACTION_CODE.drop;
+            a.conn = -1;
+            a.fast = 0;
+          }
         }
         if (!taken) {
           t.offer(m, a, hops.get(a.rip));
