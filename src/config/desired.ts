@@ -285,7 +285,16 @@ export interface GlobalConfig {
   readonly notification_email: readonly string[];
   readonly notification_email_from?: string;
   readonly smtp_server?: string;
+  /** smtp_server's port (keepalived: 25). */
+  readonly smtp_port?: number;
+  readonly smtp_helo_name?: string;
   readonly smtp_connect_timeout?: number;
+  /** smtp_alert, smtp_alert_vrrp, smtp_alert_checker: the defaults of the blocks' smtp_alert (unset: undefined). */
+  readonly smtp_alert?: boolean;
+  readonly smtp_alert_vrrp?: boolean;
+  readonly smtp_alert_checker?: boolean;
+  /** no_email_faults: no e-mail for FAULT transitions. */
+  readonly no_email_faults?: boolean;
   /** keepalived lvs_timeouts (0 = unchanged), as ipvsadm --set. */
   readonly lvs_timeouts?: { readonly tcp: number; readonly tcpfin: number; readonly udp: number };
   readonly lvs_sync_daemon?: { readonly interface: string; readonly instance: string; readonly syncid: number };

@@ -14,7 +14,7 @@ import { HealthManager } from '../health/manager.ts';
 import { applyHealthOps } from '../health/apply.ts';
 import { createScriptRunner, type ScriptRunner } from '../health/io.ts';
 import type { HealthOp, HealthStatus } from '../health/types.ts';
-import { startVrrp, type VrrpService, type VrrpStatus } from '../ha/vrrp-service.ts';
+import { mailSettings, startVrrp, type VrrpService, type VrrpStatus } from '../ha/vrrp-service.ts';
 import type { Logger } from './log.ts';
 import { ConfigError } from '../core/errors.ts';
 
@@ -142,6 +142,8 @@ export class ConfigDriver {
         { info: (o, m) => this.host.log.info(o, m), warn: (o, m) => this.host.log.warn(o, m) },
         (name, _from, to) => this.host.onVrrpState?.(name, to),
         this.scripts,
+        undefined,
+        mailSettings(state.global),
       );
     }
     this.host.log.info({ file: this.file, format: this.format, services: state.services.length, vrrp: state.vrrp.instances.length }, 'configuration loaded');

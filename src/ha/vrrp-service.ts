@@ -16,6 +16,58 @@ import type { VrrpState } from './vrrp-machine.ts';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { ScriptState, parseTrackFileValue, trackFileStatus, trackOutcome } from './vrrp-track.ts';
 import { realScriptRunner, splitCommand, type ScriptRunner } from '../health/io.ts';
+import { alertText, canAlert, localName, sendSmtpAlert, type SmtpAlertSettings, type SmtpMessage, type SmtpOutcome } from '../health/smtp-alert.ts';
+import type { GlobalConfig } from '../config/desired.ts';
+
+/** E-mail alerts of VRRP transitions (keepalived's smtp_alert): where to, and whether FAULT is said. */
+export interface VrrpMail {
+  readonly settings: SmtpAlertSettings;
+  readonly noEmailFaults: boolean;
+  /** Sends one message (default: sendSmtpAlert). */
+  readonly send?: (s: SmtpAlertSettings, m: SmtpMessage) => Promise<SmtpOutcome>;
+}
+
+/** global_defs' e-mail settings as keepalived uses them (router_id defaults to the host name). */
+export function mailSettings(g: GlobalConfig): VrrpMail {
+  return {
+    settings: {
+      to: g.notification_email, ...(g.notification_email_from ? { from: g.notification_email_from } : {}),
+      ...(g.smtp_server ? { server: g.smtp_server } : {}), ...(g.smtp_port ? { port: g.smtp_port } : {}),
+      ...(g.smtp_helo_name ? { helo: g.smtp_helo_name } : {}), routerId: g.router_id ?? localName(),
+      ...(g.smtp_connect_timeout !== undefined ? { timeout: g.smtp_connect_timeout } : {}),
+    },
+    noEmailFaults: g.no_email_faults ?? false,
+  };
+}
+
+/**
+ * keepalived's vrrp_smtp_notifier and vrrp_sync_smtp_notifier: one message per new state of an
+ * instance (or of a sync group, once all its members are in it) that has smtp_alert, none for the
+ * state last mailed, none for FAULT with no_email_faults.
+ */
+function vrrpMailer(cfg: VrrpConfig, mail: VrrpMail | null, log: VrrpLog): (name: string, to: VrrpState, stateOf: (n: string) => VrrpState | undefined) => void {
+  if (!mail || !canAlert(mail.settings)) return () => {};
+  const send = mail.send ?? sendSmtpAlert;
+  const routerId = mail.settings.routerId ?? localName();
+  const last = new Map<string, VrrpState>();
+  const post = (key: string, to: VrrpState, m: SmtpMessage | null) => {
+    if (!m || last.get(key) === to || (mail.noEmailFaults && to === 'FAULT')) return;
+    last.set(key, to);
+    void send(mail.settings, m).then((o) => {
+      if (o.ok) log.info({ subject: m.subject }, 'SMTP alert successfully sent.');
+      else log.warn({ subject: m.subject, err: o.error }, 'SMTP alert not sent');
+    });
+  };
+  const alerting = new Set(cfg.instances.filter((i) => i.smtp_alert).map((i) => i.name));
+  const groups = cfg.syncGroups.filter((g) => g.smtp_alert);
+  return (name, to, stateOf) => {
+    if (alerting.has(name)) post(`i:${name}`, to, alertText.vrrp(routerId, name, to));
+    for (const g of groups) {
+      if (!g.group.includes(name)) continue;
+      if (g.group.every((m) => stateOf(m) === undefined || stateOf(m) === to)) post(`g:${g.name}`, to, alertText.group(routerId, g.name, to));
+    }
+  };
+}
 
 /** The first IPv4 address of an interface that is not one of the instance's virtual addresses. */
 export function primaryIpv4(dev: string, exclude: readonly string[]): string | null {
@@ -58,8 +110,9 @@ export type StaticEntries = Pick<VrrpConfig, 'static_ipaddress' | 'static_routes
  * `runner` runs vrrp_script checks and notify scripts (as keepalived: as their user, refused when
  * unsafe; see health/script-security.ts); default: as the daemon's user with no policy.
  */
-export function startVrrp(cfg: VrrpConfig, log: VrrpLog, onState?: (name: string, from: VrrpState, to: VrrpState) => void, runner: ScriptRunner = realScriptRunner, routes: RouteTable = netlinkRoutes()): VrrpService {
+export function startVrrp(cfg: VrrpConfig, log: VrrpLog, onState?: (name: string, from: VrrpState, to: VrrpState) => void, runner: ScriptRunner = realScriptRunner, routes: RouteTable = netlinkRoutes(), mail: VrrpMail | null = null): VrrpService {
   const addresses = netlinkAddresses(routes);
+  const mailer = vrrpMailer(cfg, mail, log);
   // keepalived's static entries: set before any instance runs, removed when the VRRP side stops.
   setStatic(cfg, routes, 'add', log);
   initTrackFiles(cfg, log);
@@ -90,6 +143,7 @@ export function startVrrp(cfg: VrrpConfig, log: VrrpLog, onState?: (name: string
         if (from === 'MASTER' && to !== 'MASTER') mc.released++;
         masterCounts.set(name, mc);
         onState?.(name, from, to);
+        mailer(name, to, (n) => byName.get(n)?.state);
         // Sync group: a member that falls out of MASTER pulls the others with it.
         if (from === 'MASTER' && (to === 'BACKUP' || to === 'FAULT')) {
           for (const other of groupOf.get(name) ?? []) {

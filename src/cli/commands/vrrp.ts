@@ -4,7 +4,7 @@
  */
 import { loadConfig } from '../../config/load.ts';
 import { formatDiagnostic } from '../../config/desired.ts';
-import { startVrrp } from '../../ha/vrrp-service.ts';
+import { mailSettings, startVrrp } from '../../ha/vrrp-service.ts';
 import { createScriptRunner } from '../../health/io.ts';
 import { createLogger } from '../../daemon/log.ts';
 import { KA_DUMP_DIR_DEFAULT, onKaDumpSignals } from '../../daemon/ka-dump.ts';
@@ -38,7 +38,7 @@ export async function run(argv: string[]): Promise<number> {
   const log = createLogger(level as 'info');
   let svc;
   try {
-    svc = startVrrp(r.state.vrrp, { info: (o, m) => log.info(o, m), warn: (o, m) => log.warn(o, m) }, undefined, createScriptRunner(r.state.scripts ?? null));
+    svc = startVrrp(r.state.vrrp, { info: (o, m) => log.info(o, m), warn: (o, m) => log.warn(o, m) }, undefined, createScriptRunner(r.state.scripts ?? null), undefined, mailSettings(r.state.global));
   } catch (e) {
     process.stderr.write(`tsvs vrrp: ${(e as Error).message}\n`);
     return 1;

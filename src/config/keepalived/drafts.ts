@@ -55,7 +55,8 @@ export interface InstanceDraft {
   notify: Notify;
   notifyUsers: Notify;
   garpMasterDelay?: number;
-  smtpAlert: boolean;
+  /** undefined: not written (global_defs smtp_alert_vrrp / smtp_alert decide). */
+  smtpAlert?: boolean;
   useVmac: boolean;
   accept?: boolean;
   lvsSyncDaemonInterface?: string;

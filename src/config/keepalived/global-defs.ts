@@ -1,6 +1,6 @@
 /** keepalived.conf `global_defs { ... }`: the keywords the load balancer uses, the rest kept as written. */
 import { lines, type KaState, type Table } from './context.ts';
-import { kaDecimal, kaInt } from './numbers.ts';
+import { kaBool, kaDecimal, kaInt } from './numbers.ts';
 import { tsvsDaemonKeywords } from './keywords.ts';
 import type { Tok } from '../kalex.ts';
 
@@ -12,9 +12,9 @@ const GLOBAL_PASSTHROUGH = [
   'vrrp_garp_master_repeat', 'vrrp_garp_master_refresh', 'vrrp_garp_master_refresh_repeat', 'vrrp_garp_interval',
   'vrrp_gna_interval', 'vrrp_skip_check_adv_addr', 'vrrp_strict', 'vrrp_iptables', 'vrrp_ipsets', 'vrrp_version',
   'vrrp_check_unicast_src', 'vrrp_priority', 'checker_priority', 'bfd_priority', 'vrrp_no_swap', 'checker_no_swap',
-  'dynamic_interfaces', 'max_auto_priority', 'min_auto_priority_delay', 'smtp_helo_name', 'smtp_alert', 'smtp_alert_vrrp',
-  'smtp_alert_checker', 'notify_fifo', 'notify_fifo_script', 'vrrp_notify_fifo', 'vrrp_notify_fifo_script', 'lvs_notify_fifo',
-  'lvs_notify_fifo_script', 'default_interface', 'no_email_faults', 'checker_log_all_failures', 'vrrp_rx_bufs_policy',
+  'dynamic_interfaces', 'max_auto_priority', 'min_auto_priority_delay',
+  'notify_fifo', 'notify_fifo_script', 'vrrp_notify_fifo', 'vrrp_notify_fifo_script', 'lvs_notify_fifo',
+  'lvs_notify_fifo_script', 'default_interface', 'checker_log_all_failures', 'vrrp_rx_bufs_policy',
   'vrrp_startup_delay', 'vrrp_lower_prio_no_advert', 'vrrp_higher_prio_send_advert', 'vrrp_min_garp', 'script_security',
   'vrrp_rlimit_rttime', 'checker_rlimit_rttime', 'vrrp_rt_priority', 'checker_rt_priority', 'process_names',
   'process_name', 'vrrp_process_name', 'checker_process_name', 'lvs_netlink_monitor_rcv_bufs', 'vrrp_netlink_monitor_rcv_bufs',
@@ -29,7 +29,9 @@ export function globalDefsTable(st: KaState): Table {
     router_id: { run: (s) => { const a = c.arg(s, 0, 'a router id'); if (a) global.router_id = a.text; c.extra(s, 1); } },
     notification_email: { run: (s) => { global.notification_email.push(...lines(s.block)); } },
     notification_email_from: { run: (s) => { const a = c.arg(s, 0, 'an e-mail address'); if (a) global.notification_email_from = a.text; c.extra(s, 1); } },
-    smtp_server: { run: (s) => { const a = c.ip(s, 0, 'the SMTP server address'); if (a) global.smtp_server = a.addr; if (s.args[1]) { c.num(s, 1, 'the SMTP port', 1, 65535); } c.extra(s, 2); } },
+    smtp_server: { run: (s) => { const a = c.ip(s, 0, 'the SMTP server address'); if (a) global.smtp_server = a.addr; if (s.args[1]) { const p = c.num(s, 1, 'the SMTP port', 1, 65535); if (p !== null) global.smtp_port = p; } c.extra(s, 2); } },
+    smtp_helo_name: { run: (s) => { if (s.args[0]) global.smtp_helo_name = s.args[0].text; } },
+    no_email_faults: { run: () => { global.no_email_faults = true; } },
     smtp_connect_timeout: { run: (s) => { const v = c.num(s, 0, 'seconds', 0, 86400, false); if (v !== null) global.smtp_connect_timeout = v; c.extra(s, 1); } },
     lvs_timeouts: {
       run: (s) => {
@@ -88,11 +90,12 @@ export function globalDefsTable(st: KaState): Table {
     st.vrrpGlobal.version = v as 2 | 3;
     keep(s);
   } };
-  for (const k of ['smtp_alert', 'smtp_alert_vrrp', 'smtp_alert_checker']) {
+  // The defaults of the vrrp_instance / sync group / virtual_server / real_server smtp_alert.
+  for (const k of ['smtp_alert', 'smtp_alert_vrrp', 'smtp_alert_checker'] as const) {
     t[k] = { run: (s) => {
-      keep(s);
-      const on = !s.args[0] || ['true', 'on', 'yes'].includes(s.args[0].text);
-      if (on) c.warn(s.name, `'${k}' is accepted but not implemented by tsvs (no e-mail alerts are sent); ignored`);
+      const v = s.args[0] ? kaBool(s.args[0].text) : true;
+      if (v === null) { c.warn(s.args[0]!, `Invalid value '${s.args[0]!.text}' for global ${k} specified`); return; }
+      global[k] = v;
     } };
   }
   for (const k of ['vrrp_garp_interval', 'vrrp_gna_interval']) {

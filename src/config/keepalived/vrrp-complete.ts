@@ -177,7 +177,7 @@ function completeInstance(st: KaState, d: InstanceDraft, sync: { name: string; t
     notify: d.notify,
     ...(Object.keys(d.notifyUsers).length ? { notify_users: d.notifyUsers } : {}),
     ...(d.garpMasterDelay !== undefined ? { garp_master_delay: d.garpMasterDelay } : {}),
-    smtp_alert: d.smtpAlert, use_vmac: d.useVmac, ...(d.accept !== undefined ? { accept: d.accept } : {}),
+    smtp_alert: d.smtpAlert ?? st.global.smtp_alert_vrrp ?? st.global.smtp_alert ?? false, use_vmac: d.useVmac, ...(d.accept !== undefined ? { accept: d.accept } : {}),
     ...(d.lvsSyncDaemonInterface !== undefined ? { lvs_sync_daemon_interface: d.lvsSyncDaemonInterface } : {}),
     at: d.at,
   };
@@ -209,6 +209,8 @@ function vridConflicts(c: Ctx, list: readonly VrrpInstanceConfig[]): boolean {
 /** vrrp_complete_init: the instances keepalived would run, into st.vrrp.instances. */
 export function completeVrrp(st: KaState): void {
   const { c, vrrpDrafts, vrrp } = st;
+  // A sync group's smtp_alert not written takes global_defs' (keepalived's vrrp.c, after reading).
+  for (const g of vrrp.syncGroups as { smtp_alert?: boolean }[]) g.smtp_alert ??= st.global.smtp_alert_vrrp ?? st.global.smtp_alert ?? false;
   if (!vrrpDrafts.length) return;
   if (!minimalConfig(c, vrrpDrafts)) return;
   const memberOf = syncGroups(st);

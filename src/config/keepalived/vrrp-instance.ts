@@ -23,7 +23,7 @@ export function parseInstance(st: KaState, s: Stmt): void {
     version: 0, family: null, nopreempt: false, preemptDelay: 0, authType: null, authPass: '',
     strictMode: null, unicastConfigured: false, saddrFromConfig: false,
     vip: [], evip: [], vroutes: [], vrules: [], unicastPeer: [], trackInterface: [], trackScript: [], trackFile: [],
-    notify: {}, notifyUsers: {}, smtpAlert: false, useVmac: false,
+    notify: {}, notifyUsers: {}, useVmac: false,
   };
   vrrpDrafts.push(i);
   const tag = `(${i.name})`;
@@ -190,7 +190,6 @@ export function parseInstance(st: KaState, s: Stmt): void {
       const v = t ? kaBool(t.text) : true;
       if (v === null) c.warn(t!, `${tag} invalid smtp_alert parameter ${t!.text}`);
       else i.smtpAlert = v;
-      if (i.smtpAlert) notImplemented(x);
     } },
     strict_mode: { run: (x) => {
       const t = x.args[0];
