@@ -1,0 +1,93 @@
+/**
+ * smtp_alert at run time beside Debian's keepalived 2.2.7, given the same keepalived.conf in a
+ * namespace pair, each with a recording SMTP server on its own loopback: tsvs mails the
+ * transitions keepalived mails, with the same dialogue, headers, subject and body.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Lab, isRoot, hasAddr, waitFor } from '../helpers/netns.ts';
+import type { SmtpSession } from '../helpers/smtp-sink.ts';
+
+const skip = !isRoot ? 'needs root (network namespaces, raw sockets)' : !existsSync('/usr/sbin/keepalived') ? 'keepalived not installed (run scripts/setup.sh)' : false;
+if (skip) console.log(`# skipping VRRP smtp_alert tests: ${skip}`);
+const VIP = '10.98.0.100';
+const PORT = 2525;
+
+function conf(dev: string, prio: number): string {
+  return `global_defs {
+  router_id lb
+  notification_email {
+    ops@example.org
+    oncall@example.org
+  }
+  notification_email_from lb@example.org
+  smtp_server 127.0.0.1 ${PORT}
+  smtp_helo_name lb.example.org
+  smtp_connect_timeout 5
+  smtp_alert_vrrp
+}
+vrrp_instance VI_1 {
+  state BACKUP
+  interface ${dev}
+  virtual_router_id 59
+  priority ${prio}
+  advert_int 1
+  virtual_ipaddress {
+    ${VIP}/24
+  }
+}
+`;
+}
+
+const mails = (file: string): SmtpSession[] => existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as SmtpSession) : [];
+const subject = (s: SmtpSession) => /^Subject: (.*)$/m.exec(s.data)?.[1] ?? '';
+/** A session with its Date header (the only thing that differs by when it was sent) taken out. */
+const undated = (s: SmtpSession) => ({ commands: s.commands, data: s.data.replace(/^Date: .*\r\n/, '') });
+
+test('smtp_alert: tsvs mails each transition keepalived mails (MASTER, BACKUP), in the same dialogue with the same headers, subject and body', { skip, timeout: 90_000 }, async () => {
+  const lab = new Lab('sma');
+  const dir = mkdtempSync(join(tmpdir(), 'tsvs-sma-'));
+  try {
+    const a = lab.ns('ka');
+    const b = lab.ns('tv');
+    const [da, db] = lab.link(a, '10.98.0.1/24', b, '10.98.0.2/24');
+    const kaMail = join(dir, 'ka.mail'), tvMail = join(dir, 'tv.mail');
+    lab.spawnIn(a, process.execPath, ['--import', 'tsx', 'test/helpers/smtp-sink.ts', String(PORT), kaMail]);
+    lab.spawnIn(b, process.execPath, ['--import', 'tsx', 'test/helpers/smtp-sink.ts', String(PORT), tvMail]);
+    writeFileSync(join(dir, 'ka.conf'), conf(da, 100));
+    writeFileSync(join(dir, 'tsvs.conf'), conf(db, 150));
+    await new Promise((r) => setTimeout(r, 1500)); // the sinks listening
+    lab.spawnIn(a, 'keepalived', ['-n', '-l', '-P', '-f', join(dir, 'ka.conf'), '-p', join(dir, 'ka.pid'), '-r', join(dir, 'vrrp.pid')]);
+    assert.ok((await waitFor(() => hasAddr(a, da, VIP), 15_000)) >= 0, 'keepalived alone is master');
+    assert.ok((await waitFor(() => mails(kaMail).some((m) => subject(m).includes('MASTER')), 10_000)) >= 0, 'keepalived mailed its MASTER state');
+
+    const tsvs = lab.spawnIn(b, process.execPath, ['bin/tsvs.mjs', 'vrrp', '--keepalived', join(dir, 'tsvs.conf')]);
+    assert.ok((await waitFor(() => hasAddr(b, db, VIP) && !hasAddr(a, da, VIP), 15_000)) >= 0, 'tsvs (150) preempted');
+    assert.ok((await waitFor(() => mails(tvMail).some((m) => subject(m).includes('MASTER')) && mails(kaMail).some((m) => subject(m).includes('BACKUP')), 10_000)) >= 0,
+      `mails: tsvs ${JSON.stringify(mails(tvMail).map(subject))}, keepalived ${JSON.stringify(mails(kaMail).map(subject))}`);
+
+    // tsvs leaves (SIGKILL: no resignation); keepalived takes over; tsvs comes back as BACKUP-then-MASTER again.
+    tsvs.kill('SIGKILL');
+    assert.ok((await waitFor(() => hasAddr(a, da, VIP), 10_000)) >= 0, 'keepalived took over');
+    assert.ok((await waitFor(() => mails(kaMail).filter((m) => subject(m).includes('MASTER')).length >= 2, 10_000)) >= 0, 'keepalived mailed MASTER again');
+
+    const byState = (list: SmtpSession[], s: string) => list.find((m) => subject(m).endsWith(`Entering ${s} state`));
+    const ka = mails(kaMail), tv = mails(tvMail);
+    console.log(`# keepalived mailed: ${ka.map(subject).join(' | ')}\n# tsvs mailed: ${tv.map(subject).join(' | ')}`);
+    for (const s of ['MASTER', 'BACKUP']) {
+      const k = byState(ka, s), t = byState(tv, s);
+      assert.ok(k && t, `both mailed ${s}`);
+      assert.deepEqual(undated(t), undated(k), `the ${s} alert as keepalived sends it`);
+      assert.match(t.data, /^Date: \w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} [+-]\d{4}\r\n/);
+    }
+    // Each program mails a state once per change (no repeat of the state last mailed).
+    const seq = (list: SmtpSession[]) => list.map(subject);
+    for (const l of [seq(ka), seq(tv)]) for (let i = 1; i < l.length; i++) assert.notEqual(l[i], l[i - 1], JSON.stringify(l));
+  } finally {
+    await lab.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
