@@ -11,6 +11,7 @@ import type { AddressManager, GarpSender, NotifyRunner } from './vrrp-net.ts';
 import type { Deleted, RouteTable } from '../os/rtnetlink.ts';
 import { isAddress, isRoute, isRule, type IfIndexOf } from '../os/rtnl-codec.ts';
 import { addrSpec } from './vrrp-net.ts';
+import { AH_SEQ_MAX, ahKey, checkAhPacket, encodeAhPacket, IPPROTO_AH } from './vrrp-ah.ts';
 
 export interface VrrpLog {
   info(obj: object, msg: string): void;
@@ -71,6 +72,11 @@ export class VrrpInstance {
   private readonly primary: Uint8Array;
   /** Address family of the adverts: 6 when every virtual address is IPv6 (keepalived: v3 only). */
   readonly af: 4 | 6;
+  /** auth_type AH: the key, keepalived's one sequence counter (sent and received), IP ids. */
+  private readonly ahKey: Buffer | null;
+  private ahSeq = 0;
+  private ahCycled = false;
+  private ipId = 0;
 
   constructor(readonly cfg: VrrpInstanceConfig, private readonly deps: VrrpInstanceDeps, primaryIp: string) {
     this.dev = cfg.interface ?? 'eth0';
@@ -78,6 +84,7 @@ export class VrrpInstance {
     const p = parseIp(primaryIp.split('%')[0]!);
     if (p === null || p.af !== this.af) throw new Error(`vrrp_instance ${cfg.name}: no IPv${this.af} source address`);
     this.primary = ipToBytes(p);
+    this.ahKey = this.af === 4 && cfg.version === 2 && cfg.authentication?.auth_type === 'AH' ? ahKey(cfg.authentication.auth_pass) : null;
     this.machine = new VrrpMachine({
       vrid: cfg.virtual_router_id,
       priority: cfg.priority,
@@ -173,7 +180,24 @@ export class VrrpInstance {
   }
 
   private onPacket(p: ReceivedPacket): void {
-    const d = decodeAdvert(p.msg, this.af, p.src, p.dst, p.ttl);
+    let msg = p.msg;
+    let ahSeq: number | null = null;
+    if (this.af === 4 && p.proto !== undefined && (p.proto === IPPROTO_AH) !== (this.ahKey !== null)) {
+      this.counters.dropped++;
+      this.errors.authTypeMismatch++;
+      this.deps.log.warn({ instance: this.cfg.name }, p.proto === IPPROTO_AH ? 'Received AH header but auth type not AH' : 'No AH header but auth type is AH');
+      return;
+    }
+    if (this.ahKey && p.ip) {
+      const a = checkAhPacket(p.ip, this.ahKey, this.cfg.unicast_peer.length > 0);
+      if (!a.ok && a.error === 'other-protocol') return; // an AH for another protocol: not ours
+      if (!a.ok && a.error === 'truncated') { this.counters.dropped++; this.errors.length++; return; }
+      // The ICV is checked after the VRRP header's own checks (keepalived's order), below.
+      msg = p.ip.subarray((p.ip[0]! & 0x0f) * 4 + 24);
+      ahSeq = a.ok ? a.seq : -1;
+      if (!a.ok) this.ahError = a.error;
+    }
+    const d = decodeAdvert(msg, this.af, p.src, p.dst, p.ttl);
     if ('error' in d) {
       this.counters.dropped++;
       if (d.error === 'bad-ttl') this.errors.ttl++;
@@ -185,24 +209,49 @@ export class VrrpInstance {
     if (d.vrid !== this.cfg.virtual_router_id) return;
     this.counters.rx++;
     if (d.priority === 0) this.errors.priZeroRcvd++;
-    const why = this.rejectReason(d.version, d.interval, d.authType, d.password);
+    const why = this.rejectReason(d.version, d.interval, d.authType, d.password, ahSeq);
     if (why) {
       this.counters.dropped++;
       this.deps.log.warn({ instance: this.cfg.name, reason: why }, 'VRRP advert dropped');
       return;
+    }
+    // keepalived: a MASTER hearing a lower priority AH advert takes its sequence number + 1.
+    if (ahSeq !== null && this.state === 'MASTER' && d.priority !== 0 &&
+      (d.priority < this.machine.priority || (d.priority === this.machine.priority && Buffer.compare(Buffer.from(p.src), Buffer.from(this.primary)) < 0))) {
+      this.ahSeq = ahSeq + 1;
+      this.ahCycled = false;
     }
     const interval = d.version === 3 ? d.interval / 100 : d.interval;
     this.apply(this.machine.receive(this.deps.now(), { priority: d.priority, interval, srcIp: p.src }));
     this.schedule();
   }
 
-  /** keepalived's receive checks: version, PASS authentication, v2 interval. */
-  private rejectReason(version: number, interval: number, authType: number, password: string): string | null {
+  /** What checkAhPacket found wrong with the last AH packet (reported after the header checks). */
+  private ahError: string | null = null;
+
+  /**
+   * keepalived's receive checks: version, authentication (PASS password; AH: ICV, SPI, then the
+   * sequence number must be above the instance's counter, which it then takes), v2 interval.
+   * `ahSeq`: the AH's sequence number, -1 for an AH that failed its check, null without an AH.
+   */
+  private rejectReason(version: number, interval: number, authType: number, password: string, ahSeq: number | null = null): string | null {
     if (version !== this.cfg.version) return `version ${version}, expected ${this.cfg.version}`;
     if (version === 2) {
-      const wantPass = this.cfg.authentication?.auth_type === 'PASS';
+      const want = this.cfg.authentication?.auth_type === 'PASS' ? 1 : this.ahKey ? 2 : 0;
+      const wantPass = want === 1;
       if (authType > 2) { this.errors.invalidAuthType++; return `auth type ${authType}`; }
-      if (wantPass !== (authType === 1)) { this.errors.authTypeMismatch++; return `auth type ${authType}`; }
+      if (want !== authType) { this.errors.authTypeMismatch++; return `received a ${authType} auth, expecting ${want}`; }
+      if (want === 2) {
+        if (ahSeq === null || ahSeq < 0) {
+          this.errors.authFailure++;
+          const e = this.ahError;
+          this.ahError = null;
+          return e === 'bad-spi' ? 'IPSEC AH : invalid IPSEC SPI value' : 'IPSEC-AH : invalid IPSEC HMAC-MD5 value. Due to fields mutation or bad password !';
+        }
+        if (ahSeq <= this.ahSeq) { this.errors.authFailure++; return `IPSEC-AH : sequence number ${ahSeq} already processed. Packet dropped. Local(${this.ahSeq})`; }
+        this.ahSeq = ahSeq;
+        if (this.state === 'BACKUP') this.ahCycled = false;
+      }
       if (wantPass && password !== this.cfg.authentication!.auth_pass.slice(0, 8)) { this.errors.authFailure++; return 'password mismatch'; }
       if (interval !== Math.round(this.cfg.advert_int)) { this.errors.advertInterval++; return `advert interval ${interval}s, expected ${this.cfg.advert_int}s`; }
     }
@@ -227,6 +276,8 @@ export class VrrpInstance {
           });
           break;
         case 'state':
+          // keepalived: becoming MASTER with a cycled AH counter restarts it.
+          if (a.to === 'MASTER' && this.ahCycled) { this.ahCycled = false; this.ahSeq = 0; }
           this.deps.log.info({ instance: this.cfg.name, from: a.from, to: a.to, reason: a.reason }, `VRRP_Instance(${this.cfg.name}) Entering ${a.to} STATE`);
           this.runNotify(a.to);
           this.deps.onState?.(this.cfg.name, a.from, a.to);
@@ -272,6 +323,7 @@ export class VrrpInstance {
       .map((v) => parseIp(v.addr))
       .filter((v): v is Ip => v !== null && v.af === this.af)
       .map(ipToBytes);
+    if (this.ahKey) this.advanceAh();
     t.dstIps.forEach((dst, i) => {
       const msg = encodeAdvert(
         {
@@ -281,16 +333,28 @@ export class VrrpInstance {
           interval: v2 ? Math.round(this.cfg.advert_int) : Math.round(this.cfg.advert_int * 100),
           af: this.af,
           addrs,
-          authType: v2 && this.cfg.authentication?.auth_type === 'PASS' ? 1 : 0,
-          password: this.cfg.authentication?.auth_pass ?? '',
+          authType: v2 && this.cfg.authentication?.auth_type === 'PASS' ? 1 : this.ahKey ? 2 : 0,
+          password: this.ahKey ? '' : this.cfg.authentication?.auth_pass ?? '',
         },
         t.srcIp,
         dst,
       );
-      t.send(msg, i);
+      t.send(this.ahKey ? this.ahPacket(msg, t.srcIp, dst) : msg, i);
       this.counters.tx++;
       if (priority === 0) this.errors.priZeroSent++;
     });
+  }
+
+  /** keepalived's IP id and AH sequence counters advance once per advert (every unicast peer gets the same). */
+  private advanceAh(): void {
+    this.ipId = (this.ipId + 1) & 0xffff || 1; // 0 would let the kernel choose it, and the ICV covers it
+    if (this.ahSeq > AH_SEQ_MAX) this.ahCycled = true;
+    else this.ahSeq++;
+  }
+
+  /** The whole IPv4 packet for auth_type AH. */
+  private ahPacket(vrrp: Uint8Array, src: Uint8Array, dst: Uint8Array): Uint8Array {
+    return encodeAhPacket({ src, dst, id: this.ipId, ttl: 255, seq: this.ahSeq, unicast: this.cfg.unicast_peer.length > 0, vrrp }, this.ahKey!);
   }
 
   private runNotify(to: VrrpState): void {

@@ -130,7 +130,7 @@ export function startVrrp(cfg: VrrpConfig, log: VrrpLog, onState?: (name: string
     if (!src) throw new Error(`vrrp_instance ${ic.name}: interface ${dev} has no ${af === 6 ? 'usable IPv6 link-local' : 'IPv4'} address`);
     const open = af === 6 ? openRawVrrpTransport6 : openRawVrrpTransport;
     const inst: VrrpInstance = new VrrpInstance(ic as VrrpInstanceConfig, {
-      openTransport: (onPacket) => open({ ifname: dev, srcIp: src, unicastPeers: ic.unicast_peer, onPacket }),
+      openTransport: (onPacket) => open({ ifname: dev, srcIp: src, unicastPeers: ic.unicast_peer, onPacket, ...(ic.authentication?.auth_type === 'AH' && af === 4 && ic.version === 2 ? { ah: true } : {}) }),
       addresses,
       routes,
       garp: packetGarp,

@@ -6,6 +6,7 @@
 import { sys, C, check, setIntOpt, errno, sockaddrIn, ifIndex } from '../os/libc.ts';
 import { ipToBytes, parseIp, parseIpv4 } from '../core/addr.ts';
 import { VRRP_PROTO, VRRP_MCAST_V4 } from './vrrp-codec.ts';
+import { IPPROTO_AH } from './vrrp-ah.ts';
 
 const IP_TTL = 2;
 const IP_MULTICAST_IF = 32;
@@ -18,6 +19,9 @@ export interface ReceivedPacket {
   readonly src: Uint8Array;
   readonly dst: Uint8Array;
   readonly ttl: number;
+  /** IPv4 only: the IP protocol (112, or 51 for an AH) and the whole packet (an AH's ICV covers the IP header). */
+  readonly proto?: number;
+  readonly ip?: Uint8Array;
 }
 
 export interface VrrpTransport {
@@ -38,6 +42,11 @@ export interface RawTransportOptions {
   readonly onPacket: (p: ReceivedPacket) => void;
   /** Poll period in ms (default 5). */
   readonly pollMs?: number;
+  /**
+   * auth_type AH (keepalived: the socket is opened for protocol 51): adverts are received inside
+   * an AH, and send() takes whole IPv4 packets (IP_HDRINCL; built by vrrp-ah.ts).
+   */
+  readonly ah?: boolean;
 }
 
 function ipBytes(s: string): Uint8Array {
@@ -55,13 +64,15 @@ function mreqn(group: number, local: number, ifindex: number): Buffer {
 }
 
 export function openRawVrrpTransport(o: RawTransportOptions): VrrpTransport {
-  const fd = check('socket(AF_INET, SOCK_RAW, 112)', sys.socket(C.AF_INET, C.SOCK_RAW | C.SOCK_NONBLOCK | C.SOCK_CLOEXEC, VRRP_PROTO));
+  const proto = o.ah ? IPPROTO_AH : VRRP_PROTO;
+  const fd = check(`socket(AF_INET, SOCK_RAW, ${proto})`, sys.socket(C.AF_INET, C.SOCK_RAW | C.SOCK_NONBLOCK | C.SOCK_CLOEXEC, proto));
   const ifindex = ifIndex(o.ifname);
   const src = parseIpv4(o.srcIp)!;
   const group = parseIpv4(VRRP_MCAST_V4)!;
   try {
     const dev = Buffer.from(`${o.ifname}\0`);
     check('setsockopt(SO_BINDTODEVICE)', sys.setsockopt(fd, C.SOL_SOCKET, C.SO_BINDTODEVICE, dev, dev.length));
+    if (o.ah) setIntOpt(fd, C.SOL_IP, C.IP_HDRINCL, 1, 'IP_HDRINCL');
     setIntOpt(fd, C.SOL_IP, IP_TTL, 255, 'IP_TTL');
     setIntOpt(fd, C.SOL_IP, IP_MULTICAST_TTL, 255, 'IP_MULTICAST_TTL');
     setIntOpt(fd, C.SOL_IP, IP_MULTICAST_LOOP, 0, 'IP_MULTICAST_LOOP');
@@ -91,12 +102,14 @@ export function openRawVrrpTransport(o: RawTransportOptions): VrrpTransport {
       }
       if (n < 20) continue;
       const ihl = (buf[0]! & 0x0f) * 4;
-      if (buf[9] !== VRRP_PROTO || n < ihl) continue;
+      if (buf[9] !== proto || n < ihl) continue;
       o.onPacket({
         msg: new Uint8Array(buf.subarray(ihl, n)),
         src: new Uint8Array(buf.subarray(12, 16)),
         dst: new Uint8Array(buf.subarray(16, 20)),
         ttl: buf[8]!,
+        proto,
+        ip: new Uint8Array(buf.subarray(0, n)),
       });
     }
   }, o.pollMs ?? 5);

@@ -161,13 +161,12 @@ function completeInstance(st: KaState, d: InstanceDraft, sync: { name: string; t
   }
 
   // What tsvs's VRRP does not do, said where it is written.
-  if (auth === 'AH') c.err(d.at, `${tag} AH authentication is not supported by tsvs (a peer using AH would not hear this director): configuration refused`);
   if (!accept && d.accept === false) c.warn(d.at, `${tag} no_accept is accepted but not implemented by the tsvs VRRP engine (virtual addresses always accept traffic); ignored`);
 
   return {
     name: d.name, state, ...(d.interface !== undefined ? { interface: d.interface } : {}),
     virtual_router_id: d.vrid, priority, advert_int: advert, version, nopreempt, preempt_delay: preemptDelay,
-    ...(auth === 'PASS' ? { authentication: { auth_type: 'PASS' as const, auth_pass: d.authPass } } : {}),
+    ...(auth ? { authentication: { auth_type: auth, auth_pass: d.authPass } } : {}),
     virtual_ipaddress: vip, virtual_ipaddress_excluded: evip, virtual_routes: d.vroutes.flatMap((r) => (r.route ? [r.route] : [])), virtual_rules: d.vrules.flatMap((r) => (r.rule ? [r.rule] : [])),
     track_file: trackFile,
     ...(d.unicastSrc !== undefined ? { unicast_src_ip: d.unicastSrc } : {}),
