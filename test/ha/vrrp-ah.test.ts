@@ -7,6 +7,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ahKey, checkAhPacket, encodeAhPacket } from '../../src/ha/vrrp-ah.ts';
 import { decodeAdvert, encodeAdvert } from '../../src/ha/vrrp-codec.ts';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Lab, isRoot, hasAddr, waitFor, sleep } from '../helpers/netns.ts';
 
 /** tcpdump -x of keepalived's first two adverts (IP header with the kernel's checksum). */
 const CAPTURED = [
@@ -54,3 +58,89 @@ test('a wrong password, a changed byte, a rewritten source or an AH for another 
   // A rewritten source address (the ICV covers it, and the SPI names the sender) fails.
   assert.deepEqual(checkAhPacket(mutate((b) => { b.set([10, 96, 0, 1], 12); }), key, false), { ok: false, error: 'bad-icv' });
 });
+
+// --- beside a real keepalived 2.2.7 in a namespace pair ---
+
+const skipNs = !isRoot ? 'needs root (network namespaces, raw sockets)' : !existsSync('/usr/sbin/keepalived') ? 'keepalived not installed (run scripts/setup.sh)' : false;
+if (skipNs) console.log(`# skipping AH mixed-pair tests: ${skipNs}`);
+const VIP = '10.96.0.100';
+
+function ahConf(dev: string, prio: number, pass: string, peer?: string): string {
+  return `vrrp_instance VI_1 {\n  state BACKUP\n  interface ${dev}\n  virtual_router_id 61\n  priority ${prio}\n  advert_int 1\n` +
+    `  authentication {\n    auth_type AH\n    auth_pass ${pass}\n  }\n` +
+    (peer ? `  unicast_peer {\n    ${peer}\n  }\n` : '') +
+    `  virtual_ipaddress {\n    ${VIP}/24\n  }\n}\n`;
+}
+
+/** The VIP on exactly one side for `ms` (no split brain, no flapping); which side. */
+async function holder(a: string, da: string, b: string, db: string, ms: number): Promise<string> {
+  const seen = new Set<string>();
+  const t0 = performance.now();
+  while (performance.now() - t0 < ms) {
+    const x = hasAddr(a, da, VIP), y = hasAddr(b, db, VIP);
+    seen.add(x && y ? 'both' : x ? 'keepalived' : y ? 'tsvs' : 'none');
+    await sleep(100);
+  }
+  return [...seen].join(',');
+}
+
+for (const mode of ['multicast', 'unicast'] as const) {
+  test(`AH (${mode}): tsvs and keepalived elect one master both ways and fail over; a wrong password on one side is refused by the other (split brain, as between two keepalived)`, { skip: skipNs, timeout: 120_000 }, async () => {
+    const lab = new Lab(`ah${mode[0]}`);
+    const dir = mkdtempSync(join(tmpdir(), 'tsvs-ah-'));
+    try {
+      const a = lab.ns('ka');
+      const b = lab.ns('tv');
+      const [da, db] = lab.link(a, '10.96.0.1/24', b, '10.96.0.2/24');
+      const uni = mode === 'unicast';
+      let runs = 0;
+      const ka = (prio: number, pass = 's3cret') => {
+        const n = runs++; // pid files of its own: a keepalived still exiting does not stop the next
+        writeFileSync(join(dir, `ka${n}.conf`), ahConf(da, prio, pass, uni ? '10.96.0.2' : undefined));
+        return lab.spawnIn(a, 'keepalived', ['-n', '-l', '-D', '-f', join(dir, `ka${n}.conf`), '-p', join(dir, `ka${n}.pid`), '-r', join(dir, `vrrp${n}.pid`)]);
+      };
+      const kaLog: string[] = [];
+      const tv = (prio: number, pass = 's3cret') => {
+        writeFileSync(join(dir, 'tsvs.conf'), ahConf(db, prio, pass, uni ? '10.96.0.1' : undefined));
+        return lab.spawnIn(b, process.execPath, ['bin/tsvs.mjs', 'vrrp', '--keepalived', join(dir, 'tsvs.conf')]);
+      };
+      // 1. keepalived 100, tsvs 150: tsvs is the one master; keepalived hears tsvs's AH and stays BACKUP.
+      let k = ka(100);
+      k.stdout!.on('data', (c: Buffer) => kaLog.push(c.toString()));
+      k.stderr!.on('data', (c: Buffer) => kaLog.push(c.toString()));
+      let t = tv(150);
+      assert.ok((await waitFor(() => hasAddr(b, db, VIP), 15_000)) >= 0, 'tsvs became master');
+      assert.equal(await holder(a, da, b, db, 4000), 'tsvs', 'tsvs alone holds the VIP');
+      assert.doesNotMatch(kaLog.join(''), /IPSEC|auth/i, 'keepalived accepted every advert of tsvs');
+      // 2. tsvs dies: keepalived takes over; tsvs comes back and preempts (sequence numbers carried across).
+      t.kill('SIGKILL');
+      assert.ok((await waitFor(() => hasAddr(a, da, VIP), 10_000)) >= 0, 'keepalived took over');
+      t = tv(150);
+      assert.ok((await waitFor(() => hasAddr(b, db, VIP) && !hasAddr(a, da, VIP), 15_000)) >= 0, 'tsvs preempted again');
+      assert.equal(await holder(a, da, b, db, 3000), 'tsvs');
+      t.kill('SIGKILL');
+      k.kill('SIGTERM');
+      await new Promise((r) => k.once('exit', r));
+      await waitFor(() => !hasAddr(a, da, VIP) && !hasAddr(b, db, VIP), 5000);
+      // 3. keepalived 150, tsvs 100: keepalived is master; tsvs hears keepalived's AH and stays BACKUP.
+      k = ka(150);
+      k.stdout!.on('data', (c: Buffer) => kaLog.push(c.toString()));
+      k.stderr!.on('data', (c: Buffer) => kaLog.push(c.toString()));
+      assert.ok((await waitFor(() => hasAddr(a, da, VIP), 15_000)) >= 0, `keepalived (150) became master: ${kaLog.join('').slice(-2000)}`);
+      t = tv(100);
+      await sleep(4500);
+      assert.equal(await holder(a, da, b, db, 3000), 'keepalived', 'tsvs accepted keepalived\'s adverts and stayed BACKUP');
+      t.kill('SIGKILL');
+      // 4. tsvs with another password: its adverts fail keepalived's ICV check and keepalived's fail its own: both master.
+      const before = kaLog.join('').length;
+      t = tv(100, 'wrong');
+      assert.ok((await waitFor(() => hasAddr(b, db, VIP), 15_000)) >= 0, 'tsvs (wrong password) does not hear keepalived and becomes master');
+      await waitFor(() => /IPSEC-AH : invalid IPSEC HMAC-MD5/.test(kaLog.join('').slice(before)), 5000);
+      assert.match(kaLog.join('').slice(before), /IPSEC-AH : invalid IPSEC HMAC-MD5 value/, 'keepalived refused tsvs\'s adverts');
+      assert.ok(hasAddr(a, da, VIP), 'keepalived stays master too');
+    } finally {
+      await lab.cleanup();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
