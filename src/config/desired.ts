@@ -238,6 +238,12 @@ export interface VrrpInstanceConfig {
   readonly garp_master_delay?: number;
   readonly smtp_alert: boolean;
   readonly use_vmac: boolean;
+  /**
+   * use_vmac (IPv4): the macvlan keepalived creates on `interface` (private mode, the VRRP MAC
+   * 00:00:5e:00:01:VRID unless given) that holds the virtual addresses and sends the adverts
+   * (from the base interface with vmac_xmit_base).
+   */
+  readonly vmac?: { readonly name: string; readonly mac: string; readonly xmit_base: boolean };
   readonly accept?: boolean;
   readonly lvs_sync_daemon_interface?: string;
   readonly at: SourcePos;

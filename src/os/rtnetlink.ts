@@ -8,7 +8,7 @@
  * restart after `kill -9`, or an operator who removed a route by hand).
  */
 import { C, check, errno, ifIndex, setIntOpt, sys, SysError, watchReadable, type FdWatch } from './libc.ts';
-import { NL, decodeAck, decodeDeleted, encodeAddr, encodeRoute, encodeRule, type AddrSpec, type Deleted, type RouteSpec, type RuleSpec } from './rtnl-codec.ts';
+import { NL, decodeAck, decodeDeleted, encodeAddr, encodeDelLink, encodeLinkSet, encodeNewMacvlan, encodeRoute, encodeRule, type AddrSpec, type Deleted, type MacvlanSpec, type RouteSpec, type RuleSpec } from './rtnl-codec.ts';
 
 export type { AddrSpec, Deleted, RouteSpec, RuleSpec } from './rtnl-codec.ts';
 
@@ -56,7 +56,7 @@ export class NetlinkRoutes implements RouteTable {
     return fd;
   }
 
-  private talk(op: RtOp, what: string, msg: (seq: number) => Buffer): void {
+  private talk(op: RtOp, what: string, msg: (seq: number) => Buffer, tolerated: ReadonlySet<number> = TOLERATED[op]): void {
     const fd = this.open();
     const seq = (this.seq = (this.seq + 1) >>> 0);
     const b = msg(seq);
@@ -67,7 +67,7 @@ export class NetlinkRoutes implements RouteTable {
       const n = check(`recv(netlink ${what})`, sys.recvfrom(fd, this.rx, this.rx.length, 0, null, null));
       const ack = decodeAck(this.rx.subarray(0, n));
       if (!ack || ack.seq !== seq) continue; // a late answer to an earlier request
-      if (ack.error === 0 || TOLERATED[op].has(-ack.error)) return;
+      if (ack.error === 0 || tolerated.has(-ack.error)) return;
       throw new RtnetlinkError(`netlink ${op} ${what}`, -ack.error, String(sys.strerror(-ack.error)));
     }
   }
@@ -82,6 +82,23 @@ export class NetlinkRoutes implements RouteTable {
 
   rule(op: RtOp, r: RuleSpec): void {
     this.talk(op, `rule priority ${r.priority}`, (seq) => encodeRule(op, r, seq));
+  }
+
+  /** Creates a macvlan (keepalived's VMAC); an interface of that name already there is an error (EEXIST). */
+  addMacvlan(s: MacvlanSpec): void {
+    this.talk('add', `macvlan ${s.name}`, (seq) => encodeNewMacvlan(s, seq), new Set());
+  }
+
+  /** Sets an interface up, and/or its IPv6 address generation to none. */
+  setLink(dev: string, o: { up?: boolean; addrGenNone?: boolean }): void {
+    this.talk('add', `link ${dev}`, (seq) => encodeLinkSet(ifIndex(dev), o, seq), new Set());
+  }
+
+  /** Deletes an interface (gone already: not an error). */
+  deleteLink(dev: string): void {
+    let index: number;
+    try { index = ifIndex(dev); } catch { return; }
+    this.talk('del', `link ${dev}`, (seq) => encodeDelLink(index, seq));
   }
 
   close(): void {

@@ -18,6 +18,8 @@ export const NL = {
   F_EXCL: 0x200,
   F_CREATE: 0x400,
   F_APPEND: 0x800,
+  RTM_NEWLINK: 16,
+  RTM_DELLINK: 17,
   RTM_NEWADDR: 20,
   RTM_DELADDR: 21,
   RTM_NEWROUTE: 24,
@@ -301,6 +303,65 @@ export function encodeRule(op: 'add' | 'del', r: RuleSpec, seq: number): Buffer 
   if (r.dport) range(FRA.DPORT_RANGE, r.dport);
   if (r.action === FR_ACT.goto && r.goto !== undefined) m.u32(FRA.GOTO, r.goto);
   return m.bytes(seq);
+}
+
+const IFLA = { ADDRESS: 1, IFNAME: 3, LINK: 5, LINKINFO: 18, AF_SPEC: 26 } as const;
+const IFLA_INFO = { KIND: 1, DATA: 2 } as const;
+const IFLA_MACVLAN_MODE = 1;
+const IFLA_INET6_ADDR_GEN_MODE = 8;
+/** macvlan modes (if_link.h). */
+export const MACVLAN_MODE = { private: 1, vepa: 2, bridge: 4, passthru: 8, source: 16 } as const;
+const IN6_ADDR_GEN_MODE_NONE = 1;
+const IFF_UP = 0x1;
+
+/** One attribute holding others (a nested netlink attribute), padded as netlink wants. */
+function nest(type: number, ...inner: Buffer[]): Buffer {
+  const body = Buffer.concat(inner);
+  const h = Buffer.alloc(4);
+  h.writeUInt16LE(4 + body.length, 0);
+  h.writeUInt16LE(type, 2);
+  const pad = (4 - ((4 + body.length) & 3)) & 3;
+  return Buffer.concat([h, body, Buffer.alloc(pad)]);
+}
+const attrU32 = (type: number, v: number): Buffer => { const b = Buffer.alloc(4); b.writeUInt32LE(v >>> 0); return nest(type, b); };
+
+function ifinfo(index: number, flags = 0, change = 0): Buffer {
+  const b = Buffer.alloc(16); // ifinfomsg: family, pad, type, index, flags, change
+  b.writeInt32LE(index, 4);
+  b.writeUInt32LE(flags, 8);
+  b.writeUInt32LE(change, 12);
+  return b;
+}
+
+/** A macvlan interface as keepalived's netlink_link_add_vmac creates a VMAC: on `link`, its own MAC, a mode. */
+export interface MacvlanSpec {
+  readonly name: string;
+  /** The base interface's index. */
+  readonly link: number;
+  readonly mac: Uint8Array;
+  readonly mode: number;
+}
+
+/** RTM_NEWLINK creating a macvlan (fails with EEXIST if the name is taken). */
+export function encodeNewMacvlan(s: MacvlanSpec, seq: number): Buffer {
+  const m = new Msg(NL.RTM_NEWLINK, NL.F_REQUEST | NL.F_ACK | NL.F_CREATE | NL.F_EXCL, ifinfo(0));
+  m.attr(IFLA.LINKINFO, Buffer.concat([nest(IFLA_INFO.KIND, Buffer.from('macvlan')), nest(IFLA_INFO.DATA, attrU32(IFLA_MACVLAN_MODE, s.mode))]));
+  m.u32(IFLA.LINK, s.link);
+  m.str(IFLA.IFNAME, s.name);
+  m.attr(IFLA.ADDRESS, Buffer.from(s.mac));
+  return m.bytes(seq);
+}
+
+/** RTM_NEWLINK on an existing interface: set it up, and/or stop IPv6 link-local generation (addrgenmode none). */
+export function encodeLinkSet(index: number, o: { up?: boolean; addrGenNone?: boolean }, seq: number): Buffer {
+  const m = new Msg(NL.RTM_NEWLINK, NL.F_REQUEST | NL.F_ACK, ifinfo(index, o.up ? IFF_UP : 0, o.up !== undefined ? IFF_UP : 0));
+  if (o.addrGenNone) m.attr(IFLA.AF_SPEC, nest(AF[6], Buffer.from([5, 0, IFLA_INET6_ADDR_GEN_MODE, 0, IN6_ADDR_GEN_MODE_NONE, 0, 0, 0])));
+  return m.bytes(seq);
+}
+
+/** RTM_DELLINK. */
+export function encodeDelLink(index: number, seq: number): Buffer {
+  return new Msg(NL.RTM_DELLINK, NL.F_REQUEST | NL.F_ACK, ifinfo(index)).bytes(seq);
 }
 
 /** What the kernel answered a request: 0 (done) or a negative errno, with the sequence number; null if not an ack. */

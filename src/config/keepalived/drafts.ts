@@ -58,6 +58,10 @@ export interface InstanceDraft {
   /** undefined: not written (global_defs smtp_alert_vrrp / smtp_alert decide). */
   smtpAlert?: boolean;
   useVmac: boolean;
+  /** use_vmac NAME / MAC (keepalived: 5 octets take the VRID as the sixth); vmac_xmit_base. */
+  vmacName?: string;
+  vmacMac?: number[];
+  vmacXmitBase?: boolean;
   accept?: boolean;
   lvsSyncDaemonInterface?: string;
 }

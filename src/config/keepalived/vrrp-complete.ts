@@ -8,7 +8,7 @@
  * said at its line.
  */
 import type { VrrpInstanceConfig, VrrpTrack, VrrpTrackFile } from '../desired.ts';
-import type { Ctx, KaState } from './context.ts';
+import { IFNAME_MAX, type Ctx, type KaState } from './context.ts';
 import type { InstanceDraft } from './vrrp-instance.ts';
 
 const PRIO_OWNER = 255;
@@ -160,6 +160,23 @@ function completeInstance(st: KaState, d: InstanceDraft, sync: { name: string; t
     });
   }
 
+  // use_vmac: the macvlan's name (keepalived's create_vmac_name: vrrp.VRID, then vrrp1.VRID, ...) and MAC.
+  let vmac: VrrpInstanceConfig['vmac'];
+  if (d.useVmac && family === 6) c.warn(d.at, `${tag} use_vmac for an IPv6 instance is accepted but not implemented by the tsvs VRRP engine; ignored`);
+  else if (d.useVmac && d.interface) {
+    if (!d.vmacName) {
+      const taken = new Set(st.vrrpDrafts.flatMap((o) => (o.vmacName ? [o.vmacName] : [])));
+      for (let n = 0; ; n++) {
+        const name = `vrrp${n === 0 ? '' : n}.${d.vrid}`.slice(0, IFNAME_MAX);
+        if (!taken.has(name)) { d.vmacName = name; break; }
+      }
+    }
+    let xmitBase = d.vmacXmitBase ?? false;
+    if (strict && xmitBase) { c.warn(d.at, `${tag} xmit_base is incompatible with strict mode - resetting`); xmitBase = false; }
+    const mac = d.vmacMac ? (d.vmacMac.length === 5 ? [...d.vmacMac, d.vrid] : d.vmacMac) : [0, 0, 0x5e, 0, 1, d.vrid];
+    vmac = { name: d.vmacName!, mac: mac.map((b) => b.toString(16).padStart(2, '0')).join(':'), xmit_base: xmitBase };
+  }
+
   // What tsvs's VRRP does not do, said where it is written.
   if (!accept && d.accept === false) c.warn(d.at, `${tag} no_accept is accepted but not implemented by the tsvs VRRP engine (virtual addresses always accept traffic); ignored`);
 
@@ -176,7 +193,7 @@ function completeInstance(st: KaState, d: InstanceDraft, sync: { name: string; t
     notify: d.notify,
     ...(Object.keys(d.notifyUsers).length ? { notify_users: d.notifyUsers } : {}),
     ...(d.garpMasterDelay !== undefined ? { garp_master_delay: d.garpMasterDelay } : {}),
-    smtp_alert: d.smtpAlert ?? st.global.smtp_alert_vrrp ?? st.global.smtp_alert ?? false, use_vmac: d.useVmac, ...(d.accept !== undefined ? { accept: d.accept } : {}),
+    smtp_alert: d.smtpAlert ?? st.global.smtp_alert_vrrp ?? st.global.smtp_alert ?? false, use_vmac: d.useVmac, ...(vmac ? { vmac } : {}), ...(d.accept !== undefined ? { accept: d.accept } : {}),
     ...(d.lvsSyncDaemonInterface !== undefined ? { lvs_sync_daemon_interface: d.lvsSyncDaemonInterface } : {}),
     at: d.at,
   };

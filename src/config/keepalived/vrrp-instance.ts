@@ -197,7 +197,29 @@ export function parseInstance(st: KaState, s: Stmt): void {
       if (v === null) c.warn(t!, `${tag} invalid strict_mode ${t!.text} specified`);
       else i.strictMode = v;
     } },
-    use_vmac: { run: (x) => { i.useVmac = true; notImplemented(x); } },
+    use_vmac: { run: (x) => {
+      i.useVmac = true;
+      // Up to two words: an interface name and/or a MAC address (a name cannot hold ':').
+      for (const t of x.args.slice(0, 2)) {
+        if (t.text.includes(':')) {
+          if (i.vmacMac) { c.warn(t, 'VMAC interface address already specified'); continue; }
+          if (/[^0-9A-Fa-f:]/.test(t.text)) { c.warn(t, `VMAC invalid MAC address ${t.text}`); continue; }
+          const parts = t.text.replace(/:$/, '').split(':');
+          const bytes = parts.map((p) => (/^[0-9A-Fa-f]{1,2}$/.test(p) ? parseInt(p, 16) : NaN));
+          if ((bytes.length !== 6 && bytes.length !== 5) || bytes.some(Number.isNaN)) c.warn(t, `VMAC invalid MAC address ${t.text} - ignored`);
+          else if (bytes[0]! & 1) c.warn(t, `VMAC MAC address is multicast ${t.text} - ignoring`);
+          else if (bytes[0] === 0 && bytes[1] === 0 && bytes[2] === 0x5e && bytes[3] === 0 && (bytes[4] === 1 || bytes[4] === 2)) c.warn(t, `VMAC MAC address not allowed to be RFC5798 address (${t.text}) - ignoring`);
+          else i.vmacMac = bytes;
+        } else {
+          if (i.vmacName) { c.warn(t, 'VMAC interface name already specified'); continue; }
+          if (t.text.length > IFNAME_MAX || /[/\s]/.test(t.text) || t.text === '.' || t.text === '..') { c.warn(t, `VMAC interface name '${t.text}' too long or invalid characters - ignoring`); continue; }
+          const other = st.vrrpDrafts.find((o) => o !== i && o.vmacName === t.text);
+          if (other) { c.warn(t, `${tag} VRRP instance ${other.name} is already using ${t.text} - ignoring name`); continue; }
+          i.vmacName = t.text;
+        }
+      }
+    } },
+    vmac_xmit_base: { run: () => { i.vmacXmitBase = true; } },
     accept: { run: () => { i.accept = true; } },
     no_accept: { run: () => { i.accept = false; } },
     lvs_sync_daemon_interface: { run: (x) => {
@@ -206,7 +228,7 @@ export function parseInstance(st: KaState, s: Stmt): void {
       c.warn(x.name, `${tag} vrrp_instance lvs_sync_daemon_interface is deprecated - please use global lvs_sync_daemon`);
     } },
     ...ignoredVrrp(c, ['garp_master_refresh', 'garp_master_repeat', 'garp_master_refresh_repeat', 'garp_lower_prio_delay', 'garp_lower_prio_repeat',
-      'dont_track_primary', 'vmac_xmit_base', 'native_ipv6', 'debug', 'skip_check_adv_addr', 'track_process',
+      'dont_track_primary', 'native_ipv6', 'debug', 'skip_check_adv_addr', 'track_process',
       'track_bfd', 'check_unicast_src', 'unicast_ttl', 'old_unicast_checksum', 'kernel_rx_buf_size', 'notify_master_rx_lower_pri',
       'lower_prio_no_advert', 'higher_prio_send_advert', 'mcast_dst_ip', 'promote_secondaries', 'linkbeat_use_polling',
       'use_vmac_addr', 'use_ipvlan', 'unicast_fault_no_peer', 'vrf', 'track_src_ip', 'notify_deleted', 'notify_priority_changes',

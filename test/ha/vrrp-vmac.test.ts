@@ -1,0 +1,90 @@
+/**
+ * use_vmac beside Debian's keepalived 2.2.7 given the same keepalived.conf in a namespace pair:
+ * tsvs creates the macvlan keepalived creates (name, mode, MAC, flags, kernel parameters), puts
+ * the virtual address on it as MASTER where the peer reaches it, sends its
+ * adverts from that MAC, fails over both ways with keepalived, and removes the macvlan at stop.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { Lab, isRoot, hasAddr, nsExec, waitFor } from '../helpers/netns.ts';
+
+const skip = !isRoot ? 'needs root (network namespaces, raw sockets)' : !existsSync('/usr/sbin/keepalived') ? 'keepalived not installed (run scripts/setup.sh)' : false;
+if (skip) console.log(`# skipping use_vmac tests: ${skip}`);
+const VIP = '10.94.0.100';
+const VMAC = 'vrrp.63';
+const MAC = '00:00:5e:00:01:3f';
+
+function conf(dev: string, prio: number): string {
+  return `vrrp_instance VI_1 {\n  state BACKUP\n  interface ${dev}\n  use_vmac\n  virtual_router_id 63\n  priority ${prio}\n  advert_int 1\n  virtual_ipaddress {\n    ${VIP}/24\n  }\n}\n`;
+}
+
+const exists = (ns: string, dev: string) => { try { nsExec(ns, ['ip', 'link', 'show', dev]); return true; } catch { return false; } };
+/** The VIP is on the namespace's VMAC (which may not exist yet). */
+const vip = (ns: string) => exists(ns, VMAC) && hasAddr(ns, VMAC, VIP);
+/** The macvlan as `ip -d link` shows it, with what differs by host (index, base name, counters) taken out. */
+function vmacLink(ns: string): string {
+  return nsExec(ns, ['ip', '-d', 'link', 'show', VMAC]).replace(/^\d+: /, '').replace(/@\S+:/, '@BASE:').replace(/ (link-netns|alias) \S+/g, '').replace(/\s+/g, ' ').trim();
+}
+const PARAMS = ['ipv4/conf/BASE/arp_ignore', 'ipv4/conf/BASE/arp_filter', 'ipv4/conf/VMAC/arp_ignore', 'ipv4/conf/VMAC/accept_local', 'ipv4/conf/VMAC/promote_secondaries', 'ipv4/conf/VMAC/rp_filter', 'ipv6/conf/VMAC/disable_ipv6'];
+function params(ns: string, base: string): string[] {
+  return PARAMS.map((p) => `${p}=${nsExec(ns, ['cat', `/proc/sys/net/${p.replace('BASE', base).replace('VMAC', VMAC)}`]).trim()}`);
+}
+
+test('use_vmac: the macvlan, its kernel parameters, the VIP at the VRRP MAC and the adverts from it as keepalived 2.2.7 has them; failover both ways; removed at stop', { skip, timeout: 90_000 }, async () => {
+  const lab = new Lab('vmc');
+  const dir = mkdtempSync(join(tmpdir(), 'tsvs-vmc-'));
+  try {
+    const a = lab.ns('ka');
+    const b = lab.ns('tv');
+    const [da, db] = lab.link(a, '10.94.0.1/24', b, '10.94.0.2/24');
+    writeFileSync(join(dir, 'ka.conf'), conf(da, 100));
+    writeFileSync(join(dir, 'tsvs.conf'), conf(db, 150));
+    lab.spawnIn(a, 'keepalived', ['-n', '-l', '-D', '-f', join(dir, 'ka.conf'), '-p', join(dir, 'ka.pid'), '-r', join(dir, 'vrrp.pid')]);
+    assert.ok((await waitFor(() => vip(a), 15_000)) >= 0, 'keepalived alone is master, the VIP on its VMAC');
+    const tsvs = lab.spawnIn(b, process.execPath, ['bin/tsvs.mjs', 'vrrp', '--keepalived', join(dir, 'tsvs.conf')]);
+    assert.ok((await waitFor(() => vip(b) && !vip(a), 15_000)) >= 0, 'tsvs (150) preempted; the VIP on its VMAC');
+
+    // The macvlans and the kernel parameters: what keepalived set on its side, tsvs set on its own.
+    const link = vmacLink(b);
+    assert.match(link, new RegExp(`link/ether ${MAC} .*macvlan mode private .*addrgenmode none`));
+    assert.match(link, /<BROADCAST,MULTICAST,UP,LOWER_UP>/);
+    assert.equal(link, vmacLink(a), 'the macvlan as keepalived makes it');
+    assert.deepEqual(params(b, db), params(a, da), 'kernel parameters as keepalived sets them');
+    console.log(`# both sides: ${link}\n#   ${params(b, db).join(' ')}`);
+
+    // The peer reaches the VIP on the macvlan. (Which MAC its ARP reply carries is the kernel's
+    // choice: with two keepalived it is the base interface's too.)
+    // A TCP connection to a closed port: the RST (ECONNREFUSED) is the VIP's host answering.
+    const knock = `const s = require('net').connect(9, '${VIP}'); s.setTimeout(1000, () => { console.log('TIMEOUT'); process.exit(0); }); s.on('error', (e) => { console.log(e.code); process.exit(0); }).on('connect', () => { console.log('OPEN'); process.exit(0); });`;
+    const answer = () => spawnSync('ip', ['netns', 'exec', a, process.execPath, '-e', knock], { encoding: 'utf8' }).stdout.trim();
+    assert.ok((await waitFor(() => answer() === 'ECONNREFUSED', 5000, 200)) >= 0, `the VIP answers: ${answer()}`);
+    // The adverts leave from the VRRP MAC too (one captured on the peer's side).
+    const cap = spawnSync('ip', ['netns', 'exec', a, 'timeout', '5', 'tcpdump', '-c', '1', '-e', '-n', '-i', da, 'ip proto 112 and src host 10.94.0.2'], { encoding: 'utf8' });
+    assert.match(cap.stdout, new RegExp(`^\\S+ ${MAC} > 01:00:5e:00:00:12`, 'm'), cap.stdout + cap.stderr);
+
+    // tsvs stops: it resigns, keepalived takes the VIP on its VMAC; tsvs's macvlan is gone.
+    tsvs.kill('SIGTERM');
+    await new Promise((r) => tsvs.once('exit', r));
+    assert.ok((await waitFor(() => vip(a), 8_000)) >= 0, 'keepalived took over');
+    assert.equal(exists(b, VMAC), false, 'tsvs removed its macvlan at stop');
+
+    // A macvlan left behind by a killed run is replaced; tsvs preempts again.
+    const again = lab.spawnIn(b, process.execPath, ['bin/tsvs.mjs', 'vrrp', '--keepalived', join(dir, 'tsvs.conf')]);
+    assert.ok((await waitFor(() => vip(b) && !vip(a), 15_000)) >= 0, 'tsvs preempted again');
+    again.kill('SIGKILL');
+    await new Promise((r) => again.once('exit', r));
+    assert.equal(exists(b, VMAC), true, 'a killed run leaves its macvlan');
+    const third = lab.spawnIn(b, process.execPath, ['bin/tsvs.mjs', 'vrrp', '--keepalived', join(dir, 'tsvs.conf')]);
+    assert.ok((await waitFor(() => vip(b) && !vip(a), 15_000)) >= 0, 'the next run replaced it and preempted');
+    assert.equal(vmacLink(b), link);
+    third.kill('SIGTERM');
+    await new Promise((r) => third.once('exit', r));
+  } finally {
+    await lab.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
