@@ -34,7 +34,7 @@ function params(ns: string, base: string): string[] {
   return PARAMS.map((p) => `${p}=${nsExec(ns, ['cat', `/proc/sys/net/${p.replace('BASE', base).replace('VMAC', VMAC)}`]).trim()}`);
 }
 
-test('use_vmac: the macvlan, its kernel parameters, the VIP at the VRRP MAC and the adverts from it as keepalived 2.2.7 has them; failover both ways; removed at stop', { skip, timeout: 90_000 }, async () => {
+test('use_vmac: the macvlan, its kernel parameters, the VIP on it and the adverts from its MAC as keepalived 2.2.7 has them; failover both ways; removed at stop', { skip, timeout: 90_000 }, async () => {
   const lab = new Lab('vmc');
   const dir = mkdtempSync(join(tmpdir(), 'tsvs-vmc-'));
   try {
