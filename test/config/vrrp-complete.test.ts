@@ -20,8 +20,21 @@ const instance = (body: string, global = '') =>
 // What keepalived 2.2.7 does once the file is read (vrrp_complete_instance), each checked against
 // keepalived -t: its words, and the instance tsvs then runs.
 const CASES: { name: string; text: string; says: string[]; refused?: boolean; check?: (i: NonNullable<ReturnType<typeof ka>['state']>['vrrp']['instances'][number]) => void }[] = [
-  { name: 'AH authentication with an initial MASTER state: cleared to BACKUP (then refused: tsvs does not speak AH)', text: instance(' state MASTER\n priority 150\n authentication {\n  auth_type AH\n  auth_pass x\n }'),
-    says: ['(VI_1) Initial state master is incompatible with AH authentication - clearing'], refused: true },
+  { name: 'AH authentication with an initial MASTER state: cleared to BACKUP, AH kept', text: instance(' state MASTER\n priority 150\n authentication {\n  auth_type AH\n  auth_pass x\n }'),
+    says: ['(VI_1) Initial state master is incompatible with AH authentication - clearing'],
+    check: (i) => { assert.equal(i.state, 'BACKUP'); assert.deepEqual(i.authentication, { auth_type: 'AH', auth_pass: 'x' }); } },
+  { name: 'smtp_alert not written takes global_defs smtp_alert_vrrp, then smtp_alert', text: 'global_defs {\n smtp_alert\n smtp_alert_vrrp false\n}\n' + instance(''),
+    says: [], check: (i) => assert.equal(i.smtp_alert, false) },
+  { name: 'smtp_alert written wins over global_defs', text: 'global_defs {\n smtp_alert_vrrp false\n}\n' + instance(' smtp_alert'),
+    says: [], check: (i) => assert.equal(i.smtp_alert, true) },
+  { name: 'global_defs smtp_alert (after the instance, as keepalived completes after reading) turns it on', text: instance('') + 'global_defs {\n smtp_alert yes\n}\n',
+    says: [], check: (i) => assert.equal(i.smtp_alert, true) },
+  { name: 'use_vmac: vrrp.VRID and the VRRP MAC by default', text: instance(' use_vmac'),
+    says: [], check: (i) => assert.deepEqual(i.vmac, { name: 'vrrp.51', mac: '00:00:5e:00:01:33', xmit_base: false }) },
+  { name: 'use_vmac NAME MAC (5 octets: the VRID is the sixth), vmac_xmit_base', text: instance(' use_vmac vm0 02:11:22:33:44\n vmac_xmit_base'),
+    says: [], check: (i) => assert.deepEqual(i.vmac, { name: 'vm0', mac: '02:11:22:33:44:33', xmit_base: true }) },
+  { name: 'use_vmac with a multicast or RFC 5798 MAC: the MAC is ignored', text: instance(' use_vmac 01:00:00:00:00:01 00:00:5e:00:01:07'),
+    says: ['VMAC MAC address is multicast 01:00:00:00:00:01 - ignoring', 'VMAC MAC address not allowed to be RFC5798 address (00:00:5e:00:01:07) - ignoring'] },
   { name: 'a one-line authentication block: no password, no authentication', text: instance(' authentication { auth_type PASS auth_pass s3cret }'),
     says: ['(VI_1) Authentication specified but no password given. Ignoring'], check: (i) => assert.equal(i.authentication, undefined) },
   { name: 'VRRPv3 has no authentication', text: instance(' version 3\n authentication {\n  auth_type PASS\n  auth_pass x\n }'),
