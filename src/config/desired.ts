@@ -229,6 +229,12 @@ export interface VrrpInstanceConfig {
   readonly track_file: readonly VrrpTrackFile[];
   readonly unicast_src_ip?: string;
   readonly unicast_peer: readonly string[];
+  /**
+   * check_unicast_src / vrrp_check_unicast_src: an advert must come from a unicast peer, with a
+   * TTL within the peer's min_ttl..max_ttl (unicast_peer_ttl, by peer; keepalived: 0..255).
+   */
+  readonly check_unicast_src?: boolean;
+  readonly unicast_peer_ttl?: Readonly<Record<string, { readonly min: number; readonly max: number }>>;
   readonly mcast_src_ip?: string;
   readonly track_interface: readonly VrrpTrack[];
   readonly track_script: readonly VrrpTrack[];

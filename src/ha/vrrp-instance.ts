@@ -3,7 +3,7 @@
  * (addresses, gratuitous ARP, notify scripts). Time is a monotonic clock in seconds.
  */
 import type { VrrpInstanceConfig } from '../config/desired.ts';
-import { ipToBytes, parseIp, type Ip } from '../core/addr.ts';
+import { formatIp, ipFromBytes, ipToBytes, parseIp, type Ip } from '../core/addr.ts';
 import { decodeAdvert, encodeAdvert } from './vrrp-codec.ts';
 import { VrrpMachine, type VrrpAction, type VrrpState } from './vrrp-machine.ts';
 import type { ReceivedPacket, VrrpTransport } from './vrrp-transport.ts';
@@ -197,7 +197,9 @@ export class VrrpInstance {
       ahSeq = a.ok ? a.seq : -1;
       if (!a.ok) this.ahError = a.error;
     }
-    const d = decodeAdvert(msg, this.af, p.src, p.dst, p.ttl);
+    // keepalived checks the TTL (255) of multicast adverts only: unicast ones may cross routers.
+    const unicast = this.cfg.unicast_peer.length > 0;
+    const d = decodeAdvert(msg, this.af, p.src, p.dst, unicast ? 255 : p.ttl);
     if ('error' in d) {
       this.counters.dropped++;
       if (d.error === 'bad-ttl') this.errors.ttl++;
@@ -214,6 +216,21 @@ export class VrrpInstance {
       this.counters.dropped++;
       this.deps.log.warn({ instance: this.cfg.name, reason: why }, 'VRRP advert dropped');
       return;
+    }
+    if (unicast && this.cfg.check_unicast_src) {
+      const from = formatIp(ipFromBytes(p.src, this.af));
+      const ttl = this.cfg.unicast_peer_ttl?.[from] ?? { min: 0, max: 255 };
+      if (!this.cfg.unicast_peer.includes(from)) {
+        this.counters.dropped++;
+        this.deps.log.warn({ instance: this.cfg.name, src: from }, `(${this.cfg.name}) unicast source address ${from} not a unicast peer`);
+        return;
+      }
+      if (p.ttl < ttl.min || p.ttl > ttl.max) {
+        this.counters.dropped++;
+        this.errors.ttl++;
+        this.deps.log.warn({ instance: this.cfg.name, src: from, ttl: p.ttl }, `(${this.cfg.name}) TTL/HL ${p.ttl} not in range ${ttl.min} - ${ttl.max}`);
+        return;
+      }
     }
     // keepalived: a MASTER hearing a lower priority AH advert takes its sequence number + 1.
     if (ahSeq !== null && this.state === 'MASTER' && d.priority !== 0 &&

@@ -49,6 +49,9 @@ export interface InstanceDraft {
   unicastSrc?: string;
   mcastSrc?: string;
   unicastPeer: string[];
+  /** unicast_peer ADDR min_ttl N max_ttl M (keepalived: 0 and 255), checked with check_unicast_src. */
+  unicastPeerTtl?: Record<string, { min: number; max: number }>;
+  checkUnicastSrc?: boolean;
   trackInterface: (VrrpTrack & { at: Tok })[];
   trackScript: (VrrpTrack & { at: Tok })[];
   trackFile: { name: string; weight: number; reverse: boolean; at: Tok }[];

@@ -11,7 +11,7 @@ const GLOBAL_PASSTHROUGH = [
   'lvs_id', 'vrrp_mcast_group4', 'vrrp_mcast_group6', 'vrrp_garp_master_delay',
   'vrrp_garp_master_repeat', 'vrrp_garp_master_refresh', 'vrrp_garp_master_refresh_repeat', 'vrrp_garp_interval',
   'vrrp_gna_interval', 'vrrp_skip_check_adv_addr', 'vrrp_strict', 'vrrp_iptables', 'vrrp_ipsets', 'vrrp_version',
-  'vrrp_check_unicast_src', 'vrrp_priority', 'checker_priority', 'bfd_priority', 'vrrp_no_swap', 'checker_no_swap',
+  'vrrp_priority', 'checker_priority', 'bfd_priority', 'vrrp_no_swap', 'checker_no_swap',
   'dynamic_interfaces', 'max_auto_priority', 'min_auto_priority_delay',
   'notify_fifo', 'notify_fifo_script', 'vrrp_notify_fifo', 'vrrp_notify_fifo_script', 'lvs_notify_fifo',
   'lvs_notify_fifo_script', 'default_interface', 'checker_log_all_failures', 'vrrp_rx_bufs_policy',
@@ -82,6 +82,7 @@ export function globalDefsTable(st: KaState): Table {
   // VRRP settings keepalived checks while reading (global_parser.c), kept as written too.
   const keep = (s: Parameters<Table[string]['run']>[0]): void => { global.options[s.name.text] = s.args.map((a) => a.text).join(' '); };
   t['vrrp_strict'] = { run: (s) => { st.vrrpGlobal.strict = true; keep(s); } };
+  t['vrrp_check_unicast_src'] = { run: (s) => { st.vrrpGlobal.checkUnicastSrc = true; keep(s); } };
   t['vrrp_version'] = { run: (s) => {
     const a = c.arg(s, 0, 'a VRRP version');
     if (!a) return;

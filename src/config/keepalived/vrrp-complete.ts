@@ -188,6 +188,8 @@ function completeInstance(st: KaState, d: InstanceDraft, sync: { name: string; t
     track_file: trackFile,
     ...(d.unicastSrc !== undefined ? { unicast_src_ip: d.unicastSrc } : {}),
     unicast_peer: d.unicastPeer,
+    ...(unicast && (d.checkUnicastSrc || st.vrrpGlobal.checkUnicastSrc) ? { check_unicast_src: true } : {}),
+    ...(unicast && d.unicastPeerTtl ? { unicast_peer_ttl: d.unicastPeerTtl } : {}),
     ...(d.mcastSrc !== undefined ? { mcast_src_ip: d.mcastSrc } : {}),
     track_interface: trackIf, track_script: trackScript,
     notify: d.notify,

@@ -140,15 +140,20 @@ export function parseInstance(st: KaState, s: Stmt): void {
         const ip = parseIp(l.name.text);
         if (!ip) { c.warn(l.name, `Configuration error: VRRP instance[${i.name}] malformed unicast peer address[${l.name.text}]. Skipping...`); continue; }
         if (!family(ip.af)) { c.warn(l.name, `Configuration error: VRRP instance[${i.name}] and unicast peer address[${l.name.text}] MUST be of the same family !!! Skipping...`); continue; }
+        const ttl = { min: 0, max: 255 };
         for (let k = 0; k < l.args.length; k += 2) {
           const opt = l.args[k]!;
           const val = l.args[k + 1];
           if (!val) { c.warn(opt, `${tag} ${opt.text} is missing a value`); break; }
-          if (kaUnsigned(c, val, 0, 255) === null) continue;
+          const v = kaUnsigned(c, val, 0, 255);
+          if (v === null) continue;
           if (opt.text !== 'min_ttl' && opt.text !== 'max_ttl') { c.warn(opt, `${tag} unknown unicast_peer option ${opt.text}`); break; }
-          c.warn(opt, `unicast_peer '${opt.text}' is accepted but not implemented by the tsvs VRRP engine; ignored`);
+          ttl[opt.text === 'min_ttl' ? 'min' : 'max'] = v;
         }
-        i.unicastPeer.push(canonicalIp(l.name.text)!);
+        if (ttl.min > ttl.max) c.warn(l.name, `${tag} min_ttl ${ttl.min} > max_ttl ${ttl.max} - all packets will be discarded`);
+        const peer = canonicalIp(l.name.text)!;
+        i.unicastPeer.push(peer);
+        if (ttl.min !== 0 || ttl.max !== 255) (i.unicastPeerTtl ??= {})[peer] = ttl;
       }
     } },
     track_interface: { run: (x) => trackInterfaces(c, st, i.name, x, i.trackInterface) },
@@ -220,6 +225,7 @@ export function parseInstance(st: KaState, s: Stmt): void {
       }
     } },
     vmac_xmit_base: { run: () => { i.vmacXmitBase = true; } },
+    check_unicast_src: { run: () => { i.checkUnicastSrc = true; } },
     accept: { run: () => { i.accept = true; } },
     no_accept: { run: () => { i.accept = false; } },
     lvs_sync_daemon_interface: { run: (x) => {
@@ -229,7 +235,7 @@ export function parseInstance(st: KaState, s: Stmt): void {
     } },
     ...ignoredVrrp(c, ['garp_master_refresh', 'garp_master_repeat', 'garp_master_refresh_repeat', 'garp_lower_prio_delay', 'garp_lower_prio_repeat',
       'dont_track_primary', 'native_ipv6', 'debug', 'skip_check_adv_addr', 'track_process',
-      'track_bfd', 'check_unicast_src', 'unicast_ttl', 'old_unicast_checksum', 'kernel_rx_buf_size', 'notify_master_rx_lower_pri',
+      'track_bfd', 'unicast_ttl', 'old_unicast_checksum', 'kernel_rx_buf_size', 'notify_master_rx_lower_pri',
       'lower_prio_no_advert', 'higher_prio_send_advert', 'mcast_dst_ip', 'promote_secondaries', 'linkbeat_use_polling',
       'use_vmac_addr', 'use_ipvlan', 'unicast_fault_no_peer', 'vrf', 'track_src_ip', 'notify_deleted', 'notify_priority_changes',
       'down_timer_adverts', 'garp_extra_if', 'vmac_garp_intvl']),
