@@ -131,3 +131,35 @@ export function figures(name: string, f: Record<string, number | string>): void 
   const parts = Object.entries(f).map(([k, v]) => `${k}=${typeof v === 'number' ? Math.round(v * 10) / 10 : v}`);
   console.log(`# figures ${name}: ${parts.join(' ')}`);
 }
+
+/** One request of fixtures/http-load.mjs: when it ended (epoch ms), and the answer's first line or why it failed. */
+export interface LoadRequest { t: number; ok: boolean; what: string }
+
+/**
+ * fixtures/http-load.mjs in its own process (`prefix`: e.g. `ip netns exec NS`): CONC loops of a
+ * GET on a new connection for `durationMs`. Resolves every request once the load ends.
+ */
+export function httpLoad(prefix: readonly string[], host: string, port: number, durationMs: number, conc: number, timeoutMs = 2000): Promise<LoadRequest[]> {
+  const fixture = new URL('./fixtures/http-load.mjs', import.meta.url).pathname;
+  const argv = [...prefix, process.execPath, fixture, host, String(port), String(durationMs), String(conc), String(timeoutMs)];
+  const p = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+  const reqs: LoadRequest[] = [];
+  createInterface({ input: p.stdout! }).on('line', (l) => {
+    const m = /^([rf]) (\d+) (.*)$/.exec(l);
+    if (m) reqs.push({ t: Number(m[2]), ok: m[1] === 'r', what: m[3]! });
+  });
+  // Bounded: the fixture ends by itself; this is the backstop.
+  const guard = setTimeout(() => p.kill('SIGKILL'), durationMs + timeoutMs + 10_000);
+  return new Promise((resolve) => p.on('close', () => { clearTimeout(guard); resolve(reqs); }));
+}
+
+/** The longest span (ms) within [from, to] in which no request of `reqs` succeeded. */
+export function longestGap(reqs: readonly LoadRequest[], from: number, to: number): number {
+  let last = from, worst = 0;
+  for (const r of reqs) {
+    if (!r.ok || r.t < from || r.t > to) continue;
+    worst = Math.max(worst, r.t - last);
+    last = r.t;
+  }
+  return Math.max(worst, to - last);
+}
