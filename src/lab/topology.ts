@@ -290,8 +290,10 @@ export async function startDirector(st: LabState, d: LabDirector, extraArgs: rea
   }
   rmSync(d.socket, { force: true });
   const fwd = st.forwarder === 'proxy' ? ['--forwarder', 'proxy'] : ['--forwarder', 'packet', '--iface', 'eth0'];
-  const argv = [process.execPath, tsvsBin, 'daemon', ...fwd, '--socket', d.socket, '--no-state',
-    '--log-level', 'info', ...(d.conf ? ['--keepalived', d.conf] : []), ...(st.daemonArgs ?? []), ...extraArgs];
+  // --no-state unless the caller names a state file (a restart then restores the rules saved).
+  const extra = [...(st.daemonArgs ?? []), ...extraArgs];
+  const argv = [process.execPath, tsvsBin, 'daemon', ...fwd, '--socket', d.socket, ...(extra.includes('--state') ? [] : ['--no-state']),
+    '--log-level', 'info', ...(d.conf ? ['--keepalived', d.conf] : []), ...extra];
   d.pid = spawnInNs(d.ns, argv, d.log);
   saveState(st);
   const until = Date.now() + 30000;

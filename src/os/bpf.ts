@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageFile } from '../os/entries.ts';
 import { C, MAP_FAILED, ifIndex, sys, view } from './libc.ts';
-import { VAL_BYTES, type FlowMap } from './flow-map.ts';
+import { KEY_BYTES, VAL_BYTES, type FlowMap } from './flow-map.ts';
 import { FastPathError } from '../core/errors.ts';
 
 const SOURCE = packageFile('bpf/tsvs_fastpath.c');
@@ -77,6 +77,11 @@ function libbpf(): Record<string, Fn> {
     lookupAndDelete: l.func('int bpf_map_lookup_and_delete_elem(int fd, const void *key, _Out_ void *value)'),
     del: l.func('int bpf_map_delete_elem(int fd, const void *key)'),
     testRun: l.func('int bpf_prog_test_run_opts(int fd, void *opts)'),
+    tcQuery: l.func('int bpf_tc_query(void *hook, void *opts)'),
+    progById: l.func('int bpf_prog_get_fd_by_id(uint32_t id)'),
+    mapById: l.func('int bpf_map_get_fd_by_id(uint32_t id)'),
+    objInfo: l.func('int bpf_obj_get_info_by_fd(int fd, void *info, void *len)'),
+    nextKey: l.func('int bpf_map_get_next_key(int fd, const void *key, void *next)'),
   } as Record<string, Fn>;
   return lib;
 }
@@ -179,6 +184,67 @@ function tcOpts(progFd: number): Buffer {
   return o;
 }
 
+/** A flow of the program a previous daemon left on an interface (struct flow_key, struct flow_val). */
+export interface AdoptedFlow {
+  readonly key: Uint8Array;
+  readonly val: Uint8Array;
+}
+
+/** struct bpf_prog_info: nr_map_ids and map_ids; struct bpf_map_info: key_size, value_size, name (uapi offsets). */
+const PROG_INFO = { NR_MAP_IDS: 52, MAP_IDS: 56, BYTES: 256 } as const;
+const MAP_INFO = { KEY_SIZE: 8, VALUE_SIZE: 12, NAME: 24, BYTES: 128 } as const;
+/** At most this many flows are taken over (the map's size). */
+const ADOPT_MAX = 1 << 20;
+
+/**
+ * The flows in the `flows` map of our tc filter on `ifindex`, if one is there (a daemon that was
+ * killed left it running: the kernel still carries its connections). Read before the filter is
+ * replaced, so that the new program's map can carry them on. Best effort: [] when anything differs.
+ */
+export function leftFlows(ifindex: number): AdoptedFlow[] {
+  const b = libbpf();
+  const opts = tcOpts(0);
+  if ((b.tcQuery!(tcHook(ifindex), opts) as number) !== 0) return [];
+  const progId = opts.readUInt32LE(16);
+  const progFd = progId ? (b.progById!(progId) as number) : -1;
+  if (progFd < 0) return [];
+  const ids = sys.calloc(16, 4) as bigint;
+  const out: AdoptedFlow[] = [];
+  try {
+    const info = Buffer.alloc(PROG_INFO.BYTES);
+    info.writeUInt32LE(16, PROG_INFO.NR_MAP_IDS);
+    info.writeBigUInt64LE(ids, PROG_INFO.MAP_IDS);
+    const len = Buffer.alloc(4);
+    len.writeUInt32LE(info.length);
+    if ((b.objInfo!(progFd, info, len) as number) !== 0) return [];
+    const idv = new Uint32Array(view(ids, 64));
+    for (let i = 0; i < Math.min(16, info.readUInt32LE(PROG_INFO.NR_MAP_IDS)); i++) {
+      const fd = b.mapById!(idv[i]!) as number;
+      if (fd < 0) continue;
+      try {
+        const m = Buffer.alloc(MAP_INFO.BYTES);
+        len.writeUInt32LE(m.length);
+        if ((b.objInfo!(fd, m, len) as number) !== 0) continue;
+        const name = m.subarray(MAP_INFO.NAME, MAP_INFO.NAME + 16).toString('latin1').replace(/\0.*$/s, '');
+        if (name !== 'flows' || m.readUInt32LE(MAP_INFO.KEY_SIZE) !== KEY_BYTES || m.readUInt32LE(MAP_INFO.VALUE_SIZE) !== VAL_BYTES) continue;
+        const key = Buffer.alloc(KEY_BYTES), next = Buffer.alloc(KEY_BYTES), val = Buffer.alloc(VAL_BYTES);
+        let prev: Buffer | null = null;
+        while (out.length < ADOPT_MAX && (b.nextKey!(fd, prev, next) as number) === 0) {
+          if ((b.lookup!(fd, next, val) as number) === 0) out.push({ key: Uint8Array.from(next), val: Uint8Array.from(val) });
+          next.copy(key);
+          prev = key;
+        }
+      } finally {
+        sys.close(fd);
+      }
+    }
+  } finally {
+    sys.free(ids);
+    sys.close(progFd);
+  }
+  return out;
+}
+
 /** Removes our tc filter from `ifname` if one is there (what a crashed daemon left). */
 export function removeStaleTcFilter(ifindex: number): void {
   libbpf().tcDetach!(tcHook(ifindex), tcOpts(0));
@@ -208,6 +274,8 @@ export class KernelFastPath {
   /** The `ctl` array map, mmap'd: the heartbeat and its bounds (u64 words, struct ctl). */
   private readonly ctlPtr: bigint;
   private readonly ctl: BigUint64Array;
+  /** Flows taken over from the filter a previous daemon left (tc): host.ts binds them to the engine's connections. */
+  readonly adopted: AdoptedFlow[] = [];
   private readonly svcKey = Buffer.alloc(8);
   private readonly svcVal = Buffer.alloc(4);
   private closed = false;
@@ -259,6 +327,9 @@ export class KernelFastPath {
           const hook = tcHook(i);
           const c = b.tcHookCreate!(hook) as number;
           if (c !== 0 && c !== -17) throw new FastPathError(`cannot add a clsact qdisc to ${name}: errno ${-c}`);
+          // What a killed daemon's program still carries goes on in ours (the new daemon binds
+          // the connections again: host.ts), then its filter goes.
+          for (const f of leftFlows(i)) if (this.flows.put(f.key, f.val)) this.adopted.push(f);
           removeStaleTcFilter(i);
           const r = b.tcAttach!(hook, tcOpts(b.progFd!(prog) as number)) as number;
           if (r !== 0) {

@@ -25,6 +25,8 @@ import { HEARTBEAT_MS, KernelFastPath, type FastPathKind, type FlowEvent, type H
 import { ackInToken, FLOW_EV } from '../../os/flow-map.ts';
 import { KernelAhead, type AheadEngine } from './fastpath-ahead.ts';
 import type { RtDest } from '../../core/scheduler.ts';
+import { LeftFlows, type LeftConn } from './adopt.ts';
+import { TCP_FLAG } from '../../core/proto.ts';
 
 /** How long a client's next hop (NAT replies in the kernel fast path) is used before it is resolved again. */
 const CLIENT_HOP_MS = 30_000;
@@ -73,6 +75,8 @@ export interface WorkersOptions {
     /** Decisions ahead in the kernel (fastpath-ahead.ts): the engine, and deciding a packet bound to one. */
     readonly ahead?: AheadEngine;
     readonly decideAhead?: (m: PacketMeta, out: Action, dest: RtDest | undefined) => void;
+    /** Creates the engine's entry for a connection a killed daemon's program left (adopt.ts); false: not yet possible. */
+    readonly adopt?: (c: LeftConn) => boolean;
   };
 }
 
@@ -111,6 +115,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
   let table: FastPathTable | null = null;
   let table6: FastPathTable6 | null = null;
   let kahead: KernelAhead | null = null;
+  let left: LeftFlows | null = null;
   let sweepTimer: NodeJS.Timeout | null = null;
   const addrs6of = (v6: WorkersOptions['v6']) => ({ inAddrs: new Set(v6?.inAddrs ?? []), outAddrs: new Set(v6?.outAddrs ?? []) });
   let addrs6 = addrs6of(opts.v6);
@@ -297,6 +302,29 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
         }
       };
       let tookAhead = false;
+      // Connections a killed daemon's program left (tc): carried on by ours; each bound to an
+      // engine entry (created, its next packet decided, its flow installed as ours) once the
+      // rules and next hops are back.
+      const adopt = opts.fastPath?.adopt;
+      if (adopt && x.adopted.length > 0) {
+        const lm = newMeta(), la = newAction();
+        left = new LeftFlows(x.adopted.splice(0), x.flows, hops, (c) => {
+          if (!adopt(c)) return false;
+          lm.dir = 'in';
+          lm.af = 4;
+          lm.protocol = c.proto === 17 ? 'udp' : 'tcp';
+          (lm.saddr.words as number[])[0] = c.saddr;
+          (lm.daddr.words as number[])[0] = c.daddr;
+          lm.sport = c.sport;
+          lm.dport = c.dport;
+          lm.tcpFlags = c.proto === 6 ? TCP_FLAG.ACK : 0;
+          lm.bytes = 0;
+          lm.mark = 0;
+          decide(lm, la);
+          t.offer(lm, la, hops.get(la.rip));
+          return true;
+        });
+      }
       drainEvents = (): void => {
         if (!x.hasEvents()) return;
         onBatch?.();
@@ -325,6 +353,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
         try {
           drainEvents();
           opts.onBatch?.();
+          left?.step();
           t.sweepSome(Math.max(256, Math.ceil(t.size / 10)));
           t6.sweepSome(Math.max(256, Math.ceil(t6.size / 10)));
         } catch (e) { log(`fast path: ${(e as Error).message}`); }
@@ -423,6 +452,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       return table ? {
         ...table.counters, tableBytes: table.bytesHeld(), ...(kahead ? { aheadServices: kahead.size, aheadPublished: kahead.counters.published, aheadTaken: kahead.counters.taken } : {}),
         ...(kfp ? { heartbeat: { ...kfp.bounds, ...kfp.heartbeatCounters() } } : {}),
+        ...(left ? left.counters : {}),
         ...(table6 ? { ipv6: { ...table6.counters } } : {}),
       } : null;
     },

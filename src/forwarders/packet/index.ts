@@ -9,7 +9,9 @@
  */
 import type { IpvsCommand, ServiceKey, ServiceSnapshot } from '../../core/types.ts';
 import type { Forwarder, ForwarderEngine, ListenerFailure } from '../../dataplane/forwarder.ts';
-import type { PacketIn } from '../../core/engine.ts';
+import type { Engine, PacketIn } from '../../core/engine.ts';
+import type { LeftConn } from './adopt.ts';
+import { TCP_S } from '../../core/proto.ts';
 import { newVerdict } from '../../core/engine.ts';
 import type { ForwarderStats } from './forwarder.ts';
 import { verdictToAction, type Action } from './decision.ts';
@@ -26,7 +28,7 @@ import { DEFAULT_QUEUE, removeMarkRules, syncMarkRules } from '../../os/nfqueue.
 import { PACKET_DEFAULTS, type PacketOptions } from '../../dataplane/options.ts';
 
 /** The part of the engine the packet forwarder uses (src/dataplane/forwarder.ts). */
-export type PacketEngine = Pick<ForwarderEngine, 'setTime' | 'processPacket' | 'countForwarded' | 'scheduleAhead' | 'services'>;
+export type PacketEngine = Pick<ForwarderEngine, 'setTime' | 'processPacket' | 'countForwarded' | 'scheduleAhead' | 'services'> & Pick<Engine, 'importSync'>;
 
 /**
  * The packet forwarder's options (src/dataplane/options.ts PacketOptions: ifaces, workers,
@@ -165,6 +167,12 @@ export class PacketForwarderHandle implements Forwarder {
             kind,
             bounds: { staleMs: o.fastPathStaleMs, orphanMs: o.fastPathOrphanMs },
             count: (c: number, n: number, b: number, out: boolean) => engine.countForwarded(c, n, b, out),
+            // A killed daemon's connections the kernel still carries: entries again (as a sync backup's).
+            adopt: (c: LeftConn) => engine.importSync({
+              af: 4, protocol: c.proto, flags: 0, state: c.proto === 6 ? (c.established ? TCP_S.ESTABLISHED : TCP_S.SYN_RECV) : 0,
+              caddr: { af: 4, words: [c.saddr] }, cport: c.sport, vaddr: { af: 4, words: [c.daddr] }, vport: c.dport,
+              daddr: { af: 4, words: [c.rip] }, dport: c.rport, fwmark: 0, timeout: 0,
+            }),
             ...(o.fastPathAhead ? {
               ahead: engine,
               decideAhead: (m: PacketMeta, a: Action, dest: RtDest | undefined) => {
