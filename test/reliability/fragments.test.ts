@@ -52,8 +52,8 @@ describe('IP fragments to the VIP (DR lab): reassembled, counted', { skip, timeo
     const answers = udpRound(DATAGRAMS, SIZE);
     const small1 = udpRound(4, 100);
     const st1 = (await labForwarderStatus(prefix))!;
-    const drops = Object.fromEntries(Object.entries(st1.drops).map(([k, v]) => [k, v - (st0.drops[k] ?? 0)]).filter(([, v]) => (v as number) > 0));
-    const counted = Object.values(drops).reduce((a, b) => a + (b as number), 0);
+    const drops: Record<string, number> = Object.fromEntries(Object.entries(st1.drops).map(([k, v]): [string, number] => [k, v - (st0.drops[k] ?? 0)]).filter(([, v]) => v > 0));
+    const counted = Object.values(drops).reduce((a, b) => a + b, 0);
     figures('fragments to the VIP', {
       datagrams: DATAGRAMS, size: SIZE, answered: answers.length, counted, drops: JSON.stringify(drops).replace(/[{}"]/g, '') || 'none',
       malformed: (st1.counters['malformed'] ?? 0) - (st0.counters['malformed'] ?? 0), smallAnsweredAfter: small1.length,
