@@ -14,10 +14,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
-import { labUp, labDown, labNs, LAB, readLabState } from '../../src/lab/topology.ts';
-import { listNetns, alive } from '../../src/lab/netns.ts';
+import { labNs, LAB, readLabState } from '../../src/lab/topology.ts';
 import { closeServer, freePort, sleep, startDaemon, tmpDir, type DaemonProc } from '../daemon/helpers.ts';
-import { daemonStatus, echoServer, figures, rssMb } from './helpers.ts';
+import { daemonStatus, echoServer, figures, labSuite, rssMb } from './helpers.ts';
 
 const root = process.getuid?.() === 0;
 const fixture = new URL('./fixtures/hold-conns.mjs', import.meta.url).pathname;
@@ -99,15 +98,7 @@ describe('memory per connection: proxy forwarder (loopback)', { timeout: 90_000 
 describe('memory per connection: packet forwarder, DR lab, kernel fast path', { skip: root ? false : 'needs root (network namespaces, AF_PACKET, tc, BPF)', timeout: 120_000 }, () => {
   const N = 5000;
   const prefix = `tsvs-cm${process.pid % 10000}`;
-  let pids: number[] = [];
-  before(async () => {
-    pids = (await labUp('dr', { prefix, fastPath: 'tc' })).pids;
-  });
-  after(async () => {
-    await labDown(prefix);
-    assert.deepEqual(listNetns().filter((n) => n.startsWith(prefix)), []);
-    for (const p of pids) assert.equal(alive(p), false, `pid ${p} stopped`);
-  });
+  labSuite(prefix, 'dr', { fastPath: 'tc' });
 
   it(`${N} idle established connections: at most 4 KB of RSS each`, async () => {
     const dir = readLabState(prefix)!.directors[0]!;

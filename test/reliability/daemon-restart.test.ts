@@ -7,13 +7,13 @@
  * in that gap; the download crossing the restart completes (the new daemon adopts the flows the
  * kernel carries). Figures printed: failed requests, time to serve again, the download's stall.
  */
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { labUp, labDown, labNs, LAB, labAdm, labDaemonStatus, labKillDirector, labStartDirector, readLabState } from '../../src/lab/topology.ts';
-import { listNetns, alive, shTry } from '../../src/lab/netns.ts';
-import { figures, httpLoad, longestGap } from './helpers.ts';
+import { labNs, LAB, labAdm, labDaemonStatus, labKillDirector, labStartDirector, readLabState } from '../../src/lab/topology.ts';
+import { shTry } from '../../src/lab/netns.ts';
+import { figures, httpLoad, labSuite, longestGap } from './helpers.ts';
 
 const root = process.getuid?.() === 0;
 const skip = root ? false : 'needs root (network namespaces, AF_PACKET, tc, BPF)';
@@ -23,15 +23,7 @@ const prefix = `tsvs-kr${process.pid % 10000}`;
 const VS = `${LAB.vip}:${LAB.port}`;
 
 describe('daemon kill -9 and restart under load (DR lab, kernel fast path, state file)', { skip, timeout: 120_000 }, () => {
-  let pids: number[] = [];
-  before(async () => {
-    pids = (await labUp('dr', { prefix, fastPath: 'tc', daemonArgs: ['--state', `/run/tsvs/lab-${prefix}-state`] })).pids;
-  });
-  after(async () => {
-    await labDown(prefix);
-    assert.deepEqual(listNetns().filter((n) => n.startsWith(prefix)), []);
-    for (const p of pids) assert.equal(alive(p), false, `pid ${p} stopped`);
-  });
+  labSuite(prefix, 'dr', { fastPath: 'tc', daemonArgs: ['--state', `/run/tsvs/lab-${prefix}-state`] });
 
   it('rules restored byte for byte, one tc filter and one nftables table, the VIP serves again within 5 s, failures only in that gap, a download crossing the restart completes', async () => {
     const ns = labNs(prefix);

@@ -8,12 +8,11 @@
  * its reason in status drops; nothing stalls (datagrams that fit, sent before and after, are
  * answered by the real servers). Figures printed.
  */
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { labUp, labDown, labNs, LAB, labForwarderStatus } from '../../src/lab/topology.ts';
-import { listNetns, alive } from '../../src/lab/netns.ts';
-import { figures } from './helpers.ts';
+import { labNs, LAB, labForwarderStatus } from '../../src/lab/topology.ts';
+import { figures, labSuite } from './helpers.ts';
 
 const root = process.getuid?.() === 0;
 const skip = root ? false : 'needs root (network namespaces, AF_PACKET, tc, BPF)';
@@ -32,18 +31,10 @@ setTimeout(()=>{console.log(JSON.stringify(out));process.exit(0)},1500);`;
 }
 
 describe('IP fragments to the VIP (DR lab): reassembled, counted', { skip, timeout: 90_000 }, () => {
-  let pids: number[] = [];
-  before(async () => {
-    pids = (await labUp('dr', { prefix, fastPath: 'tc', commands: [
-      ['-A', '-u', `${LAB.vip}:53`, '-s', 'rr'],
-      ...LAB.rs.map((r) => ['-a', '-u', `${LAB.vip}:53`, '-r', `${r}:53`, '-g']),
-    ] })).pids;
-  });
-  after(async () => {
-    await labDown(prefix);
-    assert.deepEqual(listNetns().filter((n) => n.startsWith(prefix)), []);
-    for (const p of pids) assert.equal(alive(p), false, `pid ${p} stopped`);
-  });
+  labSuite(prefix, 'dr', { fastPath: 'tc', commands: [
+    ['-A', '-u', `${LAB.vip}:53`, '-s', 'rr'],
+    ...LAB.rs.map((r) => ['-a', '-u', `${LAB.vip}:53`, '-r', `${r}:53`, '-g']),
+  ] });
 
   it(`${DATAGRAMS} datagrams of ${SIZE} bytes (3 fragments each): each counted once by its reason, not forwarded; datagrams that fit are answered before and after`, async () => {
     const small0 = udpRound(4, 100);

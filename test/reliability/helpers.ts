@@ -7,7 +7,11 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { readdirSync, readFileSync } from 'node:fs';
+import { before, after } from 'node:test';
+import assert from 'node:assert/strict';
 import { callDaemon } from '../../src/daemon/protocol.ts';
+import { labUp, labDown, type LabMode, type LabUpOptions } from '../../src/lab/topology.ts';
+import { listNetns, alive } from '../../src/lab/netns.ts';
 
 /** Resident set size of a process in MB (VmRSS). */
 export function rssMb(pid: number): number {
@@ -162,4 +166,22 @@ export function longestGap(reqs: readonly LoadRequest[], from: number, to: numbe
     last = r.t;
   }
   return Math.max(worst, to - last);
+}
+
+/**
+ * A lab suite's before and after: the lab up (mode, options) before its tests; after them, what
+ * `cleanup` stops first (processes the tests started), the lab down, and a check that its
+ * namespaces and every process (the lab's and `extraPids()`) are gone.
+ */
+export function labSuite(prefix: string, mode: LabMode, opts: Omit<LabUpOptions, 'prefix'>, cleanup: { before?: () => Promise<void> | void; extraPids?: () => readonly number[] } = {}): void {
+  let pids: number[] = [];
+  before(async () => {
+    pids = (await labUp(mode, { ...opts, prefix })).pids;
+  });
+  after(async () => {
+    await cleanup.before?.();
+    await labDown(prefix);
+    assert.deepEqual(listNetns().filter((n) => n.startsWith(prefix)), []);
+    for (const p of [...pids, ...(cleanup.extraPids?.() ?? [])]) assert.equal(alive(p), false, `pid ${p} stopped`);
+  });
 }

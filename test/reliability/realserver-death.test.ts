@@ -10,15 +10,15 @@
  * removal); the server is back in the table within 3 s of coming back and answers again. Figures
  * printed: requests, failed, time to removal and to return.
  */
-import { describe, it, before, after } from 'node:test';
+import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { labUp, labDown, labNs, LAB, labAdm, readLabState } from '../../src/lab/topology.ts';
-import { listNetns, alive, spawnInNs, killPid } from '../../src/lab/netns.ts';
+import { labNs, LAB, labAdm, readLabState } from '../../src/lab/topology.ts';
+import { spawnInNs, killPid } from '../../src/lab/netns.ts';
 import { closeServer, freePort, nameServer, sleep, startDaemon, tmpDir, tsvsadm, type DaemonProc } from '../daemon/helpers.ts';
-import { figures, httpLoad, longestGap, type LoadRequest } from './helpers.ts';
+import { figures, httpLoad, labSuite, longestGap, type LoadRequest } from './helpers.ts';
 
 const root = process.getuid?.() === 0;
 const LOAD_MS = 10_000;
@@ -122,17 +122,14 @@ describe('real server death under load with health checks: proxy forwarder (loop
 describe('real server death under load with health checks: packet forwarder, DR lab, kernel fast path', { skip: root ? false : 'needs root (network namespaces, AF_PACKET, tc, BPF)', timeout: 120_000 }, () => {
   const prefix = `tsvs-rd${process.pid % 10000}`;
   const conf = `/run/tsvs/lab-${prefix}-checked.conf`;
-  let pids: number[] = [];
   const ours: number[] = [];
-  before(async () => {
+  if (root) {
+    mkdirSync('/run/tsvs', { recursive: true });
     writeFileSync(conf, checkedConf(LAB.vip, LAB.port, 'DR', LAB.rs.map((ip) => ({ ip, port: LAB.port }))));
-    pids = (await labUp('dr', { prefix, fastPath: 'tc', commands: [], daemonArgs: ['--keepalived', conf] })).pids;
-  });
-  after(async () => {
-    for (const p of ours) await killPid(p);
-    await labDown(prefix);
-    assert.deepEqual(listNetns().filter((n) => n.startsWith(prefix)), []);
-    for (const p of [...pids, ...ours]) assert.equal(alive(p), false, `pid ${p} stopped`);
+  }
+  labSuite(prefix, 'dr', { fastPath: 'tc', commands: [], daemonArgs: ['--keepalived', conf] }, {
+    before: async () => { for (const p of ours) await killPid(p); },
+    extraPids: () => ours,
   });
 
   it('the dead server leaves the table within 3 s, requests fail only until then (no decision ahead for it survives), it answers again when it returns', async () => {

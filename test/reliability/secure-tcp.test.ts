@@ -10,13 +10,12 @@
  * second burst's entries are SYN_RECV again. Figures printed: when each switch happened, the
  * entries by state, what drop_entry removed.
  */
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { labUp, labDown, labNs, LAB, labAdm, labDaemonStatus } from '../../src/lab/topology.ts';
-import { listNetns, alive } from '../../src/lab/netns.ts';
-import { figures } from './helpers.ts';
+import { labNs, LAB, labAdm, labDaemonStatus } from '../../src/lab/topology.ts';
+import { figures, labSuite } from './helpers.ts';
 
 const root = process.getuid?.() === 0;
 const hping = spawnSync('sh', ['-c', 'command -v hping3'], { encoding: 'utf8' }).stdout.trim();
@@ -92,15 +91,8 @@ async function defense(): Promise<{ d: Defense; entries: number }> {
 }
 
 describe('secure_tcp under a SYN flood (DR lab): the state table switches with the memory left and back', { skip, timeout: 120_000 }, () => {
-  let pids: number[] = [];
-  before(async () => {
-    pids = (await labUp('dr', { prefix, fastPath: 'tc', daemonArgs: ['--secure-tcp', '1', '--drop-entry', '1', '--conn-max', '16384', '--amemthresh', '1280'] })).pids;
-  });
-  after(async () => {
-    for (const p of downloads) if (p.exitCode === null) p.kill('SIGKILL');
-    await labDown(prefix);
-    assert.deepEqual(listNetns().filter((n) => n.startsWith(prefix)), []);
-    for (const p of pids) assert.equal(alive(p), false, `pid ${p} stopped`);
+  labSuite(prefix, 'dr', { fastPath: 'tc', daemonArgs: ['--secure-tcp', '1', '--drop-entry', '1', '--conn-max', '16384', '--amemthresh', '1280'] }, {
+    before: () => { for (const p of downloads) if (p.exitCode === null) p.kill('SIGKILL'); },
   });
 
   it('secure_tcp 1 -> 2 in the flood (later entries SYNACK: the DoS table), connections before and during it ESTABLISHED and flowing -> 1 once drop_entry emptied the table (SYN_RECV again)', async () => {
