@@ -26,7 +26,6 @@ import { ackInToken, FLOW_EV } from '../../os/flow-map.ts';
 import { KernelAhead, type AheadEngine } from './fastpath-ahead.ts';
 import type { RtDest } from '../../core/scheduler.ts';
 import { LeftFlows, type LeftConn } from './adopt.ts';
-import { TCP_FLAG } from '../../core/proto.ts';
 
 /** How long a client's next hop (NAT replies in the kernel fast path) is used before it is resolved again. */
 const CLIENT_HOP_MS = 30_000;
