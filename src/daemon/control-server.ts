@@ -13,6 +13,7 @@ import { ControlError, SocketPathError } from '../core/errors.ts';
 import { drainRequestError } from './drain.ts';
 import { explainRequestError } from './explain.ts';
 import { LineReader } from './line-reader.ts';
+import { answerPieces, escapedPieces } from './answer-pieces.ts';
 import { listenUnix, writeNow, type UnixListener } from '../os/unix-listener.ts';
 
 export { SocketPathError };
@@ -346,12 +347,43 @@ export class ControlServer {
     c.busy = true;
     const line = c.queue.shift()!;
     setImmediate(() => {
-      void this.answer(line).then((r) => {
+      void this.answer(line).then(async (r) => {
+        if (!sock.destroyed) await this.send(sock, r);
         c.busy = false;
-        if (!sock.destroyed) sock.write(JSON.stringify(r) + '\n');
         this.pump(c);
       });
     });
+  }
+
+  /**
+   * Writes one answer line; a long one (a big listing) in pieces, the event loop let run and the
+   * socket drained between them (answer-pieces.ts says why).
+   */
+  private async send(sock: Socket, r: Response): Promise<void> {
+    const p = answerPieces(r);
+    if (!p) {
+      sock.write(JSON.stringify(r) + '\n');
+      return;
+    }
+    sock.write(p.head);
+    for (const piece of escapedPieces(p)) {
+      if (sock.destroyed) return;
+      sock.write(piece);
+      await new Promise<void>((resolve) => {
+        if (sock.writableLength < this.limits.outputHighWater) {
+          setImmediate(resolve);
+          return;
+        }
+        const done = (): void => {
+          sock.off('drain', done);
+          sock.off('close', done);
+          resolve();
+        };
+        sock.on('drain', done);
+        sock.on('close', done);
+      });
+    }
+    if (!sock.destroyed) sock.write(p.tail);
   }
 
   private async answer(line: string): Promise<Response> {

@@ -114,9 +114,10 @@ describe('a table of 1,000,000 connections (sync backup): memory, listing, expir
     assert.equal(lines, N + 2, 'the listing has its two header lines and every connection');
     assert.ok(((rss1 - rss0) * 1048576) / N < 200, `${Math.round(((rss1 - rss0) * 1048576) / N)} bytes of RSS per entry`);
     assert.ok(listS < 30, `the listing took ${listS} s`);
-    // Rendered in parts, but answered as one JSON line of ~80 MB, built and written in one turn:
-    // 1.5 s measured (bench/RESULTS.md); held under 3 s until the answer is streamed.
-    assert.ok(listPing < 3000, `a ping waited ${listPing} ms during the listing`);
+    // Rendered in parts and written in pieces (answer-pieces.ts): 840 ms measured (1.35-1.6 s when
+    // the ~80 MB line was stringified and written in one turn); what remains is not the write
+    // (not yet measured apart). Held at 1.5 s.
+    assert.ok(listPing < 1500, `a ping waited ${listPing} ms during the listing`);
     assert.equal(left, 0, 'every entry expired');
     assert.ok(expiryPing < 1000, `a ping waited ${expiryPing} ms while the entries expired`);
   });
