@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Lab, isRoot, hasAddr, nsExec, waitFor } from '../helpers/netns.ts';
+import { Lab, keepalivedPair, isRoot, hasAddr, nsExec, waitFor } from '../helpers/netns.ts';
 import { startDaemon } from '../daemon/helpers.ts';
 
 const skip = !isRoot ? 'needs root (network namespaces, raw sockets)' : !existsSync('/usr/sbin/keepalived') ? 'keepalived not installed (run scripts/setup.sh)' : false;
@@ -70,12 +70,7 @@ function seen(ns: string, dev: string): { statics: string[]; virtuals: string[] 
 }
 
 test('static and virtual addresses, routes and rules: tsvs sets what keepalived 2.2.7 sets; the virtual ones follow the MASTER both ways; the static ones go at stop', { skip, timeout: 90_000 }, async () => {
-  const lab = new Lab('rts');
-  const dir = mkdtempSync(join(tmpdir(), 'tsvs-rts-'));
-  try {
-    const a = lab.ns('ka');
-    const b = lab.ns('tv');
-    const [da, db] = lab.link(a, '10.97.0.1/24', b, '10.97.0.2/24');
+  await keepalivedPair('rts', '10.97.0', async ({ lab, dir, a, b, da, db }) => {
     writeFileSync(join(dir, 'ka.conf'), conf(da, 100));
     writeFileSync(join(dir, 'tsvs.conf'), conf(db, 150));
     lab.spawnIn(a, 'keepalived', ['-n', '-l', '-P', '-f', join(dir, 'ka.conf'), '-p', join(dir, 'ka.pid'), '-r', join(dir, 'vrrp.pid')]);
@@ -112,19 +107,11 @@ test('static and virtual addresses, routes and rules: tsvs sets what keepalived 
     } finally {
       await d.stop();
     }
-  } finally {
-    await lab.cleanup();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('track_file: the file\'s value times its weight moves tsvs above or below keepalived; with weight 0 a non-zero value is FAULT', { skip, timeout: 90_000 }, async () => {
-  const lab = new Lab('tfl');
-  const dir = mkdtempSync(join(tmpdir(), 'tsvs-tfl-'));
-  try {
-    const a = lab.ns('ka');
-    const b = lab.ns('tv');
-    const [da, db] = lab.link(a, '10.97.0.1/24', b, '10.97.0.2/24');
+  await keepalivedPair('tfl', '10.97.0', async ({ lab, dir, a, b, da, db }) => {
     const prio = join(dir, 'prio'), down = join(dir, 'down');
     writeFileSync(join(dir, 'ka.conf'), `vrrp_instance VI_1 {\n  state BACKUP\n  interface ${da}\n  virtual_router_id 58\n  priority 150\n  advert_int 1\n  virtual_ipaddress {\n    ${VIP}/24\n  }\n}\n`);
     writeFileSync(join(dir, 'tsvs.conf'), `track_file prio {\n  file ${prio}\n  weight 2\n  init_file 40\n}\ntrack_file down {\n  file ${down}\n  weight 0\n}\nvrrp_instance VI_1 {\n  state BACKUP\n  interface ${db}\n  virtual_router_id 58\n  priority 100\n  advert_int 1\n  track_file {\n    prio\n    down\n  }\n  virtual_ipaddress {\n    ${VIP}/24\n  }\n}\n`);
@@ -140,10 +127,7 @@ test('track_file: the file\'s value times its weight moves tsvs above or below k
     assert.ok((await waitFor(() => hasAddr(a, da, VIP) && !hasAddr(b, db, VIP), 8_000)) >= 0, 'weight 0 file non-zero: tsvs FAULT');
     writeFileSync(down, '0\n');
     assert.ok((await waitFor(() => hasAddr(b, db, VIP) && !hasAddr(a, da, VIP), 10_000)) >= 0, 'weight 0 file back to 0: out of FAULT, preempts');
-  } finally {
-    await lab.cleanup();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('tracking (keepalived\'s netlink reflector): a deleted static route, rule or address is restored; a master whose virtual route is deleted goes to BACKUP and sets it again as MASTER; no_track entries are let go; a reload follows the file\'s static entries', { skip: isRoot ? false : 'needs root (network namespaces, raw sockets)', timeout: 60_000 }, async () => {

@@ -5,10 +5,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Lab, isRoot, hasAddr, waitFor } from '../helpers/netns.ts';
+import { keepalivedPair, isRoot, hasAddr, waitFor } from '../helpers/netns.ts';
 import type { SmtpSession } from '../helpers/smtp-sink.ts';
 
 const skip = !isRoot ? 'needs root (network namespaces, raw sockets)' : !existsSync('/usr/sbin/keepalived') ? 'keepalived not installed (run scripts/setup.sh)' : false;
@@ -48,12 +47,7 @@ const subject = (s: SmtpSession) => /^Subject: (.*)$/m.exec(s.data)?.[1] ?? '';
 const undated = (s: SmtpSession) => ({ commands: s.commands, data: s.data.replace(/^Date: .*\r\n/, '') });
 
 test('smtp_alert: tsvs mails each transition keepalived mails (MASTER, BACKUP), in the same dialogue with the same headers, subject and body', { skip, timeout: 90_000 }, async () => {
-  const lab = new Lab('sma');
-  const dir = mkdtempSync(join(tmpdir(), 'tsvs-sma-'));
-  try {
-    const a = lab.ns('ka');
-    const b = lab.ns('tv');
-    const [da, db] = lab.link(a, '10.98.0.1/24', b, '10.98.0.2/24');
+  await keepalivedPair('sma', '10.98.0', async ({ lab, dir, a, b, da, db }) => {
     const kaMail = join(dir, 'ka.mail'), tvMail = join(dir, 'tv.mail');
     lab.spawnIn(a, process.execPath, ['--import', 'tsx', 'test/helpers/smtp-sink.ts', String(PORT), kaMail]);
     lab.spawnIn(b, process.execPath, ['--import', 'tsx', 'test/helpers/smtp-sink.ts', String(PORT), tvMail]);
@@ -86,8 +80,5 @@ test('smtp_alert: tsvs mails each transition keepalived mails (MASTER, BACKUP), 
     // Each program mails a state once per change (no repeat of the state last mailed).
     const seq = (list: SmtpSession[]) => list.map(subject);
     for (const l of [seq(ka), seq(tv)]) for (let i = 1; i < l.length; i++) assert.notEqual(l[i], l[i - 1], JSON.stringify(l));
-  } finally {
-    await lab.cleanup();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

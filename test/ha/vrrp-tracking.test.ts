@@ -4,22 +4,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Lab, isRoot, hasAddr, nsExec, waitFor, sleep } from '../helpers/netns.ts';
+import { keepalivedPair, isRoot, hasAddr, nsExec, waitFor, sleep } from '../helpers/netns.ts';
 
 const skip = !isRoot ? 'needs root (network namespaces, raw sockets)' : !existsSync('/usr/sbin/keepalived') ? 'keepalived not installed (run scripts/setup.sh)' : false;
 if (skip) console.log(`# skipping VRRP tracking tests: ${skip}`);
 const VIP = '10.98.0.100';
 
 test('track_script weight -60 lowers tsvs below keepalived while the script fails; track_interface down puts it in FAULT', { skip, timeout: 90_000 }, async () => {
-  const lab = new Lab('trk');
-  const dir = mkdtempSync(join(tmpdir(), 'tsvs-trk-'));
-  try {
-    const a = lab.ns('ka');
-    const b = lab.ns('tv');
-    const [da, db] = lab.link(a, '10.98.0.1/24', b, '10.98.0.2/24');
+  await keepalivedPair('trk', '10.98.0', async ({ lab, dir, a, b, da, db }) => {
     nsExec(b, ['ip', 'link', 'add', 'trk0', 'type', 'veth', 'peer', 'name', 'trk1']);
     nsExec(b, ['ip', 'link', 'set', 'trk1', 'up']);
     nsExec(b, ['ip', 'link', 'set', 'trk0', 'up']);
@@ -40,8 +34,5 @@ test('track_script weight -60 lowers tsvs below keepalived while the script fail
     assert.ok(!hasAddr(b, db, VIP), 'stays out while in FAULT');
     nsExec(b, ['ip', 'link', 'set', 'trk0', 'up']);
     assert.ok((await waitFor(() => hasAddr(b, db, VIP), 10_000)) >= 0, 'interface up: back to BACKUP, then preempts');
-  } finally {
-    await lab.cleanup();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

@@ -6,11 +6,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { Lab, isRoot, hasAddr, nsExec, waitFor } from '../helpers/netns.ts';
+import { keepalivedPair, isRoot, hasAddr, nsExec, waitFor } from '../helpers/netns.ts';
 
 const skip = !isRoot ? 'needs root (network namespaces, raw sockets)' : !existsSync('/usr/sbin/keepalived') ? 'keepalived not installed (run scripts/setup.sh)' : false;
 if (skip) console.log(`# skipping use_vmac tests: ${skip}`);
@@ -35,12 +34,7 @@ function params(ns: string, base: string): string[] {
 }
 
 test('use_vmac: the macvlan, its kernel parameters, the VIP on it and the adverts from its MAC as keepalived 2.2.7 has them; failover both ways; removed at stop', { skip, timeout: 90_000 }, async () => {
-  const lab = new Lab('vmc');
-  const dir = mkdtempSync(join(tmpdir(), 'tsvs-vmc-'));
-  try {
-    const a = lab.ns('ka');
-    const b = lab.ns('tv');
-    const [da, db] = lab.link(a, '10.94.0.1/24', b, '10.94.0.2/24');
+  await keepalivedPair('vmc', '10.94.0', async ({ lab, dir, a, b, da, db }) => {
     writeFileSync(join(dir, 'ka.conf'), conf(da, 100));
     writeFileSync(join(dir, 'tsvs.conf'), conf(db, 150));
     lab.spawnIn(a, 'keepalived', ['-n', '-l', '-D', '-f', join(dir, 'ka.conf'), '-p', join(dir, 'ka.pid'), '-r', join(dir, 'vrrp.pid')]);
@@ -83,8 +77,5 @@ test('use_vmac: the macvlan, its kernel parameters, the VIP on it and the advert
     assert.equal(vmacLink(b), link);
     third.kill('SIGTERM');
     await new Promise((r) => third.once('exit', r));
-  } finally {
-    await lab.cleanup();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

@@ -3,6 +3,9 @@
  * test's PID and removed by the returned cleanup (namespaces by name we created, processes by PID).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export const isRoot = process.getuid?.() === 0;
 
@@ -60,6 +63,38 @@ export class Lab {
     for (const ns of this.namespaces) {
       try { sh('ip', ['netns', 'del', ns]); } catch { /* gone */ }
     }
+  }
+}
+
+/** What keepalivedPair hands its body. */
+export interface KeepalivedPair {
+  readonly lab: Lab;
+  /** A scratch directory (configuration files, pid files), removed after. */
+  readonly dir: string;
+  /** keepalived's namespace and device, SUBNET.1/24. */
+  readonly a: string;
+  readonly da: string;
+  /** tsvs's namespace and device, SUBNET.2/24. */
+  readonly b: string;
+  readonly db: string;
+}
+
+/**
+ * Two namespaces joined by a veth pair, the one a real keepalived runs in (`ka`) and tsvs's
+ * (`tv`), and a scratch directory; `body` runs the test, then its processes, the namespaces and
+ * the directory go, whatever happened.
+ */
+export async function keepalivedPair(tag: string, subnet: string, body: (p: KeepalivedPair) => Promise<void>): Promise<void> {
+  const lab = new Lab(tag);
+  const dir = mkdtempSync(join(tmpdir(), `tsvs-${tag}-`));
+  try {
+    const a = lab.ns('ka');
+    const b = lab.ns('tv');
+    const [da, db] = lab.link(a, `${subnet}.1/24`, b, `${subnet}.2/24`);
+    await body({ lab, dir, a, b, da, db });
+  } finally {
+    await lab.cleanup();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -4,7 +4,8 @@
  * clients, and the figures line every test prints.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { readdirSync, readFileSync } from 'node:fs';
 import { before, after } from 'node:test';
@@ -173,6 +174,13 @@ export function longestGap(reqs: readonly LoadRequest[], from: number, to: numbe
  * `cleanup` stops first (processes the tests started), the lab down, and a check that its
  * namespaces and every process (the lab's and `extraPids()`) are gone.
  */
+/** Why a SYN-flood lab case cannot run here (root and hping3 needed), or false. */
+export const floodSkip: string | false = process.getuid?.() !== 0 ? 'needs root (network namespaces, AF_PACKET, tc, BPF)'
+  : !spawnSync('sh', ['-c', 'command -v hping3'], { encoding: 'utf8' }).stdout.trim() ? 'needs hping3 (scripts/setup.sh installs it)' : false;
+
+/** The fixture that downloads at a set rate from a lab address and prints its progress. */
+export const slowDownload = fileURLToPath(new URL('./fixtures/slow-download.mjs', import.meta.url));
+
 export function labSuite(prefix: string, mode: LabMode, opts: Omit<LabUpOptions, 'prefix'>, cleanup: { before?: () => Promise<void> | void; extraPids?: () => readonly number[] } = {}): void {
   let pids: number[] = [];
   before(async () => {

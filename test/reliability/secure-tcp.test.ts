@@ -12,16 +12,13 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { labNs, LAB, labAdm, labDaemonStatus } from '../../src/lab/topology.ts';
-import { figures, labSuite } from './helpers.ts';
+import { figures, floodSkip, labSuite, slowDownload } from './helpers.ts';
 
-const root = process.getuid?.() === 0;
-const hping = spawnSync('sh', ['-c', 'command -v hping3'], { encoding: 'utf8' }).stdout.trim();
-const skip = !root ? 'needs root (network namespaces, AF_PACKET, tc, BPF)' : !hping ? 'needs hping3 (scripts/setup.sh installs it)' : false;
+const skip = floodSkip;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const download = fileURLToPath(new URL('./fixtures/slow-download.mjs', import.meta.url));
+const download = slowDownload;
 const prefix = `tsvs-st${process.pid % 10000}`;
 const SYNS = 7_000;
 /** Forged sources of the second and third bursts (198.18.0.0/15, the benchmarking range: the lab routes nothing there). */

@@ -8,34 +8,22 @@
  * (the flood's half-open entries live 10 s under load, --syn-recv-under-load). Figures printed: legitimate answered, RSS before/peak/10 s/60 s
  * after, bytes per entry, table entries, flows evicted, the daemon's worst pause.
  */
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { labUp, labDown, labNs, LAB, labForwarderStatus, curlFromClient, readLabState } from '../../src/lab/topology.ts';
-import { listNetns, alive } from '../../src/lab/netns.ts';
+import { labNs, LAB, curlFromClient, readLabState } from '../../src/lab/topology.ts';
 import { callDaemon } from '../../src/daemon/protocol.ts';
-import { figures, rssMb } from './helpers.ts';
+import { figures, floodSkip, labSuite, rssMb, slowDownload } from './helpers.ts';
 
-const root = process.getuid?.() === 0;
-const hping = spawnSync('sh', ['-c', 'command -v hping3'], { encoding: 'utf8' }).stdout.trim();
-const skip = !root ? 'needs root (network namespaces, AF_PACKET, tc, BPF)' : !hping ? 'needs hping3 (scripts/setup.sh installs it)' : false;
+const skip = floodSkip;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const download = fileURLToPath(new URL('./fixtures/slow-download.mjs', import.meta.url));
+const download = slowDownload;
 const prefix = `tsvs-sf${process.pid % 10000}`;
 const SYNS = 70_000;
 
 describe('SYN flood into the DR lab (kernel fast path, LRU flow map)', { skip, timeout: 240_000 }, () => {
-  let pids: number[] = [];
-  before(async () => {
-    pids = (await labUp('dr', { prefix, fastPath: 'tc' })).pids;
-  });
-  after(async () => {
-    await labDown(prefix);
-    assert.deepEqual(listNetns().filter((n) => n.startsWith(prefix)), []);
-    for (const p of pids) assert.equal(alive(p), false, `pid ${p} stopped`);
-  });
+  labSuite(prefix, 'dr', { fastPath: 'tc' });
 
   it(`${SYNS} SYNs from random sources: >= 99% of legitimate requests answered, a download keeps flowing, the flood's flows are evicted, not the download's`, async () => {
     const ns = labNs(prefix);
