@@ -4,7 +4,7 @@
  * namespace plays the master: 1,000,000 ESTABLISHED connections of one service, in sync
  * messages, with a 20 s timeout each. Measured: resident memory per entry, how long
  * `tsvsadm -L -c -n` takes to list them all (and the control socket's worst ping meanwhile: the
- * answer is one JSON line of about 80 MB, built in one turn),
+ * answer is one JSON line of about 80 MB, written in pieces),
  * and their expiry: every entry gone within 15 s of its timeout, the daemon's worst ping while
  * a million timers fire, and the memory given back. Figures printed.
  */
@@ -83,7 +83,10 @@ describe('a table of 1,000,000 connections (sync backup): memory, listing, expir
     const st = await daemonStatus(d.socket);
     const tableBytes = (st['table'] as { tableBytes: number }).tableBytes;
 
-    // The listing, counted line by line as it streams.
+    // The listing, counted line by line as it streams. An entry a dropped sync message did not
+    // refresh in the last pass may expire meanwhile (its timer runs from an earlier pass): the
+    // listing holds every entry left when it ends, at least, and at most those there before.
+    const entriesBeforeList = await entries(d);
     const ping1 = pinger(d.socket);
     const tl = performance.now();
     const lines = await new Promise<number>((resolve) => {
@@ -94,6 +97,7 @@ describe('a table of 1,000,000 connections (sync backup): memory, listing, expir
     });
     const listS = (performance.now() - tl) / 1000;
     const listPing = await ping1.stop();
+    const entriesAfterList = await entries(d);
 
     // Expiry: every entry's timer fires TIMEOUT_S after its import.
     const ping2 = pinger(d.socket);
@@ -109,9 +113,9 @@ describe('a table of 1,000,000 connections (sync backup): memory, listing, expir
     const rss2 = rssMb(pid);
     figures('1M-entry table', {
       entries: N, importS, syncPasses: passes, rssBeforeMb: rss0, rssFullMb: rss1, rssBytesPerEntry: ((rss1 - rss0) * 1048576) / N, tableBytesPerEntry: tableBytes / N,
-      listLines: lines, listS, listWorstPingMs: listPing, entriesLeft: left, emptyAfterTimeoutS: goneAfterTimeoutS, expiryWorstPingMs: expiryPing, rssAfterExpiryMb: rss2,
+      listLines: lines, entriesAfterList, listS, listWorstPingMs: listPing, entriesLeft: left, emptyAfterTimeoutS: goneAfterTimeoutS, expiryWorstPingMs: expiryPing, rssAfterExpiryMb: rss2,
     });
-    assert.equal(lines, N + 2, 'the listing has its two header lines and every connection');
+    assert.ok(lines - 2 >= entriesAfterList && lines - 2 <= entriesBeforeList, `the listing has its two header lines and every connection (${lines - 2} listed, ${entriesBeforeList} before, ${entriesAfterList} after)`);
     assert.ok(((rss1 - rss0) * 1048576) / N < 200, `${Math.round(((rss1 - rss0) * 1048576) / N)} bytes of RSS per entry`);
     assert.ok(listS < 30, `the listing took ${listS} s`);
     // Rendered in parts and written in pieces (answer-pieces.ts): 840 ms measured (1.35-1.6 s when
