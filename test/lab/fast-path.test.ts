@@ -18,6 +18,23 @@ const skip = root ? false : 'needs root (network namespaces, AF_PACKET, nftables
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const udpBurst = fileURLToPath(new URL('./fixtures/udp-burst.mjs', import.meta.url));
 const tcpHold = fileURLToPath(new URL('./fixtures/tcp-hold.mjs', import.meta.url));
+
+/**
+ * A connection from the client namespace to the VIP, held open (tcp-hold.mjs: a request, a
+ * pause, a second request on the same connection): its client port once the first answer came,
+ * its exit code, and what it printed.
+ */
+async function holdConnection(clientNs: string): Promise<{ port: string; done: Promise<number>; output: () => string }> {
+  const p = spawn('ip', ['netns', 'exec', clientNs, process.execPath, tcpHold, LAB.vip, '80', '1500'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  p.stdout.on('data', (d) => { out += d; });
+  const done = new Promise<number>((r) => p.on('exit', (c) => r(c ?? -1)));
+  const t0 = Date.now();
+  while (!out.includes('first') && Date.now() - t0 < 5000) await sleep(20);
+  const port = /port (\d+)/.exec(out)?.[1];
+  assert.ok(port, out);
+  return { port, done, output: () => out };
+}
 const TSVS = fileURLToPath(new URL('../../bin/tsvs.mjs', import.meta.url));
 const VS = `${LAB.vip}:${LAB.port}`;
 const prefix = `tsvs-k${process.pid % 10000}`;
@@ -97,14 +114,7 @@ describe('lab dr --fast-path tc: the engine decides, the kernel carries decided 
   });
 
   it('-L -c shows a kept-alive connection the kernel carries as ESTABLISHED; a rule change hands it back to the engine, which hands it back to the kernel', async () => {
-    const p = spawn('ip', ['netns', 'exec', ns.client, process.execPath, tcpHold, LAB.vip, '80', '1500'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    p.stdout.on('data', (d) => { out += d; });
-    const done = new Promise<number>((r) => p.on('exit', (c) => r(c ?? -1)));
-    const t0 = Date.now();
-    while (!out.includes('first') && Date.now() - t0 < 5000) await sleep(20);
-    const port = /port (\d+)/.exec(out)?.[1];
-    assert.ok(port, out);
+    const { port, done, output } = await holdConnection(ns.client);
     const conns = await adm('-L', '-n', '-c');
     const line = conns.split('\n').find((l) => l.includes(`${LAB.client}:${port}`));
     assert.match(line ?? '', /ESTABLISHED/, conns);
@@ -113,7 +123,9 @@ describe('lab dr --fast-path tc: the engine decides, the kernel carries decided 
     await adm('-e', '-t', VS, '-r', `${LAB.rs[1]}:80`, '-g', '-w', '2');
     await sleep(300);
     assert.equal((await fast())['flows'], 0);
-    assert.equal(await done, 0, out);
+    const code = await done;
+    const out = output();
+    assert.equal(code, 0, out);
     assert.match(out, /first test[12]\nsecond test[12]/);
     assert.equal(out.match(/first (test[12])/)![1], out.match(/second (test[12])/)![1], 'same server for the whole connection');
     await adm('-e', '-t', VS, '-r', `${LAB.rs[1]}:80`, '-g', '-w', '1');
@@ -237,14 +249,7 @@ describe('lab nat --fast-path tc: a new NAT connection is taken by the kernel on
     await sleep(300);
     await adm('-Z');
     const st0 = (await labForwarderStatus(p3))!;
-    const p = spawn('ip', ['netns', 'exec', n3.client, process.execPath, tcpHold, LAB.vip, '80', '1500'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    p.stdout.on('data', (d) => { out += d; });
-    const done = new Promise<number>((r) => p.on('exit', (c) => r(c ?? -1)));
-    const t0 = Date.now();
-    while (!out.includes('first') && Date.now() - t0 < 5000) await sleep(20);
-    const port = /port (\d+)/.exec(out)?.[1];
-    assert.ok(port, out);
+    const { port, done, output } = await holdConnection(n3.client);
     const line = (await adm('-L', '-n', '-c')).split('\n').find((l) => l.includes(`${LAB.client}:${port}`));
     assert.match(line ?? '', /^TCP\s+\S+\s+ESTABLISHED\s+172\.16\.0\.2:\d+\s+10\.0\.0\.100:80\s+192\.168\.10\.1[12]:80/, line);
     const st1 = (await labForwarderStatus(p3))!;
@@ -253,7 +258,9 @@ describe('lab nat --fast-path tc: a new NAT connection is taken by the kernel on
     assert.equal(fd('aheadTaken'), 1, 'the SYN took a decision ahead');
     assert.deepEqual([d('masqIn'), d('masqOut')], [0, 0], 'user space forwarded nothing: SYN, SYN-ACK, ACK, request and reply went through the kernel');
     assert.equal(st1.fastPath!['flows'], 1, 'one connection (its client and replies entries) in the kernel');
-    assert.equal(await done, 0, out);
+    const code = await done;
+    const out = output();
+    assert.equal(code, 0, out);
     await sleep(300);
     const st2 = (await labForwarderStatus(p3))!;
     const rows = await adm('-L', '-n', '--stats', '--exact', '-t', `${LAB.vip}:80`);

@@ -53,8 +53,11 @@ describe('kernel fast path program on the golden DR frames (BPF_PROG_TEST_RUN)',
   // The daemon's heartbeat (every 100 ms in the daemon): fresh for every case but the ones below.
   beforeEach(() => fp?.heartbeat());
 
-  /** A ring of one decision ahead for the service of `t`, as fastpath-ahead.ts writes it (`nat`: a NAT decision to addr:port). */
-  function publish(t: Tuple, c: Pick<GoldenCase, 'decision'> | { decision: { dstMac: string; srcMac: string; mtu: number } }, token: number, nat?: { addr: number; port: number }): void {
+  /**
+   * A ring of one decision ahead for the service of `t`, as fastpath-ahead.ts writes it (`nat`: a
+   * NAT decision to addr:port; `tun`: an IPIP decision to `rip`, encapsulated from `src`).
+   */
+  function publish(t: Tuple, c: Pick<GoldenCase, 'decision'> | { decision: { dstMac: string; srcMac: string; mtu: number } }, token: number, nat?: { addr: number; port: number }, tun?: { rip: number; src: number }): void {
     fp.setAheadService(t.daddr, t.dport, t.proto, 0);
     const words = new Int32Array(fp.aheadMem), view = new DataView(fp.aheadMem), bytes = new Uint8Array(fp.aheadMem);
     const tail = Atomics.load(words, 1);
@@ -69,6 +72,11 @@ describe('kernel fast path program on the golden DR frames (BPF_PROG_TEST_RUN)',
       bytes[o + 18] = FLOW_NAT.DST;
       view.setUint32(o + 24, nat.addr, false);
       view.setUint16(o + 28, nat.port, false);
+    }
+    if (tun) {
+      bytes[o + 18] = FLOW_NAT.TUN_IPIP;
+      view.setUint32(o + 24, tun.rip, false);
+      view.setUint32(o + 32, tun.src, false);
     }
     Atomics.store(words, 1, tail + 1);
     assert.ok(AHEAD_RING_BYTES >= 16 + AHEAD_SLOTS * AHEAD_SLOT_BYTES);
@@ -472,20 +480,7 @@ describe('kernel fast path program on the golden DR frames (BPF_PROG_TEST_RUN)',
       const was = fromHex(c.input)[14 + t.ihl + 13]!;
       fix(syn, 14 + t.ihl, was);
       fix(want, 14 + 20 + t.ihl, was);
-      fp.setAheadService(t.daddr, t.dport, t.proto, 0);
-      const words = new Int32Array(fp.aheadMem), view = new DataView(fp.aheadMem), bytes = new Uint8Array(fp.aheadMem);
-      const tail = Atomics.load(words, 1);
-      const o = 16 + ((tail >>> 0) % AHEAD_SLOTS) * AHEAD_SLOT_BYTES;
-      bytes.fill(0, o, o + AHEAD_SLOT_BYTES);
-      bytes.set(parseMac(c.decision.dstMac)!, o);
-      bytes.set(parseMac(c.decision.srcMac)!, o + 6);
-      view.setUint32(o + 12, 1, true);
-      view.setUint16(o + 16, c.decision.mtu, true);
-      bytes[o + 18] = FLOW_NAT.TUN_IPIP;
-      view.setUint32(o + 20, 55, true);
-      view.setUint32(o + 24, ip4(c.decision.rip), false);
-      view.setUint32(o + 32, ip4(c.decision.tunnelSrc!), false);
-      Atomics.store(words, 1, tail + 1);
+      publish(t, c, 55, undefined, { rip: ip4(c.decision.rip), src: ip4(c.decision.tunnelSrc!) });
       const key = new Uint8Array(KEY_BYTES);
       writeFlowKey(key, t.saddr, t.daddr, t.sport, t.dport, t.proto);
       try {
