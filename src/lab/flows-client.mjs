@@ -5,7 +5,7 @@
 // lab's pattern ("download"). A flow breaks on a reset, an early close, a wrong byte, a changed
 // real server, or no answer within TIMEOUT ms. Plain JS, no loader (starts fast in a namespace).
 // argv: one JSON object { host, port, requests, downloads, mib, rate, intervalMs, durationMs, timeoutMs }.
-// Prints one JSON line {"ready":...} once every flow knows its real server, and one {"flows":[...]} at the end
+// Prints one JSON line {"ready":...,"ports":[client ports]} once every flow knows its real server, and one {"flows":[...]} at the end
 // (per flow: kind, lport, server, requests, bytes, broken, brokenAt, maxWaitMs: the longest wait for an answer).
 import net from 'node:net';
 
@@ -113,7 +113,7 @@ let ready = false;
 function checkReady() {
   if (ready || flows.some((f) => f.server === null && !f.broken)) return;
   ready = true;
-  process.stdout.write(JSON.stringify({ ready: now(), flows: flows.length, broken: flows.filter((f) => f.broken).length }) + '\n');
+  process.stdout.write(JSON.stringify({ ready: now(), flows: flows.length, ports: flows.map((f) => f.lport), broken: flows.filter((f) => f.broken).length }) + '\n');
 }
 
 for (let i = 0; i < (o.requests ?? 0); i++) flow('requests');

@@ -45,9 +45,10 @@ const CLIENT_JS = fileURLToPath(new URL('./flows-client.mjs', import.meta.url));
 
 /**
  * Runs `load` from the lab's client; `event` runs once every flow reached its real server (and
- * none broke). Resolves with every flow's outcome. Throws when the load cannot start.
+ * none broke), given the flows' client ports. Resolves with every flow's outcome. Throws when the
+ * load cannot start.
  */
-export async function runFlows(prefix: string, event: () => Promise<void>, load: FlowLoad = DEFAULT_FLOW_LOAD): Promise<FlowResult[]> {
+export async function runFlows(prefix: string, event: (ports: readonly number[]) => Promise<void>, load: FlowLoad = DEFAULT_FLOW_LOAD): Promise<FlowResult[]> {
   const c = spawn('ip', ['netns', 'exec', labNs(prefix).client, process.execPath, CLIENT_JS, JSON.stringify(load)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '', err = '';
   c.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
@@ -59,7 +60,8 @@ export async function runFlows(prefix: string, event: () => Promise<void>, load:
     await done;
     throw new Error(`the load did not start cleanly: ${out}${err}`);
   }
-  await event();
+  const readyLine = out.split('\n').find((l) => l.includes('"ready"'))!;
+  await event((JSON.parse(readyLine) as { ports: number[] }).ports);
   await done;
   const flows = (JSON.parse(out.trim().split('\n').pop()!) as { flows: FlowResult[] }).flows;
   if (flows.length !== load.requests + load.downloads) throw new Error(`the load reported ${flows.length} flows: ${err}`);

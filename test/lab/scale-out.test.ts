@@ -37,7 +37,7 @@ const VS = `${LAB.vip}:${LAB.port}`;
 type Flow = FlowResult;
 
 /** Runs the default bounded load (src/lab/flows.ts: 24 keep-alive request flows, 3 paced 6 MiB downloads, 6 s). */
-const underLoad = (prefix: string, event: () => Promise<void>): Promise<Flow[]> => runFlows(prefix, event);
+const underLoad = (prefix: string, event: (ports: readonly number[]) => Promise<void>): Promise<Flow[]> => runFlows(prefix, event);
 const LOAD = DEFAULT_FLOW_LOAD;
 const connections = directorFlows;
 
@@ -267,11 +267,13 @@ describe('three active directors with the proxy forwarder (TCP terminated on eac
     let was = new Map<number, DirectorName>(), now = new Map<number, DirectorName>();
     let resets: ResetsByDirector = new Map();
     let cap: Awaited<ReturnType<typeof captureResets>> | null = null;
-    const want = DEFAULT_FLOW_LOAD.requests + DEFAULT_FLOW_LOAD.downloads;
-    const flows = await underLoad(prefix, async () => {
+    const flows = await underLoad(prefix, async (ports) => {
       // The client is ready once it has connected; a proxying director lists the flow once its own
-      // connection to the real server is up too, which a busy machine can delay: wait for all of them.
-      for (let t = 0; t < 20 && (was = await whereFlows()).size < want; t++) await sleep(100);
+      // connection to the real server is up too, which a busy machine can delay: wait for each of
+      // this load's ports (a count would also match ESTABLISHED entries an earlier case's broken
+      // flows left on the director that lost them).
+      const listed = (m: Map<number, DirectorName>) => ports.every((p) => m.has(p));
+      for (let t = 0; t < 100 && !listed(was = await whereFlows()); t++) await sleep(100);
       cap = await captureResets(prefix);
       await event();
       await sleep(1000);
