@@ -245,9 +245,9 @@ export interface VrrpInstanceConfig {
   readonly smtp_alert: boolean;
   readonly use_vmac: boolean;
   /**
-   * use_vmac (IPv4): the macvlan keepalived creates on `interface` (private mode, the VRRP MAC
-   * 00:00:5e:00:01:VRID unless given) that holds the virtual addresses and sends the adverts
-   * (from the base interface with vmac_xmit_base).
+   * use_vmac: the macvlan keepalived creates on `interface` (private mode, the VRRP MAC
+   * 00:00:5e:00:01:VRID for IPv4 and 00:00:5e:00:02:VRID for IPv6 unless given) that holds the
+   * virtual addresses and sends the adverts (from the base interface with vmac_xmit_base).
    */
   readonly vmac?: { readonly name: string; readonly mac: string; readonly xmit_base: boolean };
   readonly accept?: boolean;

@@ -19,6 +19,7 @@ import { realScriptRunner, splitCommand, type ScriptRunner } from '../health/io.
 import { alertText, canAlert, localName, sendSmtpAlert, type SmtpAlertSettings, type SmtpMessage, type SmtpOutcome } from '../health/smtp-alert.ts';
 import type { GlobalConfig } from '../config/desired.ts';
 import { createVmac, removeVmac, type VmacLinks } from './vrrp-vmac.ts';
+import { VmacFirewall } from './vrrp-firewall.ts';
 
 /** E-mail alerts of VRRP transitions (keepalived's smtp_alert): where to, and whether FAULT is said. */
 export interface VrrpMail {
@@ -125,21 +126,24 @@ export function startVrrp(cfg: VrrpConfig, log: VrrpLog, onState?: (name: string
   const masterCounts = new Map<string, { became: number; released: number }>();
   const links: VmacLinks = 'addMacvlan' in routes ? (routes as unknown as VmacLinks) : netlinkRoutes();
   const vmacs: string[] = [];
+  const firewall = new VmacFirewall((msg) => log.warn({}, msg));
   for (const ic0 of cfg.instances) {
     const dev = ic0.interface ?? 'eth0';
     // use_vmac: the instance's addresses and gratuitous ARPs go on its macvlan, and its adverts
     // too unless vmac_xmit_base; they still carry the base interface's address.
     let ic = ic0;
     let txDev = dev;
-    if (ic0.vmac && createVmac({ name: ic0.vmac.name, base: dev, mac: ic0.vmac.mac, instance: ic0.name }, links, log)) {
-      vmacs.push(ic0.vmac.name);
-      ic = { ...ic0, interface: ic0.vmac.name };
-      if (!ic0.vmac.xmit_base) txDev = ic0.vmac.name;
-    }
     // IPv6 virtual addresses: VRRPv3 over IPv6, sourced from the link-local address (RFC 5798 §5.1.1.1).
-    const af = vrrpFamily(ic);
-    const src = ic.unicast_src_ip ?? ic.mcast_src_ip ?? (af === 6 ? linkLocalIpv6(dev) : primaryIpv4(dev, ic.virtual_ipaddress.map((v) => v.addr)));
-    if (!src) throw new Error(`vrrp_instance ${ic.name}: interface ${dev} has no ${af === 6 ? 'usable IPv6 link-local' : 'IPv4'} address`);
+    const af = vrrpFamily(ic0);
+    const src = ic0.unicast_src_ip ?? ic0.mcast_src_ip ?? (af === 6 ? linkLocalIpv6(dev) : primaryIpv4(dev, ic0.virtual_ipaddress.map((v) => v.addr)));
+    if (!src) throw new Error(`vrrp_instance ${ic0.name}: interface ${dev} has no ${af === 6 ? 'usable IPv6 link-local' : 'IPv4'} address`);
+    const vm = ic0.vmac;
+    if (vm && createVmac({ name: vm.name, base: dev, mac: vm.mac, instance: ic0.name, family: af, ...(vm.xmit_base ? {} : { source: src }) }, links, log)) {
+      vmacs.push(vm.name);
+      firewall.add({ family: af, vmac: vm.name, base: dev });
+      ic = { ...ic0, interface: vm.name };
+      if (!vm.xmit_base) txDev = vm.name;
+    }
     const open = af === 6 ? openRawVrrpTransport6 : openRawVrrpTransport;
     const inst: VrrpInstance = new VrrpInstance(ic as VrrpInstanceConfig, {
       openTransport: (onPacket) => open({ ifname: txDev, srcIp: src, unicastPeers: ic.unicast_peer, onPacket, ...(ic.authentication?.auth_type === 'AH' && af === 4 && ic.version === 2 ? { ah: true } : {}) }),
@@ -208,7 +212,10 @@ export function startVrrp(cfg: VrrpConfig, log: VrrpLog, onState?: (name: string
       // Not watching any more before our own removals (they would be restored).
       watch?.close();
       await Promise.all(instances.map((i) => i.stop()));
-      for (const v of vmacs) removeVmac(v, links, log);
+      for (const v of vmacs) {
+        firewall.remove(v);
+        removeVmac(v, links, log);
+      }
       setStatic(current, routes, 'del', log);
     },
   };

@@ -56,3 +56,10 @@ export function nftTablePresent(netns?: string): boolean {
   const argv = netns ? ['ip', 'netns', 'exec', netns, 'nft', 'list', 'table', 'inet', TABLE] : ['nft', 'list', 'table', 'inet', TABLE];
   return spawnSync(argv[0]!, argv.slice(1), { stdio: 'ignore' }).status === 0;
 }
+
+/** Runs an `nft -f -` script; the error is nft's message (a value: callers log it). */
+export function runNftScript(script: string): { ok: true } | { ok: false; error: string } {
+  const r = spawnSync('nft', ['-f', '-'], { input: script, encoding: 'utf8', stdio: ['pipe', 'ignore', 'pipe'] });
+  if (r.error) return { ok: false, error: r.error.message };
+  return r.status === 0 ? { ok: true } : { ok: false, error: (r.stderr || `nft exited ${r.status}`).trim() };
+}

@@ -31,6 +31,8 @@ const CASES: { name: string; text: string; says: string[]; refused?: boolean; ch
     says: [], check: (i) => assert.equal(i.smtp_alert, true) },
   { name: 'use_vmac: vrrp.VRID and the VRRP MAC by default', text: instance(' use_vmac'),
     says: [], check: (i) => assert.deepEqual(i.vmac, { name: 'vrrp.51', mac: '00:00:5e:00:01:33', xmit_base: false }) },
+  { name: 'use_vmac for IPv6: the IPv6 VRRP MAC 00:00:5e:00:02:VRID', text: instance(' use_vmac').replace('10.0.0.100/24', 'fd00::100/64'),
+    says: [], check: (i) => assert.deepEqual(i.vmac, { name: 'vrrp.51', mac: '00:00:5e:00:02:33', xmit_base: false }) },
   { name: 'use_vmac NAME MAC (5 octets: the VRID is the sixth), vmac_xmit_base', text: instance(' use_vmac vm0 02:11:22:33:44\n vmac_xmit_base'),
     says: [], check: (i) => assert.deepEqual(i.vmac, { name: 'vm0', mac: '02:11:22:33:44:33', xmit_base: true }) },
   { name: 'use_vmac with a multicast or RFC 5798 MAC: the MAC is ignored', text: instance(' use_vmac 01:00:00:00:00:01 00:00:5e:00:01:07'),

@@ -162,8 +162,7 @@ function completeInstance(st: KaState, d: InstanceDraft, sync: { name: string; t
 
   // use_vmac: the macvlan's name (keepalived's create_vmac_name: vrrp.VRID, then vrrp1.VRID, ...) and MAC.
   let vmac: VrrpInstanceConfig['vmac'];
-  if (d.useVmac && family === 6) c.warn(d.at, `${tag} use_vmac for an IPv6 instance is accepted but not implemented by the tsvs VRRP engine; ignored`);
-  else if (d.useVmac && d.interface) {
+  if (d.useVmac && d.interface) {
     if (!d.vmacName) {
       const taken = new Set(st.vrrpDrafts.flatMap((o) => (o.vmacName ? [o.vmacName] : [])));
       for (let n = 0; ; n++) {
@@ -173,7 +172,8 @@ function completeInstance(st: KaState, d: InstanceDraft, sync: { name: string; t
     }
     let xmitBase = d.vmacXmitBase ?? false;
     if (strict && xmitBase) { c.warn(d.at, `${tag} xmit_base is incompatible with strict mode - resetting`); xmitBase = false; }
-    const mac = d.vmacMac ? (d.vmacMac.length === 5 ? [...d.vmacMac, d.vrid] : d.vmacMac) : [0, 0, 0x5e, 0, 1, d.vrid];
+    // RFC 5798 §7.3: 00-00-5E-00-01-{VRID} for IPv4, 00-00-5E-00-02-{VRID} for IPv6.
+    const mac = d.vmacMac ? (d.vmacMac.length === 5 ? [...d.vmacMac, d.vrid] : d.vmacMac) : [0, 0, 0x5e, 0, family === 6 ? 2 : 1, d.vrid];
     vmac = { name: d.vmacName!, mac: mac.map((b) => b.toString(16).padStart(2, '0')).join(':'), xmit_base: xmitBase };
   }
 
