@@ -363,7 +363,9 @@ export function parseLdirectord(path: string, src: ConfigSource): LoadResult {
     const common = { failurecount: o.failurecount, ...(o.checkport !== undefined ? { connect_port: o.checkport } : {}) };
     const makeChecker = (req?: string, rcv?: string): CheckerDef | null => {
       let t = o.checktype;
-      if (/^\d+$/.test(t)) { if (o.checktypeLine) warn(o.checktypeLine, `checktype = ${t} (negotiate every ${t}th check, connect otherwise) is not supported: checked with negotiate every time`); t = 'negotiate'; }
+      // checktype = N: ldirectord's "combined" check (negotiate, then N connects, and again).
+      const every = /^\d+$/.test(t) ? Number(t) : undefined;
+      if (every !== undefined) t = 'negotiate';
       switch (t) {
         case 'connect': return { type: 'connect', checktimeout: o.connecttimeout ?? o.checktimeout, ...common };
         case 'ping': return { type: 'ping', checktimeout: o.checktimeout, ...common };
@@ -381,6 +383,7 @@ export function parseLdirectord(path: string, src: ConfigSource): LoadResult {
             type: 'negotiate', service, request: request ?? (service === 'http' || service === 'https' ? '/' : ''), receive: receive ?? '',
             negotiatetimeout: o.negotiatetimeout, ...(o.virtualhost !== undefined ? { virtualhost: o.virtualhost } : {}),
             ...(o.httpmethod !== undefined ? { httpmethod: o.httpmethod } : {}), ...common,
+            ...(every !== undefined ? { every, checktimeout: o.connecttimeout ?? o.checktimeout } : {}),
           };
         }
       }

@@ -123,6 +123,13 @@ export interface LdNegotiateDef extends CommonCheckOpts {
   readonly negotiatetimeout?: number;
   /** http_method GET (default) or HEAD. */
   readonly httpmethod?: 'GET' | 'HEAD';
+  /**
+   * ldirectord checktype = N ("combined"): after a negotiate check that passes, N connect checks
+   * (within checktimeout) before the next negotiate; a failed connect brings the negotiate back.
+   */
+  readonly every?: number;
+  /** Seconds; the connect checks' timeout with `every` (ldirectord checktimeout / connecttimeout). */
+  readonly checktimeout?: number;
 }
 
 export interface LdPingDef extends CommonCheckOpts {

@@ -29,14 +29,6 @@ export const EXPECTED_DISAGREEMENTS: readonly Expected[] = [
       ],
     },
   },
-  {
-    reason: "ldirectord checktype = N (negotiate every Nth check, connect otherwise): tsvs says at its line that it negotiates every time; ldirectord reads it silently.",
-    files: {
-      'problems': [
-        'ld/lexical/checktype-number.cf',
-      ],
-    },
-  },
 ];
 
 export function patternRe(p: string): RegExp {

@@ -215,10 +215,6 @@ export const CAUSES: readonly { readonly reason: string; readonly fits: (r: Row)
     reason: 'A word after a tracked script\'s name (`frobnicate_widget 42`): keepalived takes the name and ignores the rest; tsvs also warns that the word is unexpected.',
     fits: (r) => tsvsHas(r, 'track-option'),
   },
-  {
-    reason: 'ldirectord reads checktype=N (negotiate every Nth check) silently; tsvs warns that it checks with negotiate every time.',
-    fits: (r) => r.id.endsWith('checktype-number.cf'),
-  },
 ];
 
 export function reasonOf(r: Row): string {
