@@ -355,6 +355,12 @@ export interface DesiredState {
 export interface LoadResult {
   readonly state: DesiredState | null;
   readonly diagnostics: readonly Diagnostic[];
+  /**
+   * keepalived.conf with errors: what was read all the same, for the checks keepalived makes
+   * whatever else is wrong (its script security check runs before it drops a bad instance).
+   * `vrrpInstancesRead`: the vrrp_instance blocks read, complete or not.
+   */
+  readonly partial?: { readonly state: DesiredState; readonly vrrpInstancesRead: number };
 }
 
 export function emptyVrrp(): VrrpConfig {

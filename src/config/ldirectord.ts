@@ -61,6 +61,51 @@ interface Line {
 
 interface Section { head: Line; virtual6: boolean; opts: Line[] }
 
+/**
+ * glibc's inet_aton, which ldirectord's getaddrinfo(HOST, 0, AF_INET) falls back to for a
+ * numeric host: 1 to 4 parts (decimal, 0octal or 0xhex), the last filling the bytes left, so
+ * '5060' is 0.0.19.196 and '10.1' is 10.0.0.1. Null when it is not such a number.
+ */
+export function inetAton(s: string): string | null {
+  const parts = s.split('.');
+  if (parts.length > 4) return null;
+  const vals: number[] = [];
+  for (const p of parts) {
+    const v = /^0[xX][0-9a-fA-F]*$/.test(p) ? parseInt(p.slice(2) || '0', 16) : /^0[0-7]*$/.test(p) ? parseInt(p, 8) : /^[1-9]\d*$/.test(p) ? Number(p) : NaN;
+    if (Number.isNaN(v)) return null;
+    vals.push(v);
+  }
+  const last = vals.pop()!;
+  if (vals.some((v) => v > 255) || last >= 2 ** (8 * (4 - vals.length))) return null;
+  let n = last;
+  vals.forEach((v, i) => { n += v * 2 ** (8 * (3 - i)); });
+  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+}
+
+/**
+ * ldirectord's real-server pattern (_ld_read_config_real_resolve), unanchored as it is there: a
+ * value it cannot match from its start is matched further on, the text before skipped. So
+ * 'real=192.168.6.2::5060 gate' (ldirectord's own sample) is the host '5060' with no port.
+ * Returns the offset ldirectord starts reading at, or null when it does not match at all.
+ */
+export function ldirectordRealStart(value: string): number | null {
+  const m = /(\d+\.\d+\.\d+\.\d+|[A-Za-z0-9.-]+|\[[0-9A-fa-f:]+\])(->(\d+\.\d+\.\d+\.\d+|[A-Za-z0-9.-]+|\[[0-9A-fa-f:]+\]))?(:(\d+|[A-Za-z0-9\-_]+))?\s+(.*)/.exec(value);
+  return m ? m.index : null;
+}
+
+/**
+ * ldirectord's config_error prints one error and exits: what it would have said of later lines is
+ * never said. So do we: the problems after the first error's line are dropped (in place), and a
+ * note says how many, so that fixing one error at a time goes as it goes with ldirectord.
+ */
+function stopAtFirstError(diags: Diagnostic[]): void {
+  const first = diags.filter((d) => d.severity === 'error').reduce((a, d) => (d.line < a.line ? d : a));
+  const kept = diags.filter((d) => d.line <= first.line);
+  const dropped = diags.length - kept.length;
+  diags.splice(0, diags.length, ...kept);
+  if (dropped > 0) diags.push({ severity: 'warning', file: first.file, line: first.line, col: first.col, ka: 'none', message: `ldirectord stops at this error; ${dropped} later problem(s) not reported (fix it and run again)` });
+}
+
 function stripComment(raw: string): string {
   let inQ = false;
   for (let i = 0; i < raw.length; i++) {
@@ -81,6 +126,8 @@ export function parseLdirectord(path: string, src: ConfigSource): LoadResult {
   const diags: Diagnostic[] = [];
   const err = (p: { file: string; line: number; col: number }, message: string) => { if (diags.length < 500) diags.push({ severity: 'error', file: p.file, line: p.line, col: p.col, message }); };
   const warn = (p: { file: string; line: number; col: number }, message: string) => { if (diags.length < 500) diags.push({ severity: 'warning', file: p.file, line: p.line, col: p.col, message }); };
+  /** What ldirectord does silently and tsvs does the same: said, never failing the file. */
+  const note = (p: { file: string; line: number; col: number }, message: string) => { if (diags.length < 500) diags.push({ severity: 'warning', file: p.file, line: p.line, col: p.col, message, ka: 'none' }); };
 
   const text = src.read(path);
   if (text === null) {
@@ -188,8 +235,15 @@ export function parseLdirectord(path: string, src: ConfigSource): LoadResult {
     if (br) { host = br[1]!; portTxt = br[2]; }
     else if ((t.match(/:/g) ?? []).length > 1) { host = t; portTxt = undefined; }
     else { const k = t.lastIndexOf(':'); host = k >= 0 ? t.slice(0, k) : t; portTxt = k >= 0 ? t.slice(k + 1) : undefined; }
-    const ip = parseIp(host);
     const at = { file: l.file, line: l.line, col };
+    let ip = parseIp(host);
+    const aton = !ip && !wantV6 ? inetAton(host) : null;
+    if (aton !== null) {
+      // ldirectord resolves it with getaddrinfo, which reads it as inet_aton does.
+      note(at, `${what}: '${host}' is read as the address ${aton} (numbers-and-dots, as ldirectord's getaddrinfo reads it)`);
+      host = aton;
+      ip = parseIp(host);
+    }
     if (!ip) {
       if (/^[A-Za-z0-9.-]+$/.test(host)) err(at, `${what}: host name '${host}' is not resolved by tsvs; expected an IP address`);
       else err(at, `${what}: expected ${wantV6 ? '[IPv6]:port' : 'IP:port'}, got '${t}'`);
@@ -309,7 +363,9 @@ export function parseLdirectord(path: string, src: ConfigSource): LoadResult {
     const common = { failurecount: o.failurecount, ...(o.checkport !== undefined ? { connect_port: o.checkport } : {}) };
     const makeChecker = (req?: string, rcv?: string): CheckerDef | null => {
       let t = o.checktype;
-      if (/^\d+$/.test(t)) { if (o.checktypeLine) warn(o.checktypeLine, `checktype = ${t} (negotiate every ${t}th check, connect otherwise) is not supported: checked with negotiate every time`); t = 'negotiate'; }
+      // checktype = N: ldirectord's "combined" check (negotiate, then N connects, and again).
+      const every = /^\d+$/.test(t) ? Number(t) : undefined;
+      if (every !== undefined) t = 'negotiate';
       switch (t) {
         case 'connect': return { type: 'connect', checktimeout: o.connecttimeout ?? o.checktimeout, ...common };
         case 'ping': return { type: 'ping', checktimeout: o.checktimeout, ...common };
@@ -327,6 +383,7 @@ export function parseLdirectord(path: string, src: ConfigSource): LoadResult {
             type: 'negotiate', service, request: request ?? (service === 'http' || service === 'https' ? '/' : ''), receive: receive ?? '',
             negotiatetimeout: o.negotiatetimeout, ...(o.virtualhost !== undefined ? { virtualhost: o.virtualhost } : {}),
             ...(o.httpmethod !== undefined ? { httpmethod: o.httpmethod } : {}), ...common,
+            ...(every !== undefined ? { every, checktimeout: o.connecttimeout ?? o.checktimeout } : {}),
           };
         }
       }
@@ -336,7 +393,12 @@ export function parseLdirectord(path: string, src: ConfigSource): LoadResult {
     const seenReal = new Set<string>();
     let defaultFwd: FwdMethod | null = null;
     for (const l of realLines) {
-      const v = l.value.trim();
+      let v = l.value.trim();
+      const start = ldirectordRealStart(v);
+      if (start !== null && start > 0) {
+        note({ file: l.file, line: l.line, col: l.valueCol }, `${l.key}: ldirectord skips '${v.slice(0, start)}' and reads the real server from '${v.slice(start)}'; so does tsvs`);
+        v = v.slice(start);
+      }
       const m = /^(\S+)(?:\s+(\S+))?(?:\s+(\S+))?(.*)$/.exec(v);
       if (!m) { err(l, `expected 'real = IP:PORT gate|masq|ipip [WEIGHT]'`); continue; }
       const hostPart = m[1]!;
@@ -386,7 +448,8 @@ export function parseLdirectord(path: string, src: ConfigSource): LoadResult {
           port = spec.port;
         }
         const k = hostPort(r.addr, port);
-        if (seenReal.has(k)) { err(l, `real server ${k} is listed twice`); continue; }
+        // ldirectord takes it silently; its second ipvsadm -a fails at run time: the first one stays.
+        if (seenReal.has(k)) { note(l, `real server ${k} is listed twice; the first one is used`); continue; }
         seenReal.add(k);
         const checker = makeChecker(req, rcv);
         if (!checker) continue;
@@ -425,6 +488,7 @@ export function parseLdirectord(path: string, src: ConfigSource): LoadResult {
   }
   if (!sections.length) diags.push({ severity: 'warning', file: path, line: 1, col: 0, message: "no 'virtual =' section: nothing to balance", ka: 'none' });
   const hasErrors = diags.some((d) => d.severity === 'error');
+  if (hasErrors) stopAtFirstError(diags);
   return {
     state: hasErrors ? null : deepFreeze({
       format: 'ldirectord' as const, files: [path],

@@ -97,14 +97,17 @@ export function loadConfig(path: string, opts: LoadOptions = {}): LoadResult & {
   const r = format === 'keepalived'
     ? parseKeepalived(abs, src, { configId: opts.configId ?? hostname().split('.')[0]!, ...withInterfaces(opts.interfaces === undefined ? hostInterfaces() : opts.interfaces) })
     : parseLdirectord(abs, src);
-  if (format === 'keepalived' && r.state) {
-    // keepalived checks its scripts after reading the file: who runs them, and which may not run.
-    const p = applyScriptPolicy(r.state, opts.scriptHost ?? realScriptHost);
+  const read = r.state ?? r.partial?.state;
+  if (format === 'keepalived' && read) {
+    // keepalived checks its scripts after reading the file: who runs them, and which may not run;
+    // in a file with errors too (check_vrrp_script_security runs before chk_min_cfg drops an
+    // instance), so the SECURITY VIOLATION (exit 6) is said there as well.
+    const p = applyScriptPolicy(read, opts.scriptHost ?? realScriptHost, r.state ? {} : { vrrpRead: (r.partial?.vrrpInstancesRead ?? 0) > 0 });
     // keepalived only logs (to syslog) what it finds wrong with a script (lib/notify.c): keepalived -t
     // says nothing of it and its exit is unaffected; only the SECURITY VIOLATION and errors count.
     const policy = p.diagnostics.map((d): Diagnostic => (d.severity === 'warning' && !d.security ? { ...d, ka: 'none' } : d));
-    const diagnostics = sortDiagnostics([...r.diagnostics, ...policy], r.state.files);
-    return { state: diagnostics.some((d) => d.severity === 'error') ? null : p.state, diagnostics, format };
+    const diagnostics = sortDiagnostics([...r.diagnostics, ...policy], read.files);
+    return { state: r.state && !diagnostics.some((d) => d.severity === 'error') ? p.state : null, diagnostics, format };
   }
-  return { ...r, format };
+  return { state: r.state, diagnostics: r.diagnostics, format };
 }

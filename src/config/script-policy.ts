@@ -24,7 +24,7 @@ export interface ScriptPolicyResult {
 type Kind = 'misc' | 'notify' | 'track';
 
 /** Applies keepalived's script rules to a keepalived.conf's desired state. */
-export function applyScriptPolicy(state: DesiredState, host: ScriptHost): ScriptPolicyResult {
+export function applyScriptPolicy(state: DesiredState, host: ScriptHost, opts: { readonly vrrpRead?: boolean } = {}): ScriptPolicyResult {
   const diags: Diagnostic[] = [];
   const file = state.files[0] ?? '';
   const at0: SourcePos = { file, line: 0, col: 0 };
@@ -36,7 +36,9 @@ export function applyScriptPolicy(state: DesiredState, host: ScriptHost): Script
   let needsDefault = false;
   const note = (u: string | undefined) => { if (u === undefined) needsDefault = true; else named.push(u); };
   const hasChecks = state.services.length > 0;
-  const hasVrrp = state.vrrp.instances.length > 0;
+  // keepalived checks the VRRP side when any vrrp_instance was read (a file with errors may have
+  // read some that are not complete: opts.vrrpRead).
+  const hasVrrp = opts.vrrpRead ?? state.vrrp.instances.length > 0;
   if (hasChecks) {
     for (const v of state.services) {
       if (v.quorum_up) note(v.script_users?.quorum_up);

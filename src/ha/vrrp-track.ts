@@ -63,20 +63,8 @@ export function trackFileStatus(value: number, weight: number, reverse: boolean)
   return Math.max(TRACK_FILE_FAULT, Math.min(253, value * weight * (reverse ? -1 : 1)));
 }
 
-/**
- * A track file's text as keepalived reads it: strtol(buf, NULL, 0) on the first 127 bytes (0 for
- * no digits or an empty or missing file); null when out of the 32-bit range (keepalived then keeps
- * the previous value).
- */
-export function parseTrackFileValue(text: string | null): number | null {
-  if (text === null) return 0;
-  const m = /^[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)/.exec(text.slice(0, 127));
-  if (!m) return 0;
-  const digits = m[2]!;
-  const mag = /^0[xX]/.test(digits) ? Number.parseInt(digits.slice(2), 16) : digits.length > 1 && digits[0] === '0' ? Number.parseInt(digits.slice(1), 8) : digits === '0' ? 0 : Number(digits);
-  const v = m[1] === '-' ? -mag : mag;
-  return v < -0x80000000 || v > 0x80000000 ? null : v;
-}
+/** A track file's text as keepalived reads it (shared with FILE_CHECK). */
+export { parseTrackFileValue } from '../health/track-file.ts';
 
 /** What tracking asks of an instance: fault sources and the priority delta. */
 export function trackOutcome(t: TrackInputs): { faults: string[]; delta: number } {

@@ -57,6 +57,7 @@ const LD_KINDS = new Set(['connect', 'negotiate', 'ping', 'external', 'on', 'off
 
 /** keepalived's retry defaults: 1, except MISC_CHECK 0 and DNS_CHECK 3; ldirectord: failurecount - 1. */
 export function effectiveRetry(def: CheckerDef): number {
+  if (def.type === 'FILE_CHECK') return 0; // a file's value applies at once (keepalived has no retry for it)
   if (def.retry !== undefined) return Math.max(0, Math.floor(def.retry));
   if (def.failurecount !== undefined) return Math.max(0, Math.floor(def.failurecount) - 1);
   if (LD_KINDS.has(def.type)) return 0;
@@ -495,6 +496,8 @@ export class HealthManager {
       ck.retryIt = 0;
       if (!ck.up) { ck.up = true; ck.since = now; }
       if (ck.def.type === 'MISC_CHECK' && ck.def.misc_dynamic) rs.effWeight = r.weight ?? rs.def.weight;
+      // FILE_CHECK: the file's value x weight on top of the configured weight (never below 0).
+      if (ck.def.type === 'FILE_CHECK') rs.effWeight = Math.max(0, rs.def.weight + (r.weightChange ?? 0));
     } else {
       ck.consecutiveFailures++;
       const ld = LD_KINDS.has(ck.def.type);

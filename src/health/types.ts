@@ -123,6 +123,13 @@ export interface LdNegotiateDef extends CommonCheckOpts {
   readonly negotiatetimeout?: number;
   /** http_method GET (default) or HEAD. */
   readonly httpmethod?: 'GET' | 'HEAD';
+  /**
+   * ldirectord checktype = N ("combined"): after a negotiate check that passes, N connect checks
+   * (within checktimeout) before the next negotiate; a failed connect brings the negotiate back.
+   */
+  readonly every?: number;
+  /** Seconds; the connect checks' timeout with `every` (ldirectord checktimeout / connecttimeout). */
+  readonly checktimeout?: number;
 }
 
 export interface LdPingDef extends CommonCheckOpts {
@@ -137,11 +144,24 @@ export interface LdExternalDef extends CommonCheckOpts {
   readonly checktimeout?: number;
 }
 
+/**
+ * keepalived FILE_CHECK: a global track_file's number (re-read every delay_loop) decides for the
+ * real server: with weight 0 non-zero is down; otherwise value x weight is added to its weight.
+ */
+export interface FileCheckDef extends CommonCheckOpts {
+  readonly type: 'FILE_CHECK';
+  /** The track_file block's name, and the file it names. */
+  readonly track_file: string;
+  readonly file: string;
+  readonly weight: number;
+  readonly reverse: boolean;
+}
+
 /** ldirectord checktype=on/off: always up / always down (no probe). */
 export interface LdStaticDef extends CommonCheckOpts { readonly type: 'on' | 'off' }
 
 export type CheckerDef =
-  | TcpCheckDef | HttpCheckDef | MiscCheckDef | DnsCheckDef | SmtpCheckDef | UdpCheckDef | PingCheckDef
+  | TcpCheckDef | HttpCheckDef | MiscCheckDef | DnsCheckDef | SmtpCheckDef | UdpCheckDef | PingCheckDef | FileCheckDef
   | LdConnectDef | LdNegotiateDef | LdPingDef | LdExternalDef | LdStaticDef;
 
 export type CheckerKind = CheckerDef['type'];
@@ -156,6 +176,8 @@ export interface CheckResult {
   readonly latencyMs: number;
   /** MISC_CHECK with misc_dynamic: the weight the exit code asks for. */
   readonly weight?: number;
+  /** FILE_CHECK: what to add to the real server's configured weight. */
+  readonly weightChange?: number;
 }
 
 /** Stable leading codes of CheckResult.reason. */

@@ -5,7 +5,7 @@
  */
 import { canonicalIp, parseIp } from '../../core/addr.ts';
 import type { Af } from '../../core/types.ts';
-import type { DaemonOptionSetting, Diagnostic, GlobalConfig, KaClass, SourcePos, VirtualServiceConfig, VrrpConfig } from '../desired.ts';
+import type { DaemonOptionSetting, Diagnostic, GlobalConfig, KaClass, SourcePos, TrackFileConfig, VirtualServiceConfig, VrrpConfig } from '../desired.ts';
 import { endCol, quotedEscaped, type Line, type Tok } from '../kalex.ts';
 import type { InstanceDraft } from './drafts.ts';
 import { kwTable } from './keywords.ts';
@@ -65,6 +65,8 @@ export class Ctx {
   readonly diags: Diagnostic[] = [];
   /** keepalived -t stops at the first missing parameter (exit 2): nothing after it is read. */
   stopped = false;
+  /** The track_file blocks read so far, by name (FILE_CHECK looks its track_file up as it reads it). */
+  trackFile: (name: string) => TrackFileConfig | undefined = () => undefined;
   private readonly stream: LineStream;
   constructor(lines: readonly Line[]) {
     this.stream = new LineStream(lines);

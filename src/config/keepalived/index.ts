@@ -79,6 +79,7 @@ export function parseKeepalived(path: string, src: ConfigSource, opts: Keepalive
     rulePriority: { v4: RULE_START_PRIORITY, v6: RULE_START_PRIORITY },
   };
 
+  c.trackFile = (name) => st.vrrp.trackFiles.find((f) => f.name === name);
   c.dispatch(c.top(), topTable(st), 'the top level');
   // keepalived resolves virtual_server_group names and completes VRRP once every block is read.
   if (!c.stopped) {
@@ -91,8 +92,11 @@ export function parseKeepalived(path: string, src: ConfigSource, opts: Keepalive
   const hasErrors = c.diags.some((d) => d.severity === 'error');
   if (c.diags.length >= MAX_DIAGS) c.diags.push({ severity: hasErrors ? 'error' : 'warning', file: path, line: 0, col: 0, message: `too many problems; stopped reporting after ${MAX_DIAGS}` });
   const g: GlobalConfig = st.global;
+  const state = deepFreeze({ format: 'keepalived' as const, files: lex.files, global: g, services: st.services, vrrp: st.vrrp as VrrpConfig });
   return {
-    state: hasErrors ? null : deepFreeze({ format: 'keepalived' as const, files: lex.files, global: g, services: st.services, vrrp: st.vrrp as VrrpConfig }),
+    state: hasErrors ? null : state,
+    // keepalived -t stopped at a missing parameter checks nothing more; otherwise its script check runs.
+    ...(hasErrors && !c.stopped ? { partial: { state, vrrpInstancesRead: st.vrrpDrafts.length } } : {}),
     diagnostics: sortDiagnostics(c.diags, lex.files),
   };
 }

@@ -4,6 +4,9 @@ import { endCol, type Tok } from '../kalex.ts';
 import { pos, type Ctx, type GroupMember, type KaState, type Stmt } from './context.ts';
 import { kaUnsigned } from './numbers.ts';
 
+/** The addresses and marks a virtual_server_group may hold in all (16 IPv6 ranges of 65536). */
+export const MAX_GROUP_MEMBERS = 1_048_576;
+
 /** `10.0.0.1-10 PORT` (the last IPv4 byte or IPv6 word is a range). */
 function expandRange(c: Ctx, t: Tok, portTok: Tok | undefined, out: GroupMember[]): void {
   const m = /^(.*[.:])([0-9a-fA-F]+)-([0-9a-fA-F]+)$/.exec(t.text);
@@ -20,7 +23,10 @@ function expandRange(c: Ctx, t: Tok, portTok: Tok | undefined, out: GroupMember[
   const lo = parseInt(m[2]!, radix), hi = parseInt(m[3]!, radix);
   const max = ip.af === 4 ? 255 : 0xffff;
   if (Number.isNaN(hi) || hi < lo || hi > max || (ip.af === 4 && !/^\d+$/.test(m[3]!))) { c.err(t, `bad address range '${t.text}': the end must be >= ${m[2]} and <= ${ip.af === 4 ? 255 : 'ffff'}`); return; }
-  if (hi - lo > 4096) { c.err(t, `address range '${t.text}' is too large (more than 4096 addresses)`); return; }
+  // keepalived takes any range its syntax allows (up to 256 IPv4 or 65536 IPv6 addresses) and adds
+  // an IPVS service for each address; so do we. Only a group past MAX_GROUP_MEMBERS in all is
+  // refused, so that a file cannot make the reader run out of memory.
+  if (out.length + (hi - lo + 1) > MAX_GROUP_MEMBERS) { c.err(t, `virtual_server_group has too many addresses (more than ${MAX_GROUP_MEMBERS})`); return; }
   for (let v = lo; v <= hi; v++) {
     const txt = m[1]! + v.toString(radix);
     out.push({ af: ip.af, fwmark: 0, addr: canonicalIp(txt)!, port, at: pos(t) });

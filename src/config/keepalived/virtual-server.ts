@@ -199,6 +199,23 @@ export function parseVirtualServer(st: KaState, s: Stmt): void {
     if (members) finish(members);
   });
 
+  /**
+   * keepalived's link_vsg_to_vs: the virtual server's family (ip_family, else its first real or
+   * sorry server that is not tunnelled) against its group's addresses. A group with IPv4 and IPv6
+   * addresses fits only a virtual server of no family; a one-family group one of its family.
+   * keepalived drops one that does not fit with a log line only (-t says nothing and exits 0).
+   */
+  function groupFamilyFits(members: readonly Member[]): boolean {
+    const has4 = members.some((m) => m.fwmark === 0 && m.af === 4), has6 = members.some((m) => m.fwmark === 0 && m.af === 6);
+    const byMethod = (d: RealDraft) => (d.method ?? lbKind).fwd !== 'tunnel';
+    const sorryAf = sorry && (sorryMethod ?? lbKind.fwd) !== 'tunnel' ? (sorry as { af: Af }).af : null;
+    const af = explicitAf ?? drafts.find(byMethod)?.af ?? sorryAf;
+    if (af === null || af === undefined) return true;
+    if (has4 && has6) { c.note(s.name, `${groupName}: virtual server group with IPv4 & IPv6 doesn't match virtual server [${groupName}] (IPv${af}) - ignoring (as keepalived)`); return false; }
+    if ((has4 && af === 6) || (has6 && af === 4)) { c.note(s.name, `${groupName}: address family doesn't match virtual server [${groupName}] (IPv${af}) - ignoring (as keepalived)`); return false; }
+    return true;
+  }
+
   function finish(members: Member[]): void {
     // keepalived's validate_check_config(), in its order and words, once per virtual_server.
     const byAddr = members.some((m) => m.fwmark === 0);
@@ -208,6 +225,7 @@ export function parseVirtualServer(st: KaState, s: Stmt): void {
     const fmt = (): string => groupName !== undefined ? `[${groupName}]:${first && first.fwmark === 0 ? first.port : 0}`
       : first && first.fwmark > 0 ? `FWM ${first.fwmark}` : `[${first?.addr}]:${proto()}:${first?.port}`;
     const fmtRs = (d: RealDraft): string => `[${d.addr}]:${proto()}:${d.port ?? 0}`;
+    if (groupName !== undefined && !groupFamilyFits(members)) return;
     if (drafts.length === 0) { c.warn(s.name, `Virtual server ${fmt()} has no real servers - ignoring`); return; }
     if (byMark && opt.ha_suspend) { c.warn(s.name, `Virtual server ${fmt()}: cannot use ha_suspend with fwmarks - clearing ha_suspend`); opt.ha_suspend = false; }
     if (byAddr) {
@@ -258,7 +276,7 @@ export function parseVirtualServer(st: KaState, s: Stmt): void {
     }
     if (persistence > 0) flags |= SVC_F.PERSISTENT;
 
-    const svcs: { spec: ServiceSpec; at: SourcePos }[] = [];
+    const svcs: { spec: ServiceSpec; at: SourcePos; again?: true }[] = [];
     for (const m of members) {
       let af = m.af;
       if (m.fwmark > 0 && explicitAf !== null) af = explicitAf;
@@ -274,21 +292,36 @@ export function parseVirtualServer(st: KaState, s: Stmt): void {
       };
       const key = serviceKeyString(spec);
       if (st.svcSeen.has(key)) {
+        // keepalived -t accepts it; its daemon's second IPVS add fails with EEXIST, which ipvs_talk
+        // takes as success, and this block's real servers are added to the first one's service.
         const p = st.svcSeen.get(key)!;
-        c.err(head, `virtual service ${key} is defined twice (first at ${p.file}:${p.line})`);
+        c.note(head, `virtual service ${key} is defined twice (first at ${p.file}:${p.line}): as keepalived does, its real servers join the first one's service, whose settings stay`);
+        svcs.push({ spec, at: pos(s.name), again: true });
         continue;
       }
       st.svcSeen.set(key, pos(head));
       svcs.push({ spec, at: pos(s.name) });
     }
 
+    if (groupName !== undefined && svcs.length > 256 && reals.some((d) => d.checkers.length > 0)) {
+      c.note(s.name, `group ${groupName} makes ${svcs.length} services, each checking its real servers on its own (keepalived checks each real server once per virtual_server)`);
+    }
     // Real servers (read once per virtual_server; shared by all group members).
     const dflt = { weight: vsWeight, inherit: inh, virtualhost };
-    for (const { spec, at } of svcs) {
+    for (const { spec, at, again } of svcs) {
       const placed: RealServerConfig[] = [];
       for (const d of reals) {
         const r = placeReal(c, d, dflt, spec, lbKind, opt.inhibit_on_failure);
         if (r) placed.push(r);
+      }
+      const first = again ? st.services.findIndex((v) => v.key === serviceKeyString(spec)) : -1;
+      if (first >= 0) {
+        // A real server the first block has already stays as it is there (keepalived's second
+        // add of it fails with EEXIST, taken as success).
+        const had = st.services[first]!;
+        const more = placed.filter((r) => !had.reals.some((o) => o.key === r.key));
+        st.services[first] = { ...had, reals: [...had.reals, ...more] };
+        continue;
       }
       let sorryCfg: SorryServerConfig | undefined;
       if (sorry) {

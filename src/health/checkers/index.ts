@@ -4,6 +4,7 @@ import type { CheckResult, CheckerDef, CheckerKind } from '../types.ts';
 import { connectChecker } from './connect.ts';
 import { dnsChecker } from './dns.ts';
 import { externalChecker } from './external.ts';
+import { fileChecker } from './file.ts';
 import { httpChecker } from './http.ts';
 import { miscChecker } from './misc.ts';
 import { negotiateChecker } from './negotiate.ts';
@@ -15,7 +16,7 @@ import { udpChecker } from './udp.ts';
 
 const ALL: readonly AnyChecker[] = [
   tcpChecker, httpChecker, miscChecker, dnsChecker, smtpChecker, udpChecker, pingChecker,
-  connectChecker, negotiateChecker, externalChecker, staticChecker,
+  connectChecker, negotiateChecker, externalChecker, staticChecker, fileChecker,
 ];
 
 export const CHECKERS: ReadonlyMap<CheckerKind, AnyChecker> = new Map(ALL.flatMap((c) => c.kinds.map((k: CheckerKind) => [k, c] as const)));

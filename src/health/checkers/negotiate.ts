@@ -4,8 +4,9 @@
  * services (none, simpletcp, ...): connect, send `request` as is (\n and \r escapes expanded),
  * up when what comes back matches `receive` before the peer closes or negotiatetimeout passes.
  */
-import type { Checker } from '../checker.ts';
-import type { LdNegotiateDef } from '../types.ts';
+import type { CheckContext, Checker } from '../checker.ts';
+import type { CheckResult, LdNegotiateDef } from '../types.ts';
+import { connectChecker } from './connect.ts';
 import { buildRequest, fetchUrl } from './http.ts';
 import { TcpSession, fail, ok, probeAddress, timeoutMs } from './util.ts';
 
@@ -17,9 +18,43 @@ export function unescapeRequest(s: string): string {
   return s.replace(/\\([nrt\\])/g, (_m, c: string) => ({ n: '\n', r: '\r', t: '\t', '\\': '\\' })[c]!);
 }
 
+/**
+ * checktype = N: connect checks passed since the last negotiate that passed, per checker (its def,
+ * which the health manager keeps until a reload changes it; a reload starts with a negotiate, as
+ * ldirectord's does). Absent: the next check negotiates (ldirectord starts at 999999).
+ */
+const connectsSince = new WeakMap<LdNegotiateDef, number>();
+
 export const negotiateChecker: Checker<LdNegotiateDef> = {
   kinds: ['negotiate'],
   async run(def, ctx) {
+    if (def.every === undefined) return negotiate(def, ctx);
+    // ldirectord's _check_real: negotiate when num_connects >= N (a pass resets it to 0), else
+    // check_connect (a pass counts one, a failure sets 999999: negotiate next time).
+    const n = connectsSince.get(def);
+    if (n === undefined || n >= def.every) {
+      const r = await negotiate(def, ctx);
+      if (r.ok) connectsSince.set(def, 0); else connectsSince.delete(def);
+      return r;
+    }
+    const r = await connectChecker.run({ type: 'connect', ...(def.checktimeout !== undefined ? { checktimeout: def.checktimeout } : {}), ...probeOpts(def) }, ctx);
+    if (r.ok) connectsSince.set(def, n + 1); else connectsSince.delete(def);
+    return r;
+  },
+};
+
+/** The connection options a connect check in between shares with the negotiate one. */
+function probeOpts(def: LdNegotiateDef): Pick<LdNegotiateDef, 'connect_ip' | 'connect_port' | 'bindto' | 'bind_port'> {
+  return {
+    ...(def.connect_ip !== undefined ? { connect_ip: def.connect_ip } : {}),
+    ...(def.connect_port !== undefined ? { connect_port: def.connect_port } : {}),
+    ...(def.bindto !== undefined ? { bindto: def.bindto } : {}),
+    ...(def.bind_port !== undefined ? { bind_port: def.bind_port } : {}),
+  };
+}
+
+async function negotiate(def: LdNegotiateDef, ctx: CheckContext): Promise<CheckResult> {
+  {
     const t0 = performance.now();
     const { host, port } = probeAddress(def, ctx.target);
     const re = compile(def.receive);
@@ -51,5 +86,5 @@ export const negotiateChecker: Checker<LdNegotiateDef> = {
     } finally {
       s.close();
     }
-  },
-};
+  }
+}

@@ -21,14 +21,24 @@ export const TSVS_EXIT_FOR: Readonly<Record<Reader, Readonly<Record<number, numb
 /** The peer's exit codes that mean "configuration accepted". */
 const PEER_OK: Readonly<Record<Reader, number>> = { keepalived: 0, ldirectord: 3 };
 
+/**
+ * The peer died of a signal (keepalived 2.2.7 -t segfaults, aborts or SIGTERMs itself on a few
+ * files). That is a refusal: `keepalived -t && systemctl reload keepalived` does not reload, and
+ * the daemon parses the file the same way. So tsvs must refuse too, with one of keepalived -t's
+ * refusal codes (there is no exit code to map a signal to), and say every problem the peer said
+ * before it died. What tsvs says beyond that is not held against it: the peer died before it could
+ * check the rest (its end-of-file validation, e.g. "no scheduler set", never runs).
+ */
+const CRASH_EXITS: Readonly<Record<Reader, readonly number[]>> = { keepalived: [2, 4, 5, 6], ldirectord: [1] };
+
 export type Verdict = 'accept' | 'reject' | 'crash';
 
 /**
- * How a file disagrees, worst first: the peer crashed (nothing to compare), tsvs accepts what the
- * peer rejects (unsafe), tsvs rejects what the peer accepts, both reject with other exit codes,
- * or the verdicts agree and the problems differ.
+ * How a file disagrees, worst first: tsvs accepts what the peer rejects or dies on (unsafe), tsvs
+ * rejects what the peer accepts, both reject with other exit codes, or the verdicts agree and the
+ * problems differ.
  */
-export type Aspect = 'peer-crash' | 'tsvs-accepts' | 'tsvs-rejects' | 'exit' | 'problems' | 'agree';
+export type Aspect = 'tsvs-accepts' | 'tsvs-rejects' | 'exit' | 'problems' | 'agree';
 
 export interface Row {
   readonly id: string;
@@ -55,9 +65,10 @@ export function compare(f: CorpusFile, peer: Outcome, tsvs: Outcome): Row {
   const tk = kindsOf(tsvs.messages, TSVS_KINDS);
   const peerOnly = [...pk].filter(([k]) => !tk.has(k)).map(([k, ms]) => at(k, ms)).sort();
   const tsvsOnly = [...tk].filter(([k]) => !pk.has(k)).map(([k, ms]) => at(k, ms)).sort();
-  const aspect: Aspect = peerVerdict === 'crash' ? 'peer-crash'
-    : peerVerdict === 'reject' && tsvsVerdict === 'accept' ? 'tsvs-accepts'
+  const crash = peerVerdict === 'crash';
+  const aspect: Aspect = peerVerdict !== 'accept' && tsvsVerdict === 'accept' ? 'tsvs-accepts'
     : peerVerdict === 'accept' && tsvsVerdict === 'reject' ? 'tsvs-rejects'
+    : crash ? (!CRASH_EXITS[f.reader].includes(tsvs.exit) ? 'exit' : peerOnly.length ? 'problems' : 'agree')
     : TSVS_EXIT_FOR[f.reader][peer.exit] !== tsvs.exit ? 'exit'
     : peerOnly.length || tsvsOnly.length ? 'problems'
     : 'agree';
@@ -69,10 +80,11 @@ const peerName = (r: Reader): string => (r === 'keepalived' ? 'keepalived' : 'ld
 /** The per-file agreement table, one line per file (problems that differ at the end). */
 export function renderTable(rows: readonly Row[]): string {
   const w = Math.max(4, ...rows.map((r) => r.id.length));
-  const head = `${'file'.padEnd(w)}  ${'peer'.padEnd(11)}  ${'tsvs'.padEnd(9)}  ${'result'.padEnd(12)}  differing problems (peer only | tsvs only)`;
+  const head = `${'file'.padEnd(w)}  ${'peer'.padEnd(13)}  ${'tsvs'.padEnd(9)}  ${'result'.padEnd(12)}  differing problems (peer only | tsvs only)`;
   const lines = rows.map((r) => {
     const diff = r.peerOnly.length || r.tsvsOnly.length ? `${r.peerOnly.join(' ') || '-'} | ${r.tsvsOnly.join(' ') || '-'}` : '';
-    return `${r.id.padEnd(w)}  ${`${r.peerVerdict} ${r.peer.exit}`.padEnd(11)}  ${`${r.tsvsVerdict} ${r.tsvs.exit}`.padEnd(9)}  ${r.aspect.padEnd(12)}  ${diff}`.trimEnd();
+    const peer = r.peerVerdict === 'crash' ? `crash ${r.peer.signal ?? '?'}` : `${r.peerVerdict} ${r.peer.exit}`;
+    return `${r.id.padEnd(w)}  ${peer.padEnd(13)}  ${`${r.tsvsVerdict} ${r.tsvs.exit}`.padEnd(9)}  ${r.aspect.padEnd(12)}  ${diff}`.trimEnd();
   });
   return [head, ...lines].join('\n') + '\n';
 }
@@ -84,8 +96,9 @@ export function renderSummary(rows: readonly Row[]): string {
   for (const reader of ['keepalived', 'ldirectord'] as const) {
     const mine = rows.filter((r) => r.reader === reader);
     out.push(`  ${peerName(reader)}: agree ${mine.filter((r) => r.aspect === 'agree').length} of ${mine.length}; ` +
-      `same verdict ${mine.filter((r) => r.peerVerdict === r.tsvsVerdict).length} of ${mine.length}`);
+      `same verdict ${mine.filter((r) => (r.peerVerdict === 'crash' ? 'reject' : r.peerVerdict) === r.tsvsVerdict).length} of ${mine.length}`);
   }
-  for (const a of ['tsvs-accepts', 'tsvs-rejects', 'exit', 'problems', 'peer-crash'] as const) out.push(`  ${a}: ${count((r) => r.aspect === a)}`);
+  for (const a of ['tsvs-accepts', 'tsvs-rejects', 'exit', 'problems'] as const) out.push(`  ${a}: ${count((r) => r.aspect === a)}`);
+  out.push(`  peer crashed (compared as refusals): ${count((r) => r.peerVerdict === 'crash')}, of which agree ${count((r) => r.peerVerdict === 'crash' && r.aspect === 'agree')}`);
   return out.join('\n') + '\n';
 }

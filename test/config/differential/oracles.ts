@@ -35,6 +35,8 @@ export interface Message {
 export interface Outcome {
   readonly exit: number;
   readonly messages: readonly Message[];
+  /** The signal that ended the program when exit is KILLED (SIGSEGV, SIGABRT, SIGTERM...). */
+  readonly signal?: string;
 }
 
 export const KEEPALIVED = '/usr/sbin/keepalived';
@@ -49,7 +51,7 @@ function sh(argv: readonly string[]): { status: number; out: string; err: string
 export const KILLED = -1;
 
 /** Runs a program to its end (bounded: killed after 60 s), without blocking the event loop. */
-function shAsync(argv: readonly string[], env?: NodeJS.ProcessEnv): Promise<{ status: number; out: string }> {
+function shAsync(argv: readonly string[], env?: NodeJS.ProcessEnv): Promise<{ status: number; out: string; signal?: string }> {
   return new Promise((resolve, reject) => {
     const c = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env } : {}) });
     let out = '';
@@ -57,9 +59,9 @@ function shAsync(argv: readonly string[], env?: NodeJS.ProcessEnv): Promise<{ st
     c.stderr.setEncoding('utf8').on('data', (d: string) => { out += d; });
     const timer = setTimeout(() => c.kill('SIGKILL'), 60_000);
     c.on('error', reject);
-    c.on('close', (code) => {
+    c.on('close', (code, signal) => {
       clearTimeout(timer);
-      resolve({ status: code ?? KILLED, out });
+      resolve({ status: code ?? KILLED, out, ...(signal ? { signal } : {}) });
     });
   });
 }
@@ -80,6 +82,7 @@ export class KeepalivedOracle {
   }
 
   async run(file: string): Promise<Outcome> {
+    // Through `ip netns exec`, which execs keepalived: a signal that kills keepalived is the signal seen here.
     const r = await shAsync(['ip', 'netns', 'exec', this.ns, KEEPALIVED, '-t', '-l', '-i', CONFIG_ID, '-f', file]);
     const seen = new Set<string>();
     const messages: Message[] = [];
@@ -93,7 +96,7 @@ export class KeepalivedOracle {
       seen.add(text);
       messages.push(m ? { line: Number(m[1]), text } : { text });
     }
-    return { exit: r.status, messages };
+    return { exit: r.status, messages, ...(r.signal ? { signal: r.signal } : {}) };
   }
 
   close(): void {

@@ -23,6 +23,10 @@ const SCRIPT_ROWS: readonly Row[] = [
 export const KEEPALIVED_KINDS: readonly Row[] = [
   [/^Please use global lvs_sync_daemon$/, ''], // second line of the lvs_sync_daemon_interface message
   [/^free\(\): invalid pointer$/, ''], // keepalived's own crash, reported as the crash verdict
+  // Said of no sorry server (the empty name): after alloc_vs refused the virtual server's address,
+  // vs_end_handler (check_parser.c) takes the empty list's head for a virtual server and reads
+  // garbage; keepalived aborts right after (free(): invalid pointer). Not a problem of the file.
+  [/^Address family of virtual server and sorry server  don't match - skipping sorry server\.$/, ''],
   [/^Unknown keyword '[{}]'$/, 'unexpected-brace'], // a stray brace is read as a keyword
   [/^Unknown keyword '/, 'unknown-keyword'],
   [/^There are \d+ missing '}'s or extra '{'s$/, 'unclosed-block'],

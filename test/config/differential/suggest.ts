@@ -72,7 +72,6 @@ const TSVS_ONLY: Readonly<Record<string, string>> = {
 };
 
 const ASPECT_WHY: Readonly<Record<Exclude<Aspect, 'agree'>, string>> = {
-  'peer-crash': 'keepalived 2.2.7 -t crashes on this file (segfault, abort or SIGTERM to itself)',
   'tsvs-accepts': 'the peer fails its check on any logged problem; config-test exits 0 on warnings',
   'tsvs-rejects': 'tsvs refuses what the peer accepts',
   exit: 'both refuse with other exit codes',
@@ -88,7 +87,10 @@ const tsvsHas = (r: Row, ...ks: string[]): boolean => r.tsvsOnly.some((k) => ks.
  * the expected table (its files listed by aspect).
  */
 export const CAUSES: readonly { readonly reason: string; readonly fits: (r: Row) => boolean }[] = [
-  { reason: ASPECT_WHY['peer-crash'], fits: (r) => r.aspect === 'peer-crash' },
+  {
+    reason: 'keepalived 2.2.7 -t dies of a signal on this file (a refusal) and tsvs accepts it, or does not say what keepalived said before it died.',
+    fits: (r) => r.peerVerdict === 'crash',
+  },
   {
     reason: 'Scripts without enable_script_security in a file that also has an error: keepalived reports both and exits 6 (the security error wins); config-test refuses the file for the error (exit 1) without checking its scripts.',
     fits: (r) => r.aspect === 'exit' && peerHas(r, 'script-security'),
@@ -212,10 +214,6 @@ export const CAUSES: readonly { readonly reason: string; readonly fits: (r: Row)
   {
     reason: 'A word after a tracked script\'s name (`frobnicate_widget 42`): keepalived takes the name and ignores the rest; tsvs also warns that the word is unexpected.',
     fits: (r) => tsvsHas(r, 'track-option'),
-  },
-  {
-    reason: 'ldirectord reads checktype=N (negotiate every Nth check) silently; tsvs warns that it checks with negotiate every time.',
-    fits: (r) => r.id.endsWith('checktype-number.cf'),
   },
 ];
 

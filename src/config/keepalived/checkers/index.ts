@@ -6,6 +6,7 @@ import type { CheckerDef } from '../../../health/types.ts';
 import type { Ctx, Table, Stmt } from '../context.ts';
 import { commonTable, type CheckerDraft, type CheckerKeywords, type Inherit } from './common.ts';
 import { dnsKeywords } from './dns.ts';
+import { fileKeywords } from './file.ts';
 import { httpKeywords } from './http.ts';
 import { miscKeywords } from './misc.ts';
 import { pingKeywords } from './ping.ts';
@@ -15,13 +16,13 @@ import { udpKeywords } from './udp.ts';
 
 export type { Inherit } from './common.ts';
 
-const ALL: readonly CheckerKeywords[] = [tcpKeywords, httpKeywords, miscKeywords, smtpKeywords, dnsKeywords, udpKeywords, pingKeywords];
+const ALL: readonly CheckerKeywords[] = [tcpKeywords, httpKeywords, miscKeywords, smtpKeywords, dnsKeywords, udpKeywords, pingKeywords, fileKeywords];
 
 /** keepalived checker keyword -> its keywords. */
 export const CHECKER_KEYWORDS: ReadonlyMap<string, CheckerKeywords> = new Map(ALL.flatMap((k) => k.kinds.map((kind) => [kind, k] as const)));
 
 /** keepalived checkers tsvs has no checker for. */
-const UNSUPPORTED = ['FILE_CHECK', 'BFD_CHECK'];
+const UNSUPPORTED = ['BFD_CHECK'];
 
 /** A checker as written: its kind and its own options (inherited ones are added by `buildChecker`). */
 export interface CheckerRead { readonly kind: string; readonly own: CheckerDraft }
