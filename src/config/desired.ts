@@ -136,6 +136,10 @@ export interface RealServerConfig {
   /** keepalived per-real-server delay_loop. */
   readonly delay_loop?: number;
   readonly alpha?: boolean;
+  /** keepalived: mail its checkers' transitions (resolved: real_server, global_defs, else true). */
+  readonly smtp_alert?: boolean;
+  /** keepalived's name of it in alerts and logs (FMT_RS): "[10.0.0.2]:tcp:80". */
+  readonly ka_name?: string;
   /** No checkers = always alive (keepalived); ldirectord checktype=on/off are explicit checkers. */
   readonly checkers: readonly CheckerDef[];
   readonly at: SourcePos;
@@ -167,6 +171,10 @@ export interface VirtualServiceConfig {
   readonly sorry_server_inhibit: boolean;
   /** ldirectord fallbackcommand, emailalert... kept as written. */
   readonly extra: Readonly<Record<string, string>>;
+  /** keepalived: mail quorum crossings (resolved: virtual_server, global_defs, else false). */
+  readonly smtp_alert?: boolean;
+  /** keepalived's name of it in alerts and logs (FMT_VS): "[10.0.0.1]:tcp:80", "FWM 5", "[GROUP]:80". */
+  readonly ka_name?: string;
   readonly reals: readonly RealServerConfig[];
   readonly at: SourcePos;
 }
@@ -305,6 +313,8 @@ export interface GlobalConfig {
   readonly smtp_alert?: boolean;
   readonly smtp_alert_vrrp?: boolean;
   readonly smtp_alert_checker?: boolean;
+  /** no_checker_emails: checker alerts only when the real server's state changes with them. */
+  readonly no_checker_emails?: boolean;
   /** no_email_faults: no e-mail for FAULT transitions. */
   readonly no_email_faults?: boolean;
   /** keepalived lvs_timeouts (0 = unchanged), as ipvsadm --set. */
@@ -406,6 +416,8 @@ export function toHealthServices(s: DesiredState): HealthService[] {
     ...(v.sorry_server ? { sorry_server: { ...v.sorry_server } } : {}),
     sorry_server_inhibit: v.sorry_server_inhibit,
     inhibit_on_failure: v.inhibit_on_failure,
+    ...(v.smtp_alert ? { smtp_alert: true } : {}),
+    ...(v.ka_name !== undefined ? { alert_name: v.ka_name } : {}),
     real_servers: v.reals.map((r): HealthRealServer => ({
       addr: r.dest.addr,
       port: r.dest.port,
@@ -422,6 +434,8 @@ export function toHealthServices(s: DesiredState): HealthService[] {
       ...(r.script_users !== undefined ? { script_users: r.script_users } : {}),
       ...(r.delay_loop !== undefined ? { delay_loop: r.delay_loop } : {}),
       ...(r.alpha !== undefined ? { alpha: r.alpha } : {}),
+      ...(r.smtp_alert ? { smtp_alert: true } : {}),
+      ...(r.ka_name !== undefined ? { alert_name: r.ka_name } : {}),
       checkers: r.checkers,
     })),
   }));

@@ -13,7 +13,8 @@ import { planReload } from '../config/diff.ts';
 import { HealthManager } from '../health/manager.ts';
 import { applyHealthOps } from '../health/apply.ts';
 import { createScriptRunner, type ScriptRunner } from '../health/io.ts';
-import type { HealthOp, HealthStatus } from '../health/types.ts';
+import type { HealthAlert, HealthOp, HealthStatus } from '../health/types.ts';
+import { alertText, canAlert, localName, sendSmtpAlert } from '../health/smtp-alert.ts';
 import { mailSettings, startVrrp, type VrrpService, type VrrpStatus } from '../ha/vrrp-service.ts';
 import type { Logger } from './log.ts';
 import { ConfigError } from '../core/errors.ts';
@@ -132,6 +133,7 @@ export class ConfigDriver {
       onResult: (svc, dest, checker, r) => {
         if (!r.ok) this.host.log.debug({ service: svc, dest, checker, reason: r.reason }, 'check failed');
       },
+      onAlert: (a) => this.mailAlert(a),
     });
     this.health.start();
     // keepalived runs its VRRP side for static addresses/routes/rules too (have_vrrp_config).
@@ -147,6 +149,23 @@ export class ConfigDriver {
       );
     }
     this.host.log.info({ file: this.file, format: this.format, services: state.services.length, vrrp: state.vrrp.instances.length }, 'configuration loaded');
+  }
+
+  /**
+   * keepalived's checker and quorum e-mail (smtp_alert): through global_defs' smtp_server to
+   * notification_email, as the file in force says (a reload may change them); with
+   * no_checker_emails only the checker transitions that change the server's state.
+   */
+  private mailAlert(a: HealthAlert): void {
+    const g = this.state?.global;
+    if (!g || (g.no_checker_emails && !a.serverChanged)) return;
+    const mail = mailSettings(g);
+    if (!canAlert(mail.settings)) return;
+    const m = alertText.health(mail.settings.routerId ?? localName(), a);
+    void sendSmtpAlert(mail.settings, m).then((o) => {
+      if (o.ok) this.host.log.info({ subject: m.subject }, 'SMTP alert successfully sent.');
+      else this.host.log.warn({ subject: m.subject, err: o.error }, 'SMTP alert not sent');
+    });
   }
 
   /** The keepalived `lvs_sync_daemon IF INSTANCE [id N]` setting, if any. */
@@ -181,9 +200,11 @@ export class ConfigDriver {
     }
     this.state = state;
     if (health) health.update(toHealthServices(state), plan.carry, { running: this.host.services() });
-    // VRRP instances are not re-created on reload unless they changed (keepalived keeps them);
-    // static addresses, routes and rules follow the file (keepalived's clear_diff_static_*).
+    // Static addresses, routes and rules follow the file (keepalived's clear_diff_static_*); a kept
+    // instance's virtual ones too (clear_diff_vrrp), without touching what stayed; other VRRP
+    // changes are logged as applying at restart.
     this.vrrp?.reloadStatic(state.vrrp);
+    this.vrrp?.reloadInstances(state.vrrp.instances);
     this.lastReload = { at, ok: true };
     this.host.log.info({ file: this.file, commands: plan.commands.length }, 'configuration reloaded');
     return { ok: true, commands: plan.commands.length, diagnostics };

@@ -78,7 +78,11 @@ export class VrrpInstance {
   private ahCycled = false;
   private ipId = 0;
 
-  constructor(readonly cfg: VrrpInstanceConfig, private readonly deps: VrrpInstanceDeps, primaryIp: string) {
+  /** The configuration in force: a reload may change its addresses, routes and rules (updateEntries). */
+  cfg: VrrpInstanceConfig;
+
+  constructor(cfg: VrrpInstanceConfig, private readonly deps: VrrpInstanceDeps, primaryIp: string) {
+    this.cfg = cfg;
     this.dev = cfg.interface ?? 'eth0';
     this.af = vrrpFamily(cfg);
     const p = parseIp(primaryIp.split('%')[0]!);
@@ -313,6 +317,43 @@ export class VrrpInstance {
     }
     for (const r of this.cfg.virtual_routes) await this.step(`add route ${r.dst ?? 'default'}`, () => this.deps.routes.route('add', r));
     for (const r of this.cfg.virtual_rules) await this.step(`add rule ${r.priority}`, () => this.deps.routes.rule('add', r));
+  }
+
+  /**
+   * A reload that changes the instance's virtual addresses, routes or rules (keepalived's
+   * clear_diff_vrrp and the new MASTER's set): the configuration takes `next`'s; as MASTER, what
+   * left is removed (rules, routes, then addresses), what came is set (addresses, routes, rules)
+   * and the new addresses announced by gratuitous ARP; what stayed is not touched. Returns what
+   * changed, as "+addr"/"-addr" words, for the log.
+   */
+  updateEntries(next: Pick<VrrpInstanceConfig, 'virtual_ipaddress' | 'virtual_ipaddress_excluded' | 'virtual_routes' | 'virtual_rules'>): string[] {
+    const old = this.cfg;
+    const dev = this.dev;
+    const aKey = (v: VrrpInstanceConfig['virtual_ipaddress'][number]) => JSON.stringify(addrSpec(v, dev));
+    const jKey = (x: unknown) => JSON.stringify(x);
+    const minus = <T>(a: readonly T[], b: readonly T[], key: (x: T) => string): T[] => { const k = new Set(b.map(key)); return a.filter((x) => !k.has(key(x))); };
+    const oldAddrs = [...old.virtual_ipaddress, ...old.virtual_ipaddress_excluded], newAddrs = [...next.virtual_ipaddress, ...next.virtual_ipaddress_excluded];
+    const goneA = minus(oldAddrs, newAddrs, aKey), cameA = minus(newAddrs, oldAddrs, aKey);
+    const goneR = minus(old.virtual_routes, next.virtual_routes, jKey), cameR = minus(next.virtual_routes, old.virtual_routes, jKey);
+    const goneU = minus(old.virtual_rules, next.virtual_rules, jKey), cameU = minus(next.virtual_rules, old.virtual_rules, jKey);
+    this.cfg = { ...old, virtual_ipaddress: next.virtual_ipaddress, virtual_ipaddress_excluded: next.virtual_ipaddress_excluded, virtual_routes: next.virtual_routes, virtual_rules: next.virtual_rules };
+    const changes = [
+      ...goneA.map((v) => `-${v.addr}/${v.prefix}`), ...cameA.map((v) => `+${v.addr}/${v.prefix}`),
+      ...goneR.map((r) => `-route ${r.dst ?? 'default'}`), ...cameR.map((r) => `+route ${r.dst ?? 'default'}`),
+      ...goneU.map((r) => `-rule ${r.priority}`), ...cameU.map((r) => `+rule ${r.priority}`),
+    ];
+    if (changes.length === 0 || this.machine.state !== 'MASTER') return changes;
+    this.enqueue(async () => {
+      for (const r of goneU) await this.step(`delete rule ${r.priority}`, () => this.deps.routes.rule('del', r));
+      for (const r of goneR) await this.step(`delete route ${r.dst ?? 'default'}`, () => this.deps.routes.route('del', r));
+      for (const v of goneA) await this.step(`delete address ${v.addr}/${v.prefix}`, () => this.deps.addresses.del(v, dev));
+      for (const v of cameA) await this.step(`add address ${v.addr}/${v.prefix}`, () => this.deps.addresses.add(v, dev));
+      for (const r of cameR) await this.step(`add route ${r.dst ?? 'default'}`, () => this.deps.routes.route('add', r));
+      for (const r of cameU) await this.step(`add rule ${r.priority}`, () => this.deps.routes.rule('add', r));
+      const announced = new Set(minus(next.virtual_ipaddress, old.virtual_ipaddress, aKey).map(aKey));
+      for (const v of next.virtual_ipaddress) if (announced.has(aKey(v))) this.deps.garp.send(v.dev ?? dev, v.addr, GARP_MASTER_REPEAT);
+    });
+    return changes;
   }
 
   /** Leaving MASTER (vrrp_restore_interface): rules, then routes, then the addresses. */

@@ -103,6 +103,13 @@ export interface VrrpService {
   status(): VrrpStatus[];
   /** A reload: static entries no longer configured are removed, new ones set (keepalived's clear_diff_static_*). */
   reloadStatic(next: StaticEntries): void;
+  /**
+   * A reload's vrrp_instances: an instance kept by name takes the new file's virtual addresses,
+   * routes and rules (as MASTER: what left is removed, what came is set, what stayed untouched).
+   * Any other change (an instance added or removed, its router id, priority, interface...) is
+   * logged as applying only when the daemon restarts; the list of those is returned.
+   */
+  reloadInstances(next: readonly VrrpInstanceConfig[]): string[];
   stop(): Promise<void>;
 }
 
@@ -127,6 +134,7 @@ export function startVrrp(cfg: VrrpConfig, log: VrrpLog, onState?: (name: string
   const links: VmacLinks = 'addMacvlan' in routes ? (routes as unknown as VmacLinks) : netlinkRoutes();
   const vmacs: string[] = [];
   const firewall = new VmacFirewall((msg) => log.warn({}, msg));
+  const configured = new Map(cfg.instances.map((i) => [i.name, i] as const));
   for (const ic0 of cfg.instances) {
     const dev = ic0.interface ?? 'eth0';
     // use_vmac: the instance's addresses and gratuitous ARPs go on its macvlan, and its adverts
@@ -206,6 +214,25 @@ export function startVrrp(cfg: VrrpConfig, log: VrrpLog, onState?: (name: string
       current = next;
       setStatic(gone, routes, 'del', log);
       setStatic(added, routes, 'add', log);
+    },
+    reloadInstances: (next) => {
+      const later: string[] = [];
+      const nextByName = new Map(next.map((i) => [i.name, i] as const));
+      const entries = ['virtual_ipaddress', 'virtual_ipaddress_excluded', 'virtual_routes', 'virtual_rules', 'at'] as const;
+      const rest = (c: VrrpInstanceConfig) => JSON.stringify({ ...c, ...Object.fromEntries(entries.map((k) => [k, null])) });
+      for (const i of instances) {
+        const n = nextByName.get(i.cfg.name);
+        if (!n) { later.push(`vrrp_instance ${i.cfg.name} removed`); continue; }
+        // As the file wrote it (use_vmac runs it on the macvlan), with the entries in force.
+        const was = configured.get(n.name)!;
+        if (rest(n) !== rest(was)) later.push(`vrrp_instance ${n.name} changed (other than its virtual addresses, routes and rules)`);
+        configured.set(n.name, { ...was, ...Object.fromEntries(entries.map((k) => [k, n[k]])) });
+        const changes = i.updateEntries(n);
+        if (changes.length > 0) log.info({ instance: n.name, state: i.state, changes }, 'reload: virtual addresses, routes and rules updated');
+      }
+      for (const n of next) if (!byName.has(n.name)) later.push(`vrrp_instance ${n.name} added`);
+      for (const w of later) log.warn({ change: w }, 'reload: this VRRP change applies when the daemon restarts');
+      return later;
     },
     stop: async () => {
       for (const t of timers) clearInterval(t);

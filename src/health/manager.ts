@@ -25,11 +25,12 @@ import { canonicalIp, parseIp } from '../core/addr.ts';
 import type { DestSpec, ServiceKey } from '../core/types.ts';
 import { hostPort, serviceKeyString } from '../core/service-key.ts';
 import { checkerFingerprint, checkerKey } from './identity.ts';
+import { checkerAlertBody, quorumAlertBody } from './alert-text.ts';
 import type { CheckContext } from './checker.ts';
 import { runCheck as registryRunCheck } from './checkers/index.ts';
 import { realClock, realScriptRunner, type HealthClock, type ScriptRunner, type TimerHandle } from './io.ts';
 import type {
-  CheckResult, CheckerDef, CheckerStatus, DestStatus, HealthCarryHint, HealthOp, HealthRealServer, HealthService, HealthStatus,
+  CheckResult, CheckerDef, CheckerStatus, DestStatus, HealthAlert, HealthCarryHint, HealthOp, HealthRealServer, HealthService, HealthStatus,
   HealthVerdict, RunningService, ServiceStatus,
 } from './types.ts';
 
@@ -48,6 +49,12 @@ export interface HealthManagerOptions {
   readonly random?: () => number;
   /** Called after every check with the result (logging hook). */
   readonly onResult?: (service: string, dest: string, checker: string, r: CheckResult) => void;
+  /**
+   * keepalived's e-mail alerts (smtp_alert on a real server or virtual server): called when one
+   * is due, in keepalived's cases (a checker's up/down transition; MISC_CHECK also its first
+   * verdict; a quorum crossing). The caller decides whether and where mail goes.
+   */
+  readonly onAlert?: (a: HealthAlert) => void;
 }
 
 export const DEFAULT_DELAY_LOOP = 60;
@@ -405,7 +412,10 @@ export class HealthManager {
 
   /** Initial quorum state (no scripts, except keepalived's "starting with quorum down and a sorry server"), then the table. */
   private initVs(vs: VsState, why: string): Parts {
-    vs.quorumUp = this.aliveWeight(vs) >= this.quorum(vs) + this.hysteresis(vs);
+    const sum = this.aliveWeight(vs), q = this.quorum(vs), h = this.hysteresis(vs);
+    vs.quorumUp = sum >= q + h;
+    // keepalived starts a service with quorum up and says so when its first count is below it.
+    if (sum === 0 || sum < q - h) this.alertVs(vs, false, true, q - h, sum);
     const { ups, downs } = this.diff(vs, why);
     const scripts: HealthOp[] = [];
     if (!vs.quorumUp && vs.def.sorry_server && vs.def.quorum_down) scripts.push(this.exec(vs, 'quorum_down', vs.def.quorum_down));
@@ -488,6 +498,7 @@ export class HealthManager {
     const now = this.clock.now();
     ck.checks++;
     ck.last = { ...r, at: now };
+    const hadRun = ck.hasRun, wasUp = ck.up, wasAlive = rs.alive;
     ck.hasRun = true;
     this.o.onResult?.(vs.name, rs.name, ck.label, r);
     let next = this.delayLoop(vs, rs, ck);
@@ -509,7 +520,11 @@ export class HealthManager {
         ck.retryIt = 0;
       }
     }
-    this.emit(this.reconcile(vs, `${rs.name} ${ck.label}: ${r.reason}`));
+    const ops = this.reconcile(vs, `${rs.name} ${ck.label}: ${r.reason}`);
+    // keepalived mails a checker's transition; MISC_CHECK also its first verdict (check_misc.c).
+    const decided = r.ok || (!ck.up && ck.retryIt === 0);
+    if (ck.up !== wasUp || (ck.def.type === 'MISC_CHECK' && !hadRun && decided)) this.alertRs(vs, rs, ck, r, wasAlive);
+    this.emit(ops);
     if (this.running) this.schedule(vs, rs, ck, next);
   }
 
@@ -541,12 +556,16 @@ export class HealthManager {
     }
     const sum = this.aliveWeight(vs);
     const q = this.quorum(vs), h = this.hysteresis(vs);
+    // keepalived's update_quorum_state: a reload's re-evaluation is an "init" one.
+    const init = why === 'reload';
     if (!vs.quorumUp && sum >= q + h) {
       vs.quorumUp = true;
       if (vs.def.quorum_up) scripts.push(this.exec(vs, 'quorum_up', vs.def.quorum_up));
+      this.alertVs(vs, true, init, q + h, sum);
     } else if (vs.quorumUp && (sum === 0 || sum < q - h)) {
       vs.quorumUp = false;
       if (vs.def.quorum_down) scripts.push(this.exec(vs, 'quorum_down', vs.def.quorum_down));
+      this.alertVs(vs, false, init, q - h, sum);
     }
     const { ups, downs } = this.diff(vs, why);
     return { ups, downs, scripts };
@@ -616,6 +635,30 @@ export class HealthManager {
     return rs
       ? { op: 'exec', script, ...as, event, service: vs.def.key, dest: { addr: rs.def.addr, port: rs.def.port } }
       : { op: 'exec', script, ...as, event, service: vs.def.key };
+  }
+
+  private vsAlertName(vs: VsState): string {
+    const k = vs.def.key;
+    return vs.def.alert_name ?? (k.fwmark > 0 ? `FWM ${k.fwmark}` : `[${k.addr}]:${k.protocol}:${k.port}`);
+  }
+
+  private alertRs(vs: VsState, rs: RsState, ck: CkState, r: CheckResult, wasAlive: boolean): void {
+    if (!rs.def.smtp_alert || !this.o.onAlert) return;
+    const t = this.targetOf(vs.def, rs.def, ck.def);
+    const body = checkerAlertBody(ck.def, ck.up, r, `[${t.host}]:${t.port}`);
+    if (body === null) return;
+    this.o.onAlert({
+      kind: 'rs', vs: this.vsAlertName(vs), rs: rs.def.alert_name ?? `[${rs.def.addr}]:${vs.def.key.protocol}:${rs.def.port}`,
+      state: rs.alive ? 'UP' : 'DOWN', body, serverChanged: wasAlive !== rs.alive,
+    });
+  }
+
+  private alertVs(vs: VsState, up: boolean, init: boolean, threshold: number, sum: number): void {
+    if (!vs.def.smtp_alert || !this.o.onAlert) return;
+    this.o.onAlert({
+      kind: 'vs', vs: this.vsAlertName(vs), state: up ? 'UP' : 'DOWN',
+      body: quorumAlertBody(up, init, this.quorum(vs), this.hysteresis(vs), threshold, sum), serverChanged: true,
+    });
   }
 
   private emit(ops: HealthOp[]): void {

@@ -9,6 +9,7 @@
 import { Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { smtpReply } from './checkers/smtp.ts';
+import type { HealthAlert } from './types.ts';
 
 export interface SmtpAlertSettings {
   /** notification_email: nothing is sent without at least one address and a server. */
@@ -48,6 +49,11 @@ export const alertText = {
   group(routerId: string, group: string, state: string): SmtpMessage | null {
     const t = GROUP_TEXT[state];
     return t ? { subject: `[${routerId}] VRRP Group ${group} - ${t[0]}`, body: t[1] } : null;
+  },
+  /** A health checking alert (the manager's onAlert): keepalived's SMTP_MSG_RS and SMTP_MSG_VS. */
+  health(routerId: string, a: HealthAlert): SmtpMessage {
+    const subject = a.kind === 'vs' ? `[${routerId}] Virtualserver ${a.vs} - ${a.state}` : `[${routerId}] Realserver ${a.rs} of virtual server ${a.vs} - ${a.state}`;
+    return { subject, body: a.body };
   },
   /** `rs` and `vs` as keepalived prints them: [IP]:tcp:PORT. */
   realServer(routerId: string, rs: string, vs: string, up: boolean, checker: string): SmtpMessage {

@@ -222,6 +222,10 @@ export interface HealthRealServer {
   /** Per-real-server delay_loop override (keepalived allows it). */
   readonly delay_loop?: number;
   readonly alpha?: boolean;
+  /** keepalived's real_server smtp_alert: mail its checkers' up/down transitions (onAlert). */
+  readonly smtp_alert?: boolean;
+  /** How keepalived names it in alerts (FMT_RS: "[10.0.0.2]:tcp:80"); default [addr]:port. */
+  readonly alert_name?: string;
 }
 
 export interface HealthSorryServer {
@@ -257,7 +261,31 @@ export interface HealthService {
   readonly sorry_server_inhibit?: boolean;
   /** Default for real servers that do not set it. */
   readonly inhibit_on_failure?: boolean;
+  /** keepalived's virtual_server smtp_alert: mail quorum gained / lost (onAlert). */
+  readonly smtp_alert?: boolean;
+  /** How keepalived names it in alerts (FMT_VS: "[10.0.0.1]:tcp:80", "FWM 5", "[GROUP]:80"). */
+  readonly alert_name?: string;
   readonly real_servers: readonly HealthRealServer[];
+}
+
+/**
+ * An e-mail alert keepalived sends about health checking (core/smtp.c SMTP_MSG_RS / SMTP_MSG_VS):
+ * a checker's transition on a real server with smtp_alert ('rs': state = the server's after it),
+ * or a quorum crossing of a virtual server with smtp_alert ('vs').
+ */
+export interface HealthAlert {
+  readonly kind: 'rs' | 'vs';
+  /** FMT_VS. */
+  readonly vs: string;
+  /** FMT_RS ('rs' only). */
+  readonly rs?: string;
+  readonly state: 'UP' | 'DOWN';
+  readonly body: string;
+  /**
+   * Whether the real server's alive state changed with it: with global no_checker_emails
+   * keepalived mails only those ('vs' alerts: always true).
+   */
+  readonly serverChanged: boolean;
 }
 
 /** What the manager asks the daemon to do. Apply in order. */

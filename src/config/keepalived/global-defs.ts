@@ -92,7 +92,7 @@ export function globalDefsTable(st: KaState): Table {
     keep(s);
   } };
   // The defaults of the vrrp_instance / sync group / virtual_server / real_server smtp_alert.
-  for (const k of ['smtp_alert', 'smtp_alert_vrrp', 'smtp_alert_checker'] as const) {
+  for (const k of ['smtp_alert', 'smtp_alert_vrrp', 'smtp_alert_checker', 'no_checker_emails'] as const) {
     t[k] = { run: (s) => {
       const v = s.args[0] ? kaBool(s.args[0].text) : true;
       if (v === null) { c.warn(s.args[0]!, `Invalid value '${s.args[0]!.text}' for global ${k} specified`); return; }

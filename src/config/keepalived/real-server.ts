@@ -10,12 +10,15 @@ import type { Tok } from '../kalex.ts';
 import { buildChecker, checkerTable, type CheckerRead, type Inherit } from './checkers/index.ts';
 import { pos, setUser, type Ctx, type Stmt } from './context.ts';
 import { parseMethod, type LvsMethod } from './lvs-method.ts';
+import { kaBool } from './numbers.ts';
 
 /** A real_server as written (what it leaves unset comes from its virtual_server, whatever the order). */
 export interface RealDraft {
   addr: string; af: Af; port: number | null; weight?: number; method: LvsMethod | null; u: number; l: number;
   inhibit?: boolean; notify_up?: string; notify_down?: string; users: Partial<Record<'notify_up' | 'notify_down', string>>;
   delay_loop?: number; alpha?: boolean; inherit: Inherit; checkers: CheckerRead[]; at: Tok;
+  /** smtp_alert as written (unset: global_defs decides). */
+  smtpAlert?: boolean;
 }
 
 /** What a real_server takes from its virtual_server. */
@@ -24,6 +27,10 @@ export interface RealDefaults {
   readonly inherit: Inherit;
   /** Service-level virtualhost: applied to HTTP checkers that do not set their own. */
   readonly virtualhost: string | undefined;
+  /** smtp_alert when the real_server does not say (global_defs smtp_alert_checker / smtp_alert, else true). */
+  readonly smtpAlert: boolean;
+  /** The protocol keepalived names it with (FMT_RS): tcp, udp, sctp, none. */
+  readonly proto: string;
 }
 
 export function parseRealServer(c: Ctx, r: Stmt): RealDraft | null {
@@ -49,7 +56,11 @@ export function parseRealServer(c: Ctx, r: Stmt): RealDraft | null {
     warmup: { run: (x) => { const v = c.num(x, 0, 'seconds', 0, 86400, false); if (v !== null) rInh.warmup = v; } },
     connect_timeout: { run: (x) => { const v = c.num(x, 0, 'seconds', 0, 86400, false); if (v !== null) rInh.connect_timeout = v; } },
     virtualhost: { run: (x) => c.warn(x.name, "real_server 'virtualhost' is applied only through HTTP_GET/SSL_GET blocks; ignored here") },
-    smtp_alert: { run: (x) => c.warn(x.name, "'smtp_alert' is not supported (no e-mail alerts); ignored") },
+    smtp_alert: { run: (x) => {
+      const v = x.args[0] ? kaBool(x.args[0].text) : true;
+      if (v === null) c.warn(x.args[0]!, `Invalid real_server smtp_alert parameter ${x.args[0]!.text}`);
+      else d.smtpAlert = v;
+    } },
     ...checkerTable(c, (ck) => d.checkers.push(ck)),
   }, 'real_server');
   return d;
@@ -89,6 +100,8 @@ export function placeReal(c: Ctx, d: RealDraft, dflt: RealDefaults, spec: Servic
     ...(Object.keys(d.users).length ? { script_users: { ...d.users } } : {}),
     ...(d.delay_loop !== undefined ? { delay_loop: d.delay_loop } : {}),
     ...(d.alpha !== undefined ? { alpha: d.alpha } : {}),
+    smtp_alert: d.smtpAlert ?? dflt.smtpAlert,
+    ka_name: `[${d.addr}]:${dflt.proto}:${port}`,
     checkers: checkersOf(d, dflt),
     at: pos(d.at),
   };

@@ -9,7 +9,7 @@ import { DEFAULTS, type RealServerConfig, type SorryServerConfig, type SourcePos
 import type { Tok } from '../kalex.ts';
 import type { Inherit } from './checkers/index.ts';
 import { pos, sameFor, setUser, type Ctx, type KaState, type Stmt } from './context.ts';
-import { kaDecimal, kaUnsigned } from './numbers.ts';
+import { kaBool, kaDecimal, kaUnsigned } from './numbers.ts';
 import { parseMethod, type LvsMethod } from './lvs-method.ts';
 import { parseRealServer, placeReal, type RealDraft } from './real-server.ts';
 
@@ -100,6 +100,7 @@ export function parseVirtualServer(st: KaState, s: Stmt): void {
     inhibit_on_failure: false, ha_suspend: false, sorry_server_inhibit: false,
   };
   let quorumUp: string | undefined, quorumDown: string | undefined, virtualhost: string | undefined;
+  let smtpAlert: boolean | undefined;
   const vsUsers: Partial<Record<'quorum_up' | 'quorum_down', string>> = {};
   let sorry: { addr: string; af: Af; port: number; tok: Tok } | null = null;
   let sorryMethod: FwdMethod | null = null;
@@ -191,7 +192,11 @@ export function parseVirtualServer(st: KaState, s: Stmt): void {
     connect_timeout: { run: (x) => { const v = c.num(x, 0, 'seconds', 0, 86400, false); if (v !== null) inh.connect_timeout = v; } },
     nat_mask: { run: (x) => c.warn(x.name, "'nat_mask' is obsolete (keepalived 1.x) and has no effect; ignored") },
     net_mask: { run: (x) => c.warn(x.name, "'net_mask' is obsolete and has no effect; ignored") },
-    smtp_alert: { run: (x) => c.warn(x.name, "'smtp_alert' is not supported (no e-mail alerts); ignored") },
+    smtp_alert: { run: (x) => {
+      const v = x.args[0] ? kaBool(x.args[0].text) : true;
+      if (v === null) c.warn(x.args[0]!, `Invalid virtual_server smtp_alert parameter ${x.args[0]!.text}`);
+      else smtpAlert = v;
+    } },
     real_server: { run: (x) => { const d = parseRealServer(c, x); if (d) drafts.push(d); } },
   }, 'virtual_server');
   st.deferred.push(() => {
@@ -307,7 +312,9 @@ export function parseVirtualServer(st: KaState, s: Stmt): void {
       c.note(s.name, `group ${groupName} makes ${svcs.length} services, each checking its real servers on its own (keepalived checks each real server once per virtual_server)`);
     }
     // Real servers (read once per virtual_server; shared by all group members).
-    const dflt = { weight: vsWeight, inherit: inh, virtualhost };
+    // keepalived's defaults (check_data.c): a virtual_server mails only when asked, a real_server unless told not to.
+    const g = st.global;
+    const dflt = { weight: vsWeight, inherit: inh, virtualhost, smtpAlert: g.smtp_alert_checker ?? g.smtp_alert ?? true, proto: proto() };
     for (const { spec, at, again } of svcs) {
       const placed: RealServerConfig[] = [];
       for (const d of reals) {
@@ -347,6 +354,7 @@ export function parseVirtualServer(st: KaState, s: Stmt): void {
         ...(virtualhost !== undefined ? { virtualhost } : {}),
         ...(sorryCfg ? { sorry_server: sorryCfg } : {}),
         sorry_server_inhibit: opt.sorry_server_inhibit,
+        smtp_alert: smtpAlert ?? g.smtp_alert_checker ?? g.smtp_alert ?? false, ka_name: fmt(),
         extra: {}, reals: placed, at,
       });
     }
