@@ -286,6 +286,7 @@ export class HealthManager {
         const present = table ? inTable(key, gone.def.addr, gone.def.port) !== undefined : gone.applied !== null;
         if (present) out.downs.push(this.removeOp(vs.def, gone.def.addr, gone.def.port, why));
         if (gone.alive && gone.def.notify_down) out.scripts.push(this.exec(vs, 'notify_down', gone.def.notify_down, gone));
+        if (gone.alive && present) this.alertRemoved(vs, gone);
       }
       // The sorry server moved or went away: the old one leaves.
       const s = d.sorry_server;
@@ -313,7 +314,10 @@ export class HealthManager {
         const present = table ? t?.get(canonKey(rs.def.addr, rs.def.port)) !== undefined : rs.applied !== null;
         if (present) out.downs.push(this.removeOp(vs.def, rs.def.addr, rs.def.port, why));
         if (rs.alive && rs.def.notify_down) out.scripts.push(this.exec(vs, 'notify_down', rs.def.notify_down, rs));
+        if (rs.alive && present) this.alertRemoved(vs, rs);
       }
+      // keepalived's update_vs_notifies once its servers are gone: the quorum is lost (weight 0).
+      if (vs.quorumUp) this.alertVs(vs, false, false, this.quorum(vs) - this.hysteresis(vs), 0);
       if (vs.sorryAt) {
         const present = table ? t?.get(canonKey(vs.sorryAt.addr, vs.sorryAt.port)) !== undefined : vs.sorryApplied !== null;
         if (present) out.downs.push(this.removeOp(vs.def, vs.sorryAt.addr, vs.sorryAt.port, why));
@@ -651,6 +655,12 @@ export class HealthManager {
       kind: 'rs', vs: this.vsAlertName(vs), rs: rs.def.alert_name ?? `[${rs.def.addr}]:${vs.def.key.protocol}:${rs.def.port}`,
       state: rs.alive ? 'UP' : 'DOWN', body, serverChanged: wasAlive !== rs.alive,
     });
+  }
+
+  /** keepalived's clear_service_rs on a reload: a live real server taken out is mailed "Removing". */
+  private alertRemoved(vs: VsState, rs: RsState): void {
+    if (!rs.def.smtp_alert || !this.o.onAlert) return;
+    this.o.onAlert({ kind: 'rs', vs: this.vsAlertName(vs), rs: rs.def.alert_name ?? `[${rs.def.addr}]:${vs.def.key.protocol}:${rs.def.port}`, state: 'DOWN', body: '=> Removing <=', serverChanged: true });
   }
 
   private alertVs(vs: VsState, up: boolean, init: boolean, threshold: number, sum: number): void {

@@ -106,3 +106,17 @@ test("keepalived's smtp_alert defaults: real servers mail unless told not to, vi
   assert.deepEqual(ka('', '', '').names, ['[10.0.0.1]:tcp:80', '[10.1.0.1]:tcp:80']);
   assert.ok(ka('', 'smtp_alert maybe', '').diags.includes('Invalid virtual_server smtp_alert parameter maybe'));
 });
+
+test('a reload that drops a live real server mails it "Removing"; one that drops a service mails its quorum lost at 0', async () => {
+  const { m, clock, take } = setup({});
+  m.start();
+  await clock.advance(0);
+  const svc: HealthService = { key: KEY, delay_loop: 5, quorum: 1, smtp_alert: true, real_servers: [rs('10.1.0.1')] };
+  m.update([svc]);
+  assert.deepEqual(take(), ['[lb] Realserver [10.1.0.2]:tcp:80 of virtual server [10.0.0.1]:tcp:80 - DOWN | => Removing <=']);
+  m.update([]);
+  assert.deepEqual(take(), [
+    '[lb] Realserver [10.1.0.1]:tcp:80 of virtual server [10.0.0.1]:tcp:80 - DOWN | => Removing <=',
+    '[lb] Virtualserver [10.0.0.1]:tcp:80 - DOWN | => Lost quorum 1+0=1 <= 0 <=',
+  ]);
+});
