@@ -258,6 +258,11 @@ export interface VrrpInstanceConfig {
    * virtual addresses and sends the adverts (from the base interface with vmac_xmit_base).
    */
   readonly vmac?: { readonly name: string; readonly mac: string; readonly xmit_base: boolean };
+  /**
+   * Accept mode as keepalived resolves it (accept / no_accept; unset: on for the address owner,
+   * off under vrrp_strict): false = as MASTER, traffic to and from the virtual addresses is
+   * dropped (keepalived's nftables rules; ha/accept-firewall.ts).
+   */
   readonly accept?: boolean;
   readonly lvs_sync_daemon_interface?: string;
   readonly at: SourcePos;

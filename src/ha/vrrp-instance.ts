@@ -11,6 +11,7 @@ import type { AddressManager, GarpSender, NotifyRunner } from './vrrp-net.ts';
 import type { Deleted, RouteTable } from '../os/rtnetlink.ts';
 import { isAddress, isRoute, isRule, type IfIndexOf } from '../os/rtnl-codec.ts';
 import { addrSpec } from './vrrp-net.ts';
+import type { AcceptFirewall } from './accept-firewall.ts';
 import { AH_SEQ_MAX, ahKey, checkAhPacket, encodeAhPacket, IPPROTO_AH } from './vrrp-ah.ts';
 
 export interface VrrpLog {
@@ -24,6 +25,11 @@ export interface VrrpInstanceDeps {
   readonly addresses: AddressManager;
   /** virtual_routes / virtual_rules (keepalived sets them after the addresses, removes them before). */
   readonly routes: RouteTable;
+  /**
+   * keepalived's accept-mode firewall (./accept-firewall.ts): a MASTER that is not the address
+   * owner and has no accept mode refuses traffic to and from its virtual addresses.
+   */
+  readonly firewall?: AcceptFirewall;
   readonly garp: GarpSender;
   readonly notify: NotifyRunner;
   readonly log: VrrpLog;
@@ -312,6 +318,8 @@ export class VrrpInstance {
    * then virtual_routes, then virtual_rules. Each one that fails is logged and the rest still set.
    */
   private async take(): Promise<void> {
+    // keepalived's vrrp_handle_accept_mode comes before the addresses (no packet slips through).
+    this.setFirewall(true);
     for (const v of [...this.cfg.virtual_ipaddress, ...this.cfg.virtual_ipaddress_excluded]) {
       await this.step(`add address ${v.addr}/${v.prefix}`, () => this.deps.addresses.add(v, this.dev));
     }
@@ -347,6 +355,7 @@ export class VrrpInstance {
       for (const r of goneU) await this.step(`delete rule ${r.priority}`, () => this.deps.routes.rule('del', r));
       for (const r of goneR) await this.step(`delete route ${r.dst ?? 'default'}`, () => this.deps.routes.route('del', r));
       for (const v of goneA) await this.step(`delete address ${v.addr}/${v.prefix}`, () => this.deps.addresses.del(v, dev));
+      this.setFirewall(true);
       for (const v of cameA) await this.step(`add address ${v.addr}/${v.prefix}`, () => this.deps.addresses.add(v, dev));
       for (const r of cameR) await this.step(`add route ${r.dst ?? 'default'}`, () => this.deps.routes.route('add', r));
       for (const r of cameU) await this.step(`add rule ${r.priority}`, () => this.deps.routes.rule('add', r));
@@ -362,6 +371,19 @@ export class VrrpInstance {
     for (const r of this.cfg.virtual_routes) await this.step(`delete route ${r.dst ?? 'default'}`, () => this.deps.routes.route('del', r));
     for (const v of [...this.cfg.virtual_ipaddress, ...this.cfg.virtual_ipaddress_excluded]) {
       await this.step(`delete address ${v.addr}/${v.prefix}`, () => this.deps.addresses.del(v, this.dev));
+    }
+    this.setFirewall(false);
+  }
+
+  /** Without accept mode (and not the address owner), a MASTER's addresses refuse traffic; the rules go with them. */
+  private setFirewall(on: boolean): void {
+    const fw = this.deps.firewall;
+    if (!fw || this.cfg.accept !== false || this.cfg.priority === 255) return;
+    try {
+      if (on) fw.add(this.cfg.name, [...this.cfg.virtual_ipaddress, ...this.cfg.virtual_ipaddress_excluded].map((v) => v.addr));
+      else fw.del(this.cfg.name);
+    } catch (e) {
+      this.deps.log.warn({ instance: this.cfg.name, err: String((e as Error).message ?? e) }, `VRRP: cannot ${on ? 'set' : 'remove'} the no_accept firewall drop rule`);
     }
   }
 

@@ -20,6 +20,7 @@ import { alertText, canAlert, localName, sendSmtpAlert, type SmtpAlertSettings, 
 import type { GlobalConfig } from '../config/desired.ts';
 import { createVmac, removeVmac, type VmacLinks } from './vrrp-vmac.ts';
 import { VmacFirewall } from './vrrp-firewall.ts';
+import { nftAcceptFirewall } from './accept-firewall.ts';
 
 /** E-mail alerts of VRRP transitions (keepalived's smtp_alert): where to, and whether FAULT is said. */
 export interface VrrpMail {
@@ -135,6 +136,8 @@ export function startVrrp(cfg: VrrpConfig, log: VrrpLog, onState?: (name: string
   const vmacs: string[] = [];
   const firewall = new VmacFirewall((msg) => log.warn({}, msg));
   const configured = new Map(cfg.instances.map((i) => [i.name, i] as const));
+  // no_accept (or vrrp_strict's default): keepalived's nftables drop rules while MASTER.
+  const acceptFirewall = cfg.instances.some((i) => i.accept === false && i.priority !== 255) ? nftAcceptFirewall() : undefined;
   for (const ic0 of cfg.instances) {
     const dev = ic0.interface ?? 'eth0';
     // use_vmac: the instance's addresses and gratuitous ARPs go on its macvlan, and its adverts
@@ -157,6 +160,7 @@ export function startVrrp(cfg: VrrpConfig, log: VrrpLog, onState?: (name: string
       openTransport: (onPacket) => open({ ifname: txDev, srcIp: src, unicastPeers: ic.unicast_peer, onPacket, ...(ic.authentication?.auth_type === 'AH' && af === 4 && ic.version === 2 ? { ah: true } : {}) }),
       addresses,
       routes,
+      ...(acceptFirewall ? { firewall: acceptFirewall } : {}),
       garp: packetGarp,
       notify: runnerNotify(runner),
       log,
@@ -243,6 +247,7 @@ export function startVrrp(cfg: VrrpConfig, log: VrrpLog, onState?: (name: string
         firewall.remove(v);
         removeVmac(v, links, log);
       }
+      acceptFirewall?.close();
       setStatic(current, routes, 'del', log);
     },
   };

@@ -178,7 +178,6 @@ function completeInstance(st: KaState, d: InstanceDraft, sync: { name: string; t
   }
 
   // What tsvs's VRRP does not do, said where it is written.
-  if (!accept && d.accept === false) c.warn(d.at, `${tag} no_accept is accepted but not implemented by the tsvs VRRP engine (virtual addresses always accept traffic); ignored`);
 
   return {
     name: d.name, state, ...(d.interface !== undefined ? { interface: d.interface } : {}),
@@ -195,7 +194,7 @@ function completeInstance(st: KaState, d: InstanceDraft, sync: { name: string; t
     notify: d.notify,
     ...(Object.keys(d.notifyUsers).length ? { notify_users: d.notifyUsers } : {}),
     ...(d.garpMasterDelay !== undefined ? { garp_master_delay: d.garpMasterDelay } : {}),
-    smtp_alert: d.smtpAlert ?? st.global.smtp_alert_vrrp ?? st.global.smtp_alert ?? false, use_vmac: d.useVmac, ...(vmac ? { vmac } : {}), ...(d.accept !== undefined ? { accept: d.accept } : {}),
+    smtp_alert: d.smtpAlert ?? st.global.smtp_alert_vrrp ?? st.global.smtp_alert ?? false, use_vmac: d.useVmac, ...(vmac ? { vmac } : {}), accept,
     ...(d.lvsSyncDaemonInterface !== undefined ? { lvs_sync_daemon_interface: d.lvsSyncDaemonInterface } : {}),
     at: d.at,
   };
