@@ -303,6 +303,17 @@ export interface VrrpConfig {
   readonly static_ipaddress: readonly VrrpAddress[];
   readonly static_routes: readonly RouteSpec[];
   readonly static_rules: readonly RuleSpec[];
+  /** track_group blocks: which instances track the interfaces of the static entries naming them. */
+  readonly trackGroups: readonly StaticTrackGroupConfig[];
+}
+
+/** `track_group NAME { group { ... } }` with the interfaces of the static entries written with it. */
+export interface StaticTrackGroupConfig {
+  readonly name: string;
+  readonly group: readonly string[];
+  /** Interfaces of static addresses, routes (dev) and rules (iif) with `track_group NAME` (not no_track). */
+  readonly devs: readonly string[];
+  readonly at: SourcePos;
 }
 
 export interface GlobalConfig {
@@ -379,7 +390,7 @@ export interface LoadResult {
 }
 
 export function emptyVrrp(): VrrpConfig {
-  return { instances: [], syncGroups: [], scripts: [], trackFiles: [], static_ipaddress: [], static_routes: [], static_rules: [] };
+  return { instances: [], syncGroups: [], scripts: [], trackFiles: [], static_ipaddress: [], static_routes: [], static_rules: [], trackGroups: [] };
 }
 
 export function keyOf(spec: ServiceSpec): ServiceKey {

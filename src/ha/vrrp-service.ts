@@ -14,7 +14,7 @@ import { isAddress, isRoute, isRule } from '../os/rtnl-codec.ts';
 import { ifIndex } from '../os/libc.ts';
 import type { VrrpState } from './vrrp-machine.ts';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { ScriptState, parseTrackFileValue, trackFileStatus, trackOutcome } from './vrrp-track.ts';
+import { ScriptState, implicitInterfaces, parseTrackFileValue, trackFileStatus, trackOutcome } from './vrrp-track.ts';
 import { realScriptRunner, splitCommand, type ScriptRunner } from '../health/io.ts';
 import { alertText, canAlert, localName, sendSmtpAlert, type SmtpAlertSettings, type SmtpMessage, type SmtpOutcome } from '../health/smtp-alert.ts';
 import type { GlobalConfig } from '../config/desired.ts';
@@ -188,6 +188,7 @@ export function startVrrp(cfg: VrrpConfig, log: VrrpLog, onState?: (name: string
   const timers = startTracking(cfg, byName, log, runner);
   let current: StaticEntries = cfg;
   const watch = watchEntries(() => current, instances, routes, log, watchDeletions);
+  timers.push(reinstateOnLinkUp(() => current, routes, log));
   return {
     status: () =>
       instances.map((i) => ({
@@ -304,6 +305,36 @@ function watchEntries(statics: () => StaticEntries, instances: readonly VrrpInst
   }
 }
 
+/**
+ * keepalived's interface_up (vrrp_if.c static_track_group_reinstate_config): when an interface
+ * comes back up, the static addresses and routes on it that are tracked are set again (the
+ * kernel took the routes away with the link; a restore tried while it was down failed).
+ */
+function reinstateOnLinkUp(statics: () => StaticEntries, rt: RouteTable, log: VrrpLog): NodeJS.Timeout {
+  const state = new Map<string, boolean>();
+  return setInterval(() => {
+    const cfg = statics();
+    const addrs = cfg.static_ipaddress.filter((a) => !a.extra.includes('no_track')).map((a) => addrSpec(a, STATIC_DEFAULT_IF));
+    const routes = cfg.static_routes.filter((r) => !r.noTrack && r.dev);
+    const devs = new Set([...addrs.map((a) => a.dev), ...routes.map((r) => r.dev!)]);
+    for (const dev of devs) {
+      const up = interfaceUp(dev), was = state.get(dev);
+      state.set(dev, up);
+      if (!up || was !== false) continue;
+      const quiet = (what: string, f: () => void) => {
+        try { f(); log.info({ dev }, `Restoring deleted static ${what}`); } catch (e) {
+          if (!/exist/i.test((e as Error).message)) log.warn({ err: (e as Error).message, dev }, `static ${what}: cannot restore it`);
+        }
+      };
+      for (const a of addrs) if (a.dev === dev) quiet(`address ${a.addr}`, () => rt.address('add', a));
+      for (const r of routes) if (r.dev === dev) quiet(`route ${r.dst ?? 'default'}`, () => rt.route('add', r));
+    }
+  }, LINK_POLL_MS);
+}
+
+/** How often link states are read for static entries (keepalived is told by netlink). */
+const LINK_POLL_MS = 500;
+
 /** track_file init_file: the value written when the file is absent, or always with `overwrite` (a regular file only). */
 function initTrackFiles(cfg: VrrpConfig, log: VrrpLog): void {
   for (const f of cfg.trackFiles) {
@@ -346,7 +377,10 @@ function startTracking(cfg: VrrpConfig, byName: Map<string, VrrpInstance>, log: 
   const fileByName = new Map(cfg.trackFiles.map((f) => [f.name, f] as const));
   for (const ic of cfg.instances) {
     const inst = byName.get(ic.name);
-    if (!inst || (ic.track_script.length === 0 && ic.track_interface.length === 0 && ic.track_file.length === 0)) continue;
+    // Interfaces of its addresses, routes, rules and static track groups: tracked at weight 0.
+    const explicit = new Set(ic.track_interface.map((t) => t.name));
+    const implicit = implicitInterfaces(ic, cfg.trackGroups ?? []).filter((n) => !explicit.has(n));
+    if (!inst || (ic.track_script.length === 0 && ic.track_interface.length === 0 && ic.track_file.length === 0 && implicit.length === 0)) continue;
     const tracked = ic.track_script.flatMap((t) => {
       const sc = scripts.get(t.name);
       if (!sc) {
@@ -356,7 +390,8 @@ function startTracking(cfg: VrrpConfig, byName: Map<string, VrrpInstance>, log: 
       const weight = t.weight ?? sc.weight;
       return [{ sc, state: new ScriptState({ name: sc.name, weight, reverse: t.reverse ?? sc.reverse, rise: sc.rise, fall: sc.fall, initFail: sc.init_fail }), weight }];
     });
-    const ifs = ic.track_interface.map((t) => ({ name: t.name, weight: t.weight ?? 0, up: interfaceUp(t.name) }));
+    const ifs = [...ic.track_interface.map((t) => ({ name: t.name, weight: t.weight ?? 0 })), ...implicit.map((name) => ({ name, weight: 0 }))]
+      .map((t) => ({ ...t, up: interfaceUp(t.name) }));
     const files = ic.track_file.flatMap((t) => {
       const f = fileByName.get(t.name);
       return f ? [{ name: t.name, path: f.file, weight: t.weight, reverse: t.reverse, value: readTrackFile(f.file) ?? 0, bad: false }] : [];

@@ -8,6 +8,7 @@
  * - `reverse` inverts the script's result. A track_script entry's own `weight` overrides the
  *   vrrp_script's.
  */
+import type { StaticTrackGroupConfig, VrrpInstanceConfig } from '../config/desired.ts';
 
 export interface TrackedScript {
   readonly name: string;
@@ -85,4 +86,25 @@ export function trackOutcome(t: TrackInputs): { faults: string[]; delta: number 
     else delta += f.status;
   }
   return { faults, delta };
+}
+
+/**
+ * The interfaces an instance tracks without track_interface, at weight 0 (FAULT while one is
+ * down), as keepalived 2.2.7 adds them (vrrp.c vrrp_complete_instance, vrrp_static_track.c): the
+ * interface of each virtual and excluded address (its own when the address names none), of each
+ * virtual route with a device and each virtual rule with iif/oif, unless no_track; and those of
+ * the static entries naming a track_group the instance is in.
+ */
+export function implicitInterfaces(ic: VrrpInstanceConfig, groups: readonly StaticTrackGroupConfig[] = []): string[] {
+  const own = ic.interface ?? 'eth0';
+  const out = new Set<string>();
+  for (const v of [...ic.virtual_ipaddress, ...ic.virtual_ipaddress_excluded]) if (!v.extra.includes('no_track')) out.add(v.dev ?? own);
+  for (const r of ic.virtual_routes) if (!r.noTrack && r.dev) out.add(r.dev);
+  for (const r of ic.virtual_rules) {
+    if (r.noTrack) continue;
+    if (r.iif) out.add(r.iif);
+    if (r.oif) out.add(r.oif);
+  }
+  for (const g of groups) if (g.group.includes(ic.name)) for (const d of g.devs) out.add(d);
+  return [...out];
 }

@@ -26,6 +26,7 @@ import { parseInstance } from './vrrp-instance.ts';
 import { parseScript } from './vrrp-script.ts';
 import { parseSyncGroup } from './vrrp-sync-group.ts';
 import { parseTrackFile } from './vrrp-track-file.ts';
+import { parseTrackGroup } from './track-group.ts';
 
 export interface KeepalivedOptions extends LexOptions {
   /** The host's interfaces, which keepalived checks the file against; absent = not checked. */
@@ -47,6 +48,7 @@ function topTable(st: KaState): Table {
     static_ipaddress: block(parseStaticAddresses),
     static_routes: block(parseStaticRoutes),
     static_rules: block(parseStaticRules),
+    track_group: block(parseTrackGroup),
   };
 }
 
