@@ -32,6 +32,12 @@ const AF = { 4: 2, 6: 10 } as const;
 const IFA = { ADDRESS: 1, LOCAL: 2, LABEL: 3, BROADCAST: 4, CACHEINFO: 6, FLAGS: 8 } as const;
 const RTA = { DST: 1, SRC: 2, OIF: 4, GATEWAY: 5, PRIORITY: 6, PREFSRC: 7, METRICS: 8, MULTIPATH: 9, TABLE: 15 } as const;
 const RTAX_MTU = 2;
+const RTAX_LOCK = 1;
+/** Route metrics (linux/rtnetlink.h RTAX_*): the words keepalived and ip route take for them. */
+export const RTAX = {
+  mtu: 2, window: 3, rtt: 4, rttvar: 5, ssthresh: 6, cwnd: 7, advmss: 8, reordering: 9, hoplimit: 10, initcwnd: 11,
+  features: 12, rto_min: 13, initrwnd: 14, quickack: 15, cc_algo: 16, fastopen_no_cookie: 17,
+} as const;
 const RTNH_F_ONLINK = 4;
 const FRA = {
   DST: 1, SRC: 2, IIFNAME: 3, GOTO: 4, PRIORITY: 6, FWMARK: 10, FLOW: 11, TUN_ID: 12, SUPPRESS_IFGROUP: 13,
@@ -96,6 +102,10 @@ export interface RouteSpec {
   readonly metric?: number;
   readonly tos?: number;
   readonly mtu?: number;
+  /** Other RTA_METRICS values by RTAX number (advmss, window, cwnd, ...: keepalived's route words). */
+  readonly metrics?: Readonly<Record<number, number>>;
+  /** RTAX_LOCK: a bit per locked metric (`mtu lock 1400`). */
+  readonly lock?: number;
   readonly onlink?: boolean;
   /** `add` (fail when it exists) / `append`; default prepend (keepalived's). */
   readonly mode?: 'add' | 'append';
@@ -258,11 +268,15 @@ export function encodeRoute(op: 'add' | 'del', r: RouteSpec, seq: number, ifinde
     });
     m.attr(RTA.MULTIPATH, Buffer.concat(parts));
   }
-  if (r.mtu !== undefined) {
-    const x = Buffer.alloc(8);
-    x.writeUInt16LE(8, 0);
-    x.writeUInt16LE(RTAX_MTU, 2);
-    x.writeUInt32LE(r.mtu, 4);
+  // RTA_METRICS: one u32 attribute per metric (the lock bits first, as keepalived adds them).
+  const metrics: [number, number][] = [
+    ...(r.lock ? [[RTAX_LOCK, r.lock] as [number, number]] : []),
+    ...(r.mtu !== undefined ? [[RTAX_MTU, r.mtu] as [number, number]] : []),
+    ...Object.entries(r.metrics ?? {}).map(([k, v]) => [Number(k), v] as [number, number]),
+  ];
+  if (metrics.length > 0) {
+    const x = Buffer.alloc(8 * metrics.length);
+    metrics.forEach(([k, v], i) => { x.writeUInt16LE(8, i * 8); x.writeUInt16LE(k, i * 8 + 2); x.writeUInt32LE(v, i * 8 + 4); });
     m.attr(RTA.METRICS, x);
   }
   return m.bytes(seq);

@@ -7,7 +7,7 @@
  * with its words.
  */
 import { canonicalIp, parseIp } from '../../core/addr.ts';
-import { FR_ACT, RTN, RTPROT_KEEPALIVED, RT_TABLE_MAIN, type NextHopSpec, type RouteSpec, type RuleSpec } from '../../os/rtnl-codec.ts';
+import { FR_ACT, RTAX, RTN, RTPROT_KEEPALIVED, RT_TABLE_MAIN, type NextHopSpec, type RouteSpec, type RuleSpec } from '../../os/rtnl-codec.ts';
 import type { Tok } from '../kalex.ts';
 import type { Ctx, KaState, Stmt } from './context.ts';
 import type { RouteLine } from './drafts.ts';
@@ -19,7 +19,22 @@ import { rtDsfield, rtProto, rtScope, rtTable, strtoul0 } from './rttables.ts';
 const ROUTE_VALUE = new Set(['tos', 'dsfield', 'table', 'protocol', 'proto', 'scope', 'metric', 'priority', 'preference', 'realms', 'mtu',
   'hoplimit', 'advmss', 'rtt', 'rttvar', 'reordering', 'window', 'cwnd', 'ssthresh', 'rto_min', 'initcwnd', 'initrwnd', 'features',
   'congctl', 'pref', 'expires', 'ttl-propagate', 'track_group', 'vrf', 'weight']);
-const ROUTE_FLAG = new Set(['onlink', 'quickack', 'fastopen_no_cookie', 'lock']);
+const ROUTE_FLAG = new Set(['onlink', 'lock']);
+/** Metric words set through RTA_METRICS: RTAX number, keepalived's word in its error, largest value, whether `lock` may come first. */
+const METRIC_WORDS: Readonly<Record<string, readonly [number, string, number, boolean]>> = {
+  mtu: [RTAX.mtu, 'MTU', 0xffffffff, true],
+  advmss: [RTAX.advmss, 'advmss', 0xffffffff, true],
+  reordering: [RTAX.reordering, 'reordering value', 0xffffffff, true],
+  window: [RTAX.window, 'window value', 0xffffffff, false],
+  cwnd: [RTAX.cwnd, 'cwnd value', 0xffffffff, true],
+  ssthresh: [RTAX.ssthresh, 'ssthresh value', 0xffffffff, true],
+  initcwnd: [RTAX.initcwnd, 'initcwnd value', 0xffffffff, false],
+  initrwnd: [RTAX.initrwnd, 'initrwnd value', 0xffffffff, false],
+  hoplimit: [RTAX.hoplimit, 'hoplimit', 255, false],
+  quickack: [RTAX.quickack, 'quickack value', 1, false],
+  fastopen_no_cookie: [RTAX.fastopen_no_cookie, 'fastopen_no_cookie value', 1, false],
+};
+const RTAX_FEATURE_ECN = 1;
 /** Route types (rttables rtn types) that may come before the destination. */
 const ROUTE_TYPES = new Set(['unicast', 'local', 'broadcast', 'anycast', 'multicast', 'blackhole', 'unreachable', 'prohibit', 'throw', 'nat', 'xresolve']);
 
@@ -108,11 +123,31 @@ function route(c: Ctx, st: KaState, l: Stmt): RouteLine | null {
       if (n === null) { c.warn(v, `TOS value ${v.text} is invalid`); return null; }
       spec.tos = n;
       i++;
-    } else if (k === 'metric' || k === 'priority' || k === 'preference' || k === 'mtu') {
+    } else if (k === 'metric' || k === 'priority' || k === 'preference') {
       if (!v) return missing(k);
       const n = /^\d+$/.test(v.text) ? Number(v.text) : NaN;
-      if (!(n <= 0xffffffff)) { c.warn(v, k === 'mtu' ? `Invalid MTU ${v.text} specified for route` : `Invalid metric ${v.text} specified for route`); return null; }
-      if (k === 'mtu') spec.mtu = n; else spec.metric = n;
+      if (!(n <= 0xffffffff)) { c.warn(v, `Invalid metric ${v.text} specified for route`); return null; }
+      spec.metric = n;
+      i++;
+    } else if (k in METRIC_WORDS) {
+      // RTA_METRICS values keepalived sets (vrrp_iproute.c alloc_route), `lock` first where it may be.
+      const [rtax, what, max, lockable] = METRIC_WORDS[k]!;
+      if (!v) return missing(k);
+      let val = v;
+      if (lockable && v.text === 'lock') {
+        i++;
+        val = w[i + 1]!;
+        if (!val) return missing(k);
+        spec.lock = (spec.lock ?? 0) | (1 << rtax);
+      }
+      const n = /^\d+$/.test(val.text) ? Number(val.text) : NaN;
+      if (!(n <= max)) { c.warn(val, `Invalid ${what} ${val.text} specified for route`); return null; }
+      if (k === 'mtu') spec.mtu = n; else spec.metrics = { ...spec.metrics, [rtax]: n };
+      i++;
+    } else if (k === 'features') {
+      if (!v) return missing(k);
+      if (v.text === 'ecn') spec.metrics = { ...spec.metrics, [RTAX.features]: (spec.metrics?.[RTAX.features] ?? 0) | RTAX_FEATURE_ECN };
+      else c.warn(v, `feature ${v.text} not supported`);
       i++;
     }
     else if (ROUTE_VALUE.has(k)) { if (!v) return missing(k); notSet.push(t); i++; }
@@ -173,6 +208,7 @@ function route(c: Ctx, st: KaState, l: Stmt): RouteLine | null {
     ...(spec.prefsrc ? { prefsrc: spec.prefsrc } : {}), ...(spec.src ? { src: spec.src, srcLen: spec.srcLen! } : {}),
     ...(spec.metric !== undefined ? { metric: spec.metric } : {}), ...(spec.tos !== undefined ? { tos: spec.tos } : {}),
     ...(spec.mtu !== undefined ? { mtu: spec.mtu } : {}), ...(spec.onlink ? { onlink: true } : {}), ...(spec.mode ? { mode: spec.mode } : {}),
+    ...(spec.metrics ? { metrics: spec.metrics } : {}), ...(spec.lock ? { lock: spec.lock } : {}),
     ...(spec.nexthops ? { nexthops: spec.nexthops } : {}),
     ...(noTrack || !dev ? { noTrack: true } : {}),
   };
