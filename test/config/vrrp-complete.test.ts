@@ -62,8 +62,8 @@ const CASES: { name: string; text: string; says: string[]; refused?: boolean; ch
       { family: 4, dst: '10.4.0.0', dstLen: 24, type: 1, typeGiven: false, table: 254, protocol: 4, scope: 253, dev: 'eth1', noTrack: true },
       { family: 6, dst: 'fd00:1::', dstLen: 64, type: 1, typeGiven: false, table: 254, protocol: 18, via: 'fd00::fe', dev: 'eth0' },
     ]) },
-  { name: 'a route word tsvs does not set is said at its line (config-test fails); an unknown table drops the line; `to TYPE` is refused as keepalived 2.2.7 refuses it', text: instance(' virtual_routes {\n  10.5.0.0/16 dev eth0 advmss 1400\n  10.6.0.0/16 dev eth0 table nosuchtable\n  to blackhole 10.7.0.0/16\n }'),
-    says: ["virtual_routes 'advmss' is accepted but not implemented by tsvs (the route is set without it)", 'Routing table nosuchtable not found for route', 'unknown route keyword blackhole'],
+  { name: 'a route word tsvs does not set is said at its line (config-test fails); an unknown table drops the line; `to TYPE` is refused as keepalived 2.2.7 refuses it', text: instance(' virtual_routes {\n  10.5.0.0/16 dev eth0 rtt 3ms\n  10.6.0.0/16 dev eth0 table nosuchtable\n  to blackhole 10.7.0.0/16\n }'),
+    says: ["virtual_routes 'rtt' is accepted but not implemented by tsvs (the route is set without it)", 'Routing table nosuchtable not found for route', 'unknown route keyword blackhole'],
     check: (i) => assert.deepEqual(i.virtual_routes.map((r) => r.dst), ['10.5.0.0']) },
   { name: 'multipath routes: keepalived\'s older `via A or B`, and nexthop lists with weights', text: instance(' virtual_routes {\n  10.8.0.0/16 via 10.0.0.253 or 10.0.0.252 no_track\n  10.9.0.0/16 dev eth0 nexthop via 10.0.0.251 dev eth0 weight 3 nexthop via 10.0.0.250 dev eth1\n  10.10.0.0/16 dev eth0 nexthop via 10.0.0.249 weight 0\n }'),
     says: ['"or" for routes is deprecated. Please use "nexthop"', 'Invalid weight 0 specified for route'], check: (i) => assert.deepEqual(i.virtual_routes.map((r) => r.nexthops), [
