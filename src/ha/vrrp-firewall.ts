@@ -18,20 +18,23 @@ export interface VmacFirewallEntry {
 
 const q = (name: string) => `"${name.replace(/"/g, '')}"`;
 
-/** The `nft -f` script that adds `e` (pure; the table, map, set and chain are created if absent). */
-export function vmacFirewallAdd(e: VmacFirewallEntry): string {
+/**
+ * The `nft -f` script that adds `e` (pure; the table, map, set and chain are created if absent).
+ * The rules are the same for every macvlan (they look the interface up in the map): `rules` only
+ * for the family's first one. The `out` chain is shared with no_accept's rules
+ * (./accept-firewall.ts), so nothing here flushes or rewrites it.
+ */
+export function vmacFirewallAdd(e: VmacFirewallEntry, rules = true): string {
   const t = `${e.family === 6 ? 'ip6' : 'ip'} keepalived`;
   const lines = [
     `add table ${t}`,
     `add map ${t} vmac_map { type iface_index : iface_index; }`,
     ...(e.family === 6 ? [`add set ${t} vmac_set { type iface_index; }`] : []),
     `add chain ${t} out { type filter hook output priority filter - 1; policy accept; }`,
-    // The rules are the same for every macvlan (they look the interface up in the map): set once.
-    `flush chain ${t} out`,
-    e.family === 6
-      ? `add rule ${t} out icmpv6 type mld2-listener-report meta oifkind "macvlan" dup to ip6 daddr device oif map @vmac_map drop`
-      : `add rule ${t} out ip protocol igmp meta oifkind "macvlan" dup to ip daddr device oif map @vmac_map drop`,
-    ...(e.family === 6 ? [`add rule ${t} out icmpv6 type nd-router-solicit meta oifkind "macvlan" oif @vmac_set drop`] : []),
+    ...(!rules ? [] : e.family === 6
+      ? [`add rule ${t} out icmpv6 type mld2-listener-report meta oifkind "macvlan" dup to ip6 daddr device oif map @vmac_map drop`,
+        `add rule ${t} out icmpv6 type nd-router-solicit meta oifkind "macvlan" oif @vmac_set drop`]
+      : [`add rule ${t} out ip protocol igmp meta oifkind "macvlan" dup to ip daddr device oif map @vmac_map drop`]),
     `add element ${t} vmac_map { ${q(e.vmac)} : ${q(e.base)} }`,
     ...(e.family === 6 ? [`add element ${t} vmac_set { ${q(e.vmac)} }`] : []),
   ];
@@ -51,7 +54,7 @@ export class VmacFirewall {
   constructor(private readonly warn: (msg: string) => void, private readonly run: NftScriptRunner = runNftScript) {}
 
   add(e: VmacFirewallEntry): void {
-    const r = this.run(vmacFirewallAdd(e));
+    const r = this.run(vmacFirewallAdd(e, !this.entries.some((x) => x.family === e.family)));
     if (!r.ok) { this.warn(`nftables: cannot add the rules for VMAC ${e.vmac}: ${r.error}`); return; }
     this.entries.push(e);
   }

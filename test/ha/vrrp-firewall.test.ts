@@ -17,6 +17,16 @@ test('the IPv6 script adds the map, the set, the chain with both rules, and the 
   assert.doesNotMatch(vmacFirewallAdd({ family: 4, vmac: 'vrrp.1', base: 'eth0' }), /vmac_set|icmpv6/);
 });
 
+test('the rules are added with the family\'s first macvlan only, and the shared out chain is never flushed', () => {
+  const ran: string[] = [];
+  const fw = new VmacFirewall(() => {}, (script) => { ran.push(script); return { ok: true }; });
+  fw.add({ family: 4, vmac: 'vrrp.1', base: 'eth0' });
+  fw.add({ family: 4, vmac: 'vrrp.2', base: 'eth0' });
+  fw.add({ family: 6, vmac: 'vrrp.3', base: 'eth0' });
+  assert.deepEqual(ran.map((s) => (s.match(/add rule/g) ?? []).length), [1, 0, 2]);
+  assert.ok(ran.every((s) => !/flush/.test(s)));
+});
+
 test('entries leave one by one; the family\'s table goes with its last macvlan; the other family\'s stays', () => {
   const ran: string[] = [];
   const fw = new VmacFirewall(() => {}, (script) => { ran.push(script.trim()); return { ok: true }; });
