@@ -220,9 +220,11 @@ struct flow_event {
  * AHEAD_SLOTS wait (never one being read) and publishes it by moving `tail`; the program claims
  * slot `head` by compare-and-exchange.
  */
-/* 64: at a few thousand new connections a second, what arrives between two of user space's reads
- * of the events (every 20 ms, or at the wake-up below) without running dry. */
-#define AHEAD_SLOTS 64
+/* 256: at 10,000 new connections a second, what arrives between two of user space's reads of the
+ * events (every 20 ms: 200), so that the timer's reads refill the ring and the wake-up below is
+ * rare (with 64, ~1% of NAT connections found the ring dry and crossed user space, and the
+ * wake-ups came every 5 ms). */
+#define AHEAD_SLOTS 256
 /* Wake user space at once when a taking leaves this few decisions waiting: it refills the ring. */
 #define AHEAD_LOW (AHEAD_SLOTS / 4)
 /* 40 bytes (fastpath-ahead.ts writes them). NAT (tc only): the client's packets get `naddr`:`nport`

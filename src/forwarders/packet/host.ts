@@ -347,14 +347,16 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       // The kernel's counts reach the engine within a second (statistics, rates, timers) and before
       // every listing (settle). Its events: before each batch of ring packets (onReady), every
       // 20 ms, and on a wake-up when its ring buffer fills up (bpf/tsvs_fastpath.c WAKE_AT).
-      // A tenth of the flows every 100 ms (each a map lookup): no one-second stall at 65,536 flows.
+      // A tenth of the flows every 100 ms (each a map lookup): no one-second stall at 65,536 flows;
+      // at least 16 (a small table is swept whole), not 256 (64 keep-alive flows were swept ten
+      // times a second: 640 map lookups a second for counts wanted once a second).
       sweepTimer = setInterval(() => {
         try {
           drainEvents();
           opts.onBatch?.();
           left?.step();
-          t.sweepSome(Math.max(256, Math.ceil(t.size / 10)));
-          t6.sweepSome(Math.max(256, Math.ceil(t6.size / 10)));
+          t.sweepSome(Math.max(16, Math.ceil(t.size / 10)));
+          t6.sweepSome(Math.max(16, Math.ceil(t6.size / 10)));
         } catch (e) { log(`fast path: ${(e as Error).message}`); }
       }, 100);
       sweepTimer.unref();
