@@ -15,7 +15,7 @@
  *    baseline's, the one figure that counts a balancer's work wherever it runs (its process,
  *    softirq on any CPU, the kernel fast path, nftables). BENCH_ROUNDS rounds (default 3), each
  *    director in a fresh lab per round, the workloads back to back; the tables give medians.
- * Prints tables and the ratios.  Env: BENCH_SECONDS (default 4), BENCH_PACKETS (default 200000),
+ * Prints tables and the ratios.  Env: BENCH_SECONDS (default 4), BENCH_WARMUP (default 0), BENCH_PACKETS (default 200000),
  * BENCH_PERF=1: also sample each director process with `perf record -g` during its HTTP run and
  * report the share of its CPU spent in softirq work run in its context (on veth, a send delivers
  * the packet through the peer namespaces' stacks -- bridge, router, the real server's or the
@@ -42,6 +42,13 @@ const PEERS = process.env['BENCH_PEERS'] !== '0';
 const NGINX = process.env['BENCH_NGINX'] !== '0';
 const PACKETS = Number(process.env['BENCH_PACKETS'] ?? 200_000);
 const ROUNDS = Math.max(1, Number(process.env['BENCH_ROUNDS'] ?? 3));
+/**
+ * BENCH_WARMUP seconds (default 0): before the measured workloads of every director (ours, the
+ * peers, the no-balancer baseline), an unmeasured run of the first workload, so that a freshly
+ * started daemon's JIT warm-up (V8 compiling its hot paths on a second thread: ~4 µs per request
+ * of the first 8-second workload) and the fresh real servers' are not counted in it.
+ */
+const WARMUP = Math.max(0, Number(process.env['BENCH_WARMUP'] ?? 0));
 /** The issue's three workloads (wrk path, connections, new connection per request or keep-alive). */
 const WORKLOADS = [
   { name: 'new connection per request, 1 KiB', path: '/1k', conns: 32, close: true },
@@ -189,6 +196,7 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   const fwdNotes = new Map<string, string>();
   const runAll = async (name: string, host: string, pids: number[] | 'kernel'): Promise<void> => {
+    if (WARMUP > 0) inNs(ns.client, ['wrk', '-t', '2', '-c', '32', '-d', `${WARMUP}s`, '-H', 'Connection: close', `http://${host}${WORKLOADS[0].path}`]);
     for (const w of WORKLOADS) rows.push({ name, workload: w.name, r: await wrk(name, `http://${host}${w.path}`, pids, w) });
   };
   const runs: [LabMode, number | 'tc' | 'xdp' | 'none' | null][] = [
@@ -272,6 +280,7 @@ async function main(): Promise<void> {
       // the client reaches rs1 by its own address with no director on the path.
       await labUp('dr', { prefix, director: 'none' });
       try {
+        if (WARMUP > 0) for (const rs of LAB.rs) inNs(ns.client, ['wrk', '-t', '1', '-c', '16', '-d', `${WARMUP}s`, '-H', 'Connection: close', `http://${rs}${WORKLOADS[0].path}`]);
         for (const w of WORKLOADS) rows.push({ name: BASELINE, workload: w.name, r: await wrkDirect(BASELINE, w) });
       } finally {
         await labDown(prefix);
