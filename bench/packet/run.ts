@@ -43,10 +43,12 @@ const NGINX = process.env['BENCH_NGINX'] !== '0';
 const PACKETS = Number(process.env['BENCH_PACKETS'] ?? 200_000);
 const ROUNDS = Math.max(1, Number(process.env['BENCH_ROUNDS'] ?? 3));
 /**
- * BENCH_WARMUP seconds (default 0): before the measured workloads of every director (ours, the
- * peers, the no-balancer baseline), an unmeasured run of the first workload, so that a freshly
- * started daemon's JIT warm-up (V8 compiling its hot paths on a second thread: ~4 µs per request
- * of the first 8-second workload) and the fresh real servers' are not counted in it.
+ * BENCH_WARMUP seconds (default 0): before the measured workloads of every director (ours and the
+ * peers), an unmeasured run of the first workload, so that a freshly started daemon's JIT warm-up
+ * (V8 compiling its hot paths on a second thread: ~4 µs per request of the first 8-second
+ * workload) is not counted in it. Not before the no-balancer baseline: a warm-up there (wrk
+ * straight to each real server) left its new-connection run at a quarter of its rate (not
+ * understood yet), so with a warm-up compare directors' machine µs/req with each other.
  */
 const WARMUP = Math.max(0, Number(process.env['BENCH_WARMUP'] ?? 0));
 /** The issue's three workloads (wrk path, connections, new connection per request or keep-alive). */
@@ -280,7 +282,6 @@ async function main(): Promise<void> {
       // the client reaches rs1 by its own address with no director on the path.
       await labUp('dr', { prefix, director: 'none' });
       try {
-        if (WARMUP > 0) for (const rs of LAB.rs) inNs(ns.client, ['wrk', '-t', '1', '-c', '16', '-d', `${WARMUP}s`, '-H', 'Connection: close', `http://${rs}${WORKLOADS[0].path}`]);
         for (const w of WORKLOADS) rows.push({ name: BASELINE, workload: w.name, r: await wrkDirect(BASELINE, w) });
       } finally {
         await labDown(prefix);
