@@ -184,7 +184,19 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
         return c?.hop ?? undefined;
       };
       table = new FastPathTable(kfp.flows, opts.fastPath.count, kfp.ifindexes, opts.fastPath.kind === 'tc' ? clientHop : undefined, opts.fastPath.kind === 'tc');
-      table6 = new FastPathTable6(kfp.flows6, opts.fastPath.count, kfp.ifindexes);
+      // IPv6 NAT replies likewise, by the client's address text.
+      const clientHops6 = new Map<string, { hop: NextHop | null; at: number }>();
+      const clientHop6 = (w: ArrayLike<number>): NextHop | undefined => {
+        const client = formatIp({ af: 6, words: [w[0]!, w[1]!, w[2]!, w[3]!] });
+        const c = clientHops6.get(client);
+        const now = performance.now();
+        if (c && now - c.at < (c.hop ? CLIENT_HOP_MS : CLIENT_RETRY_MS)) return c.hop ?? undefined;
+        if (clientHops6.size >= 4096) clientHops6.clear();
+        clientHops6.set(client, { hop: c?.hop ?? null, at: now });
+        void resolveNextHop(client).then((h) => { clientHops6.set(client, { hop: h, at: performance.now() }); }, () => {});
+        return c?.hop ?? undefined;
+      };
+      table6 = new FastPathTable6(kfp.flows6, opts.fastPath.count, kfp.ifindexes, opts.fastPath.kind === 'tc' ? clientHop6 : undefined);
     }
     const fwd = new PacketForwarder({
       // A fanout group of one: its defragmenting flag reassembles IP fragments as for the workers.
@@ -211,6 +223,8 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       const ip6 = (w: Uint32Array): Ip => ({ af: 6, words: [w[0]!, w[1]!, w[2]!, w[3]!] });
       /** An IPv6 flow's state event (fastpath6.ts): its counts first, then the engine decides it and the table follows. */
       const onEvent6 = (e: FlowEvent): void => {
+        // GONE: a NAT connection's other entry the kernel ended with its last ACK: only its counters.
+        if (e.kind === FLOW_EV.GONE) { t6.gone(e.saddr6!, e.daddr6!, e.sport, e.dport, e.pkts, e.bytes); return; }
         m.dir = 'in';
         m.af = 6;
         m.protocol = e.proto === 17 ? 'udp' : 'tcp';
@@ -221,7 +235,8 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
         m.tcpFlags = e.flags;
         m.bytes = e.len;
         m.mark = 0;
-        t6.reported(e.saddr6!, e.sport, e.dport, e.flags, e.pkts, e.bytes);
+        // (A NAT reply's FIN or RST comes as the real server sent it: the engine decides it as one.)
+        m.dir = t6.reported(e.saddr6!, e.daddr6!, e.sport, e.dport, e.flags, e.pkts, e.bytes, e.kind, e.token);
         decideSafe(m, a);
         t6.offer(m, a, a.rip6 ? hops6.get(formatIp(a.rip6)) : undefined);
       };
@@ -309,6 +324,16 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
         const lm = newMeta(), la = newAction();
         left = new LeftFlows(x.adopted.splice(0), x.flows, hops, (c) => {
           if (!adopt(c)) return false;
+          if (c.v6) {
+            // An IPv6 flow: its next packet decided as the client's, its flow(s) installed in flows6 again.
+            Object.assign(lm, { dir: 'in', af: 6, protocol: c.proto === 17 ? 'udp' : 'tcp', saddr: { af: 6, words: c.v6.saddr }, daddr: { af: 6, words: c.v6.daddr },
+              sport: c.sport, dport: c.dport, tcpFlags: c.proto === 6 ? TCP_FLAG.ACK : 0, bytes: 0, mark: 0 });
+            decide(lm, la);
+            t6.offer(lm, la, la.rip6 ? hops6.get(formatIp(la.rip6)) : undefined);
+            lm.saddr = { af: 4, words: [0] };
+            lm.daddr = { af: 4, words: [0] };
+            return true;
+          }
           lm.dir = 'in';
           lm.af = 4;
           lm.protocol = c.proto === 17 ? 'udp' : 'tcp';
@@ -322,7 +347,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
           decide(lm, la);
           t.offer(lm, la, hops.get(la.rip));
           return true;
-        });
+        }, performance.now(), x.flows6, hops6);
       }
       drainEvents = (): void => {
         if (!x.hasEvents()) return;

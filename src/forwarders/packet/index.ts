@@ -92,8 +92,10 @@ function plan(svcs: readonly ServiceSnapshot[]): Plan {
         continue;
       }
       if (d.fwd === 'masq') {
-        if (v6) out6.add(k6(d.addr));
-        else {
+        if (v6) {
+          out6.add(k6(d.addr));
+          rips6.add(d.addr); // next hop: the kernel fast path carries IPv6 NAT too
+        } else {
           outAddrs.add(ipv4FromString(d.addr));
           rips.add(ipv4FromString(d.addr)); // next hop: the kernel fast path carries NAT too
         }
@@ -169,9 +171,11 @@ export class PacketForwarderHandle implements Forwarder {
             count: (c: number, n: number, b: number, out: boolean) => engine.countForwarded(c, n, b, out),
             // A killed daemon's connections the kernel still carries: entries again (as a sync backup's).
             adopt: (c: LeftConn) => engine.importSync({
-              af: 4, protocol: c.proto, flags: 0, state: c.proto === 6 ? (c.established ? TCP_S.ESTABLISHED : TCP_S.SYN_RECV) : 0,
-              caddr: { af: 4, words: [c.saddr] }, cport: c.sport, vaddr: { af: 4, words: [c.daddr] }, vport: c.dport,
-              daddr: { af: 4, words: [c.rip] }, dport: c.rport, fwmark: 0, timeout: 0,
+              af: c.v6 ? 6 : 4, protocol: c.proto, flags: 0, state: c.proto === 6 ? (c.established ? TCP_S.ESTABLISHED : TCP_S.SYN_RECV) : 0,
+              ...(c.v6
+                ? { caddr: { af: 6, words: c.v6.saddr }, vaddr: { af: 6, words: c.v6.daddr }, daddr: { af: 6, words: c.v6.rip } }
+                : { caddr: { af: 4, words: [c.saddr] }, vaddr: { af: 4, words: [c.daddr] }, daddr: { af: 4, words: [c.rip] } }),
+              cport: c.sport, vport: c.dport, dport: c.rport, fwmark: 0, timeout: 0,
             }),
             ...(o.fastPathAhead ? {
               ahead: engine,
