@@ -227,7 +227,7 @@ struct flow_event {
 #define AHEAD_SLOTS 64
 /* Wake user space at once when a taking leaves this few decisions waiting: it refills the ring. */
 #define AHEAD_LOW (AHEAD_SLOTS / 4)
-/* 40 bytes (fastpath-ahead.ts writes them). NAT (tc only): the client's packets get `naddr`:`nport`
+/* 56 bytes (fastpath-ahead.ts writes them). NAT (tc only): the client's packets get `naddr`:`nport`
  * (the real server, network order) as destination; the replies' entry is made from the SYN itself.
  * TUN (tc only): encapsulated from `tsrc` to `naddr`. */
 struct ahead_slot {
@@ -243,6 +243,7 @@ struct ahead_slot {
   __u16 pad2;
   __u32 tsrc;
   __u32 pad3;
+  __u32 naddr6[4]; /* IPv6 NAT: the real server's address (network order); `nport` its port */
 };
 struct ahead_ring {
   __u32 head;
@@ -733,8 +734,93 @@ static __attribute__((always_inline)) void fill_event6(struct flow_event6 *e, co
   e->token = token;
 }
 
+/* IPv6 services with decisions ahead -> their ring's index in `ahead` (the rings are shared with IPv4's). */
+struct svc_key6 {
+  __u32 vip[4];
+  __u16 vport;
+  __u8 proto;
+  __u8 pad;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 256);
+  __type(key, struct svc_key6);
+  __type(value, __u32);
+} svcs6 SEC(".maps");
+
+/* take_ahead for IPv6: DR, or NAT (tc: `skb` set) with the replies' entry made from the SYN. */
+static __attribute__((always_inline)) int take_ahead6(struct __sk_buff *skb, __u8 *eth, __u8 *ip, struct flow_key6 *k, __u8 proto, __u8 flags, __u16 tot, __u32 seg, __u32 *ifindex, struct nat_op6 *nat) {
+  struct svc_key6 sk = {};
+  __builtin_memcpy(sk.vip, k->daddr, 16);
+  sk.vport = k->dport;
+  sk.proto = proto;
+  __u32 *idx = bpf_map_lookup_elem(&svcs6, &sk);
+  if (!idx) return PASS;
+  struct ahead_ring *r = bpf_map_lookup_elem(&ahead, idx);
+  if (!r) return PASS;
+  __u32 h = *(volatile __u32 *)&r->head;
+  if (h == *(volatile __u32 *)&r->tail) return PASS; /* none waiting: the engine decides */
+  struct ahead_slot s = r->slots[h & (AHEAD_SLOTS - 1)];
+  if (seg > s.mtu) return PASS;
+  if (s.nat != NAT_NONE && s.nat != NAT_DST) return PASS; /* no IPv6 tunnel in the kernel */
+  struct flow_key6 rk = {};
+  struct flow_val6 rv = {};
+  if (s.nat == NAT_DST) {
+    if (!skb || !nat) return PASS; /* XDP: NAT is tc's */
+    __builtin_memcpy(rk.saddr, s.naddr6, 16);
+    __builtin_memcpy(rk.daddr, k->saddr, 16);
+    rk.sport = s.nport;
+    rk.dport = k->sport;
+    rk.proto = proto;
+    if (bpf_map_lookup_elem(&flows6, &rk)) return PASS;
+    __u32 mtu = 0;
+    if (bpf_check_mtu(skb, 0, &mtu, 0, 0) < 0 || mtu == 0) return PASS;
+    __builtin_memcpy(rv.b.dmac, eth + 6, 6);
+    __builtin_memcpy(rv.b.smac, eth, 6);
+    rv.b.ifindex = skb->ifindex;
+    rv.b.mtu = mtu > 0xffff ? 0xffff : mtu;
+    rv.b.nat = NAT_SRC;
+    __builtin_memcpy(rv.naddr, k->daddr, 16);
+    rv.b.nport = k->dport;
+  }
+  struct flow_event6 *ev = bpf_ringbuf_reserve(&events, sizeof(struct flow_event6), 0);
+  if (!ev) return PASS;
+  if (__sync_val_compare_and_swap(&r->head, h, h + 1) != h) {
+    bpf_ringbuf_discard(ev, BPF_RB_NO_WAKEUP);
+    return PASS;
+  }
+  struct flow_val6 nv = {};
+  __builtin_memcpy(nv.b.dmac, s.dmac, 6);
+  __builtin_memcpy(nv.b.smac, s.smac, 6);
+  nv.b.ifindex = s.ifindex;
+  nv.b.mtu = s.mtu;
+  nv.b.need_ack = proto == 6;
+  if (s.nat == NAT_DST) {
+    nv.b.nat = NAT_DST;
+    __builtin_memcpy(nv.naddr, s.naddr6, 16);
+    nv.b.nport = s.nport;
+    bpf_map_update_elem(&flows6, &rk, &rv, 0);
+    nat->kind = NAT_DST;
+    __builtin_memcpy(nat->old_addr, k->daddr, 16);
+    nat->old_port = k->dport;
+    __builtin_memcpy(nat->naddr, s.naddr6, 16);
+    nat->nport = s.nport;
+    nat->udp = proto == 17;
+  }
+  bpf_map_update_elem(&flows6, k, &nv, BPF_NOEXIST);
+  fill_event6(ev, k, flags, tot, 0, 0, s.nat == NAT_DST ? EV_TAKEN_NAT : EV_TAKEN, s.token);
+  __u32 left = *(volatile __u32 *)&r->tail - (h + 1);
+  bpf_ringbuf_submit(ev, left <= AHEAD_LOW ? BPF_RB_FORCE_WAKEUP : wake_flag());
+  ip[7]--;
+  __builtin_memcpy(eth, s.dmac, 6);
+  __builtin_memcpy(eth + 6, s.smac, 6);
+  *ifindex = s.ifindex;
+  return FWD;
+}
+
 /* `nat`: NULL where NAT cannot be done (XDP: NAT flows pass); else the rewrite the caller must do. */
-static __attribute__((always_inline)) int fast_step6(void *data, void *end, __u32 pkt_len, __u32 gso_size, __u32 *ifindex, struct nat_op6 *nat) {
+static __attribute__((always_inline)) int fast_step6(struct __sk_buff *skb, void *data, void *end, __u32 pkt_len, __u32 gso_size, __u32 *ifindex, struct nat_op6 *nat) {
   __u8 *eth = data;
   if ((void *)(eth + 14 + 40) > end) return PASS;
   __u8 *ip = eth + 14;
@@ -746,7 +832,7 @@ static __attribute__((always_inline)) int fast_step6(void *data, void *end, __u3
   __u8 proto = ip[6]; /* an extension header is not TCP or UDP: user space */
   __u8 *l4 = ip + 40;
   __u8 flags = 0;
-  int synack = 0;
+  int syn = 0, synack = 0;
   __u32 l4len = 8;
   if (proto == 6) {
     if ((void *)(l4 + 20) > end) return PASS;
@@ -755,9 +841,10 @@ static __attribute__((always_inline)) int fast_step6(void *data, void *end, __u3
     l4len = (__u32)(l4[12] >> 4) * 4;
     if (!(flags & 0x17)) return PASS; /* none of SYN, FIN, RST, ACK: the engine's */
     if (flags & 0x02) {
-      /* A SYN: the engine decides (no decisions ahead for IPv6); a SYN-ACK only as a NAT reply. */
-      if ((flags & 0x05) || !(flags & 0x10)) return PASS;
-      synack = 1;
+      if (flags & 0x05) return PASS; /* SYN with FIN or RST */
+      /* A SYN-ACK is carried only as a NAT reply. */
+      if (flags & 0x10) synack = 1;
+      else syn = 1;
     }
   } else if (proto == 17) {
     if ((void *)(l4 + 8) > end) return PASS;
@@ -776,12 +863,22 @@ static __attribute__((always_inline)) int fast_step6(void *data, void *end, __u3
   __u32 zero = 0;
   struct ctl *c = bpf_map_lookup_elem(&ctl, &zero);
   if (!c) return PASS;
+  __u64 age = bpf_ktime_get_ns() - *(volatile __u64 *)&c->beat_ns;
   struct flow_val6 *v = bpf_map_lookup_elem(&flows6, &k);
-  if (!v) return PASS;
-  if (bpf_ktime_get_ns() - *(volatile __u64 *)&c->beat_ns > c->orphan_ns) {
+  if (!v) {
+    /* A new connection: a decision taken ahead, if its service has one waiting. */
+    if (proto == 6 && !syn) return PASS;
+    if (age > c->stale_ns) {
+      __sync_fetch_and_add(&c->stale_new, 1);
+      return PASS;
+    }
+    return take_ahead6(skb, eth, ip, &k, proto, flags, (__u16)tot, seg, ifindex, nat);
+  }
+  if (age > c->orphan_ns) {
     __sync_fetch_and_add(&c->orphan_passed, 1);
     return PASS;
   }
+  if (syn) return PASS; /* a SYN on a known flow: the engine may reschedule */
   __u8 kind = v->b.nat;
   if (synack && kind != NAT_SRC) return PASS;
   if (kind == NAT_DST || kind == NAT_SRC) {
@@ -870,7 +967,7 @@ int tsvs_xdp(struct xdp_md *ctx) {
   void *data = (void *)(long)ctx->data;
   void *end = (void *)(long)ctx->data_end;
   __u32 ifindex = 0;
-  if (is_ipv6(data, end) ? fast_step6(data, end, (__u32)(end - data), 0, &ifindex, 0) != FWD
+  if (is_ipv6(data, end) ? fast_step6(0, data, end, (__u32)(end - data), 0, &ifindex, 0) != FWD
                          : fast_step(0, data, end, (__u32)(end - data), 0, &ifindex, 0) != FWD) return XDP_PASS;
   if (ifindex == ctx->ingress_ifindex) return XDP_TX;
   return bpf_redirect(ifindex, 0);
@@ -893,7 +990,7 @@ int tsvs_tc(struct __sk_buff *skb) {
     }
     __u32 ifindex6 = 0;
     struct nat_op6 nat6 = {};
-    if (fast_step6(data, end, skb->len, skb->gso_size, &ifindex6, &nat6) != FWD) return TC_ACT_OK;
+    if (fast_step6(skb, data, end, skb->len, skb->gso_size, &ifindex6, &nat6) != FWD) return TC_ACT_OK;
     if (nat6.kind != NAT_NONE) {
       /*
        * NAT (no extension headers: the L4 header at 54): the address and port, and the TCP/UDP

@@ -43,8 +43,8 @@ const EVENT6_BYTES = 64;
 /** bpf/tsvs_fastpath.c `ahead`: rings of decisions ahead (256 x struct ahead_ring). */
 export const AHEAD_RINGS = 256;
 export const AHEAD_SLOTS = 64;
-/** struct ahead_slot; a ring is a 16-byte head (head, tail) and AHEAD_SLOTS slots. */
-export const AHEAD_SLOT_BYTES = 40;
+/** struct ahead_slot (its last 16 bytes: an IPv6 NAT decision's address); a ring is a 16-byte head (head, tail) and AHEAD_SLOTS slots. */
+export const AHEAD_SLOT_BYTES = 56;
 export const AHEAD_RING_BYTES = 16 + AHEAD_SLOTS * AHEAD_SLOT_BYTES;
 
 export { FastPathError };
@@ -283,6 +283,8 @@ export class KernelFastPath {
   /** Flows taken over from the filter a previous daemon left (tc): host.ts binds them to the engine's connections. */
   readonly adopted: AdoptedFlow[] = [];
   private readonly svcKey = Buffer.alloc(8);
+  private readonly svcKey6 = Buffer.alloc(20);
+  private readonly svcs6Fd: number;
   private readonly svcVal = Buffer.alloc(4);
   private closed = false;
 
@@ -307,7 +309,8 @@ export class KernelFastPath {
     this.data = new DataView(view(this.prodPtr + BigInt(PAGE), 2 * RINGBUF_BYTES));
     const aheadFd = b.mapFd!(obj, 'ahead') as number;
     this.svcsFd = b.mapFd!(obj, 'svcs') as number;
-    if (aheadFd < 0 || this.svcsFd < 0) throw new FastPathError('bpf/tsvs_fastpath.c: maps ahead/svcs missing from the object');
+    this.svcs6Fd = b.mapFd!(obj, 'svcs6') as number;
+    if (aheadFd < 0 || this.svcsFd < 0 || this.svcs6Fd < 0) throw new FastPathError('bpf/tsvs_fastpath.c: maps ahead/svcs missing from the object');
     this.aheadLen = Math.ceil((AHEAD_RINGS * AHEAD_RING_BYTES) / PAGE) * PAGE;
     this.aheadPtr = sys.mmap(null, this.aheadLen, C.PROT_READ | C.PROT_WRITE, C.MAP_SHARED, aheadFd, 0) as bigint;
     if (this.aheadPtr === MAP_FAILED) throw new FastPathError(`mmap(ahead): errno ${koffi.errno()}`);
@@ -443,6 +446,21 @@ export class KernelFastPath {
     }
     this.svcVal.writeUInt32LE(ring, 0);
     libbpf().update!(this.svcsFd, k, this.svcVal, 0n);
+  }
+
+  /** IPv6 services with decisions ahead (`svcs6`: `[vip6]:vport/proto`, the address as 4 host-order words). */
+  setAheadService6(vip: ArrayLike<number>, vport: number, proto: number, ring: number | null): void {
+    const k = this.svcKey6;
+    for (let i = 0; i < 4; i++) k.writeUInt32BE(vip[i]! >>> 0, 4 * i);
+    k.writeUInt16BE(vport, 16);
+    k[18] = proto;
+    k[19] = 0;
+    if (ring === null) {
+      libbpf().del!(this.svcs6Fd, k);
+      return;
+    }
+    this.svcVal.writeUInt32LE(ring, 0);
+    libbpf().update!(this.svcs6Fd, k, this.svcVal, 0n);
   }
 
   /**

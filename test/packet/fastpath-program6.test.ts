@@ -2,13 +2,14 @@
 // the kernel (BPF_PROG_TEST_RUN) on IPv6 NAT frames: established flows in `flows6` rewritten both
 // ways (address, port, and the TCP/UDP checksum through its pseudo-header) exactly as a full
 // computation gives (buildFrame), counted in their entries; the close carried in the kernel as
-// IPv4's (FINs reported with both entries kept, the last ACK ending both with END and GONE).
+// IPv4's (FINs reported with both entries kept, the last ACK ending both with END and GONE); new
+// connections taken on IPv6 decisions ahead (`svcs6`), DR and NAT.
 import { describe, it, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildFrame, toHex, type PacketSpec } from '../../src/codec/build.ts';
 import { parseMac } from '../../src/codec/ethernet.ts';
 import { parseIp } from '../../src/core/addr.ts';
-import { KernelFastPath, type FlowEvent } from '../../src/os/bpf.ts';
+import { AHEAD_SLOT_BYTES, AHEAD_SLOTS, KernelFastPath, type FlowEvent } from '../../src/os/bpf.ts';
 import { FLOW_EV, FLOW_NAT, FLOW_VAL, KEY6_BYTES, NADDR6, VAL6_BYTES, writeFlowKey6 } from '../../src/os/flow-map.ts';
 
 const root = process.getuid?.() === 0;
@@ -104,6 +105,97 @@ describe('kernel fast path program on IPv6 NAT frames (BPF_PROG_TEST_RUN)', { sk
     } finally {
       fp.flows6.take(ck, new Uint8Array(VAL6_BYTES));
     }
+  });
+
+  /** A ring of one decision ahead for the IPv6 service [VIP]:80/tcp, as fastpath-ahead.ts writes it (`nat`: to [addr]:port). */
+  function publish6(mac: { src: string; dst: string }, token: number, nat?: { addr: string; port: number }): void {
+    fp.setAheadService6(w(VIP), 80, 6, 0);
+    const words = new Int32Array(fp.aheadMem), view = new DataView(fp.aheadMem), bytes = new Uint8Array(fp.aheadMem);
+    const tail = Atomics.load(words, 1);
+    const o = 16 + ((tail >>> 0) % AHEAD_SLOTS) * AHEAD_SLOT_BYTES;
+    bytes.fill(0, o, o + AHEAD_SLOT_BYTES);
+    bytes.set(parseMac(mac.dst)!, o);
+    bytes.set(parseMac(mac.src)!, o + 6);
+    view.setUint32(o + 12, 1, true);
+    view.setUint16(o + 16, 1500, true);
+    view.setUint32(o + 20, token, true);
+    if (nat) {
+      bytes[o + 18] = FLOW_NAT.DST;
+      w(nat.addr).forEach((x, i) => view.setUint32(o + 40 + 4 * i, x, false));
+      view.setUint16(o + 28, nat.port, false);
+    }
+    Atomics.store(words, 1, tail + 1);
+  }
+  function unpublish6(): void {
+    fp.setAheadService6(w(VIP), 80, 6, null);
+    const words = new Int32Array(fp.aheadMem);
+    Atomics.store(words, 0, Atomics.load(words, 1));
+  }
+
+  describe('IPv6 decisions ahead: a new connection\'s SYN taken by the kernel', () => {
+    const back = { src: fromClient.dst, dst: fromClient.src };
+    it('DR: the SYN forwarded (hop limit, MACs) and taken (EV_TAKEN, the token, an IPv6 report); the handshake\'s ACK forwarded and reported at once', () => {
+      const sport = 40300;
+      publish6(toRs, 77);
+      const ck = key(CLIENT, VIP, sport, 80, 6);
+      try {
+        const syn = buildFrame(fromClient, tcp(CLIENT, VIP, sport, 80, 64, 0x02, 0));
+        const r = fp.testRun(syn);
+        assert.equal(r.retval, TC_REDIRECT);
+        assert.equal(toHex(r.out), toHex(buildFrame(toRs, tcp(CLIENT, VIP, sport, 80, 63, 0x02, 0))));
+        const got = events();
+        assert.deepEqual(got.map((e) => [e.af, e.kind, e.token, e.sport, e.flags]), [[6, FLOW_EV.TAKEN, 77, sport, 0x02]]);
+        assert.deepEqual([...got[0]!.saddr6!], [...w(CLIENT)]);
+        const v = new Uint8Array(VAL6_BYTES);
+        assert.ok(fp.flows6.get(ck, v));
+        assert.deepEqual([v[FLOW_VAL.NAT], v[FLOW_VAL.NEED_ACK]], [FLOW_NAT.NONE, 1], 'installed in SYN_RECV, the first ACK to report');
+        const ack = fp.testRun(buildFrame(fromClient, tcp(CLIENT, VIP, sport, 80, 64, 0x10, 0)));
+        assert.equal(ack.retval, TC_REDIRECT);
+        assert.deepEqual(events().map((e) => [e.kind, e.flags]), [[FLOW_EV.STATE, 0x10]], 'the handshake ACK reported');
+        assert.equal(fp.testRun(syn).retval, TC_OK, 'a SYN on a known flow: the engine\'s');
+        const words = new Int32Array(fp.aheadMem);
+        assert.equal(Atomics.load(words, 1) - Atomics.load(words, 0), 0, 'the one decision was taken');
+      } finally {
+        unpublish6();
+        fp.flows6.take(ck, new Uint8Array(VAL6_BYTES));
+      }
+    });
+
+    it('NAT: the SYN -> [RIP]:8080 with its checksum, taken (EV_TAKEN_NAT); the SYN-ACK -> [VIP]:80 back to the SYN\'s sender by the replies\' entry, counted; the handshake ACK rewritten and reported', () => {
+      const sport = 40301;
+      publish6(toRs, 78, { addr: RIP, port: 8080 });
+      const ck = key(CLIENT, VIP, sport, 80, 6), rk = key(RIP, CLIENT, 8080, sport, 6);
+      try {
+        const r = fp.testRun(buildFrame(fromClient, tcp(CLIENT, VIP, sport, 80, 64, 0x02, 0)));
+        assert.equal(r.retval, TC_REDIRECT);
+        assert.equal(toHex(r.out), toHex(buildFrame(toRs, tcp(CLIENT, RIP, sport, 8080, 63, 0x02, 0))), 'the SYN as user space would rewrite it');
+        assert.deepEqual(events().map((e) => [e.kind, e.token, e.sport]), [[FLOW_EV.TAKEN_NAT, 78, sport]]);
+        const sa = fp.testRun(buildFrame(fromRs, tcp(RIP, CLIENT, 8080, sport, 64, 0x12, 0)));
+        assert.equal(sa.retval, TC_REDIRECT, 'the server\'s SYN-ACK carried by the replies\' entry');
+        assert.equal(toHex(sa.out), toHex(buildFrame(back, tcp(VIP, CLIENT, 80, sport, 63, 0x12, 0))));
+        assert.deepEqual(events(), [], 'a SYN-ACK changes no state: only counted');
+        assert.equal(pkts(rk), 1n);
+        const ack = fp.testRun(buildFrame(fromClient, tcp(CLIENT, VIP, sport, 80, 64, 0x10, 0)));
+        assert.equal(ack.retval, TC_REDIRECT);
+        assert.equal(toHex(ack.out), toHex(buildFrame(toRs, tcp(CLIENT, RIP, sport, 8080, 63, 0x10, 0))));
+        assert.deepEqual(events().map((e) => [e.kind, e.flags]), [[FLOW_EV.STATE, 0x10]], 'the handshake ACK reported');
+      } finally {
+        unpublish6();
+        for (const k of [ck, rk]) fp.flows6.take(k, new Uint8Array(VAL6_BYTES));
+      }
+    });
+
+    it('no decision waiting, or a stale heartbeat: the SYN is left to user space', () => {
+      const syn = buildFrame(fromClient, tcp(CLIENT, VIP, 40302, 80, 64, 0x02, 0));
+      assert.equal(fp.testRun(syn).retval, TC_OK, 'no ring for the service');
+      fp.setAheadService6(w(VIP), 80, 6, 0);
+      try {
+        assert.equal(fp.testRun(syn).retval, TC_OK, 'an empty ring');
+      } finally {
+        unpublish6();
+      }
+      assert.deepEqual(events(), []);
+    });
   });
 
   // The close: each packet rewritten, with the reports [kind, flags, pkts, token] it makes (FLOW_EV:

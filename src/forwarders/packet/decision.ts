@@ -111,7 +111,11 @@ export function verdictToAction(m: PacketMeta, v: Verdict, a: Action): void {
         if (v.state === 'ESTABLISHED' || v.state === 'UDP') a.fast = FAST.YES;
         else if (v.state === 'SYN_RECV') a.fast = FAST.NEED_ACK;
       }
-      if (method === FWD_CODE.masq && v.conn >= 0) fastNat6(v.state, a);
+      if (method === FWD_CODE.masq && v.conn >= 0) {
+        fastNat6(v.state, a);
+        // (A NAT connection the kernel took on a decision ahead stays there through its handshake: adoptTaken.)
+        if (v.state === 'SYN_RECV') a.fast = FAST.NEED_ACK;
+      }
       a.rip6 = v.dest.ip;
       a.rport = v.dport || m.dport;
       a.vip6 = m.daddr;

@@ -11,7 +11,8 @@
  * then the engine decides them and they are offered again): a FIN or RST of DR, the handshake's
  * ACK, and a NAT connection's close as IPv4's: its FINs forwarded with both entries kept
  * (CLOSING), the last ACK ending both (END, then GONE with the other entry's last counters).
- * No decisions ahead for IPv6 in the kernel: a new connection's first packet is the engine's.
+ * New connections to a service with decisions ahead (fastpath-ahead.ts, IPv6 rings in `svcs6`)
+ * are taken by the kernel and reported (`adoptTaken`), as IPv4's.
  */
 import type { NextHop } from '../../os/neigh.ts';
 import { FAST, type Action } from './decision.ts';
@@ -279,6 +280,40 @@ export class FastPathTable6 {
     if (!e) return;
     this.handOver(e, pkts, bytes, out);
     this.forget(id);
+  }
+
+  /**
+   * The kernel created this flow itself, for a new connection sent to a decision ahead
+   * (fastpath-ahead.ts) through `kernelHop` (NAT: to `kernelNat.rip`:`kernelNat.rport`, with the
+   * replies' entry beside it); `a` is the engine's verdict on it. Recorded as installed when they
+   * agree; otherwise the kernel's entries are removed and the verdict offered (fastpath.ts adoptTaken).
+   */
+  adoptTaken(m: PacketMeta, a: Action, hop: NextHop | undefined, kernelHop: NextHop | undefined, kernelNat?: { readonly rip: ArrayLike<number>; readonly rport: number }): void {
+    this.counters.events++;
+    const id = idOf(m.saddr.words, m.sport);
+    if (this.flows.has(id)) this.forget(id); // not in the kernel (it took the decision on a miss)
+    const proto = PROTO_NUM[m.protocol] ?? 0;
+    const nat = kernelNat !== undefined;
+    const ok = a.kind === ACTION_CODE.forward && a.method === (nat ? FWD_CODE.masq : FWD_CODE.route) && a.conn >= 0 && a.fast !== FAST.NO &&
+      hop !== undefined && hop === kernelHop && (!nat || (a.rip6 !== null && same6(a.rip6.words, kernelNat.rip) && a.rport === kernelNat.rport));
+    const key = new Uint8Array(KEY6_BYTES);
+    writeFlowKey6(key, m.saddr.words, m.daddr.words, m.sport, m.dport, proto);
+    let outKey: Uint8Array | null = null;
+    if (nat) {
+      outKey = new Uint8Array(KEY6_BYTES);
+      writeFlowKey6(outKey, kernelNat.rip, m.saddr.words, kernelNat.rport, m.sport, proto);
+    }
+    if (!ok) {
+      this.map.take(key, this.scratch);
+      if (outKey) this.map.take(outKey, this.scratch);
+      this.offer(m, a, hop);
+      return;
+    }
+    // (The kernel installed the replies' entry beside the client's: both counted from zero.)
+    const n: Nat6 | null = outKey ? { rip: words(kernelNat!.rip), rport: kernelNat!.rport, vip: words(a.vip6?.words ?? m.daddr.words), vport: a.vport, outKey, out: true, outPkts: 0, outBytes: 0 } : null;
+    this.flows.set(id, { key, saddr: words(m.saddr.words), daddr: key6(m.daddr.words), dport: m.dport, proto, conn: a.conn, needAck: a.fast === FAST.NEED_ACK, hop: hop!, pkts: 0, bytes: 0, nat: n, ending: false });
+    this.counters.installed++;
+    this.counters.flows = this.flows.size;
   }
 
   /** Hands every flow's new counts to the engine; forgets flows whose connection is gone. */

@@ -137,8 +137,10 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       const h = await resolveNextHop(text);
       if (!h) log(`no next hop for ${text} yet`);
       else if (typeof rip === 'string') {
+        const had = hops6.has(rip);
         hops6.set(rip, h);
         broadcast({ type: 'hop', rip, hop: h });
+        if (!had) kahead?.sync();
       } else {
         const had = hops.has(rip);
         hops.set(rip, h);
@@ -207,7 +209,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
     });
     inline = fwd;
     if (kfp && table && opts.fastPath?.ahead && opts.fastPath.decideAhead) {
-      kahead = new KernelAhead(kfp, opts.fastPath.ahead, fwd.egress.nextHops, kfp.ifindexes, opts.fastPath.kind === 'tc');
+      kahead = new KernelAhead(kfp, opts.fastPath.ahead, fwd.egress.nextHops, kfp.ifindexes, opts.fastPath.kind === 'tc', fwd.egress.nextHops6);
       kahead.sync();
     }
     if (kfp && table) {
@@ -235,6 +237,21 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
         m.tcpFlags = e.flags;
         m.bytes = e.len;
         m.mark = 0;
+        if (e.kind === FLOW_EV.TAKEN || e.kind === FLOW_EV.TAKEN_NAT) {
+          // A new connection the kernel sent to a decision ahead: the engine binds it to that destination.
+          const dest = kahead?.taken(e.token);
+          try {
+            decideAhead!(m, a, dest);
+          } catch {
+            a.kind = ACTION_CODE.drop;
+            a.conn = -1;
+            a.fast = 0;
+          }
+          tookAhead = true;
+          const nat = e.kind === FLOW_EV.TAKEN_NAT && dest ? { rip: dest.ip.words, rport: dest.port || e.dport } : undefined;
+          t6.adoptTaken(m, a, a.rip6 ? hops6.get(formatIp(a.rip6)) : undefined, dest ? hops6.get(formatIp(dest.ip)) : undefined, nat);
+          return;
+        }
         // (A NAT reply's FIN or RST comes as the real server sent it: the engine decides it as one.)
         m.dir = t6.reported(e.saddr6!, e.daddr6!, e.sport, e.dport, e.flags, e.pkts, e.bytes, e.kind, e.token);
         decideSafe(m, a);
