@@ -127,8 +127,9 @@ for (const { mode, workers } of VARIANTS) {
         const kernel = after['forwarded']! - before['forwarded']!, user = after.route - before.route, events = after['events']! - before['events']!;
         assert.ok(kernel > 40, `the kernel forwarded ${kernel} packets (user space ${user})`);
         assert.ok(user <= 6, `user space forwarded ${user} (the SYN; packets after the FIN)`);
-        // The FIN, and the handshake's ACK unless the SYN waited for the neighbour (then installed at that ACK).
-        assert.ok(events === 1 || events === 2, `${events} state events reported`);
+        // The FIN; the handshake's ACK unless the SYN waited for the neighbour (then installed at that
+        // ACK); the SYN when it took a decision ahead.
+        assert.ok(events >= 1 && events <= 3, `${events} state events reported`);
         const m = new RegExp(`TCP  \\[${LAB.vip6}\\]:80 +(\\d+) +(\\d+)`).exec(stats);
         assert.ok(m, stats);
         assert.deepEqual([Number(m[1]), Number(m[2])], [1, user + kernel + events], `one connection; InPkts = user ${user} + kernel ${kernel} + events ${events}:\n${stats}`);

@@ -9,7 +9,8 @@ import { Rig, ip, svcKey, flags } from '../core/engine-rig.ts';
 import { FastPathTable6 } from '../../src/forwarders/packet/fastpath6.ts';
 import { FLOW_EV, FLOW_NAT, FLOW_VAL, KEY6_BYTES, NADDR6, VAL6_BYTES as VAL_BYTES, MemoryFlowMap, writeFlowKey6 } from '../../src/os/flow-map.ts';
 import type { NextHop } from '../../src/forwarders/packet/forwarder.ts';
-import { newAction } from '../../src/forwarders/packet/decision.ts';
+import { FAST, newAction } from '../../src/forwarders/packet/decision.ts';
+import type { PacketIn } from '../../src/core/engine.ts';
 import { newMeta, type PacketMeta } from '../../src/forwarders/packet/classify.ts';
 import { verdictToAction } from '../../src/forwarders/packet/index.ts';
 import type { FwdMethod } from '../../src/core/types.ts';
@@ -121,7 +122,7 @@ function natDirector(withClientHop = true) {
     user('out', 'SA');
     user('in', 'A');
   };
-  return { rig, map, table, user, kernel, count, inKey, outKey, stats, handshake };
+  return { rig, key, map, table, user, kernel, count, inKey, outKey, stats, handshake };
 }
 
 test('IPv6 NAT: installed once established, both entries (destination -> RIP:8080; replies: source -> VIP:80 toward the client\'s hop)', () => {
@@ -222,4 +223,39 @@ test('a rule change (clear) hands the kernel\'s counts over and removes every IP
   assert.equal(d.table.size, 0);
   assert.equal(d.map.entries.size, 0);
   assert.equal(d.inpkts(), 2 + 3);
+});
+
+test('IPv6 NAT taken ahead by the kernel: adoptTaken records its two entries when the engine binds the connection to the real server the kernel sent it to; the reported handshake ACK makes it ESTABLISHED and they stay; a disagreeing verdict removes them', () => {
+  for (const agree of [true, false]) {
+    const d = natDirector();
+    const dest = d.rig.e.scheduleAhead(d.key)!;
+    assert.ok(dest);
+    const m: PacketMeta = newMeta();
+    const a = newAction();
+    Object.assign(m, { dir: 'in', af: 6, protocol: 'tcp', saddr: ip(CLIENT), sport: 40000, daddr: ip(VIP), dport: 80, tcpFlags: flags('S'), bytes: 80, mark: 0 });
+    verdictToAction(m, d.rig.e.processPacket(m as unknown as PacketIn, undefined, dest), a);
+    assert.equal(a.fast, FAST.NEED_ACK, 'SYN_RECV, taken ahead: the kernel keeps it through the handshake');
+    // What take_ahead6 installed: the client's entry (first ACK to report) and the replies'.
+    const v = new Uint8Array(VAL_BYTES);
+    v[FLOW_VAL.NAT] = FLOW_NAT.DST;
+    v[FLOW_VAL.NEED_ACK] = 1;
+    d.map.put(d.inKey, v);
+    v[FLOW_VAL.NAT] = FLOW_NAT.SRC;
+    v[FLOW_VAL.NEED_ACK] = 0;
+    d.map.put(d.outKey, v);
+    d.table.adoptTaken(m, a, HOP, HOP, { rip: agree ? ip(RIP).words : ip('fd00:10::99').words, rport: 8080 });
+    if (!agree) {
+      assert.deepEqual([d.table.size, d.map.entries.size], [0, 0], 'another real server than the engine\'s: the kernel\'s entries removed');
+      continue;
+    }
+    assert.deepEqual([d.table.size, d.map.entries.size, d.table.counters.installed], [1, 2, 1]);
+    d.kernel(d.outKey, 1, 80); // the SYN-ACK, carried by the replies' entry
+    assert.equal(d.table.reported(ip(CLIENT).words, ip(VIP).words, 40000, 80, flags('A'), 0, 0), 'in');
+    d.user('in', 'A');
+    assert.equal(d.rig.e.connections()[0]!.state, 'ESTABLISHED');
+    assert.deepEqual([d.table.size, d.map.entries.size], [1, 2], 'both entries stay');
+    d.kernel(d.inKey, 3, 100);
+    d.table.sweep();
+    assert.deepEqual([d.stats().inpkts, d.stats().outpkts], [2 + 3, 1], 'SYN, ACK and 3 in; the SYN-ACK out');
+  }
 });
