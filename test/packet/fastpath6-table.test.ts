@@ -201,7 +201,7 @@ for (const c of closes) {
   });
 }
 
-test('IPv6 NAT: a reply\'s RST ends the replies\' entry (OutPkts), the engine\'s verdict then removes the client\'s', () => {
+test('IPv6 NAT RSTs (fastpath.ts\'s rule): a reply\'s ends the replies\' entry (its counts as OutPkts), the client\'s stays while the engine keeps the connection; a client\'s ends both', () => {
   const d = natDirector();
   d.handshake();
   d.kernel(d.outKey, 2, 500);
@@ -209,9 +209,19 @@ test('IPv6 NAT: a reply\'s RST ends the replies\' entry (OutPkts), the engine\'s
   d.map.take(d.outKey, new Uint8Array(VAL_BYTES));
   assert.equal(d.table.reported(ip(RIP).words, ip(CLIENT).words, 8080, 40000, flags('R'), p, b, FLOW_EV.STATE, 0), 'out');
   d.user('out', 'R');
-  assert.equal(d.table.size, 0);
-  assert.equal(d.map.entries.size, 0);
+  assert.deepEqual([d.table.size, d.map.entries.size], [1, 1], 'the client\'s entry stays (CLOSE: FAST.CLOSING)');
   assert.equal(d.stats().outpkts, 1 + 2 + 1);
+
+  const c = natDirector();
+  c.handshake();
+  c.kernel(c.inKey, 3, 100);
+  c.kernel(c.outKey, 2, 500);
+  const [ip1, ib] = c.count(c.inKey);
+  c.map.take(c.inKey, new Uint8Array(VAL_BYTES));
+  assert.equal(c.table.reported(ip(CLIENT).words, ip(VIP).words, 40000, 80, flags('R'), ip1, ib, FLOW_EV.STATE, 0), 'in');
+  c.user('in', 'R');
+  assert.deepEqual([c.table.size, c.map.entries.size], [0, 0], 'both entries gone; the replies\' counts handed over');
+  assert.deepEqual([c.stats().inpkts, c.stats().outpkts], [2 + 3 + 1, 1 + 2]);
 });
 
 test('a rule change (clear) hands the kernel\'s counts over and removes every IPv6 flow', () => {
@@ -242,8 +252,12 @@ test('IPv6 NAT taken ahead by the kernel: adoptTaken records its two entries whe
     d.map.put(d.inKey, v);
     v[FLOW_VAL.NAT] = FLOW_NAT.SRC;
     v[FLOW_VAL.NEED_ACK] = 0;
-    d.map.put(d.outKey, v);
-    d.table.adoptTaken(m, a, HOP, HOP, { rip: agree ? ip(RIP).words : ip('fd00:10::99').words, rport: 8080 });
+    // (Disagreeing: the kernel sent it to another real server, whose replies' entry it made.)
+    const kernelRip = agree ? RIP : 'fd00:10::99';
+    const outKey = new Uint8Array(KEY6_BYTES);
+    writeFlowKey6(outKey, ip(kernelRip).words, ip(CLIENT).words, 8080, 40000, 6);
+    d.map.put(outKey, v);
+    d.table.adoptTaken(m, a, HOP, HOP, { rip: ip(kernelRip).words, rport: 8080 });
     if (!agree) {
       assert.deepEqual([d.table.size, d.map.entries.size], [0, 0], 'another real server than the engine\'s: the kernel\'s entries removed');
       continue;
