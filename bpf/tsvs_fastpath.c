@@ -6,6 +6,7 @@
  * destination rewritten on the client's packets, source on the replies) only on tc, new ones
  * included (a NAT decision ahead: the SYN rewritten here, the server's SYN-ACK carried back), and
  * tunnel connections (IPIP, GRE without checksum: IPv4 in IPv4) likewise encapsulated on tc.
+ * IPv6 DR and NAT connections (decisions ahead included) in a map of their own (fast_step6 below).
  *
  * The engine stays the only one that decides. User space installs an entry in `flows` for a
  * direct-routing connection it forwarded (key: the client's 5-tuple toward the VIP; value: the
