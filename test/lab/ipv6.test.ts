@@ -177,9 +177,10 @@ for (const { mode, workers } of VARIANTS) {
         // The 10 MiB go out as the real server's TSO super-packets (default offloads): each is one packet here.
         assert.ok(kOut > 40 && kIn > 40, `the kernel carried ${kIn} in, ${kOut} out (user space ${uIn}/${uOut})`);
         // Each SYN took a decision ahead (the SYN-ACK came back by the replies' entry the kernel made
-        // from it, the handshake's ACK was reported): no packet of either connection, closes included, crossed user space.
+        // from it, the handshake's ACK was reported), and the closes went through the kernel: at most
+        // a crossing close's second last ACK (the first ended both entries) reaches user space.
         assert.equal(st1.fastPath!['aheadTaken']! - st0.fastPath!['aheadTaken']!, 2, 'both SYNs taken ahead in the kernel');
-        assert.deepEqual([uIn, uOut], [0, 0], 'user space forwarded no packet of the two connections');
+        assert.ok(uIn + uOut <= 2, `user space forwarded ${uIn} in, ${uOut} out`);
         assert.equal(k1['flows'], 0, 'the last ACKs ended every entry');
         assert.ok(k1['eventsOut']! - k0['eventsOut']! >= 2, 'the real server\'s FINs were reported from the kernel');
         const closed = conns.split('\n').filter((l) => l.includes(`[${LAB.client6}]:`) && l.includes(`[${LAB.vip6}]:80`));

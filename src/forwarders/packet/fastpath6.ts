@@ -144,12 +144,7 @@ export class FastPathTable6 {
     }
     const key = e ? e.key : new Uint8Array(KEY6_BYTES);
     if (!e) writeFlowKey6(key, m.saddr.words, m.daddr.words, m.sport, m.dport, proto);
-    const v = this.val, dv = this.valView;
-    v.fill(0);
-    v.set(hop.mac, V.DMAC);
-    v.set(hop.srcMac, V.SMAC);
-    dv.setUint32(V.IFINDEX, hop.ifindex, true);
-    dv.setUint16(V.MTU, Math.min(hop.mtu || 1500, 0xffff), true);
+    const v = this.value(hop), dv = this.valView;
     v[V.NEED_ACK] = needAck ? 1 : 0;
     if (nat) {
       v[V.NAT] = FLOW_NAT.DST;
@@ -185,18 +180,24 @@ export class FastPathTable6 {
     if (e.nat) this.installReply(e);
   }
 
-  /** NAT: the replies' entry (real server -> client, source rewritten), once the client's next hop is known. */
-  private installReply(e: Installed6): void {
-    const n = e.nat;
-    if (!n || n.out) return;
-    const hop = this.clientHop?.(e.saddr);
-    if (!hop || !this.ifindexes.has(hop.ifindex)) return;
+  /** A new entry's value in `val`, sent to `hop` (the rest zero). */
+  private value(hop: NextHop): Uint8Array {
     const v = this.val, dv = this.valView;
     v.fill(0);
     v.set(hop.mac, V.DMAC);
     v.set(hop.srcMac, V.SMAC);
     dv.setUint32(V.IFINDEX, hop.ifindex, true);
     dv.setUint16(V.MTU, Math.min(hop.mtu || 1500, 0xffff), true);
+    return v;
+  }
+
+  /** NAT: the replies' entry (real server -> client, source rewritten), once the client's next hop is known. */
+  private installReply(e: Installed6): void {
+    const n = e.nat;
+    if (!n || n.out) return;
+    const hop = this.clientHop?.(e.saddr);
+    if (!hop || !this.ifindexes.has(hop.ifindex)) return;
+    const v = this.value(hop), dv = this.valView;
     v[V.NAT] = FLOW_NAT.SRC;
     for (let i = 0; i < 4; i++) dv.setUint32(NADDR6 + 4 * i, n.vip[i]!, false);
     dv.setUint16(V.NPORT, n.vport, false);

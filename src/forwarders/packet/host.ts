@@ -240,13 +240,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
         if (e.kind === FLOW_EV.TAKEN || e.kind === FLOW_EV.TAKEN_NAT) {
           // A new connection the kernel sent to a decision ahead: the engine binds it to that destination.
           const dest = kahead?.taken(e.token);
-          try {
-            decideAhead!(m, a, dest);
-          } catch {
-            a.kind = ACTION_CODE.drop;
-            a.conn = -1;
-            a.fast = 0;
-          }
+          decideAheadSafe(m, a, dest);
           tookAhead = true;
           const nat = e.kind === FLOW_EV.TAKEN_NAT && dest ? { rip: dest.ip.words, rport: dest.port || e.dport } : undefined;
           t6.adoptTaken(m, a, a.rip6 ? hops6.get(formatIp(a.rip6)) : undefined, dest ? hops6.get(formatIp(dest.ip)) : undefined, nat);
@@ -261,6 +255,16 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       const decideSafe = (r: PacketMeta, x: Action): void => {
         try {
           decide(r, x);
+        } catch {
+          x.kind = ACTION_CODE.drop;
+          x.conn = -1;
+          x.fast = 0;
+        }
+      };
+      /** The engine binds a connection the kernel took on a decision ahead (an exception: drop, as decideSafe). */
+      const decideAheadSafe = (r: PacketMeta, x: Action, dest: RtDest | undefined): void => {
+        try {
+          decideAhead!(r, x, dest);
         } catch {
           x.kind = ACTION_CODE.drop;
           x.conn = -1;
@@ -309,15 +313,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
         // A NAT reply's FIN or RST comes as the real server sent it: the engine decides it as one.
         if (!taken) m.dir = t.reported(e.saddr, e.daddr, e.sport, e.dport, e.flags, e.pkts, e.bytes, e.kind, e.token);
         if (!taken) decideSafe(m, a);
-        else {
-          try {
-            decideAhead!(m, a, dest);
-          } catch {
-            a.kind = ACTION_CODE.drop;
-            a.conn = -1;
-            a.fast = 0;
-          }
-        }
+        else decideAheadSafe(m, a, dest);
         if (!taken) {
           t.offer(m, a, hops.get(a.rip));
           drainAcks();
