@@ -231,7 +231,7 @@ for (const { mode, workers } of VARIANTS) {
       await sleep(250); // the NFQUEUE worker posts its counters every 100 ms
       const st = await labForwarderStatus(prefix);
       // At least each connection's SYN, request and FIN (ACKs vary with delayed acknowledgement).
-      assert.ok(st!.counters['queued']! >= 6 * 3, `queued ${st!.counters['queued']}`);
+      assert.ok(st!.counters['queued']! >= 6 * 3, `queued ${st!.counters['queued']} (fast path: ${JSON.stringify(st!.fastPath)})`);
     });
   });
 }

@@ -151,8 +151,12 @@ export class FastPathTable6 {
       for (let i = 0; i < 4; i++) dv.setUint32(NADDR6 + 4 * i, a.rip6!.words[i]! >>> 0, false);
       dv.setUint16(V.NPORT, a.rport, false);
     }
-    // Replacing the value resets the kernel's counters: hand them over first.
-    if (e && this.map.get(key, this.scratch)) this.harvest(e);
+    // Replacing the value resets the kernel's counters: hand them over first. The FINs the kernel
+    // saw stay (its close goes on; a killed daemon's entry taken over is replaced here too).
+    if (this.map.get(key, this.scratch)) {
+      if (e) this.harvest(e);
+      v[V.FIN] = this.scratch[V.FIN]!;
+    }
     if (!this.map.put(key, v)) {
       this.counters.full++;
       if (e) this.remove(id, e);
@@ -196,8 +200,18 @@ export class FastPathTable6 {
     const n = e.nat;
     if (!n || n.out) return;
     const hop = this.clientHop?.(e.saddr);
-    if (!hop || !this.ifindexes.has(hop.ifindex)) return;
+    if (!hop || !this.ifindexes.has(hop.ifindex)) {
+      // A killed daemon's replies' entry the kernel still carries (adopt.ts): ours from now on,
+      // counted from what it holds (its close's reports must be known as the replies').
+      if (this.clientHop && this.map.get(n.outKey, this.scratch) && this.scratch[V.NAT] === FLOW_NAT.SRC) {
+        n.out = true;
+        n.outPkts = Number(this.scratchView.getBigUint64(V.PKTS, true));
+        n.outBytes = Number(this.scratchView.getBigUint64(V.BYTES, true));
+      }
+      return;
+    }
     const v = this.value(hop), dv = this.valView;
+    if (this.map.get(n.outKey, this.scratch)) v[V.FIN] = this.scratch[V.FIN]!;
     v[V.NAT] = FLOW_NAT.SRC;
     for (let i = 0; i < 4; i++) dv.setUint32(NADDR6 + 4 * i, n.vip[i]!, false);
     dv.setUint16(V.NPORT, n.vport, false);

@@ -336,6 +336,12 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       if (adopt && x.adopted.length > 0) {
         const lm = newMeta(), la = newAction();
         left = new LeftFlows(x.adopted.splice(0), x.flows, hops, (c) => {
+          if (c.v6) {
+            // Bound once its real server's next hop is known (IPv6 ones resolve after the start):
+            // else offer() could not install it as ours and the kernel would go on alone.
+            const rip = formatIp({ af: 6, words: c.v6.rip });
+            if (!hops6.has(rip)) { void resolve(rip); return false; }
+          }
           if (!adopt(c)) return false;
           if (c.v6) {
             // An IPv6 flow: its next packet decided as the client's, its flow(s) installed in flows6 again.
