@@ -7,9 +7,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rig, ip, svcKey, flags } from '../core/engine-rig.ts';
 import { FastPathTable6 } from '../../src/forwarders/packet/fastpath6.ts';
-import { FLOW_EV, FLOW_NAT, FLOW_VAL, KEY6_BYTES, NADDR6, VAL6_BYTES as VAL_BYTES, MemoryFlowMap, writeFlowKey6 } from '../../src/os/flow-map.ts';
+import { FLOW_EV, FLOW_FIN, FLOW_NAT, FLOW_VAL, KEY6_BYTES, NADDR6, VAL6_BYTES as VAL_BYTES, MemoryFlowMap, writeFlowKey6 } from '../../src/os/flow-map.ts';
 import type { NextHop } from '../../src/forwarders/packet/forwarder.ts';
 import { FAST, newAction } from '../../src/forwarders/packet/decision.ts';
+import { TCP_S } from '../../src/core/proto.ts';
 import type { PacketIn } from '../../src/core/engine.ts';
 import { newMeta, type PacketMeta } from '../../src/forwarders/packet/classify.ts';
 import { verdictToAction } from '../../src/forwarders/packet/index.ts';
@@ -79,13 +80,13 @@ const RIP = 'fd00:10::11';
 const CHOP: NextHop = { ifindex: 2, mac: new Uint8Array([2, 0, 0, 0, 0, 0x22]), srcMac: new Uint8Array([2, 0, 0, 0, 0, 2]), src: 0, mtu: 1500 };
 
 /** An IPv6 NAT director: `user` forwards a packet either way (the engine decides, the table follows). */
-function natDirector(withClientHop = true) {
+function natDirector(withClientHop = true, clientHop: () => NextHop | undefined = () => CHOP) {
   const rig = new Rig();
   const key = { ...svcKey('tcp', VIP, 80), af: 6 as const };
   rig.service(key, { scheduler: 'rr' }).dest(key, RIP, 8080, 'masq', { af: 6 });
   rig.at(1);
   const map = new MemoryFlowMap(65536, KEY6_BYTES);
-  const table = new FastPathTable6(map, (c, p, b, out) => rig.e.countForwarded(c, p, b, out), new Set([2]), withClientHop ? () => CHOP : undefined);
+  const table = new FastPathTable6(map, (c, p, b, out) => rig.e.countForwarded(c, p, b, out), new Set([2]), withClientHop ? clientHop : undefined);
   const m: PacketMeta = newMeta();
   const a = newAction();
   const user = (dir: 'in' | 'out', fl: string, bytes = 80): void => {
@@ -273,4 +274,33 @@ test('IPv6 NAT taken ahead by the kernel: adoptTaken records its two entries whe
     d.table.sweep();
     assert.deepEqual([d.stats().inpkts, d.stats().outpkts], [2 + 3, 1], 'SYN, ACK and 3 in; the SYN-ACK out');
   }
+});
+
+test('a killed daemon\'s IPv6 NAT entries taken over (adopt.ts): the replies\' entry is ours while the client\'s next hop resolves, and values rewritten keep the FINs the kernel saw', () => {
+  // (The client's next hop is not resolved yet in the new daemon.)
+  const d = natDirector(true, () => undefined);
+  // What the killed daemon's program left: both entries, the real server's FIN seen (FLOW_FIN SELF on the replies', PEER on the client's).
+  const left = (nat: number, fin: number, pkts: number): Uint8Array => {
+    const v = new Uint8Array(VAL_BYTES);
+    v[FLOW_VAL.NAT] = nat;
+    v[FLOW_VAL.FIN] = fin;
+    new DataView(v.buffer).setBigUint64(FLOW_VAL.PKTS, BigInt(pkts), true);
+    return v;
+  };
+  d.map.put(d.inKey, left(FLOW_NAT.DST, FLOW_FIN.PEER, 50));
+  d.map.put(d.outKey, left(FLOW_NAT.SRC, FLOW_FIN.SELF, 70));
+  d.rig.e.importSync({
+    af: 6, protocol: 6, flags: 0, state: TCP_S.ESTABLISHED, caddr: ip(CLIENT), cport: 40000, vaddr: ip(VIP), vport: 80, daddr: ip(RIP), dport: 8080, fwmark: 0, timeout: 0,
+  } as Parameters<typeof d.rig.e.importSync>[0]);
+  d.user('in', 'A');
+  const v = new Uint8Array(VAL_BYTES);
+  assert.ok(d.map.get(d.inKey, v));
+  assert.deepEqual([v[FLOW_VAL.NAT], v[FLOW_VAL.FIN], Number(new DataView(v.buffer).getBigUint64(FLOW_VAL.PKTS, true))], [FLOW_NAT.DST, FLOW_FIN.PEER, 0], 'ours, the FIN seen kept');
+  // The server's next packets are counted in the left replies' entry, known as ours: OutPkts from there on.
+  d.kernel(d.outKey, 3, 100);
+  d.table.sweep();
+  assert.equal(d.stats().outpkts, 3, 'only what came after the takeover');
+  // The client's FIN, then the last ACK: the replies' report is known as such.
+  assert.equal(d.table.reported(ip(RIP).words, ip(CLIENT).words, 8080, 40000, flags('A'), 73, 7300, FLOW_EV.END, 1), 'out');
+  assert.equal(d.table.counters.eventsOut, 1);
 });
