@@ -6,7 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rig, ip, svcKey, flags } from '../core/engine-rig.ts';
-import { FastPathTable6 } from '../../src/forwarders/packet/fastpath6.ts';
+import { FastPathTable6, svcKey6 } from '../../src/forwarders/packet/fastpath6.ts';
+import { key6 } from '../../src/forwarders/packet/classify.ts';
 import { FLOW_EV, FLOW_FIN, FLOW_NAT, FLOW_VAL, KEY6_BYTES, NADDR6, VAL6_BYTES as VAL_BYTES, MemoryFlowMap, writeFlowKey6 } from '../../src/os/flow-map.ts';
 import type { NextHop } from '../../src/forwarders/packet/forwarder.ts';
 import { FAST, newAction } from '../../src/forwarders/packet/decision.ts';
@@ -303,4 +304,15 @@ test('a killed daemon\'s IPv6 NAT entries taken over (adopt.ts): the replies\' e
   // The client's FIN, then the last ACK: the replies' report is known as such.
   assert.equal(d.table.reported(ip(RIP).words, ip(CLIENT).words, 8080, 40000, flags('A'), 73, 7300, FLOW_EV.END, 1), 'out');
   assert.equal(d.table.counters.eventsOut, 1);
+});
+
+test('IPv6 connections of a service the table is not told of (a firewall-mark service\'s, seen on the rings because its VIP serves another) stay in user space', () => {
+  const d = natDirector();
+  d.table.services = new Set([svcKey6('udp', key6(ip(VIP).words), 53)]);
+  d.handshake();
+  d.user('in', 'PA');
+  assert.deepEqual([d.table.size, d.map.entries.size], [0, 0]);
+  d.table.services = new Set([svcKey6('tcp', key6(ip(VIP).words), 0)]);
+  d.user('in', 'PA');
+  assert.deepEqual([d.table.size, d.map.entries.size], [1, 2], 'a port-0 service of the VIP carries it');
 });

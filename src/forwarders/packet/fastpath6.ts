@@ -73,6 +73,11 @@ export type ClientHop6 = (client: ArrayLike<number>) => NextHop | undefined;
 
 const PROTO_NUM: Record<string, number> = { tcp: 6, udp: 17 };
 
+/** A virtual service as `FastPathTable6.services` holds it: protocol, VIP (key6), port (0: every port). */
+export function svcKey6(protocol: string, vip: string, port: number): string {
+  return `${protocol}/${vip}/${port}`;
+}
+
 /** The table's key of a client side: its address (key6) and port. */
 const idOf = (w: ArrayLike<number>, port: number): string => `${key6(w)}/${port}`;
 const same6 = (a: ArrayLike<number>, b: ArrayLike<number>): boolean =>
@@ -103,6 +108,20 @@ export class FastPathTable6 {
     return this.flows.size;
   }
 
+  /**
+   * The IPv6 virtual services (svcKey6) whose connections the kernel may carry; null: any. A
+   * firewall-mark service's are not among them: its packets reach the engine marked, through
+   * NFQUEUE (after tc), and the rings see them too when its VIP serves another service.
+   */
+  services: ReadonlySet<string> | null = null;
+
+  private serves(m: PacketMeta): boolean {
+    const s = this.services;
+    if (!s) return true;
+    const vip = key6(m.daddr.words);
+    return s.has(svcKey6(m.protocol, vip, m.dport)) || s.has(svcKey6(m.protocol, vip, 0));
+  }
+
   /** After the engine decided `m` (an IPv6 packet user space forwarded, or a kernel event); `hop`: the real server's next hop. */
   offer(m: PacketMeta, a: Action, hop: NextHop | undefined): void {
     if (m.af !== 6) return;
@@ -127,7 +146,7 @@ export class FastPathTable6 {
       return;
     }
     const ok = a.kind === ACTION_CODE.forward && a.conn >= 0 && a.fast !== FAST.NO && hop !== undefined && this.ifindexes.has(hop.ifindex) &&
-      (a.method === FWD_CODE.route || (nat && a.fast === FAST.YES && this.clientHop !== undefined && a.rip6 !== null));
+      (a.method === FWD_CODE.route || (nat && a.fast === FAST.YES && this.clientHop !== undefined && a.rip6 !== null)) && this.serves(m);
     if (!ok) {
       if (e) this.remove(id, e);
       return;

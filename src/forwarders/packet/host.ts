@@ -50,7 +50,7 @@ export interface WorkersOptions {
    * IPv6: VIPs and NAT real servers (key6 strings, forwarder.ts) and the DR/TUN real servers to
    * resolve (address text).
    */
-  readonly v6?: { readonly inAddrs: readonly string[]; readonly outAddrs: readonly string[]; readonly rips: readonly string[] };
+  readonly v6?: { readonly inAddrs: readonly string[]; readonly outAddrs: readonly string[]; readonly rips: readonly string[]; readonly svcs?: readonly string[] };
   /** Decide in the main thread (the engine) ... */
   readonly decide?: (m: PacketMeta, out: Action) => void;
   /** Called before each batch is decided (advance the engine's clock once per batch). */
@@ -199,6 +199,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
         return c?.hop ?? undefined;
       };
       table6 = new FastPathTable6(kfp.flows6, opts.fastPath.count, kfp.ifindexes, opts.fastPath.kind === 'tc' ? clientHop6 : undefined);
+      table6.services = new Set(opts.v6?.svcs ?? []);
     }
     const fwd = new PacketForwarder({
       // A fanout group of one: its defragmenting flag reassembles IP fragments as for the workers.
@@ -504,6 +505,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       // The rules changed: every connection's next packet goes to the engine again, and the
       // kernel's decisions ahead are redone for the services that changed.
       if (table) { drainFastPath(); table.clear(); table6?.clear(); }
+      if (table6) table6.services = new Set(v6?.svcs ?? []);
       kahead?.sync();
       for (const r of v6?.rips ?? []) if (!hops6.has(r)) void resolve(r);
       broadcast({ type: 'addrs', inAddrs: [...inAddrs], outAddrs: [...outAddrs], v6: { inAddrs: [...addrs6.inAddrs], outAddrs: [...addrs6.outAddrs] } });
