@@ -160,10 +160,13 @@ for (const { mode, workers } of VARIANTS) {
         assert.match(line ?? '', new RegExp(`^TCP\\s+\\S+\\s+ESTABLISHED\\s+\\[${LAB.client6}\\]:${port}\\s+\\[${LAB.vip6}\\]:80\\s`), line);
         assert.equal(k6of(await status())!['flows'], 1, 'the held connection is in the kernel');
         assert.equal(await done, 0, out);
-        const r = shTry(['sh', '-c', `ip netns exec ${ns.client} curl -6 -g -s -m 20 http://[${LAB.vip6}]/big | sha256sum`]);
+        // The download, with its client port (curl -w) and the body's digest.
+        const body = `/tmp/tsvs-dl6-${process.pid}`;
+        const r = shTry(['sh', '-c', `ip netns exec ${ns.client} curl -6 -g -s -m 20 -o ${body} -w '%{local_port}\\n' http://[${LAB.vip6}]/big; sha256sum < ${body}; rm -f ${body}`]);
+        const [dlPort, digest] = r.out.trim().split('\n');
         const want = Buffer.alloc(10 * 1024 * 1024);
         for (let i = 0; i < want.length; i++) want[i] = (i * 31 + 7) & 255;
-        assert.equal(r.out.split(' ')[0], createHash('sha256').update(want).digest('hex'));
+        assert.equal(digest?.split(' ')[0], createHash('sha256').update(want).digest('hex'), r.out + r.err);
         await sleep(300);
         const stats = await adm('-L', '-n', '--stats', '--exact');
         const conns = await adm('-L', '-n', '-c');
@@ -183,10 +186,10 @@ for (const { mode, workers } of VARIANTS) {
         assert.ok(uIn + uOut <= 2, `user space forwarded ${uIn} in, ${uOut} out`);
         assert.equal(k1['flows'], 0, 'the last ACKs ended every entry');
         assert.ok(k1['eventsOut']! - k0['eventsOut']! >= 2, 'the real server\'s FINs were reported from the kernel');
-        const closed = conns.split('\n').filter((l) => l.includes(`[${LAB.client6}]:`) && l.includes(`[${LAB.vip6}]:80`));
-        assert.ok(closed.some((l) => l.includes(`[${LAB.client6}]:${port} `)), conns);
-        // (The earlier tests' connections are listed too, closed likewise.)
-        for (const l of closed) assert.match(l, /^TCP\s+\S+\s+TIME_WAIT\s/, `the engine stepped each close as if it had seen every packet:\n${conns}`);
+        for (const p of [port, dlPort]) {
+          const l = conns.split('\n').find((x) => x.includes(`[${LAB.client6}]:${p} `) && x.includes(`[${LAB.vip6}]:80`));
+          assert.match(l ?? '', /^TCP\s+\S+\s+TIME_WAIT\s/, `the engine stepped the close of port ${p} as if it had seen every packet:\n${conns}`);
+        }
       });
     }
 
