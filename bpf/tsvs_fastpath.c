@@ -6,6 +6,7 @@
  * destination rewritten on the client's packets, source on the replies) only on tc, new ones
  * included (a NAT decision ahead: the SYN rewritten here, the server's SYN-ACK carried back), and
  * tunnel connections (IPIP, GRE without checksum: IPv4 in IPv4) likewise encapsulated on tc.
+ * IPv6 DR and NAT connections (decisions ahead included) in a map of their own (fast_step6 below).
  *
  * The engine stays the only one that decides. User space installs an entry in `flows` for a
  * direct-routing connection it forwarded (key: the client's 5-tuple toward the VIP; value: the
@@ -103,6 +104,8 @@ static long (*bpf_l4_csum_replace)(void *skb, __u32 offset, __u64 from, __u64 to
 #define BPF_F_MARK_MANGLED_0 (1ULL << 5)
 static long (*bpf_ringbuf_output)(void *ringbuf, void *data, __u64 size, __u64 flags) = (void *)130;
 static __u64 (*bpf_ringbuf_query)(void *ringbuf, __u64 flags) = (void *)134;
+typedef long long __s64;
+static __s64 (*bpf_csum_diff)(__u32 *from, __u32 from_size, __u32 *to, __u32 to_size, __u32 seed) = (void *)28;
 static long (*bpf_check_mtu)(void *ctx, __u32 ifindex, __u32 *mtu_len, int len_diff, __u64 flags) = (void *)163;
 static long (*bpf_skb_adjust_room)(void *skb, int len_diff, __u32 mode, __u64 flags) = (void *)50;
 #define BPF_ADJ_ROOM_MAC 1
@@ -227,7 +230,7 @@ struct flow_event {
 #define AHEAD_SLOTS 256
 /* Wake user space at once when a taking leaves this few decisions waiting: it refills the ring. */
 #define AHEAD_LOW (AHEAD_SLOTS / 4)
-/* 40 bytes (fastpath-ahead.ts writes them). NAT (tc only): the client's packets get `naddr`:`nport`
+/* 56 bytes (fastpath-ahead.ts writes them). NAT (tc only): the client's packets get `naddr`:`nport`
  * (the real server, network order) as destination; the replies' entry is made from the SYN itself.
  * TUN (tc only): encapsulated from `tsrc` to `naddr`. */
 struct ahead_slot {
@@ -243,6 +246,7 @@ struct ahead_slot {
   __u16 pad2;
   __u32 tsrc;
   __u32 pad3;
+  __u32 naddr6[4]; /* IPv6 NAT: the real server's address (network order); `nport` its port */
 };
 struct ahead_ring {
   __u32 head;
@@ -648,11 +652,14 @@ static __attribute__((always_inline)) int fast_step(struct __sk_buff *skb, void 
 }
 
 /*
- * IPv6 (direct routing): the same step for IPv6 frames without extension headers, in a map of
- * its own (`flows6`, the client's 5-tuple toward the VIP; the same flow_val) and with events of
- * their own size on the same ring buffer (struct flow_event6, 64 bytes: user space tells them by
- * length). No checksum to update (IPv6 has none; the L4 one covers no hop limit): the hop limit
- * and the MACs. No decisions ahead and no NAT: a new IPv6 connection and NAT's packets go to user
+ * IPv6: the same step for IPv6 frames without extension headers, in a map of its own (`flows6`,
+ * the client's 5-tuple toward the VIP, or a NAT reply's toward the client; struct flow_val6) and
+ * with events of their own size on the same ring buffer (struct flow_event6, 64 bytes: user space
+ * tells them by length). Direct routing: the hop limit and the MACs (no IP checksum; the L4 one
+ * covers no hop limit). NAT (tc only), both directions as IPv4's: the 16-byte address and the port
+ * rewritten, the TCP/UDP checksum updated for the pseudo-header's address and the port (the tc
+ * hook); the close carried here as IPv4's (EV_CLOSING, EV_END, EV_GONE). The handshake's first
+ * ACK is reported at once (not recorded). No decisions ahead: a new IPv6 connection goes to user
  * space.
  */
 struct flow_key6 {
@@ -661,6 +668,12 @@ struct flow_key6 {
   __u16 sport;
   __u16 dport;
   __u32 proto;
+};
+
+/* 80 bytes: struct flow_val (its naddr unused), then the IPv6 address NAT writes. */
+struct flow_val6 {
+  struct flow_val b;
+  __u32 naddr[4]; /* NAT: the address written (destination or source), network order */
 };
 
 struct flow_event6 {
@@ -673,18 +686,144 @@ struct flow_event6 {
   __u16 len; /* 40 + payload length, host order */
   __u64 pkts;
   __u64 bytes;
-  __u32 kind; /* EV_STATE */
+  __u32 kind; /* EV_STATE, EV_CLOSING, EV_END (token 1: an EV_GONE follows), EV_GONE */
   __u32 token;
+};
+
+/* The IPv6 NAT rewrite fast_step6 leaves to the tc hook. */
+struct nat_op6 {
+  __u32 kind;
+  __u32 old_addr[4];
+  __u32 naddr[4];
+  __u16 old_port;
+  __u16 nport;
+  __u32 udp;
 };
 
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
   __uint(max_entries, 65536);
   __type(key, struct flow_key6);
-  __type(value, struct flow_val);
+  __type(value, struct flow_val6);
 } flows6 SEC(".maps");
 
-static __attribute__((always_inline)) int fast_step6(void *data, void *end, __u32 pkt_len, __u32 gso_size, __u32 *ifindex) {
+/* The other direction's entry of an IPv6 NAT connection (peer_key's). */
+static __attribute__((always_inline)) void peer_key6(const struct flow_key6 *k, const struct flow_val6 *v, struct flow_key6 *p) {
+  if (v->b.nat == NAT_DST) {
+    __builtin_memcpy(p->saddr, v->naddr, 16);
+    __builtin_memcpy(p->daddr, k->saddr, 16);
+    p->sport = v->b.nport;
+    p->dport = k->sport;
+  } else {
+    __builtin_memcpy(p->saddr, k->daddr, 16);
+    __builtin_memcpy(p->daddr, v->naddr, 16);
+    p->sport = k->dport;
+    p->dport = v->b.nport;
+  }
+  p->proto = k->proto;
+}
+
+static __attribute__((always_inline)) void fill_event6(struct flow_event6 *e, const struct flow_key6 *k, __u8 flags, __u16 len, __u64 pkts, __u64 bytes, __u32 kind, __u32 token) {
+  __builtin_memcpy(e->saddr, k->saddr, 16);
+  __builtin_memcpy(e->daddr, k->daddr, 16);
+  e->sport = k->sport;
+  e->dport = k->dport;
+  e->proto = (__u8)k->proto;
+  e->flags = flags;
+  e->len = len;
+  e->pkts = pkts;
+  e->bytes = bytes;
+  e->kind = kind;
+  e->token = token;
+}
+
+/* IPv6 services with decisions ahead -> their ring's index in `ahead` (the rings are shared with IPv4's). */
+struct svc_key6 {
+  __u32 vip[4];
+  __u16 vport;
+  __u8 proto;
+  __u8 pad;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 256);
+  __type(key, struct svc_key6);
+  __type(value, __u32);
+} svcs6 SEC(".maps");
+
+/* take_ahead for IPv6: DR, or NAT (tc: `skb` set) with the replies' entry made from the SYN. */
+static __attribute__((always_inline)) int take_ahead6(struct __sk_buff *skb, __u8 *eth, __u8 *ip, struct flow_key6 *k, __u8 proto, __u8 flags, __u16 tot, __u32 seg, __u32 *ifindex, struct nat_op6 *nat) {
+  struct svc_key6 sk = {};
+  __builtin_memcpy(sk.vip, k->daddr, 16);
+  sk.vport = k->dport;
+  sk.proto = proto;
+  __u32 *idx = bpf_map_lookup_elem(&svcs6, &sk);
+  if (!idx) return PASS;
+  struct ahead_ring *r = bpf_map_lookup_elem(&ahead, idx);
+  if (!r) return PASS;
+  __u32 h = *(volatile __u32 *)&r->head;
+  if (h == *(volatile __u32 *)&r->tail) return PASS; /* none waiting: the engine decides */
+  struct ahead_slot s = r->slots[h & (AHEAD_SLOTS - 1)];
+  if (seg > s.mtu) return PASS;
+  if (s.nat != NAT_NONE && s.nat != NAT_DST) return PASS; /* no IPv6 tunnel in the kernel */
+  struct flow_key6 rk = {};
+  struct flow_val6 rv = {};
+  if (s.nat == NAT_DST) {
+    if (!skb || !nat) return PASS; /* XDP: NAT is tc's */
+    __builtin_memcpy(rk.saddr, s.naddr6, 16);
+    __builtin_memcpy(rk.daddr, k->saddr, 16);
+    rk.sport = s.nport;
+    rk.dport = k->sport;
+    rk.proto = proto;
+    if (bpf_map_lookup_elem(&flows6, &rk)) return PASS;
+    __u32 mtu = 0;
+    if (bpf_check_mtu(skb, 0, &mtu, 0, 0) < 0 || mtu == 0) return PASS;
+    __builtin_memcpy(rv.b.dmac, eth + 6, 6);
+    __builtin_memcpy(rv.b.smac, eth, 6);
+    rv.b.ifindex = skb->ifindex;
+    rv.b.mtu = mtu > 0xffff ? 0xffff : mtu;
+    rv.b.nat = NAT_SRC;
+    __builtin_memcpy(rv.naddr, k->daddr, 16);
+    rv.b.nport = k->dport;
+  }
+  struct flow_event6 *ev = bpf_ringbuf_reserve(&events, sizeof(struct flow_event6), 0);
+  if (!ev) return PASS;
+  if (__sync_val_compare_and_swap(&r->head, h, h + 1) != h) {
+    bpf_ringbuf_discard(ev, BPF_RB_NO_WAKEUP);
+    return PASS;
+  }
+  struct flow_val6 nv = {};
+  __builtin_memcpy(nv.b.dmac, s.dmac, 6);
+  __builtin_memcpy(nv.b.smac, s.smac, 6);
+  nv.b.ifindex = s.ifindex;
+  nv.b.mtu = s.mtu;
+  nv.b.need_ack = proto == 6;
+  if (s.nat == NAT_DST) {
+    nv.b.nat = NAT_DST;
+    __builtin_memcpy(nv.naddr, s.naddr6, 16);
+    nv.b.nport = s.nport;
+    bpf_map_update_elem(&flows6, &rk, &rv, 0);
+    nat->kind = NAT_DST;
+    __builtin_memcpy(nat->old_addr, k->daddr, 16);
+    nat->old_port = k->dport;
+    __builtin_memcpy(nat->naddr, s.naddr6, 16);
+    nat->nport = s.nport;
+    nat->udp = proto == 17;
+  }
+  bpf_map_update_elem(&flows6, k, &nv, BPF_NOEXIST);
+  fill_event6(ev, k, flags, tot, 0, 0, s.nat == NAT_DST ? EV_TAKEN_NAT : EV_TAKEN, s.token);
+  __u32 left = *(volatile __u32 *)&r->tail - (h + 1);
+  bpf_ringbuf_submit(ev, left <= AHEAD_LOW ? BPF_RB_FORCE_WAKEUP : wake_flag());
+  ip[7]--;
+  __builtin_memcpy(eth, s.dmac, 6);
+  __builtin_memcpy(eth + 6, s.smac, 6);
+  *ifindex = s.ifindex;
+  return FWD;
+}
+
+/* `nat`: NULL where NAT cannot be done (XDP: NAT flows pass); else the rewrite the caller must do. */
+static __attribute__((always_inline)) int fast_step6(struct __sk_buff *skb, void *data, void *end, __u32 pkt_len, __u32 gso_size, __u32 *ifindex, struct nat_op6 *nat) {
   __u8 *eth = data;
   if ((void *)(eth + 14 + 40) > end) return PASS;
   __u8 *ip = eth + 14;
@@ -696,14 +835,20 @@ static __attribute__((always_inline)) int fast_step6(void *data, void *end, __u3
   __u8 proto = ip[6]; /* an extension header is not TCP or UDP: user space */
   __u8 *l4 = ip + 40;
   __u8 flags = 0;
-  int syn = 0;
+  int syn = 0, synack = 0;
   __u32 l4len = 8;
   if (proto == 6) {
     if ((void *)(l4 + 20) > end) return PASS;
     if ((l4[12] >> 4) < 5 || (__u32)(l4[12] >> 4) * 4 > tot - 40) return PASS; /* bad data offset */
     flags = l4[13];
     l4len = (__u32)(l4[12] >> 4) * 4;
-    if (flags & 0x02) return PASS; /* a SYN: the engine decides (no decisions ahead for IPv6) */
+    if (!(flags & 0x17)) return PASS; /* none of SYN, FIN, RST, ACK: the engine's */
+    if (flags & 0x02) {
+      if (flags & 0x05) return PASS; /* SYN with FIN or RST */
+      /* A SYN-ACK is carried only as a NAT reply. */
+      if (flags & 0x10) synack = 1;
+      else syn = 1;
+    }
   } else if (proto == 17) {
     if ((void *)(l4 + 8) > end) return PASS;
     __u16 ulen = bswap16(*(__u16 *)(l4 + 4));
@@ -721,42 +866,96 @@ static __attribute__((always_inline)) int fast_step6(void *data, void *end, __u3
   __u32 zero = 0;
   struct ctl *c = bpf_map_lookup_elem(&ctl, &zero);
   if (!c) return PASS;
-  struct flow_val *v = bpf_map_lookup_elem(&flows6, &k);
-  if (!v) return PASS;
-  if (bpf_ktime_get_ns() - *(volatile __u64 *)&c->beat_ns > c->orphan_ns) {
+  __u64 age = bpf_ktime_get_ns() - *(volatile __u64 *)&c->beat_ns;
+  struct flow_val6 *v = bpf_map_lookup_elem(&flows6, &k);
+  if (!v) {
+    /* A new connection: a decision taken ahead, if its service has one waiting. */
+    if (proto == 6 && !syn) return PASS;
+    if (age > c->stale_ns) {
+      __sync_fetch_and_add(&c->stale_new, 1);
+      return PASS;
+    }
+    return take_ahead6(skb, eth, ip, &k, proto, flags, (__u16)tot, seg, ifindex, nat);
+  }
+  if (age > c->orphan_ns) {
     __sync_fetch_and_add(&c->orphan_passed, 1);
     return PASS;
   }
-  if (v->nat != NAT_NONE) return PASS;
-  if (seg > v->mtu) return PASS; /* too big: user space sends Packet Too Big */
+  if (syn) return PASS; /* a SYN on a known flow: the engine may reschedule */
+  __u8 kind = v->b.nat;
+  if (synack && kind != NAT_SRC) return PASS;
+  if (kind == NAT_DST || kind == NAT_SRC) {
+    if (!nat) return PASS;
+    nat->kind = kind;
+    __builtin_memcpy(nat->naddr, v->naddr, 16);
+    nat->nport = v->b.nport;
+    nat->udp = proto == 17;
+    if (kind == NAT_DST) { __builtin_memcpy(nat->old_addr, k.daddr, 16); nat->old_port = k.dport; }
+    else { __builtin_memcpy(nat->old_addr, k.saddr, 16); nat->old_port = k.sport; }
+  } else if (kind != NAT_NONE) {
+    return PASS; /* no IPv6 tunnel in the kernel */
+  }
+  if (seg > v->b.mtu) return PASS; /* too big: user space sends Packet Too Big */
 
-  int first_ack = proto == 6 && v->need_ack && (flags & 0x10);
-  int ends = (flags & 0x05) != 0;
-  if (ends || first_ack) {
-    struct flow_event6 ev = {};
-    __builtin_memcpy(ev.saddr, k.saddr, 16);
-    __builtin_memcpy(ev.daddr, k.daddr, 16);
-    ev.sport = k.sport;
-    ev.dport = k.dport;
-    ev.proto = proto;
-    ev.flags = flags;
-    ev.len = (__u16)tot;
-    ev.kind = EV_STATE;
-    if (ends) {
-      ev.pkts = v->pkts;
-      ev.bytes = v->bytes;
+  int first_ack = proto == 6 && v->b.need_ack && (flags & 0x10);
+  /* The close, as fast_step's: NAT's FINs keep both entries, the last ACK ends both. */
+  int two = proto == 6 && (kind == NAT_DST || kind == NAT_SRC);
+  int ends = two ? (flags & 0x04) != 0 : (flags & 0x05) != 0;
+  int closing = two && (flags & 0x05) == 0x01;
+  int last = two && (flags & 0x17) == 0x10 && v->b.fin == (FIN_SELF | FIN_PEER);
+  struct flow_key6 pk;
+  struct flow_val6 *pv = 0;
+  if (closing || last) {
+    peer_key6(&k, v, &pk);
+    pv = bpf_map_lookup_elem(&flows6, &pk);
+  }
+  if (last) {
+    /* Both reports reserved first: without room the packet goes to user space, which decides it. */
+    struct flow_event6 *e1 = bpf_ringbuf_reserve(&events, sizeof(struct flow_event6), 0);
+    if (!e1) return PASS;
+    struct flow_event6 *e2 = 0;
+    if (pv) {
+      e2 = bpf_ringbuf_reserve(&events, sizeof(struct flow_event6), 0);
+      if (!e2) {
+        bpf_ringbuf_discard(e1, BPF_RB_NO_WAKEUP);
+        return PASS;
+      }
     }
+    fill_event6(e1, &k, flags, (__u16)tot, v->b.pkts, v->b.bytes, EV_END, pv ? 1 : 0);
+    if (e2) {
+      fill_event6(e2, &pk, 0, 0, pv->b.pkts, pv->b.bytes, EV_GONE, 0);
+      bpf_ringbuf_submit(e1, BPF_RB_NO_WAKEUP);
+      bpf_ringbuf_submit(e2, wake_flag());
+    } else {
+      bpf_ringbuf_submit(e1, wake_flag());
+    }
+    ip[7]--;
+    __builtin_memcpy(eth, v->b.dmac, 6);
+    __builtin_memcpy(eth + 6, v->b.smac, 6);
+    *ifindex = v->b.ifindex;
+    bpf_map_delete_elem(&flows6, &k);
+    if (pv) bpf_map_delete_elem(&flows6, &pk);
+    return FWD;
+  }
+  if (ends || first_ack || closing) {
+    struct flow_event6 ev = {};
+    fill_event6(&ev, &k, flags, (__u16)tot, ends ? v->b.pkts : 0, ends ? v->b.bytes : 0, closing ? EV_CLOSING : EV_STATE, 0);
     if (bpf_ringbuf_output(&events, &ev, sizeof(ev), wake_flag()) != 0) return PASS;
-    if (first_ack) v->need_ack = 0;
+    if (first_ack) v->b.need_ack = 0;
+    if (closing) {
+      v->b.fin |= FIN_SELF;
+      if (pv) pv->b.fin |= FIN_PEER;
+    }
   } else {
-    __sync_fetch_and_add(&v->pkts, 1);
-    __sync_fetch_and_add(&v->bytes, tot);
-    v->last_ns = bpf_ktime_get_ns();
+    __sync_fetch_and_add(&v->b.pkts, 1);
+    __sync_fetch_and_add(&v->b.bytes, tot);
+    v->b.last_ns = bpf_ktime_get_ns();
   }
   ip[7]--;
-  __builtin_memcpy(eth, v->dmac, 6);
-  __builtin_memcpy(eth + 6, v->smac, 6);
-  *ifindex = v->ifindex;
+  __builtin_memcpy(eth, v->b.dmac, 6);
+  __builtin_memcpy(eth + 6, v->b.smac, 6);
+  *ifindex = v->b.ifindex;
+  /* Last use of v: a removed element may be reused at once by another CPU's update. */
   if (ends) bpf_map_delete_elem(&flows6, &k);
   return FWD;
 }
@@ -771,7 +970,7 @@ int tsvs_xdp(struct xdp_md *ctx) {
   void *data = (void *)(long)ctx->data;
   void *end = (void *)(long)ctx->data_end;
   __u32 ifindex = 0;
-  if (is_ipv6(data, end) ? fast_step6(data, end, (__u32)(end - data), 0, &ifindex) != FWD
+  if (is_ipv6(data, end) ? fast_step6(0, data, end, (__u32)(end - data), 0, &ifindex, 0) != FWD
                          : fast_step(0, data, end, (__u32)(end - data), 0, &ifindex, 0) != FWD) return XDP_PASS;
   if (ifindex == ctx->ingress_ifindex) return XDP_TX;
   return bpf_redirect(ifindex, 0);
@@ -793,7 +992,24 @@ int tsvs_tc(struct __sk_buff *skb) {
       end = (void *)(long)skb->data_end;
     }
     __u32 ifindex6 = 0;
-    if (fast_step6(data, end, skb->len, skb->gso_size, &ifindex6) != FWD) return TC_ACT_OK;
+    struct nat_op6 nat6 = {};
+    if (fast_step6(skb, data, end, skb->len, skb->gso_size, &ifindex6, &nat6) != FWD) return TC_ACT_OK;
+    if (nat6.kind != NAT_NONE) {
+      /*
+       * NAT (no extension headers: the L4 header at 54): the address and port, and the TCP/UDP
+       * checksum with the address in its pseudo-header (as a checksum difference: 16 bytes) and
+       * the port. No IP header checksum in IPv6. A partial checksum (offload) takes only the
+       * pseudo-header part, as IPv4's.
+       */
+      int dst = nat6.kind == NAT_DST;
+      __u32 csum = 54 + (nat6.udp ? 6 : 16);
+      __u64 mangled = nat6.udp ? BPF_F_MARK_MANGLED_0 : 0;
+      __s64 diff = bpf_csum_diff(nat6.old_addr, 16, nat6.naddr, 16, 0);
+      bpf_l4_csum_replace(skb, csum, 0, (__u64)diff, BPF_F_PSEUDO_HDR | mangled);
+      bpf_l4_csum_replace(skb, csum, nat6.old_port, nat6.nport, mangled | 2);
+      bpf_skb_store_bytes(skb, dst ? 38 : 22, nat6.naddr, 16, 0);
+      bpf_skb_store_bytes(skb, dst ? 56 : 54, &nat6.nport, 2, 0);
+    }
     return bpf_redirect(ifindex6, 0);
   }
   if (data + 54 > end) {

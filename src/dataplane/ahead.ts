@@ -41,12 +41,13 @@ export function proxyEligible(s: ServiceSnapshot): boolean {
  * program can send to (`reachable`: known, on an interface carrying the program), since the
  * kernel forwards the connection's first packet itself.
  */
-export function kernelEligible(s: ServiceSnapshot, reachable: (addr: string) => boolean, tc = false): boolean {
-  if (s.af !== 4 || (s.protocol !== 'tcp' && s.protocol !== 'udp')) return false;
+export function kernelEligible(s: ServiceSnapshot, reachable: (addr: string) => boolean, tc = false, ipv6 = false): boolean {
+  // `ipv6`: IPv6 services too (every destination IPv6 DR, or NAT on tc: no IPv6 tunnel in the kernel).
+  if ((s.af !== 4 && !(ipv6 && s.af === 6)) || (s.protocol !== 'tcp' && s.protocol !== 'udp')) return false;
   if (!decidesAhead(s.scheduler, s.fwmark, s.flags, s.dests) || s.dests.length === 0) return false;
   for (const d of s.dests) {
-    const ok = d.fwd === 'route' || (tc && (d.fwd === 'masq' || (d.fwd === 'tunnel' && kernelTunnel(d.tunType, d.tunCsum))));
-    if (!ok || d.af !== 4 || !reachable(d.addr)) return false;
+    const ok = d.fwd === 'route' || (tc && (d.fwd === 'masq' || (s.af === 4 && d.fwd === 'tunnel' && kernelTunnel(d.tunType, d.tunCsum))));
+    if (!ok || d.af !== s.af || !reachable(d.addr)) return false;
   }
   return true;
 }

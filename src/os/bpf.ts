@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageFile } from '../os/entries.ts';
 import { C, MAP_FAILED, ifIndex, sys, view } from './libc.ts';
-import { KEY_BYTES, VAL_BYTES, type FlowMap } from './flow-map.ts';
+import { KEY6_BYTES, KEY_BYTES, VAL6_BYTES, VAL_BYTES, type FlowMap } from './flow-map.ts';
 import { FastPathError } from '../core/errors.ts';
 
 const SOURCE = packageFile('bpf/tsvs_fastpath.c');
@@ -43,8 +43,8 @@ const EVENT6_BYTES = 64;
 /** bpf/tsvs_fastpath.c `ahead`: rings of decisions ahead (256 x struct ahead_ring). */
 export const AHEAD_RINGS = 256;
 export const AHEAD_SLOTS = 256; // bpf/tsvs_fastpath.c AHEAD_SLOTS
-/** struct ahead_slot; a ring is a 16-byte head (head, tail) and AHEAD_SLOTS slots. */
-export const AHEAD_SLOT_BYTES = 40;
+/** struct ahead_slot (its last 16 bytes: an IPv6 NAT decision's address); a ring is a 16-byte head (head, tail) and AHEAD_SLOTS slots. */
+export const AHEAD_SLOT_BYTES = 56;
 export const AHEAD_RING_BYTES = 16 + AHEAD_SLOTS * AHEAD_SLOT_BYTES;
 
 export { FastPathError };
@@ -106,9 +106,13 @@ export function fastPathObject(): string {
 
 /** The BPF hash map `flows`, as a FlowMap. */
 class BpfFlowMap implements FlowMap {
-  private readonly tmp = Buffer.alloc(VAL_BYTES);
-  constructor(private readonly fd: number) {}
+  private readonly tmp: Buffer;
+  /** `valBytes`: the map's value size (VAL_BYTES, or VAL6_BYTES for `flows6`); a put's value has it. */
+  constructor(private readonly fd: number, valBytes = VAL_BYTES) {
+    this.tmp = Buffer.alloc(valBytes);
+  }
   put(key: Uint8Array, val: Uint8Array): boolean {
+    if (val.length !== this.tmp.length) throw new RangeError(`flow value of ${val.length} bytes for a map of ${this.tmp.length}`);
     return (libbpf().update!(this.fd, key, val, 0n) as number) === 0;
   }
   get(key: Uint8Array, val: Uint8Array): boolean {
@@ -184,7 +188,7 @@ function tcOpts(progFd: number): Buffer {
   return o;
 }
 
-/** A flow of the program a previous daemon left on an interface (struct flow_key, struct flow_val). */
+/** A flow of the program a previous daemon left on an interface (struct flow_key, struct flow_val; IPv6: flow_key6, flow_val6). */
 export interface AdoptedFlow {
   readonly key: Uint8Array;
   readonly val: Uint8Array;
@@ -197,7 +201,7 @@ const MAP_INFO = { KEY_SIZE: 8, VALUE_SIZE: 12, NAME: 24, BYTES: 128 } as const;
 const ADOPT_MAX = 1 << 20;
 
 /**
- * The flows in the `flows` map of our tc filter on `ifindex`, if one is there (a daemon that was
+ * The flows in the `flows` and `flows6` maps of our tc filter on `ifindex`, if one is there (a daemon that was
  * killed left it running: the kernel still carries its connections). Read before the filter is
  * replaced, so that the new program's map can carry them on. Best effort: [] when anything differs.
  */
@@ -226,8 +230,10 @@ export function leftFlows(ifindex: number): AdoptedFlow[] {
         len.writeUInt32LE(m.length);
         if ((b.objInfo!(fd, m, len) as number) !== 0) continue;
         const name = m.subarray(MAP_INFO.NAME, MAP_INFO.NAME + 16).toString('latin1').replace(/\0.*$/s, '');
-        if (name !== 'flows' || m.readUInt32LE(MAP_INFO.KEY_SIZE) !== KEY_BYTES || m.readUInt32LE(MAP_INFO.VALUE_SIZE) !== VAL_BYTES) continue;
-        const key = Buffer.alloc(KEY_BYTES), next = Buffer.alloc(KEY_BYTES), val = Buffer.alloc(VAL_BYTES);
+        // `flows` and (IPv6) `flows6`, told apart by their key size afterwards.
+        const [kb, vb] = name === 'flows' ? [KEY_BYTES, VAL_BYTES] : name === 'flows6' ? [KEY6_BYTES, VAL6_BYTES] : [0, 0];
+        if (kb === 0 || m.readUInt32LE(MAP_INFO.KEY_SIZE) !== kb || m.readUInt32LE(MAP_INFO.VALUE_SIZE) !== vb) continue;
+        const key = Buffer.alloc(kb), next = Buffer.alloc(kb), val = Buffer.alloc(vb);
         let prev: Buffer | null = null;
         while (out.length < ADOPT_MAX && (b.nextKey!(fd, prev, next) as number) === 0) {
           if ((b.lookup!(fd, next, val) as number) === 0) out.push({ key: Uint8Array.from(next), val: Uint8Array.from(val) });
@@ -252,7 +258,7 @@ export function removeStaleTcFilter(ifindex: number): void {
 
 export class KernelFastPath {
   readonly flows: FlowMap;
-  /** IPv6 direct-routing flows (`flows6`: struct flow_key6 -> struct flow_val). */
+  /** IPv6 flows, DR and NAT (`flows6`: struct flow_key6 -> struct flow_val6). */
   readonly flows6: FlowMap;
   readonly ifindexes: ReadonlySet<number>;
   /** The ring buffer's descriptor: readable when events wait. */
@@ -277,6 +283,8 @@ export class KernelFastPath {
   /** Flows taken over from the filter a previous daemon left (tc): host.ts binds them to the engine's connections. */
   readonly adopted: AdoptedFlow[] = [];
   private readonly svcKey = Buffer.alloc(8);
+  private readonly svcKey6 = Buffer.alloc(20);
+  private readonly svcs6Fd: number;
   private readonly svcVal = Buffer.alloc(4);
   private closed = false;
 
@@ -289,7 +297,7 @@ export class KernelFastPath {
     this.eventFd = b.mapFd!(obj, 'events') as number;
     if (!prog || flowsFd < 0 || flows6Fd < 0 || this.eventFd < 0) throw new FastPathError('bpf/tsvs_fastpath.c: program or maps missing from the object');
     this.flows = new BpfFlowMap(flowsFd);
-    this.flows6 = new BpfFlowMap(flows6Fd);
+    this.flows6 = new BpfFlowMap(flows6Fd, VAL6_BYTES);
     // Ring buffer: the consumer position page (ours to write), then the producer position page
     // and the data, mapped twice in a row so that a record never wraps (kernel ringbuf layout).
     this.consPtr = sys.mmap(null, PAGE, C.PROT_READ | C.PROT_WRITE, C.MAP_SHARED, this.eventFd, 0) as bigint;
@@ -301,7 +309,8 @@ export class KernelFastPath {
     this.data = new DataView(view(this.prodPtr + BigInt(PAGE), 2 * RINGBUF_BYTES));
     const aheadFd = b.mapFd!(obj, 'ahead') as number;
     this.svcsFd = b.mapFd!(obj, 'svcs') as number;
-    if (aheadFd < 0 || this.svcsFd < 0) throw new FastPathError('bpf/tsvs_fastpath.c: maps ahead/svcs missing from the object');
+    this.svcs6Fd = b.mapFd!(obj, 'svcs6') as number;
+    if (aheadFd < 0 || this.svcsFd < 0 || this.svcs6Fd < 0) throw new FastPathError('bpf/tsvs_fastpath.c: maps ahead/svcs missing from the object');
     this.aheadLen = Math.ceil((AHEAD_RINGS * AHEAD_RING_BYTES) / PAGE) * PAGE;
     this.aheadPtr = sys.mmap(null, this.aheadLen, C.PROT_READ | C.PROT_WRITE, C.MAP_SHARED, aheadFd, 0) as bigint;
     if (this.aheadPtr === MAP_FAILED) throw new FastPathError(`mmap(ahead): errno ${koffi.errno()}`);
@@ -329,7 +338,7 @@ export class KernelFastPath {
           if (c !== 0 && c !== -17) throw new FastPathError(`cannot add a clsact qdisc to ${name}: errno ${-c}`);
           // What a killed daemon's program still carries goes on in ours (the new daemon binds
           // the connections again: host.ts), then its filter goes.
-          for (const f of leftFlows(i)) if (this.flows.put(f.key, f.val)) this.adopted.push(f);
+          for (const f of leftFlows(i)) if ((f.key.length === KEY6_BYTES ? this.flows6 : this.flows).put(f.key, f.val)) this.adopted.push(f);
           removeStaleTcFilter(i);
           const r = b.tcAttach!(hook, tcOpts(b.progFd!(prog) as number)) as number;
           if (r !== 0) {
@@ -437,6 +446,21 @@ export class KernelFastPath {
     }
     this.svcVal.writeUInt32LE(ring, 0);
     libbpf().update!(this.svcsFd, k, this.svcVal, 0n);
+  }
+
+  /** IPv6 services with decisions ahead (`svcs6`: `[vip6]:vport/proto`, the address as 4 host-order words). */
+  setAheadService6(vip: ArrayLike<number>, vport: number, proto: number, ring: number | null): void {
+    const k = this.svcKey6;
+    for (let i = 0; i < 4; i++) k.writeUInt32BE(vip[i]! >>> 0, 4 * i);
+    k.writeUInt16BE(vport, 16);
+    k[18] = proto;
+    k[19] = 0;
+    if (ring === null) {
+      libbpf().del!(this.svcs6Fd, k);
+      return;
+    }
+    this.svcVal.writeUInt32LE(ring, 0);
+    libbpf().update!(this.svcs6Fd, k, this.svcVal, 0n);
   }
 
   /**

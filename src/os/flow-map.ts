@@ -5,10 +5,13 @@
  */
 import { TCP_FLAG } from '../core/proto.ts';
 
-/** struct flow_key / struct flow_val sizes; struct flow_key6 (IPv6, map `flows6`: the same value). */
+/** struct flow_key / struct flow_val sizes; struct flow_key6 / struct flow_val6 (IPv6, map `flows6`). */
 export const KEY_BYTES = 16;
 export const KEY6_BYTES = 40;
 export const VAL_BYTES = 64;
+/** struct flow_val6: struct flow_val, then the IPv6 address NAT writes (NADDR6, network order). */
+export const VAL6_BYTES = 80;
+export const NADDR6 = 64;
 /** struct flow_val offsets (bpf/tsvs_fastpath.c); NADDR / NPORT / TSRC in network order. */
 export const FLOW_VAL = { DMAC: 0, SMAC: 6, IFINDEX: 12, MTU: 16, NEED_ACK: 18, NAT: 19, NADDR: 20, NPORT: 24, FIN: 26, TSRC: 28, PKTS: 32, BYTES: 40, LAST_NS: 48, ACK_LEN: 56 } as const;
 /**

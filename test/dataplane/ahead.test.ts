@@ -52,6 +52,23 @@ describe('decisions ahead: eligibility', () => {
     });
   }
 
+  // IPv6 services when the kernel program takes IPv6 decisions (kernelEligible's `ipv6`): DR, and NAT on tc; no IPv6 tunnel.
+  const rows6: [string, Partial<DestSpec>[], boolean, boolean][] = [
+    ['IPv6 DR', [{ addr: '2001:db8::2' }, { addr: '2001:db8::3' }], true, true],
+    ['IPv6 NAT', [{ addr: '2001:db8::2', fwd: 'masq' }], false, true],
+    ['IPv6 NAT without next hop', [{ addr: '2001:db8::2', fwd: 'masq' }, { addr: '2001:db8::99', fwd: 'masq' }], false, false],
+    ['IPv6 IPIP tunnel', [{ addr: '2001:db8::2', fwd: 'tunnel' }], false, false],
+  ];
+  for (const [what, dests, xdp, tc] of rows6) {
+    it(`${what}: kernel (IPv6 rings) ${xdp ? 'yes' : 'no'}, tc ${tc ? 'yes' : 'no'}; never without the IPv6 rings`, () => {
+      const s = snapshot({}, dests.map((d) => ({ ...d, af: 6 as const })), svcKey('tcp', '2001:db8::1', 80));
+      const reach6 = (addr: string): boolean => addr !== '2001:db8::99';
+      assert.equal(kernelEligible(s, reach6, false, true), xdp);
+      assert.equal(kernelEligible(s, reach6, true, true), tc);
+      assert.equal(kernelEligible(s, reach6, true, false), false);
+    });
+  }
+
   it('the engine gives no decision ahead exactly where decidesAhead says no', () => {
     for (const [what, o, dests, key, engine] of rows) {
       if (dests.length === 0) continue;

@@ -5,7 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LeftFlows, ADOPT_MS, type LeftConn } from '../../src/forwarders/packet/adopt.ts';
-import { FLOW_NAT, FLOW_VAL as V, KEY_BYTES, MemoryFlowMap, VAL_BYTES, writeFlowKey } from '../../src/os/flow-map.ts';
+import { FLOW_NAT, FLOW_VAL as V, KEY6_BYTES, KEY_BYTES, MemoryFlowMap, NADDR6, VAL6_BYTES, VAL_BYTES, writeFlowKey, writeFlowKey6 } from '../../src/os/flow-map.ts';
+import { parseIp } from '../../src/core/addr.ts';
 import type { NextHop } from '../../src/os/neigh.ts';
 
 const ip = (s: string): number => s.split('.').reduce((a, b) => a * 256 + Number(b), 0);
@@ -62,4 +63,49 @@ test('left flows: bound as their connections (DR by MAC, NAT and tunnels by addr
   const gone = rows.find((r) => r.want === 'removed')!.f;
   assert.equal(map.get(gone.key, new Uint8Array(VAL_BYTES)), false, 'removed from the kernel map after ADOPT_MS');
   assert.deepEqual(left.counters, { adopted: 4, adoptDropped: 2 });
+});
+
+test('left IPv6 flows (flows6): bound as their connections (DR by MAC through the IPv6 next hops, NAT by its 16-byte address), replies skipped, the unbound removed from flows6 after ADOPT_MS', () => {
+  const w = (s: string): number[] => parseIp(s)!.words.slice();
+  const CLIENT = 'fd00:16::2', VIP = 'fd00:100::100', RS1 = 'fd00:10::11', RS2 = 'fd00:10::12';
+  const flow6 = (sport: number, nat: number, opts: { mac?: Uint8Array; naddr?: string; nport?: number; needAck?: boolean } = {}) => {
+    const key = new Uint8Array(KEY6_BYTES);
+    writeFlowKey6(key, w(CLIENT), w(VIP), sport, 80, 6);
+    const val = new Uint8Array(VAL6_BYTES);
+    const v = new DataView(val.buffer);
+    val.set(opts.mac ?? MAC, V.DMAC);
+    v.setUint32(V.IFINDEX, 3, true);
+    val[V.NAT] = nat;
+    val[V.NEED_ACK] = opts.needAck ? 1 : 0;
+    if (opts.naddr) w(opts.naddr).forEach((x, i) => v.setUint32(NADDR6 + 4 * i, x, false));
+    if (opts.nport) v.setUint16(V.NPORT, opts.nport, false);
+    return { key, val };
+  };
+  const rows: { name: string; f: ReturnType<typeof flow6>; want: Partial<LeftConn> & { rip6?: number[] } | 'skipped' | 'removed' }[] = [
+    { name: 'DR', f: flow6(41001, FLOW_NAT.NONE), want: { rport: 80, established: true, rip6: w(RS1) } },
+    { name: 'DR in its handshake', f: flow6(41002, FLOW_NAT.NONE, { needAck: true }), want: { established: false, rip6: w(RS1) } },
+    { name: 'NAT', f: flow6(41003, FLOW_NAT.DST, { naddr: RS2, nport: 8080 }), want: { rport: 8080, established: true, rip6: w(RS2) } },
+    { name: 'NAT reply entry', f: flow6(41004, FLOW_NAT.SRC, { naddr: VIP, nport: 80 }), want: 'skipped' },
+    { name: 'DR to a MAC with no next hop', f: flow6(41005, FLOW_NAT.NONE, { mac: Uint8Array.of(2, 0, 0, 0, 0, 99) }), want: 'removed' },
+  ];
+  const map4 = new MemoryFlowMap(), map6 = new MemoryFlowMap(65536, KEY6_BYTES);
+  for (const r of rows) map6.put(r.f.key, r.f.val);
+  const bound: LeftConn[] = [];
+  const left = new LeftFlows(rows.map((r) => r.f), map4, new Map(), (c) => { bound.push(c); return true; }, 0, map6, new Map([[RS1, hop]]));
+  left.step(100);
+  for (const r of rows) {
+    const c = bound.find((b) => b.sport === r.f.key[32]! * 256 + r.f.key[33]!);
+    if (typeof r.want === 'object') {
+      assert.ok(c?.v6, `${r.name}: bound as an IPv6 connection`);
+      const { rip6, ...rest } = r.want;
+      for (const [k, v] of Object.entries(rest)) assert.equal(c[k as keyof LeftConn], v, `${r.name}: ${k}`);
+      assert.deepEqual([c.v6.saddr, c.v6.daddr, c.v6.rip, c.proto], [w(CLIENT), w(VIP), rip6, 6], r.name);
+    } else assert.equal(c, undefined, `${r.name}: not bound`);
+  }
+  assert.equal(left.waiting, 1);
+  left.step(ADOPT_MS + 1);
+  const gone = rows.find((r) => r.want === 'removed')!.f;
+  assert.equal(map6.get(gone.key, new Uint8Array(VAL6_BYTES)), false, 'removed from flows6 after ADOPT_MS');
+  assert.equal(map6.entries.size, 4, 'the bound ones and the reply entry stay');
+  assert.deepEqual(left.counters, { adopted: 3, adoptDropped: 1 });
 });

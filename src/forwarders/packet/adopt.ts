@@ -5,10 +5,12 @@
  * hops are back (the kernel IPVS keeps its table across a keepalived restart; this is ours doing
  * the same). A flow not bound within ADOPT_MS (its service or real server is gone, or its next hop
  * never resolves) is removed from the kernel: nothing is carried that the engine does not know.
+ * IPv6 flows (`flows6`, DR and NAT) likewise.
  */
-import { FLOW_NAT, FLOW_VAL as V, VAL_BYTES, type FlowMap } from '../../os/flow-map.ts';
+import { FLOW_NAT, FLOW_VAL as V, KEY6_BYTES, NADDR6, VAL6_BYTES, type FlowMap } from '../../os/flow-map.ts';
 import type { AdoptedFlow } from '../../os/bpf.ts';
 import type { NextHop } from '../../os/neigh.ts';
+import { parseIp } from '../../core/addr.ts';
 
 /** How long left flows wait for their connection to be bound (rules restored, next hops resolved). */
 export const ADOPT_MS = 10_000;
@@ -25,6 +27,8 @@ export interface LeftConn {
   readonly rport: number;
   /** The handshake's ACK was seen (the program no longer reports it). */
   readonly established: boolean;
+  /** An IPv6 flow (`flows6`): its addresses as words (host order); the numbers above are then 0. */
+  readonly v6?: { readonly saddr: number[]; readonly daddr: number[]; readonly rip: number[] };
 }
 
 /**
@@ -44,9 +48,11 @@ export class LeftFlows {
   readonly counters: AdoptCounters = { adopted: 0, adoptDropped: 0 };
   private pending: AdoptedFlow[];
   private readonly until: number;
-  private readonly val = new Uint8Array(VAL_BYTES);
+  private readonly val = new Uint8Array(VAL6_BYTES);
 
-  constructor(flows: AdoptedFlow[], private readonly map: FlowMap, private readonly hops: ReadonlyMap<number, NextHop>, private readonly bind: BindLeft, now = performance.now()) {
+  /** IPv6 flows (keys of KEY6_BYTES) are read in `map6`, their DR real servers found in `hops6` (by address text). */
+  constructor(flows: AdoptedFlow[], private readonly map: FlowMap, private readonly hops: ReadonlyMap<number, NextHop>, private readonly bind: BindLeft, now = performance.now(),
+    private readonly map6?: FlowMap, private readonly hops6?: ReadonlyMap<string, NextHop>) {
     // A NAT connection's replies' entry is installed again with its connection.
     this.pending = flows.filter((f) => f.val[V.NAT] !== FLOW_NAT.SRC);
     this.until = now + ADOPT_MS;
@@ -62,7 +68,7 @@ export class LeftFlows {
     const rest: AdoptedFlow[] = [];
     for (const f of this.pending) {
       // Ended meanwhile (the program removed it on FIN/RST, or the LRU evicted it): nothing to bind.
-      if (!this.map.get(f.key, this.val)) {
+      if (!this.mapOf(f).get(f.key, this.val)) {
         this.counters.adoptDropped++;
         continue;
       }
@@ -73,15 +79,48 @@ export class LeftFlows {
     this.pending = rest;
     if (now >= this.until) {
       for (const f of this.pending) {
-        this.map.take(f.key, this.val);
+        this.mapOf(f).take(f.key, this.val);
         this.counters.adoptDropped++;
       }
       this.pending = [];
     }
   }
 
+  private mapOf(f: AdoptedFlow): FlowMap {
+    return f.key.length === KEY6_BYTES && this.map6 ? this.map6 : this.map;
+  }
+
+  /** The connection an IPv6 flow carries (struct flow_key6, struct flow_val6), as conn(). */
+  private conn6(f: AdoptedFlow): LeftConn | undefined {
+    const k = new DataView(f.key.buffer, f.key.byteOffset, f.key.byteLength);
+    const v = new DataView(f.val.buffer, f.val.byteOffset, f.val.byteLength);
+    const w = (d: DataView, o: number): number[] => [0, 1, 2, 3].map((i) => d.getUint32(o + 4 * i, false) >>> 0);
+    const dport = k.getUint16(34, false);
+    const nat = f.val[V.NAT]!;
+    let rip: number[] | undefined;
+    let rport = dport;
+    if (nat === FLOW_NAT.NONE) {
+      const ifindex = v.getUint32(V.IFINDEX, true);
+      for (const [text, h] of this.hops6 ?? []) {
+        if (h.ifindex === ifindex && h.mac.every((b, i) => b === f.val[V.DMAC + i])) {
+          rip = parseIp(text)?.words.slice();
+          break;
+        }
+      }
+      if (rip === undefined) return undefined;
+    } else if (nat === FLOW_NAT.DST && f.val.length >= VAL6_BYTES) {
+      rip = w(v, NADDR6);
+      rport = v.getUint16(V.NPORT, false);
+    } else return undefined;
+    return {
+      saddr: 0, daddr: 0, rip: 0, sport: k.getUint16(32, false), dport, proto: k.getUint32(36, true), rport,
+      established: f.val[V.NEED_ACK] === 0, v6: { saddr: w(k, 0), daddr: w(k, 16), rip },
+    };
+  }
+
   /** The connection a flow carries; undefined while a DR flow's real server (by MAC) has no next hop. */
   private conn(f: AdoptedFlow): LeftConn | undefined {
+    if (f.key.length === KEY6_BYTES) return this.conn6(f);
     const k = new DataView(f.key.buffer, f.key.byteOffset, f.key.byteLength);
     const v = new DataView(f.val.buffer, f.val.byteOffset, f.val.byteLength);
     const dport = k.getUint16(10, false);

@@ -105,16 +105,23 @@ export function verdictToAction(m: PacketMeta, v: Verdict, a: Action): void {
     // IPv6: the records are referenced until the batch is applied.
     a.rip = a.vip = 0;
     if (m.dir === 'in') {
-      // The kernel fast path carries IPv6 direct routing (fastpath6.ts), as IPv4's below.
+      // The kernel fast path carries IPv6 direct routing and NAT (fastpath6.ts), as IPv4's below
+      // (no decisions ahead: a NAT connection from ESTABLISHED on).
       if (method === FWD_CODE.route && v.conn >= 0) {
         if (v.state === 'ESTABLISHED' || v.state === 'UDP') a.fast = FAST.YES;
         else if (v.state === 'SYN_RECV') a.fast = FAST.NEED_ACK;
+      }
+      if (method === FWD_CODE.masq && v.conn >= 0) {
+        fastNat6(v.state, a);
+        // (A NAT connection the kernel took on a decision ahead stays there through its handshake: adoptTaken.)
+        if (v.state === 'SYN_RECV') a.fast = FAST.NEED_ACK;
       }
       a.rip6 = v.dest.ip;
       a.rport = v.dport || m.dport;
       a.vip6 = m.daddr;
       a.vport = m.dport;
     } else {
+      if (method === FWD_CODE.masq && v.conn >= 0) fastNat6(v.state, a);
       a.rip6 = m.saddr;
       a.rport = m.sport;
       a.vip6 = v.vaddr ?? m.daddr;
@@ -143,4 +150,10 @@ export function verdictToAction(m: PacketMeta, v: Verdict, a: Action): void {
     a.vip = (v.vaddr?.words[0] ?? 0) >>> 0;
     a.vport = v.vport;
   }
+}
+
+/** An IPv6 NAT connection, either way: carried by the kernel once established, its close too. */
+function fastNat6(state: string, a: Action): void {
+  if (state === 'ESTABLISHED' || state === 'UDP') a.fast = FAST.YES;
+  else if (CLOSING_STATES.has(state)) a.fast = FAST.CLOSING;
 }

@@ -15,6 +15,7 @@ import type { ForwarderEngine } from '../../dataplane/forwarder.ts';
 import { AheadRings, kernelEligible, type AheadStore } from '../../dataplane/ahead.ts';
 import type { NextHop } from '../../os/neigh.ts';
 import { ipv4FromString } from '../../core/addr4.ts';
+import { formatIp, parseIp } from '../../core/addr.ts';
 import { DestTokens } from '../dest-tokens.ts';
 import { AHEAD_RING_BYTES, AHEAD_RINGS, AHEAD_SLOT_BYTES, AHEAD_SLOTS } from '../../os/bpf.ts';
 import { FLOW_NAT } from '../../os/flow-map.ts';
@@ -22,13 +23,15 @@ import { FLOW_NAT } from '../../os/flow-map.ts';
 export interface AheadKernel {
   readonly aheadMem: ArrayBuffer;
   setAheadService(vip: number, vport: number, proto: number, ring: number | null): void;
+  /** IPv6 services (`svcs6`): the same rings. */
+  setAheadService6?(vip: ArrayLike<number>, vport: number, proto: number, ring: number | null): void;
 }
 
 export type AheadEngine = Pick<ForwarderEngine, 'scheduleAhead' | 'services'>;
 
 const SLOT_OFF = 16, SLOT_BYTES = AHEAD_SLOT_BYTES;
 /** struct ahead_slot offsets (bpf/tsvs_fastpath.c). */
-const SLOT = { DMAC: 0, SMAC: 6, IFINDEX: 12, MTU: 16, NAT: 18, TOKEN: 20, NADDR: 24, NPORT: 28, TSRC: 32 } as const;
+const SLOT = { DMAC: 0, SMAC: 6, IFINDEX: 12, MTU: 16, NAT: 18, TOKEN: 20, NADDR: 24, NPORT: 28, TSRC: 32, NADDR6: 40 } as const;
 /** The engine's destination record carries its tunnel (core/engine.ts Dest; RtDest does not name it). */
 type TunnelDest = RtDest & { readonly tunType?: string; readonly tunCsum?: string };
 const PROTO: Record<string, number> = { tcp: 6, udp: 17 };
@@ -39,6 +42,8 @@ interface Ring {
   readonly vip: number;
   readonly vport: number;
   readonly proto: number;
+  /** An IPv6 service's address (`svcs6`), else null. */
+  readonly vip6: readonly number[] | null;
 }
 
 /**
@@ -60,11 +65,21 @@ export class KernelAhead implements AheadStore<Ring> {
    * `tc`: the program can take NAT and tunnel decisions (XDP cannot rewrite addresses or
    * encapsulate), so services of such destinations get rings too.
    */
-  constructor(private readonly kernel: AheadKernel, private readonly engine: AheadEngine, private readonly hops: Map<number, NextHop>, private readonly ifindexes: ReadonlySet<number>, tc = false) {
+  /** `hops6`: IPv6 real servers' next hops by address text: IPv6 services get rings too (`svcs6`). */
+  constructor(private readonly kernel: AheadKernel, private readonly engine: AheadEngine, private readonly hops: Map<number, NextHop>, private readonly ifindexes: ReadonlySet<number>, tc = false,
+    private readonly hops6?: ReadonlyMap<string, NextHop>) {
     this.words = new Int32Array(kernel.aheadMem);
     this.bytes = new Uint8Array(kernel.aheadMem);
     this.view = new DataView(kernel.aheadMem);
-    this.rings = new AheadRings(this, engine, (s: ServiceSnapshot) => kernelEligible(s, (addr) => this.hopOf(ipv4FromString(addr)) !== undefined, tc));
+    const ipv6 = hops6 !== undefined && kernel.setAheadService6 !== undefined;
+    this.rings = new AheadRings(this, engine, (s: ServiceSnapshot) => kernelEligible(s, (addr) => this.hopOfText(addr) !== undefined, tc, ipv6));
+  }
+
+  /** The next hop of a real server given as text (either family). */
+  private hopOfText(addr: string): NextHop | undefined {
+    if (!addr.includes(':')) return this.hopOf(ipv4FromString(addr));
+    const hop = this.hops6?.get(addr);
+    return hop && this.ifindexes.has(hop.ifindex) ? hop : undefined;
   }
 
   /** The destination behind a token the kernel reported (undefined: unknown). */
@@ -103,14 +118,20 @@ export class KernelAhead implements AheadStore<Ring> {
   open(key: { readonly protocol: string; readonly addr: string; readonly port: number }): Ring | null {
     const idx = this.free.pop();
     if (idx === undefined) return null;
-    const r: Ring = { idx, vip: ipv4FromString(key.addr), vport: key.port, proto: PROTO[key.protocol]! };
+    const v6 = key.addr.includes(':') ? parseIp(key.addr) : null;
+    const r: Ring = { idx, vip: v6 ? 0 : ipv4FromString(key.addr), vport: key.port, proto: PROTO[key.protocol]!, vip6: v6 ? [...v6.words] : null };
     this.drop(r);
-    this.kernel.setAheadService(r.vip, r.vport, r.proto, idx);
+    this.setService(r, idx);
     return r;
   }
 
+  private setService(r: Ring, idx: number | null): void {
+    if (r.vip6) this.kernel.setAheadService6!(r.vip6, r.vport, r.proto, idx);
+    else this.kernel.setAheadService(r.vip, r.vport, r.proto, idx);
+  }
+
   close(r: Ring): void {
-    this.kernel.setAheadService(r.vip, r.vport, r.proto, null);
+    this.setService(r, null);
     this.drop(r);
     this.free.push(r.idx);
   }
@@ -127,8 +148,9 @@ export class KernelAhead implements AheadStore<Ring> {
    * (this rr step is lost).
    */
   push(r: Ring, dest: RtDest): boolean {
-    const rip = dest.ip.words[0]! >>> 0;
-    const hop = this.hopOf(rip);
+    const v6 = dest.ip.af === 6;
+    const rip = v6 ? 0 : dest.ip.words[0]! >>> 0;
+    const hop = v6 ? this.hopOfText(formatIp(dest.ip)) : this.hopOf(rip);
     if (!hop) return false;
     const tok = this.tokens.token(dest);
     const base = r.idx * AHEAD_RING_BYTES, h = base / 4;
@@ -144,7 +166,8 @@ export class KernelAhead implements AheadStore<Ring> {
     this.view.setUint8(o + SLOT.NAT, nat ? FLOW_NAT.DST : tun || FLOW_NAT.NONE);
     this.view.setUint32(o + SLOT.TOKEN, tok, true);
     if (nat) {
-      this.view.setUint32(o + SLOT.NADDR, rip, false);
+      if (v6) for (let i = 0; i < 4; i++) this.view.setUint32(o + SLOT.NADDR6 + 4 * i, dest.ip.words[i]! >>> 0, false);
+      else this.view.setUint32(o + SLOT.NADDR, rip, false);
       this.view.setUint16(o + SLOT.NPORT, dest.port || r.vport, false);
     } else if (tun) {
       this.view.setUint32(o + SLOT.NADDR, rip, false);

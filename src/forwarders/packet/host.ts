@@ -50,7 +50,7 @@ export interface WorkersOptions {
    * IPv6: VIPs and NAT real servers (key6 strings, forwarder.ts) and the DR/TUN real servers to
    * resolve (address text).
    */
-  readonly v6?: { readonly inAddrs: readonly string[]; readonly outAddrs: readonly string[]; readonly rips: readonly string[] };
+  readonly v6?: { readonly inAddrs: readonly string[]; readonly outAddrs: readonly string[]; readonly rips: readonly string[]; readonly svcs?: readonly string[] };
   /** Decide in the main thread (the engine) ... */
   readonly decide?: (m: PacketMeta, out: Action) => void;
   /** Called before each batch is decided (advance the engine's clock once per batch). */
@@ -137,8 +137,10 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       const h = await resolveNextHop(text);
       if (!h) log(`no next hop for ${text} yet`);
       else if (typeof rip === 'string') {
+        const had = hops6.has(rip);
         hops6.set(rip, h);
         broadcast({ type: 'hop', rip, hop: h });
+        if (!had) kahead?.sync();
       } else {
         const had = hops.has(rip);
         hops.set(rip, h);
@@ -184,7 +186,20 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
         return c?.hop ?? undefined;
       };
       table = new FastPathTable(kfp.flows, opts.fastPath.count, kfp.ifindexes, opts.fastPath.kind === 'tc' ? clientHop : undefined, opts.fastPath.kind === 'tc');
-      table6 = new FastPathTable6(kfp.flows6, opts.fastPath.count, kfp.ifindexes);
+      // IPv6 NAT replies likewise, by the client's address text.
+      const clientHops6 = new Map<string, { hop: NextHop | null; at: number }>();
+      const clientHop6 = (w: ArrayLike<number>): NextHop | undefined => {
+        const client = formatIp({ af: 6, words: [w[0]!, w[1]!, w[2]!, w[3]!] });
+        const c = clientHops6.get(client);
+        const now = performance.now();
+        if (c && now - c.at < (c.hop ? CLIENT_HOP_MS : CLIENT_RETRY_MS)) return c.hop ?? undefined;
+        if (clientHops6.size >= 4096) clientHops6.clear();
+        clientHops6.set(client, { hop: c?.hop ?? null, at: now });
+        void resolveNextHop(client).then((h) => { clientHops6.set(client, { hop: h, at: performance.now() }); }, () => {});
+        return c?.hop ?? undefined;
+      };
+      table6 = new FastPathTable6(kfp.flows6, opts.fastPath.count, kfp.ifindexes, opts.fastPath.kind === 'tc' ? clientHop6 : undefined);
+      table6.services = new Set(opts.v6?.svcs ?? []);
     }
     const fwd = new PacketForwarder({
       // A fanout group of one: its defragmenting flag reassembles IP fragments as for the workers.
@@ -195,7 +210,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
     });
     inline = fwd;
     if (kfp && table && opts.fastPath?.ahead && opts.fastPath.decideAhead) {
-      kahead = new KernelAhead(kfp, opts.fastPath.ahead, fwd.egress.nextHops, kfp.ifindexes, opts.fastPath.kind === 'tc');
+      kahead = new KernelAhead(kfp, opts.fastPath.ahead, fwd.egress.nextHops, kfp.ifindexes, opts.fastPath.kind === 'tc', fwd.egress.nextHops6);
       kahead.sync();
     }
     if (kfp && table) {
@@ -211,6 +226,8 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       const ip6 = (w: Uint32Array): Ip => ({ af: 6, words: [w[0]!, w[1]!, w[2]!, w[3]!] });
       /** An IPv6 flow's state event (fastpath6.ts): its counts first, then the engine decides it and the table follows. */
       const onEvent6 = (e: FlowEvent): void => {
+        // GONE: a NAT connection's other entry the kernel ended with its last ACK: only its counters.
+        if (e.kind === FLOW_EV.GONE) { t6.gone(e.saddr6!, e.daddr6!, e.sport, e.dport, e.pkts, e.bytes); return; }
         m.dir = 'in';
         m.af = 6;
         m.protocol = e.proto === 17 ? 'udp' : 'tcp';
@@ -221,7 +238,17 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
         m.tcpFlags = e.flags;
         m.bytes = e.len;
         m.mark = 0;
-        t6.reported(e.saddr6!, e.sport, e.dport, e.flags, e.pkts, e.bytes);
+        if (e.kind === FLOW_EV.TAKEN || e.kind === FLOW_EV.TAKEN_NAT) {
+          // A new connection the kernel sent to a decision ahead: the engine binds it to that destination.
+          const dest = kahead?.taken(e.token);
+          decideAheadSafe(m, a, dest);
+          tookAhead = true;
+          const nat = e.kind === FLOW_EV.TAKEN_NAT && dest ? { rip: dest.ip.words, rport: dest.port || e.dport } : undefined;
+          t6.adoptTaken(m, a, a.rip6 ? hops6.get(formatIp(a.rip6)) : undefined, dest ? hops6.get(formatIp(dest.ip)) : undefined, nat);
+          return;
+        }
+        // (A NAT reply's FIN or RST comes as the real server sent it: the engine decides it as one.)
+        m.dir = t6.reported(e.saddr6!, e.daddr6!, e.sport, e.dport, e.flags, e.pkts, e.bytes, e.kind, e.token);
         decideSafe(m, a);
         t6.offer(m, a, a.rip6 ? hops6.get(formatIp(a.rip6)) : undefined);
       };
@@ -229,6 +256,16 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       const decideSafe = (r: PacketMeta, x: Action): void => {
         try {
           decide(r, x);
+        } catch {
+          x.kind = ACTION_CODE.drop;
+          x.conn = -1;
+          x.fast = 0;
+        }
+      };
+      /** The engine binds a connection the kernel took on a decision ahead (an exception: drop, as decideSafe). */
+      const decideAheadSafe = (r: PacketMeta, x: Action, dest: RtDest | undefined): void => {
+        try {
+          decideAhead!(r, x, dest);
         } catch {
           x.kind = ACTION_CODE.drop;
           x.conn = -1;
@@ -277,15 +314,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
         // A NAT reply's FIN or RST comes as the real server sent it: the engine decides it as one.
         if (!taken) m.dir = t.reported(e.saddr, e.daddr, e.sport, e.dport, e.flags, e.pkts, e.bytes, e.kind, e.token);
         if (!taken) decideSafe(m, a);
-        else {
-          try {
-            decideAhead!(m, a, dest);
-          } catch {
-            a.kind = ACTION_CODE.drop;
-            a.conn = -1;
-            a.fast = 0;
-          }
-        }
+        else decideAheadSafe(m, a, dest);
         if (!taken) {
           t.offer(m, a, hops.get(a.rip));
           drainAcks();
@@ -308,7 +337,23 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       if (adopt && x.adopted.length > 0) {
         const lm = newMeta(), la = newAction();
         left = new LeftFlows(x.adopted.splice(0), x.flows, hops, (c) => {
+          if (c.v6) {
+            // Bound once its real server's next hop is known (IPv6 ones resolve after the start):
+            // else offer() could not install it as ours and the kernel would go on alone.
+            const rip = formatIp({ af: 6, words: c.v6.rip });
+            if (!hops6.has(rip)) { void resolve(rip); return false; }
+          }
           if (!adopt(c)) return false;
+          if (c.v6) {
+            // An IPv6 flow: its next packet decided as the client's, its flow(s) installed in flows6 again.
+            Object.assign(lm, { dir: 'in', af: 6, protocol: c.proto === 17 ? 'udp' : 'tcp', saddr: { af: 6, words: c.v6.saddr }, daddr: { af: 6, words: c.v6.daddr },
+              sport: c.sport, dport: c.dport, tcpFlags: c.proto === 6 ? TCP_FLAG.ACK : 0, bytes: 0, mark: 0 });
+            decide(lm, la);
+            t6.offer(lm, la, la.rip6 ? hops6.get(formatIp(la.rip6)) : undefined);
+            lm.saddr = { af: 4, words: [0] };
+            lm.daddr = { af: 4, words: [0] };
+            return true;
+          }
           lm.dir = 'in';
           lm.af = 4;
           lm.protocol = c.proto === 17 ? 'udp' : 'tcp';
@@ -322,7 +367,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
           decide(lm, la);
           t.offer(lm, la, hops.get(la.rip));
           return true;
-        });
+        }, performance.now(), x.flows6, hops6);
       }
       drainEvents = (): void => {
         if (!x.hasEvents()) return;
@@ -462,6 +507,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       // The rules changed: every connection's next packet goes to the engine again, and the
       // kernel's decisions ahead are redone for the services that changed.
       if (table) { drainFastPath(); table.clear(); table6?.clear(); }
+      if (table6) table6.services = new Set(v6?.svcs ?? []);
       kahead?.sync();
       for (const r of v6?.rips ?? []) if (!hops6.has(r)) void resolve(r);
       broadcast({ type: 'addrs', inAddrs: [...inAddrs], outAddrs: [...outAddrs], v6: { inAddrs: [...addrs6.inAddrs], outAddrs: [...addrs6.outAddrs] } });

@@ -11,6 +11,7 @@ import type { IpvsCommand, ServiceKey, ServiceSnapshot } from '../../core/types.
 import type { Forwarder, ForwarderEngine, ListenerFailure } from '../../dataplane/forwarder.ts';
 import type { Engine, PacketIn } from '../../core/engine.ts';
 import type { LeftConn } from './adopt.ts';
+import { svcKey6 } from './fastpath6.ts';
 import { TCP_S } from '../../core/proto.ts';
 import { newVerdict } from '../../core/engine.ts';
 import type { ForwarderStats } from './forwarder.ts';
@@ -59,7 +60,7 @@ interface Plan {
   outAddrs: number[];
   rips: number[];
   /** IPv6: VIPs and NAT real servers as key6 strings, DR/TUN real servers as text. */
-  v6: { inAddrs: string[]; outAddrs: string[]; rips: string[] };
+  v6: { inAddrs: string[]; outAddrs: string[]; rips: string[]; svcs: string[] };
   nft: NftRules;
   marks: number[];
 }
@@ -68,7 +69,7 @@ const k6 = (text: string): string => key6(parseIp(text)!.words);
 
 function plan(svcs: readonly ServiceSnapshot[]): Plan {
   const inAddrs = new Set<number>(), outAddrs = new Set<number>(), rips = new Set<number>(), marks = new Set<number>();
-  const in6 = new Set<string>(), out6 = new Set<string>(), rips6 = new Set<string>();
+  const in6 = new Set<string>(), out6 = new Set<string>(), rips6 = new Set<string>(), svcs6 = new Set<string>();
   const nft: { vips: NftRules['vips'][number][]; masq: NftRules['masq'][number][] } = { vips: [], masq: [] };
   for (const s of svcs) {
     const v6 = s.af === 6;
@@ -78,7 +79,10 @@ function plan(svcs: readonly ServiceSnapshot[]): Plan {
     if (s.fwmark > 0) marks.add(s.fwmark >>> 0);
     else {
       if (!proto) continue;
-      if (v6) in6.add(k6(s.addr));
+      if (v6) {
+        in6.add(k6(s.addr));
+        svcs6.add(svcKey6(proto, k6(s.addr), s.port));
+      }
       else inAddrs.add(ipv4FromString(s.addr));
       nft.vips.push({ protocol: proto, addr: s.addr, port: s.port });
     }
@@ -92,8 +96,10 @@ function plan(svcs: readonly ServiceSnapshot[]): Plan {
         continue;
       }
       if (d.fwd === 'masq') {
-        if (v6) out6.add(k6(d.addr));
-        else {
+        if (v6) {
+          out6.add(k6(d.addr));
+          rips6.add(d.addr); // next hop: the kernel fast path carries IPv6 NAT too
+        } else {
           outAddrs.add(ipv4FromString(d.addr));
           rips.add(ipv4FromString(d.addr)); // next hop: the kernel fast path carries NAT too
         }
@@ -104,7 +110,7 @@ function plan(svcs: readonly ServiceSnapshot[]): Plan {
       }
     }
   }
-  return { inAddrs: [...inAddrs], outAddrs: [...outAddrs], rips: [...rips], v6: { inAddrs: [...in6], outAddrs: [...out6], rips: [...rips6] }, nft, marks: [...marks] };
+  return { inAddrs: [...inAddrs], outAddrs: [...outAddrs], rips: [...rips], v6: { inAddrs: [...in6], outAddrs: [...out6], rips: [...rips6], svcs: [...svcs6] }, nft, marks: [...marks] };
 }
 
 /** The engine's verdict as the forwarder's action (decision.ts; tests import it from here too). */
@@ -169,9 +175,11 @@ export class PacketForwarderHandle implements Forwarder {
             count: (c: number, n: number, b: number, out: boolean) => engine.countForwarded(c, n, b, out),
             // A killed daemon's connections the kernel still carries: entries again (as a sync backup's).
             adopt: (c: LeftConn) => engine.importSync({
-              af: 4, protocol: c.proto, flags: 0, state: c.proto === 6 ? (c.established ? TCP_S.ESTABLISHED : TCP_S.SYN_RECV) : 0,
-              caddr: { af: 4, words: [c.saddr] }, cport: c.sport, vaddr: { af: 4, words: [c.daddr] }, vport: c.dport,
-              daddr: { af: 4, words: [c.rip] }, dport: c.rport, fwmark: 0, timeout: 0,
+              af: c.v6 ? 6 : 4, protocol: c.proto, flags: 0, state: c.proto === 6 ? (c.established ? TCP_S.ESTABLISHED : TCP_S.SYN_RECV) : 0,
+              ...(c.v6
+                ? { caddr: { af: 6, words: c.v6.saddr }, vaddr: { af: 6, words: c.v6.daddr }, daddr: { af: 6, words: c.v6.rip } }
+                : { caddr: { af: 4, words: [c.saddr] }, vaddr: { af: 4, words: [c.daddr] }, daddr: { af: 4, words: [c.rip] } }),
+              cport: c.sport, vport: c.dport, dport: c.rport, fwmark: 0, timeout: 0,
             }),
             ...(o.fastPathAhead ? {
               ahead: engine,
