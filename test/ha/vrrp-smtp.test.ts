@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { keepalivedPair, isRoot, hasAddr, waitFor } from '../helpers/netns.ts';
-import type { SmtpSession } from '../helpers/smtp-sink.ts';
+import { alertGlobalDefs, type SmtpSession } from '../helpers/smtp-sink.ts';
 
 const skip = !isRoot ? 'needs root (network namespaces, raw sockets)' : !existsSync('/usr/sbin/keepalived') ? 'keepalived not installed (run scripts/setup.sh)' : false;
 if (skip) console.log(`# skipping VRRP smtp_alert tests: ${skip}`);
@@ -16,19 +16,7 @@ const VIP = '10.98.0.100';
 const PORT = 2525;
 
 function conf(dev: string, prio: number): string {
-  return `global_defs {
-  router_id lb
-  notification_email {
-    ops@example.org
-    oncall@example.org
-  }
-  notification_email_from lb@example.org
-  smtp_server 127.0.0.1 ${PORT}
-  smtp_helo_name lb.example.org
-  smtp_connect_timeout 5
-  smtp_alert_vrrp
-}
-vrrp_instance VI_1 {
+  return `${alertGlobalDefs(PORT, ['smtp_alert_vrrp'])}vrrp_instance VI_1 {
   state BACKUP
   interface ${dev}
   virtual_router_id 59

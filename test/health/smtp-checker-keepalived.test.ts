@@ -12,7 +12,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { keepalivedPair, isRoot, nsExec, waitFor, type Lab } from '../helpers/netns.ts';
-import type { SmtpSession } from '../helpers/smtp-sink.ts';
+import { alertGlobalDefs, type SmtpSession } from '../helpers/smtp-sink.ts';
 
 const skip = !isRoot ? 'needs root (network namespaces)' : false;
 if (skip) console.log(`# skipping checker smtp_alert tests: ${skip}`);
@@ -27,18 +27,7 @@ if (!skip && !withKeepalived) console.log('# checker smtp_alert: keepalived not 
 const PORT = 2525;
 
 function conf(flag: string): string {
-  return `global_defs {
-  router_id lb
-  notification_email {
-    ops@example.org
-    oncall@example.org
-  }
-  notification_email_from lb@example.org
-  smtp_server 127.0.0.1 ${PORT}
-  smtp_helo_name lb.example.org
-  smtp_connect_timeout 5
-}
-virtual_server 10.94.0.100 80 {
+  return `${alertGlobalDefs(PORT)}virtual_server 10.94.0.100 80 {
   delay_loop 1
   lb_algo rr
   lb_kind NAT

@@ -7,6 +7,22 @@
 import { createServer, type Server } from 'node:net';
 import { appendFileSync } from 'node:fs';
 
+/** The global_defs block the alert tests give keepalived and tsvs alike: two recipients, a sink on 127.0.0.1:`port`, and `extra` lines. */
+export function alertGlobalDefs(port: number, extra: readonly string[] = []): string {
+  return `global_defs {
+  router_id lb
+  notification_email {
+    ops@example.org
+    oncall@example.org
+  }
+  notification_email_from lb@example.org
+  smtp_server 127.0.0.1 ${port}
+  smtp_helo_name lb.example.org
+  smtp_connect_timeout 5
+${extra.map((l) => `  ${l}\n`).join('')}}
+`;
+}
+
 export interface SmtpSession {
   readonly commands: string[];
   /** The DATA text, without the final ".". */

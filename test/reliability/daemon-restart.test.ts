@@ -13,7 +13,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { labNs, LAB, labAdm, labDaemonStatus, labKillDirector, labStartDirector, readLabState } from '../../src/lab/topology.ts';
 import { shTry } from '../../src/lab/netns.ts';
-import { figures, httpLoad, labSuite, longestGap } from './helpers.ts';
+import { downloadOutcome, figures, httpLoad, labSuite, longestGap } from './helpers.ts';
 
 const root = process.getuid?.() === 0;
 const skip = root ? false : 'needs root (network namespaces, AF_PACKET, tc, BPF)';
@@ -58,20 +58,12 @@ describe('daemon kill -9 and restart under load (DR lab, kernel fast path, state
     const rules1 = (await labAdm(prefix, ['-S', '-n'])).out;
     const filters = shTry(['ip', 'netns', 'exec', dirNs, 'tc', 'filter', 'show', 'dev', 'eth0', 'ingress']).out.split('\n').filter((l) => / handle .* tsvs_tc/.test(l));
     const tables = shTry(['ip', 'netns', 'exec', dirNs, 'nft', 'list', 'tables']).out.split('\n').filter((l) => /tsvs/.test(l));
-    const ended = /^end (\S+) (\d+) (\d+)$/m.exec(dlOut);
-    const pr = [...dlOut.matchAll(/^at (\d+) (\d+)$/gm)].map((m) => [Number(m[1]), Number(m[2])] as const);
-    let stall = 0;
-    for (let i = 1, last = pr[0]?.[0] ?? 0; i < pr.length; i++) {
-      if (pr[i]![1] > pr[i - 1]![1]) {
-        stall = Math.max(stall, pr[i]![0] - last);
-        last = pr[i]![0];
-      }
-    }
+    const got = downloadOutcome(dlOut);
     console.log(shTry(['ip', 'netns', 'exec', dirNs, 'tc', 'filter', 'show', 'dev', 'eth0', 'ingress']).out, dlOut.split('\n').filter((l, i, a) => i % 10 === 0 || i > a.length - 5).join(' | '));
     figures('daemon kill -9 and restart', {
       requests: reqs.length, failed: failed.length, daemonAnswersAfterMs: answersAt - killedAt, lastFailAfterKillMs: lastFail - killedAt,
       worstGapMs: longestGap(reqs, t0 + 500, loadEnd), tcFilters: filters.length, nftTables: tables.length,
-      downloadEnd: ended?.[1] ?? 'none', downloadBytes: Number(ended?.[3] ?? 0), downloadBytesAtKill: dlAtKill, downloadWorstStallMs: stall,
+      downloadEnd: got.end, downloadBytes: got.bytes, downloadBytesAtKill: dlAtKill, downloadWorstStallMs: got.worstStallMs,
       rulesIdentical: rules1 === rules0 ? 'yes' : 'no', flowsAdopted: fp['adopted'] ?? 0, leftFlowsDropped: fp['adoptDropped'] ?? 0, servingAgainAfterMs: servingAgain ? servingAgain - killedAt : -1,
     });
     assert.equal(rules1, rules0, 'the rules saved are restored byte for byte');
@@ -81,7 +73,7 @@ describe('daemon kill -9 and restart under load (DR lab, kernel fast path, state
     const late = failed.filter((r) => r.t < killedAt || r.t > answersAt + 2500);
     assert.deepEqual(late.map((r) => `${r.t - killedAt} ms: ${r.what}`), [], 'failures only between the kill and the restart (plus one request timeout)');
     assert.ok((fp['adopted'] ?? 0) >= 1, 'the new daemon adopted the flows the kernel carried');
-    assert.equal(ended?.[1], 'done', `the download crossing the restart completes: ${dlOut.slice(-200)}`);
-    assert.ok(Number(ended[3]) > 10 * 1024 * 1024, `all 10 MiB arrived (${ended[3]} bytes with the headers)`);
+    assert.equal(got.end, 'done', `the download crossing the restart completes: ${dlOut.slice(-200)}`);
+    assert.ok(got.bytes > 10 * 1024 * 1024, `all 10 MiB arrived (${got.bytes} bytes with the headers)`);
   });
 });

@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { labNs, LAB, labAdm, labDaemonStatus, labKillDirector, labStartDirector } from '../../src/lab/topology.ts';
 import { shTry } from '../../src/lab/netns.ts';
-import { figures, labSuite } from './helpers.ts';
+import { downloadOutcome, figures, labSuite } from './helpers.ts';
 
 const root = process.getuid?.() === 0;
 const skip = root ? false : 'needs root (network namespaces, AF_PACKET, tc, BPF)';
@@ -62,23 +62,15 @@ describe('daemon kill -9 and restart while the kernel carries an IPv6 NAT downlo
     let fp = await fastPath6();
     for (const t0 = Date.now(); fp['flows'] !== 0 && Date.now() - t0 < 3000; fp = await fastPath6()) await sleep(100);
     const conns = await adm('-L', '-n', '-c');
-    const ended = /^end (\S+) (\d+) (\d+)$/m.exec(dlOut);
-    const pr = [...dlOut.matchAll(/^at (\d+) (\d+)$/gm)].map((m) => [Number(m[1]), Number(m[2])] as const);
-    let stall = 0;
-    for (let i = 1, last = pr[0]?.[0] ?? 0; i < pr.length; i++) {
-      if (pr[i]![1] > pr[i - 1]![1]) {
-        stall = Math.max(stall, pr[i]![0] - last);
-        last = pr[i]![0];
-      }
-    }
+    const got = downloadOutcome(dlOut);
     const rows = conns.split('\n').filter((l) => l.includes(`[${LAB.client6}]:`) && l.includes(`[${LAB.vip6}]:80`));
     figures('daemon kill -9 and restart, IPv6 NAT download', {
-      daemonStartedAfterMs: startedAfter, flowsAdopted: fp['adopted']!, leftFlowsDropped: fp['adoptDropped']!, downloadEnd: ended?.[1] ?? 'none',
-      downloadBytes: Number(ended?.[3] ?? 0), downloadWorstStallMs: stall, flowsLeft: fp['flows']!, events: fp['events']!, eventsOut: fp['eventsOut']!,
+      daemonStartedAfterMs: startedAfter, flowsAdopted: fp['adopted']!, leftFlowsDropped: fp['adoptDropped']!, downloadEnd: got.end,
+      downloadBytes: got.bytes, downloadWorstStallMs: got.worstStallMs, flowsLeft: fp['flows']!, events: fp['events']!, eventsOut: fp['eventsOut']!,
       state: rows.map((l) => l.split(/\s+/)[2]).join(','),
     });
-    assert.equal(ended?.[1], 'done', `the download crossing the restart completes: ${dlOut.slice(-200)}`);
-    assert.ok(Number(ended[3]) > 10 * 1024 * 1024, `all 10 MiB arrived (${ended[3]} bytes with the headers)`);
+    assert.equal(got.end, 'done', `the download crossing the restart completes: ${dlOut.slice(-200)}`);
+    assert.ok(got.bytes > 10 * 1024 * 1024, `all 10 MiB arrived (${got.bytes} bytes with the headers)`);
     assert.equal(fp['adopted'], 1, 'the new daemon bound the IPv6 NAT connection the kernel carried (its replies\' entry with it)');
     assert.equal(fp['adoptDropped'], 0);
     // The new engine knows only the adopted connection: its close went through the kernel (the

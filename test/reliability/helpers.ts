@@ -181,6 +181,23 @@ export const floodSkip: string | false = process.getuid?.() !== 0 ? 'needs root 
 /** The fixture that downloads at a set rate from a lab address and prints its progress. */
 export const slowDownload = fileURLToPath(new URL('./fixtures/slow-download.mjs', import.meta.url));
 
+/**
+ * What slow-download.mjs printed: how it ended ("done" or why not), the bytes it received, and
+ * its worst stall (the longest time between two progress lines that show more bytes), in ms.
+ */
+export function downloadOutcome(out: string): { end: string; bytes: number; worstStallMs: number } {
+  const ended = /^end (\S+) (\d+) (\d+)$/m.exec(out);
+  const pr = [...out.matchAll(/^at (\d+) (\d+)$/gm)].map((m) => [Number(m[1]), Number(m[2])] as const);
+  let stall = 0;
+  for (let i = 1, last = pr[0]?.[0] ?? 0; i < pr.length; i++) {
+    if (pr[i]![1] > pr[i - 1]![1]) {
+      stall = Math.max(stall, pr[i]![0] - last);
+      last = pr[i]![0];
+    }
+  }
+  return { end: ended?.[1] ?? 'none', bytes: Number(ended?.[3] ?? 0), worstStallMs: stall };
+}
+
 export function labSuite(prefix: string, mode: LabMode, opts: Omit<LabUpOptions, 'prefix'>, cleanup: { before?: () => Promise<void> | void; extraPids?: () => readonly number[] } = {}): void {
   let pids: number[] = [];
   before(async () => {
