@@ -53,6 +53,18 @@ export interface FlowMap {
   take(key: Uint8Array, val: Uint8Array): boolean;
 }
 
+/**
+ * Starts a flow value in `v` (`dv` its view) for a next hop: zeroed, then the MACs, the interface
+ * and the MTU the program forwards with; the caller adds NAT and the ACK state.
+ */
+export function writeHopValue(v: Uint8Array, dv: DataView, hop: { readonly mac: Uint8Array; readonly srcMac: Uint8Array; readonly ifindex: number; readonly mtu: number }): void {
+  v.fill(0);
+  v.set(hop.mac, FLOW_VAL.DMAC);
+  v.set(hop.srcMac, FLOW_VAL.SMAC);
+  dv.setUint32(FLOW_VAL.IFINDEX, hop.ifindex, true);
+  dv.setUint16(FLOW_VAL.MTU, Math.min(hop.mtu || 1500, 0xffff), true);
+}
+
 export function writeFlowKey(k: Uint8Array, saddr: number, daddr: number, sport: number, dport: number, proto: number): void {
   const d = new DataView(k.buffer, k.byteOffset, KEY_BYTES);
   d.setUint32(0, saddr >>> 0, false);

@@ -26,7 +26,7 @@ import type { NextHop } from '../../os/neigh.ts';
 import { FAST, type Action } from './decision.ts';
 import type { PacketMeta } from './classify.ts';
 import { TCP_FLAG } from '../../core/proto.ts';
-import { FLOW_ACK, FLOW_EV, FLOW_NAT, FLOW_VAL as V, KEY_BYTES, VAL_BYTES, writeFlowKey, type FlowMap } from '../../os/flow-map.ts';
+import { FLOW_ACK, FLOW_EV, FLOW_NAT, FLOW_VAL as V, KEY_BYTES, VAL_BYTES, writeFlowKey, writeHopValue, type FlowMap } from '../../os/flow-map.ts';
 import { FlowSlab, SF } from './flow-slab.ts';
 import { ACTION_CODE, FWD_CODE, TUN_CODE } from '../../core/types.ts';
 
@@ -153,13 +153,8 @@ export class FastPathTable {
       this.remove(e);
       e = -1;
     }
-    const v = this.val;
-    v.fill(0);
-    v.set(hop.mac, V.DMAC);
-    v.set(hop.srcMac, V.SMAC);
-    const dv = this.valView;
-    dv.setUint32(V.IFINDEX, hop.ifindex, true);
-    dv.setUint16(V.MTU, Math.min(hop.mtu || 1500, 0xffff), true);
+    const v = this.val, dv = this.valView;
+    writeHopValue(v, dv, hop);
     v[V.NEED_ACK] = needAck ? 1 : 0;
     if (nat) {
       v[V.NAT] = FLOW_NAT.DST;
@@ -214,11 +209,7 @@ export class FastPathTable {
     const hop = this.clientHop?.(t.saddr[e]!);
     if (!hop || !this.ifindexes.has(hop.ifindex)) return;
     const v = this.val, dv = this.valView;
-    v.fill(0);
-    v.set(hop.mac, V.DMAC);
-    v.set(hop.srcMac, V.SMAC);
-    dv.setUint32(V.IFINDEX, hop.ifindex, true);
-    dv.setUint16(V.MTU, Math.min(hop.mtu || 1500, 0xffff), true);
+    writeHopValue(v, dv, hop);
     v[V.NAT] = FLOW_NAT.SRC;
     dv.setUint32(V.NADDR, t.vip[e]!, false);
     dv.setUint16(V.NPORT, t.vport[e]!, false);

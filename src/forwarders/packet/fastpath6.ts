@@ -19,7 +19,7 @@ import { FAST, type Action } from './decision.ts';
 import type { PacketMeta } from './classify.ts';
 import { key6 } from './classify.ts';
 import { TCP_FLAG } from '../../core/proto.ts';
-import { FLOW_EV, FLOW_NAT, FLOW_VAL as V, KEY6_BYTES, NADDR6, VAL6_BYTES, writeFlowKey6, type FlowMap } from '../../os/flow-map.ts';
+import { FLOW_EV, FLOW_NAT, FLOW_VAL as V, KEY6_BYTES, NADDR6, VAL6_BYTES, writeFlowKey6, writeHopValue, type FlowMap } from '../../os/flow-map.ts';
 import { ACTION_CODE, FWD_CODE } from '../../core/types.ts';
 import type { CountForwarded } from './fastpath.ts';
 
@@ -205,13 +205,8 @@ export class FastPathTable6 {
 
   /** A new entry's value in `val`, sent to `hop` (the rest zero). */
   private value(hop: NextHop): Uint8Array {
-    const v = this.val, dv = this.valView;
-    v.fill(0);
-    v.set(hop.mac, V.DMAC);
-    v.set(hop.srcMac, V.SMAC);
-    dv.setUint32(V.IFINDEX, hop.ifindex, true);
-    dv.setUint16(V.MTU, Math.min(hop.mtu || 1500, 0xffff), true);
-    return v;
+    writeHopValue(this.val, this.valView, hop);
+    return this.val;
   }
 
   /** NAT: the replies' entry (real server -> client, source rewritten), once the client's next hop is known. */
