@@ -32,6 +32,25 @@ const CLIENT_HOP_MS = 30_000;
 /** How soon a client whose next hop was not found is tried again. */
 const CLIENT_RETRY_MS = 1_000;
 
+/**
+ * Next hops toward clients, for NAT replies: resolved once per client and again after
+ * CLIENT_HOP_MS (CLIENT_RETRY_MS while not found); never waits: until it is known, undefined
+ * (the replies' entry is installed at a later packet). At most 4,096 clients are kept.
+ */
+function clientHopCache<K>(text: (client: K) => string): (client: K) => NextHop | undefined {
+  const known = new Map<K, { hop: NextHop | null; at: number }>();
+  return (client) => {
+    const c = known.get(client);
+    const now = performance.now();
+    // Known (or being resolved, or not found) and fresh: as it is; else resolved (again).
+    if (c && now - c.at < (c.hop ? CLIENT_HOP_MS : CLIENT_RETRY_MS)) return c.hop ?? undefined;
+    if (known.size >= 4096) known.clear();
+    known.set(client, { hop: c?.hop ?? null, at: now });
+    void resolveNextHop(text(client)).then((h) => { known.set(client, { hop: h, at: performance.now() }); }, () => {});
+    return c?.hop ?? undefined;
+  };
+}
+
 export interface WorkersOptions {
   readonly ifaces: readonly string[];
   /** Ring worker threads (default: CPU count; ignored with `inline`). */
@@ -174,30 +193,11 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       kfp = KernelFastPath.open(opts.ifaces, opts.fastPath.kind, opts.fastPath.bounds);
       // NAT replies leave toward the client's next hop: resolved once per client (and again after
       // CLIENT_HOP_MS), their entries installed once it is known. XDP carries no NAT.
-      const clientHops = new Map<number, { hop: NextHop | null; at: number }>();
-      const clientHop = (client: number): NextHop | undefined => {
-        const c = clientHops.get(client);
-        const now = performance.now();
-        // Known (or being resolved, or not found) and fresh: as it is; else resolved (again).
-        if (c && now - c.at < (c.hop ? CLIENT_HOP_MS : CLIENT_RETRY_MS)) return c.hop ?? undefined;
-        if (clientHops.size >= 4096) clientHops.clear();
-        clientHops.set(client, { hop: c?.hop ?? null, at: now });
-        void resolveNextHop(ipv4ToString(client)).then((h) => { clientHops.set(client, { hop: h, at: performance.now() }); }, () => {});
-        return c?.hop ?? undefined;
-      };
+      const clientHop = clientHopCache<number>(ipv4ToString);
       table = new FastPathTable(kfp.flows, opts.fastPath.count, kfp.ifindexes, opts.fastPath.kind === 'tc' ? clientHop : undefined, opts.fastPath.kind === 'tc');
       // IPv6 NAT replies likewise, by the client's address text.
-      const clientHops6 = new Map<string, { hop: NextHop | null; at: number }>();
-      const clientHop6 = (w: ArrayLike<number>): NextHop | undefined => {
-        const client = formatIp({ af: 6, words: [w[0]!, w[1]!, w[2]!, w[3]!] });
-        const c = clientHops6.get(client);
-        const now = performance.now();
-        if (c && now - c.at < (c.hop ? CLIENT_HOP_MS : CLIENT_RETRY_MS)) return c.hop ?? undefined;
-        if (clientHops6.size >= 4096) clientHops6.clear();
-        clientHops6.set(client, { hop: c?.hop ?? null, at: now });
-        void resolveNextHop(client).then((h) => { clientHops6.set(client, { hop: h, at: performance.now() }); }, () => {});
-        return c?.hop ?? undefined;
-      };
+      const clientHopByText = clientHopCache<string>((text) => text);
+      const clientHop6 = (w: ArrayLike<number>): NextHop | undefined => clientHopByText(formatIp({ af: 6, words: [w[0]!, w[1]!, w[2]!, w[3]!] }));
       table6 = new FastPathTable6(kfp.flows6, opts.fastPath.count, kfp.ifindexes, opts.fastPath.kind === 'tc' ? clientHop6 : undefined);
       table6.services = new Set(opts.v6?.svcs ?? []);
     }
