@@ -22,7 +22,7 @@ export interface Expected {
 
 export const EXPECTED_DISAGREEMENTS: readonly Expected[] = [
   {
-    reason: "keepalived 2.2.7 -t kills itself (SIGTERM, no message) whenever a script runs as a user other than root (script_user nobody): check_script_secure (lib/notify.c) checks the script as that user, then, to see whether its parent died meanwhile, compares getppid() with main_pid, which -t never sets, and sends itself SIGTERM. The running daemon reads the file and runs the script as nobody. tsvs accepts it as the daemon does: refusing the recommended setup (enable_script_security with an unprivileged script_user) would stop `config-test && reload` for everyone who follows keepalived's advice.",
+    reason: "keepalived 2.2.7 -t kills itself (SIGTERM, no message) whenever a script runs as a user other than root (script_user nobody): check_script_secure (lib/notify.c) checks the script as that user, then, to see whether its parent died meanwhile, compares getppid() with main_pid, which -t never sets, and sends itself SIGTERM. The running daemon reads the file and runs the script as nobody. It is a keepalived bug, fixed upstream in 2.2.8 (commit aae8e910, "config_check: Don't kill process when checking validity of scripts": the check is skipped under -t), so keepalived -t 2.2.8 and later accept this file. tsvs accepts it as the daemon and the fixed -t do: refusing the recommended setup (enable_script_security with an unprivileged script_user) would stop `config-test && reload` for everyone who follows keepalived's advice.",
     files: {
       'tsvs-accepts': [
         'ka/semantic/script-security.conf',
