@@ -30,7 +30,13 @@ export const NL = {
 
 const AF = { 4: 2, 6: 10 } as const;
 const IFA = { ADDRESS: 1, LOCAL: 2, LABEL: 3, BROADCAST: 4, CACHEINFO: 6, FLAGS: 8 } as const;
-const RTA = { DST: 1, SRC: 2, OIF: 4, GATEWAY: 5, PRIORITY: 6, PREFSRC: 7, METRICS: 8, MULTIPATH: 9, TABLE: 15 } as const;
+const RTA = {
+  DST: 1, SRC: 2, OIF: 4, GATEWAY: 5, PRIORITY: 6, PREFSRC: 7, METRICS: 8, MULTIPATH: 9, FLOW: 11, TABLE: 15, PREF: 20, ENCAP_TYPE: 21, ENCAP: 22,
+  EXPIRES: 23, TTL_PROPAGATE: 26,
+} as const;
+/** Light-weight tunnel encapsulations (lwtunnel.h LWTUNNEL_ENCAP_*) and their attributes (LWTUNNEL_IP_* / LWTUNNEL_IP6_*, the same numbers). */
+const LWTUNNEL_ENCAP = { ip: 2, ip6: 4 } as const;
+const LWTUNNEL_IP = { ID: 1, DST: 2, SRC: 3, TTL: 4, TOS: 5, FLAGS: 6 } as const;
 const RTAX_MTU = 2;
 const RTAX_LOCK = 1;
 /** Route metrics (linux/rtnetlink.h RTAX_*): the words keepalived and ip route take for them. */
@@ -111,8 +117,34 @@ export interface RouteSpec {
   readonly mode?: 'add' | 'append';
   /** A multipath route (`nexthop ...`, or keepalived's older `via A or B`). */
   readonly nexthops?: readonly NextHopSpec[];
+  /** `congctl [lock] NAME`: RTAX_CC_ALGO, the TCP congestion control algorithm's name (its lock bit in `lock`). */
+  readonly congctl?: string;
+  /** `realms [FROM/]TO`: RTA_FLOW (FROM in the upper 16 bits). */
+  readonly realms?: number;
+  /** `expires SECS` (IPv6): RTA_EXPIRES. */
+  readonly expires?: number;
+  /** `pref low|medium|high|N` (IPv6): RTA_PREF, the ICMPv6 router preference (low 3, medium 0, high 1). */
+  readonly pref?: number;
+  /** `ttl-propagate enabled|disabled`: RTA_TTL_PROPAGATE (1/0; the kernel uses it for MPLS routes only). */
+  readonly ttlPropagate?: number;
+  /** `encap ip|ip6 ...`: RTA_ENCAP with RTA_ENCAP_TYPE. */
+  readonly encap?: EncapSpec;
   /** `no_track` (or no interface to track): its deletion by someone else is not acted on. */
   readonly noTrack?: boolean;
+}
+
+/** A light-weight tunnel encapsulation of a route (keepalived's encap_t, ip and ip6). */
+export interface EncapSpec {
+  readonly type: 'ip' | 'ip6';
+  /** The tunnel key (u64, decimal text: JSON-able). */
+  readonly id?: string;
+  readonly dst?: string;
+  readonly src?: string;
+  /** ip's tos, ip6's tc. */
+  readonly tos?: number;
+  /** ip's ttl, ip6's hoplimit. */
+  readonly ttl?: number;
+  readonly flags?: number;
 }
 
 /** One path of a multipath route. */
@@ -122,6 +154,8 @@ export interface NextHopSpec {
   /** 1..256, as written (rtnh_hops carries weight - 1). */
   readonly weight?: number;
   readonly onlink?: boolean;
+  /** `realms`: RTA_FLOW inside the path. */
+  readonly realms?: number;
 }
 
 /** A policy routing rule (keepalived's ip_rule_t, the parts tsvs sets). */
@@ -254,32 +288,52 @@ export function encodeRoute(op: 'add' | 'del', r: RouteSpec, seq: number, ifinde
   if (r.via) m.ip(RTA.GATEWAY, r.via);
   if (r.dev) m.u32(RTA.OIF, ifindex(r.dev));
   if (r.metric !== undefined) m.u32(RTA.PRIORITY, r.metric);
+  if (r.encap) {
+    m.attr(RTA.ENCAP, encapAttrs(r.encap));
+    const t = Buffer.alloc(2);
+    t.writeUInt16LE(LWTUNNEL_ENCAP[r.encap.type]);
+    m.attr(RTA.ENCAP_TYPE, t);
+  }
+  if (r.realms) m.u32(RTA.FLOW, r.realms);
+  if (r.expires !== undefined) m.u32(RTA.EXPIRES, r.expires);
+  if (r.pref !== undefined) m.u8(RTA.PREF, r.pref);
+  if (r.ttlPropagate !== undefined) m.u8(RTA.TTL_PROPAGATE, r.ttlPropagate);
   if (r.nexthops?.length) {
     // struct rtnexthop { u16 len; u8 flags; u8 hops; s32 ifindex } + its own attributes, each 4-aligned.
     const parts = r.nexthops.map((nh) => {
-      const gw = nh.via ? addrBytes(nh.via) : null;
-      const b = Buffer.alloc(8 + (gw ? 4 + gw.length : 0));
-      b.writeUInt16LE(b.length, 0);
+      const gw = nh.via ? nest(RTA.GATEWAY, addrBytes(nh.via)) : Buffer.alloc(0);
+      const flow = nh.realms ? attrU32(RTA.FLOW, nh.realms) : Buffer.alloc(0);
+      const b = Buffer.alloc(8);
+      b.writeUInt16LE(8 + gw.length + flow.length, 0);
       b.writeUInt8(nh.onlink ? RTNH_F_ONLINK : 0, 2);
       b.writeUInt8(nh.weight ? (nh.weight - 1) & 0xff : 0, 3);
       b.writeInt32LE(nh.dev ? ifindex(nh.dev) : 0, 4);
-      if (gw) { b.writeUInt16LE(4 + gw.length, 8); b.writeUInt16LE(RTA.GATEWAY, 10); gw.copy(b, 12); }
-      return b;
+      return Buffer.concat([b, gw, flow]);
     });
     m.attr(RTA.MULTIPATH, Buffer.concat(parts));
   }
-  // RTA_METRICS: one u32 attribute per metric (the lock bits first, as keepalived adds them).
-  const metrics: [number, number][] = [
-    ...(r.lock ? [[RTAX_LOCK, r.lock] as [number, number]] : []),
-    ...(r.mtu !== undefined ? [[RTAX_MTU, r.mtu] as [number, number]] : []),
-    ...Object.entries(r.metrics ?? {}).map(([k, v]) => [Number(k), v] as [number, number]),
+  // RTA_METRICS: one attribute per metric, u32 but for the congestion control's name (the lock bits first).
+  const metrics: Buffer[] = [
+    ...(r.lock ? [attrU32(RTAX_LOCK, r.lock)] : []),
+    ...(r.mtu !== undefined ? [attrU32(RTAX_MTU, r.mtu)] : []),
+    ...Object.entries(r.metrics ?? {}).map(([k, v]) => attrU32(Number(k), v)),
+    ...(r.congctl !== undefined ? [nest(RTAX.cc_algo, Buffer.from(r.congctl))] : []),
   ];
-  if (metrics.length > 0) {
-    const x = Buffer.alloc(8 * metrics.length);
-    metrics.forEach(([k, v], i) => { x.writeUInt16LE(8, i * 8); x.writeUInt16LE(k, i * 8 + 2); x.writeUInt32LE(v, i * 8 + 4); });
-    m.attr(RTA.METRICS, x);
-  }
+  if (metrics.length > 0) m.attr(RTA.METRICS, Buffer.concat(metrics));
   return m.bytes(seq);
+}
+
+/** RTA_ENCAP's nested attributes as keepalived's add_encap_ip / add_encap_ip6 write them (flags in host order, as it does). */
+function encapAttrs(e: EncapSpec): Buffer {
+  const out: Buffer[] = [];
+  if (e.id !== undefined) { const b = Buffer.alloc(8); b.writeBigUInt64BE(BigInt(e.id)); out.push(nest(LWTUNNEL_IP.ID, b)); }
+  if (e.dst) out.push(nest(LWTUNNEL_IP.DST, addrBytes(e.dst)));
+  if (e.src) out.push(nest(LWTUNNEL_IP.SRC, addrBytes(e.src)));
+  // ip: TTL 4, TOS 5; ip6: HOPLIMIT 4, TC 5 (the same numbers).
+  if (e.tos !== undefined) out.push(nest(LWTUNNEL_IP.TOS, Buffer.from([e.tos])));
+  if (e.ttl !== undefined) out.push(nest(LWTUNNEL_IP.TTL, Buffer.from([e.ttl])));
+  if (e.flags !== undefined) { const b = Buffer.alloc(2); b.writeUInt16LE(e.flags); out.push(nest(LWTUNNEL_IP.FLAGS, b)); }
+  return Buffer.concat(out);
 }
 
 /** RTM_NEWRULE / RTM_DELRULE as keepalived's netlink_rule builds them. */

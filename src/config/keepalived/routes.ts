@@ -12,13 +12,13 @@ import type { Tok } from '../kalex.ts';
 import type { Ctx, KaState, Stmt } from './context.ts';
 import type { RouteLine } from './drafts.ts';
 import { parseAddress } from './vrrp-common.ts';
-import { rtDsfield, rtProto, rtScope, rtTable, strtoul0 } from './rttables.ts';
+import { rtDsfield, rtProto, rtRealms, rtScope, rtTable, strtoul0 } from './rttables.ts';
+import { parseEncap, timeRtt } from './route-words.ts';
 
 
 /** Route words that take one value (ip route's, as keepalived reads them). */
-const ROUTE_VALUE = new Set(['tos', 'dsfield', 'table', 'protocol', 'proto', 'scope', 'metric', 'priority', 'preference', 'realms', 'mtu',
-  'hoplimit', 'advmss', 'rtt', 'rttvar', 'reordering', 'window', 'cwnd', 'ssthresh', 'rto_min', 'initcwnd', 'initrwnd', 'features',
-  'congctl', 'pref', 'expires', 'ttl-propagate', 'track_group', 'vrf', 'weight']);
+const ROUTE_VALUE = new Set(['tos', 'dsfield', 'table', 'protocol', 'proto', 'scope', 'metric', 'priority', 'preference', 'mtu',
+  'hoplimit', 'advmss', 'reordering', 'window', 'cwnd', 'ssthresh', 'initcwnd', 'initrwnd', 'features', 'track_group', 'vrf', 'weight']);
 const ROUTE_FLAG = new Set(['onlink', 'lock']);
 /** Metric words set through RTA_METRICS: RTAX number, keepalived's word in its error, largest value, whether `lock` may come first. */
 const METRIC_WORDS: Readonly<Record<string, readonly [number, string, number, boolean]>> = {
@@ -34,6 +34,14 @@ const METRIC_WORDS: Readonly<Record<string, readonly [number, string, number, bo
   quickack: [RTAX.quickack, 'quickack value', 1, false],
   fastopen_no_cookie: [RTAX.fastopen_no_cookie, 'fastopen_no_cookie value', 1, false],
 };
+/** Times set through RTA_METRICS (all lockable): RTAX number, the kernel's units per ms, keepalived's message for a bad value. */
+const TIME_WORDS: Readonly<Record<string, readonly [number, number, string]>> = {
+  rtt: [RTAX.rtt, 8, 'Invalid rtt %s for route'],
+  rttvar: [RTAX.rttvar, 4, 'Invalid rttvar %s for route'],
+  rto_min: [RTAX.rto_min, 1, 'Invalid rto_min value %s specified for route'],
+};
+/** ICMPv6 router preferences (icmpv6.h ICMPV6_ROUTER_PREF_*). */
+const ROUTER_PREF: Readonly<Record<string, number>> = { low: 3, medium: 0, high: 1 };
 const RTAX_FEATURE_ECN = 1;
 /** Route types (rttables rtn types) that may come before the destination. */
 const ROUTE_TYPES = new Set(['unicast', 'local', 'broadcast', 'anycast', 'multicast', 'blackhole', 'unreachable', 'prohibit', 'throw', 'nat', 'xresolve']);
@@ -144,6 +152,66 @@ function route(c: Ctx, st: KaState, l: Stmt): RouteLine | null {
       if (!(n <= max)) { c.warn(val, `Invalid ${what} ${val.text} specified for route`); return null; }
       if (k === 'mtu') spec.mtu = n; else spec.metrics = { ...spec.metrics, [rtax]: n };
       i++;
+    } else if (k in TIME_WORDS) {
+      const [rtax, perMs, bad] = TIME_WORDS[k]!;
+      if (!v) return missing(k);
+      let val = v;
+      if (v.text === 'lock') {
+        i++;
+        val = w[i + 1]!;
+        if (!val) return missing(k);
+        spec.lock = (spec.lock ?? 0) | (1 << rtax);
+      }
+      const n = timeRtt(c, val, perMs);
+      if (n === null) { c.warn(val, bad.replace('%s', val.text)); return null; }
+      spec.metrics = { ...spec.metrics, [rtax]: n };
+      i++;
+    } else if (k === 'congctl') {
+      // Any name: the kernel refuses one it does not know when the route is set.
+      if (!v) return missing(k);
+      let val = v;
+      if (v.text === 'lock') {
+        i++;
+        val = w[i + 1]!;
+        if (!val) return missing(k);
+        spec.lock = (spec.lock ?? 0) | (1 << RTAX.cc_algo);
+      }
+      spec.congctl = val.text;
+      i++;
+    } else if (k === 'realms') {
+      if (!v) return missing(k);
+      const n = rtRealms(v.text);
+      if (n === null) { c.warn(v, `Invalid realms ${v.text} for route`); return null; }
+      if (fam === 6) { c.warn(t, 'realms are only valid for IPv4'); return null; }
+      fam = 4;
+      spec.realms = n;
+      i++;
+    } else if (k === 'expires' || k === 'pref') {
+      if (!v) return missing(k);
+      if (fam === 4) { c.warn(t, `${k} is only valid for IPv6`); return null; }
+      fam = 6;
+      if (k === 'expires') {
+        const n = /^\+?\d+$/.test(v.text) ? Number(v.text) : NaN;
+        if (!(n <= 0xffffffff)) { c.warn(v, `Invalid expires time ${v.text} specified for route`); return null; }
+        spec.expires = n;
+      } else {
+        const n = ROUTER_PREF[v.text] ?? (/^\+?\d+$/.test(v.text) ? Number(v.text) : NaN);
+        if (!(n <= 255)) { c.warn(v, `Invalid pref value ${v.text} specified for route`); return null; }
+        spec.pref = n;
+      }
+      i++;
+    } else if (k === 'ttl-propagate') {
+      if (!v) return missing(k);
+      // An unknown value is reported and sent as disabled, as keepalived does.
+      if (v.text !== 'enabled' && v.text !== 'disabled') c.warn(v, `ttl-propagate value ${v.text} not recognised`);
+      spec.ttlPropagate = v.text === 'enabled' ? 1 : 0;
+      i++;
+    } else if (k === 'as') {
+      // keepalived reads `as [to] ADDR` (MPLS's new destination), says so and ignores it.
+      if (!v) return missing(k);
+      if (v.text === 'to') i++;
+      c.warn(t, '"as to" for MPLS only - ignoring');
+      i++;
     } else if (k === 'features') {
       if (!v) return missing(k);
       if (v.text === 'ecn') spec.metrics = { ...spec.metrics, [RTAX.features]: (spec.metrics?.[RTAX.features] ?? 0) | RTAX_FEATURE_ECN };
@@ -170,8 +238,10 @@ function route(c: Ctx, st: KaState, l: Stmt): RouteLine | null {
       notSet.push(...nh.notSet);
       break;
     } else if (k === 'encap') {
-      notSet.push(t);
-      break;
+      const e = parseEncap(c, w, i);
+      if (e.encap) spec.encap = e.encap;
+      if (e.unset) notSet.push(e.unset);
+      i = e.last;
     }
     else {
       // keepalived 2.2.7 looks for the type in the word itself, so after `to` it never finds
@@ -210,6 +280,9 @@ function route(c: Ctx, st: KaState, l: Stmt): RouteLine | null {
     ...(spec.mtu !== undefined ? { mtu: spec.mtu } : {}), ...(spec.onlink ? { onlink: true } : {}), ...(spec.mode ? { mode: spec.mode } : {}),
     ...(spec.metrics ? { metrics: spec.metrics } : {}), ...(spec.lock ? { lock: spec.lock } : {}),
     ...(spec.nexthops ? { nexthops: spec.nexthops } : {}),
+    ...(spec.congctl !== undefined ? { congctl: spec.congctl } : {}), ...(spec.realms ? { realms: spec.realms } : {}),
+    ...(spec.expires !== undefined ? { expires: spec.expires } : {}), ...(spec.pref !== undefined ? { pref: spec.pref } : {}),
+    ...(spec.ttlPropagate !== undefined ? { ttlPropagate: spec.ttlPropagate } : {}), ...(spec.encap ? { encap: spec.encap } : {}),
     ...(noTrack || !dev ? { noTrack: true } : {}),
   };
   return { text: w.map((x) => x.text).join(' '), at: l.name, ...(dev !== undefined ? { dev } : {}), route: full, notSet };
@@ -245,7 +318,19 @@ function nexthops(c: Ctx, st: KaState, w: readonly Tok[], from: number, family: 
         nh.weight = n;
         i++;
       } else if (k === 'onlink') nh.onlink = true;
-      else if (k === 'realms' || k === 'encap') { notSet.push(w[i]!); if (k === 'realms') i++; else return { list: [...list, nh], notSet }; }
+      else if (k === 'realms') {
+        const n = v ? rtRealms(v.text) : null;
+        if (n === null) { c.warn(v ?? w[i]!, `Invalid realms ${v?.text ?? ''} for route`); return null; }
+        if (!family(4)) return null; // said there: realms are IPv4 only
+        nh.realms = n;
+        i++;
+      } else if (k === 'encap') {
+        // keepalived 2.2.7 reads a path's encapsulation and sends none: its add_nexthop gives
+        // add_encap the attribute's current length as its room, so nothing fits. Read, checked, not set.
+        const e = parseEncap(c, w, i);
+        if (e.unset) notSet.push(e.unset);
+        i = e.last;
+      }
       else if (k === 'as') { c.warn(w[i]!, "'as [to]' (nat) not supported"); return null; }
       else break;
     }

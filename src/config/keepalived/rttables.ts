@@ -12,8 +12,9 @@ const DEFAULTS: Record<string, Readonly<Record<string, number>>> = {
   rt_protos: { none: 0, redirect: 1, kernel: 2, boot: 3, static: 4, gated: 8, ra: 9, mrt: 10, zebra: 11, bird: 12, dnrouted: 13, xorp: 14, ntk: 15, dhcp: 16, babel: 42 },
   rt_scopes: { global: 0, nowhere: 255, host: 254, link: 253, site: 200 },
   rt_dsfield: {},
+  rt_realms: {},
 };
-const MAX: Record<string, number> = { rt_tables: 0xffffffff, rt_protos: 255, rt_scopes: 255, rt_dsfield: 255 };
+const MAX: Record<string, number> = { rt_tables: 0xffffffff, rt_protos: 255, rt_scopes: 255, rt_dsfield: 255, rt_realms: 255 };
 
 const files = new Map<string, Map<string, number>>();
 
@@ -55,3 +56,12 @@ export const rtTable = (name: string): number | null => find('rt_tables', name);
 export const rtProto = (name: string): number | null => find('rt_protos', name);
 export const rtScope = (name: string): number | null => find('rt_scopes', name);
 export const rtDsfield = (name: string): number | null => find('rt_dsfield', name);
+export const rtRealm = (name: string): number | null => find('rt_realms', name);
+
+/** get_realms: `[FROM/]TO`, each a realm number or a name from rt_realms; FROM in the upper 16 bits. */
+export function rtRealms(s: string): number | null {
+  const i = s.indexOf('/');
+  if (i < 0) return rtRealm(s);
+  const a = rtRealm(s.slice(0, i)), b = rtRealm(s.slice(i + 1));
+  return a === null || b === null ? null : ((a << 16) | b) >>> 0;
+}
