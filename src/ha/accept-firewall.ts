@@ -15,17 +15,28 @@ import type { NftScriptRunner } from './vrrp-firewall.ts';
 
 const fam = (f: 4 | 6) => (f === 4 ? 'ip' : 'ip6');
 
-/** The script that sets a family's chains, set and rules up (pure; keepalived's nft_setup_ipv4/6 + _vips). */
+/**
+ * The script that sets a family's chains, set and rules up (pure; keepalived's nft_setup_ipv4/6 +
+ * _vips, in its order, so `nft list ruleset` lists them as keepalived's). IPv6 lets neighbour
+ * solicitations and advertisements through first (a constant `neighbor-discovery` set), and
+ * sends link-local addresses to chains of their own (`in_link_local`, `out_link_local`; empty
+ * until a link-local address is refused, keepalived's setup_link_local_checks).
+ */
 export function acceptFirewallSetup(f: 4 | 6): string {
   const t = `${fam(f)} keepalived`;
-  // IPv6: neighbour discovery goes through before the drop (keepalived's neighbor-discovery set).
-  const nd = 'icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, nd-redirect } accept';
   return [
     `add table ${t}`,
     `add chain ${t} out { type filter hook output priority filter - 1; policy accept; }`,
     `add chain ${t} in { type filter hook input priority filter - 1; policy accept; }`,
+    ...(f === 6 ? [`add chain ${t} in_link_local`, `add chain ${t} out_link_local`] : []),
     `add set ${t} vips { type ${f === 4 ? 'ipv4_addr' : 'ipv6_addr'}; }`,
-    ...(f === 6 ? [`add rule ${t} in ${nd}`, `add rule ${t} out ${nd}`] : []),
+    ...(f === 6 ? [
+      `add set ${t} neighbor-discovery { type icmpv6_type; flags constant; elements = { nd-neighbor-solicit, nd-neighbor-advert }; }`,
+      `add rule ${t} in icmpv6 type @neighbor-discovery accept`,
+      `add rule ${t} in ip6 daddr fe80::/10 goto in_link_local`,
+      `add rule ${t} out icmpv6 type @neighbor-discovery accept`,
+      `add rule ${t} out ip6 saddr fe80::/10 goto out_link_local`,
+    ] : []),
     `add rule ${t} in ${fam(f)} daddr @vips drop`,
     `add rule ${t} out ${fam(f)} saddr @vips drop`,
   ].join('\n') + '\n';

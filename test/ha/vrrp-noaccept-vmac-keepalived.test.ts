@@ -1,0 +1,119 @@
+/**
+ * keepalived's nftables table in the cases it is shared or built for IPv6, beside Debian's
+ * keepalived 2.2.7 given the same file: no_accept with use_vmac over IPv4 (the accept-mode drop
+ * rules and the macvlan's entries in one `table ip keepalived`), and no_accept over IPv6
+ * (`table ip6 keepalived`, neighbour discovery let through). Each runs alone as MASTER in its own
+ * namespace in turn: `nft list ruleset` reads the same under tsvs as under keepalived, and each
+ * removes the table when it stops.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { Lab, isRoot, hasAddr, nsExec, sh, waitFor } from '../helpers/netns.ts';
+
+const skip = !isRoot ? 'needs root (network namespaces, raw sockets, nftables)' : !existsSync('/usr/sbin/keepalived') ? 'keepalived not installed (run scripts/setup.sh)' : false;
+if (skip) console.log(`# skipping no_accept with use_vmac / IPv6 tests: ${skip}`);
+
+interface Case {
+  readonly name: string;
+  readonly vip: string;
+  /** The namespaces' own addresses (keepalived's, tsvs's) in the VIP's family. */
+  readonly own: readonly [string, string];
+  /** Where the VIP goes: the macvlan with use_vmac, else the interface. */
+  readonly on: (dev: string) => string;
+  readonly conf: (dev: string) => string;
+  /** What the ruleset must hold while MASTER. */
+  readonly holds: RegExp;
+}
+
+const instance = (dev: string, body: string, vip: string) => `vrrp_instance VI_1 {
+  state MASTER
+  interface ${dev}
+  virtual_router_id 66
+  priority 100
+  advert_int 1
+  no_accept
+${body}  virtual_ipaddress {
+    ${vip}
+  }
+}
+`;
+
+const CASES: Case[] = [
+  {
+    name: 'no_accept with use_vmac (IPv4): the drop rules and the macvlan\'s entries in one table ip keepalived',
+    vip: '10.95.0.100', own: ['10.95.0.1', '10.95.0.2'], on: () => 'vrrp.66',
+    conf: (dev) => instance(dev, '  use_vmac\n', '10.95.0.100/24'),
+    holds: /table ip keepalived \{[^]*elements = \{ 10\.95\.0\.100 \}[^]*oifkind "macvlan"[^]*ip daddr @vips drop/,
+  },
+  {
+    name: 'no_accept over IPv6: table ip6 keepalived, neighbour discovery let through, link-local addresses to chains of their own',
+    vip: 'fd00:95::100', own: ['fd00:95::1', 'fd00:95::2'], on: (dev) => dev,
+    conf: (dev) => `global_defs {\n  vrrp_version 3\n}\n${instance(dev, '', 'fd00:95::100/64')}`,
+    holds: /table ip6 keepalived \{[^]*elements = \{ fd00:95::100 \}[^]*nd-neighbor-solicit[^]*goto in_link_local[^]*ip6 daddr @vips drop/,
+  },
+];
+
+/** The namespace's ruleset, the base interface's name written BASE. */
+const ruleset = (ns: string, base: string) => nsExec(ns, ['nft', 'list', 'ruleset']).replaceAll(`"${base}"`, '"BASE"').trim();
+const stop = async (p: ChildProcess) => {
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  const gone = new Promise((r) => p.once('exit', r));
+  p.kill('SIGTERM');
+  await gone;
+};
+const PORT = 7071;
+/** A TCP connection from `ns` to addr:PORT within a second (bash's /dev/tcp). */
+const reaches = (ns: string, addr: string) => spawnSync('ip', ['netns', 'exec', ns, 'timeout', '1', 'bash', '-c', `exec 3<>/dev/tcp/${addr}/${PORT}`], { stdio: 'ignore' }).status === 0;
+const linkLocal = (ns: string, dev: string) => nsExec(ns, ['ip', '-6', 'addr', 'show', 'dev', dev, 'scope', 'link']).includes('inet6 fe80:');
+
+for (const c of CASES) {
+  test(`${c.name}: nft list ruleset as keepalived 2.2.7 writes it; the table removed at stop`, { skip, timeout: 90_000 }, async () => {
+    const lab = new Lab('nav');
+    const dir = mkdtempSync(join(tmpdir(), 'tsvs-nav-'));
+    try {
+      // One namespace each, a veth pair between them (a carrier for the VRRP interface), no DAD so
+      // the link-local address IPv6 VRRP sends from is there at once.
+      const a = lab.ns('ka');
+      const b = lab.ns('tv');
+      const da = `v${process.pid % 100000}na`;
+      const db = `v${process.pid % 100000}nb`;
+      sh('ip', ['-n', a, 'link', 'add', da, 'type', 'veth', 'peer', 'name', db, 'netns', b]);
+      for (const [ns, dev, addr] of [[a, da, '1'], [b, db, '2']] as const) {
+        nsExec(ns, ['sysctl', '-qw', `net.ipv6.conf.${dev}.accept_dad=0`]);
+        nsExec(ns, ['ip', 'addr', 'add', `10.95.0.${addr}/24`, 'dev', dev]);
+        nsExec(ns, ['ip', 'addr', 'add', `fd00:95::${addr}/64`, 'dev', dev, 'nodad']);
+        nsExec(ns, ['ip', 'link', 'set', dev, 'up']);
+      }
+      assert.ok((await waitFor(() => linkLocal(a, da) && linkLocal(b, db), 5000, 20)) >= 0, 'link-local addresses');
+      const runs = [
+        { who: 'keepalived', ns: a, dev: da, peer: b, own: c.own[0], start: (f: string) => lab.spawnIn(a, 'keepalived', ['-n', '-l', '-P', '-f', f, '-p', join(dir, 'ka.pid'), '-r', join(dir, 'vrrp.pid')]) },
+        { who: 'tsvs', ns: b, dev: db, peer: a, own: c.own[1], start: (f: string) => lab.spawnIn(b, process.execPath, ['bin/tsvs.mjs', 'vrrp', '--keepalived', f]) },
+      ];
+      const seen: Record<string, string> = {};
+      for (const r of runs) {
+        const f = join(dir, `${r.who}.conf`);
+        writeFileSync(f, c.conf(r.dev));
+        const p = r.start(f);
+        const on = c.on(r.dev);
+        const master = () => { try { return hasAddr(r.ns, on, c.vip) && c.holds.test(ruleset(r.ns, r.dev)); } catch { return false; } };
+        assert.ok((await waitFor(master, 15_000, 50)) >= 0, `${r.who} is MASTER with its table:\n${ruleset(r.ns, r.dev)}`);
+        seen[r.who] = ruleset(r.ns, r.dev);
+        const server = lab.spawnIn(r.ns, process.execPath, ['-e', `require('net').createServer((s) => s.end()).listen(${PORT}, '::')`]);
+        assert.ok((await waitFor(() => reaches(r.peer, r.own), 5000, 100)) >= 0, `${r.who}: its own address answers`);
+        assert.ok(!reaches(r.peer, c.vip), `${r.who}: the VIP does not answer`);
+        await stop(server);
+        await stop(p);
+        assert.equal(ruleset(r.ns, r.dev), '', `${r.who} removed its table`);
+      }
+      console.log(`# keepalived's ruleset:\n${seen['keepalived']!.split('\n').map((l) => `#  ${l}`).join('\n')}`);
+      assert.equal(seen['tsvs'], seen['keepalived'], 'the same ruleset');
+    } finally {
+      await lab.cleanup();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
