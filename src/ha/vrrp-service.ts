@@ -54,6 +54,9 @@ function vrrpMailer(cfg: VrrpConfig, mail: VrrpMail | null, log: VrrpLog): (name
   const routerId = mail.settings.routerId ?? localName();
   const last = new Map<string, VrrpState>();
   const post = (key: string, to: VrrpState, m: SmtpMessage | null) => {
+    // STOP: keepalived 2.2.7 queues its "Stopping" alert as the VRRP process shuts down and exits
+    // before the SMTP dialogue (the server sees a connection and no HELO): no mail is delivered.
+    if (to === 'STOP') return;
     if (!m || last.get(key) === to || (mail.noEmailFaults && to === 'FAULT')) return;
     last.set(key, to);
     void send(mail.settings, m).then((o) => {

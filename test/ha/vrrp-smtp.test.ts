@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { keepalivedPair, isRoot, hasAddr, waitFor } from '../helpers/netns.ts';
+import { keepalivedPair, isRoot, hasAddr, nsExec, waitFor } from '../helpers/netns.ts';
 import { alertGlobalDefs, type SmtpSession } from '../helpers/smtp-sink.ts';
 
 const skip = !isRoot ? 'needs root (network namespaces, raw sockets)' : !existsSync('/usr/sbin/keepalived') ? 'keepalived not installed (run scripts/setup.sh)' : false;
@@ -68,5 +68,34 @@ test('smtp_alert: tsvs mails each transition keepalived mails (MASTER, BACKUP), 
     // Each program mails a state once per change (no repeat of the state last mailed).
     const seq = (list: SmtpSession[]) => list.map(subject);
     for (const l of [seq(ka), seq(tv)]) for (let i = 1; i < l.length; i++) assert.notEqual(l[i], l[i - 1], JSON.stringify(l));
+  });
+});
+
+test('at stop keepalived delivers no alert (its "Stopping" mail is queued and the process exits before the SMTP dialogue: a connection, no HELO); tsvs sends none either', { skip, timeout: 90_000 }, async () => {
+  await keepalivedPair('sms', '10.98.0', async ({ lab, dir, a, b, da, db }) => {
+    const runs = [
+      { who: 'keepalived', ns: a, dev: da, mail: join(dir, 'ka.mail'), start: (f: string) => lab.spawnIn(a, 'keepalived', ['-n', '-l', '-P', '-f', f, '-p', join(dir, 'ka.pid'), '-r', join(dir, 'vrrp.pid')]) },
+      { who: 'tsvs', ns: b, dev: db, mail: join(dir, 'tv.mail'), start: (f: string) => lab.spawnIn(b, process.execPath, ['bin/tsvs.mjs', 'vrrp', '--keepalived', f]) },
+    ];
+    const sent = (file: string) => mails(file).filter((m) => m.commands.includes('DATA'));
+    const seen: Record<string, string[]> = {};
+    // Each alone (priority 150 against no one), in turn: MASTER, then SIGTERM.
+    for (const r of runs) {
+      const sink = lab.spawnIn(r.ns, process.execPath, ['--import', 'tsx', 'test/helpers/smtp-sink.ts', String(PORT), r.mail]);
+      const f = join(dir, `${r.who}.conf`);
+      writeFileSync(f, conf(r.dev, 150));
+      assert.ok((await waitFor(() => sink.exitCode === null && nsExec(r.ns, ['ss', '-Hltn', `sport = :${PORT}`]).includes(`:${PORT}`), 10_000, 50)) >= 0, 'the sink listening');
+      const p = r.start(f);
+      assert.ok((await waitFor(() => hasAddr(r.ns, r.dev, VIP) && sent(r.mail).some((m) => subject(m).includes('MASTER')), 15_000, 50)) >= 0, `${r.who} is MASTER and mailed it`);
+      const before = sent(r.mail).length;
+      const gone = new Promise((res) => p.once('exit', res));
+      p.kill('SIGTERM');
+      await gone;
+      // keepalived's queued alert shows as a session without commands; then nothing more comes.
+      if (r.who === 'keepalived') assert.ok((await waitFor(() => mails(r.mail).some((m) => m.commands.length === 0), 3000, 50)) >= 0, 'keepalived connected at stop');
+      assert.equal(await waitFor(() => sent(r.mail).length > before, 1500, 50), -1, `${r.who} mailed nothing at stop: ${JSON.stringify(sent(r.mail).map(subject))}`);
+      seen[r.who] = sent(r.mail).map(subject);
+    }
+    assert.deepEqual(seen['tsvs']!.slice(-1), seen['keepalived']!.slice(-1), 'the last mail is the MASTER one for both');
   });
 });
