@@ -100,7 +100,6 @@ export class VrrpInstance {
       priority: cfg.priority,
       version: cfg.version,
       advertInterval: cfg.advert_int,
-      initialState: cfg.state,
       preempt: !cfg.nopreempt,
       preemptDelay: cfg.preempt_delay,
       primaryIp: this.primary,

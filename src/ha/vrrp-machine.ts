@@ -13,8 +13,6 @@ export interface VrrpMachineConfig {
   readonly version: 2 | 3;
   /** advert_int in seconds (v3 allows fractions, e.g. 0.1). */
   readonly advertInterval: number;
-  /** 'MASTER' starts as master at once (keepalived `state MASTER`); 'BACKUP' waits. */
-  readonly initialState: 'MASTER' | 'BACKUP';
   /** false = keepalived `nopreempt`. */
   readonly preempt: boolean;
   /** keepalived `preempt_delay` seconds: lower-priority masters are tolerated this long after start. */
@@ -84,8 +82,11 @@ export class VrrpMachine {
   start(now: number): VrrpAction[] {
     this.startedAt = now;
     if (this.faults.size > 0) return this.goto('FAULT', now, 'tracked fault at start');
-    if (this.cfg.priority === 255 || this.cfg.initialState === 'MASTER') return this.becomeMaster(now, 'initial state');
-    return this.becomeBackup(now, 'initial state');
+    // As keepalived 2.2.7's vrrp_init_state: only the address owner (priority 255) is master at
+    // once; every other instance, `state MASTER` included, enters BACKUP (init) and is elected by
+    // its master-down timer (3 x advert_int + skew), so a higher priority already master keeps it.
+    if (this.cfg.priority === 255) return this.becomeMaster(now, 'address owner');
+    return this.becomeBackup(now, 'init');
   }
 
   tick(now: number): VrrpAction[] {

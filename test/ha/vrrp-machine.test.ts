@@ -4,10 +4,30 @@ import { VrrpMachine, type VrrpMachineConfig, type VrrpAction } from '../../src/
 
 const ip = (s: string) => new Uint8Array(s.split('.').map(Number));
 const base: VrrpMachineConfig = {
-  vrid: 51, priority: 100, version: 2, advertInterval: 1, initialState: 'BACKUP', preempt: true,
+  vrid: 51, priority: 100, version: 2, advertInterval: 1, preempt: true,
   preemptDelay: 0, primaryIp: ip('10.0.0.2'), garpRepeat: 5, garpDelay: 5,
 };
 const kinds = (a: VrrpAction[]) => a.map((x) => (x.kind === 'state' ? `state:${x.to}` : x.kind === 'send-advert' ? `advert:${x.priority}` : x.kind));
+
+/** A machine that became master at time 0: started one master-down interval before, in silence. */
+function masterAtZero(cfg: Partial<VrrpMachineConfig> = {}): VrrpMachine {
+  const m = new VrrpMachine({ ...base, ...cfg });
+  m.start(-m.masterDownInterval());
+  m.tick(0);
+  assert.equal(m.state, 'MASTER');
+  return m;
+}
+
+test('every instance but the address owner starts in BACKUP and is elected by its master-down timer (keepalived 2.2.7 vrrp_init_state)', () => {
+  const m = new VrrpMachine({ ...base, priority: 254 });
+  assert.deepEqual(kinds(m.start(0)), ['state:BACKUP']);
+  assert.equal(m.nextDeadline(), 3 + 2 / 256);
+});
+
+test('the address owner (priority 255) is master at once', () => {
+  const m = new VrrpMachine({ ...base, priority: 255 });
+  assert.deepEqual(kinds(m.start(0)), ['state:MASTER', 'add-vips', 'advert:255', 'garp']);
+});
 
 test('a backup takes over after 3 x advert_int + skew of silence (v2 skew = (256-prio)/256)', () => {
   const m = new VrrpMachine(base);
@@ -52,8 +72,7 @@ test('backup: priority 0 advert (master resigning) makes it take over after skew
 });
 
 test('master: steps down to a higher priority, and on equal priority to the higher primary address', () => {
-  const m = new VrrpMachine({ ...base, initialState: 'MASTER' });
-  m.start(0);
+  const m = masterAtZero();
   assert.equal(m.state, 'MASTER');
   assert.deepEqual(m.receive(1, { priority: 100, interval: 1, srcIp: ip('10.0.0.1') }), []);
   assert.equal(m.state, 'MASTER');
@@ -61,29 +80,25 @@ test('master: steps down to a higher priority, and on equal priority to the high
 });
 
 test('master: sends adverts every advert_int and a second GARP burst after garp_master_delay', () => {
-  const m = new VrrpMachine({ ...base, initialState: 'MASTER' });
-  m.start(0);
+  const m = masterAtZero();
   assert.deepEqual(kinds(m.tick(1)), ['advert:100']);
   assert.deepEqual(kinds(m.tick(2)), ['advert:100']);
   assert.deepEqual(kinds(m.tick(5)), ['garp', 'advert:100']);
 });
 
 test('stop: a master resigns with a priority 0 advert and removes its addresses', () => {
-  const m = new VrrpMachine({ ...base, initialState: 'MASTER' });
-  m.start(0);
+  const m = masterAtZero();
   assert.deepEqual(kinds(m.stop(3)), ['advert:0', 'state:STOP', 'del-vips']);
 });
 
 test('fault: a tracked interface going down leaves MASTER and releases addresses; recovery returns to BACKUP', () => {
-  const m = new VrrpMachine({ ...base, initialState: 'MASTER' });
-  m.start(0);
+  const m = masterAtZero();
   assert.deepEqual(kinds(m.setFault(1, 'eth0', true)), ['state:FAULT', 'del-vips']);
   assert.deepEqual(kinds(m.setFault(2, 'eth0', false)), ['state:BACKUP']);
 });
 
 test('track_script weight lowers the effective priority and the advertised priority', () => {
-  const m = new VrrpMachine({ ...base, initialState: 'MASTER' });
-  m.start(0);
+  const m = masterAtZero();
   m.setPriorityDelta(-60);
   assert.deepEqual(kinds(m.tick(1)), ['advert:40']);
 });
