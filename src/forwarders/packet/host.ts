@@ -31,6 +31,9 @@ import { LeftFlows, type LeftConn } from './adopt.ts';
 const CLIENT_HOP_MS = 30_000;
 /** How soon a client whose next hop was not found is tried again. */
 const CLIENT_RETRY_MS = 1_000;
+/** The kernel fast path's events are read every EVENT_READ_MS, until EVENT_QUIET_READS reads in a row found none. */
+const EVENT_READ_MS = 20;
+const EVENT_QUIET_READS = 5;
 
 /**
  * Next hops toward clients, for NAT replies: resolved once per client and again after
@@ -141,6 +144,8 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
   let drainFastPath = (): void => {};
   let drainEvents = (): void => {};
   let eventTimer: NodeJS.Timeout | null = null;
+  let armEvents = (): void => {};
+  let stopping = false;
   let beatTimer: NodeJS.Timeout | null = null;
   const broadcast = (m: WorkerMsgIn) => {
     for (const w of workers) w.postMessage(m);
@@ -382,8 +387,34 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
         t.sweep();
         t6.sweep();
       };
+      // The 20 ms reads of the kernel's events below stop after EVENT_QUIET_READS empty ones (a
+      // keep-alive load the kernel carries whole reports nothing: 50 wake-ups a second for no
+      // event, the most frequent of an idle daemon's timers); the 100 ms sweep and the ring
+      // buffer's wake-up read the events meanwhile, and start them again when there are some.
+      let eventQuiet = 0;
+      const eventTick = (): void => {
+        eventTimer = null;
+        let had = false;
+        try {
+          had = x.hasEvents();
+          drainEvents();
+        } catch (e) { log(`fast path: ${(e as Error).message}`); }
+        eventQuiet = had ? 0 : eventQuiet + 1;
+        if (eventQuiet < EVENT_QUIET_READS) armEvents();
+      };
+      armEvents = (): void => {
+        if (eventTimer || stopping) return;
+        eventTimer = setTimeout(eventTick, EVENT_READ_MS);
+        eventTimer.unref();
+      };
+      const wakeEvents = (): void => {
+        if (!x.hasEvents()) return;
+        eventQuiet = 0;
+        armEvents();
+      };
       polls.push(watchReadable(x.eventFd, () => {
         try {
+          wakeEvents();
           drainEvents();
         } catch (e) {
           log(`fast path: ${(e as Error).message}`);
@@ -391,12 +422,14 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       }));
       // The kernel's counts reach the engine within a second (statistics, rates, timers) and before
       // every listing (settle). Its events: before each batch of ring packets (onReady), every
-      // 20 ms, and on a wake-up when its ring buffer fills up (bpf/tsvs_fastpath.c WAKE_AT).
+      // 20 ms while there are some (else every 100 ms, here), and on a wake-up when its ring
+      // buffer fills up or a decision-ahead ring runs low (bpf/tsvs_fastpath.c WAKE_AT, AHEAD_LOW).
       // A tenth of the flows every 100 ms (each a map lookup): no one-second stall at 65,536 flows;
       // at least 16 (a small table is swept whole), not 256 (64 keep-alive flows were swept ten
       // times a second: 640 map lookups a second for counts wanted once a second).
       sweepTimer = setInterval(() => {
         try {
+          wakeEvents();
           drainEvents();
           opts.onBatch?.();
           left?.step();
@@ -405,10 +438,7 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
         } catch (e) { log(`fast path: ${(e as Error).message}`); }
       }, 100);
       sweepTimer.unref();
-      eventTimer = setInterval(() => {
-        try { drainEvents(); } catch (e) { log(`fast path: ${(e as Error).message}`); }
-      }, 20);
-      eventTimer.unref();
+      armEvents();
       // The program decides (ahead) and carries only while this beats (bpf/tsvs_fastpath.c ctl).
       beatTimer = setInterval(() => x.heartbeat(), HEARTBEAT_MS);
       beatTimer.unref();
@@ -467,7 +497,8 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
     await Promise.all(workers.map((w) => w.terminate()));
     for (const p of polls) p.close();
     if (sweepTimer) clearInterval(sweepTimer);
-    if (eventTimer) clearInterval(eventTimer);
+    stopping = true;
+    if (eventTimer) clearTimeout(eventTimer);
     if (beatTimer) clearInterval(beatTimer);
     kfp?.close();
     inline?.close();
@@ -526,7 +557,8 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       // Whatever the workers forwarded from their caches and the engine has not seen yet.
       for (const s of servers) { s.drain(); s.stop(); }
       if (sweepTimer) clearInterval(sweepTimer);
-      if (eventTimer) clearInterval(eventTimer);
+      stopping = true;
+      if (eventTimer) clearTimeout(eventTimer);
       if (beatTimer) clearInterval(beatTimer);
       kahead?.clear();
       if (table) { drainFastPath(); table.clear(); table6?.clear(); }
