@@ -166,13 +166,16 @@ export class FastPathTable {
       dv.setUint32(V.TSRC, hop.src >>> 0, false);
     }
     let key: Uint8Array;
-    if (e >= 0) {
-      // Replacing the value resets the kernel's counters: hand them over first.
-      if (this.map.get(this.keyIn(e), this.scratch)) this.harvest(e);
-      key = this.keyIn(e);
-    } else {
+    if (e >= 0) key = this.keyIn(e);
+    else {
       key = this.key;
       writeFlowKey(key, saddr, daddr, sport, m.dport, proto);
+    }
+    // Replacing the value resets the kernel's counters: hand them over first. The FINs the kernel
+    // saw stay (its close goes on; a killed daemon's entry taken over is replaced here too).
+    if (this.map.get(key, this.scratch)) {
+      if (e >= 0) this.harvest(e);
+      v[V.FIN] = this.scratch[V.FIN]!;
     }
     if (!this.map.put(key, v)) {
       this.counters.full++;
@@ -207,9 +210,19 @@ export class FastPathTable {
     const t = this.slab;
     if (t.flags[e]! & SF.OUT) return;
     const hop = this.clientHop?.(t.saddr[e]!);
-    if (!hop || !this.ifindexes.has(hop.ifindex)) return;
+    if (!hop || !this.ifindexes.has(hop.ifindex)) {
+      // A killed daemon's replies' entry the kernel still carries (adopt.ts): ours from now on,
+      // counted from what it holds (its close's reports must be known as the replies').
+      if (this.clientHop && this.map.get(this.keyOut(e), this.scratch) && this.scratch[V.NAT] === FLOW_NAT.SRC) {
+        t.flags[e]! |= SF.OUT;
+        t.outPkts[e] = Number(this.scratchView.getBigUint64(V.PKTS, true));
+        t.outBytes[e] = Number(this.scratchView.getBigUint64(V.BYTES, true));
+      }
+      return;
+    }
     const v = this.val, dv = this.valView;
     writeHopValue(v, dv, hop);
+    if (this.map.get(this.keyOut(e), this.scratch)) v[V.FIN] = this.scratch[V.FIN]!;
     v[V.NAT] = FLOW_NAT.SRC;
     dv.setUint32(V.NADDR, t.vip[e]!, false);
     dv.setUint16(V.NPORT, t.vport[e]!, false);

@@ -342,12 +342,11 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       if (adopt && x.adopted.length > 0) {
         const lm = newMeta(), la = newAction();
         left = new LeftFlows(x.adopted.splice(0), x.flows, hops, (c) => {
-          if (c.v6) {
-            // Bound once its real server's next hop is known (IPv6 ones resolve after the start):
-            // else offer() could not install it as ours and the kernel would go on alone.
-            const rip = formatIp({ af: 6, words: c.v6.rip });
-            if (!hops6.has(rip)) { void resolve(rip); return false; }
-          }
+          // Bound once its real server's next hop is known (they resolve after the start, as the
+          // rules come back): else offer() could not install it as ours, and the kernel would go
+          // on alone with a connection whose close the engine never sees (left in CLOSE_WAIT).
+          const rip = c.v6 ? formatIp({ af: 6, words: c.v6.rip }) : c.rip;
+          if (typeof rip === 'string' ? !hops6.has(rip) : !hops.has(rip)) { void resolve(rip); return false; }
           if (!adopt(c)) return false;
           if (c.v6) {
             // An IPv6 flow: its next packet decided as the client's, its flow(s) installed in flows6 again.
