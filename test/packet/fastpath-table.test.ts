@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { Rig, ip, svcKey, flags } from '../core/engine-rig.ts';
 import { FastPathTable, FAST } from '../../src/forwarders/packet/fastpath.ts';
 import { FLOW_EV, FLOW_NAT, FLOW_VAL, MemoryFlowMap } from '../../src/os/flow-map.ts';
+import { TCP_S } from '../../src/core/proto.ts';
 import { SLOT_BYTES } from '../../src/forwarders/packet/flow-slab.ts';
 import type { NextHop } from '../../src/forwarders/packet/forwarder.ts';
 import { newAction } from '../../src/forwarders/packet/decision.ts';
@@ -247,12 +248,11 @@ describe('kernel fast path table: a flow outliving a flood keeps what it carries
 
 describe('kernel fast path table: NAT connections, both directions, once established', () => {
   /** A NAT director: client packets and real server replies, each through the "kernel" first. */
-  function natDirector(clientHop: NextHop | undefined) {
+  function natDirector(clientHop: NextHop | undefined, map = new MemoryFlowMap()) {
     const rig = new Rig();
     const key = svcKey('tcp', '10.0.0.100', 80);
     rig.service(key, { scheduler: 'rr' }).dest(key, '192.168.10.11', 80, 'masq');
     rig.at(1);
-    const map = new MemoryFlowMap();
     const table = new FastPathTable(map, (c, p, b, out) => rig.e.countForwarded(c, p, b, out), new Set([2]), () => clientHop);
     const meta: PacketMeta = newMeta();
     const a = newAction();
@@ -363,6 +363,35 @@ describe('kernel fast path table: NAT connections, both directions, once establi
     assert.equal(d.map.entries.size, 0);
     assert.equal(d.table.size, 0);
     assert.equal(d.stats().inpkts, 4);
+  });
+
+  it('a killed daemon\'s NAT entries taken over (adopt.ts): the replies\' entry is ours while the client\'s next hop resolves, the value rewritten keeps the FIN the kernel saw, the close ends both in the kernel', () => {
+    // The killed daemon's: carried by the kernel, the client's FIN seen there (both entries kept).
+    const old = natDirector(HOP);
+    for (const [dir, fl, bytes] of opened) old.send(dir, fl, bytes);
+    old.send('in', 'FA');
+    assert.equal(old.map.entries.size, 2);
+    // The new daemon: its engine and table on the kernel's map (copied), the client's next hop not
+    // resolved yet; the connection bound as host.ts does: imported, an ACK decided, offered.
+    const d = natDirector(undefined, old.map);
+    d.rig.e.importSync({
+      af: 4, protocol: 6, flags: 0, state: TCP_S.ESTABLISHED, caddr: ip('172.16.0.2'), cport: 40000, vaddr: ip('10.0.0.100'), vport: 80, daddr: ip('192.168.10.11'), dport: 80, fwmark: 0, timeout: 0,
+    } as Parameters<typeof d.rig.e.importSync>[0]);
+    const meta = newMeta(), a = newAction();
+    Object.assign(meta, { dir: 'in', af: 4, protocol: 'tcp', saddr: ip('172.16.0.2'), sport: 40000, daddr: ip('10.0.0.100'), dport: 80, tcpFlags: flags('A'), bytes: 0, mark: 0 });
+    verdictToAction(meta, d.rig.e.processPacket(meta), a);
+    d.table.offer(meta, a, HOP);
+    assert.equal(d.table.size, 1, 'bound');
+    const out0 = d.stats().outpkts;
+    // The real server's ACK and FIN through the replies' entry the killed daemon installed, then the client's last ACK.
+    for (const [dir, fl] of [['out', 'A'], ['out', 'FA'], ['in', 'A']] as const) d.send(dir, fl);
+    assert.deepEqual(d.path, ['out:counted', 'out:event', 'in:event'], 'the last ACK ended both entries (the client\'s FIN kept)');
+    assert.equal(d.table.counters.eventsOut, 1, 'the real server\'s FIN known as a reply');
+    assert.equal(d.map.entries.size, 0);
+    assert.equal(d.table.size, 0);
+    d.sweep();
+    assert.equal(d.stats().outpkts - out0, 2, 'OutPkts: only what came after the takeover (the ACK and the FIN)');
+    assert.notEqual(d.rig.e.connections().find((x) => x.protocol === 'TCP')!.state, 'ESTABLISHED', 'the engine stepped the close');
   });
 
   it('without a next hop toward the client the replies stay in user space; counters still exact', () => {
