@@ -162,6 +162,27 @@ export async function labForwarderStatus(prefix: string, dir: DirectorName = 'di
   return l && typeof l === 'object' && 'counters' in l ? l : null;
 }
 
+/**
+ * The forwarder's status at a quiet moment, and what `read` (a listing, say) answered within it:
+ * status, `read`, `stepMs`, status again, until the two statuses agree (no packet counted
+ * meanwhile: ring workers and the kernel fast path's sweeps post their counts every 100 ms), for
+ * at most `timeoutMs` (then the last reads). Counters read at different moments then cannot
+ * disagree by a late packet, such as a close's last ACK on a busy machine.
+ */
+export async function labQuietStatus<T = undefined>(prefix: string, read?: () => Promise<T>, stepMs = 250, timeoutMs = 5000): Promise<{ st: ForwarderStatus; read: T }> {
+  const counts = (st: ForwarderStatus | null): string => JSON.stringify([st?.counters, st?.fastPath]);
+  const until = Date.now() + timeoutMs;
+  let first = await labForwarderStatus(prefix);
+  for (;;) {
+    const got = (await read?.()) as T;
+    await new Promise((r) => setTimeout(r, stepMs));
+    const st = await labForwarderStatus(prefix);
+    if (!st) throw new Error(`lab ${prefix}: the daemon does not answer status with the packet forwarder's counters`);
+    if (counts(first) === counts(st) || Date.now() >= until) return { st, read: got };
+    first = st;
+  }
+}
+
 export function labNs(prefix: string) {
   return {
     client: `${prefix}-client`,

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { labUp, labDown, curlFromClient, labNs, LAB, labAdm, labForwarderStatus, labKillDirector, labStartDirector, seedCommands } from '../../src/lab/topology.ts';
+import { labUp, labDown, curlFromClient, labNs, LAB, labAdm, labForwarderStatus, labQuietStatus, labKillDirector, type ForwarderStatus, labStartDirector, seedCommands } from '../../src/lab/topology.ts';
 import { shTry, listNetns, alive } from '../../src/lab/netns.ts';
 
 const root = process.getuid?.() === 0;
@@ -49,8 +49,9 @@ describe('lab dr --fast-path tc: the engine decides, the kernel carries decided 
     assert.equal(r.code, 0, `tsvsadm ${argv.join(' ')}: ${r.err}`);
     return r.out;
   };
-  const fast = async (): Promise<Record<string, number> & { route: number }> => {
-    const st = await labForwarderStatus(prefix);
+  /** The kernel fast path's counters and user space's `route` in a status (read now when not given). */
+  const fast = async (given?: ForwarderStatus): Promise<Record<string, number> & { route: number }> => {
+    const st = given ?? await labForwarderStatus(prefix);
     assert.ok(st?.fastPath, 'status shows the kernel fast path');
     const fp: Record<string, number> = st.fastPath;
     return { ...fp, route: st.counters['route']! };
@@ -75,7 +76,7 @@ describe('lab dr --fast-path tc: the engine decides, the kernel carries decided 
     const want = Buffer.alloc(10 * 1024 * 1024);
     for (let i = 0; i < want.length; i++) want[i] = (i * 31 + 7) & 255;
     assert.equal(createHash('sha256').update(big).digest('hex'), createHash('sha256').update(want).digest('hex'));
-    const after = await fast();
+    const after = await fast((await labQuietStatus(prefix)).st); // (its last reports read)
     const kernel = after['forwarded']! - before['forwarded']!;
     const user = after.route - before.route;
     // With the veths' default offloads the real server sends 64 KiB TSO super-packets, which reach
@@ -96,13 +97,14 @@ describe('lab dr --fast-path tc: the engine decides, the kernel carries decided 
       const before = await fast();
       const r = inNs(ns.client, [process.execPath, udpBurst, LAB.vip, '53', '3000']);
       assert.equal(r.out, '3000', r.err);
-      await sleep(300);
-      const rows = await adm('-L', '-n', '--stats', '--exact', '-u', U);
+      // The listing and the counters of one quiet moment: every datagram queued to user space decided.
+      const quiet = await labQuietStatus(prefix, () => adm('-L', '-n', '--stats', '--exact', '-u', U));
+      const rows = quiet.read;
       const m = /^UDP\s+\S+\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)/m.exec(rows);
       assert.ok(m, rows);
       assert.deepEqual([Number(m[1]), Number(m[2]), Number(m[4])], [1, 3000, 3000 * 92], rows);
       // The datagrams already queued to user space when the first was decided stay there.
-      const after = await fast();
+      const after = await fast(quiet.st);
       // The first datagram: taken by the kernel from the decisions ahead (an event) or decided in user space.
       const user = after.route - before.route, kernel = after['forwarded']! - before['forwarded']!;
       const events = after['events']! - before['events']!;
@@ -121,7 +123,7 @@ describe('lab dr --fast-path tc: the engine decides, the kernel carries decided 
     assert.equal((await fast())['flows'], 1);
     // Any rule change clears the kernel's flows: the connection's next packet goes to the engine.
     await adm('-e', '-t', VS, '-r', `${LAB.rs[1]}:80`, '-g', '-w', '2');
-    await sleep(300);
+    // (Cleared before the answer: read at once, well before the held connection's second request.)
     assert.equal((await fast())['flows'], 0);
     const code = await done;
     const out = output();
@@ -135,7 +137,7 @@ describe('lab dr --fast-path tc: the engine decides, the kernel carries decided 
     const before = await fast();
     const bodies = curlFromClient(prefix, 6);
     for (let i = 1; i < bodies.length; i++) assert.notEqual(bodies[i], bodies[i - 1], `alternation: ${bodies.join(',')}`);
-    const after = await fast();
+    const after = await fast((await labQuietStatus(prefix)).st); // (its last reports read)
     assert.equal(after['aheadServices'], 1);
     assert.equal(after['aheadTaken']! - before['aheadTaken']!, 6, 'every SYN took a decision ahead');
     assert.ok(after.route - before.route <= 6, `user space forwarded ${after.route - before.route} (no SYN; perhaps late ACKs)`);
@@ -246,9 +248,10 @@ describe('lab nat --fast-path tc: a new NAT connection is taken by the kernel on
   it('handshake, request and reply all in the kernel: -L -c shows the held connection ESTABLISHED with both entries installed; -L --stats counts every packet once', async () => {
     // Warm up: the real servers' next hops and the client's (the first SYN may wait for ARP).
     curlFromClient(p3, 2);
-    await sleep(300);
+    // Counters and listings of quiet moments (a late packet of a close falls on neither side).
+    await labQuietStatus(p3);
     await adm('-Z');
-    const st0 = (await labForwarderStatus(p3))!;
+    const { st: st0 } = await labQuietStatus(p3);
     const { port, done, output } = await holdConnection(n3.client);
     const line = (await adm('-L', '-n', '-c')).split('\n').find((l) => l.includes(`${LAB.client}:${port}`));
     assert.match(line ?? '', /^TCP\s+\S+\s+ESTABLISHED\s+172\.16\.0\.2:\d+\s+10\.0\.0\.100:80\s+192\.168\.10\.1[12]:80/, line);
@@ -261,9 +264,7 @@ describe('lab nat --fast-path tc: a new NAT connection is taken by the kernel on
     const code = await done;
     const out = output();
     assert.equal(code, 0, out);
-    await sleep(300);
-    const st2 = (await labForwarderStatus(p3))!;
-    const rows = await adm('-L', '-n', '--stats', '--exact', '-t', `${LAB.vip}:80`);
+    const { st: st2, read: [rows, conns] } = await labQuietStatus(p3, async () => [await adm('-L', '-n', '--stats', '--exact', '-t', `${LAB.vip}:80`), await adm('-L', '-n', '-c')] as const);
     const m = /^TCP\s+\S+\s+(\d+)\s+(\d+)\s+(\d+)/m.exec(rows);
     assert.ok(m, rows);
     const fp = st2.fastPath!, f0 = st0.fastPath!;
@@ -275,7 +276,7 @@ describe('lab nat --fast-path tc: a new NAT connection is taken by the kernel on
     // The close too (the client's FIN, the server's, the last ACK): carried and ended in the kernel.
     assert.deepEqual([uIn, uOut], [0, 0], 'user space forwarded no packet of the connection, its close included');
     assert.equal(fp['flows'], 0, 'the last ACK ended both entries');
-    const closed = (await adm('-L', '-n', '-c')).split('\n').find((l) => l.includes(`${LAB.client}:${port}`));
+    const closed = conns.split('\n').find((l) => l.includes(`${LAB.client}:${port}`));
     assert.match(closed ?? '', /^TCP\s+\S+\s+TIME_WAIT\s/, 'the engine stepped the close as if it had seen every packet');
   });
 });

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import {
-  labUp, labDown, curlFromClient, labNs, LAB, labAdm, labForwarderStatus, readLabState, type LabMode,
+  labUp, labDown, curlFromClient, labNs, LAB, labAdm, labQuietStatus, readLabState, type LabMode,
 } from '../../src/lab/topology.ts';
 import { shTry, listNetns, alive } from '../../src/lab/netns.ts';
 
@@ -77,13 +77,8 @@ for (const [mode, daemonArgs] of RUNS) {
     return r.out;
   };
   const inNs = (n: string, argv: string[]) => shTry(['ip', 'netns', 'exec', n, ...argv]);
-  /** Forwarder counters (control API status) once the workers have reported (every 100 ms). */
-  const fwd = async () => {
-    await sleep(400);
-    const st = await labForwarderStatus(prefix);
-    assert.ok(st, 'the daemon answers status with the packet forwarder counters');
-    return st;
-  };
+  /** Forwarder counters (control API status) of a quiet moment: the workers and the kernel's sweeps have reported (every 100 ms). */
+  const fwd = async () => (await labQuietStatus(prefix)).st;
   const sentCounter = mode === 'nat' ? 'masqIn' : mode === 'dr' ? 'route' : 'tunnel';
 
   describe(`lab ${mode} (${flag}${threads}): the daemon's engine forwards real packets`, { skip, timeout: 240_000 }, () => {
@@ -116,16 +111,17 @@ for (const [mode, daemonArgs] of RUNS) {
 
     it('-L -n --stats counts exactly the packets the forwarder sent (conns, InPkts, OutPkts)', async () => {
       // The previous test's connections must be quiet first: a late FIN/ACK forwarded after -Z is
-      // rightly counted by the engine, but would also be in `before` (fwd() reads the workers'
-      // counters 400 ms later), making the two cuts disagree.
-      await sleep(600);
+      // rightly counted by the engine, but would also be in `before`, making the two cuts disagree;
+      // and the listing is read within the quiet moment of `after` (a late last ACK on a busy
+      // machine falls on neither side).
+      await fwd();
       await adm('-Z');
       const beforeSt = await fwd();
       const before = beforeSt.counters;
       curlFromClient(prefix, 5);
-      const afterSt = await fwd();
+      const { st: afterSt, read: listing } = await labQuietStatus(prefix, () => adm('-L', '-n', '--stats', '--exact'));
       const after = afterSt.counters;
-      const rows = parseStats(await adm('-L', '-n', '--stats', '--exact'));
+      const rows = parseStats(listing);
       const svc = rows.get(`TCP ${VS}`)!;
       assert.equal(svc.conns, 5);
       // With the kernel fast path, what it forwarded (counted, or reported as state events) too:
@@ -202,13 +198,18 @@ for (const [mode, daemonArgs] of RUNS) {
       try {
         const old = new Set(parseConns(await adm('-L', '-n', '-c')).map((c) => c.source));
         curlFromClient(prefix, 2);
-        await sleep(300);
-        const mine = parseConns(await adm('-L', '-n', '-c')).filter((c) => c.pro === 'TCP' && c.virtual === VS);
-        // entries made before --set keep their timers (as in the kernel): look at the 2 new ones
-        const fresh = mine.filter((c) => !old.has(c.source));
+        // entries made before --set keep their timers (as in the kernel): look at the 2 new ones,
+        // once their closes are decided (a bounded wait: the last ACK may be late on a busy machine)
+        const closed = mode === 'nat' ? 'TIME_WAIT' : 'FIN_WAIT';
+        let mine: ReturnType<typeof parseConns> = [], fresh: typeof mine = [];
+        for (const t0 = Date.now(); Date.now() - t0 < 3000; await sleep(100)) {
+          mine = parseConns(await adm('-L', '-n', '-c')).filter((c) => c.pro === 'TCP' && c.virtual === VS);
+          fresh = mine.filter((c) => !old.has(c.source));
+          if (fresh.length === 2 && fresh.every((c) => c.state === closed)) break;
+        }
         assert.equal(fresh.length, 2, JSON.stringify(mine));
         for (const c of fresh) {
-          assert.equal(c.state, mode === 'nat' ? 'TIME_WAIT' : 'FIN_WAIT');
+          assert.equal(c.state, closed);
           assert.equal(c.source.split(':')[0], LAB.client);
           if (mode === 'nat') assert.ok(c.expire > 110 && c.expire <= 120, `TIME_WAIT timer ${c.expire}`);
           else assert.ok(c.expire <= 2, `tcpfin timer ${c.expire}`);

@@ -7,7 +7,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { labUp, labDown, labNs, LAB, labAdm, labForwarderStatus, type LabMode, type ForwarderStatus } from '../../src/lab/topology.ts';
+import { labUp, labDown, labNs, LAB, labAdm, labForwarderStatus, labQuietStatus, type LabMode, type ForwarderStatus } from '../../src/lab/topology.ts';
 import { shTry } from '../../src/lab/netns.ts';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -78,27 +78,18 @@ for (const { mode, workers } of VARIANTS) {
       assert.match(list, new RegExp(`TCP  \\[${LAB.vip6}\\]:80 rr`));
       const conns = await adm('-L', '-n', '-c');
       assert.match(conns, new RegExp(`\\[${LAB.client6}\\]:\\d+ +\\[${LAB.vip6}\\]:80 +\\[${LAB.rs6[0]}|\\[${LAB.client6}\\]:\\d+ +\\[${LAB.vip6}\\]:80 +\\[${LAB.rs6[1]}`), conns);
+      // Counters and listing of quiet moments: a late packet (the client's last ACK of a close on a
+      // busy machine) falls on neither side of them.
+      await labQuietStatus(prefix);
       await adm('-Z');
-      await sleep(200); // ring workers post their counters every 100 ms
-      const before = await labForwarderStatus(prefix);
+      const { st: before } = await labQuietStatus(prefix);
       assert.equal(curl6('/').status, 0);
-      await sleep(200);
-      // The listing is compared with the forwarder's counts of one quiet moment: a late packet of
-      // the close (the client's last ACK on a busy machine) between the two reads is read again.
-      let after = await labForwarderStatus(prefix);
-      let stats = await adm('-L', '-n', '--stats', '--exact');
-      for (let t = 0; t < 10; t++) {
-        const again = await labForwarderStatus(prefix);
-        if (sentIn(again!) === sentIn(after!) && sentOut(again!) === sentOut(after!)) break;
-        await sleep(200);
-        after = await labForwarderStatus(prefix);
-        stats = await adm('-L', '-n', '--stats', '--exact');
-      }
+      const { st: after, read: stats } = await labQuietStatus(prefix, () => adm('-L', '-n', '--stats', '--exact'));
       const m = new RegExp(`TCP  \\[${LAB.vip6}\\]:80 +(\\d+) +(\\d+) +(\\d+)`).exec(stats);
       assert.ok(m, stats);
       assert.equal(Number(m[1]), 1, 'one connection');
-      assert.equal(Number(m[2]), sentIn(after!) - sentIn(before!), `InPkts = packets forwarded in (user space and kernel): ${stats}`);
-      if (mode === 'nat') assert.equal(Number(m[3]), sentOut(after!) - sentOut(before!), `OutPkts = replies rewritten (user space and kernel): ${stats}`);
+      assert.equal(Number(m[2]), sentIn(after) - sentIn(before), `InPkts = packets forwarded in (user space and kernel): ${stats}`);
+      if (mode === 'nat') assert.equal(Number(m[3]), sentOut(after) - sentOut(before), `OutPkts = replies rewritten (user space and kernel): ${stats}`);
     });
 
     it(`a 10 MiB download over IPv6 arrives intact${workers ? ', most of its packets forwarded from the workers\' decision caches' : ''}`, async () => {
@@ -118,21 +109,21 @@ for (const { mode, workers } of VARIANTS) {
 
     if (mode === 'dr' && workers === 0) {
       it('the kernel fast path (tc) carries IPv6 DR flows: a 10 MiB download\'s ACKs go through the kernel, the FIN is reported, --stats stays exact', async () => {
-        const k6 = async (): Promise<Record<string, number> & { route: number }> => {
-          const st = await labForwarderStatus(prefix);
-          const t = (st?.fastPath as { ipv6?: Record<string, number> } | null | undefined)?.ipv6;
-          assert.ok(t, `status shows the kernel fast path's IPv6 table: ${JSON.stringify(st?.fastPath)}`);
-          return { ...t, route: st!.counters['route']! };
+        const k6 = (st: ForwarderStatus): Record<string, number> & { route: number } => {
+          const t = k6of(st);
+          assert.ok(t, `status shows the kernel fast path's IPv6 table: ${JSON.stringify(st.fastPath)}`);
+          return { ...t, route: st.counters['route']! };
         };
+        // Counters and listing of quiet moments (a late packet of a close falls on neither side).
+        await labQuietStatus(prefix);
         await adm('-Z');
-        const before = await k6();
+        const before = k6((await labQuietStatus(prefix)).st);
         const r = shTry(['sh', '-c', `ip netns exec ${ns.client} curl -6 -g -s -m 20 http://[${LAB.vip6}]/big | sha256sum`]);
         const want = Buffer.alloc(10 * 1024 * 1024);
         for (let i = 0; i < want.length; i++) want[i] = (i * 31 + 7) & 255;
         assert.equal(r.out.split(' ')[0], createHash('sha256').update(want).digest('hex'));
-        await sleep(300);
-        const stats = await adm('-L', '-n', '--stats', '--exact');
-        const after = await k6();
+        const quiet = await labQuietStatus(prefix, () => adm('-L', '-n', '--stats', '--exact'));
+        const stats = quiet.read, after = k6(quiet.st);
         const kernel = after['forwarded']! - before['forwarded']!, user = after.route - before.route, events = after['events']! - before['events']!;
         assert.ok(kernel > 40, `the kernel forwarded ${kernel} packets (user space ${user})`);
         assert.ok(user <= 6, `user space forwarded ${user} (the SYN; packets after the FIN)`);
@@ -155,9 +146,11 @@ for (const { mode, workers } of VARIANTS) {
         };
         // Warm up: the real servers' next hops and the client's (NAT replies' entries wait for it).
         for (let i = 0; i < 2; i++) assert.equal(curl6('/').status, 0);
-        await sleep(300);
+        // Counters and listings of quiet moments (a late packet of a close falls on neither side).
+        await labQuietStatus(prefix);
         await adm('-Z');
-        const st0 = await status();
+        const { st: st0 } = await labQuietStatus(prefix);
+        assert.ok(k6of(st0), `status shows the kernel fast path's IPv6 table: ${JSON.stringify(st0.fastPath)}`);
         const hold = spawn('ip', ['netns', 'exec', ns.client, process.execPath, tcpHold, LAB.vip6, '80', '1500'], { stdio: ['ignore', 'pipe', 'pipe'] });
         let out = '';
         hold.stdout.on('data', (d) => { out += d; });
@@ -176,10 +169,7 @@ for (const { mode, workers } of VARIANTS) {
         const want = Buffer.alloc(10 * 1024 * 1024);
         for (let i = 0; i < want.length; i++) want[i] = (i * 31 + 7) & 255;
         assert.equal(digest?.split(' ')[0], createHash('sha256').update(want).digest('hex'), r.out + r.err);
-        await sleep(300);
-        const stats = await adm('-L', '-n', '--stats', '--exact');
-        const conns = await adm('-L', '-n', '-c');
-        const st1 = await status();
+        const { st: st1, read: [stats, conns] } = await labQuietStatus(prefix, async () => [await adm('-L', '-n', '--stats', '--exact'), await adm('-L', '-n', '-c')] as const);
         const k0 = k6of(st0)!, k1 = k6of(st1)!;
         const kIn = sentIn(st1) - sentIn(st0) - (st1.counters['masqIn']! - st0.counters['masqIn']!), kOut = k1['forwardedOut']! + k1['eventsOut']! - k0['forwardedOut']! - k0['eventsOut']!;
         const uIn = st1.counters['masqIn']! - st0.counters['masqIn']!, uOut = st1.counters['masqOut']! - st0.counters['masqOut']!;
