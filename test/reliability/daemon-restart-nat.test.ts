@@ -38,7 +38,8 @@ const FAMILIES = [
 ] as const;
 
 for (const f of FAMILIES) {
-  const prefix = `tsvs-k${f.ipv6 ? 6 : 4}${process.pid % 10000}`;
+  // (tsvs-kn: not a prefix of fast-path.test.ts's tsvs-k<pid> labs.)
+  const prefix = `tsvs-kn${f.ipv6 ? 6 : 4}${process.pid % 10000}`;
   describe(`daemon kill -9 and restart while the kernel carries an ${f.name} NAT download (state file)`, { skip, timeout: 120_000 }, () => {
     labSuite(prefix, 'nat', { ipv6: f.ipv6, commands: [], fastPath: 'tc', daemonArgs: ['--state', `/run/tsvs/lab-${prefix}-state`] });
     const adm = async (...argv: string[]): Promise<string> => {
