@@ -40,12 +40,20 @@ function features(ns: string, dev: string): Map<string, string> {
  * Starts tcpdump -vv on a real server, for what it receives only (what it sends itself carries
  * partial checksums before its own veth completes them: tcpdump calls those incorrect too).
  */
-function capture(ns: string): { stop: () => Promise<string> } {
-  let out = '';
+function capture(ns: string): { ready: Promise<void>; stop: () => Promise<string> } {
+  let out = '', err = '';
   const p = spawn('ip', ['netns', 'exec', ns, 'tcpdump', '-i', 'eth0', '-Q', 'in', '-nn', '-vv', '-l', 'tcp or udp or proto 4 or proto 47'], { stdio: ['ignore', 'pipe', 'pipe'] });
   p.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-  p.stderr.on('data', () => {});
+  // Capturing once it says so (bounded at 5 s: a slow start on a busy machine misses no packet).
+  const ready = new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, 5000);
+    p.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+      if (err.includes('listening on')) { clearTimeout(t); resolve(); }
+    });
+  });
   return {
+    ready,
     stop: async () => {
       await sleep(300);
       p.kill('SIGTERM');
@@ -98,7 +106,7 @@ for (const [mode, daemonArgs, offloads] of RUNS) {
     it('requests, a 10 MiB download and a 3 MiB upload arrive intact; no real server counts a checksum error and tcpdump -vv finds no incorrect checksum in what user space forwarded', async () => {
       const errs0 = ns.rs.map(csumErrors);
       const caps = ns.rs.map((n) => capture(n));
-      await sleep(500);
+      await Promise.all(caps.map((c) => c.ready));
       const bodies = curlFromClient(prefix, 4);
       assert.ok(bodies.every((b) => b === 'test1' || b === 'test2'), bodies.join(','));
       const big = execFileSync('ip', ['netns', 'exec', ns.client, 'curl', '-s', '-m', '30', `http://${LAB.vip}/big`], { maxBuffer: 64 << 20 });

@@ -176,8 +176,10 @@ test('many clients holding big partial lines: past the buffered-request budget t
         await Promise.race([new Promise<void>((resolve) => c.sock.write(chunk, () => resolve())), sleep(2000)]);
       }
     }
-    await sleep(300);
-    const busy = clients.filter((c) => c.lines.some((l) => l.includes('"code":"EBUSY"'))).length;
+    // (Bounded wait for the refusal's line to arrive.)
+    const refused = (c: RawClient): boolean => c.lines.some((l) => l.includes('"code":"EBUSY"'));
+    await clients[0]!.until(() => clients.some(refused), 3000);
+    const busy = clients.filter(refused).length;
     for (const c of clients) c.sock.destroy();
     return { busy };
   })();

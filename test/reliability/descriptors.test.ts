@@ -53,6 +53,11 @@ async function limits(d: DaemonProc): Promise<Limits> {
   return (await daemonStatus(d.socket))['limits'] as Limits;
 }
 
+/** Until the daemon has closed its side of the clients that left (at most `n` relayed), bounded at 5 s. */
+async function untilActive(d: DaemonProc, n: number): Promise<void> {
+  for (const t0 = Date.now(); (await limits(d)).proxy.active > n && Date.now() - t0 < 5000;) await sleep(50);
+}
+
 function tsvsStatus(socket: string): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
     const p = spawn(process.execPath, [join(REPO, 'bin/tsvs.mjs'), 'status', '--socket', socket], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -103,7 +108,7 @@ for (const workers of [0, 2]) {
     assert.ok(lines >= 1 && lines <= 2, `${lines} log lines`);
     // Free half: new clients get in again.
     for (const s of held.splice(0, 100)) s.destroy();
-    await sleep(500);
+    await untilActive(d, budget - 100);
     const again = await Promise.all(Array.from({ length: 20 }, () => client(vport)));
     assert.ok(again.every((c) => c.state === 'open'), 'freed descriptors admit new clients');
     for (const c of again) c.s.destroy();
@@ -123,7 +128,7 @@ test('proxy-maxconn holds per service across relay threads: past it new clients 
   assert.equal(l.proxy.refusedMaxconn, 3);
   assert.equal(l.proxy.maxconn, 5);
   for (const c of cs) c.s.destroy();
-  await sleep(300);
+  await untilActive(d, 0);
   const next = await client(vport);
   assert.equal(next.state, 'open', 'closed connections free their places');
   next.s.destroy();

@@ -73,8 +73,13 @@ describe('a table of 1,000,000 connections (sync backup): memory, listing, expir
       passes++;
       const s = spawnSync('ip', ['netns', 'exec', nsB, process.execPath, '--import', 'tsx', sender, '10.9.0.2', '7', String(N), '10.9.0.1', '8080', '10.9.0.50', '80', String(TIMEOUT_S)], { encoding: 'utf8', cwd: REPO, timeout: 60_000 });
       assert.equal(s.status, 0, s.stderr);
-      await sleep(500);
+      // Until the backup has taken what arrived (the count still for 250 ms; bounded at 5 s).
       n = await entries(d);
+      for (let prev = -1, t1 = performance.now(); n !== prev && performance.now() - t1 < 5000;) {
+        prev = n;
+        await sleep(250);
+        n = await entries(d);
+      }
     }
     const importedAt = performance.now();
     const importS = (importedAt - t0) / 1000;
