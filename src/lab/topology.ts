@@ -167,7 +167,8 @@ export async function labForwarderStatus(prefix: string, dir: DirectorName = 'di
  * status, `read`, `stepMs`, status again, until the two statuses agree (no packet counted
  * meanwhile: ring workers and the kernel fast path's sweeps post their counts every 100 ms), for
  * at most `timeoutMs` (then the last reads). Counters read at different moments then cannot
- * disagree by a late packet, such as a close's last ACK on a busy machine.
+ * disagree by a late packet, such as a close's last ACK on a busy machine. `read` may be a change
+ * (`-Z`): it is then made at a quiet moment, the status returned counting exactly what it zeroed.
  */
 export async function labQuietStatus<T = undefined>(prefix: string, read?: () => Promise<T>, stepMs = 250, timeoutMs = 5000): Promise<{ st: ForwarderStatus; read: T }> {
   const counts = (st: ForwarderStatus | null): string => JSON.stringify([st?.counters, st?.fastPath]);

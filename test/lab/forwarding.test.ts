@@ -114,9 +114,7 @@ for (const [mode, daemonArgs] of RUNS) {
       // rightly counted by the engine, but would also be in `before`, making the two cuts disagree;
       // and the listing is read within the quiet moment of `after` (a late last ACK on a busy
       // machine falls on neither side).
-      await fwd();
-      await adm('-Z');
-      const beforeSt = await fwd();
+      const beforeSt = (await labQuietStatus(prefix, () => adm('-Z'))).st;
       const before = beforeSt.counters;
       curlFromClient(prefix, 5);
       const { st: afterSt, read: listing } = await labQuietStatus(prefix, () => adm('-L', '-n', '--stats', '--exact'));

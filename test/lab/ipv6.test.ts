@@ -80,9 +80,7 @@ for (const { mode, workers } of VARIANTS) {
       assert.match(conns, new RegExp(`\\[${LAB.client6}\\]:\\d+ +\\[${LAB.vip6}\\]:80 +\\[${LAB.rs6[0]}|\\[${LAB.client6}\\]:\\d+ +\\[${LAB.vip6}\\]:80 +\\[${LAB.rs6[1]}`), conns);
       // Counters and listing of quiet moments: a late packet (the client's last ACK of a close on a
       // busy machine) falls on neither side of them.
-      await labQuietStatus(prefix);
-      await adm('-Z');
-      const { st: before } = await labQuietStatus(prefix);
+      const { st: before } = await labQuietStatus(prefix, () => adm('-Z'));
       assert.equal(curl6('/').status, 0);
       const { st: after, read: stats } = await labQuietStatus(prefix, () => adm('-L', '-n', '--stats', '--exact'));
       const m = new RegExp(`TCP  \\[${LAB.vip6}\\]:80 +(\\d+) +(\\d+) +(\\d+)`).exec(stats);
@@ -115,9 +113,7 @@ for (const { mode, workers } of VARIANTS) {
           return { ...t, route: st.counters['route']! };
         };
         // Counters and listing of quiet moments (a late packet of a close falls on neither side).
-        await labQuietStatus(prefix);
-        await adm('-Z');
-        const before = k6((await labQuietStatus(prefix)).st);
+        const before = k6((await labQuietStatus(prefix, () => adm('-Z'))).st);
         const r = shTry(['sh', '-c', `ip netns exec ${ns.client} curl -6 -g -s -m 20 http://[${LAB.vip6}]/big | sha256sum`]);
         const want = Buffer.alloc(10 * 1024 * 1024);
         for (let i = 0; i < want.length; i++) want[i] = (i * 31 + 7) & 255;
@@ -147,9 +143,7 @@ for (const { mode, workers } of VARIANTS) {
         // Warm up: the real servers' next hops and the client's (NAT replies' entries wait for it).
         for (let i = 0; i < 2; i++) assert.equal(curl6('/').status, 0);
         // Counters and listings of quiet moments (a late packet of a close falls on neither side).
-        await labQuietStatus(prefix);
-        await adm('-Z');
-        const { st: st0 } = await labQuietStatus(prefix);
+        const { st: st0 } = await labQuietStatus(prefix, () => adm('-Z'));
         assert.ok(k6of(st0), `status shows the kernel fast path's IPv6 table: ${JSON.stringify(st0.fastPath)}`);
         const hold = spawn('ip', ['netns', 'exec', ns.client, process.execPath, tcpHold, LAB.vip6, '80', '1500'], { stdio: ['ignore', 'pipe', 'pipe'] });
         let out = '';
