@@ -6,6 +6,12 @@
  * dropping `saddr @vips` and an `in` chain dropping `daddr @vips` (both priority -1), set up the
  * first time an instance of that family becomes MASTER; an instance's addresses are in the set
  * while it is MASTER. Same table, names and order, so `nft list ruleset` reads as under keepalived.
+ * A link-local IPv6 address (fe80::/10) is sent by the setup's first rules to the `in_link_local`
+ * / `out_link_local` chains, never reaching `@vips`: keepalived keeps those in a set of their own,
+ * `vips_link_local` (address . interface index, the address's interface), made with its two drop
+ * rules the first time one is needed (nft_update_ipv6_address, setup_link_local_checks).
+ * (keepalived's `vips_link_local_name` variant, address . interface name, is only used with
+ * dont_track_primary, which tsvs does not read.)
  *
  * The same table holds use_vmac's entries (./vrrp-firewall.ts): everything here is added with
  * `add` (idempotent) and elements are added and deleted one by one, never the table rewritten.
@@ -42,15 +48,50 @@ export function acceptFirewallSetup(f: 4 | 6): string {
   ].join('\n') + '\n';
 }
 
-/** The script that adds (or deletes) addresses of one family in its `vips` set (pure). */
-export function acceptFirewallElements(op: 'add' | 'delete', f: 4 | 6, addrs: readonly string[]): string {
-  return addrs.length ? `${op} element ${fam(f)} keepalived vips { ${addrs.join(', ')} }\n` : '';
+/** An address refused and the interface it is on (a link-local address is refused on that one only). */
+export interface FirewallAddress {
+  readonly addr: string;
+  readonly dev: string;
+}
+
+/** fe80::/10 (keepalived's IN6_IS_ADDR_LINKLOCAL): the first group is fe80 to febf. */
+export const isLinkLocal6 = (addr: string): boolean => /^fe[89ab][0-9a-f]:/i.test(addr);
+
+/** The set an address goes in: `vips` of its family, or IPv6's `vips_link_local` for a link-local one. */
+type SetName = 'vips4' | 'vips6' | 'll';
+
+const setOf = (a: FirewallAddress): SetName => (!a.addr.includes(':') ? 'vips4' : isLinkLocal6(a.addr) ? 'll' : 'vips6');
+
+/** The element as nft writes it: the address, or for a link-local one address . interface (nft resolves the name to its index). */
+const elementOf = (a: FirewallAddress): string => (setOf(a) === 'll' ? `${a.addr} . ${JSON.stringify(a.dev)}` : a.addr);
+
+/**
+ * The script that makes the link-local set and its two rules (pure; keepalived's
+ * setup_link_local_checks without dont_track_primary): the interface is matched by index.
+ */
+export function acceptFirewallLinkLocalSetup(): string {
+  const t = 'ip6 keepalived';
+  return [
+    `add set ${t} vips_link_local { type ipv6_addr . iface_index; }`,
+    `add rule ${t} in_link_local ip6 daddr . iif @vips_link_local drop`,
+    `add rule ${t} out_link_local ip6 saddr . oif @vips_link_local drop`,
+  ].join('\n') + '\n';
+}
+
+/** The script that adds (or deletes) addresses of one family in its `vips` set, or link-local ones in `vips_link_local` (pure). */
+export function acceptFirewallElements(op: 'add' | 'delete', f: 4 | 6, addrs: readonly FirewallAddress[]): string {
+  let script = '';
+  const global = addrs.filter((a) => setOf(a) === (f === 4 ? 'vips4' : 'vips6'));
+  if (global.length) script += `${op} element ${fam(f)} keepalived vips { ${global.map(elementOf).join(', ')} }\n`;
+  const ll = f === 6 ? addrs.filter((a) => setOf(a) === 'll') : [];
+  if (ll.length) script += `${op} element ip6 keepalived vips_link_local { ${ll.map(elementOf).join(', ')} }\n`;
+  return script;
 }
 
 /** The firewall the VRRP instances drive: whose addresses are refused now. */
 export interface AcceptFirewall {
   /** Refuses traffic to and from `owner`'s addresses (a MASTER without accept mode); replaces its earlier ones. */
-  add(owner: string, addrs: readonly string[]): void;
+  add(owner: string, addrs: readonly FirewallAddress[]): void;
   /** Stops refusing `owner`'s addresses (it left MASTER). */
   del(owner: string): void;
   /** Removes the tables (the VRRP side stops; keepalived's nft_end). */
@@ -59,24 +100,28 @@ export interface AcceptFirewall {
 
 /** Through `nft`; a failure throws with nft's words (the instance logs it). */
 export function nftAcceptFirewall(run: NftScriptRunner = runNftScript): AcceptFirewall {
-  const byOwner = new Map<string, readonly string[]>();
+  const byOwner = new Map<string, readonly FirewallAddress[]>();
   const ready = new Set<4 | 6>();
-  const union = () => new Set([...byOwner.values()].flat());
+  let linkLocalReady = false;
+  /** The addresses refused now, one per element (a link-local address counts once per interface). */
+  const union = () => new Map([...byOwner.values()].flat().map((a) => [elementOf(a), a] as const));
   const exec = (script: string) => {
     if (!script) return;
     const r = run(script);
     if (!r.ok) throw new Error(`nftables: ${r.error}`);
   };
-  /** Makes the set hold the union after `change`: the elements that came added, those that left deleted. */
+  /** Makes the sets hold the union after `change`: the elements that came added, those that left deleted. */
   const apply = (change: () => void) => {
     const before = union();
     change();
     const after = union();
-    const came = [...after].filter((a) => !before.has(a)), left = [...before].filter((a) => !after.has(a));
+    const came = [...after].filter(([k]) => !before.has(k)).map(([, a]) => a);
+    const left = [...before].filter(([k]) => !after.has(k)).map(([, a]) => a);
     let script = '';
     for (const f of [4, 6] as const) {
-      const of = (l: string[]) => l.filter((a) => a.includes(':') === (f === 6));
+      const of = (l: FirewallAddress[]) => l.filter((a) => a.addr.includes(':') === (f === 6));
       if (of(came).length && !ready.has(f)) { script += acceptFirewallSetup(f); ready.add(f); }
+      if (f === 6 && came.some((a) => setOf(a) === 'll') && !linkLocalReady) { script += acceptFirewallLinkLocalSetup(); linkLocalReady = true; }
       if (ready.has(f)) script += acceptFirewallElements('delete', f, of(left)) + acceptFirewallElements('add', f, of(came));
     }
     exec(script);
@@ -88,6 +133,7 @@ export function nftAcceptFirewall(run: NftScriptRunner = runNftScript): AcceptFi
       byOwner.clear();
       for (const f of ready) run(`delete table ${fam(f)} keepalived\n`);
       ready.clear();
+      linkLocalReady = false;
     },
   };
 }

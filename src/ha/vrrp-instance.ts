@@ -379,7 +379,7 @@ export class VrrpInstance {
     const fw = this.deps.firewall;
     if (!fw || this.cfg.accept !== false || this.cfg.priority === 255) return;
     try {
-      if (on) fw.add(this.cfg.name, [...this.cfg.virtual_ipaddress, ...this.cfg.virtual_ipaddress_excluded].map((v) => v.addr));
+      if (on) fw.add(this.cfg.name, [...this.cfg.virtual_ipaddress, ...this.cfg.virtual_ipaddress_excluded].map((v) => ({ addr: v.addr, dev: v.dev ?? this.dev })));
       else fw.del(this.cfg.name);
     } catch (e) {
       this.deps.log.warn({ instance: this.cfg.name, err: String((e as Error).message ?? e) }, `VRRP: cannot ${on ? 'set' : 'remove'} the no_accept firewall drop rule`);

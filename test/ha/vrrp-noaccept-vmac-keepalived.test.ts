@@ -2,9 +2,10 @@
  * keepalived's nftables table in the cases it is shared or built for IPv6, beside Debian's
  * keepalived 2.2.7 given the same file: no_accept with use_vmac over IPv4 (the accept-mode drop
  * rules and the macvlan's entries in one `table ip keepalived`), and no_accept over IPv6
- * (`table ip6 keepalived`, neighbour discovery let through). Each runs alone as MASTER in its own
- * namespace in turn: `nft list ruleset` reads the same under tsvs as under keepalived, and each
- * removes the table when it stops.
+ * (`table ip6 keepalived`, neighbour discovery let through, a link-local VIP in
+ * `vips_link_local` keyed by address . interface). Each runs alone as MASTER in its own namespace in
+ * turn: `nft list ruleset` reads the same under tsvs as under keepalived, the VIPs (the link-local
+ * one too) do not answer while the host's own addresses do, and each removes the table when it stops.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -27,6 +28,8 @@ interface Case {
   readonly conf: (dev: string) => string;
   /** What the ruleset must hold while MASTER. */
   readonly holds: RegExp;
+  /** A link-local VIP on the instance's interface (reached from the peer over the link). */
+  readonly linkLocal?: string;
 }
 
 const instance = (dev: string, body: string, vip: string) => `vrrp_instance VI_1 {
@@ -50,10 +53,10 @@ const CASES: Case[] = [
     holds: /table ip keepalived \{[^]*elements = \{ 10\.95\.0\.100 \}[^]*oifkind "macvlan"[^]*ip daddr @vips drop/,
   },
   {
-    name: 'no_accept over IPv6: table ip6 keepalived, neighbour discovery let through, link-local addresses to chains of their own',
-    vip: 'fd00:95::100', own: ['fd00:95::1', 'fd00:95::2'], on: (dev) => dev,
-    conf: (dev) => `global_defs {\n  vrrp_version 3\n}\n${instance(dev, '', 'fd00:95::100/64')}`,
-    holds: /table ip6 keepalived \{[^]*elements = \{ fd00:95::100 \}[^]*nd-neighbor-solicit[^]*goto in_link_local[^]*ip6 daddr @vips drop/,
+    name: 'no_accept over IPv6: table ip6 keepalived, neighbour discovery let through, a link-local VIP in vips_link_local (address . interface) dropped by the link-local chains',
+    vip: 'fd00:95::100', own: ['fd00:95::1', 'fd00:95::2'], on: (dev) => dev, linkLocal: 'fe80::100',
+    conf: (dev) => `global_defs {\n  vrrp_version 3\n}\n${instance(dev, '', 'fd00:95::100/64\n    fe80::100/64')}`,
+    holds: /table ip6 keepalived \{[^]*elements = \{ fd00:95::100 \}[^]*vips_link_local \{\s*type ipv6_addr \. iface_index\s*elements = \{ fe80::100 \. "BASE" \}[^]*nd-neighbor-solicit[^]*goto in_link_local[^]*ip6 daddr @vips drop[^]*ip6 daddr \. iif @vips_link_local drop/,
   },
 ];
 
@@ -69,6 +72,8 @@ const PORT = 7071;
 /** A TCP connection from `ns` to addr:PORT within a second (bash's /dev/tcp). */
 const reaches = (ns: string, addr: string) => spawnSync('ip', ['netns', 'exec', ns, 'timeout', '1', 'bash', '-c', `exec 3<>/dev/tcp/${addr}/${PORT}`], { stdio: 'ignore' }).status === 0;
 const linkLocal = (ns: string, dev: string) => nsExec(ns, ['ip', '-6', 'addr', 'show', 'dev', dev, 'scope', 'link']).includes('inet6 fe80:');
+/** The interface's own (kernel-made) link-local address: the one that is not `vip`. */
+const ownLinkLocal = (ns: string, dev: string, vip: string) => [...nsExec(ns, ['ip', '-6', 'addr', 'show', 'dev', dev, 'scope', 'link']).matchAll(/inet6 (fe80:[0-9a-f:]+)\//g)].map((m) => m[1]!).find((x) => x !== vip);
 
 for (const c of CASES) {
   test(`${c.name}: nft list ruleset as keepalived 2.2.7 writes it; the table removed at stop`, { skip, timeout: 90_000 }, async () => {
@@ -105,6 +110,16 @@ for (const c of CASES) {
         const server = lab.spawnIn(r.ns, process.execPath, ['-e', `require('net').createServer((s) => s.end()).listen(${PORT}, '::')`]);
         assert.ok((await waitFor(() => reaches(r.peer, r.own), 5000, 100)) >= 0, `${r.who}: its own address answers`);
         assert.ok(!reaches(r.peer, c.vip), `${r.who}: the VIP does not answer`);
+        if (c.linkLocal) {
+          // Over the link from the peer's side (its interface is the scope): the host's own
+          // link-local address answers, the link-local VIP beside it does not.
+          const peerDev = r.peer === a ? da : db;
+          const own = ownLinkLocal(r.ns, r.dev, c.linkLocal);
+          assert.ok(own, `${r.who}: its own link-local address`);
+          assert.ok(hasAddr(r.ns, r.dev, c.linkLocal), `${r.who}: the link-local VIP is on ${r.dev}`);
+          assert.ok((await waitFor(() => reaches(r.peer, `${own}%${peerDev}`), 5000, 100)) >= 0, `${r.who}: its own link-local address answers`);
+          assert.ok(!reaches(r.peer, `${c.linkLocal}%${peerDev}`), `${r.who}: the link-local VIP does not answer`);
+        }
         await stop(server);
         await stop(p);
         assert.equal(ruleset(r.ns, r.dev), '', `${r.who} removed its table`);
