@@ -56,7 +56,7 @@ const CASES: Case[] = [
     name: 'no_accept over IPv6: table ip6 keepalived, neighbour discovery let through, a link-local VIP in vips_link_local (address . interface) dropped by the link-local chains',
     vip: 'fd00:95::100', own: ['fd00:95::1', 'fd00:95::2'], on: (dev) => dev, linkLocal: 'fe80::100',
     conf: (dev) => `global_defs {\n  vrrp_version 3\n}\n${instance(dev, '', 'fd00:95::100/64\n    fe80::100/64')}`,
-    holds: /table ip6 keepalived \{[^]*elements = \{ fd00:95::100 \}[^]*vips_link_local \{\s*type ipv6_addr \. iface_index\s*elements = \{ fe80::100 \. "BASE" \}[^]*nd-neighbor-solicit[^]*goto in_link_local[^]*ip6 daddr @vips drop[^]*ip6 daddr \. iif @vips_link_local drop/,
+    holds: /table ip6 keepalived \{[^]*elements = \{ fd00:95::100 \}[^]*nd-neighbor-solicit[^]*vips_link_local \{\s*type ipv6_addr \. iface_index\s*elements = \{ fe80::100 \. "BASE" \}[^]*goto in_link_local[^]*ip6 daddr @vips drop[^]*ip6 daddr \. iif @vips_link_local drop/,
   },
 ];
 
