@@ -72,6 +72,18 @@ function route(c: Ctx, st: KaState, l: Stmt): RouteLine | null {
     return true;
   };
   const missing = (k: string): null => { c.warn(l.name, `*** Configuration line starting \`${w[0]!.text}\` is missing a parameter after keyword \`${k}\``, 'param'); return null; };
+  /**
+   * The value of a metric word starting at w[at] (`KEY [lock] VALUE`): a `lock` before it locks
+   * metric `rtax` and is stepped over. Returns the value and its index, or null when no value
+   * follows the lock.
+   */
+  const lockedValue = (at: number, rtax: number): { val: Tok; at: number } | null => {
+    if (w[at]!.text !== 'lock') return { val: w[at]!, at };
+    const val = w[at + 1];
+    if (!val) return null;
+    spec.lock = (spec.lock ?? 0) | (1 << rtax);
+    return { val, at: at + 1 };
+  };
   for (let i = 0; i < w.length; i++) {
     const t = w[i]!;
     const k = t.text;
@@ -141,43 +153,30 @@ function route(c: Ctx, st: KaState, l: Stmt): RouteLine | null {
       // RTA_METRICS values keepalived sets (vrrp_iproute.c alloc_route), `lock` first where it may be.
       const [rtax, what, max, lockable] = METRIC_WORDS[k]!;
       if (!v) return missing(k);
-      let val = v;
-      if (lockable && v.text === 'lock') {
-        i++;
-        val = w[i + 1]!;
-        if (!val) return missing(k);
-        spec.lock = (spec.lock ?? 0) | (1 << rtax);
-      }
+      const lv = lockable ? lockedValue(i + 1, rtax) : { val: v, at: i + 1 };
+      if (!lv) return missing(k);
+      const val = lv.val;
       const n = /^\d+$/.test(val.text) ? Number(val.text) : NaN;
       if (!(n <= max)) { c.warn(val, `Invalid ${what} ${val.text} specified for route`); return null; }
       if (k === 'mtu') spec.mtu = n; else spec.metrics = { ...spec.metrics, [rtax]: n };
-      i++;
+      i = lv.at;
     } else if (k in TIME_WORDS) {
       const [rtax, perMs, bad] = TIME_WORDS[k]!;
       if (!v) return missing(k);
-      let val = v;
-      if (v.text === 'lock') {
-        i++;
-        val = w[i + 1]!;
-        if (!val) return missing(k);
-        spec.lock = (spec.lock ?? 0) | (1 << rtax);
-      }
+      const lv = lockedValue(i + 1, rtax);
+      if (!lv) return missing(k);
+      const val = lv.val;
       const n = timeRtt(c, val, perMs);
       if (n === null) { c.warn(val, bad.replace('%s', val.text)); return null; }
       spec.metrics = { ...spec.metrics, [rtax]: n };
-      i++;
+      i = lv.at;
     } else if (k === 'congctl') {
       // Any name: the kernel refuses one it does not know when the route is set.
       if (!v) return missing(k);
-      let val = v;
-      if (v.text === 'lock') {
-        i++;
-        val = w[i + 1]!;
-        if (!val) return missing(k);
-        spec.lock = (spec.lock ?? 0) | (1 << RTAX.cc_algo);
-      }
-      spec.congctl = val.text;
-      i++;
+      const lv = lockedValue(i + 1, RTAX.cc_algo);
+      if (!lv) return missing(k);
+      spec.congctl = lv.val.text;
+      i = lv.at;
     } else if (k === 'realms') {
       if (!v) return missing(k);
       const n = rtRealms(v.text);
