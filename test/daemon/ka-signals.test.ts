@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { closeServer, freePort, nameServer, sleep, startDaemon, tmpDir, tsvsadm } from './helpers.ts';
-import { Lab, isRoot, nsExec } from '../helpers/netns.ts';
+import { Lab, isRoot, nsExec, keepalivedSkip } from '../helpers/netns.ts';
 import { daemonOptions, type OptionEnv } from '../../src/daemon/options.ts';
 
 async function fileAppears(path: string, ms: number): Promise<string> {
@@ -85,7 +85,7 @@ test("--dump-dir defaults to keepalived's /tmp, is resolved against the working 
  */
 const label = (l: string): string => l.replace(/( = |: ).*$/, '$1').replace(/^( +)\S.*dev \S+(.*?)( set)?$/, '$1ADDR dev IF$2');
 
-const skipNs = !isRoot ? 'needs root (network namespaces, raw sockets)' : !existsSync('/usr/sbin/keepalived') ? 'keepalived not installed (run scripts/setup.sh)' : false;
+const skipNs = keepalivedSkip();
 if (skipNs) console.log(`# skipping the keepalived side-by-side dump test: ${skipNs}`);
 
 /** Two namespaces linked by a veth pair (keepalived's side a, tsvs's b) and a dump directory each; cleaned up after fn. */

@@ -10,7 +10,7 @@ import { decodeAdvert, encodeAdvert } from '../../src/ha/vrrp-codec.ts';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Lab, isRoot, hasAddr, waitFor, sleep } from '../helpers/netns.ts';
+import { Lab, isRoot, hasAddr, waitFor, sleep, keepalivedSkip } from '../helpers/netns.ts';
 
 /** tcpdump -x of keepalived's first two adverts (IP header with the kernel's checksum). */
 const CAPTURED = [
@@ -61,7 +61,7 @@ test('a wrong password, a changed byte, a rewritten source or an AH for another 
 
 // --- beside a real keepalived 2.2.7 in a namespace pair ---
 
-const skipNs = !isRoot ? 'needs root (network namespaces, raw sockets)' : !existsSync('/usr/sbin/keepalived') ? 'keepalived not installed (run scripts/setup.sh)' : false;
+const skipNs = keepalivedSkip();
 if (skipNs) console.log(`# skipping AH mixed-pair tests: ${skipNs}`);
 const VIP = '10.96.0.100';
 

@@ -10,9 +10,9 @@ import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { keepalivedPair, isRoot, hasAddr, waitFor, type Lab } from '../helpers/netns.ts';
+import { keepalivedPair, isRoot, hasAddr, waitFor, type Lab, keepalivedSkip } from '../helpers/netns.ts';
 
-const skip = !isRoot ? 'needs root (network namespaces, raw sockets, nftables)' : !existsSync('/usr/sbin/keepalived') ? 'keepalived not installed (run scripts/setup.sh)' : false;
+const skip = keepalivedSkip('network namespaces, raw sockets, nftables');
 if (skip) console.log(`# skipping VRRP no_accept tests: ${skip}`);
 const VIP = '10.93.0.100';
 

@@ -13,9 +13,9 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { Lab, isRoot, hasAddr, nsExec, sh, waitFor } from '../helpers/netns.ts';
+import { Lab, isRoot, hasAddr, nsExec, sh, waitFor, keepalivedSkip } from '../helpers/netns.ts';
 
-const skip = !isRoot ? 'needs root (network namespaces, raw sockets, nftables)' : !existsSync('/usr/sbin/keepalived') ? 'keepalived not installed (run scripts/setup.sh)' : false;
+const skip = keepalivedSkip('network namespaces, raw sockets, nftables');
 if (skip) console.log(`# skipping no_accept with use_vmac / IPv6 tests: ${skip}`);
 
 interface Case {

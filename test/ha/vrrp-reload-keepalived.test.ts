@@ -9,9 +9,9 @@ import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { keepalivedPair, isRoot, nsExec, waitFor } from '../helpers/netns.ts';
+import { keepalivedPair, isRoot, nsExec, waitFor, keepalivedSkip } from '../helpers/netns.ts';
 
-const skip = !isRoot ? 'needs root (network namespaces, raw sockets)' : !existsSync('/usr/sbin/keepalived') ? 'keepalived not installed (run scripts/setup.sh)' : false;
+const skip = keepalivedSkip();
 if (skip) console.log(`# skipping VRRP reload tests: ${skip}`);
 
 /** Both run as MASTER of their own: unicast to an address nobody has, so they never hear each other. */

@@ -8,9 +8,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { keepalivedPair, isRoot, nsExec, waitFor } from '../helpers/netns.ts';
+import { keepalivedPair, isRoot, nsExec, waitFor, keepalivedSkip } from '../helpers/netns.ts';
 
-const skip = !isRoot ? 'needs root (network namespaces, raw sockets)' : !existsSync('/usr/sbin/keepalived') ? 'keepalived not installed (run scripts/setup.sh)' : false;
+const skip = keepalivedSkip();
 if (skip) console.log(`# skipping VRRP route options tests: ${skip}`);
 
 const ROUTES = [

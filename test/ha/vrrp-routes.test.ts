@@ -10,10 +10,10 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Lab, keepalivedPair, isRoot, hasAddr, nsExec, waitFor } from '../helpers/netns.ts';
+import { Lab, keepalivedPair, isRoot, hasAddr, nsExec, waitFor, keepalivedSkip } from '../helpers/netns.ts';
 import { startDaemon } from '../daemon/helpers.ts';
 
-const skip = !isRoot ? 'needs root (network namespaces, raw sockets)' : !existsSync('/usr/sbin/keepalived') ? 'keepalived not installed (run scripts/setup.sh)' : false;
+const skip = keepalivedSkip();
 if (skip) console.log(`# skipping VRRP routes tests: ${skip}`);
 const VIP = '10.97.0.100';
 

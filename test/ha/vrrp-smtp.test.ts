@@ -7,10 +7,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { keepalivedPair, isRoot, hasAddr, nsExec, waitFor } from '../helpers/netns.ts';
+import { keepalivedPair, isRoot, hasAddr, nsExec, waitFor, keepalivedSkip } from '../helpers/netns.ts';
 import { alertGlobalDefs, type SmtpSession } from '../helpers/smtp-sink.ts';
 
-const skip = !isRoot ? 'needs root (network namespaces, raw sockets)' : !existsSync('/usr/sbin/keepalived') ? 'keepalived not installed (run scripts/setup.sh)' : false;
+const skip = keepalivedSkip();
 if (skip) console.log(`# skipping VRRP smtp_alert tests: ${skip}`);
 const VIP = '10.98.0.100';
 const PORT = 2525;

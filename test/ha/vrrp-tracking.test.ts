@@ -6,9 +6,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { keepalivedPair, isRoot, hasAddr, nsExec, waitFor, sleep } from '../helpers/netns.ts';
+import { keepalivedPair, isRoot, hasAddr, nsExec, waitFor, sleep, keepalivedSkip } from '../helpers/netns.ts';
 
-const skip = !isRoot ? 'needs root (network namespaces, raw sockets)' : !existsSync('/usr/sbin/keepalived') ? 'keepalived not installed (run scripts/setup.sh)' : false;
+const skip = keepalivedSkip();
 if (skip) console.log(`# skipping VRRP tracking tests: ${skip}`);
 const VIP = '10.98.0.100';
 

@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Lab, isRoot, hasAddr, waitFor, sleep } from '../helpers/netns.ts';
+import { Lab, isRoot, hasAddr, waitFor, sleep, keepalivedSkip } from '../helpers/netns.ts';
 
-const skip = !isRoot ? 'needs root (network namespaces, raw sockets)' : !existsSync('/usr/sbin/keepalived') ? 'keepalived not installed (run scripts/setup.sh)' : false;
+const skip = keepalivedSkip();
 if (skip) console.log(`# skipping unicast TTL tests: ${skip}`);
 const VIP = '10.92.0.100';
 

@@ -9,9 +9,9 @@ import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { keepalivedPair, isRoot, hasAddr, nsExec, waitFor } from '../helpers/netns.ts';
+import { keepalivedPair, isRoot, hasAddr, nsExec, waitFor, keepalivedSkip } from '../helpers/netns.ts';
 
-const skip = !isRoot ? 'needs root (network namespaces, raw sockets)' : !existsSync('/usr/sbin/keepalived') ? 'keepalived not installed (run scripts/setup.sh)' : false;
+const skip = keepalivedSkip();
 if (skip) console.log(`# skipping use_vmac tests: ${skip}`);
 const VIP = '10.94.0.100';
 const VMAC = 'vrrp.63';

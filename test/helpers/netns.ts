@@ -3,11 +3,16 @@
  * test's PID and removed by the returned cleanup (namespaces by name we created, processes by PID).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export const isRoot = process.getuid?.() === 0;
+
+/** Why a case beside Debian's keepalived cannot run here (`needs`: what root is for), or false. */
+export function keepalivedSkip(needs = 'network namespaces, raw sockets'): string | false {
+  return !isRoot ? `needs root (${needs})` : !existsSync('/usr/sbin/keepalived') ? 'keepalived not installed (run scripts/setup.sh)' : false;
+}
 
 export function sh(cmd: string, args: string[]): string {
   return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
