@@ -96,15 +96,21 @@ describe('three active directors behind ECMP (DR, mh + sloppy_tcp, BGP through B
   it('kill -9 of a director: withdrawn at the router within a second, the other directors continue its flows mid-stream, none breaks', async () => {
     let onDead = new Map<number, string>(), tookOver = new Map<number, string>();
     let withdrawal = -1;
-    const flows = await underLoad(prefix, async () => {
+    const flows = await underLoad(prefix, async (ports) => {
       onDead = await connections(prefix, 'dir3', { established: true });
       const pid = readLabState(prefix)!.directors.find((d) => d.name === 'dir3')!.pid;
       const t0 = performance.now();
       process.kill(pid, 'SIGKILL');
       withdrawal = await untilWithdrawn(prefix, dirIp(prefix, 'dir3'), t0);
-      await sleep(1000);
-      const [a, b] = [await connections(prefix, 'dir1', { established: true }), await connections(prefix, 'dir2', { established: true })];
-      tookOver = new Map([...a, ...b]);
+      // A surviving director lists a flow once that flow's next packet reached it; wait (bounded)
+      // until every flow of this load that was on dir3 is listed, instead of a fixed second.
+      const mine = ports.filter((p) => onDead.has(p));
+      for (let t = 0; t < 50; t++) {
+        const [a, b] = [await connections(prefix, 'dir1', { established: true }), await connections(prefix, 'dir2', { established: true })];
+        tookOver = new Map([...a, ...b]);
+        if (mine.every((p) => tookOver.has(p))) break;
+        await sleep(100);
+      }
     });
     const ours = [...onDead].filter(([p]) => flows.some((f) => f.lport === p));
     figures.push(`kill -9 dir3: withdrawn at the router after ${withdrawal.toFixed(0)} ms; ${ours.length} flows were on dir3; broken ${broken(flows).length} of ${flows.length}`);
