@@ -4,20 +4,23 @@
  * ldirectord 4.12 (`ldirectord -d FILE status`), and by `tsvs config-test`. Every file agrees
  * (verdict, exit code through TSVS_EXIT_FOR, problems by kind) or is listed, with its reason, in
  * differential/expected.ts; a listed file that starts to agree fails too, so that table stays the
- * true list of what is left. The full per-file table is written to the report named below;
+ * true list of what is left. Where keepalived -t 2.2.7 dies of its script_user bug (SIGTERM on a
+ * non-root script user, fixed in 2.2.8), the running 2.2.7 daemon is the oracle
+ * (differential/daemon-oracle.ts). The full per-file table is written to the report named below;
  * `node --import tsx test/config/differential/run.ts` prints it.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compare, renderSummary, renderTable, TSVS_EXIT_FOR, type Row } from './differential/compare.ts';
 import { buildCorpus } from './differential/corpus.ts';
 import { checkExpected, EXPECTED_DISAGREEMENTS, patternRe, type Expected } from './differential/expected.ts';
+import { readByDaemon, scriptUserBugHits, scriptUsersOf } from './differential/daemon-oracle.ts';
 import { cannotRun, runDifferential } from './differential/harness.ts';
-import { CONFIG_ID, parseTsvsDiagnostics, runTsvs } from './differential/oracles.ts';
+import { CONFIG_ID, KILLED, KeepalivedOracle, parseTsvsDiagnostics, runTsvs, type Outcome } from './differential/oracles.ts';
 import { KEEPALIVED_TRANSFORMS, LDIRECTORD_TRANSFORMS } from './differential/variants.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -97,7 +100,59 @@ test('differential corpus: keepalived\'s 25 samples, ldirectord\'s sample and it
   }
 });
 
+const SCRIPT_USERS: readonly [string, string, ReturnType<typeof scriptUsersOf>][] = [
+  ['global script_user', 'global_defs {\n  script_user nobody\n}\n', [{ user: 'nobody' }]],
+  ['script_user with a group', 'global_defs {\n  script_user root nogroup\n}\n', [{ user: 'root', group: 'nogroup' }]],
+  ['a script\'s own user, in a one-line block', 'vrrp_script c { script "/bin/true" user nobody }\n', [{ user: 'nobody' }]],
+  ['commented out (# and !)', '# script_user nobody\n  ! user nobody\n', []],
+  ['a word inside a script\'s quoted command', 'vrrp_script c {\n  script "/bin/check user nobody"\n}\n', []],
+];
+for (const [name, text, want] of SCRIPT_USERS) {
+  test(`differential daemon oracle: script users named in a file: ${name}`, () => {
+    assert.deepEqual(scriptUsersOf(text), want);
+  });
+}
+
+test('differential daemon oracle: only -t killed by SIGTERM on a file naming a non-root script user is its script_user bug', () => {
+  const term: Outcome = { exit: KILLED, signal: 'SIGTERM', messages: [] };
+  const nobody = 'global_defs {\n  script_user nobody\n}\n';
+  assert.equal(scriptUserBugHits(nobody, term)?.user, 'nobody');
+  assert.equal(scriptUserBugHits('global_defs {\n  script_user root nogroup\n}\n', term)?.group, 'nogroup', 'a non-root group switches ids too');
+  assert.equal(scriptUserBugHits('global_defs {\n  script_user root\n}\n', term), undefined, 'root: check_script_secure switches no ids');
+  assert.equal(scriptUserBugHits('global_defs {\n  script_user no-such-user-tsvs\n}\n', term), undefined, 'a user that does not resolve');
+  assert.equal(scriptUserBugHits(nobody, { exit: KILLED, signal: 'SIGSEGV', messages: [] }), undefined, 'another signal');
+  assert.equal(scriptUserBugHits(nobody, { exit: 5, messages: [] }), undefined, 'an exit');
+  assert.equal(scriptUserBugHits(nobody, { exit: 0, messages: [] }), undefined, 'a clean read');
+});
+
 // ---- against the real programs ----
+
+test('differential daemon oracle: the daemon does not stand in for -t when its script did not run as the script user', { skip, timeout: 60_000 }, async () => {
+  const why = cannotRun();
+  assert.equal(why, null, `${why}: run scripts/setup.sh`);
+  const dir = mkdtempSync(join(tmpdir(), 'tsvs-difftest-daemon-'));
+  const oracle = new KeepalivedOracle(['eth0']);
+  try {
+    // Runs as nobody, but writes root's uid: the check that the script ran as that user can fail.
+    const conf = join(dir, 'keepalived.conf');
+    writeFileSync(conf, [
+      'global_defs {', '    enable_script_security', '    script_user nobody', '}',
+      'vrrp_script chk {', '    script "/bin/sh -c \'echo 0 > script-uid\'"', '    interval 1', '}',
+      'vrrp_instance VI_1 {', '    interface eth0', '    virtual_router_id 51', '    priority 100', '    state BACKUP',
+      '    track_script {', '        chk', '    }', '    virtual_ipaddress {', '        192.168.50.100/24', '    }', '}', '',
+    ].join('\n'));
+    const t = await oracle.run(conf);
+    assert.deepEqual([t.exit, t.signal], [KILLED, 'SIGTERM'], 'keepalived -t 2.2.7 dies of its script_user bug on this file');
+    const hit = scriptUserBugHits(readFileSync(conf, 'utf8'), t);
+    assert.ok(hit);
+    const d = await readByDaemon(conf, oracle.ifnames, hit, t);
+    assert.deepEqual([d.exit, d.signal], [KILLED, 'SIGTERM'], '-t\'s death stands');
+    assert.match(d.via ?? '', /does not stand in: its script ran as uid 0, not nobody/);
+  } finally {
+    oracle.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 test('differential: keepalived -t, ldirectord and tsvs config-test agree on every file, or disagree as expected.ts says', { skip, timeout: 600_000 }, async (t) => {
   const why = cannotRun();
@@ -122,6 +177,14 @@ test('differential: keepalived -t, ldirectord and tsvs config-test agree on ever
     const unsafe = rows.filter((r) => r.aspect === 'tsvs-accepts');
     assert.deepEqual(unsafe.filter((r) => !listed.some((re) => re.test(r.id))).map(say), []);
     t.diagnostic(`tsvs accepts ${unsafe.length} file(s) the peer refuses, all listed`);
+  });
+  await t.test('keepalived -t died of its script_user bug on ka/semantic/script-security.conf only, and the daemon read it and ran its script as nobody', () => {
+    const viaDaemon = rows.filter((r) => r.peer.via);
+    assert.deepEqual(viaDaemon.map((r) => [r.id, r.peerVerdict, r.aspect]), [['ka/semantic/script-security.conf', 'accept', 'agree']]);
+    assert.match(viaDaemon[0]!.peer.via!, /the daemon read the file, started, and ran its script as nobody \(uid \d+\)$/);
+  });
+  await t.test('every file agrees', () => {
+    assert.deepEqual(rows.filter((r) => r.aspect !== 'agree').map(say), []);
   });
   await t.test('every message of both programs maps to a problem kind (problems.ts)', () => {
     const unknown = rows.flatMap((r) => [...r.peerOnly, ...r.tsvsOnly].filter((k) => k.startsWith('?')).map((k) => `${r.id}: ${k}`));

@@ -80,11 +80,11 @@ const peerName = (r: Reader): string => (r === 'keepalived' ? 'keepalived' : 'ld
 /** The per-file agreement table, one line per file (problems that differ at the end). */
 export function renderTable(rows: readonly Row[]): string {
   const w = Math.max(4, ...rows.map((r) => r.id.length));
-  const head = `${'file'.padEnd(w)}  ${'peer'.padEnd(13)}  ${'tsvs'.padEnd(9)}  ${'result'.padEnd(12)}  differing problems (peer only | tsvs only)`;
+  const head = `${'file'.padEnd(w)}  ${'peer'.padEnd(17)}  ${'tsvs'.padEnd(9)}  ${'result'.padEnd(12)}  differing problems (peer only | tsvs only)`;
   const lines = rows.map((r) => {
     const diff = r.peerOnly.length || r.tsvsOnly.length ? `${r.peerOnly.join(' ') || '-'} | ${r.tsvsOnly.join(' ') || '-'}` : '';
-    const peer = r.peerVerdict === 'crash' ? `crash ${r.peer.signal ?? '?'}` : `${r.peerVerdict} ${r.peer.exit}`;
-    return `${r.id.padEnd(w)}  ${peer.padEnd(13)}  ${`${r.tsvsVerdict} ${r.tsvs.exit}`.padEnd(9)}  ${r.aspect.padEnd(12)}  ${diff}`.trimEnd();
+    const peer = (r.peerVerdict === 'crash' ? `crash ${r.peer.signal ?? '?'}` : `${r.peerVerdict} ${r.peer.exit}`) + (r.peer.via ? ' (daemon)' : '');
+    return `${r.id.padEnd(w)}  ${peer.padEnd(17)}  ${`${r.tsvsVerdict} ${r.tsvs.exit}`.padEnd(9)}  ${r.aspect.padEnd(12)}  ${diff}`.trimEnd();
   });
   return [head, ...lines].join('\n') + '\n';
 }
@@ -100,5 +100,7 @@ export function renderSummary(rows: readonly Row[]): string {
   }
   for (const a of ['tsvs-accepts', 'tsvs-rejects', 'exit', 'problems'] as const) out.push(`  ${a}: ${count((r) => r.aspect === a)}`);
   out.push(`  peer crashed (compared as refusals): ${count((r) => r.peerVerdict === 'crash')}, of which agree ${count((r) => r.peerVerdict === 'crash' && r.aspect === 'agree')}`);
+  const daemon = rows.filter((r) => r.peer.via);
+  out.push(`  keepalived -t died of its 2.2.7 script_user bug: ${daemon.length}, read by the running daemon instead: ${daemon.filter((r) => r.peerVerdict !== 'crash').length}`);
   return out.join('\n') + '\n';
 }

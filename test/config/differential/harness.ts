@@ -2,11 +2,12 @@
  * Runs the whole corpus through keepalived / ldirectord and tsvs config-test. Needs root (the
  * namespace keepalived -t runs in) and both peers installed (scripts/setup.sh).
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compare, type Row } from './compare.ts';
 import { buildCorpus, interfaceNames, type CorpusFile } from './corpus.ts';
+import { readByDaemon, scriptUserBugHits } from './daemon-oracle.ts';
 import { KEEPALIVED, KeepalivedOracle, LDIRECTORD, runLdirectord, runTsvs, type Outcome } from './oracles.ts';
 
 /** Why the harness cannot run here, or null. */
@@ -36,7 +37,11 @@ export async function runDifferential(opts: { keep?: boolean } = {}): Promise<Re
       while (next < files.length) {
         const i = next++;
         const f: CorpusFile = files[i]!;
-        peers[i] = f.reader === 'keepalived' ? await oracle.run(f.path) : await runLdirectord(f.path);
+        if (f.reader === 'ldirectord') { peers[i] = await runLdirectord(f.path); continue; }
+        const t = await oracle.run(f.path);
+        // keepalived 2.2.7 -t's script_user bug: the running daemon reads the file instead (daemon-oracle.ts).
+        const hit = scriptUserBugHits(readFileSync(f.path, 'utf8'), t);
+        peers[i] = hit ? await readByDaemon(f.path, oracle.ifnames, hit, t) : t;
       }
     };
     const [ours] = await Promise.all([runTsvs(files, oracle.ns), ...Array.from({ length: PEER_CONCURRENCY }, worker)]);

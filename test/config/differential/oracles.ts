@@ -37,6 +37,11 @@ export interface Outcome {
   readonly messages: readonly Message[];
   /** The signal that ended the program when exit is KILLED (SIGSEGV, SIGABRT, SIGTERM...). */
   readonly signal?: string;
+  /**
+   * Set when the outcome is not keepalived -t's own: keepalived 2.2.7 -t died of its script_user
+   * bug and the running daemon read the file instead (daemon-oracle.ts), or could not stand in.
+   */
+  readonly via?: string;
 }
 
 export const KEEPALIVED = '/usr/sbin/keepalived';
@@ -66,41 +71,57 @@ function shAsync(argv: readonly string[], env?: NodeJS.ProcessEnv): Promise<{ st
   });
 }
 
+/** Makes network namespace `ns` afresh, with lo and a veth device per interface name, all up. */
+export function addNamespace(ns: string, ifnames: readonly string[]): void {
+  sh(['ip', 'netns', 'del', ns]);
+  const r = sh(['ip', 'netns', 'add', ns]);
+  if (r.status !== 0) throw new Error(`ip netns add ${ns}: ${r.err}`);
+  sh(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
+  ifnames.forEach((name, i) => {
+    const add = sh(['ip', '-n', ns, 'link', 'add', name, 'type', 'veth', 'peer', 'name', `tsvsq${i}`]);
+    if (add.status !== 0) throw new Error(`cannot create interface ${name} in ${ns}: ${add.err}`);
+    sh(['ip', '-n', ns, 'link', 'set', name, 'up']);
+  });
+}
+
+export function delNamespace(ns: string): void {
+  sh(['ip', 'netns', 'del', ns]);
+}
+
+/**
+ * keepalived's lines about a file, deduplicated (it parses the file once per process):
+ * "(FILE: Line N) text" or "(Line N) text" (the first pass names no file) or a bare text.
+ */
+export function keepalivedMessages(lines: readonly string[]): Message[] {
+  const seen = new Set<string>();
+  const messages: Message[] = [];
+  for (const raw of lines) {
+    const l = raw.trimEnd();
+    if (!l.trim()) continue;
+    const m = /^\((?:.*?: )?Line (\d+)\) (.*)$/.exec(l);
+    const text = (m ? m[2]! : l).trim();
+    if (seen.has(text)) continue;
+    seen.add(text);
+    messages.push(m ? { line: Number(m[1]), text } : { text });
+  }
+  return messages;
+}
+
 /** A network namespace with a veth device per interface name; removed by close(). */
 export class KeepalivedOracle {
   readonly ns = `tsvs-difftest-${process.pid}`;
-  constructor(ifnames: readonly string[]) {
-    sh(['ip', 'netns', 'del', this.ns]);
-    const r = sh(['ip', 'netns', 'add', this.ns]);
-    if (r.status !== 0) throw new Error(`ip netns add ${this.ns}: ${r.err}`);
-    sh(['ip', '-n', this.ns, 'link', 'set', 'lo', 'up']);
-    ifnames.forEach((name, i) => {
-      const add = sh(['ip', '-n', this.ns, 'link', 'add', name, 'type', 'veth', 'peer', 'name', `tsvsq${i}`]);
-      if (add.status !== 0) throw new Error(`cannot create interface ${name} in ${this.ns}: ${add.err}`);
-      sh(['ip', '-n', this.ns, 'link', 'set', name, 'up']);
-    });
+  constructor(readonly ifnames: readonly string[]) {
+    addNamespace(this.ns, ifnames);
   }
 
   async run(file: string): Promise<Outcome> {
     // Through `ip netns exec`, which execs keepalived: a signal that kills keepalived is the signal seen here.
     const r = await shAsync(['ip', 'netns', 'exec', this.ns, KEEPALIVED, '-t', '-l', '-i', CONFIG_ID, '-f', file]);
-    const seen = new Set<string>();
-    const messages: Message[] = [];
-    // "(FILE: Line N) text" or "(Line N) text" (the first pass names no file) or a bare text.
-    for (const raw of r.out.split('\n')) {
-      const l = raw.trimEnd();
-      if (!l.trim()) continue;
-      const m = /^\((?:.*?: )?Line (\d+)\) (.*)$/.exec(l);
-      const text = (m ? m[2]! : l).trim();
-      if (seen.has(text)) continue;
-      seen.add(text);
-      messages.push(m ? { line: Number(m[1]), text } : { text });
-    }
-    return { exit: r.status, messages, ...(r.signal ? { signal: r.signal } : {}) };
+    return { exit: r.status, messages: keepalivedMessages(r.out.split('\n')), ...(r.signal ? { signal: r.signal } : {}) };
   }
 
   close(): void {
-    sh(['ip', 'netns', 'del', this.ns]);
+    delNamespace(this.ns);
   }
 }
 
