@@ -32,6 +32,8 @@ const TC_HOOK_BYTES = 24;
 const TC_OPTS_BYTES = 32;
 /** struct bpf_test_run_opts (libbpf 1.x). */
 const TEST_RUN_OPTS_BYTES = 80;
+/** BPF_F_TEST_SKB_CHECKSUM_COMPLETE (include/uapi/linux/bpf.h, Linux 6.11). */
+const TEST_SKB_CHECKSUM_COMPLETE = 1 << 2;
 /** struct __sk_buff up to gso_size (uapi offsets), for a test run's context. */
 const SKB_CTX_BYTES = 184;
 const SKB_GSO_SEGS = 164;
@@ -399,9 +401,13 @@ export class KernelFastPath {
    * Runs the attached program once on `frame` in the kernel (BPF_PROG_TEST_RUN: nothing is sent;
    * a redirect only shows in the return code): tc TC_ACT_OK 0 / TC_ACT_REDIRECT 7, XDP
    * XDP_PASS 2 / XDP_TX 3 / XDP_REDIRECT 4, and the frame as the program left it. `gso`: run it
-   * (tc) on a GSO super-packet of `segs` segments of `size` payload bytes. For tests.
+   * (tc) on a GSO super-packet of `segs` segments of `size` payload bytes. `checksumComplete` (tc,
+   * Linux 6.11+: BPF_F_TEST_SKB_CHECKSUM_COMPLETE): the socket buffer arrives as from a NIC that
+   * delivers CHECKSUM_COMPLETE (skb->csum: the sum from the network header on), and the run fails
+   * (errno 74, EBADMSG) when the program left skb->csum unequal to the output packet's sum; an
+   * older kernel refuses the flag (errno 22). For tests.
    */
-  testRun(frame: Uint8Array, gso?: { segs: number; size: number }): { retval: number; out: Uint8Array } {
+  testRun(frame: Uint8Array, gso?: { segs: number; size: number }, opts?: { checksumComplete?: boolean }): { retval: number; out: Uint8Array } {
     // The kernel follows the pointers in the options: the frames live in malloc'd memory.
     const outLen = frame.length + 256;
     const mem = sys.calloc(1, frame.length + outLen + SKB_CTX_BYTES) as bigint;
@@ -424,7 +430,9 @@ export class KernelFastPath {
         o.writeUInt32LE(SKB_CTX_BYTES, 48); // ctx_size_in
       }
       o.writeInt32LE(1, 60); // repeat
+      if (opts?.checksumComplete) o.writeUInt32LE(TEST_SKB_CHECKSUM_COMPLETE, 68); // flags
       const r = libbpf().testRun!(this.progFd, o) as number;
+      if (r === -74) throw new FastPathError('BPF_PROG_TEST_RUN: errno 74: skb->csum left inconsistent with the packet (CHECKSUM_COMPLETE)');
       if (r !== 0) throw new FastPathError(`BPF_PROG_TEST_RUN: errno ${-r}`);
       const n = o.readUInt32LE(28);
       return { retval: o.readUInt32LE(56), out: new Uint8Array(view(mem + BigInt(frame.length), n)).slice() };

@@ -15,6 +15,7 @@ import { tunCases } from './golden/tun.ts';
 import { tuntypesCases } from './golden/tuntypes.ts';
 import { malformedCases } from './golden/malformed.ts';
 import type { GoldenCase } from './golden/types.ts';
+import { runModes } from './run-modes.ts';
 
 const root = process.getuid?.() === 0;
 const skip = root ? false : 'needs root (loads a BPF program)';
@@ -40,8 +41,9 @@ function value(c: GoldenCase, needAck: boolean): Uint8Array {
   return v;
 }
 
-describe('kernel fast path program on the golden DR frames (BPF_PROG_TEST_RUN)', { skip }, () => {
+for (const mode of runModes(skip)) describe(`kernel fast path program on the golden DR frames (BPF_PROG_TEST_RUN)${mode.suffix}`, { skip: mode.skip }, () => {
   let fp: KernelFastPath;
+  const run = (frame: Uint8Array, gso?: { segs: number; size: number }) => fp.testRun(frame, gso, mode.opts);
   const ev: FlowEvent = { saddr: 0, daddr: 0, sport: 0, dport: 0, proto: 0, flags: 0, len: 0, pkts: 0, bytes: 0, kind: 0, token: 0 };
   const events = (): FlowEvent[] => {
     const got: FlowEvent[] = [];
@@ -109,10 +111,10 @@ describe('kernel fast path program on the golden DR frames (BPF_PROG_TEST_RUN)',
         // Shorter than Ethernet + IP headers: no device hands such a frame to tc (the test run refuses it too).
         const ipv4 = input[12] === 0x08 && input[13] === 0x00, ipv6 = input[12] === 0x86 && input[13] === 0xdd;
         if (input.length < 14 || (ipv4 && input.length < 34) || (ipv6 && input.length < 54)) {
-          assert.throws(() => fp.testRun(input), /errno 22/);
+          assert.throws(() => run(input), /errno 22/);
           return;
         }
-        const r = fp.testRun(input);
+        const r = run(input);
         const kernelCase = ours && c.verdict === 'forward' && t.ihl === 20;
         if (kernelCase) {
           assert.equal(r.retval, TC_REDIRECT, 'forwarded by the program');
@@ -145,23 +147,23 @@ describe('kernel fast path program on the golden DR frames (BPF_PROG_TEST_RUN)',
       b[14 + t.ihl + 13] = f;
       return b;
     };
-    assert.equal(fp.testRun(withFlags(0x10)).retval, TC_REDIRECT);
+    assert.equal(run(withFlags(0x10)).retval, TC_REDIRECT);
     assert.deepEqual(events(), [], 'the handshake ACK is not reported on its own');
     const rec = new Uint8Array(VAL_BYTES);
     assert.ok(fp.flows.get(key, rec));
     const rv = new DataView(rec.buffer);
     assert.deepEqual([rec[FLOW_VAL.NEED_ACK], rv.getUint32(FLOW_VAL.ACK_LEN, true), rv.getBigUint64(FLOW_VAL.PKTS, true)], [FLOW_ACK.SEEN, base.length - 14, 0n], 'recorded with its IP length, not counted');
-    assert.equal(fp.testRun(withFlags(0x18)).retval, TC_REDIRECT);
-    assert.equal(fp.testRun(withFlags(0x10)).retval, TC_REDIRECT);
+    assert.equal(run(withFlags(0x18)).retval, TC_REDIRECT);
+    assert.equal(run(withFlags(0x10)).retval, TC_REDIRECT);
     assert.deepEqual(events(), [], 'later ACKs only counted');
-    assert.equal(fp.testRun(withFlags(0x11)).retval, TC_REDIRECT);
+    assert.equal(run(withFlags(0x11)).retval, TC_REDIRECT);
     const fin = events();
     assert.equal(fin.length, 1);
     assert.equal(ackInToken(fin[0]!.token), base.length - 14, 'the recorded ACK rides on the FIN\'s report');
     assert.equal(fin[0]!.pkts, 2, 'the two counted packets');
     assert.equal(fin[0]!.bytes, 2 * base.length - 2 * 14);
     assert.equal(fp.flows.get(key, new Uint8Array(VAL_BYTES)), false, 'the flow left the kernel');
-    assert.equal(fp.testRun(withFlags(0x10)).retval, TC_OK, 'its next packet goes to user space');
+    assert.equal(run(withFlags(0x10)).retval, TC_OK, 'its next packet goes to user space');
   });
 
   it('IPv6 DR frames of a flow in flows6 are forwarded as the golden table says (hop limit, MACs); its FIN is reported as an IPv6 event with the flow\'s counters', () => {
@@ -178,26 +180,26 @@ describe('kernel fast path program on the golden DR frames (BPF_PROG_TEST_RUN)',
       writeFlowKey6(key, words(input, 22), words(input, 38), d.getUint16(l4), d.getUint16(l4 + 2), nh);
       assert.ok(fp.flows6.put(key, value6(c)));
       try {
-        const r = fp.testRun(input);
+        const r = run(input);
         assert.equal(r.retval, TC_REDIRECT, `${c.name}: forwarded by the program`);
         assert.equal(toHex(r.out), c.expected, `${c.name}: the golden output frame`);
         assert.deepEqual(events(), [], 'counted, not reported');
         if (nh === 6) {
           const fin = input.slice();
           fin[l4 + 13] = 0x11;
-          assert.equal(fp.testRun(fin).retval, TC_REDIRECT, 'the FIN is forwarded');
+          assert.equal(run(fin).retval, TC_REDIRECT, 'the FIN is forwarded');
           const got = events();
           assert.equal(got.length, 1, 'and reported');
           assert.deepEqual([got[0]!.af, [...got[0]!.saddr6!], [...got[0]!.daddr6!], got[0]!.sport, got[0]!.flags, got[0]!.pkts, got[0]!.bytes],
             [6, words(input, 22), words(input, 38), d.getUint16(l4), 0x11, 1, input.length - 14]);
           assert.equal(fp.flows6.get(key, new Uint8Array(VAL_BYTES)), false, 'the flow left the kernel');
-          assert.equal(fp.testRun(input).retval, TC_OK, 'its next packet goes to user space');
+          assert.equal(run(input).retval, TC_OK, 'its next packet goes to user space');
         }
         const syn = input.slice();
         if (nh === 6) {
           syn[l4 + 13] = 0x02;
           assert.ok(fp.flows6.put(key, value6(c)));
-          assert.equal(fp.testRun(syn).retval, TC_OK, 'a SYN goes to user space (the engine may reschedule)');
+          assert.equal(run(syn).retval, TC_OK, 'a SYN goes to user space (the engine may reschedule)');
         }
       } finally {
         fp.flows6.take(key, new Uint8Array(VAL6_BYTES));
@@ -220,11 +222,11 @@ describe('kernel fast path program on the golden DR frames (BPF_PROG_TEST_RUN)',
     new DataView(v.buffer).setUint16(16, 1500, true);
     assert.ok(fp.flows.put(key, v));
     try {
-      const r = fp.testRun(input, { segs: 2, size: 1448 });
+      const r = run(input, { segs: 2, size: 1448 });
       assert.equal(r.retval, TC_REDIRECT, 'segments of 1488 bytes fit: forwarded by the kernel');
       assert.equal(toHex(r.out), toHex(want), 'MACs and TTL rewritten, the rest untouched');
-      assert.equal(fp.testRun(input, { segs: 2, size: 1481 }).retval, TC_OK, 'segments of 1521 bytes: user space answers');
-      assert.equal(fp.testRun(input).retval, TC_OK, 'the same length without GSO metadata: too big');
+      assert.equal(run(input, { segs: 2, size: 1481 }).retval, TC_OK, 'segments of 1521 bytes: user space answers');
+      assert.equal(run(input).retval, TC_OK, 'the same length without GSO metadata: too big');
       assert.deepEqual(events(), []);
     } finally {
       fp.flows.take(key, new Uint8Array(VAL_BYTES));
@@ -263,7 +265,7 @@ describe('kernel fast path program on the golden DR frames (BPF_PROG_TEST_RUN)',
         d.setUint16(FLOW_VAL.NPORT, f.port, false);
         assert.ok(fp.flows.put(key, v));
         try {
-          const r = fp.testRun(input);
+          const r = run(input);
           assert.equal(r.retval, TC_REDIRECT);
           assert.equal(toHex(r.out), toHex(want));
           const out = new Uint8Array(VAL_BYTES);
@@ -298,25 +300,25 @@ describe('kernel fast path program on the golden DR frames (BPF_PROG_TEST_RUN)',
       publish(t, { decision: { dstMac: toRs.dst, srcMac: toRs.src, mtu: 1500 } }, 99, { addr: ip4(RIP), port: 8080 });
       const [ck, rk] = keys(40100);
       try {
-        const r = fp.testRun(syn);
+        const r = run(syn);
         assert.equal(r.retval, TC_REDIRECT);
         assert.equal(toHex(r.out), toHex(buildFrame(toRs, seg(CLIENT, RIP, 40100, 8080, 63, 0x02))), 'the SYN as user space would rewrite it');
         assert.deepEqual(events().map((e) => [e.kind, e.token, e.sport, e.flags]), [[2, 99, 40100, 0x02]]);
-        const sa = fp.testRun(buildFrame(fromRs, seg(RIP, CLIENT, 8080, 40100, 64, 0x12)));
+        const sa = run(buildFrame(fromRs, seg(RIP, CLIENT, 8080, 40100, 64, 0x12)));
         assert.equal(sa.retval, TC_REDIRECT, 'the server\'s SYN-ACK carried by the replies\' entry');
         assert.equal(toHex(sa.out), toHex(buildFrame(back, seg(VIP, CLIENT, 80, 40100, 63, 0x12))));
         assert.deepEqual(events(), [], 'a SYN-ACK changes no state: only counted');
         const out = new Uint8Array(VAL_BYTES);
         assert.ok(fp.flows.get(rk!, out));
         assert.equal(new DataView(out.buffer).getBigUint64(FLOW_VAL.PKTS, true), 1n);
-        const ack = fp.testRun(buildFrame(fromClient, seg(CLIENT, VIP, 40100, 80, 64, 0x10)));
+        const ack = run(buildFrame(fromClient, seg(CLIENT, VIP, 40100, 80, 64, 0x10)));
         assert.equal(ack.retval, TC_REDIRECT);
         assert.equal(toHex(ack.out), toHex(buildFrame(toRs, seg(CLIENT, RIP, 40100, 8080, 63, 0x10))));
         assert.deepEqual(events(), [], 'the handshake ACK recorded in the client\'s entry, not reported');
         const rec = new Uint8Array(VAL_BYTES);
         assert.ok(fp.flows.get(ck!, rec));
         assert.deepEqual([rec[FLOW_VAL.NEED_ACK], new DataView(rec.buffer).getUint32(FLOW_VAL.ACK_LEN, true)], [FLOW_ACK.SEEN, 40]);
-        assert.equal(fp.testRun(buildFrame(fromClient, seg(CLIENT, VIP, 40100, 80, 64, 0x18, 100))).retval, TC_REDIRECT);
+        assert.equal(run(buildFrame(fromClient, seg(CLIENT, VIP, 40100, 80, 64, 0x18, 100))).retval, TC_REDIRECT);
         assert.deepEqual(events(), []);
       } finally {
         unpublish(t);
@@ -340,17 +342,17 @@ describe('kernel fast path program on the golden DR frames (BPF_PROG_TEST_RUN)',
         publish(t, { decision: { dstMac: toRs.dst, srcMac: toRs.src, mtu: 1500 } }, 97, { addr: ip4(RIP), port: 8080 });
         const [ck, rk] = keys(sport);
         try {
-          assert.equal(fp.testRun(syn).retval, TC_REDIRECT);
-          assert.equal(fp.testRun(buildFrame(fromRs, seg(RIP, CLIENT, 8080, sport, 64, 0x12))).retval, TC_REDIRECT);
-          assert.equal(fp.testRun(buildFrame(fromClient, seg(CLIENT, VIP, sport, 80, 64, 0x10))).retval, TC_REDIRECT);
-          assert.equal(fp.testRun(buildFrame(fromClient, seg(CLIENT, VIP, sport, 80, 64, 0x18, 100))).retval, TC_REDIRECT);
-          assert.equal(fp.testRun(buildFrame(fromRs, seg(RIP, CLIENT, 8080, sport, 64, 0x18, 300))).retval, TC_REDIRECT);
+          assert.equal(run(syn).retval, TC_REDIRECT);
+          assert.equal(run(buildFrame(fromRs, seg(RIP, CLIENT, 8080, sport, 64, 0x12))).retval, TC_REDIRECT);
+          assert.equal(run(buildFrame(fromClient, seg(CLIENT, VIP, sport, 80, 64, 0x10))).retval, TC_REDIRECT);
+          assert.equal(run(buildFrame(fromClient, seg(CLIENT, VIP, sport, 80, 64, 0x18, 100))).retval, TC_REDIRECT);
+          assert.equal(run(buildFrame(fromRs, seg(RIP, CLIENT, 8080, sport, 64, 0x18, 300))).retval, TC_REDIRECT);
           events();
           for (const [dir, fl, want] of c.seq) {
             const [inp, exp] = dir === 'in'
               ? [buildFrame(fromClient, seg(CLIENT, VIP, sport, 80, 64, fl)), buildFrame(toRs, seg(CLIENT, RIP, sport, 8080, 63, fl))]
               : [buildFrame(fromRs, seg(RIP, CLIENT, 8080, sport, 64, fl)), buildFrame(back, seg(VIP, CLIENT, 80, sport, 63, fl))];
-            const r = fp.testRun(inp);
+            const r = run(inp);
             assert.equal(r.retval, TC_REDIRECT, `${dir} ${fl.toString(16)} forwarded`);
             assert.equal(toHex(r.out), toHex(exp), `${dir} ${fl.toString(16)} rewritten as user space would`);
             assert.deepEqual(events().map((e) => [e.kind, e.flags, e.pkts, e.token]), want.map((w) => [...w]));
@@ -373,7 +375,7 @@ describe('kernel fast path program on the golden DR frames (BPF_PROG_TEST_RUN)',
       const [ck, rk] = keys(40101);
       assert.ok(fp.flows.put(rk!, new Uint8Array(VAL_BYTES)));
       try {
-        assert.equal(fp.testRun(syn).retval, TC_OK);
+        assert.equal(run(syn).retval, TC_OK);
         assert.deepEqual(events(), []);
         const words = new Int32Array(fp.aheadMem);
         assert.equal(Atomics.load(words, 1) - Atomics.load(words, 0), 1, 'still waiting');
@@ -386,13 +388,13 @@ describe('kernel fast path program on the golden DR frames (BPF_PROG_TEST_RUN)',
 
     it('a SYN-ACK on a DR flow, or on none, is left to user space', () => {
       const sa = buildFrame(fromClient, seg(CLIENT, VIP, 40102, 80, 64, 0x12));
-      assert.equal(fp.testRun(sa).retval, TC_OK, 'no flow');
+      assert.equal(run(sa).retval, TC_OK, 'no flow');
       const [ck] = keys(40102);
       const v = new Uint8Array(VAL_BYTES);
       new DataView(v.buffer).setUint16(FLOW_VAL.MTU, 1500, true);
       assert.ok(fp.flows.put(ck!, v));
       try {
-        assert.equal(fp.testRun(sa).retval, TC_OK, 'a DR flow');
+        assert.equal(run(sa).retval, TC_OK, 'a DR flow');
         assert.deepEqual(events(), []);
       } finally {
         fp.flows.take(ck!, new Uint8Array(VAL_BYTES));
@@ -426,7 +428,7 @@ describe('kernel fast path program on the golden DR frames (BPF_PROG_TEST_RUN)',
         d.setUint32(FLOW_VAL.TSRC, ip4(c.decision.tunnelSrc!), false);
         assert.ok(fp.flows.put(key, v));
         try {
-          const r = fp.testRun(input);
+          const r = run(input);
           // A SYN on a known flow is the engine's (it may reschedule): taken ahead instead (below).
           const syn = t.proto === 6 && (t.flags & 0x17) === 0x02;
           if (syn) {
@@ -456,7 +458,7 @@ describe('kernel fast path program on the golden DR frames (BPF_PROG_TEST_RUN)',
       v[FLOW_VAL.NAT] = FLOW_NAT.TUN_IPIP;
       assert.ok(fp.flows.put(key, v));
       try {
-        assert.equal(fp.testRun(input, { segs: 2, size: 1400 }).retval, TC_OK);
+        assert.equal(run(input, { segs: 2, size: 1400 }).retval, TC_OK);
       } finally {
         fp.flows.take(key, new Uint8Array(VAL_BYTES));
       }
@@ -486,7 +488,7 @@ describe('kernel fast path program on the golden DR frames (BPF_PROG_TEST_RUN)',
       const key = new Uint8Array(KEY_BYTES);
       writeFlowKey(key, t.saddr, t.daddr, t.sport, t.dport, t.proto);
       try {
-        const r = fp.testRun(syn);
+        const r = run(syn);
         assert.equal(r.retval, TC_REDIRECT);
         assert.equal(toHex(r.out), toHex(want));
         assert.deepEqual(events().map((e) => [e.kind, e.token]), [[3, 55]]);
@@ -503,7 +505,7 @@ describe('kernel fast path program on the golden DR frames (BPF_PROG_TEST_RUN)',
     const t = tuple(input)!;
     fp.setAheadService(t.daddr, t.dport, 6, 0);
     try {
-      assert.equal(fp.testRun(input).retval, TC_OK);
+      assert.equal(run(input).retval, TC_OK);
       assert.deepEqual(events(), []);
     } finally {
       fp.setAheadService(t.daddr, t.dport, 6, null);
@@ -529,15 +531,15 @@ describe('kernel fast path program on the golden DR frames (BPF_PROG_TEST_RUN)',
     try {
       publish(t, c, 77);
       fp.heartbeat(600);
-      assert.equal(fp.testRun(synFrame).retval, TC_OK, 'stale: a new connection goes to the kernel, not to the decision waiting');
+      assert.equal(run(synFrame).retval, TC_OK, 'stale: a new connection goes to the kernel, not to the decision waiting');
       assert.deepEqual(events(), [], 'nothing taken');
-      assert.equal(fp.testRun(ack).retval, TC_REDIRECT, 'stale but not orphaned: a known flow is still carried');
+      assert.equal(run(ack).retval, TC_REDIRECT, 'stale but not orphaned: a known flow is still carried');
       fp.heartbeat(30_500);
-      assert.equal(fp.testRun(ack).retval, TC_OK, 'orphaned: a known flow is left to the kernel');
+      assert.equal(run(ack).retval, TC_OK, 'orphaned: a known flow is left to the kernel');
       const c1 = fp.heartbeatCounters();
       assert.deepEqual({ staleNew: c1.staleNew - c0.staleNew, orphanPassed: c1.orphanPassed - c0.orphanPassed }, { staleNew: 1, orphanPassed: 1 });
       fp.heartbeat();
-      assert.equal(fp.testRun(synFrame).retval, TC_REDIRECT, 'a fresh heartbeat: the decision waiting is taken');
+      assert.equal(run(synFrame).retval, TC_REDIRECT, 'a fresh heartbeat: the decision waiting is taken');
       assert.deepEqual(events().map((e) => [e.kind, e.token]), [[1, 77]]);
     } finally {
       unpublish(t);

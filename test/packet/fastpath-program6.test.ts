@@ -10,6 +10,7 @@ import { buildFrame, toHex, type PacketSpec } from '../../src/codec/build.ts';
 import { parseMac } from '../../src/codec/ethernet.ts';
 import { parseIp } from '../../src/core/addr.ts';
 import { AHEAD_SLOT_BYTES, AHEAD_SLOTS, KernelFastPath, type FlowEvent } from '../../src/os/bpf.ts';
+import { runModes } from './run-modes.ts';
 import { FLOW_EV, FLOW_NAT, FLOW_VAL, KEY6_BYTES, NADDR6, VAL6_BYTES, writeFlowKey6 } from '../../src/os/flow-map.ts';
 
 const root = process.getuid?.() === 0;
@@ -45,8 +46,9 @@ function key(src: string, dst: string, sport: number, dport: number, proto: numb
   return k;
 }
 
-describe('kernel fast path program on IPv6 NAT frames (BPF_PROG_TEST_RUN)', { skip }, () => {
+for (const mode of runModes(skip)) describe(`kernel fast path program on IPv6 NAT frames (BPF_PROG_TEST_RUN)${mode.suffix}`, { skip: mode.skip }, () => {
   let fp: KernelFastPath;
+  const run = (frame: Uint8Array, gso?: { segs: number; size: number }) => fp.testRun(frame, gso, mode.opts);
   const ev: FlowEvent = { saddr: 0, daddr: 0, sport: 0, dport: 0, proto: 0, flags: 0, len: 0, pkts: 0, bytes: 0, kind: 0, token: 0 };
   const events = (): FlowEvent[] => {
     const got: FlowEvent[] = [];
@@ -79,7 +81,7 @@ describe('kernel fast path program on IPv6 NAT frames (BPF_PROG_TEST_RUN)', { sk
       writeFlowKey6(k, src, dst, d.getUint16(54), d.getUint16(56), input[20]!);
       assert.ok(fp.flows6.put(k, val));
       try {
-        const r = fp.testRun(input);
+        const r = run(input);
         assert.equal(r.retval, TC_REDIRECT, 'forwarded by the program');
         assert.equal(toHex(r.out), toHex(want), 'rewritten as a full computation gives');
         assert.equal(pkts(k), 1n, 'counted in the entry');
@@ -97,7 +99,7 @@ describe('kernel fast path program on IPv6 NAT frames (BPF_PROG_TEST_RUN)', { sk
     try {
       for (const [what, f] of [['SYN', 0x02, 64], ['SYN-ACK', 0x12, 64], ['hop limit 1', 0x10, 1]] as const) {
         const input = buildFrame(fromClient, tcp(CLIENT, VIP, 40003, 80, f === 0x10 ? 1 : 64, f === 0x10 ? 0x10 : f, 0));
-        const r = fp.testRun(input);
+        const r = run(input);
         assert.equal(r.retval, TC_OK, what);
         assert.equal(toHex(r.out), toHex(input), `${what}: untouched`);
       }
@@ -140,7 +142,7 @@ describe('kernel fast path program on IPv6 NAT frames (BPF_PROG_TEST_RUN)', { sk
       const ck = key(CLIENT, VIP, sport, 80, 6);
       try {
         const syn = buildFrame(fromClient, tcp(CLIENT, VIP, sport, 80, 64, 0x02, 0));
-        const r = fp.testRun(syn);
+        const r = run(syn);
         assert.equal(r.retval, TC_REDIRECT);
         assert.equal(toHex(r.out), toHex(buildFrame(toRs, tcp(CLIENT, VIP, sport, 80, 63, 0x02, 0))));
         const got = events();
@@ -149,10 +151,10 @@ describe('kernel fast path program on IPv6 NAT frames (BPF_PROG_TEST_RUN)', { sk
         const v = new Uint8Array(VAL6_BYTES);
         assert.ok(fp.flows6.get(ck, v));
         assert.deepEqual([v[FLOW_VAL.NAT], v[FLOW_VAL.NEED_ACK]], [FLOW_NAT.NONE, 1], 'installed in SYN_RECV, the first ACK to report');
-        const ack = fp.testRun(buildFrame(fromClient, tcp(CLIENT, VIP, sport, 80, 64, 0x10, 0)));
+        const ack = run(buildFrame(fromClient, tcp(CLIENT, VIP, sport, 80, 64, 0x10, 0)));
         assert.equal(ack.retval, TC_REDIRECT);
         assert.deepEqual(events().map((e) => [e.kind, e.flags]), [[FLOW_EV.STATE, 0x10]], 'the handshake ACK reported');
-        assert.equal(fp.testRun(syn).retval, TC_OK, 'a SYN on a known flow: the engine\'s');
+        assert.equal(run(syn).retval, TC_OK, 'a SYN on a known flow: the engine\'s');
         const words = new Int32Array(fp.aheadMem);
         assert.equal(Atomics.load(words, 1) - Atomics.load(words, 0), 0, 'the one decision was taken');
       } finally {
@@ -166,16 +168,16 @@ describe('kernel fast path program on IPv6 NAT frames (BPF_PROG_TEST_RUN)', { sk
       publish6(toRs, 78, { addr: RIP, port: 8080 });
       const ck = key(CLIENT, VIP, sport, 80, 6), rk = key(RIP, CLIENT, 8080, sport, 6);
       try {
-        const r = fp.testRun(buildFrame(fromClient, tcp(CLIENT, VIP, sport, 80, 64, 0x02, 0)));
+        const r = run(buildFrame(fromClient, tcp(CLIENT, VIP, sport, 80, 64, 0x02, 0)));
         assert.equal(r.retval, TC_REDIRECT);
         assert.equal(toHex(r.out), toHex(buildFrame(toRs, tcp(CLIENT, RIP, sport, 8080, 63, 0x02, 0))), 'the SYN as user space would rewrite it');
         assert.deepEqual(events().map((e) => [e.kind, e.token, e.sport]), [[FLOW_EV.TAKEN_NAT, 78, sport]]);
-        const sa = fp.testRun(buildFrame(fromRs, tcp(RIP, CLIENT, 8080, sport, 64, 0x12, 0)));
+        const sa = run(buildFrame(fromRs, tcp(RIP, CLIENT, 8080, sport, 64, 0x12, 0)));
         assert.equal(sa.retval, TC_REDIRECT, 'the server\'s SYN-ACK carried by the replies\' entry');
         assert.equal(toHex(sa.out), toHex(buildFrame(back, tcp(VIP, CLIENT, 80, sport, 63, 0x12, 0))));
         assert.deepEqual(events(), [], 'a SYN-ACK changes no state: only counted');
         assert.equal(pkts(rk), 1n);
-        const ack = fp.testRun(buildFrame(fromClient, tcp(CLIENT, VIP, sport, 80, 64, 0x10, 0)));
+        const ack = run(buildFrame(fromClient, tcp(CLIENT, VIP, sport, 80, 64, 0x10, 0)));
         assert.equal(ack.retval, TC_REDIRECT);
         assert.equal(toHex(ack.out), toHex(buildFrame(toRs, tcp(CLIENT, RIP, sport, 8080, 63, 0x10, 0))));
         assert.deepEqual(events().map((e) => [e.kind, e.flags]), [[FLOW_EV.STATE, 0x10]], 'the handshake ACK reported');
@@ -187,10 +189,10 @@ describe('kernel fast path program on IPv6 NAT frames (BPF_PROG_TEST_RUN)', { sk
 
     it('no decision waiting, or a stale heartbeat: the SYN is left to user space', () => {
       const syn = buildFrame(fromClient, tcp(CLIENT, VIP, 40302, 80, 64, 0x02, 0));
-      assert.equal(fp.testRun(syn).retval, TC_OK, 'no ring for the service');
+      assert.equal(run(syn).retval, TC_OK, 'no ring for the service');
       fp.setAheadService6(w(VIP), 80, 6, 0);
       try {
-        assert.equal(fp.testRun(syn).retval, TC_OK, 'an empty ring');
+        assert.equal(run(syn).retval, TC_OK, 'an empty ring');
       } finally {
         unpublish6();
       }
@@ -216,11 +218,11 @@ describe('kernel fast path program on IPv6 NAT frames (BPF_PROG_TEST_RUN)', { sk
         : [buildFrame(fromRs, tcp(RIP, CLIENT, 8080, sport, 64, fl, n)), buildFrame(toClient, tcp(VIP, CLIENT, 80, sport, 63, fl, n))];
       try {
         // Data each way, counted.
-        for (const dir of ['in', 'out'] as const) assert.equal(fp.testRun(io(dir, 0x18, 100)[0]).retval, TC_REDIRECT);
+        for (const dir of ['in', 'out'] as const) assert.equal(run(io(dir, 0x18, 100)[0]).retval, TC_REDIRECT);
         assert.deepEqual(events(), []);
         for (const [dir, fl, want] of c.seq) {
           const [inp, exp] = io(dir, fl);
-          const r = fp.testRun(inp);
+          const r = run(inp);
           assert.equal(r.retval, TC_REDIRECT, `${dir} ${fl.toString(16)} forwarded`);
           assert.equal(toHex(r.out), toHex(exp), `${dir} ${fl.toString(16)} rewritten`);
           const got = events();
