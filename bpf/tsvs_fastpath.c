@@ -104,6 +104,8 @@ static long (*bpf_l4_csum_replace)(void *skb, __u32 offset, __u64 from, __u64 to
 static long (*bpf_ringbuf_output)(void *ringbuf, void *data, __u64 size, __u64 flags) = (void *)130;
 static __u64 (*bpf_ringbuf_query)(void *ringbuf, __u64 flags) = (void *)134;
 typedef long long __s64;
+static __s64 (*bpf_csum_update)(void *skb, __u32 csum) = (void *)40;
+#define BPF_F_RECOMPUTE_CSUM (1ULL << 0)
 static __s64 (*bpf_csum_diff)(__u32 *from, __u32 from_size, __u32 *to, __u32 to_size, __u32 seed) = (void *)28;
 static long (*bpf_check_mtu)(void *ctx, __u32 ifindex, __u32 *mtu_len, int len_diff, __u64 flags) = (void *)163;
 static long (*bpf_skb_adjust_room)(void *skb, int len_diff, __u32 mode, __u64 flags) = (void *)50;
@@ -367,6 +369,24 @@ static __attribute__((always_inline)) void csum_replace4(__u16 *sum, __u32 from,
   s = (s & 0xffff) + (s >> 16);
   *sum = (__u16)~s;
 }
+
+/*
+ * CHECKSUM_COMPLETE (docs/PACKET-FORWARDER.md "Offloads"): a NIC such as mlx5 hands the socket
+ * buffer over with skb->csum, the ones' complement sum of the packet from the network header on,
+ * and the stack checks the TCP/UDP checksum against it. Every write here to those bytes must move
+ * skb->csum by as much, or the stack behind a redirect (a veth's peer) finds it stale: "hw csum
+ * failure" and every packet verified again in software. Sums below are as the kernel's csum_add
+ * takes them: 32-bit, of the 16-bit words as stored (native loads), end-around carry.
+ */
+static __attribute__((always_inline)) __u32 csum_add32(__u32 a, __u32 b) {
+  a += b;
+  return a + (a < b);
+}
+
+/* The sum's change when the 16-bit word `from` becomes `to` (a port). */
+#define csum_diff2(from, to) ((__u32)(__u16)~(from) + (__u16)(to))
+/* The sum's change of an IPv6 hop limit - 1 (byte 7: the low byte of the word 6-7 on the wire). */
+#define HOP_DEC_CSUM ((__u32)(__u16)~bswap16(0x0001))
 
 static __attribute__((always_inline)) __u64 wake_flag(void) {
   return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= WAKE_AT ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
@@ -1038,6 +1058,9 @@ static __attribute__((noinline)) int tc6(struct __sk_buff *skb) {
   __u32 ifindex6 = 0;
   struct nat_op6 nat6 = {};
   if (fast_step6(skb, data, end, skb->len, skb->gso_size, &ifindex6, &nat6) != FWD) return TC_ACT_OK;
+  /* skb->csum's change still to make (CHECKSUM_COMPLETE, see csum_add32): the hop limit's
+   * decrement, which no checksum field takes back; NAT adds below. */
+  __u32 fix = HOP_DEC_CSUM;
   if (nat6.kind != NAT_NONE) {
     /*
      * NAT (no extension headers: the L4 header at 54): the address and port, and the TCP/UDP
@@ -1048,16 +1071,30 @@ static __attribute__((noinline)) int tc6(struct __sk_buff *skb) {
     int dst = nat6.kind == NAT_DST;
     __u32 csum = 54 + (nat6.udp ? 6 : 16);
     __u64 mangled = nat6.udp ? BPF_F_MARK_MANGLED_0 : 0;
-    __s64 diff = bpf_csum_diff(nat6.old_addr, 16, nat6.naddr, 16, 0);
+    __u32 diff = (__u32)bpf_csum_diff(nat6.old_addr, 16, nat6.naddr, 16, 0);
     /* The address and port written in place (no helper call), then the checksum by the helpers,
-     * which take the old and new values (fast_step6 saw these 58 bytes; the check is the verifier's). */
+     * which take the old and new values (fast_step6 saw these bytes; the checks are the verifier's). */
     __u8 *d6 = data;
-    if ((void *)(d6 + 58) > end) return TC_ACT_SHOT;
+    if ((void *)(d6 + 62) > end) return TC_ACT_SHOT;
     __builtin_memcpy(d6 + (dst ? 38 : 22), nat6.naddr, 16);
     *(__u16 *)(d6 + (dst ? 56 : 54)) = nat6.nport;
-    bpf_l4_csum_replace(skb, csum, 0, (__u64)diff, BPF_F_PSEUDO_HDR | mangled);
-    bpf_l4_csum_replace(skb, csum, nat6.old_port, nat6.nport, mangled | 2);
+    if (nat6.udp && *(__u16 *)(d6 + 60) == 0) {
+      /* No checksum (invalid in IPv6; passed on as it came): the helpers would leave it
+       * (BPF_F_MARK_MANGLED_0), so the address and port stay in the packet's sum. */
+      fix = csum_add32(fix, csum_add32(diff, csum_diff2(nat6.old_port, nat6.nport)));
+    } else {
+      bpf_l4_csum_replace(skb, csum, 0, diff, BPF_F_PSEUDO_HDR | mangled);
+      bpf_l4_csum_replace(skb, csum, nat6.old_port, nat6.nport, mangled | 2);
+      /* The port's change and the checksum's cancel in the packet's sum, the address's does not:
+       * IPv6 has no header checksum to take it back, yet with BPF_F_PSEUDO_HDR the helper moved
+       * skb->csum as if one had (the kernel's inet_proto_csum_replace16 knows better;
+       * BPF_F_IPV6, which tells the helper, is Linux 6.16+ and refused before): put it back. */
+      fix = csum_add32(fix, diff);
+    }
   }
+  /* One call per packet, whatever the socket buffer's checksum state: it changes skb->csum only
+   * under CHECKSUM_COMPLETE (elsewhere it returns an error and does nothing). */
+  bpf_csum_update(skb, fix);
   return bpf_redirect(ifindex6, 0);
 }
 
@@ -1103,7 +1140,10 @@ static __attribute__((noinline)) int tc4(struct __sk_buff *skb) {
     /* A failure here leaves a rewritten inner frame: dropped rather than passed on (TCP resends). */
     __u64 flags = BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | (gre ? BPF_F_ADJ_ROOM_ENCAP_L4_GRE : 0);
     if (bpf_skb_adjust_room(skb, over, BPF_ADJ_ROOM_MAC, flags) != 0) return TC_ACT_SHOT;
-    if (bpf_skb_store_bytes(skb, 14, hdr, gre ? 24 : 20, 0) != 0) return TC_ACT_SHOT;
+    /* The room came zeroed (skb->csum unchanged); the header written adds to the sum: the IPv4
+     * header's own is 0 (its checksum), GRE's 4 bytes are not (BPF_F_RECOMPUTE_CSUM: only under
+     * CHECKSUM_COMPLETE, inside this call). */
+    if (bpf_skb_store_bytes(skb, 14, hdr, gre ? 24 : 20, BPF_F_RECOMPUTE_CSUM) != 0) return TC_ACT_SHOT;
     return bpf_redirect(ifindex, 0);
   }
   if (nat.kind != NAT_NONE) {
@@ -1117,6 +1157,21 @@ static __attribute__((noinline)) int tc4(struct __sk_buff *skb) {
      */
     __u32 csum = 34 + (nat.udp ? 6 : 16);
     __u64 mangled = nat.udp ? BPF_F_MARK_MANGLED_0 : 0;
+    if (nat.udp) {
+      __u8 *d4 = data;
+      if ((void *)(d4 + 42) > end) return TC_ACT_SHOT;
+      if (*(__u16 *)(d4 + 40) == 0) {
+        /* No checksum (0 stays 0): the helpers would leave it and skb->csum with it, but the port
+         * written changed the packet's sum (the address's change the header checksum took back):
+         * under CHECKSUM_COMPLETE skb->csum takes it instead, with no helper for the checksum. */
+        bpf_csum_update(skb, csum_diff2(nat.old_port, nat.nport));
+        return bpf_redirect(ifindex, 0);
+      }
+    }
+    /* Under CHECKSUM_COMPLETE these keep skb->csum right as they are: in the packet's sum the
+     * address's change cancels the header checksum's, the port's its part of the TCP/UDP
+     * checksum's; what is left, the checksum's change for the pseudo-header's address, is what
+     * the helper moves skb->csum by (BPF_F_PSEUDO_HDR). */
     bpf_l4_csum_replace(skb, csum, nat.old_addr, nat.naddr, BPF_F_PSEUDO_HDR | mangled | 4);
     bpf_l4_csum_replace(skb, csum, nat.old_port, nat.nport, mangled | 2);
   }
