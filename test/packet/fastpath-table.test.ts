@@ -265,22 +265,32 @@ describe('kernel fast path table: NAT connections, both directions, once establi
       const r = map.forward(u32(s), u32(d), sp, dp, 6, f, bytes);
       path.push(`${dir}:${r}`);
       if (r === 'counted') return;
-      Object.assign(meta, { dir, af: 4, protocol: 'tcp', saddr: ip(s), sport: sp, daddr: ip(d), dport: dp, tcpFlags: f, bytes, mark: 0 });
       const gone = r === 'event' ? map.lastGone : null;
-      if (r === 'event') {
-        if (map.lastToken >>> 16) table.ackCarried(u32(s), u32(d), sp, dp, map.lastToken >>> 16);
+      const { lastPkts, lastBytes, lastKind, lastToken } = map;
+      const decide = (): void => {
+        Object.assign(meta, { dir, af: 4, protocol: 'tcp', saddr: ip(s), sport: sp, daddr: ip(d), dport: dp, tcpFlags: f, bytes, mark: 0 });
+        if (r === 'event') {
+          if (lastToken >>> 16) table.ackCarried(u32(s), u32(d), sp, dp, lastToken >>> 16);
+          acks();
+          meta.dir = table.reported(u32(s), u32(d), sp, dp, f, lastPkts, lastBytes, lastKind, lastToken);
+        }
+        verdictToAction(meta, rig.e.processPacket(meta), a);
+        table.offer(meta, a, HOP);
         acks();
-        meta.dir = table.reported(u32(s), u32(d), sp, dp, f, map.lastPkts, map.lastBytes, map.lastKind, map.lastToken);
-      }
-      verdictToAction(meta, rig.e.processPacket(meta), a);
-      table.offer(meta, a, HOP);
-      acks();
-      // The last ACK's report is followed by the other direction's (host.ts reads them in this order).
-      if (gone) table.gone(gone.saddr, gone.daddr, gone.sport, gone.dport, gone.pkts, gone.bytes);
+        // The last ACK's report is followed by the other direction's (host.ts reads them in this order).
+        if (gone) table.gone(gone.saddr, gone.daddr, gone.sport, gone.dport, gone.pkts, gone.bytes);
+      };
+      // Reports in the ring buffer, still to be read (user space reads them later, in order).
+      if (r === 'event' && held) held.push(decide);
+      else decide();
     };
+    /** While set, the kernel's reports wait here (readReports decides them). */
+    let held: (() => void)[] | null = null;
+    const holdReports = (): void => { held = []; };
+    const readReports = (): void => { const h = held ?? []; held = null; for (const f of h) f(); };
     const acks = ackDecider(rig, table);
     const sweep = (): void => table.sweep();
-    return { rig, key, map, table, send, path, sent, sweep, stats: () => rig.e.service(key)!.stats };
+    return { rig, key, map, table, send, path, sent, sweep, holdReports, readReports, stats: () => rig.e.service(key)!.stats };
   }
 
   /** The same packets through an engine alone (every packet in user space): the states and counters to match. */
@@ -392,6 +402,35 @@ describe('kernel fast path table: NAT connections, both directions, once establi
     d.sweep();
     assert.equal(d.stats().outpkts - out0, 2, 'OutPkts: only what came after the takeover (the ACK and the FIN)');
     assert.notEqual(d.rig.e.connections().find((x) => x.protocol === 'TCP')!.state, 'ESTABLISHED', 'the engine stepped the close');
+  });
+
+  it('a sweep between the kernel ending a NAT connection and the read of its reports leaves the slot for the END report: its last counters reach the engine, nothing counted evicted', () => {
+    const d = natDirector(HOP);
+    for (const [dir, fl, bytes] of opened) d.send(dir, fl, bytes);
+    d.holdReports();
+    const close = [['out', 'FA'], ['in', 'A'], ['in', 'FA'], ['out', 'A']] as const;
+    for (const [dir, fl] of close) d.send(dir, fl);
+    assert.equal(d.map.entries.size, 0, 'the kernel ended both entries');
+    d.sweep();
+    assert.equal(d.table.counters.evicted, 0, 'not evicted at the first sweep that finds it gone');
+    d.readReports();
+    d.sweep();
+    assert.equal(d.table.size, 0);
+    assert.equal(d.table.counters.evicted, 0);
+    const ref = reference([...opened, ...close]);
+    assert.deepEqual([d.stats().inpkts, d.stats().outpkts, d.stats().inbytes, d.stats().outbytes], [ref.stats.inpkts, ref.stats.outpkts, ref.stats.inbytes, ref.stats.outbytes]);
+    const conn = d.rig.e.connections().find((x) => x.protocol === 'TCP')!;
+    assert.equal(conn.state, ref.conn.state);
+  });
+
+  it('a NAT flow gone from the kernel with no report to come (evicted by its LRU) is counted evicted at the second sweep that finds it gone, and leaves the table', () => {
+    const d = natDirector(HOP);
+    for (const [dir, fl, bytes] of opened) d.send(dir, fl, bytes);
+    d.map.entries.clear();
+    d.sweep();
+    assert.deepEqual([d.table.size, d.table.counters.evicted], [1, 0]);
+    d.sweep();
+    assert.deepEqual([d.table.size, d.table.counters.evicted], [0, 1]);
   });
 
   it('without a next hop toward the client the replies stay in user space; counters still exact', () => {

@@ -52,6 +52,8 @@ interface Installed6 {
   nat: Nat6 | null;
   /** The kernel ended both entries (END with a GONE to follow): the sweep leaves it. */
   ending: boolean;
+  /** A sweep found it gone from the kernel once (its END report may still come: fastpath.ts SF.MISSING). */
+  missing: boolean;
 }
 
 /** What the IPv6 table did (status: fastPath.ipv6). */
@@ -189,13 +191,14 @@ export class FastPathTable6 {
         writeFlowKey6(outKey, rip, m.saddr.words, a.rport, m.sport, proto);
         n = { rip, rport: a.rport, vip, vport: a.vport, outKey, out: false, outPkts: 0, outBytes: 0 };
       }
-      e = { key, saddr: words(m.saddr.words), daddr, dport: m.dport, proto, conn: a.conn, needAck, hop, pkts: 0, bytes: 0, nat: n, ending: false };
+      e = { key, saddr: words(m.saddr.words), daddr, dport: m.dport, proto, conn: a.conn, needAck, hop, pkts: 0, bytes: 0, nat: n, ending: false, missing: false };
       this.flows.set(id, e);
       this.counters.installed++;
     } else {
       e.conn = a.conn;
       e.needAck = needAck;
       e.hop = hop;
+      e.missing = false;
     }
     e.pkts = 0;
     e.bytes = 0;
@@ -340,7 +343,7 @@ export class FastPathTable6 {
     }
     // (The kernel installed the replies' entry beside the client's: both counted from zero.)
     const n: Nat6 | null = outKey ? { rip: words(kernelNat!.rip), rport: kernelNat!.rport, vip: words(a.vip6?.words ?? m.daddr.words), vport: a.vport, outKey, out: true, outPkts: 0, outBytes: 0 } : null;
-    this.flows.set(id, { key, saddr: words(m.saddr.words), daddr: key6(m.daddr.words), dport: m.dport, proto, conn: a.conn, needAck: a.fast === FAST.NEED_ACK, hop: hop!, pkts: 0, bytes: 0, nat: n, ending: false });
+    this.flows.set(id, { key, saddr: words(m.saddr.words), daddr: key6(m.daddr.words), dport: m.dport, proto, conn: a.conn, needAck: a.fast === FAST.NEED_ACK, hop: hop!, pkts: 0, bytes: 0, nat: n, ending: false, missing: false });
     this.counters.installed++;
     this.counters.flows = this.flows.size;
   }
@@ -373,12 +376,19 @@ export class FastPathTable6 {
   private sweepOne(id: string, e: Installed6): void {
     if (e.ending) return; // (its GONE report is on its way: the kernel ended both entries)
     if (!this.map.get(e.key, this.scratch)) {
-      // Evicted by the kernel's LRU (or cleared from outside): its counts since the last sweep went with it.
+      // Ended by the kernel after the events were read (its report comes), or evicted by its LRU
+      // (or cleared from outside): evicted at the second visit that finds it gone (fastpath.ts).
+      if (!e.missing) {
+        e.missing = true;
+        return;
+      }
+      // Evicted: its counts since the last sweep went with it.
       if (e.nat?.out && this.map.take(e.nat.outKey, this.scratch)) this.harvest(e, true);
       this.forget(id, false);
       this.counters.evicted++;
       return;
     }
+    e.missing = false;
     if (!this.harvest(e)) {
       this.remove(id, e);
       return;

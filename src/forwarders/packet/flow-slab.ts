@@ -16,7 +16,12 @@ import type { NextHop } from '../../os/neigh.ts';
 
 /** Slot flags. */
 /** (ENDING: the kernel ended both NAT entries at the last ACK; the other direction's GONE report frees the slot.) */
-export const SF = { USED: 1, NEED_ACK: 2, NAT: 4, OUT: 8, CLOSING: 16, ENDING: 32 } as const;
+/**
+ * MISSING: a sweep found the flow gone from the kernel once; the next visit that finds it gone
+ * too counts it evicted (fastpath.ts sweepOne: the kernel may have ended it just after the events
+ * were read, and its END report, with its last counters, is then still to come).
+ */
+export const SF = { USED: 1, NEED_ACK: 2, NAT: 4, OUT: 8, CLOSING: 16, ENDING: 32, MISSING: 64 } as const;
 
 /**
  * Bytes per slot: saddr, daddr, rip, vip 16; sport, dport, rport, vport 8; proto, flags, tun 3;
