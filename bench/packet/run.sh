@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 if [ "$(id -u)" != 0 ]; then echo "bench/packet needs root (network namespaces, AF_PACKET)"; exit 0; fi
-exec timeout --kill-after=10 1500 node --import tsx bench/packet/run.ts "$@"
+exec timeout --kill-after=10 2400 node --import tsx bench/packet/run.ts "$@"

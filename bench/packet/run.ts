@@ -13,9 +13,13 @@
  *    all (the client straight to both real servers through the router) whose machine CPU per
  *    request is the baseline: "added CPU" = the machine's busy time per request minus the
  *    baseline's, the one figure that counts a balancer's work wherever it runs (its process,
- *    softirq on any CPU, the kernel fast path, nftables). BENCH_ROUNDS rounds (default 3), each
- *    director in a fresh lab per round, the workloads back to back; the tables give medians.
- * Prints tables and the ratios.  Env: BENCH_SECONDS (default 4), BENCH_WARMUP (default 0), BENCH_PACKETS (default 200000),
+ *    softirq on any CPU, the kernel fast path, nftables). BENCH_ROUNDS rounds (default 5), each
+ *    director in a fresh lab per round, the workloads back to back, the directors' order rotated
+ *    from round to round (a machine growing busier during a run spreads over all of them); the
+ *    tables give medians with the spread (lowest-highest of the rounds), and each of our
+ *    directors' ratios to DNAT and HAProxy are also given per round (the peer of the same round,
+ *    added CPU against that round's baseline): their median and spread.
+ * Prints tables and the ratios.  Env: BENCH_SECONDS (default 4), BENCH_WARMUP (default 4), BENCH_PACKETS (default 200000),
  * BENCH_PERF=1: also sample each director process with `perf record -g` during its HTTP run and
  * report the share of its CPU spent in softirq work run in its context (on veth, a send delivers
  * the packet through the peer namespaces' stacks -- bridge, router, the real server's or the
@@ -41,16 +45,17 @@ const PEERS = process.env['BENCH_PEERS'] !== '0';
 /** BENCH_NGINX=0: leave nginx stream out (the issue's targets name DNAT and HAProxy only). */
 const NGINX = process.env['BENCH_NGINX'] !== '0';
 const PACKETS = Number(process.env['BENCH_PACKETS'] ?? 200_000);
-const ROUNDS = Math.max(1, Number(process.env['BENCH_ROUNDS'] ?? 3));
+const ROUNDS = Math.max(1, Number(process.env['BENCH_ROUNDS'] ?? 5));
 /**
- * BENCH_WARMUP seconds (default 0): before the measured workloads of every director (ours and the
- * peers), an unmeasured run of the first workload, so that a freshly started daemon's JIT warm-up
- * (V8 compiling its hot paths on a second thread: ~4 µs per request of the first 8-second
- * workload) is not counted in it. Not before the no-balancer baseline: a warm-up there (wrk
- * straight to each real server) left its new-connection run at a quarter of its rate (not
- * understood yet), so with a warm-up compare directors' machine µs/req with each other.
+ * BENCH_WARMUP seconds (default 4; 0: none): before the measured workloads of every director
+ * (ours and the peers alike), an unmeasured run of the first workload, so that a freshly started
+ * daemon's JIT warm-up (V8 compiling its hot paths on a second thread: 12.2 µs of daemon CPU per
+ * new NAT connection in a fresh daemon's first 8 s, 7.8 in the next 8 s, bench/packet/profile.ts)
+ * is not counted: a real director's daemon runs for days, not for the 8 seconds of one
+ * measurement. Not before the no-balancer baseline (nothing there to warm; a warm-up there, wrk
+ * straight to each real server, left its new-connection run at a quarter of its rate).
  */
-const WARMUP = Math.max(0, Number(process.env['BENCH_WARMUP'] ?? 0));
+const WARMUP = Math.max(0, Number(process.env['BENCH_WARMUP'] ?? 4));
 /** The issue's three workloads (wrk path, connections, new connection per request or keep-alive). */
 const WORKLOADS = [
   { name: 'new connection per request, 1 KiB', path: '/1k', conns: 32, close: true },
@@ -190,26 +195,29 @@ async function wrkDirect(name: string, w: Workload): Promise<HttpResult> {
 
 const fmt = (v: number, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : '-');
 
-interface Row { name: string; workload: string; r: HttpResult }
+interface Row { name: string; workload: string; round: number; r: HttpResult }
 const BASELINE = 'no balancer (client straight to the real servers)';
 
 async function main(): Promise<void> {
   const pps: PpsResult[] = [];
   const rows: Row[] = [];
   const fwdNotes = new Map<string, string>();
+  let round = 0;
   const runAll = async (name: string, host: string, pids: number[] | 'kernel'): Promise<void> => {
     if (WARMUP > 0) inNs(ns.client, ['wrk', '-t', '2', '-c', '32', '-d', `${WARMUP}s`, '-H', 'Connection: close', `http://${host}${WORKLOADS[0].path}`]);
-    for (const w of WORKLOADS) rows.push({ name, workload: w.name, r: await wrk(name, `http://${host}${w.path}`, pids, w) });
+    for (const w of WORKLOADS) rows.push({ name, workload: w.name, round, r: await wrk(name, `http://${host}${w.path}`, pids, w) });
   };
   const runs: [LabMode, number | 'tc' | 'xdp' | 'none' | null][] = [
     ...(MODES.includes('dr') ? DR_VARIANTS.map((w) => ['dr', w] as [LabMode, number | 'tc' | 'xdp' | 'none']) : []),
     ...(['tun', 'nat'] as const).filter((m) => MODES.includes(m)).map((m) => [m, null] as [LabMode, null]),
   ];
   try {
-    for (let round = 1; round <= ROUNDS; round++) {
+    for (round = 1; round <= ROUNDS; round++) {
       process.stderr.write(`bench/packet: round ${round} of ${ROUNDS}\n`);
+      /** This round's directors (ours, the peers, the baseline), each in a fresh lab; run rotated below. */
+      const steps: (() => Promise<void>)[] = [];
       // ---- our forwarder, per mode ------------------------------------------------------------
-      for (const [mode, workers] of runs) {
+      for (const [mode, workers] of runs) steps.push(async () => {
         const flag = mode === 'nat' ? '-m' : mode === 'dr' ? '-g' : '-i';
         const label = `${mode.toUpperCase()}${workers === null ? '' : workers === 'tc' || workers === 'xdp' ? ` (${workers} fast path)` : workers === 'none' || workers === 0 ? ' (main thread, no fast path)' : ` (${workers} workers)`}`;
         await labUp(mode, { prefix, ...(workers === 'tc' || workers === 'xdp' ? { fastPath: workers } : { daemonArgs: workers === null ? [] : workers === 'none' || workers === 0 ? ['--fast-path', 'none'] : ['--workers', String(workers)] }) });
@@ -245,7 +253,7 @@ async function main(): Promise<void> {
         } finally {
           await labDown(prefix);
         }
-      }
+      });
       // ---- peers on the director, each in a fresh NAT lab (the real servers route through the
       // director; no tsvs daemon). Fresh: a peer run leaves TIME_WAIT sockets and conntrack entries
       // for the very client ports the next run's wrk reuses (a DNAT run after HAProxy's found
@@ -266,26 +274,31 @@ async function main(): Promise<void> {
         };
         const hcfg = `/run/tsvs/${prefix}-haproxy.cfg`;
         writeFileSync(hcfg, `global\n  maxconn 4000\n  nbthread 2\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\nfrontend f\n  bind ${LAB.vip}:80\n  default_backend b\nbackend b\n  balance roundrobin\n${rs.map((r, i) => `  server s${i} ${r}\n`).join('')}`);
-        await peer('HAProxy (mode tcp)', () => spawnInNs(ns.dir, ['haproxy', '-db', '-f', hcfg]), (p) => killPid(p as number));
+        steps.push(() => peer('HAProxy (mode tcp)', () => spawnInNs(ns.dir, ['haproxy', '-db', '-f', hcfg]), (p) => killPid(p as number)));
         if (NGINX) {
           const ncfg = `/run/tsvs/${prefix}-nginx.conf`;
           writeFileSync(ncfg, `load_module /usr/lib/nginx/modules/ngx_stream_module.so;\ndaemon off;\nmaster_process off;\nworker_processes 1;\npid /run/tsvs/${prefix}-nginx.pid;\nerror_log /dev/null;\nevents { worker_connections 8192; }\nstream {\n  upstream b {\n${rs.map((r) => `    server ${r};\n`).join('')}  }\n  server { listen ${LAB.vip}:80; proxy_pass b; }\n}\n`);
-          await peer('nginx stream', () => spawnInNs(ns.dir, ['nginx', '-c', ncfg]), (p) => killPid(p as number));
+          steps.push(() => peer('nginx stream', () => spawnInNs(ns.dir, ['nginx', '-c', ncfg]), (p) => killPid(p as number)));
         }
-        await peer('kernel nftables DNAT', () => {
+        steps.push(() => peer('kernel nftables DNAT', () => {
           const dn = inNs(ns.dir, ['sh', '-c', `printf 'table ip tsvsdnat {\\n chain pre {\\n  type nat hook prerouting priority -100;\\n  ip daddr ${LAB.vip} tcp dport 80 dnat to numgen inc mod 2 map { 0 : ${LAB.rs[0]}, 1 : ${LAB.rs[1]} }\\n }\\n}\\n' | nft -f -`]);
           if (dn.status !== 0) process.stderr.write(`nft DNAT: ${dn.err}\n`);
           return 'kernel';
-        }, async () => {});
+        }, async () => {}));
       }
       // ---- the baseline: no balancer. The DR lab's real servers route through the router, so
       // the client reaches rs1 by its own address with no director on the path.
-      await labUp('dr', { prefix, director: 'none' });
-      try {
-        for (const w of WORKLOADS) rows.push({ name: BASELINE, workload: w.name, r: await wrkDirect(BASELINE, w) });
-      } finally {
-        await labDown(prefix);
-      }
+      steps.push(async () => {
+        await labUp('dr', { prefix, director: 'none' });
+        try {
+          for (const w of WORKLOADS) rows.push({ name: BASELINE, workload: w.name, round, r: await wrkDirect(BASELINE, w) });
+        } finally {
+          await labDown(prefix);
+        }
+      });
+      // Rotated: round r starts at step r-1 (DR first in round 1, as before; the UDP burst stays in round 1's DR run).
+      const k = (round - 1) % steps.length;
+      for (const step of [...steps.slice(k), ...steps.slice(0, k)]) await step();
     }
   } finally {
     await labDown(prefix);
@@ -299,25 +312,40 @@ async function main(): Promise<void> {
   const kern = pps.find((p) => p.name.startsWith('kernel'));
   if (kern) for (const p of pps) if (p !== kern) console.log(`${p.name}: ratio machine CPU/pkt tsvs / kernel ${fmt(p.machineUsPerPkt / kern.machineUsPerPkt, 2)}; pkts/s ${fmt(p.pps / kern.pps, 2)}`);
 
-  // ---- HTTP: medians over the rounds, per workload -------------------------------------------
+  // ---- HTTP: medians over the rounds, per workload, with the spread -------------------------
   const names = [...new Set(rows.map((r) => r.name))];
-  const med = (name: string, workload: string, f: (r: HttpResult) => number) => median(rows.filter((r) => r.name === name && r.workload === workload).map((r) => f(r.r)));
+  const of = (name: string, workload: string, f: (r: HttpResult) => number) => rows.filter((r) => r.name === name && r.workload === workload).map((r) => f(r.r));
+  const med = (name: string, workload: string, f: (r: HttpResult) => number) => median(of(name, workload, f));
+  /** Lowest-highest of the rounds. */
+  const spread = (xs: number[], d = 1) => { const v = xs.filter(Number.isFinite); return v.length ? `${fmt(Math.min(...v), d)}-${fmt(Math.max(...v), d)}` : '-'; };
+  /** One round's figure of a director for a workload (NaN when that round has none). */
+  const at = (name: string, workload: string, rd: number, f: (r: HttpResult) => number) => { const r = rows.find((x) => x.name === name && x.workload === workload && x.round === rd); return r ? f(r.r) : NaN; };
   for (const w of WORKLOADS) {
     const base = med(BASELINE, w.name, (r) => r.machineUsPerReq);
     const added = (n: string) => med(n, w.name, (r) => r.machineUsPerReq) - base;
-    console.log(`\n## HTTP, ${w.name} (wrk -c${w.conns} -d${SECS}s${w.close ? ', Connection: close' : ''}; medians of ${ROUNDS})`);
-    console.log(`| director | req/s | machine µs/req | added µs/req (minus no balancer) | director process µs/req |${PERF ? ' of which softirq in its context |' : ''} errors (last round) |`);
-    console.log(`|---|---|---|---|---|${PERF ? '---|' : ''}---|`);
+    console.log(`\n## HTTP, ${w.name} (wrk -c${w.conns} -d${SECS}s${w.close ? ', Connection: close' : ''}; medians of ${ROUNDS}, lowest-highest of the rounds beside them)`);
+    console.log(`| director | req/s | (rounds) | machine µs/req | (rounds) | added µs/req (minus no balancer) | director process µs/req |${PERF ? ' of which softirq in its context |' : ''} errors (last round) |`);
+    console.log(`|---|---|---|---|---|---|---|${PERF ? '---|' : ''}---|`);
     for (const n of names) {
       const last = rows.filter((r) => r.name === n && r.workload === w.name).at(-1)?.r;
-      console.log(`| ${n} | ${fmt(med(n, w.name, (r) => r.rps), 0)} | ${fmt(med(n, w.name, (r) => r.machineUsPerReq))} | ${n === BASELINE ? '-' : fmt(added(n))} | ${fmt(med(n, w.name, (r) => r.directorUsPerReq))} |${PERF ? ` ${fmt(med(n, w.name, (r) => r.softirqShare) * 100, 0)}% |` : ''} ${last?.errors ?? ''} |`);
+      console.log(`| ${n} | ${fmt(med(n, w.name, (r) => r.rps), 0)} | ${spread(of(n, w.name, (r) => r.rps), 0)} | ${fmt(med(n, w.name, (r) => r.machineUsPerReq))} | ${spread(of(n, w.name, (r) => r.machineUsPerReq))} | ${n === BASELINE ? '-' : fmt(added(n))} | ${fmt(med(n, w.name, (r) => r.directorUsPerReq))} |${PERF ? ` ${fmt(med(n, w.name, (r) => r.softirqShare) * 100, 0)}% |` : ''} ${last?.errors ?? ''} |`);
     }
     const dnat = 'kernel nftables DNAT', hap = 'HAProxy (mode tcp)';
     for (const n of names.filter((x) => x.startsWith('tsvs'))) {
       const parts: string[] = [];
       for (const peerName of [dnat, hap]) {
         if (!names.includes(peerName)) continue;
-        parts.push(`vs ${peerName}: req/s ${fmt(med(n, w.name, (r) => r.rps) / med(peerName, w.name, (r) => r.rps), 2)}x, added CPU/req ${fmt(added(n) / added(peerName), 2)}x`);
+        // Per round: the ratio to that round's peer, added CPU against that round's baseline.
+        const rr: number[] = [], cr: number[] = [], mr: number[] = [];
+        for (let rd = 1; rd <= ROUNDS; rd++) {
+          const b = at(BASELINE, w.name, rd, (r) => r.machineUsPerReq);
+          const mine = at(n, w.name, rd, (r) => r.machineUsPerReq), theirs = at(peerName, w.name, rd, (r) => r.machineUsPerReq);
+          rr.push(at(n, w.name, rd, (r) => r.rps) / at(peerName, w.name, rd, (r) => r.rps));
+          cr.push((mine - b) / (theirs - b));
+          mr.push(mine / theirs);
+        }
+        parts.push(`vs ${peerName}: req/s ${fmt(med(n, w.name, (r) => r.rps) / med(peerName, w.name, (r) => r.rps), 2)}x, added CPU/req ${fmt(added(n) / added(peerName), 2)}x` +
+          ` (per round: req/s median ${fmt(median(rr), 2)}x, ${spread(rr, 2)}; added CPU median ${fmt(median(cr), 2)}x, ${spread(cr, 2)}; machine µs/req median ${fmt(median(mr), 2)}x)`);
       }
       if (parts.length) console.log(`${n}, ${w.name}: ${parts.join('; ')}`);
     }
