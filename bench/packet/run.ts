@@ -316,14 +316,14 @@ async function main(): Promise<void> {
   const names = [...new Set(rows.map((r) => r.name))];
   const of = (name: string, workload: string, f: (r: HttpResult) => number) => rows.filter((r) => r.name === name && r.workload === workload).map((r) => f(r.r));
   const med = (name: string, workload: string, f: (r: HttpResult) => number) => median(of(name, workload, f));
-  /** Lowest-highest of the rounds. */
-  const spread = (xs: number[], d = 1) => { const v = xs.filter(Number.isFinite); return v.length ? `${fmt(Math.min(...v), d)}-${fmt(Math.max(...v), d)}` : '-'; };
+  /** Lowest..highest of the rounds. */
+  const spread = (xs: number[], d = 1) => { const v = xs.filter(Number.isFinite); return v.length ? `${fmt(Math.min(...v), d)}..${fmt(Math.max(...v), d)}` : '-'; };
   /** One round's figure of a director for a workload (NaN when that round has none). */
   const at = (name: string, workload: string, rd: number, f: (r: HttpResult) => number) => { const r = rows.find((x) => x.name === name && x.workload === workload && x.round === rd); return r ? f(r.r) : NaN; };
   for (const w of WORKLOADS) {
     const base = med(BASELINE, w.name, (r) => r.machineUsPerReq);
     const added = (n: string) => med(n, w.name, (r) => r.machineUsPerReq) - base;
-    console.log(`\n## HTTP, ${w.name} (wrk -c${w.conns} -d${SECS}s${w.close ? ', Connection: close' : ''}; medians of ${ROUNDS}, lowest-highest of the rounds beside them)`);
+    console.log(`\n## HTTP, ${w.name} (wrk -c${w.conns} -d${SECS}s${w.close ? ', Connection: close' : ''}; medians of ${ROUNDS}, lowest..highest of the rounds beside them)`);
     console.log(`| director | req/s | (rounds) | machine µs/req | (rounds) | added µs/req (minus no balancer) | director process µs/req |${PERF ? ' of which softirq in its context |' : ''} errors (last round) |`);
     console.log(`|---|---|---|---|---|---|---|${PERF ? '---|' : ''}---|`);
     for (const n of names) {
