@@ -265,6 +265,15 @@ export interface VrrpInstanceConfig {
    */
   readonly accept?: boolean;
   readonly lvs_sync_daemon_interface?: string;
+  /**
+   * dont_track_primary: the instance's interface (and a use_vmac macvlan's base) going down does
+   * not put it in FAULT, nor do its addresses on that interface make it tracked; without accept
+   * mode, its link-local IPv6 addresses on that interface (and no_track ones) are refused by
+   * interface name (nftables set vips_link_local_name) unless `nftables_ifindex`.
+   */
+  readonly dont_track_primary?: boolean;
+  /** global_defs nftables_ifindex: link-local addresses always refused by interface index. */
+  readonly nftables_ifindex?: boolean;
   readonly at: SourcePos;
 }
 

@@ -10,8 +10,10 @@
  * / `out_link_local` chains, never reaching `@vips`: keepalived keeps those in a set of their own,
  * `vips_link_local` (address . interface index, the address's interface), made with its two drop
  * rules the first time one is needed (nft_update_ipv6_address, setup_link_local_checks).
- * (keepalived's `vips_link_local_name` variant, address . interface name, is only used with
- * dont_track_primary, which tsvs does not read.)
+ * Under dont_track_primary (and without global_defs nftables_ifindex) a link-local address on
+ * the instance's own interface, or written no_track, goes in `vips_link_local_name` (address .
+ * interface name) instead, with its own two rules: the instance does not follow that interface,
+ * which may go and come back with another index.
  *
  * The same table holds use_vmac's entries (./vrrp-firewall.ts): everything here is added with
  * `add` (idempotent) and elements are added and deleted one by one, never the table rewritten.
@@ -52,39 +54,51 @@ export function acceptFirewallSetup(f: 4 | 6): string {
 export interface FirewallAddress {
   readonly addr: string;
   readonly dev: string;
+  /** A link-local address matched by interface name rather than index (dont_track_primary; see above). */
+  readonly byName?: boolean;
 }
 
 /** fe80::/10 (keepalived's IN6_IS_ADDR_LINKLOCAL): the first group is fe80 to febf. */
 export const isLinkLocal6 = (addr: string): boolean => /^fe[89ab][0-9a-f]:/i.test(addr);
 
-/** The set an address goes in: `vips` of its family, or IPv6's `vips_link_local` for a link-local one. */
-type SetName = 'vips4' | 'vips6' | 'll';
+/** The set an address goes in: `vips` of its family, or IPv6's `vips_link_local` (by index) / `vips_link_local_name` for a link-local one. */
+type SetName = 'vips4' | 'vips6' | 'll' | 'llName';
 
-const setOf = (a: FirewallAddress): SetName => (!a.addr.includes(':') ? 'vips4' : isLinkLocal6(a.addr) ? 'll' : 'vips6');
+const setOf = (a: FirewallAddress): SetName => (!a.addr.includes(':') ? 'vips4' : !isLinkLocal6(a.addr) ? 'vips6' : a.byName ? 'llName' : 'll');
 
-/** The element as nft writes it: the address, or for a link-local one address . interface (nft resolves the name to its index). */
-const elementOf = (a: FirewallAddress): string => (setOf(a) === 'll' ? `${a.addr} . ${JSON.stringify(a.dev)}` : a.addr);
+/** The link-local sets, by index and by name: the set's name, its key type and the rules' interface words. */
+const LINK_LOCAL = {
+  ll: { set: 'vips_link_local', type: 'iface_index', iif: 'iif', oif: 'oif' },
+  llName: { set: 'vips_link_local_name', type: 'ifname', iif: 'iifname', oif: 'oifname' },
+} as const;
+type LinkLocalSet = keyof typeof LINK_LOCAL;
+
+/** The element as nft writes it: the address, or for a link-local one address . interface (by index, nft resolves the name). */
+const elementOf = (a: FirewallAddress): string => (setOf(a) === 'll' || setOf(a) === 'llName' ? `${a.addr} . ${JSON.stringify(a.dev)}` : a.addr);
 
 /**
- * The script that makes the link-local set and its two rules (pure; keepalived's
- * setup_link_local_checks without dont_track_primary): the interface is matched by index.
+ * The script that makes a link-local set and its two rules (pure; keepalived's
+ * setup_link_local_checks): the interface is matched by index, or by name under dont_track_primary.
  */
-export function acceptFirewallLinkLocalSetup(): string {
+export function acceptFirewallLinkLocalSetup(which: LinkLocalSet = 'll'): string {
   const t = 'ip6 keepalived';
+  const w = LINK_LOCAL[which];
   return [
-    `add set ${t} vips_link_local { type ipv6_addr . iface_index; }`,
-    `add rule ${t} in_link_local ip6 daddr . iif @vips_link_local drop`,
-    `add rule ${t} out_link_local ip6 saddr . oif @vips_link_local drop`,
+    `add set ${t} ${w.set} { type ipv6_addr . ${w.type}; }`,
+    `add rule ${t} in_link_local ip6 daddr . ${w.iif} @${w.set} drop`,
+    `add rule ${t} out_link_local ip6 saddr . ${w.oif} @${w.set} drop`,
   ].join('\n') + '\n';
 }
 
-/** The script that adds (or deletes) addresses of one family in its `vips` set, or link-local ones in `vips_link_local` (pure). */
+/** The script that adds (or deletes) addresses of one family in its `vips` set, or link-local ones in their set (pure). */
 export function acceptFirewallElements(op: 'add' | 'delete', f: 4 | 6, addrs: readonly FirewallAddress[]): string {
   let script = '';
   const global = addrs.filter((a) => setOf(a) === (f === 4 ? 'vips4' : 'vips6'));
   if (global.length) script += `${op} element ${fam(f)} keepalived vips { ${global.map(elementOf).join(', ')} }\n`;
-  const ll = f === 6 ? addrs.filter((a) => setOf(a) === 'll') : [];
-  if (ll.length) script += `${op} element ip6 keepalived vips_link_local { ${ll.map(elementOf).join(', ')} }\n`;
+  for (const which of f === 6 ? (['ll', 'llName'] as const) : []) {
+    const ll = addrs.filter((a) => setOf(a) === which);
+    if (ll.length) script += `${op} element ip6 keepalived ${LINK_LOCAL[which].set} { ${ll.map(elementOf).join(', ')} }\n`;
+  }
   return script;
 }
 
@@ -102,9 +116,9 @@ export interface AcceptFirewall {
 export function nftAcceptFirewall(run: NftScriptRunner = runNftScript): AcceptFirewall {
   const byOwner = new Map<string, readonly FirewallAddress[]>();
   const ready = new Set<4 | 6>();
-  let linkLocalReady = false;
-  /** The addresses refused now, one per element (a link-local address counts once per interface). */
-  const union = () => new Map([...byOwner.values()].flat().map((a) => [elementOf(a), a] as const));
+  const linkLocalReady = new Set<LinkLocalSet>();
+  /** The addresses refused now, one per element and set (a link-local address counts once per interface). */
+  const union = () => new Map([...byOwner.values()].flat().map((a) => [`${setOf(a)} ${elementOf(a)}`, a] as const));
   const exec = (script: string) => {
     if (!script) return;
     const r = run(script);
@@ -121,7 +135,11 @@ export function nftAcceptFirewall(run: NftScriptRunner = runNftScript): AcceptFi
     for (const f of [4, 6] as const) {
       const of = (l: FirewallAddress[]) => l.filter((a) => a.addr.includes(':') === (f === 6));
       if (of(came).length && !ready.has(f)) { script += acceptFirewallSetup(f); ready.add(f); }
-      if (f === 6 && came.some((a) => setOf(a) === 'll') && !linkLocalReady) { script += acceptFirewallLinkLocalSetup(); linkLocalReady = true; }
+      // In the order the addresses came, as keepalived makes each set with its first address.
+      for (const a of f === 6 ? came : []) {
+        const which = setOf(a);
+        if ((which === 'll' || which === 'llName') && !linkLocalReady.has(which)) { script += acceptFirewallLinkLocalSetup(which); linkLocalReady.add(which); }
+      }
       if (ready.has(f)) script += acceptFirewallElements('delete', f, of(left)) + acceptFirewallElements('add', f, of(came));
     }
     exec(script);
@@ -133,7 +151,7 @@ export function nftAcceptFirewall(run: NftScriptRunner = runNftScript): AcceptFi
       byOwner.clear();
       for (const f of ready) run(`delete table ${fam(f)} keepalived\n`);
       ready.clear();
-      linkLocalReady = false;
+      linkLocalReady.clear();
     },
   };
 }

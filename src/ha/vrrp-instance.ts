@@ -2,7 +2,7 @@
  * One running vrrp_instance: the pure VrrpMachine wired to a transport and to the side effects
  * (addresses, gratuitous ARP, notify scripts). Time is a monotonic clock in seconds.
  */
-import type { VrrpInstanceConfig } from '../config/desired.ts';
+import type { VrrpAddress, VrrpInstanceConfig } from '../config/desired.ts';
 import { formatIp, ipFromBytes, ipToBytes, parseIp, type Ip } from '../core/addr.ts';
 import { decodeAdvert, encodeAdvert } from './vrrp-codec.ts';
 import { VrrpMachine, type VrrpAction, type VrrpState } from './vrrp-machine.ts';
@@ -379,7 +379,10 @@ export class VrrpInstance {
     const fw = this.deps.firewall;
     if (!fw || this.cfg.accept !== false || this.cfg.priority === 255) return;
     try {
-      if (on) fw.add(this.cfg.name, [...this.cfg.virtual_ipaddress, ...this.cfg.virtual_ipaddress_excluded].map((v) => ({ addr: v.addr, dev: v.dev ?? this.dev })));
+      // keepalived (nft_update_ipv6_address): under dont_track_primary, one on the instance's own
+      // interface (the macvlan with use_vmac) or written no_track is matched by interface name.
+      const byName = (v: VrrpAddress) => !!this.cfg.dont_track_primary && !this.cfg.nftables_ifindex && ((v.dev ?? this.dev) === this.dev || v.extra.includes('no_track'));
+      if (on) fw.add(this.cfg.name, [...this.cfg.virtual_ipaddress, ...this.cfg.virtual_ipaddress_excluded].map((v) => ({ addr: v.addr, dev: v.dev ?? this.dev, ...(byName(v) ? { byName: true } : {}) })));
       else fw.del(this.cfg.name);
     } catch (e) {
       this.deps.log.warn({ instance: this.cfg.name, err: String((e as Error).message ?? e) }, `VRRP: cannot ${on ? 'set' : 'remove'} the no_accept firewall drop rule`);

@@ -90,15 +90,22 @@ export function trackOutcome(t: TrackInputs): { faults: string[]; delta: number 
 
 /**
  * The interfaces an instance tracks without track_interface, at weight 0 (FAULT while one is
- * down), as keepalived 2.2.7 adds them (vrrp.c vrrp_complete_instance, vrrp_static_track.c): the
- * interface of each virtual and excluded address (its own when the address names none), of each
- * virtual route with a device and each virtual rule with iif/oif, unless no_track; and those of
- * the static entries naming a track_group the instance is in.
+ * down), as keepalived 2.2.7 adds them (vrrp.c vrrp_complete_instance, vrrp_static_track.c): its
+ * own interface (the primary) unless dont_track_primary; the interface of each virtual and
+ * excluded address (its own when the address names none), of each virtual route with a device
+ * and each virtual rule with iif/oif, unless no_track; and those of the static entries naming a
+ * track_group the instance is in. Under dont_track_primary an address on the own interface does
+ * not make it tracked either (keepalived: "ensure that VIPs/eVIPs don't cause it to be tracked"),
+ * while routes and rules through it still do.
  */
 export function implicitInterfaces(ic: VrrpInstanceConfig, groups: readonly StaticTrackGroupConfig[] = []): string[] {
   const own = ic.interface ?? 'eth0';
   const out = new Set<string>();
-  for (const v of [...ic.virtual_ipaddress, ...ic.virtual_ipaddress_excluded]) if (!v.extra.includes('no_track')) out.add(v.dev ?? own);
+  if (!ic.dont_track_primary) out.add(own);
+  for (const v of [...ic.virtual_ipaddress, ...ic.virtual_ipaddress_excluded]) {
+    const dev = v.dev ?? own;
+    if (!v.extra.includes('no_track') && !(ic.dont_track_primary && dev === own)) out.add(dev);
+  }
   for (const r of ic.virtual_routes) if (!r.noTrack && r.dev) out.add(r.dev);
   for (const r of ic.virtual_rules) {
     if (r.noTrack) continue;

@@ -17,7 +17,9 @@ for (const [addr, ll] of LINK_LOCAL) {
   test(`${addr} is ${ll ? '' : 'not '}link-local (fe80::/10)`, () => assert.equal(isLinkLocal6(addr), ll));
 }
 
-const ELEMENTS: ReadonlyArray<{ name: string; op: 'add' | 'delete'; f: 4 | 6; addrs: { addr: string; dev: string }[]; script: string }> = [
+const ELEMENTS: ReadonlyArray<{ name: string; op: 'add' | 'delete'; f: 4 | 6; addrs: { addr: string; dev: string; byName?: boolean }[]; script: string }> = [
+  { name: 'a link-local address matched by name (dont_track_primary) goes in vips_link_local_name', op: 'add', f: 6, addrs: [{ addr: 'fe80::100', dev: 'eth1', byName: true }], script: 'add element ip6 keepalived vips_link_local_name { fe80::100 . "eth1" }\n' },
+  { name: 'by name and by index side by side, each in its set; byName means nothing for a global address', op: 'add', f: 6, addrs: [{ addr: 'fe80::100', dev: 'eth0', byName: true }, { addr: 'fe80::101', dev: 'eth1' }, { addr: 'fd00::1', dev: 'eth0', byName: true }], script: 'add element ip6 keepalived vips { fd00::1 }\nadd element ip6 keepalived vips_link_local { fe80::101 . "eth1" }\nadd element ip6 keepalived vips_link_local_name { fe80::100 . "eth0" }\n' },
   { name: 'IPv4 addresses go in ip vips', op: 'add', f: 4, addrs: [{ addr: '10.0.0.1', dev: 'eth0' }, { addr: 'fd00::1', dev: 'eth0' }], script: 'add element ip keepalived vips { 10.0.0.1 }\n' },
   { name: 'a global IPv6 address goes in ip6 vips, without its interface', op: 'add', f: 6, addrs: [{ addr: 'fd00::1', dev: 'eth0' }], script: 'add element ip6 keepalived vips { fd00::1 }\n' },
   { name: 'a link-local address goes in vips_link_local as address . interface', op: 'add', f: 6, addrs: [{ addr: 'fe80::100', dev: 'eth1' }], script: 'add element ip6 keepalived vips_link_local { fe80::100 . "eth1" }\n' },
@@ -76,6 +78,21 @@ test('close removes the tables; a link-local address after it makes the set agai
   assert.equal(ran[1], 'delete table ip6 keepalived\n');
   fw.add('A', [{ addr: 'fe80::100', dev: 'eth0' }]);
   assert.match(ran[2]!, /^add set ip6 keepalived vips_link_local /m);
+});
+
+test('dont_track_primary\'s by-name set comes with its first address, with iifname/oifname rules, in the order the addresses came; the by-index set beside it', () => {
+  const { ran, fw } = recorder();
+  fw.add('A', [{ addr: 'fe80::100', dev: 'eth0', byName: true }, { addr: 'fe80::101', dev: 'eth1' }]);
+  const lines = ran[0]!.trim().split('\n');
+  const at = (re: RegExp) => lines.findIndex((l) => re.test(l));
+  assert.ok(lines.includes('add set ip6 keepalived vips_link_local_name { type ipv6_addr . ifname; }'));
+  assert.ok(lines.includes('add rule ip6 keepalived in_link_local ip6 daddr . iifname @vips_link_local_name drop'));
+  assert.ok(lines.includes('add rule ip6 keepalived out_link_local ip6 saddr . oifname @vips_link_local_name drop'));
+  assert.ok(at(/add set .* vips_link_local_name/) < at(/add set .* vips_link_local \{/), 'the first address\'s set first');
+  fw.del('A');
+  assert.equal(ran[1], 'delete element ip6 keepalived vips_link_local { fe80::101 . "eth1" }\ndelete element ip6 keepalived vips_link_local_name { fe80::100 . "eth0" }\n');
+  fw.add('B', [{ addr: 'fe80::100', dev: 'eth0', byName: true }]);
+  assert.equal(ran[2], 'add element ip6 keepalived vips_link_local_name { fe80::100 . "eth0" }\n', 'the set stays made');
 });
 
 test('nft failing throws with nft\'s words', () => {

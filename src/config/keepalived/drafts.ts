@@ -67,4 +67,5 @@ export interface InstanceDraft {
   vmacXmitBase?: boolean;
   accept?: boolean;
   lvsSyncDaemonInterface?: string;
+  dontTrackPrimary?: boolean;
 }

@@ -83,6 +83,8 @@ export function globalDefsTable(st: KaState): Table {
   const keep = (s: Parameters<Table[string]['run']>[0]): void => { global.options[s.name.text] = s.args.map((a) => a.text).join(' '); };
   t['vrrp_strict'] = { run: (s) => { st.vrrpGlobal.strict = true; keep(s); } };
   t['vrrp_check_unicast_src'] = { run: (s) => { st.vrrpGlobal.checkUnicastSrc = true; keep(s); } };
+  // Link-local addresses refused by interface index even under dont_track_primary (ha/accept-firewall.ts).
+  t['nftables_ifindex'] = { run: (s) => { st.vrrpGlobal.nftIfindex = true; keep(s); } };
   t['vrrp_version'] = { run: (s) => {
     const a = c.arg(s, 0, 'a VRRP version');
     if (!a) return;

@@ -196,6 +196,8 @@ function completeInstance(st: KaState, d: InstanceDraft, sync: { name: string; t
     ...(d.garpMasterDelay !== undefined ? { garp_master_delay: d.garpMasterDelay } : {}),
     smtp_alert: d.smtpAlert ?? st.global.smtp_alert_vrrp ?? st.global.smtp_alert ?? false, use_vmac: d.useVmac, ...(vmac ? { vmac } : {}), accept,
     ...(d.lvsSyncDaemonInterface !== undefined ? { lvs_sync_daemon_interface: d.lvsSyncDaemonInterface } : {}),
+    ...(d.dontTrackPrimary ? { dont_track_primary: true } : {}),
+    ...(st.vrrpGlobal.nftIfindex ? { nftables_ifindex: true } : {}),
     at: d.at,
   };
 }

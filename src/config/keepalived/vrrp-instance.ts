@@ -228,13 +228,14 @@ export function parseInstance(st: KaState, s: Stmt): void {
     check_unicast_src: { run: () => { i.checkUnicastSrc = true; } },
     accept: { run: () => { i.accept = true; } },
     no_accept: { run: () => { i.accept = false; } },
+    dont_track_primary: { run: () => { i.dontTrackPrimary = true; } },
     lvs_sync_daemon_interface: { run: (x) => {
       const t = c.arg(x, 0, 'an interface name');
       if (t) i.lvsSyncDaemonInterface = t.text;
       c.warn(x.name, `${tag} vrrp_instance lvs_sync_daemon_interface is deprecated - please use global lvs_sync_daemon`);
     } },
     ...ignoredVrrp(c, ['garp_master_refresh', 'garp_master_repeat', 'garp_master_refresh_repeat', 'garp_lower_prio_delay', 'garp_lower_prio_repeat',
-      'dont_track_primary', 'native_ipv6', 'debug', 'skip_check_adv_addr', 'track_process',
+      'native_ipv6', 'debug', 'skip_check_adv_addr', 'track_process',
       'track_bfd', 'unicast_ttl', 'old_unicast_checksum', 'kernel_rx_buf_size', 'notify_master_rx_lower_pri',
       'lower_prio_no_advert', 'higher_prio_send_advert', 'mcast_dst_ip', 'promote_secondaries', 'linkbeat_use_polling',
       'use_vmac_addr', 'use_ipvlan', 'unicast_fault_no_peer', 'vrf', 'track_src_ip', 'notify_deleted', 'notify_priority_changes',
