@@ -3,7 +3,8 @@
  * keepalived 2.2.7 given the same file: no_accept with use_vmac over IPv4 (the accept-mode drop
  * rules and the macvlan's entries in one `table ip keepalived`), and no_accept over IPv6
  * (`table ip6 keepalived`, neighbour discovery let through, a link-local VIP in
- * `vips_link_local` keyed by address . interface). Each runs alone as MASTER in its own namespace in
+ * `vips_link_local` keyed by address . interface; under dont_track_primary in
+ * `vips_link_local_name`, address . interface name). Each runs alone as MASTER in its own namespace in
  * turn: `nft list ruleset` reads the same under tsvs as under keepalived, the VIPs (the link-local
  * one too) do not answer while the host's own addresses do, and each removes the table when it stops.
  */
@@ -30,6 +31,8 @@ interface Case {
   readonly holds: RegExp;
   /** A link-local VIP on the instance's interface (reached from the peer over the link). */
   readonly linkLocal?: string;
+  /** Another interface of this name made in each namespace first (one end of a veth pair, up; for an address on it). */
+  readonly other?: string;
 }
 
 const instance = (dev: string, body: string, vip: string) => `vrrp_instance VI_1 {
@@ -58,6 +61,15 @@ const CASES: Case[] = [
     conf: (dev) => `global_defs {\n  vrrp_version 3\n}\n${instance(dev, '', 'fd00:95::100/64\n    fe80::100/64')}`,
     holds: /table ip6 keepalived \{[^]*elements = \{ fd00:95::100 \}[^]*nd-neighbor-solicit[^]*vips_link_local \{\s*type ipv6_addr \. iface_index\s*elements = \{ fe80::100 \. "BASE" \}[^]*goto in_link_local[^]*ip6 daddr @vips drop[^]*ip6 daddr \. iif @vips_link_local drop/,
   },
+  {
+    // keepalived's nft_update_ipv6_address: under dont_track_primary a link-local address on the
+    // instance's own interface, or written no_track, is matched by interface name; one on another
+    // interface still by index. Each set is made (with its rules) by its first address.
+    name: 'dont_track_primary with no_accept over IPv6: link-local VIPs on the own interface and no_track ones in vips_link_local_name (address . ifname), one on another interface in vips_link_local',
+    vip: 'fd00:95::100', own: ['fd00:95::1', 'fd00:95::2'], on: (dev) => dev, linkLocal: 'fe80::100', other: 'tsvsdtp0',
+    conf: (dev) => `global_defs {\n  vrrp_version 3\n}\n${instance(dev, '  dont_track_primary\n', 'fd00:95::100/64\n    fe80::100/64\n    fe80::101/64 dev tsvsdtp0\n    fe80::102/64 no_track')}`,
+    holds: /vips_link_local_name \{\s*type ipv6_addr \. ifname\s*elements = \{ fe80::100 \. "BASE",\s*fe80::102 \. "BASE" \}[^]*vips_link_local \{\s*type ipv6_addr \. iface_index\s*elements = \{ fe80::101 \. "tsvsdtp0" \}[^]*ip6 daddr \. iifname @vips_link_local_name drop\s*ip6 daddr \. iif @vips_link_local drop/,
+  },
 ];
 
 /** The namespace's ruleset, the base interface's name written BASE. */
@@ -72,8 +84,8 @@ const PORT = 7071;
 /** A TCP connection from `ns` to addr:PORT within a second (bash's /dev/tcp). */
 const reaches = (ns: string, addr: string) => spawnSync('ip', ['netns', 'exec', ns, 'timeout', '1', 'bash', '-c', `exec 3<>/dev/tcp/${addr}/${PORT}`], { stdio: 'ignore' }).status === 0;
 const linkLocal = (ns: string, dev: string) => nsExec(ns, ['ip', '-6', 'addr', 'show', 'dev', dev, 'scope', 'link']).includes('inet6 fe80:');
-/** The interface's own (kernel-made) link-local address: the one that is not `vip`. */
-const ownLinkLocal = (ns: string, dev: string, vip: string) => [...nsExec(ns, ['ip', '-6', 'addr', 'show', 'dev', dev, 'scope', 'link']).matchAll(/inet6 (fe80:[0-9a-f:]+)\//g)].map((m) => m[1]!).find((x) => x !== vip);
+/** The interface's own (kernel-made, EUI-64: ...ff:fe...) link-local address, not a VIP. */
+const ownLinkLocal = (ns: string, dev: string) => [...nsExec(ns, ['ip', '-6', 'addr', 'show', 'dev', dev, 'scope', 'link']).matchAll(/inet6 (fe80:[0-9a-f:]+)\//g)].map((m) => m[1]!).find((x) => x.includes('ff:fe'));
 
 for (const c of CASES) {
   test(`${c.name}: nft list ruleset as keepalived 2.2.7 writes it; the table removed at stop`, { skip, timeout: 90_000 }, async () => {
@@ -88,6 +100,11 @@ for (const c of CASES) {
       const db = `v${process.pid % 100000}nb`;
       sh('ip', ['-n', a, 'link', 'add', da, 'type', 'veth', 'peer', 'name', db, 'netns', b]);
       for (const [ns, dev, addr] of [[a, da, '1'], [b, db, '2']] as const) {
+        if (c.other) {
+          nsExec(ns, ['ip', 'link', 'add', c.other, 'type', 'veth', 'peer', 'name', `${c.other}p`]);
+          nsExec(ns, ['sysctl', '-qw', `net.ipv6.conf.${c.other}.accept_dad=0`]);
+          for (const d of [`${c.other}p`, c.other]) nsExec(ns, ['ip', 'link', 'set', d, 'up']);
+        }
         nsExec(ns, ['sysctl', '-qw', `net.ipv6.conf.${dev}.accept_dad=0`]);
         nsExec(ns, ['ip', 'addr', 'add', `10.95.0.${addr}/24`, 'dev', dev]);
         nsExec(ns, ['ip', 'addr', 'add', `fd00:95::${addr}/64`, 'dev', dev, 'nodad']);
@@ -114,7 +131,7 @@ for (const c of CASES) {
           // Over the link from the peer's side (its interface is the scope): the host's own
           // link-local address answers, the link-local VIP beside it does not.
           const peerDev = r.peer === a ? da : db;
-          const own = ownLinkLocal(r.ns, r.dev, c.linkLocal);
+          const own = ownLinkLocal(r.ns, r.dev);
           assert.ok(own, `${r.who}: its own link-local address`);
           assert.ok(hasAddr(r.ns, r.dev, c.linkLocal), `${r.who}: the link-local VIP is on ${r.dev}`);
           assert.ok((await waitFor(() => reaches(r.peer, `${own}%${peerDev}`), 5000, 100)) >= 0, `${r.who}: its own link-local address answers`);
