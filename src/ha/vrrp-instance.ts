@@ -132,6 +132,21 @@ export class VrrpInstance {
   }
 
   private faults = new Set<string>();
+  private sourceGone = false;
+
+  /**
+   * keepalived's netlink reflector (keepalived_netlink.c, address deleted / assigned): an instance
+   * whose source address was taken from its interface (no unicast_src_ip / mcast_src_ip) is in
+   * FAULT while that interface has no address of its family (IPv6: no link-local one), whatever
+   * dont_track_primary says; one assigned again brings it back (BACKUP).
+   */
+  setSourcePresent(present: boolean, dev: string): void {
+    if (present !== this.sourceGone) return;
+    this.sourceGone = !present;
+    this.deps.log.info({ instance: this.cfg.name, interface: dev }, present ? 'an address is assigned again on the instance\'s interface' : 'the instance\'s interface has lost its address');
+    this.apply(this.machine.setFault(this.deps.now(), `no address on ${dev}`, !present));
+    this.schedule();
+  }
 
   /** track_script / track_interface outcome: fault sources and the priority delta (vrrp-track.ts). */
   setTracking(faults: readonly string[], delta: number): void {

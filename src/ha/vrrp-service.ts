@@ -20,7 +20,7 @@ import { alertText, canAlert, localName, sendSmtpAlert, type SmtpAlertSettings, 
 import type { GlobalConfig } from '../config/desired.ts';
 import { createVmac, removeVmac, type VmacLinks } from './vrrp-vmac.ts';
 import { VmacFirewall } from './vrrp-firewall.ts';
-import { nftAcceptFirewall } from './accept-firewall.ts';
+import { isLinkLocal6, nftAcceptFirewall } from './accept-firewall.ts';
 
 /** E-mail alerts of VRRP transitions (keepalived's smtp_alert): where to, and whether FAULT is said. */
 export interface VrrpMail {
@@ -141,6 +141,7 @@ export function startVrrp(cfg: VrrpConfig, log: VrrpLog, onState?: (name: string
   const configured = new Map(cfg.instances.map((i) => [i.name, i] as const));
   // no_accept (or vrrp_strict's default): keepalived's nftables drop rules while MASTER.
   const acceptFirewall = cfg.instances.some((i) => i.accept === false && i.priority !== 255) ? nftAcceptFirewall() : undefined;
+  const sources: SourceWatch[] = [];
   for (const ic0 of cfg.instances) {
     const dev = ic0.interface ?? 'eth0';
     // use_vmac: the instance's addresses and gratuitous ARPs go on its macvlan, and its adverts
@@ -186,11 +187,13 @@ export function startVrrp(cfg: VrrpConfig, log: VrrpLog, onState?: (name: string
     }, src);
     instances.push(inst);
     byName.set(ic.name, inst);
+    if (ic0.unicast_src_ip === undefined && ic0.mcast_src_ip === undefined) sources.push({ inst, dev, af, vips: ic0.virtual_ipaddress.map((v) => v.addr) });
   }
   for (const i of instances) i.start();
   const timers = startTracking(cfg, byName, log, runner);
   let current: StaticEntries = cfg;
-  const watch = watchEntries(() => current, instances, routes, log, watchDeletions);
+  const sourceWatch = watchSources(sources);
+  const watch = watchEntries(() => current, instances, routes, log, watchDeletions, sourceWatch.deleted);
   timers.push(reinstateOnLinkUp(() => current, routes, log));
   return {
     status: () =>
@@ -244,6 +247,7 @@ export function startVrrp(cfg: VrrpConfig, log: VrrpLog, onState?: (name: string
     },
     stop: async () => {
       for (const t of timers) clearInterval(t);
+      sourceWatch.close();
       // Not watching any more before our own removals (they would be restored).
       watch?.close();
       await Promise.all(instances.map((i) => i.stop()));
@@ -273,12 +277,54 @@ function setStatic(cfg: StaticEntries, rt: RouteTable, op: 'add' | 'del', log: V
   }
 }
 
+/** An instance whose source address is taken from its interface (keepalived: saddr not from config). */
+interface SourceWatch {
+  readonly inst: VrrpInstance;
+  readonly dev: string;
+  readonly af: 4 | 6;
+  /** Its virtual addresses (not a source: primaryIpv4 passes them over). */
+  readonly vips: readonly string[];
+}
+
+/** Can the instance still send from `dev`: an IPv4 address not a VIP, or a usable link-local IPv6 one? */
+const hasSource = (s: SourceWatch): boolean => (s.af === 6 ? linkLocalIpv6(s.dev) !== null : primaryIpv4(s.dev, s.vips) !== null);
+
+/** How often an instance that lost its interface's address looks for one again. */
+const SOURCE_POLL_MS = 1000;
+
+/**
+ * Instances losing and regaining their interface's address (VrrpInstance.setSourcePresent): told
+ * by the kernel's address deletions on that interface (`deleted`, fed by watchEntries); while one
+ * has none, the interface is read once a second until an address is back.
+ */
+function watchSources(list: readonly SourceWatch[]): { deleted: (d: Deleted) => void; close: () => void } {
+  const lost = new Set<SourceWatch>();
+  let poll: NodeJS.Timeout | null = null;
+  const check = () => {
+    for (const s of lost) if (hasSource(s)) { lost.delete(s); s.inst.setSourcePresent(true, s.dev); }
+    if (lost.size === 0 && poll) { clearInterval(poll); poll = null; }
+  };
+  return {
+    deleted: (d) => {
+      if (d.kind !== 'address') return;
+      const af = d.addr.includes(':') ? 6 : 4;
+      for (const s of list) {
+        if (lost.has(s) || s.af !== af || (af === 6 && !isLinkLocal6(d.addr)) || ifIndex(s.dev) !== d.ifindex || hasSource(s)) continue;
+        lost.add(s);
+        s.inst.setSourcePresent(false, s.dev);
+      }
+      if (lost.size > 0 && !poll) poll = setInterval(check, SOURCE_POLL_MS);
+    },
+    close: () => { if (poll) clearInterval(poll); poll = null; lost.clear(); },
+  };
+}
+
 /**
  * keepalived's netlink reflector: a deleted static address, route or rule that is tracked is set
  * again ("Restoring deleted static ..."); a MASTER's deleted virtual one sends it back to BACKUP.
  * null when the kernel cannot be watched (said).
  */
-function watchEntries(statics: () => StaticEntries, instances: readonly VrrpInstance[], rt: RouteTable, log: VrrpLog, watch: (f: (d: Deleted) => void) => DeletionWatch): DeletionWatch | null {
+function watchEntries(statics: () => StaticEntries, instances: readonly VrrpInstance[], rt: RouteTable, log: VrrpLog, watch: (f: (d: Deleted) => void) => DeletionWatch, also: (d: Deleted) => void = () => {}): DeletionWatch | null {
   const tracked = () => {
     const cfg = statics();
     return {
@@ -294,6 +340,7 @@ function watchEntries(statics: () => StaticEntries, instances: readonly VrrpInst
   try {
     return watch((d) => {
       for (const i of instances) i.entryDeleted(d, ifIndex);
+      also(d);
       const t = tracked();
       const a = t.addrs.find((x) => isAddress(d, x, ifIndex));
       if (a) restore(`address ${a.addr}`, () => rt.address('add', a));

@@ -8,6 +8,8 @@
  *   the primary itself, not only through the VIPs on it);
  * - with dont_track_primary it stays MASTER through it, the VIP kept (an IPv4 address stays on a
  *   down link), even though its VIP is on that interface.
+ * - its interface losing its address (the instance's source; the VIP, a secondary of its subnet,
+ *   goes with it) puts it in FAULT, dont_track_primary or not; the address back, BACKUP then MASTER.
  * The states are read from each one's `notify` script (every transition, in order): the same
  * sequence under tsvs as under keepalived, and the same VIP at each step.
  */
@@ -23,6 +25,8 @@ if (skip) console.log(`# skipping dont_track_primary tests: ${skip}`);
 
 const VIP = '10.96.0.100';
 const DEV = 't0';
+/** The interface's own address, the instance's source. */
+const OWN = '10.96.0.1/24';
 
 const conf = (dontTrack: boolean, notify: string, vipDev?: string) => `vrrp_instance VI_1 {
   state MASTER
@@ -50,6 +54,8 @@ interface Case {
   readonly vipWhileDown: boolean;
   /** The VIP on another interface (the other end of a second veth pair, OTHER). */
   readonly vipElsewhere?: boolean;
+  /** What goes and comes back: the interface's link (default), or its address (the instance's source). */
+  readonly lose?: 'link' | 'address';
 }
 
 const OTHER = 't1';
@@ -67,6 +73,12 @@ const CASES: Case[] = [
     name: 'with dont_track_primary, the instance stays MASTER through its interface going down and up, the VIP kept',
     dontTrack: true, down: ['BACKUP', 'MASTER'], up: ['BACKUP', 'MASTER'], vipWhileDown: true,
   },
+  // The interface's address deleted takes the VIP (a secondary of its subnet) with it: BACKUP,
+  // then FAULT for want of a source address, dont_track_primary or not; assigned again, BACKUP.
+  ...[false, true].map((dontTrack): Case => ({
+    name: `${dontTrack ? 'with' : 'without'} dont_track_primary, its interface losing its address puts the instance in FAULT; the address back, BACKUP then MASTER`,
+    dontTrack, lose: 'address', down: ['BACKUP', 'MASTER', 'BACKUP', 'FAULT'], up: ['BACKUP', 'MASTER', 'BACKUP', 'FAULT', 'BACKUP', 'MASTER'], vipWhileDown: false,
+  })),
 ];
 
 /** How long a state must hold to count as kept (tsvs polls links each second, keepalived hears netlink). */
@@ -83,7 +95,7 @@ for (const c of CASES) {
           nsExec(ns, ['ip', 'link', 'add', d, 'type', 'veth', 'peer', 'name', `${d}p`]);
           for (const x of [`${d}p`, d]) nsExec(ns, ['ip', 'link', 'set', x, 'up']);
         }
-        nsExec(ns, ['ip', 'addr', 'add', '10.96.0.1/24', 'dev', DEV]);
+        nsExec(ns, ['ip', 'addr', 'add', OWN, 'dev', DEV]);
         // keepalived's notify: INSTANCE VI_1 STATE PRIORITY; each state on a line of its own.
         const states = join(dir, `${who}.states`);
         const script = join(dir, `${who}.notify`);
@@ -109,9 +121,10 @@ for (const c of CASES) {
         }
       };
       await both('started: MASTER', ['BACKUP', 'MASTER'], true);
-      for (const s of sides) nsExec(s.ns, ['ip', 'link', 'set', DEV, 'down']);
+      const own = [OWN, 'dev', DEV];
+      for (const s of sides) nsExec(s.ns, c.lose === 'address' ? ['ip', 'addr', 'del', ...own] : ['ip', 'link', 'set', DEV, 'down']);
       await both('its interface down', c.down, c.vipWhileDown, HOLD_MS);
-      for (const s of sides) nsExec(s.ns, ['ip', 'link', 'set', DEV, 'up']);
+      for (const s of sides) nsExec(s.ns, c.lose === 'address' ? ['ip', 'addr', 'add', ...own] : ['ip', 'link', 'set', DEV, 'up']);
       await both('its interface up again', c.up, true, c.dontTrack ? HOLD_MS : 0);
     } finally {
       await lab.cleanup();
