@@ -105,6 +105,7 @@ export class VrrpInstance {
       primaryIp: this.primary,
       garpRepeat: GARP_MASTER_REPEAT,
       garpDelay: cfg.garp_master_delay ?? GARP_MASTER_DELAY,
+      initialState: cfg.state,
     });
   }
 

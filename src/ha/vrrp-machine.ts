@@ -22,6 +22,8 @@ export interface VrrpMachineConfig {
   /** Gratuitous ARP bursts: `garp_master_repeat` frames at once, again after `garp_master_delay` s (0 = no second burst). */
   readonly garpRepeat: number;
   readonly garpDelay: number;
+  /** The configured initial state (keepalived's wantstate); unset: MASTER for the address owner, else BACKUP. */
+  readonly initialState?: 'MASTER' | 'BACKUP';
 }
 
 export type VrrpAction =
@@ -82,10 +84,11 @@ export class VrrpMachine {
   start(now: number): VrrpAction[] {
     this.startedAt = now;
     if (this.faults.size > 0) return this.goto('FAULT', now, 'tracked fault at start');
-    // As keepalived 2.2.7's vrrp_init_state: only the address owner (priority 255) is master at
-    // once; every other instance, `state MASTER` included, enters BACKUP (init) and is elected by
-    // its master-down timer (3 x advert_int + skew), so a higher priority already master keeps it.
-    if (this.cfg.priority === 255) return this.becomeMaster(now, 'address owner');
+    // As keepalived 2.2.7's vrrp_init_state: only the address owner (priority 255) wanting MASTER
+    // is master at once; every other instance, `state MASTER` below 255 or `state BACKUP` at 255
+    // included, enters BACKUP (init) and is elected by its master-down timer (3 x advert_int +
+    // skew), so a higher priority already master keeps it.
+    if (this.cfg.priority === 255 && (this.cfg.initialState ?? 'MASTER') === 'MASTER') return this.becomeMaster(now, 'address owner');
     return this.becomeBackup(now, 'init');
   }
 

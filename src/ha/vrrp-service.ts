@@ -189,8 +189,11 @@ export function startVrrp(cfg: VrrpConfig, log: VrrpLog, onState?: (name: string
     byName.set(ic.name, inst);
     if (ic0.unicast_src_ip === undefined && ic0.mcast_src_ip === undefined) sources.push({ inst, dev, af, vips: ic0.virtual_ipaddress.map((v) => v.addr) });
   }
-  for (const i of instances) i.start();
+  // Tracking first: an instance with a fault at start (its interface down, a script init_fail)
+  // enters FAULT from INIT, never BACKUP first (keepalived's initialise_tracking_priorities
+  // runs before vrrp_init_state).
   const timers = startTracking(cfg, byName, log, runner);
+  for (const i of instances) i.start();
   let current: StaticEntries = cfg;
   const sourceWatch = watchSources(sources);
   const watch = watchEntries(() => current, instances, routes, log, watchDeletions, sourceWatch.deleted);

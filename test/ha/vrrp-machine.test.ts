@@ -29,6 +29,12 @@ test('the address owner (priority 255) is master at once', () => {
   assert.deepEqual(kinds(m.start(0)), ['state:MASTER', 'add-vips', 'advert:255', 'garp']);
 });
 
+test('the address owner written `state BACKUP` starts in BACKUP and is elected by its master-down timer like the others (keepalived\'s wantstate)', () => {
+  const m = new VrrpMachine({ ...base, priority: 255, initialState: 'BACKUP' });
+  assert.deepEqual(kinds(m.start(0)), ['state:BACKUP']);
+  assert.equal(m.nextDeadline(), 3 + 1 / 256);
+});
+
 test('a backup takes over after 3 x advert_int + skew of silence (v2 skew = (256-prio)/256)', () => {
   const m = new VrrpMachine(base);
   assert.deepEqual(kinds(m.start(0)), ['state:BACKUP']);

@@ -28,8 +28,10 @@ interface Case {
   readonly body: string;
   /** The log's state lines, in order, once MASTER (keepalived's words). */
   readonly lines: readonly string[];
-  /** About how long from the first state line to MASTER, in seconds. */
+  /** About how long from the first state line to the last (MASTER), in seconds. */
   readonly toMaster: number;
+  /** Its interface down before it starts: it ends in FAULT instead (unless dont_track_primary). */
+  readonly linkDown?: boolean;
 }
 
 const CASES: Case[] = [
@@ -37,6 +39,10 @@ const CASES: Case[] = [
   { name: 'state BACKUP, priority 100: the same', body: 'state BACKUP\n  priority 100', lines: ['(VI_1) Entering BACKUP STATE (init)', '(VI_1) Entering MASTER STATE'], toMaster: 3.6 },
   { name: 'state BACKUP, priority 100, nopreempt: the same (no master to wait for)', body: 'state BACKUP\n  priority 100\n  nopreempt', lines: ['(VI_1) Entering BACKUP STATE (init)', '(VI_1) Entering MASTER STATE'], toMaster: 3.6 },
   { name: 'state MASTER, priority 255 (the address owner): MASTER at once', body: 'state MASTER\n  priority 255', lines: ['(VI_1) Entering MASTER STATE'], toMaster: 0 },
+  { name: 'state BACKUP, priority 255: BACKUP (init), MASTER after the master-down timer', body: 'state BACKUP\n  priority 255', lines: ['(VI_1) Entering BACKUP STATE (init)', '(VI_1) Entering MASTER STATE'], toMaster: 3 },
+  { name: 'no state, priority 100', body: 'priority 100', lines: ['(VI_1) Entering BACKUP STATE (init)', '(VI_1) Entering MASTER STATE'], toMaster: 3.6 },
+  { name: 'its interface down at start: FAULT, not BACKUP first', body: 'state MASTER\n  priority 100', lines: ['(VI_1) Entering FAULT STATE'], toMaster: 0, linkDown: true },
+  { name: 'its interface down at start, dont_track_primary: MASTER all the same', body: 'state MASTER\n  priority 100\n  dont_track_primary', lines: ['(VI_1) Entering BACKUP STATE (init)', '(VI_1) Entering MASTER STATE'], toMaster: 3.6, linkDown: true },
 ];
 
 const conf = (body: string, notify: string) => `vrrp_instance VI_1 {
@@ -60,7 +66,9 @@ function stateLine(line: string): string | null {
       return m ? `(${m[1]}) Entering ${m[2]} STATE${j.reason === 'init' ? ' (init)' : ''}` : null;
     } catch { return null; }
   }
-  const m = /\((\S+)\) Entering (\w+) STATE( \(init\))?/.exec(line);
+  // keepalived at start with a fault says why, "(VI_1): entering FAULT state (interface t0
+  // down)", then the state line itself, "(VI_1) entering FAULT state".
+  const m = /\((\S+)\) [Ee]ntering (\w+) (?:STATE|state)( \(init\))?/.exec(line);
   return m ? `(${m[1]}) Entering ${m[2]} STATE${m[3] ?? ''}` : null;
 }
 
@@ -88,7 +96,7 @@ for (const c of CASES) {
         const ns = lab.ns(who === 'keepalived' ? 'ka' : 'tv');
         nsExec(ns, ['ip', 'link', 'add', DEV, 'type', 'veth', 'peer', 'name', `${DEV}p`]);
         nsExec(ns, ['ip', 'addr', 'add', '10.98.0.1/24', 'dev', DEV]);
-        for (const x of [`${DEV}p`, DEV]) nsExec(ns, ['ip', 'link', 'set', x, 'up']);
+        for (const x of [`${DEV}p`, ...(c.linkDown ? [] : [DEV])]) nsExec(ns, ['ip', 'link', 'set', x, 'up']);
         const states = join(dir, `${who}.states`);
         const script = join(dir, `${who}.notify`);
         writeFileSync(script, `#!/bin/sh\necho "$3" >> ${states}\n`);
@@ -101,10 +109,11 @@ for (const c of CASES) {
         return { who, ns, states, log: collect(p) };
       });
       const notified = (s: typeof sides[0]) => (existsSync(s.states) ? readFileSync(s.states, 'utf8').trim().split('\n').filter(Boolean) : []);
-      const master = (s: typeof sides[0]) => s.log.some((l) => l.line === '(VI_1) Entering MASTER STATE') && hasAddr(s.ns, DEV, VIP) && notified(s).at(-1) === 'MASTER';
-      const ok = (await waitFor(() => sides.every(master), 15_000, 20)) >= 0;
+      const final = /Entering (\w+) STATE/.exec(c.lines.at(-1)!)![1]!;
+      const done = (s: typeof sides[0]) => s.log.length >= c.lines.length && s.log.at(-1)!.line.includes(`Entering ${final} STATE`) && hasAddr(s.ns, DEV, VIP) === (final === 'MASTER') && notified(s).at(-1) === final;
+      const ok = (await waitFor(() => sides.every(done), 15_000, 20)) >= 0;
       const show = (s: typeof sides[0]) => `${s.who}: log ${JSON.stringify(s.log.map((l) => l.line))}, notify ${JSON.stringify(notified(s))}`;
-      assert.ok(ok, `both MASTER:\n ${sides.map(show).join('\n ')}`);
+      assert.ok(ok, `both ${final}:\n ${sides.map(show).join('\n ')}`);
       // A while longer: nothing more happens to either.
       await sleep(1500);
       const [ka, tv] = sides as [typeof sides[0], typeof sides[0]];
