@@ -4,24 +4,45 @@ import { kaBool, kaDecimal, kaInt } from './numbers.ts';
 import { tsvsDaemonKeywords } from './keywords.ts';
 import type { Tok } from '../kalex.ts';
 
-/** Keywords accepted in global_defs and kept as written (no effect on the load balancer). */
-const GLOBAL_PASSTHROUGH = [
-  // tsvs's own (src/daemon/observers.ts; keepalived itself warns about them): the HTTP listener, its tokens, the /proc files, slow start.
-  'tsvs_http', 'tsvs_http_token', 'tsvs_procfs', 'tsvs_slow_start',
-  'lvs_id', 'vrrp_mcast_group4', 'vrrp_mcast_group6', 'vrrp_garp_master_delay',
-  'vrrp_garp_master_repeat', 'vrrp_garp_master_refresh', 'vrrp_garp_master_refresh_repeat', 'vrrp_garp_interval',
-  'vrrp_gna_interval', 'vrrp_skip_check_adv_addr', 'vrrp_strict', 'vrrp_iptables', 'vrrp_ipsets', 'vrrp_version',
-  'vrrp_priority', 'checker_priority', 'bfd_priority', 'vrrp_no_swap', 'checker_no_swap',
-  'dynamic_interfaces', 'max_auto_priority', 'min_auto_priority_delay',
-  'notify_fifo', 'notify_fifo_script', 'vrrp_notify_fifo', 'vrrp_notify_fifo_script', 'lvs_notify_fifo',
-  'lvs_notify_fifo_script', 'default_interface', 'checker_log_all_failures', 'vrrp_rx_bufs_policy',
-  'vrrp_startup_delay', 'vrrp_lower_prio_no_advert', 'vrrp_higher_prio_send_advert', 'vrrp_min_garp', 'script_security',
-  'vrrp_rlimit_rttime', 'checker_rlimit_rttime', 'vrrp_rt_priority', 'checker_rt_priority', 'process_names',
-  'process_name', 'vrrp_process_name', 'checker_process_name', 'lvs_netlink_monitor_rcv_bufs', 'vrrp_netlink_monitor_rcv_bufs',
-  'instance', 'net_namespace', 'namespace_with_ipsets', 'use_pid_dir', 'linkbeat_use_polling', 'enable_traps',
-  'snmp_socket', 'enable_snmp_vrrp', 'enable_snmp_checker', 'enable_snmp_rfc', 'enable_dbus', 'random_seed',
-  'reload_check_config', 'reload_time_file', 'data_use_instance', 'startup_script', 'shutdown_script', 'tmp_config_directory',
-];
+/** tsvs's own global_defs keywords (src/daemon/observers.ts; keepalived itself calls them unknown): the HTTP listener, its tokens, the /proc files, slow start. */
+const TSVS_GLOBALS = ['tsvs_http', 'tsvs_http_token', 'tsvs_procfs', 'tsvs_slow_start'];
+
+/**
+ * keepalived 2.2.7 global_defs keywords that tsvs reads and keeps as written but does not act on:
+ * keepalived -t accepts them (so config-test's exit does not change), and config-test says at
+ * file:line what keepalived would do that tsvs does not (issue 14: never silently ignored).
+ */
+const SINGLE_PROCESS = 'tsvs runs as one process, with no separate VRRP, checker or BFD child to tune';
+const GLOBAL_NOT_ACTED_ON: Readonly<Record<string, string>> = {
+  ...Object.fromEntries([
+    'vrrp_garp_master_delay', 'vrrp_garp_master_repeat', 'vrrp_garp_master_refresh', 'vrrp_garp_master_refresh_repeat',
+    'vrrp_garp_interval', 'vrrp_gna_interval', 'vrrp_min_garp', 'vrrp_lower_prio_no_advert', 'vrrp_higher_prio_send_advert',
+    'vrrp_skip_check_adv_addr', 'vrrp_startup_delay', 'vrrp_rx_bufs_policy', 'default_interface',
+    'max_auto_priority', 'min_auto_priority_delay', 'linkbeat_use_polling', 'vrrp_iptables', 'vrrp_ipsets', 'namespace_with_ipsets',
+    'vrrp_netlink_monitor_rcv_bufs', 'lvs_netlink_monitor_rcv_bufs',
+  ].map((k) => [k, 'the global default is not applied: instances and checkers keep their own settings and keepalived\'s built-in defaults'])),
+  ...Object.fromEntries([
+    'vrrp_priority', 'checker_priority', 'bfd_priority', 'vrrp_no_swap', 'checker_no_swap', 'vrrp_rlimit_rttime', 'checker_rlimit_rttime',
+    'vrrp_rt_priority', 'checker_rt_priority', 'process_names', 'process_name', 'vrrp_process_name', 'checker_process_name',
+  ].map((k) => [k, SINGLE_PROCESS])),
+  ...Object.fromEntries(['notify_fifo', 'notify_fifo_script', 'vrrp_notify_fifo', 'vrrp_notify_fifo_script', 'lvs_notify_fifo', 'lvs_notify_fifo_script']
+    .map((k) => [k, 'no notify FIFO is written: use notify scripts, or the HTTP API\'s events'])),
+  ...Object.fromEntries(['enable_traps', 'snmp_socket', 'enable_snmp_vrrp', 'enable_snmp_checker', 'enable_snmp_rfc']
+    .map((k) => [k, 'tsvs has no SNMP agent: use its Prometheus metrics (tsvs_http)'])),
+  dynamic_interfaces: 'an address or instance on an interface that does not exist is dropped when read, not kept for when it appears',
+  checker_log_all_failures: 'checkers log their failures as tsvs always does, not every failed attempt',
+  enable_dbus: 'tsvs has no D-Bus interface: use its HTTP API',
+  startup_script: 'the script is not run at start',
+  shutdown_script: 'the script is not run at stop',
+  instance: 'the instance name does not change tsvs\'s file names',
+  net_namespace: 'tsvs runs in the network namespace it was started in',
+  use_pid_dir: 'tsvs writes no pid files of its own',
+  random_seed: 'tsvs does not seed a random generator from it',
+  reload_check_config: 'a reload is checked anyway, and a bad file never replaces the running one',
+  reload_time_file: 'no timed reload',
+  data_use_instance: 'the data dump\'s name does not take the instance',
+  tmp_config_directory: 'no temporary configuration copies are made',
+};
 
 export function globalDefsTable(st: KaState): Table {
   const { c, global } = st;
@@ -66,8 +87,19 @@ export function globalDefsTable(st: KaState): Table {
     lvs_flush_onstop: { run: (s) => { global.options['lvs_flush_onstop'] = s.args.map((a) => a.text).join(' ') || 'true'; } },
     smtp_connection_timeout: { run: (s) => { c.warn(s.name, "'smtp_connection_timeout' is not a keepalived keyword (did you mean smtp_connect_timeout?); ignored"); } },
   };
-  for (const k of GLOBAL_PASSTHROUGH) {
+  for (const k of TSVS_GLOBALS) {
     t[k] = { run: (s) => { global.options[k] = s.args.map((a) => a.text).join(' '); } };
+  }
+  const notActedOn = (s: Parameters<Table[string]['run']>[0]): void => {
+    const k = s.name.text;
+    global.options[k] = s.args.map((a) => a.text).join(' ');
+    c.warn(s.name, `'${k}' is read but tsvs does not act on it: ${GLOBAL_NOT_ACTED_ON[k]}`, 'none');
+  };
+  for (const k of Object.keys(GLOBAL_NOT_ACTED_ON)) t[k] = { run: notActedOn };
+  // Another group splits a mixed pair (a peer on it never hears tsvs: both become MASTER), so
+  // config-test fails on it (exit 5), as on vrrp_instance mcast_dst_ip.
+  for (const [k, std] of [['vrrp_mcast_group4', '224.0.0.18'], ['vrrp_mcast_group6', 'ff02::12']] as const) {
+    t[k] = { run: (s) => { c.warn(s.name, `'${k}' is accepted but not implemented by tsvs: its VRRP adverts go to ${std}, so a peer on another group would not hear it`); } };
   }
   // tsvs daemon options (tsvs_bgp_as 65001): kept with their places; the daemon checks the values.
   for (const [k, n] of Object.entries(tsvsDaemonKeywords)) {
@@ -108,7 +140,7 @@ export function globalDefsTable(st: KaState): Table {
       const v = kaDecimal(c, a, 0.000001, 4294.967295);
       if (v === null) { c.warn(a, `${k} '${a.text}' is invalid`); return; }
       if (v >= 1) c.warn(a, `The ${k} is very large - ${a.text} seconds`, 'log');
-      keep(s);
+      notActedOn(s);
     } };
   }
   return t;
