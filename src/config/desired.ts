@@ -244,6 +244,11 @@ export interface VrrpInstanceConfig {
   readonly check_unicast_src?: boolean;
   readonly unicast_peer_ttl?: Readonly<Record<string, { readonly min: number; readonly max: number }>>;
   readonly mcast_src_ip?: string;
+  /**
+   * The multicast group adverts go to and are received on: mcast_dst_ip, else global_defs
+   * vrrp_mcast_group4/6; absent = 224.0.0.18 / ff02::12. Never set with unicast peers.
+   */
+  readonly mcast_dst_ip?: string;
   readonly track_interface: readonly VrrpTrack[];
   readonly track_script: readonly VrrpTrack[];
   readonly notify: Readonly<Partial<Record<NotifyKeyword, string>>>;

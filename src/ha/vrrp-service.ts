@@ -161,7 +161,7 @@ export function startVrrp(cfg: VrrpConfig, log: VrrpLog, onState?: (name: string
     }
     const open = af === 6 ? openRawVrrpTransport6 : openRawVrrpTransport;
     const inst: VrrpInstance = new VrrpInstance(ic as VrrpInstanceConfig, {
-      openTransport: (onPacket) => open({ ifname: txDev, srcIp: src, unicastPeers: ic.unicast_peer, onPacket, ...(ic.authentication?.auth_type === 'AH' && af === 4 && ic.version === 2 ? { ah: true } : {}) }),
+      openTransport: (onPacket) => open({ ifname: txDev, srcIp: src, unicastPeers: ic.unicast_peer, ...(ic.mcast_dst_ip !== undefined ? { group: ic.mcast_dst_ip } : {}), onPacket, ...(ic.authentication?.auth_type === 'AH' && af === 4 && ic.version === 2 ? { ah: true } : {}) }),
       addresses,
       routes,
       ...(acceptFirewall ? { firewall: acceptFirewall } : {}),

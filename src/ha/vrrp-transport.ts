@@ -1,6 +1,6 @@
 /**
- * VRRP transport over a raw IPv4 socket (protocol 112), through koffi: multicast 224.0.0.18 or
- * unicast peers, TTL 255, bound to one interface. Receives by polling a non-blocking socket on a
+ * VRRP transport over a raw IPv4 socket (protocol 112), through koffi: multicast (224.0.0.18 or
+ * the configured group) or unicast peers, TTL 255, bound to one interface. Receives by polling a non-blocking socket on a
  * short timer (VRRP traffic is a few packets a second; no thread needed).
  */
 import { sys, C, check, setIntOpt, errno, sockaddrIn, ifIndex } from '../os/libc.ts';
@@ -37,8 +37,14 @@ export interface RawTransportOptions {
   readonly ifname: string;
   /** Our address on the interface (keepalived: unicast_src_ip / mcast_src_ip / primary address). */
   readonly srcIp: string;
-  /** Unicast peers; empty = multicast 224.0.0.18. */
+  /** Unicast peers; empty = multicast to `group`. */
   readonly unicastPeers: readonly string[];
+  /**
+   * The multicast group joined and sent to when there are no unicast peers (keepalived:
+   * mcast_dst_ip / vrrp_mcast_group4/6); default 224.0.0.18 / ff02::12. Adverts to any other
+   * destination are dropped, as keepalived's socket bound to its group drops them.
+   */
+  readonly group?: string;
   readonly onPacket: (p: ReceivedPacket) => void;
   /** Poll period in ms (default 5). */
   readonly pollMs?: number;
@@ -68,7 +74,9 @@ export function openRawVrrpTransport(o: RawTransportOptions): VrrpTransport {
   const fd = check(`socket(AF_INET, SOCK_RAW, ${proto})`, sys.socket(C.AF_INET, C.SOCK_RAW | C.SOCK_NONBLOCK | C.SOCK_CLOEXEC, proto));
   const ifindex = ifIndex(o.ifname);
   const src = parseIpv4(o.srcIp)!;
-  const group = parseIpv4(VRRP_MCAST_V4)!;
+  const groupText = o.group ?? VRRP_MCAST_V4;
+  const group = parseIpv4(groupText);
+  if (group === null || group >>> 28 !== 0xe) throw new Error(`not an IPv4 multicast group: ${groupText}`);
   try {
     const dev = Buffer.from(`${o.ifname}\0`);
     check('setsockopt(SO_BINDTODEVICE)', sys.setsockopt(fd, C.SOL_SOCKET, C.SO_BINDTODEVICE, dev, dev.length));
@@ -89,8 +97,9 @@ export function openRawVrrpTransport(o: RawTransportOptions): VrrpTransport {
     sys.close(fd);
     throw e;
   }
-  const dsts = o.unicastPeers.length > 0 ? o.unicastPeers.map(ipBytes) : [ipBytes(VRRP_MCAST_V4)];
+  const dsts = o.unicastPeers.length > 0 ? o.unicastPeers.map(ipBytes) : [ipBytes(groupText)];
   const dstAddrs = dsts.map((d) => sockaddrIn(((d[0]! << 24) | (d[1]! << 16) | (d[2]! << 8) | d[3]!) >>> 0));
+  const multicast = o.unicastPeers.length === 0;
   const buf = Buffer.alloc(2048);
   let closed = false;
   const timer = setInterval(() => {
@@ -103,6 +112,7 @@ export function openRawVrrpTransport(o: RawTransportOptions): VrrpTransport {
       if (n < 20) continue;
       const ihl = (buf[0]! & 0x0f) * 4;
       if (buf[9] !== proto || n < ihl) continue;
+      if (multicast && buf.readUInt32BE(16) !== group) continue; // another group's advert
       o.onPacket({
         msg: new Uint8Array(buf.subarray(ihl, n)),
         src: new Uint8Array(buf.subarray(12, 16)),

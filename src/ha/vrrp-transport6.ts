@@ -1,6 +1,6 @@
 /**
  * VRRPv3 over IPv6 (RFC 5798): a raw AF_INET6 socket for protocol 112, bound to one interface,
- * multicast ff02::12 (or unicast peers), hop limit 255, sourced from the interface's link-local
+ * multicast ff02::12 or the configured group (or unicast peers), hop limit 255, sourced from the interface's link-local
  * address (RFC 5798 §5.1.1.1, as keepalived does). Raw IPv6 sockets deliver no IPv6 header, so
  * the hop limit and destination address come as ancillary data (IPV6_RECVHOPLIMIT /
  * IPV6_RECVPKTINFO) through recvmsg; the msghdr/iovec/control blocks live in calloc'd memory
@@ -91,7 +91,8 @@ export function openRawVrrpTransport6(o: RawTransportOptions): VrrpTransport {
   const fd = check('socket(AF_INET6, SOCK_RAW, 112)', sys.socket(C.AF_INET6, C.SOCK_RAW | C.SOCK_NONBLOCK | C.SOCK_CLOEXEC, VRRP_PROTO));
   const ifindex = ifIndex(o.ifname);
   const src = ipv6Bytes(o.srcIp);
-  const group = ipv6Bytes(VRRP_MCAST_V6);
+  const group = ipv6Bytes(o.group ?? VRRP_MCAST_V6);
+  if (group[0] !== 0xff) throw new Error(`not an IPv6 multicast group: ${o.group ?? VRRP_MCAST_V6}`);
   let mem: bigint = 0n;
   try {
     const dev = Buffer.from(`${o.ifname}\0`);
@@ -148,6 +149,8 @@ export function openRawVrrpTransport6(o: RawTransportOptions): VrrpTransport {
       const ctlLen = Number(dv.getBigUint64(MSGHDR + 40, true));
       const anc = parseIpv6Cmsgs(block.subarray(CTL, CTL + CTL_LEN), Math.min(ctlLen, CTL_LEN));
       if (dv.getUint16(NAME, true) !== C.AF_INET6) continue;
+      // Multicast: another group's advert is not ours (keepalived's socket is bound to its group).
+      if (peers.length === 0 && anc.dst && !anc.dst.every((b, k) => b === group[k])) continue;
       o.onPacket({
         msg: block.slice(DATA, DATA + Math.min(n, DATA_LEN)),
         src: block.slice(NAME + 8, NAME + 24),

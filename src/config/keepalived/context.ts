@@ -296,7 +296,7 @@ export interface KaState {
   /** vrrp_instance blocks as read, completed once the file is read (./vrrp-complete.ts). */
   readonly vrrpDrafts: InstanceDraft[];
   /** global_defs settings the VRRP instances take. */
-  readonly vrrpGlobal: { strict: boolean; version: 2 | 3; checkUnicastSrc?: boolean; nftIfindex?: boolean };
+  readonly vrrpGlobal: { strict: boolean; version: 2 | 3; checkUnicastSrc?: boolean; nftIfindex?: boolean; mcastGroup4?: string; mcastGroup6?: string };
   /** Sync groups with sync_group_tracking_weight. */
   readonly syncTrackingWeight: Set<string>;
   /** The preference keepalived gives the next IPv4 / IPv6 rule written without one. */

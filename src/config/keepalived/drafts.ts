@@ -48,6 +48,8 @@ export interface InstanceDraft {
   vrules: RouteLine[];
   unicastSrc?: string;
   mcastSrc?: string;
+  /** mcast_dst_ip, where it was written (a unicast instance ignores it, saying so there). */
+  mcastDst?: { addr: string; at: Tok };
   unicastPeer: string[];
   /** unicast_peer ADDR min_ttl N max_ttl M (keepalived: 0 and 255), checked with check_unicast_src. */
   unicastPeerTtl?: Record<string, { min: number; max: number }>;

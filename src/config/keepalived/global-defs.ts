@@ -3,6 +3,8 @@ import { lines, type KaState, type Table } from './context.ts';
 import { kaBool, kaDecimal, kaInt } from './numbers.ts';
 import { tsvsDaemonKeywords } from './keywords.ts';
 import type { Tok } from '../kalex.ts';
+import { canonicalIp, parseIp } from '../../core/addr.ts';
+import { isLinkLocalMulticast6, isMulticast } from './mcast.ts';
 
 /** tsvs's own global_defs keywords (src/daemon/observers.ts; keepalived itself calls them unknown): the HTTP listener, its tokens, the /proc files, slow start. */
 const TSVS_GLOBALS = ['tsvs_http', 'tsvs_http_token', 'tsvs_procfs', 'tsvs_slow_start'];
@@ -96,10 +98,22 @@ export function globalDefsTable(st: KaState): Table {
     c.warn(s.name, `'${k}' is read but tsvs does not act on it: ${GLOBAL_NOT_ACTED_ON[k]}`, 'none');
   };
   for (const k of Object.keys(GLOBAL_NOT_ACTED_ON)) t[k] = { run: notActedOn };
-  // Another group splits a mixed pair (a peer on it never hears tsvs: both become MASTER), so
-  // config-test fails on it (exit 5), as on vrrp_instance mcast_dst_ip.
-  for (const [k, std] of [['vrrp_mcast_group4', '224.0.0.18'], ['vrrp_mcast_group6', 'ff02::12']] as const) {
-    t[k] = { run: (s) => { c.warn(s.name, `'${k}' is accepted but not implemented by tsvs: its VRRP adverts go to ${std}, so a peer on another group would not hear it`); } };
+  const keep = (s: Parameters<Table[string]['run']>[0]): void => { global.options[s.name.text] = s.args.map((a) => a.text).join(' '); };
+  // The default VRRP multicast groups (global_parser.c vrrp_mcast_group4/6_handler, in its
+  // words); an instance's mcast_dst_ip overrides them (vrrp-complete.ts).
+  for (const af of [4, 6] as const) {
+    const k = `vrrp_mcast_group${af}`;
+    t[k] = { run: (s) => {
+      const a = c.arg(s, 0, 'a multicast address');
+      if (!a) return;
+      const ip = parseIp(a.text);
+      if (!ip) { c.warn(a, `Can't parse ${k} [${a.text}]. Skipping`); return; }
+      if (ip.af !== af) { c.warn(a, `${k} [${a.text}] is not IPv${af}. Skipping`); return; }
+      if (!isMulticast(ip)) { c.warn(a, `${k} [${a.text}] is not multicast. Skipping`); return; }
+      if (af === 6 && !isLinkLocalMulticast6(ip)) c.warn(a, `${k} [${a.text}] should be link-local multicast.`);
+      st.vrrpGlobal[af === 4 ? 'mcastGroup4' : 'mcastGroup6'] = canonicalIp(a.text)!;
+      keep(s);
+    } };
   }
   // tsvs daemon options (tsvs_bgp_as 65001): kept with their places; the daemon checks the values.
   for (const [k, n] of Object.entries(tsvsDaemonKeywords)) {
@@ -112,7 +126,6 @@ export function globalDefsTable(st: KaState): Table {
     } };
   }
   // VRRP settings keepalived checks while reading (global_parser.c), kept as written too.
-  const keep = (s: Parameters<Table[string]['run']>[0]): void => { global.options[s.name.text] = s.args.map((a) => a.text).join(' '); };
   t['vrrp_strict'] = { run: (s) => { st.vrrpGlobal.strict = true; keep(s); } };
   t['vrrp_check_unicast_src'] = { run: (s) => { st.vrrpGlobal.checkUnicastSrc = true; keep(s); } };
   // Link-local addresses refused by interface index even under dont_track_primary (ha/accept-firewall.ts).

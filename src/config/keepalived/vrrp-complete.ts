@@ -177,6 +177,13 @@ function completeInstance(st: KaState, d: InstanceDraft, sync: { name: string; t
     vmac = { name: d.vmacName!, mac: mac.map((b) => b.toString(16).padStart(2, '0')).join(':'), xmit_base: xmitBase };
   }
 
+  // vrrp.c vrrp_complete_instance: unicast peers win over a multicast destination; otherwise the
+  // instance's mcast_dst_ip, else the global default of its family (vrrp_mcast_group4/6).
+  let mcastDst: string | undefined;
+  if (unicast) {
+    if (d.mcastDst) c.warn(d.mcastDst.at, `${tag} multicast destination specified with unicast - ignoring`);
+  } else mcastDst = d.mcastDst?.addr ?? (family === 6 ? st.vrrpGlobal.mcastGroup6 : st.vrrpGlobal.mcastGroup4);
+
   // What tsvs's VRRP does not do, said where it is written.
 
   return {
@@ -190,6 +197,7 @@ function completeInstance(st: KaState, d: InstanceDraft, sync: { name: string; t
     ...(unicast && (d.checkUnicastSrc || st.vrrpGlobal.checkUnicastSrc) ? { check_unicast_src: true } : {}),
     ...(unicast && d.unicastPeerTtl ? { unicast_peer_ttl: d.unicastPeerTtl } : {}),
     ...(d.mcastSrc !== undefined ? { mcast_src_ip: d.mcastSrc } : {}),
+    ...(mcastDst !== undefined ? { mcast_dst_ip: mcastDst } : {}),
     track_interface: trackIf, track_script: trackScript,
     notify: d.notify,
     ...(Object.keys(d.notifyUsers).length ? { notify_users: d.notifyUsers } : {}),

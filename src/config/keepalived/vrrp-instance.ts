@@ -9,6 +9,7 @@ import { kaBool, kaDecimal, kaInt, kaUnsigned } from './numbers.ts';
 import { parseRoutes } from './routes.ts';
 import { sayNotSet } from './static.ts';
 import type { InstanceDraft } from './drafts.ts';
+import { isLinkLocalMulticast6, isMulticast } from './mcast.ts';
 import { addrBlock, ignoredVrrp, notifyHandlers, trackInterfaces, trackScripts } from './vrrp-common.ts';
 
 
@@ -224,6 +225,21 @@ export function parseInstance(st: KaState, s: Stmt): void {
         }
       }
     } },
+    // vrrp_parser.c vrrp_mcast_dstip_handler: the family is taken from the address even when it
+    // then turns out not to be (link-local) multicast.
+    mcast_dst_ip: { run: (x) => {
+      const t = c.arg(x, 0, 'a multicast address');
+      if (!t) return;
+      const ip = parseIp(t.text);
+      if (!ip) { c.warn(t, `${tag} malformed mcast dest address ${t.text}. Skipping...`); return; }
+      if (!family(ip.af)) { c.warn(t, `${tag} mcast dest address ${t.text} MUST match VRRP instance family. Skipping...`); delete i.mcastDst; return; }
+      if (ip.af === 4 ? !isMulticast(ip) : !isLinkLocalMulticast6(ip)) {
+        c.warn(t, `${tag} mcast_dst_ip ${t.text} not${ip.af === 6 ? ' link-local' : ''} multicast. Skipping...`);
+        delete i.mcastDst;
+        return;
+      }
+      i.mcastDst = { addr: canonicalIp(t.text)!, at: t };
+    } },
     vmac_xmit_base: { run: () => { i.vmacXmitBase = true; } },
     check_unicast_src: { run: () => { i.checkUnicastSrc = true; } },
     accept: { run: () => { i.accept = true; } },
@@ -237,7 +253,7 @@ export function parseInstance(st: KaState, s: Stmt): void {
     ...ignoredVrrp(c, ['garp_master_refresh', 'garp_master_repeat', 'garp_master_refresh_repeat', 'garp_lower_prio_delay', 'garp_lower_prio_repeat',
       'native_ipv6', 'debug', 'skip_check_adv_addr', 'track_process',
       'track_bfd', 'unicast_ttl', 'old_unicast_checksum', 'kernel_rx_buf_size', 'notify_master_rx_lower_pri',
-      'lower_prio_no_advert', 'higher_prio_send_advert', 'mcast_dst_ip', 'promote_secondaries', 'linkbeat_use_polling',
+      'lower_prio_no_advert', 'higher_prio_send_advert', 'promote_secondaries', 'linkbeat_use_polling',
       'use_vmac_addr', 'use_ipvlan', 'unicast_fault_no_peer', 'vrf', 'track_src_ip', 'notify_deleted', 'notify_priority_changes',
       'down_timer_adverts', 'garp_extra_if', 'vmac_garp_intvl']),
   };
