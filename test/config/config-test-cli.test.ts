@@ -34,8 +34,9 @@ const EXITS: { name: string; text: string; exit: number; says: RegExp }[] = [
   { name: 'lvs_id and script_security are not keepalived 2.2.7 keywords: 5', text: 'global_defs {\n lvs_id LB1\n script_security\n}\n', exit: 5, says: /:2:2: warning: Unknown keyword 'lvs_id'[\s\S]*:3:2: warning: Unknown keyword 'script_security'/ },
   // keepalived acts on these and -t accepts them: config-test says at file:line that tsvs does not, and exits 0 as -t does.
   { name: 'global keywords tsvs does not act on: said at file:line, exit 0', text: 'global_defs {\n vrrp_garp_master_delay 3\n enable_snmp_vrrp\n notify_fifo /run/ka.fifo\n}\n', exit: 0, says: /:2:2: note: 'vrrp_garp_master_delay' is read but tsvs does not act on it[\s\S]*:3:2: note: 'enable_snmp_vrrp' is read but tsvs does not act on it[\s\S]*:4:2: note: 'notify_fifo' is read but tsvs does not act on it/ },
-  // Not done, and it would split a mixed pair: said, and config-test fails (exit 5).
-  { name: 'vrrp_mcast_group4 (another VRRP group) is not implemented: 5', text: 'global_defs {\n vrrp_mcast_group4 224.0.0.19\n}\n', exit: 5, says: /:2:2: warning: 'vrrp_mcast_group4' is accepted but not implemented by tsvs: its VRRP adverts go to 224\.0\.0\.18/ },
+  // Another VRRP group is used as keepalived uses it (exit 0); an address that is not multicast is skipped in its words (5).
+  { name: 'vrrp_mcast_group4 with a multicast group: 0', text: 'global_defs {\n vrrp_mcast_group4 224.0.0.19\n}\n', exit: 0, says: /OK/ },
+  { name: 'vrrp_mcast_group4 not multicast: 5', text: 'global_defs {\n vrrp_mcast_group4 10.0.0.9\n}\n', exit: 5, says: /:2:20: warning: vrrp_mcast_group4 \[10\.0\.0\.9\] is not multicast\. Skipping/ },
   { name: 'missing include under include_check: 6', text: 'global_defs {\n include_check\n}\ninclude /nonexistent/x.conf\n', exit: 6, says: /Config files missing/ },
 ];
 for (const c of EXITS) {

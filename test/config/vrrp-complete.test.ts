@@ -97,6 +97,23 @@ const CASES: { name: string; text: string; says: string[]; refused?: boolean; ch
   { name: 'a track_script names a vrrp_script defined before it', text: instance(' track_script {\n  chk\n }') + 'vrrp_script chk {\n script /bin/true\n}\n',
     says: ['(VI_1) track script chk not found, ignoring...'], check: (i) => assert.deepEqual(i.track_script, []) },
   { name: 'the virtual router id is required (VRRP does not start)', text: instance('').replace(' virtual_router_id 51\n', ''), says: ['(VI_1) the virtual router id must be set'], refused: true },
+  // The multicast group (vrrp.c vrrp_complete_instance): mcast_dst_ip, else the global default of the family; unicast peers win.
+  { name: 'vrrp_mcast_group4 is the default group of IPv4 instances', text: instance('', ' vrrp_mcast_group4 224.0.0.19'), says: [], check: (i) => assert.equal(i.mcast_dst_ip, '224.0.0.19') },
+  { name: 'vrrp_mcast_group6 is the default group of IPv6 instances (not of IPv4 ones)', text: instance('', ' vrrp_mcast_group6 ff02::13').replace('10.0.0.100/24', 'fd00::100/64'), says: [], check: (i) => assert.equal(i.mcast_dst_ip, 'ff02::13') },
+  { name: 'vrrp_mcast_group6 leaves IPv4 instances on 224.0.0.18', text: instance('', ' vrrp_mcast_group6 ff02::13'), says: [], check: (i) => assert.equal(i.mcast_dst_ip, undefined) },
+  { name: 'no group written: no mcast_dst_ip (the transports use 224.0.0.18 / ff02::12)', text: instance(''), says: [], check: (i) => assert.equal(i.mcast_dst_ip, undefined) },
+  { name: 'mcast_dst_ip overrides vrrp_mcast_group4 (global_defs written after the instance too)', text: instance(' mcast_dst_ip 224.0.0.20') + 'global_defs {\n vrrp_mcast_group4 224.0.0.19\n}\n', says: [], check: (i) => assert.equal(i.mcast_dst_ip, '224.0.0.20') },
+  { name: 'mcast_dst_ip for IPv6, written in any form, kept canonical', text: instance(' mcast_dst_ip FF02:0::0:13').replace('10.0.0.100/24', 'fd00::100/64'), says: [], check: (i) => assert.equal(i.mcast_dst_ip, 'ff02::13') },
+  { name: 'unicast peers win over mcast_dst_ip', text: instance(' mcast_dst_ip 224.0.0.20\n unicast_peer {\n  10.0.0.2\n }'), says: ['(VI_1) multicast destination specified with unicast - ignoring'], check: (i) => assert.equal(i.mcast_dst_ip, undefined) },
+  { name: 'unicast peers win over vrrp_mcast_group4, silently', text: instance(' unicast_peer {\n  10.0.0.2\n }', ' vrrp_mcast_group4 224.0.0.19'), says: [], check: (i) => assert.equal(i.mcast_dst_ip, undefined) },
+  { name: 'mcast_dst_ip malformed: skipped', text: instance(' mcast_dst_ip 224.0.0.'), says: ['(VI_1) malformed mcast dest address 224.0.0.. Skipping...'], check: (i) => assert.equal(i.mcast_dst_ip, undefined) },
+  { name: 'mcast_dst_ip not multicast: skipped', text: instance(' mcast_dst_ip 10.0.0.9'), says: ['(VI_1) mcast_dst_ip 10.0.0.9 not multicast. Skipping...'], check: (i) => assert.equal(i.mcast_dst_ip, undefined) },
+  { name: 'IPv6 mcast_dst_ip must be link-local multicast', text: instance(' mcast_dst_ip ff05::12').replace('10.0.0.100/24', 'fd00::100/64'), says: ['(VI_1) mcast_dst_ip ff05::12 not link-local multicast. Skipping...'], check: (i) => assert.equal(i.mcast_dst_ip, undefined) },
+  { name: 'mcast_dst_ip of the other family: skipped', text: instance(' mcast_src_ip 10.0.0.1\n mcast_dst_ip ff02::12'), says: ['(VI_1) mcast dest address ff02::12 MUST match VRRP instance family. Skipping...'], check: (i) => assert.equal(i.mcast_dst_ip, undefined) },
+  { name: 'vrrp_mcast_group4 unparsable, IPv6, not multicast: skipped in keepalived\'s words', text: instance('', ' vrrp_mcast_group4 224.0.0\n vrrp_mcast_group4 ff02::12\n vrrp_mcast_group4 10.0.0.9'),
+    says: ["Can't parse vrrp_mcast_group4 [224.0.0]. Skipping", 'vrrp_mcast_group4 [ff02::12] is not IPv4. Skipping', 'vrrp_mcast_group4 [10.0.0.9] is not multicast. Skipping'], check: (i) => assert.equal(i.mcast_dst_ip, undefined) },
+  { name: 'vrrp_mcast_group6 not IPv6 or not multicast: skipped; not link-local: a warning, and used', text: instance('', ' vrrp_mcast_group6 224.0.0.19\n vrrp_mcast_group6 fd00::1\n vrrp_mcast_group6 ff05::12').replace('10.0.0.100/24', 'fd00::100/64'),
+    says: ['vrrp_mcast_group6 [224.0.0.19] is not IPv6. Skipping', 'vrrp_mcast_group6 [fd00::1] is not multicast. Skipping', 'vrrp_mcast_group6 [ff05::12] should be link-local multicast.'], check: (i) => assert.equal(i.mcast_dst_ip, 'ff05::12') },
 ];
 for (const c of CASES) {
   test(`VRRP completed as keepalived completes it: ${c.name}`, () => {
