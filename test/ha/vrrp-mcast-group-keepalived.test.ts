@@ -94,6 +94,8 @@ for (const c of CASES) {
       }
       // The adverts on the wire: "IP 10.93.0.1 > 224.0.0.19: VRRPv2, Advertisement, vrid 61, ...".
       const to = (src: string) => [...new Set([...seen.matchAll(new RegExp(`IP ${src.replace(/\./g, '\\.')} > ([0-9.]+): VRRPv2, Advertisement, vrid 61`, 'g'))].map((m) => m[1]))];
+      // The new master's first adverts may still be on their way through tcpdump.
+      await waitFor(() => to('10.93.0.1').length > 0 && to('10.93.0.2').length > 0, 5_000, 50);
       assert.deepEqual(to('10.93.0.1'), [c.groups.keepalived], `keepalived's adverts:\n${seen}`);
       assert.deepEqual(to('10.93.0.2'), [c.groups.tsvs], `tsvs's adverts:\n${seen}`);
     });
