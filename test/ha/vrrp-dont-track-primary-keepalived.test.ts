@@ -10,7 +10,8 @@
  *   down link), even though its VIP is on that interface.
  * - its interface losing its address (the instance's source; the VIP, a secondary of its subnet,
  *   goes with it) puts it in FAULT, dont_track_primary or not; the address back, BACKUP then MASTER.
- * The states are read from each one's `notify` script (every transition, in order): the same
+ * The states are read from each one's log (every transition, in order; its `notify` script saw
+ * the same states, compared as a multiset since two quick forks may append out of order): the same
  * sequence under tsvs as under keepalived, and the same VIP at each step.
  */
 import { test } from 'node:test';
@@ -19,6 +20,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab, hasAddr, nsExec, sleep, waitFor, keepalivedSkip } from '../helpers/netns.ts';
+import { collect } from '../helpers/vrrp-log.ts';
 
 const skip = keepalivedSkip();
 if (skip) console.log(`# skipping dont_track_primary tests: ${skip}`);
@@ -106,14 +108,20 @@ for (const c of CASES) {
         return { who, ns, states, f };
       });
       const [ka, tv] = sides as [typeof sides[0], typeof sides[0]];
-      lab.spawnIn(ka.ns, 'keepalived', ['-n', '-l', '-P', '-f', ka.f, '-p', join(dir, 'ka.pid'), '-r', join(dir, 'vrrp.pid')]);
-      lab.spawnIn(tv.ns, process.execPath, ['bin/tsvs.mjs', 'vrrp', '--keepalived', tv.f]);
-      const seq = (s: typeof ka) => (existsSync(s.states) ? readFileSync(s.states, 'utf8').trim().split('\n').filter(Boolean) : []);
+      const logs = new Map([
+        [ka, collect(lab.spawnIn(ka.ns, 'keepalived', ['-n', '-l', '-P', '-f', ka.f, '-p', join(dir, 'ka.pid'), '-r', join(dir, 'vrrp.pid')]))],
+        [tv, collect(lab.spawnIn(tv.ns, process.execPath, ['bin/tsvs.mjs', 'vrrp', '--keepalived', tv.f]))],
+      ]);
+      // The order from each one's log (written in order); the notify script saw every state too
+      // (its file, in whatever order two quick forks appended: compared as a multiset).
+      const seq = (s: typeof ka) => logs.get(s)!.map((l) => /Entering (\w+) STATE/.exec(l.line)![1]!);
+      const notified = (s: typeof ka) => (existsSync(s.states) ? readFileSync(s.states, 'utf8').trim().split('\n').filter(Boolean) : []).sort().join(',');
       const view = (s: typeof ka) => `${seq(s).join(' > ')} | ${hasAddr(s.ns, c.vipElsewhere ? OTHER : DEV, VIP) ? 'VIP' : 'no VIP'}`;
       const both = async (what: string, states: readonly string[], vip: boolean, holdMs = 0) => {
         const want = `${states.join(' > ')} | ${vip ? 'VIP' : 'no VIP'}`;
-        const ok = (await waitFor(() => view(ka) === want && view(tv) === want, 15_000, 50)) >= 0;
-        assert.ok(ok, `${what}: want ${want}\n keepalived: ${view(ka)}\n tsvs: ${view(tv)}`);
+        const sorted = [...states].sort().join(',');
+        const ok = (await waitFor(() => view(ka) === want && view(tv) === want && notified(ka) === sorted && notified(tv) === sorted, 15_000, 50)) >= 0;
+        assert.ok(ok, `${what}: want ${want}\n keepalived: ${view(ka)} (notified ${notified(ka)})\n tsvs: ${view(tv)} (notified ${notified(tv)})`);
         if (holdMs) {
           await sleep(holdMs);
           assert.equal(view(ka), want, `${what}: keepalived held`);

@@ -13,8 +13,8 @@ import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ChildProcess } from 'node:child_process';
 import { Lab, hasAddr, nsExec, sleep, waitFor, keepalivedSkip } from '../helpers/netns.ts';
+import { collect } from '../helpers/vrrp-log.ts';
 
 const skip = keepalivedSkip();
 if (skip) console.log(`# skipping VRRP start sequence tests: ${skip}`);
@@ -56,36 +56,6 @@ const conf = (body: string, notify: string) => `vrrp_instance VI_1 {
   }
 }
 `;
-
-/** A state line by meaning: keepalived's text, or tsvs's JSON log line (msg + reason). */
-function stateLine(line: string): string | null {
-  if (line.startsWith('{')) {
-    try {
-      const j = JSON.parse(line) as { msg?: string; reason?: string };
-      const m = /^VRRP_Instance\((\S+)\) Entering (\w+) STATE$/.exec(j.msg ?? '');
-      return m ? `(${m[1]}) Entering ${m[2]} STATE${j.reason === 'init' ? ' (init)' : ''}` : null;
-    } catch { return null; }
-  }
-  // keepalived at start with a fault says why, "(VI_1): entering FAULT state (interface t0
-  // down)", then the state line itself, "(VI_1) entering FAULT state".
-  const m = /\((\S+)\) [Ee]ntering (\w+) (?:STATE|state)( \(init\))?/.exec(line);
-  return m ? `(${m[1]}) Entering ${m[2]} STATE${m[3] ?? ''}` : null;
-}
-
-/** Collects a process's state lines (stdout and stderr) with the time each arrived. */
-function collect(p: ChildProcess): { line: string; at: number }[] {
-  const out: { line: string; at: number }[] = [];
-  for (const s of [p.stdout, p.stderr]) {
-    let rest = '';
-    s?.on('data', (b: Buffer) => {
-      const at = performance.now();
-      const parts = (rest + b.toString()).split('\n');
-      rest = parts.pop()!;
-      for (const l of parts) { const st = stateLine(l); if (st) out.push({ line: st, at }); }
-    });
-  }
-  return out;
-}
 
 for (const c of CASES) {
   test(`VRRP start, ${c.name}, as keepalived 2.2.7 does`, { skip, timeout: 60_000 }, async () => {
