@@ -10,6 +10,11 @@ export interface Ip {
   readonly words: readonly number[];
 }
 
+/** IN_MULTICAST (224.0.0.0/4) or IN6_IS_ADDR_MULTICAST (ff00::/8). */
+export function isMulticast(ip: Ip): boolean {
+  return ip.af === 4 ? ip.words[0]! >>> 28 === 0xe : ip.words[0]! >>> 24 === 0xff;
+}
+
 export function parseIpv4(s: string): number | null {
   const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
   if (!m) return null;

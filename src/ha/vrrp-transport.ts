@@ -4,7 +4,7 @@
  * short timer (VRRP traffic is a few packets a second; no thread needed).
  */
 import { sys, C, check, setIntOpt, errno, sockaddrIn, ifIndex } from '../os/libc.ts';
-import { ipToBytes, parseIp, parseIpv4 } from '../core/addr.ts';
+import { ipToBytes, isMulticast, parseIp, parseIpv4 } from '../core/addr.ts';
 import { VRRP_PROTO, VRRP_MCAST_V4 } from './vrrp-codec.ts';
 import { IPPROTO_AH } from './vrrp-ah.ts';
 
@@ -75,8 +75,9 @@ export function openRawVrrpTransport(o: RawTransportOptions): VrrpTransport {
   const ifindex = ifIndex(o.ifname);
   const src = parseIpv4(o.srcIp)!;
   const groupText = o.group ?? VRRP_MCAST_V4;
-  const group = parseIpv4(groupText);
-  if (group === null || group >>> 28 !== 0xe) throw new Error(`not an IPv4 multicast group: ${groupText}`);
+  const g = parseIp(groupText);
+  if (!g || g.af !== 4 || !isMulticast(g)) throw new Error(`not an IPv4 multicast group: ${groupText}`);
+  const group = g.words[0]! >>> 0;
   try {
     const dev = Buffer.from(`${o.ifname}\0`);
     check('setsockopt(SO_BINDTODEVICE)', sys.setsockopt(fd, C.SOL_SOCKET, C.SO_BINDTODEVICE, dev, dev.length));

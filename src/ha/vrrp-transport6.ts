@@ -10,7 +10,7 @@
  * addresses, the IPv6 counterpart of gratuitous ARP.
  */
 import { sys, C, check, setIntOpt, errno, ifIndex, view } from '../os/libc.ts';
-import { ipToBytes, parseIp } from '../core/addr.ts';
+import { ipToBytes, isMulticast, parseIp } from '../core/addr.ts';
 import { interfaceAddrs } from '../os/ifaddr.ts';
 import { VRRP_PROTO, VRRP_MCAST_V6 } from './vrrp-codec.ts';
 import { transportHandle, type RawTransportOptions, type VrrpTransport } from './vrrp-transport.ts';
@@ -91,8 +91,10 @@ export function openRawVrrpTransport6(o: RawTransportOptions): VrrpTransport {
   const fd = check('socket(AF_INET6, SOCK_RAW, 112)', sys.socket(C.AF_INET6, C.SOCK_RAW | C.SOCK_NONBLOCK | C.SOCK_CLOEXEC, VRRP_PROTO));
   const ifindex = ifIndex(o.ifname);
   const src = ipv6Bytes(o.srcIp);
-  const group = ipv6Bytes(o.group ?? VRRP_MCAST_V6);
-  if (group[0] !== 0xff) throw new Error(`not an IPv6 multicast group: ${o.group ?? VRRP_MCAST_V6}`);
+  const groupText = o.group ?? VRRP_MCAST_V6;
+  const g = parseIp(groupText);
+  if (!g || g.af !== 6 || !isMulticast(g)) throw new Error(`not an IPv6 multicast group: ${groupText}`);
+  const group = ipv6Bytes(groupText);
   let mem: bigint = 0n;
   try {
     const dev = Buffer.from(`${o.ifname}\0`);

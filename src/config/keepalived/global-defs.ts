@@ -3,11 +3,11 @@ import { lines, type KaState, type Table } from './context.ts';
 import { kaBool, kaDecimal, kaInt } from './numbers.ts';
 import { tsvsDaemonKeywords } from './keywords.ts';
 import type { Tok } from '../kalex.ts';
-import { canonicalIp, parseIp } from '../../core/addr.ts';
-import { isLinkLocalMulticast6, isMulticast } from './mcast.ts';
+import { canonicalIp, isMulticast, parseIp } from '../../core/addr.ts';
+import { isLinkLocalMulticast6 } from './mcast.ts';
 
 /** tsvs's own global_defs keywords (src/daemon/observers.ts; keepalived itself calls them unknown): the HTTP listener, its tokens, the /proc files, slow start. */
-const TSVS_GLOBALS = ['tsvs_http', 'tsvs_http_token', 'tsvs_procfs', 'tsvs_slow_start'];
+const OWN_KEYWORDS = ['tsvs_http', 'tsvs_http_token', 'tsvs_procfs', 'tsvs_slow_start'];
 
 /**
  * keepalived 2.2.7 global_defs keywords that tsvs reads and keeps as written but does not act on:
@@ -89,16 +89,14 @@ export function globalDefsTable(st: KaState): Table {
     lvs_flush_onstop: { run: (s) => { global.options['lvs_flush_onstop'] = s.args.map((a) => a.text).join(' ') || 'true'; } },
     smtp_connection_timeout: { run: (s) => { c.warn(s.name, "'smtp_connection_timeout' is not a keepalived keyword (did you mean smtp_connect_timeout?); ignored"); } },
   };
-  for (const k of TSVS_GLOBALS) {
-    t[k] = { run: (s) => { global.options[k] = s.args.map((a) => a.text).join(' '); } };
-  }
+  // A keyword kept as written in global.options.
+  const keep = (s: Parameters<Table[string]['run']>[0]): void => { global.options[s.name.text] = s.args.map((a) => a.text).join(' '); };
+  for (const k of OWN_KEYWORDS) t[k] = { run: keep };
   const notActedOn = (s: Parameters<Table[string]['run']>[0]): void => {
-    const k = s.name.text;
-    global.options[k] = s.args.map((a) => a.text).join(' ');
-    c.warn(s.name, `'${k}' is read but tsvs does not act on it: ${GLOBAL_NOT_ACTED_ON[k]}`, 'none');
+    keep(s);
+    c.warn(s.name, `'${s.name.text}' is read but tsvs does not act on it: ${GLOBAL_NOT_ACTED_ON[s.name.text]}`, 'none');
   };
   for (const k of Object.keys(GLOBAL_NOT_ACTED_ON)) t[k] = { run: notActedOn };
-  const keep = (s: Parameters<Table[string]['run']>[0]): void => { global.options[s.name.text] = s.args.map((a) => a.text).join(' '); };
   // The default VRRP multicast groups (global_parser.c vrrp_mcast_group4/6_handler, in its
   // words); an instance's mcast_dst_ip overrides them (vrrp-complete.ts).
   for (const af of [4, 6] as const) {

@@ -3,13 +3,13 @@
  * handler, with keepalived's words when it refuses a value (and the value it keeps then). What
  * keepalived checks once everything is read (vrrp_complete_init) is in ./vrrp-complete.ts.
  */
-import { canonicalIp, parseIp } from '../../core/addr.ts';
+import { canonicalIp, isMulticast, parseIp } from '../../core/addr.ts';
 import { IFNAME_MAX, pos, type KaState, type Stmt, type Table } from './context.ts';
 import { kaBool, kaDecimal, kaInt, kaUnsigned } from './numbers.ts';
 import { parseRoutes } from './routes.ts';
 import { sayNotSet } from './static.ts';
 import type { InstanceDraft } from './drafts.ts';
-import { isLinkLocalMulticast6, isMulticast } from './mcast.ts';
+import { isLinkLocalMulticast6 } from './mcast.ts';
 import { addrBlock, ignoredVrrp, notifyHandlers, trackInterfaces, trackScripts } from './vrrp-common.ts';
 
 
