@@ -49,7 +49,7 @@ export interface DirectorCpu {
   /** Receive-processing ns of frames that arrived on the director namespace's interfaces. */
   readonly rxNs: number;
   readonly rxFrames: number;
-  /** netif_receive_skb outside a softirq (not attributed; 0 expected on veth). */
+  /** The director's frames received outside a softirq (not attributed; 0 expected on veth). */
   readonly rxTask: number;
 }
 

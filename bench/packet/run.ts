@@ -401,7 +401,7 @@ async function main(): Promise<void> {
   }
   for (const n of fwdNotes.values()) console.log(`forwarder ${n}`);
   const outside = rows.reduce((a, r) => a + r.r.rxOutsideSoftirq, 0);
-  if (DIRECT) console.log(`direct reading: frames received outside a softirq (not attributed), all runs: ${outside}`);
+  if (DIRECT) console.log(`direct reading: the director's frames received outside a softirq (not attributed), all runs: ${outside}`);
   printTargets(ratios, names);
 }
 
