@@ -290,11 +290,12 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
         r.bytes = bytes;
         r.mark = 0;
       };
-      // First ACKs the kernel recorded (bpf/tsvs_fastpath.c ACK_SEEN): the engine decides each as
-      // the client's packet, before the report that carried it or after the read that found it.
+      // Packets the kernel recorded (bpf/tsvs_fastpath.c ACK_SEEN, FIN_SELF): the engine decides
+      // each as its sender's, before the report that carried it or after the read that found it.
       const am = newMeta(), aa = newAction();
-      t.decideAck = (saddr, daddr, sport, dport, proto, len, offer): void => {
-        fill4(am, saddr, daddr, sport, dport, proto, TCP_FLAG.ACK, len);
+      t.decideRecorded = (saddr, daddr, sport, dport, proto, flags, len, out, offer): void => {
+        fill4(am, saddr, daddr, sport, dport, proto, flags, len);
+        if (out) am.dir = 'out';
         decideSafe(am, aa);
         if (offer) t.offer(am, aa, hops.get(aa.rip));
       };
@@ -302,9 +303,6 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       const s4 = m.saddr, d4 = m.daddr; // IPv4 records (an IPv6 event puts others in `m`)
       const onEvent = (e: FlowEvent): void => {
         if (e.af === 6) { onEvent6(e); return; }
-        // GONE: the other direction's entry of a NAT connection whose last ACK the kernel carried
-        // (reported just before, as END): only its counters; no packet to decide.
-        if (e.kind === FLOW_EV.GONE) { t.gone(e.saddr, e.daddr, e.sport, e.dport, e.pkts, e.bytes); return; }
         m.saddr = s4;
         m.daddr = d4;
         fill4(m, e.saddr, e.daddr, e.sport, e.dport, e.proto, e.flags, e.len);
@@ -316,8 +314,9 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
           drainAcks();
         }
         const dest = taken ? kahead?.taken(e.token) : undefined;
-        // A NAT reply's FIN or RST comes as the real server sent it: the engine decides it as one.
-        if (!taken) m.dir = t.reported(e.saddr, e.daddr, e.sport, e.dport, e.flags, e.pkts, e.bytes, e.kind, e.token);
+        // A NAT reply's last ACK or RST comes as the real server sent it: the engine decides it as
+        // one (after the FINs its report carries).
+        if (!taken) m.dir = t.reported(e.saddr, e.daddr, e.sport, e.dport, e.flags, e.pkts, e.bytes, e.kind, e.token, e.end ?? null);
         if (!taken) decideSafe(m, a);
         else decideAheadSafe(m, a, dest);
         if (!taken) {
