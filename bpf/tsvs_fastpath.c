@@ -240,13 +240,13 @@ struct flow_event {
  * A NAT connection's close, carried here (fast_step): its FINs are recorded (FIN_SELF above); a
  * FIN that is also the handshake's first ACK is reported instead (EV_CLOSING, no counters, both
  * entries kept). The last ACK (a plain ACK once both directions sent their FIN), or a RST, is
- * forwarded and ends both entries with one report, struct flow_end (EV_END): the packet to
- * decide, both entries' counters and their recorded FINs. (EV_GONE, the other entry's own report
- * before, is no longer sent; its number stays taken, as IPv6's still sends it.)
+ * forwarded and ends both entries with one report, struct flow_end (EV_END; IPv6: flow_end6): the
+ * packet to decide, both entries' counters and their recorded FINs. (EV_GONE, the other entry's
+ * own report before, is no longer sent.)
  */
 #define EV_CLOSING 4
 #define EV_END 5
-#define EV_GONE 6
+#define EV_GONE 6 /* (no longer sent) */
 
 /* EV_END (IPv4 NAT), 72 bytes: user space tells it by its length (struct flow_event: 40, an IPv6 one: 64). */
 struct flow_end {
@@ -743,9 +743,8 @@ static __attribute__((always_inline)) int fast_step(struct __sk_buff *skb, void 
  * tells them by length). Direct routing: the hop limit and the MACs (no IP checksum; the L4 one
  * covers no hop limit). NAT (tc only), both directions as IPv4's: the 16-byte address and the port
  * rewritten, the TCP/UDP checksum updated for the pseudo-header's address and the port (the tc
- * hook); the close carried here as IPv4's (EV_CLOSING, EV_END, EV_GONE). The handshake's first
- * ACK is reported at once (not recorded). No decisions ahead: a new IPv6 connection goes to user
- * space.
+ * hook); the close carried here as IPv4's (FINs recorded, one struct flow_end6 at the end). The
+ * handshake's first ACK is reported at once (not recorded). Decisions ahead as IPv4's (take_ahead6).
  */
 struct flow_key6 {
   __u32 saddr[4];
@@ -771,8 +770,21 @@ struct flow_event6 {
   __u16 len; /* 40 + payload length, host order */
   __u64 pkts;
   __u64 bytes;
-  __u32 kind; /* EV_STATE, EV_CLOSING, EV_END (token 1: an EV_GONE follows), EV_GONE */
+  __u32 kind; /* EV_STATE, EV_CLOSING, EV_TAKEN(_NAT) */
   __u32 token;
+};
+
+/* EV_END (IPv6 NAT), 88 bytes: struct flow_end's with an IPv6 packet. */
+struct flow_end6 {
+  struct flow_event6 e; /* the packet; its entry's counters; token 1: the other entry was there */
+  __u64 ppkts;
+  __u64 pbytes;
+  __u16 fin_len;
+  __u16 pfin_len;
+  __u8 fin;
+  __u8 fin_flags;
+  __u8 pfin_flags;
+  __u8 pad;
 };
 
 /* The IPv6 NAT rewrite fast_step6 leaves to the tc hook. */
@@ -984,37 +996,32 @@ static __attribute__((always_inline)) int fast_step6(struct __sk_buff *skb, void
   if (seg > v->b.mtu) return PASS; /* too big: user space sends Packet Too Big */
 
   int first_ack = proto == 6 && v->b.need_ack && (flags & 0x10);
-  /* The close, as fast_step's: NAT's FINs keep both entries, the last ACK ends both. */
+  /* The close, as fast_step's: NAT's FINs recorded in both entries, the last ACK or a RST ends both with one report. */
   int two = proto == 6 && (kind == NAT_DST || kind == NAT_SRC);
-  int ends = two ? (flags & 0x04) != 0 : (flags & 0x05) != 0;
-  int closing = two && (flags & 0x05) == 0x01;
-  int last = two && (flags & 0x17) == 0x10 && v->b.fin == (FIN_SELF | FIN_PEER);
+  int ends = !two && (flags & 0x05) != 0;
+  int fin = two && (flags & 0x05) == 0x01 && !(v->b.fin & FIN_SELF);
+  int closing = fin && first_ack;
+  int last = two && ((flags & 0x04) || ((flags & 0x17) == 0x10 && (v->b.fin & FIN_BOTH) == FIN_BOTH));
   struct flow_key6 pk;
   struct flow_val6 *pv = 0;
-  if (closing || last) {
+  if (fin || last) {
     peer_key6(&k, v, &pk);
     pv = bpf_map_lookup_elem(&flows6, &pk);
   }
   if (last) {
-    /* Both reports reserved first: without room the packet goes to user space, which decides it. */
-    struct flow_event6 *e1 = bpf_ringbuf_reserve(&events, sizeof(struct flow_event6), 0);
-    if (!e1) return PASS;
-    struct flow_event6 *e2 = 0;
-    if (pv) {
-      e2 = bpf_ringbuf_reserve(&events, sizeof(struct flow_event6), 0);
-      if (!e2) {
-        bpf_ringbuf_discard(e1, BPF_RB_NO_WAKEUP);
-        return PASS;
-      }
-    }
-    fill_event6(e1, &k, flags, (__u16)tot, v->b.pkts, v->b.bytes, EV_END, pv ? 1 : 0);
-    if (e2) {
-      fill_event6(e2, &pk, 0, 0, pv->b.pkts, pv->b.bytes, EV_GONE, 0);
-      bpf_ringbuf_submit(e1, BPF_RB_NO_WAKEUP);
-      bpf_ringbuf_submit(e2, wake_flag());
-    } else {
-      bpf_ringbuf_submit(e1, wake_flag());
-    }
+    /* No room: the packet goes to user space, which decides it (and the FINs recorded) itself. */
+    struct flow_end6 *e = bpf_ringbuf_reserve(&events, sizeof(struct flow_end6), 0);
+    if (!e) return PASS;
+    fill_event6(&e->e, &k, flags, (__u16)tot, v->b.pkts, v->b.bytes, EV_END, pv ? 1 : 0);
+    e->ppkts = pv ? pv->b.pkts : 0;
+    e->pbytes = pv ? pv->b.bytes : 0;
+    e->fin_len = v->b.fin_len;
+    e->pfin_len = pv ? pv->b.fin_len : 0;
+    e->fin = v->b.fin;
+    e->fin_flags = v->b.fin_flags;
+    e->pfin_flags = pv ? pv->b.fin_flags : 0;
+    e->pad = 0;
+    bpf_ringbuf_submit(e, wake_flag());
     ip[7]--;
     __builtin_memcpy(eth, v->b.dmac, 6);
     __builtin_memcpy(eth + 6, v->b.smac, 6);
@@ -1023,13 +1030,20 @@ static __attribute__((always_inline)) int fast_step6(struct __sk_buff *skb, void
     if (pv) bpf_map_delete_elem(&flows6, &pk);
     return FWD;
   }
-  if (ends || first_ack || closing) {
+  if (fin && !closing) {
+    /* Recorded (fast_step's): its flags and length first, then the bit that says so. */
+    v->b.fin_flags = flags;
+    v->b.fin_len = (__u16)tot;
+    asm volatile("" ::: "memory");
+    v->b.fin |= FIN_SELF | (v->b.fin & FIN_PEER ? 0 : FIN_FIRST);
+    if (pv) pv->b.fin |= FIN_PEER;
+  } else if (ends || first_ack || closing) {
     struct flow_event6 ev = {};
     fill_event6(&ev, &k, flags, (__u16)tot, ends ? v->b.pkts : 0, ends ? v->b.bytes : 0, closing ? EV_CLOSING : EV_STATE, 0);
     if (bpf_ringbuf_output(&events, &ev, sizeof(ev), wake_flag()) != 0) return PASS;
     if (first_ack) v->b.need_ack = 0;
     if (closing) {
-      v->b.fin |= FIN_SELF;
+      v->b.fin |= FIN_SELF | (v->b.fin & FIN_PEER ? 0 : FIN_FIRST);
       if (pv) pv->b.fin |= FIN_PEER;
     }
   } else {

@@ -40,9 +40,10 @@ const SKB_GSO_SEGS = 164;
 const SKB_GSO_SIZE = 176;
 const PAGE = 4096;
 const EVENT_BYTES = 40;
-/** struct flow_event6 (IPv6 flows) and struct flow_end (an IPv4 NAT END): told from struct flow_event by their lengths. */
+/** struct flow_event6 (IPv6 flows), struct flow_end and flow_end6 (a NAT END): told from struct flow_event by their lengths. */
 const EVENT6_BYTES = 64;
 const END_BYTES = 72;
+const END6_BYTES = 88;
 /** bpf/tsvs_fastpath.c `ahead`: rings of decisions ahead (256 x struct ahead_ring). */
 export const AHEAD_RINGS = 256;
 export const AHEAD_SLOTS = 256; // bpf/tsvs_fastpath.c AHEAD_SLOTS
@@ -156,7 +157,7 @@ export interface FlowEvent {
    */
   kind: number;
   token: number;
-  /** An IPv4 NAT END (struct flow_end): the other entry's counters and the FINs recorded; null otherwise. */
+  /** A NAT END (struct flow_end, flow_end6): the other entry's counters and the FINs recorded; null otherwise. */
   end?: FlowEnd | null;
 }
 
@@ -511,7 +512,7 @@ export class KernelFastPath {
         // struct flow_event, flow_event6 or flow_end (told by length): the addresses, then the same fields.
         const p = off + 8;
         let q: number;
-        if (len === EVENT6_BYTES) {
+        if (len === EVENT6_BYTES || len === END6_BYTES) {
           const s6 = ev.saddr6 ??= new Uint32Array(4), d6 = ev.daddr6 ??= new Uint32Array(4);
           for (let i = 0; i < 4; i++) {
             s6[i] = d.getUint32(p + 4 * i, false);
@@ -536,7 +537,7 @@ export class KernelFastPath {
         ev.kind = d.getUint32(q + 24, true);
         ev.token = d.getUint32(q + 28, true);
         // struct flow_end: one object per NAT connection's end (not reused: a reader may keep it).
-        ev.end = len === END_BYTES ? {
+        ev.end = len === END_BYTES || len === END6_BYTES ? {
           peerPkts: d.getUint32(q + 32, true) + d.getUint32(q + 36, true) * 0x1_0000_0000, peerBytes: d.getUint32(q + 40, true) + d.getUint32(q + 44, true) * 0x1_0000_0000,
           finLen: d.getUint16(q + 48, true), peerFinLen: d.getUint16(q + 50, true), fin: d.getUint8(q + 52), finFlags: d.getUint8(q + 53), peerFinFlags: d.getUint8(q + 54),
         } : null;

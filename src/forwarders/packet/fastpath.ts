@@ -306,15 +306,8 @@ export class FastPathTable {
       return out ? 'out' : 'in';
     }
     if (end) {
-      // The FIN bits are the reporting entry's: the client's for a packet of the client's.
-      const f = this.fins, self = end.fin & FLOW_FIN.SELF, peer = end.fin & FLOW_FIN.PEER, first = end.fin & FLOW_FIN.FIRST;
-      f.client = out ? peer : self;
-      f.server = out ? self : peer;
-      f.clientFirst = out ? !first : first !== 0;
-      f.clientFlags = out ? end.peerFinFlags : end.finFlags;
-      f.clientLen = out ? end.peerFinLen : end.finLen;
-      f.serverFlags = out ? end.finFlags : end.peerFinFlags;
-      f.serverLen = out ? end.finLen : end.peerFinLen;
+      // (The FIN bits are the reporting entry's: the client's for a packet of the client's.)
+      endFins(this.fins, end, out);
       this.queueFins(e, false);
       this.takeAcks();
       this.handOver(e, pkts, bytes, out);
@@ -414,7 +407,7 @@ export class FastPathTable {
 
   private sweepOne(e: number): void {
     const t = this.slab;
-    this.noFins();
+    noFins(this.fins);
     if (!this.map.get(this.keyIn(e), this.scratch)) {
       // Not in the kernel: ended by it just now (a NAT connection's last ACK or RST, or a DR FIN
       // or RST, after the events were read: its report, with the last counters, is read before
@@ -462,7 +455,7 @@ export class FastPathTable {
    * queued for the engine before the packet that made the change is decided further).
    */
   private remove(e: number): void {
-    this.noFins();
+    noFins(this.fins);
     const had = this.map.take(this.keyIn(e), this.scratch);
     if (had) this.harvest(e);
     if (this.slab.flags[e]! & SF.OUT && this.map.take(this.keyOut(e), this.scratch)) this.harvest(e, true);
@@ -507,31 +500,17 @@ export class FastPathTable {
    * offered back (not when the entries are gone: a removal, an END).
    */
   private queueFins(e: number, offer: boolean): void {
-    const t = this.slab, f = this.fins;
-    const client = f.client !== 0 && !(t.flags[e]! & SF.FIN_IN), server = f.server !== 0 && !(t.flags[e]! & SF.FIN_OUT);
-    if (!client && !server) return;
-    const o = offer && !this.clearing ? 1 : 0;
-    const first = client && (!server || f.clientFirst);
-    for (const c of first ? [true, false] : [false, true]) {
-      if (c && client) {
-        t.flags[e]! |= SF.FIN_IN;
-        this.acks.push(t.saddr[e]!, t.daddr[e]!, t.sport[e]!, t.dport[e]!, t.proto[e]!, f.clientFlags, f.clientLen, 0, o);
-      } else if (!c && server) {
-        t.flags[e]! |= SF.FIN_OUT;
-        this.acks.push(t.rip[e]!, t.saddr[e]!, t.rport[e]!, t.sport[e]!, t.proto[e]!, f.serverFlags, f.serverLen, 1, o);
-      }
-    }
+    const t = this.slab, f = this.fins, o = offer && !this.clearing ? 1 : 0;
+    const had = (t.flags[e]! & SF.FIN_IN ? FIN_DECIDED.IN : 0) | (t.flags[e]! & SF.FIN_OUT ? FIN_DECIDED.OUT : 0);
+    const now = finsInOrder(f, had, (out) => {
+      if (out) this.acks.push(t.rip[e]!, t.saddr[e]!, t.rport[e]!, t.sport[e]!, t.proto[e]!, f.serverFlags, f.serverLen, 1, o);
+      else this.acks.push(t.saddr[e]!, t.daddr[e]!, t.sport[e]!, t.dport[e]!, t.proto[e]!, f.clientFlags, f.clientLen, 0, o);
+    });
+    t.flags[e]! |= (now & FIN_DECIDED.IN ? SF.FIN_IN : 0) | (now & FIN_DECIDED.OUT ? SF.FIN_OUT : 0);
   }
 
-  /** The FINs the entries just read recorded (queueFins): set by harvest, from each entry's FLOW_FIN bits, flags and length. */
-  private readonly fins = { client: 0, server: 0, clientFirst: false, clientFlags: 0, clientLen: 0, serverFlags: 0, serverLen: 0 };
-
-  /** Before a flow's entries are read: none recorded yet. */
-  private noFins(): void {
-    const f = this.fins;
-    f.client = f.server = f.clientFlags = f.clientLen = f.serverFlags = f.serverLen = 0;
-    f.clientFirst = false;
-  }
+  /** The FINs the entries just read recorded (queueFins): set by harvest (noteFin). */
+  private readonly fins = newFins();
 
   /** A report carried the connection's recorded first ACK (ackInToken): queued for the engine unless decided already. */
   ackCarried(saddr: number, daddr: number, sport: number, dport: number, len: number): void {
@@ -560,18 +539,9 @@ export class FastPathTable {
 
   /** Hands the counters of the entry just read into `scratch` (the replies' with `out`) to the engine; notes its FIN (queueFins). */
   private harvest(e: number, out = false): boolean {
-    const d = this.scratchView, f = this.fins, fin = this.scratch[V.FIN]!;
-    if (out) {
-      f.serverFlags = this.scratch[V.FIN_FLAGS]!;
-      f.serverLen = d.getUint16(V.FIN_LEN, true);
-    } else {
-      if (this.scratch[V.NEED_ACK] === FLOW_ACK.SEEN && this.slab.flags[e]! & SF.NEED_ACK) this.queueAck(e, d.getUint32(V.ACK_LEN, true));
-      f.client = fin & FLOW_FIN.SELF;
-      f.server = fin & FLOW_FIN.PEER;
-      f.clientFirst = (fin & FLOW_FIN.FIRST) !== 0;
-      f.clientFlags = this.scratch[V.FIN_FLAGS]!;
-      f.clientLen = d.getUint16(V.FIN_LEN, true);
-    }
+    const d = this.scratchView;
+    if (!out && this.scratch[V.NEED_ACK] === FLOW_ACK.SEEN && this.slab.flags[e]! & SF.NEED_ACK) this.queueAck(e, d.getUint32(V.ACK_LEN, true));
+    noteFin(this.fins, this.scratch, d, out);
     return this.handOver(e, Number(d.getBigUint64(V.PKTS, true)), Number(d.getBigUint64(V.BYTES, true)), out);
   }
 
@@ -589,8 +559,74 @@ export class FastPathTable {
   }
 }
 
+/**
+ * The FINs a NAT connection's entries recorded (FLOW_FIN), as user space read them: the client's
+ * and the real server's (non-zero: recorded), whether the client's came first, and each one's TCP
+ * flags and IP length. IPv6's table (fastpath6.ts) reads them the same way.
+ */
+export interface RecordedFins { client: number; server: number; clientFirst: boolean; clientFlags: number; clientLen: number; serverFlags: number; serverLen: number }
+
+export function newFins(): RecordedFins {
+  return { client: 0, server: 0, clientFirst: false, clientFlags: 0, clientLen: 0, serverFlags: 0, serverLen: 0 };
+}
+
+/** Before a flow's entries are read: none recorded yet. */
+export function noFins(f: RecordedFins): void {
+  f.client = f.server = f.clientFlags = f.clientLen = f.serverFlags = f.serverLen = 0;
+  f.clientFirst = false;
+}
+
+/**
+ * Notes the FIN of the entry just read (`v`, its view `dv`; `out`: the replies'): the client's
+ * entry says which FINs and in what order, each entry its own FIN's flags and length.
+ */
+export function noteFin(f: RecordedFins, v: Uint8Array, dv: DataView, out: boolean): void {
+  if (out) {
+    f.serverFlags = v[V.FIN_FLAGS]!;
+    f.serverLen = dv.getUint16(V.FIN_LEN, true);
+    return;
+  }
+  const fin = v[V.FIN]!;
+  f.client = fin & FLOW_FIN.SELF;
+  f.server = fin & FLOW_FIN.PEER;
+  f.clientFirst = (fin & FLOW_FIN.FIRST) !== 0;
+  f.clientFlags = v[V.FIN_FLAGS]!;
+  f.clientLen = dv.getUint16(V.FIN_LEN, true);
+}
+
+/** The FINs an END report carries (`out`: it came by the replies' entry, whose bits it has). */
+export function endFins(f: RecordedFins, end: FlowEnd, out: boolean): void {
+  const self = end.fin & FLOW_FIN.SELF, peer = end.fin & FLOW_FIN.PEER, first = end.fin & FLOW_FIN.FIRST;
+  f.client = out ? peer : self;
+  f.server = out ? self : peer;
+  f.clientFirst = out ? !first : first !== 0;
+  f.clientFlags = out ? end.peerFinFlags : end.finFlags;
+  f.clientLen = out ? end.peerFinLen : end.finLen;
+  f.serverFlags = out ? end.finFlags : end.peerFinFlags;
+  f.serverLen = out ? end.finLen : end.peerFinLen;
+}
+
+/** FIN_DECIDED bits: the engine has decided the client's (IN), the real server's (OUT) FIN. */
+export const FIN_DECIDED = { IN: 1, OUT: 2 } as const;
+
+/**
+ * Calls `each` for the recorded FINs not yet decided (`decided`: FIN_DECIDED bits), in the order
+ * they came (`out`: the real server's); returns the bits decided now included.
+ */
+export function finsInOrder(f: RecordedFins, decided: number, each: (out: boolean) => void): number {
+  const client = f.client !== 0 && !(decided & FIN_DECIDED.IN), server = f.server !== 0 && !(decided & FIN_DECIDED.OUT);
+  if (client && (!server || f.clientFirst)) {
+    each(false);
+    if (server) each(true);
+  } else if (server) {
+    each(true);
+    if (client) each(false);
+  }
+  return decided | (client ? FIN_DECIDED.IN : 0) | (server ? FIN_DECIDED.OUT : 0);
+}
+
 /** A flow value about to replace the kernel's (`old`): the FINs the kernel recorded stay (its close goes on). */
-function keepFin(v: Uint8Array, old: Uint8Array): void {
+export function keepFin(v: Uint8Array, old: Uint8Array): void {
   v[V.FIN] = old[V.FIN]!;
   v[V.FIN_FLAGS] = old[V.FIN_FLAGS]!;
   v[V.FIN_LEN] = old[V.FIN_LEN]!;
