@@ -241,12 +241,11 @@ struct flow_event {
  * FIN that is also the handshake's first ACK is reported instead (EV_CLOSING, no counters, both
  * entries kept). The last ACK (a plain ACK once both directions sent their FIN), or a RST, is
  * forwarded and ends both entries with one report, struct flow_end (EV_END; IPv6: flow_end6): the
- * packet to decide, both entries' counters and their recorded FINs. (EV_GONE, the other entry's
- * own report before, is no longer sent.)
+ * packet to decide, both entries' counters and their recorded FINs. (Before, each FIN was
+ * reported, and the other entry's counters came in a report of their own.)
  */
 #define EV_CLOSING 4
 #define EV_END 5
-#define EV_GONE 6 /* (no longer sent) */
 
 /* EV_END (IPv4 NAT), 72 bytes: user space tells it by its length (struct flow_event: 40, an IPv6 one: 64). */
 struct flow_end {

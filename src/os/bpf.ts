@@ -146,14 +146,14 @@ export interface FlowEvent {
   proto: number;
   flags: number;
   len: number;
-  /** FIN/RST (NAT: END, GONE): the program removed the flow; its last counters. */
+  /** FIN/RST (NAT: END): the program removed the flow; its last counters. */
   pkts: number;
   bytes: number;
   /**
    * FLOW_EV (flow-map.ts): 0 a state event; 1 a new connection sent to the decision ahead `token`;
-   * 2 the same, NAT (its replies' entry installed too); 3 the same, a tunnel; 4-6 a NAT
+   * 2 the same, NAT (its replies' entry installed too); 3 the same, a tunnel; 4-5 a NAT
    * connection's close carried in the kernel (a FIN that was also the first ACK, with the
-   * entries kept; the last ACK or a RST ending both; IPv6: the other direction's entry ended).
+   * entries kept; the last ACK or a RST ending both).
    */
   kind: number;
   token: number;

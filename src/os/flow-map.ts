@@ -34,10 +34,9 @@ export const FLOW_FIN = { SELF: 1, PEER: 2, FIRST: 4 } as const;
  * and carries its counters), a new connection taken ahead (TAKEN, TAKEN_NAT, TAKEN_TUN), and a NAT
  * connection's close carried in the kernel: a FIN that was also the first ACK, reported with both
  * entries kept (CLOSING; other FINs are recorded, FLOW_FIN); the last ACK or a RST ending both
- * (END: IPv4's carries the other entry's counters and both FINs, FlowEvent `end`; IPv6's its own
- * entry's, `token` 1 when GONE follows: the other direction's entry, its counters, no packet).
+ * (END, struct flow_end / flow_end6: the other entry's counters and both FINs, FlowEvent `end`).
  */
-export const FLOW_EV = { STATE: 0, TAKEN: 1, TAKEN_NAT: 2, TAKEN_TUN: 3, CLOSING: 4, END: 5, GONE: 6 } as const;
+export const FLOW_EV = { STATE: 0, TAKEN: 1, TAKEN_NAT: 2, TAKEN_TUN: 3, CLOSING: 4, END: 5 } as const;
 /**
  * What an IPv4 NAT END report (struct flow_end) adds to its packet: the other direction's entry's
  * last counters, and the FINs the two entries recorded (`fin`: the reporting entry's FLOW_FIN
