@@ -614,7 +614,10 @@ export const FIN_DECIDED = { IN: 1, OUT: 2 } as const;
  * they came (`out`: the real server's); returns the bits decided now included.
  */
 export function finsInOrder(f: RecordedFins, decided: number, each: (out: boolean) => void): number {
-  const client = f.client !== 0 && !(decided & FIN_DECIDED.IN), server = f.server !== 0 && !(decided & FIN_DECIDED.OUT);
+  // (A FIN whose flags were not read with it -- the other entry not read, a FIN reported as the
+  // first ACK and marked only -- is left for a later read.)
+  const client = f.client !== 0 && (f.clientFlags & TCP_FLAG.FIN) !== 0 && !(decided & FIN_DECIDED.IN);
+  const server = f.server !== 0 && (f.serverFlags & TCP_FLAG.FIN) !== 0 && !(decided & FIN_DECIDED.OUT);
   if (client && (!server || f.clientFirst)) {
     each(false);
     if (server) each(true);
