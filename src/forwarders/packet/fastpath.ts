@@ -502,11 +502,15 @@ export class FastPathTable {
   private queueFins(e: number, offer: boolean): void {
     const t = this.slab, f = this.fins, o = offer && !this.clearing ? 1 : 0;
     const had = (t.flags[e]! & SF.FIN_IN ? FIN_DECIDED.IN : 0) | (t.flags[e]! & SF.FIN_OUT ? FIN_DECIDED.OUT : 0);
-    const now = finsInOrder(f, had, (out) => {
-      if (out) this.acks.push(t.rip[e]!, t.saddr[e]!, t.rport[e]!, t.sport[e]!, t.proto[e]!, f.serverFlags, f.serverLen, 1, o);
-      else this.acks.push(t.saddr[e]!, t.daddr[e]!, t.sport[e]!, t.dport[e]!, t.proto[e]!, f.clientFlags, f.clientLen, 0, o);
-    });
-    t.flags[e]! |= (now & FIN_DECIDED.IN ? SF.FIN_IN : 0) | (now & FIN_DECIDED.OUT ? SF.FIN_OUT : 0);
+    for (let q = finsInOrder(f, had); q !== 0; q >>= 2) {
+      if ((q & 3) === FIN_DECIDED.OUT) {
+        t.flags[e]! |= SF.FIN_OUT;
+        this.acks.push(t.rip[e]!, t.saddr[e]!, t.rport[e]!, t.sport[e]!, t.proto[e]!, f.serverFlags, f.serverLen, 1, o);
+      } else {
+        t.flags[e]! |= SF.FIN_IN;
+        this.acks.push(t.saddr[e]!, t.daddr[e]!, t.sport[e]!, t.dport[e]!, t.proto[e]!, f.clientFlags, f.clientLen, 0, o);
+      }
+    }
   }
 
   /** The FINs the entries just read recorded (queueFins): set by harvest (noteFin). */
@@ -610,22 +614,16 @@ export function endFins(f: RecordedFins, end: FlowEnd, out: boolean): void {
 export const FIN_DECIDED = { IN: 1, OUT: 2 } as const;
 
 /**
- * Calls `each` for the recorded FINs not yet decided (`decided`: FIN_DECIDED bits), in the order
- * they came (`out`: the real server's); returns the bits decided now included.
+ * The recorded FINs not yet decided (`decided`: FIN_DECIDED bits), in the order they came: the
+ * first one's FIN_DECIDED bit, then (shifted by 2) the second's; 0 when none.
  */
-export function finsInOrder(f: RecordedFins, decided: number, each: (out: boolean) => void): number {
+export function finsInOrder(f: RecordedFins, decided: number): number {
   // (A FIN whose flags were not read with it -- the other entry not read, a FIN reported as the
   // first ACK and marked only -- is left for a later read.)
   const client = f.client !== 0 && (f.clientFlags & TCP_FLAG.FIN) !== 0 && !(decided & FIN_DECIDED.IN);
   const server = f.server !== 0 && (f.serverFlags & TCP_FLAG.FIN) !== 0 && !(decided & FIN_DECIDED.OUT);
-  if (client && (!server || f.clientFirst)) {
-    each(false);
-    if (server) each(true);
-  } else if (server) {
-    each(true);
-    if (client) each(false);
-  }
-  return decided | (client ? FIN_DECIDED.IN : 0) | (server ? FIN_DECIDED.OUT : 0);
+  if (client && server) return f.clientFirst ? FIN_DECIDED.IN | (FIN_DECIDED.OUT << 2) : FIN_DECIDED.OUT | (FIN_DECIDED.IN << 2);
+  return client ? FIN_DECIDED.IN : server ? FIN_DECIDED.OUT : 0;
 }
 
 /** A flow value about to replace the kernel's (`old`): the FINs the kernel recorded stay (its close goes on). */

@@ -22,7 +22,7 @@ import { key6 } from './classify.ts';
 import { TCP_FLAG } from '../../core/proto.ts';
 import { FLOW_EV, FLOW_NAT, FLOW_VAL as V, KEY6_BYTES, NADDR6, VAL6_BYTES, writeFlowKey6, writeHopValue, type FlowEnd, type FlowMap } from '../../os/flow-map.ts';
 import { ACTION_CODE, FWD_CODE } from '../../core/types.ts';
-import { endFins, finsInOrder, keepFin, newFins, noFins, noteFin, type CountForwarded } from './fastpath.ts';
+import { endFins, FIN_DECIDED, finsInOrder, keepFin, newFins, noFins, noteFin, type CountForwarded } from './fastpath.ts';
 
 /** A NAT connection's other half: the real server, the virtual service, and the replies' entry. */
 interface Nat6 {
@@ -282,7 +282,7 @@ export class FastPathTable6 {
     if (out) this.counters.eventsOut++;
     if (!e) return 'in';
     if (kind === FLOW_EV.CLOSING) {
-      e.fins |= out ? 2 : 1;
+      e.fins |= out ? FIN_DECIDED.OUT : FIN_DECIDED.IN;
       return out ? 'out' : 'in';
     }
     if (kind === FLOW_EV.END) {
@@ -307,14 +307,16 @@ export class FastPathTable6 {
   private decideFins(e: Installed6, offer: boolean): void {
     const n = e.nat, f = this.fins, decide = this.decideRecorded;
     if (!n || !decide) return;
-    e.fins = finsInOrder(f, e.fins, (out) => {
+    for (let q = finsInOrder(f, e.fins); q !== 0; q >>= 2) {
+      const out = (q & 3) === FIN_DECIDED.OUT;
+      e.fins |= q & 3;
       this.counters.events++;
       const sport = new DataView(e.key.buffer, e.key.byteOffset).getUint16(32, false);
       if (out) {
         this.counters.eventsOut++;
         decide(n.rip, e.saddr, n.rport, sport, e.proto, f.serverFlags, f.serverLen, true, offer);
       } else decide(e.saddr, n.vip, sport, e.dport, e.proto, f.clientFlags, f.clientLen, false, offer);
-    });
+    }
   }
 
   /**
