@@ -24,8 +24,9 @@
  * connection installed in SYN_RECV is recorded in its entry, see ACK_SEEN): the same "forward now, tell the engine in order right
  * after" the ring workers' decision caches do. The other packets are only counted in the entry
  * (packets, bytes, last time), which user space reads and hands to the engine. A NAT connection's
- * close stays here too: its FINs are reported with the entries kept, and the last ACK ends both
- * (EV_CLOSING, EV_END, EV_GONE below), so that no packet of it crosses user space.
+ * close stays here too: its FINs are recorded in both entries (not reported, as the first ACK),
+ * and the last ACK (or a RST) ends both with one report that carries the FINs (EV_END below), so
+ * that no packet of it crosses user space.
  *
  * Self-contained on purpose (no kernel or libbpf headers): only clang is needed to build it.
  */
@@ -138,14 +139,15 @@ struct flow_val {
   __u8 nat;      /* NAT_NONE (DR), NAT_DST (a NAT client's packet), NAT_SRC (a NAT reply), TUN_IPIP / TUN_GRE */
   __u32 naddr;   /* NAT: the address written (destination or source); TUN: the outer destination (the real server); network order */
   __u16 nport;   /* NAT: the port written, network order */
-  __u8 fin;      /* NAT: FIN_SELF (this direction sent a FIN), FIN_PEER (the other did): the close carried here */
-  __u8 pad;
+  __u8 fin;      /* NAT: FIN_SELF (this direction sent a FIN), FIN_PEER (the other did), FIN_FIRST: the close carried here */
+  __u8 fin_flags; /* NAT, FIN_SELF: the TCP flags of this direction's FIN (recorded, not reported) */
   __u32 tsrc;    /* TUN: the outer source (the director's address toward the real server), network order */
   __u64 pkts;
   __u64 bytes;
   __u64 last_ns;
   __u32 ack_len; /* ACK_SEEN: the first ACK's IP length (not in pkts/bytes: the engine counts it) */
-  __u32 pad2;
+  __u16 fin_len; /* NAT, FIN_SELF: this direction's FIN's IP length (not in pkts/bytes: the engine counts it) */
+  __u16 pad2;
 };
 /*
  * The handshake's ACK (SYN_RECV -> ESTABLISHED) is forwarded and recorded in the entry, not
@@ -160,8 +162,17 @@ struct flow_val {
 #define NAT_NONE 0
 #define NAT_DST 1
 #define NAT_SRC 2
+/*
+ * A NAT connection's FINs (fast_step): each direction's first FIN is forwarded and recorded, not
+ * reported: FIN_SELF, its flags and length in its own entry (FIN_FIRST too when the other
+ * direction had sent none: the order the engine must step them in), FIN_PEER in the other's.
+ * User space steps the engine on them when it next reads the entries (the sweep, a listing, a
+ * removal) or from the report of the packet that ends both (struct flow_end), whichever is first.
+ */
 #define FIN_SELF 1
 #define FIN_PEER 2
+#define FIN_FIRST 4
+#define FIN_BOTH (FIN_SELF | FIN_PEER)
 /* Tunnel (-i), IPv4 in IPv4 (tc only): IPIP, or GRE without checksum (4-byte header); the other
  * encapsulations (GUE, GRE with checksum, IPv6) stay in user space. */
 #define TUN_IPIP 3
@@ -203,7 +214,7 @@ static __attribute__((always_inline)) void nat_write(__u8 *ip, const struct nat_
 }
 
 /*
- * A packet the engine must step its state machine on (already forwarded). 32 bytes. For a FIN or
+ * A packet the engine must step its state machine on (already forwarded). 40 bytes. For a FIN or
  * RST the program has removed the flow (user space would, on the engine's verdict) and `pkts`,
  * `bytes` carry its last counters, so that user space needs no system call to settle them.
  */
@@ -226,15 +237,29 @@ struct flow_event {
 #define EV_TAKEN_NAT 2 /* EV_TAKEN of a NAT decision: the replies' entry was installed too */
 #define EV_TAKEN_TUN 3 /* EV_TAKEN of a tunnel decision */
 /*
- * A NAT connection's close, carried here (fast_step): its FINs are forwarded and reported with
- * both entries kept (EV_CLOSING, no counters); the last ACK (a plain ACK once both directions
- * sent their FIN) is forwarded and ends both entries: EV_END for its own (its counters; the
- * packet to decide; `token` 1 when an EV_GONE follows), then EV_GONE for the other direction's
- * (its counters; no packet).
+ * A NAT connection's close, carried here (fast_step): its FINs are recorded (FIN_SELF above); a
+ * FIN that is also the handshake's first ACK is reported instead (EV_CLOSING, no counters, both
+ * entries kept). The last ACK (a plain ACK once both directions sent their FIN), or a RST, is
+ * forwarded and ends both entries with one report, struct flow_end (EV_END; IPv6: flow_end6): the
+ * packet to decide, both entries' counters and their recorded FINs. (Before, each FIN was
+ * reported, and the other entry's counters came in a report of their own.)
  */
 #define EV_CLOSING 4
 #define EV_END 5
-#define EV_GONE 6
+
+/* EV_END (IPv4 NAT), 72 bytes: user space tells it by its length (struct flow_event: 40, an IPv6 one: 64). */
+struct flow_end {
+  struct flow_event e; /* the packet; its entry's counters; token: 1 when the other entry was there, ACK_IN_TOKEN */
+  __u64 ppkts;         /* the other direction's entry's counters */
+  __u64 pbytes;
+  __u16 fin_len;       /* the FINs recorded: this entry's (FIN_SELF) and the other's, as struct flow_val's */
+  __u16 pfin_len;
+  __u8 fin;            /* this entry's `fin`: which FINs, in which order */
+  __u8 fin_flags;
+  __u8 pfin_flags;
+  __u8 pad;
+  __u64 pad2;
+};
 
 /*
  * Decisions ahead (rr/wrr services whose destinations are all direct routing or, on tc, NAT): user space keeps
@@ -606,16 +631,19 @@ static __attribute__((always_inline)) int fast_step(struct __sk_buff *skb, void 
   int first_ack = proto == 6 && v->need_ack == ACK_WANTED && (flags & 0x10);
   /*
    * The close. DR and tunnels (one direction seen): a FIN or RST ends the entry. NAT (both
-   * directions, two entries): a RST ends this entry (user space the other); a FIN is reported
-   * and both stay, marked (`fin`), so that the rest of the close crosses here too; the plain ACK
-   * that follows both FINs is the last packet: it ends both.
+   * directions, two entries): a direction's first FIN is recorded in both (FIN_SELF), not
+   * reported, so that the rest of the close crosses here too (a FIN that is also the first ACK is
+   * reported: EV_CLOSING); the plain ACK that follows both FINs is the last packet, and a RST
+   * ends the connection: either ends both entries with one report (struct flow_end). A FIN sent
+   * again is only counted (the engine's state would not move on it).
    */
   int two = proto == 6 && (v->nat == NAT_DST || v->nat == NAT_SRC);
-  int ends = two ? (flags & 0x04) != 0 : (flags & 0x05) != 0;
-  int closing = two && (flags & 0x05) == 0x01;
-  int last = two && (flags & 0x17) == 0x10 && v->fin == (FIN_SELF | FIN_PEER);
+  int ends = !two && (flags & 0x05) != 0;
+  int fin = two && (flags & 0x05) == 0x01 && !(v->fin & FIN_SELF);
+  int closing = fin && first_ack;
+  int last = two && ((flags & 0x04) || ((flags & 0x17) == 0x10 && (v->fin & FIN_BOTH) == FIN_BOTH));
   /* A plain first ACK: recorded, forwarded (see ACK_SEEN). */
-  if (first_ack && !ends && !closing && !last) {
+  if (first_ack && !ends && !fin && !last) {
     v->ack_len = tot;
     v->need_ack = ACK_SEEN;
     dec_ttl(ip);
@@ -625,10 +653,10 @@ static __attribute__((always_inline)) int fast_step(struct __sk_buff *skb, void 
     *ifindex = v->ifindex;
     return FWD;
   }
-  /* The other direction's entry (NAT, on a FIN or the last ACK), and a first ACK recorded but not yet decided. */
+  /* The other direction's entry (NAT, on a FIN or the end), and a first ACK recorded but not yet decided. */
   struct flow_key pk;
   struct flow_val *pv = 0;
-  if (closing || last) {
+  if (fin || last) {
     peer_key(&k, v, &pk);
     pv = bpf_map_lookup_elem(&flows, &pk);
   }
@@ -636,45 +664,30 @@ static __attribute__((always_inline)) int fast_step(struct __sk_buff *skb, void 
   if (v->need_ack == ACK_SEEN) pend = v->ack_len;
   else if (pv && pv->need_ack == ACK_SEEN) pend = pv->ack_len;
   if (last) {
-    /* Both reports reserved first: without room the packet goes to user space, which decides it. */
-    struct flow_event *e1 = bpf_ringbuf_reserve(&events, sizeof(struct flow_event), 0);
-    if (!e1) return PASS;
-    struct flow_event *e2 = 0;
-    if (pv) {
-      e2 = bpf_ringbuf_reserve(&events, sizeof(struct flow_event), 0);
-      if (!e2) {
-        bpf_ringbuf_discard(e1, BPF_RB_NO_WAKEUP);
-        return PASS;
-      }
-    }
-    e1->saddr = k.saddr;
-    e1->daddr = k.daddr;
-    e1->sport = k.sport;
-    e1->dport = k.dport;
-    e1->proto = proto;
-    e1->flags = flags;
-    e1->len = tot;
-    e1->pkts = v->pkts;
-    e1->bytes = v->bytes;
-    e1->kind = EV_END;
-    e1->token = (pv ? 1 : 0) | ACK_IN_TOKEN(pend);
-    if (e2) {
-      e2->saddr = pk.saddr;
-      e2->daddr = pk.daddr;
-      e2->sport = pk.sport;
-      e2->dport = pk.dport;
-      e2->proto = proto;
-      e2->flags = 0;
-      e2->len = 0;
-      e2->pkts = pv->pkts;
-      e2->bytes = pv->bytes;
-      e2->kind = EV_GONE;
-      e2->token = 0;
-      bpf_ringbuf_submit(e1, BPF_RB_NO_WAKEUP);
-      bpf_ringbuf_submit(e2, wake_flag());
-    } else {
-      bpf_ringbuf_submit(e1, wake_flag());
-    }
+    /* No room: the packet goes to user space, which decides it (and the FINs recorded) itself. */
+    struct flow_end *e = bpf_ringbuf_reserve(&events, sizeof(struct flow_end), 0);
+    if (!e) return PASS;
+    e->e.saddr = k.saddr;
+    e->e.daddr = k.daddr;
+    e->e.sport = k.sport;
+    e->e.dport = k.dport;
+    e->e.proto = proto;
+    e->e.flags = flags;
+    e->e.len = tot;
+    e->e.pkts = v->pkts;
+    e->e.bytes = v->bytes;
+    e->e.kind = EV_END;
+    e->e.token = (pv ? 1 : 0) | ACK_IN_TOKEN(pend);
+    e->ppkts = pv ? pv->pkts : 0;
+    e->pbytes = pv ? pv->bytes : 0;
+    e->fin_len = v->fin_len;
+    e->pfin_len = pv ? pv->fin_len : 0;
+    e->fin = v->fin;
+    e->fin_flags = v->fin_flags;
+    e->pfin_flags = pv ? pv->fin_flags : 0;
+    e->pad = 0;
+    e->pad2 = 0;
+    bpf_ringbuf_submit(e, wake_flag());
     dec_ttl(ip);
     nat_write(ip, nat);
     __builtin_memcpy(eth, v->dmac, 6);
@@ -684,7 +697,14 @@ static __attribute__((always_inline)) int fast_step(struct __sk_buff *skb, void 
     if (pv) bpf_map_delete_elem(&flows, &pk);
     return FWD;
   }
-  if (ends || first_ack || closing) {
+  if (fin && !closing) {
+    /* Recorded: its flags and length first, then the bit that says so (a reader that sees the bit sees them). */
+    v->fin_flags = flags;
+    v->fin_len = tot;
+    asm volatile("" ::: "memory");
+    v->fin |= FIN_SELF | (v->fin & FIN_PEER ? 0 : FIN_FIRST);
+    if (pv) pv->fin |= FIN_PEER;
+  } else if (ends || first_ack || closing) {
     struct flow_event ev = { k.saddr, k.daddr, k.sport, k.dport, proto, flags, tot, 0, 0, closing ? EV_CLOSING : EV_STATE, ACK_IN_TOKEN(pend) };
     if (ends) {
       ev.pkts = v->pkts;
@@ -696,7 +716,7 @@ static __attribute__((always_inline)) int fast_step(struct __sk_buff *skb, void 
     if (first_ack || v->need_ack == ACK_SEEN) v->need_ack = 0;
     if (pv && pv->need_ack == ACK_SEEN) pv->need_ack = 0;
     if (closing) {
-      v->fin |= FIN_SELF;
+      v->fin |= FIN_SELF | (v->fin & FIN_PEER ? 0 : FIN_FIRST);
       if (pv) pv->fin |= FIN_PEER;
     }
   } else {
@@ -722,9 +742,8 @@ static __attribute__((always_inline)) int fast_step(struct __sk_buff *skb, void 
  * tells them by length). Direct routing: the hop limit and the MACs (no IP checksum; the L4 one
  * covers no hop limit). NAT (tc only), both directions as IPv4's: the 16-byte address and the port
  * rewritten, the TCP/UDP checksum updated for the pseudo-header's address and the port (the tc
- * hook); the close carried here as IPv4's (EV_CLOSING, EV_END, EV_GONE). The handshake's first
- * ACK is reported at once (not recorded). No decisions ahead: a new IPv6 connection goes to user
- * space.
+ * hook); the close carried here as IPv4's (FINs recorded, one struct flow_end6 at the end). The
+ * handshake's first ACK is reported at once (not recorded). Decisions ahead as IPv4's (take_ahead6).
  */
 struct flow_key6 {
   __u32 saddr[4];
@@ -750,8 +769,21 @@ struct flow_event6 {
   __u16 len; /* 40 + payload length, host order */
   __u64 pkts;
   __u64 bytes;
-  __u32 kind; /* EV_STATE, EV_CLOSING, EV_END (token 1: an EV_GONE follows), EV_GONE */
+  __u32 kind; /* EV_STATE, EV_CLOSING, EV_TAKEN(_NAT) */
   __u32 token;
+};
+
+/* EV_END (IPv6 NAT), 88 bytes: struct flow_end's with an IPv6 packet. */
+struct flow_end6 {
+  struct flow_event6 e; /* the packet; its entry's counters; token 1: the other entry was there */
+  __u64 ppkts;
+  __u64 pbytes;
+  __u16 fin_len;
+  __u16 pfin_len;
+  __u8 fin;
+  __u8 fin_flags;
+  __u8 pfin_flags;
+  __u8 pad;
 };
 
 /* The IPv6 NAT rewrite fast_step6 leaves to the tc hook. */
@@ -963,37 +995,32 @@ static __attribute__((always_inline)) int fast_step6(struct __sk_buff *skb, void
   if (seg > v->b.mtu) return PASS; /* too big: user space sends Packet Too Big */
 
   int first_ack = proto == 6 && v->b.need_ack && (flags & 0x10);
-  /* The close, as fast_step's: NAT's FINs keep both entries, the last ACK ends both. */
+  /* The close, as fast_step's: NAT's FINs recorded in both entries, the last ACK or a RST ends both with one report. */
   int two = proto == 6 && (kind == NAT_DST || kind == NAT_SRC);
-  int ends = two ? (flags & 0x04) != 0 : (flags & 0x05) != 0;
-  int closing = two && (flags & 0x05) == 0x01;
-  int last = two && (flags & 0x17) == 0x10 && v->b.fin == (FIN_SELF | FIN_PEER);
+  int ends = !two && (flags & 0x05) != 0;
+  int fin = two && (flags & 0x05) == 0x01 && !(v->b.fin & FIN_SELF);
+  int closing = fin && first_ack;
+  int last = two && ((flags & 0x04) || ((flags & 0x17) == 0x10 && (v->b.fin & FIN_BOTH) == FIN_BOTH));
   struct flow_key6 pk;
   struct flow_val6 *pv = 0;
-  if (closing || last) {
+  if (fin || last) {
     peer_key6(&k, v, &pk);
     pv = bpf_map_lookup_elem(&flows6, &pk);
   }
   if (last) {
-    /* Both reports reserved first: without room the packet goes to user space, which decides it. */
-    struct flow_event6 *e1 = bpf_ringbuf_reserve(&events, sizeof(struct flow_event6), 0);
-    if (!e1) return PASS;
-    struct flow_event6 *e2 = 0;
-    if (pv) {
-      e2 = bpf_ringbuf_reserve(&events, sizeof(struct flow_event6), 0);
-      if (!e2) {
-        bpf_ringbuf_discard(e1, BPF_RB_NO_WAKEUP);
-        return PASS;
-      }
-    }
-    fill_event6(e1, &k, flags, (__u16)tot, v->b.pkts, v->b.bytes, EV_END, pv ? 1 : 0);
-    if (e2) {
-      fill_event6(e2, &pk, 0, 0, pv->b.pkts, pv->b.bytes, EV_GONE, 0);
-      bpf_ringbuf_submit(e1, BPF_RB_NO_WAKEUP);
-      bpf_ringbuf_submit(e2, wake_flag());
-    } else {
-      bpf_ringbuf_submit(e1, wake_flag());
-    }
+    /* No room: the packet goes to user space, which decides it (and the FINs recorded) itself. */
+    struct flow_end6 *e = bpf_ringbuf_reserve(&events, sizeof(struct flow_end6), 0);
+    if (!e) return PASS;
+    fill_event6(&e->e, &k, flags, (__u16)tot, v->b.pkts, v->b.bytes, EV_END, pv ? 1 : 0);
+    e->ppkts = pv ? pv->b.pkts : 0;
+    e->pbytes = pv ? pv->b.bytes : 0;
+    e->fin_len = v->b.fin_len;
+    e->pfin_len = pv ? pv->b.fin_len : 0;
+    e->fin = v->b.fin;
+    e->fin_flags = v->b.fin_flags;
+    e->pfin_flags = pv ? pv->b.fin_flags : 0;
+    e->pad = 0;
+    bpf_ringbuf_submit(e, wake_flag());
     ip[7]--;
     __builtin_memcpy(eth, v->b.dmac, 6);
     __builtin_memcpy(eth + 6, v->b.smac, 6);
@@ -1002,13 +1029,20 @@ static __attribute__((always_inline)) int fast_step6(struct __sk_buff *skb, void
     if (pv) bpf_map_delete_elem(&flows6, &pk);
     return FWD;
   }
-  if (ends || first_ack || closing) {
+  if (fin && !closing) {
+    /* Recorded (fast_step's): its flags and length first, then the bit that says so. */
+    v->b.fin_flags = flags;
+    v->b.fin_len = (__u16)tot;
+    asm volatile("" ::: "memory");
+    v->b.fin |= FIN_SELF | (v->b.fin & FIN_PEER ? 0 : FIN_FIRST);
+    if (pv) pv->b.fin |= FIN_PEER;
+  } else if (ends || first_ack || closing) {
     struct flow_event6 ev = {};
     fill_event6(&ev, &k, flags, (__u16)tot, ends ? v->b.pkts : 0, ends ? v->b.bytes : 0, closing ? EV_CLOSING : EV_STATE, 0);
     if (bpf_ringbuf_output(&events, &ev, sizeof(ev), wake_flag()) != 0) return PASS;
     if (first_ack) v->b.need_ack = 0;
     if (closing) {
-      v->b.fin |= FIN_SELF;
+      v->b.fin |= FIN_SELF | (v->b.fin & FIN_PEER ? 0 : FIN_FIRST);
       if (pv) pv->b.fin |= FIN_PEER;
     }
   } else {

@@ -59,7 +59,7 @@ try {
     const rps = Number(/Requests\/sec:\s*([\d.]+)/.exec(r.out)?.[1] ?? 0), n = Math.max(1, rps * secs);
     const c = moved(s0?.counters, s1?.counters), f = moved(s0?.fastPath, s1?.fastPath);
     console.log(`${mode} ${w}: ${rps.toFixed(0)} req/s; machine ${((m1 - m0) * 1e6 / n).toFixed(1)} µs/req; daemon ${((d1 - d0) * 1e6 / n).toFixed(2)} µs/req; ` +
-      `per request: ring frames ${((c['rx'] ?? 0) / n).toFixed(3)}, kernel-carried packets ${((f['forwarded'] ?? 0) / n).toFixed(2)}, kernel reports ${((f['events'] ?? 0) / n).toFixed(2)}`);
+      `per request: ring frames ${((c['rx'] ?? 0) / n).toFixed(3)}, kernel-carried packets ${((f['forwarded'] ?? 0) / n).toFixed(2)}, kernel packets the engine decided ${((f['events'] ?? 0) / n).toFixed(2)}, kernel reports ${f['reports'] === undefined ? '-' : (f['reports'] / n).toFixed(2)}`);
     console.log(`  counters ${JSON.stringify(c)}\n  fastPath ${JSON.stringify(f)}`);
   }
 } finally {

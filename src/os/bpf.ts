@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageFile } from '../os/entries.ts';
 import { C, MAP_FAILED, ifIndex, sys, view } from './libc.ts';
-import { KEY6_BYTES, KEY_BYTES, VAL6_BYTES, VAL_BYTES, type FlowMap } from './flow-map.ts';
+import { KEY6_BYTES, KEY_BYTES, VAL6_BYTES, VAL_BYTES, type FlowEnd, type FlowMap } from './flow-map.ts';
 import { FastPathError } from '../core/errors.ts';
 
 const SOURCE = packageFile('bpf/tsvs_fastpath.c');
@@ -40,8 +40,10 @@ const SKB_GSO_SEGS = 164;
 const SKB_GSO_SIZE = 176;
 const PAGE = 4096;
 const EVENT_BYTES = 40;
-/** struct flow_event6 (IPv6 flows): told from struct flow_event by its length. */
+/** struct flow_event6 (IPv6 flows), struct flow_end and flow_end6 (a NAT END): told from struct flow_event by their lengths. */
 const EVENT6_BYTES = 64;
+const END_BYTES = 72;
+const END6_BYTES = 88;
 /** bpf/tsvs_fastpath.c `ahead`: rings of decisions ahead (256 x struct ahead_ring). */
 export const AHEAD_RINGS = 256;
 export const AHEAD_SLOTS = 256; // bpf/tsvs_fastpath.c AHEAD_SLOTS
@@ -144,17 +146,19 @@ export interface FlowEvent {
   proto: number;
   flags: number;
   len: number;
-  /** FIN/RST (NAT: RST, END, GONE): the program removed the flow; its last counters. */
+  /** FIN/RST (NAT: END): the program removed the flow; its last counters. */
   pkts: number;
   bytes: number;
   /**
    * FLOW_EV (flow-map.ts): 0 a state event; 1 a new connection sent to the decision ahead `token`;
-   * 2 the same, NAT (its replies' entry installed too); 3 the same, a tunnel; 4-6 a NAT
-   * connection's close carried in the kernel (a FIN with the entries kept; the last ACK ending
-   * its entry, `token` 1 when the other's follows; the other direction's entry ended).
+   * 2 the same, NAT (its replies' entry installed too); 3 the same, a tunnel; 4-5 a NAT
+   * connection's close carried in the kernel (a FIN that was also the first ACK, with the
+   * entries kept; the last ACK or a RST ending both).
    */
   kind: number;
   token: number;
+  /** A NAT END (struct flow_end, flow_end6): the other entry's counters and the FINs recorded; null otherwise. */
+  end?: FlowEnd | null;
 }
 
 export type FastPathKind = 'tc' | 'xdp';
@@ -505,10 +509,10 @@ export class KernelFastPath {
       if (hdr & 0x80000000) break; // still being written
       const len = hdr & 0x3fffffff;
       if (!(hdr & 0x40000000) && len >= EVENT_BYTES) {
-        // struct flow_event or flow_event6 (told by length): the addresses, then the same fields.
+        // struct flow_event, flow_event6 or flow_end (told by length): the addresses, then the same fields.
         const p = off + 8;
         let q: number;
-        if (len >= EVENT6_BYTES) {
+        if (len === EVENT6_BYTES || len === END6_BYTES) {
           const s6 = ev.saddr6 ??= new Uint32Array(4), d6 = ev.daddr6 ??= new Uint32Array(4);
           for (let i = 0; i < 4; i++) {
             s6[i] = d.getUint32(p + 4 * i, false);
@@ -532,6 +536,11 @@ export class KernelFastPath {
         ev.bytes = d.getUint32(q + 16, true) + d.getUint32(q + 20, true) * 0x1_0000_0000;
         ev.kind = d.getUint32(q + 24, true);
         ev.token = d.getUint32(q + 28, true);
+        // struct flow_end: one object per NAT connection's end (not reused: a reader may keep it).
+        ev.end = len === END_BYTES || len === END6_BYTES ? {
+          peerPkts: d.getUint32(q + 32, true) + d.getUint32(q + 36, true) * 0x1_0000_0000, peerBytes: d.getUint32(q + 40, true) + d.getUint32(q + 44, true) * 0x1_0000_0000,
+          finLen: d.getUint16(q + 48, true), peerFinLen: d.getUint16(q + 50, true), fin: d.getUint8(q + 52), finFlags: d.getUint8(q + 53), peerFinFlags: d.getUint8(q + 54),
+        } : null;
         try {
           on(ev);
         } catch (e) {

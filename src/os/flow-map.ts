@@ -13,7 +13,7 @@ export const VAL_BYTES = 64;
 export const VAL6_BYTES = 80;
 export const NADDR6 = 64;
 /** struct flow_val offsets (bpf/tsvs_fastpath.c); NADDR / NPORT / TSRC in network order. */
-export const FLOW_VAL = { DMAC: 0, SMAC: 6, IFINDEX: 12, MTU: 16, NEED_ACK: 18, NAT: 19, NADDR: 20, NPORT: 24, FIN: 26, TSRC: 28, PKTS: 32, BYTES: 40, LAST_NS: 48, ACK_LEN: 56 } as const;
+export const FLOW_VAL = { DMAC: 0, SMAC: 6, IFINDEX: 12, MTU: 16, NEED_ACK: 18, NAT: 19, NADDR: 20, NPORT: 24, FIN: 26, FIN_FLAGS: 27, TSRC: 28, PKTS: 32, BYTES: 40, LAST_NS: 48, ACK_LEN: 56, FIN_LEN: 60 } as const;
 /**
  * struct flow_val `need_ack`: WANTED (installed in SYN_RECV: the program records the first ACK),
  * SEEN (recorded, its IP length in ACK_LEN, not counted in the entry: user space has the engine
@@ -24,16 +24,33 @@ export const FLOW_ACK = { WANTED: 1, SEEN: 2 } as const;
 export function ackInToken(token: number): number {
   return token >>> 16;
 }
-/** struct flow_val `fin` (NAT): this direction sent a FIN, the other did. */
-export const FLOW_FIN = { SELF: 1, PEER: 2 } as const;
 /**
- * struct flow_event `kind`: a state event (STATE; a FIN or RST of DR, a tunnel or a NAT RST ended
- * its entry and carries its counters), a new connection taken ahead (TAKEN, TAKEN_NAT, TAKEN_TUN),
- * and a NAT connection's close carried in the kernel: a FIN forwarded with both entries kept
- * (CLOSING), the last ACK ending both (END: its entry's counters, `token` 1 when GONE follows;
- * GONE: the other direction's entry, its counters, no packet to decide).
+ * struct flow_val `fin` (NAT): this direction sent a FIN (recorded: its flags in FIN_FLAGS, its IP
+ * length in FIN_LEN, not counted in the entry), the other did; FIRST: this direction's came first.
  */
-export const FLOW_EV = { STATE: 0, TAKEN: 1, TAKEN_NAT: 2, TAKEN_TUN: 3, CLOSING: 4, END: 5, GONE: 6 } as const;
+export const FLOW_FIN = { SELF: 1, PEER: 2, FIRST: 4 } as const;
+/**
+ * struct flow_event `kind`: a state event (STATE; a FIN or RST of DR or a tunnel ended its entry
+ * and carries its counters), a new connection taken ahead (TAKEN, TAKEN_NAT, TAKEN_TUN), and a NAT
+ * connection's close carried in the kernel: a FIN that was also the first ACK, reported with both
+ * entries kept (CLOSING; other FINs are recorded, FLOW_FIN); the last ACK or a RST ending both
+ * (END, struct flow_end / flow_end6: the other entry's counters and both FINs, FlowEvent `end`).
+ */
+export const FLOW_EV = { STATE: 0, TAKEN: 1, TAKEN_NAT: 2, TAKEN_TUN: 3, CLOSING: 4, END: 5 } as const;
+/**
+ * What an IPv4 NAT END report (struct flow_end) adds to its packet: the other direction's entry's
+ * last counters, and the FINs the two entries recorded (`fin`: the reporting entry's FLOW_FIN
+ * bits; each FIN's TCP flags and IP length, 0 when none).
+ */
+export interface FlowEnd {
+  peerPkts: number;
+  peerBytes: number;
+  fin: number;
+  finFlags: number;
+  finLen: number;
+  peerFinFlags: number;
+  peerFinLen: number;
+}
 /**
  * struct flow_val `nat`: DR (none), NAT's two directions, or a tunnel (IPv4 in IPv4: IPIP, GRE
  * without checksum; NADDR the outer destination, TSRC the outer source).
@@ -118,15 +135,15 @@ export class MemoryFlowMap implements FlowMap {
   /** The last event's counters (FIN/RST: the flow's, as the program reports them), else 0. */
   lastPkts = 0;
   lastBytes = 0;
-  /** The last event's kind (FLOW_EV) and token; after an END, the other direction's entry it ended (GONE), else null. */
+  /** The last event's kind (FLOW_EV) and token; after an END, what struct flow_end adds, else null. */
   lastKind = 0;
   lastToken = 0;
-  lastGone: { saddr: number; daddr: number; sport: number; dport: number; pkts: number; bytes: number } | null = null;
+  lastEnd: FlowEnd | null = null;
   /**
    * The program's verdict for one packet: 'pass' (user space sees it), 'event' (forwarded and
-   * reported: `lastKind`, `lastToken`; a DR FIN or a RST also removes the flow; a NAT FIN keeps
-   * both entries, the last ACK after both FINs removes both) or 'counted' (forwarded and counted
-   * in the entry; a first ACK recorded there instead, FLOW_ACK.SEEN).
+   * reported: `lastKind`, `lastToken`; a DR FIN or RST also removes the flow; a NAT RST or the last
+   * ACK after both FINs removes both, `lastEnd`) or 'counted' (forwarded and counted in the entry;
+   * a first ACK recorded there instead, FLOW_ACK.SEEN, and a NAT FIN, FLOW_FIN).
    */
   forward(saddr: number, daddr: number, sport: number, dport: number, proto: number, tcpFlags: number, bytes: number): 'pass' | 'event' | 'counted' {
     // A SYN (or one with FIN/RST) is the engine's; a SYN-ACK is carried only as a NAT reply.
@@ -144,37 +161,51 @@ export class MemoryFlowMap implements FlowMap {
     this.lastPkts = this.lastBytes = 0;
     this.lastKind = FLOW_EV.STATE;
     this.lastToken = 0;
-    this.lastGone = null;
-    const fin = (tcpFlags & TCP_FLAG.FIN) !== 0, rst = (tcpFlags & TCP_FLAG.RST) !== 0;
+    this.lastEnd = null;
+    const rst = (tcpFlags & TCP_FLAG.RST) !== 0;
     const two = proto === 6 && (v[FLOW_VAL.NAT] === FLOW_NAT.DST || v[FLOW_VAL.NAT] === FLOW_NAT.SRC);
-    const ends = two ? rst : fin || rst;
-    const closing = two && fin && !rst;
+    const ends = !two && (tcpFlags & (TCP_FLAG.FIN | TCP_FLAG.RST)) !== 0;
+    const fin = two && !rst && (tcpFlags & TCP_FLAG.FIN) !== 0 && !(v[FLOW_VAL.FIN]! & FLOW_FIN.SELF);
+    const closing = fin && firstAck;
+    const both = FLOW_FIN.SELF | FLOW_FIN.PEER;
     const plainAck = (tcpFlags & (TCP_FLAG.SYN | TCP_FLAG.FIN | TCP_FLAG.RST | TCP_FLAG.ACK)) === TCP_FLAG.ACK;
-    const peer = two ? this.peerKey(saddr, daddr, sport, dport, proto, v) : null;
-    const last = two && plainAck && v[FLOW_VAL.FIN] === (FLOW_FIN.SELF | FLOW_FIN.PEER);
-    if (firstAck && !ends && !closing && !last) {
+    const last = two && (rst || (plainAck && (v[FLOW_VAL.FIN]! & both) === both));
+    if (firstAck && !ends && !fin && !last) {
       // Recorded, not reported (FLOW_ACK.SEEN).
       d.setUint32(FLOW_VAL.ACK_LEN, bytes, true);
       v[FLOW_VAL.NEED_ACK] = FLOW_ACK.SEEN;
       return 'counted';
     }
+    const peer = two ? this.peerKey(saddr, daddr, sport, dport, proto, v) : null;
     // A first ACK recorded and not yet decided rides on this report (this entry's, or the other direction's).
-    const pv = peer && (closing || last) ? this.entries.get(this.idOf(peer.key)) : undefined;
+    const pv = peer && (fin || last) ? this.entries.get(this.idOf(peer.key)) : undefined;
+    const pd = pv ? new DataView(pv.buffer) : null;
     const seen = (x: Uint8Array | undefined): number => (x && x[FLOW_VAL.NEED_ACK] === FLOW_ACK.SEEN ? new DataView(x.buffer).getUint32(FLOW_VAL.ACK_LEN, true) : 0);
     const pend = seen(v) || seen(pv);
     this.lastToken = pend << 16;
+    const mark = (): void => {
+      v[FLOW_VAL.FIN]! |= FLOW_FIN.SELF | (v[FLOW_VAL.FIN]! & FLOW_FIN.PEER ? 0 : FLOW_FIN.FIRST);
+      if (pv) pv[FLOW_VAL.FIN]! |= FLOW_FIN.PEER;
+    };
     if (last) {
       this.lastKind = FLOW_EV.END;
       if (pv) this.lastToken |= 1;
       this.lastPkts = Number(d.getBigUint64(FLOW_VAL.PKTS, true));
       this.lastBytes = Number(d.getBigUint64(FLOW_VAL.BYTES, true));
+      this.lastEnd = {
+        peerPkts: pd ? Number(pd.getBigUint64(FLOW_VAL.PKTS, true)) : 0, peerBytes: pd ? Number(pd.getBigUint64(FLOW_VAL.BYTES, true)) : 0,
+        fin: v[FLOW_VAL.FIN]!, finFlags: v[FLOW_VAL.FIN_FLAGS]!, finLen: d.getUint16(FLOW_VAL.FIN_LEN, true),
+        peerFinFlags: pv ? pv[FLOW_VAL.FIN_FLAGS]! : 0, peerFinLen: pd ? pd.getUint16(FLOW_VAL.FIN_LEN, true) : 0,
+      };
       this.entries.delete(this.idOf(key));
-      if (pv) {
-        const pd = new DataView(pv.buffer);
-        this.lastGone = { ...peer!.tuple, pkts: Number(pd.getBigUint64(FLOW_VAL.PKTS, true)), bytes: Number(pd.getBigUint64(FLOW_VAL.BYTES, true)) };
-        this.entries.delete(this.idOf(peer!.key));
-      }
+      if (pv) this.entries.delete(this.idOf(peer!.key));
       return 'event';
+    }
+    if (fin && !closing) {
+      v[FLOW_VAL.FIN_FLAGS] = tcpFlags;
+      d.setUint16(FLOW_VAL.FIN_LEN, bytes, true);
+      mark();
+      return 'counted';
     }
     if (ends || firstAck || closing) {
       if (firstAck || v[FLOW_VAL.NEED_ACK] === FLOW_ACK.SEEN) v[FLOW_VAL.NEED_ACK] = 0;
@@ -186,8 +217,7 @@ export class MemoryFlowMap implements FlowMap {
       }
       if (closing) {
         this.lastKind = FLOW_EV.CLOSING;
-        v[FLOW_VAL.FIN]! |= FLOW_FIN.SELF;
-        if (pv) pv[FLOW_VAL.FIN]! |= FLOW_FIN.PEER;
+        mark();
       }
       return 'event';
     }

@@ -18,21 +18,22 @@ const skip = root ? false : 'needs root (network namespaces, AF_PACKET, nftables
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const udpBurst = fileURLToPath(new URL('./fixtures/udp-burst.mjs', import.meta.url));
 const tcpHold = fileURLToPath(new URL('./fixtures/tcp-hold.mjs', import.meta.url));
+const tcpServerCloses = fileURLToPath(new URL('./fixtures/tcp-server-closes.mjs', import.meta.url));
 
 /**
  * A connection from the client namespace to the VIP, held open (tcp-hold.mjs: a request, a
- * pause, a second request on the same connection): its client port once the first answer came,
- * its exit code, and what it printed.
+ * pause, a second request on the same connection; or `fixture`): its client port once the
+ * fixture printed `mark` (the first answer came), its exit code, and what it printed.
  */
-async function holdConnection(clientNs: string): Promise<{ port: string; done: Promise<number>; output: () => string }> {
-  const p = spawn('ip', ['netns', 'exec', clientNs, process.execPath, tcpHold, LAB.vip, '80', '1500'], { stdio: ['ignore', 'pipe', 'pipe'] });
+async function holdConnection(clientNs: string, fixture = tcpHold, mark = 'first'): Promise<{ port: string; done: Promise<number>; output: () => string }> {
+  const p = spawn('ip', ['netns', 'exec', clientNs, process.execPath, fixture, LAB.vip, '80', '1500'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   p.stdout.on('data', (d) => { out += d; });
   const done = new Promise<number>((r) => p.on('exit', (c) => r(c ?? -1)));
   const t0 = Date.now();
-  while (!out.includes('first') && Date.now() - t0 < 5000) await sleep(20);
+  while (!out.includes(mark) && Date.now() - t0 < 5000) await sleep(20);
   const port = /port (\d+)/.exec(out)?.[1];
-  assert.ok(port, out);
+  assert.ok(port && out.includes(mark), out);
   return { port, done, output: () => out };
 }
 const TSVS = fileURLToPath(new URL('../../bin/tsvs.mjs', import.meta.url));
@@ -281,5 +282,18 @@ describe('lab nat --fast-path tc: a new NAT connection is taken by the kernel on
     assert.equal(fp['flows'], 0, 'the last ACK ended both entries');
     const closed = conns.split('\n').find((l) => l.includes(`${LAB.client}:${port}`));
     assert.match(closed ?? '', /^TCP\s+\S+\s+TIME_WAIT\s/, 'the engine stepped the close as if it had seen every packet');
+  });
+
+  it('the real server closes first and the client holds its side open: the FIN the kernel recorded (not reported) shows in -L -c as FIN_WAIT, as kernel IPVS would; the client\'s close then ends both entries in TIME_WAIT', async () => {
+    const { port, done, output } = await holdConnection(n3.client, tcpServerCloses, 'server closed');
+    const st0 = (await labForwarderStatus(p3))!;
+    const half = (await adm('-L', '-n', '-c')).split('\n').find((l) => l.includes(`${LAB.client}:${port}`));
+    assert.match(half ?? '', /^TCP\s+\S+\s+FIN_WAIT\s/, `half-closed by the real server: ${half}`);
+    assert.equal((await labForwarderStatus(p3))!.fastPath!['reports'], st0.fastPath!['reports'], 'no report read for it: the listing read the entries');
+    assert.equal(await done, 0, output());
+    const { st, read: conns } = await labQuietStatus(p3, () => adm('-L', '-n', '-c'));
+    const line = conns.split('\n').find((l) => l.includes(`${LAB.client}:${port}`));
+    assert.match(line ?? '', /^TCP\s+\S+\s+TIME_WAIT\s/, `then closed: ${line}`);
+    assert.equal(st.fastPath!['flows'], 0, 'the last ACK ended both entries');
   });
 });

@@ -8,7 +8,7 @@ import { buildFrame, fromHex, toHex } from '../../src/codec/build.ts';
 import { createFrameMeta, parseFrame } from '../../src/codec/frame.ts';
 import { parseMac } from '../../src/codec/ethernet.ts';
 import { KernelFastPath, AHEAD_RING_BYTES, AHEAD_SLOT_BYTES, AHEAD_SLOTS, type FlowEvent } from '../../src/os/bpf.ts';
-import { ackInToken, FLOW_ACK, FLOW_NAT, FLOW_VAL, KEY_BYTES, KEY6_BYTES, VAL6_BYTES, VAL_BYTES, writeFlowKey, writeFlowKey6 } from '../../src/os/flow-map.ts';
+import { ackInToken, FLOW_ACK, FLOW_FIN, FLOW_NAT, FLOW_VAL, KEY_BYTES, KEY6_BYTES, VAL6_BYTES, VAL_BYTES, writeFlowKey, writeFlowKey6 } from '../../src/os/flow-map.ts';
 import type { PacketSpec } from '../../src/codec/build.ts';
 import { drCases } from './golden/dr.ts';
 import { tunCases } from './golden/tun.ts';
@@ -326,16 +326,26 @@ for (const mode of runModes(skip)) describe(`kernel fast path program on the gol
       }
     });
 
-    // The close carried in the kernel: each packet rewritten as user space would, with the reports
-    // [kind, flags, pkts, token] it makes (FLOW_EV: CLOSING 4 keeps both entries, END 5 and GONE 6 end them).
-    const closes = [
-      // (The first report carries the handshake ACK recorded in the client's entry: 40 bytes, ACK_IN_TOKEN.)
-      { name: 'the real server closes first', seq: [['out', 0x11, [[4, 0x11, 0, 40 << 16]]], ['in', 0x10, []], ['in', 0x11, [[4, 0x11, 0, 0]]], ['out', 0x10, [[5, 0x10, 2, 1], [6, 0, 2, 0]]]] },
-      { name: 'the client closes first', seq: [['in', 0x11, [[4, 0x11, 0, 40 << 16]]], ['out', 0x10, []], ['out', 0x11, [[4, 0x11, 0, 0]]], ['in', 0x10, [[5, 0x10, 1, 1], [6, 0, 3, 0]]]] },
-      { name: 'a RST after a FIN ends the entry it came by', seq: [['out', 0x11, [[4, 0x11, 0, 40 << 16]]], ['in', 0x14, [[0, 0x14, 1, 0]]]] },
-    ] as const;
+    // The close carried in the kernel: each packet rewritten as user space would (or left to user
+    // space: `pass`), with the reports it makes as [kind, flags, pkts, token, end]: none for a FIN
+    // (recorded in the entries), one END (5) for the last ACK or a RST, which ends both entries and
+    // carries, as `end`, [the other entry's pkts, this entry's FIN bits (SELF 1, PEER 2, FIRST 4),
+    // its FIN's flags and IP length, the other's]. The first report carries the handshake ACK
+    // recorded in the client's entry (40 bytes, ACK_IN_TOKEN) and token 1: the other entry was there.
+    type Step = readonly ['in' | 'out', number, readonly (readonly [number, number, number, number, readonly number[] | null])[], 'pass'?];
+    const tok = 1 | (40 << 16);
+    const closes: { name: string; seq: readonly Step[] }[] = [
+      { name: 'the real server closes first', seq: [['out', 0x11, []], ['in', 0x10, []], ['in', 0x11, []], ['out', 0x10, [[5, 0x10, 2, tok, [2, 7, 0x11, 40, 0x11, 40]]]]] },
+      { name: 'the client closes first', seq: [['in', 0x11, []], ['out', 0x10, []], ['out', 0x11, []], ['in', 0x10, [[5, 0x10, 1, tok, [3, 7, 0x11, 40, 0x11, 40]]]]] },
+      { name: 'a simultaneous close: the first last ACK ends both, the second is left to user space', seq: [['in', 0x11, []], ['out', 0x11, []], ['in', 0x10, [[5, 0x10, 1, tok, [2, 7, 0x11, 40, 0x11, 40]]]], ['out', 0x10, [], 'pass']] },
+      { name: 'a FIN sent again is only counted', seq: [['in', 0x11, []], ['in', 0x11, []], ['out', 0x11, []], ['in', 0x10, [[5, 0x10, 2, tok, [2, 7, 0x11, 40, 0x11, 40]]]]] },
+      { name: 'the client\'s FIN with data (PSH): its flags and length recorded', seq: [['out', 0x11, []], ['in', 0x19, []], ['out', 0x10, [[5, 0x10, 2, tok, [1, 7, 0x11, 40, 0x19, 40]]]]] },
+      { name: 'a RST from the client after the real server\'s FIN ends both entries', seq: [['out', 0x11, []], ['in', 0x14, [[5, 0x14, 1, tok, [2, 2, 0, 0, 0x11, 40]]]]] },
+      { name: 'a RST from the real server after the client\'s FIN ends both entries', seq: [['in', 0x11, []], ['out', 0x14, [[5, 0x14, 2, tok, [1, 2, 0, 0, 0x11, 40]]]]] },
+      { name: 'a RST after both FINs instead of the last ACK', seq: [['out', 0x11, []], ['in', 0x11, []], ['in', 0x14, [[5, 0x14, 1, tok, [2, 3, 0x11, 40, 0x11, 40]]]]] },
+    ];
     for (const [i, c] of closes.entries()) {
-      it(`NAT close in the kernel, ${c.name}: every packet rewritten, the FINs reported with both entries kept, the last one ends both with their counters`, () => {
+      it(`NAT close in the kernel, ${c.name}: every packet rewritten, the FINs recorded with both entries kept, the last ACK or a RST ends both with one report`, () => {
         const sport = 40200 + i;
         const syn = buildFrame(fromClient, seg(CLIENT, VIP, sport, 80, 64, 0x02));
         const t = tuple(syn)!;
@@ -348,25 +358,57 @@ for (const mode of runModes(skip)) describe(`kernel fast path program on the gol
           assert.equal(run(buildFrame(fromClient, seg(CLIENT, VIP, sport, 80, 64, 0x18, 100))).retval, TC_REDIRECT);
           assert.equal(run(buildFrame(fromRs, seg(RIP, CLIENT, 8080, sport, 64, 0x18, 300))).retval, TC_REDIRECT);
           events();
-          for (const [dir, fl, want] of c.seq) {
+          for (const [dir, fl, want, pass] of c.seq) {
             const [inp, exp] = dir === 'in'
               ? [buildFrame(fromClient, seg(CLIENT, VIP, sport, 80, 64, fl)), buildFrame(toRs, seg(CLIENT, RIP, sport, 8080, 63, fl))]
               : [buildFrame(fromRs, seg(RIP, CLIENT, 8080, sport, 64, fl)), buildFrame(back, seg(VIP, CLIENT, 80, sport, 63, fl))];
             const r = run(inp);
-            assert.equal(r.retval, TC_REDIRECT, `${dir} ${fl.toString(16)} forwarded`);
-            assert.equal(toHex(r.out), toHex(exp), `${dir} ${fl.toString(16)} rewritten as user space would`);
-            assert.deepEqual(events().map((e) => [e.kind, e.flags, e.pkts, e.token]), want.map((w) => [...w]));
+            if (pass) {
+              assert.equal(r.retval, TC_OK, `${dir} ${fl.toString(16)} left to user space`);
+              assert.equal(toHex(r.out), toHex(inp));
+            } else {
+              assert.equal(r.retval, TC_REDIRECT, `${dir} ${fl.toString(16)} forwarded`);
+              assert.equal(toHex(r.out), toHex(exp), `${dir} ${fl.toString(16)} rewritten as user space would`);
+            }
+            assert.deepEqual(events().map((e) => [e.kind, e.flags, e.pkts, e.token, e.end ? [e.end.peerPkts, e.end.fin, e.end.finFlags, e.end.finLen, e.end.peerFinFlags, e.end.peerFinLen] : null]),
+              want.map((w) => [...w]), `${dir} ${fl.toString(16)}: its reports`);
           }
-          const last = c.seq[c.seq.length - 1]!;
           const v = new Uint8Array(VAL_BYTES);
-          assert.equal(fp.flows.get(last[0] === 'in' ? ck! : rk!, v), false, 'the last packet\'s entry left the kernel');
-          assert.equal(fp.flows.get(last[0] === 'in' ? rk! : ck!, v), last[1] === 0x10 ? false : true, 'the other\'s with it after the last ACK (after a RST, user space removes it)');
+          assert.deepEqual([fp.flows.get(ck!, v), fp.flows.get(rk!, v)], [false, false], 'both entries left the kernel');
         } finally {
           unpublish(t);
           for (const k of [ck!, rk!]) fp.flows.take(k, new Uint8Array(VAL_BYTES));
         }
       });
     }
+
+    it('a NAT FIN recorded in both entries: FIN_SELF (and FIN_FIRST), its flags and IP length in its own, FIN_PEER in the other\'s; not counted, not reported; a FIN that is also the first ACK is reported (EV_CLOSING)', () => {
+      const sport = 40290;
+      const syn = buildFrame(fromClient, seg(CLIENT, VIP, sport, 80, 64, 0x02));
+      const t = tuple(syn)!;
+      publish(t, { decision: { dstMac: toRs.dst, srcMac: toRs.src, mtu: 1500 } }, 96, { addr: ip4(RIP), port: 8080 });
+      const [ck, rk] = keys(sport);
+      const read = (k: Uint8Array) => {
+        const v = new Uint8Array(VAL_BYTES), d = new DataView(v.buffer);
+        assert.ok(fp.flows.get(k, v));
+        return [v[FLOW_VAL.FIN], v[FLOW_VAL.FIN_FLAGS], d.getUint16(FLOW_VAL.FIN_LEN, true), Number(d.getBigUint64(FLOW_VAL.PKTS, true))];
+      };
+      try {
+        assert.equal(run(syn).retval, TC_REDIRECT);
+        assert.equal(run(buildFrame(fromRs, seg(RIP, CLIENT, 8080, sport, 64, 0x12))).retval, TC_REDIRECT);
+        events();
+        assert.equal(run(buildFrame(fromRs, seg(RIP, CLIENT, 8080, sport, 64, 0x19, 10))).retval, TC_REDIRECT);
+        assert.deepEqual(events(), []);
+        assert.deepEqual([read(rk!), read(ck!)], [[FLOW_FIN.SELF | FLOW_FIN.FIRST, 0x19, 50, 1], [FLOW_FIN.PEER, 0, 0, 0]]);
+        // The client's FIN is its first ACK too (the handshake's ACK still wanted): reported, as one packet.
+        assert.equal(run(buildFrame(fromClient, seg(CLIENT, VIP, sport, 80, 64, 0x11))).retval, TC_REDIRECT);
+        assert.deepEqual(events().map((e) => [e.kind, e.flags, e.pkts, e.token]), [[4, 0x11, 0, 0]], 'EV_CLOSING');
+        assert.deepEqual([read(rk!), read(ck!)], [[FLOW_FIN.SELF | FLOW_FIN.FIRST | FLOW_FIN.PEER, 0x19, 50, 1], [FLOW_FIN.PEER | FLOW_FIN.SELF, 0, 0, 0]], 'marked, not recorded');
+      } finally {
+        unpublish(t);
+        for (const k of [ck!, rk!]) fp.flows.take(k, new Uint8Array(VAL_BYTES));
+      }
+    });
 
     it('a replies\' entry already there (another connection on that tuple): the SYN is left to user space, the decision stays', () => {
       const syn = buildFrame(fromClient, seg(CLIENT, VIP, 40101, 80, 64, 0x02));

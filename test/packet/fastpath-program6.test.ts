@@ -202,15 +202,20 @@ for (const mode of runModes(skip)) describe(`kernel fast path program on IPv6 NA
     });
   });
 
-  // The close: each packet rewritten, with the reports [kind, flags, pkts, token] it makes (FLOW_EV:
-  // CLOSING 4 keeps both entries, END 5 with token 1 and GONE 6 end them, STATE 0 for a RST).
-  const closes = [
-    { name: 'the real server closes first', seq: [['out', 0x11, [[4, 0x11, 0, 0]]], ['in', 0x10, []], ['in', 0x11, [[4, 0x11, 0, 0]]], ['out', 0x10, [[5, 0x10, 1, 1], [6, 0, 2, 0]]]] },
-    { name: 'the client closes first', seq: [['in', 0x11, [[4, 0x11, 0, 0]]], ['out', 0x10, []], ['out', 0x11, [[4, 0x11, 0, 0]]], ['in', 0x10, [[5, 0x10, 1, 1], [6, 0, 2, 0]]]] },
-    { name: 'a RST after a FIN ends the entry it came by', seq: [['out', 0x11, [[4, 0x11, 0, 0]]], ['in', 0x14, [[0, 0x14, 1, 0]]]] },
-  ] as const;
+  // The close: each packet rewritten (or left to user space: `pass`), with the reports it makes as
+  // [kind, flags, pkts, token, end]: none for a FIN (recorded in both entries), one END (5) for the
+  // last ACK or a RST, which ends both entries and carries [the other entry's pkts, this entry's
+  // FIN bits (SELF 1, PEER 2, FIRST 4), its FIN's flags and length, the other's] (struct flow_end6).
+  type Step = readonly ['in' | 'out', number, readonly (readonly [number, number, number, number, readonly number[] | null])[], 'pass'?];
+  const closes: { name: string; seq: readonly Step[] }[] = [
+    { name: 'the real server closes first', seq: [['out', 0x11, []], ['in', 0x10, []], ['in', 0x11, []], ['out', 0x10, [[5, 0x10, 1, 1, [2, 7, 0x11, 60, 0x11, 60]]]]] },
+    { name: 'the client closes first', seq: [['in', 0x11, []], ['out', 0x10, []], ['out', 0x11, []], ['in', 0x10, [[5, 0x10, 1, 1, [2, 7, 0x11, 60, 0x11, 60]]]]] },
+    { name: 'a simultaneous close: the first last ACK ends both, the second is left to user space', seq: [['in', 0x11, []], ['out', 0x11, []], ['in', 0x10, [[5, 0x10, 1, 1, [1, 7, 0x11, 60, 0x11, 60]]]], ['out', 0x10, [], 'pass']] },
+    { name: 'a RST from the client after the real server\'s FIN ends both entries', seq: [['out', 0x11, []], ['in', 0x14, [[5, 0x14, 1, 1, [1, 2, 0, 0, 0x11, 60]]]]] },
+    { name: 'a RST from the real server after the client\'s FIN ends both entries', seq: [['in', 0x11, []], ['out', 0x14, [[5, 0x14, 1, 1, [1, 2, 0, 0, 0x11, 60]]]]] },
+  ];
   for (const [i, c] of closes.entries()) {
-    it(`IPv6 NAT close in the kernel, ${c.name}: every packet rewritten, the FINs reported with both entries kept, the last one ends both with their counters`, () => {
+    it(`IPv6 NAT close in the kernel, ${c.name}: every packet rewritten, the FINs recorded with both entries kept, the last ACK or a RST ends both with one report`, () => {
       const sport = 40200 + i;
       const ck = key(CLIENT, VIP, sport, 80, 6), rk = key(RIP, CLIENT, 8080, sport, 6);
       assert.ok(fp.flows6.put(ck, entry(FLOW_NAT.DST, RIP, 8080, toRs)));
@@ -222,25 +227,26 @@ for (const mode of runModes(skip)) describe(`kernel fast path program on IPv6 NA
         // Data each way, counted.
         for (const dir of ['in', 'out'] as const) assert.equal(run(io(dir, 0x18, 100)[0]).retval, TC_REDIRECT);
         assert.deepEqual(events(), []);
-        for (const [dir, fl, want] of c.seq) {
+        for (const [dir, fl, want, pass] of c.seq) {
           const [inp, exp] = io(dir, fl);
           const r = run(inp);
-          assert.equal(r.retval, TC_REDIRECT, `${dir} ${fl.toString(16)} forwarded`);
-          assert.equal(toHex(r.out), toHex(exp), `${dir} ${fl.toString(16)} rewritten`);
+          if (pass) {
+            assert.equal(r.retval, TC_OK, `${dir} ${fl.toString(16)} left to user space`);
+          } else {
+            assert.equal(r.retval, TC_REDIRECT, `${dir} ${fl.toString(16)} forwarded`);
+            assert.equal(toHex(r.out), toHex(exp), `${dir} ${fl.toString(16)} rewritten`);
+          }
           const got = events();
-          assert.deepEqual(got.map((e) => [e.kind, e.flags, e.pkts, e.token]), want.map((x) => [...x]));
-          for (const e of got) assert.equal(e.af, 6, 'IPv6 reports');
-          if (got[0]?.kind === FLOW_EV.END) {
-            // END names the last packet's entry, GONE the other's.
-            const [mine, other] = dir === 'in' ? [[CLIENT, VIP], [RIP, CLIENT]] : [[RIP, CLIENT], [CLIENT, VIP]];
-            assert.deepEqual([[...got[0].saddr6!], [...got[0].daddr6!]], mine.map((x) => [...w(x)]));
-            assert.deepEqual([[...got[1]!.saddr6!], [...got[1]!.daddr6!]], other.map((x) => [...w(x)]));
+          assert.deepEqual(got.map((e) => [e.kind, e.flags, e.pkts, e.token, e.end ? [e.end.peerPkts, e.end.fin, e.end.finFlags, e.end.finLen, e.end.peerFinFlags, e.end.peerFinLen] : null]), want.map((x) => [...x]));
+          for (const e of got) {
+            // END names the last packet's entry.
+            assert.equal(e.af, 6, 'IPv6 reports');
+            const mine = dir === 'in' ? [CLIENT, VIP] : [RIP, CLIENT];
+            assert.deepEqual([[...e.saddr6!], [...e.daddr6!]], mine.map((x) => [...w(x)]));
           }
         }
-        const last = c.seq[c.seq.length - 1]!;
         const v = new Uint8Array(VAL6_BYTES);
-        assert.equal(fp.flows6.get(last[0] === 'in' ? ck : rk, v), false, 'the last packet\'s entry left the kernel');
-        assert.equal(fp.flows6.get(last[0] === 'in' ? rk : ck, v), last[1] !== 0x10, 'the other\'s with it after the last ACK (after a RST, user space removes it)');
+        assert.deepEqual([fp.flows6.get(ck, v), fp.flows6.get(rk, v)], [false, false], 'both entries left the kernel');
       } finally {
         for (const k of [ck, rk]) fp.flows6.take(k, new Uint8Array(VAL6_BYTES));
       }

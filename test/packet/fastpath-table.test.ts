@@ -17,11 +17,11 @@ import type { FwdMethod, Protocol } from '../../src/core/types.ts';
 const HOP: NextHop = { ifindex: 2, mac: new Uint8Array([2, 0, 0, 0, 0, 0x11]), srcMac: new Uint8Array([2, 0, 0, 0, 0, 1]), src: 0xc0a80a01, mtu: 1500 };
 const u32 = (s: string) => ip(s).words[0]! >>> 0;
 
-/** Has the engine decide the first ACKs the "kernel" recorded (host.ts decideAck), as the client's packets. */
+/** Has the engine decide the packets the "kernel" recorded (host.ts decideRecorded: first ACKs, NAT FINs), as their senders'. */
 function ackDecider(rig: Rig, table: FastPathTable): () => void {
   const m = newMeta(), a = newAction();
-  table.decideAck = (s, d, sp, dp, proto, len, offer) => {
-    Object.assign(m, { dir: 'in', af: 4, protocol: proto === 17 ? 'udp' : 'tcp', saddr: { af: 4, words: [s] }, sport: sp, daddr: { af: 4, words: [d] }, dport: dp, tcpFlags: flags('A'), bytes: len, mark: 0 });
+  table.decideRecorded = (s, d, sp, dp, proto, fl, len, out, offer) => {
+    Object.assign(m, { dir: out ? 'out' : 'in', af: 4, protocol: proto === 17 ? 'udp' : 'tcp', saddr: { af: 4, words: [s] }, sport: sp, daddr: { af: 4, words: [d] }, dport: dp, tcpFlags: fl, bytes: len, mark: 0 });
     verdictToAction(m, rig.e.processPacket(m), a);
     if (offer) table.offer(m, a, HOP);
   };
@@ -265,20 +265,17 @@ describe('kernel fast path table: NAT connections, both directions, once establi
       const r = map.forward(u32(s), u32(d), sp, dp, 6, f, bytes);
       path.push(`${dir}:${r}`);
       if (r === 'counted') return;
-      const gone = r === 'event' ? map.lastGone : null;
-      const { lastPkts, lastBytes, lastKind, lastToken } = map;
+      const { lastPkts, lastBytes, lastKind, lastToken, lastEnd } = map;
       const decide = (): void => {
         Object.assign(meta, { dir, af: 4, protocol: 'tcp', saddr: ip(s), sport: sp, daddr: ip(d), dport: dp, tcpFlags: f, bytes, mark: 0 });
         if (r === 'event') {
           if (lastToken >>> 16) table.ackCarried(u32(s), u32(d), sp, dp, lastToken >>> 16);
           acks();
-          meta.dir = table.reported(u32(s), u32(d), sp, dp, f, lastPkts, lastBytes, lastKind, lastToken);
+          meta.dir = table.reported(u32(s), u32(d), sp, dp, f, lastPkts, lastBytes, lastKind, lastToken, lastEnd);
         }
         verdictToAction(meta, rig.e.processPacket(meta), a);
         table.offer(meta, a, HOP);
         acks();
-        // The last ACK's report is followed by the other direction's (host.ts reads them in this order).
-        if (gone) table.gone(gone.saddr, gone.daddr, gone.sport, gone.dport, gone.pkts, gone.bytes);
       };
       // Reports in the ring buffer, still to be read (user space reads them later, in order).
       if (r === 'event' && held) held.push(decide);
@@ -311,13 +308,20 @@ describe('kernel fast path table: NAT connections, both directions, once establi
   // Closes carried by the kernel after a handshake in user space and data both ways in the kernel:
   // the path of each closing packet, and the engine's state, timer and counters as if it had seen them all.
   const opened = [['in', 'S'], ['out', 'SA'], ['in', 'A'], ['in', 'PA', 200], ['out', 'PA', 1500], ['out', 'PA', 1500], ['out', 'PA', 1500]] as const;
+  // The FINs are recorded in the entries ('counted': forwarded, not reported); the last ACK or a RST
+  // ends both with one report ('event') carrying them; a sweep (a listing) reads what is left.
   const closes: { name: string; close: readonly (readonly ['in' | 'out', string])[]; path: string[]; left: number }[] = [
-    { name: 'the real server closes first (FIN, ACK, FIN, last ACK)', close: [['out', 'FA'], ['in', 'A'], ['in', 'FA'], ['out', 'A']], path: ['out:event', 'in:counted', 'in:event', 'out:event'], left: 0 },
-    { name: 'the client closes first (FIN, ACK, FIN, last ACK)', close: [['in', 'FA'], ['out', 'A'], ['out', 'FA'], ['in', 'A']], path: ['in:event', 'out:counted', 'out:event', 'in:event'], left: 0 },
-    { name: 'the real server closes first, the client acknowledges with its FIN', close: [['out', 'FA'], ['in', 'FA'], ['out', 'A']], path: ['out:event', 'in:event', 'out:event'], left: 0 },
-    { name: 'a half-close: the client still sends after the real server\'s FIN', close: [['out', 'FA'], ['in', 'PA'], ['in', 'A'], ['in', 'FA'], ['out', 'A']], path: ['out:event', 'in:counted', 'in:counted', 'in:event', 'out:event'], left: 0 },
-    { name: 'a FIN then a RST from the client (the RST ends its entry, user space the other)', close: [['out', 'FA'], ['in', 'R']], path: ['out:event', 'in:event'], left: 0 },
-    { name: 'one FIN only: both entries stay in the kernel, the state is the engine\'s', close: [['in', 'FA'], ['out', 'A']], path: ['in:event', 'out:counted'], left: 2 },
+    { name: 'the real server closes first (FIN, ACK, FIN, last ACK)', close: [['out', 'FA'], ['in', 'A'], ['in', 'FA'], ['out', 'A']], path: ['out:counted', 'in:counted', 'in:counted', 'out:event'], left: 0 },
+    { name: 'the client closes first (FIN, ACK, FIN, last ACK)', close: [['in', 'FA'], ['out', 'A'], ['out', 'FA'], ['in', 'A']], path: ['in:counted', 'out:counted', 'out:counted', 'in:event'], left: 0 },
+    { name: 'the real server closes first, the client acknowledges with its FIN', close: [['out', 'FA'], ['in', 'FA'], ['out', 'A']], path: ['out:counted', 'in:counted', 'out:event'], left: 0 },
+    { name: 'a simultaneous close (both FINs before either ACK; the second ACK finds no entry)', close: [['in', 'FA'], ['out', 'FA'], ['in', 'A'], ['out', 'A']], path: ['in:counted', 'out:counted', 'in:event', 'out:pass'], left: 0 },
+    { name: 'a half-close: the client still sends after the real server\'s FIN', close: [['out', 'FA'], ['in', 'PA'], ['in', 'A'], ['in', 'FA'], ['out', 'A']], path: ['out:counted', 'in:counted', 'in:counted', 'in:counted', 'out:event'], left: 0 },
+    { name: 'a FIN sent again (only counted: the state does not move on it)', close: [['in', 'FA'], ['in', 'FA'], ['out', 'FA'], ['in', 'A']], path: ['in:counted', 'in:counted', 'out:counted', 'in:event'], left: 0 },
+    { name: 'a FIN then a RST from the client (the RST ends both entries)', close: [['out', 'FA'], ['in', 'R']], path: ['out:counted', 'in:event'], left: 0 },
+    { name: 'a FIN then a RST from the real server', close: [['in', 'FA'], ['out', 'RA']], path: ['in:counted', 'out:event'], left: 0 },
+    { name: 'both FINs then a RST instead of the last ACK', close: [['out', 'FA'], ['in', 'FA'], ['in', 'R']], path: ['out:counted', 'in:counted', 'in:event'], left: 0 },
+    { name: 'one FIN only: both entries stay in the kernel, the sweep (a listing) decides it', close: [['in', 'FA'], ['out', 'A']], path: ['in:counted', 'out:counted'], left: 2 },
+    { name: 'the real server\'s FIN only, the sweep decides it', close: [['out', 'FA'], ['in', 'A']], path: ['out:counted', 'in:counted'], left: 2 },
   ];
   for (const c of closes) {
     it(`NAT close in the kernel, ${c.name}: ${c.path.join(', ')}; state, timer, InPkts/OutPkts and connection counts as the engine alone`, () => {
@@ -341,39 +345,32 @@ describe('kernel fast path table: NAT connections, both directions, once establi
     });
   }
 
-  it('both FINs go through the kernel before user space reads either report: each is decided in its direction, no count is lost', () => {
-    const d = natDirector(HOP);
-    d.send('in', 'S');
-    d.send('out', 'SA');
-    d.send('in', 'A');
-    for (let i = 0; i < 3; i++) d.send('out', 'PA', 1500);
-    // The kernel forwards the client's FIN and the real server's FIN-ACK, then the reports are read.
-    const c = u32('172.16.0.2'), r = u32('192.168.10.11'), v = u32('10.0.0.100');
-    const fin = flags('FA');
-    assert.equal(d.map.forward(c, v, 40000, 80, 6, fin, 60), 'event');
-    assert.equal(d.map.lastKind, FLOW_EV.CLOSING);
-    assert.equal(d.map.forward(r, c, 80, 40000, 6, fin, 60), 'event');
-    assert.equal(d.map.lastKind, FLOW_EV.CLOSING);
-    assert.equal(d.map.entries.size, 2, 'both entries stay for the last ACK');
-    const meta = newMeta(), a = newAction();
-    for (const [s, dd, sp, dp] of [[c, v, 40000, 80], [r, c, 80, 40000]] as const) {
-      const dir = d.table.reported(s, dd, sp, dp, fin, 0, 0, FLOW_EV.CLOSING);
-      assert.equal(dir, s === c ? 'in' : 'out');
-      Object.assign(meta, { dir, af: 4, protocol: 'tcp', saddr: { af: 4, words: [s] }, sport: sp, daddr: { af: 4, words: [dd] }, dport: dp, tcpFlags: fin, bytes: 60, mark: 0 });
-      verdictToAction(meta, d.rig.e.processPacket(meta), a);
-      d.table.offer(meta, a, HOP);
-    }
-    d.sweep();
-    assert.equal(d.stats().inpkts, 3, 'SYN, ACK, FIN');
-    assert.equal(d.stats().outpkts, 1 + 3 + 1, 'SYN-ACK, data, FIN');
-    const conn = d.rig.e.connections().find((x) => x.protocol === 'TCP')!;
-    assert.notEqual(conn.state, 'ESTABLISHED', 'both FINs moved the state');
-    d.send('in', 'A');
-    assert.deepEqual(d.path.slice(-1), ['in:event'], 'the last ACK ends both entries');
-    assert.equal(d.map.entries.size, 0);
-    assert.equal(d.table.size, 0);
-    assert.equal(d.stats().inpkts, 4);
-  });
+  for (const first of ['in', 'out'] as const) {
+    it(`both FINs recorded before any read (${first === 'in' ? 'the client\'s' : 'the real server\'s'} first): a sweep decides each in its direction in the order they came, then the last ACK ends both; counts and state as the engine alone`, () => {
+      const d = natDirector(HOP);
+      for (const [dir, fl, bytes] of opened) d.send(dir, fl, bytes);
+      const second = first === 'in' ? 'out' : 'in';
+      const c = u32('172.16.0.2'), r = u32('192.168.10.11'), v = u32('10.0.0.100');
+      const fwd = (dir: 'in' | 'out', bytes: number) => (dir === 'in' ? d.map.forward(c, v, 40000, 80, 6, flags('FA'), bytes) : d.map.forward(r, c, 80, 40000, 6, flags('FA'), bytes));
+      assert.equal(fwd(first, 70), 'counted');
+      assert.equal(fwd(second, 90), 'counted');
+      assert.equal(d.map.entries.size, 2, 'both entries stay for the last ACK');
+      d.sweep();
+      const ref = reference([...opened, [first, 'FA', 70], [second, 'FA', 90]]);
+      const conn = () => d.rig.e.connections().find((x) => x.protocol === 'TCP')!;
+      assert.equal(conn().state, ref.conn.state, 'the state after both FINs, in their order');
+      assert.deepEqual([d.stats().inpkts, d.stats().outpkts, d.stats().inbytes, d.stats().outbytes], [ref.stats.inpkts, ref.stats.outpkts, ref.stats.inbytes, ref.stats.outbytes]);
+      d.sweep();
+      assert.deepEqual([d.stats().inpkts, d.stats().outpkts], [ref.stats.inpkts, ref.stats.outpkts], 'a second read decides nothing again');
+      d.send(first, 'A');
+      assert.deepEqual(d.path.slice(-1), [`${first}:event`], 'the last ACK ends both entries');
+      assert.equal(d.map.entries.size, 0);
+      assert.equal(d.table.size, 0);
+      const ref2 = reference([...opened, [first, 'FA', 70], [second, 'FA', 90], [first, 'A']]);
+      assert.deepEqual([d.stats().inpkts, d.stats().outpkts, d.stats().inbytes, d.stats().outbytes], [ref2.stats.inpkts, ref2.stats.outpkts, ref2.stats.inbytes, ref2.stats.outbytes]);
+      assert.equal(conn().state, ref2.conn.state);
+    });
+  }
 
   it('a killed daemon\'s NAT entries taken over (adopt.ts): the replies\' entry is ours while the client\'s next hop resolves, the value rewritten keeps the FIN the kernel saw, the close ends both in the kernel', () => {
     // The killed daemon's: carried by the kernel, the client's FIN seen there (both entries kept).
@@ -381,6 +378,7 @@ describe('kernel fast path table: NAT connections, both directions, once establi
     for (const [dir, fl, bytes] of opened) old.send(dir, fl, bytes);
     old.send('in', 'FA');
     assert.equal(old.map.entries.size, 2);
+    assert.deepEqual(old.path.slice(-1), ['in:counted'], 'the client\'s FIN recorded in the entries');
     // The new daemon: its engine and table on the kernel's map (copied), the client's next hop not
     // resolved yet; the connection bound as host.ts does: imported, an ACK decided, offered.
     const d = natDirector(undefined, old.map);
@@ -395,7 +393,7 @@ describe('kernel fast path table: NAT connections, both directions, once establi
     const out0 = d.stats().outpkts;
     // The real server's ACK and FIN through the replies' entry the killed daemon installed, then the client's last ACK.
     for (const [dir, fl] of [['out', 'A'], ['out', 'FA'], ['in', 'A']] as const) d.send(dir, fl);
-    assert.deepEqual(d.path, ['out:counted', 'out:event', 'in:event'], 'the last ACK ended both entries (the client\'s FIN kept)');
+    assert.deepEqual(d.path, ['out:counted', 'out:counted', 'in:event'], 'the last ACK ended both entries (the client\'s FIN kept)');
     assert.equal(d.table.counters.eventsOut, 1, 'the real server\'s FIN known as a reply');
     assert.equal(d.map.entries.size, 0);
     assert.equal(d.table.size, 0);

@@ -124,7 +124,41 @@ function natDirector(withClientHop = true, clientHop: () => NextHop | undefined 
     user('out', 'SA');
     user('in', 'A');
   };
-  return { rig, key, map, table, user, kernel, count, inKey, outKey, stats, handshake };
+  // host.ts: a FIN the kernel recorded is decided as its sender's packet.
+  const fm: PacketMeta = newMeta(), fa = newAction();
+  table.decideRecorded = (sa, da, sp, dp, proto, fl, len, out, offer) => {
+    Object.assign(fm, { dir: out ? 'out' : 'in', af: 6, protocol: proto === 17 ? 'udp' : 'tcp', saddr: { af: 6, words: Array.from(sa) }, daddr: { af: 6, words: Array.from(da) }, sport: sp, dport: dp, tcpFlags: fl, bytes: len, mark: 0 });
+    verdictToAction(fm, rig.e.processPacket(fm as unknown as PacketIn), fa);
+    if (offer) table.offer(fm, fa, HOP);
+  };
+  /** What fast_step6 does with a NAT FIN: recorded in both entries (FLOW_FIN), not counted. */
+  const recordFin = (dir: 'in' | 'out', fl: string, bytes = 80): void => {
+    const [k, pk] = dir === 'in' ? [inKey, outKey] : [outKey, inKey];
+    const v = new Uint8Array(VAL_BYTES), pv = new Uint8Array(VAL_BYTES);
+    assert.ok(map.get(k, v) && map.get(pk, pv));
+    v[FLOW_VAL.FIN_FLAGS] = flags(fl);
+    new DataView(v.buffer).setUint16(FLOW_VAL.FIN_LEN, bytes, true);
+    v[FLOW_VAL.FIN]! |= FLOW_FIN.SELF | (v[FLOW_VAL.FIN]! & FLOW_FIN.PEER ? 0 : FLOW_FIN.FIRST);
+    pv[FLOW_VAL.FIN]! |= FLOW_FIN.PEER;
+    map.put(k, v);
+    map.put(pk, pv);
+  };
+  /** What fast_step6 does with the last ACK or a RST: both entries ended, one END report (struct flow_end6). */
+  const end = (dir: 'in' | 'out', fl: string, bytes = 80): 'in' | 'out' => {
+    const [k, pk] = dir === 'in' ? [inKey, outKey] : [outKey, inKey];
+    const v = new Uint8Array(VAL_BYTES), pv = new Uint8Array(VAL_BYTES);
+    assert.ok(map.take(k, v) && map.take(pk, pv));
+    const d = new DataView(v.buffer), pd = new DataView(pv.buffer);
+    const e = {
+      peerPkts: Number(pd.getBigUint64(FLOW_VAL.PKTS, true)), peerBytes: Number(pd.getBigUint64(FLOW_VAL.BYTES, true)),
+      fin: v[FLOW_VAL.FIN]!, finFlags: v[FLOW_VAL.FIN_FLAGS]!, finLen: d.getUint16(FLOW_VAL.FIN_LEN, true), peerFinFlags: pv[FLOW_VAL.FIN_FLAGS]!, peerFinLen: pd.getUint16(FLOW_VAL.FIN_LEN, true),
+    };
+    const [src, dst, sp, dp] = dir === 'in' ? [CLIENT, VIP, 40000, 80] : [RIP, CLIENT, 8080, 40000];
+    const r = table.reported(ip(src).words, ip(dst).words, sp, dp, flags(fl), Number(d.getBigUint64(FLOW_VAL.PKTS, true)), Number(d.getBigUint64(FLOW_VAL.BYTES, true)), FLOW_EV.END, 1, e);
+    user(dir, fl, bytes);
+    return r;
+  };
+  return { rig, key, map, table, user, kernel, count, inKey, outKey, stats, handshake, recordFin, end };
 }
 
 test('IPv6 NAT: installed once established, both entries (destination -> RIP:8080; replies: source -> VIP:80 toward the client\'s hop)', () => {
@@ -163,68 +197,58 @@ test('IPv6 NAT: the kernel\'s counts reach InPkts and OutPkts once each', () => 
   assert.deepEqual([d.table.counters.forwarded, d.table.counters.forwardedOut], [10, 6]);
 });
 
-// The close carried in the kernel, as the program reports it: [direction, flags, kind, GONE follows].
-const closes = [
-  { name: 'the real server closes first', seq: [['out', 'FA', FLOW_EV.CLOSING], ['in', 'A', null], ['in', 'FA', FLOW_EV.CLOSING], ['out', 'A', FLOW_EV.END]] },
-  { name: 'the client closes first', seq: [['in', 'FA', FLOW_EV.CLOSING], ['out', 'A', null], ['out', 'FA', FLOW_EV.CLOSING], ['in', 'A', FLOW_EV.END]] },
-] as const;
+// The close carried in the kernel as the program does it: each FIN recorded in both entries ('fin'),
+// plain ACKs counted ('count'), a read of the entries ('sweep': a listing), and the last ACK or a
+// RST ending both with one report ('end').
+type Step6 = readonly ['fin' | 'count' | 'end', 'in' | 'out', string] | readonly ['sweep'];
+const closes: { name: string; seq: readonly Step6[] }[] = [
+  { name: 'the real server closes first', seq: [['fin', 'out', 'FA'], ['count', 'in', 'A'], ['fin', 'in', 'FA'], ['end', 'out', 'A']] },
+  { name: 'the client closes first', seq: [['fin', 'in', 'FA'], ['count', 'out', 'A'], ['fin', 'out', 'FA'], ['end', 'in', 'A']] },
+  { name: 'the client closes first, a listing between the FINs', seq: [['fin', 'in', 'FA'], ['sweep'], ['count', 'out', 'A'], ['fin', 'out', 'FA'], ['end', 'in', 'A']] },
+  { name: 'a simultaneous close', seq: [['fin', 'out', 'FA'], ['fin', 'in', 'FA'], ['end', 'out', 'A']] },
+  { name: 'a RST from the client after the real server\'s FIN', seq: [['fin', 'out', 'FA'], ['end', 'in', 'R']] },
+  { name: 'a RST from the real server after the client\'s FIN', seq: [['fin', 'in', 'FA'], ['sweep'], ['end', 'out', 'R']] },
+];
 for (const c of closes) {
-  test(`IPv6 NAT close in the kernel, ${c.name}: the FINs keep both entries, the last ACK's END and GONE end them with their last counts`, () => {
+  test(`IPv6 NAT close in the kernel, ${c.name}: the FINs recorded in both entries, decided in their order when read or from the END, which ends both with their last counts`, () => {
     const d = natDirector();
     const ref = natDirector();
     d.handshake();
     ref.handshake();
     d.kernel(d.inKey, 2, 100);
     d.kernel(d.outKey, 3, 500);
-    for (const [dir, fl, kind] of c.seq) {
-      const k = dir === 'in' ? d.inKey : d.outKey;
-      // What the program does: a plain ACK before the last is counted; a report carries no count but the END's.
-      if (kind === null) { d.kernel(k, 1, 80); ref.user(dir, fl); continue; }
-      const [src, dst, sp, dp] = dir === 'in' ? [CLIENT, VIP, 40000, 80] : [RIP, CLIENT, 8080, 40000];
-      if (kind === FLOW_EV.END) {
-        const mine = d.count(k), other = d.count(dir === 'in' ? d.outKey : d.inKey);
-        d.map.take(d.inKey, new Uint8Array(VAL_BYTES));
-        d.map.take(d.outKey, new Uint8Array(VAL_BYTES));
-        assert.equal(d.table.reported(ip(src).words, ip(dst).words, sp, dp, flags(fl), mine[0], mine[1], FLOW_EV.END, 1), dir);
-        d.user(dir, fl);
-        d.table.gone(ip(dst === CLIENT ? CLIENT : RIP).words, ip(dst === CLIENT ? VIP : CLIENT).words, dst === CLIENT ? 40000 : 8080, dst === CLIENT ? 80 : 40000, other[0], other[1]);
-      } else {
-        assert.equal(d.table.reported(ip(src).words, ip(dst).words, sp, dp, flags(fl), 0, 0, kind, 0), dir);
-        d.user(dir, fl);
-        assert.equal(d.map.entries.size, 2, `${dir} ${fl}: both entries stay (FAST.CLOSING)`);
+    for (const step of c.seq) {
+      if (step[0] === 'sweep') {
+        d.table.sweep();
+        assert.deepEqual(d.rig.e.connections().map((x) => x.state), ref.rig.e.connections().map((x) => x.state), 'a listing shows the state of the FINs so far');
+        continue;
       }
+      const [what, dir, fl] = step;
+      if (what === 'count') d.kernel(dir === 'in' ? d.inKey : d.outKey, 1, 80);
+      else if (what === 'fin') d.recordFin(dir, fl);
+      else assert.equal(d.end(dir, fl), dir);
       ref.user(dir, fl);
     }
     assert.equal(d.table.size, 0, 'the flow left the table');
     assert.equal(d.map.entries.size, 0);
-    // The reference saw every packet of the close in user space (the plain ACK the kernel counted
-    // too); the kernel's data packets before it (2 in, 3 out) come on top.
+    // The reference saw every packet of the close in user space; the kernel's data packets before
+    // it (2 in, 3 out) come on top.
     assert.deepEqual([d.stats().inpkts, d.stats().outpkts], [ref.stats().inpkts + 2, ref.stats().outpkts + 3]);
+    assert.deepEqual([d.stats().inbytes, d.stats().outbytes], [ref.stats().inbytes + 200, ref.stats().outbytes + 1500]);
     assert.deepEqual(d.rig.e.connections().map((x) => [x.state, x.expiresIn]), ref.rig.e.connections().map((x) => [x.state, x.expiresIn]), 'the engine\'s state and timer as without the kernel');
   });
 }
 
-test('IPv6 NAT RSTs (fastpath.ts\'s rule): a reply\'s ends the replies\' entry (its counts as OutPkts), the client\'s stays while the engine keeps the connection; a client\'s ends both', () => {
-  const d = natDirector();
-  d.handshake();
-  d.kernel(d.outKey, 2, 500);
-  const [p, b] = d.count(d.outKey);
-  d.map.take(d.outKey, new Uint8Array(VAL_BYTES));
-  assert.equal(d.table.reported(ip(RIP).words, ip(CLIENT).words, 8080, 40000, flags('R'), p, b, FLOW_EV.STATE, 0), 'out');
-  d.user('out', 'R');
-  assert.deepEqual([d.table.size, d.map.entries.size], [1, 1], 'the client\'s entry stays (CLOSE: FAST.CLOSING)');
-  assert.equal(d.stats().outpkts, 1 + 2 + 1);
-
-  const c = natDirector();
-  c.handshake();
-  c.kernel(c.inKey, 3, 100);
-  c.kernel(c.outKey, 2, 500);
-  const [ip1, ib] = c.count(c.inKey);
-  c.map.take(c.inKey, new Uint8Array(VAL_BYTES));
-  assert.equal(c.table.reported(ip(CLIENT).words, ip(VIP).words, 40000, 80, flags('R'), ip1, ib, FLOW_EV.STATE, 0), 'in');
-  c.user('in', 'R');
-  assert.deepEqual([c.table.size, c.map.entries.size], [0, 0], 'both entries gone; the replies\' counts handed over');
-  assert.deepEqual([c.stats().inpkts, c.stats().outpkts], [2 + 3 + 1, 1 + 2]);
+test('IPv6 NAT RSTs: from either side, the RST ends both entries with one report, both counts handed over', () => {
+  for (const dir of ['in', 'out'] as const) {
+    const d = natDirector();
+    d.handshake();
+    d.kernel(d.inKey, 3, 100);
+    d.kernel(d.outKey, 2, 500);
+    assert.equal(d.end(dir, 'R'), dir);
+    assert.deepEqual([d.table.size, d.map.entries.size], [0, 0], 'both entries gone, counts handed over');
+    assert.deepEqual([d.stats().inpkts, d.stats().outpkts], [2 + 3 + (dir === 'in' ? 1 : 0), 1 + 2 + (dir === 'out' ? 1 : 0)]);
+  }
 });
 
 test('a rule change (clear) hands the kernel\'s counts over and removes every IPv6 flow', () => {
@@ -285,11 +309,15 @@ test('a killed daemon\'s IPv6 NAT entries taken over (adopt.ts): the replies\' e
     const v = new Uint8Array(VAL_BYTES);
     v[FLOW_VAL.NAT] = nat;
     v[FLOW_VAL.FIN] = fin;
+    if (fin & FLOW_FIN.SELF) {
+      v[FLOW_VAL.FIN_FLAGS] = flags('FA');
+      new DataView(v.buffer).setUint16(FLOW_VAL.FIN_LEN, 80, true);
+    }
     new DataView(v.buffer).setBigUint64(FLOW_VAL.PKTS, BigInt(pkts), true);
     return v;
   };
   d.map.put(d.inKey, left(FLOW_NAT.DST, FLOW_FIN.PEER, 50));
-  d.map.put(d.outKey, left(FLOW_NAT.SRC, FLOW_FIN.SELF, 70));
+  d.map.put(d.outKey, left(FLOW_NAT.SRC, FLOW_FIN.SELF | FLOW_FIN.FIRST, 70));
   d.rig.e.importSync({
     af: 6, protocol: 6, flags: 0, state: TCP_S.ESTABLISHED, caddr: ip(CLIENT), cport: 40000, vaddr: ip(VIP), vport: 80, daddr: ip(RIP), dport: 8080, fwmark: 0, timeout: 0,
   } as Parameters<typeof d.rig.e.importSync>[0]);
@@ -300,10 +328,13 @@ test('a killed daemon\'s IPv6 NAT entries taken over (adopt.ts): the replies\' e
   // The server's next packets are counted in the left replies' entry, known as ours: OutPkts from there on.
   d.kernel(d.outKey, 3, 100);
   d.table.sweep();
-  assert.equal(d.stats().outpkts, 3, 'only what came after the takeover');
+  assert.equal(d.stats().outpkts, 3 + 1, 'only what came after the takeover, and the FIN the kernel recorded (decided by this engine: FIN_WAIT)');
+  assert.equal(d.rig.e.connections()[0]!.state, 'FIN_WAIT');
   // The client's FIN, then the last ACK: the replies' report is known as such.
-  assert.equal(d.table.reported(ip(RIP).words, ip(CLIENT).words, 8080, 40000, flags('A'), 73, 7300, FLOW_EV.END, 1), 'out');
-  assert.equal(d.table.counters.eventsOut, 1);
+  d.recordFin('in', 'FA');
+  assert.equal(d.end('out', 'A'), 'out');
+  assert.equal(d.table.counters.eventsOut, 2, 'the real server\'s FIN and last ACK');
+  assert.equal(d.rig.e.connections()[0]!.state, 'TIME_WAIT');
 });
 
 test('IPv6 connections of a service the table is not told of (a firewall-mark service\'s, seen on the rings because its VIP serves another) stay in user space', () => {

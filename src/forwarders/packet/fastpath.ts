@@ -14,10 +14,12 @@
  * real server) and the replies' (source rewritten to the virtual service, sent toward the client's
  * next hop, `clientHop`: installed once that is known). Established ones only: the handshake and
  * every state change stay the engine's, from either direction (a reply's FIN comes back as an event
- * too, counted as OutPkts). Their close is carried in the kernel: a FIN is forwarded and reported
- * with both entries kept (the engine's verdict then says FAST.CLOSING: they stay), and the last
- * ACK ends both, reported with their last counters (FLOW_EV.END, FLOW_EV.GONE): no packet of the
- * close crosses user space, and no system call is made for it.
+ * too, counted as OutPkts). Their close is carried in the kernel: a FIN is forwarded and recorded
+ * in both entries, as the first ACK is (FLOW_FIN), and the engine decides it when user space next
+ * reads them (a sweep, a listing: `-L -c` shows the state a kernel IPVS would) or from the report
+ * of the last ACK (or a RST), which ends both entries: one report (FLOW_EV.END) with both entries'
+ * last counters and the FINs in the order they came. No packet of the close crosses user space,
+ * and no system call is made for it.
  *
  * The kernel map sits behind `FlowMap` (src/os/flow-map.ts; os/bpf.ts: the BPF hash map;
  * MemoryFlowMap: a fake with the program's lookup, for tests). Layouts match bpf/tsvs_fastpath.c.
@@ -26,7 +28,7 @@ import type { NextHop } from '../../os/neigh.ts';
 import { FAST, type Action } from './decision.ts';
 import type { PacketMeta } from './classify.ts';
 import { TCP_FLAG } from '../../core/proto.ts';
-import { FLOW_ACK, FLOW_EV, FLOW_NAT, FLOW_VAL as V, KEY_BYTES, VAL_BYTES, writeFlowKey, writeHopValue, type FlowMap } from '../../os/flow-map.ts';
+import { FLOW_ACK, FLOW_EV, FLOW_FIN, FLOW_NAT, FLOW_VAL as V, KEY_BYTES, VAL_BYTES, writeFlowKey, writeHopValue, type FlowEnd, type FlowMap } from '../../os/flow-map.ts';
 import { FlowSlab, SF } from './flow-slab.ts';
 import { ACTION_CODE, FWD_CODE, TUN_CODE } from '../../core/types.ts';
 
@@ -43,8 +45,11 @@ export { FAST };
 
 /** Counts packets the kernel forwarded for connection `conn` (Engine.countForwarded; `out`: NAT replies). */
 export type CountForwarded = (conn: number, pkts: number, bytes: number, out: boolean) => boolean;
-/** Has the engine decide a first ACK the kernel recorded (the client's packet), and offers the verdict back when `offer`. */
-export type AckDecide = (saddr: number, daddr: number, sport: number, dport: number, proto: number, len: number, offer: boolean) => void;
+/**
+ * Has the engine decide a packet the kernel forwarded and recorded instead of reporting it (a first
+ * ACK, a NAT FIN; `out`: the real server's, as it sent it), and offers the verdict back when `offer`.
+ */
+export type RecordedDecide = (saddr: number, daddr: number, sport: number, dport: number, proto: number, flags: number, len: number, out: boolean, offer: boolean) => void;
 /** The next hop toward a client (NAT replies), or undefined while unknown (the caller starts resolving it). */
 export type ClientHop = (client: number) => NextHop | undefined;
 
@@ -57,8 +62,10 @@ export interface FastPathCounters {
   full: number;
   /** Flows the kernel's LRU map evicted to make room (their packets come to user space again). */
   evicted: number;
-  /** State-changing packets the kernel forwarded and reported. */
+  /** State-changing packets the kernel forwarded that the engine decided (reported, or recorded in the entry and read). */
   events: number;
+  /** Reports read from the kernel (a NAT connection's FINs ride on the report that ends it). */
+  reports: number;
   /** Packets the kernel forwarded and counted (handed to the engine). */
   forwarded: number;
   /** Of `events` and `forwarded`: NAT replies (the engine's OutPkts). */
@@ -75,7 +82,7 @@ export class FastPathTable {
   private readonly valView = new DataView(this.val.buffer);
   /** The key of the flow at hand (written from a slot's fields before each map call). */
   private readonly key = new Uint8Array(KEY_BYTES);
-  readonly counters: FastPathCounters = { flows: 0, installed: 0, removed: 0, full: 0, evicted: 0, events: 0, forwarded: 0, eventsOut: 0, forwardedOut: 0 };
+  readonly counters: FastPathCounters = { flows: 0, installed: 0, removed: 0, full: 0, evicted: 0, events: 0, reports: 0, forwarded: 0, eventsOut: 0, forwardedOut: 0 };
 
   /**
    * `ifindexes`: where the program is attached; a next hop elsewhere keeps its flows in user space.
@@ -85,7 +92,7 @@ export class FastPathTable {
   constructor(private readonly map: FlowMap, private readonly count: CountForwarded, private readonly ifindexes: ReadonlySet<number>, private readonly clientHop?: ClientHop, private readonly tunnels = false) {}
 
   get size(): number {
-    return this.slab.used - this.closing.size;
+    return this.slab.used;
   }
 
   /** Bytes the table's arrays hold now (the per-flow figure: SLOT_BYTES). */
@@ -175,7 +182,7 @@ export class FastPathTable {
     // saw stay (its close goes on; a killed daemon's entry taken over is replaced here too).
     if (this.map.get(key, this.scratch)) {
       if (e >= 0) this.harvest(e);
-      v[V.FIN] = this.scratch[V.FIN]!;
+      keepFin(v, this.scratch);
     }
     if (!this.map.put(key, v)) {
       this.counters.full++;
@@ -223,7 +230,7 @@ export class FastPathTable {
     }
     const v = this.val, dv = this.valView;
     writeHopValue(v, dv, hop);
-    if (this.map.get(this.keyOut(e), this.scratch)) v[V.FIN] = this.scratch[V.FIN]!;
+    if (this.map.get(this.keyOut(e), this.scratch)) keepFin(v, this.scratch);
     v[V.NAT] = FLOW_NAT.SRC;
     dv.setUint32(V.NADDR, t.vip[e]!, false);
     dv.setUint16(V.NPORT, t.vport[e]!, false);
@@ -251,45 +258,20 @@ export class FastPathTable {
 
   /**
    * A kernel event for a flow (before the engine decides it): an ACK means the kernel cleared
-   * need_ack itself; a FIN or RST that it removed the flow, whose last counters are `pkts`,
-   * `bytes` (handed to the engine now, before the event moves the state).
+   * need_ack itself; a FIN or RST of DR or a tunnel that it removed the flow, whose last counters
+   * are `pkts`, `bytes` (handed to the engine now, before the event moves the state). A NAT
+   * connection's close: `closed`. Returns the packet's direction.
    */
-  reported(saddr: number, daddr: number, sport: number, dport: number, tcpFlags: number, pkts: number, bytes: number, kind: number = FLOW_EV.STATE, token = 0): 'in' | 'out' {
+  reported(saddr: number, daddr: number, sport: number, dport: number, tcpFlags: number, pkts: number, bytes: number, kind: number = FLOW_EV.STATE, token = 0, end: FlowEnd | null = null): 'in' | 'out' {
     this.counters.events++;
-    if (kind === FLOW_EV.CLOSING || kind === FLOW_EV.END) return this.closed(saddr, daddr, sport, dport, pkts, bytes, kind, token);
+    this.counters.reports++;
+    if (kind === FLOW_EV.CLOSING || kind === FLOW_EV.END) return this.closed(saddr, daddr, sport, dport, pkts, bytes, kind, token, end);
     const t = this.slab;
     const e = t.find(saddr >>> 0, sport);
-    if (e < 0 || t.daddr[e] !== daddr >>> 0 || t.dport[e] !== dport) {
-      // A NAT reply's FIN or RST: the kernel removed the replies' entry (perhaps right after the
-      // client's FIN ended the connection's record: `closing`).
-      const cid = (daddr >>> 0) * 65536 + dport;
-      let o = t.find(daddr >>> 0, dport);
-      const closing = o < 0 ? this.closing.get(cid) : undefined;
-      if (closing !== undefined) o = closing;
-      if (o < 0 || !(t.flags[o]! & SF.OUT) || t.rip[o] !== saddr >>> 0 || t.rport[o] !== sport) return 'in';
-      if (closing !== undefined) this.closing.delete(cid);
-      this.counters.eventsOut++;
-      if (tcpFlags & (TCP_FLAG.FIN | TCP_FLAG.RST)) {
-        this.handOver(o, pkts, bytes, true);
-        this.dropReply(o);
-      }
-      if (closing !== undefined) t.free(o, true);
-      return 'out';
-    }
+    if (e < 0 || t.daddr[e] !== daddr >>> 0 || t.dport[e] !== dport) return 'in';
     if (tcpFlags & (TCP_FLAG.FIN | TCP_FLAG.RST)) {
       this.handOver(e, pkts, bytes);
-      let keep = false;
-      if (t.flags[e]! & SF.OUT) {
-        if (this.map.take(this.keyOut(e), this.scratch)) {
-          this.harvest(e, true);
-          this.dropReply(e);
-        } else {
-          // The replies' entry is gone already: the real server's FIN or RST went through the
-          // kernel too, and its report (with the replies' counts) comes next.
-          keep = true;
-        }
-      }
-      this.forget(e, true, keep);
+      this.forget(e, true);
     } else if (tcpFlags & TCP_FLAG.ACK) t.flags[e]! &= ~SF.NEED_ACK;
     return 'in';
   }
@@ -308,30 +290,33 @@ export class FastPathTable {
   }
 
   /**
-   * A NAT connection's close, carried in the kernel: a FIN forwarded with both entries kept
-   * (CLOSING), or the last ACK that ended them (END: this entry's last counters, handed over now;
-   * with `token` 1 the other direction's follow in a GONE report, which frees the slot).
+   * A NAT connection's close, carried in the kernel: a FIN that was also the first ACK, forwarded
+   * with both entries kept (CLOSING: the engine decides it now, not from the record), or the
+   * packet that ended both (END: the last ACK or a RST). For an END the engine first decides the
+   * FINs recorded that it has not (in the order they came), then gets both entries' last
+   * counters; the packet itself is the caller's to decide.
    */
-  private closed(saddr: number, daddr: number, sport: number, dport: number, pkts: number, bytes: number, kind: number, token: number): 'in' | 'out' {
+  private closed(saddr: number, daddr: number, sport: number, dport: number, pkts: number, bytes: number, kind: number, token: number, end: FlowEnd | null): 'in' | 'out' {
     const { e, out } = this.locate(saddr, daddr, sport, dport);
     if (out) this.counters.eventsOut++;
-    if (e < 0 || kind !== FLOW_EV.END) return out ? 'out' : 'in';
-    this.handOver(e, pkts, bytes, out);
-    if (token === 1) this.slab.flags[e]! |= SF.ENDING;
-    else {
-      this.dropReply(e);
-      this.forget(e, true);
+    if (e < 0) return out ? 'out' : 'in';
+    const t = this.slab;
+    if (kind === FLOW_EV.CLOSING) {
+      t.flags[e]! |= out ? SF.FIN_OUT : SF.FIN_IN;
+      return out ? 'out' : 'in';
     }
-    return out ? 'out' : 'in';
-  }
-
-  /** The other direction's entry the kernel ended with a NAT connection's last ACK: its last counters, then the slot goes. */
-  gone(saddr: number, daddr: number, sport: number, dport: number, pkts: number, bytes: number): void {
-    const { e, out } = this.locate(saddr, daddr, sport, dport);
-    if (e < 0) return;
-    this.handOver(e, pkts, bytes, out);
+    if (end) {
+      // (The FIN bits are the reporting entry's: the client's for a packet of the client's.)
+      endFins(this.fins, end, out);
+      this.queueFins(e, false);
+      this.takeAcks();
+      this.handOver(e, pkts, bytes, out);
+      // (token 1: the other entry was there, its counters follow.)
+      if (token & 1 && (out || t.flags[e]! & SF.OUT)) this.handOver(e, end.peerPkts, end.peerBytes, !out);
+    } else this.handOver(e, pkts, bytes, out);
     this.dropReply(e);
     this.forget(e, true);
+    return out ? 'out' : 'in';
   }
 
   /**
@@ -343,6 +328,7 @@ export class FastPathTable {
    */
   adoptTaken(m: PacketMeta, a: Action, hop: NextHop | undefined, kernelHop: NextHop | undefined, kernelNat?: { readonly rip: number; readonly rport: number }, kernelTunKind = 0): void {
     this.counters.events++;
+    this.counters.reports++;
     const t = this.slab;
     const saddr = m.saddr.words[0]! >>> 0, sport = m.sport;
     const old = t.find(saddr, sport);
@@ -380,9 +366,8 @@ export class FastPathTable {
 
   /** Hands every flow's new counts to the engine; forgets flows whose connection is gone. */
   sweep(): void {
-    this.settleClosing();
     const t = this.slab;
-    for (let s = 0; s < t.limit; s++) if ((t.flags[s]! & (SF.USED | SF.CLOSING | SF.ENDING)) === SF.USED) this.sweepOne(s);
+    for (let s = 0; s < t.limit; s++) if (t.flags[s]! & SF.USED) this.sweepOne(s);
     this.compact();
     this.counters.flows = this.size;
     this.takeAcks();
@@ -398,7 +383,6 @@ export class FastPathTable {
    * At the end of a pass, a table that has emptied (a flood's flows gone) is compacted.
    */
   sweepSome(max: number): void {
-    this.settleClosing();
     const t = this.slab;
     let n = 0;
     while (n < max) {
@@ -408,8 +392,7 @@ export class FastPathTable {
         break;
       }
       const s = this.cursor++;
-      // (An ENDING slot's GONE report is on its way: the kernel has ended both entries.)
-      if ((t.flags[s]! & (SF.USED | SF.CLOSING | SF.ENDING)) !== SF.USED) continue;
+      if (!(t.flags[s]! & SF.USED)) continue;
       this.sweepOne(s);
       n++;
     }
@@ -419,27 +402,18 @@ export class FastPathTable {
 
   /** Gives back what a flood grew (FlowSlab.shrinkIfSparse); slots move, so does the cursor. */
   private compact(): void {
-    if (this.closing.size > 0) return;
     if (this.slab.shrinkIfSparse(() => {})) this.cursor = 0;
-  }
-
-  /** Events are read before every sweep: a closing connection's reply report came, or never will. */
-  private settleClosing(): void {
-    for (const s of this.closing.values()) {
-      this.dropReply(s);
-      this.slab.free(s, true);
-    }
-    this.closing.clear();
   }
 
   private sweepOne(e: number): void {
     const t = this.slab;
+    noFins(this.fins);
     if (!this.map.get(this.keyIn(e), this.scratch)) {
-      // Not in the kernel: ended by it just now (a NAT connection's last ACK, or a FIN or RST,
-      // after the events were read: its report, with the last counters, is read before the next
-      // visit and frees the slot), or evicted by its LRU, or cleared from outside. Counted
-      // evicted at the second visit that finds it gone: its counts since the last sweep went
-      // with it. (At 10,000 NAT connections a second, about one visit in ten sweeps met a
+      // Not in the kernel: ended by it just now (a NAT connection's last ACK or RST, or a DR FIN
+      // or RST, after the events were read: its report, with the last counters, is read before
+      // the next visit and frees the slot), or evicted by its LRU, or cleared from outside.
+      // Counted evicted at the second visit that finds it gone: its counts since the last sweep
+      // went with it. (At 10,000 NAT connections a second, about one visit in ten sweeps met a
       // connection ended between the read of the events and its lookup; forgotten at once, its
       // END report found no slot and its counters were lost.)
       if (!(t.flags[e]! & SF.MISSING)) {
@@ -456,8 +430,9 @@ export class FastPathTable {
     if (!this.harvest(e)) { this.remove(e); return; }
     if (t.flags[e]! & SF.OUT) {
       if (!this.map.get(this.keyOut(e), this.scratch)) this.dropReply(e);
-      else if (!this.harvest(e, true)) this.remove(e);
+      else if (!this.harvest(e, true)) { this.remove(e); return; }
     } else if (t.flags[e]! & SF.NAT) this.installReply(e);
+    this.queueFins(e, true);
   }
 
   /** Removes every flow (a rule change: the engine must see the next packet of each). */
@@ -465,7 +440,7 @@ export class FastPathTable {
     const t = this.slab;
     this.clearing = true;
     try {
-      for (let s = 0; s < t.limit; s++) if ((t.flags[s]! & (SF.USED | SF.CLOSING)) === SF.USED) this.remove(s);
+      for (let s = 0; s < t.limit; s++) if (t.flags[s]! & SF.USED) this.remove(s);
     } finally {
       this.clearing = false;
     }
@@ -474,15 +449,17 @@ export class FastPathTable {
 
   private readonly scratch = new Uint8Array(VAL_BYTES);
   private readonly scratchView = new DataView(this.scratch.buffer);
-  /**
-   * NAT connections the client's FIN ended whose replies' FIN report is still to be read, by
-   * client address * 65536 + port: their slots, out of the hash, freed when settled.
-   */
-  private readonly closing = new Map<number, number>();
 
+  /**
+   * Removes the flow's entries from the kernel (their counts handed over, the FINs they recorded
+   * queued for the engine before the packet that made the change is decided further).
+   */
   private remove(e: number): void {
-    if (this.map.take(this.keyIn(e), this.scratch)) this.harvest(e);
+    noFins(this.fins);
+    const had = this.map.take(this.keyIn(e), this.scratch);
+    if (had) this.harvest(e);
     if (this.slab.flags[e]! & SF.OUT && this.map.take(this.keyOut(e), this.scratch)) this.harvest(e, true);
+    if (had) this.queueFins(e, false);
     this.dropReply(e);
     this.forget(e);
   }
@@ -492,39 +469,52 @@ export class FastPathTable {
     this.slab.flags[e]! &= ~SF.OUT;
   }
 
-  /**
-   * Drops the flow from the table (`removed`: counted as a removal by us). `closing`: its slot
-   * stays (out of the hash) until its replies' report is read.
-   */
-  private forget(e: number, removed = true, closing = false): void {
-    const t = this.slab;
-    if (closing) {
-      t.unlink(e);
-      t.flags[e]! |= SF.CLOSING;
-      const id = t.saddr[e]! * 65536 + t.sport[e]!;
-      const prev = this.closing.get(id);
-      if (prev !== undefined) t.free(prev, true);
-      this.closing.set(id, e);
-    } else t.free(e, false);
+  /** Drops the flow from the table (`removed`: counted as a removal by us). */
+  private forget(e: number, removed = true): void {
+    this.slab.free(e, false);
     if (removed) this.counters.removed++;
     this.counters.flows = this.size;
   }
 
   /**
-   * First ACKs the kernel recorded (FLOW_ACK.SEEN) that the engine has still to decide, as
-   * client's-direction tuples: saddr, daddr, sport, dport, proto, IP length, whether to offer the
-   * verdict back (not while clearing: the next packet goes to the engine) (takeAcks).
+   * Packets the kernel recorded (a first ACK, FLOW_ACK.SEEN; a NAT FIN, FLOW_FIN) that the engine
+   * has still to decide, in the order they came: saddr, daddr, sport, dport, proto, TCP flags, IP
+   * length, whether the real server's (1), whether to offer the verdict back (1; not while
+   * clearing: the next packet goes to the engine) (takeAcks).
    */
   private readonly acks: number[] = [];
   private clearing = false;
-  /** Decides a recorded first ACK (host.ts: the engine, then offer() unless `offer` is false); set by the owner. */
-  decideAck: AckDecide | null = null;
+  /** Decides a recorded packet (host.ts: the engine, then offer() unless `offer` is false); set by the owner. */
+  decideRecorded: RecordedDecide | null = null;
 
   private queueAck(e: number, len: number): void {
     const t = this.slab;
     t.flags[e]! &= ~SF.NEED_ACK;
-    this.acks.push(t.saddr[e]!, t.daddr[e]!, t.sport[e]!, t.dport[e]!, t.proto[e]!, len, this.clearing ? 0 : 1);
+    this.acks.push(t.saddr[e]!, t.daddr[e]!, t.sport[e]!, t.dport[e]!, t.proto[e]!, TCP_FLAG.ACK, len, 0, this.clearing ? 0 : 1);
   }
+
+  /**
+   * The FINs of a NAT connection the kernel recorded, as its entries were just read (`fins`: the
+   * client's entry says which and in what order, each entry its own FIN's flags and length):
+   * those the engine has not decided yet, queued in the order they came. `offer`: the verdicts
+   * offered back (not when the entries are gone: a removal, an END).
+   */
+  private queueFins(e: number, offer: boolean): void {
+    const t = this.slab, f = this.fins, o = offer && !this.clearing ? 1 : 0;
+    const had = (t.flags[e]! & SF.FIN_IN ? FIN_DECIDED.IN : 0) | (t.flags[e]! & SF.FIN_OUT ? FIN_DECIDED.OUT : 0);
+    for (let q = finsInOrder(f, had); q !== 0; q >>= 2) {
+      if ((q & 3) === FIN_DECIDED.OUT) {
+        t.flags[e]! |= SF.FIN_OUT;
+        this.acks.push(t.rip[e]!, t.saddr[e]!, t.rport[e]!, t.sport[e]!, t.proto[e]!, f.serverFlags, f.serverLen, 1, o);
+      } else {
+        t.flags[e]! |= SF.FIN_IN;
+        this.acks.push(t.saddr[e]!, t.daddr[e]!, t.sport[e]!, t.dport[e]!, t.proto[e]!, f.clientFlags, f.clientLen, 0, o);
+      }
+    }
+  }
+
+  /** The FINs the entries just read recorded (queueFins): set by harvest (noteFin). */
+  private readonly fins = newFins();
 
   /** A report carried the connection's recorded first ACK (ackInToken): queued for the engine unless decided already. */
   ackCarried(saddr: number, daddr: number, sport: number, dport: number, len: number): void {
@@ -533,27 +523,29 @@ export class FastPathTable {
   }
 
   /**
-   * Hands each queued first ACK to `decideAck` (which has the engine decide it as the client's
-   * packet and offers the verdict back): before the report that carried it, and after every read
-   * of the entries (sweeps, removals: called at their end). The kernel forwarded it already.
+   * Hands each queued recorded packet to `decideRecorded` (which has the engine decide it and
+   * offers the verdict back): before the report that carried it, and after every read of the
+   * entries (sweeps, removals: called at their end). The kernel forwarded it already.
    */
   takeAcks(): void {
-    const q = this.acks, decide = this.decideAck;
+    const q = this.acks, decide = this.decideRecorded;
     // (Called twice per report: an empty queue costs nothing, not a length store.)
     if (q.length === 0) return;
     // (A decision may queue more: its offer can remove an entry that recorded one.)
-    for (let i = 0; i < q.length; i += 7) {
+    for (let i = 0; i < q.length; i += 9) {
       if (!decide) break;
       this.counters.events++;
-      decide(q[i]!, q[i + 1]!, q[i + 2]!, q[i + 3]!, q[i + 4]!, q[i + 5]!, q[i + 6] === 1);
+      if (q[i + 7] === 1) this.counters.eventsOut++;
+      decide(q[i]!, q[i + 1]!, q[i + 2]!, q[i + 3]!, q[i + 4]!, q[i + 5]!, q[i + 6]!, q[i + 7] === 1, q[i + 8] === 1);
     }
     q.length = 0;
   }
 
-  /** Hands the counters of the entry just read into `scratch` (the replies' with `out`) to the engine. */
+  /** Hands the counters of the entry just read into `scratch` (the replies' with `out`) to the engine; notes its FIN (queueFins). */
   private harvest(e: number, out = false): boolean {
     const d = this.scratchView;
     if (!out && this.scratch[V.NEED_ACK] === FLOW_ACK.SEEN && this.slab.flags[e]! & SF.NEED_ACK) this.queueAck(e, d.getUint32(V.ACK_LEN, true));
+    noteFin(this.fins, this.scratch, d, out);
     return this.handOver(e, Number(d.getBigUint64(V.PKTS, true)), Number(d.getBigUint64(V.BYTES, true)), out);
   }
 
@@ -569,4 +561,75 @@ export class FastPathTable {
     // Called with 0 packets too: the answer says whether the connection still exists.
     return this.count(t.conn[e]!, Math.max(0, dp), Math.max(0, db), out);
   }
+}
+
+/**
+ * The FINs a NAT connection's entries recorded (FLOW_FIN), as user space read them: the client's
+ * and the real server's (non-zero: recorded), whether the client's came first, and each one's TCP
+ * flags and IP length. IPv6's table (fastpath6.ts) reads them the same way.
+ */
+export interface RecordedFins { client: number; server: number; clientFirst: boolean; clientFlags: number; clientLen: number; serverFlags: number; serverLen: number }
+
+export function newFins(): RecordedFins {
+  return { client: 0, server: 0, clientFirst: false, clientFlags: 0, clientLen: 0, serverFlags: 0, serverLen: 0 };
+}
+
+/** Before a flow's entries are read: none recorded yet. */
+export function noFins(f: RecordedFins): void {
+  f.client = f.server = f.clientFlags = f.clientLen = f.serverFlags = f.serverLen = 0;
+  f.clientFirst = false;
+}
+
+/**
+ * Notes the FIN of the entry just read (`v`, its view `dv`; `out`: the replies'): the client's
+ * entry says which FINs and in what order, each entry its own FIN's flags and length.
+ */
+export function noteFin(f: RecordedFins, v: Uint8Array, dv: DataView, out: boolean): void {
+  if (out) {
+    f.serverFlags = v[V.FIN_FLAGS]!;
+    f.serverLen = dv.getUint16(V.FIN_LEN, true);
+    return;
+  }
+  const fin = v[V.FIN]!;
+  f.client = fin & FLOW_FIN.SELF;
+  f.server = fin & FLOW_FIN.PEER;
+  f.clientFirst = (fin & FLOW_FIN.FIRST) !== 0;
+  f.clientFlags = v[V.FIN_FLAGS]!;
+  f.clientLen = dv.getUint16(V.FIN_LEN, true);
+}
+
+/** The FINs an END report carries (`out`: it came by the replies' entry, whose bits it has). */
+export function endFins(f: RecordedFins, end: FlowEnd, out: boolean): void {
+  const self = end.fin & FLOW_FIN.SELF, peer = end.fin & FLOW_FIN.PEER, first = end.fin & FLOW_FIN.FIRST;
+  f.client = out ? peer : self;
+  f.server = out ? self : peer;
+  f.clientFirst = out ? !first : first !== 0;
+  f.clientFlags = out ? end.peerFinFlags : end.finFlags;
+  f.clientLen = out ? end.peerFinLen : end.finLen;
+  f.serverFlags = out ? end.finFlags : end.peerFinFlags;
+  f.serverLen = out ? end.finLen : end.peerFinLen;
+}
+
+/** FIN_DECIDED bits: the engine has decided the client's (IN), the real server's (OUT) FIN. */
+export const FIN_DECIDED = { IN: 1, OUT: 2 } as const;
+
+/**
+ * The recorded FINs not yet decided (`decided`: FIN_DECIDED bits), in the order they came: the
+ * first one's FIN_DECIDED bit, then (shifted by 2) the second's; 0 when none.
+ */
+export function finsInOrder(f: RecordedFins, decided: number): number {
+  // (A FIN whose flags were not read with it -- the other entry not read, a FIN reported as the
+  // first ACK and marked only -- is left for a later read.)
+  const client = f.client !== 0 && (f.clientFlags & TCP_FLAG.FIN) !== 0 && !(decided & FIN_DECIDED.IN);
+  const server = f.server !== 0 && (f.serverFlags & TCP_FLAG.FIN) !== 0 && !(decided & FIN_DECIDED.OUT);
+  if (client && server) return f.clientFirst ? FIN_DECIDED.IN | (FIN_DECIDED.OUT << 2) : FIN_DECIDED.OUT | (FIN_DECIDED.IN << 2);
+  return client ? FIN_DECIDED.IN : server ? FIN_DECIDED.OUT : 0;
+}
+
+/** A flow value about to replace the kernel's (`old`): the FINs the kernel recorded stay (its close goes on). */
+export function keepFin(v: Uint8Array, old: Uint8Array): void {
+  v[V.FIN] = old[V.FIN]!;
+  v[V.FIN_FLAGS] = old[V.FIN_FLAGS]!;
+  v[V.FIN_LEN] = old[V.FIN_LEN]!;
+  v[V.FIN_LEN + 1] = old[V.FIN_LEN + 1]!;
 }

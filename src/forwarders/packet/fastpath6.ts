@@ -9,8 +9,9 @@
  * kernel then forwards the flow's packets itself; the sweeps hand their counts to the engine
  * (a NAT reply's as OutPkts), and the packets that change state come back as events (`reported`,
  * then the engine decides them and they are offered again): a FIN or RST of DR, the handshake's
- * ACK, and a NAT connection's close as IPv4's: its FINs forwarded with both entries kept
- * (CLOSING), the last ACK ending both (END, then GONE with the other entry's last counters).
+ * ACK, and a NAT connection's close as IPv4's: its FINs recorded in both entries, decided when
+ * user space next reads them (a sweep, a listing, a removal) or from the report of the last ACK
+ * or a RST, which ends both (END, with the other entry's last counters and the FINs).
  * New connections to a service with decisions ahead (fastpath-ahead.ts, IPv6 rings in `svcs6`)
  * are taken by the kernel and reported (`adoptTaken`), as IPv4's.
  */
@@ -19,9 +20,9 @@ import { FAST, type Action } from './decision.ts';
 import type { PacketMeta } from './classify.ts';
 import { key6 } from './classify.ts';
 import { TCP_FLAG } from '../../core/proto.ts';
-import { FLOW_EV, FLOW_NAT, FLOW_VAL as V, KEY6_BYTES, NADDR6, VAL6_BYTES, writeFlowKey6, writeHopValue, type FlowMap } from '../../os/flow-map.ts';
+import { FLOW_EV, FLOW_NAT, FLOW_VAL as V, KEY6_BYTES, NADDR6, VAL6_BYTES, writeFlowKey6, writeHopValue, type FlowEnd, type FlowMap } from '../../os/flow-map.ts';
 import { ACTION_CODE, FWD_CODE } from '../../core/types.ts';
-import type { CountForwarded } from './fastpath.ts';
+import { endFins, FIN_DECIDED, finsInOrder, keepFin, newFins, noFins, noteFin, type CountForwarded } from './fastpath.ts';
 
 /** A NAT connection's other half: the real server, the virtual service, and the replies' entry. */
 interface Nat6 {
@@ -50,8 +51,8 @@ interface Installed6 {
   pkts: number;
   bytes: number;
   nat: Nat6 | null;
-  /** The kernel ended both entries (END with a GONE to follow): the sweep leaves it. */
-  ending: boolean;
+  /** The recorded FINs the engine has decided (fastpath.ts FIN_DECIDED). */
+  fins: number;
   /** A sweep found it gone from the kernel once (its END report may still come: fastpath.ts SF.MISSING). */
   missing: boolean;
 }
@@ -64,6 +65,8 @@ export interface FastPathCounters6 {
   full: number;
   evicted: number;
   events: number;
+  /** Reports read from the kernel (fastpath.ts). */
+  reports: number;
   forwarded: number;
   /** Of `events` and `forwarded`: NAT replies (the engine's OutPkts). */
   eventsOut: number;
@@ -88,17 +91,19 @@ const words = (w: ArrayLike<number>): Uint32Array => Uint32Array.from([w[0]!, w[
 
 export class FastPathTable6 {
   private readonly flows = new Map<string, Installed6>();
-  /**
-   * NAT connections whose client's RST ended their record while the replies' report is still to
-   * be read (the real server's RST went through the kernel too), by id: settled at the next sweep.
-   */
-  private readonly closing = new Map<string, Installed6>();
   private readonly val = new Uint8Array(VAL6_BYTES);
   private readonly valView = new DataView(this.val.buffer);
   private readonly scratch = new Uint8Array(VAL6_BYTES);
   private readonly scratchView = new DataView(this.scratch.buffer);
   private cursor: MapIterator<[string, Installed6]> | null = null;
-  readonly counters: FastPathCounters6 = { flows: 0, installed: 0, removed: 0, full: 0, evicted: 0, events: 0, forwarded: 0, eventsOut: 0, forwardedOut: 0 };
+  readonly counters: FastPathCounters6 = { flows: 0, installed: 0, removed: 0, full: 0, evicted: 0, events: 0, reports: 0, forwarded: 0, eventsOut: 0, forwardedOut: 0 };
+  /** The FINs the entries just read recorded (fastpath.ts RecordedFins). */
+  private readonly fins = newFins();
+  /**
+   * Decides a NAT FIN the kernel recorded (host.ts: the engine, as its sender's packet, `out`: the
+   * real server's; then offer() unless `offer` is false); set by the owner.
+   */
+  decideRecorded: ((saddr: ArrayLike<number>, daddr: ArrayLike<number>, sport: number, dport: number, proto: number, flags: number, len: number, out: boolean, offer: boolean) => void) | null = null;
 
   /**
    * `ifindexes`: where the program is attached; a next hop elsewhere keeps its flows in user space.
@@ -176,7 +181,7 @@ export class FastPathTable6 {
     // saw stay (its close goes on; a killed daemon's entry taken over is replaced here too).
     if (this.map.get(key, this.scratch)) {
       if (e) this.harvest(e);
-      v[V.FIN] = this.scratch[V.FIN]!;
+      keepFin(v, this.scratch);
     }
     if (!this.map.put(key, v)) {
       this.counters.full++;
@@ -191,7 +196,7 @@ export class FastPathTable6 {
         writeFlowKey6(outKey, rip, m.saddr.words, a.rport, m.sport, proto);
         n = { rip, rport: a.rport, vip, vport: a.vport, outKey, out: false, outPkts: 0, outBytes: 0 };
       }
-      e = { key, saddr: words(m.saddr.words), daddr, dport: m.dport, proto, conn: a.conn, needAck, hop, pkts: 0, bytes: 0, nat: n, ending: false, missing: false };
+      e = { key, saddr: words(m.saddr.words), daddr, dport: m.dport, proto, conn: a.conn, needAck, hop, pkts: 0, bytes: 0, nat: n, fins: 0, missing: false };
       this.flows.set(id, e);
       this.counters.installed++;
     } else {
@@ -228,7 +233,7 @@ export class FastPathTable6 {
       return;
     }
     const v = this.value(hop), dv = this.valView;
-    if (this.map.get(n.outKey, this.scratch)) v[V.FIN] = this.scratch[V.FIN]!;
+    if (this.map.get(n.outKey, this.scratch)) keepFin(v, this.scratch);
     v[V.NAT] = FLOW_NAT.SRC;
     for (let i = 0; i < 4; i++) dv.setUint32(NADDR6 + 4 * i, n.vip[i]!, false);
     dv.setUint16(V.NPORT, n.vport, false);
@@ -257,61 +262,61 @@ export class FastPathTable6 {
     const e = this.flows.get(id);
     if (e && e.daddr === key6(daddr) && e.dport === dport) return { id, e, out: false };
     const oid = idOf(daddr, dport);
-    const o = this.flows.get(oid) ?? this.closing.get(oid);
+    const o = this.flows.get(oid);
     if (o?.nat?.out && same6(o.nat.rip, saddr) && o.nat.rport === sport) return { id: oid, e: o, out: true };
     return { id, e: undefined, out: false };
   }
 
   /**
    * A kernel event for an IPv6 flow (before the engine decides it), with its kind (FLOW_EV): an
-   * ACK means the kernel cleared need_ack itself; a FIN or RST (STATE) that it removed the entry,
-   * whose last counters are `pkts`, `bytes` (handed to the engine now, before the event moves the
-   * state); a NAT close as fastpath.ts's. Says which way the packet went (a NAT reply: 'out').
+   * ACK means the kernel cleared need_ack itself; a FIN or RST of DR (STATE) that it removed the
+   * entry, whose last counters are `pkts`, `bytes` (handed to the engine now, before the event
+   * moves the state); a NAT close as fastpath.ts's (CLOSING: a FIN that was the first ACK too;
+   * END: the FINs recorded decided first, both entries' counters). Says which way the packet went
+   * (a NAT reply: 'out').
    */
-  reported(saddr: ArrayLike<number>, daddr: ArrayLike<number>, sport: number, dport: number, tcpFlags: number, pkts: number, bytes: number, kind: number = FLOW_EV.STATE, token = 0): 'in' | 'out' {
+  reported(saddr: ArrayLike<number>, daddr: ArrayLike<number>, sport: number, dport: number, tcpFlags: number, pkts: number, bytes: number, kind: number = FLOW_EV.STATE, token = 0, end: FlowEnd | null = null): 'in' | 'out' {
     this.counters.events++;
+    this.counters.reports++;
     const { id, e, out } = this.locate(saddr, daddr, sport, dport);
     if (out) this.counters.eventsOut++;
     if (!e) return 'in';
-    if (kind === FLOW_EV.CLOSING) return out ? 'out' : 'in';
-    if (kind === FLOW_EV.END) {
-      this.handOver(e, pkts, bytes, out);
-      if (token === 1) e.ending = true;
-      else this.forget(id);
+    if (kind === FLOW_EV.CLOSING) {
+      e.fins |= out ? FIN_DECIDED.OUT : FIN_DECIDED.IN;
       return out ? 'out' : 'in';
     }
-    if (tcpFlags & (TCP_FLAG.FIN | TCP_FLAG.RST)) {
+    if (kind === FLOW_EV.END) {
+      this.forget(id);
+      if (end) {
+        endFins(this.fins, end, out);
+        this.decideFins(e, false);
+      }
       this.handOver(e, pkts, bytes, out);
-      if (out) {
-        // The replies' entry went; the client's goes with the engine's verdict (offer).
-        e.nat!.out = false;
-        if (this.closing.get(id) === e) this.closing.delete(id);
-        return 'out';
-      }
-      if (e.nat?.out) {
-        if (this.map.take(e.nat.outKey, this.scratch)) {
-          this.harvest(e, true);
-          e.nat.out = false;
-        } else {
-          // Gone already: the real server's RST went through the kernel too; its report comes next.
-          this.flows.delete(id);
-          this.closing.set(id, e);
-          this.counters.removed++;
-          this.counters.flows = this.flows.size;
-          return 'in';
-        }
-      }
+      // (token 1: the other entry was there, its counters follow.)
+      if (end && token & 1 && (out || e.nat?.out)) this.handOver(e, end.peerPkts, end.peerBytes, !out);
+      return out ? 'out' : 'in';
+    }
+    if (!out && tcpFlags & (TCP_FLAG.FIN | TCP_FLAG.RST)) {
+      this.handOver(e, pkts, bytes, out);
       this.forget(id);
     } else if (tcpFlags & TCP_FLAG.ACK && !out) e.needAck = false;
     return out ? 'out' : 'in';
   }
 
-  /** The other direction's entry the kernel ended with a NAT connection's last ACK: its last counters, then it goes. */
-  gone(saddr: ArrayLike<number>, daddr: ArrayLike<number>, sport: number, dport: number, pkts: number, bytes: number): void {
-    const { id, e, out } = this.locate(saddr, daddr, sport, dport);
-    if (!e) return;
-    this.handOver(e, pkts, bytes, out);
-    this.forget(id);
+  /** Has the engine decide the FINs just read (`fins`) that it has not, in the order they came. */
+  private decideFins(e: Installed6, offer: boolean): void {
+    const n = e.nat, f = this.fins, decide = this.decideRecorded;
+    if (!n || !decide) return;
+    for (let q = finsInOrder(f, e.fins); q !== 0; q >>= 2) {
+      const out = (q & 3) === FIN_DECIDED.OUT;
+      e.fins |= q & 3;
+      this.counters.events++;
+      const sport = new DataView(e.key.buffer, e.key.byteOffset).getUint16(32, false);
+      if (out) {
+        this.counters.eventsOut++;
+        decide(n.rip, e.saddr, n.rport, sport, e.proto, f.serverFlags, f.serverLen, true, offer);
+      } else decide(e.saddr, n.vip, sport, e.dport, e.proto, f.clientFlags, f.clientLen, false, offer);
+    }
   }
 
   /**
@@ -322,6 +327,7 @@ export class FastPathTable6 {
    */
   adoptTaken(m: PacketMeta, a: Action, hop: NextHop | undefined, kernelHop: NextHop | undefined, kernelNat?: { readonly rip: ArrayLike<number>; readonly rport: number }): void {
     this.counters.events++;
+    this.counters.reports++;
     const id = idOf(m.saddr.words, m.sport);
     if (this.flows.has(id)) this.forget(id); // not in the kernel (it took the decision on a miss)
     const proto = PROTO_NUM[m.protocol] ?? 0;
@@ -343,20 +349,18 @@ export class FastPathTable6 {
     }
     // (The kernel installed the replies' entry beside the client's: both counted from zero.)
     const n: Nat6 | null = outKey ? { rip: words(kernelNat!.rip), rport: kernelNat!.rport, vip: words(a.vip6?.words ?? m.daddr.words), vport: a.vport, outKey, out: true, outPkts: 0, outBytes: 0 } : null;
-    this.flows.set(id, { key, saddr: words(m.saddr.words), daddr: key6(m.daddr.words), dport: m.dport, proto, conn: a.conn, needAck: a.fast === FAST.NEED_ACK, hop: hop!, pkts: 0, bytes: 0, nat: n, ending: false, missing: false });
+    this.flows.set(id, { key, saddr: words(m.saddr.words), daddr: key6(m.daddr.words), dport: m.dport, proto, conn: a.conn, needAck: a.fast === FAST.NEED_ACK, hop: hop!, pkts: 0, bytes: 0, nat: n, fins: 0, missing: false });
     this.counters.installed++;
     this.counters.flows = this.flows.size;
   }
 
   /** Hands every flow's new counts to the engine; forgets flows whose connection is gone. */
   sweep(): void {
-    this.closing.clear();
     for (const [id, e] of this.flows) this.sweepOne(id, e);
   }
 
   /** The periodic sweep, `max` flows from where the last stopped (fastpath.ts sweepSome). */
   sweepSome(max: number): void {
-    this.closing.clear();
     for (let n = 0; n < max; n++) {
       this.cursor ??= this.flows.entries();
       const r = this.cursor.next();
@@ -374,7 +378,7 @@ export class FastPathTable6 {
   }
 
   private sweepOne(id: string, e: Installed6): void {
-    if (e.ending) return; // (its GONE report is on its way: the kernel ended both entries)
+    noFins(this.fins);
     if (!this.map.get(e.key, this.scratch)) {
       // Ended by the kernel after the events were read (its report comes), or evicted by its LRU
       // (or cleared from outside): evicted at the second visit that finds it gone (fastpath.ts).
@@ -395,14 +399,22 @@ export class FastPathTable6 {
     }
     if (e.nat?.out) {
       if (!this.map.get(e.nat.outKey, this.scratch)) e.nat.out = false;
-      else if (!this.harvest(e, true)) this.remove(id, e);
+      else if (!this.harvest(e, true)) {
+        this.remove(id, e);
+        return;
+      }
     } else if (e.nat) this.installReply(e);
+    this.decideFins(e, true);
   }
 
+  /** Removes the flow's entries from the kernel: their counts handed over, the FINs they recorded decided. */
   private remove(id: string, e: Installed6): void {
-    if (this.map.take(e.key, this.scratch)) this.harvest(e);
+    noFins(this.fins);
+    const had = this.map.take(e.key, this.scratch);
+    if (had) this.harvest(e);
     if (e.nat?.out && this.map.take(e.nat.outKey, this.scratch)) this.harvest(e, true);
     this.forget(id);
+    if (had) this.decideFins(e, false);
   }
 
   private forget(id: string, removed = true): void {
@@ -414,6 +426,7 @@ export class FastPathTable6 {
   /** Hands the counters of the entry just read into `scratch` (the replies' with `out`) to the engine. */
   private harvest(e: Installed6, out = false): boolean {
     const d = this.scratchView;
+    noteFin(this.fins, this.scratch, d, out);
     return this.handOver(e, Number(d.getBigUint64(V.PKTS, true)), Number(d.getBigUint64(V.BYTES, true)), out);
   }
 

@@ -15,13 +15,13 @@
 import type { NextHop } from '../../os/neigh.ts';
 
 /** Slot flags. */
-/** (ENDING: the kernel ended both NAT entries at the last ACK; the other direction's GONE report frees the slot.) */
+/** (FIN_IN, FIN_OUT: the engine has decided the client's, the real server's FIN of a NAT connection whose close the kernel carries.) */
 /**
  * MISSING: a sweep found the flow gone from the kernel once; the next visit that finds it gone
  * too counts it evicted (fastpath.ts sweepOne: the kernel may have ended it just after the events
  * were read, and its END report, with its last counters, is then still to come).
  */
-export const SF = { USED: 1, NEED_ACK: 2, NAT: 4, OUT: 8, CLOSING: 16, ENDING: 32, MISSING: 64 } as const;
+export const SF = { USED: 1, NEED_ACK: 2, NAT: 4, OUT: 8, FIN_IN: 16, FIN_OUT: 32, MISSING: 64 } as const;
 
 /**
  * Bytes per slot: saddr, daddr, rip, vip 16; sport, dport, rport, vport 8; proto, flags, tun 3;
@@ -134,7 +134,7 @@ export class FlowSlab {
       this.freeHead = -1;
     }
     for (let s = 0; s < this.hwm; s++) {
-      if ((this.flags[s]! & (SF.USED | SF.CLOSING)) === SF.USED) this.link(s);
+      if (this.flags[s]! & SF.USED) this.link(s);
     }
   }
 

@@ -231,8 +231,6 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       const ip6 = (w: Uint32Array): Ip => ({ af: 6, words: [w[0]!, w[1]!, w[2]!, w[3]!] });
       /** An IPv6 flow's state event (fastpath6.ts): its counts first, then the engine decides it and the table follows. */
       const onEvent6 = (e: FlowEvent): void => {
-        // GONE: a NAT connection's other entry the kernel ended with its last ACK: only its counters.
-        if (e.kind === FLOW_EV.GONE) { t6.gone(e.saddr6!, e.daddr6!, e.sport, e.dport, e.pkts, e.bytes); return; }
         m.dir = 'in';
         m.af = 6;
         m.protocol = e.proto === 17 ? 'udp' : 'tcp';
@@ -252,10 +250,19 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
           t6.adoptTaken(m, a, a.rip6 ? hops6.get(formatIp(a.rip6)) : undefined, dest ? hops6.get(formatIp(dest.ip)) : undefined, nat);
           return;
         }
-        // (A NAT reply's FIN or RST comes as the real server sent it: the engine decides it as one.)
-        m.dir = t6.reported(e.saddr6!, e.daddr6!, e.sport, e.dport, e.flags, e.pkts, e.bytes, e.kind, e.token);
+        // (A NAT reply's last ACK or RST comes as the real server sent it: the engine decides it as
+        // one, after the FINs its report carries.)
+        m.dir = t6.reported(e.saddr6!, e.daddr6!, e.sport, e.dport, e.flags, e.pkts, e.bytes, e.kind, e.token, e.end ?? null);
         decideSafe(m, a);
         t6.offer(m, a, a.rip6 ? hops6.get(formatIp(a.rip6)) : undefined);
+      };
+      // IPv6 NAT FINs the kernel recorded: the engine decides each as its sender's (an own record:
+      // this runs inside the decision of the report in `m`).
+      const fm6 = newMeta(), fa6 = newAction();
+      t6.decideRecorded = (saddr, daddr, sport, dport, proto, flags, len, out, offer): void => {
+        Object.assign(fm6, { dir: out ? 'out' : 'in', af: 6, protocol: proto === 17 ? 'udp' : 'tcp', saddr: ip6(Uint32Array.from(saddr)), daddr: ip6(Uint32Array.from(daddr)), sport, dport, tcpFlags: flags, bytes: len, mark: 0 });
+        decideSafe(fm6, fa6);
+        if (offer) t6.offer(fm6, fa6, fa6.rip6 ? hops6.get(formatIp(fa6.rip6)) : undefined);
       };
       /** The engine's verdict on a packet the kernel forwarded already (an exception: drop, nothing to carry). */
       const decideSafe = (r: PacketMeta, x: Action): void => {
@@ -290,11 +297,12 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
         r.bytes = bytes;
         r.mark = 0;
       };
-      // First ACKs the kernel recorded (bpf/tsvs_fastpath.c ACK_SEEN): the engine decides each as
-      // the client's packet, before the report that carried it or after the read that found it.
+      // Packets the kernel recorded (bpf/tsvs_fastpath.c ACK_SEEN, FIN_SELF): the engine decides
+      // each as its sender's, before the report that carried it or after the read that found it.
       const am = newMeta(), aa = newAction();
-      t.decideAck = (saddr, daddr, sport, dport, proto, len, offer): void => {
-        fill4(am, saddr, daddr, sport, dport, proto, TCP_FLAG.ACK, len);
+      t.decideRecorded = (saddr, daddr, sport, dport, proto, flags, len, out, offer): void => {
+        fill4(am, saddr, daddr, sport, dport, proto, flags, len);
+        if (out) am.dir = 'out';
         decideSafe(am, aa);
         if (offer) t.offer(am, aa, hops.get(aa.rip));
       };
@@ -302,9 +310,6 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
       const s4 = m.saddr, d4 = m.daddr; // IPv4 records (an IPv6 event puts others in `m`)
       const onEvent = (e: FlowEvent): void => {
         if (e.af === 6) { onEvent6(e); return; }
-        // GONE: the other direction's entry of a NAT connection whose last ACK the kernel carried
-        // (reported just before, as END): only its counters; no packet to decide.
-        if (e.kind === FLOW_EV.GONE) { t.gone(e.saddr, e.daddr, e.sport, e.dport, e.pkts, e.bytes); return; }
         m.saddr = s4;
         m.daddr = d4;
         fill4(m, e.saddr, e.daddr, e.sport, e.dport, e.proto, e.flags, e.len);
@@ -316,8 +321,9 @@ export async function startWorkers(opts: WorkersOptions): Promise<WorkersHandle>
           drainAcks();
         }
         const dest = taken ? kahead?.taken(e.token) : undefined;
-        // A NAT reply's FIN or RST comes as the real server sent it: the engine decides it as one.
-        if (!taken) m.dir = t.reported(e.saddr, e.daddr, e.sport, e.dport, e.flags, e.pkts, e.bytes, e.kind, e.token);
+        // A NAT reply's last ACK or RST comes as the real server sent it: the engine decides it as
+        // one (after the FINs its report carries).
+        if (!taken) m.dir = t.reported(e.saddr, e.daddr, e.sport, e.dport, e.flags, e.pkts, e.bytes, e.kind, e.token, e.end ?? null);
         if (!taken) decideSafe(m, a);
         else decideAheadSafe(m, a, dest);
         if (!taken) {
