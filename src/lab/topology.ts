@@ -184,6 +184,18 @@ export async function labQuietStatus<T = undefined>(prefix: string, read?: () =>
   }
 }
 
+/**
+ * labQuietStatus, repeated until `ready` holds for the quiet status (at most `timeoutMs`): e.g.
+ * until an earlier case's connections have left the kernel (their closes may come late). The
+ * caller asserts on the status it gets.
+ */
+export async function labQuietStatusWhen<T = undefined>(prefix: string, read: (() => Promise<T>) | undefined, ready: (st: ForwarderStatus) => boolean, timeoutMs = 5000): Promise<{ st: ForwarderStatus; read: T }> {
+  const until = Date.now() + timeoutMs;
+  let quiet = await labQuietStatus(prefix, read);
+  while (!ready(quiet.st) && Date.now() < until) quiet = await labQuietStatus(prefix, read);
+  return quiet;
+}
+
 export function labNs(prefix: string) {
   return {
     client: `${prefix}-client`,

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { labUp, labDown, curlFromClient, labNs, LAB, labAdm, labForwarderStatus, labQuietStatus, labKillDirector, type ForwarderStatus, labStartDirector, seedCommands } from '../../src/lab/topology.ts';
+import { labUp, labDown, curlFromClient, labNs, LAB, labAdm, labForwarderStatus, labQuietStatus, labQuietStatusWhen, labKillDirector, type ForwarderStatus, labStartDirector, seedCommands } from '../../src/lab/topology.ts';
 import { shTry, listNetns, alive } from '../../src/lab/netns.ts';
 
 const root = process.getuid?.() === 0;
@@ -251,10 +251,7 @@ describe('lab nat --fast-path tc: a new NAT connection is taken by the kernel on
     curlFromClient(p3, 2);
     // Counters and listings of quiet moments (a late packet of a close falls on neither side),
     // once the warm-up's connections have left the kernel (their last ACKs may come late).
-    const until = Date.now() + 5000;
-    let quiet = await labQuietStatus(p3, () => adm('-Z'));
-    while (quiet.st.fastPath!['flows'] !== 0 && Date.now() < until) quiet = await labQuietStatus(p3, () => adm('-Z'));
-    const st0 = quiet.st;
+    const { st: st0 } = await labQuietStatusWhen(p3, () => adm('-Z'), (st) => st.fastPath!['flows'] === 0);
     assert.equal(st0.fastPath!['flows'], 0, 'the warm-up connections ended in the kernel');
     const { port, done, output } = await holdConnection(n3.client);
     const line = (await adm('-L', '-n', '-c')).split('\n').find((l) => l.includes(`${LAB.client}:${port}`));

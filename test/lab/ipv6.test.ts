@@ -7,7 +7,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { labUp, labDown, labNs, LAB, labAdm, labForwarderStatus, labQuietStatus, type LabMode, type ForwarderStatus } from '../../src/lab/topology.ts';
+import { labUp, labDown, labNs, LAB, labAdm, labForwarderStatus, labQuietStatus, labQuietStatusWhen, type LabMode, type ForwarderStatus } from '../../src/lab/topology.ts';
 import { shTry } from '../../src/lab/netns.ts';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -114,10 +114,7 @@ for (const { mode, workers } of VARIANTS) {
         };
         // Counters and listing of quiet moments (a late packet of a close falls on neither side),
         // once the earlier cases' connections have left the kernel (their closes may come late).
-        const until = Date.now() + 5000;
-        let quiet0 = await labQuietStatus(prefix, () => adm('-Z'));
-        while (k6of(quiet0.st)?.['flows'] !== 0 && Date.now() < until) quiet0 = await labQuietStatus(prefix, () => adm('-Z'));
-        const before = k6(quiet0.st);
+        const before = k6((await labQuietStatusWhen(prefix, () => adm('-Z'), (st) => k6of(st)?.['flows'] === 0)).st);
         assert.equal(before['flows'], 0, 'the earlier connections ended in the kernel');
         const r = shTry(['sh', '-c', `ip netns exec ${ns.client} curl -6 -g -s -m 20 http://[${LAB.vip6}]/big | sha256sum`]);
         const want = Buffer.alloc(10 * 1024 * 1024);
@@ -150,10 +147,7 @@ for (const { mode, workers } of VARIANTS) {
         // Counters and listings of quiet moments (a late packet of a close falls on neither side),
         // once the warm-up's connections have left the kernel (their last ACKs may come late), as
         // the IPv4 case in fast-path.test.ts waits.
-        const until = Date.now() + 5000;
-        let quiet = await labQuietStatus(prefix, () => adm('-Z'));
-        while (k6of(quiet.st)?.['flows'] !== 0 && Date.now() < until) quiet = await labQuietStatus(prefix, () => adm('-Z'));
-        const st0 = quiet.st;
+        const { st: st0 } = await labQuietStatusWhen(prefix, () => adm('-Z'), (st) => k6of(st)?.['flows'] === 0);
         assert.ok(k6of(st0), `status shows the kernel fast path's IPv6 table: ${JSON.stringify(st0.fastPath)}`);
         assert.equal(k6of(st0)!['flows'], 0, 'the warm-up connections ended in the kernel');
         const hold = spawn('ip', ['netns', 'exec', ns.client, process.execPath, tcpHold, LAB.vip6, '80', '1500'], { stdio: ['ignore', 'pipe', 'pipe'] });
