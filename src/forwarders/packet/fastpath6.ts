@@ -311,7 +311,7 @@ export class FastPathTable6 {
       const out = (q & 3) === FIN_DECIDED.OUT;
       e.fins |= q & 3;
       this.counters.events++;
-      const sport = new DataView(e.key.buffer, e.key.byteOffset).getUint16(32, false);
+      const sport = (e.key[32]! << 8) | e.key[33]!; // the client's port in the key (network order)
       if (out) {
         this.counters.eventsOut++;
         decide(n.rip, e.saddr, n.rport, sport, e.proto, f.serverFlags, f.serverLen, true, offer);
